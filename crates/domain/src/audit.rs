@@ -1,0 +1,259 @@
+//! The audit trail as a hash chain: each entry's hash covers its fields and the
+//! previous entry's hash, so editing, removing or reordering an entry breaks the
+//! chain from that point on. Pure computation; the store writes and reads entries.
+
+use sha2::{Digest, Sha256};
+
+/// The hash that precedes the first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One access to patient data (or another security event): who, as what, where,
+/// on which record, what, with which outcome, when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Position in the chain, from 1, without gaps.
+    pub seq: i64,
+    /// When (Unix milliseconds, UTC).
+    pub at_ms: i64,
+    /// `user`, `patient`, `client` or `system`.
+    pub actor_kind: String,
+    /// The actor's id (user, client) or a system component name.
+    pub actor_id: String,
+    /// Role used, if any.
+    pub role: Option<String>,
+    /// Establishment the role was held in, if any.
+    pub establishment: Option<String>,
+    /// Patient record concerned, if any.
+    pub patient: Option<String>,
+    /// What was done (`read`, `create`, `search`, `login`...).
+    pub action: String,
+    /// The resource touched (`Patient/…`, `session`...), never patient traits.
+    pub resource: String,
+    /// `success`, `denied`, `error`.
+    pub outcome: String,
+    /// The previous entry's hash (hex).
+    pub prev_hash: String,
+    /// This entry's hash (hex).
+    pub hash: String,
+}
+
+fn put(h: &mut Sha256, field: &str) {
+    h.update((field.len() as u64).to_be_bytes());
+    h.update(field.as_bytes());
+}
+
+fn put_opt(h: &mut Sha256, field: Option<&str>) {
+    match field {
+        None => h.update([0u8]),
+        Some(f) => {
+            h.update([1u8]);
+            put(h, f);
+        }
+    }
+}
+
+impl AuditEntry {
+    /// The hash of this entry's content chained to `prev_hash` (hex). Fields are
+    /// length-prefixed so that no two different entries hash the same text.
+    pub fn compute_hash(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(self.seq.to_be_bytes());
+        h.update(self.at_ms.to_be_bytes());
+        put(&mut h, &self.actor_kind);
+        put(&mut h, &self.actor_id);
+        put_opt(&mut h, self.role.as_deref());
+        put_opt(&mut h, self.establishment.as_deref());
+        put_opt(&mut h, self.patient.as_deref());
+        put(&mut h, &self.action);
+        put(&mut h, &self.resource);
+        put(&mut h, &self.outcome);
+        put(&mut h, &self.prev_hash);
+        hex::encode(h.finalize())
+    }
+
+    /// Sets `prev_hash` and `hash` to seal this entry after `prev_hash`.
+    pub fn seal(&mut self, prev_hash: &str) {
+        self.prev_hash = prev_hash.to_owned();
+        self.hash = self.compute_hash();
+    }
+}
+
+/// Where the chain breaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    /// An entry's content does not match its hash: it was edited.
+    #[error("entrée {seq}: contenu modifié (empreinte incohérente)")]
+    Edited {
+        /// The entry.
+        seq: i64,
+    },
+    /// A sequence number is missing or out of order: an entry was removed or moved.
+    #[error("entrée {expected} manquante (trouvé {found})")]
+    Missing {
+        /// The number expected here.
+        expected: i64,
+        /// The number found instead.
+        found: i64,
+    },
+    /// An entry does not follow the previous entry's hash.
+    #[error("entrée {seq}: chaînage rompu avec l'entrée précédente")]
+    Broken {
+        /// The entry.
+        seq: i64,
+    },
+    /// The chain ends before the recorded head: the last entries were removed.
+    #[error("fin de journal tronquée: {head_seq} entrées attendues, {found} trouvées")]
+    Truncated {
+        /// Entries the head records.
+        head_seq: i64,
+        /// Entries found.
+        found: i64,
+    },
+}
+
+/// Checks a chain incrementally, entry by entry, so that millions of entries are
+/// verified in constant memory.
+#[derive(Debug, Clone)]
+pub struct ChainVerifier {
+    next_seq: i64,
+    prev_hash: String,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        Self {
+            next_seq: 1,
+            prev_hash: GENESIS.to_owned(),
+        }
+    }
+}
+
+impl ChainVerifier {
+    /// Feeds the next entry (in `seq` order).
+    pub fn push(&mut self, e: &AuditEntry) -> Result<(), ChainError> {
+        if e.seq != self.next_seq {
+            return Err(ChainError::Missing {
+                expected: self.next_seq,
+                found: e.seq,
+            });
+        }
+        if e.compute_hash() != e.hash {
+            return Err(ChainError::Edited { seq: e.seq });
+        }
+        if e.prev_hash != self.prev_hash {
+            return Err(ChainError::Broken { seq: e.seq });
+        }
+        self.next_seq += 1;
+        self.prev_hash = e.hash.clone();
+        Ok(())
+    }
+
+    /// Checks the end of the chain against the head recorded apart (last seq and hash).
+    pub fn finish(self, head_seq: i64, head_hash: &str) -> Result<i64, ChainError> {
+        let found = self.next_seq - 1;
+        if found != head_seq || (found > 0 && self.prev_hash != head_hash) {
+            return Err(ChainError::Truncated { head_seq, found });
+        }
+        Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(n: i64) -> Vec<AuditEntry> {
+        let mut prev = GENESIS.to_owned();
+        (1..=n)
+            .map(|seq| {
+                let mut e = AuditEntry {
+                    seq,
+                    at_ms: 1_700_000_000_000 + seq,
+                    actor_kind: "user".into(),
+                    actor_id: format!("u{seq}"),
+                    role: Some("doctor".into()),
+                    establishment: Some("e1".into()),
+                    patient: (seq % 2 == 0).then(|| "p1".to_owned()),
+                    action: "read".into(),
+                    resource: "Patient/p1".into(),
+                    outcome: "success".into(),
+                    prev_hash: String::new(),
+                    hash: String::new(),
+                };
+                e.seal(&prev);
+                prev = e.hash.clone();
+                e
+            })
+            .collect()
+    }
+
+    fn verify(entries: &[AuditEntry], head_seq: i64, head_hash: &str) -> Result<i64, ChainError> {
+        let mut v = ChainVerifier::default();
+        for e in entries {
+            v.push(e)?;
+        }
+        v.finish(head_seq, head_hash)
+    }
+
+    #[test]
+    fn an_intact_chain_verifies() {
+        let c = chain(5);
+        let last = c[4].hash.clone();
+        assert_eq!(verify(&c, 5, &last), Ok(5));
+        assert_eq!(verify(&[], 0, GENESIS), Ok(0));
+    }
+
+    #[test]
+    fn an_edited_entry_is_found() {
+        let mut c = chain(5);
+        let last = c[4].hash.clone();
+        c[2].outcome = "denied".into();
+        assert_eq!(verify(&c, 5, &last), Err(ChainError::Edited { seq: 3 }));
+    }
+
+    #[test]
+    fn an_edited_and_rehashed_entry_breaks_the_next_link() {
+        let mut c = chain(5);
+        let last = c[4].hash.clone();
+        c[2].actor_id = "intruder".into();
+        c[2].hash = c[2].compute_hash();
+        assert_eq!(verify(&c, 5, &last), Err(ChainError::Broken { seq: 4 }));
+    }
+
+    #[test]
+    fn a_removed_entry_is_found() {
+        let mut c = chain(5);
+        let last = c[4].hash.clone();
+        c.remove(1);
+        assert_eq!(
+            verify(&c, 5, &last),
+            Err(ChainError::Missing {
+                expected: 2,
+                found: 3
+            })
+        );
+    }
+
+    #[test]
+    fn a_truncated_tail_is_found() {
+        let mut c = chain(5);
+        let last = c[4].hash.clone();
+        c.truncate(3);
+        assert_eq!(
+            verify(&c, 5, &last),
+            Err(ChainError::Truncated {
+                head_seq: 5,
+                found: 3
+            })
+        );
+    }
+
+    #[test]
+    fn none_and_empty_fields_hash_differently() {
+        let mut a = chain(1).remove(0);
+        let mut b = a.clone();
+        a.role = None;
+        b.role = Some(String::new());
+        assert_ne!(a.compute_hash(), b.compute_hash());
+    }
+}

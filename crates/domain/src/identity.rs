@@ -1,0 +1,333 @@
+//! Patient identity: the five INS traits, the RNIV identity statuses and their
+//! allowed transitions, and the rule that the INS is exchanged only when the
+//! identity is qualified.
+
+use jiff::civil::Date;
+
+use crate::ins::Ins;
+
+/// Administrative sex as carried by the INS traits (`M`/`F`); `U` (unknown) is only
+/// for provisional identities created before the sex is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sex {
+    /// Male.
+    Male,
+    /// Female.
+    Female,
+    /// Unknown (provisional identity only).
+    Unknown,
+}
+
+impl Sex {
+    /// Storage and HL7 code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Sex::Male => "M",
+            Sex::Female => "F",
+            Sex::Unknown => "U",
+        }
+    }
+    /// Reads a storage or HL7 code.
+    pub fn from_code(code: &str) -> Option<Self> {
+        match code {
+            "M" => Some(Sex::Male),
+            "F" => Some(Sex::Female),
+            "U" => Some(Sex::Unknown),
+            _ => None,
+        }
+    }
+}
+
+/// RNIV identity status (FR Core `fr-core-cs-identity-status`). Two criteria: I, the
+/// identity was obtained or checked through INSi; C, it was checked against a
+/// high-trust identity document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityStatus {
+    /// PROV: neither criterion.
+    Provisional,
+    /// RECUP: I only.
+    Recovered,
+    /// VALI: C only (in RNIV/FHIR; in HL7 PAM France `VALI` means qualified!).
+    Validated,
+    /// QUAL: both criteria. Only then may the INS be used and exchanged.
+    Qualified,
+}
+
+/// A transition the RNIV does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("passage du statut d'identité {from} à {to} non autorisé")]
+pub struct StatusTransitionError {
+    /// Current status code.
+    pub from: &'static str,
+    /// Requested status code.
+    pub to: &'static str,
+}
+
+impl IdentityStatus {
+    /// The FR Core code (PROV, RECUP, VALI, QUAL).
+    pub fn code(self) -> &'static str {
+        match self {
+            IdentityStatus::Provisional => "PROV",
+            IdentityStatus::Recovered => "RECUP",
+            IdentityStatus::Validated => "VALI",
+            IdentityStatus::Qualified => "QUAL",
+        }
+    }
+
+    /// Reads an FR Core code.
+    pub fn from_code(code: &str) -> Option<Self> {
+        match code {
+            "PROV" => Some(IdentityStatus::Provisional),
+            "RECUP" => Some(IdentityStatus::Recovered),
+            "VALI" => Some(IdentityStatus::Validated),
+            "QUAL" => Some(IdentityStatus::Qualified),
+            _ => None,
+        }
+    }
+
+    /// French label shown to users.
+    pub fn label_fr(self) -> &'static str {
+        match self {
+            IdentityStatus::Provisional => "provisoire",
+            IdentityStatus::Recovered => "récupérée",
+            IdentityStatus::Validated => "validée",
+            IdentityStatus::Qualified => "qualifiée",
+        }
+    }
+
+    /// The two criteria (INSi, identity document).
+    fn criteria(self) -> (bool, bool) {
+        match self {
+            IdentityStatus::Provisional => (false, false),
+            IdentityStatus::Recovered => (true, false),
+            IdentityStatus::Validated => (false, true),
+            IdentityStatus::Qualified => (true, true),
+        }
+    }
+
+    /// Whether the identity was obtained or checked through INSi (criterion I).
+    pub fn insi_checked(self) -> bool {
+        self.criteria().0
+    }
+
+    /// Moves to `to` if the RNIV allows it: exactly one criterion is gained
+    /// (PROV→RECUP, PROV→VALI, RECUP→QUAL, VALI→QUAL) or lost (the downgrades, which
+    /// are then propagated to receivers). Gaining both at once is two transitions,
+    /// recorded one after the other; staying put is not a transition.
+    pub fn transition(self, to: IdentityStatus) -> Result<IdentityStatus, StatusTransitionError> {
+        let (i0, c0) = self.criteria();
+        let (i1, c1) = to.criteria();
+        let changed = usize::from(i0 != i1) + usize::from(c0 != c1);
+        if changed == 1 {
+            Ok(to)
+        } else {
+            Err(StatusTransitionError {
+                from: self.code(),
+                to: to.code(),
+            })
+        }
+    }
+
+    /// Whether the INS may be used and exchanged with this status.
+    pub fn ins_exchangeable(self) -> bool {
+        self == IdentityStatus::Qualified
+    }
+}
+
+/// The five identity traits (what INSi returns), plus the names in use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Traits {
+    /// Nom de naissance.
+    pub birth_name: String,
+    /// Prénoms de naissance, in order; the first one is kept apart as the first name.
+    pub birth_given_names: Vec<String>,
+    /// Date de naissance.
+    pub birth_date: Date,
+    /// Sexe.
+    pub sex: Sex,
+    /// Lieu de naissance: INSEE COG code of the commune, or of the country (99xxx).
+    pub birthplace_code: Option<String>,
+    /// Nom utilisé, if it differs from the birth name.
+    pub used_name: Option<String>,
+    /// Prénom utilisé, if it differs from the first birth given name.
+    pub used_given_name: Option<String>,
+}
+
+/// A trait value that cannot be accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TraitsError {
+    /// The birth name is empty.
+    #[error("le nom de naissance est obligatoire")]
+    MissingBirthName,
+    /// No given name.
+    #[error("au moins un prénom de naissance est obligatoire")]
+    MissingGivenName,
+    /// A name with characters outside letters, spaces, hyphens and apostrophes.
+    #[error("le nom ou prénom {0:?} contient des caractères non autorisés")]
+    BadName(String),
+    /// A birthplace code that is not 5 characters of the INSEE COG.
+    #[error("le code du lieu de naissance doit compter 5 caractères (code INSEE)")]
+    BadBirthplace,
+    /// A birth date in the future.
+    #[error("la date de naissance est dans le futur")]
+    FutureBirthDate,
+}
+
+fn check_name(name: &str) -> Result<(), TraitsError> {
+    let ok = !name.trim().is_empty()
+        && name.chars().count() <= 100
+        && name
+            .chars()
+            .all(|c| c.is_alphabetic() || matches!(c, ' ' | '-' | '\''));
+    if ok {
+        Ok(())
+    } else {
+        Err(TraitsError::BadName(name.chars().take(100).collect()))
+    }
+}
+
+impl Traits {
+    /// Checks the traits against the rules of the RNIV: names made of letters,
+    /// spaces, hyphens and apostrophes; at least one given name; a 5-character
+    /// birthplace code; a birth date not after `today`.
+    pub fn check(&self, today: Date) -> Result<(), TraitsError> {
+        if self.birth_name.trim().is_empty() {
+            return Err(TraitsError::MissingBirthName);
+        }
+        check_name(&self.birth_name)?;
+        if self.birth_given_names.is_empty() {
+            return Err(TraitsError::MissingGivenName);
+        }
+        for n in &self.birth_given_names {
+            check_name(n)?;
+        }
+        for n in self.used_name.iter().chain(self.used_given_name.iter()) {
+            check_name(n)?;
+        }
+        if let Some(code) = &self.birthplace_code {
+            let ok = code.len() == 5 && code.chars().all(|c| c.is_ascii_alphanumeric());
+            if !ok {
+                return Err(TraitsError::BadBirthplace);
+            }
+        }
+        if self.birth_date > today {
+            return Err(TraitsError::FutureBirthDate);
+        }
+        Ok(())
+    }
+
+    /// The first birth given name.
+    pub fn first_given_name(&self) -> &str {
+        self.birth_given_names
+            .first()
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+
+    /// The name to address the patient by: used name if any, else birth name.
+    pub fn display_name(&self) -> String {
+        let family = self.used_name.as_deref().unwrap_or(&self.birth_name);
+        let given = self
+            .used_given_name
+            .as_deref()
+            .unwrap_or_else(|| self.first_given_name());
+        format!("{} {}", family.to_uppercase(), given)
+    }
+}
+
+/// The INS together with the status it is held at: only a qualified identity
+/// lets it out.
+pub fn exchangeable_ins(ins: Option<&Ins>, status: IdentityStatus) -> Option<&Ins> {
+    ins.filter(|_| status.ins_exchangeable())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use IdentityStatus::*;
+
+    #[test]
+    fn transition_table() {
+        let all = [Provisional, Recovered, Validated, Qualified];
+        let allowed = [
+            (Provisional, Recovered),
+            (Provisional, Validated),
+            (Recovered, Qualified),
+            (Validated, Qualified),
+            (Recovered, Provisional),
+            (Validated, Provisional),
+            (Qualified, Recovered),
+            (Qualified, Validated),
+        ];
+        for from in all {
+            for to in all {
+                let expected = allowed.contains(&(from, to));
+                assert_eq!(from.transition(to).is_ok(), expected, "{from:?} -> {to:?}");
+            }
+        }
+        assert_eq!(
+            Provisional.transition(Qualified),
+            Err(StatusTransitionError {
+                from: "PROV",
+                to: "QUAL"
+            })
+        );
+    }
+
+    #[test]
+    fn only_qualified_identities_exchange_the_ins() {
+        let ins = Ins::parse(crate::InsKind::Nir, "279035121518989").unwrap();
+        assert!(exchangeable_ins(Some(&ins), Qualified).is_some());
+        for s in [Provisional, Recovered, Validated] {
+            assert!(exchangeable_ins(Some(&ins), s).is_none());
+        }
+    }
+
+    #[test]
+    fn codes_round_trip() {
+        for s in [Provisional, Recovered, Validated, Qualified] {
+            assert_eq!(IdentityStatus::from_code(s.code()), Some(s));
+        }
+        assert_eq!(IdentityStatus::from_code("FICT"), None);
+        for s in [Sex::Male, Sex::Female, Sex::Unknown] {
+            assert_eq!(Sex::from_code(s.code()), Some(s));
+        }
+        assert_eq!(Sex::from_code("X"), None);
+        assert!(Recovered.insi_checked() && !Validated.insi_checked());
+        assert_eq!(Qualified.label_fr(), "qualifiée");
+    }
+
+    fn traits() -> Traits {
+        Traits {
+            birth_name: "Martin".into(),
+            birth_given_names: vec!["Marie".into(), "Louise".into()],
+            birth_date: Date::new(1960, 3, 5).unwrap(),
+            sex: Sex::Female,
+            birthplace_code: Some("2A004".into()),
+            used_name: Some("Dupont-L'Hôte".into()),
+            used_given_name: None,
+        }
+    }
+
+    #[test]
+    fn traits_rules() {
+        let today = Date::new(2026, 1, 1).unwrap();
+        assert_eq!(traits().check(today), Ok(()));
+        assert_eq!(traits().display_name(), "DUPONT-L'HÔTE Marie");
+        let mut t = traits();
+        t.birth_name = " ".into();
+        assert_eq!(t.check(today), Err(TraitsError::MissingBirthName));
+        let mut t = traits();
+        t.birth_given_names.clear();
+        assert_eq!(t.check(today), Err(TraitsError::MissingGivenName));
+        let mut t = traits();
+        t.birth_given_names.push("R2D2".into());
+        assert_eq!(t.check(today), Err(TraitsError::BadName("R2D2".into())));
+        let mut t = traits();
+        t.birthplace_code = Some("750".into());
+        assert_eq!(t.check(today), Err(TraitsError::BadBirthplace));
+        let mut t = traits();
+        t.birth_date = Date::new(2027, 1, 1).unwrap();
+        assert_eq!(t.check(today), Err(TraitsError::FutureBirthDate));
+    }
+}

@@ -1,0 +1,418 @@
+//! Authorisation: the one place that answers "may this actor do this?".
+//!
+//! Territory (identity domain) > establishment > unit. Rules:
+//! - A patient's **identity** (traits, INS, IPP) lives in the identity domain and is
+//!   shared by design between the establishments of that domain: professionals with a
+//!   care or administrative role in any establishment of the domain may search, read,
+//!   create and update it, so that nobody creates a duplicate.
+//! - A patient's **clinical data** is read and written only by establishments the
+//!   patient is linked to (a stay, a consultation, an enrolment).
+//! - Nothing crosses territories. Coordinators see no patient data. A patient sees
+//!   only their own record. Every decision names the grant used, for the audit trail.
+
+use crate::ids::{ApiClientId, EstablishmentId, PatientId, TerritoryId, UserId};
+use crate::org::Role;
+
+/// A role held in one establishment (of one territory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant {
+    /// Where.
+    pub establishment: EstablishmentId,
+    /// The establishment's territory.
+    pub territory: TerritoryId,
+    /// What.
+    pub role: Role,
+}
+
+/// Who acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Principal {
+    /// A professional logged in with two factors.
+    Professional(UserId),
+    /// A patient logged in to the portal, bound to their record.
+    Patient {
+        /// The portal account.
+        user: UserId,
+        /// The record it belongs to.
+        patient: PatientId,
+    },
+    /// A machine client with a bearer token.
+    Client(ApiClientId),
+}
+
+/// An authenticated actor with the grants it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// Who.
+    pub principal: Principal,
+    /// Roles per establishment (empty for patients).
+    pub grants: Vec<Grant>,
+}
+
+/// What is done to a patient's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatientAction {
+    /// Search identities.
+    Search,
+    /// Read the identity (traits, INS, IPP).
+    ReadIdentity,
+    /// Create an identity.
+    CreateIdentity,
+    /// Update traits, INS or status.
+    UpdateIdentity,
+    /// Merge two identities (identity vigilance).
+    Merge,
+    /// Read clinical data (stays, documents, results).
+    ReadClinical,
+    /// Write clinical data.
+    WriteClinical,
+}
+
+impl PatientAction {
+    /// Audit code.
+    pub fn code(self) -> &'static str {
+        match self {
+            PatientAction::Search => "search",
+            PatientAction::ReadIdentity => "read",
+            PatientAction::CreateIdentity => "create",
+            PatientAction::UpdateIdentity => "update",
+            PatientAction::Merge => "merge",
+            PatientAction::ReadClinical => "read-clinical",
+            PatientAction::WriteClinical => "write-clinical",
+        }
+    }
+}
+
+/// Where a patient's record lives: its identity domain and the establishments it
+/// is linked to. For a search or a creation, `patient` is `None`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatientScope {
+    /// The identity domain.
+    pub territory: TerritoryId,
+    /// Establishments with a care relationship.
+    pub establishments: Vec<EstablishmentId>,
+    /// The record, when one is targeted.
+    pub patient: Option<PatientId>,
+}
+
+/// Actions on an establishment's own resources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EstablishmentAction {
+    /// Read the audit trail.
+    ReadAudit,
+    /// Create users and API clients, change roles.
+    ManageUsers,
+    /// Read the directory (establishments, units, practitioners).
+    ReadDirectory,
+}
+
+/// The answer of the policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Allowed through this grant (`None` for a patient acting on their own record).
+    Allow(Option<Grant>),
+    /// Refused, with the reason (French, safe to show).
+    Deny(&'static str),
+}
+
+impl Decision {
+    /// Whether the action is allowed.
+    pub fn allowed(&self) -> bool {
+        matches!(self, Decision::Allow(_))
+    }
+}
+
+const IDENTITY_ROLES: [Role; 5] = [
+    Role::Admin,
+    Role::Doctor,
+    Role::Nurse,
+    Role::Secretary,
+    Role::Integration,
+];
+const MERGE_ROLES: [Role; 3] = [Role::Admin, Role::Secretary, Role::Integration];
+const CLINICAL_READ_ROLES: [Role; 4] = [
+    Role::Doctor,
+    Role::Nurse,
+    Role::Secretary,
+    Role::Integration,
+];
+const CLINICAL_WRITE_ROLES: [Role; 3] = [Role::Doctor, Role::Nurse, Role::Integration];
+
+/// May `actor` do `action` on the patient record(s) described by `scope`?
+pub fn authorize_patient(actor: &Actor, action: PatientAction, scope: &PatientScope) -> Decision {
+    if let Principal::Patient { patient, .. } = actor.principal {
+        let own = scope.patient == Some(patient);
+        return match action {
+            PatientAction::ReadIdentity | PatientAction::ReadClinical if own => {
+                Decision::Allow(None)
+            }
+            _ => Decision::Deny("un patient n'accède qu'à son propre dossier, en lecture"),
+        };
+    }
+    let linked = |g: &Grant| scope.establishments.contains(&g.establishment);
+    let in_domain = |g: &Grant| g.territory == scope.territory;
+    let pick = |roles: &[Role], place: &dyn Fn(&Grant) -> bool| {
+        actor
+            .grants
+            .iter()
+            .find(|g| roles.contains(&g.role) && place(g))
+            .copied()
+    };
+    let found = match action {
+        PatientAction::Search | PatientAction::CreateIdentity | PatientAction::UpdateIdentity => {
+            pick(&IDENTITY_ROLES, &in_domain)
+        }
+        PatientAction::ReadIdentity => {
+            pick(&IDENTITY_ROLES, &in_domain).or_else(|| pick(&[Role::BedManager], &linked))
+        }
+        PatientAction::Merge => pick(&MERGE_ROLES, &in_domain),
+        PatientAction::ReadClinical => pick(&CLINICAL_READ_ROLES, &linked),
+        PatientAction::WriteClinical => pick(&CLINICAL_WRITE_ROLES, &linked),
+    };
+    match found {
+        Some(g) => Decision::Allow(Some(g)),
+        None => Decision::Deny("aucun de vos rôles ne permet cette action sur ce dossier patient"),
+    }
+}
+
+/// May `actor` do `action` in `establishment` (of `territory`)?
+pub fn authorize_establishment(
+    actor: &Actor,
+    action: EstablishmentAction,
+    establishment: EstablishmentId,
+    territory: TerritoryId,
+) -> Decision {
+    let found = actor.grants.iter().find(|g| match action {
+        EstablishmentAction::ReadAudit | EstablishmentAction::ManageUsers => {
+            g.role == Role::Admin && g.establishment == establishment
+        }
+        EstablishmentAction::ReadDirectory => g.territory == territory,
+    });
+    match found {
+        Some(g) => Decision::Allow(Some(*g)),
+        None => Decision::Deny("action réservée à un autre rôle ou un autre établissement"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct World {
+        t1: TerritoryId,
+        t2: TerritoryId,
+        e1: EstablishmentId,
+        e2: EstablishmentId,
+        e3: EstablishmentId,
+    }
+
+    fn world() -> World {
+        World {
+            t1: TerritoryId::new(),
+            t2: TerritoryId::new(),
+            e1: EstablishmentId::new(),
+            e2: EstablishmentId::new(),
+            e3: EstablishmentId::new(),
+        }
+    }
+
+    fn pro(role: Role, establishment: EstablishmentId, territory: TerritoryId) -> Actor {
+        Actor {
+            principal: Principal::Professional(UserId::new()),
+            grants: vec![Grant {
+                establishment,
+                territory,
+                role,
+            }],
+        }
+    }
+
+    const ACTIONS: [PatientAction; 7] = [
+        PatientAction::Search,
+        PatientAction::ReadIdentity,
+        PatientAction::CreateIdentity,
+        PatientAction::UpdateIdentity,
+        PatientAction::Merge,
+        PatientAction::ReadClinical,
+        PatientAction::WriteClinical,
+    ];
+
+    /// The expected answer for (role, action) when the actor's establishment is
+    /// (linked, in the same domain). Written as a table so a change of rule shows.
+    fn expected(role: Role, action: PatientAction, linked: bool, same_domain: bool) -> bool {
+        use PatientAction::*;
+        use Role::*;
+        if !same_domain {
+            return false;
+        }
+        match (role, action) {
+            (Coordinator, _) => false,
+            (BedManager, ReadIdentity) => linked,
+            (BedManager, _) => false,
+            (Admin | Secretary | Integration, Merge) => true,
+            (Doctor | Nurse, Merge) => false,
+            (_, Search | ReadIdentity | CreateIdentity | UpdateIdentity) => true,
+            (Admin, ReadClinical | WriteClinical) => false,
+            (Secretary, ReadClinical) => linked,
+            (Secretary, WriteClinical) => false,
+            (Doctor | Nurse | Integration, ReadClinical | WriteClinical) => linked,
+            (_, _) => false,
+        }
+    }
+
+    #[test]
+    fn matrix_of_roles_actions_and_places() {
+        let w = world();
+        // The patient lives in t1 and is linked to e1 only; e2 is another
+        // establishment of the same domain, e3 is in another territory.
+        let scope = PatientScope {
+            territory: w.t1,
+            establishments: vec![w.e1],
+            patient: Some(PatientId::new()),
+        };
+        let places = [
+            (w.e1, w.t1, true, true),
+            (w.e2, w.t1, false, true),
+            (w.e3, w.t2, false, false),
+        ];
+        let mut checked = 0;
+        for role in Role::ALL {
+            for action in ACTIONS {
+                for (e, t, linked, same) in places {
+                    let actor = pro(role, e, t);
+                    let d = authorize_patient(&actor, action, &scope);
+                    assert_eq!(
+                        d.allowed(),
+                        expected(role, action, linked, same),
+                        "{role:?} {action:?} linked={linked} same_domain={same}"
+                    );
+                    if let Decision::Allow(Some(g)) = d {
+                        assert_eq!(g.establishment, e);
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 7 * 7 * 3);
+    }
+
+    #[test]
+    fn a_grant_in_another_territory_never_helps() {
+        let w = world();
+        let scope = PatientScope {
+            territory: w.t1,
+            establishments: vec![w.e3],
+            patient: None,
+        };
+        // Even an establishment id listed as linked cannot be used from another domain
+        // for identity work.
+        let actor = pro(Role::Doctor, w.e3, w.t2);
+        assert!(!authorize_patient(&actor, PatientAction::Search, &scope).allowed());
+        assert!(!authorize_patient(&actor, PatientAction::UpdateIdentity, &scope).allowed());
+    }
+
+    #[test]
+    fn the_decision_names_the_grant_that_allows() {
+        let w = world();
+        let actor = Actor {
+            principal: Principal::Professional(UserId::new()),
+            grants: vec![
+                Grant {
+                    establishment: w.e3,
+                    territory: w.t2,
+                    role: Role::Doctor,
+                },
+                Grant {
+                    establishment: w.e2,
+                    territory: w.t1,
+                    role: Role::Nurse,
+                },
+            ],
+        };
+        let scope = PatientScope {
+            territory: w.t1,
+            establishments: vec![w.e2],
+            patient: None,
+        };
+        assert_eq!(
+            authorize_patient(&actor, PatientAction::WriteClinical, &scope),
+            Decision::Allow(Some(Grant {
+                establishment: w.e2,
+                territory: w.t1,
+                role: Role::Nurse
+            }))
+        );
+    }
+
+    #[test]
+    fn patients_read_only_their_own_record() {
+        let w = world();
+        let me = PatientId::new();
+        let actor = Actor {
+            principal: Principal::Patient {
+                user: UserId::new(),
+                patient: me,
+            },
+            grants: vec![],
+        };
+        let mine = PatientScope {
+            territory: w.t1,
+            establishments: vec![w.e1],
+            patient: Some(me),
+        };
+        let other = PatientScope {
+            patient: Some(PatientId::new()),
+            ..mine.clone()
+        };
+        for action in ACTIONS {
+            let own_allowed = matches!(
+                action,
+                PatientAction::ReadIdentity | PatientAction::ReadClinical
+            );
+            assert_eq!(
+                authorize_patient(&actor, action, &mine).allowed(),
+                own_allowed,
+                "{action:?}"
+            );
+            assert!(
+                !authorize_patient(&actor, action, &other).allowed(),
+                "{action:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn establishment_actions() {
+        let w = world();
+        let admin = pro(Role::Admin, w.e1, w.t1);
+        let doctor = pro(Role::Doctor, w.e1, w.t1);
+        assert!(
+            authorize_establishment(&admin, EstablishmentAction::ReadAudit, w.e1, w.t1).allowed()
+        );
+        assert!(
+            authorize_establishment(&admin, EstablishmentAction::ManageUsers, w.e1, w.t1).allowed()
+        );
+        assert!(
+            !authorize_establishment(&admin, EstablishmentAction::ReadAudit, w.e2, w.t1).allowed()
+        );
+        assert!(
+            !authorize_establishment(&doctor, EstablishmentAction::ReadAudit, w.e1, w.t1).allowed()
+        );
+        assert!(
+            authorize_establishment(&doctor, EstablishmentAction::ReadDirectory, w.e2, w.t1)
+                .allowed()
+        );
+        assert!(
+            !authorize_establishment(&doctor, EstablishmentAction::ReadDirectory, w.e3, w.t2)
+                .allowed()
+        );
+    }
+
+    #[test]
+    fn action_codes_are_distinct() {
+        let mut codes: Vec<_> = ACTIONS.iter().map(|a| a.code()).collect();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), ACTIONS.len());
+    }
+}
