@@ -37,6 +37,47 @@ pub struct AuditEntry {
     pub hash: String,
 }
 
+/// Who acted, as the audit trail records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditActor {
+    /// `user`, `patient`, `client` or `system`.
+    pub kind: &'static str,
+    /// User or client id, or a component name for `system`.
+    pub id: String,
+    /// The role used.
+    pub role: Option<&'static str>,
+    /// The establishment the role was held in.
+    pub establishment: Option<String>,
+}
+
+impl AuditActor {
+    /// The actor and the grant the policy allowed it through.
+    pub fn new(actor: &crate::policy::Actor, grant: Option<crate::policy::Grant>) -> Self {
+        use crate::policy::Principal;
+        let (kind, id) = match actor.principal {
+            Principal::Professional(u) => ("user", u.to_string()),
+            Principal::Patient { user, .. } => ("patient", user.to_string()),
+            Principal::Client(c) => ("client", c.to_string()),
+        };
+        Self {
+            kind,
+            id,
+            role: grant.map(|g| g.role.code()),
+            establishment: grant.map(|g| g.establishment.to_string()),
+        }
+    }
+
+    /// The platform itself (seeding, migrations, workers).
+    pub fn system(component: &str) -> Self {
+        Self {
+            kind: "system",
+            id: component.to_owned(),
+            role: None,
+            establishment: None,
+        }
+    }
+}
+
 fn put(h: &mut Sha256, field: &str) {
     h.update((field.len() as u64).to_be_bytes());
     h.update(field.as_bytes());

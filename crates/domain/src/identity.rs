@@ -235,6 +235,59 @@ impl Traits {
     }
 }
 
+/// A patient identity record in one identity domain, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatientRecord {
+    /// Record id.
+    pub id: crate::PatientId,
+    /// Identity domain.
+    pub territory: crate::TerritoryId,
+    /// Identifiant permanent du patient in this domain.
+    pub ipp: String,
+    /// Identity traits.
+    pub traits: Traits,
+    /// INS, when known (exchanged only if qualified).
+    pub ins: Option<Ins>,
+    /// RNIV status.
+    pub status: IdentityStatus,
+    /// Set when this record was merged into another (the survivor).
+    pub merged_into: Option<crate::PatientId>,
+    /// Version, incremented on every change (FHIR versionId, optimistic locking).
+    pub version: i64,
+    /// Last change (Unix milliseconds).
+    pub updated_at_ms: i64,
+}
+
+impl PatientRecord {
+    /// Whether the record is still in use (not merged away).
+    pub fn active(&self) -> bool {
+        self.merged_into.is_none()
+    }
+}
+
+/// Upper-cases and strips French diacritics so that searches match "Hélène" with
+/// "HELENE" and "Œ" with "OE".
+pub fn normalize_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars().flat_map(char::to_uppercase) {
+        match c {
+            'À' | 'Â' | 'Ä' | 'Á' | 'Ã' => out.push('A'),
+            'Ç' => out.push('C'),
+            'É' | 'È' | 'Ê' | 'Ë' => out.push('E'),
+            'Î' | 'Ï' | 'Í' | 'Ì' => out.push('I'),
+            'Ô' | 'Ö' | 'Ó' | 'Ò' | 'Õ' => out.push('O'),
+            'Ù' | 'Û' | 'Ü' | 'Ú' => out.push('U'),
+            'Ÿ' | 'Ý' => out.push('Y'),
+            'Ñ' => out.push('N'),
+            'Œ' => out.push_str("OE"),
+            'Æ' => out.push_str("AE"),
+            '\'' | '’' | '-' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// The INS together with the status it is held at: only a qualified identity
 /// lets it out.
 pub fn exchangeable_ins(ins: Option<&Ins>, status: IdentityStatus) -> Option<&Ins> {
@@ -245,6 +298,15 @@ pub fn exchangeable_ins(ins: Option<&Ins>, status: IdentityStatus) -> Option<&In
 mod tests {
     use super::*;
     use IdentityStatus::*;
+
+    #[test]
+    fn names_are_normalized_for_search() {
+        assert_eq!(
+            normalize_name("Hélène  d'Œuvray-Müller"),
+            "HELENE D OEUVRAY MULLER"
+        );
+        assert_eq!(normalize_name("ÇA"), "CA");
+    }
 
     #[test]
     fn transition_table() {

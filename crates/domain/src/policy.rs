@@ -256,7 +256,6 @@ mod tests {
             (Secretary, ReadClinical) => linked,
             (Secretary, WriteClinical) => false,
             (Doctor | Nurse | Integration, ReadClinical | WriteClinical) => linked,
-            (_, _) => false,
         }
     }
 

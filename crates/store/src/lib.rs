@@ -1,1 +1,201 @@
-//! placeholder
+//! Parcours persistence: one [`Store`] over an embedded SQLite file or PostgreSQL,
+//! chosen by the URL scheme. Most SQL text is shared (SQLite accepts `$1`
+//! placeholders); each backend has its own migrations. The store writes the audit
+//! trail: every write of patient data appends its audit entry in the same
+//! transaction, so a change and its trace commit or fail together.
+//!
+//! Not here: authorisation (the domain's policy module decides before the store is
+//! called), HTTP, clocks (callers pass the time in Unix milliseconds).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+#[macro_use]
+mod macros;
+pub mod audit;
+pub mod migrate;
+pub mod orgs;
+pub mod outbox;
+pub mod patients;
+pub mod testing;
+pub mod users;
+
+/// Errors of the store, mapped by the server to HTTP statuses and by the HL7
+/// engine to AE/AR acknowledgements.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken (duplicate IPP, INS, username...).
+    #[error("conflit: {0}")]
+    Conflict(String),
+    /// The row does not exist.
+    #[error("introuvable")]
+    NotFound,
+    /// The row changed since it was read (optimistic locking).
+    #[error("la ressource a été modifiée entre-temps (version {current})")]
+    Stale {
+        /// The current version.
+        current: i64,
+    },
+    /// A value read from storage is not valid (corruption or manual edit).
+    #[error("donnée invalide en base: {0}")]
+    Corrupt(String),
+    /// A database or connection error.
+    #[error("erreur de base de données: {0}")]
+    Db(#[source] sqlx::Error),
+    /// A migration failed.
+    #[error("migration {version} échouée: {source}")]
+    Migration {
+        /// The migration that failed.
+        version: i64,
+        /// Why.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The database URL is not understood.
+    #[error("URL de base de données non reconnue (sqlite:// ou postgres://): {0}")]
+    BadUrl(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                StoreError::Conflict(d.constraint().unwrap_or("unique").to_owned())
+            }
+            _ => StoreError::Db(e),
+        }
+    }
+}
+
+/// Shorthand.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which engine, with its pools.
+#[derive(Debug, Clone)]
+pub(crate) enum Backend {
+    /// SQLite: one writer connection (SQLite has one writer at a time anyway, and a
+    /// single writer avoids SQLITE_BUSY on read-then-write transactions) and a few
+    /// readers (WAL lets them read while the writer writes).
+    Sqlite { write: SqlitePool, read: SqlitePool },
+    /// PostgreSQL: one pool.
+    Postgres(PgPool),
+}
+
+/// The store: cheap to clone (pools inside).
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) backend: Backend,
+}
+
+/// Which engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://PATH` or `postgres://...`), creating the SQLite
+    /// file if missing. Does not migrate: call [`Store::migrate`].
+    pub async fn connect(url: &str) -> Result<Store> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await?;
+            return Ok(Store {
+                backend: Backend::Postgres(pool),
+            });
+        }
+        if !url.starts_with("sqlite:") {
+            return Err(StoreError::BadUrl(redact_url(url)));
+        }
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(|_| StoreError::BadUrl(redact_url(url)))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // With WAL, NORMAL keeps every commit across a process crash (SIGKILL);
+            // only a power loss can lose the last transactions.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts.clone())
+            .await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts.read_only(true))
+            .await?;
+        Ok(Store {
+            backend: Backend::Sqlite { write, read },
+        })
+    }
+
+    /// The engine in use.
+    pub fn engine(&self) -> Engine {
+        match self.backend {
+            Backend::Sqlite { .. } => Engine::Sqlite,
+            Backend::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// Answers when the database can be queried (for `/healthz`).
+    pub async fn ping(&self) -> Result<()> {
+        on_pool!(self, read, |pool| {
+            sqlx::query("SELECT 1").execute(pool).await?;
+            Ok(())
+        })
+    }
+
+    /// Closes the pools (waits for connections to return).
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite { write, read } => {
+                read.close().await;
+                write.close().await;
+            }
+            Backend::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+/// Removes a password from a database URL before it reaches a log or an error.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s + 3 => {
+            let creds = url.get(s + 3..at).unwrap_or("");
+            let user = creds.split(':').next().unwrap_or("");
+            format!(
+                "{}{}:***{}",
+                url.get(..s + 3).unwrap_or(""),
+                user,
+                url.get(at..).unwrap_or("")
+            )
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+}

@@ -1,0 +1,92 @@
+//! Migrations, embedded in the binary, one list per backend, applied in order at
+//! start. Append-only: a released migration is never edited; a change is a new file.
+
+use sqlx::Row;
+
+use crate::{Result, Store, StoreError};
+
+/// One migration: version, name, SQL text.
+pub struct Migration {
+    /// Strictly increasing version.
+    pub version: i64,
+    /// Short name.
+    pub name: &'static str,
+    /// SQL (several statements).
+    pub sql: &'static str,
+}
+
+/// SQLite migrations.
+pub const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    name: "foundation",
+    sql: include_str!("../migrations/sqlite/0001_foundation.sql"),
+}];
+
+/// PostgreSQL migrations.
+pub const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    name: "foundation",
+    sql: include_str!("../migrations/postgres/0001_foundation.sql"),
+}];
+
+const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)";
+
+impl Store {
+    /// Applies the migrations not yet applied, each in its own transaction. Returns
+    /// the versions applied now. Safe to run at every start.
+    pub async fn migrate(&self, now_ms: i64) -> Result<Vec<i64>> {
+        let list = match self.engine() {
+            crate::Engine::Sqlite => SQLITE,
+            crate::Engine::Postgres => POSTGRES,
+        };
+        on_pool!(self, write, |pool| {
+            sqlx::query(CREATE_TABLE).execute(pool).await?;
+            let mut applied_now = Vec::new();
+            for m in list {
+                let mut tx = pool.begin().await?;
+                // Serialise concurrent starters on PostgreSQL; a no-op cost on SQLite,
+                // whose single writer already serialises.
+                if self.engine() == crate::Engine::Postgres {
+                    sqlx::query("LOCK TABLE schema_migrations IN EXCLUSIVE MODE")
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let done = sqlx::query("SELECT version FROM schema_migrations WHERE version = $1")
+                    .bind(m.version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if done.is_some() {
+                    continue;
+                }
+                sqlx::raw_sql(m.sql)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|source| StoreError::Migration {
+                        version: m.version,
+                        source,
+                    })?;
+                sqlx::query("INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES ($1, $2, $3)")
+                    .bind(m.version)
+                    .bind(m.name)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                applied_now.push(m.version);
+            }
+            Ok(applied_now)
+        })
+    }
+
+    /// The versions recorded as applied.
+    pub async fn applied_migrations(&self) -> Result<Vec<i64>> {
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query("SELECT version FROM schema_migrations ORDER BY version")
+                .fetch_all(pool)
+                .await?;
+            rows.iter()
+                .map(|r| r.try_get::<i64, _>("version").map_err(StoreError::from))
+                .collect()
+        })
+    }
+}

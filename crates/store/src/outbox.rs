@@ -1,0 +1,242 @@
+//! The outbox: every outbound message is written here in the same transaction as
+//! the change that caused it; a worker claims due messages, delivers them, and
+//! records success, a retry with backoff, or after too many attempts a dead letter
+//! (visible, replayable). The idempotency key makes a second enqueue of the same
+//! message a no-op.
+
+use crate::macros::rows_to;
+use crate::{Engine, Result, Store, StoreError};
+
+/// A message to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// Unique key: the same key twice is one message.
+    pub idempotency_key: String,
+    /// Kind of message (`hl7.oru`, `mail`, `mhd`...).
+    pub topic: String,
+    /// Where to (`mllp://host:port`, an address...).
+    pub destination: String,
+    /// The message.
+    pub payload: String,
+}
+
+db_row! {
+    /// A message as stored.
+    pub struct OutboxMessage {
+        id: String,
+        idempotency_key: String,
+        topic: String,
+        destination: String,
+        payload: String,
+        attempts: i64,
+        next_attempt_at_ms: i64,
+        last_error: Option<String>,
+        delivered_at_ms: Option<i64>,
+        dead_at_ms: Option<i64>,
+    }
+}
+
+/// Retry policy: exponential backoff from `base_ms`, capped, and a dead letter after
+/// `max_attempts`.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// First delay.
+    pub base_ms: i64,
+    /// Largest delay.
+    pub max_delay_ms: i64,
+    /// Attempts before the message is dead.
+    pub max_attempts: i64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            base_ms: 1_000,
+            max_delay_ms: 15 * 60 * 1_000,
+            max_attempts: 12,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before attempt number `attempts + 1`, after `attempts` failures.
+    pub fn delay_ms(&self, attempts: i64) -> i64 {
+        let exp = u32::try_from(attempts.clamp(1, 30) - 1).unwrap_or(0);
+        self.base_ms
+            .saturating_mul(1i64 << exp)
+            .min(self.max_delay_ms)
+    }
+}
+
+const COLUMNS: &str = "id, idempotency_key, topic, destination, payload, attempts, next_attempt_at_ms, last_error, delivered_at_ms, dead_at_ms";
+
+/// Enqueues inside an open transaction: use it in the transaction of the change
+/// that causes the message. Returns whether the message is new.
+macro_rules! enqueue_in_tx {
+    ($tx:expr, $m:expr, $now_ms:expr) => {{
+        let m: &$crate::outbox::NewMessage = $m;
+        let r = sqlx::query(
+            "INSERT INTO outbox (id, idempotency_key, topic, destination, payload, next_attempt_at_ms, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(&m.idempotency_key)
+        .bind(&m.topic)
+        .bind(&m.destination)
+        .bind(&m.payload)
+        .bind($now_ms)
+        .execute(&mut *$tx)
+        .await?;
+        r.rows_affected() == 1
+    }};
+}
+
+impl Store {
+    /// Enqueues a message on its own (for changes that have no other write).
+    pub async fn enqueue(&self, m: &NewMessage, now_ms: i64) -> Result<bool> {
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            let new = enqueue_in_tx!(tx, m, now_ms);
+            tx.commit().await?;
+            Ok(new)
+        })
+    }
+
+    /// Claims up to `limit` due messages of `topic` for `lease_ms`: no other worker
+    /// gets them until the lease ends (a crashed worker's messages come back).
+    /// PostgreSQL uses `FOR UPDATE SKIP LOCKED`; SQLite's single writer serialises.
+    pub async fn claim_outbox(
+        &self,
+        topic: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<OutboxMessage>> {
+        let lock = if self.engine() == Engine::Postgres {
+            "FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "UPDATE outbox SET claimed_until_ms = $1 WHERE id IN (\
+               SELECT id FROM outbox WHERE topic = $2 AND delivered_at_ms IS NULL AND dead_at_ms IS NULL \
+               AND next_attempt_at_ms <= $3 AND (claimed_until_ms IS NULL OR claimed_until_ms <= $3) \
+               ORDER BY next_attempt_at_ms LIMIT $4 {lock}) RETURNING {COLUMNS}"
+        );
+        on_pool!(self, write, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(now_ms + lease_ms)
+                .bind(topic)
+                .bind(now_ms)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            let mut v: Vec<OutboxMessage> = rows_to(&rows)?;
+            v.sort_by_key(|m| m.next_attempt_at_ms);
+            Ok(v)
+        })
+    }
+
+    /// Records a delivery.
+    pub async fn outbox_delivered(&self, id: &str, now_ms: i64) -> Result<()> {
+        on_pool!(self, write, |pool| {
+            let r = sqlx::query("UPDATE outbox SET delivered_at_ms = $1, claimed_until_ms = NULL, attempts = attempts + 1 WHERE id = $2")
+                .bind(now_ms)
+                .bind(id)
+                .execute(pool)
+                .await?;
+            if r.rows_affected() == 0 {
+                Err(StoreError::NotFound)
+            } else {
+                Ok(())
+            }
+        })
+    }
+
+    /// Records a failed attempt: schedules a retry, or marks the message dead after
+    /// the policy's last attempt. Returns whether it is now dead.
+    pub async fn outbox_failed(
+        &self,
+        id: &str,
+        error: &str,
+        now_ms: i64,
+        policy: &RetryPolicy,
+    ) -> Result<bool> {
+        on_pool!(self, write, |pool| {
+            use sqlx::Row;
+            let mut tx = pool.begin().await?;
+            let r = sqlx::query("UPDATE outbox SET attempts = attempts + 1, claimed_until_ms = NULL, last_error = $1 WHERE id = $2 RETURNING attempts")
+                .bind(error)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            let attempts: i64 = r.try_get("attempts")?;
+            let dead = attempts >= policy.max_attempts;
+            if dead {
+                sqlx::query("UPDATE outbox SET dead_at_ms = $1 WHERE id = $2")
+                    .bind(now_ms)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            } else {
+                sqlx::query("UPDATE outbox SET next_attempt_at_ms = $1 WHERE id = $2")
+                    .bind(now_ms + policy.delay_ms(attempts))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(dead)
+        })
+    }
+
+    /// The dead letters, newest first.
+    pub async fn outbox_dead(&self, limit: i64) -> Result<Vec<OutboxMessage>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM outbox WHERE dead_at_ms IS NOT NULL ORDER BY dead_at_ms DESC LIMIT $1"
+        );
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            Ok(rows_to(&rows)?)
+        })
+    }
+
+    /// Puts a dead letter back in the queue, due now, with its attempts reset.
+    pub async fn outbox_revive(&self, id: &str, now_ms: i64) -> Result<()> {
+        on_pool!(self, write, |pool| {
+            let r = sqlx::query(
+                "UPDATE outbox SET dead_at_ms = NULL, attempts = 0, next_attempt_at_ms = $1 WHERE id = $2 AND dead_at_ms IS NOT NULL",
+            )
+            .bind(now_ms)
+            .bind(id)
+            .execute(pool)
+            .await?;
+            if r.rows_affected() == 0 {
+                Err(StoreError::NotFound)
+            } else {
+                Ok(())
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RetryPolicy;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let p = RetryPolicy {
+            base_ms: 1_000,
+            max_delay_ms: 10_000,
+            max_attempts: 5,
+        };
+        let d: Vec<i64> = (1..=6).map(|a| p.delay_ms(a)).collect();
+        assert_eq!(d, vec![1_000, 2_000, 4_000, 8_000, 10_000, 10_000]);
+        assert_eq!(p.delay_ms(1_000), 10_000);
+    }
+}

@@ -1,0 +1,440 @@
+//! Patient identities: creation with an IPP per identity domain, reads, searches,
+//! updates with optimistic locking, links to establishments, merges. Every write
+//! appends its audit entry in the same transaction.
+
+use domain::audit::AuditActor;
+use domain::identity::{IdentityStatus, PatientRecord, Sex, Traits, normalize_name};
+use domain::ins::{Ins, InsKind};
+use domain::{EstablishmentId, PatientId, TerritoryId};
+use jiff::civil::Date;
+
+use crate::audit::NewAudit;
+use crate::macros::rows_to;
+use crate::orgs::parse_id;
+use crate::{Result, Store, StoreError};
+
+/// A patient identity to create.
+#[derive(Debug, Clone)]
+pub struct NewPatient {
+    /// Identity domain.
+    pub territory: TerritoryId,
+    /// IPP given by the sender; `None` to have the domain assign the next one.
+    pub ipp: Option<String>,
+    /// Traits.
+    pub traits: Traits,
+    /// INS.
+    pub ins: Option<Ins>,
+    /// Status.
+    pub status: IdentityStatus,
+    /// Establishment to link the patient to (where they are being seen).
+    pub establishment: Option<EstablishmentId>,
+}
+
+/// What to search for; empty criteria are ignored, all given ones must match.
+#[derive(Debug, Clone, Default)]
+pub struct PatientQuery {
+    /// INS value (15 characters).
+    pub ins: Option<String>,
+    /// IPP in this domain.
+    pub ipp: Option<String>,
+    /// Start of any word of the birth or used name (accents and case ignored).
+    pub family: Option<String>,
+    /// Start of any given name.
+    pub given: Option<String>,
+    /// Exact birth date.
+    pub birth_date: Option<Date>,
+    /// Page size (capped at 200).
+    pub limit: i64,
+    /// Rows to skip.
+    pub offset: i64,
+}
+
+db_row! {
+    struct PatientRow {
+        id: String,
+        territory_id: String,
+        ipp: String,
+        birth_name: String,
+        given_names: String,
+        birth_date: String,
+        sex: String,
+        birthplace_code: Option<String>,
+        used_name: Option<String>,
+        used_given_name: Option<String>,
+        ins_kind: Option<String>,
+        ins_value: Option<String>,
+        identity_status: String,
+        merged_into: Option<String>,
+        version: i64,
+        updated_at_ms: i64,
+    }
+}
+
+const COLUMNS: &str = "id, territory_id, ipp, birth_name, given_names, birth_date, sex, birthplace_code, used_name, \
+     used_given_name, ins_kind, ins_value, identity_status, merged_into, version, updated_at_ms";
+
+const GIVEN_SEPARATOR: char = '|';
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_owned())
+}
+
+impl TryFrom<PatientRow> for PatientRecord {
+    type Error = StoreError;
+    fn try_from(r: PatientRow) -> Result<Self> {
+        let ins = match (r.ins_kind.as_deref(), r.ins_value.as_deref()) {
+            (Some(k), Some(v)) => {
+                let kind = InsKind::from_code(k).ok_or_else(|| corrupt("type d'INS"))?;
+                Some(Ins::parse(kind, v).map_err(|_| corrupt("INS"))?)
+            }
+            _ => None,
+        };
+        Ok(PatientRecord {
+            id: parse_id(&r.id)?,
+            territory: parse_id(&r.territory_id)?,
+            ipp: r.ipp,
+            traits: Traits {
+                birth_name: r.birth_name,
+                birth_given_names: r
+                    .given_names
+                    .split(GIVEN_SEPARATOR)
+                    .map(str::to_owned)
+                    .collect(),
+                birth_date: r
+                    .birth_date
+                    .parse()
+                    .map_err(|_| corrupt("date de naissance"))?,
+                sex: Sex::from_code(&r.sex).ok_or_else(|| corrupt("sexe"))?,
+                birthplace_code: r.birthplace_code,
+                used_name: r.used_name,
+                used_given_name: r.used_given_name,
+            },
+            ins,
+            status: IdentityStatus::from_code(&r.identity_status)
+                .ok_or_else(|| corrupt("statut d'identité"))?,
+            merged_into: r.merged_into.as_deref().map(parse_id).transpose()?,
+            version: r.version,
+            updated_at_ms: r.updated_at_ms,
+        })
+    }
+}
+
+/// Words to match name searches against: " WORD WORD ", so that `LIKE '% X%'`
+/// finds a prefix of any word.
+fn search_words<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    let joined: Vec<String> = names
+        .into_iter()
+        .map(normalize_name)
+        .filter(|s| !s.is_empty())
+        .collect();
+    format!(" {} ", joined.join(" "))
+}
+
+fn search_name(t: &Traits) -> String {
+    search_words(std::iter::once(t.birth_name.as_str()).chain(t.used_name.as_deref()))
+}
+
+fn search_given(t: &Traits) -> String {
+    search_words(
+        t.birth_given_names
+            .iter()
+            .map(String::as_str)
+            .chain(t.used_given_name.as_deref()),
+    )
+}
+
+fn audit_for(who: &AuditActor, patient: PatientId, action: &str, now_ms: i64) -> NewAudit {
+    NewAudit {
+        at_ms: now_ms,
+        actor: who.clone(),
+        patient: Some(patient.to_string()),
+        action: action.to_owned(),
+        resource: format!("Patient/{patient}"),
+        outcome: "success".to_owned(),
+    }
+}
+
+impl Store {
+    /// Creates an identity, assigning the next IPP of the domain when none is given,
+    /// links it to the establishment and records the creation in the audit trail.
+    pub async fn create_patient(
+        &self,
+        p: &NewPatient,
+        who: &AuditActor,
+        now_ms: i64,
+    ) -> Result<PatientRecord> {
+        let id = PatientId::new();
+        on_pool!(self, write, |pool| {
+            use sqlx::Row;
+            let mut tx = pool.begin().await?;
+            let ipp = match &p.ipp {
+                Some(ipp) => ipp.clone(),
+                None => loop {
+                    let r = sqlx::query("UPDATE territories SET ipp_counter = ipp_counter + 1 WHERE id = $1 RETURNING ipp_counter")
+                        .bind(p.territory.to_string())
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    let candidate = format!("{:09}", r.try_get::<i64, _>("ipp_counter")?);
+                    let taken =
+                        sqlx::query("SELECT 1 FROM patients WHERE territory_id = $1 AND ipp = $2")
+                            .bind(p.territory.to_string())
+                            .bind(&candidate)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    if taken.is_none() {
+                        break candidate;
+                    }
+                },
+            };
+            sqlx::query(
+                "INSERT INTO patients (id, territory_id, ipp, birth_name, given_names, birth_date, sex, birthplace_code, used_name, \
+                 used_given_name, search_name, search_given, ins_kind, ins_value, identity_status, version, created_at_ms, updated_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 1, $16, $16)",
+            )
+            .bind(id.to_string())
+            .bind(p.territory.to_string())
+            .bind(&ipp)
+            .bind(&p.traits.birth_name)
+            .bind(p.traits.birth_given_names.join(&GIVEN_SEPARATOR.to_string()))
+            .bind(p.traits.birth_date.to_string())
+            .bind(p.traits.sex.code())
+            .bind(&p.traits.birthplace_code)
+            .bind(&p.traits.used_name)
+            .bind(&p.traits.used_given_name)
+            .bind(search_name(&p.traits))
+            .bind(search_given(&p.traits))
+            .bind(p.ins.as_ref().map(|i| i.kind().code()))
+            .bind(p.ins.as_ref().map(Ins::value))
+            .bind(p.status.code())
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+            if let Some(e) = p.establishment {
+                sqlx::query("INSERT INTO patient_establishments (patient_id, establishment_id, since_ms) VALUES ($1, $2, $3)")
+                    .bind(id.to_string())
+                    .bind(e.to_string())
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            append_audit!(tx, &audit_for(who, id, "create", now_ms));
+            tx.commit().await?;
+            Ok::<_, StoreError>(())
+        })?;
+        self.patient(id).await
+    }
+
+    /// Reads an identity (no audit: the caller audits the access it serves).
+    pub async fn patient(&self, id: PatientId) -> Result<PatientRecord> {
+        let sql = format!("SELECT {COLUMNS} FROM patients WHERE id = $1");
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(id.to_string())
+                .fetch_all(pool)
+                .await?;
+            rows_to::<_, PatientRow>(&rows)?
+                .into_iter()
+                .next()
+                .map(PatientRecord::try_from)
+                .transpose()?
+                .ok_or(StoreError::NotFound)
+        })
+    }
+
+    /// The establishments a patient is linked to.
+    pub async fn patient_establishments(&self, id: PatientId) -> Result<Vec<EstablishmentId>> {
+        on_pool!(self, read, |pool| {
+            use sqlx::Row;
+            let rows = sqlx::query("SELECT establishment_id FROM patient_establishments WHERE patient_id = $1 ORDER BY since_ms")
+                .bind(id.to_string())
+                .fetch_all(pool)
+                .await?;
+            rows.iter()
+                .map(|r| parse_id(&r.try_get::<String, _>("establishment_id")?))
+                .collect()
+        })
+    }
+
+    /// Links a patient to an establishment (idempotent).
+    pub async fn link_patient(
+        &self,
+        id: PatientId,
+        establishment: EstablishmentId,
+        now_ms: i64,
+    ) -> Result<()> {
+        on_pool!(self, write, |pool| {
+            sqlx::query(
+                "INSERT INTO patient_establishments (patient_id, establishment_id, since_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(id.to_string())
+            .bind(establishment.to_string())
+            .bind(now_ms)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// Searches the identities of one domain.
+    pub async fn search_patients(
+        &self,
+        territory: TerritoryId,
+        q: &PatientQuery,
+    ) -> Result<Vec<PatientRecord>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM patients WHERE territory_id = $1 \
+             AND ($2 IS NULL OR ins_value = $2) AND ($3 IS NULL OR ipp = $3) \
+             AND ($4 IS NULL OR search_name LIKE $4) AND ($5 IS NULL OR search_given LIKE $5) \
+             AND ($6 IS NULL OR birth_date = $6) \
+             ORDER BY birth_name, given_names, id LIMIT $7 OFFSET $8"
+        );
+        let like = |s: &Option<String>| {
+            s.as_deref()
+                .map(normalize_name)
+                .filter(|n| !n.is_empty())
+                .map(|n| format!("% {}%", n.replace(['%', '_'], "")))
+        };
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(territory.to_string())
+                .bind(&q.ins)
+                .bind(&q.ipp)
+                .bind(like(&q.family))
+                .bind(like(&q.given))
+                .bind(q.birth_date.map(|d| d.to_string()))
+                .bind(q.limit.clamp(1, 200))
+                .bind(q.offset.max(0))
+                .fetch_all(pool)
+                .await?;
+            rows_to::<_, PatientRow>(&rows)?
+                .into_iter()
+                .map(PatientRecord::try_from)
+                .collect()
+        })
+    }
+
+    /// Replaces traits, INS and status if the stored version is `record.version`
+    /// (optimistic locking); returns the stored record with its new version.
+    pub async fn update_patient(
+        &self,
+        record: &PatientRecord,
+        who: &AuditActor,
+        now_ms: i64,
+    ) -> Result<PatientRecord> {
+        let t = &record.traits;
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            let r = sqlx::query(
+                "UPDATE patients SET birth_name = $1, given_names = $2, birth_date = $3, sex = $4, birthplace_code = $5, used_name = $6, \
+                 used_given_name = $7, search_name = $8, search_given = $9, ins_kind = $10, ins_value = $11, identity_status = $12, \
+                 version = version + 1, updated_at_ms = $13 WHERE id = $14 AND version = $15 AND merged_into IS NULL",
+            )
+            .bind(&t.birth_name)
+            .bind(t.birth_given_names.join(&GIVEN_SEPARATOR.to_string()))
+            .bind(t.birth_date.to_string())
+            .bind(t.sex.code())
+            .bind(&t.birthplace_code)
+            .bind(&t.used_name)
+            .bind(&t.used_given_name)
+            .bind(search_name(t))
+            .bind(search_given(t))
+            .bind(record.ins.as_ref().map(|i| i.kind().code()))
+            .bind(record.ins.as_ref().map(Ins::value))
+            .bind(record.status.code())
+            .bind(now_ms)
+            .bind(record.id.to_string())
+            .bind(record.version)
+            .execute(&mut *tx)
+            .await?;
+            if r.rows_affected() == 0 {
+                drop(tx);
+                let current = self.patient(record.id).await?;
+                if current.merged_into.is_some() {
+                    return Err(StoreError::Conflict("dossier fusionné".to_owned()));
+                }
+                return Err(StoreError::Stale {
+                    current: current.version,
+                });
+            }
+            append_audit!(tx, &audit_for(who, record.id, "update", now_ms));
+            tx.commit().await?;
+            Ok::<_, StoreError>(())
+        })?;
+        self.patient(record.id).await
+    }
+
+    /// Merges `merged` into `survivor` (same domain, both active, distinct): the
+    /// merged-away record points at the survivor and keeps its IPP for look-ups, and
+    /// its establishment links move to the survivor. Audited for both records.
+    pub async fn merge_patients(
+        &self,
+        survivor: PatientId,
+        merged: PatientId,
+        who: &AuditActor,
+        now_ms: i64,
+    ) -> Result<()> {
+        if survivor == merged {
+            return Err(StoreError::Conflict(
+                "un dossier ne peut pas être fusionné avec lui-même".to_owned(),
+            ));
+        }
+        let (s, m) = (self.patient(survivor).await?, self.patient(merged).await?);
+        if s.territory != m.territory {
+            return Err(StoreError::Conflict(
+                "les dossiers appartiennent à deux domaines d'identification".to_owned(),
+            ));
+        }
+        if !s.active() || !m.active() {
+            return Err(StoreError::Conflict(
+                "un des dossiers est déjà fusionné".to_owned(),
+            ));
+        }
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            let r = sqlx::query(
+                "UPDATE patients SET merged_into = $1, version = version + 1, updated_at_ms = $2 WHERE id = $3 AND merged_into IS NULL",
+            )
+            .bind(survivor.to_string())
+            .bind(now_ms)
+            .bind(merged.to_string())
+            .execute(&mut *tx)
+            .await?;
+            if r.rows_affected() == 0 {
+                return Err(StoreError::Conflict(
+                    "un des dossiers est déjà fusionné".to_owned(),
+                ));
+            }
+            sqlx::query(
+                "INSERT INTO patient_establishments (patient_id, establishment_id, since_ms) \
+                 SELECT $1, establishment_id, since_ms FROM patient_establishments WHERE patient_id = $2 ON CONFLICT DO NOTHING",
+            )
+            .bind(survivor.to_string())
+            .bind(merged.to_string())
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE patients SET version = version + 1, updated_at_ms = $1 WHERE id = $2",
+            )
+            .bind(now_ms)
+            .bind(survivor.to_string())
+            .execute(&mut *tx)
+            .await?;
+            append_audit!(tx, &audit_for(who, merged, "merge", now_ms));
+            append_audit!(tx, &audit_for(who, survivor, "merge", now_ms));
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// How many identities a domain holds (for dashboards and seeding).
+    pub async fn count_patients(&self, territory: TerritoryId) -> Result<i64> {
+        on_pool!(self, read, |pool| {
+            use sqlx::Row;
+            let r = sqlx::query("SELECT COUNT(*) AS n FROM patients WHERE territory_id = $1")
+                .bind(territory.to_string())
+                .fetch_one(pool)
+                .await?;
+            Ok(r.try_get::<i64, _>("n")?)
+        })
+    }
+}

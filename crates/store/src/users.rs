@@ -1,0 +1,572 @@
+//! Users (professionals and patients' portal accounts), their roles per
+//! establishment, login sessions, lockout counters, API clients and their tokens.
+//! Secrets are stored only as hashes (argon2id for passwords and client secrets,
+//! SHA-256 for random session and access tokens).
+
+use domain::org::Role;
+use domain::policy::Grant;
+use domain::{ApiClientId, EstablishmentId, PatientId, TerritoryId, UserId};
+
+use crate::macros::rows_to;
+use crate::orgs::parse_id;
+use crate::{Result, Store, StoreError};
+
+/// Professional or patient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserKind {
+    /// A professional: roles per establishment, TOTP mandatory.
+    Professional,
+    /// A patient's portal account, bound to one record.
+    Patient,
+}
+
+impl UserKind {
+    fn code(self) -> &'static str {
+        match self {
+            UserKind::Professional => "professional",
+            UserKind::Patient => "patient",
+        }
+    }
+}
+
+/// A user as stored.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// Id.
+    pub id: UserId,
+    /// Login name.
+    pub username: String,
+    /// Name shown.
+    pub display_name: String,
+    /// Kind.
+    pub kind: UserKind,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Base32 TOTP secret, once enrolled.
+    pub totp_secret: Option<String>,
+    /// RPPS number (doctors, nurses).
+    pub rpps: Option<String>,
+    /// Profession label (médecin anesthésiste, IDE...).
+    pub profession: Option<String>,
+    /// The patient record of a portal account.
+    pub patient: Option<PatientId>,
+    /// Consecutive failed logins.
+    pub failed_logins: i64,
+    /// Locked until this time (Unix ms), if locked.
+    pub locked_until_ms: Option<i64>,
+    /// Whether the account may log in.
+    pub active: bool,
+}
+
+/// A user to create, with roles.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Login name.
+    pub username: String,
+    /// Name shown.
+    pub display_name: String,
+    /// Kind.
+    pub kind: UserKind,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Base32 TOTP secret.
+    pub totp_secret: Option<String>,
+    /// RPPS.
+    pub rpps: Option<String>,
+    /// Profession label.
+    pub profession: Option<String>,
+    /// Portal account's patient.
+    pub patient: Option<PatientId>,
+    /// Roles.
+    pub roles: Vec<(EstablishmentId, Role)>,
+}
+
+db_row! {
+    struct UserRow {
+        id: String,
+        username: String,
+        display_name: String,
+        kind: String,
+        password_hash: String,
+        totp_secret: Option<String>,
+        rpps: Option<String>,
+        profession: Option<String>,
+        patient_id: Option<String>,
+        failed_logins: i64,
+        locked_until_ms: Option<i64>,
+        active: bool,
+    }
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+    fn try_from(r: UserRow) -> Result<Self> {
+        Ok(User {
+            id: parse_id(&r.id)?,
+            username: r.username,
+            display_name: r.display_name,
+            kind: match r.kind.as_str() {
+                "patient" => UserKind::Patient,
+                "professional" => UserKind::Professional,
+                other => return Err(StoreError::Corrupt(format!("type d'utilisateur {other:?}"))),
+            },
+            password_hash: r.password_hash,
+            totp_secret: r.totp_secret,
+            rpps: r.rpps,
+            profession: r.profession,
+            patient: r.patient_id.as_deref().map(parse_id).transpose()?,
+            failed_logins: r.failed_logins,
+            locked_until_ms: r.locked_until_ms,
+            active: r.active,
+        })
+    }
+}
+
+db_row! { struct GrantRow { establishment_id: String, territory_id: String, role: String } }
+
+impl TryFrom<GrantRow> for Grant {
+    type Error = StoreError;
+    fn try_from(r: GrantRow) -> Result<Self> {
+        Ok(Grant {
+            establishment: parse_id(&r.establishment_id)?,
+            territory: parse_id(&r.territory_id)?,
+            role: Role::from_code(&r.role)
+                .ok_or_else(|| StoreError::Corrupt(format!("rôle {:?}", r.role)))?,
+        })
+    }
+}
+
+/// A login session (the cookie holds the token; the store only its hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// SHA-256 of the token, hex.
+    pub token_hash: String,
+    /// Who.
+    pub user: UserId,
+    /// Synchroniser token for forms.
+    pub csrf_token: String,
+    /// Whether the second factor was given.
+    pub mfa_done: bool,
+    /// Expiry (Unix ms).
+    pub expires_at_ms: i64,
+}
+
+db_row! {
+    struct SessionRow { token_hash: String, user_id: String, csrf_token: String, mfa_done: bool, expires_at_ms: i64 }
+}
+
+/// An OAuth2 client (client credentials), bound to one establishment and role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiClient {
+    /// Internal id.
+    pub id: ApiClientId,
+    /// Public client_id.
+    pub client_id: String,
+    /// Name.
+    pub name: String,
+    /// Argon2id hash of the secret.
+    pub secret_hash: String,
+    /// Establishment it acts for.
+    pub establishment: EstablishmentId,
+    /// Its territory.
+    pub territory: TerritoryId,
+    /// Role it acts with.
+    pub role: Role,
+    /// Whether it may get tokens.
+    pub active: bool,
+}
+
+db_row! {
+    struct ClientRow {
+        id: String,
+        client_id: String,
+        name: String,
+        secret_hash: String,
+        establishment_id: String,
+        territory_id: String,
+        role: String,
+        active: bool,
+    }
+}
+
+impl TryFrom<ClientRow> for ApiClient {
+    type Error = StoreError;
+    fn try_from(r: ClientRow) -> Result<Self> {
+        Ok(ApiClient {
+            id: parse_id(&r.id)?,
+            client_id: r.client_id,
+            name: r.name,
+            secret_hash: r.secret_hash,
+            establishment: parse_id(&r.establishment_id)?,
+            territory: parse_id(&r.territory_id)?,
+            role: Role::from_code(&r.role)
+                .ok_or_else(|| StoreError::Corrupt(format!("rôle {:?}", r.role)))?,
+            active: r.active,
+        })
+    }
+}
+
+const USER_COLUMNS: &str = "id, username, display_name, kind, password_hash, totp_secret, rpps, profession, patient_id, failed_logins, locked_until_ms, active";
+const CLIENT_SELECT: &str = "SELECT c.id, c.client_id, c.name, c.secret_hash, c.establishment_id, e.territory_id, c.role, c.active \
+     FROM api_clients c JOIN establishments e ON e.id = c.establishment_id";
+
+fn first<T>(v: Vec<T>) -> Option<T> {
+    v.into_iter().next()
+}
+
+impl Store {
+    /// Creates a user and its roles in one transaction.
+    pub async fn create_user(&self, u: &NewUser, now_ms: i64) -> Result<UserId> {
+        let id = UserId::new();
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO users (id, username, display_name, kind, password_hash, totp_secret, rpps, profession, patient_id, created_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(id.to_string())
+            .bind(&u.username)
+            .bind(&u.display_name)
+            .bind(u.kind.code())
+            .bind(&u.password_hash)
+            .bind(&u.totp_secret)
+            .bind(&u.rpps)
+            .bind(&u.profession)
+            .bind(u.patient.map(|p| p.to_string()))
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+            for (e, role) in &u.roles {
+                sqlx::query(
+                    "INSERT INTO user_roles (user_id, establishment_id, role) VALUES ($1, $2, $3)",
+                )
+                .bind(id.to_string())
+                .bind(e.to_string())
+                .bind(role.code())
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(id)
+        })
+    }
+
+    /// Finds a user by login name.
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(username)
+                .fetch_all(pool)
+                .await?;
+            first(rows_to::<_, UserRow>(&rows)?)
+                .map(User::try_from)
+                .transpose()
+        })
+    }
+
+    /// Reads a user.
+    pub async fn user(&self, id: UserId) -> Result<User> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(id.to_string())
+                .fetch_all(pool)
+                .await?;
+            first(rows_to::<_, UserRow>(&rows)?)
+                .map(User::try_from)
+                .transpose()?
+                .ok_or(StoreError::NotFound)
+        })
+    }
+
+    /// Professionals holding at least one role in the territory, with their grants there.
+    pub async fn professionals(&self, territory: TerritoryId) -> Result<Vec<(User, Vec<Grant>)>> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE kind = 'professional' AND id IN \
+             (SELECT r.user_id FROM user_roles r JOIN establishments e ON e.id = r.establishment_id WHERE e.territory_id = $1) \
+             ORDER BY display_name"
+        );
+        let users: Vec<User> = on_pool!(self, read, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(territory.to_string())
+                .fetch_all(pool)
+                .await?;
+            rows_to::<_, UserRow>(&rows)?
+                .into_iter()
+                .map(User::try_from)
+                .collect::<Result<_>>()?
+        });
+        let mut out = Vec::with_capacity(users.len());
+        for u in users {
+            let grants = self
+                .grants(u.id)
+                .await?
+                .into_iter()
+                .filter(|g| g.territory == territory)
+                .collect();
+            out.push((u, grants));
+        }
+        Ok(out)
+    }
+
+    /// The roles a user holds, with each establishment's territory.
+    pub async fn grants(&self, user: UserId) -> Result<Vec<Grant>> {
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(
+                "SELECT r.establishment_id, e.territory_id, r.role FROM user_roles r \
+                 JOIN establishments e ON e.id = r.establishment_id WHERE r.user_id = $1 ORDER BY e.name, r.role",
+            )
+            .bind(user.to_string())
+            .fetch_all(pool)
+            .await?;
+            rows_to::<_, GrantRow>(&rows)?
+                .into_iter()
+                .map(Grant::try_from)
+                .collect()
+        })
+    }
+
+    /// Sets (or replaces) a user's TOTP secret.
+    pub async fn set_totp_secret(&self, user: UserId, secret: &str) -> Result<()> {
+        on_pool!(self, write, |pool| {
+            let r = sqlx::query("UPDATE users SET totp_secret = $1 WHERE id = $2")
+                .bind(secret)
+                .bind(user.to_string())
+                .execute(pool)
+                .await?;
+            if r.rows_affected() == 0 {
+                Err(StoreError::NotFound)
+            } else {
+                Ok(())
+            }
+        })
+    }
+
+    /// Counts a failed login; after `max_failures` in a row the account is locked
+    /// until `now_ms + lock_ms` and the counter starts again. Returns the lock end if
+    /// this failure locked the account.
+    pub async fn record_login_failure(
+        &self,
+        user: UserId,
+        now_ms: i64,
+        max_failures: i64,
+        lock_ms: i64,
+    ) -> Result<Option<i64>> {
+        on_pool!(self, write, |pool| {
+            use sqlx::Row;
+            let mut tx = pool.begin().await?;
+            let row = sqlx::query("UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins")
+                .bind(user.to_string())
+                .fetch_one(&mut *tx)
+                .await?;
+            let failures: i64 = row.try_get("failed_logins")?;
+            let locked = if failures >= max_failures {
+                let until = now_ms + lock_ms;
+                sqlx::query(
+                    "UPDATE users SET failed_logins = 0, locked_until_ms = $1 WHERE id = $2",
+                )
+                .bind(until)
+                .bind(user.to_string())
+                .execute(&mut *tx)
+                .await?;
+                Some(until)
+            } else {
+                None
+            };
+            tx.commit().await?;
+            Ok(locked)
+        })
+    }
+
+    /// Clears the failure counter and any lock (after a full successful login).
+    pub async fn reset_login_failures(&self, user: UserId) -> Result<()> {
+        on_pool!(self, write, |pool| {
+            sqlx::query("UPDATE users SET failed_logins = 0, locked_until_ms = NULL WHERE id = $1")
+                .bind(user.to_string())
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Stores a new session.
+    pub async fn create_session(&self, s: &Session, now_ms: i64) -> Result<()> {
+        on_pool!(self, write, |pool| {
+            sqlx::query(
+                "INSERT INTO sessions (token_hash, user_id, csrf_token, mfa_done, created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&s.token_hash)
+            .bind(s.user.to_string())
+            .bind(&s.csrf_token)
+            .bind(s.mfa_done)
+            .bind(now_ms)
+            .bind(s.expires_at_ms)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// Reads a session that has not expired at `now_ms`.
+    pub async fn session(&self, token_hash: &str, now_ms: i64) -> Result<Option<Session>> {
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(
+                "SELECT token_hash, user_id, csrf_token, mfa_done, expires_at_ms FROM sessions WHERE token_hash = $1 AND expires_at_ms > $2",
+            )
+            .bind(token_hash)
+            .bind(now_ms)
+            .fetch_all(pool)
+            .await?;
+            first(rows_to::<_, SessionRow>(&rows)?)
+                .map(|r| {
+                    Ok(Session {
+                        user: parse_id(&r.user_id)?,
+                        token_hash: r.token_hash,
+                        csrf_token: r.csrf_token,
+                        mfa_done: r.mfa_done,
+                        expires_at_ms: r.expires_at_ms,
+                    })
+                })
+                .transpose()
+        })
+    }
+
+    /// Replaces a half-logged-in session (password only) by a full one: a new token
+    /// after the second factor, so a token seen before it is worthless (fixation).
+    pub async fn upgrade_session(&self, old_hash: &str, new: &Session, now_ms: i64) -> Result<()> {
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            let r = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+                .bind(old_hash)
+                .execute(&mut *tx)
+                .await?;
+            if r.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            sqlx::query(
+                "INSERT INTO sessions (token_hash, user_id, csrf_token, mfa_done, created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&new.token_hash)
+            .bind(new.user.to_string())
+            .bind(&new.csrf_token)
+            .bind(new.mfa_done)
+            .bind(now_ms)
+            .bind(new.expires_at_ms)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Ends a session (logout).
+    pub async fn delete_session(&self, token_hash: &str) -> Result<()> {
+        on_pool!(self, write, |pool| {
+            sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+                .bind(token_hash)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Removes expired sessions and access tokens; returns how many rows went.
+    pub async fn purge_expired(&self, now_ms: i64) -> Result<u64> {
+        on_pool!(self, write, |pool| {
+            let a = sqlx::query("DELETE FROM sessions WHERE expires_at_ms <= $1")
+                .bind(now_ms)
+                .execute(pool)
+                .await?;
+            let b = sqlx::query("DELETE FROM access_tokens WHERE expires_at_ms <= $1")
+                .bind(now_ms)
+                .execute(pool)
+                .await?;
+            Ok(a.rows_affected() + b.rows_affected())
+        })
+    }
+
+    /// Creates an API client.
+    pub async fn create_client(
+        &self,
+        client_id: &str,
+        name: &str,
+        secret_hash: &str,
+        establishment: EstablishmentId,
+        role: Role,
+        now_ms: i64,
+    ) -> Result<ApiClientId> {
+        let id = ApiClientId::new();
+        on_pool!(self, write, |pool| {
+            sqlx::query(
+                "INSERT INTO api_clients (id, client_id, name, secret_hash, establishment_id, role, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(id.to_string())
+            .bind(client_id)
+            .bind(name)
+            .bind(secret_hash)
+            .bind(establishment.to_string())
+            .bind(role.code())
+            .bind(now_ms)
+            .execute(pool)
+            .await?;
+            Ok(id)
+        })
+    }
+
+    /// Finds a client by its public client_id.
+    pub async fn client_by_client_id(&self, client_id: &str) -> Result<Option<ApiClient>> {
+        let sql = format!("{CLIENT_SELECT} WHERE c.client_id = $1");
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(client_id)
+                .fetch_all(pool)
+                .await?;
+            first(rows_to::<_, ClientRow>(&rows)?)
+                .map(ApiClient::try_from)
+                .transpose()
+        })
+    }
+
+    /// Stores an access token (its hash) for a client.
+    pub async fn create_access_token(
+        &self,
+        token_hash: &str,
+        client: ApiClientId,
+        now_ms: i64,
+        expires_at_ms: i64,
+    ) -> Result<()> {
+        on_pool!(self, write, |pool| {
+            sqlx::query("INSERT INTO access_tokens (token_hash, client_pk, expires_at_ms, created_at_ms) VALUES ($1, $2, $3, $4)")
+                .bind(token_hash)
+                .bind(client.to_string())
+                .bind(expires_at_ms)
+                .bind(now_ms)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// The active client holding an unexpired token with this hash.
+    pub async fn client_for_token(
+        &self,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> Result<Option<ApiClient>> {
+        let sql = format!(
+            "{CLIENT_SELECT} JOIN access_tokens t ON t.client_pk = c.id WHERE t.token_hash = $1 AND t.expires_at_ms > $2 AND c.active = $3"
+        );
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(token_hash)
+                .bind(now_ms)
+                .bind(true)
+                .fetch_all(pool)
+                .await?;
+            first(rows_to::<_, ClientRow>(&rows)?)
+                .map(ApiClient::try_from)
+                .transpose()
+        })
+    }
+}

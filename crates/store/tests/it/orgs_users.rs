@@ -1,0 +1,267 @@
+//! Migrations, organisations, users, sessions, lockout, API clients and tokens.
+
+use domain::org::Role;
+use domain::policy::Grant;
+use store::StoreError;
+use store::orgs::Unit;
+use store::users::{NewUser, Session, UserKind};
+
+use crate::support::*;
+
+#[tokio::test]
+async fn migrations_apply_once_and_are_recorded() {
+    for (name, s) in backends().await {
+        assert_eq!(s.applied_migrations().await.unwrap(), vec![1], "{name}");
+        assert!(
+            s.migrate(NOW).await.unwrap().is_empty(),
+            "{name}: second run applies nothing"
+        );
+        s.ping().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn establishments_and_units() {
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let e = s.establishment(w.e1).await.unwrap();
+        assert_eq!(e.territory, w.t1.id, "{name}");
+        assert_eq!(s.establishments(w.t1.id).await.unwrap().len(), 2, "{name}");
+        assert_eq!(s.establishments(w.t2.id).await.unwrap().len(), 1, "{name}");
+        assert_eq!(
+            s.establishment_by_finess("130000003")
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            w.e3
+        );
+        assert!(
+            s.establishment_by_finess("000000000")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(s.territory_by_oid(&w.t1.oid).await.unwrap().unwrap(), w.t1);
+        assert_eq!(s.territory(w.t2.id).await.unwrap(), w.t2);
+        let mut dup = e.clone();
+        dup.id = domain::EstablishmentId::new();
+        assert!(
+            matches!(
+                s.create_establishment(&dup, NOW).await,
+                Err(StoreError::Conflict(_))
+            ),
+            "{name}: FINESS unique"
+        );
+        let u = Unit {
+            id: domain::UnitId::new(),
+            establishment: w.e1,
+            code: "ICU".into(),
+            name: "Réanimation".into(),
+            kind: "icu".into(),
+        };
+        s.create_unit(&u).await.unwrap();
+        assert_eq!(s.units(w.e1).await.unwrap(), vec![u.clone()]);
+        let again = Unit {
+            id: domain::UnitId::new(),
+            ..u
+        };
+        assert!(
+            matches!(s.create_unit(&again).await, Err(StoreError::Conflict(_))),
+            "{name}: unit code unique"
+        );
+    }
+}
+
+fn user(username: &str, roles: Vec<(domain::EstablishmentId, Role)>) -> NewUser {
+    NewUser {
+        username: username.into(),
+        display_name: "Dr Test".into(),
+        kind: UserKind::Professional,
+        password_hash: "$argon2id$fake".into(),
+        totp_secret: Some("JBSWY3DPEHPK3PXP".into()),
+        rpps: Some("10000012345".into()),
+        profession: Some("Médecin".into()),
+        patient: None,
+        roles,
+    }
+}
+
+#[tokio::test]
+async fn users_roles_and_lockout() {
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let id = s
+            .create_user(
+                &user("dr.a", vec![(w.e1, Role::Doctor), (w.e3, Role::Admin)]),
+                NOW,
+            )
+            .await
+            .unwrap();
+        let u = s.user_by_username("dr.a").await.unwrap().unwrap();
+        assert_eq!(u.id, id);
+        assert_eq!(u.kind, UserKind::Professional);
+        assert!(u.active);
+        let mut grants = s.grants(id).await.unwrap();
+        grants.sort_by_key(|g| g.role.code());
+        assert_eq!(
+            grants,
+            vec![
+                Grant {
+                    establishment: w.e3,
+                    territory: w.t2.id,
+                    role: Role::Admin
+                },
+                Grant {
+                    establishment: w.e1,
+                    territory: w.t1.id,
+                    role: Role::Doctor
+                },
+            ],
+            "{name}"
+        );
+        let pros = s.professionals(w.t1.id).await.unwrap();
+        assert_eq!(pros.len(), 1);
+        assert_eq!(pros[0].1.len(), 1, "{name}: only grants of that territory");
+        assert!(
+            matches!(
+                s.create_user(&user("dr.a", vec![]), NOW).await,
+                Err(StoreError::Conflict(_))
+            ),
+            "{name}"
+        );
+        assert!(s.user_by_username("nobody").await.unwrap().is_none());
+
+        // Lockout after 3 failures, counter reset by a lock and by a success.
+        assert_eq!(
+            s.record_login_failure(id, NOW, 3, 60_000).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            s.record_login_failure(id, NOW, 3, 60_000).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            s.record_login_failure(id, NOW, 3, 60_000).await.unwrap(),
+            Some(NOW + 60_000),
+            "{name}"
+        );
+        let u = s.user(id).await.unwrap();
+        assert_eq!(
+            (u.failed_logins, u.locked_until_ms),
+            (0, Some(NOW + 60_000))
+        );
+        s.record_login_failure(id, NOW, 3, 60_000).await.unwrap();
+        s.reset_login_failures(id).await.unwrap();
+        let u = s.user(id).await.unwrap();
+        assert_eq!((u.failed_logins, u.locked_until_ms), (0, None), "{name}");
+        s.set_totp_secret(id, "NEWSECRET").await.unwrap();
+        assert_eq!(
+            s.user(id).await.unwrap().totp_secret.as_deref(),
+            Some("NEWSECRET")
+        );
+        assert!(matches!(
+            s.set_totp_secret(domain::UserId::new(), "x").await,
+            Err(StoreError::NotFound)
+        ));
+    }
+}
+
+#[tokio::test]
+async fn sessions_expire_upgrade_and_end() {
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let uid = s
+            .create_user(&user("dr.s", vec![(w.e1, Role::Doctor)]), NOW)
+            .await
+            .unwrap();
+        let half = Session {
+            token_hash: "h1".into(),
+            user: uid,
+            csrf_token: "c1".into(),
+            mfa_done: false,
+            expires_at_ms: NOW + 1_000,
+        };
+        s.create_session(&half, NOW).await.unwrap();
+        assert_eq!(
+            s.session("h1", NOW).await.unwrap(),
+            Some(half.clone()),
+            "{name}"
+        );
+        assert_eq!(
+            s.session("h1", NOW + 1_000).await.unwrap(),
+            None,
+            "{name}: expired"
+        );
+        let full = Session {
+            token_hash: "h2".into(),
+            mfa_done: true,
+            csrf_token: "c2".into(),
+            ..half.clone()
+        };
+        s.upgrade_session("h1", &full, NOW).await.unwrap();
+        assert_eq!(
+            s.session("h1", NOW).await.unwrap(),
+            None,
+            "{name}: old token is gone"
+        );
+        assert!(s.session("h2", NOW).await.unwrap().unwrap().mfa_done);
+        assert!(
+            matches!(
+                s.upgrade_session("h1", &full, NOW).await,
+                Err(StoreError::NotFound)
+            ),
+            "{name}"
+        );
+        s.delete_session("h2").await.unwrap();
+        assert_eq!(s.session("h2", NOW).await.unwrap(), None);
+        s.create_session(&half, NOW).await.unwrap();
+        assert_eq!(s.purge_expired(NOW + 5_000).await.unwrap(), 1, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn api_clients_and_tokens() {
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let cid = s
+            .create_client(
+                "feed",
+                "Flux GAM",
+                "$argon2id$x",
+                w.e2,
+                Role::Integration,
+                NOW,
+            )
+            .await
+            .unwrap();
+        let c = s.client_by_client_id("feed").await.unwrap().unwrap();
+        assert_eq!(
+            (c.id, c.territory, c.role),
+            (cid, w.t1.id, Role::Integration),
+            "{name}"
+        );
+        assert!(s.client_by_client_id("other").await.unwrap().is_none());
+        s.create_access_token("tok", cid, NOW, NOW + 3_600_000)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.client_for_token("tok", NOW).await.unwrap().map(|c| c.id),
+            Some(cid),
+            "{name}"
+        );
+        assert!(
+            s.client_for_token("tok", NOW + 3_600_000)
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}: expired"
+        );
+        assert!(s.client_for_token("forged", NOW).await.unwrap().is_none());
+        assert!(matches!(
+            s.create_client("feed", "x", "y", w.e1, Role::Integration, NOW)
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+    }
+}

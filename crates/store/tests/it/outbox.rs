@@ -1,0 +1,199 @@
+//! The outbox: idempotent enqueue, leases, backoff, dead letters, revival.
+
+use store::outbox::{NewMessage, RetryPolicy};
+
+use crate::support::*;
+
+fn msg(key: &str) -> NewMessage {
+    NewMessage {
+        idempotency_key: key.into(),
+        topic: "hl7.oru".into(),
+        destination: "mllp://127.0.0.1:2576".into(),
+        payload: format!("MSH|{key}"),
+    }
+}
+
+#[tokio::test]
+async fn enqueue_is_idempotent_and_claims_are_leased() {
+    for (name, s) in backends().await {
+        assert!(s.enqueue(&msg("a"), NOW).await.unwrap(), "{name}");
+        assert!(
+            !s.enqueue(&msg("a"), NOW).await.unwrap(),
+            "{name}: same key is one message"
+        );
+        assert!(s.enqueue(&msg("b"), NOW + 10).await.unwrap());
+        assert!(
+            s.claim_outbox("hl7.oru", NOW - 1, 1_000, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}: nothing due yet"
+        );
+        let got = s
+            .claim_outbox("hl7.oru", NOW + 10, 1_000, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            got.iter()
+                .map(|m| m.idempotency_key.as_str())
+                .collect::<Vec<_>>(),
+            vec!["a", "b"],
+            "{name}"
+        );
+        assert!(
+            s.claim_outbox("hl7.oru", NOW + 500, 1_000, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}: leased"
+        );
+        assert!(
+            s.claim_outbox("other", NOW + 5_000, 1_000, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}: other topic"
+        );
+        // The lease ends: a crashed worker's messages come back.
+        assert_eq!(
+            s.claim_outbox("hl7.oru", NOW + 1_010, 1_000, 1)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        s.outbox_delivered(&got[0].id, NOW + 1_100).await.unwrap();
+        s.outbox_delivered(&got[1].id, NOW + 1_100).await.unwrap();
+        assert!(
+            s.claim_outbox("hl7.oru", NOW + 100_000, 1_000, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}: delivered"
+        );
+        assert!(matches!(
+            s.outbox_delivered("nope", NOW).await,
+            Err(store::StoreError::NotFound)
+        ));
+    }
+}
+
+#[tokio::test]
+async fn failures_back_off_then_die_and_can_be_revived() {
+    let policy = RetryPolicy {
+        base_ms: 100,
+        max_delay_ms: 1_000,
+        max_attempts: 3,
+    };
+    for (name, s) in backends().await {
+        s.enqueue(&msg("x"), NOW).await.unwrap();
+        let m = s
+            .claim_outbox("hl7.oru", NOW, 10_000, 1)
+            .await
+            .unwrap()
+            .remove(0);
+        assert!(
+            !s.outbox_failed(&m.id, "refused", NOW, &policy)
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.claim_outbox("hl7.oru", NOW + 99, 10_000, 1)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}: backing off"
+        );
+        let m = s
+            .claim_outbox("hl7.oru", NOW + 100, 10_000, 1)
+            .await
+            .unwrap()
+            .remove(0);
+        assert_eq!(
+            (m.attempts, m.last_error.as_deref()),
+            (1, Some("refused")),
+            "{name}"
+        );
+        assert!(
+            !s.outbox_failed(&m.id, "refused", NOW + 100, &policy)
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.claim_outbox("hl7.oru", NOW + 299, 10_000, 1)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}: 200 ms now"
+        );
+        let m = s
+            .claim_outbox("hl7.oru", NOW + 300, 10_000, 1)
+            .await
+            .unwrap()
+            .remove(0);
+        assert!(
+            s.outbox_failed(&m.id, "refused", NOW + 300, &policy)
+                .await
+                .unwrap(),
+            "{name}: third failure is dead"
+        );
+        assert!(
+            s.claim_outbox("hl7.oru", NOW + 100_000, 10_000, 1)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let dead = s.outbox_dead(10).await.unwrap();
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].dead_at_ms, Some(NOW + 300), "{name}");
+        s.outbox_revive(&dead[0].id, NOW + 400).await.unwrap();
+        let m = s
+            .claim_outbox("hl7.oru", NOW + 400, 10_000, 1)
+            .await
+            .unwrap()
+            .remove(0);
+        assert_eq!(m.attempts, 0, "{name}");
+        assert!(
+            matches!(
+                s.outbox_revive(&m.id, NOW).await,
+                Err(store::StoreError::NotFound)
+            ),
+            "{name}: not dead"
+        );
+    }
+}
+
+#[tokio::test]
+async fn concurrent_workers_never_share_a_message() {
+    for (name, s) in backends().await {
+        for i in 0..40 {
+            s.enqueue(&msg(&format!("m{i}")), NOW).await.unwrap();
+        }
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let got = s.claim_outbox("hl7.oru", NOW, 60_000, 3).await.unwrap();
+                    if got.is_empty() {
+                        break mine;
+                    }
+                    mine.extend(got.into_iter().map(|m| m.idempotency_key));
+                }
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        let n = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(
+            (n, all.len()),
+            (40, 40),
+            "{name}: each message claimed exactly once"
+        );
+    }
+}

@@ -1,0 +1,290 @@
+//! Patient identities: IPP per domain, INS uniqueness, search, versions, merge.
+
+use domain::identity::IdentityStatus;
+use domain::ins::{Ins, InsKind};
+use store::StoreError;
+use store::audit::AuditFilter;
+use store::patients::PatientQuery;
+
+use crate::support::*;
+
+fn q() -> PatientQuery {
+    PatientQuery {
+        limit: 50,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn ipp_is_assigned_per_domain_and_unique() {
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let a = s
+            .create_patient(&new_patient(w.t1.id, "Martin", "Marie"), &who(), NOW)
+            .await
+            .unwrap();
+        let b = s
+            .create_patient(&new_patient(w.t1.id, "Durand", "Paul"), &who(), NOW)
+            .await
+            .unwrap();
+        let c = s
+            .create_patient(&new_patient(w.t2.id, "Petit", "Anne"), &who(), NOW)
+            .await
+            .unwrap();
+        assert_eq!(
+            (a.ipp.as_str(), b.ipp.as_str(), c.ipp.as_str()),
+            ("000000001", "000000002", "000000001"),
+            "{name}"
+        );
+        assert_eq!(a.version, 1);
+        assert_eq!(a.status, IdentityStatus::Provisional);
+        // An IPP given by a feed is kept; the counter skips it when it comes up.
+        let mut given = new_patient(w.t1.id, "Leroy", "Jean");
+        given.ipp = Some("000000003".into());
+        s.create_patient(&given, &who(), NOW).await.unwrap();
+        let d = s
+            .create_patient(&new_patient(w.t1.id, "Moreau", "Luc"), &who(), NOW)
+            .await
+            .unwrap();
+        assert_eq!(d.ipp, "000000004", "{name}");
+        assert!(
+            matches!(
+                s.create_patient(&given, &who(), NOW).await,
+                Err(StoreError::Conflict(_))
+            ),
+            "{name}: IPP unique"
+        );
+        assert_eq!(s.count_patients(w.t1.id).await.unwrap(), 4);
+    }
+}
+
+#[tokio::test]
+async fn one_active_record_per_ins_in_a_domain() {
+    let ins = Ins::parse(InsKind::Nir, "279035121518989").unwrap();
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let mut p = new_patient(w.t1.id, "Martin", "Marie");
+        p.ins = Some(ins.clone());
+        p.status = IdentityStatus::Recovered;
+        p.establishment = Some(w.e1);
+        let a = s.create_patient(&p, &who(), NOW).await.unwrap();
+        assert_eq!(a.ins, Some(ins.clone()));
+        assert_eq!(s.patient_establishments(a.id).await.unwrap(), vec![w.e1]);
+        assert!(
+            matches!(
+                s.create_patient(&p, &who(), NOW).await,
+                Err(StoreError::Conflict(_))
+            ),
+            "{name}: same INS twice"
+        );
+        let other_domain = store::patients::NewPatient {
+            territory: w.t2.id,
+            establishment: Some(w.e3),
+            ..p.clone()
+        };
+        s.create_patient(&other_domain, &who(), NOW)
+            .await
+            .expect("another domain may hold the same person");
+        let found = s
+            .search_patients(
+                w.t1.id,
+                &PatientQuery {
+                    ins: Some(ins.value()),
+                    ..q()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            found.iter().map(|r| r.id).collect::<Vec<_>>(),
+            vec![a.id],
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn search_by_names_date_and_identifiers() {
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let mut p = new_patient(w.t1.id, "Hélène-Dupré", "Marie Louise");
+        p.traits.used_name = Some("Lefèvre".into());
+        let a = s.create_patient(&p, &who(), NOW).await.unwrap();
+        let mut other = new_patient(w.t1.id, "Dubois", "Louis");
+        other.traits.birth_date = jiff::civil::date(1970, 1, 2);
+        let b = s.create_patient(&other, &who(), NOW).await.unwrap();
+        s.create_patient(&new_patient(w.t2.id, "Helene", "Marie"), &who(), NOW)
+            .await
+            .unwrap();
+        let ids = |v: Vec<domain::identity::PatientRecord>| {
+            v.into_iter().map(|r| r.id).collect::<Vec<_>>()
+        };
+        let family = |f: &str| PatientQuery {
+            family: Some(f.into()),
+            ..q()
+        };
+        assert_eq!(
+            ids(s.search_patients(w.t1.id, &family("helene")).await.unwrap()),
+            vec![a.id],
+            "{name}: accents ignored"
+        );
+        assert_eq!(
+            ids(s.search_patients(w.t1.id, &family("DUPR")).await.unwrap()),
+            vec![a.id],
+            "{name}: second word"
+        );
+        assert_eq!(
+            ids(s.search_patients(w.t1.id, &family("lefe")).await.unwrap()),
+            vec![a.id],
+            "{name}: used name"
+        );
+        assert_eq!(
+            ids(s.search_patients(w.t1.id, &family("elene")).await.unwrap()),
+            vec![],
+            "{name}: prefix only"
+        );
+        assert_eq!(
+            ids(s.search_patients(w.t1.id, &family("d")).await.unwrap()).len(),
+            2,
+            "{name}"
+        );
+        assert_eq!(
+            ids(s.search_patients(w.t1.id, &family("100%")).await.unwrap()),
+            vec![],
+            "{name}: wildcards are inert"
+        );
+        let given = PatientQuery {
+            given: Some("louis".into()),
+            ..q()
+        };
+        let mut both = ids(s.search_patients(w.t1.id, &given).await.unwrap());
+        both.sort();
+        assert_eq!(
+            both,
+            {
+                let mut v = vec![a.id, b.id];
+                v.sort();
+                v
+            },
+            "{name}: Louise and Louis start with Louis"
+        );
+        let by_date = PatientQuery {
+            birth_date: Some(jiff::civil::date(1970, 1, 2)),
+            ..q()
+        };
+        assert_eq!(
+            ids(s.search_patients(w.t1.id, &by_date).await.unwrap()),
+            vec![b.id]
+        );
+        let by_ipp = PatientQuery {
+            ipp: Some(b.ipp.clone()),
+            ..q()
+        };
+        assert_eq!(
+            ids(s.search_patients(w.t1.id, &by_ipp).await.unwrap()),
+            vec![b.id]
+        );
+        let page = PatientQuery {
+            limit: 1,
+            offset: 1,
+            ..q()
+        };
+        assert_eq!(s.search_patients(w.t1.id, &page).await.unwrap().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn updates_use_versions_and_are_audited() {
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let a = s
+            .create_patient(&new_patient(w.t1.id, "Martin", "Marie"), &who(), NOW)
+            .await
+            .unwrap();
+        let mut changed = a.clone();
+        changed.traits.used_name = Some("Bernard".into());
+        changed.status = IdentityStatus::Validated;
+        let b = s.update_patient(&changed, &who(), NOW + 1).await.unwrap();
+        assert_eq!(
+            (b.version, b.status, b.updated_at_ms),
+            (2, IdentityStatus::Validated, NOW + 1),
+            "{name}"
+        );
+        assert_eq!(b.traits.used_name.as_deref(), Some("Bernard"));
+        // Writing from the old version is refused.
+        assert!(
+            matches!(
+                s.update_patient(&changed, &who(), NOW).await,
+                Err(StoreError::Stale { current: 2 })
+            ),
+            "{name}"
+        );
+        let trail = s
+            .list_audit(&AuditFilter {
+                patient: Some(a.id.to_string()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let actions: Vec<_> = trail.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(actions, vec!["update", "create"], "{name}");
+        assert!(matches!(
+            s.patient(domain::PatientId::new()).await,
+            Err(StoreError::NotFound)
+        ));
+    }
+}
+
+#[tokio::test]
+async fn merge_links_the_merged_away_record_to_the_survivor() {
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let mut p1 = new_patient(w.t1.id, "Martin", "Marie");
+        p1.establishment = Some(w.e1);
+        let mut p2 = p1.clone();
+        p2.establishment = Some(w.e2);
+        let survivor = s.create_patient(&p1, &who(), NOW).await.unwrap();
+        let dup = s.create_patient(&p2, &who(), NOW).await.unwrap();
+        let foreign = s
+            .create_patient(&new_patient(w.t2.id, "Martin", "Marie"), &who(), NOW)
+            .await
+            .unwrap();
+        s.merge_patients(survivor.id, dup.id, &who(), NOW)
+            .await
+            .unwrap();
+        let merged = s.patient(dup.id).await.unwrap();
+        assert_eq!(merged.merged_into, Some(survivor.id), "{name}");
+        assert!(!merged.active());
+        assert_eq!(merged.ipp, dup.ipp, "{name}: the old IPP still resolves");
+        let mut links = s.patient_establishments(survivor.id).await.unwrap();
+        links.sort();
+        let mut expected = vec![w.e1, w.e2];
+        expected.sort();
+        assert_eq!(links, expected, "{name}: links moved to the survivor");
+        assert_eq!(s.patient(survivor.id).await.unwrap().version, 2);
+        for (a, b) in [
+            (survivor.id, dup.id),
+            (dup.id, survivor.id),
+            (survivor.id, survivor.id),
+            (survivor.id, foreign.id),
+        ] {
+            assert!(
+                matches!(
+                    s.merge_patients(a, b, &who(), NOW).await,
+                    Err(StoreError::Conflict(_))
+                ),
+                "{name}: {a} <- {b}"
+            );
+        }
+        let mut stale = merged.clone();
+        stale.traits.birth_name = "X".into();
+        assert!(
+            matches!(
+                s.update_patient(&stale, &who(), NOW).await,
+                Err(StoreError::Conflict(_))
+            ),
+            "{name}: merged is frozen"
+        );
+    }
+}

@@ -1,0 +1,97 @@
+//! A small world to test against: two territories, three establishments.
+
+use domain::audit::AuditActor;
+use domain::identity::{IdentityStatus, Sex, Traits};
+use domain::{EstablishmentId, TerritoryId};
+use store::Store;
+use store::orgs::{Establishment, Territory};
+use store::patients::NewPatient;
+
+pub const NOW: i64 = 1_790_000_000_000;
+
+pub struct World {
+    pub t1: Territory,
+    pub t2: Territory,
+    pub e1: EstablishmentId,
+    pub e2: EstablishmentId,
+    pub e3: EstablishmentId,
+}
+
+pub async fn backends() -> Vec<(&'static str, Store)> {
+    store::testing::both_backends(NOW)
+        .await
+        .expect("both backends (is PostgreSQL running on 127.0.0.1:5432?)")
+}
+
+pub async fn world(s: &Store) -> World {
+    let t1 = Territory {
+        id: TerritoryId::new(),
+        name: "GHT Test".into(),
+        oid: format!("1.2.250.1.999.{}", rand_suffix()),
+    };
+    let t2 = Territory {
+        id: TerritoryId::new(),
+        name: "Autre GHT".into(),
+        oid: format!("1.2.250.1.998.{}", rand_suffix()),
+    };
+    s.create_territory(&t1, NOW).await.unwrap();
+    s.create_territory(&t2, NOW).await.unwrap();
+    let mk = |t: TerritoryId, finess: &str| Establishment {
+        id: EstablishmentId::new(),
+        territory: t,
+        name: format!("Etab {finess}"),
+        finess: finess.to_owned(),
+        kind: "public".into(),
+    };
+    let (a, b, c) = (
+        mk(t1.id, "750000001"),
+        mk(t1.id, "750000002"),
+        mk(t2.id, "130000003"),
+    );
+    for e in [&a, &b, &c] {
+        s.create_establishment(e, NOW).await.unwrap();
+    }
+    World {
+        t1,
+        t2,
+        e1: a.id,
+        e2: b.id,
+        e3: c.id,
+    }
+}
+
+fn rand_suffix() -> u32 {
+    (uuid::Uuid::new_v4().as_u128() % 1_000_000) as u32
+}
+
+pub fn traits(birth_name: &str, given: &str) -> Traits {
+    Traits {
+        birth_name: birth_name.into(),
+        birth_given_names: given.split(' ').map(str::to_owned).collect(),
+        birth_date: jiff::civil::date(1958, 4, 12),
+        sex: Sex::Female,
+        birthplace_code: Some("75056".into()),
+        used_name: None,
+        used_given_name: None,
+    }
+}
+
+pub fn new_patient(territory: TerritoryId, birth_name: &str, given: &str) -> NewPatient {
+    NewPatient {
+        territory,
+        ipp: None,
+        traits: traits(birth_name, given),
+        ins: None,
+        status: IdentityStatus::Provisional,
+        establishment: None,
+    }
+}
+
+pub fn who() -> AuditActor {
+    AuditActor {
+        kind: "user",
+        id: "tester".into(),
+        role: Some("doctor"),
+        establishment: Some("e".into()),
+    }
+}
