@@ -288,6 +288,23 @@ pub fn normalize_name(name: &str) -> String {
     out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// A status that needs an INS (criterion I: obtained or checked through INSi).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("le statut {0} suppose une INS obtenue ou vérifiée par le téléservice INSi: INS absente")]
+pub struct StatusNeedsIns(pub &'static str);
+
+/// RECUP and QUAL mean the INS came from INSi: they cannot stand without an INS.
+pub fn check_status_with_ins(
+    status: IdentityStatus,
+    ins: Option<&Ins>,
+) -> Result<(), StatusNeedsIns> {
+    if status.insi_checked() && ins.is_none() {
+        Err(StatusNeedsIns(status.code()))
+    } else {
+        Ok(())
+    }
+}
+
 /// The INS together with the status it is held at: only a qualified identity
 /// lets it out.
 pub fn exchangeable_ins(ins: Option<&Ins>, status: IdentityStatus) -> Option<&Ins> {
@@ -343,6 +360,22 @@ mod tests {
         for s in [Provisional, Recovered, Validated] {
             assert!(exchangeable_ins(Some(&ins), s).is_none());
         }
+    }
+
+    #[test]
+    fn insi_statuses_need_an_ins() {
+        let ins = Ins::parse(crate::InsKind::Nir, "279035121518989").unwrap();
+        assert_eq!(
+            check_status_with_ins(Recovered, None),
+            Err(StatusNeedsIns("RECUP"))
+        );
+        assert_eq!(
+            check_status_with_ins(Qualified, None),
+            Err(StatusNeedsIns("QUAL"))
+        );
+        assert_eq!(check_status_with_ins(Validated, None), Ok(()));
+        assert_eq!(check_status_with_ins(Provisional, None), Ok(()));
+        assert_eq!(check_status_with_ins(Qualified, Some(&ins)), Ok(()));
     }
 
     #[test]

@@ -1,0 +1,457 @@
+//! FHIR JSON to domain values, for the elements Parcours stores. Anything else is
+//! refused by name: a client never believes Parcours kept what it dropped.
+
+use domain::identity::{IdentityStatus, Sex, Traits};
+use domain::ins::{Ins, InsKind};
+use jiff::civil::Date;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::*;
+
+/// Why a resource cannot be accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FhirInputError {
+    /// Not JSON, or not the JSON shape of the resource (HTTP 400, code `structure`).
+    #[error("{0}")]
+    Structure(String),
+    /// A valid element that Parcours does not store (HTTP 422, code `not-supported`).
+    #[error("{0}")]
+    NotSupported(String),
+    /// A value that breaks a rule: wrong INS key, bad trait (HTTP 422, code `business-rule`).
+    #[error("{0}")]
+    Rule(String),
+}
+
+/// A Patient as read from a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedPatient {
+    /// The id in the body (must match the URL on update).
+    pub id: Option<String>,
+    /// Traits.
+    pub traits: Traits,
+    /// INS, checked.
+    pub ins: Option<Ins>,
+    /// Identity status, if the reliability extension was sent.
+    pub status: Option<IdentityStatus>,
+    /// IPP in the client's identity domain, if sent.
+    pub ipp: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct PatientIn {
+    resource_type: String,
+    id: Option<String>,
+    #[allow(dead_code)]
+    meta: Option<Value>,
+    #[allow(dead_code)]
+    text: Option<Value>,
+    #[serde(default)]
+    extension: Vec<ExtensionIn>,
+    #[serde(default)]
+    identifier: Vec<IdentifierIn>,
+    active: Option<bool>,
+    #[serde(default)]
+    name: Vec<NameIn>,
+    gender: Option<String>,
+    birth_date: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExtensionIn {
+    url: String,
+    #[serde(default)]
+    extension: Vec<ExtensionIn>,
+    value_coding: Option<CodingIn>,
+    value_address: Option<AddressIn>,
+}
+
+#[derive(Deserialize)]
+struct CodingIn {
+    #[allow(dead_code)]
+    system: Option<String>,
+    code: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AddressIn {
+    #[serde(default)]
+    extension: Vec<ExtensionIn>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdentifierIn {
+    #[allow(dead_code)]
+    #[serde(rename = "use")]
+    usage: Option<String>,
+    #[allow(dead_code)]
+    #[serde(rename = "type")]
+    kind: Option<Value>,
+    system: Option<String>,
+    value: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NameIn {
+    #[serde(rename = "use")]
+    usage: Option<String>,
+    family: Option<String>,
+    #[serde(default)]
+    given: Vec<String>,
+    #[allow(dead_code)]
+    text: Option<String>,
+}
+
+fn structure(e: serde_json::Error) -> FhirInputError {
+    let msg = e.to_string();
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        let field = rest.split('`').next().unwrap_or("");
+        return FhirInputError::NotSupported(format!(
+            "l'élément Patient.{field} n'est pas pris en charge par Parcours: il ne serait pas conservé, retirez-le"
+        ));
+    }
+    FhirInputError::Structure(format!("JSON invalide pour une ressource Patient: {msg}"))
+}
+
+fn rule(msg: impl Into<String>) -> FhirInputError {
+    FhirInputError::Rule(msg.into())
+}
+
+/// Reads a Patient. `domain_oid` is the client's identity domain: an identifier in
+/// that system is the IPP. `today` bounds the birth date.
+pub fn parse_patient(
+    body: &[u8],
+    domain_oid: &str,
+    today: Date,
+) -> Result<ParsedPatient, FhirInputError> {
+    let p: PatientIn = serde_json::from_slice(body).map_err(structure)?;
+    if p.resource_type != "Patient" {
+        return Err(FhirInputError::Structure(format!(
+            "resourceType {:?} reçu là où Patient est attendu",
+            p.resource_type
+        )));
+    }
+    if p.active == Some(false) {
+        return Err(FhirInputError::NotSupported(
+            "active=false n'est pas pris en charge: un dossier ne se désactive que par fusion"
+                .into(),
+        ));
+    }
+    let (mut ins, mut ipp) = (None, None);
+    for id in &p.identifier {
+        let system = id.system.as_deref().unwrap_or("");
+        let value = id.value.as_deref().unwrap_or("");
+        let oid = system.strip_prefix("urn:oid:").unwrap_or("");
+        if let Some(kind) = InsKind::from_oid(oid) {
+            if ins.is_some() {
+                return Err(rule("une seule INS par patient"));
+            }
+            ins = Some(Ins::parse(kind, value).map_err(|e| rule(format!("INS refusée: {e}")))?);
+        } else if oid == domain_oid && !oid.is_empty() {
+            if value.trim().is_empty() || value.len() > 64 {
+                return Err(rule("IPP vide ou trop long (64 caractères au plus)"));
+            }
+            ipp = Some(value.trim().to_owned());
+        } else {
+            return Err(FhirInputError::NotSupported(format!(
+                "système d'identifiant non pris en charge: {system:?} (INS urn:oid:1.2.250.1.213.1.4.8 ou .9, ou IPP urn:oid:{domain_oid})"
+            )));
+        }
+    }
+    let mut status = None;
+    let mut birthplace = None;
+    for ext in &p.extension {
+        match ext.url.as_str() {
+            EXT_IDENTITY_RELIABILITY => {
+                for sub in &ext.extension {
+                    if sub.url == "identityStatus" {
+                        let code = sub
+                            .value_coding
+                            .as_ref()
+                            .and_then(|c| c.code.as_deref())
+                            .unwrap_or("");
+                        status = Some(IdentityStatus::from_code(code).ok_or_else(|| {
+                            rule(format!(
+                                "statut d'identité inconnu {code:?} (PROV, RECUP, VALI, QUAL)"
+                            ))
+                        })?);
+                    }
+                }
+            }
+            EXT_BIRTHPLACE => {
+                birthplace = ext
+                    .value_address
+                    .as_ref()
+                    .and_then(|a| a.extension.iter().find(|e| e.url == EXT_INSEE_CODE))
+                    .and_then(|e| e.value_coding.as_ref())
+                    .and_then(|c| c.code.clone());
+                if birthplace.is_none() {
+                    return Err(rule(
+                        "lieu de naissance: code INSEE attendu dans l'extension fr-core-address-insee-code",
+                    ));
+                }
+            }
+            other => {
+                return Err(FhirInputError::NotSupported(format!(
+                    "extension non prise en charge: {other}"
+                )));
+            }
+        }
+    }
+    let official = p
+        .name
+        .iter()
+        .find(|n| matches!(n.usage.as_deref(), None | Some("official")))
+        .ok_or_else(|| rule("un nom de naissance (name.use = official) est obligatoire"))?;
+    let usual = p.name.iter().find(|n| n.usage.as_deref() == Some("usual"));
+    if let Some(n) = p
+        .name
+        .iter()
+        .find(|n| !matches!(n.usage.as_deref(), None | Some("official") | Some("usual")))
+    {
+        return Err(FhirInputError::NotSupported(format!(
+            "name.use {:?} non pris en charge",
+            n.usage.as_deref().unwrap_or("")
+        )));
+    }
+    let sex = match p.gender.as_deref() {
+        Some("male") => Sex::Male,
+        Some("female") => Sex::Female,
+        Some("unknown") => Sex::Unknown,
+        Some(other) => {
+            return Err(rule(format!(
+                "sexe {other:?}: les traits INS n'admettent que male, female (ou unknown si provisoire)"
+            )));
+        }
+        None => return Err(rule("le sexe (gender) est obligatoire")),
+    };
+    let birth_date: Date = p
+        .birth_date
+        .as_deref()
+        .ok_or_else(|| rule("la date de naissance (birthDate) est obligatoire"))?
+        .parse()
+        .map_err(|_| rule("birthDate: date complète AAAA-MM-JJ attendue"))?;
+    let given: Vec<String> = official
+        .given
+        .iter()
+        .flat_map(|g| g.split_whitespace())
+        .map(str::to_owned)
+        .collect();
+    let traits = Traits {
+        birth_name: official
+            .family
+            .clone()
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+        birth_given_names: given,
+        birth_date,
+        sex,
+        birthplace_code: birthplace,
+        used_name: usual
+            .and_then(|n| n.family.clone())
+            .filter(|f| !f.trim().is_empty()),
+        used_given_name: usual.and_then(|n| n.given.first().cloned()),
+    };
+    traits.check(today).map_err(|e| rule(e.to_string()))?;
+    Ok(ParsedPatient {
+        id: p.id,
+        traits,
+        ins,
+        status,
+        ipp,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::fhir;
+
+    const DOMAIN: &str = "1.2.250.1.999.1";
+
+    fn today() -> Date {
+        jiff::civil::date(2026, 11, 23)
+    }
+
+    fn base() -> Value {
+        json!({
+            "resourceType": "Patient",
+            "identifier": [
+                {"system": "urn:oid:1.2.250.1.213.1.4.8", "value": "279035121518989"},
+                {"system": format!("urn:oid:{DOMAIN}"), "value": "IPP42"}
+            ],
+            "extension": [
+                {"url": EXT_IDENTITY_RELIABILITY, "extension": [{"url": "identityStatus", "valueCoding": {"code": "QUAL"}}]},
+                {"url": EXT_BIRTHPLACE, "valueAddress": {"extension": [{"url": EXT_INSEE_CODE, "valueCoding": {"code": "51215"}}]}}
+            ],
+            "name": [{"use": "official", "family": "Martin", "given": ["Marie Louise"]}, {"use": "usual", "family": "Durand"}],
+            "gender": "female",
+            "birthDate": "1979-03-15"
+        })
+    }
+
+    fn parse(v: &Value) -> Result<ParsedPatient, FhirInputError> {
+        parse_patient(v.to_string().as_bytes(), DOMAIN, today())
+    }
+
+    #[test]
+    fn a_full_patient_is_read() {
+        let p = parse(&base()).unwrap();
+        assert_eq!(p.ins.unwrap().value(), "279035121518989");
+        assert_eq!(p.ipp.as_deref(), Some("IPP42"));
+        assert_eq!(p.status, Some(IdentityStatus::Qualified));
+        assert_eq!(p.traits.birth_given_names, vec!["Marie", "Louise"]);
+        assert_eq!(p.traits.used_name.as_deref(), Some("Durand"));
+        assert_eq!(p.traits.birthplace_code.as_deref(), Some("51215"));
+        assert_eq!(p.traits.sex, Sex::Female);
+    }
+
+    fn expect_err(v: Value, kind: fn(&FhirInputError) -> bool, needle: &str) {
+        let e = parse(&v).unwrap_err();
+        assert!(kind(&e), "wrong kind: {e:?}");
+        assert!(
+            e.to_string().contains(needle),
+            "{e} does not mention {needle}"
+        );
+    }
+
+    fn is_rule(e: &FhirInputError) -> bool {
+        matches!(e, FhirInputError::Rule(_))
+    }
+    fn is_unsupported(e: &FhirInputError) -> bool {
+        matches!(e, FhirInputError::NotSupported(_))
+    }
+    fn is_structure(e: &FhirInputError) -> bool {
+        matches!(e, FhirInputError::Structure(_))
+    }
+
+    #[test]
+    fn every_refusal_says_why() {
+        let mut v = base();
+        v["identifier"][0]["value"] = json!("276037510669380");
+        expect_err(v, is_rule, "clé de contrôle");
+        let mut v = base();
+        v["telecom"] = json!([{"system": "phone", "value": "0600000000"}]);
+        expect_err(v, is_unsupported, "Patient.telecom");
+        let mut v = base();
+        v["resourceType"] = json!("Observation");
+        expect_err(v, is_structure, "Observation");
+        let mut v = base();
+        v["identifier"][1]["system"] = json!("urn:oid:1.2.3");
+        expect_err(v, is_unsupported, "système d'identifiant");
+        let mut v = base();
+        v["extension"][0]["extension"][0]["valueCoding"]["code"] = json!("FICT");
+        expect_err(v, is_rule, "FICT");
+        let mut v = base();
+        v["extension"][1]["valueAddress"] = json!({"extension": []});
+        expect_err(v, is_rule, "INSEE");
+        let mut v = base();
+        v["extension"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"url": "http://example.org/x", "valueCoding": {"code": "x"}}));
+        expect_err(v, is_unsupported, "http://example.org/x");
+        let mut v = base();
+        v["name"] = json!([{"use": "usual", "family": "X", "given": ["Y"]}]);
+        expect_err(v, is_rule, "nom de naissance");
+        let mut v = base();
+        v["name"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"use": "nickname", "family": "Mimi"}));
+        expect_err(v, is_unsupported, "nickname");
+        let mut v = base();
+        v["gender"] = json!("other");
+        expect_err(v, is_rule, "other");
+        let mut v = base();
+        v.as_object_mut().unwrap().remove("gender");
+        expect_err(v, is_rule, "gender");
+        let mut v = base();
+        v["birthDate"] = json!("1979");
+        expect_err(v, is_rule, "AAAA-MM-JJ");
+        let mut v = base();
+        v.as_object_mut().unwrap().remove("birthDate");
+        expect_err(v, is_rule, "birthDate");
+        let mut v = base();
+        v["birthDate"] = json!("2030-01-01");
+        expect_err(v, is_rule, "futur");
+        let mut v = base();
+        v["active"] = json!(false);
+        expect_err(v, is_unsupported, "active");
+        let mut v = base();
+        v["identifier"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"system": "urn:oid:1.2.250.1.213.1.4.9", "value": "279035121518989"}));
+        expect_err(v, is_rule, "une seule INS");
+        let mut v = base();
+        v["identifier"][1]["value"] = json!(" ");
+        expect_err(v, is_rule, "IPP");
+        let e = parse_patient(b"{not json", DOMAIN, today()).unwrap_err();
+        assert!(is_structure(&e));
+        let e = parse_patient(b"[]", DOMAIN, today()).unwrap_err();
+        assert!(is_structure(&e));
+    }
+
+    #[test]
+    fn output_reads_back_the_same() {
+        let p = parse(&base()).unwrap();
+        let record = domain::identity::PatientRecord {
+            id: domain::PatientId::new(),
+            territory: domain::TerritoryId::new(),
+            ipp: "IPP42".into(),
+            traits: p.traits.clone(),
+            ins: p.ins.clone(),
+            status: IdentityStatus::Qualified,
+            merged_into: None,
+            version: 3,
+            updated_at_ms: 1_790_000_000_000,
+        };
+        let out = fhir::patient(&record, DOMAIN);
+        assert_eq!(out["meta"]["versionId"], "3");
+        let back = parse(&out).unwrap();
+        assert_eq!(back.traits, p.traits);
+        assert_eq!(back.ins, p.ins);
+        assert_eq!(back.ipp.as_deref(), Some("IPP42"));
+        assert_eq!(back.status, Some(IdentityStatus::Qualified));
+    }
+
+    #[test]
+    fn the_ins_leaves_only_with_a_qualified_identity() {
+        let p = parse(&base()).unwrap();
+        let mut record = domain::identity::PatientRecord {
+            id: domain::PatientId::new(),
+            territory: domain::TerritoryId::new(),
+            ipp: "1".into(),
+            traits: p.traits,
+            ins: p.ins,
+            status: IdentityStatus::Recovered,
+            merged_into: Some(domain::PatientId::new()),
+            version: 1,
+            updated_at_ms: 0,
+        };
+        let out = fhir::patient(&record, DOMAIN);
+        let systems: Vec<&str> = out["identifier"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["system"].as_str().unwrap())
+            .collect();
+        assert_eq!(systems, vec![format!("urn:oid:{DOMAIN}")]);
+        assert_eq!(out["active"], false);
+        assert_eq!(out["link"][0]["type"], "replaced-by");
+        record.status = IdentityStatus::Qualified;
+        let out = fhir::patient(&record, DOMAIN);
+        assert_eq!(
+            out["identifier"][0]["system"],
+            "urn:oid:1.2.250.1.213.1.4.8"
+        );
+    }
+}

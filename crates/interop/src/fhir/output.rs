@@ -1,0 +1,329 @@
+//! Domain records to FHIR JSON.
+
+use domain::audit::AuditEntry;
+use domain::identity::{PatientRecord, Sex, exchangeable_ins};
+use domain::ins::InsKind;
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+use super::*;
+
+fn instant(ms: i64) -> String {
+    Timestamp::from_millisecond(ms)
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+        .to_string()
+}
+
+fn gender(sex: Sex) -> &'static str {
+    match sex {
+        Sex::Male => "male",
+        Sex::Female => "female",
+        Sex::Unknown => "unknown",
+    }
+}
+
+/// A Patient resource. The INS is included only when the identity is qualified
+/// (the INS may be exchanged only then); the IPP uses the domain's OID.
+pub fn patient(p: &PatientRecord, domain_oid: &str) -> Value {
+    let mut identifiers = Vec::new();
+    if let Some(ins) = exchangeable_ins(p.ins.as_ref(), p.status) {
+        let (code, usage) = match ins.kind() {
+            InsKind::Nir => ("INS-NIR", "official"),
+            InsKind::Nia => ("INS-NIA", "temp"),
+        };
+        identifiers.push(json!({
+            "use": usage,
+            "type": {"coding": [{"system": CS_FR_IDENTIFIER_TYPE, "code": code}]},
+            "system": oid_system(ins.kind().oid()),
+            "value": ins.value(),
+        }));
+    }
+    identifiers.push(json!({
+        "use": "usual",
+        "type": {"coding": [{"system": CS_V2_0203, "code": "PI"}]},
+        "system": oid_system(domain_oid),
+        "value": p.ipp,
+    }));
+    let t = &p.traits;
+    let mut names =
+        vec![json!({"use": "official", "family": t.birth_name, "given": t.birth_given_names})];
+    if t.used_name.is_some() || t.used_given_name.is_some() {
+        // Only what differs from the birth traits: the reader falls back on them.
+        let mut usual = json!({"use": "usual"});
+        if let Some(o) = usual.as_object_mut() {
+            if let Some(f) = &t.used_name {
+                o.insert("family".into(), json!(f));
+            }
+            if let Some(g) = &t.used_given_name {
+                o.insert("given".into(), json!([g]));
+            }
+        }
+        names.push(usual);
+    }
+    let mut extensions = vec![json!({
+        "url": EXT_IDENTITY_RELIABILITY,
+        "extension": [{"url": "identityStatus", "valueCoding": {"system": CS_IDENTITY_STATUS, "code": p.status.code(), "display": p.status.label_fr()}}],
+    })];
+    if let Some(code) = &t.birthplace_code {
+        extensions.push(json!({
+            "url": EXT_BIRTHPLACE,
+            "valueAddress": {"extension": [{"url": EXT_INSEE_CODE, "valueCoding": {"system": CS_INSEE_COMMUNE, "code": code}}]},
+        }));
+    }
+    let mut r = json!({
+        "resourceType": "Patient",
+        "id": p.id.to_string(),
+        "meta": {"versionId": p.version.to_string(), "lastUpdated": instant(p.updated_at_ms), "profile": [PROFILE_FR_CORE_PATIENT]},
+        "extension": extensions,
+        "identifier": identifiers,
+        "active": p.active(),
+        "name": names,
+        "gender": gender(t.sex),
+        "birthDate": t.birth_date.to_string(),
+    });
+    if let (Some(survivor), Some(obj)) = (p.merged_into, r.as_object_mut()) {
+        obj.insert(
+            "link".into(),
+            json!([{"other": {"reference": format!("Patient/{survivor}")}, "type": "replaced-by"}]),
+        );
+    }
+    r
+}
+
+/// What a Practitioner shows: a professional of the platform.
+#[derive(Debug, Clone)]
+pub struct PractitionerView {
+    /// User id.
+    pub id: String,
+    /// Name as shown.
+    pub display_name: String,
+    /// RPPS, if any.
+    pub rpps: Option<String>,
+    /// Whether the account is active.
+    pub active: bool,
+}
+
+/// A Practitioner resource (RPPS as IdNatPs: `8` + RPPS).
+pub fn practitioner(p: &PractitionerView) -> Value {
+    let mut r = json!({
+        "resourceType": "Practitioner",
+        "id": p.id,
+        "active": p.active,
+        "name": [{"text": p.display_name}],
+    });
+    if let (Some(rpps), Some(obj)) = (&p.rpps, r.as_object_mut()) {
+        obj.insert(
+            "identifier".into(),
+            json!([{
+                "use": "official",
+                "type": {"coding": [{"system": CS_V2_0203, "code": "RPPS"}]},
+                "system": oid_system(OID_IDNATPS),
+                "value": format!("8{rpps}"),
+            }]),
+        );
+    }
+    r
+}
+
+/// What an Organization shows: a territory or an establishment.
+#[derive(Debug, Clone)]
+pub struct OrganizationView {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// FINESS, for establishments.
+    pub finess: Option<String>,
+    /// The territory, for establishments.
+    pub part_of: Option<String>,
+    /// `territory`, `public` or `private`.
+    pub kind: String,
+}
+
+/// An Organization resource (FINESS as IdNatStruct: `1` + FINESS).
+pub fn organization(o: &OrganizationView) -> Value {
+    let label = match o.kind.as_str() {
+        "territory" => "Domaine d'identification (GHT / territoire)",
+        "private" => "Établissement privé",
+        _ => "Établissement public",
+    };
+    let mut r = json!({
+        "resourceType": "Organization",
+        "id": o.id,
+        "active": true,
+        "type": [{"text": label}],
+        "name": o.name,
+    });
+    if let Some(obj) = r.as_object_mut() {
+        if let Some(f) = &o.finess {
+            obj.insert(
+                "identifier".into(),
+                json!([{"system": oid_system(OID_IDNATSTRUCT), "value": format!("1{f}")}]),
+            );
+        }
+        if let Some(t) = &o.part_of {
+            obj.insert(
+                "partOf".into(),
+                json!({"reference": format!("Organization/{t}")}),
+            );
+        }
+    }
+    r
+}
+
+/// An AuditEvent for one entry of the trail.
+pub fn audit_event(e: &AuditEntry) -> Value {
+    let (action, subtype) = match e.action.as_str() {
+        "create" => ("C", "create"),
+        "update" | "merge" => ("U", "update"),
+        "search" => ("E", "search-type"),
+        "read" | "read-clinical" => ("R", "read"),
+        _ => ("E", "operation"),
+    };
+    let outcome = match e.outcome.as_str() {
+        "success" => "0",
+        "denied" => "4",
+        _ => "8",
+    };
+    let who = match e.actor_kind.as_str() {
+        "user" => json!({"reference": format!("Practitioner/{}", e.actor_id)}),
+        other => json!({"display": format!("{other} {}", e.actor_id)}),
+    };
+    let mut agent = json!({"who": who, "requestor": true});
+    if let (Some(role), Some(obj)) = (&e.role, agent.as_object_mut()) {
+        obj.insert("role".into(), json!([{"text": role}]));
+    }
+    let mut r = json!({
+        "resourceType": "AuditEvent",
+        "id": e.seq.to_string(),
+        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "RESTful Operation"},
+        "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": subtype}],
+        "action": action,
+        "recorded": instant(e.at_ms),
+        "outcome": outcome,
+        "outcomeDesc": format!("{} {}", e.action, e.outcome),
+        "agent": [agent],
+        "source": {"observer": {"display": "Parcours"}, "site": e.establishment.clone().unwrap_or_default()},
+        "entity": [{"what": {"reference": e.resource}, "description": format!("chain seq {} hash {}", e.seq, e.hash)}],
+    });
+    if e.establishment.is_none() {
+        if let Some(src) = r.get_mut("source").and_then(Value::as_object_mut) {
+            src.remove("site");
+        }
+    }
+    if let (Some(p), Some(entities)) = (
+        &e.patient,
+        r.get_mut("entity").and_then(Value::as_array_mut),
+    ) {
+        if !e.resource.starts_with("Patient/") {
+            entities.push(json!({"what": {"reference": format!("Patient/{p}")}}));
+        }
+    }
+    r
+}
+
+/// An OperationOutcome with one issue.
+pub fn operation_outcome(severity: &str, code: &str, diagnostics: &str) -> Value {
+    json!({
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": severity, "code": code, "diagnostics": diagnostics}],
+    })
+}
+
+/// A searchset Bundle. `self_url` is the absolute URL of the search; `next_url`
+/// the next page, if any.
+pub fn searchset(
+    base: &str,
+    resources: Vec<Value>,
+    self_url: &str,
+    next_url: Option<&str>,
+) -> Value {
+    let entries: Vec<Value> = resources
+        .into_iter()
+        .map(|r| {
+            let full = format!(
+                "{base}/{}/{}",
+                r.get("resourceType").and_then(Value::as_str).unwrap_or(""),
+                r.get("id").and_then(Value::as_str).unwrap_or("")
+            );
+            json!({"fullUrl": full, "resource": r, "search": {"mode": "match"}})
+        })
+        .collect();
+    let mut links = vec![json!({"relation": "self", "url": self_url})];
+    if let Some(n) = next_url {
+        links.push(json!({"relation": "next", "url": n}));
+    }
+    json!({"resourceType": "Bundle", "type": "searchset", "link": links, "entry": entries})
+}
+
+/// The CapabilityStatement: exactly what the server implements.
+pub fn capability_statement(base: &str, software_version: &str, date: &str) -> Value {
+    let param =
+        |name: &str, ty: &str, doc: &str| json!({"name": name, "type": ty, "documentation": doc});
+    let read_only = |ty: &str| {
+        json!({
+            "type": ty,
+            "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "versioning": "no-version",
+            "readHistory": false,
+            "updateCreate": false,
+        })
+    };
+    let mut audit = read_only("AuditEvent");
+    if let Some(o) = audit.as_object_mut() {
+        o.insert(
+            "searchParam".into(),
+            json!([param(
+                "patient",
+                "reference",
+                "Accès au dossier de ce patient"
+            )]),
+        );
+        o.insert(
+            "documentation".into(),
+            json!("Journal d'audit chaîné; réservé aux administrateurs de l'établissement."),
+        );
+    }
+    json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": date,
+        "publisher": "Parcours",
+        "kind": "instance",
+        "software": {"name": "Parcours", "version": software_version},
+        "implementation": {"description": "Parcours FHIR R4 API", "url": base},
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "json"],
+        "rest": [{
+            "mode": "server",
+            "security": {
+                "cors": false,
+                "description": "Jeton porteur obtenu par OAuth2 client credentials sur POST /oauth/token (grant_type=client_credentials, client_id, client_secret).",
+            },
+            "resource": [
+                {
+                    "type": "Patient",
+                    "profile": PROFILE_FR_CORE_PATIENT,
+                    "interaction": [{"code": "read"}, {"code": "create"}, {"code": "update"}, {"code": "search-type"}],
+                    "versioning": "versioned-update",
+                    "readHistory": false,
+                    "updateCreate": false,
+                    "conditionalCreate": false,
+                    "conditionalUpdate": false,
+                    "conditionalDelete": "not-supported",
+                    "searchParam": [
+                        param("identifier", "token", "system|value: INS (urn:oid:1.2.250.1.213.1.4.8 ou .9) ou IPP (urn:oid: + autorité d'affectation)"),
+                        param("family", "string", "Début d'un mot du nom de naissance ou d'usage, sans accents ni casse"),
+                        param("given", "string", "Début d'un prénom"),
+                        param("birthdate", "date", "Date de naissance exacte (AAAA-MM-JJ)"),
+                        param("_count", "number", "Taille de page (200 au plus)"),
+                        param("_offset", "number", "Décalage de page"),
+                    ],
+                },
+                read_only("Practitioner"),
+                read_only("Organization"),
+                audit,
+            ],
+        }],
+    })
+}
