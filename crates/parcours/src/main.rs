@@ -1,1 +1,366 @@
-fn main() {}
+//! The `parcours` binary: configuration, logging, and the subcommands (serve,
+//! demo, migrate, user and client administration, audit verification).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use domain::org::Role;
+use domain::{Clock, SystemClock};
+use server::{Application, Config, auth, demo};
+use store::Store;
+use store::users::{NewUser, UserKind};
+
+#[derive(Parser)]
+#[command(
+    name = "parcours",
+    version,
+    about = "Parcours — plateforme e-santé (téléconsultation, télésurveillance, DMP, EAI, identité, lits)"
+)]
+struct Cli {
+    /// Configuration file (default: ./parcours.toml if present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the web pages and the APIs.
+    Serve,
+    /// Seed the demo territory (idempotent), then serve.
+    Demo {
+        /// Seed and exit without serving.
+        #[arg(long)]
+        seed_only: bool,
+    },
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Print an example configuration file.
+    DefaultConfig,
+    /// Users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// API clients (OAuth2 client credentials).
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Print the current TOTP code for a base32 secret (demo and tests).
+    Totp {
+        /// Base32 secret; default: the demo professionals' secret.
+        #[arg(long, default_value = demo::DEMO_TOTP_SECRET)]
+        secret: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a professional (with roles) or a patient portal account.
+    Add {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// Name shown.
+        #[arg(long)]
+        name: String,
+        /// Role in an establishment, as ROLE@FINESS (admin, doctor, nurse, secretary,
+        /// bed_manager, coordinator); repeatable.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// RPPS number (11 digits, Luhn key).
+        #[arg(long)]
+        rpps: Option<String>,
+        /// Environment variable holding the password (never on the command line).
+        #[arg(long, default_value = "PARCOURS_NEW_PASSWORD")]
+        password_env: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Create an API client; prints its secret once.
+    Add {
+        /// Public client_id.
+        #[arg(long)]
+        client_id: String,
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// Establishment FINESS it acts for.
+        #[arg(long)]
+        establishment: String,
+        /// Role: integration (default) or admin (audit reading).
+        #[arg(long, default_value = "integration")]
+        role: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain; exit code 1 if an entry was edited or removed.
+    Verify,
+}
+
+fn now_ms() -> i64 {
+    SystemClock.now().as_millisecond()
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let url = config.database_url();
+    if url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("dossier {}", config.data_dir.display()))?;
+    }
+    let store = Store::connect(&url)
+        .await
+        .with_context(|| format!("connexion à {}", store::redact_url(&url)))?;
+    store.migrate(now_ms()).await.context("migrations")?;
+    Ok(store)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("arrêt demandé");
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = Application::build(config, Arc::new(SystemClock)).await?;
+    let addr = app.local_addr()?;
+    tracing::info!(%addr, "Parcours écoute");
+    println!("Parcours écoute sur http://{addr}");
+    app.run_until(shutdown_signal()).await
+}
+
+fn print_demo_logins() {
+    println!(
+        "Comptes de démonstration (mot de passe: {}):",
+        demo::DEMO_PASSWORD
+    );
+    for l in demo::LOGINS {
+        println!("  {:<16} {}", l.username, l.display_name);
+    }
+    println!(
+        "  {:<16} compte patient (sans second facteur)",
+        demo::PATIENT_LOGIN
+    );
+    println!(
+        "Code TOTP des professionnels: `parcours totp` (secret {}).",
+        demo::DEMO_TOTP_SECRET
+    );
+    println!(
+        "Client API: {} / {}",
+        demo::DEMO_CLIENT_ID,
+        demo::DEMO_CLIENT_SECRET
+    );
+}
+
+fn parse_role(code: &str) -> anyhow::Result<Role> {
+    Role::from_code(code).with_context(|| {
+        let all: Vec<&str> = Role::ALL.iter().map(|r| r.code()).collect();
+        format!("rôle inconnu {code:?} (valeurs: {})", all.join(", "))
+    })
+}
+
+async fn user_add(
+    config: &Config,
+    username: String,
+    name: String,
+    roles: Vec<String>,
+    rpps: Option<String>,
+    password_env: String,
+) -> anyhow::Result<()> {
+    let password = std::env::var(&password_env)
+        .with_context(|| format!("mot de passe attendu dans la variable {password_env}"))?;
+    if password.chars().count() < 12 {
+        bail!("mot de passe trop court: 12 caractères au moins");
+    }
+    if let Some(r) = &rpps {
+        domain::org::Rpps::parse(r)?;
+    }
+    let store = open_store(config).await?;
+    let mut grants = Vec::new();
+    for spec in &roles {
+        let (role, finess) = spec
+            .split_once('@')
+            .with_context(|| format!("{spec:?}: ROLE@FINESS attendu"))?;
+        let e = store
+            .establishment_by_finess(finess)
+            .await?
+            .with_context(|| format!("établissement FINESS {finess} inconnu"))?;
+        grants.push((e.id, parse_role(role)?));
+    }
+    if grants.is_empty() {
+        bail!("au moins un --role ROLE@FINESS est nécessaire pour un professionnel");
+    }
+    let secret = auth::new_totp_secret();
+    let user = NewUser {
+        username: username.clone(),
+        display_name: name,
+        kind: UserKind::Professional,
+        password_hash: auth::hash_secret(password).await?,
+        totp_secret: Some(secret.clone()),
+        rpps,
+        profession: None,
+        patient: None,
+        roles: grants,
+    };
+    store.create_user(&user, now_ms()).await?;
+    println!("Utilisateur {username} créé.");
+    println!("Secret TOTP à enregistrer dans l'application d'authentification: {secret}");
+    println!("{}", auth::otpauth_uri(&secret, &username));
+    Ok(())
+}
+
+async fn client_add(
+    config: &Config,
+    client_id: String,
+    name: String,
+    finess: String,
+    role: String,
+) -> anyhow::Result<()> {
+    let role = parse_role(&role)?;
+    if !matches!(role, Role::Integration | Role::Admin) {
+        bail!("un client API a le rôle integration ou admin");
+    }
+    let store = open_store(config).await?;
+    let e = store
+        .establishment_by_finess(&finess)
+        .await?
+        .with_context(|| format!("établissement FINESS {finess} inconnu"))?;
+    let secret = auth::random_token();
+    store
+        .create_client(
+            &client_id,
+            &name,
+            &auth::hash_secret(secret.clone()).await?,
+            e.id,
+            role,
+            now_ms(),
+        )
+        .await?;
+    println!("Client {client_id} créé. Secret (affiché une seule fois): {secret}");
+    Ok(())
+}
+
+async fn audit_verify(config: &Config) -> anyhow::Result<bool> {
+    let store = open_store(config).await?;
+    let report = store.verify_audit().await?;
+    match report.error {
+        None => {
+            println!(
+                "Journal d'audit intact: {} entrées vérifiées.",
+                report.checked
+            );
+            Ok(true)
+        }
+        Some(e) => {
+            println!(
+                "Journal d'audit ALTÉRÉ après {} entrées valides: {e}",
+                report.checked
+            );
+            Ok(false)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<bool> {
+    let env = |k: &str| std::env::var(k).ok();
+    let config = Config::load(cli.config.as_deref(), &env)?;
+    match cli.command {
+        Command::Serve => serve(config).await?,
+        Command::Demo { seed_only } => {
+            let store = open_store(&config).await?;
+            let report = demo::seed(&store, now_ms()).await?;
+            println!(
+                "Territoire de démonstration prêt ({} éléments créés).",
+                report.created
+            );
+            store.close().await;
+            print_demo_logins();
+            if !seed_only {
+                serve(config).await?;
+            }
+        }
+        Command::Migrate => {
+            let store = open_store(&config).await?;
+            println!(
+                "Migrations appliquées: {:?}",
+                store.applied_migrations().await?
+            );
+        }
+        Command::DefaultConfig => print!("{}", Config::example_toml()),
+        Command::User {
+            command:
+                UserCommand::Add {
+                    username,
+                    name,
+                    roles,
+                    rpps,
+                    password_env,
+                },
+        } => user_add(&config, username, name, roles, rpps, password_env).await?,
+        Command::Client {
+            command:
+                ClientCommand::Add {
+                    client_id,
+                    name,
+                    establishment,
+                    role,
+                },
+        } => client_add(&config, client_id, name, establishment, role).await?,
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => return audit_verify(&config).await,
+        Command::Totp { secret } => {
+            let secs = u64::try_from(SystemClock.now().as_second()).unwrap_or(0);
+            println!(
+                "{}",
+                auth::totp_code(&secret, secs).context("secret base32 invalide")?
+            );
+        }
+    }
+    Ok(true)
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PARCOURS_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::from(1),
+        Err(e) => {
+            eprintln!("erreur: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

@@ -1,1 +1,21 @@
-//! placeholder
+//! Parcours network adapters: the axum application with its web pages (French,
+//! server-rendered), the FHIR R4 API, OAuth2 client credentials, health and
+//! metrics. Handlers only extract input, resolve the actor and call the services
+//! in [`services`], which apply the domain policy, call the store and audit.
+//!
+//! Not here: rules (domain), SQL (store), FHIR JSON shapes (interop).
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod extract;
+pub mod limiter;
+pub mod routes;
+pub mod services;
+pub mod state;
+
+pub use app::Application;
+pub use config::Config;
+pub use state::AppState;

@@ -114,6 +114,19 @@ impl Store {
         })
     }
 
+    /// Appends several entries in one transaction (a search that returns many
+    /// records); returns how many.
+    pub async fn audit_many(&self, entries: &[NewAudit]) -> Result<usize> {
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            for new in entries {
+                append_audit!(tx, new);
+            }
+            tx.commit().await?;
+            Ok(entries.len())
+        })
+    }
+
     /// Lists entries, newest first.
     pub async fn list_audit(&self, f: &AuditFilter) -> Result<Vec<AuditEntry>> {
         let sql = format!(

@@ -343,6 +343,19 @@ impl Store {
         })
     }
 
+    /// Records that the TOTP time step `step` was used; refuses a step already used
+    /// or older (a code seen once cannot be replayed).
+    pub async fn consume_totp_step(&self, user: UserId, step: i64) -> Result<bool> {
+        on_pool!(self, write, |pool| {
+            let r = sqlx::query("UPDATE users SET totp_last_step = $1 WHERE id = $2 AND (totp_last_step IS NULL OR totp_last_step < $1)")
+                .bind(step)
+                .bind(user.to_string())
+                .execute(pool)
+                .await?;
+            Ok(r.rows_affected() == 1)
+        })
+    }
+
     /// Counts a failed login; after `max_failures` in a row the account is locked
     /// until `now_ms + lock_ms` and the counter starts again. Returns the lock end if
     /// this failure locked the account.

@@ -61,6 +61,7 @@ CREATE TABLE users (
     kind TEXT NOT NULL,
     password_hash TEXT NOT NULL,
     totp_secret TEXT,
+    totp_last_step BIGINT,
     rpps TEXT,
     profession TEXT,
     patient_id TEXT REFERENCES patients(id),

@@ -155,6 +155,16 @@ async fn users_roles_and_lockout() {
         s.reset_login_failures(id).await.unwrap();
         let u = s.user(id).await.unwrap();
         assert_eq!((u.failed_logins, u.locked_until_ms), (0, None), "{name}");
+        assert!(s.consume_totp_step(id, 100).await.unwrap(), "{name}");
+        assert!(
+            !s.consume_totp_step(id, 100).await.unwrap(),
+            "{name}: replay"
+        );
+        assert!(
+            !s.consume_totp_step(id, 99).await.unwrap(),
+            "{name}: older step"
+        );
+        assert!(s.consume_totp_step(id, 101).await.unwrap());
         s.set_totp_secret(id, "NEWSECRET").await.unwrap();
         assert_eq!(
             s.user(id).await.unwrap().totp_secret.as_deref(),

@@ -1,0 +1,94 @@
+//! Building and running the application: connect and migrate the store, bind the
+//! HTTP listener (port 0 works: tests read the bound port), serve until a shutdown
+//! signal, then close the pools. Every task the server starts is owned here.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use domain::Clock;
+use store::Store;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::limiter::RateLimiter;
+use crate::state::{AppState, Metrics};
+
+/// A built, bound, not yet running application.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects to the configured database, applies migrations and binds.
+    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
+        let url = config.database_url();
+        if url.starts_with("sqlite:") {
+            std::fs::create_dir_all(&config.data_dir).with_context(|| {
+                format!(
+                    "création du dossier de données {}",
+                    config.data_dir.display()
+                )
+            })?;
+        }
+        let store = Store::connect(&url)
+            .await
+            .with_context(|| format!("connexion à {}", store::redact_url(&url)))?;
+        Self::build_with_store(config, store, clock).await
+    }
+
+    /// Same, on a store the caller opened.
+    pub async fn build_with_store(
+        config: Config,
+        store: Store,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Application> {
+        let applied = store
+            .migrate(clock.now().as_millisecond())
+            .await
+            .context("migrations")?;
+        if !applied.is_empty() {
+            tracing::info!(?applied, "migrations applied");
+        }
+        let listener = TcpListener::bind(&config.listen)
+            .await
+            .with_context(|| format!("écoute sur {}", config.listen))?;
+        let limiter = Arc::new(RateLimiter::new(config.login_attempts_per_minute, 60_000));
+        let state = AppState {
+            store,
+            clock,
+            config: Arc::new(config),
+            limiter,
+            metrics: Arc::new(Metrics::default()),
+        };
+        Ok(Application { listener, state })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The shared state (tests use its store and clock).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then drains connections and closes the store.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let store = self.state.store.clone();
+        let app =
+            crate::routes::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serveur HTTP")?;
+        store.close().await;
+        Ok(())
+    }
+}

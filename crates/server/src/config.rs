@@ -1,0 +1,252 @@
+//! Configuration: one typed struct. Defaults that run; then `parcours.toml` (or the
+//! file named by `PARCOURS_CONFIG`); then `PARCOURS_*` environment variables, last
+//! wins. Unknown keys are refused; the database URL is redacted in `Debug`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Everything the server needs to start.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// HTTP listen address.
+    pub listen: String,
+    /// MLLP (HL7 v2) listen address.
+    pub mllp_listen: String,
+    /// Where the embedded database and files live.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; default: `parcours.db` in the data dir.
+    pub database_url: Option<String>,
+    /// The URL users reach (for links and FHIR fullUrl); default `http://` + listen.
+    /// Cookies are marked `Secure` when it starts with `https://`.
+    pub public_url: Option<String>,
+    /// Lifetime of a logged-in session, in minutes.
+    pub session_ttl_minutes: i64,
+    /// Lifetime of an OAuth2 access token, in seconds.
+    pub token_ttl_seconds: i64,
+    /// Failed logins in a row before the account is locked.
+    pub login_max_failures: i64,
+    /// How long a locked account stays locked, in minutes.
+    pub login_lock_minutes: i64,
+    /// Login and token attempts allowed per client address and minute.
+    pub login_attempts_per_minute: u32,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            mllp_listen: "127.0.0.1:2575".into(),
+            data_dir: PathBuf::from("./parcours-data"),
+            database_url: None,
+            public_url: None,
+            session_ttl_minutes: 8 * 60,
+            token_ttl_seconds: 3600,
+            login_max_failures: 5,
+            login_lock_minutes: 15,
+            login_attempts_per_minute: 30,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("mllp_listen", &self.mllp_listen)
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(store::redact_url),
+            )
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("lecture de {path}: {source}")]
+    Read {
+        /// File.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this struct.
+    #[error("{path}: {message}")]
+    Parse {
+        /// File.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// An environment variable has a bad value.
+    #[error("variable {name}: valeur invalide {value:?}")]
+    Env {
+        /// Variable.
+        name: &'static str,
+        /// Value.
+        value: String,
+    },
+}
+
+impl Config {
+    /// Loads defaults, then the file (if `file` is given and exists, or
+    /// `./parcours.toml` exists), then the environment read through `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let explicit = file
+            .map(Path::to_path_buf)
+            .or_else(|| env("PARCOURS_CONFIG").map(PathBuf::from));
+        let path = explicit
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("parcours.toml"));
+        let mut cfg = if path.exists() || explicit.is_some() {
+            let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                path: path.clone(),
+                message: e.to_string(),
+            })?
+        } else {
+            Config::default()
+        };
+        let text = |name: &str| env(name).filter(|v| !v.is_empty());
+        if let Some(v) = text("PARCOURS_LISTEN") {
+            cfg.listen = v;
+        }
+        if let Some(v) = text("PARCOURS_MLLP_LISTEN") {
+            cfg.mllp_listen = v;
+        }
+        if let Some(v) = text("PARCOURS_DATA_DIR") {
+            cfg.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = text("PARCOURS_DATABASE_URL") {
+            cfg.database_url = Some(v);
+        }
+        if let Some(v) = text("PARCOURS_PUBLIC_URL") {
+            cfg.public_url = Some(v);
+        }
+        if let Some(v) = text("PARCOURS_SESSION_TTL_MINUTES") {
+            cfg.session_ttl_minutes = v.parse().map_err(|_| ConfigError::Env {
+                name: "PARCOURS_SESSION_TTL_MINUTES",
+                value: v,
+            })?;
+        }
+        Ok(cfg)
+    }
+
+    /// The database URL in force.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("parcours.db").display()))
+    }
+
+    /// The public base URL, without trailing slash.
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    /// Whether cookies must carry `Secure`.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url().starts_with("https://")
+    }
+
+    /// An example file with every key and its default.
+    pub fn example_toml() -> String {
+        let body = toml::to_string_pretty(&Config::default()).unwrap_or_default();
+        format!(
+            "# parcours.toml — every key is optional; PARCOURS_* environment variables override it.\n\
+             # database_url = \"postgres://parcours@127.0.0.1:5432/parcours\"  # default: SQLite in data_dir\n\
+             # public_url = \"https://parcours.example.fr\"\n{body}"
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn defaults_run_without_a_file() {
+        let c = Config::load(Some(Path::new("/nonexistent/parcours.toml")), &no_env);
+        assert!(
+            matches!(c, Err(ConfigError::Read { .. })),
+            "an explicit missing file is an error"
+        );
+        let c = Config::default();
+        assert_eq!(c.listen, "127.0.0.1:8080");
+        assert_eq!(c.mllp_listen, "127.0.0.1:2575");
+        assert_eq!(c.database_url(), "sqlite://./parcours-data/parcours.db");
+        assert_eq!(c.public_url(), "http://127.0.0.1:8080");
+        assert!(!c.secure_cookies());
+    }
+
+    #[test]
+    fn file_then_environment() {
+        let dir = std::env::temp_dir().join(format!("parcours-cfg-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("parcours.toml");
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9000\"\npublic_url = \"https://p.example/\"\n",
+        )
+        .unwrap();
+        let env = |k: &str| match k {
+            "PARCOURS_DATABASE_URL" => Some("postgres://u:pw@h/db".to_owned()),
+            "PARCOURS_DATA_DIR" => Some("/var/lib/parcours".to_owned()),
+            _ => None,
+        };
+        let c = Config::load(Some(&file), &env).unwrap();
+        assert_eq!(c.listen, "0.0.0.0:9000");
+        assert_eq!(c.public_url(), "https://p.example");
+        assert!(c.secure_cookies());
+        assert_eq!(c.database_url(), "postgres://u:pw@h/db");
+        assert!(
+            !format!("{c:?}").contains("pw"),
+            "secrets are redacted in Debug"
+        );
+        let env = |k: &str| (k == "PARCOURS_LISTEN").then(|| "127.0.0.1:1".to_owned());
+        assert_eq!(
+            Config::load(Some(&file), &env).unwrap().listen,
+            "127.0.0.1:1"
+        );
+        std::fs::write(&file, "lisen = \"typo\"\n").unwrap();
+        let err = Config::load(Some(&file), &no_env).unwrap_err().to_string();
+        assert!(err.contains("lisen"), "{err}");
+        let env = |k: &str| (k == "PARCOURS_SESSION_TTL_MINUTES").then(|| "soon".to_owned());
+        std::fs::remove_file(&file).unwrap();
+        assert!(matches!(
+            Config::load(None, &env),
+            Err(ConfigError::Env { .. })
+        ));
+    }
+
+    #[test]
+    fn example_parses_back() {
+        let text = Config::example_toml();
+        let c: Config = toml::from_str(&text).unwrap();
+        assert_eq!(c.listen, Config::default().listen);
+    }
+}

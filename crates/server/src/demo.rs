@@ -1,0 +1,588 @@
+//! The demo territory, seeded idempotently by `parcours demo`: one GHT (identity
+//! domain) with a private clinic and a public hospital, their units, professionals
+//! of every role, twenty patients with valid INS, a portal account and API clients.
+//! Every name and number here is fictitious; the OIDs and FINESS are made up.
+
+use domain::audit::AuditActor;
+use domain::identity::{IdentityStatus, Sex, Traits};
+use domain::ins::{Ins, InsKind, key_for};
+use domain::org::{Role, luhn_digit};
+use domain::{EstablishmentId, TerritoryId, UnitId};
+use store::Store;
+use store::orgs::{Establishment, Territory, Unit};
+use store::patients::{NewPatient, PatientQuery};
+use store::users::{NewUser, UserKind};
+
+use crate::auth::hash_secret;
+
+/// Password of every demo account.
+pub const DEMO_PASSWORD: &str = "parcours-demo";
+/// TOTP secret (base32) of every demo professional.
+pub const DEMO_TOTP_SECRET: &str = "KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU";
+/// OID of the demo identity domain (IPP assigning authority), fictitious.
+pub const DEMO_DOMAIN_OID: &str = "1.2.250.1.999.42.1";
+/// FINESS of the demo clinic.
+pub const CLINIC_FINESS: &str = "450000013";
+/// FINESS of the demo hospital.
+pub const HOSPITAL_FINESS: &str = "450000021";
+/// The demo API client.
+pub const DEMO_CLIENT_ID: &str = "demo-integration";
+/// Its secret.
+pub const DEMO_CLIENT_SECRET: &str = "demo-secret";
+
+/// One demo login, for the README and the start-up banner.
+pub struct DemoLogin {
+    /// Login name.
+    pub username: &'static str,
+    /// Who.
+    pub display_name: &'static str,
+    /// Roles: (role, establishment FINESS).
+    pub roles: &'static [(Role, &'static str)],
+    /// RPPS body (10 digits, Luhn key added) for doctors and nurses.
+    pub rpps_body: Option<&'static str>,
+    /// Profession label.
+    pub profession: &'static str,
+}
+
+/// Every professional of the demo.
+pub const LOGINS: &[DemoLogin] = &[
+    DemoLogin {
+        username: "dr.martin",
+        display_name: "Dr Claire Martin",
+        roles: &[(Role::Doctor, CLINIC_FINESS)],
+        rpps_body: Some("1000001001"),
+        profession: "Oncologue",
+    },
+    DemoLogin {
+        username: "dr.bernard",
+        display_name: "Dr Hugo Bernard",
+        roles: &[(Role::Doctor, HOSPITAL_FINESS)],
+        rpps_body: Some("1000001002"),
+        profession: "Anesthésiste-réanimateur",
+    },
+    DemoLogin {
+        username: "ide.petit",
+        display_name: "Julie Petit",
+        roles: &[(Role::Nurse, CLINIC_FINESS)],
+        rpps_body: Some("2000001003"),
+        profession: "Infirmière (IDE)",
+    },
+    DemoLogin {
+        username: "ipa.robert",
+        display_name: "Marc Robert",
+        roles: &[(Role::Nurse, HOSPITAL_FINESS)],
+        rpps_body: Some("2000001004"),
+        profession: "Infirmier en pratique avancée (IPA)",
+    },
+    DemoLogin {
+        username: "sec.durand",
+        display_name: "Sophie Durand",
+        roles: &[(Role::Secretary, CLINIC_FINESS)],
+        rpps_body: None,
+        profession: "Secrétaire médicale",
+    },
+    DemoLogin {
+        username: "sec.leroy",
+        display_name: "Nadia Leroy",
+        roles: &[(Role::Secretary, HOSPITAL_FINESS)],
+        rpps_body: None,
+        profession: "Secrétaire médicale",
+    },
+    DemoLogin {
+        username: "admin.clinique",
+        display_name: "Paul Fournier",
+        roles: &[(Role::Admin, CLINIC_FINESS)],
+        rpps_body: None,
+        profession: "Administrateur",
+    },
+    DemoLogin {
+        username: "admin.hopital",
+        display_name: "Inès Girard",
+        roles: &[(Role::Admin, HOSPITAL_FINESS)],
+        rpps_body: None,
+        profession: "Administratrice",
+    },
+    DemoLogin {
+        username: "lits.moreau",
+        display_name: "Luc Moreau",
+        roles: &[(Role::BedManager, HOSPITAL_FINESS)],
+        rpps_body: None,
+        profession: "Gestionnaire de lits",
+    },
+    DemoLogin {
+        username: "coord.garnier",
+        display_name: "Anne Garnier",
+        roles: &[
+            (Role::Coordinator, CLINIC_FINESS),
+            (Role::Coordinator, HOSPITAL_FINESS),
+        ],
+        rpps_body: None,
+        profession: "Coordinatrice régionale",
+    },
+];
+
+/// The patient portal login (linked to the first demo patient).
+pub const PATIENT_LOGIN: &str = "patient.lambert";
+
+/// (birth name, given names, sex, birth yyyy-mm-dd, birthplace INSEE code, order, status, clinic?, hospital?)
+type PatientSeed = (
+    &'static str,
+    &'static str,
+    Sex,
+    (i16, i8, i8),
+    &'static str,
+    u16,
+    IdentityStatus,
+    bool,
+    bool,
+);
+
+const PATIENTS: [PatientSeed; 20] = [
+    (
+        "Lambert",
+        "Monique Jeanne",
+        Sex::Female,
+        (1961, 4, 12),
+        "45234",
+        101,
+        IdentityStatus::Qualified,
+        true,
+        false,
+    ),
+    (
+        "Rousseau",
+        "Bernard",
+        Sex::Male,
+        (1956, 9, 3),
+        "45234",
+        102,
+        IdentityStatus::Qualified,
+        true,
+        false,
+    ),
+    (
+        "Vincent",
+        "Françoise Marie",
+        Sex::Female,
+        (1964, 1, 27),
+        "45208",
+        103,
+        IdentityStatus::Qualified,
+        true,
+        true,
+    ),
+    (
+        "Muller",
+        "Jean-Pierre",
+        Sex::Male,
+        (1958, 11, 15),
+        "45155",
+        104,
+        IdentityStatus::Qualified,
+        false,
+        true,
+    ),
+    (
+        "Lefèvre",
+        "Nathalie",
+        Sex::Female,
+        (1970, 6, 8),
+        "45234",
+        105,
+        IdentityStatus::Recovered,
+        true,
+        false,
+    ),
+    (
+        "Faure",
+        "Michel André",
+        Sex::Male,
+        (1949, 2, 19),
+        "45302",
+        106,
+        IdentityStatus::Qualified,
+        false,
+        true,
+    ),
+    (
+        "André",
+        "Sylvie",
+        Sex::Female,
+        (1967, 12, 1),
+        "45234",
+        107,
+        IdentityStatus::Qualified,
+        true,
+        false,
+    ),
+    (
+        "Mercier",
+        "Alain",
+        Sex::Male,
+        (1953, 7, 22),
+        "45208",
+        108,
+        IdentityStatus::Validated,
+        false,
+        true,
+    ),
+    (
+        "Blanc",
+        "Christine",
+        Sex::Female,
+        (1962, 3, 30),
+        "45155",
+        109,
+        IdentityStatus::Qualified,
+        true,
+        false,
+    ),
+    (
+        "Guérin",
+        "Patrick",
+        Sex::Male,
+        (1959, 10, 5),
+        "45234",
+        110,
+        IdentityStatus::Qualified,
+        false,
+        true,
+    ),
+    (
+        "Boyer",
+        "Isabelle",
+        Sex::Female,
+        (1972, 5, 17),
+        "45302",
+        111,
+        IdentityStatus::Recovered,
+        true,
+        true,
+    ),
+    (
+        "Garnier",
+        "Gérard",
+        Sex::Male,
+        (1946, 8, 9),
+        "45234",
+        112,
+        IdentityStatus::Qualified,
+        false,
+        true,
+    ),
+    (
+        "Chevalier",
+        "Catherine",
+        Sex::Female,
+        (1955, 2, 2),
+        "45208",
+        113,
+        IdentityStatus::Qualified,
+        true,
+        false,
+    ),
+    (
+        "François",
+        "Daniel",
+        Sex::Male,
+        (1963, 4, 25),
+        "45155",
+        114,
+        IdentityStatus::Qualified,
+        false,
+        true,
+    ),
+    (
+        "Legrand",
+        "Martine",
+        Sex::Female,
+        (1951, 11, 11),
+        "45234",
+        115,
+        IdentityStatus::Qualified,
+        true,
+        false,
+    ),
+    (
+        "Gauthier",
+        "Philippe",
+        Sex::Male,
+        (1966, 9, 14),
+        "45302",
+        116,
+        IdentityStatus::Validated,
+        false,
+        true,
+    ),
+    (
+        "Perrin",
+        "Brigitte",
+        Sex::Female,
+        (1960, 7, 7),
+        "45234",
+        117,
+        IdentityStatus::Qualified,
+        true,
+        false,
+    ),
+    (
+        "Morin",
+        "Jacques",
+        Sex::Male,
+        (1950, 1, 20),
+        "45208",
+        118,
+        IdentityStatus::Qualified,
+        false,
+        true,
+    ),
+    (
+        "Santoni",
+        "Marie-Dominique",
+        Sex::Female,
+        (1965, 3, 18),
+        "2A004",
+        119,
+        IdentityStatus::Qualified,
+        true,
+        true,
+    ),
+    (
+        "Clément",
+        "Thierry",
+        Sex::Male,
+        (1957, 12, 28),
+        "45155",
+        120,
+        IdentityStatus::Recovered,
+        false,
+        true,
+    ),
+];
+
+/// The NIR of a demo patient: sex, year, month, birthplace, order, key.
+fn demo_ins(sex: Sex, (y, m, _): (i16, i8, i8), place: &str, order: u16) -> Option<Ins> {
+    let s = if sex == Sex::Male { 1 } else { 2 };
+    let matricule = format!("{s}{:02}{:02}{place}{order:03}", y % 100, m);
+    let key = key_for(&matricule)?;
+    Ins::parse(InsKind::Nir, &format!("{matricule}{key:02}")).ok()
+}
+
+/// What the seeding did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct SeedReport {
+    /// Rows created now (0 on a second run).
+    pub created: usize,
+}
+
+/// Seeds the demo territory; running it again creates nothing.
+pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<SeedReport> {
+    let mut report = SeedReport::default();
+    let territory = match store.territory_by_oid(DEMO_DOMAIN_OID).await? {
+        Some(t) => t,
+        None => {
+            let t = Territory {
+                id: TerritoryId::new(),
+                name: "GHT Loiret Démo".into(),
+                oid: DEMO_DOMAIN_OID.into(),
+            };
+            store.create_territory(&t, now_ms).await?;
+            report.created += 1;
+            t
+        }
+    };
+    let mut ids = Vec::new();
+    for (finess, name, kind) in [
+        (CLINIC_FINESS, "Clinique Saint-Roch (démo)", "private"),
+        (
+            HOSPITAL_FINESS,
+            "Centre hospitalier du Val de Loire (démo)",
+            "public",
+        ),
+    ] {
+        let id = match store.establishment_by_finess(finess).await? {
+            Some(e) => e.id,
+            None => {
+                let e = Establishment {
+                    id: EstablishmentId::new(),
+                    territory: territory.id,
+                    name: name.into(),
+                    finess: finess.into(),
+                    kind: kind.into(),
+                };
+                store.create_establishment(&e, now_ms).await?;
+                for (code, uname, ukind) in [
+                    ("HDJ-ONCO", "Hôpital de jour d'oncologie", "oncology_day"),
+                    ("CHIR", "Chirurgie", "surgery"),
+                    ("URG", "Urgences", "emergency"),
+                    ("REA", "Réanimation", "icu"),
+                ] {
+                    store
+                        .create_unit(&Unit {
+                            id: UnitId::new(),
+                            establishment: e.id,
+                            code: code.into(),
+                            name: uname.into(),
+                            kind: ukind.into(),
+                        })
+                        .await?;
+                    report.created += 1;
+                }
+                report.created += 1;
+                e.id
+            }
+        };
+        ids.push((finess, id));
+    }
+    let est_id = |finess: &str| ids.iter().find(|(f, _)| *f == finess).map(|(_, id)| *id);
+    let (clinic, hospital) = (est_id(CLINIC_FINESS), est_id(HOSPITAL_FINESS));
+    let password_hash = hash_secret(DEMO_PASSWORD.into()).await?;
+    for l in LOGINS {
+        if store.user_by_username(l.username).await?.is_some() {
+            continue;
+        }
+        let roles = l
+            .roles
+            .iter()
+            .filter_map(|(r, f)| est_id(f).map(|e| (e, *r)))
+            .collect();
+        let rpps = l
+            .rpps_body
+            .and_then(|b| luhn_digit(b).map(|d| format!("{b}{d}")));
+        let u = NewUser {
+            username: l.username.into(),
+            display_name: l.display_name.into(),
+            kind: UserKind::Professional,
+            password_hash: password_hash.clone(),
+            totp_secret: Some(DEMO_TOTP_SECRET.into()),
+            rpps,
+            profession: Some(l.profession.into()),
+            patient: None,
+            roles,
+        };
+        store.create_user(&u, now_ms).await?;
+        report.created += 1;
+    }
+    let who = AuditActor::system("demo-seed");
+    let mut first_patient = None;
+    for (name, given, sex, date, place, order, status, at_clinic, at_hospital) in PATIENTS {
+        let Some(ins) = demo_ins(sex, date, place, order) else {
+            anyhow::bail!("INS de démo invalide pour {name}")
+        };
+        let existing = store
+            .search_patients(
+                territory.id,
+                &PatientQuery {
+                    ins: Some(ins.value()),
+                    limit: 1,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let id = match existing.first() {
+            Some(p) => p.id,
+            None => {
+                let traits = Traits {
+                    birth_name: name.into(),
+                    birth_given_names: given.split(' ').map(str::to_owned).collect(),
+                    birth_date: jiff::civil::date(date.0, date.1, date.2),
+                    sex,
+                    birthplace_code: Some(place.into()),
+                    used_name: None,
+                    used_given_name: None,
+                };
+                let establishment = if at_clinic { clinic } else { hospital };
+                let p = NewPatient {
+                    territory: territory.id,
+                    ipp: None,
+                    traits,
+                    ins: Some(ins),
+                    status,
+                    establishment,
+                };
+                let created = store.create_patient(&p, &who, now_ms).await?;
+                if at_clinic && at_hospital {
+                    if let Some(h) = hospital {
+                        store.link_patient(created.id, h, now_ms).await?;
+                    }
+                }
+                report.created += 1;
+                created.id
+            }
+        };
+        first_patient.get_or_insert(id);
+    }
+    if store.user_by_username(PATIENT_LOGIN).await?.is_none() {
+        let u = NewUser {
+            username: PATIENT_LOGIN.into(),
+            display_name: "Monique Lambert".into(),
+            kind: UserKind::Patient,
+            password_hash: password_hash.clone(),
+            totp_secret: None,
+            rpps: None,
+            profession: None,
+            patient: first_patient,
+            roles: vec![],
+        };
+        store.create_user(&u, now_ms).await?;
+        report.created += 1;
+    }
+    for (client_id, secret, name, role) in [
+        (
+            DEMO_CLIENT_ID,
+            DEMO_CLIENT_SECRET,
+            "Flux d'intégration de démonstration",
+            Role::Integration,
+        ),
+        (
+            "demo-audit",
+            "demo-audit-secret",
+            "Lecture du journal d'audit (démo)",
+            Role::Admin,
+        ),
+    ] {
+        if store.client_by_client_id(client_id).await?.is_some() {
+            continue;
+        }
+        let Some(h) = hospital else {
+            anyhow::bail!("établissement de démo manquant")
+        };
+        store
+            .create_client(
+                client_id,
+                name,
+                &hash_secret(secret.into()).await?,
+                h,
+                role,
+                now_ms,
+            )
+            .await?;
+        report.created += 1;
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_identities_are_valid() {
+        for (name, _, sex, date, place, order, ..) in PATIENTS {
+            let ins = demo_ins(sex, date, place, order).unwrap_or_else(|| panic!("{name}"));
+            assert_eq!(ins.value().len(), 15);
+        }
+        let corsica = demo_ins(Sex::Female, (1965, 3, 18), "2A004", 119).unwrap();
+        assert!(corsica.value().contains("2A"));
+    }
+
+    #[test]
+    fn demo_rpps_pass_luhn() {
+        for l in LOGINS {
+            if let Some(b) = l.rpps_body {
+                let rpps = format!("{b}{}", luhn_digit(b).unwrap());
+                assert!(domain::org::Rpps::parse(&rpps).is_ok(), "{}", l.username);
+            }
+        }
+    }
+}

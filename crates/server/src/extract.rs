@@ -1,0 +1,179 @@
+//! Who is calling: a professional or patient with a web session (cookie), or an
+//! API client with a bearer token. Each extractor resolves the actor and its grants
+//! once per request; the policy module decides what it may do.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use domain::policy::{Actor, Grant, Principal};
+use store::users::{ApiClient, Session, User, UserKind};
+
+use crate::auth::token_hash;
+use crate::error::{ApiError, AppError, PageError};
+use crate::state::AppState;
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "parcours_session";
+/// Name of the pre-login CSRF cookie (double-submit).
+pub const LOGIN_CSRF_COOKIE: &str = "parcours_login_csrf";
+
+/// A cookie's value from the request headers.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// The client address (loopback when the server runs without connect info).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        Ok(ClientAddr(ip))
+    }
+}
+
+/// A fully logged-in web user (password and, for professionals, TOTP).
+#[derive(Debug, Clone)]
+pub struct WebUser {
+    /// The account.
+    pub user: User,
+    /// Principal and grants.
+    pub actor: Actor,
+    /// The session (for its CSRF token).
+    pub session: Session,
+}
+
+/// Builds the actor of a user.
+pub async fn actor_for_user(state: &AppState, user: &User) -> Result<Actor, AppError> {
+    match (user.kind, user.patient) {
+        (UserKind::Patient, Some(patient)) => Ok(Actor {
+            principal: Principal::Patient {
+                user: user.id,
+                patient,
+            },
+            grants: vec![],
+        }),
+        (UserKind::Patient, None) => Err(AppError::Forbidden(
+            "compte patient sans dossier associé".into(),
+        )),
+        (UserKind::Professional, _) => Ok(Actor {
+            principal: Principal::Professional(user.id),
+            grants: state.store.grants(user.id).await?,
+        }),
+    }
+}
+
+/// The session behind the cookie, whether or not the second factor was given.
+pub async fn any_session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Session>, AppError> {
+    let Some(token) = cookie(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    Ok(state
+        .store
+        .session(&token_hash(&token), state.now_ms())
+        .await?)
+}
+
+impl FromRequestParts<AppState> for WebUser {
+    type Rejection = PageError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        let not_logged = || PageError(AppError::Unauthenticated("connexion requise".into()));
+        let session = any_session(state, &parts.headers)
+            .await?
+            .ok_or_else(not_logged)?;
+        if !session.mfa_done {
+            return Err(not_logged());
+        }
+        let user = state.store.user(session.user).await?;
+        if !user.active {
+            return Err(not_logged());
+        }
+        let actor = actor_for_user(state, &user).await?;
+        Ok(WebUser {
+            user,
+            actor,
+            session,
+        })
+    }
+}
+
+/// An API client authenticated by a bearer token.
+#[derive(Debug, Clone)]
+pub struct ApiActor {
+    /// The client.
+    pub client: ApiClient,
+    /// Principal and its single grant.
+    pub actor: Actor,
+}
+
+impl FromRequestParts<AppState> for ApiActor {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+            AppError::Unauthenticated(
+                "jeton d'accès requis (Authorization: Bearer …, voir POST /oauth/token)".into(),
+            )
+        })?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                AppError::Unauthenticated("en-tête Authorization: schéma Bearer attendu".into())
+            })?;
+        let client = state
+            .store
+            .client_for_token(&token_hash(token), state.now_ms())
+            .await?
+            .ok_or_else(|| AppError::Unauthenticated("jeton d'accès invalide ou expiré".into()))?;
+        let actor = Actor {
+            principal: Principal::Client(client.id),
+            grants: vec![Grant {
+                establishment: client.establishment,
+                territory: client.territory,
+                role: client.role,
+            }],
+        };
+        Ok(ApiActor { client, actor })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_read_by_name() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            "a=1; parcours_session=abc; b=2".parse().unwrap(),
+        );
+        assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("abc"));
+        assert_eq!(cookie(&h, "b").as_deref(), Some("2"));
+        assert_eq!(cookie(&h, "c"), None);
+    }
+}

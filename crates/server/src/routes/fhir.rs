@@ -1,0 +1,572 @@
+//! FHIR R4 REST API at `/fhir`: metadata, Patient (read, create, update, search,
+//! `$merge`), Practitioner, Organization, AuditEvent. Bearer tokens only;
+//! `application/fhir+json`; every error is an OperationOutcome with a 4xx or 5xx.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use domain::policy::{EstablishmentAction, authorize_establishment};
+use domain::{PatientId, TerritoryId, UserId};
+use interop::fhir as f;
+use serde_json::Value;
+use store::audit::AuditFilter;
+use store::patients::PatientQuery;
+
+use crate::error::{ApiError, AppError, FHIR_JSON};
+use crate::extract::ApiActor;
+use crate::services::patients;
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/metadata", get(metadata))
+        .route("/Patient", get(search_patients).post(create_patient))
+        .route("/Patient/$merge", post(merge_patients))
+        .route("/Patient/{id}", get(read_patient).put(update_patient))
+        .route("/Practitioner", get(search_practitioners))
+        .route("/Practitioner/{id}", get(read_practitioner))
+        .route("/Organization", get(search_organizations))
+        .route("/Organization/{id}", get(read_organization))
+        .route("/AuditEvent", get(search_audit))
+        .route("/AuditEvent/{id}", get(read_audit))
+        .fallback(unknown)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+fn fhir(status: StatusCode, body: &Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, FHIR_JSON)],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn base(state: &AppState) -> String {
+    format!("{}/fhir", state.config.public_url())
+}
+
+async fn unknown() -> ApiError {
+    ApiError(AppError::NotFound(
+        "type de ressource ou chemin non pris en charge (voir /fhir/metadata pour ce que ce serveur implémente)".into(),
+    ))
+}
+
+async fn method_not_allowed() -> Response {
+    let body = f::operation_outcome(
+        "error",
+        "not-supported",
+        "interaction non prise en charge sur cette ressource (voir /fhir/metadata)",
+    );
+    fhir(StatusCode::METHOD_NOT_ALLOWED, &body)
+}
+
+async fn metadata(State(state): State<AppState>) -> Response {
+    let date = state.clock.now().to_string();
+    fhir(
+        StatusCode::OK,
+        &f::capability_statement(&base(&state), env!("CARGO_PKG_VERSION"), &date),
+    )
+}
+
+/// Query parameters, refusing any this server does not implement.
+fn params(raw: Option<String>, allowed: &[&str]) -> Result<Vec<(String, String)>, AppError> {
+    let list: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
+        .map_err(|_| AppError::BadRequest("invalid", "chaîne de requête illisible".into()))?;
+    for (k, _) in &list {
+        if k != "_format" && !allowed.contains(&k.as_str()) {
+            return Err(AppError::BadRequest(
+                "not-supported",
+                format!(
+                    "paramètre de recherche non pris en charge: {k} (acceptés: {})",
+                    allowed.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(list)
+}
+
+fn param<'a>(list: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    list.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn number(list: &[(String, String)], name: &str, default: i64, max: i64) -> Result<i64, AppError> {
+    match param(list, name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .map(|n| n.min(max))
+            .ok_or_else(|| {
+                AppError::BadRequest("invalid", format!("{name}: entier positif attendu"))
+            }),
+    }
+}
+
+fn body_bytes(
+    body: Result<Bytes, BytesRejection>,
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Bytes, AppError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = ct.split(';').next().unwrap_or("").trim();
+    if media != "application/fhir+json" && media != "application/json" {
+        return Err(AppError::BadRequest(
+            "not-supported",
+            format!("Content-Type {media:?}: application/fhir+json attendu"),
+        ));
+    }
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::TooLarge(state.config.max_body_bytes)
+        } else {
+            AppError::BadRequest("structure", "corps de requête illisible".into())
+        }
+    })
+}
+
+fn parse_input(
+    state: &AppState,
+    bytes: &[u8],
+    domain_oid: &str,
+) -> Result<f::ParsedPatient, AppError> {
+    let today = state.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    f::parse_patient(bytes, domain_oid, today).map_err(|e| match e {
+        f::FhirInputError::Structure(m) => AppError::BadRequest("structure", m),
+        f::FhirInputError::NotSupported(m) => AppError::Unprocessable("not-supported", m),
+        f::FhirInputError::Rule(m) => AppError::Unprocessable("business-rule", m),
+    })
+}
+
+fn patient_id(id: &str) -> Result<PatientId, AppError> {
+    id.parse().map_err(|_| {
+        AppError::NotFound(format!(
+            "Patient/{} introuvable",
+            id.chars().take(64).collect::<String>()
+        ))
+    })
+}
+
+fn with_version(mut resp: Response, version: i64) -> Response {
+    if let Ok(v) = format!("W/\"{version}\"").parse() {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    resp
+}
+
+async fn domain_oid(state: &AppState, territory: TerritoryId) -> Result<String, AppError> {
+    Ok(state.store.territory(territory).await?.oid)
+}
+
+async fn read_patient(
+    State(state): State<AppState>,
+    api: ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let p = patients::read(&state, &api.actor, patient_id(&id)?).await?;
+    let oid = domain_oid(&state, p.territory).await?;
+    Ok(with_version(
+        fhir(StatusCode::OK, &f::patient(&p, &oid)),
+        p.version,
+    ))
+}
+
+async fn search_patients(
+    State(state): State<AppState>,
+    api: ApiActor,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let list = params(
+        raw.clone(),
+        &[
+            "identifier",
+            "family",
+            "given",
+            "birthdate",
+            "_count",
+            "_offset",
+        ],
+    )?;
+    let count = number(&list, "_count", 50, 200)?;
+    let offset = number(&list, "_offset", 0, i64::MAX)?;
+    let mut q = PatientQuery {
+        limit: count.max(1),
+        offset,
+        ..Default::default()
+    };
+    q.family = param(&list, "family").map(str::to_owned);
+    q.given = param(&list, "given").map(str::to_owned);
+    if let Some(d) = param(&list, "birthdate") {
+        let d = d.strip_prefix("eq").unwrap_or(d);
+        q.birth_date = Some(d.parse().map_err(|_| {
+            AppError::BadRequest(
+                "not-supported",
+                "birthdate: date exacte AAAA-MM-JJ (préfixe eq seul) attendue".into(),
+            )
+        })?);
+    }
+    let mut only_territory = None;
+    if let Some(ident) = param(&list, "identifier") {
+        let (system, value) = ident
+            .split_once('|')
+            .filter(|(s, v)| !s.is_empty() && !v.is_empty())
+            .ok_or_else(|| {
+                AppError::BadRequest("invalid", "identifier: system|value attendu".into())
+            })?;
+        let oid = system.strip_prefix("urn:oid:").unwrap_or("");
+        if domain::InsKind::from_oid(oid).is_some() {
+            q.ins = Some(value.to_owned());
+        } else {
+            match state.store.territory_by_oid(oid).await? {
+                Some(t) => {
+                    only_territory = Some(t.id);
+                    q.ipp = Some(value.to_owned());
+                }
+                None => {
+                    return Err(AppError::BadRequest(
+                        "not-supported",
+                        format!("système d'identifiant inconnu: {system}"),
+                    )
+                    .into());
+                }
+            }
+        }
+    }
+    let found = if only_territory.is_some()
+        && !api
+            .actor
+            .grants
+            .iter()
+            .any(|g| Some(g.territory) == only_territory)
+    {
+        Vec::new()
+    } else {
+        patients::search(&state, &api.actor, &q, only_territory).await?
+    };
+    let resources: Vec<Value> = found.iter().map(|(p, oid)| f::patient(p, oid)).collect();
+    let b = base(&state);
+    let self_url = format!("{b}/Patient?{}", raw.clone().unwrap_or_default());
+    let next = (found.len() as i64 >= q.limit).then(|| {
+        let kept: Vec<(String, String)> = list
+            .iter()
+            .filter(|(k, _)| k != "_offset")
+            .cloned()
+            .collect();
+        let mut qs = serde_urlencoded::to_string(&kept).unwrap_or_default();
+        if !qs.is_empty() {
+            qs.push('&');
+        }
+        format!("{b}/Patient?{qs}_offset={}", offset + q.limit)
+    });
+    Ok(fhir(
+        StatusCode::OK,
+        &f::searchset(&b, resources, &self_url, next.as_deref()),
+    ))
+}
+
+fn creation_domain(api: &ApiActor) -> TerritoryId {
+    api.client.territory
+}
+
+async fn create_patient(
+    State(state): State<AppState>,
+    api: ApiActor,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let bytes = body_bytes(body, &state, &headers)?;
+    let oid = domain_oid(&state, creation_domain(&api)).await?;
+    let input = parse_input(&state, &bytes, &oid)?;
+    let p = patients::create(&state, &api.actor, input).await?;
+    let mut resp = with_version(fhir(StatusCode::CREATED, &f::patient(&p, &oid)), p.version);
+    if let Ok(v) = format!("{}/Patient/{}/_history/{}", base(&state), p.id, p.version).parse() {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+fn if_match(headers: &HeaderMap) -> Result<Option<i64>, AppError> {
+    let Some(v) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = v.to_str().unwrap_or("");
+    let inner = text.trim().trim_start_matches("W/").trim_matches('"');
+    inner.parse().map(Some).map_err(|_| {
+        AppError::BadRequest(
+            "invalid",
+            format!("If-Match {text:?}: W/\"version\" attendu"),
+        )
+    })
+}
+
+async fn update_patient(
+    State(state): State<AppState>,
+    api: ApiActor,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let bytes = body_bytes(body, &state, &headers)?;
+    let pid = patient_id(&id)?;
+    let expected = if_match(&headers)?;
+    let current = patients::read(&state, &api.actor, pid).await?;
+    let oid = domain_oid(&state, current.territory).await?;
+    let input = parse_input(&state, &bytes, &oid)?;
+    if input.id.as_deref() != Some(id.as_str()) {
+        return Err(AppError::BadRequest(
+            "invalid",
+            "l'id du corps doit être celui de l'URL".into(),
+        )
+        .into());
+    }
+    let p = patients::update(&state, &api.actor, pid, expected, input).await?;
+    Ok(with_version(
+        fhir(StatusCode::OK, &f::patient(&p, &oid)),
+        p.version,
+    ))
+}
+
+/// `POST /fhir/Patient/$merge` with a Parameters resource naming `source-patient`
+/// (merged away) and `target-patient` (survivor), as references.
+async fn merge_patients(
+    State(state): State<AppState>,
+    api: ApiActor,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let bytes = body_bytes(body, &state, &headers)?;
+    let v: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| AppError::BadRequest("structure", format!("JSON invalide: {e}")))?;
+    if v.get("resourceType").and_then(Value::as_str) != Some("Parameters") {
+        return Err(AppError::BadRequest(
+            "structure",
+            "une ressource Parameters est attendue".into(),
+        )
+        .into());
+    }
+    let reference = |name: &str| -> Result<PatientId, AppError> {
+        let r = v
+            .get("parameter")
+            .and_then(Value::as_array)
+            .and_then(|ps| {
+                ps.iter()
+                    .find(|p| p.get("name").and_then(Value::as_str) == Some(name))
+            })
+            .and_then(|p| p.get("valueReference"))
+            .and_then(|r| r.get("reference"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                AppError::BadRequest(
+                    "required",
+                    format!("paramètre {name} (valueReference) manquant"),
+                )
+            })?;
+        patient_id(r.strip_prefix("Patient/").unwrap_or(r))
+    };
+    let (source, target) = (reference("source-patient")?, reference("target-patient")?);
+    let merged = patients::merge(&state, &api.actor, target, source).await?;
+    let oid = domain_oid(&state, merged.territory).await?;
+    Ok(fhir(StatusCode::OK, &f::patient(&merged, &oid)))
+}
+
+fn directory_territories(api: &ApiActor) -> Result<TerritoryId, AppError> {
+    let t = api.client.territory;
+    if authorize_establishment(
+        &api.actor,
+        EstablishmentAction::ReadDirectory,
+        api.client.establishment,
+        t,
+    )
+    .allowed()
+    {
+        Ok(t)
+    } else {
+        Err(AppError::Forbidden("annuaire non accessible".into()))
+    }
+}
+
+fn practitioner_view(u: &store::users::User) -> f::PractitionerView {
+    f::PractitionerView {
+        id: u.id.to_string(),
+        display_name: u.display_name.clone(),
+        rpps: u.rpps.clone(),
+        active: u.active,
+    }
+}
+
+async fn search_practitioners(
+    State(state): State<AppState>,
+    api: ApiActor,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    params(raw.clone(), &[])?;
+    let t = directory_territories(&api)?;
+    let list: Vec<Value> = state
+        .store
+        .professionals(t)
+        .await?
+        .iter()
+        .map(|(u, _)| f::practitioner(&practitioner_view(u)))
+        .collect();
+    let b = base(&state);
+    Ok(fhir(
+        StatusCode::OK,
+        &f::searchset(&b, list, &format!("{b}/Practitioner"), None),
+    ))
+}
+
+async fn read_practitioner(
+    State(state): State<AppState>,
+    api: ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let t = directory_territories(&api)?;
+    let not_found = || AppError::NotFound("Practitioner introuvable".into());
+    let uid: UserId = id.parse().map_err(|_| not_found())?;
+    let user = state.store.user(uid).await.map_err(|_| not_found())?;
+    let in_territory = state
+        .store
+        .grants(uid)
+        .await?
+        .iter()
+        .any(|g| g.territory == t);
+    if user.kind != store::users::UserKind::Professional || !in_territory {
+        return Err(not_found().into());
+    }
+    Ok(fhir(
+        StatusCode::OK,
+        &f::practitioner(&practitioner_view(&user)),
+    ))
+}
+
+async fn organizations(state: &AppState, t: TerritoryId) -> Result<Vec<Value>, AppError> {
+    let territory = state.store.territory(t).await?;
+    let mut out = vec![f::organization(&f::OrganizationView {
+        id: territory.id.to_string(),
+        name: territory.name,
+        finess: None,
+        part_of: None,
+        kind: "territory".into(),
+    })];
+    for e in state.store.establishments(t).await? {
+        out.push(f::organization(&f::OrganizationView {
+            id: e.id.to_string(),
+            name: e.name,
+            finess: Some(e.finess),
+            part_of: Some(t.to_string()),
+            kind: e.kind,
+        }));
+    }
+    Ok(out)
+}
+
+async fn search_organizations(
+    State(state): State<AppState>,
+    api: ApiActor,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    params(raw, &[])?;
+    let t = directory_territories(&api)?;
+    let b = base(&state);
+    Ok(fhir(
+        StatusCode::OK,
+        &f::searchset(
+            &b,
+            organizations(&state, t).await?,
+            &format!("{b}/Organization"),
+            None,
+        ),
+    ))
+}
+
+async fn read_organization(
+    State(state): State<AppState>,
+    api: ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let t = directory_territories(&api)?;
+    organizations(&state, t)
+        .await?
+        .into_iter()
+        .find(|o| o.get("id").and_then(Value::as_str) == Some(id.as_str()))
+        .map(|o| fhir(StatusCode::OK, &o))
+        .ok_or_else(|| AppError::NotFound("Organization introuvable".into()).into())
+}
+
+fn audit_establishment(api: &ApiActor) -> Result<String, AppError> {
+    let e = api.client.establishment;
+    if authorize_establishment(
+        &api.actor,
+        EstablishmentAction::ReadAudit,
+        e,
+        api.client.territory,
+    )
+    .allowed()
+    {
+        Ok(e.to_string())
+    } else {
+        Err(AppError::Forbidden(
+            "journal d'audit réservé aux administrateurs de l'établissement".into(),
+        ))
+    }
+}
+
+async fn search_audit(
+    State(state): State<AppState>,
+    api: ApiActor,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let list = params(raw.clone(), &["patient", "_count"])?;
+    let establishment = audit_establishment(&api)?;
+    let patient =
+        param(&list, "patient").map(|p| p.strip_prefix("Patient/").unwrap_or(p).to_owned());
+    let limit = number(&list, "_count", 100, 500)?;
+    let entries = state
+        .store
+        .list_audit(&AuditFilter {
+            establishment: Some(establishment),
+            patient,
+            before_seq: None,
+            limit: limit.max(1),
+        })
+        .await?;
+    let b = base(&state);
+    let list: Vec<Value> = entries.iter().map(f::audit_event).collect();
+    Ok(fhir(
+        StatusCode::OK,
+        &f::searchset(
+            &b,
+            list,
+            &format!("{b}/AuditEvent?{}", raw.unwrap_or_default()),
+            None,
+        ),
+    ))
+}
+
+async fn read_audit(
+    State(state): State<AppState>,
+    api: ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let establishment = audit_establishment(&api)?;
+    let not_found = || AppError::NotFound("AuditEvent introuvable".into());
+    let seq: i64 = id.parse().map_err(|_| not_found())?;
+    let e = state.store.get_audit(seq).await.map_err(|_| not_found())?;
+    if e.establishment.as_deref() != Some(establishment.as_str()) {
+        return Err(not_found().into());
+    }
+    Ok(fhir(StatusCode::OK, &f::audit_event(&e)))
+}

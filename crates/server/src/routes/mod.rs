@@ -1,0 +1,65 @@
+//! The HTTP surface: one router, with security headers, response counting, a body
+//! limit and panic catching around every route.
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::state::AppState;
+
+pub mod fhir;
+pub mod health;
+pub mod oauth;
+pub mod web;
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    let limit = state.config.max_body_bytes;
+    Router::new()
+        .merge(health::routes())
+        .merge(oauth::routes())
+        .nest("/fhir", fhir::routes())
+        .merge(web::routes())
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            headers_and_metrics,
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("handler panicked");
+            crate::error::PageError(crate::error::AppError::Internal(anyhow::anyhow!("panic")))
+                .into_response_now()
+        }))
+        .with_state(state)
+}
+
+impl crate::error::PageError {
+    /// Renders now (for the panic handler, outside axum's extractor machinery).
+    pub fn into_response_now(self) -> Response {
+        axum::response::IntoResponse::into_response(self)
+    }
+}
+
+/// Security headers on every response; no caching of anything (pages and API
+/// answers carry patient data); counts statuses for `/metrics`.
+async fn headers_and_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    state.metrics.count_status(resp.status().as_u16());
+    let h = resp.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, k: header::HeaderName, v: &'static str| {
+        h.entry(k).or_insert(HeaderValue::from_static(v));
+    };
+    set(
+        h,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    );
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::REFERRER_POLICY, "no-referrer");
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(h, header::CACHE_CONTROL, "no-store");
+    resp
+}

@@ -1,0 +1,5 @@
+//! Use cases shared by the FHIR API and the web pages: each one asks the domain
+//! policy, calls the store, and writes the audit trail (reads and denials here;
+//! writes inside the store's transaction).
+
+pub mod patients;

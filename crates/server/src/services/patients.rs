@@ -1,0 +1,304 @@
+//! Patient identity use cases: search, read, create, update, merge.
+
+use domain::audit::AuditActor;
+use domain::identity::{PatientRecord, check_status_with_ins};
+use domain::policy::{Actor, Decision, PatientAction, PatientScope, Principal, authorize_patient};
+use domain::{EstablishmentId, PatientId, TerritoryId};
+use interop::fhir::ParsedPatient;
+use store::audit::NewAudit;
+use store::patients::{NewPatient, PatientQuery};
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+fn audit_row(
+    state: &AppState,
+    who: AuditActor,
+    patient: Option<PatientId>,
+    action: &str,
+    outcome: &str,
+) -> NewAudit {
+    NewAudit {
+        at_ms: state.now_ms(),
+        actor: who,
+        patient: patient.map(|p| p.to_string()),
+        action: action.to_owned(),
+        resource: patient
+            .map(|p| format!("Patient/{p}"))
+            .unwrap_or_else(|| "Patient".to_owned()),
+        outcome: outcome.to_owned(),
+    }
+}
+
+/// Records a refusal and turns it into the error to answer.
+async fn deny(
+    state: &AppState,
+    actor: &Actor,
+    patient: Option<PatientId>,
+    action: PatientAction,
+    why: &str,
+    visible: bool,
+) -> AppError {
+    let row = audit_row(
+        state,
+        AuditActor::new(actor, None),
+        patient,
+        action.code(),
+        "denied",
+    );
+    if let Err(e) = state.store.audit(&row).await {
+        return e.into();
+    }
+    if visible {
+        AppError::Forbidden(why.to_owned())
+    } else {
+        AppError::NotFound("patient introuvable".into())
+    }
+}
+
+/// The scope of a stored record.
+pub async fn scope_of(state: &AppState, p: &PatientRecord) -> Result<PatientScope, AppError> {
+    Ok(PatientScope {
+        territory: p.territory,
+        establishments: state.store.patient_establishments(p.id).await?,
+        patient: Some(p.id),
+    })
+}
+
+/// Territories where the actor may do `action` on identities (search, create).
+fn territories_for(
+    actor: &Actor,
+    action: PatientAction,
+) -> Vec<(TerritoryId, domain::policy::Grant)> {
+    let mut out: Vec<(TerritoryId, domain::policy::Grant)> = Vec::new();
+    for g in &actor.grants {
+        if out.iter().any(|(t, _)| *t == g.territory) {
+            continue;
+        }
+        let scope = PatientScope {
+            territory: g.territory,
+            establishments: vec![],
+            patient: None,
+        };
+        if let Decision::Allow(Some(grant)) = authorize_patient(actor, action, &scope) {
+            out.push((g.territory, grant));
+        }
+    }
+    out
+}
+
+/// Loads a record and checks `action` on it; the audit trail gets the refusal.
+/// A record outside every territory of the actor answers 404, not 403, so that
+/// other tenants' records are not revealed.
+async fn load_authorized(
+    state: &AppState,
+    actor: &Actor,
+    id: PatientId,
+    action: PatientAction,
+) -> Result<(PatientRecord, Option<domain::policy::Grant>), AppError> {
+    let p = match state.store.patient(id).await {
+        Ok(p) => p,
+        Err(store::StoreError::NotFound) => {
+            return Err(AppError::NotFound("patient introuvable".into()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let scope = scope_of(state, &p).await?;
+    match authorize_patient(actor, action, &scope) {
+        Decision::Allow(g) => Ok((p, g)),
+        Decision::Deny(why) => {
+            let visible = matches!(actor.principal, Principal::Patient { .. })
+                || actor.grants.iter().any(|g| g.territory == p.territory);
+            Err(deny(state, actor, Some(id), action, why, visible).await)
+        }
+    }
+}
+
+/// Reads one identity (audited).
+pub async fn read(
+    state: &AppState,
+    actor: &Actor,
+    id: PatientId,
+) -> Result<PatientRecord, AppError> {
+    let (p, grant) = load_authorized(state, actor, id, PatientAction::ReadIdentity).await?;
+    state
+        .store
+        .audit(&audit_row(
+            state,
+            AuditActor::new(actor, grant),
+            Some(id),
+            "read",
+            "success",
+        ))
+        .await?;
+    Ok(p)
+}
+
+/// Searches identities in every domain where the actor may search; every record
+/// returned is audited as read by a search.
+/// `only` restricts the search to one domain (an IPP is only meaningful in its own).
+pub async fn search(
+    state: &AppState,
+    actor: &Actor,
+    q: &PatientQuery,
+    only: Option<TerritoryId>,
+) -> Result<Vec<(PatientRecord, String)>, AppError> {
+    let mut domains = territories_for(actor, PatientAction::Search);
+    if let Some(t) = only {
+        domains.retain(|(d, _)| *d == t);
+    }
+    if domains.is_empty() {
+        return Err(deny(
+            state,
+            actor,
+            None,
+            PatientAction::Search,
+            "recherche de patients non autorisée pour vos rôles",
+            true,
+        )
+        .await);
+    }
+    let mut out = Vec::new();
+    let mut rows = Vec::new();
+    for (territory, grant) in domains {
+        let oid = state.store.territory(territory).await?.oid;
+        let found = state.store.search_patients(territory, q).await?;
+        rows.push(audit_row(
+            state,
+            AuditActor::new(actor, Some(grant)),
+            None,
+            "search",
+            "success",
+        ));
+        for p in found {
+            rows.push(audit_row(
+                state,
+                AuditActor::new(actor, Some(grant)),
+                Some(p.id),
+                "search",
+                "success",
+            ));
+            out.push((p, oid.clone()));
+        }
+    }
+    state.store.audit_many(&rows).await?;
+    out.truncate(usize::try_from(q.limit.clamp(1, 200)).unwrap_or(200));
+    Ok(out)
+}
+
+fn rule(e: impl ToString) -> AppError {
+    AppError::Unprocessable("business-rule", e.to_string())
+}
+
+/// Creates an identity in the actor's domain, linked to the actor's establishment.
+pub async fn create(
+    state: &AppState,
+    actor: &Actor,
+    input: ParsedPatient,
+) -> Result<PatientRecord, AppError> {
+    let Some((territory, grant)) = territories_for(actor, PatientAction::CreateIdentity)
+        .into_iter()
+        .next()
+    else {
+        return Err(deny(
+            state,
+            actor,
+            None,
+            PatientAction::CreateIdentity,
+            "création d'identité non autorisée pour vos rôles",
+            true,
+        )
+        .await);
+    };
+    let status = input
+        .status
+        .unwrap_or(domain::identity::IdentityStatus::Provisional);
+    check_status_with_ins(status, input.ins.as_ref()).map_err(rule)?;
+    let new = NewPatient {
+        territory,
+        ipp: input.ipp,
+        traits: input.traits,
+        ins: input.ins,
+        status,
+        establishment: Some(grant.establishment),
+    };
+    Ok(state
+        .store
+        .create_patient(&new, &AuditActor::new(actor, Some(grant)), state.now_ms())
+        .await?)
+}
+
+/// Replaces an identity's traits, INS and status. The IPP never changes; a status
+/// change must be an RNIV transition; `expected_version` (If-Match) guards against
+/// lost updates.
+pub async fn update(
+    state: &AppState,
+    actor: &Actor,
+    id: PatientId,
+    expected_version: Option<i64>,
+    input: ParsedPatient,
+) -> Result<PatientRecord, AppError> {
+    let (current, grant) = load_authorized(state, actor, id, PatientAction::UpdateIdentity).await?;
+    if !current.active() {
+        return Err(AppError::Conflict(
+            "ce dossier a été fusionné: modifiez le dossier survivant".into(),
+        ));
+    }
+    if let Some(v) = expected_version {
+        if v != current.version {
+            return Err(AppError::PreconditionFailed(format!(
+                "version {v} attendue, version actuelle {}",
+                current.version
+            )));
+        }
+    }
+    if let Some(ipp) = &input.ipp {
+        if *ipp != current.ipp {
+            return Err(rule("l'IPP d'un dossier ne change pas"));
+        }
+    }
+    let status = match input.status {
+        Some(s) if s != current.status => current.status.transition(s).map_err(rule)?,
+        _ => current.status,
+    };
+    check_status_with_ins(status, input.ins.as_ref()).map_err(rule)?;
+    let next = PatientRecord {
+        traits: input.traits,
+        ins: input.ins,
+        status,
+        ..current
+    };
+    Ok(state
+        .store
+        .update_patient(&next, &AuditActor::new(actor, grant), state.now_ms())
+        .await?)
+}
+
+/// Merges `merged` into `survivor` (identity vigilance).
+pub async fn merge(
+    state: &AppState,
+    actor: &Actor,
+    survivor: PatientId,
+    merged: PatientId,
+) -> Result<PatientRecord, AppError> {
+    let (_, grant) = load_authorized(state, actor, survivor, PatientAction::Merge).await?;
+    load_authorized(state, actor, merged, PatientAction::Merge).await?;
+    state
+        .store
+        .merge_patients(
+            survivor,
+            merged,
+            &AuditActor::new(actor, grant),
+            state.now_ms(),
+        )
+        .await?;
+    Ok(state.store.patient(merged).await?)
+}
+
+/// The establishments of a record, for display.
+pub async fn establishments(
+    state: &AppState,
+    id: PatientId,
+) -> Result<Vec<EstablishmentId>, AppError> {
+    Ok(state.store.patient_establishments(id).await?)
+}
