@@ -107,20 +107,19 @@ pub fn totp_matching_step(secret_b32: &str, code: &str, unix_secs: u64) -> Optio
 
 /// The `otpauth://` URI to enrol an authenticator app.
 pub fn otpauth_uri(secret_b32: &str, account: &str) -> String {
-    let enc = |s: &str| {
-        s.bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect::<String>()
-    };
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+    let enc: String = account
+        .bytes()
+        .map(|b| {
+            if unreserved(b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
     format!(
-        "otpauth://totp/Parcours:{}?secret={secret_b32}&issuer=Parcours&algorithm=SHA1&digits=6&period=30",
-        enc(account)
+        "otpauth://totp/Parcours:{enc}?secret={secret_b32}&issuer=Parcours&algorithm=SHA1&digits=6&period=30"
     )
 }
 

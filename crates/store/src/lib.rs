@@ -66,7 +66,12 @@ impl From<sqlx::Error> for StoreError {
         match &e {
             sqlx::Error::RowNotFound => StoreError::NotFound,
             sqlx::Error::Database(d) if d.is_unique_violation() => {
-                StoreError::Conflict(d.constraint().unwrap_or("unique").to_owned())
+                // PostgreSQL names the constraint; SQLite names the columns in its message.
+                StoreError::Conflict(
+                    d.constraint()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| d.message().to_owned()),
+                )
             }
             _ => StoreError::Db(e),
         }

@@ -1,0 +1,365 @@
+//! The FHIR API: metadata, Patient create/read/search/update/merge, directory,
+//! AuditEvent; every emitted resource validated with fhir.resources.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn metadata_is_public_and_valid() {
+    let app = spawn_app("sqlite").await;
+    let r = app.get("/fhir/metadata", None).await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.header("content-type")
+            .unwrap()
+            .starts_with("application/fhir+json")
+    );
+    let cs = r.json();
+    assert_eq!(cs["fhirVersion"], "4.0.1");
+    let types: Vec<&str> = cs["rest"][0]["resource"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        vec!["Patient", "Practitioner", "Organization", "AuditEvent"]
+    );
+    // What it claims is true: every declared resource answers (not 404).
+    let token = app.token().await;
+    for t in ["Patient?family=x", "Practitioner", "Organization"] {
+        assert_eq!(
+            app.get(&format!("/fhir/{t}"), Some(&token)).await.status,
+            200,
+            "{t}"
+        );
+    }
+    validate_fhir(&[cs]);
+}
+
+#[tokio::test]
+async fn patient_lifecycle_on_both_backends() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let token = app.token().await;
+        let mut emitted: Vec<Value> = Vec::new();
+
+        // Create: 201, Location, ETag, INS shown because qualified.
+        let r = app
+            .send_json(
+                Method::POST,
+                "/fhir/Patient",
+                &token,
+                &patient_body(1, "QUAL"),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{backend}: {}", r.text);
+        let created = r.json();
+        let id = created["id"].as_str().unwrap().to_owned();
+        assert!(
+            r.header("location")
+                .unwrap()
+                .ends_with(&format!("/fhir/Patient/{id}/_history/1"))
+        );
+        assert_eq!(r.header("etag").as_deref(), Some("W/\"1\""));
+        assert_eq!(
+            created["identifier"][0]["system"],
+            "urn:oid:1.2.250.1.213.1.4.8"
+        );
+        let ipp = created["identifier"][1]["value"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        emitted.push(created.clone());
+
+        // Read.
+        let r = app.get(&format!("/fhir/Patient/{id}"), Some(&token)).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json()["name"][0]["family"], "Testeur");
+        emitted.push(r.json());
+
+        // Search by INS, by IPP, by names and birth date.
+        let ins = created["identifier"][0]["value"].as_str().unwrap();
+        for q in [
+            format!("identifier=urn:oid:1.2.250.1.213.1.4.8|{ins}"),
+            format!("identifier=urn:oid:{}|{ipp}", server::demo::DEMO_DOMAIN_OID),
+            "family=testeur&given=marc".to_owned(),
+            "family=TEST&birthdate=1979-03-14".to_owned(),
+            "birthdate=eq1979-03-14".to_owned(),
+        ] {
+            let r = app
+                .get(
+                    &format!("/fhir/Patient?{}", q.replace('|', "%7C")),
+                    Some(&token),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{q}: {}", r.text);
+            let b = r.json();
+            let ids: Vec<&str> = b["entry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["resource"]["id"].as_str().unwrap())
+                .collect();
+            assert_eq!(ids, vec![id.as_str()], "{backend} {q}");
+            emitted.push(b);
+        }
+        let r = app.get("/fhir/Patient?family=zzzz", Some(&token)).await;
+        assert_eq!(r.json()["entry"].as_array().unwrap().len(), 0);
+        // Paging: the demo has 20 patients.
+        let b = app.get("/fhir/Patient?_count=5", Some(&token)).await.json();
+        assert_eq!(b["entry"].as_array().unwrap().len(), 5);
+        assert!(
+            b["link"][1]["url"].as_str().unwrap().contains("_offset=5"),
+            "{b}"
+        );
+
+        // Update with If-Match; a stale version is 412; status transitions follow RNIV.
+        let mut body = created.clone();
+        body["name"] = json!([{"use": "official", "family": "Testeur", "given": ["Jean", "Marc"]}, {"use": "usual", "family": "Durand"}]);
+        let put = |b: &Value, etag: Option<&str>| {
+            let mut r = app
+                .http
+                .put(app.url(&format!("/fhir/Patient/{id}")))
+                .bearer_auth(&token)
+                .header("content-type", "application/fhir+json")
+                .body(b.to_string());
+            if let Some(e) = etag {
+                r = r.header("if-match", e);
+            }
+            r.send()
+        };
+        let r = read(put(&body, Some("W/\"1\"")).await.unwrap()).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.json()["meta"]["versionId"], "2");
+        assert_eq!(r.json()["name"][1]["family"], "Durand");
+        emitted.push(r.json());
+        let r = read(put(&body, Some("W/\"1\"")).await.unwrap()).await;
+        assert_eq!(r.status, 412, "{backend}: stale");
+        r.outcome();
+        let mut downgrade = body.clone();
+        downgrade["extension"][0]["extension"][0]["valueCoding"]["code"] = json!("PROV");
+        let r = read(put(&downgrade, None).await.unwrap()).await;
+        assert_eq!(r.status, 422, "QUAL -> PROV skips a step");
+        assert!(r.outcome().contains("QUAL à PROV"));
+        let mut recup = body.clone();
+        recup["extension"][0]["extension"][0]["valueCoding"]["code"] = json!("RECUP");
+        let r = read(put(&recup, None).await.unwrap()).await;
+        assert_eq!(r.status, 200, "QUAL -> RECUP is a downgrade");
+        let v = r.json();
+        assert_eq!(
+            v["identifier"].as_array().unwrap().len(),
+            1,
+            "the INS no longer leaves: {v}"
+        );
+        emitted.push(v);
+        let mut other_id = body.clone();
+        other_id["id"] = json!("someone-else");
+        assert_eq!(read(put(&other_id, None).await.unwrap()).await.status, 400);
+
+        // Merge: a duplicate (provisional, no INS) into the survivor.
+        let mut dup = patient_body(2, "PROV");
+        dup["identifier"] = json!([]);
+        let r = app
+            .send_json(Method::POST, "/fhir/Patient", &token, &dup)
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let dup_id = r.json()["id"].as_str().unwrap().to_owned();
+        let params = json!({"resourceType": "Parameters", "parameter": [
+            {"name": "source-patient", "valueReference": {"reference": format!("Patient/{dup_id}")}},
+            {"name": "target-patient", "valueReference": {"reference": format!("Patient/{id}")}}
+        ]});
+        let r = app
+            .send_json(Method::POST, "/fhir/Patient/$merge", &token, &params)
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let merged = r.json();
+        assert_eq!(merged["active"], false);
+        assert_eq!(
+            merged["link"][0]["other"]["reference"],
+            format!("Patient/{id}")
+        );
+        emitted.push(merged);
+        let r = app
+            .send_json(Method::POST, "/fhir/Patient/$merge", &token, &params)
+            .await;
+        assert_eq!(r.status, 409, "merging twice");
+        let r = read(
+            app.http
+                .put(app.url(&format!("/fhir/Patient/{dup_id}")))
+                .bearer_auth(&token)
+                .header("content-type", "application/fhir+json")
+                .body({
+                    let mut b = dup.clone();
+                    b["id"] = json!(dup_id);
+                    b.to_string()
+                })
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.status, 409, "a merged record is frozen: {}", r.text);
+
+        // Directory.
+        let b = app.get("/fhir/Practitioner", Some(&token)).await.json();
+        let rpps: Vec<&str> = b["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["resource"]["identifier"][0]["value"].as_str())
+            .collect();
+        assert_eq!(rpps.len(), 4, "two doctors and two nurses have an RPPS");
+        let first = b["entry"][0]["resource"]["id"].as_str().unwrap().to_owned();
+        emitted.push(b);
+        emitted.push(
+            app.get(&format!("/fhir/Practitioner/{first}"), Some(&token))
+                .await
+                .json(),
+        );
+        let b = app.get("/fhir/Organization", Some(&token)).await.json();
+        assert_eq!(
+            b["entry"].as_array().unwrap().len(),
+            3,
+            "the GHT and two establishments"
+        );
+        let org = b["entry"][1]["resource"]["id"].as_str().unwrap().to_owned();
+        emitted.push(b);
+        emitted.push(
+            app.get(&format!("/fhir/Organization/{org}"), Some(&token))
+                .await
+                .json(),
+        );
+        assert_eq!(
+            app.get("/fhir/Organization/nope", Some(&token))
+                .await
+                .status,
+            404
+        );
+        assert_eq!(
+            app.get("/fhir/Practitioner/nope", Some(&token))
+                .await
+                .status,
+            404
+        );
+
+        // Audit: the integration client may not read it; the admin client may.
+        assert_eq!(app.get("/fhir/AuditEvent", Some(&token)).await.status, 403);
+        let admin = app
+            .token_for("demo-audit", "demo-audit-secret")
+            .await
+            .json()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let b = app
+            .get(
+                &format!("/fhir/AuditEvent?patient=Patient/{id}"),
+                Some(&admin),
+            )
+            .await
+            .json();
+        let actions: Vec<&str> = b["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["resource"]["action"].as_str().unwrap())
+            .collect();
+        assert!(
+            actions.contains(&"C")
+                && actions.contains(&"R")
+                && actions.contains(&"U")
+                && actions.contains(&"E"),
+            "{actions:?}"
+        );
+        let seq = b["entry"][0]["resource"]["id"].as_str().unwrap().to_owned();
+        emitted.push(b);
+        let e = app
+            .get(&format!("/fhir/AuditEvent/{seq}"), Some(&admin))
+            .await;
+        assert_eq!(e.status, 200);
+        emitted.push(e.json());
+        assert_eq!(
+            app.get("/fhir/AuditEvent/999999", Some(&admin))
+                .await
+                .status,
+            404
+        );
+
+        validate_fhir(&emitted);
+        assert_eq!(
+            app.store.verify_audit().await.unwrap().error,
+            None,
+            "{backend}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_read_and_write_is_audited() {
+    let app = spawn_app("sqlite").await;
+    let token = app.token().await;
+    let before = app
+        .store
+        .list_audit(&store::audit::AuditFilter {
+            limit: 500,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .len();
+    let r = app
+        .send_json(
+            Method::POST,
+            "/fhir/Patient",
+            &token,
+            &patient_body(7, "PROV"),
+        )
+        .await;
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    app.get(&format!("/fhir/Patient/{id}"), Some(&token)).await;
+    app.get("/fhir/Patient?family=testeur", Some(&token)).await;
+    let trail = app
+        .store
+        .list_audit(&store::audit::AuditFilter {
+            patient: Some(id.clone()),
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let got: Vec<(&str, &str, Option<&str>)> = trail
+        .iter()
+        .map(|e| (e.action.as_str(), e.actor_kind.as_str(), e.role.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("search", "client", Some("integration")),
+            ("read", "client", Some("integration")),
+            ("create", "client", Some("integration"))
+        ]
+    );
+    assert!(
+        trail
+            .iter()
+            .all(|e| e.establishment.is_some() && e.outcome == "success")
+    );
+    let after = app
+        .store
+        .list_audit(&store::audit::AuditFilter {
+            limit: 500,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(
+        after - before,
+        4,
+        "create, read, the search itself and its one result"
+    );
+}

@@ -1,0 +1,352 @@
+//! `spawn_app()`: a running server seeded with the demo territory, and typed
+//! helpers to talk to it.
+
+use std::sync::Arc;
+
+use domain::ManualClock;
+use jiff::Timestamp;
+use reqwest::header::{HeaderMap, SET_COOKIE};
+use serde_json::Value;
+use server::{Application, Config, auth, demo};
+use store::Store;
+
+pub const BACKENDS: [&str; 2] = ["sqlite", "postgres"];
+
+pub struct TestApp {
+    pub base: String,
+    pub store: Store,
+    pub clock: ManualClock,
+    pub http: reqwest::Client,
+
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+pub async fn spawn_app(backend: &'static str) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(backend: &'static str, tune: impl FnOnce(&mut Config)) -> TestApp {
+    let url = match backend {
+        "sqlite" => store::testing::fresh_sqlite_url(),
+        _ => store::testing::fresh_postgres_url()
+            .await
+            .expect("PostgreSQL on 127.0.0.1:5432"),
+    };
+    let store = Store::connect(&url).await.unwrap();
+    let clock = ManualClock::new(Timestamp::from_second(1_795_000_000).unwrap());
+    let mut config = Config {
+        listen: "127.0.0.1:0".into(),
+        ..Config::default()
+    };
+    tune(&mut config);
+    let app = Application::build_with_store(config, store.clone(), Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    demo::seed(&store, clock.now_ms()).await.unwrap();
+    let addr = app.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async {
+        let _ = rx.await;
+    }));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    TestApp {
+        base: format!("http://{addr}"),
+        store,
+        clock,
+        http,
+        _shutdown: tx,
+    }
+}
+
+pub trait ClockExt {
+    fn now_ms(&self) -> i64;
+    fn secs(&self) -> u64;
+}
+
+impl ClockExt for ManualClock {
+    fn now_ms(&self) -> i64 {
+        domain::Clock::now(self).as_millisecond()
+    }
+    fn secs(&self) -> u64 {
+        (self.now_ms() / 1000) as u64
+    }
+}
+
+/// A response read whole.
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+    /// The body with HTML entities decoded (askama escapes apostrophes).
+    pub fn page(&self) -> String {
+        self.text
+            .replace("&#39;", "'")
+            .replace("&#x27;", "'")
+            .replace("&quot;", "\"")
+            .replace("&amp;", "&")
+    }
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+    /// The value of a cookie set by this response.
+    pub fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.split(';').next())
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_owned())
+    }
+    /// The OperationOutcome's first diagnostics, asserting the shape.
+    pub fn outcome(&self) -> String {
+        let v = self.json();
+        assert_eq!(v["resourceType"], "OperationOutcome", "{}", self.text);
+        assert!(
+            self.header("content-type")
+                .unwrap_or_default()
+                .starts_with("application/fhir+json")
+        );
+        v["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+pub async fn read(r: reqwest::Response) -> Resp {
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap();
+    Resp {
+        status,
+        headers,
+        text,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
+        let mut r = self.http.get(self.url(path));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        read(r.send().await.unwrap()).await
+    }
+
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> Resp {
+        let r = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(token)
+            .header("content-type", "application/fhir+json")
+            .body(body.to_string());
+        read(r.send().await.unwrap()).await
+    }
+
+    pub async fn token_for(&self, client_id: &str, secret: &str) -> Resp {
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_secret", secret),
+        ];
+        read(
+            self.http
+                .post(self.url("/oauth/token"))
+                .form(&form)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn token(&self) -> String {
+        let r = self
+            .token_for(demo::DEMO_CLIENT_ID, demo::DEMO_CLIENT_SECRET)
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.json()["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub fn totp_now(&self) -> String {
+        auth::totp_code(demo::DEMO_TOTP_SECRET, self.clock.secs()).unwrap()
+    }
+}
+
+/// A valid Patient body with a fresh INS (key computed) and the given status.
+pub fn patient_body(order: u32, status: &str) -> Value {
+    let matricule = format!("1790375{order:06}");
+    let key = domain::ins::key_for(&matricule).unwrap();
+    serde_json::json!({
+        "resourceType": "Patient",
+        "identifier": [{"system": "urn:oid:1.2.250.1.213.1.4.8", "value": format!("{matricule}{key:02}")}],
+        "extension": [{
+            "url": "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-identity-reliability",
+            "extension": [{"url": "identityStatus", "valueCoding": {"system": "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-identity-status", "code": status}}]
+        }],
+        "name": [{"use": "official", "family": "Testeur", "given": ["Jean", "Marc"]}],
+        "gender": "male",
+        "birthDate": "1979-03-14"
+    })
+}
+
+/// Validates FHIR resources with fhir.resources (R4) in Python; panics with the
+/// validator's message if one is invalid.
+pub fn validate_fhir(resources: &[Value]) {
+    let dir = std::env::temp_dir().join(format!("parcours-fhir-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("resources.json");
+    std::fs::write(&file, serde_json::to_string(resources).unwrap()).unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/validate_fhir.py"
+    );
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(&file)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "fhir.resources rejected a resource:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The value of the hidden `csrf` field of a page.
+pub fn csrf_field(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html
+        .find(marker)
+        .map(|i| i + marker.len())
+        .unwrap_or_else(|| panic!("no csrf field in {html}"));
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+impl TestApp {
+    pub async fn get_page(&self, path: &str, session: &str) -> Resp {
+        let r = self
+            .http
+            .get(self.url(path))
+            .header("cookie", format!("parcours_session={session}"));
+        read(r.send().await.unwrap()).await
+    }
+
+    pub async fn post_form(&self, path: &str, cookie: &str, form: &[(&str, &str)]) -> Resp {
+        read(
+            self.http
+                .post(self.url(path))
+                .header("cookie", cookie)
+                .form(form)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// Password step: returns the response (303 to the TOTP page on success).
+    pub async fn password_step(&self, username: &str, password: &str) -> Resp {
+        let page = read(self.http.get(self.url("/login")).send().await.unwrap()).await;
+        let cookie = page
+            .set_cookie("parcours_login_csrf")
+            .expect("login csrf cookie");
+        let csrf = csrf_field(&page.text);
+        self.post_form(
+            "/login",
+            &format!("parcours_login_csrf={cookie}"),
+            &[
+                ("username", username),
+                ("password", password),
+                ("csrf", &csrf),
+            ],
+        )
+        .await
+    }
+
+    /// TOTP step with a half session; returns the response.
+    pub async fn totp_step(&self, half: &str, code: &str) -> Resp {
+        let page = self.get_page("/login/totp", half).await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        let csrf = csrf_field(&page.text);
+        self.post_form(
+            "/login/totp",
+            &format!("parcours_session={half}"),
+            &[("code", code), ("csrf", &csrf)],
+        )
+        .await
+    }
+
+    /// Full login of a demo account; returns the session cookie value. Moves the
+    /// clock one TOTP step so that codes are never reused.
+    pub async fn login(&self, username: &str) -> String {
+        let r = self
+            .password_step(username, server::demo::DEMO_PASSWORD)
+            .await;
+        let half = r
+            .set_cookie("parcours_session")
+            .unwrap_or_else(|| panic!("{username}: {} {}", r.status, r.text));
+        if r.header("location").as_deref() == Some("/") {
+            return half;
+        }
+        assert_eq!(r.header("location").as_deref(), Some("/login/totp"));
+        self.clock.advance_secs(30);
+        let code = self.totp_now();
+        let r = self.totp_step(&half, &code).await;
+        assert_eq!(
+            (r.status, r.header("location").as_deref()),
+            (303, Some("/")),
+            "{}",
+            r.text
+        );
+        r.set_cookie("parcours_session").unwrap()
+    }
+
+    /// The id of a demo patient by birth name.
+    pub async fn demo_patient(&self, birth_name: &str) -> domain::identity::PatientRecord {
+        let t = self
+            .store
+            .territory_by_oid(server::demo::DEMO_DOMAIN_OID)
+            .await
+            .unwrap()
+            .unwrap();
+        let q = store::patients::PatientQuery {
+            family: Some(birth_name.into()),
+            limit: 5,
+            ..Default::default()
+        };
+        self.store
+            .search_patients(t.id, &q)
+            .await
+            .unwrap()
+            .into_iter()
+            .next()
+            .unwrap()
+    }
+}
