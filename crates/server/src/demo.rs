@@ -501,10 +501,11 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<SeedReport> {
                     establishment,
                 };
                 let created = store.create_patient(&p, &who, now_ms).await?;
-                if at_clinic && at_hospital {
-                    if let Some(h) = hospital {
-                        store.link_patient(created.id, h, now_ms).await?;
-                    }
+                if at_clinic
+                    && at_hospital
+                    && let Some(h) = hospital
+                {
+                    store.link_patient(created.id, h, now_ms).await?;
                 }
                 report.created += 1;
                 created.id

@@ -107,10 +107,10 @@ impl AppError {
     }
 
     fn retry_after(&self, resp: &mut Response) {
-        if let AppError::TooMany(secs) = self {
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let AppError::TooMany(secs) = self
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
     }
 }

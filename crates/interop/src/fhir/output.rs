@@ -206,18 +206,17 @@ pub fn audit_event(e: &AuditEntry) -> Value {
         "source": {"observer": {"display": "Parcours"}, "site": e.establishment.clone().unwrap_or_default()},
         "entity": [{"what": {"reference": e.resource}, "description": format!("chain seq {} hash {}", e.seq, e.hash)}],
     });
-    if e.establishment.is_none() {
-        if let Some(src) = r.get_mut("source").and_then(Value::as_object_mut) {
-            src.remove("site");
-        }
+    if e.establishment.is_none()
+        && let Some(src) = r.get_mut("source").and_then(Value::as_object_mut)
+    {
+        src.remove("site");
     }
     if let (Some(p), Some(entities)) = (
         &e.patient,
         r.get_mut("entity").and_then(Value::as_array_mut),
-    ) {
-        if !e.resource.starts_with("Patient/") {
-            entities.push(json!({"what": {"reference": format!("Patient/{p}")}}));
-        }
+    ) && !e.resource.starts_with("Patient/")
+    {
+        entities.push(json!({"what": {"reference": format!("Patient/{p}")}}));
     }
     r
 }

@@ -199,10 +199,10 @@ async fn login_form(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    if let Some(s) = any_session(&state, &headers).await? {
-        if s.mfa_done {
-            return Ok(see_other("/"));
-        }
+    if let Some(s) = any_session(&state, &headers).await?
+        && s.mfa_done
+    {
+        return Ok(see_other("/"));
     }
     Ok(login_page(&state, StatusCode::OK, "", None)?)
 }
@@ -817,7 +817,7 @@ async fn audit_page(
         };
         entries.extend(state.store.list_audit(&filter).await?);
     }
-    entries.sort_by(|a, b| b.seq.cmp(&a.seq));
+    entries.sort_by_key(|e| std::cmp::Reverse(e.seq));
     entries.truncate(200);
     let chain = if q.verifier.is_some() {
         let r = state.store.verify_audit().await?;

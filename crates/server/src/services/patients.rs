@@ -244,18 +244,18 @@ pub async fn update(
             "ce dossier a été fusionné: modifiez le dossier survivant".into(),
         ));
     }
-    if let Some(v) = expected_version {
-        if v != current.version {
-            return Err(AppError::PreconditionFailed(format!(
-                "version {v} attendue, version actuelle {}",
-                current.version
-            )));
-        }
+    if let Some(v) = expected_version
+        && v != current.version
+    {
+        return Err(AppError::PreconditionFailed(format!(
+            "version {v} attendue, version actuelle {}",
+            current.version
+        )));
     }
-    if let Some(ipp) = &input.ipp {
-        if *ipp != current.ipp {
-            return Err(rule("l'IPP d'un dossier ne change pas"));
-        }
+    if let Some(ipp) = &input.ipp
+        && *ipp != current.ipp
+    {
+        return Err(rule("l'IPP d'un dossier ne change pas"));
     }
     let status = match input.status {
         Some(s) if s != current.status => current.status.transition(s).map_err(rule)?,

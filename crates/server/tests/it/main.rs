@@ -1,6 +1,14 @@
 //! Server integration tests: the real application on 127.0.0.1:0, over HTTP, on a
 //! fresh SQLite file and a fresh PostgreSQL database, with a clock the tests move.
 
+// A failing test is the point: tests may unwrap, panic and index.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod bad_input;
 mod fhir_api;
 mod helpers;
