@@ -62,6 +62,10 @@ async function checkA11y(page, label) {
     throw new Error(`axe-core: ${result.violations.length} violation(s) sur ${label}\n${lines.join('\n')}`);
   }
   console.log(`  axe-core: aucune violation sur ${label} (${result.passes.length} règles passées)`);
+  if (process.env.PARCOURS_E2E_SHOTS) {
+    mkdirSync(process.env.PARCOURS_E2E_SHOTS, { recursive: true });
+    await page.screenshot({ path: join(process.env.PARCOURS_E2E_SHOTS, `${name}-${label.replaceAll(' ', '_')}.png`), fullPage: true });
+  }
 }
 
 /** The page must not scroll sideways (a phone reads it in one column). */
@@ -96,7 +100,7 @@ try {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'fr-FR', bypassCSP: true });
   page = await context.newPage();
   page.setDefaultTimeout(10_000);
-  console.log(`scénario ${name} sur ${base}`);
+  console.log(`scénario ${name} sur ${base} (base: ${process.env.PARCOURS_E2E_DATABASE_URL ? 'PostgreSQL' : 'SQLite embarqué'})`);
   await scenarios[name]({ page, base, checkA11y, checkNoHorizontalScroll, serverOut: () => serverOut });
   console.log(`scénario ${name}: réussi`);
 } catch (e) {

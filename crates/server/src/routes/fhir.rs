@@ -382,20 +382,32 @@ async fn merge_patients(
     Ok(fhir(StatusCode::OK, &f::patient(&merged, &oid)))
 }
 
-fn directory_territories(api: &ApiActor) -> Result<TerritoryId, AppError> {
-    let t = api.client.territory;
-    if authorize_establishment(
-        &api.actor,
-        EstablishmentAction::ReadDirectory,
-        api.client.establishment,
-        t,
-    )
-    .allowed()
-    {
-        Ok(t)
+/// Checks an establishment-level action for the client's own establishment.
+fn client_may(api: &ApiActor, action: EstablishmentAction, why: &str) -> Result<(), AppError> {
+    let c = &api.client;
+    if authorize_establishment(&api.actor, action, c.establishment, c.territory).allowed() {
+        Ok(())
     } else {
-        Err(AppError::Forbidden("annuaire non accessible".into()))
+        Err(AppError::Forbidden(why.to_owned()))
     }
+}
+
+fn directory_territories(api: &ApiActor) -> Result<TerritoryId, AppError> {
+    client_may(
+        api,
+        EstablishmentAction::ReadDirectory,
+        "annuaire non accessible",
+    )?;
+    Ok(api.client.territory)
+}
+
+/// A searchset Bundle response; `self_path` is relative to the FHIR base.
+fn bundle(state: &AppState, resources: Vec<Value>, self_path: &str) -> Response {
+    let b = base(state);
+    fhir(
+        StatusCode::OK,
+        &f::searchset(&b, resources, &format!("{b}/{self_path}"), None),
+    )
 }
 
 fn practitioner_view(u: &store::users::User) -> f::PractitionerView {
@@ -421,11 +433,7 @@ async fn search_practitioners(
         .iter()
         .map(|(u, _)| f::practitioner(&practitioner_view(u)))
         .collect();
-    let b = base(&state);
-    Ok(fhir(
-        StatusCode::OK,
-        &f::searchset(&b, list, &format!("{b}/Practitioner"), None),
-    ))
+    Ok(bundle(&state, list, "Practitioner"))
 }
 
 async fn read_practitioner(
@@ -480,15 +488,10 @@ async fn search_organizations(
 ) -> ApiResult {
     params(raw, &[])?;
     let t = directory_territories(&api)?;
-    let b = base(&state);
-    Ok(fhir(
-        StatusCode::OK,
-        &f::searchset(
-            &b,
-            organizations(&state, t).await?,
-            &format!("{b}/Organization"),
-            None,
-        ),
+    Ok(bundle(
+        &state,
+        organizations(&state, t).await?,
+        "Organization",
     ))
 }
 
@@ -507,21 +510,12 @@ async fn read_organization(
 }
 
 fn audit_establishment(api: &ApiActor) -> Result<String, AppError> {
-    let e = api.client.establishment;
-    if authorize_establishment(
-        &api.actor,
+    client_may(
+        api,
         EstablishmentAction::ReadAudit,
-        e,
-        api.client.territory,
-    )
-    .allowed()
-    {
-        Ok(e.to_string())
-    } else {
-        Err(AppError::Forbidden(
-            "journal d'audit réservé aux administrateurs de l'établissement".into(),
-        ))
-    }
+        "journal d'audit réservé aux administrateurs de l'établissement",
+    )?;
+    Ok(api.client.establishment.to_string())
 }
 
 async fn search_audit(
@@ -543,16 +537,11 @@ async fn search_audit(
             limit: limit.max(1),
         })
         .await?;
-    let b = base(&state);
     let list: Vec<Value> = entries.iter().map(f::audit_event).collect();
-    Ok(fhir(
-        StatusCode::OK,
-        &f::searchset(
-            &b,
-            list,
-            &format!("{b}/AuditEvent?{}", raw.unwrap_or_default()),
-            None,
-        ),
+    Ok(bundle(
+        &state,
+        list,
+        &format!("AuditEvent?{}", raw.unwrap_or_default()),
     ))
 }
 

@@ -140,40 +140,24 @@ async fn login_posts_need_the_csrf_token_and_the_same_origin() {
     let page = read(app.http.get(app.url("/login")).send().await.unwrap()).await;
     let cookie = page.set_cookie("parcours_login_csrf").unwrap();
     let csrf = csrf_field(&page.text);
-    let r = read(
+    let from = |origin: &'static str| {
         app.http
             .post(app.url("/login"))
             .header("cookie", format!("parcours_login_csrf={cookie}"))
-            .header("origin", "https://evil.example")
+            .header("origin", origin)
             .form(&[
                 ("username", "dr.martin"),
                 ("password", server::demo::DEMO_PASSWORD),
                 ("csrf", csrf.as_str()),
             ])
             .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    };
+    let r = read(from("https://evil.example").await.unwrap()).await;
     assert_eq!(r.status, 403, "cross-origin");
     assert!(r.text.contains("autre origine"));
     assert!(r.text.contains("lang=\"fr\""));
     // Browsers send `Origin: null` from sandboxed or no-referrer contexts: refused too.
-    let r = read(
-        app.http
-            .post(app.url("/login"))
-            .header("cookie", format!("parcours_login_csrf={cookie}"))
-            .header("origin", "null")
-            .form(&[
-                ("username", "dr.martin"),
-                ("password", server::demo::DEMO_PASSWORD),
-                ("csrf", csrf.as_str()),
-            ])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let r = read(from("null").await.unwrap()).await;
     assert_eq!(r.status, 403, "Origin: null");
     let home = read(app.http.get(app.url("/login")).send().await.unwrap()).await;
     assert_eq!(
