@@ -12,7 +12,7 @@ use axum::routing::get;
 use domain::audit::AuditActor;
 use domain::identity::{IdentityStatus, PatientRecord, Sex};
 use domain::org::Role;
-use domain::policy::Principal;
+use domain::policy::{EstablishmentAction, Principal, authorize_establishment};
 use domain::{EstablishmentId, PatientId};
 use serde::Deserialize;
 use store::audit::{AuditFilter, NewAudit};
@@ -792,13 +792,23 @@ async fn audit_page(
     w: WebUser,
     Query(q): Query<AuditQuery>,
 ) -> Result<Response, PageError> {
-    let admin_of: Vec<EstablishmentId> = w
+    // The policy decides which establishments' trails this actor may read.
+    let mut admin_of: Vec<EstablishmentId> = w
         .actor
         .grants
         .iter()
-        .filter(|g| g.role == Role::Admin)
+        .filter(|g| {
+            authorize_establishment(
+                &w.actor,
+                EstablishmentAction::ReadAudit,
+                g.establishment,
+                g.territory,
+            )
+            .allowed()
+        })
         .map(|g| g.establishment)
         .collect();
+    admin_of.dedup();
     if admin_of.is_empty() {
         return Err(
             AppError::Forbidden("journal d'audit réservé aux administrateurs".into()).into(),
