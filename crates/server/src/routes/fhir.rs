@@ -160,6 +160,15 @@ fn patient_id(id: &str) -> Result<PatientId, AppError> {
     })
 }
 
+/// A Patient answer with its version as ETag.
+fn patient_response(
+    status: StatusCode,
+    p: &domain::identity::PatientRecord,
+    oid: &str,
+) -> Response {
+    with_version(fhir(status, &f::patient(p, oid)), p.version)
+}
+
 fn with_version(mut resp: Response, version: i64) -> Response {
     if let Ok(v) = format!("W/\"{version}\"").parse() {
         resp.headers_mut().insert(header::ETAG, v);
@@ -178,10 +187,7 @@ async fn read_patient(
 ) -> ApiResult {
     let p = patients::read(&state, &api.actor, patient_id(&id)?).await?;
     let oid = domain_oid(&state, p.territory).await?;
-    Ok(with_version(
-        fhir(StatusCode::OK, &f::patient(&p, &oid)),
-        p.version,
-    ))
+    Ok(patient_response(StatusCode::OK, &p, &oid))
 }
 
 async fn search_patients(
@@ -291,7 +297,7 @@ async fn create_patient(
     let oid = domain_oid(&state, creation_domain(&api)).await?;
     let input = parse_input(&state, &bytes, &oid)?;
     let p = patients::create(&state, &api.actor, input).await?;
-    let mut resp = with_version(fhir(StatusCode::CREATED, &f::patient(&p, &oid)), p.version);
+    let mut resp = patient_response(StatusCode::CREATED, &p, &oid);
     if let Ok(v) = format!("{}/Patient/{}/_history/{}", base(&state), p.id, p.version).parse() {
         resp.headers_mut().insert(header::LOCATION, v);
     }
@@ -333,10 +339,7 @@ async fn update_patient(
         .into());
     }
     let p = patients::update(&state, &api.actor, pid, expected, input).await?;
-    Ok(with_version(
-        fhir(StatusCode::OK, &f::patient(&p, &oid)),
-        p.version,
-    ))
+    Ok(patient_response(StatusCode::OK, &p, &oid))
 }
 
 /// `POST /fhir/Patient/$merge` with a Parameters resource naming `source-patient`

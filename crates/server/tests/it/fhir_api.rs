@@ -298,19 +298,19 @@ async fn patient_lifecycle_on_both_backends() {
     }
 }
 
+async fn audit_len(app: &TestApp) -> usize {
+    let all = store::audit::AuditFilter {
+        limit: 500,
+        ..Default::default()
+    };
+    app.store.list_audit(&all).await.unwrap().len()
+}
+
 #[tokio::test]
 async fn every_read_and_write_is_audited() {
     let app = spawn_app("sqlite").await;
     let token = app.token().await;
-    let before = app
-        .store
-        .list_audit(&store::audit::AuditFilter {
-            limit: 500,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .len();
+    let before = audit_len(&app).await;
     let r = app
         .send_json(
             Method::POST,
@@ -348,15 +348,7 @@ async fn every_read_and_write_is_audited() {
             .iter()
             .all(|e| e.establishment.is_some() && e.outcome == "success")
     );
-    let after = app
-        .store
-        .list_audit(&store::audit::AuditFilter {
-            limit: 500,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .len();
+    let after = audit_len(&app).await;
     assert_eq!(
         after - before,
         4,
