@@ -15,6 +15,7 @@
 //! `interop`).
 
 pub mod ack;
+pub mod batch;
 mod build;
 mod charset;
 pub mod escape;

@@ -12,6 +12,8 @@ use server::{Application, Config, auth, demo};
 use store::Store;
 use store::users::{NewUser, UserKind};
 
+mod hl7cmd;
+
 #[derive(Parser)]
 #[command(
     name = "parcours",
@@ -54,6 +56,11 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// HL7 v2 tools.
+    Hl7 {
+        #[command(subcommand)]
+        command: Hl7Command,
     },
     /// Print the current TOTP code for a base32 secret (demo and tests).
     Totp {
@@ -102,6 +109,24 @@ enum ClientCommand {
         /// Role: integration (default) or admin (audit reading).
         #[arg(long, default_value = "integration")]
         role: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum Hl7Command {
+    /// Parse a file of messages (one per line, \r-separated batches or MLLP frames):
+    /// counts per type and event, every error; exit code 1 if any message fails.
+    Stats {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Send a file's messages over MLLP and print each acknowledgement.
+    Send {
+        /// The file.
+        file: PathBuf,
+        /// Destination HOST:PORT.
+        #[arg(long)]
+        to: String,
     },
 }
 
@@ -335,6 +360,14 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Audit {
             command: AuditCommand::Verify,
         } => return audit_verify(&config).await,
+        Command::Hl7 {
+            command: Hl7Command::Stats { file },
+        } => return hl7cmd::run_stats(&file),
+        Command::Hl7 {
+            command: Hl7Command::Send { file, to },
+        } => {
+            return tokio::task::spawn_blocking(move || hl7cmd::run_send(&file, &to)).await?;
+        }
         Command::Totp { secret } => {
             let secs = u64::try_from(SystemClock.now().as_second()).unwrap_or(0);
             println!(

@@ -228,3 +228,131 @@ fn small_commands() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("URL de base de données non reconnue"));
 }
+
+fn fixtures_file(extra: &[u8]) -> std::path::PathBuf {
+    let dir = format!(
+        "{}/../../../shared/fixtures/hl7v2/ansforge",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut all = Vec::new();
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    for p in names {
+        all.extend(std::fs::read(&p).unwrap());
+        all.push(b'\n');
+    }
+    all.extend_from_slice(extra);
+    let path = std::env::temp_dir().join(format!("parcours-hl7-{}.txt", uuid_like()));
+    std::fs::write(&path, all).unwrap();
+    path
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{}-{:?}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+#[test]
+fn hl7_stats_counts_and_locates_errors() {
+    let db = store::testing::fresh_sqlite_url();
+    let good = fixtures_file(b"");
+    let o = parcours(&db, &["hl7", "stats", good.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("ADT^A01") && out.contains("ORU^R01") && out.contains("MDM^T02"),
+        "{out}"
+    );
+    let bad = fixtures_file(b"MSH|^~|GAM|X|||20240101||ADT^A01|broken-1|P|2.5\rPID|1\n");
+    let o = parcours(&db, &["hl7", "stats", bad.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("(MSH-10 \"broken-1\"): séparateurs MSH-1/MSH-2 invalides"),
+        "{}",
+        stdout(&o)
+    );
+    let o = parcours(&db, &["hl7", "stats", "/nonexistent"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn hl7_send_prints_each_ack_over_a_real_mllp_socket() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // A minimal receiver: AA for ADT, AE with an ERR for anything else.
+    let peer = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let mut answered = 0;
+        loop {
+            match hl7v2::mllp::next_frame(&buf) {
+                hl7v2::mllp::Frame::Message {
+                    start,
+                    end,
+                    consumed,
+                } => {
+                    let m = hl7v2::Message::parse(&buf[start..end]).unwrap();
+                    let (code, errors) = if m.message_type().0 == Some("ADT") {
+                        (hl7v2::ack::AckCode::Accept, vec![])
+                    } else {
+                        let e = hl7v2::ack::AckError {
+                            location: None,
+                            code: 200,
+                            message: "type non pris en charge".into(),
+                            severity: hl7v2::ack::Severity::Error,
+                        };
+                        (hl7v2::ack::AckCode::Error, vec![e])
+                    };
+                    let ack = hl7v2::ack::build(Some(&m), code, &errors, "ack", "20240101000000");
+                    s.write_all(&hl7v2::mllp::frame(ack.as_bytes())).unwrap();
+                    buf.drain(..consumed);
+                    answered += 1;
+                }
+                hl7v2::mllp::Frame::Incomplete { discard } => {
+                    buf.drain(..discard);
+                    let n = s.read(&mut chunk).unwrap();
+                    if n == 0 {
+                        return answered;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+            }
+        }
+    });
+    let file = fixtures_file(b"");
+    let db = store::testing::fresh_sqlite_url();
+    let o = parcours(
+        &db,
+        &[
+            "hl7",
+            "send",
+            file.to_str().unwrap(),
+            "--to",
+            &addr.to_string(),
+        ],
+        &[],
+    );
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "some messages are not ADT: {out}");
+    assert!(out.contains("message 1 : AA"), "{out}");
+    assert!(out.contains(": AE type non pris en charge"), "{out}");
+    let answered = peer.join().unwrap();
+    assert_eq!(out.lines().count(), answered);
+    let o = parcours(
+        &db,
+        &["hl7", "send", file.to_str().unwrap(), "--to", "127.0.0.1:1"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "nobody listening");
+}
