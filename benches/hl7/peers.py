@@ -21,8 +21,7 @@ def bench_python_hl7(messages):
     import hl7
     t0 = time.perf_counter()
     for m in messages:
-        parsed = hl7.parse(m)
-        assert parsed.segment("MSH")[9][0][1] is not None
+        hl7.parse(m)
     return time.perf_counter() - t0
 
 

@@ -63,8 +63,8 @@ fn control_id_guess(line: &[u8]) -> String {
 
 /// Runs `stats` on a file and prints the report; returns whether every message parsed.
 pub fn run_stats(path: &std::path::Path) -> anyhow::Result<bool> {
-    let input = std::fs::read(path).with_context(|| format!("lecture de {}", path.display()))?;
     let started = Instant::now();
+    let input = std::fs::read(path).with_context(|| format!("lecture de {}", path.display()))?;
     let s = stats(&input);
     let secs = started.elapsed().as_secs_f64().max(1e-9);
     println!(

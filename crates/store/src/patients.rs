@@ -154,32 +154,27 @@ fn audit_for(who: &AuditActor, patient: PatientId, action: &str, now_ms: i64) ->
     }
 }
 
-impl Store {
-    /// Creates an identity, assigning the next IPP of the domain when none is given,
-    /// links it to the establishment and records the creation in the audit trail.
-    pub async fn create_patient(
-        &self,
-        p: &NewPatient,
-        who: &AuditActor,
-        now_ms: i64,
-    ) -> Result<PatientRecord> {
-        let id = PatientId::new();
-        on_pool!(self, write, |pool| {
-            use sqlx::Row;
-            let mut tx = pool.begin().await?;
+/// Inserts a patient inside the open transaction `$tx` (IPP assigned from the
+/// domain's counter when `$p.ipp` is `None`), linked to `$p.establishment`. No audit:
+/// the caller appends it. Shared by the API path and the HL7 feed.
+macro_rules! insert_patient_tx {
+    ($tx:expr, $id:expr, $p:expr, $now_ms:expr) => {{
+        use sqlx::Row as _;
+        let (id, p, now_ms): (PatientId, &NewPatient, i64) = ($id, $p, $now_ms);
+        let tx = &mut $tx;
             let ipp = match &p.ipp {
                 Some(ipp) => ipp.clone(),
                 None => loop {
                     let r = sqlx::query("UPDATE territories SET ipp_counter = ipp_counter + 1 WHERE id = $1 RETURNING ipp_counter")
                         .bind(p.territory.to_string())
-                        .fetch_one(&mut *tx)
+                        .fetch_one(&mut **tx)
                         .await?;
                     let candidate = format!("{:09}", r.try_get::<i64, _>("ipp_counter")?);
                     let taken =
                         sqlx::query("SELECT 1 FROM patients WHERE territory_id = $1 AND ipp = $2")
                             .bind(p.territory.to_string())
                             .bind(&candidate)
-                            .fetch_optional(&mut *tx)
+                            .fetch_optional(&mut **tx)
                             .await?;
                     if taken.is_none() {
                         break candidate;
@@ -207,16 +202,101 @@ impl Store {
             .bind(p.ins.as_ref().map(Ins::value))
             .bind(p.status.code())
             .bind(now_ms)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
             if let Some(e) = p.establishment {
                 sqlx::query("INSERT INTO patient_establishments (patient_id, establishment_id, since_ms) VALUES ($1, $2, $3)")
                     .bind(id.to_string())
                     .bind(e.to_string())
                     .bind(now_ms)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
             }
+    }};
+}
+
+/// Updates a patient's traits, INS and status inside `$tx` if its version is still
+/// `$record.version` and it is not merged; evaluates to the rows affected (0 or 1).
+macro_rules! update_patient_tx {
+    ($tx:expr, $record:expr, $now_ms:expr) => {{
+        let (record, now_ms): (&PatientRecord, i64) = ($record, $now_ms);
+        let t = &record.traits;
+        let r = sqlx::query(
+                "UPDATE patients SET birth_name = $1, given_names = $2, birth_date = $3, sex = $4, birthplace_code = $5, used_name = $6, \
+                 used_given_name = $7, search_name = $8, search_given = $9, ins_kind = $10, ins_value = $11, identity_status = $12, \
+                 version = version + 1, updated_at_ms = $13 WHERE id = $14 AND version = $15 AND merged_into IS NULL",
+            )
+            .bind(&t.birth_name)
+            .bind(t.birth_given_names.join(&GIVEN_SEPARATOR.to_string()))
+            .bind(t.birth_date.to_string())
+            .bind(t.sex.code())
+            .bind(&t.birthplace_code)
+            .bind(&t.used_name)
+            .bind(&t.used_given_name)
+            .bind(search_name(t))
+            .bind(search_given(t))
+            .bind(record.ins.as_ref().map(|i| i.kind().code()))
+            .bind(record.ins.as_ref().map(Ins::value))
+            .bind(record.status.code())
+            .bind(now_ms)
+            .bind(record.id.to_string())
+            .bind(record.version)
+            .execute(&mut *$tx)
+            .await?;
+        r.rows_affected()
+    }};
+}
+
+/// Marks `$merged` as merged into `$survivor` inside `$tx`, moves its establishment
+/// links and bumps the survivor's version; returns early with a conflict when the
+/// merged record is already merged. No audit: the caller appends it.
+macro_rules! merge_tx {
+    ($tx:expr, $survivor:expr, $merged:expr, $now_ms:expr) => {{
+        let (survivor, merged, now_ms): (PatientId, PatientId, i64) = ($survivor, $merged, $now_ms);
+            let r = sqlx::query(
+                "UPDATE patients SET merged_into = $1, version = version + 1, updated_at_ms = $2 WHERE id = $3 AND merged_into IS NULL",
+            )
+            .bind(survivor.to_string())
+            .bind(now_ms)
+            .bind(merged.to_string())
+            .execute(&mut *$tx)
+            .await?;
+            if r.rows_affected() == 0 {
+                return Err(StoreError::Conflict(
+                    "un des dossiers est déjà fusionné".to_owned(),
+                ));
+            }
+            sqlx::query(
+                "INSERT INTO patient_establishments (patient_id, establishment_id, since_ms) \
+                 SELECT $1, establishment_id, since_ms FROM patient_establishments WHERE patient_id = $2 ON CONFLICT DO NOTHING",
+            )
+            .bind(survivor.to_string())
+            .bind(merged.to_string())
+            .execute(&mut *$tx)
+            .await?;
+            sqlx::query(
+                "UPDATE patients SET version = version + 1, updated_at_ms = $1 WHERE id = $2",
+            )
+            .bind(now_ms)
+            .bind(survivor.to_string())
+            .execute(&mut *$tx)
+            .await?;
+    }};
+}
+
+impl Store {
+    /// Creates an identity, assigning the next IPP of the domain when none is given,
+    /// links it to the establishment and records the creation in the audit trail.
+    pub async fn create_patient(
+        &self,
+        p: &NewPatient,
+        who: &AuditActor,
+        now_ms: i64,
+    ) -> Result<PatientRecord> {
+        let id = PatientId::new();
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            insert_patient_tx!(tx, id, p, now_ms);
             append_audit!(tx, &audit_for(who, id, "create", now_ms));
             tx.commit().await?;
             Ok::<_, StoreError>(())
@@ -321,32 +401,10 @@ impl Store {
         who: &AuditActor,
         now_ms: i64,
     ) -> Result<PatientRecord> {
-        let t = &record.traits;
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
-            let r = sqlx::query(
-                "UPDATE patients SET birth_name = $1, given_names = $2, birth_date = $3, sex = $4, birthplace_code = $5, used_name = $6, \
-                 used_given_name = $7, search_name = $8, search_given = $9, ins_kind = $10, ins_value = $11, identity_status = $12, \
-                 version = version + 1, updated_at_ms = $13 WHERE id = $14 AND version = $15 AND merged_into IS NULL",
-            )
-            .bind(&t.birth_name)
-            .bind(t.birth_given_names.join(&GIVEN_SEPARATOR.to_string()))
-            .bind(t.birth_date.to_string())
-            .bind(t.sex.code())
-            .bind(&t.birthplace_code)
-            .bind(&t.used_name)
-            .bind(&t.used_given_name)
-            .bind(search_name(t))
-            .bind(search_given(t))
-            .bind(record.ins.as_ref().map(|i| i.kind().code()))
-            .bind(record.ins.as_ref().map(Ins::value))
-            .bind(record.status.code())
-            .bind(now_ms)
-            .bind(record.id.to_string())
-            .bind(record.version)
-            .execute(&mut *tx)
-            .await?;
-            if r.rows_affected() == 0 {
+            let r = update_patient_tx!(tx, record, now_ms);
+            if r == 0 {
                 drop(tx);
                 let current = self.patient(record.id).await?;
                 if current.merged_into.is_some() {
@@ -391,34 +449,7 @@ impl Store {
         }
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
-            let r = sqlx::query(
-                "UPDATE patients SET merged_into = $1, version = version + 1, updated_at_ms = $2 WHERE id = $3 AND merged_into IS NULL",
-            )
-            .bind(survivor.to_string())
-            .bind(now_ms)
-            .bind(merged.to_string())
-            .execute(&mut *tx)
-            .await?;
-            if r.rows_affected() == 0 {
-                return Err(StoreError::Conflict(
-                    "un des dossiers est déjà fusionné".to_owned(),
-                ));
-            }
-            sqlx::query(
-                "INSERT INTO patient_establishments (patient_id, establishment_id, since_ms) \
-                 SELECT $1, establishment_id, since_ms FROM patient_establishments WHERE patient_id = $2 ON CONFLICT DO NOTHING",
-            )
-            .bind(survivor.to_string())
-            .bind(merged.to_string())
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "UPDATE patients SET version = version + 1, updated_at_ms = $1 WHERE id = $2",
-            )
-            .bind(now_ms)
-            .bind(survivor.to_string())
-            .execute(&mut *tx)
-            .await?;
+            merge_tx!(tx, survivor, merged, now_ms);
             append_audit!(tx, &audit_for(who, merged, "merge", now_ms));
             append_audit!(tx, &audit_for(who, survivor, "merge", now_ms));
             tx.commit().await?;
