@@ -32,7 +32,7 @@ fn parse(c: &mut Criterion) {
     g.bench_function("build ACK", |b| {
         b.iter(|| {
             hl7v2::ack::build(
-                Some(black_box(&m)),
+                black_box(&m),
                 hl7v2::ack::AckCode::Accept,
                 &[],
                 "1",

@@ -93,44 +93,122 @@ fn opt(n: Option<usize>) -> String {
     n.map(|n| n.to_string()).unwrap_or_default()
 }
 
-/// Builds the ACK for `original` (or for an unreadable message, with `None`).
-/// `control_id` is the ACK's own MSH-10; `timestamp` its MSH-7 (`YYYYMMDDHHMMSS`).
+/// MSA-2 when the original control id cannot be read (MSA-2 is required).
+pub const UNKNOWN_CONTROL_ID: &str = "INCONNU";
+
+/// What the ACK header copies from the original (raw, already escaped).
+#[derive(Debug, Default)]
+struct Header<'a> {
+    sending_app: &'a str,
+    sending_facility: &'a str,
+    receiving_app: &'a str,
+    receiving_facility: &'a str,
+    event: &'a str,
+    control_id: &'a str,
+    processing_id: &'a str,
+    version: &'a str,
+}
+
+/// Builds the ACK for `original`. `control_id` is the ACK's own MSH-10;
+/// `timestamp` its MSH-7 (`YYYYMMDDHHMMSS[+ZZZZ]`).
 pub fn build(
-    original: Option<&Message>,
+    original: &Message,
+    code: AckCode,
+    errors: &[AckError],
+    control_id: &str,
+    timestamp: &str,
+) -> String {
+    let raw = |p: &str| original.raw(p).ok().flatten().unwrap_or("");
+    let version = original
+        .segment("MSH", 1)
+        .and_then(|s| s.field(12))
+        .map(|f| f.raw())
+        // Echo a 2.x version (with its French extension); answer others in 2.5.
+        .filter(|v| v.starts_with("2."))
+        .unwrap_or("");
+    let header = Header {
+        sending_app: raw("MSH-3"),
+        sending_facility: raw("MSH-4"),
+        receiving_app: raw("MSH-5"),
+        receiving_facility: raw("MSH-6"),
+        event: raw("MSH-9.2"),
+        control_id: raw("MSH-10"),
+        processing_id: raw("MSH-11"),
+        version,
+    };
+    build_with(&header, code, errors, control_id, timestamp)
+}
+
+/// Builds the ACK for bytes that do not parse: the header fields are read naively
+/// from a first line that starts with `MSH` (MSA-2 needs the control id), else left
+/// empty, with [`UNKNOWN_CONTROL_ID`] in MSA-2.
+pub fn build_unreadable(
+    raw: &[u8],
+    code: AckCode,
+    errors: &[AckError],
+    control_id: &str,
+    timestamp: &str,
+) -> String {
+    let line_end = raw
+        .iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .unwrap_or(raw.len());
+    let line = String::from_utf8_lossy(raw.get(..line_end).unwrap_or(&[])).into_owned();
+    let seps = Separators::default();
+    let fields: Vec<String> = match (line.get(..3), line.chars().nth(3)) {
+        (Some("MSH"), Some(sep)) if !sep.is_alphanumeric() => line
+            .split(sep)
+            // The first component of each field, split before escaping.
+            .map(|f| escape::encode(f.split('^').next().unwrap_or(""), &seps).into_owned())
+            .collect(),
+        _ => Vec::new(),
+    };
+    // Split index n is MSH-(n+1).
+    let f = |msh: usize| fields.get(msh - 1).map(String::as_str).unwrap_or("");
+    let header = Header {
+        sending_app: f(3),
+        sending_facility: f(4),
+        receiving_app: f(5),
+        receiving_facility: f(6),
+        control_id: f(10),
+        ..Header::default()
+    };
+    build_with(&header, code, errors, control_id, timestamp)
+}
+
+fn build_with(
+    h: &Header<'_>,
     code: AckCode,
     errors: &[AckError],
     control_id: &str,
     timestamp: &str,
 ) -> String {
     let seps = Separators::default();
-    let raw = |p: &str| original.and_then(|m| m.raw(p).ok().flatten()).unwrap_or("");
     let esc = |t: &str| escape::encode(t, &seps).into_owned();
-    let event = raw("MSH-9.2");
-    let version = original
-        .and_then(|m| m.segment("MSH", 1))
-        .and_then(|s| s.field(12))
-        .map(|f| f.raw())
-        .unwrap_or("");
-    let version = if version.is_empty() { "2.5" } else { version };
-    let processing = raw("MSH-11");
-    let processing = if processing.is_empty() {
-        "P"
-    } else {
-        processing
+    let or = |v: &'static str, x: &str| {
+        if x.is_empty() {
+            v.to_owned()
+        } else {
+            x.to_owned()
+        }
     };
     let mut out = format!(
         "MSH|^~\\&|{}|{}|{}|{}|{}||ACK^{}^ACK|{}|{}|{}|||||UNICODE UTF-8\r",
-        raw("MSH-5"),
-        raw("MSH-6"),
-        raw("MSH-3"),
-        raw("MSH-4"),
+        h.receiving_app,
+        h.receiving_facility,
+        h.sending_app,
+        h.sending_facility,
         esc(timestamp),
-        esc(event),
+        h.event,
         esc(control_id),
-        processing,
-        version
+        or("P", h.processing_id),
+        or("2.5", h.version),
     );
-    out.push_str(&format!("MSA|{}|{}", code.as_str(), raw("MSH-10")));
+    out.push_str(&format!(
+        "MSA|{}|{}",
+        code.as_str(),
+        or(UNKNOWN_CONTROL_ID, h.control_id)
+    ));
     if let Some(first) = errors.first() {
         out.push_str(&format!("|{}", esc(&first.message)));
     }
@@ -177,7 +255,7 @@ mod tests {
     #[test]
     fn accept() {
         let m = Message::parse(ADT).unwrap();
-        let ack = build(Some(&m), AckCode::Accept, &[], "ACK1", "20240306111200");
+        let ack = build(&m, AckCode::Accept, &[], "ACK1", "20240306111200");
         assert_eq!(
             ack,
             "MSH|^~\\&|PARCOURS|GHT|GAM|CHU-X|20240306111200||ACK^A01^ACK|ACK1|P|2.5^FRA^2.11|||||UNICODE UTF-8\rMSA|AA|3975\r"
@@ -202,7 +280,7 @@ mod tests {
             message: "INS à clé fausse | refusée".into(),
             severity: Severity::Error,
         };
-        let ack = build(Some(&m), AckCode::Error, &[err], "ACK2", "20240306111200");
+        let ack = build(&m, AckCode::Error, &[err], "ACK2", "20240306111200");
         let back = Message::parse(ack.as_bytes()).unwrap();
         assert_eq!(back.get("MSA-1").unwrap().as_deref(), Some("AE"));
         assert_eq!(back.get("ERR-2.1").unwrap().as_deref(), Some("PID"));
@@ -221,21 +299,29 @@ mod tests {
 
     #[test]
     fn reject_without_a_readable_original() {
-        let ack = build(
-            None,
+        let errors = [AckError {
+            location: None,
+            code: 207,
+            message: "illisible".into(),
+            severity: Severity::Error,
+        }];
+        let ack = build_unreadable(b"garbage", AckCode::Reject, &errors, "A3", "20240101000000");
+        assert!(ack.contains("MSA|AR|INCONNU|illisible\r"), "{ack}");
+        let ack = build_unreadable(
+            b"MSH|^~|GAM|CHU^X|P|G|x||ADT^A01|ctl-9|P\rPID",
             AckCode::Reject,
-            &[AckError {
-                location: None,
-                code: 207,
-                message: "illisible".into(),
-                severity: Severity::Error,
-            }],
+            &errors,
             "A3",
             "20240101000000",
         );
+        assert!(
+            ack.starts_with("MSH|^~\\&|P|G|GAM|CHU|20240101000000||ACK^^ACK|A3|P|2.5|"),
+            "{ack}"
+        );
+        assert!(ack.contains("MSA|AR|ctl-9|"), "{ack}");
         let back = Message::parse(ack.as_bytes()).unwrap();
         assert_eq!(back.get("MSA-1").unwrap().as_deref(), Some("AR"));
-        assert_eq!(back.get("MSA-2").unwrap(), None);
+        assert_eq!(back.get("MSA-2").unwrap().as_deref(), Some("ctl-9"));
         assert_eq!(back.get("MSH-12").unwrap().as_deref(), Some("2.5"));
         assert_eq!(
             back.get("ERR-3.2").unwrap().as_deref(),

@@ -498,7 +498,7 @@ impl<'a> Field<'a> {
         })
     }
 
-    fn parts(&self, sep: char) -> impl Iterator<Item = Field<'a>> + 'a {
+    fn parts(&self, sep: char) -> impl Iterator<Item = Field<'a>> + use<'a> {
         let seps = self.seps;
         self.raw.split(sep).map(move |raw| Field { raw, seps })
     }
@@ -509,7 +509,7 @@ impl<'a> Field<'a> {
     }
 
     /// All repetitions.
-    pub fn repetitions(&self) -> impl Iterator<Item = Field<'a>> + 'a {
+    pub fn repetitions(&self) -> impl Iterator<Item = Field<'a>> + use<'a> {
         self.parts(self.seps.repetition)
     }
 
@@ -519,7 +519,7 @@ impl<'a> Field<'a> {
     }
 
     /// All components.
-    pub fn components(&self) -> impl Iterator<Item = Field<'a>> + 'a {
+    pub fn components(&self) -> impl Iterator<Item = Field<'a>> + use<'a> {
         self.parts(self.seps.component)
     }
 
@@ -529,7 +529,7 @@ impl<'a> Field<'a> {
     }
 
     /// All sub-components.
-    pub fn subcomponents(&self) -> impl Iterator<Item = Field<'a>> + 'a {
+    pub fn subcomponents(&self) -> impl Iterator<Item = Field<'a>> + use<'a> {
         self.parts(self.seps.subcomponent)
     }
 }

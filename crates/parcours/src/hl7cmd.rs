@@ -157,6 +157,40 @@ pub fn run_send(path: &std::path::Path, to: &str) -> anyhow::Result<bool> {
     Ok(all_ok)
 }
 
+/// Re-runs a logged message through the intake (as a replay: no deduplication)
+/// and prints the ACK; returns whether it was accepted.
+pub async fn replay(config: &server::Config, id: &str) -> anyhow::Result<bool> {
+    let url = config.database_url();
+    let store = store::Store::connect(&url)
+        .await
+        .with_context(|| format!("connexion à {}", store::redact_url(&url)))?;
+    store
+        .migrate(domain::Clock::now(&domain::SystemClock).as_millisecond())
+        .await?;
+    let original = store
+        .hl7_message(id)
+        .await
+        .with_context(|| format!("message {id} introuvable dans le journal"))?;
+    let state = server::AppState::new(
+        store,
+        std::sync::Arc::new(domain::SystemClock),
+        config.clone(),
+    );
+    match server::services::hl7::ingest(&state, &original.raw, Some(original.id.clone())).await {
+        server::services::hl7::Outcome::Ack(ack) => {
+            let code = Message::parse(ack.as_bytes())
+                .ok()
+                .and_then(|m| m.get("MSA-1").ok().flatten().map(|c| c.into_owned()))
+                .unwrap_or_default();
+            println!("{}", ack.replace('\r', "\n"));
+            Ok(code == "AA")
+        }
+        server::services::hl7::Outcome::NoAck => {
+            bail!("base de données indisponible: message non rejoué")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

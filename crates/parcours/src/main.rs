@@ -120,6 +120,29 @@ enum Hl7Command {
         /// The file.
         file: PathBuf,
     },
+    /// Declare a sender: messages with this MSH-3 and MSH-4 feed an establishment.
+    SenderAdd {
+        /// MSH-3 (sending application).
+        #[arg(long)]
+        application: String,
+        /// MSH-4 (sending facility).
+        #[arg(long)]
+        facility: String,
+        /// FINESS of the establishment fed.
+        #[arg(long)]
+        establishment: String,
+    },
+    /// Re-run a logged message (by its id in the message log) and print the ACK.
+    Replay {
+        /// Message log id.
+        id: String,
+    },
+    /// List the latest logged messages.
+    Log {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
     /// Send a file's messages over MLLP and print each acknowledgement.
     Send {
         /// The file.
@@ -175,6 +198,8 @@ async fn shutdown_signal() {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let app = Application::build(config, Arc::new(SystemClock)).await?;
     let addr = app.local_addr()?;
+    let mllp = app.mllp_addr()?;
+    println!("HL7 v2 (MLLP) sur {mllp}");
     tracing::info!(%addr, "Parcours écoute");
     println!("Parcours écoute sur http://{addr}");
     app.run_until(shutdown_signal()).await
@@ -360,6 +385,43 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Audit {
             command: AuditCommand::Verify,
         } => return audit_verify(&config).await,
+        Command::Hl7 {
+            command:
+                Hl7Command::SenderAdd {
+                    application,
+                    facility,
+                    establishment,
+                },
+        } => {
+            let store = open_store(&config).await?;
+            let e = store
+                .establishment_by_finess(&establishment)
+                .await?
+                .with_context(|| format!("établissement FINESS {establishment} inconnu"))?;
+            store
+                .create_hl7_sender(&application, &facility, e.id, now_ms())
+                .await?;
+            println!("Émetteur {application}/{facility} déclaré pour {}.", e.name);
+        }
+        Command::Hl7 {
+            command: Hl7Command::Replay { id },
+        } => return hl7cmd::replay(&config, &id).await,
+        Command::Hl7 {
+            command: Hl7Command::Log { limit },
+        } => {
+            let store = open_store(&config).await?;
+            for m in store.hl7_messages(None, limit).await? {
+                println!(
+                    "{} {} {} {} {} {}",
+                    m.id,
+                    m.sender,
+                    m.control_id.unwrap_or_default(),
+                    m.message_type,
+                    m.status,
+                    m.errors.replace('\n', " / ")
+                );
+            }
+        }
         Command::Hl7 {
             command: Hl7Command::Stats { file },
         } => return hl7cmd::run_stats(&file),

@@ -314,7 +314,7 @@ fn hl7_send_prints_each_ack_over_a_real_mllp_socket() {
                         };
                         (hl7v2::ack::AckCode::Error, vec![e])
                     };
-                    let ack = hl7v2::ack::build(Some(&m), code, &errors, "ack", "20240101000000");
+                    let ack = hl7v2::ack::build(&m, code, &errors, "ack", "20240101000000");
                     s.write_all(&hl7v2::mllp::frame(ack.as_bytes())).unwrap();
                     buf.drain(..consumed);
                     answered += 1;

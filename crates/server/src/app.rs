@@ -12,12 +12,12 @@ use store::Store;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
-use crate::limiter::RateLimiter;
-use crate::state::{AppState, Metrics};
+use crate::state::AppState;
 
 /// A built, bound, not yet running application.
 pub struct Application {
     listener: TcpListener,
+    mllp: TcpListener,
     state: AppState,
 }
 
@@ -55,15 +55,15 @@ impl Application {
         let listener = TcpListener::bind(&config.listen)
             .await
             .with_context(|| format!("écoute sur {}", config.listen))?;
-        let limiter = Arc::new(RateLimiter::new(config.login_attempts_per_minute, 60_000));
-        let state = AppState {
-            store,
-            clock,
-            config: Arc::new(config),
-            limiter,
-            metrics: Arc::new(Metrics::default()),
-        };
-        Ok(Application { listener, state })
+        let mllp = TcpListener::bind(&config.mllp_listen)
+            .await
+            .with_context(|| format!("écoute MLLP sur {}", config.mllp_listen))?;
+        let state = AppState::new(store, clock, config);
+        Ok(Application {
+            listener,
+            mllp,
+            state,
+        })
     }
 
     /// The bound address.
@@ -71,23 +71,44 @@ impl Application {
         self.listener.local_addr()
     }
 
+    /// The bound MLLP address.
+    pub fn mllp_addr(&self) -> std::io::Result<SocketAddr> {
+        self.mllp.local_addr()
+    }
+
     /// The shared state (tests use its store and clock).
     pub fn state(&self) -> &AppState {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then drains connections and closes the store.
+    /// Serves HTTP and MLLP until `shutdown` completes, then lets both drain and
+    /// closes the store.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let store = self.state.store.clone();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mllp = tokio::spawn(crate::mllp::serve(
+            self.mllp,
+            self.state.clone(),
+            stop_rx.clone(),
+        ));
         let app =
             crate::routes::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serveur HTTP")?;
+        let mut http_stop = stop_rx;
+        let http = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+            let _ = http_stop.wait_for(|s| *s).await;
+        });
+        let signal = async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        };
+        let (served, ()) = tokio::join!(http, signal);
+        served.context("serveur HTTP")?;
+        if let Err(e) = mllp.await {
+            tracing::error!(error = %e, "mllp listener task failed");
+        }
         store.close().await;
         Ok(())
     }

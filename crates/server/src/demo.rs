@@ -25,6 +25,11 @@ pub const DEMO_DOMAIN_OID: &str = "1.2.250.1.999.42.1";
 pub const CLINIC_FINESS: &str = "450000013";
 /// FINESS of the demo hospital.
 pub const HOSPITAL_FINESS: &str = "450000021";
+/// MSH-3 of the demo hospital's patient administration system (GAM).
+pub const HL7_APPLICATION: &str = "GAM";
+/// MSH-4 of the demo hospital.
+pub const HL7_FACILITY: &str = "CHVL";
+
 /// The demo API client.
 pub const DEMO_CLIENT_ID: &str = "demo-integration";
 /// Its secret.
@@ -557,6 +562,17 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<SeedReport> {
                 role,
                 now_ms,
             )
+            .await?;
+        report.created += 1;
+    }
+    if let Some(h) = hospital
+        && store
+            .hl7_sender(HL7_APPLICATION, HL7_FACILITY)
+            .await?
+            .is_none()
+    {
+        store
+            .create_hl7_sender(HL7_APPLICATION, HL7_FACILITY, h, now_ms)
             .await?;
         report.created += 1;
     }

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod limiter;
+pub mod mllp;
 pub mod routes;
 pub mod services;
 pub mod state;

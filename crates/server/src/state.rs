@@ -26,6 +26,18 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// State for tools that run the services without serving (replay, tests).
+    pub fn new(store: Store, clock: Arc<dyn Clock>, config: Config) -> AppState {
+        let limiter = Arc::new(RateLimiter::new(config.login_attempts_per_minute, 60_000));
+        AppState {
+            store,
+            clock,
+            config: Arc::new(config),
+            limiter,
+            metrics: Arc::new(Metrics::default()),
+        }
+    }
+
     /// Now, in Unix milliseconds.
     pub fn now_ms(&self) -> i64 {
         self.clock.now().as_millisecond()

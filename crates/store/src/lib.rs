@@ -18,10 +18,12 @@ use sqlx::sqlite::{
 #[macro_use]
 mod macros;
 pub mod audit;
+#[macro_use]
+pub mod patients;
+pub mod hl7;
 pub mod migrate;
 pub mod orgs;
 pub mod outbox;
-pub mod patients;
 pub mod testing;
 pub mod users;
 

@@ -73,7 +73,7 @@ db_row! {
 const COLUMNS: &str = "id, territory_id, ipp, birth_name, given_names, birth_date, sex, birthplace_code, used_name, \
      used_given_name, ins_kind, ins_value, identity_status, merged_into, version, updated_at_ms";
 
-const GIVEN_SEPARATOR: char = '|';
+pub(crate) const GIVEN_SEPARATOR: char = '|';
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_owned())
@@ -130,11 +130,11 @@ fn search_words<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
     format!(" {} ", joined.join(" "))
 }
 
-fn search_name(t: &Traits) -> String {
+pub(crate) fn search_name(t: &Traits) -> String {
     search_words(std::iter::once(t.birth_name.as_str()).chain(t.used_name.as_deref()))
 }
 
-fn search_given(t: &Traits) -> String {
+pub(crate) fn search_given(t: &Traits) -> String {
     search_words(
         t.birth_given_names
             .iter()
@@ -160,7 +160,7 @@ fn audit_for(who: &AuditActor, patient: PatientId, action: &str, now_ms: i64) ->
 macro_rules! insert_patient_tx {
     ($tx:expr, $id:expr, $p:expr, $now_ms:expr) => {{
         use sqlx::Row as _;
-        let (id, p, now_ms): (PatientId, &NewPatient, i64) = ($id, $p, $now_ms);
+        let (id, p, now_ms): (domain::PatientId, &$crate::patients::NewPatient, i64) = ($id, $p, $now_ms);
         let tx = &mut $tx;
             let ipp = match &p.ipp {
                 Some(ipp) => ipp.clone(),
@@ -190,16 +190,16 @@ macro_rules! insert_patient_tx {
             .bind(p.territory.to_string())
             .bind(&ipp)
             .bind(&p.traits.birth_name)
-            .bind(p.traits.birth_given_names.join(&GIVEN_SEPARATOR.to_string()))
+            .bind(p.traits.birth_given_names.join(&$crate::patients::GIVEN_SEPARATOR.to_string()))
             .bind(p.traits.birth_date.to_string())
             .bind(p.traits.sex.code())
             .bind(&p.traits.birthplace_code)
             .bind(&p.traits.used_name)
             .bind(&p.traits.used_given_name)
-            .bind(search_name(&p.traits))
-            .bind(search_given(&p.traits))
+            .bind($crate::patients::search_name(&p.traits))
+            .bind($crate::patients::search_given(&p.traits))
             .bind(p.ins.as_ref().map(|i| i.kind().code()))
-            .bind(p.ins.as_ref().map(Ins::value))
+            .bind(p.ins.as_ref().map(domain::ins::Ins::value))
             .bind(p.status.code())
             .bind(now_ms)
             .execute(&mut **tx)
@@ -219,7 +219,7 @@ macro_rules! insert_patient_tx {
 /// `$record.version` and it is not merged; evaluates to the rows affected (0 or 1).
 macro_rules! update_patient_tx {
     ($tx:expr, $record:expr, $now_ms:expr) => {{
-        let (record, now_ms): (&PatientRecord, i64) = ($record, $now_ms);
+        let (record, now_ms): (&domain::identity::PatientRecord, i64) = ($record, $now_ms);
         let t = &record.traits;
         let r = sqlx::query(
                 "UPDATE patients SET birth_name = $1, given_names = $2, birth_date = $3, sex = $4, birthplace_code = $5, used_name = $6, \
@@ -227,16 +227,16 @@ macro_rules! update_patient_tx {
                  version = version + 1, updated_at_ms = $13 WHERE id = $14 AND version = $15 AND merged_into IS NULL",
             )
             .bind(&t.birth_name)
-            .bind(t.birth_given_names.join(&GIVEN_SEPARATOR.to_string()))
+            .bind(t.birth_given_names.join(&$crate::patients::GIVEN_SEPARATOR.to_string()))
             .bind(t.birth_date.to_string())
             .bind(t.sex.code())
             .bind(&t.birthplace_code)
             .bind(&t.used_name)
             .bind(&t.used_given_name)
-            .bind(search_name(t))
-            .bind(search_given(t))
+            .bind($crate::patients::search_name(t))
+            .bind($crate::patients::search_given(t))
             .bind(record.ins.as_ref().map(|i| i.kind().code()))
-            .bind(record.ins.as_ref().map(Ins::value))
+            .bind(record.ins.as_ref().map(domain::ins::Ins::value))
             .bind(record.status.code())
             .bind(now_ms)
             .bind(record.id.to_string())
@@ -252,7 +252,7 @@ macro_rules! update_patient_tx {
 /// merged record is already merged. No audit: the caller appends it.
 macro_rules! merge_tx {
     ($tx:expr, $survivor:expr, $merged:expr, $now_ms:expr) => {{
-        let (survivor, merged, now_ms): (PatientId, PatientId, i64) = ($survivor, $merged, $now_ms);
+        let (survivor, merged, now_ms): (domain::PatientId, domain::PatientId, i64) = ($survivor, $merged, $now_ms);
             let r = sqlx::query(
                 "UPDATE patients SET merged_into = $1, version = version + 1, updated_at_ms = $2 WHERE id = $3 AND merged_into IS NULL",
             )
@@ -262,7 +262,7 @@ macro_rules! merge_tx {
             .execute(&mut *$tx)
             .await?;
             if r.rows_affected() == 0 {
-                return Err(StoreError::Conflict(
+                return Err($crate::StoreError::Conflict(
                     "un des dossiers est déjà fusionné".to_owned(),
                 ));
             }

@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = m.to_tree();
         let _ = m.get("PID-3(2).4.2");
         let _ = m.get("MSH-9.2");
-        let _ = hl7v2::ack::build(Some(&m), hl7v2::ack::AckCode::Accept, &[], "x", "20240101000000");
+        let _ = hl7v2::ack::build(&m, hl7v2::ack::AckCode::Accept, &[], "x", "20240101000000");
         for s in m.segments() {
             for n in 0..=s.field_count() + 1 {
                 if let Some(f) = s.field(n) {

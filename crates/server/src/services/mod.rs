@@ -2,4 +2,5 @@
 //! policy, calls the store, and writes the audit trail (reads and denials here;
 //! writes inside the store's transaction).
 
+pub mod hl7;
 pub mod patients;

@@ -14,6 +14,7 @@ pub const BACKENDS: [&str; 2] = ["sqlite", "postgres"];
 
 pub struct TestApp {
     pub base: String,
+    pub mllp: std::net::SocketAddr,
     pub store: Store,
     pub clock: ManualClock,
     pub http: reqwest::Client,
@@ -36,6 +37,7 @@ pub async fn spawn_app_with(backend: &'static str, tune: impl FnOnce(&mut Config
     let clock = ManualClock::new(Timestamp::from_second(1_795_000_000).unwrap());
     let mut config = Config {
         listen: "127.0.0.1:0".into(),
+        mllp_listen: "127.0.0.1:0".into(),
         ..Config::default()
     };
     tune(&mut config);
@@ -44,6 +46,7 @@ pub async fn spawn_app_with(backend: &'static str, tune: impl FnOnce(&mut Config
         .unwrap();
     demo::seed(&store, clock.now_ms()).await.unwrap();
     let addr = app.local_addr().unwrap();
+    let mllp = app.mllp_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async {
         let _ = rx.await;
@@ -54,6 +57,7 @@ pub async fn spawn_app_with(backend: &'static str, tune: impl FnOnce(&mut Config
         .unwrap();
     TestApp {
         base: format!("http://{addr}"),
+        mllp,
         store,
         clock,
         http,
@@ -214,29 +218,43 @@ pub fn patient_body(order: u32, status: &str) -> Value {
     })
 }
 
-/// Validates FHIR resources with fhir.resources (R4) in Python; panics with the
-/// validator's message if one is invalid.
-pub fn validate_fhir(resources: &[Value]) {
-    let dir = std::env::temp_dir().join(format!("parcours-fhir-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("resources.json");
-    std::fs::write(&file, serde_json::to_string(resources).unwrap()).unwrap();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../scripts/validate_fhir.py"
+/// Validates HL7 v2.5 messages with hl7apy (strict); panics with its message.
+pub fn validate_hl7(messages: &[String]) {
+    run_validator(
+        "validate_hl7.py",
+        &serde_json::to_string(messages).unwrap(),
+        "hl7apy",
     );
+}
+
+fn run_validator(script: &str, json: &str, what: &str) {
+    let dir = std::env::temp_dir().join(format!("parcours-validate-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("input.json");
+    std::fs::write(&file, json).unwrap();
+    let script = format!("{}/../../scripts/{script}", env!("CARGO_MANIFEST_DIR"));
     let out = std::process::Command::new("python3")
-        .arg(script)
+        .arg(&script)
         .arg(&file)
         .output()
         .expect("python3");
     assert!(
         out.status.success(),
-        "fhir.resources rejected a resource:\n{}\n{}",
+        "{what} rejected a message:\n{}\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Validates FHIR resources with fhir.resources (R4) in Python; panics with the
+/// validator's message if one is invalid.
+pub fn validate_fhir(resources: &[Value]) {
+    run_validator(
+        "validate_fhir.py",
+        &serde_json::to_string(resources).unwrap(),
+        "fhir.resources",
+    );
 }
 
 /// The value of the hidden `csrf` field of a page.
@@ -349,4 +367,55 @@ impl TestApp {
             .next()
             .unwrap()
     }
+}
+
+/// One MLLP connection to the app.
+pub struct Mllp {
+    stream: tokio::net::TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Mllp {
+    pub async fn connect(app: &TestApp) -> Mllp {
+        Mllp {
+            stream: tokio::net::TcpStream::connect(app.mllp).await.unwrap(),
+            buf: Vec::new(),
+        }
+    }
+
+    /// Sends one message and waits for its ACK (10 s at most).
+    pub async fn send(&mut self, message: &[u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        self.stream
+            .write_all(&hl7v2::mllp::frame(message))
+            .await
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let hl7v2::mllp::Frame::Message {
+                start,
+                end,
+                consumed,
+            } = hl7v2::mllp::next_frame(&self.buf)
+            {
+                let ack = String::from_utf8(self.buf[start..end].to_vec()).unwrap();
+                self.buf.drain(..consumed);
+                return ack;
+            }
+            let mut chunk = [0u8; 8192];
+            let n = tokio::time::timeout_at(deadline, self.stream.read(&mut chunk))
+                .await
+                .expect("ACK within 10 s")
+                .unwrap();
+            assert!(n > 0, "connection closed without an ACK");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+/// MSA-1 and the first ERR of an ACK.
+pub fn ack_code(ack: &str) -> (String, Option<String>, Option<String>) {
+    let m = hl7v2::Message::parse(ack.as_bytes()).unwrap();
+    let get = |p: &str| m.get(p).unwrap().map(|v| v.into_owned());
+    (get("MSA-1").unwrap(), get("ERR-3.1"), get("ERR-2"))
 }

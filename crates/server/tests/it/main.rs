@@ -13,5 +13,6 @@ mod bad_input;
 mod fhir_api;
 mod helpers;
 mod isolation;
+mod mllp;
 mod oauth;
 mod web;

@@ -1,0 +1,513 @@
+//! HL7 v2 intake: from raw bytes to an ACK. Reads the header, answers a repeated
+//! control id with the first ACK, rejects what is not supported (AR), maps IHE PAM
+//! France ADT identity messages to an identity feed, applies it and logs the message
+//! in one transaction, and only then returns the ACK (AA, or AE when part of the
+//! content was refused, such as an INS with a wrong key).
+//!
+//! Receiver policy (documented in ARCHITECTURE.md): A08, not used in France, is
+//! accepted as an A31; the GAM is the source of truth for identity, so its status
+//! is mirrored as sent (PID-32 `VALI` = qualified in PAM France) without the RNIV
+//! step-by-step check that edits made in Parcours go through.
+
+use domain::audit::AuditActor;
+use domain::identity::{IdentityStatus, Sex, Traits};
+use domain::ins::{Ins, InsKind};
+use hl7v2::Message;
+use hl7v2::ack::{self, AckCode, AckError, Location, Severity};
+use store::hl7::{IdentityFeed, NewHl7Message, is_duplicate_message};
+
+use crate::state::AppState;
+
+/// Events applied to identities.
+const UPSERT_EVENTS: [&str; 6] = ["A01", "A04", "A05", "A08", "A28", "A31"];
+/// Events applied as merges.
+const MERGE_EVENTS: [&str; 1] = ["A40"];
+
+/// What the intake answers.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Send this ACK.
+    Ack(String),
+    /// Do not acknowledge (the store is unavailable): the sender will resend.
+    NoAck,
+}
+
+/// XPN-7, the name type (L birth, D used).
+fn name_type<'a>(r: &hl7v2::Field<'a>) -> &'a str {
+    r.component(7).map(|c| c.raw()).unwrap_or("")
+}
+
+fn err(
+    segment: &str,
+    field: Option<usize>,
+    repetition: Option<usize>,
+    component: Option<usize>,
+    code: u16,
+    message: String,
+) -> AckError {
+    AckError {
+        location: Some(Location {
+            segment: segment.into(),
+            sequence: 1,
+            field,
+            repetition,
+            component,
+            subcomponent: None,
+        }),
+        code,
+        message,
+        severity: Severity::Error,
+    }
+}
+
+fn ack_control_id() -> String {
+    let u = uuid::Uuid::now_v7().simple().to_string();
+    u.get(u.len() - 20..).unwrap_or(&u).to_owned()
+}
+
+fn timestamp(state: &AppState) -> String {
+    let now = state.clock.now();
+    now.in_tz("Europe/Paris")
+        .map(|z| z.strftime("%Y%m%d%H%M%S%z").to_string())
+        .unwrap_or_else(|_| now.strftime("%Y%m%d%H%M%S+0000").to_string())
+}
+
+struct Plan {
+    feed: IdentityFeed,
+    warnings: Vec<AckError>,
+}
+
+/// Reads the identity part of an ADT message. `Err` = the message cannot be applied.
+fn plan(
+    m: &Message,
+    event: &str,
+    territory: domain::TerritoryId,
+    establishment: domain::EstablishmentId,
+    today: jiff::civil::Date,
+) -> Result<Plan, Vec<AckError>> {
+    let Some(pid) = m.segment("PID", 1) else {
+        return Err(vec![err(
+            "PID",
+            None,
+            None,
+            None,
+            100,
+            "segment PID absent".into(),
+        )]);
+    };
+    let mut ipp = None;
+    let mut ins = None;
+    let mut warnings = Vec::new();
+    let pid3 = pid.field(3);
+    for (i, rep) in pid3.iter().flat_map(|f| f.repetitions()).enumerate() {
+        let id_type = rep.component(5).map(|c| c.raw()).unwrap_or("");
+        let value = rep
+            .component(1)
+            .map(|c| c.decoded().into_owned())
+            .unwrap_or_default();
+        let oid = rep
+            .component(4)
+            .and_then(|c| c.subcomponent(2))
+            .map(|s| s.raw())
+            .unwrap_or("");
+        match (id_type, InsKind::from_oid(oid)) {
+            ("PI", _) if !value.is_empty() => ipp = Some(value),
+            (_, Some(kind)) | ("INS", Some(kind)) if !value.is_empty() && value != "\"\"" => {
+                match Ins::parse(kind, &value) {
+                    Ok(v) => ins = Some(v),
+                    Err(e) => warnings.push(err(
+                        "PID",
+                        Some(3),
+                        Some(i + 1),
+                        Some(1),
+                        102,
+                        format!("INS refusée ({e}); l'identité reste provisoire"),
+                    )),
+                }
+            }
+            _ => {}
+        }
+    }
+    let Some(ipp) = ipp else {
+        return Err(vec![err(
+            "PID",
+            Some(3),
+            None,
+            None,
+            101,
+            "IPP absent (PID-3 de type PI)".into(),
+        )]);
+    };
+    if MERGE_EVENTS.contains(&event) {
+        let merged = m
+            .segment("MRG", 1)
+            .and_then(|s| s.field(1))
+            .into_iter()
+            .flat_map(|f| f.repetitions())
+            .find(|r| r.component(5).map(|c| c.raw()) == Some("PI") || r.component(5).is_none())
+            .and_then(|r| r.component(1))
+            .map(|c| c.decoded().into_owned())
+            .filter(|v| !v.is_empty());
+        let Some(merged_ipp) = merged else {
+            return Err(vec![err(
+                "MRG",
+                Some(1),
+                None,
+                None,
+                101,
+                "IPP du dossier absorbé absent (MRG-1)".into(),
+            )]);
+        };
+        return Ok(Plan {
+            feed: IdentityFeed::Merge {
+                territory,
+                survivor_ipp: ipp,
+                merged_ipp,
+            },
+            warnings,
+        });
+    }
+    // Names: the birth name (type L, or the first repetition), the used name (type D).
+    let names: Vec<_> = pid.field(5).iter().flat_map(|f| f.repetitions()).collect();
+    let birth = names
+        .iter()
+        .find(|r| name_type(r) == "L")
+        .or_else(|| names.first());
+    let used = names.iter().find(|r| name_type(r) == "D");
+    let comp = |r: Option<&hl7v2::Field<'_>>, n: usize| -> Option<String> {
+        r.and_then(|r| r.component(n))
+            .map(|c| c.decoded().into_owned())
+            .filter(|v| !v.is_empty() && v != "\"\"")
+    };
+    let Some(birth_name) = comp(birth, 1) else {
+        return Err(vec![err(
+            "PID",
+            Some(5),
+            None,
+            Some(1),
+            101,
+            "nom de naissance absent (PID-5 de type L)".into(),
+        )]);
+    };
+    let first = comp(birth, 2);
+    let all_given =
+        comp(birth, 3).map(|g| g.split_whitespace().map(str::to_owned).collect::<Vec<_>>());
+    let given = match (all_given, first) {
+        (Some(list), _) if !list.is_empty() => list,
+        (_, Some(f)) => vec![f],
+        _ => {
+            return Err(vec![err(
+                "PID",
+                Some(5),
+                None,
+                Some(2),
+                101,
+                "prénom de naissance absent (PID-5.2)".into(),
+            )]);
+        }
+    };
+    let birth_date = pid
+        .field(7)
+        .map(|f| f.raw().get(..8).unwrap_or("").to_owned())
+        .and_then(|d| {
+            let (y, mo, da) = (
+                d.get(..4)?.parse().ok()?,
+                d.get(4..6)?.parse().ok()?,
+                d.get(6..8)?.parse().ok()?,
+            );
+            jiff::civil::Date::new(y, mo, da).ok()
+        });
+    let Some(birth_date) = birth_date else {
+        return Err(vec![err(
+            "PID",
+            Some(7),
+            None,
+            None,
+            102,
+            "date de naissance absente ou illisible (PID-7, AAAAMMJJ)".into(),
+        )]);
+    };
+    let sex = match pid.field(8).map(|f| f.raw()).unwrap_or("") {
+        "M" => Sex::Male,
+        "F" => Sex::Female,
+        _ => Sex::Unknown,
+    };
+    let birthplace = pid
+        .field(11)
+        .into_iter()
+        .flat_map(|f| f.repetitions())
+        .find(|r| r.component(7).map(|c| c.raw()) == Some("BDL"))
+        .and_then(|r| r.component(9))
+        .map(|c| c.raw().to_owned())
+        .filter(|c| !c.is_empty());
+    let traits = Traits {
+        birth_name,
+        birth_given_names: given,
+        birth_date,
+        sex,
+        birthplace_code: birthplace,
+        used_name: comp(used, 1),
+        used_given_name: comp(used, 2),
+    };
+    if let Err(e) = traits.check(today) {
+        return Err(vec![err(
+            "PID",
+            Some(5),
+            None,
+            None,
+            102,
+            format!("traits d'identité refusés: {e}"),
+        )]);
+    }
+    // PAM France: PID-32 VALI means qualified; the INS is kept only then.
+    let reliability: Vec<&str> = pid
+        .field(32)
+        .iter()
+        .flat_map(|f| f.repetitions())
+        .map(|r| r.raw())
+        .collect();
+    let qualified = reliability.contains(&"VALI");
+    let (ins, status) = match (ins, qualified) {
+        (Some(ins), true) => (Some(ins), IdentityStatus::Qualified),
+        _ => (None, IdentityStatus::Provisional),
+    };
+    Ok(Plan {
+        feed: IdentityFeed::Upsert {
+            territory,
+            establishment,
+            ipp,
+            traits,
+            ins,
+            status,
+        },
+        warnings,
+    })
+}
+
+/// Handles one message; `replay_of` names the log entry being replayed (no
+/// deduplication then).
+pub async fn ingest(state: &AppState, raw: &[u8], replay_of: Option<String>) -> Outcome {
+    let now = state.now_ms();
+    let ts = timestamp(state);
+    let mut log = NewHl7Message {
+        received_at_ms: now,
+        sender: String::new(),
+        control_id: None,
+        message_type: String::new(),
+        status: "rejected".into(),
+        errors: String::new(),
+        ack: String::new(),
+        raw: raw.to_vec(),
+        replay_of: replay_of.clone(),
+    };
+    let m = match Message::parse(raw) {
+        Ok(m) => m,
+        Err(e) => {
+            let code = match e {
+                hl7v2::ParseError::BadSeparators
+                | hl7v2::ParseError::BadEncoding { .. }
+                | hl7v2::ParseError::UnknownCharset(_) => 102,
+                _ => 100,
+            };
+            let errors = [AckError {
+                location: None,
+                code,
+                message: format!("message illisible: {e}"),
+                severity: Severity::Error,
+            }];
+            return finish_without_effect(state, None, AckCode::Reject, &errors, log, &ts).await;
+        }
+    };
+    let app = m.raw("MSH-3.1").ok().flatten().unwrap_or("").to_owned();
+    let facility = m.raw("MSH-4.1").ok().flatten().unwrap_or("").to_owned();
+    log.sender = format!("{app}|{facility}");
+    let (code, event, _) = m.message_type();
+    log.message_type = format!("{}^{}", code.unwrap_or(""), event.unwrap_or(""));
+    let Some(control) = m.control_id().map(str::to_owned) else {
+        let e = [err(
+            "MSH",
+            Some(10),
+            None,
+            None,
+            101,
+            "identifiant de message absent (MSH-10)".into(),
+        )];
+        return finish_without_effect(state, Some(&m), AckCode::Reject, &e, log, &ts).await;
+    };
+    log.control_id = Some(control.clone());
+    if replay_of.is_none() {
+        match state.store.hl7_message_for(&log.sender, &control).await {
+            Ok(Some(first)) => return Outcome::Ack(first.ack),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "hl7: dedupe lookup failed");
+                return Outcome::NoAck;
+            }
+        }
+    }
+    let reject = |field: usize, code: u16, message: String| {
+        vec![err("MSH", Some(field), None, None, code, message)]
+    };
+    let version = m.version().unwrap_or("");
+    let rejection = if !version.starts_with("2.") {
+        Some(reject(
+            12,
+            203,
+            format!("version {version:?} non prise en charge (2.x attendue)"),
+        ))
+    } else if !matches!(m.processing_id(), Some("P" | "D" | "T")) {
+        Some(reject(
+            11,
+            202,
+            format!(
+                "processing id {:?} non pris en charge (P, D, T)",
+                m.processing_id().unwrap_or("")
+            ),
+        ))
+    } else if code != Some("ADT") {
+        Some(reject(
+            9,
+            200,
+            format!(
+                "type de message {:?} non pris en charge (ADT)",
+                code.unwrap_or("")
+            ),
+        ))
+    } else if !event.is_some_and(|e| UPSERT_EVENTS.contains(&e) || MERGE_EVENTS.contains(&e)) {
+        Some(reject(
+            9,
+            201,
+            format!(
+                "événement {:?} non encore pris en charge",
+                event.unwrap_or("")
+            ),
+        ))
+    } else {
+        None
+    };
+    if let Some(errors) = rejection {
+        return finish_without_effect(state, Some(&m), AckCode::Reject, &errors, log, &ts).await;
+    }
+    let sender = match state.store.hl7_sender(&app, &facility).await {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            let e = reject(
+                4,
+                207,
+                format!("émetteur inconnu {app}/{facility}: déclarez-le (parcours hl7 sender add)"),
+            );
+            return finish_without_effect(state, Some(&m), AckCode::Reject, &e, log, &ts).await;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "hl7: sender lookup failed");
+            return Outcome::NoAck;
+        }
+    };
+    let (establishment, territory) = sender;
+    let today = state.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    let plan = match plan(&m, event.unwrap_or(""), territory, establishment, today) {
+        Ok(p) => p,
+        Err(errors) => {
+            return finish_without_effect(state, Some(&m), AckCode::Error, &errors, log, &ts).await;
+        }
+    };
+    let code = if plan.warnings.is_empty() {
+        AckCode::Accept
+    } else {
+        AckCode::Error
+    };
+    let ack_text = ack::build(&m, code, &plan.warnings, &ack_control_id(), &ts);
+    log.status = if plan.warnings.is_empty() {
+        "accepted".into()
+    } else {
+        "error".into()
+    };
+    log.errors = plan
+        .warnings
+        .iter()
+        .map(|e| e.message.clone())
+        .collect::<Vec<_>>()
+        .join("\n");
+    log.ack = ack_text.clone();
+    let who = AuditActor {
+        kind: "system",
+        id: format!("mllp:{}", log.sender),
+        role: Some(domain::org::Role::Integration.code()),
+        establishment: Some(establishment.to_string()),
+    };
+    match state
+        .store
+        .apply_identity_feed(&plan.feed, &who, &log, now)
+        .await
+    {
+        Ok(_) => Outcome::Ack(ack_text),
+        Err(e) if is_duplicate_message(&e) => {
+            match state.store.hl7_message_for(&log.sender, &control).await {
+                Ok(Some(first)) => Outcome::Ack(first.ack),
+                _ => Outcome::NoAck,
+            }
+        }
+        Err(store::StoreError::Conflict(why)) => {
+            let code = if why.contains("inconnu") { 204 } else { 205 };
+            let errors = [err(
+                "PID",
+                Some(3),
+                None,
+                None,
+                code,
+                format!(
+                    "refusé: {}",
+                    crate::error::AppError::from(store::StoreError::Conflict(why))
+                ),
+            )];
+            finish_without_effect(state, Some(&m), AckCode::Error, &errors, log, &ts).await
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "hl7: applying a message failed");
+            Outcome::NoAck
+        }
+    }
+}
+
+/// Logs a message that changes nothing and returns its ACK (AE or AR).
+async fn finish_without_effect(
+    state: &AppState,
+    m: Option<&Message>,
+    code: AckCode,
+    errors: &[AckError],
+    mut log: NewHl7Message,
+    ts: &str,
+) -> Outcome {
+    let ack_text = match m {
+        Some(m) => ack::build(m, code, errors, &ack_control_id(), ts),
+        None => ack::build_unreadable(&log.raw, code, errors, &ack_control_id(), ts),
+    };
+    log.status = if code == AckCode::Reject {
+        "rejected".into()
+    } else {
+        "error".into()
+    };
+    log.errors = errors
+        .iter()
+        .map(|e| e.message.clone())
+        .collect::<Vec<_>>()
+        .join("\n");
+    log.ack = ack_text.clone();
+    match state.store.log_hl7_message(&log).await {
+        Ok(_) => Outcome::Ack(ack_text),
+        Err(e) if is_duplicate_message(&e) => match (
+            &log.control_id,
+            state
+                .store
+                .hl7_message_for(&log.sender, log.control_id.as_deref().unwrap_or(""))
+                .await,
+        ) {
+            (Some(_), Ok(Some(first))) => Outcome::Ack(first.ack),
+            _ => Outcome::NoAck,
+        },
+        Err(e) => {
+            tracing::error!(error = %e, "hl7: logging a message failed");
+            Outcome::NoAck
+        }
+    }
+}

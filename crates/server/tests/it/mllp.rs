@@ -1,0 +1,420 @@
+//! HL7 v2 over a real MLLP socket: ACK codes, deduplication, identity effects
+//! visible through FHIR, every message logged.
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+fn valid_ins(order: u32) -> String {
+    let m = format!("2790375{order:06}");
+    format!("{m}{:02}", domain::ins::key_for(&m).unwrap())
+}
+
+/// An IHE PAM France ADT from the demo hospital's GAM.
+fn adt(
+    event: &str,
+    control: &str,
+    ipp: &str,
+    ins: Option<&str>,
+    reliability: &str,
+    family: &str,
+) -> String {
+    let structure = match event {
+        "A28" | "A31" | "A05" => "ADT_A05",
+        "A40" => "ADT_A39",
+        _ => "ADT_A01",
+    };
+    let ins = ins
+        .map(|i| format!("~{i}^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS"))
+        .unwrap_or_default();
+    format!(
+        "MSH|^~\\&|GAM|CHVL|PARCOURS|GHT|20261123101500||ADT^{event}^{structure}|{control}|P|2.5^FRA^2.11|||||FRA|UNICODE UTF-8|FR||2.11^IHE_FRANCE-2.11-PAM\r\
+         EVN||20261123101500\r\
+         PID|1||{ipp}^^^CHVL&450000021&M^PI{ins}||{family}^Hélène^Hélène Marie^^^^L~Dupont^Hélène^^^^^D||19790315|F|||^^^^^^BDL^^45234|||||||||||||||||||||{reliability}\r\
+         PV1|1|I|REA^12^1\r"
+    )
+}
+
+async fn fhir_patient_by_ipp(app: &TestApp, token: &str, ipp: &str) -> Option<Value> {
+    let url = format!(
+        "/fhir/Patient?identifier=urn:oid:{}%7C{ipp}",
+        server::demo::DEMO_DOMAIN_OID
+    );
+    let b = app.get(&url, Some(token)).await.json();
+    b["entry"]
+        .as_array()
+        .unwrap()
+        .first()
+        .map(|e| e["resource"].clone())
+}
+
+#[tokio::test]
+async fn admissions_create_and_update_identities_on_both_backends() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let token = app.token().await;
+        let mut c = Mllp::connect(&app).await;
+        let ins = valid_ins(501);
+        let ack = c
+            .send(adt("A28", "m1", "IPP501", Some(&ins), "VALI", "Lefèvre").as_bytes())
+            .await;
+        assert_eq!(ack_code(&ack).0, "AA", "{backend}: {ack}");
+        assert!(ack.contains("ACK^A28^ACK"), "{ack}");
+        let p = fhir_patient_by_ipp(&app, &token, "IPP501")
+            .await
+            .expect("created");
+        assert_eq!(p["name"][0]["family"], "Lefèvre");
+        assert_eq!(
+            p["name"][0]["given"],
+            serde_json::json!(["Hélène", "Marie"])
+        );
+        assert_eq!(p["name"][1]["family"], "Dupont");
+        assert_eq!(
+            p["identifier"][0]["value"],
+            ins.as_str(),
+            "{backend}: VALI in PID-32 = qualified"
+        );
+        assert_eq!(
+            p["extension"][0]["extension"][0]["valueCoding"]["code"],
+            "QUAL"
+        );
+        // An update (A31) and an A08 (accepted as an update).
+        assert_eq!(
+            ack_code(
+                &c.send(
+                    adt("A31", "m2", "IPP501", Some(&ins), "VALI", "Lefèvre-Martin").as_bytes()
+                )
+                .await
+            )
+            .0,
+            "AA"
+        );
+        assert_eq!(
+            ack_code(
+                &c.send(
+                    adt("A08", "m3", "IPP501", Some(&ins), "PROV", "Lefèvre-Martin").as_bytes()
+                )
+                .await
+            )
+            .0,
+            "AA"
+        );
+        let p = fhir_patient_by_ipp(&app, &token, "IPP501").await.unwrap();
+        assert_eq!(p["name"][0]["family"], "Lefèvre-Martin");
+        assert_eq!(p["meta"]["versionId"], "3");
+        assert_eq!(
+            p["identifier"].as_array().unwrap().len(),
+            1,
+            "{backend}: not qualified any more: the INS is stripped"
+        );
+        // The admission links the patient to the hospital; every step is audited.
+        let id = p["id"].as_str().unwrap();
+        let trail = app
+            .store
+            .list_audit(&store::audit::AuditFilter {
+                patient: Some(id.into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(trail.iter().any(|e| e.action == "create"
+            && e.actor_id == "mllp:GAM|CHVL"
+            && e.role.as_deref() == Some("integration")));
+        let log = app.store.hl7_messages(None, 10).await.unwrap();
+        assert_eq!(log.len(), 3);
+        assert!(
+            log.iter()
+                .all(|m| m.status == "accepted" && m.patient_id.as_deref() == Some(id))
+        );
+        validate_fhir(&[p]);
+    }
+}
+
+#[tokio::test]
+async fn a_repeated_control_id_gets_the_same_ack_and_no_second_effect() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let mut c = Mllp::connect(&app).await;
+        let msg = adt(
+            "A28",
+            "dup-1",
+            "IPP600",
+            Some(&valid_ins(600)),
+            "VALI",
+            "Durand",
+        );
+        let first = c.send(msg.as_bytes()).await;
+        let audit_before = app.store.verify_audit().await.unwrap().checked;
+        let mut other = Mllp::connect(&app).await;
+        let second = other.send(msg.as_bytes()).await;
+        assert_eq!(first, second, "{backend}: byte for byte the same ACK");
+        assert_eq!(
+            app.store.verify_audit().await.unwrap().checked,
+            audit_before,
+            "{backend}: no second effect"
+        );
+        assert_eq!(app.store.hl7_messages(None, 10).await.unwrap().len(), 1);
+        // Same control id from another sender is another message.
+        let clinic = app
+            .store
+            .establishment_by_finess(server::demo::CLINIC_FINESS)
+            .await
+            .unwrap()
+            .unwrap();
+        app.store
+            .create_hl7_sender("GAM", "STROCH", clinic.id, 0)
+            .await
+            .unwrap();
+        let from_clinic = msg
+            .replace("|GAM|CHVL|", "|GAM|STROCH|")
+            .replace("IPP600", "IPP601")
+            .replace(&valid_ins(600), &valid_ins(601));
+        assert_eq!(
+            ack_code(&c.send(from_clinic.as_bytes()).await).0,
+            "AA",
+            "{backend}"
+        );
+        assert_eq!(app.store.hl7_messages(None, 10).await.unwrap().len(), 2);
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_ins_key_gets_ae_with_err_and_the_identity_stays_provisional() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let token = app.token().await;
+        let mut c = Mllp::connect(&app).await;
+        let ack = c
+            .send(
+                adt(
+                    "A28",
+                    "bad-ins",
+                    "IPP700",
+                    Some("276037510669380"),
+                    "VALI",
+                    "Martin",
+                )
+                .as_bytes(),
+            )
+            .await;
+        let (code, err_code, location) = ack_code(&ack);
+        assert_eq!(
+            (code.as_str(), err_code.as_deref()),
+            ("AE", Some("102")),
+            "{backend}: {ack}"
+        );
+        assert_eq!(
+            location.as_deref(),
+            Some("PID^1^3^2^1"),
+            "{backend}: the second repetition of PID-3"
+        );
+        assert!(ack.contains("clé de contrôle"), "{ack}");
+        let p = fhir_patient_by_ipp(&app, &token, "IPP700")
+            .await
+            .expect("the identity is stored");
+        assert_eq!(
+            p["extension"][0]["extension"][0]["valueCoding"]["code"], "PROV",
+            "{backend}"
+        );
+        let stored = app
+            .store
+            .search_patients(
+                app.store
+                    .territory_by_oid(server::demo::DEMO_DOMAIN_OID)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .id,
+                &store::patients::PatientQuery {
+                    ipp: Some("IPP700".into()),
+                    limit: 1,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(stored[0].ins, None, "{backend}: a wrong INS is not stored");
+        let log = app.store.hl7_messages(None, 1).await.unwrap();
+        assert_eq!(
+            (log[0].status.as_str(), log[0].errors.contains("clé")),
+            ("error", true)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a40_merges_and_unsupported_messages_are_rejected() {
+    let app = spawn_app("sqlite").await;
+    let token = app.token().await;
+    let mut c = Mllp::connect(&app).await;
+    assert_eq!(
+        ack_code(
+            &c.send(adt("A28", "a", "IPP800", None, "PROV", "Bernard").as_bytes())
+                .await
+        )
+        .0,
+        "AA"
+    );
+    assert_eq!(
+        ack_code(
+            &c.send(adt("A28", "b", "IPP801", None, "PROV", "Bernard").as_bytes())
+                .await
+        )
+        .0,
+        "AA"
+    );
+    let merge = format!(
+        "{}MRG|IPP801^^^CHVL&450000021&M^PI\r",
+        adt("A40", "c", "IPP800", None, "PROV", "Bernard")
+    );
+    assert_eq!(ack_code(&c.send(merge.as_bytes()).await).0, "AA");
+    let merged = fhir_patient_by_ipp(&app, &token, "IPP801").await.unwrap();
+    assert_eq!(merged["active"], false);
+    let survivor = fhir_patient_by_ipp(&app, &token, "IPP800").await.unwrap();
+    assert_eq!(
+        merged["link"][0]["other"]["reference"],
+        format!("Patient/{}", survivor["id"].as_str().unwrap())
+    );
+    // Merging again: AE (already merged), nothing changes.
+    let again = merge.replace("|c|P|", "|d|P|");
+    assert_eq!(ack_code(&c.send(again.as_bytes()).await).0, "AE");
+    let unknown = format!(
+        "{}MRG|IPP999^^^CHVL&450000021&M^PI\r",
+        adt("A40", "e", "IPP800", None, "PROV", "Bernard")
+    );
+    let (code, err, _) = ack_code(&c.send(unknown.as_bytes()).await);
+    assert_eq!((code.as_str(), err.as_deref()), ("AE", Some("204")));
+
+    let base = adt("A28", "r", "IPP900", None, "PROV", "X");
+    let cases: Vec<(String, &str, &str)> = vec![
+        (
+            base.replace("ADT^A28^ADT_A05|r|", "ORU^R01^ORU_R01|r1|"),
+            "AR",
+            "200",
+        ),
+        (
+            base.replace("ADT^A28^ADT_A05|r|", "ADT^A02^ADT_A02|r2|"),
+            "AR",
+            "201",
+        ),
+        (
+            base.replace("|r|P|2.5^FRA^2.11|", "|r3|X|2.5^FRA^2.11|"),
+            "AR",
+            "202",
+        ),
+        (
+            base.replace("|r|P|2.5^FRA^2.11|", "|r4|P|3.0|"),
+            "AR",
+            "203",
+        ),
+        (
+            base.replace("|GAM|CHVL|", "|GAM|INCONNU|")
+                .replace("|r|", "|r5|"),
+            "AR",
+            "207",
+        ),
+        (
+            base.replace("|r|", "|r6|").replace("19790315", "1979"),
+            "AE",
+            "102",
+        ),
+        (
+            base.replace("|r|", "|r7|").replace(
+                "IPP900^^^CHVL&450000021&M^PI",
+                "IPP900^^^CHVL&450000021&M^AN",
+            ),
+            "AE",
+            "101",
+        ),
+        (base.replace("|r|", "||"), "AR", "101"),
+        ("PID|1||garbage".to_owned(), "AR", "100"),
+        ("MSH|^~|broken".to_owned(), "AR", "102"),
+    ];
+    for (msg, code, err) in cases {
+        let ack = c.send(msg.as_bytes()).await;
+        let (got, got_err, _) = ack_code(&ack);
+        assert_eq!(
+            (got.as_str(), got_err.as_deref()),
+            (code, Some(err)),
+            "{msg:?} -> {ack:?}"
+        );
+    }
+    let log = app.store.hl7_messages(None, 100).await.unwrap();
+    assert_eq!(log.len(), 15, "every message is logged, even garbage");
+    // Every ACK sent (AA, AE with ERR, AR) is valid HL7 v2.5 for hl7apy.
+    let acks: Vec<String> = log.iter().map(|m| m.ack.clone()).collect();
+    validate_hl7(&acks);
+    assert!(
+        log.iter()
+            .any(|m| m.raw == b"PID|1||garbage" && m.status == "rejected")
+    );
+}
+
+#[tokio::test]
+async fn latin1_messages_are_decoded() {
+    let app = spawn_app("sqlite").await;
+    let token = app.token().await;
+    let text =
+        adt("A28", "l1", "IPP950", None, "PROV", "Lefèvre").replace("UNICODE UTF-8", "8859/1");
+    let bytes: Vec<u8> = text
+        .chars()
+        .map(|ch| u8::try_from(u32::from(ch)).unwrap())
+        .collect();
+    let mut c = Mllp::connect(&app).await;
+    assert_eq!(ack_code(&c.send(&bytes).await).0, "AA");
+    let p = fhir_patient_by_ipp(&app, &token, "IPP950").await.unwrap();
+    assert_eq!(p["name"][0]["family"], "Lefèvre");
+    assert_eq!(p["name"][0]["given"][0], "Hélène");
+}
+
+#[tokio::test]
+async fn ten_concurrent_senders() {
+    for backend in BACKENDS {
+        let app = std::sync::Arc::new(spawn_app(backend).await);
+        let mut tasks = Vec::new();
+        for s in 0..10u32 {
+            let app = app.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut c = Mllp::connect(&app).await;
+                for i in 0..20u32 {
+                    let n = s * 100 + i;
+                    let ack = c
+                        .send(
+                            adt(
+                                "A28",
+                                &format!("c{n}"),
+                                &format!("IPPC{n}"),
+                                Some(&valid_ins(1000 + n)),
+                                "VALI",
+                                "Concurrent",
+                            )
+                            .as_bytes(),
+                        )
+                        .await;
+                    assert_eq!(ack_code(&ack).0, "AA", "{ack}");
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(
+            app.store.hl7_messages(None, 500).await.unwrap().len(),
+            200,
+            "{backend}"
+        );
+        let t = app
+            .store
+            .territory_by_oid(server::demo::DEMO_DOMAIN_OID)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            app.store.count_patients(t.id).await.unwrap(),
+            220,
+            "{backend}: 20 demo patients + 200"
+        );
+        assert_eq!(app.store.verify_audit().await.unwrap().error, None);
+    }
+}

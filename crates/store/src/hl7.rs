@@ -1,0 +1,359 @@
+//! HL7 v2 intake: known senders (MSH-3/MSH-4 → establishment), the message log
+//! (every raw message with its status, errors and the ACK sent), and the identity
+//! feed applied in the same transaction as the log entry, so that a message is
+//! acknowledged only once its effects are committed and a repeated control id from
+//! the same sender finds the first ACK and has no second effect.
+
+use domain::audit::AuditActor;
+use domain::identity::{IdentityStatus, PatientRecord, Traits};
+use domain::ins::Ins;
+use domain::{EstablishmentId, PatientId, TerritoryId};
+
+use crate::audit::NewAudit;
+use crate::macros::rows_to;
+use crate::orgs::parse_id;
+use crate::patients::NewPatient;
+use crate::{Result, Store, StoreError};
+
+/// A message to log.
+#[derive(Debug, Clone)]
+pub struct NewHl7Message {
+    /// When it arrived (Unix ms).
+    pub received_at_ms: i64,
+    /// `MSH-3|MSH-4` as received (empty when unreadable).
+    pub sender: String,
+    /// MSH-10, when readable.
+    pub control_id: Option<String>,
+    /// `ADT^A01`.
+    pub message_type: String,
+    /// `accepted`, `error` (AE) or `rejected` (AR).
+    pub status: String,
+    /// Errors, one per line.
+    pub errors: String,
+    /// The ACK sent back.
+    pub ack: String,
+    /// The message as received.
+    pub raw: Vec<u8>,
+    /// The original log entry, when this is a replay.
+    pub replay_of: Option<String>,
+}
+
+db_row! {
+    /// A logged message.
+    pub struct Hl7LogEntry {
+        id: String,
+        received_at_ms: i64,
+        sender: String,
+        control_id: Option<String>,
+        message_type: String,
+        status: String,
+        errors: String,
+        ack: String,
+        raw: Vec<u8>,
+        patient_id: Option<String>,
+        replay_of: Option<String>,
+    }
+}
+
+/// An identity change carried by an ADT message.
+#[derive(Debug, Clone)]
+pub enum IdentityFeed {
+    /// Create or update the record with this IPP (A28, A31, A01, A04, A05, A08...).
+    Upsert {
+        /// Identity domain.
+        territory: TerritoryId,
+        /// Establishment the sender feeds (the patient gets linked to it).
+        establishment: EstablishmentId,
+        /// The IPP (PID-3 of type PI).
+        ipp: String,
+        /// Traits.
+        traits: Traits,
+        /// INS, only when valid and qualified.
+        ins: Option<Ins>,
+        /// Status.
+        status: IdentityStatus,
+    },
+    /// A40: merge the record with IPP `merged_ipp` into the one with `survivor_ipp`.
+    Merge {
+        /// Identity domain.
+        territory: TerritoryId,
+        /// PID-3 IPP.
+        survivor_ipp: String,
+        /// MRG-1 IPP.
+        merged_ipp: String,
+    },
+}
+
+const LOG_COLUMNS: &str = "id, received_at_ms, sender, control_id, message_type, status, errors, ack, raw, patient_id, replay_of";
+
+/// Inserts a log row inside `$tx`; a repeated (sender, control id) is a conflict on
+/// `hl7_messages_dedup`.
+macro_rules! insert_log_tx {
+    ($tx:expr, $id:expr, $m:expr, $patient:expr) => {{
+        let m: &NewHl7Message = $m;
+        let patient: Option<PatientId> = $patient;
+        sqlx::query(
+            "INSERT INTO hl7_messages (id, received_at_ms, sender, control_id, message_type, status, errors, ack, raw, patient_id, replay_of) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind($id)
+        .bind(m.received_at_ms)
+        .bind(&m.sender)
+        .bind(&m.control_id)
+        .bind(&m.message_type)
+        .bind(&m.status)
+        .bind(&m.errors)
+        .bind(&m.ack)
+        .bind(&m.raw)
+        .bind(patient.map(|p| p.to_string()))
+        .bind(&m.replay_of)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+
+fn audit(who: &AuditActor, patient: PatientId, action: &str, now_ms: i64) -> NewAudit {
+    NewAudit {
+        at_ms: now_ms,
+        actor: who.clone(),
+        patient: Some(patient.to_string()),
+        action: action.to_owned(),
+        resource: format!("Patient/{patient}"),
+        outcome: "success".to_owned(),
+    }
+}
+
+/// Whether a conflict is the message log's deduplication (a repeated control id).
+pub fn is_duplicate_message(e: &StoreError) -> bool {
+    matches!(e, StoreError::Conflict(c) if c.contains("hl7_messages"))
+}
+
+impl Store {
+    /// Registers a sender: messages whose MSH-3 and MSH-4 match feed `establishment`.
+    pub async fn create_hl7_sender(
+        &self,
+        application: &str,
+        facility: &str,
+        establishment: EstablishmentId,
+        now_ms: i64,
+    ) -> Result<()> {
+        on_pool!(self, write, |pool| {
+            sqlx::query(
+                "INSERT INTO hl7_senders (id, sending_application, sending_facility, establishment_id, created_at_ms) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(application)
+            .bind(facility)
+            .bind(establishment.to_string())
+            .bind(now_ms)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// The establishment (and its territory) fed by a sender.
+    pub async fn hl7_sender(
+        &self,
+        application: &str,
+        facility: &str,
+    ) -> Result<Option<(EstablishmentId, TerritoryId)>> {
+        on_pool!(self, read, |pool| {
+            use sqlx::Row;
+            let rows = sqlx::query(
+                "SELECT s.establishment_id, e.territory_id FROM hl7_senders s JOIN establishments e ON e.id = s.establishment_id \
+                 WHERE s.sending_application = $1 AND s.sending_facility = $2",
+            )
+            .bind(application)
+            .bind(facility)
+            .fetch_all(pool)
+            .await?;
+            match rows.first() {
+                Some(r) => Ok(Some((
+                    parse_id(&r.try_get::<String, _>("establishment_id")?)?,
+                    parse_id(&r.try_get::<String, _>("territory_id")?)?,
+                ))),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// The first log entry for (sender, control id), if any (original, not a replay).
+    pub async fn hl7_message_for(
+        &self,
+        sender: &str,
+        control_id: &str,
+    ) -> Result<Option<Hl7LogEntry>> {
+        let sql = format!(
+            "SELECT {LOG_COLUMNS} FROM hl7_messages WHERE sender = $1 AND control_id = $2 AND replay_of IS NULL"
+        );
+        // Read on the writer for SQLite: a duplicate that just committed must be seen.
+        on_pool!(self, write, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(sender)
+                .bind(control_id)
+                .fetch_all(pool)
+                .await?;
+            Ok(rows_to::<_, Hl7LogEntry>(&rows)?.into_iter().next())
+        })
+    }
+
+    /// Logs a message that has no effect (rejected, or in error before any change).
+    pub async fn log_hl7_message(&self, m: &NewHl7Message) -> Result<String> {
+        let id = uuid::Uuid::now_v7().to_string();
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            insert_log_tx!(tx, &id, m, None);
+            tx.commit().await?;
+            Ok(id)
+        })
+    }
+
+    /// Applies an identity change and logs the message, in one transaction. The
+    /// change is audited as done by `who` (the sender, as a system actor).
+    pub async fn apply_identity_feed(
+        &self,
+        feed: &IdentityFeed,
+        who: &AuditActor,
+        log: &NewHl7Message,
+        now_ms: i64,
+    ) -> Result<PatientId> {
+        let log_id = uuid::Uuid::now_v7().to_string();
+        on_pool!(self, write, |pool| {
+            use sqlx::Row;
+            let mut tx = pool.begin().await?;
+            let select = "SELECT id, version, merged_into FROM patients WHERE territory_id = $1 AND ipp = $2";
+            let patient = match feed {
+                IdentityFeed::Upsert {
+                    territory,
+                    establishment,
+                    ipp,
+                    traits,
+                    ins,
+                    status,
+                } => {
+                    let found = sqlx::query(select)
+                        .bind(territory.to_string())
+                        .bind(ipp)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    match found {
+                        None => {
+                            let id = PatientId::new();
+                            let p = NewPatient {
+                                territory: *territory,
+                                ipp: Some(ipp.clone()),
+                                traits: traits.clone(),
+                                ins: ins.clone(),
+                                status: *status,
+                                establishment: Some(*establishment),
+                            };
+                            insert_patient_tx!(tx, id, &p, now_ms);
+                            append_audit!(tx, &audit(who, id, "create", now_ms));
+                            id
+                        }
+                        Some(row) => {
+                            let id: PatientId = parse_id(&row.try_get::<String, _>("id")?)?;
+                            if row.try_get::<Option<String>, _>("merged_into")?.is_some() {
+                                return Err(StoreError::Conflict(format!(
+                                    "le dossier IPP {ipp} a été fusionné"
+                                )));
+                            }
+                            let record = PatientRecord {
+                                id,
+                                territory: *territory,
+                                ipp: ipp.clone(),
+                                traits: traits.clone(),
+                                ins: ins.clone(),
+                                status: *status,
+                                merged_into: None,
+                                version: row.try_get("version")?,
+                                updated_at_ms: now_ms,
+                            };
+                            if update_patient_tx!(tx, &record, now_ms) == 0 {
+                                return Err(StoreError::Stale {
+                                    current: record.version,
+                                });
+                            }
+                            sqlx::query(
+                                "INSERT INTO patient_establishments (patient_id, establishment_id, since_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                            )
+                            .bind(id.to_string())
+                            .bind(establishment.to_string())
+                            .bind(now_ms)
+                            .execute(&mut *tx)
+                            .await?;
+                            append_audit!(tx, &audit(who, id, "update", now_ms));
+                            id
+                        }
+                    }
+                }
+                IdentityFeed::Merge {
+                    territory,
+                    survivor_ipp,
+                    merged_ipp,
+                } => {
+                    let mut ids = Vec::with_capacity(2);
+                    for ipp in [survivor_ipp, merged_ipp] {
+                        let row = sqlx::query(select)
+                            .bind(territory.to_string())
+                            .bind(ipp)
+                            .fetch_optional(&mut *tx)
+                            .await?
+                            .ok_or_else(|| StoreError::Conflict(format!("IPP {ipp} inconnu")))?;
+                        ids.push(parse_id::<PatientId>(&row.try_get::<String, _>("id")?)?);
+                    }
+                    let (survivor, merged) = match ids.as_slice() {
+                        [s, m] if s != m => (*s, *m),
+                        _ => {
+                            return Err(StoreError::Conflict(
+                                "fusion d'un dossier avec lui-même".to_owned(),
+                            ));
+                        }
+                    };
+                    merge_tx!(tx, survivor, merged, now_ms);
+                    append_audit!(tx, &audit(who, merged, "merge", now_ms));
+                    append_audit!(tx, &audit(who, survivor, "merge", now_ms));
+                    survivor
+                }
+            };
+            insert_log_tx!(tx, &log_id, log, Some(patient));
+            tx.commit().await?;
+            Ok(patient)
+        })
+    }
+
+    /// The message log, newest first (`before`: paging by received time).
+    pub async fn hl7_messages(
+        &self,
+        before_ms: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Hl7LogEntry>> {
+        let sql = format!(
+            "SELECT {LOG_COLUMNS} FROM hl7_messages WHERE ($1 IS NULL OR received_at_ms < $1) ORDER BY received_at_ms DESC, id DESC LIMIT $2"
+        );
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(before_ms)
+                .bind(limit.clamp(1, 500))
+                .fetch_all(pool)
+                .await?;
+            Ok(rows_to(&rows)?)
+        })
+    }
+
+    /// One log entry.
+    pub async fn hl7_message(&self, id: &str) -> Result<Hl7LogEntry> {
+        let sql = format!("SELECT {LOG_COLUMNS} FROM hl7_messages WHERE id = $1");
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(id)
+                .fetch_all(pool)
+                .await?;
+            rows_to::<_, Hl7LogEntry>(&rows)?
+                .into_iter()
+                .next()
+                .ok_or(StoreError::NotFound)
+        })
+    }
+}
