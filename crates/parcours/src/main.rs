@@ -199,10 +199,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let app = Application::build(config, Arc::new(SystemClock)).await?;
     let addr = app.local_addr()?;
     let mllp = app.mllp_addr()?;
-    println!("HL7 v2 (MLLP) sur {mllp}");
-    tracing::info!(%addr, "Parcours écoute");
-    println!("Parcours écoute sur http://{addr}");
+    tracing::info!(%addr, %mllp, "Parcours écoute");
+    // A server must not die because whoever started it closed its stdout.
+    say(&format!(
+        "Parcours écoute sur http://{addr}\nHL7 v2 (MLLP) sur {mllp}"
+    ));
     app.run_until(shutdown_signal()).await
+}
+
+/// Prints a line, ignoring a closed stdout (println! would panic on it).
+fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
 fn print_demo_logins() {

@@ -356,3 +356,238 @@ fn hl7_send_prints_each_ack_over_a_real_mllp_socket() {
     );
     assert_eq!(o.status.code(), Some(2), "nobody listening");
 }
+
+#[tokio::test]
+async fn hl7_senders_log_and_replay() {
+    let db = store::testing::fresh_sqlite_url();
+    assert!(
+        parcours(&db, &["demo", "--seed-only"], &[])
+            .status
+            .success()
+    );
+    let o = parcours(
+        &db,
+        &[
+            "hl7",
+            "sender-add",
+            "--application",
+            "GAM",
+            "--facility",
+            "STROCH",
+            "--establishment",
+            "450000013",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout(&o).contains("Clinique Saint-Roch"));
+    let o = parcours(
+        &db,
+        &[
+            "hl7",
+            "sender-add",
+            "--application",
+            "GAM",
+            "--facility",
+            "X",
+            "--establishment",
+            "000000000",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2));
+
+    // A message logged through the intake, then replayed from the log.
+    let s = store::Store::connect(&db).await.unwrap();
+    let state = server::AppState::new(
+        s.clone(),
+        std::sync::Arc::new(domain::SystemClock),
+        server::Config::default(),
+    );
+    let msg = "MSH|^~\\&|GAM|STROCH|P|G|20261123||ADT^A28^ADT_A05|rp-1|P|2.5\rPID|1||R1^^^X^PI||Replay^Jean^^^^^L||19800101|M\r";
+    let server::services::hl7::Outcome::Ack(ack) =
+        server::services::hl7::ingest(&state, msg.as_bytes(), None).await
+    else {
+        panic!()
+    };
+    assert!(ack.contains("MSA|AA|rp-1"), "{ack}");
+    let id = s.hl7_messages(None, 1).await.unwrap()[0].id.clone();
+    s.close().await;
+    let o = parcours(&db, &["hl7", "log"], &[]);
+    assert!(
+        stdout(&o).contains("GAM|STROCH rp-1 ADT^A28 accepted"),
+        "{}",
+        stdout(&o)
+    );
+    let o = parcours(&db, &["hl7", "replay", &id], &[]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{} {}",
+        stdout(&o),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout(&o).contains("MSA|AA|rp-1"), "{}", stdout(&o));
+    let s = store::Store::connect(&db).await.unwrap();
+    let log = s.hl7_messages(None, 10).await.unwrap();
+    assert_eq!(log.len(), 2, "the replay is logged too");
+    assert_eq!(log[0].replay_of.as_deref(), Some(id.as_str()));
+    let o = parcours(&db, &["hl7", "replay", "nope"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("introuvable"));
+}
+
+/// Starts `parcours serve` on free ports; returns the child and its MLLP address.
+fn start_server(db: &str) -> (std::process::Child, std::net::SocketAddr) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_parcours"))
+        .arg("serve")
+        .env("PARCOURS_DATABASE_URL", db)
+        .env("PARCOURS_LISTEN", "127.0.0.1:0")
+        .env("PARCOURS_MLLP_LISTEN", "127.0.0.1:0")
+        .env("PARCOURS_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let mut lines = std::io::BufReader::new(out).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the server prints its MLLP address")
+            .unwrap();
+        if let Some(a) = line.strip_prefix("HL7 v2 (MLLP) sur ") {
+            break a.trim().parse().unwrap();
+        }
+    };
+    // Keep reading what it prints until it exits.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, addr)
+}
+
+/// Sends one framed message and reads one ACK frame (blocking).
+fn send_one(
+    stream: &mut std::net::TcpStream,
+    buf: &mut Vec<u8>,
+    msg: &str,
+) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    stream.write_all(&hl7v2::mllp::frame(msg.as_bytes()))?;
+    loop {
+        if let hl7v2::mllp::Frame::Message {
+            start,
+            end,
+            consumed,
+        } = hl7v2::mllp::next_frame(buf)
+        {
+            let ack = String::from_utf8_lossy(&buf[start..end]).into_owned();
+            buf.drain(..consumed);
+            return Ok(ack);
+        }
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "closed",
+            ));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn crash_message(sender: usize, i: usize) -> (String, String) {
+    let control = format!("crash-{sender}-{i}");
+    let msg = format!(
+        "MSH|^~\\&|GAM|CHVL|PARCOURS|GHT|20261123||ADT^A28^ADT_A05|{control}|P|2.5\rPID|1||K{sender}X{i}^^^CHVL^PI||Crash^Test^^^^^L||19700101|F\r"
+    );
+    (control, msg)
+}
+
+#[tokio::test]
+async fn sigkill_during_ingest_loses_no_acknowledged_message() {
+    for (backend, db) in databases().await {
+        assert!(
+            parcours(&db, &["demo", "--seed-only"], &[])
+                .status
+                .success()
+        );
+        let (mut child, addr) = start_server(&db);
+        let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
+        let senders: Vec<_> = (0..4)
+            .map(|s| {
+                let acked = acked.clone();
+                std::thread::spawn(move || {
+                    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+                        return;
+                    };
+                    stream
+                        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                        .unwrap();
+                    let mut buf = Vec::new();
+                    for i in 0..2_000 {
+                        let (control, msg) = crash_message(s, i);
+                        match send_one(&mut stream, &mut buf, &msg) {
+                            Ok(ack) if ack.contains("MSA|AA|") => {
+                                acked.lock().unwrap().push((control, ack))
+                            }
+                            Ok(ack) => panic!("unexpected ACK {ack}"),
+                            Err(_) => return, // the server died
+                        }
+                    }
+                })
+            })
+            .collect();
+        // Kill the server (SIGKILL) in the middle of the ingest.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while acked.lock().unwrap().len() < 300 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        for t in senders {
+            t.join().unwrap();
+        }
+        let acked = acked.lock().unwrap().clone();
+        assert!(
+            acked.len() >= 300 && acked.len() < 8_000,
+            "{backend}: killed mid-ingest after {} ACKs",
+            acked.len()
+        );
+
+        // After the crash every acknowledged message is there, with its effect.
+        let s = store::Store::connect(&db).await.unwrap();
+        for (control, ack) in &acked {
+            let logged = s.hl7_message_for("GAM|CHVL", control).await.unwrap();
+            let logged = logged.unwrap_or_else(|| panic!("{backend}: ACKed {control} lost"));
+            assert_eq!(&logged.ack, ack, "{backend}");
+            assert!(logged.patient_id.is_some());
+        }
+        assert_eq!(
+            s.verify_audit().await.unwrap().error,
+            None,
+            "{backend}: the audit chain survived"
+        );
+        s.close().await;
+
+        // After a restart, a repeated ACKed message gets the same ACK, no second effect.
+        let (mut child, addr) = start_server(&db);
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        let mut buf = Vec::new();
+        let (control, ack) = &acked[acked.len() / 2];
+        let (s_i, i): (usize, usize) = {
+            let mut parts = control.trim_start_matches("crash-").split('-');
+            (
+                parts.next().unwrap().parse().unwrap(),
+                parts.next().unwrap().parse().unwrap(),
+            )
+        };
+        assert_eq!(
+            &send_one(&mut stream, &mut buf, &crash_message(s_i, i).1).unwrap(),
+            ack,
+            "{backend}"
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
