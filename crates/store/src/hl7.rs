@@ -187,8 +187,9 @@ impl Store {
         let sql = format!(
             "SELECT {LOG_COLUMNS} FROM hl7_messages WHERE sender = $1 AND control_id = $2 AND replay_of IS NULL"
         );
-        // Read on the writer for SQLite: a duplicate that just committed must be seen.
-        on_pool!(self, write, |pool| {
+        // A duplicate racing with its first copy is caught by the unique index at
+        // commit; the caller then reads again. So the reader pool is enough here.
+        on_pool!(self, read, |pool| {
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(sender)
                 .bind(control_id)
@@ -222,6 +223,7 @@ impl Store {
         on_pool!(self, write, |pool| {
             use sqlx::Row;
             let mut tx = pool.begin().await?;
+            let mut audits: Vec<NewAudit> = Vec::with_capacity(2);
             let select = "SELECT id, version, merged_into FROM patients WHERE territory_id = $1 AND ipp = $2";
             let patient = match feed {
                 IdentityFeed::Upsert {
@@ -249,7 +251,7 @@ impl Store {
                                 establishment: Some(*establishment),
                             };
                             insert_patient_tx!(tx, id, &p, now_ms);
-                            append_audit!(tx, &audit(who, id, "create", now_ms));
+                            audits.push(audit(who, id, "create", now_ms));
                             id
                         }
                         Some(row) => {
@@ -283,7 +285,7 @@ impl Store {
                             .bind(now_ms)
                             .execute(&mut *tx)
                             .await?;
-                            append_audit!(tx, &audit(who, id, "update", now_ms));
+                            audits.push(audit(who, id, "update", now_ms));
                             id
                         }
                     }
@@ -312,12 +314,16 @@ impl Store {
                         }
                     };
                     merge_tx!(tx, survivor, merged, now_ms);
-                    append_audit!(tx, &audit(who, merged, "merge", now_ms));
-                    append_audit!(tx, &audit(who, survivor, "merge", now_ms));
+                    audits.push(audit(who, merged, "merge", now_ms));
+                    audits.push(audit(who, survivor, "merge", now_ms));
                     survivor
                 }
             };
             insert_log_tx!(tx, &log_id, log, Some(patient));
+            // Last: the audit head row stays locked from here to the commit.
+            for a in &audits {
+                append_audit!(tx, a);
+            }
             tx.commit().await?;
             Ok(patient)
         })

@@ -1,0 +1,117 @@
+//! MLLP load generator for `scripts/bench-mllp`: N concurrent senders, each on its
+//! own connection, each waiting for the ACK before sending the next message (as an
+//! HL7 sender does). Prints messages/s and ACK latency percentiles. Loopback only,
+//! bounded in messages and in time.
+//!
+//! `mllp-load ADDR SENDERS MESSAGES_PER_SENDER [RUN_ID]`
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn message(run: &str, sender: usize, i: usize) -> String {
+    format!(
+        "MSH|^~\\&|GAM|CHVL|PARCOURS|GHT|20261123101500||ADT^A28^ADT_A05|{run}-{sender}-{i}|P|2.5^FRA^2.11|||||FRA|UNICODE UTF-8\r\
+         EVN||20261123101500\r\
+         PID|1||{run}S{sender}N{i}^^^CHVL&450000021&M^PI||CHARGE^Hélène^Hélène Marie^^^^L||19790315|F|||^^^^^^BDL^^45234\r\
+         PV1|1|I|REA^12^1\r"
+    )
+}
+
+async fn sender(
+    addr: String,
+    run: String,
+    id: usize,
+    count: usize,
+    deadline: Instant,
+) -> Result<(Vec<Duration>, usize), String> {
+    let mut stream = TcpStream::connect(&addr).await.map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let mut buf = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 4096];
+    let mut latencies = Vec::with_capacity(count);
+    let mut not_aa = 0;
+    for i in 0..count {
+        if Instant::now() > deadline {
+            break;
+        }
+        let frame = hl7v2::mllp::frame(message(&run, id, i).as_bytes());
+        let t0 = Instant::now();
+        stream.write_all(&frame).await.map_err(|e| e.to_string())?;
+        let ack = loop {
+            if let hl7v2::mllp::Frame::Message {
+                start,
+                end,
+                consumed,
+            } = hl7v2::mllp::next_frame(&buf)
+            {
+                let ack = buf.get(start..end).unwrap_or(&[]).to_vec();
+                buf.drain(..consumed);
+                break ack;
+            }
+            let n = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut chunk))
+                .await
+                .map_err(|_| "ACK timeout".to_owned())?
+                .map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err("connection closed".into());
+            }
+            buf.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
+        };
+        latencies.push(t0.elapsed());
+        if !ack.windows(7).any(|w| w == b"MSA|AA|") {
+            not_aa += 1;
+        }
+    }
+    Ok((latencies, not_aa))
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(addr), Some(senders), Some(per)) = (
+        args.get(1),
+        args.get(2).and_then(|s| s.parse::<usize>().ok()),
+        args.get(3).and_then(|s| s.parse::<usize>().ok()),
+    ) else {
+        eprintln!("usage: mllp-load ADDR SENDERS MESSAGES_PER_SENDER [RUN_ID]");
+        std::process::exit(2);
+    };
+    let run = args
+        .get(4)
+        .cloned()
+        .unwrap_or_else(|| format!("{}", std::process::id()));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..senders)
+        .map(|s| tokio::spawn(sender(addr.clone(), run.clone(), s, per, deadline)))
+        .collect();
+    let mut all = Vec::with_capacity(senders * per);
+    let mut not_aa = 0;
+    for t in tasks {
+        match t.await {
+            Ok(Ok((l, n))) => {
+                all.extend(l);
+                not_aa += n;
+            }
+            Ok(Err(e)) => eprintln!("sender failed: {e}"),
+            Err(e) => eprintln!("sender task failed: {e}"),
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(0.0)
+    };
+    println!(
+        "{{\"messages\": {}, \"seconds\": {elapsed:.3}, \"per_second\": {:.0}, \"p50_ms\": {:.2}, \"p99_ms\": {:.2}, \"max_ms\": {:.2}, \"not_aa\": {not_aa}}}",
+        all.len(),
+        all.len() as f64 / elapsed,
+        pct(0.50),
+        pct(0.99),
+        pct(1.0)
+    );
+}
