@@ -74,6 +74,10 @@ id_type!(
     PatientId
 );
 id_type!(
+    /// A stay (venue) in an establishment.
+    EncounterId
+);
+id_type!(
     /// A machine client of the API (OAuth2 client credentials).
     ApiClientId
 );

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod clock;
+pub mod encounter;
 pub mod identity;
 pub mod ids;
 pub mod ins;
@@ -14,5 +15,5 @@ pub mod org;
 pub mod policy;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use ids::{ApiClientId, EstablishmentId, PatientId, TerritoryId, UnitId, UserId};
+pub use ids::{ApiClientId, EncounterId, EstablishmentId, PatientId, TerritoryId, UnitId, UserId};
 pub use ins::{Ins, InsError, InsKind};

@@ -215,6 +215,7 @@ impl Store {
     pub async fn apply_identity_feed(
         &self,
         feed: &IdentityFeed,
+        movement: Option<&crate::encounters::MovementFeed>,
         who: &AuditActor,
         log: &NewHl7Message,
         now_ms: i64,
@@ -319,6 +320,17 @@ impl Store {
                     survivor
                 }
             };
+            if let Some(mv) = movement {
+                let encounter = apply_movement_tx!(tx, patient, mv, now_ms);
+                audits.push(NewAudit {
+                    at_ms: now_ms,
+                    actor: who.clone(),
+                    patient: Some(patient.to_string()),
+                    action: "write-clinical".to_owned(),
+                    resource: format!("Encounter/{encounter}"),
+                    outcome: "success".to_owned(),
+                });
+            }
             insert_log_tx!(tx, &log_id, log, Some(patient));
             // Last: the audit head row stays locked from here to the commit.
             for a in &audits {

@@ -20,6 +20,8 @@ mod macros;
 pub mod audit;
 #[macro_use]
 pub mod patients;
+#[macro_use]
+pub mod encounters;
 pub mod hl7;
 pub mod migrate;
 pub mod orgs;

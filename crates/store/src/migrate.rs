@@ -27,6 +27,11 @@ pub const SQLITE: &[Migration] = &[
         name: "hl7",
         sql: include_str!("../migrations/sqlite/0002_hl7.sql"),
     },
+    Migration {
+        version: 3,
+        name: "encounters",
+        sql: include_str!("../migrations/sqlite/0003_encounters.sql"),
+    },
 ];
 
 /// PostgreSQL migrations.
@@ -40,6 +45,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 2,
         name: "hl7",
         sql: include_str!("../migrations/postgres/0002_hl7.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "encounters",
+        sql: include_str!("../migrations/postgres/0003_encounters.sql"),
     },
 ];
 

@@ -319,10 +319,93 @@ pub fn capability_statement(base: &str, software_version: &str, date: &str) -> V
                         param("_offset", "number", "Décalage de page"),
                     ],
                 },
+                {
+                    "type": "Encounter",
+                    "interaction": [{"code": "read"}, {"code": "search-type"}],
+                    "versioning": "no-version",
+                    "readHistory": false,
+                    "updateCreate": false,
+                    "searchParam": [param("patient", "reference", "Séjours d'un patient (obligatoire)")],
+                    "documentation": "Séjours et mouvements alimentés par les messages ADT IHE PAM France (MLLP).",
+                },
                 read_only("Practitioner"),
                 read_only("Organization"),
                 audit,
             ],
         }],
     })
+}
+
+/// What an Encounter shows (a stay fed by ADT).
+#[derive(Debug, Clone)]
+pub struct EncounterView {
+    /// Id.
+    pub id: String,
+    /// Patient id.
+    pub patient: String,
+    /// Establishment (Organization) id.
+    pub establishment: String,
+    /// Establishment FINESS (authority of the visit number).
+    pub finess: String,
+    /// PV1-19.
+    pub visit_number: String,
+    /// FHIR status code (planned, in-progress, onleave, finished, cancelled).
+    pub status: String,
+    /// PV1-2 (I, O, E...).
+    pub class: Option<String>,
+    /// Unit, room, bed.
+    pub location: Option<String>,
+    /// Period start (Unix ms).
+    pub start_ms: Option<i64>,
+    /// Period end (Unix ms).
+    pub end_ms: Option<i64>,
+    /// Version.
+    pub version: i64,
+}
+
+/// An Encounter resource.
+pub fn encounter(e: &EncounterView) -> Value {
+    let (code, display) = match e.class.as_deref() {
+        Some("O") | Some("R") => ("AMB", "ambulatory"),
+        Some("E") => ("EMER", "emergency"),
+        _ => ("IMP", "inpatient encounter"),
+    };
+    let mut r = json!({
+        "resourceType": "Encounter",
+        "id": e.id,
+        "meta": {"versionId": e.version.to_string()},
+        "identifier": [{
+            "type": {"coding": [{"system": CS_V2_0203, "code": "VN"}]},
+            "system": format!("urn:oid:{OID_IDNATSTRUCT}.{}", e.finess),
+            "value": e.visit_number,
+        }],
+        "status": e.status,
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": code, "display": display},
+        "subject": {"reference": format!("Patient/{}", e.patient)},
+        "serviceProvider": {"reference": format!("Organization/{}", e.establishment)},
+    });
+    if let Some(obj) = r.as_object_mut() {
+        let mut period = serde_json::Map::new();
+        if let Some(s) = e.start_ms {
+            period.insert("start".into(), json!(instant(s)));
+        }
+        if let Some(end) = e.end_ms {
+            period.insert("end".into(), json!(instant(end)));
+        }
+        if !period.is_empty() {
+            obj.insert("period".into(), Value::Object(period));
+        }
+        if let Some(l) = &e.location {
+            let status = if matches!(e.status.as_str(), "in-progress" | "onleave") {
+                "active"
+            } else {
+                "completed"
+            };
+            obj.insert(
+                "location".into(),
+                json!([{"location": {"display": l}, "status": status}]),
+            );
+        }
+    }
+    r
 }

@@ -27,6 +27,8 @@ pub fn routes() -> Router<AppState> {
         .route("/Patient", get(search_patients).post(create_patient))
         .route("/Patient/$merge", post(merge_patients))
         .route("/Patient/{id}", get(read_patient).put(update_patient))
+        .route("/Encounter", get(search_encounters))
+        .route("/Encounter/{id}", get(read_encounter))
         .route("/Practitioner", get(search_practitioners))
         .route("/Practitioner/{id}", get(read_practitioner))
         .route("/Organization", get(search_organizations))
@@ -561,4 +563,74 @@ async fn read_audit(
         return Err(not_found().into());
     }
     Ok(fhir(StatusCode::OK, &f::audit_event(&e)))
+}
+
+async fn encounter_view(
+    state: &AppState,
+    e: &store::encounters::EncounterRecord,
+) -> Result<f::EncounterView, AppError> {
+    let est = state.store.establishment(e.establishment).await?;
+    let l = &e.location;
+    let location = l.unit.as_ref().map(|u| {
+        let mut t = u.clone();
+        if let Some(r) = &l.room {
+            t.push_str(&format!(", chambre {r}"));
+        }
+        if let Some(b) = &l.bed {
+            t.push_str(&format!(", lit {b}"));
+        }
+        t
+    });
+    Ok(f::EncounterView {
+        id: e.id.to_string(),
+        patient: e.patient.to_string(),
+        establishment: e.establishment.to_string(),
+        finess: est.finess,
+        visit_number: e.visit_number.clone(),
+        status: e.status.code().to_owned(),
+        class: e.class.clone(),
+        location,
+        start_ms: e.started_at_ms,
+        end_ms: e.ended_at_ms,
+        version: e.version,
+    })
+}
+
+async fn search_encounters(
+    State(state): State<AppState>,
+    api: ApiActor,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let list = params(raw.clone(), &["patient"])?;
+    let patient = param(&list, "patient").ok_or_else(|| {
+        AppError::BadRequest(
+            "required",
+            "paramètre patient obligatoire (patient=Patient/id)".into(),
+        )
+    })?;
+    let pid = patient_id(patient.strip_prefix("Patient/").unwrap_or(patient))?;
+    let mut out = Vec::new();
+    for e in patients::encounters(&state, &api.actor, pid).await? {
+        out.push(f::encounter(&encounter_view(&state, &e).await?));
+    }
+    Ok(bundle(
+        &state,
+        out,
+        &format!("Encounter?{}", raw.unwrap_or_default()),
+    ))
+}
+
+async fn read_encounter(
+    State(state): State<AppState>,
+    api: ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let eid: domain::EncounterId = id
+        .parse()
+        .map_err(|_| AppError::NotFound("séjour introuvable".into()))?;
+    let e = patients::encounter(&state, &api.actor, eid).await?;
+    Ok(fhir(
+        StatusCode::OK,
+        &f::encounter(&encounter_view(&state, &e).await?),
+    ))
 }

@@ -10,16 +10,21 @@
 //! step-by-step check that edits made in Parcours go through.
 
 use domain::audit::AuditActor;
+use domain::encounter::{Location as BedLocation, MovementKind};
 use domain::identity::{IdentityStatus, Sex, Traits};
 use domain::ins::{Ins, InsKind};
 use hl7v2::Message;
 use hl7v2::ack::{self, AckCode, AckError, Location, Severity};
+use store::encounters::MovementFeed;
 use store::hl7::{IdentityFeed, NewHl7Message, is_duplicate_message};
 
 use crate::state::AppState;
 
-/// Events applied to identities.
-const UPSERT_EVENTS: [&str; 6] = ["A01", "A04", "A05", "A08", "A28", "A31"];
+/// Events applied to identities (those with a movement also update the stay).
+const UPSERT_EVENTS: [&str; 18] = [
+    "A01", "A02", "A03", "A04", "A05", "A06", "A07", "A08", "A11", "A12", "A13", "A21", "A22",
+    "A28", "A31", "A38", "A52", "A53",
+];
 /// Events applied as merges.
 const MERGE_EVENTS: [&str; 1] = ["A40"];
 
@@ -74,7 +79,113 @@ fn timestamp(state: &AppState) -> String {
 
 struct Plan {
     feed: IdentityFeed,
+    movement: Option<MovementFeed>,
     warnings: Vec<AckError>,
+}
+
+/// An HL7 DTM (`YYYYMMDD[HHMM[SS[.S…]]][+/-ZZZZ]`) as Unix ms; local French time
+/// when no offset is given.
+pub fn parse_dtm(text: &str) -> Option<i64> {
+    let (main, offset) = match text.find(['+', '-']) {
+        Some(i) => (text.get(..i)?, Some(text.get(i..)?)),
+        None => (text, None),
+    };
+    let digits = main.split('.').next()?;
+    if !(digits.len() == 8 || digits.len() == 12 || digits.len() == 14)
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let n = |a: usize, b: usize| -> Option<i8> { digits.get(a..b).and_then(|d| d.parse().ok()) };
+    let year: i16 = digits.get(0..4)?.parse().ok()?;
+    let dt = jiff::civil::DateTime::new(
+        year,
+        n(4, 6)?,
+        n(6, 8)?,
+        n(8, 10).unwrap_or(0),
+        n(10, 12).unwrap_or(0),
+        n(12, 14).unwrap_or(0),
+        0,
+    )
+    .ok()?;
+    let ts = match offset {
+        Some(o) => {
+            let sign = if o.starts_with('-') { -1 } else { 1 };
+            let hh: i32 = o.get(1..3)?.parse().ok()?;
+            let mm: i32 = o.get(3..5)?.parse().ok()?;
+            let off = jiff::tz::Offset::from_seconds(sign * (hh * 3600 + mm * 60)).ok()?;
+            off.to_timestamp(dt).ok()?
+        }
+        None => dt.in_tz("Europe/Paris").ok()?.timestamp(),
+    };
+    Some(ts.as_millisecond())
+}
+
+/// The movement carried by a movement event (PV1, ZBE, EVN); `None` for identity
+/// events.
+fn movement(
+    m: &Message,
+    event: &str,
+    establishment: domain::EstablishmentId,
+) -> Result<Option<MovementFeed>, Vec<AckError>> {
+    let Some((kind, cancel)) = MovementKind::from_event(event) else {
+        return Ok(None);
+    };
+    let get = |p: &str| {
+        m.get(p)
+            .ok()
+            .flatten()
+            .map(|v| v.into_owned())
+            .filter(|v| !v.is_empty() && v != "\"\"")
+    };
+    let Some(visit_number) = get("PV1-19.1") else {
+        return Err(vec![err(
+            "PV1",
+            Some(19),
+            None,
+            Some(1),
+            101,
+            "numéro de venue absent (PV1-19)".into(),
+        )]);
+    };
+    let when = ["ZBE-2", "EVN-6", "EVN-2", "MSH-7"]
+        .iter()
+        .find_map(|p| get(p));
+    let Some(start_ms) = when.as_deref().and_then(parse_dtm) else {
+        return Err(vec![err(
+            "ZBE",
+            Some(2),
+            None,
+            None,
+            102,
+            "date du mouvement absente ou illisible (ZBE-2)".into(),
+        )]);
+    };
+    if get("ZBE-4").as_deref() == Some("UPDATE") {
+        return Err(vec![err(
+            "ZBE",
+            Some(4),
+            None,
+            None,
+            207,
+            "ZBE-4 UPDATE (Z99) non encore pris en charge".into(),
+        )]);
+    }
+    Ok(Some(MovementFeed {
+        establishment,
+        visit_number,
+        kind,
+        cancel,
+        movement_id: get("ZBE-1.1"),
+        trigger: event.to_owned(),
+        start_ms,
+        location: BedLocation {
+            unit: get("PV1-3.1"),
+            room: get("PV1-3.2"),
+            bed: get("PV1-3.3"),
+        },
+        class: get("PV1-2"),
+    }))
 }
 
 /// Reads the identity part of an ADT message. `Err` = the message cannot be applied.
@@ -164,6 +275,7 @@ fn plan(
                 survivor_ipp: ipp,
                 merged_ipp,
             },
+            movement: None,
             warnings,
         });
     }
@@ -271,6 +383,7 @@ fn plan(
         (Some(ins), true) => (Some(ins), IdentityStatus::Qualified),
         _ => (None, IdentityStatus::Provisional),
     };
+    let movement = movement(m, event, establishment)?;
     Ok(Plan {
         feed: IdentityFeed::Upsert {
             territory,
@@ -280,6 +393,7 @@ fn plan(
             ins,
             status,
         },
+        movement,
         warnings,
     })
 }
@@ -437,7 +551,7 @@ pub async fn ingest(state: &AppState, raw: &[u8], replay_of: Option<String>) -> 
     };
     match state
         .store
-        .apply_identity_feed(&plan.feed, &who, &log, now)
+        .apply_identity_feed(&plan.feed, plan.movement.as_ref(), &who, &log, now)
         .await
     {
         Ok(_) => Outcome::Ack(ack_text),
@@ -448,7 +562,11 @@ pub async fn ingest(state: &AppState, raw: &[u8], replay_of: Option<String>) -> 
             }
         }
         Err(store::StoreError::Conflict(why)) => {
-            let code = if why.contains("inconnu") { 204 } else { 205 };
+            let code = if why.contains("inconnu") || why.contains("introuvable") {
+                204
+            } else {
+                205
+            };
             let errors = [err(
                 "PID",
                 Some(3),

@@ -302,3 +302,59 @@ pub async fn establishments(
 ) -> Result<Vec<EstablishmentId>, AppError> {
     Ok(state.store.patient_establishments(id).await?)
 }
+
+/// The stays of a patient (clinical data: only establishments caring for the
+/// patient), audited.
+pub async fn encounters(
+    state: &AppState,
+    actor: &Actor,
+    patient: PatientId,
+) -> Result<Vec<store::encounters::EncounterRecord>, AppError> {
+    let (_, grant) = load_authorized(state, actor, patient, PatientAction::ReadClinical).await?;
+    let list = state.store.encounters_of(patient).await?;
+    let rows: Vec<NewAudit> = list
+        .iter()
+        .map(|e| NewAudit {
+            resource: format!("Encounter/{}", e.id),
+            ..audit_row(
+                state,
+                AuditActor::new(actor, grant),
+                Some(patient),
+                "read-clinical",
+                "success",
+            )
+        })
+        .collect();
+    if !rows.is_empty() {
+        state.store.audit_many(&rows).await?;
+    }
+    Ok(list)
+}
+
+/// One stay, audited.
+pub async fn encounter(
+    state: &AppState,
+    actor: &Actor,
+    id: domain::EncounterId,
+) -> Result<store::encounters::EncounterRecord, AppError> {
+    let e = match state.store.encounter(id).await {
+        Ok(e) => e,
+        Err(store::StoreError::NotFound) => {
+            return Err(AppError::NotFound("séjour introuvable".into()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (_, grant) = load_authorized(state, actor, e.patient, PatientAction::ReadClinical).await?;
+    let row = NewAudit {
+        resource: format!("Encounter/{}", e.id),
+        ..audit_row(
+            state,
+            AuditActor::new(actor, grant),
+            Some(e.patient),
+            "read-clinical",
+            "success",
+        )
+    };
+    state.store.audit(&row).await?;
+    Ok(e)
+}

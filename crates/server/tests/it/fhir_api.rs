@@ -26,11 +26,23 @@ async fn metadata_is_public_and_valid() {
         .collect();
     assert_eq!(
         types,
-        vec!["Patient", "Practitioner", "Organization", "AuditEvent"]
+        vec![
+            "Patient",
+            "Encounter",
+            "Practitioner",
+            "Organization",
+            "AuditEvent"
+        ]
     );
     // What it claims is true: every declared resource answers (not 404).
     let token = app.token().await;
-    for t in ["Patient?family=x", "Practitioner", "Organization"] {
+    let muller = app.demo_patient("Muller").await.id;
+    for t in [
+        "Patient?family=x".to_owned(),
+        format!("Encounter?patient=Patient/{muller}"),
+        "Practitioner".into(),
+        "Organization".into(),
+    ] {
         assert_eq!(
             app.get(&format!("/fhir/{t}"), Some(&token)).await.status,
             200,

@@ -294,7 +294,7 @@ async fn a40_merges_and_unsupported_messages_are_rejected() {
             "200",
         ),
         (
-            base.replace("ADT^A28^ADT_A05|r|", "ADT^A02^ADT_A02|r2|"),
+            base.replace("ADT^A28^ADT_A05|r|", "ADT^A47^ADT_A30|r2|"),
             "AR",
             "201",
         ),
@@ -416,5 +416,258 @@ async fn ten_concurrent_senders() {
             "{backend}: 20 demo patients + 200"
         );
         assert_eq!(app.store.verify_audit().await.unwrap().error, None);
+    }
+}
+
+/// An ADT movement for patient IPP1000 in the demo hospital.
+fn movement(
+    event: &str,
+    control: &str,
+    zbe_id: &str,
+    action: &str,
+    place: &str,
+    when: &str,
+) -> String {
+    let structure = if event == "A02" || event == "A12" {
+        "ADT_A02"
+    } else if event == "A03" || event == "A13" {
+        "ADT_A03"
+    } else {
+        "ADT_A01"
+    };
+    format!(
+        "MSH|^~\\&|GAM|CHVL|PARCOURS|GHT|{when}||ADT^{event}^{structure}|{control}|P|2.5^FRA^2.11|||||FRA|UNICODE UTF-8\r\
+         EVN||{when}\r\
+         PID|1||IPP1000^^^CHVL&450000021&M^PI||Séjour^Anne^^^^^L||19600101|F\r\
+         PV1|1|I|{place}||||||||||||||||V1000^^^CHVL&450000021&M^VN\r\
+         ZBE|{zbe_id}^CHVL|{when}||{action}|N\r"
+    )
+}
+
+#[tokio::test]
+async fn movements_follow_the_stay_and_cancels_undo_them() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let token = app.token().await;
+        let hospital = app
+            .store
+            .establishment_by_finess(server::demo::HOSPITAL_FINESS)
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        let mut c = Mllp::connect(&app).await;
+        let mut send = async |m: String| {
+            let ack = c.send(m.as_bytes()).await;
+            let (code, err, _) = ack_code(&ack);
+            (code, err)
+        };
+        let beds = async |app: &TestApp| -> Vec<String> {
+            app.store
+                .occupancy(hospital)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|o| {
+                    format!(
+                        "{}/{}/{}",
+                        o.location.unit.unwrap(),
+                        o.location.room.unwrap(),
+                        o.location.bed.unwrap()
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            send(movement(
+                "A01",
+                "e1",
+                "MV1",
+                "INSERT",
+                "REA^12^1",
+                "202611230800"
+            ))
+            .await
+            .0,
+            "AA",
+            "{backend}"
+        );
+        assert_eq!(beds(&app).await, vec!["REA/12/1"], "{backend}");
+        let patient = fhir_patient_by_ipp(&app, &token, "IPP1000").await.unwrap();
+        let pid = patient["id"].as_str().unwrap().to_owned();
+        let encounters = async |app: &TestApp| -> Value {
+            app.get(
+                &format!("/fhir/Encounter?patient=Patient/{pid}"),
+                Some(&token),
+            )
+            .await
+            .json()
+        };
+        let b = encounters(&app).await;
+        let e = &b["entry"][0]["resource"];
+        assert_eq!(
+            (e["status"].as_str(), e["class"]["code"].as_str()),
+            (Some("in-progress"), Some("IMP")),
+            "{backend}: {b}"
+        );
+        assert_eq!(
+            e["location"][0]["location"]["display"],
+            "REA, chambre 12, lit 1"
+        );
+        assert_eq!(
+            e["period"]["start"], "2026-11-23T07:00:00Z",
+            "08:00 in Paris is 07:00 UTC in November"
+        );
+
+        assert_eq!(
+            send(movement(
+                "A02",
+                "e2",
+                "MV2",
+                "INSERT",
+                "CHIR^3^2",
+                "202611231000"
+            ))
+            .await
+            .0,
+            "AA"
+        );
+        assert_eq!(beds(&app).await, vec!["CHIR/3/2"], "{backend}: transfer");
+        assert_eq!(
+            send(movement(
+                "A12",
+                "e3",
+                "MV2",
+                "CANCEL",
+                "CHIR^3^2",
+                "202611231000"
+            ))
+            .await
+            .0,
+            "AA"
+        );
+        assert_eq!(
+            beds(&app).await,
+            vec!["REA/12/1"],
+            "{backend}: the transfer is undone"
+        );
+        assert_eq!(
+            send(movement(
+                "A03",
+                "e4",
+                "MV3",
+                "INSERT",
+                "REA^12^1",
+                "202611251200"
+            ))
+            .await
+            .0,
+            "AA"
+        );
+        assert!(beds(&app).await.is_empty(), "{backend}: discharged");
+        let e = encounters(&app).await["entry"][0]["resource"].clone();
+        assert_eq!(
+            (e["status"].as_str(), e["period"]["end"].as_str()),
+            (Some("finished"), Some("2026-11-25T11:00:00Z"))
+        );
+        assert_eq!(
+            send(movement(
+                "A13",
+                "e5",
+                "MV3",
+                "CANCEL",
+                "REA^12^1",
+                "202611251200"
+            ))
+            .await
+            .0,
+            "AA"
+        );
+        assert_eq!(
+            beds(&app).await,
+            vec!["REA/12/1"],
+            "{backend}: discharge undone"
+        );
+        // A cancel of something that is not there: AE 204, nothing changes.
+        assert_eq!(
+            send(movement(
+                "A12",
+                "e6",
+                "MV9",
+                "CANCEL",
+                "CHIR^3^2",
+                "202611231000"
+            ))
+            .await,
+            ("AE".into(), Some("204".into()))
+        );
+        assert_eq!(
+            send(movement(
+                "A11",
+                "e7",
+                "MV1",
+                "CANCEL",
+                "REA^12^1",
+                "202611230800"
+            ))
+            .await
+            .0,
+            "AA"
+        );
+        assert!(beds(&app).await.is_empty());
+        let e = encounters(&app).await["entry"][0]["resource"].clone();
+        assert_eq!(e["status"], "cancelled", "{backend}");
+        // A movement needs a visit number; an UPDATE (Z99) is not handled yet.
+        let no_visit = movement("A01", "e8", "MV8", "INSERT", "REA^1^1", "202611230800")
+            .replace("V1000^^^CHVL&450000021&M^VN", "");
+        assert_eq!(send(no_visit).await, ("AE".into(), Some("101".into())));
+        let read = app
+            .get(
+                &format!("/fhir/Encounter/{}", e["id"].as_str().unwrap()),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(read.status, 200);
+        validate_fhir(&[e, read.json()]);
+        // The clinic's integration client may not read the hospital's stays.
+        let clinic = app
+            .store
+            .establishment_by_finess(server::demo::CLINIC_FINESS)
+            .await
+            .unwrap()
+            .unwrap();
+        let hash = server::auth::hash_secret("s".into()).await.unwrap();
+        app.store
+            .create_client(
+                "clinic-feed",
+                "c",
+                &hash,
+                clinic.id,
+                domain::org::Role::Integration,
+                0,
+            )
+            .await
+            .unwrap();
+        let other = app.token_for("clinic-feed", "s").await.json()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            app.get(
+                &format!("/fhir/Encounter?patient=Patient/{pid}"),
+                Some(&other)
+            )
+            .await
+            .status,
+            403,
+            "{backend}"
+        );
+        assert_eq!(
+            app.get(&format!("/fhir/Patient/{pid}"), Some(&other))
+                .await
+                .status,
+            200,
+            "identity is shared in the GHT"
+        );
     }
 }

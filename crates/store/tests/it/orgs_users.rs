@@ -11,7 +11,11 @@ use crate::support::*;
 #[tokio::test]
 async fn migrations_apply_once_and_are_recorded() {
     for (name, s) in backends().await {
-        assert_eq!(s.applied_migrations().await.unwrap(), vec![1, 2], "{name}");
+        assert_eq!(
+            s.applied_migrations().await.unwrap(),
+            vec![1, 2, 3],
+            "{name}"
+        );
         assert!(
             s.migrate(NOW).await.unwrap().is_empty(),
             "{name}: second run applies nothing"
