@@ -1,5 +1,6 @@
 //! Parcours standards adapters: converting domain data to and from the formats
 //! that leave the platform. Today FHIR R4 (FR Core flavoured); CDA, MHD and the
-//! HL7 v2 mappings join here later. Pure functions: no I/O, no store, no HTTP.
+//! HL7 v2 mappings join here later. `oru` builds ORU^R01 results for the hospital. Pure functions: no I/O, no store, no HTTP.
 
 pub mod fhir;
+pub mod oru;

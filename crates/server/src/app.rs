@@ -94,6 +94,7 @@ impl Application {
             self.state.clone(),
             stop_rx.clone(),
         ));
+        let outbox = tokio::spawn(crate::delivery::run(self.state.clone(), stop_rx.clone()));
         let app =
             crate::routes::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let mut http_stop = stop_rx;
@@ -108,6 +109,9 @@ impl Application {
         served.context("serveur HTTP")?;
         if let Err(e) = mllp.await {
             tracing::error!(error = %e, "mllp listener task failed");
+        }
+        if let Err(e) = outbox.await {
+            tracing::error!(error = %e, "outbox worker task failed");
         }
         store.close().await;
         Ok(())

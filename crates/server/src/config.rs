@@ -34,6 +34,8 @@ pub struct Config {
     pub login_attempts_per_minute: u32,
     /// Largest request body, in bytes.
     pub max_body_bytes: usize,
+    /// Where ORU^R01 results go (`HOST:PORT`, MLLP), if anywhere.
+    pub oru_destination: Option<String>,
 }
 
 impl Default for Config {
@@ -50,6 +52,7 @@ impl Default for Config {
             login_lock_minutes: 15,
             login_attempts_per_minute: 30,
             max_body_bytes: 1024 * 1024,
+            oru_destination: None,
         }
     }
 }
@@ -138,6 +141,9 @@ impl Config {
         }
         if let Some(v) = text("PARCOURS_PUBLIC_URL") {
             cfg.public_url = Some(v);
+        }
+        if let Some(v) = text("PARCOURS_ORU_DESTINATION") {
+            cfg.oru_destination = Some(v);
         }
         if let Some(v) = text("PARCOURS_SESSION_TTL_MINUTES") {
             cfg.session_ttl_minutes = v.parse().map_err(|_| ConfigError::Env {

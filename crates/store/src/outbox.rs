@@ -191,6 +191,22 @@ impl Store {
         })
     }
 
+    /// Messages of `topic` waiting for delivery (not delivered, not dead), oldest
+    /// first, without claiming them.
+    pub async fn outbox_pending(&self, topic: &str, limit: i64) -> Result<Vec<OutboxMessage>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM outbox WHERE topic = $1 AND delivered_at_ms IS NULL AND dead_at_ms IS NULL ORDER BY created_at_ms LIMIT $2"
+        );
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(topic)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            Ok(rows_to(&rows)?)
+        })
+    }
+
     /// The dead letters, newest first.
     pub async fn outbox_dead(&self, limit: i64) -> Result<Vec<OutboxMessage>> {
         let sql = format!(

@@ -3,4 +3,5 @@
 //! writes inside the store's transaction).
 
 pub mod hl7;
+pub mod oru;
 pub mod patients;

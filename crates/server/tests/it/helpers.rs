@@ -13,6 +13,7 @@ use store::Store;
 pub const BACKENDS: [&str; 2] = ["sqlite", "postgres"];
 
 pub struct TestApp {
+    pub state: server::AppState,
     pub base: String,
     pub mllp: std::net::SocketAddr,
     pub store: Store,
@@ -47,6 +48,7 @@ pub async fn spawn_app_with(backend: &'static str, tune: impl FnOnce(&mut Config
     demo::seed(&store, clock.now_ms()).await.unwrap();
     let addr = app.local_addr().unwrap();
     let mllp = app.mllp_addr().unwrap();
+    let state = app.state().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async {
         let _ = rx.await;
@@ -56,6 +58,7 @@ pub async fn spawn_app_with(backend: &'static str, tune: impl FnOnce(&mut Config
         .build()
         .unwrap();
     TestApp {
+        state,
         base: format!("http://{addr}"),
         mllp,
         store,

@@ -15,4 +15,5 @@ mod helpers;
 mod isolation;
 mod mllp;
 mod oauth;
+mod outbox;
 mod web;
