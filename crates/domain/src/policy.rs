@@ -104,6 +104,8 @@ pub enum EstablishmentAction {
     ManageUsers,
     /// Read the directory (establishments, units, practitioners).
     ReadDirectory,
+    /// Browse the HL7 message log of the senders feeding the establishment.
+    ReadMessages,
 }
 
 /// The answer of the policy.
@@ -183,7 +185,9 @@ pub fn authorize_establishment(
     territory: TerritoryId,
 ) -> Decision {
     let found = actor.grants.iter().find(|g| match action {
-        EstablishmentAction::ReadAudit | EstablishmentAction::ManageUsers => {
+        EstablishmentAction::ReadAudit
+        | EstablishmentAction::ManageUsers
+        | EstablishmentAction::ReadMessages => {
             g.role == Role::Admin && g.establishment == establishment
         }
         EstablishmentAction::ReadDirectory => g.territory == territory,
@@ -396,6 +400,18 @@ mod tests {
         );
         assert!(
             !authorize_establishment(&doctor, EstablishmentAction::ReadAudit, w.e1, w.t1).allowed()
+        );
+        assert!(
+            authorize_establishment(&admin, EstablishmentAction::ReadMessages, w.e1, w.t1)
+                .allowed()
+        );
+        assert!(
+            !authorize_establishment(&admin, EstablishmentAction::ReadMessages, w.e2, w.t1)
+                .allowed()
+        );
+        assert!(
+            !authorize_establishment(&doctor, EstablishmentAction::ReadMessages, w.e1, w.t1)
+                .allowed()
         );
         assert!(
             authorize_establishment(&doctor, EstablishmentAction::ReadDirectory, w.e2, w.t1)

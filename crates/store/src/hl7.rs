@@ -36,6 +36,8 @@ pub struct NewHl7Message {
     pub raw: Vec<u8>,
     /// The original log entry, when this is a replay.
     pub replay_of: Option<String>,
+    /// The establishment the sender feeds, when known.
+    pub establishment: Option<EstablishmentId>,
 }
 
 db_row! {
@@ -51,6 +53,7 @@ db_row! {
         ack: String,
         raw: Vec<u8>,
         patient_id: Option<String>,
+        establishment_id: Option<String>,
         replay_of: Option<String>,
     }
 }
@@ -84,7 +87,7 @@ pub enum IdentityFeed {
     },
 }
 
-const LOG_COLUMNS: &str = "id, received_at_ms, sender, control_id, message_type, status, errors, ack, raw, patient_id, replay_of";
+const LOG_COLUMNS: &str = "id, received_at_ms, sender, control_id, message_type, status, errors, ack, raw, patient_id, establishment_id, replay_of";
 
 /// Inserts a log row inside `$tx`; a repeated (sender, control id) is a conflict on
 /// `hl7_messages_dedup`.
@@ -93,8 +96,8 @@ macro_rules! insert_log_tx {
         let m: &NewHl7Message = $m;
         let patient: Option<PatientId> = $patient;
         sqlx::query(
-            "INSERT INTO hl7_messages (id, received_at_ms, sender, control_id, message_type, status, errors, ack, raw, patient_id, replay_of) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO hl7_messages (id, received_at_ms, sender, control_id, message_type, status, errors, ack, raw, patient_id, replay_of, establishment_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind($id)
         .bind(m.received_at_ms)
@@ -107,6 +110,7 @@ macro_rules! insert_log_tx {
         .bind(&m.raw)
         .bind(patient.map(|p| p.to_string()))
         .bind(&m.replay_of)
+        .bind(m.establishment.map(|e| e.to_string()))
         .execute(&mut *$tx)
         .await?;
     }};
@@ -347,11 +351,23 @@ impl Store {
         before_ms: Option<i64>,
         limit: i64,
     ) -> Result<Vec<Hl7LogEntry>> {
+        self.hl7_messages_of(None, before_ms, limit).await
+    }
+
+    /// The message log of the senders feeding `establishment` (all when `None`).
+    pub async fn hl7_messages_of(
+        &self,
+        establishment: Option<EstablishmentId>,
+        before_ms: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Hl7LogEntry>> {
         let sql = format!(
-            "SELECT {LOG_COLUMNS} FROM hl7_messages WHERE ($1 IS NULL OR received_at_ms < $1) ORDER BY received_at_ms DESC, id DESC LIMIT $2"
+            "SELECT {LOG_COLUMNS} FROM hl7_messages WHERE ($1 IS NULL OR establishment_id = $1) AND ($2 IS NULL OR received_at_ms < $2) \
+             ORDER BY received_at_ms DESC, id DESC LIMIT $3"
         );
         on_pool!(self, read, |pool| {
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(establishment.map(|e| e.to_string()))
                 .bind(before_ms)
                 .bind(limit.clamp(1, 500))
                 .fetch_all(pool)

@@ -34,6 +34,8 @@ pub fn routes() -> Router<AppState> {
         .route("/patients", get(search_page))
         .route("/patients/{id}", get(patient_page))
         .route("/admin/audit", get(audit_page))
+        .route("/admin/hl7", get(hl7_log_page))
+        .route("/admin/hl7/{id}", get(hl7_message_page))
         .route("/static/app.css", get(css))
         .fallback(not_found)
 }
@@ -862,6 +864,164 @@ async fn audit_page(
         rows,
         chain,
         patient: q.patient,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+// ---------------------------------------------------------------- HL7 message log
+
+/// The establishments whose HL7 log this user may browse (the policy decides).
+fn message_log_establishments(w: &WebUser) -> Vec<EstablishmentId> {
+    let mut v: Vec<EstablishmentId> = w
+        .actor
+        .grants
+        .iter()
+        .filter(|g| {
+            authorize_establishment(
+                &w.actor,
+                EstablishmentAction::ReadMessages,
+                g.establishment,
+                g.territory,
+            )
+            .allowed()
+        })
+        .map(|g| g.establishment)
+        .collect();
+    v.dedup();
+    v
+}
+
+struct Hl7Row {
+    id: String,
+    at: String,
+    sender: String,
+    control_id: String,
+    message_type: String,
+    status: String,
+    status_class: String,
+    errors: String,
+}
+
+fn status_fr(status: &str) -> &'static str {
+    match status {
+        "accepted" => "accepté (AA)",
+        "error" => "erreur (AE)",
+        _ => "rejeté (AR)",
+    }
+}
+
+#[derive(Template)]
+#[template(path = "hl7_log.html")]
+struct Hl7LogPage {
+    title: String,
+    nav: Option<Nav>,
+    establishments: String,
+    rows: Vec<Hl7Row>,
+}
+
+async fn hl7_log_page(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
+    let ests = message_log_establishments(&w);
+    if ests.is_empty() {
+        return Err(
+            AppError::Forbidden("journal des messages réservé aux administrateurs".into()).into(),
+        );
+    }
+    let mut names = Vec::new();
+    let mut entries = Vec::new();
+    for e in &ests {
+        names.push(establishment_name(&state, *e).await);
+        entries.extend(state.store.hl7_messages_of(Some(*e), None, 200).await?);
+    }
+    entries.sort_by_key(|m| std::cmp::Reverse((m.received_at_ms, m.id.clone())));
+    entries.truncate(200);
+    let rows = entries
+        .into_iter()
+        .map(|m| Hl7Row {
+            at: paris_time(m.received_at_ms),
+            sender: m.sender,
+            control_id: m.control_id.unwrap_or_default(),
+            message_type: m.message_type,
+            status: status_fr(&m.status).into(),
+            status_class: m.status,
+            errors: m.errors.replace('\n', " / "),
+            id: m.id,
+        })
+        .collect();
+    let page = Hl7LogPage {
+        title: "Messages HL7".into(),
+        nav: nav(&w),
+        establishments: names.join(", "),
+        rows,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+#[derive(Template)]
+#[template(path = "hl7_message.html")]
+struct Hl7MessagePage {
+    title: String,
+    nav: Option<Nav>,
+    id: String,
+    at: String,
+    sender: String,
+    control_id: String,
+    message_type: String,
+    status: String,
+    errors: String,
+    patient: Option<String>,
+    raw: String,
+    ack: String,
+}
+
+async fn hl7_message_page(
+    State(state): State<AppState>,
+    w: WebUser,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let not_found = || PageError(AppError::NotFound("message introuvable".into()));
+    let m = state
+        .store
+        .hl7_message(&id)
+        .await
+        .map_err(|_| not_found())?;
+    let allowed = message_log_establishments(&w);
+    let Some(est) = m
+        .establishment_id
+        .as_deref()
+        .and_then(|e| e.parse::<EstablishmentId>().ok())
+        .filter(|e| allowed.contains(e))
+    else {
+        return Err(not_found());
+    };
+    // The raw message carries patient data: its display is an audited read.
+    let grant = w
+        .actor
+        .grants
+        .iter()
+        .find(|g| g.establishment == est)
+        .copied();
+    let row = NewAudit {
+        at_ms: state.now_ms(),
+        actor: AuditActor::new(&w.actor, grant),
+        patient: m.patient_id.clone(),
+        action: "read".into(),
+        resource: format!("Hl7Message/{}", m.id),
+        outcome: "success".into(),
+    };
+    state.store.audit(&row).await?;
+    let page = Hl7MessagePage {
+        title: format!("Message {}", m.control_id.as_deref().unwrap_or("")),
+        nav: nav(&w),
+        at: paris_time(m.received_at_ms),
+        sender: m.sender,
+        control_id: m.control_id.unwrap_or_default(),
+        message_type: m.message_type,
+        status: status_fr(&m.status).into(),
+        errors: m.errors,
+        patient: m.patient_id,
+        raw: String::from_utf8_lossy(&m.raw).replace('\r', "\n"),
+        ack: m.ack.replace('\r', "\n"),
+        id: m.id,
     };
     Ok(render(&page)?.into_response())
 }

@@ -413,6 +413,7 @@ pub async fn ingest(state: &AppState, raw: &[u8], replay_of: Option<String>) -> 
         ack: String::new(),
         raw: raw.to_vec(),
         replay_of: replay_of.clone(),
+        establishment: None,
     };
     let m = match Message::parse(raw) {
         Ok(m) => m,
@@ -518,6 +519,7 @@ pub async fn ingest(state: &AppState, raw: &[u8], replay_of: Option<String>) -> 
         }
     };
     let (establishment, territory) = sender;
+    log.establishment = Some(establishment);
     let today = state.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date();
     let plan = match plan(&m, event.unwrap_or(""), territory, establishment, today) {
         Ok(p) => p,

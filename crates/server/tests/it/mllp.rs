@@ -671,3 +671,96 @@ async fn movements_follow_the_stay_and_cancels_undo_them() {
         );
     }
 }
+
+#[tokio::test]
+async fn admins_browse_their_establishments_message_log() {
+    let app = spawn_app("sqlite").await;
+    let mut c = Mllp::connect(&app).await;
+    c.send(
+        adt(
+            "A28",
+            "log-1",
+            "IPPL1",
+            Some(&valid_ins(77)),
+            "VALI",
+            "Journal",
+        )
+        .as_bytes(),
+    )
+    .await;
+    c.send(
+        adt(
+            "A28",
+            "log-2",
+            "IPPL2",
+            Some("276037510669380"),
+            "VALI",
+            "Journal",
+        )
+        .as_bytes(),
+    )
+    .await;
+    c.send(b"PID|garbage").await;
+    let admin = app.login("admin.hopital").await;
+    let r = app.get_page("/admin/hl7", &admin).await;
+    assert_eq!(r.status, 200);
+    let page = r.page();
+    assert!(
+        page.contains("log-1")
+            && page.contains("log-2")
+            && page.contains("accepté (AA)")
+            && page.contains("erreur (AE)"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("garbage"),
+        "an unknown sender's message belongs to no establishment"
+    );
+    let entry = app
+        .store
+        .hl7_messages(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.control_id.as_deref() == Some("log-2"))
+        .unwrap();
+    let r = app
+        .get_page(&format!("/admin/hl7/{}", entry.id), &admin)
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.page().contains("MSA|AE|log-2") && r.page().contains("PID|1||IPPL2"),
+        "{}",
+        r.text
+    );
+    let trail = app
+        .store
+        .list_audit(&store::audit::AuditFilter {
+            patient: entry.patient_id.clone(),
+            limit: 5,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        trail[0].resource,
+        format!("Hl7Message/{}", entry.id),
+        "reading a raw message is an audited read"
+    );
+    // Another establishment's admin sees none of it; a nurse has no access.
+    let other = app.login("admin.clinique").await;
+    assert!(
+        !app.get_page("/admin/hl7", &other)
+            .await
+            .page()
+            .contains("log-1")
+    );
+    assert_eq!(
+        app.get_page(&format!("/admin/hl7/{}", entry.id), &other)
+            .await
+            .status,
+        404
+    );
+    let nurse = app.login("ipa.robert").await;
+    assert_eq!(app.get_page("/admin/hl7", &nurse).await.status, 403);
+}

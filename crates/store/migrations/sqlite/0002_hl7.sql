@@ -18,7 +18,9 @@ CREATE TABLE hl7_messages (
     ack TEXT NOT NULL,
     raw BLOB NOT NULL,
     patient_id TEXT,
+    establishment_id TEXT REFERENCES establishments(id),
     replay_of TEXT REFERENCES hl7_messages(id)
 );
 CREATE UNIQUE INDEX hl7_messages_dedup ON hl7_messages(sender, control_id) WHERE control_id IS NOT NULL AND replay_of IS NULL;
 CREATE INDEX hl7_messages_received ON hl7_messages(received_at_ms);
+CREATE INDEX hl7_messages_establishment ON hl7_messages(establishment_id, received_at_ms);
