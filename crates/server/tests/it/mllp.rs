@@ -764,3 +764,86 @@ async fn admins_browse_their_establishments_message_log() {
     let nurse = app.login("ipa.robert").await;
     assert_eq!(app.get_page("/admin/hl7", &nurse).await.status, 403);
 }
+
+#[tokio::test]
+async fn the_ans_samples_and_messages_written_by_hl7apy_and_python_hl7() {
+    let app = spawn_app("sqlite").await;
+    let token = app.token().await;
+    let hospital = app
+        .store
+        .establishment_by_finess(server::demo::HOSPITAL_FINESS)
+        .await
+        .unwrap()
+        .unwrap();
+    app.store
+        .create_hl7_sender("GAM", "CHU-X", hospital.id, 0)
+        .await
+        .unwrap();
+    let mut c = Mllp::connect(&app).await;
+    let dir = format!(
+        "{}/../../../shared/fixtures/hl7v2/ansforge",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    // The admission then the discharge of the ANS samples (PID-32 VALI, INS on the test OID).
+    for f in ["A01_admission.er7", "A03_sortie.er7"] {
+        let bytes = std::fs::read(format!("{dir}/{f}")).unwrap();
+        let ack = c.send(&bytes).await;
+        assert_eq!(ack_code(&ack).0, "AA", "{f}: {ack}");
+    }
+    let p = fhir_patient_by_ipp(&app, &token, "000003")
+        .await
+        .expect("the ANS patient");
+    assert_eq!(p["name"][0]["family"], "PAT-TROIS");
+    assert_eq!(p["identifier"][0]["system"], "urn:oid:1.2.250.1.213.1.4.8");
+    assert_eq!(p["identifier"][0]["value"], "279035121518989");
+    let enc = app
+        .get(
+            &format!(
+                "/fhir/Encounter?patient=Patient/{}",
+                p["id"].as_str().unwrap()
+            ),
+            Some(&token),
+        )
+        .await
+        .json();
+    assert_eq!(enc["entry"][0]["resource"]["status"], "finished", "{enc}");
+    // A second sample reusing control id 3975 from the same sender gets the first ACK.
+    let first = app
+        .store
+        .hl7_message_for("GAM|CHU-X", "3975")
+        .await
+        .unwrap()
+        .unwrap()
+        .ack;
+    let again = std::fs::read(format!(
+        "{dir}/ZFA_ConsentementConsultation_NonOppositionAlimentation.er7"
+    ))
+    .unwrap();
+    assert_eq!(c.send(&again).await, first);
+
+    let out = std::process::Command::new("python3")
+        .arg(format!(
+            "{}/../../scripts/peer_messages.py",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let messages: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
+    for m in &messages {
+        let ack = c.send(m.as_bytes()).await;
+        assert_eq!(ack_code(&ack).0, "AA", "{m:?}: {ack}");
+    }
+    let apy = fhir_patient_by_ipp(&app, &token, "APY1")
+        .await
+        .expect("hl7apy's patient");
+    assert_eq!(apy["name"][0]["given"], serde_json::json!(["Apy", "Lib"]));
+    let py = fhir_patient_by_ipp(&app, &token, "PY1")
+        .await
+        .expect("python-hl7's patient");
+    assert_eq!(py["birthDate"], "1965-02-02");
+}
