@@ -76,6 +76,15 @@ pub enum IdentityFeed {
         /// Status.
         status: IdentityStatus,
     },
+    /// A47 with the old IPP in MRG-1: the record's IPP changes.
+    ChangeIpp {
+        /// Identity domain.
+        territory: TerritoryId,
+        /// MRG-1 IPP.
+        old_ipp: String,
+        /// PID-3 IPP.
+        new_ipp: String,
+    },
     /// A40: merge the record with IPP `merged_ipp` into the one with `survivor_ipp`.
     Merge {
         /// Identity domain.
@@ -294,6 +303,27 @@ impl Store {
                             id
                         }
                     }
+                }
+                IdentityFeed::ChangeIpp {
+                    territory,
+                    old_ipp,
+                    new_ipp,
+                } => {
+                    let row = sqlx::query(select)
+                        .bind(territory.to_string())
+                        .bind(old_ipp)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .ok_or_else(|| StoreError::Conflict(format!("IPP {old_ipp} inconnu")))?;
+                    let id: PatientId = parse_id(&row.try_get::<String, _>("id")?)?;
+                    sqlx::query("UPDATE patients SET ipp = $1, version = version + 1, updated_at_ms = $2 WHERE id = $3")
+                        .bind(new_ipp)
+                        .bind(now_ms)
+                        .bind(id.to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                    audits.push(audit(who, id, "update", now_ms));
+                    id
                 }
                 IdentityFeed::Merge {
                     territory,

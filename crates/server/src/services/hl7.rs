@@ -25,8 +25,8 @@ const UPSERT_EVENTS: [&str; 18] = [
     "A01", "A02", "A03", "A04", "A05", "A06", "A07", "A08", "A11", "A12", "A13", "A21", "A22",
     "A28", "A31", "A38", "A52", "A53",
 ];
-/// Events applied as merges.
-const MERGE_EVENTS: [&str; 1] = ["A40"];
+/// Events applied as merges (A40) or identifier changes (A47).
+const MERGE_EVENTS: [&str; 2] = ["A40", "A47"];
 
 /// What the intake answers.
 #[derive(Debug)]
@@ -250,34 +250,57 @@ fn plan(
         )]);
     };
     if MERGE_EVENTS.contains(&event) {
-        let merged = m
+        let mrg: Vec<hl7v2::Field<'_>> = m
             .segment("MRG", 1)
             .and_then(|s| s.field(1))
             .into_iter()
             .flat_map(|f| f.repetitions())
-            .find(|r| r.component(5).map(|c| c.raw()) == Some("PI") || r.component(5).is_none())
+            .collect();
+        let id_type = |r: &hl7v2::Field<'_>| {
+            r.component(5)
+                .map(|c| c.raw().to_owned())
+                .unwrap_or_default()
+        };
+        let old_ipp = mrg
+            .iter()
+            .find(|r| matches!(id_type(r).as_str(), "PI" | ""))
             .and_then(|r| r.component(1))
             .map(|c| c.decoded().into_owned())
             .filter(|v| !v.is_empty());
-        let Some(merged_ipp) = merged else {
-            return Err(vec![err(
-                "MRG",
-                Some(1),
-                None,
-                None,
-                101,
-                "IPP du dossier absorbé absent (MRG-1)".into(),
-            )]);
-        };
-        return Ok(Plan {
-            feed: IdentityFeed::Merge {
-                territory,
-                survivor_ipp: ipp,
-                merged_ipp,
-            },
-            movement: None,
-            warnings,
-        });
+        let ins_change =
+            event == "A47" && old_ipp.is_none() && mrg.iter().any(|r| id_type(r) == "INS");
+        // An A47 on the INS (new, removed or downgraded) carries the whole PID: it
+        // is applied below as an identity update.
+        if !ins_change {
+            let Some(old_ipp) = old_ipp else {
+                return Err(vec![err(
+                    "MRG",
+                    Some(1),
+                    None,
+                    None,
+                    101,
+                    "ancien identifiant absent (MRG-1)".into(),
+                )]);
+            };
+            let feed = if event == "A40" {
+                IdentityFeed::Merge {
+                    territory,
+                    survivor_ipp: ipp,
+                    merged_ipp: old_ipp,
+                }
+            } else {
+                IdentityFeed::ChangeIpp {
+                    territory,
+                    old_ipp,
+                    new_ipp: ipp,
+                }
+            };
+            return Ok(Plan {
+                feed,
+                movement: None,
+                warnings,
+            });
+        }
     }
     // Names: the birth name (type L, or the first repetition), the used name (type D).
     let names: Vec<_> = pid.field(5).iter().flat_map(|f| f.repetitions()).collect();

@@ -294,7 +294,7 @@ async fn a40_merges_and_unsupported_messages_are_rejected() {
             "200",
         ),
         (
-            base.replace("ADT^A28^ADT_A05|r|", "ADT^A47^ADT_A30|r2|"),
+            base.replace("ADT^A28^ADT_A05|r|", "ADT^A44^ADT_A43|r2|"),
             "AR",
             "201",
         ),
@@ -846,4 +846,80 @@ async fn the_ans_samples_and_messages_written_by_hl7apy_and_python_hl7() {
         .await
         .expect("python-hl7's patient");
     assert_eq!(py["birthDate"], "1965-02-02");
+}
+
+#[tokio::test]
+async fn a47_changes_the_ipp_or_the_ins() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let token = app.token().await;
+        let mut c = Mllp::connect(&app).await;
+        let ins = valid_ins(470);
+        assert_eq!(
+            ack_code(
+                &c.send(adt("A28", "x1", "IPPX1", Some(&ins), "VALI", "Change").as_bytes())
+                    .await
+            )
+            .0,
+            "AA"
+        );
+        assert_eq!(
+            ack_code(
+                &c.send(adt("A28", "x0", "IPPX0", None, "PROV", "Autre").as_bytes())
+                    .await
+            )
+            .0,
+            "AA"
+        );
+        // New IPP: PID-3 holds it, MRG-1 the old one.
+        let change = format!(
+            "{}MRG|IPPX1^^^CHVL&450000021&M^PI\r",
+            adt("A47", "x2", "IPPX2", Some(&ins), "VALI", "Change")
+        );
+        assert_eq!(
+            ack_code(&c.send(change.as_bytes()).await).0,
+            "AA",
+            "{backend}"
+        );
+        assert!(fhir_patient_by_ipp(&app, &token, "IPPX1").await.is_none());
+        let p = fhir_patient_by_ipp(&app, &token, "IPPX2")
+            .await
+            .expect("found under the new IPP");
+        assert_eq!(p["identifier"][0]["value"], ins.as_str());
+        // To an IPP already used: AE 205, nothing changes.
+        let clash = format!(
+            "{}MRG|IPPX2^^^CHVL&450000021&M^PI\r",
+            adt("A47", "x3", "IPPX0", None, "PROV", "Change")
+        );
+        assert_eq!(
+            ack_code(&c.send(clash.as_bytes()).await),
+            ("AE".into(), Some("205".into()), Some("PID^1^3".into())),
+            "{backend}"
+        );
+        // INS removed: PID-3 carries "" for the INS, MRG-1 the old INS, PID-32 PROV.
+        let removal = format!(
+            "{}MRG|{ins}^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS\r",
+            adt("A47", "x4", "IPPX2", Some("\"\""), "PROV", "Change")
+        );
+        assert_eq!(
+            ack_code(&c.send(removal.as_bytes()).await).0,
+            "AA",
+            "{backend}"
+        );
+        let p = fhir_patient_by_ipp(&app, &token, "IPPX2").await.unwrap();
+        assert_eq!(
+            p["identifier"].as_array().unwrap().len(),
+            1,
+            "{backend}: only the IPP is left"
+        );
+        assert_eq!(
+            p["extension"][0]["extension"][0]["valueCoding"]["code"],
+            "PROV"
+        );
+        let no_mrg = adt("A47", "x5", "IPPX2", None, "PROV", "Change");
+        assert_eq!(
+            ack_code(&c.send(no_mrg.as_bytes()).await).1.as_deref(),
+            Some("101")
+        );
+    }
 }
