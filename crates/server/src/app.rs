@@ -19,6 +19,7 @@ pub struct Application {
     listener: TcpListener,
     mllp: TcpListener,
     state: AppState,
+    ingest_rx: tokio::sync::mpsc::Receiver<crate::ingest::Job>,
 }
 
 impl Application {
@@ -58,11 +59,14 @@ impl Application {
         let mllp = TcpListener::bind(&config.mllp_listen)
             .await
             .with_context(|| format!("écoute MLLP sur {}", config.mllp_listen))?;
-        let state = AppState::new(store, clock, config);
+        let mut state = AppState::new(store, clock, config);
+        let (ingest_tx, ingest_rx) = crate::ingest::queue();
+        state.ingest = Some(ingest_tx);
         Ok(Application {
             listener,
             mllp,
             state,
+            ingest_rx,
         })
     }
 
@@ -95,6 +99,13 @@ impl Application {
             stop_rx.clone(),
         ));
         let outbox = tokio::spawn(crate::delivery::run(self.state.clone(), stop_rx.clone()));
+        // The intake writer stops only after the MLLP connections are done.
+        let (writer_stop_tx, writer_stop_rx) = tokio::sync::watch::channel(false);
+        let writer = tokio::spawn(crate::ingest::run(
+            self.state.clone(),
+            self.ingest_rx,
+            writer_stop_rx,
+        ));
         let app =
             crate::routes::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let mut http_stop = stop_rx;
@@ -109,6 +120,10 @@ impl Application {
         served.context("serveur HTTP")?;
         if let Err(e) = mllp.await {
             tracing::error!(error = %e, "mllp listener task failed");
+        }
+        let _ = writer_stop_tx.send(true);
+        if let Err(e) = writer.await {
+            tracing::error!(error = %e, "hl7 intake writer task failed");
         }
         if let Err(e) = outbox.await {
             tracing::error!(error = %e, "outbox worker task failed");

@@ -12,6 +12,7 @@ pub mod delivery;
 pub mod demo;
 pub mod error;
 pub mod extract;
+pub mod ingest;
 pub mod limiter;
 pub mod mllp;
 pub mod routes;

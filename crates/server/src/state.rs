@@ -10,6 +10,10 @@ use store::Store;
 use crate::config::Config;
 use crate::limiter::RateLimiter;
 
+/// Known HL7 senders: (MSH-3, MSH-4) → (establishment, territory).
+pub type SenderCache =
+    std::collections::HashMap<(String, String), (domain::EstablishmentId, domain::TerritoryId)>;
+
 /// Shared application state (cheap to clone).
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -23,6 +27,10 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     /// Counters exposed on `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Known HL7 senders: (MSH-3, MSH-4) → (establishment, territory).
+    pub senders: Arc<std::sync::RwLock<SenderCache>>,
+    /// The HL7 intake writer (group commit), when the application runs one.
+    pub ingest: Option<tokio::sync::mpsc::Sender<crate::ingest::Job>>,
 }
 
 impl AppState {
@@ -35,6 +43,8 @@ impl AppState {
             config: Arc::new(config),
             limiter,
             metrics: Arc::new(Metrics::default()),
+            senders: Arc::default(),
+            ingest: None,
         }
     }
 

@@ -58,6 +58,19 @@ db_row! {
     }
 }
 
+/// One message's planned effects (see [`Store::apply_feeds`]).
+#[derive(Debug, Clone)]
+pub struct FeedJob {
+    /// The identity change.
+    pub feed: IdentityFeed,
+    /// The stay's movement, if any.
+    pub movement: Option<crate::encounters::MovementFeed>,
+    /// Who, for the audit trail.
+    pub who: AuditActor,
+    /// The log row (with the ACK to send).
+    pub log: NewHl7Message,
+}
+
 /// An identity change carried by an ADT message.
 #[derive(Debug, Clone)]
 pub enum IdentityFeed {
@@ -233,13 +246,38 @@ impl Store {
         log: &NewHl7Message,
         now_ms: i64,
     ) -> Result<PatientId> {
-        let log_id = uuid::Uuid::now_v7().to_string();
+        let job = FeedJob {
+            feed: feed.clone(),
+            movement: movement.cloned(),
+            who: who.clone(),
+            log: log.clone(),
+        };
+        let mut results = self.apply_feeds(std::slice::from_ref(&job), now_ms).await?;
+        results.pop().unwrap_or(Err(StoreError::NotFound))
+    }
+
+    /// Applies several messages' effects in one transaction (group commit): each in
+    /// its own savepoint, so one message's conflict (a duplicate control id, an
+    /// unknown IPP) rolls back only that message. The audit entries of the messages
+    /// that succeeded are chained last, with one read and one write of the head.
+    /// `Err` only when the transaction itself fails (nothing is committed then).
+    pub async fn apply_feeds(
+        &self,
+        jobs: &[FeedJob],
+        now_ms: i64,
+    ) -> Result<Vec<Result<PatientId>>> {
         on_pool!(self, write, |pool| {
             use sqlx::Row;
             let mut tx = pool.begin().await?;
-            let mut audits: Vec<NewAudit> = Vec::with_capacity(2);
+            let mut results = Vec::with_capacity(jobs.len());
+            let mut audits: Vec<NewAudit> = Vec::with_capacity(jobs.len() * 2);
+            for job in jobs {
+                let mut sp = sqlx::Acquire::begin(&mut *tx).await?;
+                let outcome: Result<(PatientId, Vec<NewAudit>)> = async {
+                    let mut audits: Vec<NewAudit> = Vec::with_capacity(2);
+                    let log_id = uuid::Uuid::now_v7().to_string();
             let select = "SELECT id, version, merged_into FROM patients WHERE territory_id = $1 AND ipp = $2";
-            let patient = match feed {
+            let patient = match &job.feed {
                 IdentityFeed::Upsert {
                     territory,
                     establishment,
@@ -251,7 +289,7 @@ impl Store {
                     let found = sqlx::query(select)
                         .bind(territory.to_string())
                         .bind(ipp)
-                        .fetch_optional(&mut *tx)
+                        .fetch_optional(&mut *sp)
                         .await?;
                     match found {
                         None => {
@@ -264,8 +302,8 @@ impl Store {
                                 status: *status,
                                 establishment: Some(*establishment),
                             };
-                            insert_patient_tx!(tx, id, &p, now_ms);
-                            audits.push(audit(who, id, "create", now_ms));
+                            insert_patient_tx!(sp, id, &p, now_ms);
+                            audits.push(audit(&job.who, id, "create", now_ms));
                             id
                         }
                         Some(row) => {
@@ -286,7 +324,7 @@ impl Store {
                                 version: row.try_get("version")?,
                                 updated_at_ms: now_ms,
                             };
-                            if update_patient_tx!(tx, &record, now_ms) == 0 {
+                            if update_patient_tx!(sp, &record, now_ms) == 0 {
                                 return Err(StoreError::Stale {
                                     current: record.version,
                                 });
@@ -297,9 +335,9 @@ impl Store {
                             .bind(id.to_string())
                             .bind(establishment.to_string())
                             .bind(now_ms)
-                            .execute(&mut *tx)
+                            .execute(&mut *sp)
                             .await?;
-                            audits.push(audit(who, id, "update", now_ms));
+                            audits.push(audit(&job.who, id, "update", now_ms));
                             id
                         }
                     }
@@ -312,7 +350,7 @@ impl Store {
                     let row = sqlx::query(select)
                         .bind(territory.to_string())
                         .bind(old_ipp)
-                        .fetch_optional(&mut *tx)
+                        .fetch_optional(&mut *sp)
                         .await?
                         .ok_or_else(|| StoreError::Conflict(format!("IPP {old_ipp} inconnu")))?;
                     let id: PatientId = parse_id(&row.try_get::<String, _>("id")?)?;
@@ -320,9 +358,9 @@ impl Store {
                         .bind(new_ipp)
                         .bind(now_ms)
                         .bind(id.to_string())
-                        .execute(&mut *tx)
+                        .execute(&mut *sp)
                         .await?;
-                    audits.push(audit(who, id, "update", now_ms));
+                    audits.push(audit(&job.who, id, "update", now_ms));
                     id
                 }
                 IdentityFeed::Merge {
@@ -335,7 +373,7 @@ impl Store {
                         let row = sqlx::query(select)
                             .bind(territory.to_string())
                             .bind(ipp)
-                            .fetch_optional(&mut *tx)
+                            .fetch_optional(&mut *sp)
                             .await?
                             .ok_or_else(|| StoreError::Conflict(format!("IPP {ipp} inconnu")))?;
                         ids.push(parse_id::<PatientId>(&row.try_get::<String, _>("id")?)?);
@@ -348,30 +386,42 @@ impl Store {
                             ));
                         }
                     };
-                    merge_tx!(tx, survivor, merged, now_ms);
-                    audits.push(audit(who, merged, "merge", now_ms));
-                    audits.push(audit(who, survivor, "merge", now_ms));
+                    merge_tx!(sp, survivor, merged, now_ms);
+                    audits.push(audit(&job.who, merged, "merge", now_ms));
+                    audits.push(audit(&job.who, survivor, "merge", now_ms));
                     survivor
                 }
             };
-            if let Some(mv) = movement {
-                let encounter = apply_movement_tx!(tx, patient, mv, now_ms);
+            if let Some(mv) = &job.movement {
+                let encounter = apply_movement_tx!(sp, patient, mv, now_ms);
                 audits.push(NewAudit {
                     at_ms: now_ms,
-                    actor: who.clone(),
+                    actor: job.who.clone(),
                     patient: Some(patient.to_string()),
                     action: "write-clinical".to_owned(),
                     resource: format!("Encounter/{encounter}"),
                     outcome: "success".to_owned(),
                 });
             }
-            insert_log_tx!(tx, &log_id, log, Some(patient));
-            // Last: the audit head row stays locked from here to the commit.
-            for a in &audits {
-                append_audit!(tx, a);
+                    insert_log_tx!(sp, &log_id, &job.log, Some(patient));
+                    Ok((patient, audits))
+                }
+                .await;
+                match outcome {
+                    Ok((patient, a)) => {
+                        sp.commit().await?;
+                        audits.extend(a);
+                        results.push(Ok(patient));
+                    }
+                    Err(e) => {
+                        sp.rollback().await?;
+                        results.push(Err(e));
+                    }
+                }
             }
+            append_audits!(tx, &audits);
             tx.commit().await?;
-            Ok(patient)
+            Ok(results)
         })
     }
 

@@ -88,3 +88,45 @@ macro_rules! append_audit {
         e
     }};
 }
+
+/// Appends several audit entries inside `$tx` with one read and one write of the
+/// head: the sequence numbers are reserved at once, the hashes chained in memory.
+macro_rules! append_audits {
+    ($tx:expr, $entries:expr) => {{
+        use sqlx::Row as _;
+        let entries: &[$crate::audit::NewAudit] = $entries;
+        if !entries.is_empty() {
+            let n = entries.len() as i64;
+            let head = sqlx::query("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
+                .bind(n)
+                .fetch_one(&mut *$tx)
+                .await?;
+            let last: i64 = head.try_get("seq")?;
+            let mut prev: String = head.try_get("hash")?;
+            for (i, new) in entries.iter().enumerate() {
+                let mut e = new.to_entry(last - n + 1 + i as i64);
+                e.seal(&prev);
+                sqlx::query(
+                    "INSERT INTO audit_log (seq, at_ms, actor_kind, actor_id, role, establishment_id, patient_id, action, resource, outcome, prev_hash, hash) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(e.seq)
+                .bind(e.at_ms)
+                .bind(&e.actor_kind)
+                .bind(&e.actor_id)
+                .bind(&e.role)
+                .bind(&e.establishment)
+                .bind(&e.patient)
+                .bind(&e.action)
+                .bind(&e.resource)
+                .bind(&e.outcome)
+                .bind(&e.prev_hash)
+                .bind(&e.hash)
+                .execute(&mut *$tx)
+                .await?;
+                prev = e.hash;
+            }
+            sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(&prev).execute(&mut *$tx).await?;
+        }
+    }};
+}

@@ -16,7 +16,7 @@ use domain::ins::{Ins, InsKind};
 use hl7v2::Message;
 use hl7v2::ack::{self, AckCode, AckError, Location, Severity};
 use store::encounters::MovementFeed;
-use store::hl7::{IdentityFeed, NewHl7Message, is_duplicate_message};
+use store::hl7::{FeedJob, IdentityFeed, NewHl7Message, is_duplicate_message};
 
 use crate::state::AppState;
 
@@ -421,6 +421,24 @@ fn plan(
     })
 }
 
+/// The establishment fed by a sender; known senders are cached (they are only
+/// ever added), unknown ones looked up every time.
+async fn sender_of(
+    state: &AppState,
+    app: &str,
+    facility: &str,
+) -> Result<Option<(domain::EstablishmentId, domain::TerritoryId)>, store::StoreError> {
+    let key = (app.to_owned(), facility.to_owned());
+    if let Some(hit) = state.senders.read().ok().and_then(|c| c.get(&key).copied()) {
+        return Ok(Some(hit));
+    }
+    let found = state.store.hl7_sender(app, facility).await?;
+    if let (Some(f), Ok(mut cache)) = (found, state.senders.write()) {
+        cache.insert(key, f);
+    }
+    Ok(found)
+}
+
 /// Handles one message; `replay_of` names the log entry being replayed (no
 /// deduplication then).
 pub async fn ingest(state: &AppState, raw: &[u8], replay_of: Option<String>) -> Outcome {
@@ -473,16 +491,9 @@ pub async fn ingest(state: &AppState, raw: &[u8], replay_of: Option<String>) -> 
         return finish_without_effect(state, Some(&m), AckCode::Reject, &e, log, &ts).await;
     };
     log.control_id = Some(control.clone());
-    if replay_of.is_none() {
-        match state.store.hl7_message_for(&log.sender, &control).await {
-            Ok(Some(first)) => return Outcome::Ack(first.ack),
-            Ok(None) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "hl7: dedupe lookup failed");
-                return Outcome::NoAck;
-            }
-        }
-    }
+    // A repeated control id is found by the log's unique index when the message is
+    // logged (in the same transaction as its effects), which then returns the
+    // first ACK: no lookup before, one query less per message.
     let reject = |field: usize, code: u16, message: String| {
         vec![err("MSH", Some(field), None, None, code, message)]
     };
@@ -526,7 +537,7 @@ pub async fn ingest(state: &AppState, raw: &[u8], replay_of: Option<String>) -> 
     if let Some(errors) = rejection {
         return finish_without_effect(state, Some(&m), AckCode::Reject, &errors, log, &ts).await;
     }
-    let sender = match state.store.hl7_sender(&app, &facility).await {
+    let sender = match sender_of(state, &app, &facility).await {
         Ok(Some(s)) => s,
         Ok(None) => {
             let e = reject(
@@ -574,11 +585,16 @@ pub async fn ingest(state: &AppState, raw: &[u8], replay_of: Option<String>) -> 
         role: Some(domain::org::Role::Integration.code()),
         establishment: Some(establishment.to_string()),
     };
-    match state
-        .store
-        .apply_identity_feed(&plan.feed, plan.movement.as_ref(), &who, &log, now)
-        .await
-    {
+    let job = FeedJob {
+        feed: plan.feed,
+        movement: plan.movement,
+        who,
+        log: log.clone(),
+    };
+    let Some(result) = crate::ingest::submit(state, job).await else {
+        return Outcome::NoAck;
+    };
+    match result {
         Ok(_) => Outcome::Ack(ack_text),
         Err(e) if is_duplicate_message(&e) => {
             match state.store.hl7_message_for(&log.sender, &control).await {

@@ -1,0 +1,97 @@
+//! Group commit for the HL7 intake: connections plan their message's effects in
+//! parallel and hand them to this single writer, which applies whatever is
+//! waiting (up to 128 messages) in one transaction, each in its own savepoint,
+//! and answers each connection once the transaction has committed. One commit
+//! (one fsync) then carries many messages, and SQLite's single writer is never
+//! contended.
+
+use store::StoreError;
+use store::hl7::FeedJob;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use domain::PatientId;
+
+use crate::state::AppState;
+
+/// The answer to one job: `None` when the transaction failed (nothing committed).
+pub type Reply = Option<Result<PatientId, StoreError>>;
+
+/// A job and where to answer.
+pub type Job = (FeedJob, oneshot::Sender<Reply>);
+
+/// Most messages per transaction.
+pub const MAX_BATCH: usize = 128;
+
+/// Creates the queue (sender side goes into `AppState`).
+pub fn queue() -> (mpsc::Sender<Job>, mpsc::Receiver<Job>) {
+    mpsc::channel(4 * MAX_BATCH)
+}
+
+/// Applies queued jobs until `stop` turns true, then what is left, then returns.
+pub async fn run(state: AppState, mut rx: mpsc::Receiver<Job>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let first = tokio::select! {
+            j = rx.recv() => match j { Some(j) => Some(j), None => return },
+            _ = stop.changed() => None,
+        };
+        let Some(first) = first else {
+            // Stop: apply what is already queued, then return.
+            let mut rest = Vec::new();
+            while let Ok(j) = rx.try_recv() {
+                rest.push(j);
+            }
+            if !rest.is_empty() {
+                apply(&state, rest).await;
+            }
+            return;
+        };
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        apply(&state, batch).await;
+    }
+}
+
+async fn apply(state: &AppState, batch: Vec<Job>) {
+    let (jobs, replies): (Vec<FeedJob>, Vec<oneshot::Sender<Reply>>) = batch.into_iter().unzip();
+    match state.store.apply_feeds(&jobs, state.now_ms()).await {
+        Ok(results) => {
+            for (r, reply) in results.into_iter().zip(replies) {
+                let _ = reply.send(Some(r));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, messages = jobs.len(), "hl7 intake transaction failed: no ACK sent");
+            for reply in replies {
+                let _ = reply.send(None);
+            }
+        }
+    }
+}
+
+/// Applies one job through the writer when the application runs one, else directly.
+pub async fn submit(state: &AppState, job: FeedJob) -> Reply {
+    if let Some(q) = &state.ingest {
+        let (tx, rx) = oneshot::channel();
+        if q.send((job, tx)).await.is_err() {
+            return None;
+        }
+        return rx.await.ok().flatten();
+    }
+    match state
+        .store
+        .apply_feeds(std::slice::from_ref(&job), state.now_ms())
+        .await
+    {
+        Ok(mut v) => v.pop(),
+        Err(e) => {
+            tracing::error!(error = %e, "hl7 intake transaction failed: no ACK sent");
+            None
+        }
+    }
+}
