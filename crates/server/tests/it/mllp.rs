@@ -355,8 +355,10 @@ async fn a40_merges_and_unsupported_messages_are_rejected() {
 async fn latin1_messages_are_decoded() {
     let app = spawn_app("sqlite").await;
     let token = app.token().await;
-    let text =
-        adt("A28", "l1", "IPP950", None, "PROV", "Lefèvre").replace("UNICODE UTF-8", "8859/1");
+    // Latin-1 bytes, and escapes: \X27\ (an apostrophe as hex), \XE8\ (a Latin-1 è).
+    let text = adt("A28", "l1", "IPP950", None, "PROV", "Lefèvre")
+        .replace("UNICODE UTF-8", "8859/1")
+        .replace("~Dupont^", "~D\\X27\\Orl\\XE8\\ans^");
     let bytes: Vec<u8> = text
         .chars()
         .map(|ch| u8::try_from(u32::from(ch)).unwrap())
@@ -366,6 +368,7 @@ async fn latin1_messages_are_decoded() {
     let p = fhir_patient_by_ipp(&app, &token, "IPP950").await.unwrap();
     assert_eq!(p["name"][0]["family"], "Lefèvre");
     assert_eq!(p["name"][0]["given"][0], "Hélène");
+    assert_eq!(p["name"][1]["family"], "D'Orlèans", "escapes decoded");
 }
 
 #[tokio::test]
