@@ -6,6 +6,7 @@
 //! `Serialize`: each adapter owns its wire format.
 
 pub mod audit;
+pub mod beds;
 pub mod clock;
 pub mod encounter;
 pub mod identity;

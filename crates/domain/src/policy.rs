@@ -106,6 +106,8 @@ pub enum EstablishmentAction {
     ReadDirectory,
     /// Browse the HL7 message log of the senders feeding the establishment.
     ReadMessages,
+    /// Close, reopen and count beds of the establishment's units.
+    ManageBeds,
 }
 
 /// The answer of the policy.
@@ -191,6 +193,9 @@ pub fn authorize_establishment(
             g.role == Role::Admin && g.establishment == establishment
         }
         EstablishmentAction::ReadDirectory => g.territory == territory,
+        EstablishmentAction::ManageBeds => {
+            matches!(g.role, Role::BedManager | Role::Admin) && g.establishment == establishment
+        }
     });
     match found {
         Some(g) => Decision::Allow(Some(*g)),
@@ -411,6 +416,29 @@ mod tests {
         );
         assert!(
             !authorize_establishment(&doctor, EstablishmentAction::ReadMessages, w.e1, w.t1)
+                .allowed()
+        );
+        let beds = pro(Role::BedManager, w.e1, w.t1);
+        assert!(
+            authorize_establishment(&beds, EstablishmentAction::ManageBeds, w.e1, w.t1).allowed()
+        );
+        assert!(
+            authorize_establishment(&admin, EstablishmentAction::ManageBeds, w.e1, w.t1).allowed()
+        );
+        assert!(
+            !authorize_establishment(&beds, EstablishmentAction::ManageBeds, w.e2, w.t1).allowed()
+        );
+        assert!(
+            !authorize_establishment(&doctor, EstablishmentAction::ManageBeds, w.e1, w.t1)
+                .allowed()
+        );
+        let coordinator = pro(Role::Coordinator, w.e1, w.t1);
+        assert!(
+            authorize_establishment(&coordinator, EstablishmentAction::ReadDirectory, w.e2, w.t1)
+                .allowed()
+        );
+        assert!(
+            !authorize_establishment(&coordinator, EstablishmentAction::ManageBeds, w.e1, w.t1)
                 .allowed()
         );
         assert!(

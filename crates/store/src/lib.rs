@@ -18,6 +18,7 @@ use sqlx::sqlite::{
 #[macro_use]
 mod macros;
 pub mod audit;
+pub mod beds;
 #[macro_use]
 pub mod patients;
 #[macro_use]

@@ -32,6 +32,11 @@ pub const SQLITE: &[Migration] = &[
         name: "encounters",
         sql: include_str!("../migrations/sqlite/0003_encounters.sql"),
     },
+    Migration {
+        version: 4,
+        name: "beds",
+        sql: include_str!("../migrations/sqlite/0004_beds.sql"),
+    },
 ];
 
 /// PostgreSQL migrations.
@@ -50,6 +55,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 3,
         name: "encounters",
         sql: include_str!("../migrations/postgres/0003_encounters.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "beds",
+        sql: include_str!("../migrations/postgres/0004_beds.sql"),
     },
 ];
 

@@ -9,6 +9,7 @@
 )]
 
 mod audit;
+mod beds;
 mod orgs_users;
 mod outbox;
 mod patients;
