@@ -4,6 +4,7 @@
 //! Every name and number here is fictitious; the OIDs and FINESS are made up.
 
 use domain::audit::AuditActor;
+use domain::beds::{BedCategory, OccupancySource};
 use domain::identity::{IdentityStatus, Sex, Traits};
 use domain::ins::{Ins, InsKind, key_for};
 use domain::org::{Role, luhn_digit};
@@ -564,6 +565,30 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<SeedReport> {
             )
             .await?;
         report.created += 1;
+    }
+    // Beds: the hospital's ICU and surgery follow its ADT feed; the rest is counted
+    // by the bed managers.
+    for (est, adt) in [(hospital, true), (clinic, false)] {
+        let Some(est) = est else { continue };
+        for unit in store.units(est).await? {
+            let (category, capacity, fed) = match unit.code.as_str() {
+                "REA" => (BedCategory::Reanimation, if adt { 12 } else { 6 }, adt),
+                "CHIR" => (BedCategory::Chirurgie, if adt { 30 } else { 24 }, adt),
+                "URG" => (BedCategory::Medecine, 10, false),
+                _ => (BedCategory::Medecine, 15, false),
+            };
+            let source = if fed {
+                OccupancySource::Adt
+            } else {
+                OccupancySource::Manual
+            };
+            if store.unit_beds(unit.id).await.is_err() {
+                store
+                    .configure_beds(unit.id, category, capacity, source, now_ms, "demo-seed")
+                    .await?;
+                report.created += 1;
+            }
+        }
     }
     if let Some(h) = hospital
         && store

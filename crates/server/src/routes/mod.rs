@@ -10,6 +10,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::state::AppState;
 
+pub mod beds;
 pub mod fhir;
 pub mod health;
 pub mod oauth;
@@ -22,6 +23,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(oauth::routes())
         .nest("/fhir", fhir::routes())
+        .merge(beds::routes())
         .merge(web::routes())
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(

@@ -42,22 +42,34 @@ pub fn routes() -> Router<AppState> {
 
 /// Navigation data of the layout.
 pub struct Nav {
-    display_name: String,
-    csrf: String,
-    professional: bool,
-    admin: bool,
+    pub(crate) display_name: String,
+    pub(crate) csrf: String,
+    pub(crate) professional: bool,
+    pub(crate) admin: bool,
+    pub(crate) beds: bool,
+    pub(crate) region: bool,
 }
 
-fn nav(w: &WebUser) -> Option<Nav> {
+pub(crate) fn nav(w: &WebUser) -> Option<Nav> {
     Some(Nav {
         display_name: w.user.display_name.clone(),
         csrf: w.session.csrf_token.clone(),
         professional: w.user.kind == UserKind::Professional,
         admin: w.actor.grants.iter().any(|g| g.role == Role::Admin),
+        beds: w
+            .actor
+            .grants
+            .iter()
+            .any(|g| matches!(g.role, Role::BedManager | Role::Admin)),
+        region: w
+            .actor
+            .grants
+            .iter()
+            .any(|g| matches!(g.role, Role::Coordinator | Role::BedManager | Role::Admin)),
     })
 }
 
-fn render(t: &impl Template) -> Result<Html<String>, AppError> {
+pub(crate) fn render(t: &impl Template) -> Result<Html<String>, AppError> {
     t.render()
         .map(Html)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("template: {e}")))
@@ -126,7 +138,7 @@ fn cookie_header(
 }
 
 /// Refuses a post whose Origin (when the browser sends one) is not this site.
-fn same_origin(state: &AppState, headers: &HeaderMap) -> Result<(), AppError> {
+pub(crate) fn same_origin(state: &AppState, headers: &HeaderMap) -> Result<(), AppError> {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
         return Ok(());
     };
@@ -148,7 +160,7 @@ fn same_origin(state: &AppState, headers: &HeaderMap) -> Result<(), AppError> {
     }
 }
 
-fn check_csrf(expected: &str, given: &str) -> Result<(), AppError> {
+pub(crate) fn check_csrf(expected: &str, given: &str) -> Result<(), AppError> {
     if !expected.is_empty() && constant_time_eq(expected, given) {
         Ok(())
     } else {
@@ -159,7 +171,7 @@ fn check_csrf(expected: &str, given: &str) -> Result<(), AppError> {
     }
 }
 
-fn see_other(to: &str) -> Response {
+pub(crate) fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
 
@@ -253,7 +265,7 @@ async fn audit_login(state: &AppState, user: Option<&User>, action: &str, outcom
     }
 }
 
-fn paris_time(ms: i64) -> String {
+pub(crate) fn paris_time(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms)
         .map(|t| {
             t.in_tz("Europe/Paris")
@@ -536,7 +548,7 @@ struct HomePage {
     patient_link: Option<String>,
 }
 
-async fn establishment_name(state: &AppState, id: EstablishmentId) -> String {
+pub(crate) async fn establishment_name(state: &AppState, id: EstablishmentId) -> String {
     state
         .store
         .establishment(id)
@@ -565,8 +577,20 @@ async fn home(State(state): State<AppState>, w: WebUser) -> Result<Response, Pag
             "Consulter le journal d'audit".to_owned(),
         ));
     }
-    if has(&[Role::BedManager, Role::Coordinator]) {
-        notes.push("Les écrans de disponibilité des lits et d'orientation arrivent avec le module Lits; votre compte et vos rôles sont prêts.".to_owned());
+    if has(&[Role::BedManager, Role::Admin]) {
+        actions.push((
+            "/lits".to_owned(),
+            "Gérer les lits de mon établissement".to_owned(),
+        ));
+    }
+    if has(&[Role::Coordinator, Role::BedManager, Role::Admin]) {
+        actions.push(("/region".to_owned(), "Vue régionale des lits".to_owned()));
+    }
+    if has(&[Role::Coordinator]) {
+        notes.push(
+            "Les demandes d'orientation (SSR, HAD) arrivent avec la suite du module Lits."
+                .to_owned(),
+        );
     }
     let patient_link = match w.actor.principal {
         Principal::Patient { patient, .. } => Some(format!("/patients/{patient}")),

@@ -10,6 +10,7 @@
 )]
 
 mod bad_input;
+mod beds;
 mod fhir_api;
 mod helpers;
 mod isolation;

@@ -233,7 +233,12 @@ async fn pages_per_role_and_the_audit_page() {
     let nurse = app.login("ide.petit").await;
     assert_eq!(app.get_page("/admin/audit", &nurse).await.status, 403);
     let beds = app.login("lits.moreau").await;
-    assert!(app.get_page("/", &beds).await.text.contains("module Lits"));
+    assert!(
+        app.get_page("/", &beds)
+            .await
+            .text
+            .contains("Gérer les lits")
+    );
     let r = app.get_page("/patients?naissance=12-04", &nurse).await;
     assert_eq!(r.status, 400);
     assert!(r.text.contains("Date de naissance illisible"));

@@ -1,0 +1,479 @@
+//! Bed pages: the bed manager's screen (close, reopen, count for units without an
+//! ADT feed), the regional view for coordinators with live refresh and filters,
+//! and its CSV download. Counts only: no patient data here.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use domain::beds::{BedCategory, BedChange, OccupancySource, is_stale};
+use domain::policy::{EstablishmentAction, authorize_establishment};
+use domain::{EstablishmentId, TerritoryId, UnitId};
+use serde::Deserialize;
+use store::beds::UnitBeds;
+
+use super::web::{Nav, check_csrf, nav, paris_time, render, same_origin, see_other};
+use crate::error::{AppError, PageError};
+use crate::extract::WebUser;
+use crate::state::AppState;
+
+/// A manual figure older than this is flagged.
+const STALE_AFTER_MS: i64 = 12 * 3600 * 1000;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/lits", get(beds_page))
+        .route("/lits/{unit}/fermer", post(close))
+        .route("/lits/{unit}/rouvrir", post(reopen))
+        .route("/lits/{unit}/occupation", post(occupy))
+        .route("/region", get(region_page))
+        .route("/region/table", get(region_table))
+        .route("/region.csv", get(region_csv))
+        .route("/static/region.js", get(region_js))
+}
+
+async fn region_js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../../static/region.js"),
+    )
+}
+
+/// Establishments whose beds this user manages (the policy decides).
+fn managed(w: &WebUser) -> Vec<(EstablishmentId, TerritoryId)> {
+    let mut v: Vec<(EstablishmentId, TerritoryId)> = w
+        .actor
+        .grants
+        .iter()
+        .filter(|g| {
+            authorize_establishment(
+                &w.actor,
+                EstablishmentAction::ManageBeds,
+                g.establishment,
+                g.territory,
+            )
+            .allowed()
+        })
+        .map(|g| (g.establishment, g.territory))
+        .collect();
+    v.dedup();
+    v
+}
+
+struct UnitView {
+    id: String,
+    name: String,
+    category: String,
+    capacity: i64,
+    occupied: i64,
+    closed: i64,
+    available: i64,
+    reason: Option<String>,
+    adt: bool,
+    updated: String,
+    stale: bool,
+}
+
+fn unit_view(b: &UnitBeds, now_ms: i64) -> UnitView {
+    UnitView {
+        id: b.unit.to_string(),
+        name: b.unit_name.clone(),
+        category: b.category.label_fr().into(),
+        capacity: b.counts.capacity,
+        occupied: b.counts.occupied,
+        closed: b.counts.closed,
+        available: b.counts.available(),
+        reason: b.closed_reason.clone(),
+        adt: b.source == OccupancySource::Adt,
+        updated: paris_time(b.last_update_ms),
+        stale: is_stale(b.source, b.last_update_ms, now_ms, STALE_AFTER_MS),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "beds.html")]
+struct BedsPage {
+    title: String,
+    nav: Option<Nav>,
+    csrf: String,
+    establishments: String,
+    units: Vec<UnitView>,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+async fn beds_screen(
+    state: &AppState,
+    w: &WebUser,
+    status: StatusCode,
+    error: Option<String>,
+    notice: Option<String>,
+) -> Result<Response, PageError> {
+    let ests = managed(w);
+    if ests.is_empty() {
+        return Err(AppError::Forbidden("écran réservé aux gestionnaires de lits".into()).into());
+    }
+    let mut units = Vec::new();
+    let mut names = Vec::new();
+    for (e, t) in &ests {
+        names.push(super::web::establishment_name(state, *e).await);
+        units.extend(
+            state
+                .store
+                .beds(*t, Some(*e))
+                .await?
+                .iter()
+                .map(|b| unit_view(b, state.now_ms())),
+        );
+    }
+    let page = BedsPage {
+        title: "Lits".into(),
+        nav: nav(w),
+        csrf: w.session.csrf_token.clone(),
+        establishments: names.join(", "),
+        units,
+        error,
+        notice,
+    };
+    Ok((status, render(&page)?).into_response())
+}
+
+async fn beds_page(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
+    beds_screen(&state, &w, StatusCode::OK, None, None).await
+}
+
+#[derive(Deserialize)]
+struct ChangeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    nombre: Option<String>,
+    #[serde(default)]
+    motif: Option<String>,
+    #[serde(default)]
+    delta: Option<String>,
+}
+
+async fn apply_change(
+    state: AppState,
+    headers: HeaderMap,
+    w: WebUser,
+    unit: String,
+    form: ChangeForm,
+    kind: &str,
+) -> Result<Response, PageError> {
+    same_origin(&state, &headers)?;
+    check_csrf(&w.session.csrf_token, &form.csrf)?;
+    let not_found = || PageError(AppError::NotFound("unité introuvable".into()));
+    let uid: UnitId = unit.parse().map_err(|_| not_found())?;
+    let current = state.store.unit_beds(uid).await.map_err(|_| not_found())?;
+    if !managed(&w).iter().any(|(e, _)| *e == current.establishment) {
+        return Err(
+            AppError::Forbidden("cette unité relève d'un autre établissement".into()).into(),
+        );
+    }
+    let number = |s: &Option<String>| -> Result<i64, PageError> {
+        s.as_deref()
+            .unwrap_or("1")
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n != 0 && n.abs() <= 10_000)
+            .ok_or_else(|| {
+                PageError(AppError::BadRequest(
+                    "invalid",
+                    "nombre de lits invalide".into(),
+                ))
+            })
+    };
+    let change = match kind {
+        "close" => BedChange::Close(number(&form.nombre)?.abs()),
+        "reopen" => BedChange::Reopen(number(&form.nombre)?.abs()),
+        _ => BedChange::Occupy(number(&form.delta)?),
+    };
+    let reason = if kind == "close" {
+        form.motif
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+    } else {
+        None
+    };
+    let actor = w.user.id.to_string();
+    match state
+        .store
+        .change_beds(uid, change, reason, &actor, state.now_ms())
+        .await?
+    {
+        // Post/redirect/get: the bed manager lands back on the screen, figures updated.
+        Ok(_) => Ok(see_other("/lits")),
+        Err(refused) => {
+            beds_screen(
+                &state,
+                &w,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(format!("{} : {refused}", current.unit_name)),
+                None,
+            )
+            .await
+        }
+    }
+}
+
+async fn close(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    w: WebUser,
+    Path(unit): Path<String>,
+    Form(f): Form<ChangeForm>,
+) -> Result<Response, PageError> {
+    apply_change(state, headers, w, unit, f, "close").await
+}
+
+async fn reopen(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    w: WebUser,
+    Path(unit): Path<String>,
+    Form(f): Form<ChangeForm>,
+) -> Result<Response, PageError> {
+    apply_change(state, headers, w, unit, f, "reopen").await
+}
+
+async fn occupy(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    w: WebUser,
+    Path(unit): Path<String>,
+    Form(f): Form<ChangeForm>,
+) -> Result<Response, PageError> {
+    apply_change(state, headers, w, unit, f, "occupy").await
+}
+
+// ---------------------------------------------------------------- regional view
+
+#[derive(Deserialize, Default)]
+struct RegionQuery {
+    #[serde(default)]
+    categorie: String,
+    #[serde(default)]
+    etablissement: String,
+}
+
+struct RegionRow {
+    establishment: String,
+    finess: String,
+    unit: String,
+    unit_code: String,
+    category: String,
+    capacity: i64,
+    available: i64,
+    occupied: i64,
+    closed: i64,
+    adt: bool,
+    updated: String,
+    stale: bool,
+}
+
+#[derive(Template)]
+#[template(path = "region_table.html")]
+struct RegionTable {
+    refreshed: String,
+    totals: Vec<(String, i64, i64)>,
+    rows: Vec<RegionRow>,
+}
+
+#[derive(Template)]
+#[template(path = "region.html")]
+struct RegionPage {
+    title: String,
+    nav: Option<Nav>,
+    territory: String,
+    categories: Vec<(String, String)>,
+    category: String,
+    establishment_options: Vec<(String, String)>,
+    establishment: String,
+    refreshed: String,
+    totals: Vec<(String, i64, i64)>,
+    rows: Vec<RegionRow>,
+}
+
+/// The territory this user may view (any grant there: non-patient data) and its
+/// beds after the filters.
+async fn region_data(
+    state: &AppState,
+    w: &WebUser,
+    q: &RegionQuery,
+) -> Result<(TerritoryId, Vec<UnitBeds>), PageError> {
+    let Some(g) = w.actor.grants.iter().find(|g| {
+        authorize_establishment(
+            &w.actor,
+            EstablishmentAction::ReadDirectory,
+            g.establishment,
+            g.territory,
+        )
+        .allowed()
+    }) else {
+        return Err(AppError::Forbidden(
+            "vue régionale réservée aux professionnels du territoire".into(),
+        )
+        .into());
+    };
+    let category = BedCategory::from_code(q.categorie.trim());
+    if !q.categorie.trim().is_empty() && category.is_none() {
+        return Err(AppError::BadRequest(
+            "invalid",
+            format!("catégorie inconnue {:?}", q.categorie),
+        )
+        .into());
+    }
+    let establishment: Option<EstablishmentId> = match q.etablissement.trim() {
+        "" => None,
+        e => Some(e.parse().map_err(|_| {
+            PageError(AppError::BadRequest(
+                "invalid",
+                "établissement inconnu".into(),
+            ))
+        })?),
+    };
+    let mut beds = state.store.beds(g.territory, establishment).await?;
+    if let Some(c) = category {
+        beds.retain(|b| b.category == c);
+    }
+    Ok((g.territory, beds))
+}
+
+fn rows_and_totals(beds: &[UnitBeds], now_ms: i64) -> (Vec<RegionRow>, Vec<(String, i64, i64)>) {
+    let rows = beds
+        .iter()
+        .map(|b| RegionRow {
+            establishment: b.establishment_name.clone(),
+            finess: b.finess.clone(),
+            unit: b.unit_name.clone(),
+            unit_code: b.unit_code.clone(),
+            category: b.category.label_fr().into(),
+            capacity: b.counts.capacity,
+            available: b.counts.available(),
+            occupied: b.counts.occupied,
+            closed: b.counts.closed,
+            adt: b.source == OccupancySource::Adt,
+            updated: paris_time(b.last_update_ms),
+            stale: is_stale(b.source, b.last_update_ms, now_ms, STALE_AFTER_MS),
+        })
+        .collect();
+    let totals = BedCategory::ALL
+        .iter()
+        .filter_map(|c| {
+            let of: Vec<&UnitBeds> = beds.iter().filter(|b| b.category == *c).collect();
+            (!of.is_empty()).then(|| {
+                (
+                    c.label_fr().to_owned(),
+                    of.iter().map(|b| b.counts.available()).sum(),
+                    of.iter().map(|b| b.counts.capacity).sum(),
+                )
+            })
+        })
+        .collect();
+    (rows, totals)
+}
+
+async fn region_page(
+    State(state): State<AppState>,
+    w: WebUser,
+    Query(q): Query<RegionQuery>,
+) -> Result<Response, PageError> {
+    let (territory, beds) = region_data(&state, &w, &q).await?;
+    let now = state.now_ms();
+    let (rows, totals) = rows_and_totals(&beds, now);
+    let t = state.store.territory(territory).await?;
+    let establishment_options = state
+        .store
+        .establishments(territory)
+        .await?
+        .into_iter()
+        .map(|e| (e.id.to_string(), e.name))
+        .collect();
+    let page = RegionPage {
+        title: "Vue régionale des lits".into(),
+        nav: nav(&w),
+        territory: t.name,
+        categories: BedCategory::ALL
+            .iter()
+            .map(|c| (c.code().to_owned(), c.label_fr().to_owned()))
+            .collect(),
+        category: q.categorie.trim().to_owned(),
+        establishment_options,
+        establishment: q.etablissement.trim().to_owned(),
+        refreshed: paris_time(now),
+        totals,
+        rows,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+async fn region_table(
+    State(state): State<AppState>,
+    w: WebUser,
+    Query(q): Query<RegionQuery>,
+) -> Result<Response, PageError> {
+    let (_, beds) = region_data(&state, &w, &q).await?;
+    let now = state.now_ms();
+    let (rows, totals) = rows_and_totals(&beds, now);
+    Ok(render(&RegionTable {
+        refreshed: paris_time(now),
+        totals,
+        rows,
+    })?
+    .into_response())
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([';', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+async fn region_csv(
+    State(state): State<AppState>,
+    w: WebUser,
+    Query(q): Query<RegionQuery>,
+) -> Result<Response, PageError> {
+    let (_, beds) = region_data(&state, &w, &q).await?;
+    let mut out = String::from(
+        "etablissement;finess;unite;code_unite;categorie;capacite;occupes;fermes;disponibles;source;mise_a_jour_utc\n",
+    );
+    for b in &beds {
+        let when = jiff::Timestamp::from_millisecond(b.last_update_ms)
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{};{};{};{};{};{};{};{};{};{};{}\n",
+            csv_field(&b.establishment_name),
+            b.finess,
+            csv_field(&b.unit_name),
+            csv_field(&b.unit_code),
+            b.category.code(),
+            b.counts.capacity,
+            b.counts.occupied,
+            b.counts.closed,
+            b.counts.available(),
+            b.source.code(),
+            when
+        ));
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"lits.csv\"",
+            ),
+        ],
+        out,
+    )
+        .into_response())
+}

@@ -1,0 +1,241 @@
+//! Bed pages: the bed manager's screen, the regional view with its fragment for
+//! live refresh, the CSV; occupancy moved by ADT with no double entry.
+
+use crate::helpers::*;
+
+fn admission(control: &str, visit: &str, bed: &str) -> String {
+    format!(
+        "MSH|^~\\&|GAM|CHVL|PARCOURS|GHT|202611231000||ADT^A01^ADT_A01|{control}|P|2.5\r\
+         EVN||202611231000\r\
+         PID|1||B{visit}^^^CHVL&450000021&M^PI||Lit^Anne^^^^^L||19600101|F\r\
+         PV1|1|I|REA^1^{bed}||||||||||||||||{visit}\r\
+         ZBE|{visit}-1^CHVL|202611231000||INSERT|N\r"
+    )
+}
+
+async fn form(app: &TestApp, session: &str, path: &str, fields: &[(&str, &str)]) -> Resp {
+    let page = app.get_page("/lits", session).await;
+    let csrf = csrf_field(&page.text);
+    let mut all = vec![("csrf", csrf.as_str())];
+    all.extend_from_slice(fields);
+    app.post_form(path, &format!("parcours_session={session}"), &all)
+        .await
+}
+
+#[tokio::test]
+async fn bed_manager_and_regional_view() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let hospital = app
+            .store
+            .establishment_by_finess(server::demo::HOSPITAL_FINESS)
+            .await
+            .unwrap()
+            .unwrap();
+        let units = app.store.units(hospital.id).await.unwrap();
+        let rea = units.iter().find(|u| u.code == "REA").unwrap().id;
+        let urg = units.iter().find(|u| u.code == "URG").unwrap().id;
+        let beds = app.login("lits.moreau").await;
+        let page = app.get_page("/lits", &beds).await;
+        assert_eq!(page.status, 200, "{backend}");
+        assert!(
+            page.page().contains("12 libre(s)</strong> sur 12"),
+            "{backend}: {}",
+            page.text
+        );
+
+        // An ADT admission to the ICU lowers the free beds, no typing.
+        let mut c = Mllp::connect(&app).await;
+        assert_eq!(
+            ack_code(&c.send(admission("b1", "V1", "1").as_bytes()).await).0,
+            "AA"
+        );
+        assert!(
+            app.get_page("/lits", &beds)
+                .await
+                .page()
+                .contains("11 libre(s)</strong> sur 12"),
+            "{backend}"
+        );
+
+        // Close two beds with a reason, then too many.
+        let r = form(
+            &app,
+            &beds,
+            &format!("/lits/{rea}/fermer"),
+            &[("nombre", "2"), ("motif", "Travaux")],
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.header("location").as_deref()),
+            (303, Some("/lits")),
+            "{backend}: {}",
+            r.text
+        );
+        let page = app.get_page("/lits", &beds).await.page();
+        assert!(
+            page.contains("9 libre(s)</strong> sur 12") && page.contains("2 fermé(s) : Travaux"),
+            "{backend}: {page}"
+        );
+        let r = form(
+            &app,
+            &beds,
+            &format!("/lits/{rea}/fermer"),
+            &[("nombre", "20")],
+        )
+        .await;
+        assert_eq!(r.status, 422, "{backend}");
+        assert!(r.page().contains("impossible"));
+        // An ADT-fed unit's occupancy is not typed; a manual one is.
+        let r = form(
+            &app,
+            &beds,
+            &format!("/lits/{rea}/occupation"),
+            &[("delta", "1")],
+        )
+        .await;
+        assert_eq!(r.status, 422);
+        assert!(r.page().contains("flux ADT"));
+        assert_eq!(
+            form(
+                &app,
+                &beds,
+                &format!("/lits/{urg}/occupation"),
+                &[("delta", "1")]
+            )
+            .await
+            .status,
+            303
+        );
+        assert!(
+            app.get_page("/lits", &beds)
+                .await
+                .page()
+                .contains("9 libre(s)</strong> sur 10")
+        );
+        assert_eq!(
+            form(
+                &app,
+                &beds,
+                &format!("/lits/{rea}/rouvrir"),
+                &[("nombre", "1")]
+            )
+            .await
+            .status,
+            303
+        );
+        // Bad input, CSRF and another establishment's unit.
+        assert_eq!(
+            form(
+                &app,
+                &beds,
+                &format!("/lits/{rea}/fermer"),
+                &[("nombre", "deux")]
+            )
+            .await
+            .status,
+            400
+        );
+        let cookie = format!("parcours_session={beds}");
+        assert_eq!(
+            app.post_form(&format!("/lits/{rea}/fermer"), &cookie, &[("nombre", "1")])
+                .await
+                .status,
+            403,
+            "no CSRF token"
+        );
+        let clinic = app
+            .store
+            .establishment_by_finess(server::demo::CLINIC_FINESS)
+            .await
+            .unwrap()
+            .unwrap();
+        let clinic_rea = app
+            .store
+            .units(clinic.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|u| u.code == "REA")
+            .unwrap()
+            .id;
+        assert_eq!(
+            form(
+                &app,
+                &beds,
+                &format!("/lits/{clinic_rea}/fermer"),
+                &[("nombre", "1")]
+            )
+            .await
+            .status,
+            403
+        );
+        assert_eq!(
+            form(&app, &beds, "/lits/nope/fermer", &[("nombre", "1")])
+                .await
+                .status,
+            404
+        );
+
+        // The coordinator's regional view: both establishments, totals, filters.
+        let coord = app.login("coord.garnier").await;
+        let region = app.get_page("/region", &coord).await;
+        assert_eq!(region.status, 200);
+        let text = region.page();
+        assert!(
+            text.contains("Clinique Saint-Roch")
+                && text.contains("Centre hospitalier du Val de Loire"),
+            "{backend}"
+        );
+        assert!(
+            text.contains("<strong>16</strong> libre(s) sur 18 — Réanimation"),
+            "{backend}: 10 free of 12 at the hospital + 6 of 6: {text}"
+        );
+        let rea_only = app
+            .get_page("/region/table?categorie=rea", &coord)
+            .await
+            .page();
+        assert!(
+            rea_only.contains("10/12") && !rea_only.contains("Chirurgie"),
+            "{backend}: {rea_only}"
+        );
+        assert!(
+            !rea_only.contains("<html"),
+            "a fragment for the live refresh"
+        );
+        let csv = app
+            .get_page(
+                &format!("/region.csv?categorie=rea&etablissement={}", hospital.id),
+                &coord,
+            )
+            .await;
+        assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
+        let lines: Vec<&str> = csv.text.lines().collect();
+        assert_eq!(lines.len(), 2, "{}", csv.text);
+        assert!(lines[1].starts_with("Centre hospitalier du Val de Loire (démo);450000021;Réanimation;REA;rea;12;1;1;10;adt;"), "{}", lines[1]);
+        assert_eq!(
+            app.get_page("/region?categorie=xyz", &coord).await.status,
+            400
+        );
+        assert_eq!(
+            app.get_page("/lits", &coord).await.status,
+            403,
+            "coordinators do not manage beds"
+        );
+        let patient = app.login(server::demo::PATIENT_LOGIN).await;
+        assert_eq!(app.get_page("/region", &patient).await.status, 403);
+        let js = read(
+            app.http
+                .get(app.url("/static/region.js"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert!(
+            js.header("content-type")
+                .unwrap()
+                .starts_with("text/javascript")
+        );
+    }
+}
