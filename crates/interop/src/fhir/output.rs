@@ -328,6 +328,23 @@ pub fn capability_statement(base: &str, software_version: &str, date: &str) -> V
                     "searchParam": [param("patient", "reference", "Séjours d'un patient (obligatoire)")],
                     "documentation": "Séjours et mouvements alimentés par les messages ADT IHE PAM France (MLLP).",
                 },
+                {
+                    "type": "Location",
+                    "interaction": [{"code": "read"}, {"code": "search-type"}],
+                    "versioning": "no-version",
+                    "readHistory": false,
+                    "updateCreate": false,
+                    "documentation": "Unités et lits disponibles et fermés au format ROR (extension ror-location-supported-capacity).",
+                },
+                {
+                    "type": "HealthcareService",
+                    "interaction": [{"code": "search-type"}],
+                    "versioning": "no-version",
+                    "readHistory": false,
+                    "updateCreate": false,
+                    "searchInclude": ["HealthcareService:location"],
+                    "documentation": "Une offre par unité dotée de lits, avec sa Location.",
+                },
                 read_only("Practitioner"),
                 read_only("Organization"),
                 audit,
@@ -408,4 +425,79 @@ pub fn encounter(e: &EncounterView) -> Value {
         }
     }
     r
+}
+
+/// ROR capacity extension on a Location (ANS, ROR guide 0.6.0).
+pub const EXT_ROR_CAPACITY: &str = "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-location-supported-capacity";
+const TRE_R329: &str =
+    "https://mos.esante.gouv.fr/NOS/TRE_R329-TypeCapacite/FHIR/TRE-R329-TypeCapacite";
+const TRE_R330: &str =
+    "https://mos.esante.gouv.fr/NOS/TRE_R330-StatutCapacite/FHIR/TRE-R330-StatutCapacite";
+const TRE_R331: &str =
+    "https://mos.esante.gouv.fr/NOS/TRE_R331-TemporaliteCapacite/FHIR/TRE-R331-TemporaliteCapacite";
+
+/// What a unit's beds show in the ROR shape.
+#[derive(Debug, Clone)]
+pub struct BedLocationView {
+    /// Unit id.
+    pub id: String,
+    /// Unit name.
+    pub name: String,
+    /// Unit code.
+    pub code: String,
+    /// Establishment id.
+    pub establishment: String,
+    /// Establishment FINESS.
+    pub finess: String,
+    /// Category label.
+    pub category: String,
+    /// Category code.
+    pub category_code: String,
+    /// Free beds.
+    pub available: i64,
+    /// Closed beds.
+    pub closed: i64,
+    /// Last update (Unix ms).
+    pub updated_ms: i64,
+}
+
+fn capacity(status_code: &str, status_display: &str, n: i64, updated: &str) -> Value {
+    json!({
+        "url": EXT_ROR_CAPACITY,
+        "extension": [
+            {"url": "capacityType", "valueCoding": {"system": TRE_R329, "code": "01", "display": "Lit"}},
+            {"url": "capacityStatus", "valueCoding": {"system": TRE_R330, "code": status_code, "display": status_display}},
+            {"url": "temporalityCapacity", "valueCoding": {"system": TRE_R331, "code": "01", "display": "Actuelle"}},
+            {"url": "nbCapacity", "valueInteger": n},
+            {"url": "capacityUpdateDate", "valueDateTime": updated},
+        ],
+    })
+}
+
+/// A Location carrying the unit's available and closed beds (ROR capacity).
+pub fn bed_location(b: &BedLocationView) -> Value {
+    let updated = instant(b.updated_ms);
+    json!({
+        "resourceType": "Location",
+        "id": b.id,
+        "identifier": [{"system": oid_system(OID_IDNATSTRUCT), "value": format!("1{}/{}", b.finess, b.code)}],
+        "status": "active",
+        "name": b.name,
+        "type": [{"text": b.category}],
+        "managingOrganization": {"reference": format!("Organization/{}", b.establishment)},
+        "extension": [capacity("02", "Disponible", b.available, &updated), capacity("05", "Fermée", b.closed, &updated)],
+    })
+}
+
+/// The HealthcareService a unit provides, pointing at its Location.
+pub fn bed_service(b: &BedLocationView) -> Value {
+    json!({
+        "resourceType": "HealthcareService",
+        "id": b.id,
+        "active": true,
+        "providedBy": {"reference": format!("Organization/{}", b.establishment)},
+        "category": [{"coding": [{"system": "urn:parcours:bed-category", "code": b.category_code, "display": b.category}]}],
+        "name": b.name,
+        "location": [{"reference": format!("Location/{}", b.id)}],
+    })
 }

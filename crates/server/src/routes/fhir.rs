@@ -29,6 +29,9 @@ pub fn routes() -> Router<AppState> {
         .route("/Patient/{id}", get(read_patient).put(update_patient))
         .route("/Encounter", get(search_encounters))
         .route("/Encounter/{id}", get(read_encounter))
+        .route("/Location", get(search_locations))
+        .route("/Location/{id}", get(read_location))
+        .route("/HealthcareService", get(search_services))
         .route("/Practitioner", get(search_practitioners))
         .route("/Practitioner/{id}", get(read_practitioner))
         .route("/Organization", get(search_organizations))
@@ -633,4 +636,87 @@ async fn read_encounter(
         StatusCode::OK,
         &f::encounter(&encounter_view(&state, &e).await?),
     ))
+}
+
+fn bed_view(b: &store::beds::UnitBeds) -> f::BedLocationView {
+    f::BedLocationView {
+        id: b.unit.to_string(),
+        name: b.unit_name.clone(),
+        code: b.unit_code.clone(),
+        establishment: b.establishment.to_string(),
+        finess: b.finess.clone(),
+        category: b.category.label_fr().into(),
+        category_code: b.category.code().into(),
+        available: b.counts.available(),
+        closed: b.counts.closed,
+        updated_ms: b.last_update_ms,
+    }
+}
+
+async fn search_locations(
+    State(state): State<AppState>,
+    api: ApiActor,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    params(raw.clone(), &[])?;
+    let t = directory_territories(&api)?;
+    let list = state
+        .store
+        .beds(t, None)
+        .await?
+        .iter()
+        .map(|b| f::bed_location(&bed_view(b)))
+        .collect();
+    Ok(bundle(&state, list, "Location"))
+}
+
+async fn read_location(
+    State(state): State<AppState>,
+    api: ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let t = directory_territories(&api)?;
+    let not_found = || AppError::NotFound("Location introuvable".into());
+    let uid: domain::UnitId = id.parse().map_err(|_| not_found())?;
+    let b = state.store.unit_beds(uid).await.map_err(|_| not_found())?;
+    let in_territory = state.store.establishment(b.establishment).await?.territory == t;
+    if !in_territory {
+        return Err(not_found().into());
+    }
+    Ok(fhir(StatusCode::OK, &f::bed_location(&bed_view(&b))))
+}
+
+async fn search_services(
+    State(state): State<AppState>,
+    api: ApiActor,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let list = params(raw.clone(), &["_include"])?;
+    let include = match param(&list, "_include") {
+        None => false,
+        Some("HealthcareService:location") => true,
+        Some(other) => {
+            return Err(AppError::BadRequest(
+                "not-supported",
+                format!("_include {other:?}: seul HealthcareService:location est pris en charge"),
+            )
+            .into());
+        }
+    };
+    let t = directory_territories(&api)?;
+    let beds = state.store.beds(t, None).await?;
+    let b = base(&state);
+    let mut out = f::searchset(
+        &b,
+        beds.iter().map(|x| f::bed_service(&bed_view(x))).collect(),
+        &format!("{b}/HealthcareService?{}", raw.unwrap_or_default()),
+        None,
+    );
+    if include && let Some(entries) = out.get_mut("entry").and_then(Value::as_array_mut) {
+        for x in &beds {
+            let loc = f::bed_location(&bed_view(x));
+            entries.push(serde_json::json!({"fullUrl": format!("{b}/Location/{}", x.unit), "resource": loc, "search": {"mode": "include"}}));
+        }
+    }
+    Ok(fhir(StatusCode::OK, &out))
 }

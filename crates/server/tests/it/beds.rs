@@ -239,3 +239,73 @@ async fn bed_manager_and_regional_view() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_ror_shaped_fhir_export() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let token = app.token().await;
+        let mut c = Mllp::connect(&app).await;
+        assert_eq!(
+            ack_code(&c.send(admission("f1", "V7", "3").as_bytes()).await).0,
+            "AA"
+        );
+        let b = app.get("/fhir/Location", Some(&token)).await.json();
+        let entries = b["entry"].as_array().unwrap();
+        assert_eq!(
+            entries.len(),
+            8,
+            "{backend}: 4 units in each of 2 establishments"
+        );
+        let rea = entries
+            .iter()
+            .map(|e| &e["resource"])
+            .find(|r| r["identifier"][0]["value"] == "1450000021/REA")
+            .expect("the hospital's ICU")
+            .clone();
+        let ext = rea["extension"].as_array().unwrap();
+        let count = |status: &str| {
+            ext.iter()
+                .find(|e| e["extension"][1]["valueCoding"]["code"] == status)
+                .map(|e| e["extension"][3]["valueInteger"].as_i64().unwrap())
+                .unwrap()
+        };
+        assert_eq!(
+            (count("02"), count("05")),
+            (11, 0),
+            "{backend}: 12 beds, one admission"
+        );
+        let one = app
+            .get(
+                &format!("/fhir/Location/{}", rea["id"].as_str().unwrap()),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(one.status, 200);
+        assert_eq!(
+            app.get("/fhir/Location/nope", Some(&token)).await.status,
+            404
+        );
+        let s = app
+            .get(
+                "/fhir/HealthcareService?_include=HealthcareService:location",
+                Some(&token),
+            )
+            .await
+            .json();
+        let modes: Vec<&str> = s["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["search"]["mode"].as_str().unwrap())
+            .collect();
+        assert_eq!(modes.iter().filter(|m| **m == "include").count(), 8);
+        assert_eq!(
+            app.get("/fhir/HealthcareService?_include=Foo:bar", Some(&token))
+                .await
+                .status,
+            400
+        );
+        validate_fhir(&[b, one.json(), s]);
+    }
+}

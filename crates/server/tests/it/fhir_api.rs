@@ -29,6 +29,8 @@ async fn metadata_is_public_and_valid() {
         vec![
             "Patient",
             "Encounter",
+            "Location",
+            "HealthcareService",
             "Practitioner",
             "Organization",
             "AuditEvent"
@@ -40,6 +42,8 @@ async fn metadata_is_public_and_valid() {
     for t in [
         "Patient?family=x".to_owned(),
         format!("Encounter?patient=Patient/{muller}"),
+        "Location".into(),
+        "HealthcareService".into(),
         "Practitioner".into(),
         "Organization".into(),
     ] {
