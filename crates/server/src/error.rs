@@ -61,6 +61,8 @@ fn conflict_message(constraint: &str) -> String {
         "une identité active porte déjà cette INS dans ce domaine d'identification".into()
     } else if constraint.contains("ipp") {
         "cet IPP est déjà attribué dans ce domaine d'identification".into()
+    } else if constraint.contains("movements") || constraint.contains("movement_id") {
+        "identifiant de mouvement (ZBE-1) déjà utilisé dans cette venue".into()
     } else if constraint.contains("username") {
         "cet identifiant de connexion existe déjà".into()
     } else {

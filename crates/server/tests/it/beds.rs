@@ -309,3 +309,137 @@ async fn the_ror_shaped_fhir_export() {
         validate_fhir(&[b, one.json(), s]);
     }
 }
+
+/// A day of ADT traffic at the hospital, generated with a simple independent model
+/// of where each patient is; the occupancy Parcours computes must match it.
+#[tokio::test]
+async fn occupancy_after_a_replayed_day_of_adt_matches_the_expected_counts() {
+    #[derive(Clone, Copy, PartialEq)]
+    enum St {
+        In(&'static str),
+        Out,
+        Cancelled,
+    }
+    struct Stay {
+        st: St,
+        next_mv: usize,
+        history: Vec<(&'static str, String, St)>, // (event, movement id, state before)
+    }
+    let app = spawn_app("postgres").await;
+    let mut c = Mllp::connect(&app).await;
+    let mut seed: u64 = 42;
+    let mut rnd = move |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    let mut stays: Vec<Stay> = Vec::new();
+    let mut minute = 0u32;
+    let mut sent = 0;
+    let send = async |c: &mut Mllp,
+                      event: &str,
+                      v: usize,
+                      mv: &str,
+                      action: &str,
+                      unit: &str,
+                      minute: u32| {
+        let when = format!("20261123{:02}{:02}", 6 + minute / 60, minute % 60);
+        let msg = format!(
+            "MSH|^~\\&|GAM|CHVL|PARCOURS|GHT|{when}||ADT^{event}^ADT_A01|day-{event}-{v}-{mv}-{action}|P|2.5\r\
+             EVN||{when}\r\
+             PID|1||D{v}^^^CHVL&450000021&M^PI||Jour^Anne^^^^^L||19600101|F\r\
+             PV1|1|I|{unit}^1^{v}||||||||||||||||DAY{v}\r\
+             ZBE|{mv}^CHVL|{when}||{action}|N\r"
+        );
+        let ack = c.send(msg.as_bytes()).await;
+        assert_eq!(ack_code(&ack).0, "AA", "{msg:?}: {ack}");
+    };
+    for _ in 0..300 {
+        minute += 2;
+        let choice = rnd(10);
+        let open: Vec<usize> = (0..stays.len())
+            .filter(|&i| matches!(stays[i].st, St::In(_)))
+            .collect();
+        if choice < 4 || open.is_empty() {
+            let unit = if rnd(2) == 0 { "REA" } else { "CHIR" };
+            let v = stays.len();
+            send(&mut c, "A01", v, "M0", "INSERT", unit, minute).await;
+            stays.push(Stay {
+                st: St::In(unit),
+                next_mv: 1,
+                history: vec![("A01", "M0".into(), St::Cancelled)],
+            });
+        } else {
+            let v = open[rnd(open.len() as u64) as usize];
+            let St::In(unit) = stays[v].st else {
+                unreachable!()
+            };
+            // Movement ids are never reused, even after a cancel.
+            let mv = format!("M{}", stays[v].next_mv);
+            stays[v].next_mv += 1;
+            match choice {
+                4..=5 => {
+                    let to = if unit == "REA" { "CHIR" } else { "REA" };
+                    send(&mut c, "A02", v, &mv, "INSERT", to, minute).await;
+                    let before = stays[v].st;
+                    stays[v].history.push(("A02", mv, before));
+                    stays[v].st = St::In(to);
+                }
+                6..=7 => {
+                    send(&mut c, "A03", v, &mv, "INSERT", unit, minute).await;
+                    let before = stays[v].st;
+                    stays[v].history.push(("A03", mv, before));
+                    stays[v].st = St::Out;
+                }
+                _ => {
+                    // Cancel the last movement (A11 admission, A12 transfer).
+                    let (ev, last_mv, before) = stays[v].history.pop().unwrap();
+                    let cancel = if ev == "A01" { "A11" } else { "A12" };
+                    send(&mut c, cancel, v, &last_mv, "CANCEL", unit, minute).await;
+                    stays[v].st = before;
+                }
+            }
+        }
+        sent += 1;
+    }
+    // Some discharges cancelled (A13) at the end of the day.
+    for (v, stay) in stays.iter_mut().enumerate() {
+        if stay.st == St::Out && rnd(3) == 0 {
+            let (ev, mv, before) = stay.history.pop().unwrap();
+            assert_eq!(ev, "A03");
+            minute += 1;
+            send(&mut c, "A13", v, &mv, "CANCEL", "REA", minute).await;
+            stay.st = before;
+            sent += 1;
+        }
+    }
+    let expected =
+        |unit: &'static str| stays.iter().filter(|s| s.st == St::In(unit)).count() as i64;
+    let hospital = app
+        .store
+        .establishment_by_finess(server::demo::HOSPITAL_FINESS)
+        .await
+        .unwrap()
+        .unwrap();
+    let t = app
+        .store
+        .territory_by_oid(server::demo::DEMO_DOMAIN_OID)
+        .await
+        .unwrap()
+        .unwrap();
+    let beds = app.store.beds(t.id, Some(hospital.id)).await.unwrap();
+    for unit in ["REA", "CHIR"] {
+        let got = beds
+            .iter()
+            .find(|b| b.unit_code == unit)
+            .unwrap()
+            .counts
+            .occupied;
+        assert_eq!(got, expected(unit), "{unit} after {sent} messages");
+    }
+    assert!(
+        expected("REA") + expected("CHIR") > 10,
+        "a busy day, not an empty one"
+    );
+}
