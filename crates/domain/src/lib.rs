@@ -13,6 +13,7 @@ pub mod identity;
 pub mod ids;
 pub mod ins;
 pub mod org;
+pub mod orientation;
 pub mod policy;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -26,6 +26,7 @@ pub mod encounters;
 pub mod hl7;
 pub mod migrate;
 pub mod orgs;
+pub mod orientation;
 pub mod outbox;
 pub mod testing;
 pub mod users;

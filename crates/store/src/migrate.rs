@@ -37,6 +37,11 @@ pub const SQLITE: &[Migration] = &[
         name: "beds",
         sql: include_str!("../migrations/sqlite/0004_beds.sql"),
     },
+    Migration {
+        version: 5,
+        name: "orientation",
+        sql: include_str!("../migrations/sqlite/0005_orientation.sql"),
+    },
 ];
 
 /// PostgreSQL migrations.
@@ -60,6 +65,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 4,
         name: "beds",
         sql: include_str!("../migrations/postgres/0004_beds.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "orientation",
+        sql: include_str!("../migrations/postgres/0005_orientation.sql"),
     },
 ];
 

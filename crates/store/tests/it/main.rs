@@ -11,6 +11,7 @@
 mod audit;
 mod beds;
 mod orgs_users;
+mod orientation;
 mod outbox;
 mod patients;
 mod support;
