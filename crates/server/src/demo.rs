@@ -31,6 +31,13 @@ pub const HL7_APPLICATION: &str = "GAM";
 /// MSH-4 of the demo hospital.
 pub const HL7_FACILITY: &str = "CHVL";
 
+/// FINESS of the demo rehabilitation centres and home hospitalisation.
+pub const SSR_TILLEULS_FINESS: &str = "450000039";
+/// Second SSR.
+pub const SSR_LOIRE_FINESS: &str = "450000047";
+/// HAD.
+pub const HAD_FINESS: &str = "450000054";
+
 /// The demo API client.
 pub const DEMO_CLIENT_ID: &str = "demo-integration";
 /// Its secret.
@@ -114,6 +121,27 @@ pub const LOGINS: &[DemoLogin] = &[
         roles: &[(Role::BedManager, HOSPITAL_FINESS)],
         rpps_body: None,
         profession: "Gestionnaire de lits",
+    },
+        DemoLogin {
+        username: "med.tilleuls",
+        display_name: "Dr Léa Simon",
+        roles: &[(Role::Doctor, SSR_TILLEULS_FINESS)],
+        rpps_body: Some("1000001005"),
+        profession: "Médecin de médecine physique et de réadaptation",
+    },
+    DemoLogin {
+        username: "med.loire",
+        display_name: "Dr Paul Roux",
+        roles: &[(Role::Doctor, SSR_LOIRE_FINESS)],
+        rpps_body: Some("1000001006"),
+        profession: "Médecin de médecine physique et de réadaptation",
+    },
+    DemoLogin {
+        username: "med.had",
+        display_name: "Dr Emma Blanc",
+        roles: &[(Role::Doctor, HAD_FINESS)],
+        rpps_body: Some("1000001007"),
+        profession: "Médecin coordonnateur d'HAD",
     },
     DemoLogin {
         username: "coord.garnier",
@@ -398,13 +426,20 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<SeedReport> {
         }
     };
     let mut ids = Vec::new();
-    for (finess, name, kind) in [
-        (CLINIC_FINESS, "Clinique Saint-Roch (démo)", "private"),
-        (
-            HOSPITAL_FINESS,
-            "Centre hospitalier du Val de Loire (démo)",
-            "public",
-        ),
+    const ACUTE: &[(&str, &str, &str)] = &[
+        ("HDJ-ONCO", "Hôpital de jour d'oncologie", "oncology_day"),
+        ("CHIR", "Chirurgie", "surgery"),
+        ("URG", "Urgences", "emergency"),
+        ("REA", "Réanimation", "icu"),
+    ];
+    const SSR_UNITS: &[(&str, &str, &str)] = &[("SSR", "Soins de suite et de réadaptation", "ssr")];
+    const HAD_UNITS: &[(&str, &str, &str)] = &[("HAD", "Hospitalisation à domicile", "had")];
+    for (finess, name, kind, units) in [
+        (CLINIC_FINESS, "Clinique Saint-Roch (démo)", "private", ACUTE),
+        (HOSPITAL_FINESS, "Centre hospitalier du Val de Loire (démo)", "public", ACUTE),
+        (SSR_TILLEULS_FINESS, "Centre de rééducation Les Tilleuls (démo)", "private", SSR_UNITS),
+        (SSR_LOIRE_FINESS, "SSR des Bords de Loire (démo)", "public", SSR_UNITS),
+        (HAD_FINESS, "HAD du Loiret (démo)", "private", HAD_UNITS),
     ] {
         let id = match store.establishment_by_finess(finess).await? {
             Some(e) => e.id,
@@ -417,19 +452,14 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<SeedReport> {
                     kind: kind.into(),
                 };
                 store.create_establishment(&e, now_ms).await?;
-                for (code, uname, ukind) in [
-                    ("HDJ-ONCO", "Hôpital de jour d'oncologie", "oncology_day"),
-                    ("CHIR", "Chirurgie", "surgery"),
-                    ("URG", "Urgences", "emergency"),
-                    ("REA", "Réanimation", "icu"),
-                ] {
+                for (code, uname, ukind) in units {
                     store
                         .create_unit(&Unit {
                             id: UnitId::new(),
                             establishment: e.id,
-                            code: code.into(),
-                            name: uname.into(),
-                            kind: ukind.into(),
+                            code: (*code).into(),
+                            name: (*uname).into(),
+                            kind: (*ukind).into(),
                         })
                         .await?;
                     report.created += 1;
@@ -568,13 +598,16 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<SeedReport> {
     }
     // Beds: the hospital's ICU and surgery follow its ADT feed; the rest is counted
     // by the bed managers.
-    for (est, adt) in [(hospital, true), (clinic, false)] {
+    let others = [est_id(SSR_TILLEULS_FINESS), est_id(SSR_LOIRE_FINESS), est_id(HAD_FINESS)];
+    for (est, adt) in [(hospital, true), (clinic, false)].into_iter().chain(others.into_iter().map(|e| (e, false))) {
         let Some(est) = est else { continue };
         for unit in store.units(est).await? {
             let (category, capacity, fed) = match unit.code.as_str() {
                 "REA" => (BedCategory::Reanimation, if adt { 12 } else { 6 }, adt),
                 "CHIR" => (BedCategory::Chirurgie, if adt { 30 } else { 24 }, adt),
                 "URG" => (BedCategory::Medecine, 10, false),
+                "SSR" => (BedCategory::Ssr, 40, false),
+                "HAD" => (BedCategory::Had, 25, false),
                 _ => (BedCategory::Medecine, 15, false),
             };
             let source = if fed {

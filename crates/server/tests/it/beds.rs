@@ -254,8 +254,8 @@ async fn the_ror_shaped_fhir_export() {
         let entries = b["entry"].as_array().unwrap();
         assert_eq!(
             entries.len(),
-            8,
-            "{backend}: 4 units in each of 2 establishments"
+            11,
+            "{backend}: 4 units in each acute establishment, 2 SSR units, 1 HAD"
         );
         let rea = entries
             .iter()
@@ -299,7 +299,7 @@ async fn the_ror_shaped_fhir_export() {
             .iter()
             .map(|e| e["search"]["mode"].as_str().unwrap())
             .collect();
-        assert_eq!(modes.iter().filter(|m| **m == "include").count(), 8);
+        assert_eq!(modes.iter().filter(|m| **m == "include").count(), 11);
         assert_eq!(
             app.get("/fhir/HealthcareService?_include=Foo:bar", Some(&token))
                 .await

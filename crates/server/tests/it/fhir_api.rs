@@ -228,7 +228,7 @@ async fn patient_lifecycle_on_both_backends() {
             .iter()
             .filter_map(|e| e["resource"]["identifier"][0]["value"].as_str())
             .collect();
-        assert_eq!(rpps.len(), 4, "two doctors and two nurses have an RPPS");
+        assert_eq!(rpps.len(), 7, "five doctors and two nurses have an RPPS");
         let first = b["entry"][0]["resource"]["id"].as_str().unwrap().to_owned();
         emitted.push(b);
         emitted.push(
@@ -239,8 +239,8 @@ async fn patient_lifecycle_on_both_backends() {
         let b = app.get("/fhir/Organization", Some(&token)).await.json();
         assert_eq!(
             b["entry"].as_array().unwrap().len(),
-            3,
-            "the GHT and two establishments"
+            6,
+            "the GHT and its five establishments"
         );
         let org = b["entry"][1]["resource"]["id"].as_str().unwrap().to_owned();
         emitted.push(b);
