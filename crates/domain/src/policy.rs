@@ -179,6 +179,51 @@ pub fn authorize_patient(actor: &Actor, action: PatientAction, scope: &PatientSc
     }
 }
 
+/// Actions on an orientation request sent by `from` to `recipients`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrientationAction {
+    /// See the request (patient, needs, answers, timeline).
+    View,
+    /// Answer for this recipient establishment.
+    Answer(EstablishmentId),
+    /// Confirm a place or withdraw the request (the requesting side).
+    Decide,
+}
+
+const ORIENTATION_ROLES: [Role; 5] = [
+    Role::Doctor,
+    Role::Nurse,
+    Role::Secretary,
+    Role::BedManager,
+    Role::Admin,
+];
+const DECIDE_ROLES: [Role; 3] = [Role::Doctor, Role::Nurse, Role::Secretary];
+
+/// May `actor` do `action` on a request from `from` to `recipients`? The request
+/// shares the patient's identity and needs with the recipients by design: that is
+/// what asking them for a place means.
+pub fn authorize_orientation(
+    actor: &Actor,
+    action: OrientationAction,
+    from: EstablishmentId,
+    recipients: &[EstablishmentId],
+) -> Decision {
+    let found = actor.grants.iter().find(|g| match action {
+        OrientationAction::View => {
+            ORIENTATION_ROLES.contains(&g.role)
+                && (g.establishment == from || recipients.contains(&g.establishment))
+        }
+        OrientationAction::Answer(e) => {
+            ORIENTATION_ROLES.contains(&g.role) && g.establishment == e && recipients.contains(&e)
+        }
+        OrientationAction::Decide => DECIDE_ROLES.contains(&g.role) && g.establishment == from,
+    });
+    match found {
+        Some(g) => Decision::Allow(Some(*g)),
+        None => Decision::Deny("action réservée aux établissements de la demande"),
+    }
+}
+
 /// May `actor` do `action` in `establishment` (of `territory`)?
 pub fn authorize_establishment(
     actor: &Actor,
@@ -448,6 +493,32 @@ mod tests {
         assert!(
             !authorize_establishment(&doctor, EstablishmentAction::ReadDirectory, w.e3, w.t2)
                 .allowed()
+        );
+    }
+
+    #[test]
+    fn orientation_actions() {
+        let w = world();
+        let requester = pro(Role::Doctor, w.e1, w.t1);
+        let recipient = pro(Role::Secretary, w.e2, w.t1);
+        let outsider = pro(Role::Doctor, w.e3, w.t1);
+        let coordinator = pro(Role::Coordinator, w.e2, w.t1);
+        let to = [w.e2];
+        use OrientationAction::*;
+        assert!(authorize_orientation(&requester, View, w.e1, &to).allowed());
+        assert!(authorize_orientation(&recipient, View, w.e1, &to).allowed());
+        assert!(!authorize_orientation(&outsider, View, w.e1, &to).allowed());
+        assert!(!authorize_orientation(&coordinator, View, w.e1, &to).allowed());
+        assert!(authorize_orientation(&recipient, Answer(w.e2), w.e1, &to).allowed());
+        assert!(!authorize_orientation(&requester, Answer(w.e2), w.e1, &to).allowed());
+        assert!(
+            !authorize_orientation(&outsider, Answer(w.e3), w.e1, &to).allowed(),
+            "not a recipient"
+        );
+        assert!(authorize_orientation(&requester, Decide, w.e1, &to).allowed());
+        assert!(!authorize_orientation(&recipient, Decide, w.e1, &to).allowed());
+        assert!(
+            !authorize_orientation(&pro(Role::BedManager, w.e1, w.t1), Decide, w.e1, &to).allowed()
         );
     }
 

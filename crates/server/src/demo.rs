@@ -122,7 +122,7 @@ pub const LOGINS: &[DemoLogin] = &[
         rpps_body: None,
         profession: "Gestionnaire de lits",
     },
-        DemoLogin {
+    DemoLogin {
         username: "med.tilleuls",
         display_name: "Dr Léa Simon",
         roles: &[(Role::Doctor, SSR_TILLEULS_FINESS)],
@@ -435,10 +435,30 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<SeedReport> {
     const SSR_UNITS: &[(&str, &str, &str)] = &[("SSR", "Soins de suite et de réadaptation", "ssr")];
     const HAD_UNITS: &[(&str, &str, &str)] = &[("HAD", "Hospitalisation à domicile", "had")];
     for (finess, name, kind, units) in [
-        (CLINIC_FINESS, "Clinique Saint-Roch (démo)", "private", ACUTE),
-        (HOSPITAL_FINESS, "Centre hospitalier du Val de Loire (démo)", "public", ACUTE),
-        (SSR_TILLEULS_FINESS, "Centre de rééducation Les Tilleuls (démo)", "private", SSR_UNITS),
-        (SSR_LOIRE_FINESS, "SSR des Bords de Loire (démo)", "public", SSR_UNITS),
+        (
+            CLINIC_FINESS,
+            "Clinique Saint-Roch (démo)",
+            "private",
+            ACUTE,
+        ),
+        (
+            HOSPITAL_FINESS,
+            "Centre hospitalier du Val de Loire (démo)",
+            "public",
+            ACUTE,
+        ),
+        (
+            SSR_TILLEULS_FINESS,
+            "Centre de rééducation Les Tilleuls (démo)",
+            "private",
+            SSR_UNITS,
+        ),
+        (
+            SSR_LOIRE_FINESS,
+            "SSR des Bords de Loire (démo)",
+            "public",
+            SSR_UNITS,
+        ),
         (HAD_FINESS, "HAD du Loiret (démo)", "private", HAD_UNITS),
     ] {
         let id = match store.establishment_by_finess(finess).await? {
@@ -598,8 +618,15 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<SeedReport> {
     }
     // Beds: the hospital's ICU and surgery follow its ADT feed; the rest is counted
     // by the bed managers.
-    let others = [est_id(SSR_TILLEULS_FINESS), est_id(SSR_LOIRE_FINESS), est_id(HAD_FINESS)];
-    for (est, adt) in [(hospital, true), (clinic, false)].into_iter().chain(others.into_iter().map(|e| (e, false))) {
+    let others = [
+        est_id(SSR_TILLEULS_FINESS),
+        est_id(SSR_LOIRE_FINESS),
+        est_id(HAD_FINESS),
+    ];
+    for (est, adt) in [(hospital, true), (clinic, false)]
+        .into_iter()
+        .chain(others.into_iter().map(|e| (e, false)))
+    {
         let Some(est) = est else { continue };
         for unit in store.units(est).await? {
             let (category, capacity, fed) = match unit.code.as_str() {

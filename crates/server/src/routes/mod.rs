@@ -14,6 +14,7 @@ pub mod beds;
 pub mod fhir;
 pub mod health;
 pub mod oauth;
+pub mod orientation;
 pub mod web;
 
 /// The whole application.
@@ -24,6 +25,7 @@ pub fn router(state: AppState) -> Router {
         .merge(oauth::routes())
         .nest("/fhir", fhir::routes())
         .merge(beds::routes())
+        .merge(orientation::routes())
         .merge(web::routes())
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(

@@ -754,6 +754,8 @@ impl From<&PatientRecord> for PatientView {
 struct PatientPage {
     title: String,
     nav: Option<Nav>,
+    id: String,
+    can_orient: bool,
     p: PatientView,
     establishments: Vec<String>,
     merged_into: Option<String>,
@@ -772,7 +774,16 @@ async fn patient_page(
     for e in patients::establishments(&state, pid).await? {
         establishments.push(establishment_name(&state, e).await);
     }
+    let scope = patients::scope_of(&state, &p).await?;
+    let can_orient = domain::policy::authorize_patient(
+        &w.actor,
+        domain::policy::PatientAction::WriteClinical,
+        &scope,
+    )
+    .allowed();
     let page = PatientPage {
+        id: p.id.to_string(),
+        can_orient,
         title: p.traits.display_name(),
         nav: nav(&w),
         p: PatientView::from(&p),

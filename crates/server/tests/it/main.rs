@@ -16,5 +16,6 @@ mod helpers;
 mod isolation;
 mod mllp;
 mod oauth;
+mod orientation;
 mod outbox;
 mod web;
