@@ -16,6 +16,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 const scenarios = {
   login: (await import('./scenarios/login.mjs')).default,
+  beds: (await import('./scenarios/beds.mjs')).default,
 };
 
 const name = process.argv[2];
@@ -89,7 +90,7 @@ const artifacts = join(here, 'artifacts');
 let browser;
 let page;
 let failed = false;
-const timer = setTimeout(() => { console.error('délai global dépassé (120 s)'); process.exit(3); }, 120_000);
+const timer = setTimeout(() => { console.error('délai global dépassé (180 s)'); process.exit(3); }, 180_000);
 try {
   await waitHealthy(base, server, 60_000);
   browser = await chromium.launch({
@@ -101,7 +102,10 @@ try {
   page = await context.newPage();
   page.setDefaultTimeout(10_000);
   console.log(`scénario ${name} sur ${base} (base: ${process.env.PARCOURS_E2E_DATABASE_URL ? 'PostgreSQL' : 'SQLite embarqué'})`);
-  await scenarios[name]({ page, base, checkA11y, checkNoHorizontalScroll, serverOut: () => serverOut });
+  const mllpPort = Number((serverOut.match(/HL7 v2 \(MLLP\) sur [^:\s]+:(\d+)/) ?? [])[1]);
+  // Scenarios with several users say which page is in front, for the failure screenshot.
+  const track = (p) => { page = p; return p; };
+  await scenarios[name]({ page, browser, base, mllpPort, track, checkA11y, checkNoHorizontalScroll, serverOut: () => serverOut });
   console.log(`scénario ${name}: réussi`);
 } catch (e) {
   failed = true;

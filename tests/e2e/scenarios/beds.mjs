@@ -1,0 +1,135 @@
+// Scenario "beds": an ADT admission to the ICU lowers the free ICU beds in the
+// regional view without a reload; a bed manager closes two beds; an orientation
+// request goes to two SSR centres, one refuses, one accepts, the requester
+// confirms, and the timeline shows it all. Every page passes axe-core.
+import { connect } from 'node:net';
+import { totp } from './totp.mjs';
+
+const SECRET = 'KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU';
+
+function expect(cond, message) {
+  if (!cond) throw new Error(message);
+}
+
+async function login(browser, base, username) {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'fr-FR', bypassCSP: true });
+  const page = await context.newPage();
+  page.setDefaultTimeout(10_000);
+  await page.goto(`${base}/login`);
+  await page.getByLabel('Identifiant').fill(username);
+  await page.getByLabel('Mot de passe').fill('parcours-demo');
+  await page.getByRole('button', { name: 'Se connecter' }).click();
+  await page.waitForURL(`${base}/login/totp`);
+  await page.getByLabel('Code à 6 chiffres').fill(totp(SECRET));
+  await page.getByRole('button', { name: 'Valider' }).click();
+  await page.waitForURL(`${base}/`);
+  return page;
+}
+
+/** Sends one HL7 message over MLLP and resolves with the ACK text. */
+function sendMllp(port, message) {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let buf = Buffer.alloc(0);
+    const timer = setTimeout(() => { socket.destroy(); reject(new Error('ACK MLLP non reçu en 10 s')); }, 10_000);
+    socket.on('connect', () => socket.write(Buffer.concat([Buffer.from([0x0b]), Buffer.from(message, 'utf8'), Buffer.from([0x1c, 0x0d])])));
+    socket.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      const end = buf.indexOf(0x1c);
+      if (buf[0] === 0x0b && end > 0) {
+        clearTimeout(timer);
+        socket.end();
+        resolve(buf.subarray(1, end).toString('utf8'));
+      }
+    });
+    socket.on('error', (e) => { clearTimeout(timer); reject(e); });
+  });
+}
+
+const freeIcuAtHospital = async (page) =>
+  (await page.locator('tr[data-unit="REA"][data-establishment="450000021"] td.free').innerText()).trim();
+
+export default async function beds({ browser, base, mllpPort, track, checkA11y, checkNoHorizontalScroll }) {
+  // Every page that comes to the front is the one a failure screenshot shows.
+  const as = async (user) => track(await login(browser, base, user));
+  // The coordinator watches the regional view.
+  const coord = await as('coord.garnier');
+  await coord.goto(`${base}/region`);
+  await coord.getByRole('heading', { name: /Disponibilité des lits/ }).waitFor();
+  await checkA11y(coord, 'vue régionale');
+  await checkNoHorizontalScroll(coord, 'vue régionale');
+  expect((await freeIcuAtHospital(coord)) === '12/12', `réanimation de l'hôpital: 12/12 attendu, lu ${await freeIcuAtHospital(coord)}`);
+  await coord.evaluate(() => { window.__sansRechargement = true; });
+
+  // An ADT admission to the ICU, over MLLP, from the hospital's GAM.
+  const now = new Date();
+  const ts = now.toISOString().replace(/[-:T]/g, '').slice(0, 12);
+  const ack = await sendMllp(mllpPort, [
+    `MSH|^~\\&|GAM|CHVL|PARCOURS|GHT|${ts}||ADT^A01^ADT_A01|E2E-1|P|2.5^FRA^2.11|||||FRA|UNICODE UTF-8`,
+    `EVN||${ts}`,
+    'PID|1||E2E1^^^CHVL&450000021&M^PI||Navigateur^Anne^^^^^L||19600101|F',
+    'PV1|1|I|REA^4^1||||||||||||||||VE2E1',
+    `ZBE|E2E1-1^CHVL|${ts}||INSERT|N`,
+  ].join('\r') + '\r');
+  expect(ack.includes('MSA|AA|E2E-1'), `ACK attendu AA, reçu ${ack}`);
+  await coord.waitForFunction(
+    () => document.querySelector('tr[data-unit="REA"][data-establishment="450000021"] td.free')?.textContent.trim() === '11/12',
+    null,
+    { timeout: 15_000 },
+  );
+  expect(await coord.evaluate(() => window.__sansRechargement === true), 'la vue régionale a été rechargée');
+
+  // The bed manager closes two ICU beds.
+  const beds = await as('lits.moreau');
+  await beds.goto(`${base}/lits`);
+  await checkA11y(beds, 'gestion des lits');
+  await checkNoHorizontalScroll(beds, 'gestion des lits');
+  const icu = beds.locator('section.unit', { has: beds.getByRole('heading', { name: /Réanimation/ }) });
+  await icu.getByLabel('Lits à fermer').fill('2');
+  await icu.getByLabel('Motif').selectOption('Travaux');
+  await icu.getByRole('button', { name: 'Fermer' }).click();
+  await beds.waitForURL(`${base}/lits`);
+  expect((await icu.locator('.figures').innerText()).includes('9 libre(s) sur 12'), await icu.locator('.figures').innerText());
+  await coord.waitForFunction(
+    () => document.querySelector('tr[data-unit="REA"][data-establishment="450000021"] td.free')?.textContent.trim() === '9/12',
+    null,
+    { timeout: 15_000 },
+  );
+
+  // The hospital's doctor asks two SSR centres for a place for the patient just admitted.
+  const doctor = await as('dr.bernard');
+  await doctor.goto(`${base}/patients?nom=navigateur`);
+  await doctor.getByRole('link', { name: 'NAVIGATEUR Anne' }).click();
+  await doctor.getByRole('link', { name: /Demander une orientation/ }).click();
+  await checkA11y(doctor, "demande d'orientation");
+  await doctor.getByLabel('Besoins cliniques').fill('Rééducation après réanimation, marche avec aide');
+  await doctor.getByLabel('Centre de rééducation Les Tilleuls (démo)').check();
+  await doctor.getByLabel('SSR des Bords de Loire (démo)').check();
+  await doctor.getByRole('button', { name: 'Envoyer la demande' }).click();
+  await doctor.getByRole('heading', { name: /Orientation SSR/ }).waitFor();
+  const requestUrl = doctor.url();
+  await checkA11y(doctor, "suivi de l'orientation");
+
+  const loire = await as('med.loire');
+  await loire.goto(requestUrl);
+  const loireRow = loire.locator('tr', { hasText: 'SSR des Bords de Loire' });
+  await loireRow.getByLabel('Motif du refus').fill('Pas de lit avant trois semaines');
+  await loireRow.getByRole('button', { name: 'Refuser' }).click();
+  await loire.getByText('refusée : Pas de lit avant trois semaines').waitFor();
+
+  const tilleuls = await as('med.tilleuls');
+  await tilleuls.goto(requestUrl);
+  await tilleuls.locator('tr', { hasText: 'Les Tilleuls' }).getByRole('button', { name: 'Accepter' }).click();
+  await tilleuls.getByText('acceptée').waitFor();
+
+  track(doctor);
+  await doctor.goto(requestUrl);
+  await doctor.locator('tr', { hasText: 'Les Tilleuls' }).getByRole('button', { name: 'Confirmer cette place' }).click();
+  await doctor.locator('#status', { hasText: 'place confirmée' }).waitFor();
+  const timeline = await doctor.locator('ol.timeline').innerText();
+  for (const step of ['demande envoyée', 'refus', 'Pas de lit avant trois semaines', 'place proposée', 'place confirmée par le demandeur']) {
+    expect(timeline.includes(step), `chronologie sans « ${step} » : ${timeline}`);
+  }
+  await checkA11y(doctor, 'orientation confirmée');
+  await checkNoHorizontalScroll(doctor, 'orientation confirmée');
+}
