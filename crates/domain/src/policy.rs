@@ -210,7 +210,7 @@ pub fn authorize_orientation(
 ) -> Decision {
     let found = actor.grants.iter().find(|g| match action {
         OrientationAction::View => {
-            ORIENTATION_ROLES.contains(&g.role)
+            (ORIENTATION_ROLES.contains(&g.role) || g.role == Role::Integration)
                 && (g.establishment == from || recipients.contains(&g.establishment))
         }
         OrientationAction::Answer(e) => {
@@ -509,6 +509,12 @@ mod tests {
         assert!(authorize_orientation(&recipient, View, w.e1, &to).allowed());
         assert!(!authorize_orientation(&outsider, View, w.e1, &to).allowed());
         assert!(!authorize_orientation(&coordinator, View, w.e1, &to).allowed());
+        let feed = pro(Role::Integration, w.e1, w.t1);
+        assert!(
+            authorize_orientation(&feed, View, w.e1, &to).allowed(),
+            "the requester's integration client reads it"
+        );
+        assert!(!authorize_orientation(&feed, Decide, w.e1, &to).allowed());
         assert!(authorize_orientation(&recipient, Answer(w.e2), w.e1, &to).allowed());
         assert!(!authorize_orientation(&requester, Answer(w.e2), w.e1, &to).allowed());
         assert!(

@@ -345,6 +345,23 @@ pub fn capability_statement(base: &str, software_version: &str, date: &str) -> V
                     "searchInclude": ["HealthcareService:location"],
                     "documentation": "Une offre par unité dotée de lits, avec sa Location.",
                 },
+                {
+                    "type": "ServiceRequest",
+                    "interaction": [{"code": "read"}],
+                    "versioning": "no-version",
+                    "readHistory": false,
+                    "updateCreate": false,
+                    "documentation": "Demandes d'orientation (SSR, HAD), lisibles par l'établissement demandeur et les destinataires.",
+                },
+                {
+                    "type": "Task",
+                    "interaction": [{"code": "search-type"}],
+                    "versioning": "no-version",
+                    "readHistory": false,
+                    "updateCreate": false,
+                    "searchParam": [{"name": "focus", "type": "reference", "documentation": "ServiceRequest/id (obligatoire)"}],
+                    "documentation": "Une tâche par établissement sollicité: sa réponse.",
+                },
                 read_only("Practitioner"),
                 read_only("Organization"),
                 audit,
@@ -500,4 +517,90 @@ pub fn bed_service(b: &BedLocationView) -> Value {
         "name": b.name,
         "location": [{"reference": format!("Location/{}", b.id)}],
     })
+}
+
+/// An orientation request as FHIR ServiceRequest and Tasks (one per recipient).
+#[derive(Debug, Clone)]
+pub struct OrientationView {
+    /// Id.
+    pub id: String,
+    /// Patient id.
+    pub patient: String,
+    /// Requesting establishment id.
+    pub from: String,
+    /// `ssr` or `had` and its label.
+    pub target: (String, String),
+    /// Needs.
+    pub needs: String,
+    /// Wished date (YYYY-MM-DD).
+    pub wished_date: String,
+    /// Urgent.
+    pub urgent: bool,
+    /// `open`, `confirmed`, `cancelled`.
+    pub status: String,
+    /// Created (Unix ms).
+    pub created_ms: i64,
+    /// Recipients: establishment id, answer code, reason, answered at.
+    pub recipients: Vec<(String, String, Option<String>, Option<i64>)>,
+}
+
+/// The ServiceRequest of an orientation.
+pub fn service_request(o: &OrientationView) -> Value {
+    let status = match o.status.as_str() {
+        "confirmed" => "completed",
+        "cancelled" => "revoked",
+        _ => "active",
+    };
+    json!({
+        "resourceType": "ServiceRequest",
+        "id": o.id,
+        "status": status,
+        "intent": "order",
+        "priority": if o.urgent { "urgent" } else { "routine" },
+        "category": [{"text": "Demande d'orientation"}],
+        "code": {"coding": [{"system": "urn:parcours:orientation-target", "code": o.target.0, "display": o.target.1}]},
+        "subject": {"reference": format!("Patient/{}", o.patient)},
+        "requester": {"reference": format!("Organization/{}", o.from)},
+        "performer": o.recipients.iter().map(|r| json!({"reference": format!("Organization/{}", r.0)})).collect::<Vec<_>>(),
+        "occurrenceDateTime": o.wished_date,
+        "authoredOn": instant(o.created_ms),
+        "note": [{"text": o.needs}],
+    })
+}
+
+/// One Task per recipient: its answer to the request.
+pub fn orientation_tasks(o: &OrientationView) -> Vec<Value> {
+    o.recipients
+        .iter()
+        .enumerate()
+        .map(|(i, (est, answer, reason, at))| {
+            let status = match answer.as_str() {
+                "accepted" => "accepted",
+                "refused" => "rejected",
+                "chosen" => "completed",
+                "closed" => "cancelled",
+                _ => "requested",
+            };
+            let mut t = json!({
+                "resourceType": "Task",
+                "id": format!("{}-{}", o.id, i + 1),
+                "status": status,
+                "intent": "order",
+                "focus": {"reference": format!("ServiceRequest/{}", o.id)},
+                "for": {"reference": format!("Patient/{}", o.patient)},
+                "requester": {"reference": format!("Organization/{}", o.from)},
+                "owner": {"reference": format!("Organization/{est}")},
+                "authoredOn": instant(o.created_ms),
+            });
+            if let Some(obj) = t.as_object_mut() {
+                if let Some(r) = reason {
+                    obj.insert("statusReason".into(), json!({"text": r}));
+                }
+                if let Some(at) = at {
+                    obj.insert("lastModified".into(), json!(instant(*at)));
+                }
+            }
+            t
+        })
+        .collect()
 }

@@ -32,6 +32,8 @@ pub fn routes() -> Router<AppState> {
         .route("/Location", get(search_locations))
         .route("/Location/{id}", get(read_location))
         .route("/HealthcareService", get(search_services))
+        .route("/ServiceRequest/{id}", get(read_service_request))
+        .route("/Task", get(search_tasks))
         .route("/Practitioner", get(search_practitioners))
         .route("/Practitioner/{id}", get(read_practitioner))
         .route("/Organization", get(search_organizations))
@@ -719,4 +721,87 @@ async fn search_services(
         }
     }
     Ok(fhir(StatusCode::OK, &out))
+}
+
+/// Loads an orientation the client may see (requesting or asked establishment),
+/// audits the read and returns its FHIR view.
+async fn orientation_view(
+    state: &AppState,
+    api: &ApiActor,
+    id: &str,
+) -> Result<f::OrientationView, AppError> {
+    let not_found = || AppError::NotFound("demande d'orientation introuvable".into());
+    let o = state.store.orientation(id).await.map_err(|_| not_found())?;
+    let to: Vec<domain::EstablishmentId> = o.recipients.iter().map(|r| r.establishment).collect();
+    let domain::policy::Decision::Allow(grant) = domain::policy::authorize_orientation(
+        &api.actor,
+        domain::policy::OrientationAction::View,
+        o.from,
+        &to,
+    ) else {
+        return Err(not_found());
+    };
+    let row = store::audit::NewAudit {
+        at_ms: state.now_ms(),
+        actor: domain::audit::AuditActor::new(&api.actor, grant),
+        patient: Some(o.patient.to_string()),
+        action: "read-clinical".into(),
+        resource: format!("ServiceRequest/{}", o.id),
+        outcome: "success".into(),
+    };
+    state.store.audit(&row).await?;
+    Ok(f::OrientationView {
+        id: o.id.clone(),
+        patient: o.patient.to_string(),
+        from: o.from.to_string(),
+        target: (o.target.code().into(), o.target.label_fr().into()),
+        needs: o.needs.clone(),
+        wished_date: o.wished_date.clone(),
+        urgent: o.urgent,
+        status: o.status.code().into(),
+        created_ms: o.created_at_ms,
+        recipients: o
+            .recipients
+            .iter()
+            .map(|r| {
+                (
+                    r.establishment.to_string(),
+                    r.status.code().to_owned(),
+                    r.reason.clone(),
+                    r.responded_at_ms,
+                )
+            })
+            .collect(),
+    })
+}
+
+async fn read_service_request(
+    State(state): State<AppState>,
+    api: ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let o = orientation_view(&state, &api, &id).await?;
+    Ok(fhir(StatusCode::OK, &f::service_request(&o)))
+}
+
+async fn search_tasks(
+    State(state): State<AppState>,
+    api: ApiActor,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let list = params(raw.clone(), &["focus"])?;
+    let focus = param(&list, "focus")
+        .and_then(|f| f.strip_prefix("ServiceRequest/"))
+        .ok_or_else(|| {
+            AppError::BadRequest(
+                "required",
+                "paramètre focus=ServiceRequest/id obligatoire".into(),
+            )
+        })?;
+    let o = orientation_view(&state, &api, focus).await?;
+    Ok(bundle(
+        &state,
+        f::orientation_tasks(&o),
+        &format!("Task?{}", raw.unwrap_or_default()),
+    ))
 }

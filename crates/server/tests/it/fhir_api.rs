@@ -31,6 +31,8 @@ async fn metadata_is_public_and_valid() {
             "Encounter",
             "Location",
             "HealthcareService",
+            "ServiceRequest",
+            "Task",
             "Practitioner",
             "Organization",
             "AuditEvent"

@@ -219,5 +219,51 @@ async fn a_request_refused_by_one_accepted_by_another_and_confirmed() {
             "{backend}"
         );
         assert_eq!(app.get_page("/orientation/nope", &doctor).await.status, 404);
+        // The hospital's integration client reads it as FHIR ServiceRequest and Tasks.
+        let token = app.token().await;
+        let id = url.trim_start_matches("/orientation/");
+        let sr = app
+            .get(&format!("/fhir/ServiceRequest/{id}"), Some(&token))
+            .await;
+        assert_eq!(sr.status, 200, "{backend}: {}", sr.text);
+        let sr = sr.json();
+        assert_eq!(
+            (sr["status"].as_str(), sr["priority"].as_str()),
+            (Some("completed"), Some("urgent"))
+        );
+        let tasks = app
+            .get(
+                &format!("/fhir/Task?focus=ServiceRequest/{id}"),
+                Some(&token),
+            )
+            .await
+            .json();
+        let states: Vec<(&str, &str)> = tasks["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["resource"]["status"].as_str().unwrap(),
+                    e["resource"]["statusReason"]["text"].as_str().unwrap_or(""),
+                )
+            })
+            .collect();
+        assert_eq!(
+            states,
+            vec![
+                ("completed", ""),
+                ("rejected", "Pas de lit avant 3 semaines")
+            ],
+            "{backend}"
+        );
+        assert_eq!(app.get("/fhir/Task", Some(&token)).await.status, 400);
+        assert_eq!(
+            app.get("/fhir/ServiceRequest/nope", Some(&token))
+                .await
+                .status,
+            404
+        );
+        validate_fhir(&[sr, tasks]);
     }
 }
