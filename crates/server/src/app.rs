@@ -99,6 +99,7 @@ impl Application {
             stop_rx.clone(),
         ));
         let outbox = tokio::spawn(crate::delivery::run(self.state.clone(), stop_rx.clone()));
+        let snapshots = tokio::spawn(crate::snapshots::run(self.state.clone(), stop_rx.clone()));
         // The intake writer stops only after the MLLP connections are done.
         let (writer_stop_tx, writer_stop_rx) = tokio::sync::watch::channel(false);
         let writer = tokio::spawn(crate::ingest::run(
@@ -124,6 +125,9 @@ impl Application {
         let _ = writer_stop_tx.send(true);
         if let Err(e) = writer.await {
             tracing::error!(error = %e, "hl7 intake writer task failed");
+        }
+        if let Err(e) = snapshots.await {
+            tracing::error!(error = %e, "bed snapshot task failed");
         }
         if let Err(e) = outbox.await {
             tracing::error!(error = %e, "outbox worker task failed");

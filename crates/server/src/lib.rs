@@ -17,6 +17,7 @@ pub mod limiter;
 pub mod mllp;
 pub mod routes;
 pub mod services;
+pub mod snapshots;
 pub mod state;
 
 pub use app::Application;

@@ -241,3 +241,67 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Records the availability of each category of a territory at `at_ms`
+    /// (idempotent for the same instant).
+    pub async fn snapshot_beds(&self, territory: TerritoryId, at_ms: i64) -> Result<usize> {
+        let beds = self.beds(territory, None).await?;
+        let mut totals: Vec<(BedCategory, i64, i64)> = Vec::new();
+        for b in &beds {
+            match totals.iter_mut().find(|(c, _, _)| *c == b.category) {
+                Some(t) => {
+                    t.1 += b.counts.available();
+                    t.2 += b.counts.capacity;
+                }
+                None => totals.push((b.category, b.counts.available(), b.counts.capacity)),
+            }
+        }
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            for (c, available, capacity) in &totals {
+                sqlx::query(
+                    "INSERT INTO bed_snapshots (territory_id, category, at_ms, available, capacity) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                )
+                .bind(territory.to_string())
+                .bind(c.code())
+                .bind(at_ms)
+                .bind(available)
+                .bind(capacity)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(totals.len())
+        })
+    }
+
+    /// The snapshots of one category since `since_ms`, oldest first: (time, available, capacity).
+    pub async fn bed_history(
+        &self,
+        territory: TerritoryId,
+        category: BedCategory,
+        since_ms: i64,
+    ) -> Result<Vec<(i64, i64, i64)>> {
+        on_pool!(self, read, |pool| {
+            use sqlx::Row;
+            let rows = sqlx::query(
+                "SELECT at_ms, available, capacity FROM bed_snapshots WHERE territory_id = $1 AND category = $2 AND at_ms >= $3 ORDER BY at_ms",
+            )
+            .bind(territory.to_string())
+            .bind(category.code())
+            .bind(since_ms)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get("at_ms")?,
+                        r.try_get("available")?,
+                        r.try_get("capacity")?,
+                    ))
+                })
+                .collect()
+        })
+    }
+}

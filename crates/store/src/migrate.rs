@@ -42,6 +42,11 @@ pub const SQLITE: &[Migration] = &[
         name: "orientation",
         sql: include_str!("../migrations/sqlite/0005_orientation.sql"),
     },
+    Migration {
+        version: 6,
+        name: "bed_history",
+        sql: include_str!("../migrations/sqlite/0006_bed_history.sql"),
+    },
 ];
 
 /// PostgreSQL migrations.
@@ -70,6 +75,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 5,
         name: "orientation",
         sql: include_str!("../migrations/postgres/0005_orientation.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "bed_history",
+        sql: include_str!("../migrations/postgres/0006_bed_history.sql"),
     },
 ];
 

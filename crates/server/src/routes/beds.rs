@@ -285,9 +285,40 @@ struct RegionTable {
     rows: Vec<RegionRow>,
 }
 
+struct Chart {
+    label: String,
+    caption: String,
+    points: String,
+}
+
+/// A category's free beds over the last 24 hours as SVG polyline points (300×80).
+fn chart(category: BedCategory, history: &[(i64, i64, i64)], now_ms: i64) -> Option<Chart> {
+    let since = now_ms - 24 * 3600 * 1000;
+    let max = history.iter().map(|h| h.2).max().filter(|m| *m > 0)?;
+    let points: Vec<String> = history
+        .iter()
+        .map(|(t, free, _)| {
+            let x =
+                (t - since).clamp(0, 24 * 3600 * 1000) as f64 / (24.0 * 3600.0 * 1000.0) * 300.0;
+            let y = 80.0 - (*free as f64 / max as f64) * 75.0;
+            format!("{x:.1},{y:.1}")
+        })
+        .collect();
+    let (first, last) = (history.first()?.1, history.last()?.1);
+    Some(Chart {
+        label: format!(
+            "Lits libres — {} sur 24 heures : de {first} à {last} (sur {max})",
+            category.label_fr()
+        ),
+        caption: format!("{} : {last} libre(s) sur {max}", category.label_fr()),
+        points: points.join(" "),
+    })
+}
+
 #[derive(Template)]
 #[template(path = "region.html")]
 struct RegionPage {
+    charts: Vec<Chart>,
     title: String,
     nav: Option<Nav>,
     territory: String,
@@ -395,7 +426,19 @@ async fn region_page(
         .into_iter()
         .map(|e| (e.id.to_string(), e.name))
         .collect();
+    let mut charts = Vec::new();
+    for c in BedCategory::ALL {
+        if !beds.iter().any(|b| b.category == c) {
+            continue;
+        }
+        let history = state
+            .store
+            .bed_history(territory, c, now - 24 * 3600 * 1000)
+            .await?;
+        charts.extend(chart(c, &history, now));
+    }
     let page = RegionPage {
+        charts,
         title: "Vue régionale des lits".into(),
         nav: nav(&w),
         territory: t.name,

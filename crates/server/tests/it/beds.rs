@@ -443,3 +443,29 @@ async fn occupancy_after_a_replayed_day_of_adt_matches_the_expected_counts() {
         "a busy day, not an empty one"
     );
 }
+
+#[tokio::test]
+async fn the_regional_view_charts_free_beds_over_a_day() {
+    let app = spawn_app("sqlite").await;
+    let coord = app.login("coord.garnier").await;
+    // The application took a first snapshot when it started; one more a minute later.
+    app.clock.advance_secs(60);
+    server::snapshots::take(&app.state).await.unwrap();
+    let mut c = Mllp::connect(&app).await;
+    assert_eq!(
+        ack_code(&c.send(admission("h1", "VH1", "2").as_bytes()).await).0,
+        "AA"
+    );
+    app.clock.advance_secs(3600);
+    server::snapshots::take(&app.state).await.unwrap();
+    let page = app.get_page("/region?categorie=rea", &coord).await.page();
+    assert!(page.contains("<svg"), "{page}");
+    assert!(
+        page.contains("Lits libres — Réanimation sur 24 heures : de 18 à 17 (sur 18)"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("Chirurgie sur 24 heures"),
+        "the filter applies to the charts"
+    );
+}

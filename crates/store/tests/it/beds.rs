@@ -185,3 +185,51 @@ async fn occupancy_from_adt_and_manual_changes() {
         ));
     }
 }
+
+#[tokio::test]
+async fn snapshots_give_the_history_per_category() {
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let u = Unit {
+            id: domain::UnitId::new(),
+            establishment: w.e1,
+            code: "REA".into(),
+            name: "Réa".into(),
+            kind: "icu".into(),
+        };
+        s.create_unit(&u).await.unwrap();
+        s.configure_beds(
+            u.id,
+            BedCategory::Reanimation,
+            5,
+            OccupancySource::Manual,
+            NOW,
+            "t",
+        )
+        .await
+        .unwrap();
+        assert_eq!(s.snapshot_beds(w.t1.id, NOW).await.unwrap(), 1);
+        s.change_beds(u.id, BedChange::Occupy(2), None, "t", NOW + 1)
+            .await
+            .unwrap()
+            .unwrap();
+        s.snapshot_beds(w.t1.id, NOW + 60_000).await.unwrap();
+        s.snapshot_beds(w.t1.id, NOW + 60_000).await.unwrap();
+        let h = s
+            .bed_history(w.t1.id, BedCategory::Reanimation, NOW)
+            .await
+            .unwrap();
+        assert_eq!(h, vec![(NOW, 5, 5), (NOW + 60_000, 3, 5)], "{name}");
+        assert!(
+            s.bed_history(w.t1.id, BedCategory::Ssr, NOW)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            s.snapshot_beds(w.t2.id, NOW).await.unwrap(),
+            0,
+            "{name}: nothing to record"
+        );
+    }
+}
