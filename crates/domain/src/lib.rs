@@ -12,6 +12,7 @@ pub mod encounter;
 pub mod identity;
 pub mod ids;
 pub mod ins;
+pub mod monitoring;
 pub mod org;
 pub mod orientation;
 pub mod policy;
