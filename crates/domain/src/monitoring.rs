@@ -227,7 +227,7 @@ pub fn evaluate(
             });
         }
     }
-    out.sort_by(|a, b| b.level.cmp(&a.level));
+    out.sort_by_key(|t| std::cmp::Reverse(t.level));
     out
 }
 
