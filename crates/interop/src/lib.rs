@@ -4,3 +4,4 @@
 
 pub mod fhir;
 pub mod oru;
+pub mod programme;
