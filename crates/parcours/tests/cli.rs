@@ -215,7 +215,11 @@ async fn users_and_clients_are_added_from_the_command_line() {
 fn small_commands() {
     let db = store::testing::fresh_sqlite_url();
     let o = parcours(&db, &["migrate"], &[]);
-    assert!(stdout(&o).contains("[1, 2, 3, 4, 5, 6]"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("[1, 2, 3, 4, 5, 6, 7]"),
+        "{}",
+        stdout(&o)
+    );
     let o = parcours(&db, &["default-config"], &[]);
     assert!(stdout(&o).contains("listen = \"127.0.0.1:8080\""));
     let o = parcours(

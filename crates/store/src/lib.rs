@@ -25,6 +25,7 @@ pub mod patients;
 pub mod encounters;
 pub mod hl7;
 pub mod migrate;
+pub mod monitoring;
 pub mod orgs;
 pub mod orientation;
 pub mod outbox;

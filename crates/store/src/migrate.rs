@@ -47,6 +47,11 @@ pub const SQLITE: &[Migration] = &[
         name: "bed_history",
         sql: include_str!("../migrations/sqlite/0006_bed_history.sql"),
     },
+    Migration {
+        version: 7,
+        name: "monitoring",
+        sql: include_str!("../migrations/sqlite/0007_monitoring.sql"),
+    },
 ];
 
 /// PostgreSQL migrations.
@@ -80,6 +85,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 6,
         name: "bed_history",
         sql: include_str!("../migrations/postgres/0006_bed_history.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "monitoring",
+        sql: include_str!("../migrations/postgres/0007_monitoring.sql"),
     },
 ];
 

@@ -1,0 +1,465 @@
+//! Remote monitoring in storage: enrolments, questionnaire responses with their
+//! measures and the alerts they raised (one transaction, audited), and the triage
+//! of alerts under the domain's rules, each step in the alert's timeline.
+
+use domain::audit::AuditActor;
+use domain::monitoring::{self as rules, AlertLevel, AlertStatus, TriageAction, TriageError};
+use domain::{EstablishmentId, PatientId};
+
+use crate::audit::NewAudit;
+use crate::macros::rows_to;
+use crate::orgs::parse_id;
+use crate::{Result, Store, StoreError};
+
+/// An enrolment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enrolment {
+    /// Id.
+    pub id: String,
+    /// Patient.
+    pub patient: PatientId,
+    /// Establishment following the patient.
+    pub establishment: EstablishmentId,
+    /// Programme id.
+    pub programme: String,
+    /// `active` or `ended`.
+    pub status: String,
+    /// Start (Unix ms).
+    pub started_at_ms: i64,
+    /// End reason, once ended.
+    pub end_reason: Option<String>,
+}
+
+db_row! {
+    struct EnrolmentRow { id: String, patient_id: String, establishment_id: String, programme_id: String, status: String, started_at_ms: i64, end_reason: Option<String> }
+}
+
+impl TryFrom<EnrolmentRow> for Enrolment {
+    type Error = StoreError;
+    fn try_from(r: EnrolmentRow) -> Result<Self> {
+        Ok(Enrolment {
+            id: r.id,
+            patient: parse_id(&r.patient_id)?,
+            establishment: parse_id(&r.establishment_id)?,
+            programme: r.programme_id,
+            status: r.status,
+            started_at_ms: r.started_at_ms,
+            end_reason: r.end_reason,
+        })
+    }
+}
+
+/// An enrolment to create.
+#[derive(Debug, Clone)]
+pub struct NewEnrolment {
+    /// Patient.
+    pub patient: PatientId,
+    /// Establishment following the patient.
+    pub establishment: EstablishmentId,
+    /// Programme id.
+    pub programme: String,
+    /// When consent was given (Unix ms).
+    pub consent_at_ms: i64,
+    /// Who enrolled (user id).
+    pub created_by: String,
+}
+
+/// An alert to record with a response.
+#[derive(Debug, Clone)]
+pub struct NewAlert {
+    /// Level.
+    pub level: AlertLevel,
+    /// Item.
+    pub item: String,
+    /// Why.
+    pub reason: String,
+    /// What the patient was told.
+    pub advice: String,
+}
+
+/// An alert as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    /// Id.
+    pub id: String,
+    /// Enrolment.
+    pub enrolment: String,
+    /// Patient.
+    pub patient: PatientId,
+    /// Establishment whose nurses handle it.
+    pub establishment: EstablishmentId,
+    /// Level.
+    pub level: AlertLevel,
+    /// Item.
+    pub item: String,
+    /// Why.
+    pub reason: String,
+    /// Triage state.
+    pub status: AlertStatus,
+    /// Raised (Unix ms).
+    pub raised_at_ms: i64,
+    /// To handle before (Unix ms).
+    pub due_at_ms: i64,
+    /// Outcome, once closed.
+    pub outcome: Option<String>,
+}
+
+db_row! {
+    struct AlertRow {
+        id: String,
+        enrolment_id: String,
+        patient_id: String,
+        establishment_id: String,
+        level: String,
+        item: String,
+        reason: String,
+        status: String,
+        raised_at_ms: i64,
+        due_at_ms: i64,
+        outcome: Option<String>,
+    }
+}
+
+fn status_code(s: AlertStatus) -> &'static str {
+    match s {
+        AlertStatus::Open => "open",
+        AlertStatus::Taken => "taken",
+        AlertStatus::Escalated => "escalated",
+        AlertStatus::Closed => "closed",
+    }
+}
+
+/// Reads an alert status code.
+pub fn status_from_code(c: &str) -> Option<AlertStatus> {
+    [
+        AlertStatus::Open,
+        AlertStatus::Taken,
+        AlertStatus::Escalated,
+        AlertStatus::Closed,
+    ]
+    .into_iter()
+    .find(|s| status_code(*s) == c)
+}
+
+impl TryFrom<AlertRow> for Alert {
+    type Error = StoreError;
+    fn try_from(r: AlertRow) -> Result<Self> {
+        Ok(Alert {
+            id: r.id,
+            enrolment: r.enrolment_id,
+            patient: parse_id(&r.patient_id)?,
+            establishment: parse_id(&r.establishment_id)?,
+            level: AlertLevel::from_code(&r.level)
+                .ok_or_else(|| StoreError::Corrupt("niveau".into()))?,
+            item: r.item,
+            reason: r.reason,
+            status: status_from_code(&r.status)
+                .ok_or_else(|| StoreError::Corrupt("statut d'alerte".into()))?,
+            raised_at_ms: r.raised_at_ms,
+            due_at_ms: r.due_at_ms,
+            outcome: r.outcome,
+        })
+    }
+}
+
+const ALERT_COLUMNS: &str = "id, enrolment_id, patient_id, establishment_id, level, item, reason, status, raised_at_ms, due_at_ms, outcome";
+
+fn audit(who: &AuditActor, patient: PatientId, resource: String, now_ms: i64) -> NewAudit {
+    NewAudit {
+        at_ms: now_ms,
+        actor: who.clone(),
+        patient: Some(patient.to_string()),
+        action: "write-clinical".into(),
+        resource,
+        outcome: "success".into(),
+    }
+}
+
+impl Store {
+    /// Enrols a patient in a programme, consent recorded.
+    pub async fn enrol(&self, n: &NewEnrolment, who: &AuditActor, now_ms: i64) -> Result<String> {
+        let NewEnrolment {
+            patient,
+            establishment,
+            programme,
+            consent_at_ms,
+            created_by: actor,
+        } = n;
+        let (patient, establishment, consent_at_ms) = (*patient, *establishment, *consent_at_ms);
+        let id = uuid::Uuid::now_v7().to_string();
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO enrolments (id, patient_id, establishment_id, programme_id, status, consent_at_ms, started_at_ms, created_by) \
+                 VALUES ($1, $2, $3, $4, 'active', $5, $6, $7)",
+            )
+            .bind(&id)
+            .bind(patient.to_string())
+            .bind(establishment.to_string())
+            .bind(programme)
+            .bind(consent_at_ms)
+            .bind(now_ms)
+            .bind(actor)
+            .execute(&mut *tx)
+            .await?;
+            append_audit!(tx, &audit(who, patient, format!("CarePlan/{id}"), now_ms));
+            tx.commit().await?;
+            Ok(id)
+        })
+    }
+
+    /// A patient's enrolments, newest first.
+    pub async fn enrolments_of(&self, patient: PatientId) -> Result<Vec<Enrolment>> {
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(
+                "SELECT id, patient_id, establishment_id, programme_id, status, started_at_ms, end_reason FROM enrolments WHERE patient_id = $1 ORDER BY started_at_ms DESC",
+            )
+            .bind(patient.to_string())
+            .fetch_all(pool)
+            .await?;
+            rows_to::<_, EnrolmentRow>(&rows)?
+                .into_iter()
+                .map(Enrolment::try_from)
+                .collect()
+        })
+    }
+
+    /// Earlier measures of an item for a patient since `since_ms`, oldest first.
+    pub async fn measures(
+        &self,
+        patient: PatientId,
+        item: &str,
+        since_ms: i64,
+    ) -> Result<Vec<(i64, f64)>> {
+        on_pool!(self, read, |pool| {
+            use sqlx::Row;
+            let rows = sqlx::query("SELECT at_ms, value FROM measures WHERE patient_id = $1 AND item = $2 AND at_ms >= $3 ORDER BY at_ms")
+                .bind(patient.to_string())
+                .bind(item)
+                .bind(since_ms)
+                .fetch_all(pool)
+                .await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get("at_ms")?, r.try_get("value")?)))
+                .collect()
+        })
+    }
+
+    /// Records a response, its measures and the alerts it raised, in one transaction
+    /// (audited). Alerts are due `sla_ms` after now. Returns (response id, alert ids).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn submit_response(
+        &self,
+        enrolment: &Enrolment,
+        answers_json: &str,
+        measures: &[(String, f64)],
+        alerts: &[NewAlert],
+        sla_ms: i64,
+        who: &AuditActor,
+        now_ms: i64,
+    ) -> Result<(String, Vec<String>)> {
+        let response = uuid::Uuid::now_v7().to_string();
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query("INSERT INTO questionnaire_responses (id, enrolment_id, patient_id, submitted_at_ms, answers) VALUES ($1, $2, $3, $4, $5)")
+                .bind(&response)
+                .bind(&enrolment.id)
+                .bind(enrolment.patient.to_string())
+                .bind(now_ms)
+                .bind(answers_json)
+                .execute(&mut *tx)
+                .await?;
+            for (item, value) in measures {
+                sqlx::query("INSERT INTO measures (patient_id, item, at_ms, value, response_id) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(enrolment.patient.to_string())
+                    .bind(item)
+                    .bind(now_ms)
+                    .bind(value)
+                    .bind(&response)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let mut ids = Vec::with_capacity(alerts.len());
+            for a in alerts {
+                let id = uuid::Uuid::now_v7().to_string();
+                sqlx::query(
+                    "INSERT INTO alerts (id, enrolment_id, patient_id, establishment_id, response_id, level, item, reason, advice, status, raised_at_ms, due_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $11)",
+                )
+                .bind(&id)
+                .bind(&enrolment.id)
+                .bind(enrolment.patient.to_string())
+                .bind(enrolment.establishment.to_string())
+                .bind(&response)
+                .bind(a.level.code())
+                .bind(&a.item)
+                .bind(&a.reason)
+                .bind(&a.advice)
+                .bind(now_ms)
+                .bind(now_ms + sla_ms)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("INSERT INTO alert_events (id, alert_id, at_ms, actor, action, note) VALUES ($1, $2, $3, 'system', 'raised', $4)")
+                    .bind(uuid::Uuid::now_v7().to_string())
+                    .bind(&id)
+                    .bind(now_ms)
+                    .bind(&a.reason)
+                    .execute(&mut *tx)
+                    .await?;
+                ids.push(id);
+            }
+            append_audit!(
+                tx,
+                &audit(
+                    who,
+                    enrolment.patient,
+                    format!("QuestionnaireResponse/{response}"),
+                    now_ms
+                )
+            );
+            tx.commit().await?;
+            Ok((response, ids))
+        })
+    }
+
+    /// The alerts of establishments not yet closed: most serious first, then oldest.
+    pub async fn alert_queue(&self, establishment: EstablishmentId) -> Result<Vec<Alert>> {
+        let sql = format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE establishment_id = $1 AND status <> 'closed' ORDER BY raised_at_ms"
+        );
+        let mut list: Vec<Alert> = on_pool!(self, read, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(establishment.to_string())
+                .fetch_all(pool)
+                .await?;
+            rows_to::<_, AlertRow>(&rows)?
+                .into_iter()
+                .map(Alert::try_from)
+                .collect::<Result<Vec<_>>>()?
+        });
+        list.sort_by_key(|a| (std::cmp::Reverse(a.level), a.raised_at_ms));
+        Ok(list)
+    }
+
+    /// One alert.
+    pub async fn alert(&self, id: &str) -> Result<Alert> {
+        let sql = format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = $1");
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(id)
+                .fetch_all(pool)
+                .await?;
+            rows_to::<_, AlertRow>(&rows)?
+                .into_iter()
+                .next()
+                .map(Alert::try_from)
+                .transpose()?
+                .ok_or(StoreError::NotFound)
+        })
+    }
+
+    /// An alert's timeline: (time, actor, action, note), oldest first.
+    pub async fn alert_events(&self, id: &str) -> Result<Vec<(i64, String, String, String)>> {
+        on_pool!(self, read, |pool| {
+            use sqlx::Row;
+            let rows = sqlx::query("SELECT at_ms, actor, action, note FROM alert_events WHERE alert_id = $1 ORDER BY at_ms, id")
+                .bind(id)
+                .fetch_all(pool)
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get("at_ms")?,
+                        r.try_get("actor")?,
+                        r.try_get("action")?,
+                        r.try_get("note")?,
+                    ))
+                })
+                .collect()
+        })
+    }
+
+    /// Applies a triage action under the rules (the alert must still be in the state
+    /// read, else the step is refused), traced and audited.
+    pub async fn triage_alert(
+        &self,
+        id: &str,
+        action: &TriageAction,
+        who: &AuditActor,
+        actor: &str,
+        now_ms: i64,
+    ) -> Result<std::result::Result<AlertStatus, TriageError>> {
+        let current = self.alert(id).await?;
+        let next = match rules::triage(current.status, action) {
+            Ok(n) => n,
+            Err(e) => return Ok(Err(e)),
+        };
+        let (name, note) = match action {
+            TriageAction::Take => ("taken", String::new()),
+            TriageAction::CallBack(n) => ("called_back", n.clone()),
+            TriageAction::Advise(n) => ("advised", n.clone()),
+            TriageAction::Escalate(n) => ("escalated", n.clone()),
+            TriageAction::Close(n) => ("closed", n.clone()),
+        };
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            let r = sqlx::query(
+                "UPDATE alerts SET status = $1, closed_at_ms = CASE WHEN $1 = 'closed' THEN $2 ELSE closed_at_ms END, \
+                 outcome = CASE WHEN $1 = 'closed' THEN $3 ELSE outcome END WHERE id = $4 AND status = $5",
+            )
+            .bind(status_code(next))
+            .bind(now_ms)
+            .bind(&note)
+            .bind(id)
+            .bind(status_code(current.status))
+            .execute(&mut *tx)
+            .await?;
+            if r.rows_affected() == 0 {
+                return Ok(Err(TriageError::NotNow));
+            }
+            sqlx::query("INSERT INTO alert_events (id, alert_id, at_ms, actor, action, note) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(uuid::Uuid::now_v7().to_string())
+                .bind(id)
+                .bind(now_ms)
+                .bind(actor)
+                .bind(name)
+                .bind(&note)
+                .execute(&mut *tx)
+                .await?;
+            append_audit!(
+                tx,
+                &audit(who, current.patient, format!("Task/{id}"), now_ms)
+            );
+            tx.commit().await?;
+            Ok(Ok(next))
+        })
+    }
+
+    /// Escalates every open alert past its due time (the SLA); returns their ids.
+    pub async fn escalate_overdue(&self, now_ms: i64) -> Result<Vec<String>> {
+        on_pool!(self, write, |pool| {
+            use sqlx::Row;
+            let mut tx = pool.begin().await?;
+            let rows = sqlx::query("UPDATE alerts SET status = 'escalated' WHERE status = 'open' AND due_at_ms < $1 RETURNING id")
+                .bind(now_ms)
+                .fetch_all(&mut *tx)
+                .await?;
+            let ids: Vec<String> = rows
+                .iter()
+                .map(|r| r.try_get::<String, _>("id"))
+                .collect::<std::result::Result<_, _>>()?;
+            for id in &ids {
+                sqlx::query(
+                    "INSERT INTO alert_events (id, alert_id, at_ms, actor, action, note) VALUES ($1, $2, $3, 'system', 'escalated', 'délai de traitement dépassé')",
+                )
+                .bind(uuid::Uuid::now_v7().to_string())
+                .bind(id)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(ids)
+        })
+    }
+}
