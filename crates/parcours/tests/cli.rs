@@ -62,7 +62,7 @@ async fn demo_seed_is_idempotent_and_audit_verify_catches_tampering() {
         let o = parcours(&db, &["audit", "verify"], &[]);
         assert_eq!(o.status.code(), Some(0), "{backend}: {}", stdout(&o));
         assert!(
-            stdout(&o).contains("intact: 20 entrées"),
+            stdout(&o).contains("intact: 21 entrées"),
             "{backend}: {}",
             stdout(&o)
         );

@@ -569,6 +569,20 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<SeedReport> {
         };
         first_patient.get_or_insert(id);
     }
+    // The portal patient is followed at home by the clinic's oncology day hospital.
+    if let (Some(p), Some(c)) = (first_patient, clinic)
+        && store.enrolments_of(p).await?.is_empty()
+    {
+        let n = store::monitoring::NewEnrolment {
+            patient: p,
+            establishment: c,
+            programme: "oral-oncology".into(),
+            consent_at_ms: now_ms,
+            created_by: "demo-seed".into(),
+        };
+        store.enrol(&n, &who, now_ms).await?;
+        report.created += 1;
+    }
     if store.user_by_username(PATIENT_LOGIN).await?.is_none() {
         let u = NewUser {
             username: PATIENT_LOGIN.into(),

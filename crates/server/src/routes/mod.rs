@@ -13,6 +13,7 @@ use crate::state::AppState;
 pub mod beds;
 pub mod fhir;
 pub mod health;
+pub mod monitoring;
 pub mod oauth;
 pub mod orientation;
 pub mod web;
@@ -26,6 +27,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/fhir", fhir::routes())
         .merge(beds::routes())
         .merge(orientation::routes())
+        .merge(monitoring::routes())
         .merge(web::routes())
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(

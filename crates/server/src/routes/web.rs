@@ -593,7 +593,13 @@ async fn home(State(state): State<AppState>, w: WebUser) -> Result<Response, Pag
         );
     }
     let patient_link = match w.actor.principal {
-        Principal::Patient { patient, .. } => Some(format!("/patients/{patient}")),
+        Principal::Patient { patient, .. } => {
+            actions.push((
+                "/suivi".to_owned(),
+                "Mon suivi : répondre au questionnaire".to_owned(),
+            ));
+            Some(format!("/patients/{patient}"))
+        }
         _ => None,
     };
     let page = HomePage {

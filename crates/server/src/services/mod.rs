@@ -3,5 +3,6 @@
 //! writes inside the store's transaction).
 
 pub mod hl7;
+pub mod monitoring;
 pub mod oru;
 pub mod patients;

@@ -15,6 +15,7 @@ mod fhir_api;
 mod helpers;
 mod isolation;
 mod mllp;
+mod monitoring;
 mod oauth;
 mod orientation;
 mod outbox;

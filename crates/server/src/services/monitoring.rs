@@ -1,0 +1,178 @@
+//! Remote monitoring use cases: the shipped programmes, and a patient's (or a
+//! nurse's) questionnaire submission: answers checked against the questionnaire,
+//! graded by the programme's rules with the patient's earlier measures for trends,
+//! stored with the alerts in one transaction, and the advice to show at once.
+
+use std::sync::OnceLock;
+
+use domain::audit::AuditActor;
+use domain::monitoring::{AnswerValue, Triggered, evaluate, immediate_advice};
+use domain::policy::{Actor, Decision, PatientAction, authorize_patient};
+use interop::programme::{ItemKind, Programme};
+use store::monitoring::{Enrolment, NewAlert};
+
+use crate::error::AppError;
+use crate::services::patients;
+use crate::state::AppState;
+
+/// The shipped programmes, read once (a broken file is a build defect: tests check them).
+pub fn programmes() -> &'static [Programme] {
+    static ALL: OnceLock<Vec<Programme>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        interop::programme::builtin()
+            .into_iter()
+            .filter_map(Result::ok)
+            .collect()
+    })
+}
+
+/// A programme by id.
+pub fn programme(id: &str) -> Option<&'static Programme> {
+    programmes().iter().find(|p| p.id == id)
+}
+
+/// What a submission produced.
+#[derive(Debug)]
+pub struct Submitted {
+    /// The alerts raised, most serious first.
+    pub alerts: Vec<Triggered>,
+    /// What to tell the patient at once (urgent alerts).
+    pub advice: Option<String>,
+}
+
+/// Reads the form's answers against the questionnaire: every item answered, grades
+/// within the scale, measures as numbers (comma or point), yes/no as `oui`/`non`.
+pub fn read_answers(
+    p: &Programme,
+    form: &[(String, String)],
+) -> Result<Vec<(String, AnswerValue)>, AppError> {
+    let bad = |m: String| AppError::Unprocessable("business-rule", m);
+    let mut out = Vec::with_capacity(p.items.len());
+    for item in &p.items {
+        let raw = form
+            .iter()
+            .find(|(k, _)| *k == item.link_id)
+            .map(|(_, v)| v.trim())
+            .unwrap_or("");
+        if raw.is_empty() {
+            return Err(bad(format!("répondez à la question « {} »", item.text)));
+        }
+        let value = match item.kind {
+            ItemKind::Grade(max) => match raw.parse::<u8>() {
+                Ok(g) if g <= max => AnswerValue::Grade(g),
+                _ => return Err(bad(format!("réponse invalide à « {} »", item.text))),
+            },
+            ItemKind::Number => match raw.replace(',', ".").parse::<f64>() {
+                Ok(v) if v.is_finite() && (0.0..=1000.0).contains(&v) => AnswerValue::Number(v),
+                _ => return Err(bad(format!("« {} » : un nombre est attendu", item.text))),
+            },
+            ItemKind::Bool => match raw {
+                "oui" => AnswerValue::Bool(true),
+                "non" => AnswerValue::Bool(false),
+                _ => return Err(bad(format!("« {} » : oui ou non", item.text))),
+            },
+            ItemKind::Text => AnswerValue::Text(raw.chars().take(2000).collect()),
+        };
+        out.push((item.link_id.clone(), value));
+    }
+    Ok(out)
+}
+
+/// Submits answers for an enrolment. The actor must be the patient (their own
+/// record) or a carer allowed to write the patient's clinical data.
+pub async fn submit(
+    state: &AppState,
+    actor: &Actor,
+    enrolment: &Enrolment,
+    form: &[(String, String)],
+) -> Result<Submitted, AppError> {
+    let p = programme(&enrolment.programme)
+        .ok_or_else(|| AppError::NotFound("programme inconnu".into()))?;
+    let record = state.store.patient(enrolment.patient).await?;
+    let scope = patients::scope_of(state, &record).await?;
+    let own = matches!(actor.principal, domain::policy::Principal::Patient { patient, .. } if patient == enrolment.patient);
+    let grant = match authorize_patient(actor, PatientAction::WriteClinical, &scope) {
+        Decision::Allow(g) => g,
+        Decision::Deny(_) if own => None,
+        Decision::Deny(why) => return Err(AppError::Forbidden(why.into())),
+    };
+    if enrolment.status != "active" {
+        return Err(AppError::Conflict("ce suivi est terminé".into()));
+    }
+    let answers = read_answers(p, form)?;
+    let now = state.now_ms();
+    // Earlier measures, for trend rules (a fortnight is the longest window shipped).
+    let mut history: Vec<(String, Vec<(i64, f64)>)> = Vec::new();
+    for item in p.items.iter().filter(|i| i.kind == ItemKind::Number) {
+        history.push((
+            item.link_id.clone(),
+            state
+                .store
+                .measures(
+                    enrolment.patient,
+                    &item.link_id,
+                    now - 31 * 24 * 3600 * 1000,
+                )
+                .await?,
+        ));
+    }
+    let lookup = |item: &str| {
+        history
+            .iter()
+            .find(|(i, _)| i == item)
+            .map(|(_, h)| h.clone())
+            .unwrap_or_default()
+    };
+    let alerts = evaluate(&p.rules, &answers, &lookup, now);
+    // One alert per item: the most serious rule that fired.
+    let mut kept: Vec<Triggered> = Vec::new();
+    for t in &alerts {
+        if !kept.iter().any(|k| k.item == t.item) {
+            kept.push(t.clone());
+        }
+    }
+    let measures: Vec<(String, f64)> = answers
+        .iter()
+        .filter_map(|(k, v)| {
+            if let AnswerValue::Number(x) = v {
+                Some((k.clone(), *x))
+            } else {
+                None
+            }
+        })
+        .collect();
+    let json = serde_json::to_string(
+        &answers
+            .iter()
+            .map(|(k, v)| (k.clone(), format!("{v:?}")))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap_or_default();
+    let new_alerts: Vec<NewAlert> = kept
+        .iter()
+        .map(|t| NewAlert {
+            level: t.level,
+            item: t.item.clone(),
+            reason: t.reason.clone(),
+            advice: t.advice.clone(),
+        })
+        .collect();
+    let who = AuditActor::new(actor, grant);
+    state
+        .store
+        .submit_response(
+            enrolment,
+            &json,
+            &measures,
+            &new_alerts,
+            p.sla_hours * 3600 * 1000,
+            &who,
+            now,
+        )
+        .await?;
+    let advice = immediate_advice(&kept).map(str::to_owned);
+    Ok(Submitted {
+        alerts: kept,
+        advice,
+    })
+}
