@@ -1,6 +1,8 @@
-//! Bed availability history: every five minutes, a snapshot per territory and
-//! category, from which the regional view draws its charts.
+//! Jobs on a timer, owned by the application: bed availability snapshots every five
+//! minutes (the regional charts) and, every minute, the escalation of monitoring
+//! alerts left open past their SLA.
 
+use std::future::Future;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -17,16 +19,53 @@ pub async fn take(state: &AppState) -> Result<usize, store::StoreError> {
     Ok(n)
 }
 
-/// Runs until `shutdown` turns true.
-pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(300));
+/// Escalates the alerts left open past their SLA; returns how many.
+pub async fn escalate(state: &AppState) -> Result<usize, store::StoreError> {
+    let ids = state.store.escalate_overdue(state.now_ms()).await?;
+    if !ids.is_empty() {
+        tracing::info!(count = ids.len(), "overdue monitoring alerts escalated");
+    }
+    Ok(ids.len())
+}
+
+/// Runs `job` at start and then every `every` until `shutdown` turns true.
+async fn periodic<F, Fut>(
+    state: AppState,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+    what: &str,
+    job: F,
+) where
+    F: Fn(AppState) -> Fut,
+    Fut: Future<Output = Result<usize, store::StoreError>>,
+{
+    let mut tick = tokio::time::interval(every);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
         }
-        if let Err(e) = take(&state).await {
-            tracing::error!(error = %e, "bed snapshot failed");
+        if let Err(e) = job(state.clone()).await {
+            tracing::error!(error = %e, job = what, "timer job failed");
         }
     }
+}
+
+/// Runs both jobs until `shutdown` turns true.
+pub async fn run(state: AppState, shutdown: watch::Receiver<bool>) {
+    let snapshots = periodic(
+        state.clone(),
+        Duration::from_secs(300),
+        shutdown.clone(),
+        "bed snapshots",
+        |s| async move { take(&s).await },
+    );
+    let escalation = periodic(
+        state,
+        Duration::from_secs(60),
+        shutdown,
+        "alert escalation",
+        |s| async move { escalate(&s).await },
+    );
+    tokio::join!(snapshots, escalation);
 }

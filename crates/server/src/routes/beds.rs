@@ -31,13 +31,14 @@ pub fn routes() -> Router<AppState> {
         .route("/region", get(region_page))
         .route("/region/table", get(region_table))
         .route("/region.csv", get(region_csv))
-        .route("/static/region.js", get(region_js))
+        .route("/static/live.js", get(live_js))
 }
 
-async fn region_js() -> impl IntoResponse {
+/// The small script that refreshes live fragments (regional view, triage queue).
+async fn live_js() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        include_str!("../../static/region.js"),
+        include_str!("../../static/live.js"),
     )
 }
 

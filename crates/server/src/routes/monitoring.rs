@@ -22,6 +22,9 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/suivi", get(list))
         .route("/suivi/{id}", get(form).post(send))
+        .route("/alertes", get(alerts_page))
+        .route("/alertes/table", get(alerts_table))
+        .route("/alertes/{id}", get(alert_show).post(alert_act))
 }
 
 async fn own_enrolments(state: &AppState, w: &WebUser) -> Result<Vec<Enrolment>, PageError> {
@@ -192,5 +195,316 @@ async fn send(
             form_page(&state, &w, &id, StatusCode::UNPROCESSABLE_ENTITY, Some(m)).await
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+// ---------------------------------------------------------------- nurse triage
+
+use domain::EstablishmentId;
+use domain::monitoring::{AlertStatus, TriageAction};
+use domain::policy::{Decision, PatientAction, authorize_patient};
+use store::monitoring::Alert;
+
+use crate::services::patients::scope_of;
+
+/// Establishments whose alerts this user triages: nurses and doctors.
+fn triage_establishments(w: &WebUser) -> Vec<EstablishmentId> {
+    let mut v: Vec<EstablishmentId> = w
+        .actor
+        .grants
+        .iter()
+        .filter(|g| matches!(g.role, domain::org::Role::Nurse | domain::org::Role::Doctor))
+        .map(|g| g.establishment)
+        .collect();
+    v.dedup();
+    v
+}
+
+fn status_fr(s: AlertStatus) -> &'static str {
+    match s {
+        AlertStatus::Open => "à prendre",
+        AlertStatus::Taken => "prise en charge",
+        AlertStatus::Escalated => "transmise au médecin",
+        AlertStatus::Closed => "close",
+    }
+}
+
+struct AlertRow {
+    id: String,
+    level: String,
+    level_code: String,
+    patient: String,
+    item: String,
+    reason: String,
+    raised: String,
+    due: String,
+    overdue: bool,
+    status: String,
+}
+
+#[derive(Template)]
+#[template(path = "alerts_table.html")]
+struct AlertsTable {
+    rows: Vec<AlertRow>,
+}
+
+#[derive(Template)]
+#[template(path = "alerts.html")]
+struct AlertsPage {
+    title: String,
+    nav: Option<Nav>,
+    rows: Vec<AlertRow>,
+}
+
+/// The queue rows; showing a patient's name is an audited read of their identity.
+async fn queue_rows(state: &AppState, w: &WebUser) -> Result<Vec<AlertRow>, PageError> {
+    let ests = triage_establishments(w);
+    if ests.is_empty() {
+        return Err(AppError::Forbidden(
+            "file d'alertes réservée aux infirmiers et médecins".into(),
+        )
+        .into());
+    }
+    let now = state.now_ms();
+    let mut rows = Vec::new();
+    for e in ests {
+        for a in state.store.alert_queue(e).await? {
+            let p = crate::services::patients::read(state, &w.actor, a.patient).await?;
+            rows.push(AlertRow {
+                level: a.level.label_fr().into(),
+                level_code: a.level.code().into(),
+                patient: p.traits.display_name(),
+                item: a.item.clone(),
+                reason: a.reason.clone(),
+                raised: paris_time(a.raised_at_ms),
+                due: paris_time(a.due_at_ms),
+                // Past due and not yet with a nurse, whether escalated or not.
+                overdue: matches!(a.status, AlertStatus::Open | AlertStatus::Escalated)
+                    && now > a.due_at_ms,
+                status: status_fr(a.status).into(),
+                id: a.id,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+async fn alerts_page(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
+    let rows = queue_rows(&state, &w).await?;
+    Ok(render(&AlertsPage {
+        title: "Alertes".into(),
+        nav: nav(&w),
+        rows,
+    })?
+    .into_response())
+}
+
+async fn alerts_table(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
+    let rows = queue_rows(&state, &w).await?;
+    Ok(render(&AlertsTable { rows })?.into_response())
+}
+
+#[derive(Template)]
+#[template(path = "alert.html")]
+struct AlertPage {
+    title: String,
+    nav: Option<Nav>,
+    csrf: String,
+    id: String,
+    level: String,
+    patient: String,
+    item: String,
+    reason: String,
+    raised: String,
+    due: String,
+    status: String,
+    actions: Vec<(String, String, bool, String)>,
+    timeline: Vec<(String, String, String, String)>,
+    error: Option<String>,
+}
+
+/// Loads an alert this user may triage: a nurse or doctor of the alert's
+/// establishment, allowed to write the patient's clinical data.
+async fn load_alert(
+    state: &AppState,
+    w: &WebUser,
+    id: &str,
+) -> Result<(Alert, Option<domain::policy::Grant>), PageError> {
+    let not_found = || PageError(AppError::NotFound("alerte introuvable".into()));
+    let a = state.store.alert(id).await.map_err(|_| not_found())?;
+    if !triage_establishments(w).contains(&a.establishment) {
+        return Err(not_found());
+    }
+    let p = state.store.patient(a.patient).await?;
+    let scope = scope_of(state, &p).await?;
+    match authorize_patient(&w.actor, PatientAction::WriteClinical, &scope) {
+        Decision::Allow(g) => Ok((a, g)),
+        Decision::Deny(why) => Err(AppError::Forbidden(why.into()).into()),
+    }
+}
+
+async fn alert_page(
+    state: &AppState,
+    w: &WebUser,
+    id: &str,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let (a, _) = load_alert(state, w, id).await?;
+    let p = crate::services::patients::read(state, &w.actor, a.patient).await?;
+    let doctor = w
+        .actor
+        .grants
+        .iter()
+        .any(|g| g.role == domain::org::Role::Doctor && g.establishment == a.establishment);
+    let mut actions: Vec<(String, String, bool, String)> = Vec::new();
+    let mut add = |code: &str, label: &str, note: bool, note_label: &str| {
+        actions.push((code.into(), label.into(), note, note_label.into()))
+    };
+    match a.status {
+        AlertStatus::Open => {
+            add("take", "Prendre en charge", false, "");
+            add(
+                "escalate",
+                "Transmettre au médecin",
+                true,
+                "Note pour le médecin",
+            );
+        }
+        AlertStatus::Taken => {
+            add(
+                "callback",
+                "Patient rappelé",
+                true,
+                "Compte rendu de l'appel",
+            );
+            add("advise", "Conseil donné", true, "Conseil");
+            add(
+                "escalate",
+                "Transmettre au médecin",
+                true,
+                "Note pour le médecin",
+            );
+            add("close", "Clore", true, "Issue");
+        }
+        AlertStatus::Escalated if doctor => add("close", "Clore", true, "Décision du médecin"),
+        _ => {}
+    }
+    let timeline = state
+        .store
+        .alert_events(&a.id)
+        .await?
+        .into_iter()
+        .map(|(at, who, action, note)| {
+            let action = match action.as_str() {
+                "raised" => "alerte reçue",
+                "taken" => "prise en charge",
+                "called_back" => "patient rappelé",
+                "advised" => "conseil donné",
+                "escalated" => "transmise au médecin",
+                "closed" => "close",
+                other => other,
+            };
+            (
+                paris_time(at),
+                if who == "system" {
+                    "Parcours".to_owned()
+                } else {
+                    who
+                },
+                action.to_owned(),
+                note,
+            )
+        })
+        .collect();
+    let page = AlertPage {
+        title: "Alerte".into(),
+        nav: nav(w),
+        csrf: w.session.csrf_token.clone(),
+        level: a.level.label_fr().into(),
+        patient: p.traits.display_name(),
+        item: a.item.clone(),
+        reason: a.reason.clone(),
+        raised: paris_time(a.raised_at_ms),
+        due: paris_time(a.due_at_ms),
+        status: status_fr(a.status).into(),
+        actions,
+        timeline,
+        error,
+        id: a.id,
+    };
+    Ok((status, render(&page)?).into_response())
+}
+
+async fn alert_show(
+    State(state): State<AppState>,
+    w: WebUser,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    alert_page(&state, &w, &id, StatusCode::OK, None).await
+}
+
+async fn alert_act(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    w: WebUser,
+    Path(id): Path<String>,
+    body: String,
+) -> Result<Response, PageError> {
+    same_origin(&state, &headers)?;
+    let f: Vec<(String, String)> = serde_urlencoded::from_str(&body).map_err(|_| {
+        PageError(AppError::BadRequest(
+            "invalid",
+            "formulaire illisible".into(),
+        ))
+    })?;
+    let get = |k: &str| {
+        f.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    check_csrf(&w.session.csrf_token, &get("csrf"))?;
+    let (a, grant) = load_alert(&state, &w, &id).await?;
+    let action = match get("action").as_str() {
+        "take" => TriageAction::Take,
+        "callback" => TriageAction::CallBack(get("note")),
+        "advise" => TriageAction::Advise(get("note")),
+        "escalate" => TriageAction::Escalate(get("note")),
+        "close" => TriageAction::Close(get("note")),
+        _ => return Err(AppError::BadRequest("invalid", "action inconnue".into()).into()),
+    };
+    let doctor = w
+        .actor
+        .grants
+        .iter()
+        .any(|g| g.role == domain::org::Role::Doctor && g.establishment == a.establishment);
+    if a.status == AlertStatus::Escalated && !doctor {
+        return alert_page(
+            &state,
+            &w,
+            &id,
+            StatusCode::FORBIDDEN,
+            Some("une alerte transmise est close par le médecin".into()),
+        )
+        .await;
+    }
+    let who = domain::audit::AuditActor::new(&w.actor, grant);
+    match state
+        .store
+        .triage_alert(&id, &action, &who, &w.user.display_name, state.now_ms())
+        .await?
+    {
+        Ok(_) => Ok(super::web::see_other(&format!("/alertes/{id}"))),
+        Err(e) => {
+            alert_page(
+                &state,
+                &w,
+                &id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(e.to_string()),
+            )
+            .await
+        }
     }
 }

@@ -47,6 +47,7 @@ pub struct Nav {
     pub(crate) professional: bool,
     pub(crate) admin: bool,
     pub(crate) beds: bool,
+    pub(crate) triage: bool,
     pub(crate) region: bool,
 }
 
@@ -66,6 +67,11 @@ pub(crate) fn nav(w: &WebUser) -> Option<Nav> {
             .grants
             .iter()
             .any(|g| matches!(g.role, Role::Coordinator | Role::BedManager | Role::Admin)),
+        triage: w
+            .actor
+            .grants
+            .iter()
+            .any(|g| matches!(g.role, Role::Nurse | Role::Doctor)),
     })
 }
 
@@ -575,6 +581,12 @@ async fn home(State(state): State<AppState>, w: WebUser) -> Result<Response, Pag
         actions.push((
             "/admin/audit".to_owned(),
             "Consulter le journal d'audit".to_owned(),
+        ));
+    }
+    if has(&[Role::Nurse, Role::Doctor]) {
+        actions.push((
+            "/alertes".to_owned(),
+            "Alertes de télésurveillance".to_owned(),
         ));
     }
     if has(&[Role::BedManager, Role::Admin]) {

@@ -226,7 +226,7 @@ async fn bed_manager_and_regional_view() {
         assert_eq!(app.get_page("/region", &patient).await.status, 403);
         let js = read(
             app.http
-                .get(app.url("/static/region.js"))
+                .get(app.url("/static/live.js"))
                 .send()
                 .await
                 .unwrap(),

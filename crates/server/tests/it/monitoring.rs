@@ -100,3 +100,133 @@ async fn the_weekly_questionnaire_from_the_portal() {
         assert_eq!(app.get_page("/suivi/nope", &patient).await.status, 404);
     }
 }
+
+#[tokio::test]
+async fn nurses_triage_doctors_close_and_overdue_alerts_escalate() {
+    let app = spawn_app("postgres").await;
+    let patient = app.login(server::demo::PATIENT_LOGIN).await;
+    let e = app
+        .store
+        .enrolments_of(app.demo_patient("Lambert").await.id)
+        .await
+        .unwrap()
+        .remove(0);
+    let url = format!("/suivi/{}", e.id);
+    let csrf = csrf_field(&app.get_page(&url, &patient).await.text);
+    let mut fields: Vec<(&str, String)> = vec![("csrf", csrf)];
+    fields.extend(answers("3", "70"));
+    fields.retain(|(k, _)| *k != "fatigue");
+    fields.push(("fatigue", "2".into()));
+    let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(
+        app.post_form(&url, &format!("parcours_session={patient}"), &refs)
+            .await
+            .status,
+        200
+    );
+
+    // The clinic's nurse sees both alerts, urgent first, in the live fragment.
+    let nurse = app.login("ide.petit").await;
+    let table = app.get_page("/alertes/table", &nurse).await.page();
+    let urgent_at = table
+        .find("data-item=\"diarrhoea\"")
+        .expect("diarrhoea alert");
+    let warning_at = table.find("data-item=\"fatigue\"").expect("fatigue alert");
+    assert!(urgent_at < warning_at, "urgent first: {table}");
+    assert!(table.contains("LAMBERT Monique") && !table.contains("<html"));
+    let urgent = app
+        .store
+        .alert_queue(e.establishment)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.item == "diarrhoea")
+        .unwrap();
+    let alert_url = format!("/alertes/{}", urgent.id);
+    let act = |who: String, fields: Vec<(&'static str, &'static str)>| {
+        let app = &app;
+        let alert_url = alert_url.clone();
+        async move {
+            let csrf = csrf_field(&app.get_page(&alert_url, &who).await.text);
+            let mut all = vec![("csrf", csrf.as_str())];
+            all.extend(fields);
+            app.post_form(&alert_url, &format!("parcours_session={who}"), &all)
+                .await
+        }
+    };
+    assert_eq!(
+        act(nurse.clone(), vec![("action", "take")]).await.status,
+        303
+    );
+    assert_eq!(
+        act(nurse.clone(), vec![("action", "escalate"), ("note", "")])
+            .await
+            .status,
+        422,
+        "a note is needed"
+    );
+    assert_eq!(
+        act(
+            nurse.clone(),
+            vec![
+                ("action", "escalate"),
+                ("note", "Diarrhée grade 3 sous capécitabine")
+            ]
+        )
+        .await
+        .status,
+        303
+    );
+    assert_eq!(
+        act(nurse.clone(), vec![("action", "close"), ("note", "x")])
+            .await
+            .status,
+        403,
+        "the doctor closes an escalated alert"
+    );
+    let doctor = app.login("dr.martin").await;
+    assert_eq!(
+        act(
+            doctor.clone(),
+            vec![
+                ("action", "close"),
+                ("note", "Arrêt du traitement 48 h, consultation demain")
+            ]
+        )
+        .await
+        .status,
+        303
+    );
+    let page = app.get_page(&alert_url, &doctor).await.page();
+    for step in [
+        "alerte reçue",
+        "prise en charge",
+        "transmise au médecin",
+        "Diarrhée grade 3 sous capécitabine",
+        "close",
+        "Arrêt du traitement 48 h",
+    ] {
+        assert!(page.contains(step), "timeline lacks {step}: {page}");
+    }
+    // Other establishments' staff do not see it; patients have no queue.
+    let other = app.login("ipa.robert").await; // hospital nurse
+    assert!(
+        !app.get_page("/alertes/table", &other)
+            .await
+            .page()
+            .contains("LAMBERT")
+    );
+    assert_eq!(app.get_page(&alert_url, &other).await.status, 404);
+    assert_eq!(app.get_page("/alertes", &patient).await.status, 403);
+
+    // The fatigue alert, left open, escalates by itself after the half-day SLA.
+    assert_eq!(server::snapshots::escalate(&app.state).await.unwrap(), 0);
+    app.clock.advance_secs(12 * 3600 + 1);
+    assert_eq!(server::snapshots::escalate(&app.state).await.unwrap(), 1);
+    let nurse = app.login("ide.petit").await; // the morning session has expired
+    let table = app.get_page("/alertes/table", &nurse).await.page();
+    assert!(
+        table.contains("transmise au médecin") && table.contains("en retard"),
+        "{table}"
+    );
+}

@@ -1,0 +1,23 @@
+// Live views without a framework: every element with data-live-src is replaced,
+// every data-live-every milliseconds (default 5000), by the HTML fragment its URL
+// returns, keeping the page's query (filters). A status line says when it worked.
+(function () {
+  function start(el) {
+    const every = Number(el.dataset.liveEvery || 5000);
+    const status = document.getElementById(el.dataset.liveStatus || 'refresh-status');
+    const id = el.id;
+    setInterval(async () => {
+      const current = document.getElementById(id);
+      if (!current) return;
+      try {
+        const r = await fetch(current.dataset.liveSrc + window.location.search, { credentials: 'same-origin' });
+        if (!r.ok) throw new Error(String(r.status));
+        current.outerHTML = await r.text();
+        if (status) status.textContent = 'Mis à jour à ' + new Date().toLocaleTimeString('fr-FR');
+      } catch (e) {
+        if (status) status.textContent = 'Actualisation impossible pour le moment, nouvel essai bientôt.';
+      }
+    }, every);
+  }
+  document.querySelectorAll('[data-live-src]').forEach(start);
+})();
