@@ -463,3 +463,45 @@ impl Store {
         })
     }
 }
+
+/// A stored questionnaire response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    /// Id.
+    pub id: String,
+    /// Enrolment.
+    pub enrolment: String,
+    /// Programme id.
+    pub programme: String,
+    /// Submitted (Unix ms).
+    pub submitted_at_ms: i64,
+    /// The answers (FHIR QuestionnaireResponse items, JSON).
+    pub answers: String,
+}
+
+db_row! { struct ResponseRow { id: String, enrolment_id: String, programme_id: String, submitted_at_ms: i64, answers: String } }
+
+impl Store {
+    /// A patient's questionnaire responses, newest first.
+    pub async fn responses_of(&self, patient: PatientId) -> Result<Vec<StoredResponse>> {
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(
+                "SELECT r.id, r.enrolment_id, e.programme_id, r.submitted_at_ms, r.answers FROM questionnaire_responses r \
+                 JOIN enrolments e ON e.id = r.enrolment_id WHERE r.patient_id = $1 ORDER BY r.submitted_at_ms DESC, r.id DESC",
+            )
+            .bind(patient.to_string())
+            .fetch_all(pool)
+            .await?;
+            Ok(rows_to::<_, ResponseRow>(&rows)?
+                .into_iter()
+                .map(|r| StoredResponse {
+                    id: r.id,
+                    enrolment: r.enrolment_id,
+                    programme: r.programme_id,
+                    submitted_at_ms: r.submitted_at_ms,
+                    answers: r.answers,
+                })
+                .collect())
+        })
+    }
+}

@@ -34,6 +34,9 @@ pub fn routes() -> Router<AppState> {
         .route("/HealthcareService", get(search_services))
         .route("/ServiceRequest/{id}", get(read_service_request))
         .route("/Task", get(search_tasks))
+        .route("/Questionnaire", get(search_questionnaires))
+        .route("/Questionnaire/{id}", get(read_questionnaire))
+        .route("/QuestionnaireResponse", get(search_responses))
         .route("/Practitioner", get(search_practitioners))
         .route("/Practitioner/{id}", get(read_practitioner))
         .route("/Organization", get(search_organizations))
@@ -803,5 +806,68 @@ async fn search_tasks(
         &state,
         f::orientation_tasks(&o),
         &format!("Task?{}", raw.unwrap_or_default()),
+    ))
+}
+
+async fn search_questionnaires(
+    State(state): State<AppState>,
+    _api: ApiActor,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    params(raw, &[])?;
+    let list = crate::services::monitoring::programmes()
+        .iter()
+        .map(|p| p.questionnaire.clone())
+        .collect();
+    Ok(bundle(&state, list, "Questionnaire"))
+}
+
+async fn read_questionnaire(
+    State(_state): State<AppState>,
+    _api: ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult {
+    crate::services::monitoring::programme(&id)
+        .map(|p| fhir(StatusCode::OK, &p.questionnaire))
+        .ok_or_else(|| AppError::NotFound("Questionnaire introuvable".into()).into())
+}
+
+async fn search_responses(
+    State(state): State<AppState>,
+    api: ApiActor,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let list = params(raw.clone(), &["patient"])?;
+    let patient = param(&list, "patient").ok_or_else(|| {
+        AppError::BadRequest(
+            "required",
+            "paramètre patient obligatoire (patient=Patient/id)".into(),
+        )
+    })?;
+    let pid = patient_id(patient.strip_prefix("Patient/").unwrap_or(patient))?;
+    // Clinical data: the same rule and audit as the stays.
+    patients::encounters(&state, &api.actor, pid).await?;
+    let out = state
+        .store
+        .responses_of(pid)
+        .await?
+        .into_iter()
+        .map(|r| {
+            let items: Value = serde_json::from_str(&r.answers).unwrap_or(Value::Array(vec![]));
+            serde_json::json!({
+                "resourceType": "QuestionnaireResponse",
+                "id": r.id,
+                "questionnaire": format!("urn:parcours:questionnaire:{}", r.programme),
+                "status": "completed",
+                "subject": {"reference": format!("Patient/{pid}")},
+                "authored": jiff::Timestamp::from_millisecond(r.submitted_at_ms).map(|t| t.to_string()).unwrap_or_default(),
+                "item": items,
+            })
+        })
+        .collect();
+    Ok(bundle(
+        &state,
+        out,
+        &format!("QuestionnaireResponse?{}", raw.unwrap_or_default()),
     ))
 }

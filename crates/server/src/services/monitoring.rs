@@ -78,6 +78,29 @@ pub fn read_answers(
     Ok(out)
 }
 
+/// The answers as FHIR QuestionnaireResponse items (what is stored, and served back).
+pub fn response_items(p: &Programme, answers: &[(String, AnswerValue)]) -> serde_json::Value {
+    use serde_json::json;
+    let items: Vec<serde_json::Value> = answers
+        .iter()
+        .map(|(link, v)| {
+            let item = p.items.iter().find(|i| i.link_id == *link);
+            let text = item.map(|i| i.text.clone()).unwrap_or_default();
+            let answer = match v {
+                AnswerValue::Grade(g) => {
+                    let display = item.and_then(|i| i.options.get(usize::from(*g)).cloned()).unwrap_or_default();
+                    json!({"valueCoding": {"system": interop::programme::GRADE_SYSTEM, "code": g.to_string(), "display": display}})
+                }
+                AnswerValue::Number(x) => json!({"valueDecimal": x}),
+                AnswerValue::Bool(b) => json!({"valueBoolean": b}),
+                AnswerValue::Text(t) => json!({"valueString": t}),
+            };
+            json!({"linkId": link, "text": text, "answer": [answer]})
+        })
+        .collect();
+    serde_json::Value::Array(items)
+}
+
 /// Submits answers for an enrolment. The actor must be the patient (their own
 /// record) or a carer allowed to write the patient's clinical data.
 pub async fn submit(
@@ -141,13 +164,7 @@ pub async fn submit(
             }
         })
         .collect();
-    let json = serde_json::to_string(
-        &answers
-            .iter()
-            .map(|(k, v)| (k.clone(), format!("{v:?}")))
-            .collect::<Vec<_>>(),
-    )
-    .unwrap_or_default();
+    let json = response_items(p, &answers).to_string();
     let new_alerts: Vec<NewAlert> = kept
         .iter()
         .map(|t| NewAlert {

@@ -33,6 +33,8 @@ async fn metadata_is_public_and_valid() {
             "HealthcareService",
             "ServiceRequest",
             "Task",
+            "Questionnaire",
+            "QuestionnaireResponse",
             "Practitioner",
             "Organization",
             "AuditEvent"

@@ -94,6 +94,55 @@ async fn the_weekly_questionnaire_from_the_portal() {
             vec![("urgent", "diarrhoea"), ("warning", "weight")],
             "{backend}: 70 → 66 kg is a 5.7 % drop"
         );
+        // FHIR: the questionnaires, and the responses for the clinic's client only.
+        let token = app.token().await;
+        let qs = app.get("/fhir/Questionnaire", Some(&token)).await.json();
+        assert_eq!(qs["entry"].as_array().unwrap().len(), 2, "{backend}");
+        let q = app
+            .get("/fhir/Questionnaire/oral-oncology", Some(&token))
+            .await;
+        assert_eq!(q.status, 200);
+        let lambert = app.demo_patient("Lambert").await.id;
+        let url_qr = format!("/fhir/QuestionnaireResponse?patient=Patient/{lambert}");
+        assert_eq!(
+            app.get(&url_qr, Some(&token)).await.status,
+            403,
+            "{backend}: the hospital does not follow her"
+        );
+        let hash = server::auth::hash_secret("s".into()).await.unwrap();
+        app.store
+            .create_client(
+                "clinic-feed",
+                "c",
+                &hash,
+                clinic.id,
+                domain::org::Role::Integration,
+                0,
+            )
+            .await
+            .unwrap();
+        let clinic_token = app.token_for("clinic-feed", "s").await.json()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let qr = app.get(&url_qr, Some(&clinic_token)).await.json();
+        assert_eq!(
+            qr["entry"].as_array().unwrap().len(),
+            2,
+            "{backend}: two accepted submissions"
+        );
+        let diarrhoea = qr["entry"][0]["resource"]["item"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["linkId"] == "diarrhoea")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            diarrhoea["answer"][0]["valueCoding"]["code"], "3",
+            "{backend}: newest first"
+        );
+        validate_fhir(&[qs, q.json(), qr]);
         // Another patient's follow-up is not reachable; professionals have no /suivi.
         let doctor = app.login("dr.martin").await;
         assert_eq!(app.get_page("/suivi", &doctor).await.status, 403);
