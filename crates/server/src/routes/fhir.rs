@@ -179,6 +179,17 @@ fn patient_response(
     with_version(fhir(status, &f::patient(p, oid)), p.version)
 }
 
+/// The required `patient` search parameter (`Patient/id` or `id`).
+fn patient_param(list: &[(String, String)]) -> Result<PatientId, AppError> {
+    let patient = param(list, "patient").ok_or_else(|| {
+        AppError::BadRequest(
+            "required",
+            "paramètre patient obligatoire (patient=Patient/id)".into(),
+        )
+    })?;
+    patient_id(patient.strip_prefix("Patient/").unwrap_or(patient))
+}
+
 fn with_version(mut resp: Response, version: i64) -> Response {
     if let Ok(v) = format!("W/\"{version}\"").parse() {
         resp.headers_mut().insert(header::ETAG, v);
@@ -610,13 +621,7 @@ async fn search_encounters(
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
     let list = params(raw.clone(), &["patient"])?;
-    let patient = param(&list, "patient").ok_or_else(|| {
-        AppError::BadRequest(
-            "required",
-            "paramètre patient obligatoire (patient=Patient/id)".into(),
-        )
-    })?;
-    let pid = patient_id(patient.strip_prefix("Patient/").unwrap_or(patient))?;
+    let pid = patient_param(&list)?;
     let mut out = Vec::new();
     for e in patients::encounters(&state, &api.actor, pid).await? {
         out.push(f::encounter(&encounter_view(&state, &e).await?));
@@ -838,15 +843,14 @@ async fn search_responses(
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
     let list = params(raw.clone(), &["patient"])?;
-    let patient = param(&list, "patient").ok_or_else(|| {
-        AppError::BadRequest(
-            "required",
-            "paramètre patient obligatoire (patient=Patient/id)".into(),
-        )
-    })?;
-    let pid = patient_id(patient.strip_prefix("Patient/").unwrap_or(patient))?;
-    // Clinical data: the same rule and audit as the stays.
-    patients::encounters(&state, &api.actor, pid).await?;
+    let pid = patient_param(&list)?;
+    patients::clinical_read(
+        &state,
+        &api.actor,
+        pid,
+        &format!("QuestionnaireResponse?patient={pid}"),
+    )
+    .await?;
     let out = state
         .store
         .responses_of(pid)

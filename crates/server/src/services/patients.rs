@@ -358,3 +358,26 @@ pub async fn encounter(
     state.store.audit(&row).await?;
     Ok(e)
 }
+
+/// Checks that `actor` may read `patient`'s clinical data and audits the read of
+/// `resource` (for reads that have no dedicated use case yet).
+pub async fn clinical_read(
+    state: &AppState,
+    actor: &Actor,
+    patient: PatientId,
+    resource: &str,
+) -> Result<(), AppError> {
+    let (_, grant) = load_authorized(state, actor, patient, PatientAction::ReadClinical).await?;
+    let row = NewAudit {
+        resource: resource.to_owned(),
+        ..audit_row(
+            state,
+            AuditActor::new(actor, grant),
+            Some(patient),
+            "read-clinical",
+            "success",
+        )
+    };
+    state.store.audit(&row).await?;
+    Ok(())
+}
