@@ -25,6 +25,12 @@ pub async fn escalate(state: &AppState) -> Result<usize, store::StoreError> {
     if !ids.is_empty() {
         tracing::info!(count = ids.len(), "overdue monitoring alerts escalated");
     }
+    for id in &ids {
+        let a = state.store.alert(id).await?;
+        let _ = state
+            .events
+            .send(crate::state::LiveEvent::Alerts(a.establishment));
+    }
     Ok(ids.len())
 }
 

@@ -14,6 +14,13 @@ use crate::limiter::RateLimiter;
 pub type SenderCache =
     std::collections::HashMap<(String, String), (domain::EstablishmentId, domain::TerritoryId)>;
 
+/// Something changed that open pages should show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveEvent {
+    /// The alert queue of this establishment changed.
+    Alerts(domain::EstablishmentId),
+}
+
 /// Shared application state (cheap to clone).
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -29,6 +36,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Known HL7 senders: (MSH-3, MSH-4) → (establishment, territory).
     pub senders: Arc<std::sync::RwLock<SenderCache>>,
+    /// Live events (an establishment's alert queue changed): WebSocket clients
+    /// listen and refresh. One node today; NATS would fan this out between nodes.
+    pub events: tokio::sync::broadcast::Sender<LiveEvent>,
     /// The HL7 intake writer (group commit), when the application runs one.
     pub ingest: Option<tokio::sync::mpsc::Sender<crate::ingest::Job>>,
 }
@@ -44,6 +54,7 @@ impl AppState {
             limiter,
             metrics: Arc::new(Metrics::default()),
             senders: Arc::default(),
+            events: tokio::sync::broadcast::channel(256).0,
             ingest: None,
         }
     }

@@ -6,7 +6,7 @@
     const every = Number(el.dataset.liveEvery || 5000);
     const status = document.getElementById(el.dataset.liveStatus || 'refresh-status');
     const id = el.id;
-    setInterval(async () => {
+    const refresh = async () => {
       const current = document.getElementById(id);
       if (!current) return;
       try {
@@ -17,7 +17,17 @@
       } catch (e) {
         if (status) status.textContent = 'Actualisation impossible pour le moment, nouvel essai bientôt.';
       }
-    }, every);
+    };
+    // Polling is the fallback; a WebSocket, when the view has one, says when to refresh.
+    setInterval(refresh, every);
+    if (el.dataset.liveWs) {
+      const connect = () => {
+        const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + el.dataset.liveWs);
+        ws.onmessage = refresh;
+        ws.onclose = () => setTimeout(connect, 3000);
+      };
+      connect();
+    }
   }
   document.querySelectorAll('[data-live-src]').forEach(start);
 })();

@@ -24,6 +24,7 @@ pub fn routes() -> Router<AppState> {
         .route("/suivi/{id}", get(form).post(send))
         .route("/alertes", get(alerts_page))
         .route("/alertes/table", get(alerts_table))
+        .route("/alertes/ws", get(alerts_ws))
         .route("/alertes/{id}", get(alert_show).post(alert_act))
 }
 
@@ -495,7 +496,10 @@ async fn alert_act(
         .triage_alert(&id, &action, &who, &w.user.display_name, state.now_ms())
         .await?
     {
-        Ok(_) => Ok(super::web::see_other(&format!("/alertes/{id}"))),
+        Ok(_) => {
+            let _ = state.events.send(LiveEvent::Alerts(a.establishment));
+            Ok(super::web::see_other(&format!("/alertes/{id}")))
+        }
         Err(e) => {
             alert_page(
                 &state,
@@ -505,6 +509,65 @@ async fn alert_act(
                 Some(e.to_string()),
             )
             .await
+        }
+    }
+}
+
+// ---------------------------------------------------------------- live push
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+
+use crate::state::LiveEvent;
+
+/// `GET /alertes/ws`: a WebSocket that says `alertes` whenever the queue of one of
+/// the user's establishments changes; the page then fetches the fresh fragment.
+/// Small buffers: thousands of open queues must stay cheap.
+async fn alerts_ws(
+    State(state): State<AppState>,
+    w: WebUser,
+    ws: WebSocketUpgrade,
+) -> Result<Response, PageError> {
+    let mine = triage_establishments(&w);
+    if mine.is_empty() {
+        return Err(AppError::Forbidden(
+            "file d'alertes réservée aux infirmiers et médecins".into(),
+        )
+        .into());
+    }
+    let events = state.events.subscribe();
+    Ok(ws
+        .read_buffer_size(1024)
+        .write_buffer_size(1024)
+        .max_message_size(4096)
+        .on_upgrade(move |socket| push(socket, events, mine)))
+}
+
+async fn push(
+    mut socket: WebSocket,
+    mut events: tokio::sync::broadcast::Receiver<LiveEvent>,
+    mine: Vec<EstablishmentId>,
+) {
+    loop {
+        tokio::select! {
+            e = events.recv() => match e {
+                Ok(LiveEvent::Alerts(est)) if mine.contains(&est) => {
+                    if socket.send(Message::Text("alertes".into())).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                // Missed events: ask for a refresh anyway.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    if socket.send(Message::Text("alertes".into())).await.is_err() {
+                        return;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
+            m = socket.recv() => match m {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
         }
     }
 }

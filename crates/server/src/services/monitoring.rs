@@ -187,6 +187,12 @@ pub async fn submit(
             now,
         )
         .await?;
+    if !new_alerts.is_empty() {
+        // Open queues refresh now (no receiver is not an error).
+        let _ = state
+            .events
+            .send(crate::state::LiveEvent::Alerts(enrolment.establishment));
+    }
     let advice = immediate_advice(&kept).map(str::to_owned);
     Ok(Submitted {
         alerts: kept,

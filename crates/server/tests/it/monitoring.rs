@@ -279,3 +279,83 @@ async fn nurses_triage_doctors_close_and_overdue_alerts_escalate() {
         "{table}"
     );
 }
+
+#[tokio::test]
+async fn the_nurse_queue_is_pushed_over_websocket() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let app = spawn_app("sqlite").await;
+    let nurse = app.login("ide.petit").await;
+    let ws_url = app.url("/alertes/ws").replace("http://", "ws://");
+    let mut req = ws_url.as_str().into_client_request().unwrap();
+    req.headers_mut().insert(
+        "cookie",
+        format!("parcours_session={nurse}").parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("the WebSocket opens for a nurse");
+    // Without a session, no socket.
+    assert!(
+        tokio_tungstenite::connect_async(ws_url.as_str())
+            .await
+            .is_err()
+    );
+
+    let patient = app.login(server::demo::PATIENT_LOGIN).await;
+    let e = app
+        .store
+        .enrolments_of(app.demo_patient("Lambert").await.id)
+        .await
+        .unwrap()
+        .remove(0);
+    let url = format!("/suivi/{}", e.id);
+    let csrf = csrf_field(&app.get_page(&url, &patient).await.text);
+    let mut fields: Vec<(&str, String)> = vec![("csrf", csrf)];
+    fields.extend(answers("3", "70"));
+    let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let sent = std::time::Instant::now();
+    assert_eq!(
+        app.post_form(&url, &format!("parcours_session={patient}"), &refs)
+            .await
+            .status,
+        200
+    );
+    use futures_util::StreamExt;
+    let msg = tokio::time::timeout(std::time::Duration::from_secs(2), ws.next())
+        .await
+        .expect("pushed within 2 s")
+        .unwrap()
+        .unwrap();
+    assert_eq!(msg.into_text().unwrap().as_str(), "alertes");
+    assert!(sent.elapsed() < std::time::Duration::from_secs(2));
+    // A hospital nurse's socket hears nothing of the clinic's alerts.
+    let other = app.login("ipa.robert").await;
+    let mut req = ws_url.as_str().into_client_request().unwrap();
+    req.headers_mut().insert(
+        "cookie",
+        format!("parcours_session={other}").parse().unwrap(),
+    );
+    let (mut ws2, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let csrf = csrf_field(&app.get_page(&url, &patient).await.text);
+    let mut fields: Vec<(&str, String)> = vec![("csrf", csrf)];
+    fields.extend(answers("3", "70"));
+    let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    app.post_form(&url, &format!("parcours_session={patient}"), &refs)
+        .await;
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(500), ws2.next())
+            .await
+            .is_err(),
+        "nothing for another establishment"
+    );
+    assert_eq!(
+        ws.next()
+            .await
+            .unwrap()
+            .unwrap()
+            .into_text()
+            .unwrap()
+            .as_str(),
+        "alertes"
+    );
+}
