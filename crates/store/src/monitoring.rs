@@ -505,3 +505,30 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Ends an active enrolment with a reason (audited); `Ok(false)` if it was not active.
+    pub async fn end_enrolment(
+        &self,
+        id: &str,
+        reason: &str,
+        who: &AuditActor,
+        now_ms: i64,
+    ) -> Result<bool> {
+        on_pool!(self, write, |pool| {
+            use sqlx::Row;
+            let mut tx = pool.begin().await?;
+            let row = sqlx::query("UPDATE enrolments SET status = 'ended', ended_at_ms = $1, end_reason = $2 WHERE id = $3 AND status = 'active' RETURNING patient_id")
+                .bind(now_ms)
+                .bind(reason)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(row) = row else { return Ok(false) };
+            let patient: PatientId = parse_id(&row.try_get::<String, _>("patient_id")?)?;
+            append_audit!(tx, &audit(who, patient, format!("CarePlan/{id}"), now_ms));
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+}

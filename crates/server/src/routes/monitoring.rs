@@ -25,6 +25,11 @@ pub fn routes() -> Router<AppState> {
         .route("/alertes", get(alerts_page))
         .route("/alertes/table", get(alerts_table))
         .route("/alertes/ws", get(alerts_ws))
+        .route("/patients/{id}/suivi", axum::routing::post(enrol))
+        .route(
+            "/patients/{id}/suivi/{enrolment}/terminer",
+            axum::routing::post(end),
+        )
         .route("/alertes/{id}", get(alert_show).post(alert_act))
 }
 
@@ -570,4 +575,119 @@ async fn push(
             },
         }
     }
+}
+
+// ---------------------------------------------------------------- enrolment by hand
+
+/// The establishment from which `w` may enrol `patient` (write its clinical data).
+async fn carer(
+    state: &AppState,
+    w: &WebUser,
+    patient: &str,
+) -> Result<(domain::PatientId, domain::policy::Grant), PageError> {
+    let not_found = || PageError(AppError::NotFound("patient introuvable".into()));
+    let pid: domain::PatientId = patient.parse().map_err(|_| not_found())?;
+    let p = state.store.patient(pid).await.map_err(|_| not_found())?;
+    let scope = scope_of(state, &p).await?;
+    match authorize_patient(&w.actor, PatientAction::WriteClinical, &scope) {
+        Decision::Allow(Some(g)) => Ok((pid, g)),
+        _ => Err(AppError::Forbidden(
+            "seul un établissement qui prend en charge ce patient peut l'inscrire".into(),
+        )
+        .into()),
+    }
+}
+
+fn form_fields(body: &str) -> Result<Vec<(String, String)>, PageError> {
+    serde_urlencoded::from_str(body).map_err(|_| {
+        PageError(AppError::BadRequest(
+            "invalid",
+            "formulaire illisible".into(),
+        ))
+    })
+}
+
+fn field<'a>(f: &'a [(String, String)], k: &str) -> &'a str {
+    f.iter()
+        .find(|(n, _)| n == k)
+        .map(|(_, v)| v.trim())
+        .unwrap_or("")
+}
+
+async fn enrol(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    w: WebUser,
+    Path(id): Path<String>,
+    body: String,
+) -> Result<Response, PageError> {
+    same_origin(&state, &headers)?;
+    let f = form_fields(&body)?;
+    check_csrf(&w.session.csrf_token, field(&f, "csrf"))?;
+    let (pid, grant) = carer(&state, &w, &id).await?;
+    let Some(p) = programme(field(&f, "programme")) else {
+        return Err(AppError::Unprocessable("business-rule", "programme inconnu".into()).into());
+    };
+    if field(&f, "consentement") != "1" {
+        return Err(AppError::Unprocessable(
+            "business-rule",
+            "le consentement du patient doit être recueilli avant l'inscription".into(),
+        )
+        .into());
+    }
+    let n = store::monitoring::NewEnrolment {
+        patient: pid,
+        establishment: grant.establishment,
+        programme: p.id.clone(),
+        consent_at_ms: state.now_ms(),
+        created_by: w.user.id.to_string(),
+    };
+    state
+        .store
+        .enrol(
+            &n,
+            &domain::audit::AuditActor::new(&w.actor, Some(grant)),
+            state.now_ms(),
+        )
+        .await?;
+    Ok(super::web::see_other(&format!("/patients/{id}")))
+}
+
+async fn end(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    w: WebUser,
+    Path((id, enrolment)): Path<(String, String)>,
+    body: String,
+) -> Result<Response, PageError> {
+    same_origin(&state, &headers)?;
+    let f = form_fields(&body)?;
+    check_csrf(&w.session.csrf_token, field(&f, "csrf"))?;
+    let (pid, grant) = carer(&state, &w, &id).await?;
+    let reason = field(&f, "motif");
+    if reason.is_empty() {
+        return Err(AppError::Unprocessable(
+            "business-rule",
+            "indiquez le motif de fin du suivi".into(),
+        )
+        .into());
+    }
+    let ours = state
+        .store
+        .enrolments_of(pid)
+        .await?
+        .iter()
+        .any(|e| e.id == enrolment && e.establishment == grant.establishment);
+    if !ours {
+        return Err(AppError::NotFound("suivi introuvable".into()).into());
+    }
+    let who = domain::audit::AuditActor::new(&w.actor, Some(grant));
+    if !state
+        .store
+        .end_enrolment(&enrolment, reason, &who, state.now_ms())
+        .await?
+    {
+        return Err(AppError::Conflict("ce suivi est déjà terminé".into()).into());
+    }
+    Ok(super::web::see_other(&format!("/patients/{id}")))
 }

@@ -774,6 +774,9 @@ struct PatientPage {
     nav: Option<Nav>,
     id: String,
     can_orient: bool,
+    csrf: String,
+    enrolments: Vec<(String, String, String, bool)>,
+    programmes: Vec<(String, String)>,
     p: PatientView,
     establishments: Vec<String>,
     merged_into: Option<String>,
@@ -799,9 +802,36 @@ async fn patient_page(
         &scope,
     )
     .allowed();
+    let enrolments = if can_orient {
+        state
+            .store
+            .enrolments_of(p.id)
+            .await?
+            .into_iter()
+            .map(|e| {
+                let title = crate::services::monitoring::programme(&e.programme)
+                    .map(|x| x.title.clone())
+                    .unwrap_or(e.programme.clone());
+                let state_fr = match &e.end_reason {
+                    Some(r) => format!("terminé : {r}"),
+                    None => format!("en cours depuis le {}", paris_time(e.started_at_ms)),
+                };
+                (e.id, title, state_fr, e.status == "active")
+            })
+            .collect()
+    } else {
+        vec![]
+    };
+    let programmes = crate::services::monitoring::programmes()
+        .iter()
+        .map(|x| (x.id.clone(), x.title.clone()))
+        .collect();
     let page = PatientPage {
         id: p.id.to_string(),
         can_orient,
+        csrf: w.session.csrf_token.clone(),
+        enrolments,
+        programmes,
         title: p.traits.display_name(),
         nav: nav(&w),
         p: PatientView::from(&p),

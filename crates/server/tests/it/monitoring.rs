@@ -359,3 +359,108 @@ async fn the_nurse_queue_is_pushed_over_websocket() {
         "alertes"
     );
 }
+
+#[tokio::test]
+async fn a_carer_enrols_a_patient_and_ends_the_follow_up() {
+    let app = spawn_app("postgres").await;
+    let muller = app.demo_patient("Muller").await; // hospital patient
+    let doctor = app.login("dr.bernard").await; // hospital
+    let page_url = format!("/patients/{}", muller.id);
+    let page = app.get_page(&page_url, &doctor).await;
+    assert!(page.page().contains("Télésurveillance"));
+    let csrf = csrf_field(&page.text);
+    let cookie = format!("parcours_session={doctor}");
+    let post = |path: String, fields: Vec<(&'static str, String)>| {
+        let app = &app;
+        let cookie = cookie.clone();
+        let csrf = csrf.clone();
+        async move {
+            let mut all: Vec<(&str, String)> = vec![("csrf", csrf)];
+            all.extend(fields);
+            let refs: Vec<(&str, &str)> = all.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.post_form(&path, &cookie, &refs).await
+        }
+    };
+    let enrol = format!("{page_url}/suivi");
+    assert_eq!(
+        post(enrol.clone(), vec![("programme", "infectious-home".into())])
+            .await
+            .status,
+        422,
+        "consent required"
+    );
+    assert_eq!(
+        post(
+            enrol.clone(),
+            vec![("programme", "nope".into()), ("consentement", "1".into())]
+        )
+        .await
+        .status,
+        422
+    );
+    assert_eq!(
+        post(
+            enrol.clone(),
+            vec![
+                ("programme", "infectious-home".into()),
+                ("consentement", "1".into())
+            ]
+        )
+        .await
+        .status,
+        303
+    );
+    let e = app.store.enrolments_of(muller.id).await.unwrap().remove(0);
+    assert_eq!(
+        (e.programme.as_str(), e.status.as_str()),
+        ("infectious-home", "active")
+    );
+    assert!(
+        app.get_page(&page_url, &doctor)
+            .await
+            .page()
+            .contains("Suivi à domicile d'une maladie infectieuse")
+    );
+    // The clinic's doctor may not enrol the hospital's patient.
+    let clinic_doctor = app.login("dr.martin").await;
+    let csrf2 = csrf_field(&app.get_page("/", &clinic_doctor).await.text);
+    let r = app
+        .post_form(
+            &enrol,
+            &format!("parcours_session={clinic_doctor}"),
+            &[
+                ("csrf", &csrf2),
+                ("programme", "infectious-home"),
+                ("consentement", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    let end = format!("{page_url}/suivi/{}/terminer", e.id);
+    assert_eq!(
+        post(end.clone(), vec![("motif", "".into())]).await.status,
+        422
+    );
+    assert_eq!(
+        post(end.clone(), vec![("motif", "Guérison".into())])
+            .await
+            .status,
+        303
+    );
+    assert_eq!(
+        post(end, vec![("motif", "Guérison".into())]).await.status,
+        409,
+        "already ended"
+    );
+    let e = app.store.enrolments_of(muller.id).await.unwrap().remove(0);
+    assert_eq!(
+        (e.status.as_str(), e.end_reason.as_deref()),
+        ("ended", Some("Guérison"))
+    );
+    assert!(
+        app.get_page(&page_url, &doctor)
+            .await
+            .page()
+            .contains("terminé : Guérison")
+    );
+}
