@@ -12,7 +12,7 @@ use domain::policy::Principal;
 use interop::programme::ItemKind;
 use store::monitoring::Enrolment;
 
-use super::web::{Nav, check_csrf, nav, paris_time, render, same_origin};
+use super::web::{Nav, check_csrf, field, form_fields, nav, paris_time, render, same_origin};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
 use crate::services::monitoring::{programme, submit};
@@ -174,17 +174,8 @@ async fn send(
     body: String,
 ) -> Result<Response, PageError> {
     same_origin(&state, &headers)?;
-    let fields: Vec<(String, String)> = serde_urlencoded::from_str(&body).map_err(|_| {
-        PageError(AppError::BadRequest(
-            "invalid",
-            "formulaire illisible".into(),
-        ))
-    })?;
-    let csrf = fields
-        .iter()
-        .find(|(k, _)| k == "csrf")
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("");
+    let fields = form_fields(&body)?;
+    let csrf = field(&fields, "csrf");
     check_csrf(&w.session.csrf_token, csrf)?;
     let e = enrolment_of(&state, &w, &id).await?;
     match submit(&state, &w.actor, &e, &fields).await {
@@ -224,6 +215,14 @@ fn triage_establishments(w: &WebUser) -> Vec<EstablishmentId> {
         .collect();
     v.dedup();
     v
+}
+
+/// Whether the user is a doctor of that establishment (doctors close escalations).
+fn is_doctor_of(w: &WebUser, establishment: EstablishmentId) -> bool {
+    w.actor
+        .grants
+        .iter()
+        .any(|g| g.role == domain::org::Role::Doctor && g.establishment == establishment)
 }
 
 fn status_fr(s: AlertStatus) -> &'static str {
@@ -358,11 +357,7 @@ async fn alert_page(
 ) -> Result<Response, PageError> {
     let (a, _) = load_alert(state, w, id).await?;
     let p = crate::services::patients::read(state, &w.actor, a.patient).await?;
-    let doctor = w
-        .actor
-        .grants
-        .iter()
-        .any(|g| g.role == domain::org::Role::Doctor && g.establishment == a.establishment);
+    let doctor = is_doctor_of(w, a.establishment);
     let mut actions: Vec<(String, String, bool, String)> = Vec::new();
     let mut add = |code: &str, label: &str, note: bool, note_label: &str| {
         actions.push((code.into(), label.into(), note, note_label.into()))
@@ -458,18 +453,8 @@ async fn alert_act(
     body: String,
 ) -> Result<Response, PageError> {
     same_origin(&state, &headers)?;
-    let f: Vec<(String, String)> = serde_urlencoded::from_str(&body).map_err(|_| {
-        PageError(AppError::BadRequest(
-            "invalid",
-            "formulaire illisible".into(),
-        ))
-    })?;
-    let get = |k: &str| {
-        f.iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.trim().to_owned())
-            .unwrap_or_default()
-    };
+    let f = form_fields(&body)?;
+    let get = |k: &str| field(&f, k).trim().to_owned();
     check_csrf(&w.session.csrf_token, &get("csrf"))?;
     let (a, grant) = load_alert(&state, &w, &id).await?;
     let action = match get("action").as_str() {
@@ -480,11 +465,7 @@ async fn alert_act(
         "close" => TriageAction::Close(get("note")),
         _ => return Err(AppError::BadRequest("invalid", "action inconnue".into()).into()),
     };
-    let doctor = w
-        .actor
-        .grants
-        .iter()
-        .any(|g| g.role == domain::org::Role::Doctor && g.establishment == a.establishment);
+    let doctor = is_doctor_of(&w, a.establishment);
     if a.status == AlertStatus::Escalated && !doctor {
         return alert_page(
             &state,
@@ -598,22 +579,6 @@ async fn carer(
     }
 }
 
-fn form_fields(body: &str) -> Result<Vec<(String, String)>, PageError> {
-    serde_urlencoded::from_str(body).map_err(|_| {
-        PageError(AppError::BadRequest(
-            "invalid",
-            "formulaire illisible".into(),
-        ))
-    })
-}
-
-fn field<'a>(f: &'a [(String, String)], k: &str) -> &'a str {
-    f.iter()
-        .find(|(n, _)| n == k)
-        .map(|(_, v)| v.trim())
-        .unwrap_or("")
-}
-
 async fn enrol(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -623,12 +588,12 @@ async fn enrol(
 ) -> Result<Response, PageError> {
     same_origin(&state, &headers)?;
     let f = form_fields(&body)?;
-    check_csrf(&w.session.csrf_token, field(&f, "csrf"))?;
+    check_csrf(&w.session.csrf_token, field(&f, "csrf").trim())?;
     let (pid, grant) = carer(&state, &w, &id).await?;
-    let Some(p) = programme(field(&f, "programme")) else {
+    let Some(p) = programme(field(&f, "programme").trim()) else {
         return Err(AppError::Unprocessable("business-rule", "programme inconnu".into()).into());
     };
-    if field(&f, "consentement") != "1" {
+    if field(&f, "consentement").trim() != "1" {
         return Err(AppError::Unprocessable(
             "business-rule",
             "le consentement du patient doit être recueilli avant l'inscription".into(),
@@ -662,9 +627,9 @@ async fn end(
 ) -> Result<Response, PageError> {
     same_origin(&state, &headers)?;
     let f = form_fields(&body)?;
-    check_csrf(&w.session.csrf_token, field(&f, "csrf"))?;
+    check_csrf(&w.session.csrf_token, field(&f, "csrf").trim())?;
     let (pid, grant) = carer(&state, &w, &id).await?;
-    let reason = field(&f, "motif");
+    let reason = field(&f, "motif").trim();
     if reason.is_empty() {
         return Err(AppError::Unprocessable(
             "business-rule",

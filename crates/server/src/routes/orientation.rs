@@ -18,7 +18,8 @@ use store::audit::NewAudit;
 use store::orientation::{NewOrientation, Orientation, Step};
 
 use super::web::{
-    Nav, check_csrf, establishment_name, nav, paris_time, render, same_origin, see_other,
+    Nav, check_csrf, establishment_name, field, form_fields, nav, paris_time, render, same_origin,
+    see_other,
 };
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
@@ -222,22 +223,6 @@ async fn new_form(
         .parse()
         .map_err(|_| PageError(AppError::NotFound("patient introuvable".into())))?;
     new_page(&state, &w, pid, StatusCode::OK, None).await
-}
-
-fn form_fields(body: &str) -> Result<Vec<(String, String)>, PageError> {
-    serde_urlencoded::from_str(body).map_err(|_| {
-        PageError(AppError::BadRequest(
-            "invalid",
-            "formulaire illisible".into(),
-        ))
-    })
-}
-
-fn field<'a>(f: &'a [(String, String)], k: &str) -> &'a str {
-    f.iter()
-        .find(|(n, _)| n == k)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("")
 }
 
 async fn create(

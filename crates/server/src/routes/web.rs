@@ -177,6 +177,24 @@ pub(crate) fn check_csrf(expected: &str, given: &str) -> Result<(), AppError> {
     }
 }
 
+/// The fields of an `application/x-www-form-urlencoded` body, repeated keys kept.
+pub(crate) fn form_fields(body: &str) -> Result<Vec<(String, String)>, PageError> {
+    serde_urlencoded::from_str(body).map_err(|_| {
+        PageError(AppError::BadRequest(
+            "invalid",
+            "formulaire illisible".into(),
+        ))
+    })
+}
+
+/// A form field as sent (empty when absent).
+pub(crate) fn field<'a>(f: &'a [(String, String)], k: &str) -> &'a str {
+    f.iter()
+        .find(|(n, _)| n == k)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("")
+}
+
 pub(crate) fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
