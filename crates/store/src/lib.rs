@@ -25,10 +25,11 @@ pub mod patients;
 pub mod encounters;
 pub mod hl7;
 pub mod migrate;
+#[macro_use]
+pub mod outbox;
 pub mod monitoring;
 pub mod orgs;
 pub mod orientation;
-pub mod outbox;
 pub mod testing;
 pub mod users;
 

@@ -380,13 +380,16 @@ impl Store {
     }
 
     /// Applies a triage action under the rules (the alert must still be in the state
-    /// read, else the step is refused), traced and audited.
+    /// read, else the step is refused), traced and audited. `report`, if any, is
+    /// enqueued in the outbox in the same transaction (the ORU sent on closing: it
+    /// leaves if and only if the alert is closed).
     pub async fn triage_alert(
         &self,
         id: &str,
         action: &TriageAction,
         who: &AuditActor,
         actor: &str,
+        report: Option<&crate::outbox::NewMessage>,
         now_ms: i64,
     ) -> Result<std::result::Result<AlertStatus, TriageError>> {
         let current = self.alert(id).await?;
@@ -430,6 +433,9 @@ impl Store {
                 tx,
                 &audit(who, current.patient, format!("Task/{id}"), now_ms)
             );
+            if let Some(m) = report {
+                let _new = enqueue_in_tx!(tx, m, now_ms);
+            }
             tx.commit().await?;
             Ok(Ok(next))
         })

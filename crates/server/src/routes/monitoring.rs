@@ -391,33 +391,7 @@ async fn alert_page(
         AlertStatus::Escalated if doctor => add("close", "Clore", true, "Décision du médecin"),
         _ => {}
     }
-    let timeline = state
-        .store
-        .alert_events(&a.id)
-        .await?
-        .into_iter()
-        .map(|(at, who, action, note)| {
-            let action = match action.as_str() {
-                "raised" => "alerte reçue",
-                "taken" => "prise en charge",
-                "called_back" => "patient rappelé",
-                "advised" => "conseil donné",
-                "escalated" => "transmise au médecin",
-                "closed" => "close",
-                other => other,
-            };
-            (
-                paris_time(at),
-                if who == "system" {
-                    "Parcours".to_owned()
-                } else {
-                    who
-                },
-                action.to_owned(),
-                note,
-            )
-        })
-        .collect();
+    let timeline = crate::services::monitoring::timeline(state, &a.id).await?;
     let page = AlertPage {
         title: "Alerte".into(),
         nav: nav(w),
@@ -477,9 +451,22 @@ async fn alert_act(
         .await;
     }
     let who = domain::audit::AuditActor::new(&w.actor, grant);
+    let report = match &action {
+        TriageAction::Close(outcome) if !outcome.is_empty() => {
+            crate::services::monitoring::closing_report(&state, &a, outcome, &w.user.display_name).await?
+        }
+        _ => None,
+    };
     match state
         .store
-        .triage_alert(&id, &action, &who, &w.user.display_name, state.now_ms())
+        .triage_alert(
+            &id,
+            &action,
+            &who,
+            &w.user.display_name,
+            report.as_ref(),
+            state.now_ms(),
+        )
         .await?
     {
         Ok(_) => {

@@ -70,7 +70,8 @@ fn ack_control_id() -> String {
     u.get(u.len() - 20..).unwrap_or(&u).to_owned()
 }
 
-fn timestamp(state: &AppState) -> String {
+/// Now as an HL7 DTM in French time (`YYYYMMDDHHMMSS+ZZZZ`).
+pub(crate) fn timestamp(state: &AppState) -> String {
     let now = state.clock.now();
     now.in_tz("Europe/Paris")
         .map(|z| z.strftime("%Y%m%d%H%M%S%z").to_string())

@@ -199,3 +199,122 @@ pub async fn submit(
         advice,
     })
 }
+
+/// The ORU^R01 that tells the hospital how an alert ended, as an outbox message
+/// for the configured destination (`None` when none is configured): the alert
+/// (item, level, reason), the outcome, who closed it, and each step of its
+/// timeline. The idempotency key is the alert's: a report leaves once.
+pub async fn closing_report(
+    state: &AppState,
+    alert: &store::monitoring::Alert,
+    outcome: &str,
+    closed_by: &str,
+) -> Result<Option<store::outbox::NewMessage>, AppError> {
+    use interop::oru::{ObsValue, Observation, OruReport};
+    let Some(destination) = state.config.oru_destination.clone() else {
+        return Ok(None);
+    };
+    let patient = state.store.patient(alert.patient).await?;
+    let domain_oid = state.store.territory(patient.territory).await?.oid;
+    let establishment = state.store.establishment(alert.establishment).await?;
+    let enrolment = state
+        .store
+        .enrolments_of(alert.patient)
+        .await?
+        .into_iter()
+        .find(|e| e.id == alert.enrolment);
+    let item_text = enrolment
+        .as_ref()
+        .and_then(|e| programme(&e.programme))
+        .and_then(|p| p.items.iter().find(|i| i.link_id == alert.item))
+        .map_or_else(|| alert.item.clone(), |i| i.text.clone());
+    let text = |code: &str, display: &str, value: String| Observation {
+        code: code.into(),
+        display: display.into(),
+        system: "L".into(),
+        value: ObsValue::Text(value),
+        abnormal: None,
+    };
+    let mut observations = vec![
+        Observation {
+            code: "ALERTE".into(),
+            display: "Alerte de télésurveillance".into(),
+            system: "L".into(),
+            value: ObsValue::Coded {
+                code: alert.item.clone(),
+                display: item_text,
+                system: "L".into(),
+            },
+            // HL7 table 0078: AA critically abnormal, A abnormal.
+            abnormal: Some(
+                match alert.level {
+                    domain::monitoring::AlertLevel::Urgent => "AA",
+                    _ => "A",
+                }
+                .into(),
+            ),
+        },
+        text("NIVEAU", "Niveau", alert.level.label_fr().into()),
+        text("MOTIF", "Motif", alert.reason.clone()),
+        text("ISSUE", "Issue", format!("{outcome} ({closed_by})")),
+    ];
+    for (at, actor, action, note) in timeline(state, &alert.id).await? {
+        let mut step = format!("{at} {actor} : {action}");
+        if !note.is_empty() {
+            step.push_str(" — ");
+            step.push_str(&note);
+        }
+        observations.push(text("ETAPE", "Étape du suivi", step));
+    }
+    // MSH-10 is at most 20 characters: a digest of the alert id, stable across retries.
+    let digest = crate::auth::token_hash(&format!("alerte:{}", alert.id));
+    let short_id = format!("PA{}", digest.get(..18).unwrap_or(&digest));
+    let report = OruReport {
+        control_id: short_id.clone(),
+        timestamp: crate::services::hl7::timestamp(state),
+        receiver: ("DPI".into(), establishment.finess),
+        patient,
+        domain_oid,
+        order_id: short_id,
+        service: (
+            "TLSV-ALERTE".into(),
+            "Télésurveillance : issue d'une alerte".into(),
+            "L".into(),
+        ),
+        observations,
+    };
+    let payload = interop::oru::build(&report)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("ORU: {e}")))?;
+    Ok(Some(store::outbox::NewMessage {
+        idempotency_key: format!("oru:alerte:{}", alert.id),
+        topic: crate::delivery::ORU_TOPIC.into(),
+        destination,
+        payload,
+    }))
+}
+
+/// An alert's timeline for people: (French time, who, what in French, note), oldest first.
+pub async fn timeline(
+    state: &AppState,
+    alert: &str,
+) -> Result<Vec<(String, String, String, String)>, AppError> {
+    Ok(state
+        .store
+        .alert_events(alert)
+        .await?
+        .into_iter()
+        .map(|(at, who, action, note)| {
+            let action = match action.as_str() {
+                "raised" => "alerte reçue",
+                "taken" => "prise en charge",
+                "called_back" => "patient rappelé",
+                "advised" => "conseil donné",
+                "escalated" => "transmise au médecin",
+                "closed" => "close",
+                other => other,
+            };
+            let who = if who == "system" { "Parcours".to_owned() } else { who };
+            (crate::routes::web::paris_time(at), who, action.to_owned(), note)
+        })
+        .collect())
+}

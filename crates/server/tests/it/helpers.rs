@@ -422,3 +422,81 @@ pub fn ack_code(ack: &str) -> (String, Option<String>, Option<String>) {
     let get = |p: &str| m.get(p).unwrap().map(|v| v.into_owned());
     (get("MSA-1").unwrap(), get("ERR-3.1"), get("ERR-2"))
 }
+
+/// A hospital's MLLP receiver on a free port: answers `code` and keeps what it gets.
+pub async fn receiver(code: &'static str) -> (std::net::SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = got.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            let keep = keep.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 65536];
+                loop {
+                    if let hl7v2::mllp::Frame::Message {
+                        start,
+                        end,
+                        consumed,
+                    } = hl7v2::mllp::next_frame(&buf)
+                    {
+                        let m = hl7v2::Message::parse(&buf[start..end]).unwrap();
+                        keep.lock()
+                            .unwrap()
+                            .push(String::from_utf8(buf[start..end].to_vec()).unwrap());
+                        let errors = if code == "AA" {
+                            vec![]
+                        } else {
+                            vec![hl7v2::ack::AckError {
+                                location: None,
+                                code: 204,
+                                message: "patient inconnu".into(),
+                                severity: hl7v2::ack::Severity::Error,
+                            }]
+                        };
+                        let ack = hl7v2::ack::build(
+                            &m,
+                            if code == "AA" {
+                                hl7v2::ack::AckCode::Accept
+                            } else {
+                                hl7v2::ack::AckCode::Error
+                            },
+                            &errors,
+                            "r",
+                            "20261123",
+                        );
+                        s.write_all(&hl7v2::mllp::frame(ack.as_bytes()))
+                            .await
+                            .unwrap();
+                        buf.drain(..consumed);
+                        continue;
+                    }
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    (addr, got)
+}
+
+/// Waits (bounded) until the store shows what `done` looks for.
+pub async fn eventually<F: AsyncFn() -> bool>(what: &str, done: F) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+

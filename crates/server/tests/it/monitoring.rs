@@ -152,7 +152,11 @@ async fn the_weekly_questionnaire_from_the_portal() {
 
 #[tokio::test]
 async fn nurses_triage_doctors_close_and_overdue_alerts_escalate() {
-    let app = spawn_app("postgres").await;
+    let (hospital, received) = receiver("AA").await;
+    let app = spawn_app_with("postgres", |c| {
+        c.oru_destination = Some(format!("mllp://{hospital}"))
+    })
+    .await;
     let patient = app.login(server::demo::PATIENT_LOGIN).await;
     let e = app
         .store
@@ -247,6 +251,22 @@ async fn nurses_triage_doctors_close_and_overdue_alerts_escalate() {
         303
     );
     let page = app.get_page(&alert_url, &doctor).await.page();
+    // The hospital receives one ORU^R01 telling how the alert ended, valid for hl7apy.
+    eventually("ORU delivered", async || received.lock().unwrap().len() == 1).await;
+    let oru = received.lock().unwrap()[0].clone();
+    validate_hl7(std::slice::from_ref(&oru));
+    let m = hl7v2::Message::parse(oru.as_bytes()).unwrap();
+    let get = |path: &str| m.get(path).unwrap().map(|v| v.into_owned());
+    assert_eq!(get("MSH-9.2").as_deref(), Some("R01"));
+    assert_eq!(get("OBX(1)-5.1").as_deref(), Some("diarrhoea"));
+    assert_eq!(get("OBX(1)-8").as_deref(), Some("AA"));
+    for text in [
+        "Arrêt du traitement 48 h, consultation demain (Dr Claire Martin)",
+        "transmise au médecin",
+        "Diarrhée grade 3 sous capécitabine",
+    ] {
+        assert!(oru.contains(text), "ORU lacks {text}: {oru}");
+    }
     for step in [
         "alerte reçue",
         "prise en charge",

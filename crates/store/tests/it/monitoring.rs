@@ -85,19 +85,19 @@ async fn responses_alerts_triage_and_escalation() {
         // Triage of the urgent alert.
         let a = &ids[0];
         assert_eq!(
-            s.triage_alert(a, &TriageAction::Close("x".into()), &who(), "ide", NOW)
+            s.triage_alert(a, &TriageAction::Close("x".into()), &who(), "ide", None, NOW)
                 .await
                 .unwrap(),
             Err(TriageError::NotNow)
         );
         assert_eq!(
-            s.triage_alert(a, &TriageAction::Take, &who(), "ide", NOW + 2000)
+            s.triage_alert(a, &TriageAction::Take, &who(), "ide", None, NOW + 2000)
                 .await
                 .unwrap(),
             Ok(AlertStatus::Taken)
         );
         assert_eq!(
-            s.triage_alert(a, &TriageAction::Escalate("".into()), &who(), "ide", NOW)
+            s.triage_alert(a, &TriageAction::Escalate("".into()), &who(), "ide", None, NOW)
                 .await
                 .unwrap(),
             Err(TriageError::NoteRequired)
@@ -108,6 +108,7 @@ async fn responses_alerts_triage_and_escalation() {
                 &TriageAction::Escalate("avis".into()),
                 &who(),
                 "ide",
+                None,
                 NOW + 3000
             )
             .await
@@ -120,6 +121,7 @@ async fn responses_alerts_triage_and_escalation() {
                 &TriageAction::Close("consultation demain".into()),
                 &who(),
                 "dr",
+                None,
                 NOW + 4000
             )
             .await
