@@ -14,10 +14,15 @@ import { chromium } from 'playwright-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
-const scenarios = {
-  login: (await import('./scenarios/login.mjs')).default,
-  beds: (await import('./scenarios/beds.mjs')).default,
+// A scenario module exports its steps as default and, if it needs peers started
+// before the server (a hospital's MLLP listener...), `prepare()` giving extra
+// server environment and a `close()`.
+const modules = {
+  login: await import('./scenarios/login.mjs'),
+  beds: await import('./scenarios/beds.mjs'),
+  monitoring: await import('./scenarios/monitoring.mjs'),
 };
+const scenarios = Object.fromEntries(Object.entries(modules).map(([k, m]) => [k, m.default]));
 
 const name = process.argv[2];
 if (!scenarios[name]) {
@@ -79,8 +84,9 @@ const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
 const dataDir = mkdtempSync(join(tmpdir(), 'parcours-e2e-'));
 const bin = process.env.PARCOURS_BIN ?? join(root, 'target', 'debug', 'parcours');
+const prepared = modules[name].prepare ? await modules[name].prepare() : { env: {}, close: async () => {} };
 const server = spawn(bin, ['demo'], {
-  env: { ...process.env, PARCOURS_LISTEN: `127.0.0.1:${port}`, PARCOURS_MLLP_LISTEN: '127.0.0.1:0', PARCOURS_DATA_DIR: dataDir, PARCOURS_DATABASE_URL: process.env.PARCOURS_E2E_DATABASE_URL ?? '', PARCOURS_LOG: 'warn' },
+  env: { ...process.env, ...prepared.env, PARCOURS_LISTEN: `127.0.0.1:${port}`, PARCOURS_MLLP_LISTEN: '127.0.0.1:0', PARCOURS_DATA_DIR: dataDir, PARCOURS_DATABASE_URL: process.env.PARCOURS_E2E_DATABASE_URL ?? '', PARCOURS_LOG: 'warn' },
   stdio: ['ignore', 'pipe', 'inherit'],
 });
 let serverOut = '';
@@ -105,7 +111,7 @@ try {
   const mllpPort = Number((serverOut.match(/HL7 v2 \(MLLP\) sur [^:\s]+:(\d+)/) ?? [])[1]);
   // Scenarios with several users say which page is in front, for the failure screenshot.
   const track = (p) => { page = p; return p; };
-  await scenarios[name]({ page, browser, base, mllpPort, track, checkA11y, checkNoHorizontalScroll, serverOut: () => serverOut });
+  await scenarios[name]({ page, browser, base, root, mllpPort, prepared, track, checkA11y, checkNoHorizontalScroll, serverOut: () => serverOut });
   console.log(`scénario ${name}: réussi`);
 } catch (e) {
   failed = true;
@@ -119,6 +125,7 @@ try {
 } finally {
   clearTimeout(timer);
   if (browser) await browser.close().catch(() => {});
+  await prepared.close().catch(() => {});
   server.kill('SIGTERM');
   await new Promise((r) => (server.exitCode !== null ? r() : server.on('exit', r)));
   rmSync(dataDir, { recursive: true, force: true });

@@ -23,8 +23,13 @@
     if (el.dataset.liveWs) {
       const connect = () => {
         const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + el.dataset.liveWs);
+        // The page says whether the push channel is up (tests and support read it).
+        ws.onopen = () => { document.documentElement.dataset.liveWs = 'open'; };
         ws.onmessage = refresh;
-        ws.onclose = () => setTimeout(connect, 3000);
+        ws.onclose = () => {
+          document.documentElement.dataset.liveWs = 'closed';
+          setTimeout(connect, 3000);
+        };
       };
       connect();
     }

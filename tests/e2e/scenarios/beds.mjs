@@ -3,28 +3,7 @@
 // request goes to two SSR centres, one refuses, one accepts, the requester
 // confirms, and the timeline shows it all. Every page passes axe-core.
 import { connect } from 'node:net';
-import { totp } from './totp.mjs';
-
-const SECRET = 'KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU';
-
-function expect(cond, message) {
-  if (!cond) throw new Error(message);
-}
-
-async function login(browser, base, username) {
-  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'fr-FR', bypassCSP: true });
-  const page = await context.newPage();
-  page.setDefaultTimeout(10_000);
-  await page.goto(`${base}/login`);
-  await page.getByLabel('Identifiant').fill(username);
-  await page.getByLabel('Mot de passe').fill('parcours-demo');
-  await page.getByRole('button', { name: 'Se connecter' }).click();
-  await page.waitForURL(`${base}/login/totp`);
-  await page.getByLabel('Code à 6 chiffres').fill(totp(SECRET));
-  await page.getByRole('button', { name: 'Valider' }).click();
-  await page.waitForURL(`${base}/`);
-  return page;
-}
+import { expect, login } from './common.mjs';
 
 /** Sends one HL7 message over MLLP and resolves with the ACK text. */
 function sendMllp(port, message) {

@@ -1,0 +1,136 @@
+// Scenario "monitoring": the patient answers the weekly questionnaire with grade 3
+// diarrhoea and is told at once what to do; the alert appears on the nurse's open
+// queue within 2 seconds without a reload (WebSocket); the nurse takes it and
+// escalates it; the doctor closes it; the timeline shows every step; the
+// hospital's MLLP listener (started here, before the server) receives the ORU^R01
+// and hl7apy accepts it. The patient's pages pass axe-core and fit a phone.
+import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, login } from './common.mjs';
+
+/** A hospital's MLLP receiver on a free loopback port: keeps each message, answers AA. */
+export async function prepare() {
+  const received = [];
+  const server = createServer((socket) => {
+    let buf = Buffer.alloc(0);
+    socket.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      for (;;) {
+        const start = buf.indexOf(0x0b);
+        const end = buf.indexOf(0x1c, start + 1);
+        if (start < 0 || end < 0) return;
+        const text = buf.subarray(start + 1, end).toString('utf8');
+        buf = buf.subarray(end + 2);
+        received.push(text);
+        const control = (text.split('\r')[0].split('|')[9]) ?? '';
+        const ts = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
+        const ack = `MSH|^~\\&|DPI|CHVL|PARCOURS|PARCOURS|${ts}||ACK^R01^ACK|A${control.slice(0, 19)}|P|2.5\rMSA|AA|${control}\r`;
+        socket.write(Buffer.concat([Buffer.from([0x0b]), Buffer.from(ack, 'utf8'), Buffer.from([0x1c, 0x0d])]));
+      }
+    });
+    socket.on('error', () => {});
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address();
+  return {
+    env: { PARCOURS_ORU_DESTINATION: `mllp://127.0.0.1:${port}` },
+    received,
+    close: () => new Promise((r) => server.close(r)),
+  };
+}
+
+/** Validates HL7 v2.5 messages with hl7apy (strict), through scripts/validate_hl7.py. */
+function hl7apy(root, messages) {
+  const dir = mkdtempSync(join(tmpdir(), 'parcours-hl7-'));
+  try {
+    const file = join(dir, 'messages.json');
+    writeFileSync(file, JSON.stringify(messages));
+    const r = spawnSync('python3', [join(root, 'scripts', 'validate_hl7.py'), file], { encoding: 'utf8' });
+    expect(r.status === 0, `hl7apy refuse l'ORU:\n${r.stdout}${r.stderr}`);
+    console.log(`  ${r.stdout.trim()}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export default async function monitoring({ browser, base, root, prepared, track, checkA11y, checkNoHorizontalScroll }) {
+  // The clinic's nurse keeps the queue open (a desk screen).
+  const nurse = track(await login(browser, base, 'ide.petit', { viewport: { width: 1280, height: 800 } }));
+  await nurse.goto(`${base}/alertes`);
+  await nurse.getByRole('heading', { name: 'Alertes de télésurveillance' }).waitFor();
+  await checkA11y(nurse, 'file des alertes');
+  const before = await nurse.locator('tr[data-item="diarrhoea"]').count();
+  expect(before === 0, `aucune alerte diarrhée attendue au départ, ${before} trouvée(s)`);
+  // Wait for the WebSocket to be open: the push, not the 5-second poll, must bring the alert.
+  await nurse.locator('html[data-live-ws="open"]').waitFor({ state: 'attached' });
+
+  // The patient, on a phone, answers the weekly questionnaire.
+  const patient = track(await login(browser, base, 'patient.lambert', { totpStep: false }));
+  await patient.getByRole('link', { name: 'Mon suivi' }).click();
+  await patient.getByRole('heading', { name: 'Mon suivi' }).waitFor();
+  await checkA11y(patient, 'mon suivi');
+  await checkNoHorizontalScroll(patient, 'mon suivi');
+  await patient.getByRole('link', { name: 'Répondre au questionnaire' }).first().click();
+  await patient.getByRole('button', { name: 'Envoyer mes réponses' }).waitFor();
+  await checkA11y(patient, 'questionnaire');
+  await checkNoHorizontalScroll(patient, 'questionnaire');
+  const groups = patient.getByRole('group');
+  const n = await groups.count();
+  for (let i = 0; i < n; i += 1) {
+    const g = groups.nth(i);
+    const legend = (await g.locator('legend').innerText()).trim();
+    const radios = g.getByRole('radio');
+    if (await radios.count() > 0) {
+      // Grade 3 diarrhoea, nothing else.
+      await radios.nth(legend === 'Avez-vous eu la diarrhée ?' ? 3 : 0).check();
+    } else {
+      await g.getByRole('textbox').fill(legend.includes('poids') ? '68,5' : '37,2');
+    }
+  }
+  const sentAt = Date.now();
+  await patient.getByRole('button', { name: 'Envoyer mes réponses' }).click();
+  await patient.getByRole('heading', { name: 'À faire maintenant' }).waitFor();
+  const advice = await patient.getByRole('alert').innerText();
+  expect(advice.includes("Appelez tout de suite l'hôpital de jour"), `conseil urgent attendu: ${advice}`);
+  expect(await patient.getByRole('link', { name: 'Appeler le 15' }).getAttribute('href') === 'tel:15', 'bouton « Appeler le 15 » attendu');
+  await checkA11y(patient, 'conseil urgent');
+  await checkNoHorizontalScroll(patient, 'conseil urgent');
+
+  // The nurse's queue shows it within 2 seconds, without a reload.
+  track(nurse);
+  await nurse.locator('tr[data-item="diarrhoea"]').waitFor({ timeout: 2_000 });
+  console.log(`  alerte visible dans la file de l'infirmière ${Date.now() - sentAt} ms après l'envoi`);
+  const row = await nurse.locator('tr[data-item="diarrhoea"]').innerText();
+  expect(row.startsWith('urgent'), `niveau urgent attendu: ${row}`);
+  await nurse.locator('tr[data-item="diarrhoea"]').getByRole('link', { name: 'LAMBERT Monique' }).click();
+  await nurse.getByRole('button', { name: 'Prendre en charge' }).click();
+  await nurse.locator('#status').filter({ hasText: 'prise en charge' }).waitFor();
+  await checkA11y(nurse, 'alerte prise en charge');
+  await nurse.getByLabel('Note pour le médecin').fill('Diarrhée grade 3 sous capécitabine, 7 selles par jour');
+  await nurse.getByRole('button', { name: 'Transmettre au médecin' }).click();
+  await nurse.locator('#status').filter({ hasText: 'transmise' }).waitFor();
+  const alertUrl = nurse.url();
+
+  // The doctor closes it.
+  const doctor = track(await login(browser, base, 'dr.martin', { viewport: { width: 1280, height: 800 } }));
+  await doctor.goto(alertUrl);
+  await doctor.getByLabel('Décision du médecin').fill('Arrêt de la capécitabine 48 h, consultation demain');
+  await doctor.getByRole('button', { name: 'Clore' }).click();
+  await doctor.locator('#status').filter({ hasText: 'close' }).waitFor();
+  const timeline = await doctor.locator('ol.timeline').innerText();
+  for (const step of ['alerte reçue', 'prise en charge', 'transmise au médecin', 'Diarrhée grade 3 sous capécitabine', 'close', 'Arrêt de la capécitabine 48 h']) {
+    expect(timeline.includes(step), `la chronologie ne montre pas « ${step} »:\n${timeline}`);
+  }
+  await checkA11y(doctor, 'alerte close');
+
+  // The hospital received the ORU^R01 (outbox, MLLP), and hl7apy accepts it.
+  const until = Date.now() + 10_000;
+  while (prepared.received.length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+  expect(prepared.received.length === 1, `un ORU attendu par l'hôpital, ${prepared.received.length} reçu(s)`);
+  const oru = prepared.received[0];
+  expect(oru.includes('ORU^R01') && oru.includes('Arrêt de la capécitabine 48 h'), `ORU inattendu:\n${oru.replaceAll('\r', '\n')}`);
+  hl7apy(root, [oru]);
+}
