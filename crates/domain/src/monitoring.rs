@@ -2,6 +2,7 @@
 //! graded into alerts (rules as data, evaluated here without I/O), what the patient
 //! is told at once, and the nurse triage life cycle with its SLA.
 
+use crate::{EstablishmentId, PatientId};
 /// How serious an alert is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum AlertLevel {
@@ -303,6 +304,52 @@ pub fn triage(status: AlertStatus, action: &TriageAction) -> Result<AlertStatus,
 /// by itself.
 pub fn overdue(status: AlertStatus, raised_ms: i64, now_ms: i64, sla_ms: i64) -> bool {
     status == AlertStatus::Open && now_ms - raised_ms > sla_ms
+}
+
+/// An enrolment of a patient in a programme (a FHIR CarePlan).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enrolment {
+    /// Id.
+    pub id: String,
+    /// Patient.
+    pub patient: PatientId,
+    /// Establishment following the patient.
+    pub establishment: EstablishmentId,
+    /// Programme id.
+    pub programme: String,
+    /// `active` or `ended`.
+    pub status: String,
+    /// Start (Unix ms).
+    pub started_at_ms: i64,
+    /// End reason, once ended.
+    pub end_reason: Option<String>,
+}
+
+/// An alert raised by the rules (a FHIR Task for its triage, a Flag while open).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    /// Id.
+    pub id: String,
+    /// Enrolment.
+    pub enrolment: String,
+    /// Patient.
+    pub patient: PatientId,
+    /// Establishment whose nurses handle it.
+    pub establishment: EstablishmentId,
+    /// Level.
+    pub level: AlertLevel,
+    /// Item.
+    pub item: String,
+    /// Why.
+    pub reason: String,
+    /// Triage state.
+    pub status: AlertStatus,
+    /// Raised (Unix ms).
+    pub raised_at_ms: i64,
+    /// To handle before (Unix ms).
+    pub due_at_ms: i64,
+    /// Outcome, once closed.
+    pub outcome: Option<String>,
 }
 
 #[cfg(test)]

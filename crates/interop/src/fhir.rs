@@ -4,6 +4,7 @@
 //! a clear OperationOutcome instead.
 
 mod input;
+pub mod monitoring;
 mod output;
 
 pub use input::{FhirInputError, ParsedPatient, parse_patient};

@@ -36,6 +36,11 @@ pub struct Item {
     pub options: Vec<String>,
     /// UCUM unit (measures).
     pub unit: Option<String>,
+    /// What it observes (`item.code[0]`: LOINC for measures, a local symptom code
+    /// otherwise): system, code, display. Observations carry it.
+    pub code: Option<(String, String, String)>,
+    /// A short name for people (the code's display, else the question).
+    pub label: String,
 }
 
 /// A programme read from its file.
@@ -134,6 +139,22 @@ fn items(q: &Value) -> Result<Vec<Item>, String> {
                 .and_then(Value::as_array)
                 .and_then(|e| e.iter().find_map(|x| x.get("valueCoding").and_then(|c| c.get("code")).and_then(Value::as_str)))
                 .map(str::to_owned);
+            let code = it
+                .get("code")
+                .and_then(Value::as_array)
+                .and_then(|c| c.first())
+                .map(|c| {
+                    let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+                    (s("system"), s("code"), s("display"))
+                });
+            if code.as_ref().is_some_and(|(s, c, _)| s.is_empty() || c.is_empty()) {
+                return Err(format!("{link_id}: code sans system ou sans code"));
+            }
+            let label = code
+                .as_ref()
+                .map(|c| c.2.clone())
+                .filter(|d| !d.is_empty())
+                .unwrap_or_else(|| text.clone());
             let (kind, options) = match it.get("type").and_then(Value::as_str) {
                 Some("choice") => {
                     let opts = it.get("answerOption").and_then(Value::as_array).ok_or(format!("{link_id}: choix sans answerOption"))?;
@@ -155,7 +176,7 @@ fn items(q: &Value) -> Result<Vec<Item>, String> {
                 Some("string" | "text") => (ItemKind::Text, vec![]),
                 other => return Err(format!("{link_id}: type d'item non pris en charge {other:?}")),
             };
-            Ok(Item { link_id, text, kind, options, unit })
+            Ok(Item { link_id, text, kind, options, unit, code, label })
         })
         .collect()
 }
@@ -369,6 +390,39 @@ mod tests {
                 .kind,
             ItemKind::Grade(3)
         );
+        // Every item says what it observes; measures in LOINC, with a short label.
+        assert!(all.iter().flat_map(|p| &p.items).all(|i| i.code.is_some()));
+        let weight = o.items.iter().find(|i| i.link_id == "weight").unwrap();
+        assert_eq!(
+            weight.code.as_ref().map(|c| (c.0.as_str(), c.1.as_str())),
+            Some(("http://loinc.org", "29463-7"))
+        );
+        assert_eq!(weight.label, "Poids");
+        assert_eq!(
+            all[1]
+                .items
+                .iter()
+                .find(|i| i.link_id == "spo2")
+                .unwrap()
+                .code
+                .as_ref()
+                .unwrap()
+                .1,
+            "59408-5"
+        );
+    }
+
+    #[test]
+    fn an_item_without_code_is_named_by_its_question() {
+        let mut v: Value =
+            serde_json::from_str(include_str!("../../../programmes/infectious-home.json")).unwrap();
+        v["questionnaire"]["item"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("code");
+        let p = parse(&v.to_string()).unwrap();
+        assert_eq!(p.items[0].code, None);
+        assert_eq!(p.items[0].label, p.items[0].text);
     }
 
     /// Item by item: grade 3 is urgent with immediate advice, grade 2 a warning,
@@ -453,5 +507,9 @@ mod tests {
             "grades 0, 1, 2",
         );
         check(&|v| v["extra"] = 1.into(), "JSON invalide");
+        check(
+            &|v| v["questionnaire"]["item"][0]["code"][0]["code"] = "".into(),
+            "code sans system ou sans code",
+        );
     }
 }

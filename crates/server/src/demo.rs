@@ -8,7 +8,7 @@ use domain::beds::{BedCategory, OccupancySource};
 use domain::identity::{IdentityStatus, Sex, Traits};
 use domain::ins::{Ins, InsKind, key_for};
 use domain::org::{Role, luhn_digit};
-use domain::{EstablishmentId, TerritoryId, UnitId};
+use domain::{EstablishmentId, PatientId, TerritoryId, UnitId};
 use store::Store;
 use store::orgs::{Establishment, Territory, Unit};
 use store::patients::{NewPatient, PatientQuery};
@@ -521,6 +521,7 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<SeedReport> {
     }
     let who = AuditActor::system("demo-seed");
     let mut first_patient = None;
+    let mut patient_ids = Vec::new();
     for (name, given, sex, date, place, order, status, at_clinic, at_hospital) in PATIENTS {
         let Some(ins) = demo_ins(sex, date, place, order) else {
             anyhow::bail!("INS de démo invalide pour {name}")
@@ -568,6 +569,7 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<SeedReport> {
             }
         };
         first_patient.get_or_insert(id);
+        patient_ids.push(id);
     }
     // The portal patient is followed at home by the clinic's oncology day hospital.
     if let (Some(p), Some(c)) = (first_patient, clinic)
@@ -582,6 +584,9 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<SeedReport> {
         };
         store.enrol(&n, &who, now_ms).await?;
         report.created += 1;
+    }
+    if let (Some(c), Some(h)) = (clinic, hospital) {
+        report.created += seed_monitoring(store, &patient_ids, c, h, now_ms).await?;
     }
     if store.user_by_username(PATIENT_LOGIN).await?.is_none() {
         let u = NewUser {
@@ -676,6 +681,190 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<SeedReport> {
         report.created += 1;
     }
     Ok(report)
+}
+
+/// Three patients with a few weeks of remote monitoring behind them, so that the
+/// dashboard, the FHIR searches and the timelines have something to show: every
+/// seeded alert has been handled (the live queues start empty), one of them late.
+/// Returns how many enrolments were created (none if they exist).
+async fn seed_monitoring(
+    store: &Store,
+    patients: &[PatientId],
+    clinic: EstablishmentId,
+    hospital: EstablishmentId,
+    now_ms: i64,
+) -> anyhow::Result<usize> {
+    use domain::monitoring::{AnswerValue, TriageAction};
+    const HOUR: i64 = 3600 * 1000;
+    const DAY: i64 = 24 * HOUR;
+    type Answers = &'static [(&'static str, &'static str)];
+    // (patient index, establishment is the clinic, programme, [(days ago, answers
+    // that differ from "nothing to report")], triage steps of the last alert
+    // [(hours after it, actor, action, note)]).
+    type Case = (
+        usize,
+        bool,
+        &'static str,
+        &'static [(i64, Answers)],
+        &'static [(i64, &'static str, &'static str, &'static str)],
+    );
+    const CASES: &[Case] = &[
+        (
+            1,
+            true,
+            "oral-oncology",
+            &[
+                (21, &[("weight", "74")]),
+                (14, &[("weight", "73.5")]),
+                (7, &[("weight", "71.8")]),
+                (1, &[("weight", "69.4")]),
+            ],
+            &[
+                (2, "Julie Petit", "take", ""),
+                (
+                    3,
+                    "Julie Petit",
+                    "callback",
+                    "Perte d'appétit depuis dix jours, pas de vomissement",
+                ),
+                (
+                    3,
+                    "Julie Petit",
+                    "close",
+                    "Consultation diététique programmée jeudi",
+                ),
+            ],
+        ),
+        (
+            4,
+            true,
+            "oral-oncology",
+            &[(10, &[("fever", "2"), ("temperature", "38.1")]), (3, &[])],
+            &[
+                (1, "Julie Petit", "take", ""),
+                (
+                    1,
+                    "Julie Petit",
+                    "advise",
+                    "Paracétamol, reprendre la température ce soir",
+                ),
+                (
+                    2,
+                    "Julie Petit",
+                    "close",
+                    "Fièvre résolue au rappel du soir",
+                ),
+            ],
+        ),
+        (
+            3,
+            false,
+            "infectious-home",
+            &[(6, &[]), (4, &[("spo2", "93"), ("dyspnoea", "2")])],
+            &[
+                (14, "Marc Robert", "take", ""),
+                (
+                    14,
+                    "Marc Robert",
+                    "escalate",
+                    "SpO2 93 % et essoufflement en marchant",
+                ),
+                (
+                    15,
+                    "Dr Hugo Bernard",
+                    "close",
+                    "Radio de thorax demain, pas de signe de gravité",
+                ),
+            ],
+        ),
+    ];
+    let who = AuditActor::system("demo-seed");
+    let mut created = 0;
+    for (index, at_clinic, programme_id, submissions, steps) in CASES {
+        let Some(&patient) = patients.get(*index) else {
+            continue;
+        };
+        if !store.enrolments_of(patient).await?.is_empty() {
+            continue;
+        }
+        let Some(programme) = crate::services::monitoring::programme(programme_id) else {
+            anyhow::bail!("programme de démo absent: {programme_id}");
+        };
+        let start = now_ms - 22 * DAY;
+        let n = store::monitoring::NewEnrolment {
+            patient,
+            establishment: if *at_clinic { clinic } else { hospital },
+            programme: (*programme_id).into(),
+            consent_at_ms: start,
+            created_by: "demo-seed".into(),
+        };
+        let enrolment_id = store.enrol(&n, &who, start).await?;
+        created += 1;
+        let enrolment = store
+            .enrolments_of(patient)
+            .await?
+            .into_iter()
+            .find(|e| e.id == enrolment_id)
+            .ok_or_else(|| anyhow::anyhow!("inclusion de démo introuvable"))?;
+        let mut last_at = start;
+        for (days_ago, differs) in *submissions {
+            let at = now_ms - days_ago * DAY;
+            let answers: Vec<(String, AnswerValue)> = programme
+                .items
+                .iter()
+                .map(|item| {
+                    let given = differs
+                        .iter()
+                        .find(|(k, _)| *k == item.link_id)
+                        .map(|(_, v)| *v);
+                    let value = match (item.kind, given) {
+                        (interop::programme::ItemKind::Grade(_), g) => {
+                            AnswerValue::Grade(g.and_then(|g| g.parse().ok()).unwrap_or(0))
+                        }
+                        (interop::programme::ItemKind::Number, v) => AnswerValue::Number(
+                            v.and_then(|v| v.parse().ok())
+                                .unwrap_or(match item.link_id.as_str() {
+                                    "temperature" => 36.8,
+                                    "spo2" => 97.0,
+                                    _ => 70.0,
+                                }),
+                        ),
+                        (interop::programme::ItemKind::Bool, v) => {
+                            AnswerValue::Bool(v == Some("oui"))
+                        }
+                        (interop::programme::ItemKind::Text, v) => {
+                            AnswerValue::Text(v.unwrap_or("").into())
+                        }
+                    };
+                    (item.link_id.clone(), value)
+                })
+                .collect();
+            crate::services::monitoring::record(store, programme, &enrolment, &answers, &who, at)
+                .await
+                .map_err(|e| anyhow::anyhow!("réponse de démo: {e}"))?;
+            last_at = at;
+        }
+        let Some(alert) = store.alerts_of(patient).await?.into_iter().next() else {
+            anyhow::bail!("la démo attendait une alerte pour le patient n° {index}");
+        };
+        for (hours, actor, action, note) in *steps {
+            let action = match *action {
+                "take" => TriageAction::Take,
+                "callback" => TriageAction::CallBack((*note).into()),
+                "advise" => TriageAction::Advise((*note).into()),
+                "escalate" => TriageAction::Escalate((*note).into()),
+                _ => TriageAction::Close((*note).into()),
+            };
+            let at = last_at + hours * HOUR;
+            if let Err(e) = store
+                .triage_alert(&alert.id, &action, &who, actor, None, at)
+                .await?
+            {
+                anyhow::bail!("triage de démo refusé: {e}");
+            }
+        }
+    }
+    Ok(created)
 }
 
 #[cfg(test)]

@@ -4,31 +4,13 @@
 
 use domain::audit::AuditActor;
 use domain::monitoring::{self as rules, AlertLevel, AlertStatus, TriageAction, TriageError};
+pub use domain::monitoring::{Alert, Enrolment};
 use domain::{EstablishmentId, PatientId};
 
 use crate::audit::NewAudit;
 use crate::macros::rows_to;
 use crate::orgs::parse_id;
 use crate::{Result, Store, StoreError};
-
-/// An enrolment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Enrolment {
-    /// Id.
-    pub id: String,
-    /// Patient.
-    pub patient: PatientId,
-    /// Establishment following the patient.
-    pub establishment: EstablishmentId,
-    /// Programme id.
-    pub programme: String,
-    /// `active` or `ended`.
-    pub status: String,
-    /// Start (Unix ms).
-    pub started_at_ms: i64,
-    /// End reason, once ended.
-    pub end_reason: Option<String>,
-}
 
 db_row! {
     struct EnrolmentRow { id: String, patient_id: String, establishment_id: String, programme_id: String, status: String, started_at_ms: i64, end_reason: Option<String> }
@@ -75,33 +57,6 @@ pub struct NewAlert {
     pub reason: String,
     /// What the patient was told.
     pub advice: String,
-}
-
-/// An alert as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Alert {
-    /// Id.
-    pub id: String,
-    /// Enrolment.
-    pub enrolment: String,
-    /// Patient.
-    pub patient: PatientId,
-    /// Establishment whose nurses handle it.
-    pub establishment: EstablishmentId,
-    /// Level.
-    pub level: AlertLevel,
-    /// Item.
-    pub item: String,
-    /// Why.
-    pub reason: String,
-    /// Triage state.
-    pub status: AlertStatus,
-    /// Raised (Unix ms).
-    pub raised_at_ms: i64,
-    /// To handle before (Unix ms).
-    pub due_at_ms: i64,
-    /// Outcome, once closed.
-    pub outcome: Option<String>,
 }
 
 db_row! {
@@ -339,6 +294,23 @@ impl Store {
         });
         list.sort_by_key(|a| (std::cmp::Reverse(a.level), a.raised_at_ms));
         Ok(list)
+    }
+
+    /// A patient's alerts, newest first (open and closed).
+    pub async fn alerts_of(&self, patient: PatientId) -> Result<Vec<Alert>> {
+        let sql = format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE patient_id = $1 ORDER BY raised_at_ms DESC, id DESC"
+        );
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(patient.to_string())
+                .fetch_all(pool)
+                .await?;
+            rows_to::<_, AlertRow>(&rows)?
+                .into_iter()
+                .map(Alert::try_from)
+                .collect::<Result<Vec<_>>>()
+        })
     }
 
     /// One alert.

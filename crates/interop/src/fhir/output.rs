@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::*;
 
-fn instant(ms: i64) -> String {
+pub(crate) fn instant(ms: i64) -> String {
     Timestamp::from_millisecond(ms)
         .unwrap_or(Timestamp::UNIX_EPOCH)
         .to_string()
@@ -268,6 +268,17 @@ pub fn capability_statement(base: &str, software_version: &str, date: &str) -> V
             "updateCreate": false,
         })
     };
+    let by_patient = |ty: &str, doc: &str| {
+        json!({
+            "type": ty,
+            "interaction": [{"code": "search-type"}],
+            "versioning": "no-version",
+            "readHistory": false,
+            "updateCreate": false,
+            "searchParam": [{"name": "patient", "type": "reference", "documentation": "Patient/id (obligatoire)"}],
+            "documentation": doc,
+        })
+    };
     let mut audit = read_only("AuditEvent");
     if let Some(o) = audit.as_object_mut() {
         o.insert(
@@ -359,8 +370,11 @@ pub fn capability_statement(base: &str, software_version: &str, date: &str) -> V
                     "versioning": "no-version",
                     "readHistory": false,
                     "updateCreate": false,
-                    "searchParam": [{"name": "focus", "type": "reference", "documentation": "ServiceRequest/id (obligatoire)"}],
-                    "documentation": "Une tâche par établissement sollicité: sa réponse.",
+                    "searchParam": [
+                        {"name": "focus", "type": "reference", "documentation": "ServiceRequest/id : une tâche par établissement sollicité"},
+                        {"name": "patient", "type": "reference", "documentation": "Patient/id : le triage des alertes de télésurveillance"}
+                    ],
+                    "documentation": "Réponses aux demandes d'orientation, et triage des alertes de télésurveillance (l'un des deux paramètres est obligatoire).",
                 },
                 {
                     "type": "Questionnaire",
@@ -378,6 +392,9 @@ pub fn capability_statement(base: &str, software_version: &str, date: &str) -> V
                     "updateCreate": false,
                     "searchParam": [{"name": "patient", "type": "reference", "documentation": "Réponses d'un patient (obligatoire)"}],
                 },
+                by_patient("Observation", "Réponses aux questionnaires : mesures (LOINC, UCUM) et symptômes gradés."),
+                by_patient("Flag", "Alertes de télésurveillance : actives tant qu'elles ne sont pas closes."),
+                by_patient("CarePlan", "Inclusions en télésurveillance, avec le motif de fin."),
                 read_only("Practitioner"),
                 read_only("Organization"),
                 audit,

@@ -34,9 +34,21 @@ pub fn routes() -> Router<AppState> {
         .route("/HealthcareService", get(search_services))
         .route("/ServiceRequest/{id}", get(read_service_request))
         .route("/Task", get(search_tasks))
+        .route(
+            "/Observation",
+            get(|s, a, q| search_monitoring(s, a, q, "Observation")),
+        )
+        .route("/Flag", get(|s, a, q| search_monitoring(s, a, q, "Flag")))
+        .route(
+            "/CarePlan",
+            get(|s, a, q| search_monitoring(s, a, q, "CarePlan")),
+        )
         .route("/Questionnaire", get(search_questionnaires))
         .route("/Questionnaire/{id}", get(read_questionnaire))
-        .route("/QuestionnaireResponse", get(search_responses))
+        .route(
+            "/QuestionnaireResponse",
+            get(|s, a, q| search_monitoring(s, a, q, "QuestionnaireResponse")),
+        )
         .route("/Practitioner", get(search_practitioners))
         .route("/Practitioner/{id}", get(read_practitioner))
         .route("/Organization", get(search_organizations))
@@ -797,20 +809,92 @@ async fn search_tasks(
     api: ApiActor,
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
-    let list = params(raw.clone(), &["focus"])?;
+    let list = params(raw.clone(), &["focus", "patient"])?;
+    let self_link = format!("Task?{}", raw.unwrap_or_default());
+    if param(&list, "patient").is_some() {
+        // The triage tasks of the patient's monitoring alerts.
+        let (_, resources) = monitoring_search(&state, &api, &list, "Task").await?;
+        return Ok(bundle(&state, resources, &self_link));
+    }
     let focus = param(&list, "focus")
         .and_then(|f| f.strip_prefix("ServiceRequest/"))
         .ok_or_else(|| {
             AppError::BadRequest(
                 "required",
-                "paramètre focus=ServiceRequest/id obligatoire".into(),
+                "paramètre focus=ServiceRequest/id ou patient=Patient/id obligatoire".into(),
             )
         })?;
     let o = orientation_view(&state, &api, focus).await?;
+    Ok(bundle(&state, f::orientation_tasks(&o), &self_link))
+}
+
+/// Monitoring resources of one patient (`patient` parameter), read under the
+/// clinical-read policy and audited: Task (triage), Flag (alerts), CarePlan
+/// (enrolments), Observation (answers), QuestionnaireResponse.
+async fn monitoring_search(
+    state: &AppState,
+    api: &ApiActor,
+    list: &[(String, String)],
+    kind: &str,
+) -> Result<(PatientId, Vec<Value>), AppError> {
+    use crate::services::monitoring::item_label;
+    use interop::fhir::monitoring as m;
+    let pid = patient_param(list)?;
+    patients::clinical_read(state, &api.actor, pid, &format!("{kind}?patient={pid}")).await?;
+    let enrolments = state.store.enrolments_of(pid).await?;
+    let alerts = || async { state.store.alerts_of(pid).await };
+    let out = match kind {
+        "Task" => alerts()
+            .await?
+            .iter()
+            .map(|a| m::triage_task(a, &item_label(&a.item)))
+            .collect(),
+        "Flag" => alerts()
+            .await?
+            .iter()
+            .map(|a| m::flag(a, &item_label(&a.item)))
+            .collect(),
+        "CarePlan" => enrolments
+            .iter()
+            .map(|e| m::care_plan(e, crate::services::monitoring::programme(&e.programme)))
+            .collect(),
+        _ => {
+            let observations = kind == "Observation";
+            let mut out = Vec::new();
+            for r in state.store.responses_of(pid).await? {
+                let items: Value = serde_json::from_str(&r.answers).unwrap_or(Value::Array(vec![]));
+                let view = m::ResponseView {
+                    id: &r.id,
+                    patient: pid.to_string(),
+                    authored_ms: r.submitted_at_ms,
+                    items: &items,
+                };
+                if !observations {
+                    out.push(m::questionnaire_response(&view, &r.programme));
+                } else if let Some(p) = crate::services::monitoring::programme(&r.programme) {
+                    out.extend(m::observations(&view, p));
+                }
+            }
+            out
+        }
+    };
+    Ok((pid, out))
+}
+
+/// `GET /fhir/{kind}?patient=…` for the monitoring resources searched by patient.
+async fn search_monitoring(
+    state: State<AppState>,
+    api: ApiActor,
+    raw: RawQuery,
+    kind: &str,
+) -> ApiResult {
+    let (State(state), RawQuery(raw)) = (state, raw);
+    let list = params(raw.clone(), &["patient"])?;
+    let (_, out) = monitoring_search(&state, &api, &list, kind).await?;
     Ok(bundle(
         &state,
-        f::orientation_tasks(&o),
-        &format!("Task?{}", raw.unwrap_or_default()),
+        out,
+        &format!("{kind}?{}", raw.unwrap_or_default()),
     ))
 }
 
@@ -835,43 +919,4 @@ async fn read_questionnaire(
     crate::services::monitoring::programme(&id)
         .map(|p| fhir(StatusCode::OK, &p.questionnaire))
         .ok_or_else(|| AppError::NotFound("Questionnaire introuvable".into()).into())
-}
-
-async fn search_responses(
-    State(state): State<AppState>,
-    api: ApiActor,
-    RawQuery(raw): RawQuery,
-) -> ApiResult {
-    let list = params(raw.clone(), &["patient"])?;
-    let pid = patient_param(&list)?;
-    patients::clinical_read(
-        &state,
-        &api.actor,
-        pid,
-        &format!("QuestionnaireResponse?patient={pid}"),
-    )
-    .await?;
-    let out = state
-        .store
-        .responses_of(pid)
-        .await?
-        .into_iter()
-        .map(|r| {
-            let items: Value = serde_json::from_str(&r.answers).unwrap_or(Value::Array(vec![]));
-            serde_json::json!({
-                "resourceType": "QuestionnaireResponse",
-                "id": r.id,
-                "questionnaire": format!("urn:parcours:questionnaire:{}", r.programme),
-                "status": "completed",
-                "subject": {"reference": format!("Patient/{pid}")},
-                "authored": jiff::Timestamp::from_millisecond(r.submitted_at_ms).map(|t| t.to_string()).unwrap_or_default(),
-                "item": items,
-            })
-        })
-        .collect();
-    Ok(bundle(
-        &state,
-        out,
-        &format!("QuestionnaireResponse?{}", raw.unwrap_or_default()),
-    ))
 }

@@ -240,6 +240,7 @@ struct AlertRow {
     level_code: String,
     patient: String,
     item: String,
+    label: String,
     reason: String,
     raised: String,
     due: String,
@@ -279,6 +280,7 @@ async fn queue_rows(state: &AppState, w: &WebUser) -> Result<Vec<AlertRow>, Page
                 level: a.level.label_fr().into(),
                 level_code: a.level.code().into(),
                 patient: p.traits.display_name(),
+                label: crate::services::monitoring::item_label(&a.item),
                 item: a.item.clone(),
                 reason: a.reason.clone(),
                 raised: paris_time(a.raised_at_ms),
@@ -398,7 +400,7 @@ async fn alert_page(
         csrf: w.session.csrf_token.clone(),
         level: a.level.label_fr().into(),
         patient: p.traits.display_name(),
-        item: a.item.clone(),
+        item: crate::services::monitoring::item_label(&a.item),
         reason: a.reason.clone(),
         raised: paris_time(a.raised_at_ms),
         due: paris_time(a.due_at_ms),
@@ -453,7 +455,8 @@ async fn alert_act(
     let who = domain::audit::AuditActor::new(&w.actor, grant);
     let report = match &action {
         TriageAction::Close(outcome) if !outcome.is_empty() => {
-            crate::services::monitoring::closing_report(&state, &a, outcome, &w.user.display_name).await?
+            crate::services::monitoring::closing_report(&state, &a, outcome, &w.user.display_name)
+                .await?
         }
         _ => None,
     };

@@ -31,6 +31,17 @@ pub fn programme(id: &str) -> Option<&'static Programme> {
     programmes().iter().find(|p| p.id == id)
 }
 
+/// The short name of an item for people ("Diarrhée"), looked up in the shipped
+/// programmes (an item id means the same thing in every programme); the id itself
+/// if no programme has it.
+pub fn item_label(link_id: &str) -> String {
+    programmes()
+        .iter()
+        .flat_map(|p| &p.items)
+        .find(|i| i.link_id == link_id)
+        .map_or_else(|| link_id.to_owned(), |i| i.label.clone())
+}
+
 /// What a submission produced.
 #[derive(Debug)]
 pub struct Submitted {
@@ -111,8 +122,8 @@ pub async fn submit(
 ) -> Result<Submitted, AppError> {
     let p = programme(&enrolment.programme)
         .ok_or_else(|| AppError::NotFound("programme inconnu".into()))?;
-    let record = state.store.patient(enrolment.patient).await?;
-    let scope = patients::scope_of(state, &record).await?;
+    let patient = state.store.patient(enrolment.patient).await?;
+    let scope = patients::scope_of(state, &patient).await?;
     let own = matches!(actor.principal, domain::policy::Principal::Patient { patient, .. } if patient == enrolment.patient);
     let grant = match authorize_patient(actor, PatientAction::WriteClinical, &scope) {
         Decision::Allow(g) => g,
@@ -123,14 +134,39 @@ pub async fn submit(
         return Err(AppError::Conflict("ce suivi est terminé".into()));
     }
     let answers = read_answers(p, form)?;
-    let now = state.now_ms();
+    let who = AuditActor::new(actor, grant);
+    let kept = record(&state.store, p, enrolment, &answers, &who, state.now_ms()).await?;
+    if !kept.is_empty() {
+        // Open queues refresh now (no receiver is not an error).
+        let _ = state
+            .events
+            .send(crate::state::LiveEvent::Alerts(enrolment.establishment));
+    }
+    let advice = immediate_advice(&kept).map(str::to_owned);
+    Ok(Submitted {
+        alerts: kept,
+        advice,
+    })
+}
+
+/// Grades checked answers with the programme's rules (the patient's earlier
+/// measures give the trends) and stores the response, its measures and its alerts
+/// in one audited transaction. Returns the alerts raised: one per item, the most
+/// serious rule that fired. No authorisation here: callers decide who may submit.
+pub async fn record(
+    store: &store::Store,
+    p: &Programme,
+    enrolment: &Enrolment,
+    answers: &[(String, AnswerValue)],
+    who: &AuditActor,
+    now: i64,
+) -> Result<Vec<Triggered>, AppError> {
     // Earlier measures, for trend rules (a fortnight is the longest window shipped).
     let mut history: Vec<(String, Vec<(i64, f64)>)> = Vec::new();
     for item in p.items.iter().filter(|i| i.kind == ItemKind::Number) {
         history.push((
             item.link_id.clone(),
-            state
-                .store
+            store
                 .measures(
                     enrolment.patient,
                     &item.link_id,
@@ -146,7 +182,7 @@ pub async fn submit(
             .map(|(_, h)| h.clone())
             .unwrap_or_default()
     };
-    let alerts = evaluate(&p.rules, &answers, &lookup, now);
+    let alerts = evaluate(&p.rules, answers, &lookup, now);
     // One alert per item: the most serious rule that fired.
     let mut kept: Vec<Triggered> = Vec::new();
     for t in &alerts {
@@ -164,7 +200,7 @@ pub async fn submit(
             }
         })
         .collect();
-    let json = response_items(p, &answers).to_string();
+    let json = response_items(p, answers).to_string();
     let new_alerts: Vec<NewAlert> = kept
         .iter()
         .map(|t| NewAlert {
@@ -174,30 +210,18 @@ pub async fn submit(
             advice: t.advice.clone(),
         })
         .collect();
-    let who = AuditActor::new(actor, grant);
-    state
-        .store
+    store
         .submit_response(
             enrolment,
             &json,
             &measures,
             &new_alerts,
             p.sla_hours * 3600 * 1000,
-            &who,
+            who,
             now,
         )
         .await?;
-    if !new_alerts.is_empty() {
-        // Open queues refresh now (no receiver is not an error).
-        let _ = state
-            .events
-            .send(crate::state::LiveEvent::Alerts(enrolment.establishment));
-    }
-    let advice = immediate_advice(&kept).map(str::to_owned);
-    Ok(Submitted {
-        alerts: kept,
-        advice,
-    })
+    Ok(kept)
 }
 
 /// The ORU^R01 that tells the hospital how an alert ended, as an outbox message
@@ -217,17 +241,7 @@ pub async fn closing_report(
     let patient = state.store.patient(alert.patient).await?;
     let domain_oid = state.store.territory(patient.territory).await?.oid;
     let establishment = state.store.establishment(alert.establishment).await?;
-    let enrolment = state
-        .store
-        .enrolments_of(alert.patient)
-        .await?
-        .into_iter()
-        .find(|e| e.id == alert.enrolment);
-    let item_text = enrolment
-        .as_ref()
-        .and_then(|e| programme(&e.programme))
-        .and_then(|p| p.items.iter().find(|i| i.link_id == alert.item))
-        .map_or_else(|| alert.item.clone(), |i| i.text.clone());
+    let item_text = item_label(&alert.item);
     let text = |code: &str, display: &str, value: String| Observation {
         code: code.into(),
         display: display.into(),
@@ -313,8 +327,17 @@ pub async fn timeline(
                 "closed" => "close",
                 other => other,
             };
-            let who = if who == "system" { "Parcours".to_owned() } else { who };
-            (crate::routes::web::paris_time(at), who, action.to_owned(), note)
+            let who = if who == "system" {
+                "Parcours".to_owned()
+            } else {
+                who
+            };
+            (
+                crate::routes::web::paris_time(at),
+                who,
+                action.to_owned(),
+                note,
+            )
         })
         .collect())
 }

@@ -108,11 +108,27 @@ async fn bad_fhir_requests_get_an_operation_outcome_and_change_nothing() {
             ),
             (
                 Method::POST,
-                "/fhir/Observation",
+                "/fhir/MedicationStatement",
                 fhir,
                 "{}".into(),
                 404,
                 "non pris en charge",
+            ),
+            (
+                Method::POST,
+                "/fhir/Observation",
+                fhir,
+                "{}".into(),
+                405,
+                "interaction non prise en charge",
+            ),
+            (
+                Method::GET,
+                "/fhir/Flag",
+                fhir,
+                String::new(),
+                400,
+                "paramètre patient obligatoire",
             ),
             (
                 Method::GET,

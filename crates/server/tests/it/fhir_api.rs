@@ -35,6 +35,9 @@ async fn metadata_is_public_and_valid() {
             "Task",
             "Questionnaire",
             "QuestionnaireResponse",
+            "Observation",
+            "Flag",
+            "CarePlan",
             "Practitioner",
             "Organization",
             "AuditEvent"

@@ -424,7 +424,12 @@ pub fn ack_code(ack: &str) -> (String, Option<String>, Option<String>) {
 }
 
 /// A hospital's MLLP receiver on a free port: answers `code` and keeps what it gets.
-pub async fn receiver(code: &'static str) -> (std::net::SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+pub async fn receiver(
+    code: &'static str,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -499,4 +504,3 @@ pub async fn eventually<F: AsyncFn() -> bool>(what: &str, done: F) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
-

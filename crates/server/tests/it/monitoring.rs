@@ -142,7 +142,89 @@ async fn the_weekly_questionnaire_from_the_portal() {
             diarrhoea["answer"][0]["valueCoding"]["code"], "3",
             "{backend}: newest first"
         );
-        validate_fhir(&[qs, q.json(), qr]);
+        // The same answers as Observations, the alerts as triage Tasks and Flags, the
+        // enrolment as a CarePlan; fhir.resources accepts them all.
+        let search = async |kind: &str, patient: domain::PatientId| {
+            let r = app
+                .get(
+                    &format!("/fhir/{kind}?patient=Patient/{patient}"),
+                    Some(&clinic_token),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{backend} {kind}: {}", r.text);
+            r.json()
+        };
+        let obs = search("Observation", lambert).await;
+        let entries = obs["entry"].as_array().unwrap();
+        assert_eq!(entries.len(), 22, "{backend}: 11 answers twice");
+        let weight = entries
+            .iter()
+            .map(|e| &e["resource"])
+            .find(|o| o["code"]["coding"][0]["code"] == "29463-7")
+            .unwrap();
+        assert_eq!(
+            weight["valueQuantity"]["value"], 66.0,
+            "{backend}: newest first"
+        );
+        assert_eq!(weight["valueQuantity"]["code"], "kg");
+        assert_eq!(weight["category"][0]["coding"][0]["code"], "vital-signs");
+        let tasks = search("Task", lambert).await;
+        let priorities: Vec<(&str, &str)> = tasks["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["resource"]["priority"].as_str().unwrap(),
+                    e["resource"]["status"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(priorities.len(), 2, "{backend}: {tasks}");
+        assert!(
+            priorities.contains(&("stat", "requested"))
+                && priorities.contains(&("urgent", "requested"))
+        );
+        let flags = search("Flag", lambert).await;
+        assert!(
+            flags["entry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|e| e["resource"]["status"] == "active")
+                && flags.to_string().contains("Diarrhée"),
+            "{backend}: {flags}"
+        );
+        let plans = search("CarePlan", lambert).await;
+        assert_eq!(plans["entry"][0]["resource"]["status"], "active");
+        // The demo's history: Rousseau's weight alert was handled and closed.
+        let rousseau = app.demo_patient("Rousseau").await.id;
+        let done = search("Task", rousseau).await;
+        assert_eq!(
+            done["entry"][0]["resource"]["status"], "completed",
+            "{backend}: {done}"
+        );
+        assert_eq!(
+            done["entry"][0]["resource"]["output"][0]["valueString"],
+            "Consultation diététique programmée jeudi"
+        );
+        let rousseau_qr = search("QuestionnaireResponse", rousseau).await;
+        assert_eq!(
+            rousseau_qr["entry"].as_array().unwrap().len(),
+            4,
+            "{backend}"
+        );
+        validate_fhir(&[
+            qs,
+            q.json(),
+            qr,
+            obs,
+            tasks,
+            flags,
+            plans,
+            done,
+            rousseau_qr,
+        ]);
         // Another patient's follow-up is not reachable; professionals have no /suivi.
         let doctor = app.login("dr.martin").await;
         assert_eq!(app.get_page("/suivi", &doctor).await.status, 403);
@@ -252,7 +334,10 @@ async fn nurses_triage_doctors_close_and_overdue_alerts_escalate() {
     );
     let page = app.get_page(&alert_url, &doctor).await.page();
     // The hospital receives one ORU^R01 telling how the alert ended, valid for hl7apy.
-    eventually("ORU delivered", async || received.lock().unwrap().len() == 1).await;
+    eventually("ORU delivered", async || {
+        received.lock().unwrap().len() == 1
+    })
+    .await;
     let oru = received.lock().unwrap()[0].clone();
     validate_hl7(std::slice::from_ref(&oru));
     let m = hl7v2::Message::parse(oru.as_bytes()).unwrap();

@@ -85,9 +85,16 @@ async fn responses_alerts_triage_and_escalation() {
         // Triage of the urgent alert.
         let a = &ids[0];
         assert_eq!(
-            s.triage_alert(a, &TriageAction::Close("x".into()), &who(), "ide", None, NOW)
-                .await
-                .unwrap(),
+            s.triage_alert(
+                a,
+                &TriageAction::Close("x".into()),
+                &who(),
+                "ide",
+                None,
+                NOW
+            )
+            .await
+            .unwrap(),
             Err(TriageError::NotNow)
         );
         assert_eq!(
@@ -97,9 +104,16 @@ async fn responses_alerts_triage_and_escalation() {
             Ok(AlertStatus::Taken)
         );
         assert_eq!(
-            s.triage_alert(a, &TriageAction::Escalate("".into()), &who(), "ide", None, NOW)
-                .await
-                .unwrap(),
+            s.triage_alert(
+                a,
+                &TriageAction::Escalate("".into()),
+                &who(),
+                "ide",
+                None,
+                NOW
+            )
+            .await
+            .unwrap(),
             Err(TriageError::NoteRequired)
         );
         assert_eq!(
