@@ -352,6 +352,106 @@ pub struct Alert {
     pub outcome: Option<String>,
 }
 
+/// One alert as the dashboard sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertFact {
+    /// Level.
+    pub level: AlertLevel,
+    /// Raised (Unix ms).
+    pub raised_ms: i64,
+    /// Due (Unix ms): raised + the SLA.
+    pub due_ms: i64,
+    /// First action by a person (taken, called back, advised, escalated, closed).
+    pub handled_ms: Option<i64>,
+}
+
+/// A programme's figures over a period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dashboard {
+    /// Alerts raised, per level: info, warning, urgent.
+    pub by_level: [usize; 3],
+    /// Alerts a person has acted on.
+    pub handled: usize,
+    /// Median time from raising to the first action, over the handled alerts.
+    pub median_handle_ms: Option<i64>,
+    /// Alerts handled within their SLA.
+    pub within_sla: usize,
+    /// Alerts whose SLA is decided: handled, or not handled and past due.
+    pub sla_decided: usize,
+    /// Alerts per week (oldest first), per level.
+    pub weeks: Vec<[usize; 3]>,
+}
+
+impl Dashboard {
+    /// Share of decided alerts handled within the SLA, in percent.
+    pub fn sla_percent(&self) -> Option<f64> {
+        (self.sla_decided > 0).then(|| self.within_sla as f64 * 100.0 / self.sla_decided as f64)
+    }
+}
+
+fn level_index(l: AlertLevel) -> usize {
+    match l {
+        AlertLevel::Info => 0,
+        AlertLevel::Warning => 1,
+        AlertLevel::Urgent => 2,
+    }
+}
+
+/// The figures of the alerts raised in the `weeks` weeks before `now_ms`. An alert
+/// still waiting counts against the SLA only once it is past due.
+pub fn dashboard(facts: &[AlertFact], now_ms: i64, weeks: usize) -> Dashboard {
+    const WEEK: i64 = 7 * 24 * 3600 * 1000;
+    let span = i64::try_from(weeks).unwrap_or(0).saturating_mul(WEEK);
+    let since = now_ms - span;
+    let mut d = Dashboard {
+        by_level: [0; 3],
+        handled: 0,
+        median_handle_ms: None,
+        within_sla: 0,
+        sla_decided: 0,
+        weeks: vec![[0; 3]; weeks],
+    };
+    let mut delays = Vec::new();
+    for f in facts
+        .iter()
+        .filter(|f| f.raised_ms >= since && f.raised_ms <= now_ms)
+    {
+        let l = level_index(f.level);
+        if let Some(n) = d.by_level.get_mut(l) {
+            *n += 1;
+        }
+        let week = usize::try_from((f.raised_ms - since) / WEEK).unwrap_or(0);
+        if let Some(n) = d.weeks.get_mut(week).and_then(|w| w.get_mut(l)) {
+            *n += 1;
+        }
+        match f.handled_ms {
+            Some(h) => {
+                d.handled += 1;
+                d.sla_decided += 1;
+                delays.push(h - f.raised_ms);
+                if h <= f.due_ms {
+                    d.within_sla += 1;
+                }
+            }
+            None if now_ms > f.due_ms => d.sla_decided += 1,
+            None => {}
+        }
+    }
+    delays.sort_unstable();
+    let n = delays.len();
+    let mid = delays.get(n / 2).copied();
+    d.median_handle_ms = if n % 2 == 1 {
+        mid
+    } else {
+        let below = n
+            .checked_sub(1)
+            .map(|_| n / 2 - 1)
+            .and_then(|i| delays.get(i).copied());
+        below.zip(mid).map(|(a, b)| (a + b) / 2)
+    };
+    d
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -496,5 +596,40 @@ mod tests {
         for l in [Info, Warning, Urgent] {
             assert_eq!(AlertLevel::from_code(l.code()), Some(l));
         }
+    }
+
+    #[test]
+    fn the_dashboard_counts_levels_weeks_median_and_sla() {
+        const H: i64 = 3600 * 1000;
+        const W: i64 = 7 * 24 * H;
+        let now = 100 * W;
+        let fact = |level, raised_ms: i64, handled_after_h: Option<i64>| AlertFact {
+            level,
+            raised_ms,
+            due_ms: raised_ms + 12 * H,
+            handled_ms: handled_after_h.map(|h| raised_ms + h * H),
+        };
+        let facts = [
+            fact(AlertLevel::Urgent, now - W / 2, Some(1)), // this week, in time
+            fact(AlertLevel::Warning, now - W - H, Some(14)), // last week, late
+            fact(AlertLevel::Warning, now - 2 * W - H, Some(3)), // two weeks ago
+            fact(AlertLevel::Info, now - 13 * H, None),     // waiting, past due
+            fact(AlertLevel::Urgent, now - H, None),        // waiting, not yet due
+            fact(AlertLevel::Urgent, now - 5 * W, Some(1)), // outside the period
+            fact(AlertLevel::Urgent, now + H, Some(1)),     // in the future: ignored
+        ];
+        let d = dashboard(&facts, now, 4);
+        assert_eq!(d.by_level, [1, 2, 2]);
+        assert_eq!(d.handled, 3);
+        assert_eq!(d.median_handle_ms, Some(3 * H));
+        assert_eq!((d.within_sla, d.sla_decided), (2, 4));
+        assert_eq!(d.sla_percent(), Some(50.0));
+        assert_eq!(d.weeks, vec![[0, 0, 0], [0, 1, 0], [0, 1, 0], [1, 0, 2]]);
+        // An even count takes the mean of the middle two; nothing gives nothing.
+        let two = dashboard(&facts[..2], now, 4);
+        assert_eq!(two.median_handle_ms, Some((H + 14 * H) / 2));
+        let none = dashboard(&[], now, 4);
+        assert_eq!((none.median_handle_ms, none.sla_percent()), (None, None));
+        assert_eq!(none.weeks.len(), 4);
     }
 }

@@ -806,7 +806,6 @@ async fn seed_monitoring(
             .into_iter()
             .find(|e| e.id == enrolment_id)
             .ok_or_else(|| anyhow::anyhow!("inclusion de démo introuvable"))?;
-        let mut last_at = start;
         for (days_ago, differs) in *submissions {
             let at = now_ms - days_ago * DAY;
             let answers: Vec<(String, AnswerValue)> = programme
@@ -842,7 +841,6 @@ async fn seed_monitoring(
             crate::services::monitoring::record(store, programme, &enrolment, &answers, &who, at)
                 .await
                 .map_err(|e| anyhow::anyhow!("réponse de démo: {e}"))?;
-            last_at = at;
         }
         let Some(alert) = store.alerts_of(patient).await?.into_iter().next() else {
             anyhow::bail!("la démo attendait une alerte pour le patient n° {index}");
@@ -855,7 +853,7 @@ async fn seed_monitoring(
                 "escalate" => TriageAction::Escalate((*note).into()),
                 _ => TriageAction::Close((*note).into()),
             };
-            let at = last_at + hours * HOUR;
+            let at = alert.raised_at_ms + hours * HOUR;
             if let Err(e) = store
                 .triage_alert(&alert.id, &action, &who, actor, None, at)
                 .await?

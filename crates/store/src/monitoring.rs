@@ -510,3 +510,62 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// An establishment's alerts raised since `since_ms`, with their programme and
+    /// the time of the first action by a person (the dashboard's raw facts).
+    pub async fn alert_facts(
+        &self,
+        establishment: EstablishmentId,
+        since_ms: i64,
+    ) -> Result<Vec<(String, rules::AlertFact)>> {
+        on_pool!(self, read, |pool| {
+            use sqlx::Row;
+            let rows = sqlx::query(
+                "SELECT e.programme_id, a.level, a.raised_at_ms, a.due_at_ms, \
+                 (SELECT MIN(v.at_ms) FROM alert_events v WHERE v.alert_id = a.id AND v.action <> 'raised' AND v.actor <> 'system') AS handled_at_ms \
+                 FROM alerts a JOIN enrolments e ON e.id = a.enrolment_id \
+                 WHERE a.establishment_id = $1 AND a.raised_at_ms >= $2",
+            )
+            .bind(establishment.to_string())
+            .bind(since_ms)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    let level: String = r.try_get("level")?;
+                    Ok((
+                        r.try_get("programme_id")?,
+                        rules::AlertFact {
+                            level: AlertLevel::from_code(&level)
+                                .ok_or_else(|| StoreError::Corrupt("niveau".into()))?,
+                            raised_ms: r.try_get("raised_at_ms")?,
+                            due_ms: r.try_get("due_at_ms")?,
+                            handled_ms: r.try_get("handled_at_ms")?,
+                        },
+                    ))
+                })
+                .collect()
+        })
+    }
+
+    /// Patients followed now by an establishment, per programme.
+    pub async fn active_enrolments(
+        &self,
+        establishment: EstablishmentId,
+    ) -> Result<Vec<(String, i64)>> {
+        on_pool!(self, read, |pool| {
+            use sqlx::Row;
+            let rows = sqlx::query(
+                "SELECT programme_id, COUNT(DISTINCT patient_id) AS n FROM enrolments \
+                 WHERE establishment_id = $1 AND status = 'active' GROUP BY programme_id ORDER BY programme_id",
+            )
+            .bind(establishment.to_string())
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get("programme_id")?, r.try_get("n")?)))
+                .collect()
+        })
+    }
+}

@@ -126,6 +126,14 @@ export default async function monitoring({ browser, base, root, prepared, track,
   }
   await checkA11y(doctor, 'alerte close');
 
+  // The programme's dashboard counts the new urgent alert, handled by a person.
+  await doctor.getByRole('link', { name: 'Télésurveillance' }).click();
+  await doctor.getByRole('heading', { name: 'Tableau de bord de télésurveillance' }).waitFor();
+  const urgent = (await doctor.locator('section[data-programme^="Suivi des thérapies orales"] [data-figure="urgent"]').innerText()).trim();
+  expect(urgent === '1', `1 alerte urgente attendue au tableau de bord, ${urgent} affichée(s)`);
+  await checkA11y(doctor, 'tableau de bord');
+  await checkNoHorizontalScroll(doctor, 'tableau de bord');
+
   // The hospital received the ORU^R01 (outbox, MLLP), and hl7apy accepts it.
   const until = Date.now() + 10_000;
   while (prepared.received.length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));

@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
             axum::routing::post(end),
         )
         .route("/alertes/{id}", get(alert_show).post(alert_act))
+        .route("/telesurveillance", get(dashboard))
 }
 
 async fn own_enrolments(state: &AppState, w: &WebUser) -> Result<Vec<Enrolment>, PageError> {
@@ -645,4 +646,164 @@ async fn end(
         return Err(AppError::Conflict("ce suivi est déjà terminé".into()).into());
     }
     Ok(super::web::see_other(&format!("/patients/{id}")))
+}
+
+// ---------------------------------------------------------------- dashboard
+
+/// One week's stacked bar.
+struct WeekBar {
+    /// Left edge in the SVG.
+    x: usize,
+    /// (y, height, level code) of each non-empty level.
+    parts: Vec<(f64, f64, &'static str)>,
+    /// "il y a 2 semaines".
+    label: String,
+    /// Alerts per level: info, warning, urgent.
+    counts: [usize; 3],
+}
+
+/// One programme's figures at one establishment.
+struct DashboardSection {
+    establishment: String,
+    title: String,
+    followed: i64,
+    info: usize,
+    warning: usize,
+    urgent: usize,
+    median: String,
+    sla: String,
+    bars: Vec<WeekBar>,
+    chart_label: String,
+}
+
+#[derive(Template)]
+#[template(path = "monitoring_dashboard.html")]
+struct DashboardPage {
+    title: String,
+    nav: Option<Nav>,
+    weeks: usize,
+    sections: Vec<DashboardSection>,
+}
+
+/// "1 h 05", "35 min", "2 j 3 h".
+fn duration_fr(ms: i64) -> String {
+    let minutes = ms.max(0) / 60_000;
+    let (d, h, m) = (minutes / 1440, (minutes / 60) % 24, minutes % 60);
+    match (d, h) {
+        (0, 0) => format!("{m} min"),
+        (0, _) => format!("{h} h {m:02}"),
+        _ => format!("{d} j {h} h"),
+    }
+}
+
+/// `GET /telesurveillance`: per establishment of the user (nurses, doctors,
+/// administrators) and programme, the patients followed, alerts per level over
+/// eight weeks, the median time to the first action and the SLA compliance, with a
+/// weekly chart. Aggregates only: no patient is named.
+async fn dashboard(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
+    const WEEKS: usize = 8;
+    let mut establishments: Vec<EstablishmentId> = w
+        .actor
+        .grants
+        .iter()
+        .filter(|g| {
+            matches!(
+                g.role,
+                domain::org::Role::Nurse | domain::org::Role::Doctor | domain::org::Role::Admin
+            )
+        })
+        .map(|g| g.establishment)
+        .collect();
+    establishments.sort_by_key(ToString::to_string);
+    establishments.dedup();
+    if establishments.is_empty() {
+        return Err(AppError::Forbidden(
+            "tableau de bord réservé aux équipes de télésurveillance".into(),
+        )
+        .into());
+    }
+    let now = state.now_ms();
+    let since = now - i64::try_from(WEEKS).unwrap_or(8) * 7 * 24 * 3600 * 1000;
+    let mut sections = Vec::new();
+    for e in establishments {
+        let name = state.store.establishment(e).await?.name;
+        let facts = state.store.alert_facts(e, since).await?;
+        let followed = state.store.active_enrolments(e).await?;
+        for p in crate::services::monitoring::programmes() {
+            let mine: Vec<domain::monitoring::AlertFact> = facts
+                .iter()
+                .filter(|(id, _)| *id == p.id)
+                .map(|(_, f)| *f)
+                .collect();
+            let patients = followed
+                .iter()
+                .find(|(id, _)| *id == p.id)
+                .map_or(0, |(_, n)| *n);
+            if mine.is_empty() && patients == 0 {
+                continue;
+            }
+            let d = domain::monitoring::dashboard(&mine, now, WEEKS);
+            let max = d
+                .weeks
+                .iter()
+                .map(|w| w.iter().sum::<usize>())
+                .max()
+                .unwrap_or(0)
+                .max(1);
+            let bars = d
+                .weeks
+                .iter()
+                .enumerate()
+                .map(|(i, counts)| {
+                    let mut y = 80.0;
+                    let mut parts = Vec::new();
+                    for (n, code) in counts.iter().zip(["info", "warning", "urgent"]) {
+                        let h = *n as f64 / max as f64 * 72.0;
+                        y -= h;
+                        if *n > 0 {
+                            parts.push((y, h, code));
+                        }
+                    }
+                    let weeks_ago = WEEKS - i - 1;
+                    let label = match weeks_ago {
+                        0 => "cette semaine".to_owned(),
+                        1 => "il y a 1 semaine".to_owned(),
+                        n => format!("il y a {n} semaines"),
+                    };
+                    WeekBar {
+                        x: 8 + i * 36,
+                        parts,
+                        label,
+                        counts: *counts,
+                    }
+                })
+                .collect();
+            let total: usize = d.by_level.iter().sum();
+            sections.push(DashboardSection {
+                establishment: name.clone(),
+                title: p.title.clone(),
+                followed: patients,
+                info: d.by_level[0],
+                warning: d.by_level[1],
+                urgent: d.by_level[2],
+                median: d.median_handle_ms.map_or_else(|| "—".into(), duration_fr),
+                sla: d.sla_percent().map_or_else(
+                    || "—".into(),
+                    |pct| format!("{pct:.0} % ({} sur {})", d.within_sla, d.sla_decided),
+                ),
+                bars,
+                chart_label: format!(
+                    "Alertes par semaine sur {WEEKS} semaines, {} au total : {} urgente(s), {} à surveiller, {} pour information",
+                    total, d.by_level[2], d.by_level[1], d.by_level[0]
+                ),
+            });
+        }
+    }
+    let page = DashboardPage {
+        title: "Tableau de bord de télésurveillance".into(),
+        nav: nav(&w),
+        weeks: WEEKS,
+        sections,
+    };
+    Ok(render(&page)?.into_response())
 }

@@ -569,3 +569,58 @@ async fn a_carer_enrols_a_patient_and_ends_the_follow_up() {
             .contains("terminé : Guérison")
     );
 }
+
+#[tokio::test]
+async fn the_dashboard_shows_each_programme_s_figures() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        // The clinic: Lambert, Rousseau and Lefèvre followed; two demo alerts, handled
+        // 2 h and 1 h after they were raised, both within the 12 h SLA.
+        let nurse = app.login("ide.petit").await;
+        let page = app.get_page("/telesurveillance", &nurse).await;
+        assert_eq!(page.status, 200, "{backend}");
+        let html = page.page();
+        let figure = |html: &str, name: &str| {
+            let at = html
+                .find(&format!("data-figure=\"{name}\">"))
+                .unwrap_or_else(|| panic!("{name}: {html}"));
+            let rest = &html[at..];
+            let start = rest.find('>').unwrap() + 1;
+            rest[start..start + rest[start..].find('<').unwrap()].to_owned()
+        };
+        assert!(
+            html.contains("Suivi des thérapies orales en oncologie"),
+            "{backend}: {html}"
+        );
+        assert_eq!(figure(&html, "followed"), "3", "{backend}");
+        assert_eq!(figure(&html, "warning"), "2", "{backend}");
+        assert_eq!(figure(&html, "urgent"), "0", "{backend}");
+        assert_eq!(figure(&html, "median"), "1 h 30", "{backend}");
+        assert_eq!(figure(&html, "sla"), "100 % (2 sur 2)", "{backend}");
+        assert!(
+            !html.contains("LAMBERT") && !html.contains("ROUSSEAU"),
+            "aggregates only"
+        );
+        // The hospital: Muller's alert was taken after 14 h, past the SLA.
+        let ipa = app.login("ipa.robert").await;
+        let html = app.get_page("/telesurveillance", &ipa).await.page();
+        assert!(
+            html.contains("Suivi à domicile d'une maladie infectieuse"),
+            "{backend}: {html}"
+        );
+        assert!(
+            !html.contains("thérapies orales"),
+            "{backend}: another establishment's programme"
+        );
+        assert_eq!(figure(&html, "sla"), "0 % (0 sur 1)", "{backend}");
+        assert_eq!(figure(&html, "median"), "14 h 00", "{backend}");
+        // Patients and staff without a care role have no dashboard.
+        let patient = app.login(server::demo::PATIENT_LOGIN).await;
+        assert_eq!(
+            app.get_page("/telesurveillance", &patient).await.status,
+            403
+        );
+        let beds = app.login("lits.moreau").await;
+        assert_eq!(app.get_page("/telesurveillance", &beds).await.status, 403);
+    }
+}

@@ -176,5 +176,29 @@ async fn responses_alerts_triage_and_escalation() {
                 .iter()
                 .all(|a| a.status == AlertStatus::Escalated)
         );
+        // The dashboard's facts: the urgent alert handled 2 s after it was raised by
+        // a person; the warning only escalated by the system, so not handled.
+        let mut facts = s.alert_facts(w.e1, NOW).await.unwrap();
+        facts.sort_by_key(|(_, f)| f.raised_ms);
+        assert_eq!(
+            facts
+                .iter()
+                .map(|(p, f)| (p.as_str(), f.level, f.handled_ms))
+                .collect::<Vec<_>>(),
+            vec![
+                ("oral-oncology", AlertLevel::Warning, None),
+                ("oral-oncology", AlertLevel::Urgent, Some(NOW + 2000)),
+            ],
+            "{name}"
+        );
+        assert!(s.alert_facts(w.e1, NOW + 2000).await.unwrap().is_empty());
+        assert!(s.alert_facts(w.e2, 0).await.unwrap().is_empty());
+        assert_eq!(
+            s.active_enrolments(w.e1).await.unwrap(),
+            vec![("oral-oncology".to_owned(), 1)],
+            "{name}"
+        );
+        assert!(s.end_enrolment(&e.id, "fin", &who(), NOW).await.unwrap());
+        assert!(s.active_enrolments(w.e1).await.unwrap().is_empty());
     }
 }
