@@ -19,6 +19,8 @@ pub type SenderCache =
 pub enum LiveEvent {
     /// The alert queue of this establishment changed.
     Alerts(domain::EstablishmentId),
+    /// A questionnaire response (its id) raised alerts for this establishment.
+    NewAlerts(domain::EstablishmentId, String),
 }
 
 /// Shared application state (cheap to clone).

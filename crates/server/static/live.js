@@ -6,7 +6,17 @@
     const every = Number(el.dataset.liveEvery || 5000);
     const status = document.getElementById(el.dataset.liveStatus || 'refresh-status');
     const id = el.id;
+    // One fetch at a time: events arriving meanwhile ask for one more, not one each
+    // (a busy queue may change many times a second).
+    let busy = false;
+    let again = false;
     const refresh = async () => {
+      if (busy) { again = true; return; }
+      busy = true;
+      try { await fetchFragment(); } finally { busy = false; }
+      if (again) { again = false; refresh(); }
+    };
+    const fetchFragment = async () => {
       const current = document.getElementById(id);
       if (!current) return;
       try {

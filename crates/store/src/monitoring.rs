@@ -459,7 +459,35 @@ pub struct StoredResponse {
 
 db_row! { struct ResponseRow { id: String, enrolment_id: String, programme_id: String, submitted_at_ms: i64, answers: String } }
 
+fn stored_response(r: ResponseRow) -> StoredResponse {
+    StoredResponse {
+        id: r.id,
+        enrolment: r.enrolment_id,
+        programme: r.programme_id,
+        submitted_at_ms: r.submitted_at_ms,
+        answers: r.answers,
+    }
+}
+
 impl Store {
+    /// One questionnaire response.
+    pub async fn response(&self, id: &str) -> Result<StoredResponse> {
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(
+                "SELECT r.id, r.enrolment_id, e.programme_id, r.submitted_at_ms, r.answers FROM questionnaire_responses r \
+                 JOIN enrolments e ON e.id = r.enrolment_id WHERE r.id = $1",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await?;
+            rows_to::<_, ResponseRow>(&rows)?
+                .into_iter()
+                .next()
+                .map(stored_response)
+                .ok_or(StoreError::NotFound)
+        })
+    }
+
     /// A patient's questionnaire responses, newest first.
     pub async fn responses_of(&self, patient: PatientId) -> Result<Vec<StoredResponse>> {
         on_pool!(self, read, |pool| {
@@ -472,13 +500,7 @@ impl Store {
             .await?;
             Ok(rows_to::<_, ResponseRow>(&rows)?
                 .into_iter()
-                .map(|r| StoredResponse {
-                    id: r.id,
-                    enrolment: r.enrolment_id,
-                    programme: r.programme_id,
-                    submitted_at_ms: r.submitted_at_ms,
-                    answers: r.answers,
-                })
+                .map(stored_response)
                 .collect())
         })
     }

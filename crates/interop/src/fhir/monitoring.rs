@@ -180,3 +180,277 @@ pub fn observations(r: &ResponseView<'_>, p: &Programme) -> Vec<Value> {
         })
         .collect()
 }
+
+/// A QuestionnaireResponse posted by a client, read into what the rules need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostedResponse {
+    /// The programme (the Questionnaire's id).
+    pub programme: String,
+    /// The patient's id (from `subject`).
+    pub patient: String,
+    /// (linkId, answer as text: a grade's code, a number, `oui`/`non`, text).
+    pub answers: Vec<(String, String)>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ResponseIn {
+    resource_type: String,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    meta: Option<Value>,
+    #[serde(default)]
+    text: Option<Value>,
+    questionnaire: String,
+    status: String,
+    subject: ReferenceIn,
+    #[serde(default)]
+    authored: Option<String>,
+    #[serde(default)]
+    author: Option<ReferenceIn>,
+    #[serde(default)]
+    item: Vec<ItemIn>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReferenceIn {
+    reference: String,
+    #[serde(default)]
+    display: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ItemIn {
+    link_id: String,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    answer: Vec<AnswerIn>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct AnswerIn {
+    #[serde(default)]
+    value_coding: Option<CodingIn>,
+    #[serde(default)]
+    value_decimal: Option<f64>,
+    #[serde(default)]
+    value_integer: Option<i64>,
+    #[serde(default)]
+    value_boolean: Option<bool>,
+    #[serde(default)]
+    value_string: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CodingIn {
+    #[serde(default)]
+    system: Option<String>,
+    code: String,
+    #[serde(default)]
+    display: Option<String>,
+}
+
+/// Reads a posted QuestionnaireResponse: a completed response to a Parcours
+/// questionnaire (`urn:parcours:questionnaire:ID` or `Questionnaire/ID`) about
+/// `Patient/ID`, one answer per item. Unknown elements are refused by name, so
+/// nothing sent is silently dropped. The answers are checked against the
+/// questionnaire afterwards, by the same code as the patient's form.
+pub fn parse_response(bytes: &[u8]) -> Result<PostedResponse, String> {
+    let r: ResponseIn = serde_json::from_slice(bytes)
+        .map_err(|e| format!("QuestionnaireResponse illisible : {e}"))?;
+    if r.resource_type != "QuestionnaireResponse" {
+        return Err(format!(
+            "resourceType QuestionnaireResponse attendu, reçu {}",
+            r.resource_type
+        ));
+    }
+    let _ = (
+        r.id,
+        r.meta,
+        r.text,
+        r.authored,
+        r.author.map(|a| a.display),
+    );
+    if r.status != "completed" {
+        return Err(format!(
+            "seule une réponse complète (status completed) est acceptée, reçu {}",
+            r.status
+        ));
+    }
+    let programme = r
+        .questionnaire
+        .strip_prefix("urn:parcours:questionnaire:")
+        .or_else(|| r.questionnaire.strip_prefix("Questionnaire/"))
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| format!("questionnaire inconnu : {}", r.questionnaire))?
+        .to_owned();
+    let patient = r
+        .subject
+        .reference
+        .strip_prefix("Patient/")
+        .filter(|id| !id.is_empty())
+        .ok_or("subject doit référencer Patient/id")?
+        .to_owned();
+    let _ = r.subject.display;
+    let mut answers = Vec::with_capacity(r.item.len());
+    for it in r.item {
+        let _ = it.text;
+        let [a] = it.answer.as_slice() else {
+            return Err(format!(
+                "item {} : une réponse et une seule est attendue",
+                it.link_id
+            ));
+        };
+        let value = match a {
+            AnswerIn {
+                value_coding: Some(c),
+                value_decimal: None,
+                value_integer: None,
+                value_boolean: None,
+                value_string: None,
+            } => {
+                let _ = (&c.system, &c.display);
+                c.code.clone()
+            }
+            AnswerIn {
+                value_coding: None,
+                value_decimal: Some(x),
+                value_integer: None,
+                value_boolean: None,
+                value_string: None,
+            } => x.to_string(),
+            AnswerIn {
+                value_coding: None,
+                value_decimal: None,
+                value_integer: Some(n),
+                value_boolean: None,
+                value_string: None,
+            } => n.to_string(),
+            AnswerIn {
+                value_coding: None,
+                value_decimal: None,
+                value_integer: None,
+                value_boolean: Some(b),
+                value_string: None,
+            } => if *b { "oui" } else { "non" }.to_owned(),
+            AnswerIn {
+                value_coding: None,
+                value_decimal: None,
+                value_integer: None,
+                value_boolean: None,
+                value_string: Some(t),
+            } => t.clone(),
+            _ => {
+                return Err(format!(
+                    "item {} : une seule valeur value[x] est attendue",
+                    it.link_id
+                ));
+            }
+        };
+        if answers
+            .iter()
+            .any(|(k, _): &(String, String)| *k == it.link_id)
+        {
+            return Err(format!("item {} répété", it.link_id));
+        }
+        answers.push((it.link_id, value));
+    }
+    Ok(PostedResponse {
+        programme,
+        patient,
+        answers,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn posted(items: Value) -> Vec<u8> {
+        json!({
+            "resourceType": "QuestionnaireResponse",
+            "questionnaire": "urn:parcours:questionnaire:infectious-home",
+            "status": "completed",
+            "subject": {"reference": "Patient/p1"},
+            "item": items,
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_posted_response_is_read_item_by_item() {
+        let r = parse_response(&posted(json!([
+            {"linkId": "temperature", "answer": [{"valueDecimal": 38.2}]},
+            {"linkId": "spo2", "answer": [{"valueInteger": 93}]},
+            {"linkId": "dyspnoea", "answer": [{"valueCoding": {"system": "urn:parcours:ctcae-grade", "code": "2"}}]},
+            {"linkId": "worse", "answer": [{"valueBoolean": true}]},
+            {"linkId": "note", "text": "?", "answer": [{"valueString": "mal dormi"}]}
+        ])))
+        .unwrap();
+        assert_eq!(r.programme, "infectious-home");
+        assert_eq!(r.patient, "p1");
+        assert_eq!(
+            r.answers,
+            [
+                ("temperature", "38.2"),
+                ("spo2", "93"),
+                ("dyspnoea", "2"),
+                ("worse", "oui"),
+                ("note", "mal dormi")
+            ]
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+            .to_vec()
+        );
+    }
+
+    #[test]
+    fn a_bad_posted_response_says_what_is_wrong() {
+        let bad = |bytes: Vec<u8>, needle: &str| {
+            let e = parse_response(&bytes).unwrap_err();
+            assert!(e.contains(needle), "{e} lacks {needle}");
+        };
+        bad(b"{".to_vec(), "illisible");
+        bad(
+            posted(json!([{"linkId": "spo2", "answer": []}])),
+            "une réponse et une seule",
+        );
+        bad(
+            posted(
+                json!([{"linkId": "spo2", "answer": [{"valueInteger": 9, "valueBoolean": true}]}]),
+            ),
+            "une seule valeur",
+        );
+        bad(
+            posted(json!([{"linkId": "spo2", "answer": [{"valueQuantity": {"value": 9}}]}])),
+            "valueQuantity",
+        );
+        bad(
+            posted(
+                json!([{"linkId": "spo2", "answer": [{"valueInteger": 9}]}, {"linkId": "spo2", "answer": [{"valueInteger": 9}]}]),
+            ),
+            "répété",
+        );
+        let mut v: Value = serde_json::from_slice(&posted(json!([]))).unwrap();
+        v["status"] = "in-progress".into();
+        bad(v.to_string().into_bytes(), "status completed");
+        v["status"] = "completed".into();
+        v["questionnaire"] = "http://example.org/Q".into();
+        bad(v.to_string().into_bytes(), "questionnaire inconnu");
+        v["questionnaire"] = "Questionnaire/oral-oncology".into();
+        v["subject"] = json!({"reference": "Group/g"});
+        bad(v.to_string().into_bytes(), "Patient/id");
+        v["subject"] = json!({"reference": "Patient/p"});
+        v["resourceType"] = "Observation".into();
+        bad(v.to_string().into_bytes(), "resourceType");
+        v["resourceType"] = "QuestionnaireResponse".into();
+        v["encounter"] = json!({"reference": "Encounter/e"});
+        bad(v.to_string().into_bytes(), "encounter");
+    }
+}

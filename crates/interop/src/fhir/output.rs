@@ -386,7 +386,8 @@ pub fn capability_statement(base: &str, software_version: &str, date: &str) -> V
                 },
                 {
                     "type": "QuestionnaireResponse",
-                    "interaction": [{"code": "search-type"}],
+                    "interaction": [{"code": "search-type"}, {"code": "create"}],
+                    "documentation": "create : réponses envoyées par une application ou une passerelle d'objets connectés pour un patient inclus; notées par les règles du programme, alertes levées.",
                     "versioning": "no-version",
                     "readHistory": false,
                     "updateCreate": false,

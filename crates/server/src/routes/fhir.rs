@@ -47,7 +47,7 @@ pub fn routes() -> Router<AppState> {
         .route("/Questionnaire/{id}", get(read_questionnaire))
         .route(
             "/QuestionnaireResponse",
-            get(|s, a, q| search_monitoring(s, a, q, "QuestionnaireResponse")),
+            get(|s, a, q| search_monitoring(s, a, q, "QuestionnaireResponse")).post(post_response),
         )
         .route("/Practitioner", get(search_practitioners))
         .route("/Practitioner/{id}", get(read_practitioner))
@@ -919,4 +919,55 @@ async fn read_questionnaire(
     crate::services::monitoring::programme(&id)
         .map(|p| fhir(StatusCode::OK, &p.questionnaire))
         .ok_or_else(|| AppError::NotFound("Questionnaire introuvable".into()).into())
+}
+
+/// `POST /fhir/QuestionnaireResponse`: a client (a patient app, a device gateway)
+/// submits answers for a patient enrolled in the programme. Graded by the same
+/// rules as the patient's form, alerts raised and pushed to the open queues;
+/// 201 with the stored response, 422 if the patient is not followed in it.
+async fn post_response(
+    State(state): State<AppState>,
+    api: ApiActor,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let bytes = body_bytes(body, &state, &headers)?;
+    let posted = interop::fhir::monitoring::parse_response(&bytes)
+        .map_err(|m| AppError::BadRequest("structure", m))?;
+    let pid = patient_id(&posted.patient)?;
+    // The patient must be readable by this client before anything else is said.
+    patients::read(&state, &api.actor, pid).await?;
+    let enrolment = state
+        .store
+        .enrolments_of(pid)
+        .await?
+        .into_iter()
+        .find(|e| e.programme == posted.programme && e.status == "active")
+        .ok_or_else(|| {
+            AppError::Unprocessable(
+                "business-rule",
+                format!(
+                    "ce patient n'est pas suivi dans le programme {}",
+                    posted.programme
+                ),
+            )
+        })?;
+    let done = crate::services::monitoring::submit(&state, &api.actor, &enrolment, &posted.answers)
+        .await?;
+    let stored = state.store.response(&done.response).await?;
+    let items: Value = serde_json::from_str(&stored.answers).unwrap_or(Value::Array(vec![]));
+    let view = interop::fhir::monitoring::ResponseView {
+        id: &stored.id,
+        patient: pid.to_string(),
+        authored_ms: stored.submitted_at_ms,
+        items: &items,
+    };
+    let mut resp = fhir(
+        StatusCode::CREATED,
+        &interop::fhir::monitoring::questionnaire_response(&view, &stored.programme),
+    );
+    if let Ok(v) = format!("{}/QuestionnaireResponse/{}", base(&state), stored.id).parse() {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
 }

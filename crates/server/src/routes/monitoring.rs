@@ -532,6 +532,12 @@ async fn push(
                         return;
                     }
                 }
+                // Says which response raised them (the load benchmark times each one).
+                Ok(LiveEvent::NewAlerts(est, response)) if mine.contains(&est) => {
+                    if socket.send(Message::Text(format!("alertes:{response}").into())).await.is_err() {
+                        return;
+                    }
+                }
                 Ok(_) => {}
                 // Missed events: ask for a refresh anyway.
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {

@@ -45,6 +45,8 @@ pub fn item_label(link_id: &str) -> String {
 /// What a submission produced.
 #[derive(Debug)]
 pub struct Submitted {
+    /// The stored QuestionnaireResponse's id.
+    pub response: String,
     /// The alerts raised, most serious first.
     pub alerts: Vec<Triggered>,
     /// What to tell the patient at once (urgent alerts).
@@ -135,15 +137,18 @@ pub async fn submit(
     }
     let answers = read_answers(p, form)?;
     let who = AuditActor::new(actor, grant);
-    let kept = record(&state.store, p, enrolment, &answers, &who, state.now_ms()).await?;
+    let (response, kept) =
+        record(&state.store, p, enrolment, &answers, &who, state.now_ms()).await?;
     if !kept.is_empty() {
         // Open queues refresh now (no receiver is not an error).
-        let _ = state
-            .events
-            .send(crate::state::LiveEvent::Alerts(enrolment.establishment));
+        let _ = state.events.send(crate::state::LiveEvent::NewAlerts(
+            enrolment.establishment,
+            response.clone(),
+        ));
     }
     let advice = immediate_advice(&kept).map(str::to_owned);
     Ok(Submitted {
+        response,
         alerts: kept,
         advice,
     })
@@ -151,8 +156,9 @@ pub async fn submit(
 
 /// Grades checked answers with the programme's rules (the patient's earlier
 /// measures give the trends) and stores the response, its measures and its alerts
-/// in one audited transaction. Returns the alerts raised: one per item, the most
-/// serious rule that fired. No authorisation here: callers decide who may submit.
+/// in one audited transaction. Returns the response's id and the alerts raised: one
+/// per item, the most serious rule that fired. No authorisation here: callers
+/// decide who may submit.
 pub async fn record(
     store: &store::Store,
     p: &Programme,
@@ -160,7 +166,7 @@ pub async fn record(
     answers: &[(String, AnswerValue)],
     who: &AuditActor,
     now: i64,
-) -> Result<Vec<Triggered>, AppError> {
+) -> Result<(String, Vec<Triggered>), AppError> {
     // Earlier measures, for trend rules (a fortnight is the longest window shipped).
     let mut history: Vec<(String, Vec<(i64, f64)>)> = Vec::new();
     for item in p.items.iter().filter(|i| i.kind == ItemKind::Number) {
@@ -210,7 +216,7 @@ pub async fn record(
             advice: t.advice.clone(),
         })
         .collect();
-    store
+    let (response, _) = store
         .submit_response(
             enrolment,
             &json,
@@ -221,7 +227,7 @@ pub async fn record(
             now,
         )
         .await?;
-    Ok(kept)
+    Ok((response, kept))
 }
 
 /// The ORU^R01 that tells the hospital how an alert ended, as an outbox message

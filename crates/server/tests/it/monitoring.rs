@@ -431,7 +431,19 @@ async fn the_nurse_queue_is_pushed_over_websocket() {
         .expect("pushed within 2 s")
         .unwrap()
         .unwrap();
-    assert_eq!(msg.into_text().unwrap().as_str(), "alertes");
+    let text = msg.into_text().unwrap();
+    let response = text
+        .strip_prefix("alertes:")
+        .expect("the response that raised them");
+    assert!(
+        app.store
+            .responses_of(e.patient)
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.id == response),
+        "{text}"
+    );
     assert!(sent.elapsed() < std::time::Duration::from_secs(2));
     // A hospital nurse's socket hears nothing of the clinic's alerts.
     let other = app.login("ipa.robert").await;
@@ -460,8 +472,10 @@ async fn the_nurse_queue_is_pushed_over_websocket() {
             .unwrap()
             .into_text()
             .unwrap()
-            .as_str(),
-        "alertes"
+            .as_str()
+            .split(':')
+            .next(),
+        Some("alertes")
     );
 }
 
@@ -622,5 +636,122 @@ async fn the_dashboard_shows_each_programme_s_figures() {
         );
         let beds = app.login("lits.moreau").await;
         assert_eq!(app.get_page("/telesurveillance", &beds).await.status, 403);
+    }
+}
+
+#[tokio::test]
+async fn a_client_posts_a_questionnaire_response_graded_like_the_form() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let token = app.token().await; // the hospital's integration client
+        let muller = app.demo_patient("Muller").await.id;
+        let lambert = app.demo_patient("Lambert").await.id;
+        let body = |patient: domain::PatientId, programme: &str, spo2: i64| {
+            serde_json::json!({
+                "resourceType": "QuestionnaireResponse",
+                "questionnaire": format!("urn:parcours:questionnaire:{programme}"),
+                "status": "completed",
+                "subject": {"reference": format!("Patient/{patient}")},
+                "item": [
+                    {"linkId": "temperature", "answer": [{"valueDecimal": 37.9}]},
+                    {"linkId": "spo2", "answer": [{"valueInteger": spo2}]},
+                    {"linkId": "dyspnoea", "answer": [{"valueCoding": {"system": "urn:parcours:ctcae-grade", "code": "1"}}]},
+                    {"linkId": "worse", "answer": [{"valueBoolean": false}]}
+                ]
+            })
+        };
+        let r = app
+            .send_json(
+                reqwest::Method::POST,
+                "/fhir/QuestionnaireResponse",
+                &token,
+                &body(muller, "infectious-home", 90),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{backend}: {}", r.text);
+        let created = r.json();
+        assert!(r.header("location").unwrap().ends_with(&format!(
+            "/QuestionnaireResponse/{}",
+            created["id"].as_str().unwrap()
+        )));
+        let tasks = app
+            .get(
+                &format!("/fhir/Task?patient=Patient/{muller}"),
+                Some(&token),
+            )
+            .await
+            .json();
+        let open: Vec<&serde_json::Value> = tasks["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["resource"])
+            .filter(|t| t["status"] == "requested")
+            .collect();
+        assert_eq!(open.len(), 1, "{backend}: {tasks}");
+        assert_eq!(open[0]["priority"], "stat", "SpO2 90 % is urgent");
+        validate_fhir(&[created, tasks]);
+        // Not followed in that programme: 422; followed elsewhere by another
+        // establishment: the hospital may not write her clinical data (403).
+        let r = app
+            .send_json(
+                reqwest::Method::POST,
+                "/fhir/QuestionnaireResponse",
+                &token,
+                &body(lambert, "infectious-home", 97),
+            )
+            .await;
+        assert_eq!(r.status, 422, "{backend}: {}", r.text);
+        assert!(r.outcome().contains("pas suivi"));
+        let mut other = body(lambert, "oral-oncology", 97);
+        other["item"] = serde_json::json!([]);
+        let r = app
+            .send_json(
+                reqwest::Method::POST,
+                "/fhir/QuestionnaireResponse",
+                &token,
+                &other,
+            )
+            .await;
+        assert_eq!(r.status, 403, "{backend}: {}", r.text);
+        // Answers are checked like the form's: a missing item, a value off the scale.
+        let mut missing = body(muller, "infectious-home", 97);
+        missing["item"].as_array_mut().unwrap().pop();
+        let r = app
+            .send_json(
+                reqwest::Method::POST,
+                "/fhir/QuestionnaireResponse",
+                &token,
+                &missing,
+            )
+            .await;
+        assert_eq!(r.status, 422, "{backend}: {}", r.text);
+        assert!(
+            r.outcome().contains("Vous sentez-vous plus mal"),
+            "{}",
+            r.outcome()
+        );
+        let mut unknown = body(muller, "infectious-home", 97);
+        unknown["encounter"] = serde_json::json!({"reference": "Encounter/x"});
+        let r = app
+            .send_json(
+                reqwest::Method::POST,
+                "/fhir/QuestionnaireResponse",
+                &token,
+                &unknown,
+            )
+            .await;
+        assert_eq!(r.status, 400, "{backend}: {}", r.text);
+        assert!(r.outcome().contains("encounter"));
+        // A wrong token: 401.
+        let r = app
+            .send_json(
+                reqwest::Method::POST,
+                "/fhir/QuestionnaireResponse",
+                "nope",
+                &body(muller, "infectious-home", 97),
+            )
+            .await;
+        assert_eq!(r.status, 401);
     }
 }
