@@ -473,15 +473,21 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<SeedReport> {
                 };
                 store.create_establishment(&e, now_ms).await?;
                 for (code, uname, ukind) in units {
-                    store
-                        .create_unit(&Unit {
-                            id: UnitId::new(),
-                            establishment: e.id,
-                            code: (*code).into(),
-                            name: (*uname).into(),
-                            kind: (*ukind).into(),
-                        })
-                        .await?;
+                    let unit = Unit {
+                        id: UnitId::new(),
+                        establishment: e.id,
+                        code: (*code).into(),
+                        name: (*uname).into(),
+                        kind: (*ukind).into(),
+                    };
+                    store.create_unit(&unit).await?;
+                    // The hospital's oncology day unit proposes home monitoring of
+                    // oral therapies when it discharges a patient (ADT A03).
+                    if finess == HOSPITAL_FINESS && *code == "HDJ-ONCO" {
+                        store
+                            .set_unit_monitoring(unit.id, Some(("oral-oncology", "A03")))
+                            .await?;
+                    }
                     report.created += 1;
                 }
                 report.created += 1;

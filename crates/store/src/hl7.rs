@@ -394,6 +394,36 @@ impl Store {
             };
             if let Some(mv) = &job.movement {
                 let encounter = apply_movement_tx!(sp, patient, mv, now_ms);
+                // A unit configured for remote monitoring proposes an enrolment
+                // when this event (admission or discharge) happens there; a
+                // nurse decides (consent is asked then). One open proposal at most.
+                if let (false, Some(unit)) = (mv.cancel, &mv.location.unit) {
+                    let programme: Option<String> = sqlx::query_scalar(
+                        "SELECT monitoring_programme FROM units WHERE establishment_id = $1 AND code = $2 AND monitoring_trigger = $3 AND monitoring_programme IS NOT NULL",
+                    )
+                    .bind(mv.establishment.to_string())
+                    .bind(unit)
+                    .bind(&mv.trigger)
+                    .fetch_optional(&mut *sp)
+                    .await?;
+                    if let Some(programme) = programme {
+                        let event = if mv.trigger == "A03" { "Sortie" } else { "Admission" };
+                        sqlx::query(
+                            "INSERT INTO enrolment_proposals (id, patient_id, establishment_id, programme_id, reason, status, created_at_ms) \
+                             SELECT $1, $2, $3, $4, $5, 'proposed', $6 WHERE NOT EXISTS \
+                             (SELECT 1 FROM enrolments WHERE patient_id = $2 AND establishment_id = $3 AND programme_id = $4 AND status = 'active') \
+                             ON CONFLICT (patient_id, establishment_id, programme_id) WHERE status = 'proposed' DO NOTHING",
+                        )
+                        .bind(uuid::Uuid::now_v7().to_string())
+                        .bind(patient.to_string())
+                        .bind(mv.establishment.to_string())
+                        .bind(&programme)
+                        .bind(format!("{event} en {unit} ({})", mv.trigger))
+                        .bind(now_ms)
+                        .execute(&mut *sp)
+                        .await?;
+                    }
+                }
                 audits.push(NewAudit {
                     at_ms: now_ms,
                     actor: job.who.clone(),

@@ -52,6 +52,11 @@ pub const SQLITE: &[Migration] = &[
         name: "monitoring",
         sql: include_str!("../migrations/sqlite/0007_monitoring.sql"),
     },
+    Migration {
+        version: 8,
+        name: "monitoring_patient",
+        sql: include_str!("../migrations/sqlite/0008_monitoring_patient.sql"),
+    },
 ];
 
 /// PostgreSQL migrations.
@@ -90,6 +95,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 7,
         name: "monitoring",
         sql: include_str!("../migrations/postgres/0007_monitoring.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "monitoring_patient",
+        sql: include_str!("../migrations/postgres/0008_monitoring_patient.sql"),
     },
 ];
 

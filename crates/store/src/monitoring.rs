@@ -130,34 +130,35 @@ fn audit(who: &AuditActor, patient: PatientId, resource: String, now_ms: i64) ->
     }
 }
 
+/// Inserts an enrolment and its audit entry inside an open transaction; its id.
+macro_rules! insert_enrolment_tx {
+    ($tx:expr, $n:expr, $who:expr, $now_ms:expr) => {{
+        let n: &NewEnrolment = $n;
+        let id = uuid::Uuid::now_v7().to_string();
+        sqlx::query(
+            "INSERT INTO enrolments (id, patient_id, establishment_id, programme_id, status, consent_at_ms, started_at_ms, created_by) \
+             VALUES ($1, $2, $3, $4, 'active', $5, $6, $7)",
+        )
+        .bind(&id)
+        .bind(n.patient.to_string())
+        .bind(n.establishment.to_string())
+        .bind(&n.programme)
+        .bind(n.consent_at_ms)
+        .bind($now_ms)
+        .bind(&n.created_by)
+        .execute(&mut *$tx)
+        .await?;
+        append_audit!($tx, &audit($who, n.patient, format!("CarePlan/{id}"), $now_ms));
+        id
+    }};
+}
+
 impl Store {
     /// Enrols a patient in a programme, consent recorded.
     pub async fn enrol(&self, n: &NewEnrolment, who: &AuditActor, now_ms: i64) -> Result<String> {
-        let NewEnrolment {
-            patient,
-            establishment,
-            programme,
-            consent_at_ms,
-            created_by: actor,
-        } = n;
-        let (patient, establishment, consent_at_ms) = (*patient, *establishment, *consent_at_ms);
-        let id = uuid::Uuid::now_v7().to_string();
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
-            sqlx::query(
-                "INSERT INTO enrolments (id, patient_id, establishment_id, programme_id, status, consent_at_ms, started_at_ms, created_by) \
-                 VALUES ($1, $2, $3, $4, 'active', $5, $6, $7)",
-            )
-            .bind(&id)
-            .bind(patient.to_string())
-            .bind(establishment.to_string())
-            .bind(programme)
-            .bind(consent_at_ms)
-            .bind(now_ms)
-            .bind(actor)
-            .execute(&mut *tx)
-            .await?;
-            append_audit!(tx, &audit(who, patient, format!("CarePlan/{id}"), now_ms));
+            let id = insert_enrolment_tx!(tx, n, who, now_ms);
             tx.commit().await?;
             Ok(id)
         })
@@ -588,6 +589,113 @@ impl Store {
             rows.iter()
                 .map(|r| Ok((r.try_get("programme_id")?, r.try_get("n")?)))
                 .collect()
+        })
+    }
+}
+
+/// An enrolment proposed by an ADT event in a configured unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proposal {
+    /// Id.
+    pub id: String,
+    /// Patient.
+    pub patient: PatientId,
+    /// Establishment.
+    pub establishment: EstablishmentId,
+    /// Programme id.
+    pub programme: String,
+    /// Why ("Sortie en HDJ-ONCO (A03)").
+    pub reason: String,
+    /// When (Unix ms).
+    pub created_at_ms: i64,
+}
+
+db_row! { struct ProposalRow { id: String, patient_id: String, establishment_id: String, programme_id: String, reason: String, created_at_ms: i64 } }
+
+impl Store {
+    /// Makes a unit propose an enrolment in `programme` when `trigger` (`A01`
+    /// admission, `A03` discharge) happens there; `None` stops it.
+    pub async fn set_unit_monitoring(
+        &self,
+        unit: domain::UnitId,
+        setting: Option<(&str, &str)>,
+    ) -> Result<()> {
+        on_pool!(self, write, |pool| {
+            sqlx::query(
+                "UPDATE units SET monitoring_programme = $1, monitoring_trigger = $2 WHERE id = $3",
+            )
+            .bind(setting.map(|s| s.0))
+            .bind(setting.map(|s| s.1))
+            .bind(unit.to_string())
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// An establishment's open proposals, oldest first.
+    pub async fn proposals(&self, establishment: EstablishmentId) -> Result<Vec<Proposal>> {
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(
+                "SELECT id, patient_id, establishment_id, programme_id, reason, created_at_ms FROM enrolment_proposals \
+                 WHERE establishment_id = $1 AND status = 'proposed' ORDER BY created_at_ms, id",
+            )
+            .bind(establishment.to_string())
+            .fetch_all(pool)
+            .await?;
+            rows_to::<_, ProposalRow>(&rows)?
+                .into_iter()
+                .map(|r| {
+                    Ok(Proposal {
+                        id: r.id,
+                        patient: parse_id(&r.patient_id)?,
+                        establishment: parse_id(&r.establishment_id)?,
+                        programme: r.programme_id,
+                        reason: r.reason,
+                        created_at_ms: r.created_at_ms,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Decides an open proposal: accepted, the patient is enrolled (consent given
+    /// now) in the same transaction; declined, it is closed. `Ok(None)` if it was
+    /// no longer open; else the enrolment's id when accepted.
+    pub async fn decide_proposal(
+        &self,
+        p: &Proposal,
+        accept: bool,
+        by: &str,
+        who: &AuditActor,
+        now_ms: i64,
+    ) -> Result<Option<Option<String>>> {
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            let r = sqlx::query("UPDATE enrolment_proposals SET status = $1, decided_at_ms = $2, decided_by = $3 WHERE id = $4 AND status = 'proposed'")
+                .bind(if accept { "accepted" } else { "declined" })
+                .bind(now_ms)
+                .bind(by)
+                .bind(&p.id)
+                .execute(&mut *tx)
+                .await?;
+            if r.rows_affected() == 0 {
+                return Ok(None);
+            }
+            let enrolment = if accept {
+                let n = NewEnrolment {
+                    patient: p.patient,
+                    establishment: p.establishment,
+                    programme: p.programme.clone(),
+                    consent_at_ms: now_ms,
+                    created_by: by.to_owned(),
+                };
+                Some(insert_enrolment_tx!(tx, &n, who, now_ms))
+            } else {
+                None
+            };
+            tx.commit().await?;
+            Ok(Some(enrolment))
         })
     }
 }

@@ -32,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/alertes/{id}", get(alert_show).post(alert_act))
         .route("/telesurveillance", get(dashboard))
+        .route("/propositions/{id}", axum::routing::post(decide_proposal))
 }
 
 async fn own_enrolments(state: &AppState, w: &WebUser) -> Result<Vec<Enrolment>, PageError> {
@@ -260,7 +261,10 @@ struct AlertsTable {
 struct AlertsPage {
     title: String,
     nav: Option<Nav>,
+    csrf: String,
     rows: Vec<AlertRow>,
+    /// (id, patient, programme title, reason, when).
+    proposals: Vec<(String, String, String, String, String)>,
 }
 
 /// The queue rows; showing a patient's name is an audited read of their identity.
@@ -299,12 +303,77 @@ async fn queue_rows(state: &AppState, w: &WebUser) -> Result<Vec<AlertRow>, Page
 
 async fn alerts_page(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
     let rows = queue_rows(&state, &w).await?;
+    let mut proposals = Vec::new();
+    for e in triage_establishments(&w) {
+        for p in state.store.proposals(e).await? {
+            let patient = crate::services::patients::read(&state, &w.actor, p.patient).await?;
+            proposals.push((
+                p.id,
+                patient.traits.display_name(),
+                programme(&p.programme).map_or(p.programme.clone(), |x| x.title.clone()),
+                p.reason,
+                paris_time(p.created_at_ms),
+            ));
+        }
+    }
     Ok(render(&AlertsPage {
         title: "Alertes".into(),
         nav: nav(&w),
+        csrf: w.session.csrf_token.clone(),
         rows,
+        proposals,
     })?
     .into_response())
+}
+
+/// `POST /propositions/{id}`: a nurse or doctor of the establishment accepts (the
+/// patient's consent ticked) or declines an enrolment proposed by an ADT event.
+async fn decide_proposal(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    w: WebUser,
+    Path(id): Path<String>,
+    body: String,
+) -> Result<Response, PageError> {
+    same_origin(&state, &headers)?;
+    let f = form_fields(&body)?;
+    check_csrf(&w.session.csrf_token, field(&f, "csrf").trim())?;
+    let mut found = None;
+    for e in triage_establishments(&w) {
+        if let Some(p) = state
+            .store
+            .proposals(e)
+            .await?
+            .into_iter()
+            .find(|p| p.id == id)
+        {
+            found = Some(p);
+        }
+    }
+    let p = found
+        .ok_or_else(|| AppError::NotFound("proposition introuvable ou déjà traitée".into()))?;
+    let accept = match field(&f, "action").trim() {
+        "accept" => true,
+        "decline" => false,
+        _ => return Err(AppError::BadRequest("invalid", "action inconnue".into()).into()),
+    };
+    if accept && field(&f, "consentement").trim() != "1" {
+        return Err(AppError::Unprocessable(
+            "business-rule",
+            "le consentement du patient doit être recueilli avant l'inscription".into(),
+        )
+        .into());
+    }
+    let (_, grant) = carer(&state, &w, &p.patient.to_string()).await?;
+    let who = domain::audit::AuditActor::new(&w.actor, Some(grant));
+    match state
+        .store
+        .decide_proposal(&p, accept, &w.user.id.to_string(), &who, state.now_ms())
+        .await?
+    {
+        Some(_) => Ok(super::web::see_other("/alertes")),
+        None => Err(AppError::Conflict("proposition déjà traitée".into()).into()),
+    }
 }
 
 async fn alerts_table(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {

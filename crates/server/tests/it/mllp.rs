@@ -423,7 +423,7 @@ async fn ten_concurrent_senders() {
 }
 
 /// An ADT movement for patient IPP1000 in the demo hospital.
-fn movement(
+pub(crate) fn movement(
     event: &str,
     control: &str,
     zbe_id: &str,

@@ -755,3 +755,225 @@ async fn a_client_posts_a_questionnaire_response_graded_like_the_form() {
         assert_eq!(r.status, 401);
     }
 }
+
+#[tokio::test]
+async fn a_discharge_from_a_configured_unit_proposes_an_enrolment() {
+    use crate::mllp::movement;
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let hospital = app
+            .store
+            .establishment_by_finess(server::demo::HOSPITAL_FINESS)
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        let mut c = Mllp::connect(&app).await;
+        let mut send = async |m: String| ack_code(&c.send(m.as_bytes()).await).0;
+        // Admission to the oncology day unit: the unit proposes on discharge only.
+        assert_eq!(
+            send(movement(
+                "A01",
+                "p1",
+                "M1",
+                "INSERT",
+                "HDJ-ONCO^1^1",
+                "20261123080000"
+            ))
+            .await,
+            "AA"
+        );
+        assert!(
+            app.store.proposals(hospital).await.unwrap().is_empty(),
+            "{backend}"
+        );
+        assert_eq!(
+            send(movement(
+                "A03",
+                "p2",
+                "M2",
+                "INSERT",
+                "HDJ-ONCO^1^1",
+                "20261123170000"
+            ))
+            .await,
+            "AA"
+        );
+        let list = app.store.proposals(hospital).await.unwrap();
+        assert_eq!(list.len(), 1, "{backend}");
+        assert_eq!(
+            (list[0].programme.as_str(), list[0].reason.as_str()),
+            ("oral-oncology", "Sortie en HDJ-ONCO (A03)")
+        );
+        // A repeated discharge does not propose twice.
+        assert_eq!(
+            send(movement(
+                "A01",
+                "p3",
+                "M3",
+                "INSERT",
+                "HDJ-ONCO^1^1",
+                "20261124080000"
+            ))
+            .await,
+            "AA"
+        );
+        assert_eq!(
+            send(movement(
+                "A03",
+                "p4",
+                "M4",
+                "INSERT",
+                "HDJ-ONCO^1^1",
+                "20261124170000"
+            ))
+            .await,
+            "AA"
+        );
+        assert_eq!(
+            app.store.proposals(hospital).await.unwrap().len(),
+            1,
+            "{backend}"
+        );
+
+        // The hospital's nurse sees it and decides; consent first.
+        let nurse = app.login("ipa.robert").await;
+        let page = app.get_page("/alertes", &nurse).await;
+        assert!(
+            page.page().contains("Propositions d'inclusion") && page.page().contains("SÉJOUR Anne"),
+            "{backend}: {}",
+            page.text
+        );
+        let csrf = csrf_field(&page.text);
+        let url = format!("/propositions/{}", list[0].id);
+        let cookie = format!("parcours_session={nurse}");
+        let clinic_nurse = app.login("ide.petit").await;
+        let r = app
+            .post_form(
+                &url,
+                &format!("parcours_session={clinic_nurse}"),
+                &[
+                    (
+                        "csrf",
+                        &csrf_field(&app.get_page("/alertes", &clinic_nurse).await.text),
+                    ),
+                    ("action", "accept"),
+                    ("consentement", "1"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 404, "{backend}: another establishment's proposal");
+        let r = app
+            .post_form(&url, &cookie, &[("csrf", &csrf), ("action", "accept")])
+            .await;
+        assert_eq!(r.status, 422, "{backend}");
+        assert!(r.page().contains("consentement"));
+        let r = app
+            .post_form(
+                &url,
+                &cookie,
+                &[("csrf", &csrf), ("action", "accept"), ("consentement", "1")],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{backend}: {}", r.text);
+        assert!(app.store.proposals(hospital).await.unwrap().is_empty());
+        let patient = list[0].patient;
+        let enrolled = app.store.enrolments_of(patient).await.unwrap();
+        assert_eq!(enrolled.len(), 1);
+        assert_eq!(
+            (
+                enrolled[0].programme.as_str(),
+                enrolled[0].status.as_str(),
+                enrolled[0].establishment
+            ),
+            ("oral-oncology", "active", hospital)
+        );
+        let r = app
+            .post_form(&url, &cookie, &[("csrf", &csrf), ("action", "decline")])
+            .await;
+        assert_eq!(r.status, 404, "{backend}: already decided");
+        // Followed already: a new discharge proposes nothing.
+        assert_eq!(
+            send(movement(
+                "A01",
+                "p5",
+                "M5",
+                "INSERT",
+                "HDJ-ONCO^1^1",
+                "20261125080000"
+            ))
+            .await,
+            "AA"
+        );
+        assert_eq!(
+            send(movement(
+                "A03",
+                "p6",
+                "M6",
+                "INSERT",
+                "HDJ-ONCO^1^1",
+                "20261125170000"
+            ))
+            .await,
+            "AA"
+        );
+        assert!(
+            app.store.proposals(hospital).await.unwrap().is_empty(),
+            "{backend}"
+        );
+        // Once the follow-up has ended, the next discharge proposes again; declined,
+        // nothing is created.
+        let who = domain::audit::AuditActor::system("test");
+        assert!(
+            app.store
+                .end_enrolment(&enrolled[0].id, "fin du traitement", &who, 0)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            send(movement(
+                "A01",
+                "p7",
+                "M7",
+                "INSERT",
+                "HDJ-ONCO^1^1",
+                "20261126080000"
+            ))
+            .await,
+            "AA"
+        );
+        assert_eq!(
+            send(movement(
+                "A03",
+                "p8",
+                "M8",
+                "INSERT",
+                "HDJ-ONCO^1^1",
+                "20261126170000"
+            ))
+            .await,
+            "AA"
+        );
+        let again = app.store.proposals(hospital).await.unwrap();
+        assert_eq!(again.len(), 1, "{backend}");
+        let r = app
+            .post_form(
+                &format!("/propositions/{}", again[0].id),
+                &cookie,
+                &[("csrf", &csrf), ("action", "decline")],
+            )
+            .await;
+        assert_eq!(r.status, 303);
+        assert!(app.store.proposals(hospital).await.unwrap().is_empty());
+        assert_eq!(
+            app.store
+                .enrolments_of(patient)
+                .await
+                .unwrap()
+                .iter()
+                .filter(|e| e.status == "active")
+                .count(),
+            0
+        );
+    }
+}
