@@ -352,6 +352,27 @@ pub struct Alert {
     pub outcome: Option<String>,
 }
 
+/// A message between a patient and the care team (a FHIR Communication).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Id.
+    pub id: String,
+    /// Enrolment (the thread).
+    pub enrolment: String,
+    /// Patient.
+    pub patient: PatientId,
+    /// Whether the patient wrote it (else the team).
+    pub from_patient: bool,
+    /// Who wrote it (display name).
+    pub author: String,
+    /// Text.
+    pub body: String,
+    /// Sent (Unix ms).
+    pub at_ms: i64,
+    /// Read by the other side (Unix ms).
+    pub read_at_ms: Option<i64>,
+}
+
 /// One alert as the dashboard sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AlertFact {

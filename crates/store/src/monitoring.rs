@@ -4,7 +4,7 @@
 
 use domain::audit::AuditActor;
 use domain::monitoring::{self as rules, AlertLevel, AlertStatus, TriageAction, TriageError};
-pub use domain::monitoring::{Alert, Enrolment};
+pub use domain::monitoring::{Alert, Enrolment, Message};
 use domain::{EstablishmentId, PatientId};
 
 use crate::audit::NewAudit;
@@ -489,6 +489,24 @@ impl Store {
         })
     }
 
+    /// One enrolment.
+    pub async fn enrolment(&self, id: &str) -> Result<Enrolment> {
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(
+                "SELECT id, patient_id, establishment_id, programme_id, status, started_at_ms, end_reason FROM enrolments WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await?;
+            rows_to::<_, EnrolmentRow>(&rows)?
+                .into_iter()
+                .next()
+                .map(Enrolment::try_from)
+                .transpose()?
+                .ok_or(StoreError::NotFound)
+        })
+    }
+
     /// A patient's questionnaire responses, newest first.
     pub async fn responses_of(&self, patient: PatientId) -> Result<Vec<StoredResponse>> {
         on_pool!(self, read, |pool| {
@@ -696,6 +714,238 @@ impl Store {
             };
             tx.commit().await?;
             Ok(Some(enrolment))
+        })
+    }
+}
+
+/// A file a patient sent (a photo with an alert).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// Id.
+    pub id: String,
+    /// Whose record it belongs to.
+    pub patient: PatientId,
+    /// `image/jpeg`, `image/png`.
+    pub content_type: String,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+db_row! { struct MessageRow { id: String, enrolment_id: String, patient_id: String, from_patient: bool, author: String, body: String, at_ms: i64, read_at_ms: Option<i64> } }
+
+impl Store {
+    /// An alert raised by the patient (symptom, their words, an optional photo),
+    /// with its first timeline step, in one audited transaction; its id.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn raise_patient_alert(
+        &self,
+        enrolment: &Enrolment,
+        alert: &NewAlert,
+        photo: Option<(&str, &[u8])>,
+        author: &str,
+        sla_ms: i64,
+        who: &AuditActor,
+        now_ms: i64,
+    ) -> Result<String> {
+        let id = uuid::Uuid::now_v7().to_string();
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            let attachment = match photo {
+                Some((content_type, bytes)) => {
+                    let a = uuid::Uuid::now_v7().to_string();
+                    sqlx::query("INSERT INTO attachments (id, patient_id, content_type, size, bytes, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)")
+                        .bind(&a)
+                        .bind(enrolment.patient.to_string())
+                        .bind(content_type)
+                        .bind(i64::try_from(bytes.len()).unwrap_or(i64::MAX))
+                        .bind(bytes)
+                        .bind(now_ms)
+                        .execute(&mut *tx)
+                        .await?;
+                    Some(a)
+                }
+                None => None,
+            };
+            sqlx::query(
+                "INSERT INTO alerts (id, enrolment_id, patient_id, establishment_id, level, item, reason, advice, status, raised_at_ms, due_at_ms, attachment_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11)",
+            )
+            .bind(&id)
+            .bind(&enrolment.id)
+            .bind(enrolment.patient.to_string())
+            .bind(enrolment.establishment.to_string())
+            .bind(alert.level.code())
+            .bind(&alert.item)
+            .bind(&alert.reason)
+            .bind(&alert.advice)
+            .bind(now_ms)
+            .bind(now_ms + sla_ms)
+            .bind(&attachment)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("INSERT INTO alert_events (id, alert_id, at_ms, actor, action, note) VALUES ($1, $2, $3, $4, 'raised', $5)")
+                .bind(uuid::Uuid::now_v7().to_string())
+                .bind(&id)
+                .bind(now_ms)
+                .bind(author)
+                .bind(&alert.reason)
+                .execute(&mut *tx)
+                .await?;
+            append_audit!(
+                tx,
+                &audit(who, enrolment.patient, format!("Flag/{id}"), now_ms)
+            );
+            tx.commit().await?;
+            Ok(id)
+        })
+    }
+
+    /// The photo sent with an alert, if any (its id).
+    pub async fn alert_attachment(&self, alert: &str) -> Result<Option<String>> {
+        on_pool!(self, read, |pool| {
+            let id: Option<Option<String>> =
+                sqlx::query_scalar("SELECT attachment_id FROM alerts WHERE id = $1")
+                    .bind(alert)
+                    .fetch_optional(pool)
+                    .await?;
+            Ok(id.flatten())
+        })
+    }
+
+    /// One attachment.
+    pub async fn attachment(&self, id: &str) -> Result<Attachment> {
+        on_pool!(self, read, |pool| {
+            use sqlx::Row;
+            let row = sqlx::query(
+                "SELECT id, patient_id, content_type, bytes FROM attachments WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+            Ok(Attachment {
+                id: row.try_get("id")?,
+                patient: parse_id(&row.try_get::<String, _>("patient_id")?)?,
+                content_type: row.try_get("content_type")?,
+                bytes: row.try_get("bytes")?,
+            })
+        })
+    }
+
+    /// Adds a message to an enrolment's thread (audited as a clinical write).
+    pub async fn post_message(
+        &self,
+        enrolment: &Enrolment,
+        from_patient: bool,
+        author: &str,
+        body: &str,
+        who: &AuditActor,
+        now_ms: i64,
+    ) -> Result<String> {
+        let id = uuid::Uuid::now_v7().to_string();
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO messages (id, enrolment_id, patient_id, establishment_id, from_patient, author, body, at_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&id)
+            .bind(&enrolment.id)
+            .bind(enrolment.patient.to_string())
+            .bind(enrolment.establishment.to_string())
+            .bind(from_patient)
+            .bind(author)
+            .bind(body)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+            append_audit!(
+                tx,
+                &audit(
+                    who,
+                    enrolment.patient,
+                    format!("Communication/{id}"),
+                    now_ms
+                )
+            );
+            tx.commit().await?;
+            Ok(id)
+        })
+    }
+
+    /// The messages of a patient (every thread), oldest first.
+    pub async fn messages_of(&self, patient: PatientId) -> Result<Vec<Message>> {
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(
+                "SELECT id, enrolment_id, patient_id, from_patient, author, body, at_ms, read_at_ms FROM messages \
+                 WHERE patient_id = $1 ORDER BY at_ms, id",
+            )
+            .bind(patient.to_string())
+            .fetch_all(pool)
+            .await?;
+            rows_to::<_, MessageRow>(&rows)?
+                .into_iter()
+                .map(|r| {
+                    Ok(Message {
+                        id: r.id,
+                        enrolment: r.enrolment_id,
+                        patient: parse_id(&r.patient_id)?,
+                        from_patient: r.from_patient,
+                        author: r.author,
+                        body: r.body,
+                        at_ms: r.at_ms,
+                        read_at_ms: r.read_at_ms,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Marks read the messages of a thread written by the other side.
+    pub async fn mark_read(
+        &self,
+        enrolment: &str,
+        written_by_patient: bool,
+        now_ms: i64,
+    ) -> Result<()> {
+        on_pool!(self, write, |pool| {
+            sqlx::query("UPDATE messages SET read_at_ms = $1 WHERE enrolment_id = $2 AND from_patient = $3 AND read_at_ms IS NULL")
+                .bind(now_ms)
+                .bind(enrolment)
+                .bind(written_by_patient)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Threads of an establishment with patients' messages not yet read by the
+    /// team: (enrolment, patient, unread count, last message time), oldest first.
+    pub async fn unread_threads(
+        &self,
+        establishment: EstablishmentId,
+    ) -> Result<Vec<(String, PatientId, i64, i64)>> {
+        on_pool!(self, read, |pool| {
+            use sqlx::Row;
+            let rows = sqlx::query(
+                "SELECT enrolment_id, patient_id, COUNT(*) AS n, MAX(at_ms) AS last_at FROM messages \
+                 WHERE establishment_id = $1 AND from_patient = $2 AND read_at_ms IS NULL \
+                 GROUP BY enrolment_id, patient_id ORDER BY MIN(at_ms)",
+            )
+            .bind(establishment.to_string())
+            .bind(true)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get("enrolment_id")?,
+                        parse_id(&r.try_get::<String, _>("patient_id")?)?,
+                        r.try_get("n")?,
+                        r.try_get("last_at")?,
+                    ))
+                })
+                .collect()
         })
     }
 }

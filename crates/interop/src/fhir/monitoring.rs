@@ -3,7 +3,7 @@
 //! in LOINC with UCUM units, graded symptoms as coded values), an alert's triage a
 //! Task, an open alert a Flag on the patient.
 
-use domain::monitoring::{Alert, AlertLevel, AlertStatus, Enrolment};
+use domain::monitoring::{Alert, AlertLevel, AlertStatus, Enrolment, Message};
 use serde_json::{Value, json};
 
 use super::output::instant;
@@ -101,6 +101,35 @@ pub fn flag(a: &Alert, label: &str) -> Value {
         "period": {"start": instant(a.raised_at_ms)},
         "author": organization_ref(a.establishment),
     })
+}
+
+/// A message of the patient's thread as a Communication (sender and recipient are
+/// the patient and the establishment following them).
+pub fn communication(m: &Message, establishment: impl std::fmt::Display) -> Value {
+    let (patient, team) = (
+        format!("Patient/{}", m.patient),
+        format!("Organization/{establishment}"),
+    );
+    let (sender, recipient) = if m.from_patient {
+        (patient, team)
+    } else {
+        (team, patient)
+    };
+    let mut r = json!({
+        "resourceType": "Communication",
+        "id": m.id,
+        "status": "completed",
+        "basedOn": [{"reference": format!("CarePlan/{}", m.enrolment)}],
+        "subject": patient_ref(m.patient),
+        "sent": instant(m.at_ms),
+        "sender": {"reference": sender, "display": m.author},
+        "recipient": [{"reference": recipient}],
+        "payload": [{"contentString": m.body}],
+    });
+    if let (Some(at), Some(obj)) = (m.read_at_ms, r.as_object_mut()) {
+        obj.insert("received".into(), json!(instant(at)));
+    }
+    r
 }
 
 /// A stored questionnaire submission, as the mapping needs it.

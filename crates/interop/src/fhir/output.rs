@@ -396,6 +396,7 @@ pub fn capability_statement(base: &str, software_version: &str, date: &str) -> V
                 by_patient("Observation", "Réponses aux questionnaires : mesures (LOINC, UCUM) et symptômes gradés."),
                 by_patient("Flag", "Alertes de télésurveillance : actives tant qu'elles ne sont pas closes."),
                 by_patient("CarePlan", "Inclusions en télésurveillance, avec le motif de fin."),
+                by_patient("Communication", "Messages entre le patient suivi et l'équipe de soins."),
                 read_only("Practitioner"),
                 read_only("Organization"),
                 audit,

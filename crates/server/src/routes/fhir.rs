@@ -40,6 +40,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/Flag", get(|s, a, q| search_monitoring(s, a, q, "Flag")))
         .route(
+            "/Communication",
+            get(|s, a, q| search_monitoring(s, a, q, "Communication")),
+        )
+        .route(
             "/CarePlan",
             get(|s, a, q| search_monitoring(s, a, q, "CarePlan")),
         )
@@ -853,6 +857,20 @@ async fn monitoring_search(
             .await?
             .iter()
             .map(|a| m::flag(a, &item_label(&a.item)))
+            .collect(),
+        "Communication" => state
+            .store
+            .messages_of(pid)
+            .await?
+            .iter()
+            .map(|m| {
+                let est = enrolments
+                    .iter()
+                    .find(|e| e.id == m.enrolment)
+                    .map(|e| e.establishment.to_string())
+                    .unwrap_or_default();
+                m::communication(m, est)
+            })
             .collect(),
         "CarePlan" => enrolments
             .iter()

@@ -33,6 +33,14 @@ pub fn routes() -> Router<AppState> {
         .route("/alertes/{id}", get(alert_show).post(alert_act))
         .route("/telesurveillance", get(dashboard))
         .route("/propositions/{id}", axum::routing::post(decide_proposal))
+        .route(
+            "/suivi/{id}/alerte",
+            get(raise_form)
+                .post(raise)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_PHOTO + 64 * 1024)),
+        )
+        .route("/suivi/{id}/messages", get(thread_page).post(thread_post))
+        .route("/pieces/{id}", get(attachment))
 }
 
 async fn own_enrolments(state: &AppState, w: &WebUser) -> Result<Vec<Enrolment>, PageError> {
@@ -53,6 +61,8 @@ struct Row {
     title: String,
     since: String,
     frequency: i64,
+    /// Team messages not yet read by the patient.
+    unread: usize,
 }
 
 #[derive(Template)]
@@ -64,14 +74,22 @@ struct ListPage {
 }
 
 async fn list(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
-    let rows = own_enrolments(&state, &w)
-        .await?
+    let enrolments = own_enrolments(&state, &w).await?;
+    let messages = match enrolments.first() {
+        Some(e) => state.store.messages_of(e.patient).await?,
+        None => vec![],
+    };
+    let rows = enrolments
         .into_iter()
         .filter_map(|e| {
             programme(&e.programme).map(|p| Row {
                 title: p.title.clone(),
                 since: paris_time(e.started_at_ms),
                 frequency: p.frequency_days,
+                unread: messages
+                    .iter()
+                    .filter(|m| m.enrolment == e.id && !m.from_patient && m.read_at_ms.is_none())
+                    .count(),
                 id: e.id,
             })
         })
@@ -254,6 +272,32 @@ struct AlertRow {
 #[template(path = "alerts_table.html")]
 struct AlertsTable {
     rows: Vec<AlertRow>,
+    threads: Vec<ThreadRow>,
+}
+
+/// A thread with patient messages the team has not read.
+struct ThreadRow {
+    enrolment: String,
+    patient: String,
+    unread: i64,
+    last: String,
+}
+
+/// Unread patient messages in the user's establishments (names read audited).
+async fn unread_rows(state: &AppState, w: &WebUser) -> Result<Vec<ThreadRow>, PageError> {
+    let mut out = Vec::new();
+    for e in triage_establishments(w) {
+        for (enrolment, patient, unread, last) in state.store.unread_threads(e).await? {
+            let p = crate::services::patients::read(state, &w.actor, patient).await?;
+            out.push(ThreadRow {
+                enrolment,
+                patient: p.traits.display_name(),
+                unread,
+                last: paris_time(last),
+            });
+        }
+    }
+    Ok(out)
 }
 
 #[derive(Template)]
@@ -263,6 +307,7 @@ struct AlertsPage {
     nav: Option<Nav>,
     csrf: String,
     rows: Vec<AlertRow>,
+    threads: Vec<ThreadRow>,
     /// (id, patient, programme title, reason, when).
     proposals: Vec<(String, String, String, String, String)>,
 }
@@ -320,6 +365,7 @@ async fn alerts_page(State(state): State<AppState>, w: WebUser) -> Result<Respon
         title: "Alertes".into(),
         nav: nav(&w),
         csrf: w.session.csrf_token.clone(),
+        threads: unread_rows(&state, &w).await?,
         rows,
         proposals,
     })?
@@ -378,7 +424,8 @@ async fn decide_proposal(
 
 async fn alerts_table(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
     let rows = queue_rows(&state, &w).await?;
-    Ok(render(&AlertsTable { rows })?.into_response())
+    let threads = unread_rows(&state, &w).await?;
+    Ok(render(&AlertsTable { rows, threads })?.into_response())
 }
 
 #[derive(Template)]
@@ -398,6 +445,8 @@ struct AlertPage {
     actions: Vec<(String, String, bool, String)>,
     timeline: Vec<(String, String, String, String)>,
     error: Option<String>,
+    photo: Option<String>,
+    thread: String,
 }
 
 /// Loads an alert this user may triage: a nurse or doctor of the alert's
@@ -478,6 +527,8 @@ async fn alert_page(
         actions,
         timeline,
         error,
+        photo: state.store.alert_attachment(&a.id).await?,
+        thread: a.enrolment.clone(),
         id: a.id,
     };
     Ok((status, render(&page)?).into_response())
@@ -881,4 +932,358 @@ async fn dashboard(State(state): State<AppState>, w: WebUser) -> Result<Response
         sections,
     };
     Ok(render(&page)?.into_response())
+}
+
+// ---------------------------------------------------------------- patient alert, photo, messages
+
+/// Largest photo a patient may send with an alert.
+const MAX_PHOTO: usize = 5 * 1024 * 1024;
+
+#[derive(Template)]
+#[template(path = "raise.html")]
+struct RaisePage {
+    title: String,
+    nav: Option<Nav>,
+    csrf: String,
+    id: String,
+    symptoms: Vec<(String, String)>,
+    error: Option<String>,
+    sent: bool,
+}
+
+async fn raise_page(
+    state: &AppState,
+    w: &WebUser,
+    id: &str,
+    status: StatusCode,
+    error: Option<String>,
+    sent: bool,
+) -> Result<Response, PageError> {
+    let e = enrolment_of(state, w, id).await?;
+    let p = programme(&e.programme)
+        .ok_or_else(|| PageError(AppError::NotFound("programme inconnu".into())))?;
+    let mut symptoms: Vec<(String, String)> = p
+        .items
+        .iter()
+        .filter(|i| matches!(i.kind, ItemKind::Grade(_) | ItemKind::Bool))
+        .map(|i| (i.link_id.clone(), i.label.clone()))
+        .collect();
+    symptoms.push(("autre".into(), "Autre chose".into()));
+    let page = RaisePage {
+        title: "Signaler un problème".into(),
+        nav: nav(w),
+        csrf: w.session.csrf_token.clone(),
+        id: e.id,
+        symptoms,
+        error,
+        sent,
+    };
+    Ok((status, render(&page)?).into_response())
+}
+
+async fn raise_form(
+    State(state): State<AppState>,
+    w: WebUser,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    raise_page(&state, &w, &id, StatusCode::OK, None, false).await
+}
+
+/// What the photo is, from its first bytes (the browser's word is not taken).
+fn photo_type(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else {
+        None
+    }
+}
+
+/// `POST /suivi/{id}/alerte` (multipart): the patient raises an alert: a symptom,
+/// their words, optionally a photo (JPEG or PNG, 5 Mo at most). It lands in the
+/// nurses' queue at once; the patient is told when they will be called back and
+/// to call 15 if they feel in danger.
+async fn raise(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    w: WebUser,
+    Path(id): Path<String>,
+    mut form: axum::extract::Multipart,
+) -> Result<Response, PageError> {
+    same_origin(&state, &headers)?;
+    let bad = |m: &str| AppError::BadRequest("invalid", m.to_owned());
+    let (mut csrf, mut symptom, mut text, mut photo) =
+        (String::new(), String::new(), String::new(), None);
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| bad(&format!("formulaire illisible : {e}")))?
+    {
+        let name = field.name().unwrap_or("").to_owned();
+        let has_file = field.file_name().is_some_and(|f| !f.is_empty());
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|_| AppError::TooLarge(MAX_PHOTO))?;
+        let text_of = |b: &[u8]| String::from_utf8_lossy(b).trim().to_owned();
+        match name.as_str() {
+            "csrf" => csrf = text_of(&bytes),
+            "symptome" => symptom = text_of(&bytes),
+            "texte" => text = text_of(&bytes).chars().take(1000).collect(),
+            "photo" if has_file && !bytes.is_empty() => photo = Some(bytes),
+            _ => {}
+        }
+    }
+    check_csrf(&w.session.csrf_token, &csrf)?;
+    let e = enrolment_of(&state, &w, &id).await?;
+    let p = programme(&e.programme)
+        .ok_or_else(|| PageError(AppError::NotFound("programme inconnu".into())))?;
+    let fail = async |m: &str| {
+        raise_page(
+            &state,
+            &w,
+            &id,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(m.to_owned()),
+            false,
+        )
+        .await
+    };
+    if e.status != "active" {
+        return fail(
+            "ce suivi est terminé : appelez le service qui vous suivait, ou le 15 en cas d'urgence",
+        )
+        .await;
+    }
+    let label = if symptom == "autre" {
+        "Autre chose".to_owned()
+    } else if let Some(i) = p.items.iter().find(|i| i.link_id == symptom) {
+        i.label.clone()
+    } else {
+        return fail("choisissez ce qui ne va pas dans la liste").await;
+    };
+    if text.is_empty() {
+        return fail("décrivez en quelques mots ce qui ne va pas").await;
+    }
+    let photo = match &photo {
+        Some(b) if b.len() > MAX_PHOTO => {
+            return fail("la photo dépasse 5 Mo : choisissez une photo plus petite").await;
+        }
+        Some(b) => match photo_type(b) {
+            Some(t) => Some((t, b.as_ref())),
+            None => return fail("la photo doit être au format JPEG ou PNG").await,
+        },
+        None => None,
+    };
+    let alert = store::monitoring::NewAlert {
+        level: domain::monitoring::AlertLevel::Warning,
+        item: symptom,
+        reason: format!("signalé par le patient ({label}) : {text}"),
+        advice: "Une infirmière vous rappellera dans la demi-journée.".into(),
+    };
+    let who = domain::audit::AuditActor::new(&w.actor, None);
+    state
+        .store
+        .raise_patient_alert(
+            &e,
+            &alert,
+            photo,
+            &w.user.display_name,
+            p.sla_hours * 3600 * 1000,
+            &who,
+            state.now_ms(),
+        )
+        .await?;
+    let _ = state.events.send(LiveEvent::Alerts(e.establishment));
+    raise_page(&state, &w, &id, StatusCode::OK, None, true).await
+}
+
+/// `GET /pieces/{id}`: a file a patient sent, for the patient and for carers who
+/// may read their clinical data (an audited read). Served so that a browser
+/// cannot run it: fixed type, no sniffing, sandboxed.
+async fn attachment(
+    State(state): State<AppState>,
+    w: WebUser,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let not_found = || PageError(AppError::NotFound("pièce introuvable".into()));
+    let a = state.store.attachment(&id).await.map_err(|_| not_found())?;
+    let own =
+        matches!(w.actor.principal, Principal::Patient { patient, .. } if patient == a.patient);
+    if !own {
+        crate::services::patients::clinical_read(
+            &state,
+            &w.actor,
+            a.patient,
+            &format!("Binary/{id}"),
+        )
+        .await
+        .map_err(|e| match e {
+            AppError::Forbidden(_) => not_found(),
+            other => other.into(),
+        })?;
+    }
+    let mut resp = a.bytes.into_response();
+    let h = resp.headers_mut();
+    for (k, v) in [
+        ("content-type", a.content_type.as_str()),
+        ("x-content-type-options", "nosniff"),
+        ("cache-control", "private, no-store"),
+        ("content-security-policy", "default-src 'none'; sandbox"),
+    ] {
+        if let Ok(v) = v.parse() {
+            h.insert(k, v);
+        }
+    }
+    Ok(resp)
+}
+
+/// Who opens a thread: the patient (their enrolment) or a nurse or doctor of the
+/// enrolment's establishment allowed to write the patient's clinical data.
+async fn thread_access(
+    state: &AppState,
+    w: &WebUser,
+    id: &str,
+) -> Result<(Enrolment, bool, Option<domain::policy::Grant>), PageError> {
+    if matches!(w.actor.principal, Principal::Patient { .. }) {
+        return Ok((enrolment_of(state, w, id).await?, true, None));
+    }
+    let not_found = || PageError(AppError::NotFound("suivi introuvable".into()));
+    let e = state.store.enrolment(id).await.map_err(|_| not_found())?;
+    if !triage_establishments(w).contains(&e.establishment) {
+        return Err(not_found());
+    }
+    let (_, grant) = carer(state, w, &e.patient.to_string()).await?;
+    Ok((e, false, Some(grant)))
+}
+
+#[derive(Template)]
+#[template(path = "messages.html")]
+struct ThreadPage {
+    title: String,
+    nav: Option<Nav>,
+    csrf: String,
+    id: String,
+    patient_side: bool,
+    heading: String,
+    /// (from the reader's side, author, when, text).
+    messages: Vec<(bool, String, String, String)>,
+    error: Option<String>,
+}
+
+async fn thread_render(
+    state: &AppState,
+    w: &WebUser,
+    id: &str,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let (e, patient_side, grant) = thread_access(state, w, id).await?;
+    let heading = if patient_side {
+        "Messages avec l'équipe de soins".to_owned()
+    } else {
+        let p = crate::services::patients::read(state, &w.actor, e.patient).await?;
+        format!("Messages — {}", p.traits.display_name())
+    };
+    // Reading the thread marks the other side's messages read.
+    state
+        .store
+        .mark_read(&e.id, !patient_side, state.now_ms())
+        .await?;
+    if let Some(g) = grant {
+        let row = store::audit::NewAudit {
+            at_ms: state.now_ms(),
+            actor: domain::audit::AuditActor::new(&w.actor, Some(g)),
+            patient: Some(e.patient.to_string()),
+            action: "read-clinical".into(),
+            resource: format!("Communication?based-on=CarePlan/{}", e.id),
+            outcome: "success".into(),
+        };
+        state.store.audit(&row).await?;
+    }
+    let messages = state
+        .store
+        .messages_of(e.patient)
+        .await?
+        .into_iter()
+        .filter(|m| m.enrolment == e.id)
+        .map(|m| {
+            (
+                m.from_patient == patient_side,
+                m.author,
+                paris_time(m.at_ms),
+                m.body,
+            )
+        })
+        .collect();
+    let page = ThreadPage {
+        title: "Messages".into(),
+        nav: nav(w),
+        csrf: w.session.csrf_token.clone(),
+        id: e.id,
+        patient_side,
+        heading,
+        messages,
+        error,
+    };
+    Ok((status, render(&page)?).into_response())
+}
+
+async fn thread_page(
+    State(state): State<AppState>,
+    w: WebUser,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    thread_render(&state, &w, &id, StatusCode::OK, None).await
+}
+
+async fn thread_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    w: WebUser,
+    Path(id): Path<String>,
+    body: String,
+) -> Result<Response, PageError> {
+    same_origin(&state, &headers)?;
+    let f = form_fields(&body)?;
+    check_csrf(&w.session.csrf_token, field(&f, "csrf").trim())?;
+    let (e, patient_side, grant) = thread_access(&state, &w, &id).await?;
+    let text = field(&f, "message").trim();
+    if text.is_empty() || text.chars().count() > 2000 {
+        return thread_render(
+            &state,
+            &w,
+            &id,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("écrivez un message (2 000 caractères au plus)".into()),
+        )
+        .await;
+    }
+    if e.status != "active" {
+        return thread_render(
+            &state,
+            &w,
+            &id,
+            StatusCode::CONFLICT,
+            Some("ce suivi est terminé".into()),
+        )
+        .await;
+    }
+    let who = domain::audit::AuditActor::new(&w.actor, grant);
+    state
+        .store
+        .post_message(
+            &e,
+            patient_side,
+            &w.user.display_name,
+            text,
+            &who,
+            state.now_ms(),
+        )
+        .await?;
+    if patient_side {
+        let _ = state.events.send(LiveEvent::Alerts(e.establishment));
+    }
+    Ok(super::web::see_other(&format!("/suivi/{id}/messages")))
 }

@@ -38,6 +38,7 @@ async fn metadata_is_public_and_valid() {
             "Observation",
             "Flag",
             "CarePlan",
+            "Communication",
             "Practitioner",
             "Organization",
             "AuditEvent"

@@ -87,6 +87,7 @@ pub struct Resp {
     pub status: u16,
     pub headers: HeaderMap,
     pub text: String,
+    pub bytes: Vec<u8>,
 }
 
 impl Resp {
@@ -137,11 +138,12 @@ impl Resp {
 pub async fn read(r: reqwest::Response) -> Resp {
     let status = r.status().as_u16();
     let headers = r.headers().clone();
-    let text = r.text().await.unwrap();
+    let bytes = r.bytes().await.unwrap().to_vec();
     Resp {
         status,
         headers,
-        text,
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+        bytes,
     }
 }
 

@@ -977,3 +977,274 @@ async fn a_discharge_from_a_configured_unit_proposes_an_enrolment() {
         );
     }
 }
+
+/// A multipart/form-data body: (name, file name and type for files, bytes).
+fn multipart(fields: &[(&str, Option<(&str, &str)>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "----parcours-test-boundary";
+    let mut body = Vec::new();
+    for (name, file, bytes) in fields {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match file {
+            Some((filename, ctype)) => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: {ctype}\r\n\r\n").as_bytes(),
+            ),
+            None => body.extend_from_slice(format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes()),
+        }
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[tokio::test]
+async fn a_patient_raises_an_alert_with_a_photo_and_writes_to_the_team() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let patient = app.login(server::demo::PATIENT_LOGIN).await;
+        let lambert = app.demo_patient("Lambert").await.id;
+        let e = app.store.enrolments_of(lambert).await.unwrap().remove(0);
+        assert!(
+            app.get_page("/suivi", &patient)
+                .await
+                .page()
+                .contains("Signaler un problème")
+        );
+        let url = format!("/suivi/{}/alerte", e.id);
+        let form = app.get_page(&url, &patient).await;
+        assert!(form.page().contains("Éruption cutanée"), "{backend}");
+        let csrf = csrf_field(&form.text);
+        let post = async |fields: &[(&str, Option<(&str, &str)>, &[u8])]| {
+            let (ctype, body) = multipart(fields);
+            read(
+                app.http
+                    .post(app.url(&url))
+                    .header("cookie", format!("parcours_session={patient}"))
+                    .header("content-type", ctype)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        };
+        let png: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+        let r = post(&[
+            ("csrf", None, csrf.as_bytes()),
+            ("symptome", None, b"rash"),
+            ("texte", None, b""),
+        ])
+        .await;
+        assert_eq!(r.status, 422, "{backend}: {}", r.text);
+        assert!(r.page().contains("décrivez"));
+        let r = post(&[
+            ("csrf", None, csrf.as_bytes()),
+            ("symptome", None, b"rash"),
+            ("texte", None, b"Plaques"),
+            ("photo", Some(("x.gif", "image/png")), b"GIF89a..."),
+        ])
+        .await;
+        assert_eq!(r.status, 422, "{backend}");
+        assert!(r.page().contains("JPEG ou PNG"));
+        let r = post(&[
+            ("csrf", None, csrf.as_bytes()),
+            ("symptome", None, b"nope"),
+            ("texte", None, b"x"),
+        ])
+        .await;
+        assert_eq!(r.status, 422);
+        let r = post(&[
+            ("csrf", None, b"forged"),
+            ("symptome", None, b"rash"),
+            ("texte", None, b"x"),
+        ])
+        .await;
+        assert_eq!(r.status, 403, "{backend}: CSRF checked");
+        let big = vec![0xFFu8; 6 * 1024 * 1024];
+        let r = post(&[
+            ("csrf", None, csrf.as_bytes()),
+            ("symptome", None, b"rash"),
+            ("texte", None, b"x"),
+            ("photo", Some(("big.jpg", "image/jpeg")), &big),
+        ])
+        .await;
+        assert_eq!(r.status, 413, "{backend}");
+        assert!(
+            app.store
+                .alert_queue(e.establishment)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{backend}: nothing stored so far"
+        );
+        let r = post(&[
+            ("csrf", None, csrf.as_bytes()),
+            ("symptome", None, b"rash"),
+            (
+                "texte",
+                None,
+                "Plaques rouges sur les bras depuis hier".as_bytes(),
+            ),
+            ("photo", Some(("bras.png", "image/png")), png),
+        ])
+        .await;
+        assert_eq!(r.status, 200, "{backend}: {}", r.text);
+        assert!(
+            r.page().contains("Votre alerte est envoyée") && r.page().contains("href=\"tel:15\"")
+        );
+
+        // The nurse sees it, with the photo, served safely and only to carers.
+        let nurse = app.login("ide.petit").await;
+        let table = app.get_page("/alertes/table", &nurse).await.page();
+        assert!(
+            table.contains("Éruption cutanée : signalé par le patient"),
+            "{backend}: {table}"
+        );
+        let a = app
+            .store
+            .alert_queue(e.establishment)
+            .await
+            .unwrap()
+            .remove(0);
+        let page = app
+            .get_page(&format!("/alertes/{}", a.id), &nurse)
+            .await
+            .page();
+        let photo = app.store.alert_attachment(&a.id).await.unwrap().unwrap();
+        assert!(
+            page.contains(&format!("src=\"/pieces/{photo}\"")),
+            "{backend}: {page}"
+        );
+        let piece = format!("/pieces/{photo}");
+        let r = app.get_page(&piece, &nurse).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-type").as_deref(), Some("image/png"));
+        assert_eq!(
+            r.header("x-content-type-options").as_deref(),
+            Some("nosniff")
+        );
+        assert_eq!(r.bytes.as_slice(), png, "{backend}: the bytes sent");
+        assert_eq!(app.get_page(&piece, &patient).await.status, 200);
+        let other = app.login("ipa.robert").await;
+        assert_eq!(
+            app.get_page(&piece, &other).await.status,
+            404,
+            "{backend}: another establishment"
+        );
+
+        // Messages both ways; unread ones stand out on each side.
+        let thread = format!("/suivi/{}/messages", e.id);
+        let pcsrf = csrf_field(&app.get_page(&thread, &patient).await.text);
+        let pcookie = format!("parcours_session={patient}");
+        assert_eq!(
+            app.post_form(&thread, &pcookie, &[("csrf", &pcsrf), ("message", "  ")])
+                .await
+                .status,
+            422
+        );
+        assert_eq!(
+            app.post_form(
+                &thread,
+                &pcookie,
+                &[("csrf", &pcsrf), ("message", "Puis-je prendre un bain ?")]
+            )
+            .await
+            .status,
+            303
+        );
+        let table = app.get_page("/alertes/table", &nurse).await.page();
+        assert!(
+            table.contains("Messages des patients") && table.contains("1 message(s) non lu(s)"),
+            "{backend}: {table}"
+        );
+        let view = app.get_page(&thread, &nurse).await;
+        assert!(
+            view.page().contains("Puis-je prendre un bain ?")
+                && view.page().contains("Messages — LAMBERT Monique")
+        );
+        let ncookie = format!("parcours_session={nurse}");
+        assert_eq!(
+            app.post_form(
+                &thread,
+                &ncookie,
+                &[
+                    ("csrf", &csrf_field(&view.text)),
+                    ("message", "Oui, un bain tiède.")
+                ]
+            )
+            .await
+            .status,
+            303
+        );
+        assert!(
+            !app.get_page("/alertes/table", &nurse)
+                .await
+                .page()
+                .contains("Messages des patients"),
+            "{backend}: read"
+        );
+        assert!(
+            app.get_page("/suivi", &patient)
+                .await
+                .page()
+                .contains("(1 nouveau(x))")
+        );
+        assert!(
+            app.get_page(&thread, &patient)
+                .await
+                .page()
+                .contains("Oui, un bain tiède.")
+        );
+        assert!(
+            !app.get_page("/suivi", &patient)
+                .await
+                .page()
+                .contains("nouveau(x)")
+        );
+        assert_eq!(app.get_page(&thread, &other).await.status, 404, "{backend}");
+        // FHIR: the thread as Communications, for the clinic's carers only.
+        let hash = server::auth::hash_secret("s".into()).await.unwrap();
+        app.store
+            .create_client(
+                "clinic-feed",
+                "c",
+                &hash,
+                e.establishment,
+                domain::org::Role::Integration,
+                0,
+            )
+            .await
+            .unwrap();
+        let token = app.token_for("clinic-feed", "s").await.json()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let comms = app
+            .get(
+                &format!("/fhir/Communication?patient=Patient/{lambert}"),
+                Some(&token),
+            )
+            .await
+            .json();
+        let texts: Vec<&str> = comms["entry"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{comms}"))
+            .iter()
+            .map(|e| {
+                e["resource"]["payload"][0]["contentString"]
+                    .as_str()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(
+            texts,
+            vec!["Puis-je prendre un bain ?", "Oui, un bain tiède."],
+            "{backend}"
+        );
+        assert_eq!(
+            comms["entry"][0]["resource"]["sender"]["reference"],
+            format!("Patient/{lambert}")
+        );
+        validate_fhir(&[comms]);
+    }
+}

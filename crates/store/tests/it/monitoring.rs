@@ -202,3 +202,104 @@ async fn responses_alerts_triage_and_escalation() {
         assert!(s.active_enrolments(w.e1).await.unwrap().is_empty());
     }
 }
+
+#[tokio::test]
+async fn patient_alerts_with_a_photo_and_messages() {
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let p = s
+            .create_patient(&new_patient(w.t1.id, "Photo", "Paul"), &who(), NOW)
+            .await
+            .unwrap();
+        let n = store::monitoring::NewEnrolment {
+            patient: p.id,
+            establishment: w.e1,
+            programme: "oral-oncology".into(),
+            consent_at_ms: NOW,
+            created_by: "ide".into(),
+        };
+        s.enrol(&n, &who(), NOW).await.unwrap();
+        let e = s.enrolments_of(p.id).await.unwrap().remove(0);
+        let photo: &[u8] = b"\x89PNG\r\n\x1a\nfake";
+        let alert = NewAlert {
+            level: AlertLevel::Warning,
+            item: "rash".into(),
+            reason: "Plaques rouges sur les bras".into(),
+            advice: "".into(),
+        };
+        let id = s
+            .raise_patient_alert(
+                &e,
+                &alert,
+                Some(("image/png", photo)),
+                "Paul Photo",
+                1000,
+                &who(),
+                NOW,
+            )
+            .await
+            .unwrap();
+        let a = s.alert(&id).await.unwrap();
+        assert_eq!(
+            (a.status, a.due_at_ms, a.item.as_str()),
+            (AlertStatus::Open, NOW + 1000, "rash"),
+            "{name}"
+        );
+        let att = s.alert_attachment(&id).await.unwrap().expect("photo kept");
+        let got = s.attachment(&att).await.unwrap();
+        assert_eq!(
+            (got.patient, got.content_type.as_str(), got.bytes.as_slice()),
+            (p.id, "image/png", photo),
+            "{name}"
+        );
+        assert_eq!(s.alert_events(&id).await.unwrap()[0].1, "Paul Photo");
+        let none = s
+            .raise_patient_alert(&e, &alert, None, "Paul Photo", 1000, &who(), NOW)
+            .await
+            .unwrap();
+        assert_eq!(s.alert_attachment(&none).await.unwrap(), None);
+        assert!(matches!(
+            s.attachment("nope").await,
+            Err(store::StoreError::NotFound)
+        ));
+
+        // Messages: unread by the team until they open the thread.
+        s.post_message(
+            &e,
+            true,
+            "Paul Photo",
+            "Puis-je prendre un bain ?",
+            &who(),
+            NOW,
+        )
+        .await
+        .unwrap();
+        s.post_message(&e, true, "Paul Photo", "Merci", &who(), NOW + 5)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.unread_threads(w.e1).await.unwrap(),
+            vec![(e.id.clone(), p.id, 2, NOW + 5)],
+            "{name}"
+        );
+        assert!(s.unread_threads(w.e2).await.unwrap().is_empty());
+        s.post_message(&e, false, "Julie Petit", "Oui, tiède.", &who(), NOW + 9)
+            .await
+            .unwrap();
+        s.mark_read(&e.id, true, NOW + 10).await.unwrap();
+        assert!(s.unread_threads(w.e1).await.unwrap().is_empty(), "{name}");
+        let thread = s.messages_of(p.id).await.unwrap();
+        assert_eq!(
+            thread
+                .iter()
+                .map(|m| (m.from_patient, m.body.as_str(), m.read_at_ms))
+                .collect::<Vec<_>>(),
+            vec![
+                (true, "Puis-je prendre un bain ?", Some(NOW + 10)),
+                (true, "Merci", Some(NOW + 10)),
+                (false, "Oui, tiède.", None)
+            ],
+            "{name}"
+        );
+    }
+}
