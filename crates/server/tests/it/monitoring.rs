@@ -978,8 +978,11 @@ async fn a_discharge_from_a_configured_unit_proposes_an_enrolment() {
     }
 }
 
-/// A multipart/form-data body: (name, file name and type for files, bytes).
-fn multipart(fields: &[(&str, Option<(&str, &str)>, &[u8])]) -> (String, Vec<u8>) {
+/// One part of a multipart form: name, file name and type for files, bytes.
+type Part<'a> = (&'a str, Option<(&'a str, &'a str)>, &'a [u8]);
+
+/// A multipart/form-data body and its content type.
+fn multipart(fields: &[Part<'_>]) -> (String, Vec<u8>) {
     let boundary = "----parcours-test-boundary";
     let mut body = Vec::new();
     for (name, file, bytes) in fields {
@@ -1014,7 +1017,7 @@ async fn a_patient_raises_an_alert_with_a_photo_and_writes_to_the_team() {
         let form = app.get_page(&url, &patient).await;
         assert!(form.page().contains("Éruption cutanée"), "{backend}");
         let csrf = csrf_field(&form.text);
-        let post = async |fields: &[(&str, Option<(&str, &str)>, &[u8])]| {
+        let post = async |fields: &[Part<'_>]| {
             let (ctype, body) = multipart(fields);
             read(
                 app.http
