@@ -373,6 +373,20 @@ pub struct Message {
     pub read_at_ms: Option<i64>,
 }
 
+/// When the next questionnaire was due, if it is due now: a period after the last
+/// response (or after the start, before any), every `frequency_days`.
+pub fn questionnaire_due(
+    started_ms: i64,
+    last_response_ms: Option<i64>,
+    frequency_days: i64,
+    now_ms: i64,
+) -> Option<i64> {
+    let due = last_response_ms
+        .unwrap_or(started_ms)
+        .saturating_add(frequency_days.saturating_mul(24 * 3600 * 1000));
+    (now_ms >= due).then_some(due)
+}
+
 /// One alert as the dashboard sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AlertFact {
@@ -652,5 +666,15 @@ mod tests {
         let none = dashboard(&[], now, 4);
         assert_eq!((none.median_handle_ms, none.sla_percent()), (None, None));
         assert_eq!(none.weeks.len(), 4);
+    }
+
+    #[test]
+    fn a_questionnaire_is_due_one_period_after_the_last_answer() {
+        const D: i64 = 24 * 3600 * 1000;
+        assert_eq!(questionnaire_due(0, None, 7, 7 * D - 1), None);
+        assert_eq!(questionnaire_due(0, None, 7, 7 * D), Some(7 * D));
+        assert_eq!(questionnaire_due(0, Some(5 * D), 7, 8 * D), None);
+        assert_eq!(questionnaire_due(0, Some(5 * D), 7, 20 * D), Some(12 * D));
+        assert_eq!(questionnaire_due(0, Some(5 * D), 1, 6 * D), Some(6 * D));
     }
 }

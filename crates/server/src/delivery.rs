@@ -16,6 +16,10 @@ use crate::state::AppState;
 
 /// The outbox topic of ORU^R01 messages.
 pub const ORU_TOPIC: &str = "hl7.oru";
+/// The outbox topic of notifications to patients (reminders). The default sender
+/// only logs that a notification left (its id, never its text or recipient);
+/// an SMS or mail sender plugs in here.
+pub const NOTIFY_TOPIC: &str = "notify";
 const LEASE_MS: i64 = 120_000;
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -125,7 +129,15 @@ pub async fn try_execute_task(
     for m in &claimed {
         deliver(state, m, policy).await?;
     }
-    Ok(claimed.len())
+    let notices = state
+        .store
+        .claim_outbox(NOTIFY_TOPIC, state.now_ms(), LEASE_MS, 10)
+        .await?;
+    for m in &notices {
+        tracing::info!(id = %m.id, "notification sent (log sender)");
+        state.store.outbox_delivered(&m.id, state.now_ms()).await?;
+    }
+    Ok(claimed.len() + notices.len())
 }
 
 /// Runs until `shutdown` turns true, looking for due messages every 200 ms.

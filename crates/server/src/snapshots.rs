@@ -34,6 +34,38 @@ pub async fn escalate(state: &AppState) -> Result<usize, store::StoreError> {
     Ok(ids.len())
 }
 
+/// Enqueues a reminder for every questionnaire now due (once per due period:
+/// the idempotency key carries the due time); returns how many were new. The
+/// text names no health fact: it may go by SMS or mail later.
+pub async fn remind(state: &AppState) -> Result<usize, store::StoreError> {
+    let now = state.now_ms();
+    let mut new = 0;
+    for (e, last) in state.store.active_enrolments_with_last_response().await? {
+        let Some(p) = crate::services::monitoring::programme(&e.programme) else {
+            continue;
+        };
+        let Some(due) =
+            domain::monitoring::questionnaire_due(e.started_at_ms, last, p.frequency_days, now)
+        else {
+            continue;
+        };
+        let m = store::outbox::NewMessage {
+            idempotency_key: format!("rappel:{}:{due}", e.id),
+            topic: crate::delivery::NOTIFY_TOPIC.into(),
+            destination: format!("portail:{}", e.patient),
+            payload: format!(
+                "Bonjour, votre questionnaire de suivi est à remplir : {}/suivi/{}",
+                state.config.public_url(),
+                e.id
+            ),
+        };
+        if state.store.enqueue(&m, now).await? {
+            new += 1;
+        }
+    }
+    Ok(new)
+}
+
 /// Runs `job` at start and then every `every` until `shutdown` turns true.
 async fn periodic<F, Fut>(
     state: AppState,
@@ -57,7 +89,7 @@ async fn periodic<F, Fut>(
     }
 }
 
-/// Runs both jobs until `shutdown` turns true.
+/// Runs the timer jobs until `shutdown` turns true.
 pub async fn run(state: AppState, shutdown: watch::Receiver<bool>) {
     let snapshots = periodic(
         state.clone(),
@@ -67,11 +99,18 @@ pub async fn run(state: AppState, shutdown: watch::Receiver<bool>) {
         |s| async move { take(&s).await },
     );
     let escalation = periodic(
-        state,
+        state.clone(),
         Duration::from_secs(60),
-        shutdown,
+        shutdown.clone(),
         "alert escalation",
         |s| async move { escalate(&s).await },
     );
-    tokio::join!(snapshots, escalation);
+    let reminders = periodic(
+        state,
+        Duration::from_secs(900),
+        shutdown,
+        "questionnaire reminders",
+        |s| async move { remind(&s).await },
+    );
+    tokio::join!(snapshots, escalation, reminders);
 }

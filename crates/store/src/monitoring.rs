@@ -949,3 +949,30 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Every active enrolment with the time of its last response.
+    pub async fn active_enrolments_with_last_response(
+        &self,
+    ) -> Result<Vec<(Enrolment, Option<i64>)>> {
+        on_pool!(self, read, |pool| {
+            use sqlx::Row;
+            let rows = sqlx::query(
+                "SELECT e.id, e.patient_id, e.establishment_id, e.programme_id, e.status, e.started_at_ms, e.end_reason, \
+                 (SELECT MAX(r.submitted_at_ms) FROM questionnaire_responses r WHERE r.enrolment_id = e.id) AS last_ms \
+                 FROM enrolments e WHERE e.status = 'active' ORDER BY e.id",
+            )
+            .fetch_all(pool)
+            .await?;
+            let last: Vec<Option<i64>> = rows
+                .iter()
+                .map(|r| r.try_get("last_ms"))
+                .collect::<std::result::Result<_, _>>()?;
+            rows_to::<_, EnrolmentRow>(&rows)?
+                .into_iter()
+                .zip(last)
+                .map(|(r, l)| Ok((Enrolment::try_from(r)?, l)))
+                .collect()
+        })
+    }
+}

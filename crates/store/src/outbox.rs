@@ -191,6 +191,18 @@ impl Store {
         })
     }
 
+    /// The message enqueued under an idempotency key, whatever its state.
+    pub async fn outbox_message(&self, idempotency_key: &str) -> Result<Option<OutboxMessage>> {
+        let sql = format!("SELECT {COLUMNS} FROM outbox WHERE idempotency_key = $1");
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(idempotency_key)
+                .fetch_all(pool)
+                .await?;
+            Ok(rows_to(&rows)?.into_iter().next())
+        })
+    }
+
     /// Messages of `topic` waiting for delivery (not delivered, not dead), oldest
     /// first, without claiming them.
     pub async fn outbox_pending(&self, topic: &str, limit: i64) -> Result<Vec<OutboxMessage>> {

@@ -63,6 +63,8 @@ struct Row {
     frequency: i64,
     /// Team messages not yet read by the patient.
     unread: usize,
+    /// Since when the questionnaire is waiting, if it is.
+    due: Option<String>,
 }
 
 #[derive(Template)]
@@ -75,10 +77,14 @@ struct ListPage {
 
 async fn list(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
     let enrolments = own_enrolments(&state, &w).await?;
-    let messages = match enrolments.first() {
-        Some(e) => state.store.messages_of(e.patient).await?,
-        None => vec![],
+    let (messages, responses) = match enrolments.first() {
+        Some(e) => (
+            state.store.messages_of(e.patient).await?,
+            state.store.responses_of(e.patient).await?,
+        ),
+        None => (vec![], vec![]),
     };
+    let now = state.now_ms();
     let rows = enrolments
         .into_iter()
         .filter_map(|e| {
@@ -90,6 +96,17 @@ async fn list(State(state): State<AppState>, w: WebUser) -> Result<Response, Pag
                     .iter()
                     .filter(|m| m.enrolment == e.id && !m.from_patient && m.read_at_ms.is_none())
                     .count(),
+                due: domain::monitoring::questionnaire_due(
+                    e.started_at_ms,
+                    responses
+                        .iter()
+                        .filter(|r| r.enrolment == e.id)
+                        .map(|r| r.submitted_at_ms)
+                        .max(),
+                    p.frequency_days,
+                    now,
+                )
+                .map(paris_time),
                 id: e.id,
             })
         })

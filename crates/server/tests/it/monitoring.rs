@@ -1251,3 +1251,65 @@ async fn a_patient_raises_an_alert_with_a_photo_and_writes_to_the_team() {
         validate_fhir(&[comms]);
     }
 }
+
+#[tokio::test]
+async fn a_due_questionnaire_is_reminded_once_through_the_outbox() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let lambert = app.demo_patient("Lambert").await.id;
+        let e = app.store.enrolments_of(lambert).await.unwrap().remove(0);
+        let key = format!("rappel:{}:{}", e.id, e.started_at_ms + 7 * 24 * 3600 * 1000);
+        server::snapshots::remind(&app.state).await.unwrap();
+        assert!(
+            app.store.outbox_message(&key).await.unwrap().is_none(),
+            "{backend}: enrolled today, nothing due"
+        );
+        let patient = app.login(server::demo::PATIENT_LOGIN).await;
+        assert!(
+            !app.get_page("/suivi", &patient)
+                .await
+                .page()
+                .contains("à remplir")
+        );
+        app.clock.advance_secs(7 * 24 * 3600 + 60);
+        assert!(
+            server::snapshots::remind(&app.state).await.unwrap() >= 1,
+            "{backend}"
+        );
+        let m = app
+            .store
+            .outbox_message(&key)
+            .await
+            .unwrap()
+            .expect("reminder queued");
+        assert_eq!(m.destination, format!("portail:{lambert}"));
+        assert!(
+            m.payload.ends_with(&format!("/suivi/{}", e.id)) && !m.payload.contains("LAMBERT"),
+            "{}",
+            m.payload
+        );
+        // Once per due period, however often the job runs.
+        assert_eq!(
+            server::snapshots::remind(&app.state).await.unwrap(),
+            0,
+            "{backend}"
+        );
+        let patient = app.login(server::demo::PATIENT_LOGIN).await;
+        assert!(
+            app.get_page("/suivi", &patient)
+                .await
+                .page()
+                .contains("Votre questionnaire est à remplir"),
+            "{backend}"
+        );
+        // The log sender (the outbox worker) delivers it.
+        eventually("reminder delivered", async || {
+            app.store
+                .outbox_message(&key)
+                .await
+                .unwrap()
+                .is_some_and(|m| m.delivered_at_ms.is_some())
+        })
+        .await;
+    }
+}
