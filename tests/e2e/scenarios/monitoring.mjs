@@ -3,13 +3,18 @@
 // queue within 2 seconds without a reload (WebSocket); the nurse takes it and
 // escalates it; the doctor closes it; the timeline shows every step; the
 // hospital's MLLP listener (started here, before the server) receives the ORU^R01
-// and hl7apy accepts it. The patient's pages pass axe-core and fit a phone.
+// and hl7apy accepts it; the dashboard counts the alert; the patient raises an
+// alert with a photo and writes to the team, the nurse sees both and answers.
+// The pages pass axe-core and the patient's fit a phone.
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, login } from './common.mjs';
+
+/** A real 1×1 PNG (the photo the patient sends). */
+const PNG_1X1 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
 
 /** A hospital's MLLP receiver on a free loopback port: keeps each message, answers AA. */
 export async function prepare() {
@@ -133,6 +138,41 @@ export default async function monitoring({ browser, base, root, prepared, track,
   expect(urgent === '1', `1 alerte urgente attendue au tableau de bord, ${urgent} affichée(s)`);
   await checkA11y(doctor, 'tableau de bord');
   await checkNoHorizontalScroll(doctor, 'tableau de bord');
+
+  // The patient raises an alert with a photo, and writes to the team.
+  track(patient);
+  await patient.goto(`${base}/suivi`);
+  await patient.getByRole('link', { name: 'Signaler un problème' }).first().click();
+  await patient.getByRole('heading', { name: 'Signaler un problème' }).waitFor();
+  await checkA11y(patient, 'signaler un problème');
+  await checkNoHorizontalScroll(patient, 'signaler un problème');
+  await patient.getByRole('radio', { name: 'Éruption cutanée' }).check();
+  await patient.getByLabel('Décrivez en quelques mots').fill('Plaques rouges sur les avant-bras depuis hier soir');
+  await patient.getByLabel(/Une photo/).setInputFiles({ name: 'bras.png', mimeType: 'image/png', buffer: Buffer.from(PNG_1X1, 'base64') });
+  await patient.getByRole('button', { name: "Envoyer l'alerte" }).click();
+  await patient.getByRole('heading', { name: 'Votre alerte est envoyée' }).waitFor();
+  await checkA11y(patient, 'alerte envoyée');
+  await patient.goto(`${base}/suivi`);
+  await patient.getByRole('link', { name: /Messages avec l'équipe/ }).first().click();
+  await patient.getByLabel('Votre message').fill('Puis-je mettre une crème sur les plaques ?');
+  await patient.getByRole('button', { name: 'Envoyer' }).click();
+  await patient.getByText('Puis-je mettre une crème sur les plaques ?').waitFor();
+  await checkA11y(patient, 'messages du patient');
+  await checkNoHorizontalScroll(patient, 'messages du patient');
+
+  // The nurse sees the new alert with its photo, and the unread message, live.
+  track(nurse);
+  await nurse.goto(`${base}/alertes`);
+  await nurse.locator('tr[data-item="rash"]').getByRole('link', { name: 'LAMBERT Monique' }).click();
+  const photo = nurse.getByRole('img', { name: 'Photo envoyée par le patient avec son alerte' });
+  await photo.waitFor();
+  expect(await photo.evaluate((img) => img.complete && img.naturalWidth === 1), 'la photo du patient doit s\'afficher');
+  await checkA11y(nurse, 'alerte avec photo');
+  await nurse.goto(`${base}/alertes`);
+  await nurse.locator('ul.threads').getByRole('link', { name: 'LAMBERT Monique' }).click();
+  await nurse.getByLabel('Votre message').fill('Oui, la crème prescrite, deux fois par jour. Je vous appelle cet après-midi.');
+  await nurse.getByRole('button', { name: 'Envoyer' }).click();
+  await nurse.getByText('Je vous appelle cet après-midi.').waitFor();
 
   // The hospital received the ORU^R01 (outbox, MLLP), and hl7apy accepts it.
   const until = Date.now() + 10_000;
