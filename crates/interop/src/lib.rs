@@ -4,4 +4,5 @@
 
 pub mod fhir;
 pub mod oru;
+pub mod pdf;
 pub mod programme;

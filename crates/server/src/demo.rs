@@ -844,9 +844,11 @@ async fn seed_monitoring(
                     (item.link_id.clone(), value)
                 })
                 .collect();
-            crate::services::monitoring::record(store, programme, &enrolment, &answers, &who, at)
-                .await
-                .map_err(|e| anyhow::anyhow!("réponse de démo: {e}"))?;
+            crate::services::monitoring::record(
+                store, programme, &enrolment, &answers, None, &who, at,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("réponse de démo: {e}"))?;
         }
         let Some(alert) = store.alerts_of(patient).await?.into_iter().next() else {
             anyhow::bail!("la démo attendait une alerte pour le patient n° {index}");

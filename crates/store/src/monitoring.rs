@@ -211,6 +211,7 @@ impl Store {
         measures: &[(String, f64)],
         alerts: &[NewAlert],
         sla_ms: i64,
+        report: Option<&crate::outbox::NewMessage>,
         who: &AuditActor,
         now_ms: i64,
     ) -> Result<(String, Vec<String>)> {
@@ -273,6 +274,9 @@ impl Store {
                     now_ms
                 )
             );
+            if let Some(m) = report {
+                let _new = enqueue_in_tx!(tx, m, now_ms);
+            }
             tx.commit().await?;
             Ok((response, ids))
         })
@@ -531,6 +535,7 @@ impl Store {
         &self,
         id: &str,
         reason: &str,
+        report: Option<&crate::outbox::NewMessage>,
         who: &AuditActor,
         now_ms: i64,
     ) -> Result<bool> {
@@ -546,6 +551,9 @@ impl Store {
             let Some(row) = row else { return Ok(false) };
             let patient: PatientId = parse_id(&row.try_get::<String, _>("patient_id")?)?;
             append_audit!(tx, &audit(who, patient, format!("CarePlan/{id}"), now_ms));
+            if let Some(m) = report {
+                let _new = enqueue_in_tx!(tx, m, now_ms);
+            }
             tx.commit().await?;
             Ok(true)
         })

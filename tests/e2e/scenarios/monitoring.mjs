@@ -174,11 +174,14 @@ export default async function monitoring({ browser, base, root, prepared, track,
   await nurse.getByRole('button', { name: 'Envoyer' }).click();
   await nurse.getByText('Je vous appelle cet après-midi.').waitFor();
 
-  // The hospital received the ORU^R01 (outbox, MLLP), and hl7apy accepts it.
+  // The hospital received the ORU^R01 messages (outbox, MLLP): the questionnaire's
+  // results, then the alert's outcome; hl7apy accepts them.
   const until = Date.now() + 10_000;
-  while (prepared.received.length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-  expect(prepared.received.length === 1, `un ORU attendu par l'hôpital, ${prepared.received.length} reçu(s)`);
-  const oru = prepared.received[0];
-  expect(oru.includes('ORU^R01') && oru.includes('Arrêt de la capécitabine 48 h'), `ORU inattendu:\n${oru.replaceAll('\r', '\n')}`);
-  hl7apy(root, [oru]);
+  const outcome = () => prepared.received.find((m) => m.includes('TLSV-ALERTE'));
+  while (!outcome() && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+  expect(outcome(), `l'ORU de l'issue de l'alerte est attendu par l'hôpital (${prepared.received.length} message(s) reçu(s))`);
+  expect(outcome().includes('Arrêt de la capécitabine 48 h'), `ORU inattendu:\n${outcome().replaceAll('\r', '\n')}`);
+  const results = prepared.received.find((m) => m.includes('TLSV-QUESTIONNAIRE'));
+  expect(results && results.includes('|diarrhoea^Diarrhée^L||3^'), 'ORU des résultats du questionnaire attendu, avec la diarrhée de grade 3');
+  hl7apy(root, prepared.received);
 }

@@ -771,19 +771,24 @@ async fn end(
         )
         .into());
     }
-    let ours = state
+    let Some(ours) = state
         .store
         .enrolments_of(pid)
         .await?
-        .iter()
-        .any(|e| e.id == enrolment && e.establishment == grant.establishment);
-    if !ours {
+        .into_iter()
+        .find(|e| e.id == enrolment && e.establishment == grant.establishment)
+    else {
         return Err(AppError::NotFound("suivi introuvable".into()).into());
-    }
+    };
     let who = domain::audit::AuditActor::new(&w.actor, Some(grant));
+    let report = if ours.status == "active" {
+        crate::services::monitoring::summary_report(&state, &ours, reason).await?
+    } else {
+        None
+    };
     if !state
         .store
-        .end_enrolment(&enrolment, reason, &who, state.now_ms())
+        .end_enrolment(&enrolment, reason, report.as_ref(), &who, state.now_ms())
         .await?
     {
         return Err(AppError::Conflict("ce suivi est déjà terminé".into()).into());

@@ -137,8 +137,17 @@ pub async fn submit(
     }
     let answers = read_answers(p, form)?;
     let who = AuditActor::new(actor, grant);
-    let (response, kept) =
-        record(&state.store, p, enrolment, &answers, &who, state.now_ms()).await?;
+    let target = report_target(state, enrolment.patient, enrolment.establishment).await?;
+    let (response, kept) = record(
+        &state.store,
+        p,
+        enrolment,
+        &answers,
+        target.as_ref(),
+        &who,
+        state.now_ms(),
+    )
+    .await?;
     if !kept.is_empty() {
         // Open queues refresh now (no receiver is not an error).
         let _ = state.events.send(crate::state::LiveEvent::NewAlerts(
@@ -164,6 +173,7 @@ pub async fn record(
     p: &Programme,
     enrolment: &Enrolment,
     answers: &[(String, AnswerValue)],
+    report: Option<&ReportTarget>,
     who: &AuditActor,
     now: i64,
 ) -> Result<(String, Vec<Triggered>), AppError> {
@@ -216,6 +226,17 @@ pub async fn record(
             advice: t.advice.clone(),
         })
         .collect();
+    // The results leave for the hospital with the response (same transaction).
+    let message = report
+        .map(|t| {
+            report_for(
+                t,
+                &format!("oru:reponse:{}:{now}", enrolment.id),
+                ("TLSV-QUESTIONNAIRE", "Télésurveillance : questionnaire"),
+                result_observations(p, answers, &kept),
+            )
+        })
+        .transpose()?;
     let (response, _) = store
         .submit_response(
             enrolment,
@@ -223,6 +244,7 @@ pub async fn record(
             &measures,
             &new_alerts,
             p.sla_hours * 3600 * 1000,
+            message.as_ref(),
             who,
             now,
         )
@@ -240,13 +262,7 @@ pub async fn closing_report(
     outcome: &str,
     closed_by: &str,
 ) -> Result<Option<store::outbox::NewMessage>, AppError> {
-    use interop::oru::{ObsValue, Observation, OruReport};
-    let Some(destination) = state.config.oru_destination.clone() else {
-        return Ok(None);
-    };
-    let patient = state.store.patient(alert.patient).await?;
-    let domain_oid = state.store.territory(patient.territory).await?.oid;
-    let establishment = state.store.establishment(alert.establishment).await?;
+    use interop::oru::{ObsValue, Observation};
     let item_text = item_label(&alert.item);
     let text = |code: &str, display: &str, value: String| Observation {
         code: code.into(),
@@ -286,31 +302,261 @@ pub async fn closing_report(
         }
         observations.push(text("ETAPE", "Étape du suivi", step));
     }
-    // MSH-10 is at most 20 characters: a digest of the alert id, stable across retries.
-    let digest = crate::auth::token_hash(&format!("alerte:{}", alert.id));
-    let short_id = format!("PA{}", digest.get(..18).unwrap_or(&digest));
-    let report = OruReport {
-        control_id: short_id.clone(),
-        timestamp: crate::services::hl7::timestamp(state),
-        receiver: ("DPI".into(), establishment.finess),
+    report_message(
+        state,
+        alert.patient,
+        alert.establishment,
+        &format!("oru:alerte:{}", alert.id),
+        ("TLSV-ALERTE", "Télésurveillance : issue d'une alerte"),
+        observations,
+    )
+    .await
+}
+
+/// Where and about whom reports go: read once, before the transaction.
+#[derive(Debug, Clone)]
+pub struct ReportTarget {
+    destination: String,
+    patient: domain::identity::PatientRecord,
+    domain_oid: String,
+    finess: String,
+    timestamp: String,
+}
+
+/// The report target for a patient followed by an establishment; `None` when no
+/// ORU destination is configured.
+pub async fn report_target(
+    state: &AppState,
+    patient: domain::PatientId,
+    establishment: domain::EstablishmentId,
+) -> Result<Option<ReportTarget>, AppError> {
+    let Some(destination) = state.config.oru_destination.clone() else {
+        return Ok(None);
+    };
+    let patient = state.store.patient(patient).await?;
+    let domain_oid = state.store.territory(patient.territory).await?.oid;
+    let finess = state.store.establishment(establishment).await?.finess;
+    Ok(Some(ReportTarget {
+        destination,
         patient,
         domain_oid,
+        finess,
+        timestamp: crate::services::hl7::timestamp(state),
+    }))
+}
+
+/// An ORU^R01 as an outbox message keyed `key`. MSH-10 and OBR-2 (20 characters
+/// at most) are a digest of the key: stable across retries.
+fn report_for(
+    t: &ReportTarget,
+    key: &str,
+    service: (&str, &str),
+    observations: Vec<interop::oru::Observation>,
+) -> Result<store::outbox::NewMessage, AppError> {
+    let digest = crate::auth::token_hash(key);
+    let short_id = format!("PA{}", digest.get(..18).unwrap_or(&digest));
+    let report = interop::oru::OruReport {
+        control_id: short_id.clone(),
+        timestamp: t.timestamp.clone(),
+        receiver: ("DPI".into(), t.finess.clone()),
+        patient: t.patient.clone(),
+        domain_oid: t.domain_oid.clone(),
         order_id: short_id,
-        service: (
-            "TLSV-ALERTE".into(),
-            "Télésurveillance : issue d'une alerte".into(),
-            "L".into(),
-        ),
+        service: (service.0.into(), service.1.into(), "L".into()),
         observations,
     };
     let payload = interop::oru::build(&report)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("ORU: {e}")))?;
-    Ok(Some(store::outbox::NewMessage {
-        idempotency_key: format!("oru:alerte:{}", alert.id),
+    Ok(store::outbox::NewMessage {
+        idempotency_key: key.to_owned(),
         topic: crate::delivery::ORU_TOPIC.into(),
-        destination,
+        destination: t.destination.clone(),
         payload,
-    }))
+    })
+}
+
+/// [`report_for`] when a destination is configured.
+async fn report_message(
+    state: &AppState,
+    patient: domain::PatientId,
+    establishment: domain::EstablishmentId,
+    key: &str,
+    service: (&str, &str),
+    observations: Vec<interop::oru::Observation>,
+) -> Result<Option<store::outbox::NewMessage>, AppError> {
+    match report_target(state, patient, establishment).await? {
+        Some(t) => report_for(&t, key, service, observations).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// OBX-3 of an item: its LOINC code when it has one, else a local code.
+fn obx_code(item: &interop::programme::Item) -> (String, String, String) {
+    match &item.code {
+        Some((system, code, display)) if system == "http://loinc.org" => {
+            (code.clone(), display.clone(), "LN".into())
+        }
+        _ => (item.link_id.clone(), item.label.clone(), "L".into()),
+    }
+}
+
+/// The questionnaire's results as ORU observations: measures NM with their UCUM
+/// unit, grades CWE with their label, yes/no and text ST; items that raised an
+/// alert flagged `AA` (urgent) or `A`.
+fn result_observations(
+    p: &Programme,
+    answers: &[(String, AnswerValue)],
+    raised: &[Triggered],
+) -> Vec<interop::oru::Observation> {
+    use interop::oru::{ObsValue, Observation};
+    answers
+        .iter()
+        .filter_map(|(link, v)| {
+            let item = p.items.iter().find(|i| i.link_id == *link)?;
+            let (code, display, system) = obx_code(item);
+            let value = match v {
+                AnswerValue::Number(x) => ObsValue::Numeric {
+                    value: x.to_string(),
+                    unit: item.unit.clone().unwrap_or_default(),
+                },
+                AnswerValue::Grade(g) => ObsValue::Coded {
+                    code: g.to_string(),
+                    display: item
+                        .options
+                        .get(usize::from(*g))
+                        .cloned()
+                        .unwrap_or_default(),
+                    system: "L".into(),
+                },
+                AnswerValue::Bool(b) => ObsValue::Text(if *b { "oui" } else { "non" }.into()),
+                AnswerValue::Text(t) => ObsValue::Text(t.clone()),
+            };
+            let abnormal = raised.iter().find(|t| t.item == *link).map(|t| {
+                if t.level == domain::monitoring::AlertLevel::Urgent {
+                    "AA".to_owned()
+                } else {
+                    "A".to_owned()
+                }
+            });
+            Some(Observation {
+                code,
+                display,
+                system,
+                value,
+                abnormal,
+            })
+        })
+        .collect()
+}
+
+/// The end-of-monitoring summary: figures as observations and the same as a PDF.
+pub async fn summary_report(
+    state: &AppState,
+    enrolment: &Enrolment,
+    reason: &str,
+) -> Result<Option<store::outbox::NewMessage>, AppError> {
+    use interop::oru::{ObsValue, Observation};
+    if state.config.oru_destination.is_none() {
+        return Ok(None);
+    }
+    let p = programme(&enrolment.programme);
+    let title = p.map_or(enrolment.programme.clone(), |p| p.title.clone());
+    let patient = state.store.patient(enrolment.patient).await?;
+    let responses: Vec<_> = state
+        .store
+        .responses_of(enrolment.patient)
+        .await?
+        .into_iter()
+        .filter(|r| r.enrolment == enrolment.id)
+        .collect();
+    let mut alerts: Vec<_> = state
+        .store
+        .alerts_of(enrolment.patient)
+        .await?
+        .into_iter()
+        .filter(|a| a.enrolment == enrolment.id)
+        .collect();
+    alerts.reverse();
+    let now = state.now_ms();
+    let period = format!(
+        "du {} au {}",
+        crate::routes::web::paris_time(enrolment.started_at_ms),
+        crate::routes::web::paris_time(now)
+    );
+    let count = |l: domain::monitoring::AlertLevel| alerts.iter().filter(|a| a.level == l).count();
+    let levels = format!(
+        "{} urgente(s), {} à surveiller, {} pour information",
+        count(domain::monitoring::AlertLevel::Urgent),
+        count(domain::monitoring::AlertLevel::Warning),
+        count(domain::monitoring::AlertLevel::Info)
+    );
+    let mut lines = vec![
+        format!(
+            "Patient : {} — né(e) le {} — IPP {}",
+            patient.traits.display_name(),
+            patient.traits.birth_date.strftime("%d/%m/%Y"),
+            patient.ipp
+        ),
+        format!("Programme : {title}"),
+        format!("Période : {period}"),
+        format!("Motif de fin : {reason}"),
+        format!("Questionnaires reçus : {}", responses.len()),
+        format!("Alertes : {} ({levels})", alerts.len()),
+        String::new(),
+    ];
+    for a in &alerts {
+        lines.push(format!(
+            "{} — {} — {} : {} — {}",
+            crate::routes::web::paris_time(a.raised_at_ms),
+            a.level.label_fr(),
+            item_label(&a.item),
+            a.reason,
+            a.outcome
+                .as_deref()
+                .map_or("non close".to_owned(), |o| format!("issue : {o}"))
+        ));
+    }
+    let pdf = interop::pdf::text_document(
+        &format!("Synthèse de fin de télésurveillance — {title}"),
+        &lines,
+    );
+    let text = |code: &str, display: &str, value: String| Observation {
+        code: code.into(),
+        display: display.into(),
+        system: "L".into(),
+        value: ObsValue::Text(value),
+        abnormal: None,
+    };
+    let observations = vec![
+        text("PROGRAMME", "Programme", title),
+        text("PERIODE", "Période de suivi", period),
+        text("FIN", "Motif de fin", reason.to_owned()),
+        text(
+            "QUESTIONNAIRES",
+            "Questionnaires reçus",
+            responses.len().to_string(),
+        ),
+        text("ALERTES", "Alertes", format!("{} ({levels})", alerts.len())),
+        Observation {
+            code: "11502-2".into(),
+            display: "Synthèse de télésurveillance".into(),
+            system: "LN".into(),
+            value: ObsValue::Pdf(pdf),
+            abnormal: None,
+        },
+    ];
+    report_message(
+        state,
+        enrolment.patient,
+        enrolment.establishment,
+        &format!("oru:fin:{}", enrolment.id),
+        (
+            "TLSV-SYNTHESE",
+            "Télésurveillance : synthèse de fin de suivi",
+        ),
+        observations,
+    )
+    .await
 }
 
 /// An alert's timeline for people: (French time, who, what in French, note), oldest first.

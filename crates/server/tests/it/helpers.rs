@@ -232,6 +232,28 @@ pub fn validate_hl7(messages: &[String]) {
     );
 }
 
+/// The text of a PDF as pypdf reads it (`scripts/pdf_text.py`); fails if pypdf
+/// cannot read the file.
+pub fn pdf_text(pdf: &[u8]) -> String {
+    let dir = std::env::temp_dir().join(format!("parcours-pdf-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("doc.pdf");
+    std::fs::write(&file, pdf).unwrap();
+    let script = format!("{}/../../scripts/pdf_text.py", env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&file)
+        .output()
+        .expect("python3");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "pypdf refused the PDF: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn run_validator(script: &str, json: &str, what: &str) {
     let dir = std::env::temp_dir().join(format!("parcours-validate-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -334,12 +334,44 @@ async fn nurses_triage_doctors_close_and_overdue_alerts_escalate() {
     );
     let page = app.get_page(&alert_url, &doctor).await.page();
     // The hospital receives one ORU^R01 telling how the alert ended, valid for hl7apy.
+    // Two reports: the questionnaire's results (with the submission), then the
+    // alert's outcome (with the closing).
     eventually("ORU delivered", async || {
-        received.lock().unwrap().len() == 1
+        received.lock().unwrap().len() == 2
     })
     .await;
-    let oru = received.lock().unwrap()[0].clone();
-    validate_hl7(std::slice::from_ref(&oru));
+    let all = received.lock().unwrap().clone();
+    validate_hl7(&all);
+    let results = all
+        .iter()
+        .find(|m| m.contains("TLSV-QUESTIONNAIRE"))
+        .expect("results ORU");
+    let r = hl7v2::Message::parse(results.as_bytes()).unwrap();
+    let weight = (1..=11)
+        .find(|i| r.get(&format!("OBX({i})-3.1")).unwrap().as_deref() == Some("29463-7"))
+        .expect("weight in LOINC");
+    let obx = |f: &str| {
+        r.get(&format!("OBX({weight})-{f}"))
+            .unwrap()
+            .map(|v| v.into_owned())
+    };
+    assert_eq!(
+        (
+            obx("2").as_deref(),
+            obx("5").as_deref(),
+            obx("6.1").as_deref()
+        ),
+        (Some("NM"), Some("70"), Some("kg"))
+    );
+    assert!(
+        results.contains("|diarrhoea^Diarrhée^L||3^") && results.contains("||AA|"),
+        "{results}"
+    );
+    let oru = all
+        .iter()
+        .find(|m| m.contains("TLSV-ALERTE"))
+        .expect("alert ORU")
+        .clone();
     let m = hl7v2::Message::parse(oru.as_bytes()).unwrap();
     let get = |path: &str| m.get(path).unwrap().map(|v| v.into_owned());
     assert_eq!(get("MSH-9.2").as_deref(), Some("R01"));
@@ -926,7 +958,7 @@ async fn a_discharge_from_a_configured_unit_proposes_an_enrolment() {
         let who = domain::audit::AuditActor::system("test");
         assert!(
             app.store
-                .end_enrolment(&enrolled[0].id, "fin du traitement", &who, 0)
+                .end_enrolment(&enrolled[0].id, "fin du traitement", None, &who, 0)
                 .await
                 .unwrap()
         );
@@ -1311,5 +1343,61 @@ async fn a_due_questionnaire_is_reminded_once_through_the_outbox() {
                 .is_some_and(|m| m.delivered_at_ms.is_some())
         })
         .await;
+    }
+}
+
+#[tokio::test]
+async fn the_end_of_monitoring_summary_leaves_with_a_pdf() {
+    let (hospital, received) = receiver("AA").await;
+    let app = spawn_app_with("sqlite", |c| {
+        c.oru_destination = Some(format!("mllp://{hospital}"))
+    })
+    .await;
+    let muller = app.demo_patient("Muller").await; // followed at home by the hospital (demo)
+    let e = app.store.enrolments_of(muller.id).await.unwrap().remove(0);
+    let doctor = app.login("dr.bernard").await;
+    let page_url = format!("/patients/{}", muller.id);
+    let csrf = csrf_field(&app.get_page(&page_url, &doctor).await.text);
+    let r = app
+        .post_form(
+            &format!("{page_url}/suivi/{}/terminer", e.id),
+            &format!("parcours_session={doctor}"),
+            &[
+                ("csrf", &csrf),
+                ("motif", "Guérison, fin de l'antibiothérapie"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    eventually("summary delivered", async || {
+        !received.lock().unwrap().is_empty()
+    })
+    .await;
+    let oru = received.lock().unwrap()[0].clone();
+    validate_hl7(std::slice::from_ref(&oru));
+    assert!(oru.contains("TLSV-SYNTHESE") && oru.contains("Guérison, fin de l'antibiothérapie"));
+    let m = hl7v2::Message::parse(oru.as_bytes()).unwrap();
+    let pdf_at = (1..=6)
+        .find(|i| m.get(&format!("OBX({i})-2")).unwrap().as_deref() == Some("ED"))
+        .expect("the PDF");
+    let b64 = m
+        .get(&format!("OBX({pdf_at})-5.5"))
+        .unwrap()
+        .unwrap()
+        .into_owned();
+    use base64::Engine as _;
+    let pdf = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
+    // Read back by pypdf (written by others): the text is there.
+    let text = pdf_text(&pdf);
+    for needle in [
+        "Synthèse de fin de télésurveillance",
+        "MULLER",
+        "Motif de fin : Guérison",
+        "Questionnaires reçus : 2",
+        "Saturation en oxygène (oxymètre) : 93 <= 94",
+    ] {
+        assert!(text.contains(needle), "PDF lacks {needle}: {text}");
     }
 }

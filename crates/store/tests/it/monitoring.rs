@@ -53,6 +53,7 @@ async fn responses_alerts_triage_and_escalation() {
             &[("weight".into(), 70.5)],
             std::slice::from_ref(&warn),
             sla,
+            None,
             &who(),
             NOW,
         )
@@ -65,6 +66,7 @@ async fn responses_alerts_triage_and_escalation() {
                 &[("weight".into(), 66.0)],
                 &[urgent],
                 sla,
+                None,
                 &who(),
                 NOW + 1000,
             )
@@ -198,7 +200,11 @@ async fn responses_alerts_triage_and_escalation() {
             vec![("oral-oncology".to_owned(), 1)],
             "{name}"
         );
-        assert!(s.end_enrolment(&e.id, "fin", &who(), NOW).await.unwrap());
+        assert!(
+            s.end_enrolment(&e.id, "fin", None, &who(), NOW)
+                .await
+                .unwrap()
+        );
         assert!(s.active_enrolments(w.e1).await.unwrap().is_empty());
     }
 }
