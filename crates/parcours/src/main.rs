@@ -62,6 +62,12 @@ enum Command {
         #[command(subcommand)]
         command: Hl7Command,
     },
+    /// Check a monitoring programme file before putting it in the programmes
+    /// folder (`PARCOURS_PROGRAMMES_DIR`); exit 1 with the reason if it is refused.
+    Programme {
+        /// The programme file (JSON).
+        file: std::path::PathBuf,
+    },
     /// Print the current TOTP code for a base32 secret (demo and tests).
     Totp {
         /// Base32 secret; default: the demo professionals' secret.
@@ -349,7 +355,33 @@ async fn audit_verify(config: &Config) -> anyhow::Result<bool> {
 async fn run(cli: Cli) -> anyhow::Result<bool> {
     let env = |k: &str| std::env::var(k).ok();
     let config = Config::load(cli.config.as_deref(), &env)?;
+    if matches!(cli.command, Command::Serve | Command::Demo { .. }) {
+        // Before the demo's seed reads them.
+        server::services::monitoring::load_programmes(config.programmes_dir.as_deref())
+            .map_err(|e| anyhow::anyhow!("programmes de télésurveillance : {e}"))?;
+    }
     match cli.command {
+        Command::Programme { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("lecture de {}", file.display()))?;
+            match interop::programme::parse(&text) {
+                Ok(p) => {
+                    println!(
+                        "Programme {} « {} » valide : {} questions, {} règles, un questionnaire tous les {} jour(s), alertes à traiter en {} h.",
+                        p.id,
+                        p.title,
+                        p.items.len(),
+                        p.rules.len(),
+                        p.frequency_days,
+                        p.sla_hours
+                    );
+                }
+                Err(e) => {
+                    println!("{}: {e}", file.display());
+                    return Ok(false);
+                }
+            }
+        }
         Command::Serve => serve(config).await?,
         Command::Demo { seed_only } => {
             let store = open_store(&config).await?;

@@ -597,3 +597,40 @@ async fn sigkill_during_ingest_loses_no_acknowledged_message() {
         child.wait().unwrap();
     }
 }
+
+#[test]
+fn programme_files_are_checked_before_use() {
+    let db = store::testing::fresh_sqlite_url();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let good = format!("{root}/programmes/oral-oncology.json");
+    let o = parcours(&db, &["programme", &good], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("oral-oncology") && stdout(&o).contains("11 questions"),
+        "{}",
+        stdout(&o)
+    );
+    let dir = std::env::temp_dir().join(format!("parcours-prog-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.json");
+    let text = std::fs::read_to_string(&good)
+        .unwrap()
+        .replace("\"slaHours\": 12", "\"slaHours\": 0");
+    std::fs::write(&bad, text).unwrap();
+    let o = parcours(&db, &["programme", bad.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("positifs"), "{}", stdout(&o));
+    // A bad file in the programmes folder stops the start, naming the file.
+    let o = parcours(
+        &db,
+        &["demo", "--seed-only"],
+        &[("PARCOURS_PROGRAMMES_DIR", dir.to_str().unwrap())],
+    );
+    assert_ne!(o.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("bad.json"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -46,6 +46,10 @@ impl Application {
         store: Store,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Application> {
+        let programmes =
+            crate::services::monitoring::load_programmes(config.programmes_dir.as_deref())
+                .map_err(|e| anyhow::anyhow!("programmes de télésurveillance : {e}"))?;
+        tracing::info!(?programmes, "monitoring programmes");
         let applied = store
             .migrate(clock.now().as_millisecond())
             .await

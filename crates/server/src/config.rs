@@ -36,6 +36,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Where ORU^R01 results go (`HOST:PORT`, MLLP), if anywhere.
     pub oru_destination: Option<String>,
+    /// A folder of monitoring programme files (`*.json`) that add to or replace
+    /// (same id) the shipped ones; read at start, a bad file stops the start.
+    pub programmes_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -53,6 +56,7 @@ impl Default for Config {
             login_attempts_per_minute: 30,
             max_body_bytes: 1024 * 1024,
             oru_destination: None,
+            programmes_dir: None,
         }
     }
 }
@@ -144,6 +148,9 @@ impl Config {
         }
         if let Some(v) = text("PARCOURS_ORU_DESTINATION") {
             cfg.oru_destination = Some(v);
+        }
+        if let Some(v) = text("PARCOURS_PROGRAMMES_DIR") {
+            cfg.programmes_dir = Some(PathBuf::from(v));
         }
         if let Some(v) = text("PARCOURS_SESSION_TTL_MINUTES") {
             cfg.session_ttl_minutes = v.parse().map_err(|_| ConfigError::Env {

@@ -15,15 +15,50 @@ use crate::error::AppError;
 use crate::services::patients;
 use crate::state::AppState;
 
-/// The shipped programmes, read once (a broken file is a build defect: tests check them).
+static PROGRAMMES: OnceLock<Vec<Programme>> = OnceLock::new();
+
+/// The programmes in force: the shipped ones, plus or replaced by those of the
+/// configured folder once [`load_programmes`] ran (a broken shipped file is a
+/// build defect: tests check them).
 pub fn programmes() -> &'static [Programme] {
-    static ALL: OnceLock<Vec<Programme>> = OnceLock::new();
-    ALL.get_or_init(|| {
+    PROGRAMMES.get_or_init(|| {
         interop::programme::builtin()
             .into_iter()
             .filter_map(Result::ok)
             .collect()
     })
+}
+
+/// Reads the programme files of `dir` (`*.json`, each checked) over the shipped
+/// ones, a file replacing the shipped programme of the same id. Call it at start,
+/// before any use; every error names its file. Returns the programme ids in force.
+pub fn load_programmes(dir: Option<&std::path::Path>) -> Result<Vec<String>, String> {
+    let mut all: Vec<Programme> = interop::programme::builtin()
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    if let Some(dir) = dir {
+        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| format!("dossier des programmes {} : {e}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        for f in files {
+            let text = std::fs::read_to_string(&f).map_err(|e| format!("{} : {e}", f.display()))?;
+            let p =
+                interop::programme::parse(&text).map_err(|e| format!("{} : {e}", f.display()))?;
+            all.retain(|q| q.id != p.id);
+            all.push(p);
+        }
+    }
+    let ids: Vec<String> = all.iter().map(|p| p.id.clone()).collect();
+    match PROGRAMMES.set(all) {
+        Ok(()) => Ok(ids),
+        // Already loaded in this process: fine if it is the same set.
+        Err(_) if programmes().iter().map(|p| &p.id).eq(ids.iter()) => Ok(ids),
+        Err(_) => Err("les programmes sont déjà chargés : chargez-les au démarrage".into()),
+    }
 }
 
 /// A programme by id.

@@ -1401,3 +1401,60 @@ async fn the_end_of_monitoring_summary_leaves_with_a_pdf() {
         assert!(text.contains(needle), "PDF lacks {needle}: {text}");
     }
 }
+
+#[tokio::test]
+async fn an_admin_adds_a_programme_by_file() {
+    let dir = std::env::temp_dir().join(format!("parcours-programmes-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let shipped = include_str!("../../../../programmes/infectious-home.json");
+    let mut v: serde_json::Value = serde_json::from_str(shipped).unwrap();
+    v["id"] = "post-op-home".into();
+    v["title"] = "Retour à domicile après chirurgie".into();
+    v["slaHours"] = 6.into();
+    v["questionnaire"]["id"] = "post-op-home".into();
+    v["questionnaire"]["url"] = "urn:parcours:questionnaire:post-op-home".into();
+    std::fs::write(dir.join("post-op-home.json"), v.to_string()).unwrap();
+    let folder = dir.clone();
+    let app = spawn_app_with("sqlite", move |c| c.programmes_dir = Some(folder)).await;
+    let token = app.token().await;
+    let qs = app.get("/fhir/Questionnaire", Some(&token)).await.json();
+    let ids: Vec<&str> = qs["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec!["oral-oncology", "infectious-home", "post-op-home"]
+    );
+    // A carer can enrol a patient in it; its SLA applies.
+    let doctor = app.login("dr.bernard").await;
+    let faure = app.demo_patient("Faure").await;
+    let page_url = format!("/patients/{}", faure.id);
+    let page = app.get_page(&page_url, &doctor).await;
+    assert!(
+        page.page().contains("Retour à domicile après chirurgie"),
+        "{}",
+        page.text
+    );
+    let r = app
+        .post_form(
+            &format!("{page_url}/suivi"),
+            &format!("parcours_session={doctor}"),
+            &[
+                ("csrf", &csrf_field(&page.text)),
+                ("programme", "post-op-home"),
+                ("consentement", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    assert_eq!(
+        server::services::monitoring::programme("post-op-home")
+            .unwrap()
+            .sla_hours,
+        6
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
