@@ -16,6 +16,7 @@ pub mod monitoring;
 pub mod org;
 pub mod orientation;
 pub mod policy;
+pub mod schedule;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use ids::{ApiClientId, EncounterId, EstablishmentId, PatientId, TerritoryId, UnitId, UserId};

@@ -108,6 +108,8 @@ pub enum EstablishmentAction {
     ReadMessages,
     /// Close, reopen and count beds of the establishment's units.
     ManageBeds,
+    /// Book and cancel appointments on the establishment's agendas.
+    ManageAppointments,
 }
 
 /// The answer of the policy.
@@ -240,6 +242,12 @@ pub fn authorize_establishment(
         EstablishmentAction::ReadDirectory => g.territory == territory,
         EstablishmentAction::ManageBeds => {
             matches!(g.role, Role::BedManager | Role::Admin) && g.establishment == establishment
+        }
+        EstablishmentAction::ManageAppointments => {
+            matches!(
+                g.role,
+                Role::Secretary | Role::Doctor | Role::Nurse | Role::Admin | Role::Integration
+            ) && g.establishment == establishment
         }
     });
     match found {
@@ -534,5 +542,37 @@ mod tests {
         codes.sort();
         codes.dedup();
         assert_eq!(codes.len(), ACTIONS.len());
+    }
+
+    #[test]
+    fn appointments_are_managed_by_the_establishment_s_care_and_desk_staff() {
+        let w = world();
+        for role in [
+            Role::Secretary,
+            Role::Doctor,
+            Role::Nurse,
+            Role::Admin,
+            Role::Integration,
+        ] {
+            let a = pro(role, w.e1, w.t1);
+            assert!(
+                authorize_establishment(&a, EstablishmentAction::ManageAppointments, w.e1, w.t1)
+                    .allowed(),
+                "{role:?}"
+            );
+            assert!(
+                !authorize_establishment(&a, EstablishmentAction::ManageAppointments, w.e2, w.t1)
+                    .allowed(),
+                "{role:?} elsewhere"
+            );
+        }
+        for role in [Role::BedManager, Role::Coordinator] {
+            let a = pro(role, w.e1, w.t1);
+            assert!(
+                !authorize_establishment(&a, EstablishmentAction::ManageAppointments, w.e1, w.t1)
+                    .allowed(),
+                "{role:?}"
+            );
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! HL7 v2 mappings join here later. `oru` builds ORU^R01 results for the hospital. Pure functions: no I/O, no store, no HTTP.
 
 pub mod fhir;
+pub mod ical;
 pub mod oru;
 pub mod pdf;
 pub mod programme;

@@ -63,8 +63,8 @@ async fn demo_seed_is_idempotent_and_audit_verify_catches_tampering() {
         assert_eq!(o.status.code(), Some(0), "{backend}: {}", stdout(&o));
         assert!(
             // 21 for the patients and the portal enrolment, 20 for the monitoring
-            // history (3 enrolments, 8 responses, 9 triage steps).
-            stdout(&o).contains("intact: 41 entrées"),
+            // history (3 enrolments, 8 responses, 9 triage steps), 2 appointments.
+            stdout(&o).contains("intact: 43 entrées"),
             "{backend}: {}",
             stdout(&o)
         );
@@ -218,7 +218,7 @@ fn small_commands() {
     let db = store::testing::fresh_sqlite_url();
     let o = parcours(&db, &["migrate"], &[]);
     assert!(
-        stdout(&o).contains("[1, 2, 3, 4, 5, 6, 7, 8]"),
+        stdout(&o).contains("[1, 2, 3, 4, 5, 6, 7, 8, 9]"),
         "{}",
         stdout(&o)
     );

@@ -593,6 +593,7 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<SeedReport> {
     }
     if let (Some(c), Some(h)) = (clinic, hospital) {
         report.created += seed_monitoring(store, &patient_ids, c, h, now_ms).await?;
+        report.created += seed_agendas(store, &patient_ids, c, h, now_ms).await?;
     }
     if store.user_by_username(PATIENT_LOGIN).await?.is_none() {
         let u = NewUser {
@@ -687,6 +688,76 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<SeedReport> {
         report.created += 1;
     }
     Ok(report)
+}
+
+/// Opening hours for two doctors (the clinic's oncologist by video on weekday
+/// mornings, the hospital's anaesthetist in person on Tuesday and Thursday
+/// afternoons) and two appointments; once (nothing if openings exist).
+async fn seed_agendas(
+    store: &Store,
+    patients: &[PatientId],
+    clinic: EstablishmentId,
+    hospital: EstablishmentId,
+    now_ms: i64,
+) -> anyhow::Result<usize> {
+    use domain::schedule::{Mode, Opening};
+    let (Some(martin), Some(bernard)) = (
+        store.user_by_username("dr.martin").await?,
+        store.user_by_username("dr.bernard").await?,
+    ) else {
+        return Ok(0);
+    };
+    if !store.openings(martin.id).await?.is_empty() {
+        return Ok(0);
+    }
+    let mornings: Vec<Opening> = (1..=5)
+        .map(|d| Opening {
+            weekday: d,
+            start_min: 9 * 60,
+            end_min: 12 * 60,
+            slot_minutes: 20,
+            mode: Mode::Tele,
+        })
+        .collect();
+    store.set_openings(martin.id, clinic, &mornings).await?;
+    let afternoons: Vec<Opening> = [2, 4]
+        .into_iter()
+        .map(|d| Opening {
+            weekday: d,
+            start_min: 14 * 60,
+            end_min: 17 * 60,
+            slot_minutes: 30,
+            mode: Mode::InPerson,
+        })
+        .collect();
+    store
+        .set_openings(bernard.id, hospital, &afternoons)
+        .await?;
+    let who = AuditActor::system("demo-seed");
+    // Lambert sees her oncologist by video at the second free slot; Muller his
+    // anaesthetist at the first one.
+    for (doctor, est, hours, patient, nth) in [
+        (martin.id, clinic, &mornings, 0usize, 1usize),
+        (bernard.id, hospital, &afternoons, 3, 0),
+    ] {
+        let (Some(slot), Some(&patient)) = (
+            domain::schedule::slots(hours, now_ms, 14).get(nth).copied(),
+            patients.get(patient),
+        ) else {
+            continue;
+        };
+        let n = store::schedule::NewAppointment {
+            practitioner: doctor,
+            establishment: est,
+            patient,
+            start_ms: slot.start_ms,
+            end_ms: slot.end_ms,
+            mode: slot.mode,
+            booked_by: "demo-seed".into(),
+        };
+        store.book(&n, None, &who, now_ms).await?;
+    }
+    Ok(4)
 }
 
 /// Three patients with a few weeks of remote monitoring behind them, so that the

@@ -30,6 +30,7 @@ pub mod outbox;
 pub mod monitoring;
 pub mod orgs;
 pub mod orientation;
+pub mod schedule;
 pub mod testing;
 pub mod users;
 

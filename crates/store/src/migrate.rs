@@ -57,6 +57,11 @@ pub const SQLITE: &[Migration] = &[
         name: "monitoring_patient",
         sql: include_str!("../migrations/sqlite/0008_monitoring_patient.sql"),
     },
+    Migration {
+        version: 9,
+        name: "schedule",
+        sql: include_str!("../migrations/sqlite/0009_schedule.sql"),
+    },
 ];
 
 /// PostgreSQL migrations.
@@ -100,6 +105,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 8,
         name: "monitoring_patient",
         sql: include_str!("../migrations/postgres/0008_monitoring_patient.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "schedule",
+        sql: include_str!("../migrations/postgres/0009_schedule.sql"),
     },
 ];
 

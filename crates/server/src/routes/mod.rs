@@ -16,6 +16,7 @@ pub mod health;
 pub mod monitoring;
 pub mod oauth;
 pub mod orientation;
+pub mod schedule;
 pub mod web;
 
 /// The whole application.
@@ -27,6 +28,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/fhir", fhir::routes())
         .merge(beds::routes())
         .merge(orientation::routes())
+        .merge(schedule::routes())
         .merge(monitoring::routes())
         .merge(web::routes())
         .layer(DefaultBodyLimit::max(limit))

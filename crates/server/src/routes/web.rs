@@ -594,6 +594,7 @@ async fn home(State(state): State<AppState>, w: WebUser) -> Result<Response, Pag
     let mut notes = Vec::new();
     if has(&[Role::Doctor, Role::Nurse, Role::Secretary, Role::Admin]) {
         actions.push(("/patients".to_owned(), "Rechercher un patient".to_owned()));
+        actions.push(("/rdv".to_owned(), "Agendas et rendez-vous".to_owned()));
     }
     if has(&[Role::Admin]) {
         actions.push((
@@ -628,6 +629,7 @@ async fn home(State(state): State<AppState>, w: WebUser) -> Result<Response, Pag
                 "/suivi".to_owned(),
                 "Mon suivi : répondre au questionnaire".to_owned(),
             ));
+            actions.push(("/rdv".to_owned(), "Mes rendez-vous".to_owned()));
             Some(format!("/patients/{patient}"))
         }
         _ => None,

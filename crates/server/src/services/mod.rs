@@ -6,3 +6,4 @@ pub mod hl7;
 pub mod monitoring;
 pub mod oru;
 pub mod patients;
+pub mod schedule;

@@ -19,4 +19,5 @@ mod monitoring;
 mod oauth;
 mod orientation;
 mod outbox;
+mod schedule;
 mod web;

@@ -1,0 +1,288 @@
+//! Practitioners' schedules: weekly opening hours cut into slots (in French time,
+//! so that daylight saving moves nothing on the agenda), which slots are free,
+//! and whether a requested time is bookable. Pure: the store keeps openings and
+//! appointments, the clock is passed in.
+
+use jiff::civil::{Date, Time};
+use jiff::{Timestamp, ToSpan, tz::TimeZone};
+
+/// How the consultation happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// In the practitioner's office.
+    InPerson,
+    /// By video (teleconsultation).
+    Tele,
+}
+
+impl Mode {
+    /// Stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Mode::InPerson => "presentiel",
+            Mode::Tele => "teleconsultation",
+        }
+    }
+    /// Reads a code.
+    pub fn from_code(c: &str) -> Option<Mode> {
+        [Mode::InPerson, Mode::Tele]
+            .into_iter()
+            .find(|m| m.code() == c)
+    }
+    /// For people.
+    pub fn label_fr(self) -> &'static str {
+        match self {
+            Mode::InPerson => "au cabinet",
+            Mode::Tele => "en téléconsultation",
+        }
+    }
+}
+
+/// A weekly opening: a weekday, hours, slot length, mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Opening {
+    /// 1 = Monday … 7 = Sunday.
+    pub weekday: i8,
+    /// Start, minutes after midnight (French time).
+    pub start_min: i16,
+    /// End, minutes after midnight.
+    pub end_min: i16,
+    /// Length of a slot, minutes.
+    pub slot_minutes: i16,
+    /// In person or by video.
+    pub mode: Mode,
+}
+
+/// Why an opening is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    /// Not a weekday 1–7.
+    #[error("jour de la semaine invalide (1 = lundi … 7 = dimanche)")]
+    Weekday,
+    /// Hours outside the day or reversed.
+    #[error("horaires invalides : le début doit précéder la fin, dans la journée")]
+    Hours,
+    /// Slot length outside 5–120 minutes.
+    #[error("durée de créneau invalide (5 à 120 minutes)")]
+    SlotLength,
+}
+
+/// Checks an opening.
+pub fn check(o: &Opening) -> Result<(), ScheduleError> {
+    if !(1..=7).contains(&o.weekday) {
+        return Err(ScheduleError::Weekday);
+    }
+    if o.start_min < 0 || o.end_min > 24 * 60 || o.start_min >= o.end_min {
+        return Err(ScheduleError::Hours);
+    }
+    if !(5..=120).contains(&o.slot_minutes) || o.slot_minutes > o.end_min - o.start_min {
+        return Err(ScheduleError::SlotLength);
+    }
+    Ok(())
+}
+
+/// A slot: start and end (Unix ms) and mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    /// Start (Unix ms).
+    pub start_ms: i64,
+    /// End (Unix ms).
+    pub end_ms: i64,
+    /// Mode.
+    pub mode: Mode,
+}
+
+fn paris() -> TimeZone {
+    TimeZone::get("Europe/Paris").unwrap_or(TimeZone::UTC)
+}
+
+fn at(date: Date, minutes: i16, tz: &TimeZone) -> Option<i64> {
+    let t = Time::new(
+        i8::try_from(minutes / 60).ok()?,
+        i8::try_from(minutes % 60).ok()?,
+        0,
+        0,
+    )
+    .ok()?;
+    Some(
+        date.to_datetime(t)
+            .to_zoned(tz.clone())
+            .ok()?
+            .timestamp()
+            .as_millisecond(),
+    )
+}
+
+/// The slots of `days` days from the French day of `from_ms`, starting after
+/// `from_ms`, in time order (whole slots only: one that would pass the closing
+/// time is not offered).
+pub fn slots(openings: &[Opening], from_ms: i64, days: i64) -> Vec<Slot> {
+    let tz = paris();
+    let Ok(from) = Timestamp::from_millisecond(from_ms) else {
+        return vec![];
+    };
+    let first = from.to_zoned(tz.clone()).date();
+    let mut out = Vec::new();
+    for d in 0..days {
+        let Ok(date) = first.checked_add(d.days()) else {
+            break;
+        };
+        let weekday = date.weekday().to_monday_one_offset();
+        for o in openings
+            .iter()
+            .filter(|o| o.weekday == weekday && check(o).is_ok())
+        {
+            let mut m = o.start_min;
+            while m + o.slot_minutes <= o.end_min {
+                if let (Some(s), Some(e)) = (at(date, m, &tz), at(date, m + o.slot_minutes, &tz))
+                    && s > from_ms
+                {
+                    out.push(Slot {
+                        start_ms: s,
+                        end_ms: e,
+                        mode: o.mode,
+                    });
+                }
+                m += o.slot_minutes;
+            }
+        }
+    }
+    out.sort_by_key(|s| s.start_ms);
+    out
+}
+
+/// The slot that starts at `start_ms`, if the openings have one and it is still
+/// to come (it is then bookable unless already taken).
+pub fn slot_at(openings: &[Opening], start_ms: i64, now_ms: i64) -> Option<Slot> {
+    if start_ms <= now_ms {
+        return None;
+    }
+    // Look from the start of that French day.
+    slots(openings, start_ms - 24 * 3600 * 1000, 2)
+        .into_iter()
+        .find(|s| s.start_ms == start_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(s: &str) -> i64 {
+        s.parse::<jiff::Zoned>()
+            .unwrap()
+            .timestamp()
+            .as_millisecond()
+    }
+
+    const MONDAY_MORNING: Opening = Opening {
+        weekday: 1,
+        start_min: 9 * 60,
+        end_min: 10 * 60 + 10,
+        slot_minutes: 20,
+        mode: Mode::Tele,
+    };
+
+    #[test]
+    fn openings_are_checked() {
+        assert_eq!(check(&MONDAY_MORNING), Ok(()));
+        assert_eq!(
+            check(&Opening {
+                weekday: 0,
+                ..MONDAY_MORNING
+            }),
+            Err(ScheduleError::Weekday)
+        );
+        assert_eq!(
+            check(&Opening {
+                start_min: 600,
+                end_min: 540,
+                ..MONDAY_MORNING
+            }),
+            Err(ScheduleError::Hours)
+        );
+        assert_eq!(
+            check(&Opening {
+                end_min: 1500,
+                ..MONDAY_MORNING
+            }),
+            Err(ScheduleError::Hours)
+        );
+        assert_eq!(
+            check(&Opening {
+                slot_minutes: 3,
+                ..MONDAY_MORNING
+            }),
+            Err(ScheduleError::SlotLength)
+        );
+        assert_eq!(
+            check(&Opening {
+                slot_minutes: 90,
+                ..MONDAY_MORNING
+            }),
+            Err(ScheduleError::SlotLength)
+        );
+    }
+
+    #[test]
+    fn slots_are_cut_in_french_time_whole_and_after_now() {
+        // Monday 23 November 2026, 09:30 in Paris (UTC+1).
+        let now = ms("2026-11-23T09:30:00+01:00[Europe/Paris]");
+        let s = slots(&[MONDAY_MORNING], now, 8);
+        let starts: Vec<i64> = s.iter().map(|x| x.start_ms).collect();
+        assert_eq!(
+            starts,
+            vec![
+                ms("2026-11-23T09:40:00+01:00[Europe/Paris]"),
+                // 10:00–10:20 would pass 10:10: not offered.
+                ms("2026-11-30T09:00:00+01:00[Europe/Paris]"),
+                ms("2026-11-30T09:20:00+01:00[Europe/Paris]"),
+                ms("2026-11-30T09:40:00+01:00[Europe/Paris]"),
+            ]
+        );
+        assert_eq!(s[0].end_ms - s[0].start_ms, 20 * 60 * 1000);
+        assert_eq!(s[0].mode, Mode::Tele);
+    }
+
+    #[test]
+    fn summer_time_keeps_the_hours_of_the_agenda() {
+        // Monday 30 March 2026 is after the change to UTC+2: still 09:00 in Paris.
+        let now = ms("2026-03-27T12:00:00+01:00[Europe/Paris]");
+        let s = slots(&[MONDAY_MORNING], now, 4);
+        assert_eq!(s[0].start_ms, ms("2026-03-30T09:00:00+02:00[Europe/Paris]"));
+    }
+
+    #[test]
+    fn a_requested_time_is_bookable_only_on_a_slot_to_come() {
+        let now = ms("2026-11-23T09:30:00+01:00[Europe/Paris]");
+        let ok = ms("2026-11-30T09:20:00+01:00[Europe/Paris]");
+        assert_eq!(
+            slot_at(&[MONDAY_MORNING], ok, now).map(|s| s.end_ms),
+            Some(ok + 20 * 60 * 1000)
+        );
+        assert_eq!(
+            slot_at(&[MONDAY_MORNING], ok + 60_000, now),
+            None,
+            "not a slot start"
+        );
+        assert_eq!(
+            slot_at(
+                &[MONDAY_MORNING],
+                ms("2026-11-23T09:00:00+01:00[Europe/Paris]"),
+                now
+            ),
+            None,
+            "past"
+        );
+        assert_eq!(
+            slot_at(
+                &[MONDAY_MORNING],
+                ms("2026-12-01T09:00:00+01:00[Europe/Paris]"),
+                now
+            ),
+            None,
+            "Tuesday"
+        );
+        assert_eq!(Mode::from_code("teleconsultation"), Some(Mode::Tele));
+        assert_eq!(Mode::from_code("x"), None);
+    }
+}

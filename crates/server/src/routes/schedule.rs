@@ -1,0 +1,399 @@
+//! Appointment pages: the patient books from the portal, the desk (or a carer)
+//! books for a patient found by search, both see the slots left, cancel with a
+//! reason; the desk sees the agendas of its establishment. Every rule is in
+//! `services::schedule` and the policy.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use domain::policy::{EstablishmentAction, Principal};
+use domain::{EstablishmentId, PatientId, UserId};
+use serde::Deserialize;
+
+use super::web::{
+    Nav, check_csrf, field, form_fields, nav, paris_time, render, same_origin, see_other,
+};
+use crate::error::{AppError, PageError};
+use crate::extract::WebUser;
+use crate::services::{patients, schedule};
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/rdv", get(list))
+        .route("/rdv/prendre", get(book_page).post(book))
+        .route("/rdv/{id}", get(show))
+        .route("/rdv/{id}/annuler", post(cancel))
+}
+
+/// Establishments whose agendas this user manages (the desk and carers).
+fn desk_establishments(w: &WebUser) -> Vec<EstablishmentId> {
+    let mut v: Vec<EstablishmentId> = w
+        .actor
+        .grants
+        .iter()
+        .filter(|g| {
+            domain::policy::authorize_establishment(
+                &w.actor,
+                EstablishmentAction::ManageAppointments,
+                g.establishment,
+                g.territory,
+            )
+            .allowed()
+        })
+        .map(|g| g.establishment)
+        .collect();
+    v.sort_by_key(ToString::to_string);
+    v.dedup();
+    v
+}
+
+fn own_patient(w: &WebUser) -> Option<PatientId> {
+    match w.actor.principal {
+        Principal::Patient { patient, .. } => Some(patient),
+        _ => None,
+    }
+}
+
+/// A day of free slots: the day, then (start ms, time, mode) of each slot.
+type Day = (String, Vec<(i64, String, String)>);
+
+/// (id, when, with whom, how, where, status, patient).
+type Row = (String, String, String, String, String, String, String);
+
+#[derive(Template)]
+#[template(path = "rdv_list.html")]
+struct ListPage {
+    title: String,
+    nav: Option<Nav>,
+    patient_side: bool,
+    rows: Vec<Row>,
+}
+
+async fn row(
+    state: &AppState,
+    w: &WebUser,
+    a: &store::schedule::Appointment,
+    with_patient: bool,
+) -> Result<Row, AppError> {
+    let patient = if with_patient {
+        patients::read(state, &w.actor, a.patient)
+            .await?
+            .traits
+            .display_name()
+    } else {
+        String::new()
+    };
+    Ok((
+        a.id.clone(),
+        paris_time(a.start_ms),
+        state.store.user(a.practitioner).await?.display_name,
+        a.mode.label_fr().to_owned(),
+        state.store.establishment(a.establishment).await?.name,
+        if a.status == "booked" {
+            "confirmé".to_owned()
+        } else {
+            "annulé".to_owned()
+        },
+        patient,
+    ))
+}
+
+/// `GET /rdv`: the patient's appointments, or the desk's agendas for the next
+/// seven days.
+async fn list(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
+    let mut rows = Vec::new();
+    let patient_side = own_patient(&w).is_some();
+    if let Some(p) = own_patient(&w) {
+        for a in state.store.appointments_of_patient(p).await? {
+            rows.push(row(&state, &w, &a, false).await?);
+        }
+    } else {
+        let ests = desk_establishments(&w);
+        if ests.is_empty() {
+            return Err(AppError::Forbidden(
+                "agendas réservés au secrétariat et aux soignants".into(),
+            )
+            .into());
+        }
+        let now = state.now_ms();
+        for e in ests {
+            for u in state.store.scheduled_practitioners(e).await? {
+                for a in state
+                    .store
+                    .agenda(u, now - 3600 * 1000, now + 7 * 24 * 3600 * 1000)
+                    .await?
+                {
+                    if a.establishment == e {
+                        rows.push(row(&state, &w, &a, true).await?);
+                    }
+                }
+            }
+        }
+    }
+    Ok(render(&ListPage {
+        title: "Rendez-vous".into(),
+        nav: nav(&w),
+        patient_side,
+        rows,
+    })?
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct BookQuery {
+    patient: Option<String>,
+    praticien: Option<String>,
+    etablissement: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "rdv_book.html")]
+struct BookPage {
+    title: String,
+    nav: Option<Nav>,
+    csrf: String,
+    patient: String,
+    patient_name: String,
+    /// (practitioner id, establishment id, "Dr X — Clinique").
+    practitioners: Vec<(String, String, String)>,
+    chosen: Option<(String, String, String)>,
+    /// (day, [(start ms, time, mode)]).
+    days: Vec<Day>,
+    error: Option<String>,
+}
+
+/// Whose appointment: the patient themselves, or `patient=` for the desk.
+async fn target_patient(
+    state: &AppState,
+    w: &WebUser,
+    q: Option<&str>,
+) -> Result<(PatientId, String), AppError> {
+    if let Some(p) = own_patient(w) {
+        return Ok((p, String::new()));
+    }
+    let id: PatientId = q.and_then(|p| p.parse().ok()).ok_or_else(|| {
+        AppError::BadRequest("required", "patient à préciser (depuis sa fiche)".into())
+    })?;
+    let p = patients::read(state, &w.actor, id).await?;
+    Ok((id, p.traits.display_name()))
+}
+
+async fn book_render(
+    state: &AppState,
+    w: &WebUser,
+    q: &BookQuery,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let (patient, patient_name) = target_patient(state, w, q.patient.as_deref()).await?;
+    let record = state.store.patient(patient).await?;
+    let ests: Vec<EstablishmentId> = if own_patient(w).is_some() {
+        state
+            .store
+            .establishments(record.territory)
+            .await?
+            .into_iter()
+            .map(|e| e.id)
+            .collect()
+    } else {
+        desk_establishments(w)
+    };
+    let mut practitioners = Vec::new();
+    for e in &ests {
+        let name = state.store.establishment(*e).await?.name;
+        for u in state.store.scheduled_practitioners(*e).await? {
+            let user = state.store.user(u).await?;
+            let what = user
+                .profession
+                .clone()
+                .map(|p| format!(", {p}"))
+                .unwrap_or_default();
+            practitioners.push((
+                u.to_string(),
+                e.to_string(),
+                format!("{}{what} — {name}", user.display_name),
+            ));
+        }
+    }
+    let chosen = practitioners
+        .iter()
+        .find(|(u, e, _)| Some(u) == q.praticien.as_ref() && Some(e) == q.etablissement.as_ref())
+        .cloned();
+    let mut days: Vec<Day> = Vec::new();
+    if let Some((u, e, _)) = &chosen {
+        let (u, e): (UserId, EstablishmentId) = (
+            u.parse()
+                .map_err(|_| AppError::NotFound("praticien introuvable".into()))?,
+            e.parse()
+                .map_err(|_| AppError::NotFound("établissement introuvable".into()))?,
+        );
+        for s in schedule::free_slots(state, u, e, 14).await? {
+            let when = paris_time(s.start_ms);
+            let (day, time) = when.split_once(' ').unwrap_or((&when, ""));
+            let entry = (s.start_ms, time.to_owned(), s.mode.label_fr().to_owned());
+            match days.last_mut() {
+                Some((d, list)) if d == day => list.push(entry),
+                _ => days.push((day.to_owned(), vec![entry])),
+            }
+        }
+    }
+    let page = BookPage {
+        title: "Prendre rendez-vous".into(),
+        nav: nav(w),
+        csrf: w.session.csrf_token.clone(),
+        patient: if own_patient(w).is_some() {
+            String::new()
+        } else {
+            patient.to_string()
+        },
+        patient_name,
+        practitioners,
+        chosen,
+        days,
+        error,
+    };
+    Ok((status, render(&page)?).into_response())
+}
+
+async fn book_page(
+    State(state): State<AppState>,
+    w: WebUser,
+    Query(q): Query<BookQuery>,
+) -> Result<Response, PageError> {
+    book_render(&state, &w, &q, StatusCode::OK, None).await
+}
+
+/// `POST /rdv/prendre`: books the chosen slot.
+async fn book(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    w: WebUser,
+    body: String,
+) -> Result<Response, PageError> {
+    same_origin(&state, &headers)?;
+    let f = form_fields(&body)?;
+    check_csrf(&w.session.csrf_token, field(&f, "csrf").trim())?;
+    let get = |k: &str| field(&f, k).trim().to_owned();
+    let q = BookQuery {
+        patient: Some(get("patient")).filter(|p| !p.is_empty()),
+        praticien: Some(get("praticien")),
+        etablissement: Some(get("etablissement")),
+    };
+    let (patient, _) = target_patient(&state, &w, q.patient.as_deref()).await?;
+    let bad = || AppError::BadRequest("invalid", "créneau illisible".into());
+    let practitioner: UserId = get("praticien").parse().map_err(|_| bad())?;
+    let establishment: EstablishmentId = get("etablissement").parse().map_err(|_| bad())?;
+    let start: i64 = get("debut").parse().map_err(|_| bad())?;
+    match schedule::book(
+        &state,
+        &w.actor,
+        &w.user.id.to_string(),
+        patient,
+        practitioner,
+        establishment,
+        start,
+    )
+    .await
+    {
+        Ok(id) => Ok(see_other(&format!("/rdv/{id}"))),
+        Err(AppError::Conflict(m)) => {
+            book_render(&state, &w, &q, StatusCode::CONFLICT, Some(m)).await
+        }
+        Err(AppError::Unprocessable(_, m)) => {
+            book_render(&state, &w, &q, StatusCode::UNPROCESSABLE_ENTITY, Some(m)).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "rdv_show.html")]
+struct ShowPage {
+    title: String,
+    nav: Option<Nav>,
+    csrf: String,
+    row: Row,
+    booked: bool,
+    reason: Option<String>,
+    error: Option<String>,
+}
+
+/// An appointment the user may see: the patient's own, or one of the desk's
+/// establishments (an audited read of the patient's identity).
+async fn visible(
+    state: &AppState,
+    w: &WebUser,
+    id: &str,
+) -> Result<(store::schedule::Appointment, Row), PageError> {
+    let not_found = || PageError(AppError::NotFound("rendez-vous introuvable".into()));
+    let a = state.store.appointment(id).await.map_err(|_| not_found())?;
+    let mine = own_patient(w) == Some(a.patient);
+    if !mine && !desk_establishments(w).contains(&a.establishment) {
+        return Err(not_found());
+    }
+    let r = row(state, w, &a, !mine).await?;
+    Ok((a, r))
+}
+
+async fn show_render(
+    state: &AppState,
+    w: &WebUser,
+    id: &str,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let (a, row) = visible(state, w, id).await?;
+    let page = ShowPage {
+        title: "Rendez-vous".into(),
+        nav: nav(w),
+        csrf: w.session.csrf_token.clone(),
+        booked: a.status == "booked",
+        reason: a.cancel_reason.clone(),
+        row,
+        error,
+    };
+    Ok((status, render(&page)?).into_response())
+}
+
+async fn show(
+    State(state): State<AppState>,
+    w: WebUser,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    show_render(&state, &w, &id, StatusCode::OK, None).await
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    w: WebUser,
+    Path(id): Path<String>,
+    body: String,
+) -> Result<Response, PageError> {
+    same_origin(&state, &headers)?;
+    let f = form_fields(&body)?;
+    check_csrf(&w.session.csrf_token, field(&f, "csrf").trim())?;
+    visible(&state, &w, &id).await?;
+    let reason = field(&f, "motif").trim();
+    if reason.is_empty() {
+        return show_render(
+            &state,
+            &w,
+            &id,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("indiquez le motif de l'annulation".into()),
+        )
+        .await;
+    }
+    match schedule::cancel(&state, &w.actor, &id, reason).await {
+        Ok(_) => Ok(see_other(&format!("/rdv/{id}"))),
+        Err(AppError::Conflict(m)) => {
+            show_render(&state, &w, &id, StatusCode::CONFLICT, Some(m)).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}

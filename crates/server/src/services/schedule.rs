@@ -1,0 +1,213 @@
+//! Booking: free slots of a practitioner (openings minus what is booked), a
+//! booking by the patient on the portal or by the establishment's staff, and
+//! cancellation, each with a message to the patient (text and an iCalendar
+//! event) through the outbox, in the booking's transaction.
+
+use domain::PatientId;
+use domain::UserId;
+use domain::audit::AuditActor;
+use domain::policy::{Actor, Decision, EstablishmentAction, Principal, authorize_establishment};
+use domain::schedule::{Slot, slot_at, slots};
+use store::outbox::NewMessage;
+use store::schedule::{Appointment, NewAppointment};
+
+use crate::error::AppError;
+use crate::services::patients;
+use crate::state::AppState;
+
+/// The free slots of a practitioner at an establishment over `days` days.
+pub async fn free_slots(
+    state: &AppState,
+    practitioner: UserId,
+    establishment: domain::EstablishmentId,
+    days: i64,
+) -> Result<Vec<Slot>, AppError> {
+    let now = state.now_ms();
+    let openings: Vec<_> = state
+        .store
+        .openings(practitioner)
+        .await?
+        .into_iter()
+        .filter(|(e, _)| *e == establishment)
+        .map(|(_, o)| o)
+        .collect();
+    let taken: Vec<i64> = state
+        .store
+        .agenda(practitioner, now, now + (days + 1) * 24 * 3600 * 1000)
+        .await?
+        .iter()
+        .map(|a| a.start_ms)
+        .collect();
+    Ok(slots(&openings, now, days)
+        .into_iter()
+        .filter(|s| !taken.contains(&s.start_ms))
+        .collect())
+}
+
+/// Who may book for this patient at this establishment: the patient themselves
+/// (an establishment of their territory), or the establishment's staff for a
+/// patient of its territory. Returns the audit actor.
+async fn may_book(
+    state: &AppState,
+    actor: &Actor,
+    patient: PatientId,
+    establishment: domain::EstablishmentId,
+) -> Result<AuditActor, AppError> {
+    let est = state.store.establishment(establishment).await?;
+    let record = state.store.patient(patient).await?;
+    if record.territory != est.territory {
+        return Err(AppError::NotFound("patient introuvable".into()));
+    }
+    if let Principal::Patient { patient: own, .. } = actor.principal {
+        return if own == patient {
+            Ok(AuditActor::new(actor, None))
+        } else {
+            Err(AppError::NotFound("patient introuvable".into()))
+        };
+    }
+    // The staff must see the patient's identity (shared in the territory) …
+    patients::read(state, actor, patient).await?;
+    // … and manage the agendas of that establishment.
+    match authorize_establishment(
+        actor,
+        EstablishmentAction::ManageAppointments,
+        establishment,
+        est.territory,
+    ) {
+        Decision::Allow(g) => Ok(AuditActor::new(actor, g)),
+        Decision::Deny(why) => Err(AppError::Forbidden(why.into())),
+    }
+}
+
+/// The message to the patient: a line of text and the event (iCalendar).
+async fn notice(
+    state: &AppState,
+    id: &str,
+    n: &NewAppointment,
+    cancelled: bool,
+) -> Result<NewMessage, AppError> {
+    let who = state.store.user(n.practitioner).await?.display_name;
+    let place = state.store.establishment(n.establishment).await?.name;
+    let when = crate::routes::web::paris_time(n.start_ms);
+    let location = if n.mode == domain::schedule::Mode::Tele {
+        "Téléconsultation (lien dans votre espace Parcours)".to_owned()
+    } else {
+        place.clone()
+    };
+    let text = if cancelled {
+        format!("Votre rendez-vous du {when} avec {who} est annulé.")
+    } else {
+        format!(
+            "Rendez-vous confirmé le {when} avec {who}, {} ({place}).",
+            n.mode.label_fr()
+        )
+    };
+    let ics = interop::ical::calendar(&interop::ical::Event {
+        uid: &format!("{id}@parcours"),
+        start_ms: n.start_ms,
+        end_ms: n.end_ms,
+        stamp_ms: state.now_ms(),
+        summary: &format!("Rendez-vous avec {who}"),
+        location: &location,
+        description: &text,
+        cancelled,
+    });
+    Ok(NewMessage {
+        idempotency_key: format!(
+            "rdv:{id}:{}",
+            if cancelled {
+                "annulation"
+            } else {
+                "confirmation"
+            }
+        ),
+        topic: crate::delivery::NOTIFY_TOPIC.into(),
+        destination: format!("portail:{}", n.patient),
+        payload: format!("{text}\n\n{ics}"),
+    })
+}
+
+/// Books the slot starting at `start_ms`; its id. A slot that is not in the
+/// practitioner's openings or already past is refused (422), one just taken is a
+/// conflict (409).
+pub async fn book(
+    state: &AppState,
+    actor: &Actor,
+    booked_by: &str,
+    patient: PatientId,
+    practitioner: UserId,
+    establishment: domain::EstablishmentId,
+    start_ms: i64,
+) -> Result<String, AppError> {
+    let who = may_book(state, actor, patient, establishment).await?;
+    let openings: Vec<_> = state
+        .store
+        .openings(practitioner)
+        .await?
+        .into_iter()
+        .filter(|(e, _)| *e == establishment)
+        .map(|(_, o)| o)
+        .collect();
+    let Some(slot) = slot_at(&openings, start_ms, state.now_ms()) else {
+        return Err(AppError::Unprocessable(
+            "business-rule",
+            "ce créneau n'existe pas ou est passé : choisissez-en un dans la liste".into(),
+        ));
+    };
+    let n = NewAppointment {
+        practitioner,
+        establishment,
+        patient,
+        start_ms: slot.start_ms,
+        end_ms: slot.end_ms,
+        mode: slot.mode,
+        booked_by: booked_by.to_owned(),
+    };
+    // The id is needed by the confirmation: book under a known id.
+    let id = uuid::Uuid::now_v7().to_string();
+    let confirmation = notice(state, &id, &n, false).await?;
+    match state
+        .store
+        .book_as(&id, &n, Some(&confirmation), &who, state.now_ms())
+        .await
+    {
+        Ok(()) => Ok(id),
+        Err(store::StoreError::Conflict(_)) => Err(AppError::Conflict(
+            "ce créneau vient d'être pris : choisissez-en un autre".into(),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Cancels an appointment: the patient their own, or the establishment's staff.
+pub async fn cancel(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    reason: &str,
+) -> Result<Appointment, AppError> {
+    let a = state
+        .store
+        .appointment(id)
+        .await
+        .map_err(|_| AppError::NotFound("rendez-vous introuvable".into()))?;
+    let who = may_book(state, actor, a.patient, a.establishment).await?;
+    let n = NewAppointment {
+        practitioner: a.practitioner,
+        establishment: a.establishment,
+        patient: a.patient,
+        start_ms: a.start_ms,
+        end_ms: a.end_ms,
+        mode: a.mode,
+        booked_by: String::new(),
+    };
+    let msg = notice(state, id, &n, true).await?;
+    if !state
+        .store
+        .cancel_appointment(&a, reason, Some(&msg), &who, state.now_ms())
+        .await?
+    {
+        return Err(AppError::Conflict("ce rendez-vous est déjà annulé".into()));
+    }
+    Ok(a)
+}

@@ -1,0 +1,250 @@
+//! Booking: the patient on the portal, the desk for a patient; one slot, one
+//! appointment (a double booking is refused); cancellation with a reason; a
+//! confirmation with an iCalendar event leaves through the outbox each time.
+
+use crate::helpers::*;
+
+/// The booking forms of a page: (praticien, etablissement, debut) of each slot.
+fn slots_of(html: &str) -> Vec<(String, String, String)> {
+    let value = |chunk: &str, name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        chunk.find(&marker).map(|i| {
+            chunk[i + marker.len()..]
+                .split('"')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+    };
+    html.split("<form method=\"post\" action=\"/rdv/prendre\"")
+        .skip(1)
+        .filter_map(|chunk| {
+            Some((
+                value(chunk, "praticien")?,
+                value(chunk, "etablissement")?,
+                value(chunk, "debut")?,
+            ))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn patients_and_the_desk_book_and_cancel() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let lambert = app.demo_patient("Lambert").await;
+        let patient = app.login(server::demo::PATIENT_LOGIN).await;
+        let pcookie = format!("parcours_session={patient}");
+        // The demo booked her a video consultation with her oncologist.
+        let mine = app.get_page("/rdv", &patient).await.page();
+        assert!(
+            mine.contains("Dr Claire Martin")
+                && mine.contains("en téléconsultation")
+                && mine.contains("confirmé"),
+            "{backend}: {mine}"
+        );
+        // She picks the oncologist, sees the free slots, books the first.
+        let choose = app.get_page("/rdv/prendre", &patient).await.page();
+        assert!(
+            choose.contains("Dr Claire Martin, Oncologue — Clinique Saint-Roch"),
+            "{backend}: {choose}"
+        );
+        let martin = app
+            .store
+            .user_by_username("dr.martin")
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        let clinic = app
+            .store
+            .establishment_by_finess(server::demo::CLINIC_FINESS)
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        let page = app
+            .get_page(
+                &format!("/rdv/prendre?praticien={martin}&etablissement={clinic}"),
+                &patient,
+            )
+            .await;
+        let slots = slots_of(&page.text);
+        assert!(slots.len() > 10, "{backend}: {}", page.text);
+        let booked = app.store.appointments_of_patient(lambert.id).await.unwrap();
+        assert!(
+            !slots.iter().any(|s| s.2 == booked[0].start_ms.to_string()),
+            "{backend}: a booked slot is not offered"
+        );
+        let csrf = csrf_field(&page.text);
+        let (p, e, start) = slots[0].clone();
+        let form = |start: &str| {
+            vec![
+                ("csrf", csrf.clone()),
+                ("praticien", p.clone()),
+                ("etablissement", e.clone()),
+                ("debut", start.to_owned()),
+            ]
+        };
+        let post = async |cookie: &str, f: Vec<(&str, String)>| {
+            let refs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.post_form("/rdv/prendre", cookie, &refs).await
+        };
+        let r = post(&pcookie, form(&start)).await;
+        assert_eq!(r.status, 303, "{backend}: {}", r.text);
+        let url = r.header("location").unwrap();
+        let id = url.trim_start_matches("/rdv/").to_owned();
+        // The same slot again: taken. A time that is no slot: refused.
+        let r = post(&pcookie, form(&start)).await;
+        assert_eq!(r.status, 409, "{backend}");
+        assert!(r.page().contains("vient d'être pris"));
+        let off: i64 = start.parse::<i64>().unwrap() + 60_000;
+        assert_eq!(post(&pcookie, form(&off.to_string())).await.status, 422);
+        // The confirmation left with an iCalendar event.
+        let confirmation = app
+            .store
+            .outbox_message(&format!("rdv:{id}:confirmation"))
+            .await
+            .unwrap()
+            .expect("confirmation");
+        assert_eq!(confirmation.destination, format!("portail:{}", lambert.id));
+        assert!(
+            confirmation.payload.contains("BEGIN:VCALENDAR")
+                && confirmation.payload.contains("METHOD:PUBLISH")
+        );
+
+        // The desk books for a patient it found; the clinic's desk cannot book on
+        // the hospital's agendas.
+        let desk = app.login("sec.durand").await;
+        let dcookie = format!("parcours_session={desk}");
+        let page = app
+            .get_page(
+                &format!(
+                    "/rdv/prendre?patient={}&praticien={martin}&etablissement={clinic}",
+                    lambert.id
+                ),
+                &desk,
+            )
+            .await;
+        assert!(
+            page.page()
+                .contains("Prendre rendez-vous pour LAMBERT Monique"),
+            "{backend}: {}",
+            page.text
+        );
+        let slots = slots_of(&page.text);
+        assert!(
+            !slots.iter().any(|s| s.2 == start),
+            "{backend}: taken slots are gone"
+        );
+        let mut f = vec![
+            ("csrf", csrf_field(&page.text)),
+            ("patient", lambert.id.to_string()),
+        ];
+        f.extend([
+            ("praticien", slots[0].0.clone()),
+            ("etablissement", slots[0].1.clone()),
+            ("debut", slots[0].2.clone()),
+        ]);
+        assert_eq!(post(&dcookie, f.clone()).await.status, 303, "{backend}");
+        let agenda = app.get_page("/rdv", &desk).await.page();
+        assert!(
+            agenda.contains("LAMBERT Monique") && agenda.contains("Agendas"),
+            "{backend}: {agenda}"
+        );
+        let bernard = app
+            .store
+            .user_by_username("dr.bernard")
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        let hospital = app
+            .store
+            .establishment_by_finess(server::demo::HOSPITAL_FINESS)
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        let hospital_slot =
+            server::services::schedule::free_slots(&app.state, bernard, hospital, 14)
+                .await
+                .unwrap()[0];
+        let mut other = f.clone();
+        other.truncate(2);
+        other.extend([
+            ("praticien", bernard.to_string()),
+            ("etablissement", hospital.to_string()),
+            ("debut", hospital_slot.start_ms.to_string()),
+        ]);
+        assert_eq!(
+            post(&dcookie, other).await.status,
+            403,
+            "{backend}: another establishment's agenda"
+        );
+
+        // Cancel: a reason is asked; the patient sees it cancelled; the slot is free again.
+        let show = app.get_page(&url, &patient).await;
+        let c = csrf_field(&show.text);
+        assert_eq!(
+            app.post_form(
+                &format!("{url}/annuler"),
+                &pcookie,
+                &[("csrf", &c), ("motif", "")]
+            )
+            .await
+            .status,
+            422
+        );
+        assert_eq!(
+            app.post_form(
+                &format!("{url}/annuler"),
+                &pcookie,
+                &[("csrf", &c), ("motif", "Empêchement")]
+            )
+            .await
+            .status,
+            303
+        );
+        assert!(
+            app.get_page(&url, &patient)
+                .await
+                .page()
+                .contains("annulé (Empêchement)")
+        );
+        assert_eq!(
+            app.post_form(
+                &format!("{url}/annuler"),
+                &pcookie,
+                &[("csrf", &c), ("motif", "encore")]
+            )
+            .await
+            .status,
+            409
+        );
+        let notice = app
+            .store
+            .outbox_message(&format!("rdv:{id}:annulation"))
+            .await
+            .unwrap()
+            .expect("notice");
+        assert!(notice.payload.contains("METHOD:CANCEL"));
+        let again = slots_of(
+            &app.get_page(
+                &format!("/rdv/prendre?praticien={martin}&etablissement={clinic}"),
+                &patient,
+            )
+            .await
+            .text,
+        );
+        assert!(
+            again.iter().any(|s| s.2 == start),
+            "{backend}: the slot is free again"
+        );
+        // Someone else's appointment is not found; a hospital nurse sees nothing of it.
+        let nurse = app.login("ipa.robert").await;
+        assert_eq!(app.get_page(&url, &nurse).await.status, 404);
+        let other_patient = app.login("lits.moreau").await;
+        assert_eq!(app.get_page("/rdv", &other_patient).await.status, 403);
+    }
+}

@@ -1,0 +1,326 @@
+//! Schedules in storage: practitioners' weekly openings and appointments. A
+//! double booking is refused by a unique index (one booked appointment per
+//! practitioner and start time), so two secretaries cannot book the same slot.
+//! Confirmations and cancellation notices are enqueued in the same transaction.
+
+use domain::audit::AuditActor;
+use domain::schedule::{Mode, Opening};
+use domain::{EstablishmentId, PatientId, UserId};
+
+use crate::audit::NewAudit;
+use crate::macros::rows_to;
+use crate::orgs::parse_id;
+use crate::outbox::NewMessage;
+use crate::{Result, Store, StoreError};
+
+/// An appointment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appointment {
+    /// Id.
+    pub id: String,
+    /// The practitioner (user).
+    pub practitioner: UserId,
+    /// Where.
+    pub establishment: EstablishmentId,
+    /// Who.
+    pub patient: PatientId,
+    /// Start (Unix ms).
+    pub start_ms: i64,
+    /// End (Unix ms).
+    pub end_ms: i64,
+    /// In person or by video.
+    pub mode: Mode,
+    /// `booked` or `cancelled`.
+    pub status: String,
+    /// Why it was cancelled.
+    pub cancel_reason: Option<String>,
+}
+
+db_row! {
+    struct AppointmentRow {
+        id: String,
+        practitioner_id: String,
+        establishment_id: String,
+        patient_id: String,
+        start_ms: i64,
+        end_ms: i64,
+        mode: String,
+        status: String,
+        cancel_reason: Option<String>,
+    }
+}
+
+impl TryFrom<AppointmentRow> for Appointment {
+    type Error = StoreError;
+    fn try_from(r: AppointmentRow) -> Result<Self> {
+        Ok(Appointment {
+            id: r.id,
+            practitioner: parse_id(&r.practitioner_id)?,
+            establishment: parse_id(&r.establishment_id)?,
+            patient: parse_id(&r.patient_id)?,
+            start_ms: r.start_ms,
+            end_ms: r.end_ms,
+            mode: Mode::from_code(&r.mode).ok_or_else(|| StoreError::Corrupt("mode".into()))?,
+            status: r.status,
+            cancel_reason: r.cancel_reason,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, practitioner_id, establishment_id, patient_id, start_ms, end_ms, mode, status, cancel_reason";
+
+/// An appointment to book.
+#[derive(Debug, Clone)]
+pub struct NewAppointment {
+    /// The practitioner.
+    pub practitioner: UserId,
+    /// Where.
+    pub establishment: EstablishmentId,
+    /// Who.
+    pub patient: PatientId,
+    /// Start (Unix ms).
+    pub start_ms: i64,
+    /// End (Unix ms).
+    pub end_ms: i64,
+    /// Mode.
+    pub mode: Mode,
+    /// Who booked (user id).
+    pub booked_by: String,
+}
+
+db_row! { struct OpeningRow { establishment_id: String, weekday: i64, start_min: i64, end_min: i64, slot_minutes: i64, mode: String } }
+
+fn audit(who: &AuditActor, patient: PatientId, id: &str, now_ms: i64) -> NewAudit {
+    NewAudit {
+        at_ms: now_ms,
+        actor: who.clone(),
+        patient: Some(patient.to_string()),
+        action: "write-clinical".into(),
+        resource: format!("Appointment/{id}"),
+        outcome: "success".into(),
+    }
+}
+
+impl Store {
+    /// Replaces a practitioner's openings at an establishment.
+    pub async fn set_openings(
+        &self,
+        practitioner: UserId,
+        establishment: EstablishmentId,
+        openings: &[Opening],
+    ) -> Result<()> {
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "DELETE FROM openings WHERE practitioner_id = $1 AND establishment_id = $2",
+            )
+            .bind(practitioner.to_string())
+            .bind(establishment.to_string())
+            .execute(&mut *tx)
+            .await?;
+            for o in openings {
+                sqlx::query(
+                    "INSERT INTO openings (id, practitioner_id, establishment_id, weekday, start_min, end_min, slot_minutes, mode) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(uuid::Uuid::now_v7().to_string())
+                .bind(practitioner.to_string())
+                .bind(establishment.to_string())
+                .bind(i64::from(o.weekday))
+                .bind(i64::from(o.start_min))
+                .bind(i64::from(o.end_min))
+                .bind(i64::from(o.slot_minutes))
+                .bind(o.mode.code())
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// A practitioner's openings, per establishment.
+    pub async fn openings(&self, practitioner: UserId) -> Result<Vec<(EstablishmentId, Opening)>> {
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(
+                "SELECT establishment_id, weekday, start_min, end_min, slot_minutes, mode FROM openings \
+                 WHERE practitioner_id = $1 ORDER BY weekday, start_min",
+            )
+            .bind(practitioner.to_string())
+            .fetch_all(pool)
+            .await?;
+            let bad = || StoreError::Corrupt("horaire".into());
+            rows_to::<_, OpeningRow>(&rows)?
+                .into_iter()
+                .map(|r| {
+                    Ok((
+                        parse_id(&r.establishment_id)?,
+                        Opening {
+                            weekday: i8::try_from(r.weekday).map_err(|_| bad())?,
+                            start_min: i16::try_from(r.start_min).map_err(|_| bad())?,
+                            end_min: i16::try_from(r.end_min).map_err(|_| bad())?,
+                            slot_minutes: i16::try_from(r.slot_minutes).map_err(|_| bad())?,
+                            mode: Mode::from_code(&r.mode).ok_or_else(bad)?,
+                        },
+                    ))
+                })
+                .collect()
+        })
+    }
+
+    /// Practitioners with openings at an establishment.
+    pub async fn scheduled_practitioners(
+        &self,
+        establishment: EstablishmentId,
+    ) -> Result<Vec<UserId>> {
+        on_pool!(self, read, |pool| {
+            let ids: Vec<String> = sqlx::query_scalar(
+                "SELECT DISTINCT practitioner_id FROM openings WHERE establishment_id = $1 ORDER BY practitioner_id",
+            )
+            .bind(establishment.to_string())
+            .fetch_all(pool)
+            .await?;
+            ids.iter().map(|i| parse_id(i)).collect()
+        })
+    }
+
+    /// Books an appointment (audited), its confirmation enqueued with it. A slot
+    /// already booked is a [`StoreError::Conflict`].
+    pub async fn book(
+        &self,
+        n: &NewAppointment,
+        confirmation: Option<&NewMessage>,
+        who: &AuditActor,
+        now_ms: i64,
+    ) -> Result<String> {
+        let id = uuid::Uuid::now_v7().to_string();
+        self.book_as(&id, n, confirmation, who, now_ms).await?;
+        Ok(id)
+    }
+
+    /// [`Store::book`] under an id chosen by the caller (a confirmation that names
+    /// the appointment is written with it).
+    pub async fn book_as(
+        &self,
+        id: &str,
+        n: &NewAppointment,
+        confirmation: Option<&NewMessage>,
+        who: &AuditActor,
+        now_ms: i64,
+    ) -> Result<()> {
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO appointments (id, practitioner_id, establishment_id, patient_id, start_ms, end_ms, mode, status, booked_by, created_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'booked', $8, $9)",
+            )
+            .bind(id)
+            .bind(n.practitioner.to_string())
+            .bind(n.establishment.to_string())
+            .bind(n.patient.to_string())
+            .bind(n.start_ms)
+            .bind(n.end_ms)
+            .bind(n.mode.code())
+            .bind(&n.booked_by)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+            append_audit!(tx, &audit(who, n.patient, id, now_ms));
+            if let Some(m) = confirmation {
+                let _new = enqueue_in_tx!(tx, m, now_ms);
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// One appointment.
+    pub async fn appointment(&self, id: &str) -> Result<Appointment> {
+        let sql = format!("SELECT {COLUMNS} FROM appointments WHERE id = $1");
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(id)
+                .fetch_all(pool)
+                .await?;
+            rows_to::<_, AppointmentRow>(&rows)?
+                .into_iter()
+                .next()
+                .map(Appointment::try_from)
+                .transpose()?
+                .ok_or(StoreError::NotFound)
+        })
+    }
+
+    /// A patient's appointments, in time order.
+    pub async fn appointments_of_patient(&self, patient: PatientId) -> Result<Vec<Appointment>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM appointments WHERE patient_id = $1 ORDER BY start_ms, id"
+        );
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(patient.to_string())
+                .fetch_all(pool)
+                .await?;
+            rows_to::<_, AppointmentRow>(&rows)?
+                .into_iter()
+                .map(Appointment::try_from)
+                .collect()
+        })
+    }
+
+    /// A practitioner's booked appointments starting in `[from_ms, to_ms)`.
+    pub async fn agenda(
+        &self,
+        practitioner: UserId,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<Appointment>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM appointments WHERE practitioner_id = $1 AND status = 'booked' AND start_ms >= $2 AND start_ms < $3 ORDER BY start_ms"
+        );
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(practitioner.to_string())
+                .bind(from_ms)
+                .bind(to_ms)
+                .fetch_all(pool)
+                .await?;
+            rows_to::<_, AppointmentRow>(&rows)?
+                .into_iter()
+                .map(Appointment::try_from)
+                .collect()
+        })
+    }
+
+    /// Cancels a booked appointment with a reason (audited), its notice enqueued
+    /// with it; `Ok(false)` if it was not booked any more.
+    pub async fn cancel_appointment(
+        &self,
+        a: &Appointment,
+        reason: &str,
+        notice: Option<&NewMessage>,
+        who: &AuditActor,
+        now_ms: i64,
+    ) -> Result<bool> {
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            let r = sqlx::query(
+                "UPDATE appointments SET status = 'cancelled', cancelled_at_ms = $1, cancel_reason = $2 WHERE id = $3 AND status = 'booked'",
+            )
+            .bind(now_ms)
+            .bind(reason)
+            .bind(&a.id)
+            .execute(&mut *tx)
+            .await?;
+            if r.rows_affected() == 0 {
+                return Ok(false);
+            }
+            append_audit!(tx, &audit(who, a.patient, &a.id, now_ms));
+            if let Some(m) = notice {
+                let _new = enqueue_in_tx!(tx, m, now_ms);
+            }
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+}
