@@ -6,6 +6,8 @@
 use jiff::civil::{Date, Time};
 use jiff::{Timestamp, ToSpan, tz::TimeZone};
 
+use crate::{EstablishmentId, PatientId, UserId};
+
 /// How the consultation happens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Mode {
@@ -161,6 +163,29 @@ pub fn slot_at(openings: &[Opening], start_ms: i64, now_ms: i64) -> Option<Slot>
     slots(openings, start_ms - 24 * 3600 * 1000, 2)
         .into_iter()
         .find(|s| s.start_ms == start_ms)
+}
+
+/// An appointment (a FHIR Appointment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appointment {
+    /// Id.
+    pub id: String,
+    /// The practitioner (user).
+    pub practitioner: UserId,
+    /// Where.
+    pub establishment: EstablishmentId,
+    /// Who.
+    pub patient: PatientId,
+    /// Start (Unix ms).
+    pub start_ms: i64,
+    /// End (Unix ms).
+    pub end_ms: i64,
+    /// In person or by video.
+    pub mode: Mode,
+    /// `booked` or `cancelled`.
+    pub status: String,
+    /// Why it was cancelled.
+    pub cancel_reason: Option<String>,
 }
 
 #[cfg(test)]

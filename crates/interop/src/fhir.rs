@@ -6,6 +6,7 @@
 mod input;
 pub mod monitoring;
 mod output;
+pub mod schedule;
 
 pub use input::{FhirInputError, ParsedPatient, parse_patient};
 pub use output::*;

@@ -4,6 +4,7 @@
 //! Confirmations and cancellation notices are enqueued in the same transaction.
 
 use domain::audit::AuditActor;
+pub use domain::schedule::Appointment;
 use domain::schedule::{Mode, Opening};
 use domain::{EstablishmentId, PatientId, UserId};
 
@@ -12,29 +13,6 @@ use crate::macros::rows_to;
 use crate::orgs::parse_id;
 use crate::outbox::NewMessage;
 use crate::{Result, Store, StoreError};
-
-/// An appointment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Appointment {
-    /// Id.
-    pub id: String,
-    /// The practitioner (user).
-    pub practitioner: UserId,
-    /// Where.
-    pub establishment: EstablishmentId,
-    /// Who.
-    pub patient: PatientId,
-    /// Start (Unix ms).
-    pub start_ms: i64,
-    /// End (Unix ms).
-    pub end_ms: i64,
-    /// In person or by video.
-    pub mode: Mode,
-    /// `booked` or `cancelled`.
-    pub status: String,
-    /// Why it was cancelled.
-    pub cancel_reason: Option<String>,
-}
 
 db_row! {
     struct AppointmentRow {

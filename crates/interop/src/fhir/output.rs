@@ -279,6 +279,36 @@ pub fn capability_statement(base: &str, software_version: &str, date: &str) -> V
             "documentation": doc,
         })
     };
+    let with_params = |ty: &str, doc: &str, names: &[&str]| {
+        let mut c = by_patient(ty, doc);
+        if let Some(o) = c.as_object_mut() {
+            let params: Vec<Value> = names
+                .iter()
+                .map(|n| json!({"name": n, "type": "reference"}))
+                .collect();
+            if params.is_empty() {
+                o.remove("searchParam");
+            } else {
+                o.insert("searchParam".into(), Value::Array(params));
+            }
+        }
+        c
+    };
+    let appointment_cap = with_params(
+        "Appointment",
+        "Rendez-vous aux établissements du client (patient=Patient/id ou practitioner=Practitioner/id).",
+        &["patient", "practitioner"],
+    );
+    let schedule_cap = with_params(
+        "Schedule",
+        "Agendas ouverts aux établissements du client.",
+        &[],
+    );
+    let slot_cap = with_params(
+        "Slot",
+        "Créneaux libres d'un agenda sur 14 jours (schedule=Schedule/id obligatoire).",
+        &["schedule"],
+    );
     let mut audit = read_only("AuditEvent");
     if let Some(o) = audit.as_object_mut() {
         o.insert(
@@ -397,6 +427,9 @@ pub fn capability_statement(base: &str, software_version: &str, date: &str) -> V
                 by_patient("Flag", "Alertes de télésurveillance : actives tant qu'elles ne sont pas closes."),
                 by_patient("CarePlan", "Inclusions en télésurveillance, avec le motif de fin."),
                 by_patient("Communication", "Messages entre le patient suivi et l'équipe de soins."),
+                appointment_cap,
+                schedule_cap,
+                slot_cap,
                 read_only("Practitioner"),
                 read_only("Organization"),
                 audit,

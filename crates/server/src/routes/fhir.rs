@@ -47,6 +47,9 @@ pub fn routes() -> Router<AppState> {
             "/CarePlan",
             get(|s, a, q| search_monitoring(s, a, q, "CarePlan")),
         )
+        .route("/Appointment", get(search_appointments))
+        .route("/Schedule", get(search_schedules))
+        .route("/Slot", get(search_slots))
         .route("/Questionnaire", get(search_questionnaires))
         .route("/Questionnaire/{id}", get(read_questionnaire))
         .route(
@@ -988,4 +991,135 @@ async fn post_response(
         resp.headers_mut().insert(header::LOCATION, v);
     }
     Ok(resp)
+}
+
+/// Establishments where the client holds a grant (agendas it may see).
+fn grant_establishments(api: &ApiActor) -> Vec<domain::EstablishmentId> {
+    let mut v: Vec<domain::EstablishmentId> =
+        api.actor.grants.iter().map(|g| g.establishment).collect();
+    v.sort_by_key(ToString::to_string);
+    v.dedup();
+    v
+}
+
+fn reference_id<'a>(
+    list: &'a [(String, String)],
+    name: &str,
+    kind: &str,
+) -> Result<Option<&'a str>, AppError> {
+    match param(list, name) {
+        None => Ok(None),
+        Some(v) => Ok(Some(v.strip_prefix(&format!("{kind}/")).unwrap_or(v))),
+    }
+}
+
+/// `GET /fhir/Appointment?patient=…` or `?practitioner=…`: appointments at the
+/// client's establishments; each patient shown is an audited identity read.
+async fn search_appointments(
+    State(state): State<AppState>,
+    api: ApiActor,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let list = params(raw.clone(), &["patient", "practitioner"])?;
+    let mine = grant_establishments(&api);
+    let appointments = if let Some(p) = reference_id(&list, "patient", "Patient")? {
+        let pid = patient_id(p)?;
+        patients::read(&state, &api.actor, pid).await?;
+        state.store.appointments_of_patient(pid).await?
+    } else if let Some(u) = reference_id(&list, "practitioner", "Practitioner")? {
+        let uid: domain::UserId = u
+            .parse()
+            .map_err(|_| AppError::NotFound("Practitioner introuvable".into()))?;
+        let now = state.now_ms();
+        let day = 24 * 3600 * 1000;
+        let list = state
+            .store
+            .agenda(uid, now - 30 * day, now + 90 * day)
+            .await?;
+        let mut seen = Vec::new();
+        for a in list.iter().filter(|a| mine.contains(&a.establishment)) {
+            if !seen.contains(&a.patient) {
+                patients::read(&state, &api.actor, a.patient).await?;
+                seen.push(a.patient);
+            }
+        }
+        list
+    } else {
+        return Err(AppError::BadRequest(
+            "required",
+            "paramètre patient=Patient/id ou practitioner=Practitioner/id obligatoire".into(),
+        )
+        .into());
+    };
+    let mut out = Vec::new();
+    for a in appointments
+        .iter()
+        .filter(|a| mine.contains(&a.establishment))
+    {
+        let name = state.store.user(a.practitioner).await?.display_name;
+        out.push(interop::fhir::schedule::appointment(a, &name));
+    }
+    Ok(bundle(
+        &state,
+        out,
+        &format!("Appointment?{}", raw.unwrap_or_default()),
+    ))
+}
+
+/// `GET /fhir/Schedule`: the agendas open at the client's establishments.
+async fn search_schedules(
+    State(state): State<AppState>,
+    api: ApiActor,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    params(raw, &[])?;
+    let mut by_practitioner: Vec<(domain::UserId, Vec<String>)> = Vec::new();
+    for e in grant_establishments(&api) {
+        for u in state.store.scheduled_practitioners(e).await? {
+            match by_practitioner.iter_mut().find(|(p, _)| *p == u) {
+                Some((_, ests)) => ests.push(e.to_string()),
+                None => by_practitioner.push((u, vec![e.to_string()])),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (u, ests) in by_practitioner {
+        let name = state.store.user(u).await?.display_name;
+        out.push(interop::fhir::schedule::schedule(
+            &u.to_string(),
+            &name,
+            &ests,
+        ));
+    }
+    Ok(bundle(&state, out, "Schedule"))
+}
+
+/// `GET /fhir/Slot?schedule=Schedule/…`: its free slots over 14 days, at the
+/// client's establishments.
+async fn search_slots(
+    State(state): State<AppState>,
+    api: ApiActor,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let list = params(raw.clone(), &["schedule"])?;
+    let id = reference_id(&list, "schedule", "Schedule")?.ok_or_else(|| {
+        AppError::BadRequest(
+            "required",
+            "paramètre schedule=Schedule/id obligatoire".into(),
+        )
+    })?;
+    let uid: domain::UserId = id
+        .parse()
+        .map_err(|_| AppError::NotFound("Schedule introuvable".into()))?;
+    let mut out = Vec::new();
+    for e in grant_establishments(&api) {
+        for s in crate::services::schedule::free_slots(&state, uid, e, 14).await? {
+            out.push(interop::fhir::schedule::slot(id, &s));
+        }
+    }
+    Ok(bundle(
+        &state,
+        out,
+        &format!("Slot?{}", raw.unwrap_or_default()),
+    ))
 }

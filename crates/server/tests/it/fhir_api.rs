@@ -39,6 +39,9 @@ async fn metadata_is_public_and_valid() {
             "Flag",
             "CarePlan",
             "Communication",
+            "Appointment",
+            "Schedule",
+            "Slot",
             "Practitioner",
             "Organization",
             "AuditEvent"

@@ -248,3 +248,73 @@ async fn patients_and_the_desk_book_and_cancel() {
         assert_eq!(app.get_page("/rdv", &other_patient).await.status, 403);
     }
 }
+
+#[tokio::test]
+async fn fhir_appointment_schedule_and_slot_return_the_demo_agendas() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let token = app.token().await; // the hospital's integration client
+        let muller = app.demo_patient("Muller").await.id;
+        let lambert = app.demo_patient("Lambert").await.id;
+        let bernard = app
+            .store
+            .user_by_username("dr.bernard")
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        let get = async |path: String| {
+            let r = app.get(&path, Some(&token)).await;
+            assert_eq!(r.status, 200, "{backend} {path}: {}", r.text);
+            r.json()
+        };
+        let by_patient = get(format!("/fhir/Appointment?patient=Patient/{muller}")).await;
+        let a = &by_patient["entry"][0]["resource"];
+        assert_eq!(
+            (
+                a["status"].as_str(),
+                a["serviceType"][0]["coding"][0]["code"].as_str()
+            ),
+            (Some("booked"), Some("presentiel")),
+            "{backend}: {by_patient}"
+        );
+        assert_eq!(a["participant"][1]["actor"]["display"], "Dr Hugo Bernard");
+        let by_practitioner = get(format!(
+            "/fhir/Appointment?practitioner=Practitioner/{bernard}"
+        ))
+        .await;
+        assert_eq!(
+            by_practitioner["entry"].as_array().unwrap().len(),
+            1,
+            "{backend}"
+        );
+        // The clinic's appointments are not the hospital client's business.
+        let other = get(format!("/fhir/Appointment?patient=Patient/{lambert}")).await;
+        assert!(
+            other["entry"].as_array().is_none_or(|e| e.is_empty()),
+            "{backend}: {other}"
+        );
+        let schedules = get("/fhir/Schedule".into()).await;
+        assert_eq!(
+            schedules["entry"].as_array().unwrap().len(),
+            1,
+            "{backend}: Dr Bernard only"
+        );
+        assert_eq!(schedules["entry"][0]["resource"]["id"], bernard.to_string());
+        let slots = get(format!("/fhir/Slot?schedule=Schedule/{bernard}")).await;
+        let free = slots["entry"].as_array().unwrap();
+        assert!(
+            free.len() >= 20,
+            "{backend}: two afternoons a week, 6 slots each, over two weeks"
+        );
+        assert!(
+            !free.iter().any(|s| s["resource"]["start"] == a["start"]),
+            "{backend}: the booked slot is not free"
+        );
+        let r = app.get("/fhir/Slot", Some(&token)).await;
+        assert_eq!(r.status, 400);
+        let r = app.get("/fhir/Appointment", Some(&token)).await;
+        assert_eq!(r.status, 400);
+        validate_fhir(&[by_patient, by_practitioner, schedules, slots]);
+    }
+}
