@@ -160,6 +160,22 @@ export default async function monitoring({ browser, base, root, prepared, track,
   await checkA11y(patient, 'messages du patient');
   await checkNoHorizontalScroll(patient, 'messages du patient');
 
+  // She books a video consultation with her oncologist, from her phone.
+  await patient.goto(`${base}/`);
+  await patient.getByRole('link', { name: 'Mes rendez-vous' }).click();
+  await patient.getByRole('heading', { name: 'Mes rendez-vous' }).waitFor();
+  await checkA11y(patient, 'mes rendez-vous');
+  await checkNoHorizontalScroll(patient, 'mes rendez-vous');
+  await patient.getByRole('link', { name: 'Prendre rendez-vous' }).click();
+  await patient.getByRole('link', { name: /Dr Claire Martin/ }).click();
+  await checkA11y(patient, 'créneaux libres');
+  await checkNoHorizontalScroll(patient, 'créneaux libres');
+  await patient.locator('.slots button').first().click();
+  await patient.getByRole('heading', { name: /Rendez-vous du/ }).waitFor();
+  const booked = await patient.locator('#status').innerText();
+  expect(booked.includes('confirmé'), `rendez-vous confirmé attendu: ${booked}`);
+  await checkA11y(patient, 'rendez-vous confirmé');
+
   // The nurse sees the new alert with its photo, and the unread message, live.
   track(nurse);
   await nurse.goto(`${base}/alertes`);

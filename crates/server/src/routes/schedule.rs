@@ -58,6 +58,38 @@ fn own_patient(w: &WebUser) -> Option<PatientId> {
     }
 }
 
+/// "mardi 24 novembre" (French time).
+fn day_fr(ms: i64) -> String {
+    const DAYS: [&str; 7] = [
+        "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche",
+    ];
+    const MONTHS: [&str; 12] = [
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ];
+    let Ok(z) = jiff::Timestamp::from_millisecond(ms).and_then(|t| t.in_tz("Europe/Paris")) else {
+        return paris_time(ms);
+    };
+    let day = usize::try_from(z.weekday().to_monday_zero_offset()).unwrap_or(0);
+    let month = usize::try_from(z.month() - 1).unwrap_or(0);
+    format!(
+        "{} {} {}",
+        DAYS.get(day).copied().unwrap_or(""),
+        z.day(),
+        MONTHS.get(month).copied().unwrap_or("")
+    )
+}
+
 /// A day of free slots: the day, then (start ms, time, mode) of each slot.
 type Day = (String, Vec<(i64, String, String)>);
 
@@ -233,11 +265,12 @@ async fn book_render(
         );
         for s in schedule::free_slots(state, u, e, 14).await? {
             let when = paris_time(s.start_ms);
-            let (day, time) = when.split_once(' ').unwrap_or((&when, ""));
+            let time = when.split_once(' ').map_or("", |(_, t)| t);
+            let day = day_fr(s.start_ms);
             let entry = (s.start_ms, time.to_owned(), s.mode.label_fr().to_owned());
             match days.last_mut() {
-                Some((d, list)) if d == day => list.push(entry),
-                _ => days.push((day.to_owned(), vec![entry])),
+                Some((d, list)) if *d == day => list.push(entry),
+                _ => days.push((day, vec![entry])),
             }
         }
     }
