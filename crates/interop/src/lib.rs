@@ -7,3 +7,4 @@ pub mod ical;
 pub mod oru;
 pub mod pdf;
 pub mod programme;
+pub mod siu;

@@ -83,48 +83,7 @@ pub fn build(r: &OruReport) -> Result<String, hl7v2::PathError> {
         .set("MSH-11", "P")?
         .set("MSH-12", "2.5")?
         .set("MSH-18", "UNICODE UTF-8")?;
-    let p = &r.patient;
-    b.set("PID-1", "1")?;
-    b.set("PID-3(1).1", &p.ipp)?
-        .set("PID-3(1).4.2", &r.domain_oid)?
-        .set("PID-3(1).4.3", "ISO")?
-        .set("PID-3(1).5", "PI")?;
-    if let Some(ins) = exchangeable_ins(p.ins.as_ref(), p.status) {
-        let authority = match ins.kind() {
-            domain::InsKind::Nir => "ASIP-SANTE-INS-NIR",
-            domain::InsKind::Nia => "ASIP-SANTE-INS-NIA",
-        };
-        b.set("PID-3(2).1", &ins.value())?
-            .set("PID-3(2).4.1", authority)?
-            .set("PID-3(2).4.2", ins.kind().oid())?
-            .set("PID-3(2).4.3", "ISO")?
-            .set("PID-3(2).5", "INS")?;
-    }
-    let t = &p.traits;
-    b.set("PID-5(1).1", &t.birth_name)?
-        .set("PID-5(1).2", t.first_given_name())?
-        .set("PID-5(1).3", &t.birth_given_names.join(" "))?
-        .set("PID-5(1).7", "L")?;
-    if let Some(used) = &t.used_name {
-        b.set("PID-5(2).1", used)?.set("PID-5(2).7", "D")?;
-    }
-    b.set("PID-7", &t.birth_date.strftime("%Y%m%d").to_string())?;
-    b.set(
-        "PID-8",
-        match t.sex {
-            Sex::Male => "M",
-            Sex::Female => "F",
-            Sex::Unknown => "U",
-        },
-    )?;
-    b.set(
-        "PID-32",
-        if p.status.ins_exchangeable() {
-            "VALI"
-        } else {
-            "PROV"
-        },
-    )?;
+    set_pid(&mut b, &r.patient, &r.domain_oid)?;
     b.set("OBR-1", "1")?
         .set("OBR-2", &r.order_id)?
         .set("OBR-4.1", &r.service.0)?
@@ -181,8 +140,59 @@ pub fn build(r: &OruReport) -> Result<String, hl7v2::PathError> {
     Ok(b.encode())
 }
 
+/// PID as IHE PAM France sends it: the IPP (PI) under the domain's OID and, for a
+/// qualified identity only, the INS with PID-32 `VALI`.
+pub(crate) fn set_pid(
+    b: &mut Builder,
+    p: &PatientRecord,
+    domain_oid: &str,
+) -> Result<(), hl7v2::PathError> {
+    b.set("PID-1", "1")?;
+    b.set("PID-3(1).1", &p.ipp)?
+        .set("PID-3(1).4.2", domain_oid)?
+        .set("PID-3(1).4.3", "ISO")?
+        .set("PID-3(1).5", "PI")?;
+    if let Some(ins) = exchangeable_ins(p.ins.as_ref(), p.status) {
+        let authority = match ins.kind() {
+            domain::InsKind::Nir => "ASIP-SANTE-INS-NIR",
+            domain::InsKind::Nia => "ASIP-SANTE-INS-NIA",
+        };
+        b.set("PID-3(2).1", &ins.value())?
+            .set("PID-3(2).4.1", authority)?
+            .set("PID-3(2).4.2", ins.kind().oid())?
+            .set("PID-3(2).4.3", "ISO")?
+            .set("PID-3(2).5", "INS")?;
+    }
+    let t = &p.traits;
+    b.set("PID-5(1).1", &t.birth_name)?
+        .set("PID-5(1).2", t.first_given_name())?
+        .set("PID-5(1).3", &t.birth_given_names.join(" "))?
+        .set("PID-5(1).7", "L")?;
+    if let Some(used) = &t.used_name {
+        b.set("PID-5(2).1", used)?.set("PID-5(2).7", "D")?;
+    }
+    b.set("PID-7", &t.birth_date.strftime("%Y%m%d").to_string())?;
+    b.set(
+        "PID-8",
+        match t.sex {
+            Sex::Male => "M",
+            Sex::Female => "F",
+            Sex::Unknown => "U",
+        },
+    )?;
+    b.set(
+        "PID-32",
+        if p.status.ins_exchangeable() {
+            "VALI"
+        } else {
+            "PROV"
+        },
+    )?;
+    Ok(())
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use domain::identity::{IdentityStatus, Traits};
 

@@ -36,6 +36,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Where ORU^R01 results go (`HOST:PORT`, MLLP), if anywhere.
     pub oru_destination: Option<String>,
+    /// Where SIU messages go (`HOST:PORT`, MLLP): the clinic's own agenda, told of
+    /// each booking (S12) and cancellation (S15) made here.
+    pub siu_destination: Option<String>,
     /// A folder of monitoring programme files (`*.json`) that add to or replace
     /// (same id) the shipped ones; read at start, a bad file stops the start.
     pub programmes_dir: Option<PathBuf>,
@@ -57,6 +60,7 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             oru_destination: None,
             programmes_dir: None,
+            siu_destination: None,
         }
     }
 }
@@ -148,6 +152,9 @@ impl Config {
         }
         if let Some(v) = text("PARCOURS_ORU_DESTINATION") {
             cfg.oru_destination = Some(v);
+        }
+        if let Some(v) = text("PARCOURS_SIU_DESTINATION") {
+            cfg.siu_destination = Some(v);
         }
         if let Some(v) = text("PARCOURS_PROGRAMMES_DIR") {
             cfg.programmes_dir = Some(PathBuf::from(v));

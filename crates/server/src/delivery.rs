@@ -16,6 +16,8 @@ use crate::state::AppState;
 
 /// The outbox topic of ORU^R01 messages.
 pub const ORU_TOPIC: &str = "hl7.oru";
+/// The outbox topic of SIU messages (the clinic's agenda), sent like ORU.
+pub const SIU_TOPIC: &str = "hl7.siu";
 /// The outbox topic of notifications to patients (reminders). The default sender
 /// only logs that a notification left (its id, never its text or recipient);
 /// an SMS or mail sender plugs in here.
@@ -95,7 +97,7 @@ async fn deliver(
     match send_mllp(&m.destination, m.payload.as_bytes()).await {
         Ok(()) => state.store.outbox_delivered(&m.id, now).await,
         Err(DeliveryError::Refused(why)) => {
-            tracing::warn!(id = %m.id, "ORU refused by the receiver: dead letter");
+            tracing::warn!(id = %m.id, topic = %m.topic, "HL7 message refused by the receiver: dead letter");
             let once = RetryPolicy {
                 max_attempts: 1,
                 ..*policy
@@ -107,7 +109,7 @@ async fn deliver(
                 .map(|_| ())
         }
         Err(DeliveryError::Transient(why)) => {
-            tracing::info!(id = %m.id, "ORU delivery failed, will retry");
+            tracing::info!(id = %m.id, topic = %m.topic, "HL7 delivery failed, will retry");
             state
                 .store
                 .outbox_failed(&m.id, &why, now, policy)
@@ -122,10 +124,16 @@ pub async fn try_execute_task(
     state: &AppState,
     policy: &RetryPolicy,
 ) -> Result<usize, store::StoreError> {
-    let claimed = state
+    let mut claimed = state
         .store
         .claim_outbox(ORU_TOPIC, state.now_ms(), LEASE_MS, 10)
         .await?;
+    claimed.extend(
+        state
+            .store
+            .claim_outbox(SIU_TOPIC, state.now_ms(), LEASE_MS, 10)
+            .await?,
+    );
     for m in &claimed {
         deliver(state, m, policy).await?;
     }

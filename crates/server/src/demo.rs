@@ -755,7 +755,7 @@ async fn seed_agendas(
             mode: slot.mode,
             booked_by: "demo-seed".into(),
         };
-        store.book(&n, None, &who, now_ms).await?;
+        store.book(&n, &[], &who, now_ms).await?;
     }
     Ok(4)
 }

@@ -162,17 +162,18 @@ impl Store {
         })
     }
 
-    /// Books an appointment (audited), its confirmation enqueued with it. A slot
+    /// Books an appointment (audited), its messages (the patient's confirmation, the
+    /// SIU for the clinic's agenda) enqueued with it. A slot
     /// already booked is a [`StoreError::Conflict`].
     pub async fn book(
         &self,
         n: &NewAppointment,
-        confirmation: Option<&NewMessage>,
+        messages: &[NewMessage],
         who: &AuditActor,
         now_ms: i64,
     ) -> Result<String> {
         let id = uuid::Uuid::now_v7().to_string();
-        self.book_as(&id, n, confirmation, who, now_ms).await?;
+        self.book_as(&id, n, messages, who, now_ms).await?;
         Ok(id)
     }
 
@@ -182,7 +183,7 @@ impl Store {
         &self,
         id: &str,
         n: &NewAppointment,
-        confirmation: Option<&NewMessage>,
+        messages: &[NewMessage],
         who: &AuditActor,
         now_ms: i64,
     ) -> Result<()> {
@@ -204,7 +205,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             append_audit!(tx, &audit(who, n.patient, id, now_ms));
-            if let Some(m) = confirmation {
+            for m in messages {
                 let _new = enqueue_in_tx!(tx, m, now_ms);
             }
             tx.commit().await?;
@@ -276,7 +277,7 @@ impl Store {
         &self,
         a: &Appointment,
         reason: &str,
-        notice: Option<&NewMessage>,
+        messages: &[NewMessage],
         who: &AuditActor,
         now_ms: i64,
     ) -> Result<bool> {
@@ -294,7 +295,7 @@ impl Store {
                 return Ok(false);
             }
             append_audit!(tx, &audit(who, a.patient, &a.id, now_ms));
-            if let Some(m) = notice {
+            for m in messages {
                 let _new = enqueue_in_tx!(tx, m, now_ms);
             }
             tx.commit().await?;

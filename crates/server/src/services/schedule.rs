@@ -127,6 +127,45 @@ async fn notice(
     })
 }
 
+/// The SIU for the clinic's agenda (S12 booked, S15 cancelled), when a
+/// destination is configured.
+async fn siu(state: &AppState, a: &Appointment) -> Result<Option<NewMessage>, AppError> {
+    let Some(destination) = state.config.siu_destination.clone() else {
+        return Ok(None);
+    };
+    let patient = state.store.patient(a.patient).await?;
+    let domain_oid = state.store.territory(patient.territory).await?.oid;
+    let finess = state.store.establishment(a.establishment).await?.finess;
+    let practitioner = state.store.user(a.practitioner).await?;
+    let dtm = |ms: i64| {
+        jiff::Timestamp::from_millisecond(ms)
+            .and_then(|t| t.in_tz("Europe/Paris"))
+            .map(|z| z.strftime("%Y%m%d%H%M%S%z").to_string())
+            .unwrap_or_default()
+    };
+    let event = if a.status == "booked" { "S12" } else { "S15" };
+    let key = format!("siu:{}:{event}", a.id);
+    let digest = crate::auth::token_hash(&key);
+    let control = format!("PS{}", digest.get(..18).unwrap_or(&digest));
+    let payload = interop::siu::build(&interop::siu::SiuEvent {
+        control_id: &control,
+        timestamp: &crate::services::hl7::timestamp(state),
+        receiver: ("AGENDA", &finess),
+        appointment: a,
+        start: &dtm(a.start_ms),
+        patient: &patient,
+        domain_oid: &domain_oid,
+        practitioner: (practitioner.rpps.as_deref(), &practitioner.display_name),
+    })
+    .map_err(|e| AppError::Internal(anyhow::anyhow!("SIU: {e}")))?;
+    Ok(Some(NewMessage {
+        idempotency_key: key,
+        topic: crate::delivery::SIU_TOPIC.into(),
+        destination,
+        payload,
+    }))
+}
+
 /// Books the slot starting at `start_ms`; its id. A slot that is not in the
 /// practitioner's openings or already past is refused (422), one just taken is a
 /// conflict (409).
@@ -165,10 +204,22 @@ pub async fn book(
     };
     // The id is needed by the confirmation: book under a known id.
     let id = uuid::Uuid::now_v7().to_string();
-    let confirmation = notice(state, &id, &n, false).await?;
+    let mut messages = vec![notice(state, &id, &n, false).await?];
+    let booked = Appointment {
+        id: id.clone(),
+        practitioner,
+        establishment,
+        patient,
+        start_ms: n.start_ms,
+        end_ms: n.end_ms,
+        mode: n.mode,
+        status: "booked".into(),
+        cancel_reason: None,
+    };
+    messages.extend(siu(state, &booked).await?);
     match state
         .store
-        .book_as(&id, &n, Some(&confirmation), &who, state.now_ms())
+        .book_as(&id, &n, &messages, &who, state.now_ms())
         .await
     {
         Ok(()) => Ok(id),
@@ -201,10 +252,16 @@ pub async fn cancel(
         mode: a.mode,
         booked_by: String::new(),
     };
-    let msg = notice(state, id, &n, true).await?;
+    let mut messages = vec![notice(state, id, &n, true).await?];
+    let cancelled = Appointment {
+        status: "cancelled".into(),
+        cancel_reason: Some(reason.to_owned()),
+        ..a.clone()
+    };
+    messages.extend(siu(state, &cancelled).await?);
     if !state
         .store
-        .cancel_appointment(&a, reason, Some(&msg), &who, state.now_ms())
+        .cancel_appointment(&a, reason, &messages, &who, state.now_ms())
         .await?
     {
         return Err(AppError::Conflict("ce rendez-vous est déjà annulé".into()));

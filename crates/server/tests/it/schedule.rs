@@ -318,3 +318,94 @@ async fn fhir_appointment_schedule_and_slot_return_the_demo_agendas() {
         validate_fhir(&[by_patient, by_practitioner, schedules, slots]);
     }
 }
+
+#[tokio::test]
+async fn the_clinic_agenda_hears_of_bookings_and_cancellations_over_siu() {
+    let (agenda, received) = receiver("AA").await;
+    let app = spawn_app_with("postgres", |c| {
+        c.siu_destination = Some(format!("mllp://{agenda}"))
+    })
+    .await;
+    let lambert = app.demo_patient("Lambert").await;
+    let martin = app
+        .store
+        .user_by_username("dr.martin")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let clinic = app
+        .store
+        .establishment_by_finess(server::demo::CLINIC_FINESS)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let desk = app.login("sec.durand").await;
+    let page = app
+        .get_page(
+            &format!(
+                "/rdv/prendre?patient={}&praticien={martin}&etablissement={clinic}",
+                lambert.id
+            ),
+            &desk,
+        )
+        .await;
+    let slot = slots_of(&page.text).remove(0);
+    let cookie = format!("parcours_session={desk}");
+    let r = app
+        .post_form(
+            "/rdv/prendre",
+            &cookie,
+            &[
+                ("csrf", &csrf_field(&page.text)),
+                ("patient", &lambert.id.to_string()),
+                ("praticien", &slot.0),
+                ("etablissement", &slot.1),
+                ("debut", &slot.2),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let url = r.header("location").unwrap();
+    eventually("S12 delivered", async || {
+        received.lock().unwrap().len() == 1
+    })
+    .await;
+    let show = app.get_page(&url, &desk).await;
+    assert_eq!(
+        app.post_form(
+            &format!("{url}/annuler"),
+            &cookie,
+            &[
+                ("csrf", &csrf_field(&show.text)),
+                ("motif", "Patiente hospitalisée")
+            ]
+        )
+        .await
+        .status,
+        303
+    );
+    eventually("S15 delivered", async || {
+        received.lock().unwrap().len() == 2
+    })
+    .await;
+    let all = received.lock().unwrap().clone();
+    validate_hl7(&all);
+    let id = url.trim_start_matches("/rdv/");
+    assert!(
+        all[0].contains("SIU^S12^SIU_S12") && all[0].contains(&format!("SCH|{id}^PARCOURS")),
+        "{}",
+        all[0]
+    );
+    assert!(
+        all[0].contains("AIP|1||1000001001") && all[0].contains("^Dr Claire Martin^"),
+        "{}",
+        all[0]
+    );
+    assert!(
+        all[1].contains("SIU^S15^SIU_S12") && all[1].contains("Cancelled"),
+        "{}",
+        all[1]
+    );
+}
