@@ -62,6 +62,11 @@ pub const SQLITE: &[Migration] = &[
         name: "schedule",
         sql: include_str!("../migrations/sqlite/0009_schedule.sql"),
     },
+    Migration {
+        version: 10,
+        name: "appointment_external",
+        sql: include_str!("../migrations/sqlite/0010_appointment_external.sql"),
+    },
 ];
 
 /// PostgreSQL migrations.
@@ -110,6 +115,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 9,
         name: "schedule",
         sql: include_str!("../migrations/postgres/0009_schedule.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "appointment_external",
+        sql: include_str!("../migrations/postgres/0010_appointment_external.sql"),
     },
 ];
 

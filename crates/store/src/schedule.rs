@@ -303,3 +303,52 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Records the id an external agenda gave an appointment.
+    pub async fn set_external_id(&self, id: &str, external: &str) -> Result<()> {
+        on_pool!(self, write, |pool| {
+            sqlx::query("UPDATE appointments SET external_id = $1 WHERE id = $2")
+                .bind(external)
+                .bind(id)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// The booked appointment an external agenda knows by `external` (or by our
+    /// own id, which we send it as the placer id).
+    pub async fn appointment_by_external(
+        &self,
+        establishment: EstablishmentId,
+        external: &str,
+    ) -> Result<Option<Appointment>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM appointments WHERE establishment_id = $1 AND status = 'booked' AND (external_id = $2 OR id = $2)"
+        );
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(establishment.to_string())
+                .bind(external)
+                .fetch_all(pool)
+                .await?;
+            rows_to::<_, AppointmentRow>(&rows)?
+                .into_iter()
+                .next()
+                .map(Appointment::try_from)
+                .transpose()
+        })
+    }
+
+    /// The professional with this RPPS, if any.
+    pub async fn user_by_rpps(&self, rpps: &str) -> Result<Option<UserId>> {
+        on_pool!(self, read, |pool| {
+            let id: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE rpps = $1")
+                .bind(rpps)
+                .fetch_optional(pool)
+                .await?;
+            id.map(|i| parse_id(&i)).transpose()
+        })
+    }
+}

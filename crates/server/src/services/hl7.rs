@@ -42,7 +42,7 @@ fn name_type<'a>(r: &hl7v2::Field<'a>) -> &'a str {
     r.component(7).map(|c| c.raw()).unwrap_or("")
 }
 
-fn err(
+pub(crate) fn err(
     segment: &str,
     field: Option<usize>,
     repetition: Option<usize>,
@@ -65,7 +65,7 @@ fn err(
     }
 }
 
-fn ack_control_id() -> String {
+pub(crate) fn ack_control_id() -> String {
     let u = uuid::Uuid::now_v7().simple().to_string();
     u.get(u.len() - 20..).unwrap_or(&u).to_owned()
 }
@@ -514,12 +514,14 @@ pub async fn ingest(state: &AppState, raw: &[u8], replay_of: Option<String>) -> 
                 m.processing_id().unwrap_or("")
             ),
         ))
+    } else if code == Some("SIU") {
+        None
     } else if code != Some("ADT") {
         Some(reject(
             9,
             200,
             format!(
-                "type de message {:?} non pris en charge (ADT)",
+                "type de message {:?} non pris en charge (ADT, SIU)",
                 code.unwrap_or("")
             ),
         ))
@@ -555,6 +557,23 @@ pub async fn ingest(state: &AppState, raw: &[u8], replay_of: Option<String>) -> 
     };
     let (establishment, territory) = sender;
     log.establishment = Some(establishment);
+    if code == Some("SIU") {
+        let ctx = crate::services::siu::Context {
+            establishment,
+            territory,
+            sender: log.sender.clone(),
+        };
+        return crate::services::siu::intake(
+            state,
+            &m,
+            event.unwrap_or(""),
+            &ctx,
+            log,
+            &control,
+            &ts,
+        )
+        .await;
+    }
     let today = state.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date();
     let plan = match plan(&m, event.unwrap_or(""), territory, establishment, today) {
         Ok(p) => p,
@@ -630,7 +649,7 @@ pub async fn ingest(state: &AppState, raw: &[u8], replay_of: Option<String>) -> 
 }
 
 /// Logs a message that changes nothing and returns its ACK (AE or AR).
-async fn finish_without_effect(
+pub(crate) async fn finish_without_effect(
     state: &AppState,
     m: Option<&Message>,
     code: AckCode,
@@ -642,10 +661,10 @@ async fn finish_without_effect(
         Some(m) => ack::build(m, code, errors, &ack_control_id(), ts),
         None => ack::build_unreadable(&log.raw, code, errors, &ack_control_id(), ts),
     };
-    log.status = if code == AckCode::Reject {
-        "rejected".into()
-    } else {
-        "error".into()
+    log.status = match code {
+        AckCode::Reject => "rejected".into(),
+        AckCode::Accept => "accepted".into(),
+        _ => "error".into(),
     };
     log.errors = errors
         .iter()

@@ -7,3 +7,4 @@ pub mod monitoring;
 pub mod oru;
 pub mod patients;
 pub mod schedule;
+pub mod siu;

@@ -80,7 +80,7 @@ async fn may_book(
 }
 
 /// The message to the patient: a line of text and the event (iCalendar).
-async fn notice(
+pub(crate) async fn notice(
     state: &AppState,
     id: &str,
     n: &NewAppointment,

@@ -409,3 +409,219 @@ async fn the_clinic_agenda_hears_of_bookings_and_cancellations_over_siu() {
         all[1]
     );
 }
+
+/// An SIU from the hospital's agenda (the demo's GAM sender).
+fn siu(event: &str, control: &str, external: &str, ipp: &str, rpps: &str, start: &str) -> String {
+    format!(
+        "MSH|^~\\&|GAM|CHVL|PARCOURS|GHT|20261123101500||SIU^{event}^SIU_S12|{control}|P|2.5|||||FRA|UNICODE UTF-8\r\
+         SCH||{external}^AGENDA||||BOOK|presentiel^Consultation||30|min|^^30^{start}||||||||||||||Booked\r\
+         PID|1||{ipp}^^^CHVL&450000021&M^PI||Muller^Jean-Pierre||19581115|M\r\
+         RGS|1\r\
+         AIP|1||{rpps}^Bernard|||{start}\r"
+    )
+}
+
+#[tokio::test]
+async fn bookings_made_in_the_hospital_agenda_arrive_over_siu() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let muller = app.demo_patient("Muller").await;
+        let bernard = app
+            .store
+            .user_by_username("dr.bernard")
+            .await
+            .unwrap()
+            .unwrap();
+        let rpps = bernard.rpps.clone().unwrap();
+        let mut c = Mllp::connect(&app).await;
+        let mut send = async |m: String| ack_code(&c.send(m.as_bytes()).await);
+        let before = app
+            .store
+            .appointments_of_patient(muller.id)
+            .await
+            .unwrap()
+            .len();
+        let (code, _, _) = send(siu(
+            "S12",
+            "s1",
+            "EXT-1",
+            &muller.ipp,
+            &rpps,
+            "20261201143000",
+        ))
+        .await;
+        assert_eq!(code, "AA", "{backend}");
+        let list = app.store.appointments_of_patient(muller.id).await.unwrap();
+        assert_eq!(list.len(), before + 1, "{backend}");
+        let hospital = app
+            .store
+            .establishment_by_finess(server::demo::HOSPITAL_FINESS)
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        let a = app
+            .store
+            .appointment_by_external(hospital, "EXT-1")
+            .await
+            .unwrap()
+            .expect("found by the agenda's id");
+        assert_eq!(
+            (a.practitioner, a.end_ms - a.start_ms),
+            (bernard.id, 30 * 60_000)
+        );
+        assert_eq!(
+            a.start_ms,
+            server::services::hl7::parse_dtm("20261201143000").unwrap()
+        );
+        // The same message again: the same answer, no second appointment.
+        assert_eq!(
+            send(siu(
+                "S12",
+                "s1",
+                "EXT-1",
+                &muller.ipp,
+                &rpps,
+                "20261201143000"
+            ))
+            .await
+            .0,
+            "AA"
+        );
+        assert_eq!(
+            app.store
+                .appointments_of_patient(muller.id)
+                .await
+                .unwrap()
+                .len(),
+            before + 1
+        );
+        // Moved (S13): the old one is cancelled, the new time booked.
+        assert_eq!(
+            send(siu(
+                "S13",
+                "s2",
+                "EXT-1",
+                &muller.ipp,
+                &rpps,
+                "20261202100000"
+            ))
+            .await
+            .0,
+            "AA",
+            "{backend}"
+        );
+        let list = app.store.appointments_of_patient(muller.id).await.unwrap();
+        assert_eq!(
+            app.store.appointment(&a.id).await.unwrap().status,
+            "cancelled"
+        );
+        assert!(list.iter().any(|x| x.status == "booked"
+            && x.start_ms == server::services::hl7::parse_dtm("20261202100000").unwrap()));
+        // Cancelled (S15).
+        assert_eq!(
+            send(siu(
+                "S15",
+                "s3",
+                "EXT-1",
+                &muller.ipp,
+                &rpps,
+                "20261202100000"
+            ))
+            .await
+            .0,
+            "AA"
+        );
+        assert!(
+            app.store
+                .appointment_by_external(hospital, "EXT-1")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // Errors: unknown patient, unknown practitioner, unknown appointment (AE);
+        // an event not handled (AR); a double booking (AE).
+        let (code, err, at) =
+            send(siu("S12", "s4", "EXT-2", "NOPE", &rpps, "20261203100000")).await;
+        assert_eq!(
+            (code.as_str(), err.as_deref()),
+            ("AE", Some("204")),
+            "{backend}: patient unknown"
+        );
+        assert!(at.unwrap_or_default().starts_with("PID^1^3"));
+        assert_eq!(
+            send(siu(
+                "S12",
+                "s5",
+                "EXT-3",
+                &muller.ipp,
+                "99999999999",
+                "20261203100000"
+            ))
+            .await
+            .0,
+            "AE"
+        );
+        assert_eq!(
+            send(siu(
+                "S15",
+                "s6",
+                "EXT-404",
+                &muller.ipp,
+                &rpps,
+                "20261203100000"
+            ))
+            .await
+            .0,
+            "AE"
+        );
+        assert_eq!(
+            send(siu(
+                "S26",
+                "s7",
+                "EXT-1",
+                &muller.ipp,
+                &rpps,
+                "20261203100000"
+            ))
+            .await
+            .0,
+            "AR"
+        );
+        assert_eq!(
+            send(siu(
+                "S12",
+                "s8",
+                "EXT-4",
+                &muller.ipp,
+                &rpps,
+                "20261204100000"
+            ))
+            .await
+            .0,
+            "AA"
+        );
+        let (code, err, _) = send(siu(
+            "S12",
+            "s9",
+            "EXT-5",
+            &muller.ipp,
+            &rpps,
+            "20261204100000",
+        ))
+        .await;
+        assert_eq!(
+            (code.as_str(), err.as_deref()),
+            ("AE", Some("205")),
+            "{backend}: the practitioner is taken then"
+        );
+        // Every message is in the log.
+        assert!(
+            app.store
+                .hl7_message_for("GAM|CHVL", "s9")
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+}

@@ -1,0 +1,298 @@
+//! SIU from the establishment's own agenda (S12 new, S13 rescheduled, S14
+//! modified, S15 cancelled), so that a booking made there shows in Parcours. The
+//! external agenda is the authority on its times (no check against our
+//! openings), but one practitioner cannot be booked twice at the same time.
+//! The patient is found by IPP, the practitioner by RPPS (AIP-3), the
+//! appointment again by the agenda's id (SCH-2, else SCH-1). Nothing is echoed
+//! back as SIU. The effect is committed, then the message logged with its ACK.
+
+use domain::audit::AuditActor;
+use domain::schedule::{Appointment, Mode};
+use domain::{EstablishmentId, TerritoryId};
+use hl7v2::Message;
+use hl7v2::ack::{AckCode, AckError};
+use store::hl7::NewHl7Message;
+use store::patients::PatientQuery;
+use store::schedule::NewAppointment;
+
+use crate::services::hl7::{Outcome, err, finish_without_effect, parse_dtm};
+use crate::state::AppState;
+
+/// Where the message comes from.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The sender's establishment.
+    pub establishment: EstablishmentId,
+    /// Its identity domain.
+    pub territory: TerritoryId,
+    /// `APP|FACILITY`.
+    pub sender: String,
+}
+
+fn text(m: &Message, path: &str) -> String {
+    m.get(path)
+        .ok()
+        .flatten()
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// What the message asks, read and checked; AE errors otherwise.
+struct Request {
+    external: String,
+    patient: domain::PatientId,
+    practitioner: domain::UserId,
+    start_ms: i64,
+    minutes: i64,
+    mode: Mode,
+}
+
+async fn read(state: &AppState, m: &Message, ctx: &Context) -> Result<Request, Vec<AckError>> {
+    let external = Some(text(m, "SCH-2.1"))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| text(m, "SCH-1.1"));
+    if external.is_empty() {
+        return Err(vec![err(
+            "SCH",
+            Some(2),
+            None,
+            None,
+            101,
+            "identifiant du rendez-vous absent (SCH-2 ou SCH-1)".into(),
+        )]);
+    }
+    // The IPP: the PID-3 repetition typed PI, else the first.
+    let mut ipp = String::new();
+    for rep in 1..=5 {
+        let id = text(m, &format!("PID-3({rep}).1"));
+        if id.is_empty() {
+            break;
+        }
+        if ipp.is_empty() || text(m, &format!("PID-3({rep}).5")) == "PI" {
+            ipp = id;
+        }
+    }
+    let q = PatientQuery {
+        ipp: Some(ipp.clone()),
+        limit: 1,
+        ..Default::default()
+    };
+    let patient = match state.store.search_patients(ctx.territory, &q).await {
+        Ok(found) => found.first().map(|p| p.id),
+        Err(_) => None,
+    }
+    .ok_or_else(|| {
+        vec![err(
+            "PID",
+            Some(3),
+            None,
+            None,
+            204,
+            format!("patient inconnu (IPP {ipp})"),
+        )]
+    })?;
+    let rpps = text(m, "AIP-3.1");
+    let practitioner = state
+        .store
+        .user_by_rpps(&rpps)
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(|| {
+            vec![err(
+                "AIP",
+                Some(3),
+                None,
+                None,
+                204,
+                format!("praticien inconnu (RPPS {rpps:?})"),
+            )]
+        })?;
+    let start_text = Some(text(m, "SCH-11.4"))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| text(m, "AIP-6"));
+    let start_ms = parse_dtm(&start_text).ok_or_else(|| {
+        vec![err(
+            "SCH",
+            Some(11),
+            None,
+            Some(4),
+            102,
+            format!("début du rendez-vous illisible {start_text:?}"),
+        )]
+    })?;
+    let minutes = text(m, "SCH-9")
+        .parse::<i64>()
+        .ok()
+        .filter(|n| (5..=240).contains(n))
+        .unwrap_or(20);
+    let mode = if text(m, "SCH-7.1") == Mode::Tele.code() {
+        Mode::Tele
+    } else {
+        Mode::InPerson
+    };
+    Ok(Request {
+        external,
+        patient,
+        practitioner,
+        start_ms,
+        minutes,
+        mode,
+    })
+}
+
+/// Applies one SIU message and answers it.
+pub async fn intake(
+    state: &AppState,
+    m: &Message,
+    event: &str,
+    ctx: &Context,
+    log: NewHl7Message,
+    control: &str,
+    ts: &str,
+) -> Outcome {
+    // A repeated message gets its first answer and changes nothing.
+    if let Ok(Some(first)) = state.store.hl7_message_for(&ctx.sender, control).await {
+        return Outcome::Ack(first.ack);
+    }
+    if !matches!(event, "S12" | "S13" | "S14" | "S15") {
+        let e = [err(
+            "MSH",
+            Some(9),
+            None,
+            None,
+            201,
+            format!("événement SIU {event:?} non pris en charge (S12 à S15)"),
+        )];
+        return finish_without_effect(state, Some(m), AckCode::Reject, &e, log, ts).await;
+    }
+    let r = match read(state, m, ctx).await {
+        Ok(r) => r,
+        Err(e) => return finish_without_effect(state, Some(m), AckCode::Error, &e, log, ts).await,
+    };
+    let who = AuditActor {
+        kind: "system",
+        id: format!("mllp:{}", ctx.sender),
+        role: Some(domain::org::Role::Integration.code()),
+        establishment: Some(ctx.establishment.to_string()),
+    };
+    let now = state.now_ms();
+    let existing = state
+        .store
+        .appointment_by_external(ctx.establishment, &r.external)
+        .await;
+    let existing = match existing {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(error = %e, "siu: lookup failed");
+            return Outcome::NoAck;
+        }
+    };
+    let cancel = async |a: &Appointment, reason: &str| -> Result<(), store::StoreError> {
+        let n = as_new(a, String::new());
+        let notice = crate::services::schedule::notice(state, &a.id, &n, true)
+            .await
+            .ok();
+        state
+            .store
+            .cancel_appointment(a, reason, notice.as_slice(), &who, now)
+            .await
+            .map(|_| ())
+    };
+    let outcome: Result<(), Vec<AckError>> = match (event, &existing) {
+        ("S15", Some(a)) => cancel(a, "annulé par l'agenda de l'établissement")
+            .await
+            .map_err(|e| store_error(&e)),
+        ("S15", None) | ("S13" | "S14", None) => Err(vec![err(
+            "SCH",
+            Some(2),
+            None,
+            None,
+            204,
+            format!("rendez-vous inconnu {:?}", r.external),
+        )]),
+        ("S12", Some(_)) => Err(vec![err(
+            "SCH",
+            Some(2),
+            None,
+            None,
+            205,
+            format!("rendez-vous {:?} déjà connu", r.external),
+        )]),
+        (_, old) => {
+            if let Some(a) = old
+                && let Err(e) = cancel(a, "déplacé par l'agenda de l'établissement").await
+            {
+                return finish_without_effect(
+                    state,
+                    Some(m),
+                    AckCode::Error,
+                    &store_error(&e),
+                    log,
+                    ts,
+                )
+                .await;
+            }
+            book(state, ctx, &r, &who, now).await
+        }
+    };
+    match outcome {
+        Ok(()) => finish_without_effect(state, Some(m), AckCode::Accept, &[], log, ts).await,
+        Err(e) => finish_without_effect(state, Some(m), AckCode::Error, &e, log, ts).await,
+    }
+}
+
+fn as_new(a: &Appointment, booked_by: String) -> NewAppointment {
+    NewAppointment {
+        practitioner: a.practitioner,
+        establishment: a.establishment,
+        patient: a.patient,
+        start_ms: a.start_ms,
+        end_ms: a.end_ms,
+        mode: a.mode,
+        booked_by,
+    }
+}
+
+fn store_error(e: &store::StoreError) -> Vec<AckError> {
+    let (code, message) = match e {
+        store::StoreError::Conflict(_) => (
+            205,
+            "le praticien a déjà un rendez-vous à cette heure".to_owned(),
+        ),
+        other => (207, format!("enregistrement impossible : {other}")),
+    };
+    vec![err("SCH", Some(11), None, None, code, message)]
+}
+
+async fn book(
+    state: &AppState,
+    ctx: &Context,
+    r: &Request,
+    who: &AuditActor,
+    now: i64,
+) -> Result<(), Vec<AckError>> {
+    let n = NewAppointment {
+        practitioner: r.practitioner,
+        establishment: ctx.establishment,
+        patient: r.patient,
+        start_ms: r.start_ms,
+        end_ms: r.start_ms + r.minutes * 60_000,
+        mode: r.mode,
+        booked_by: format!("siu:{}", ctx.sender),
+    };
+    let id = uuid::Uuid::now_v7().to_string();
+    let notice = crate::services::schedule::notice(state, &id, &n, false)
+        .await
+        .map_err(|e| vec![err("SCH", None, None, None, 207, e.to_string())])?;
+    state
+        .store
+        .book_as(&id, &n, std::slice::from_ref(&notice), who, now)
+        .await
+        .map_err(|e| store_error(&e))?;
+    state
+        .store
+        .set_external_id(&id, &r.external)
+        .await
+        .map_err(|e| store_error(&e))
+}
