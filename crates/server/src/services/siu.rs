@@ -220,6 +220,21 @@ pub async fn intake(
             format!("rendez-vous {:?} déjà connu", r.external),
         )]),
         (_, old) => {
+            // A move to a time already taken is refused before the old one is
+            // cancelled: the patient never ends up with no appointment.
+            let taken = state
+                .store
+                .agenda(r.practitioner, r.start_ms, r.start_ms + 1)
+                .await
+                .map(|list| {
+                    list.iter()
+                        .any(|x| old.as_ref().is_none_or(|o| o.id != x.id))
+                })
+                .unwrap_or(false);
+            if taken {
+                let e = store_error(&store::StoreError::Conflict(String::new()));
+                return finish_without_effect(state, Some(m), AckCode::Error, &e, log, ts).await;
+            }
             if let Some(a) = old
                 && let Err(e) = cancel(a, "déplacé par l'agenda de l'établissement").await
             {

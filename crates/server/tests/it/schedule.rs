@@ -615,6 +615,39 @@ async fn bookings_made_in_the_hospital_agenda_arrive_over_siu() {
             ("AE", Some("205")),
             "{backend}: the practitioner is taken then"
         );
+        // Moving EXT-4 onto the time EXT-6 holds is refused, and EXT-4 stays booked.
+        let (code, _, _) = send(siu(
+            "S12",
+            "s10",
+            "EXT-6",
+            &muller.ipp,
+            &rpps,
+            "20261205100000",
+        ))
+        .await;
+        assert_eq!(code, "AA");
+        let (code, err, _) = send(siu(
+            "S13",
+            "s11",
+            "EXT-4",
+            &muller.ipp,
+            &rpps,
+            "20261205100000",
+        ))
+        .await;
+        assert_eq!(
+            (code.as_str(), err.as_deref()),
+            ("AE", Some("205")),
+            "{backend}"
+        );
+        assert!(
+            app.store
+                .appointment_by_external(hospital, "EXT-4")
+                .await
+                .unwrap()
+                .is_some(),
+            "{backend}: still booked"
+        );
         // Every message is in the log.
         assert!(
             app.store
