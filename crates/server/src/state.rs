@@ -21,6 +21,21 @@ pub enum LiveEvent {
     Alerts(domain::EstablishmentId),
     /// A questionnaire response (its id) raised alerts for this establishment.
     NewAlerts(domain::EstablishmentId, String),
+    /// The virtual waiting room of this practitioner changed.
+    WaitingRoom(domain::UserId),
+}
+
+/// A patient in a virtual waiting room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Presence {
+    /// Since when they wait (Unix ms).
+    pub since_ms: i64,
+    /// Whether their page is connected now.
+    pub connected: bool,
+    /// Camera and microphone found working by the device check.
+    pub camera: bool,
+    /// Microphone.
+    pub microphone: bool,
 }
 
 /// Shared application state (cheap to clone).
@@ -43,6 +58,9 @@ pub struct AppState {
     pub events: tokio::sync::broadcast::Sender<LiveEvent>,
     /// The HL7 intake writer (group commit), when the application runs one.
     pub ingest: Option<tokio::sync::mpsc::Sender<crate::ingest::Job>>,
+    /// Who waits in the virtual waiting rooms, by appointment id (one node; a
+    /// shared store or NATS would carry it between nodes).
+    pub presence: Arc<std::sync::Mutex<std::collections::HashMap<String, Presence>>>,
 }
 
 impl AppState {
@@ -58,6 +76,7 @@ impl AppState {
             senders: Arc::default(),
             events: tokio::sync::broadcast::channel(256).0,
             ingest: None,
+            presence: Arc::default(),
         }
     }
 

@@ -175,6 +175,15 @@ export default async function monitoring({ browser, base, root, prepared, track,
   const booked = await patient.locator('#status').innerText();
   expect(booked.includes('confirmé'), `rendez-vous confirmé attendu: ${booked}`);
   await checkA11y(patient, 'rendez-vous confirmé');
+  // The waiting room: Chromium's fake camera and microphone pass the check.
+  await patient.getByRole('link', { name: "Entrer en salle d'attente" }).click();
+  await patient.getByRole('button', { name: 'Vérifier mes appareils' }).click();
+  await patient.locator('#camera').filter({ hasText: 'fonctionne' }).waitFor();
+  await patient.locator('#microphone').filter({ hasText: 'fonctionne' }).waitFor();
+  await patient.getByRole('button', { name: 'Je suis prêt(e)' }).click();
+  await patient.locator('html[data-presence="open"]').waitFor({ state: 'attached' });
+  await checkA11y(patient, "salle d'attente");
+  await checkNoHorizontalScroll(patient, "salle d'attente");
 
   // The nurse sees the new alert with its photo, and the unread message, live.
   track(nurse);

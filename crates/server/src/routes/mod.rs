@@ -17,6 +17,7 @@ pub mod monitoring;
 pub mod oauth;
 pub mod orientation;
 pub mod schedule;
+pub mod waiting;
 pub mod web;
 
 /// The whole application.
@@ -29,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .merge(beds::routes())
         .merge(orientation::routes())
         .merge(schedule::routes())
+        .merge(waiting::routes())
         .merge(monitoring::routes())
         .merge(web::routes())
         .layer(DefaultBodyLimit::max(limit))

@@ -351,6 +351,8 @@ struct ShowPage {
     csrf: String,
     row: Row,
     booked: bool,
+    video: bool,
+    patient_side: bool,
     reason: Option<String>,
     error: Option<String>,
 }
@@ -385,6 +387,8 @@ async fn show_render(
         nav: nav(w),
         csrf: w.session.csrf_token.clone(),
         booked: a.status == "booked",
+        video: a.mode == domain::schedule::Mode::Tele,
+        patient_side: own_patient(w).is_some(),
         reason: a.cancel_reason.clone(),
         row,
         error,

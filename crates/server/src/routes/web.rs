@@ -602,6 +602,12 @@ async fn home(State(state): State<AppState>, w: WebUser) -> Result<Response, Pag
             "Consulter le journal d'audit".to_owned(),
         ));
     }
+    if has(&[Role::Doctor]) {
+        actions.push((
+            "/salle-attente".to_owned(),
+            "Salle d'attente des téléconsultations".to_owned(),
+        ));
+    }
     if has(&[Role::Nurse, Role::Doctor]) {
         actions.push((
             "/alertes".to_owned(),

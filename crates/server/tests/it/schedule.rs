@@ -658,3 +658,99 @@ async fn bookings_made_in_the_hospital_agenda_arrive_over_siu() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_doctor_sees_the_patient_arrive_in_the_waiting_room_live() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let lambert = app.demo_patient("Lambert").await;
+        let a = app
+            .store
+            .appointments_of_patient(lambert.id)
+            .await
+            .unwrap()
+            .remove(0); // the demo's video consultation
+        // Tomorrow morning's consultation is within the doctor's list once its day comes.
+        app.clock
+            .advance_secs(((a.start_ms - app.state.now_ms()) / 1000 - 3600).max(0));
+        let patient = app.login(server::demo::PATIENT_LOGIN).await;
+        let doctor = app.login("dr.martin").await;
+        let ws = |path: &str, session: &str| {
+            let mut req = format!("{}{path}", app.base.replacen("http://", "ws://", 1))
+                .into_client_request()
+                .unwrap();
+            req.headers_mut().insert(
+                "cookie",
+                format!("parcours_session={session}").parse().unwrap(),
+            );
+            tokio_tungstenite::connect_async(req)
+        };
+        let table = app.get_page("/salle-attente/table", &doctor).await.page();
+        assert!(
+            table.contains("LAMBERT Monique") && table.contains("pas encore arrivé(e)"),
+            "{backend}: {table}"
+        );
+        let (mut list, _) = ws("/salle-attente/ws", &doctor).await.unwrap();
+        // The patient's room: the page, then presence over the socket.
+        let room = app
+            .get_page(&format!("/rdv/{}/salle", a.id), &patient)
+            .await;
+        assert!(room.page().contains("Je suis prêt(e)"), "{backend}");
+        let (mut presence, _) = ws(&format!("/rdv/{}/salle/ws", a.id), &patient)
+            .await
+            .unwrap();
+        presence
+            .send(tokio_tungstenite::tungstenite::Message::Text(
+                "{\"camera\":true,\"microphone\":true}".into(),
+            ))
+            .await
+            .unwrap();
+        let pushed = tokio::time::timeout(std::time::Duration::from_secs(2), list.next())
+            .await
+            .expect("pushed within 2 s")
+            .unwrap()
+            .unwrap();
+        assert_eq!(pushed.into_text().unwrap().as_str(), "salle");
+        let mut seen = String::new();
+        for _ in 0..50 {
+            seen = app.get_page("/salle-attente/table", &doctor).await.page();
+            if seen.contains("caméra ok, micro ok") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(
+            seen.contains("data-presence=\"en attente\"") && seen.contains("caméra ok, micro ok"),
+            "{backend}: {seen}"
+        );
+        // The network is cut: still in the list, shown disconnected.
+        drop(presence);
+        for _ in 0..50 {
+            seen = app.get_page("/salle-attente/table", &doctor).await.page();
+            if seen.contains("déconnecté(e)") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(seen.contains("déconnecté(e)"), "{backend}: {seen}");
+        // Others: another doctor sees nothing of it; a non-doctor has no list; a
+        // patient cannot enter someone else's room.
+        let other = app.login("dr.bernard").await;
+        assert!(
+            !app.get_page("/salle-attente/table", &other)
+                .await
+                .page()
+                .contains("LAMBERT")
+        );
+        let nurse = app.login("ide.petit").await;
+        assert_eq!(app.get_page("/salle-attente", &nurse).await.status, 403);
+        assert_eq!(
+            app.get_page(&format!("/rdv/{}/salle", a.id), &doctor)
+                .await
+                .status,
+            403
+        );
+    }
+}

@@ -1,0 +1,268 @@
+//! The virtual waiting room. The patient opens their video appointment's room
+//! page, checks camera, microphone and network, then says they are ready: their
+//! page keeps a WebSocket open, which is their presence (connected or not, since
+//! when). The practitioner's waiting list shows it live: the list is pushed over
+//! WebSocket when anyone enters, leaves or loses the connection.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use domain::UserId;
+use domain::policy::Principal;
+use domain::schedule::Mode;
+
+use super::web::{Nav, nav, paris_time, render};
+use crate::error::{AppError, PageError};
+use crate::extract::WebUser;
+use crate::state::{AppState, LiveEvent, Presence};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/rdv/{id}/salle", get(room))
+        .route("/rdv/{id}/salle/ws", get(presence_ws))
+        .route("/salle-attente", get(list))
+        .route("/salle-attente/table", get(table))
+        .route("/salle-attente/ws", get(list_ws))
+        .route("/static/salle.js", get(salle_js))
+}
+
+/// The waiting room's script (device check, presence).
+async fn salle_js() -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/javascript; charset=utf-8",
+        )],
+        include_str!("../../static/salle.js"),
+    )
+}
+
+/// The patient's own booked video appointment.
+async fn own_video_appointment(
+    state: &AppState,
+    w: &WebUser,
+    id: &str,
+) -> Result<store::schedule::Appointment, PageError> {
+    let not_found = || PageError(AppError::NotFound("rendez-vous introuvable".into()));
+    let Principal::Patient { patient, .. } = w.actor.principal else {
+        return Err(AppError::Forbidden(
+            "salle d'attente réservée au patient du rendez-vous".into(),
+        )
+        .into());
+    };
+    let a = state.store.appointment(id).await.map_err(|_| not_found())?;
+    if a.patient != patient || a.status != "booked" || a.mode != Mode::Tele {
+        return Err(not_found());
+    }
+    Ok(a)
+}
+
+#[derive(Template)]
+#[template(path = "waiting_room.html")]
+struct RoomPage {
+    title: String,
+    nav: Option<Nav>,
+    id: String,
+    when: String,
+    practitioner: String,
+}
+
+/// `GET /rdv/{id}/salle`: the device check and the "I am ready" button.
+async fn room(
+    State(state): State<AppState>,
+    w: WebUser,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let a = own_video_appointment(&state, &w, &id).await?;
+    let page = RoomPage {
+        title: "Salle d'attente".into(),
+        nav: nav(&w),
+        id: a.id.clone(),
+        when: paris_time(a.start_ms),
+        practitioner: state.store.user(a.practitioner).await?.display_name,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+fn set_presence(state: &AppState, id: &str, update: impl FnOnce(&mut Presence)) {
+    let now = state.now_ms();
+    if let Ok(mut map) = state.presence.lock() {
+        let p = map.entry(id.to_owned()).or_insert(Presence {
+            since_ms: now,
+            connected: false,
+            camera: false,
+            microphone: false,
+        });
+        update(p);
+    }
+}
+
+/// `GET /rdv/{id}/salle/ws`: open while the patient waits. The page sends what
+/// the device check found (`{"camera":true,"microphone":true}`); closing the
+/// page (or losing the network) shows them disconnected, still in the list.
+async fn presence_ws(
+    State(state): State<AppState>,
+    w: WebUser,
+    Path(id): Path<String>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, PageError> {
+    let a = own_video_appointment(&state, &w, &id).await?;
+    Ok(ws
+        .read_buffer_size(1024)
+        .write_buffer_size(1024)
+        .max_message_size(1024)
+        .on_upgrade(move |socket| wait(socket, state, a.id, a.practitioner)))
+}
+
+async fn wait(mut socket: WebSocket, state: AppState, id: String, practitioner: UserId) {
+    set_presence(&state, &id, |p| p.connected = true);
+    let _ = state.events.send(LiveEvent::WaitingRoom(practitioner));
+    while let Some(Ok(m)) = socket.recv().await {
+        match m {
+            Message::Text(t) => {
+                let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap_or_default();
+                let flag = |k: &str| {
+                    v.get(k)
+                        .and_then(serde_json::Value::as_bool)
+                        .unwrap_or(false)
+                };
+                set_presence(&state, &id, |p| {
+                    p.camera = flag("camera");
+                    p.microphone = flag("microphone");
+                });
+                let _ = state.events.send(LiveEvent::WaitingRoom(practitioner));
+            }
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    set_presence(&state, &id, |p| p.connected = false);
+    let _ = state.events.send(LiveEvent::WaitingRoom(practitioner));
+}
+
+/// (patient, appointment time, state, since, devices).
+type Waiting = (String, String, String, String, String);
+
+#[derive(Template)]
+#[template(path = "waiting_table.html")]
+struct Table {
+    rows: Vec<Waiting>,
+}
+
+#[derive(Template)]
+#[template(path = "waiting_list.html")]
+struct ListPage {
+    title: String,
+    nav: Option<Nav>,
+    rows: Vec<Waiting>,
+}
+
+fn practitioner_of(w: &WebUser) -> Result<UserId, PageError> {
+    if w.actor
+        .grants
+        .iter()
+        .any(|g| g.role == domain::org::Role::Doctor)
+    {
+        Ok(w.user.id)
+    } else {
+        Err(AppError::Forbidden("salle d'attente réservée aux médecins".into()).into())
+    }
+}
+
+/// Today's video appointments of this doctor with their patients' presence;
+/// showing a name is an audited identity read.
+async fn rows(state: &AppState, w: &WebUser) -> Result<Vec<Waiting>, PageError> {
+    let me = practitioner_of(w)?;
+    let now = state.now_ms();
+    let list = state
+        .store
+        .agenda(me, now - 3 * 3600 * 1000, now + 12 * 3600 * 1000)
+        .await?;
+    let presence = state.presence.lock().map(|m| m.clone()).unwrap_or_default();
+    let mut out = Vec::new();
+    for a in list.iter().filter(|a| a.mode == Mode::Tele) {
+        let name = crate::services::patients::read(state, &w.actor, a.patient)
+            .await?
+            .traits
+            .display_name();
+        let (status, since, devices) = match presence.get(&a.id) {
+            Some(p) => (
+                if p.connected {
+                    "en attente"
+                } else {
+                    "déconnecté(e)"
+                }
+                .to_owned(),
+                paris_time(p.since_ms),
+                format!(
+                    "caméra {}, micro {}",
+                    if p.camera { "ok" } else { "non vérifiée" },
+                    if p.microphone { "ok" } else { "non vérifié" }
+                ),
+            ),
+            None => (
+                "pas encore arrivé(e)".to_owned(),
+                String::new(),
+                String::new(),
+            ),
+        };
+        out.push((name, paris_time(a.start_ms), status, since, devices));
+    }
+    Ok(out)
+}
+
+async fn list(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
+    let rows = rows(&state, &w).await?;
+    Ok(render(&ListPage {
+        title: "Salle d'attente".into(),
+        nav: nav(&w),
+        rows,
+    })?
+    .into_response())
+}
+
+async fn table(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
+    let rows = rows(&state, &w).await?;
+    Ok(render(&Table { rows })?.into_response())
+}
+
+/// `GET /salle-attente/ws`: says `salle` when this doctor's waiting room changes.
+async fn list_ws(
+    State(state): State<AppState>,
+    w: WebUser,
+    ws: WebSocketUpgrade,
+) -> Result<Response, PageError> {
+    let me = practitioner_of(&w)?;
+    let mut events = state.events.subscribe();
+    Ok(ws
+        .read_buffer_size(1024)
+        .write_buffer_size(1024)
+        .max_message_size(1024)
+        .on_upgrade(move |mut socket| async move {
+            loop {
+                tokio::select! {
+                    e = events.recv() => match e {
+                        Ok(LiveEvent::WaitingRoom(u)) if u == me => {
+                            if socket.send(Message::Text("salle".into())).await.is_err() {
+                                return;
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                            if socket.send(Message::Text("salle".into())).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    },
+                    m = socket.recv() => match m {
+                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                        Some(Ok(_)) => {}
+                    },
+                }
+            }
+        }))
+}
