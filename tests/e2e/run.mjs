@@ -21,6 +21,7 @@ const modules = {
   login: await import('./scenarios/login.mjs'),
   beds: await import('./scenarios/beds.mjs'),
   monitoring: await import('./scenarios/monitoring.mjs'),
+  teleconsultation: await import('./scenarios/teleconsultation.mjs'),
 };
 const scenarios = Object.fromEntries(Object.entries(modules).map(([k, m]) => [k, m.default]));
 
@@ -101,7 +102,7 @@ try {
   await waitHealthy(base, server, 60_000);
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: ['--no-sandbox', '--disable-gpu', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', '--disable-features=WebRtcHideLocalIpsWithMdns', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   // A phone first: the patients and many professionals use one.
   const context = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'fr-FR', bypassCSP: true });

@@ -39,6 +39,10 @@ pub struct Config {
     /// Where SIU messages go (`HOST:PORT`, MLLP): the clinic's own agenda, told of
     /// each booking (S12) and cancellation (S15) made here.
     pub siu_destination: Option<String>,
+    /// WebRTC ICE servers for the consultation room, as the JSON array the
+    /// browser's `RTCPeerConnection` takes (STUN, TURN with credentials); none
+    /// by default (enough on one network).
+    pub ice_servers: Option<String>,
     /// A folder of monitoring programme files (`*.json`) that add to or replace
     /// (same id) the shipped ones; read at start, a bad file stops the start.
     pub programmes_dir: Option<PathBuf>,
@@ -61,6 +65,7 @@ impl Default for Config {
             oru_destination: None,
             programmes_dir: None,
             siu_destination: None,
+            ice_servers: None,
         }
     }
 }
@@ -152,6 +157,9 @@ impl Config {
         }
         if let Some(v) = text("PARCOURS_ORU_DESTINATION") {
             cfg.oru_destination = Some(v);
+        }
+        if let Some(v) = text("PARCOURS_ICE_SERVERS") {
+            cfg.ice_servers = Some(v);
         }
         if let Some(v) = text("PARCOURS_SIU_DESTINATION") {
             cfg.siu_destination = Some(v);

@@ -23,6 +23,19 @@ pub enum LiveEvent {
     NewAlerts(domain::EstablishmentId, String),
     /// The virtual waiting room of this practitioner changed.
     WaitingRoom(domain::UserId),
+    /// The doctor opened the room of this appointment: the patient goes in.
+    RoomOpen(String),
+}
+
+/// A message of a consultation room, relayed to the other participant.
+#[derive(Debug, Clone)]
+pub struct RoomMessage {
+    /// Appointment id.
+    pub room: String,
+    /// `doctor` or `patient`.
+    pub from: &'static str,
+    /// The message (JSON text).
+    pub text: String,
 }
 
 /// A patient in a virtual waiting room.
@@ -61,6 +74,10 @@ pub struct AppState {
     /// Who waits in the virtual waiting rooms, by appointment id (one node; a
     /// shared store or NATS would carry it between nodes).
     pub presence: Arc<std::sync::Mutex<std::collections::HashMap<String, Presence>>>,
+    /// Consultation rooms the doctor has opened (appointment ids).
+    pub rooms_open: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Messages relayed between the two participants of a room.
+    pub room_messages: tokio::sync::broadcast::Sender<RoomMessage>,
 }
 
 impl AppState {
@@ -77,6 +94,8 @@ impl AppState {
             events: tokio::sync::broadcast::channel(256).0,
             ingest: None,
             presence: Arc::default(),
+            rooms_open: Arc::default(),
+            room_messages: tokio::sync::broadcast::channel(1024).0,
         }
     }
 

@@ -34,6 +34,8 @@
         document.documentElement.dataset.presence = 'open';
         say('presence', 'Vous êtes en salle d\'attente. Le médecin voit que vous êtes là ; gardez cette page ouverte.');
       };
+      // The doctor lets the patient in: on to the consultation room.
+      ws.onmessage = (ev) => { if (ev.data === 'entrer') location.href = `/consultation/${button.dataset.room}`; };
       ws.onclose = () => {
         document.documentElement.dataset.presence = 'closed';
         say('presence', 'Connexion perdue, nouvelle tentative…');

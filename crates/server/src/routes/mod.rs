@@ -16,6 +16,7 @@ pub mod health;
 pub mod monitoring;
 pub mod oauth;
 pub mod orientation;
+pub mod room;
 pub mod schedule;
 pub mod waiting;
 pub mod web;
@@ -31,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .merge(orientation::routes())
         .merge(schedule::routes())
         .merge(waiting::routes())
+        .merge(room::routes())
         .merge(monitoring::routes())
         .merge(web::routes())
         .layer(DefaultBodyLimit::max(limit))

@@ -353,6 +353,7 @@ struct ShowPage {
     booked: bool,
     video: bool,
     patient_side: bool,
+    practitioner_side: bool,
     reason: Option<String>,
     error: Option<String>,
 }
@@ -389,6 +390,7 @@ async fn show_render(
         booked: a.status == "booked",
         video: a.mode == domain::schedule::Mode::Tele,
         patient_side: own_patient(w).is_some(),
+        practitioner_side: w.user.id == a.practitioner,
         reason: a.cancel_reason.clone(),
         row,
         error,

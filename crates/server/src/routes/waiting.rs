@@ -118,25 +118,42 @@ async fn presence_ws(
 }
 
 async fn wait(mut socket: WebSocket, state: AppState, id: String, practitioner: UserId) {
+    let mut events = state.events.subscribe();
     set_presence(&state, &id, |p| p.connected = true);
     let _ = state.events.send(LiveEvent::WaitingRoom(practitioner));
-    while let Some(Ok(m)) = socket.recv().await {
-        match m {
-            Message::Text(t) => {
-                let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap_or_default();
-                let flag = |k: &str| {
-                    v.get(k)
-                        .and_then(serde_json::Value::as_bool)
-                        .unwrap_or(false)
-                };
-                set_presence(&state, &id, |p| {
-                    p.camera = flag("camera");
-                    p.microphone = flag("microphone");
-                });
-                let _ = state.events.send(LiveEvent::WaitingRoom(practitioner));
-            }
-            Message::Close(_) => break,
-            _ => {}
+    // Already let in (a reconnection after the doctor opened the room).
+    let open = state
+        .rooms_open
+        .lock()
+        .map(|r| r.contains(&id))
+        .unwrap_or(false);
+    if open {
+        let _ = socket.send(Message::Text("entrer".into())).await;
+    }
+    loop {
+        tokio::select! {
+            e = events.recv() => match e {
+                Ok(LiveEvent::RoomOpen(room))
+                    if room == id && socket.send(Message::Text("entrer".into())).await.is_err() =>
+                {
+                    break;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                _ => {}
+            },
+            m = socket.recv() => match m {
+                Some(Ok(Message::Text(t))) => {
+                    let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap_or_default();
+                    let flag = |k: &str| v.get(k).and_then(serde_json::Value::as_bool).unwrap_or(false);
+                    set_presence(&state, &id, |p| {
+                        p.camera = flag("camera");
+                        p.microphone = flag("microphone");
+                    });
+                    let _ = state.events.send(LiveEvent::WaitingRoom(practitioner));
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
         }
     }
     set_presence(&state, &id, |p| p.connected = false);

@@ -754,3 +754,129 @@ async fn the_doctor_sees_the_patient_arrive_in_the_waiting_room_live() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_doctor_lets_the_patient_in_and_the_room_relays_between_them() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let app = spawn_app("sqlite").await;
+    let lambert = app.demo_patient("Lambert").await;
+    let a = app
+        .store
+        .appointments_of_patient(lambert.id)
+        .await
+        .unwrap()
+        .remove(0);
+    let patient = app.login(server::demo::PATIENT_LOGIN).await;
+    let doctor = app.login("dr.martin").await;
+    let ws = |path: String, session: &str| {
+        let mut req = format!("{}{path}", app.base.replacen("http://", "ws://", 1))
+            .into_client_request()
+            .unwrap();
+        req.headers_mut().insert(
+            "cookie",
+            format!("parcours_session={session}").parse().unwrap(),
+        );
+        tokio_tungstenite::connect_async(req)
+    };
+    let next_text = async |s: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >| {
+        loop {
+            let m = tokio::time::timeout(std::time::Duration::from_secs(2), s.next())
+                .await
+                .expect("within 2 s")
+                .unwrap()
+                .unwrap();
+            if let Message::Text(t) = m {
+                return t.to_string();
+            }
+        }
+    };
+    // The patient waits; the doctor lets them in; their page is told to enter.
+    let (mut waiting, _) = ws(format!("/rdv/{}/salle/ws", a.id), &patient)
+        .await
+        .unwrap();
+    let show = app.get_page(&format!("/rdv/{}", a.id), &doctor).await;
+    assert!(
+        show.page().contains("Faire entrer le patient"),
+        "{}",
+        show.text
+    );
+    let r = app
+        .post_form(
+            &format!("/rdv/{}/entrer", a.id),
+            &format!("parcours_session={doctor}"),
+            &[("csrf", &csrf_field(&show.text))],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        r.header("location").unwrap(),
+        format!("/consultation/{}", a.id)
+    );
+    assert_eq!(next_text(&mut waiting).await, "entrer");
+    // The patient may not let themselves in.
+    let pshow = app.get_page(&format!("/rdv/{}", a.id), &patient).await;
+    assert!(!pshow.page().contains("Faire entrer"));
+    let r = app
+        .post_form(
+            &format!("/rdv/{}/entrer", a.id),
+            &format!("parcours_session={patient}"),
+            &[("csrf", &csrf_field(&pshow.text))],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    // Both in the room: each hears the other join, messages cross, never echo.
+    assert!(
+        app.get_page(&format!("/consultation/{}", a.id), &patient)
+            .await
+            .page()
+            .contains("Téléconsultation avec Dr Claire Martin")
+    );
+    let (mut d, _) = ws(format!("/consultation/{}/ws", a.id), &doctor)
+        .await
+        .unwrap();
+    let (mut p, _) = ws(format!("/consultation/{}/ws", a.id), &patient)
+        .await
+        .unwrap();
+    assert_eq!(
+        next_text(&mut d).await,
+        r#"{"type":"peer","event":"joined"}"#
+    );
+    p.send(Message::Text(r#"{"type":"offer","sdp":"x"}"#.into()))
+        .await
+        .unwrap();
+    assert_eq!(next_text(&mut d).await, r#"{"type":"offer","sdp":"x"}"#);
+    d.send(Message::Text(r#"{"type":"chat","text":"Bonjour"}"#.into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_text(&mut p).await,
+        r#"{"type":"chat","text":"Bonjour"}"#
+    );
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(300), d.next())
+            .await
+            .is_err(),
+        "nothing echoed"
+    );
+    drop(p);
+    assert_eq!(next_text(&mut d).await, r#"{"type":"peer","event":"left"}"#);
+    // Nobody else enters: another doctor, a nurse, another patient's account.
+    for who in ["dr.bernard", "ide.petit"] {
+        let s = app.login(who).await;
+        assert_eq!(
+            app.get_page(&format!("/consultation/{}", a.id), &s)
+                .await
+                .status,
+            404,
+            "{who}"
+        );
+        assert!(
+            ws(format!("/consultation/{}/ws", a.id), &s).await.is_err(),
+            "{who}"
+        );
+    }
+}
