@@ -110,7 +110,9 @@ pub async fn run(state: AppState, shutdown: watch::Receiver<bool>) {
         Duration::from_secs(900),
         shutdown,
         "questionnaire reminders",
-        |s| async move { remind(&s).await },
+        |s| async move {
+            Ok(remind(&s).await? + crate::services::schedule::remind_appointments(&s).await?)
+        },
     );
     tokio::join!(snapshots, escalation, reminders);
 }

@@ -271,6 +271,24 @@ impl Store {
         })
     }
 
+    /// Every booked appointment starting in `[from_ms, to_ms)`.
+    pub async fn appointments_between(&self, from_ms: i64, to_ms: i64) -> Result<Vec<Appointment>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM appointments WHERE status = 'booked' AND start_ms >= $1 AND start_ms < $2 ORDER BY start_ms"
+        );
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(from_ms)
+                .bind(to_ms)
+                .fetch_all(pool)
+                .await?;
+            rows_to::<_, AppointmentRow>(&rows)?
+                .into_iter()
+                .map(Appointment::try_from)
+                .collect()
+        })
+    }
+
     /// Cancels a booked appointment with a reason (audited), its notice enqueued
     /// with it; `Ok(false)` if it was not booked any more.
     pub async fn cancel_appointment(

@@ -80,12 +80,23 @@ async fn may_book(
 }
 
 /// The message to the patient: a line of text and the event (iCalendar).
+/// What a message to the patient is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// Booked.
+    Confirmation,
+    /// Cancelled.
+    Cancellation,
+    /// The day before.
+    Reminder,
+}
+
 pub(crate) async fn notice(
     state: &AppState,
     id: &str,
     n: &NewAppointment,
-    cancelled: bool,
-) -> Result<NewMessage, AppError> {
+    kind: Notice,
+) -> Result<NewMessage, store::StoreError> {
     let who = state.store.user(n.practitioner).await?.display_name;
     let place = state.store.establishment(n.establishment).await?.name;
     let when = crate::routes::web::paris_time(n.start_ms);
@@ -94,13 +105,20 @@ pub(crate) async fn notice(
     } else {
         place.clone()
     };
-    let text = if cancelled {
-        format!("Votre rendez-vous du {when} avec {who} est annulé.")
-    } else {
-        format!(
-            "Rendez-vous confirmé le {when} avec {who}, {} ({place}).",
-            n.mode.label_fr()
-        )
+    let how = n.mode.label_fr();
+    let (text, key) = match kind {
+        Notice::Cancellation => (
+            format!("Votre rendez-vous du {when} avec {who} est annulé."),
+            "annulation",
+        ),
+        Notice::Confirmation => (
+            format!("Rendez-vous confirmé le {when} avec {who}, {how} ({place})."),
+            "confirmation",
+        ),
+        Notice::Reminder => (
+            format!("Rappel : rendez-vous le {when} avec {who}, {how} ({place})."),
+            "rappel",
+        ),
     };
     let ics = interop::ical::calendar(&interop::ical::Event {
         uid: &format!("{id}@parcours"),
@@ -110,21 +128,41 @@ pub(crate) async fn notice(
         summary: &format!("Rendez-vous avec {who}"),
         location: &location,
         description: &text,
-        cancelled,
+        cancelled: kind == Notice::Cancellation,
     });
     Ok(NewMessage {
-        idempotency_key: format!(
-            "rdv:{id}:{}",
-            if cancelled {
-                "annulation"
-            } else {
-                "confirmation"
-            }
-        ),
+        idempotency_key: format!("rdv:{id}:{key}"),
         topic: crate::delivery::NOTIFY_TOPIC.into(),
         destination: format!("portail:{}", n.patient),
         payload: format!("{text}\n\n{ics}"),
     })
+}
+
+/// Enqueues the reminder of every appointment starting in the next 24 hours
+/// (once each: the key names the appointment); returns how many were new.
+pub async fn remind_appointments(state: &AppState) -> Result<usize, store::StoreError> {
+    let now = state.now_ms();
+    let mut new = 0;
+    for a in state
+        .store
+        .appointments_between(now, now + 24 * 3600 * 1000)
+        .await?
+    {
+        let n = NewAppointment {
+            practitioner: a.practitioner,
+            establishment: a.establishment,
+            patient: a.patient,
+            start_ms: a.start_ms,
+            end_ms: a.end_ms,
+            mode: a.mode,
+            booked_by: String::new(),
+        };
+        let m = notice(state, &a.id, &n, Notice::Reminder).await?;
+        if state.store.enqueue(&m, now).await? {
+            new += 1;
+        }
+    }
+    Ok(new)
 }
 
 /// The SIU for the clinic's agenda (S12 booked, S15 cancelled), when a
@@ -204,7 +242,7 @@ pub async fn book(
     };
     // The id is needed by the confirmation: book under a known id.
     let id = uuid::Uuid::now_v7().to_string();
-    let mut messages = vec![notice(state, &id, &n, false).await?];
+    let mut messages = vec![notice(state, &id, &n, Notice::Confirmation).await?];
     let booked = Appointment {
         id: id.clone(),
         practitioner,
@@ -252,7 +290,7 @@ pub async fn cancel(
         mode: a.mode,
         booked_by: String::new(),
     };
-    let mut messages = vec![notice(state, id, &n, true).await?];
+    let mut messages = vec![notice(state, id, &n, Notice::Cancellation).await?];
     let cancelled = Appointment {
         status: "cancelled".into(),
         cancel_reason: Some(reason.to_owned()),

@@ -190,9 +190,14 @@ pub async fn intake(
     };
     let cancel = async |a: &Appointment, reason: &str| -> Result<(), store::StoreError> {
         let n = as_new(a, String::new());
-        let notice = crate::services::schedule::notice(state, &a.id, &n, true)
-            .await
-            .ok();
+        let notice = crate::services::schedule::notice(
+            state,
+            &a.id,
+            &n,
+            crate::services::schedule::Notice::Cancellation,
+        )
+        .await
+        .ok();
         state
             .store
             .cancel_appointment(a, reason, notice.as_slice(), &who, now)
@@ -297,9 +302,14 @@ async fn book(
         booked_by: format!("siu:{}", ctx.sender),
     };
     let id = uuid::Uuid::now_v7().to_string();
-    let notice = crate::services::schedule::notice(state, &id, &n, false)
-        .await
-        .map_err(|e| vec![err("SCH", None, None, None, 207, e.to_string())])?;
+    let notice = crate::services::schedule::notice(
+        state,
+        &id,
+        &n,
+        crate::services::schedule::Notice::Confirmation,
+    )
+    .await
+    .map_err(|e| vec![err("SCH", None, None, None, 207, e.to_string())])?;
     state
         .store
         .book_as(&id, &n, std::slice::from_ref(&notice), who, now)

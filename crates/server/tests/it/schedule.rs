@@ -880,3 +880,82 @@ async fn the_doctor_lets_the_patient_in_and_the_room_relays_between_them() {
         );
     }
 }
+
+#[tokio::test]
+async fn appointments_are_reminded_the_day_before_once() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let lambert = app.demo_patient("Lambert").await;
+        let martin = app
+            .store
+            .user_by_username("dr.martin")
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        let clinic = app
+            .store
+            .establishment_by_finess(server::demo::CLINIC_FINESS)
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        // A slot more than two days ahead.
+        let now = app.state.now_ms();
+        let slot = server::services::schedule::free_slots(&app.state, martin, clinic, 14)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|s| s.start_ms > now + 48 * 3600 * 1000)
+            .unwrap();
+        let n = store::schedule::NewAppointment {
+            practitioner: martin,
+            establishment: clinic,
+            patient: lambert.id,
+            start_ms: slot.start_ms,
+            end_ms: slot.end_ms,
+            mode: slot.mode,
+            booked_by: "test".into(),
+        };
+        let id = app
+            .store
+            .book(&n, &[], &domain::audit::AuditActor::system("test"), now)
+            .await
+            .unwrap();
+        let key = format!("rdv:{id}:rappel");
+        server::services::schedule::remind_appointments(&app.state)
+            .await
+            .unwrap();
+        assert!(
+            app.store.outbox_message(&key).await.unwrap().is_none(),
+            "{backend}: two days before, nothing"
+        );
+        app.clock
+            .advance_secs((slot.start_ms - now - 23 * 3600 * 1000) / 1000);
+        assert!(
+            server::services::schedule::remind_appointments(&app.state)
+                .await
+                .unwrap()
+                >= 1,
+            "{backend}"
+        );
+        let m = app
+            .store
+            .outbox_message(&key)
+            .await
+            .unwrap()
+            .expect("reminder");
+        assert!(
+            m.payload.starts_with("Rappel : rendez-vous le") && m.payload.contains("BEGIN:VEVENT"),
+            "{}",
+            m.payload
+        );
+        assert_eq!(
+            server::services::schedule::remind_appointments(&app.state)
+                .await
+                .unwrap(),
+            0,
+            "{backend}: once"
+        );
+    }
+}
