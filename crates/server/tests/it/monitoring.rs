@@ -1304,10 +1304,8 @@ async fn a_due_questionnaire_is_reminded_once_through_the_outbox() {
                 .contains("à remplir")
         );
         app.clock.advance_secs(7 * 24 * 3600 + 60);
-        assert!(
-            server::snapshots::remind(&app.state).await.unwrap() >= 1,
-            "{backend}"
-        );
+        // (The server's own timer may also run now: what counts is the message.)
+        server::snapshots::remind(&app.state).await.unwrap();
         let m = app
             .store
             .outbox_message(&key)

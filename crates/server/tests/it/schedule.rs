@@ -932,13 +932,10 @@ async fn appointments_are_reminded_the_day_before_once() {
         );
         app.clock
             .advance_secs((slot.start_ms - now - 23 * 3600 * 1000) / 1000);
-        assert!(
-            server::services::schedule::remind_appointments(&app.state)
-                .await
-                .unwrap()
-                >= 1,
-            "{backend}"
-        );
+        // (The server's own timer may also run now: what counts is the message.)
+        server::services::schedule::remind_appointments(&app.state)
+            .await
+            .unwrap();
         let m = app
             .store
             .outbox_message(&key)
