@@ -19,6 +19,17 @@
     li.textContent = `${who} : ${text}`;
     log.appendChild(li);
   };
+  const fileLine = (what, fileId, name) => {
+    const li = document.createElement('li');
+    li.append(`${what} : `);
+    const a = document.createElement('a');
+    a.href = `/pieces/${fileId}`;
+    a.target = '_blank';
+    a.rel = 'noopener';
+    a.textContent = name || 'un fichier';
+    li.appendChild(a);
+    log.appendChild(li);
+  };
   const send = (m) => { if (ws && ws.readyState === 1) ws.send(JSON.stringify(m)); };
   async function media() {
     try {
@@ -58,6 +69,8 @@
       await pc.setRemoteDescription(m.sdp);
     } else if (m.type === 'ice' && pc) {
       try { await pc.addIceCandidate(m.candidate); } catch (e) { /* a late candidate */ }
+    } else if (m.type === 'file') {
+      fileLine("L'autre participant a partagé", m.id, m.name);
     } else if (m.type === 'chat') {
       line(m.from, m.text);
     } else if (m.type === 'camera') {
@@ -94,6 +107,24 @@
     stream.getVideoTracks().forEach((t) => { t.enabled = on; });
     e.target.textContent = on ? 'Couper ma caméra' : 'Rallumer ma caméra';
     send({ type: 'camera', on });
+  });
+  document.getElementById('file-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const input = document.getElementById('file-input');
+    if (!input.files.length) return;
+    const body = new FormData();
+    body.append('csrf', e.target.dataset.csrf);
+    body.append('fichier', input.files[0]);
+    const r = await fetch(`/consultation/${id}/fichier`, { method: 'POST', body, credentials: 'same-origin' });
+    const status = document.getElementById('file-status');
+    if (r.ok) {
+      const f = await r.json();
+      fileLine('Vous avez partagé', f.id, f.name);
+      status.textContent = 'Fichier partagé.';
+      input.value = '';
+    } else {
+      status.textContent = r.status === 413 ? 'Fichier trop volumineux (5 Mo au plus).' : 'Seuls les photos et les PDF peuvent être partagés.';
+    }
   });
   media().then(connect);
 })();

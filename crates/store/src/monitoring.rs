@@ -808,6 +808,34 @@ impl Store {
         })
     }
 
+    /// Keeps a file of a patient's record (a photo or PDF shared in a
+    /// consultation), audited; its id.
+    pub async fn save_attachment(
+        &self,
+        patient: PatientId,
+        content_type: &str,
+        bytes: &[u8],
+        who: &AuditActor,
+        now_ms: i64,
+    ) -> Result<String> {
+        let id = uuid::Uuid::now_v7().to_string();
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query("INSERT INTO attachments (id, patient_id, content_type, size, bytes, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(&id)
+                .bind(patient.to_string())
+                .bind(content_type)
+                .bind(i64::try_from(bytes.len()).unwrap_or(i64::MAX))
+                .bind(bytes)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+            append_audit!(tx, &audit(who, patient, format!("Binary/{id}"), now_ms));
+            tx.commit().await?;
+            Ok(id)
+        })
+    }
+
     /// The photo sent with an alert, if any (its id).
     pub async fn alert_attachment(&self, alert: &str) -> Result<Option<String>> {
         on_pool!(self, read, |pool| {

@@ -3,8 +3,12 @@
 // (Chromium's fake devices) and says she is ready; the doctor lets her in from
 // the appointment; her page moves to the room by itself; the WebRTC connection
 // reaches "connected" on both sides and each receives video frames; the chat
-// goes both ways. axe-core on the patient's pages.
+// goes both ways; the patient shares a photo the doctor can open. axe-core on
+// the patient's pages.
 import { login } from './common.mjs';
+
+/** A real 1×1 PNG (the photo the patient shares). */
+const PNG_1X1 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
 
 async function receivesVideo(page, label) {
   await page.locator('html[data-rtc="connected"]').waitFor({ state: 'attached', timeout: 20_000 });
@@ -45,6 +49,11 @@ export default async function teleconsultation({ browser, base, track, checkA11y
   await doctor.getByLabel('Votre message').fill('Bonjour Madame Lambert, je vous vois bien aussi.');
   await doctor.getByRole('button', { name: 'Envoyer' }).click();
   await patient.locator('#chat-log').getByText('je vous vois bien aussi').waitFor();
+  // The patient shares a photo; the doctor gets its link at once.
+  await patient.getByLabel(/Partager une photo ou un PDF/).setInputFiles({ name: 'main.png', mimeType: 'image/png', buffer: Buffer.from(PNG_1X1, 'base64') });
+  await patient.getByRole('button', { name: 'Partager', exact: true }).click();
+  await patient.getByText('Fichier partagé.').waitFor();
+  await doctor.locator('#chat-log').getByRole('link', { name: 'main.png' }).waitFor();
   // The doctor turns the camera off: the patient is told.
   await doctor.getByRole('button', { name: 'Couper ma caméra' }).click();
   await patient.locator('#chat-log').getByText('a coupé sa caméra').waitFor();

@@ -1011,17 +1011,6 @@ async fn raise_form(
     raise_page(&state, &w, &id, StatusCode::OK, None, false).await
 }
 
-/// What the photo is, from its first bytes (the browser's word is not taken).
-fn photo_type(bytes: &[u8]) -> Option<&'static str> {
-    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some("image/jpeg")
-    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        Some("image/png")
-    } else {
-        None
-    }
-}
-
 /// `POST /suivi/{id}/alerte` (multipart): the patient raises an alert: a symptom,
 /// their words, optionally a photo (JPEG or PNG, 5 Mo at most). It lands in the
 /// nurses' queue at once; the patient is told when they will be called back and
@@ -1092,9 +1081,9 @@ async fn raise(
         Some(b) if b.len() > MAX_PHOTO => {
             return fail("la photo dépasse 5 Mo : choisissez une photo plus petite").await;
         }
-        Some(b) => match photo_type(b) {
-            Some(t) => Some((t, b.as_ref())),
-            None => return fail("la photo doit être au format JPEG ou PNG").await,
+        Some(b) => match super::web::sniff_type(b) {
+            Some(t) if t.starts_with("image/") => Some((t, b.as_ref())),
+            _ => return fail("la photo doit être au format JPEG ou PNG").await,
         },
         None => None,
     };

@@ -25,6 +25,10 @@ pub fn routes() -> Router<AppState> {
         .route("/rdv/{id}/entrer", post(let_in))
         .route("/consultation/{id}", get(page))
         .route("/consultation/{id}/ws", get(relay_ws))
+        .route(
+            "/consultation/{id}/fichier",
+            post(share).layer(axum::extract::DefaultBodyLimit::max(MAX_FILE + 64 * 1024)),
+        )
         .route("/static/room.js", get(room_js))
 }
 
@@ -85,6 +89,7 @@ async fn let_in(
 struct RoomPage {
     title: String,
     nav: Option<Nav>,
+    csrf: String,
     id: String,
     role: String,
     other: String,
@@ -108,6 +113,7 @@ async fn page(
     let page = RoomPage {
         title: "Téléconsultation".into(),
         nav: nav(&w),
+        csrf: w.session.csrf_token.clone(),
         id: a.id,
         role: role.into(),
         other,
@@ -167,4 +173,85 @@ async fn relay(mut socket: WebSocket, state: AppState, room: String, role: &'sta
         }
     }
     send(r#"{"type":"peer","event":"left"}"#.into());
+}
+
+/// Largest file shared in a consultation.
+const MAX_FILE: usize = 5 * 1024 * 1024;
+
+/// `POST /consultation/{id}/fichier` (multipart: `csrf`, `fichier`): either
+/// participant shares a photo or a PDF; it joins the patient's record (audited)
+/// and the other side is told at once. Answers `{"id", "name"}`.
+async fn share(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    w: WebUser,
+    Path(id): Path<String>,
+    mut form: axum::extract::Multipart,
+) -> Result<Response, PageError> {
+    same_origin(&state, &headers)?;
+    let (a, role) = participant(&state, &w, &id).await?;
+    let bad = |m: &str| AppError::BadRequest("invalid", m.to_owned());
+    let (mut csrf, mut file) = (String::new(), None);
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| bad(&format!("formulaire illisible : {e}")))?
+    {
+        let name = field.name().unwrap_or("").to_owned();
+        let file_name = field.file_name().map(str::to_owned);
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|_| AppError::TooLarge(MAX_FILE))?;
+        match name.as_str() {
+            "csrf" => csrf = String::from_utf8_lossy(&bytes).trim().to_owned(),
+            "fichier" => file = Some((file_name.unwrap_or_default(), bytes)),
+            _ => {}
+        }
+    }
+    check_csrf(&w.session.csrf_token, &csrf)?;
+    let Some((name, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
+        return Err(
+            AppError::Unprocessable("business-rule", "choisissez un fichier".into()).into(),
+        );
+    };
+    if bytes.len() > MAX_FILE {
+        return Err(AppError::TooLarge(MAX_FILE).into());
+    }
+    let Some(content_type) = super::web::sniff_type(&bytes) else {
+        return Err(AppError::Unprocessable(
+            "business-rule",
+            "seuls les photos (JPEG, PNG) et les PDF sont acceptés".into(),
+        )
+        .into());
+    };
+    let grant = if role == "doctor" {
+        let p = state.store.patient(a.patient).await?;
+        let scope = crate::services::patients::scope_of(&state, &p).await?;
+        match domain::policy::authorize_patient(
+            &w.actor,
+            domain::policy::PatientAction::WriteClinical,
+            &scope,
+        ) {
+            domain::policy::Decision::Allow(g) => g,
+            domain::policy::Decision::Deny(why) => {
+                return Err(AppError::Forbidden(why.into()).into());
+            }
+        }
+    } else {
+        None
+    };
+    let who = domain::audit::AuditActor::new(&w.actor, grant);
+    let saved = state
+        .store
+        .save_attachment(a.patient, content_type, &bytes, &who, state.now_ms())
+        .await?;
+    let name: String = name.chars().filter(|c| !c.is_control()).take(120).collect();
+    let message = serde_json::json!({"type": "file", "id": saved, "name": name}).to_string();
+    let _ = state.room_messages.send(RoomMessage {
+        room: a.id,
+        from: role,
+        text: message,
+    });
+    Ok(axum::Json(serde_json::json!({"id": saved, "name": name})).into_response())
 }

@@ -289,6 +289,20 @@ async fn audit_login(state: &AppState, user: Option<&User>, action: &str, outcom
     }
 }
 
+/// What a file a person sends is, from its first bytes (the browser's word is not
+/// taken): a JPEG or PNG photo, or a PDF; anything else is refused by the caller.
+pub(crate) fn sniff_type(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if bytes.starts_with(b"%PDF-") {
+        Some("application/pdf")
+    } else {
+        None
+    }
+}
+
 pub(crate) fn paris_time(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms)
         .map(|t| {

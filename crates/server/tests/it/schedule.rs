@@ -956,3 +956,99 @@ async fn appointments_are_reminded_the_day_before_once() {
         );
     }
 }
+
+#[tokio::test]
+async fn files_shared_in_the_room_reach_the_other_side_and_the_record() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let lambert = app.demo_patient("Lambert").await;
+        let a = app
+            .store
+            .appointments_of_patient(lambert.id)
+            .await
+            .unwrap()
+            .remove(0);
+        let patient = app.login(server::demo::PATIENT_LOGIN).await;
+        let doctor = app.login("dr.martin").await;
+        let mut req = format!(
+            "{}/consultation/{}/ws",
+            app.base.replacen("http://", "ws://", 1),
+            a.id
+        )
+        .into_client_request()
+        .unwrap();
+        req.headers_mut().insert(
+            "cookie",
+            format!("parcours_session={doctor}").parse().unwrap(),
+        );
+        let (mut d, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+        let room = app
+            .get_page(&format!("/consultation/{}", a.id), &patient)
+            .await;
+        let csrf = csrf_field(&room.text);
+        let upload = async |session: &str, name: &str, bytes: &[u8]| {
+            let boundary = "----room";
+            let mut body = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"fichier\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").into_bytes();
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+            read(
+                app.http
+                    .post(app.url(&format!("/consultation/{}/fichier", a.id)))
+                    .header("cookie", format!("parcours_session={session}"))
+                    .header(
+                        "content-type",
+                        format!("multipart/form-data; boundary={boundary}"),
+                    )
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        };
+        let pdf = b"%PDF-1.4\n% compte rendu de biologie\n%%EOF\n";
+        let r = upload(&patient, "biologie.pdf", pdf).await;
+        assert_eq!(r.status, 200, "{backend}: {}", r.text);
+        let id = r.json()["id"].as_str().unwrap().to_owned();
+        // The doctor's side is told at once.
+        let told = loop {
+            let m = tokio::time::timeout(std::time::Duration::from_secs(2), d.next())
+                .await
+                .expect("within 2 s")
+                .unwrap()
+                .unwrap();
+            if let Message::Text(t) = m
+                && t.contains("\"file\"")
+            {
+                break t.to_string();
+            }
+        };
+        assert!(
+            told.contains(&id) && told.contains("biologie.pdf"),
+            "{told}"
+        );
+        let got = app.get_page(&format!("/pieces/{id}"), &doctor).await;
+        assert_eq!(
+            (got.status, got.header("content-type").as_deref()),
+            (200, Some("application/pdf")),
+            "{backend}"
+        );
+        assert_eq!(got.bytes.as_slice(), pdf);
+        // Only photos and PDFs; only the two participants.
+        assert_eq!(
+            upload(&patient, "x.exe", b"MZ\x90\0").await.status,
+            422,
+            "{backend}"
+        );
+        let other = app.login("dr.bernard").await;
+        assert_eq!(upload(&other, "x.pdf", pdf).await.status, 404, "{backend}");
+        assert_eq!(
+            app.get_page(&format!("/pieces/{id}"), &other).await.status,
+            404,
+            "{backend}"
+        );
+    }
+}
