@@ -848,8 +848,9 @@ async fn monitoring_search(
     use interop::fhir::monitoring as m;
     let pid = patient_param(list)?;
     patients::clinical_read(state, &api.actor, pid, &format!("{kind}?patient={pid}")).await?;
-    let enrolments = state.store.enrolments_of(pid).await?;
+    // Read only what the kind asked for needs.
     let alerts = || async { state.store.alerts_of(pid).await };
+    let enrolments = || async { state.store.enrolments_of(pid).await };
     let out = match kind {
         "Task" => alerts()
             .await?
@@ -861,21 +862,25 @@ async fn monitoring_search(
             .iter()
             .map(|a| m::flag(a, &item_label(&a.item)))
             .collect(),
-        "Communication" => state
-            .store
-            .messages_of(pid)
+        "Communication" => {
+            let enrolments = enrolments().await?;
+            state
+                .store
+                .messages_of(pid)
+                .await?
+                .iter()
+                .map(|m| {
+                    let est = enrolments
+                        .iter()
+                        .find(|e| e.id == m.enrolment)
+                        .map(|e| e.establishment.to_string())
+                        .unwrap_or_default();
+                    m::communication(m, est)
+                })
+                .collect()
+        }
+        "CarePlan" => enrolments()
             .await?
-            .iter()
-            .map(|m| {
-                let est = enrolments
-                    .iter()
-                    .find(|e| e.id == m.enrolment)
-                    .map(|e| e.establishment.to_string())
-                    .unwrap_or_default();
-                m::communication(m, est)
-            })
-            .collect(),
-        "CarePlan" => enrolments
             .iter()
             .map(|e| m::care_plan(e, crate::services::monitoring::programme(&e.programme)))
             .collect(),

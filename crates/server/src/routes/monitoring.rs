@@ -12,7 +12,9 @@ use domain::policy::Principal;
 use interop::programme::ItemKind;
 use store::monitoring::Enrolment;
 
-use super::web::{Nav, check_csrf, field, form_fields, nav, paris_time, render, same_origin};
+use super::web::{
+    Nav, check_csrf, field, form_fields, nav, paris_time, posted_form, render, same_origin,
+};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
 use crate::services::monitoring::{programme, submit};
@@ -398,9 +400,7 @@ async fn decide_proposal(
     Path(id): Path<String>,
     body: String,
 ) -> Result<Response, PageError> {
-    same_origin(&state, &headers)?;
-    let f = form_fields(&body)?;
-    check_csrf(&w.session.csrf_token, field(&f, "csrf").trim())?;
+    let f = posted_form(&state, &headers, &w, &body)?;
     let mut found = None;
     for e in triage_establishments(&w) {
         if let Some(p) = state
@@ -566,10 +566,8 @@ async fn alert_act(
     Path(id): Path<String>,
     body: String,
 ) -> Result<Response, PageError> {
-    same_origin(&state, &headers)?;
-    let f = form_fields(&body)?;
+    let f = posted_form(&state, &headers, &w, &body)?;
     let get = |k: &str| field(&f, k).trim().to_owned();
-    check_csrf(&w.session.csrf_token, &get("csrf"))?;
     let (a, grant) = load_alert(&state, &w, &id).await?;
     let action = match get("action").as_str() {
         "take" => TriageAction::Take,
@@ -720,9 +718,7 @@ async fn enrol(
     Path(id): Path<String>,
     body: String,
 ) -> Result<Response, PageError> {
-    same_origin(&state, &headers)?;
-    let f = form_fields(&body)?;
-    check_csrf(&w.session.csrf_token, field(&f, "csrf").trim())?;
+    let f = posted_form(&state, &headers, &w, &body)?;
     let (pid, grant) = carer(&state, &w, &id).await?;
     let Some(p) = programme(field(&f, "programme").trim()) else {
         return Err(AppError::Unprocessable("business-rule", "programme inconnu".into()).into());
@@ -759,9 +755,7 @@ async fn end(
     Path((id, enrolment)): Path<(String, String)>,
     body: String,
 ) -> Result<Response, PageError> {
-    same_origin(&state, &headers)?;
-    let f = form_fields(&body)?;
-    check_csrf(&w.session.csrf_token, field(&f, "csrf").trim())?;
+    let f = posted_form(&state, &headers, &w, &body)?;
     let (pid, grant) = carer(&state, &w, &id).await?;
     let reason = field(&f, "motif").trim();
     if reason.is_empty() {
@@ -1202,16 +1196,14 @@ async fn thread_render(
         .store
         .mark_read(&e.id, !patient_side, state.now_ms())
         .await?;
-    if let Some(g) = grant {
-        let row = store::audit::NewAudit {
-            at_ms: state.now_ms(),
-            actor: domain::audit::AuditActor::new(&w.actor, Some(g)),
-            patient: Some(e.patient.to_string()),
-            action: "read-clinical".into(),
-            resource: format!("Communication?based-on=CarePlan/{}", e.id),
-            outcome: "success".into(),
-        };
-        state.store.audit(&row).await?;
+    if grant.is_some() {
+        crate::services::patients::clinical_read(
+            state,
+            &w.actor,
+            e.patient,
+            &format!("Communication?based-on=CarePlan/{}", e.id),
+        )
+        .await?;
     }
     let messages = state
         .store
@@ -1256,9 +1248,7 @@ async fn thread_post(
     Path(id): Path<String>,
     body: String,
 ) -> Result<Response, PageError> {
-    same_origin(&state, &headers)?;
-    let f = form_fields(&body)?;
-    check_csrf(&w.session.csrf_token, field(&f, "csrf").trim())?;
+    let f = posted_form(&state, &headers, &w, &body)?;
     let (e, patient_side, grant) = thread_access(&state, &w, &id).await?;
     let text = field(&f, "message").trim();
     if text.is_empty() || text.chars().count() > 2000 {

@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 use domain::policy::Principal;
 use domain::schedule::Mode;
 
-use super::web::{Nav, check_csrf, field, form_fields, nav, render, same_origin, see_other};
+use super::web::{Nav, check_csrf, nav, posted_form, render, same_origin, see_other};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
 use crate::state::{AppState, LiveEvent, RoomMessage};
@@ -70,9 +70,7 @@ async fn let_in(
     Path(id): Path<String>,
     body: String,
 ) -> Result<Response, PageError> {
-    same_origin(&state, &headers)?;
-    let f = form_fields(&body)?;
-    check_csrf(&w.session.csrf_token, field(&f, "csrf").trim())?;
+    posted_form(&state, &headers, &w, &body)?;
     let (a, role) = participant(&state, &w, &id).await?;
     if role != "doctor" {
         return Err(AppError::Forbidden("c'est le médecin qui fait entrer".into()).into());

@@ -13,9 +13,7 @@ use domain::policy::{EstablishmentAction, Principal};
 use domain::{EstablishmentId, PatientId, UserId};
 use serde::Deserialize;
 
-use super::web::{
-    Nav, check_csrf, field, form_fields, nav, paris_time, render, same_origin, see_other,
-};
+use super::web::{Nav, field, nav, paris_time, posted_form, render, see_other};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
 use crate::services::{patients, schedule};
@@ -307,9 +305,7 @@ async fn book(
     w: WebUser,
     body: String,
 ) -> Result<Response, PageError> {
-    same_origin(&state, &headers)?;
-    let f = form_fields(&body)?;
-    check_csrf(&w.session.csrf_token, field(&f, "csrf").trim())?;
+    let f = posted_form(&state, &headers, &w, &body)?;
     let get = |k: &str| field(&f, k).trim().to_owned();
     let q = BookQuery {
         patient: Some(get("patient")).filter(|p| !p.is_empty()),
@@ -413,9 +409,7 @@ async fn cancel(
     Path(id): Path<String>,
     body: String,
 ) -> Result<Response, PageError> {
-    same_origin(&state, &headers)?;
-    let f = form_fields(&body)?;
-    check_csrf(&w.session.csrf_token, field(&f, "csrf").trim())?;
+    let f = posted_form(&state, &headers, &w, &body)?;
     visible(&state, &w, &id).await?;
     let reason = field(&f, "motif").trim();
     if reason.is_empty() {

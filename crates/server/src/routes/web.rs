@@ -178,6 +178,20 @@ pub(crate) fn check_csrf(expected: &str, given: &str) -> Result<(), AppError> {
 }
 
 /// The fields of an `application/x-www-form-urlencoded` body, repeated keys kept.
+/// A page's form post, checked: same origin, readable fields, the session's CSRF
+/// token (surrounding spaces ignored). Returns the fields.
+pub(crate) fn posted_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    w: &crate::extract::WebUser,
+    body: &str,
+) -> Result<Vec<(String, String)>, PageError> {
+    same_origin(state, headers)?;
+    let f = form_fields(body)?;
+    check_csrf(&w.session.csrf_token, field(&f, "csrf").trim())?;
+    Ok(f)
+}
+
 pub(crate) fn form_fields(body: &str) -> Result<Vec<(String, String)>, PageError> {
     serde_urlencoded::from_str(body).map_err(|_| {
         PageError(AppError::BadRequest(
