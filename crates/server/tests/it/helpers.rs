@@ -528,3 +528,47 @@ pub async fn eventually<F: AsyncFn() -> bool>(what: &str, done: F) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// A WebSocket to the app.
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+impl TestApp {
+    /// Opens a WebSocket on `path` with a session cookie; the handshake's error
+    /// when the server refuses it.
+    pub async fn ws(
+        &self,
+        path: &str,
+        session: &str,
+    ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = format!("{}{path}", self.base.replacen("http://", "ws://", 1))
+            .into_client_request()
+            .unwrap();
+        req.headers_mut().insert(
+            "cookie",
+            format!("parcours_session={session}").parse().unwrap(),
+        );
+        tokio_tungstenite::connect_async(req).await.map(|(s, _)| s)
+    }
+
+    /// A demo account's user id.
+    pub async fn user_id(&self, username: &str) -> domain::UserId {
+        self.store
+            .user_by_username(username)
+            .await
+            .unwrap()
+            .unwrap()
+            .id
+    }
+
+    /// A demo establishment's id.
+    pub async fn establishment_id(&self, finess: &str) -> domain::EstablishmentId {
+        self.store
+            .establishment_by_finess(finess)
+            .await
+            .unwrap()
+            .unwrap()
+            .id
+    }
+}

@@ -49,20 +49,8 @@ async fn patients_and_the_desk_book_and_cancel() {
             choose.contains("Dr Claire Martin, Oncologue — Clinique Saint-Roch"),
             "{backend}: {choose}"
         );
-        let martin = app
-            .store
-            .user_by_username("dr.martin")
-            .await
-            .unwrap()
-            .unwrap()
-            .id;
-        let clinic = app
-            .store
-            .establishment_by_finess(server::demo::CLINIC_FINESS)
-            .await
-            .unwrap()
-            .unwrap()
-            .id;
+        let martin = app.user_id("dr.martin").await;
+        let clinic = app.establishment_id(server::demo::CLINIC_FINESS).await;
         let page = app
             .get_page(
                 &format!("/rdv/prendre?praticien={martin}&etablissement={clinic}"),
@@ -152,20 +140,8 @@ async fn patients_and_the_desk_book_and_cancel() {
             agenda.contains("LAMBERT Monique") && agenda.contains("Agendas"),
             "{backend}: {agenda}"
         );
-        let bernard = app
-            .store
-            .user_by_username("dr.bernard")
-            .await
-            .unwrap()
-            .unwrap()
-            .id;
-        let hospital = app
-            .store
-            .establishment_by_finess(server::demo::HOSPITAL_FINESS)
-            .await
-            .unwrap()
-            .unwrap()
-            .id;
+        let bernard = app.user_id("dr.bernard").await;
+        let hospital = app.establishment_id(server::demo::HOSPITAL_FINESS).await;
         let hospital_slot =
             server::services::schedule::free_slots(&app.state, bernard, hospital, 14)
                 .await
@@ -256,13 +232,7 @@ async fn fhir_appointment_schedule_and_slot_return_the_demo_agendas() {
         let token = app.token().await; // the hospital's integration client
         let muller = app.demo_patient("Muller").await.id;
         let lambert = app.demo_patient("Lambert").await.id;
-        let bernard = app
-            .store
-            .user_by_username("dr.bernard")
-            .await
-            .unwrap()
-            .unwrap()
-            .id;
+        let bernard = app.user_id("dr.bernard").await;
         let get = async |path: String| {
             let r = app.get(&path, Some(&token)).await;
             assert_eq!(r.status, 200, "{backend} {path}: {}", r.text);
@@ -327,20 +297,8 @@ async fn the_clinic_agenda_hears_of_bookings_and_cancellations_over_siu() {
     })
     .await;
     let lambert = app.demo_patient("Lambert").await;
-    let martin = app
-        .store
-        .user_by_username("dr.martin")
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
-    let clinic = app
-        .store
-        .establishment_by_finess(server::demo::CLINIC_FINESS)
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+    let martin = app.user_id("dr.martin").await;
+    let clinic = app.establishment_id(server::demo::CLINIC_FINESS).await;
     let desk = app.login("sec.durand").await;
     let page = app
         .get_page(
@@ -453,13 +411,7 @@ async fn bookings_made_in_the_hospital_agenda_arrive_over_siu() {
         assert_eq!(code, "AA", "{backend}");
         let list = app.store.appointments_of_patient(muller.id).await.unwrap();
         assert_eq!(list.len(), before + 1, "{backend}");
-        let hospital = app
-            .store
-            .establishment_by_finess(server::demo::HOSPITAL_FINESS)
-            .await
-            .unwrap()
-            .unwrap()
-            .id;
+        let hospital = app.establishment_id(server::demo::HOSPITAL_FINESS).await;
         let a = app
             .store
             .appointment_by_external(hospital, "EXT-1")
@@ -662,7 +614,6 @@ async fn bookings_made_in_the_hospital_agenda_arrive_over_siu() {
 #[tokio::test]
 async fn the_doctor_sees_the_patient_arrive_in_the_waiting_room_live() {
     use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     for backend in BACKENDS {
         let app = spawn_app(backend).await;
         let lambert = app.demo_patient("Lambert").await;
@@ -677,28 +628,19 @@ async fn the_doctor_sees_the_patient_arrive_in_the_waiting_room_live() {
             .advance_secs(((a.start_ms - app.state.now_ms()) / 1000 - 3600).max(0));
         let patient = app.login(server::demo::PATIENT_LOGIN).await;
         let doctor = app.login("dr.martin").await;
-        let ws = |path: &str, session: &str| {
-            let mut req = format!("{}{path}", app.base.replacen("http://", "ws://", 1))
-                .into_client_request()
-                .unwrap();
-            req.headers_mut().insert(
-                "cookie",
-                format!("parcours_session={session}").parse().unwrap(),
-            );
-            tokio_tungstenite::connect_async(req)
-        };
         let table = app.get_page("/salle-attente/table", &doctor).await.page();
         assert!(
             table.contains("LAMBERT Monique") && table.contains("pas encore arrivé(e)"),
             "{backend}: {table}"
         );
-        let (mut list, _) = ws("/salle-attente/ws", &doctor).await.unwrap();
+        let mut list = app.ws("/salle-attente/ws", &doctor).await.unwrap();
         // The patient's room: the page, then presence over the socket.
         let room = app
             .get_page(&format!("/rdv/{}/salle", a.id), &patient)
             .await;
         assert!(room.page().contains("Je suis prêt(e)"), "{backend}");
-        let (mut presence, _) = ws(&format!("/rdv/{}/salle/ws", a.id), &patient)
+        let mut presence = app
+            .ws(&format!("/rdv/{}/salle/ws", a.id), &patient)
             .await
             .unwrap();
         presence
@@ -759,7 +701,6 @@ async fn the_doctor_sees_the_patient_arrive_in_the_waiting_room_live() {
 async fn the_doctor_lets_the_patient_in_and_the_room_relays_between_them() {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let app = spawn_app("sqlite").await;
     let lambert = app.demo_patient("Lambert").await;
     let a = app
@@ -770,19 +711,7 @@ async fn the_doctor_lets_the_patient_in_and_the_room_relays_between_them() {
         .remove(0);
     let patient = app.login(server::demo::PATIENT_LOGIN).await;
     let doctor = app.login("dr.martin").await;
-    let ws = |path: String, session: &str| {
-        let mut req = format!("{}{path}", app.base.replacen("http://", "ws://", 1))
-            .into_client_request()
-            .unwrap();
-        req.headers_mut().insert(
-            "cookie",
-            format!("parcours_session={session}").parse().unwrap(),
-        );
-        tokio_tungstenite::connect_async(req)
-    };
-    let next_text = async |s: &mut tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >| {
+    let next_text = async |s: &mut Ws| {
         loop {
             let m = tokio::time::timeout(std::time::Duration::from_secs(2), s.next())
                 .await
@@ -795,7 +724,8 @@ async fn the_doctor_lets_the_patient_in_and_the_room_relays_between_them() {
         }
     };
     // The patient waits; the doctor lets them in; their page is told to enter.
-    let (mut waiting, _) = ws(format!("/rdv/{}/salle/ws", a.id), &patient)
+    let mut waiting = app
+        .ws(&format!("/rdv/{}/salle/ws", a.id), &patient)
         .await
         .unwrap();
     let show = app.get_page(&format!("/rdv/{}", a.id), &doctor).await;
@@ -835,10 +765,12 @@ async fn the_doctor_lets_the_patient_in_and_the_room_relays_between_them() {
             .page()
             .contains("Téléconsultation avec Dr Claire Martin")
     );
-    let (mut d, _) = ws(format!("/consultation/{}/ws", a.id), &doctor)
+    let mut d = app
+        .ws(&format!("/consultation/{}/ws", a.id), &doctor)
         .await
         .unwrap();
-    let (mut p, _) = ws(format!("/consultation/{}/ws", a.id), &patient)
+    let mut p = app
+        .ws(&format!("/consultation/{}/ws", a.id), &patient)
         .await
         .unwrap();
     assert_eq!(
@@ -875,7 +807,9 @@ async fn the_doctor_lets_the_patient_in_and_the_room_relays_between_them() {
             "{who}"
         );
         assert!(
-            ws(format!("/consultation/{}/ws", a.id), &s).await.is_err(),
+            app.ws(&format!("/consultation/{}/ws", a.id), &s)
+                .await
+                .is_err(),
             "{who}"
         );
     }
@@ -886,20 +820,8 @@ async fn appointments_are_reminded_the_day_before_once() {
     for backend in BACKENDS {
         let app = spawn_app(backend).await;
         let lambert = app.demo_patient("Lambert").await;
-        let martin = app
-            .store
-            .user_by_username("dr.martin")
-            .await
-            .unwrap()
-            .unwrap()
-            .id;
-        let clinic = app
-            .store
-            .establishment_by_finess(server::demo::CLINIC_FINESS)
-            .await
-            .unwrap()
-            .unwrap()
-            .id;
+        let martin = app.user_id("dr.martin").await;
+        let clinic = app.establishment_id(server::demo::CLINIC_FINESS).await;
         // A slot more than two days ahead.
         let now = app.state.now_ms();
         let slot = server::services::schedule::free_slots(&app.state, martin, clinic, 14)
@@ -961,7 +883,6 @@ async fn appointments_are_reminded_the_day_before_once() {
 async fn files_shared_in_the_room_reach_the_other_side_and_the_record() {
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     for backend in BACKENDS {
         let app = spawn_app(backend).await;
         let lambert = app.demo_patient("Lambert").await;
@@ -973,18 +894,10 @@ async fn files_shared_in_the_room_reach_the_other_side_and_the_record() {
             .remove(0);
         let patient = app.login(server::demo::PATIENT_LOGIN).await;
         let doctor = app.login("dr.martin").await;
-        let mut req = format!(
-            "{}/consultation/{}/ws",
-            app.base.replacen("http://", "ws://", 1),
-            a.id
-        )
-        .into_client_request()
-        .unwrap();
-        req.headers_mut().insert(
-            "cookie",
-            format!("parcours_session={doctor}").parse().unwrap(),
-        );
-        let (mut d, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+        let mut d = app
+            .ws(&format!("/consultation/{}/ws", a.id), &doctor)
+            .await
+            .unwrap();
         let room = app
             .get_page(&format!("/consultation/{}", a.id), &patient)
             .await;
