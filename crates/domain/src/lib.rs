@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod beds;
 pub mod clock;
+pub mod consultation;
 pub mod encounter;
 pub mod identity;
 pub mod ids;

@@ -27,6 +27,7 @@ pub mod hl7;
 pub mod migrate;
 #[macro_use]
 pub mod outbox;
+pub mod consultations;
 pub mod monitoring;
 pub mod orgs;
 pub mod orientation;

@@ -67,6 +67,11 @@ pub const SQLITE: &[Migration] = &[
         name: "appointment_external",
         sql: include_str!("../migrations/sqlite/0010_appointment_external.sql"),
     },
+    Migration {
+        version: 11,
+        name: "consultations",
+        sql: include_str!("../migrations/sqlite/0011_consultations.sql"),
+    },
 ];
 
 /// PostgreSQL migrations.
@@ -120,6 +125,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 10,
         name: "appointment_external",
         sql: include_str!("../migrations/postgres/0010_appointment_external.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "consultations",
+        sql: include_str!("../migrations/postgres/0011_consultations.sql"),
     },
 ];
 

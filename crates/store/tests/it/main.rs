@@ -10,6 +10,7 @@
 
 mod audit;
 mod beds;
+mod consultations;
 mod monitoring;
 mod orgs_users;
 mod orientation;

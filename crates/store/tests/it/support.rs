@@ -60,7 +60,7 @@ pub async fn world(s: &Store) -> World {
     }
 }
 
-fn rand_suffix() -> u32 {
+pub fn rand_suffix() -> u32 {
     (uuid::Uuid::new_v4().as_u128() % 1_000_000) as u32
 }
 
