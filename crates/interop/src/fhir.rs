@@ -3,6 +3,7 @@
 //! client sends is silently dropped: what Parcours does not store is refused with
 //! a clear OperationOutcome instead.
 
+pub mod consultation;
 mod input;
 pub mod monitoring;
 mod output;

@@ -4,6 +4,7 @@
 
 pub mod fhir;
 pub mod ical;
+pub mod ordonnance;
 pub mod oru;
 pub mod pdf;
 pub mod programme;

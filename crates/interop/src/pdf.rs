@@ -77,8 +77,84 @@ pub fn text_document(title: &str, lines: &[String]) -> Vec<u8> {
     } else {
         wrapped.chunks(LINES_PER_PAGE).collect()
     };
-    // Objects: 1 catalog, 2 pages, 3 font, 4 bold font, then per page: page, content.
     let n_pages = pages.len();
+    let mut contents = Vec::with_capacity(n_pages);
+    for (i, page) in pages.iter().enumerate() {
+        let mut c = Canvas::default();
+        let mut y = 800;
+        if i == 0 {
+            c.text(50, y, 14, true, title);
+            y -= 28;
+        }
+        for line in page.iter() {
+            c.text(50, y, 10, false, line);
+            y -= 14;
+        }
+        c.text(50, 30, 8, false, &format!("Page {} / {n_pages}", i + 1));
+        contents.push(c.into_content());
+    }
+    assemble(&contents)
+}
+
+/// Wraps `line` at `width` characters (for callers laying out their own page).
+pub fn wrap_text(line: &str, width: usize) -> Vec<String> {
+    wrap(line, width)
+}
+
+/// One page's drawing: text in Helvetica (regular or bold) and filled squares,
+/// in PDF points from the bottom-left corner of an A4 page (595 × 842).
+#[derive(Debug, Default)]
+pub struct Canvas {
+    content: Vec<u8>,
+}
+
+impl Canvas {
+    /// Writes `text` at (`x`, `y`), `size` points.
+    pub fn text(&mut self, x: i32, y: i32, size: u8, bold: bool, text: &str) {
+        let font = if bold { "F2" } else { "F1" };
+        self.content
+            .extend_from_slice(format!("BT /{font} {size} Tf {x} {y} Td ").as_bytes());
+        self.content.extend_from_slice(&literal(text));
+        self.content.extend_from_slice(b" Tj ET\n");
+    }
+
+    /// A QR code (`modules[y][x]`, true for dark) with its lower-left corner at
+    /// (`x`, `y`) and `module` points per module; a light border of four modules
+    /// is the caller's margin to leave.
+    pub fn qr(&mut self, x: f32, y: f32, module: f32, modules: &[Vec<bool>]) {
+        self.content.extend_from_slice(b"0 g\n");
+        let n = modules.len();
+        for (row, line) in modules.iter().enumerate() {
+            for (col, dark) in line.iter().enumerate() {
+                if *dark {
+                    // Row 0 is the top of the code; PDF's y grows upwards.
+                    let px = x + module * col as f32;
+                    let py = y + module * (n - 1 - row) as f32;
+                    self.content.extend_from_slice(
+                        format!("{px:.2} {py:.2} {module:.2} {module:.2} re f\n").as_bytes(),
+                    );
+                }
+            }
+        }
+    }
+
+    /// A horizontal rule at `y` from `x1` to `x2`.
+    pub fn rule(&mut self, x1: i32, x2: i32, y: i32) {
+        self.content
+            .extend_from_slice(format!("0.5 w {x1} {y} m {x2} {y} l S\n").as_bytes());
+    }
+
+    /// The page's content stream.
+    pub fn into_content(self) -> Vec<u8> {
+        self.content
+    }
+}
+
+/// A PDF of A4 pages, each drawn by its content stream (from [`Canvas`]), with
+/// Helvetica as `F1` and Helvetica-Bold as `F2`, and a correct cross-reference table.
+pub fn assemble(contents: &[Vec<u8>]) -> Vec<u8> {
+    // Objects: 1 catalog, 2 pages, 3 font, 4 bold font, then per page: page, content.
+    let n_pages = contents.len();
     let mut objects: Vec<Vec<u8>> = Vec::new();
     objects.push(b"<< /Type /Catalog /Pages 2 0 R >>".to_vec());
     let kids: Vec<String> = (0..n_pages).map(|i| format!("{} 0 R", 5 + 2 * i)).collect();
@@ -97,24 +173,7 @@ pub fn text_document(title: &str, lines: &[String]) -> Vec<u8> {
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>"
             .to_vec(),
     );
-    for (i, page) in pages.iter().enumerate() {
-        let mut content = Vec::new();
-        let mut y = 800;
-        if i == 0 {
-            content.extend_from_slice(format!("BT /F2 14 Tf 50 {y} Td ").as_bytes());
-            content.extend_from_slice(&literal(title));
-            content.extend_from_slice(b" Tj ET\n");
-            y -= 28;
-        }
-        for line in page.iter() {
-            content.extend_from_slice(format!("BT /F1 10 Tf 50 {y} Td ").as_bytes());
-            content.extend_from_slice(&literal(line));
-            content.extend_from_slice(b" Tj ET\n");
-            y -= 14;
-        }
-        content.extend_from_slice(
-            format!("BT /F1 8 Tf 50 30 Td (Page {} / {n_pages}) Tj ET\n", i + 1).as_bytes(),
-        );
+    for (i, content) in contents.iter().enumerate() {
         objects.push(
             format!(
                 "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 3 0 R /F2 4 0 R >> >> /Contents {} 0 R >>",
@@ -123,7 +182,7 @@ pub fn text_document(title: &str, lines: &[String]) -> Vec<u8> {
             .into_bytes(),
         );
         let mut stream = format!("<< /Length {} >>\nstream\n", content.len()).into_bytes();
-        stream.extend_from_slice(&content);
+        stream.extend_from_slice(content);
         stream.extend_from_slice(b"endstream");
         objects.push(stream);
     }
