@@ -50,6 +50,8 @@ impl Application {
             crate::services::monitoring::load_programmes(config.programmes_dir.as_deref())
                 .map_err(|e| anyhow::anyhow!("programmes de télésurveillance : {e}"))?;
         tracing::info!(?programmes, "monitoring programmes");
+        let payment = crate::payment::Provider::from_config(&config)
+            .map_err(|e| anyhow::anyhow!("configuration du paiement : {e}"))?;
         let applied = store
             .migrate(clock.now().as_millisecond())
             .await
@@ -66,6 +68,7 @@ impl Application {
         let mut state = AppState::new(store, clock, config);
         let (ingest_tx, ingest_rx) = crate::ingest::queue();
         state.ingest = Some(ingest_tx);
+        state.payment = payment;
         Ok(Application {
             listener,
             mllp,

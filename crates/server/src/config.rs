@@ -46,6 +46,17 @@ pub struct Config {
     /// A folder of monitoring programme files (`*.json`) that add to or replace
     /// (same id) the shipped ones; read at start, a bad file stops the start.
     pub programmes_dir: Option<PathBuf>,
+    /// The teleconsultation fee, in euro cents.
+    pub teleconsultation_fee_cents: i64,
+    /// The payment provider's API (Stripe or a Stripe-compatible one), e.g.
+    /// `https://api.stripe.com`; online payment is off without it.
+    pub payment_api_url: Option<String>,
+    /// The provider's secret API key (environment only, never written out).
+    #[serde(skip_serializing)]
+    pub payment_secret_key: Option<String>,
+    /// The secret the provider signs webhooks with (`whsec_…`; environment only).
+    #[serde(skip_serializing)]
+    pub payment_webhook_secret: Option<String>,
 }
 
 impl Default for Config {
@@ -66,6 +77,10 @@ impl Default for Config {
             programmes_dir: None,
             siu_destination: None,
             ice_servers: None,
+            teleconsultation_fee_cents: 3000,
+            payment_api_url: None,
+            payment_secret_key: None,
+            payment_webhook_secret: None,
         }
     }
 }
@@ -166,6 +181,22 @@ impl Config {
         }
         if let Some(v) = text("PARCOURS_PROGRAMMES_DIR") {
             cfg.programmes_dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = text("PARCOURS_PAYMENT_API_URL") {
+            cfg.payment_api_url = Some(v);
+        }
+        if let Some(v) = text("PARCOURS_PAYMENT_SECRET_KEY") {
+            cfg.payment_secret_key = Some(v);
+        }
+        if let Some(v) = text("PARCOURS_PAYMENT_WEBHOOK_SECRET") {
+            cfg.payment_webhook_secret = Some(v);
+        }
+        if let Some(v) = text("PARCOURS_TELECONSULTATION_FEE_CENTS") {
+            cfg.teleconsultation_fee_cents =
+                v.parse().ok().filter(|c| *c >= 0).ok_or(ConfigError::Env {
+                    name: "PARCOURS_TELECONSULTATION_FEE_CENTS",
+                    value: v,
+                })?;
         }
         if let Some(v) = text("PARCOURS_SESSION_TTL_MINUTES") {
             cfg.session_ttl_minutes = v.parse().map_err(|_| ConfigError::Env {

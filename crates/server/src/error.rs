@@ -38,6 +38,9 @@ pub enum AppError {
     /// Too many attempts.
     #[error("trop de tentatives, réessayez dans {0} s")]
     TooMany(i64),
+    /// A service we depend on (the payment provider) did not answer: try later.
+    #[error("{0}")]
+    Unavailable(String),
     /// Anything else: logged, shown as a generic message.
     #[error("erreur interne")]
     Internal(#[from] anyhow::Error),
@@ -83,6 +86,7 @@ impl AppError {
             AppError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -98,6 +102,7 @@ impl AppError {
             AppError::PreconditionFailed(_) => "conflict",
             AppError::TooLarge(_) => "too-costly",
             AppError::TooMany(_) => "throttled",
+            AppError::Unavailable(_) => "transient",
             AppError::Internal(_) => "exception",
         }
     }

@@ -78,6 +78,8 @@ pub struct AppState {
     pub rooms_open: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     /// Messages relayed between the two participants of a room.
     pub room_messages: tokio::sync::broadcast::Sender<RoomMessage>,
+    /// The online payment provider, when configured.
+    pub payment: Option<crate::payment::Provider>,
 }
 
 impl AppState {
@@ -96,6 +98,7 @@ impl AppState {
             presence: Arc::default(),
             rooms_open: Arc::default(),
             room_messages: tokio::sync::broadcast::channel(1024).0,
+            payment: None,
         }
     }
 

@@ -75,6 +75,11 @@
       line(m.from, m.text);
     } else if (m.type === 'camera') {
       line('Parcours', m.on ? "L'autre participant a rallumé sa caméra" : "L'autre participant a coupé sa caméra");
+    } else if (m.type === 'closed') {
+      // The doctor closed the consultation: the patient goes to its page
+      // (payment, then the prescription).
+      if (pc) pc.close();
+      location.href = `/rdv/${id}`;
     } else if (m.type === 'peer') {
       line('Parcours', m.event === 'joined' ? "L'autre participant est dans la salle" : "L'autre participant a quitté la salle");
     }

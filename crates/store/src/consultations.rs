@@ -264,8 +264,8 @@ impl Store {
     }
 
     /// Records the settlement (audited), once: `Ok(false)` if it was already
-    /// settled. A card payment names its checkout session, which must be the one
-    /// recorded for this consultation.
+    /// settled. A card payment names the checkout session paid, recorded in
+    /// place of the last one opened (the patient may have paid in an older tab).
     pub async fn settle_consultation(
         &self,
         c: &Consultation,
@@ -277,14 +277,14 @@ impl Store {
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             let r = sqlx::query(
-                "UPDATE consultations SET settled_method = $1, settled_at_ms = $2, settled_by = $3 \
-                 WHERE appointment_id = $4 AND settled_method IS NULL AND ($5 IS NULL OR checkout_id = $5)",
+                "UPDATE consultations SET settled_method = $1, settled_at_ms = $2, settled_by = $3, checkout_id = COALESCE($4, checkout_id) \
+                 WHERE appointment_id = $5 AND settled_method IS NULL",
             )
             .bind(method.code())
             .bind(now_ms)
             .bind(format!("{}:{}", who.kind, who.id))
-            .bind(&c.appointment_id)
             .bind(checkout_id)
+            .bind(&c.appointment_id)
             .execute(&mut *tx)
             .await?;
             if r.rows_affected() == 0 {

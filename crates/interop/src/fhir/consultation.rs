@@ -77,8 +77,9 @@ pub fn medication_requests(c: &ConsultationView<'_>) -> Vec<Value> {
         .collect()
 }
 
-/// The DocumentReference to the prescription PDF at `url`.
-pub fn document_reference(c: &ConsultationView<'_>, url: &str) -> Value {
+/// The DocumentReference to the prescription PDF at `url`, the PDF inline.
+pub fn document_reference(c: &ConsultationView<'_>, url: &str, pdf: &[u8]) -> Value {
+    use base64::Engine as _;
     json!({
         "resourceType": "DocumentReference",
         "id": c.id,
@@ -91,7 +92,14 @@ pub fn document_reference(c: &ConsultationView<'_>, url: &str) -> Value {
         "author": [{"reference": format!("Practitioner/{}", c.practitioner), "display": c.practitioner_name}],
         "custodian": {"reference": format!("Organization/{}", c.establishment)},
         "description": format!("Ordonnance {}", c.number),
-        "content": [{"attachment": {"contentType": "application/pdf", "language": "fr-FR", "url": url, "title": format!("Ordonnance {}", c.number)}}],
+        "content": [{"attachment": {
+            "contentType": "application/pdf",
+            "language": "fr-FR",
+            "data": base64::engine::general_purpose::STANDARD.encode(pdf),
+            "url": url,
+            "size": pdf.len(),
+            "title": format!("Ordonnance {}", c.number),
+        }}],
         "context": {"encounter": [{"reference": format!("Encounter/{}", c.id)}]},
     })
 }

@@ -367,7 +367,7 @@ pub fn capability_statement(base: &str, software_version: &str, date: &str) -> V
                     "readHistory": false,
                     "updateCreate": false,
                     "searchParam": [param("patient", "reference", "Séjours d'un patient (obligatoire)")],
-                    "documentation": "Séjours et mouvements alimentés par les messages ADT IHE PAM France (MLLP).",
+                    "documentation": "Séjours et mouvements alimentés par les messages ADT IHE PAM France (MLLP), et téléconsultations closes (class VR).",
                 },
                 {
                     "type": "Location",
@@ -428,6 +428,8 @@ pub fn capability_statement(base: &str, software_version: &str, date: &str) -> V
                 by_patient("CarePlan", "Inclusions en télésurveillance, avec le motif de fin."),
                 by_patient("Communication", "Messages entre le patient suivi et l'équipe de soins."),
                 appointment_cap,
+                by_patient("MedicationRequest", "Prescriptions des téléconsultations (une par médicament, groupIdentifier = numéro d'ordonnance) ; draft tant que le médecin ne l'a pas validée."),
+                by_patient("DocumentReference", "Ordonnances des téléconsultations en PDF (content.attachment.url)."),
                 schedule_cap,
                 slot_cap,
                 read_only("Practitioner"),

@@ -48,6 +48,8 @@ pub fn routes() -> Router<AppState> {
             get(|s, a, q| search_monitoring(s, a, q, "CarePlan")),
         )
         .route("/Appointment", get(search_appointments))
+        .route("/MedicationRequest", get(search_medication_requests))
+        .route("/DocumentReference", get(search_document_references))
         .route("/Schedule", get(search_schedules))
         .route("/Slot", get(search_slots))
         .route("/Questionnaire", get(search_questionnaires))
@@ -645,6 +647,14 @@ async fn search_encounters(
     for e in patients::encounters(&state, &api.actor, pid).await? {
         out.push(f::encounter(&encounter_view(&state, &e).await?));
     }
+    // Closed teleconsultations at the client's establishments (class VR).
+    for c in consultations_of(&state, &api, pid).await? {
+        let name = state.store.user(c.practitioner).await?.display_name;
+        let start = state.store.appointment(&c.appointment_id).await?.start_ms;
+        out.push(interop::fhir::consultation::encounter(&consultation_view(
+            &c, &name, start,
+        )));
+    }
     Ok(bundle(
         &state,
         out,
@@ -657,6 +667,20 @@ async fn read_encounter(
     api: ApiActor,
     Path(id): Path<String>,
 ) -> ApiResult {
+    // A closed teleconsultation is an Encounter under its appointment's id.
+    if let Ok(c) = state.store.consultation(&id).await {
+        let c = consultations_of(&state, &api, c.patient)
+            .await?
+            .into_iter()
+            .find(|x| x.appointment_id == id)
+            .ok_or_else(|| AppError::NotFound("séjour introuvable".into()))?;
+        let name = state.store.user(c.practitioner).await?.display_name;
+        let start = state.store.appointment(&c.appointment_id).await?.start_ms;
+        return Ok(fhir(
+            StatusCode::OK,
+            &interop::fhir::consultation::encounter(&consultation_view(&c, &name, start)),
+        ));
+    }
     let eid: domain::EncounterId = id
         .parse()
         .map_err(|_| AppError::NotFound("séjour introuvable".into()))?;
@@ -1126,5 +1150,100 @@ async fn search_slots(
         &state,
         out,
         &format!("Slot?{}", raw.unwrap_or_default()),
+    ))
+}
+
+/// The patient's closed teleconsultations at the client's establishments (the
+/// read audited by the consultations service).
+async fn consultations_of(
+    state: &AppState,
+    api: &ApiActor,
+    pid: PatientId,
+) -> Result<Vec<store::consultations::Consultation>, AppError> {
+    let mine = grant_establishments(api);
+    let mut out = Vec::new();
+    for c in state.store.consultations_of_patient(pid).await? {
+        if !mine.contains(&c.establishment) {
+            continue;
+        }
+        if let Some(c) =
+            crate::services::consultations::view(state, &api.actor, &c.appointment_id).await?
+        {
+            // The release rule (withheld only from patients) holds here too.
+            if crate::services::consultations::withheld(&api.actor, &c).is_none() {
+                out.push(c);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn consultation_view<'a>(
+    c: &'a store::consultations::Consultation,
+    practitioner_name: &'a str,
+    start_ms: i64,
+) -> interop::fhir::consultation::ConsultationView<'a> {
+    interop::fhir::consultation::ConsultationView {
+        id: &c.appointment_id,
+        patient: c.patient.to_string(),
+        practitioner: c.practitioner.to_string(),
+        practitioner_name,
+        establishment: c.establishment.to_string(),
+        start_ms,
+        closed_at_ms: c.closed_at_ms,
+        number: &c.number,
+        lines: &c.closing.lines,
+        approved: c.approved_at_ms.is_some(),
+    }
+}
+
+/// `GET /fhir/MedicationRequest?patient=…`: the prescriptions of the patient's
+/// closed teleconsultations at the client's establishments.
+async fn search_medication_requests(
+    State(state): State<AppState>,
+    api: ApiActor,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let list = params(raw.clone(), &["patient"])?;
+    let pid = patient_param(&list)?;
+    let mut out = Vec::new();
+    for c in consultations_of(&state, &api, pid).await? {
+        let name = state.store.user(c.practitioner).await?.display_name;
+        out.extend(interop::fhir::consultation::medication_requests(
+            &consultation_view(&c, &name, c.closed_at_ms),
+        ));
+    }
+    Ok(bundle(
+        &state,
+        out,
+        &format!("MedicationRequest?{}", raw.unwrap_or_default()),
+    ))
+}
+
+/// `GET /fhir/DocumentReference?patient=…`: the prescription PDFs, each
+/// pointing at its download address (which applies the same rules).
+async fn search_document_references(
+    State(state): State<AppState>,
+    api: ApiActor,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let list = params(raw.clone(), &["patient"])?;
+    let pid = patient_param(&list)?;
+    let mut out = Vec::new();
+    let base = state.config.public_url();
+    for c in consultations_of(&state, &api, pid).await? {
+        let name = state.store.user(c.practitioner).await?.display_name;
+        let url = format!("{base}/rdv/{}/ordonnance.pdf", c.appointment_id);
+        let pdf = crate::services::consultations::render_pdf(&state, &c).await?;
+        out.push(interop::fhir::consultation::document_reference(
+            &consultation_view(&c, &name, c.closed_at_ms),
+            &url,
+            &pdf,
+        ));
+    }
+    Ok(bundle(
+        &state,
+        out,
+        &format!("DocumentReference?{}", raw.unwrap_or_default()),
     ))
 }

@@ -11,6 +11,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use crate::state::AppState;
 
 pub mod beds;
+pub mod consultation;
 pub mod fhir;
 pub mod health;
 pub mod monitoring;
@@ -33,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .merge(schedule::routes())
         .merge(waiting::routes())
         .merge(room::routes())
+        .merge(consultation::routes())
         .merge(monitoring::routes())
         .merge(web::routes())
         .layer(DefaultBodyLimit::max(limit))

@@ -100,6 +100,10 @@ async fn page(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let (a, role) = participant(&state, &w, &id).await?;
+    if state.store.consultation(&a.id).await.is_ok() {
+        // Closed: its page has what follows (payment, prescription).
+        return Ok(see_other(&format!("/rdv/{}", a.id)));
+    }
     let other = if role == "doctor" {
         crate::services::patients::read(&state, &w.actor, a.patient)
             .await?

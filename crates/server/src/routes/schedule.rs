@@ -352,6 +352,8 @@ struct ShowPage {
     practitioner_side: bool,
     reason: Option<String>,
     error: Option<String>,
+    consult: Option<super::consultation::Block>,
+    payment_notice: Option<&'static str>,
 }
 
 /// An appointment the user may see: the patient's own, or one of the desk's
@@ -377,9 +379,24 @@ async fn show_render(
     id: &str,
     status: StatusCode,
     error: Option<String>,
+    notice: Option<&str>,
 ) -> Result<Response, PageError> {
     let (a, row) = visible(state, w, id).await?;
+    let desk = desk_establishments(w).contains(&a.establishment);
+    let consult = super::consultation::block(state, w, id, desk).await?;
+    let payment_notice = match (notice, consult.as_ref().map(|c| c.settled.is_some())) {
+        (Some("retour"), Some(true)) => Some("Merci : votre paiement est enregistré."),
+        (Some("retour"), Some(false)) => Some(
+            "Merci : votre paiement est en cours de confirmation. Actualisez la page dans un instant.",
+        ),
+        (Some("abandon"), Some(false)) => {
+            Some("Le paiement n'a pas été fait. Vous pouvez réessayer.")
+        }
+        _ => None,
+    };
     let page = ShowPage {
+        consult,
+        payment_notice,
         title: "Rendez-vous".into(),
         nav: nav(w),
         csrf: w.session.csrf_token.clone(),
@@ -394,12 +411,18 @@ async fn show_render(
     Ok((status, render(&page)?).into_response())
 }
 
+#[derive(Deserialize)]
+struct ShowQuery {
+    paiement: Option<String>,
+}
+
 async fn show(
     State(state): State<AppState>,
     w: WebUser,
     Path(id): Path<String>,
+    Query(q): Query<ShowQuery>,
 ) -> Result<Response, PageError> {
-    show_render(&state, &w, &id, StatusCode::OK, None).await
+    show_render(&state, &w, &id, StatusCode::OK, None, q.paiement.as_deref()).await
 }
 
 async fn cancel(
@@ -419,13 +442,14 @@ async fn cancel(
             &id,
             StatusCode::UNPROCESSABLE_ENTITY,
             Some("indiquez le motif de l'annulation".into()),
+            None,
         )
         .await;
     }
     match schedule::cancel(&state, &w.actor, &id, reason).await {
         Ok(_) => Ok(see_other(&format!("/rdv/{id}"))),
         Err(AppError::Conflict(m)) => {
-            show_render(&state, &w, &id, StatusCode::CONFLICT, Some(m)).await
+            show_render(&state, &w, &id, StatusCode::CONFLICT, Some(m), None).await
         }
         Err(e) => Err(e.into()),
     }

@@ -2,6 +2,7 @@
 //! policy, calls the store, and writes the audit trail (reads and denials here;
 //! writes inside the store's transaction).
 
+pub mod consultations;
 pub mod hl7;
 pub mod monitoring;
 pub mod oru;

@@ -40,6 +40,8 @@ async fn metadata_is_public_and_valid() {
             "CarePlan",
             "Communication",
             "Appointment",
+            "MedicationRequest",
+            "DocumentReference",
             "Schedule",
             "Slot",
             "Practitioner",

@@ -11,6 +11,7 @@
 
 mod bad_input;
 mod beds;
+mod consultation;
 mod fhir_api;
 mod helpers;
 mod isolation;

@@ -1,0 +1,478 @@
+//! Closing a teleconsultation and releasing its prescription. The doctor closes
+//! with a note and a prescription, later gives the final approval; the fee is
+//! settled online (the provider's signed webhook) or at the desk. Every route
+//! that could hand the prescription to the patient goes through [`view`] and
+//! [`withheld`]: **the patient gets it only once the fee is settled (or waived)
+//! and the doctor has approved it**. Professionals allowed to read the record
+//! always may (they wrote it, or care for the patient); each read is audited.
+
+use domain::UserId;
+use domain::audit::AuditActor;
+use domain::consultation::{self as rules, Closing, Method, Withheld};
+use domain::policy::{
+    Actor, Decision, EstablishmentAction, PatientAction, Principal, authorize_establishment,
+    authorize_patient,
+};
+use domain::schedule::Mode;
+use store::consultations::Consultation;
+use store::schedule::Appointment;
+
+use crate::error::AppError;
+use crate::payment::{self, CheckoutRequest};
+use crate::services::patients;
+use crate::state::{AppState, RoomMessage};
+
+fn not_found() -> AppError {
+    AppError::NotFound("consultation introuvable".into())
+}
+
+/// The appointment `id` if `user` is its practitioner and it is a booked
+/// teleconsultation (else 404: others need not know it exists).
+async fn own_video_appointment(
+    state: &AppState,
+    user: UserId,
+    id: &str,
+) -> Result<Appointment, AppError> {
+    let a = state.store.appointment(id).await.map_err(|_| not_found())?;
+    if a.practitioner != user || a.mode != Mode::Tele || a.status != "booked" {
+        return Err(not_found());
+    }
+    Ok(a)
+}
+
+/// Closes the consultation of appointment `id` (its practitioner only): checks
+/// the note and prescription, numbers the prescription, records it (audited)
+/// and tells the patient's open room that it is over.
+pub async fn close(
+    state: &AppState,
+    actor: &Actor,
+    user: UserId,
+    id: &str,
+    closing: Closing,
+) -> Result<Consultation, AppError> {
+    let a = own_video_appointment(state, user, id).await?;
+    let closing = rules::check(closing)
+        .map_err(|e| AppError::Unprocessable("business-rule", e.to_string()))?;
+    let p = state.store.patient(a.patient).await?;
+    let scope = patients::scope_of(state, &p).await?;
+    let grant = match authorize_patient(actor, PatientAction::WriteClinical, &scope) {
+        Decision::Allow(g) => g,
+        Decision::Deny(why) => return Err(AppError::Forbidden(why.into())),
+    };
+    let random = uuid::Uuid::new_v4().into_bytes();
+    let mut ten = [0u8; 10];
+    ten.copy_from_slice(random.get(..10).unwrap_or(&[0; 10]));
+    let number = rules::number(ten);
+    match state
+        .store
+        .close_consultation(
+            &a,
+            &closing,
+            &number,
+            state.config.teleconsultation_fee_cents,
+            &[],
+            &AuditActor::new(actor, grant),
+            state.now_ms(),
+        )
+        .await
+    {
+        Ok(()) => {}
+        Err(store::StoreError::Conflict(_)) => {
+            return Err(AppError::Conflict(
+                "cette consultation est déjà clôturée".into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    if let Ok(mut open) = state.rooms_open.lock() {
+        open.remove(&a.id);
+    }
+    let _ = state.room_messages.send(RoomMessage {
+        room: a.id.clone(),
+        from: "doctor",
+        text: r#"{"type":"closed"}"#.into(),
+    });
+    Ok(state.store.consultation(&a.id).await?)
+}
+
+/// The doctor's final approval of the prescription; `false` if already given.
+pub async fn approve(
+    state: &AppState,
+    actor: &Actor,
+    user: UserId,
+    id: &str,
+) -> Result<bool, AppError> {
+    let c = state
+        .store
+        .consultation(id)
+        .await
+        .map_err(|_| not_found())?;
+    if c.practitioner != user {
+        return Err(not_found());
+    }
+    let p = state.store.patient(c.patient).await?;
+    let scope = patients::scope_of(state, &p).await?;
+    let grant = match authorize_patient(actor, PatientAction::WriteClinical, &scope) {
+        Decision::Allow(g) => g,
+        Decision::Deny(why) => return Err(AppError::Forbidden(why.into())),
+    };
+    Ok(state
+        .store
+        .approve_consultation(&c, &AuditActor::new(actor, grant), state.now_ms())
+        .await?)
+}
+
+/// The closed consultation of appointment `id`, for anyone who may read the
+/// patient's record (the patient themselves included); audited. `None` if the
+/// appointment exists but is not closed yet.
+pub async fn view(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+) -> Result<Option<Consultation>, AppError> {
+    let c = match state.store.consultation(id).await {
+        Ok(c) => c,
+        Err(store::StoreError::NotFound) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    patients::clinical_read(state, actor, c.patient, &format!("Consultation/{id}")).await?;
+    Ok(Some(c))
+}
+
+/// Why the prescription is withheld from this actor, if it is: only ever from
+/// the patient, until the fee is settled and the doctor has approved.
+pub fn withheld(actor: &Actor, c: &Consultation) -> Option<Withheld> {
+    match actor.principal {
+        Principal::Patient { .. } => rules::release(c.settled, c.approved_at_ms.is_some()).err(),
+        _ => None,
+    }
+}
+
+/// The prescription PDF, if this actor may have it now (403 with the reason
+/// when it is withheld from the patient).
+pub async fn prescription_pdf(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+) -> Result<(Consultation, Vec<u8>), AppError> {
+    let c = view(state, actor, id).await?.ok_or_else(not_found)?;
+    if let Some(why) = withheld(actor, &c) {
+        return Err(AppError::Forbidden(why.to_string()));
+    }
+    let pdf = render_pdf(state, &c).await?;
+    Ok((c, pdf))
+}
+
+/// "23/11/2026" (French time).
+fn date_fr(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .and_then(|t| t.in_tz("Europe/Paris"))
+        .map(|z| z.strftime("%d/%m/%Y").to_string())
+        .unwrap_or_default()
+}
+
+/// The address a pharmacist checks a prescription at.
+pub fn verify_url(state: &AppState, number: &str) -> String {
+    format!("{}/ordonnance/verifier/{number}", state.config.public_url())
+}
+
+/// The prescription PDF (callers have applied [`withheld`]).
+pub async fn render_pdf(state: &AppState, c: &Consultation) -> Result<Vec<u8>, AppError> {
+    let doctor = state.store.user(c.practitioner).await?;
+    let est = state.store.establishment(c.establishment).await?;
+    let p = state.store.patient(c.patient).await?;
+    let t = &p.traits;
+    let family = t
+        .used_name
+        .as_deref()
+        .unwrap_or(&t.birth_name)
+        .to_uppercase();
+    let given = t
+        .used_given_name
+        .clone()
+        .or_else(|| t.birth_given_names.first().cloned())
+        .unwrap_or_default();
+    let mut name = format!("{family} {given}");
+    if t.used_name.is_some() && t.used_name.as_deref() != Some(t.birth_name.as_str()) {
+        name.push_str(&format!(" (née {})", t.birth_name.to_uppercase()));
+    }
+    let sex = match t.sex {
+        domain::identity::Sex::Female => "Féminin",
+        domain::identity::Sex::Male => "Masculin",
+        domain::identity::Sex::Unknown => "Non renseigné",
+    };
+    let birth = t.birth_date.strftime("%d/%m/%Y").to_string();
+    let ins = p
+        .ins
+        .as_ref()
+        .filter(|_| p.status.ins_exchangeable())
+        .map(|i| i.matricule().to_owned());
+    let approval = c.approved_at_ms.map(|ms| {
+        format!(
+            "Validée par le prescripteur le {} à {}",
+            date_fr(ms),
+            jiff::Timestamp::from_millisecond(ms)
+                .and_then(|t| t.in_tz("Europe/Paris"))
+                .map(|z| z.strftime("%H:%M").to_string())
+                .unwrap_or_default()
+        )
+    });
+    let url = verify_url(state, &c.number);
+    let date = date_fr(c.closed_at_ms);
+    Ok(interop::ordonnance::pdf(&interop::ordonnance::Ordonnance {
+        number: &c.number,
+        practitioner: &doctor.display_name,
+        profession: doctor.profession.as_deref(),
+        rpps: doctor.rpps.as_deref(),
+        establishment: &est.name,
+        finess: &est.finess,
+        date: &date,
+        patient_name: &name,
+        patient_birth: &birth,
+        patient_sex: sex,
+        patient_ins: ins.as_deref(),
+        lines: &c.closing.lines,
+        free_text: &c.closing.free_text,
+        approval: approval.as_deref(),
+        verify_url: &url,
+    }))
+}
+
+/// A settlement recorded at the desk by the establishment's staff.
+pub async fn settle_at_desk(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    method: Method,
+) -> Result<(), AppError> {
+    let c = state
+        .store
+        .consultation(id)
+        .await
+        .map_err(|_| not_found())?;
+    let est = state.store.establishment(c.establishment).await?;
+    let grant = match authorize_establishment(
+        actor,
+        EstablishmentAction::ManageAppointments,
+        c.establishment,
+        est.territory,
+    ) {
+        Decision::Allow(g) => g,
+        Decision::Deny(_) => return Err(not_found()),
+    };
+    rules::settle_at_desk(c.settled, method).map_err(|e| match e {
+        rules::SettleError::AlreadySettled(_) => AppError::Conflict(e.to_string()),
+        rules::SettleError::CardAtDesk => AppError::Unprocessable("business-rule", e.to_string()),
+    })?;
+    let done = state
+        .store
+        .settle_consultation(
+            &c,
+            method,
+            None,
+            &AuditActor::new(actor, grant),
+            state.now_ms(),
+        )
+        .await?;
+    if !done {
+        return Err(AppError::Conflict(
+            "cette consultation vient d'être réglée".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Opens a checkout session for the patient's own unsettled consultation;
+/// where to send their browser.
+pub async fn checkout(
+    state: &AppState,
+    actor: &Actor,
+    email: Option<&str>,
+    id: &str,
+) -> Result<String, AppError> {
+    let c = view(state, actor, id).await?.ok_or_else(not_found)?;
+    if !matches!(actor.principal, Principal::Patient { patient, .. } if patient == c.patient) {
+        return Err(AppError::Forbidden(
+            "seul le patient règle en ligne sa consultation".into(),
+        ));
+    }
+    if let Some(m) = c.settled {
+        return Err(AppError::Conflict(format!(
+            "cette consultation est déjà réglée ({})",
+            m.label_fr()
+        )));
+    }
+    let Some(provider) = &state.payment else {
+        return Err(AppError::Unprocessable(
+            "business-rule",
+            "le paiement en ligne n'est pas disponible : réglez au secrétariat".into(),
+        ));
+    };
+    let base = state.config.public_url();
+    let doctor = state.store.user(c.practitioner).await?;
+    let label = format!(
+        "Téléconsultation du {} avec {}",
+        date_fr(c.closed_at_ms),
+        doctor.display_name
+    );
+    let success = format!("{base}/rdv/{id}?paiement=retour");
+    let cancel = format!("{base}/rdv/{id}?paiement=abandon");
+    // A double click within ten minutes opens the same session.
+    let key = format!("parcours-{id}-{}", state.now_ms() / 600_000);
+    let session = provider
+        .create_checkout(&CheckoutRequest {
+            reference: id,
+            amount_cents: c.fee_cents,
+            label: &label,
+            success_url: &success,
+            cancel_url: &cancel,
+            email,
+            idempotency_key: &key,
+        })
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "checkout session not opened");
+            AppError::Unavailable(format!(
+                "le paiement en ligne est momentanément indisponible, réessayez dans un instant ({e})"
+            ))
+        })?;
+    if !state.store.set_checkout(id, &session.id).await? {
+        return Err(AppError::Conflict(
+            "cette consultation vient d'être réglée".into(),
+        ));
+    }
+    Ok(session.url)
+}
+
+/// What a webhook did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookOutcome {
+    /// A consultation is now settled.
+    Settled,
+    /// The same payment told again (the provider retries): nothing to do.
+    AlreadySettled,
+    /// A second payment for a settled consultation: to refund.
+    Duplicate,
+    /// Not an event about a payment made, or not ours.
+    Ignored,
+}
+
+/// Handles the provider's webhook: signature first (400 if it fails), then a
+/// paid checkout session settles its consultation once, amount and currency
+/// checked (422 if they differ: nothing is settled).
+pub async fn webhook(
+    state: &AppState,
+    signature: Option<&str>,
+    body: &[u8],
+) -> Result<WebhookOutcome, AppError> {
+    let Some(provider) = &state.payment else {
+        return Err(AppError::NotFound("paiement en ligne non configuré".into()));
+    };
+    let now_s = state.now_ms() / 1000;
+    payment::verify(
+        provider.webhook_secret(),
+        signature.unwrap_or_default(),
+        body,
+        now_s,
+    )
+    .map_err(|e| {
+        tracing::warn!(error = %e, "payment webhook refused");
+        AppError::BadRequest("security", e.to_string())
+    })?;
+    let event = payment::parse_event(body).map_err(|e| AppError::BadRequest("invalid", e))?;
+    let Some(session) = payment::is_payment(&event) else {
+        return Ok(WebhookOutcome::Ignored);
+    };
+    let Some(reference) = session.client_reference_id.as_deref() else {
+        tracing::warn!(event = %event.id, "paid session without reference");
+        return Ok(WebhookOutcome::Ignored);
+    };
+    let c = match state.store.consultation(reference).await {
+        Ok(c) => c,
+        Err(store::StoreError::NotFound) => {
+            tracing::warn!(event = %event.id, "paid session for no consultation of ours");
+            return Ok(WebhookOutcome::Ignored);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if session.amount_total != Some(c.fee_cents) || session.currency.as_deref() != Some("eur") {
+        tracing::error!(event = %event.id, "paid amount differs from the fee: not settled");
+        return Err(AppError::Unprocessable(
+            "business-rule",
+            "le montant payé ne correspond pas au tarif de la consultation".into(),
+        ));
+    }
+    let settled = state
+        .store
+        .settle_consultation(
+            &c,
+            Method::Card,
+            Some(&session.id),
+            &AuditActor::system("paiement"),
+            state.now_ms(),
+        )
+        .await?;
+    if settled {
+        return Ok(WebhookOutcome::Settled);
+    }
+    if c.checkout_id.as_deref() == Some(session.id.as_str()) {
+        Ok(WebhookOutcome::AlreadySettled)
+    } else {
+        tracing::error!(event = %event.id, session = %session.id, "second payment for a settled consultation: refund it");
+        Ok(WebhookOutcome::Duplicate)
+    }
+}
+
+/// What the verification page shows: enough for a pharmacist to trust the
+/// paper in front of them, nothing about the patient.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// The number.
+    pub number: String,
+    /// Date of the prescription.
+    pub date: String,
+    /// Prescriber.
+    pub practitioner: String,
+    /// Their RPPS.
+    pub rpps: Option<String>,
+    /// Establishment.
+    pub establishment: String,
+    /// How many medications.
+    pub lines: usize,
+    /// Whether the prescriber approved it.
+    pub approved: bool,
+}
+
+/// Looks a prescription number up (audited as a verification of the record).
+pub async fn verify(state: &AppState, typed: &str) -> Result<Option<Verified>, AppError> {
+    let Some(number) = rules::normalise_number(typed) else {
+        return Ok(None);
+    };
+    let c = match state.store.consultation_by_number(&number).await {
+        Ok(c) => c,
+        Err(store::StoreError::NotFound) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    state
+        .store
+        .audit(&store::audit::NewAudit {
+            at_ms: state.now_ms(),
+            actor: AuditActor::system("verification-ordonnance"),
+            patient: Some(c.patient.to_string()),
+            action: "read-clinical".into(),
+            resource: format!("Consultation/{}", c.appointment_id),
+            outcome: "success".into(),
+        })
+        .await?;
+    let doctor = state.store.user(c.practitioner).await?;
+    let est = state.store.establishment(c.establishment).await?;
+    Ok(Some(Verified {
+        number,
+        date: date_fr(c.closed_at_ms),
+        practitioner: doctor.display_name,
+        rpps: doctor.rpps,
+        establishment: est.name,
+        lines: c.closing.lines.len(),
+        approved: c.approved_at_ms.is_some(),
+    }))
+}
