@@ -49,6 +49,8 @@ pub struct Nav {
     pub(crate) beds: bool,
     pub(crate) triage: bool,
     pub(crate) region: bool,
+    pub(crate) agenda: bool,
+    pub(crate) waiting_room: bool,
 }
 
 pub(crate) fn nav(w: &WebUser) -> Option<Nav> {
@@ -72,6 +74,22 @@ pub(crate) fn nav(w: &WebUser) -> Option<Nav> {
             .grants
             .iter()
             .any(|g| matches!(g.role, Role::Nurse | Role::Doctor)),
+        agenda: can_book(w),
+        waiting_room: w.actor.grants.iter().any(|g| g.role == Role::Doctor),
+    })
+}
+
+/// Whether this user manages the agendas of at least one establishment (books
+/// for patients).
+pub(crate) fn can_book(w: &WebUser) -> bool {
+    w.actor.grants.iter().any(|g| {
+        domain::policy::authorize_establishment(
+            &w.actor,
+            domain::policy::EstablishmentAction::ManageAppointments,
+            g.establishment,
+            g.territory,
+        )
+        .allowed()
     })
 }
 
@@ -828,6 +846,7 @@ struct PatientPage {
     nav: Option<Nav>,
     id: String,
     can_orient: bool,
+    can_book: bool,
     csrf: String,
     enrolments: Vec<(String, String, String, bool)>,
     programmes: Vec<(String, String)>,
@@ -883,6 +902,7 @@ async fn patient_page(
     let page = PatientPage {
         id: p.id.to_string(),
         can_orient,
+        can_book: can_book(&w),
         csrf: w.session.csrf_token.clone(),
         enrolments,
         programmes,

@@ -502,6 +502,17 @@ async fn the_desk_settles_and_the_rule_holds_whatever_the_order() {
         // The webhook answers nothing without a provider.
         assert_eq!(app.webhook("{}", "t=1,v1=00").await.status, 404);
 
+        // The desk reaches booking from the patient's page and its agendas from the menu.
+        let lambert = app.demo_patient("Lambert").await.id;
+        let record = app
+            .get_page(&format!("/patients/{lambert}"), &desk)
+            .await
+            .page();
+        assert!(
+            record.contains(&format!("href=\"/rdv/prendre?patient={lambert}\""))
+                && record.contains("<a href=\"/rdv\">Rendez-vous</a>"),
+            "{backend}: {record}"
+        );
         let dshow = app.get_page(&format!("/rdv/{id}"), &desk).await;
         assert!(
             dshow.page().contains("Enregistrer le règlement"),
