@@ -23,8 +23,6 @@ pub enum LiveEvent {
     NewAlerts(domain::EstablishmentId, String),
     /// The virtual waiting room of this practitioner changed.
     WaitingRoom(domain::UserId),
-    /// The doctor opened the room of this appointment: the patient goes in.
-    RoomOpen(String),
 }
 
 /// A message of a consultation room, relayed to the other participant.
@@ -74,8 +72,11 @@ pub struct AppState {
     /// Who waits in the virtual waiting rooms, by appointment id (one node; a
     /// shared store or NATS would carry it between nodes).
     pub presence: Arc<std::sync::Mutex<std::collections::HashMap<String, Presence>>>,
-    /// Consultation rooms the doctor has opened (appointment ids).
-    pub rooms_open: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Whether the doctor has opened each appointment's room, as a watch each
+    /// waiting patient's connection listens to (only its own: ten thousand
+    /// idle patients are not woken by each other's events).
+    pub rooms:
+        Arc<std::sync::Mutex<std::collections::HashMap<String, tokio::sync::watch::Sender<bool>>>>,
     /// Messages relayed between the two participants of a room.
     pub room_messages: tokio::sync::broadcast::Sender<RoomMessage>,
     /// The online payment provider, when configured.
@@ -96,9 +97,56 @@ impl AppState {
             events: tokio::sync::broadcast::channel(256).0,
             ingest: None,
             presence: Arc::default(),
-            rooms_open: Arc::default(),
+            rooms: Arc::default(),
             room_messages: tokio::sync::broadcast::channel(1024).0,
             payment: None,
+        }
+    }
+
+    /// Listens to whether the room of appointment `id` is open.
+    pub fn room_signal(&self, id: &str) -> tokio::sync::watch::Receiver<bool> {
+        let mut rooms = self
+            .rooms
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        rooms
+            .entry(id.to_owned())
+            .or_insert_with(|| tokio::sync::watch::channel(false).0)
+            .subscribe()
+    }
+
+    /// Opens the room of appointment `id`: its waiting patient goes in.
+    pub fn open_room(&self, id: &str) {
+        let mut rooms = self
+            .rooms
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        rooms
+            .entry(id.to_owned())
+            .or_insert_with(|| tokio::sync::watch::channel(false).0)
+            .send_replace(true);
+    }
+
+    /// Forgets the room of appointment `id` (consultation closed).
+    pub fn close_room(&self, id: &str) {
+        let mut rooms = self
+            .rooms
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        rooms.remove(id);
+    }
+
+    /// Forgets a room nobody waits in any more and that was never opened.
+    pub fn forget_idle_room(&self, id: &str) {
+        let mut rooms = self
+            .rooms
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if rooms
+            .get(id)
+            .is_some_and(|tx| tx.receiver_count() == 0 && !*tx.borrow())
+        {
+            rooms.remove(id);
         }
     }
 

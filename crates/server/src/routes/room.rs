@@ -18,7 +18,7 @@ use domain::schedule::Mode;
 use super::web::{Nav, check_csrf, nav, posted_form, render, same_origin, see_other};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
-use crate::state::{AppState, LiveEvent, RoomMessage};
+use crate::state::{AppState, RoomMessage};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -75,10 +75,7 @@ async fn let_in(
     if role != "doctor" {
         return Err(AppError::Forbidden("c'est le médecin qui fait entrer".into()).into());
     }
-    if let Ok(mut open) = state.rooms_open.lock() {
-        open.insert(a.id.clone());
-    }
-    let _ = state.events.send(LiveEvent::RoomOpen(a.id.clone()));
+    state.open_room(&a.id);
     Ok(see_other(&format!("/consultation/{}", a.id)))
 }
 

@@ -118,28 +118,22 @@ async fn presence_ws(
 }
 
 async fn wait(mut socket: WebSocket, state: AppState, id: String, practitioner: UserId) {
-    let mut events = state.events.subscribe();
+    let mut open = state.room_signal(&id);
     set_presence(&state, &id, |p| p.connected = true);
     let _ = state.events.send(LiveEvent::WaitingRoom(practitioner));
     // Already let in (a reconnection after the doctor opened the room).
-    let open = state
-        .rooms_open
-        .lock()
-        .map(|r| r.contains(&id))
-        .unwrap_or(false);
-    if open {
-        let _ = socket.send(Message::Text("entrer".into())).await;
-    }
+    let mut told = false;
     loop {
+        if !told && *open.borrow_and_update() {
+            told = true;
+            if socket.send(Message::Text("entrer".into())).await.is_err() {
+                break;
+            }
+        }
         tokio::select! {
-            e = events.recv() => match e {
-                Ok(LiveEvent::RoomOpen(room))
-                    if room == id && socket.send(Message::Text("entrer".into())).await.is_err() =>
-                {
-                    break;
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                _ => {}
+            changed = open.changed() => if changed.is_err() {
+                // The room was forgotten (consultation closed): listen afresh.
+                open = state.room_signal(&id);
             },
             m = socket.recv() => match m {
                 Some(Ok(Message::Text(t))) => {
@@ -156,6 +150,8 @@ async fn wait(mut socket: WebSocket, state: AppState, id: String, practitioner: 
             },
         }
     }
+    drop(open);
+    state.forget_idle_room(&id);
     set_presence(&state, &id, |p| p.connected = false);
     let _ = state.events.send(LiveEvent::WaitingRoom(practitioner));
 }

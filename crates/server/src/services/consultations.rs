@@ -84,9 +84,7 @@ pub async fn close(
         }
         Err(e) => return Err(e.into()),
     }
-    if let Ok(mut open) = state.rooms_open.lock() {
-        open.remove(&a.id);
-    }
+    state.close_room(&a.id);
     let _ = state.room_messages.send(RoomMessage {
         room: a.id.clone(),
         from: "doctor",

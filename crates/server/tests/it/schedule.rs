@@ -747,6 +747,14 @@ async fn the_doctor_lets_the_patient_in_and_the_room_relays_between_them() {
         format!("/consultation/{}", a.id)
     );
     assert_eq!(next_text(&mut waiting).await, "entrer");
+    // A patient whose connection dropped and comes back is let in at once.
+    drop(waiting);
+    let mut again = app
+        .ws(&format!("/rdv/{}/salle/ws", a.id), &patient)
+        .await
+        .unwrap();
+    assert_eq!(next_text(&mut again).await, "entrer");
+    drop(again);
     // The patient may not let themselves in.
     let pshow = app.get_page(&format!("/rdv/{}", a.id), &patient).await;
     assert!(!pshow.page().contains("Faire entrer"));
