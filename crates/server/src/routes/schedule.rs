@@ -178,6 +178,8 @@ struct BookQuery {
     patient: Option<String>,
     praticien: Option<String>,
     etablissement: Option<String>,
+    /// The appointment being moved to another time, if any.
+    deplacer: Option<String>,
 }
 
 #[derive(Template)]
@@ -194,6 +196,7 @@ struct BookPage {
     /// (day, [(start ms, time, mode)]).
     days: Vec<Day>,
     error: Option<String>,
+    moving: String,
 }
 
 /// Whose appointment: the patient themselves, or `patient=` for the desk.
@@ -273,7 +276,12 @@ async fn book_render(
         }
     }
     let page = BookPage {
-        title: "Prendre rendez-vous".into(),
+        title: if q.deplacer.is_some() {
+            "Changer l'horaire".into()
+        } else {
+            "Prendre rendez-vous".into()
+        },
+        moving: q.deplacer.clone().unwrap_or_default(),
         nav: nav(w),
         csrf: w.session.csrf_token.clone(),
         patient: if own_patient(w).is_some() {
@@ -311,23 +319,46 @@ async fn book(
         patient: Some(get("patient")).filter(|p| !p.is_empty()),
         praticien: Some(get("praticien")),
         etablissement: Some(get("etablissement")),
+        deplacer: Some(get("deplacer")).filter(|d| !d.is_empty()),
     };
     let (patient, _) = target_patient(&state, &w, q.patient.as_deref()).await?;
     let bad = || AppError::BadRequest("invalid", "créneau illisible".into());
     let practitioner: UserId = get("praticien").parse().map_err(|_| bad())?;
     let establishment: EstablishmentId = get("etablissement").parse().map_err(|_| bad())?;
     let start: i64 = get("debut").parse().map_err(|_| bad())?;
-    match schedule::book(
-        &state,
-        &w.actor,
-        &w.user.id.to_string(),
-        patient,
-        practitioner,
-        establishment,
-        start,
-    )
-    .await
-    {
+    let booked = match &q.deplacer {
+        Some(old) => {
+            // Only an appointment this user may see, of this patient, with this
+            // practitioner, still booked and not yet held.
+            let (a, _) = visible(&state, &w, old).await?;
+            if a.patient != patient
+                || a.practitioner != practitioner
+                || a.establishment != establishment
+                || a.status != "booked"
+                || state.store.consultation(old).await.is_ok()
+            {
+                return Err(AppError::Unprocessable(
+                    "business-rule",
+                    "ce rendez-vous ne peut plus être déplacé".into(),
+                )
+                .into());
+            }
+            schedule::reschedule(&state, &w.actor, &w.user.id.to_string(), &a, start).await
+        }
+        None => {
+            schedule::book(
+                &state,
+                &w.actor,
+                &w.user.id.to_string(),
+                patient,
+                practitioner,
+                establishment,
+                start,
+            )
+            .await
+        }
+    };
+    match booked {
         Ok(id) => Ok(see_other(&format!("/rdv/{id}"))),
         Err(AppError::Conflict(m)) => {
             book_render(&state, &w, &q, StatusCode::CONFLICT, Some(m)).await
@@ -354,6 +385,7 @@ struct ShowPage {
     error: Option<String>,
     consult: Option<super::consultation::Block>,
     payment_notice: Option<&'static str>,
+    move_link: String,
 }
 
 /// An appointment the user may see: the patient's own, or one of the desk's
@@ -394,7 +426,19 @@ async fn show_render(
         }
         _ => None,
     };
+    let move_link = format!(
+        "/rdv/prendre?praticien={}&etablissement={}&deplacer={}{}",
+        a.practitioner,
+        a.establishment,
+        a.id,
+        if own_patient(w).is_some() {
+            String::new()
+        } else {
+            format!("&patient={}", a.patient)
+        }
+    );
     let page = ShowPage {
+        move_link,
         consult,
         payment_notice,
         title: "Rendez-vous".into(),

@@ -268,6 +268,42 @@ pub async fn book(
     }
 }
 
+/// Moves appointment `old` to the slot starting at `start_ms` of the same
+/// agenda: the new slot is booked first (a slot just taken leaves the old
+/// appointment as it was), then the old one is cancelled; the patient gets the
+/// new confirmation and the cancellation, the clinic's agenda an S12 and an S15.
+/// The new appointment's id.
+pub async fn reschedule(
+    state: &AppState,
+    actor: &Actor,
+    booked_by: &str,
+    old: &Appointment,
+    start_ms: i64,
+) -> Result<String, AppError> {
+    if start_ms == old.start_ms {
+        return Err(AppError::Unprocessable(
+            "business-rule",
+            "c'est déjà l'horaire de ce rendez-vous".into(),
+        ));
+    }
+    let id = book(
+        state,
+        actor,
+        booked_by,
+        old.patient,
+        old.practitioner,
+        old.establishment,
+        start_ms,
+    )
+    .await?;
+    let when = crate::routes::web::paris_time(start_ms);
+    if let Err(e) = cancel(state, actor, &old.id, &format!("déplacé au {when}")).await {
+        // Two appointments rather than none: the desk sees both and cancels one.
+        tracing::error!(error = %e, old = %old.id, new = %id, "rescheduled but the old appointment stays");
+    }
+    Ok(id)
+}
+
 /// Cancels an appointment: the patient their own, or the establishment's staff.
 pub async fn cancel(
     state: &AppState,

@@ -973,3 +973,120 @@ async fn files_shared_in_the_room_reach_the_other_side_and_the_record() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_appointment_is_moved_new_slot_first_then_the_old_one_cancelled() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let lambert = app.demo_patient("Lambert").await;
+        let old = app
+            .store
+            .appointments_of_patient(lambert.id)
+            .await
+            .unwrap()
+            .remove(0);
+        let patient = app.login(server::demo::PATIENT_LOGIN).await;
+        let pcookie = format!("parcours_session={patient}");
+        let show = app
+            .get_page(&format!("/rdv/{}", old.id), &patient)
+            .await
+            .page();
+        let link = show
+            .split("id=\"move\" href=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .replace("&#38;", "&");
+        assert!(
+            link.contains(&format!("deplacer={}", old.id)),
+            "{backend}: {link}"
+        );
+        let page = app.get_page(&link, &patient).await;
+        assert!(
+            page.page().contains("Changer l'horaire"),
+            "{backend} {link}: {} {}",
+            page.status,
+            page.text
+        );
+        let slots = slots_of(&page.text);
+        let csrf = csrf_field(&page.text);
+        let post = async |start: &str, moving: &str| {
+            let (p, e, _) = slots[0].clone();
+            app.post_form(
+                "/rdv/prendre",
+                &pcookie,
+                &[
+                    ("csrf", &csrf),
+                    ("praticien", &p),
+                    ("etablissement", &e),
+                    ("debut", start),
+                    ("deplacer", moving),
+                ],
+            )
+            .await
+        };
+        // A slot taken meanwhile: refused, the old appointment untouched.
+        let (martin, clinic, taken) = slots[0].clone();
+        let muller = app.demo_patient("Muller").await;
+        app.store
+            .book(
+                &store::schedule::NewAppointment {
+                    practitioner: martin.parse().unwrap(),
+                    establishment: clinic.parse().unwrap(),
+                    patient: muller.id,
+                    start_ms: taken.parse().unwrap(),
+                    end_ms: taken.parse::<i64>().unwrap() + 20 * 60_000,
+                    mode: domain::schedule::Mode::Tele,
+                    booked_by: "test".into(),
+                },
+                &[],
+                &domain::audit::AuditActor::system("test"),
+                app.clock.now_ms(),
+            )
+            .await
+            .unwrap();
+        let r = post(&taken, &old.id).await;
+        assert_eq!(r.status, 409, "{backend}: {}", r.text);
+        assert_eq!(
+            app.store.appointment(&old.id).await.unwrap().status,
+            "booked"
+        );
+        // Its own time: nothing to move.
+        assert_eq!(post(&old.start_ms.to_string(), &old.id).await.status, 422);
+        // A free slot: booked, the old one cancelled with the new time as reason.
+        let r = post(&slots[1].2, &old.id).await;
+        assert_eq!(r.status, 303, "{backend}: {}", r.text);
+        let new_id = r
+            .header("location")
+            .unwrap()
+            .trim_start_matches("/rdv/")
+            .to_owned();
+        let new = app.store.appointment(&new_id).await.unwrap();
+        assert_eq!(
+            (new.status.as_str(), new.start_ms.to_string()),
+            ("booked", slots[1].2.clone())
+        );
+        let moved = app.store.appointment(&old.id).await.unwrap();
+        assert_eq!(moved.status, "cancelled", "{backend}");
+        assert!(
+            moved.cancel_reason.unwrap().starts_with("déplacé au "),
+            "{backend}"
+        );
+        for key in [
+            format!("rdv:{new_id}:confirmation"),
+            format!("rdv:{}:annulation", old.id),
+        ] {
+            assert!(
+                app.store.outbox_message(&key).await.unwrap().is_some(),
+                "{backend}: {key}"
+            );
+        }
+        // A cancelled appointment is not moved again; nor is another's.
+        assert_eq!(post(&slots[2].2, &old.id).await.status, 422, "{backend}");
+        let other = app.store.appointments_of_patient(muller.id).await.unwrap();
+        let r = post(&slots[2].2, &other[0].id).await;
+        assert_eq!(r.status, 404, "{backend}: {}", r.text);
+    }
+}
