@@ -2,6 +2,7 @@
 //! that leave the platform. Today FHIR R4 (FR Core flavoured); CDA, MHD and the
 //! HL7 v2 mappings join here later. `oru` builds ORU^R01 results for the hospital. Pure functions: no I/O, no store, no HTTP.
 
+pub mod cda;
 pub mod fhir;
 pub mod ical;
 pub mod ordonnance;

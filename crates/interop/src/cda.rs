@@ -1,0 +1,346 @@
+//! CDA R2 level 1 as the CI-SIS asks: a structured header (patient with INS
+//! when qualified and IPP, author with RPPS, establishment with FINESS, type and
+//! confidentiality codes, the encounter) and a non-structured body carrying the
+//! PDF (`nonXMLBody`, IHE XDS-SD). Validated by xmllint against the CDA R2
+//! schema in the tests.
+
+use base64::Engine as _;
+use domain::documents::Kind;
+use domain::identity::{PatientRecord, Sex};
+
+/// The INS-NIR OID.
+pub const OID_INS_NIR: &str = "1.2.250.1.213.1.4.8";
+/// The INS-NIA OID.
+pub const OID_INS_NIA: &str = "1.2.250.1.213.1.4.9";
+/// The XDS-SD format code of a CDA level 1 with a PDF.
+pub const FORMAT_PDF: &str = "urn:ihe:iti:xds-sd:pdf:2008";
+
+/// XML text and attribute escaping.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\r' | '\t') => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A person who writes or signs.
+#[derive(Debug, Clone)]
+pub struct Professional<'a> {
+    /// RPPS (11 digits).
+    pub rpps: Option<&'a str>,
+    /// Given name.
+    pub given: &'a str,
+    /// Family name.
+    pub family: &'a str,
+}
+
+/// What a CDA document is built from.
+#[derive(Debug, Clone)]
+pub struct CdaInput<'a> {
+    /// The document's unique id (a UUID, as `root`).
+    pub id: &'a str,
+    /// The id shared by its versions.
+    pub set_id: &'a str,
+    /// Version number (1 first).
+    pub version: u32,
+    /// Type.
+    pub kind: Kind,
+    /// Title.
+    pub title: &'a str,
+    /// Creation time, `YYYYMMDDHHMMSS+ZZZZ`.
+    pub effective: &'a str,
+    /// The patient.
+    pub patient: &'a PatientRecord,
+    /// The OID of the identity domain that gave the IPP.
+    pub ipp_oid: &'a str,
+    /// Author.
+    pub author: Professional<'a>,
+    /// Establishment: FINESS, name.
+    pub establishment: (&'a str, &'a str),
+    /// Encounter period (`YYYYMMDDHHMMSS+ZZZZ`), if the document belongs to a stay.
+    pub encounter: Option<(&'a str, Option<&'a str>)>,
+    /// Confidentiality: `N` normal.
+    pub confidentiality: &'a str,
+    /// The PDF.
+    pub pdf: &'a [u8],
+}
+
+fn name_xml(p: &PatientRecord) -> String {
+    let t = &p.traits;
+    let mut x = String::from("<name>");
+    x.push_str(&format!(
+        "<family qualifier=\"BR\">{}</family>",
+        esc(&t.birth_name)
+    ));
+    x.push_str(&format!(
+        "<given>{}</given>",
+        esc(&t.birth_given_names.join(" "))
+    ));
+    if let Some(first) = t.birth_given_names.first() {
+        x.push_str(&format!("<given qualifier=\"BR\">{}</given>", esc(first)));
+    }
+    if let Some(u) = &t.used_name {
+        x.push_str(&format!("<family qualifier=\"CL\">{}</family>", esc(u)));
+    }
+    if let Some(u) = &t.used_given_name {
+        x.push_str(&format!("<given qualifier=\"CL\">{}</given>", esc(u)));
+    }
+    x.push_str("</name>");
+    x
+}
+
+/// The author id: RPPS under the national professional id OID, prefixed `8`.
+fn author_id(rpps: Option<&str>) -> String {
+    match rpps {
+        Some(r) => format!(
+            "<id root=\"1.2.250.1.71.4.2.1\" extension=\"8{}\"/>",
+            esc(r)
+        ),
+        None => "<id nullFlavor=\"UNK\"/>".into(),
+    }
+}
+
+fn organization_id(finess: &str) -> String {
+    format!(
+        "<id root=\"1.2.250.1.71.4.2.2\" extension=\"1{}\"/>",
+        esc(finess)
+    )
+}
+
+/// The CDA document (UTF-8 XML).
+pub fn build(d: &CdaInput<'_>) -> String {
+    let (type_code, type_display) = d.kind.loinc();
+    let p = d.patient;
+    let mut ids = String::new();
+    if let Some(ins) = p.ins.as_ref().filter(|_| p.status.ins_exchangeable()) {
+        let oid = match ins.kind() {
+            domain::InsKind::Nir => OID_INS_NIR,
+            domain::InsKind::Nia => OID_INS_NIA,
+        };
+        ids.push_str(&format!(
+            "<id root=\"{oid}\" extension=\"{}\"/>",
+            esc(&ins.value())
+        ));
+    }
+    ids.push_str(&format!(
+        "<id root=\"{}\" extension=\"{}\"/>",
+        esc(d.ipp_oid),
+        esc(&p.ipp)
+    ));
+    let (gender, gender_name) = match p.traits.sex {
+        Sex::Female => ("F", "Féminin"),
+        Sex::Male => ("M", "Masculin"),
+        Sex::Unknown => ("U", "Inconnu"),
+    };
+    let birthplace = p
+        .traits
+        .birthplace_code
+        .as_deref()
+        .map(|c| {
+            format!(
+                "<birthplace><place><addr><county>{}</county></addr></place></birthplace>",
+                esc(c)
+            )
+        })
+        .unwrap_or_default();
+    let author_name = format!(
+        "<name><given>{}</given><family>{}</family></name>",
+        esc(d.author.given),
+        esc(d.author.family)
+    );
+    let (finess, org_name) = d.establishment;
+    let org = format!("{}<name>{}</name>", organization_id(finess), esc(org_name));
+    let encounter = match d.encounter {
+        Some((start, end)) => format!(
+            "<componentOf><encompassingEncounter><effectiveTime><low value=\"{}\"/>{}</effectiveTime>\
+             <location><healthCareFacility><code code=\"SA01\" displayName=\"Etablissement de santé\" codeSystem=\"1.2.250.1.71.4.2.4\"/>\
+             <serviceProviderOrganization>{org}</serviceProviderOrganization></healthCareFacility></location></encompassingEncounter></componentOf>",
+            esc(start),
+            end.map(|e| format!("<high value=\"{}\"/>", esc(e)))
+                .unwrap_or_default()
+        ),
+        None => format!(
+            "<componentOf><encompassingEncounter><effectiveTime value=\"{}\"/>\
+             <location><healthCareFacility><code code=\"SA01\" displayName=\"Etablissement de santé\" codeSystem=\"1.2.250.1.71.4.2.4\"/>\
+             <serviceProviderOrganization>{org}</serviceProviderOrganization></healthCareFacility></location></encompassingEncounter></componentOf>",
+            esc(d.effective)
+        ),
+    };
+    let pdf = base64::engine::general_purpose::STANDARD.encode(d.pdf);
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+<ClinicalDocument xmlns=\"urn:hl7-org:v3\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\
+<realmCode code=\"FR\"/>\
+<typeId root=\"2.16.840.1.113883.1.3\" extension=\"POCD_HD000040\"/>\
+<templateId root=\"2.16.840.1.113883.2.8.2.1\"/>\
+<templateId root=\"1.2.250.1.213.1.1.1.1\"/>\
+<templateId root=\"1.3.6.1.4.1.19376.1.2.20\"/>\
+<id root=\"{id}\"/>\
+<code code=\"{type_code}\" displayName=\"{type_display}\" codeSystem=\"2.16.840.1.113883.6.1\" codeSystemName=\"LOINC\"/>\
+<title>{title}</title>\
+<effectiveTime value=\"{effective}\"/>\
+<confidentialityCode code=\"{conf}\" codeSystem=\"2.16.840.1.113883.5.25\"/>\
+<languageCode code=\"fr-FR\"/>\
+<setId root=\"{set_id}\"/>\
+<versionNumber value=\"{version}\"/>\
+<recordTarget><patientRole>{ids}<patient classCode=\"PSN\">{name}\
+<administrativeGenderCode code=\"{gender}\" displayName=\"{gender_name}\" codeSystem=\"2.16.840.1.113883.5.1\"/>\
+<birthTime value=\"{birth}\"/>{birthplace}</patient></patientRole></recordTarget>\
+<author><time value=\"{effective}\"/><assignedAuthor>{author_id}\
+<assignedPerson>{author_name}</assignedPerson>\
+<representedOrganization>{org}</representedOrganization></assignedAuthor></author>\
+<custodian><assignedCustodian><representedCustodianOrganization>{org}</representedCustodianOrganization></assignedCustodian></custodian>\
+<legalAuthenticator><time value=\"{effective}\"/><signatureCode code=\"S\"/><assignedEntity>{author_id}\
+<assignedPerson>{author_name}</assignedPerson></assignedEntity></legalAuthenticator>\
+<documentationOf><serviceEvent><code code=\"{type_code}\" displayName=\"{type_display}\" codeSystem=\"2.16.840.1.113883.6.1\"/>\
+<effectiveTime><low value=\"{effective}\"/></effectiveTime></serviceEvent></documentationOf>\
+{encounter}\
+<component><nonXMLBody><text mediaType=\"application/pdf\" representation=\"B64\">{pdf}</text></nonXMLBody></component>\
+</ClinicalDocument>\n",
+        id = esc(d.id),
+        title = esc(d.title),
+        effective = esc(d.effective),
+        conf = esc(d.confidentiality),
+        set_id = esc(d.set_id),
+        version = d.version,
+        name = name_xml(p),
+        birth = p.traits.birth_date.strftime("%Y%m%d"),
+        author_id = author_id(d.author.rpps),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::identity::{IdentityStatus, Traits};
+
+    fn patient(status: IdentityStatus) -> PatientRecord {
+        PatientRecord {
+            id: domain::PatientId::new(),
+            territory: domain::TerritoryId::new(),
+            ipp: "000000001".into(),
+            traits: Traits {
+                birth_name: "LAMBERT".into(),
+                birth_given_names: vec!["Monique".into(), "Jeanne".into()],
+                birth_date: jiff::civil::date(1961, 4, 12),
+                sex: Sex::Female,
+                birthplace_code: Some("45234".into()),
+                used_name: Some("DURAND & FILS <test>".into()),
+                used_given_name: None,
+            },
+            ins: Some(domain::Ins::parse(domain::InsKind::Nir, "279035121518989").unwrap()),
+            status,
+            merged_into: None,
+            version: 1,
+            updated_at_ms: 0,
+        }
+    }
+
+    fn input<'a>(p: &'a PatientRecord, pdf: &'a [u8]) -> CdaInput<'a> {
+        CdaInput {
+            id: "1.2.250.1.999.1.1",
+            set_id: "1.2.250.1.999.1",
+            version: 1,
+            kind: Kind::LettreLiaison,
+            title: "Lettre de liaison — sortie",
+            effective: "20261123101500+0100",
+            patient: p,
+            ipp_oid: "1.2.250.1.999.42.1",
+            author: Professional {
+                rpps: Some("10000012345"),
+                given: "Claire",
+                family: "Martin",
+            },
+            establishment: ("450000013", "Clinique Saint-Roch"),
+            encounter: Some(("20261120080000+0100", Some("20261123100000+0100"))),
+            confidentiality: "N",
+            pdf,
+        }
+    }
+
+    fn xmllint(xml: &str) -> (bool, String) {
+        let schema = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/fixtures/cda/schema/CDA_extended.xsd");
+        let dir = std::env::temp_dir().join(format!("parcours-cda-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let file = dir.join(format!("doc-{n}.xml"));
+        std::fs::write(&file, xml).unwrap();
+        let out = std::process::Command::new("xmllint")
+            .arg("--noout")
+            .arg("--schema")
+            .arg(&schema)
+            .arg(&file)
+            .output()
+            .expect("xmllint (Debian libxml2-utils) is installed by scripts/test");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    #[test]
+    fn a_level_one_document_validates_against_the_cda_schema() {
+        let p = patient(IdentityStatus::Qualified);
+        let xml = build(&input(&p, b"%PDF-1.4 test"));
+        let (ok, why) = xmllint(&xml);
+        assert!(ok, "{why}\n{xml}");
+        assert!(xml.contains("<id root=\"1.2.250.1.213.1.4.8\" extension=\"279035121518989\"/>"));
+        assert!(xml.contains("<code code=\"11490-0\""));
+        assert!(
+            xml.contains("extension=\"810000012345\""),
+            "RPPS with its 8 prefix"
+        );
+        assert!(
+            xml.contains("extension=\"1450000013\""),
+            "FINESS with its 1 prefix"
+        );
+        assert!(xml.contains("DURAND &amp; FILS &lt;test&gt;"));
+        assert!(xml.contains(&base64::engine::general_purpose::STANDARD.encode(b"%PDF-1.4 test")));
+        // Without a stay, the encounter is the document's time.
+        let mut i = input(&p, b"%PDF");
+        i.encounter = None;
+        let (ok, why) = xmllint(&build(&i));
+        assert!(ok, "{why}");
+    }
+
+    #[test]
+    fn the_ins_is_left_out_unless_the_identity_is_qualified() {
+        let p = patient(IdentityStatus::Validated);
+        let xml = build(&input(&p, b"%PDF"));
+        assert!(!xml.contains("1.2.250.1.213.1.4.8"), "{xml}");
+        assert!(
+            xml.contains("extension=\"000000001\""),
+            "the IPP still identifies"
+        );
+        let (ok, why) = xmllint(&xml);
+        assert!(ok, "{why}");
+    }
+
+    #[test]
+    fn the_ans_level_one_sample_validates_with_the_same_check() {
+        // The check itself: the ANS sample passes, a broken document does not.
+        let sample = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../shared/fixtures/cda/examples/DOC_NON_STRUCTURE_CDA-R2-N1.xml"),
+        )
+        .unwrap();
+        assert!(xmllint(&sample).0);
+        assert!(
+            !xmllint(
+                "<ClinicalDocument xmlns=\"urn:hl7-org:v3\"><title>x</title></ClinicalDocument>"
+            )
+            .0
+        );
+    }
+}
