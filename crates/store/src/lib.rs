@@ -28,6 +28,7 @@ pub mod migrate;
 #[macro_use]
 pub mod outbox;
 pub mod consultations;
+pub mod documents;
 pub mod monitoring;
 pub mod orgs;
 pub mod orientation;

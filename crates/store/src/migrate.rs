@@ -72,6 +72,11 @@ pub const SQLITE: &[Migration] = &[
         name: "consultations",
         sql: include_str!("../migrations/sqlite/0011_consultations.sql"),
     },
+    Migration {
+        version: 12,
+        name: "documents",
+        sql: include_str!("../migrations/sqlite/0012_documents.sql"),
+    },
 ];
 
 /// PostgreSQL migrations.
@@ -130,6 +135,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 11,
         name: "consultations",
         sql: include_str!("../migrations/postgres/0011_consultations.sql"),
+    },
+    Migration {
+        version: 12,
+        name: "documents",
+        sql: include_str!("../migrations/postgres/0012_documents.sql"),
     },
 ];
 

@@ -11,6 +11,7 @@
 mod audit;
 mod beds;
 mod consultations;
+mod documents;
 mod monitoring;
 mod orgs_users;
 mod orientation;

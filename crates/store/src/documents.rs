@@ -1,0 +1,518 @@
+//! Clinical documents in storage: drafts, validation with its recipients and
+//! their outbox messages in one transaction, documents received (MHD, mail),
+//! and what the hospital knows of each patient's shared record (DMP).
+
+use domain::audit::AuditActor;
+use domain::documents::{DmpState, Kind, Recipient, Status};
+use domain::{EstablishmentId, PatientId};
+
+use crate::audit::NewAudit;
+use crate::macros::rows_to;
+use crate::orgs::parse_id;
+use crate::outbox::NewMessage;
+use crate::{Result, Store, StoreError};
+
+/// A document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    /// Id (a UUID; the FHIR DocumentReference id).
+    pub id: String,
+    /// Shared by its versions.
+    pub set_id: String,
+    /// Version (1 first).
+    pub version: i64,
+    /// Its unique id in the sharing world (CDA id, XDS uniqueId: `urn:uuid:…` or an OID).
+    pub unique_id: String,
+    /// Whose.
+    pub patient: PatientId,
+    /// Where written or filed.
+    pub establishment: EstablishmentId,
+    /// Type.
+    pub kind: Kind,
+    /// Title.
+    pub title: String,
+    /// Text (drafts; empty for received documents).
+    pub body: String,
+    /// Draft or validated.
+    pub status: Status,
+    /// `local`, `mhd` or `mail`.
+    pub source: String,
+    /// Who drafted it (user id or sender).
+    pub created_by: String,
+    /// When.
+    pub created_at_ms: i64,
+    /// Last change.
+    pub updated_at_ms: i64,
+    /// The doctor who validated it.
+    pub validated_by: Option<String>,
+    /// When.
+    pub validated_at_ms: Option<i64>,
+    /// The stored content's media type (the CDA, or what was received).
+    pub content_type: Option<String>,
+}
+
+db_row! {
+    struct DocRow {
+        id: String, set_id: String, version: i64, unique_id: String, patient_id: String,
+        establishment_id: String, kind: String, title: String, body: String, status: String,
+        source: String, created_by: String, created_at_ms: i64, updated_at_ms: i64,
+        validated_by: Option<String>, validated_at_ms: Option<i64>, content_type: Option<String>,
+    }
+}
+
+const COLUMNS: &str = "id, set_id, version, unique_id, patient_id, establishment_id, kind, title, body, status, source, created_by, created_at_ms, updated_at_ms, validated_by, validated_at_ms, content_type";
+
+impl TryFrom<DocRow> for Document {
+    type Error = StoreError;
+    fn try_from(r: DocRow) -> Result<Self> {
+        Ok(Document {
+            patient: parse_id(&r.patient_id)?,
+            establishment: parse_id(&r.establishment_id)?,
+            kind: Kind::from_code(&r.kind).ok_or_else(|| StoreError::Corrupt("kind".into()))?,
+            status: Status::from_code(&r.status)
+                .ok_or_else(|| StoreError::Corrupt("status".into()))?,
+            id: r.id,
+            set_id: r.set_id,
+            version: r.version,
+            unique_id: r.unique_id,
+            title: r.title,
+            body: r.body,
+            source: r.source,
+            created_by: r.created_by,
+            created_at_ms: r.created_at_ms,
+            updated_at_ms: r.updated_at_ms,
+            validated_by: r.validated_by,
+            validated_at_ms: r.validated_at_ms,
+            content_type: r.content_type,
+        })
+    }
+}
+
+/// A draft to create.
+#[derive(Debug, Clone)]
+pub struct NewDocument {
+    /// Whose.
+    pub patient: PatientId,
+    /// Where.
+    pub establishment: EstablishmentId,
+    /// Type.
+    pub kind: Kind,
+    /// Title.
+    pub title: String,
+    /// Text.
+    pub body: String,
+    /// Who drafts.
+    pub created_by: String,
+}
+
+/// A document received from elsewhere, filed as it came.
+#[derive(Debug, Clone)]
+pub struct ReceivedDocument {
+    /// Its unique id where it was written.
+    pub unique_id: String,
+    /// Whose.
+    pub patient: PatientId,
+    /// Filed at.
+    pub establishment: EstablishmentId,
+    /// Type.
+    pub kind: Kind,
+    /// Title.
+    pub title: String,
+    /// `mhd` or `mail`.
+    pub source: String,
+    /// Who sent it.
+    pub sender: String,
+    /// Media type.
+    pub content_type: String,
+    /// The bytes.
+    pub content: Vec<u8>,
+}
+
+/// One recipient of a validated document, as planned at validation.
+#[derive(Debug, Clone)]
+pub struct RecipientPlan {
+    /// Who.
+    pub recipient: Recipient,
+    /// Where (a portal, a mail address, an MHD endpoint).
+    pub address: String,
+    /// The outbox message that carries it, if one does.
+    pub message: Option<NewMessage>,
+    /// `delivered` (the portal, at once), `pending` (an outbox message), or
+    /// `skipped` / `waiting` with the reason in `detail`.
+    pub state: &'static str,
+    /// Why, when skipped or waiting.
+    pub detail: Option<String>,
+}
+
+/// A recipient as it stands, its outbox message's fate folded in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientState {
+    /// The document.
+    pub document_id: String,
+    /// Who.
+    pub recipient: Recipient,
+    /// Where.
+    pub address: String,
+    /// `delivered`, `pending`, `failed`, `skipped` or `waiting`.
+    pub state: String,
+    /// Why (the last error, the reason skipped).
+    pub detail: Option<String>,
+    /// Attempts made by the outbox.
+    pub attempts: i64,
+    /// Last change (delivery time when delivered).
+    pub updated_at_ms: i64,
+}
+
+db_row! {
+    struct RecipientRow {
+        document_id: String, recipient: String, address: String, state: String, detail: Option<String>,
+        updated_at_ms: i64, attempts: Option<i64>, delivered_at_ms: Option<i64>, dead_at_ms: Option<i64>,
+        last_error: Option<String>, outbox_key: Option<String>,
+    }
+}
+
+impl TryFrom<RecipientRow> for RecipientState {
+    type Error = StoreError;
+    fn try_from(r: RecipientRow) -> Result<Self> {
+        let recipient = Recipient::from_code(&r.recipient)
+            .ok_or_else(|| StoreError::Corrupt("recipient".into()))?;
+        let (state, detail, at) = match (&r.outbox_key, r.delivered_at_ms, r.dead_at_ms) {
+            (None, _, _) => (r.state, r.detail, r.updated_at_ms),
+            (Some(_), Some(at), _) => ("delivered".to_owned(), None, at),
+            (Some(_), None, Some(at)) => ("failed".to_owned(), r.last_error, at),
+            (Some(_), None, None) => ("pending".to_owned(), r.last_error, r.updated_at_ms),
+        };
+        Ok(RecipientState {
+            document_id: r.document_id,
+            recipient,
+            address: r.address,
+            state,
+            detail,
+            attempts: r.attempts.unwrap_or(0),
+            updated_at_ms: at,
+        })
+    }
+}
+
+fn audit(who: &AuditActor, patient: PatientId, id: &str, now_ms: i64) -> NewAudit {
+    NewAudit {
+        at_ms: now_ms,
+        actor: who.clone(),
+        patient: Some(patient.to_string()),
+        action: "write-clinical".into(),
+        resource: format!("DocumentReference/{id}"),
+        outcome: "success".into(),
+    }
+}
+
+impl Store {
+    /// Creates a draft (audited); its id.
+    pub async fn create_document(
+        &self,
+        n: &NewDocument,
+        who: &AuditActor,
+        now_ms: i64,
+    ) -> Result<String> {
+        let id = uuid::Uuid::now_v7().to_string();
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO documents (id, set_id, version, unique_id, patient_id, establishment_id, kind, title, body, status, source, created_by, created_at_ms, updated_at_ms) \
+                 VALUES ($1, $2, 1, $3, $4, $5, $6, $7, $8, 'draft', 'local', $9, $10, $10)",
+            )
+            .bind(&id)
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(format!("urn:uuid:{}", uuid::Uuid::new_v4()))
+            .bind(n.patient.to_string())
+            .bind(n.establishment.to_string())
+            .bind(n.kind.code())
+            .bind(&n.title)
+            .bind(&n.body)
+            .bind(&n.created_by)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+            append_audit!(tx, &audit(who, n.patient, &id, now_ms));
+            tx.commit().await?;
+            Ok(id)
+        })
+    }
+
+    /// Changes a draft's title and text (audited); `Ok(false)` if it is no
+    /// longer a draft.
+    pub async fn update_draft(
+        &self,
+        d: &Document,
+        title: &str,
+        body: &str,
+        who: &AuditActor,
+        now_ms: i64,
+    ) -> Result<bool> {
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            let r = sqlx::query(
+                "UPDATE documents SET title = $1, body = $2, updated_at_ms = $3 WHERE id = $4 AND status = 'draft'",
+            )
+            .bind(title)
+            .bind(body)
+            .bind(now_ms)
+            .bind(&d.id)
+            .execute(&mut *tx)
+            .await?;
+            if r.rows_affected() == 0 {
+                return Ok(false);
+            }
+            append_audit!(tx, &audit(who, d.patient, &d.id, now_ms));
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Validates a draft: stores its content (the CDA), its recipients and their
+    /// outbox messages, audited, in one transaction; `Ok(false)` if it was no
+    /// longer a draft (validated meanwhile: nothing sent twice).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn validate_document(
+        &self,
+        d: &Document,
+        validated_by: &str,
+        content_type: &str,
+        content: &[u8],
+        recipients: &[RecipientPlan],
+        who: &AuditActor,
+        now_ms: i64,
+    ) -> Result<bool> {
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            let r = sqlx::query(
+                "UPDATE documents SET status = 'validated', validated_by = $1, validated_at_ms = $2, updated_at_ms = $2, content_type = $3, content = $4 \
+                 WHERE id = $5 AND status = 'draft'",
+            )
+            .bind(validated_by)
+            .bind(now_ms)
+            .bind(content_type)
+            .bind(content)
+            .bind(&d.id)
+            .execute(&mut *tx)
+            .await?;
+            if r.rows_affected() == 0 {
+                return Ok(false);
+            }
+            for p in recipients {
+                sqlx::query(
+                    "INSERT INTO document_recipients (document_id, recipient, address, outbox_key, state, detail, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&d.id)
+                .bind(p.recipient.code())
+                .bind(&p.address)
+                .bind(p.message.as_ref().map(|m| m.idempotency_key.clone()))
+                .bind(p.state)
+                .bind(&p.detail)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+                if let Some(m) = &p.message {
+                    let _new = enqueue_in_tx!(tx, m, now_ms);
+                }
+            }
+            append_audit!(tx, &audit(who, d.patient, &d.id, now_ms));
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Files a document received from elsewhere (audited); a document already
+    /// filed under the same unique id is a [`StoreError::Conflict`]. Its id.
+    pub async fn file_document(
+        &self,
+        r: &ReceivedDocument,
+        who: &AuditActor,
+        now_ms: i64,
+    ) -> Result<String> {
+        let id = uuid::Uuid::now_v7().to_string();
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO documents (id, set_id, version, unique_id, patient_id, establishment_id, kind, title, body, status, source, created_by, created_at_ms, updated_at_ms, validated_at_ms, content_type, content) \
+                 VALUES ($1, $2, 1, $3, $4, $5, $6, $7, '', 'validated', $8, $9, $10, $10, $10, $11, $12)",
+            )
+            .bind(&id)
+            .bind(&r.unique_id)
+            .bind(&r.unique_id)
+            .bind(r.patient.to_string())
+            .bind(r.establishment.to_string())
+            .bind(r.kind.code())
+            .bind(&r.title)
+            .bind(&r.source)
+            .bind(&r.sender)
+            .bind(now_ms)
+            .bind(&r.content_type)
+            .bind(&r.content)
+            .execute(&mut *tx)
+            .await?;
+            append_audit!(tx, &audit(who, r.patient, &id, now_ms));
+            tx.commit().await?;
+            Ok(id)
+        })
+    }
+
+    async fn documents_where(&self, clause: &str, value: &str) -> Result<Vec<Document>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM documents WHERE {clause} = $1 ORDER BY created_at_ms DESC, id DESC"
+        );
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(value)
+                .fetch_all(pool)
+                .await?;
+            rows_to::<_, DocRow>(&rows)?
+                .into_iter()
+                .map(Document::try_from)
+                .collect()
+        })
+    }
+
+    /// One document.
+    pub async fn document(&self, id: &str) -> Result<Document> {
+        self.documents_where("id", id)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// The document filed under a unique id.
+    pub async fn document_by_unique_id(&self, unique_id: &str) -> Result<Option<Document>> {
+        Ok(self
+            .documents_where("unique_id", unique_id)
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// A patient's documents, newest first.
+    pub async fn documents_of_patient(&self, patient: PatientId) -> Result<Vec<Document>> {
+        self.documents_where("patient_id", &patient.to_string())
+            .await
+    }
+
+    /// An establishment's documents validated since `since_ms`, newest first.
+    pub async fn validated_documents(
+        &self,
+        establishment: EstablishmentId,
+        since_ms: i64,
+    ) -> Result<Vec<Document>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM documents WHERE establishment_id = $1 AND status = 'validated' AND source = 'local' AND validated_at_ms >= $2 ORDER BY validated_at_ms DESC, id DESC"
+        );
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(establishment.to_string())
+                .bind(since_ms)
+                .fetch_all(pool)
+                .await?;
+            rows_to::<_, DocRow>(&rows)?
+                .into_iter()
+                .map(Document::try_from)
+                .collect()
+        })
+    }
+
+    /// The stored content of a document: media type and bytes.
+    pub async fn document_content(&self, id: &str) -> Result<Option<(String, Vec<u8>)>> {
+        on_pool!(self, read, |pool| {
+            let row: Option<(Option<String>, Option<Vec<u8>>)> =
+                sqlx::query_as("SELECT content_type, content FROM documents WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await?;
+            Ok(match row {
+                Some((Some(t), Some(c))) => Some((t, c)),
+                _ => None,
+            })
+        })
+    }
+
+    /// The recipients of documents of an establishment validated since
+    /// `since_ms`, with their outbox messages' fate.
+    pub async fn document_recipients(
+        &self,
+        establishment: EstablishmentId,
+        since_ms: i64,
+    ) -> Result<Vec<RecipientState>> {
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(
+                "SELECT r.document_id, r.recipient, r.address, r.state, r.detail, r.updated_at_ms, r.outbox_key, \
+                        o.attempts, o.delivered_at_ms, o.dead_at_ms, o.last_error \
+                 FROM document_recipients r JOIN documents d ON d.id = r.document_id \
+                 LEFT JOIN outbox o ON o.idempotency_key = r.outbox_key \
+                 WHERE d.establishment_id = $1 AND d.validated_at_ms >= $2 ORDER BY r.document_id, r.recipient",
+            )
+            .bind(establishment.to_string())
+            .bind(since_ms)
+            .fetch_all(pool)
+            .await?;
+            rows_to::<_, RecipientRow>(&rows)?
+                .into_iter()
+                .map(RecipientState::try_from)
+                .collect()
+        })
+    }
+
+    /// The recipients of one document.
+    pub async fn recipients_of(&self, document_id: &str) -> Result<Vec<RecipientState>> {
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(
+                "SELECT r.document_id, r.recipient, r.address, r.state, r.detail, r.updated_at_ms, r.outbox_key, \
+                        o.attempts, o.delivered_at_ms, o.dead_at_ms, o.last_error \
+                 FROM document_recipients r LEFT JOIN outbox o ON o.idempotency_key = r.outbox_key \
+                 WHERE r.document_id = $1 ORDER BY r.recipient",
+            )
+            .bind(document_id)
+            .fetch_all(pool)
+            .await?;
+            rows_to::<_, RecipientRow>(&rows)?
+                .into_iter()
+                .map(RecipientState::try_from)
+                .collect()
+        })
+    }
+
+    /// What is known of a patient's DMP (unknown, no opposition, when nothing is).
+    pub async fn dmp_of(&self, patient: PatientId) -> Result<(DmpState, bool)> {
+        on_pool!(self, read, |pool| {
+            let row: Option<(String, i64)> =
+                sqlx::query_as("SELECT state, opposition FROM patient_dmp WHERE patient_id = $1")
+                    .bind(patient.to_string())
+                    .fetch_optional(pool)
+                    .await?;
+            Ok(match row {
+                Some((s, o)) => (DmpState::from_code(&s).unwrap_or(DmpState::Unknown), o != 0),
+                None => (DmpState::Unknown, false),
+            })
+        })
+    }
+
+    /// Records a patient's DMP status and opposition.
+    pub async fn set_dmp(
+        &self,
+        patient: PatientId,
+        state: DmpState,
+        opposition: bool,
+        now_ms: i64,
+    ) -> Result<()> {
+        on_pool!(self, write, |pool| {
+            sqlx::query(
+                "INSERT INTO patient_dmp (patient_id, state, opposition, updated_at_ms) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (patient_id) DO UPDATE SET state = excluded.state, opposition = excluded.opposition, updated_at_ms = excluded.updated_at_ms",
+            )
+            .bind(patient.to_string())
+            .bind(state.code())
+            .bind(i64::from(opposition))
+            .bind(now_ms)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+}

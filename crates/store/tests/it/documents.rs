@@ -1,0 +1,191 @@
+//! Documents: a draft is edited until validated; validation writes recipients and
+//! their outbox messages once; a recipient's state follows its outbox message;
+//! a received document is filed once per unique id; the DMP status is kept.
+
+use domain::documents::{DmpState, Kind, Recipient, Status};
+use store::StoreError;
+use store::documents::{NewDocument, ReceivedDocument, RecipientPlan};
+use store::outbox::{NewMessage, RetryPolicy};
+
+use crate::support::*;
+
+#[tokio::test]
+async fn drafts_validation_recipients_and_received_documents() {
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let p = s
+            .create_patient(&new_patient(w.t1.id, "Doc", "Anne"), &who(), NOW)
+            .await
+            .unwrap();
+        let id = s
+            .create_document(
+                &NewDocument {
+                    patient: p.id,
+                    establishment: w.e1,
+                    kind: Kind::LettreLiaison,
+                    title: "Lettre".into(),
+                    body: "Brouillon".into(),
+                    created_by: "sec".into(),
+                },
+                &who(),
+                NOW,
+            )
+            .await
+            .unwrap();
+        let d = s.document(&id).await.unwrap();
+        assert_eq!(
+            (d.status, d.version, d.source.as_str()),
+            (Status::Draft, 1, "local"),
+            "{name}"
+        );
+        assert!(d.unique_id.starts_with("urn:uuid:"));
+        assert!(
+            s.update_draft(&d, "Lettre de liaison", "Texte final", &who(), NOW + 1)
+                .await
+                .unwrap()
+        );
+        let key = format!("doc:{id}:dmp:{name}");
+        let plans = vec![
+            RecipientPlan {
+                recipient: Recipient::Patient,
+                address: "portail".into(),
+                message: None,
+                state: "delivered",
+                detail: None,
+            },
+            RecipientPlan {
+                recipient: Recipient::Dmp,
+                address: "http://dmp.test/fhir".into(),
+                message: Some(NewMessage {
+                    idempotency_key: key.clone(),
+                    topic: "mhd".into(),
+                    destination: "http://dmp.test/fhir".into(),
+                    payload: "{}".into(),
+                }),
+                state: "pending",
+                detail: None,
+            },
+            RecipientPlan {
+                recipient: Recipient::Gp,
+                address: String::new(),
+                message: None,
+                state: "skipped",
+                detail: Some("pas d'adresse".into()),
+            },
+        ];
+        let d = s.document(&id).await.unwrap();
+        assert!(
+            s.validate_document(&d, "dr", "text/xml", b"<cda/>", &plans, &who(), NOW + 2)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.validate_document(&d, "dr", "text/xml", b"<cda/>", &plans, &who(), NOW + 3)
+                .await
+                .unwrap(),
+            "{name}: once"
+        );
+        assert!(
+            !s.update_draft(&d, "x", "y", &who(), NOW + 4).await.unwrap(),
+            "{name}: validated is final"
+        );
+        let d = s.document(&id).await.unwrap();
+        assert_eq!(
+            (d.status, d.validated_at_ms, d.title.as_str()),
+            (Status::Validated, Some(NOW + 2), "Lettre de liaison")
+        );
+        assert_eq!(
+            s.document_content(&id).await.unwrap(),
+            Some(("text/xml".into(), b"<cda/>".to_vec()))
+        );
+        let states =
+            |v: Vec<store::documents::RecipientState>| -> Vec<(Recipient, String, Option<String>)> {
+                v.into_iter()
+                    .map(|r| (r.recipient, r.state, r.detail))
+                    .collect()
+            };
+        assert_eq!(
+            states(s.recipients_of(&id).await.unwrap()),
+            vec![
+                (Recipient::Dmp, "pending".into(), None),
+                (
+                    Recipient::Gp,
+                    "skipped".into(),
+                    Some("pas d'adresse".into())
+                ),
+                (Recipient::Patient, "delivered".into(), None),
+            ],
+            "{name}"
+        );
+        // The outbox fails once, then delivers: the recipient follows.
+        let m = s.outbox_message(&key).await.unwrap().unwrap();
+        s.outbox_failed(&m.id, "HTTP 503", NOW + 5, &RetryPolicy::default())
+            .await
+            .unwrap();
+        let dmp = s.recipients_of(&id).await.unwrap().remove(0);
+        assert_eq!(
+            (dmp.state.as_str(), dmp.detail.as_deref(), dmp.attempts),
+            ("pending", Some("HTTP 503"), 1)
+        );
+        s.outbox_delivered(&m.id, NOW + 6).await.unwrap();
+        let all = s.document_recipients(w.e1, NOW).await.unwrap();
+        assert!(
+            all.iter().any(|r| r.recipient == Recipient::Dmp
+                && r.state == "delivered"
+                && r.updated_at_ms == NOW + 6),
+            "{name}: {all:?}"
+        );
+        assert!(s.document_recipients(w.e2, NOW).await.unwrap().is_empty());
+        assert_eq!(s.validated_documents(w.e1, NOW).await.unwrap().len(), 1);
+
+        // Received documents are filed once per unique id.
+        let r = ReceivedDocument {
+            unique_id: format!("urn:uuid:received-{name}-{}", rand_suffix()),
+            patient: p.id,
+            establishment: w.e1,
+            kind: Kind::CrOperatoire,
+            title: "CR opératoire".into(),
+            source: "mhd".into(),
+            sender: "client".into(),
+            content_type: "text/xml".into(),
+            content: b"<ClinicalDocument/>".to_vec(),
+        };
+        let filed = s.file_document(&r, &who(), NOW + 7).await.unwrap();
+        assert!(
+            matches!(
+                s.file_document(&r, &who(), NOW + 8).await,
+                Err(StoreError::Conflict(_))
+            ),
+            "{name}"
+        );
+        assert_eq!(
+            s.document_by_unique_id(&r.unique_id)
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            filed
+        );
+        assert_eq!(s.documents_of_patient(p.id).await.unwrap().len(), 2);
+        assert!(
+            s.validated_documents(w.e1, NOW)
+                .await
+                .unwrap()
+                .iter()
+                .all(|d| d.source == "local"),
+            "{name}: the dashboard counts what we wrote"
+        );
+
+        // DMP status: unknown until told, then kept.
+        assert_eq!(s.dmp_of(p.id).await.unwrap(), (DmpState::Unknown, false));
+        s.set_dmp(p.id, DmpState::Active, true, NOW).await.unwrap();
+        s.set_dmp(p.id, DmpState::Active, false, NOW + 1)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.dmp_of(p.id).await.unwrap(),
+            (DmpState::Active, false),
+            "{name}"
+        );
+    }
+}
