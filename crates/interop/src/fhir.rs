@@ -5,6 +5,7 @@
 
 pub mod consultation;
 mod input;
+pub mod mhd;
 pub mod monitoring;
 mod output;
 pub mod schedule;
