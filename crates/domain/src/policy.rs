@@ -66,6 +66,9 @@ pub enum PatientAction {
     ReadClinical,
     /// Write clinical data.
     WriteClinical,
+    /// Draft a document (letters, reports) for a carer to validate: the
+    /// secretaries' part of writing.
+    DraftDocument,
 }
 
 impl PatientAction {
@@ -79,6 +82,7 @@ impl PatientAction {
             PatientAction::Merge => "merge",
             PatientAction::ReadClinical => "read-clinical",
             PatientAction::WriteClinical => "write-clinical",
+            PatientAction::DraftDocument => "draft-document",
         }
     }
 }
@@ -143,6 +147,7 @@ const CLINICAL_READ_ROLES: [Role; 4] = [
     Role::Integration,
 ];
 const CLINICAL_WRITE_ROLES: [Role; 3] = [Role::Doctor, Role::Nurse, Role::Integration];
+const DRAFT_ROLES: [Role; 3] = [Role::Doctor, Role::Nurse, Role::Secretary];
 
 /// May `actor` do `action` on the patient record(s) described by `scope`?
 pub fn authorize_patient(actor: &Actor, action: PatientAction, scope: &PatientScope) -> Decision {
@@ -174,6 +179,7 @@ pub fn authorize_patient(actor: &Actor, action: PatientAction, scope: &PatientSc
         PatientAction::Merge => pick(&MERGE_ROLES, &in_domain),
         PatientAction::ReadClinical => pick(&CLINICAL_READ_ROLES, &linked),
         PatientAction::WriteClinical => pick(&CLINICAL_WRITE_ROLES, &linked),
+        PatientAction::DraftDocument => pick(&DRAFT_ROLES, &linked),
     };
     match found {
         Some(g) => Decision::Allow(Some(g)),
@@ -289,7 +295,7 @@ mod tests {
         }
     }
 
-    const ACTIONS: [PatientAction; 7] = [
+    const ACTIONS: [PatientAction; 8] = [
         PatientAction::Search,
         PatientAction::ReadIdentity,
         PatientAction::CreateIdentity,
@@ -297,6 +303,7 @@ mod tests {
         PatientAction::Merge,
         PatientAction::ReadClinical,
         PatientAction::WriteClinical,
+        PatientAction::DraftDocument,
     ];
 
     /// The expected answer for (role, action) when the actor's establishment is
@@ -318,6 +325,8 @@ mod tests {
             (Secretary, ReadClinical) => linked,
             (Secretary, WriteClinical) => false,
             (Doctor | Nurse | Integration, ReadClinical | WriteClinical) => linked,
+            (Doctor | Nurse | Secretary, DraftDocument) => linked,
+            (Admin | Integration, DraftDocument) => false,
         }
     }
 
@@ -354,7 +363,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(checked, 7 * 7 * 3);
+        assert_eq!(checked, 7 * ACTIONS.len() * 3);
     }
 
     #[test]

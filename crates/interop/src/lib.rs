@@ -10,3 +10,23 @@ pub mod oru;
 pub mod pdf;
 pub mod programme;
 pub mod siu;
+
+/// The value at `path` (object keys, or array indexes as digits); `Null` when
+/// anything on the way is missing.
+pub fn json_at<'a>(v: &'a serde_json::Value, path: &[&str]) -> &'a serde_json::Value {
+    use serde_json::Value;
+    static NULL: Value = Value::Null;
+    let mut cur = v;
+    for k in path {
+        let next = match (cur, k.parse::<usize>()) {
+            (Value::Array(a), Ok(i)) => a.get(i),
+            (Value::Object(o), _) => o.get(*k),
+            _ => None,
+        };
+        match next {
+            Some(n) => cur = n,
+            None => return &NULL,
+        }
+    }
+    cur
+}

@@ -46,6 +46,16 @@ pub struct Config {
     /// A folder of monitoring programme files (`*.json`) that add to or replace
     /// (same id) the shipped ones; read at start, a bad file stops the start.
     pub programmes_dir: Option<PathBuf>,
+    /// The MHD Document Recipient documents go to (the DMP, or a territory's
+    /// repository): its FHIR base, e.g. `https://dmp.example.fr/fhir`.
+    pub mhd_destination: Option<String>,
+    /// Its OAuth2 token endpoint (client credentials), if it wants a token.
+    pub mhd_token_url: Option<String>,
+    /// The client id there.
+    pub mhd_client_id: Option<String>,
+    /// The client secret there (environment only, never written out).
+    #[serde(skip_serializing)]
+    pub mhd_client_secret: Option<String>,
     /// The teleconsultation fee, in euro cents.
     pub teleconsultation_fee_cents: i64,
     /// The payment provider's API (Stripe or a Stripe-compatible one), e.g.
@@ -78,6 +88,10 @@ impl Default for Config {
             siu_destination: None,
             ice_servers: None,
             teleconsultation_fee_cents: 3000,
+            mhd_destination: None,
+            mhd_token_url: None,
+            mhd_client_id: None,
+            mhd_client_secret: None,
             payment_api_url: None,
             payment_secret_key: None,
             payment_webhook_secret: None,
@@ -181,6 +195,18 @@ impl Config {
         }
         if let Some(v) = text("PARCOURS_PROGRAMMES_DIR") {
             cfg.programmes_dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = text("PARCOURS_MHD_DESTINATION") {
+            cfg.mhd_destination = Some(v.trim_end_matches('/').to_owned());
+        }
+        if let Some(v) = text("PARCOURS_MHD_TOKEN_URL") {
+            cfg.mhd_token_url = Some(v);
+        }
+        if let Some(v) = text("PARCOURS_MHD_CLIENT_ID") {
+            cfg.mhd_client_id = Some(v);
+        }
+        if let Some(v) = text("PARCOURS_MHD_CLIENT_SECRET") {
+            cfg.mhd_client_secret = Some(v);
         }
         if let Some(v) = text("PARCOURS_PAYMENT_API_URL") {
             cfg.payment_api_url = Some(v);

@@ -1,5 +1,5 @@
-//! The outbox worker for HL7 v2: claims due ORU messages, delivers each over MLLP
-//! and records the outcome. AA/CA: delivered. AE/AR: the receiver refused the
+//! The outbox worker: claims due messages, delivers each (HL7 v2 over MLLP,
+//! MHD submissions over HTTP, notifications) and records the outcome. AA/CA: delivered. AE/AR: the receiver refused the
 //! content, retrying will not help: dead letter at once, with the receiver's
 //! reason. Connection refused, timeout, no readable ACK: retry with exponential
 //! backoff, dead letter after the policy's last attempt.
@@ -87,6 +87,86 @@ pub async fn send_mllp(destination: &str, payload: &[u8]) -> Result<(), Delivery
     }
 }
 
+fn http() -> &'static reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .timeout(IO_TIMEOUT)
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_default()
+    })
+}
+
+/// A bearer token from the MHD recipient's OAuth2 endpoint (client credentials).
+async fn mhd_token(state: &AppState) -> Result<Option<String>, DeliveryError> {
+    let c = &state.config;
+    let (Some(url), Some(id), Some(secret)) = (
+        c.mhd_token_url.as_deref(),
+        c.mhd_client_id.as_deref(),
+        c.mhd_client_secret.as_deref(),
+    ) else {
+        return Ok(None);
+    };
+    let t = |e: String| DeliveryError::Transient(e);
+    let r = http()
+        .post(url)
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+        ])
+        .send()
+        .await
+        .map_err(|e| t(format!("jeton MHD : {}", e.without_url())))?;
+    if !r.status().is_success() {
+        return Err(t(format!(
+            "jeton MHD refusé : HTTP {}",
+            r.status().as_u16()
+        )));
+    }
+    let v: serde_json::Value = r
+        .json()
+        .await
+        .map_err(|_| t("jeton MHD illisible".into()))?;
+    interop::json_at(&v, &["access_token"])
+        .as_str()
+        .map(|s| Some(s.to_owned()))
+        .ok_or_else(|| t("jeton MHD absent de la réponse".into()))
+}
+
+/// Sends an ITI-65 bundle to the MHD Document Recipient. 2xx: delivered;
+/// 408, 429, 5xx, no answer: retry; any other 4xx: the recipient refused the
+/// content (dead letter, with its OperationOutcome's diagnostics).
+pub async fn send_mhd(state: &AppState, m: &OutboxMessage) -> Result<(), DeliveryError> {
+    let mut req = http()
+        .post(&m.destination)
+        .header("content-type", "application/fhir+json")
+        .header("accept", "application/fhir+json")
+        .body(m.payload.clone());
+    if let Some(token) = mhd_token(state).await? {
+        req = req.bearer_auth(token);
+    }
+    let r = req
+        .send()
+        .await
+        .map_err(|e| DeliveryError::Transient(format!("MHD : {}", e.without_url())))?;
+    let status = r.status().as_u16();
+    if r.status().is_success() {
+        return Ok(());
+    }
+    let body: serde_json::Value = r.json().await.unwrap_or_default();
+    let why = interop::json_at(&body, &["issue", "0", "diagnostics"])
+        .as_str()
+        .map(|d| format!("HTTP {status} : {d}"))
+        .unwrap_or_else(|| format!("HTTP {status}"));
+    if matches!(status, 408 | 429) || status >= 500 {
+        Err(DeliveryError::Transient(why))
+    } else {
+        Err(DeliveryError::Refused(why))
+    }
+}
+
 /// Delivers one claimed message and records the outcome.
 async fn deliver(
     state: &AppState,
@@ -94,10 +174,15 @@ async fn deliver(
     policy: &RetryPolicy,
 ) -> Result<(), store::StoreError> {
     let now = state.now_ms();
-    match send_mllp(&m.destination, m.payload.as_bytes()).await {
+    let sent = if m.topic == crate::services::documents::MHD_TOPIC {
+        send_mhd(state, m).await
+    } else {
+        send_mllp(&m.destination, m.payload.as_bytes()).await
+    };
+    match sent {
         Ok(()) => state.store.outbox_delivered(&m.id, now).await,
         Err(DeliveryError::Refused(why)) => {
-            tracing::warn!(id = %m.id, topic = %m.topic, "HL7 message refused by the receiver: dead letter");
+            tracing::warn!(id = %m.id, topic = %m.topic, "message refused by the receiver: dead letter");
             let once = RetryPolicy {
                 max_attempts: 1,
                 ..*policy
@@ -109,7 +194,7 @@ async fn deliver(
                 .map(|_| ())
         }
         Err(DeliveryError::Transient(why)) => {
-            tracing::info!(id = %m.id, topic = %m.topic, "HL7 delivery failed, will retry");
+            tracing::info!(id = %m.id, topic = %m.topic, "delivery failed, will retry");
             state
                 .store
                 .outbox_failed(&m.id, &why, now, policy)
@@ -132,6 +217,17 @@ pub async fn try_execute_task(
         state
             .store
             .claim_outbox(SIU_TOPIC, state.now_ms(), LEASE_MS, 10)
+            .await?,
+    );
+    claimed.extend(
+        state
+            .store
+            .claim_outbox(
+                crate::services::documents::MHD_TOPIC,
+                state.now_ms(),
+                LEASE_MS,
+                10,
+            )
             .await?,
     );
     for m in &claimed {

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
 
 use super::output::instant;
+use crate::json_at as at;
 
 /// TRE_A03 (DMP document classes).
 pub const CS_CLASS: &str =
@@ -159,13 +160,13 @@ pub struct Received {
 /// attachment URL), the size and SHA-1 hash checked when given. A clear
 /// message for whatever is missing or inconsistent.
 pub fn read_provide_bundle(v: &Value) -> Result<Vec<Received>, String> {
-    if v["resourceType"] != "Bundle" || v["type"] != "transaction" {
+    if at(v, &["resourceType"]) != "Bundle" || at(v, &["type"]) != "transaction" {
         return Err("un Bundle de type transaction est attendu (ITI-65)".into());
     }
-    let entries = v["entry"].as_array().ok_or("Bundle sans entrée")?;
+    let entries = at(v, &["entry"]).as_array().ok_or("Bundle sans entrée")?;
     if !entries
         .iter()
-        .any(|e| e["resource"]["resourceType"] == "List")
+        .any(|e| at(e, &["resource", "resourceType"]) == "List")
     {
         return Err("le lot de soumission (List submissionset) manque".into());
     }
@@ -173,40 +174,41 @@ pub fn read_provide_bundle(v: &Value) -> Result<Vec<Received>, String> {
     let mut out = Vec::new();
     for e in entries
         .iter()
-        .filter(|e| e["resource"]["resourceType"] == "DocumentReference")
+        .filter(|e| at(e, &["resource", "resourceType"]) == "DocumentReference")
     {
-        let d = &e["resource"];
-        let unique_id = d["masterIdentifier"]["value"]
+        let d = &at(e, &["resource"]);
+        let unique_id = at(d, &["masterIdentifier", "value"])
             .as_str()
             .ok_or("DocumentReference sans masterIdentifier")?
             .to_owned();
         let patient =
             patient_identifier(d).ok_or("DocumentReference sans identifiant du patient")?;
-        let type_code = d["type"]["coding"][0]["code"]
+        let type_code = at(d, &["type", "coding", "0", "code"])
             .as_str()
             .ok_or("DocumentReference sans type")?
             .to_owned();
-        let att = &d["content"][0]["attachment"];
-        let url = att["url"].as_str().ok_or("pièce jointe sans url")?;
+        let att = &at(d, &["content", "0", "attachment"]);
+        let url = at(att, &["url"]).as_str().ok_or("pièce jointe sans url")?;
         let binary = entries
             .iter()
             .find(|b| {
-                b["fullUrl"].as_str() == Some(url) && b["resource"]["resourceType"] == "Binary"
+                at(b, &["fullUrl"]).as_str() == Some(url)
+                    && at(b, &["resource", "resourceType"]) == "Binary"
             })
             .ok_or_else(|| format!("le Binary {url} manque"))?;
         let content = b64
             .decode(
-                binary["resource"]["data"]
+                at(binary, &["resource", "data"])
                     .as_str()
                     .ok_or("Binary sans données")?,
             )
             .map_err(|_| "Binary : Base64 illisible".to_owned())?;
-        if let Some(size) = att["size"].as_u64()
+        if let Some(size) = at(att, &["size"]).as_u64()
             && size != content.len() as u64
         {
             return Err(format!("taille annoncée {size}, reçue {}", content.len()));
         }
-        if let Some(hash) = att["hash"].as_str()
+        if let Some(hash) = at(att, &["hash"]).as_str()
             && b64.encode(Sha1::digest(&content)) != hash
         {
             return Err("empreinte SHA-1 différente du contenu".into());
@@ -215,14 +217,14 @@ pub fn read_provide_bundle(v: &Value) -> Result<Vec<Received>, String> {
             unique_id,
             patient,
             type_code,
-            title: att["title"]
+            title: at(att, &["title"])
                 .as_str()
-                .or(d["description"].as_str())
+                .or(at(d, &["description"]).as_str())
                 .unwrap_or("Document")
                 .to_owned(),
-            content_type: binary["resource"]["contentType"]
+            content_type: at(binary, &["resource", "contentType"])
                 .as_str()
-                .or(att["contentType"].as_str())
+                .or(at(att, &["contentType"]).as_str())
                 .unwrap_or("application/octet-stream")
                 .to_owned(),
             content,
@@ -238,19 +240,22 @@ pub fn read_provide_bundle(v: &Value) -> Result<Vec<Received>, String> {
 /// reference (`Patient?identifier=system|value`), or the contained
 /// sourcePatientInfo.
 fn patient_identifier(d: &Value) -> Option<(String, String)> {
-    if let Some(r) = d["subject"]["reference"].as_str()
+    if let Some(r) = at(d, &["subject", "reference"]).as_str()
         && let Some(q) = r.strip_prefix("Patient?identifier=")
         && let Some((sys, val)) = q.split_once('|')
     {
         return Some((sys.to_owned(), val.to_owned()));
     }
-    let id = d["context"]["sourcePatientInfo"]["reference"]
+    let id = at(d, &["context", "sourcePatientInfo", "reference"])
         .as_str()?
         .strip_prefix('#')?;
-    let p = d["contained"].as_array()?.iter().find(|c| c["id"] == id)?;
+    let p = at(d, &["contained"])
+        .as_array()?
+        .iter()
+        .find(|c| at(c, &["id"]) == id)?;
     Some((
-        p["identifier"][0]["system"].as_str()?.to_owned(),
-        p["identifier"][0]["value"].as_str()?.to_owned(),
+        at(p, &["identifier", "0", "system"]).as_str()?.to_owned(),
+        at(p, &["identifier", "0", "value"]).as_str()?.to_owned(),
     ))
 }
 
@@ -341,4 +346,61 @@ mod tests {
     fn b64(s: &str) -> String {
         base64::engine::general_purpose::STANDARD.encode(s)
     }
+}
+
+/// What a stored document's DocumentReference is built from.
+#[derive(Debug, Clone)]
+pub struct StoredView<'a> {
+    /// Id.
+    pub id: &'a str,
+    /// Unique id.
+    pub unique_id: &'a str,
+    /// Patient id.
+    pub patient: String,
+    /// Establishment id.
+    pub establishment: String,
+    /// LOINC type.
+    pub type_code: (&'a str, &'a str),
+    /// Class.
+    pub class_code: (&'a str, &'a str),
+    /// Title.
+    pub title: &'a str,
+    /// Date (Unix ms).
+    pub date_ms: i64,
+    /// Validated (final) or a draft (preliminary).
+    pub final_: bool,
+    /// Content media type, size and bytes (for the hash), when stored.
+    pub content: Option<(&'a str, &'a [u8])>,
+    /// The FHIR base, for the Binary's URL.
+    pub base: &'a str,
+}
+
+/// A stored document as a DocumentReference (ITI-67 answers), its content at
+/// `Binary/{id}` (ITI-68).
+pub fn stored_reference(v: &StoredView<'_>) -> Value {
+    let mut attachment =
+        json!({"language": "fr-FR", "title": v.title, "creation": instant(v.date_ms)});
+    if let (Some((t, bytes)), Some(o)) = (v.content, attachment.as_object_mut()) {
+        o.insert("contentType".into(), json!(t));
+        o.insert("url".into(), json!(format!("{}/Binary/{}", v.base, v.id)));
+        o.insert("size".into(), json!(bytes.len()));
+        o.insert(
+            "hash".into(),
+            json!(base64::engine::general_purpose::STANDARD.encode(Sha1::digest(bytes))),
+        );
+    }
+    json!({
+        "resourceType": "DocumentReference",
+        "id": v.id,
+        "masterIdentifier": {"system": "urn:ietf:rfc:3986", "value": v.unique_id},
+        "status": "current",
+        "docStatus": if v.final_ { "final" } else { "preliminary" },
+        "type": {"coding": [{"system": "http://loinc.org", "code": v.type_code.0, "display": v.type_code.1}]},
+        "category": [{"coding": [{"system": CS_CLASS, "code": v.class_code.0, "display": v.class_code.1}]}],
+        "subject": {"reference": format!("Patient/{}", v.patient)},
+        "date": instant(v.date_ms),
+        "custodian": {"reference": format!("Organization/{}", v.establishment)},
+        "description": v.title,
+        "content": [{"attachment": attachment, "format": {"system": CS_FORMAT, "code": crate::cda::FORMAT_PDF}}],
+    })
 }

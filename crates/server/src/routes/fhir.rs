@@ -23,7 +23,10 @@ use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/", post(transaction))
         .route("/metadata", get(metadata))
+        .route("/Binary/{id}", get(read_binary))
+        .route("/DocumentReference/{id}", get(read_document_reference))
         .route("/Patient", get(search_patients).post(create_patient))
         .route("/Patient/$merge", post(merge_patients))
         .route("/Patient/{id}", get(read_patient).put(update_patient))
@@ -1227,9 +1230,33 @@ async fn search_document_references(
     api: ApiActor,
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
-    let list = params(raw.clone(), &["patient"])?;
-    let pid = patient_param(&list)?;
+    let list = params(raw.clone(), &["patient", "patient.identifier", "status"])?;
+    let pid = match param(&list, "patient.identifier") {
+        Some(ident) => patient_by_identifier(&state, &api, ident).await?,
+        None => patient_param(&list)?,
+    };
     let mut out = Vec::new();
+    // Clinical documents (drafts only to their establishment's staff, never
+    // through the API: validated ones).
+    let fhir_base = base(&state);
+    let mine = grant_establishments(&api);
+    let docs: Vec<_> = state
+        .store
+        .documents_of_patient(pid)
+        .await?
+        .into_iter()
+        .filter(|d| {
+            d.status == domain::documents::Status::Validated && mine.contains(&d.establishment)
+        })
+        .collect();
+    if !docs.is_empty() {
+        // Reading them is reading the record: allowed and audited, or refused.
+        patients::clinical_read(&state, &api.actor, pid, "DocumentReference").await?;
+    }
+    for d in docs {
+        let content = state.store.document_content(&d.id).await?;
+        out.push(document_reference_json(&d, content.as_ref(), &fhir_base));
+    }
     let base = state.config.public_url();
     for c in consultations_of(&state, &api, pid).await? {
         let name = state.store.user(c.practitioner).await?.display_name;
@@ -1246,4 +1273,126 @@ async fn search_document_references(
         out,
         &format!("DocumentReference?{}", raw.unwrap_or_default()),
     ))
+}
+
+fn document_reference_json(
+    d: &store::documents::Document,
+    content: Option<&(String, Vec<u8>)>,
+    fhir_base: &str,
+) -> Value {
+    interop::fhir::mhd::stored_reference(&interop::fhir::mhd::StoredView {
+        id: &d.id,
+        unique_id: &d.unique_id,
+        patient: d.patient.to_string(),
+        establishment: d.establishment.to_string(),
+        type_code: d.kind.loinc(),
+        class_code: d.kind.class(),
+        title: &d.title,
+        date_ms: d.validated_at_ms.unwrap_or(d.created_at_ms),
+        final_: d.status == domain::documents::Status::Validated,
+        content: content.map(|(t, c)| (t.as_str(), c.as_slice())),
+        base: fhir_base,
+    })
+}
+
+/// `patient.identifier=urn:oid:…|INS` (ITI-67): the identity in the client's
+/// domain that carries it.
+async fn patient_by_identifier(
+    state: &AppState,
+    api: &ApiActor,
+    ident: &str,
+) -> Result<PatientId, AppError> {
+    let (system, value) = ident.split_once('|').ok_or_else(|| {
+        AppError::BadRequest(
+            "invalid",
+            "patient.identifier : système|valeur attendu".into(),
+        )
+    })?;
+    let oid = system.strip_prefix("urn:oid:").unwrap_or(system);
+    let Some(g) = api.actor.grants.first() else {
+        return Err(AppError::Forbidden("client sans établissement".into()));
+    };
+    let ins = (oid == interop::cda::OID_INS_NIR || oid == interop::cda::OID_INS_NIA)
+        .then(|| value.to_owned());
+    let ipp = (ins.is_none()).then(|| value.to_owned());
+    let found = state
+        .store
+        .search_patients(
+            g.territory,
+            &store::patients::PatientQuery {
+                ins,
+                ipp,
+                family: None,
+                given: None,
+                birth_date: None,
+                limit: 2,
+                offset: 0,
+            },
+        )
+        .await?;
+    found
+        .into_iter()
+        .find(|p| p.active())
+        .map(|p| p.id)
+        .ok_or_else(|| AppError::NotFound("patient introuvable".into()))
+}
+
+/// `POST /fhir` with a transaction Bundle: the ITI-65 Provide Document Bundle
+/// of an MHD Document Source. Answers a transaction-response.
+async fn transaction(
+    State(state): State<AppState>,
+    api: ApiActor,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    let v: Value = serde_json::from_slice(&body)
+        .map_err(|e| AppError::BadRequest("structure", format!("JSON illisible : {e}")))?;
+    let ids =
+        crate::services::documents::receive(&state, &api.actor, &api.client.client_id, &v).await?;
+    let entries: Vec<Value> = ids
+        .iter()
+        .map(|id| {
+            serde_json::json!({"response": {"status": "201 Created", "location": format!("DocumentReference/{id}")}})
+        })
+        .collect();
+    Ok(fhir(
+        StatusCode::OK,
+        &serde_json::json!({"resourceType": "Bundle", "type": "transaction-response", "entry": entries}),
+    ))
+}
+
+/// `GET /fhir/DocumentReference/{id}`.
+async fn read_document_reference(
+    State(state): State<AppState>,
+    api: ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult {
+    visible_document(&state, &api, &id).await?;
+    let (d, t, c) = crate::services::documents::content(&state, &api.actor, &id).await?;
+    Ok(fhir(
+        StatusCode::OK,
+        &document_reference_json(&d, Some(&(t, c)), &base(&state)),
+    ))
+}
+
+/// `GET /fhir/Binary/{id}` (ITI-68): the document as stored (the CDA).
+async fn read_binary(
+    State(state): State<AppState>,
+    api: ApiActor,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    visible_document(&state, &api, &id).await?;
+    let (_, t, c) = crate::services::documents::content(&state, &api.actor, &id).await?;
+    Ok(([(header::CONTENT_TYPE, t)], c).into_response())
+}
+
+/// A document of one of the client's establishments (else 404: another
+/// establishment's documents are not even said to exist).
+async fn visible_document(state: &AppState, api: &ApiActor, id: &str) -> Result<(), AppError> {
+    let not_found = || AppError::NotFound("document introuvable".into());
+    let d = state.store.document(id).await.map_err(|_| not_found())?;
+    if grant_establishments(api).contains(&d.establishment) {
+        Ok(())
+    } else {
+        Err(not_found())
+    }
 }

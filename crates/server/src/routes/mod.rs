@@ -12,6 +12,7 @@ use crate::state::AppState;
 
 pub mod beds;
 pub mod consultation;
+pub mod documents;
 pub mod fhir;
 pub mod health;
 pub mod monitoring;
@@ -35,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .merge(waiting::routes())
         .merge(room::routes())
         .merge(consultation::routes())
+        .merge(documents::routes())
         .merge(monitoring::routes())
         .merge(web::routes())
         .layer(DefaultBodyLimit::max(limit))

@@ -641,6 +641,10 @@ async fn home(State(state): State<AppState>, w: WebUser) -> Result<Response, Pag
     if has(&[Role::Doctor, Role::Nurse, Role::Secretary, Role::Admin]) {
         actions.push(("/patients".to_owned(), "Rechercher un patient".to_owned()));
         actions.push(("/rdv".to_owned(), "Agendas et rendez-vous".to_owned()));
+        actions.push((
+            "/documents".to_owned(),
+            "Diffusion des documents".to_owned(),
+        ));
     }
     if has(&[Role::Admin]) {
         actions.push((
@@ -682,6 +686,7 @@ async fn home(State(state): State<AppState>, w: WebUser) -> Result<Response, Pag
                 "Mon suivi : répondre au questionnaire".to_owned(),
             ));
             actions.push(("/rdv".to_owned(), "Mes rendez-vous".to_owned()));
+            actions.push(("/mes-documents".to_owned(), "Mes documents".to_owned()));
             Some(format!("/patients/{patient}"))
         }
         _ => None,
@@ -847,6 +852,7 @@ struct PatientPage {
     id: String,
     can_orient: bool,
     can_book: bool,
+    can_documents: bool,
     csrf: String,
     enrolments: Vec<(String, String, String, bool)>,
     programmes: Vec<(String, String)>,
@@ -903,6 +909,12 @@ async fn patient_page(
         id: p.id.to_string(),
         can_orient,
         can_book: can_book(&w),
+        can_documents: domain::policy::authorize_patient(
+            &w.actor,
+            domain::policy::PatientAction::DraftDocument,
+            &scope,
+        )
+        .allowed(),
         csrf: w.session.csrf_token.clone(),
         enrolments,
         programmes,

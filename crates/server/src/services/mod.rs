@@ -3,6 +3,7 @@
 //! writes inside the store's transaction).
 
 pub mod consultations;
+pub mod documents;
 pub mod hl7;
 pub mod monitoring;
 pub mod oru;

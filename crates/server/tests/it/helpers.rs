@@ -572,3 +572,51 @@ impl TestApp {
             .id
     }
 }
+
+/// Validates a CDA document with xmllint against the CDA R2 schema (the ANS
+/// schema with French extensions, in `../shared/fixtures`).
+pub fn validate_cda(xml: &[u8]) {
+    let dir = std::env::temp_dir().join(format!("parcours-cda-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("doc.xml");
+    std::fs::write(&file, xml).unwrap();
+    let schema = format!(
+        "{}/../../../shared/fixtures/cda/schema/CDA_extended.xsd",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = std::process::Command::new("xmllint")
+        .args(["--noout", "--schema", &schema])
+        .arg(&file)
+        .output()
+        .expect("xmllint (Debian libxml2-utils, installed by scripts/test)");
+    assert!(
+        out.status.success(),
+        "xmllint rejected the CDA:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+impl TestApp {
+    /// An API client of the establishment `finess` (integration role); its token.
+    pub async fn client_token(&self, client_id: &str, finess: &str) -> String {
+        let e = self.establishment_id(finess).await;
+        self.store
+            .create_client(
+                client_id,
+                client_id,
+                &server::auth::hash_secret(format!("{client_id}-secret"))
+                    .await
+                    .unwrap(),
+                e,
+                domain::org::Role::Integration,
+                self.clock.now_ms(),
+            )
+            .await
+            .unwrap();
+        let r = self
+            .token_for(client_id, &format!("{client_id}-secret"))
+            .await;
+        r.json()["access_token"].as_str().unwrap().to_owned()
+    }
+}

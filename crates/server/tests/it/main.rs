@@ -12,6 +12,7 @@
 mod bad_input;
 mod beds;
 mod consultation;
+mod documents;
 mod fhir_api;
 mod helpers;
 mod isolation;

@@ -1,0 +1,479 @@
+//! Document pages: a patient's documents and a new draft from a template
+//! (`/patients/{id}/documents`), the draft to edit and validate in one click
+//! with its recipients (`/documents/{id}`), the PDF and the CDA, the
+//! establishment's dispatch dashboard (`/documents`), the DMP status on the
+//! patient's record, and the patient's own documents (`/mes-documents`).
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use domain::PatientId;
+use domain::documents::{ALL_KINDS, ALL_RECIPIENTS, DmpState, Kind, Recipient, Status};
+use domain::org::Role;
+use domain::policy::Principal;
+
+use super::web::{Nav, field, nav, paris_time, posted_form, render, see_other};
+use crate::error::{AppError, PageError};
+use crate::extract::WebUser;
+use crate::services::documents as svc;
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/patients/{id}/documents", get(list).post(create))
+        .route("/patients/{id}/dmp", post(set_dmp))
+        .route("/documents", get(dashboard))
+        .route("/documents/{id}", get(show).post(save))
+        .route("/documents/{id}/valider", post(validate))
+        .route("/documents/{id}/pdf", get(pdf))
+        .route("/documents/{id}/cda", get(cda))
+        .route("/mes-documents", get(mine))
+}
+
+fn patient_id(id: &str) -> Result<PatientId, PageError> {
+    id.parse()
+        .map_err(|_| AppError::NotFound("patient introuvable".into()).into())
+}
+
+/// (id, title, type, status, date).
+type Row = (String, String, String, String, String);
+
+fn row(d: &store::documents::Document) -> Row {
+    (
+        d.id.clone(),
+        d.title.clone(),
+        d.kind.label_fr().to_owned(),
+        match (d.status, d.source.as_str()) {
+            (Status::Draft, _) => "brouillon".to_owned(),
+            (Status::Validated, "local") => "validé".to_owned(),
+            (Status::Validated, _) => "reçu".to_owned(),
+        },
+        paris_time(d.validated_at_ms.unwrap_or(d.created_at_ms)),
+    )
+}
+
+#[derive(Template)]
+#[template(path = "documents_patient.html")]
+struct ListPage {
+    title: String,
+    nav: Option<Nav>,
+    csrf: String,
+    id: String,
+    name: String,
+    dmp: String,
+    rows: Vec<Row>,
+    kinds: Vec<(String, String)>,
+}
+
+/// `GET /patients/{id}/documents`.
+async fn list(
+    State(state): State<AppState>,
+    w: WebUser,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let pid = patient_id(&id)?;
+    let p = crate::services::patients::read(&state, &w.actor, pid).await?;
+    let docs = svc::of_patient(&state, &w.actor, pid).await?;
+    let (dmp, opposition) = state.store.dmp_of(pid).await?;
+    let page = ListPage {
+        title: "Documents".into(),
+        nav: nav(&w),
+        csrf: w.session.csrf_token.clone(),
+        id,
+        name: p.traits.display_name(),
+        dmp: format!(
+            "{}{}",
+            dmp.label_fr(),
+            if opposition {
+                " — opposition à l'alimentation"
+            } else {
+                ""
+            }
+        ),
+        rows: docs.iter().map(row).collect(),
+        kinds: ALL_KINDS
+            .iter()
+            .map(|k| (k.code().to_owned(), k.label_fr().to_owned()))
+            .collect(),
+    };
+    Ok(render(&page)?.into_response())
+}
+
+/// `POST /patients/{id}/documents` (`type`): a new draft from the template.
+async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    w: WebUser,
+    Path(id): Path<String>,
+    body: String,
+) -> Result<Response, PageError> {
+    let f = posted_form(&state, &headers, &w, &body)?;
+    let pid = patient_id(&id)?;
+    let kind = Kind::from_code(field(&f, "type"))
+        .ok_or_else(|| AppError::BadRequest("invalid", "type de document inconnu".into()))?;
+    let doc = svc::draft(&state, &w.actor, &w.user.id.to_string(), pid, kind).await?;
+    Ok(see_other(&format!("/documents/{doc}")))
+}
+
+/// `POST /patients/{id}/dmp` (`etat`, `opposition`): what the hospital knows of
+/// the patient's DMP, for those who write in the record.
+async fn set_dmp(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    w: WebUser,
+    Path(id): Path<String>,
+    body: String,
+) -> Result<Response, PageError> {
+    let f = posted_form(&state, &headers, &w, &body)?;
+    let pid = patient_id(&id)?;
+    let dmp = DmpState::from_code(field(&f, "etat"))
+        .ok_or_else(|| AppError::BadRequest("invalid", "statut DMP inconnu".into()))?;
+    crate::services::patients::clinical_read(&state, &w.actor, pid, "DMP").await?;
+    let p = state.store.patient(pid).await?;
+    let scope = crate::services::patients::scope_of(&state, &p).await?;
+    if !domain::policy::authorize_patient(
+        &w.actor,
+        domain::policy::PatientAction::DraftDocument,
+        &scope,
+    )
+    .allowed()
+    {
+        return Err(AppError::Forbidden("réservé à l'équipe du patient".into()).into());
+    }
+    state
+        .store
+        .set_dmp(pid, dmp, field(&f, "opposition") == "1", state.now_ms())
+        .await?;
+    Ok(see_other(&format!("/patients/{id}/documents")))
+}
+
+#[derive(Template)]
+#[template(path = "document.html")]
+struct DocPage {
+    title: String,
+    nav: Option<Nav>,
+    csrf: String,
+    id: String,
+    patient: String,
+    patient_name: String,
+    doc_title: String,
+    kind: String,
+    body: String,
+    draft: bool,
+    can_validate: bool,
+    /// (code, label, ticked).
+    recipients: Vec<(String, String, bool)>,
+    /// (label, address, state, detail).
+    sent: Vec<(String, String, String, String)>,
+    validated: String,
+    error: Option<String>,
+    gp: String,
+    referrer: String,
+}
+
+fn state_fr(s: &str) -> &'static str {
+    match s {
+        "delivered" => "remis",
+        "pending" => "en cours d'envoi",
+        "failed" => "échec",
+        "skipped" => "non envoyé",
+        "waiting" => "en attente",
+        _ => "?",
+    }
+}
+
+async fn show_render(
+    state: &AppState,
+    w: &WebUser,
+    id: &str,
+    status: StatusCode,
+    error: Option<String>,
+    form: Option<&[(String, String)]>,
+) -> Result<Response, PageError> {
+    let d = svc::read(state, &w.actor, id).await?;
+    if matches!(w.actor.principal, Principal::Patient { .. }) {
+        return Err(AppError::NotFound("document introuvable".into()).into());
+    }
+    let p = state.store.patient(d.patient).await?;
+    let sent = state.store.recipients_of(id).await?;
+    let is_doctor = w
+        .actor
+        .grants
+        .iter()
+        .any(|g| g.role == Role::Doctor && g.establishment == d.establishment);
+    let ticked = |r: Recipient| match form {
+        Some(f) => field(f, &format!("dest_{}", r.code())) == "1",
+        None => d.kind.default_recipients().contains(&r),
+    };
+    let page = DocPage {
+        title: d.title.clone(),
+        nav: nav(w),
+        csrf: w.session.csrf_token.clone(),
+        id: d.id.clone(),
+        patient: d.patient.to_string(),
+        patient_name: p.traits.display_name(),
+        doc_title: form.map_or(d.title.clone(), |f| field(f, "titre").to_owned()),
+        kind: d.kind.label_fr().to_owned(),
+        body: form.map_or(d.body.clone(), |f| field(f, "texte").to_owned()),
+        draft: d.status == Status::Draft,
+        can_validate: is_doctor,
+        recipients: ALL_RECIPIENTS
+            .iter()
+            .map(|r| (r.code().to_owned(), r.label_fr().to_owned(), ticked(*r)))
+            .collect(),
+        sent: sent
+            .iter()
+            .map(|r| {
+                (
+                    r.recipient.label_fr().to_owned(),
+                    r.address.clone(),
+                    state_fr(&r.state).to_owned(),
+                    r.detail.clone().unwrap_or_default(),
+                )
+            })
+            .collect(),
+        validated: d.validated_at_ms.map(paris_time).unwrap_or_default(),
+        error,
+        gp: form.map_or(String::new(), |f| field(f, "adresse_gp").to_owned()),
+        referrer: form.map_or(String::new(), |f| field(f, "adresse_adresseur").to_owned()),
+    };
+    Ok((status, render(&page)?).into_response())
+}
+
+/// `GET /documents/{id}`.
+async fn show(
+    State(state): State<AppState>,
+    w: WebUser,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    show_render(&state, &w, &id, StatusCode::OK, None, None).await
+}
+
+/// `POST /documents/{id}` (`titre`, `texte`): saves the draft.
+async fn save(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    w: WebUser,
+    Path(id): Path<String>,
+    body: String,
+) -> Result<Response, PageError> {
+    let f = posted_form(&state, &headers, &w, &body)?;
+    match svc::edit(
+        &state,
+        &w.actor,
+        &id,
+        field(&f, "titre"),
+        field(&f, "texte"),
+    )
+    .await
+    {
+        Ok(()) => Ok(see_other(&format!("/documents/{id}"))),
+        Err(AppError::Unprocessable(_, m)) => {
+            show_render(
+                &state,
+                &w,
+                &id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(m),
+                Some(&f),
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /documents/{id}/valider`: saves what was typed, validates, sends.
+async fn validate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    w: WebUser,
+    Path(id): Path<String>,
+    body: String,
+) -> Result<Response, PageError> {
+    let f = posted_form(&state, &headers, &w, &body)?;
+    let chosen: Vec<Recipient> = ALL_RECIPIENTS
+        .into_iter()
+        .filter(|r| field(&f, &format!("dest_{}", r.code())) == "1")
+        .collect();
+    let addresses = svc::Addresses {
+        gp: field(&f, "adresse_gp").to_owned(),
+        referrer: field(&f, "adresse_adresseur").to_owned(),
+    };
+    let saved = svc::edit(
+        &state,
+        &w.actor,
+        &id,
+        field(&f, "titre"),
+        field(&f, "texte"),
+    )
+    .await;
+    let outcome = match saved {
+        Ok(()) => svc::validate(&state, &w.actor, &w.user, &id, &chosen, &addresses)
+            .await
+            .map(|_| ()),
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(()) => Ok(see_other(&format!("/documents/{id}"))),
+        Err(AppError::Unprocessable(_, m)) => {
+            show_render(
+                &state,
+                &w,
+                &id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(m),
+                Some(&f),
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `GET /documents/{id}/pdf`: the PDF (from the CDA it was sent as).
+async fn pdf(
+    State(state): State<AppState>,
+    w: WebUser,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let (d, t, c) = svc::content(&state, &w.actor, &id).await?;
+    let pdf = svc::pdf_in(&t, &c).ok_or_else(|| {
+        AppError::Unprocessable("business-rule", "ce document n'a pas de version PDF".into())
+    })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"document-{}.pdf\"", d.id),
+            ),
+        ],
+        pdf,
+    )
+        .into_response())
+}
+
+/// `GET /documents/{id}/cda`: the CDA as sent (staff only).
+async fn cda(
+    State(state): State<AppState>,
+    w: WebUser,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    if matches!(w.actor.principal, Principal::Patient { .. }) {
+        return Err(AppError::NotFound("document introuvable".into()).into());
+    }
+    let (d, t, c) = svc::content(&state, &w.actor, &id).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, t),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"document-{}.xml\"", d.id),
+            ),
+        ],
+        c,
+    )
+        .into_response())
+}
+
+/// A validated document on the dashboard: id, title, when, (recipient, state).
+type DocLine = (String, String, String, Vec<(String, String)>);
+
+#[derive(Template)]
+#[template(path = "documents_dashboard.html")]
+struct DashboardPage {
+    title: String,
+    nav: Option<Nav>,
+    establishment: String,
+    rate: String,
+    met: bool,
+    pushed: u64,
+    eligible: u64,
+    /// (id, title, validated, [(recipient, state)]).
+    docs: Vec<DocLine>,
+    /// (id, title, recipient, state, why).
+    stragglers: Vec<(String, String, String, String, String)>,
+}
+
+/// `GET /documents`: validated documents of the last 30 days, where each went,
+/// the DMP feed rate against 98 %, and what is not delivered, with why.
+async fn dashboard(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
+    let Some(g) = w.actor.grants.iter().find(|g| {
+        matches!(
+            g.role,
+            Role::Doctor | Role::Nurse | Role::Secretary | Role::Admin
+        )
+    }) else {
+        return Err(
+            AppError::Forbidden("tableau réservé aux équipes des établissements".into()).into(),
+        );
+    };
+    let since = state.now_ms() - 30 * 24 * 3600 * 1000;
+    let d = svc::dashboard(&state, g.establishment, since).await?;
+    let rate = domain::documents::feed_rate(d.dmp_pushed, d.dmp_eligible);
+    let mut docs = Vec::new();
+    let mut stragglers = Vec::new();
+    for (doc, recipients) in &d.documents {
+        docs.push((
+            doc.id.clone(),
+            doc.title.clone(),
+            doc.validated_at_ms.map(paris_time).unwrap_or_default(),
+            recipients
+                .iter()
+                .map(|r| {
+                    (
+                        r.recipient.label_fr().to_owned(),
+                        state_fr(&r.state).to_owned(),
+                    )
+                })
+                .collect(),
+        ));
+        for r in recipients.iter().filter(|r| r.state != "delivered") {
+            stragglers.push((
+                doc.id.clone(),
+                doc.title.clone(),
+                r.recipient.label_fr().to_owned(),
+                state_fr(&r.state).to_owned(),
+                r.detail.clone().unwrap_or_default(),
+            ));
+        }
+    }
+    let page = DashboardPage {
+        title: "Diffusion des documents".into(),
+        nav: nav(&w),
+        establishment: super::web::establishment_name(&state, g.establishment).await,
+        rate: rate.map_or("—".into(), |(r, _)| format!("{:.1} %", r * 100.0)),
+        met: rate.is_some_and(|(_, m)| m),
+        pushed: d.dmp_pushed,
+        eligible: d.dmp_eligible,
+        docs,
+        stragglers,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+#[derive(Template)]
+#[template(path = "my_documents.html")]
+struct MinePage {
+    title: String,
+    nav: Option<Nav>,
+    rows: Vec<Row>,
+}
+
+/// `GET /mes-documents`: the patient's documents, downloadable.
+async fn mine(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
+    let Principal::Patient { patient, .. } = w.actor.principal else {
+        return Err(AppError::NotFound("page réservée aux patients".into()).into());
+    };
+    let docs = svc::of_patient(&state, &w.actor, patient).await?;
+    let page = MinePage {
+        title: "Mes documents".into(),
+        nav: nav(&w),
+        rows: docs.iter().map(row).collect(),
+    };
+    Ok(render(&page)?.into_response())
+}

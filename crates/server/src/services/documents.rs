@@ -1,0 +1,601 @@
+//! Documents: a draft from a template, filled from the record and the last
+//! stay; edited until a doctor validates it in one click; validation renders
+//! the PDF and the CDA, decides each recipient (the portal at once, the DMP over
+//! MHD when the patient is eligible, the GP and the referrer by secure
+//! messaging) and writes everything with the outbox messages in one
+//! transaction. Received documents (ITI-65) are filed on the patient found by
+//! INS. Every read is audited.
+
+use domain::audit::AuditActor;
+use domain::documents::{self as rules, Kind, Recipient, Status};
+use domain::org::Role;
+use domain::policy::{Actor, Decision, PatientAction, authorize_patient};
+use domain::{EstablishmentId, PatientId};
+use store::documents::{Document, NewDocument, ReceivedDocument, RecipientPlan};
+use store::outbox::NewMessage;
+
+use crate::error::AppError;
+use crate::services::patients;
+use crate::state::AppState;
+
+/// The outbox topic of MHD submissions (ITI-65).
+pub const MHD_TOPIC: &str = "mhd";
+
+fn not_found() -> AppError {
+    AppError::NotFound("document introuvable".into())
+}
+
+/// Checks `action` on the patient; the grant used (for the audit and the
+/// establishment).
+async fn authorized(
+    state: &AppState,
+    actor: &Actor,
+    patient: PatientId,
+    action: PatientAction,
+) -> Result<Option<domain::policy::Grant>, AppError> {
+    let p = state
+        .store
+        .patient(patient)
+        .await
+        .map_err(|_| not_found())?;
+    let scope = patients::scope_of(state, &p).await?;
+    match authorize_patient(actor, action, &scope) {
+        Decision::Allow(g) => Ok(g),
+        Decision::Deny(why) => Err(AppError::Forbidden(why.into())),
+    }
+}
+
+/// "23/11/2026".
+fn date_fr(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .and_then(|t| t.in_tz("Europe/Paris"))
+        .map(|z| z.strftime("%d/%m/%Y").to_string())
+        .unwrap_or_default()
+}
+
+/// Starts a draft of type `kind` for the patient (staff who may write in the
+/// record); its text starts with the template's sections, the facts the record
+/// knows already filled in. Its id.
+pub async fn draft(
+    state: &AppState,
+    actor: &Actor,
+    drafted_by: &str,
+    patient: PatientId,
+    kind: Kind,
+) -> Result<String, AppError> {
+    let grant = authorized(state, actor, patient, PatientAction::DraftDocument)
+        .await?
+        .ok_or_else(|| {
+            AppError::Forbidden("rédaction réservée aux soignants et au secrétariat".into())
+        })?;
+    let p = state.store.patient(patient).await?;
+    let est = state.store.establishment(grant.establishment).await?;
+    let stays = patients::encounters(state, actor, patient).await?;
+    let last = stays
+        .iter()
+        .filter(|e| e.establishment == grant.establishment)
+        .max_by_key(|e| e.started_at_ms.unwrap_or(0));
+    let mut body = format!(
+        "Patient : {}, né(e) le {}\nÉtablissement : {}\n",
+        p.traits.display_name(),
+        p.traits.birth_date.strftime("%d/%m/%Y"),
+        est.name
+    );
+    if let Some(e) = last {
+        body.push_str(&format!(
+            "Séjour : du {}{}{}\n",
+            e.started_at_ms.map(date_fr).unwrap_or_else(|| "?".into()),
+            e.ended_at_ms
+                .map(|m| format!(" au {}", date_fr(m)))
+                .unwrap_or_default(),
+            e.location
+                .unit
+                .as_deref()
+                .map(|u| format!(", unité {u}"))
+                .unwrap_or_default()
+        ));
+    }
+    for s in kind.sections() {
+        body.push_str(&format!("\n{s} :\n\n"));
+    }
+    Ok(state
+        .store
+        .create_document(
+            &NewDocument {
+                patient,
+                establishment: grant.establishment,
+                kind,
+                title: kind.label_fr().to_owned(),
+                body,
+                created_by: drafted_by.to_owned(),
+            },
+            &AuditActor::new(actor, Some(grant)),
+            state.now_ms(),
+        )
+        .await?)
+}
+
+/// A document this actor may read (audited).
+pub async fn read(state: &AppState, actor: &Actor, id: &str) -> Result<Document, AppError> {
+    let d = state.store.document(id).await.map_err(|_| not_found())?;
+    patients::clinical_read(state, actor, d.patient, &format!("DocumentReference/{id}")).await?;
+    Ok(d)
+}
+
+/// A patient's documents for this actor (one audited read): the staff who may
+/// read the record see all of them, drafts included; the patient only those
+/// sent to them.
+pub async fn of_patient(
+    state: &AppState,
+    actor: &Actor,
+    patient: PatientId,
+) -> Result<Vec<Document>, AppError> {
+    patients::clinical_read(state, actor, patient, "DocumentReference").await?;
+    let all = state.store.documents_of_patient(patient).await?;
+    if !matches!(actor.principal, domain::policy::Principal::Patient { .. }) {
+        return Ok(all);
+    }
+    let mut out = Vec::new();
+    for d in all {
+        if d.status == Status::Validated
+            && state
+                .store
+                .recipients_of(&d.id)
+                .await?
+                .iter()
+                .any(|r| r.recipient == Recipient::Patient)
+        {
+            out.push(d);
+        }
+    }
+    Ok(out)
+}
+
+/// Saves a draft's title and text.
+pub async fn edit(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    title: &str,
+    body: &str,
+) -> Result<(), AppError> {
+    let d = state.store.document(id).await.map_err(|_| not_found())?;
+    let grant = authorized(state, actor, d.patient, PatientAction::DraftDocument).await?;
+    rules::may_edit(d.status).map_err(|e| AppError::Conflict(e.to_string()))?;
+    let title = title.trim();
+    if title.is_empty() {
+        return Err(AppError::Unprocessable(
+            "business-rule",
+            "le titre est vide".into(),
+        ));
+    }
+    if !state
+        .store
+        .update_draft(
+            &d,
+            title,
+            body,
+            &AuditActor::new(actor, grant),
+            state.now_ms(),
+        )
+        .await?
+    {
+        return Err(AppError::Conflict(
+            rules::DocumentError::AlreadyValidated.to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// Where the GP's and the referrer's copies go.
+#[derive(Debug, Clone, Default)]
+pub struct Addresses {
+    /// The GP's secure-messaging address.
+    pub gp: String,
+    /// The referrer's.
+    pub referrer: String,
+}
+
+/// The PDF rendition of a document.
+fn pdf_of(d: &Document, author: &str, establishment: &str) -> Vec<u8> {
+    let mut lines: Vec<String> = d.body.lines().map(str::to_owned).collect();
+    lines.push(String::new());
+    lines.push(format!("{author} — {establishment}"));
+    interop::pdf::text_document(&d.title, &lines)
+}
+
+fn cda_time(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .and_then(|t| t.in_tz("Europe/Paris"))
+        .map(|z| z.strftime("%Y%m%d%H%M%S%z").to_string())
+        .unwrap_or_default()
+}
+
+/// Validates a draft (a doctor of its establishment) and sends it to each
+/// chosen recipient. Returns how each was planned.
+pub async fn validate(
+    state: &AppState,
+    actor: &Actor,
+    user: &store::users::User,
+    id: &str,
+    chosen: &[Recipient],
+    addresses: &Addresses,
+) -> Result<Vec<RecipientPlan>, AppError> {
+    let d = state.store.document(id).await.map_err(|_| not_found())?;
+    let grant = authorized(state, actor, d.patient, PatientAction::WriteClinical).await?;
+    let is_doctor = actor
+        .grants
+        .iter()
+        .any(|g| g.role == Role::Doctor && g.establishment == d.establishment);
+    rules::may_validate(d.status, is_doctor, &d.body, chosen).map_err(|e| match e {
+        rules::DocumentError::AlreadyValidated => AppError::Conflict(e.to_string()),
+        rules::DocumentError::NotADoctor => AppError::Forbidden(e.to_string()),
+        _ => AppError::Unprocessable("business-rule", e.to_string()),
+    })?;
+    let p = state.store.patient(d.patient).await?;
+    let territory = state.store.territory(p.territory).await?;
+    let est = state.store.establishment(d.establishment).await?;
+    let now = state.now_ms();
+    let (given, family) = user
+        .display_name
+        .trim_start_matches("Dr ")
+        .split_once(' ')
+        .map_or(("", user.display_name.as_str()), |(g, f)| (g, f));
+    let pdf = pdf_of(&d, &user.display_name, &est.name);
+    let effective = cda_time(now);
+    let stays = state.store.encounters_of(d.patient).await?;
+    let stay = stays
+        .iter()
+        .filter(|e| e.establishment == d.establishment)
+        .max_by_key(|e| e.started_at_ms.unwrap_or(0));
+    let (start, end) = (
+        stay.and_then(|e| e.started_at_ms).map(cda_time),
+        stay.and_then(|e| e.ended_at_ms).map(cda_time),
+    );
+    let cda = interop::cda::build(&interop::cda::CdaInput {
+        id: d.unique_id.trim_start_matches("urn:uuid:"),
+        set_id: &d.set_id,
+        version: u32::try_from(d.version).unwrap_or(1),
+        kind: d.kind,
+        title: &d.title,
+        effective: &effective,
+        patient: &p,
+        ipp_oid: &territory.oid,
+        author: interop::cda::Professional {
+            rpps: user.rpps.as_deref(),
+            given,
+            family,
+        },
+        establishment: (&est.finess, &est.name),
+        encounter: start.as_deref().map(|s| (s, end.as_deref())),
+        confidentiality: "N",
+        pdf: &pdf,
+    });
+    let mut plans = Vec::new();
+    for r in chosen {
+        let plan = match r {
+            Recipient::Patient => RecipientPlan {
+                recipient: *r,
+                address: "portail Parcours".into(),
+                message: Some(NewMessage {
+                    idempotency_key: format!("doc:{}:patient", d.id),
+                    topic: crate::delivery::NOTIFY_TOPIC.into(),
+                    destination: format!("portail:{}", d.patient),
+                    payload: format!(
+                        "Un nouveau document est disponible dans votre espace Parcours : {}.",
+                        d.title
+                    ),
+                }),
+                state: "pending",
+                detail: None,
+            },
+            Recipient::Dmp => {
+                let (dmp, opposition) = state.store.dmp_of(d.patient).await?;
+                let eligible = rules::dmp_eligibility(
+                    p.status.ins_exchangeable() && p.ins.is_some(),
+                    dmp,
+                    opposition,
+                );
+                match (
+                    eligible,
+                    state.config.mhd_destination.as_deref(),
+                    p.ins.as_ref(),
+                ) {
+                    (Err(why), _, _) => RecipientPlan {
+                        recipient: *r,
+                        address: String::new(),
+                        message: None,
+                        state: "skipped",
+                        detail: Some(why.to_string()),
+                    },
+                    (Ok(()), None, _) | (Ok(()), _, None) => RecipientPlan {
+                        recipient: *r,
+                        address: String::new(),
+                        message: None,
+                        state: "waiting",
+                        detail: Some(
+                            "aucun destinataire MHD configuré (PARCOURS_MHD_DESTINATION)".into(),
+                        ),
+                    },
+                    (Ok(()), Some(dest), Some(ins)) => {
+                        let oid = match ins.kind() {
+                            domain::InsKind::Nir => interop::cda::OID_INS_NIR,
+                            domain::InsKind::Nia => interop::cda::OID_INS_NIA,
+                        };
+                        let value = ins.value();
+                        let submission = uuid::Uuid::new_v4().to_string();
+                        let bundle =
+                            interop::fhir::mhd::provide_bundle(&interop::fhir::mhd::Submission {
+                                unique_id: &d.unique_id,
+                                submission_id: &submission,
+                                ins: (&value, oid),
+                                author: (user.rpps.as_deref(), &user.display_name),
+                                custodian: (&est.finess, &est.name),
+                                type_code: d.kind.loinc(),
+                                class_code: d.kind.class(),
+                                title: &d.title,
+                                date_ms: now,
+                                period_start_ms: stay.and_then(|e| e.started_at_ms).unwrap_or(now),
+                                cda: cda.as_bytes(),
+                            });
+                        RecipientPlan {
+                            recipient: *r,
+                            address: dest.to_owned(),
+                            message: Some(NewMessage {
+                                idempotency_key: format!("doc:{}:dmp", d.id),
+                                topic: MHD_TOPIC.into(),
+                                destination: dest.to_owned(),
+                                payload: bundle.to_string(),
+                            }),
+                            state: "pending",
+                            detail: None,
+                        }
+                    }
+                }
+            }
+            Recipient::Gp | Recipient::Referrer => {
+                let address = if *r == Recipient::Gp {
+                    addresses.gp.trim()
+                } else {
+                    addresses.referrer.trim()
+                };
+                if address.is_empty() {
+                    RecipientPlan {
+                        recipient: *r,
+                        address: String::new(),
+                        message: None,
+                        state: "skipped",
+                        detail: Some("adresse de messagerie sécurisée non renseignée".into()),
+                    }
+                } else if !address.contains('@') || address.contains(char::is_whitespace) {
+                    return Err(AppError::Unprocessable(
+                        "business-rule",
+                        format!("adresse de messagerie invalide : {address}"),
+                    ));
+                } else {
+                    RecipientPlan {
+                        recipient: *r,
+                        address: address.to_owned(),
+                        message: None,
+                        state: "waiting",
+                        detail: Some("messagerie sécurisée (MSSanté) pas encore raccordée".into()),
+                    }
+                }
+            }
+        };
+        plans.push(plan);
+    }
+    if !state
+        .store
+        .validate_document(
+            &d,
+            &user.id.to_string(),
+            "text/xml",
+            cda.as_bytes(),
+            &plans,
+            &AuditActor::new(actor, grant),
+            now,
+        )
+        .await?
+    {
+        return Err(AppError::Conflict(
+            rules::DocumentError::AlreadyValidated.to_string(),
+        ));
+    }
+    Ok(plans)
+}
+
+/// The PDF carried in a level-1 CDA (or the content itself when it is a PDF).
+pub fn pdf_in(content_type: &str, content: &[u8]) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    if content.starts_with(b"%PDF") {
+        return Some(content.to_vec());
+    }
+    if !content_type.contains("xml") {
+        return None;
+    }
+    let text = std::str::from_utf8(content).ok()?;
+    let start = text.find("representation=\"B64\"")?;
+    let after = text.get(start..)?;
+    let open = after.find('>')? + 1;
+    let close = after.find("</text>")?;
+    let b64: String = after
+        .get(open..close)?
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    base64::engine::general_purpose::STANDARD.decode(b64).ok()
+}
+
+/// A validated document's content for this actor (audited); the patient gets
+/// only what was sent to them.
+pub async fn content(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+) -> Result<(Document, String, Vec<u8>), AppError> {
+    let d = read(state, actor, id).await?;
+    if d.status != Status::Validated {
+        return Err(not_found());
+    }
+    if matches!(actor.principal, domain::policy::Principal::Patient { .. }) {
+        let sent = state
+            .store
+            .recipients_of(id)
+            .await?
+            .iter()
+            .any(|r| r.recipient == Recipient::Patient);
+        if !sent {
+            return Err(not_found());
+        }
+    }
+    let (t, c) = state
+        .store
+        .document_content(id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok((d, t, c))
+}
+
+/// Files the documents of an ITI-65 bundle received from an API client, each
+/// on the patient found by INS in the client's identity domain, at the client's
+/// establishment. A document already filed under its unique id is not filed
+/// twice (the same bundle resent answers the same). Their ids.
+pub async fn receive(
+    state: &AppState,
+    actor: &Actor,
+    sender: &str,
+    bundle: &serde_json::Value,
+) -> Result<Vec<String>, AppError> {
+    let docs = interop::fhir::mhd::read_provide_bundle(bundle)
+        .map_err(|e| AppError::Unprocessable("invalid", e))?;
+    let Some(grant) = actor.grants.first().copied() else {
+        return Err(AppError::Forbidden("client sans établissement".into()));
+    };
+    let mut ids = Vec::new();
+    for r in docs {
+        let (system, value) = &r.patient;
+        if system != &format!("urn:oid:{}", interop::cda::OID_INS_NIR)
+            && system != &format!("urn:oid:{}", interop::cda::OID_INS_NIA)
+        {
+            return Err(AppError::Unprocessable(
+                "business-rule",
+                format!("patient identifié par {system} : l'INS (NIR ou NIA) est attendue"),
+            ));
+        }
+        let found = state
+            .store
+            .search_patients(
+                grant.territory,
+                &store::patients::PatientQuery {
+                    ins: Some(value.clone()),
+                    ipp: None,
+                    family: None,
+                    given: None,
+                    birth_date: None,
+                    limit: 2,
+                    offset: 0,
+                },
+            )
+            .await?;
+        let Some(p) = found
+            .into_iter()
+            .find(|p| p.active() && p.status.ins_exchangeable())
+        else {
+            return Err(AppError::Unprocessable(
+                "business-rule",
+                "aucune identité qualifiée ne porte cette INS ici".into(),
+            ));
+        };
+        authorized(state, actor, p.id, PatientAction::WriteClinical).await?;
+        if let Some(existing) = state.store.document_by_unique_id(&r.unique_id).await? {
+            ids.push(existing.id);
+            continue;
+        }
+        let kind = domain::documents::ALL_KINDS
+            .into_iter()
+            .find(|k| k.loinc().0 == r.type_code)
+            .unwrap_or(Kind::CrConsultation);
+        let id = state
+            .store
+            .file_document(
+                &ReceivedDocument {
+                    unique_id: r.unique_id.clone(),
+                    patient: p.id,
+                    establishment: grant.establishment,
+                    kind,
+                    title: r.title.clone(),
+                    source: "mhd".into(),
+                    sender: sender.to_owned(),
+                    content_type: r.content_type.clone(),
+                    content: r.content.clone(),
+                },
+                &AuditActor::new(actor, Some(grant)),
+                state.now_ms(),
+            )
+            .await;
+        match id {
+            Ok(id) => ids.push(id),
+            // Filed by a concurrent resend meanwhile.
+            Err(store::StoreError::Conflict(_)) => {
+                if let Some(existing) = state.store.document_by_unique_id(&r.unique_id).await? {
+                    ids.push(existing.id);
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(ids)
+}
+
+/// One establishment's dispatch dashboard.
+#[derive(Debug, Clone)]
+pub struct Dashboard {
+    /// Documents validated in the period.
+    pub documents: Vec<(Document, Vec<store::documents::RecipientState>)>,
+    /// Pushed to the DMP.
+    pub dmp_pushed: u64,
+    /// Eligible for the DMP.
+    pub dmp_eligible: u64,
+}
+
+/// Documents validated at `establishment` since `since_ms` and where each went.
+pub async fn dashboard(
+    state: &AppState,
+    establishment: EstablishmentId,
+    since_ms: i64,
+) -> Result<Dashboard, AppError> {
+    let docs = state
+        .store
+        .validated_documents(establishment, since_ms)
+        .await?;
+    let recipients = state
+        .store
+        .document_recipients(establishment, since_ms)
+        .await?;
+    let mut out = Vec::new();
+    let (mut pushed, mut eligible) = (0u64, 0u64);
+    for d in docs {
+        let mine: Vec<_> = recipients
+            .iter()
+            .filter(|r| r.document_id == d.id)
+            .cloned()
+            .collect();
+        if let Some(dmp) = mine.iter().find(|r| r.recipient == Recipient::Dmp) {
+            // Skipped for a reason of the patient's (no DMP, opposition, identity)
+            // is not eligible; anything else counts.
+            if dmp.state != "skipped" {
+                eligible += 1;
+                if dmp.state == "delivered" {
+                    pushed += 1;
+                }
+            }
+        }
+        out.push((d, mine));
+    }
+    Ok(Dashboard {
+        documents: out,
+        dmp_pushed: pushed,
+        dmp_eligible: eligible,
+    })
+}

@@ -1,0 +1,512 @@
+//! Documents: the secretary drafts from a template, the doctor validates in one
+//! click and the document goes to each recipient; the DMP is another Parcours
+//! instance acting as MHD Document Recipient (ITI-65 in, ITI-67/68 out); every
+//! CDA validates against the schema; the dashboard shows the feed rate and the
+//! stragglers with why; an outage of the recipient loses nothing and sends
+//! nothing twice.
+
+use std::sync::{Arc, Mutex};
+
+use crate::helpers::*;
+
+/// Lambert's INS (the demo's first patient, qualified, the same on every instance).
+async fn ins_of(app: &TestApp) -> String {
+    app.demo_patient("Lambert").await.ins.unwrap().value()
+}
+
+/// Drafts a lettre de liaison for Lambert as the clinic's secretary; its id.
+async fn draft(app: &TestApp) -> String {
+    let lambert = app.demo_patient("Lambert").await.id;
+    let desk = app.login("sec.durand").await;
+    let page = app
+        .get_page(&format!("/patients/{lambert}/documents"), &desk)
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let r = app
+        .post_form(
+            &format!("/patients/{lambert}/documents"),
+            &format!("parcours_session={desk}"),
+            &[
+                ("csrf", &csrf_field(&page.text)),
+                ("type", "lettre-liaison"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    r.header("location")
+        .unwrap()
+        .trim_start_matches("/documents/")
+        .to_owned()
+}
+
+/// Validates as Dr Martin with the default recipients and a GP address.
+async fn validate(app: &TestApp, doctor: &str, id: &str) -> Resp {
+    let page = app.get_page(&format!("/documents/{id}"), doctor).await;
+    app.post_form(
+        &format!("/documents/{id}/valider"),
+        &format!("parcours_session={doctor}"),
+        &[
+            ("csrf", &csrf_field(&page.text)),
+            ("titre", "Lettre de liaison à la sortie"),
+            (
+                "texte",
+                "Motif : chimiothérapie orale.\nSuites : revoir dans un mois.",
+            ),
+            ("dest_patient", "1"),
+            ("dest_gp", "1"),
+            ("dest_dmp", "1"),
+            ("adresse_gp", "dr.generaliste@medecin.mssante.fr"),
+        ],
+    )
+    .await
+}
+
+/// fhir.resources 6.1.0 types `Attachment.url` as a URL with `scheme://`, so it
+/// refuses the `urn:uuid:` references an MHD transaction uses between its
+/// entries (FHIR R4 allows any URI there) — it refuses the ANS's own ITI-65
+/// example for that alone. The bundle is validated with those references
+/// spelled as URLs; everything else as sent.
+fn for_validator(bundle: &serde_json::Value) -> serde_json::Value {
+    let text = bundle
+        .to_string()
+        .replace("\"url\":\"urn:uuid:", "\"url\":\"http://bundle.invalid/");
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn the_validator_workaround_is_only_about_urn_uuid_attachment_urls() {
+    let sample: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/../../../shared/fixtures/fhir/pdsm/Bundle-example-td2-iti65-lot-soumission.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    // The ANS example passes once its urn:uuid attachment URL is spelled as a URL.
+    validate_fhir(&[for_validator(&sample)]);
+}
+
+async fn recipient_state(
+    app: &TestApp,
+    id: &str,
+    r: domain::documents::Recipient,
+) -> (String, Option<String>, i64) {
+    let all = app.store.recipients_of(id).await.unwrap();
+    let x = all.into_iter().find(|x| x.recipient == r).unwrap();
+    (x.state, x.detail, x.attempts)
+}
+
+#[tokio::test]
+async fn drafted_validated_and_delivered_to_another_instance_as_dmp() {
+    use domain::documents::Recipient;
+    for backend in BACKENDS {
+        // The DMP stand-in: another Parcours, its clinic client for the sender.
+        let dmp = spawn_app(backend).await;
+        let _ = dmp
+            .client_token("hospital-feed", server::demo::CLINIC_FINESS)
+            .await;
+        let dmp_base = dmp.base.clone();
+        let app = spawn_app_with(backend, move |c| {
+            c.mhd_destination = Some(format!("{dmp_base}/fhir"));
+            c.mhd_token_url = Some(format!("{dmp_base}/oauth/token"));
+            c.mhd_client_id = Some("hospital-feed".into());
+            c.mhd_client_secret = Some("hospital-feed-secret".into());
+        })
+        .await;
+        let id = draft(&app).await;
+        let doctor = app.login("dr.martin").await;
+        let desk = app.login("sec.durand").await;
+        // The draft starts from the template, filled from the record.
+        let page = app
+            .get_page(&format!("/documents/{id}"), &desk)
+            .await
+            .page();
+        assert!(
+            page.contains("LAMBERT Monique")
+                && page.contains("Suites à donner :")
+                && page.contains("Un médecin validera"),
+            "{backend}: {page}"
+        );
+        assert!(
+            !page.contains("Valider et envoyer"),
+            "{backend}: the secretary does not validate"
+        );
+        let r = app
+            .post_form(
+                &format!("/documents/{id}/valider"),
+                &format!("parcours_session={desk}"),
+                &[
+                    ("csrf", &csrf_field(&page)),
+                    ("titre", "x"),
+                    ("texte", "y"),
+                    ("dest_dmp", "1"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 403, "{backend}: {}", r.text);
+        // No recipient, or a bad address: said, nothing sent.
+        let dpage = app.get_page(&format!("/documents/{id}"), &doctor).await;
+        let r = app
+            .post_form(
+                &format!("/documents/{id}/valider"),
+                &format!("parcours_session={doctor}"),
+                &[
+                    ("csrf", &csrf_field(&dpage.text)),
+                    ("titre", "Lettre"),
+                    ("texte", "Texte"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 422, "{backend}");
+        assert!(r.page().contains("au moins un destinataire"));
+        let r = app
+            .post_form(
+                &format!("/documents/{id}/valider"),
+                &format!("parcours_session={doctor}"),
+                &[
+                    ("csrf", &csrf_field(&dpage.text)),
+                    ("titre", "Lettre"),
+                    ("texte", "Texte gardé"),
+                    ("dest_gp", "1"),
+                    ("adresse_gp", "pas une adresse"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 422, "{backend}");
+        assert!(
+            r.page().contains("adresse de messagerie invalide") && r.page().contains("Texte gardé")
+        );
+
+        // One click: validated and sent.
+        let r = validate(&app, &doctor, &id).await;
+        assert_eq!(r.status, 303, "{backend}: {}", r.text);
+        assert_eq!(
+            validate(&app, &doctor, &id).await.status,
+            409,
+            "{backend}: once"
+        );
+        let cda = app.store.document_content(&id).await.unwrap().unwrap();
+        assert_eq!(cda.0, "text/xml");
+        validate_cda(&cda.1);
+        let bundle: serde_json::Value = serde_json::from_str(
+            &app.store
+                .outbox_message(&format!("doc:{id}:dmp"))
+                .await
+                .unwrap()
+                .unwrap()
+                .payload,
+        )
+        .unwrap();
+        validate_fhir(&[for_validator(&bundle)]);
+        eventually("the DMP stand-in acknowledges", async || {
+            recipient_state(&app, &id, Recipient::Dmp).await.0 == "delivered"
+        })
+        .await;
+        eventually("the patient's notice leaves", async || {
+            recipient_state(&app, &id, Recipient::Patient).await.0 == "delivered"
+        })
+        .await;
+        assert_eq!(
+            recipient_state(&app, &id, Recipient::Gp).await,
+            (
+                "waiting".into(),
+                Some("messagerie sécurisée (MSSanté) pas encore raccordée".into()),
+                0
+            ),
+            "{backend}"
+        );
+
+        // On the DMP side: ITI-67 finds it by INS, ITI-68 gives the CDA back.
+        let token = dmp
+            .token_for("hospital-feed", "hospital-feed-secret")
+            .await
+            .json()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let ins = ins_of(&dmp).await;
+        let found = dmp
+            .get(
+                &format!(
+                    "/fhir/DocumentReference?patient.identifier=urn:oid:1.2.250.1.213.1.4.8|{ins}"
+                ),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(found.status, 200, "{backend}: {}", found.text);
+        let found = found.json();
+        let entry = found["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["resource"]["type"]["coding"][0]["code"] == "11490-0")
+            .expect("the letter is in the DMP")["resource"]
+            .clone();
+        validate_fhir(std::slice::from_ref(&found));
+        let url = entry["content"][0]["attachment"]["url"].as_str().unwrap();
+        // The test servers listen on port 0 (their public URL says so): the path.
+        assert!(
+            url.ends_with(&format!("/fhir/Binary/{}", entry["id"].as_str().unwrap())),
+            "{url}"
+        );
+        let path = url.get(url.find("/fhir/").unwrap()..).unwrap();
+        let binary = dmp.get(path, Some(&token)).await;
+        assert_eq!(binary.status, 200, "{backend}: {url}");
+        assert_eq!(binary.bytes, cda.1, "{backend}: the CDA as sent");
+        // Resending the same bundle files nothing twice.
+        let again = dmp
+            .http
+            .post(dmp.url("/fhir"))
+            .bearer_auth(&token)
+            .header("content-type", "application/fhir+json")
+            .body(bundle.to_string())
+            .send()
+            .await
+            .unwrap();
+        let again = read(again).await;
+        assert_eq!(again.status, 200, "{backend}: {}", again.text);
+        let lambert_there = dmp.demo_patient("Lambert").await.id;
+        assert_eq!(
+            dmp.store
+                .documents_of_patient(lambert_there)
+                .await
+                .unwrap()
+                .len(),
+            1,
+            "{backend}"
+        );
+
+        // The patient downloads it from the portal.
+        let patient = app.login(server::demo::PATIENT_LOGIN).await;
+        let mine = app.get_page("/mes-documents", &patient).await.page();
+        assert!(
+            mine.contains("Lettre de liaison à la sortie"),
+            "{backend}: {mine}"
+        );
+        let pdf = app
+            .get_page(&format!("/documents/{id}/pdf"), &patient)
+            .await;
+        assert_eq!(pdf.status, 200, "{backend}");
+        assert!(pdf_text(&pdf.bytes).contains("revoir dans un mois"));
+        assert_eq!(
+            app.get_page(&format!("/documents/{id}/cda"), &patient)
+                .await
+                .status,
+            404
+        );
+
+        // The dashboard: 1 of 1 eligible pushed, the GP's copy waiting, with why.
+        let board = app.get_page("/documents", &desk).await.page();
+        assert!(
+            board.contains("100.0 %")
+                && board.contains("atteint")
+                && board.contains("pas encore raccordée"),
+            "{backend}: {board}"
+        );
+        // A validated document is not edited any more.
+        let r = app
+            .post_form(
+                &format!("/documents/{id}"),
+                &format!("parcours_session={desk}"),
+                &[
+                    ("csrf", &csrf_field(&board)),
+                    ("titre", "x"),
+                    ("texte", "y"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 409, "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn the_dmp_is_skipped_with_the_reason_when_the_patient_opposes() {
+    use domain::documents::Recipient;
+    let app = spawn_app_with("sqlite", |c| {
+        c.mhd_destination = Some("http://127.0.0.1:9/fhir".into())
+    })
+    .await;
+    let lambert = app.demo_patient("Lambert").await.id;
+    let doctor = app.login("dr.martin").await;
+    // The doctor records the opposition on the patient's documents page.
+    let page = app
+        .get_page(&format!("/patients/{lambert}/documents"), &doctor)
+        .await;
+    let r = app
+        .post_form(
+            &format!("/patients/{lambert}/dmp"),
+            &format!("parcours_session={doctor}"),
+            &[
+                ("csrf", &csrf_field(&page.text)),
+                ("etat", "active"),
+                ("opposition", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let page = app
+        .get_page(&format!("/patients/{lambert}/documents"), &doctor)
+        .await
+        .page();
+    assert!(
+        page.contains("DMP ouvert — opposition à l'alimentation"),
+        "{page}"
+    );
+    let id = draft(&app).await;
+    assert_eq!(validate(&app, &doctor, &id).await.status, 303);
+    let (state, why, _) = recipient_state(&app, &id, Recipient::Dmp).await;
+    assert_eq!(
+        (state.as_str(), why.as_deref()),
+        (
+            "skipped",
+            Some("le patient s'est opposé à l'alimentation de son DMP")
+        )
+    );
+    assert!(
+        app.store
+            .outbox_message(&format!("doc:{id}:dmp"))
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing sent"
+    );
+    let desk = app.login("sec.durand").await;
+    let board = app.get_page("/documents", &desk).await.page();
+    assert!(
+        board.contains("opposé") && board.contains("0 envoyés sur 0 éligibles"),
+        "{board}"
+    );
+}
+
+#[tokio::test]
+async fn a_recipient_outage_loses_nothing_and_sends_nothing_twice() {
+    use axum::routing::post;
+    use domain::documents::Recipient;
+    // A recipient that fails with 503 until told to come back, counting POSTs.
+    let up = Arc::new(Mutex::new(false));
+    let posts = Arc::new(Mutex::new(0usize));
+    let (u, p) = (up.clone(), posts.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let recipient = axum::Router::new().route(
+        "/fhir",
+        post(async move || {
+            *p.lock().unwrap() += 1;
+            if *u.lock().unwrap() {
+                (axum::http::StatusCode::OK, r#"{"resourceType":"Bundle","type":"transaction-response"}"#)
+            } else {
+                (axum::http::StatusCode::SERVICE_UNAVAILABLE, r#"{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"transient","diagnostics":"maintenance"}]}"#)
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, recipient).await.unwrap() });
+    let app = spawn_app_with("sqlite", move |c| {
+        c.mhd_destination = Some(format!("{base}/fhir"))
+    })
+    .await;
+    let doctor = app.login("dr.martin").await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let id = draft(&app).await;
+        assert_eq!(validate(&app, &doctor, &id).await.status, 303);
+        ids.push(id);
+    }
+    // Down: each is tried, fails, waits (backoff on the app's clock).
+    eventually("three failed attempts", async || {
+        *posts.lock().unwrap() >= 3
+    })
+    .await;
+    for id in &ids {
+        let (state, why, attempts) = recipient_state(&app, id, Recipient::Dmp).await;
+        assert_eq!(
+            (state.as_str(), why.as_deref()),
+            ("pending", Some("HTTP 503 : maintenance"))
+        );
+        assert!(attempts >= 1);
+    }
+    // Several minutes later it is back: everything goes, once.
+    *up.lock().unwrap() = true;
+    app.clock.advance_secs(600);
+    for id in &ids {
+        eventually("delivered after the outage", async || {
+            recipient_state(&app, id, Recipient::Dmp).await.0 == "delivered"
+        })
+        .await;
+    }
+    let after = *posts.lock().unwrap();
+    app.clock.advance_secs(3600);
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(
+        *posts.lock().unwrap(),
+        after,
+        "nothing sent again once delivered"
+    );
+    assert!(app.store.outbox_dead(10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_mhd_recipient_refuses_what_it_cannot_file() {
+    let app = spawn_app("sqlite").await;
+    let token = app.client_token("feed", server::demo::CLINIC_FINESS).await;
+    let ins = ins_of(&app).await;
+    let cda = b"<ClinicalDocument xmlns=\"urn:hl7-org:v3\"/>";
+    let bundle = |ins: &str| {
+        interop::fhir::mhd::provide_bundle(&interop::fhir::mhd::Submission {
+            unique_id: "urn:uuid:11111111-2222-4333-8444-555555555555",
+            submission_id: "21111111-2222-4333-8444-555555555555",
+            ins: (ins, "1.2.250.1.213.1.4.8"),
+            author: (Some("10000012345"), "Dr Externe"),
+            custodian: ("450000013", "Clinique"),
+            type_code: ("34874-8", "CR opératoire"),
+            class_code: ("10", "Compte rendu"),
+            title: "CR opératoire",
+            date_ms: app.clock.now_ms(),
+            period_start_ms: app.clock.now_ms(),
+            cda,
+        })
+    };
+    let post = async |body: String, token: Option<&str>| {
+        let mut r = app
+            .http
+            .post(app.url("/fhir"))
+            .header("content-type", "application/fhir+json")
+            .body(body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        read(r.send().await.unwrap()).await
+    };
+    assert_eq!(post(bundle(&ins).to_string(), None).await.status, 401);
+    let unknown = post(bundle("279035121518989").to_string(), Some(&token)).await;
+    assert_eq!(unknown.status, 422, "{}", unknown.text);
+    assert!(unknown.text.contains("aucune identité qualifiée"));
+    let mut tampered = bundle(&ins);
+    tampered["entry"][1]["resource"]["content"][0]["attachment"]["hash"] =
+        serde_json::json!("AAAA");
+    let r = post(tampered.to_string(), Some(&token)).await;
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("SHA-1"));
+    assert_eq!(post("{".into(), Some(&token)).await.status, 400);
+    let ok = post(bundle(&ins).to_string(), Some(&token)).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    let ok = ok.json();
+    assert_eq!(ok["type"], "transaction-response");
+    let filed = ok["entry"][0]["response"]["location"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let again = post(bundle(&ins).to_string(), Some(&token)).await.json();
+    assert_eq!(
+        again["entry"][0]["response"]["location"],
+        filed.as_str(),
+        "filed once"
+    );
+    // The hospital's client (another establishment) cannot read it.
+    let hospital = app.token().await;
+    let r = app.get(&format!("/fhir/{filed}"), Some(&hospital)).await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    let r = app.get(&format!("/fhir/{filed}"), Some(&token)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    validate_fhir(&[r.json()]);
+}
