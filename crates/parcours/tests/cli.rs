@@ -63,8 +63,9 @@ async fn demo_seed_is_idempotent_and_audit_verify_catches_tampering() {
         assert_eq!(o.status.code(), Some(0), "{backend}: {}", stdout(&o));
         assert!(
             // 21 for the patients and the portal enrolment, 20 for the monitoring
-            // history (3 enrolments, 8 responses, 9 triage steps), 2 appointments.
-            stdout(&o).contains("intact: 43 entrées"),
+            // history (3 enrolments, 8 responses, 9 triage steps), 2 appointments,
+            // 3 for the documents (a report created and validated, a draft).
+            stdout(&o).contains("intact: 46 entrées"),
             "{backend}: {}",
             stdout(&o)
         );

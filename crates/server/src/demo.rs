@@ -594,6 +594,7 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<SeedReport> {
     if let (Some(c), Some(h)) = (clinic, hospital) {
         report.created += seed_monitoring(store, &patient_ids, c, h, now_ms).await?;
         report.created += seed_agendas(store, &patient_ids, c, h, now_ms).await?;
+        report.created += seed_documents(store, &patient_ids, c, now_ms).await?;
     }
     if store.user_by_username(PATIENT_LOGIN).await?.is_none() {
         let u = NewUser {
@@ -688,6 +689,117 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<SeedReport> {
         report.created += 1;
     }
     Ok(report)
+}
+
+/// Two documents in Mme Lambert's record at the clinic: a consultation report
+/// validated by her oncologist (given to her portal; the DMP copy waits for an
+/// MHD recipient to be configured) and a discharge letter still in draft; once.
+async fn seed_documents(
+    store: &Store,
+    patients: &[PatientId],
+    clinic: EstablishmentId,
+    now_ms: i64,
+) -> anyhow::Result<usize> {
+    use domain::documents::{Kind, Recipient};
+    let (Some(&lambert), Some(martin)) =
+        (patients.first(), store.user_by_username("dr.martin").await?)
+    else {
+        return Ok(0);
+    };
+    if !store.documents_of_patient(lambert).await?.is_empty() {
+        return Ok(0);
+    }
+    let who = AuditActor::system("demo-seed");
+    let report = Kind::CrConsultation;
+    let body = "Motif : suivi de chimiothérapie orale (capécitabine).\n\nExamen : bon état général, \
+                pas de syndrome main-pied, poids stable.\n\nConclusion : poursuite du traitement, \
+                prochaine consultation dans un mois.";
+    let id = store
+        .create_document(
+            &store::documents::NewDocument {
+                patient: lambert,
+                establishment: clinic,
+                kind: report,
+                title: report.label_fr().into(),
+                body: body.into(),
+                created_by: martin.id.to_string(),
+            },
+            &who,
+            now_ms - 7 * 24 * 3600 * 1000,
+        )
+        .await?;
+    let d = store.document(&id).await?;
+    let p = store.patient(lambert).await?;
+    let oid = store.territory(p.territory).await?.oid;
+    let est = store.establishment(clinic).await?;
+    let lines: Vec<String> = body.lines().map(str::to_owned).collect();
+    let pdf = interop::pdf::text_document(&d.title, &lines);
+    let when = jiff::Timestamp::from_millisecond(now_ms)
+        .and_then(|t| t.in_tz("Europe/Paris"))
+        .map(|z| z.strftime("%Y%m%d%H%M%S%z").to_string())
+        .unwrap_or_default();
+    let cda = interop::cda::build(&interop::cda::CdaInput {
+        id: d.unique_id.trim_start_matches("urn:uuid:"),
+        set_id: &d.set_id,
+        version: 1,
+        kind: report,
+        title: &d.title,
+        effective: &when,
+        patient: &p,
+        ipp_oid: &oid,
+        author: interop::cda::Professional {
+            rpps: martin.rpps.as_deref(),
+            given: "Claire",
+            family: "Martin",
+        },
+        establishment: (&est.finess, &est.name),
+        encounter: None,
+        confidentiality: "N",
+        pdf: &pdf,
+    });
+    let plans = [
+        store::documents::RecipientPlan {
+            recipient: Recipient::Patient,
+            address: "portail Parcours".into(),
+            message: None,
+            state: "delivered",
+            detail: None,
+        },
+        store::documents::RecipientPlan {
+            recipient: Recipient::Dmp,
+            address: String::new(),
+            message: None,
+            state: "waiting",
+            detail: Some("aucun destinataire MHD configuré (PARCOURS_MHD_DESTINATION)".into()),
+        },
+    ];
+    store
+        .validate_document(
+            &d,
+            &martin.id.to_string(),
+            "text/xml",
+            cda.as_bytes(),
+            &plans,
+            &who,
+            now_ms,
+        )
+        .await?;
+    let letter = Kind::LettreLiaison;
+    store
+        .create_document(
+            &store::documents::NewDocument {
+                patient: lambert,
+                establishment: clinic,
+                kind: letter,
+                title: letter.label_fr().into(),
+                body: "Motif d'hospitalisation :\n\nSynthèse du séjour :\n".into(),
+                created_by: "demo-seed".into(),
+            },
+            &who,
+            now_ms,
+        )
+        .await?;
+    Ok(2)
 }
 
 /// Opening hours for two doctors (the clinic's oncologist by video on weekday

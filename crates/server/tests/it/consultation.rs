@@ -777,7 +777,13 @@ async fn fhir_encounter_medication_request_and_document_reference() {
             &token,
         )
         .await;
-        let d = &docs["entry"][0]["resource"];
+        let d = docs["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["resource"])
+            .find(|r| r["type"]["coding"][0]["code"] == "57833-6")
+            .expect("the prescription among the documents");
         assert_eq!(d["type"]["coding"][0]["code"], "57833-6");
         use base64::Engine as _;
         let pdf = base64::engine::general_purpose::STANDARD

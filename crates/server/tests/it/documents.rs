@@ -267,15 +267,15 @@ async fn drafted_validated_and_delivered_to_another_instance_as_dmp() {
         let again = read(again).await;
         assert_eq!(again.status, 200, "{backend}: {}", again.text);
         let lambert_there = dmp.demo_patient("Lambert").await.id;
-        assert_eq!(
-            dmp.store
-                .documents_of_patient(lambert_there)
-                .await
-                .unwrap()
-                .len(),
-            1,
-            "{backend}"
-        );
+        let received: Vec<_> = dmp
+            .store
+            .documents_of_patient(lambert_there)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|d| d.source == "mhd")
+            .collect();
+        assert_eq!(received.len(), 1, "{backend}");
 
         // The patient downloads it from the portal.
         let patient = app.login(server::demo::PATIENT_LOGIN).await;
@@ -296,12 +296,16 @@ async fn drafted_validated_and_delivered_to_another_instance_as_dmp() {
             404
         );
 
-        // The dashboard: 1 of 1 eligible pushed, the GP's copy waiting, with why.
+        // The dashboard: this letter pushed, the demo's report still waiting for
+        // an MHD recipient (validated before one was configured): 1 of 2
+        // eligible, under the target; the GP's copy waiting, with why.
         let board = app.get_page("/documents", &desk).await.page();
         assert!(
-            board.contains("100.0 %")
-                && board.contains("atteint")
-                && board.contains("pas encore raccordée"),
+            board.contains("50.0 %")
+                && board.contains("1 envoyés sur 2 éligibles")
+                && board.contains("non atteint")
+                && board.contains("pas encore raccordée")
+                && board.contains("aucun destinataire MHD configuré"),
             "{backend}: {board}"
         );
         // A validated document is not edited any more.
@@ -374,7 +378,8 @@ async fn the_dmp_is_skipped_with_the_reason_when_the_patient_opposes() {
     let desk = app.login("sec.durand").await;
     let board = app.get_page("/documents", &desk).await.page();
     assert!(
-        board.contains("opposé") && board.contains("0 envoyés sur 0 éligibles"),
+        // Not eligible, so not counted: only the demo's report (waiting) is.
+        board.contains("opposé") && board.contains("0 envoyés sur 1 éligibles"),
         "{board}"
     );
 }
@@ -509,4 +514,48 @@ async fn the_mhd_recipient_refuses_what_it_cannot_file() {
     let r = app.get(&format!("/fhir/{filed}"), Some(&token)).await;
     assert_eq!(r.status, 200, "{}", r.text);
     validate_fhir(&[r.json()]);
+}
+
+#[tokio::test]
+async fn fhir_document_reference_search_returns_the_demo_documents() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let token = app
+            .client_token("clinic-feed", server::demo::CLINIC_FINESS)
+            .await;
+        let lambert = app.demo_patient("Lambert").await.id;
+        let r = app
+            .get(
+                &format!("/fhir/DocumentReference?patient=Patient/{lambert}"),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{backend}: {}", r.text);
+        let b = r.json();
+        let docs: Vec<&serde_json::Value> = b["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["resource"])
+            .collect();
+        assert_eq!(
+            docs.len(),
+            1,
+            "{backend}: the validated report, not the draft: {b}"
+        );
+        assert_eq!(docs[0]["type"]["coding"][0]["code"], "11488-4");
+        assert_eq!(docs[0]["docStatus"], "final");
+        validate_fhir(std::slice::from_ref(&b));
+        let id = docs[0]["id"].as_str().unwrap();
+        let cda = app.get(&format!("/fhir/Binary/{id}"), Some(&token)).await;
+        assert_eq!(cda.status, 200);
+        validate_cda(&cda.bytes);
+        // The patient sees it on the portal; the draft is not hers to see.
+        let patient = app.login(server::demo::PATIENT_LOGIN).await;
+        let mine = app.get_page("/mes-documents", &patient).await.page();
+        assert!(
+            mine.contains("Compte rendu de consultation") && !mine.contains("Lettre de liaison"),
+            "{backend}: {mine}"
+        );
+    }
 }
