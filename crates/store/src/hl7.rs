@@ -88,6 +88,8 @@ pub enum IdentityFeed {
         ins: Option<Ins>,
         /// Status.
         status: IdentityStatus,
+        /// What the message says of the patient's DMP (PAM France ZFA), if anything.
+        dmp: Option<DmpFeed>,
     },
     /// A47 with the old IPP in MRG-1: the record's IPP changes.
     ChangeIpp {
@@ -107,6 +109,15 @@ pub enum IdentityFeed {
         /// MRG-1 IPP.
         merged_ipp: String,
     },
+}
+
+/// The DMP part of an identity feed (ZFA-1 status, ZFA-9 opposition).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DmpFeed {
+    /// The record's status.
+    pub state: domain::documents::DmpState,
+    /// Opposition to feeding it; `None` when not collected (kept as it was).
+    pub opposition: Option<bool>,
 }
 
 const LOG_COLUMNS: &str = "id, received_at_ms, sender, control_id, message_type, status, errors, ack, raw, patient_id, establishment_id, replay_of";
@@ -285,13 +296,14 @@ impl Store {
                     traits,
                     ins,
                     status,
+                    dmp,
                 } => {
                     let found = sqlx::query(select)
                         .bind(territory.to_string())
                         .bind(ipp)
                         .fetch_optional(&mut *sp)
                         .await?;
-                    match found {
+                    let patient = match found {
                         None => {
                             let id = PatientId::new();
                             let p = NewPatient {
@@ -340,7 +352,20 @@ impl Store {
                             audits.push(audit(&job.who, id, "update", now_ms));
                             id
                         }
+                    };
+                    if let Some(d) = dmp {
+                        sqlx::query(
+                            "INSERT INTO patient_dmp (patient_id, state, opposition, updated_at_ms) VALUES ($1, $2, COALESCE($3, 0), $4) \
+                             ON CONFLICT (patient_id) DO UPDATE SET state = excluded.state, opposition = COALESCE($3, patient_dmp.opposition), updated_at_ms = excluded.updated_at_ms",
+                        )
+                        .bind(patient.to_string())
+                        .bind(d.state.code())
+                        .bind(d.opposition.map(i64::from))
+                        .bind(now_ms)
+                        .execute(&mut *sp)
+                        .await?;
                     }
+                    patient
                 }
                 IdentityFeed::ChangeIpp {
                     territory,

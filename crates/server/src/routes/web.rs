@@ -853,6 +853,7 @@ struct PatientPage {
     can_orient: bool,
     can_book: bool,
     can_documents: bool,
+    dmp: String,
     csrf: String,
     enrolments: Vec<(String, String, String, bool)>,
     programmes: Vec<(String, String)>,
@@ -909,6 +910,18 @@ async fn patient_page(
         id: p.id.to_string(),
         can_orient,
         can_book: can_book(&w),
+        dmp: {
+            let (d, opposition) = state.store.dmp_of(p.id).await?;
+            format!(
+                "{}{}",
+                d.label_fr(),
+                if opposition {
+                    " (opposition à l'alimentation)"
+                } else {
+                    ""
+                }
+            )
+        },
         can_documents: domain::policy::authorize_patient(
             &w.actor,
             domain::policy::PatientAction::DraftDocument,

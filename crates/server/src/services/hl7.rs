@@ -408,6 +408,19 @@ fn plan(
         _ => (None, IdentityStatus::Provisional),
     };
     let movement = movement(m, event, establishment)?;
+    // ZFA (DMP): ZFA-1 status, ZFA-9 opposition to feeding (IO opposed, INO not,
+    // NA not collected).
+    let dmp = m.segment("ZFA", 1).map(|z| {
+        let get = |n: usize| z.field(n).map(|f| f.raw().to_owned()).unwrap_or_default();
+        store::hl7::DmpFeed {
+            state: domain::documents::DmpState::from_zfa(&get(1)),
+            opposition: match get(9).as_str() {
+                "IO" => Some(true),
+                "INO" => Some(false),
+                _ => None,
+            },
+        }
+    });
     Ok(Plan {
         feed: IdentityFeed::Upsert {
             territory,
@@ -416,6 +429,7 @@ fn plan(
             traits,
             ins,
             status,
+            dmp,
         },
         movement,
         warnings,

@@ -357,6 +357,14 @@ async fn the_dmp_is_skipped_with_the_reason_when_the_patient_opposes() {
         page.contains("DMP ouvert — opposition à l'alimentation"),
         "{page}"
     );
+    let banner = app
+        .get_page(&format!("/patients/{lambert}"), &doctor)
+        .await
+        .page();
+    assert!(
+        banner.contains("DMP ouvert (opposition à l'alimentation)"),
+        "{banner}"
+    );
     let id = draft(&app).await;
     assert_eq!(validate(&app, &doctor, &id).await.status, 303);
     let (state, why, _) = recipient_state(&app, &id, Recipient::Dmp).await;

@@ -823,6 +823,37 @@ async fn the_ans_samples_and_messages_written_by_hl7apy_and_python_hl7() {
     ))
     .unwrap();
     assert_eq!(c.send(&again).await, first);
+    // ZFA: the DMP is open and the patient did not oppose its feeding (A01's
+    // ZFA-9 INO); a later message says she opposes (IO); one where it was not
+    // collected (NA) leaves that as it was.
+    let pid: domain::PatientId = p["id"].as_str().unwrap().parse().unwrap();
+    use domain::documents::DmpState;
+    assert_eq!(
+        app.store.dmp_of(pid).await.unwrap(),
+        (DmpState::Active, false)
+    );
+    for (f, expected) in [
+        (
+            "ZFA_NonConsentementConsultation_OppositionAlimentation.er7",
+            true,
+        ),
+        (
+            "ZFA_NonRecueillieConsentementConsultation_NonRecueillieOppositionAlimentation.er7",
+            true,
+        ),
+        (
+            "ZFA_NonRecueillieConsentementConsultation_NonOppositionAlimentation.er7",
+            false,
+        ),
+    ] {
+        let ack = c.send(&std::fs::read(format!("{dir}/{f}")).unwrap()).await;
+        assert_eq!(ack_code(&ack).0, "AA", "{f}: {ack}");
+        assert_eq!(
+            app.store.dmp_of(pid).await.unwrap(),
+            (DmpState::Active, expected),
+            "{f}: {ack}"
+        );
+    }
 
     let out = std::process::Command::new("python3")
         .arg(format!(

@@ -76,6 +76,7 @@ async fn occupancy_from_adt_and_manual_changes() {
                 traits,
                 ins: None,
                 status: IdentityStatus::Provisional,
+                dmp: None,
             };
             let mv = MovementFeed {
                 establishment: w.e1,
