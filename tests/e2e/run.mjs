@@ -22,6 +22,7 @@ const modules = {
   beds: await import('./scenarios/beds.mjs'),
   monitoring: await import('./scenarios/monitoring.mjs'),
   teleconsultation: await import('./scenarios/teleconsultation.mjs'),
+  documents: await import('./scenarios/documents.mjs'),
 };
 const scenarios = Object.fromEntries(Object.entries(modules).map(([k, m]) => [k, m.default]));
 
