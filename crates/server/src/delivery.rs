@@ -100,6 +100,22 @@ fn http() -> &'static reqwest::Client {
 
 /// A bearer token from the MHD recipient's OAuth2 endpoint (client credentials).
 async fn mhd_token(state: &AppState) -> Result<Option<String>, DeliveryError> {
+    // Kept in the state until a minute before it expires: getting one costs the
+    // recipient a password hash, not something to pay once per document.
+    let mut cached = state.mhd_token.lock().await;
+    if let Some((t, until)) = cached.as_ref()
+        && std::time::Instant::now() < *until
+    {
+        return Ok(Some(t.clone()));
+    }
+    let fresh = fetch_mhd_token(state).await?;
+    *cached = fresh.clone();
+    Ok(fresh.map(|(t, _)| t))
+}
+
+async fn fetch_mhd_token(
+    state: &AppState,
+) -> Result<Option<(String, std::time::Instant)>, DeliveryError> {
     let c = &state.config;
     let (Some(url), Some(id), Some(secret)) = (
         c.mhd_token_url.as_deref(),
@@ -129,9 +145,18 @@ async fn mhd_token(state: &AppState) -> Result<Option<String>, DeliveryError> {
         .json()
         .await
         .map_err(|_| t("jeton MHD illisible".into()))?;
+    let lifetime = interop::json_at(&v, &["expires_in"])
+        .as_u64()
+        .unwrap_or(300)
+        .saturating_sub(60);
     interop::json_at(&v, &["access_token"])
         .as_str()
-        .map(|s| Some(s.to_owned()))
+        .map(|s| {
+            Some((
+                s.to_owned(),
+                std::time::Instant::now() + Duration::from_secs(lifetime),
+            ))
+        })
         .ok_or_else(|| t("jeton MHD absent de la réponse".into()))
 }
 
@@ -154,6 +179,11 @@ pub async fn send_mhd(state: &AppState, m: &OutboxMessage) -> Result<(), Deliver
     let status = r.status().as_u16();
     if r.status().is_success() {
         return Ok(());
+    }
+    if status == 401 {
+        // The token expired or was revoked: a new one next time.
+        *state.mhd_token.lock().await = None;
+        return Err(DeliveryError::Transient("HTTP 401 : jeton refusé".into()));
     }
     let body: serde_json::Value = r.json().await.unwrap_or_default();
     let why = interop::json_at(&body, &["issue", "0", "diagnostics"])

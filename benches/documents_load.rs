@@ -1,0 +1,305 @@
+//! Document dispatch load for `scripts/bench-documents`. Two commands:
+//!
+//! - `documents-load validate SENDER_URL COUNT CONCURRENCY`: logs in as the
+//!   demo oncologist, drafts COUNT discharge letters for Mme Lambert and
+//!   validates each in one click (CDA built, outbox written); prints JSON with
+//!   the time taken.
+//! - `documents-load wait RECEIVER_URL CLIENT_SECRET EXPECTED TIMEOUT_S`: polls
+//!   the MHD recipient (ITI-67 by INS) until it holds EXPECTED documents for
+//!   her; prints JSON with the time it took and the count.
+//! - `documents-load post RECEIVER_URL CLIENT_SECRET COUNT CONCURRENCY`: the
+//!   peer: posts COUNT ready-made ITI-65 bundles straight to the recipient (no
+//!   CDA to build, no outbox), the ceiling the dispatch is compared with.
+//!
+//! Loopback only, bounded in count and time.
+
+use std::time::{Duration, Instant};
+
+use futures_util::{StreamExt, stream};
+
+const DOCTOR: &str = "dr.martin";
+const PASSWORD: &str = "parcours-demo";
+const TOTP_SECRET: &str = "KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU";
+/// Mme Lambert's INS (the demo's, qualified).
+const INS: &str = "261044523410185";
+/// The API client the script creates on the recipient.
+const CLIENT: &str = "dmp-feed";
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+fn cookie(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix(&format!("{name}=")))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
+}
+
+fn csrf(html: &str) -> Option<String> {
+    let at = html.find("name=\"csrf\" value=\"")? + 19;
+    Some(html.get(at..)?.split('"').next()?.to_owned())
+}
+
+fn loopback(base: &str) -> Result<String, Error> {
+    let base = base.trim_end_matches('/').to_owned();
+    if base.starts_with("http://127.0.0.1:") || base.starts_with("http://[::1]:") {
+        Ok(base)
+    } else {
+        Err("loopback only (http://127.0.0.1:PORT)".into())
+    }
+}
+
+async fn doctor_session(http: &reqwest::Client, base: &str) -> Result<String, Error> {
+    let page = http.get(format!("{base}/login")).send().await?;
+    let login_cookie = cookie(&page, "parcours_login_csrf").ok_or("no login cookie")?;
+    let token = csrf(&page.text().await?).ok_or("no csrf")?;
+    let r = http
+        .post(format!("{base}/login"))
+        .header("cookie", format!("parcours_login_csrf={login_cookie}"))
+        .form(&[
+            ("username", DOCTOR),
+            ("password", PASSWORD),
+            ("csrf", &token),
+        ])
+        .send()
+        .await?;
+    let half = cookie(&r, "parcours_session").ok_or("password step refused")?;
+    let page = http
+        .get(format!("{base}/login/totp"))
+        .header("cookie", format!("parcours_session={half}"))
+        .send()
+        .await?;
+    let token = csrf(&page.text().await?).ok_or("no csrf on the TOTP page")?;
+    let secret = totp_rs::Secret::Encoded(TOTP_SECRET.into()).to_bytes()?;
+    let totp = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, secret)?;
+    let r = http
+        .post(format!("{base}/login/totp"))
+        .header("cookie", format!("parcours_session={half}"))
+        .form(&[
+            ("code", totp.generate_current()?.as_str()),
+            ("csrf", &token),
+        ])
+        .send()
+        .await?;
+    Ok(cookie(&r, "parcours_session").ok_or("TOTP step refused")?)
+}
+
+async fn validate(base: &str, count: usize, concurrency: usize) -> Result<(), Error> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let session = doctor_session(&http, base).await?;
+    let c = format!("parcours_session={session}");
+    let search = http
+        .get(format!("{base}/patients?nom=Lambert"))
+        .header("cookie", &c)
+        .send()
+        .await?
+        .text()
+        .await?;
+    let token = csrf(&search).ok_or("no csrf")?;
+    let patient = search
+        .split("href=\"/patients/")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .ok_or("Mme Lambert not found")?
+        .to_owned();
+    let started = Instant::now();
+    let results: Vec<Result<(), Error>> = stream::iter(0..count)
+        .map(|i| {
+            let (http, c, token, patient) =
+                (http.clone(), c.clone(), token.clone(), patient.clone());
+            let base = base.to_owned();
+            async move {
+                let r = http
+                    .post(format!("{base}/patients/{patient}/documents"))
+                    .header("cookie", &c)
+                    .form(&[("csrf", token.as_str()), ("type", "lettre-liaison")])
+                    .send()
+                    .await?;
+                let id = r
+                    .headers()
+                    .get("location")
+                    .and_then(|l| l.to_str().ok())
+                    .and_then(|l| l.strip_prefix("/documents/"))
+                    .ok_or("draft refused")?
+                    .to_owned();
+                let text =
+                    format!("Lettre de liaison n° {i}\nSortie le jour même. Revoir dans un mois.");
+                let r = http
+                    .post(format!("{base}/documents/{id}/valider"))
+                    .header("cookie", &c)
+                    .form(&[
+                        ("csrf", token.as_str()),
+                        ("titre", "Lettre de liaison à la sortie"),
+                        ("texte", text.as_str()),
+                        ("dest_patient", "1"),
+                        ("dest_dmp", "1"),
+                    ])
+                    .send()
+                    .await?;
+                if r.status() != 303 {
+                    return Err(format!("validation refused: {}", r.status()).into());
+                }
+                Ok(())
+            }
+        })
+        .buffer_unordered(concurrency.clamp(1, 64))
+        .collect()
+        .await;
+    let seconds = started.elapsed().as_secs_f64();
+    let failed = results.iter().filter(|r| r.is_err()).count();
+    let first_error = results
+        .iter()
+        .find_map(|r| r.as_ref().err().map(ToString::to_string));
+    println!(
+        "{}",
+        serde_json::json!({"validated": count - failed, "failed": failed, "seconds": seconds,
+            "per_second": (count - failed) as f64 / seconds, "first_error": first_error})
+    );
+    Ok(())
+}
+
+async fn token(http: &reqwest::Client, base: &str, secret: &str) -> Result<String, Error> {
+    let r: serde_json::Value = http
+        .post(format!("{base}/oauth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", CLIENT),
+            ("client_secret", secret),
+        ])
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(r["access_token"].as_str().ok_or("no token")?.to_owned())
+}
+
+async fn count(http: &reqwest::Client, base: &str, token: &str) -> Result<usize, Error> {
+    let r = http
+        .get(format!(
+            "{base}/fhir/DocumentReference?patient.identifier=urn:oid:1.2.250.1.213.1.4.8|{INS}"
+        ))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    if !r.status().is_success() {
+        return Err(format!("ITI-67: {}", r.status()).into());
+    }
+    let v: serde_json::Value = r.json().await?;
+    Ok(v["entry"].as_array().map_or(0, |e| {
+        e.iter()
+            .filter(|x| x["resource"]["type"]["coding"][0]["code"] == "11490-0")
+            .count()
+    }))
+}
+
+async fn wait(base: &str, secret: &str, expected: usize, timeout_s: u64) -> Result<(), Error> {
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(timeout_s.min(3600));
+    let mut last = 0;
+    let mut tok: Option<String> = None;
+    while Instant::now() < deadline {
+        // The recipient may be down (an outage): try again.
+        if tok.is_none() {
+            tok = token(&http, base, secret).await.ok();
+        }
+        if let Some(t) = &tok {
+            match count(&http, base, t).await {
+                Ok(n) => {
+                    last = n;
+                    if n >= expected {
+                        break;
+                    }
+                }
+                Err(_) => tok = None,
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!(
+        "{}",
+        serde_json::json!({"expected": expected, "received": last, "seconds": started.elapsed().as_secs_f64()})
+    );
+    Ok(())
+}
+
+async fn post(base: &str, secret: &str, n: usize, concurrency: usize) -> Result<(), Error> {
+    let http = reqwest::Client::new();
+    let t = token(&http, base, secret).await?;
+    let cda = format!(
+        "<ClinicalDocument xmlns=\"urn:hl7-org:v3\">{}</ClinicalDocument>",
+        "x".repeat(4000)
+    );
+    let now = 1_795_000_000_000i64;
+    let started = Instant::now();
+    let results: Vec<bool> = stream::iter(0..n)
+        .map(|i| {
+            let (http, t, cda) = (http.clone(), t.clone(), cda.clone());
+            let base = base.to_owned();
+            async move {
+                let unique = format!("urn:uuid:00000000-0000-4000-8000-{i:012}");
+                let sub = format!("10000000-0000-4000-8000-{i:012}");
+                let bundle = interop::fhir::mhd::provide_bundle(&interop::fhir::mhd::Submission {
+                    unique_id: &unique,
+                    submission_id: &sub,
+                    ins: (INS, "1.2.250.1.213.1.4.8"),
+                    author: (Some("10000012345"), "Dr Pair"),
+                    custodian: ("450000013", "Clinique"),
+                    type_code: ("34874-8", "CR opératoire"),
+                    class_code: ("10", "Compte rendu"),
+                    title: "CR opératoire",
+                    date_ms: now,
+                    period_start_ms: now,
+                    cda: cda.as_bytes(),
+                });
+                http.post(format!("{base}/fhir"))
+                    .bearer_auth(&t)
+                    .header("content-type", "application/fhir+json")
+                    .body(bundle.to_string())
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            }
+        })
+        .buffer_unordered(concurrency.clamp(1, 64))
+        .collect()
+        .await;
+    let seconds = started.elapsed().as_secs_f64();
+    let ok = results.iter().filter(|r| **r).count();
+    println!(
+        "{}",
+        serde_json::json!({"posted": ok, "failed": n - ok, "seconds": seconds, "per_second": ok as f64 / seconds})
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let a: Vec<String> = std::env::args().collect();
+    let arg = |i: usize| a.get(i).map(String::as_str).unwrap_or_default();
+    match arg(1) {
+        "validate" => {
+            validate(
+                &loopback(arg(2))?,
+                arg(3).parse::<usize>()?.min(10_000),
+                arg(4).parse()?,
+            )
+            .await
+        }
+        "wait" => wait(&loopback(arg(2))?, arg(3), arg(4).parse()?, arg(5).parse()?).await,
+        "post" => {
+            post(
+                &loopback(arg(2))?,
+                arg(3),
+                arg(4).parse::<usize>()?.min(10_000),
+                arg(5).parse()?,
+            )
+            .await
+        }
+        _ => Err("usage: documents-load validate|wait|post …".into()),
+    }
+}
