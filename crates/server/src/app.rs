@@ -52,6 +52,8 @@ impl Application {
         tracing::info!(?programmes, "monitoring programmes");
         let payment = crate::payment::Provider::from_config(&config)
             .map_err(|e| anyhow::anyhow!("configuration du paiement : {e}"))?;
+        let mailer = crate::mail::Mailer::from_config(&config)
+            .map_err(|e| anyhow::anyhow!("configuration de la messagerie : {e}"))?;
         let applied = store
             .migrate(clock.now().as_millisecond())
             .await
@@ -69,6 +71,7 @@ impl Application {
         let (ingest_tx, ingest_rx) = crate::ingest::queue();
         state.ingest = Some(ingest_tx);
         state.payment = payment;
+        state.mailer = mailer;
         Ok(Application {
             listener,
             mllp,

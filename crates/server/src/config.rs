@@ -46,6 +46,11 @@ pub struct Config {
     /// A folder of monitoring programme files (`*.json`) that add to or replace
     /// (same id) the shipped ones; read at start, a bad file stops the start.
     pub programmes_dir: Option<PathBuf>,
+    /// The SMTP relay patients' notices go through (`smtp://host:port`); none:
+    /// notices stay on the portal.
+    pub smtp_url: Option<String>,
+    /// The sender of those mails.
+    pub smtp_from: String,
     /// The MHD Document Recipient documents go to (the DMP, or a territory's
     /// repository): its FHIR base, e.g. `https://dmp.example.fr/fhir`.
     pub mhd_destination: Option<String>,
@@ -88,6 +93,8 @@ impl Default for Config {
             siu_destination: None,
             ice_servers: None,
             teleconsultation_fee_cents: 3000,
+            smtp_url: None,
+            smtp_from: "Parcours <ne-pas-repondre@parcours.invalid>".into(),
             mhd_destination: None,
             mhd_token_url: None,
             mhd_client_id: None,
@@ -195,6 +202,12 @@ impl Config {
         }
         if let Some(v) = text("PARCOURS_PROGRAMMES_DIR") {
             cfg.programmes_dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = text("PARCOURS_SMTP_URL") {
+            cfg.smtp_url = Some(v);
+        }
+        if let Some(v) = text("PARCOURS_SMTP_FROM") {
+            cfg.smtp_from = v;
         }
         if let Some(v) = text("PARCOURS_MHD_DESTINATION") {
             cfg.mhd_destination = Some(v.trim_end_matches('/').to_owned());

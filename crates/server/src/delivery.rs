@@ -234,6 +234,55 @@ async fn deliver(
     }
 }
 
+/// Delivers a notice to a patient: by e-mail when SMTP is configured and the
+/// patient gave an address; otherwise it stays on the portal (the log sender
+/// records only the message id, never its text or recipient).
+async fn notify(
+    state: &AppState,
+    m: &OutboxMessage,
+    policy: &RetryPolicy,
+) -> Result<(), store::StoreError> {
+    let patient = m
+        .destination
+        .strip_prefix("portail:")
+        .and_then(|p| p.parse::<domain::PatientId>().ok());
+    let email = match (&state.mailer, patient) {
+        (Some(_), Some(p)) => state.store.patient_email(p).await?,
+        _ => None,
+    };
+    let sent = match (&state.mailer, email) {
+        (Some(mailer), Some(to)) => mailer.send_notice(&to, &m.payload).await,
+        _ => {
+            tracing::info!(id = %m.id, "notification left on the portal (log sender)");
+            Ok(())
+        }
+    };
+    let now = state.now_ms();
+    match sent {
+        Ok(()) => state.store.outbox_delivered(&m.id, now).await,
+        Err(DeliveryError::Refused(why)) => {
+            tracing::warn!(id = %m.id, "notice refused by the mail relay: dead letter");
+            let once = RetryPolicy {
+                max_attempts: 1,
+                ..*policy
+            };
+            state
+                .store
+                .outbox_failed(&m.id, &why, now, &once)
+                .await
+                .map(|_| ())
+        }
+        Err(DeliveryError::Transient(why)) => {
+            tracing::info!(id = %m.id, "notice not sent, will retry");
+            state
+                .store
+                .outbox_failed(&m.id, &why, now, policy)
+                .await
+                .map(|_| ())
+        }
+    }
+}
+
 /// One step: claims up to 10 due messages and delivers them; returns how many.
 pub async fn try_execute_task(
     state: &AppState,
@@ -249,29 +298,40 @@ pub async fn try_execute_task(
             .claim_outbox(SIU_TOPIC, state.now_ms(), LEASE_MS, 10)
             .await?,
     );
-    claimed.extend(
-        state
-            .store
-            .claim_outbox(
-                crate::services::documents::MHD_TOPIC,
-                state.now_ms(),
-                LEASE_MS,
-                10,
-            )
-            .await?,
-    );
+    // HL7 in order, one after the other (a receiver applies them in sequence).
     for m in &claimed {
         deliver(state, m, policy).await?;
+    }
+    // Documents are independent of each other: up to 16 at once.
+    let documents = state
+        .store
+        .claim_outbox(
+            crate::services::documents::MHD_TOPIC,
+            state.now_ms(),
+            LEASE_MS,
+            16,
+        )
+        .await?;
+    let claimed_len = claimed.len() + documents.len();
+    let mut running = tokio::task::JoinSet::new();
+    for m in documents {
+        let (state, policy) = (state.clone(), *policy);
+        running.spawn(async move { deliver(&state, &m, &policy).await });
+    }
+    while let Some(done) = running.join_next().await {
+        match done {
+            Ok(r) => r?,
+            Err(e) => tracing::error!(error = %e, "document delivery task"),
+        }
     }
     let notices = state
         .store
         .claim_outbox(NOTIFY_TOPIC, state.now_ms(), LEASE_MS, 10)
         .await?;
     for m in &notices {
-        tracing::info!(id = %m.id, "notification sent (log sender)");
-        state.store.outbox_delivered(&m.id, state.now_ms()).await?;
+        notify(state, m, policy).await?;
     }
-    Ok(claimed.len() + notices.len())
+    Ok(claimed_len + notices.len())
 }
 
 /// Runs until `shutdown` turns true, looking for due messages every 200 ms.

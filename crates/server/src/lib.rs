@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract;
 pub mod ingest;
 pub mod limiter;
+pub mod mail;
 pub mod mllp;
 pub mod payment;
 pub mod routes;

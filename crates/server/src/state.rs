@@ -81,6 +81,8 @@ pub struct AppState {
     pub room_messages: tokio::sync::broadcast::Sender<RoomMessage>,
     /// The online payment provider, when configured.
     pub payment: Option<crate::payment::Provider>,
+    /// The SMTP relay for patients' notices, when configured.
+    pub mailer: Option<crate::mail::Mailer>,
     /// The MHD recipient's bearer token and until when to use it.
     pub mhd_token: Arc<tokio::sync::Mutex<Option<(String, std::time::Instant)>>>,
 }
@@ -103,6 +105,7 @@ impl AppState {
             room_messages: tokio::sync::broadcast::channel(1024).0,
             payment: None,
             mhd_token: Arc::default(),
+            mailer: None,
         }
     }
 

@@ -77,6 +77,11 @@ pub const SQLITE: &[Migration] = &[
         name: "documents",
         sql: include_str!("../migrations/sqlite/0012_documents.sql"),
     },
+    Migration {
+        version: 13,
+        name: "patient_contacts",
+        sql: include_str!("../migrations/sqlite/0013_patient_contacts.sql"),
+    },
 ];
 
 /// PostgreSQL migrations.
@@ -140,6 +145,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 12,
         name: "documents",
         sql: include_str!("../migrations/postgres/0012_documents.sql"),
+    },
+    Migration {
+        version: 13,
+        name: "patient_contacts",
+        sql: include_str!("../migrations/postgres/0013_patient_contacts.sql"),
     },
 ];
 

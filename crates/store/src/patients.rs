@@ -469,3 +469,48 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// The e-mail address a patient gave for their notices, if any.
+    pub async fn patient_email(&self, patient: PatientId) -> Result<Option<String>> {
+        on_pool!(self, read, |pool| {
+            let row: Option<(String,)> =
+                sqlx::query_as("SELECT email FROM patient_contacts WHERE patient_id = $1")
+                    .bind(patient.to_string())
+                    .fetch_optional(pool)
+                    .await?;
+            Ok(row.map(|r| r.0))
+        })
+    }
+
+    /// Records (or, with `None`, forgets) the patient's e-mail address.
+    pub async fn set_patient_email(
+        &self,
+        patient: PatientId,
+        email: Option<&str>,
+        now_ms: i64,
+    ) -> Result<()> {
+        on_pool!(self, write, |pool| {
+            match email {
+                Some(e) => {
+                    sqlx::query(
+                        "INSERT INTO patient_contacts (patient_id, email, updated_at_ms) VALUES ($1, $2, $3) \
+                         ON CONFLICT (patient_id) DO UPDATE SET email = excluded.email, updated_at_ms = excluded.updated_at_ms",
+                    )
+                    .bind(patient.to_string())
+                    .bind(e)
+                    .bind(now_ms)
+                    .execute(pool)
+                    .await?;
+                }
+                None => {
+                    sqlx::query("DELETE FROM patient_contacts WHERE patient_id = $1")
+                        .bind(patient.to_string())
+                        .execute(pool)
+                        .await?;
+                }
+            }
+            Ok(())
+        })
+    }
+}

@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/documents/{id}/pdf", get(pdf))
         .route("/documents/{id}/cda", get(cda))
         .route("/mes-documents", get(mine))
+        .route("/mon-compte", get(account).post(save_account))
 }
 
 fn patient_id(id: &str) -> Result<PatientId, PageError> {
@@ -475,5 +476,70 @@ async fn mine(State(state): State<AppState>, w: WebUser) -> Result<Response, Pag
         nav: nav(&w),
         rows: docs.iter().map(row).collect(),
     };
+    Ok(render(&page)?.into_response())
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    title: String,
+    nav: Option<Nav>,
+    csrf: String,
+    email: String,
+    saved: bool,
+    error: Option<String>,
+}
+
+fn own(w: &WebUser) -> Result<PatientId, PageError> {
+    match w.actor.principal {
+        Principal::Patient { patient, .. } => Ok(patient),
+        _ => Err(AppError::NotFound("page réservée aux patients".into()).into()),
+    }
+}
+
+/// `GET /mon-compte`: the patient's e-mail address for notices.
+async fn account(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
+    let p = own(&w)?;
+    let page = AccountPage {
+        title: "Mes coordonnées".into(),
+        nav: nav(&w),
+        csrf: w.session.csrf_token.clone(),
+        email: state.store.patient_email(p).await?.unwrap_or_default(),
+        saved: false,
+        error: None,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+/// `POST /mon-compte` (`email`; empty forgets it).
+async fn save_account(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    w: WebUser,
+    body: String,
+) -> Result<Response, PageError> {
+    let f = posted_form(&state, &headers, &w, &body)?;
+    let p = own(&w)?;
+    let email = field(&f, "email").trim();
+    let valid =
+        email.is_empty() || (email.len() <= 254 && email.parse::<lettre::Address>().is_ok());
+    let mut page = AccountPage {
+        title: "Mes coordonnées".into(),
+        nav: nav(&w),
+        csrf: w.session.csrf_token.clone(),
+        email: email.to_owned(),
+        saved: false,
+        error: None,
+    };
+    if !valid {
+        page.error =
+            Some("cette adresse e-mail n'est pas valide (exemple : prenom.nom@exemple.fr)".into());
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+    }
+    state
+        .store
+        .set_patient_email(p, (!email.is_empty()).then_some(email), state.now_ms())
+        .await?;
+    page.saved = true;
     Ok(render(&page)?.into_response())
 }

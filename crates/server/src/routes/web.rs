@@ -687,6 +687,10 @@ async fn home(State(state): State<AppState>, w: WebUser) -> Result<Response, Pag
             ));
             actions.push(("/rdv".to_owned(), "Mes rendez-vous".to_owned()));
             actions.push(("/mes-documents".to_owned(), "Mes documents".to_owned()));
+            actions.push((
+                "/mon-compte".to_owned(),
+                "Mes coordonnées (e-mail)".to_owned(),
+            ));
             Some(format!("/patients/{patient}"))
         }
         _ => None,

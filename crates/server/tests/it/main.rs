@@ -16,6 +16,7 @@ mod documents;
 mod fhir_api;
 mod helpers;
 mod isolation;
+mod mail;
 mod mllp;
 mod monitoring;
 mod oauth;

@@ -1,0 +1,96 @@
+//! E-mail to patients: the notices of the outbox (booking confirmations with
+//! their iCalendar event, cancellations, reminders, new documents) go by SMTP
+//! when `PARCOURS_SMTP_URL` is set and the patient gave an address on the
+//! portal; otherwise they stay on the portal and the log sender records that
+//! they left. Plain SMTP to a relay of the establishment (`smtp://host:port`);
+//! TLS to the relay comes with the `tls` build feature.
+
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::delivery::DeliveryError;
+
+/// The configured SMTP relay.
+#[derive(Clone)]
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailer")
+            .field("from", &self.from.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Mailer {
+    /// From the configuration: `None` without `smtp_url`; a clear error for a
+    /// URL or sender address that cannot be used.
+    pub fn from_config(c: &crate::config::Config) -> Result<Option<Mailer>, String> {
+        let Some(url) = c.smtp_url.as_deref() else {
+            return Ok(None);
+        };
+        let rest = url
+            .strip_prefix("smtp://")
+            .ok_or_else(|| format!("PARCOURS_SMTP_URL doit commencer par smtp:// : {url}"))?;
+        let (host, port) = match rest.trim_end_matches('/').rsplit_once(':') {
+            Some((h, p)) => (
+                h.to_owned(),
+                p.parse::<u16>()
+                    .map_err(|_| format!("PARCOURS_SMTP_URL : port illisible dans {url}"))?,
+            ),
+            None => (rest.trim_end_matches('/').to_owned(), 25),
+        };
+        let from: Mailbox = c
+            .smtp_from
+            .parse()
+            .map_err(|e| format!("PARCOURS_SMTP_FROM illisible ({}) : {e}", c.smtp_from))?;
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+            .port(port)
+            .timeout(Some(std::time::Duration::from_secs(30)))
+            .build();
+        Ok(Some(Mailer { transport, from }))
+    }
+
+    /// Sends a notice: its text, and the iCalendar event it carries (after the
+    /// text, from `BEGIN:VCALENDAR`) as a `text/calendar` attachment.
+    pub async fn send_notice(&self, to: &str, payload: &str) -> Result<(), DeliveryError> {
+        let refused = |e: String| DeliveryError::Refused(e);
+        let to: Mailbox = to
+            .parse()
+            .map_err(|e| refused(format!("adresse du patient illisible : {e}")))?;
+        let (text, ics) = match payload.find("BEGIN:VCALENDAR") {
+            Some(i) => (
+                payload.get(..i).unwrap_or(payload).trim_end(),
+                payload.get(i..),
+            ),
+            None => (payload, None),
+        };
+        let body = SinglePart::plain(format!(
+            "{text}\n\n— Parcours. Ne répondez pas à ce message : votre espace Parcours garde vos rendez-vous et vos documents."
+        ));
+        let builder = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject("Parcours : un message de votre établissement de santé");
+        let message = match ics {
+            Some(ics) => {
+                let calendar = ContentType::parse("text/calendar; method=PUBLISH; charset=utf-8")
+                    .map_err(|e| refused(format!("type iCalendar : {e}")))?;
+                builder.multipart(MultiPart::mixed().singlepart(body).singlepart(
+                    Attachment::new("rendez-vous.ics".into()).body(ics.to_owned(), calendar),
+                ))
+            }
+            None => builder.singlepart(body),
+        }
+        .map_err(|e| refused(format!("message : {e}")))?;
+        match self.transport.send(message).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_permanent() => Err(DeliveryError::Refused(format!("SMTP : {e}"))),
+            Err(e) => Err(DeliveryError::Transient(format!("SMTP : {e}"))),
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! Notices by e-mail: with an SMTP relay configured and an address given on the
+//! portal, a booking's confirmation reaches the patient's mailbox with its
+//! iCalendar event attached. The relay is aiosmtpd (aio-libs), writing a Maildir.
+
+use crate::helpers::*;
+
+/// aiosmtpd on a free port writing to a Maildir; killed on drop.
+struct Relay {
+    child: std::process::Child,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn relay() -> Relay {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = std::env::temp_dir().join(format!("parcours-mail-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let child = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &format!("127.0.0.1:{port}"),
+            "-c",
+            "aiosmtpd.handlers.Mailbox",
+        ])
+        .arg(dir.join("Maildir"))
+        .spawn()
+        .expect("python3 with aiosmtpd (installed by scripts/test)");
+    eventually("the SMTP relay listens", async || {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+    })
+    .await;
+    Relay { child, port, dir }
+}
+
+fn mails(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir.join("Maildir").join("new"))
+        .map(|d| {
+            d.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_confirmation_reaches_the_patients_mailbox_with_its_calendar_event() {
+    let r = relay().await;
+    let port = r.port;
+    let app = spawn_app_with("sqlite", move |c| {
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"))
+    })
+    .await;
+    let patient = app.login(server::demo::PATIENT_LOGIN).await;
+    let pcookie = format!("parcours_session={patient}");
+    // A bad address is said; a good one is kept.
+    let page = app.get_page("/mon-compte", &patient).await;
+    assert_eq!(page.status, 200);
+    let csrf = csrf_field(&page.text);
+    let r1 = app
+        .post_form(
+            "/mon-compte",
+            &pcookie,
+            &[("csrf", &csrf), ("email", "monique@")],
+        )
+        .await;
+    assert_eq!(r1.status, 422);
+    assert!(r1.page().contains("pas valide"));
+    let r1 = app
+        .post_form(
+            "/mon-compte",
+            &pcookie,
+            &[("csrf", &csrf), ("email", "monique.lambert@exemple.fr")],
+        )
+        .await;
+    assert_eq!(r1.status, 200);
+    let lambert = app.demo_patient("Lambert").await.id;
+    assert_eq!(
+        app.store.patient_email(lambert).await.unwrap().as_deref(),
+        Some("monique.lambert@exemple.fr")
+    );
+    // Staff have no such page.
+    let doctor = app.login("dr.martin").await;
+    assert_eq!(app.get_page("/mon-compte", &doctor).await.status, 404);
+
+    // She books: the confirmation is mailed with the event.
+    let martin = app.user_id("dr.martin").await;
+    let clinic = app.establishment_id(server::demo::CLINIC_FINESS).await;
+    let page = app
+        .get_page(
+            &format!("/rdv/prendre?praticien={martin}&etablissement={clinic}"),
+            &patient,
+        )
+        .await;
+    let start = page
+        .text
+        .split("name=\"debut\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let r2 = app
+        .post_form(
+            "/rdv/prendre",
+            &pcookie,
+            &[
+                ("csrf", &csrf_field(&page.text)),
+                ("praticien", &martin.to_string()),
+                ("etablissement", &clinic.to_string()),
+                ("debut", &start),
+            ],
+        )
+        .await;
+    assert_eq!(r2.status, 303, "{}", r2.text);
+    let dir = r.dir.clone();
+    eventually("the mail arrives", async || !mails(&dir).is_empty()).await;
+    let mail = mails(&dir).remove(0);
+    for expected in [
+        "To: monique.lambert@exemple.fr",
+        "From: Parcours <ne-pas-repondre@parcours.invalid>",
+        "Subject: Parcours : un message de votre",
+        "Rendez-vous confirm=C3=A9 le",
+        "Content-Disposition: attachment; filename=\"rendez-vous.ics\"",
+        "Content-Type: text/calendar; method=PUBLISH; charset=utf-8",
+        "BEGIN:VCALENDAR",
+        "METHOD:PUBLISH",
+    ] {
+        assert!(mail.contains(expected), "{expected:?} in {mail}");
+    }
+    let id = r2
+        .header("location")
+        .unwrap()
+        .trim_start_matches("/rdv/")
+        .to_owned();
+    let m = app
+        .store
+        .outbox_message(&format!("rdv:{id}:confirmation"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(m.delivered_at_ms.is_some());
+
+    // The relay gone: the next notice waits and retries, nothing lost.
+    drop(r);
+    let r3 = app
+        .post_form(
+            &format!("/rdv/{id}/annuler"),
+            &pcookie,
+            &[("csrf", &csrf), ("motif", "empêchement")],
+        )
+        .await;
+    assert_eq!(r3.status, 303, "{}", r3.text);
+    eventually("the failure is recorded", async || {
+        let m = app
+            .store
+            .outbox_message(&format!("rdv:{id}:annulation"))
+            .await
+            .unwrap()
+            .unwrap();
+        m.attempts >= 1 && m.delivered_at_ms.is_none() && m.dead_at_ms.is_none()
+    })
+    .await;
+    let m = app
+        .store
+        .outbox_message(&format!("rdv:{id}:annulation"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(m.last_error.unwrap().starts_with("SMTP"), "retried later");
+}
+
+#[tokio::test]
+async fn without_an_address_the_notice_stays_on_the_portal() {
+    let r = relay().await;
+    let port = r.port;
+    let app = spawn_app_with("sqlite", move |c| {
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"))
+    })
+    .await;
+    let lambert = app.demo_patient("Lambert").await.id;
+    app.store
+        .enqueue(
+            &store::outbox::NewMessage {
+                idempotency_key: "test:notice".into(),
+                topic: server::delivery::NOTIFY_TOPIC.into(),
+                destination: format!("portail:{lambert}"),
+                payload: "Un message".into(),
+            },
+            app.clock.now_ms(),
+        )
+        .await
+        .unwrap();
+    eventually("delivered to the portal", async || {
+        app.store
+            .outbox_message("test:notice")
+            .await
+            .unwrap()
+            .unwrap()
+            .delivered_at_ms
+            .is_some()
+    })
+    .await;
+    assert!(mails(&r.dir).is_empty(), "no mail without an address");
+}
+
+#[test]
+fn a_bad_smtp_configuration_stops_the_start_with_the_reason() {
+    let mut c = server::config::Config::default();
+    assert!(server::mail::Mailer::from_config(&c).unwrap().is_none());
+    c.smtp_url = Some("mail.example.fr:25".into());
+    assert!(
+        server::mail::Mailer::from_config(&c)
+            .unwrap_err()
+            .contains("smtp://")
+    );
+    c.smtp_url = Some("smtp://relay:port".into());
+    assert!(
+        server::mail::Mailer::from_config(&c)
+            .unwrap_err()
+            .contains("port")
+    );
+    c.smtp_url = Some("smtp://relay.example.fr".into());
+    c.smtp_from = "pas une adresse".into();
+    assert!(
+        server::mail::Mailer::from_config(&c)
+            .unwrap_err()
+            .contains("PARCOURS_SMTP_FROM")
+    );
+}
