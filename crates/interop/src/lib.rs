@@ -10,6 +10,7 @@ pub mod oru;
 pub mod pdf;
 pub mod programme;
 pub mod siu;
+pub mod xdm;
 
 /// The value at `path` (object keys, or array indexes as digits); `Null` when
 /// anything on the way is missing.

@@ -283,6 +283,54 @@ async fn notify(
     }
 }
 
+/// Sends a document by secure messaging (the XDM archive and its PDF).
+async fn send_document_mail(
+    state: &AppState,
+    m: &OutboxMessage,
+    policy: &RetryPolicy,
+) -> Result<(), store::StoreError> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let v: serde_json::Value = serde_json::from_str(&m.payload).unwrap_or_default();
+    let part = |k: &str| {
+        interop::json_at(&v, &[k])
+            .as_str()
+            .and_then(|s| b64.decode(s).ok())
+    };
+    let sent = match (&state.mailer, part("zip"), part("pdf")) {
+        (None, _, _) => Err(DeliveryError::Transient(
+            "messagerie non configurée (PARCOURS_SMTP_URL)".into(),
+        )),
+        (Some(mailer), Some(zip), Some(pdf)) => {
+            let title = interop::json_at(&v, &["title"])
+                .as_str()
+                .unwrap_or("Document");
+            mailer.send_document(&m.destination, title, zip, pdf).await
+        }
+        _ => Err(DeliveryError::Refused("message illisible".into())),
+    };
+    let now = state.now_ms();
+    match sent {
+        Ok(()) => state.store.outbox_delivered(&m.id, now).await,
+        Err(DeliveryError::Refused(why)) => {
+            let once = RetryPolicy {
+                max_attempts: 1,
+                ..*policy
+            };
+            state
+                .store
+                .outbox_failed(&m.id, &why, now, &once)
+                .await
+                .map(|_| ())
+        }
+        Err(DeliveryError::Transient(why)) => state
+            .store
+            .outbox_failed(&m.id, &why, now, policy)
+            .await
+            .map(|_| ()),
+    }
+}
+
 /// One step: claims up to 10 due messages and delivers them; returns how many.
 pub async fn try_execute_task(
     state: &AppState,
@@ -324,6 +372,19 @@ pub async fn try_execute_task(
             Err(e) => tracing::error!(error = %e, "document delivery task"),
         }
     }
+    let mails = state
+        .store
+        .claim_outbox(
+            crate::services::documents::MSS_TOPIC,
+            state.now_ms(),
+            LEASE_MS,
+            10,
+        )
+        .await?;
+    for m in &mails {
+        send_document_mail(state, m, policy).await?;
+    }
+    let claimed_len = claimed_len + mails.len();
     let notices = state
         .store
         .claim_outbox(NOTIFY_TOPIC, state.now_ms(), LEASE_MS, 10)

@@ -93,4 +93,39 @@ impl Mailer {
             Err(e) => Err(DeliveryError::Transient(format!("SMTP : {e}"))),
         }
     }
+
+    /// Sends a document the MSSanté way: subject `XDM/1.0/DDM`, the IHE XDM
+    /// archive (`IHE_XDM.zip`) and a PDF rendition attached.
+    pub async fn send_document(
+        &self,
+        to: &str,
+        title: &str,
+        zip: Vec<u8>,
+        pdf: Vec<u8>,
+    ) -> Result<(), DeliveryError> {
+        let refused = |e: String| DeliveryError::Refused(e);
+        let to: Mailbox = to
+            .parse()
+            .map_err(|e| refused(format!("adresse du destinataire illisible : {e}")))?;
+        let zip_type = ContentType::parse("application/zip").map_err(|e| refused(e.to_string()))?;
+        let pdf_type = ContentType::parse("application/pdf").map_err(|e| refused(e.to_string()))?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject("XDM/1.0/DDM")
+            .multipart(
+                MultiPart::mixed()
+                    .singlepart(SinglePart::plain(format!(
+                        "{title}\n\nDocument joint au format IHE XDM (IHE_XDM.zip) et sa version PDF."
+                    )))
+                    .singlepart(Attachment::new("IHE_XDM.zip".into()).body(zip, zip_type))
+                    .singlepart(Attachment::new("document.pdf".into()).body(pdf, pdf_type)),
+            )
+            .map_err(|e| refused(format!("message : {e}")))?;
+        match self.transport.send(message).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_permanent() => Err(DeliveryError::Refused(format!("SMTP : {e}"))),
+            Err(e) => Err(DeliveryError::Transient(format!("SMTP : {e}"))),
+        }
+    }
 }

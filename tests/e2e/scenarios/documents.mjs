@@ -92,7 +92,7 @@ export default async function documents({ browser, base, prepared, track, checkA
   expect(row.includes('Patient (portail) : remis'), `tableau : ${row}`);
   console.log(`  tableau : remis au DMP (instance MHD) en ${Date.now() - t0} ms après validation`);
   const stragglers = await desk.getByRole('table', { name: 'Destinataires pas encore servis' }).textContent();
-  expect(stragglers.includes('pas encore raccordée'), `le médecin traitant doit apparaître en attente, avec la raison : ${stragglers}`);
+  expect(stragglers.includes('messagerie non configurée'), `le médecin traitant doit apparaître en attente, avec la raison : ${stragglers}`);
   await checkA11y(desk, 'tableau de diffusion');
 
   // The DMP stand-in finds it by INS and gives the CDA back.

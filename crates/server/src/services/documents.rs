@@ -20,6 +20,8 @@ use crate::state::AppState;
 
 /// The outbox topic of MHD submissions (ITI-65).
 pub const MHD_TOPIC: &str = "mhd";
+/// The outbox topic of documents sent by secure messaging (XDM by mail).
+pub const MSS_TOPIC: &str = "mss";
 
 fn not_found() -> AppError {
     AppError::NotFound("document introuvable".into())
@@ -372,13 +374,51 @@ pub async fn validate(
                         "business-rule",
                         format!("adresse de messagerie invalide : {address}"),
                     ));
-                } else {
+                } else if state.mailer.is_none() {
                     RecipientPlan {
                         recipient: *r,
                         address: address.to_owned(),
                         message: None,
                         state: "waiting",
-                        detail: Some("messagerie sécurisée (MSSanté) pas encore raccordée".into()),
+                        detail: Some("messagerie non configurée (PARCOURS_SMTP_URL)".into()),
+                    }
+                } else {
+                    use base64::Engine as _;
+                    let b64 = base64::engine::general_purpose::STANDARD;
+                    let ins_value = p
+                        .ins
+                        .as_ref()
+                        .filter(|_| p.status.ins_exchangeable())
+                        .map(|i| i.value());
+                    let zip = interop::xdm::zip(&interop::xdm::XdmDocument {
+                        unique_id: &d.unique_id,
+                        submission_id: &format!("urn:uuid:{}", uuid::Uuid::new_v4()),
+                        ins: ins_value.as_deref().map(|v| (v, interop::cda::OID_INS_NIR)),
+                        type_code: d.kind.loinc(),
+                        class_code: d.kind.class(),
+                        title: &d.title,
+                        created: effective.get(..14).unwrap_or(&effective),
+                        author: &user.display_name,
+                        finess: &est.finess,
+                        recipient: address,
+                        cda: cda.as_bytes(),
+                    });
+                    RecipientPlan {
+                        recipient: *r,
+                        address: address.to_owned(),
+                        message: Some(NewMessage {
+                            idempotency_key: format!("doc:{}:{}", d.id, r.code()),
+                            topic: MSS_TOPIC.into(),
+                            destination: address.to_owned(),
+                            payload: serde_json::json!({
+                                "title": d.title,
+                                "zip": b64.encode(&zip),
+                                "pdf": b64.encode(&pdf),
+                            })
+                            .to_string(),
+                        }),
+                        state: "pending",
+                        detail: None,
                     }
                 }
             }

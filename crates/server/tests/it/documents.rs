@@ -211,7 +211,7 @@ async fn drafted_validated_and_delivered_to_another_instance_as_dmp() {
             recipient_state(&app, &id, Recipient::Gp).await,
             (
                 "waiting".into(),
-                Some("messagerie sécurisée (MSSanté) pas encore raccordée".into()),
+                Some("messagerie non configurée (PARCOURS_SMTP_URL)".into()),
                 0
             ),
             "{backend}"
@@ -304,7 +304,7 @@ async fn drafted_validated_and_delivered_to_another_instance_as_dmp() {
             board.contains("50.0 %")
                 && board.contains("1 envoyés sur 2 éligibles")
                 && board.contains("non atteint")
-                && board.contains("pas encore raccordée")
+                && board.contains("messagerie non configurée")
                 && board.contains("aucun destinataire MHD configuré"),
             "{backend}: {board}"
         );

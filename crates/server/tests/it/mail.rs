@@ -243,3 +243,101 @@ fn a_bad_smtp_configuration_stops_the_start_with_the_reason() {
             .contains("PARCOURS_SMTP_FROM")
     );
 }
+
+#[tokio::test]
+async fn a_validated_letter_reaches_the_gp_as_an_xdm_mail() {
+    let r = relay().await;
+    let port = r.port;
+    let app = spawn_app_with("sqlite", move |c| {
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"))
+    })
+    .await;
+    let lambert = app.demo_patient("Lambert").await.id;
+    let doctor = app.login("dr.martin").await;
+    let dcookie = format!("parcours_session={doctor}");
+    let page = app
+        .get_page(&format!("/patients/{lambert}/documents"), &doctor)
+        .await;
+    let created = app
+        .post_form(
+            &format!("/patients/{lambert}/documents"),
+            &dcookie,
+            &[
+                ("csrf", &csrf_field(&page.text)),
+                ("type", "lettre-liaison"),
+            ],
+        )
+        .await;
+    let id = created
+        .header("location")
+        .unwrap()
+        .trim_start_matches("/documents/")
+        .to_owned();
+    let r2 = app
+        .post_form(
+            &format!("/documents/{id}/valider"),
+            &dcookie,
+            &[
+                ("csrf", &csrf_field(&page.text)),
+                ("titre", "Lettre de liaison à la sortie"),
+                ("texte", "Sortie ce jour. Revoir dans un mois."),
+                ("dest_gp", "1"),
+                ("adresse_gp", "dr.generaliste@medecin.mssante.fr"),
+            ],
+        )
+        .await;
+    assert_eq!(r2.status, 303, "{}", r2.text);
+    let dir = r.dir.clone();
+    eventually("the XDM mail arrives", async || !mails(&dir).is_empty()).await;
+    let file = std::fs::read_dir(dir.join("Maildir").join("new"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    // An independent reader: Python's email and zipfile modules.
+    let out_dir = dir.join("xdm");
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sys, email, zipfile, io, os\n\
+             m = email.message_from_binary_file(open(sys.argv[1], 'rb'))\n\
+             print(m['To']); print(m['Subject'])\n\
+             parts = {p.get_filename(): p.get_payload(decode=True) for p in m.walk() if p.get_filename()}\n\
+             z = zipfile.ZipFile(io.BytesIO(parts['IHE_XDM.zip'])); assert z.testzip() is None\n\
+             print(','.join(z.namelist())); print(parts['document.pdf'][:5].decode())\n\
+             os.makedirs(sys.argv[2], exist_ok=True)\n\
+             open(os.path.join(sys.argv[2], 'cda.xml'), 'wb').write(z.read('IHE_XDM/SUBSET01/DOCUMENT_01.XML'))\n",
+        )
+        .arg(&file)
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            "dr.generaliste@medecin.mssante.fr",
+            "XDM/1.0/DDM",
+            "README.TXT,INDEX.HTM,IHE_XDM/SUBSET01/METADATA.XML,IHE_XDM/SUBSET01/DOCUMENT_01.XML",
+            "%PDF-",
+        ]
+    );
+    validate_cda(&std::fs::read(out_dir.join("cda.xml")).unwrap());
+    // The relay accepted it: recorded delivered just after.
+    eventually("the GP's copy delivered", async || {
+        app.store
+            .recipients_of(&id)
+            .await
+            .unwrap()
+            .iter()
+            .any(|x| x.recipient == domain::documents::Recipient::Gp && x.state == "delivered")
+    })
+    .await;
+}
