@@ -404,3 +404,20 @@ pub fn stored_reference(v: &StoredView<'_>) -> Value {
         "content": [{"attachment": attachment, "format": {"system": CS_FORMAT, "code": crate::cda::FORMAT_PDF}}],
     })
 }
+
+/// A submission set (ITI-66 answers): the List that carried one validated
+/// document, pointing at its DocumentReference.
+pub fn submission_set(v: &StoredView<'_>) -> Value {
+    json!({
+        "resourceType": "List",
+        "id": format!("ss-{}", v.id),
+        "identifier": [{"use": "official", "system": "urn:ietf:rfc:3986", "value": format!("{}-ss", v.unique_id)}],
+        "status": "current",
+        "mode": "working",
+        "code": {"coding": [{"system": "https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes", "code": "submissionset"}]},
+        "subject": {"reference": format!("Patient/{}", v.patient)},
+        "date": instant(v.date_ms),
+        "source": {"reference": format!("Organization/{}", v.establishment)},
+        "entry": [{"item": {"reference": format!("DocumentReference/{}", v.id)}}],
+    })
+}

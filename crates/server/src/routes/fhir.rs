@@ -53,6 +53,7 @@ pub fn routes() -> Router<AppState> {
         .route("/Appointment", get(search_appointments))
         .route("/MedicationRequest", get(search_medication_requests))
         .route("/DocumentReference", get(search_document_references))
+        .route("/List", get(search_submission_sets))
         .route("/Schedule", get(search_schedules))
         .route("/Slot", get(search_slots))
         .route("/Questionnaire", get(search_questionnaires))
@@ -1395,4 +1396,52 @@ async fn visible_document(state: &AppState, api: &ApiActor, id: &str) -> Result<
     } else {
         Err(not_found())
     }
+}
+
+/// `GET /fhir/List?patient=…` (ITI-66): the submission sets of the patient's
+/// validated documents at the client's establishments.
+async fn search_submission_sets(
+    State(state): State<AppState>,
+    api: ApiActor,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let list = params(raw.clone(), &["patient", "code"])?;
+    let pid = patient_param(&list)?;
+    let mine = grant_establishments(&api);
+    let docs: Vec<_> = state
+        .store
+        .documents_of_patient(pid)
+        .await?
+        .into_iter()
+        .filter(|d| {
+            d.status == domain::documents::Status::Validated && mine.contains(&d.establishment)
+        })
+        .collect();
+    if !docs.is_empty() {
+        patients::clinical_read(&state, &api.actor, pid, "List").await?;
+    }
+    let fhir_base = base(&state);
+    let out = docs
+        .iter()
+        .map(|d| {
+            interop::fhir::mhd::submission_set(&interop::fhir::mhd::StoredView {
+                id: &d.id,
+                unique_id: &d.unique_id,
+                patient: d.patient.to_string(),
+                establishment: d.establishment.to_string(),
+                type_code: d.kind.loinc(),
+                class_code: d.kind.class(),
+                title: &d.title,
+                date_ms: d.validated_at_ms.unwrap_or(d.created_at_ms),
+                final_: true,
+                content: None,
+                base: &fhir_base,
+            })
+        })
+        .collect();
+    Ok(bundle(
+        &state,
+        out,
+        &format!("List?{}", raw.unwrap_or_default()),
+    ))
 }

@@ -559,6 +559,37 @@ async fn fhir_document_reference_search_returns_the_demo_documents() {
         assert_eq!(docs[0]["docStatus"], "final");
         validate_fhir(std::slice::from_ref(&b));
         let id = docs[0]["id"].as_str().unwrap();
+        // ITI-66: its submission set points at it.
+        let sets = app
+            .get(
+                &format!("/fhir/List?patient=Patient/{lambert}"),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(sets.status, 200, "{backend}: {}", sets.text);
+        let sets = sets.json();
+        assert_eq!(
+            sets["entry"][0]["resource"]["entry"][0]["item"]["reference"],
+            format!("DocumentReference/{id}"),
+            "{backend}: {sets}"
+        );
+        assert_eq!(
+            sets["entry"][0]["resource"]["code"]["coding"][0]["code"],
+            "submissionset"
+        );
+        validate_fhir(std::slice::from_ref(&sets));
+        let hospital = app.token().await;
+        let none = app
+            .get(
+                &format!("/fhir/List?patient=Patient/{lambert}"),
+                Some(&hospital),
+            )
+            .await
+            .json();
+        assert!(
+            none["entry"].as_array().is_none_or(|e| e.is_empty()),
+            "{backend}: {none}"
+        );
         let cda = app.get(&format!("/fhir/Binary/{id}"), Some(&token)).await;
         assert_eq!(cda.status, 200);
         validate_cda(&cda.bytes);

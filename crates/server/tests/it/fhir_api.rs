@@ -42,6 +42,7 @@ async fn metadata_is_public_and_valid() {
             "Appointment",
             "MedicationRequest",
             "DocumentReference",
+            "List",
             "Schedule",
             "Slot",
             "Practitioner",
