@@ -16,31 +16,13 @@
 use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, stream};
+use parcours_benches::{Error, csrf, session};
 
 const DOCTOR: &str = "dr.martin";
-const PASSWORD: &str = "parcours-demo";
-const TOTP_SECRET: &str = "KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU";
 /// Mme Lambert's INS (the demo's, qualified).
 const INS: &str = "261044523410185";
 /// The API client the script creates on the recipient.
 const CLIENT: &str = "dmp-feed";
-
-type Error = Box<dyn std::error::Error + Send + Sync>;
-
-fn cookie(r: &reqwest::Response, name: &str) -> Option<String> {
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix(&format!("{name}=")))
-        .and_then(|v| v.split(';').next())
-        .map(str::to_owned)
-}
-
-fn csrf(html: &str) -> Option<String> {
-    let at = html.find("name=\"csrf\" value=\"")? + 19;
-    Some(html.get(at..)?.split('"').next()?.to_owned())
-}
 
 fn loopback(base: &str) -> Result<String, Error> {
     let base = base.trim_end_matches('/').to_owned();
@@ -54,51 +36,16 @@ fn loopback(base: &str) -> Result<String, Error> {
 /// Logs the doctor in; a TOTP code is accepted once, so a second run within the
 /// same 30-second step waits for the next one.
 async fn doctor_session(http: &reqwest::Client, base: &str) -> Result<String, Error> {
-    match login_once(http, base).await {
+    match session(http, base, DOCTOR, true).await {
         Ok(s) => Ok(s),
         Err(_) => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)?
                 .as_secs();
             tokio::time::sleep(Duration::from_secs(31 - now % 30)).await;
-            login_once(http, base).await
+            session(http, base, DOCTOR, true).await
         }
     }
-}
-
-async fn login_once(http: &reqwest::Client, base: &str) -> Result<String, Error> {
-    let page = http.get(format!("{base}/login")).send().await?;
-    let login_cookie = cookie(&page, "parcours_login_csrf").ok_or("no login cookie")?;
-    let token = csrf(&page.text().await?).ok_or("no csrf")?;
-    let r = http
-        .post(format!("{base}/login"))
-        .header("cookie", format!("parcours_login_csrf={login_cookie}"))
-        .form(&[
-            ("username", DOCTOR),
-            ("password", PASSWORD),
-            ("csrf", &token),
-        ])
-        .send()
-        .await?;
-    let half = cookie(&r, "parcours_session").ok_or("password step refused")?;
-    let page = http
-        .get(format!("{base}/login/totp"))
-        .header("cookie", format!("parcours_session={half}"))
-        .send()
-        .await?;
-    let token = csrf(&page.text().await?).ok_or("no csrf on the TOTP page")?;
-    let secret = totp_rs::Secret::Encoded(TOTP_SECRET.into()).to_bytes()?;
-    let totp = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, secret)?;
-    let r = http
-        .post(format!("{base}/login/totp"))
-        .header("cookie", format!("parcours_session={half}"))
-        .form(&[
-            ("code", totp.generate_current()?.as_str()),
-            ("csrf", &token),
-        ])
-        .send()
-        .await?;
-    Ok(cookie(&r, "parcours_session").ok_or("TOTP step refused")?)
 }
 
 async fn validate(base: &str, count: usize, concurrency: usize) -> Result<(), Error> {

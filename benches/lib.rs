@@ -1,5 +1,5 @@
-//! Benchmarks live in `benches/`; this library only names the sample messages they
-//! share with `scripts/bench-hl7`.
+//! Benchmarks live in `benches/`; this library holds what they share: the
+//! sample messages of `scripts/bench-hl7` and the web login of the load clients.
 
 /// An IHE PAM France admission as hospitals send it (UTF-8).
 pub const ADT_A01: &str = "MSH|^~\\&|GAM|CHU-X|PARCOURS|GHT|20240306111154||ADT^A01^ADT_A01|3975|P|2.5^FRA^2.11|||||FRA|UNICODE UTF-8|FR||2.11^IHE_FRANCE-2.11-PAM\r\
@@ -8,3 +8,78 @@ PID|1||000003^^^CHU-X&000897406&N^PI~279035121518989^^^ASIP-SANTE-INS-NIR&1.2.25
 PV1|1|I|REA^12^1^CHU-X&000897406&M^O||||||||||||||||000897406^^^CHU-X&000897406&M^VN^^20210409||||||||||||||||||||||||||||||||V\r\
 ZBE|001^CHU-X^000897406|20240306110000||INSERT|N||Réa^^^^^CHU-X&000897406&N^UF^^^6268|Réa^^^^^CHU-X&000897406&N^UF^^^6268|HMS\r\
 ZFA|ACTIF|20240306111154|||||||INO|20240306111154|IC|20240306111154\r";
+
+/// The load clients' error.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// Every demo account's password.
+pub const PASSWORD: &str = "parcours-demo";
+/// The demo professionals' TOTP secret.
+pub const TOTP_SECRET: &str = "KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU";
+
+/// A cookie's value from a response.
+pub fn cookie(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix(&format!("{name}=")))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
+}
+
+/// The CSRF token of a page's first form.
+pub fn csrf(html: &str) -> Option<String> {
+    let at = html.find("name=\"csrf\" value=\"")? + 19;
+    Some(html.get(at..)?.split('"').next()?.to_owned())
+}
+
+/// Logs a demo account in (password, then TOTP for a professional); the
+/// session cookie value.
+pub async fn session(
+    http: &reqwest::Client,
+    base: &str,
+    user: &str,
+    totp: bool,
+) -> Result<String, Error> {
+    let page = http.get(format!("{base}/login")).send().await?;
+    let login_cookie = cookie(&page, "parcours_login_csrf").ok_or("no login cookie")?;
+    let token = csrf(&page.text().await?).ok_or("no csrf")?;
+    let r = http
+        .post(format!("{base}/login"))
+        .header("cookie", format!("parcours_login_csrf={login_cookie}"))
+        .form(&[("username", user), ("password", PASSWORD), ("csrf", &token)])
+        .send()
+        .await?;
+    let half = cookie(&r, "parcours_session").ok_or("password step refused")?;
+    if !totp {
+        return Ok(half);
+    }
+    let page = http
+        .get(format!("{base}/login/totp"))
+        .header("cookie", format!("parcours_session={half}"))
+        .send()
+        .await?;
+    let token = csrf(&page.text().await?).ok_or("no csrf on the TOTP page")?;
+    let secret = totp_rs::Secret::Encoded(TOTP_SECRET.into()).to_bytes()?;
+    let totp = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, secret)?;
+    let r = http
+        .post(format!("{base}/login/totp"))
+        .header("cookie", format!("parcours_session={half}"))
+        .form(&[
+            ("code", totp.generate_current()?.as_str()),
+            ("csrf", &token),
+        ])
+        .send()
+        .await?;
+    Ok(cookie(&r, "parcours_session").ok_or("TOTP step refused")?)
+}
+
+/// The `p` quantile of sorted durations, in milliseconds (NaN when empty).
+pub fn percentile(sorted: &[std::time::Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1000.0
+}

@@ -12,78 +12,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use parcours_benches::{Error, csrf, percentile, session};
 use serde_json::{Value, json};
 
 const CLIENT: (&str, &str) = ("demo-integration", "demo-secret");
 const NURSE: &str = "ipa.robert";
-const PASSWORD: &str = "parcours-demo";
-const TOTP_SECRET: &str = "KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU";
 /// The hospital's demo patients (the integration client's establishment); the
 /// search ignores accents.
 const PATIENTS: &[&str] = &[
     "Muller", "Faure", "Mercier", "Guerin", "Garnier", "Francois", "Gauthier", "Morin", "Clement",
 ];
-
-type Error = Box<dyn std::error::Error + Send + Sync>;
-
-fn cookie(r: &reqwest::Response, name: &str) -> Option<String> {
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix(&format!("{name}=")))
-        .and_then(|v| v.split(';').next())
-        .map(str::to_owned)
-}
-
-fn csrf(html: &str) -> Option<String> {
-    let at = html.find("name=\"csrf\" value=\"")? + 19;
-    Some(html.get(at..)?.split('"').next()?.to_owned())
-}
-
-/// Logs the nurse in (password, then TOTP); returns the session cookie value.
-async fn nurse_session(http: &reqwest::Client, base: &str) -> Result<String, Error> {
-    let page = http.get(format!("{base}/login")).send().await?;
-    let login_cookie = cookie(&page, "parcours_login_csrf").ok_or("no login cookie")?;
-    let token = csrf(&page.text().await?).ok_or("no csrf")?;
-    let r = http
-        .post(format!("{base}/login"))
-        .header("cookie", format!("parcours_login_csrf={login_cookie}"))
-        .form(&[
-            ("username", NURSE),
-            ("password", PASSWORD),
-            ("csrf", &token),
-        ])
-        .send()
-        .await?;
-    let half = cookie(&r, "parcours_session").ok_or("password step refused")?;
-    let page = http
-        .get(format!("{base}/login/totp"))
-        .header("cookie", format!("parcours_session={half}"))
-        .send()
-        .await?;
-    let token = csrf(&page.text().await?).ok_or("no csrf on the TOTP page")?;
-    let secret = totp_rs::Secret::Encoded(TOTP_SECRET.into()).to_bytes()?;
-    let totp = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, secret)?;
-    let r = http
-        .post(format!("{base}/login/totp"))
-        .header("cookie", format!("parcours_session={half}"))
-        .form(&[
-            ("code", totp.generate_current()?.as_str()),
-            ("csrf", &token),
-        ])
-        .send()
-        .await?;
-    Ok(cookie(&r, "parcours_session").ok_or("TOTP step refused")?)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1000.0
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -117,7 +55,7 @@ async fn main() -> Result<(), Error> {
         .as_str()
         .ok_or("no access token")?
         .to_owned();
-    let session = nurse_session(&http, &base).await?;
+    let session = session(&http, &base, NURSE, true).await?;
 
     // Enrol the hospital's patients in home follow-up (once; the demo enrolled one).
     let page = http

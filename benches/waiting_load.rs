@@ -13,70 +13,12 @@
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt, stream};
+use parcours_benches::{Error, percentile, session};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const PATIENT: &str = "patient.lambert";
 const DOCTOR: &str = "dr.martin";
-const PASSWORD: &str = "parcours-demo";
-const TOTP_SECRET: &str = "KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU";
-
-type Error = Box<dyn std::error::Error + Send + Sync>;
-
-fn cookie(r: &reqwest::Response, name: &str) -> Option<String> {
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix(&format!("{name}=")))
-        .and_then(|v| v.split(';').next())
-        .map(str::to_owned)
-}
-
-fn csrf(html: &str) -> Option<String> {
-    let at = html.find("name=\"csrf\" value=\"")? + 19;
-    Some(html.get(at..)?.split('"').next()?.to_owned())
-}
-
-/// Logs in (password, then TOTP for a professional); the session cookie value.
-async fn session(
-    http: &reqwest::Client,
-    base: &str,
-    user: &str,
-    totp: bool,
-) -> Result<String, Error> {
-    let page = http.get(format!("{base}/login")).send().await?;
-    let login_cookie = cookie(&page, "parcours_login_csrf").ok_or("no login cookie")?;
-    let token = csrf(&page.text().await?).ok_or("no csrf")?;
-    let r = http
-        .post(format!("{base}/login"))
-        .header("cookie", format!("parcours_login_csrf={login_cookie}"))
-        .form(&[("username", user), ("password", PASSWORD), ("csrf", &token)])
-        .send()
-        .await?;
-    let half = cookie(&r, "parcours_session").ok_or("password step refused")?;
-    if !totp {
-        return Ok(half);
-    }
-    let page = http
-        .get(format!("{base}/login/totp"))
-        .header("cookie", format!("parcours_session={half}"))
-        .send()
-        .await?;
-    let token = csrf(&page.text().await?).ok_or("no csrf on the TOTP page")?;
-    let secret = totp_rs::Secret::Encoded(TOTP_SECRET.into()).to_bytes()?;
-    let totp = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, secret)?;
-    let r = http
-        .post(format!("{base}/login/totp"))
-        .header("cookie", format!("parcours_session={half}"))
-        .form(&[
-            ("code", totp.generate_current()?.as_str()),
-            ("csrf", &token),
-        ])
-        .send()
-        .await?;
-    Ok(cookie(&r, "parcours_session").ok_or("TOTP step refused")?)
-}
 
 /// The patient's video appointment (the one whose waiting room opens).
 async fn video_appointment(http: &reqwest::Client, base: &str, s: &str) -> Result<String, Error> {
@@ -128,14 +70,6 @@ fn rss_kib(pid: &str) -> Result<u64, Error> {
         .find(|l| l.starts_with("VmRSS:"))
         .ok_or("no VmRSS")?;
     Ok(line.split_whitespace().nth(1).ok_or("no value")?.parse()?)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1000.0
 }
 
 #[tokio::main]

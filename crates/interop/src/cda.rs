@@ -8,10 +8,6 @@ use base64::Engine as _;
 use domain::documents::Kind;
 use domain::identity::{PatientRecord, Sex};
 
-/// The INS-NIR OID.
-pub const OID_INS_NIR: &str = "1.2.250.1.213.1.4.8";
-/// The INS-NIA OID.
-pub const OID_INS_NIA: &str = "1.2.250.1.213.1.4.9";
 /// The XDS-SD format code of a CDA level 1 with a PDF.
 pub const FORMAT_PDF: &str = "urn:ihe:iti:xds-sd:pdf:2008";
 
@@ -122,10 +118,7 @@ pub fn build(d: &CdaInput<'_>) -> String {
     let p = d.patient;
     let mut ids = String::new();
     if let Some(ins) = p.ins.as_ref().filter(|_| p.status.ins_exchangeable()) {
-        let oid = match ins.kind() {
-            domain::InsKind::Nir => OID_INS_NIR,
-            domain::InsKind::Nia => OID_INS_NIA,
-        };
+        let oid = ins.kind().oid();
         ids.push_str(&format!(
             "<id root=\"{oid}\" extension=\"{}\"/>",
             esc(&ins.value())

@@ -197,18 +197,16 @@ pub async fn send_mhd(state: &AppState, m: &OutboxMessage) -> Result<(), Deliver
     }
 }
 
-/// Delivers one claimed message and records the outcome.
-async fn deliver(
+/// Records how a delivery went: delivered; refused by the receiver (retrying
+/// will not help: dead letter at once, with its reason); or failed for now
+/// (retried with backoff, dead letter after the policy's last attempt).
+async fn record(
     state: &AppState,
     m: &OutboxMessage,
+    sent: Result<(), DeliveryError>,
+    now: i64,
     policy: &RetryPolicy,
 ) -> Result<(), store::StoreError> {
-    let now = state.now_ms();
-    let sent = if m.topic == crate::services::documents::MHD_TOPIC {
-        send_mhd(state, m).await
-    } else {
-        send_mllp(&m.destination, m.payload.as_bytes()).await
-    };
     match sent {
         Ok(()) => state.store.outbox_delivered(&m.id, now).await,
         Err(DeliveryError::Refused(why)) => {
@@ -234,6 +232,21 @@ async fn deliver(
     }
 }
 
+/// Delivers one claimed message and records the outcome.
+async fn deliver(
+    state: &AppState,
+    m: &OutboxMessage,
+    policy: &RetryPolicy,
+) -> Result<(), store::StoreError> {
+    let now = state.now_ms();
+    let sent = if m.topic == crate::services::documents::MHD_TOPIC {
+        send_mhd(state, m).await
+    } else {
+        send_mllp(&m.destination, m.payload.as_bytes()).await
+    };
+    record(state, m, sent, now, policy).await
+}
+
 /// Delivers a notice to a patient: by e-mail when SMTP is configured and the
 /// patient gave an address; otherwise it stays on the portal (the log sender
 /// records only the message id, never its text or recipient).
@@ -257,30 +270,7 @@ async fn notify(
             Ok(())
         }
     };
-    let now = state.now_ms();
-    match sent {
-        Ok(()) => state.store.outbox_delivered(&m.id, now).await,
-        Err(DeliveryError::Refused(why)) => {
-            tracing::warn!(id = %m.id, "notice refused by the mail relay: dead letter");
-            let once = RetryPolicy {
-                max_attempts: 1,
-                ..*policy
-            };
-            state
-                .store
-                .outbox_failed(&m.id, &why, now, &once)
-                .await
-                .map(|_| ())
-        }
-        Err(DeliveryError::Transient(why)) => {
-            tracing::info!(id = %m.id, "notice not sent, will retry");
-            state
-                .store
-                .outbox_failed(&m.id, &why, now, policy)
-                .await
-                .map(|_| ())
-        }
-    }
+    record(state, m, sent, state.now_ms(), policy).await
 }
 
 /// Sends a document by secure messaging (the XDM archive and its PDF).
@@ -309,26 +299,7 @@ async fn send_document_mail(
         }
         _ => Err(DeliveryError::Refused("message illisible".into())),
     };
-    let now = state.now_ms();
-    match sent {
-        Ok(()) => state.store.outbox_delivered(&m.id, now).await,
-        Err(DeliveryError::Refused(why)) => {
-            let once = RetryPolicy {
-                max_attempts: 1,
-                ..*policy
-            };
-            state
-                .store
-                .outbox_failed(&m.id, &why, now, &once)
-                .await
-                .map(|_| ())
-        }
-        Err(DeliveryError::Transient(why)) => state
-            .store
-            .outbox_failed(&m.id, &why, now, policy)
-            .await
-            .map(|_| ()),
-    }
+    record(state, m, sent, state.now_ms(), policy).await
 }
 
 /// One step: claims up to 10 due messages and delivers them; returns how many.

@@ -734,10 +734,7 @@ async fn seed_documents(
     let est = store.establishment(clinic).await?;
     let lines: Vec<String> = body.lines().map(str::to_owned).collect();
     let pdf = interop::pdf::text_document(&d.title, &lines);
-    let when = jiff::Timestamp::from_millisecond(now_ms)
-        .and_then(|t| t.in_tz("Europe/Paris"))
-        .map(|z| z.strftime("%Y%m%d%H%M%S%z").to_string())
-        .unwrap_or_default();
+    let when = crate::services::hl7::paris_dtm(now_ms);
     let cda = interop::cda::build(&interop::cda::CdaInput {
         id: d.unique_id.trim_start_matches("urn:uuid:"),
         set_id: &d.set_id,

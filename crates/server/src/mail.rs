@@ -55,6 +55,15 @@ impl Mailer {
         Ok(Some(Mailer { transport, from }))
     }
 
+    /// Hands a message to the relay: a permanent refusal (5xx) is not retried.
+    async fn send(&self, message: Message) -> Result<(), DeliveryError> {
+        match self.transport.send(message).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_permanent() => Err(DeliveryError::Refused(format!("SMTP : {e}"))),
+            Err(e) => Err(DeliveryError::Transient(format!("SMTP : {e}"))),
+        }
+    }
+
     /// Sends a notice: its text, and the iCalendar event it carries (after the
     /// text, from `BEGIN:VCALENDAR`) as a `text/calendar` attachment.
     pub async fn send_notice(&self, to: &str, payload: &str) -> Result<(), DeliveryError> {
@@ -87,11 +96,7 @@ impl Mailer {
             None => builder.singlepart(body),
         }
         .map_err(|e| refused(format!("message : {e}")))?;
-        match self.transport.send(message).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_permanent() => Err(DeliveryError::Refused(format!("SMTP : {e}"))),
-            Err(e) => Err(DeliveryError::Transient(format!("SMTP : {e}"))),
-        }
+        self.send(message).await
     }
 
     /// Sends a document the MSSanté way: subject `XDM/1.0/DDM`, the IHE XDM
@@ -122,10 +127,6 @@ impl Mailer {
                     .singlepart(Attachment::new("document.pdf".into()).body(pdf, pdf_type)),
             )
             .map_err(|e| refused(format!("message : {e}")))?;
-        match self.transport.send(message).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_permanent() => Err(DeliveryError::Refused(format!("SMTP : {e}"))),
-            Err(e) => Err(DeliveryError::Transient(format!("SMTP : {e}"))),
-        }
+        self.send(message).await
     }
 }

@@ -194,6 +194,11 @@ impl TryFrom<RecipientRow> for RecipientState {
     }
 }
 
+/// Recipients with their outbox message's fate (`r`; add joins and a WHERE).
+const RECIPIENTS: &str = "SELECT r.document_id, r.recipient, r.address, r.state, r.detail, r.updated_at_ms, r.outbox_key, \
+     o.attempts, o.delivered_at_ms, o.dead_at_ms, o.last_error \
+     FROM document_recipients r LEFT JOIN outbox o ON o.idempotency_key = r.outbox_key";
+
 fn audit(who: &AuditActor, patient: PatientId, id: &str, now_ms: i64) -> NewAudit {
     NewAudit {
         at_ms: now_ms,
@@ -442,11 +447,10 @@ impl Store {
     ) -> Result<Vec<RecipientState>> {
         on_pool!(self, read, |pool| {
             let rows = sqlx::query(
-                "SELECT r.document_id, r.recipient, r.address, r.state, r.detail, r.updated_at_ms, r.outbox_key, \
-                        o.attempts, o.delivered_at_ms, o.dead_at_ms, o.last_error \
-                 FROM document_recipients r JOIN documents d ON d.id = r.document_id \
-                 LEFT JOIN outbox o ON o.idempotency_key = r.outbox_key \
-                 WHERE d.establishment_id = $1 AND d.validated_at_ms >= $2 ORDER BY r.document_id, r.recipient",
+                sqlx::AssertSqlSafe(format!(
+                "{RECIPIENTS} JOIN documents d ON d.id = r.document_id \
+                 WHERE d.establishment_id = $1 AND d.validated_at_ms >= $2 ORDER BY r.document_id, r.recipient"
+            )),
             )
             .bind(establishment.to_string())
             .bind(since_ms)
@@ -462,12 +466,9 @@ impl Store {
     /// The recipients of one document.
     pub async fn recipients_of(&self, document_id: &str) -> Result<Vec<RecipientState>> {
         on_pool!(self, read, |pool| {
-            let rows = sqlx::query(
-                "SELECT r.document_id, r.recipient, r.address, r.state, r.detail, r.updated_at_ms, r.outbox_key, \
-                        o.attempts, o.delivered_at_ms, o.dead_at_ms, o.last_error \
-                 FROM document_recipients r LEFT JOIN outbox o ON o.idempotency_key = r.outbox_key \
-                 WHERE r.document_id = $1 ORDER BY r.recipient",
-            )
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{RECIPIENTS} WHERE r.document_id = $1 ORDER BY r.recipient"
+            )))
             .bind(document_id)
             .fetch_all(pool)
             .await?;

@@ -1240,21 +1240,7 @@ async fn search_document_references(
     // Clinical documents (drafts only to their establishment's staff, never
     // through the API: validated ones).
     let fhir_base = base(&state);
-    let mine = grant_establishments(&api);
-    let docs: Vec<_> = state
-        .store
-        .documents_of_patient(pid)
-        .await?
-        .into_iter()
-        .filter(|d| {
-            d.status == domain::documents::Status::Validated && mine.contains(&d.establishment)
-        })
-        .collect();
-    if !docs.is_empty() {
-        // Reading them is reading the record: allowed and audited, or refused.
-        patients::clinical_read(&state, &api.actor, pid, "DocumentReference").await?;
-    }
-    for d in docs {
+    for d in client_documents(&state, &api, pid, "DocumentReference").await? {
         let content = state.store.document_content(&d.id).await?;
         out.push(document_reference_json(&d, content.as_ref(), &fhir_base));
     }
@@ -1281,7 +1267,15 @@ fn document_reference_json(
     content: Option<&(String, Vec<u8>)>,
     fhir_base: &str,
 ) -> Value {
-    interop::fhir::mhd::stored_reference(&interop::fhir::mhd::StoredView {
+    interop::fhir::mhd::stored_reference(&stored_view(d, content, fhir_base))
+}
+
+fn stored_view<'a>(
+    d: &'a store::documents::Document,
+    content: Option<&'a (String, Vec<u8>)>,
+    fhir_base: &'a str,
+) -> interop::fhir::mhd::StoredView<'a> {
+    interop::fhir::mhd::StoredView {
         id: &d.id,
         unique_id: &d.unique_id,
         patient: d.patient.to_string(),
@@ -1293,7 +1287,32 @@ fn document_reference_json(
         final_: d.status == domain::documents::Status::Validated,
         content: content.map(|(t, c)| (t.as_str(), c.as_slice())),
         base: fhir_base,
-    })
+    }
+}
+
+/// The patient's validated documents at the client's establishments; reading
+/// them is reading the record (allowed and audited as `resource`, or refused),
+/// nothing to read is nothing audited.
+async fn client_documents(
+    state: &AppState,
+    api: &ApiActor,
+    pid: PatientId,
+    resource: &str,
+) -> Result<Vec<store::documents::Document>, AppError> {
+    let mine = grant_establishments(api);
+    let docs: Vec<_> = state
+        .store
+        .documents_of_patient(pid)
+        .await?
+        .into_iter()
+        .filter(|d| {
+            d.status == domain::documents::Status::Validated && mine.contains(&d.establishment)
+        })
+        .collect();
+    if !docs.is_empty() {
+        patients::clinical_read(state, &api.actor, pid, resource).await?;
+    }
+    Ok(docs)
 }
 
 /// `patient.identifier=urn:oid:…|INS` (ITI-67): the identity in the client's
@@ -1313,7 +1332,7 @@ async fn patient_by_identifier(
     let Some(g) = api.actor.grants.first() else {
         return Err(AppError::Forbidden("client sans établissement".into()));
     };
-    let ins = (oid == interop::cda::OID_INS_NIR || oid == interop::cda::OID_INS_NIA)
+    let ins = (oid == domain::ins::OID_INS_NIR || oid == domain::ins::OID_INS_NIA)
         .then(|| value.to_owned());
     let ipp = (ins.is_none()).then(|| value.to_owned());
     let found = state
@@ -1407,37 +1426,11 @@ async fn search_submission_sets(
 ) -> ApiResult {
     let list = params(raw.clone(), &["patient", "code"])?;
     let pid = patient_param(&list)?;
-    let mine = grant_establishments(&api);
-    let docs: Vec<_> = state
-        .store
-        .documents_of_patient(pid)
-        .await?
-        .into_iter()
-        .filter(|d| {
-            d.status == domain::documents::Status::Validated && mine.contains(&d.establishment)
-        })
-        .collect();
-    if !docs.is_empty() {
-        patients::clinical_read(&state, &api.actor, pid, "List").await?;
-    }
     let fhir_base = base(&state);
-    let out = docs
+    let out = client_documents(&state, &api, pid, "List")
+        .await?
         .iter()
-        .map(|d| {
-            interop::fhir::mhd::submission_set(&interop::fhir::mhd::StoredView {
-                id: &d.id,
-                unique_id: &d.unique_id,
-                patient: d.patient.to_string(),
-                establishment: d.establishment.to_string(),
-                type_code: d.kind.loinc(),
-                class_code: d.kind.class(),
-                title: &d.title,
-                date_ms: d.validated_at_ms.unwrap_or(d.created_at_ms),
-                final_: true,
-                content: None,
-                base: &fhir_base,
-            })
-        })
+        .map(|d| interop::fhir::mhd::submission_set(&stored_view(d, None, &fhir_base)))
         .collect();
     Ok(bundle(
         &state,

@@ -336,10 +336,20 @@ pub(crate) fn sniff_type(bytes: &[u8]) -> Option<&'static str> {
 }
 
 pub(crate) fn paris_time(ms: i64) -> String {
+    paris_format(ms, "%d/%m/%Y %H:%M")
+}
+
+/// "23/11/2026" (French time).
+pub(crate) fn paris_date(ms: i64) -> String {
+    paris_format(ms, "%d/%m/%Y")
+}
+
+/// `ms` in French time with a strftime `pattern` (UTC when the zone is unknown).
+pub(crate) fn paris_format(ms: i64, pattern: &str) -> String {
     jiff::Timestamp::from_millisecond(ms)
         .map(|t| {
             t.in_tz("Europe/Paris")
-                .map(|z| z.strftime("%d/%m/%Y %H:%M").to_string())
+                .map(|z| z.strftime(pattern).to_string())
                 .unwrap_or_else(|_| t.to_string())
         })
         .unwrap_or_default()

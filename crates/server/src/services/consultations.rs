@@ -19,6 +19,7 @@ use store::schedule::Appointment;
 
 use crate::error::AppError;
 use crate::payment::{self, CheckoutRequest};
+use crate::routes::web::{paris_date as date_fr, paris_format};
 use crate::services::patients;
 use crate::state::{AppState, RoomMessage};
 
@@ -161,14 +162,6 @@ pub async fn prescription_pdf(
     Ok((c, pdf))
 }
 
-/// "23/11/2026" (French time).
-fn date_fr(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .and_then(|t| t.in_tz("Europe/Paris"))
-        .map(|z| z.strftime("%d/%m/%Y").to_string())
-        .unwrap_or_default()
-}
-
 /// The address a pharmacist checks a prescription at.
 pub fn verify_url(state: &AppState, number: &str) -> String {
     format!("{}/ordonnance/verifier/{number}", state.config.public_url())
@@ -209,10 +202,7 @@ pub async fn render_pdf(state: &AppState, c: &Consultation) -> Result<Vec<u8>, A
         format!(
             "Validée par le prescripteur le {} à {}",
             date_fr(ms),
-            jiff::Timestamp::from_millisecond(ms)
-                .and_then(|t| t.in_tz("Europe/Paris"))
-                .map(|z| z.strftime("%H:%M").to_string())
-                .unwrap_or_default()
+            paris_format(ms, "%H:%M")
         )
     });
     let url = verify_url(state, &c.number);

@@ -15,6 +15,7 @@ use store::documents::{Document, NewDocument, ReceivedDocument, RecipientPlan};
 use store::outbox::NewMessage;
 
 use crate::error::AppError;
+use crate::routes::web::paris_date as date_fr;
 use crate::services::patients;
 use crate::state::AppState;
 
@@ -45,14 +46,6 @@ async fn authorized(
         Decision::Allow(g) => Ok(g),
         Decision::Deny(why) => Err(AppError::Forbidden(why.into())),
     }
-}
-
-/// "23/11/2026".
-fn date_fr(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .and_then(|t| t.in_tz("Europe/Paris"))
-        .map(|z| z.strftime("%d/%m/%Y").to_string())
-        .unwrap_or_default()
 }
 
 /// Starts a draft of type `kind` for the patient (staff who may write in the
@@ -206,13 +199,6 @@ fn pdf_of(d: &Document, author: &str, establishment: &str) -> Vec<u8> {
     interop::pdf::text_document(&d.title, &lines)
 }
 
-fn cda_time(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .and_then(|t| t.in_tz("Europe/Paris"))
-        .map(|z| z.strftime("%Y%m%d%H%M%S%z").to_string())
-        .unwrap_or_default()
-}
-
 /// Validates a draft (a doctor of its establishment) and sends it to each
 /// chosen recipient. Returns how each was planned.
 pub async fn validate(
@@ -244,15 +230,17 @@ pub async fn validate(
         .split_once(' ')
         .map_or(("", user.display_name.as_str()), |(g, f)| (g, f));
     let pdf = pdf_of(&d, &user.display_name, &est.name);
-    let effective = cda_time(now);
+    let effective = crate::services::hl7::paris_dtm(now);
     let stays = state.store.encounters_of(d.patient).await?;
     let stay = stays
         .iter()
         .filter(|e| e.establishment == d.establishment)
         .max_by_key(|e| e.started_at_ms.unwrap_or(0));
     let (start, end) = (
-        stay.and_then(|e| e.started_at_ms).map(cda_time),
-        stay.and_then(|e| e.ended_at_ms).map(cda_time),
+        stay.and_then(|e| e.started_at_ms)
+            .map(crate::services::hl7::paris_dtm),
+        stay.and_then(|e| e.ended_at_ms)
+            .map(crate::services::hl7::paris_dtm),
     );
     let cda = interop::cda::build(&interop::cda::CdaInput {
         id: d.unique_id.trim_start_matches("urn:uuid:"),
@@ -320,10 +308,7 @@ pub async fn validate(
                         ),
                     },
                     (Ok(()), Some(dest), Some(ins)) => {
-                        let oid = match ins.kind() {
-                            domain::InsKind::Nir => interop::cda::OID_INS_NIR,
-                            domain::InsKind::Nia => interop::cda::OID_INS_NIA,
-                        };
+                        let oid = ins.kind().oid();
                         let value = ins.value();
                         let submission = uuid::Uuid::new_v4().to_string();
                         let bundle =
@@ -385,15 +370,12 @@ pub async fn validate(
                 } else {
                     use base64::Engine as _;
                     let b64 = base64::engine::general_purpose::STANDARD;
-                    let ins_value = p
-                        .ins
-                        .as_ref()
-                        .filter(|_| p.status.ins_exchangeable())
-                        .map(|i| i.value());
+                    let ins = p.ins.as_ref().filter(|_| p.status.ins_exchangeable());
+                    let ins_value = ins.map(|i| (i.value(), i.kind().oid()));
                     let zip = interop::xdm::zip(&interop::xdm::XdmDocument {
                         unique_id: &d.unique_id,
                         submission_id: &format!("urn:uuid:{}", uuid::Uuid::new_v4()),
-                        ins: ins_value.as_deref().map(|v| (v, interop::cda::OID_INS_NIR)),
+                        ins: ins_value.as_ref().map(|(v, oid)| (v.as_str(), *oid)),
                         type_code: d.kind.loinc(),
                         class_code: d.kind.class(),
                         title: &d.title,
@@ -515,8 +497,8 @@ pub async fn receive(
     let mut ids = Vec::new();
     for r in docs {
         let (system, value) = &r.patient;
-        if system != &format!("urn:oid:{}", interop::cda::OID_INS_NIR)
-            && system != &format!("urn:oid:{}", interop::cda::OID_INS_NIA)
+        if system != &format!("urn:oid:{}", domain::ins::OID_INS_NIR)
+            && system != &format!("urn:oid:{}", domain::ins::OID_INS_NIA)
         {
             return Err(AppError::Unprocessable(
                 "business-rule",

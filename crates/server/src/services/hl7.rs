@@ -70,6 +70,11 @@ pub(crate) fn ack_control_id() -> String {
     u.get(u.len() - 20..).unwrap_or(&u).to_owned()
 }
 
+/// A time as an HL7 DTM (v2, and CDA's TS) in French time (`YYYYMMDDHHMMSS+ZZZZ`).
+pub(crate) fn paris_dtm(ms: i64) -> String {
+    crate::routes::web::paris_format(ms, "%Y%m%d%H%M%S%z")
+}
+
 /// Now as an HL7 DTM in French time (`YYYYMMDDHHMMSS+ZZZZ`).
 pub(crate) fn timestamp(state: &AppState) -> String {
     let now = state.clock.now();

@@ -175,12 +175,6 @@ async fn siu(state: &AppState, a: &Appointment) -> Result<Option<NewMessage>, Ap
     let domain_oid = state.store.territory(patient.territory).await?.oid;
     let finess = state.store.establishment(a.establishment).await?.finess;
     let practitioner = state.store.user(a.practitioner).await?;
-    let dtm = |ms: i64| {
-        jiff::Timestamp::from_millisecond(ms)
-            .and_then(|t| t.in_tz("Europe/Paris"))
-            .map(|z| z.strftime("%Y%m%d%H%M%S%z").to_string())
-            .unwrap_or_default()
-    };
     let event = if a.status == "booked" { "S12" } else { "S15" };
     let key = format!("siu:{}:{event}", a.id);
     let digest = crate::auth::token_hash(&key);
@@ -190,7 +184,7 @@ async fn siu(state: &AppState, a: &Appointment) -> Result<Option<NewMessage>, Ap
         timestamp: &crate::services::hl7::timestamp(state),
         receiver: ("AGENDA", &finess),
         appointment: a,
-        start: &dtm(a.start_ms),
+        start: &crate::services::hl7::paris_dtm(a.start_ms),
         patient: &patient,
         domain_oid: &domain_oid,
         practitioner: (practitioner.rpps.as_deref(), &practitioner.display_name),
