@@ -509,15 +509,9 @@ async fn region_csv(
             when
         ));
     }
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"lits.csv\"",
-            ),
-        ],
+    Ok(super::web::download(
+        "text/csv; charset=utf-8",
+        "lits.csv",
         out,
-    )
-        .into_response())
+    ))
 }

@@ -8,7 +8,7 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use domain::consultation::{Closing, Line, Method};
@@ -187,17 +187,11 @@ async fn download(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let (c, pdf) = svc::prescription_pdf(&state, &w.actor, &id).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/pdf".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"ordonnance-{}.pdf\"", c.number),
-            ),
-        ],
+    Ok(super::web::download(
+        "application/pdf",
+        &format!("ordonnance-{}.pdf", c.number),
         pdf,
-    )
-        .into_response())
+    ))
 }
 
 #[derive(Template)]

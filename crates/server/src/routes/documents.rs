@@ -7,7 +7,7 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use domain::PatientId;
@@ -345,17 +345,11 @@ async fn pdf(
     let pdf = svc::pdf_in(&t, &c).ok_or_else(|| {
         AppError::Unprocessable("business-rule", "ce document n'a pas de version PDF".into())
     })?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/pdf".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"document-{}.pdf\"", d.id),
-            ),
-        ],
+    Ok(super::web::download(
+        "application/pdf",
+        &format!("document-{}.pdf", d.id),
         pdf,
-    )
-        .into_response())
+    ))
 }
 
 /// `GET /documents/{id}/cda`: the CDA as sent (staff only).
@@ -368,17 +362,11 @@ async fn cda(
         return Err(AppError::NotFound("document introuvable".into()).into());
     }
     let (d, t, c) = svc::content(&state, &w.actor, &id).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, t),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"document-{}.xml\"", d.id),
-            ),
-        ],
+    Ok(super::web::download(
+        &t,
+        &format!("document-{}.xml", d.id),
         c,
-    )
-        .into_response())
+    ))
 }
 
 /// A validated document on the dashboard: id, title, when, (recipient, state).

@@ -93,6 +93,25 @@ pub(crate) fn can_book(w: &WebUser) -> bool {
     })
 }
 
+/// A file to save: its type, the name offered, the bytes.
+pub(crate) fn download(
+    content_type: &str,
+    filename: &str,
+    body: impl Into<axum::body::Body>,
+) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        body.into(),
+    )
+        .into_response()
+}
+
 pub(crate) fn render(t: &impl Template) -> Result<Html<String>, AppError> {
     t.render()
         .map(Html)
