@@ -211,6 +211,150 @@ pub fn build(d: &CdaInput<'_>) -> String {
     )
 }
 
+/// What the header of a received CDA says: enough to file it on the right
+/// patient (INS, else the traits) and list it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CdaHeader {
+    /// The document's unique id as XDS spells it: `root`, or `root^extension`.
+    pub unique_id: String,
+    /// Type (LOINC code and display name).
+    pub type_code: (String, String),
+    /// Title.
+    pub title: String,
+    /// The patient's INS (matricule, OID) when the header carries one.
+    pub ins: Option<(String, String)>,
+    /// Birth name (`family qualifier="BR"`, else the first family).
+    pub birth_name: Option<String>,
+    /// First birth given name (`given qualifier="BR"`, else the first word of the first given).
+    pub given: Option<String>,
+    /// Birth date `YYYYMMDD`.
+    pub birth_date: Option<String>,
+    /// Administrative sex: `M`, `F` or `U`.
+    pub sex: Option<String>,
+    /// Who wrote it (display name).
+    pub author: String,
+    /// The author's RPPS when given (national id `8` + RPPS).
+    pub author_rpps: Option<String>,
+    /// The author's organisation.
+    pub organisation: Option<String>,
+}
+
+/// Reads the header of a CDA R2 document; an error in French when it is not one.
+pub fn read_header(xml: &[u8]) -> Result<CdaHeader, String> {
+    const V3: &str = "urn:hl7-org:v3";
+    let text = std::str::from_utf8(xml).map_err(|_| "le document n'est pas en UTF-8".to_owned())?;
+    let doc = roxmltree::Document::parse_with_options(
+        text,
+        roxmltree::ParsingOptions {
+            allow_dtd: false,
+            ..Default::default()
+        },
+    )
+    .map_err(|e| format!("XML illisible : {e}"))?;
+    let root = doc.root_element();
+    if !root.has_tag_name((V3, "ClinicalDocument")) {
+        return Err("ce n'est pas un document CDA (ClinicalDocument attendu)".into());
+    }
+    fn child<'a, 'i>(n: roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltree::Node<'a, 'i>> {
+        n.children().find(|c| c.has_tag_name((V3, name)))
+    }
+    fn text_of(n: roxmltree::Node<'_, '_>) -> Option<String> {
+        n.text()
+            .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|t| !t.is_empty())
+    }
+    let id = child(root, "id").ok_or("identifiant du document absent (id)")?;
+    let id_root = id
+        .attribute("root")
+        .ok_or("identifiant du document sans root")?;
+    let unique_id = match id.attribute("extension") {
+        Some(ext) => format!("{id_root}^{ext}"),
+        None => id_root.to_owned(),
+    };
+    let code = child(root, "code");
+    let type_code = (
+        code.and_then(|c| c.attribute("code"))
+            .unwrap_or("")
+            .to_owned(),
+        code.and_then(|c| c.attribute("displayName"))
+            .unwrap_or("")
+            .to_owned(),
+    );
+    let title = child(root, "title")
+        .and_then(text_of)
+        .unwrap_or_else(|| type_code.1.clone());
+    let role = child(root, "recordTarget")
+        .and_then(|r| child(r, "patientRole"))
+        .ok_or("patient absent (recordTarget/patientRole)")?;
+    let ins = role
+        .children()
+        .filter(|c| c.has_tag_name((V3, "id")))
+        .find_map(|i| {
+            let oid = i.attribute("root")?;
+            domain::ins::InsKind::from_oid(oid)?;
+            Some((i.attribute("extension")?.to_owned(), oid.to_owned()))
+        });
+    let patient = child(role, "patient");
+    let name = patient.and_then(|p| child(p, "name"));
+    let named = |tag: &str| {
+        let all: Vec<_> = name
+            .map(|n| n.children().filter(|c| c.has_tag_name((V3, tag))).collect())
+            .unwrap_or_default();
+        all.iter()
+            .find(|c| c.attribute("qualifier") == Some("BR"))
+            .or_else(|| all.iter().find(|c| c.attribute("qualifier").is_none()))
+            .or(all.first())
+            .and_then(|n| text_of(*n))
+    };
+    let birth_name = named("family");
+    let given = named("given").and_then(|g| g.split_whitespace().next().map(str::to_owned));
+    let birth_date = patient
+        .and_then(|p| child(p, "birthTime"))
+        .and_then(|b| b.attribute("value"))
+        .and_then(|v| v.get(..8))
+        .map(str::to_owned);
+    let sex = patient
+        .and_then(|p| child(p, "administrativeGenderCode"))
+        .and_then(|g| g.attribute("code"))
+        .map(str::to_owned);
+    let assigned = child(root, "author").and_then(|a| child(a, "assignedAuthor"));
+    let author_rpps = assigned
+        .and_then(|a| child(a, "id"))
+        .filter(|i| i.attribute("root") == Some("1.2.250.1.71.4.2.1"))
+        .and_then(|i| i.attribute("extension"))
+        .and_then(|e| e.strip_prefix('8'))
+        .map(str::to_owned);
+    let author = assigned
+        .and_then(|a| child(a, "assignedPerson"))
+        .and_then(|p| child(p, "name"))
+        .map(|n| {
+            n.children()
+                .filter(|c| c.has_tag_name((V3, "given")) || c.has_tag_name((V3, "family")))
+                .filter_map(text_of)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "auteur inconnu".into());
+    let organisation = assigned
+        .and_then(|a| child(a, "representedOrganization"))
+        .and_then(|o| child(o, "name"))
+        .and_then(text_of);
+    Ok(CdaHeader {
+        unique_id,
+        type_code,
+        title,
+        ins,
+        birth_name,
+        given,
+        birth_date,
+        sex,
+        author,
+        author_rpps,
+        organisation,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,5 +479,79 @@ mod tests {
             )
             .0
         );
+    }
+
+    #[test]
+    fn the_header_of_an_ans_sample_names_its_patient_and_author() {
+        let xml =
+            std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+                "../../../shared/fixtures/cda/examples/BIO-CR-BIO_2021.01_CDA-R2-Niveau-1.xml",
+            ))
+            .unwrap();
+        let h = read_header(&xml).unwrap();
+        assert_eq!(
+            h.ins,
+            Some((
+                "279035121518989".to_owned(),
+                "1.2.250.1.213.1.4.10".to_owned()
+            ))
+        );
+        assert_eq!(h.birth_name.as_deref(), Some("PAT-TROIS"));
+        assert_eq!(h.given.as_deref(), Some("DOMINIQUE"));
+        assert_eq!(h.birth_date.as_deref(), Some("19790328"));
+        assert_eq!(h.sex.as_deref(), Some("F"));
+        assert_eq!(h.type_code.0, "11502-2");
+        assert_eq!(h.author_rpps.as_deref(), Some("01234534765"));
+        assert!(!h.unique_id.is_empty() && !h.title.is_empty());
+    }
+
+    #[test]
+    fn our_own_document_reads_back() {
+        let p = patient(IdentityStatus::Qualified);
+        let pdf = crate::pdf::text_document("t", &["x".to_owned()]);
+        let xml = build(&input(&p, &pdf));
+        let h = read_header(xml.as_bytes()).unwrap();
+        assert_eq!(h.unique_id, input(&p, &pdf).id);
+        assert_eq!(
+            h.ins,
+            Some((
+                "279035121518989".to_owned(),
+                domain::ins::OID_INS_NIR.to_owned()
+            ))
+        );
+        assert_eq!(h.type_code.0, input(&p, &pdf).kind.loinc().0);
+        // Without a qualified identity there is no INS to read, the traits remain.
+        let p = patient(IdentityStatus::Provisional);
+        let h = read_header(build(&input(&p, &pdf)).as_bytes()).unwrap();
+        assert_eq!(h.ins, None);
+        assert_eq!(h.birth_name.as_deref(), Some(p.traits.birth_name.as_str()));
+        assert_eq!(
+            h.birth_date.as_deref(),
+            Some(p.traits.birth_date.strftime("%Y%m%d").to_string().as_str())
+        );
+    }
+
+    #[test]
+    fn what_is_not_a_cda_header_is_refused_with_why() {
+        assert!(read_header(b"\xff\xfe").unwrap_err().contains("UTF-8"));
+        assert!(
+            read_header(b"<a>")
+                .unwrap_err()
+                .starts_with("XML illisible")
+        );
+        assert_eq!(
+            read_header(b"<html/>").unwrap_err(),
+            "ce n'est pas un document CDA (ClinicalDocument attendu)"
+        );
+        assert_eq!(
+            read_header(
+                b"<ClinicalDocument xmlns=\"urn:hl7-org:v3\"><id root=\"1.2\"/></ClinicalDocument>"
+            )
+            .unwrap_err(),
+            "patient absent (recordTarget/patientRole)"
+        );
+        // An entity bomb is not expanded: DTDs are refused.
+        let bomb = b"<?xml version=\"1.0\"?><!DOCTYPE d [<!ENTITY a \"aaaa\">]><ClinicalDocument xmlns=\"urn:hl7-org:v3\">&a;</ClinicalDocument>";
+        assert!(read_header(bomb).unwrap_err().starts_with("XML illisible"));
     }
 }

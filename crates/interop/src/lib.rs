@@ -5,6 +5,7 @@
 pub mod cda;
 pub mod fhir;
 pub mod ical;
+pub mod mss;
 pub mod ordonnance;
 pub mod oru;
 pub mod pdf;

@@ -188,6 +188,83 @@ fn stored_zip(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
     out
 }
 
+/// The most an archive may hold once inflated (a guard against ZIP bombs).
+pub const MAX_UNZIPPED: usize = 50 * 1024 * 1024;
+
+/// Reads a ZIP archive (stored or deflated entries, as XDM senders write
+/// them): each file's name and bytes, CRC checked; directories left out.
+pub fn unzip(archive: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let u16_at = |at: usize| -> Result<usize, String> {
+        archive
+            .get(at..at + 2)
+            .and_then(|b| <[u8; 2]>::try_from(b).ok())
+            .map(|b| usize::from(u16::from_le_bytes(b)))
+            .ok_or_else(|| "archive ZIP tronquée".to_owned())
+    };
+    let u32_at = |at: usize| -> Result<usize, String> {
+        archive
+            .get(at..at + 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(|b| u32::from_le_bytes(b) as usize)
+            .ok_or_else(|| "archive ZIP tronquée".to_owned())
+    };
+    // The end of central directory record: 22 bytes plus a comment of up to 64 KiB.
+    let floor = archive.len().saturating_sub(22 + 65_535);
+    let end = (floor..=archive.len().saturating_sub(22))
+        .rev()
+        .find(|&i| archive.get(i..i + 4) == Some(&[0x50, 0x4b, 0x05, 0x06]))
+        .ok_or_else(|| "ce n'est pas une archive ZIP".to_owned())?;
+    let count = u16_at(end + 10)?;
+    let mut at = u32_at(end + 16)?;
+    let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+    let mut files = Vec::new();
+    let mut total = 0usize;
+    for _ in 0..count {
+        if u32_at(at)? != 0x0201_4b50 {
+            return Err("répertoire central ZIP illisible".into());
+        }
+        let (method, sum) = (u16_at(at + 10)?, u32_at(at + 16)?);
+        let (packed, size) = (u32_at(at + 20)?, u32_at(at + 24)?);
+        let (name_len, extra, comment) = (u16_at(at + 28)?, u16_at(at + 30)?, u16_at(at + 32)?);
+        let local = u32_at(at + 42)?;
+        let name = archive
+            .get(at + 46..at + 46 + name_len)
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .ok_or_else(|| "nom de fichier ZIP tronqué".to_owned())?;
+        at += 46 + name_len + extra + comment;
+        if u32_at(local)? != 0x0403_4b50 {
+            return Err(format!("{name} : en-tête local ZIP illisible"));
+        }
+        let start = local + 30 + u16_at(local + 26)? + u16_at(local + 28)?;
+        let data = archive
+            .get(start..start + packed)
+            .ok_or_else(|| format!("{name} : données ZIP tronquées"))?;
+        total = total.saturating_add(size);
+        if total > MAX_UNZIPPED {
+            return Err(format!(
+                "archive trop volumineuse (plus de {MAX_UNZIPPED} octets)"
+            ));
+        }
+        let bytes = match method {
+            0 => data.to_vec(),
+            8 => miniz_oxide::inflate::decompress_to_vec_with_limit(data, size)
+                .map_err(|e| format!("{name} : données compressées illisibles ({e})"))?,
+            m => {
+                return Err(format!(
+                    "{name} : méthode de compression {m} non prise en charge"
+                ));
+            }
+        };
+        if bytes.len() != size || crc.checksum(&bytes) as usize != sum {
+            return Err(format!("{name} : somme de contrôle fausse"));
+        }
+        if !name.ends_with('/') {
+            files.push((name, bytes));
+        }
+    }
+    Ok(files)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,6 +338,109 @@ mod tests {
             out.status.success(),
             "{}",
             String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A deflated archive written by Python's zipfile (with a directory entry
+    /// and a data descriptor, as streaming writers do).
+    fn python_deflated_zip(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let dir = std::env::temp_dir().join(format!("parcours-unzip-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut args = Vec::new();
+        for (i, (name, data)) in files.iter().enumerate() {
+            let f = dir.join(format!("f{i}"));
+            std::fs::write(&f, data).unwrap();
+            args.push(name.to_string());
+            args.push(f.display().to_string());
+        }
+        let out_file = dir.join("out.zip");
+        let status = std::process::Command::new("python3")
+            .arg("-c")
+            .arg("import sys, zipfile\nwith open(sys.argv[1], 'wb') as raw:\n  z = zipfile.ZipFile(raw, 'w', zipfile.ZIP_DEFLATED)\n  z.mkdir('IHE_XDM') if hasattr(z, 'mkdir') else None\n  a = sys.argv[2:]\n  for n, f in zip(a[::2], a[1::2]):\n    with z.open(n, 'w') as w: w.write(open(f, 'rb').read())\n  z.close()")
+            .arg(&out_file)
+            .args(&args)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::fs::read(out_file).unwrap()
+    }
+
+    #[test]
+    fn unzip_reads_back_our_archive() {
+        let files = unzip(&zip(&doc())).unwrap();
+        let names: Vec<_> = files.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "README.TXT",
+                "INDEX.HTM",
+                "IHE_XDM/SUBSET01/METADATA.XML",
+                "IHE_XDM/SUBSET01/DOCUMENT_01.XML"
+            ]
+        );
+        assert_eq!(files[3].1, doc().cda);
+    }
+
+    #[test]
+    fn unzip_inflates_what_python_deflated() {
+        let cda = "<ClinicalDocument xmlns=\"urn:hl7-org:v3\">".to_owned()
+            + &"répété ".repeat(2000)
+            + "</ClinicalDocument>";
+        let z = python_deflated_zip(&[
+            ("IHE_XDM/SUBSET01/DOCUMENT_01.XML", cda.as_bytes()),
+            ("README.TXT", b"lisez-moi"),
+        ]);
+        assert!(z.len() < cda.len() / 10, "the entry really is deflated");
+        let files = unzip(&z).unwrap();
+        let doc = files
+            .iter()
+            .find(|(n, _)| n == "IHE_XDM/SUBSET01/DOCUMENT_01.XML")
+            .unwrap();
+        assert_eq!(doc.1, cda.as_bytes());
+        assert!(
+            files.iter().all(|(n, _)| !n.ends_with('/')),
+            "no directory entries"
+        );
+        assert!(
+            files
+                .iter()
+                .any(|(n, d)| n == "README.TXT" && d == b"lisez-moi")
+        );
+    }
+
+    #[test]
+    fn unzip_refuses_what_is_not_a_sound_archive() {
+        assert_eq!(
+            unzip(b"%PDF-1.4 pas une archive").unwrap_err(),
+            "ce n'est pas une archive ZIP"
+        );
+        let good = zip(&doc());
+        // A flipped byte inside the document's data: the CRC says so.
+        let mut bad = good.clone();
+        let at = bad
+            .windows(17)
+            .position(|w| w == b"<ClinicalDocument")
+            .unwrap();
+        bad[at + 1] = b'X';
+        assert_eq!(
+            unzip(&bad).unwrap_err(),
+            "IHE_XDM/SUBSET01/DOCUMENT_01.XML : somme de contrôle fausse"
+        );
+        // Cut in the middle of the central directory.
+        let end = good.len() - 22;
+        let mut cut = good[..end - 30].to_vec();
+        cut.extend_from_slice(&good[end..]);
+        assert!(unzip(&cut).is_err());
+        // An unknown compression method (bzip2, 12).
+        let mut bz = good.clone();
+        let central = bz
+            .windows(4)
+            .position(|w| w == [0x50, 0x4b, 0x01, 0x02])
+            .unwrap();
+        bz[central + 10] = 12;
+        assert_eq!(
+            unzip(&bz).unwrap_err(),
+            "README.TXT : méthode de compression 12 non prise en charge"
         );
     }
 }
