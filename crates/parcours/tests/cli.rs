@@ -219,7 +219,7 @@ fn small_commands() {
     let db = store::testing::fresh_sqlite_url();
     let o = parcours(&db, &["migrate"], &[]);
     assert!(
-        stdout(&o).contains("[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]"),
+        stdout(&o).contains("[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]"),
         "{}",
         stdout(&o)
     );

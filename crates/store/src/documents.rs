@@ -199,7 +199,56 @@ const RECIPIENTS: &str = "SELECT r.document_id, r.recipient, r.address, r.state,
      o.attempts, o.delivered_at_ms, o.dead_at_ms, o.last_error \
      FROM document_recipients r LEFT JOIN outbox o ON o.idempotency_key = r.outbox_key";
 
-fn audit(who: &AuditActor, patient: PatientId, id: &str, now_ms: i64) -> NewAudit {
+/// Writes the recipients of document `$id` and their outbox messages in `$tx`.
+macro_rules! insert_recipients {
+    ($tx:expr, $id:expr, $recipients:expr, $now_ms:expr) => {{
+        let recipients: &[$crate::documents::RecipientPlan] = $recipients;
+        for p in recipients {
+            sqlx::query(
+                "INSERT INTO document_recipients (document_id, recipient, address, outbox_key, state, detail, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind($id)
+            .bind(p.recipient.code())
+            .bind(&p.address)
+            .bind(p.message.as_ref().map(|m| m.idempotency_key.clone()))
+            .bind(p.state)
+            .bind(&p.detail)
+            .bind($now_ms)
+            .execute(&mut *$tx)
+            .await?;
+            if let Some(m) = &p.message {
+                let _new = enqueue_in_tx!($tx, m, $now_ms);
+            }
+        }
+    }};
+}
+
+/// Inserts received document `$r` under id `$id` in `$tx`.
+macro_rules! insert_received {
+    ($tx:expr, $id:expr, $r:expr, $now_ms:expr) => {{
+        let r: &$crate::documents::ReceivedDocument = $r;
+        sqlx::query(
+            "INSERT INTO documents (id, set_id, version, unique_id, patient_id, establishment_id, kind, title, body, status, source, created_by, created_at_ms, updated_at_ms, validated_at_ms, content_type, content) \
+             VALUES ($1, $2, 1, $3, $4, $5, $6, $7, '', 'validated', $8, $9, $10, $10, $10, $11, $12)",
+        )
+        .bind($id)
+        .bind(&r.unique_id)
+        .bind(&r.unique_id)
+        .bind(r.patient.to_string())
+        .bind(r.establishment.to_string())
+        .bind(r.kind.code())
+        .bind(&r.title)
+        .bind(&r.source)
+        .bind(&r.sender)
+        .bind($now_ms)
+        .bind(&r.content_type)
+        .bind(&r.content)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+
+pub(crate) fn audit(who: &AuditActor, patient: PatientId, id: &str, now_ms: i64) -> NewAudit {
     NewAudit {
         at_ms: now_ms,
         actor: who.clone(),
@@ -303,58 +352,28 @@ impl Store {
             if r.rows_affected() == 0 {
                 return Ok(false);
             }
-            for p in recipients {
-                sqlx::query(
-                    "INSERT INTO document_recipients (document_id, recipient, address, outbox_key, state, detail, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(&d.id)
-                .bind(p.recipient.code())
-                .bind(&p.address)
-                .bind(p.message.as_ref().map(|m| m.idempotency_key.clone()))
-                .bind(p.state)
-                .bind(&p.detail)
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await?;
-                if let Some(m) = &p.message {
-                    let _new = enqueue_in_tx!(tx, m, now_ms);
-                }
-            }
+            insert_recipients!(tx, &d.id, recipients, now_ms);
             append_audit!(tx, &audit(who, d.patient, &d.id, now_ms));
             tx.commit().await?;
             Ok(true)
         })
     }
 
-    /// Files a document received from elsewhere (audited); a document already
-    /// filed under the same unique id is a [`StoreError::Conflict`]. Its id.
+    /// Files a document received from elsewhere (audited) with the recipients
+    /// it is forwarded to and their outbox messages; a document already filed
+    /// under the same unique id is a [`StoreError::Conflict`]. Its id.
     pub async fn file_document(
         &self,
         r: &ReceivedDocument,
+        recipients: &[RecipientPlan],
         who: &AuditActor,
         now_ms: i64,
     ) -> Result<String> {
         let id = uuid::Uuid::now_v7().to_string();
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
-            sqlx::query(
-                "INSERT INTO documents (id, set_id, version, unique_id, patient_id, establishment_id, kind, title, body, status, source, created_by, created_at_ms, updated_at_ms, validated_at_ms, content_type, content) \
-                 VALUES ($1, $2, 1, $3, $4, $5, $6, $7, '', 'validated', $8, $9, $10, $10, $10, $11, $12)",
-            )
-            .bind(&id)
-            .bind(&r.unique_id)
-            .bind(&r.unique_id)
-            .bind(r.patient.to_string())
-            .bind(r.establishment.to_string())
-            .bind(r.kind.code())
-            .bind(&r.title)
-            .bind(&r.source)
-            .bind(&r.sender)
-            .bind(now_ms)
-            .bind(&r.content_type)
-            .bind(&r.content)
-            .execute(&mut *tx)
-            .await?;
+            insert_received!(tx, &id, r, now_ms);
+            insert_recipients!(tx, &id, recipients, now_ms);
             append_audit!(tx, &audit(who, r.patient, &id, now_ms));
             tx.commit().await?;
             Ok(id)

@@ -28,7 +28,9 @@ pub mod migrate;
 #[macro_use]
 pub mod outbox;
 pub mod consultations;
+#[macro_use]
 pub mod documents;
+pub mod incoming;
 pub mod monitoring;
 pub mod orgs;
 pub mod orientation;

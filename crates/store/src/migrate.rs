@@ -82,6 +82,11 @@ pub const SQLITE: &[Migration] = &[
         name: "patient_contacts",
         sql: include_str!("../migrations/sqlite/0013_patient_contacts.sql"),
     },
+    Migration {
+        version: 14,
+        name: "incoming_documents",
+        sql: include_str!("../migrations/sqlite/0014_incoming_documents.sql"),
+    },
 ];
 
 /// PostgreSQL migrations.
@@ -150,6 +155,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 13,
         name: "patient_contacts",
         sql: include_str!("../migrations/postgres/0013_patient_contacts.sql"),
+    },
+    Migration {
+        version: 14,
+        name: "incoming_documents",
+        sql: include_str!("../migrations/postgres/0014_incoming_documents.sql"),
     },
 ];
 

@@ -150,10 +150,10 @@ async fn drafts_validation_recipients_and_received_documents() {
             content_type: "text/xml".into(),
             content: b"<ClinicalDocument/>".to_vec(),
         };
-        let filed = s.file_document(&r, &who(), NOW + 7).await.unwrap();
+        let filed = s.file_document(&r, &[], &who(), NOW + 7).await.unwrap();
         assert!(
             matches!(
-                s.file_document(&r, &who(), NOW + 8).await,
+                s.file_document(&r, &[], &who(), NOW + 8).await,
                 Err(StoreError::Conflict(_))
             ),
             "{name}"

@@ -12,6 +12,7 @@ mod audit;
 mod beds;
 mod consultations;
 mod documents;
+mod incoming;
 mod monitoring;
 mod orgs_users;
 mod orientation;

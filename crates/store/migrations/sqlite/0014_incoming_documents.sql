@@ -1,0 +1,26 @@
+-- Documents received by secure messaging (IMAP), one row per document found in
+-- a mail (part 0 stands for a mail without any): filed on the patient matched by
+-- INS or traits, queued for a human when no single patient matches, or rejected
+-- with why. The row is written in the transaction that files the document, so a
+-- mail read twice is filed once.
+CREATE TABLE incoming_documents (
+    id TEXT PRIMARY KEY,
+    establishment_id TEXT NOT NULL REFERENCES establishments(id),
+    message_id TEXT NOT NULL,
+    part INTEGER NOT NULL,
+    sender TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    received_at_ms INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    unique_id TEXT,
+    title TEXT NOT NULL,
+    type_code TEXT NOT NULL,
+    traits TEXT NOT NULL,
+    content BLOB,
+    patient_id TEXT REFERENCES patients(id),
+    document_id TEXT REFERENCES documents(id),
+    updated_at_ms INTEGER NOT NULL,
+    UNIQUE (establishment_id, message_id, part)
+);
+CREATE INDEX incoming_documents_establishment ON incoming_documents(establishment_id, received_at_ms);
