@@ -327,6 +327,86 @@ pub fn feed_rate(pushed: u64, eligible: u64) -> Option<(f64, bool)> {
     Some((rate, rate >= FEED_TARGET))
 }
 
+/// How a patient is named in a document received from elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedPatient {
+    /// The INS the document carries (matricule), if any.
+    pub ins: Option<String>,
+    /// Birth name.
+    pub birth_name: String,
+    /// First birth given name.
+    pub given: String,
+    /// Birth date.
+    pub birth_date: jiff::civil::Date,
+    /// Sex, when given.
+    pub sex: Option<crate::identity::Sex>,
+}
+
+/// Whose a received document is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Matched {
+    /// The patient whose qualified INS the document carries.
+    Ins(crate::PatientId),
+    /// The one patient with the same birth name, first given name, birth date
+    /// and sex (and no other INS).
+    Traits(crate::PatientId),
+    /// Nobody for sure: a human decides; why.
+    Queue(String),
+}
+
+/// Whether a record carries the document's traits: birth name and first given
+/// name (accents, case, hyphens ignored), birth date, and sex when both say it.
+pub fn same_traits(named: &NamedPatient, t: &crate::identity::Traits) -> bool {
+    use crate::identity::{Sex, normalize_name};
+    let first = t
+        .birth_given_names
+        .first()
+        .map(String::as_str)
+        .unwrap_or("");
+    normalize_name(&named.birth_name) == normalize_name(&t.birth_name)
+        && normalize_name(&named.given) == normalize_name(first)
+        && named.birth_date == t.birth_date
+        && match named.sex {
+            Some(s) if s != Sex::Unknown && t.sex != Sex::Unknown => s == t.sex,
+            _ => true,
+        }
+}
+
+/// Decides whose a received document is (identity vigilance): the qualified
+/// identity carrying its INS; else the single record with its traits, unless
+/// that record carries another INS; else nobody, and a human decides.
+/// `by_ins` is the qualified record found by the document's INS;
+/// `candidates` the active records with the same traits, with their INS.
+pub fn match_received(
+    named: &NamedPatient,
+    by_ins: Option<crate::PatientId>,
+    candidates: &[(crate::PatientId, Option<String>)],
+) -> Matched {
+    if let Some(p) = by_ins {
+        return Matched::Ins(p);
+    }
+    let compatible: Vec<_> = candidates
+        .iter()
+        .filter(|(_, ins)| match (&named.ins, ins) {
+            (Some(doc), Some(rec)) => doc == rec,
+            _ => true,
+        })
+        .collect();
+    match compatible.as_slice() {
+        [(p, _)] => Matched::Traits(*p),
+        [] if candidates.is_empty() => Matched::Queue(
+            if named.ins.is_some() {
+                "aucune identité qualifiée ne porte cette INS et aucun patient ne porte ces traits"
+            } else {
+                "aucun patient ne porte ces traits"
+            }
+            .into(),
+        ),
+        [] => Matched::Queue("le patient qui porte ces traits a une autre INS".into()),
+        _ => Matched::Queue(format!("{} patients portent ces traits", compatible.len())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,5 +504,87 @@ mod tests {
         assert_eq!(feed_rate(98, 100), Some((0.98, true)));
         assert_eq!(feed_rate(97, 100), Some((0.97, false)));
         assert_eq!(feed_rate(5, 4), Some((1.0, true)), "capped at 100 %");
+    }
+
+    fn named(ins: Option<&str>) -> NamedPatient {
+        NamedPatient {
+            ins: ins.map(str::to_owned),
+            birth_name: "Lambért".into(),
+            given: "monique".into(),
+            birth_date: jiff::civil::date(1961, 4, 12),
+            sex: Some(crate::identity::Sex::Female),
+        }
+    }
+
+    #[test]
+    fn traits_match_ignoring_accents_and_case_but_not_the_date_or_sex() {
+        use crate::identity::{Sex, Traits};
+        let t = Traits {
+            birth_name: "LAMBERT".into(),
+            birth_given_names: vec!["Monique".into(), "Jeanne".into()],
+            birth_date: jiff::civil::date(1961, 4, 12),
+            sex: Sex::Female,
+            birthplace_code: None,
+            used_name: Some("DURAND".into()),
+            used_given_name: None,
+        };
+        assert!(same_traits(&named(None), &t));
+        let mut other = named(None);
+        other.birth_date = jiff::civil::date(1961, 4, 13);
+        assert!(!same_traits(&other, &t));
+        let mut other = named(None);
+        other.sex = Some(Sex::Male);
+        assert!(!same_traits(&other, &t));
+        let mut other = named(None);
+        other.sex = None;
+        assert!(same_traits(&other, &t), "sex unsaid: not held against");
+        let mut other = named(None);
+        other.given = "Jeanne".into();
+        assert!(!same_traits(&other, &t), "the first given name, not any");
+        let mut other = named(None);
+        other.birth_name = "DURAND".into();
+        assert!(!same_traits(&other, &t), "the birth name, not the used one");
+    }
+
+    #[test]
+    fn a_received_document_goes_by_ins_then_traits_then_to_a_human() {
+        let (a, b) = (crate::PatientId::new(), crate::PatientId::new());
+        let ins = "279035121518989";
+        assert_eq!(
+            match_received(&named(Some(ins)), Some(a), &[(b, None)]),
+            Matched::Ins(a)
+        );
+        assert_eq!(
+            match_received(&named(None), None, &[(b, None)]),
+            Matched::Traits(b)
+        );
+        // The same INS on the record found by traits (not qualified, say).
+        assert_eq!(
+            match_received(&named(Some(ins)), None, &[(b, Some(ins.into()))]),
+            Matched::Traits(b)
+        );
+        assert_eq!(
+            match_received(
+                &named(Some(ins)),
+                None,
+                &[(b, Some("180000000000000".into()))]
+            ),
+            Matched::Queue("le patient qui porte ces traits a une autre INS".into())
+        );
+        assert_eq!(
+            match_received(&named(None), None, &[(a, None), (b, None)]),
+            Matched::Queue("2 patients portent ces traits".into())
+        );
+        assert_eq!(
+            match_received(&named(None), None, &[]),
+            Matched::Queue("aucun patient ne porte ces traits".into())
+        );
+        assert_eq!(
+            match_received(&named(Some(ins)), None, &[]),
+            Matched::Queue(
+                "aucune identité qualifiée ne porte cette INS et aucun patient ne porte ces traits"
+                    .into()
+            )
+        );
     }
 }

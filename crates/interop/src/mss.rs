@@ -25,9 +25,15 @@ fn is_cda(bytes: &[u8]) -> bool {
     String::from_utf8_lossy(head).contains("ClinicalDocument")
 }
 
+/// What stands for the Message-ID of a mail that has none (or cannot be
+/// read): a digest of its bytes, the same each time it is read.
+pub fn digest_id(raw: &[u8]) -> String {
+    use sha1::{Digest, Sha1};
+    format!("sha1:{}", hex::encode(Sha1::digest(raw)))
+}
+
 /// Reads a mail (RFC 5322 bytes).
 pub fn read_mail(raw: &[u8]) -> Result<IncomingMail, String> {
-    use sha1::{Digest, Sha1};
     let message = MessageParser::default()
         .parse(raw)
         .filter(|m| m.root_part().headers().iter().len() > 0)
@@ -35,7 +41,7 @@ pub fn read_mail(raw: &[u8]) -> Result<IncomingMail, String> {
     let message_id = message
         .message_id()
         .map(str::to_owned)
-        .unwrap_or_else(|| format!("sha1:{}", hex::encode(Sha1::digest(raw))));
+        .unwrap_or_else(|| digest_id(raw));
     let from = message
         .from()
         .and_then(|a| a.first())

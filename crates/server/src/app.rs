@@ -20,6 +20,7 @@ pub struct Application {
     mllp: TcpListener,
     state: AppState,
     ingest_rx: tokio::sync::mpsc::Receiver<crate::ingest::Job>,
+    mailbox: Option<crate::mailbox::MailboxConfig>,
 }
 
 impl Application {
@@ -54,6 +55,8 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("configuration du paiement : {e}"))?;
         let mailer = crate::mail::Mailer::from_config(&config)
             .map_err(|e| anyhow::anyhow!("configuration de la messagerie : {e}"))?;
+        let mailbox = crate::mailbox::MailboxConfig::from_config(&config)
+            .map_err(|e| anyhow::anyhow!("configuration de la boîte de réception : {e}"))?;
         let applied = store
             .migrate(clock.now().as_millisecond())
             .await
@@ -77,6 +80,7 @@ impl Application {
             mllp,
             state,
             ingest_rx,
+            mailbox,
         })
     }
 
@@ -110,6 +114,13 @@ impl Application {
         ));
         let outbox = tokio::spawn(crate::delivery::run(self.state.clone(), stop_rx.clone()));
         let snapshots = tokio::spawn(crate::snapshots::run(self.state.clone(), stop_rx.clone()));
+        let mailbox = self.mailbox.map(|cfg| {
+            tokio::spawn(crate::mailbox::run(
+                self.state.clone(),
+                cfg,
+                stop_rx.clone(),
+            ))
+        });
         // The intake writer stops only after the MLLP connections are done.
         let (writer_stop_tx, writer_stop_rx) = tokio::sync::watch::channel(false);
         let writer = tokio::spawn(crate::ingest::run(
@@ -138,6 +149,12 @@ impl Application {
         }
         if let Err(e) = snapshots.await {
             tracing::error!(error = %e, "bed snapshot task failed");
+        }
+        if let Some(Err(e)) = match mailbox {
+            Some(m) => Some(m.await),
+            None => None,
+        } {
+            tracing::error!(error = %e, "mailbox task failed");
         }
         if let Err(e) = outbox.await {
             tracing::error!(error = %e, "outbox worker task failed");

@@ -51,6 +51,18 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// The sender of those mails.
     pub smtp_from: String,
+    /// The establishment's secure-messaging mailbox documents arrive in, read
+    /// by IMAP polling: `imap://user@host:port/INBOX` (the password apart, in
+    /// `imap_password`); none: no mail intake.
+    pub imap_url: Option<String>,
+    /// Its password (give it through `PARCOURS_IMAP_PASSWORD`, never in a file
+    /// under version control).
+    pub imap_password: Option<String>,
+    /// The FINESS of the establishment the mailbox belongs to: documents are
+    /// filed there.
+    pub imap_finess: Option<String>,
+    /// Seconds between two looks at the mailbox.
+    pub imap_poll_seconds: u64,
     /// The MHD Document Recipient documents go to (the DMP, or a territory's
     /// repository): its FHIR base, e.g. `https://dmp.example.fr/fhir`.
     pub mhd_destination: Option<String>,
@@ -99,6 +111,10 @@ impl Default for Config {
             mhd_token_url: None,
             mhd_client_id: None,
             mhd_client_secret: None,
+            imap_url: None,
+            imap_password: None,
+            imap_finess: None,
+            imap_poll_seconds: 30,
             payment_api_url: None,
             payment_secret_key: None,
             payment_webhook_secret: None,
@@ -211,6 +227,21 @@ impl Config {
         }
         if let Some(v) = text("PARCOURS_MHD_DESTINATION") {
             cfg.mhd_destination = Some(v.trim_end_matches('/').to_owned());
+        }
+        if let Some(v) = text("PARCOURS_IMAP_URL") {
+            cfg.imap_url = Some(v);
+        }
+        if let Some(v) = text("PARCOURS_IMAP_PASSWORD") {
+            cfg.imap_password = Some(v);
+        }
+        if let Some(v) = text("PARCOURS_IMAP_FINESS") {
+            cfg.imap_finess = Some(v);
+        }
+        if let Some(v) = text("PARCOURS_IMAP_POLL_SECONDS") {
+            cfg.imap_poll_seconds = v.parse().ok().filter(|s| *s >= 1).ok_or(ConfigError::Env {
+                name: "PARCOURS_IMAP_POLL_SECONDS",
+                value: v,
+            })?;
         }
         if let Some(v) = text("PARCOURS_MHD_TOKEN_URL") {
             cfg.mhd_token_url = Some(v);

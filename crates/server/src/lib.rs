@@ -15,6 +15,7 @@ pub mod extract;
 pub mod ingest;
 pub mod limiter;
 pub mod mail;
+pub mod mailbox;
 pub mod mllp;
 pub mod payment;
 pub mod routes;

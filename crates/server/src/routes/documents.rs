@@ -2,7 +2,9 @@
 //! (`/patients/{id}/documents`), the draft to edit and validate in one click
 //! with its recipients (`/documents/{id}`), the PDF and the CDA, the
 //! establishment's dispatch dashboard (`/documents`), the DMP status on the
-//! patient's record, and the patient's own documents (`/mes-documents`).
+//! patient's record, the patient's own documents (`/mes-documents`), and the
+//! documents received by secure messaging with the queue of those to attach
+//! to a patient by hand (`/documents/recus`).
 
 use askama::Template;
 use axum::Router;
@@ -26,6 +28,8 @@ pub fn routes() -> Router<AppState> {
         .route("/patients/{id}/documents", get(list).post(create))
         .route("/patients/{id}/dmp", post(set_dmp))
         .route("/documents", get(dashboard))
+        .route("/documents/recus", get(received))
+        .route("/documents/recus/{id}", get(queued).post(attach))
         .route("/documents/{id}", get(show).post(save))
         .route("/documents/{id}/valider", post(validate))
         .route("/documents/{id}/pdf", get(pdf))
@@ -530,4 +534,188 @@ async fn save_account(
         .await?;
     page.saved = true;
     Ok(render(&page)?.into_response())
+}
+
+/// (date, sender, title, state, why, patient link, DMP state, queue link).
+type ReceivedRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+);
+
+#[derive(Template)]
+#[template(path = "documents_received.html")]
+struct ReceivedPage {
+    title: String,
+    nav: Option<Nav>,
+    establishment: String,
+    waiting: usize,
+    rows: Vec<ReceivedRow>,
+}
+
+/// `GET /documents/recus`: what arrived by secure messaging, where each was
+/// filed (and its DMP copy), what waits for a human, what was refused and why.
+async fn received(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
+    use store::incoming::IncomingState;
+    let est = crate::services::intake::desk(&w.actor)?;
+    let list = crate::services::intake::list(&state, &w.actor).await?;
+    let waiting = list
+        .iter()
+        .filter(|(i, _)| i.state == IncomingState::Queued)
+        .count();
+    let rows = list
+        .into_iter()
+        .map(|(i, dmp)| {
+            (
+                paris_time(i.received_at_ms),
+                i.sender.clone(),
+                if i.title.is_empty() {
+                    i.subject.clone()
+                } else {
+                    i.title.clone()
+                },
+                i.state.label_fr().to_owned(),
+                i.detail.clone(),
+                i.patient.map(|p| format!("/patients/{p}/documents")),
+                dmp.map(|r| {
+                    let mut s = state_fr(&r.state).to_owned();
+                    if let Some(d) = r.detail.filter(|_| r.state != "delivered") {
+                        s.push_str(&format!(" ({d})"));
+                    }
+                    s
+                })
+                .unwrap_or_default(),
+                (i.state == IncomingState::Queued).then(|| format!("/documents/recus/{}", i.id)),
+            )
+        })
+        .collect();
+    let page = ReceivedPage {
+        title: "Documents reçus".into(),
+        nav: nav(&w),
+        establishment: super::web::establishment_name(&state, est).await,
+        waiting,
+        rows,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+#[derive(Template)]
+#[template(path = "documents_queued.html")]
+struct QueuedPage {
+    title: String,
+    nav: Option<Nav>,
+    csrf: String,
+    id: String,
+    document: String,
+    sender: String,
+    traits: String,
+    why: String,
+    /// (patient id, name, birth date, IPP, identity status).
+    candidates: Vec<(String, String, String, String, String)>,
+    error: Option<String>,
+}
+
+async fn queued_render(
+    state: &AppState,
+    w: &WebUser,
+    id: &str,
+    error: Option<String>,
+) -> Result<QueuedPage, PageError> {
+    let i = crate::services::intake::queued(state, &w.actor, id).await?;
+    let est = state.store.establishment(i.establishment).await?;
+    let (_, content) = state.store.incoming(id).await?;
+    let h = content
+        .as_deref()
+        .and_then(|c| interop::cda::read_header(c).ok());
+    // Those born that day, and those with that birth name: the human chooses.
+    let mut found = Vec::new();
+    if let Some(h) = &h {
+        let date = h
+            .birth_date
+            .as_deref()
+            .and_then(|d| jiff::civil::Date::strptime("%Y%m%d", d).ok());
+        for (family, birth_date) in [(None, date), (h.birth_name.clone(), None)] {
+            if family.is_none() && birth_date.is_none() {
+                continue;
+            }
+            found.extend(
+                state
+                    .store
+                    .search_patients(
+                        est.territory,
+                        &store::patients::PatientQuery {
+                            ins: None,
+                            ipp: None,
+                            family,
+                            given: None,
+                            birth_date,
+                            limit: 20,
+                            offset: 0,
+                        },
+                    )
+                    .await?,
+            );
+        }
+    }
+    let mut candidates: Vec<(String, String, String, String, String)> = Vec::new();
+    for p in found.into_iter().filter(|p| p.active()) {
+        let pid = p.id.to_string();
+        if candidates.iter().any(|c| c.0 == pid) {
+            continue;
+        }
+        candidates.push((
+            pid,
+            p.traits.display_name(),
+            p.traits.birth_date.strftime("%d/%m/%Y").to_string(),
+            p.ipp.clone(),
+            p.status.label_fr().to_owned(),
+        ));
+    }
+    Ok(QueuedPage {
+        title: "Rattacher un document reçu".into(),
+        nav: nav(w),
+        csrf: w.session.csrf_token.clone(),
+        id: id.to_owned(),
+        document: i.title.clone(),
+        sender: i.sender.clone(),
+        traits: i.traits.clone(),
+        why: i.detail.clone(),
+        candidates,
+        error,
+    })
+}
+
+/// `GET /documents/recus/{id}`: a queued document, how it names its patient,
+/// and the records that could be theirs.
+async fn queued(
+    State(state): State<AppState>,
+    w: WebUser,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    Ok(render(&queued_render(&state, &w, &id, None).await?)?.into_response())
+}
+
+/// `POST /documents/recus/{id}`: files it on the chosen patient (and forwards
+/// it to the DMP when fed).
+async fn attach(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    w: WebUser,
+    Path(id): Path<String>,
+    body: String,
+) -> Result<Response, PageError> {
+    let form = posted_form(&state, &headers, &w, &body)?;
+    let chosen = field(&form, "patient");
+    let Ok(patient) = chosen.parse::<PatientId>() else {
+        let page = queued_render(&state, &w, &id, Some("choisissez un patient".into())).await?;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+    };
+    let p = crate::services::intake::attach(&state, &w.actor, &w.user.display_name, &id, patient)
+        .await?;
+    Ok(see_other(&format!("/patients/{p}/documents")))
 }

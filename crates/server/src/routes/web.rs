@@ -675,6 +675,12 @@ async fn home(State(state): State<AppState>, w: WebUser) -> Result<Response, Pag
             "Diffusion des documents".to_owned(),
         ));
     }
+    if has(&[Role::Doctor, Role::Nurse, Role::Secretary]) {
+        actions.push((
+            "/documents/recus".to_owned(),
+            "Documents reçus par messagerie".to_owned(),
+        ));
+    }
     if has(&[Role::Admin]) {
         actions.push((
             "/admin/audit".to_owned(),

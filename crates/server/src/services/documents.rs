@@ -199,6 +199,89 @@ fn pdf_of(d: &Document, author: &str, establishment: &str) -> Vec<u8> {
     interop::pdf::text_document(&d.title, &lines)
 }
 
+/// What the DMP copy of a document is made of.
+pub(crate) struct ForDmp<'a> {
+    /// The outbox idempotency key.
+    pub key: String,
+    pub unique_id: &'a str,
+    /// RPPS and display name.
+    pub author: (Option<&'a str>, &'a str),
+    /// FINESS and name.
+    pub custodian: (&'a str, &'a str),
+    pub type_code: (&'a str, &'a str),
+    pub class_code: (&'a str, &'a str),
+    pub title: &'a str,
+    pub date_ms: i64,
+    pub period_start_ms: i64,
+    pub cda: &'a [u8],
+}
+
+/// The DMP recipient of a document: an ITI-65 submission through the outbox
+/// when the patient is eligible and a recipient is configured; otherwise
+/// skipped (the patient's reason) or waiting (ours), with why.
+pub(crate) async fn dmp_plan(
+    state: &AppState,
+    p: &domain::identity::PatientRecord,
+    f: &ForDmp<'_>,
+) -> Result<RecipientPlan, AppError> {
+    let (dmp, opposition) = state.store.dmp_of(p.id).await?;
+    let eligible = rules::dmp_eligibility(
+        p.status.ins_exchangeable() && p.ins.is_some(),
+        dmp,
+        opposition,
+    );
+    let plan = |state: &'static str, detail: String| RecipientPlan {
+        recipient: Recipient::Dmp,
+        address: String::new(),
+        message: None,
+        state,
+        detail: Some(detail),
+    };
+    Ok(
+        match (
+            eligible,
+            state.config.mhd_destination.as_deref(),
+            p.ins.as_ref(),
+        ) {
+            (Err(why), _, _) => plan("skipped", why.to_string()),
+            (Ok(()), None, _) | (Ok(()), _, None) => plan(
+                "waiting",
+                "aucun destinataire MHD configuré (PARCOURS_MHD_DESTINATION)".into(),
+            ),
+            (Ok(()), Some(dest), Some(ins)) => {
+                let oid = ins.kind().oid();
+                let value = ins.value();
+                let submission = uuid::Uuid::new_v4().to_string();
+                let bundle = interop::fhir::mhd::provide_bundle(&interop::fhir::mhd::Submission {
+                    unique_id: f.unique_id,
+                    submission_id: &submission,
+                    ins: (&value, oid),
+                    author: f.author,
+                    custodian: f.custodian,
+                    type_code: f.type_code,
+                    class_code: f.class_code,
+                    title: f.title,
+                    date_ms: f.date_ms,
+                    period_start_ms: f.period_start_ms,
+                    cda: f.cda,
+                });
+                RecipientPlan {
+                    recipient: Recipient::Dmp,
+                    address: dest.to_owned(),
+                    message: Some(NewMessage {
+                        idempotency_key: f.key.clone(),
+                        topic: MHD_TOPIC.into(),
+                        destination: dest.to_owned(),
+                        payload: bundle.to_string(),
+                    }),
+                    state: "pending",
+                    detail: None,
+                }
+            }
+        },
+    )
+}
+
 /// Validates a draft (a doctor of its establishment) and sends it to each
 /// chosen recipient. Returns how each was planned.
 pub async fn validate(
@@ -280,65 +363,23 @@ pub async fn validate(
                 detail: None,
             },
             Recipient::Dmp => {
-                let (dmp, opposition) = state.store.dmp_of(d.patient).await?;
-                let eligible = rules::dmp_eligibility(
-                    p.status.ins_exchangeable() && p.ins.is_some(),
-                    dmp,
-                    opposition,
-                );
-                match (
-                    eligible,
-                    state.config.mhd_destination.as_deref(),
-                    p.ins.as_ref(),
-                ) {
-                    (Err(why), _, _) => RecipientPlan {
-                        recipient: *r,
-                        address: String::new(),
-                        message: None,
-                        state: "skipped",
-                        detail: Some(why.to_string()),
+                dmp_plan(
+                    state,
+                    &p,
+                    &ForDmp {
+                        key: format!("doc:{}:dmp", d.id),
+                        unique_id: &d.unique_id,
+                        author: (user.rpps.as_deref(), &user.display_name),
+                        custodian: (&est.finess, &est.name),
+                        type_code: d.kind.loinc(),
+                        class_code: d.kind.class(),
+                        title: &d.title,
+                        date_ms: now,
+                        period_start_ms: stay.and_then(|e| e.started_at_ms).unwrap_or(now),
+                        cda: cda.as_bytes(),
                     },
-                    (Ok(()), None, _) | (Ok(()), _, None) => RecipientPlan {
-                        recipient: *r,
-                        address: String::new(),
-                        message: None,
-                        state: "waiting",
-                        detail: Some(
-                            "aucun destinataire MHD configuré (PARCOURS_MHD_DESTINATION)".into(),
-                        ),
-                    },
-                    (Ok(()), Some(dest), Some(ins)) => {
-                        let oid = ins.kind().oid();
-                        let value = ins.value();
-                        let submission = uuid::Uuid::new_v4().to_string();
-                        let bundle =
-                            interop::fhir::mhd::provide_bundle(&interop::fhir::mhd::Submission {
-                                unique_id: &d.unique_id,
-                                submission_id: &submission,
-                                ins: (&value, oid),
-                                author: (user.rpps.as_deref(), &user.display_name),
-                                custodian: (&est.finess, &est.name),
-                                type_code: d.kind.loinc(),
-                                class_code: d.kind.class(),
-                                title: &d.title,
-                                date_ms: now,
-                                period_start_ms: stay.and_then(|e| e.started_at_ms).unwrap_or(now),
-                                cda: cda.as_bytes(),
-                            });
-                        RecipientPlan {
-                            recipient: *r,
-                            address: dest.to_owned(),
-                            message: Some(NewMessage {
-                                idempotency_key: format!("doc:{}:dmp", d.id),
-                                topic: MHD_TOPIC.into(),
-                                destination: dest.to_owned(),
-                                payload: bundle.to_string(),
-                            }),
-                            state: "pending",
-                            detail: None,
-                        }
-                    }
-                }
+                )
+                .await?
             }
             Recipient::Gp | Recipient::Referrer => {
                 let address = if *r == Recipient::Gp {
@@ -552,6 +593,7 @@ pub async fn receive(
                     content_type: r.content_type.clone(),
                     content: r.content.clone(),
                 },
+                &[],
                 &AuditActor::new(actor, Some(grant)),
                 state.now_ms(),
             )

@@ -5,6 +5,7 @@
 pub mod consultations;
 pub mod documents;
 pub mod hl7;
+pub mod intake;
 pub mod monitoring;
 pub mod oru;
 pub mod patients;

@@ -15,6 +15,7 @@ mod consultation;
 mod documents;
 mod fhir_api;
 mod helpers;
+mod intake;
 mod isolation;
 mod mail;
 mod mllp;

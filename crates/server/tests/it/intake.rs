@@ -1,0 +1,425 @@
+//! Secure messaging in: a private surgeon's mails reach the clinic's mailbox on
+//! a real IMAP server (Debian's Dovecot, started by `scripts/imap-server`);
+//! Parcours polls it, files each CDA on the patient its header names (INS, else
+//! the traits), pushes it to the DMP (another Parcours as MHD recipient), and
+//! queues what it cannot match for a human, who attaches it from the web page.
+
+use crate::helpers::*;
+
+/// Dovecot on a free port serving one Maildir; stopped on drop.
+struct Imap {
+    child: std::process::Child,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+const USER: &str = "secretariat";
+const PASSWORD: &str = "boite-de-test";
+
+impl Drop for Imap {
+    fn drop(&mut self) {
+        // SIGTERM: the master stops its children.
+        let _ = std::process::Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Imap {
+    async fn start() -> Imap {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        // Short: Dovecot's sockets live under it (108-byte limit).
+        let dir = std::path::PathBuf::from(format!(
+            "/tmp/pimap-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        ));
+        let child = std::process::Command::new(format!(
+            "{}/../../scripts/imap-server",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .arg(&dir)
+        .arg(port.to_string())
+        .args([USER, PASSWORD])
+        .spawn()
+        .expect("scripts/imap-server (Dovecot, installed by scripts/test)");
+        eventually("Dovecot listens", async || {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        })
+        .await;
+        Imap { child, port, dir }
+    }
+
+    /// Delivers a mail the way an MDA does: a file in the Maildir's `new/`.
+    fn deliver(&self, name: &str, raw: &[u8]) {
+        let new = self.dir.join("mail").join(USER).join("new");
+        let tmp = self.dir.join("mail").join(USER).join("tmp").join(name);
+        std::fs::write(&tmp, raw).unwrap();
+        std::fs::rename(&tmp, new.join(name)).unwrap();
+    }
+
+    /// The mails Dovecot has marked seen (`cur/…:2,S`).
+    fn seen(&self) -> usize {
+        std::fs::read_dir(self.dir.join("mail").join(USER).join("cur"))
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(",S"))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+}
+
+/// A surgeon's CDA about `p` (its header as `p`'s record says, INS when qualified).
+fn surgeon_cda(p: &domain::identity::PatientRecord, id: &str) -> String {
+    let pdf = interop::pdf::text_document(
+        "Compte rendu opératoire",
+        &["Cholécystectomie sous cœlioscopie.".to_owned()],
+    );
+    interop::cda::build(&interop::cda::CdaInput {
+        id,
+        set_id: id,
+        version: 1,
+        kind: domain::documents::Kind::CrOperatoire,
+        title: "Compte rendu opératoire",
+        effective: "20261120143000+0100",
+        patient: p,
+        ipp_oid: "1.2.250.1.999.77.1",
+        author: interop::cda::Professional {
+            rpps: Some("10101010101"),
+            given: "Paul",
+            family: "Bernard",
+        },
+        establishment: ("450099990", "Cabinet de chirurgie Bernard"),
+        encounter: None,
+        confidentiality: "N",
+        pdf: &pdf,
+    })
+}
+
+/// The surgeon's mail: subject XDM/1.0/DDM, the XDM archive attached.
+fn surgeon_mail(message_id: &str, cda: Option<&str>) -> Vec<u8> {
+    use lettre::message::header::ContentType;
+    use lettre::message::{Attachment, MultiPart, SinglePart};
+    let mut parts =
+        MultiPart::mixed().singlepart(SinglePart::plain("Compte rendu ci-joint.".to_owned()));
+    if let Some(cda) = cda {
+        let zip = interop::xdm::zip(&interop::xdm::XdmDocument {
+            unique_id: "x",
+            submission_id: "urn:uuid:6b1f2a3c-aaaa-4bbb-8ccc-ddddeeeeffff",
+            ins: None,
+            type_code: ("34874-8", "CR opératoire"),
+            class_code: ("11", "Synthèse"),
+            title: "Compte rendu opératoire",
+            created: "20261120143000",
+            author: "Dr Paul Bernard",
+            finess: "450099990",
+            recipient: "secretariat@clinique.mssante.fr",
+            cda: cda.as_bytes(),
+        });
+        parts = parts.singlepart(
+            Attachment::new("IHE_XDM.zip".into())
+                .body(zip, ContentType::parse("application/zip").unwrap()),
+        );
+    }
+    lettre::Message::builder()
+        .from(
+            "Dr Paul Bernard <p.bernard@chirurgien.mssante.fr>"
+                .parse()
+                .unwrap(),
+        )
+        .to("secretariat@clinique.mssante.fr".parse().unwrap())
+        .subject("XDM/1.0/DDM")
+        .message_id(Some(format!("<{message_id}>")))
+        .multipart(parts)
+        .unwrap()
+        .formatted()
+}
+
+#[tokio::test]
+async fn surgeons_mails_are_filed_forwarded_queued_or_refused() {
+    use domain::documents::Recipient;
+    use store::incoming::IncomingState;
+    for backend in BACKENDS {
+        let imap = Imap::start().await;
+        let dmp = spawn_app(backend).await;
+        let _ = dmp
+            .client_token("hospital-feed", server::demo::CLINIC_FINESS)
+            .await;
+        let (dmp_base, port) = (dmp.base.clone(), imap.port);
+        let app = spawn_app_with(backend, move |c| {
+            c.mhd_destination = Some(format!("{dmp_base}/fhir"));
+            c.mhd_token_url = Some(format!("{dmp_base}/oauth/token"));
+            c.mhd_client_id = Some("hospital-feed".into());
+            c.mhd_client_secret = Some("hospital-feed-secret".into());
+            c.imap_url = Some(format!("imap://{USER}@127.0.0.1:{port}/INBOX"));
+            c.imap_password = Some(PASSWORD.into());
+            c.imap_finess = Some(server::demo::CLINIC_FINESS.into());
+            c.imap_poll_seconds = 1;
+        })
+        .await;
+        let lambert = app.demo_patient("Lambert").await;
+        // Mme Lambert's qualified INS: filed by INS, and on to the DMP.
+        let by_ins = format!("1.2.250.1.999.77.2.{}", rand());
+        imap.deliver(
+            "1.mail",
+            &surgeon_mail(
+                &format!("m1-{by_ins}@cabinet"),
+                Some(&surgeon_cda(&lambert, &by_ins)),
+            ),
+        );
+        // M. Mercier's identity is validated, not qualified: no INS; filed by his traits.
+        let mercier = app.demo_patient("Mercier").await;
+        let by_traits = format!("1.2.250.1.999.77.3.{}", rand());
+        imap.deliver(
+            "2.mail",
+            &surgeon_mail(
+                &format!("m2-{by_traits}@cabinet"),
+                Some(&surgeon_cda(&mercier, &by_traits)),
+            ),
+        );
+        // Someone nobody here knows: queued for a human.
+        let mut stranger = lambert.clone();
+        stranger.traits.birth_name = "INCONNU".into();
+        stranger.ins = None;
+        stranger.status = domain::identity::IdentityStatus::Provisional;
+        let unknown = format!("1.2.250.1.999.77.4.{}", rand());
+        imap.deliver(
+            "3.mail",
+            &surgeon_mail(
+                &format!("m3-{unknown}@cabinet"),
+                Some(&surgeon_cda(&stranger, &unknown)),
+            ),
+        );
+        // A mail with no document: refused, with why.
+        imap.deliver(
+            "4.mail",
+            &surgeon_mail(&format!("m4-{unknown}@cabinet"), None),
+        );
+
+        let est = app.establishment_id(server::demo::CLINIC_FINESS).await;
+        eventually("the four mails are taken in", async || {
+            app.store.incoming_documents(est, 10).await.unwrap().len() == 4
+        })
+        .await;
+        let all = app.store.incoming_documents(est, 10).await.unwrap();
+        let of = |uid: &str| {
+            all.iter()
+                .find(|i| i.unique_id.as_deref() == Some(uid))
+                .unwrap()
+                .clone()
+        };
+        let a = of(&by_ins);
+        assert_eq!(
+            (a.state, a.patient),
+            (IncomingState::Filed, Some(lambert.id)),
+            "{backend}: {a:?}"
+        );
+        assert_eq!(a.detail, "rattaché automatiquement (INS)");
+        let b = of(&by_traits);
+        assert_eq!(
+            (b.state, b.patient),
+            (IncomingState::Filed, Some(mercier.id)),
+            "{backend}: {b:?}"
+        );
+        assert_eq!(b.detail, "rattaché automatiquement (traits)");
+        let c = of(&unknown);
+        assert_eq!(
+            (c.state, c.patient),
+            (IncomingState::Queued, None),
+            "{backend}"
+        );
+        assert_eq!(c.detail, "aucun patient ne porte ces traits");
+        assert!(
+            c.traits
+                .starts_with("INCONNU Monique, F, né(e) le 12/04/1961"),
+            "{}",
+            c.traits
+        );
+        let d = all.iter().find(|i| i.unique_id.is_none()).unwrap();
+        assert_eq!(d.state, IncomingState::Rejected);
+        assert_eq!(
+            d.detail,
+            "aucun document CDA joint (ni archive IHE_XDM.zip, ni fichier XML)"
+        );
+        eventually("every mail is marked seen", async || imap.seen() == 4).await;
+
+        // Filed as received, the surgeon's CDA unchanged; Mme Lambert's pushed to the DMP.
+        let doc = app
+            .store
+            .document(a.document_id.as_deref().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            (doc.source.as_str(), doc.patient, doc.kind),
+            ("mail", lambert.id, domain::documents::Kind::CrOperatoire)
+        );
+        let (_, content) = app.store.document_content(&doc.id).await.unwrap().unwrap();
+        assert_eq!(content, surgeon_cda(&lambert, &by_ins).into_bytes());
+        validate_cda(&content);
+        eventually("the DMP has Mme Lambert's document", async || {
+            dmp.store
+                .document_by_unique_id(&by_ins)
+                .await
+                .unwrap()
+                .is_some()
+        })
+        .await;
+        let dmp_recipient = app.store.recipients_of(&doc.id).await.unwrap();
+        assert_eq!(dmp_recipient[0].recipient, Recipient::Dmp);
+        // M. Mercier's identity is not qualified: no DMP copy, and why.
+        let r = app
+            .store
+            .recipients_of(b.document_id.as_deref().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            (r[0].state.as_str(), r[0].detail.as_deref()),
+            (
+                "skipped",
+                Some("identité non qualifiée : l'INS ne peut pas être transmise")
+            ),
+            "{backend}"
+        );
+
+        // Read again (the mailbox restored, say): nothing more.
+        let clinic = app
+            .store
+            .establishment_by_finess(server::demo::CLINIC_FINESS)
+            .await
+            .unwrap()
+            .unwrap();
+        let again = server::services::intake::take_mail(
+            &app.state,
+            &clinic,
+            &surgeon_mail(
+                &format!("m1-{by_ins}@cabinet"),
+                Some(&surgeon_cda(&lambert, &by_ins)),
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!((again.seen, again.filed), (1, 0), "{backend}");
+        // The same document in another mail: recorded as a duplicate, not filed twice.
+        let dup = server::services::intake::take_mail(
+            &app.state,
+            &clinic,
+            &surgeon_mail(
+                &format!("m5-{by_ins}@cabinet"),
+                Some(&surgeon_cda(&lambert, &by_ins)),
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!((dup.duplicates, dup.filed), (1, 0), "{backend}");
+        assert_eq!(
+            app.store
+                .documents_of_patient(lambert.id)
+                .await
+                .unwrap()
+                .iter()
+                .filter(|d| d.unique_id == by_ins)
+                .count(),
+            1
+        );
+
+        // The page lists them; the secretary attaches the stranger's to Mme Lambert.
+        let desk = app.login("sec.durand").await;
+        let page = app.get_page("/documents/recus", &desk).await;
+        assert_eq!(page.status, 200);
+        let page = page.page();
+        assert!(page.contains("1 document à rattacher"), "{page}");
+        assert!(page.contains("rattaché automatiquement (INS)") && page.contains("refusé"));
+        let queue = app
+            .get_page(&format!("/documents/recus/{}", c.id), &desk)
+            .await
+            .page();
+        assert!(
+            queue.contains("INCONNU Monique") && queue.contains(&lambert.id.to_string()),
+            "{queue}"
+        );
+        let cookie = format!("parcours_session={desk}");
+        let r = app
+            .post_form(
+                &format!("/documents/recus/{}", c.id),
+                &cookie,
+                &[("csrf", &csrf_field(&queue))],
+            )
+            .await;
+        assert_eq!(r.status, 422, "no patient chosen");
+        assert!(r.page().contains("choisissez un patient"));
+        let r = app
+            .post_form(
+                &format!("/documents/recus/{}", c.id),
+                &cookie,
+                &[
+                    ("csrf", &csrf_field(&queue)),
+                    ("patient", &lambert.id.to_string()),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{backend}: {}", r.text);
+        let (after, _) = app.store.incoming(&c.id).await.unwrap();
+        assert_eq!(
+            (after.state, after.patient),
+            (IncomingState::Filed, Some(lambert.id))
+        );
+        assert!(
+            after.detail.starts_with("rattaché par "),
+            "{}",
+            after.detail
+        );
+        eventually("the attached document reaches the DMP too", async || {
+            dmp.store
+                .document_by_unique_id(&unknown)
+                .await
+                .unwrap()
+                .is_some()
+        })
+        .await;
+        let r = app
+            .post_form(
+                &format!("/documents/recus/{}", c.id),
+                &cookie,
+                &[
+                    ("csrf", &csrf_field(&queue)),
+                    ("patient", &lambert.id.to_string()),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 409, "attached once");
+
+        // The hospital's secretary sees none of the clinic's mail; a patient has no access.
+        let other = app.login("sec.leroy").await;
+        let page = app.get_page("/documents/recus", &other).await.page();
+        assert!(
+            page.contains("Aucun document reçu") && !page.contains("INCONNU"),
+            "{page}"
+        );
+        assert_eq!(
+            app.get_page(&format!("/documents/recus/{}", c.id), &other)
+                .await
+                .status,
+            404
+        );
+        let patient = app.login(server::demo::PATIENT_LOGIN).await;
+        assert_eq!(app.get_page("/documents/recus", &patient).await.status, 403);
+        assert_eq!(
+            app.get_page(&format!("/documents/recus/{}", c.id), &patient)
+                .await
+                .status,
+            403
+        );
+    }
+}
+
+fn rand() -> String {
+    uuid::Uuid::new_v4().as_u128().to_string()[..12].to_owned()
+}
