@@ -354,6 +354,14 @@ pub enum Matched {
     Queue(String),
 }
 
+/// Whether the document's birth name and birth date are the record's (what
+/// must agree with an INS before a document is filed by it).
+pub fn ins_traits_agree(named: &NamedPatient, t: &crate::identity::Traits) -> bool {
+    use crate::identity::normalize_name;
+    normalize_name(&named.birth_name) == normalize_name(&t.birth_name)
+        && named.birth_date == t.birth_date
+}
+
 /// Whether a record carries the document's traits: birth name and first given
 /// name (accents, case, hyphens ignored), birth date, and sex when both say it.
 pub fn same_traits(named: &NamedPatient, t: &crate::identity::Traits) -> bool {
@@ -373,17 +381,26 @@ pub fn same_traits(named: &NamedPatient, t: &crate::identity::Traits) -> bool {
 }
 
 /// Decides whose a received document is (identity vigilance): the qualified
-/// identity carrying its INS; else the single record with its traits, unless
-/// that record carries another INS; else nobody, and a human decides.
-/// `by_ins` is the qualified record found by the document's INS;
-/// `candidates` the active records with the same traits, with their INS.
+/// identity carrying its INS, when its birth name and birth date agree with
+/// the document's; else the single record with its traits, unless that record
+/// carries another INS; else nobody, and a human decides. `by_ins` is the
+/// qualified record found by the document's INS with whether the birth name and
+/// date agree; `candidates` the active records with the same traits, with
+/// their INS.
 pub fn match_received(
     named: &NamedPatient,
-    by_ins: Option<crate::PatientId>,
+    by_ins: Option<(crate::PatientId, bool)>,
     candidates: &[(crate::PatientId, Option<String>)],
 ) -> Matched {
-    if let Some(p) = by_ins {
-        return Matched::Ins(p);
+    match by_ins {
+        Some((p, true)) => return Matched::Ins(p),
+        Some((_, false)) => {
+            return Matched::Queue(
+                "l'INS du document désigne un patient dont le nom ou la date de naissance diffère"
+                    .into(),
+            );
+        }
+        None => {}
     }
     let compatible: Vec<_> = candidates
         .iter()
@@ -551,8 +568,16 @@ mod tests {
         let (a, b) = (crate::PatientId::new(), crate::PatientId::new());
         let ins = "279035121518989";
         assert_eq!(
-            match_received(&named(Some(ins)), Some(a), &[(b, None)]),
+            match_received(&named(Some(ins)), Some((a, true)), &[(b, None)]),
             Matched::Ins(a)
+        );
+        // The INS names someone else by name or birth date: a human looks.
+        assert_eq!(
+            match_received(&named(Some(ins)), Some((a, false)), &[]),
+            Matched::Queue(
+                "l'INS du document désigne un patient dont le nom ou la date de naissance diffère"
+                    .into()
+            )
         );
         assert_eq!(
             match_received(&named(None), None, &[(b, None)]),

@@ -179,3 +179,69 @@ pub async fn run(state: AppState, cfg: MailboxConfig, mut shutdown: watch::Recei
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(
+        url: Option<&str>,
+        password: Option<&str>,
+        finess: Option<&str>,
+    ) -> crate::config::Config {
+        crate::config::Config {
+            imap_url: url.map(str::to_owned),
+            imap_password: password.map(str::to_owned),
+            imap_finess: finess.map(str::to_owned),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_mailbox_url_is_read_or_refused_with_why() {
+        assert!(
+            MailboxConfig::from_config(&cfg(None, None, None))
+                .unwrap()
+                .is_none()
+        );
+        let m = MailboxConfig::from_config(&cfg(
+            Some("imap://boite@mail.local"),
+            Some("s"),
+            Some("450000013"),
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (m.host.as_str(), m.port, m.user.as_str(), m.mailbox.as_str()),
+            ("mail.local", 143, "boite", "INBOX")
+        );
+        assert_eq!(m.every, Duration::from_secs(30));
+        let m = MailboxConfig::from_config(&cfg(
+            Some("imap://a.b@c@127.0.0.1:1143/Recus"),
+            Some("s"),
+            Some("1"),
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (m.user.as_str(), m.port, m.mailbox.as_str()),
+            ("a.b@c", 1143, "Recus")
+        );
+        assert!(
+            !format!("{m:?}").contains('s') || !format!("{m:?}").contains("password"),
+            "no password in Debug"
+        );
+        let err = |u: &str, p: Option<&str>, f: Option<&str>| {
+            MailboxConfig::from_config(&cfg(Some(u), p, f)).unwrap_err()
+        };
+        assert!(err("imaps://x@h", Some("s"), Some("1")).contains("imap://"));
+        assert!(err("imap://h:143", Some("s"), Some("1")).contains("l'utilisateur manque"));
+        assert!(err("imap://u:pw@h", Some("s"), Some("1")).contains("PARCOURS_IMAP_PASSWORD"));
+        assert!(err("imap://u@h:x", Some("s"), Some("1")).contains("port illisible"));
+        assert_eq!(
+            err("imap://u@h", None, Some("1")),
+            "PARCOURS_IMAP_PASSWORD manque"
+        );
+        assert!(err("imap://u@h", Some("s"), None).contains("PARCOURS_IMAP_FINESS manque"));
+    }
+}

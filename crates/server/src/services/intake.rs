@@ -76,12 +76,11 @@ async fn match_patient(
          given: Option<String>,
          birth_date: Option<jiff::civil::Date>| store::patients::PatientQuery {
             ins,
-            ipp: None,
             family,
             given,
             birth_date,
             limit: 20,
-            offset: 0,
+            ..Default::default()
         };
     let territory = est.territory;
     let by_ins = match &h.ins {
@@ -90,8 +89,7 @@ async fn match_patient(
             .search_patients(territory, &query(Some(value.clone()), None, None, None))
             .await?
             .into_iter()
-            .find(|p| p.active() && p.status.ins_exchangeable())
-            .map(|p| p.id),
+            .find(|p| p.active() && p.status.ins_exchangeable()),
         None => None,
     };
     let birth_date = h
@@ -101,12 +99,9 @@ async fn match_patient(
     let (Some(birth_name), Some(given), Some(birth_date)) =
         (h.birth_name.clone(), h.given.clone(), birth_date)
     else {
-        return Ok(match by_ins {
-            Some(p) => Ok((p, "INS")),
-            None => {
-                Err("identité incomplète dans le document (nom, prénom, date de naissance)".into())
-            }
-        });
+        return Ok(Err(
+            "identité incomplète dans le document (nom, prénom, date de naissance)".into(),
+        ));
     };
     let named = NamedPatient {
         ins: h.ins.as_ref().map(|(v, _)| v.clone()),
@@ -115,6 +110,7 @@ async fn match_patient(
         birth_date,
         sex: h.sex.as_deref().and_then(domain::identity::Sex::from_code),
     };
+    let by_ins = by_ins.map(|p| (p.id, domain::documents::ins_traits_agree(&named, &p.traits)));
     let candidates: Vec<_> = if by_ins.is_some() {
         Vec::new()
     } else {

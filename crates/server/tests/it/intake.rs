@@ -198,6 +198,17 @@ async fn surgeons_mails_are_filed_forwarded_queued_or_refused() {
                 Some(&surgeon_cda(&stranger, &unknown)),
             ),
         );
+        // Mme Lambert's INS on someone else's name: a human looks.
+        let mut wrong = lambert.clone();
+        wrong.traits.birth_name = "DUPUIS".into();
+        let discordant = format!("1.2.250.1.999.77.5.{}", rand());
+        imap.deliver(
+            "5.mail",
+            &surgeon_mail(
+                &format!("m6-{discordant}@cabinet"),
+                Some(&surgeon_cda(&wrong, &discordant)),
+            ),
+        );
         // A mail with no document: refused, with why.
         imap.deliver(
             "4.mail",
@@ -205,8 +216,8 @@ async fn surgeons_mails_are_filed_forwarded_queued_or_refused() {
         );
 
         let est = app.establishment_id(server::demo::CLINIC_FINESS).await;
-        eventually("the four mails are taken in", async || {
-            app.store.incoming_documents(est, 10).await.unwrap().len() == 4
+        eventually("the five mails are taken in", async || {
+            app.store.incoming_documents(est, 10).await.unwrap().len() == 5
         })
         .await;
         let all = app.store.incoming_documents(est, 10).await.unwrap();
@@ -249,7 +260,17 @@ async fn surgeons_mails_are_filed_forwarded_queued_or_refused() {
             d.detail,
             "aucun document CDA joint (ni archive IHE_XDM.zip, ni fichier XML)"
         );
-        eventually("every mail is marked seen", async || imap.seen() == 4).await;
+        let e = of(&discordant);
+        assert_eq!(
+            (e.state, e.patient),
+            (IncomingState::Queued, None),
+            "{backend}"
+        );
+        assert_eq!(
+            e.detail,
+            "l'INS du document désigne un patient dont le nom ou la date de naissance diffère"
+        );
+        eventually("every mail is marked seen", async || imap.seen() == 5).await;
 
         // Filed as received, the surgeon's CDA unchanged; Mme Lambert's pushed to the DMP.
         let doc = app
@@ -335,7 +356,7 @@ async fn surgeons_mails_are_filed_forwarded_queued_or_refused() {
         let page = app.get_page("/documents/recus", &desk).await;
         assert_eq!(page.status, 200);
         let page = page.page();
-        assert!(page.contains("1 document à rattacher"), "{page}");
+        assert!(page.contains("2 documents à rattacher"), "{page}");
         assert!(page.contains("rattaché automatiquement (INS)") && page.contains("refusé"));
         let queue = app
             .get_page(&format!("/documents/recus/{}", c.id), &desk)
@@ -418,6 +439,64 @@ async fn surgeons_mails_are_filed_forwarded_queued_or_refused() {
             403
         );
     }
+}
+
+#[tokio::test]
+async fn an_unreachable_or_refusing_mailbox_is_said_and_nothing_is_lost() {
+    let imap = Imap::start().await;
+    let port = imap.port;
+    let app = spawn_app("sqlite").await;
+    let mut c = (*app.state.config).clone();
+    c.imap_url = Some("imap://secretariat@127.0.0.1:9/INBOX".into());
+    c.imap_password = Some(PASSWORD.into());
+    c.imap_finess = Some(server::demo::CLINIC_FINESS.into());
+    let closed = server::mailbox::MailboxConfig::from_config(&c)
+        .unwrap()
+        .unwrap();
+    let e = server::mailbox::poll_once(&app.state, &closed)
+        .await
+        .unwrap_err();
+    assert!(e.starts_with("connexion à 127.0.0.1:9"), "{e}");
+    // A wrong password: the server's refusal, and the mail stays unread.
+    imap.deliver("1.mail", &surgeon_mail("wrong-pw@cabinet", None));
+    c.imap_url = Some(format!("imap://{USER}@127.0.0.1:{port}/INBOX"));
+    c.imap_password = Some("pas le bon".into());
+    let refused = server::mailbox::MailboxConfig::from_config(&c)
+        .unwrap()
+        .unwrap();
+    let e = server::mailbox::poll_once(&app.state, &refused)
+        .await
+        .unwrap_err();
+    assert!(e.starts_with("IMAP"), "{e}");
+    // An unknown establishment: said before anything is read.
+    c.imap_password = Some(PASSWORD.into());
+    c.imap_finess = Some("999999999".into());
+    let nowhere = server::mailbox::MailboxConfig::from_config(&c)
+        .unwrap()
+        .unwrap();
+    let e = server::mailbox::poll_once(&app.state, &nowhere)
+        .await
+        .unwrap_err();
+    assert_eq!(e, "aucun établissement de FINESS 999999999");
+    assert_eq!(imap.seen(), 0);
+    // Right at last: taken in (refused: it has no document) and marked seen.
+    c.imap_finess = Some(server::demo::CLINIC_FINESS.into());
+    let right = server::mailbox::MailboxConfig::from_config(&c)
+        .unwrap()
+        .unwrap();
+    let r = server::mailbox::poll_once(&app.state, &right)
+        .await
+        .unwrap();
+    assert_eq!(r.rejected, 1);
+    assert_eq!(imap.seen(), 1);
+    let again = server::mailbox::poll_once(&app.state, &right)
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        server::services::intake::Report::default(),
+        "a seen mail is not read again"
+    );
 }
 
 fn rand() -> String {
