@@ -215,7 +215,8 @@ pub fn build(d: &CdaInput<'_>) -> String {
 /// patient (INS, else the traits) and list it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CdaHeader {
-    /// The document's unique id as XDS spells it: `root`, or `root^extension`.
+    /// The document's unique id: `urn:uuid:…` or `urn:oid:…` for a bare root,
+    /// `root^extension` (the XDS spelling) otherwise.
     pub unique_id: String,
     /// Type (LOINC code and display name).
     pub type_code: (String, String),
@@ -267,9 +268,12 @@ pub fn read_header(xml: &[u8]) -> Result<CdaHeader, String> {
     let id_root = id
         .attribute("root")
         .ok_or("identifiant du document sans root")?;
+    // As a URI where it can be one (FHIR masterIdentifier, XDS uniqueId).
+    let is_uuid = id_root.len() == 36 && id_root.chars().filter(|c| *c == '-').count() == 4;
     let unique_id = match id.attribute("extension") {
         Some(ext) => format!("{id_root}^{ext}"),
-        None => id_root.to_owned(),
+        None if is_uuid => format!("urn:uuid:{}", id_root.to_ascii_lowercase()),
+        None => format!("urn:oid:{id_root}"),
     };
     let code = child(root, "code");
     let type_code = (
@@ -502,7 +506,8 @@ mod tests {
         assert_eq!(h.sex.as_deref(), Some("F"));
         assert_eq!(h.type_code.0, "11502-2");
         assert_eq!(h.author_rpps.as_deref(), Some("01234534765"));
-        assert!(!h.unique_id.is_empty() && !h.title.is_empty());
+        assert_eq!(h.unique_id, "urn:oid:1.2.250.1.213.1.1.1.55.2021.3.1");
+        assert!(!h.title.is_empty());
     }
 
     #[test]
@@ -511,7 +516,7 @@ mod tests {
         let pdf = crate::pdf::text_document("t", &["x".to_owned()]);
         let xml = build(&input(&p, &pdf));
         let h = read_header(xml.as_bytes()).unwrap();
-        assert_eq!(h.unique_id, input(&p, &pdf).id);
+        assert_eq!(h.unique_id, "urn:oid:1.2.250.1.999.1.1");
         assert_eq!(
             h.ins,
             Some((
@@ -520,6 +525,12 @@ mod tests {
             ))
         );
         assert_eq!(h.type_code.0, input(&p, &pdf).kind.loinc().0);
+        // A UUID root reads as urn:uuid (as Parcours stores its own documents).
+        let uuid = "0f3a1c2e-1111-4222-8333-444455556666";
+        let mut i = input(&p, &pdf);
+        i.id = uuid;
+        let h = read_header(build(&i).as_bytes()).unwrap();
+        assert_eq!(h.unique_id, format!("urn:uuid:{uuid}"));
         // Without a qualified identity there is no INS to read, the traits remain.
         let p = patient(IdentityStatus::Provisional);
         let h = read_header(build(&input(&p, &pdf)).as_bytes()).unwrap();

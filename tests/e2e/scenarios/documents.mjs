@@ -1,14 +1,17 @@
-// Scenario "documents" (the part that does not need secure messaging yet): a
-// second Parcours instance, started before the server, plays the DMP (an IHE
-// MHD Document Recipient with its own API client). The secretary drafts a
-// lettre de liaison from the template; the doctor validates it in one click;
-// within seconds the dispatch dashboard shows it delivered to the DMP
-// stand-in, which finds it by INS (ITI-67) and returns the CDA (ITI-68); the
-// patient downloads it from her portal. The GP's copy is shown waiting, with
-// why. axe-core on every page.
+// Scenario "documents": a second Parcours instance, started before the
+// server, plays the DMP (an IHE MHD Document Recipient with its own API
+// client); aiosmtpd plays the GP's mail server; Debian's Dovecot serves the
+// clinic's secure-messaging mailbox, fed by a second aiosmtpd. The secretary
+// drafts a lettre de liaison from the template; the doctor validates it in one
+// click; within seconds the dispatch dashboard shows it delivered to the DMP
+// stand-in (which finds it by INS, ITI-67, and returns the CDA, ITI-68) and to
+// the GP, whose mail server holds the XDM mail; the patient downloads it from
+// her portal. Then a private practice's mail (written by Python's email,
+// zipfile and smtplib) arrives: it is filed on the right patient and forwarded
+// to the DMP. axe-core on every page.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,15 +40,49 @@ export async function prepare() {
     try { if ((await fetch(`${base}/healthz`)).ok) break; } catch { /* not yet */ }
     await new Promise((r) => setTimeout(r, 100));
   }
+  // Mail: the GP's server (aiosmtpd writing a Maildir), the clinic's mailbox
+  // (Dovecot over a Maildir) and its incoming relay (aiosmtpd into that Maildir).
+  const python = existsSync(join(root, '.venv', 'bin', 'python')) ? join(root, '.venv', 'bin', 'python') : 'python3';
+  const mailDir = mkdtempSync(join(tmpdir(), 'parcours-mail-'));
+  const [gpPort, mxPort, imapPort] = [await freePort(), await freePort(), await freePort()];
+  const smtpd = (port, maildir) => spawn(python, ['-m', 'aiosmtpd', '-n', '-l', `127.0.0.1:${port}`, '-c', 'aiosmtpd.handlers.Mailbox', maildir], { stdio: 'ignore' });
+  const gp = smtpd(gpPort, join(mailDir, 'gp'));
+  const imapDir = `/tmp/pimap-${process.pid}-${Date.now() % 100000}`;
+  const dovecot = spawn(join(root, 'scripts', 'imap-server'), [imapDir, String(imapPort), 'secretariat', 'e2e-boite'], { stdio: 'ignore' });
+  const listening = async (port) => {
+    for (let i = 0; i < 100; i++) {
+      const ok = await new Promise((resolve) => {
+        const c = createConnection({ host: '127.0.0.1', port }, () => { c.end(); resolve(true); });
+        c.on('error', () => resolve(false));
+      });
+      if (ok) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`rien n'écoute sur ${port}`);
+  };
+  await listening(imapPort);
+  const mx = smtpd(mxPort, join(imapDir, 'mail', 'secretariat'));
+  await Promise.all([listening(gpPort), listening(mxPort)]);
   return {
     env: {
       PARCOURS_MHD_DESTINATION: `${base}/fhir`,
       PARCOURS_MHD_TOKEN_URL: `${base}/oauth/token`,
       PARCOURS_MHD_CLIENT_ID: 'dmp-feed',
       PARCOURS_MHD_CLIENT_SECRET: secret,
+      PARCOURS_SMTP_URL: `smtp://127.0.0.1:${gpPort}`,
+      PARCOURS_SMTP_FROM: 'Clinique du Val <secretariat@clinique.mssante.fr>',
+      PARCOURS_IMAP_URL: `imap://secretariat@127.0.0.1:${imapPort}/INBOX`,
+      PARCOURS_IMAP_PASSWORD: 'e2e-boite',
+      PARCOURS_IMAP_FINESS: '450000013',
+      PARCOURS_IMAP_POLL_SECONDS: '1',
     },
     dmp: { base, secret },
-    close: async () => { dmp.kill('SIGTERM'); },
+    mail: { python, gpMaildir: join(mailDir, 'gp'), mxPort },
+    close: async () => {
+      for (const p of [dmp, gp, mx, dovecot]) p.kill('SIGTERM');
+      await new Promise((r) => setTimeout(r, 500));
+      for (const d of [imapDir, mailDir, dir]) rmSync(d, { recursive: true, force: true });
+    },
   };
 }
 
@@ -83,17 +120,39 @@ export default async function documents({ browser, base, prepared, track, checkA
     .locator('tr', { has: desk.getByRole('link', { name: 'Lettre de liaison à la sortie' }) });
   for (let i = 0; i < 50; i++) {
     const row = docRow();
-    if ((await row.count()) > 0 && (await row.first().textContent()).includes('DMP (Mon Espace Santé) : remis')) break;
+    const done = (await row.count()) > 0 ? await row.first().textContent() : '';
+    if (['DMP (Mon Espace Santé) : remis', 'Médecin traitant : remis', 'Patient (portail) : remis'].every((x) => done.includes(x))) break;
     await new Promise((r) => setTimeout(r, 200));
     await desk.reload();
   }
   const row = await docRow().first().textContent();
   expect(row.includes('DMP (Mon Espace Santé) : remis'), `tableau : ${row}`);
   expect(row.includes('Patient (portail) : remis'), `tableau : ${row}`);
-  console.log(`  tableau : remis au DMP (instance MHD) en ${Date.now() - t0} ms après validation`);
-  const stragglers = await desk.getByRole('table', { name: 'Destinataires pas encore servis' }).textContent();
-  expect(stragglers.includes('messagerie non configurée'), `le médecin traitant doit apparaître en attente, avec la raison : ${stragglers}`);
+  console.log(`  tableau : remis au DMP (instance MHD), au médecin traitant (SMTP) et au portail en ${Date.now() - t0} ms après validation`);
+  expect(row.includes('Médecin traitant : remis'), `le médecin traitant doit être servi : ${row}`);
   await checkA11y(desk, 'tableau de diffusion');
+
+  // The GP's mail server holds the mail: subject XDM/1.0/DDM, the XDM archive
+  // with the CDA (read by Python's email and zipfile) and the PDF.
+  const gpNew = join(prepared.mail.gpMaildir, 'new');
+  const gpMail = readdirSync(gpNew).map((f) => join(gpNew, f))
+    .find((f) => readFileSync(f, 'latin1').includes('To: dr.generaliste@medecin.mssante.fr'));
+  expect(gpMail, 'le serveur du médecin traitant a reçu le courriel');
+  const parts = execFileSync(prepared.mail.python, ['-c', `
+import email, email.policy, io, sys, zipfile
+m = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=email.policy.default)
+print(m['Subject'])
+for p in m.iter_attachments():
+    print(p.get_filename(), p.get_content_type())
+    if p.get_filename() == 'IHE_XDM.zip':
+        z = zipfile.ZipFile(io.BytesIO(p.get_payload(decode=True)))
+        assert z.testzip() is None
+        print(chr(10).join(z.namelist()))
+        print('CDA' if b'<ClinicalDocument' in z.read('IHE_XDM/SUBSET01/DOCUMENT_01.XML') else 'pas de CDA')
+`, gpMail]).toString();
+  expect(parts.startsWith('XDM/1.0/DDM') && parts.includes('IHE_XDM.zip application/zip') && parts.includes('IHE_XDM/SUBSET01/METADATA.XML')
+    && parts.includes('CDA') && parts.includes('document.pdf application/pdf'), `courriel du médecin traitant : ${parts}`);
+  console.log('  médecin traitant : courriel XDM/1.0/DDM reçu (IHE_XDM.zip avec METADATA.XML et le CDA, PDF joint)');
 
   // The DMP stand-in finds it by INS and gives the CDA back.
   const token = (await (await fetch(`${prepared.dmp.base}/oauth/token`, {
@@ -121,4 +180,30 @@ export default async function documents({ browser, base, prepared, track, checkA
   const pdf = readFileSync(await download.path());
   expect(pdf.subarray(0, 5).toString('latin1') === '%PDF-', 'un PDF');
   console.log(`  patiente : lettre téléchargée (${pdf.length} octets)`);
+
+  // A private practice's mail arrives in the clinic's mailbox: filed on
+  // Mme Lambert (by INS, her traits agreeing) and forwarded to the DMP.
+  const sample = join(root, '..', 'shared', 'fixtures', 'cda', 'examples', 'DOC_NON_STRUCTURE_CDA-R2-N1.xml');
+  const received = execFileSync(prepared.mail.python, [join(root, 'tests', 'e2e', 'surgeon_mail.py'), String(prepared.mail.mxPort), sample,
+    '261044523410185', 'LAMBERT', 'MONIQUE', '19610412', 'secretariat@clinique.mssante.fr']).toString().trim();
+  const t1 = Date.now();
+  await desk.goto(`${base}/documents/recus`);
+  const inRow = () => desk.getByRole('table', { name: 'Documents arrivés dans la boîte de messagerie sécurisée' })
+    .locator('tr', { hasText: 'p.bernard@chirurgien.mssante.fr' });
+  for (let i = 0; i < 75; i++) {
+    if ((await inRow().count()) > 0 && (await inRow().first().textContent()).includes('remis')) break;
+    await new Promise((r) => setTimeout(r, 200));
+    await desk.reload();
+  }
+  const line = await inRow().first().textContent();
+  expect(line.includes('classé') && line.includes('rattaché automatiquement (INS)') && line.includes('remis'), `document reçu : ${line}`);
+  console.log(`  messagerie entrante : document ${received} classé sur Mme Lambert et remis au DMP en ${Date.now() - t1} ms`);
+  await checkA11y(desk, 'documents reçus');
+  await checkNoHorizontalScroll(desk, 'documents reçus');
+  await inRow().first().getByRole('link').first().click();
+  await desk.waitForURL(/\/patients\/[0-9a-f-]+\/documents$/);
+  expect((await desk.locator('main').textContent()).includes("Compte rendu d'examens biologiques"), 'classé dans le dossier de Mme Lambert');
+  const inDmp = await (await fetch(`${prepared.dmp.base}/fhir/DocumentReference?patient.identifier=urn:oid:1.2.250.1.213.1.4.8|261044523410185`, { headers: { authorization: `Bearer ${token}` } })).json();
+  expect((inDmp.entry ?? []).some((e) => e.resource.masterIdentifier?.value?.includes(received)), `le DMP a le document reçu : ${JSON.stringify(inDmp).slice(0, 300)}`);
+  console.log('  DMP : le document reçu y est, trouvé par INS');
 }

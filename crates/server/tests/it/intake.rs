@@ -222,8 +222,9 @@ async fn surgeons_mails_are_filed_forwarded_queued_or_refused() {
         .await;
         let all = app.store.incoming_documents(est, 10).await.unwrap();
         let of = |uid: &str| {
+            let uid = format!("urn:oid:{uid}");
             all.iter()
-                .find(|i| i.unique_id.as_deref() == Some(uid))
+                .find(|i| i.unique_id.as_deref() == Some(uid.as_str()))
                 .unwrap()
                 .clone()
         };
@@ -287,7 +288,7 @@ async fn surgeons_mails_are_filed_forwarded_queued_or_refused() {
         validate_cda(&content);
         eventually("the DMP has Mme Lambert's document", async || {
             dmp.store
-                .document_by_unique_id(&by_ins)
+                .document_by_unique_id(&format!("urn:oid:{by_ins}"))
                 .await
                 .unwrap()
                 .is_some()
@@ -346,7 +347,7 @@ async fn surgeons_mails_are_filed_forwarded_queued_or_refused() {
                 .await
                 .unwrap()
                 .iter()
-                .filter(|d| d.unique_id == by_ins)
+                .filter(|d| d.unique_id == format!("urn:oid:{by_ins}"))
                 .count(),
             1
         );
@@ -399,7 +400,7 @@ async fn surgeons_mails_are_filed_forwarded_queued_or_refused() {
         );
         eventually("the attached document reaches the DMP too", async || {
             dmp.store
-                .document_by_unique_id(&unknown)
+                .document_by_unique_id(&format!("urn:oid:{unknown}"))
                 .await
                 .unwrap()
                 .is_some()
