@@ -46,11 +46,21 @@ pub struct Config {
     /// A folder of monitoring programme files (`*.json`) that add to or replace
     /// (same id) the shipped ones; read at start, a bad file stops the start.
     pub programmes_dir: Option<PathBuf>,
-    /// The SMTP relay patients' notices go through (`smtp://host:port`); none:
-    /// notices stay on the portal.
+    /// The SMTP server notices and documents go through: `smtp://host:port`
+    /// (plain, a relay of the establishment), `smtp://host:587?tls=required`
+    /// (STARTTLS, as MSSanté operators ask) or `smtps://host:465`; none:
+    /// notices stay on the portal and documents wait.
     pub smtp_url: Option<String>,
     /// The sender of those mails.
     pub smtp_from: String,
+    /// The CA certificates (PEM) the SMTP server's certificate must chain to,
+    /// e.g. the IGC-Santé chain of an MSSanté operator; none: the system's.
+    pub smtp_ca: Option<PathBuf>,
+    /// The establishment's certificate (PEM) presented to the SMTP server
+    /// after STARTTLS (MSSanté: the organisation's software certificate).
+    pub smtp_cert: Option<PathBuf>,
+    /// Its private key (PEM, PKCS#8 or PKCS#1). Keep it out of the repository.
+    pub smtp_key: Option<PathBuf>,
     /// The establishment's secure-messaging mailbox documents arrive in, read
     /// by IMAP polling: `imap://user@host:port/INBOX` (the password apart, in
     /// `imap_password`); none: no mail intake.
@@ -107,6 +117,9 @@ impl Default for Config {
             teleconsultation_fee_cents: 3000,
             smtp_url: None,
             smtp_from: "Parcours <ne-pas-repondre@parcours.invalid>".into(),
+            smtp_ca: None,
+            smtp_cert: None,
+            smtp_key: None,
             mhd_destination: None,
             mhd_token_url: None,
             mhd_client_id: None,
@@ -224,6 +237,15 @@ impl Config {
         }
         if let Some(v) = text("PARCOURS_SMTP_FROM") {
             cfg.smtp_from = v;
+        }
+        if let Some(v) = text("PARCOURS_SMTP_CA") {
+            cfg.smtp_ca = Some(PathBuf::from(v));
+        }
+        if let Some(v) = text("PARCOURS_SMTP_CERT") {
+            cfg.smtp_cert = Some(PathBuf::from(v));
+        }
+        if let Some(v) = text("PARCOURS_SMTP_KEY") {
+            cfg.smtp_key = Some(PathBuf::from(v));
         }
         if let Some(v) = text("PARCOURS_MHD_DESTINATION") {
             cfg.mhd_destination = Some(v.trim_end_matches('/').to_owned());

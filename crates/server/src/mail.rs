@@ -2,8 +2,10 @@
 //! their iCalendar event, cancellations, reminders, new documents) go by SMTP
 //! when `PARCOURS_SMTP_URL` is set and the patient gave an address on the
 //! portal; otherwise they stay on the portal and the log sender records that
-//! they left. Plain SMTP to a relay of the establishment (`smtp://host:port`);
-//! TLS to the relay comes with the `tls` build feature.
+//! they left. Plain SMTP to a relay of the establishment (`smtp://host:port`),
+//! or STARTTLS (`?tls=required`) / implicit TLS (`smtps://`) with rustls,
+//! trusting the configured CA (an MSSanté operator's IGC-Santé chain) and
+//! presenting the establishment's certificate.
 
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
@@ -26,30 +28,112 @@ impl std::fmt::Debug for Mailer {
     }
 }
 
+/// The establishment's certificate and key for lettre. lettre 0.11's rustls
+/// path keeps the certificate bytes it is given as they are (DER expected
+/// despite the name `from_pem`), so the PEM is decoded here; the key it
+/// decodes itself.
+fn client_identity(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+) -> Result<lettre::transport::smtp::client::Identity, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject as _;
+    let der = CertificateDer::pem_slice_iter(cert_pem)
+        .next()
+        .ok_or("PARCOURS_SMTP_CERT : aucun certificat PEM")?
+        .map_err(|e| format!("PARCOURS_SMTP_CERT illisible : {e}"))?;
+    lettre::transport::smtp::client::Identity::from_pem(der.as_ref(), key_pem)
+        .map_err(|e| format!("PARCOURS_SMTP_KEY illisible : {e}"))
+}
+
 impl Mailer {
     /// From the configuration: `None` without `smtp_url`; a clear error for a
     /// URL or sender address that cannot be used.
     pub fn from_config(c: &crate::config::Config) -> Result<Option<Mailer>, String> {
+        use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
         let Some(url) = c.smtp_url.as_deref() else {
             return Ok(None);
         };
-        let rest = url
-            .strip_prefix("smtp://")
-            .ok_or_else(|| format!("PARCOURS_SMTP_URL doit commencer par smtp:// : {url}"))?;
-        let (host, port) = match rest.trim_end_matches('/').rsplit_once(':') {
+        let (implicit, rest) = match (url.strip_prefix("smtps://"), url.strip_prefix("smtp://")) {
+            (Some(r), _) => (true, r),
+            (None, Some(r)) => (false, r),
+            (None, None) => {
+                return Err(format!(
+                    "PARCOURS_SMTP_URL doit commencer par smtp:// ou smtps:// : {url}"
+                ));
+            }
+        };
+        let (hostport, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let starttls = match query {
+            "" => false,
+            "tls=required" => true,
+            other => {
+                return Err(format!(
+                    "PARCOURS_SMTP_URL : option inconnue « {other} » (tls=required pour STARTTLS)"
+                ));
+            }
+        };
+        let hostport = hostport.trim_end_matches('/');
+        let (host, port) = match hostport.rsplit_once(':') {
             Some((h, p)) => (
                 h.to_owned(),
                 p.parse::<u16>()
                     .map_err(|_| format!("PARCOURS_SMTP_URL : port illisible dans {url}"))?,
             ),
-            None => (rest.trim_end_matches('/').to_owned(), 25),
+            None => (hostport.to_owned(), if implicit { 465 } else { 25 }),
         };
         let from: Mailbox = c
             .smtp_from
             .parse()
             .map_err(|e| format!("PARCOURS_SMTP_FROM illisible ({}) : {e}", c.smtp_from))?;
+        let read = |what: &str, p: &std::path::Path| {
+            std::fs::read(p).map_err(|e| format!("{what} ({}) illisible : {e}", p.display()))
+        };
+        let tls = if implicit || starttls {
+            let mut params = TlsParameters::builder(host.clone());
+            if let Some(ca) = &c.smtp_ca {
+                let pem = read("PARCOURS_SMTP_CA", ca)?;
+                let cert = Certificate::from_pem(&pem)
+                    .map_err(|e| format!("PARCOURS_SMTP_CA : certificats illisibles ({e})"))?;
+                params = params
+                    .certificate_store(lettre::transport::smtp::client::CertificateStore::None)
+                    .add_root_certificate(cert);
+            }
+            match (&c.smtp_cert, &c.smtp_key) {
+                (Some(cert), Some(key)) => {
+                    params = params.identify_with(client_identity(
+                        &read("PARCOURS_SMTP_CERT", cert)?,
+                        &read("PARCOURS_SMTP_KEY", key)?,
+                    )?);
+                }
+                (None, None) => {}
+                _ => {
+                    return Err(
+                        "PARCOURS_SMTP_CERT et PARCOURS_SMTP_KEY vont ensemble (certificat et clé)"
+                            .into(),
+                    );
+                }
+            }
+            let params = params
+                .build_rustls()
+                .map_err(|e| format!("TLS vers {host} : {e}"))?;
+            if implicit {
+                Tls::Wrapper(params)
+            } else {
+                Tls::Required(params)
+            }
+        } else {
+            if c.smtp_cert.is_some() || c.smtp_ca.is_some() {
+                return Err(
+                    "PARCOURS_SMTP_CERT / PARCOURS_SMTP_CA sans TLS : ajoutez ?tls=required à PARCOURS_SMTP_URL"
+                        .into(),
+                );
+            }
+            Tls::None
+        };
         let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
             .port(port)
+            .tls(tls)
             .timeout(Some(std::time::Duration::from_secs(30)))
             .build();
         Ok(Some(Mailer { transport, from }))

@@ -341,3 +341,240 @@ async fn a_validated_letter_reaches_the_gp_as_an_xdm_mail() {
     })
     .await;
 }
+
+/// Certificates made with the openssl command for one test: a CA (the
+/// IGC-Santé of the test), the server's certificate for 127.0.0.1, the
+/// establishment's client certificate, and a client certificate from another
+/// CA nobody trusts.
+struct Pki {
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let dir = std::env::temp_dir().join(format!("parcours-pki-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sh = |script: &str| {
+            let out = std::process::Command::new("sh")
+                .arg("-ec")
+                .arg(script)
+                .current_dir(&dir)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ca = |name: &str, cn: &str| {
+            format!(
+                "openssl req -x509 -newkey rsa:2048 -nodes -keyout {name}.key -out {name}.pem -days 2 -subj '/CN={cn}' 2>/dev/null"
+            )
+        };
+        let leaf = |name: &str, ca: &str, subj: &str, ext: &str| {
+            format!(
+                "openssl req -newkey rsa:2048 -nodes -keyout {name}.key -out {name}.csr -subj '{subj}' 2>/dev/null\n\
+                 printf '{ext}' > {name}.ext\n\
+                 openssl x509 -req -in {name}.csr -CA {ca}.pem -CAkey {ca}.key -CAcreateserial -out {name}.pem -days 2 -extfile {name}.ext 2>/dev/null"
+            )
+        };
+        sh(&ca("ca", "IGC-Sante TEST"));
+        sh(&ca("rogue", "Autorite inconnue"));
+        sh(&leaf(
+            "server",
+            "ca",
+            "/CN=mss.operateur.test",
+            "subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n",
+        ));
+        sh(&leaf(
+            "client",
+            "ca",
+            "/O=Clinique du Val/CN=Clinique du Val 450000013",
+            "extendedKeyUsage=clientAuth\\n",
+        ));
+        sh(&leaf(
+            "intruder",
+            "rogue",
+            "/CN=Intrus",
+            "extendedKeyUsage=clientAuth\\n",
+        ));
+        Pki { dir }
+    }
+
+    fn path(&self, f: &str) -> std::path::PathBuf {
+        self.dir.join(f)
+    }
+}
+
+/// An operator's SMTP server (scripts/smtpd-tls: STARTTLS and a client
+/// certificate from the CA required); killed on drop.
+struct Operator {
+    child: std::process::Child,
+    port: u16,
+    maildir: std::path::PathBuf,
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn operator(pki: &Pki) -> Operator {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let maildir = pki.path("Maildir");
+    let child = std::process::Command::new(format!(
+        "{}/../../scripts/smtpd-tls",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .arg(port.to_string())
+    .arg(&maildir)
+    .arg(pki.path("server.pem"))
+    .arg(pki.path("server.key"))
+    .arg(pki.path("ca.pem"))
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .expect("python3 with aiosmtpd (installed by scripts/test)");
+    eventually("the operator's SMTP server listens", async || {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+    })
+    .await;
+    Operator {
+        child,
+        port,
+        maildir,
+    }
+}
+
+fn mailer(
+    url: String,
+    ca: Option<std::path::PathBuf>,
+    identity: Option<(std::path::PathBuf, std::path::PathBuf)>,
+) -> Result<Option<server::mail::Mailer>, String> {
+    let mut c = server::Config {
+        smtp_url: Some(url),
+        smtp_ca: ca,
+        ..Default::default()
+    };
+    if let Some((cert, key)) = identity {
+        c.smtp_cert = Some(cert);
+        c.smtp_key = Some(key);
+    }
+    server::mail::Mailer::from_config(&c)
+}
+
+#[tokio::test]
+async fn documents_go_to_an_mssante_operator_over_starttls_with_the_establishments_certificate() {
+    let pki = Pki::new();
+    let op = operator(&pki).await;
+    let url = format!("smtp://127.0.0.1:{}?tls=required", op.port);
+    let ours = Some((pki.path("client.pem"), pki.path("client.key")));
+    let send = async |m: &server::mail::Mailer| {
+        m.send_document(
+            "dr.generaliste@medecin.mssante.fr",
+            "Lettre de liaison",
+            b"PK\x05\x06".to_vec(),
+            b"%PDF-1.4".to_vec(),
+        )
+        .await
+    };
+    let m = mailer(url.clone(), Some(pki.path("ca.pem")), ours.clone())
+        .unwrap()
+        .unwrap();
+    send(&m).await.unwrap();
+    let got = std::fs::read_dir(op.maildir.join("new"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect::<Vec<_>>();
+    assert_eq!(got.len(), 1);
+    assert!(
+        got[0].starts_with("X-Peer-Certificate: Clinique du Val 450000013")
+            && got[0].contains("Subject: XDM/1.0/DDM"),
+        "{}",
+        &got[0][..300.min(got[0].len())]
+    );
+
+    // No certificate, or one from a CA the operator does not trust: no mail.
+    let bare = mailer(url.clone(), Some(pki.path("ca.pem")), None)
+        .unwrap()
+        .unwrap();
+    assert!(send(&bare).await.is_err());
+    let intruder = mailer(
+        url.clone(),
+        Some(pki.path("ca.pem")),
+        Some((pki.path("intruder.pem"), pki.path("intruder.key"))),
+    )
+    .unwrap()
+    .unwrap();
+    assert!(send(&intruder).await.is_err());
+    // The server's certificate is checked too: a CA that did not sign it fails.
+    let wrong_ca = mailer(url.clone(), Some(pki.path("rogue.pem")), ours.clone())
+        .unwrap()
+        .unwrap();
+    let e = send(&wrong_ca).await.unwrap_err();
+    assert!(
+        format!("{e:?}").contains("certificate") || format!("{e:?}").contains("Certificate"),
+        "{e:?}"
+    );
+    // Without STARTTLS the operator refuses (530), for good.
+    let plain = mailer(format!("smtp://127.0.0.1:{}", op.port), None, None)
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(send(&plain).await, Err(server::delivery::DeliveryError::Refused(ref e)) if e.contains("530")),
+    );
+    assert_eq!(
+        std::fs::read_dir(op.maildir.join("new")).unwrap().count(),
+        1,
+        "only the good one"
+    );
+}
+
+#[test]
+fn smtp_settings_that_cannot_work_stop_the_start_with_why() {
+    let pki_less = std::path::PathBuf::from("/nonexistent/ca.pem");
+    let err = |url: &str,
+               ca: Option<std::path::PathBuf>,
+               id: Option<(std::path::PathBuf, std::path::PathBuf)>| {
+        mailer(url.to_owned(), ca, id).err().unwrap()
+    };
+    assert!(err("http://x", None, None).contains("smtp:// ou smtps://"));
+    assert!(err("smtp://x:25?tls=maybe", None, None).contains("option inconnue"));
+    assert!(err("smtp://x:abc", None, None).contains("port illisible"));
+    assert!(
+        err("smtp://x:587?tls=required", Some(pki_less.clone()), None)
+            .contains("PARCOURS_SMTP_CA (/nonexistent/ca.pem) illisible")
+    );
+    assert!(err("smtp://x:25", Some(pki_less), None).contains("sans TLS"));
+    let mut c = server::Config {
+        smtp_url: Some("smtp://x:587?tls=required".into()),
+        smtp_cert: Some("/tmp/c.pem".into()),
+        ..Default::default()
+    };
+    assert!(
+        server::mail::Mailer::from_config(&c)
+            .err()
+            .unwrap()
+            .contains("vont ensemble")
+    );
+    c.smtp_url = None;
+    assert!(server::mail::Mailer::from_config(&c).unwrap().is_none());
+    assert!(
+        mailer("smtps://x".into(), None, None).unwrap().is_some(),
+        "implicit TLS, system roots"
+    );
+}
