@@ -355,6 +355,25 @@ impl Store {
         })
     }
 
+    /// The active record of a qualified identity (its INS exchangeable) that
+    /// carries this INS in the domain: whose a document naming that INS is.
+    pub async fn qualified_by_ins(
+        &self,
+        territory: TerritoryId,
+        ins: &str,
+    ) -> Result<Option<PatientRecord>> {
+        let q = PatientQuery {
+            ins: Some(ins.to_owned()),
+            limit: 5,
+            ..Default::default()
+        };
+        Ok(self
+            .search_patients(territory, &q)
+            .await?
+            .into_iter()
+            .find(|p| p.active() && p.status.ins_exchangeable()))
+    }
+
     /// Searches the identities of one domain.
     pub async fn search_patients(
         &self,

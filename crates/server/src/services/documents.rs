@@ -546,25 +546,7 @@ pub async fn receive(
                 format!("patient identifié par {system} : l'INS (NIR ou NIA) est attendue"),
             ));
         }
-        let found = state
-            .store
-            .search_patients(
-                grant.territory,
-                &store::patients::PatientQuery {
-                    ins: Some(value.clone()),
-                    ipp: None,
-                    family: None,
-                    given: None,
-                    birth_date: None,
-                    limit: 2,
-                    offset: 0,
-                },
-            )
-            .await?;
-        let Some(p) = found
-            .into_iter()
-            .find(|p| p.active() && p.status.ins_exchangeable())
-        else {
+        let Some(p) = state.store.qualified_by_ins(grant.territory, value).await? else {
             return Err(AppError::Unprocessable(
                 "business-rule",
                 "aucune identité qualifiée ne porte cette INS ici".into(),

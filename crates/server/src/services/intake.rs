@@ -70,26 +70,9 @@ async fn match_patient(
     est: &Establishment,
     h: &interop::cda::CdaHeader,
 ) -> Result<Result<(PatientId, &'static str), String>, AppError> {
-    let query =
-        |ins: Option<String>,
-         family: Option<String>,
-         given: Option<String>,
-         birth_date: Option<jiff::civil::Date>| store::patients::PatientQuery {
-            ins,
-            family,
-            given,
-            birth_date,
-            limit: 20,
-            ..Default::default()
-        };
     let territory = est.territory;
     let by_ins = match &h.ins {
-        Some((value, _)) => state
-            .store
-            .search_patients(territory, &query(Some(value.clone()), None, None, None))
-            .await?
-            .into_iter()
-            .find(|p| p.active() && p.status.ins_exchangeable()),
+        Some((value, _)) => state.store.qualified_by_ins(territory, value).await?,
         None => None,
     };
     let birth_date = h
@@ -118,7 +101,13 @@ async fn match_patient(
             .store
             .search_patients(
                 territory,
-                &query(None, Some(birth_name), Some(given), Some(birth_date)),
+                &store::patients::PatientQuery {
+                    family: Some(birth_name),
+                    given: Some(given),
+                    birth_date: Some(birth_date),
+                    limit: 20,
+                    ..Default::default()
+                },
             )
             .await?
             .into_iter()

@@ -180,3 +180,40 @@ fn states_read_back() {
     }
     assert_eq!(IncomingState::from_code("x"), None);
 }
+
+#[tokio::test]
+async fn a_document_is_whose_qualified_identity_carries_its_ins() {
+    use domain::identity::IdentityStatus;
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let ins = domain::Ins::parse(domain::InsKind::Nir, "279035121518989").unwrap();
+        let mut provisional = new_patient(w.t1.id, "Ins", "Anne");
+        provisional.ins = Some(ins.clone());
+        provisional.status = IdentityStatus::Validated;
+        let p = s.create_patient(&provisional, &who(), NOW).await.unwrap();
+        assert_eq!(
+            s.qualified_by_ins(w.t1.id, &ins.value()).await.unwrap(),
+            None,
+            "{name}: an INS not qualified is not enough"
+        );
+        let ins = domain::Ins::parse(domain::InsKind::Nir, "261044523410185").unwrap();
+        let mut qualified = new_patient(w.t1.id, "Ins", "Béa");
+        qualified.ins = Some(ins.clone());
+        qualified.status = IdentityStatus::Qualified;
+        let q = s.create_patient(&qualified, &who(), NOW).await.unwrap();
+        assert_eq!(
+            s.qualified_by_ins(w.t1.id, &ins.value())
+                .await
+                .unwrap()
+                .map(|r| r.id),
+            Some(q.id),
+            "{name}"
+        );
+        assert_ne!(p.id, q.id);
+        assert_eq!(
+            s.qualified_by_ins(w.t2.id, &ins.value()).await.unwrap(),
+            None,
+            "{name}: another domain"
+        );
+    }
+}
