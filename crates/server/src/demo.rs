@@ -693,7 +693,8 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<SeedReport> {
 
 /// Two documents in Mme Lambert's record at the clinic: a consultation report
 /// validated by her oncologist (given to her portal; the DMP copy waits for an
-/// MHD recipient to be configured) and a discharge letter still in draft; once.
+/// MHD recipient to be configured) and a discharge letter still in draft; and a
+/// surgeon's report received by mail waiting to be attached; once.
 async fn seed_documents(
     store: &Store,
     patients: &[PatientId],
@@ -796,7 +797,61 @@ async fn seed_documents(
             now_ms,
         )
         .await?;
-    Ok(2)
+    // A surgeon's report that came by secure messaging about someone the
+    // clinic does not know yet: it waits at /documents/recus for a human.
+    let mut stranger = p.clone();
+    stranger.traits.birth_name = "GARNIER".into();
+    stranger.traits.birth_given_names = vec!["Hélène".into()];
+    stranger.traits.birth_date = jiff::civil::date(1957, 3, 9);
+    stranger.ins = None;
+    stranger.status = domain::identity::IdentityStatus::Provisional;
+    let op = Kind::CrOperatoire;
+    let op_id = uuid::Uuid::new_v4().to_string();
+    let op_pdf = interop::pdf::text_document(
+        op.label_fr(),
+        &["Cholécystectomie sous cœlioscopie, suites simples.".to_owned()],
+    );
+    let op_cda = interop::cda::build(&interop::cda::CdaInput {
+        id: &op_id,
+        set_id: &op_id,
+        version: 1,
+        kind: op,
+        title: op.label_fr(),
+        effective: &when,
+        patient: &stranger,
+        ipp_oid: "1.2.250.1.999.77.1",
+        author: interop::cda::Professional {
+            rpps: Some("10101010101"),
+            given: "Paul",
+            family: "Bernard",
+        },
+        establishment: ("450099990", "Cabinet de chirurgie Bernard"),
+        encounter: None,
+        confidentiality: "N",
+        pdf: &op_pdf,
+    });
+    store
+        .record_incoming(
+            &store::incoming::NewIncoming {
+                establishment: clinic,
+                message_id: format!("demo-{op_id}@chirurgien.mssante.fr"),
+                part: 1,
+                sender: "p.bernard@chirurgien.mssante.fr".into(),
+                subject: "XDM/1.0/DDM".into(),
+                state: store::incoming::IncomingState::Queued,
+                detail: "aucun patient ne porte ces traits".into(),
+                unique_id: Some(format!("urn:uuid:{op_id}")),
+                title: op.label_fr().into(),
+                type_code: op.loinc().0.into(),
+                traits: "GARNIER Hélène, F, né(e) le 09/03/1957".into(),
+                content: Some(op_cda.into_bytes()),
+                patient: None,
+                document_id: None,
+            },
+            now_ms,
+        )
+        .await?;
+    Ok(3)
 }
 
 /// Opening hours for two doctors (the clinic's oncologist by video on weekday

@@ -189,7 +189,7 @@ for p in m.iter_attachments():
   const t1 = Date.now();
   await desk.goto(`${base}/documents/recus`);
   const inRow = () => desk.getByRole('table', { name: 'Documents arrivés dans la boîte de messagerie sécurisée' })
-    .locator('tr', { hasText: 'p.bernard@chirurgien.mssante.fr' });
+    .locator('tr', { hasText: "Compte rendu d'examens biologiques" });
   for (let i = 0; i < 75; i++) {
     if ((await inRow().count()) > 0 && (await inRow().first().textContent()).includes('remis')) break;
     await new Promise((r) => setTimeout(r, 200));
@@ -200,6 +200,14 @@ for p in m.iter_attachments():
   console.log(`  messagerie entrante : document ${received} classé sur Mme Lambert et remis au DMP en ${Date.now() - t1} ms`);
   await checkA11y(desk, 'documents reçus');
   await checkNoHorizontalScroll(desk, 'documents reçus');
+  // The demo's surgeon report about someone unknown waits for a human.
+  await desk.getByRole('link', { name: 'à rattacher' }).first().click();
+  await desk.getByRole('heading', { name: 'Rattacher un document reçu' }).waitFor();
+  expect((await desk.locator('#traits').textContent()).includes('GARNIER Hélène'), 'les traits lus dans le document');
+  await checkA11y(desk, 'document à rattacher');
+  await desk.getByRole('button', { name: 'Classer dans ce dossier' }).click();
+  expect((await desk.getByRole('alert').textContent()).includes('choisissez un patient'), 'classer sans choisir est refusé');
+  await desk.goto(`${base}/documents/recus`);
   await inRow().first().getByRole('link').first().click();
   await desk.waitForURL(/\/patients\/[0-9a-f-]+\/documents$/);
   expect((await desk.locator('main').textContent()).includes("Compte rendu d'examens biologiques"), 'classé dans le dossier de Mme Lambert');

@@ -216,8 +216,12 @@ async fn surgeons_mails_are_filed_forwarded_queued_or_refused() {
         );
 
         let est = app.establishment_id(server::demo::CLINIC_FINESS).await;
+        // The demo's waiting report is there already.
+        let demo = app.store.incoming_documents(est, 10).await.unwrap();
+        assert_eq!(demo.len(), 1, "{backend}");
+        assert_eq!(demo[0].state, IncomingState::Queued);
         eventually("the five mails are taken in", async || {
-            app.store.incoming_documents(est, 10).await.unwrap().len() == 5
+            app.store.incoming_documents(est, 10).await.unwrap().len() == 6
         })
         .await;
         let all = app.store.incoming_documents(est, 10).await.unwrap();
@@ -256,6 +260,7 @@ async fn surgeons_mails_are_filed_forwarded_queued_or_refused() {
             c.traits
         );
         let d = all.iter().find(|i| i.unique_id.is_none()).unwrap();
+        assert_eq!(all.iter().filter(|i| i.unique_id.is_none()).count(), 1);
         assert_eq!(d.state, IncomingState::Rejected);
         assert_eq!(
             d.detail,
@@ -357,7 +362,7 @@ async fn surgeons_mails_are_filed_forwarded_queued_or_refused() {
         let page = app.get_page("/documents/recus", &desk).await;
         assert_eq!(page.status, 200);
         let page = page.page();
-        assert!(page.contains("2 documents à rattacher"), "{page}");
+        assert!(page.contains("3 documents à rattacher"), "{page}");
         assert!(page.contains("rattaché automatiquement (INS)") && page.contains("refusé"));
         let queue = app
             .get_page(&format!("/documents/recus/{}", c.id), &desk)
