@@ -620,3 +620,45 @@ impl TestApp {
         r.json()["access_token"].as_str().unwrap().to_owned()
     }
 }
+
+/// A free TCP port on 127.0.0.1 (for a helper server a test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A helper server process of a test (a mail server, an IMAP server),
+/// listening on `port` once started; stopped on drop (SIGTERM, then waited).
+pub struct Service {
+    child: std::process::Child,
+    /// Where it listens (127.0.0.1).
+    pub port: u16,
+}
+
+impl Service {
+    /// Spawns `cmd` and waits until something listens on `port`.
+    pub async fn start(what: &str, cmd: &mut std::process::Command, port: u16) -> Service {
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what} (installed by scripts/test): {e}"));
+        eventually(&format!("{what} listens"), async || {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        })
+        .await;
+        Service { child, port }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}

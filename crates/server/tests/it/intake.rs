@@ -8,8 +8,7 @@ use crate::helpers::*;
 
 /// Dovecot on a free port serving one Maildir; stopped on drop.
 struct Imap {
-    child: std::process::Child,
-    port: u16,
+    server: Service,
     dir: std::path::PathBuf,
 }
 
@@ -18,43 +17,35 @@ const PASSWORD: &str = "boite-de-test";
 
 impl Drop for Imap {
     fn drop(&mut self) {
-        // SIGTERM: the master stops its children.
-        let _ = std::process::Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
 impl Imap {
     async fn start() -> Imap {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         // Short: Dovecot's sockets live under it (108-byte limit).
         let dir = std::path::PathBuf::from(format!(
             "/tmp/pimap-{}",
             &uuid::Uuid::new_v4().simple().to_string()[..12]
         ));
-        let child = std::process::Command::new(format!(
-            "{}/../../scripts/imap-server",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .arg(&dir)
-        .arg(port.to_string())
-        .args([USER, PASSWORD])
-        .spawn()
-        .expect("scripts/imap-server (Dovecot, installed by scripts/test)");
-        eventually("Dovecot listens", async || {
-            tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-        })
+        let server = Service::start(
+            "Dovecot (scripts/imap-server)",
+            std::process::Command::new(format!(
+                "{}/../../scripts/imap-server",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .arg(&dir)
+            .arg(port.to_string())
+            .args([USER, PASSWORD]),
+            port,
+        )
         .await;
-        Imap { child, port, dir }
+        Imap { server, dir }
+    }
+
+    fn port(&self) -> u16 {
+        self.server.port
     }
 
     /// Delivers a mail the way an MDA does: a file in the Maildir's `new/`.
@@ -153,7 +144,7 @@ async fn surgeons_mails_are_filed_forwarded_queued_or_refused() {
         let _ = dmp
             .client_token("hospital-feed", server::demo::CLINIC_FINESS)
             .await;
-        let (dmp_base, port) = (dmp.base.clone(), imap.port);
+        let (dmp_base, port) = (dmp.base.clone(), imap.port());
         let app = spawn_app_with(backend, move |c| {
             c.mhd_destination = Some(format!("{dmp_base}/fhir"));
             c.mhd_token_url = Some(format!("{dmp_base}/oauth/token"));
@@ -167,48 +158,32 @@ async fn surgeons_mails_are_filed_forwarded_queued_or_refused() {
         .await;
         let lambert = app.demo_patient("Lambert").await;
         // Mme Lambert's qualified INS: filed by INS, and on to the DMP.
-        let by_ins = format!("1.2.250.1.999.77.2.{}", rand());
-        imap.deliver(
-            "1.mail",
-            &surgeon_mail(
-                &format!("m1-{by_ins}@cabinet"),
-                Some(&surgeon_cda(&lambert, &by_ins)),
-            ),
-        );
+        // The surgeon's mail number `n` about `who`: the document's id.
+        let deliver_about = |n: u32, who: &domain::identity::PatientRecord| {
+            let oid = format!("1.2.250.1.999.77.{n}.{}", rand());
+            imap.deliver(
+                &format!("{n}.mail"),
+                &surgeon_mail(
+                    &format!("m{n}-{oid}@cabinet"),
+                    Some(&surgeon_cda(who, &oid)),
+                ),
+            );
+            oid
+        };
+        let by_ins = deliver_about(1, &lambert);
         // M. Mercier's identity is validated, not qualified: no INS; filed by his traits.
         let mercier = app.demo_patient("Mercier").await;
-        let by_traits = format!("1.2.250.1.999.77.3.{}", rand());
-        imap.deliver(
-            "2.mail",
-            &surgeon_mail(
-                &format!("m2-{by_traits}@cabinet"),
-                Some(&surgeon_cda(&mercier, &by_traits)),
-            ),
-        );
+        let by_traits = deliver_about(2, &mercier);
         // Someone nobody here knows: queued for a human.
         let mut stranger = lambert.clone();
         stranger.traits.birth_name = "INCONNU".into();
         stranger.ins = None;
         stranger.status = domain::identity::IdentityStatus::Provisional;
-        let unknown = format!("1.2.250.1.999.77.4.{}", rand());
-        imap.deliver(
-            "3.mail",
-            &surgeon_mail(
-                &format!("m3-{unknown}@cabinet"),
-                Some(&surgeon_cda(&stranger, &unknown)),
-            ),
-        );
+        let unknown = deliver_about(3, &stranger);
         // Mme Lambert's INS on someone else's name: a human looks.
         let mut wrong = lambert.clone();
         wrong.traits.birth_name = "DUPUIS".into();
-        let discordant = format!("1.2.250.1.999.77.5.{}", rand());
-        imap.deliver(
-            "5.mail",
-            &surgeon_mail(
-                &format!("m6-{discordant}@cabinet"),
-                Some(&surgeon_cda(&wrong, &discordant)),
-            ),
-        );
+        let discordant = deliver_about(5, &wrong);
         // A mail with no document: refused, with why.
         imap.deliver(
             "4.mail",
@@ -450,7 +425,7 @@ async fn surgeons_mails_are_filed_forwarded_queued_or_refused() {
 #[tokio::test]
 async fn an_unreachable_or_refusing_mailbox_is_said_and_nothing_is_lost() {
     let imap = Imap::start().await;
-    let port = imap.port;
+    let port = imap.port();
     let app = spawn_app("sqlite").await;
     let mut c = (*app.state.config).clone();
     c.imap_url = Some("imap://secretariat@127.0.0.1:9/INBOX".into());

@@ -4,48 +4,44 @@
 
 use crate::helpers::*;
 
-/// aiosmtpd on a free port writing to a Maildir; killed on drop.
+/// aiosmtpd on a free port writing to a Maildir; stopped on drop.
 struct Relay {
-    child: std::process::Child,
+    _server: Service,
     port: u16,
     dir: std::path::PathBuf,
 }
 
 impl Drop for Relay {
     fn drop(&mut self) {
-        let _ = self.child.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
 async fn relay() -> Relay {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let dir = std::env::temp_dir().join(format!("parcours-mail-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
-    let child = std::process::Command::new("python3")
-        .args([
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            &format!("127.0.0.1:{port}"),
-            "-c",
-            "aiosmtpd.handlers.Mailbox",
-        ])
-        .arg(dir.join("Maildir"))
-        .spawn()
-        .expect("python3 with aiosmtpd (installed by scripts/test)");
-    eventually("the SMTP relay listens", async || {
-        tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-    })
+    let server = Service::start(
+        "the SMTP relay (python3 with aiosmtpd)",
+        std::process::Command::new("python3")
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
+            .arg(dir.join("Maildir")),
+        port,
+    )
     .await;
-    Relay { child, port, dir }
+    Relay {
+        _server: server,
+        port,
+        dir,
+    }
 }
 
 fn mails(dir: &std::path::Path) -> Vec<String> {
@@ -414,47 +410,33 @@ impl Pki {
 }
 
 /// An operator's SMTP server (scripts/smtpd-tls: STARTTLS and a client
-/// certificate from the CA required); killed on drop.
+/// certificate from the CA required); stopped on drop.
 struct Operator {
-    child: std::process::Child,
+    _server: Service,
     port: u16,
     maildir: std::path::PathBuf,
 }
 
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn operator(pki: &Pki) -> Operator {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let maildir = pki.path("Maildir");
-    let child = std::process::Command::new(format!(
-        "{}/../../scripts/smtpd-tls",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .arg(port.to_string())
-    .arg(&maildir)
-    .arg(pki.path("server.pem"))
-    .arg(pki.path("server.key"))
-    .arg(pki.path("ca.pem"))
-    .stderr(std::process::Stdio::null())
-    .spawn()
-    .expect("python3 with aiosmtpd (installed by scripts/test)");
-    eventually("the operator's SMTP server listens", async || {
-        tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-    })
+    let server = Service::start(
+        "the operator's SMTP server (scripts/smtpd-tls, aiosmtpd)",
+        std::process::Command::new(format!(
+            "{}/../../scripts/smtpd-tls",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .arg(port.to_string())
+        .arg(&maildir)
+        .arg(pki.path("server.pem"))
+        .arg(pki.path("server.key"))
+        .arg(pki.path("ca.pem"))
+        .stderr(std::process::Stdio::null()),
+        port,
+    )
     .await;
     Operator {
-        child,
+        _server: server,
         port,
         maildir,
     }
