@@ -62,12 +62,20 @@ pub struct Config {
     /// Its private key (PEM, PKCS#8 or PKCS#1). Keep it out of the repository.
     pub smtp_key: Option<PathBuf>,
     /// The establishment's secure-messaging mailbox documents arrive in, read
-    /// by IMAP polling: `imap://user@host:port/INBOX` (the password apart, in
-    /// `imap_password`); none: no mail intake.
+    /// by IMAP polling: `imap://user@host:port/INBOX` (plain, a local server)
+    /// or `imaps://user@host:993/INBOX` (TLS); the password apart, in
+    /// `imap_password`; none: no mail intake.
     pub imap_url: Option<String>,
     /// Its password (give it through `PARCOURS_IMAP_PASSWORD`, never in a file
     /// under version control).
     pub imap_password: Option<String>,
+    /// With `imaps://`: the CA certificates (PEM) the server's certificate must
+    /// chain to (an MSSanté operator: IGC-Santé); none: the system's.
+    pub imap_ca: Option<PathBuf>,
+    /// With `imaps://`: the establishment's certificate (PEM) and its key.
+    pub imap_cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    pub imap_key: Option<PathBuf>,
     /// The FINESS of the establishment the mailbox belongs to: documents are
     /// filed there.
     pub imap_finess: Option<String>,
@@ -126,6 +134,9 @@ impl Default for Config {
             mhd_client_secret: None,
             imap_url: None,
             imap_password: None,
+            imap_ca: None,
+            imap_cert: None,
+            imap_key: None,
             imap_finess: None,
             imap_poll_seconds: 30,
             payment_api_url: None,
@@ -255,6 +266,15 @@ impl Config {
         }
         if let Some(v) = text("PARCOURS_IMAP_PASSWORD") {
             cfg.imap_password = Some(v);
+        }
+        if let Some(v) = text("PARCOURS_IMAP_CA") {
+            cfg.imap_ca = Some(PathBuf::from(v));
+        }
+        if let Some(v) = text("PARCOURS_IMAP_CERT") {
+            cfg.imap_cert = Some(PathBuf::from(v));
+        }
+        if let Some(v) = text("PARCOURS_IMAP_KEY") {
+            cfg.imap_key = Some(PathBuf::from(v));
         }
         if let Some(v) = text("PARCOURS_IMAP_FINESS") {
             cfg.imap_finess = Some(v);

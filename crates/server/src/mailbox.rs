@@ -2,8 +2,9 @@
 //! unread mail is fetched without marking it (`BODY.PEEK[]`), taken in
 //! (`services::intake`), and only then marked `\Seen`; a mail whose intake
 //! failed stays unread and is tried at the next look. Logs say counts, never
-//! a patient. Plain IMAP to a local mail server (`imap://`); TLS to an
-//! operator's server would wrap the same stream.
+//! a patient. Plain IMAP to a local mail server (`imap://`), or IMAPS
+//! (`imaps://`, rustls) to an operator's, trusting its CA and presenting the
+//! establishment's certificate.
 
 use std::time::Duration;
 
@@ -18,6 +19,8 @@ use crate::state::AppState;
 pub struct MailboxConfig {
     host: String,
     port: u16,
+    /// TLS from the first byte (`imaps://`), with whom to trust and who we are.
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     user: String,
     password: String,
     mailbox: String,
@@ -44,9 +47,15 @@ impl MailboxConfig {
         let Some(url) = c.imap_url.as_deref() else {
             return Ok(None);
         };
-        let rest = url
-            .strip_prefix("imap://")
-            .ok_or_else(|| format!("PARCOURS_IMAP_URL doit commencer par imap:// : {url}"))?;
+        let (secure, rest) = match (url.strip_prefix("imaps://"), url.strip_prefix("imap://")) {
+            (Some(r), _) => (true, r),
+            (None, Some(r)) => (false, r),
+            (None, None) => {
+                return Err(format!(
+                    "PARCOURS_IMAP_URL doit commencer par imap:// ou imaps:// : {url}"
+                ));
+            }
+        };
         let (authority, mailbox) = rest.split_once('/').unwrap_or((rest, "INBOX"));
         let (user, hostport) = authority.rsplit_once('@').ok_or_else(|| {
             "PARCOURS_IMAP_URL : l'utilisateur manque (imap://utilisateur@hôte:port/INBOX)"
@@ -64,7 +73,17 @@ impl MailboxConfig {
                 p.parse::<u16>()
                     .map_err(|_| "PARCOURS_IMAP_URL : port illisible".to_owned())?,
             ),
-            None => (hostport.to_owned(), 143),
+            None => (hostport.to_owned(), if secure { 993 } else { 143 }),
+        };
+        let tls = if secure {
+            Some(std::sync::Arc::new(tls_config(c)?))
+        } else if c.imap_ca.is_some() || c.imap_cert.is_some() {
+            return Err(
+                "PARCOURS_IMAP_CA / PARCOURS_IMAP_CERT sans TLS : utilisez imaps:// dans PARCOURS_IMAP_URL"
+                    .into(),
+            );
+        } else {
+            None
         };
         let password = c
             .imap_password
@@ -76,12 +95,67 @@ impl MailboxConfig {
         Ok(Some(MailboxConfig {
             host,
             port,
+            tls,
             user: user.to_owned(),
             password,
             mailbox: if mailbox.is_empty() { "INBOX" } else { mailbox }.to_owned(),
             finess,
             every: Duration::from_secs(c.imap_poll_seconds.max(1)),
         }))
+    }
+}
+
+/// The TLS client of the mailbox: the configured CA (else the system's
+/// roots), and the establishment's certificate when given.
+fn tls_config(c: &crate::config::Config) -> Result<rustls::ClientConfig, String> {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let read = |what: &str, p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| format!("{what} ({}) illisible : {e}", p.display()))
+    };
+    let certs = |what: &str, pem: &[u8]| {
+        CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("{what} : certificats illisibles ({e})"))
+            .and_then(|v| {
+                if v.is_empty() {
+                    Err(format!("{what} : aucun certificat PEM"))
+                } else {
+                    Ok(v)
+                }
+            })
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    match &c.imap_ca {
+        Some(ca) => {
+            for cert in certs("PARCOURS_IMAP_CA", &read("PARCOURS_IMAP_CA", ca)?)? {
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("PARCOURS_IMAP_CA : {e}"))?;
+            }
+        }
+        None => {
+            let _ = roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS : {e}"))?
+        .with_root_certificates(roots);
+    match (&c.imap_cert, &c.imap_key) {
+        (Some(cert), Some(key)) => {
+            let chain = certs("PARCOURS_IMAP_CERT", &read("PARCOURS_IMAP_CERT", cert)?)?;
+            let key = PrivateKeyDer::from_pem_slice(&read("PARCOURS_IMAP_KEY", key)?)
+                .map_err(|e| format!("PARCOURS_IMAP_KEY illisible : {e}"))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("PARCOURS_IMAP_CERT / PARCOURS_IMAP_KEY : {e}"))
+        }
+        (None, None) => Ok(builder.with_no_client_auth()),
+        _ => {
+            Err("PARCOURS_IMAP_CERT et PARCOURS_IMAP_KEY vont ensemble (certificat et clé)".into())
+        }
     }
 }
 
@@ -97,9 +171,33 @@ pub async fn poll_once(state: &AppState, cfg: &MailboxConfig) -> Result<Report, 
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("aucun établissement de FINESS {}", cfg.finess))?;
-    let stream = tokio::net::TcpStream::connect((cfg.host.as_str(), cfg.port))
+    let tcp = tokio::net::TcpStream::connect((cfg.host.as_str(), cfg.port))
         .await
         .map_err(|e| format!("connexion à {}:{} : {e}", cfg.host, cfg.port))?;
+    match &cfg.tls {
+        None => read_mailbox(state, cfg, &est, tcp).await,
+        Some(tls) => {
+            let name = rustls_pki_types::ServerName::try_from(cfg.host.clone())
+                .map_err(|e| format!("TLS : nom de serveur {} : {e}", cfg.host))?;
+            let stream = tokio_rustls::TlsConnector::from(tls.clone())
+                .connect(name, tcp)
+                .await
+                .map_err(|e| format!("TLS avec {}:{} : {e}", cfg.host, cfg.port))?;
+            read_mailbox(state, cfg, &est, stream).await
+        }
+    }
+}
+
+/// Logs in over `stream` and takes in every unread mail.
+async fn read_mailbox<S>(
+    state: &AppState,
+    cfg: &MailboxConfig,
+    est: &store::orgs::Establishment,
+    stream: S,
+) -> Result<Report, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + std::fmt::Debug + Send,
+{
     let mut client = async_imap::Client::new(stream);
     client
         .read_response()
@@ -134,7 +232,7 @@ pub async fn poll_once(state: &AppState, cfg: &MailboxConfig) -> Result<Report, 
             }
         }
         let Some(raw) = body else { continue };
-        match crate::services::intake::take_mail(state, &est, &raw).await {
+        match crate::services::intake::take_mail(state, est, &raw).await {
             Ok(r) => {
                 report.filed += r.filed;
                 report.queued += r.queued;
@@ -234,7 +332,36 @@ mod tests {
         let err = |u: &str, p: Option<&str>, f: Option<&str>| {
             MailboxConfig::from_config(&cfg(Some(u), p, f)).unwrap_err()
         };
-        assert!(err("imaps://x@h", Some("s"), Some("1")).contains("imap://"));
+        assert!(err("pop3://x@h", Some("s"), Some("1")).contains("imap:// ou imaps://"));
+        let m = MailboxConfig::from_config(&cfg(
+            Some("imaps://boite@mss.operateur.fr"),
+            Some("s"),
+            Some("1"),
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(m.port, 993, "IMAPS by default on 993");
+        assert!(m.tls.is_some());
+        let mut c = cfg(Some("imaps://u@h"), Some("s"), Some("1"));
+        c.imap_ca = Some("/nonexistent/ca.pem".into());
+        assert!(
+            MailboxConfig::from_config(&c)
+                .unwrap_err()
+                .contains("PARCOURS_IMAP_CA (/nonexistent/ca.pem) illisible")
+        );
+        c.imap_url = Some("imap://u@h".into());
+        assert!(
+            MailboxConfig::from_config(&c)
+                .unwrap_err()
+                .contains("utilisez imaps://")
+        );
+        let mut c = cfg(Some("imaps://u@h"), Some("s"), Some("1"));
+        c.imap_cert = Some("/tmp/c.pem".into());
+        assert!(
+            MailboxConfig::from_config(&c)
+                .unwrap_err()
+                .contains("vont ensemble")
+        );
         assert!(err("imap://h:143", Some("s"), Some("1")).contains("l'utilisateur manque"));
         assert!(err("imap://u:pw@h", Some("s"), Some("1")).contains("PARCOURS_IMAP_PASSWORD"));
         assert!(err("imap://u@h:x", Some("s"), Some("1")).contains("port illisible"));

@@ -662,3 +662,74 @@ impl Drop for Service {
         let _ = self.child.wait();
     }
 }
+
+/// Certificates made with the openssl command for one test: a CA (the
+/// IGC-Santé of the test), the server's certificate for 127.0.0.1, the
+/// establishment's client certificate, and a client certificate from another
+/// CA nobody trusts.
+pub struct Pki {
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Pki {
+    pub fn new() -> Pki {
+        let dir = std::env::temp_dir().join(format!("parcours-pki-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sh = |script: &str| {
+            let out = std::process::Command::new("sh")
+                .arg("-ec")
+                .arg(script)
+                .current_dir(&dir)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ca = |name: &str, cn: &str| {
+            format!(
+                "openssl req -x509 -newkey rsa:2048 -nodes -keyout {name}.key -out {name}.pem -days 2 -subj '/CN={cn}' 2>/dev/null"
+            )
+        };
+        let leaf = |name: &str, ca: &str, subj: &str, ext: &str| {
+            format!(
+                "openssl req -newkey rsa:2048 -nodes -keyout {name}.key -out {name}.csr -subj '{subj}' 2>/dev/null\n\
+                 printf '{ext}' > {name}.ext\n\
+                 openssl x509 -req -in {name}.csr -CA {ca}.pem -CAkey {ca}.key -CAcreateserial -out {name}.pem -days 2 -extfile {name}.ext 2>/dev/null"
+            )
+        };
+        sh(&ca("ca", "IGC-Sante TEST"));
+        sh(&ca("rogue", "Autorite inconnue"));
+        sh(&leaf(
+            "server",
+            "ca",
+            "/CN=mss.operateur.test",
+            "subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n",
+        ));
+        sh(&leaf(
+            "client",
+            "ca",
+            "/O=Clinique du Val/CN=Clinique du Val 450000013",
+            "extendedKeyUsage=clientAuth\\n",
+        ));
+        sh(&leaf(
+            "intruder",
+            "rogue",
+            "/CN=Intrus",
+            "extendedKeyUsage=clientAuth\\n",
+        ));
+        Pki { dir }
+    }
+
+    pub fn path(&self, f: &str) -> std::path::PathBuf {
+        self.dir.join(f)
+    }
+}

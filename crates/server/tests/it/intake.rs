@@ -23,6 +23,12 @@ impl Drop for Imap {
 
 impl Imap {
     async fn start() -> Imap {
+        Imap::start_with(&[]).await
+    }
+
+    /// With `tls` (server certificate, key, client CA): IMAPS, a client
+    /// certificate from that CA required.
+    async fn start_with(tls: &[std::path::PathBuf]) -> Imap {
         let port = free_port();
         // Short: Dovecot's sockets live under it (108-byte limit).
         let dir = std::path::PathBuf::from(format!(
@@ -37,7 +43,8 @@ impl Imap {
             ))
             .arg(&dir)
             .arg(port.to_string())
-            .args([USER, PASSWORD]),
+            .args([USER, PASSWORD])
+            .args(tls),
             port,
         )
         .await;
@@ -478,6 +485,66 @@ async fn an_unreachable_or_refusing_mailbox_is_said_and_nothing_is_lost() {
         server::services::intake::Report::default(),
         "a seen mail is not read again"
     );
+}
+
+#[tokio::test]
+async fn the_operators_mailbox_is_read_over_imaps_with_the_establishments_certificate() {
+    let pki = Pki::new();
+    let imap = Imap::start_with(&[
+        pki.path("server.pem"),
+        pki.path("server.key"),
+        pki.path("ca.pem"),
+    ])
+    .await;
+    imap.deliver("1.mail", &surgeon_mail("over-tls@cabinet", None));
+    let app = spawn_app("sqlite").await;
+    let config = |ca: &str, identity: Option<(&str, &str)>| {
+        let mut c = (*app.state.config).clone();
+        c.imap_url = Some(format!("imaps://{USER}@127.0.0.1:{}/INBOX", imap.port()));
+        c.imap_password = Some(PASSWORD.into());
+        c.imap_finess = Some(server::demo::CLINIC_FINESS.into());
+        c.imap_ca = Some(pki.path(ca));
+        if let Some((cert, key)) = identity {
+            c.imap_cert = Some(pki.path(cert));
+            c.imap_key = Some(pki.path(key));
+        }
+        server::mailbox::MailboxConfig::from_config(&c)
+            .unwrap()
+            .unwrap()
+    };
+    // A server certificate from a CA we do not trust: refused before anything is sent.
+    let e = server::mailbox::poll_once(
+        &app.state,
+        &config("rogue.pem", Some(("client.pem", "client.key"))),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.starts_with("TLS avec 127.0.0.1"), "{e}");
+    // No certificate, or one from a CA the operator does not trust: no mail read.
+    let e = server::mailbox::poll_once(&app.state, &config("ca.pem", None))
+        .await
+        .unwrap_err();
+    assert!(e.contains("Client didn't present valid SSL certificate"), "{e}");
+    let e = server::mailbox::poll_once(
+        &app.state,
+        &config("ca.pem", Some(("intruder.pem", "intruder.key"))),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.contains("Client didn't present valid SSL certificate"), "{e}");
+    assert_eq!(imap.seen(), 0);
+    // Ours: read, taken in, marked seen.
+    let r = server::mailbox::poll_once(
+        &app.state,
+        &config("ca.pem", Some(("client.pem", "client.key"))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        r.rejected, 1,
+        "the mail has no document: recorded as refused"
+    );
+    assert_eq!(imap.seen(), 1);
 }
 
 fn rand() -> String {
