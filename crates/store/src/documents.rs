@@ -49,6 +49,8 @@ pub struct Document {
     pub validated_at_ms: Option<i64>,
     /// The stored content's media type (the CDA, or what was received).
     pub content_type: Option<String>,
+    /// The unit it was written for (code), if any.
+    pub unit: Option<String>,
 }
 
 db_row! {
@@ -57,10 +59,11 @@ db_row! {
         establishment_id: String, kind: String, title: String, body: String, status: String,
         source: String, created_by: String, created_at_ms: i64, updated_at_ms: i64,
         validated_by: Option<String>, validated_at_ms: Option<i64>, content_type: Option<String>,
+        unit: Option<String>,
     }
 }
 
-const COLUMNS: &str = "id, set_id, version, unique_id, patient_id, establishment_id, kind, title, body, status, source, created_by, created_at_ms, updated_at_ms, validated_by, validated_at_ms, content_type";
+const COLUMNS: &str = "id, set_id, version, unique_id, patient_id, establishment_id, kind, title, body, status, source, created_by, created_at_ms, updated_at_ms, validated_by, validated_at_ms, content_type, unit";
 
 impl TryFrom<DocRow> for Document {
     type Error = StoreError;
@@ -84,6 +87,7 @@ impl TryFrom<DocRow> for Document {
             validated_by: r.validated_by,
             validated_at_ms: r.validated_at_ms,
             content_type: r.content_type,
+            unit: r.unit,
         })
     }
 }
@@ -103,6 +107,8 @@ pub struct NewDocument {
     pub body: String,
     /// Who drafts.
     pub created_by: String,
+    /// For which unit (code), if any.
+    pub unit: Option<String>,
 }
 
 /// A document received from elsewhere, filed as it came.
@@ -271,8 +277,8 @@ impl Store {
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(
-                "INSERT INTO documents (id, set_id, version, unique_id, patient_id, establishment_id, kind, title, body, status, source, created_by, created_at_ms, updated_at_ms) \
-                 VALUES ($1, $2, 1, $3, $4, $5, $6, $7, $8, 'draft', 'local', $9, $10, $10)",
+                "INSERT INTO documents (id, set_id, version, unique_id, patient_id, establishment_id, kind, title, body, status, source, created_by, created_at_ms, updated_at_ms, unit) \
+                 VALUES ($1, $2, 1, $3, $4, $5, $6, $7, $8, 'draft', 'local', $9, $10, $10, $11)",
             )
             .bind(&id)
             .bind(uuid::Uuid::new_v4().to_string())
@@ -284,6 +290,7 @@ impl Store {
             .bind(&n.body)
             .bind(&n.created_by)
             .bind(now_ms)
+            .bind(&n.unit)
             .execute(&mut *tx)
             .await?;
             append_audit!(tx, &audit(who, n.patient, &id, now_ms));

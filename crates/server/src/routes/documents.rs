@@ -8,7 +8,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -71,6 +71,22 @@ struct ListPage {
     dmp: String,
     rows: Vec<Row>,
     kinds: Vec<(String, String)>,
+    /// The units of the writer's establishment (code, name).
+    units: Vec<(String, String)>,
+}
+
+/// The units of the establishment where this user works (code, name).
+async fn units_of(state: &AppState, w: &WebUser) -> Result<Vec<(String, String)>, PageError> {
+    let Some(g) = w.actor.grants.first() else {
+        return Ok(Vec::new());
+    };
+    Ok(state
+        .store
+        .units(g.establishment)
+        .await?
+        .into_iter()
+        .map(|u| (u.code, u.name))
+        .collect())
 }
 
 /// `GET /patients/{id}/documents`.
@@ -103,6 +119,7 @@ async fn list(
             .iter()
             .map(|k| (k.code().to_owned(), k.label_fr().to_owned()))
             .collect(),
+        units: units_of(&state, &w).await?,
     };
     Ok(render(&page)?.into_response())
 }
@@ -119,7 +136,15 @@ async fn create(
     let pid = patient_id(&id)?;
     let kind = Kind::from_code(field(&f, "type"))
         .ok_or_else(|| AppError::BadRequest("invalid", "type de document inconnu".into()))?;
-    let doc = svc::draft(&state, &w.actor, &w.user.id.to_string(), pid, kind).await?;
+    let doc = svc::draft(
+        &state,
+        &w.actor,
+        &w.user.id.to_string(),
+        pid,
+        kind,
+        Some(field(&f, "unite")),
+    )
+    .await?;
     Ok(see_other(&format!("/documents/{doc}")))
 }
 
@@ -382,6 +407,9 @@ struct DashboardPage {
     title: String,
     nav: Option<Nav>,
     establishment: String,
+    /// The establishment's units (code, name) and the one shown ("" for all).
+    units: Vec<(String, String)>,
+    unit: String,
     rate: String,
     met: bool,
     pushed: u64,
@@ -392,9 +420,20 @@ struct DashboardPage {
     stragglers: Vec<(String, String, String, String, String)>,
 }
 
-/// `GET /documents`: validated documents of the last 30 days, where each went,
-/// the DMP feed rate against 98 %, and what is not delivered, with why.
-async fn dashboard(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
+#[derive(serde::Deserialize, Default)]
+struct DashboardQuery {
+    #[serde(default)]
+    unite: String,
+}
+
+/// `GET /documents[?unite=CODE]`: validated documents of the last 30 days (of
+/// one unit, or all), where each went, the DMP feed rate against 98 %, and
+/// what is not delivered, with why.
+async fn dashboard(
+    State(state): State<AppState>,
+    w: WebUser,
+    Query(q): Query<DashboardQuery>,
+) -> Result<Response, PageError> {
     let Some(g) = w.actor.grants.iter().find(|g| {
         matches!(
             g.role,
@@ -406,7 +445,24 @@ async fn dashboard(State(state): State<AppState>, w: WebUser) -> Result<Response
         );
     };
     let since = state.now_ms() - 30 * 24 * 3600 * 1000;
-    let d = svc::dashboard(&state, g.establishment, since).await?;
+    let units: Vec<(String, String)> = state
+        .store
+        .units(g.establishment)
+        .await?
+        .into_iter()
+        .map(|u| (u.code, u.name))
+        .collect();
+    let unit = q.unite.trim().to_owned();
+    if !unit.is_empty() && !units.iter().any(|(c, _)| *c == unit) {
+        return Err(AppError::NotFound(format!("unité inconnue : {unit}")).into());
+    }
+    let d = svc::dashboard(
+        &state,
+        g.establishment,
+        Some(unit.as_str()).filter(|u| !u.is_empty()),
+        since,
+    )
+    .await?;
     let rate = domain::documents::feed_rate(d.dmp_pushed, d.dmp_eligible);
     let mut docs = Vec::new();
     let mut stragglers = Vec::new();
@@ -439,6 +495,8 @@ async fn dashboard(State(state): State<AppState>, w: WebUser) -> Result<Response
         title: "Diffusion des documents".into(),
         nav: nav(&w),
         establishment: super::web::establishment_name(&state, g.establishment).await,
+        units,
+        unit,
         rate: rate.map_or("—".into(), |(r, _)| format!("{:.1} %", r * 100.0)),
         met: rate.is_some_and(|(_, m)| m),
         pushed: d.dmp_pushed,

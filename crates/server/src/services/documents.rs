@@ -49,14 +49,16 @@ async fn authorized(
 }
 
 /// Starts a draft of type `kind` for the patient (staff who may write in the
-/// record); its text starts with the template's sections, the facts the record
-/// knows already filled in. Its id.
+/// record), written for `unit` (a unit code of the establishment; by default
+/// the unit of the patient's last stay there); its text starts with the
+/// template's sections, the facts the record knows already filled in. Its id.
 pub async fn draft(
     state: &AppState,
     actor: &Actor,
     drafted_by: &str,
     patient: PatientId,
     kind: Kind,
+    unit: Option<&str>,
 ) -> Result<String, AppError> {
     let grant = authorized(state, actor, patient, PatientAction::DraftDocument)
         .await?
@@ -93,6 +95,19 @@ pub async fn draft(
     for s in kind.sections() {
         body.push_str(&format!("\n{s} :\n\n"));
     }
+    let unit = match unit.map(str::trim).filter(|u| !u.is_empty()) {
+        Some(code) => {
+            let units = state.store.units(grant.establishment).await?;
+            if !units.iter().any(|u| u.code == code) {
+                return Err(AppError::Unprocessable(
+                    "business-rule",
+                    format!("unité inconnue dans cet établissement : {code}"),
+                ));
+            }
+            Some(code.to_owned())
+        }
+        None => last.and_then(|e| e.location.unit.clone()),
+    };
     Ok(state
         .store
         .create_document(
@@ -103,6 +118,7 @@ pub async fn draft(
                 title: kind.label_fr().to_owned(),
                 body,
                 created_by: drafted_by.to_owned(),
+                unit,
             },
             &AuditActor::new(actor, Some(grant)),
             state.now_ms(),
@@ -605,16 +621,21 @@ pub struct Dashboard {
     pub dmp_eligible: u64,
 }
 
-/// Documents validated at `establishment` since `since_ms` and where each went.
+/// Documents validated at `establishment` (for `unit` when given) since
+/// `since_ms` and where each went.
 pub async fn dashboard(
     state: &AppState,
     establishment: EstablishmentId,
+    unit: Option<&str>,
     since_ms: i64,
 ) -> Result<Dashboard, AppError> {
-    let docs = state
+    let docs: Vec<Document> = state
         .store
         .validated_documents(establishment, since_ms)
-        .await?;
+        .await?
+        .into_iter()
+        .filter(|d| unit.is_none() || d.unit.as_deref() == unit)
+        .collect();
     let recipients = state
         .store
         .document_recipients(establishment, since_ms)

@@ -602,3 +602,86 @@ async fn fhir_document_reference_search_returns_the_demo_documents() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_dashboard_shows_each_units_documents_and_feed_rate() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let lambert = app.demo_patient("Lambert").await.id;
+        let desk = app.login("sec.durand").await;
+        let cookie = format!("parcours_session={desk}");
+        let page = app
+            .get_page(&format!("/patients/{lambert}/documents"), &desk)
+            .await
+            .page();
+        assert!(
+            page.contains("<option value=\"CHIR\">Chirurgie</option>"),
+            "{page}"
+        );
+        // A unit the clinic does not have is refused, with why.
+        let r = app
+            .post_form(
+                &format!("/patients/{lambert}/documents"),
+                &cookie,
+                &[
+                    ("csrf", &csrf_field(&page)),
+                    ("type", "cr-operatoire"),
+                    ("unite", "CARDIO"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 422, "{backend}");
+        assert!(
+            r.page()
+                .contains("unité inconnue dans cet établissement : CARDIO")
+        );
+        // Written for surgery, validated: surgery's board shows it, oncology's does not.
+        let r = app
+            .post_form(
+                &format!("/patients/{lambert}/documents"),
+                &cookie,
+                &[
+                    ("csrf", &csrf_field(&page)),
+                    ("type", "cr-operatoire"),
+                    ("unite", "CHIR"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{backend}: {}", r.text);
+        let id = r
+            .header("location")
+            .unwrap()
+            .trim_start_matches("/documents/")
+            .to_owned();
+        assert_eq!(
+            app.store.document(&id).await.unwrap().unit.as_deref(),
+            Some("CHIR")
+        );
+        let doctor = app.login("dr.martin").await;
+        assert_eq!(validate(&app, &doctor, &id).await.status, 303, "{backend}");
+        let chir = app.get_page("/documents?unite=CHIR", &desk).await.page();
+        assert!(
+            chir.contains(&format!("/documents/{id}")),
+            "{backend}: {chir}"
+        );
+        assert!(chir.contains("<option value=\"CHIR\" selected>"), "{chir}");
+        // No MHD recipient configured here: eligible, not pushed.
+        assert!(chir.contains("0 envoyés sur 1 éligibles"), "{chir}");
+        let onco = app
+            .get_page("/documents?unite=HDJ-ONCO", &desk)
+            .await
+            .page();
+        assert!(!onco.contains(&format!("/documents/{id}")), "{backend}");
+        // The demo's consultation report is oncology's.
+        assert!(onco.contains("Compte rendu de consultation"), "{onco}");
+        let all = app.get_page("/documents", &desk).await.page();
+        assert!(
+            all.contains(&format!("/documents/{id}"))
+                && all.contains("Compte rendu de consultation")
+        );
+        assert_eq!(
+            app.get_page("/documents?unite=CARDIO", &desk).await.status,
+            404
+        );
+    }
+}

@@ -524,14 +524,20 @@ async fn the_operators_mailbox_is_read_over_imaps_with_the_establishments_certif
     let e = server::mailbox::poll_once(&app.state, &config("ca.pem", None))
         .await
         .unwrap_err();
-    assert!(e.contains("Client didn't present valid SSL certificate"), "{e}");
+    assert!(
+        e.contains("Client didn't present valid SSL certificate"),
+        "{e}"
+    );
     let e = server::mailbox::poll_once(
         &app.state,
         &config("ca.pem", Some(("intruder.pem", "intruder.key"))),
     )
     .await
     .unwrap_err();
-    assert!(e.contains("Client didn't present valid SSL certificate"), "{e}");
+    assert!(
+        e.contains("Client didn't present valid SSL certificate"),
+        "{e}"
+    );
     assert_eq!(imap.seen(), 0);
     // Ours: read, taken in, marked seen.
     let r = server::mailbox::poll_once(

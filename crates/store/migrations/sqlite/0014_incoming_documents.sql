@@ -24,3 +24,6 @@ CREATE TABLE incoming_documents (
     UNIQUE (establishment_id, message_id, part)
 );
 CREATE INDEX incoming_documents_establishment ON incoming_documents(establishment_id, received_at_ms);
+-- The unit a document was written for (its establishment's unit code), so the
+-- dispatch dashboard shows each unit's documents and DMP feed rate.
+ALTER TABLE documents ADD COLUMN unit TEXT;

@@ -26,6 +26,7 @@ async fn drafts_validation_recipients_and_received_documents() {
                     title: "Lettre".into(),
                     body: "Brouillon".into(),
                     created_by: "sec".into(),
+                    unit: None,
                 },
                 &who(),
                 NOW,
