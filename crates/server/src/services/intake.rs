@@ -257,8 +257,11 @@ pub async fn take_mail(
         if let Some(existing) = state.store.document_by_unique_id(&h.unique_id).await? {
             n.state = IncomingState::Duplicate;
             n.detail = "document déjà classé (même identifiant)".into();
-            n.patient = Some(existing.patient);
-            n.document_id = Some(existing.id);
+            // Linked only when filed here: another establishment's filing is not ours to show.
+            if existing.establishment == est.id {
+                n.patient = Some(existing.patient);
+                n.document_id = Some(existing.id);
+            }
             state.store.record_incoming(&n, now).await?;
             report.duplicates += 1;
             continue;

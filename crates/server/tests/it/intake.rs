@@ -328,6 +328,46 @@ async fn surgeons_mails_are_filed_forwarded_queued_or_refused() {
         .await
         .unwrap();
         assert_eq!((dup.duplicates, dup.filed), (1, 0), "{backend}");
+        let linked = app
+            .store
+            .incoming_documents(est, 20)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|i| i.message_id == format!("m5-{by_ins}@cabinet"))
+            .unwrap();
+        assert_eq!(
+            (linked.state, linked.patient),
+            (IncomingState::Duplicate, Some(lambert.id))
+        );
+        // The same document reaching the hospital's mailbox: a duplicate there
+        // too, but the clinic's filing is not shown to the hospital.
+        let hospital = app
+            .store
+            .establishment_by_finess(server::demo::HOSPITAL_FINESS)
+            .await
+            .unwrap()
+            .unwrap();
+        let there = server::services::intake::take_mail(
+            &app.state,
+            &hospital,
+            &surgeon_mail(
+                &format!("m5-{by_ins}@cabinet"),
+                Some(&surgeon_cda(&lambert, &by_ins)),
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(there.duplicates, 1);
+        let at_hospital = app.store.incoming_documents(hospital.id, 5).await.unwrap();
+        assert_eq!(at_hospital.len(), 1, "{backend}");
+        assert_eq!(
+            (
+                at_hospital[0].patient,
+                at_hospital[0].document_id.as_deref()
+            ),
+            (None, None)
+        );
         assert_eq!(
             app.store
                 .documents_of_patient(lambert.id)
@@ -405,11 +445,14 @@ async fn surgeons_mails_are_filed_forwarded_queued_or_refused() {
             .await;
         assert_eq!(r.status, 409, "attached once");
 
-        // The hospital's secretary sees none of the clinic's mail; a patient has no access.
+        // The hospital's secretary sees only the hospital's own (the duplicate
+        // above), none of the clinic's mail; a patient has no access.
         let other = app.login("sec.leroy").await;
         let page = app.get_page("/documents/recus", &other).await.page();
         assert!(
-            page.contains("Aucun document reçu") && !page.contains("INCONNU"),
+            page.contains("déjà reçu")
+                && !page.contains("INCONNU")
+                && !page.contains("rattaché automatiquement"),
             "{page}"
         );
         assert_eq!(
