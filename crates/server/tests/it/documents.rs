@@ -61,18 +61,6 @@ async fn validate(app: &TestApp, doctor: &str, id: &str) -> Resp {
     .await
 }
 
-/// fhir.resources 6.1.0 types `Attachment.url` as a URL with `scheme://`, so it
-/// refuses the `urn:uuid:` references an MHD transaction uses between its
-/// entries (FHIR R4 allows any URI there) — it refuses the ANS's own ITI-65
-/// example for that alone. The bundle is validated with those references
-/// spelled as URLs; everything else as sent.
-fn for_validator(bundle: &serde_json::Value) -> serde_json::Value {
-    let text = bundle
-        .to_string()
-        .replace("\"url\":\"urn:uuid:", "\"url\":\"http://bundle.invalid/");
-    serde_json::from_str(&text).unwrap()
-}
-
 #[test]
 fn the_validator_workaround_is_only_about_urn_uuid_attachment_urls() {
     let sample: serde_json::Value = serde_json::from_str(

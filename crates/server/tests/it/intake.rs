@@ -281,6 +281,21 @@ async fn surgeons_mails_are_filed_forwarded_queued_or_refused() {
                 .is_some()
         })
         .await;
+        // The bundle that carried it: valid FHIR (fhir.resources), the surgeon as author.
+        let bundle: serde_json::Value = serde_json::from_str(
+            &app.store
+                .outbox_message(&format!("mail:urn:oid:{by_ins}:dmp"))
+                .await
+                .unwrap()
+                .unwrap()
+                .payload,
+        )
+        .unwrap();
+        validate_fhir(&[for_validator(&bundle)]);
+        assert!(
+            bundle.to_string().contains("Paul Bernard"),
+            "the CDA's author"
+        );
         let dmp_recipient = app.store.recipients_of(&doc.id).await.unwrap();
         assert_eq!(dmp_recipient[0].recipient, Recipient::Dmp);
         // M. Mercier's identity is not qualified: no DMP copy, and why.
