@@ -1,7 +1,8 @@
-"""A private practice's secure-messaging mail, written with Python's own email,
-zipfile and smtplib (independent of Parcours): an ANS sample CDA, rewritten to
-name one patient (INS and birth traits) under a fresh document id, in an IHE
-XDM archive (deflated, with a METADATA.XML), subject XDM/1.0/DDM.
+"""A private surgeon's secure-messaging mail, written with Python's own email,
+zipfile and smtplib (independent of Parcours): an ANS level-1 sample CDA,
+rewritten as an operative report naming one patient (INS and birth traits)
+under a fresh document id, in an IHE XDM archive (deflated, with a
+METADATA.XML), subject XDM/1.0/DDM.
 
 usage: surgeon_mail.py SMTP_PORT SAMPLE.xml INS FAMILY GIVEN YYYYMMDD TO
 Sends it and prints the document's id. `build()` is used by scripts/bench-intake."""
@@ -21,6 +22,10 @@ def build(sample_text, ins, family, given, birth, to):
     cda = cda.replace('extension="279035121518989" root="1.2.250.1.213.1.4.10"', f'extension="{ins}" root="1.2.250.1.213.1.4.8"')
     cda = cda.replace("PAT-TROIS", family).replace("DOMINIQUE MARIE-LOUISE", given).replace("DOMINIQUE", given)
     cda = cda.replace('<birthTime value="19790328"/>', f'<birthTime value="{birth}"/>')
+    # A surgeon's report: the type and title of an operative report (the
+    # sample's level-1 body, a PDF, stays as it is).
+    cda = cda.replace('<code code="11502-2" displayName="CR d\'examens biologiques"', '<code code="34874-8" displayName="CR opératoire"', 1)
+    cda = cda.replace("<title>Compte rendu d'examens biologiques</title>", "<title>Compte rendu opératoire — cholécystectomie</title>", 1)
     metadata = f"""<?xml version="1.0" encoding="UTF-8"?>
 <SubmitObjectsRequest xmlns="urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0">
 <!-- uniqueId {doc_id}, patient {ins}^^^&amp;1.2.250.1.213.1.4.8&amp;ISO -->

@@ -6,7 +6,7 @@
 // click; within seconds the dispatch dashboard shows it delivered to the DMP
 // stand-in (which finds it by INS, ITI-67, and returns the CDA, ITI-68) and to
 // the GP, whose mail server holds the XDM mail; the patient downloads it from
-// her portal. Then a private practice's mail (written by Python's email,
+// her portal. Then a private surgeon's mail (written by Python's email,
 // zipfile and smtplib) arrives: it is filed on the right patient and forwarded
 // to the DMP. axe-core on every page.
 import { spawn, execFileSync } from 'node:child_process';
@@ -181,7 +181,7 @@ for p in m.iter_attachments():
   expect(pdf.subarray(0, 5).toString('latin1') === '%PDF-', 'un PDF');
   console.log(`  patiente : lettre téléchargée (${pdf.length} octets)`);
 
-  // A private practice's mail arrives in the clinic's mailbox: filed on
+  // A private surgeon's mail arrives in the clinic's mailbox: filed on
   // Mme Lambert (by INS, her traits agreeing) and forwarded to the DMP.
   const sample = join(root, '..', 'shared', 'fixtures', 'cda', 'examples', 'DOC_NON_STRUCTURE_CDA-R2-N1.xml');
   const received = execFileSync(prepared.mail.python, [join(root, 'tests', 'e2e', 'surgeon_mail.py'), String(prepared.mail.mxPort), sample,
@@ -189,7 +189,7 @@ for p in m.iter_attachments():
   const t1 = Date.now();
   await desk.goto(`${base}/documents/recus`);
   const inRow = () => desk.getByRole('table', { name: 'Documents arrivés dans la boîte de messagerie sécurisée' })
-    .locator('tr', { hasText: "Compte rendu d'examens biologiques" });
+    .locator('tr', { hasText: 'Compte rendu opératoire — cholécystectomie' });
   for (let i = 0; i < 75; i++) {
     if ((await inRow().count()) > 0 && (await inRow().first().textContent()).includes('remis')) break;
     await new Promise((r) => setTimeout(r, 200));
@@ -210,7 +210,7 @@ for p in m.iter_attachments():
   await desk.goto(`${base}/documents/recus`);
   await inRow().first().getByRole('link').first().click();
   await desk.waitForURL(/\/patients\/[0-9a-f-]+\/documents$/);
-  expect((await desk.locator('main').textContent()).includes("Compte rendu d'examens biologiques"), 'classé dans le dossier de Mme Lambert');
+  expect((await desk.locator('main').textContent()).includes('Compte rendu opératoire — cholécystectomie'), 'classé dans le dossier de Mme Lambert');
   const inDmp = await (await fetch(`${prepared.dmp.base}/fhir/DocumentReference?patient.identifier=urn:oid:1.2.250.1.213.1.4.8|261044523410185`, { headers: { authorization: `Bearer ${token}` } })).json();
   expect((inDmp.entry ?? []).some((e) => e.resource.masterIdentifier?.value?.includes(received)), `le DMP a le document reçu : ${JSON.stringify(inDmp).slice(0, 300)}`);
   console.log('  DMP : le document reçu y est, trouvé par INS');
