@@ -407,6 +407,8 @@ struct DashboardPage {
     title: String,
     nav: Option<Nav>,
     establishment: String,
+    /// The reader's establishments (id, name, shown) when more than one.
+    choices: Vec<(String, String, bool)>,
     /// The establishment's units (code, name) and the one shown ("" for all).
     units: Vec<(String, String)>,
     unit: String,
@@ -424,6 +426,8 @@ struct DashboardPage {
 struct DashboardQuery {
     #[serde(default)]
     unite: String,
+    #[serde(default)]
+    etablissement: String,
 }
 
 /// `GET /documents[?unite=CODE]`: validated documents of the last 30 days (of
@@ -434,20 +438,39 @@ async fn dashboard(
     w: WebUser,
     Query(q): Query<DashboardQuery>,
 ) -> Result<Response, PageError> {
-    let Some(g) = w.actor.grants.iter().find(|g| {
-        matches!(
+    let mut mine: Vec<domain::EstablishmentId> = Vec::new();
+    for g in &w.actor.grants {
+        if matches!(
             g.role,
             Role::Doctor | Role::Nurse | Role::Secretary | Role::Admin
-        )
-    }) else {
-        return Err(
-            AppError::Forbidden("tableau réservé aux équipes des établissements".into()).into(),
-        );
+        ) && !mine.contains(&g.establishment)
+        {
+            mine.push(g.establishment);
+        }
+    }
+    let wanted = EstablishmentQuery {
+        etablissement: q.etablissement.clone(),
+    }
+    .establishment()?;
+    let est = match (wanted, mine.first()) {
+        (_, None) => {
+            return Err(AppError::Forbidden(
+                "tableau réservé aux équipes des établissements".into(),
+            )
+            .into());
+        }
+        (Some(e), Some(_)) if mine.contains(&e) => e,
+        (Some(_), Some(_)) => {
+            return Err(
+                AppError::Forbidden("vous n'exercez pas dans cet établissement".into()).into(),
+            );
+        }
+        (None, Some(first)) => *first,
     };
     let since = state.now_ms() - 30 * 24 * 3600 * 1000;
     let units: Vec<(String, String)> = state
         .store
-        .units(g.establishment)
+        .units(est)
         .await?
         .into_iter()
         .map(|u| (u.code, u.name))
@@ -458,7 +481,7 @@ async fn dashboard(
     }
     let d = svc::dashboard(
         &state,
-        g.establishment,
+        est,
         Some(unit.as_str()).filter(|u| !u.is_empty()),
         since,
     )
@@ -494,7 +517,8 @@ async fn dashboard(
     let page = DashboardPage {
         title: "Diffusion des documents".into(),
         nav: nav(&w),
-        establishment: super::web::establishment_name(&state, g.establishment).await,
+        establishment: super::web::establishment_name(&state, est).await,
+        choices: choices(&state, &mine, est).await,
         units,
         unit,
         rate: rate.map_or("—".into(), |(r, _)| format!("{:.1} %", r * 100.0)),
@@ -594,6 +618,44 @@ async fn save_account(
     Ok(render(&page)?.into_response())
 }
 
+/// `?etablissement=ID`: which of the reader's establishments a page shows.
+#[derive(serde::Deserialize, Default)]
+struct EstablishmentQuery {
+    #[serde(default)]
+    etablissement: String,
+}
+
+impl EstablishmentQuery {
+    fn establishment(&self) -> Result<Option<domain::EstablishmentId>, PageError> {
+        match self.etablissement.trim() {
+            "" => Ok(None),
+            id => id
+                .parse()
+                .map(Some)
+                .map_err(|_| AppError::NotFound("établissement introuvable".into()).into()),
+        }
+    }
+}
+
+/// The establishments to choose from (id, name, the one shown), when more than one.
+async fn choices(
+    state: &AppState,
+    mine: &[domain::EstablishmentId],
+    shown: domain::EstablishmentId,
+) -> Vec<(String, String, bool)> {
+    let mut out = Vec::new();
+    if mine.len() > 1 {
+        for e in mine {
+            out.push((
+                e.to_string(),
+                super::web::establishment_name(state, *e).await,
+                *e == shown,
+            ));
+        }
+    }
+    out
+}
+
 /// (date, sender, title, state, why, patient link, DMP state, queue link).
 type ReceivedRow = (
     String,
@@ -612,16 +674,23 @@ struct ReceivedPage {
     title: String,
     nav: Option<Nav>,
     establishment: String,
+    /// The reader's establishments (id, name, shown) when more than one.
+    choices: Vec<(String, String, bool)>,
     waiting: usize,
     rows: Vec<ReceivedRow>,
 }
 
 /// `GET /documents/recus`: what arrived by secure messaging, where each was
 /// filed (and its DMP copy), what waits for a human, what was refused and why.
-async fn received(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
+async fn received(
+    State(state): State<AppState>,
+    w: WebUser,
+    Query(q): Query<EstablishmentQuery>,
+) -> Result<Response, PageError> {
     use store::incoming::IncomingState;
-    let est = crate::services::intake::desk(&w.actor)?;
-    let list = crate::services::intake::list(&state, &w.actor).await?;
+    let est = crate::services::intake::desk(&w.actor, q.establishment()?)?;
+    let list = crate::services::intake::list(&state, &w.actor, est).await?;
+    let choices = choices(&state, &crate::services::intake::desks(&w.actor), est).await;
     let waiting = list
         .iter()
         .filter(|(i, _)| i.state == IncomingState::Queued)
@@ -656,6 +725,7 @@ async fn received(State(state): State<AppState>, w: WebUser) -> Result<Response,
         title: "Documents reçus".into(),
         nav: nav(&w),
         establishment: super::web::establishment_name(&state, est).await,
+        choices,
         waiting,
         rows,
     };

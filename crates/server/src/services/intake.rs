@@ -294,26 +294,44 @@ pub async fn take_mail(
     Ok(report)
 }
 
-/// The establishment where this actor handles received documents (doctor,
-/// nurse or secretary there).
-pub fn desk(actor: &Actor) -> Result<EstablishmentId, AppError> {
-    actor
-        .grants
-        .iter()
-        .find(|g| matches!(g.role, Role::Doctor | Role::Nurse | Role::Secretary))
-        .map(|g| g.establishment)
-        .ok_or_else(|| {
-            AppError::Forbidden("documents reçus réservés aux équipes des établissements".into())
-        })
+/// The establishments where this actor handles received documents (doctor,
+/// nurse or secretary there), in the order of their grants.
+pub fn desks(actor: &Actor) -> Vec<EstablishmentId> {
+    let mut out: Vec<EstablishmentId> = Vec::new();
+    for g in &actor.grants {
+        if matches!(g.role, Role::Doctor | Role::Nurse | Role::Secretary)
+            && !out.contains(&g.establishment)
+        {
+            out.push(g.establishment);
+        }
+    }
+    out
 }
 
-/// An establishment's received documents, newest first, each with its DMP
-/// copy's state when it has one.
+/// The establishment whose received documents this actor looks at: `wanted`
+/// when it is one of theirs, else their first.
+pub fn desk(actor: &Actor, wanted: Option<EstablishmentId>) -> Result<EstablishmentId, AppError> {
+    let mine = desks(actor);
+    match (wanted, mine.first()) {
+        (_, None) => Err(AppError::Forbidden(
+            "documents reçus réservés aux équipes des établissements".into(),
+        )),
+        (Some(w), Some(_)) if mine.contains(&w) => Ok(w),
+        (Some(_), Some(_)) => Err(AppError::Forbidden(
+            "vous n'exercez pas dans cet établissement".into(),
+        )),
+        (None, Some(first)) => Ok(*first),
+    }
+}
+
+/// An establishment's received documents (one of the actor's desks), newest
+/// first, each with its DMP copy's state when it has one.
 pub async fn list(
     state: &AppState,
     actor: &Actor,
+    est: EstablishmentId,
 ) -> Result<Vec<(Incoming, Option<RecipientState>)>, AppError> {
-    let est = desk(actor)?;
+    let est = desk(actor, Some(est))?;
     let mut out = Vec::new();
     for i in state.store.incoming_documents(est, 200).await? {
         let dmp = match (&i.document_id, i.state) {
@@ -330,16 +348,21 @@ pub async fn list(
     Ok(out)
 }
 
-/// A queued document, for the human who matches it (their establishment's
-/// only).
+/// A queued document, for the human who matches it (any of their
+/// establishments').
 pub async fn queued(state: &AppState, actor: &Actor, id: &str) -> Result<Incoming, AppError> {
-    let est = desk(actor)?;
+    let mine = desks(actor);
+    if mine.is_empty() {
+        return Err(AppError::Forbidden(
+            "documents reçus réservés aux équipes des établissements".into(),
+        ));
+    }
     let (i, _) = state
         .store
         .incoming(id)
         .await
         .map_err(|_| AppError::NotFound("document reçu introuvable".into()))?;
-    if i.establishment != est {
+    if !mine.contains(&i.establishment) {
         return Err(AppError::NotFound("document reçu introuvable".into()));
     }
     Ok(i)

@@ -614,3 +614,94 @@ async fn the_operators_mailbox_is_read_over_imaps_with_the_establishments_certif
 fn rand() -> String {
     uuid::Uuid::new_v4().as_u128().to_string()[..12].to_owned()
 }
+
+#[tokio::test]
+async fn staff_of_two_establishments_choose_whose_documents_they_see() {
+    use domain::org::Role;
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let clinic = app.establishment_id(server::demo::CLINIC_FINESS).await;
+        let hospital = app.establishment_id(server::demo::HOSPITAL_FINESS).await;
+        let ssr = app
+            .establishment_id(server::demo::SSR_TILLEULS_FINESS)
+            .await;
+        let user = store::users::NewUser {
+            username: "sec.deux".into(),
+            display_name: "Léa Deux".into(),
+            kind: store::users::UserKind::Professional,
+            password_hash: server::auth::hash_secret(server::demo::DEMO_PASSWORD.into())
+                .await
+                .unwrap(),
+            totp_secret: Some(server::demo::DEMO_TOTP_SECRET.into()),
+            rpps: None,
+            profession: None,
+            patient: None,
+            roles: vec![(clinic, Role::Secretary), (hospital, Role::Secretary)],
+        };
+        app.store
+            .create_user(&user, app.state.now_ms())
+            .await
+            .unwrap();
+        let s = app.login("sec.deux").await;
+        // Both offered; the clinic's shows the demo's waiting report, the hospital's does not.
+        let page = app
+            .get_page(&format!("/documents/recus?etablissement={clinic}"), &s)
+            .await
+            .page();
+        assert!(
+            page.contains(&format!("<option value=\"{clinic}\" selected>"))
+                && page.contains(&format!("<option value=\"{hospital}\">"))
+                && page.contains("Compte rendu opératoire")
+                && page.contains("1 document à rattacher"),
+            "{backend}: {page}"
+        );
+        let page = app
+            .get_page(&format!("/documents/recus?etablissement={hospital}"), &s)
+            .await
+            .page();
+        assert!(page.contains("Aucun document reçu"), "{backend}: {page}");
+        // The clinic's waiting item opens for her whichever is shown.
+        let item = app
+            .store
+            .incoming_documents(clinic, 5)
+            .await
+            .unwrap()
+            .remove(0);
+        assert_eq!(
+            app.get_page(&format!("/documents/recus/{}", item.id), &s)
+                .await
+                .status,
+            200
+        );
+        // Not hers, or not an id: refused.
+        let r = app
+            .get_page(&format!("/documents/recus?etablissement={ssr}"), &s)
+            .await;
+        assert_eq!(r.status, 403, "{backend}");
+        assert_eq!(
+            app.get_page("/documents/recus?etablissement=abc", &s)
+                .await
+                .status,
+            404
+        );
+        // The dispatch dashboard chooses the same way.
+        let board = app
+            .get_page(
+                &format!("/documents?etablissement={clinic}&unite=HDJ-ONCO"),
+                &s,
+            )
+            .await
+            .page();
+        assert!(
+            board.contains("Compte rendu de consultation")
+                && board.contains(&format!("<option value=\"{clinic}\" selected>")),
+            "{backend}: {board}"
+        );
+        assert_eq!(
+            app.get_page(&format!("/documents?etablissement={ssr}"), &s)
+                .await
+                .status,
+            403
+        );
+    }
+}
