@@ -217,6 +217,7 @@ async fn post(base: &str, secret: &str, n: usize, concurrency: usize) -> Result<
                     date_ms: now,
                     period_start_ms: now,
                     cda: cda.as_bytes(),
+                    replaces: None,
                 });
                 http.post(format!("{base}/fhir"))
                     .bearer_auth(&t)

@@ -68,6 +68,8 @@ pub struct CdaInput<'a> {
     pub confidentiality: &'a str,
     /// The PDF.
     pub pdf: &'a [u8],
+    /// The version it replaces: that version's id (root), set id and number.
+    pub replaces: Option<(&'a str, &'a str, u32)>,
 }
 
 fn name_xml(p: &PatientRecord) -> String {
@@ -196,7 +198,7 @@ pub fn build(d: &CdaInput<'_>) -> String {
 <assignedPerson>{author_name}</assignedPerson></assignedEntity></legalAuthenticator>\
 <documentationOf><serviceEvent><code code=\"{type_code}\" displayName=\"{type_display}\" codeSystem=\"2.16.840.1.113883.6.1\"/>\
 <effectiveTime><low value=\"{effective}\"/></effectiveTime></serviceEvent></documentationOf>\
-{encounter}\
+{related}{encounter}\
 <component><nonXMLBody><text mediaType=\"application/pdf\" representation=\"B64\">{pdf}</text></nonXMLBody></component>\
 </ClinicalDocument>\n",
         id = esc(d.id),
@@ -208,6 +210,14 @@ pub fn build(d: &CdaInput<'_>) -> String {
         name = name_xml(p),
         birth = p.traits.birth_date.strftime("%Y%m%d"),
         author_id = author_id(d.author.rpps),
+        related = d
+            .replaces
+            .map(|(id, set, v)| format!(
+                "<relatedDocument typeCode=\"RPLC\"><parentDocument><id root=\"{}\"/><setId root=\"{}\"/><versionNumber value=\"{v}\"/></parentDocument></relatedDocument>",
+                esc(id),
+                esc(set)
+            ))
+            .unwrap_or_default(),
     )
 }
 
@@ -405,6 +415,7 @@ mod tests {
             encounter: Some(("20261120080000+0100", Some("20261123100000+0100"))),
             confidentiality: "N",
             pdf,
+            replaces: None,
         }
     }
 
@@ -564,5 +575,21 @@ mod tests {
         // An entity bomb is not expanded: DTDs are refused.
         let bomb = b"<?xml version=\"1.0\"?><!DOCTYPE d [<!ENTITY a \"aaaa\">]><ClinicalDocument xmlns=\"urn:hl7-org:v3\">&a;</ClinicalDocument>";
         assert!(read_header(bomb).unwrap_err().starts_with("XML illisible"));
+    }
+
+    #[test]
+    fn a_new_version_names_the_one_it_replaces_and_still_validates() {
+        let p = patient(IdentityStatus::Qualified);
+        let mut i = input(&p, b"%PDF-1.4 v2");
+        i.version = 2;
+        i.id = "0f3a1c2e-2222-4222-8333-444455556666";
+        i.replaces = Some(("0f3a1c2e-1111-4222-8333-444455556666", "1.2.250.1.999.1", 1));
+        let xml = build(&i);
+        let (ok, why) = xmllint(&xml);
+        assert!(ok, "{why}\n{xml}");
+        assert!(xml.contains(
+            "<relatedDocument typeCode=\"RPLC\"><parentDocument><id root=\"0f3a1c2e-1111-4222-8333-444455556666\"/><setId root=\"1.2.250.1.999.1\"/><versionNumber value=\"1\"/></parentDocument></relatedDocument>"
+        ));
+        assert!(xml.contains("<versionNumber value=\"2\"/>"));
     }
 }

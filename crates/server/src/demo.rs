@@ -755,6 +755,7 @@ async fn seed_documents(
         encounter: None,
         confidentiality: "N",
         pdf: &pdf,
+        replaces: None,
     });
     let plans = [
         store::documents::RecipientPlan {
@@ -831,6 +832,7 @@ async fn seed_documents(
         encounter: None,
         confidentiality: "N",
         pdf: &op_pdf,
+        replaces: None,
     });
     store
         .record_incoming(

@@ -51,6 +51,10 @@ pub struct Document {
     pub content_type: Option<String>,
     /// The unit it was written for (code), if any.
     pub unit: Option<String>,
+    /// The id of the version it replaces, if any.
+    pub replaces: Option<String>,
+    /// The id of the version that replaced it, once validated (or received).
+    pub superseded_by: Option<String>,
 }
 
 db_row! {
@@ -59,11 +63,11 @@ db_row! {
         establishment_id: String, kind: String, title: String, body: String, status: String,
         source: String, created_by: String, created_at_ms: i64, updated_at_ms: i64,
         validated_by: Option<String>, validated_at_ms: Option<i64>, content_type: Option<String>,
-        unit: Option<String>,
+        unit: Option<String>, replaces: Option<String>, superseded_by: Option<String>,
     }
 }
 
-const COLUMNS: &str = "id, set_id, version, unique_id, patient_id, establishment_id, kind, title, body, status, source, created_by, created_at_ms, updated_at_ms, validated_by, validated_at_ms, content_type, unit";
+const COLUMNS: &str = "id, set_id, version, unique_id, patient_id, establishment_id, kind, title, body, status, source, created_by, created_at_ms, updated_at_ms, validated_by, validated_at_ms, content_type, unit, replaces, superseded_by";
 
 impl TryFrom<DocRow> for Document {
     type Error = StoreError;
@@ -88,6 +92,8 @@ impl TryFrom<DocRow> for Document {
             validated_at_ms: r.validated_at_ms,
             content_type: r.content_type,
             unit: r.unit,
+            replaces: r.replaces,
+            superseded_by: r.superseded_by,
         })
     }
 }
@@ -359,6 +365,14 @@ impl Store {
             if r.rows_affected() == 0 {
                 return Ok(false);
             }
+            if let Some(old) = &d.replaces {
+                sqlx::query("UPDATE documents SET superseded_by = $1, updated_at_ms = $2 WHERE id = $3 AND superseded_by IS NULL")
+                    .bind(&d.id)
+                    .bind(now_ms)
+                    .bind(old)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             insert_recipients!(tx, &d.id, recipients, now_ms);
             append_audit!(tx, &audit(who, d.patient, &d.id, now_ms));
             tx.commit().await?;
@@ -384,6 +398,77 @@ impl Store {
             append_audit!(tx, &audit(who, r.patient, &id, now_ms));
             tx.commit().await?;
             Ok(id)
+        })
+    }
+
+    /// Starts the next version of a validated document, as a draft with its
+    /// title, text and unit (audited); the draft already started when there is
+    /// one. `None` when it was replaced already.
+    pub async fn revise_document(
+        &self,
+        old: &Document,
+        created_by: &str,
+        who: &AuditActor,
+        now_ms: i64,
+    ) -> Result<Option<String>> {
+        if old.superseded_by.is_some() {
+            return Ok(None);
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            let existing: Option<String> = sqlx::query_scalar(
+                "SELECT id FROM documents WHERE replaces = $1 AND status = 'draft' ORDER BY created_at_ms LIMIT 1",
+            )
+            .bind(&old.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(existing) = existing {
+                return Ok(Some(existing));
+            }
+            sqlx::query(
+                "INSERT INTO documents (id, set_id, version, unique_id, patient_id, establishment_id, kind, title, body, status, source, created_by, created_at_ms, updated_at_ms, unit, replaces) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'draft', 'local', $10, $11, $11, $12, $13)",
+            )
+            .bind(&id)
+            .bind(&old.set_id)
+            .bind(old.version + 1)
+            .bind(format!("urn:uuid:{}", uuid::Uuid::new_v4()))
+            .bind(old.patient.to_string())
+            .bind(old.establishment.to_string())
+            .bind(old.kind.code())
+            .bind(&old.title)
+            .bind(&old.body)
+            .bind(created_by)
+            .bind(now_ms)
+            .bind(&old.unit)
+            .bind(&old.id)
+            .execute(&mut *tx)
+            .await?;
+            append_audit!(tx, &audit(who, old.patient, &id, now_ms));
+            tx.commit().await?;
+            Ok(Some(id))
+        })
+    }
+
+    /// Marks the document filed under `old_unique_id` as replaced by document
+    /// `by` (a received correction); whether one was.
+    pub async fn supersede_by_unique_id(
+        &self,
+        old_unique_id: &str,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<bool> {
+        on_pool!(self, write, |pool| {
+            let r = sqlx::query(
+                "UPDATE documents SET superseded_by = $1, updated_at_ms = $2 WHERE unique_id = $3 AND superseded_by IS NULL AND id <> $1",
+            )
+            .bind(by)
+            .bind(now_ms)
+            .bind(old_unique_id)
+            .execute(pool)
+            .await?;
+            Ok(r.rows_affected() == 1)
         })
     }
 

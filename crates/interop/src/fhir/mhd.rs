@@ -41,10 +41,28 @@ pub struct Submission<'a> {
     pub period_start_ms: i64,
     /// The CDA document.
     pub cda: &'a [u8],
+    /// The unique id of the version this one replaces, if any.
+    pub replaces: Option<&'a str>,
 }
 
 /// The ITI-65 transaction Bundle.
 pub fn provide_bundle(s: &Submission<'_>) -> Value {
+    let mut bundle = provide_bundle_without_relation(s);
+    if let (Some(old), Some(doc)) = (
+        s.replaces,
+        bundle
+            .pointer_mut("/entry/1/resource")
+            .and_then(Value::as_object_mut),
+    ) {
+        doc.insert(
+            "relatesTo".into(),
+            json!([{"code": "replaces", "target": {"identifier": {"system": "urn:ietf:rfc:3986", "value": old}}}]),
+        );
+    }
+    bundle
+}
+
+fn provide_bundle_without_relation(s: &Submission<'_>) -> Value {
     let b64 = base64::engine::general_purpose::STANDARD;
     let hash = b64.encode(Sha1::digest(s.cda));
     let (ins, ins_oid) = s.ins;
@@ -154,6 +172,8 @@ pub struct Received {
     pub content_type: String,
     /// The content.
     pub content: Vec<u8>,
+    /// The unique id of the document it replaces (`relatesTo` `replaces`).
+    pub replaces: Option<String>,
 }
 
 /// Reads an ITI-65 bundle: every DocumentReference with its Binary (by the
@@ -228,6 +248,13 @@ pub fn read_provide_bundle(v: &Value) -> Result<Vec<Received>, String> {
                 .unwrap_or("application/octet-stream")
                 .to_owned(),
             content,
+            replaces: at(d, &["relatesTo"])
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|r| at(r, &["code"]) == "replaces")
+                .and_then(|r| at(r, &["target", "identifier", "value"]).as_str())
+                .map(str::to_owned),
         });
     }
     if out.is_empty() {
@@ -276,7 +303,23 @@ mod tests {
             date_ms: 1_795_000_000_000,
             period_start_ms: 1_794_700_000_000,
             cda: b"<ClinicalDocument xmlns=\"urn:hl7-org:v3\"/>",
+            replaces: None,
         }
+    }
+
+    #[test]
+    fn a_correction_says_what_it_replaces_and_is_read_back() {
+        let mut s = sample();
+        s.replaces = Some("urn:uuid:0f3a1c2e-0000-4222-8333-444455556666");
+        let r = read_provide_bundle(&provide_bundle(&s)).unwrap();
+        assert_eq!(
+            r[0].replaces.as_deref(),
+            Some("urn:uuid:0f3a1c2e-0000-4222-8333-444455556666")
+        );
+        assert_eq!(
+            read_provide_bundle(&provide_bundle(&sample())).unwrap()[0].replaces,
+            None
+        );
     }
 
     #[test]
@@ -369,6 +412,8 @@ pub struct StoredView<'a> {
     pub date_ms: i64,
     /// Validated (final) or a draft (preliminary).
     pub final_: bool,
+    /// Replaced by a newer version.
+    pub superseded: bool,
     /// Content media type, size and bytes (for the hash), when stored.
     pub content: Option<(&'a str, &'a [u8])>,
     /// The FHIR base, for the Binary's URL.
@@ -393,7 +438,7 @@ pub fn stored_reference(v: &StoredView<'_>) -> Value {
         "resourceType": "DocumentReference",
         "id": v.id,
         "masterIdentifier": {"system": "urn:ietf:rfc:3986", "value": v.unique_id},
-        "status": "current",
+        "status": if v.superseded { "superseded" } else { "current" },
         "docStatus": if v.final_ { "final" } else { "preliminary" },
         "type": {"coding": [{"system": "http://loinc.org", "code": v.type_code.0, "display": v.type_code.1}]},
         "category": [{"coding": [{"system": CS_CLASS, "code": v.class_code.0, "display": v.class_code.1}]}],

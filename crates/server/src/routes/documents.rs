@@ -32,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/documents/recus/{id}", get(queued).post(attach))
         .route("/documents/{id}", get(show).post(save))
         .route("/documents/{id}/valider", post(validate))
+        .route("/documents/{id}/corriger", post(revise))
         .route("/documents/{id}/pdf", get(pdf))
         .route("/documents/{id}/cda", get(cda))
         .route("/mes-documents", get(mine))
@@ -51,10 +52,11 @@ fn row(d: &store::documents::Document) -> Row {
         d.id.clone(),
         d.title.clone(),
         d.kind.label_fr().to_owned(),
-        match (d.status, d.source.as_str()) {
-            (Status::Draft, _) => "brouillon".to_owned(),
-            (Status::Validated, "local") => "validé".to_owned(),
-            (Status::Validated, _) => "reçu".to_owned(),
+        match (d.status, d.source.as_str(), d.superseded_by.is_some()) {
+            (Status::Draft, _, _) => "brouillon".to_owned(),
+            (Status::Validated, _, true) => "remplacé".to_owned(),
+            (Status::Validated, "local", false) => "validé".to_owned(),
+            (Status::Validated, _, false) => "reçu".to_owned(),
         },
         paris_time(d.validated_at_ms.unwrap_or(d.created_at_ms)),
     )
@@ -202,6 +204,12 @@ struct DocPage {
     error: Option<String>,
     gp: String,
     referrer: String,
+    /// Version number; the version it replaces and the one that replaced it (ids).
+    version: i64,
+    replaces: Option<String>,
+    superseded_by: Option<String>,
+    /// A doctor may start the corrected version (validated here, not replaced).
+    can_revise: bool,
 }
 
 fn state_fr(s: &str) -> &'static str {
@@ -269,6 +277,13 @@ async fn show_render(
         error,
         gp: form.map_or(String::new(), |f| field(f, "adresse_gp").to_owned()),
         referrer: form.map_or(String::new(), |f| field(f, "adresse_adresseur").to_owned()),
+        version: d.version,
+        can_revise: is_doctor
+            && d.status == Status::Validated
+            && d.source == "local"
+            && d.superseded_by.is_none(),
+        replaces: d.replaces.clone(),
+        superseded_by: d.superseded_by.clone(),
     };
     Ok((status, render(&page)?).into_response())
 }
@@ -379,6 +394,20 @@ async fn pdf(
         &format!("document-{}.pdf", d.id),
         pdf,
     ))
+}
+
+/// `POST /documents/{id}/corriger`: starts the corrected next version (a
+/// doctor), a draft with the same text; validating it replaces this one.
+async fn revise(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    w: WebUser,
+    Path(id): Path<String>,
+    body: String,
+) -> Result<Response, PageError> {
+    posted_form(&state, &headers, &w, &body)?;
+    let new = svc::revise(&state, &w.actor, &w.user, &id).await?;
+    Ok(see_other(&format!("/documents/{new}")))
 }
 
 /// `GET /documents/{id}/cda`: the CDA as sent (staff only).

@@ -1285,6 +1285,7 @@ fn stored_view<'a>(
         title: &d.title,
         date_ms: d.validated_at_ms.unwrap_or(d.created_at_ms),
         final_: d.status == domain::documents::Status::Validated,
+        superseded: d.superseded_by.is_some(),
         content: content.map(|(t, c)| (t.as_str(), c.as_slice())),
         base: fhir_base,
     }

@@ -149,6 +149,7 @@ pub async fn of_patient(
     let mut out = Vec::new();
     for d in all {
         if d.status == Status::Validated
+            && d.superseded_by.is_none()
             && state
                 .store
                 .recipients_of(&d.id)
@@ -198,6 +199,43 @@ pub async fn edit(
     Ok(())
 }
 
+/// Starts the corrected next version of a validated document (a doctor of
+/// its establishment); validating it replaces this one everywhere it went. Its
+/// id (the draft already started, if any).
+pub async fn revise(
+    state: &AppState,
+    actor: &Actor,
+    user: &store::users::User,
+    id: &str,
+) -> Result<String, AppError> {
+    let d = state.store.document(id).await.map_err(|_| not_found())?;
+    let grant = authorized(state, actor, d.patient, PatientAction::WriteClinical).await?;
+    let is_doctor = actor
+        .grants
+        .iter()
+        .any(|g| g.role == Role::Doctor && g.establishment == d.establishment);
+    if !is_doctor {
+        return Err(AppError::Forbidden(
+            rules::DocumentError::NotADoctor.to_string(),
+        ));
+    }
+    if d.status != Status::Validated || d.source != "local" {
+        return Err(AppError::Conflict(
+            "seul un document validé ici peut être corrigé".into(),
+        ));
+    }
+    state
+        .store
+        .revise_document(
+            &d,
+            &user.id.to_string(),
+            &AuditActor::new(actor, grant),
+            state.now_ms(),
+        )
+        .await?
+        .ok_or_else(|| AppError::Conflict("ce document a déjà été remplacé".into()))
+}
+
 /// Where the GP's and the referrer's copies go.
 #[derive(Debug, Clone, Default)]
 pub struct Addresses {
@@ -230,6 +268,8 @@ pub(crate) struct ForDmp<'a> {
     pub date_ms: i64,
     pub period_start_ms: i64,
     pub cda: &'a [u8],
+    /// The unique id of the version it replaces.
+    pub replaces: Option<&'a str>,
 }
 
 /// The DMP recipient of a document: an ITI-65 submission through the outbox
@@ -280,6 +320,7 @@ pub(crate) async fn dmp_plan(
                     date_ms: f.date_ms,
                     period_start_ms: f.period_start_ms,
                     cda: f.cda,
+                    replaces: f.replaces,
                 });
                 RecipientPlan {
                     recipient: Recipient::Dmp,
@@ -341,6 +382,11 @@ pub async fn validate(
         stay.and_then(|e| e.ended_at_ms)
             .map(crate::services::hl7::paris_dtm),
     );
+    // A correction names the version it replaces.
+    let replaced = match &d.replaces {
+        Some(old) => Some(state.store.document(old).await?),
+        None => None,
+    };
     let cda = interop::cda::build(&interop::cda::CdaInput {
         id: d.unique_id.trim_start_matches("urn:uuid:"),
         set_id: &d.set_id,
@@ -359,6 +405,13 @@ pub async fn validate(
         encounter: start.as_deref().map(|s| (s, end.as_deref())),
         confidentiality: "N",
         pdf: &pdf,
+        replaces: replaced.as_ref().map(|o| {
+            (
+                o.unique_id.trim_start_matches("urn:uuid:"),
+                o.set_id.as_str(),
+                u32::try_from(o.version).unwrap_or(1),
+            )
+        }),
     });
     let mut plans = Vec::new();
     for r in chosen {
@@ -393,6 +446,7 @@ pub async fn validate(
                         date_ms: now,
                         period_start_ms: stay.and_then(|e| e.started_at_ms).unwrap_or(now),
                         cda: cda.as_bytes(),
+                        replaces: replaced.as_ref().map(|o| o.unique_id.as_str()),
                     },
                 )
                 .await?
@@ -597,7 +651,16 @@ pub async fn receive(
             )
             .await;
         match id {
-            Ok(id) => ids.push(id),
+            Ok(id) => {
+                // A correction replaces the version it names (ours to hold).
+                if let Some(old) = &r.replaces {
+                    state
+                        .store
+                        .supersede_by_unique_id(old, &id, state.now_ms())
+                        .await?;
+                }
+                ids.push(id);
+            }
             // Filed by a concurrent resend meanwhile.
             Err(store::StoreError::Conflict(_)) => {
                 if let Some(existing) = state.store.document_by_unique_id(&r.unique_id).await? {

@@ -155,6 +155,7 @@ async fn filing(
             date_ms: now,
             period_start_ms: now,
             cda,
+            replaces: None,
         },
     )
     .await?;

@@ -469,6 +469,7 @@ async fn the_mhd_recipient_refuses_what_it_cannot_file() {
             date_ms: app.clock.now_ms(),
             period_start_ms: app.clock.now_ms(),
             cda,
+            replaces: None,
         })
     };
     let post = async |body: String, token: Option<&str>| {
@@ -671,5 +672,194 @@ async fn the_dashboard_shows_each_units_documents_and_feed_rate() {
             app.get_page("/documents?unite=CARDIO", &desk).await.status,
             404
         );
+    }
+}
+
+#[tokio::test]
+async fn a_correction_replaces_the_validated_version_everywhere_it_went() {
+    for backend in BACKENDS {
+        let dmp = spawn_app(backend).await;
+        let _ = dmp
+            .client_token("hospital-feed", server::demo::CLINIC_FINESS)
+            .await;
+        let dmp_base = dmp.base.clone();
+        let app = spawn_app_with(backend, move |c| {
+            c.mhd_destination = Some(format!("{dmp_base}/fhir"));
+            c.mhd_token_url = Some(format!("{dmp_base}/oauth/token"));
+            c.mhd_client_id = Some("hospital-feed".into());
+            c.mhd_client_secret = Some("hospital-feed-secret".into());
+        })
+        .await;
+        let v1 = draft(&app).await;
+        let doctor = app.login("dr.martin").await;
+        let desk = app.login("sec.durand").await;
+        assert_eq!(validate(&app, &doctor, &v1).await.status, 303);
+        let first = app.store.document(&v1).await.unwrap();
+        eventually("the DMP has version 1", async || {
+            dmp.store
+                .document_by_unique_id(&first.unique_id)
+                .await
+                .unwrap()
+                .is_some()
+        })
+        .await;
+
+        // Only a doctor corrects; twice gives the same draft.
+        let page = app
+            .get_page(&format!("/documents/{v1}"), &doctor)
+            .await
+            .page();
+        assert!(page.contains("Corriger (nouvelle version)"), "{backend}");
+        let dpage = app
+            .get_page(&format!("/documents/{v1}"), &desk)
+            .await
+            .page();
+        assert!(!dpage.contains("Corriger (nouvelle version)"));
+        let r = app
+            .post_form(
+                &format!("/documents/{v1}/corriger"),
+                &format!("parcours_session={desk}"),
+                &[("csrf", &csrf_field(&dpage))],
+            )
+            .await;
+        assert_eq!(r.status, 403, "{backend}");
+        let correct = async || {
+            app.post_form(
+                &format!("/documents/{v1}/corriger"),
+                &format!("parcours_session={doctor}"),
+                &[("csrf", &csrf_field(&page))],
+            )
+            .await
+        };
+        let r = correct().await;
+        assert_eq!(r.status, 303, "{backend}: {}", r.text);
+        let v2 = r
+            .header("location")
+            .unwrap()
+            .trim_start_matches("/documents/")
+            .to_owned();
+        assert_eq!(
+            correct().await.header("location").unwrap(),
+            format!("/documents/{v2}"),
+            "the draft already started"
+        );
+        let second = app.store.document(&v2).await.unwrap();
+        assert_eq!(
+            (
+                second.set_id.as_str(),
+                second.version,
+                second.replaces.as_deref()
+            ),
+            (first.set_id.as_str(), 2, Some(v1.as_str()))
+        );
+        assert_ne!(second.unique_id, first.unique_id);
+        assert!(
+            app.get_page(&format!("/documents/{v2}"), &doctor)
+                .await
+                .page()
+                .contains("version 2")
+        );
+
+        // Validated: the CDA names what it replaces, the bundle says so, the DMP marks it.
+        assert_eq!(validate(&app, &doctor, &v2).await.status, 303, "{backend}");
+        let (_, cda) = app.store.document_content(&v2).await.unwrap().unwrap();
+        validate_cda(&cda);
+        let text = String::from_utf8(cda).unwrap();
+        assert!(
+            text.contains(&format!(
+                "<relatedDocument typeCode=\"RPLC\"><parentDocument><id root=\"{}\"/>",
+                first.unique_id.trim_start_matches("urn:uuid:")
+            )) && text.contains("<versionNumber value=\"2\"/>"),
+            "{backend}"
+        );
+        let bundle: serde_json::Value = serde_json::from_str(
+            &app.store
+                .outbox_message(&format!("doc:{v2}:dmp"))
+                .await
+                .unwrap()
+                .unwrap()
+                .payload,
+        )
+        .unwrap();
+        validate_fhir(&[for_validator(&bundle)]);
+        assert_eq!(
+            bundle["entry"][1]["resource"]["relatesTo"][0]["code"],
+            "replaces"
+        );
+        assert_eq!(
+            bundle["entry"][1]["resource"]["relatesTo"][0]["target"]["identifier"]["value"],
+            first.unique_id.as_str()
+        );
+        assert_eq!(
+            app.store
+                .document(&v1)
+                .await
+                .unwrap()
+                .superseded_by
+                .as_deref(),
+            Some(v2.as_str())
+        );
+        eventually("the DMP replaces version 1", async || {
+            dmp.store
+                .document_by_unique_id(&first.unique_id)
+                .await
+                .unwrap()
+                .is_some_and(|d| d.superseded_by.is_some())
+        })
+        .await;
+        let token = dmp
+            .token_for("hospital-feed", "hospital-feed-secret")
+            .await
+            .json()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let ins = ins_of(&dmp).await;
+        let found = dmp
+            .get(
+                &format!(
+                    "/fhir/DocumentReference?patient.identifier=urn:oid:1.2.250.1.213.1.4.8|{ins}"
+                ),
+                Some(&token),
+            )
+            .await
+            .json();
+        validate_fhir(std::slice::from_ref(&found));
+        let status_of = |uid: &str| {
+            found["entry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["resource"]["masterIdentifier"]["value"] == uid)
+                .map(|e| e["resource"]["status"].as_str().unwrap().to_owned())
+        };
+        assert_eq!(
+            status_of(&first.unique_id).as_deref(),
+            Some("superseded"),
+            "{backend}"
+        );
+        assert_eq!(
+            status_of(&second.unique_id).as_deref(),
+            Some("current"),
+            "{backend}"
+        );
+
+        // Replaced once: no second correction of version 1; its page says where the new one is.
+        assert_eq!(correct().await.status, 409, "{backend}");
+        let old = app
+            .get_page(&format!("/documents/{v1}"), &doctor)
+            .await
+            .page();
+        assert!(old.contains(&format!(
+            "<a href=\"/documents/{v2}\">une version corrigée</a>"
+        )));
+        // The patient sees the current version only.
+        let patient = app.login(server::demo::PATIENT_LOGIN).await;
+        let mine = app.get_page("/mes-documents", &patient).await.page();
+        assert!(
+            mine.contains(&format!("/documents/{v2}/pdf")),
+            "{backend}: {mine}"
+        );
+        assert!(!mine.contains(&format!("/documents/{v1}/pdf")), "{backend}");
     }
 }

@@ -99,6 +99,7 @@ fn surgeon_cda(p: &domain::identity::PatientRecord, id: &str) -> String {
         encounter: None,
         confidentiality: "N",
         pdf: &pdf,
+        replaces: None,
     })
 }
 

@@ -27,3 +27,7 @@ CREATE INDEX incoming_documents_establishment ON incoming_documents(establishmen
 -- The unit a document was written for (its establishment's unit code), so the
 -- dispatch dashboard shows each unit's documents and DMP feed rate.
 ALTER TABLE documents ADD COLUMN unit TEXT;
+-- Corrections: a new version of a validated document names the one it replaces;
+-- the replaced one is marked when the new one is validated (or received).
+ALTER TABLE documents ADD COLUMN replaces TEXT;
+ALTER TABLE documents ADD COLUMN superseded_by TEXT;
