@@ -214,4 +214,28 @@ for p in m.iter_attachments():
   const inDmp = await (await fetch(`${prepared.dmp.base}/fhir/DocumentReference?patient.identifier=urn:oid:1.2.250.1.213.1.4.8|261044523410185`, { headers: { authorization: `Bearer ${token}` } })).json();
   expect((inDmp.entry ?? []).some((e) => e.resource.masterIdentifier?.value?.includes(received)), `le DMP a le document reçu : ${JSON.stringify(inDmp).slice(0, 300)}`);
   console.log('  DMP : le document reçu y est, trouvé par INS');
+
+  // The doctor corrects the letter: a new version replaces the first everywhere.
+  await doctor.goto(`${base}/documents/${doc}`);
+  await doctor.getByRole('button', { name: 'Corriger (nouvelle version)' }).click();
+  await doctor.waitForURL(/\/documents\/[0-9a-f-]+$/);
+  const v2 = doctor.url().split('/documents/')[1];
+  expect(v2 !== doc, 'une nouvelle version');
+  const v2text = await doctor.getByLabel('Texte').inputValue();
+  await doctor.getByLabel('Texte').fill(v2text.replace('dans un mois', 'dans trois semaines'));
+  await doctor.getByLabel('Messagerie sécurisée du médecin traitant').fill('dr.generaliste@medecin.mssante.fr');
+  await doctor.getByRole('button', { name: 'Valider et envoyer' }).click();
+  await doctor.getByRole('table', { name: 'Envois' }).waitFor();
+  expect((await doctor.locator('main').textContent()).includes('Corrige et remplace'), 'la version 2 dit ce qu\'elle remplace');
+  await checkA11y(doctor, 'version corrigée');
+  for (let i = 0; i < 50; i++) {
+    const r = await (await fetch(`${prepared.dmp.base}/fhir/DocumentReference?patient.identifier=urn:oid:1.2.250.1.213.1.4.8|261044523410185`, { headers: { authorization: `Bearer ${token}` } })).json();
+    const letters = (r.entry ?? []).map((e) => e.resource).filter((x) => x.type.coding[0].code === '11490-0');
+    if (letters.some((x) => x.status === 'superseded') && letters.some((x) => x.status === 'current')) {
+      console.log(`  correction : version 2 validée, la version 1 remplacée au DMP (${letters.length} versions, une courante)`);
+      return;
+    }
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  throw new Error('le DMP n\'a pas remplacé la version 1');
 }
