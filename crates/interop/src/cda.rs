@@ -248,6 +248,20 @@ pub struct CdaHeader {
     pub author_rpps: Option<String>,
     /// The author's organisation.
     pub organisation: Option<String>,
+    /// The unique id of the document this one replaces (`relatedDocument`
+    /// `RPLC`), spelled like `unique_id`.
+    pub replaces: Option<String>,
+}
+
+/// A CDA id as a unique id: a URI where it can be one (FHIR masterIdentifier,
+/// XDS uniqueId), `root^extension` otherwise.
+fn uid(root: &str, extension: Option<&str>) -> String {
+    let is_uuid = root.len() == 36 && root.chars().filter(|c| *c == '-').count() == 4;
+    match extension {
+        Some(ext) => format!("{root}^{ext}"),
+        None if is_uuid => format!("urn:uuid:{}", root.to_ascii_lowercase()),
+        None => format!("urn:oid:{root}"),
+    }
 }
 
 /// Reads the header of a CDA R2 document; an error in French when it is not one.
@@ -278,13 +292,7 @@ pub fn read_header(xml: &[u8]) -> Result<CdaHeader, String> {
     let id_root = id
         .attribute("root")
         .ok_or("identifiant du document sans root")?;
-    // As a URI where it can be one (FHIR masterIdentifier, XDS uniqueId).
-    let is_uuid = id_root.len() == 36 && id_root.chars().filter(|c| *c == '-').count() == 4;
-    let unique_id = match id.attribute("extension") {
-        Some(ext) => format!("{id_root}^{ext}"),
-        None if is_uuid => format!("urn:uuid:{}", id_root.to_ascii_lowercase()),
-        None => format!("urn:oid:{id_root}"),
-    };
+    let unique_id = uid(id_root, id.attribute("extension"));
     let code = child(root, "code");
     let type_code = (
         code.and_then(|c| c.attribute("code"))
@@ -354,7 +362,15 @@ pub fn read_header(xml: &[u8]) -> Result<CdaHeader, String> {
         .and_then(|a| child(a, "representedOrganization"))
         .and_then(|o| child(o, "name"))
         .and_then(text_of);
+    let replaces = root
+        .children()
+        .filter(|c| c.has_tag_name((V3, "relatedDocument")))
+        .find(|r| r.attribute("typeCode") == Some("RPLC"))
+        .and_then(|r| child(r, "parentDocument"))
+        .and_then(|p| child(p, "id"))
+        .and_then(|i| Some(uid(i.attribute("root")?, i.attribute("extension"))));
     Ok(CdaHeader {
+        replaces,
         unique_id,
         type_code,
         title,
@@ -591,5 +607,16 @@ mod tests {
             "<relatedDocument typeCode=\"RPLC\"><parentDocument><id root=\"0f3a1c2e-1111-4222-8333-444455556666\"/><setId root=\"1.2.250.1.999.1\"/><versionNumber value=\"1\"/></parentDocument></relatedDocument>"
         ));
         assert!(xml.contains("<versionNumber value=\"2\"/>"));
+        // Read back: what it replaces, spelled as its unique id.
+        assert_eq!(
+            read_header(xml.as_bytes()).unwrap().replaces.as_deref(),
+            Some("urn:uuid:0f3a1c2e-1111-4222-8333-444455556666")
+        );
+        assert_eq!(
+            read_header(build(&input(&p, b"%PDF")).as_bytes())
+                .unwrap()
+                .replaces,
+            None
+        );
     }
 }

@@ -155,7 +155,7 @@ async fn filing(
             date_ms: now,
             period_start_ms: now,
             cda,
-            replaces: None,
+            replaces: h.replaces.as_deref(),
         },
     )
     .await?;
@@ -277,7 +277,13 @@ pub async fn take_mail(
                     .file_incoming(&n, &doc, &plans, &system, now)
                     .await
                 {
-                    Ok(Some(_)) => report.filed += 1,
+                    Ok(Some(id)) => {
+                        // A corrected version replaces the one it names, when we hold it.
+                        if let Some(old) = &h.replaces {
+                            state.store.supersede_by_unique_id(old, &id, now).await?;
+                        }
+                        report.filed += 1;
+                    }
                     Ok(None) => report.seen += 1,
                     // Filed from another mail meanwhile: read again, it is a duplicate.
                     Err(store::StoreError::Conflict(e)) => return Err(AppError::Conflict(e)),

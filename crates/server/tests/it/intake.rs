@@ -77,6 +77,15 @@ impl Imap {
 
 /// A surgeon's CDA about `p` (its header as `p`'s record says, INS when qualified).
 fn surgeon_cda(p: &domain::identity::PatientRecord, id: &str) -> String {
+    surgeon_cda_replacing(p, id, None)
+}
+
+/// The same, correcting the version whose id is `replaces`.
+fn surgeon_cda_replacing(
+    p: &domain::identity::PatientRecord,
+    id: &str,
+    replaces: Option<&str>,
+) -> String {
     let pdf = interop::pdf::text_document(
         "Compte rendu opératoire",
         &["Cholécystectomie sous cœlioscopie.".to_owned()],
@@ -99,7 +108,7 @@ fn surgeon_cda(p: &domain::identity::PatientRecord, id: &str) -> String {
         encounter: None,
         confidentiality: "N",
         pdf: &pdf,
-        replaces: None,
+        replaces: replaces.map(|r| (r, r, 1)),
     })
 }
 
@@ -356,6 +365,43 @@ async fn surgeons_mails_are_filed_forwarded_queued_or_refused() {
             (linked.state, linked.patient),
             (IncomingState::Duplicate, Some(lambert.id))
         );
+        // The surgeon's corrected version: filed, and it replaces the first.
+        let v2 = format!("1.2.250.1.999.77.9.{}", rand());
+        let corrected = server::services::intake::take_mail(
+            &app.state,
+            &clinic,
+            &surgeon_mail(
+                &format!("m9-{v2}@cabinet"),
+                Some(&surgeon_cda_replacing(&lambert, &v2, Some(&by_ins))),
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(corrected.filed, 1, "{backend}");
+        let second = app
+            .store
+            .document_by_unique_id(&format!("urn:oid:{v2}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            app.store
+                .document_by_unique_id(&format!("urn:oid:{by_ins}"))
+                .await
+                .unwrap()
+                .unwrap()
+                .superseded_by,
+            Some(second.id),
+            "{backend}"
+        );
+        eventually("the DMP replaces the first version too", async || {
+            dmp.store
+                .document_by_unique_id(&format!("urn:oid:{by_ins}"))
+                .await
+                .unwrap()
+                .is_some_and(|d| d.superseded_by.is_some())
+        })
+        .await;
         // The same document reaching the hospital's mailbox: a duplicate there
         // too, but the clinic's filing is not shown to the hospital.
         let hospital = app
