@@ -270,7 +270,8 @@ impl Store {
 
     /// Files a queued document on the patient a human chose (audited): the
     /// document, its recipients and outbox messages, and the record's new
-    /// state, in one transaction. `false` when it was no longer queued.
+    /// state, in one transaction. The filed document's id; `None` when it was
+    /// no longer queued.
     pub async fn attach_incoming(
         &self,
         incoming_id: &str,
@@ -279,7 +280,7 @@ impl Store {
         recipients: &[RecipientPlan],
         who: &AuditActor,
         now_ms: i64,
-    ) -> Result<bool> {
+    ) -> Result<Option<String>> {
         let doc_id = uuid::Uuid::now_v7().to_string();
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
@@ -294,7 +295,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             if r.rows_affected() == 0 {
-                return Ok(false);
+                return Ok(None);
             }
             insert_received!(tx, &doc_id, doc, now_ms);
             sqlx::query("UPDATE incoming_documents SET document_id = $1 WHERE id = $2")
@@ -308,7 +309,7 @@ impl Store {
                 &crate::documents::audit(who, doc.patient, &doc_id, now_ms)
             );
             tx.commit().await?;
-            Ok(true)
+            Ok(Some(doc_id))
         })
     }
 

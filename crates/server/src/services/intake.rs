@@ -420,8 +420,15 @@ pub async fn attach(
             }
             e => e.into(),
         })?;
-    if !attached {
+    let Some(doc_id) = attached else {
         return Err(AppError::Conflict("ce document est déjà traité".into()));
+    };
+    // A corrected version replaces the one it names, when we hold it.
+    if let Some(old) = &h.replaces {
+        state
+            .store
+            .supersede_by_unique_id(old, &doc_id, state.now_ms())
+            .await?;
     }
     Ok(p.id.to_string())
 }

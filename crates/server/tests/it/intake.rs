@@ -506,6 +506,54 @@ async fn surgeons_mails_are_filed_forwarded_queued_or_refused() {
             )
             .await;
         assert_eq!(r.status, 409, "attached once");
+        // The stranger's report corrected: queued too, attached by hand, it
+        // replaces the version attached before.
+        let fixed = format!("1.2.250.1.999.77.8.{}", rand());
+        let r8 = server::services::intake::take_mail(
+            &app.state,
+            &clinic,
+            &surgeon_mail(
+                &format!("m8-{fixed}@cabinet"),
+                Some(&surgeon_cda_replacing(&stranger, &fixed, Some(&unknown))),
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r8.queued, 1, "{backend}");
+        let q8 = app
+            .store
+            .incoming_documents(est, 20)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|i| i.unique_id.as_deref() == Some(&format!("urn:oid:{fixed}")))
+            .unwrap();
+        let page8 = app
+            .get_page(&format!("/documents/recus/{}", q8.id), &desk)
+            .await
+            .page();
+        let r = app
+            .post_form(
+                &format!("/documents/recus/{}", q8.id),
+                &cookie,
+                &[
+                    ("csrf", &csrf_field(&page8)),
+                    ("patient", &lambert.id.to_string()),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{backend}: {}", r.text);
+        let (filed8, _) = app.store.incoming(&q8.id).await.unwrap();
+        assert_eq!(
+            app.store
+                .document_by_unique_id(&format!("urn:oid:{unknown}"))
+                .await
+                .unwrap()
+                .unwrap()
+                .superseded_by,
+            filed8.document_id,
+            "{backend}"
+        );
 
         // The hospital's secretary sees only the hospital's own (the duplicate
         // above), none of the clinic's mail; a patient has no access.

@@ -133,28 +133,30 @@ async fn a_mail_is_filed_once_and_a_queued_one_attached_once() {
         assert_eq!(one, queued);
         assert_eq!(content.as_deref(), Some(&b"<ClinicalDocument/>"[..]));
         let doc2 = received(&w, p.id, q.unique_id.as_deref().unwrap());
-        assert!(
-            s.attach_incoming(
+        let attached = s
+            .attach_incoming(
                 &queued.id,
                 "rattaché par sec",
                 &doc2,
                 &dmp(&format!("{key}-q")),
                 &who(),
-                NOW + 5
+                NOW + 5,
             )
             .await
             .unwrap()
-        );
-        assert!(
-            !s.attach_incoming(&queued.id, "rattaché par sec", &doc2, &[], &who(), NOW + 6)
+            .expect("attached");
+        assert_eq!(
+            s.attach_incoming(&queued.id, "rattaché par sec", &doc2, &[], &who(), NOW + 6)
                 .await
                 .unwrap(),
+            None,
             "{name}: attached once"
         );
         let (after, _) = s.incoming(&queued.id).await.unwrap();
         assert_eq!(after.state, IncomingState::Filed);
         assert_eq!(after.detail, "rattaché par sec");
         assert_eq!(after.patient, Some(p.id));
+        assert_eq!(after.document_id.as_deref(), Some(attached.as_str()));
         let d2 = s
             .document(after.document_id.as_deref().unwrap())
             .await
