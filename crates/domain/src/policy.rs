@@ -49,6 +49,43 @@ pub struct Actor {
     pub grants: Vec<Grant>,
 }
 
+impl Actor {
+    /// The establishments where this actor holds one of `roles`, in the order
+    /// of their grants, each once.
+    pub fn establishments_as(&self, roles: &[Role]) -> Vec<EstablishmentId> {
+        let mut out: Vec<EstablishmentId> = Vec::new();
+        for g in &self.grants {
+            if roles.contains(&g.role) && !out.contains(&g.establishment) {
+                out.push(g.establishment);
+            }
+        }
+        out
+    }
+}
+
+/// Why a page cannot show the establishment asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoEstablishment {
+    /// The actor works in none with the roles the page needs.
+    None,
+    /// The one asked for is not theirs.
+    NotTheirs,
+}
+
+/// Which of the actor's establishments (`mine`) a page shows: `wanted` when it
+/// is one of them, else the first.
+pub fn choose_establishment(
+    mine: &[EstablishmentId],
+    wanted: Option<EstablishmentId>,
+) -> Result<EstablishmentId, NoEstablishment> {
+    match (wanted, mine.first()) {
+        (_, None) => Err(NoEstablishment::None),
+        (Some(w), Some(_)) if mine.contains(&w) => Ok(w),
+        (Some(_), Some(_)) => Err(NoEstablishment::NotTheirs),
+        (None, Some(first)) => Ok(*first),
+    }
+}
+
 /// What is done to a patient's record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PatientAction {
@@ -583,5 +620,46 @@ mod tests {
                 "{role:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_page_shows_the_establishment_asked_for_when_it_is_theirs_else_the_first() {
+        let (a, b, c) = (
+            EstablishmentId::new(),
+            EstablishmentId::new(),
+            EstablishmentId::new(),
+        );
+        let t = TerritoryId::new();
+        let g = |establishment, role| Grant {
+            establishment,
+            territory: t,
+            role,
+        };
+        let actor = Actor {
+            principal: Principal::Professional(UserId::new()),
+            grants: vec![
+                g(a, Role::Secretary),
+                g(b, Role::Admin),
+                g(a, Role::Doctor),
+                g(c, Role::Doctor),
+            ],
+        };
+        assert_eq!(
+            actor.establishments_as(&[Role::Doctor, Role::Secretary]),
+            vec![a, c]
+        );
+        assert_eq!(actor.establishments_as(&[Role::Admin]), vec![b]);
+        assert!(actor.establishments_as(&[Role::Nurse]).is_empty());
+        let mine = [a, c];
+        assert_eq!(choose_establishment(&mine, None), Ok(a));
+        assert_eq!(choose_establishment(&mine, Some(c)), Ok(c));
+        assert_eq!(
+            choose_establishment(&mine, Some(b)),
+            Err(NoEstablishment::NotTheirs)
+        );
+        assert_eq!(
+            choose_establishment(&[], Some(a)),
+            Err(NoEstablishment::None)
+        );
     }
 }

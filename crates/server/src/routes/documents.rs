@@ -467,35 +467,18 @@ async fn dashboard(
     w: WebUser,
     Query(q): Query<DashboardQuery>,
 ) -> Result<Response, PageError> {
-    let mut mine: Vec<domain::EstablishmentId> = Vec::new();
-    for g in &w.actor.grants {
-        if matches!(
-            g.role,
-            Role::Doctor | Role::Nurse | Role::Secretary | Role::Admin
-        ) && !mine.contains(&g.establishment)
-        {
-            mine.push(g.establishment);
+    let mine =
+        w.actor
+            .establishments_as(&[Role::Doctor, Role::Nurse, Role::Secretary, Role::Admin]);
+    let est = domain::policy::choose_establishment(&mine, establishment_param(&q.etablissement)?)
+        .map_err(|e| match e {
+        domain::policy::NoEstablishment::None => {
+            AppError::Forbidden("tableau réservé aux équipes des établissements".into())
         }
-    }
-    let wanted = EstablishmentQuery {
-        etablissement: q.etablissement.clone(),
-    }
-    .establishment()?;
-    let est = match (wanted, mine.first()) {
-        (_, None) => {
-            return Err(AppError::Forbidden(
-                "tableau réservé aux équipes des établissements".into(),
-            )
-            .into());
+        domain::policy::NoEstablishment::NotTheirs => {
+            AppError::Forbidden("vous n'exercez pas dans cet établissement".into())
         }
-        (Some(e), Some(_)) if mine.contains(&e) => e,
-        (Some(_), Some(_)) => {
-            return Err(
-                AppError::Forbidden("vous n'exercez pas dans cet établissement".into()).into(),
-            );
-        }
-        (None, Some(first)) => *first,
-    };
+    })?;
     let since = state.now_ms() - 30 * 24 * 3600 * 1000;
     let units: Vec<(String, String)> = state
         .store
@@ -656,13 +639,18 @@ struct EstablishmentQuery {
 
 impl EstablishmentQuery {
     fn establishment(&self) -> Result<Option<domain::EstablishmentId>, PageError> {
-        match self.etablissement.trim() {
-            "" => Ok(None),
-            id => id
-                .parse()
-                .map(Some)
-                .map_err(|_| AppError::NotFound("établissement introuvable".into()).into()),
-        }
+        establishment_param(&self.etablissement)
+    }
+}
+
+/// An `etablissement` parameter: none when empty, 404 when not an id.
+fn establishment_param(v: &str) -> Result<Option<domain::EstablishmentId>, PageError> {
+    match v.trim() {
+        "" => Ok(None),
+        id => id
+            .parse()
+            .map(Some)
+            .map_err(|_| AppError::NotFound("établissement introuvable".into()).into()),
     }
 }
 

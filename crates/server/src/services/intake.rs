@@ -301,34 +301,26 @@ pub async fn take_mail(
     Ok(report)
 }
 
+/// The roles that handle received documents.
+const DESK_ROLES: [Role; 3] = [Role::Doctor, Role::Nurse, Role::Secretary];
+
 /// The establishments where this actor handles received documents (doctor,
 /// nurse or secretary there), in the order of their grants.
 pub fn desks(actor: &Actor) -> Vec<EstablishmentId> {
-    let mut out: Vec<EstablishmentId> = Vec::new();
-    for g in &actor.grants {
-        if matches!(g.role, Role::Doctor | Role::Nurse | Role::Secretary)
-            && !out.contains(&g.establishment)
-        {
-            out.push(g.establishment);
-        }
-    }
-    out
+    actor.establishments_as(&DESK_ROLES)
 }
 
 /// The establishment whose received documents this actor looks at: `wanted`
 /// when it is one of theirs, else their first.
 pub fn desk(actor: &Actor, wanted: Option<EstablishmentId>) -> Result<EstablishmentId, AppError> {
-    let mine = desks(actor);
-    match (wanted, mine.first()) {
-        (_, None) => Err(AppError::Forbidden(
-            "documents reçus réservés aux équipes des établissements".into(),
-        )),
-        (Some(w), Some(_)) if mine.contains(&w) => Ok(w),
-        (Some(_), Some(_)) => Err(AppError::Forbidden(
-            "vous n'exercez pas dans cet établissement".into(),
-        )),
-        (None, Some(first)) => Ok(*first),
-    }
+    domain::policy::choose_establishment(&desks(actor), wanted).map_err(|e| match e {
+        domain::policy::NoEstablishment::None => {
+            AppError::Forbidden("documents reçus réservés aux équipes des établissements".into())
+        }
+        domain::policy::NoEstablishment::NotTheirs => {
+            AppError::Forbidden("vous n'exercez pas dans cet établissement".into())
+        }
+    })
 }
 
 /// An establishment's received documents (one of the actor's desks), newest
