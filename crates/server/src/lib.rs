@@ -18,6 +18,7 @@ pub mod mail;
 pub mod mailbox;
 pub mod mllp;
 pub mod payment;
+pub mod pem;
 pub mod routes;
 pub mod services;
 pub mod snapshots;

@@ -33,17 +33,18 @@ impl std::fmt::Debug for Mailer {
 /// despite the name `from_pem`), so the PEM is decoded here; the key it
 /// decodes itself.
 fn client_identity(
-    cert_pem: &[u8],
-    key_pem: &[u8],
+    cert: &std::path::Path,
+    key: &std::path::Path,
 ) -> Result<lettre::transport::smtp::client::Identity, String> {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject as _;
-    let der = CertificateDer::pem_slice_iter(cert_pem)
-        .next()
-        .ok_or("PARCOURS_SMTP_CERT : aucun certificat PEM")?
-        .map_err(|e| format!("PARCOURS_SMTP_CERT illisible : {e}"))?;
-    lettre::transport::smtp::client::Identity::from_pem(der.as_ref(), key_pem)
-        .map_err(|e| format!("PARCOURS_SMTP_KEY illisible : {e}"))
+    let certs = crate::pem::certificates("PARCOURS_SMTP_CERT", cert)?;
+    let leaf = certs
+        .first()
+        .ok_or("PARCOURS_SMTP_CERT : aucun certificat PEM")?;
+    lettre::transport::smtp::client::Identity::from_pem(
+        leaf.as_ref(),
+        &crate::pem::read("PARCOURS_SMTP_KEY", key)?,
+    )
+    .map_err(|e| format!("PARCOURS_SMTP_KEY illisible : {e}"))
 }
 
 impl Mailer {
@@ -86,25 +87,20 @@ impl Mailer {
             .smtp_from
             .parse()
             .map_err(|e| format!("PARCOURS_SMTP_FROM illisible ({}) : {e}", c.smtp_from))?;
-        let read = |what: &str, p: &std::path::Path| {
-            std::fs::read(p).map_err(|e| format!("{what} ({}) illisible : {e}", p.display()))
-        };
         let tls = if implicit || starttls {
             let mut params = TlsParameters::builder(host.clone());
             if let Some(ca) = &c.smtp_ca {
-                let pem = read("PARCOURS_SMTP_CA", ca)?;
-                let cert = Certificate::from_pem(&pem)
-                    .map_err(|e| format!("PARCOURS_SMTP_CA : certificats illisibles ({e})"))?;
                 params = params
-                    .certificate_store(lettre::transport::smtp::client::CertificateStore::None)
-                    .add_root_certificate(cert);
+                    .certificate_store(lettre::transport::smtp::client::CertificateStore::None);
+                for der in crate::pem::certificates("PARCOURS_SMTP_CA", ca)? {
+                    let cert = Certificate::from_der(der.to_vec())
+                        .map_err(|e| format!("PARCOURS_SMTP_CA : certificats illisibles ({e})"))?;
+                    params = params.add_root_certificate(cert);
+                }
             }
             match (&c.smtp_cert, &c.smtp_key) {
                 (Some(cert), Some(key)) => {
-                    params = params.identify_with(client_identity(
-                        &read("PARCOURS_SMTP_CERT", cert)?,
-                        &read("PARCOURS_SMTP_KEY", key)?,
-                    )?);
+                    params = params.identify_with(client_identity(cert, key)?);
                 }
                 (None, None) => {}
                 _ => {

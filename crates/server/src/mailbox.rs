@@ -114,27 +114,10 @@ impl MailboxConfig {
 /// The TLS client of the mailbox: the configured CA (else the system's
 /// roots), and the establishment's certificate when given.
 fn tls_config(c: &crate::config::Config) -> Result<rustls::ClientConfig, String> {
-    use rustls_pki_types::pem::PemObject as _;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    let read = |what: &str, p: &std::path::Path| {
-        std::fs::read(p).map_err(|e| format!("{what} ({}) illisible : {e}", p.display()))
-    };
-    let certs = |what: &str, pem: &[u8]| {
-        CertificateDer::pem_slice_iter(pem)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("{what} : certificats illisibles ({e})"))
-            .and_then(|v| {
-                if v.is_empty() {
-                    Err(format!("{what} : aucun certificat PEM"))
-                } else {
-                    Ok(v)
-                }
-            })
-    };
     let mut roots = rustls::RootCertStore::empty();
     match &c.imap_ca {
         Some(ca) => {
-            for cert in certs("PARCOURS_IMAP_CA", &read("PARCOURS_IMAP_CA", ca)?)? {
+            for cert in crate::pem::certificates("PARCOURS_IMAP_CA", ca)? {
                 roots
                     .add(cert)
                     .map_err(|e| format!("PARCOURS_IMAP_CA : {e}"))?;
@@ -151,9 +134,8 @@ fn tls_config(c: &crate::config::Config) -> Result<rustls::ClientConfig, String>
         .with_root_certificates(roots);
     match (&c.imap_cert, &c.imap_key) {
         (Some(cert), Some(key)) => {
-            let chain = certs("PARCOURS_IMAP_CERT", &read("PARCOURS_IMAP_CERT", cert)?)?;
-            let key = PrivateKeyDer::from_pem_slice(&read("PARCOURS_IMAP_KEY", key)?)
-                .map_err(|e| format!("PARCOURS_IMAP_KEY illisible : {e}"))?;
+            let chain = crate::pem::certificates("PARCOURS_IMAP_CERT", cert)?;
+            let key = crate::pem::private_key("PARCOURS_IMAP_KEY", key)?;
             builder
                 .with_client_auth_cert(chain, key)
                 .map_err(|e| format!("PARCOURS_IMAP_CERT / PARCOURS_IMAP_KEY : {e}"))
