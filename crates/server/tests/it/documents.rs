@@ -90,18 +90,7 @@ async fn drafted_validated_and_delivered_to_another_instance_as_dmp() {
     use domain::documents::Recipient;
     for backend in BACKENDS {
         // The DMP stand-in: another Parcours, its clinic client for the sender.
-        let dmp = spawn_app(backend).await;
-        let _ = dmp
-            .client_token("hospital-feed", server::demo::CLINIC_FINESS)
-            .await;
-        let dmp_base = dmp.base.clone();
-        let app = spawn_app_with(backend, move |c| {
-            c.mhd_destination = Some(format!("{dmp_base}/fhir"));
-            c.mhd_token_url = Some(format!("{dmp_base}/oauth/token"));
-            c.mhd_client_id = Some("hospital-feed".into());
-            c.mhd_client_secret = Some("hospital-feed-secret".into());
-        })
-        .await;
+        let (dmp, app) = spawn_with_dmp(backend, |_| {}).await;
         let id = draft(&app).await;
         let doctor = app.login("dr.martin").await;
         let desk = app.login("sec.durand").await;
@@ -678,18 +667,7 @@ async fn the_dashboard_shows_each_units_documents_and_feed_rate() {
 #[tokio::test]
 async fn a_correction_replaces_the_validated_version_everywhere_it_went() {
     for backend in BACKENDS {
-        let dmp = spawn_app(backend).await;
-        let _ = dmp
-            .client_token("hospital-feed", server::demo::CLINIC_FINESS)
-            .await;
-        let dmp_base = dmp.base.clone();
-        let app = spawn_app_with(backend, move |c| {
-            c.mhd_destination = Some(format!("{dmp_base}/fhir"));
-            c.mhd_token_url = Some(format!("{dmp_base}/oauth/token"));
-            c.mhd_client_id = Some("hospital-feed".into());
-            c.mhd_client_secret = Some("hospital-feed-secret".into());
-        })
-        .await;
+        let (dmp, app) = spawn_with_dmp(backend, |_| {}).await;
         let v1 = draft(&app).await;
         let doctor = app.login("dr.martin").await;
         let desk = app.login("sec.durand").await;

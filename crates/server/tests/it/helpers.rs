@@ -745,3 +745,26 @@ pub fn for_validator(bundle: &serde_json::Value) -> serde_json::Value {
         .replace("\"url\":\"urn:uuid:", "\"url\":\"http://bundle.invalid/");
     serde_json::from_str(&text).unwrap()
 }
+
+/// A second instance playing the DMP (an MHD Document Recipient with the
+/// clinic's feed as API client), and the app under test sending to it; `tune`
+/// adds to the app's configuration.
+pub async fn spawn_with_dmp(
+    backend: &'static str,
+    tune: impl FnOnce(&mut Config),
+) -> (TestApp, TestApp) {
+    let dmp = spawn_app(backend).await;
+    let _ = dmp
+        .client_token("hospital-feed", server::demo::CLINIC_FINESS)
+        .await;
+    let base = dmp.base.clone();
+    let app = spawn_app_with(backend, move |c| {
+        c.mhd_destination = Some(format!("{base}/fhir"));
+        c.mhd_token_url = Some(format!("{base}/oauth/token"));
+        c.mhd_client_id = Some("hospital-feed".into());
+        c.mhd_client_secret = Some("hospital-feed-secret".into());
+        tune(c);
+    })
+    .await;
+    (dmp, app)
+}

@@ -157,16 +157,8 @@ async fn surgeons_mails_are_filed_forwarded_queued_or_refused() {
     use store::incoming::IncomingState;
     for backend in BACKENDS {
         let imap = Imap::start().await;
-        let dmp = spawn_app(backend).await;
-        let _ = dmp
-            .client_token("hospital-feed", server::demo::CLINIC_FINESS)
-            .await;
-        let (dmp_base, port) = (dmp.base.clone(), imap.port());
-        let app = spawn_app_with(backend, move |c| {
-            c.mhd_destination = Some(format!("{dmp_base}/fhir"));
-            c.mhd_token_url = Some(format!("{dmp_base}/oauth/token"));
-            c.mhd_client_id = Some("hospital-feed".into());
-            c.mhd_client_secret = Some("hospital-feed-secret".into());
+        let port = imap.port();
+        let (dmp, app) = spawn_with_dmp(backend, move |c| {
             c.imap_url = Some(format!("imap://{USER}@127.0.0.1:{port}/INBOX"));
             c.imap_password = Some(PASSWORD.into());
             c.imap_finess = Some(server::demo::CLINIC_FINESS.into());
@@ -330,28 +322,30 @@ async fn surgeons_mails_are_filed_forwarded_queued_or_refused() {
             .await
             .unwrap()
             .unwrap();
-        let again = server::services::intake::take_mail(
-            &app.state,
+        // Takes in, as the mailbox would, mail `message_id` carrying `cda`.
+        let take = async |est: &store::orgs::Establishment, message_id: String, cda: String| {
+            server::services::intake::take_mail(
+                &app.state,
+                est,
+                &surgeon_mail(&message_id, Some(&cda)),
+            )
+            .await
+            .unwrap()
+        };
+        let again = take(
             &clinic,
-            &surgeon_mail(
-                &format!("m1-{by_ins}@cabinet"),
-                Some(&surgeon_cda(&lambert, &by_ins)),
-            ),
+            format!("m1-{by_ins}@cabinet"),
+            surgeon_cda(&lambert, &by_ins),
         )
-        .await
-        .unwrap();
+        .await;
         assert_eq!((again.seen, again.filed), (1, 0), "{backend}");
         // The same document in another mail: recorded as a duplicate, not filed twice.
-        let dup = server::services::intake::take_mail(
-            &app.state,
+        let dup = take(
             &clinic,
-            &surgeon_mail(
-                &format!("m5-{by_ins}@cabinet"),
-                Some(&surgeon_cda(&lambert, &by_ins)),
-            ),
+            format!("m5-{by_ins}@cabinet"),
+            surgeon_cda(&lambert, &by_ins),
         )
-        .await
-        .unwrap();
+        .await;
         assert_eq!((dup.duplicates, dup.filed), (1, 0), "{backend}");
         let linked = app
             .store
@@ -367,16 +361,12 @@ async fn surgeons_mails_are_filed_forwarded_queued_or_refused() {
         );
         // The surgeon's corrected version: filed, and it replaces the first.
         let v2 = format!("1.2.250.1.999.77.9.{}", rand());
-        let corrected = server::services::intake::take_mail(
-            &app.state,
+        let corrected = take(
             &clinic,
-            &surgeon_mail(
-                &format!("m9-{v2}@cabinet"),
-                Some(&surgeon_cda_replacing(&lambert, &v2, Some(&by_ins))),
-            ),
+            format!("m9-{v2}@cabinet"),
+            surgeon_cda_replacing(&lambert, &v2, Some(&by_ins)),
         )
-        .await
-        .unwrap();
+        .await;
         assert_eq!(corrected.filed, 1, "{backend}");
         let second = app
             .store
@@ -410,16 +400,12 @@ async fn surgeons_mails_are_filed_forwarded_queued_or_refused() {
             .await
             .unwrap()
             .unwrap();
-        let there = server::services::intake::take_mail(
-            &app.state,
+        let there = take(
             &hospital,
-            &surgeon_mail(
-                &format!("m5-{by_ins}@cabinet"),
-                Some(&surgeon_cda(&lambert, &by_ins)),
-            ),
+            format!("m5-{by_ins}@cabinet"),
+            surgeon_cda(&lambert, &by_ins),
         )
-        .await
-        .unwrap();
+        .await;
         assert_eq!(there.duplicates, 1);
         let at_hospital = app.store.incoming_documents(hospital.id, 5).await.unwrap();
         assert_eq!(at_hospital.len(), 1, "{backend}");
@@ -509,16 +495,12 @@ async fn surgeons_mails_are_filed_forwarded_queued_or_refused() {
         // The stranger's report corrected: queued too, attached by hand, it
         // replaces the version attached before.
         let fixed = format!("1.2.250.1.999.77.8.{}", rand());
-        let r8 = server::services::intake::take_mail(
-            &app.state,
+        let r8 = take(
             &clinic,
-            &surgeon_mail(
-                &format!("m8-{fixed}@cabinet"),
-                Some(&surgeon_cda_replacing(&stranger, &fixed, Some(&unknown))),
-            ),
+            format!("m8-{fixed}@cabinet"),
+            surgeon_cda_replacing(&stranger, &fixed, Some(&unknown)),
         )
-        .await
-        .unwrap();
+        .await;
         assert_eq!(r8.queued, 1, "{backend}");
         let q8 = app
             .store
