@@ -4,6 +4,8 @@
 //! against the 98 % target. Pure: the store keeps documents, the server builds
 //! the CDA and sends it.
 
+use crate::{EstablishmentId, PatientId};
+
 /// The DMP feed-rate target (pushed / eligible).
 pub const FEED_TARGET: f64 = 0.98;
 
@@ -424,9 +426,55 @@ pub fn match_received(
     }
 }
 
+/// The document a received correction names, as held here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Replaced {
+    /// Whose it is.
+    pub patient: PatientId,
+    /// Where it was filed.
+    pub establishment: EstablishmentId,
+    /// Whether a later version already replaced it.
+    pub superseded: bool,
+}
+
+/// May a document received for `patient` at `establishment` replace `old`
+/// (the version it names)? Only a document of the same patient, filed by the
+/// same establishment, and not already replaced: otherwise anyone able to
+/// submit a document could hide someone else's. The reason is safe to show.
+pub fn may_replace(
+    old: &Replaced,
+    patient: PatientId,
+    establishment: EstablishmentId,
+) -> Result<(), &'static str> {
+    if old.patient != patient {
+        return Err("le document remplacé concerne un autre patient");
+    }
+    if old.establishment != establishment {
+        return Err("le document remplacé a été classé par un autre établissement");
+    }
+    if old.superseded {
+        return Err("le document remplacé l'est déjà par une autre version");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_correction_replaces_only_the_same_patients_document_filed_here() {
+        let (p, q) = (PatientId::new(), PatientId::new());
+        let (e, f) = (EstablishmentId::new(), EstablishmentId::new());
+        let old = Replaced { patient: p, establishment: e, superseded: false };
+        assert_eq!(may_replace(&old, p, e), Ok(()));
+        assert!(may_replace(&old, q, e).unwrap_err().contains("autre patient"));
+        assert!(may_replace(&old, p, f).unwrap_err().contains("autre établissement"));
+        let done = Replaced { superseded: true, ..old };
+        assert!(may_replace(&done, p, e).unwrap_err().contains("déjà"));
+    }
+
+    
 
     #[test]
     fn codes_read_back_and_every_type_has_its_loinc_and_recipients() {

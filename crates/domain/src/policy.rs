@@ -7,6 +7,11 @@
 //!   create and update it, so that nobody creates a duplicate.
 //! - A patient's **clinical data** is read and written only by establishments the
 //!   patient is linked to (a stay, a consultation, an enrolment).
+//! - A **merge** needs a merge role in an establishment linked to *each* record
+//!   (an actor cannot pull a record it has no clinical right on into one it
+//!   holds), and the survivor gains only the establishments where the merged
+//!   record had real care ([`links_after_merge`]): a record created for the
+//!   occasion brings no access with it.
 //! - Nothing crosses territories. Coordinators see no patient data. A patient sees
 //!   only their own record. Every decision names the grant used, for the audit trail.
 
@@ -213,7 +218,7 @@ pub fn authorize_patient(actor: &Actor, action: PatientAction, scope: &PatientSc
         PatientAction::ReadIdentity => {
             pick(&IDENTITY_ROLES, &in_domain).or_else(|| pick(&[Role::BedManager], &linked))
         }
-        PatientAction::Merge => pick(&MERGE_ROLES, &in_domain),
+        PatientAction::Merge => pick(&MERGE_ROLES, &linked),
         PatientAction::ReadClinical => pick(&CLINICAL_READ_ROLES, &linked),
         PatientAction::WriteClinical => pick(&CLINICAL_WRITE_ROLES, &linked),
         PatientAction::DraftDocument => pick(&DRAFT_ROLES, &linked),
@@ -221,6 +226,40 @@ pub fn authorize_patient(actor: &Actor, action: PatientAction, scope: &PatientSc
     match found {
         Some(g) => Decision::Allow(Some(g)),
         None => Decision::Deny("aucun de vos rôles ne permet cette action sur ce dossier patient"),
+    }
+}
+
+/// The establishments the survivor of a merge is linked to: its own links,
+/// plus those of the merged record where it had real care (`merged_care`: a
+/// stay, an appointment, an enrolment, a consultation or a document there).
+/// A link the merged record got only by being created (or by an earlier
+/// merge) does not widen who sees the survivor's clinical data.
+pub fn links_after_merge(
+    survivor: &[EstablishmentId],
+    merged_links: &[EstablishmentId],
+    merged_care: &[EstablishmentId],
+) -> Vec<EstablishmentId> {
+    let mut out = survivor.to_vec();
+    for e in merged_links {
+        if merged_care.contains(e) && !out.contains(e) {
+            out.push(*e);
+        }
+    }
+    out
+}
+
+/// May the integration feed (HL7 A40) of `establishment` merge two records
+/// linked to `survivor_links` and `merged_links`? The rule of
+/// [`PatientAction::Merge`] for a sender: its establishment must be linked to both.
+pub fn feed_may_merge(
+    establishment: EstablishmentId,
+    survivor_links: &[EstablishmentId],
+    merged_links: &[EstablishmentId],
+) -> Result<(), &'static str> {
+    if survivor_links.contains(&establishment) && merged_links.contains(&establishment) {
+        Ok(())
+    } else {
+        Err("fusion refusée: l'établissement émetteur ne prend pas en charge les deux dossiers")
     }
 }
 
@@ -355,7 +394,8 @@ mod tests {
             (Coordinator, _) => false,
             (BedManager, ReadIdentity) => linked,
             (BedManager, _) => false,
-            (Admin | Secretary | Integration, Merge) => true,
+            // A merge pulls a record into another: clinical reach on each.
+            (Admin | Secretary | Integration, Merge) => linked,
             (Doctor | Nurse, Merge) => false,
             (_, Search | ReadIdentity | CreateIdentity | UpdateIdentity) => true,
             (Admin, ReadClinical | WriteClinical) => false,
@@ -401,6 +441,26 @@ mod tests {
             }
         }
         assert_eq!(checked, 7 * ACTIONS.len() * 3);
+    }
+
+    #[test]
+    fn a_merge_brings_only_the_links_of_real_care() {
+        let w = world();
+        // The merged record was created at e2 (no care there) and had a stay at e3.
+        let after = links_after_merge(&[w.e1], &[w.e2, w.e3, w.e1], &[w.e3, w.e1]);
+        assert_eq!(after, vec![w.e1, w.e3]);
+        // A throwaway record (created, never cared for) brings nothing.
+        assert_eq!(links_after_merge(&[w.e1], &[w.e2], &[]), vec![w.e1]);
+        // Care recorded somewhere the record is not linked to adds nothing either.
+        assert_eq!(links_after_merge(&[w.e1], &[], &[w.e2]), vec![w.e1]);
+    }
+
+    #[test]
+    fn a_feed_merges_only_records_its_establishment_cares_for() {
+        let w = world();
+        assert_eq!(feed_may_merge(w.e1, &[w.e1, w.e2], &[w.e1]), Ok(()));
+        assert!(feed_may_merge(w.e1, &[w.e2], &[w.e1]).is_err(), "survivor not ours");
+        assert!(feed_may_merge(w.e1, &[w.e1], &[w.e2]).is_err(), "merged not ours");
     }
 
     #[test]

@@ -53,6 +53,73 @@ pub fn next_frame(buf: &[u8]) -> Frame {
     Frame::Incomplete { discard: start }
 }
 
+/// Finds frames in a receive buffer that grows at its end, without reading a
+/// byte twice: [`next_frame`]'s answers, in linear time however the bytes
+/// trickle in (a sender dripping one byte at a time costs no more than one
+/// sending the frame at once). The caller drops exactly the `discard` or
+/// `consumed` bytes each answer names before the next call.
+#[derive(Debug, Default, Clone)]
+pub struct Scanner {
+    /// Where the current frame's start block is, once seen.
+    start: Option<usize>,
+    /// How far the buffer was read.
+    scanned: usize,
+}
+
+impl Scanner {
+    /// Looks at `buf` (the previous buffer less what was dropped, plus new bytes).
+    pub fn next(&mut self, buf: &[u8]) -> Frame {
+        let start = match self.start {
+            Some(s) => s,
+            None => match buf
+                .get(self.scanned..)
+                .and_then(|b| b.iter().position(|&c| c == START))
+            {
+                Some(i) => self.scanned + i,
+                None => {
+                    *self = Scanner::default();
+                    return Frame::Incomplete { discard: buf.len() };
+                }
+            },
+        };
+        // Read on from where the last call stopped (an END may wait for its CR).
+        let from = self.scanned.max(start + 1);
+        let mut i = from;
+        while let Some(&b) = buf.get(i) {
+            match b {
+                END => match buf.get(i + 1) {
+                    Some(&CR) => {
+                        *self = Scanner::default();
+                        return Frame::Message {
+                            start: start + 1,
+                            end: i,
+                            consumed: i + 2,
+                        };
+                    }
+                    Some(_) => {}
+                    None => break,
+                },
+                // A second start block before any end: the first frame was cut.
+                START => {
+                    *self = Scanner {
+                        start: Some(0),
+                        scanned: 1,
+                    };
+                    return Frame::Incomplete { discard: i };
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        // Dropping the noise before the start shifts everything left.
+        *self = Scanner {
+            start: Some(0),
+            scanned: i - start,
+        };
+        Frame::Incomplete { discard: start }
+    }
+}
+
 /// Wraps a message in an MLLP frame.
 pub fn frame(message: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(message.len() + 3);
@@ -91,6 +158,69 @@ mod tests {
                 consumed: 8
             }
         );
+    }
+
+    /// Feeds `stream` in chunks of `size` through a [`Scanner`] as a
+    /// connection would, returning the messages found.
+    fn scan_in_chunks(stream: &[u8], size: usize) -> Vec<Vec<u8>> {
+        let mut sc = Scanner::default();
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        for chunk in stream.chunks(size.max(1)) {
+            buf.extend_from_slice(chunk);
+            loop {
+                match sc.next(&buf) {
+                    Frame::Message { start, end, consumed } => {
+                        out.push(buf[start..end].to_vec());
+                        buf.drain(..consumed);
+                    }
+                    // After a cut frame, the next one may be whole already.
+                    Frame::Incomplete { discard } => {
+                        buf.drain(..discard);
+                        if discard == 0 {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_scanner_finds_what_next_frame_finds_however_bytes_arrive() {
+        let mut stream = b"noise".to_vec();
+        stream.extend(frame(b"MSH|one"));
+        stream.extend(b"\x0bMSH|cut");
+        stream.extend(frame(b"MSH|two\x1cX"));
+        stream.extend(b"\r\n");
+        stream.extend(frame(b""));
+        stream.extend(frame(b"MSH|three"));
+        let want: Vec<Vec<u8>> = vec![
+            b"MSH|one".to_vec(),
+            b"MSH|two\x1cX".to_vec(),
+            b"".to_vec(),
+            b"MSH|three".to_vec(),
+        ];
+        for size in [1, 2, 3, 5, 7, 64, stream.len()] {
+            assert_eq!(scan_in_chunks(&stream, size), want, "chunks of {size}");
+        }
+        // The same answers as next_frame on a whole buffer.
+        let mut sc = Scanner::default();
+        for b in [&b"xx\x0bMSH"[..], b"\x0bMSH|cut\x0bMSH|ok", b"\x0bMSH\x1cX", b"noise"] {
+            assert_eq!(sc.clone().next(b), next_frame(b), "{b:?}");
+        }
+        // A drip of a large frame reads each byte once: the scan position
+        // moves on with the buffer.
+        let big = frame(&vec![b'a'; 10_000]);
+        let mut buf = Vec::new();
+        for &b in &big[..big.len() - 2] {
+            buf.push(b);
+            assert!(matches!(sc.next(&buf), Frame::Incomplete { discard: 0 }));
+        }
+        assert_eq!(sc.scanned, big.len() - 2);
+        buf.extend_from_slice(&big[big.len() - 2..]);
+        assert!(matches!(sc.next(&buf), Frame::Message { end: 10_001, .. }));
     }
 
     #[test]

@@ -176,7 +176,13 @@ pub async fn replay(config: &server::Config, id: &str) -> anyhow::Result<bool> {
         std::sync::Arc::new(domain::SystemClock),
         config.clone(),
     );
-    match server::services::hl7::ingest(&state, &original.raw, Some(original.id.clone())).await {
+    match server::services::hl7::ingest(
+        &state,
+        &original.raw,
+        Some(original.id.clone()),
+        &server::services::hl7::Peer::Internal,
+    )
+    .await {
         server::services::hl7::Outcome::Ack(ack) => {
             let code = Message::parse(ack.as_bytes())
                 .ok()

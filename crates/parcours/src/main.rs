@@ -68,6 +68,11 @@ enum Command {
         /// The programme file (JSON).
         file: std::path::PathBuf,
     },
+    /// The key that seals secrets at rest (PARCOURS_SECRET_KEY_FILE).
+    SecretKey {
+        #[command(subcommand)]
+        command: SecretKeyCommand,
+    },
     /// Print the current TOTP code for a base32 secret (demo and tests).
     Totp {
         /// Base32 secret; default: the demo professionals' secret.
@@ -137,6 +142,17 @@ enum Hl7Command {
         /// FINESS of the establishment fed.
         #[arg(long)]
         establishment: String,
+        /// The IPP assigning authority it uses besides the territory's OID
+        /// (PID-3.4: its namespace or universal id, e.g. the FINESS).
+        #[arg(long)]
+        ipp_authority: Option<String>,
+        /// A source address or CIDR block allowed over plain MLLP (repeat;
+        /// this machine is always allowed).
+        #[arg(long = "allow-address")]
+        allowed_addresses: Vec<String>,
+        /// The subject (CN) of its client certificate over MLLP/TLS.
+        #[arg(long)]
+        tls_subject: Option<String>,
     },
     /// Re-run a logged message (by its id in the message log) and print the ACK.
     Replay {
@@ -160,6 +176,13 @@ enum Hl7Command {
 }
 
 #[derive(Subcommand)]
+enum SecretKeyCommand {
+    /// Make a new key and reseal every secret with it (the old key is kept as
+    /// FILE.previous until you remove it).
+    Rotate,
+}
+
+#[derive(Subcommand)]
 enum AuditCommand {
     /// Recompute the hash chain; exit code 1 if an entry was edited or removed.
     Verify,
@@ -179,6 +202,9 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
         .await
         .with_context(|| format!("connexion à {}", store::redact_url(&url)))?;
     store.migrate(now_ms()).await.context("migrations")?;
+    server::secrets::install(&store, &config.secret_key_file())
+        .await
+        .context("clé secrète")?;
     Ok(store)
 }
 
@@ -432,6 +458,9 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                     application,
                     facility,
                     establishment,
+                    ipp_authority,
+                    allowed_addresses,
+                    tls_subject,
                 },
         } => {
             let store = open_store(&config).await?;
@@ -439,8 +468,23 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 .establishment_by_finess(&establishment)
                 .await?
                 .with_context(|| format!("établissement FINESS {establishment} inconnu"))?;
+            for a in &allowed_addresses {
+                let base = a.split('/').next().unwrap_or("");
+                base.parse::<std::net::IpAddr>()
+                    .with_context(|| format!("--allow-address {a:?}: adresse IP ou bloc CIDR attendu"))?;
+            }
             store
-                .create_hl7_sender(&application, &facility, e.id, now_ms())
+                .declare_hl7_sender(
+                    &store::hl7::NewHl7Sender {
+                        application: application.clone(),
+                        facility: facility.clone(),
+                        establishment: e.id,
+                        ipp_authority,
+                        allowed_addresses,
+                        tls_subject,
+                    },
+                    now_ms(),
+                )
                 .await?;
             println!("Émetteur {application}/{facility} déclaré pour {}.", e.name);
         }
@@ -470,6 +514,18 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             command: Hl7Command::Send { file, to },
         } => {
             return tokio::task::spawn_blocking(move || hl7cmd::run_send(&file, &to)).await?;
+        }
+        Command::SecretKey {
+            command: SecretKeyCommand::Rotate,
+        } => {
+            let store = open_store(&config).await?;
+            let path = config.secret_key_file();
+            let id = server::secrets::rotate(&store, &path).await?;
+            println!(
+                "Nouvelle clé {id} en place dans {}; l'ancienne est gardée dans {}.previous.",
+                path.display(),
+                path.display()
+            );
         }
         Command::Totp { secret } => {
             let secs = u64::try_from(SystemClock.now().as_second()).unwrap_or(0);

@@ -18,6 +18,7 @@ use crate::state::AppState;
 pub struct Application {
     listener: TcpListener,
     mllp: TcpListener,
+    mllp_tls: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
     state: AppState,
     ingest_rx: tokio::sync::mpsc::Receiver<crate::ingest::Job>,
     mailbox: Option<crate::mailbox::MailboxConfig>,
@@ -64,13 +65,31 @@ impl Application {
         if !applied.is_empty() {
             tracing::info!(?applied, "migrations applied");
         }
+        crate::secrets::install(&store, &config.secret_key_file())
+            .await
+            .context("clé secrète")?;
         let listener = TcpListener::bind(&config.listen)
             .await
             .with_context(|| format!("écoute sur {}", config.listen))?;
         let mllp = TcpListener::bind(&config.mllp_listen)
             .await
             .with_context(|| format!("écoute MLLP sur {}", config.mllp_listen))?;
+        let mllp_tls = match crate::tls::server_config(&config)
+            .map_err(|e| anyhow::anyhow!("MLLP/TLS : {e}"))?
+        {
+            Some(tls) => {
+                let addr = config.mllp_tls_listen.clone().unwrap_or_default();
+                let l = TcpListener::bind(&addr)
+                    .await
+                    .with_context(|| format!("écoute MLLP/TLS sur {addr}"))?;
+                Some((l, tls))
+            }
+            None => None,
+        };
+        let mllp_client = crate::tls::client_config(&config)
+            .map_err(|e| anyhow::anyhow!("MLLP/TLS sortant : {e}"))?;
         let mut state = AppState::new(store, clock, config);
+        state.mllp_client_tls = Some(mllp_client);
         let (ingest_tx, ingest_rx) = crate::ingest::queue();
         state.ingest = Some(ingest_tx);
         state.payment = payment;
@@ -78,6 +97,7 @@ impl Application {
         Ok(Application {
             listener,
             mllp,
+            mllp_tls,
             state,
             ingest_rx,
             mailbox,
@@ -92,6 +112,11 @@ impl Application {
     /// The bound MLLP address.
     pub fn mllp_addr(&self) -> std::io::Result<SocketAddr> {
         self.mllp.local_addr()
+    }
+
+    /// The bound MLLP/TLS address, when configured.
+    pub fn mllp_tls_addr(&self) -> Option<SocketAddr> {
+        self.mllp_tls.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// The shared state (tests use its store and clock).
@@ -109,6 +134,7 @@ impl Application {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mllp = tokio::spawn(crate::mllp::serve(
             self.mllp,
+            self.mllp_tls,
             self.state.clone(),
             stop_rx.clone(),
         ));

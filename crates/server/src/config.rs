@@ -93,6 +93,37 @@ pub struct Config {
     pub mhd_client_secret: Option<String>,
     /// The teleconsultation fee, in euro cents.
     pub teleconsultation_fee_cents: i64,
+    /// The file of the key that seals secrets at rest (TOTP seeds); created on
+    /// first start; default `secret.key` in the data folder. Keep it out of
+    /// the database's backups and of the repository.
+    pub secret_key_file: Option<PathBuf>,
+    /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` headers are
+    /// believed (addresses or CIDR blocks); from anyone else they are ignored.
+    pub trusted_proxies: Vec<String>,
+    /// Largest MLLP frame accepted, in bytes.
+    pub mllp_max_frame_bytes: usize,
+    /// MLLP connections served at once (beyond: the oldest connection that has
+    /// not yet sent a message from a declared sender is closed, or the new one
+    /// refused).
+    pub mllp_max_connections: usize,
+    /// Seconds an MLLP connection may stay silent (or a frame may take to
+    /// arrive whole) before it is closed.
+    pub mllp_idle_seconds: u64,
+    /// MLLP over TLS (client certificates required) listen address, if any.
+    pub mllp_tls_listen: Option<String>,
+    /// The listener's certificate chain (PEM).
+    pub mllp_tls_cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    pub mllp_tls_key: Option<PathBuf>,
+    /// The CA (PEM) senders' client certificates must chain to.
+    pub mllp_tls_client_ca: Option<PathBuf>,
+    /// For `mllps://` destinations (ORU, SIU): the CA (PEM) the receiver's
+    /// certificate must chain to; none: the system's.
+    pub mllp_out_ca: Option<PathBuf>,
+    /// For `mllps://` destinations: our client certificate (PEM).
+    pub mllp_out_cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    pub mllp_out_key: Option<PathBuf>,
     /// The payment provider's API (Stripe or a Stripe-compatible one), e.g.
     /// `https://api.stripe.com`; online payment is off without it.
     pub payment_api_url: Option<String>,
@@ -123,6 +154,18 @@ impl Default for Config {
             siu_destination: None,
             ice_servers: None,
             teleconsultation_fee_cents: 3000,
+            secret_key_file: None,
+            trusted_proxies: Vec::new(),
+            mllp_max_frame_bytes: 4 * 1024 * 1024,
+            mllp_max_connections: 512,
+            mllp_idle_seconds: 300,
+            mllp_tls_listen: None,
+            mllp_tls_cert: None,
+            mllp_tls_key: None,
+            mllp_tls_client_ca: None,
+            mllp_out_ca: None,
+            mllp_out_cert: None,
+            mllp_out_key: None,
             smtp_url: None,
             smtp_from: "Parcours <ne-pas-repondre@parcours.invalid>".into(),
             smtp_ca: None,
@@ -310,6 +353,51 @@ impl Config {
                     value: v,
                 })?;
         }
+        if let Some(v) = text("PARCOURS_SECRET_KEY_FILE") {
+            cfg.secret_key_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = text("PARCOURS_TRUSTED_PROXIES") {
+            cfg.trusted_proxies = v
+                .split(',')
+                .map(|p| p.trim().to_owned())
+                .filter(|p| !p.is_empty())
+                .collect();
+        }
+        let number = |name: &'static str, min: u64| -> Result<Option<u64>, ConfigError> {
+            match text(name) {
+                None => Ok(None),
+                Some(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n >= min)
+                    .map(Some)
+                    .ok_or(ConfigError::Env { name, value: v }),
+            }
+        };
+        if let Some(n) = number("PARCOURS_MLLP_MAX_FRAME_BYTES", 1024)? {
+            cfg.mllp_max_frame_bytes = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        if let Some(n) = number("PARCOURS_MLLP_MAX_CONNECTIONS", 1)? {
+            cfg.mllp_max_connections = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        if let Some(n) = number("PARCOURS_MLLP_IDLE_SECONDS", 1)? {
+            cfg.mllp_idle_seconds = n;
+        }
+        for (name, slot) in [
+            ("PARCOURS_MLLP_TLS_CERT", &mut cfg.mllp_tls_cert),
+            ("PARCOURS_MLLP_TLS_KEY", &mut cfg.mllp_tls_key),
+            ("PARCOURS_MLLP_TLS_CLIENT_CA", &mut cfg.mllp_tls_client_ca),
+            ("PARCOURS_MLLP_OUT_CA", &mut cfg.mllp_out_ca),
+            ("PARCOURS_MLLP_OUT_CERT", &mut cfg.mllp_out_cert),
+            ("PARCOURS_MLLP_OUT_KEY", &mut cfg.mllp_out_key),
+        ] {
+            if let Some(v) = text(name) {
+                *slot = Some(PathBuf::from(v));
+            }
+        }
+        if let Some(v) = text("PARCOURS_MLLP_TLS_LISTEN") {
+            cfg.mllp_tls_listen = Some(v);
+        }
         if let Some(v) = text("PARCOURS_SESSION_TTL_MINUTES") {
             cfg.session_ttl_minutes = v.parse().map_err(|_| ConfigError::Env {
                 name: "PARCOURS_SESSION_TTL_MINUTES",
@@ -333,6 +421,13 @@ impl Config {
             .unwrap_or_else(|| format!("http://{}", self.listen))
             .trim_end_matches('/')
             .to_owned()
+    }
+
+    /// The secret key file in force.
+    pub fn secret_key_file(&self) -> PathBuf {
+        self.secret_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secret.key"))
     }
 
     /// Whether cookies must carry `Secure`.

@@ -34,14 +34,49 @@ pub enum DeliveryError {
     Refused(String),
 }
 
-/// Sends one message over MLLP to `HOST:PORT` and reads its ACK.
-pub async fn send_mllp(destination: &str, payload: &[u8]) -> Result<(), DeliveryError> {
+/// Sends one message over MLLP to `HOST:PORT` (or `mllp://HOST:PORT`), or
+/// over TLS to `mllps://HOST:PORT` with `tls` (the receiver's CA, our client
+/// certificate), and reads its ACK.
+pub async fn send_mllp(
+    destination: &str,
+    payload: &[u8],
+    tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
+) -> Result<(), DeliveryError> {
     let t = |e: String| DeliveryError::Transient(e);
+    if let Some(addr) = destination.strip_prefix("mllps://") {
+        let Some(config) = tls else {
+            return Err(t("MLLP/TLS non configuré".into()));
+        };
+        let host = addr.rsplit_once(':').map(|(h, _)| h).unwrap_or(addr);
+        let name = rustls_pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_owned())
+            .map_err(|e| DeliveryError::Refused(format!("nom de serveur {host:?}: {e}")))?;
+        let tcp = tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(addr))
+            .await
+            .map_err(|_| t(format!("connexion à {addr}: délai dépassé")))?
+            .map_err(|e| t(format!("connexion à {addr}: {e}")))?;
+        let stream = tokio::time::timeout(
+            IO_TIMEOUT,
+            tokio_rustls::TlsConnector::from(config.clone()).connect(name, tcp),
+        )
+        .await
+        .map_err(|_| t(format!("TLS avec {addr}: délai dépassé")))?
+        .map_err(|e| t(format!("TLS avec {addr}: {e}")))?;
+        return exchange(stream, payload).await;
+    }
     let addr = destination.strip_prefix("mllp://").unwrap_or(destination);
-    let mut stream = tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(addr))
+    let stream = tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(addr))
         .await
         .map_err(|_| t(format!("connexion à {addr}: délai dépassé")))?
         .map_err(|e| t(format!("connexion à {addr}: {e}")))?;
+    exchange(stream, payload).await
+}
+
+/// Writes one frame on `stream` and reads the ACK.
+async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut stream: S,
+    payload: &[u8],
+) -> Result<(), DeliveryError> {
+    let t = |e: String| DeliveryError::Transient(e);
     stream
         .write_all(&mllp::frame(payload))
         .await
@@ -242,7 +277,12 @@ async fn deliver(
     let sent = if m.topic == crate::services::documents::MHD_TOPIC {
         send_mhd(state, m).await
     } else {
-        send_mllp(&m.destination, m.payload.as_bytes()).await
+        send_mllp(
+            &m.destination,
+            m.payload.as_bytes(),
+            state.mllp_client_tls.as_ref(),
+        )
+        .await
     };
     record(state, m, sent, now, policy).await
 }

@@ -683,8 +683,19 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<SeedReport> {
             .await?
             .is_none()
     {
+        // The GAM assigns IPPs under the hospital's FINESS (PID-3.4 CHVL&450000021&M).
         store
-            .create_hl7_sender(HL7_APPLICATION, HL7_FACILITY, h, now_ms)
+            .declare_hl7_sender(
+                &store::hl7::NewHl7Sender {
+                    application: HL7_APPLICATION.into(),
+                    facility: HL7_FACILITY.into(),
+                    establishment: h,
+                    ipp_authority: Some(HOSPITAL_FINESS.into()),
+                    allowed_addresses: Vec::new(),
+                    tls_subject: None,
+                },
+                now_ms,
+            )
             .await?;
         report.created += 1;
     }

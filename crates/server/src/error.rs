@@ -50,6 +50,7 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => AppError::NotFound("ressource introuvable".into()),
+            StoreError::Refused(why) => AppError::Unprocessable("business-rule", why),
             StoreError::Conflict(c) => AppError::Conflict(conflict_message(&c)),
             StoreError::Stale { current } => AppError::PreconditionFailed(format!(
                 "la ressource a été modifiée entre-temps (version actuelle {current})"

@@ -20,9 +20,11 @@ pub mod mllp;
 pub mod payment;
 pub mod pem;
 pub mod routes;
+pub mod secrets;
 pub mod services;
 pub mod snapshots;
 pub mod state;
+pub mod tls;
 
 pub use app::Application;
 pub use config::Config;

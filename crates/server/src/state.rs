@@ -10,9 +10,8 @@ use store::Store;
 use crate::config::Config;
 use crate::limiter::RateLimiter;
 
-/// Known HL7 senders: (MSH-3, MSH-4) → (establishment, territory).
-pub type SenderCache =
-    std::collections::HashMap<(String, String), (domain::EstablishmentId, domain::TerritoryId)>;
+/// Known HL7 senders: (MSH-3, MSH-4) → the declared sender.
+pub type SenderCache = std::collections::HashMap<(String, String), store::hl7::Hl7Sender>;
 
 /// Something changed that open pages should show.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +61,7 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     /// Counters exposed on `/metrics`.
     pub metrics: Arc<Metrics>,
-    /// Known HL7 senders: (MSH-3, MSH-4) → (establishment, territory).
+    /// Known HL7 senders: (MSH-3, MSH-4) → the declared sender.
     pub senders: Arc<std::sync::RwLock<SenderCache>>,
     /// Live events (an establishment's alert queue changed): WebSocket clients
     /// listen and refresh. One node today; NATS would fan this out between nodes.
@@ -85,6 +84,8 @@ pub struct AppState {
     pub mailer: Option<crate::mail::Mailer>,
     /// The MHD recipient's bearer token and until when to use it.
     pub mhd_token: Arc<tokio::sync::Mutex<Option<(String, std::time::Instant)>>>,
+    /// The TLS client for `mllps://` destinations (ORU, SIU).
+    pub mllp_client_tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl AppState {
@@ -106,6 +107,7 @@ impl AppState {
             payment: None,
             mhd_token: Arc::default(),
             mailer: None,
+            mllp_client_tls: None,
         }
     }
 

@@ -138,6 +138,8 @@ pub struct ReceivedDocument {
     pub content_type: String,
     /// The bytes.
     pub content: Vec<u8>,
+    /// The unique id of the version it replaces (a correction), if any.
+    pub replaces: Option<String>,
 }
 
 /// One recipient of a validated document, as planned at validation.
@@ -235,16 +237,49 @@ macro_rules! insert_recipients {
     }};
 }
 
-/// Inserts received document `$r` under id `$id` in `$tx`.
+/// Inserts received document `$r` under id `$id` in `$tx`. A correction
+/// (`r.replaces`) of a document held here joins its set as the next version
+/// and marks it superseded, in the same transaction, but only under
+/// `domain::documents::may_replace` (same patient, same establishment, not
+/// replaced yet): otherwise [`crate::StoreError::Refused`] and nothing is
+/// written. A correction of a document not held here starts its own set.
 macro_rules! insert_received {
     ($tx:expr, $id:expr, $r:expr, $now_ms:expr) => {{
+        use sqlx::Row as _;
         let r: &$crate::documents::ReceivedDocument = $r;
+        let mut set_id = r.unique_id.clone();
+        let mut version: i64 = 1;
+        let mut replaced: Option<String> = None;
+        if let Some(old) = &r.replaces {
+            let row = sqlx::query(
+                "SELECT id, set_id, version, patient_id, establishment_id, superseded_by FROM documents WHERE unique_id = $1",
+            )
+            .bind(old)
+            .fetch_optional(&mut *$tx)
+            .await?;
+            if let Some(row) = row {
+                let held = domain::documents::Replaced {
+                    patient: $crate::orgs::parse_id(&row.try_get::<String, _>("patient_id")?)?,
+                    establishment: $crate::orgs::parse_id(&row.try_get::<String, _>("establishment_id")?)?,
+                    superseded: row.try_get::<Option<String>, _>("superseded_by")?.is_some(),
+                };
+                if let Err(why) = domain::documents::may_replace(&held, r.patient, r.establishment) {
+                    return Err($crate::StoreError::Refused(format!(
+                        "remplacement refusé: {why}"
+                    )));
+                }
+                set_id = row.try_get("set_id")?;
+                version = row.try_get::<i64, _>("version")? + 1;
+                replaced = Some(row.try_get("id")?);
+            }
+        }
         sqlx::query(
-            "INSERT INTO documents (id, set_id, version, unique_id, patient_id, establishment_id, kind, title, body, status, source, created_by, created_at_ms, updated_at_ms, validated_at_ms, content_type, content) \
-             VALUES ($1, $2, 1, $3, $4, $5, $6, $7, '', 'validated', $8, $9, $10, $10, $10, $11, $12)",
+            "INSERT INTO documents (id, set_id, version, unique_id, patient_id, establishment_id, kind, title, body, status, source, created_by, created_at_ms, updated_at_ms, validated_at_ms, content_type, content, replaces) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '', 'validated', $9, $10, $11, $11, $11, $12, $13, $14)",
         )
         .bind($id)
-        .bind(&r.unique_id)
+        .bind(&set_id)
+        .bind(version)
         .bind(&r.unique_id)
         .bind(r.patient.to_string())
         .bind(r.establishment.to_string())
@@ -255,8 +290,24 @@ macro_rules! insert_received {
         .bind($now_ms)
         .bind(&r.content_type)
         .bind(&r.content)
+        .bind(&replaced)
         .execute(&mut *$tx)
         .await?;
+        if let Some(old_id) = &replaced {
+            let done = sqlx::query(
+                "UPDATE documents SET superseded_by = $1, updated_at_ms = $2 WHERE id = $3 AND superseded_by IS NULL",
+            )
+            .bind($id)
+            .bind($now_ms)
+            .bind(old_id)
+            .execute(&mut *$tx)
+            .await?;
+            if done.rows_affected() != 1 {
+                return Err($crate::StoreError::Refused(
+                    "remplacement refusé: le document remplacé l'est déjà par une autre version".to_owned(),
+                ));
+            }
+        }
     }};
 }
 
@@ -448,27 +499,6 @@ impl Store {
             append_audit!(tx, &audit(who, old.patient, &id, now_ms));
             tx.commit().await?;
             Ok(Some(id))
-        })
-    }
-
-    /// Marks the document filed under `old_unique_id` as replaced by document
-    /// `by` (a received correction); whether one was.
-    pub async fn supersede_by_unique_id(
-        &self,
-        old_unique_id: &str,
-        by: &str,
-        now_ms: i64,
-    ) -> Result<bool> {
-        on_pool!(self, write, |pool| {
-            let r = sqlx::query(
-                "UPDATE documents SET superseded_by = $1, updated_at_ms = $2 WHERE unique_id = $3 AND superseded_by IS NULL AND id <> $1",
-            )
-            .bind(by)
-            .bind(now_ms)
-            .bind(old_unique_id)
-            .execute(pool)
-            .await?;
-            Ok(r.rows_affected() == 1)
         })
     }
 

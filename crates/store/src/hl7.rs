@@ -160,6 +160,41 @@ fn audit(who: &AuditActor, patient: PatientId, action: &str, now_ms: i64) -> New
     }
 }
 
+/// A sender to declare.
+#[derive(Debug, Clone)]
+pub struct NewHl7Sender {
+    /// MSH-3.
+    pub application: String,
+    /// MSH-4.
+    pub facility: String,
+    /// The establishment it feeds.
+    pub establishment: EstablishmentId,
+    /// The IPP assigning authority it may use besides the territory's OID
+    /// (PID-3.4, its namespace or universal id).
+    pub ipp_authority: Option<String>,
+    /// Source addresses or CIDR blocks allowed over plain MLLP.
+    pub allowed_addresses: Vec<String>,
+    /// The subject (CN) of its TLS client certificate.
+    pub tls_subject: Option<String>,
+}
+
+/// A declared sender as the intake needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hl7Sender {
+    /// The establishment it feeds.
+    pub establishment: EstablishmentId,
+    /// Its territory (identity domain).
+    pub territory: TerritoryId,
+    /// The territory's OID (the IPP authority of the domain).
+    pub territory_oid: String,
+    /// Another IPP authority declared for it.
+    pub ipp_authority: Option<String>,
+    /// Source addresses or CIDR blocks allowed over plain MLLP.
+    pub allowed_addresses: Vec<String>,
+    /// The subject (CN) of its TLS client certificate.
+    pub tls_subject: Option<String>,
+}
+
 /// Whether a conflict is the message log's deduplication (a repeated control id).
 pub fn is_duplicate_message(e: &StoreError) -> bool {
     matches!(e, StoreError::Conflict(c) if c.contains("hl7_messages"))
@@ -174,31 +209,50 @@ impl Store {
         establishment: EstablishmentId,
         now_ms: i64,
     ) -> Result<()> {
+        self.declare_hl7_sender(
+            &NewHl7Sender {
+                application: application.to_owned(),
+                facility: facility.to_owned(),
+                establishment,
+                ipp_authority: None,
+                allowed_addresses: Vec::new(),
+                tls_subject: None,
+            },
+            now_ms,
+        )
+        .await
+    }
+
+    /// Registers a sender with what binds it: its IPP authority, the source
+    /// addresses allowed over plain MLLP, its TLS certificate's subject.
+    pub async fn declare_hl7_sender(&self, s: &NewHl7Sender, now_ms: i64) -> Result<()> {
         on_pool!(self, write, |pool| {
             sqlx::query(
-                "INSERT INTO hl7_senders (id, sending_application, sending_facility, establishment_id, created_at_ms) VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO hl7_senders (id, sending_application, sending_facility, establishment_id, created_at_ms, ipp_authority, allowed_addresses, tls_subject) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(uuid::Uuid::now_v7().to_string())
-            .bind(application)
-            .bind(facility)
-            .bind(establishment.to_string())
+            .bind(&s.application)
+            .bind(&s.facility)
+            .bind(s.establishment.to_string())
             .bind(now_ms)
+            .bind(&s.ipp_authority)
+            .bind(s.allowed_addresses.join(","))
+            .bind(&s.tls_subject)
             .execute(pool)
             .await?;
             Ok(())
         })
     }
 
-    /// The establishment (and its territory) fed by a sender.
-    pub async fn hl7_sender(
-        &self,
-        application: &str,
-        facility: &str,
-    ) -> Result<Option<(EstablishmentId, TerritoryId)>> {
+    /// A declared sender (with its establishment's territory and that
+    /// territory's OID).
+    pub async fn hl7_sender(&self, application: &str, facility: &str) -> Result<Option<Hl7Sender>> {
         on_pool!(self, read, |pool| {
             use sqlx::Row;
             let rows = sqlx::query(
-                "SELECT s.establishment_id, e.territory_id FROM hl7_senders s JOIN establishments e ON e.id = s.establishment_id \
+                "SELECT s.establishment_id, e.territory_id, t.oid, s.ipp_authority, s.allowed_addresses, s.tls_subject \
+                 FROM hl7_senders s JOIN establishments e ON e.id = s.establishment_id JOIN territories t ON t.id = e.territory_id \
                  WHERE s.sending_application = $1 AND s.sending_facility = $2",
             )
             .bind(application)
@@ -206,10 +260,20 @@ impl Store {
             .fetch_all(pool)
             .await?;
             match rows.first() {
-                Some(r) => Ok(Some((
-                    parse_id(&r.try_get::<String, _>("establishment_id")?)?,
-                    parse_id(&r.try_get::<String, _>("territory_id")?)?,
-                ))),
+                Some(r) => Ok(Some(Hl7Sender {
+                    establishment: parse_id(&r.try_get::<String, _>("establishment_id")?)?,
+                    territory: parse_id(&r.try_get::<String, _>("territory_id")?)?,
+                    territory_oid: r.try_get("oid")?,
+                    ipp_authority: r.try_get("ipp_authority")?,
+                    allowed_addresses: r
+                        .try_get::<String, _>("allowed_addresses")?
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|a| !a.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    tls_subject: r.try_get("tls_subject")?,
+                })),
                 None => Ok(None),
             }
         })
@@ -411,6 +475,29 @@ impl Store {
                             ));
                         }
                     };
+                    // The sender's establishment must care for both records.
+                    if let Some(sender) = job.log.establishment {
+                        let mut links = Vec::with_capacity(2);
+                        for id in [survivor, merged] {
+                            let l: Vec<EstablishmentId> = sqlx::query_scalar::<_, String>(
+                                "SELECT establishment_id FROM patient_establishments WHERE patient_id = $1",
+                            )
+                            .bind(id.to_string())
+                            .fetch_all(&mut *sp)
+                            .await?
+                            .iter()
+                            .map(|s| parse_id(s))
+                            .collect::<Result<_>>()?;
+                            links.push(l);
+                        }
+                        let (s_links, m_links) = (
+                            links.first().cloned().unwrap_or_default(),
+                            links.get(1).cloned().unwrap_or_default(),
+                        );
+                        if let Err(why) = domain::policy::feed_may_merge(sender, &s_links, &m_links) {
+                            return Err(StoreError::Refused(why.to_owned()));
+                        }
+                    }
                     merge_tx!(sp, survivor, merged, now_ms);
                     audits.push(audit(&job.who, merged, "merge", now_ms));
                     audits.push(audit(&job.who, survivor, "merge", now_ms));

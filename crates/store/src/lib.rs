@@ -35,6 +35,7 @@ pub mod monitoring;
 pub mod orgs;
 pub mod orientation;
 pub mod schedule;
+pub mod secrets;
 pub mod testing;
 pub mod users;
 
@@ -45,6 +46,10 @@ pub enum StoreError {
     /// A uniqueness rule was broken (duplicate IPP, INS, username...).
     #[error("conflit: {0}")]
     Conflict(String),
+    /// Refused by a rule checked in the transaction (nothing was written);
+    /// the reason is safe to show.
+    #[error("{0}")]
+    Refused(String),
     /// The row does not exist.
     #[error("introuvable")]
     NotFound,
@@ -109,6 +114,9 @@ pub(crate) enum Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) backend: Backend,
+    /// The key ring that seals secrets at rest (shared by every clone; set
+    /// once the server has read its key file).
+    pub(crate) keys: std::sync::Arc<std::sync::RwLock<Option<std::sync::Arc<secrets::KeyRing>>>>,
 }
 
 /// Which engine a store runs on.
@@ -132,6 +140,7 @@ impl Store {
                 .await?;
             return Ok(Store {
                 backend: Backend::Postgres(pool),
+                keys: Default::default(),
             });
         }
         if !url.starts_with("sqlite:") {
@@ -156,7 +165,19 @@ impl Store {
             .await?;
         Ok(Store {
             backend: Backend::Sqlite { write, read },
+            keys: Default::default(),
         })
+    }
+
+    /// Seals secrets at rest with `ring` from now on (for every clone).
+    pub fn set_key_ring(&self, ring: secrets::KeyRing) {
+        if let Ok(mut k) = self.keys.write() {
+            *k = Some(std::sync::Arc::new(ring));
+        }
+    }
+
+    pub(crate) fn key_ring(&self) -> Option<std::sync::Arc<secrets::KeyRing>> {
+        self.keys.read().ok().and_then(|k| k.clone())
     }
 
     /// The engine in use.

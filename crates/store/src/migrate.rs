@@ -87,6 +87,11 @@ pub const SQLITE: &[Migration] = &[
         name: "incoming_documents",
         sql: include_str!("../migrations/sqlite/0014_incoming_documents.sql"),
     },
+    Migration {
+        version: 15,
+        name: "security",
+        sql: include_str!("../migrations/sqlite/0015_security.sql"),
+    },
 ];
 
 /// PostgreSQL migrations.
@@ -160,6 +165,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 14,
         name: "incoming_documents",
         sql: include_str!("../migrations/postgres/0014_incoming_documents.sql"),
+    },
+    Migration {
+        version: 15,
+        name: "security",
+        sql: include_str!("../migrations/postgres/0015_security.sql"),
     },
 ];
 

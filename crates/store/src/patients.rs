@@ -266,14 +266,52 @@ macro_rules! merge_tx {
                     "un des dossiers est déjà fusionné".to_owned(),
                 ));
             }
-            sqlx::query(
-                "INSERT INTO patient_establishments (patient_id, establishment_id, since_ms) \
-                 SELECT $1, establishment_id, since_ms FROM patient_establishments WHERE patient_id = $2 ON CONFLICT DO NOTHING",
+            // The survivor gains only the establishments where the merged
+            // record had real care (domain::policy::links_after_merge).
+            let links = |id: domain::PatientId| {
+                sqlx::query_scalar::<_, String>(
+                    "SELECT establishment_id FROM patient_establishments WHERE patient_id = $1",
+                )
+                .bind(id.to_string())
+            };
+            let survivor_links: Vec<domain::EstablishmentId> = links(survivor)
+                .fetch_all(&mut *$tx)
+                .await?
+                .iter()
+                .map(|s| $crate::orgs::parse_id(s))
+                .collect::<$crate::Result<_>>()?;
+            let merged_links: Vec<domain::EstablishmentId> = links(merged)
+                .fetch_all(&mut *$tx)
+                .await?
+                .iter()
+                .map(|s| $crate::orgs::parse_id(s))
+                .collect::<$crate::Result<_>>()?;
+            let merged_care: Vec<domain::EstablishmentId> = sqlx::query_scalar::<_, String>(
+                "SELECT establishment_id FROM encounters WHERE patient_id = $1 \
+                 UNION SELECT establishment_id FROM appointments WHERE patient_id = $1 \
+                 UNION SELECT establishment_id FROM enrolments WHERE patient_id = $1 \
+                 UNION SELECT establishment_id FROM consultations WHERE patient_id = $1 \
+                 UNION SELECT establishment_id FROM documents WHERE patient_id = $1",
             )
-            .bind(survivor.to_string())
             .bind(merged.to_string())
-            .execute(&mut *$tx)
-            .await?;
+            .fetch_all(&mut *$tx)
+            .await?
+            .iter()
+            .map(|s| $crate::orgs::parse_id(s))
+            .collect::<$crate::Result<_>>()?;
+            for e in domain::policy::links_after_merge(&survivor_links, &merged_links, &merged_care) {
+                if survivor_links.contains(&e) {
+                    continue;
+                }
+                sqlx::query(
+                    "INSERT INTO patient_establishments (patient_id, establishment_id, since_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                )
+                .bind(survivor.to_string())
+                .bind(e.to_string())
+                .bind(now_ms)
+                .execute(&mut *$tx)
+                .await?;
+            }
             sqlx::query(
                 "UPDATE patients SET version = version + 1, updated_at_ms = $1 WHERE id = $2",
             )

@@ -29,8 +29,9 @@ impl UserKind {
     }
 }
 
-/// A user as stored.
-#[derive(Debug, Clone)]
+/// A user as stored (the TOTP seed opened; `Debug` shows neither it nor the
+/// password hash).
+#[derive(Clone)]
 pub struct User {
     /// Id.
     pub id: UserId,
@@ -58,8 +59,8 @@ pub struct User {
     pub active: bool,
 }
 
-/// A user to create, with roles.
-#[derive(Debug, Clone)]
+/// A user to create, with roles (`Debug` redacts the secrets).
+#[derive(Clone)]
 pub struct NewUser {
     /// Login name.
     pub username: String,
@@ -79,6 +80,45 @@ pub struct NewUser {
     pub patient: Option<PatientId>,
     /// Roles.
     pub roles: Vec<(EstablishmentId, Role)>,
+}
+
+const REDACTED: &str = "<masqué>";
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("kind", &self.kind)
+            .field("password_hash", &REDACTED)
+            .field("totp_secret", &self.totp_secret.as_ref().map(|_| REDACTED))
+            .field("active", &self.active)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("username", &self.username)
+            .field("kind", &self.kind)
+            .field("password_hash", &REDACTED)
+            .field("totp_secret", &self.totp_secret.as_ref().map(|_| REDACTED))
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("token_hash", &REDACTED)
+            .field("user", &self.user)
+            .field("csrf_token", &REDACTED)
+            .field("mfa_done", &self.mfa_done)
+            .field("expires_at_ms", &self.expires_at_ms)
+            .finish()
+    }
 }
 
 db_row! {
@@ -137,7 +177,8 @@ impl TryFrom<GrantRow> for Grant {
 }
 
 /// A login session (the cookie holds the token; the store only its hash).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` shows neither the hash nor the CSRF token.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Session {
     /// SHA-256 of the token, hex.
     pub token_hash: String,
@@ -215,6 +256,78 @@ fn first<T>(v: Vec<T>) -> Option<T> {
 }
 
 impl Store {
+    /// Seals a secret for storage with the key ring, when one is loaded.
+    fn seal(&self, plain: &str) -> Result<String> {
+        match self.key_ring() {
+            Some(ring) => ring
+                .seal(plain)
+                .map_err(|e| StoreError::Corrupt(e.to_string())),
+            None => Ok(plain.to_owned()),
+        }
+    }
+
+    /// Opens a stored secret (a sealed one needs the key ring).
+    fn open(&self, stored: &str) -> Result<String> {
+        match self.key_ring() {
+            Some(ring) => ring
+                .open(stored)
+                .map_err(|e| StoreError::Corrupt(e.to_string())),
+            None if crate::secrets::is_sealed(stored) => Err(StoreError::Corrupt(
+                crate::secrets::SecretError::NoKey.to_string(),
+            )),
+            None => Ok(stored.to_owned()),
+        }
+    }
+
+    fn user_from(&self, row: UserRow) -> Result<User> {
+        let mut u = User::try_from(row)?;
+        u.totp_secret = u.totp_secret.as_deref().map(|t| self.open(t)).transpose()?;
+        Ok(u)
+    }
+
+    /// Seals every TOTP seed under the current key: those stored in clear
+    /// (before encryption) and those sealed under an older key (after a
+    /// rotation), in one transaction; how many were rewritten. Needs the ring.
+    pub async fn reseal_totp_secrets(&self) -> Result<usize> {
+        let Some(ring) = self.key_ring() else {
+            return Err(StoreError::Corrupt(crate::secrets::SecretError::NoKey.to_string()));
+        };
+        on_pool!(self, write, |pool| {
+            use sqlx::Row;
+            let mut tx = pool.begin().await?;
+            let rows = sqlx::query("SELECT id, totp_secret FROM users WHERE totp_secret IS NOT NULL")
+                .fetch_all(&mut *tx)
+                .await?;
+            let mut done = 0;
+            for r in rows {
+                let id: String = r.try_get("id")?;
+                let stored: String = r.try_get("totp_secret")?;
+                if ring.is_current(&stored) {
+                    continue;
+                }
+                let plain = ring.open(&stored).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let sealed = ring.seal(&plain).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                sqlx::query("UPDATE users SET totp_secret = $1 WHERE id = $2")
+                    .bind(sealed)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                done += 1;
+            }
+            tx.commit().await?;
+            Ok(done)
+        })
+    }
+
+    /// The TOTP seeds as stored (sealed), for checks and tests.
+    pub async fn stored_totp_secrets(&self) -> Result<Vec<String>> {
+        on_pool!(self, read, |pool| {
+            Ok(sqlx::query_scalar("SELECT totp_secret FROM users WHERE totp_secret IS NOT NULL")
+                .fetch_all(pool)
+                .await?)
+        })
+    }
+
     /// Creates a user and its roles in one transaction.
     pub async fn create_user(&self, u: &NewUser, now_ms: i64) -> Result<UserId> {
         let id = UserId::new();
@@ -229,7 +342,7 @@ impl Store {
             .bind(&u.display_name)
             .bind(u.kind.code())
             .bind(&u.password_hash)
-            .bind(&u.totp_secret)
+            .bind(u.totp_secret.as_deref().map(|t| self.seal(t)).transpose()?)
             .bind(&u.rpps)
             .bind(&u.profession)
             .bind(u.patient.map(|p| p.to_string()))
@@ -260,7 +373,7 @@ impl Store {
                 .fetch_all(pool)
                 .await?;
             first(rows_to::<_, UserRow>(&rows)?)
-                .map(User::try_from)
+                .map(|r| self.user_from(r))
                 .transpose()
         })
     }
@@ -274,7 +387,7 @@ impl Store {
                 .fetch_all(pool)
                 .await?;
             first(rows_to::<_, UserRow>(&rows)?)
-                .map(User::try_from)
+                .map(|r| self.user_from(r))
                 .transpose()?
                 .ok_or(StoreError::NotFound)
         })
@@ -294,7 +407,7 @@ impl Store {
                 .await?;
             rows_to::<_, UserRow>(&rows)?
                 .into_iter()
-                .map(User::try_from)
+                .map(|r| self.user_from(r))
                 .collect::<Result<_>>()?
         });
         let mut out = Vec::with_capacity(users.len());
@@ -331,7 +444,7 @@ impl Store {
     pub async fn set_totp_secret(&self, user: UserId, secret: &str) -> Result<()> {
         on_pool!(self, write, |pool| {
             let r = sqlx::query("UPDATE users SET totp_secret = $1 WHERE id = $2")
-                .bind(secret)
+                .bind(self.seal(secret)?)
                 .bind(user.to_string())
                 .execute(pool)
                 .await?;

@@ -644,6 +644,7 @@ pub async fn receive(
                     sender: sender.to_owned(),
                     content_type: r.content_type.clone(),
                     content: r.content.clone(),
+                    replaces: r.replaces.clone(),
                 },
                 &[],
                 &AuditActor::new(actor, Some(grant)),
@@ -651,16 +652,9 @@ pub async fn receive(
             )
             .await;
         match id {
-            Ok(id) => {
-                // A correction replaces the version it names (ours to hold).
-                if let Some(old) = &r.replaces {
-                    state
-                        .store
-                        .supersede_by_unique_id(old, &id, state.now_ms())
-                        .await?;
-                }
-                ids.push(id);
-            }
+            // A correction replaced the version it names in the same
+            // transaction (or was refused: someone else's document).
+            Ok(id) => ids.push(id),
             // Filed by a concurrent resend meanwhile.
             Err(store::StoreError::Conflict(_)) => {
                 if let Some(existing) = state.store.document_by_unique_id(&r.unique_id).await? {

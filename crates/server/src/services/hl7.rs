@@ -37,6 +37,78 @@ pub enum Outcome {
     NoAck,
 }
 
+/// Where a message came from, for binding it to its declared sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Peer {
+    /// From inside (a replay by an administrator, a test): trusted.
+    Internal,
+    /// Plain MLLP from this address.
+    Tcp(std::net::IpAddr),
+    /// MLLP over TLS, with the subject (CN) of the client certificate.
+    Tls {
+        /// The address.
+        addr: std::net::IpAddr,
+        /// The certificate's common name.
+        subject: String,
+    },
+}
+
+/// How much of a message from an unknown or refused sender is logged.
+pub const UNKNOWN_SENDER_PREFIX: usize = 256;
+
+/// Whether `ip` is `entry` (an address) or inside it (a CIDR block).
+fn address_matches(ip: std::net::IpAddr, entry: &str) -> bool {
+    use std::net::IpAddr;
+    let (base, bits) = match entry.split_once('/') {
+        Some((b, n)) => (b, n.parse::<u32>().ok()),
+        None => (entry, None),
+    };
+    let Ok(base) = base.trim().parse::<IpAddr>() else {
+        return false;
+    };
+    match (ip, base) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let n = bits.unwrap_or(32).min(32);
+            let mask = u32::MAX.checked_shl(32 - n).unwrap_or(0);
+            u32::from(a) & mask == u32::from(b) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let n = bits.unwrap_or(128).min(128);
+            let mask = u128::MAX.checked_shl(128 - n).unwrap_or(0);
+            u128::from(a) & mask == u128::from(b) & mask
+        }
+        _ => false,
+    }
+}
+
+/// Whether `peer` may speak as `sender`: over TLS, only with the certificate
+/// declared for it; over plain MLLP, only from this machine or a declared
+/// address. The reason (French) when not.
+pub fn peer_allowed(peer: &Peer, sender: &store::hl7::Hl7Sender) -> Result<(), String> {
+    match peer {
+        Peer::Internal => Ok(()),
+        Peer::Tls { subject, .. } => match &sender.tls_subject {
+            Some(s) if s == subject => Ok(()),
+            _ => Err(format!(
+                "le certificat présenté ({subject}) n'est pas celui déclaré pour cet émetteur"
+            )),
+        },
+        Peer::Tcp(ip) => {
+            let ip = match ip {
+                std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(*ip),
+                v4 => *v4,
+            };
+            if ip.is_loopback() || sender.allowed_addresses.iter().any(|a| address_matches(ip, a)) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "adresse {ip} non déclarée pour cet émetteur (MLLP/TLS avec certificat, ou adresse autorisée)"
+                ))
+            }
+        }
+    }
+}
+
 /// XPN-7, the name type (L birth, D used).
 fn name_type<'a>(r: &hl7v2::Field<'a>) -> &'a str {
     r.component(7).map(|c| c.raw()).unwrap_or("")
@@ -198,10 +270,10 @@ fn movement(
 fn plan(
     m: &Message,
     event: &str,
-    territory: domain::TerritoryId,
-    establishment: domain::EstablishmentId,
+    sender: &store::hl7::Hl7Sender,
     today: jiff::civil::Date,
 ) -> Result<Plan, Vec<AckError>> {
+    let (territory, establishment) = (sender.territory, sender.establishment);
     let Some(pid) = m.segment("PID", 1) else {
         return Err(vec![err(
             "PID",
@@ -228,7 +300,32 @@ fn plan(
             .map(|s| s.raw())
             .unwrap_or("");
         match (id_type, InsKind::from_oid(oid)) {
-            ("PI", _) if !value.is_empty() => ipp = Some(value),
+            ("PI", _) if !value.is_empty() => {
+                // The IPP of this domain only: PID-3.4 must name the territory's
+                // authority (its OID) or the one declared for the sender.
+                let namespace = rep
+                    .component(4)
+                    .and_then(|c| c.subcomponent(1))
+                    .map(|s| s.raw())
+                    .unwrap_or("");
+                let ours = |a: &str| !a.is_empty() && (a == namespace || a == oid);
+                if !(ours(&sender.territory_oid)
+                    || sender.ipp_authority.as_deref().is_some_and(ours))
+                {
+                    return Err(vec![err(
+                        "PID",
+                        Some(3),
+                        Some(i + 1),
+                        Some(4),
+                        102,
+                        format!(
+                            "IPP d'une autre autorité d'affectation ({namespace}&{oid}): attendu {} ou l'autorité déclarée pour l'émetteur",
+                            sender.territory_oid
+                        ),
+                    )]);
+                }
+                ipp = Some(value)
+            }
             (_, Some(kind)) | ("INS", Some(kind)) if !value.is_empty() && value != "\"\"" => {
                 match Ins::parse(kind, &value) {
                     Ok(v) => ins = Some(v),
@@ -441,27 +538,32 @@ fn plan(
     })
 }
 
-/// The establishment fed by a sender; known senders are cached (they are only
-/// ever added), unknown ones looked up every time.
+/// A declared sender; known senders are cached (they are only ever added),
+/// unknown ones looked up every time.
 async fn sender_of(
     state: &AppState,
     app: &str,
     facility: &str,
-) -> Result<Option<(domain::EstablishmentId, domain::TerritoryId)>, store::StoreError> {
+) -> Result<Option<store::hl7::Hl7Sender>, store::StoreError> {
     let key = (app.to_owned(), facility.to_owned());
-    if let Some(hit) = state.senders.read().ok().and_then(|c| c.get(&key).copied()) {
+    if let Some(hit) = state.senders.read().ok().and_then(|c| c.get(&key).cloned()) {
         return Ok(Some(hit));
     }
     let found = state.store.hl7_sender(app, facility).await?;
-    if let (Some(f), Ok(mut cache)) = (found, state.senders.write()) {
-        cache.insert(key, f);
+    if let (Some(f), Ok(mut cache)) = (&found, state.senders.write()) {
+        cache.insert(key, f.clone());
     }
     Ok(found)
 }
 
 /// Handles one message; `replay_of` names the log entry being replayed (no
 /// deduplication then).
-pub async fn ingest(state: &AppState, raw: &[u8], replay_of: Option<String>) -> Outcome {
+pub async fn ingest(
+    state: &AppState,
+    raw: &[u8],
+    replay_of: Option<String>,
+    peer: &Peer,
+) -> Outcome {
     let now = state.now_ms();
     let ts = timestamp(state);
     let mut log = NewHl7Message {
@@ -491,6 +593,7 @@ pub async fn ingest(state: &AppState, raw: &[u8], replay_of: Option<String>) -> 
                 message: format!("message illisible: {e}"),
                 severity: Severity::Error,
             }];
+            log.raw.truncate(UNKNOWN_SENDER_PREFIX);
             return finish_without_effect(state, None, AckCode::Reject, &errors, log, &ts).await;
         }
     };
@@ -565,8 +668,10 @@ pub async fn ingest(state: &AppState, raw: &[u8], replay_of: Option<String>) -> 
             let e = reject(
                 4,
                 207,
-                format!("émetteur inconnu {app}/{facility}: déclarez-le (parcours hl7 sender add)"),
+                format!("émetteur inconnu {app}/{facility}: déclarez-le (parcours hl7 sender-add)"),
             );
+            // An unknown sender's bytes are not kept beyond a short prefix.
+            log.raw.truncate(UNKNOWN_SENDER_PREFIX);
             return finish_without_effect(state, Some(&m), AckCode::Reject, &e, log, &ts).await;
         }
         Err(e) => {
@@ -574,7 +679,13 @@ pub async fn ingest(state: &AppState, raw: &[u8], replay_of: Option<String>) -> 
             return Outcome::NoAck;
         }
     };
-    let (establishment, territory) = sender;
+    if let Err(why) = peer_allowed(peer, &sender) {
+        tracing::warn!(sender = %log.sender, "mllp: message refused, sender not bound to this peer");
+        let e = reject(3, 207, why);
+        log.raw.truncate(UNKNOWN_SENDER_PREFIX);
+        return finish_without_effect(state, Some(&m), AckCode::Reject, &e, log, &ts).await;
+    }
+    let (establishment, territory) = (sender.establishment, sender.territory);
     log.establishment = Some(establishment);
     if code == Some("SIU") {
         let ctx = crate::services::siu::Context {
@@ -594,7 +705,7 @@ pub async fn ingest(state: &AppState, raw: &[u8], replay_of: Option<String>) -> 
         .await;
     }
     let today = state.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date();
-    let plan = match plan(&m, event.unwrap_or(""), territory, establishment, today) {
+    let plan = match plan(&m, event.unwrap_or(""), &sender, today) {
         Ok(p) => p,
         Err(errors) => {
             return finish_without_effect(state, Some(&m), AckCode::Error, &errors, log, &ts).await;
@@ -640,6 +751,10 @@ pub async fn ingest(state: &AppState, raw: &[u8], replay_of: Option<String>) -> 
                 Ok(Some(first)) => Outcome::Ack(first.ack),
                 _ => Outcome::NoAck,
             }
+        }
+        Err(store::StoreError::Refused(why)) => {
+            let errors = [err("MRG", Some(1), None, None, 207, why)];
+            finish_without_effect(state, Some(&m), AckCode::Error, &errors, log, &ts).await
         }
         Err(store::StoreError::Conflict(why)) => {
             let code = if why.contains("inconnu") || why.contains("introuvable") {

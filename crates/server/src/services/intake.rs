@@ -170,6 +170,7 @@ async fn filing(
             sender: sender.to_owned(),
             content_type: "text/xml".into(),
             content: cda.to_vec(),
+            replaces: h.replaces.clone(),
         },
         vec![dmp],
     ))
@@ -277,12 +278,16 @@ pub async fn take_mail(
                     .file_incoming(&n, &doc, &plans, &system, now)
                     .await
                 {
-                    Ok(Some(id)) => {
-                        // A corrected version replaces the one it names, when we hold it.
-                        if let Some(old) = &h.replaces {
-                            state.store.supersede_by_unique_id(old, &id, now).await?;
-                        }
-                        report.filed += 1;
+                    // A corrected version replaced the one it names (when held
+                    // here, of the same patient and establishment) in the filing.
+                    Ok(Some(_)) => report.filed += 1,
+                    // It names someone else's document: refused, nothing filed.
+                    Err(store::StoreError::Refused(why)) => {
+                        n.state = IncomingState::Rejected;
+                        n.patient = None;
+                        n.detail = why;
+                        state.store.record_incoming(&n, now).await?;
+                        report.rejected += 1;
                     }
                     Ok(None) => report.seen += 1,
                     // Filed from another mail meanwhile: read again, it is a duplicate.
@@ -412,15 +417,9 @@ pub async fn attach(
             }
             e => e.into(),
         })?;
-    let Some(doc_id) = attached else {
+    // A corrected version replaced the one it names in the same transaction.
+    if attached.is_none() {
         return Err(AppError::Conflict("ce document est déjà traité".into()));
-    };
-    // A corrected version replaces the one it names, when we hold it.
-    if let Some(old) = &h.replaces {
-        state
-            .store
-            .supersede_by_unique_id(old, &doc_id, state.now_ms())
-            .await?;
     }
     Ok(p.id.to_string())
 }

@@ -40,6 +40,7 @@ fn received(w: &World, patient: domain::PatientId, unique_id: &str) -> ReceivedD
         sender: "chirurgien@test.mssante.fr".into(),
         content_type: "text/xml".into(),
         content: b"<ClinicalDocument/>".to_vec(),
+        replaces: None,
     }
 }
 
