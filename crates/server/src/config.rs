@@ -24,6 +24,9 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Lifetime of a logged-in session, in minutes.
     pub session_ttl_minutes: i64,
+    /// How often (seconds) an open WebSocket checks that its session is still
+    /// valid in the store (an account disabled elsewhere); logout closes it at once.
+    pub session_check_seconds: u64,
     /// Lifetime of an OAuth2 access token, in seconds.
     pub token_ttl_seconds: i64,
     /// Failed logins in a row before the account is locked.
@@ -144,6 +147,7 @@ impl Default for Config {
             database_url: None,
             public_url: None,
             session_ttl_minutes: 8 * 60,
+            session_check_seconds: 60,
             token_ttl_seconds: 3600,
             login_max_failures: 5,
             login_lock_minutes: 15,

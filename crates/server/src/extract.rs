@@ -31,19 +31,67 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-/// The client address (loopback when the server runs without connect info).
+/// The client address: the TCP peer, or the address a trusted reverse proxy
+/// forwards (loopback when the server runs without connect info).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip())
             .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        Ok(ClientAddr(ip))
+        Ok(ClientAddr(crate::addr::client(
+            peer,
+            &parts.headers,
+            &state.config.trusted_proxies,
+        )))
+    }
+}
+
+/// Resolves when `session` ends, for WebSockets to close with it: logged out
+/// or its account disabled (told at once through `state.session_ends`),
+/// expired (by the application's clock, looked at every few seconds), or gone
+/// from the store (looked at every `session_check_seconds`).
+pub async fn session_ended(state: AppState, session: Session) {
+    use crate::state::SessionEnd;
+    let mut ends = state.session_ends.subscribe();
+    let check = std::time::Duration::from_secs(state.config.session_check_seconds.max(1));
+    let tick = std::time::Duration::from_secs(5).min(check);
+    let mut last_check = std::time::Instant::now();
+    loop {
+        tokio::select! {
+            e = ends.recv() => match e {
+                Ok(SessionEnd::Session(h)) if h == session.token_hash => return,
+                Ok(SessionEnd::User(u)) if u == session.user => return,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
+            _ = tokio::time::sleep(tick) => {
+                let now = state.now_ms();
+                if now >= session.expires_at_ms {
+                    return;
+                }
+                if last_check.elapsed() >= check {
+                    last_check = std::time::Instant::now();
+                    let valid = match state.store.session(&session.token_hash, now).await {
+                        Ok(Some(_)) => state.store.user(session.user).await.is_ok_and(|u| u.active),
+                        Ok(None) => false,
+                        // The store is briefly away: keep the socket, look again.
+                        Err(_) => true,
+                    };
+                    if !valid {
+                        return;
+                    }
+                }
+            }
+        }
     }
 }
 

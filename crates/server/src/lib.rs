@@ -5,6 +5,7 @@
 //!
 //! Not here: rules (domain), SQL (store), FHIR JSON shapes (interop).
 
+pub mod addr;
 pub mod app;
 pub mod auth;
 pub mod config;

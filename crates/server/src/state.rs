@@ -35,6 +35,15 @@ pub struct RoomMessage {
     pub text: String,
 }
 
+/// A session that ended before its expiry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// Logged out: the session with this token hash.
+    Session(String),
+    /// Every session of this account (disabled).
+    User(domain::UserId),
+}
+
 /// A patient in a virtual waiting room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Presence {
@@ -76,8 +85,16 @@ pub struct AppState {
     /// idle patients are not woken by each other's events).
     pub rooms:
         Arc<std::sync::Mutex<std::collections::HashMap<String, tokio::sync::watch::Sender<bool>>>>,
-    /// Messages relayed between the two participants of a room.
-    pub room_messages: tokio::sync::broadcast::Sender<RoomMessage>,
+    /// Messages relayed between the two participants of each room: one
+    /// channel per room, so one room's flood never makes another drop.
+    pub room_channels: Arc<
+        std::sync::Mutex<
+            std::collections::HashMap<String, tokio::sync::broadcast::Sender<RoomMessage>>,
+        >,
+    >,
+    /// Sessions that ended (logout, account disabled): open WebSockets of
+    /// that session close at once.
+    pub session_ends: tokio::sync::broadcast::Sender<SessionEnd>,
     /// The online payment provider, when configured.
     pub payment: Option<crate::payment::Provider>,
     /// The SMTP relay for patients' notices, when configured.
@@ -103,7 +120,8 @@ impl AppState {
             ingest: None,
             presence: Arc::default(),
             rooms: Arc::default(),
-            room_messages: tokio::sync::broadcast::channel(1024).0,
+            room_channels: Arc::default(),
+            session_ends: tokio::sync::broadcast::channel(256).0,
             payment: None,
             mhd_token: Arc::default(),
             mailer: None,
@@ -121,6 +139,56 @@ impl AppState {
             .entry(id.to_owned())
             .or_insert_with(|| tokio::sync::watch::channel(false).0)
             .subscribe()
+    }
+
+    /// The message channel of the room of appointment `id` (made on first use).
+    pub fn room_channel(&self, id: &str) -> tokio::sync::broadcast::Sender<RoomMessage> {
+        let mut rooms = self
+            .room_channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        rooms
+            .entry(id.to_owned())
+            .or_insert_with(|| tokio::sync::broadcast::channel(64).0)
+            .clone()
+    }
+
+    /// Sends `text` from `from` to the other participant of room `id`, if
+    /// anyone listens.
+    pub fn room_send(&self, id: &str, from: &'static str, text: String) {
+        let sender = self
+            .room_channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(id)
+            .cloned();
+        if let Some(s) = sender {
+            let _ = s.send(RoomMessage {
+                room: id.to_owned(),
+                from,
+                text,
+            });
+        }
+    }
+
+    /// Forgets room `id`'s channel once nobody listens any more.
+    pub fn room_left(&self, id: &str) {
+        let mut rooms = self
+            .room_channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if rooms.get(id).is_some_and(|s| s.receiver_count() == 0) {
+            rooms.remove(id);
+        }
+    }
+
+    /// Whether the doctor has let the patient into room `id`.
+    pub fn room_is_open(&self, id: &str) -> bool {
+        self.rooms
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(id)
+            .is_some_and(|s| *s.borrow())
     }
 
     /// Opens the room of appointment `id`: its waiting patient goes in.

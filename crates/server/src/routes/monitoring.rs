@@ -636,9 +636,11 @@ use crate::state::LiveEvent;
 /// Small buffers: thousands of open queues must stay cheap.
 async fn alerts_ws(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     w: WebUser,
     ws: WebSocketUpgrade,
 ) -> Result<Response, PageError> {
+    super::web::same_origin(&state, &headers)?;
     let mine = triage_establishments(&w);
     if mine.is_empty() {
         return Err(AppError::Forbidden(
@@ -647,20 +649,24 @@ async fn alerts_ws(
         .into());
     }
     let events = state.events.subscribe();
+    let ended = crate::extract::session_ended(state.clone(), w.session.clone());
     Ok(ws
         .read_buffer_size(1024)
         .write_buffer_size(1024)
         .max_message_size(4096)
-        .on_upgrade(move |socket| push(socket, events, mine)))
+        .on_upgrade(move |socket| push(socket, events, mine, ended)))
 }
 
 async fn push(
     mut socket: WebSocket,
     mut events: tokio::sync::broadcast::Receiver<LiveEvent>,
     mine: Vec<EstablishmentId>,
+    ended: impl std::future::Future<Output = ()>,
 ) {
+    tokio::pin!(ended);
     loop {
         tokio::select! {
+            () = &mut ended => return,
             e = events.recv() => match e {
                 Ok(LiveEvent::Alerts(est)) if mine.contains(&est) => {
                     if socket.send(Message::Text("alertes".into())).await.is_err() {

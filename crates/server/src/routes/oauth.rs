@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::auth::{dummy_hash, random_token, token_hash, verify_secret};
 use crate::extract::ClientAddr;
+use crate::limiter::Endpoint;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -46,7 +47,7 @@ async fn token(
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    if let Err(retry) = state.limiter.check(ip, state.now_ms()) {
+    let slow_down = |retry: i64| {
         let mut r = oauth_error(
             StatusCode::TOO_MANY_REQUESTS,
             "slow_down",
@@ -55,8 +56,8 @@ async fn token(
         if let Ok(v) = retry.to_string().parse() {
             r.headers_mut().insert(header::RETRY_AFTER, v);
         }
-        return r;
-    }
+        r
+    };
     let form: Vec<(String, String)> = match serde_urlencoded::from_str(&body) {
         Ok(f) => f,
         Err(_) => {
@@ -94,6 +95,13 @@ async fn token(
             "client_id et client_secret requis",
         );
     };
+    // Counted before the secret is checked (argon2), per address and client.
+    if let Err(retry) = state
+        .limiter
+        .check(Endpoint::Token, ip, Some(&client_id), state.now_ms())
+    {
+        return slow_down(retry);
+    }
     let client = match state.store.client_by_client_id(&client_id).await {
         Ok(c) => c,
         Err(e) => {

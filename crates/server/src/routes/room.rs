@@ -4,6 +4,11 @@
 //! does (joined, camera on or off, left) go from one participant's WebSocket to
 //! the other's; the media flows between the browsers. STUN/TURN servers are
 //! configurable (`PARCOURS_ICE_SERVERS`); none are needed on one network.
+//!
+//! Locked: the patient enters only once the doctor has let them in, and only
+//! the patient and the doctor of the appointment ever. Each room has its own
+//! channel; each socket is rate-limited (messages and bytes), checked for its
+//! `Origin`, and closed when its session ends.
 
 use askama::Template;
 use axum::Router;
@@ -18,7 +23,7 @@ use domain::schedule::Mode;
 use super::web::{Nav, check_csrf, nav, posted_form, render, same_origin, see_other};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
-use crate::state::{AppState, RoomMessage};
+use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -55,7 +60,15 @@ async fn participant(
         return Err(not_found());
     }
     match w.actor.principal {
-        Principal::Patient { patient, .. } if patient == a.patient => Ok((a, "patient")),
+        Principal::Patient { patient, .. } if patient == a.patient => {
+            if !state.room_is_open(&a.id) {
+                return Err(PageError(AppError::Forbidden(
+                    "le médecin ne vous a pas encore fait entrer : restez dans la salle d'attente"
+                        .into(),
+                )));
+            }
+            Ok((a, "patient"))
+        }
         _ if w.user.id == a.practitioner => Ok((a, "doctor")),
         _ => Err(not_found()),
     }
@@ -130,32 +143,77 @@ async fn page(
 /// and `"left"` when the other comes and goes.
 async fn relay_ws(
     State(state): State<AppState>,
+    headers: HeaderMap,
     w: WebUser,
     Path(id): Path<String>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, PageError> {
+    same_origin(&state, &headers)?;
     let (a, role) = participant(&state, &w, &id).await?;
+    let session = w.session.clone();
     Ok(ws
         .read_buffer_size(64 * 1024)
         .write_buffer_size(64 * 1024)
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| relay(socket, state, a.id, role)))
+        .on_upgrade(move |socket| relay(socket, state, a.id, role, session)))
 }
 
-async fn relay(mut socket: WebSocket, state: AppState, room: String, role: &'static str) {
-    let mut rx = state.room_messages.subscribe();
-    let send = |text: String| {
-        let _ = state.room_messages.send(RoomMessage {
-            room: room.clone(),
-            from: role,
-            text,
-        });
-    };
-    send(r#"{"type":"peer","event":"joined"}"#.into());
+/// A token bucket per socket: `MESSAGES_PER_SECOND` messages and
+/// `BYTES_PER_SECOND` bytes on average, bursts up to ten seconds' worth (a
+/// WebRTC negotiation sends a few dozen ICE candidates at once).
+struct Budget {
+    messages: f64,
+    bytes: f64,
+    at: std::time::Instant,
+}
+
+const MESSAGES_PER_SECOND: f64 = 20.0;
+const BYTES_PER_SECOND: f64 = 64.0 * 1024.0;
+const BURST_SECONDS: f64 = 10.0;
+
+impl Budget {
+    fn new() -> Budget {
+        Budget {
+            messages: MESSAGES_PER_SECOND * BURST_SECONDS,
+            bytes: BYTES_PER_SECOND * BURST_SECONDS,
+            at: std::time::Instant::now(),
+        }
+    }
+
+    /// Spends one message of `len` bytes; `false` when over budget.
+    fn spend(&mut self, len: usize) -> bool {
+        let dt = self.at.elapsed().as_secs_f64();
+        self.at = std::time::Instant::now();
+        self.messages = (self.messages + dt * MESSAGES_PER_SECOND)
+            .min(MESSAGES_PER_SECOND * BURST_SECONDS);
+        self.bytes = (self.bytes + dt * BYTES_PER_SECOND).min(BYTES_PER_SECOND * BURST_SECONDS);
+        #[allow(clippy::cast_precision_loss)]
+        let len = len as f64;
+        if self.messages < 1.0 || self.bytes < len {
+            return false;
+        }
+        self.messages -= 1.0;
+        self.bytes -= len;
+        true
+    }
+}
+
+async fn relay(
+    mut socket: WebSocket,
+    state: AppState,
+    room: String,
+    role: &'static str,
+    session: store::users::Session,
+) {
+    let mut rx = state.room_channel(&room).subscribe();
+    let mut budget = Budget::new();
+    let ended = crate::extract::session_ended(state.clone(), session);
+    tokio::pin!(ended);
+    state.room_send(&room, role, r#"{"type":"peer","event":"joined"}"#.into());
     loop {
         tokio::select! {
             m = rx.recv() => match m {
-                Ok(m) if m.room == room && m.from != role => {
+                Ok(m) if m.from != role => {
                     if socket.send(Message::Text(m.text.into())).await.is_err() {
                         break;
                     }
@@ -165,13 +223,36 @@ async fn relay(mut socket: WebSocket, state: AppState, room: String, role: &'sta
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             },
             m = socket.recv() => match m {
-                Some(Ok(Message::Text(t))) => send(t.as_str().to_owned()),
+                Some(Ok(Message::Text(t))) => {
+                    if !budget.spend(t.len()) {
+                        tracing::warn!("consultation room: socket over its message budget, closed");
+                        let _ = socket
+                            .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                                code: 1008,
+                                reason: "trop de messages".into(),
+                            })))
+                            .await;
+                        break;
+                    }
+                    state.room_send(&room, role, t.as_str().to_owned());
+                }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => {}
             },
+            () = &mut ended => {
+                let _ = socket
+                    .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                        code: 1008,
+                        reason: "session terminée".into(),
+                    })))
+                    .await;
+                break;
+            }
         }
     }
-    send(r#"{"type":"peer","event":"left"}"#.into());
+    drop(rx);
+    state.room_send(&room, role, r#"{"type":"peer","event":"left"}"#.into());
+    state.room_left(&room);
 }
 
 /// Largest file shared in a consultation.
@@ -247,10 +328,6 @@ async fn share(
         .await?;
     let name: String = name.chars().filter(|c| !c.is_control()).take(120).collect();
     let message = serde_json::json!({"type": "file", "id": saved, "name": name}).to_string();
-    let _ = state.room_messages.send(RoomMessage {
-        room: a.id,
-        from: role,
-        text: message,
-    });
+    state.room_send(&a.id, role, message);
     Ok(axum::Json(serde_json::json!({"id": saved, "name": name})).into_response())
 }

@@ -105,19 +105,30 @@ fn set_presence(state: &AppState, id: &str, update: impl FnOnce(&mut Presence)) 
 /// page (or losing the network) shows them disconnected, still in the list.
 async fn presence_ws(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     w: WebUser,
     Path(id): Path<String>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, PageError> {
+    super::web::same_origin(&state, &headers)?;
     let a = own_video_appointment(&state, &w, &id).await?;
+    let session = w.session.clone();
     Ok(ws
         .read_buffer_size(1024)
         .write_buffer_size(1024)
         .max_message_size(1024)
-        .on_upgrade(move |socket| wait(socket, state, a.id, a.practitioner)))
+        .on_upgrade(move |socket| wait(socket, state, a.id, a.practitioner, session)))
 }
 
-async fn wait(mut socket: WebSocket, state: AppState, id: String, practitioner: UserId) {
+async fn wait(
+    mut socket: WebSocket,
+    state: AppState,
+    id: String,
+    practitioner: UserId,
+    session: store::users::Session,
+) {
+    let ended = crate::extract::session_ended(state.clone(), session);
+    tokio::pin!(ended);
     let mut open = state.room_signal(&id);
     set_presence(&state, &id, |p| p.connected = true);
     let _ = state.events.send(LiveEvent::WaitingRoom(practitioner));
@@ -131,6 +142,7 @@ async fn wait(mut socket: WebSocket, state: AppState, id: String, practitioner: 
             }
         }
         tokio::select! {
+            () = &mut ended => break,
             changed = open.changed() => if changed.is_err() {
                 // The room was forgotten (consultation closed): listen afresh.
                 open = state.room_signal(&id);
@@ -245,18 +257,23 @@ async fn table(State(state): State<AppState>, w: WebUser) -> Result<Response, Pa
 /// `GET /salle-attente/ws`: says `salle` when this doctor's waiting room changes.
 async fn list_ws(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     w: WebUser,
     ws: WebSocketUpgrade,
 ) -> Result<Response, PageError> {
+    super::web::same_origin(&state, &headers)?;
     let me = practitioner_of(&w)?;
     let mut events = state.events.subscribe();
+    let ended = crate::extract::session_ended(state.clone(), w.session.clone());
     Ok(ws
         .read_buffer_size(1024)
         .write_buffer_size(1024)
         .max_message_size(1024)
         .on_upgrade(move |mut socket| async move {
+            tokio::pin!(ended);
             loop {
                 tokio::select! {
+                    () = &mut ended => return,
                     e = events.recv() => match e {
                         Ok(LiveEvent::WaitingRoom(u)) if u == me => {
                             if socket.send(Message::Text("salle".into())).await.is_err() {

@@ -21,6 +21,7 @@ use store::users::{Session, User, UserKind};
 
 use crate::auth::{self, constant_time_eq, random_token, token_hash};
 use crate::error::{AppError, PageError};
+use crate::limiter::Endpoint;
 use crate::extract::{ClientAddr, LOGIN_CSRF_COOKIE, SESSION_COOKIE, WebUser, any_session};
 use crate::services::patients;
 use crate::state::AppState;
@@ -424,10 +425,13 @@ async fn login(
     same_origin(&state, &headers)?;
     let cookie = crate::extract::cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
     check_csrf(&cookie, &form.csrf)?;
-    if let Err(retry) = state.limiter.check(ip, state.now_ms()) {
+    let username = form.username.trim();
+    if let Err(retry) = state
+        .limiter
+        .check(Endpoint::Login, ip, Some(username), state.now_ms())
+    {
         return Err(AppError::TooMany(retry).into());
     }
-    let username = form.username.trim();
     let user = state.store.user_by_username(username).await?;
     let hash = user
         .as_ref()
@@ -554,7 +558,11 @@ async fn totp(
         return Ok(see_other("/login"));
     };
     check_csrf(&half.csrf_token, &form.csrf)?;
-    if let Err(retry) = state.limiter.check(ip, state.now_ms()) {
+    let account = half.user.to_string();
+    if let Err(retry) = state
+        .limiter
+        .check(Endpoint::Totp, ip, Some(&account), state.now_ms())
+    {
         return Err(AppError::TooMany(retry).into());
     }
     let user = state.store.user(half.user).await?;
@@ -624,6 +632,10 @@ async fn logout(
     same_origin(&state, &headers)?;
     check_csrf(&w.session.csrf_token, &form.csrf)?;
     state.store.delete_session(&w.session.token_hash).await?;
+    // Its open WebSockets (room, queues) close now.
+    let _ = state
+        .session_ends
+        .send(crate::state::SessionEnd::Session(w.session.token_hash.clone()));
     audit_login(&state, Some(&w.user), "logout", "success").await;
     let mut resp = see_other("/login");
     resp.headers_mut().append(

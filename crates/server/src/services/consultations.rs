@@ -21,7 +21,7 @@ use crate::error::AppError;
 use crate::payment::{self, CheckoutRequest};
 use crate::routes::web::{paris_date as date_fr, paris_format};
 use crate::services::patients;
-use crate::state::{AppState, RoomMessage};
+use crate::state::AppState;
 
 fn not_found() -> AppError {
     AppError::NotFound("consultation introuvable".into())
@@ -85,12 +85,8 @@ pub async fn close(
         }
         Err(e) => return Err(e.into()),
     }
+    state.room_send(&a.id, "doctor", r#"{"type":"closed"}"#.into());
     state.close_room(&a.id);
-    let _ = state.room_messages.send(RoomMessage {
-        room: a.id.clone(),
-        from: "doctor",
-        text: r#"{"type":"closed"}"#.into(),
-    });
     Ok(state.store.consultation(&a.id).await?)
 }
 

@@ -56,31 +56,6 @@ pub enum Peer {
 /// How much of a message from an unknown or refused sender is logged.
 pub const UNKNOWN_SENDER_PREFIX: usize = 256;
 
-/// Whether `ip` is `entry` (an address) or inside it (a CIDR block).
-fn address_matches(ip: std::net::IpAddr, entry: &str) -> bool {
-    use std::net::IpAddr;
-    let (base, bits) = match entry.split_once('/') {
-        Some((b, n)) => (b, n.parse::<u32>().ok()),
-        None => (entry, None),
-    };
-    let Ok(base) = base.trim().parse::<IpAddr>() else {
-        return false;
-    };
-    match (ip, base) {
-        (IpAddr::V4(a), IpAddr::V4(b)) => {
-            let n = bits.unwrap_or(32).min(32);
-            let mask = u32::MAX.checked_shl(32 - n).unwrap_or(0);
-            u32::from(a) & mask == u32::from(b) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(b)) => {
-            let n = bits.unwrap_or(128).min(128);
-            let mask = u128::MAX.checked_shl(128 - n).unwrap_or(0);
-            u128::from(a) & mask == u128::from(b) & mask
-        }
-        _ => false,
-    }
-}
-
 /// Whether `peer` may speak as `sender`: over TLS, only with the certificate
 /// declared for it; over plain MLLP, only from this machine or a declared
 /// address. The reason (French) when not.
@@ -94,11 +69,8 @@ pub fn peer_allowed(peer: &Peer, sender: &store::hl7::Hl7Sender) -> Result<(), S
             )),
         },
         Peer::Tcp(ip) => {
-            let ip = match ip {
-                std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(*ip),
-                v4 => *v4,
-            };
-            if ip.is_loopback() || sender.allowed_addresses.iter().any(|a| address_matches(ip, a)) {
+            let ip = crate::addr::canonical(*ip);
+            if ip.is_loopback() || sender.allowed_addresses.iter().any(|a| crate::addr::matches(ip, a)) {
                 Ok(())
             } else {
                 Err(format!(
