@@ -219,7 +219,7 @@ fn small_commands() {
     let db = store::testing::fresh_sqlite_url();
     let o = parcours(&db, &["migrate"], &[]);
     assert!(
-        stdout(&o).contains("[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]"),
+        stdout(&o).contains("[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]"),
         "{}",
         stdout(&o)
     );
@@ -383,6 +383,10 @@ async fn hl7_senders_log_and_replay() {
             "STROCH",
             "--establishment",
             "450000013",
+            "--ipp-authority",
+            "X",
+            "--allow-address",
+            "10.1.0.0/16",
         ],
         &[],
     );
@@ -456,6 +460,11 @@ fn start_server(db: &str) -> (std::process::Child, std::net::SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_parcours"))
         .arg("serve")
         .env("PARCOURS_DATABASE_URL", db)
+        // The key file of the data folder `parcours()` uses (seeds sealed there).
+        .env(
+            "PARCOURS_DATA_DIR",
+            std::env::temp_dir().join(format!("parcours-cli-{}", std::process::id())),
+        )
         .env("PARCOURS_LISTEN", "127.0.0.1:0")
         .env("PARCOURS_MLLP_LISTEN", "127.0.0.1:0")
         .env("PARCOURS_LOG", "warn")
@@ -512,7 +521,7 @@ fn send_one(
 fn crash_message(sender: usize, i: usize) -> (String, String) {
     let control = format!("crash-{sender}-{i}");
     let msg = format!(
-        "MSH|^~\\&|GAM|CHVL|PARCOURS|GHT|20261123||ADT^A28^ADT_A05|{control}|P|2.5\rPID|1||K{sender}X{i}^^^CHVL^PI||Crash^Test^^^^^L||19700101|F\r"
+        "MSH|^~\\&|GAM|CHVL|PARCOURS|GHT|20261123||ADT^A28^ADT_A05|{control}|P|2.5\rPID|1||K{sender}X{i}^^^CHVL&450000021&M^PI||Crash^Test^^^^^L||19700101|F\r"
     );
     (control, msg)
 }

@@ -84,6 +84,30 @@ fn write_key(path: &Path, key: &[u8; 32]) -> Result<(), KeyError> {
     f.sync_all().map_err(io)
 }
 
+/// Creates the key at `path` unless another process just did: written aside,
+/// then linked in place (which fails if the file exists), so that two starts
+/// at once never read a half-written key.
+fn create(path: &Path) -> Result<[u8; 32], KeyError> {
+    let k = new_key()?;
+    let aside = sibling(path, &format!(".new-{}", uuid::Uuid::new_v4().simple()));
+    write_key(&aside, &k)?;
+    let linked = std::fs::hard_link(&aside, path);
+    let _ = std::fs::remove_file(&aside);
+    match linked {
+        Ok(()) => {
+            tracing::warn!(path = %path.display(), "clé secrète créée: sauvegardez ce fichier à part de la base");
+            Ok(k)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            read_key(path)?.ok_or_else(|| KeyError::Malformed(path.to_owned()))
+        }
+        Err(source) => Err(KeyError::Io {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
 /// Loads the key ring from `path` (and its `.next` / `.previous` leftovers of
 /// a rotation), creating the key when there is none.
 pub fn load_or_create(path: &Path) -> Result<KeyRing, KeyError> {
@@ -99,12 +123,7 @@ pub fn load_or_create(path: &Path) -> Result<KeyRing, KeyError> {
             })?;
             n
         }
-        (None, None) => {
-            let k = new_key()?;
-            write_key(path, &k)?;
-            tracing::warn!(path = %path.display(), "clé secrète créée: sauvegardez ce fichier à part de la base");
-            k
-        }
+        (None, None) => create(path)?,
     };
     let others: Vec<[u8; 32]> = [next, previous]
         .into_iter()

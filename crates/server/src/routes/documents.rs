@@ -788,22 +788,21 @@ async fn queued_render(
             if family.is_none() && birth_date.is_none() {
                 continue;
             }
+            // Through the patient search service: the policy, then the audit.
+            let q = store::patients::PatientQuery {
+                ins: None,
+                ipp: None,
+                family,
+                given: None,
+                birth_date,
+                limit: 20,
+                offset: 0,
+            };
             found.extend(
-                state
-                    .store
-                    .search_patients(
-                        est.territory,
-                        &store::patients::PatientQuery {
-                            ins: None,
-                            ipp: None,
-                            family,
-                            given: None,
-                            birth_date,
-                            limit: 20,
-                            offset: 0,
-                        },
-                    )
-                    .await?,
+                crate::services::patients::search(state, &w.actor, &q, Some(est.territory))
+                    .await?
+                    .into_iter()
+                    .map(|(p, _)| p),
             );
         }
     }

@@ -1234,7 +1234,13 @@ async fn search_document_references(
     let list = params(raw.clone(), &["patient", "patient.identifier", "status"])?;
     let pid = match param(&list, "patient.identifier") {
         Some(ident) => patient_by_identifier(&state, &api, ident).await?,
-        None => patient_param(&list)?,
+        None => Some(patient_param(&list)?),
+    };
+    let query = format!("DocumentReference?{}", raw.clone().unwrap_or_default());
+    // Nobody carries that identifier here: the same empty Bundle as for a
+    // patient with nothing for this client (existence is not told).
+    let Some(pid) = pid else {
+        return Ok(bundle(&state, Vec::new(), &query));
     };
     let mut out = Vec::new();
     // Clinical documents (drafts only to their establishment's staff, never
@@ -1255,11 +1261,7 @@ async fn search_document_references(
             &pdf,
         ));
     }
-    Ok(bundle(
-        &state,
-        out,
-        &format!("DocumentReference?{}", raw.unwrap_or_default()),
-    ))
+    Ok(bundle(&state, out, &query))
 }
 
 fn document_reference_json(
@@ -1317,12 +1319,13 @@ async fn client_documents(
 }
 
 /// `patient.identifier=urn:oid:…|INS` (ITI-67): the identity in the client's
-/// domain that carries it.
+/// domain that carries it, found through the patient search service (the
+/// policy, then the audit); `None` when there is none.
 async fn patient_by_identifier(
     state: &AppState,
     api: &ApiActor,
     ident: &str,
-) -> Result<PatientId, AppError> {
+) -> Result<Option<PatientId>, AppError> {
     let (system, value) = ident.split_once('|').ok_or_else(|| {
         AppError::BadRequest(
             "invalid",
@@ -1336,26 +1339,17 @@ async fn patient_by_identifier(
     let ins = (oid == domain::ins::OID_INS_NIR || oid == domain::ins::OID_INS_NIA)
         .then(|| value.to_owned());
     let ipp = (ins.is_none()).then(|| value.to_owned());
-    let found = state
-        .store
-        .search_patients(
-            g.territory,
-            &store::patients::PatientQuery {
-                ins,
-                ipp,
-                family: None,
-                given: None,
-                birth_date: None,
-                limit: 2,
-                offset: 0,
-            },
-        )
-        .await?;
-    found
-        .into_iter()
-        .find(|p| p.active())
-        .map(|p| p.id)
-        .ok_or_else(|| AppError::NotFound("patient introuvable".into()))
+    let q = store::patients::PatientQuery {
+        ins,
+        ipp,
+        family: None,
+        given: None,
+        birth_date: None,
+        limit: 2,
+        offset: 0,
+    };
+    let found = patients::search(state, &api.actor, &q, Some(g.territory)).await?;
+    Ok(found.into_iter().find(|(p, _)| p.active()).map(|(p, _)| p.id))
 }
 
 /// `POST /fhir` with a transaction Bundle: the ITI-65 Provide Document Bundle

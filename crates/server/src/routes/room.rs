@@ -61,7 +61,9 @@ async fn participant(
     }
     match w.actor.principal {
         Principal::Patient { patient, .. } if patient == a.patient => {
-            if !state.room_is_open(&a.id) {
+            // Closed already: its page sends to what follows (payment, prescription).
+            let closed = || async { state.store.consultation(&a.id).await.is_ok() };
+            if !state.room_is_open(&a.id) && !closed().await {
                 return Err(PageError(AppError::Forbidden(
                     "le médecin ne vous a pas encore fait entrer : restez dans la salle d'attente"
                         .into(),

@@ -280,7 +280,10 @@ fn plan(
                     .and_then(|c| c.subcomponent(1))
                     .map(|s| s.raw())
                     .unwrap_or("");
-                let ours = |a: &str| !a.is_empty() && (a == namespace || a == oid);
+                // HD semantics: the universal id (PID-3.4.2) names the
+                // authority when given; the namespace (PID-3.4.1) otherwise.
+                let named = if oid.is_empty() { namespace } else { oid };
+                let ours = |a: &str| !a.is_empty() && a == named;
                 if !(ours(&sender.territory_oid)
                     || sender.ipp_authority.as_deref().is_some_and(ours))
                 {

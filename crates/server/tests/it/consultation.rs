@@ -168,6 +168,8 @@ async fn the_prescription_is_released_after_online_payment_and_approval() {
         let doctor = app.login("dr.martin").await;
         let dcookie = format!("parcours_session={doctor}");
         let pcookie = format!("parcours_session={patient}");
+        // The room opens to the patient once the doctor lets her in.
+        app.let_in(&doctor, &id).await;
 
         // Only the doctor closes; a partly filled line comes back with what was typed.
         let r = app

@@ -16,6 +16,7 @@ pub struct TestApp {
     pub state: server::AppState,
     pub base: String,
     pub mllp: std::net::SocketAddr,
+    pub mllp_tls: Option<std::net::SocketAddr>,
     pub store: Store,
     pub clock: ManualClock,
     pub http: reqwest::Client,
@@ -48,6 +49,7 @@ pub async fn spawn_app_with(backend: &'static str, tune: impl FnOnce(&mut Config
     demo::seed(&store, clock.now_ms()).await.unwrap();
     let addr = app.local_addr().unwrap();
     let mllp = app.mllp_addr().unwrap();
+    let mllp_tls = app.mllp_tls_addr();
     let state = app.state().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async {
@@ -61,6 +63,7 @@ pub async fn spawn_app_with(backend: &'static str, tune: impl FnOnce(&mut Config
         state,
         base: format!("http://{addr}"),
         mllp,
+        mllp_tls,
         store,
         clock,
         http,
@@ -550,6 +553,20 @@ impl TestApp {
             format!("parcours_session={session}").parse().unwrap(),
         );
         tokio_tungstenite::connect_async(req).await.map(|(s, _)| s)
+    }
+
+    /// The doctor (session `doctor`) lets the patient into the room of
+    /// appointment `id` (the room is locked until then).
+    pub async fn let_in(&self, doctor: &str, id: &str) {
+        let show = self.get_page(&format!("/rdv/{id}"), doctor).await;
+        let r = self
+            .post_form(
+                &format!("/rdv/{id}/entrer"),
+                &format!("parcours_session={doctor}"),
+                &[("csrf", &csrf_field(&show.text))],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{}", r.text);
     }
 
     /// A demo account's user id.

@@ -76,12 +76,12 @@ impl Imap {
 }
 
 /// A surgeon's CDA about `p` (its header as `p`'s record says, INS when qualified).
-fn surgeon_cda(p: &domain::identity::PatientRecord, id: &str) -> String {
+pub(crate) fn surgeon_cda(p: &domain::identity::PatientRecord, id: &str) -> String {
     surgeon_cda_replacing(p, id, None)
 }
 
 /// The same, correcting the version whose id is `replaces`.
-fn surgeon_cda_replacing(
+pub(crate) fn surgeon_cda_replacing(
     p: &domain::identity::PatientRecord,
     id: &str,
     replaces: Option<&str>,
@@ -113,7 +113,7 @@ fn surgeon_cda_replacing(
 }
 
 /// The surgeon's mail: subject XDM/1.0/DDM, the XDM archive attached.
-fn surgeon_mail(message_id: &str, cda: Option<&str>) -> Vec<u8> {
+pub(crate) fn surgeon_mail(message_id: &str, cda: Option<&str>) -> Vec<u8> {
     use lettre::message::header::ContentType;
     use lettre::message::{Attachment, MultiPart, SinglePart};
     let mut parts =

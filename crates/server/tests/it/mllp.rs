@@ -162,8 +162,19 @@ async fn a_repeated_control_id_gets_the_same_ack_and_no_second_effect() {
             .await
             .unwrap()
             .unwrap();
+        // Its IPPs carry the same authority as the hospital's here.
         app.store
-            .create_hl7_sender("GAM", "STROCH", clinic.id, 0)
+            .declare_hl7_sender(
+                &store::hl7::NewHl7Sender {
+                    application: "GAM".into(),
+                    facility: "STROCH".into(),
+                    establishment: clinic.id,
+                    ipp_authority: Some("450000021".into()),
+                    allowed_addresses: vec![],
+                    tls_subject: None,
+                },
+                0,
+            )
             .await
             .unwrap();
         let from_clinic = msg
@@ -778,8 +789,19 @@ async fn the_ans_samples_and_messages_written_by_hl7apy_and_python_hl7() {
         .await
         .unwrap()
         .unwrap();
+    // The ANS samples' IPPs are assigned by CHU-X (PID-3.4 CHU-X&000897406&N).
     app.store
-        .create_hl7_sender("GAM", "CHU-X", hospital.id, 0)
+        .declare_hl7_sender(
+            &store::hl7::NewHl7Sender {
+                application: "GAM".into(),
+                facility: "CHU-X".into(),
+                establishment: hospital.id,
+                ipp_authority: Some("000897406".into()),
+                allowed_addresses: vec![],
+                tls_subject: None,
+            },
+            0,
+        )
         .await
         .unwrap();
     let mut c = Mllp::connect(&app).await;

@@ -902,6 +902,7 @@ async fn files_shared_in_the_room_reach_the_other_side_and_the_record() {
             .remove(0);
         let patient = app.login(server::demo::PATIENT_LOGIN).await;
         let doctor = app.login("dr.martin").await;
+        app.let_in(&doctor, &a.id).await;
         let mut d = app
             .ws(&format!("/consultation/{}/ws", a.id), &doctor)
             .await

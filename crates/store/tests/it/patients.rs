@@ -246,10 +246,54 @@ async fn merge_links_the_merged_away_record_to_the_survivor() {
         p2.establishment = Some(w.e2);
         let survivor = s.create_patient(&p1, &who(), NOW).await.unwrap();
         let dup = s.create_patient(&p2, &who(), NOW).await.unwrap();
+        let bare = s.create_patient(&p2, &who(), NOW).await.unwrap();
         let foreign = s
             .create_patient(&new_patient(w.t2.id, "Martin", "Marie"), &who(), NOW)
             .await
             .unwrap();
+        // A record only created at e2 (no care there) brings no link with it.
+        s.merge_patients(survivor.id, bare.id, &who(), NOW)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.patient_establishments(survivor.id).await.unwrap(),
+            vec![w.e1],
+            "{name}: creation is not care"
+        );
+        // One with an appointment at e2 (real care) brings e2.
+        let doctor = s
+            .create_user(
+                &store::users::NewUser {
+                    username: format!("dr-merge-{}", rand_suffix()),
+                    display_name: "Dr Test".into(),
+                    kind: store::users::UserKind::Professional,
+                    password_hash: "$argon2id$fake".into(),
+                    totp_secret: None,
+                    rpps: None,
+                    profession: None,
+                    patient: None,
+                    roles: vec![(w.e2, domain::org::Role::Doctor)],
+                },
+                NOW,
+            )
+            .await
+            .unwrap();
+        s.book(
+            &store::schedule::NewAppointment {
+                practitioner: doctor,
+                establishment: w.e2,
+                patient: dup.id,
+                start_ms: NOW,
+                end_ms: NOW + 900_000,
+                mode: domain::schedule::Mode::InPerson,
+                booked_by: "test".into(),
+            },
+            &[],
+            &who(),
+            NOW,
+        )
+        .await
+        .unwrap();
         s.merge_patients(survivor.id, dup.id, &who(), NOW)
             .await
             .unwrap();
@@ -261,8 +305,8 @@ async fn merge_links_the_merged_away_record_to_the_survivor() {
         links.sort();
         let mut expected = vec![w.e1, w.e2];
         expected.sort();
-        assert_eq!(links, expected, "{name}: links moved to the survivor");
-        assert_eq!(s.patient(survivor.id).await.unwrap().version, 2);
+        assert_eq!(links, expected, "{name}: the link of real care moved to the survivor");
+        assert_eq!(s.patient(survivor.id).await.unwrap().version, 3);
         for (a, b) in [
             (survivor.id, dup.id),
             (dup.id, survivor.id),
