@@ -650,3 +650,33 @@ fn programme_files_are_checked_before_use() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_secret_key_is_made_once_and_rotated_by_command() {
+    let dir = std::env::temp_dir().join(format!("parcours-cli-key-{}", uuid_like()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite://{}", dir.join("p.db").display());
+    let key = dir.join("secret.key");
+    let env = [("PARCOURS_SECRET_KEY_FILE", key.to_str().unwrap())];
+    let o = parcours(&db, &["demo", "--seed-only"], &env);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let first = std::fs::read_to_string(&key).unwrap();
+    assert_eq!(first.trim().len(), 64, "32 bytes in hex");
+    // The log names the file, never the key.
+    assert!(!String::from_utf8_lossy(&o.stderr).contains(first.trim()));
+    let o = parcours(&db, &["secret-key", "rotate"], &env);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout(&o).contains("Nouvelle clé"), "{}", stdout(&o));
+    let second = std::fs::read_to_string(&key).unwrap();
+    assert_ne!(first, second);
+    assert_eq!(std::fs::read_to_string(dir.join("secret.key.previous")).unwrap(), first);
+    // Seeding again reads the sealed seeds with the new key; without the key
+    // file (moved away), the command stops with why.
+    let o = parcours(&db, &["demo", "--seed-only"], &env);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::rename(&key, dir.join("elsewhere")).unwrap();
+    std::fs::remove_file(dir.join("secret.key.previous")).unwrap();
+    let o = parcours(&db, &["secret-key", "rotate"], &env);
+    assert!(!o.status.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -109,6 +109,18 @@ impl std::fmt::Debug for NewUser {
     }
 }
 
+impl std::fmt::Debug for ApiClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiClient")
+            .field("id", &self.id)
+            .field("client_id", &self.client_id)
+            .field("secret_hash", &REDACTED)
+            .field("establishment", &self.establishment)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
@@ -197,7 +209,8 @@ db_row! {
 }
 
 /// An OAuth2 client (client credentials), bound to one establishment and role.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` does not show the secret's hash.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ApiClient {
     /// Internal id.
     pub id: ApiClientId,
@@ -694,5 +707,61 @@ impl Store {
                 .map(ApiClient::try_from)
                 .transpose()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let user = User {
+            id: UserId::new(),
+            username: "dr.martin".into(),
+            display_name: "Dr Martin".into(),
+            kind: UserKind::Professional,
+            password_hash: "$argon2id$v=19$SECRET-HASH".into(),
+            totp_secret: Some("TOTPSEEDBASE32".into()),
+            rpps: None,
+            profession: None,
+            patient: None,
+            failed_logins: 0,
+            locked_until_ms: None,
+            active: true,
+        };
+        let new = NewUser {
+            username: "x".into(),
+            display_name: "X".into(),
+            kind: UserKind::Professional,
+            password_hash: "$argon2id$v=19$SECRET-HASH".into(),
+            totp_secret: Some("TOTPSEEDBASE32".into()),
+            rpps: None,
+            profession: None,
+            patient: None,
+            roles: vec![],
+        };
+        let session = Session {
+            token_hash: "TOKEN-HASH".into(),
+            user: user.id,
+            csrf_token: "CSRF-TOKEN".into(),
+            mfa_done: true,
+            expires_at_ms: 0,
+        };
+        let client = ApiClient {
+            id: ApiClientId::new(),
+            client_id: "feed".into(),
+            name: "Flux".into(),
+            secret_hash: "$argon2id$v=19$SECRET-HASH".into(),
+            establishment: EstablishmentId::new(),
+            territory: TerritoryId::new(),
+            role: Role::Integration,
+            active: true,
+        };
+        let text = format!("{user:?} {new:?} {session:?} {client:?}");
+        for secret in ["SECRET-HASH", "TOTPSEEDBASE32", "TOKEN-HASH", "CSRF-TOKEN"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert!(text.contains("dr.martin") && text.contains("feed"), "{text}");
     }
 }

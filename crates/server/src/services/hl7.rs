@@ -81,6 +81,24 @@ pub fn peer_allowed(peer: &Peer, sender: &store::hl7::Hl7Sender) -> Result<(), S
     }
 }
 
+/// Whether an IPP assigned by (`namespace`, `universal_id`) (PID-3.4) is an
+/// IPP of this domain: HD semantics, the universal id names the authority
+/// when given, the namespace otherwise; it must be the territory's OID or the
+/// authority declared for the sender.
+pub(crate) fn ipp_authority_ok(
+    sender: &store::hl7::Hl7Sender,
+    namespace: &str,
+    universal_id: &str,
+) -> bool {
+    let named = if universal_id.is_empty() {
+        namespace
+    } else {
+        universal_id
+    };
+    !named.is_empty()
+        && (named == sender.territory_oid || sender.ipp_authority.as_deref() == Some(named))
+}
+
 /// XPN-7, the name type (L birth, D used).
 fn name_type<'a>(r: &hl7v2::Field<'a>) -> &'a str {
     r.component(7).map(|c| c.raw()).unwrap_or("")
@@ -280,13 +298,7 @@ fn plan(
                     .and_then(|c| c.subcomponent(1))
                     .map(|s| s.raw())
                     .unwrap_or("");
-                // HD semantics: the universal id (PID-3.4.2) names the
-                // authority when given; the namespace (PID-3.4.1) otherwise.
-                let named = if oid.is_empty() { namespace } else { oid };
-                let ours = |a: &str| !a.is_empty() && a == named;
-                if !(ours(&sender.territory_oid)
-                    || sender.ipp_authority.as_deref().is_some_and(ours))
-                {
+                if !ipp_authority_ok(sender, namespace, oid) {
                     return Err(vec![err(
                         "PID",
                         Some(3),
@@ -667,6 +679,7 @@ pub async fn ingest(
             establishment,
             territory,
             sender: log.sender.clone(),
+            declared: sender.clone(),
         };
         return crate::services::siu::intake(
             state,

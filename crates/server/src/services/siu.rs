@@ -27,6 +27,8 @@ pub struct Context {
     pub territory: TerritoryId,
     /// `APP|FACILITY`.
     pub sender: String,
+    /// The declared sender (its IPP authority).
+    pub declared: store::hl7::Hl7Sender,
 }
 
 fn text(m: &Message, path: &str) -> String {
@@ -63,6 +65,7 @@ async fn read(state: &AppState, m: &Message, ctx: &Context) -> Result<Request, V
     }
     // The IPP: the PID-3 repetition typed PI, else the first.
     let mut ipp = String::new();
+    let mut chosen = 1;
     for rep in 1..=5 {
         let id = text(m, &format!("PID-3({rep}).1"));
         if id.is_empty() {
@@ -70,7 +73,26 @@ async fn read(state: &AppState, m: &Message, ctx: &Context) -> Result<Request, V
         }
         if ipp.is_empty() || text(m, &format!("PID-3({rep}).5")) == "PI" {
             ipp = id;
+            chosen = rep;
         }
+    }
+    // An IPP of another domain would name someone else here.
+    let namespace = text(m, &format!("PID-3({chosen}).4.1"));
+    let universal = text(m, &format!("PID-3({chosen}).4.2"));
+    if !ipp.is_empty()
+        && !crate::services::hl7::ipp_authority_ok(&ctx.declared, &namespace, &universal)
+    {
+        return Err(vec![err(
+            "PID",
+            Some(3),
+            Some(chosen),
+            Some(4),
+            102,
+            format!(
+                "IPP d'une autre autorité d'affectation ({namespace}&{universal}): attendu {} ou l'autorité déclarée pour l'émetteur",
+                ctx.declared.territory_oid
+            ),
+        )]);
     }
     let q = PatientQuery {
         ipp: Some(ipp.clone()),

@@ -895,5 +895,16 @@ async fn an_ipp_of_another_assigning_authority_is_refused() {
                 .await;
             assert_eq!(ack_code(&ack).0, "AA", "{backend} {authority}: {ack}");
         }
+        // An agenda's SIU naming an IPP of another domain books nobody.
+        let muller = app.demo_patient("Muller").await;
+        let rpps = app.store.user_by_username("dr.bernard").await.unwrap().unwrap().rpps.unwrap();
+        let before = app.store.appointments_of_patient(muller.id).await.unwrap().len();
+        let foreign = crate::schedule::siu("S12", "siu-auth", "EXT-A", &muller.ipp, &rpps, "20261201143000")
+            .replace("CHVL&450000021&M", "AUTRE&1.2.250.1.999.1&ISO");
+        let ack = c.send(foreign.as_bytes()).await;
+        let (code, err, location) = ack_code(&ack);
+        assert_eq!((code.as_str(), err.as_deref()), ("AE", Some("102")), "{backend}: {ack}");
+        assert!(location.unwrap_or_default().starts_with("PID^1^3"), "{ack}");
+        assert_eq!(app.store.appointments_of_patient(muller.id).await.unwrap().len(), before);
     }
 }
