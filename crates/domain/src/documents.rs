@@ -466,15 +466,28 @@ mod tests {
     fn a_correction_replaces_only_the_same_patients_document_filed_here() {
         let (p, q) = (PatientId::new(), PatientId::new());
         let (e, f) = (EstablishmentId::new(), EstablishmentId::new());
-        let old = Replaced { patient: p, establishment: e, superseded: false };
+        let old = Replaced {
+            patient: p,
+            establishment: e,
+            superseded: false,
+        };
         assert_eq!(may_replace(&old, p, e), Ok(()));
-        assert!(may_replace(&old, q, e).unwrap_err().contains("autre patient"));
-        assert!(may_replace(&old, p, f).unwrap_err().contains("autre établissement"));
-        let done = Replaced { superseded: true, ..old };
+        assert!(
+            may_replace(&old, q, e)
+                .unwrap_err()
+                .contains("autre patient")
+        );
+        assert!(
+            may_replace(&old, p, f)
+                .unwrap_err()
+                .contains("autre établissement")
+        );
+        let done = Replaced {
+            superseded: true,
+            ..old
+        };
         assert!(may_replace(&done, p, e).unwrap_err().contains("déjà"));
     }
-
-    
 
     #[test]
     fn codes_read_back_and_every_type_has_its_loinc_and_recipients() {

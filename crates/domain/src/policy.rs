@@ -459,8 +459,14 @@ mod tests {
     fn a_feed_merges_only_records_its_establishment_cares_for() {
         let w = world();
         assert_eq!(feed_may_merge(w.e1, &[w.e1, w.e2], &[w.e1]), Ok(()));
-        assert!(feed_may_merge(w.e1, &[w.e2], &[w.e1]).is_err(), "survivor not ours");
-        assert!(feed_may_merge(w.e1, &[w.e1], &[w.e2]).is_err(), "merged not ours");
+        assert!(
+            feed_may_merge(w.e1, &[w.e2], &[w.e1]).is_err(),
+            "survivor not ours"
+        );
+        assert!(
+            feed_may_merge(w.e1, &[w.e1], &[w.e2]).is_err(),
+            "merged not ours"
+        );
     }
 
     #[test]

@@ -170,7 +170,11 @@ mod tests {
             buf.extend_from_slice(chunk);
             loop {
                 match sc.next(&buf) {
-                    Frame::Message { start, end, consumed } => {
+                    Frame::Message {
+                        start,
+                        end,
+                        consumed,
+                    } => {
                         out.push(buf[start..end].to_vec());
                         buf.drain(..consumed);
                     }
@@ -207,7 +211,12 @@ mod tests {
         }
         // The same answers as next_frame on a whole buffer.
         let mut sc = Scanner::default();
-        for b in [&b"xx\x0bMSH"[..], b"\x0bMSH|cut\x0bMSH|ok", b"\x0bMSH\x1cX", b"noise"] {
+        for b in [
+            &b"xx\x0bMSH"[..],
+            b"\x0bMSH|cut\x0bMSH|ok",
+            b"\x0bMSH\x1cX",
+            b"noise",
+        ] {
             assert_eq!(sc.clone().next(b), next_frame(b), "{b:?}");
         }
         // A drip of a large frame reads each byte once: the scan position

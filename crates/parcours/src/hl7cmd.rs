@@ -182,7 +182,8 @@ pub async fn replay(config: &server::Config, id: &str) -> anyhow::Result<bool> {
         Some(original.id.clone()),
         &server::services::hl7::Peer::Internal,
     )
-    .await {
+    .await
+    {
         server::services::hl7::Outcome::Ack(ack) => {
             let code = Message::parse(ack.as_bytes())
                 .ok()

@@ -470,8 +470,9 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 .with_context(|| format!("établissement FINESS {establishment} inconnu"))?;
             for a in &allowed_addresses {
                 let base = a.split('/').next().unwrap_or("");
-                base.parse::<std::net::IpAddr>()
-                    .with_context(|| format!("--allow-address {a:?}: adresse IP ou bloc CIDR attendu"))?;
+                base.parse::<std::net::IpAddr>().with_context(|| {
+                    format!("--allow-address {a:?}: adresse IP ou bloc CIDR attendu")
+                })?;
             }
             store
                 .declare_hl7_sender(

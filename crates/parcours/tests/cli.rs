@@ -416,14 +416,13 @@ async fn hl7_senders_log_and_replay() {
         server::Config::default(),
     );
     let msg = "MSH|^~\\&|GAM|STROCH|P|G|20261123||ADT^A28^ADT_A05|rp-1|P|2.5\rPID|1||R1^^^X^PI||Replay^Jean^^^^^L||19800101|M\r";
-    let server::services::hl7::Outcome::Ack(ack) =
-        server::services::hl7::ingest(
-            &state,
-            msg.as_bytes(),
-            None,
-            &server::services::hl7::Peer::Internal,
-        )
-        .await
+    let server::services::hl7::Outcome::Ack(ack) = server::services::hl7::ingest(
+        &state,
+        msg.as_bytes(),
+        None,
+        &server::services::hl7::Peer::Internal,
+    )
+    .await
     else {
         panic!()
     };
@@ -669,7 +668,10 @@ fn the_secret_key_is_made_once_and_rotated_by_command() {
     assert!(stdout(&o).contains("Nouvelle clé"), "{}", stdout(&o));
     let second = std::fs::read_to_string(&key).unwrap();
     assert_ne!(first, second);
-    assert_eq!(std::fs::read_to_string(dir.join("secret.key.previous")).unwrap(), first);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("secret.key.previous")).unwrap(),
+        first
+    );
     // Seeding again reads the sealed seeds with the new key; without the key
     // file (moved away), the command stops with why.
     let o = parcours(&db, &["demo", "--seed-only"], &env);

@@ -132,7 +132,10 @@ mod tests {
     #[test]
     fn forwarded_only_from_trusted_proxies() {
         let mut h = HeaderMap::new();
-        h.insert("x-forwarded-for", "203.0.113.9, 198.51.100.7, 10.0.0.2".parse().unwrap());
+        h.insert(
+            "x-forwarded-for",
+            "203.0.113.9, 198.51.100.7, 10.0.0.2".parse().unwrap(),
+        );
         let trusted = vec!["10.0.0.0/8".to_owned()];
         // From the proxy: the right-most address that is not a proxy.
         assert_eq!(client(ip("10.0.0.1"), &h, &trusted), ip("198.51.100.7"));
@@ -140,9 +143,17 @@ mod tests {
         assert_eq!(client(ip("192.0.2.1"), &h, &trusted), ip("192.0.2.1"));
         assert_eq!(client(ip("10.0.0.1"), &h, &[]), ip("10.0.0.1"));
         let mut f = HeaderMap::new();
-        f.insert("forwarded", "for=192.0.2.60;proto=https, for=\"[2001:db8::17]:4711\"".parse().unwrap());
+        f.insert(
+            "forwarded",
+            "for=192.0.2.60;proto=https, for=\"[2001:db8::17]:4711\""
+                .parse()
+                .unwrap(),
+        );
         assert_eq!(client(ip("10.0.0.1"), &f, &trusted), ip("2001:db8::17"));
         // A proxy that sent nothing: its own address.
-        assert_eq!(client(ip("10.0.0.1"), &HeaderMap::new(), &trusted), ip("10.0.0.1"));
+        assert_eq!(
+            client(ip("10.0.0.1"), &HeaderMap::new(), &trusted),
+            ip("10.0.0.1")
+        );
     }
 }

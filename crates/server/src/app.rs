@@ -116,7 +116,9 @@ impl Application {
 
     /// The bound MLLP/TLS address, when configured.
     pub fn mllp_tls_addr(&self) -> Option<SocketAddr> {
-        self.mllp_tls.as_ref().and_then(|(l, _)| l.local_addr().ok())
+        self.mllp_tls
+            .as_ref()
+            .and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// The shared state (tests use its store and clock).

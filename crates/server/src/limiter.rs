@@ -76,7 +76,10 @@ impl RateLimiter {
         now_ms: i64,
     ) -> Result<(), i64> {
         self.count(endpoint, Key::Address(ip), now_ms)?;
-        match account.map(|a| a.trim().to_lowercase()).filter(|a| !a.is_empty()) {
+        match account
+            .map(|a| a.trim().to_lowercase())
+            .filter(|a| !a.is_empty())
+        {
             Some(a) => self.count(endpoint, Key::Account(a), now_ms),
             None => Ok(()),
         }
@@ -96,18 +99,45 @@ mod tests {
         assert_eq!(l.check(Endpoint::Login, a, None, 0), Ok(()));
         assert_eq!(l.check(Endpoint::Login, a, None, 1_000), Ok(()));
         assert_eq!(l.check(Endpoint::Login, a, None, 2_000), Err(58));
-        assert_eq!(l.check(Endpoint::Login, b, None, 2_000), Ok(()), "other address");
-        assert_eq!(l.check(Endpoint::Token, a, None, 2_000), Ok(()), "other endpoint");
-        assert_eq!(l.check(Endpoint::Login, a, None, 60_000), Ok(()), "new window");
+        assert_eq!(
+            l.check(Endpoint::Login, b, None, 2_000),
+            Ok(()),
+            "other address"
+        );
+        assert_eq!(
+            l.check(Endpoint::Token, a, None, 2_000),
+            Ok(()),
+            "other endpoint"
+        );
+        assert_eq!(
+            l.check(Endpoint::Login, a, None, 60_000),
+            Ok(()),
+            "new window"
+        );
     }
 
     #[test]
     fn accounts_are_limited_across_addresses() {
         let l = RateLimiter::new(2, 60_000);
-        let ips: Vec<IpAddr> = (1..=4).map(|i| format!("10.0.0.{i}").parse().unwrap()).collect();
-        assert_eq!(l.check(Endpoint::Login, ips[0], Some("dr.martin"), 0), Ok(()));
-        assert_eq!(l.check(Endpoint::Login, ips[1], Some("DR.MARTIN"), 0), Ok(()));
-        assert!(l.check(Endpoint::Login, ips[2], Some("dr.martin"), 0).is_err());
-        assert_eq!(l.check(Endpoint::Login, ips[3], Some("ide.petit"), 0), Ok(()), "other account");
+        let ips: Vec<IpAddr> = (1..=4)
+            .map(|i| format!("10.0.0.{i}").parse().unwrap())
+            .collect();
+        assert_eq!(
+            l.check(Endpoint::Login, ips[0], Some("dr.martin"), 0),
+            Ok(())
+        );
+        assert_eq!(
+            l.check(Endpoint::Login, ips[1], Some("DR.MARTIN"), 0),
+            Ok(())
+        );
+        assert!(
+            l.check(Endpoint::Login, ips[2], Some("dr.martin"), 0)
+                .is_err()
+        );
+        assert_eq!(
+            l.check(Endpoint::Login, ips[3], Some("ide.petit"), 0),
+            Ok(()),
+            "other account"
+        );
     }
 }

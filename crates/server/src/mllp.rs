@@ -112,7 +112,9 @@ async fn accept_loop(
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(10);
                 let Some((id, evicted)) = slots.admit(max) else {
-                    tracing::warn!("mllp: every connection in use by known senders; new one refused");
+                    tracing::warn!(
+                        "mllp: every connection in use by known senders; new one refused"
+                    );
                     drop(stream);
                     continue;
                 };

@@ -181,7 +181,11 @@ mod tests {
         let path = dir.join("secret.key");
         let a = load_or_create(&path).unwrap();
         let b = load_or_create(&path).unwrap();
-        assert_eq!(a.current_id(), b.current_id(), "the same key on the next start");
+        assert_eq!(
+            a.current_id(),
+            b.current_id(),
+            "the same key on the next start"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

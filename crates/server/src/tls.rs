@@ -28,7 +28,8 @@ pub fn server_config(c: &Config) -> Result<Option<Arc<rustls::ServerConfig>>, St
     if c.mllp_tls_listen.is_none() {
         return Ok(None);
     }
-    let (Some(cert), Some(key), Some(ca)) = (&c.mllp_tls_cert, &c.mllp_tls_key, &c.mllp_tls_client_ca)
+    let (Some(cert), Some(key), Some(ca)) =
+        (&c.mllp_tls_cert, &c.mllp_tls_key, &c.mllp_tls_client_ca)
     else {
         return Err(
             "PARCOURS_MLLP_TLS_LISTEN demande PARCOURS_MLLP_TLS_CERT, PARCOURS_MLLP_TLS_KEY et PARCOURS_MLLP_TLS_CLIENT_CA"
@@ -153,7 +154,13 @@ mod tests {
     #[test]
     fn truncated_or_foreign_der_gives_no_name() {
         assert_eq!(common_name(&CertificateDer::from(vec![])), None);
-        assert_eq!(common_name(&CertificateDer::from(vec![0x30, 0x82, 0xff])), None);
-        assert_eq!(common_name(&CertificateDer::from(vec![0x30, 0x03, 0x02, 0x01, 0x01])), None);
+        assert_eq!(
+            common_name(&CertificateDer::from(vec![0x30, 0x82, 0xff])),
+            None
+        );
+        assert_eq!(
+            common_name(&CertificateDer::from(vec![0x30, 0x03, 0x02, 0x01, 0x01])),
+            None
+        );
     }
 }

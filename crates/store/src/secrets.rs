@@ -58,7 +58,10 @@ impl fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyRing")
             .field("current", &self.current.id)
-            .field("others", &self.others.iter().map(|k| &k.id).collect::<Vec<_>>())
+            .field(
+                "others",
+                &self.others.iter().map(|k| &k.id).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -154,7 +157,11 @@ mod tests {
         let a = KeyRing::new(&[1u8; 32], &[]).unwrap();
         let sealed = a.seal("KRSXG5CT").unwrap();
         assert!(is_sealed(&sealed) && !sealed.contains("KRSXG5CT"));
-        assert_ne!(sealed, a.seal("KRSXG5CT").unwrap(), "a fresh nonce each time");
+        assert_ne!(
+            sealed,
+            a.seal("KRSXG5CT").unwrap(),
+            "a fresh nonce each time"
+        );
         assert_eq!(a.open(&sealed).unwrap(), "KRSXG5CT");
         assert!(a.is_current(&sealed));
         // Not sealed yet (written before encryption): read as it is.

@@ -303,14 +303,17 @@ impl Store {
     /// rotation), in one transaction; how many were rewritten. Needs the ring.
     pub async fn reseal_totp_secrets(&self) -> Result<usize> {
         let Some(ring) = self.key_ring() else {
-            return Err(StoreError::Corrupt(crate::secrets::SecretError::NoKey.to_string()));
+            return Err(StoreError::Corrupt(
+                crate::secrets::SecretError::NoKey.to_string(),
+            ));
         };
         on_pool!(self, write, |pool| {
             use sqlx::Row;
             let mut tx = pool.begin().await?;
-            let rows = sqlx::query("SELECT id, totp_secret FROM users WHERE totp_secret IS NOT NULL")
-                .fetch_all(&mut *tx)
-                .await?;
+            let rows =
+                sqlx::query("SELECT id, totp_secret FROM users WHERE totp_secret IS NOT NULL")
+                    .fetch_all(&mut *tx)
+                    .await?;
             let mut done = 0;
             for r in rows {
                 let id: String = r.try_get("id")?;
@@ -318,8 +321,12 @@ impl Store {
                 if ring.is_current(&stored) {
                     continue;
                 }
-                let plain = ring.open(&stored).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                let sealed = ring.seal(&plain).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let plain = ring
+                    .open(&stored)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let sealed = ring
+                    .seal(&plain)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 sqlx::query("UPDATE users SET totp_secret = $1 WHERE id = $2")
                     .bind(sealed)
                     .bind(id)
@@ -335,9 +342,11 @@ impl Store {
     /// The TOTP seeds as stored (sealed), for checks and tests.
     pub async fn stored_totp_secrets(&self) -> Result<Vec<String>> {
         on_pool!(self, read, |pool| {
-            Ok(sqlx::query_scalar("SELECT totp_secret FROM users WHERE totp_secret IS NOT NULL")
-                .fetch_all(pool)
-                .await?)
+            Ok(
+                sqlx::query_scalar("SELECT totp_secret FROM users WHERE totp_secret IS NOT NULL")
+                    .fetch_all(pool)
+                    .await?,
+            )
         })
     }
 
@@ -762,6 +771,9 @@ mod tests {
         for secret in ["SECRET-HASH", "TOTPSEEDBASE32", "TOKEN-HASH", "CSRF-TOKEN"] {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
-        assert!(text.contains("dr.martin") && text.contains("feed"), "{text}");
+        assert!(
+            text.contains("dr.martin") && text.contains("feed"),
+            "{text}"
+        );
     }
 }

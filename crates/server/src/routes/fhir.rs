@@ -1349,7 +1349,10 @@ async fn patient_by_identifier(
         offset: 0,
     };
     let found = patients::search(state, &api.actor, &q, Some(g.territory)).await?;
-    Ok(found.into_iter().find(|(p, _)| p.active()).map(|(p, _)| p.id))
+    Ok(found
+        .into_iter()
+        .find(|(p, _)| p.active())
+        .map(|(p, _)| p.id))
 }
 
 /// `POST /fhir` with a transaction Bundle: the ITI-65 Provide Document Bundle

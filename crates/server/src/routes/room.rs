@@ -186,8 +186,8 @@ impl Budget {
     fn spend(&mut self, len: usize) -> bool {
         let dt = self.at.elapsed().as_secs_f64();
         self.at = std::time::Instant::now();
-        self.messages = (self.messages + dt * MESSAGES_PER_SECOND)
-            .min(MESSAGES_PER_SECOND * BURST_SECONDS);
+        self.messages =
+            (self.messages + dt * MESSAGES_PER_SECOND).min(MESSAGES_PER_SECOND * BURST_SECONDS);
         self.bytes = (self.bytes + dt * BYTES_PER_SECOND).min(BYTES_PER_SECOND * BURST_SECONDS);
         #[allow(clippy::cast_precision_loss)]
         let len = len as f64;

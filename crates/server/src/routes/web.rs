@@ -21,8 +21,8 @@ use store::users::{Session, User, UserKind};
 
 use crate::auth::{self, constant_time_eq, random_token, token_hash};
 use crate::error::{AppError, PageError};
-use crate::limiter::Endpoint;
 use crate::extract::{ClientAddr, LOGIN_CSRF_COOKIE, SESSION_COOKIE, WebUser, any_session};
+use crate::limiter::Endpoint;
 use crate::services::patients;
 use crate::state::AppState;
 
@@ -633,9 +633,9 @@ async fn logout(
     check_csrf(&w.session.csrf_token, &form.csrf)?;
     state.store.delete_session(&w.session.token_hash).await?;
     // Its open WebSockets (room, queues) close now.
-    let _ = state
-        .session_ends
-        .send(crate::state::SessionEnd::Session(w.session.token_hash.clone()));
+    let _ = state.session_ends.send(crate::state::SessionEnd::Session(
+        w.session.token_hash.clone(),
+    ));
     audit_login(&state, Some(&w.user), "logout", "success").await;
     let mut resp = see_other("/login");
     resp.headers_mut().append(

@@ -70,7 +70,12 @@ pub fn peer_allowed(peer: &Peer, sender: &store::hl7::Hl7Sender) -> Result<(), S
         },
         Peer::Tcp(ip) => {
             let ip = crate::addr::canonical(*ip);
-            if ip.is_loopback() || sender.allowed_addresses.iter().any(|a| crate::addr::matches(ip, a)) {
+            if ip.is_loopback()
+                || sender
+                    .allowed_addresses
+                    .iter()
+                    .any(|a| crate::addr::matches(ip, a))
+            {
                 Ok(())
             } else {
                 Err(format!(

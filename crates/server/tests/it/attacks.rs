@@ -42,9 +42,12 @@ const CHVL: &str = "CHVL&450000021&M";
 
 /// The stays of `patient` as `token` sees them: the HTTP status.
 async fn encounters_status(app: &TestApp, token: &str, patient: &str) -> u16 {
-    app.get(&format!("/fhir/Encounter?patient=Patient/{patient}"), Some(token))
-        .await
-        .status
+    app.get(
+        &format!("/fhir/Encounter?patient=Patient/{patient}"),
+        Some(token),
+    )
+    .await
+    .status
 }
 
 async fn create_patient(app: &TestApp, token: &str, order: u32) -> String {
@@ -56,7 +59,9 @@ async fn create_patient(app: &TestApp, token: &str, order: u32) -> String {
         .map(|d| char::from(b'A' + d.to_digit(10).unwrap() as u8))
         .collect();
     body["name"][0]["family"] = json!(format!("Jetable-{suffix}"));
-    let r = app.send_json(Method::POST, "/fhir/Patient", token, &body).await;
+    let r = app
+        .send_json(Method::POST, "/fhir/Patient", token, &body)
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     r.json()["id"].as_str().unwrap().to_owned()
 }
@@ -74,28 +79,62 @@ fn merge_params(source: &str, target: &str) -> serde_json::Value {
 async fn a_merge_does_not_open_another_establishments_patient() {
     for backend in BACKENDS {
         let app = spawn_app(backend).await;
-        let clinic = app.client_token("clinic-feed", server::demo::CLINIC_FINESS).await;
-        let hospital = app.client_token("hospital-feed", server::demo::HOSPITAL_FINESS).await;
+        let clinic = app
+            .client_token("clinic-feed", server::demo::CLINIC_FINESS)
+            .await;
+        let hospital = app
+            .client_token("hospital-feed", server::demo::HOSPITAL_FINESS)
+            .await;
         // A patient cared for only at the clinic; a throwaway made by the hospital.
         let victim = create_patient(&app, &clinic, 901).await;
         let throwaway = create_patient(&app, &hospital, 902).await;
-        assert_eq!(encounters_status(&app, &hospital, &victim).await, 403, "{backend}");
+        assert_eq!(
+            encounters_status(&app, &hospital, &victim).await,
+            403,
+            "{backend}"
+        );
         // FHIR $merge of the throwaway into the victim: refused, nothing merged.
         let r = app
-            .send_json(Method::POST, "/fhir/Patient/$merge", &hospital, &merge_params(&throwaway, &victim))
+            .send_json(
+                Method::POST,
+                "/fhir/Patient/$merge",
+                &hospital,
+                &merge_params(&throwaway, &victim),
+            )
             .await;
         assert_eq!(r.status, 403, "{backend}: {}", r.text);
         let r = app
-            .send_json(Method::POST, "/fhir/Patient/$merge", &hospital, &merge_params(&victim, &throwaway))
+            .send_json(
+                Method::POST,
+                "/fhir/Patient/$merge",
+                &hospital,
+                &merge_params(&victim, &throwaway),
+            )
             .await;
-        assert_eq!(r.status, 403, "{backend}: the other way round too: {}", r.text);
-        assert_eq!(encounters_status(&app, &hospital, &victim).await, 403, "{backend}");
+        assert_eq!(
+            r.status, 403,
+            "{backend}: the other way round too: {}",
+            r.text
+        );
+        assert_eq!(
+            encounters_status(&app, &hospital, &victim).await,
+            403,
+            "{backend}"
+        );
         let t: domain::PatientId = throwaway.parse().unwrap();
-        assert!(app.store.patient(t).await.unwrap().active(), "{backend}: not merged");
+        assert!(
+            app.store.patient(t).await.unwrap().active(),
+            "{backend}: not merged"
+        );
 
         // HL7 A40 from the hospital's GAM naming the clinic patient's IPP as
         // survivor: AE on MRG, nothing merged.
-        let victim_ipp = app.store.patient(victim.parse().unwrap()).await.unwrap().ipp;
+        let victim_ipp = app
+            .store
+            .patient(victim.parse().unwrap())
+            .await
+            .unwrap()
+            .ipp;
         let throwaway_ipp = app.store.patient(t).await.unwrap().ipp;
         let mut c = Mllp::connect(&app).await;
         let a40 = adt_from(
@@ -104,15 +143,25 @@ async fn a_merge_does_not_open_another_establishments_patient() {
             "merge-attack",
             &victim_ipp,
             server::demo::DEMO_DOMAIN_OID,
-            &format!("MRG|{throwaway_ipp}^^^{}^PI\r", server::demo::DEMO_DOMAIN_OID),
+            &format!(
+                "MRG|{throwaway_ipp}^^^{}^PI\r",
+                server::demo::DEMO_DOMAIN_OID
+            ),
         );
         let ack = c.send(a40.as_bytes()).await;
         let (code, _, location) = ack_code(&ack);
         assert_eq!(code, "AE", "{backend}: {ack}");
         assert!(location.unwrap_or_default().starts_with("MRG"), "{ack}");
         assert!(ack.contains("fusion refusée"), "{ack}");
-        assert!(app.store.patient(t).await.unwrap().active(), "{backend}: not merged");
-        assert_eq!(encounters_status(&app, &hospital, &victim).await, 403, "{backend}");
+        assert!(
+            app.store.patient(t).await.unwrap().active(),
+            "{backend}: not merged"
+        );
+        assert_eq!(
+            encounters_status(&app, &hospital, &victim).await,
+            403,
+            "{backend}"
+        );
     }
 }
 
@@ -120,24 +169,21 @@ async fn a_merge_does_not_open_another_establishments_patient() {
 async fn a_merge_carries_only_the_links_of_real_care() {
     for backend in BACKENDS {
         let app = spawn_app(backend).await;
-        let clinic = app.client_token("clinic-feed", server::demo::CLINIC_FINESS).await;
-        let hospital = app.client_token("hospital-feed", server::demo::HOSPITAL_FINESS).await;
-        let clinic_id = app.establishment_id(server::demo::CLINIC_FINESS).await;
+        let clinic = app
+            .client_token("clinic-feed", server::demo::CLINIC_FINESS)
+            .await;
+        let hospital = app
+            .client_token("hospital-feed", server::demo::HOSPITAL_FINESS)
+            .await;
         // The clinic's agenda feed as a second sender (for a stay at the clinic).
-        app.store
-            .declare_hl7_sender(
-                &store::hl7::NewHl7Sender {
-                    application: "GAM".into(),
-                    facility: "STROCH".into(),
-                    establishment: clinic_id,
-                    ipp_authority: None,
-                    allowed_addresses: vec![],
-                    tls_subject: None,
-                },
-                0,
-            )
-            .await
-            .unwrap();
+        app.declare_sender(
+            ("GAM", "STROCH"),
+            server::demo::CLINIC_FINESS,
+            None,
+            &[],
+            None,
+        )
+        .await;
         let oid = server::demo::DEMO_DOMAIN_OID;
         let mut c = Mllp::connect(&app).await;
         let mut send = async |m: String| {
@@ -153,23 +199,52 @@ async fn a_merge_carries_only_the_links_of_real_care() {
         let (s_ipp, m1_ipp, m2_ipp) = (ipp(&s).await, ipp(&m1).await, ipp(&m2).await);
         send(adt_from(("GAM", "CHVL"), "A31", "l1", &m1_ipp, oid, "")).await;
         send(adt_from(("GAM", "CHVL"), "A31", "l2", &m2_ipp, oid, "")).await;
-        send(adt_from(
-            ("GAM", "STROCH"),
-            "A01",
-            "stay",
-            &m2_ipp,
-            oid,
-            "ZBE|MV1^CLIN|20261123101500||INSERT|N\r",
+        send(
+            adt_from(
+                ("GAM", "STROCH"),
+                "A01",
+                "stay",
+                &m2_ipp,
+                oid,
+                "ZBE|MV1^CLIN|20261123101500||INSERT|N\r",
+            )
+            .replace(
+                "PV1|1|N\r",
+                &format!("PV1|1|I|MED^1^1{}V-CLIN-1\r", "|".repeat(16)),
+            ),
         )
-        .replace("PV1|1|N\r", &format!("PV1|1|I|MED^1^1{}V-CLIN-1\r", "|".repeat(16))))
         .await;
         assert_eq!(encounters_status(&app, &clinic, &s).await, 403, "{backend}");
         // The hospital merges M1 into S: no stay of M1 at the clinic, no link.
-        send(adt_from(("GAM", "CHVL"), "A40", "mg1", &s_ipp, oid, &format!("MRG|{m1_ipp}^^^{oid}^PI\r"))).await;
-        assert_eq!(encounters_status(&app, &clinic, &s).await, 403, "{backend}: creation is not care");
+        send(adt_from(
+            ("GAM", "CHVL"),
+            "A40",
+            "mg1",
+            &s_ipp,
+            oid,
+            &format!("MRG|{m1_ipp}^^^{oid}^PI\r"),
+        ))
+        .await;
+        assert_eq!(
+            encounters_status(&app, &clinic, &s).await,
+            403,
+            "{backend}: creation is not care"
+        );
         // Then M2 into S: M2's stay at the clinic is real care, the clinic sees S.
-        send(adt_from(("GAM", "CHVL"), "A40", "mg2", &s_ipp, oid, &format!("MRG|{m2_ipp}^^^{oid}^PI\r"))).await;
-        assert_eq!(encounters_status(&app, &clinic, &s).await, 200, "{backend}: care is carried");
+        send(adt_from(
+            ("GAM", "CHVL"),
+            "A40",
+            "mg2",
+            &s_ipp,
+            oid,
+            &format!("MRG|{m2_ipp}^^^{oid}^PI\r"),
+        ))
+        .await;
+        assert_eq!(
+            encounters_status(&app, &clinic, &s).await,
+            200,
+            "{backend}: care is carried"
+        );
     }
 }
 
@@ -193,10 +268,18 @@ async fn a_submission_cannot_replace_someone_elses_document() {
         let ins = valid_ins(931);
         let mut c = Mllp::connect(&app).await;
         let a28 = adt_from(("GAM", "CHVL"), "A28", "own-1", "OWN931", CHVL, "")
-            .replace("^PI||", &format!("^PI~{ins}^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS||"))
-            .replace("|19700101|F\r", &format!("|19700101|F{}VALI\r", "|".repeat(24)));
+            .replace(
+                "^PI||",
+                &format!("^PI~{ins}^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS||"),
+            )
+            .replace(
+                "|19700101|F\r",
+                &format!("|19700101|F{}VALI\r", "|".repeat(24)),
+            );
         assert_eq!(ack_code(&c.send(a28.as_bytes()).await).0, "AA");
-        let hospital = app.client_token("hospital-feed", server::demo::HOSPITAL_FINESS).await;
+        let hospital = app
+            .client_token("hospital-feed", server::demo::HOSPITAL_FINESS)
+            .await;
         let cda = b"<ClinicalDocument xmlns=\"urn:hl7-org:v3\"/>";
         let bundle = interop::fhir::mhd::provide_bundle(&interop::fhir::mhd::Submission {
             unique_id: "urn:uuid:21111111-2222-4333-8444-555555555555",
@@ -226,7 +309,10 @@ async fn a_submission_cannot_replace_someone_elses_document() {
         assert_eq!(r.status, 422, "{backend}: {}", r.text);
         assert!(r.outcome().contains("autre patient"), "{}", r.text);
         let after = app.store.document(&victim.id).await.unwrap();
-        assert_eq!(after.superseded_by, None, "{backend}: the victim's report stands");
+        assert_eq!(
+            after.superseded_by, None,
+            "{backend}: the victim's report stands"
+        );
         assert!(
             app.store
                 .document_by_unique_id("urn:uuid:21111111-2222-4333-8444-555555555555")
@@ -238,7 +324,11 @@ async fn a_submission_cannot_replace_someone_elses_document() {
         // Her portal still lists it.
         let portal = app.login(server::demo::PATIENT_LOGIN).await;
         let page = app.get_page("/mes-documents", &portal).await;
-        assert!(page.page().contains(&victim.title), "{backend}: {}", page.text);
+        assert!(
+            page.page().contains(&victim.title),
+            "{backend}: {}",
+            page.text
+        );
     }
 }
 
@@ -254,7 +344,10 @@ async fn a_mailed_correction_naming_another_patients_document_is_refused() {
             .await
             .unwrap()
             .unwrap();
-        let first = format!("1.2.250.1.999.77.8.{}", uuid::Uuid::new_v4().as_u128() % 1_000_000);
+        let first = format!(
+            "1.2.250.1.999.77.8.{}",
+            uuid::Uuid::new_v4().as_u128() % 1_000_000
+        );
         let take = async |mid: &str, cda: String| {
             server::services::intake::take_mail(
                 &app.state,
@@ -282,7 +375,11 @@ async fn a_mailed_correction_naming_another_patients_document_is_refused() {
             .into_iter()
             .find(|i| i.message_id == "a2@cabinet")
             .unwrap();
-        assert!(refused.detail.contains("autre patient"), "{}", refused.detail);
+        assert!(
+            refused.detail.contains("autre patient"),
+            "{}",
+            refused.detail
+        );
         let held = app
             .store
             .document_by_unique_id(&format!("urn:oid:{first}"))
@@ -297,7 +394,14 @@ async fn a_mailed_correction_naming_another_patients_document_is_refused() {
 
 /// A frame from `app`'s GAM: a valid A28.
 fn a28(control: &str) -> String {
-    adt_from(("GAM", "CHVL"), "A28", control, &format!("IPP-{control}"), CHVL, "")
+    adt_from(
+        ("GAM", "CHVL"),
+        "A28",
+        control,
+        &format!("IPP-{control}"),
+        CHVL,
+        "",
+    )
 }
 
 #[tokio::test]
@@ -327,7 +431,9 @@ async fn idle_sockets_cannot_keep_a_known_sender_out() {
     let mut closed = 0;
     for s in idle.iter_mut().take(20) {
         let mut b = [0u8; 1];
-        if let Ok(Ok(0)) = tokio::time::timeout(std::time::Duration::from_millis(200), s.read(&mut b)).await {
+        if let Ok(Ok(0)) =
+            tokio::time::timeout(std::time::Duration::from_millis(200), s.read(&mut b)).await
+        {
             closed += 1;
         }
     }
@@ -369,7 +475,10 @@ async fn silent_dripping_and_oversized_connections_are_closed() {
     let mut big = b"\x0bMSH|".to_vec();
     big.extend(std::iter::repeat_n(b'a', 8192));
     let _ = s.write_all(&big).await;
-    assert!(closed_within(&mut s, 2).await, "an oversized frame closes the connection");
+    assert!(
+        closed_within(&mut s, 2).await,
+        "an oversized frame closes the connection"
+    );
     // A normal sender is served.
     let mut c = Mllp::connect(&app).await;
     assert_eq!(ack_code(&c.send(a28("ok").as_bytes()).await).0, "AA");
@@ -386,35 +495,57 @@ async fn a_sender_speaks_only_from_its_declared_address_and_unknown_bytes_are_no
         };
         let from = |ip: &str| Peer::Tcp(ip.parse().unwrap());
         // The demo's GAM declared no address: from the network, refused (AR).
-        let ack = ack_of(ingest(&app.state, a28("net-1").as_bytes(), None, &from("192.0.2.10")).await);
+        let ack = ack_of(
+            ingest(
+                &app.state,
+                a28("net-1").as_bytes(),
+                None,
+                &from("192.0.2.10"),
+            )
+            .await,
+        );
         assert_eq!(ack_code(&ack).0, "AR", "{backend}: {ack}");
         assert!(ack.contains("192.0.2.10"), "{ack}");
         // Loopback is always allowed.
-        let ack = ack_of(ingest(&app.state, a28("lo-1").as_bytes(), None, &from("127.0.0.1")).await);
+        let ack =
+            ack_of(ingest(&app.state, a28("lo-1").as_bytes(), None, &from("127.0.0.1")).await);
         assert_eq!(ack_code(&ack).0, "AA", "{backend}: {ack}");
         // A sender declared with its network: allowed from there only.
-        let clinic = app.establishment_id(server::demo::CLINIC_FINESS).await;
-        app.store
-            .declare_hl7_sender(
-                &store::hl7::NewHl7Sender {
-                    application: "DPI".into(),
-                    facility: "CLIN".into(),
-                    establishment: clinic,
-                    ipp_authority: Some("CLIN".into()),
-                    allowed_addresses: vec!["192.0.2.0/24".into()],
-                    tls_subject: None,
-                },
-                0,
+        app.declare_sender(
+            ("DPI", "CLIN"),
+            server::demo::CLINIC_FINESS,
+            Some("CLIN"),
+            &["192.0.2.0/24"],
+            None,
+        )
+        .await;
+        let dpi = |control: &str| {
+            adt_from(
+                ("DPI", "CLIN"),
+                "A28",
+                control,
+                &format!("D{control}"),
+                "CLIN",
+                "",
             )
-            .await
-            .unwrap();
-        let dpi = |control: &str| adt_from(("DPI", "CLIN"), "A28", control, &format!("D{control}"), "CLIN", "");
+        };
         let ack = ack_of(ingest(&app.state, dpi("n1").as_bytes(), None, &from("192.0.2.77")).await);
         assert_eq!(ack_code(&ack).0, "AA", "{backend}: {ack}");
-        let ack = ack_of(ingest(&app.state, dpi("n2").as_bytes(), None, &from("198.51.100.1")).await);
+        let ack = ack_of(
+            ingest(
+                &app.state,
+                dpi("n2").as_bytes(),
+                None,
+                &from("198.51.100.1"),
+            )
+            .await,
+        );
         assert_eq!(ack_code(&ack).0, "AR", "{backend}: {ack}");
         // Over TLS, the certificate's subject must be the declared one.
-        let tls = |cn: &str| Peer::Tls { addr: "198.51.100.1".parse().unwrap(), subject: cn.into() };
+        let tls = |cn: &str| Peer::Tls {
+            addr: "198.51.100.1".parse().unwrap(),
+            subject: cn.into(),
+        };
         let ack = ack_of(ingest(&app.state, dpi("t1").as_bytes(), None, &tls("Intrus")).await);
         assert_eq!(ack_code(&ack).0, "AR", "{backend}: {ack}");
         // An unknown sender's 4 KiB message: only a short prefix is logged;
@@ -423,10 +554,26 @@ async fn a_sender_speaks_only_from_its_declared_address_and_unknown_bytes_are_no
         big.push_str(&"NTE|1||".repeat(600));
         let ack = ack_of(ingest(&app.state, big.as_bytes(), None, &from("127.0.0.1")).await);
         assert_eq!(ack_code(&ack).0, "AR");
-        let logged = app.store.hl7_message_for("INCONNU|X", "u1").await.unwrap().unwrap();
-        assert!(logged.raw.len() <= server::services::hl7::UNKNOWN_SENDER_PREFIX, "{backend}");
-        let logged = app.store.hl7_message_for("DPI|CLIN", "n2").await.unwrap().unwrap();
-        assert!(logged.raw.len() <= server::services::hl7::UNKNOWN_SENDER_PREFIX, "{backend}");
+        let logged = app
+            .store
+            .hl7_message_for("INCONNU|X", "u1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            logged.raw.len() <= server::services::hl7::UNKNOWN_SENDER_PREFIX,
+            "{backend}"
+        );
+        let logged = app
+            .store
+            .hl7_message_for("DPI|CLIN", "n2")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            logged.raw.len() <= server::services::hl7::UNKNOWN_SENDER_PREFIX,
+            "{backend}"
+        );
     }
 }
 
@@ -441,21 +588,14 @@ async fn mllp_over_tls_binds_the_certificate_to_the_sender_both_ways() {
     })
     .await;
     let addr = app.mllp_tls.expect("the TLS listener");
-    let clinic = app.establishment_id(server::demo::CLINIC_FINESS).await;
-    app.store
-        .declare_hl7_sender(
-            &store::hl7::NewHl7Sender {
-                application: "DPI".into(),
-                facility: "CLIN".into(),
-                establishment: clinic,
-                ipp_authority: Some("CLIN".into()),
-                allowed_addresses: vec![],
-                tls_subject: Some("Clinique du Val 450000013".into()),
-            },
-            0,
-        )
-        .await
-        .unwrap();
+    app.declare_sender(
+        ("DPI", "CLIN"),
+        server::demo::CLINIC_FINESS,
+        Some("CLIN"),
+        &[],
+        Some("Clinique du Val 450000013"),
+    )
+    .await;
     let client = |cert: Option<&str>| {
         let mut c = server::Config {
             mllp_out_ca: Some(pki.path("ca.pem")),
@@ -468,20 +608,42 @@ async fn mllp_over_tls_binds_the_certificate_to_the_sender_both_ways() {
         server::tls::client_config(&c).unwrap()
     };
     let dest = format!("mllps://127.0.0.1:{}", addr.port());
-    let dpi = |control: &str| adt_from(("DPI", "CLIN"), "A28", control, &format!("T{control}"), "CLIN", "");
+    let dpi = |control: &str| {
+        adt_from(
+            ("DPI", "CLIN"),
+            "A28",
+            control,
+            &format!("T{control}"),
+            "CLIN",
+            "",
+        )
+    };
     // Our outbound client with the clinic's certificate: accepted (AA).
     let ours = client(Some("client"));
     server::delivery::send_mllp(&dest, dpi("tls-1").as_bytes(), Some(&ours))
         .await
         .expect("AA over TLS");
-    assert!(app.store.hl7_message_for("DPI|CLIN", "tls-1").await.unwrap().is_some());
+    assert!(
+        app.store
+            .hl7_message_for("DPI|CLIN", "tls-1")
+            .await
+            .unwrap()
+            .is_some()
+    );
     // The demo GAM's messages with the clinic's certificate: not its subject (AR).
     let r = server::delivery::send_mllp(&dest, a28("tls-2").as_bytes(), Some(&ours)).await;
-    assert!(matches!(r, Err(server::delivery::DeliveryError::Refused(ref m)) if m.starts_with("AR")), "{r:?}");
+    assert!(
+        matches!(r, Err(server::delivery::DeliveryError::Refused(ref m)) if m.starts_with("AR")),
+        "{r:?}"
+    );
     // No client certificate, or one from another CA: the handshake fails.
     for who in [None, Some("intruder")] {
-        let r = server::delivery::send_mllp(&dest, dpi("tls-3").as_bytes(), Some(&client(who))).await;
-        assert!(matches!(r, Err(server::delivery::DeliveryError::Transient(_))), "{who:?}: {r:?}");
+        let r =
+            server::delivery::send_mllp(&dest, dpi("tls-3").as_bytes(), Some(&client(who))).await;
+        assert!(
+            matches!(r, Err(server::delivery::DeliveryError::Transient(_))),
+            "{who:?}: {r:?}"
+        );
     }
     // A server whose certificate does not chain to the CA we trust: refused.
     let foreign = server::tls::client_config(&server::Config {
@@ -492,7 +654,10 @@ async fn mllp_over_tls_binds_the_certificate_to_the_sender_both_ways() {
     })
     .unwrap();
     let r = server::delivery::send_mllp(&dest, dpi("tls-4").as_bytes(), Some(&foreign)).await;
-    assert!(matches!(r, Err(server::delivery::DeliveryError::Transient(_))), "{r:?}");
+    assert!(
+        matches!(r, Err(server::delivery::DeliveryError::Transient(_))),
+        "{r:?}"
+    );
     // Plain MLLP is unaffected on its own port.
     let mut c = Mllp::connect(&app).await;
     assert_eq!(ack_code(&c.send(a28("plain").as_bytes()).await).0, "AA");
@@ -507,7 +672,10 @@ fn the_common_name_is_read_from_real_certificates() {
         let der = CertificateDer::from_pem_file(pki.path(f)).unwrap();
         server::tls::common_name(&der)
     };
-    assert_eq!(cn("client.pem").as_deref(), Some("Clinique du Val 450000013"));
+    assert_eq!(
+        cn("client.pem").as_deref(),
+        Some("Clinique du Val 450000013")
+    );
     assert_eq!(cn("intruder.pem").as_deref(), Some("Intrus"));
     assert_eq!(cn("ca.pem").as_deref(), Some("IGC-Sante TEST"));
 }
@@ -562,7 +730,11 @@ async fn one_client_cannot_lock_everybody_out_of_login() {
                 .post(app.url("/login"))
                 .header("x-forwarded-for", xff)
                 .header("cookie", format!("parcours_login_csrf={cookie}"))
-                .form(&[("username", user), ("password", "mauvais"), ("csrf", csrf.as_str())])
+                .form(&[
+                    ("username", user),
+                    ("password", "mauvais"),
+                    ("csrf", csrf.as_str()),
+                ])
                 .send()
                 .await
                 .unwrap(),
@@ -570,13 +742,25 @@ async fn one_client_cannot_lock_everybody_out_of_login() {
         .await
         .status
     };
-    assert_eq!(login("203.0.113.7", "inconnu").await, 401, "another endpoint's bucket");
+    assert_eq!(
+        login("203.0.113.7", "inconnu").await,
+        401,
+        "another endpoint's bucket"
+    );
     // One account aimed at from many addresses is limited too.
     for i in 0..5 {
-        assert_ne!(login(&format!("192.0.2.{i}"), "sec.durand").await, 429, "attempt {i}");
+        assert_ne!(
+            login(&format!("192.0.2.{i}"), "sec.durand").await,
+            429,
+            "attempt {i}"
+        );
     }
     assert_eq!(login("192.0.2.50", "sec.durand").await, 429);
-    assert_eq!(login("192.0.2.51", "ide.petit").await, 401, "other accounts are not");
+    assert_eq!(
+        login("192.0.2.51", "ide.petit").await,
+        401,
+        "other accounts are not"
+    );
     // Without a trusted proxy, the header is the client's own word: ignored.
     let plain = spawn_app_with("sqlite", |c| c.login_attempts_per_minute = 2).await;
     for (i, want) in [(1, 401), (2, 401), (3, 429)] {
@@ -585,7 +769,11 @@ async fn one_client_cannot_lock_everybody_out_of_login() {
                 .http
                 .post(plain.url("/oauth/token"))
                 .header("x-forwarded-for", format!("198.51.100.{i}"))
-                .form(&[("grant_type", "client_credentials"), ("client_id", &format!("x{i}")), ("client_secret", "y")])
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", &format!("x{i}")),
+                    ("client_secret", "y"),
+                ])
                 .send()
                 .await
                 .unwrap(),
@@ -663,12 +851,32 @@ async fn the_room_stays_locked_until_the_doctor_lets_the_patient_in() {
         let page = app.get_page(&format!("/consultation/{id}"), &patient).await;
         assert_eq!(page.status, 403, "{backend}: {}", page.text);
         assert!(page.page().contains("pas encore fait entrer"));
-        assert!(app.ws(&format!("/consultation/{id}/ws"), &patient).await.is_err(), "{backend}");
+        assert!(
+            app.ws(&format!("/consultation/{id}/ws"), &patient)
+                .await
+                .is_err(),
+            "{backend}"
+        );
         // The doctor may open it before.
-        assert_eq!(app.get_page(&format!("/consultation/{id}"), &doctor).await.status, 200);
+        assert_eq!(
+            app.get_page(&format!("/consultation/{id}"), &doctor)
+                .await
+                .status,
+            200
+        );
         app.let_in(&doctor, &id).await;
-        assert_eq!(app.get_page(&format!("/consultation/{id}"), &patient).await.status, 200);
-        assert!(app.ws(&format!("/consultation/{id}/ws"), &patient).await.is_ok(), "{backend}");
+        assert_eq!(
+            app.get_page(&format!("/consultation/{id}"), &patient)
+                .await
+                .status,
+            200
+        );
+        assert!(
+            app.ws(&format!("/consultation/{id}/ws"), &patient)
+                .await
+                .is_ok(),
+            "{backend}"
+        );
     }
 }
 
@@ -682,15 +890,31 @@ async fn one_rooms_flood_does_not_reach_another_and_sockets_close_with_their_ses
         app.let_in(&doctor, id).await;
     }
     let (a, b) = (&ids[0], &ids[1]);
-    let mut doc_b = app.ws(&format!("/consultation/{b}/ws"), &doctor).await.unwrap();
-    let mut pat_b = app.ws(&format!("/consultation/{b}/ws"), &patient).await.unwrap();
-    assert_eq!(next_text(&mut doc_b).await.unwrap(), r#"{"type":"peer","event":"joined"}"#);
-    let mut pat_a = app.ws(&format!("/consultation/{a}/ws"), &patient).await.unwrap();
+    let mut doc_b = app
+        .ws(&format!("/consultation/{b}/ws"), &doctor)
+        .await
+        .unwrap();
+    let mut pat_b = app
+        .ws(&format!("/consultation/{b}/ws"), &patient)
+        .await
+        .unwrap();
+    assert_eq!(
+        next_text(&mut doc_b).await.unwrap(),
+        r#"{"type":"peer","event":"joined"}"#
+    );
+    let mut pat_a = app
+        .ws(&format!("/consultation/{a}/ws"), &patient)
+        .await
+        .unwrap();
     // Room A's patient floods 64 KiB messages: its socket is closed.
     let blob = format!(r#"{{"type":"chat","text":"{}"}}"#, "x".repeat(60 * 1024));
     let mut sent = 0;
     for _ in 0..200 {
-        if pat_a.send(Message::Text(blob.clone().into())).await.is_err() {
+        if pat_a
+            .send(Message::Text(blob.clone().into()))
+            .await
+            .is_err()
+        {
             break;
         }
         sent += 1;
@@ -714,7 +938,10 @@ async fn one_rooms_flood_does_not_reach_another_and_sockets_close_with_their_ses
             .unwrap();
     }
     for i in 0..30 {
-        assert_eq!(next_text(&mut doc_b).await.unwrap(), format!(r#"{{"type":"ice","n":{i}}}"#));
+        assert_eq!(
+            next_text(&mut doc_b).await.unwrap(),
+            format!(r#"{{"type":"ice","n":{i}}}"#)
+        );
     }
     // A page of another site cannot open the socket with the user's cookie.
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -723,13 +950,24 @@ async fn one_rooms_flood_does_not_reach_another_and_sockets_close_with_their_ses
         .replace("http://", "ws://")
         .into_client_request()
         .unwrap();
-    req.headers_mut().insert("cookie", format!("parcours_session={doctor}").parse().unwrap());
-    req.headers_mut().insert("origin", "https://evil.example".parse().unwrap());
-    assert!(tokio_tungstenite::connect_async(req).await.is_err(), "foreign Origin refused");
+    req.headers_mut().insert(
+        "cookie",
+        format!("parcours_session={doctor}").parse().unwrap(),
+    );
+    req.headers_mut()
+        .insert("origin", "https://evil.example".parse().unwrap());
+    assert!(
+        tokio_tungstenite::connect_async(req).await.is_err(),
+        "foreign Origin refused"
+    );
     // The doctor logs out: the open socket closes at once.
     let home = app.get_page("/", &doctor).await;
     let r = app
-        .post_form("/logout", &format!("parcours_session={doctor}"), &[("csrf", &csrf_field(&home.text))])
+        .post_form(
+            "/logout",
+            &format!("parcours_session={doctor}"),
+            &[("csrf", &csrf_field(&home.text))],
+        )
         .await;
     assert_eq!(r.status, 303);
     loop {
@@ -765,13 +1003,19 @@ async fn a_socket_closes_when_its_session_expires() {
 async fn identity_lookups_go_through_the_policy_and_the_audit() {
     for backend in BACKENDS {
         let app = spawn_app(backend).await;
-        let clinic = app.client_token("clinic-feed", server::demo::CLINIC_FINESS).await;
+        let clinic = app
+            .client_token("clinic-feed", server::demo::CLINIC_FINESS)
+            .await;
         let lambert = app.demo_patient("Lambert").await;
         let her_ins = lambert.ins.as_ref().unwrap().value();
-        let hospital = app.client_token("hospital-feed", server::demo::HOSPITAL_FINESS).await;
+        let hospital = app
+            .client_token("hospital-feed", server::demo::HOSPITAL_FINESS)
+            .await;
         let ask = async |token: &str, ins: &str| {
             app.get(
-                &format!("/fhir/DocumentReference?patient.identifier=urn:oid:1.2.250.1.213.1.4.8%7C{ins}"),
+                &format!(
+                    "/fhir/DocumentReference?patient.identifier=urn:oid:1.2.250.1.213.1.4.8%7C{ins}"
+                ),
                 Some(token),
             )
             .await
@@ -780,7 +1024,13 @@ async fn identity_lookups_go_through_the_policy_and_the_audit() {
         // nothing of: the same empty Bundle (existence is not told).
         let none = ask(&hospital, &valid_ins(999)).await;
         let hers = ask(&hospital, &her_ins).await;
-        assert_eq!((none.status, hers.status), (200, 200), "{backend}: {} {}", none.text, hers.text);
+        assert_eq!(
+            (none.status, hers.status),
+            (200, 200),
+            "{backend}: {} {}",
+            none.text,
+            hers.text
+        );
         let entries = |r: &Resp| r.json()["entry"].as_array().map_or(0, Vec::len);
         assert_eq!((entries(&none), entries(&hers)), (0, 0), "{backend}");
         assert_eq!(none.json()["type"], hers.json()["type"]);
@@ -797,7 +1047,10 @@ async fn identity_lookups_go_through_the_policy_and_the_audit() {
             .await
             .unwrap();
         let searches = trail.iter().filter(|e| e.action == "search").count();
-        assert!(searches >= 2, "{backend}: hospital and clinic look-ups audited ({searches})");
+        assert!(
+            searches >= 2,
+            "{backend}: hospital and clinic look-ups audited ({searches})"
+        );
 
         // The queue of received documents: the candidates it lists are audited.
         let secretary = app.login("sec.durand").await;
@@ -811,12 +1064,17 @@ async fn identity_lookups_go_through_the_policy_and_the_audit() {
             .expect("the demo's unmatched report");
         let recent = async || {
             app.store
-                .list_audit(&store::audit::AuditFilter { limit: 500, ..Default::default() })
+                .list_audit(&store::audit::AuditFilter {
+                    limit: 500,
+                    ..Default::default()
+                })
                 .await
                 .unwrap()
         };
         let before = recent().await.first().map(|e| e.seq).unwrap_or(0);
-        let page = app.get_page(&format!("/documents/recus/{}", queued.id), &secretary).await;
+        let page = app
+            .get_page(&format!("/documents/recus/{}", queued.id), &secretary)
+            .await;
         assert_eq!(page.status, 200, "{}", page.text);
         let listed = recent()
             .await
@@ -839,26 +1097,50 @@ async fn secrets_are_sealed_at_rest_and_never_in_debug() {
         let stored = app.store.stored_totp_secrets().await.unwrap();
         assert!(!stored.is_empty());
         assert!(
-            stored.iter().all(|s| s.starts_with("enc1:") && !s.contains(server::demo::DEMO_TOTP_SECRET)),
+            stored
+                .iter()
+                .all(|s| s.starts_with("enc1:") && !s.contains(server::demo::DEMO_TOTP_SECRET)),
             "{backend}: {stored:?}"
         );
         // A seed written in clear before encryption existed is sealed at the next start.
-        let u = app.store.user_by_username("dr.martin").await.unwrap().unwrap();
+        let u = app
+            .store
+            .user_by_username("dr.martin")
+            .await
+            .unwrap()
+            .unwrap();
         let text = format!("{u:?} {:?}", app.store.session("x", 0).await.unwrap());
-        assert!(!text.contains(&u.password_hash) && !text.contains(server::demo::DEMO_TOTP_SECRET), "{text}");
+        assert!(
+            !text.contains(&u.password_hash) && !text.contains(server::demo::DEMO_TOTP_SECRET),
+            "{text}"
+        );
         // Login with the second factor still works; then the key is rotated.
         let s = app.login("dr.martin").await;
         assert_eq!(app.get_page("/", &s).await.status, 200);
         let new_id = server::secrets::rotate(&app.store, &key).await.unwrap();
         let stored = app.store.stored_totp_secrets().await.unwrap();
-        assert!(stored.iter().all(|s| s.starts_with(&format!("enc1:{new_id}:"))), "{backend}");
+        assert!(
+            stored
+                .iter()
+                .all(|s| s.starts_with(&format!("enc1:{new_id}:"))),
+            "{backend}"
+        );
         assert!(dir.join("secret.key.previous").exists());
         let s = app.login("ide.petit").await;
-        assert_eq!(app.get_page("/", &s).await.status, 200, "{backend}: login after rotation");
+        assert_eq!(
+            app.get_page("/", &s).await.status,
+            200,
+            "{backend}: login after rotation"
+        );
         // Another key opens nothing: the wrong file is said, not a wrong code.
-        let other = std::env::temp_dir().join(format!("parcours-other-{}.key", uuid::Uuid::new_v4()));
-        app.store.set_key_ring(server::secrets::load_or_create(&other).unwrap());
-        assert!(app.store.user_by_username("dr.martin").await.is_err(), "{backend}");
+        let other =
+            std::env::temp_dir().join(format!("parcours-other-{}.key", uuid::Uuid::new_v4()));
+        app.store
+            .set_key_ring(server::secrets::load_or_create(&other).unwrap());
+        assert!(
+            app.store.user_by_username("dr.martin").await.is_err(),
+            "{backend}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
         let _ = std::fs::remove_file(&other);
     }
@@ -871,18 +1153,48 @@ async fn an_ipp_of_another_assigning_authority_is_refused() {
     for backend in BACKENDS {
         let app = spawn_app(backend).await;
         let mut c = Mllp::connect(&app).await;
-        for (n, authority) in [(1, "AUTRE&1.2.250.1.999.1&ISO"), (2, ""), (3, "CHVL&450000099&M")] {
+        for (n, authority) in [
+            (1, "AUTRE&1.2.250.1.999.1&ISO"),
+            (2, ""),
+            (3, "CHVL&450000099&M"),
+        ] {
             let ipp = format!("FOREIGN{n}");
             let ack = c
-                .send(adt_from(("GAM", "CHVL"), "A28", &format!("auth-{n}"), &ipp, authority, "").as_bytes())
+                .send(
+                    adt_from(
+                        ("GAM", "CHVL"),
+                        "A28",
+                        &format!("auth-{n}"),
+                        &ipp,
+                        authority,
+                        "",
+                    )
+                    .as_bytes(),
+                )
                 .await;
             let (code, err, location) = ack_code(&ack);
             assert_eq!(code, "AE", "{backend} {authority:?}: {ack}");
             assert_eq!(err.as_deref(), Some("102"), "{ack}");
             assert!(location.unwrap_or_default().starts_with("PID^1^3"), "{ack}");
-            let t = app.store.territory_by_oid(server::demo::DEMO_DOMAIN_OID).await.unwrap().unwrap();
-            let q = store::patients::PatientQuery { ipp: Some(ipp), limit: 2, ..Default::default() };
-            assert!(app.store.search_patients(t.id, &q).await.unwrap().is_empty(), "{backend}: nothing written");
+            let t = app
+                .store
+                .territory_by_oid(server::demo::DEMO_DOMAIN_OID)
+                .await
+                .unwrap()
+                .unwrap();
+            let q = store::patients::PatientQuery {
+                ipp: Some(ipp),
+                limit: 2,
+                ..Default::default()
+            };
+            assert!(
+                app.store
+                    .search_patients(t.id, &q)
+                    .await
+                    .unwrap()
+                    .is_empty(),
+                "{backend}: nothing written"
+            );
         }
         // The territory's own OID, and the authority declared for the sender, are accepted.
         for (n, authority) in [
@@ -891,20 +1203,60 @@ async fn an_ipp_of_another_assigning_authority_is_refused() {
             (6, server::demo::DEMO_DOMAIN_OID.to_owned()),
         ] {
             let ack = c
-                .send(adt_from(("GAM", "CHVL"), "A28", &format!("auth-{n}"), &format!("OWN{n}"), &authority, "").as_bytes())
+                .send(
+                    adt_from(
+                        ("GAM", "CHVL"),
+                        "A28",
+                        &format!("auth-{n}"),
+                        &format!("OWN{n}"),
+                        &authority,
+                        "",
+                    )
+                    .as_bytes(),
+                )
                 .await;
             assert_eq!(ack_code(&ack).0, "AA", "{backend} {authority}: {ack}");
         }
         // An agenda's SIU naming an IPP of another domain books nobody.
         let muller = app.demo_patient("Muller").await;
-        let rpps = app.store.user_by_username("dr.bernard").await.unwrap().unwrap().rpps.unwrap();
-        let before = app.store.appointments_of_patient(muller.id).await.unwrap().len();
-        let foreign = crate::schedule::siu("S12", "siu-auth", "EXT-A", &muller.ipp, &rpps, "20261201143000")
-            .replace("CHVL&450000021&M", "AUTRE&1.2.250.1.999.1&ISO");
+        let rpps = app
+            .store
+            .user_by_username("dr.bernard")
+            .await
+            .unwrap()
+            .unwrap()
+            .rpps
+            .unwrap();
+        let before = app
+            .store
+            .appointments_of_patient(muller.id)
+            .await
+            .unwrap()
+            .len();
+        let foreign = crate::schedule::siu(
+            "S12",
+            "siu-auth",
+            "EXT-A",
+            &muller.ipp,
+            &rpps,
+            "20261201143000",
+        )
+        .replace("CHVL&450000021&M", "AUTRE&1.2.250.1.999.1&ISO");
         let ack = c.send(foreign.as_bytes()).await;
         let (code, err, location) = ack_code(&ack);
-        assert_eq!((code.as_str(), err.as_deref()), ("AE", Some("102")), "{backend}: {ack}");
+        assert_eq!(
+            (code.as_str(), err.as_deref()),
+            ("AE", Some("102")),
+            "{backend}: {ack}"
+        );
         assert!(location.unwrap_or_default().starts_with("PID^1^3"), "{ack}");
-        assert_eq!(app.store.appointments_of_patient(muller.id).await.unwrap().len(), before);
+        assert_eq!(
+            app.store
+                .appointments_of_patient(muller.id)
+                .await
+                .unwrap()
+                .len(),
+            before
+        );
     }
 }

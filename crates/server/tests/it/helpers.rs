@@ -569,6 +569,33 @@ impl TestApp {
         assert_eq!(r.status, 303, "{}", r.text);
     }
 
+    /// Declares an HL7 sender for the establishment `finess`: its IPP
+    /// authority, the addresses allowed over plain MLLP, its TLS subject.
+    pub async fn declare_sender(
+        &self,
+        (application, facility): (&str, &str),
+        finess: &str,
+        ipp_authority: Option<&str>,
+        allowed_addresses: &[&str],
+        tls_subject: Option<&str>,
+    ) {
+        let establishment = self.establishment_id(finess).await;
+        self.store
+            .declare_hl7_sender(
+                &store::hl7::NewHl7Sender {
+                    application: application.into(),
+                    facility: facility.into(),
+                    establishment,
+                    ipp_authority: ipp_authority.map(str::to_owned),
+                    allowed_addresses: allowed_addresses.iter().map(|a| (*a).to_owned()).collect(),
+                    tls_subject: tls_subject.map(str::to_owned),
+                },
+                0,
+            )
+            .await
+            .unwrap();
+    }
+
     /// A demo account's user id.
     pub async fn user_id(&self, username: &str) -> domain::UserId {
         self.store

@@ -156,27 +156,15 @@ async fn a_repeated_control_id_gets_the_same_ack_and_no_second_effect() {
         );
         assert_eq!(app.store.hl7_messages(None, 10).await.unwrap().len(), 1);
         // Same control id from another sender is another message.
-        let clinic = app
-            .store
-            .establishment_by_finess(server::demo::CLINIC_FINESS)
-            .await
-            .unwrap()
-            .unwrap();
         // Its IPPs carry the same authority as the hospital's here.
-        app.store
-            .declare_hl7_sender(
-                &store::hl7::NewHl7Sender {
-                    application: "GAM".into(),
-                    facility: "STROCH".into(),
-                    establishment: clinic.id,
-                    ipp_authority: Some("450000021".into()),
-                    allowed_addresses: vec![],
-                    tls_subject: None,
-                },
-                0,
-            )
-            .await
-            .unwrap();
+        app.declare_sender(
+            ("GAM", "STROCH"),
+            server::demo::CLINIC_FINESS,
+            Some("450000021"),
+            &[],
+            None,
+        )
+        .await;
         let from_clinic = msg
             .replace("|GAM|CHVL|", "|GAM|STROCH|")
             .replace("IPP600", "IPP601")
@@ -783,27 +771,15 @@ async fn admins_browse_their_establishments_message_log() {
 async fn the_ans_samples_and_messages_written_by_hl7apy_and_python_hl7() {
     let app = spawn_app("sqlite").await;
     let token = app.token().await;
-    let hospital = app
-        .store
-        .establishment_by_finess(server::demo::HOSPITAL_FINESS)
-        .await
-        .unwrap()
-        .unwrap();
     // The ANS samples' IPPs are assigned by CHU-X (PID-3.4 CHU-X&000897406&N).
-    app.store
-        .declare_hl7_sender(
-            &store::hl7::NewHl7Sender {
-                application: "GAM".into(),
-                facility: "CHU-X".into(),
-                establishment: hospital.id,
-                ipp_authority: Some("000897406".into()),
-                allowed_addresses: vec![],
-                tls_subject: None,
-            },
-            0,
-        )
-        .await
-        .unwrap();
+    app.declare_sender(
+        ("GAM", "CHU-X"),
+        server::demo::HOSPITAL_FINESS,
+        Some("000897406"),
+        &[],
+        None,
+    )
+    .await;
     let mut c = Mllp::connect(&app).await;
     let dir = format!(
         "{}/../../../shared/fixtures/hl7v2/ansforge",

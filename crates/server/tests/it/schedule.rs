@@ -369,7 +369,14 @@ async fn the_clinic_agenda_hears_of_bookings_and_cancellations_over_siu() {
 }
 
 /// An SIU from the hospital's agenda (the demo's GAM sender).
-pub(crate) fn siu(event: &str, control: &str, external: &str, ipp: &str, rpps: &str, start: &str) -> String {
+pub(crate) fn siu(
+    event: &str,
+    control: &str,
+    external: &str,
+    ipp: &str,
+    rpps: &str,
+    start: &str,
+) -> String {
     format!(
         "MSH|^~\\&|GAM|CHVL|PARCOURS|GHT|20261123101500||SIU^{event}^SIU_S12|{control}|P|2.5|||||FRA|UNICODE UTF-8\r\
          SCH||{external}^AGENDA||||BOOK|presentiel^Consultation||30|min|^^30^{start}||||||||||||||Booked\r\

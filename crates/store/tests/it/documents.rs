@@ -192,25 +192,70 @@ async fn drafts_validation_recipients_and_received_documents() {
             ..r.clone()
         };
         for (bad, why) in [
-            (ReceivedDocument { patient: other.id, unique_id: format!("{}-x", r.unique_id), ..v2.clone() }, "autre patient"),
-            (ReceivedDocument { establishment: w.e2, unique_id: format!("{}-y", r.unique_id), ..v2.clone() }, "autre établissement"),
+            (
+                ReceivedDocument {
+                    patient: other.id,
+                    unique_id: format!("{}-x", r.unique_id),
+                    ..v2.clone()
+                },
+                "autre patient",
+            ),
+            (
+                ReceivedDocument {
+                    establishment: w.e2,
+                    unique_id: format!("{}-y", r.unique_id),
+                    ..v2.clone()
+                },
+                "autre établissement",
+            ),
         ] {
             match s.file_document(&bad, &[], &who(), NOW + 9).await {
                 Err(StoreError::Refused(m)) => assert!(m.contains(why), "{name}: {m}"),
                 other => panic!("{name}: {other:?}"),
             }
-            assert!(s.document_by_unique_id(&bad.unique_id).await.unwrap().is_none(), "{name}");
+            assert!(
+                s.document_by_unique_id(&bad.unique_id)
+                    .await
+                    .unwrap()
+                    .is_none(),
+                "{name}"
+            );
         }
-        let old = s.document_by_unique_id(&r.unique_id).await.unwrap().unwrap();
+        let old = s
+            .document_by_unique_id(&r.unique_id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(old.superseded_by, None, "{name}: the victim is untouched");
         let v2_id = s.file_document(&v2, &[], &who(), NOW + 10).await.unwrap();
-        let old = s.document_by_unique_id(&r.unique_id).await.unwrap().unwrap();
+        let old = s
+            .document_by_unique_id(&r.unique_id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(old.superseded_by.as_deref(), Some(v2_id.as_str()), "{name}");
-        let new = s.document_by_unique_id(&v2.unique_id).await.unwrap().unwrap();
-        assert_eq!((new.set_id.as_str(), new.version), (old.set_id.as_str(), old.version + 1), "{name}");
+        let new = s
+            .document_by_unique_id(&v2.unique_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (new.set_id.as_str(), new.version),
+            (old.set_id.as_str(), old.version + 1),
+            "{name}"
+        );
         // A second correction of the same version is refused.
-        let v2b = ReceivedDocument { unique_id: format!("{}-v2b", r.unique_id), ..v2.clone() };
-        assert!(matches!(s.file_document(&v2b, &[], &who(), NOW + 11).await, Err(StoreError::Refused(_))), "{name}");
+        let v2b = ReceivedDocument {
+            unique_id: format!("{}-v2b", r.unique_id),
+            ..v2.clone()
+        };
+        assert!(
+            matches!(
+                s.file_document(&v2b, &[], &who(), NOW + 11).await,
+                Err(StoreError::Refused(_))
+            ),
+            "{name}"
+        );
 
         // DMP status: unknown until told, then kept.
         assert_eq!(s.dmp_of(p.id).await.unwrap(), (DmpState::Unknown, false));

@@ -305,7 +305,10 @@ async fn merge_links_the_merged_away_record_to_the_survivor() {
         links.sort();
         let mut expected = vec![w.e1, w.e2];
         expected.sort();
-        assert_eq!(links, expected, "{name}: the link of real care moved to the survivor");
+        assert_eq!(
+            links, expected,
+            "{name}: the link of real care moved to the survivor"
+        );
         assert_eq!(s.patient(survivor.id).await.unwrap().version, 3);
         for (a, b) in [
             (survivor.id, dup.id),
