@@ -462,6 +462,23 @@ impl Store {
         })
     }
 
+    /// Enables or disables an account (a disabled one cannot log in, and its
+    /// open sessions' sockets close at their next check).
+    pub async fn set_user_active(&self, user: UserId, active: bool) -> Result<()> {
+        on_pool!(self, write, |pool| {
+            let r = sqlx::query("UPDATE users SET active = $1 WHERE id = $2")
+                .bind(active)
+                .bind(user.to_string())
+                .execute(pool)
+                .await?;
+            if r.rows_affected() == 0 {
+                Err(StoreError::NotFound)
+            } else {
+                Ok(())
+            }
+        })
+    }
+
     /// Sets (or replaces) a user's TOTP secret.
     pub async fn set_totp_secret(&self, user: UserId, secret: &str) -> Result<()> {
         on_pool!(self, write, |pool| {

@@ -980,21 +980,39 @@ async fn one_rooms_flood_does_not_reach_another_and_sockets_close_with_their_ses
 }
 
 #[tokio::test]
-async fn a_socket_closes_when_its_session_expires() {
-    let app = spawn_app_with("sqlite", |c| c.session_check_seconds = 1).await;
-    let nurse = app.login("ide.petit").await;
-    let mut ws = app.ws("/alertes/ws", &nurse).await.unwrap();
-    app.clock.advance_secs(9 * 3600);
-    let closed = tokio::time::timeout(std::time::Duration::from_secs(8), async {
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
-                Some(Ok(_)) => {}
-            }
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "the expired session's socket is closed");
+async fn a_socket_closes_when_its_session_expires_or_its_account_is_disabled() {
+    for backend in BACKENDS {
+        let app = spawn_app_with(backend, |c| c.session_check_seconds = 1).await;
+        let closes = async |ws: &mut Ws| {
+            tokio::time::timeout(std::time::Duration::from_secs(8), async {
+                loop {
+                    match ws.next().await {
+                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                        Some(Ok(_)) => {}
+                    }
+                }
+            })
+            .await
+            .is_ok()
+        };
+        // The account is disabled: its open socket closes at the next check.
+        let doctor = app.login("dr.martin").await;
+        let mut list = app.ws("/salle-attente/ws", &doctor).await.unwrap();
+        let id = app.user_id("dr.martin").await;
+        app.store.set_user_active(id, false).await.unwrap();
+        assert!(
+            closes(&mut list).await,
+            "{backend}: disabled account's socket closed"
+        );
+        // The session expires (by the application's clock).
+        let nurse = app.login("ide.petit").await;
+        let mut ws = app.ws("/alertes/ws", &nurse).await.unwrap();
+        app.clock.advance_secs(9 * 3600);
+        assert!(
+            closes(&mut ws).await,
+            "{backend}: expired session's socket closed"
+        );
+    }
 }
 
 // ------------------------------------------------------------- 7. identity look-ups
