@@ -13,6 +13,7 @@ pub mod delivery;
 pub mod demo;
 pub mod error;
 pub mod extract;
+pub mod fmt;
 pub mod ingest;
 pub mod limiter;
 pub mod mail;

@@ -14,9 +14,10 @@ use domain::{EstablishmentId, TerritoryId, UnitId};
 use serde::Deserialize;
 use store::beds::UnitBeds;
 
-use super::web::{Nav, check_csrf, nav, paris_time, render, same_origin, see_other};
+use super::web::{Nav, check_csrf, nav, render, same_origin, see_other};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
+use crate::fmt::paris_time;
 use crate::state::AppState;
 
 /// A manual figure older than this is flagged.

@@ -355,10 +355,10 @@ pub(crate) async fn block(
     let withheld = svc::withheld(&w.actor, &c).map(|why| why.to_string());
     let released = withheld.is_none();
     Ok(Some(Block {
-        closed_on: super::web::paris_time(c.closed_at_ms),
+        closed_on: crate::fmt::paris_time(c.closed_at_ms),
         fee: euros(c.fee_cents),
         settled: c.settled.map(|m| m.label_fr().to_owned()),
-        approved_on: c.approved_at_ms.map(super::web::paris_time),
+        approved_on: c.approved_at_ms.map(crate::fmt::paris_time),
         withheld,
         number: c.number.clone(),
         note: (!patient_side).then(|| c.closing.note.clone()),

@@ -17,9 +17,10 @@ use domain::documents::{ALL_KINDS, ALL_RECIPIENTS, DmpState, Kind, Recipient, St
 use domain::org::Role;
 use domain::policy::Principal;
 
-use super::web::{Nav, field, nav, paris_time, posted_form, render, see_other};
+use super::web::{Nav, field, nav, posted_form, render, see_other};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
+use crate::fmt::paris_time;
 use crate::services::documents as svc;
 use crate::state::AppState;
 

@@ -12,11 +12,10 @@ use domain::policy::Principal;
 use interop::programme::ItemKind;
 use store::monitoring::Enrolment;
 
-use super::web::{
-    Nav, check_csrf, field, form_fields, nav, paris_time, posted_form, render, same_origin,
-};
+use super::web::{Nav, check_csrf, field, form_fields, nav, posted_form, render, same_origin};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
+use crate::fmt::paris_time;
 use crate::services::monitoring::{programme, submit};
 use crate::state::AppState;
 

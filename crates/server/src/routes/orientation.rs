@@ -18,11 +18,11 @@ use store::audit::NewAudit;
 use store::orientation::{NewOrientation, Orientation, Step};
 
 use super::web::{
-    Nav, check_csrf, establishment_name, field, form_fields, nav, paris_time, render, same_origin,
-    see_other,
+    Nav, check_csrf, establishment_name, field, form_fields, nav, render, same_origin, see_other,
 };
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
+use crate::fmt::paris_time;
 use crate::services::patients;
 use crate::state::AppState;
 

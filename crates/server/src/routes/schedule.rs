@@ -13,9 +13,10 @@ use domain::policy::{EstablishmentAction, Principal};
 use domain::{EstablishmentId, PatientId, UserId};
 use serde::Deserialize;
 
-use super::web::{Nav, field, nav, paris_time, posted_form, render, see_other};
+use super::web::{Nav, field, nav, posted_form, render, see_other};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
+use crate::fmt::paris_time;
 use crate::services::{patients, schedule};
 use crate::state::AppState;
 

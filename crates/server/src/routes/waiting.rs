@@ -14,9 +14,10 @@ use domain::UserId;
 use domain::policy::Principal;
 use domain::schedule::Mode;
 
-use super::web::{Nav, nav, paris_time, render};
+use super::web::{Nav, nav, render};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
+use crate::fmt::paris_time;
 use crate::state::{AppState, LiveEvent, Presence};
 
 pub fn routes() -> Router<AppState> {

@@ -22,6 +22,7 @@ use store::users::{Session, User, UserKind};
 use crate::auth::{self, constant_time_eq, random_token, token_hash};
 use crate::error::{AppError, PageError};
 use crate::extract::{ClientAddr, LOGIN_CSRF_COOKIE, SESSION_COOKIE, WebUser, any_session};
+use crate::fmt::paris_time;
 use crate::limiter::Endpoint;
 use crate::services::patients;
 use crate::state::AppState;
@@ -353,26 +354,6 @@ pub(crate) fn sniff_type(bytes: &[u8]) -> Option<&'static str> {
     } else {
         None
     }
-}
-
-pub(crate) fn paris_time(ms: i64) -> String {
-    paris_format(ms, "%d/%m/%Y %H:%M")
-}
-
-/// "23/11/2026" (French time).
-pub(crate) fn paris_date(ms: i64) -> String {
-    paris_format(ms, "%d/%m/%Y")
-}
-
-/// `ms` in French time with a strftime `pattern` (UTC when the zone is unknown).
-pub(crate) fn paris_format(ms: i64, pattern: &str) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| {
-            t.in_tz("Europe/Paris")
-                .map(|z| z.strftime(pattern).to_string())
-                .unwrap_or_else(|_| t.to_string())
-        })
-        .unwrap_or_default()
 }
 
 /// Counts a failed factor; tells the user whether the account is now locked.

@@ -18,8 +18,8 @@ use store::consultations::Consultation;
 use store::schedule::Appointment;
 
 use crate::error::AppError;
+use crate::fmt::{paris_date as date_fr, paris_format};
 use crate::payment::{self, CheckoutRequest};
-use crate::routes::web::{paris_date as date_fr, paris_format};
 use crate::services::patients;
 use crate::state::AppState;
 

@@ -15,7 +15,7 @@ use store::documents::{Document, NewDocument, ReceivedDocument, RecipientPlan};
 use store::outbox::NewMessage;
 
 use crate::error::AppError;
-use crate::routes::web::paris_date as date_fr;
+use crate::fmt::paris_date as date_fr;
 use crate::services::patients;
 use crate::state::AppState;
 

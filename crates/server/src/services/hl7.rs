@@ -139,7 +139,7 @@ pub(crate) fn ack_control_id() -> String {
 
 /// A time as an HL7 DTM (v2, and CDA's TS) in French time (`YYYYMMDDHHMMSS+ZZZZ`).
 pub(crate) fn paris_dtm(ms: i64) -> String {
-    crate::routes::web::paris_format(ms, "%Y%m%d%H%M%S%z")
+    crate::fmt::paris_format(ms, "%Y%m%d%H%M%S%z")
 }
 
 /// Now as an HL7 DTM in French time (`YYYYMMDDHHMMSS+ZZZZ`).

@@ -515,8 +515,8 @@ pub async fn summary_report(
     let now = state.now_ms();
     let period = format!(
         "du {} au {}",
-        crate::routes::web::paris_time(enrolment.started_at_ms),
-        crate::routes::web::paris_time(now)
+        crate::fmt::paris_time(enrolment.started_at_ms),
+        crate::fmt::paris_time(now)
     );
     let count = |l: domain::monitoring::AlertLevel| alerts.iter().filter(|a| a.level == l).count();
     let levels = format!(
@@ -542,7 +542,7 @@ pub async fn summary_report(
     for a in &alerts {
         lines.push(format!(
             "{} — {} — {} : {} — {}",
-            crate::routes::web::paris_time(a.raised_at_ms),
+            crate::fmt::paris_time(a.raised_at_ms),
             a.level.label_fr(),
             item_label(&a.item),
             a.reason,
@@ -619,12 +619,7 @@ pub async fn timeline(
             } else {
                 who
             };
-            (
-                crate::routes::web::paris_time(at),
-                who,
-                action.to_owned(),
-                note,
-            )
+            (crate::fmt::paris_time(at), who, action.to_owned(), note)
         })
         .collect())
 }

@@ -99,7 +99,7 @@ pub(crate) async fn notice(
 ) -> Result<NewMessage, store::StoreError> {
     let who = state.store.user(n.practitioner).await?.display_name;
     let place = state.store.establishment(n.establishment).await?.name;
-    let when = crate::routes::web::paris_time(n.start_ms);
+    let when = crate::fmt::paris_time(n.start_ms);
     let location = if n.mode == domain::schedule::Mode::Tele {
         "Téléconsultation (lien dans votre espace Parcours)".to_owned()
     } else {
@@ -290,7 +290,7 @@ pub async fn reschedule(
         start_ms,
     )
     .await?;
-    let when = crate::routes::web::paris_time(start_ms);
+    let when = crate::fmt::paris_time(start_ms);
     if let Err(e) = cancel(state, actor, &old.id, &format!("déplacé au {when}")).await {
         // Two appointments rather than none: the desk sees both and cancels one.
         tracing::error!(error = %e, old = %old.id, new = %id, "rescheduled but the old appointment stays");
