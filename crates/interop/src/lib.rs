@@ -8,6 +8,7 @@ pub mod ical;
 pub mod mss;
 pub mod ordonnance;
 pub mod oru;
+pub mod pam;
 pub mod pdf;
 pub mod programme;
 pub mod siu;

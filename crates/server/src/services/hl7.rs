@@ -1,32 +1,19 @@
-//! HL7 v2 intake: from raw bytes to an ACK. Reads the header, answers a repeated
-//! control id with the first ACK, rejects what is not supported (AR), maps IHE PAM
-//! France ADT identity messages to an identity feed, applies it and logs the message
-//! in one transaction, and only then returns the ACK (AA, or AE when part of the
-//! content was refused, such as an INS with a wrong key).
-//!
-//! Receiver policy (documented in ARCHITECTURE.md): A08, not used in France, is
-//! accepted as an A31; the GAM is the source of truth for identity, so its status
-//! is mirrored as sent (PID-32 `VALI` = qualified in PAM France) without the RNIV
-//! step-by-step check that edits made in Parcours go through.
+//! HL7 v2 intake: from raw bytes to an ACK. Reads the header, binds the sender
+//! to its peer, answers a repeated control id with the first ACK, rejects what
+//! is not supported (AR), has `interop::pam` read the IHE PAM France ADT
+//! (receiver policy there), turns it into the store's feeds for the sender's
+//! establishment, applies them and logs the message in one transaction, and only
+//! then returns the ACK (AA, or AE when part of the content was refused, such as
+//! an INS with a wrong key).
 
 use domain::audit::AuditActor;
-use domain::encounter::{Location as BedLocation, MovementKind};
-use domain::identity::{IdentityStatus, Sex, Traits};
-use domain::ins::{Ins, InsKind};
 use hl7v2::Message;
-use hl7v2::ack::{self, AckCode, AckError, Location, Severity};
+use hl7v2::ack::{self, AckCode, AckError, Severity};
+use interop::pam::{MERGE_EVENTS, UPSERT_EVENTS};
 use store::encounters::MovementFeed;
 use store::hl7::{FeedJob, IdentityFeed, NewHl7Message, is_duplicate_message};
 
 use crate::state::AppState;
-
-/// Events applied to identities (those with a movement also update the stay).
-const UPSERT_EVENTS: [&str; 18] = [
-    "A01", "A02", "A03", "A04", "A05", "A06", "A07", "A08", "A11", "A12", "A13", "A21", "A22",
-    "A28", "A31", "A38", "A52", "A53",
-];
-/// Events applied as merges (A40) or identifier changes (A47).
-const MERGE_EVENTS: [&str; 2] = ["A40", "A47"];
 
 /// What the intake answers.
 #[derive(Debug)]
@@ -104,33 +91,7 @@ pub(crate) fn ipp_authority_ok(
         && (named == sender.territory_oid || sender.ipp_authority.as_deref() == Some(named))
 }
 
-/// XPN-7, the name type (L birth, D used).
-fn name_type<'a>(r: &hl7v2::Field<'a>) -> &'a str {
-    r.component(7).map(|c| c.raw()).unwrap_or("")
-}
-
-pub(crate) fn err(
-    segment: &str,
-    field: Option<usize>,
-    repetition: Option<usize>,
-    component: Option<usize>,
-    code: u16,
-    message: String,
-) -> AckError {
-    AckError {
-        location: Some(Location {
-            segment: segment.into(),
-            sequence: 1,
-            field,
-            repetition,
-            component,
-            subcomponent: None,
-        }),
-        code,
-        message,
-        severity: Severity::Error,
-    }
-}
+pub(crate) use interop::pam::error_at as err;
 
 pub(crate) fn ack_control_id() -> String {
     let u = uuid::Uuid::now_v7().simple().to_string();
@@ -150,384 +111,61 @@ pub(crate) fn timestamp(state: &AppState) -> String {
         .unwrap_or_else(|_| now.strftime("%Y%m%d%H%M%S+0000").to_string())
 }
 
-struct Plan {
-    feed: IdentityFeed,
-    movement: Option<MovementFeed>,
-    warnings: Vec<AckError>,
-}
+pub use interop::pam::parse_dtm;
 
-/// An HL7 DTM (`YYYYMMDD[HHMM[SS[.S…]]][+/-ZZZZ]`) as Unix ms; local French time
-/// when no offset is given.
-pub fn parse_dtm(text: &str) -> Option<i64> {
-    let (main, offset) = match text.find(['+', '-']) {
-        Some(i) => (text.get(..i)?, Some(text.get(i..)?)),
-        None => (text, None),
-    };
-    let digits = main.split('.').next()?;
-    if !(digits.len() == 8 || digits.len() == 12 || digits.len() == 14)
-        || !digits.bytes().all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    let n = |a: usize, b: usize| -> Option<i8> { digits.get(a..b).and_then(|d| d.parse().ok()) };
-    let year: i16 = digits.get(0..4)?.parse().ok()?;
-    let dt = jiff::civil::DateTime::new(
-        year,
-        n(4, 6)?,
-        n(6, 8)?,
-        n(8, 10).unwrap_or(0),
-        n(10, 12).unwrap_or(0),
-        n(12, 14).unwrap_or(0),
-        0,
-    )
-    .ok()?;
-    let ts = match offset {
-        Some(o) => {
-            let sign = if o.starts_with('-') { -1 } else { 1 };
-            let hh: i32 = o.get(1..3)?.parse().ok()?;
-            let mm: i32 = o.get(3..5)?.parse().ok()?;
-            let off = jiff::tz::Offset::from_seconds(sign * (hh * 3600 + mm * 60)).ok()?;
-            off.to_timestamp(dt).ok()?
-        }
-        None => dt.in_tz("Europe/Paris").ok()?.timestamp(),
-    };
-    Some(ts.as_millisecond())
-}
-
-/// The movement carried by a movement event (PV1, ZBE, EVN); `None` for identity
-/// events.
-fn movement(
-    m: &Message,
-    event: &str,
-    establishment: domain::EstablishmentId,
-) -> Result<Option<MovementFeed>, Vec<AckError>> {
-    let Some((kind, cancel)) = MovementKind::from_event(event) else {
-        return Ok(None);
-    };
-    let get = |p: &str| {
-        m.get(p)
-            .ok()
-            .flatten()
-            .map(|v| v.into_owned())
-            .filter(|v| !v.is_empty() && v != "\"\"")
-    };
-    let Some(visit_number) = get("PV1-19.1") else {
-        return Err(vec![err(
-            "PV1",
-            Some(19),
-            None,
-            Some(1),
-            101,
-            "numéro de venue absent (PV1-19)".into(),
-        )]);
-    };
-    let when = ["ZBE-2", "EVN-6", "EVN-2", "MSH-7"]
-        .iter()
-        .find_map(|p| get(p));
-    let Some(start_ms) = when.as_deref().and_then(parse_dtm) else {
-        return Err(vec![err(
-            "ZBE",
-            Some(2),
-            None,
-            None,
-            102,
-            "date du mouvement absente ou illisible (ZBE-2)".into(),
-        )]);
-    };
-    if get("ZBE-4").as_deref() == Some("UPDATE") {
-        return Err(vec![err(
-            "ZBE",
-            Some(4),
-            None,
-            None,
-            207,
-            "ZBE-4 UPDATE (Z99) non encore pris en charge".into(),
-        )]);
-    }
-    Ok(Some(MovementFeed {
-        establishment,
-        visit_number,
-        kind,
-        cancel,
-        movement_id: get("ZBE-1.1"),
-        trigger: event.to_owned(),
-        start_ms,
-        location: BedLocation {
-            unit: get("PV1-3.1"),
-            room: get("PV1-3.2"),
-            bed: get("PV1-3.3"),
-        },
-        class: get("PV1-2"),
-    }))
-}
-
-/// Reads the identity part of an ADT message. `Err` = the message cannot be applied.
-fn plan(
-    m: &Message,
-    event: &str,
+/// The store's feeds for what an ADT message says, for `sender`'s
+/// establishment in its identity domain.
+fn feeds(
+    e: interop::pam::AdtEvent,
     sender: &store::hl7::Hl7Sender,
-    today: jiff::civil::Date,
-) -> Result<Plan, Vec<AckError>> {
-    let (territory, establishment) = (sender.territory, sender.establishment);
-    let Some(pid) = m.segment("PID", 1) else {
-        return Err(vec![err(
-            "PID",
-            None,
-            None,
-            None,
-            100,
-            "segment PID absent".into(),
-        )]);
-    };
-    let mut ipp = None;
-    let mut ins = None;
-    let mut warnings = Vec::new();
-    let pid3 = pid.field(3);
-    for (i, rep) in pid3.iter().flat_map(|f| f.repetitions()).enumerate() {
-        let id_type = rep.component(5).map(|c| c.raw()).unwrap_or("");
-        let value = rep
-            .component(1)
-            .map(|c| c.decoded().into_owned())
-            .unwrap_or_default();
-        let oid = rep
-            .component(4)
-            .and_then(|c| c.subcomponent(2))
-            .map(|s| s.raw())
-            .unwrap_or("");
-        match (id_type, InsKind::from_oid(oid)) {
-            ("PI", _) if !value.is_empty() => {
-                // The IPP of this domain only: PID-3.4 must name the territory's
-                // authority (its OID) or the one declared for the sender.
-                let namespace = rep
-                    .component(4)
-                    .and_then(|c| c.subcomponent(1))
-                    .map(|s| s.raw())
-                    .unwrap_or("");
-                if !ipp_authority_ok(sender, namespace, oid) {
-                    return Err(vec![err(
-                        "PID",
-                        Some(3),
-                        Some(i + 1),
-                        Some(4),
-                        102,
-                        format!(
-                            "IPP d'une autre autorité d'affectation ({namespace}&{oid}): attendu {} ou l'autorité déclarée pour l'émetteur",
-                            sender.territory_oid
-                        ),
-                    )]);
-                }
-                ipp = Some(value)
-            }
-            (_, Some(kind)) | ("INS", Some(kind)) if !value.is_empty() && value != "\"\"" => {
-                match Ins::parse(kind, &value) {
-                    Ok(v) => ins = Some(v),
-                    Err(e) => warnings.push(err(
-                        "PID",
-                        Some(3),
-                        Some(i + 1),
-                        Some(1),
-                        102,
-                        format!("INS refusée ({e}); l'identité reste provisoire"),
-                    )),
-                }
-            }
-            _ => {}
-        }
-    }
-    let Some(ipp) = ipp else {
-        return Err(vec![err(
-            "PID",
-            Some(3),
-            None,
-            None,
-            101,
-            "IPP absent (PID-3 de type PI)".into(),
-        )]);
-    };
-    if MERGE_EVENTS.contains(&event) {
-        let mrg: Vec<hl7v2::Field<'_>> = m
-            .segment("MRG", 1)
-            .and_then(|s| s.field(1))
-            .into_iter()
-            .flat_map(|f| f.repetitions())
-            .collect();
-        let id_type = |r: &hl7v2::Field<'_>| {
-            r.component(5)
-                .map(|c| c.raw().to_owned())
-                .unwrap_or_default()
-        };
-        let old_ipp = mrg
-            .iter()
-            .find(|r| matches!(id_type(r).as_str(), "PI" | ""))
-            .and_then(|r| r.component(1))
-            .map(|c| c.decoded().into_owned())
-            .filter(|v| !v.is_empty());
-        let ins_change =
-            event == "A47" && old_ipp.is_none() && mrg.iter().any(|r| id_type(r) == "INS");
-        // An A47 on the INS (new, removed or downgraded) carries the whole PID: it
-        // is applied below as an identity update.
-        if !ins_change {
-            let Some(old_ipp) = old_ipp else {
-                return Err(vec![err(
-                    "MRG",
-                    Some(1),
-                    None,
-                    None,
-                    101,
-                    "ancien identifiant absent (MRG-1)".into(),
-                )]);
-            };
-            let feed = if event == "A40" {
-                IdentityFeed::Merge {
-                    territory,
-                    survivor_ipp: ipp,
-                    merged_ipp: old_ipp,
-                }
-            } else {
-                IdentityFeed::ChangeIpp {
-                    territory,
-                    old_ipp,
-                    new_ipp: ipp,
-                }
-            };
-            return Ok(Plan {
-                feed,
-                movement: None,
-                warnings,
-            });
-        }
-    }
-    // Names: the birth name (type L, or the first repetition), the used name (type D).
-    let names: Vec<_> = pid.field(5).iter().flat_map(|f| f.repetitions()).collect();
-    let birth = names
-        .iter()
-        .find(|r| name_type(r) == "L")
-        .or_else(|| names.first());
-    let used = names.iter().find(|r| name_type(r) == "D");
-    let comp = |r: Option<&hl7v2::Field<'_>>, n: usize| -> Option<String> {
-        r.and_then(|r| r.component(n))
-            .map(|c| c.decoded().into_owned())
-            .filter(|v| !v.is_empty() && v != "\"\"")
-    };
-    let Some(birth_name) = comp(birth, 1) else {
-        return Err(vec![err(
-            "PID",
-            Some(5),
-            None,
-            Some(1),
-            101,
-            "nom de naissance absent (PID-5 de type L)".into(),
-        )]);
-    };
-    let first = comp(birth, 2);
-    let all_given =
-        comp(birth, 3).map(|g| g.split_whitespace().map(str::to_owned).collect::<Vec<_>>());
-    let given = match (all_given, first) {
-        (Some(list), _) if !list.is_empty() => list,
-        (_, Some(f)) => vec![f],
-        _ => {
-            return Err(vec![err(
-                "PID",
-                Some(5),
-                None,
-                Some(2),
-                101,
-                "prénom de naissance absent (PID-5.2)".into(),
-            )]);
-        }
-    };
-    let birth_date = pid
-        .field(7)
-        .map(|f| f.raw().get(..8).unwrap_or("").to_owned())
-        .and_then(|d| {
-            let (y, mo, da) = (
-                d.get(..4)?.parse().ok()?,
-                d.get(4..6)?.parse().ok()?,
-                d.get(6..8)?.parse().ok()?,
-            );
-            jiff::civil::Date::new(y, mo, da).ok()
-        });
-    let Some(birth_date) = birth_date else {
-        return Err(vec![err(
-            "PID",
-            Some(7),
-            None,
-            None,
-            102,
-            "date de naissance absente ou illisible (PID-7, AAAAMMJJ)".into(),
-        )]);
-    };
-    let sex = match pid.field(8).map(|f| f.raw()).unwrap_or("") {
-        "M" => Sex::Male,
-        "F" => Sex::Female,
-        _ => Sex::Unknown,
-    };
-    let birthplace = pid
-        .field(11)
-        .into_iter()
-        .flat_map(|f| f.repetitions())
-        .find(|r| r.component(7).map(|c| c.raw()) == Some("BDL"))
-        .and_then(|r| r.component(9))
-        .map(|c| c.raw().to_owned())
-        .filter(|c| !c.is_empty());
-    let traits = Traits {
-        birth_name,
-        birth_given_names: given,
-        birth_date,
-        sex,
-        birthplace_code: birthplace,
-        used_name: comp(used, 1),
-        used_given_name: comp(used, 2),
-    };
-    if let Err(e) = traits.check(today) {
-        return Err(vec![err(
-            "PID",
-            Some(5),
-            None,
-            None,
-            102,
-            format!("traits d'identité refusés: {e}"),
-        )]);
-    }
-    // PAM France: PID-32 VALI means qualified; the INS is kept only then.
-    let reliability: Vec<&str> = pid
-        .field(32)
-        .iter()
-        .flat_map(|f| f.repetitions())
-        .map(|r| r.raw())
-        .collect();
-    let qualified = reliability.contains(&"VALI");
-    let (ins, status) = match (ins, qualified) {
-        (Some(ins), true) => (Some(ins), IdentityStatus::Qualified),
-        _ => (None, IdentityStatus::Provisional),
-    };
-    let movement = movement(m, event, establishment)?;
-    // ZFA (DMP): ZFA-1 status, ZFA-9 opposition to feeding (IO opposed, INO not,
-    // NA not collected).
-    let dmp = m.segment("ZFA", 1).map(|z| {
-        let get = |n: usize| z.field(n).map(|f| f.raw().to_owned()).unwrap_or_default();
-        store::hl7::DmpFeed {
-            state: domain::documents::DmpState::from_zfa(&get(1)),
-            opposition: match get(9).as_str() {
-                "IO" => Some(true),
-                "INO" => Some(false),
-                _ => None,
-            },
-        }
-    });
-    Ok(Plan {
-        feed: IdentityFeed::Upsert {
-            territory,
-            establishment,
+) -> (IdentityFeed, Option<MovementFeed>, Vec<AckError>) {
+    use interop::pam::IdentityChange;
+    let territory = sender.territory;
+    let feed = match e.identity {
+        IdentityChange::Upsert {
             ipp,
             traits,
             ins,
             status,
             dmp,
+        } => IdentityFeed::Upsert {
+            territory,
+            establishment: sender.establishment,
+            ipp,
+            traits,
+            ins,
+            status,
+            dmp: dmp.map(|d| store::hl7::DmpFeed {
+                state: d.state,
+                opposition: d.opposition,
+            }),
         },
-        movement,
-        warnings,
-    })
+        IdentityChange::ChangeIpp { old_ipp, new_ipp } => IdentityFeed::ChangeIpp {
+            territory,
+            old_ipp,
+            new_ipp,
+        },
+        IdentityChange::Merge {
+            survivor_ipp,
+            merged_ipp,
+        } => IdentityFeed::Merge {
+            territory,
+            survivor_ipp,
+            merged_ipp,
+        },
+    };
+    let movement = e.movement.map(|m| MovementFeed {
+        establishment: sender.establishment,
+        visit_number: m.visit_number,
+        kind: m.kind,
+        cancel: m.cancel,
+        movement_id: m.movement_id,
+        trigger: m.trigger,
+        start_ms: m.start_ms,
+        location: m.location,
+        class: m.class,
+    });
+    (feed, movement, e.warnings)
 }
 
 /// A declared sender; known senders are cached (they are only ever added),
@@ -698,25 +336,28 @@ pub async fn ingest(
         .await;
     }
     let today = state.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date();
-    let plan = match plan(&m, event.unwrap_or(""), &sender, today) {
-        Ok(p) => p,
-        Err(errors) => {
-            return finish_without_effect(state, Some(&m), AckCode::Error, &errors, log, &ts).await;
+    let authority_ok =
+        |namespace: &str, universal: &str| ipp_authority_ok(&sender, namespace, universal);
+    let read = interop::pam::read(&m, event.unwrap_or(""), &authority_ok, today);
+    let (feed, movement, warnings) = match read {
+        Ok(e) => feeds(e, &sender),
+        Err(interop::pam::AdtError(error)) => {
+            return finish_without_effect(state, Some(&m), AckCode::Error, &[error], log, &ts)
+                .await;
         }
     };
-    let code = if plan.warnings.is_empty() {
+    let code = if warnings.is_empty() {
         AckCode::Accept
     } else {
         AckCode::Error
     };
-    let ack_text = ack::build(&m, code, &plan.warnings, &ack_control_id(), &ts);
-    log.status = if plan.warnings.is_empty() {
+    let ack_text = ack::build(&m, code, &warnings, &ack_control_id(), &ts);
+    log.status = if warnings.is_empty() {
         "accepted".into()
     } else {
         "error".into()
     };
-    log.errors = plan
-        .warnings
+    log.errors = warnings
         .iter()
         .map(|e| e.message.clone())
         .collect::<Vec<_>>()
@@ -729,8 +370,8 @@ pub async fn ingest(
         establishment: Some(establishment.to_string()),
     };
     let job = FeedJob {
-        feed: plan.feed,
-        movement: plan.movement,
+        feed,
+        movement,
         who,
         log: log.clone(),
     };
