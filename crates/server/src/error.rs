@@ -60,17 +60,18 @@ impl From<StoreError> for AppError {
     }
 }
 
-fn conflict_message(constraint: &str) -> String {
-    if constraint.contains("patients_active_ins") || constraint.contains("ins_value") {
-        "une identité active porte déjà cette INS dans ce domaine d'identification".into()
-    } else if constraint.contains("ipp") {
-        "cet IPP est déjà attribué dans ce domaine d'identification".into()
-    } else if constraint.contains("movements") || constraint.contains("movement_id") {
-        "identifiant de mouvement (ZBE-1) déjà utilisé dans cette venue".into()
-    } else if constraint.contains("username") {
-        "cet identifiant de connexion existe déjà".into()
-    } else {
-        format!("conflit avec des données existantes ({constraint})")
+fn conflict_message(c: &store::Conflict) -> String {
+    use store::Conflict;
+    match c {
+        Conflict::DuplicateIns => {
+            "une identité active porte déjà cette INS dans ce domaine d'identification".into()
+        }
+        Conflict::DuplicateIpp => "cet IPP est déjà attribué dans ce domaine d'identification".into(),
+        Conflict::DuplicateMovement => {
+            "identifiant de mouvement (ZBE-1) déjà utilisé dans cette venue".into()
+        }
+        Conflict::DuplicateUsername => "cet identifiant de connexion existe déjà".into(),
+        other => format!("conflit avec des données existantes ({other})"),
     }
 }
 
@@ -202,7 +203,7 @@ mod tests {
         let cases = [
             (AppError::from(StoreError::NotFound), 404),
             (
-                AppError::from(StoreError::Conflict("patients_active_ins".into())),
+                AppError::from(StoreError::Conflict(store::Conflict::DuplicateIns)),
                 409,
             ),
             (AppError::from(StoreError::Stale { current: 3 }), 412),
@@ -212,7 +213,7 @@ mod tests {
             assert_eq!(e.status().as_u16(), status, "{e:?}");
         }
         assert!(
-            AppError::from(StoreError::Conflict("patients_active_ins".into()))
+            AppError::from(StoreError::Conflict(store::Conflict::DuplicateIns))
                 .to_string()
                 .contains("INS")
         );

@@ -146,12 +146,12 @@ macro_rules! apply_movement_tx {
         let encounter: String = match found {
             Some(row) => {
                 if row.try_get::<String, _>("patient_id")? != patient.to_string() {
-                    return Err($crate::StoreError::Conflict(format!("la venue {} appartient à un autre patient", mv.visit_number)));
+                    return Err($crate::StoreError::Conflict($crate::Conflict::VisitOfAnotherPatient(mv.visit_number.clone())));
                 }
                 row.try_get("id")?
             }
             None if mv.cancel => {
-                return Err($crate::StoreError::Conflict(format!("venue {} inconnue: rien à annuler", mv.visit_number)));
+                return Err($crate::StoreError::Conflict($crate::Conflict::UnknownVisit(mv.visit_number.clone())));
             }
             None => {
                 let id = domain::EncounterId::new().to_string();
@@ -182,7 +182,7 @@ macro_rules! apply_movement_tx {
             .execute(&mut *$tx)
             .await?;
             if r.rows_affected() == 0 {
-                return Err($crate::StoreError::Conflict(format!("mouvement à annuler introuvable dans la venue {}", mv.visit_number)));
+                return Err($crate::StoreError::Conflict($crate::Conflict::UnknownMovement(mv.visit_number.clone())));
             }
         } else {
             let movement_id = mv.movement_id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().to_string());

@@ -13,7 +13,7 @@ use crate::audit::NewAudit;
 use crate::macros::rows_to;
 use crate::orgs::parse_id;
 use crate::patients::NewPatient;
-use crate::{Result, Store, StoreError};
+use crate::{Conflict, Result, Store, StoreError};
 
 /// A message to log.
 #[derive(Debug, Clone)]
@@ -197,7 +197,7 @@ pub struct Hl7Sender {
 
 /// Whether a conflict is the message log's deduplication (a repeated control id).
 pub fn is_duplicate_message(e: &StoreError) -> bool {
-    matches!(e, StoreError::Conflict(c) if c.contains("hl7_messages"))
+    matches!(e, StoreError::Conflict(Conflict::DuplicateMessage))
 }
 
 impl Store {
@@ -385,8 +385,8 @@ impl Store {
                         Some(row) => {
                             let id: PatientId = parse_id(&row.try_get::<String, _>("id")?)?;
                             if row.try_get::<Option<String>, _>("merged_into")?.is_some() {
-                                return Err(StoreError::Conflict(format!(
-                                    "le dossier IPP {ipp} a été fusionné"
+                                return Err(StoreError::Conflict(Conflict::MergedIpp(
+                                    ipp.clone(),
                                 )));
                             }
                             let record = PatientRecord {
@@ -441,7 +441,7 @@ impl Store {
                         .bind(old_ipp)
                         .fetch_optional(&mut *sp)
                         .await?
-                        .ok_or_else(|| StoreError::Conflict(format!("IPP {old_ipp} inconnu")))?;
+                        .ok_or_else(|| StoreError::Conflict(Conflict::UnknownIpp(old_ipp.clone())))?;
                     let id: PatientId = parse_id(&row.try_get::<String, _>("id")?)?;
                     sqlx::query("UPDATE patients SET ipp = $1, version = version + 1, updated_at_ms = $2 WHERE id = $3")
                         .bind(new_ipp)
@@ -464,15 +464,13 @@ impl Store {
                             .bind(ipp)
                             .fetch_optional(&mut *sp)
                             .await?
-                            .ok_or_else(|| StoreError::Conflict(format!("IPP {ipp} inconnu")))?;
+                            .ok_or_else(|| StoreError::Conflict(Conflict::UnknownIpp(ipp.clone())))?;
                         ids.push(parse_id::<PatientId>(&row.try_get::<String, _>("id")?)?);
                     }
                     let (survivor, merged) = match ids.as_slice() {
                         [s, m] if s != m => (*s, *m),
                         _ => {
-                            return Err(StoreError::Conflict(
-                                "fusion d'un dossier avec lui-même".to_owned(),
-                            ));
+                            return Err(StoreError::Conflict(Conflict::SelfMerge));
                         }
                     };
                     // The sender's establishment must care for both records.

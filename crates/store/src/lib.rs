@@ -43,9 +43,11 @@ pub mod users;
 /// engine to AE/AR acknowledgements.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A uniqueness rule was broken (duplicate IPP, INS, username...).
+    /// The write conflicts with stored data (a duplicate, an unknown or
+    /// merged record the change needs): typed, so that HTTP statuses and HL7
+    /// error codes come from a `match`.
     #[error("conflit: {0}")]
-    Conflict(String),
+    Conflict(Conflict),
     /// Refused by a rule checked in the transaction (nothing was written);
     /// the reason is safe to show.
     #[error("{0}")]
@@ -85,14 +87,91 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::RowNotFound => StoreError::NotFound,
             sqlx::Error::Database(d) if d.is_unique_violation() => {
                 // PostgreSQL names the constraint; SQLite names the columns in its message.
-                StoreError::Conflict(
-                    d.constraint()
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| d.message().to_owned()),
-                )
+                StoreError::Conflict(Conflict::from_unique(
+                    d.constraint().unwrap_or_else(|| d.message()),
+                ))
             }
             _ => StoreError::Db(e),
         }
+    }
+}
+
+/// What a write conflicts with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    /// An active identity of the domain already carries this INS.
+    #[error("patients_active_ins")]
+    DuplicateIns,
+    /// The IPP is already given in the domain.
+    #[error("patients_ipp")]
+    DuplicateIpp,
+    /// (sender, control id) is logged already: a repeated HL7 message.
+    #[error("hl7_messages_dedup")]
+    DuplicateMessage,
+    /// The login name exists.
+    #[error("users_username")]
+    DuplicateUsername,
+    /// The ZBE-1 movement id is used in the visit already.
+    #[error("movements_movement_id")]
+    DuplicateMovement,
+    /// Another uniqueness rule, as the database names it.
+    #[error("{0}")]
+    Duplicate(String),
+    /// No record carries this IPP in the domain.
+    #[error("IPP {0} inconnu")]
+    UnknownIpp(String),
+    /// The record with this IPP was merged into another.
+    #[error("le dossier IPP {0} a été fusionné")]
+    MergedIpp(String),
+    /// No stay has this visit number (nothing to cancel).
+    #[error("venue {0} inconnue: rien à annuler")]
+    UnknownVisit(String),
+    /// The movement to cancel is not in the visit.
+    #[error("mouvement à annuler introuvable dans la venue {0}")]
+    UnknownMovement(String),
+    /// The visit belongs to another patient.
+    #[error("la venue {0} appartient à un autre patient")]
+    VisitOfAnotherPatient(String),
+    /// One of the records is merged already.
+    #[error("un des dossiers est déjà fusionné")]
+    AlreadyMerged,
+    /// A merged record cannot be edited.
+    #[error("dossier fusionné")]
+    Merged,
+    /// A record merged with itself.
+    #[error("un dossier ne peut pas être fusionné avec lui-même")]
+    SelfMerge,
+    /// Records of two identity domains.
+    #[error("les dossiers appartiennent à deux domaines d'identification")]
+    OtherDomains,
+}
+
+impl Conflict {
+    /// Names the rule a unique violation broke, from the constraint
+    /// (PostgreSQL) or the columns (SQLite) the database reports: the one
+    /// place that reads those names.
+    pub fn from_unique(name: &str) -> Conflict {
+        if name.contains("hl7_messages") {
+            Conflict::DuplicateMessage
+        } else if name.contains("patients_active_ins") || name.contains("ins_value") {
+            Conflict::DuplicateIns
+        } else if name.contains("ipp") {
+            Conflict::DuplicateIpp
+        } else if name.contains("movements") || name.contains("movement_id") {
+            Conflict::DuplicateMovement
+        } else if name.contains("username") {
+            Conflict::DuplicateUsername
+        } else {
+            Conflict::Duplicate(name.to_owned())
+        }
+    }
+
+    /// Whether the record the change names does not exist (HL7 204).
+    pub fn is_unknown_key(&self) -> bool {
+        matches!(
+            self,
+            Conflict::UnknownIpp(_) | Conflict::UnknownVisit(_) | Conflict::UnknownMovement(_)
+        )
     }
 }
 

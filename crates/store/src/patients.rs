@@ -11,7 +11,7 @@ use jiff::civil::Date;
 use crate::audit::NewAudit;
 use crate::macros::rows_to;
 use crate::orgs::parse_id;
-use crate::{Result, Store, StoreError};
+use crate::{Conflict, Result, Store, StoreError};
 
 /// A patient identity to create.
 #[derive(Debug, Clone)]
@@ -262,9 +262,7 @@ macro_rules! merge_tx {
             .execute(&mut *$tx)
             .await?;
             if r.rows_affected() == 0 {
-                return Err($crate::StoreError::Conflict(
-                    "un des dossiers est déjà fusionné".to_owned(),
-                ));
+                return Err($crate::StoreError::Conflict($crate::Conflict::AlreadyMerged));
             }
             // The survivor gains only the establishments where the merged
             // record had real care (domain::policy::links_after_merge).
@@ -465,7 +463,7 @@ impl Store {
                 drop(tx);
                 let current = self.patient(record.id).await?;
                 if current.merged_into.is_some() {
-                    return Err(StoreError::Conflict("dossier fusionné".to_owned()));
+                    return Err(StoreError::Conflict(Conflict::Merged));
                 }
                 return Err(StoreError::Stale {
                     current: current.version,
@@ -489,20 +487,14 @@ impl Store {
         now_ms: i64,
     ) -> Result<()> {
         if survivor == merged {
-            return Err(StoreError::Conflict(
-                "un dossier ne peut pas être fusionné avec lui-même".to_owned(),
-            ));
+            return Err(StoreError::Conflict(Conflict::SelfMerge));
         }
         let (s, m) = (self.patient(survivor).await?, self.patient(merged).await?);
         if s.territory != m.territory {
-            return Err(StoreError::Conflict(
-                "les dossiers appartiennent à deux domaines d'identification".to_owned(),
-            ));
+            return Err(StoreError::Conflict(Conflict::OtherDomains));
         }
         if !s.active() || !m.active() {
-            return Err(StoreError::Conflict(
-                "un des dossiers est déjà fusionné".to_owned(),
-            ));
+            return Err(StoreError::Conflict(Conflict::AlreadyMerged));
         }
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;

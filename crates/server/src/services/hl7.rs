@@ -391,11 +391,7 @@ pub async fn ingest(
             finish_without_effect(state, Some(&m), AckCode::Error, &errors, log, &ts).await
         }
         Err(store::StoreError::Conflict(why)) => {
-            let code = if why.contains("inconnu") || why.contains("introuvable") {
-                204
-            } else {
-                205
-            };
+            let code = if why.is_unknown_key() { 204 } else { 205 };
             let errors = [err(
                 "PID",
                 Some(3),

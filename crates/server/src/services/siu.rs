@@ -259,7 +259,9 @@ pub async fn intake(
                 })
                 .unwrap_or(false);
             if taken {
-                let e = store_error(&store::StoreError::Conflict(String::new()));
+                let e = store_error(&store::StoreError::Conflict(store::Conflict::Duplicate(
+                    "appointments_one_per_slot".into(),
+                )));
                 return finish_without_effect(state, Some(m), AckCode::Error, &e, log, ts).await;
             }
             if let Some(a) = old
