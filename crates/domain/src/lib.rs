@@ -23,3 +23,19 @@ pub mod schedule;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use ids::{ApiClientId, EncounterId, EstablishmentId, PatientId, TerritoryId, UnitId, UserId};
 pub use ins::{Ins, InsError, InsKind};
+
+/// A change the rules refuse, whichever area's rules: what the store returns
+/// (`StoreError::Rule`) when a rule checked in a transaction says no, so that
+/// callers match one error type instead of a result inside a result.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    /// A triage step of a monitoring alert.
+    #[error(transparent)]
+    Triage(#[from] monitoring::TriageError),
+    /// A change of a unit's beds.
+    #[error(transparent)]
+    Beds(#[from] beds::BedError),
+    /// A step of an orientation request.
+    #[error(transparent)]
+    Orientation(#[from] orientation::OrientationError),
+}

@@ -1112,11 +1112,13 @@ async fn seed_monitoring(
                 _ => TriageAction::Close((*note).into()),
             };
             let at = alert.raised_at_ms + hours * HOUR;
-            if let Err(e) = store
+            match store
                 .triage_alert(&alert.id, &action, &who, actor, None, at)
-                .await?
+                .await
             {
-                anyhow::bail!("triage de démo refusé: {e}");
+                Ok(_) => {}
+                Err(store::StoreError::Rule(e)) => anyhow::bail!("triage de démo refusé: {e}"),
+                Err(e) => return Err(e.into()),
             }
         }
     }

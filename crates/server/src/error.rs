@@ -51,6 +51,7 @@ impl From<StoreError> for AppError {
         match e {
             StoreError::NotFound => AppError::NotFound("ressource introuvable".into()),
             StoreError::Refused(why) => AppError::Unprocessable("business-rule", why),
+            StoreError::Rule(e) => AppError::Unprocessable("business-rule", e.to_string()),
             StoreError::Conflict(c) => AppError::Conflict(conflict_message(&c)),
             StoreError::Stale { current } => AppError::PreconditionFailed(format!(
                 "la ressource a été modifiée entre-temps (version actuelle {current})"
@@ -66,7 +67,9 @@ fn conflict_message(c: &store::Conflict) -> String {
         Conflict::DuplicateIns => {
             "une identité active porte déjà cette INS dans ce domaine d'identification".into()
         }
-        Conflict::DuplicateIpp => "cet IPP est déjà attribué dans ce domaine d'identification".into(),
+        Conflict::DuplicateIpp => {
+            "cet IPP est déjà attribué dans ce domaine d'identification".into()
+        }
         Conflict::DuplicateMovement => {
             "identifiant de mouvement (ZBE-1) déjà utilisé dans cette venue".into()
         }

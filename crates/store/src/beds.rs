@@ -175,7 +175,7 @@ impl Store {
         reason: Option<&str>,
         actor: &str,
         now_ms: i64,
-    ) -> Result<std::result::Result<BedCounts, domain::beds::BedError>> {
+    ) -> Result<BedCounts> {
         let (name, amount) = match change {
             BedChange::Close(n) => ("close", n),
             BedChange::Reopen(n) => ("reopen", n),
@@ -205,7 +205,7 @@ impl Store {
                 .ok_or(StoreError::NotFound)?;
             let next = match current.counts.apply(change, current.source) {
                 Ok(n) => n,
-                Err(e) => return Ok(Err(e)),
+                Err(e) => return Err(StoreError::Rule(domain::DomainError::from(e))),
             };
             sqlx::query(
                 "UPDATE unit_beds SET closed = $1, manual_occupied = CASE WHEN source = 'manual' THEN $2 ELSE manual_occupied END, \
@@ -237,7 +237,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
-            Ok(Ok(next))
+            Ok(next)
         })
     }
 }

@@ -52,6 +52,9 @@ pub enum StoreError {
     /// the reason is safe to show.
     #[error("{0}")]
     Refused(String),
+    /// Refused by a domain rule (nothing was written).
+    #[error(transparent)]
+    Rule(#[from] domain::DomainError),
     /// The row does not exist.
     #[error("introuvable")]
     NotFound,

@@ -368,11 +368,11 @@ impl Store {
         actor: &str,
         report: Option<&crate::outbox::NewMessage>,
         now_ms: i64,
-    ) -> Result<std::result::Result<AlertStatus, TriageError>> {
+    ) -> Result<AlertStatus> {
         let current = self.alert(id).await?;
         let next = match rules::triage(current.status, action) {
             Ok(n) => n,
-            Err(e) => return Ok(Err(e)),
+            Err(e) => return Err(StoreError::Rule(domain::DomainError::from(e))),
         };
         let (name, note) = match action {
             TriageAction::Take => ("taken", String::new()),
@@ -395,7 +395,9 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             if r.rows_affected() == 0 {
-                return Ok(Err(TriageError::NotNow));
+                return Err(StoreError::Rule(domain::DomainError::from(
+                    TriageError::NotNow,
+                )));
             }
             sqlx::query("INSERT INTO alert_events (id, alert_id, at_ms, actor, action, note) VALUES ($1, $2, $3, $4, $5, $6)")
                 .bind(uuid::Uuid::now_v7().to_string())
@@ -414,7 +416,7 @@ impl Store {
                 let _new = enqueue_in_tx!(tx, m, now_ms);
             }
             tx.commit().await?;
-            Ok(Ok(next))
+            Ok(next)
         })
     }
 

@@ -132,9 +132,9 @@ impl Store {
         who: &AuditActor,
         actor: &str,
         now_ms: i64,
-    ) -> Result<std::result::Result<String, OrientationError>> {
+    ) -> Result<String> {
         if let Err(e) = rules::check_recipients(&n.recipients) {
-            return Ok(Err(e));
+            return Err(StoreError::Rule(domain::DomainError::from(e)));
         }
         let id = uuid::Uuid::now_v7().to_string();
         on_pool!(self, write, |pool| {
@@ -182,7 +182,7 @@ impl Store {
             };
             append_audit!(tx, &audit);
             tx.commit().await?;
-            Ok(Ok(id))
+            Ok(id)
         })
     }
 
@@ -286,7 +286,7 @@ impl Store {
         who: &AuditActor,
         actor: &str,
         now_ms: i64,
-    ) -> Result<std::result::Result<(), OrientationError>> {
+    ) -> Result<()> {
         let current = self.orientation(id).await?;
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
@@ -298,7 +298,9 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             if lock.rows_affected() == 0 {
-                return Ok(Err(OrientationError::NotOpen));
+                return Err(StoreError::Rule(domain::DomainError::from(
+                    OrientationError::NotOpen,
+                )));
             }
             let statuses: Vec<ResponseStatus> =
                 current.recipients.iter().map(|r| r.status).collect();
@@ -311,7 +313,9 @@ impl Store {
             let (new_statuses, request_status, action, establishment, detail, reason) = match step {
                 Step::Answer(e, a) => {
                     let Some(i) = position(e) else {
-                        return Ok(Err(OrientationError::Recipients));
+                        return Err(StoreError::Rule(domain::DomainError::from(
+                            OrientationError::Recipients,
+                        )));
                     };
                     let next = match rules::answer(
                         current.status,
@@ -319,7 +323,7 @@ impl Store {
                         a,
                     ) {
                         Ok(n) => n,
-                        Err(err) => return Ok(Err(err)),
+                        Err(err) => return Err(StoreError::Rule(domain::DomainError::from(err))),
                     };
                     let mut v = statuses.clone();
                     if let Some(s) = v.get_mut(i) {
@@ -340,7 +344,9 @@ impl Store {
                 }
                 Step::Confirm(e) => {
                     let Some(i) = position(e) else {
-                        return Ok(Err(OrientationError::Recipients));
+                        return Err(StoreError::Rule(domain::DomainError::from(
+                            OrientationError::Recipients,
+                        )));
                     };
                     match rules::confirm(current.status, &statuses, i) {
                         Ok(v) => (
@@ -351,7 +357,7 @@ impl Store {
                             String::new(),
                             None,
                         ),
-                        Err(err) => return Ok(Err(err)),
+                        Err(err) => return Err(StoreError::Rule(domain::DomainError::from(err))),
                     }
                 }
                 Step::Cancel => match rules::cancel(current.status, &statuses) {
@@ -363,7 +369,7 @@ impl Store {
                         String::new(),
                         None,
                     ),
-                    Err(err) => return Ok(Err(err)),
+                    Err(err) => return Err(StoreError::Rule(domain::DomainError::from(err))),
                 },
             };
             for (r, s) in current.recipients.iter().zip(&new_statuses) {
@@ -413,7 +419,7 @@ impl Store {
             };
             append_audit!(tx, &audit);
             tx.commit().await?;
-            Ok(Ok(()))
+            Ok(())
         })
     }
 }

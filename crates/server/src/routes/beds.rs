@@ -207,11 +207,11 @@ async fn apply_change(
     match state
         .store
         .change_beds(uid, change, reason, &actor, state.now_ms())
-        .await?
+        .await
     {
         // Post/redirect/get: the bed manager lands back on the screen, figures updated.
         Ok(_) => Ok(see_other("/lits")),
-        Err(refused) => {
+        Err(store::StoreError::Rule(refused)) => {
             beds_screen(
                 &state,
                 &w,
@@ -221,6 +221,7 @@ async fn apply_change(
             )
             .await
         }
+        Err(e) => Err(AppError::from(e).into()),
     }
 }
 

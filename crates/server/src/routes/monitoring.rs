@@ -605,13 +605,13 @@ async fn alert_act(
             report.as_ref(),
             state.now_ms(),
         )
-        .await?
+        .await
     {
         Ok(_) => {
             let _ = state.events.send(LiveEvent::Alerts(a.establishment));
             Ok(super::web::see_other(&format!("/alertes/{id}")))
         }
-        Err(e) => {
+        Err(store::StoreError::Rule(e)) => {
             alert_page(
                 &state,
                 &w,
@@ -621,6 +621,7 @@ async fn alert_act(
             )
             .await
         }
+        Err(e) => Err(AppError::from(e).into()),
     }
 }
 

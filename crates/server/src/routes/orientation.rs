@@ -294,10 +294,11 @@ async fn create(
             &w.user.id.to_string(),
             state.now_ms(),
         )
-        .await?
+        .await
     {
         Ok(id) => Ok(see_other(&format!("/orientation/{id}"))),
-        Err(e) => again(&e.to_string()).await,
+        Err(store::StoreError::Rule(e)) => again(&e.to_string()).await,
+        Err(e) => Err(AppError::from(e).into()),
     }
 }
 
@@ -467,10 +468,10 @@ async fn step(
     match state
         .store
         .orientation_step(&id, &step, &who, &w.user.id.to_string(), state.now_ms())
-        .await?
+        .await
     {
         Ok(()) => Ok(see_other(&format!("/orientation/{id}"))),
-        Err(e) => {
+        Err(store::StoreError::Rule(e)) => {
             show_page(
                 &state,
                 &w,
@@ -480,6 +481,7 @@ async fn step(
             )
             .await
         }
+        Err(e) => Err(AppError::from(e).into()),
     }
 }
 

@@ -291,7 +291,9 @@ pub async fn take_mail(
                     }
                     Ok(None) => report.seen += 1,
                     // Filed from another mail meanwhile: read again, it is a duplicate.
-                    Err(store::StoreError::Conflict(e)) => return Err(AppError::Conflict(e.to_string())),
+                    Err(store::StoreError::Conflict(e)) => {
+                        return Err(AppError::Conflict(e.to_string()));
+                    }
                     Err(e) => return Err(e.into()),
                 }
             }

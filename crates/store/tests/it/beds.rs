@@ -125,7 +125,7 @@ async fn occupancy_from_adt_and_manual_changes() {
                 NOW + 10
             )
             .await
-            .unwrap(),
+            .refusal::<BedError>(),
             Ok(BedCounts {
                 capacity: 4,
                 closed: 2,
@@ -136,7 +136,7 @@ async fn occupancy_from_adt_and_manual_changes() {
             matches!(
                 s.change_beds(rea.id, BedChange::Close(1), None, "lits", NOW)
                     .await
-                    .unwrap(),
+                    .refusal::<BedError>(),
                 Err(BedError::OverCapacity { .. })
             ),
             "{name}"
@@ -144,7 +144,7 @@ async fn occupancy_from_adt_and_manual_changes() {
         assert_eq!(
             s.change_beds(rea.id, BedChange::Occupy(1), None, "lits", NOW)
                 .await
-                .unwrap(),
+                .refusal::<BedError>(),
             Err(BedError::FedByAdt)
         );
         let r = s.unit_beds(rea.id).await.unwrap();
@@ -159,7 +159,6 @@ async fn occupancy_from_adt_and_manual_changes() {
         );
         s.change_beds(rea.id, BedChange::Reopen(2), None, "lits", NOW + 11)
             .await
-            .unwrap()
             .unwrap();
         assert_eq!(
             s.unit_beds(rea.id).await.unwrap().closed_reason,
@@ -169,7 +168,6 @@ async fn occupancy_from_adt_and_manual_changes() {
         assert_eq!(
             s.change_beds(ssr.id, BedChange::Occupy(7), None, "lits", NOW)
                 .await
-                .unwrap()
                 .unwrap()
                 .occupied,
             7
@@ -212,7 +210,6 @@ async fn snapshots_give_the_history_per_category() {
         assert_eq!(s.snapshot_beds(w.t1.id, NOW).await.unwrap(), 1);
         s.change_beds(u.id, BedChange::Occupy(2), None, "t", NOW + 1)
             .await
-            .unwrap()
             .unwrap();
         s.snapshot_beds(w.t1.id, NOW + 60_000).await.unwrap();
         s.snapshot_beds(w.t1.id, NOW + 60_000).await.unwrap();

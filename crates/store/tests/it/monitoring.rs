@@ -96,13 +96,13 @@ async fn responses_alerts_triage_and_escalation() {
                 NOW
             )
             .await
-            .unwrap(),
+            .refusal::<TriageError>(),
             Err(TriageError::NotNow)
         );
         assert_eq!(
             s.triage_alert(a, &TriageAction::Take, &who(), "ide", None, NOW + 2000)
                 .await
-                .unwrap(),
+                .refusal::<TriageError>(),
             Ok(AlertStatus::Taken)
         );
         assert_eq!(
@@ -115,7 +115,7 @@ async fn responses_alerts_triage_and_escalation() {
                 NOW
             )
             .await
-            .unwrap(),
+            .refusal::<TriageError>(),
             Err(TriageError::NoteRequired)
         );
         assert_eq!(
@@ -128,7 +128,7 @@ async fn responses_alerts_triage_and_escalation() {
                 NOW + 3000
             )
             .await
-            .unwrap(),
+            .refusal::<TriageError>(),
             Ok(AlertStatus::Escalated)
         );
         assert_eq!(
@@ -141,7 +141,7 @@ async fn responses_alerts_triage_and_escalation() {
                 NOW + 4000
             )
             .await
-            .unwrap(),
+            .refusal::<TriageError>(),
             Ok(AlertStatus::Closed)
         );
         let steps: Vec<String> = s

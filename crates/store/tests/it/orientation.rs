@@ -30,21 +30,19 @@ async fn a_request_from_creation_to_confirmation() {
             ..n.clone()
         };
         assert_eq!(
-            s.create_orientation(&bad, &who(), "u", NOW).await.unwrap(),
+            s.create_orientation(&bad, &who(), "u", NOW)
+                .await
+                .refusal::<OrientationError>(),
             Err(OrientationError::Recipients)
         );
-        let id = s
-            .create_orientation(&n, &who(), "u", NOW)
-            .await
-            .unwrap()
-            .unwrap();
+        let id = s.create_orientation(&n, &who(), "u", NOW).await.unwrap();
         let step = |st: Step, at: i64| {
             let s = s.clone();
             let id = id.clone();
             async move {
                 s.orientation_step(&id, &st, &who(), "u2", NOW + at)
                     .await
-                    .unwrap()
+                    .refusal::<OrientationError>()
             }
         };
         assert_eq!(

@@ -95,3 +95,54 @@ pub fn who() -> AuditActor {
         establishment: Some("e".into()),
     }
 }
+
+/// An area's own refusal, out of the store's `StoreError::Rule`.
+pub trait FromRule: Sized {
+    fn from_rule(e: domain::DomainError) -> Option<Self>;
+}
+
+impl FromRule for domain::beds::BedError {
+    fn from_rule(e: domain::DomainError) -> Option<Self> {
+        match e {
+            domain::DomainError::Beds(b) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+impl FromRule for domain::monitoring::TriageError {
+    fn from_rule(e: domain::DomainError) -> Option<Self> {
+        match e {
+            domain::DomainError::Triage(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+impl FromRule for domain::orientation::OrientationError {
+    fn from_rule(e: domain::DomainError) -> Option<Self> {
+        match e {
+            domain::DomainError::Orientation(o) => Some(o),
+            _ => None,
+        }
+    }
+}
+
+/// A store result seen as the rules' answer: the value, or the area's
+/// refusal; any other store error fails the test.
+pub trait Refusal<T> {
+    fn refusal<E: FromRule + std::fmt::Debug>(self) -> Result<T, E>;
+}
+
+impl<T> Refusal<T> for store::Result<T> {
+    fn refusal<E: FromRule + std::fmt::Debug>(self) -> Result<T, E> {
+        match self {
+            Ok(v) => Ok(v),
+            Err(store::StoreError::Rule(e)) => {
+                let shown = e.to_string();
+                Err(E::from_rule(e).unwrap_or_else(|| panic!("another area's refusal: {shown}")))
+            }
+            Err(e) => panic!("store error: {e}"),
+        }
+    }
+}
