@@ -37,6 +37,7 @@ pub enum DeliveryError {
 /// Sends one message over MLLP to `HOST:PORT` (or `mllp://HOST:PORT`), or
 /// over TLS to `mllps://HOST:PORT` with `tls` (the receiver's CA, our client
 /// certificate), and reads its ACK.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn send_mllp(
     destination: &str,
     payload: &[u8],
@@ -198,6 +199,7 @@ async fn fetch_mhd_token(
 /// Sends an ITI-65 bundle to the MHD Document Recipient. 2xx: delivered;
 /// 408, 429, 5xx, no answer: retry; any other 4xx: the recipient refused the
 /// content (dead letter, with its OperationOutcome's diagnostics).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn send_mhd(state: &AppState, m: &OutboxMessage) -> Result<(), DeliveryError> {
     let mut req = http()
         .post(&m.destination)
@@ -343,6 +345,7 @@ async fn send_document_mail(
 }
 
 /// One step: claims up to 10 due messages and delivers them; returns how many.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn try_execute_task(
     state: &AppState,
     policy: &RetryPolicy,
@@ -407,6 +410,7 @@ pub async fn try_execute_task(
 }
 
 /// Runs until `shutdown` turns true, looking for due messages every 200 ms.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let policy = RetryPolicy::default();
     let mut tick = tokio::time::interval(Duration::from_millis(200));

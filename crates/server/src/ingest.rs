@@ -28,6 +28,7 @@ pub fn queue() -> (mpsc::Sender<Job>, mpsc::Receiver<Job>) {
 }
 
 /// Applies queued jobs until `stop` turns true, then what is left, then returns.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn run(state: AppState, mut rx: mpsc::Receiver<Job>, mut stop: watch::Receiver<bool>) {
     loop {
         let first = tokio::select! {
@@ -75,6 +76,7 @@ async fn apply(state: &AppState, batch: Vec<Job>) {
 }
 
 /// Applies one job through the writer when the application runs one, else directly.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn submit(state: &AppState, job: FeedJob) -> Reply {
     if let Some(q) = &state.ingest {
         let (tx, rx) = oneshot::channel();

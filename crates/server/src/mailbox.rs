@@ -152,6 +152,7 @@ fn imap_error(e: impl std::fmt::Display) -> String {
 }
 
 /// One look at the mailbox: what the unread mails brought.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn poll_once(state: &AppState, cfg: &MailboxConfig) -> Result<Report, String> {
     let est = state
         .store
@@ -245,6 +246,7 @@ where
 }
 
 /// Looks at the mailbox every `imap_poll_seconds` until shutdown.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn run(state: AppState, cfg: MailboxConfig, mut shutdown: watch::Receiver<bool>) {
     loop {
         match tokio::time::timeout(Duration::from_secs(300), poll_once(&state, &cfg)).await {

@@ -44,6 +44,7 @@ async fn own_video_appointment(
 /// Closes the consultation of appointment `id` (its practitioner only): checks
 /// the note and prescription, numbers the prescription, records it (audited)
 /// and tells the patient's open room that it is over.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn close(
     state: &AppState,
     actor: &Actor,
@@ -91,6 +92,7 @@ pub async fn close(
 }
 
 /// The doctor's final approval of the prescription; `false` if already given.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn approve(
     state: &AppState,
     actor: &Actor,
@@ -120,6 +122,7 @@ pub async fn approve(
 /// The closed consultation of appointment `id`, for anyone who may read the
 /// patient's record (the patient themselves included); audited. `None` if the
 /// appointment exists but is not closed yet.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn view(
     state: &AppState,
     actor: &Actor,
@@ -145,6 +148,7 @@ pub fn withheld(actor: &Actor, c: &Consultation) -> Option<Withheld> {
 
 /// The prescription PDF, if this actor may have it now (403 with the reason
 /// when it is withheld from the patient).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn prescription_pdf(
     state: &AppState,
     actor: &Actor,
@@ -164,6 +168,7 @@ pub fn verify_url(state: &AppState, number: &str) -> String {
 }
 
 /// The prescription PDF (callers have applied [`withheld`]).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn render_pdf(state: &AppState, c: &Consultation) -> Result<Vec<u8>, AppError> {
     let doctor = state.store.user(c.practitioner).await?;
     let est = state.store.establishment(c.establishment).await?;
@@ -223,6 +228,7 @@ pub async fn render_pdf(state: &AppState, c: &Consultation) -> Result<Vec<u8>, A
 }
 
 /// A settlement recorded at the desk by the establishment's staff.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn settle_at_desk(
     state: &AppState,
     actor: &Actor,
@@ -268,6 +274,7 @@ pub async fn settle_at_desk(
 
 /// Opens a checkout session for the patient's own unsettled consultation;
 /// where to send their browser.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn checkout(
     state: &AppState,
     actor: &Actor,
@@ -344,6 +351,7 @@ pub enum WebhookOutcome {
 /// Handles the provider's webhook: signature first (400 if it fails), then a
 /// paid checkout session settles its consultation once, amount and currency
 /// checked (422 if they differ: nothing is settled).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn webhook(
     state: &AppState,
     signature: Option<&str>,
@@ -428,6 +436,7 @@ pub struct Verified {
 }
 
 /// Looks a prescription number up (audited as a verification of the record).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn verify(state: &AppState, typed: &str) -> Result<Option<Verified>, AppError> {
     let Some(number) = rules::normalise_number(typed) else {
         return Ok(None);

@@ -52,6 +52,7 @@ async fn authorized(
 /// record), written for `unit` (a unit code of the establishment; by default
 /// the unit of the patient's last stay there); its text starts with the
 /// template's sections, the facts the record knows already filled in. Its id.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn draft(
     state: &AppState,
     actor: &Actor,
@@ -127,6 +128,7 @@ pub async fn draft(
 }
 
 /// A document this actor may read (audited).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn read(state: &AppState, actor: &Actor, id: &str) -> Result<Document, AppError> {
     let d = state.store.document(id).await.map_err(|_| not_found())?;
     patients::clinical_read(state, actor, d.patient, &format!("DocumentReference/{id}")).await?;
@@ -136,6 +138,7 @@ pub async fn read(state: &AppState, actor: &Actor, id: &str) -> Result<Document,
 /// A patient's documents for this actor (one audited read): the staff who may
 /// read the record see all of them, drafts included; the patient only those
 /// sent to them.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn of_patient(
     state: &AppState,
     actor: &Actor,
@@ -164,6 +167,7 @@ pub async fn of_patient(
 }
 
 /// Saves a draft's title and text.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn edit(
     state: &AppState,
     actor: &Actor,
@@ -202,6 +206,7 @@ pub async fn edit(
 /// Starts the corrected next version of a validated document (a doctor of
 /// its establishment); validating it replaces this one everywhere it went. Its
 /// id (the draft already started, if any).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn revise(
     state: &AppState,
     actor: &Actor,
@@ -275,6 +280,7 @@ pub(crate) struct ForDmp<'a> {
 /// The DMP recipient of a document: an ITI-65 submission through the outbox
 /// when the patient is eligible and a recipient is configured; otherwise
 /// skipped (the patient's reason) or waiting (ours), with why.
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn dmp_plan(
     state: &AppState,
     p: &domain::identity::PatientRecord,
@@ -341,6 +347,7 @@ pub(crate) async fn dmp_plan(
 
 /// Validates a draft (a doctor of its establishment) and sends it to each
 /// chosen recipient. Returns how each was planned.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn validate(
     state: &AppState,
     actor: &Actor,
@@ -562,6 +569,7 @@ pub fn pdf_in(content_type: &str, content: &[u8]) -> Option<Vec<u8>> {
 
 /// A validated document's content for this actor (audited); the patient gets
 /// only what was sent to them.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn content(
     state: &AppState,
     actor: &Actor,
@@ -594,6 +602,7 @@ pub async fn content(
 /// on the patient found by INS in the client's identity domain, at the client's
 /// establishment. A document already filed under its unique id is not filed
 /// twice (the same bundle resent answers the same). Their ids.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn receive(
     state: &AppState,
     actor: &Actor,
@@ -680,6 +689,7 @@ pub struct Dashboard {
 
 /// Documents validated at `establishment` (for `unit` when given) since
 /// `since_ms` and where each went.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn dashboard(
     state: &AppState,
     establishment: EstablishmentId,

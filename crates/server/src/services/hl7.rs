@@ -188,6 +188,7 @@ async fn sender_of(
 
 /// Handles one message; `replay_of` names the log entry being replayed (no
 /// deduplication then).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn ingest(
     state: &AppState,
     raw: &[u8],
@@ -413,6 +414,7 @@ pub async fn ingest(
 }
 
 /// Logs a message that changes nothing and returns its ACK (AE or AR).
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn finish_without_effect(
     state: &AppState,
     m: Option<&Message>,

@@ -178,6 +178,7 @@ async fn filing(
 
 /// Takes in one mail received in `est`'s mailbox. Reading it again changes
 /// nothing. An error (the store) leaves it to be read again.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn take_mail(
     state: &AppState,
     est: &Establishment,
@@ -332,6 +333,7 @@ pub fn desk(actor: &Actor, wanted: Option<EstablishmentId>) -> Result<Establishm
 
 /// An establishment's received documents (one of the actor's desks), newest
 /// first, each with its DMP copy's state when it has one.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(
     state: &AppState,
     actor: &Actor,
@@ -356,6 +358,7 @@ pub async fn list(
 
 /// A queued document, for the human who matches it (any of their
 /// establishments').
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn queued(state: &AppState, actor: &Actor, id: &str) -> Result<Incoming, AppError> {
     let mine = desks(actor);
     if mine.is_empty() {
@@ -376,6 +379,7 @@ pub async fn queued(state: &AppState, actor: &Actor, id: &str) -> Result<Incomin
 
 /// Files a queued document on the patient a human chose (who may write in
 /// that patient's record), and forwards it to the DMP when fed.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn attach(
     state: &AppState,
     actor: &Actor,

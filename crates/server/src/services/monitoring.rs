@@ -151,6 +151,7 @@ pub fn response_items(p: &Programme, answers: &[(String, AnswerValue)]) -> serde
 
 /// Submits answers for an enrolment. The actor must be the patient (their own
 /// record) or a carer allowed to write the patient's clinical data.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn submit(
     state: &AppState,
     actor: &Actor,
@@ -203,6 +204,7 @@ pub async fn submit(
 /// in one audited transaction. Returns the response's id and the alerts raised: one
 /// per item, the most serious rule that fired. No authorisation here: callers
 /// decide who may submit.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn record(
     store: &store::Store,
     p: &Programme,
@@ -291,6 +293,7 @@ pub async fn record(
 /// for the configured destination (`None` when none is configured): the alert
 /// (item, level, reason), the outcome, who closed it, and each step of its
 /// timeline. The idempotency key is the alert's: a report leaves once.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn closing_report(
     state: &AppState,
     alert: &store::monitoring::Alert,
@@ -360,6 +363,7 @@ pub struct ReportTarget {
 
 /// The report target for a patient followed by an establishment; `None` when no
 /// ORU destination is configured.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn report_target(
     state: &AppState,
     patient: domain::PatientId,
@@ -485,6 +489,7 @@ fn result_observations(
 }
 
 /// The end-of-monitoring summary: figures as observations and the same as a PDF.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn summary_report(
     state: &AppState,
     enrolment: &Enrolment,
@@ -595,6 +600,7 @@ pub async fn summary_report(
 }
 
 /// An alert's timeline for people: (French time, who, what in French, note), oldest first.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn timeline(
     state: &AppState,
     alert: &str,

@@ -10,6 +10,7 @@ use crate::state::AppState;
 
 /// Enqueues the ORU for the configured destination; `Ok(false)` if the same report
 /// (same control id) is already queued.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn enqueue(state: &AppState, report: &OruReport) -> Result<bool, AppError> {
     let Some(destination) = state.config.oru_destination.clone() else {
         return Err(AppError::Unprocessable(

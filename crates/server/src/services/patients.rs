@@ -57,6 +57,7 @@ async fn deny(
 }
 
 /// The scope of a stored record.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn scope_of(state: &AppState, p: &PatientRecord) -> Result<PatientScope, AppError> {
     Ok(PatientScope {
         territory: p.territory,
@@ -115,6 +116,7 @@ async fn load_authorized(
 }
 
 /// Reads one identity (audited).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn read(
     state: &AppState,
     actor: &Actor,
@@ -137,6 +139,7 @@ pub async fn read(
 /// Searches identities in every domain where the actor may search; every record
 /// returned is audited as read by a search.
 /// `only` restricts the search to one domain (an IPP is only meaningful in its own).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn search(
     state: &AppState,
     actor: &Actor,
@@ -191,6 +194,7 @@ fn rule(e: impl ToString) -> AppError {
 }
 
 /// Creates an identity in the actor's domain, linked to the actor's establishment.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(
     state: &AppState,
     actor: &Actor,
@@ -231,6 +235,7 @@ pub async fn create(
 /// Replaces an identity's traits, INS and status. The IPP never changes; a status
 /// change must be an RNIV transition; `expected_version` (If-Match) guards against
 /// lost updates.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn update(
     state: &AppState,
     actor: &Actor,
@@ -275,6 +280,7 @@ pub async fn update(
 }
 
 /// Merges `merged` into `survivor` (identity vigilance).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn merge(
     state: &AppState,
     actor: &Actor,
@@ -296,6 +302,7 @@ pub async fn merge(
 }
 
 /// The establishments of a record, for display.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn establishments(
     state: &AppState,
     id: PatientId,
@@ -305,6 +312,7 @@ pub async fn establishments(
 
 /// The stays of a patient (clinical data: only establishments caring for the
 /// patient), audited.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn encounters(
     state: &AppState,
     actor: &Actor,
@@ -332,6 +340,7 @@ pub async fn encounters(
 }
 
 /// One stay, audited.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn encounter(
     state: &AppState,
     actor: &Actor,
@@ -361,6 +370,7 @@ pub async fn encounter(
 
 /// Checks that `actor` may read `patient`'s clinical data and audits the read of
 /// `resource` (for reads that have no dedicated use case yet).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn clinical_read(
     state: &AppState,
     actor: &Actor,

@@ -16,6 +16,7 @@ use crate::services::patients;
 use crate::state::AppState;
 
 /// The free slots of a practitioner at an establishment over `days` days.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn free_slots(
     state: &AppState,
     practitioner: UserId,
@@ -91,6 +92,7 @@ pub enum Notice {
     Reminder,
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn notice(
     state: &AppState,
     id: &str,
@@ -140,6 +142,7 @@ pub(crate) async fn notice(
 
 /// Enqueues the reminder of every appointment starting in the next 24 hours
 /// (once each: the key names the appointment); returns how many were new.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn remind_appointments(state: &AppState) -> Result<usize, store::StoreError> {
     let now = state.now_ms();
     let mut new = 0;
@@ -201,6 +204,7 @@ async fn siu(state: &AppState, a: &Appointment) -> Result<Option<NewMessage>, Ap
 /// Books the slot starting at `start_ms`; its id. A slot that is not in the
 /// practitioner's openings or already past is refused (422), one just taken is a
 /// conflict (409).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn book(
     state: &AppState,
     actor: &Actor,
@@ -267,6 +271,7 @@ pub async fn book(
 /// appointment as it was), then the old one is cancelled; the patient gets the
 /// new confirmation and the cancellation, the clinic's agenda an S12 and an S15.
 /// The new appointment's id.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn reschedule(
     state: &AppState,
     actor: &Actor,
@@ -299,6 +304,7 @@ pub async fn reschedule(
 }
 
 /// Cancels an appointment: the patient their own, or the establishment's staff.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn cancel(
     state: &AppState,
     actor: &Actor,

@@ -164,6 +164,7 @@ async fn read(state: &AppState, m: &Message, ctx: &Context) -> Result<Request, V
 }
 
 /// Applies one SIU message and answers it.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn intake(
     state: &AppState,
     m: &Message,
