@@ -1,0 +1,258 @@
+//! Stays, beds and orientation: Encounter, Location (ROR capacity),
+//! HealthcareService, ServiceRequest and Task.
+
+use super::*;
+
+pub(super) async fn encounter_view(
+    state: &AppState,
+    e: &store::encounters::EncounterRecord,
+) -> Result<f::EncounterView, AppError> {
+    let est = state.store.establishment(e.establishment).await?;
+    let l = &e.location;
+    let location = l.unit.as_ref().map(|u| {
+        let mut t = u.clone();
+        if let Some(r) = &l.room {
+            t.push_str(&format!(", chambre {r}"));
+        }
+        if let Some(b) = &l.bed {
+            t.push_str(&format!(", lit {b}"));
+        }
+        t
+    });
+    Ok(f::EncounterView {
+        id: e.id.to_string(),
+        patient: e.patient.to_string(),
+        establishment: e.establishment.to_string(),
+        finess: est.finess,
+        visit_number: e.visit_number.clone(),
+        status: e.status.code().to_owned(),
+        class: e.class.clone(),
+        location,
+        start_ms: e.started_at_ms,
+        end_ms: e.ended_at_ms,
+        version: e.version,
+    })
+}
+
+pub(super) async fn search_encounters(
+    State(state): State<AppState>,
+    api: ApiActor,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let list = params(raw.clone(), &["patient"])?;
+    let pid = patient_param(&list)?;
+    let mut out = Vec::new();
+    for e in patients::encounters(&state, &api.actor, pid).await? {
+        out.push(f::encounter(&encounter_view(&state, &e).await?));
+    }
+    // Closed teleconsultations at the client's establishments (class VR).
+    for c in consultations_of(&state, &api, pid).await? {
+        let name = state.store.user(c.practitioner).await?.display_name;
+        let start = state.store.appointment(&c.appointment_id).await?.start_ms;
+        out.push(interop::fhir::consultation::encounter(&consultation_view(
+            &c, &name, start,
+        )));
+    }
+    Ok(bundle(
+        &state,
+        out,
+        &format!("Encounter?{}", raw.unwrap_or_default()),
+    ))
+}
+
+pub(super) async fn read_encounter(
+    State(state): State<AppState>,
+    api: ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult {
+    // A closed teleconsultation is an Encounter under its appointment's id.
+    if let Ok(c) = state.store.consultation(&id).await {
+        let c = consultations_of(&state, &api, c.patient)
+            .await?
+            .into_iter()
+            .find(|x| x.appointment_id == id)
+            .ok_or_else(|| AppError::NotFound("séjour introuvable".into()))?;
+        let name = state.store.user(c.practitioner).await?.display_name;
+        let start = state.store.appointment(&c.appointment_id).await?.start_ms;
+        return Ok(fhir(
+            StatusCode::OK,
+            &interop::fhir::consultation::encounter(&consultation_view(&c, &name, start)),
+        ));
+    }
+    let eid: domain::EncounterId = id
+        .parse()
+        .map_err(|_| AppError::NotFound("séjour introuvable".into()))?;
+    let e = patients::encounter(&state, &api.actor, eid).await?;
+    Ok(fhir(
+        StatusCode::OK,
+        &f::encounter(&encounter_view(&state, &e).await?),
+    ))
+}
+
+pub(super) fn bed_view(b: &store::beds::UnitBeds) -> f::BedLocationView {
+    f::BedLocationView {
+        id: b.unit.to_string(),
+        name: b.unit_name.clone(),
+        code: b.unit_code.clone(),
+        establishment: b.establishment.to_string(),
+        finess: b.finess.clone(),
+        category: b.category.label_fr().into(),
+        category_code: b.category.code().into(),
+        available: b.counts.available(),
+        closed: b.counts.closed,
+        updated_ms: b.last_update_ms,
+    }
+}
+
+pub(super) async fn search_locations(
+    State(state): State<AppState>,
+    api: ApiActor,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    params(raw.clone(), &[])?;
+    let t = directory_territories(&api)?;
+    let list = state
+        .store
+        .beds(t, None)
+        .await?
+        .iter()
+        .map(|b| f::bed_location(&bed_view(b)))
+        .collect();
+    Ok(bundle(&state, list, "Location"))
+}
+
+pub(super) async fn read_location(
+    State(state): State<AppState>,
+    api: ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let t = directory_territories(&api)?;
+    let not_found = || AppError::NotFound("Location introuvable".into());
+    let uid: domain::UnitId = id.parse().map_err(|_| not_found())?;
+    let b = state.store.unit_beds(uid).await.map_err(|_| not_found())?;
+    let in_territory = state.store.establishment(b.establishment).await?.territory == t;
+    if !in_territory {
+        return Err(not_found().into());
+    }
+    Ok(fhir(StatusCode::OK, &f::bed_location(&bed_view(&b))))
+}
+
+pub(super) async fn search_services(
+    State(state): State<AppState>,
+    api: ApiActor,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let list = params(raw.clone(), &["_include"])?;
+    let include = match param(&list, "_include") {
+        None => false,
+        Some("HealthcareService:location") => true,
+        Some(other) => {
+            return Err(AppError::BadRequest(
+                "not-supported",
+                format!("_include {other:?}: seul HealthcareService:location est pris en charge"),
+            )
+            .into());
+        }
+    };
+    let t = directory_territories(&api)?;
+    let beds = state.store.beds(t, None).await?;
+    let b = base(&state);
+    let mut out = f::searchset(
+        &b,
+        beds.iter().map(|x| f::bed_service(&bed_view(x))).collect(),
+        &format!("{b}/HealthcareService?{}", raw.unwrap_or_default()),
+        None,
+    );
+    if include && let Some(entries) = out.get_mut("entry").and_then(Value::as_array_mut) {
+        for x in &beds {
+            let loc = f::bed_location(&bed_view(x));
+            entries.push(serde_json::json!({"fullUrl": format!("{b}/Location/{}", x.unit), "resource": loc, "search": {"mode": "include"}}));
+        }
+    }
+    Ok(fhir(StatusCode::OK, &out))
+}
+
+/// Loads an orientation the client may see (requesting or asked establishment),
+/// audits the read and returns its FHIR view.
+pub(super) async fn orientation_view(
+    state: &AppState,
+    api: &ApiActor,
+    id: &str,
+) -> Result<f::OrientationView, AppError> {
+    let not_found = || AppError::NotFound("demande d'orientation introuvable".into());
+    let o = state.store.orientation(id).await.map_err(|_| not_found())?;
+    let to: Vec<domain::EstablishmentId> = o.recipients.iter().map(|r| r.establishment).collect();
+    let domain::policy::Decision::Allow(grant) = domain::policy::authorize_orientation(
+        &api.actor,
+        domain::policy::OrientationAction::View,
+        o.from,
+        &to,
+    ) else {
+        return Err(not_found());
+    };
+    let row = store::audit::NewAudit {
+        at_ms: state.now_ms(),
+        actor: domain::audit::AuditActor::new(&api.actor, grant),
+        patient: Some(o.patient.to_string()),
+        action: "read-clinical".into(),
+        resource: format!("ServiceRequest/{}", o.id),
+        outcome: "success".into(),
+    };
+    state.store.audit(&row).await?;
+    Ok(f::OrientationView {
+        id: o.id.clone(),
+        patient: o.patient.to_string(),
+        from: o.from.to_string(),
+        target: (o.target.code().into(), o.target.label_fr().into()),
+        needs: o.needs.clone(),
+        wished_date: o.wished_date.clone(),
+        urgent: o.urgent,
+        status: o.status.code().into(),
+        created_ms: o.created_at_ms,
+        recipients: o
+            .recipients
+            .iter()
+            .map(|r| {
+                (
+                    r.establishment.to_string(),
+                    r.status.code().to_owned(),
+                    r.reason.clone(),
+                    r.responded_at_ms,
+                )
+            })
+            .collect(),
+    })
+}
+
+pub(super) async fn read_service_request(
+    State(state): State<AppState>,
+    api: ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let o = orientation_view(&state, &api, &id).await?;
+    Ok(fhir(StatusCode::OK, &f::service_request(&o)))
+}
+
+pub(super) async fn search_tasks(
+    State(state): State<AppState>,
+    api: ApiActor,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let list = params(raw.clone(), &["focus", "patient"])?;
+    let self_link = format!("Task?{}", raw.unwrap_or_default());
+    if param(&list, "patient").is_some() {
+        // The triage tasks of the patient's monitoring alerts.
+        let (_, resources) = monitoring_search(&state, &api, &list, "Task").await?;
+        return Ok(bundle(&state, resources, &self_link));
+    }
+    let focus = param(&list, "focus")
+        .and_then(|f| f.strip_prefix("ServiceRequest/"))
+        .ok_or_else(|| {
+            AppError::BadRequest(
+                "required",
+                "paramètre focus=ServiceRequest/id ou patient=Patient/id obligatoire".into(),
+            )
+        })?;
+    let o = orientation_view(&state, &api, focus).await?;
+    Ok(bundle(&state, f::orientation_tasks(&o), &self_link))
+}

@@ -1,0 +1,221 @@
+//! Documents and the MHD recipient: DocumentReference, Binary, List (ITI-66,
+//! 67, 68) and the ITI-65 transaction.
+
+use super::*;
+
+/// `GET /fhir/DocumentReference?patient=…`: the prescription PDFs, each
+/// pointing at its download address (which applies the same rules).
+pub(super) async fn search_document_references(
+    State(state): State<AppState>,
+    api: ApiActor,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let list = params(raw.clone(), &["patient", "patient.identifier", "status"])?;
+    let pid = match param(&list, "patient.identifier") {
+        Some(ident) => patient_by_identifier(&state, &api, ident).await?,
+        None => Some(patient_param(&list)?),
+    };
+    let query = format!("DocumentReference?{}", raw.clone().unwrap_or_default());
+    // Nobody carries that identifier here: the same empty Bundle as for a
+    // patient with nothing for this client (existence is not told).
+    let Some(pid) = pid else {
+        return Ok(bundle(&state, Vec::new(), &query));
+    };
+    let mut out = Vec::new();
+    // Clinical documents (drafts only to their establishment's staff, never
+    // through the API: validated ones).
+    let fhir_base = base(&state);
+    for d in client_documents(&state, &api, pid, "DocumentReference").await? {
+        let content = state.store.document_content(&d.id).await?;
+        out.push(document_reference_json(&d, content.as_ref(), &fhir_base));
+    }
+    let base = state.config.public_url();
+    for c in consultations_of(&state, &api, pid).await? {
+        let name = state.store.user(c.practitioner).await?.display_name;
+        let url = format!("{base}/rdv/{}/ordonnance.pdf", c.appointment_id);
+        let pdf = crate::services::consultations::render_pdf(&state, &c).await?;
+        out.push(interop::fhir::consultation::document_reference(
+            &consultation_view(&c, &name, c.closed_at_ms),
+            &url,
+            &pdf,
+        ));
+    }
+    Ok(bundle(&state, out, &query))
+}
+
+pub(super) fn document_reference_json(
+    d: &store::documents::Document,
+    content: Option<&(String, Vec<u8>)>,
+    fhir_base: &str,
+) -> Value {
+    interop::fhir::mhd::stored_reference(&stored_view(d, content, fhir_base))
+}
+
+pub(super) fn stored_view<'a>(
+    d: &'a store::documents::Document,
+    content: Option<&'a (String, Vec<u8>)>,
+    fhir_base: &'a str,
+) -> interop::fhir::mhd::StoredView<'a> {
+    interop::fhir::mhd::StoredView {
+        id: &d.id,
+        unique_id: &d.unique_id,
+        patient: d.patient.to_string(),
+        establishment: d.establishment.to_string(),
+        type_code: d.kind.loinc(),
+        class_code: d.kind.class(),
+        title: &d.title,
+        date_ms: d.validated_at_ms.unwrap_or(d.created_at_ms),
+        final_: d.status == domain::documents::Status::Validated,
+        superseded: d.superseded_by.is_some(),
+        content: content.map(|(t, c)| (t.as_str(), c.as_slice())),
+        base: fhir_base,
+    }
+}
+
+/// The patient's validated documents at the client's establishments; reading
+/// them is reading the record (allowed and audited as `resource`, or refused),
+/// nothing to read is nothing audited.
+pub(super) async fn client_documents(
+    state: &AppState,
+    api: &ApiActor,
+    pid: PatientId,
+    resource: &str,
+) -> Result<Vec<store::documents::Document>, AppError> {
+    let mine = grant_establishments(api);
+    let docs: Vec<_> = state
+        .store
+        .documents_of_patient(pid)
+        .await?
+        .into_iter()
+        .filter(|d| {
+            d.status == domain::documents::Status::Validated && mine.contains(&d.establishment)
+        })
+        .collect();
+    if !docs.is_empty() {
+        patients::clinical_read(state, &api.actor, pid, resource).await?;
+    }
+    Ok(docs)
+}
+
+/// `patient.identifier=urn:oid:…|INS` (ITI-67): the identity in the client's
+/// domain that carries it, found through the patient search service (the
+/// policy, then the audit); `None` when there is none.
+pub(super) async fn patient_by_identifier(
+    state: &AppState,
+    api: &ApiActor,
+    ident: &str,
+) -> Result<Option<PatientId>, AppError> {
+    let (system, value) = ident.split_once('|').ok_or_else(|| {
+        AppError::BadRequest(
+            "invalid",
+            "patient.identifier : système|valeur attendu".into(),
+        )
+    })?;
+    let oid = system.strip_prefix("urn:oid:").unwrap_or(system);
+    let Some(g) = api.actor.grants.first() else {
+        return Err(AppError::Forbidden("client sans établissement".into()));
+    };
+    let ins = (oid == domain::ins::OID_INS_NIR || oid == domain::ins::OID_INS_NIA)
+        .then(|| value.to_owned());
+    let ipp = (ins.is_none()).then(|| value.to_owned());
+    let q = store::patients::PatientQuery {
+        ins,
+        ipp,
+        family: None,
+        given: None,
+        birth_date: None,
+        limit: 2,
+        offset: 0,
+    };
+    let found = patients::search(state, &api.actor, &q, Some(g.territory)).await?;
+    Ok(found
+        .into_iter()
+        .find(|(p, _)| p.active())
+        .map(|(p, _)| p.id))
+}
+
+/// `POST /fhir` with a transaction Bundle: the ITI-65 Provide Document Bundle
+/// of an MHD Document Source. Answers a transaction-response.
+pub(super) async fn transaction(
+    State(state): State<AppState>,
+    api: ApiActor,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    let v: Value = serde_json::from_slice(&body)
+        .map_err(|e| AppError::BadRequest("structure", format!("JSON illisible : {e}")))?;
+    let ids =
+        crate::services::documents::receive(&state, &api.actor, &api.client.client_id, &v).await?;
+    let entries: Vec<Value> = ids
+        .iter()
+        .map(|id| {
+            serde_json::json!({"response": {"status": "201 Created", "location": format!("DocumentReference/{id}")}})
+        })
+        .collect();
+    Ok(fhir(
+        StatusCode::OK,
+        &serde_json::json!({"resourceType": "Bundle", "type": "transaction-response", "entry": entries}),
+    ))
+}
+
+/// `GET /fhir/DocumentReference/{id}`.
+pub(super) async fn read_document_reference(
+    State(state): State<AppState>,
+    api: ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult {
+    visible_document(&state, &api, &id).await?;
+    let (d, t, c) = crate::services::documents::content(&state, &api.actor, &id).await?;
+    Ok(fhir(
+        StatusCode::OK,
+        &document_reference_json(&d, Some(&(t, c)), &base(&state)),
+    ))
+}
+
+/// `GET /fhir/Binary/{id}` (ITI-68): the document as stored (the CDA).
+pub(super) async fn read_binary(
+    State(state): State<AppState>,
+    api: ApiActor,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    visible_document(&state, &api, &id).await?;
+    let (_, t, c) = crate::services::documents::content(&state, &api.actor, &id).await?;
+    Ok(([(header::CONTENT_TYPE, t)], c).into_response())
+}
+
+/// A document of one of the client's establishments (else 404: another
+/// establishment's documents are not even said to exist).
+pub(super) async fn visible_document(
+    state: &AppState,
+    api: &ApiActor,
+    id: &str,
+) -> Result<(), AppError> {
+    let not_found = || AppError::NotFound("document introuvable".into());
+    let d = state.store.document(id).await.map_err(|_| not_found())?;
+    if grant_establishments(api).contains(&d.establishment) {
+        Ok(())
+    } else {
+        Err(not_found())
+    }
+}
+
+/// `GET /fhir/List?patient=…` (ITI-66): the submission sets of the patient's
+/// validated documents at the client's establishments.
+pub(super) async fn search_submission_sets(
+    State(state): State<AppState>,
+    api: ApiActor,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let list = params(raw.clone(), &["patient", "code"])?;
+    let pid = patient_param(&list)?;
+    let fhir_base = base(&state);
+    let out = client_documents(&state, &api, pid, "List")
+        .await?
+        .iter()
+        .map(|d| interop::fhir::mhd::submission_set(&stored_view(d, None, &fhir_base)))
+        .collect();
+    Ok(bundle(
+        &state,
+        out,
+        &format!("List?{}", raw.unwrap_or_default()),
+    ))
+}

@@ -1,0 +1,290 @@
+//! FHIR R4 REST API at `/fhir`: the routes and what every resource family
+//! shares (parameters, bodies, Bundles, errors); one module per family beside
+//! it. Bearer tokens only; `application/fhir+json`; every error is an
+//! OperationOutcome with a 4xx or 5xx.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use domain::policy::{EstablishmentAction, authorize_establishment};
+use domain::{PatientId, TerritoryId, UserId};
+use interop::fhir as f;
+use serde_json::Value;
+use store::audit::AuditFilter;
+use store::patients::PatientQuery;
+
+use crate::error::{ApiError, AppError, FHIR_JSON};
+use crate::extract::ApiActor;
+use crate::services::patients;
+use crate::state::AppState;
+
+mod care;
+mod directory;
+mod documents;
+mod monitoring;
+mod patient;
+mod schedule;
+
+use care::*;
+use directory::*;
+use documents::*;
+use monitoring::*;
+use patient::*;
+use schedule::*;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", post(transaction))
+        .route("/metadata", get(metadata))
+        .route("/Binary/{id}", get(read_binary))
+        .route("/DocumentReference/{id}", get(read_document_reference))
+        .route("/Patient", get(search_patients).post(create_patient))
+        .route("/Patient/$merge", post(merge_patients))
+        .route("/Patient/{id}", get(read_patient).put(update_patient))
+        .route("/Encounter", get(search_encounters))
+        .route("/Encounter/{id}", get(read_encounter))
+        .route("/Location", get(search_locations))
+        .route("/Location/{id}", get(read_location))
+        .route("/HealthcareService", get(search_services))
+        .route("/ServiceRequest/{id}", get(read_service_request))
+        .route("/Task", get(search_tasks))
+        .route(
+            "/Observation",
+            get(|s, a, q| search_monitoring(s, a, q, "Observation")),
+        )
+        .route("/Flag", get(|s, a, q| search_monitoring(s, a, q, "Flag")))
+        .route(
+            "/Communication",
+            get(|s, a, q| search_monitoring(s, a, q, "Communication")),
+        )
+        .route(
+            "/CarePlan",
+            get(|s, a, q| search_monitoring(s, a, q, "CarePlan")),
+        )
+        .route("/Appointment", get(search_appointments))
+        .route("/MedicationRequest", get(search_medication_requests))
+        .route("/DocumentReference", get(search_document_references))
+        .route("/List", get(search_submission_sets))
+        .route("/Schedule", get(search_schedules))
+        .route("/Slot", get(search_slots))
+        .route("/Questionnaire", get(search_questionnaires))
+        .route("/Questionnaire/{id}", get(read_questionnaire))
+        .route(
+            "/QuestionnaireResponse",
+            get(|s, a, q| search_monitoring(s, a, q, "QuestionnaireResponse")).post(post_response),
+        )
+        .route("/Practitioner", get(search_practitioners))
+        .route("/Practitioner/{id}", get(read_practitioner))
+        .route("/Organization", get(search_organizations))
+        .route("/Organization/{id}", get(read_organization))
+        .route("/AuditEvent", get(search_audit))
+        .route("/AuditEvent/{id}", get(read_audit))
+        .fallback(unknown)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+fn fhir(status: StatusCode, body: &Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, FHIR_JSON)],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn base(state: &AppState) -> String {
+    format!("{}/fhir", state.config.public_url())
+}
+
+async fn unknown() -> ApiError {
+    ApiError(AppError::NotFound(
+        "type de ressource ou chemin non pris en charge (voir /fhir/metadata pour ce que ce serveur implémente)".into(),
+    ))
+}
+
+async fn method_not_allowed() -> Response {
+    let body = f::operation_outcome(
+        "error",
+        "not-supported",
+        "interaction non prise en charge sur cette ressource (voir /fhir/metadata)",
+    );
+    fhir(StatusCode::METHOD_NOT_ALLOWED, &body)
+}
+
+async fn metadata(State(state): State<AppState>) -> Response {
+    let date = state.clock.now().to_string();
+    fhir(
+        StatusCode::OK,
+        &f::capability_statement(&base(&state), env!("CARGO_PKG_VERSION"), &date),
+    )
+}
+
+/// Query parameters, refusing any this server does not implement.
+fn params(raw: Option<String>, allowed: &[&str]) -> Result<Vec<(String, String)>, AppError> {
+    let list: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
+        .map_err(|_| AppError::BadRequest("invalid", "chaîne de requête illisible".into()))?;
+    for (k, _) in &list {
+        if k != "_format" && !allowed.contains(&k.as_str()) {
+            return Err(AppError::BadRequest(
+                "not-supported",
+                format!(
+                    "paramètre de recherche non pris en charge: {k} (acceptés: {})",
+                    allowed.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(list)
+}
+
+fn param<'a>(list: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    list.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn number(list: &[(String, String)], name: &str, default: i64, max: i64) -> Result<i64, AppError> {
+    match param(list, name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .map(|n| n.min(max))
+            .ok_or_else(|| {
+                AppError::BadRequest("invalid", format!("{name}: entier positif attendu"))
+            }),
+    }
+}
+
+fn body_bytes(
+    body: Result<Bytes, BytesRejection>,
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Bytes, AppError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = ct.split(';').next().unwrap_or("").trim();
+    if media != "application/fhir+json" && media != "application/json" {
+        return Err(AppError::BadRequest(
+            "not-supported",
+            format!("Content-Type {media:?}: application/fhir+json attendu"),
+        ));
+    }
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::TooLarge(state.config.max_body_bytes)
+        } else {
+            AppError::BadRequest("structure", "corps de requête illisible".into())
+        }
+    })
+}
+
+fn parse_input(
+    state: &AppState,
+    bytes: &[u8],
+    domain_oid: &str,
+) -> Result<f::ParsedPatient, AppError> {
+    let today = state.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    f::parse_patient(bytes, domain_oid, today).map_err(|e| match e {
+        f::FhirInputError::Structure(m) => AppError::BadRequest("structure", m),
+        f::FhirInputError::NotSupported(m) => AppError::Unprocessable("not-supported", m),
+        f::FhirInputError::Rule(m) => AppError::Unprocessable("business-rule", m),
+    })
+}
+
+fn patient_id(id: &str) -> Result<PatientId, AppError> {
+    id.parse().map_err(|_| {
+        AppError::NotFound(format!(
+            "Patient/{} introuvable",
+            id.chars().take(64).collect::<String>()
+        ))
+    })
+}
+
+/// A Patient answer with its version as ETag.
+fn patient_response(
+    status: StatusCode,
+    p: &domain::identity::PatientRecord,
+    oid: &str,
+) -> Response {
+    with_version(fhir(status, &f::patient(p, oid)), p.version)
+}
+
+/// The required `patient` search parameter (`Patient/id` or `id`).
+fn patient_param(list: &[(String, String)]) -> Result<PatientId, AppError> {
+    let patient = param(list, "patient").ok_or_else(|| {
+        AppError::BadRequest(
+            "required",
+            "paramètre patient obligatoire (patient=Patient/id)".into(),
+        )
+    })?;
+    patient_id(patient.strip_prefix("Patient/").unwrap_or(patient))
+}
+
+fn with_version(mut resp: Response, version: i64) -> Response {
+    if let Ok(v) = format!("W/\"{version}\"").parse() {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    resp
+}
+
+async fn domain_oid(state: &AppState, territory: TerritoryId) -> Result<String, AppError> {
+    Ok(state.store.territory(territory).await?.oid)
+}
+
+/// Checks an establishment-level action for the client's own establishment.
+fn client_may(api: &ApiActor, action: EstablishmentAction, why: &str) -> Result<(), AppError> {
+    let c = &api.client;
+    if authorize_establishment(&api.actor, action, c.establishment, c.territory).allowed() {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(why.to_owned()))
+    }
+}
+
+fn directory_territories(api: &ApiActor) -> Result<TerritoryId, AppError> {
+    client_may(
+        api,
+        EstablishmentAction::ReadDirectory,
+        "annuaire non accessible",
+    )?;
+    Ok(api.client.territory)
+}
+
+/// A searchset Bundle response; `self_path` is relative to the FHIR base.
+fn bundle(state: &AppState, resources: Vec<Value>, self_path: &str) -> Response {
+    let b = base(state);
+    fhir(
+        StatusCode::OK,
+        &f::searchset(&b, resources, &format!("{b}/{self_path}"), None),
+    )
+}
+
+/// Establishments where the client holds a grant (agendas it may see).
+fn grant_establishments(api: &ApiActor) -> Vec<domain::EstablishmentId> {
+    let mut v: Vec<domain::EstablishmentId> =
+        api.actor.grants.iter().map(|g| g.establishment).collect();
+    v.sort_by_key(ToString::to_string);
+    v.dedup();
+    v
+}
+
+fn reference_id<'a>(
+    list: &'a [(String, String)],
+    name: &str,
+    kind: &str,
+) -> Result<Option<&'a str>, AppError> {
+    match param(list, name) {
+        None => Ok(None),
+        Some(v) => Ok(Some(v.strip_prefix(&format!("{kind}/")).unwrap_or(v))),
+    }
+}

@@ -1,0 +1,167 @@
+//! Remote monitoring: Observation, Flag, Communication, CarePlan,
+//! Questionnaire and QuestionnaireResponse (search, and posted by devices).
+
+use super::*;
+
+/// Monitoring resources of one patient (`patient` parameter), read under the
+/// clinical-read policy and audited: Task (triage), Flag (alerts), CarePlan
+/// (enrolments), Observation (answers), QuestionnaireResponse.
+pub(super) async fn monitoring_search(
+    state: &AppState,
+    api: &ApiActor,
+    list: &[(String, String)],
+    kind: &str,
+) -> Result<(PatientId, Vec<Value>), AppError> {
+    use crate::services::monitoring::item_label;
+    use interop::fhir::monitoring as m;
+    let pid = patient_param(list)?;
+    patients::clinical_read(state, &api.actor, pid, &format!("{kind}?patient={pid}")).await?;
+    // Read only what the kind asked for needs.
+    let alerts = || async { state.store.alerts_of(pid).await };
+    let enrolments = || async { state.store.enrolments_of(pid).await };
+    let out = match kind {
+        "Task" => alerts()
+            .await?
+            .iter()
+            .map(|a| m::triage_task(a, &item_label(&a.item)))
+            .collect(),
+        "Flag" => alerts()
+            .await?
+            .iter()
+            .map(|a| m::flag(a, &item_label(&a.item)))
+            .collect(),
+        "Communication" => {
+            let enrolments = enrolments().await?;
+            state
+                .store
+                .messages_of(pid)
+                .await?
+                .iter()
+                .map(|m| {
+                    let est = enrolments
+                        .iter()
+                        .find(|e| e.id == m.enrolment)
+                        .map(|e| e.establishment.to_string())
+                        .unwrap_or_default();
+                    m::communication(m, est)
+                })
+                .collect()
+        }
+        "CarePlan" => enrolments()
+            .await?
+            .iter()
+            .map(|e| m::care_plan(e, crate::services::monitoring::programme(&e.programme)))
+            .collect(),
+        _ => {
+            let observations = kind == "Observation";
+            let mut out = Vec::new();
+            for r in state.store.responses_of(pid).await? {
+                let items: Value = serde_json::from_str(&r.answers).unwrap_or(Value::Array(vec![]));
+                let view = m::ResponseView {
+                    id: &r.id,
+                    patient: pid.to_string(),
+                    authored_ms: r.submitted_at_ms,
+                    items: &items,
+                };
+                if !observations {
+                    out.push(m::questionnaire_response(&view, &r.programme));
+                } else if let Some(p) = crate::services::monitoring::programme(&r.programme) {
+                    out.extend(m::observations(&view, p));
+                }
+            }
+            out
+        }
+    };
+    Ok((pid, out))
+}
+
+/// `GET /fhir/{kind}?patient=…` for the monitoring resources searched by patient.
+pub(super) async fn search_monitoring(
+    state: State<AppState>,
+    api: ApiActor,
+    raw: RawQuery,
+    kind: &str,
+) -> ApiResult {
+    let (State(state), RawQuery(raw)) = (state, raw);
+    let list = params(raw.clone(), &["patient"])?;
+    let (_, out) = monitoring_search(&state, &api, &list, kind).await?;
+    Ok(bundle(
+        &state,
+        out,
+        &format!("{kind}?{}", raw.unwrap_or_default()),
+    ))
+}
+
+pub(super) async fn search_questionnaires(
+    State(state): State<AppState>,
+    _api: ApiActor,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    params(raw, &[])?;
+    let list = crate::services::monitoring::programmes()
+        .iter()
+        .map(|p| p.questionnaire.clone())
+        .collect();
+    Ok(bundle(&state, list, "Questionnaire"))
+}
+
+pub(super) async fn read_questionnaire(
+    State(_state): State<AppState>,
+    _api: ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult {
+    crate::services::monitoring::programme(&id)
+        .map(|p| fhir(StatusCode::OK, &p.questionnaire))
+        .ok_or_else(|| AppError::NotFound("Questionnaire introuvable".into()).into())
+}
+
+/// `POST /fhir/QuestionnaireResponse`: a client (a patient app, a device gateway)
+/// submits answers for a patient enrolled in the programme. Graded by the same
+/// rules as the patient's form, alerts raised and pushed to the open queues;
+/// 201 with the stored response, 422 if the patient is not followed in it.
+pub(super) async fn post_response(
+    State(state): State<AppState>,
+    api: ApiActor,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let bytes = body_bytes(body, &state, &headers)?;
+    let posted = interop::fhir::monitoring::parse_response(&bytes)
+        .map_err(|m| AppError::BadRequest("structure", m))?;
+    let pid = patient_id(&posted.patient)?;
+    // The patient must be readable by this client before anything else is said.
+    patients::read(&state, &api.actor, pid).await?;
+    let enrolment = state
+        .store
+        .enrolments_of(pid)
+        .await?
+        .into_iter()
+        .find(|e| e.programme == posted.programme && e.status == "active")
+        .ok_or_else(|| {
+            AppError::Unprocessable(
+                "business-rule",
+                format!(
+                    "ce patient n'est pas suivi dans le programme {}",
+                    posted.programme
+                ),
+            )
+        })?;
+    let done = crate::services::monitoring::submit(&state, &api.actor, &enrolment, &posted.answers)
+        .await?;
+    let stored = state.store.response(&done.response).await?;
+    let items: Value = serde_json::from_str(&stored.answers).unwrap_or(Value::Array(vec![]));
+    let view = interop::fhir::monitoring::ResponseView {
+        id: &stored.id,
+        patient: pid.to_string(),
+        authored_ms: stored.submitted_at_ms,
+        items: &items,
+    };
+    let mut resp = fhir(
+        StatusCode::CREATED,
+        &interop::fhir::monitoring::questionnaire_response(&view, &stored.programme),
+    );
+    if let Ok(v) = format!("{}/QuestionnaireResponse/{}", base(&state), stored.id).parse() {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}

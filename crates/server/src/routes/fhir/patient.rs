@@ -1,0 +1,208 @@
+//! FHIR Patient: read, search, create, update (If-Match), `$merge`.
+
+use super::*;
+
+pub(super) async fn read_patient(
+    State(state): State<AppState>,
+    api: ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let p = patients::read(&state, &api.actor, patient_id(&id)?).await?;
+    let oid = domain_oid(&state, p.territory).await?;
+    Ok(patient_response(StatusCode::OK, &p, &oid))
+}
+
+pub(super) async fn search_patients(
+    State(state): State<AppState>,
+    api: ApiActor,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let list = params(
+        raw.clone(),
+        &[
+            "identifier",
+            "family",
+            "given",
+            "birthdate",
+            "_count",
+            "_offset",
+        ],
+    )?;
+    let count = number(&list, "_count", 50, 200)?;
+    let offset = number(&list, "_offset", 0, i64::MAX)?;
+    let mut q = PatientQuery {
+        limit: count.max(1),
+        offset,
+        ..Default::default()
+    };
+    q.family = param(&list, "family").map(str::to_owned);
+    q.given = param(&list, "given").map(str::to_owned);
+    if let Some(d) = param(&list, "birthdate") {
+        let d = d.strip_prefix("eq").unwrap_or(d);
+        q.birth_date = Some(d.parse().map_err(|_| {
+            AppError::BadRequest(
+                "not-supported",
+                "birthdate: date exacte AAAA-MM-JJ (préfixe eq seul) attendue".into(),
+            )
+        })?);
+    }
+    let mut only_territory = None;
+    if let Some(ident) = param(&list, "identifier") {
+        let (system, value) = ident
+            .split_once('|')
+            .filter(|(s, v)| !s.is_empty() && !v.is_empty())
+            .ok_or_else(|| {
+                AppError::BadRequest("invalid", "identifier: system|value attendu".into())
+            })?;
+        let oid = system.strip_prefix("urn:oid:").unwrap_or("");
+        if domain::InsKind::from_oid(oid).is_some() {
+            q.ins = Some(value.to_owned());
+        } else {
+            match state.store.territory_by_oid(oid).await? {
+                Some(t) => {
+                    only_territory = Some(t.id);
+                    q.ipp = Some(value.to_owned());
+                }
+                None => {
+                    return Err(AppError::BadRequest(
+                        "not-supported",
+                        format!("système d'identifiant inconnu: {system}"),
+                    )
+                    .into());
+                }
+            }
+        }
+    }
+    let found = if only_territory.is_some()
+        && !api
+            .actor
+            .grants
+            .iter()
+            .any(|g| Some(g.territory) == only_territory)
+    {
+        Vec::new()
+    } else {
+        patients::search(&state, &api.actor, &q, only_territory).await?
+    };
+    let resources: Vec<Value> = found.iter().map(|(p, oid)| f::patient(p, oid)).collect();
+    let b = base(&state);
+    let self_url = format!("{b}/Patient?{}", raw.clone().unwrap_or_default());
+    let next = (found.len() as i64 >= q.limit).then(|| {
+        let kept: Vec<(String, String)> = list
+            .iter()
+            .filter(|(k, _)| k != "_offset")
+            .cloned()
+            .collect();
+        let mut qs = serde_urlencoded::to_string(&kept).unwrap_or_default();
+        if !qs.is_empty() {
+            qs.push('&');
+        }
+        format!("{b}/Patient?{qs}_offset={}", offset + q.limit)
+    });
+    Ok(fhir(
+        StatusCode::OK,
+        &f::searchset(&b, resources, &self_url, next.as_deref()),
+    ))
+}
+
+pub(super) fn creation_domain(api: &ApiActor) -> TerritoryId {
+    api.client.territory
+}
+
+pub(super) async fn create_patient(
+    State(state): State<AppState>,
+    api: ApiActor,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let bytes = body_bytes(body, &state, &headers)?;
+    let oid = domain_oid(&state, creation_domain(&api)).await?;
+    let input = parse_input(&state, &bytes, &oid)?;
+    let p = patients::create(&state, &api.actor, input).await?;
+    let mut resp = patient_response(StatusCode::CREATED, &p, &oid);
+    if let Ok(v) = format!("{}/Patient/{}/_history/{}", base(&state), p.id, p.version).parse() {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<i64>, AppError> {
+    let Some(v) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = v.to_str().unwrap_or("");
+    let inner = text.trim().trim_start_matches("W/").trim_matches('"');
+    inner.parse().map(Some).map_err(|_| {
+        AppError::BadRequest(
+            "invalid",
+            format!("If-Match {text:?}: W/\"version\" attendu"),
+        )
+    })
+}
+
+pub(super) async fn update_patient(
+    State(state): State<AppState>,
+    api: ApiActor,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let bytes = body_bytes(body, &state, &headers)?;
+    let pid = patient_id(&id)?;
+    let expected = if_match(&headers)?;
+    let current = patients::read(&state, &api.actor, pid).await?;
+    let oid = domain_oid(&state, current.territory).await?;
+    let input = parse_input(&state, &bytes, &oid)?;
+    if input.id.as_deref() != Some(id.as_str()) {
+        return Err(AppError::BadRequest(
+            "invalid",
+            "l'id du corps doit être celui de l'URL".into(),
+        )
+        .into());
+    }
+    let p = patients::update(&state, &api.actor, pid, expected, input).await?;
+    Ok(patient_response(StatusCode::OK, &p, &oid))
+}
+
+/// `POST /fhir/Patient/$merge` with a Parameters resource naming `source-patient`
+/// (merged away) and `target-patient` (survivor), as references.
+pub(super) async fn merge_patients(
+    State(state): State<AppState>,
+    api: ApiActor,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let bytes = body_bytes(body, &state, &headers)?;
+    let v: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| AppError::BadRequest("structure", format!("JSON invalide: {e}")))?;
+    if v.get("resourceType").and_then(Value::as_str) != Some("Parameters") {
+        return Err(AppError::BadRequest(
+            "structure",
+            "une ressource Parameters est attendue".into(),
+        )
+        .into());
+    }
+    let reference = |name: &str| -> Result<PatientId, AppError> {
+        let r = v
+            .get("parameter")
+            .and_then(Value::as_array)
+            .and_then(|ps| {
+                ps.iter()
+                    .find(|p| p.get("name").and_then(Value::as_str) == Some(name))
+            })
+            .and_then(|p| p.get("valueReference"))
+            .and_then(|r| r.get("reference"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                AppError::BadRequest(
+                    "required",
+                    format!("paramètre {name} (valueReference) manquant"),
+                )
+            })?;
+        patient_id(r.strip_prefix("Patient/").unwrap_or(r))
+    };
+    let (source, target) = (reference("source-patient")?, reference("target-patient")?);
+    let merged = patients::merge(&state, &api.actor, target, source).await?;
+    let oid = domain_oid(&state, merged.territory).await?;
+    Ok(fhir(StatusCode::OK, &f::patient(&merged, &oid)))
+}
