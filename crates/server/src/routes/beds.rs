@@ -14,7 +14,7 @@ use domain::{EstablishmentId, TerritoryId, UnitId};
 use serde::Deserialize;
 use store::beds::UnitBeds;
 
-use super::web::{Nav, check_csrf, nav, render, same_origin, see_other};
+use super::kit::{Nav, check_csrf, nav, render, same_origin, see_other};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
 use crate::fmt::paris_time;
@@ -511,7 +511,7 @@ async fn region_csv(
             when
         ));
     }
-    Ok(super::web::download(
+    Ok(super::kit::download(
         "text/csv; charset=utf-8",
         "lits.csv",
         out,

@@ -15,7 +15,7 @@ use domain::consultation::{Closing, Line, Method};
 use domain::policy::Principal;
 use serde::Deserialize;
 
-use super::web::{Nav, field, nav, posted_form, render, see_other};
+use super::kit::{Nav, field, nav, posted_form, render, see_other};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
 use crate::services::consultations as svc;
@@ -187,7 +187,7 @@ async fn download(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let (c, pdf) = svc::prescription_pdf(&state, &w.actor, &id).await?;
-    Ok(super::web::download(
+    Ok(super::kit::download(
         "application/pdf",
         &format!("ordonnance-{}.pdf", c.number),
         pdf,

@@ -17,7 +17,7 @@ use domain::documents::{ALL_KINDS, ALL_RECIPIENTS, DmpState, Kind, Recipient, St
 use domain::org::Role;
 use domain::policy::Principal;
 
-use super::web::{Nav, field, nav, posted_form, render, see_other};
+use super::kit::{Nav, field, nav, posted_form, render, see_other};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
 use crate::fmt::paris_time;
@@ -390,7 +390,7 @@ async fn pdf(
     let pdf = svc::pdf_in(&t, &c).ok_or_else(|| {
         AppError::Unprocessable("business-rule", "ce document n'a pas de version PDF".into())
     })?;
-    Ok(super::web::download(
+    Ok(super::kit::download(
         "application/pdf",
         &format!("document-{}.pdf", d.id),
         pdf,
@@ -421,7 +421,7 @@ async fn cda(
         return Err(AppError::NotFound("document introuvable".into()).into());
     }
     let (d, t, c) = svc::content(&state, &w.actor, &id).await?;
-    Ok(super::web::download(
+    Ok(super::kit::download(
         &t,
         &format!("document-{}.xml", d.id),
         c,

@@ -15,6 +15,7 @@ pub mod consultation;
 pub mod documents;
 pub mod fhir;
 pub mod health;
+pub mod kit;
 pub mod monitoring;
 pub mod oauth;
 pub mod orientation;

@@ -12,7 +12,7 @@ use domain::policy::Principal;
 use interop::programme::ItemKind;
 use store::monitoring::Enrolment;
 
-use super::web::{Nav, check_csrf, field, form_fields, nav, posted_form, render, same_origin};
+use super::kit::{Nav, check_csrf, field, form_fields, nav, posted_form, render, same_origin};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
 use crate::fmt::paris_time;
@@ -433,7 +433,7 @@ async fn decide_proposal(
         .decide_proposal(&p, accept, &w.user.id.to_string(), &who, state.now_ms())
         .await?
     {
-        Some(_) => Ok(super::web::see_other("/alertes")),
+        Some(_) => Ok(super::kit::see_other("/alertes")),
         None => Err(AppError::Conflict("proposition déjà traitée".into()).into()),
     }
 }
@@ -609,7 +609,7 @@ async fn alert_act(
     {
         Ok(_) => {
             let _ = state.events.send(LiveEvent::Alerts(a.establishment));
-            Ok(super::web::see_other(&format!("/alertes/{id}")))
+            Ok(super::kit::see_other(&format!("/alertes/{id}")))
         }
         Err(store::StoreError::Rule(e)) => {
             alert_page(
@@ -640,7 +640,7 @@ async fn alerts_ws(
     w: WebUser,
     ws: WebSocketUpgrade,
 ) -> Result<Response, PageError> {
-    super::web::same_origin(&state, &headers)?;
+    super::kit::same_origin(&state, &headers)?;
     let mine = triage_establishments(&w);
     if mine.is_empty() {
         return Err(AppError::Forbidden(
@@ -751,7 +751,7 @@ async fn enrol(
             state.now_ms(),
         )
         .await?;
-    Ok(super::web::see_other(&format!("/patients/{id}")))
+    Ok(super::kit::see_other(&format!("/patients/{id}")))
 }
 
 async fn end(
@@ -793,7 +793,7 @@ async fn end(
     {
         return Err(AppError::Conflict("ce suivi est déjà terminé".into()).into());
     }
-    Ok(super::web::see_other(&format!("/patients/{id}")))
+    Ok(super::kit::see_other(&format!("/patients/{id}")))
 }
 
 // ---------------------------------------------------------------- dashboard
@@ -1081,7 +1081,7 @@ async fn raise(
         Some(b) if b.len() > MAX_PHOTO => {
             return fail("la photo dépasse 5 Mo : choisissez une photo plus petite").await;
         }
-        Some(b) => match super::web::sniff_type(b) {
+        Some(b) => match super::kit::sniff_type(b) {
             Some(t) if t.starts_with("image/") => Some((t, b.as_ref())),
             _ => return fail("la photo doit être au format JPEG ou PNG").await,
         },
@@ -1292,5 +1292,5 @@ async fn thread_post(
     if patient_side {
         let _ = state.events.send(LiveEvent::Alerts(e.establishment));
     }
-    Ok(super::web::see_other(&format!("/suivi/{id}/messages")))
+    Ok(super::kit::see_other(&format!("/suivi/{id}/messages")))
 }

@@ -17,9 +17,8 @@ use serde::Deserialize;
 use store::audit::NewAudit;
 use store::orientation::{NewOrientation, Orientation, Step};
 
-use super::web::{
-    Nav, check_csrf, establishment_name, field, form_fields, nav, render, same_origin, see_other,
-};
+use super::kit::{Nav, check_csrf, field, form_fields, nav, render, same_origin, see_other};
+use super::web::establishment_name;
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
 use crate::fmt::paris_time;

@@ -20,7 +20,7 @@ use axum::routing::{get, post};
 use domain::policy::Principal;
 use domain::schedule::Mode;
 
-use super::web::{Nav, check_csrf, nav, posted_form, render, same_origin, see_other};
+use super::kit::{Nav, check_csrf, nav, posted_form, render, same_origin, see_other};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
 use crate::state::AppState;
@@ -300,7 +300,7 @@ async fn share(
     if bytes.len() > MAX_FILE {
         return Err(AppError::TooLarge(MAX_FILE).into());
     }
-    let Some(content_type) = super::web::sniff_type(&bytes) else {
+    let Some(content_type) = super::kit::sniff_type(&bytes) else {
         return Err(AppError::Unprocessable(
             "business-rule",
             "seuls les photos (JPEG, PNG) et les PDF sont acceptés".into(),

@@ -13,7 +13,7 @@ use domain::policy::{EstablishmentAction, Principal};
 use domain::{EstablishmentId, PatientId, UserId};
 use serde::Deserialize;
 
-use super::web::{Nav, field, nav, posted_form, render, see_other};
+use super::kit::{Nav, field, nav, posted_form, render, see_other};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
 use crate::fmt::paris_time;

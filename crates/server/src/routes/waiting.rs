@@ -14,7 +14,7 @@ use domain::UserId;
 use domain::policy::Principal;
 use domain::schedule::Mode;
 
-use super::web::{Nav, nav, render};
+use super::kit::{Nav, nav, render};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
 use crate::fmt::paris_time;
@@ -111,7 +111,7 @@ async fn presence_ws(
     Path(id): Path<String>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, PageError> {
-    super::web::same_origin(&state, &headers)?;
+    super::kit::same_origin(&state, &headers)?;
     let a = own_video_appointment(&state, &w, &id).await?;
     let session = w.session.clone();
     Ok(ws
@@ -262,7 +262,7 @@ async fn list_ws(
     w: WebUser,
     ws: WebSocketUpgrade,
 ) -> Result<Response, PageError> {
-    super::web::same_origin(&state, &headers)?;
+    super::kit::same_origin(&state, &headers)?;
     let me = practitioner_of(&w)?;
     let mut events = state.events.subscribe();
     let ended = crate::extract::session_ended(state.clone(), w.session.clone());

@@ -7,7 +7,7 @@ use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use domain::audit::AuditActor;
 use domain::identity::{IdentityStatus, PatientRecord, Sex};
@@ -19,13 +19,15 @@ use store::audit::{AuditFilter, NewAudit};
 use store::patients::PatientQuery;
 use store::users::{Session, User, UserKind};
 
-use crate::auth::{self, constant_time_eq, random_token, token_hash};
+use crate::auth::{self, random_token, token_hash};
 use crate::error::{AppError, PageError};
 use crate::extract::{ClientAddr, LOGIN_CSRF_COOKIE, SESSION_COOKIE, WebUser, any_session};
 use crate::fmt::paris_time;
 use crate::limiter::Endpoint;
 use crate::services::patients;
 use crate::state::AppState;
+
+use super::kit::*;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -40,114 +42,6 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/hl7/{id}", get(hl7_message_page))
         .route("/static/app.css", get(css))
         .fallback(not_found)
-}
-
-/// Navigation data of the layout.
-pub struct Nav {
-    pub(crate) display_name: String,
-    pub(crate) csrf: String,
-    pub(crate) professional: bool,
-    pub(crate) admin: bool,
-    pub(crate) beds: bool,
-    pub(crate) triage: bool,
-    pub(crate) region: bool,
-    pub(crate) agenda: bool,
-    pub(crate) waiting_room: bool,
-}
-
-pub(crate) fn nav(w: &WebUser) -> Option<Nav> {
-    Some(Nav {
-        display_name: w.user.display_name.clone(),
-        csrf: w.session.csrf_token.clone(),
-        professional: w.user.kind == UserKind::Professional,
-        admin: w.actor.grants.iter().any(|g| g.role == Role::Admin),
-        beds: w
-            .actor
-            .grants
-            .iter()
-            .any(|g| matches!(g.role, Role::BedManager | Role::Admin)),
-        region: w
-            .actor
-            .grants
-            .iter()
-            .any(|g| matches!(g.role, Role::Coordinator | Role::BedManager | Role::Admin)),
-        triage: w
-            .actor
-            .grants
-            .iter()
-            .any(|g| matches!(g.role, Role::Nurse | Role::Doctor)),
-        agenda: can_book(w),
-        waiting_room: w.actor.grants.iter().any(|g| g.role == Role::Doctor),
-    })
-}
-
-/// Whether this user manages the agendas of at least one establishment (books
-/// for patients).
-pub(crate) fn can_book(w: &WebUser) -> bool {
-    w.actor.grants.iter().any(|g| {
-        domain::policy::authorize_establishment(
-            &w.actor,
-            domain::policy::EstablishmentAction::ManageAppointments,
-            g.establishment,
-            g.territory,
-        )
-        .allowed()
-    })
-}
-
-/// A file to save: its type, the name offered, the bytes.
-pub(crate) fn download(
-    content_type: &str,
-    filename: &str,
-    body: impl Into<axum::body::Body>,
-) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, content_type.to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{filename}\""),
-            ),
-        ],
-        body.into(),
-    )
-        .into_response()
-}
-
-pub(crate) fn render(t: &impl Template) -> Result<Html<String>, AppError> {
-    t.render()
-        .map(Html)
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("template: {e}")))
-}
-
-#[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage {
-    title: String,
-    nav: Option<Nav>,
-    heading: String,
-    message: String,
-}
-
-/// A complete error page (used by [`PageError`]).
-pub fn error_page(status: u16, message: &str) -> Html<String> {
-    let heading = match status {
-        403 => "Accès refusé",
-        404 => "Page introuvable",
-        413 => "Requête trop volumineuse",
-        429 => "Trop de tentatives",
-        400..=499 => "Requête refusée",
-        _ => "Erreur",
-    };
-    let page = ErrorPage {
-        title: heading.into(),
-        nav: None,
-        heading: heading.into(),
-        message: message.into(),
-    };
-    Html(page.render().unwrap_or_else(|_| {
-        format!("<!doctype html><html lang=\"fr\"><title>{heading}</title><p>{heading}</p></html>")
-    }))
 }
 
 async fn not_found() -> PageError {
@@ -180,76 +74,6 @@ fn cookie_header(
         "{name}={value}; Path={path}; HttpOnly; SameSite=Strict{secure}{age}"
     ))
     .unwrap_or(HeaderValue::from_static(""))
-}
-
-/// Refuses a post whose Origin (when the browser sends one) is not this site.
-pub(crate) fn same_origin(state: &AppState, headers: &HeaderMap) -> Result<(), AppError> {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
-        return Ok(());
-    };
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    let ok = origin == state.config.public_url()
-        || origin
-            .strip_prefix("http://")
-            .or_else(|| origin.strip_prefix("https://"))
-            == Some(host);
-    if ok {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(
-            "requête d'une autre origine refusée".into(),
-        ))
-    }
-}
-
-pub(crate) fn check_csrf(expected: &str, given: &str) -> Result<(), AppError> {
-    if !expected.is_empty() && constant_time_eq(expected, given) {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(
-            "jeton de formulaire (CSRF) absent ou invalide: rechargez la page et recommencez"
-                .into(),
-        ))
-    }
-}
-
-/// The fields of an `application/x-www-form-urlencoded` body, repeated keys kept.
-/// A page's form post, checked: same origin, readable fields, the session's CSRF
-/// token (surrounding spaces ignored). Returns the fields.
-pub(crate) fn posted_form(
-    state: &AppState,
-    headers: &HeaderMap,
-    w: &crate::extract::WebUser,
-    body: &str,
-) -> Result<Vec<(String, String)>, PageError> {
-    same_origin(state, headers)?;
-    let f = form_fields(body)?;
-    check_csrf(&w.session.csrf_token, field(&f, "csrf").trim())?;
-    Ok(f)
-}
-
-pub(crate) fn form_fields(body: &str) -> Result<Vec<(String, String)>, PageError> {
-    serde_urlencoded::from_str(body).map_err(|_| {
-        PageError(AppError::BadRequest(
-            "invalid",
-            "formulaire illisible".into(),
-        ))
-    })
-}
-
-/// A form field as sent (empty when absent).
-pub(crate) fn field<'a>(f: &'a [(String, String)], k: &str) -> &'a str {
-    f.iter()
-        .find(|(n, _)| n == k)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("")
-}
-
-pub(crate) fn see_other(to: &str) -> Response {
-    Redirect::to(to).into_response()
 }
 
 // ---------------------------------------------------------------- login
@@ -339,20 +163,6 @@ async fn audit_login(state: &AppState, user: Option<&User>, action: &str, outcom
     };
     if let Err(e) = state.store.audit(&row).await {
         tracing::error!(error = %e, "audit of a login failed");
-    }
-}
-
-/// What a file a person sends is, from its first bytes (the browser's word is not
-/// taken): a JPEG or PNG photo, or a PDF; anything else is refused by the caller.
-pub(crate) fn sniff_type(bytes: &[u8]) -> Option<&'static str> {
-    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some("image/jpeg")
-    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        Some("image/png")
-    } else if bytes.starts_with(b"%PDF-") {
-        Some("application/pdf")
-    } else {
-        None
     }
 }
 
