@@ -487,9 +487,57 @@ pub fn dashboard(facts: &[AlertFact], now_ms: i64, weeks: usize) -> Dashboard {
     d
 }
 
+/// The enrolment a movement proposes to the nurses, as the reason shown: a
+/// unit configured for remote monitoring on `configured` (A01 admission, A03
+/// discharge…) proposes one when that event happens there; a cancel never
+/// does. The nurse decides (consent is asked then).
+pub fn enrolment_proposal(
+    trigger: &str,
+    configured: Option<&str>,
+    cancel: bool,
+    unit: &str,
+) -> Option<String> {
+    if cancel || configured != Some(trigger) {
+        return None;
+    }
+    let event = if trigger == "A03" {
+        "Sortie"
+    } else {
+        "Admission"
+    };
+    Some(format!("{event} en {unit} ({trigger})"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn movements_propose_enrolments_where_configured() {
+        assert_eq!(
+            enrolment_proposal("A03", Some("A03"), false, "HDJ-ONCO").as_deref(),
+            Some("Sortie en HDJ-ONCO (A03)")
+        );
+        assert_eq!(
+            enrolment_proposal("A01", Some("A01"), false, "MED").as_deref(),
+            Some("Admission en MED (A01)")
+        );
+        assert_eq!(
+            enrolment_proposal("A01", Some("A03"), false, "MED"),
+            None,
+            "other event"
+        );
+        assert_eq!(
+            enrolment_proposal("A03", None, false, "MED"),
+            None,
+            "not configured"
+        );
+        assert_eq!(
+            enrolment_proposal("A03", Some("A03"), true, "MED"),
+            None,
+            "a cancel"
+        );
+    }
     use AlertLevel::*;
 
     fn rules() -> Vec<Rule> {

@@ -504,20 +504,26 @@ impl Store {
             };
             if let Some(mv) = &job.movement {
                 let encounter = apply_movement_tx!(sp, patient, mv, now_ms);
-                // A unit configured for remote monitoring proposes an enrolment
-                // when this event (admission or discharge) happens there; a
-                // nurse decides (consent is asked then). One open proposal at most.
-                if let (false, Some(unit)) = (mv.cancel, &mv.location.unit) {
-                    let programme: Option<String> = sqlx::query_scalar(
-                        "SELECT monitoring_programme FROM units WHERE establishment_id = $1 AND code = $2 AND monitoring_trigger = $3 AND monitoring_programme IS NOT NULL",
+                // The rule is domain::monitoring::enrolment_proposal; one open
+                // proposal at most, none while an enrolment is active.
+                if let Some(unit) = &mv.location.unit {
+                    let configured: Option<(String, Option<String>)> = sqlx::query_as(
+                        "SELECT monitoring_programme, monitoring_trigger FROM units WHERE establishment_id = $1 AND code = $2 AND monitoring_programme IS NOT NULL",
                     )
                     .bind(mv.establishment.to_string())
                     .bind(unit)
-                    .bind(&mv.trigger)
                     .fetch_optional(&mut *sp)
                     .await?;
-                    if let Some(programme) = programme {
-                        let event = if mv.trigger == "A03" { "Sortie" } else { "Admission" };
+                    let proposal = configured.and_then(|(programme, trigger)| {
+                        domain::monitoring::enrolment_proposal(
+                            &mv.trigger,
+                            trigger.as_deref(),
+                            mv.cancel,
+                            unit,
+                        )
+                        .map(|reason| (programme, reason))
+                    });
+                    if let Some((programme, reason)) = proposal {
                         sqlx::query(
                             "INSERT INTO enrolment_proposals (id, patient_id, establishment_id, programme_id, reason, status, created_at_ms) \
                              SELECT $1, $2, $3, $4, $5, 'proposed', $6 WHERE NOT EXISTS \
@@ -528,7 +534,7 @@ impl Store {
                         .bind(patient.to_string())
                         .bind(mv.establishment.to_string())
                         .bind(&programme)
-                        .bind(format!("{event} en {unit} ({})", mv.trigger))
+                        .bind(reason)
                         .bind(now_ms)
                         .execute(&mut *sp)
                         .await?;
