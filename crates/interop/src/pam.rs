@@ -249,6 +249,60 @@ pub fn read(
             "segment PID absent".into(),
         )));
     };
+    let (ipp, ins, warnings) = identifiers(&pid, authority_ok)?;
+    if let Some(identity) = merge_or_ipp_change(m, event, &ipp)? {
+        return Ok(AdtEvent {
+            identity,
+            movement: None,
+            warnings,
+        });
+    }
+    let traits = traits(&pid, today)?;
+    // PAM France: PID-32 VALI means qualified; the INS is kept only then.
+    let reliability: Vec<&str> = pid
+        .field(32)
+        .iter()
+        .flat_map(|f| f.repetitions())
+        .map(|r| r.raw())
+        .collect();
+    let qualified = reliability.contains(&"VALI");
+    let (ins, status) = match (ins, qualified) {
+        (Some(ins), true) => (Some(ins), IdentityStatus::Qualified),
+        _ => (None, IdentityStatus::Provisional),
+    };
+    let movement = movement(m, event)?;
+    // ZFA (DMP): ZFA-1 status, ZFA-9 opposition to feeding (IO opposed, INO not,
+    // NA not collected).
+    let dmp = m.segment("ZFA", 1).map(|z| {
+        let get = |n: usize| z.field(n).map(|f| f.raw().to_owned()).unwrap_or_default();
+        Dmp {
+            state: domain::documents::DmpState::from_zfa(&get(1)),
+            opposition: match get(9).as_str() {
+                "IO" => Some(true),
+                "INO" => Some(false),
+                _ => None,
+            },
+        }
+    });
+    Ok(AdtEvent {
+        identity: IdentityChange::Upsert {
+            ipp,
+            traits,
+            ins,
+            status,
+            dmp,
+        },
+        movement,
+        warnings,
+    })
+}
+
+/// PID-3: the IPP (type PI, of an authority `authority_ok` accepts) and the
+/// INS (refused with a warning when its key is wrong).
+fn identifiers(
+    pid: &hl7v2::Segment<'_>,
+    authority_ok: &dyn Fn(&str, &str) -> bool,
+) -> Result<(String, Option<Ins>, Vec<AckError>), AdtError> {
     let mut ipp = None;
     let mut ins = None;
     let mut warnings = Vec::new();
@@ -313,57 +367,69 @@ pub fn read(
             "IPP absent (PID-3 de type PI)".into(),
         )));
     };
-    if MERGE_EVENTS.contains(&event) {
-        let mrg: Vec<hl7v2::Field<'_>> = m
-            .segment("MRG", 1)
-            .and_then(|s| s.field(1))
-            .into_iter()
-            .flat_map(|f| f.repetitions())
-            .collect();
-        let id_type = |r: &hl7v2::Field<'_>| {
-            r.component(5)
-                .map(|c| c.raw().to_owned())
-                .unwrap_or_default()
-        };
-        let old_ipp = mrg
-            .iter()
-            .find(|r| matches!(id_type(r).as_str(), "PI" | ""))
-            .and_then(|r| r.component(1))
-            .map(|c| c.decoded().into_owned())
-            .filter(|v| !v.is_empty());
-        let ins_change =
-            event == "A47" && old_ipp.is_none() && mrg.iter().any(|r| id_type(r) == "INS");
-        // An A47 on the INS (new, removed or downgraded) carries the whole PID: it
-        // is applied below as an identity update.
-        if !ins_change {
-            let Some(old_ipp) = old_ipp else {
-                return Err(AdtError(error_at(
-                    "MRG",
-                    Some(1),
-                    None,
-                    None,
-                    101,
-                    "ancien identifiant absent (MRG-1)".into(),
-                )));
-            };
-            let identity = if event == "A40" {
-                IdentityChange::Merge {
-                    survivor_ipp: ipp,
-                    merged_ipp: old_ipp,
-                }
-            } else {
-                IdentityChange::ChangeIpp {
-                    old_ipp,
-                    new_ipp: ipp,
-                }
-            };
-            return Ok(AdtEvent {
-                identity,
-                movement: None,
-                warnings,
-            });
-        }
+    Ok((ipp, ins, warnings))
+}
+
+/// A40 and A47 (on the IPP): the change MRG-1 names; `None` for the other
+/// events, and for an A47 on the INS (it carries the whole PID: an update).
+fn merge_or_ipp_change(
+    m: &Message,
+    event: &str,
+    ipp: &str,
+) -> Result<Option<IdentityChange>, AdtError> {
+    if !MERGE_EVENTS.contains(&event) {
+        return Ok(None);
     }
+    let mrg: Vec<hl7v2::Field<'_>> = m
+        .segment("MRG", 1)
+        .and_then(|s| s.field(1))
+        .into_iter()
+        .flat_map(|f| f.repetitions())
+        .collect();
+    let id_type = |r: &hl7v2::Field<'_>| {
+        r.component(5)
+            .map(|c| c.raw().to_owned())
+            .unwrap_or_default()
+    };
+    let old_ipp = mrg
+        .iter()
+        .find(|r| matches!(id_type(r).as_str(), "PI" | ""))
+        .and_then(|r| r.component(1))
+        .map(|c| c.decoded().into_owned())
+        .filter(|v| !v.is_empty());
+    let ins_change = event == "A47" && old_ipp.is_none() && mrg.iter().any(|r| id_type(r) == "INS");
+    // An A47 on the INS (new, removed or downgraded) carries the whole PID: it
+    // is applied below as an identity update.
+    if !ins_change {
+        let Some(old_ipp) = old_ipp else {
+            return Err(AdtError(error_at(
+                "MRG",
+                Some(1),
+                None,
+                None,
+                101,
+                "ancien identifiant absent (MRG-1)".into(),
+            )));
+        };
+        let identity = if event == "A40" {
+            IdentityChange::Merge {
+                survivor_ipp: ipp.to_owned(),
+                merged_ipp: old_ipp,
+            }
+        } else {
+            IdentityChange::ChangeIpp {
+                old_ipp,
+                new_ipp: ipp.to_owned(),
+            }
+        };
+        return Ok(Some(identity));
+    }
+    Ok(None)
+}
+
+/// PID-5, 7, 8, 11: the traits (birth name and given names, used names,
+/// birth date, sex, birthplace), checked.
+fn traits(pid: &hl7v2::Segment<'_>, today: jiff::civil::Date) -> Result<Traits, AdtError> {
     // Names: the birth name (type L, or the first repetition), the used name (type D).
     let names: Vec<_> = pid.field(5).iter().flat_map(|f| f.repetitions()).collect();
     let birth = names
@@ -456,43 +522,7 @@ pub fn read(
             format!("traits d'identité refusés: {e}"),
         )));
     }
-    // PAM France: PID-32 VALI means qualified; the INS is kept only then.
-    let reliability: Vec<&str> = pid
-        .field(32)
-        .iter()
-        .flat_map(|f| f.repetitions())
-        .map(|r| r.raw())
-        .collect();
-    let qualified = reliability.contains(&"VALI");
-    let (ins, status) = match (ins, qualified) {
-        (Some(ins), true) => (Some(ins), IdentityStatus::Qualified),
-        _ => (None, IdentityStatus::Provisional),
-    };
-    let movement = movement(m, event)?;
-    // ZFA (DMP): ZFA-1 status, ZFA-9 opposition to feeding (IO opposed, INO not,
-    // NA not collected).
-    let dmp = m.segment("ZFA", 1).map(|z| {
-        let get = |n: usize| z.field(n).map(|f| f.raw().to_owned()).unwrap_or_default();
-        Dmp {
-            state: domain::documents::DmpState::from_zfa(&get(1)),
-            opposition: match get(9).as_str() {
-                "IO" => Some(true),
-                "INO" => Some(false),
-                _ => None,
-            },
-        }
-    });
-    Ok(AdtEvent {
-        identity: IdentityChange::Upsert {
-            ipp,
-            traits,
-            ins,
-            status,
-            dmp,
-        },
-        movement,
-        warnings,
-    })
+    Ok(traits)
 }
 
 #[cfg(test)]

@@ -251,45 +251,7 @@ pub async fn ingest(
     let reject = |field: usize, code: u16, message: String| {
         vec![err("MSH", Some(field), None, None, code, message)]
     };
-    let version = m.version().unwrap_or("");
-    let rejection = if !version.starts_with("2.") {
-        Some(reject(
-            12,
-            203,
-            format!("version {version:?} non prise en charge (2.x attendue)"),
-        ))
-    } else if !matches!(m.processing_id(), Some("P" | "D" | "T")) {
-        Some(reject(
-            11,
-            202,
-            format!(
-                "processing id {:?} non pris en charge (P, D, T)",
-                m.processing_id().unwrap_or("")
-            ),
-        ))
-    } else if code == Some("SIU") {
-        None
-    } else if code != Some("ADT") {
-        Some(reject(
-            9,
-            200,
-            format!(
-                "type de message {:?} non pris en charge (ADT, SIU)",
-                code.unwrap_or("")
-            ),
-        ))
-    } else if !event.is_some_and(|e| UPSERT_EVENTS.contains(&e) || MERGE_EVENTS.contains(&e)) {
-        Some(reject(
-            9,
-            201,
-            format!(
-                "événement {:?} non encore pris en charge",
-                event.unwrap_or("")
-            ),
-        ))
-    } else {
-        None
-    };
+    let rejection = unsupported(&m, code, event);
     if let Some(errors) = rejection {
         return finish_without_effect(state, Some(&m), AckCode::Reject, &errors, log, &ts).await;
     }
@@ -379,17 +341,81 @@ pub async fn ingest(
     let Some(result) = crate::ingest::submit(state, job).await else {
         return Outcome::NoAck;
     };
+    answer(state, &m, result, ack_text, log, &control, &ts).await
+}
+
+/// What the intake does not take (AR): a version other than 2.x, a processing
+/// id other than P, D, T, a message other than ADT or SIU, an ADT event not
+/// handled; the ERR on MSH.
+fn unsupported(m: &Message, code: Option<&str>, event: Option<&str>) -> Option<Vec<AckError>> {
+    let reject = |field: usize, code: u16, message: String| {
+        vec![err("MSH", Some(field), None, None, code, message)]
+    };
+    let version = m.version().unwrap_or("");
+    if !version.starts_with("2.") {
+        Some(reject(
+            12,
+            203,
+            format!("version {version:?} non prise en charge (2.x attendue)"),
+        ))
+    } else if !matches!(m.processing_id(), Some("P" | "D" | "T")) {
+        Some(reject(
+            11,
+            202,
+            format!(
+                "processing id {:?} non pris en charge (P, D, T)",
+                m.processing_id().unwrap_or("")
+            ),
+        ))
+    } else if code == Some("SIU") {
+        None
+    } else if code != Some("ADT") {
+        Some(reject(
+            9,
+            200,
+            format!(
+                "type de message {:?} non pris en charge (ADT, SIU)",
+                code.unwrap_or("")
+            ),
+        ))
+    } else if !event.is_some_and(|e| UPSERT_EVENTS.contains(&e) || MERGE_EVENTS.contains(&e)) {
+        Some(reject(
+            9,
+            201,
+            format!(
+                "événement {:?} non encore pris en charge",
+                event.unwrap_or("")
+            ),
+        ))
+    } else {
+        None
+    }
+}
+
+/// The ACK once the store has answered: the planned one when applied; the
+/// first ACK for a repeated control id; AE when the store refused (a merge
+/// outside the sender's care: on MRG; an unknown or duplicate key: on PID-3);
+/// no ACK when the store failed (the sender resends).
+async fn answer(
+    state: &AppState,
+    m: &Message,
+    result: Result<domain::PatientId, store::StoreError>,
+    ack_text: String,
+    log: NewHl7Message,
+    control: &str,
+    ts: &str,
+) -> Outcome {
     match result {
         Ok(_) => Outcome::Ack(ack_text),
         Err(e) if is_duplicate_message(&e) => {
-            match state.store.hl7_message_for(&log.sender, &control).await {
+            match state.store.hl7_message_for(&log.sender, control).await {
                 Ok(Some(first)) => Outcome::Ack(first.ack),
                 _ => Outcome::NoAck,
             }
         }
         Err(store::StoreError::Refused(why)) => {
             let errors = [err("MRG", Some(1), None, None, 207, why)];
-            finish_without_effect(state, Some(&m), AckCode::Error, &errors, log, &ts).await
+            finish_without_effect(state, Some(m), AckCode::Error, &errors, log, ts).await
         }
         Err(store::StoreError::Conflict(why)) => {
             let code = if why.is_unknown_key() { 204 } else { 205 };
@@ -404,7 +430,7 @@ pub async fn ingest(
                     crate::error::AppError::from(store::StoreError::Conflict(why))
                 ),
             )];
-            finish_without_effect(state, Some(&m), AckCode::Error, &errors, log, &ts).await
+            finish_without_effect(state, Some(m), AckCode::Error, &errors, log, ts).await
         }
         Err(e) => {
             tracing::error!(error = %e, "hl7: applying a message failed");
