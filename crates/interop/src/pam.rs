@@ -250,7 +250,7 @@ pub fn read(
         )));
     };
     let (ipp, ins, warnings) = identifiers(&pid, authority_ok)?;
-    if let Some(identity) = merge_or_ipp_change(m, event, &ipp)? {
+    if let Some(identity) = merge_or_ipp_change(m, event, &ipp, authority_ok)? {
         return Ok(AdtEvent {
             identity,
             movement: None,
@@ -376,6 +376,7 @@ fn merge_or_ipp_change(
     m: &Message,
     event: &str,
     ipp: &str,
+    authority_ok: &dyn Fn(&str, &str) -> bool,
 ) -> Result<Option<IdentityChange>, AdtError> {
     if !MERGE_EVENTS.contains(&event) {
         return Ok(None);
@@ -391,10 +392,37 @@ fn merge_or_ipp_change(
             .map(|c| c.raw().to_owned())
             .unwrap_or_default()
     };
-    let old_ipp = mrg
+    let old = mrg
         .iter()
-        .find(|r| matches!(id_type(r).as_str(), "PI" | ""))
-        .and_then(|r| r.component(1))
+        .enumerate()
+        .find(|(_, r)| matches!(id_type(r).as_str(), "PI" | ""));
+    // The old IPP must be of this domain too: another domain's would name
+    // someone else here.
+    if let Some((i, r)) = old {
+        let part = |n: usize| {
+            r.component(4)
+                .and_then(|c| c.subcomponent(n))
+                .map(|s| s.raw())
+                .unwrap_or("")
+        };
+        let has_value = r.component(1).is_some_and(|c| !c.raw().is_empty());
+        if has_value && !authority_ok(part(1), part(2)) {
+            return Err(AdtError(error_at(
+                "MRG",
+                Some(1),
+                Some(i + 1),
+                Some(4),
+                102,
+                format!(
+                    "ancien IPP d'une autre autorité d'affectation ({}&{})",
+                    part(1),
+                    part(2)
+                ),
+            )));
+        }
+    }
+    let old_ipp = old
+        .and_then(|(_, r)| r.component(1))
         .map(|c| c.decoded().into_owned())
         .filter(|v| !v.is_empty());
     let ins_change = event == "A47" && old_ipp.is_none() && mrg.iter().any(|r| id_type(r) == "INS");
@@ -644,6 +672,10 @@ mod tests {
         );
         assert_eq!(m.location.unit.as_deref(), Some("CHIR"));
         assert_eq!(m.start_ms, parse_dtm("20261123103000").unwrap());
+        // An old IPP of another domain is refused on MRG-1.
+        let foreign = "MRG|OLD1^^^AUTRE&1.2.3&ISO^PI";
+        let e = read(&msg("A40", PID, foreign), "A40", &ours, today()).unwrap_err();
+        assert_eq!(code_at(e), (102, "MRG-Some(1)-Some(4)".to_owned()));
         // A movement without its visit number is refused.
         let e = read(&msg("A01", PID, "PV1|1|I"), "A01", &ours, today()).unwrap_err();
         assert_eq!(code_at(e), (101, "PV1-Some(19)-Some(1)".to_owned()));
