@@ -18,6 +18,7 @@ use super::kit::{Nav, check_csrf, nav, render, same_origin, see_other};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
 use crate::fmt::paris_time;
+use crate::services::beds::Changed;
 use crate::state::AppState;
 
 /// A manual figure older than this is flagged.
@@ -45,23 +46,7 @@ async fn live_js() -> impl IntoResponse {
 
 /// Establishments whose beds this user manages (the policy decides).
 fn managed(w: &WebUser) -> Vec<(EstablishmentId, TerritoryId)> {
-    let mut v: Vec<(EstablishmentId, TerritoryId)> = w
-        .actor
-        .grants
-        .iter()
-        .filter(|g| {
-            authorize_establishment(
-                &w.actor,
-                EstablishmentAction::ManageBeds,
-                g.establishment,
-                g.territory,
-            )
-            .allowed()
-        })
-        .map(|g| (g.establishment, g.territory))
-        .collect();
-    v.dedup();
-    v
+    crate::services::beds::managed(&w.actor)
 }
 
 struct UnitView {
@@ -168,14 +153,9 @@ async fn apply_change(
 ) -> Result<Response, PageError> {
     same_origin(&state, &headers)?;
     check_csrf(&w.session.csrf_token, &form.csrf)?;
-    let not_found = || PageError(AppError::NotFound("unité introuvable".into()));
-    let uid: UnitId = unit.parse().map_err(|_| not_found())?;
-    let current = state.store.unit_beds(uid).await.map_err(|_| not_found())?;
-    if !managed(&w).iter().any(|(e, _)| *e == current.establishment) {
-        return Err(
-            AppError::Forbidden("cette unité relève d'un autre établissement".into()).into(),
-        );
-    }
+    let uid: UnitId = unit
+        .parse()
+        .map_err(|_| PageError(AppError::NotFound("unité introuvable".into())))?;
     let number = |s: &Option<String>| -> Result<i64, PageError> {
         s.as_deref()
             .unwrap_or("1")
@@ -203,25 +183,20 @@ async fn apply_change(
     } else {
         None
     };
-    let actor = w.user.id.to_string();
-    match state
-        .store
-        .change_beds(uid, change, reason, &actor, state.now_ms())
-        .await
-    {
+    let by = w.user.id.to_string();
+    match crate::services::beds::change(&state, &w.actor, &by, uid, change, reason).await? {
         // Post/redirect/get: the bed manager lands back on the screen, figures updated.
-        Ok(_) => Ok(see_other("/lits")),
-        Err(store::StoreError::Rule(refused)) => {
+        Changed::Done(_) => Ok(see_other("/lits")),
+        Changed::Refused { unit_name, why } => {
             beds_screen(
                 &state,
                 &w,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                Some(format!("{} : {refused}", current.unit_name)),
+                Some(format!("{unit_name} : {why}")),
                 None,
             )
             .await
         }
-        Err(e) => Err(AppError::from(e).into()),
     }
 }
 

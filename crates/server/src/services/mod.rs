@@ -2,6 +2,7 @@
 //! policy, calls the store, and writes the audit trail (reads and denials here;
 //! writes inside the store's transaction).
 
+pub mod beds;
 pub mod consultations;
 pub mod documents;
 pub mod hl7;

@@ -1,0 +1,83 @@
+//! Beds: which establishments an actor manages the beds of, and a bed
+//! manager's change (close, reopen, count) under the policy and the rules.
+//! The rules (`domain::beds`) are checked in the store's transaction; a
+//! refusal comes back as [`Changed::Refused`] for the page to show.
+
+use domain::beds::{BedChange, BedCounts};
+use domain::policy::{Actor, EstablishmentAction, authorize_establishment};
+use domain::{EstablishmentId, TerritoryId, UnitId};
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Establishments whose beds `actor` manages (the policy decides), each once.
+pub fn managed(actor: &Actor) -> Vec<(EstablishmentId, TerritoryId)> {
+    let mut v: Vec<(EstablishmentId, TerritoryId)> = actor
+        .grants
+        .iter()
+        .filter(|g| {
+            authorize_establishment(
+                actor,
+                EstablishmentAction::ManageBeds,
+                g.establishment,
+                g.territory,
+            )
+            .allowed()
+        })
+        .map(|g| (g.establishment, g.territory))
+        .collect();
+    v.dedup();
+    v
+}
+
+/// What became of a change.
+#[derive(Debug)]
+pub enum Changed {
+    /// Applied: the unit's figures now.
+    Done(BedCounts),
+    /// Refused by the rules (nothing written): the unit's name and why.
+    Refused {
+        /// The unit.
+        unit_name: String,
+        /// Why (French, safe to show).
+        why: domain::DomainError,
+    },
+}
+
+/// Applies `change` to `unit`'s beds for `actor` (who must manage the unit's
+/// establishment); `reason` goes with a closing. Traced in the store under `by`.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn change(
+    state: &AppState,
+    actor: &Actor,
+    by: &str,
+    unit: UnitId,
+    change: BedChange,
+    reason: Option<&str>,
+) -> Result<Changed, AppError> {
+    let current = state
+        .store
+        .unit_beds(unit)
+        .await
+        .map_err(|_| AppError::NotFound("unité introuvable".into()))?;
+    if !managed(actor)
+        .iter()
+        .any(|(e, _)| *e == current.establishment)
+    {
+        return Err(AppError::Forbidden(
+            "cette unité relève d'un autre établissement".into(),
+        ));
+    }
+    match state
+        .store
+        .change_beds(unit, change, reason, by, state.now_ms())
+        .await
+    {
+        Ok(counts) => Ok(Changed::Done(counts)),
+        Err(store::StoreError::Rule(why)) => Ok(Changed::Refused {
+            unit_name: current.unit_name,
+            why,
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
