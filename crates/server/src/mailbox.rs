@@ -114,37 +114,12 @@ impl MailboxConfig {
 /// The TLS client of the mailbox: the configured CA (else the system's
 /// roots), and the establishment's certificate when given.
 fn tls_config(c: &crate::config::Config) -> Result<rustls::ClientConfig, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    match &c.imap_ca {
-        Some(ca) => {
-            for cert in crate::pem::certificates("PARCOURS_IMAP_CA", ca)? {
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("PARCOURS_IMAP_CA : {e}"))?;
-            }
-        }
-        None => {
-            let _ = roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-        }
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS : {e}"))?
-        .with_root_certificates(roots);
-    match (&c.imap_cert, &c.imap_key) {
-        (Some(cert), Some(key)) => {
-            let chain = crate::pem::certificates("PARCOURS_IMAP_CERT", cert)?;
-            let key = crate::pem::private_key("PARCOURS_IMAP_KEY", key)?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| format!("PARCOURS_IMAP_CERT / PARCOURS_IMAP_KEY : {e}"))
-        }
-        (None, None) => Ok(builder.with_no_client_auth()),
-        _ => {
-            Err("PARCOURS_IMAP_CERT et PARCOURS_IMAP_KEY vont ensemble (certificat et clé)".into())
-        }
-    }
+    crate::tls::client(
+        "PARCOURS_IMAP",
+        c.imap_ca.as_deref(),
+        c.imap_cert.as_deref(),
+        c.imap_key.as_deref(),
+    )
 }
 
 fn imap_error(e: impl std::fmt::Display) -> String {

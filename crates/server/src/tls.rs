@@ -54,11 +54,29 @@ pub fn server_config(c: &Config) -> Result<Option<Arc<rustls::ServerConfig>>, St
     Ok(Some(Arc::new(config)))
 }
 
-/// The client configuration for `mllps://` destinations: the receiver's CA
-/// (else the system's roots) and our certificate when given.
+/// The client configuration for `mllps://` destinations (ORU, SIU).
 pub fn client_config(c: &Config) -> Result<Arc<rustls::ClientConfig>, String> {
-    let roots = match &c.mllp_out_ca {
-        Some(ca) => roots("PARCOURS_MLLP_OUT_CA", ca)?,
+    client(
+        "PARCOURS_MLLP_OUT",
+        c.mllp_out_ca.as_deref(),
+        c.mllp_out_cert.as_deref(),
+        c.mllp_out_key.as_deref(),
+    )
+    .map(Arc::new)
+}
+
+/// A TLS client of an establishment (MLLP out, the IMAPS mailbox): the CA the
+/// server's certificate must chain to (else the system's roots) and our
+/// certificate with its key when given; errors name the settings
+/// `{prefix}_CA`, `{prefix}_CERT`, `{prefix}_KEY`.
+pub fn client(
+    prefix: &str,
+    ca: Option<&std::path::Path>,
+    cert: Option<&std::path::Path>,
+    key: Option<&std::path::Path>,
+) -> Result<rustls::ClientConfig, String> {
+    let roots = match ca {
+        Some(ca) => roots(&format!("{prefix}_CA"), ca)?,
         None => {
             let mut r = rustls::RootCertStore::empty();
             let _ = r.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
@@ -69,22 +87,19 @@ pub fn client_config(c: &Config) -> Result<Arc<rustls::ClientConfig>, String> {
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS : {e}"))?
         .with_root_certificates(roots);
-    let config = match (&c.mllp_out_cert, &c.mllp_out_key) {
+    let (cert_name, key_name) = (format!("{prefix}_CERT"), format!("{prefix}_KEY"));
+    match (cert, key) {
         (Some(cert), Some(key)) => builder
             .with_client_auth_cert(
-                crate::pem::certificates("PARCOURS_MLLP_OUT_CERT", cert)?,
-                crate::pem::private_key("PARCOURS_MLLP_OUT_KEY", key)?,
+                crate::pem::certificates(&cert_name, cert)?,
+                crate::pem::private_key(&key_name, key)?,
             )
-            .map_err(|e| format!("PARCOURS_MLLP_OUT_CERT / PARCOURS_MLLP_OUT_KEY : {e}"))?,
-        (None, None) => builder.with_no_client_auth(),
-        _ => {
-            return Err(
-                "PARCOURS_MLLP_OUT_CERT et PARCOURS_MLLP_OUT_KEY vont ensemble (certificat et clé)"
-                    .into(),
-            );
-        }
-    };
-    Ok(Arc::new(config))
+            .map_err(|e| format!("{cert_name} / {key_name} : {e}")),
+        (None, None) => Ok(builder.with_no_client_auth()),
+        _ => Err(format!(
+            "{cert_name} et {key_name} vont ensemble (certificat et clé)"
+        )),
+    }
 }
 
 /// One DER element: (tag, contents, rest).
