@@ -23,9 +23,17 @@ pub const UPSERT_EVENTS: [&str; 18] = [
 /// Events applied as merges (A40) or identifier changes (A47).
 pub const MERGE_EVENTS: [&str; 2] = ["A40", "A47"];
 
-/// Why a message cannot be applied: the ERR of its AE.
+/// Why a message cannot be applied: the ERR of its AE (boxed: the error path
+/// stays cheap for the `Result` every read returns).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AdtError(pub AckError);
+pub struct AdtError(pub Box<AckError>);
+
+impl AdtError {
+    /// The refusal `e`.
+    pub fn new(e: AckError) -> AdtError {
+        AdtError(Box::new(e))
+    }
+}
 
 /// What an ADT message says.
 #[derive(Debug, Clone, PartialEq)]
@@ -181,7 +189,7 @@ fn movement(m: &Message, event: &str) -> Result<Option<Movement>, AdtError> {
             .filter(|v| !v.is_empty() && v != "\"\"")
     };
     let Some(visit_number) = get("PV1-19.1") else {
-        return Err(AdtError(error_at(
+        return Err(AdtError::new(error_at(
             "PV1",
             Some(19),
             None,
@@ -194,7 +202,7 @@ fn movement(m: &Message, event: &str) -> Result<Option<Movement>, AdtError> {
         .iter()
         .find_map(|p| get(p));
     let Some(start_ms) = when.as_deref().and_then(parse_dtm) else {
-        return Err(AdtError(error_at(
+        return Err(AdtError::new(error_at(
             "ZBE",
             Some(2),
             None,
@@ -204,7 +212,7 @@ fn movement(m: &Message, event: &str) -> Result<Option<Movement>, AdtError> {
         )));
     };
     if get("ZBE-4").as_deref() == Some("UPDATE") {
-        return Err(AdtError(error_at(
+        return Err(AdtError::new(error_at(
             "ZBE",
             Some(4),
             None,
@@ -240,7 +248,7 @@ pub fn read(
     today: jiff::civil::Date,
 ) -> Result<AdtEvent, AdtError> {
     let Some(pid) = m.segment("PID", 1) else {
-        return Err(AdtError(error_at(
+        return Err(AdtError::new(error_at(
             "PID",
             None,
             None,
@@ -328,7 +336,7 @@ fn identifiers(
                     .map(|s| s.raw())
                     .unwrap_or("");
                 if !authority_ok(namespace, oid) {
-                    return Err(AdtError(error_at(
+                    return Err(AdtError::new(error_at(
                         "PID",
                         Some(3),
                         Some(i + 1),
@@ -358,7 +366,7 @@ fn identifiers(
         }
     }
     let Some(ipp) = ipp else {
-        return Err(AdtError(error_at(
+        return Err(AdtError::new(error_at(
             "PID",
             Some(3),
             None,
@@ -407,7 +415,7 @@ fn merge_or_ipp_change(
         };
         let has_value = r.component(1).is_some_and(|c| !c.raw().is_empty());
         if has_value && !authority_ok(part(1), part(2)) {
-            return Err(AdtError(error_at(
+            return Err(AdtError::new(error_at(
                 "MRG",
                 Some(1),
                 Some(i + 1),
@@ -430,7 +438,7 @@ fn merge_or_ipp_change(
     // is applied below as an identity update.
     if !ins_change {
         let Some(old_ipp) = old_ipp else {
-            return Err(AdtError(error_at(
+            return Err(AdtError::new(error_at(
                 "MRG",
                 Some(1),
                 None,
@@ -471,7 +479,7 @@ fn traits(pid: &hl7v2::Segment<'_>, today: jiff::civil::Date) -> Result<Traits, 
             .filter(|v| !v.is_empty() && v != "\"\"")
     };
     let Some(birth_name) = comp(birth, 1) else {
-        return Err(AdtError(error_at(
+        return Err(AdtError::new(error_at(
             "PID",
             Some(5),
             None,
@@ -487,7 +495,7 @@ fn traits(pid: &hl7v2::Segment<'_>, today: jiff::civil::Date) -> Result<Traits, 
         (Some(list), _) if !list.is_empty() => list,
         (_, Some(f)) => vec![f],
         _ => {
-            return Err(AdtError(error_at(
+            return Err(AdtError::new(error_at(
                 "PID",
                 Some(5),
                 None,
@@ -509,7 +517,7 @@ fn traits(pid: &hl7v2::Segment<'_>, today: jiff::civil::Date) -> Result<Traits, 
             jiff::civil::Date::new(y, mo, da).ok()
         });
     let Some(birth_date) = birth_date else {
-        return Err(AdtError(error_at(
+        return Err(AdtError::new(error_at(
             "PID",
             Some(7),
             None,
@@ -541,7 +549,7 @@ fn traits(pid: &hl7v2::Segment<'_>, today: jiff::civil::Date) -> Result<Traits, 
         used_given_name: comp(used, 2),
     };
     if let Err(e) = traits.check(today) {
-        return Err(AdtError(error_at(
+        return Err(AdtError::new(error_at(
             "PID",
             Some(5),
             None,
@@ -583,7 +591,7 @@ mod tests {
     const PID: &str = "PID|1||IPP1^^^CHVL&450000021&M^PI||Dupont^Anne^Anne Marie^^^^L~Martin^Anne^^^^^D||19790315|F";
 
     fn code_at(e: AdtError) -> (u16, String) {
-        let l = e.0.location.unwrap();
+        let l = e.0.location.clone().unwrap();
         (
             e.0.code,
             format!("{}-{:?}-{:?}", l.segment, l.field, l.component),

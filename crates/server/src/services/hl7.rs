@@ -305,7 +305,7 @@ pub async fn ingest(
     let (feed, movement, warnings) = match read {
         Ok(e) => feeds(e, &sender),
         Err(interop::pam::AdtError(error)) => {
-            return finish_without_effect(state, Some(&m), AckCode::Error, &[error], log, &ts)
+            return finish_without_effect(state, Some(&m), AckCode::Error, &[*error], log, &ts)
                 .await;
         }
     };
