@@ -177,7 +177,7 @@ pub async fn replay(config: &server::Config, id: &str) -> anyhow::Result<bool> {
         config.clone(),
     );
     match server::services::hl7::ingest(
-        &state,
+        state.ctx(),
         &original.raw,
         Some(original.id.clone()),
         &server::services::hl7::Peer::Internal,

@@ -417,7 +417,7 @@ async fn hl7_senders_log_and_replay() {
     );
     let msg = "MSH|^~\\&|GAM|STROCH|P|G|20261123||ADT^A28^ADT_A05|rp-1|P|2.5\rPID|1||R1^^^X^PI||Replay^Jean^^^^^L||19800101|M\r";
     let server::services::hl7::Outcome::Ack(ack) = server::services::hl7::ingest(
-        &state,
+        state.ctx(),
         msg.as_bytes(),
         None,
         &server::services::hl7::Peer::Internal,

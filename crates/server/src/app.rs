@@ -152,7 +152,8 @@ impl Application {
         // The intake writer stops only after the MLLP connections are done.
         let (writer_stop_tx, writer_stop_rx) = tokio::sync::watch::channel(false);
         let writer = tokio::spawn(crate::ingest::run(
-            self.state.clone(),
+            self.state.store.clone(),
+            self.state.clock.clone(),
             self.ingest_rx,
             writer_stop_rx,
         ));

@@ -12,27 +12,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+pub use crate::outbound::{
+    DeliveryError, MHD_TOPIC, MSS_TOPIC, NOTIFY_TOPIC, ORU_TOPIC, SIU_TOPIC,
+};
 use crate::state::AppState;
 
-/// The outbox topic of ORU^R01 messages.
-pub const ORU_TOPIC: &str = "hl7.oru";
-/// The outbox topic of SIU messages (the clinic's agenda), sent like ORU.
-pub const SIU_TOPIC: &str = "hl7.siu";
-/// The outbox topic of notifications to patients (reminders). The default sender
-/// only logs that a notification left (its id, never its text or recipient);
-/// an SMS or mail sender plugs in here.
-pub const NOTIFY_TOPIC: &str = "notify";
 const LEASE_MS: i64 = 120_000;
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Why a delivery did not happen.
-#[derive(Debug, PartialEq, Eq)]
-pub enum DeliveryError {
-    /// Worth retrying later.
-    Transient(String),
-    /// The receiver answered AE or AR: do not retry.
-    Refused(String),
-}
 
 /// Sends one message over MLLP to `HOST:PORT` (or `mllp://HOST:PORT`), or
 /// over TLS to `mllps://HOST:PORT` with `tls` (the receiver's CA, our client
@@ -276,7 +262,7 @@ async fn deliver(
     policy: &RetryPolicy,
 ) -> Result<(), store::StoreError> {
     let now = state.now_ms();
-    let sent = if m.topic == crate::services::documents::MHD_TOPIC {
+    let sent = if m.topic == MHD_TOPIC {
         send_mhd(state, m).await
     } else {
         send_mllp(
@@ -367,12 +353,7 @@ pub async fn try_execute_task(
     // Documents are independent of each other: up to 16 at once.
     let documents = state
         .store
-        .claim_outbox(
-            crate::services::documents::MHD_TOPIC,
-            state.now_ms(),
-            LEASE_MS,
-            16,
-        )
+        .claim_outbox(MHD_TOPIC, state.now_ms(), LEASE_MS, 16)
         .await?;
     let claimed_len = claimed.len() + documents.len();
     let mut running = tokio::task::JoinSet::new();
@@ -388,12 +369,7 @@ pub async fn try_execute_task(
     }
     let mails = state
         .store
-        .claim_outbox(
-            crate::services::documents::MSS_TOPIC,
-            state.now_ms(),
-            LEASE_MS,
-            10,
-        )
+        .claim_outbox(MSS_TOPIC, state.now_ms(), LEASE_MS, 10)
         .await?;
     for m in &mails {
         send_document_mail(state, m, policy).await?;

@@ -747,7 +747,7 @@ async fn seed_documents(
     let est = store.establishment(clinic).await?;
     let lines: Vec<String> = body.lines().map(str::to_owned).collect();
     let pdf = interop::pdf::text_document(&d.title, &lines);
-    let when = crate::services::hl7::paris_dtm(now_ms);
+    let when = crate::fmt::hl7_dtm(now_ms);
     let cda = interop::cda::build(&interop::cda::CdaInput {
         id: d.unique_id.trim_start_matches("urn:uuid:"),
         set_id: &d.set_id,

@@ -189,7 +189,7 @@ impl IntoResponse for PageError {
         }
         let mut resp = (
             e.status(),
-            crate::routes::kit::error_page(e.status().as_u16(), &e.to_string()),
+            crate::layout::error_page(e.status().as_u16(), &e.to_string()),
         )
             .into_response();
         e.retry_after(&mut resp);

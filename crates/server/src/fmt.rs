@@ -22,3 +22,15 @@ pub(crate) fn paris_format(ms: i64, pattern: &str) -> String {
         })
         .unwrap_or_default()
 }
+
+/// A time as an HL7 DTM (v2, and CDA's TS) in French time (`YYYYMMDDHHMMSS+ZZZZ`).
+pub fn hl7_dtm(ms: i64) -> String {
+    paris_format(ms, "%Y%m%d%H%M%S%z")
+}
+
+/// Now as an HL7 DTM in French time (`YYYYMMDDHHMMSS+ZZZZ`).
+pub fn hl7_now(now: jiff::Timestamp) -> String {
+    now.in_tz("Europe/Paris")
+        .map(|z| z.strftime("%Y%m%d%H%M%S%z").to_string())
+        .unwrap_or_else(|_| now.strftime("%Y%m%d%H%M%S+0000").to_string())
+}

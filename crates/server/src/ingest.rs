@@ -11,7 +11,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use domain::PatientId;
 
-use crate::state::AppState;
+use std::sync::Arc;
+
+use domain::Clock;
+use store::Store;
 
 /// The answer to one job: `None` when the transaction failed (nothing committed).
 pub type Reply = Option<Result<PatientId, StoreError>>;
@@ -29,7 +32,12 @@ pub fn queue() -> (mpsc::Sender<Job>, mpsc::Receiver<Job>) {
 
 /// Applies queued jobs until `stop` turns true, then what is left, then returns.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn run(state: AppState, mut rx: mpsc::Receiver<Job>, mut stop: watch::Receiver<bool>) {
+pub async fn run(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    mut rx: mpsc::Receiver<Job>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         let first = tokio::select! {
             j = rx.recv() => match j { Some(j) => Some(j), None => return },
@@ -42,7 +50,7 @@ pub async fn run(state: AppState, mut rx: mpsc::Receiver<Job>, mut stop: watch::
                 rest.push(j);
             }
             if !rest.is_empty() {
-                apply(&state, rest).await;
+                apply(&store, clock.as_ref(), rest).await;
             }
             return;
         };
@@ -54,13 +62,13 @@ pub async fn run(state: AppState, mut rx: mpsc::Receiver<Job>, mut stop: watch::
                 Err(_) => break,
             }
         }
-        apply(&state, batch).await;
+        apply(&store, clock.as_ref(), batch).await;
     }
 }
 
-async fn apply(state: &AppState, batch: Vec<Job>) {
+async fn apply(store: &Store, clock: &dyn Clock, batch: Vec<Job>) {
     let (jobs, replies): (Vec<FeedJob>, Vec<oneshot::Sender<Reply>>) = batch.into_iter().unzip();
-    match state.store.apply_feeds(&jobs, state.now_ms()).await {
+    match store.apply_feeds(&jobs, clock.now().as_millisecond()).await {
         Ok(results) => {
             for (r, reply) in results.into_iter().zip(replies) {
                 let _ = reply.send(Some(r));
@@ -77,19 +85,20 @@ async fn apply(state: &AppState, batch: Vec<Job>) {
 
 /// Applies one job through the writer when the application runs one, else directly.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn submit(state: &AppState, job: FeedJob) -> Reply {
-    if let Some(q) = &state.ingest {
+pub async fn submit(
+    queue: Option<&mpsc::Sender<Job>>,
+    store: &Store,
+    now_ms: i64,
+    job: FeedJob,
+) -> Reply {
+    if let Some(q) = queue {
         let (tx, rx) = oneshot::channel();
         if q.send((job, tx)).await.is_err() {
             return None;
         }
         return rx.await.ok().flatten();
     }
-    match state
-        .store
-        .apply_feeds(std::slice::from_ref(&job), state.now_ms())
-        .await
-    {
+    match store.apply_feeds(std::slice::from_ref(&job), now_ms).await {
         Ok(mut v) => v.pop(),
         Err(e) => {
             tracing::error!(error = %e, "hl7 intake transaction failed: no ACK sent");

@@ -11,7 +11,7 @@ use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use crate::delivery::DeliveryError;
+use crate::outbound::DeliveryError;
 
 /// The configured SMTP relay.
 #[derive(Clone)]

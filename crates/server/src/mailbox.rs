@@ -196,7 +196,7 @@ where
             }
         }
         let Some(raw) = body else { continue };
-        match crate::services::intake::take_mail(state, est, &raw).await {
+        match crate::services::intake::take_mail(state.ctx(), est, &raw).await {
             Ok(r) => {
                 report.filed += r.filed;
                 report.queued += r.queued;

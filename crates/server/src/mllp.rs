@@ -212,7 +212,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                 let message = buf.get(start..end).unwrap_or(&[]).to_vec();
                 buf.drain(..consumed);
                 frame_since = None;
-                match ingest(state, &message, None, &peer).await {
+                match ingest(state.ctx(), &message, None, &peer).await {
                     Outcome::Ack(ack) => {
                         if accepted(&ack) {
                             slots.prove(id);

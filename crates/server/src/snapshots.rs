@@ -51,7 +51,7 @@ pub async fn remind(state: &AppState) -> Result<usize, store::StoreError> {
         };
         let m = store::outbox::NewMessage {
             idempotency_key: format!("rappel:{}:{due}", e.id),
-            topic: crate::delivery::NOTIFY_TOPIC.into(),
+            topic: crate::outbound::NOTIFY_TOPIC.into(),
             destination: format!("portail:{}", e.patient),
             payload: format!(
                 "Bonjour, votre questionnaire de suivi est à remplir : {}/suivi/{}",
@@ -111,7 +111,7 @@ pub async fn run(state: AppState, shutdown: watch::Receiver<bool>) {
         shutdown,
         "questionnaire reminders",
         |s| async move {
-            Ok(remind(&s).await? + crate::services::schedule::remind_appointments(&s).await?)
+            Ok(remind(&s).await? + crate::services::schedule::remind_appointments(s.ctx()).await?)
         },
     );
     tokio::join!(snapshots, escalation, reminders);

@@ -9,53 +9,8 @@ use store::Store;
 
 use crate::config::Config;
 use crate::limiter::RateLimiter;
-
-/// Known HL7 senders: (MSH-3, MSH-4) → the declared sender.
-pub type SenderCache = std::collections::HashMap<(String, String), store::hl7::Hl7Sender>;
-
-/// Something changed that open pages should show.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LiveEvent {
-    /// The alert queue of this establishment changed.
-    Alerts(domain::EstablishmentId),
-    /// A questionnaire response (its id) raised alerts for this establishment.
-    NewAlerts(domain::EstablishmentId, String),
-    /// The virtual waiting room of this practitioner changed.
-    WaitingRoom(domain::UserId),
-}
-
-/// A message of a consultation room, relayed to the other participant.
-#[derive(Debug, Clone)]
-pub struct RoomMessage {
-    /// Appointment id.
-    pub room: String,
-    /// `doctor` or `patient`.
-    pub from: &'static str,
-    /// The message (JSON text).
-    pub text: String,
-}
-
-/// A session that ended before its expiry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SessionEnd {
-    /// Logged out: the session with this token hash.
-    Session(String),
-    /// Every session of this account (disabled).
-    User(domain::UserId),
-}
-
-/// A patient in a virtual waiting room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Presence {
-    /// Since when they wait (Unix ms).
-    pub since_ms: i64,
-    /// Whether their page is connected now.
-    pub connected: bool,
-    /// Camera and microphone found working by the device check.
-    pub camera: bool,
-    /// Microphone.
-    pub microphone: bool,
-}
+pub use crate::live::{LiveEvent, Presence, RoomMessage, Rooms, SessionEnd};
+pub use crate::services::hl7::SenderCache;
 
 /// Shared application state (cheap to clone).
 #[derive(Clone, Debug)]
@@ -80,18 +35,9 @@ pub struct AppState {
     /// Who waits in the virtual waiting rooms, by appointment id (one node; a
     /// shared store or NATS would carry it between nodes).
     pub presence: Arc<std::sync::Mutex<std::collections::HashMap<String, Presence>>>,
-    /// Whether the doctor has opened each appointment's room, as a watch each
-    /// waiting patient's connection listens to (only its own: ten thousand
-    /// idle patients are not woken by each other's events).
-    pub rooms:
-        Arc<std::sync::Mutex<std::collections::HashMap<String, tokio::sync::watch::Sender<bool>>>>,
-    /// Messages relayed between the two participants of each room: one
-    /// channel per room, so one room's flood never makes another drop.
-    pub room_channels: Arc<
-        std::sync::Mutex<
-            std::collections::HashMap<String, tokio::sync::broadcast::Sender<RoomMessage>>,
-        >,
-    >,
+    /// The consultation rooms: whether each is open, and the messages
+    /// relayed between its two participants.
+    pub rooms: Arc<Rooms>,
     /// Sessions that ended (logout, account disabled): open WebSockets of
     /// that session close at once.
     pub session_ends: tokio::sync::broadcast::Sender<SessionEnd>,
@@ -120,7 +66,6 @@ impl AppState {
             ingest: None,
             presence: Arc::default(),
             rooms: Arc::default(),
-            room_channels: Arc::default(),
             session_ends: tokio::sync::broadcast::channel(256).0,
             payment: None,
             mhd_token: Arc::default(),
@@ -129,100 +74,18 @@ impl AppState {
         }
     }
 
-    /// Listens to whether the room of appointment `id` is open.
-    pub fn room_signal(&self, id: &str) -> tokio::sync::watch::Receiver<bool> {
-        let mut rooms = self
-            .rooms
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        rooms
-            .entry(id.to_owned())
-            .or_insert_with(|| tokio::sync::watch::channel(false).0)
-            .subscribe()
-    }
-
-    /// The message channel of the room of appointment `id` (made on first use).
-    pub fn room_channel(&self, id: &str) -> tokio::sync::broadcast::Sender<RoomMessage> {
-        let mut rooms = self
-            .room_channels
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        rooms
-            .entry(id.to_owned())
-            .or_insert_with(|| tokio::sync::broadcast::channel(64).0)
-            .clone()
-    }
-
-    /// Sends `text` from `from` to the other participant of room `id`, if
-    /// anyone listens.
-    pub fn room_send(&self, id: &str, from: &'static str, text: String) {
-        let sender = self
-            .room_channels
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(id)
-            .cloned();
-        if let Some(s) = sender {
-            let _ = s.send(RoomMessage {
-                room: id.to_owned(),
-                from,
-                text,
-            });
-        }
-    }
-
-    /// Forgets room `id`'s channel once nobody listens any more.
-    pub fn room_left(&self, id: &str) {
-        let mut rooms = self
-            .room_channels
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if rooms.get(id).is_some_and(|s| s.receiver_count() == 0) {
-            rooms.remove(id);
-        }
-    }
-
-    /// Whether the doctor has let the patient into room `id`.
-    pub fn room_is_open(&self, id: &str) -> bool {
-        self.rooms
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(id)
-            .is_some_and(|s| *s.borrow())
-    }
-
-    /// Opens the room of appointment `id`: its waiting patient goes in.
-    pub fn open_room(&self, id: &str) {
-        let mut rooms = self
-            .rooms
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        rooms
-            .entry(id.to_owned())
-            .or_insert_with(|| tokio::sync::watch::channel(false).0)
-            .send_replace(true);
-    }
-
-    /// Forgets the room of appointment `id` (consultation closed).
-    pub fn close_room(&self, id: &str) {
-        let mut rooms = self
-            .rooms
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        rooms.remove(id);
-    }
-
-    /// Forgets a room nobody waits in any more and that was never opened.
-    pub fn forget_idle_room(&self, id: &str) {
-        let mut rooms = self
-            .rooms
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if rooms
-            .get(id)
-            .is_some_and(|tx| tx.receiver_count() == 0 && !*tx.borrow())
-        {
-            rooms.remove(id);
+    /// What the services may touch.
+    pub fn ctx(&self) -> crate::services::ctx::Ctx<'_> {
+        crate::services::ctx::Ctx {
+            store: &self.store,
+            clock: self.clock.as_ref(),
+            config: &self.config,
+            events: &self.events,
+            rooms: &self.rooms,
+            senders: &self.senders,
+            ingest: self.ingest.as_ref(),
+            payment: self.payment.as_ref(),
+            mailer: self.mailer.as_ref(),
         }
     }
 

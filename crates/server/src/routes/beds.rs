@@ -184,7 +184,7 @@ async fn apply_change(
         None
     };
     let by = w.user.id.to_string();
-    match crate::services::beds::change(&state, &w.actor, &by, uid, change, reason).await? {
+    match crate::services::beds::change(state.ctx(), &w.actor, &by, uid, change, reason).await? {
         // Post/redirect/get: the bed manager lands back on the screen, figures updated.
         Changed::Done(_) => Ok(see_other("/lits")),
         Changed::Refused { unit_name, why } => {

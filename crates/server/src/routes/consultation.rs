@@ -90,10 +90,10 @@ async fn closing_render(
     {
         return Err(AppError::NotFound("consultation introuvable".into()).into());
     }
-    if svc::view(state, &w.actor, id).await?.is_some() {
+    if svc::view(state.ctx(), &w.actor, id).await?.is_some() {
         return Ok(see_other(&format!("/rdv/{id}")));
     }
-    let patient = crate::services::patients::read(state, &w.actor, a.patient)
+    let patient = crate::services::patients::read(state.ctx(), &w.actor, a.patient)
         .await?
         .traits
         .display_name();
@@ -150,7 +150,7 @@ async fn close(
 ) -> Result<Response, PageError> {
     let f = posted_form(&state, &headers, &w, &body)?;
     let closing = closing_from(&f);
-    match svc::close(&state, &w.actor, w.user.id, &id, closing.clone()).await {
+    match svc::close(state.ctx(), &w.actor, w.user.id, &id, closing.clone()).await {
         Ok(_) => Ok(see_other(&format!("/rdv/{id}"))),
         Err(AppError::Unprocessable(_, m)) => {
             closing_render(
@@ -176,7 +176,7 @@ async fn approve(
     body: String,
 ) -> Result<Response, PageError> {
     posted_form(&state, &headers, &w, &body)?;
-    svc::approve(&state, &w.actor, w.user.id, &id).await?;
+    svc::approve(state.ctx(), &w.actor, w.user.id, &id).await?;
     Ok(see_other(&format!("/rdv/{id}")))
 }
 
@@ -186,7 +186,7 @@ async fn download(
     w: WebUser,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let (c, pdf) = svc::prescription_pdf(&state, &w.actor, &id).await?;
+    let (c, pdf) = svc::prescription_pdf(state.ctx(), &w.actor, &id).await?;
     Ok(super::kit::download(
         "application/pdf",
         &format!("ordonnance-{}.pdf", c.number),
@@ -214,7 +214,7 @@ async fn pay(
     body: String,
 ) -> Result<Response, PageError> {
     posted_form(&state, &headers, &w, &body)?;
-    let url = svc::checkout(&state, &w.actor, None, &id).await?;
+    let url = svc::checkout(state.ctx(), &w.actor, None, &id).await?;
     let fee = state.store.consultation(&id).await?.fee_cents;
     let page = CheckoutPage {
         title: "Paiement".into(),
@@ -242,7 +242,7 @@ async fn settle(
         )
         .into());
     };
-    svc::settle_at_desk(&state, &w.actor, &id, method).await?;
+    svc::settle_at_desk(state.ctx(), &w.actor, &id, method).await?;
     Ok(see_other(&format!("/rdv/{id}")))
 }
 
@@ -256,7 +256,7 @@ async fn webhook(
     let signature = headers
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok());
-    match svc::webhook(&state, signature, &body).await {
+    match svc::webhook(state.ctx(), signature, &body).await {
         Ok(outcome) => {
             let word = match outcome {
                 svc::WebhookOutcome::Settled => "settled",
@@ -291,7 +291,7 @@ struct VerifyQuery {
 
 async fn verify_render(state: &AppState, typed: Option<String>) -> Result<Response, PageError> {
     let (found, searched) = match typed.as_deref().map(str::trim) {
-        Some(t) if !t.is_empty() => (svc::verify(state, t).await?, true),
+        Some(t) if !t.is_empty() => (svc::verify(state.ctx(), t).await?, true),
         _ => (None, false),
     };
     let status = if searched && found.is_none() {
@@ -348,7 +348,7 @@ pub(crate) async fn block(
     id: &str,
     desk: bool,
 ) -> Result<Option<Block>, AppError> {
-    let Some(c) = svc::view(state, &w.actor, id).await? else {
+    let Some(c) = svc::view(state.ctx(), &w.actor, id).await? else {
         return Ok(None);
     };
     let patient_side = matches!(w.actor.principal, Principal::Patient { .. });

@@ -99,8 +99,8 @@ async fn list(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let pid = patient_id(&id)?;
-    let p = crate::services::patients::read(&state, &w.actor, pid).await?;
-    let docs = svc::of_patient(&state, &w.actor, pid).await?;
+    let p = crate::services::patients::read(state.ctx(), &w.actor, pid).await?;
+    let docs = svc::of_patient(state.ctx(), &w.actor, pid).await?;
     let (dmp, opposition) = state.store.dmp_of(pid).await?;
     let page = ListPage {
         title: "Documents".into(),
@@ -140,7 +140,7 @@ async fn create(
     let kind = Kind::from_code(field(&f, "type"))
         .ok_or_else(|| AppError::BadRequest("invalid", "type de document inconnu".into()))?;
     let doc = svc::draft(
-        &state,
+        state.ctx(),
         &w.actor,
         &w.user.id.to_string(),
         pid,
@@ -164,9 +164,9 @@ async fn set_dmp(
     let pid = patient_id(&id)?;
     let dmp = DmpState::from_code(field(&f, "etat"))
         .ok_or_else(|| AppError::BadRequest("invalid", "statut DMP inconnu".into()))?;
-    crate::services::patients::clinical_read(&state, &w.actor, pid, "DMP").await?;
+    crate::services::patients::clinical_read(state.ctx(), &w.actor, pid, "DMP").await?;
     let p = state.store.patient(pid).await?;
-    let scope = crate::services::patients::scope_of(&state, &p).await?;
+    let scope = crate::services::patients::scope_of(state.ctx(), &p).await?;
     if !domain::policy::authorize_patient(
         &w.actor,
         domain::policy::PatientAction::DraftDocument,
@@ -232,7 +232,7 @@ async fn show_render(
     error: Option<String>,
     form: Option<&[(String, String)]>,
 ) -> Result<Response, PageError> {
-    let d = svc::read(state, &w.actor, id).await?;
+    let d = svc::read(state.ctx(), &w.actor, id).await?;
     if matches!(w.actor.principal, Principal::Patient { .. }) {
         return Err(AppError::NotFound("document introuvable".into()).into());
     }
@@ -308,7 +308,7 @@ async fn save(
 ) -> Result<Response, PageError> {
     let f = posted_form(&state, &headers, &w, &body)?;
     match svc::edit(
-        &state,
+        state.ctx(),
         &w.actor,
         &id,
         field(&f, "titre"),
@@ -350,7 +350,7 @@ async fn validate(
         referrer: field(&f, "adresse_adresseur").to_owned(),
     };
     let saved = svc::edit(
-        &state,
+        state.ctx(),
         &w.actor,
         &id,
         field(&f, "titre"),
@@ -358,7 +358,7 @@ async fn validate(
     )
     .await;
     let outcome = match saved {
-        Ok(()) => svc::validate(&state, &w.actor, &w.user, &id, &chosen, &addresses)
+        Ok(()) => svc::validate(state.ctx(), &w.actor, &w.user, &id, &chosen, &addresses)
             .await
             .map(|_| ()),
         Err(e) => Err(e),
@@ -386,7 +386,7 @@ async fn pdf(
     w: WebUser,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let (d, t, c) = svc::content(&state, &w.actor, &id).await?;
+    let (d, t, c) = svc::content(state.ctx(), &w.actor, &id).await?;
     let pdf = svc::pdf_in(&t, &c).ok_or_else(|| {
         AppError::Unprocessable("business-rule", "ce document n'a pas de version PDF".into())
     })?;
@@ -407,7 +407,7 @@ async fn revise(
     body: String,
 ) -> Result<Response, PageError> {
     posted_form(&state, &headers, &w, &body)?;
-    let new = svc::revise(&state, &w.actor, &w.user, &id).await?;
+    let new = svc::revise(state.ctx(), &w.actor, &w.user, &id).await?;
     Ok(see_other(&format!("/documents/{new}")))
 }
 
@@ -420,7 +420,7 @@ async fn cda(
     if matches!(w.actor.principal, Principal::Patient { .. }) {
         return Err(AppError::NotFound("document introuvable".into()).into());
     }
-    let (d, t, c) = svc::content(&state, &w.actor, &id).await?;
+    let (d, t, c) = svc::content(state.ctx(), &w.actor, &id).await?;
     Ok(super::kit::download(
         &t,
         &format!("document-{}.xml", d.id),
@@ -493,7 +493,7 @@ async fn dashboard(
         return Err(AppError::NotFound(format!("unité inconnue : {unit}")).into());
     }
     let d = svc::dashboard(
-        &state,
+        state.ctx(),
         est,
         Some(unit.as_str()).filter(|u| !u.is_empty()),
         since,
@@ -557,7 +557,7 @@ async fn mine(State(state): State<AppState>, w: WebUser) -> Result<Response, Pag
     let Principal::Patient { patient, .. } = w.actor.principal else {
         return Err(AppError::NotFound("page réservée aux patients".into()).into());
     };
-    let docs = svc::of_patient(&state, &w.actor, patient).await?;
+    let docs = svc::of_patient(state.ctx(), &w.actor, patient).await?;
     let page = MinePage {
         title: "Mes documents".into(),
         nav: nav(&w),
@@ -707,7 +707,7 @@ async fn received(
 ) -> Result<Response, PageError> {
     use store::incoming::IncomingState;
     let est = crate::services::intake::desk(&w.actor, q.establishment()?)?;
-    let list = crate::services::intake::list(&state, &w.actor, est).await?;
+    let list = crate::services::intake::list(state.ctx(), &w.actor, est).await?;
     let choices = choices(&state, &crate::services::intake::desks(&w.actor), est).await;
     let waiting = list
         .iter()
@@ -772,7 +772,7 @@ async fn queued_render(
     id: &str,
     error: Option<String>,
 ) -> Result<QueuedPage, PageError> {
-    let i = crate::services::intake::queued(state, &w.actor, id).await?;
+    let i = crate::services::intake::queued(state.ctx(), &w.actor, id).await?;
     let est = state.store.establishment(i.establishment).await?;
     let (_, content) = state.store.incoming(id).await?;
     let h = content
@@ -800,7 +800,7 @@ async fn queued_render(
                 offset: 0,
             };
             found.extend(
-                crate::services::patients::search(state, &w.actor, &q, Some(est.territory))
+                crate::services::patients::search(state.ctx(), &w.actor, &q, Some(est.territory))
                     .await?
                     .into_iter()
                     .map(|(p, _)| p),
@@ -860,7 +860,8 @@ async fn attach(
         let page = queued_render(&state, &w, &id, Some("choisissez un patient".into())).await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
     };
-    let p = crate::services::intake::attach(&state, &w.actor, &w.user.display_name, &id, patient)
-        .await?;
+    let p =
+        crate::services::intake::attach(state.ctx(), &w.actor, &w.user.display_name, &id, patient)
+            .await?;
     Ok(see_other(&format!("/patients/{p}/documents")))
 }

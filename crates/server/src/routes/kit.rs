@@ -11,20 +11,8 @@ use store::users::UserKind;
 use crate::auth::constant_time_eq;
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
+pub use crate::layout::{Nav, error_page};
 use crate::state::AppState;
-
-/// Navigation data of the layout.
-pub struct Nav {
-    pub(crate) display_name: String,
-    pub(crate) csrf: String,
-    pub(crate) professional: bool,
-    pub(crate) admin: bool,
-    pub(crate) beds: bool,
-    pub(crate) triage: bool,
-    pub(crate) region: bool,
-    pub(crate) agenda: bool,
-    pub(crate) waiting_room: bool,
-}
 
 pub(crate) fn nav(w: &WebUser) -> Option<Nav> {
     Some(Nav {
@@ -89,36 +77,6 @@ pub(crate) fn render(t: &impl Template) -> Result<Html<String>, AppError> {
     t.render()
         .map(Html)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("template: {e}")))
-}
-
-#[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage {
-    title: String,
-    nav: Option<Nav>,
-    heading: String,
-    message: String,
-}
-
-/// A complete error page (used by [`PageError`]).
-pub fn error_page(status: u16, message: &str) -> Html<String> {
-    let heading = match status {
-        403 => "Accès refusé",
-        404 => "Page introuvable",
-        413 => "Requête trop volumineuse",
-        429 => "Trop de tentatives",
-        400..=499 => "Requête refusée",
-        _ => "Erreur",
-    };
-    let page = ErrorPage {
-        title: heading.into(),
-        nav: None,
-        heading: heading.into(),
-        message: message.into(),
-    };
-    Html(page.render().unwrap_or_else(|_| {
-        format!("<!doctype html><html lang=\"fr\"><title>{heading}</title><p>{heading}</p></html>")
-    }))
 }
 
 /// Refuses a post whose Origin (when the browser sends one) is not this site.

@@ -216,7 +216,7 @@ async fn send(
     let csrf = field(&fields, "csrf");
     check_csrf(&w.session.csrf_token, csrf)?;
     let e = enrolment_of(&state, &w, &id).await?;
-    match submit(&state, &w.actor, &e, &fields).await {
+    match submit(state.ctx(), &w.actor, &e, &fields).await {
         Ok(s) => {
             let page = SubmittedPage {
                 title: "Réponses envoyées".into(),
@@ -306,7 +306,7 @@ async fn unread_rows(state: &AppState, w: &WebUser) -> Result<Vec<ThreadRow>, Pa
     let mut out = Vec::new();
     for e in triage_establishments(w) {
         for (enrolment, patient, unread, last) in state.store.unread_threads(e).await? {
-            let p = crate::services::patients::read(state, &w.actor, patient).await?;
+            let p = crate::services::patients::read(state.ctx(), &w.actor, patient).await?;
             out.push(ThreadRow {
                 enrolment,
                 patient: p.traits.display_name(),
@@ -343,7 +343,7 @@ async fn queue_rows(state: &AppState, w: &WebUser) -> Result<Vec<AlertRow>, Page
     let mut rows = Vec::new();
     for e in ests {
         for a in state.store.alert_queue(e).await? {
-            let p = crate::services::patients::read(state, &w.actor, a.patient).await?;
+            let p = crate::services::patients::read(state.ctx(), &w.actor, a.patient).await?;
             rows.push(AlertRow {
                 level: a.level.label_fr().into(),
                 level_code: a.level.code().into(),
@@ -369,7 +369,7 @@ async fn alerts_page(State(state): State<AppState>, w: WebUser) -> Result<Respon
     let mut proposals = Vec::new();
     for e in triage_establishments(&w) {
         for p in state.store.proposals(e).await? {
-            let patient = crate::services::patients::read(&state, &w.actor, p.patient).await?;
+            let patient = crate::services::patients::read(state.ctx(), &w.actor, p.patient).await?;
             proposals.push((
                 p.id,
                 patient.traits.display_name(),
@@ -478,7 +478,7 @@ async fn load_alert(
         return Err(not_found());
     }
     let p = state.store.patient(a.patient).await?;
-    let scope = scope_of(state, &p).await?;
+    let scope = scope_of(state.ctx(), &p).await?;
     match authorize_patient(&w.actor, PatientAction::WriteClinical, &scope) {
         Decision::Allow(g) => Ok((a, g)),
         Decision::Deny(why) => Err(AppError::Forbidden(why.into()).into()),
@@ -493,7 +493,7 @@ async fn alert_page(
     error: Option<String>,
 ) -> Result<Response, PageError> {
     let (a, _) = load_alert(state, w, id).await?;
-    let p = crate::services::patients::read(state, &w.actor, a.patient).await?;
+    let p = crate::services::patients::read(state.ctx(), &w.actor, a.patient).await?;
     let doctor = is_doctor_of(w, a.establishment);
     let mut actions: Vec<(String, String, bool, String)> = Vec::new();
     let mut add = |code: &str, label: &str, note: bool, note_label: &str| {
@@ -528,7 +528,7 @@ async fn alert_page(
         AlertStatus::Escalated if doctor => add("close", "Clore", true, "Décision du médecin"),
         _ => {}
     }
-    let timeline = crate::services::monitoring::timeline(state, &a.id).await?;
+    let timeline = crate::services::monitoring::timeline(state.ctx(), &a.id).await?;
     let page = AlertPage {
         title: "Alerte".into(),
         nav: nav(w),
@@ -590,8 +590,13 @@ async fn alert_act(
     let who = domain::audit::AuditActor::new(&w.actor, grant);
     let report = match &action {
         TriageAction::Close(outcome) if !outcome.is_empty() => {
-            crate::services::monitoring::closing_report(&state, &a, outcome, &w.user.display_name)
-                .await?
+            crate::services::monitoring::closing_report(
+                state.ctx(),
+                &a,
+                outcome,
+                &w.user.display_name,
+            )
+            .await?
         }
         _ => None,
     };
@@ -707,7 +712,7 @@ async fn carer(
     let not_found = || PageError(AppError::NotFound("patient introuvable".into()));
     let pid: domain::PatientId = patient.parse().map_err(|_| not_found())?;
     let p = state.store.patient(pid).await.map_err(|_| not_found())?;
-    let scope = scope_of(state, &p).await?;
+    let scope = scope_of(state.ctx(), &p).await?;
     match authorize_patient(&w.actor, PatientAction::WriteClinical, &scope) {
         Decision::Allow(Some(g)) => Ok((pid, g)),
         _ => Err(AppError::Forbidden(
@@ -782,7 +787,7 @@ async fn end(
     };
     let who = domain::audit::AuditActor::new(&w.actor, Some(grant));
     let report = if ours.status == "active" {
-        crate::services::monitoring::summary_report(&state, &ours, reason).await?
+        crate::services::monitoring::summary_report(state.ctx(), &ours, reason).await?
     } else {
         None
     };
@@ -1124,7 +1129,7 @@ async fn attachment(
         matches!(w.actor.principal, Principal::Patient { patient, .. } if patient == a.patient);
     if !own {
         crate::services::patients::clinical_read(
-            &state,
+            state.ctx(),
             &w.actor,
             a.patient,
             &format!("Binary/{id}"),
@@ -1194,7 +1199,7 @@ async fn thread_render(
     let heading = if patient_side {
         "Messages avec l'équipe de soins".to_owned()
     } else {
-        let p = crate::services::patients::read(state, &w.actor, e.patient).await?;
+        let p = crate::services::patients::read(state.ctx(), &w.actor, e.patient).await?;
         format!("Messages — {}", p.traits.display_name())
     };
     // Reading the thread marks the other side's messages read.
@@ -1204,7 +1209,7 @@ async fn thread_render(
         .await?;
     if grant.is_some() {
         crate::services::patients::clinical_read(
-            state,
+            state.ctx(),
             &w.actor,
             e.patient,
             &format!("Communication?based-on=CarePlan/{}", e.id),

@@ -9,20 +9,15 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use domain::audit::AuditActor;
-use domain::orientation::{Answer, RequestStatus, ResponseStatus, TargetType};
-use domain::policy::{Decision, OrientationAction, PatientAction, authorize_orientation};
-use domain::{EstablishmentId, PatientId};
+use domain::PatientId;
+use domain::orientation::{RequestStatus, ResponseStatus};
 use serde::Deserialize;
-use store::audit::NewAudit;
-use store::orientation::{NewOrientation, Orientation, Step};
 
 use super::kit::{Nav, check_csrf, field, form_fields, nav, render, same_origin, see_other};
-use super::web::establishment_name;
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
 use crate::fmt::paris_time;
-use crate::services::patients;
+use crate::services::orientation::{self as svc, Draft, Outcome, StepInput};
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -64,37 +59,6 @@ fn duration_fr(ms: i64) -> String {
     }
 }
 
-async fn patient_name(state: &AppState, id: PatientId) -> String {
-    state
-        .store
-        .patient(id)
-        .await
-        .map(|p| p.traits.display_name())
-        .unwrap_or_else(|_| "?".into())
-}
-
-/// Loads a request the user may see, and audits the read.
-async fn load(state: &AppState, w: &WebUser, id: &str) -> Result<Orientation, PageError> {
-    let not_found = || PageError(AppError::NotFound("demande introuvable".into()));
-    let o = state.store.orientation(id).await.map_err(|_| not_found())?;
-    let to: Vec<EstablishmentId> = o.recipients.iter().map(|r| r.establishment).collect();
-    let Decision::Allow(grant) =
-        authorize_orientation(&w.actor, OrientationAction::View, o.from, &to)
-    else {
-        return Err(not_found());
-    };
-    let row = NewAudit {
-        at_ms: state.now_ms(),
-        actor: AuditActor::new(&w.actor, grant),
-        patient: Some(o.patient.to_string()),
-        action: "read-clinical".into(),
-        resource: format!("ServiceRequest/{}", o.id),
-        outcome: "success".into(),
-    };
-    state.store.audit(&row).await?;
-    Ok(o)
-}
-
 struct ListRow {
     id: String,
     created: String,
@@ -114,20 +78,19 @@ struct ListPage {
 }
 
 async fn list(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
-    let mine: Vec<EstablishmentId> = w.actor.grants.iter().map(|g| g.establishment).collect();
-    let mut rows = Vec::new();
-    for id in state.store.orientations_of(&mine).await? {
-        let o = load(&state, &w, &id).await?;
-        rows.push(ListRow {
-            created: paris_time(o.created_at_ms),
-            patient: patient_name(&state, o.patient).await,
-            from: establishment_name(&state, o.from).await,
-            target: o.target.label_fr().into(),
-            status: request_fr(o.status).into(),
-            urgent: o.urgent,
-            id: o.id,
-        });
-    }
+    let rows = svc::list(state.ctx(), &w.actor)
+        .await?
+        .into_iter()
+        .map(|l| ListRow {
+            created: paris_time(l.request.created_at_ms),
+            patient: l.patient,
+            from: l.from,
+            target: l.request.target.label_fr().into(),
+            status: request_fr(l.request.status).into(),
+            urgent: l.request.urgent,
+            id: l.request.id,
+        })
+        .collect();
     Ok(render(&ListPage {
         title: "Orientations".into(),
         nav: nav(&w),
@@ -155,28 +118,6 @@ struct NewPage {
     error: Option<String>,
 }
 
-/// The requesting establishment: where the actor may write the patient's clinical data.
-async fn requester(
-    state: &AppState,
-    w: &WebUser,
-    patient: PatientId,
-) -> Result<(domain::identity::PatientRecord, domain::policy::Grant), PageError> {
-    let p = state
-        .store
-        .patient(patient)
-        .await
-        .map_err(|_| PageError(AppError::NotFound("patient introuvable".into())))?;
-    let scope = patients::scope_of(state, &p).await?;
-    match domain::policy::authorize_patient(&w.actor, PatientAction::WriteClinical, &scope) {
-        Decision::Allow(Some(g)) => Ok((p, g)),
-        _ => Err(AppError::Forbidden(
-            "seul un établissement qui prend en charge ce patient peut demander son orientation"
-                .into(),
-        )
-        .into()),
-    }
-}
-
 async fn new_page(
     state: &AppState,
     w: &WebUser,
@@ -184,29 +125,19 @@ async fn new_page(
     status: StatusCode,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    let (p, grant) = requester(state, w, pid).await?;
-    let establishments = state
-        .store
-        .establishments(p.territory)
-        .await?
-        .into_iter()
-        .filter(|e| e.id != grant.establishment)
-        .map(|e| (e.id.to_string(), e.name))
-        .collect();
-    let today = state
-        .clock
-        .now()
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .date()
-        .to_string();
+    let form = svc::form(state.ctx(), &w.actor, pid).await?;
     let page = NewPage {
         title: "Demande d'orientation".into(),
         nav: nav(w),
         csrf: w.session.csrf_token.clone(),
-        patient: p.traits.display_name(),
-        patient_id: p.id.to_string(),
-        today,
-        establishments,
+        patient: form.patient.traits.display_name(),
+        patient_id: form.patient.id.to_string(),
+        today: form.today,
+        establishments: form
+            .establishments
+            .into_iter()
+            .map(|(id, name)| (id.to_string(), name))
+            .collect(),
         error,
     };
     Ok((status, render(&page)?).into_response())
@@ -233,71 +164,33 @@ async fn create(
     same_origin(&state, &headers)?;
     let f = form_fields(&body)?;
     check_csrf(&w.session.csrf_token, field(&f, "csrf"))?;
-    let pid: PatientId = field(&f, "patient")
+    let patient: PatientId = field(&f, "patient")
         .parse()
         .map_err(|_| PageError(AppError::NotFound("patient introuvable".into())))?;
-    let (p, grant) = requester(&state, &w, pid).await?;
-    let again = |msg: &str| {
-        new_page(
-            &state,
-            &w,
-            pid,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some(msg.to_owned()),
-        )
-    };
-    let Some(target) = TargetType::from_code(field(&f, "cible")) else {
-        return again("choisissez SSR ou HAD").await;
-    };
-    let needs = field(&f, "besoins").trim().to_owned();
-    if needs.is_empty() || needs.chars().count() > 4000 {
-        return again("décrivez les besoins cliniques (4 000 caractères au plus)").await;
-    }
-    let date = field(&f, "date");
-    if date.parse::<jiff::civil::Date>().is_err() {
-        return again("date souhaitée illisible").await;
-    }
-    let territory_ests: Vec<EstablishmentId> = state
-        .store
-        .establishments(p.territory)
-        .await?
-        .into_iter()
-        .map(|e| e.id)
-        .collect();
-    let mut recipients = Vec::new();
-    for (k, v) in &f {
-        if k == "destinataire" {
-            match v.parse::<EstablishmentId>() {
-                Ok(e) if territory_ests.contains(&e) && e != grant.establishment => {
-                    recipients.push(e)
-                }
-                _ => return again("établissement destinataire inconnu").await,
-            }
-        }
-    }
-    let n = NewOrientation {
-        patient: p.id,
-        territory: p.territory,
-        from: grant.establishment,
-        target,
-        needs,
-        wished_date: date.to_owned(),
+    let draft = Draft {
+        patient,
+        target: field(&f, "cible"),
+        needs: field(&f, "besoins"),
+        wished_date: field(&f, "date"),
         urgent: field(&f, "urgent") == "1",
-        recipients,
+        recipients: f
+            .iter()
+            .filter(|(k, _)| k == "destinataire")
+            .map(|(_, v)| v.as_str())
+            .collect(),
     };
-    match state
-        .store
-        .create_orientation(
-            &n,
-            &AuditActor::new(&w.actor, Some(grant)),
-            &w.user.id.to_string(),
-            state.now_ms(),
-        )
-        .await
-    {
-        Ok(id) => Ok(see_other(&format!("/orientation/{id}"))),
-        Err(store::StoreError::Rule(e)) => again(&e.to_string()).await,
-        Err(e) => Err(AppError::from(e).into()),
+    match svc::create(state.ctx(), &w.actor, w.user.id, &draft).await? {
+        Outcome::Done(id) => Ok(see_other(&format!("/orientation/{id}"))),
+        Outcome::Refused(why) => {
+            new_page(
+                &state,
+                &w,
+                patient,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(why),
+            )
+            .await
+        }
     }
 }
 
@@ -347,70 +240,66 @@ async fn show_page(
     status: StatusCode,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    let o = load(state, w, id).await?;
-    let to: Vec<EstablishmentId> = o.recipients.iter().map(|r| r.establishment).collect();
-    let open = o.status == RequestStatus::Open;
-    let decide = authorize_orientation(&w.actor, OrientationAction::Decide, o.from, &to).allowed();
-    let mut recipients = Vec::new();
-    for r in &o.recipients {
-        recipients.push(RecipientRow {
-            id: r.establishment.to_string(),
-            name: establishment_name(state, r.establishment).await,
-            status: status_fr(r.status).into(),
-            reason: r.reason.clone(),
-            delay: r
+    let shown = svc::show(state.ctx(), &w.actor, id).await?;
+    let o = shown.request;
+    let recipients = shown
+        .recipients
+        .into_iter()
+        .map(|v| RecipientRow {
+            id: v.recipient.establishment.to_string(),
+            name: v.name,
+            status: status_fr(v.recipient.status).into(),
+            reason: v.recipient.reason,
+            delay: v
+                .recipient
                 .responded_at_ms
                 .map(|t| duration_fr(t - o.created_at_ms))
                 .unwrap_or_else(|| "—".into()),
-            can_answer: open
-                && r.status == ResponseStatus::Pending
-                && authorize_orientation(
-                    &w.actor,
-                    OrientationAction::Answer(r.establishment),
-                    o.from,
-                    &to,
-                )
-                .allowed(),
-            can_confirm: open && decide && r.status == ResponseStatus::Accepted,
-        });
-    }
-    let mut timeline = Vec::new();
-    for e in &o.events {
-        let action = match e.action.as_str() {
-            "created" => "demande envoyée",
-            "accepted" => "place proposée",
-            "refused" => "refus",
-            "confirmed" => "place confirmée par le demandeur",
-            "cancelled" => "demande annulée",
-            other => other,
-        };
-        timeline.push(EventRow {
+            can_answer: v.can_answer,
+            can_confirm: v.can_confirm,
+        })
+        .collect();
+    let timeline = shown
+        .events
+        .into_iter()
+        .map(|(e, establishment)| EventRow {
             at: paris_time(e.at_ms),
             delay: duration_fr(e.at_ms - o.created_at_ms),
-            establishment: establishment_name(state, e.establishment).await,
-            action: action.into(),
-            detail: e.detail.clone(),
-        });
-    }
+            establishment,
+            action: event_fr(&e.action).into(),
+            detail: e.detail,
+        })
+        .collect();
     let page = ShowPage {
         title: "Orientation".into(),
         nav: nav(w),
         csrf: w.session.csrf_token.clone(),
-        patient: patient_name(state, o.patient).await,
+        patient: shown.patient,
         target: o.target.label_fr().into(),
-        from: establishment_name(state, o.from).await,
+        from: shown.from,
         created: paris_time(o.created_at_ms),
-        needs: o.needs.clone(),
-        wished: o.wished_date.clone(),
+        needs: o.needs,
+        wished: o.wished_date,
         urgent: o.urgent,
         status: request_fr(o.status).into(),
         recipients,
-        can_cancel: open && decide,
+        can_cancel: shown.can_cancel,
         timeline,
         error,
         id: o.id,
     };
     Ok((status, render(&page)?).into_response())
+}
+
+fn event_fr(action: &str) -> &str {
+    match action {
+        "created" => "demande envoyée",
+        "accepted" => "place proposée",
+        "refused" => "refus",
+        "confirmed" => "place confirmée par le demandeur",
+        "cancelled" => "demande annulée",
+        other => other,
+    }
 }
 
 async fn show(
@@ -421,7 +310,7 @@ async fn show(
     show_page(&state, &w, &id, StatusCode::OK, None).await
 }
 
-/// Checks the form and the policy, applies the step, shows the request again.
+/// Checks the form, has the service apply the step, shows the request again.
 async fn step(
     state: AppState,
     headers: HeaderMap,
@@ -433,54 +322,20 @@ async fn step(
     same_origin(&state, &headers)?;
     let f = form_fields(&body)?;
     check_csrf(&w.session.csrf_token, field(&f, "csrf"))?;
-    let o = load(&state, &w, &id).await?;
-    let to: Vec<EstablishmentId> = o.recipients.iter().map(|r| r.establishment).collect();
-    let est = || {
-        field(&f, "etablissement")
-            .parse::<EstablishmentId>()
-            .map_err(|_| {
-                PageError(AppError::BadRequest(
-                    "invalid",
-                    "établissement illisible".into(),
-                ))
-            })
+    let input = match kind {
+        "answer" => StepInput::Answer {
+            establishment: field(&f, "etablissement"),
+            accept: field(&f, "reponse") == "accepter",
+            reason: field(&f, "motif"),
+        },
+        "confirm" => StepInput::Confirm(field(&f, "etablissement")),
+        _ => StepInput::Cancel,
     };
-    let (step, action) = match kind {
-        "answer" => {
-            let e = est()?;
-            let answer = if field(&f, "reponse") == "accepter" {
-                Answer::Accept
-            } else {
-                Answer::Refuse(field(&f, "motif").trim().to_owned())
-            };
-            (Step::Answer(e, answer), OrientationAction::Answer(e))
+    match svc::step(state.ctx(), &w.actor, w.user.id, &id, input).await? {
+        Outcome::Done(()) => Ok(see_other(&format!("/orientation/{id}"))),
+        Outcome::Refused(why) => {
+            show_page(&state, &w, &id, StatusCode::UNPROCESSABLE_ENTITY, Some(why)).await
         }
-        "confirm" => (Step::Confirm(est()?), OrientationAction::Decide),
-        _ => (Step::Cancel, OrientationAction::Decide),
-    };
-    let Decision::Allow(grant) = authorize_orientation(&w.actor, action, o.from, &to) else {
-        return Err(
-            AppError::Forbidden("cette action revient à un autre établissement".into()).into(),
-        );
-    };
-    let who = AuditActor::new(&w.actor, grant);
-    match state
-        .store
-        .orientation_step(&id, &step, &who, &w.user.id.to_string(), state.now_ms())
-        .await
-    {
-        Ok(()) => Ok(see_other(&format!("/orientation/{id}"))),
-        Err(store::StoreError::Rule(e)) => {
-            show_page(
-                &state,
-                &w,
-                &id,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(e.to_string()),
-            )
-            .await
-        }
-        Err(e) => Err(AppError::from(e).into()),
     }
 }
 

@@ -63,7 +63,7 @@ async fn participant(
         Principal::Patient { patient, .. } if patient == a.patient => {
             // Closed already: its page sends to what follows (payment, prescription).
             let closed = || async { state.store.consultation(&a.id).await.is_ok() };
-            if !state.room_is_open(&a.id) && !closed().await {
+            if !state.rooms.is_open(&a.id) && !closed().await {
                 return Err(PageError(AppError::Forbidden(
                     "le médecin ne vous a pas encore fait entrer : restez dans la salle d'attente"
                         .into(),
@@ -90,7 +90,7 @@ async fn let_in(
     if role != "doctor" {
         return Err(AppError::Forbidden("c'est le médecin qui fait entrer".into()).into());
     }
-    state.open_room(&a.id);
+    state.rooms.open(&a.id);
     Ok(see_other(&format!("/consultation/{}", a.id)))
 }
 
@@ -117,7 +117,7 @@ async fn page(
         return Ok(see_other(&format!("/rdv/{}", a.id)));
     }
     let other = if role == "doctor" {
-        crate::services::patients::read(&state, &w.actor, a.patient)
+        crate::services::patients::read(state.ctx(), &w.actor, a.patient)
             .await?
             .traits
             .display_name()
@@ -207,11 +207,13 @@ async fn relay(
     role: &'static str,
     session: store::users::Session,
 ) {
-    let mut rx = state.room_channel(&room).subscribe();
+    let mut rx = state.rooms.channel(&room).subscribe();
     let mut budget = Budget::new();
     let ended = crate::extract::session_ended(state.clone(), session);
     tokio::pin!(ended);
-    state.room_send(&room, role, r#"{"type":"peer","event":"joined"}"#.into());
+    state
+        .rooms
+        .send(&room, role, r#"{"type":"peer","event":"joined"}"#.into());
     loop {
         tokio::select! {
             m = rx.recv() => match m {
@@ -236,7 +238,7 @@ async fn relay(
                             .await;
                         break;
                     }
-                    state.room_send(&room, role, t.as_str().to_owned());
+                    state.rooms.send(&room, role, t.as_str().to_owned());
                 }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => {}
@@ -253,8 +255,10 @@ async fn relay(
         }
     }
     drop(rx);
-    state.room_send(&room, role, r#"{"type":"peer","event":"left"}"#.into());
-    state.room_left(&room);
+    state
+        .rooms
+        .send(&room, role, r#"{"type":"peer","event":"left"}"#.into());
+    state.rooms.left(&room);
 }
 
 /// Largest file shared in a consultation.
@@ -309,7 +313,7 @@ async fn share(
     };
     let grant = if role == "doctor" {
         let p = state.store.patient(a.patient).await?;
-        let scope = crate::services::patients::scope_of(&state, &p).await?;
+        let scope = crate::services::patients::scope_of(state.ctx(), &p).await?;
         match domain::policy::authorize_patient(
             &w.actor,
             domain::policy::PatientAction::WriteClinical,
@@ -330,6 +334,6 @@ async fn share(
         .await?;
     let name: String = name.chars().filter(|c| !c.is_control()).take(120).collect();
     let message = serde_json::json!({"type": "file", "id": saved, "name": name}).to_string();
-    state.room_send(&a.id, role, message);
+    state.rooms.send(&a.id, role, message);
     Ok(axum::Json(serde_json::json!({"id": saved, "name": name})).into_response())
 }

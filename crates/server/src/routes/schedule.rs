@@ -111,7 +111,7 @@ async fn row(
     with_patient: bool,
 ) -> Result<Row, AppError> {
     let patient = if with_patient {
-        patients::read(state, &w.actor, a.patient)
+        patients::read(state.ctx(), &w.actor, a.patient)
             .await?
             .traits
             .display_name()
@@ -212,7 +212,7 @@ async fn target_patient(
     let id: PatientId = q.and_then(|p| p.parse().ok()).ok_or_else(|| {
         AppError::BadRequest("required", "patient à préciser (depuis sa fiche)".into())
     })?;
-    let p = patients::read(state, &w.actor, id).await?;
+    let p = patients::read(state.ctx(), &w.actor, id).await?;
     Ok((id, p.traits.display_name()))
 }
 
@@ -265,7 +265,7 @@ async fn book_render(
             e.parse()
                 .map_err(|_| AppError::NotFound("établissement introuvable".into()))?,
         );
-        for s in schedule::free_slots(state, u, e, 14).await? {
+        for s in schedule::free_slots(state.ctx(), u, e, 14).await? {
             let when = paris_time(s.start_ms);
             let time = when.split_once(' ').map_or("", |(_, t)| t);
             let day = day_fr(s.start_ms);
@@ -344,11 +344,11 @@ async fn book(
                 )
                 .into());
             }
-            schedule::reschedule(&state, &w.actor, &w.user.id.to_string(), &a, start).await
+            schedule::reschedule(state.ctx(), &w.actor, &w.user.id.to_string(), &a, start).await
         }
         None => {
             schedule::book(
-                &state,
+                state.ctx(),
                 &w.actor,
                 &w.user.id.to_string(),
                 patient,
@@ -491,7 +491,7 @@ async fn cancel(
         )
         .await;
     }
-    match schedule::cancel(&state, &w.actor, &id, reason).await {
+    match schedule::cancel(state.ctx(), &w.actor, &id, reason).await {
         Ok(_) => Ok(see_other(&format!("/rdv/{id}"))),
         Err(AppError::Conflict(m)) => {
             show_render(&state, &w, &id, StatusCode::CONFLICT, Some(m), None).await

@@ -130,7 +130,7 @@ async fn wait(
 ) {
     let ended = crate::extract::session_ended(state.clone(), session);
     tokio::pin!(ended);
-    let mut open = state.room_signal(&id);
+    let mut open = state.rooms.signal(&id);
     set_presence(&state, &id, |p| p.connected = true);
     let _ = state.events.send(LiveEvent::WaitingRoom(practitioner));
     // Already let in (a reconnection after the doctor opened the room).
@@ -146,7 +146,7 @@ async fn wait(
             () = &mut ended => break,
             changed = open.changed() => if changed.is_err() {
                 // The room was forgotten (consultation closed): listen afresh.
-                open = state.room_signal(&id);
+                open = state.rooms.signal(&id);
             },
             m = socket.recv() => match m {
                 Some(Ok(Message::Text(t))) => {
@@ -164,7 +164,7 @@ async fn wait(
         }
     }
     drop(open);
-    state.forget_idle_room(&id);
+    state.rooms.forget_idle(&id);
     set_presence(&state, &id, |p| p.connected = false);
     let _ = state.events.send(LiveEvent::WaitingRoom(practitioner));
 }
@@ -210,7 +210,7 @@ async fn rows(state: &AppState, w: &WebUser) -> Result<Vec<Waiting>, PageError> 
     let presence = state.presence.lock().map(|m| m.clone()).unwrap_or_default();
     let mut out = Vec::new();
     for a in list.iter().filter(|a| a.mode == Mode::Tele) {
-        let name = crate::services::patients::read(state, &w.actor, a.patient)
+        let name = crate::services::patients::read(state.ctx(), &w.actor, a.patient)
             .await?
             .traits
             .display_name();

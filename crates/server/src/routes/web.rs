@@ -630,7 +630,7 @@ async fn search_page(
             q.ipp = Some(ident);
         }
     }
-    let found = patients::search(&state, &w.actor, &q, None).await?;
+    let found = patients::search(state.ctx(), &w.actor, &q, None).await?;
     page.searched = true;
     page.rows = found
         .into_iter()
@@ -712,12 +712,12 @@ async fn patient_page(
     let pid: PatientId = id
         .parse()
         .map_err(|_| AppError::NotFound("patient introuvable".into()))?;
-    let p = patients::read(&state, &w.actor, pid).await?;
+    let p = patients::read(state.ctx(), &w.actor, pid).await?;
     let mut establishments = Vec::new();
-    for e in patients::establishments(&state, pid).await? {
+    for e in patients::establishments(state.ctx(), pid).await? {
         establishments.push(establishment_name(&state, e).await);
     }
-    let scope = patients::scope_of(&state, &p).await?;
+    let scope = patients::scope_of(state.ctx(), &p).await?;
     let can_orient = domain::policy::authorize_patient(
         &w.actor,
         domain::policy::PatientAction::WriteClinical,

@@ -8,7 +8,7 @@ use domain::policy::{Actor, EstablishmentAction, authorize_establishment};
 use domain::{EstablishmentId, TerritoryId, UnitId};
 
 use crate::error::AppError;
-use crate::state::AppState;
+use crate::services::ctx::Ctx;
 
 /// Establishments whose beds `actor` manages (the policy decides), each once.
 pub fn managed(actor: &Actor) -> Vec<(EstablishmentId, TerritoryId)> {
@@ -48,14 +48,14 @@ pub enum Changed {
 /// establishment); `reason` goes with a closing. Traced in the store under `by`.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn change(
-    state: &AppState,
+    ctx: Ctx<'_>,
     actor: &Actor,
     by: &str,
     unit: UnitId,
     change: BedChange,
     reason: Option<&str>,
 ) -> Result<Changed, AppError> {
-    let current = state
+    let current = ctx
         .store
         .unit_beds(unit)
         .await
@@ -68,9 +68,9 @@ pub async fn change(
             "cette unité relève d'un autre établissement".into(),
         ));
     }
-    match state
+    match ctx
         .store
-        .change_beds(unit, change, reason, by, state.now_ms())
+        .change_beds(unit, change, reason, by, ctx.now_ms())
         .await
     {
         Ok(counts) => Ok(Changed::Done(counts)),

@@ -20,8 +20,8 @@ use store::schedule::Appointment;
 use crate::error::AppError;
 use crate::fmt::{paris_date as date_fr, paris_format};
 use crate::payment::{self, CheckoutRequest};
+use crate::services::ctx::Ctx;
 use crate::services::patients;
-use crate::state::AppState;
 
 fn not_found() -> AppError {
     AppError::NotFound("consultation introuvable".into())
@@ -30,11 +30,11 @@ fn not_found() -> AppError {
 /// The appointment `id` if `user` is its practitioner and it is a booked
 /// teleconsultation (else 404: others need not know it exists).
 async fn own_video_appointment(
-    state: &AppState,
+    ctx: Ctx<'_>,
     user: UserId,
     id: &str,
 ) -> Result<Appointment, AppError> {
-    let a = state.store.appointment(id).await.map_err(|_| not_found())?;
+    let a = ctx.store.appointment(id).await.map_err(|_| not_found())?;
     if a.practitioner != user || a.mode != Mode::Tele || a.status != "booked" {
         return Err(not_found());
     }
@@ -46,17 +46,17 @@ async fn own_video_appointment(
 /// and tells the patient's open room that it is over.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn close(
-    state: &AppState,
+    ctx: Ctx<'_>,
     actor: &Actor,
     user: UserId,
     id: &str,
     closing: Closing,
 ) -> Result<Consultation, AppError> {
-    let a = own_video_appointment(state, user, id).await?;
+    let a = own_video_appointment(ctx, user, id).await?;
     let closing = rules::check(closing)
         .map_err(|e| AppError::Unprocessable("business-rule", e.to_string()))?;
-    let p = state.store.patient(a.patient).await?;
-    let scope = patients::scope_of(state, &p).await?;
+    let p = ctx.store.patient(a.patient).await?;
+    let scope = patients::scope_of(ctx, &p).await?;
     let grant = match authorize_patient(actor, PatientAction::WriteClinical, &scope) {
         Decision::Allow(g) => g,
         Decision::Deny(why) => return Err(AppError::Forbidden(why.into())),
@@ -65,16 +65,16 @@ pub async fn close(
     let mut ten = [0u8; 10];
     ten.copy_from_slice(random.get(..10).unwrap_or(&[0; 10]));
     let number = rules::number(ten);
-    match state
+    match ctx
         .store
         .close_consultation(
             &a,
             &closing,
             &number,
-            state.config.teleconsultation_fee_cents,
+            ctx.config.teleconsultation_fee_cents,
             &[],
             &AuditActor::new(actor, grant),
-            state.now_ms(),
+            ctx.now_ms(),
         )
         .await
     {
@@ -86,36 +86,33 @@ pub async fn close(
         }
         Err(e) => return Err(e.into()),
     }
-    state.room_send(&a.id, "doctor", r#"{"type":"closed"}"#.into());
-    state.close_room(&a.id);
-    Ok(state.store.consultation(&a.id).await?)
+    ctx.rooms
+        .send(&a.id, "doctor", r#"{"type":"closed"}"#.into());
+    ctx.rooms.close(&a.id);
+    Ok(ctx.store.consultation(&a.id).await?)
 }
 
 /// The doctor's final approval of the prescription; `false` if already given.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn approve(
-    state: &AppState,
+    ctx: Ctx<'_>,
     actor: &Actor,
     user: UserId,
     id: &str,
 ) -> Result<bool, AppError> {
-    let c = state
-        .store
-        .consultation(id)
-        .await
-        .map_err(|_| not_found())?;
+    let c = ctx.store.consultation(id).await.map_err(|_| not_found())?;
     if c.practitioner != user {
         return Err(not_found());
     }
-    let p = state.store.patient(c.patient).await?;
-    let scope = patients::scope_of(state, &p).await?;
+    let p = ctx.store.patient(c.patient).await?;
+    let scope = patients::scope_of(ctx, &p).await?;
     let grant = match authorize_patient(actor, PatientAction::WriteClinical, &scope) {
         Decision::Allow(g) => g,
         Decision::Deny(why) => return Err(AppError::Forbidden(why.into())),
     };
-    Ok(state
+    Ok(ctx
         .store
-        .approve_consultation(&c, &AuditActor::new(actor, grant), state.now_ms())
+        .approve_consultation(&c, &AuditActor::new(actor, grant), ctx.now_ms())
         .await?)
 }
 
@@ -123,17 +120,13 @@ pub async fn approve(
 /// patient's record (the patient themselves included); audited. `None` if the
 /// appointment exists but is not closed yet.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn view(
-    state: &AppState,
-    actor: &Actor,
-    id: &str,
-) -> Result<Option<Consultation>, AppError> {
-    let c = match state.store.consultation(id).await {
+pub async fn view(ctx: Ctx<'_>, actor: &Actor, id: &str) -> Result<Option<Consultation>, AppError> {
+    let c = match ctx.store.consultation(id).await {
         Ok(c) => c,
         Err(store::StoreError::NotFound) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    patients::clinical_read(state, actor, c.patient, &format!("Consultation/{id}")).await?;
+    patients::clinical_read(ctx, actor, c.patient, &format!("Consultation/{id}")).await?;
     Ok(Some(c))
 }
 
@@ -150,29 +143,29 @@ pub fn withheld(actor: &Actor, c: &Consultation) -> Option<Withheld> {
 /// when it is withheld from the patient).
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn prescription_pdf(
-    state: &AppState,
+    ctx: Ctx<'_>,
     actor: &Actor,
     id: &str,
 ) -> Result<(Consultation, Vec<u8>), AppError> {
-    let c = view(state, actor, id).await?.ok_or_else(not_found)?;
+    let c = view(ctx, actor, id).await?.ok_or_else(not_found)?;
     if let Some(why) = withheld(actor, &c) {
         return Err(AppError::Forbidden(why.to_string()));
     }
-    let pdf = render_pdf(state, &c).await?;
+    let pdf = render_pdf(ctx, &c).await?;
     Ok((c, pdf))
 }
 
 /// The address a pharmacist checks a prescription at.
-pub fn verify_url(state: &AppState, number: &str) -> String {
-    format!("{}/ordonnance/verifier/{number}", state.config.public_url())
+pub fn verify_url(ctx: Ctx<'_>, number: &str) -> String {
+    format!("{}/ordonnance/verifier/{number}", ctx.config.public_url())
 }
 
 /// The prescription PDF (callers have applied [`withheld`]).
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn render_pdf(state: &AppState, c: &Consultation) -> Result<Vec<u8>, AppError> {
-    let doctor = state.store.user(c.practitioner).await?;
-    let est = state.store.establishment(c.establishment).await?;
-    let p = state.store.patient(c.patient).await?;
+pub async fn render_pdf(ctx: Ctx<'_>, c: &Consultation) -> Result<Vec<u8>, AppError> {
+    let doctor = ctx.store.user(c.practitioner).await?;
+    let est = ctx.store.establishment(c.establishment).await?;
+    let p = ctx.store.patient(c.patient).await?;
     let t = &p.traits;
     let family = t
         .used_name
@@ -206,7 +199,7 @@ pub async fn render_pdf(state: &AppState, c: &Consultation) -> Result<Vec<u8>, A
             paris_format(ms, "%H:%M")
         )
     });
-    let url = verify_url(state, &c.number);
+    let url = verify_url(ctx, &c.number);
     let date = date_fr(c.closed_at_ms);
     Ok(interop::ordonnance::pdf(&interop::ordonnance::Ordonnance {
         number: &c.number,
@@ -230,17 +223,13 @@ pub async fn render_pdf(state: &AppState, c: &Consultation) -> Result<Vec<u8>, A
 /// A settlement recorded at the desk by the establishment's staff.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn settle_at_desk(
-    state: &AppState,
+    ctx: Ctx<'_>,
     actor: &Actor,
     id: &str,
     method: Method,
 ) -> Result<(), AppError> {
-    let c = state
-        .store
-        .consultation(id)
-        .await
-        .map_err(|_| not_found())?;
-    let est = state.store.establishment(c.establishment).await?;
+    let c = ctx.store.consultation(id).await.map_err(|_| not_found())?;
+    let est = ctx.store.establishment(c.establishment).await?;
     let grant = match authorize_establishment(
         actor,
         EstablishmentAction::ManageAppointments,
@@ -254,14 +243,14 @@ pub async fn settle_at_desk(
         rules::SettleError::AlreadySettled(_) => AppError::Conflict(e.to_string()),
         rules::SettleError::CardAtDesk => AppError::Unprocessable("business-rule", e.to_string()),
     })?;
-    let done = state
+    let done = ctx
         .store
         .settle_consultation(
             &c,
             method,
             None,
             &AuditActor::new(actor, grant),
-            state.now_ms(),
+            ctx.now_ms(),
         )
         .await?;
     if !done {
@@ -276,12 +265,12 @@ pub async fn settle_at_desk(
 /// where to send their browser.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn checkout(
-    state: &AppState,
+    ctx: Ctx<'_>,
     actor: &Actor,
     email: Option<&str>,
     id: &str,
 ) -> Result<String, AppError> {
-    let c = view(state, actor, id).await?.ok_or_else(not_found)?;
+    let c = view(ctx, actor, id).await?.ok_or_else(not_found)?;
     if !matches!(actor.principal, Principal::Patient { patient, .. } if patient == c.patient) {
         return Err(AppError::Forbidden(
             "seul le patient règle en ligne sa consultation".into(),
@@ -293,14 +282,14 @@ pub async fn checkout(
             m.label_fr()
         )));
     }
-    let Some(provider) = &state.payment else {
+    let Some(provider) = ctx.payment else {
         return Err(AppError::Unprocessable(
             "business-rule",
             "le paiement en ligne n'est pas disponible : réglez au secrétariat".into(),
         ));
     };
-    let base = state.config.public_url();
-    let doctor = state.store.user(c.practitioner).await?;
+    let base = ctx.config.public_url();
+    let doctor = ctx.store.user(c.practitioner).await?;
     let label = format!(
         "Téléconsultation du {} avec {}",
         date_fr(c.closed_at_ms),
@@ -309,7 +298,7 @@ pub async fn checkout(
     let success = format!("{base}/rdv/{id}?paiement=retour");
     let cancel = format!("{base}/rdv/{id}?paiement=abandon");
     // A double click within ten minutes opens the same session.
-    let key = format!("parcours-{id}-{}", state.now_ms() / 600_000);
+    let key = format!("parcours-{id}-{}", ctx.now_ms() / 600_000);
     let session = provider
         .create_checkout(&CheckoutRequest {
             reference: id,
@@ -327,7 +316,7 @@ pub async fn checkout(
                 "le paiement en ligne est momentanément indisponible, réessayez dans un instant ({e})"
             ))
         })?;
-    if !state.store.set_checkout(id, &session.id).await? {
+    if !ctx.store.set_checkout(id, &session.id).await? {
         return Err(AppError::Conflict(
             "cette consultation vient d'être réglée".into(),
         ));
@@ -353,14 +342,14 @@ pub enum WebhookOutcome {
 /// checked (422 if they differ: nothing is settled).
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn webhook(
-    state: &AppState,
+    ctx: Ctx<'_>,
     signature: Option<&str>,
     body: &[u8],
 ) -> Result<WebhookOutcome, AppError> {
-    let Some(provider) = &state.payment else {
+    let Some(provider) = ctx.payment else {
         return Err(AppError::NotFound("paiement en ligne non configuré".into()));
     };
-    let now_s = state.now_ms() / 1000;
+    let now_s = ctx.now_ms() / 1000;
     payment::verify(
         provider.webhook_secret(),
         signature.unwrap_or_default(),
@@ -379,7 +368,7 @@ pub async fn webhook(
         tracing::warn!(event = %event.id, "paid session without reference");
         return Ok(WebhookOutcome::Ignored);
     };
-    let c = match state.store.consultation(reference).await {
+    let c = match ctx.store.consultation(reference).await {
         Ok(c) => c,
         Err(store::StoreError::NotFound) => {
             tracing::warn!(event = %event.id, "paid session for no consultation of ours");
@@ -394,14 +383,14 @@ pub async fn webhook(
             "le montant payé ne correspond pas au tarif de la consultation".into(),
         ));
     }
-    let settled = state
+    let settled = ctx
         .store
         .settle_consultation(
             &c,
             Method::Card,
             Some(&session.id),
             &AuditActor::system("paiement"),
-            state.now_ms(),
+            ctx.now_ms(),
         )
         .await?;
     if settled {
@@ -437,19 +426,18 @@ pub struct Verified {
 
 /// Looks a prescription number up (audited as a verification of the record).
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn verify(state: &AppState, typed: &str) -> Result<Option<Verified>, AppError> {
+pub async fn verify(ctx: Ctx<'_>, typed: &str) -> Result<Option<Verified>, AppError> {
     let Some(number) = rules::normalise_number(typed) else {
         return Ok(None);
     };
-    let c = match state.store.consultation_by_number(&number).await {
+    let c = match ctx.store.consultation_by_number(&number).await {
         Ok(c) => c,
         Err(store::StoreError::NotFound) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    state
-        .store
+    ctx.store
         .audit(&store::audit::NewAudit {
-            at_ms: state.now_ms(),
+            at_ms: ctx.now_ms(),
             actor: AuditActor::system("verification-ordonnance"),
             patient: Some(c.patient.to_string()),
             action: "read-clinical".into(),
@@ -457,8 +445,8 @@ pub async fn verify(state: &AppState, typed: &str) -> Result<Option<Verified>, A
             outcome: "success".into(),
         })
         .await?;
-    let doctor = state.store.user(c.practitioner).await?;
-    let est = state.store.establishment(c.establishment).await?;
+    let doctor = ctx.store.user(c.practitioner).await?;
+    let est = ctx.store.establishment(c.establishment).await?;
     Ok(Some(Verified {
         number,
         date: date_fr(c.closed_at_ms),

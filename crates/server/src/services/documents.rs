@@ -16,13 +16,10 @@ use store::outbox::NewMessage;
 
 use crate::error::AppError;
 use crate::fmt::paris_date as date_fr;
+use crate::services::ctx::Ctx;
 use crate::services::patients;
-use crate::state::AppState;
 
-/// The outbox topic of MHD submissions (ITI-65).
-pub const MHD_TOPIC: &str = "mhd";
-/// The outbox topic of documents sent by secure messaging (XDM by mail).
-pub const MSS_TOPIC: &str = "mss";
+pub use crate::outbound::{MHD_TOPIC, MSS_TOPIC};
 
 fn not_found() -> AppError {
     AppError::NotFound("document introuvable".into())
@@ -31,17 +28,13 @@ fn not_found() -> AppError {
 /// Checks `action` on the patient; the grant used (for the audit and the
 /// establishment).
 async fn authorized(
-    state: &AppState,
+    ctx: Ctx<'_>,
     actor: &Actor,
     patient: PatientId,
     action: PatientAction,
 ) -> Result<Option<domain::policy::Grant>, AppError> {
-    let p = state
-        .store
-        .patient(patient)
-        .await
-        .map_err(|_| not_found())?;
-    let scope = patients::scope_of(state, &p).await?;
+    let p = ctx.store.patient(patient).await.map_err(|_| not_found())?;
+    let scope = patients::scope_of(ctx, &p).await?;
     match authorize_patient(actor, action, &scope) {
         Decision::Allow(g) => Ok(g),
         Decision::Deny(why) => Err(AppError::Forbidden(why.into())),
@@ -54,21 +47,21 @@ async fn authorized(
 /// template's sections, the facts the record knows already filled in. Its id.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn draft(
-    state: &AppState,
+    ctx: Ctx<'_>,
     actor: &Actor,
     drafted_by: &str,
     patient: PatientId,
     kind: Kind,
     unit: Option<&str>,
 ) -> Result<String, AppError> {
-    let grant = authorized(state, actor, patient, PatientAction::DraftDocument)
+    let grant = authorized(ctx, actor, patient, PatientAction::DraftDocument)
         .await?
         .ok_or_else(|| {
             AppError::Forbidden("rédaction réservée aux soignants et au secrétariat".into())
         })?;
-    let p = state.store.patient(patient).await?;
-    let est = state.store.establishment(grant.establishment).await?;
-    let stays = patients::encounters(state, actor, patient).await?;
+    let p = ctx.store.patient(patient).await?;
+    let est = ctx.store.establishment(grant.establishment).await?;
+    let stays = patients::encounters(ctx, actor, patient).await?;
     let last = stays
         .iter()
         .filter(|e| e.establishment == grant.establishment)
@@ -98,7 +91,7 @@ pub async fn draft(
     }
     let unit = match unit.map(str::trim).filter(|u| !u.is_empty()) {
         Some(code) => {
-            let units = state.store.units(grant.establishment).await?;
+            let units = ctx.store.units(grant.establishment).await?;
             if !units.iter().any(|u| u.code == code) {
                 return Err(AppError::Unprocessable(
                     "business-rule",
@@ -109,7 +102,7 @@ pub async fn draft(
         }
         None => last.and_then(|e| e.location.unit.clone()),
     };
-    Ok(state
+    Ok(ctx
         .store
         .create_document(
             &NewDocument {
@@ -122,16 +115,16 @@ pub async fn draft(
                 unit,
             },
             &AuditActor::new(actor, Some(grant)),
-            state.now_ms(),
+            ctx.now_ms(),
         )
         .await?)
 }
 
 /// A document this actor may read (audited).
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn read(state: &AppState, actor: &Actor, id: &str) -> Result<Document, AppError> {
-    let d = state.store.document(id).await.map_err(|_| not_found())?;
-    patients::clinical_read(state, actor, d.patient, &format!("DocumentReference/{id}")).await?;
+pub async fn read(ctx: Ctx<'_>, actor: &Actor, id: &str) -> Result<Document, AppError> {
+    let d = ctx.store.document(id).await.map_err(|_| not_found())?;
+    patients::clinical_read(ctx, actor, d.patient, &format!("DocumentReference/{id}")).await?;
     Ok(d)
 }
 
@@ -140,12 +133,12 @@ pub async fn read(state: &AppState, actor: &Actor, id: &str) -> Result<Document,
 /// sent to them.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn of_patient(
-    state: &AppState,
+    ctx: Ctx<'_>,
     actor: &Actor,
     patient: PatientId,
 ) -> Result<Vec<Document>, AppError> {
-    patients::clinical_read(state, actor, patient, "DocumentReference").await?;
-    let all = state.store.documents_of_patient(patient).await?;
+    patients::clinical_read(ctx, actor, patient, "DocumentReference").await?;
+    let all = ctx.store.documents_of_patient(patient).await?;
     if !matches!(actor.principal, domain::policy::Principal::Patient { .. }) {
         return Ok(all);
     }
@@ -153,7 +146,7 @@ pub async fn of_patient(
     for d in all {
         if d.status == Status::Validated
             && d.superseded_by.is_none()
-            && state
+            && ctx
                 .store
                 .recipients_of(&d.id)
                 .await?
@@ -169,14 +162,14 @@ pub async fn of_patient(
 /// Saves a draft's title and text.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn edit(
-    state: &AppState,
+    ctx: Ctx<'_>,
     actor: &Actor,
     id: &str,
     title: &str,
     body: &str,
 ) -> Result<(), AppError> {
-    let d = state.store.document(id).await.map_err(|_| not_found())?;
-    let grant = authorized(state, actor, d.patient, PatientAction::DraftDocument).await?;
+    let d = ctx.store.document(id).await.map_err(|_| not_found())?;
+    let grant = authorized(ctx, actor, d.patient, PatientAction::DraftDocument).await?;
     rules::may_edit(d.status).map_err(|e| AppError::Conflict(e.to_string()))?;
     let title = title.trim();
     if title.is_empty() {
@@ -185,14 +178,14 @@ pub async fn edit(
             "le titre est vide".into(),
         ));
     }
-    if !state
+    if !ctx
         .store
         .update_draft(
             &d,
             title,
             body,
             &AuditActor::new(actor, grant),
-            state.now_ms(),
+            ctx.now_ms(),
         )
         .await?
     {
@@ -208,13 +201,13 @@ pub async fn edit(
 /// id (the draft already started, if any).
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn revise(
-    state: &AppState,
+    ctx: Ctx<'_>,
     actor: &Actor,
     user: &store::users::User,
     id: &str,
 ) -> Result<String, AppError> {
-    let d = state.store.document(id).await.map_err(|_| not_found())?;
-    let grant = authorized(state, actor, d.patient, PatientAction::WriteClinical).await?;
+    let d = ctx.store.document(id).await.map_err(|_| not_found())?;
+    let grant = authorized(ctx, actor, d.patient, PatientAction::WriteClinical).await?;
     let is_doctor = actor
         .grants
         .iter()
@@ -229,13 +222,12 @@ pub async fn revise(
             "seul un document validé ici peut être corrigé".into(),
         ));
     }
-    state
-        .store
+    ctx.store
         .revise_document(
             &d,
             &user.id.to_string(),
             &AuditActor::new(actor, grant),
-            state.now_ms(),
+            ctx.now_ms(),
         )
         .await?
         .ok_or_else(|| AppError::Conflict("ce document a déjà été remplacé".into()))
@@ -282,11 +274,11 @@ pub(crate) struct ForDmp<'a> {
 /// skipped (the patient's reason) or waiting (ours), with why.
 #[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn dmp_plan(
-    state: &AppState,
+    ctx: Ctx<'_>,
     p: &domain::identity::PatientRecord,
     f: &ForDmp<'_>,
 ) -> Result<RecipientPlan, AppError> {
-    let (dmp, opposition) = state.store.dmp_of(p.id).await?;
+    let (dmp, opposition) = ctx.store.dmp_of(p.id).await?;
     let eligible = rules::dmp_eligibility(
         p.status.ins_exchangeable() && p.ins.is_some(),
         dmp,
@@ -302,7 +294,7 @@ pub(crate) async fn dmp_plan(
     Ok(
         match (
             eligible,
-            state.config.mhd_destination.as_deref(),
+            ctx.config.mhd_destination.as_deref(),
             p.ins.as_ref(),
         ) {
             (Err(why), _, _) => plan("skipped", why.to_string()),
@@ -349,15 +341,15 @@ pub(crate) async fn dmp_plan(
 /// chosen recipient. Returns how each was planned.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn validate(
-    state: &AppState,
+    ctx: Ctx<'_>,
     actor: &Actor,
     user: &store::users::User,
     id: &str,
     chosen: &[Recipient],
     addresses: &Addresses,
 ) -> Result<Vec<RecipientPlan>, AppError> {
-    let d = state.store.document(id).await.map_err(|_| not_found())?;
-    let grant = authorized(state, actor, d.patient, PatientAction::WriteClinical).await?;
+    let d = ctx.store.document(id).await.map_err(|_| not_found())?;
+    let grant = authorized(ctx, actor, d.patient, PatientAction::WriteClinical).await?;
     let is_doctor = actor
         .grants
         .iter()
@@ -367,31 +359,29 @@ pub async fn validate(
         rules::DocumentError::NotADoctor => AppError::Forbidden(e.to_string()),
         _ => AppError::Unprocessable("business-rule", e.to_string()),
     })?;
-    let p = state.store.patient(d.patient).await?;
-    let territory = state.store.territory(p.territory).await?;
-    let est = state.store.establishment(d.establishment).await?;
-    let now = state.now_ms();
+    let p = ctx.store.patient(d.patient).await?;
+    let territory = ctx.store.territory(p.territory).await?;
+    let est = ctx.store.establishment(d.establishment).await?;
+    let now = ctx.now_ms();
     let (given, family) = user
         .display_name
         .trim_start_matches("Dr ")
         .split_once(' ')
         .map_or(("", user.display_name.as_str()), |(g, f)| (g, f));
     let pdf = pdf_of(&d, &user.display_name, &est.name);
-    let effective = crate::services::hl7::paris_dtm(now);
-    let stays = state.store.encounters_of(d.patient).await?;
+    let effective = crate::fmt::hl7_dtm(now);
+    let stays = ctx.store.encounters_of(d.patient).await?;
     let stay = stays
         .iter()
         .filter(|e| e.establishment == d.establishment)
         .max_by_key(|e| e.started_at_ms.unwrap_or(0));
     let (start, end) = (
-        stay.and_then(|e| e.started_at_ms)
-            .map(crate::services::hl7::paris_dtm),
-        stay.and_then(|e| e.ended_at_ms)
-            .map(crate::services::hl7::paris_dtm),
+        stay.and_then(|e| e.started_at_ms).map(crate::fmt::hl7_dtm),
+        stay.and_then(|e| e.ended_at_ms).map(crate::fmt::hl7_dtm),
     );
     // A correction names the version it replaces.
     let replaced = match &d.replaces {
-        Some(old) => Some(state.store.document(old).await?),
+        Some(old) => Some(ctx.store.document(old).await?),
         None => None,
     };
     let cda = interop::cda::build(&interop::cda::CdaInput {
@@ -428,7 +418,7 @@ pub async fn validate(
                 address: "portail Parcours".into(),
                 message: Some(NewMessage {
                     idempotency_key: format!("doc:{}:patient", d.id),
-                    topic: crate::delivery::NOTIFY_TOPIC.into(),
+                    topic: crate::outbound::NOTIFY_TOPIC.into(),
                     destination: format!("portail:{}", d.patient),
                     payload: format!(
                         "Un nouveau document est disponible dans votre espace Parcours : {}.",
@@ -440,7 +430,7 @@ pub async fn validate(
             },
             Recipient::Dmp => {
                 dmp_plan(
-                    state,
+                    ctx,
                     &p,
                     &ForDmp {
                         key: format!("doc:{}:dmp", d.id),
@@ -477,7 +467,7 @@ pub async fn validate(
                         "business-rule",
                         format!("adresse de messagerie invalide : {address}"),
                     ));
-                } else if state.mailer.is_none() {
+                } else if ctx.mailer.is_none() {
                     RecipientPlan {
                         recipient: *r,
                         address: address.to_owned(),
@@ -525,7 +515,7 @@ pub async fn validate(
         };
         plans.push(plan);
     }
-    if !state
+    if !ctx
         .store
         .validate_document(
             &d,
@@ -571,16 +561,16 @@ pub fn pdf_in(content_type: &str, content: &[u8]) -> Option<Vec<u8>> {
 /// only what was sent to them.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn content(
-    state: &AppState,
+    ctx: Ctx<'_>,
     actor: &Actor,
     id: &str,
 ) -> Result<(Document, String, Vec<u8>), AppError> {
-    let d = read(state, actor, id).await?;
+    let d = read(ctx, actor, id).await?;
     if d.status != Status::Validated {
         return Err(not_found());
     }
     if matches!(actor.principal, domain::policy::Principal::Patient { .. }) {
-        let sent = state
+        let sent = ctx
             .store
             .recipients_of(id)
             .await?
@@ -590,7 +580,7 @@ pub async fn content(
             return Err(not_found());
         }
     }
-    let (t, c) = state
+    let (t, c) = ctx
         .store
         .document_content(id)
         .await?
@@ -604,7 +594,7 @@ pub async fn content(
 /// twice (the same bundle resent answers the same). Their ids.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn receive(
-    state: &AppState,
+    ctx: Ctx<'_>,
     actor: &Actor,
     sender: &str,
     bundle: &serde_json::Value,
@@ -625,14 +615,14 @@ pub async fn receive(
                 format!("patient identifié par {system} : l'INS (NIR ou NIA) est attendue"),
             ));
         }
-        let Some(p) = state.store.qualified_by_ins(grant.territory, value).await? else {
+        let Some(p) = ctx.store.qualified_by_ins(grant.territory, value).await? else {
             return Err(AppError::Unprocessable(
                 "business-rule",
                 "aucune identité qualifiée ne porte cette INS ici".into(),
             ));
         };
-        authorized(state, actor, p.id, PatientAction::WriteClinical).await?;
-        if let Some(existing) = state.store.document_by_unique_id(&r.unique_id).await? {
+        authorized(ctx, actor, p.id, PatientAction::WriteClinical).await?;
+        if let Some(existing) = ctx.store.document_by_unique_id(&r.unique_id).await? {
             ids.push(existing.id);
             continue;
         }
@@ -640,7 +630,7 @@ pub async fn receive(
             .into_iter()
             .find(|k| k.loinc().0 == r.type_code)
             .unwrap_or(Kind::CrConsultation);
-        let id = state
+        let id = ctx
             .store
             .file_document(
                 &ReceivedDocument {
@@ -657,7 +647,7 @@ pub async fn receive(
                 },
                 &[],
                 &AuditActor::new(actor, Some(grant)),
-                state.now_ms(),
+                ctx.now_ms(),
             )
             .await;
         match id {
@@ -666,7 +656,7 @@ pub async fn receive(
             Ok(id) => ids.push(id),
             // Filed by a concurrent resend meanwhile.
             Err(store::StoreError::Conflict(_)) => {
-                if let Some(existing) = state.store.document_by_unique_id(&r.unique_id).await? {
+                if let Some(existing) = ctx.store.document_by_unique_id(&r.unique_id).await? {
                     ids.push(existing.id);
                 }
             }
@@ -691,19 +681,19 @@ pub struct Dashboard {
 /// `since_ms` and where each went.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn dashboard(
-    state: &AppState,
+    ctx: Ctx<'_>,
     establishment: EstablishmentId,
     unit: Option<&str>,
     since_ms: i64,
 ) -> Result<Dashboard, AppError> {
-    let docs: Vec<Document> = state
+    let docs: Vec<Document> = ctx
         .store
         .validated_documents(establishment, since_ms)
         .await?
         .into_iter()
         .filter(|d| unit.is_none() || d.unit.as_deref() == unit)
         .collect();
-    let recipients = state
+    let recipients = ctx
         .store
         .document_recipients(establishment, since_ms)
         .await?;

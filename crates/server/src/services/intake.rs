@@ -15,9 +15,9 @@ use store::incoming::{Incoming, IncomingState, NewIncoming};
 use store::orgs::Establishment;
 
 use crate::error::AppError;
+use crate::services::ctx::Ctx;
 use crate::services::documents::{ForDmp, dmp_plan};
 use crate::services::patients;
-use crate::state::AppState;
 
 /// What one mail brought.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -66,13 +66,13 @@ fn traits_line(h: &interop::cda::CdaHeader) -> String {
 
 /// The patient the header names, or why nobody for sure.
 async fn match_patient(
-    state: &AppState,
+    ctx: Ctx<'_>,
     est: &Establishment,
     h: &interop::cda::CdaHeader,
 ) -> Result<Result<(PatientId, &'static str), String>, AppError> {
     let territory = est.territory;
     let by_ins = match &h.ins {
-        Some((value, _)) => state.store.qualified_by_ins(territory, value).await?,
+        Some((value, _)) => ctx.store.qualified_by_ins(territory, value).await?,
         None => None,
     };
     let birth_date = h
@@ -97,8 +97,7 @@ async fn match_patient(
     let candidates: Vec<_> = if by_ins.is_some() {
         Vec::new()
     } else {
-        state
-            .store
+        ctx.store
             .search_patients(
                 territory,
                 &store::patients::PatientQuery {
@@ -126,23 +125,23 @@ async fn match_patient(
 
 /// The document to file and where it is forwarded (the DMP when fed).
 async fn filing(
-    state: &AppState,
+    ctx: Ctx<'_>,
     est: &Establishment,
     patient: PatientId,
     h: &interop::cda::CdaHeader,
     sender: &str,
     cda: &[u8],
 ) -> Result<(ReceivedDocument, Vec<RecipientPlan>), AppError> {
-    let p = state.store.patient(patient).await?;
+    let p = ctx.store.patient(patient).await?;
     let kind = kind_of(&h.type_code.0);
-    let now = state.now_ms();
+    let now = ctx.now_ms();
     let type_code = if h.type_code.0.is_empty() {
         kind.loinc()
     } else {
         (h.type_code.0.as_str(), h.type_code.1.as_str())
     };
     let dmp = dmp_plan(
-        state,
+        ctx,
         &p,
         &ForDmp {
             key: format!("mail:{}:dmp", h.unique_id),
@@ -179,13 +178,9 @@ async fn filing(
 /// Takes in one mail received in `est`'s mailbox. Reading it again changes
 /// nothing. An error (the store) leaves it to be read again.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn take_mail(
-    state: &AppState,
-    est: &Establishment,
-    raw: &[u8],
-) -> Result<Report, AppError> {
+pub async fn take_mail(ctx: Ctx<'_>, est: &Establishment, raw: &[u8]) -> Result<Report, AppError> {
     let mut report = Report::default();
-    let now = state.now_ms();
+    let now = ctx.now_ms();
     let blank = |message_id: String, from: String, subject: String| NewIncoming {
         establishment: est.id,
         message_id,
@@ -207,7 +202,7 @@ pub async fn take_mail(
         Err(why) => {
             let mut n = blank(interop::mss::digest_id(raw), String::new(), String::new());
             n.detail = why;
-            if state.store.record_incoming(&n, now).await? {
+            if ctx.store.record_incoming(&n, now).await? {
                 report.rejected += 1;
             } else {
                 report.seen += 1;
@@ -223,7 +218,7 @@ pub async fn take_mail(
     if mail.documents.is_empty() {
         let mut n = base;
         n.detail = mail.problems.join(" ; ");
-        if state.store.record_incoming(&n, now).await? {
+        if ctx.store.record_incoming(&n, now).await? {
             report.rejected += 1;
         } else {
             report.seen += 1;
@@ -233,7 +228,7 @@ pub async fn take_mail(
     let system = AuditActor::system("messagerie");
     for (i, cda) in mail.documents.iter().enumerate() {
         let part = i64::try_from(i + 1).unwrap_or(i64::MAX);
-        if state
+        if ctx
             .store
             .incoming_seen(est.id, &mail.message_id, part)
             .await?
@@ -248,7 +243,7 @@ pub async fn take_mail(
             Ok(h) => h,
             Err(why) => {
                 n.detail = why;
-                state.store.record_incoming(&n, now).await?;
+                ctx.store.record_incoming(&n, now).await?;
                 report.rejected += 1;
                 continue;
             }
@@ -257,7 +252,7 @@ pub async fn take_mail(
         n.title = h.title.clone();
         n.type_code = h.type_code.0.clone();
         n.traits = traits_line(&h);
-        if let Some(existing) = state.store.document_by_unique_id(&h.unique_id).await? {
+        if let Some(existing) = ctx.store.document_by_unique_id(&h.unique_id).await? {
             n.state = IncomingState::Duplicate;
             n.detail = "document déjà classé (même identifiant)".into();
             // Linked only when filed here: another establishment's filing is not ours to show.
@@ -265,16 +260,16 @@ pub async fn take_mail(
                 n.patient = Some(existing.patient);
                 n.document_id = Some(existing.id);
             }
-            state.store.record_incoming(&n, now).await?;
+            ctx.store.record_incoming(&n, now).await?;
             report.duplicates += 1;
             continue;
         }
-        match match_patient(state, est, &h).await? {
+        match match_patient(ctx, est, &h).await? {
             Ok((patient, how)) => {
-                let (doc, plans) = filing(state, est, patient, &h, &mail.from, cda).await?;
+                let (doc, plans) = filing(ctx, est, patient, &h, &mail.from, cda).await?;
                 n.state = IncomingState::Filed;
                 n.detail = format!("rattaché automatiquement ({how})");
-                match state
+                match ctx
                     .store
                     .file_incoming(&n, &doc, &plans, &system, now)
                     .await
@@ -287,7 +282,7 @@ pub async fn take_mail(
                         n.state = IncomingState::Rejected;
                         n.patient = None;
                         n.detail = why;
-                        state.store.record_incoming(&n, now).await?;
+                        ctx.store.record_incoming(&n, now).await?;
                         report.rejected += 1;
                     }
                     Ok(None) => report.seen += 1,
@@ -301,7 +296,7 @@ pub async fn take_mail(
             Err(why) => {
                 n.state = IncomingState::Queued;
                 n.detail = why;
-                state.store.record_incoming(&n, now).await?;
+                ctx.store.record_incoming(&n, now).await?;
                 report.queued += 1;
             }
         }
@@ -335,15 +330,15 @@ pub fn desk(actor: &Actor, wanted: Option<EstablishmentId>) -> Result<Establishm
 /// first, each with its DMP copy's state when it has one.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(
-    state: &AppState,
+    ctx: Ctx<'_>,
     actor: &Actor,
     est: EstablishmentId,
 ) -> Result<Vec<(Incoming, Option<RecipientState>)>, AppError> {
     let est = desk(actor, Some(est))?;
     let mut out = Vec::new();
-    for i in state.store.incoming_documents(est, 200).await? {
+    for i in ctx.store.incoming_documents(est, 200).await? {
         let dmp = match (&i.document_id, i.state) {
-            (Some(d), IncomingState::Filed) => state
+            (Some(d), IncomingState::Filed) => ctx
                 .store
                 .recipients_of(d)
                 .await?
@@ -359,14 +354,14 @@ pub async fn list(
 /// A queued document, for the human who matches it (any of their
 /// establishments').
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn queued(state: &AppState, actor: &Actor, id: &str) -> Result<Incoming, AppError> {
+pub async fn queued(ctx: Ctx<'_>, actor: &Actor, id: &str) -> Result<Incoming, AppError> {
     let mine = desks(actor);
     if mine.is_empty() {
         return Err(AppError::Forbidden(
             "documents reçus réservés aux équipes des établissements".into(),
         ));
     }
-    let (i, _) = state
+    let (i, _) = ctx
         .store
         .incoming(id)
         .await
@@ -381,32 +376,32 @@ pub async fn queued(state: &AppState, actor: &Actor, id: &str) -> Result<Incomin
 /// that patient's record), and forwards it to the DMP when fed.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn attach(
-    state: &AppState,
+    ctx: Ctx<'_>,
     actor: &Actor,
     who: &str,
     id: &str,
     patient: PatientId,
 ) -> Result<String, AppError> {
-    let i = queued(state, actor, id).await?;
+    let i = queued(ctx, actor, id).await?;
     if i.state != IncomingState::Queued {
         return Err(AppError::Conflict("ce document est déjà traité".into()));
     }
-    let p = state
+    let p = ctx
         .store
         .patient(patient)
         .await
         .map_err(|_| AppError::NotFound("patient introuvable".into()))?;
-    let scope = patients::scope_of(state, &p).await?;
+    let scope = patients::scope_of(ctx, &p).await?;
     let grant = match authorize_patient(actor, PatientAction::DraftDocument, &scope) {
         Decision::Allow(g) => g,
         Decision::Deny(why) => return Err(AppError::Forbidden(why.into())),
     };
-    let (_, content) = state.store.incoming(id).await?;
+    let (_, content) = ctx.store.incoming(id).await?;
     let cda = content.ok_or_else(|| AppError::Conflict("document reçu sans contenu".into()))?;
     let h = interop::cda::read_header(&cda).map_err(|e| AppError::Unprocessable("invalid", e))?;
-    let est = state.store.establishment(i.establishment).await?;
-    let (doc, plans) = filing(state, &est, p.id, &h, &i.sender, &cda).await?;
-    let attached = state
+    let est = ctx.store.establishment(i.establishment).await?;
+    let (doc, plans) = filing(ctx, &est, p.id, &h, &i.sender, &cda).await?;
+    let attached = ctx
         .store
         .attach_incoming(
             id,
@@ -414,7 +409,7 @@ pub async fn attach(
             &doc,
             &plans,
             &AuditActor::new(actor, grant),
-            state.now_ms(),
+            ctx.now_ms(),
         )
         .await
         .map_err(|e| match e {

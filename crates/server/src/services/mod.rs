@@ -4,10 +4,13 @@
 
 pub mod beds;
 pub mod consultations;
+pub mod ctx;
+pub mod directory;
 pub mod documents;
 pub mod hl7;
 pub mod intake;
 pub mod monitoring;
+pub mod orientation;
 pub mod oru;
 pub mod patients;
 pub mod schedule;

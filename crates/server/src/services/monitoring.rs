@@ -12,8 +12,8 @@ use interop::programme::{ItemKind, Programme};
 use store::monitoring::{Enrolment, NewAlert};
 
 use crate::error::AppError;
+use crate::services::ctx::Ctx;
 use crate::services::patients;
-use crate::state::AppState;
 
 static PROGRAMMES: OnceLock<Vec<Programme>> = OnceLock::new();
 
@@ -153,15 +153,15 @@ pub fn response_items(p: &Programme, answers: &[(String, AnswerValue)]) -> serde
 /// record) or a carer allowed to write the patient's clinical data.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn submit(
-    state: &AppState,
+    ctx: Ctx<'_>,
     actor: &Actor,
     enrolment: &Enrolment,
     form: &[(String, String)],
 ) -> Result<Submitted, AppError> {
     let p = programme(&enrolment.programme)
         .ok_or_else(|| AppError::NotFound("programme inconnu".into()))?;
-    let patient = state.store.patient(enrolment.patient).await?;
-    let scope = patients::scope_of(state, &patient).await?;
+    let patient = ctx.store.patient(enrolment.patient).await?;
+    let scope = patients::scope_of(ctx, &patient).await?;
     let own = matches!(actor.principal, domain::policy::Principal::Patient { patient, .. } if patient == enrolment.patient);
     let grant = match authorize_patient(actor, PatientAction::WriteClinical, &scope) {
         Decision::Allow(g) => g,
@@ -173,20 +173,20 @@ pub async fn submit(
     }
     let answers = read_answers(p, form)?;
     let who = AuditActor::new(actor, grant);
-    let target = report_target(state, enrolment.patient, enrolment.establishment).await?;
+    let target = report_target(ctx, enrolment.patient, enrolment.establishment).await?;
     let (response, kept) = record(
-        &state.store,
+        ctx.store,
         p,
         enrolment,
         &answers,
         target.as_ref(),
         &who,
-        state.now_ms(),
+        ctx.now_ms(),
     )
     .await?;
     if !kept.is_empty() {
         // Open queues refresh now (no receiver is not an error).
-        let _ = state.events.send(crate::state::LiveEvent::NewAlerts(
+        let _ = ctx.events.send(crate::state::LiveEvent::NewAlerts(
             enrolment.establishment,
             response.clone(),
         ));
@@ -295,7 +295,7 @@ pub async fn record(
 /// timeline. The idempotency key is the alert's: a report leaves once.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn closing_report(
-    state: &AppState,
+    ctx: Ctx<'_>,
     alert: &store::monitoring::Alert,
     outcome: &str,
     closed_by: &str,
@@ -332,7 +332,7 @@ pub async fn closing_report(
         text("MOTIF", "Motif", alert.reason.clone()),
         text("ISSUE", "Issue", format!("{outcome} ({closed_by})")),
     ];
-    for (at, actor, action, note) in timeline(state, &alert.id).await? {
+    for (at, actor, action, note) in timeline(ctx, &alert.id).await? {
         let mut step = format!("{at} {actor} : {action}");
         if !note.is_empty() {
             step.push_str(" — ");
@@ -341,7 +341,7 @@ pub async fn closing_report(
         observations.push(text("ETAPE", "Étape du suivi", step));
     }
     report_message(
-        state,
+        ctx,
         alert.patient,
         alert.establishment,
         &format!("oru:alerte:{}", alert.id),
@@ -365,22 +365,22 @@ pub struct ReportTarget {
 /// ORU destination is configured.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn report_target(
-    state: &AppState,
+    ctx: Ctx<'_>,
     patient: domain::PatientId,
     establishment: domain::EstablishmentId,
 ) -> Result<Option<ReportTarget>, AppError> {
-    let Some(destination) = state.config.oru_destination.clone() else {
+    let Some(destination) = ctx.config.oru_destination.clone() else {
         return Ok(None);
     };
-    let patient = state.store.patient(patient).await?;
-    let domain_oid = state.store.territory(patient.territory).await?.oid;
-    let finess = state.store.establishment(establishment).await?.finess;
+    let patient = ctx.store.patient(patient).await?;
+    let domain_oid = ctx.store.territory(patient.territory).await?.oid;
+    let finess = ctx.store.establishment(establishment).await?.finess;
     Ok(Some(ReportTarget {
         destination,
         patient,
         domain_oid,
         finess,
-        timestamp: crate::services::hl7::timestamp(state),
+        timestamp: crate::fmt::hl7_now(ctx.clock.now()),
     }))
 }
 
@@ -408,7 +408,7 @@ fn report_for(
         .map_err(|e| AppError::Internal(anyhow::anyhow!("ORU: {e}")))?;
     Ok(store::outbox::NewMessage {
         idempotency_key: key.to_owned(),
-        topic: crate::delivery::ORU_TOPIC.into(),
+        topic: crate::outbound::ORU_TOPIC.into(),
         destination: t.destination.clone(),
         payload,
     })
@@ -416,14 +416,14 @@ fn report_for(
 
 /// [`report_for`] when a destination is configured.
 async fn report_message(
-    state: &AppState,
+    ctx: Ctx<'_>,
     patient: domain::PatientId,
     establishment: domain::EstablishmentId,
     key: &str,
     service: (&str, &str),
     observations: Vec<interop::oru::Observation>,
 ) -> Result<Option<store::outbox::NewMessage>, AppError> {
-    match report_target(state, patient, establishment).await? {
+    match report_target(ctx, patient, establishment).await? {
         Some(t) => report_for(&t, key, service, observations).map(Some),
         None => Ok(None),
     }
@@ -491,25 +491,25 @@ fn result_observations(
 /// The end-of-monitoring summary: figures as observations and the same as a PDF.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn summary_report(
-    state: &AppState,
+    ctx: Ctx<'_>,
     enrolment: &Enrolment,
     reason: &str,
 ) -> Result<Option<store::outbox::NewMessage>, AppError> {
     use interop::oru::{ObsValue, Observation};
-    if state.config.oru_destination.is_none() {
+    if ctx.config.oru_destination.is_none() {
         return Ok(None);
     }
     let p = programme(&enrolment.programme);
     let title = p.map_or(enrolment.programme.clone(), |p| p.title.clone());
-    let patient = state.store.patient(enrolment.patient).await?;
-    let responses: Vec<_> = state
+    let patient = ctx.store.patient(enrolment.patient).await?;
+    let responses: Vec<_> = ctx
         .store
         .responses_of(enrolment.patient)
         .await?
         .into_iter()
         .filter(|r| r.enrolment == enrolment.id)
         .collect();
-    let mut alerts: Vec<_> = state
+    let mut alerts: Vec<_> = ctx
         .store
         .alerts_of(enrolment.patient)
         .await?
@@ -517,7 +517,7 @@ pub async fn summary_report(
         .filter(|a| a.enrolment == enrolment.id)
         .collect();
     alerts.reverse();
-    let now = state.now_ms();
+    let now = ctx.now_ms();
     let period = format!(
         "du {} au {}",
         crate::fmt::paris_time(enrolment.started_at_ms),
@@ -586,7 +586,7 @@ pub async fn summary_report(
         },
     ];
     report_message(
-        state,
+        ctx,
         enrolment.patient,
         enrolment.establishment,
         &format!("oru:fin:{}", enrolment.id),
@@ -602,10 +602,10 @@ pub async fn summary_report(
 /// An alert's timeline for people: (French time, who, what in French, note), oldest first.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn timeline(
-    state: &AppState,
+    ctx: Ctx<'_>,
     alert: &str,
 ) -> Result<Vec<(String, String, String, String)>, AppError> {
-    Ok(state
+    Ok(ctx
         .store
         .alert_events(alert)
         .await?

@@ -4,15 +4,15 @@
 use interop::oru::{OruReport, build};
 use store::outbox::NewMessage;
 
-use crate::delivery::ORU_TOPIC;
 use crate::error::AppError;
-use crate::state::AppState;
+use crate::outbound::ORU_TOPIC;
+use crate::services::ctx::Ctx;
 
 /// Enqueues the ORU for the configured destination; `Ok(false)` if the same report
 /// (same control id) is already queued.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn enqueue(state: &AppState, report: &OruReport) -> Result<bool, AppError> {
-    let Some(destination) = state.config.oru_destination.clone() else {
+pub async fn enqueue(ctx: Ctx<'_>, report: &OruReport) -> Result<bool, AppError> {
+    let Some(destination) = ctx.config.oru_destination.clone() else {
         return Err(AppError::Unprocessable(
             "not-supported",
             "aucune destination ORU configurée (PARCOURS_ORU_DESTINATION)".into(),
@@ -25,5 +25,5 @@ pub async fn enqueue(state: &AppState, report: &OruReport) -> Result<bool, AppEr
         destination,
         payload,
     };
-    Ok(state.store.enqueue(&m, state.now_ms()).await?)
+    Ok(ctx.store.enqueue(&m, ctx.now_ms()).await?)
 }

@@ -9,17 +9,17 @@ use store::audit::NewAudit;
 use store::patients::{NewPatient, PatientQuery};
 
 use crate::error::AppError;
-use crate::state::AppState;
+use crate::services::ctx::Ctx;
 
 fn audit_row(
-    state: &AppState,
+    ctx: Ctx<'_>,
     who: AuditActor,
     patient: Option<PatientId>,
     action: &str,
     outcome: &str,
 ) -> NewAudit {
     NewAudit {
-        at_ms: state.now_ms(),
+        at_ms: ctx.now_ms(),
         actor: who,
         patient: patient.map(|p| p.to_string()),
         action: action.to_owned(),
@@ -32,7 +32,7 @@ fn audit_row(
 
 /// Records a refusal and turns it into the error to answer.
 async fn deny(
-    state: &AppState,
+    ctx: Ctx<'_>,
     actor: &Actor,
     patient: Option<PatientId>,
     action: PatientAction,
@@ -40,13 +40,13 @@ async fn deny(
     visible: bool,
 ) -> AppError {
     let row = audit_row(
-        state,
+        ctx,
         AuditActor::new(actor, None),
         patient,
         action.code(),
         "denied",
     );
-    if let Err(e) = state.store.audit(&row).await {
+    if let Err(e) = ctx.store.audit(&row).await {
         return e.into();
     }
     if visible {
@@ -56,12 +56,22 @@ async fn deny(
     }
 }
 
+/// A patient's display name, for a line about a record whose read is
+/// audited already ("?" when it cannot be read).
+pub async fn display_name(ctx: Ctx<'_>, id: domain::PatientId) -> String {
+    ctx.store
+        .patient(id)
+        .await
+        .map(|p| p.traits.display_name())
+        .unwrap_or_else(|_| "?".into())
+}
+
 /// The scope of a stored record.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn scope_of(state: &AppState, p: &PatientRecord) -> Result<PatientScope, AppError> {
+pub async fn scope_of(ctx: Ctx<'_>, p: &PatientRecord) -> Result<PatientScope, AppError> {
     Ok(PatientScope {
         territory: p.territory,
-        establishments: state.store.patient_establishments(p.id).await?,
+        establishments: ctx.store.patient_establishments(p.id).await?,
         patient: Some(p.id),
     })
 }
@@ -92,41 +102,36 @@ fn territories_for(
 /// A record outside every territory of the actor answers 404, not 403, so that
 /// other tenants' records are not revealed.
 async fn load_authorized(
-    state: &AppState,
+    ctx: Ctx<'_>,
     actor: &Actor,
     id: PatientId,
     action: PatientAction,
 ) -> Result<(PatientRecord, Option<domain::policy::Grant>), AppError> {
-    let p = match state.store.patient(id).await {
+    let p = match ctx.store.patient(id).await {
         Ok(p) => p,
         Err(store::StoreError::NotFound) => {
             return Err(AppError::NotFound("patient introuvable".into()));
         }
         Err(e) => return Err(e.into()),
     };
-    let scope = scope_of(state, &p).await?;
+    let scope = scope_of(ctx, &p).await?;
     match authorize_patient(actor, action, &scope) {
         Decision::Allow(g) => Ok((p, g)),
         Decision::Deny(why) => {
             let visible = matches!(actor.principal, Principal::Patient { .. })
                 || actor.grants.iter().any(|g| g.territory == p.territory);
-            Err(deny(state, actor, Some(id), action, why, visible).await)
+            Err(deny(ctx, actor, Some(id), action, why, visible).await)
         }
     }
 }
 
 /// Reads one identity (audited).
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn read(
-    state: &AppState,
-    actor: &Actor,
-    id: PatientId,
-) -> Result<PatientRecord, AppError> {
-    let (p, grant) = load_authorized(state, actor, id, PatientAction::ReadIdentity).await?;
-    state
-        .store
+pub async fn read(ctx: Ctx<'_>, actor: &Actor, id: PatientId) -> Result<PatientRecord, AppError> {
+    let (p, grant) = load_authorized(ctx, actor, id, PatientAction::ReadIdentity).await?;
+    ctx.store
         .audit(&audit_row(
-            state,
+            ctx,
             AuditActor::new(actor, grant),
             Some(id),
             "read",
@@ -141,7 +146,7 @@ pub async fn read(
 /// `only` restricts the search to one domain (an IPP is only meaningful in its own).
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn search(
-    state: &AppState,
+    ctx: Ctx<'_>,
     actor: &Actor,
     q: &PatientQuery,
     only: Option<TerritoryId>,
@@ -152,7 +157,7 @@ pub async fn search(
     }
     if domains.is_empty() {
         return Err(deny(
-            state,
+            ctx,
             actor,
             None,
             PatientAction::Search,
@@ -164,10 +169,10 @@ pub async fn search(
     let mut out = Vec::new();
     let mut rows = Vec::new();
     for (territory, grant) in domains {
-        let oid = state.store.territory(territory).await?.oid;
-        let found = state.store.search_patients(territory, q).await?;
+        let oid = ctx.store.territory(territory).await?.oid;
+        let found = ctx.store.search_patients(territory, q).await?;
         rows.push(audit_row(
-            state,
+            ctx,
             AuditActor::new(actor, Some(grant)),
             None,
             "search",
@@ -175,7 +180,7 @@ pub async fn search(
         ));
         for p in found {
             rows.push(audit_row(
-                state,
+                ctx,
                 AuditActor::new(actor, Some(grant)),
                 Some(p.id),
                 "search",
@@ -184,7 +189,7 @@ pub async fn search(
             out.push((p, oid.clone()));
         }
     }
-    state.store.audit_many(&rows).await?;
+    ctx.store.audit_many(&rows).await?;
     out.truncate(usize::try_from(q.limit.clamp(1, 200)).unwrap_or(200));
     Ok(out)
 }
@@ -196,7 +201,7 @@ fn rule(e: impl ToString) -> AppError {
 /// Creates an identity in the actor's domain, linked to the actor's establishment.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(
-    state: &AppState,
+    ctx: Ctx<'_>,
     actor: &Actor,
     input: ParsedPatient,
 ) -> Result<PatientRecord, AppError> {
@@ -205,7 +210,7 @@ pub async fn create(
         .next()
     else {
         return Err(deny(
-            state,
+            ctx,
             actor,
             None,
             PatientAction::CreateIdentity,
@@ -226,9 +231,9 @@ pub async fn create(
         status,
         establishment: Some(grant.establishment),
     };
-    Ok(state
+    Ok(ctx
         .store
-        .create_patient(&new, &AuditActor::new(actor, Some(grant)), state.now_ms())
+        .create_patient(&new, &AuditActor::new(actor, Some(grant)), ctx.now_ms())
         .await?)
 }
 
@@ -237,13 +242,13 @@ pub async fn create(
 /// lost updates.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn update(
-    state: &AppState,
+    ctx: Ctx<'_>,
     actor: &Actor,
     id: PatientId,
     expected_version: Option<i64>,
     input: ParsedPatient,
 ) -> Result<PatientRecord, AppError> {
-    let (current, grant) = load_authorized(state, actor, id, PatientAction::UpdateIdentity).await?;
+    let (current, grant) = load_authorized(ctx, actor, id, PatientAction::UpdateIdentity).await?;
     if !current.active() {
         return Err(AppError::Conflict(
             "ce dossier a été fusionné: modifiez le dossier survivant".into(),
@@ -273,59 +278,55 @@ pub async fn update(
         status,
         ..current
     };
-    Ok(state
+    Ok(ctx
         .store
-        .update_patient(&next, &AuditActor::new(actor, grant), state.now_ms())
+        .update_patient(&next, &AuditActor::new(actor, grant), ctx.now_ms())
         .await?)
 }
 
 /// Merges `merged` into `survivor` (identity vigilance).
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn merge(
-    state: &AppState,
+    ctx: Ctx<'_>,
     actor: &Actor,
     survivor: PatientId,
     merged: PatientId,
 ) -> Result<PatientRecord, AppError> {
-    let (_, grant) = load_authorized(state, actor, survivor, PatientAction::Merge).await?;
-    load_authorized(state, actor, merged, PatientAction::Merge).await?;
-    state
-        .store
+    let (_, grant) = load_authorized(ctx, actor, survivor, PatientAction::Merge).await?;
+    load_authorized(ctx, actor, merged, PatientAction::Merge).await?;
+    ctx.store
         .merge_patients(
             survivor,
             merged,
             &AuditActor::new(actor, grant),
-            state.now_ms(),
+            ctx.now_ms(),
         )
         .await?;
-    Ok(state.store.patient(merged).await?)
+    Ok(ctx.store.patient(merged).await?)
 }
 
 /// The establishments of a record, for display.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn establishments(
-    state: &AppState,
-    id: PatientId,
-) -> Result<Vec<EstablishmentId>, AppError> {
-    Ok(state.store.patient_establishments(id).await?)
+pub async fn establishments(ctx: Ctx<'_>, id: PatientId) -> Result<Vec<EstablishmentId>, AppError> {
+    Ok(ctx.store.patient_establishments(id).await?)
 }
 
 /// The stays of a patient (clinical data: only establishments caring for the
 /// patient), audited.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn encounters(
-    state: &AppState,
+    ctx: Ctx<'_>,
     actor: &Actor,
     patient: PatientId,
 ) -> Result<Vec<store::encounters::EncounterRecord>, AppError> {
-    let (_, grant) = load_authorized(state, actor, patient, PatientAction::ReadClinical).await?;
-    let list = state.store.encounters_of(patient).await?;
+    let (_, grant) = load_authorized(ctx, actor, patient, PatientAction::ReadClinical).await?;
+    let list = ctx.store.encounters_of(patient).await?;
     let rows: Vec<NewAudit> = list
         .iter()
         .map(|e| NewAudit {
             resource: format!("Encounter/{}", e.id),
             ..audit_row(
-                state,
+                ctx,
                 AuditActor::new(actor, grant),
                 Some(patient),
                 "read-clinical",
@@ -334,7 +335,7 @@ pub async fn encounters(
         })
         .collect();
     if !rows.is_empty() {
-        state.store.audit_many(&rows).await?;
+        ctx.store.audit_many(&rows).await?;
     }
     Ok(list)
 }
@@ -342,29 +343,29 @@ pub async fn encounters(
 /// One stay, audited.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn encounter(
-    state: &AppState,
+    ctx: Ctx<'_>,
     actor: &Actor,
     id: domain::EncounterId,
 ) -> Result<store::encounters::EncounterRecord, AppError> {
-    let e = match state.store.encounter(id).await {
+    let e = match ctx.store.encounter(id).await {
         Ok(e) => e,
         Err(store::StoreError::NotFound) => {
             return Err(AppError::NotFound("séjour introuvable".into()));
         }
         Err(e) => return Err(e.into()),
     };
-    let (_, grant) = load_authorized(state, actor, e.patient, PatientAction::ReadClinical).await?;
+    let (_, grant) = load_authorized(ctx, actor, e.patient, PatientAction::ReadClinical).await?;
     let row = NewAudit {
         resource: format!("Encounter/{}", e.id),
         ..audit_row(
-            state,
+            ctx,
             AuditActor::new(actor, grant),
             Some(e.patient),
             "read-clinical",
             "success",
         )
     };
-    state.store.audit(&row).await?;
+    ctx.store.audit(&row).await?;
     Ok(e)
 }
 
@@ -372,22 +373,22 @@ pub async fn encounter(
 /// `resource` (for reads that have no dedicated use case yet).
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn clinical_read(
-    state: &AppState,
+    ctx: Ctx<'_>,
     actor: &Actor,
     patient: PatientId,
     resource: &str,
 ) -> Result<(), AppError> {
-    let (_, grant) = load_authorized(state, actor, patient, PatientAction::ReadClinical).await?;
+    let (_, grant) = load_authorized(ctx, actor, patient, PatientAction::ReadClinical).await?;
     let row = NewAudit {
         resource: resource.to_owned(),
         ..audit_row(
-            state,
+            ctx,
             AuditActor::new(actor, grant),
             Some(patient),
             "read-clinical",
             "success",
         )
     };
-    state.store.audit(&row).await?;
+    ctx.store.audit(&row).await?;
     Ok(())
 }

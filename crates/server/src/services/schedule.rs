@@ -12,19 +12,19 @@ use store::outbox::NewMessage;
 use store::schedule::{Appointment, NewAppointment};
 
 use crate::error::AppError;
+use crate::services::ctx::Ctx;
 use crate::services::patients;
-use crate::state::AppState;
 
 /// The free slots of a practitioner at an establishment over `days` days.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn free_slots(
-    state: &AppState,
+    ctx: Ctx<'_>,
     practitioner: UserId,
     establishment: domain::EstablishmentId,
     days: i64,
 ) -> Result<Vec<Slot>, AppError> {
-    let now = state.now_ms();
-    let openings: Vec<_> = state
+    let now = ctx.now_ms();
+    let openings: Vec<_> = ctx
         .store
         .openings(practitioner)
         .await?
@@ -32,7 +32,7 @@ pub async fn free_slots(
         .filter(|(e, _)| *e == establishment)
         .map(|(_, o)| o)
         .collect();
-    let taken: Vec<i64> = state
+    let taken: Vec<i64> = ctx
         .store
         .agenda(practitioner, now, now + (days + 1) * 24 * 3600 * 1000)
         .await?
@@ -49,13 +49,13 @@ pub async fn free_slots(
 /// (an establishment of their territory), or the establishment's staff for a
 /// patient of its territory. Returns the audit actor.
 async fn may_book(
-    state: &AppState,
+    ctx: Ctx<'_>,
     actor: &Actor,
     patient: PatientId,
     establishment: domain::EstablishmentId,
 ) -> Result<AuditActor, AppError> {
-    let est = state.store.establishment(establishment).await?;
-    let record = state.store.patient(patient).await?;
+    let est = ctx.store.establishment(establishment).await?;
+    let record = ctx.store.patient(patient).await?;
     if record.territory != est.territory {
         return Err(AppError::NotFound("patient introuvable".into()));
     }
@@ -67,7 +67,7 @@ async fn may_book(
         };
     }
     // The staff must see the patient's identity (shared in the territory) …
-    patients::read(state, actor, patient).await?;
+    patients::read(ctx, actor, patient).await?;
     // … and manage the agendas of that establishment.
     match authorize_establishment(
         actor,
@@ -94,13 +94,13 @@ pub enum Notice {
 
 #[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn notice(
-    state: &AppState,
+    ctx: Ctx<'_>,
     id: &str,
     n: &NewAppointment,
     kind: Notice,
 ) -> Result<NewMessage, store::StoreError> {
-    let who = state.store.user(n.practitioner).await?.display_name;
-    let place = state.store.establishment(n.establishment).await?.name;
+    let who = ctx.store.user(n.practitioner).await?.display_name;
+    let place = ctx.store.establishment(n.establishment).await?.name;
     let when = crate::fmt::paris_time(n.start_ms);
     let location = if n.mode == domain::schedule::Mode::Tele {
         "Téléconsultation (lien dans votre espace Parcours)".to_owned()
@@ -126,7 +126,7 @@ pub(crate) async fn notice(
         uid: &format!("{id}@parcours"),
         start_ms: n.start_ms,
         end_ms: n.end_ms,
-        stamp_ms: state.now_ms(),
+        stamp_ms: ctx.now_ms(),
         summary: &format!("Rendez-vous avec {who}"),
         location: &location,
         description: &text,
@@ -134,7 +134,7 @@ pub(crate) async fn notice(
     });
     Ok(NewMessage {
         idempotency_key: format!("rdv:{id}:{key}"),
-        topic: crate::delivery::NOTIFY_TOPIC.into(),
+        topic: crate::outbound::NOTIFY_TOPIC.into(),
         destination: format!("portail:{}", n.patient),
         payload: format!("{text}\n\n{ics}"),
     })
@@ -143,10 +143,10 @@ pub(crate) async fn notice(
 /// Enqueues the reminder of every appointment starting in the next 24 hours
 /// (once each: the key names the appointment); returns how many were new.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn remind_appointments(state: &AppState) -> Result<usize, store::StoreError> {
-    let now = state.now_ms();
+pub async fn remind_appointments(ctx: Ctx<'_>) -> Result<usize, store::StoreError> {
+    let now = ctx.now_ms();
     let mut new = 0;
-    for a in state
+    for a in ctx
         .store
         .appointments_between(now, now + 24 * 3600 * 1000)
         .await?
@@ -160,8 +160,8 @@ pub async fn remind_appointments(state: &AppState) -> Result<usize, store::Store
             mode: a.mode,
             booked_by: String::new(),
         };
-        let m = notice(state, &a.id, &n, Notice::Reminder).await?;
-        if state.store.enqueue(&m, now).await? {
+        let m = notice(ctx, &a.id, &n, Notice::Reminder).await?;
+        if ctx.store.enqueue(&m, now).await? {
             new += 1;
         }
     }
@@ -170,24 +170,24 @@ pub async fn remind_appointments(state: &AppState) -> Result<usize, store::Store
 
 /// The SIU for the clinic's agenda (S12 booked, S15 cancelled), when a
 /// destination is configured.
-async fn siu(state: &AppState, a: &Appointment) -> Result<Option<NewMessage>, AppError> {
-    let Some(destination) = state.config.siu_destination.clone() else {
+async fn siu(ctx: Ctx<'_>, a: &Appointment) -> Result<Option<NewMessage>, AppError> {
+    let Some(destination) = ctx.config.siu_destination.clone() else {
         return Ok(None);
     };
-    let patient = state.store.patient(a.patient).await?;
-    let domain_oid = state.store.territory(patient.territory).await?.oid;
-    let finess = state.store.establishment(a.establishment).await?.finess;
-    let practitioner = state.store.user(a.practitioner).await?;
+    let patient = ctx.store.patient(a.patient).await?;
+    let domain_oid = ctx.store.territory(patient.territory).await?.oid;
+    let finess = ctx.store.establishment(a.establishment).await?.finess;
+    let practitioner = ctx.store.user(a.practitioner).await?;
     let event = if a.status == "booked" { "S12" } else { "S15" };
     let key = format!("siu:{}:{event}", a.id);
     let digest = crate::auth::token_hash(&key);
     let control = format!("PS{}", digest.get(..18).unwrap_or(&digest));
     let payload = interop::siu::build(&interop::siu::SiuEvent {
         control_id: &control,
-        timestamp: &crate::services::hl7::timestamp(state),
+        timestamp: &crate::fmt::hl7_now(ctx.clock.now()),
         receiver: ("AGENDA", &finess),
         appointment: a,
-        start: &crate::services::hl7::paris_dtm(a.start_ms),
+        start: &crate::fmt::hl7_dtm(a.start_ms),
         patient: &patient,
         domain_oid: &domain_oid,
         practitioner: (practitioner.rpps.as_deref(), &practitioner.display_name),
@@ -195,7 +195,7 @@ async fn siu(state: &AppState, a: &Appointment) -> Result<Option<NewMessage>, Ap
     .map_err(|e| AppError::Internal(anyhow::anyhow!("SIU: {e}")))?;
     Ok(Some(NewMessage {
         idempotency_key: key,
-        topic: crate::delivery::SIU_TOPIC.into(),
+        topic: crate::outbound::SIU_TOPIC.into(),
         destination,
         payload,
     }))
@@ -206,7 +206,7 @@ async fn siu(state: &AppState, a: &Appointment) -> Result<Option<NewMessage>, Ap
 /// conflict (409).
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn book(
-    state: &AppState,
+    ctx: Ctx<'_>,
     actor: &Actor,
     booked_by: &str,
     patient: PatientId,
@@ -214,8 +214,8 @@ pub async fn book(
     establishment: domain::EstablishmentId,
     start_ms: i64,
 ) -> Result<String, AppError> {
-    let who = may_book(state, actor, patient, establishment).await?;
-    let openings: Vec<_> = state
+    let who = may_book(ctx, actor, patient, establishment).await?;
+    let openings: Vec<_> = ctx
         .store
         .openings(practitioner)
         .await?
@@ -223,7 +223,7 @@ pub async fn book(
         .filter(|(e, _)| *e == establishment)
         .map(|(_, o)| o)
         .collect();
-    let Some(slot) = slot_at(&openings, start_ms, state.now_ms()) else {
+    let Some(slot) = slot_at(&openings, start_ms, ctx.now_ms()) else {
         return Err(AppError::Unprocessable(
             "business-rule",
             "ce créneau n'existe pas ou est passé : choisissez-en un dans la liste".into(),
@@ -240,7 +240,7 @@ pub async fn book(
     };
     // The id is needed by the confirmation: book under a known id.
     let id = uuid::Uuid::now_v7().to_string();
-    let mut messages = vec![notice(state, &id, &n, Notice::Confirmation).await?];
+    let mut messages = vec![notice(ctx, &id, &n, Notice::Confirmation).await?];
     let booked = Appointment {
         id: id.clone(),
         practitioner,
@@ -252,10 +252,10 @@ pub async fn book(
         status: "booked".into(),
         cancel_reason: None,
     };
-    messages.extend(siu(state, &booked).await?);
-    match state
+    messages.extend(siu(ctx, &booked).await?);
+    match ctx
         .store
-        .book_as(&id, &n, &messages, &who, state.now_ms())
+        .book_as(&id, &n, &messages, &who, ctx.now_ms())
         .await
     {
         Ok(()) => Ok(id),
@@ -273,7 +273,7 @@ pub async fn book(
 /// The new appointment's id.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn reschedule(
-    state: &AppState,
+    ctx: Ctx<'_>,
     actor: &Actor,
     booked_by: &str,
     old: &Appointment,
@@ -286,7 +286,7 @@ pub async fn reschedule(
         ));
     }
     let id = book(
-        state,
+        ctx,
         actor,
         booked_by,
         old.patient,
@@ -296,7 +296,7 @@ pub async fn reschedule(
     )
     .await?;
     let when = crate::fmt::paris_time(start_ms);
-    if let Err(e) = cancel(state, actor, &old.id, &format!("déplacé au {when}")).await {
+    if let Err(e) = cancel(ctx, actor, &old.id, &format!("déplacé au {when}")).await {
         // Two appointments rather than none: the desk sees both and cancels one.
         tracing::error!(error = %e, old = %old.id, new = %id, "rescheduled but the old appointment stays");
     }
@@ -306,17 +306,17 @@ pub async fn reschedule(
 /// Cancels an appointment: the patient their own, or the establishment's staff.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn cancel(
-    state: &AppState,
+    ctx: Ctx<'_>,
     actor: &Actor,
     id: &str,
     reason: &str,
 ) -> Result<Appointment, AppError> {
-    let a = state
+    let a = ctx
         .store
         .appointment(id)
         .await
         .map_err(|_| AppError::NotFound("rendez-vous introuvable".into()))?;
-    let who = may_book(state, actor, a.patient, a.establishment).await?;
+    let who = may_book(ctx, actor, a.patient, a.establishment).await?;
     let n = NewAppointment {
         practitioner: a.practitioner,
         establishment: a.establishment,
@@ -326,16 +326,16 @@ pub async fn cancel(
         mode: a.mode,
         booked_by: String::new(),
     };
-    let mut messages = vec![notice(state, id, &n, Notice::Cancellation).await?];
+    let mut messages = vec![notice(ctx, id, &n, Notice::Cancellation).await?];
     let cancelled = Appointment {
         status: "cancelled".into(),
         cancel_reason: Some(reason.to_owned()),
         ..a.clone()
     };
-    messages.extend(siu(state, &cancelled).await?);
-    if !state
+    messages.extend(siu(ctx, &cancelled).await?);
+    if !ctx
         .store
-        .cancel_appointment(&a, reason, &messages, &who, state.now_ms())
+        .cancel_appointment(&a, reason, &messages, &who, ctx.now_ms())
         .await?
     {
         return Err(AppError::Conflict("ce rendez-vous est déjà annulé".into()));

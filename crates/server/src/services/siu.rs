@@ -15,8 +15,10 @@ use store::hl7::NewHl7Message;
 use store::patients::PatientQuery;
 use store::schedule::NewAppointment;
 
-use crate::services::hl7::{Outcome, err, finish_without_effect, parse_dtm};
-use crate::state::AppState;
+use crate::services::ctx::Ctx;
+use crate::services::hl7::reply::{Outcome, err, finish_without_effect};
+use crate::services::hl7::senders::ipp_authority_ok;
+use interop::pam::parse_dtm;
 
 /// Where the message comes from.
 #[derive(Debug, Clone)]
@@ -49,7 +51,7 @@ struct Request {
     mode: Mode,
 }
 
-async fn read(state: &AppState, m: &Message, ctx: &Context) -> Result<Request, Vec<AckError>> {
+async fn read(ctx: Ctx<'_>, m: &Message, from: &Context) -> Result<Request, Vec<AckError>> {
     let external = Some(text(m, "SCH-2.1"))
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| text(m, "SCH-1.1"));
@@ -79,9 +81,7 @@ async fn read(state: &AppState, m: &Message, ctx: &Context) -> Result<Request, V
     // An IPP of another domain would name someone else here.
     let namespace = text(m, &format!("PID-3({chosen}).4.1"));
     let universal = text(m, &format!("PID-3({chosen}).4.2"));
-    if !ipp.is_empty()
-        && !crate::services::hl7::ipp_authority_ok(&ctx.declared, &namespace, &universal)
-    {
+    if !ipp.is_empty() && !ipp_authority_ok(&from.declared, &namespace, &universal) {
         return Err(vec![err(
             "PID",
             Some(3),
@@ -90,7 +90,7 @@ async fn read(state: &AppState, m: &Message, ctx: &Context) -> Result<Request, V
             102,
             format!(
                 "IPP d'une autre autorité d'affectation ({namespace}&{universal}): attendu {} ou l'autorité déclarée pour l'émetteur",
-                ctx.declared.territory_oid
+                from.declared.territory_oid
             ),
         )]);
     }
@@ -99,7 +99,7 @@ async fn read(state: &AppState, m: &Message, ctx: &Context) -> Result<Request, V
         limit: 1,
         ..Default::default()
     };
-    let patient = match state.store.search_patients(ctx.territory, &q).await {
+    let patient = match ctx.store.search_patients(from.territory, &q).await {
         Ok(found) => found.first().map(|p| p.id),
         Err(_) => None,
     }
@@ -114,7 +114,7 @@ async fn read(state: &AppState, m: &Message, ctx: &Context) -> Result<Request, V
         )]
     })?;
     let rpps = text(m, "AIP-3.1");
-    let practitioner = state
+    let practitioner = ctx
         .store
         .user_by_rpps(&rpps)
         .await
@@ -166,16 +166,16 @@ async fn read(state: &AppState, m: &Message, ctx: &Context) -> Result<Request, V
 /// Applies one SIU message and answers it.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn intake(
-    state: &AppState,
+    ctx: Ctx<'_>,
     m: &Message,
     event: &str,
-    ctx: &Context,
+    from: &Context,
     log: NewHl7Message,
     control: &str,
     ts: &str,
 ) -> Outcome {
     // A repeated message gets its first answer and changes nothing.
-    if let Ok(Some(first)) = state.store.hl7_message_for(&ctx.sender, control).await {
+    if let Ok(Some(first)) = ctx.store.hl7_message_for(&from.sender, control).await {
         return Outcome::Ack(first.ack);
     }
     if !matches!(event, "S12" | "S13" | "S14" | "S15") {
@@ -187,22 +187,22 @@ pub async fn intake(
             201,
             format!("événement SIU {event:?} non pris en charge (S12 à S15)"),
         )];
-        return finish_without_effect(state, Some(m), AckCode::Reject, &e, log, ts).await;
+        return finish_without_effect(ctx, Some(m), AckCode::Reject, &e, log, ts).await;
     }
-    let r = match read(state, m, ctx).await {
+    let r = match read(ctx, m, from).await {
         Ok(r) => r,
-        Err(e) => return finish_without_effect(state, Some(m), AckCode::Error, &e, log, ts).await,
+        Err(e) => return finish_without_effect(ctx, Some(m), AckCode::Error, &e, log, ts).await,
     };
     let who = AuditActor {
         kind: "system",
-        id: format!("mllp:{}", ctx.sender),
+        id: format!("mllp:{}", from.sender),
         role: Some(domain::org::Role::Integration.code()),
-        establishment: Some(ctx.establishment.to_string()),
+        establishment: Some(from.establishment.to_string()),
     };
-    let now = state.now_ms();
-    let existing = state
+    let now = ctx.now_ms();
+    let existing = ctx
         .store
-        .appointment_by_external(ctx.establishment, &r.external)
+        .appointment_by_external(from.establishment, &r.external)
         .await;
     let existing = match existing {
         Ok(e) => e,
@@ -214,15 +214,14 @@ pub async fn intake(
     let cancel = async |a: &Appointment, reason: &str| -> Result<(), store::StoreError> {
         let n = as_new(a, String::new());
         let notice = crate::services::schedule::notice(
-            state,
+            ctx,
             &a.id,
             &n,
             crate::services::schedule::Notice::Cancellation,
         )
         .await
         .ok();
-        state
-            .store
+        ctx.store
             .cancel_appointment(a, reason, notice.as_slice(), &who, now)
             .await
             .map(|_| ())
@@ -250,7 +249,7 @@ pub async fn intake(
         (_, old) => {
             // A move to a time already taken is refused before the old one is
             // cancelled: the patient never ends up with no appointment.
-            let taken = state
+            let taken = ctx
                 .store
                 .agenda(r.practitioner, r.start_ms, r.start_ms + 1)
                 .await
@@ -263,13 +262,13 @@ pub async fn intake(
                 let e = store_error(&store::StoreError::Conflict(store::Conflict::Duplicate(
                     "appointments_one_per_slot".into(),
                 )));
-                return finish_without_effect(state, Some(m), AckCode::Error, &e, log, ts).await;
+                return finish_without_effect(ctx, Some(m), AckCode::Error, &e, log, ts).await;
             }
             if let Some(a) = old
                 && let Err(e) = cancel(a, "déplacé par l'agenda de l'établissement").await
             {
                 return finish_without_effect(
-                    state,
+                    ctx,
                     Some(m),
                     AckCode::Error,
                     &store_error(&e),
@@ -278,12 +277,12 @@ pub async fn intake(
                 )
                 .await;
             }
-            book(state, ctx, &r, &who, now).await
+            book(ctx, from, &r, &who, now).await
         }
     };
     match outcome {
-        Ok(()) => finish_without_effect(state, Some(m), AckCode::Accept, &[], log, ts).await,
-        Err(e) => finish_without_effect(state, Some(m), AckCode::Error, &e, log, ts).await,
+        Ok(()) => finish_without_effect(ctx, Some(m), AckCode::Accept, &[], log, ts).await,
+        Err(e) => finish_without_effect(ctx, Some(m), AckCode::Error, &e, log, ts).await,
     }
 }
 
@@ -311,37 +310,35 @@ fn store_error(e: &store::StoreError) -> Vec<AckError> {
 }
 
 async fn book(
-    state: &AppState,
-    ctx: &Context,
+    ctx: Ctx<'_>,
+    from: &Context,
     r: &Request,
     who: &AuditActor,
     now: i64,
 ) -> Result<(), Vec<AckError>> {
     let n = NewAppointment {
         practitioner: r.practitioner,
-        establishment: ctx.establishment,
+        establishment: from.establishment,
         patient: r.patient,
         start_ms: r.start_ms,
         end_ms: r.start_ms + r.minutes * 60_000,
         mode: r.mode,
-        booked_by: format!("siu:{}", ctx.sender),
+        booked_by: format!("siu:{}", from.sender),
     };
     let id = uuid::Uuid::now_v7().to_string();
     let notice = crate::services::schedule::notice(
-        state,
+        ctx,
         &id,
         &n,
         crate::services::schedule::Notice::Confirmation,
     )
     .await
     .map_err(|e| vec![err("SCH", None, None, None, 207, e.to_string())])?;
-    state
-        .store
+    ctx.store
         .book_as(&id, &n, std::slice::from_ref(&notice), who, now)
         .await
         .map_err(|e| store_error(&e))?;
-    state
-        .store
+    ctx.store
         .set_external_id(&id, &r.external)
         .await
         .map_err(|e| store_error(&e))

@@ -350,7 +350,7 @@ async fn a_mailed_correction_naming_another_patients_document_is_refused() {
         );
         let take = async |mid: &str, cda: String| {
             server::services::intake::take_mail(
-                &app.state,
+                app.state.ctx(),
                 &clinic,
                 &crate::intake::surgeon_mail(mid, Some(&cda)),
             )
@@ -497,7 +497,7 @@ async fn a_sender_speaks_only_from_its_declared_address_and_unknown_bytes_are_no
         // The demo's GAM declared no address: from the network, refused (AR).
         let ack = ack_of(
             ingest(
-                &app.state,
+                app.state.ctx(),
                 a28("net-1").as_bytes(),
                 None,
                 &from("192.0.2.10"),
@@ -507,8 +507,15 @@ async fn a_sender_speaks_only_from_its_declared_address_and_unknown_bytes_are_no
         assert_eq!(ack_code(&ack).0, "AR", "{backend}: {ack}");
         assert!(ack.contains("192.0.2.10"), "{ack}");
         // Loopback is always allowed.
-        let ack =
-            ack_of(ingest(&app.state, a28("lo-1").as_bytes(), None, &from("127.0.0.1")).await);
+        let ack = ack_of(
+            ingest(
+                app.state.ctx(),
+                a28("lo-1").as_bytes(),
+                None,
+                &from("127.0.0.1"),
+            )
+            .await,
+        );
         assert_eq!(ack_code(&ack).0, "AA", "{backend}: {ack}");
         // A sender declared with its network: allowed from there only.
         app.declare_sender(
@@ -529,11 +536,19 @@ async fn a_sender_speaks_only_from_its_declared_address_and_unknown_bytes_are_no
                 "",
             )
         };
-        let ack = ack_of(ingest(&app.state, dpi("n1").as_bytes(), None, &from("192.0.2.77")).await);
+        let ack = ack_of(
+            ingest(
+                app.state.ctx(),
+                dpi("n1").as_bytes(),
+                None,
+                &from("192.0.2.77"),
+            )
+            .await,
+        );
         assert_eq!(ack_code(&ack).0, "AA", "{backend}: {ack}");
         let ack = ack_of(
             ingest(
-                &app.state,
+                app.state.ctx(),
                 dpi("n2").as_bytes(),
                 None,
                 &from("198.51.100.1"),
@@ -546,13 +561,13 @@ async fn a_sender_speaks_only_from_its_declared_address_and_unknown_bytes_are_no
             addr: "198.51.100.1".parse().unwrap(),
             subject: cn.into(),
         };
-        let ack = ack_of(ingest(&app.state, dpi("t1").as_bytes(), None, &tls("Intrus")).await);
+        let ack = ack_of(ingest(app.state.ctx(), dpi("t1").as_bytes(), None, &tls("Intrus")).await);
         assert_eq!(ack_code(&ack).0, "AR", "{backend}: {ack}");
         // An unknown sender's 4 KiB message: only a short prefix is logged;
         // so is a refused peer's.
         let mut big = adt_from(("INCONNU", "X"), "A28", "u1", "U1", CHVL, "");
         big.push_str(&"NTE|1||".repeat(600));
-        let ack = ack_of(ingest(&app.state, big.as_bytes(), None, &from("127.0.0.1")).await);
+        let ack = ack_of(ingest(app.state.ctx(), big.as_bytes(), None, &from("127.0.0.1")).await);
         assert_eq!(ack_code(&ack).0, "AR");
         let logged = app
             .store

@@ -325,7 +325,7 @@ async fn surgeons_mails_are_filed_forwarded_queued_or_refused() {
         // Takes in, as the mailbox would, mail `message_id` carrying `cda`.
         let take = async |est: &store::orgs::Establishment, message_id: String, cda: String| {
             server::services::intake::take_mail(
-                &app.state,
+                app.state.ctx(),
                 est,
                 &surgeon_mail(&message_id, Some(&cda)),
             )

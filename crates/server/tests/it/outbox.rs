@@ -49,12 +49,12 @@ async fn an_oru_is_delivered_once_and_valid_for_hl7apy() {
         let app = spawn_app_with(backend, |c| c.oru_destination = Some(addr.to_string())).await;
         let r = report(&app, "ORU-1").await;
         assert!(
-            server::services::oru::enqueue(&app.state, &r)
+            server::services::oru::enqueue(app.state.ctx(), &r)
                 .await
                 .unwrap()
         );
         assert!(
-            !server::services::oru::enqueue(&app.state, &r)
+            !server::services::oru::enqueue(app.state.ctx(), &r)
                 .await
                 .unwrap(),
             "{backend}: same report, one message"
@@ -74,7 +74,7 @@ async fn an_oru_is_delivered_once_and_valid_for_hl7apy() {
 async fn a_refusal_is_a_dead_letter_and_silence_is_retried() {
     let (addr, got) = receiver("AE").await;
     let app = spawn_app_with("sqlite", |c| c.oru_destination = Some(addr.to_string())).await;
-    server::services::oru::enqueue(&app.state, &report(&app, "ORU-AE").await)
+    server::services::oru::enqueue(app.state.ctx(), &report(&app, "ORU-AE").await)
         .await
         .unwrap();
     eventually("dead letter", async || {
@@ -101,7 +101,7 @@ async fn a_refusal_is_a_dead_letter_and_silence_is_retried() {
         .local_addr()
         .unwrap();
     let app = spawn_app_with("sqlite", |c| c.oru_destination = Some(closed.to_string())).await;
-    server::services::oru::enqueue(&app.state, &report(&app, "ORU-DOWN").await)
+    server::services::oru::enqueue(app.state.ctx(), &report(&app, "ORU-DOWN").await)
         .await
         .unwrap();
 
@@ -119,7 +119,7 @@ async fn a_refusal_is_a_dead_letter_and_silence_is_retried() {
     assert!(app.store.outbox_dead(10).await.unwrap().is_empty());
     // Without a destination, enqueuing is refused clearly.
     let bare = spawn_app("sqlite").await;
-    let e = server::services::oru::enqueue(&bare.state, &report(&bare, "X").await)
+    let e = server::services::oru::enqueue(bare.state.ctx(), &report(&bare, "X").await)
         .await
         .unwrap_err();
     assert!(e.to_string().contains("PARCOURS_ORU_DESTINATION"));

@@ -143,7 +143,7 @@ async fn patients_and_the_desk_book_and_cancel() {
         let bernard = app.user_id("dr.bernard").await;
         let hospital = app.establishment_id(server::demo::HOSPITAL_FINESS).await;
         let hospital_slot =
-            server::services::schedule::free_slots(&app.state, bernard, hospital, 14)
+            server::services::schedule::free_slots(app.state.ctx(), bernard, hospital, 14)
                 .await
                 .unwrap()[0];
         let mut other = f.clone();
@@ -839,7 +839,7 @@ async fn appointments_are_reminded_the_day_before_once() {
         let clinic = app.establishment_id(server::demo::CLINIC_FINESS).await;
         // A slot more than two days ahead.
         let now = app.state.now_ms();
-        let slot = server::services::schedule::free_slots(&app.state, martin, clinic, 14)
+        let slot = server::services::schedule::free_slots(app.state.ctx(), martin, clinic, 14)
             .await
             .unwrap()
             .into_iter()
@@ -860,7 +860,7 @@ async fn appointments_are_reminded_the_day_before_once() {
             .await
             .unwrap();
         let key = format!("rdv:{id}:rappel");
-        server::services::schedule::remind_appointments(&app.state)
+        server::services::schedule::remind_appointments(app.state.ctx())
             .await
             .unwrap();
         assert!(
@@ -870,7 +870,7 @@ async fn appointments_are_reminded_the_day_before_once() {
         app.clock
             .advance_secs((slot.start_ms - now - 23 * 3600 * 1000) / 1000);
         // (The server's own timer may also run now: what counts is the message.)
-        server::services::schedule::remind_appointments(&app.state)
+        server::services::schedule::remind_appointments(app.state.ctx())
             .await
             .unwrap();
         let m = app
@@ -885,7 +885,7 @@ async fn appointments_are_reminded_the_day_before_once() {
             m.payload
         );
         assert_eq!(
-            server::services::schedule::remind_appointments(&app.state)
+            server::services::schedule::remind_appointments(app.state.ctx())
                 .await
                 .unwrap(),
             0,

@@ -42,7 +42,7 @@ pub(super) async fn search_encounters(
     let list = params(raw.clone(), &["patient"])?;
     let pid = patient_param(&list)?;
     let mut out = Vec::new();
-    for e in patients::encounters(&state, &api.actor, pid).await? {
+    for e in patients::encounters(state.ctx(), &api.actor, pid).await? {
         out.push(f::encounter(&encounter_view(&state, &e).await?));
     }
     // Closed teleconsultations at the client's establishments (class VR).
@@ -82,7 +82,7 @@ pub(super) async fn read_encounter(
     let eid: domain::EncounterId = id
         .parse()
         .map_err(|_| AppError::NotFound("séjour introuvable".into()))?;
-    let e = patients::encounter(&state, &api.actor, eid).await?;
+    let e = patients::encounter(state.ctx(), &api.actor, eid).await?;
     Ok(fhir(
         StatusCode::OK,
         &f::encounter(&encounter_view(&state, &e).await?),

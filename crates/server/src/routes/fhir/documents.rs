@@ -33,7 +33,7 @@ pub(super) async fn search_document_references(
     for c in consultations_of(&state, &api, pid).await? {
         let name = state.store.user(c.practitioner).await?.display_name;
         let url = format!("{base}/rdv/{}/ordonnance.pdf", c.appointment_id);
-        let pdf = crate::services::consultations::render_pdf(&state, &c).await?;
+        let pdf = crate::services::consultations::render_pdf(state.ctx(), &c).await?;
         out.push(interop::fhir::consultation::document_reference(
             &consultation_view(&c, &name, c.closed_at_ms),
             &url,
@@ -92,7 +92,7 @@ pub(super) async fn client_documents(
         })
         .collect();
     if !docs.is_empty() {
-        patients::clinical_read(state, &api.actor, pid, resource).await?;
+        patients::clinical_read(state.ctx(), &api.actor, pid, resource).await?;
     }
     Ok(docs)
 }
@@ -127,7 +127,7 @@ pub(super) async fn patient_by_identifier(
         limit: 2,
         offset: 0,
     };
-    let found = patients::search(state, &api.actor, &q, Some(g.territory)).await?;
+    let found = patients::search(state.ctx(), &api.actor, &q, Some(g.territory)).await?;
     Ok(found
         .into_iter()
         .find(|(p, _)| p.active())
@@ -144,7 +144,8 @@ pub(super) async fn transaction(
     let v: Value = serde_json::from_slice(&body)
         .map_err(|e| AppError::BadRequest("structure", format!("JSON illisible : {e}")))?;
     let ids =
-        crate::services::documents::receive(&state, &api.actor, &api.client.client_id, &v).await?;
+        crate::services::documents::receive(state.ctx(), &api.actor, &api.client.client_id, &v)
+            .await?;
     let entries: Vec<Value> = ids
         .iter()
         .map(|id| {
@@ -164,7 +165,7 @@ pub(super) async fn read_document_reference(
     Path(id): Path<String>,
 ) -> ApiResult {
     visible_document(&state, &api, &id).await?;
-    let (d, t, c) = crate::services::documents::content(&state, &api.actor, &id).await?;
+    let (d, t, c) = crate::services::documents::content(state.ctx(), &api.actor, &id).await?;
     Ok(fhir(
         StatusCode::OK,
         &document_reference_json(&d, Some(&(t, c)), &base(&state)),
@@ -178,7 +179,7 @@ pub(super) async fn read_binary(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     visible_document(&state, &api, &id).await?;
-    let (_, t, c) = crate::services::documents::content(&state, &api.actor, &id).await?;
+    let (_, t, c) = crate::services::documents::content(state.ctx(), &api.actor, &id).await?;
     Ok(([(header::CONTENT_TYPE, t)], c).into_response())
 }
 

@@ -15,7 +15,13 @@ pub(super) async fn monitoring_search(
     use crate::services::monitoring::item_label;
     use interop::fhir::monitoring as m;
     let pid = patient_param(list)?;
-    patients::clinical_read(state, &api.actor, pid, &format!("{kind}?patient={pid}")).await?;
+    patients::clinical_read(
+        state.ctx(),
+        &api.actor,
+        pid,
+        &format!("{kind}?patient={pid}"),
+    )
+    .await?;
     // Read only what the kind asked for needs.
     let alerts = || async { state.store.alerts_of(pid).await };
     let enrolments = || async { state.store.enrolments_of(pid).await };
@@ -130,7 +136,7 @@ pub(super) async fn post_response(
         .map_err(|m| AppError::BadRequest("structure", m))?;
     let pid = patient_id(&posted.patient)?;
     // The patient must be readable by this client before anything else is said.
-    patients::read(&state, &api.actor, pid).await?;
+    patients::read(state.ctx(), &api.actor, pid).await?;
     let enrolment = state
         .store
         .enrolments_of(pid)
@@ -146,8 +152,9 @@ pub(super) async fn post_response(
                 ),
             )
         })?;
-    let done = crate::services::monitoring::submit(&state, &api.actor, &enrolment, &posted.answers)
-        .await?;
+    let done =
+        crate::services::monitoring::submit(state.ctx(), &api.actor, &enrolment, &posted.answers)
+            .await?;
     let stored = state.store.response(&done.response).await?;
     let items: Value = serde_json::from_str(&stored.answers).unwrap_or(Value::Array(vec![]));
     let view = interop::fhir::monitoring::ResponseView {

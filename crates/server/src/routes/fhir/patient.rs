@@ -7,7 +7,7 @@ pub(super) async fn read_patient(
     api: ApiActor,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let p = patients::read(&state, &api.actor, patient_id(&id)?).await?;
+    let p = patients::read(state.ctx(), &api.actor, patient_id(&id)?).await?;
     let oid = domain_oid(&state, p.territory).await?;
     Ok(patient_response(StatusCode::OK, &p, &oid))
 }
@@ -82,7 +82,7 @@ pub(super) async fn search_patients(
     {
         Vec::new()
     } else {
-        patients::search(&state, &api.actor, &q, only_territory).await?
+        patients::search(state.ctx(), &api.actor, &q, only_territory).await?
     };
     let resources: Vec<Value> = found.iter().map(|(p, oid)| f::patient(p, oid)).collect();
     let b = base(&state);
@@ -118,7 +118,7 @@ pub(super) async fn create_patient(
     let bytes = body_bytes(body, &state, &headers)?;
     let oid = domain_oid(&state, creation_domain(&api)).await?;
     let input = parse_input(&state, &bytes, &oid)?;
-    let p = patients::create(&state, &api.actor, input).await?;
+    let p = patients::create(state.ctx(), &api.actor, input).await?;
     let mut resp = patient_response(StatusCode::CREATED, &p, &oid);
     if let Ok(v) = format!("{}/Patient/{}/_history/{}", base(&state), p.id, p.version).parse() {
         resp.headers_mut().insert(header::LOCATION, v);
@@ -150,7 +150,7 @@ pub(super) async fn update_patient(
     let bytes = body_bytes(body, &state, &headers)?;
     let pid = patient_id(&id)?;
     let expected = if_match(&headers)?;
-    let current = patients::read(&state, &api.actor, pid).await?;
+    let current = patients::read(state.ctx(), &api.actor, pid).await?;
     let oid = domain_oid(&state, current.territory).await?;
     let input = parse_input(&state, &bytes, &oid)?;
     if input.id.as_deref() != Some(id.as_str()) {
@@ -160,7 +160,7 @@ pub(super) async fn update_patient(
         )
         .into());
     }
-    let p = patients::update(&state, &api.actor, pid, expected, input).await?;
+    let p = patients::update(state.ctx(), &api.actor, pid, expected, input).await?;
     Ok(patient_response(StatusCode::OK, &p, &oid))
 }
 
@@ -202,7 +202,7 @@ pub(super) async fn merge_patients(
         patient_id(r.strip_prefix("Patient/").unwrap_or(r))
     };
     let (source, target) = (reference("source-patient")?, reference("target-patient")?);
-    let merged = patients::merge(&state, &api.actor, target, source).await?;
+    let merged = patients::merge(state.ctx(), &api.actor, target, source).await?;
     let oid = domain_oid(&state, merged.territory).await?;
     Ok(fhir(StatusCode::OK, &f::patient(&merged, &oid)))
 }

@@ -13,7 +13,7 @@ pub(super) async fn search_appointments(
     let mine = grant_establishments(&api);
     let appointments = if let Some(p) = reference_id(&list, "patient", "Patient")? {
         let pid = patient_id(p)?;
-        patients::read(&state, &api.actor, pid).await?;
+        patients::read(state.ctx(), &api.actor, pid).await?;
         state.store.appointments_of_patient(pid).await?
     } else if let Some(u) = reference_id(&list, "practitioner", "Practitioner")? {
         let uid: domain::UserId = u
@@ -28,7 +28,7 @@ pub(super) async fn search_appointments(
         let mut seen = Vec::new();
         for a in list.iter().filter(|a| mine.contains(&a.establishment)) {
             if !seen.contains(&a.patient) {
-                patients::read(&state, &api.actor, a.patient).await?;
+                patients::read(state.ctx(), &api.actor, a.patient).await?;
                 seen.push(a.patient);
             }
         }
@@ -102,7 +102,7 @@ pub(super) async fn search_slots(
         .map_err(|_| AppError::NotFound("Schedule introuvable".into()))?;
     let mut out = Vec::new();
     for e in grant_establishments(&api) {
-        for s in crate::services::schedule::free_slots(&state, uid, e, 14).await? {
+        for s in crate::services::schedule::free_slots(state.ctx(), uid, e, 14).await? {
             out.push(interop::fhir::schedule::slot(id, &s));
         }
     }
@@ -127,7 +127,7 @@ pub(super) async fn consultations_of(
             continue;
         }
         if let Some(c) =
-            crate::services::consultations::view(state, &api.actor, &c.appointment_id).await?
+            crate::services::consultations::view(state.ctx(), &api.actor, &c.appointment_id).await?
         {
             // The release rule (withheld only from patients) holds here too.
             if crate::services::consultations::withheld(&api.actor, &c).is_none() {

@@ -1,0 +1,51 @@
+//! What a use case may touch: the store, the one clock, the configuration, the
+//! live events and rooms, and the outside services it calls (payment, mail,
+//! the HL7 intake writer). Narrower than the application state: no limiter,
+//! no metrics, no sessions, no connection state.
+
+use std::sync::RwLock;
+
+use domain::Clock;
+use store::Store;
+use tokio::sync::{broadcast, mpsc};
+
+use crate::config::Config;
+use crate::live::{LiveEvent, Rooms};
+
+/// Known HL7 senders: (MSH-3, MSH-4) → the declared sender.
+pub type SenderCache = std::collections::HashMap<(String, String), store::hl7::Hl7Sender>;
+
+/// The context every service takes (cheap to copy: references only).
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    /// Persistence.
+    pub store: &'a Store,
+    /// The one clock.
+    pub clock: &'a dyn Clock,
+    /// Configuration.
+    pub config: &'a Config,
+    /// Live events that open pages refresh on.
+    pub events: &'a broadcast::Sender<LiveEvent>,
+    /// The consultation rooms.
+    pub rooms: &'a Rooms,
+    /// Known HL7 senders.
+    pub senders: &'a RwLock<SenderCache>,
+    /// The HL7 intake writer (group commit), when the application runs one.
+    pub ingest: Option<&'a mpsc::Sender<crate::ingest::Job>>,
+    /// The online payment provider, when configured.
+    pub payment: Option<&'a crate::payment::Provider>,
+    /// The SMTP relay, when configured.
+    pub mailer: Option<&'a crate::mail::Mailer>,
+}
+
+impl Ctx<'_> {
+    /// Now, in Unix milliseconds.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now().as_millisecond()
+    }
+
+    /// Tells open pages that something changed (nobody listening is fine).
+    pub fn publish(&self, event: LiveEvent) {
+        let _ = self.events.send(event);
+    }
+}
