@@ -277,6 +277,91 @@ pub enum TriageError {
     /// A note or outcome is needed.
     #[error("une note est nécessaire")]
     NoteRequired,
+    /// An escalated alert is the doctor's.
+    #[error("une alerte transmise est close par le médecin")]
+    DoctorOnly,
+}
+
+/// Who triages: a nurse, or a doctor of the alert's establishment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Triager {
+    /// A nurse (IDE, IPA).
+    Nurse,
+    /// A doctor.
+    Doctor,
+}
+
+/// Whether `who` may act on an alert in `status` at all: once escalated, an
+/// alert is the doctor's, and only the doctor closes it.
+pub fn may_triage(status: AlertStatus, who: Triager) -> Result<(), TriageError> {
+    match (status, who) {
+        (AlertStatus::Escalated, Triager::Nurse) => Err(TriageError::DoctorOnly),
+        _ => Ok(()),
+    }
+}
+
+/// The steps `who` may offer on an alert in `status`, in the order a page
+/// lists them.
+pub fn triage_steps(status: AlertStatus, who: Triager) -> &'static [TriageStep] {
+    use TriageStep::*;
+    match (status, who) {
+        (AlertStatus::Open, _) => &[Take, Escalate],
+        (AlertStatus::Taken, _) => &[CallBack, Advise, Escalate, Close],
+        (AlertStatus::Escalated, Triager::Doctor) => &[Close],
+        _ => &[],
+    }
+}
+
+/// A kind of triage step, without its note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TriageStep {
+    /// Take the alert.
+    Take,
+    /// The patient was called back.
+    CallBack,
+    /// Advice given.
+    Advise,
+    /// Sent to the doctor.
+    Escalate,
+    /// Closed with an outcome.
+    Close,
+}
+
+impl TriageStep {
+    /// The form's code.
+    pub fn code(self) -> &'static str {
+        match self {
+            TriageStep::Take => "take",
+            TriageStep::CallBack => "callback",
+            TriageStep::Advise => "advise",
+            TriageStep::Escalate => "escalate",
+            TriageStep::Close => "close",
+        }
+    }
+
+    /// The step of a form's code.
+    pub fn from_code(c: &str) -> Option<TriageStep> {
+        [
+            TriageStep::Take,
+            TriageStep::CallBack,
+            TriageStep::Advise,
+            TriageStep::Escalate,
+            TriageStep::Close,
+        ]
+        .into_iter()
+        .find(|s| s.code() == c)
+    }
+
+    /// The action, with its note.
+    pub fn with_note(self, note: String) -> TriageAction {
+        match self {
+            TriageStep::Take => TriageAction::Take,
+            TriageStep::CallBack => TriageAction::CallBack(note),
+            TriageStep::Advise => TriageAction::Advise(note),
+            TriageStep::Escalate => TriageAction::Escalate(note),
+            TriageStep::Close => TriageAction::Close(note),
+        }
+    }
 }
 
 /// The state after `action`. Nurses take an open alert, call back or advise while
@@ -724,5 +809,48 @@ mod tests {
         assert_eq!(questionnaire_due(0, Some(5 * D), 7, 8 * D), None);
         assert_eq!(questionnaire_due(0, Some(5 * D), 7, 20 * D), Some(12 * D));
         assert_eq!(questionnaire_due(0, Some(5 * D), 1, 6 * D), Some(6 * D));
+    }
+
+    #[test]
+    fn only_the_doctor_acts_on_an_escalated_alert() {
+        use super::{AlertStatus::*, TriageStep, Triager, may_triage, triage_steps};
+        assert_eq!(
+            may_triage(Escalated, Triager::Nurse),
+            Err(TriageError::DoctorOnly)
+        );
+        assert_eq!(may_triage(Escalated, Triager::Doctor), Ok(()));
+        assert_eq!(may_triage(Taken, Triager::Nurse), Ok(()));
+        assert_eq!(may_triage(Open, Triager::Nurse), Ok(()));
+        assert_eq!(
+            triage_steps(Escalated, Triager::Doctor),
+            &[TriageStep::Close]
+        );
+        assert!(triage_steps(Escalated, Triager::Nurse).is_empty());
+        assert!(triage_steps(Closed, Triager::Doctor).is_empty());
+        assert_eq!(
+            triage_steps(Open, Triager::Nurse),
+            &[TriageStep::Take, TriageStep::Escalate]
+        );
+        assert_eq!(triage_steps(Taken, Triager::Nurse).len(), 4);
+    }
+
+    #[test]
+    fn triage_steps_read_back_from_their_codes() {
+        use super::TriageStep;
+        for s in [
+            TriageStep::Take,
+            TriageStep::CallBack,
+            TriageStep::Advise,
+            TriageStep::Escalate,
+            TriageStep::Close,
+        ] {
+            assert_eq!(TriageStep::from_code(s.code()), Some(s));
+        }
+        assert_eq!(TriageStep::from_code("delete"), None);
+        assert_eq!(
+            TriageStep::Close.with_note("rappel".into()),
+            TriageAction::Close("rappel".into())
+        );
+        assert_eq!(TriageStep::Take.with_note("x".into()), TriageAction::Take);
     }
 }

@@ -149,16 +149,4 @@ pub(crate) fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
 
-/// What a file a person sends is, from its first bytes (the browser's word is not
-/// taken): a JPEG or PNG photo, or a PDF; anything else is refused by the caller.
-pub(crate) fn sniff_type(bytes: &[u8]) -> Option<&'static str> {
-    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some("image/jpeg")
-    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        Some("image/png")
-    } else if bytes.starts_with(b"%PDF-") {
-        Some("application/pdf")
-    } else {
-        None
-    }
-}
+pub(crate) use crate::services::uploads::sniff_type;

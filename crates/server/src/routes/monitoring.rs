@@ -8,9 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use domain::policy::Principal;
 use interop::programme::ItemKind;
-use store::monitoring::Enrolment;
 
 use super::kit::{Nav, check_csrf, field, form_fields, nav, posted_form, render, same_origin};
 use crate::error::{AppError, PageError};
@@ -44,19 +42,6 @@ pub fn routes() -> Router<AppState> {
         .route("/pieces/{id}", get(attachment))
 }
 
-async fn own_enrolments(state: &AppState, w: &WebUser) -> Result<Vec<Enrolment>, PageError> {
-    let Principal::Patient { patient, .. } = w.actor.principal else {
-        return Err(AppError::Forbidden("espace réservé aux patients suivis".into()).into());
-    };
-    Ok(state
-        .store
-        .enrolments_of(patient)
-        .await?
-        .into_iter()
-        .filter(|e| e.status == "active")
-        .collect())
-}
-
 struct Row {
     id: String,
     title: String,
@@ -77,39 +62,16 @@ struct ListPage {
 }
 
 async fn list(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
-    let enrolments = own_enrolments(&state, &w).await?;
-    let (messages, responses) = match enrolments.first() {
-        Some(e) => (
-            state.store.messages_of(e.patient).await?,
-            state.store.responses_of(e.patient).await?,
-        ),
-        None => (vec![], vec![]),
-    };
-    let now = state.now_ms();
-    let rows = enrolments
+    let rows = follow_up::overview(state.ctx(), &w.actor)
+        .await?
         .into_iter()
-        .filter_map(|e| {
-            programme(&e.programme).map(|p| Row {
-                title: p.title.clone(),
-                since: paris_time(e.started_at_ms),
-                frequency: p.frequency_days,
-                unread: messages
-                    .iter()
-                    .filter(|m| m.enrolment == e.id && !m.from_patient && m.read_at_ms.is_none())
-                    .count(),
-                due: domain::monitoring::questionnaire_due(
-                    e.started_at_ms,
-                    responses
-                        .iter()
-                        .filter(|r| r.enrolment == e.id)
-                        .map(|r| r.submitted_at_ms)
-                        .max(),
-                    p.frequency_days,
-                    now,
-                )
-                .map(paris_time),
-                id: e.id,
-            })
+        .map(|f| Row {
+            title: f.programme.title.clone(),
+            since: paris_time(f.enrolment.started_at_ms),
+            frequency: f.programme.frequency_days,
+            unread: f.unread,
+            due: f.due_ms.map(paris_time),
+            id: f.enrolment.id,
         })
         .collect();
     Ok(render(&ListPage {
@@ -139,14 +101,6 @@ struct FormPage {
     error: Option<String>,
 }
 
-async fn enrolment_of(state: &AppState, w: &WebUser, id: &str) -> Result<Enrolment, PageError> {
-    own_enrolments(state, w)
-        .await?
-        .into_iter()
-        .find(|e| e.id == id)
-        .ok_or_else(|| PageError(AppError::NotFound("suivi introuvable".into())))
-}
-
 async fn form_page(
     state: &AppState,
     w: &WebUser,
@@ -154,9 +108,7 @@ async fn form_page(
     status: StatusCode,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    let e = enrolment_of(state, w, id).await?;
-    let p = programme(&e.programme)
-        .ok_or_else(|| PageError(AppError::NotFound("programme inconnu".into())))?;
+    let (e, p) = follow_up::own_with_programme(state.ctx(), &w.actor, id).await?;
     let questions = p
         .items
         .iter()
@@ -215,7 +167,7 @@ async fn send(
     let fields = form_fields(&body)?;
     let csrf = field(&fields, "csrf");
     check_csrf(&w.session.csrf_token, csrf)?;
-    let e = enrolment_of(&state, &w, &id).await?;
+    let e = follow_up::own(state.ctx(), &w.actor, &id).await?;
     match submit(state.ctx(), &w.actor, &e, &fields).await {
         Ok(s) => {
             let page = SubmittedPage {
@@ -236,32 +188,11 @@ async fn send(
 // ---------------------------------------------------------------- nurse triage
 
 use domain::EstablishmentId;
-use domain::monitoring::{AlertStatus, TriageAction};
-use domain::policy::{Decision, PatientAction, authorize_patient};
-use store::monitoring::Alert;
+use domain::monitoring::{AlertStatus, TriageError, TriageStep};
 
-use crate::services::patients::scope_of;
-
-/// Establishments whose alerts this user triages: nurses and doctors.
-fn triage_establishments(w: &WebUser) -> Vec<EstablishmentId> {
-    let mut v: Vec<EstablishmentId> = w
-        .actor
-        .grants
-        .iter()
-        .filter(|g| matches!(g.role, domain::org::Role::Nurse | domain::org::Role::Doctor))
-        .map(|g| g.establishment)
-        .collect();
-    v.dedup();
-    v
-}
-
-/// Whether the user is a doctor of that establishment (doctors close escalations).
-fn is_doctor_of(w: &WebUser, establishment: EstablishmentId) -> bool {
-    w.actor
-        .grants
-        .iter()
-        .any(|g| g.role == domain::org::Role::Doctor && g.establishment == establishment)
-}
+use crate::services::alerts::{self, Acted, triage_establishments};
+use crate::services::enrolments;
+use crate::services::follow_up::{self, Posted};
 
 fn status_fr(s: AlertStatus) -> &'static str {
     match s {
@@ -303,19 +234,16 @@ struct ThreadRow {
 
 /// Unread patient messages in the user's establishments (names read audited).
 async fn unread_rows(state: &AppState, w: &WebUser) -> Result<Vec<ThreadRow>, PageError> {
-    let mut out = Vec::new();
-    for e in triage_establishments(w) {
-        for (enrolment, patient, unread, last) in state.store.unread_threads(e).await? {
-            let p = crate::services::patients::read(state.ctx(), &w.actor, patient).await?;
-            out.push(ThreadRow {
-                enrolment,
-                patient: p.traits.display_name(),
-                unread,
-                last: paris_time(last),
-            });
-        }
-    }
-    Ok(out)
+    Ok(alerts::unread(state.ctx(), &w.actor)
+        .await?
+        .into_iter()
+        .map(|t| ThreadRow {
+            enrolment: t.enrolment,
+            patient: t.patient,
+            unread: t.unread,
+            last: paris_time(t.last_ms),
+        })
+        .collect())
 }
 
 #[derive(Template)]
@@ -332,53 +260,43 @@ struct AlertsPage {
 
 /// The queue rows; showing a patient's name is an audited read of their identity.
 async fn queue_rows(state: &AppState, w: &WebUser) -> Result<Vec<AlertRow>, PageError> {
-    let ests = triage_establishments(w);
-    if ests.is_empty() {
-        return Err(AppError::Forbidden(
-            "file d'alertes réservée aux infirmiers et médecins".into(),
-        )
-        .into());
-    }
-    let now = state.now_ms();
-    let mut rows = Vec::new();
-    for e in ests {
-        for a in state.store.alert_queue(e).await? {
-            let p = crate::services::patients::read(state.ctx(), &w.actor, a.patient).await?;
-            rows.push(AlertRow {
+    Ok(alerts::queue(state.ctx(), &w.actor)
+        .await?
+        .into_iter()
+        .map(|q| {
+            let a = q.alert;
+            AlertRow {
                 level: a.level.label_fr().into(),
                 level_code: a.level.code().into(),
-                patient: p.traits.display_name(),
+                patient: q.patient,
                 label: crate::services::monitoring::item_label(&a.item),
-                item: a.item.clone(),
-                reason: a.reason.clone(),
+                item: a.item,
+                reason: a.reason,
                 raised: paris_time(a.raised_at_ms),
                 due: paris_time(a.due_at_ms),
-                // Past due and not yet with a nurse, whether escalated or not.
-                overdue: matches!(a.status, AlertStatus::Open | AlertStatus::Escalated)
-                    && now > a.due_at_ms,
+                overdue: q.overdue,
                 status: status_fr(a.status).into(),
                 id: a.id,
-            });
-        }
-    }
-    Ok(rows)
+            }
+        })
+        .collect())
 }
 
 async fn alerts_page(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
     let rows = queue_rows(&state, &w).await?;
-    let mut proposals = Vec::new();
-    for e in triage_establishments(&w) {
-        for p in state.store.proposals(e).await? {
-            let patient = crate::services::patients::read(state.ctx(), &w.actor, p.patient).await?;
-            proposals.push((
+    let proposals = alerts::proposals(state.ctx(), &w.actor)
+        .await?
+        .into_iter()
+        .map(|(p, patient)| {
+            (
                 p.id,
-                patient.traits.display_name(),
+                patient,
                 programme(&p.programme).map_or(p.programme.clone(), |x| x.title.clone()),
                 p.reason,
                 paris_time(p.created_at_ms),
-            ));
-        }
-    }
+            )
+        })
+        .collect();
     Ok(render(&AlertsPage {
         title: "Alertes".into(),
         nav: nav(&w),
@@ -400,42 +318,14 @@ async fn decide_proposal(
     body: String,
 ) -> Result<Response, PageError> {
     let f = posted_form(&state, &headers, &w, &body)?;
-    let mut found = None;
-    for e in triage_establishments(&w) {
-        if let Some(p) = state
-            .store
-            .proposals(e)
-            .await?
-            .into_iter()
-            .find(|p| p.id == id)
-        {
-            found = Some(p);
-        }
-    }
-    let p = found
-        .ok_or_else(|| AppError::NotFound("proposition introuvable ou déjà traitée".into()))?;
     let accept = match field(&f, "action").trim() {
         "accept" => true,
         "decline" => false,
         _ => return Err(AppError::BadRequest("invalid", "action inconnue".into()).into()),
     };
-    if accept && field(&f, "consentement").trim() != "1" {
-        return Err(AppError::Unprocessable(
-            "business-rule",
-            "le consentement du patient doit être recueilli avant l'inscription".into(),
-        )
-        .into());
-    }
-    let (_, grant) = carer(&state, &w, &p.patient.to_string()).await?;
-    let who = domain::audit::AuditActor::new(&w.actor, Some(grant));
-    match state
-        .store
-        .decide_proposal(&p, accept, &w.user.id.to_string(), &who, state.now_ms())
-        .await?
-    {
-        Some(_) => Ok(super::kit::see_other("/alertes")),
-        None => Err(AppError::Conflict("proposition déjà traitée".into()).into()),
-    }
+    let consent = field(&f, "consentement").trim() == "1";
+    enrolments::decide_proposal(state.ctx(), &w.actor, w.user.id, &id, accept, consent).await?;
+    Ok(super::kit::see_other("/alertes"))
 }
 
 async fn alerts_table(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
@@ -465,26 +355,6 @@ struct AlertPage {
     thread: String,
 }
 
-/// Loads an alert this user may triage: a nurse or doctor of the alert's
-/// establishment, allowed to write the patient's clinical data.
-async fn load_alert(
-    state: &AppState,
-    w: &WebUser,
-    id: &str,
-) -> Result<(Alert, Option<domain::policy::Grant>), PageError> {
-    let not_found = || PageError(AppError::NotFound("alerte introuvable".into()));
-    let a = state.store.alert(id).await.map_err(|_| not_found())?;
-    if !triage_establishments(w).contains(&a.establishment) {
-        return Err(not_found());
-    }
-    let p = state.store.patient(a.patient).await?;
-    let scope = scope_of(state.ctx(), &p).await?;
-    match authorize_patient(&w.actor, PatientAction::WriteClinical, &scope) {
-        Decision::Allow(g) => Ok((a, g)),
-        Decision::Deny(why) => Err(AppError::Forbidden(why.into()).into()),
-    }
-}
-
 async fn alert_page(
     state: &AppState,
     w: &WebUser,
@@ -492,62 +362,52 @@ async fn alert_page(
     status: StatusCode,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    let (a, _) = load_alert(state, w, id).await?;
-    let p = crate::services::patients::read(state.ctx(), &w.actor, a.patient).await?;
-    let doctor = is_doctor_of(w, a.establishment);
-    let mut actions: Vec<(String, String, bool, String)> = Vec::new();
-    let mut add = |code: &str, label: &str, note: bool, note_label: &str| {
-        actions.push((code.into(), label.into(), note, note_label.into()))
-    };
-    match a.status {
-        AlertStatus::Open => {
-            add("take", "Prendre en charge", false, "");
-            add(
-                "escalate",
-                "Transmettre au médecin",
-                true,
-                "Note pour le médecin",
-            );
-        }
-        AlertStatus::Taken => {
-            add(
-                "callback",
-                "Patient rappelé",
-                true,
-                "Compte rendu de l'appel",
-            );
-            add("advise", "Conseil donné", true, "Conseil");
-            add(
-                "escalate",
-                "Transmettre au médecin",
-                true,
-                "Note pour le médecin",
-            );
-            add("close", "Clore", true, "Issue");
-        }
-        AlertStatus::Escalated if doctor => add("close", "Clore", true, "Décision du médecin"),
-        _ => {}
-    }
-    let timeline = crate::services::monitoring::timeline(state.ctx(), &a.id).await?;
+    let shown = alerts::show(state.ctx(), &w.actor, id).await?;
+    let a = shown.alert;
+    let actions = shown
+        .steps
+        .iter()
+        .map(|step| {
+            let (label, note) = step_fr(*step, a.status);
+            (
+                step.code().to_owned(),
+                label.to_owned(),
+                !note.is_empty(),
+                note.to_owned(),
+            )
+        })
+        .collect();
     let page = AlertPage {
         title: "Alerte".into(),
         nav: nav(w),
         csrf: w.session.csrf_token.clone(),
         level: a.level.label_fr().into(),
-        patient: p.traits.display_name(),
+        patient: shown.patient.traits.display_name(),
         item: crate::services::monitoring::item_label(&a.item),
-        reason: a.reason.clone(),
+        reason: a.reason,
         raised: paris_time(a.raised_at_ms),
         due: paris_time(a.due_at_ms),
         status: status_fr(a.status).into(),
         actions,
-        timeline,
+        timeline: shown.timeline,
         error,
-        photo: state.store.alert_attachment(&a.id).await?,
-        thread: a.enrolment.clone(),
+        photo: shown.photo,
+        thread: a.enrolment,
         id: a.id,
     };
     Ok((status, render(&page)?).into_response())
+}
+
+/// A step's button and the label of its note (empty: no note).
+fn step_fr(step: TriageStep, status: AlertStatus) -> (&'static str, &'static str) {
+    match step {
+        TriageStep::Take => ("Prendre en charge", ""),
+        TriageStep::CallBack => ("Patient rappelé", "Compte rendu de l'appel"),
+        TriageStep::Advise => ("Conseil donné", "Conseil"),
+        TriageStep::Escalate => ("Transmettre au médecin", "Note pour le médecin"),
+        TriageStep::Close if status == AlertStatus::Escalated => ("Clore", "Décision du médecin"),
+        TriageStep::Close => ("Clore", "Issue"),
+    }
 }
 
 async fn alert_show(
@@ -566,67 +426,17 @@ async fn alert_act(
     body: String,
 ) -> Result<Response, PageError> {
     let f = posted_form(&state, &headers, &w, &body)?;
-    let get = |k: &str| field(&f, k).trim().to_owned();
-    let (a, grant) = load_alert(&state, &w, &id).await?;
-    let action = match get("action").as_str() {
-        "take" => TriageAction::Take,
-        "callback" => TriageAction::CallBack(get("note")),
-        "advise" => TriageAction::Advise(get("note")),
-        "escalate" => TriageAction::Escalate(get("note")),
-        "close" => TriageAction::Close(get("note")),
-        _ => return Err(AppError::BadRequest("invalid", "action inconnue".into()).into()),
-    };
-    let doctor = is_doctor_of(&w, a.establishment);
-    if a.status == AlertStatus::Escalated && !doctor {
-        return alert_page(
-            &state,
-            &w,
-            &id,
-            StatusCode::FORBIDDEN,
-            Some("une alerte transmise est close par le médecin".into()),
-        )
-        .await;
-    }
-    let who = domain::audit::AuditActor::new(&w.actor, grant);
-    let report = match &action {
-        TriageAction::Close(outcome) if !outcome.is_empty() => {
-            crate::services::monitoring::closing_report(
-                state.ctx(),
-                &a,
-                outcome,
-                &w.user.display_name,
-            )
-            .await?
+    let step = field(&f, "action").trim();
+    let note = field(&f, "note");
+    match alerts::act(state.ctx(), &w.actor, &w.user.display_name, &id, step, note).await? {
+        Acted::Done => Ok(super::kit::see_other(&format!("/alertes/{id}"))),
+        Acted::Refused(why) => {
+            let status = match why {
+                domain::DomainError::Triage(TriageError::DoctorOnly) => StatusCode::FORBIDDEN,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            alert_page(&state, &w, &id, status, Some(why.to_string())).await
         }
-        _ => None,
-    };
-    match state
-        .store
-        .triage_alert(
-            &id,
-            &action,
-            &who,
-            &w.user.display_name,
-            report.as_ref(),
-            state.now_ms(),
-        )
-        .await
-    {
-        Ok(_) => {
-            let _ = state.events.send(LiveEvent::Alerts(a.establishment));
-            Ok(super::kit::see_other(&format!("/alertes/{id}")))
-        }
-        Err(store::StoreError::Rule(e)) => {
-            alert_page(
-                &state,
-                &w,
-                &id,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(e.to_string()),
-            )
-            .await
-        }
-        Err(e) => Err(AppError::from(e).into()),
     }
 }
 
@@ -646,7 +456,7 @@ async fn alerts_ws(
     ws: WebSocketUpgrade,
 ) -> Result<Response, PageError> {
     super::kit::same_origin(&state, &headers)?;
-    let mine = triage_establishments(&w);
+    let mine = triage_establishments(&w.actor);
     if mine.is_empty() {
         return Err(AppError::Forbidden(
             "file d'alertes réservée aux infirmiers et médecins".into(),
@@ -703,25 +513,6 @@ async fn push(
 
 // ---------------------------------------------------------------- enrolment by hand
 
-/// The establishment from which `w` may enrol `patient` (write its clinical data).
-async fn carer(
-    state: &AppState,
-    w: &WebUser,
-    patient: &str,
-) -> Result<(domain::PatientId, domain::policy::Grant), PageError> {
-    let not_found = || PageError(AppError::NotFound("patient introuvable".into()));
-    let pid: domain::PatientId = patient.parse().map_err(|_| not_found())?;
-    let p = state.store.patient(pid).await.map_err(|_| not_found())?;
-    let scope = scope_of(state.ctx(), &p).await?;
-    match authorize_patient(&w.actor, PatientAction::WriteClinical, &scope) {
-        Decision::Allow(Some(g)) => Ok((pid, g)),
-        _ => Err(AppError::Forbidden(
-            "seul un établissement qui prend en charge ce patient peut l'inscrire".into(),
-        )
-        .into()),
-    }
-}
-
 async fn enrol(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -730,32 +521,9 @@ async fn enrol(
     body: String,
 ) -> Result<Response, PageError> {
     let f = posted_form(&state, &headers, &w, &body)?;
-    let (pid, grant) = carer(&state, &w, &id).await?;
-    let Some(p) = programme(field(&f, "programme").trim()) else {
-        return Err(AppError::Unprocessable("business-rule", "programme inconnu".into()).into());
-    };
-    if field(&f, "consentement").trim() != "1" {
-        return Err(AppError::Unprocessable(
-            "business-rule",
-            "le consentement du patient doit être recueilli avant l'inscription".into(),
-        )
-        .into());
-    }
-    let n = store::monitoring::NewEnrolment {
-        patient: pid,
-        establishment: grant.establishment,
-        programme: p.id.clone(),
-        consent_at_ms: state.now_ms(),
-        created_by: w.user.id.to_string(),
-    };
-    state
-        .store
-        .enrol(
-            &n,
-            &domain::audit::AuditActor::new(&w.actor, Some(grant)),
-            state.now_ms(),
-        )
-        .await?;
+    let consent = field(&f, "consentement").trim() == "1";
+    let programme = field(&f, "programme");
+    enrolments::enrol(state.ctx(), &w.actor, w.user.id, &id, programme, consent).await?;
     Ok(super::kit::see_other(&format!("/patients/{id}")))
 }
 
@@ -767,37 +535,8 @@ async fn end(
     body: String,
 ) -> Result<Response, PageError> {
     let f = posted_form(&state, &headers, &w, &body)?;
-    let (pid, grant) = carer(&state, &w, &id).await?;
-    let reason = field(&f, "motif").trim();
-    if reason.is_empty() {
-        return Err(AppError::Unprocessable(
-            "business-rule",
-            "indiquez le motif de fin du suivi".into(),
-        )
-        .into());
-    }
-    let Some(ours) = state
-        .store
-        .enrolments_of(pid)
-        .await?
-        .into_iter()
-        .find(|e| e.id == enrolment && e.establishment == grant.establishment)
-    else {
-        return Err(AppError::NotFound("suivi introuvable".into()).into());
-    };
-    let who = domain::audit::AuditActor::new(&w.actor, Some(grant));
-    let report = if ours.status == "active" {
-        crate::services::monitoring::summary_report(state.ctx(), &ours, reason).await?
-    } else {
-        None
-    };
-    if !state
-        .store
-        .end_enrolment(&enrolment, reason, report.as_ref(), &who, state.now_ms())
-        .await?
-    {
-        return Err(AppError::Conflict("ce suivi est déjà terminé".into()).into());
-    }
+    let reason = field(&f, "motif");
+    enrolments::end(state.ctx(), &w.actor, &id, &enrolment, reason).await?;
     Ok(super::kit::see_other(&format!("/patients/{id}")))
 }
 
@@ -855,87 +594,16 @@ fn duration_fr(ms: i64) -> String {
 /// weekly chart. Aggregates only: no patient is named.
 async fn dashboard(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
     const WEEKS: usize = 8;
-    let mut establishments: Vec<EstablishmentId> = w
-        .actor
-        .grants
-        .iter()
-        .filter(|g| {
-            matches!(
-                g.role,
-                domain::org::Role::Nurse | domain::org::Role::Doctor | domain::org::Role::Admin
-            )
-        })
-        .map(|g| g.establishment)
-        .collect();
-    establishments.sort_by_key(ToString::to_string);
-    establishments.dedup();
-    if establishments.is_empty() {
-        return Err(AppError::Forbidden(
-            "tableau de bord réservé aux équipes de télésurveillance".into(),
-        )
-        .into());
-    }
-    let now = state.now_ms();
-    let since = now - i64::try_from(WEEKS).unwrap_or(8) * 7 * 24 * 3600 * 1000;
-    let mut sections = Vec::new();
-    for e in establishments {
-        let name = state.store.establishment(e).await?.name;
-        let facts = state.store.alert_facts(e, since).await?;
-        let followed = state.store.active_enrolments(e).await?;
-        for p in crate::services::monitoring::programmes() {
-            let mine: Vec<domain::monitoring::AlertFact> = facts
-                .iter()
-                .filter(|(id, _)| *id == p.id)
-                .map(|(_, f)| *f)
-                .collect();
-            let patients = followed
-                .iter()
-                .find(|(id, _)| *id == p.id)
-                .map_or(0, |(_, n)| *n);
-            if mine.is_empty() && patients == 0 {
-                continue;
-            }
-            let d = domain::monitoring::dashboard(&mine, now, WEEKS);
-            let max = d
-                .weeks
-                .iter()
-                .map(|w| w.iter().sum::<usize>())
-                .max()
-                .unwrap_or(0)
-                .max(1);
-            let bars = d
-                .weeks
-                .iter()
-                .enumerate()
-                .map(|(i, counts)| {
-                    let mut y = 80.0;
-                    let mut parts = Vec::new();
-                    for (n, code) in counts.iter().zip(["info", "warning", "urgent"]) {
-                        let h = *n as f64 / max as f64 * 72.0;
-                        y -= h;
-                        if *n > 0 {
-                            parts.push((y, h, code));
-                        }
-                    }
-                    let weeks_ago = WEEKS - i - 1;
-                    let label = match weeks_ago {
-                        0 => "cette semaine".to_owned(),
-                        1 => "il y a 1 semaine".to_owned(),
-                        n => format!("il y a {n} semaines"),
-                    };
-                    WeekBar {
-                        x: 8 + i * 36,
-                        parts,
-                        label,
-                        counts: *counts,
-                    }
-                })
-                .collect();
+    let sections = crate::services::monitoring::dashboard(state.ctx(), &w.actor, WEEKS)
+        .await?
+        .into_iter()
+        .map(|f| {
+            let d = &f.figures;
             let total: usize = d.by_level.iter().sum();
-            sections.push(DashboardSection {
-                establishment: name.clone(),
-                title: p.title.clone(),
-                followed: patients,
+            DashboardSection {
+                establishment: f.establishment,
+                title: f.programme.title.clone(),
+                followed: f.followed,
                 info: d.by_level[0],
                 warning: d.by_level[1],
                 urgent: d.by_level[2],
@@ -944,14 +612,14 @@ async fn dashboard(State(state): State<AppState>, w: WebUser) -> Result<Response
                     || "—".into(),
                     |pct| format!("{pct:.0} % ({} sur {})", d.within_sla, d.sla_decided),
                 ),
-                bars,
+                bars: week_bars(d, WEEKS),
                 chart_label: format!(
                     "Alertes par semaine sur {WEEKS} semaines, {} au total : {} urgente(s), {} à surveiller, {} pour information",
                     total, d.by_level[2], d.by_level[1], d.by_level[0]
                 ),
-            });
-        }
-    }
+            }
+        })
+        .collect();
     let page = DashboardPage {
         title: "Tableau de bord de télésurveillance".into(),
         nav: nav(&w),
@@ -961,10 +629,46 @@ async fn dashboard(State(state): State<AppState>, w: WebUser) -> Result<Response
     Ok(render(&page)?.into_response())
 }
 
+/// The weekly stacked bars of the chart, oldest week first.
+fn week_bars(d: &domain::monitoring::Dashboard, weeks: usize) -> Vec<WeekBar> {
+    let max = d
+        .weeks
+        .iter()
+        .map(|w| w.iter().sum::<usize>())
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    d.weeks
+        .iter()
+        .enumerate()
+        .map(|(i, counts)| {
+            let mut y = 80.0;
+            let mut parts = Vec::new();
+            for (n, code) in counts.iter().zip(["info", "warning", "urgent"]) {
+                let h = *n as f64 / max as f64 * 72.0;
+                y -= h;
+                if *n > 0 {
+                    parts.push((y, h, code));
+                }
+            }
+            let label = match weeks - i - 1 {
+                0 => "cette semaine".to_owned(),
+                1 => "il y a 1 semaine".to_owned(),
+                n => format!("il y a {n} semaines"),
+            };
+            WeekBar {
+                x: 8 + i * 36,
+                parts,
+                label,
+                counts: *counts,
+            }
+        })
+        .collect()
+}
+
 // ---------------------------------------------------------------- patient alert, photo, messages
 
-/// Largest photo a patient may send with an alert.
-const MAX_PHOTO: usize = 5 * 1024 * 1024;
+use crate::services::uploads::MAX_PHOTO;
 
 #[derive(Template)]
 #[template(path = "raise.html")]
@@ -986,9 +690,7 @@ async fn raise_page(
     error: Option<String>,
     sent: bool,
 ) -> Result<Response, PageError> {
-    let e = enrolment_of(state, w, id).await?;
-    let p = programme(&e.programme)
-        .ok_or_else(|| PageError(AppError::NotFound("programme inconnu".into())))?;
+    let (e, p) = follow_up::own_with_programme(state.ctx(), &w.actor, id).await?;
     let mut symptoms: Vec<(String, String)> = p
         .items
         .iter()
@@ -1052,67 +754,29 @@ async fn raise(
         }
     }
     check_csrf(&w.session.csrf_token, &csrf)?;
-    let e = enrolment_of(&state, &w, &id).await?;
-    let p = programme(&e.programme)
-        .ok_or_else(|| PageError(AppError::NotFound("programme inconnu".into())))?;
-    let fail = async |m: &str| {
-        raise_page(
-            &state,
-            &w,
-            &id,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some(m.to_owned()),
-            false,
-        )
-        .await
+    let raised = follow_up::Raised {
+        symptom: &symptom,
+        text: &text,
+        photo: photo.as_deref(),
     };
-    if e.status != "active" {
-        return fail(
-            "ce suivi est terminé : appelez le service qui vous suivait, ou le 15 en cas d'urgence",
-        )
-        .await;
-    }
-    let label = if symptom == "autre" {
-        "Autre chose".to_owned()
-    } else if let Some(i) = p.items.iter().find(|i| i.link_id == symptom) {
-        i.label.clone()
-    } else {
-        return fail("choisissez ce qui ne va pas dans la liste").await;
-    };
-    if text.is_empty() {
-        return fail("décrivez en quelques mots ce qui ne va pas").await;
-    }
-    let photo = match &photo {
-        Some(b) if b.len() > MAX_PHOTO => {
-            return fail("la photo dépasse 5 Mo : choisissez une photo plus petite").await;
+    let why = match follow_up::raise(state.ctx(), &w.actor, &w.user.display_name, &id, &raised)
+        .await?
+    {
+        Posted::Done => return raise_page(&state, &w, &id, StatusCode::OK, None, true).await,
+        Posted::Ended => {
+            "ce suivi est terminé : appelez le service qui vous suivait, ou le 15 en cas d'urgence"
         }
-        Some(b) => match super::kit::sniff_type(b) {
-            Some(t) if t.starts_with("image/") => Some((t, b.as_ref())),
-            _ => return fail("la photo doit être au format JPEG ou PNG").await,
-        },
-        None => None,
+        Posted::Refused(why) => why,
     };
-    let alert = store::monitoring::NewAlert {
-        level: domain::monitoring::AlertLevel::Warning,
-        item: symptom,
-        reason: format!("signalé par le patient ({label}) : {text}"),
-        advice: "Une infirmière vous rappellera dans la demi-journée.".into(),
-    };
-    let who = domain::audit::AuditActor::new(&w.actor, None);
-    state
-        .store
-        .raise_patient_alert(
-            &e,
-            &alert,
-            photo,
-            &w.user.display_name,
-            p.sla_hours * 3600 * 1000,
-            &who,
-            state.now_ms(),
-        )
-        .await?;
-    let _ = state.events.send(LiveEvent::Alerts(e.establishment));
-    raise_page(&state, &w, &id, StatusCode::OK, None, true).await
+    raise_page(
+        &state,
+        &w,
+        &id,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some(why.to_owned()),
+        false,
+    )
+    .await
 }
 
 /// `GET /pieces/{id}`: a file a patient sent, for the patient and for carers who
@@ -1123,23 +787,7 @@ async fn attachment(
     w: WebUser,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let not_found = || PageError(AppError::NotFound("pièce introuvable".into()));
-    let a = state.store.attachment(&id).await.map_err(|_| not_found())?;
-    let own =
-        matches!(w.actor.principal, Principal::Patient { patient, .. } if patient == a.patient);
-    if !own {
-        crate::services::patients::clinical_read(
-            state.ctx(),
-            &w.actor,
-            a.patient,
-            &format!("Binary/{id}"),
-        )
-        .await
-        .map_err(|e| match e {
-            AppError::Forbidden(_) => not_found(),
-            other => other.into(),
-        })?;
-    }
+    let a = follow_up::attachment(state.ctx(), &w.actor, &id).await?;
     let mut resp = a.bytes.into_response();
     let h = resp.headers_mut();
     for (k, v) in [
@@ -1153,25 +801,6 @@ async fn attachment(
         }
     }
     Ok(resp)
-}
-
-/// Who opens a thread: the patient (their enrolment) or a nurse or doctor of the
-/// enrolment's establishment allowed to write the patient's clinical data.
-async fn thread_access(
-    state: &AppState,
-    w: &WebUser,
-    id: &str,
-) -> Result<(Enrolment, bool, Option<domain::policy::Grant>), PageError> {
-    if matches!(w.actor.principal, Principal::Patient { .. }) {
-        return Ok((enrolment_of(state, w, id).await?, true, None));
-    }
-    let not_found = || PageError(AppError::NotFound("suivi introuvable".into()));
-    let e = state.store.enrolment(id).await.map_err(|_| not_found())?;
-    if !triage_establishments(w).contains(&e.establishment) {
-        return Err(not_found());
-    }
-    let (_, grant) = carer(state, w, &e.patient.to_string()).await?;
-    Ok((e, false, Some(grant)))
 }
 
 #[derive(Template)]
@@ -1195,48 +824,22 @@ async fn thread_render(
     status: StatusCode,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    let (e, patient_side, grant) = thread_access(state, w, id).await?;
-    let heading = if patient_side {
-        "Messages avec l'équipe de soins".to_owned()
-    } else {
-        let p = crate::services::patients::read(state.ctx(), &w.actor, e.patient).await?;
-        format!("Messages — {}", p.traits.display_name())
+    let t = follow_up::thread(state.ctx(), &w.actor, id).await?;
+    let heading = match t.patient {
+        None => "Messages avec l'équipe de soins".to_owned(),
+        Some(name) => format!("Messages — {name}"),
     };
-    // Reading the thread marks the other side's messages read.
-    state
-        .store
-        .mark_read(&e.id, !patient_side, state.now_ms())
-        .await?;
-    if grant.is_some() {
-        crate::services::patients::clinical_read(
-            state.ctx(),
-            &w.actor,
-            e.patient,
-            &format!("Communication?based-on=CarePlan/{}", e.id),
-        )
-        .await?;
-    }
-    let messages = state
-        .store
-        .messages_of(e.patient)
-        .await?
+    let messages = t
+        .messages
         .into_iter()
-        .filter(|m| m.enrolment == e.id)
-        .map(|m| {
-            (
-                m.from_patient == patient_side,
-                m.author,
-                paris_time(m.at_ms),
-                m.body,
-            )
-        })
+        .map(|(own, author, at_ms, body)| (own, author, paris_time(at_ms), body))
         .collect();
     let page = ThreadPage {
         title: "Messages".into(),
         nav: nav(w),
         csrf: w.session.csrf_token.clone(),
-        id: e.id,
-        patient_side,
+        id: t.enrolment.id,
+        patient_side: t.patient_side,
         heading,
         messages,
         error,
@@ -1260,42 +863,12 @@ async fn thread_post(
     body: String,
 ) -> Result<Response, PageError> {
     let f = posted_form(&state, &headers, &w, &body)?;
-    let (e, patient_side, grant) = thread_access(&state, &w, &id).await?;
-    let text = field(&f, "message").trim();
-    if text.is_empty() || text.chars().count() > 2000 {
-        return thread_render(
-            &state,
-            &w,
-            &id,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some("écrivez un message (2 000 caractères au plus)".into()),
-        )
-        .await;
-    }
-    if e.status != "active" {
-        return thread_render(
-            &state,
-            &w,
-            &id,
-            StatusCode::CONFLICT,
-            Some("ce suivi est terminé".into()),
-        )
-        .await;
-    }
-    let who = domain::audit::AuditActor::new(&w.actor, grant);
-    state
-        .store
-        .post_message(
-            &e,
-            patient_side,
-            &w.user.display_name,
-            text,
-            &who,
-            state.now_ms(),
-        )
-        .await?;
-    if patient_side {
-        let _ = state.events.send(LiveEvent::Alerts(e.establishment));
-    }
-    Ok(super::kit::see_other(&format!("/suivi/{id}/messages")))
+    let text = field(&f, "message");
+    let (status, why) =
+        match follow_up::post(state.ctx(), &w.actor, &w.user.display_name, &id, text).await? {
+            Posted::Done => return Ok(super::kit::see_other(&format!("/suivi/{id}/messages"))),
+            Posted::Refused(why) => (StatusCode::UNPROCESSABLE_ENTITY, why),
+            Posted::Ended => (StatusCode::CONFLICT, "ce suivi est terminé"),
+        };
+    thread_render(&state, &w, &id, status, Some(why.to_owned())).await
 }

@@ -2,11 +2,14 @@
 //! policy, calls the store, and writes the audit trail (reads and denials here;
 //! writes inside the store's transaction).
 
+pub mod alerts;
 pub mod beds;
 pub mod consultations;
 pub mod ctx;
 pub mod directory;
 pub mod documents;
+pub mod enrolments;
+pub mod follow_up;
 pub mod hl7;
 pub mod intake;
 pub mod monitoring;
@@ -15,3 +18,4 @@ pub mod oru;
 pub mod patients;
 pub mod schedule;
 pub mod siu;
+pub mod uploads;

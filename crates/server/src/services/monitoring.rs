@@ -629,3 +629,70 @@ pub async fn timeline(
         })
         .collect())
 }
+
+/// One programme's figures at one establishment.
+#[derive(Debug)]
+pub struct DashboardFigures {
+    /// The establishment's name.
+    pub establishment: String,
+    /// The programme.
+    pub programme: &'static Programme,
+    /// Patients followed now.
+    pub followed: i64,
+    /// Alerts per level and week, handling times, SLA.
+    pub figures: domain::monitoring::Dashboard,
+}
+
+/// Per establishment of `actor` (nurses, doctors, administrators) and
+/// programme, the figures of the last `weeks` weeks. Aggregates only: no
+/// patient is named.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn dashboard(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    weeks: usize,
+) -> Result<Vec<DashboardFigures>, AppError> {
+    use domain::org::Role;
+    let mut establishments: Vec<domain::EstablishmentId> = actor
+        .grants
+        .iter()
+        .filter(|g| matches!(g.role, Role::Nurse | Role::Doctor | Role::Admin))
+        .map(|g| g.establishment)
+        .collect();
+    establishments.sort_by_key(ToString::to_string);
+    establishments.dedup();
+    if establishments.is_empty() {
+        return Err(AppError::Forbidden(
+            "tableau de bord réservé aux équipes de télésurveillance".into(),
+        ));
+    }
+    let now = ctx.now_ms();
+    let since = now - i64::try_from(weeks).unwrap_or(8) * 7 * 24 * 3600 * 1000;
+    let mut out = Vec::new();
+    for e in establishments {
+        let name = ctx.store.establishment(e).await?.name;
+        let facts = ctx.store.alert_facts(e, since).await?;
+        let followed = ctx.store.active_enrolments(e).await?;
+        for p in programmes() {
+            let mine: Vec<domain::monitoring::AlertFact> = facts
+                .iter()
+                .filter(|(id, _)| *id == p.id)
+                .map(|(_, f)| *f)
+                .collect();
+            let patients = followed
+                .iter()
+                .find(|(id, _)| *id == p.id)
+                .map_or(0, |(_, n)| *n);
+            if mine.is_empty() && patients == 0 {
+                continue;
+            }
+            out.push(DashboardFigures {
+                establishment: name.clone(),
+                programme: p,
+                followed: patients,
+                figures: domain::monitoring::dashboard(&mine, now, weeks),
+            });
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,223 @@
+//! The nurses' alert queue: which alerts an actor triages, the queue with the
+//! patients' names (each an audited read), the unread threads and the
+//! proposed enrolments beside it, one alert with the steps open to the actor,
+//! and a triage step. The rules (which step from which state, who closes an
+//! escalated alert) are `domain::monitoring`'s; the store applies a step with
+//! its audit entry in one transaction.
+
+use domain::EstablishmentId;
+use domain::identity::PatientRecord;
+use domain::monitoring::{AlertStatus, TriageStep, Triager, may_triage, triage_steps};
+use domain::org::Role;
+use domain::policy::{Actor, Decision, Grant, PatientAction, authorize_patient};
+use store::monitoring::{Alert, Proposal};
+
+use crate::error::AppError;
+use crate::live::LiveEvent;
+use crate::services::ctx::Ctx;
+use crate::services::{monitoring, patients};
+
+/// Establishments whose alerts `actor` triages: where they are a nurse or a
+/// doctor, each once.
+pub fn triage_establishments(actor: &Actor) -> Vec<EstablishmentId> {
+    let mut v: Vec<EstablishmentId> = actor
+        .grants
+        .iter()
+        .filter(|g| matches!(g.role, Role::Nurse | Role::Doctor))
+        .map(|g| g.establishment)
+        .collect();
+    v.dedup();
+    v
+}
+
+/// Whether `actor` triages `establishment`'s alerts as its doctor or as a nurse.
+pub fn triager(actor: &Actor, establishment: EstablishmentId) -> Triager {
+    if actor
+        .grants
+        .iter()
+        .any(|g| g.role == Role::Doctor && g.establishment == establishment)
+    {
+        Triager::Doctor
+    } else {
+        Triager::Nurse
+    }
+}
+
+/// Alert `id` if `actor` triages it: a nurse or doctor of the alert's
+/// establishment, allowed to write the patient's clinical data.
+pub async fn for_triage(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: &str,
+) -> Result<(Alert, Option<Grant>), AppError> {
+    let not_found = || AppError::NotFound("alerte introuvable".into());
+    let a = ctx.store.alert(id).await.map_err(|_| not_found())?;
+    if !triage_establishments(actor).contains(&a.establishment) {
+        return Err(not_found());
+    }
+    let p = ctx.store.patient(a.patient).await?;
+    let scope = patients::scope_of(ctx, &p).await?;
+    match authorize_patient(actor, PatientAction::WriteClinical, &scope) {
+        Decision::Allow(g) => Ok((a, g)),
+        Decision::Deny(why) => Err(AppError::Forbidden(why.into())),
+    }
+}
+
+/// An alert of the queue.
+#[derive(Debug)]
+pub struct Queued {
+    /// The alert.
+    pub alert: Alert,
+    /// The patient's display name.
+    pub patient: String,
+    /// Past due and not yet with a nurse, whether escalated or not.
+    pub overdue: bool,
+}
+
+/// The queue of `actor`'s establishments; showing a patient's name is an
+/// audited read of their identity. Refused to anyone but nurses and doctors.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn queue(ctx: Ctx<'_>, actor: &Actor) -> Result<Vec<Queued>, AppError> {
+    let ests = triage_establishments(actor);
+    if ests.is_empty() {
+        return Err(AppError::Forbidden(
+            "file d'alertes réservée aux infirmiers et médecins".into(),
+        ));
+    }
+    let now = ctx.now_ms();
+    let mut rows = Vec::new();
+    for e in ests {
+        for a in ctx.store.alert_queue(e).await? {
+            let p = patients::read(ctx, actor, a.patient).await?;
+            rows.push(Queued {
+                overdue: matches!(a.status, AlertStatus::Open | AlertStatus::Escalated)
+                    && now > a.due_at_ms,
+                patient: p.traits.display_name(),
+                alert: a,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// A thread with patient messages the team has not read.
+#[derive(Debug)]
+pub struct Unread {
+    /// The enrolment the thread belongs to.
+    pub enrolment: String,
+    /// The patient's display name.
+    pub patient: String,
+    /// How many messages are unread.
+    pub unread: i64,
+    /// The last message (Unix ms).
+    pub last_ms: i64,
+}
+
+/// Unread patient messages in `actor`'s establishments (names read audited).
+pub async fn unread(ctx: Ctx<'_>, actor: &Actor) -> Result<Vec<Unread>, AppError> {
+    let mut out = Vec::new();
+    for e in triage_establishments(actor) {
+        for (enrolment, patient, unread, last_ms) in ctx.store.unread_threads(e).await? {
+            let p = patients::read(ctx, actor, patient).await?;
+            out.push(Unread {
+                enrolment,
+                patient: p.traits.display_name(),
+                unread,
+                last_ms,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Enrolments proposed by ADT events in `actor`'s establishments, with the
+/// patients' names (audited reads).
+pub async fn proposals(ctx: Ctx<'_>, actor: &Actor) -> Result<Vec<(Proposal, String)>, AppError> {
+    let mut out = Vec::new();
+    for e in triage_establishments(actor) {
+        for p in ctx.store.proposals(e).await? {
+            let patient = patients::read(ctx, actor, p.patient).await?;
+            out.push((p, patient.traits.display_name()));
+        }
+    }
+    Ok(out)
+}
+
+/// One alert as its page shows it.
+#[derive(Debug)]
+pub struct Shown {
+    /// The alert.
+    pub alert: Alert,
+    /// The patient (an audited read).
+    pub patient: PatientRecord,
+    /// The steps `actor` may take now.
+    pub steps: &'static [TriageStep],
+    /// The timeline: (French time, who, what, note).
+    pub timeline: Vec<(String, String, String, String)>,
+    /// The photo the patient attached, if any (its id).
+    pub photo: Option<String>,
+}
+
+/// Alert `id` for `actor`, who triages it.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn show(ctx: Ctx<'_>, actor: &Actor, id: &str) -> Result<Shown, AppError> {
+    let (a, _) = for_triage(ctx, actor, id).await?;
+    let patient = patients::read(ctx, actor, a.patient).await?;
+    Ok(Shown {
+        steps: triage_steps(a.status, triager(actor, a.establishment)),
+        timeline: monitoring::timeline(ctx, &a.id).await?,
+        photo: ctx.store.alert_attachment(&a.id).await?,
+        patient,
+        alert: a,
+    })
+}
+
+/// What became of a step.
+#[derive(Debug)]
+pub enum Acted {
+    /// Applied; the establishment's queue was told.
+    Done,
+    /// Refused by the rules (nothing written).
+    Refused(domain::DomainError),
+}
+
+/// Takes step `step` (a form code) with `note` on alert `id` for `actor`
+/// (`name` is shown in the timeline); closing with an outcome also sends the
+/// closing report when an ORU destination is configured.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn act(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    name: &str,
+    id: &str,
+    step: &str,
+    note: &str,
+) -> Result<Acted, AppError> {
+    let (a, grant) = for_triage(ctx, actor, id).await?;
+    let Some(step) = TriageStep::from_code(step) else {
+        return Err(AppError::BadRequest("invalid", "action inconnue".into()));
+    };
+    if let Err(e) = may_triage(a.status, triager(actor, a.establishment)) {
+        return Ok(Acted::Refused(e.into()));
+    }
+    let action = step.with_note(note.trim().to_owned());
+    let who = domain::audit::AuditActor::new(actor, grant);
+    let report = match &action {
+        domain::monitoring::TriageAction::Close(outcome) if !outcome.is_empty() => {
+            monitoring::closing_report(ctx, &a, outcome, name).await?
+        }
+        _ => None,
+    };
+    match ctx
+        .store
+        .triage_alert(id, &action, &who, name, report.as_ref(), ctx.now_ms())
+        .await
+    {
+        Ok(_) => {
+            ctx.publish(LiveEvent::Alerts(a.establishment));
+            Ok(Acted::Done)
+        }
+        Err(store::StoreError::Rule(e)) => Ok(Acted::Refused(e)),
+        Err(e) => Err(e.into()),
+    }
+}
