@@ -20,6 +20,7 @@ pub mod limiter;
 pub mod live;
 pub mod mail;
 pub mod mailbox;
+pub mod metrics;
 pub mod mllp;
 pub mod outbound;
 pub mod payment;

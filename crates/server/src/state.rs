@@ -2,7 +2,6 @@
 //! login rate limiter and the metrics counters.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use domain::Clock;
 use store::Store;
@@ -10,6 +9,7 @@ use store::Store;
 use crate::config::Config;
 use crate::limiter::RateLimiter;
 pub use crate::live::{LiveEvent, Presence, RoomMessage, Rooms, SessionEnd};
+pub use crate::metrics::Metrics;
 pub use crate::services::hl7::SenderCache;
 
 /// Shared application state (cheap to clone).
@@ -86,57 +86,13 @@ impl AppState {
             ingest: self.ingest.as_ref(),
             payment: self.payment.as_ref(),
             mailer: self.mailer.as_ref(),
+            metrics: &self.metrics,
+            session_ends: &self.session_ends,
         }
     }
 
     /// Now, in Unix milliseconds.
     pub fn now_ms(&self) -> i64 {
         self.clock.now().as_millisecond()
-    }
-}
-
-/// Prometheus counters.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    /// Responses by class.
-    pub responses_2xx: AtomicU64,
-    /// Client errors.
-    pub responses_4xx: AtomicU64,
-    /// Server errors.
-    pub responses_5xx: AtomicU64,
-    /// Successful logins.
-    pub logins_ok: AtomicU64,
-    /// Failed logins.
-    pub logins_failed: AtomicU64,
-}
-
-impl Metrics {
-    /// Counts a response status.
-    pub fn count_status(&self, status: u16) {
-        let c = match status {
-            500.. => &self.responses_5xx,
-            400..=499 => &self.responses_4xx,
-            _ => &self.responses_2xx,
-        };
-        c.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Prometheus text exposition.
-    pub fn render(&self) -> String {
-        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        format!(
-            "# TYPE parcours_http_responses_total counter\n\
-             parcours_http_responses_total{{class=\"2xx\"}} {}\n\
-             parcours_http_responses_total{{class=\"4xx\"}} {}\n\
-             parcours_http_responses_total{{class=\"5xx\"}} {}\n\
-             # TYPE parcours_logins_total counter\n\
-             parcours_logins_total{{outcome=\"success\"}} {}\n\
-             parcours_logins_total{{outcome=\"failure\"}} {}\n",
-            g(&self.responses_2xx),
-            g(&self.responses_4xx),
-            g(&self.responses_5xx),
-            g(&self.logins_ok),
-            g(&self.logins_failed),
-        )
     }
 }

@@ -105,7 +105,7 @@ async fn beds_screen(
     let mut units = Vec::new();
     let mut names = Vec::new();
     for (e, t) in &ests {
-        names.push(super::web::establishment_name(state, *e).await);
+        names.push(crate::services::directory::establishment_name(state.ctx(), *e).await);
         units.extend(
             state
                 .store

@@ -530,7 +530,7 @@ async fn dashboard(
     let page = DashboardPage {
         title: "Diffusion des documents".into(),
         nav: nav(&w),
-        establishment: super::web::establishment_name(&state, est).await,
+        establishment: crate::services::directory::establishment_name(state.ctx(), est).await,
         choices: choices(&state, &mine, est).await,
         units,
         unit,
@@ -666,7 +666,7 @@ async fn choices(
         for e in mine {
             out.push((
                 e.to_string(),
-                super::web::establishment_name(state, *e).await,
+                crate::services::directory::establishment_name(state.ctx(), *e).await,
                 *e == shown,
             ));
         }
@@ -742,7 +742,7 @@ async fn received(
     let page = ReceivedPage {
         title: "Documents reçus".into(),
         nav: nav(&w),
-        establishment: super::web::establishment_name(&state, est).await,
+        establishment: crate::services::directory::establishment_name(state.ctx(), est).await,
         choices,
         waiting,
         rows,

@@ -9,22 +9,22 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use domain::audit::AuditActor;
+use domain::PatientId;
 use domain::identity::{IdentityStatus, PatientRecord, Sex};
 use domain::org::Role;
-use domain::policy::{EstablishmentAction, Principal, authorize_establishment};
-use domain::{EstablishmentId, PatientId};
+use domain::policy::Principal;
 use serde::Deserialize;
-use store::audit::{AuditFilter, NewAudit};
 use store::patients::PatientQuery;
-use store::users::{Session, User, UserKind};
+use store::users::Session;
 
-use crate::auth::{self, random_token, token_hash};
+use crate::auth::random_token;
 use crate::error::{AppError, PageError};
 use crate::extract::{ClientAddr, LOGIN_CSRF_COOKIE, SESSION_COOKIE, WebUser, any_session};
 use crate::fmt::paris_time;
 use crate::limiter::Endpoint;
-use crate::services::patients;
+use crate::services::hl7::log as hl7_log;
+use crate::services::sign_in::{self, Refusal, SignIn};
+use crate::services::{audit_trail, directory, patients};
 use crate::state::AppState;
 
 use super::kit::*;
@@ -132,79 +132,16 @@ struct LoginForm {
     csrf: String,
 }
 
-async fn audit_login(state: &AppState, user: Option<&User>, action: &str, outcome: &str) {
-    let actor = match user {
-        Some(u) if u.kind == UserKind::Patient => AuditActor {
-            kind: "patient",
-            id: u.id.to_string(),
-            role: None,
-            establishment: None,
-        },
-        Some(u) => AuditActor {
-            kind: "user",
-            id: u.id.to_string(),
-            role: None,
-            establishment: None,
-        },
-        None => AuditActor {
-            kind: "user",
-            id: "inconnu".into(),
-            role: None,
-            establishment: None,
-        },
-    };
-    let row = NewAudit {
-        at_ms: state.now_ms(),
-        actor,
-        patient: None,
-        action: action.into(),
-        resource: "session".into(),
-        outcome: outcome.into(),
-    };
-    if let Err(e) = state.store.audit(&row).await {
-        tracing::error!(error = %e, "audit of a login failed");
-    }
-}
-
-/// Counts a failed factor; tells the user whether the account is now locked.
-async fn failed_factor(state: &AppState, user: &User) -> Result<String, AppError> {
-    state
-        .metrics
-        .logins_failed
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let c = &state.config;
-    let locked = state
-        .store
-        .record_login_failure(
-            user.id,
-            state.now_ms(),
-            c.login_max_failures,
-            c.login_lock_minutes * 60_000,
-        )
-        .await?;
-    audit_login(state, Some(user), "login", "denied").await;
-    Ok(match locked {
-        Some(until) => format!(
-            "Trop d'échecs: compte verrouillé jusqu'à {} (heure de Paris).",
-            paris_time(until)
-        ),
-        None => "Identifiant, mot de passe ou code incorrect.".into(),
-    })
-}
-
-fn locked_message(state: &AppState, user: &User) -> Option<String> {
-    user.locked_until_ms
-        .filter(|until| *until > state.now_ms())
-        .map(|until| {
-            format!(
-                "Compte verrouillé jusqu'à {} (heure de Paris) après plusieurs échecs.",
-                paris_time(until)
-            )
-        })
-}
-
 fn session_cookie(state: &AppState, token: &str) -> HeaderValue {
     cookie_header(state, SESSION_COOKIE, token, "/", None)
+}
+
+/// The status of a refused sign-in.
+fn refusal_status(r: Refusal) -> StatusCode {
+    match r {
+        Refusal::BadCredentials => StatusCode::UNAUTHORIZED,
+        Refusal::Locked | Refusal::NoSecondFactor => StatusCode::FORBIDDEN,
+    }
 }
 
 async fn login(
@@ -223,75 +160,22 @@ async fn login(
     {
         return Err(AppError::TooMany(retry).into());
     }
-    let user = state.store.user_by_username(username).await?;
-    let hash = user
-        .as_ref()
-        .map(|u| u.password_hash.clone())
-        .unwrap_or_else(auth::dummy_hash);
-    let password_ok = auth::verify_secret(hash, form.password).await;
-    let Some(user) = user.filter(|u| u.active) else {
-        state
-            .metrics
-            .logins_failed
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        audit_login(&state, None, "login", "denied").await;
-        return Ok(login_page(
-            &state,
-            StatusCode::UNAUTHORIZED,
-            username,
-            Some("Identifiant, mot de passe ou code incorrect.".into()),
-        )?);
-    };
-    if let Some(msg) = locked_message(&state, &user) {
-        return Ok(login_page(
-            &state,
-            StatusCode::FORBIDDEN,
-            username,
-            Some(msg),
-        )?);
-    }
-    if !password_ok {
-        let msg = failed_factor(&state, &user).await?;
-        return Ok(login_page(
-            &state,
-            StatusCode::UNAUTHORIZED,
-            username,
-            Some(msg),
-        )?);
-    }
-    let needs_totp = user.kind == UserKind::Professional || user.totp_secret.is_some();
-    if needs_totp && user.totp_secret.is_none() {
-        return Ok(login_page(
-            &state,
-            StatusCode::FORBIDDEN,
-            username,
-            Some("Second facteur non configuré pour ce compte: demandez à votre administrateur de l'activer.".into()),
-        )?);
-    }
-    let token = random_token();
-    let now = state.now_ms();
-    let ttl = if needs_totp {
-        5 * 60_000
-    } else {
-        state.config.session_ttl_minutes * 60_000
-    };
-    let session = Session {
-        token_hash: token_hash(&token),
-        user: user.id,
-        csrf_token: random_token(),
-        mfa_done: !needs_totp,
-        expires_at_ms: now + ttl,
-    };
-    state.store.create_session(&session, now).await?;
-    if !needs_totp {
-        state.store.reset_login_failures(user.id).await?;
-        state
-            .metrics
-            .logins_ok
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        audit_login(&state, Some(&user), "login", "success").await;
-    }
-    let mut resp = see_other(if needs_totp { "/login/totp" } else { "/" });
+    let (token, second_factor) =
+        match sign_in::with_password(state.ctx(), username, form.password).await? {
+            SignIn::Session {
+                token,
+                second_factor,
+            } => (token, second_factor),
+            SignIn::Refused(why, msg) => {
+                return Ok(login_page(
+                    &state,
+                    refusal_status(why),
+                    username,
+                    Some(msg),
+                )?);
+            }
+        };
+    let mut resp = see_other(if second_factor { "/login/totp" } else { "/" });
     resp.headers_mut()
         .append(header::SET_COOKIE, session_cookie(&state, &token));
     resp.headers_mut().append(
@@ -356,56 +240,23 @@ async fn totp(
     {
         return Err(AppError::TooMany(retry).into());
     }
-    let user = state.store.user(half.user).await?;
-    let again = |status: StatusCode, msg: String| -> Result<Response, PageError> {
-        let page = TotpPage {
-            title: "Code de vérification".into(),
-            nav: None,
-            csrf: half.csrf_token.clone(),
-            error: Some(msg),
-        };
-        Ok((status, render(&page)?).into_response())
-    };
-    if let Some(msg) = locked_message(&state, &user) {
-        state.store.delete_session(&half.token_hash).await?;
-        return again(StatusCode::FORBIDDEN, msg);
+    match sign_in::with_code(state.ctx(), &half, &form.code).await? {
+        SignIn::Session { token, .. } => {
+            let mut resp = see_other("/");
+            resp.headers_mut()
+                .append(header::SET_COOKIE, session_cookie(&state, &token));
+            Ok(resp)
+        }
+        SignIn::Refused(why, msg) => {
+            let page = TotpPage {
+                title: "Code de vérification".into(),
+                nav: None,
+                csrf: half.csrf_token.clone(),
+                error: Some(msg),
+            };
+            Ok((refusal_status(why), render(&page)?).into_response())
+        }
     }
-    let secs = u64::try_from(state.now_ms() / 1000).unwrap_or(0);
-    let step = user
-        .totp_secret
-        .as_deref()
-        .and_then(|s| auth::totp_matching_step(s, &form.code, secs));
-    let fresh = match step {
-        Some(step) => state.store.consume_totp_step(user.id, step).await?,
-        None => false,
-    };
-    if !fresh {
-        let msg = failed_factor(&state, &user).await?;
-        return again(StatusCode::UNAUTHORIZED, msg);
-    }
-    state.store.reset_login_failures(user.id).await?;
-    let token = random_token();
-    let now = state.now_ms();
-    let full = Session {
-        token_hash: token_hash(&token),
-        user: user.id,
-        csrf_token: random_token(),
-        mfa_done: true,
-        expires_at_ms: now + state.config.session_ttl_minutes * 60_000,
-    };
-    state
-        .store
-        .upgrade_session(&half.token_hash, &full, now)
-        .await?;
-    state
-        .metrics
-        .logins_ok
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    audit_login(&state, Some(&user), "login", "success").await;
-    let mut resp = see_other("/");
-    resp.headers_mut()
-        .append(header::SET_COOKIE, session_cookie(&state, &token));
-    Ok(resp)
 }
 
 #[derive(Deserialize)]
@@ -422,12 +273,7 @@ async fn logout(
 ) -> Result<Response, PageError> {
     same_origin(&state, &headers)?;
     check_csrf(&w.session.csrf_token, &form.csrf)?;
-    state.store.delete_session(&w.session.token_hash).await?;
-    // Its open WebSockets (room, queues) close now.
-    let _ = state.session_ends.send(crate::state::SessionEnd::Session(
-        w.session.token_hash.clone(),
-    ));
-    audit_login(&state, Some(&w.user), "logout", "success").await;
+    sign_in::sign_out(state.ctx(), &w.user, &w.session).await?;
     let mut resp = see_other("/login");
     resp.headers_mut().append(
         header::SET_COOKIE,
@@ -450,21 +296,12 @@ struct HomePage {
     patient_link: Option<String>,
 }
 
-pub(crate) async fn establishment_name(state: &AppState, id: EstablishmentId) -> String {
-    state
-        .store
-        .establishment(id)
-        .await
-        .map(|e| e.name)
-        .unwrap_or_else(|_| id.to_string())
-}
-
 async fn home(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
     let mut roles = Vec::new();
     for g in &w.actor.grants {
         roles.push((
             g.role.label_fr().to_owned(),
-            establishment_name(&state, g.establishment).await,
+            directory::establishment_name(state.ctx(), g.establishment).await,
         ));
     }
     let has = |rs: &[Role]| w.actor.grants.iter().any(|g| rs.contains(&g.role));
@@ -712,71 +549,48 @@ async fn patient_page(
     let pid: PatientId = id
         .parse()
         .map_err(|_| AppError::NotFound("patient introuvable".into()))?;
-    let p = patients::read(state.ctx(), &w.actor, pid).await?;
-    let mut establishments = Vec::new();
-    for e in patients::establishments(state.ctx(), pid).await? {
-        establishments.push(establishment_name(&state, e).await);
-    }
-    let scope = patients::scope_of(state.ctx(), &p).await?;
-    let can_orient = domain::policy::authorize_patient(
-        &w.actor,
-        domain::policy::PatientAction::WriteClinical,
-        &scope,
-    )
-    .allowed();
-    let enrolments = if can_orient {
-        state
-            .store
-            .enrolments_of(p.id)
-            .await?
-            .into_iter()
-            .map(|e| {
-                let title = crate::services::monitoring::programme(&e.programme)
-                    .map(|x| x.title.clone())
-                    .unwrap_or(e.programme.clone());
-                let state_fr = match &e.end_reason {
-                    Some(r) => format!("terminé : {r}"),
-                    None => format!("en cours depuis le {}", paris_time(e.started_at_ms)),
-                };
-                (e.id, title, state_fr, e.status == "active")
-            })
-            .collect()
-    } else {
-        vec![]
-    };
+    let o = patients::overview(state.ctx(), &w.actor, pid).await?;
+    let p = o.record;
+    let enrolments = o
+        .enrolments
+        .into_iter()
+        .map(|e| {
+            let title = crate::services::monitoring::programme(&e.programme)
+                .map(|x| x.title.clone())
+                .unwrap_or(e.programme.clone());
+            let state_fr = match &e.end_reason {
+                Some(r) => format!("terminé : {r}"),
+                None => format!("en cours depuis le {}", paris_time(e.started_at_ms)),
+            };
+            (e.id, title, state_fr, e.status == "active")
+        })
+        .collect();
     let programmes = crate::services::monitoring::programmes()
         .iter()
         .map(|x| (x.id.clone(), x.title.clone()))
         .collect();
+    let (dmp, opposition) = o.dmp;
     let page = PatientPage {
         id: p.id.to_string(),
-        can_orient,
+        can_orient: o.carer,
         can_book: can_book(&w),
-        dmp: {
-            let (d, opposition) = state.store.dmp_of(p.id).await?;
-            format!(
-                "{}{}",
-                d.label_fr(),
-                if opposition {
-                    " (opposition à l'alimentation)"
-                } else {
-                    ""
-                }
-            )
-        },
-        can_documents: domain::policy::authorize_patient(
-            &w.actor,
-            domain::policy::PatientAction::DraftDocument,
-            &scope,
-        )
-        .allowed(),
+        dmp: format!(
+            "{}{}",
+            dmp.label_fr(),
+            if opposition {
+                " (opposition à l'alimentation)"
+            } else {
+                ""
+            }
+        ),
+        can_documents: o.documents,
         csrf: w.session.csrf_token.clone(),
         enrolments,
         programmes,
         title: p.traits.display_name(),
         nav: nav(&w),
         p: PatientView::from(&p),
-        establishments,
+        establishments: o.establishments,
         merged_into: p.merged_into.map(|m| m.to_string()),
     };
     Ok(render(&page)?.into_response())
@@ -818,52 +632,18 @@ async fn audit_page(
     w: WebUser,
     Query(q): Query<AuditQuery>,
 ) -> Result<Response, PageError> {
-    // The policy decides which establishments' trails this actor may read.
-    let mut admin_of: Vec<EstablishmentId> = w
-        .actor
-        .grants
-        .iter()
-        .filter(|g| {
-            authorize_establishment(
-                &w.actor,
-                EstablishmentAction::ReadAudit,
-                g.establishment,
-                g.territory,
-            )
-            .allowed()
-        })
-        .map(|g| g.establishment)
-        .collect();
-    admin_of.dedup();
-    if admin_of.is_empty() {
-        return Err(
-            AppError::Forbidden("journal d'audit réservé aux administrateurs".into()).into(),
-        );
-    }
     let patient = Some(q.patient.trim().to_owned()).filter(|p| !p.is_empty());
-    let mut entries = Vec::new();
-    let mut names = Vec::new();
-    for e in &admin_of {
-        names.push(establishment_name(&state, *e).await);
-        let filter = AuditFilter {
-            establishment: Some(e.to_string()),
-            patient: patient.clone(),
-            before_seq: None,
-            limit: 200,
-        };
-        entries.extend(state.store.list_audit(&filter).await?);
-    }
-    entries.sort_by_key(|e| std::cmp::Reverse(e.seq));
-    entries.truncate(200);
-    let chain = if q.verifier.is_some() {
-        let r = state.store.verify_audit().await?;
-        match r.error {
+    let trail = audit_trail::read(state.ctx(), &w.actor, patient, q.verifier.is_some()).await?;
+    let chain = match trail.chain {
+        Some(r) => match r.error {
             None => format!("intacte ({} entrées vérifiées)", r.checked),
             Some(e) => format!("ROMPUE: {e}"),
-        }
-    } else {
-        "non vérifiée sur cette page (ajoutez ?verifier=1 ou lancez parcours audit verify)".into()
+        },
+        None => "non vérifiée sur cette page (ajoutez ?verifier=1 ou lancez parcours audit verify)"
+            .into(),
     };
+    let names = trail.establishments;
+    let entries = trail.entries;
     let rows = entries
         .into_iter()
         .map(|e| AuditRow {
@@ -894,27 +674,6 @@ async fn audit_page(
 
 // ---------------------------------------------------------------- HL7 message log
 
-/// The establishments whose HL7 log this user may browse (the policy decides).
-fn message_log_establishments(w: &WebUser) -> Vec<EstablishmentId> {
-    let mut v: Vec<EstablishmentId> = w
-        .actor
-        .grants
-        .iter()
-        .filter(|g| {
-            authorize_establishment(
-                &w.actor,
-                EstablishmentAction::ReadMessages,
-                g.establishment,
-                g.territory,
-            )
-            .allowed()
-        })
-        .map(|g| g.establishment)
-        .collect();
-    v.dedup();
-    v
-}
-
 struct Hl7Row {
     id: String,
     at: String,
@@ -944,20 +703,7 @@ struct Hl7LogPage {
 }
 
 async fn hl7_log_page(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
-    let ests = message_log_establishments(&w);
-    if ests.is_empty() {
-        return Err(
-            AppError::Forbidden("journal des messages réservé aux administrateurs".into()).into(),
-        );
-    }
-    let mut names = Vec::new();
-    let mut entries = Vec::new();
-    for e in &ests {
-        names.push(establishment_name(&state, *e).await);
-        entries.extend(state.store.hl7_messages_of(Some(*e), None, 200).await?);
-    }
-    entries.sort_by_key(|m| std::cmp::Reverse((m.received_at_ms, m.id.clone())));
-    entries.truncate(200);
+    let (names, entries) = hl7_log::latest(state.ctx(), &w.actor).await?;
     let rows = entries
         .into_iter()
         .map(|m| Hl7Row {
@@ -1002,37 +748,7 @@ async fn hl7_message_page(
     w: WebUser,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let not_found = || PageError(AppError::NotFound("message introuvable".into()));
-    let m = state
-        .store
-        .hl7_message(&id)
-        .await
-        .map_err(|_| not_found())?;
-    let allowed = message_log_establishments(&w);
-    let Some(est) = m
-        .establishment_id
-        .as_deref()
-        .and_then(|e| e.parse::<EstablishmentId>().ok())
-        .filter(|e| allowed.contains(e))
-    else {
-        return Err(not_found());
-    };
-    // The raw message carries patient data: its display is an audited read.
-    let grant = w
-        .actor
-        .grants
-        .iter()
-        .find(|g| g.establishment == est)
-        .copied();
-    let row = NewAudit {
-        at_ms: state.now_ms(),
-        actor: AuditActor::new(&w.actor, grant),
-        patient: m.patient_id.clone(),
-        action: "read".into(),
-        resource: format!("Hl7Message/{}", m.id),
-        outcome: "success".into(),
-    };
-    state.store.audit(&row).await?;
+    let m = hl7_log::message(state.ctx(), &w.actor, &id).await?;
     let page = Hl7MessagePage {
         title: format!("Message {}", m.control_id.as_deref().unwrap_or("")),
         nav: nav(&w),

@@ -36,6 +36,10 @@ pub struct Ctx<'a> {
     pub payment: Option<&'a crate::payment::Provider>,
     /// The SMTP relay, when configured.
     pub mailer: Option<&'a crate::mail::Mailer>,
+    /// The counters exposed on `/metrics`.
+    pub metrics: &'a crate::metrics::Metrics,
+    /// Sessions that ended: their open WebSockets close.
+    pub session_ends: &'a broadcast::Sender<crate::live::SessionEnd>,
 }
 
 impl Ctx<'_> {

@@ -3,6 +3,7 @@
 //! writes inside the store's transaction).
 
 pub mod alerts;
+pub mod audit_trail;
 pub mod beds;
 pub mod consultations;
 pub mod ctx;
@@ -17,5 +18,6 @@ pub mod orientation;
 pub mod oru;
 pub mod patients;
 pub mod schedule;
+pub mod sign_in;
 pub mod siu;
 pub mod uploads;

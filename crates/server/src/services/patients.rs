@@ -392,3 +392,45 @@ pub async fn clinical_read(
     ctx.store.audit(&row).await?;
     Ok(())
 }
+
+/// A patient's page as a professional sees it.
+#[derive(Debug)]
+pub struct Overview {
+    /// The record (an audited read).
+    pub record: PatientRecord,
+    /// The names of the establishments that know the patient.
+    pub establishments: Vec<String>,
+    /// Whether `actor` writes the patient's clinical data (orient, enrol).
+    pub carer: bool,
+    /// Whether `actor` may draft documents for the patient.
+    pub documents: bool,
+    /// The enrolments, when `actor` is a carer.
+    pub enrolments: Vec<store::monitoring::Enrolment>,
+    /// The patient's DMP and whether they opposed feeding it.
+    pub dmp: (domain::documents::DmpState, bool),
+}
+
+/// Patient `id`'s page for `actor`.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn overview(ctx: Ctx<'_>, actor: &Actor, id: PatientId) -> Result<Overview, AppError> {
+    let record = read(ctx, actor, id).await?;
+    let mut establishments = Vec::new();
+    for e in ctx.store.patient_establishments(id).await? {
+        establishments.push(crate::services::directory::establishment_name(ctx, e).await);
+    }
+    let scope = scope_of(ctx, &record).await?;
+    let carer = authorize_patient(actor, PatientAction::WriteClinical, &scope).allowed();
+    let enrolments = if carer {
+        ctx.store.enrolments_of(id).await?
+    } else {
+        vec![]
+    };
+    Ok(Overview {
+        documents: authorize_patient(actor, PatientAction::DraftDocument, &scope).allowed(),
+        dmp: ctx.store.dmp_of(id).await?,
+        record,
+        establishments,
+        carer,
+        enrolments,
+    })
+}

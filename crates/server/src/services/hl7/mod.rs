@@ -15,6 +15,7 @@ use store::hl7::{FeedJob, IdentityFeed, NewHl7Message, is_duplicate_message};
 
 use crate::services::ctx::Ctx;
 
+pub mod log;
 pub mod reply;
 pub mod senders;
 

@@ -1,0 +1,79 @@
+//! The audit trail as administrators read it: the entries of the
+//! establishments they administer (the policy decides), newest first, and the
+//! hash chain's check on demand.
+
+use domain::EstablishmentId;
+use domain::audit::AuditEntry;
+use domain::policy::{Actor, EstablishmentAction, authorize_establishment};
+use store::audit::{AuditFilter, VerifyReport};
+
+use crate::error::AppError;
+use crate::services::ctx::Ctx;
+use crate::services::directory;
+
+/// The most entries a page shows.
+pub const PAGE: usize = 200;
+
+/// Establishments where the policy lets `actor` do `action`, each once.
+pub fn establishments_for(actor: &Actor, action: EstablishmentAction) -> Vec<EstablishmentId> {
+    let mut v: Vec<EstablishmentId> = actor
+        .grants
+        .iter()
+        .filter(|g| authorize_establishment(actor, action, g.establishment, g.territory).allowed())
+        .map(|g| g.establishment)
+        .collect();
+    v.dedup();
+    v
+}
+
+/// What the audit page shows.
+#[derive(Debug)]
+pub struct Trail {
+    /// The names of the establishments read.
+    pub establishments: Vec<String>,
+    /// The entries, newest first.
+    pub entries: Vec<AuditEntry>,
+    /// The chain's check, when asked.
+    pub chain: Option<VerifyReport>,
+}
+
+/// The trail `actor` may read, about `patient` only when given; the whole
+/// chain checked when `verify`.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn read(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    patient: Option<String>,
+    verify: bool,
+) -> Result<Trail, AppError> {
+    let admin_of = establishments_for(actor, EstablishmentAction::ReadAudit);
+    if admin_of.is_empty() {
+        return Err(AppError::Forbidden(
+            "journal d'audit réservé aux administrateurs".into(),
+        ));
+    }
+    let mut entries = Vec::new();
+    let mut establishments = Vec::new();
+    for e in &admin_of {
+        establishments.push(directory::establishment_name(ctx, *e).await);
+        let filter = AuditFilter {
+            establishment: Some(e.to_string()),
+            patient: patient.clone(),
+            before_seq: None,
+            limit: PAGE as i64,
+        };
+        entries.extend(ctx.store.list_audit(&filter).await?);
+    }
+    entries.sort_by_key(|e| std::cmp::Reverse(e.seq));
+    entries.truncate(PAGE);
+    let chain = if verify {
+        Some(ctx.store.verify_audit().await?)
+    } else {
+        None
+    };
+    Ok(Trail {
+        establishments,
+        entries,
+        chain,
+    })
+}

@@ -1,0 +1,225 @@
+//! Signing in and out: a password (then a TOTP code for professionals and for
+//! patients who enabled it), failed attempts counted per account until it
+//! locks, sessions created, upgraded and ended (their WebSockets close), every
+//! attempt audited. Throttling per address is the routes' (before the
+//! password is even checked).
+
+use std::sync::atomic::Ordering;
+
+use domain::audit::AuditActor;
+use store::audit::NewAudit;
+use store::users::{Session, User, UserKind};
+
+use crate::auth::{self, random_token, token_hash};
+use crate::error::AppError;
+use crate::fmt::paris_time;
+use crate::live::SessionEnd;
+use crate::services::ctx::Ctx;
+
+/// Why a sign-in was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Unknown account, wrong password or wrong code (one message for all).
+    BadCredentials,
+    /// The account is locked after failures.
+    Locked,
+    /// A professional's account without a second factor.
+    NoSecondFactor,
+}
+
+/// What became of an attempt.
+#[derive(Debug)]
+pub enum SignIn {
+    /// A session: its token (for the cookie), and whether the second factor
+    /// is still to be given (a short, half session then).
+    Session {
+        /// The token.
+        token: String,
+        /// The TOTP code is asked next.
+        second_factor: bool,
+    },
+    /// Refused: why, and the message for the page (French).
+    Refused(Refusal, String),
+}
+
+const BAD_CREDENTIALS: &str = "Identifiant, mot de passe ou code incorrect.";
+/// How long a half session (password given, code not yet) lasts.
+const HALF_SESSION_MS: i64 = 5 * 60_000;
+
+/// Signs in with a password.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn with_password(
+    ctx: Ctx<'_>,
+    username: &str,
+    password: String,
+) -> Result<SignIn, AppError> {
+    let user = ctx.store.user_by_username(username).await?;
+    let hash = user
+        .as_ref()
+        .map(|u| u.password_hash.clone())
+        .unwrap_or_else(auth::dummy_hash);
+    let password_ok = auth::verify_secret(hash, password).await;
+    let Some(user) = user.filter(|u| u.active) else {
+        ctx.metrics.logins_failed.fetch_add(1, Ordering::Relaxed);
+        audit(ctx, None, "login", "denied").await;
+        return Ok(SignIn::Refused(
+            Refusal::BadCredentials,
+            BAD_CREDENTIALS.into(),
+        ));
+    };
+    if let Some(msg) = locked_message(ctx, &user) {
+        return Ok(SignIn::Refused(Refusal::Locked, msg));
+    }
+    if !password_ok {
+        return failed_factor(ctx, &user).await;
+    }
+    let second_factor = user.kind == UserKind::Professional || user.totp_secret.is_some();
+    if second_factor && user.totp_secret.is_none() {
+        return Ok(SignIn::Refused(
+            Refusal::NoSecondFactor,
+            "Second facteur non configuré pour ce compte: demandez à votre administrateur de l'activer.".into(),
+        ));
+    }
+    let token = random_token();
+    let now = ctx.now_ms();
+    let ttl = if second_factor {
+        HALF_SESSION_MS
+    } else {
+        ctx.config.session_ttl_minutes * 60_000
+    };
+    let session = Session {
+        token_hash: token_hash(&token),
+        user: user.id,
+        csrf_token: random_token(),
+        mfa_done: !second_factor,
+        expires_at_ms: now + ttl,
+    };
+    ctx.store.create_session(&session, now).await?;
+    if !second_factor {
+        succeeded(ctx, &user).await?;
+    }
+    Ok(SignIn::Session {
+        token,
+        second_factor,
+    })
+}
+
+/// Completes the half session `half` with a TOTP `code`: a fresh full
+/// session replaces it. A locked account loses the half session.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn with_code(ctx: Ctx<'_>, half: &Session, code: &str) -> Result<SignIn, AppError> {
+    let user = ctx.store.user(half.user).await?;
+    if let Some(msg) = locked_message(ctx, &user) {
+        ctx.store.delete_session(&half.token_hash).await?;
+        return Ok(SignIn::Refused(Refusal::Locked, msg));
+    }
+    let secs = u64::try_from(ctx.now_ms() / 1000).unwrap_or(0);
+    let step = user
+        .totp_secret
+        .as_deref()
+        .and_then(|s| auth::totp_matching_step(s, code, secs));
+    let fresh = match step {
+        Some(step) => ctx.store.consume_totp_step(user.id, step).await?,
+        None => false,
+    };
+    if !fresh {
+        return failed_factor(ctx, &user).await;
+    }
+    let token = random_token();
+    let now = ctx.now_ms();
+    let full = Session {
+        token_hash: token_hash(&token),
+        user: user.id,
+        csrf_token: random_token(),
+        mfa_done: true,
+        expires_at_ms: now + ctx.config.session_ttl_minutes * 60_000,
+    };
+    ctx.store
+        .upgrade_session(&half.token_hash, &full, now)
+        .await?;
+    succeeded(ctx, &user).await?;
+    Ok(SignIn::Session {
+        token,
+        second_factor: false,
+    })
+}
+
+/// Ends `user`'s `session`; its open WebSockets (room, queues) close now.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn sign_out(ctx: Ctx<'_>, user: &User, session: &Session) -> Result<(), AppError> {
+    ctx.store.delete_session(&session.token_hash).await?;
+    let _ = ctx
+        .session_ends
+        .send(SessionEnd::Session(session.token_hash.clone()));
+    audit(ctx, Some(user), "logout", "success").await;
+    Ok(())
+}
+
+async fn succeeded(ctx: Ctx<'_>, user: &User) -> Result<(), AppError> {
+    ctx.store.reset_login_failures(user.id).await?;
+    ctx.metrics.logins_ok.fetch_add(1, Ordering::Relaxed);
+    audit(ctx, Some(user), "login", "success").await;
+    Ok(())
+}
+
+/// Counts a failed factor; tells the user whether the account is now locked.
+async fn failed_factor(ctx: Ctx<'_>, user: &User) -> Result<SignIn, AppError> {
+    ctx.metrics.logins_failed.fetch_add(1, Ordering::Relaxed);
+    let c = ctx.config;
+    let locked = ctx
+        .store
+        .record_login_failure(
+            user.id,
+            ctx.now_ms(),
+            c.login_max_failures,
+            c.login_lock_minutes * 60_000,
+        )
+        .await?;
+    audit(ctx, Some(user), "login", "denied").await;
+    Ok(SignIn::Refused(
+        Refusal::BadCredentials,
+        match locked {
+            Some(until) => format!(
+                "Trop d'échecs: compte verrouillé jusqu'à {} (heure de Paris).",
+                paris_time(until)
+            ),
+            None => BAD_CREDENTIALS.into(),
+        },
+    ))
+}
+
+fn locked_message(ctx: Ctx<'_>, user: &User) -> Option<String> {
+    user.locked_until_ms
+        .filter(|until| *until > ctx.now_ms())
+        .map(|until| {
+            format!(
+                "Compte verrouillé jusqu'à {} (heure de Paris) après plusieurs échecs.",
+                paris_time(until)
+            )
+        })
+}
+
+/// Audits a sign-in or sign-out of `user` (`None`: no such active account).
+async fn audit(ctx: Ctx<'_>, user: Option<&User>, action: &str, outcome: &str) {
+    let (kind, id) = match user {
+        Some(u) if u.kind == UserKind::Patient => ("patient", u.id.to_string()),
+        Some(u) => ("user", u.id.to_string()),
+        None => ("user", "inconnu".to_owned()),
+    };
+    let row = NewAudit {
+        at_ms: ctx.now_ms(),
+        actor: AuditActor {
+            kind,
+            id,
+            role: None,
+            establishment: None,
+        },
+        patient: None,
+        action: action.into(),
+        resource: "session".into(),
+        outcome: outcome.into(),
+    };
+    if let Err(e) = ctx.store.audit(&row).await {
+        tracing::error!(error = %e, "audit of a login failed");
+    }
+}
