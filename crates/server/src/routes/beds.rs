@@ -396,10 +396,8 @@ async fn region_page(
     let (territory, beds) = region_data(&state, &w, &q).await?;
     let now = state.now_ms();
     let (rows, totals) = rows_and_totals(&beds, now);
-    let t = state.store.territory(territory).await?;
-    let establishment_options = state
-        .store
-        .establishments(territory)
+    let t = crate::services::directory::territory(state.ctx(), territory).await?;
+    let establishment_options = crate::services::directory::establishments(state.ctx(), territory)
         .await?
         .into_iter()
         .map(|e| (e.id.to_string(), e.name))

@@ -773,7 +773,7 @@ async fn queued_render(
     error: Option<String>,
 ) -> Result<QueuedPage, PageError> {
     let i = crate::services::intake::queued(state.ctx(), &w.actor, id).await?;
-    let est = state.store.establishment(i.establishment).await?;
+    let est = crate::services::directory::establishment(state.ctx(), i.establishment).await?;
     let (_, content) = state.store.incoming(id).await?;
     let h = content
         .as_deref()

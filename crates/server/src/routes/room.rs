@@ -122,7 +122,7 @@ async fn page(
             .traits
             .display_name()
     } else {
-        state.store.user(a.practitioner).await?.display_name
+        crate::services::directory::user_name(state.ctx(), a.practitioner).await?
     };
     let page = RoomPage {
         title: "Téléconsultation".into(),

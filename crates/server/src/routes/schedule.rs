@@ -121,9 +121,11 @@ async fn row(
     Ok((
         a.id.clone(),
         paris_time(a.start_ms),
-        state.store.user(a.practitioner).await?.display_name,
+        crate::services::directory::user_name(state.ctx(), a.practitioner).await?,
         a.mode.label_fr().to_owned(),
-        state.store.establishment(a.establishment).await?.name,
+        crate::services::directory::establishment(state.ctx(), a.establishment)
+            .await?
+            .name,
         if a.status == "booked" {
             "confirmé".to_owned()
         } else {
@@ -152,7 +154,7 @@ async fn list(State(state): State<AppState>, w: WebUser) -> Result<Response, Pag
         }
         let now = state.now_ms();
         for e in ests {
-            for u in state.store.scheduled_practitioners(e).await? {
+            for u in crate::services::directory::scheduled_practitioners(state.ctx(), e).await? {
                 for a in state
                     .store
                     .agenda(u, now - 3600 * 1000, now + 7 * 24 * 3600 * 1000)
@@ -226,9 +228,7 @@ async fn book_render(
     let (patient, patient_name) = target_patient(state, w, q.patient.as_deref()).await?;
     let record = state.store.patient(patient).await?;
     let ests: Vec<EstablishmentId> = if own_patient(w).is_some() {
-        state
-            .store
-            .establishments(record.territory)
+        crate::services::directory::establishments(state.ctx(), record.territory)
             .await?
             .into_iter()
             .map(|e| e.id)
@@ -238,9 +238,11 @@ async fn book_render(
     };
     let mut practitioners = Vec::new();
     for e in &ests {
-        let name = state.store.establishment(*e).await?.name;
-        for u in state.store.scheduled_practitioners(*e).await? {
-            let user = state.store.user(u).await?;
+        let name = crate::services::directory::establishment(state.ctx(), *e)
+            .await?
+            .name;
+        for u in crate::services::directory::scheduled_practitioners(state.ctx(), *e).await? {
+            let user = crate::services::directory::user(state.ctx(), u).await?;
             let what = user
                 .profession
                 .clone()

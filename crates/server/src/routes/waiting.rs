@@ -83,7 +83,7 @@ async fn room(
         nav: nav(&w),
         id: a.id.clone(),
         when: paris_time(a.start_ms),
-        practitioner: state.store.user(a.practitioner).await?.display_name,
+        practitioner: crate::services::directory::user_name(state.ctx(), a.practitioner).await?,
     };
     Ok(render(&page)?.into_response())
 }

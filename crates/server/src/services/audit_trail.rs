@@ -77,3 +77,56 @@ pub async fn read(
         chain,
     })
 }
+
+fn establishment_trail(
+    actor: &Actor,
+    home: crate::services::directory::Home,
+) -> Result<String, AppError> {
+    crate::services::directory::may(
+        actor,
+        home,
+        EstablishmentAction::ReadAudit,
+        "journal d'audit réservé aux administrateurs de l'établissement",
+    )?;
+    Ok(home.establishment.to_string())
+}
+
+/// The latest `limit` entries of `home`'s establishment (about `patient`
+/// only, when given), for an administrator's client.
+pub async fn of_establishment(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    home: crate::services::directory::Home,
+    patient: Option<String>,
+    limit: i64,
+) -> Result<Vec<AuditEntry>, AppError> {
+    let establishment = establishment_trail(actor, home)?;
+    Ok(ctx
+        .store
+        .list_audit(&AuditFilter {
+            establishment: Some(establishment),
+            patient,
+            before_seq: None,
+            limit: limit.max(1),
+        })
+        .await?)
+}
+
+/// Entry `seq` (its number as text), if it belongs to `home`'s establishment.
+pub async fn entry(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    home: crate::services::directory::Home,
+    seq: &str,
+) -> Result<Option<AuditEntry>, AppError> {
+    let establishment = establishment_trail(actor, home)?;
+    let Ok(seq) = seq.parse::<i64>() else {
+        return Ok(None);
+    };
+    Ok(ctx
+        .store
+        .get_audit(seq)
+        .await
+        .ok()
+        .filter(|e| e.establishment.as_deref() == Some(establishment.as_str())))
+}

@@ -7,6 +7,8 @@ use domain::beds::{BedChange, BedCounts};
 use domain::policy::{Actor, EstablishmentAction, authorize_establishment};
 use domain::{EstablishmentId, TerritoryId, UnitId};
 
+use store::beds::UnitBeds;
+
 use crate::error::AppError;
 use crate::services::ctx::Ctx;
 
@@ -80,4 +82,22 @@ pub async fn change(
         }),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The beds of every unit of territory `t`.
+pub async fn of_territory(ctx: Ctx<'_>, t: TerritoryId) -> Result<Vec<UnitBeds>, AppError> {
+    Ok(ctx.store.beds(t, None).await?)
+}
+
+/// Unit `unit`'s beds, if the unit is in territory `t`.
+pub async fn unit_in_territory(
+    ctx: Ctx<'_>,
+    t: TerritoryId,
+    unit: UnitId,
+) -> Result<Option<UnitBeds>, AppError> {
+    let Ok(b) = ctx.store.unit_beds(unit).await else {
+        return Ok(None);
+    };
+    let est = ctx.store.establishment(b.establishment).await?;
+    Ok((est.territory == t).then_some(b))
 }

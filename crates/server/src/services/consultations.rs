@@ -457,3 +457,73 @@ pub async fn verify(ctx: Ctx<'_>, typed: &str) -> Result<Option<Verified>, AppEr
         approved: c.approved_at_ms.is_some(),
     }))
 }
+
+/// A closed teleconsultation as the API shows it: with its practitioner's
+/// name and the start of its appointment.
+#[derive(Debug)]
+pub struct Closed {
+    /// The consultation.
+    pub consultation: Consultation,
+    /// The practitioner's name.
+    pub practitioner_name: String,
+    /// The appointment's start (Unix ms).
+    pub start_ms: i64,
+}
+
+/// The establishments `actor` holds a grant at, each once.
+pub fn grant_establishments(actor: &Actor) -> Vec<domain::EstablishmentId> {
+    let mut v: Vec<domain::EstablishmentId> =
+        actor.grants.iter().map(|g| g.establishment).collect();
+    v.sort_by_key(ToString::to_string);
+    v.dedup();
+    v
+}
+
+/// The patient's closed teleconsultations at `actor`'s establishments (each
+/// read audited by [`view`]), without those the release rule withholds.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn closed_of_patient(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    patient: domain::PatientId,
+) -> Result<Vec<Closed>, AppError> {
+    let mine = grant_establishments(actor);
+    let mut out = Vec::new();
+    for c in ctx.store.consultations_of_patient(patient).await? {
+        if !mine.contains(&c.establishment) {
+            continue;
+        }
+        if let Some(c) = view(ctx, actor, &c.appointment_id).await?
+            && withheld(actor, &c).is_none()
+        {
+            out.push(closed(ctx, c).await?);
+        }
+    }
+    Ok(out)
+}
+
+/// The closed teleconsultation of appointment `id`, if there is one and
+/// `actor` may read it (an Encounter under the appointment's id).
+pub async fn closed_by_id(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: &str,
+) -> Result<Option<Closed>, AppError> {
+    let Ok(c) = ctx.store.consultation(id).await else {
+        return Ok(None);
+    };
+    closed_of_patient(ctx, actor, c.patient)
+        .await?
+        .into_iter()
+        .find(|x| x.consultation.appointment_id == id)
+        .map(Some)
+        .ok_or_else(|| AppError::NotFound("séjour introuvable".into()))
+}
+
+async fn closed(ctx: Ctx<'_>, c: Consultation) -> Result<Closed, AppError> {
+    Ok(Closed {
+        practitioner_name: ctx.store.user(c.practitioner).await?.display_name,
+        start_ms: ctx.store.appointment(&c.appointment_id).await?.start_ms,
+        consultation: c,
+    })
+}

@@ -723,3 +723,47 @@ pub async fn dashboard(
         dmp_eligible: eligible,
     })
 }
+
+/// The patient's validated documents at `actor`'s establishments; reading
+/// them is reading the record (allowed and audited as `resource`, or
+/// refused), nothing to read is nothing audited.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn validated_of_patient(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    patient: PatientId,
+    resource: &str,
+) -> Result<Vec<Document>, AppError> {
+    let mine = crate::services::consultations::grant_establishments(actor);
+    let docs: Vec<_> = ctx
+        .store
+        .documents_of_patient(patient)
+        .await?
+        .into_iter()
+        .filter(|d| {
+            d.status == domain::documents::Status::Validated && mine.contains(&d.establishment)
+        })
+        .collect();
+    if !docs.is_empty() {
+        patients::clinical_read(ctx, actor, patient, resource).await?;
+    }
+    Ok(docs)
+}
+
+/// The stored file of document `id` (type, bytes), once its read was
+/// allowed and audited (by [`validated_of_patient`]).
+pub async fn stored_file(ctx: Ctx<'_>, id: &str) -> Result<Option<(String, Vec<u8>)>, AppError> {
+    Ok(ctx.store.document_content(id).await?)
+}
+
+/// Whether document `id` belongs to one of `actor`'s establishments (else
+/// 404: another establishment's documents are not even said to exist).
+pub async fn visible(ctx: Ctx<'_>, actor: &Actor, id: &str) -> Result<(), AppError> {
+    let not_found = || AppError::NotFound("document introuvable".into());
+    let d = ctx.store.document(id).await.map_err(|_| not_found())?;
+    if crate::services::consultations::grant_establishments(actor).contains(&d.establishment) {
+        Ok(())
+    } else {
+        Err(not_found())
+    }
+}

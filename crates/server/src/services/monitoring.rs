@@ -696,3 +696,83 @@ pub async fn dashboard(
     }
     Ok(out)
 }
+
+/// What of a patient's monitoring record a search reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The alerts (FHIR Task and Flag).
+    Alerts,
+    /// The messages with the team, and the enrolments they belong to.
+    Messages,
+    /// The enrolments (CarePlan).
+    Enrolments,
+    /// The questionnaire responses (QuestionnaireResponse, Observation).
+    Responses,
+}
+
+/// A patient's monitoring record, with only the asked part filled.
+#[derive(Debug, Default)]
+pub struct Record {
+    /// Alerts.
+    pub alerts: Vec<store::monitoring::Alert>,
+    /// Enrolments.
+    pub enrolments: Vec<Enrolment>,
+    /// Messages.
+    pub messages: Vec<store::monitoring::Message>,
+    /// Responses.
+    pub responses: Vec<store::monitoring::StoredResponse>,
+}
+
+/// `part` of `patient`'s monitoring record, read under the clinical-read
+/// policy and audited as `resource`.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn record_of(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    patient: domain::PatientId,
+    part: Part,
+    resource: &str,
+) -> Result<Record, AppError> {
+    patients::clinical_read(ctx, actor, patient, resource).await?;
+    let mut r = Record::default();
+    match part {
+        Part::Alerts => r.alerts = ctx.store.alerts_of(patient).await?,
+        Part::Enrolments => r.enrolments = ctx.store.enrolments_of(patient).await?,
+        Part::Messages => {
+            r.enrolments = ctx.store.enrolments_of(patient).await?;
+            r.messages = ctx.store.messages_of(patient).await?;
+        }
+        Part::Responses => r.responses = ctx.store.responses_of(patient).await?,
+    }
+    Ok(r)
+}
+
+/// A client (a patient app, a device gateway) submits `answers` for
+/// `patient` in `programme`: the patient must be readable by the client and
+/// followed in the programme; graded like the patient's own form. The
+/// stored response.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn submit_for(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    patient: domain::PatientId,
+    programme: &str,
+    answers: &[(String, String)],
+) -> Result<store::monitoring::StoredResponse, AppError> {
+    // The patient must be readable by this client before anything else is said.
+    patients::read(ctx, actor, patient).await?;
+    let enrolment = ctx
+        .store
+        .enrolments_of(patient)
+        .await?
+        .into_iter()
+        .find(|e| e.programme == programme && e.status == "active")
+        .ok_or_else(|| {
+            AppError::Unprocessable(
+                "business-rule",
+                format!("ce patient n'est pas suivi dans le programme {programme}"),
+            )
+        })?;
+    let done = submit(ctx, actor, &enrolment, answers).await?;
+    Ok(ctx.store.response(&done.response).await?)
+}

@@ -3,11 +3,11 @@
 //! cancellation, each with a message to the patient (text and an iCalendar
 //! event) through the outbox, in the booking's transaction.
 
-use domain::PatientId;
 use domain::UserId;
 use domain::audit::AuditActor;
 use domain::policy::{Actor, Decision, EstablishmentAction, Principal, authorize_establishment};
 use domain::schedule::{Slot, slot_at, slots};
+use domain::{EstablishmentId, PatientId};
 use store::outbox::NewMessage;
 use store::schedule::{Appointment, NewAppointment};
 
@@ -341,4 +341,81 @@ pub async fn cancel(
         return Err(AppError::Conflict("ce rendez-vous est déjà annulé".into()));
     }
     Ok(a)
+}
+
+/// Appointments at `actor`'s establishments with their practitioner's name.
+pub type Listed = Vec<(Appointment, String)>;
+
+async fn with_names(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    list: Vec<Appointment>,
+) -> Result<Listed, AppError> {
+    let mine = crate::services::consultations::grant_establishments(actor);
+    let mut out = Vec::new();
+    for a in list.into_iter().filter(|a| mine.contains(&a.establishment)) {
+        let name = ctx.store.user(a.practitioner).await?.display_name;
+        out.push((a, name));
+    }
+    Ok(out)
+}
+
+/// The patient's appointments at `actor`'s establishments (the patient's
+/// identity read audited).
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn of_patient(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    patient: PatientId,
+) -> Result<Listed, AppError> {
+    patients::read(ctx, actor, patient).await?;
+    let list = ctx.store.appointments_of_patient(patient).await?;
+    with_names(ctx, actor, list).await
+}
+
+/// A practitioner's appointments from 30 days ago to 90 days ahead at
+/// `actor`'s establishments; each patient shown is an audited identity read.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn of_practitioner(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    practitioner: domain::UserId,
+) -> Result<Listed, AppError> {
+    let mine = crate::services::consultations::grant_establishments(actor);
+    let now = ctx.now_ms();
+    let day = 24 * 3600 * 1000;
+    let list = ctx
+        .store
+        .agenda(practitioner, now - 30 * day, now + 90 * day)
+        .await?;
+    let mut seen = Vec::new();
+    for a in list.iter().filter(|a| mine.contains(&a.establishment)) {
+        if !seen.contains(&a.patient) {
+            patients::read(ctx, actor, a.patient).await?;
+            seen.push(a.patient);
+        }
+    }
+    with_names(ctx, actor, list).await
+}
+
+/// The agendas open at `actor`'s establishments: each practitioner, their
+/// name and where they consult.
+pub async fn agendas(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+) -> Result<Vec<(domain::UserId, String, Vec<EstablishmentId>)>, AppError> {
+    let mut by_practitioner: Vec<(domain::UserId, Vec<EstablishmentId>)> = Vec::new();
+    for e in crate::services::consultations::grant_establishments(actor) {
+        for u in ctx.store.scheduled_practitioners(e).await? {
+            match by_practitioner.iter_mut().find(|(p, _)| *p == u) {
+                Some((_, ests)) => ests.push(e),
+                None => by_practitioner.push((u, vec![e])),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (u, ests) in by_practitioner {
+        out.push((u, ctx.store.user(u).await?.display_name, ests));
+    }
+    Ok(out)
 }

@@ -2,12 +2,13 @@
 //! HealthcareService, ServiceRequest and Task.
 
 use super::*;
+use crate::services::{beds, consultations, directory};
 
 pub(super) async fn encounter_view(
     state: &AppState,
     e: &store::encounters::EncounterRecord,
 ) -> Result<f::EncounterView, AppError> {
-    let est = state.store.establishment(e.establishment).await?;
+    let est = directory::establishment(state.ctx(), e.establishment).await?;
     let l = &e.location;
     let location = l.unit.as_ref().map(|u| {
         let mut t = u.clone();
@@ -46,12 +47,9 @@ pub(super) async fn search_encounters(
         out.push(f::encounter(&encounter_view(&state, &e).await?));
     }
     // Closed teleconsultations at the client's establishments (class VR).
-    for c in consultations_of(&state, &api, pid).await? {
-        let name = state.store.user(c.practitioner).await?.display_name;
-        let start = state.store.appointment(&c.appointment_id).await?.start_ms;
-        out.push(interop::fhir::consultation::encounter(&consultation_view(
-            &c, &name, start,
-        )));
+    for c in consultations::closed_of_patient(state.ctx(), &api.actor, pid).await? {
+        let view = consultation_view(&c.consultation, &c.practitioner_name, c.start_ms);
+        out.push(interop::fhir::consultation::encounter(&view));
     }
     Ok(bundle(
         &state,
@@ -66,17 +64,11 @@ pub(super) async fn read_encounter(
     Path(id): Path<String>,
 ) -> ApiResult {
     // A closed teleconsultation is an Encounter under its appointment's id.
-    if let Ok(c) = state.store.consultation(&id).await {
-        let c = consultations_of(&state, &api, c.patient)
-            .await?
-            .into_iter()
-            .find(|x| x.appointment_id == id)
-            .ok_or_else(|| AppError::NotFound("séjour introuvable".into()))?;
-        let name = state.store.user(c.practitioner).await?.display_name;
-        let start = state.store.appointment(&c.appointment_id).await?.start_ms;
+    if let Some(c) = consultations::closed_by_id(state.ctx(), &api.actor, &id).await? {
+        let view = consultation_view(&c.consultation, &c.practitioner_name, c.start_ms);
         return Ok(fhir(
             StatusCode::OK,
-            &interop::fhir::consultation::encounter(&consultation_view(&c, &name, start)),
+            &interop::fhir::consultation::encounter(&view),
         ));
     }
     let eid: domain::EncounterId = id
@@ -111,9 +103,7 @@ pub(super) async fn search_locations(
 ) -> ApiResult {
     params(raw.clone(), &[])?;
     let t = directory_territories(&api)?;
-    let list = state
-        .store
-        .beds(t, None)
+    let list = beds::of_territory(state.ctx(), t)
         .await?
         .iter()
         .map(|b| f::bed_location(&bed_view(b)))
@@ -129,11 +119,9 @@ pub(super) async fn read_location(
     let t = directory_territories(&api)?;
     let not_found = || AppError::NotFound("Location introuvable".into());
     let uid: domain::UnitId = id.parse().map_err(|_| not_found())?;
-    let b = state.store.unit_beds(uid).await.map_err(|_| not_found())?;
-    let in_territory = state.store.establishment(b.establishment).await?.territory == t;
-    if !in_territory {
-        return Err(not_found().into());
-    }
+    let b = beds::unit_in_territory(state.ctx(), t, uid)
+        .await?
+        .ok_or_else(not_found)?;
     Ok(fhir(StatusCode::OK, &f::bed_location(&bed_view(&b))))
 }
 
@@ -155,7 +143,7 @@ pub(super) async fn search_services(
         }
     };
     let t = directory_territories(&api)?;
-    let beds = state.store.beds(t, None).await?;
+    let beds = beds::of_territory(state.ctx(), t).await?;
     let b = base(&state);
     let mut out = f::searchset(
         &b,
@@ -179,26 +167,12 @@ pub(super) async fn orientation_view(
     api: &ApiActor,
     id: &str,
 ) -> Result<f::OrientationView, AppError> {
-    let not_found = || AppError::NotFound("demande d'orientation introuvable".into());
-    let o = state.store.orientation(id).await.map_err(|_| not_found())?;
-    let to: Vec<domain::EstablishmentId> = o.recipients.iter().map(|r| r.establishment).collect();
-    let domain::policy::Decision::Allow(grant) = domain::policy::authorize_orientation(
-        &api.actor,
-        domain::policy::OrientationAction::View,
-        o.from,
-        &to,
-    ) else {
-        return Err(not_found());
-    };
-    let row = store::audit::NewAudit {
-        at_ms: state.now_ms(),
-        actor: domain::audit::AuditActor::new(&api.actor, grant),
-        patient: Some(o.patient.to_string()),
-        action: "read-clinical".into(),
-        resource: format!("ServiceRequest/{}", o.id),
-        outcome: "success".into(),
-    };
-    state.store.audit(&row).await?;
+    let o = crate::services::orientation::view(state.ctx(), &api.actor, id)
+        .await
+        .map_err(|e| match e {
+            AppError::NotFound(_) => AppError::NotFound("demande d'orientation introuvable".into()),
+            other => other,
+        })?;
     Ok(f::OrientationView {
         id: o.id.clone(),
         patient: o.patient.to_string(),

@@ -1,6 +1,7 @@
 //! The directory and the trail: Practitioner, Organization, AuditEvent.
 
 use super::*;
+use crate::services::{audit_trail, directory};
 
 pub(super) fn practitioner_view(u: &store::users::User) -> f::PractitionerView {
     f::PractitionerView {
@@ -17,13 +18,10 @@ pub(super) async fn search_practitioners(
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
     params(raw.clone(), &[])?;
-    let t = directory_territories(&api)?;
-    let list: Vec<Value> = state
-        .store
-        .professionals(t)
+    let list: Vec<Value> = directory::practitioners(state.ctx(), &api.actor, home(&api))
         .await?
         .iter()
-        .map(|(u, _)| f::practitioner(&practitioner_view(u)))
+        .map(|u| f::practitioner(&practitioner_view(u)))
         .collect();
     Ok(bundle(&state, list, "Practitioner"))
 }
@@ -33,19 +31,11 @@ pub(super) async fn read_practitioner(
     api: ApiActor,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let t = directory_territories(&api)?;
     let not_found = || AppError::NotFound("Practitioner introuvable".into());
     let uid: UserId = id.parse().map_err(|_| not_found())?;
-    let user = state.store.user(uid).await.map_err(|_| not_found())?;
-    let in_territory = state
-        .store
-        .grants(uid)
+    let user = directory::practitioner(state.ctx(), &api.actor, home(&api), uid)
         .await?
-        .iter()
-        .any(|g| g.territory == t);
-    if user.kind != store::users::UserKind::Professional || !in_territory {
-        return Err(not_found().into());
-    }
+        .ok_or_else(not_found)?;
     Ok(fhir(
         StatusCode::OK,
         &f::practitioner(&practitioner_view(&user)),
@@ -54,9 +44,11 @@ pub(super) async fn read_practitioner(
 
 pub(super) async fn organizations(
     state: &AppState,
-    t: TerritoryId,
+    api: &ApiActor,
 ) -> Result<Vec<Value>, AppError> {
-    let territory = state.store.territory(t).await?;
+    let (territory, establishments) =
+        directory::organizations(state.ctx(), &api.actor, home(api)).await?;
+    let t = territory.id;
     let mut out = vec![f::organization(&f::OrganizationView {
         id: territory.id.to_string(),
         name: territory.name,
@@ -64,7 +56,7 @@ pub(super) async fn organizations(
         part_of: None,
         kind: "territory".into(),
     })];
-    for e in state.store.establishments(t).await? {
+    for e in establishments {
         out.push(f::organization(&f::OrganizationView {
             id: e.id.to_string(),
             name: e.name,
@@ -82,10 +74,9 @@ pub(super) async fn search_organizations(
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
     params(raw, &[])?;
-    let t = directory_territories(&api)?;
     Ok(bundle(
         &state,
-        organizations(&state, t).await?,
+        organizations(&state, &api).await?,
         "Organization",
     ))
 }
@@ -95,22 +86,12 @@ pub(super) async fn read_organization(
     api: ApiActor,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let t = directory_territories(&api)?;
-    organizations(&state, t)
+    organizations(&state, &api)
         .await?
         .into_iter()
         .find(|o| o.get("id").and_then(Value::as_str) == Some(id.as_str()))
         .map(|o| fhir(StatusCode::OK, &o))
         .ok_or_else(|| AppError::NotFound("Organization introuvable".into()).into())
-}
-
-pub(super) fn audit_establishment(api: &ApiActor) -> Result<String, AppError> {
-    client_may(
-        api,
-        EstablishmentAction::ReadAudit,
-        "journal d'audit réservé aux administrateurs de l'établissement",
-    )?;
-    Ok(api.client.establishment.to_string())
 }
 
 pub(super) async fn search_audit(
@@ -119,19 +100,11 @@ pub(super) async fn search_audit(
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
     let list = params(raw.clone(), &["patient", "_count"])?;
-    let establishment = audit_establishment(&api)?;
     let patient =
         param(&list, "patient").map(|p| p.strip_prefix("Patient/").unwrap_or(p).to_owned());
     let limit = number(&list, "_count", 100, 500)?;
-    let entries = state
-        .store
-        .list_audit(&AuditFilter {
-            establishment: Some(establishment),
-            patient,
-            before_seq: None,
-            limit: limit.max(1),
-        })
-        .await?;
+    let entries =
+        audit_trail::of_establishment(state.ctx(), &api.actor, home(&api), patient, limit).await?;
     let list: Vec<Value> = entries.iter().map(f::audit_event).collect();
     Ok(bundle(
         &state,
@@ -145,12 +118,9 @@ pub(super) async fn read_audit(
     api: ApiActor,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let establishment = audit_establishment(&api)?;
     let not_found = || AppError::NotFound("AuditEvent introuvable".into());
-    let seq: i64 = id.parse().map_err(|_| not_found())?;
-    let e = state.store.get_audit(seq).await.map_err(|_| not_found())?;
-    if e.establishment.as_deref() != Some(establishment.as_str()) {
-        return Err(not_found().into());
-    }
+    let e = audit_trail::entry(state.ctx(), &api.actor, home(&api), &id)
+        .await?
+        .ok_or_else(not_found)?;
     Ok(fhir(StatusCode::OK, &f::audit_event(&e)))
 }

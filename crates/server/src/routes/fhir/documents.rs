@@ -2,6 +2,7 @@
 //! 67, 68) and the ITI-65 transaction.
 
 use super::*;
+use crate::services::{consultations, documents};
 
 /// `GET /fhir/DocumentReference?patient=…`: the prescription PDFs, each
 /// pointing at its download address (which applies the same rules).
@@ -26,18 +27,17 @@ pub(super) async fn search_document_references(
     // through the API: validated ones).
     let fhir_base = base(&state);
     for d in client_documents(&state, &api, pid, "DocumentReference").await? {
-        let content = state.store.document_content(&d.id).await?;
+        let content = documents::stored_file(state.ctx(), &d.id).await?;
         out.push(document_reference_json(&d, content.as_ref(), &fhir_base));
     }
     let base = state.config.public_url();
-    for c in consultations_of(&state, &api, pid).await? {
-        let name = state.store.user(c.practitioner).await?.display_name;
+    for closed in consultations::closed_of_patient(state.ctx(), &api.actor, pid).await? {
+        let c = &closed.consultation;
         let url = format!("{base}/rdv/{}/ordonnance.pdf", c.appointment_id);
-        let pdf = crate::services::consultations::render_pdf(state.ctx(), &c).await?;
+        let pdf = consultations::render_pdf(state.ctx(), c).await?;
+        let view = consultation_view(c, &closed.practitioner_name, c.closed_at_ms);
         out.push(interop::fhir::consultation::document_reference(
-            &consultation_view(&c, &name, c.closed_at_ms),
-            &url,
-            &pdf,
+            &view, &url, &pdf,
         ));
     }
     Ok(bundle(&state, out, &query))
@@ -81,20 +81,7 @@ pub(super) async fn client_documents(
     pid: PatientId,
     resource: &str,
 ) -> Result<Vec<store::documents::Document>, AppError> {
-    let mine = grant_establishments(api);
-    let docs: Vec<_> = state
-        .store
-        .documents_of_patient(pid)
-        .await?
-        .into_iter()
-        .filter(|d| {
-            d.status == domain::documents::Status::Validated && mine.contains(&d.establishment)
-        })
-        .collect();
-    if !docs.is_empty() {
-        patients::clinical_read(state.ctx(), &api.actor, pid, resource).await?;
-    }
-    Ok(docs)
+    documents::validated_of_patient(state.ctx(), &api.actor, pid, resource).await
 }
 
 /// `patient.identifier=urn:oid:…|INS` (ITI-67): the identity in the client's
@@ -190,13 +177,7 @@ pub(super) async fn visible_document(
     api: &ApiActor,
     id: &str,
 ) -> Result<(), AppError> {
-    let not_found = || AppError::NotFound("document introuvable".into());
-    let d = state.store.document(id).await.map_err(|_| not_found())?;
-    if grant_establishments(api).contains(&d.establishment) {
-        Ok(())
-    } else {
-        Err(not_found())
-    }
+    documents::visible(state.ctx(), &api.actor, id).await
 }
 
 /// `GET /fhir/List?patient=…` (ITI-66): the submission sets of the patient's

@@ -10,11 +10,9 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use domain::policy::{EstablishmentAction, authorize_establishment};
 use domain::{PatientId, TerritoryId, UserId};
 use interop::fhir as f;
 use serde_json::Value;
-use store::audit::AuditFilter;
 use store::patients::PatientQuery;
 
 use crate::error::{ApiError, AppError, FHIR_JSON};
@@ -238,26 +236,24 @@ fn with_version(mut resp: Response, version: i64) -> Response {
 }
 
 async fn domain_oid(state: &AppState, territory: TerritoryId) -> Result<String, AppError> {
-    Ok(state.store.territory(territory).await?.oid)
+    Ok(
+        crate::services::directory::territory(state.ctx(), territory)
+            .await?
+            .oid,
+    )
 }
 
 /// Checks an establishment-level action for the client's own establishment.
-fn client_may(api: &ApiActor, action: EstablishmentAction, why: &str) -> Result<(), AppError> {
-    let c = &api.client;
-    if authorize_establishment(&api.actor, action, c.establishment, c.territory).allowed() {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(why.to_owned()))
+/// Where the client belongs (the services decide what it may do there).
+fn home(api: &ApiActor) -> crate::services::directory::Home {
+    crate::services::directory::Home {
+        establishment: api.client.establishment,
+        territory: api.client.territory,
     }
 }
 
 fn directory_territories(api: &ApiActor) -> Result<TerritoryId, AppError> {
-    client_may(
-        api,
-        EstablishmentAction::ReadDirectory,
-        "annuaire non accessible",
-    )?;
-    Ok(api.client.territory)
+    crate::services::directory::readable_territory(&api.actor, home(api))
 }
 
 /// A searchset Bundle response; `self_path` is relative to the FHIR base.

@@ -2,6 +2,7 @@
 //! Questionnaire and QuestionnaireResponse (search, and posted by devices).
 
 use super::*;
+use crate::services::monitoring::{self, Part};
 
 /// Monitoring resources of one patient (`patient` parameter), read under the
 /// clinical-read policy and audited: Task (triage), Flag (alerts), CarePlan
@@ -12,56 +13,51 @@ pub(super) async fn monitoring_search(
     list: &[(String, String)],
     kind: &str,
 ) -> Result<(PatientId, Vec<Value>), AppError> {
-    use crate::services::monitoring::item_label;
     use interop::fhir::monitoring as m;
+    use monitoring::item_label;
     let pid = patient_param(list)?;
-    patients::clinical_read(
-        state.ctx(),
-        &api.actor,
-        pid,
-        &format!("{kind}?patient={pid}"),
-    )
-    .await?;
     // Read only what the kind asked for needs.
-    let alerts = || async { state.store.alerts_of(pid).await };
-    let enrolments = || async { state.store.enrolments_of(pid).await };
+    let part = match kind {
+        "Task" | "Flag" => Part::Alerts,
+        "Communication" => Part::Messages,
+        "CarePlan" => Part::Enrolments,
+        _ => Part::Responses,
+    };
+    let resource = format!("{kind}?patient={pid}");
+    let r = monitoring::record_of(state.ctx(), &api.actor, pid, part, &resource).await?;
     let out = match kind {
-        "Task" => alerts()
-            .await?
+        "Task" => r
+            .alerts
             .iter()
             .map(|a| m::triage_task(a, &item_label(&a.item)))
             .collect(),
-        "Flag" => alerts()
-            .await?
+        "Flag" => r
+            .alerts
             .iter()
             .map(|a| m::flag(a, &item_label(&a.item)))
             .collect(),
-        "Communication" => {
-            let enrolments = enrolments().await?;
-            state
-                .store
-                .messages_of(pid)
-                .await?
-                .iter()
-                .map(|m| {
-                    let est = enrolments
-                        .iter()
-                        .find(|e| e.id == m.enrolment)
-                        .map(|e| e.establishment.to_string())
-                        .unwrap_or_default();
-                    m::communication(m, est)
-                })
-                .collect()
-        }
-        "CarePlan" => enrolments()
-            .await?
+        "Communication" => r
+            .messages
             .iter()
-            .map(|e| m::care_plan(e, crate::services::monitoring::programme(&e.programme)))
+            .map(|m| {
+                let est = r
+                    .enrolments
+                    .iter()
+                    .find(|e| e.id == m.enrolment)
+                    .map(|e| e.establishment.to_string())
+                    .unwrap_or_default();
+                m::communication(m, est)
+            })
+            .collect(),
+        "CarePlan" => r
+            .enrolments
+            .iter()
+            .map(|e| m::care_plan(e, monitoring::programme(&e.programme)))
             .collect(),
         _ => {
             let observations = kind == "Observation";
             let mut out = Vec::new();
-            for r in state.store.responses_of(pid).await? {
+            for r in &r.responses {
                 let items: Value = serde_json::from_str(&r.answers).unwrap_or(Value::Array(vec![]));
                 let view = m::ResponseView {
                     id: &r.id,
@@ -71,7 +67,7 @@ pub(super) async fn monitoring_search(
                 };
                 if !observations {
                     out.push(m::questionnaire_response(&view, &r.programme));
-                } else if let Some(p) = crate::services::monitoring::programme(&r.programme) {
+                } else if let Some(p) = monitoring::programme(&r.programme) {
                     out.extend(m::observations(&view, p));
                 }
             }
@@ -135,27 +131,14 @@ pub(super) async fn post_response(
     let posted = interop::fhir::monitoring::parse_response(&bytes)
         .map_err(|m| AppError::BadRequest("structure", m))?;
     let pid = patient_id(&posted.patient)?;
-    // The patient must be readable by this client before anything else is said.
-    patients::read(state.ctx(), &api.actor, pid).await?;
-    let enrolment = state
-        .store
-        .enrolments_of(pid)
-        .await?
-        .into_iter()
-        .find(|e| e.programme == posted.programme && e.status == "active")
-        .ok_or_else(|| {
-            AppError::Unprocessable(
-                "business-rule",
-                format!(
-                    "ce patient n'est pas suivi dans le programme {}",
-                    posted.programme
-                ),
-            )
-        })?;
-    let done =
-        crate::services::monitoring::submit(state.ctx(), &api.actor, &enrolment, &posted.answers)
-            .await?;
-    let stored = state.store.response(&done.response).await?;
+    let stored = monitoring::submit_for(
+        state.ctx(),
+        &api.actor,
+        pid,
+        &posted.programme,
+        &posted.answers,
+    )
+    .await?;
     let items: Value = serde_json::from_str(&stored.answers).unwrap_or(Value::Array(vec![]));
     let view = interop::fhir::monitoring::ResponseView {
         id: &stored.id,

@@ -58,7 +58,7 @@ pub(super) async fn search_patients(
         if domain::InsKind::from_oid(oid).is_some() {
             q.ins = Some(value.to_owned());
         } else {
-            match state.store.territory_by_oid(oid).await? {
+            match crate::services::directory::territory_by_oid(state.ctx(), oid).await? {
                 Some(t) => {
                     only_territory = Some(t.id);
                     q.ipp = Some(value.to_owned());

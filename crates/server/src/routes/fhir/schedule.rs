@@ -1,6 +1,7 @@
 //! Agendas and teleconsultation: Appointment, Schedule, Slot, MedicationRequest.
 
 use super::*;
+use crate::services::{consultations, schedule};
 
 /// `GET /fhir/Appointment?patient=…` or `?practitioner=…`: appointments at the
 /// client's establishments; each patient shown is an audited identity read.
@@ -10,29 +11,14 @@ pub(super) async fn search_appointments(
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
     let list = params(raw.clone(), &["patient", "practitioner"])?;
-    let mine = grant_establishments(&api);
+    let ctx = state.ctx();
     let appointments = if let Some(p) = reference_id(&list, "patient", "Patient")? {
-        let pid = patient_id(p)?;
-        patients::read(state.ctx(), &api.actor, pid).await?;
-        state.store.appointments_of_patient(pid).await?
+        schedule::of_patient(ctx, &api.actor, patient_id(p)?).await?
     } else if let Some(u) = reference_id(&list, "practitioner", "Practitioner")? {
         let uid: domain::UserId = u
             .parse()
             .map_err(|_| AppError::NotFound("Practitioner introuvable".into()))?;
-        let now = state.now_ms();
-        let day = 24 * 3600 * 1000;
-        let list = state
-            .store
-            .agenda(uid, now - 30 * day, now + 90 * day)
-            .await?;
-        let mut seen = Vec::new();
-        for a in list.iter().filter(|a| mine.contains(&a.establishment)) {
-            if !seen.contains(&a.patient) {
-                patients::read(state.ctx(), &api.actor, a.patient).await?;
-                seen.push(a.patient);
-            }
-        }
-        list
+        schedule::of_practitioner(ctx, &api.actor, uid).await?
     } else {
         return Err(AppError::BadRequest(
             "required",
@@ -40,14 +26,10 @@ pub(super) async fn search_appointments(
         )
         .into());
     };
-    let mut out = Vec::new();
-    for a in appointments
+    let out = appointments
         .iter()
-        .filter(|a| mine.contains(&a.establishment))
-    {
-        let name = state.store.user(a.practitioner).await?.display_name;
-        out.push(interop::fhir::schedule::appointment(a, &name));
-    }
+        .map(|(a, name)| interop::fhir::schedule::appointment(a, name))
+        .collect();
     Ok(bundle(
         &state,
         out,
@@ -62,24 +44,14 @@ pub(super) async fn search_schedules(
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
     params(raw, &[])?;
-    let mut by_practitioner: Vec<(domain::UserId, Vec<String>)> = Vec::new();
-    for e in grant_establishments(&api) {
-        for u in state.store.scheduled_practitioners(e).await? {
-            match by_practitioner.iter_mut().find(|(p, _)| *p == u) {
-                Some((_, ests)) => ests.push(e.to_string()),
-                None => by_practitioner.push((u, vec![e.to_string()])),
-            }
-        }
-    }
-    let mut out = Vec::new();
-    for (u, ests) in by_practitioner {
-        let name = state.store.user(u).await?.display_name;
-        out.push(interop::fhir::schedule::schedule(
-            &u.to_string(),
-            &name,
-            &ests,
-        ));
-    }
+    let out = schedule::agendas(state.ctx(), &api.actor)
+        .await?
+        .into_iter()
+        .map(|(u, name, ests)| {
+            let ests: Vec<String> = ests.iter().map(ToString::to_string).collect();
+            interop::fhir::schedule::schedule(&u.to_string(), &name, &ests)
+        })
+        .collect();
     Ok(bundle(&state, out, "Schedule"))
 }
 
@@ -113,31 +85,6 @@ pub(super) async fn search_slots(
     ))
 }
 
-/// The patient's closed teleconsultations at the client's establishments (the
-/// read audited by the consultations service).
-pub(super) async fn consultations_of(
-    state: &AppState,
-    api: &ApiActor,
-    pid: PatientId,
-) -> Result<Vec<store::consultations::Consultation>, AppError> {
-    let mine = grant_establishments(api);
-    let mut out = Vec::new();
-    for c in state.store.consultations_of_patient(pid).await? {
-        if !mine.contains(&c.establishment) {
-            continue;
-        }
-        if let Some(c) =
-            crate::services::consultations::view(state.ctx(), &api.actor, &c.appointment_id).await?
-        {
-            // The release rule (withheld only from patients) holds here too.
-            if crate::services::consultations::withheld(&api.actor, &c).is_none() {
-                out.push(c);
-            }
-        }
-    }
-    Ok(out)
-}
-
 pub(super) fn consultation_view<'a>(
     c: &'a store::consultations::Consultation,
     practitioner_name: &'a str,
@@ -167,11 +114,13 @@ pub(super) async fn search_medication_requests(
     let list = params(raw.clone(), &["patient"])?;
     let pid = patient_param(&list)?;
     let mut out = Vec::new();
-    for c in consultations_of(&state, &api, pid).await? {
-        let name = state.store.user(c.practitioner).await?.display_name;
-        out.extend(interop::fhir::consultation::medication_requests(
-            &consultation_view(&c, &name, c.closed_at_ms),
-        ));
+    for c in consultations::closed_of_patient(state.ctx(), &api.actor, pid).await? {
+        let view = consultation_view(
+            &c.consultation,
+            &c.practitioner_name,
+            c.consultation.closed_at_ms,
+        );
+        out.extend(interop::fhir::consultation::medication_requests(&view));
     }
     Ok(bundle(
         &state,
