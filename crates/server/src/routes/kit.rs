@@ -148,5 +148,3 @@ pub(crate) fn field<'a>(f: &'a [(String, String)], k: &str) -> &'a str {
 pub(crate) fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
-
-pub(crate) use crate::services::uploads::sniff_type;

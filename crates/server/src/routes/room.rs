@@ -17,8 +17,6 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use domain::policy::Principal;
-use domain::schedule::Mode;
 
 use super::kit::{Nav, check_csrf, nav, posted_form, render, same_origin, see_other};
 use crate::error::{AppError, PageError};
@@ -54,26 +52,7 @@ async fn participant(
     w: &WebUser,
     id: &str,
 ) -> Result<(store::schedule::Appointment, &'static str), PageError> {
-    let not_found = || PageError(AppError::NotFound("consultation introuvable".into()));
-    let a = state.store.appointment(id).await.map_err(|_| not_found())?;
-    if a.status != "booked" || a.mode != Mode::Tele {
-        return Err(not_found());
-    }
-    match w.actor.principal {
-        Principal::Patient { patient, .. } if patient == a.patient => {
-            // Closed already: its page sends to what follows (payment, prescription).
-            let closed = || async { state.store.consultation(&a.id).await.is_ok() };
-            if !state.rooms.is_open(&a.id) && !closed().await {
-                return Err(PageError(AppError::Forbidden(
-                    "le médecin ne vous a pas encore fait entrer : restez dans la salle d'attente"
-                        .into(),
-                )));
-            }
-            Ok((a, "patient"))
-        }
-        _ if w.user.id == a.practitioner => Ok((a, "doctor")),
-        _ => Err(not_found()),
-    }
+    Ok(room::participant(state.ctx(), &w.actor, w.user.id, id).await?)
 }
 
 /// `POST /rdv/{id}/entrer`: the doctor lets the patient in; the patient's
@@ -86,11 +65,7 @@ async fn let_in(
     body: String,
 ) -> Result<Response, PageError> {
     posted_form(&state, &headers, &w, &body)?;
-    let (a, role) = participant(&state, &w, &id).await?;
-    if role != "doctor" {
-        return Err(AppError::Forbidden("c'est le médecin qui fait entrer".into()).into());
-    }
-    state.rooms.open(&a.id);
+    let a = room::let_in(state.ctx(), &w.actor, w.user.id, &id).await?;
     Ok(see_other(&format!("/consultation/{}", a.id)))
 }
 
@@ -112,18 +87,11 @@ async fn page(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let (a, role) = participant(&state, &w, &id).await?;
-    if state.store.consultation(&a.id).await.is_ok() {
+    if room::closed(state.ctx(), &a.id).await {
         // Closed: its page has what follows (payment, prescription).
         return Ok(see_other(&format!("/rdv/{}", a.id)));
     }
-    let other = if role == "doctor" {
-        crate::services::patients::read(state.ctx(), &w.actor, a.patient)
-            .await?
-            .traits
-            .display_name()
-    } else {
-        crate::services::directory::user_name(state.ctx(), a.practitioner).await?
-    };
+    let other = room::other_side(state.ctx(), &w.actor, &a, role).await?;
     let page = RoomPage {
         title: "Téléconsultation".into(),
         nav: nav(&w),
@@ -261,8 +229,7 @@ async fn relay(
     state.rooms.left(&room);
 }
 
-/// Largest file shared in a consultation.
-const MAX_FILE: usize = 5 * 1024 * 1024;
+use crate::services::room::{self, MAX_FILE};
 
 /// `POST /consultation/{id}/fichier` (multipart: `csrf`, `fichier`): either
 /// participant shares a photo or a PDF; it joins the patient's record (audited)
@@ -275,7 +242,7 @@ async fn share(
     mut form: axum::extract::Multipart,
 ) -> Result<Response, PageError> {
     same_origin(&state, &headers)?;
-    let (a, role) = participant(&state, &w, &id).await?;
+    participant(&state, &w, &id).await?;
     let bad = |m: &str| AppError::BadRequest("invalid", m.to_owned());
     let (mut csrf, mut file) = (String::new(), None);
     while let Some(field) = form
@@ -296,44 +263,7 @@ async fn share(
         }
     }
     check_csrf(&w.session.csrf_token, &csrf)?;
-    let Some((name, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
-        return Err(
-            AppError::Unprocessable("business-rule", "choisissez un fichier".into()).into(),
-        );
-    };
-    if bytes.len() > MAX_FILE {
-        return Err(AppError::TooLarge(MAX_FILE).into());
-    }
-    let Some(content_type) = super::kit::sniff_type(&bytes) else {
-        return Err(AppError::Unprocessable(
-            "business-rule",
-            "seuls les photos (JPEG, PNG) et les PDF sont acceptés".into(),
-        )
-        .into());
-    };
-    let grant = if role == "doctor" {
-        let p = state.store.patient(a.patient).await?;
-        let scope = crate::services::patients::scope_of(state.ctx(), &p).await?;
-        match domain::policy::authorize_patient(
-            &w.actor,
-            domain::policy::PatientAction::WriteClinical,
-            &scope,
-        ) {
-            domain::policy::Decision::Allow(g) => g,
-            domain::policy::Decision::Deny(why) => {
-                return Err(AppError::Forbidden(why.into()).into());
-            }
-        }
-    } else {
-        None
-    };
-    let who = domain::audit::AuditActor::new(&w.actor, grant);
-    let saved = state
-        .store
-        .save_attachment(a.patient, content_type, &bytes, &who, state.now_ms())
-        .await?;
-    let name: String = name.chars().filter(|c| !c.is_control()).take(120).collect();
-    let message = serde_json::json!({"type": "file", "id": saved, "name": name}).to_string();
-    state.rooms.send(&a.id, role, message);
+    let (name, bytes) = file.unwrap_or_default();
+    let (saved, name) = room::share(state.ctx(), &w.actor, w.user.id, &id, &name, &bytes).await?;
     Ok(axum::Json(serde_json::json!({"id": saved, "name": name})).into_response())
 }

@@ -11,8 +11,6 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use domain::UserId;
-use domain::policy::Principal;
-use domain::schedule::Mode;
 
 use super::kit::{Nav, nav, render};
 use crate::error::{AppError, PageError};
@@ -47,18 +45,7 @@ async fn own_video_appointment(
     w: &WebUser,
     id: &str,
 ) -> Result<store::schedule::Appointment, PageError> {
-    let not_found = || PageError(AppError::NotFound("rendez-vous introuvable".into()));
-    let Principal::Patient { patient, .. } = w.actor.principal else {
-        return Err(AppError::Forbidden(
-            "salle d'attente réservée au patient du rendez-vous".into(),
-        )
-        .into());
-    };
-    let a = state.store.appointment(id).await.map_err(|_| not_found())?;
-    if a.patient != patient || a.status != "booked" || a.mode != Mode::Tele {
-        return Err(not_found());
-    }
-    Ok(a)
+    Ok(crate::services::room::own_video_appointment(state.ctx(), &w.actor, id).await?)
 }
 
 #[derive(Template)]
@@ -202,18 +189,10 @@ fn practitioner_of(w: &WebUser) -> Result<UserId, PageError> {
 /// showing a name is an audited identity read.
 async fn rows(state: &AppState, w: &WebUser) -> Result<Vec<Waiting>, PageError> {
     let me = practitioner_of(w)?;
-    let now = state.now_ms();
-    let list = state
-        .store
-        .agenda(me, now - 3 * 3600 * 1000, now + 12 * 3600 * 1000)
-        .await?;
+    let list = crate::services::room::todays_video(state.ctx(), &w.actor, me).await?;
     let presence = state.presence.lock().map(|m| m.clone()).unwrap_or_default();
     let mut out = Vec::new();
-    for a in list.iter().filter(|a| a.mode == Mode::Tele) {
-        let name = crate::services::patients::read(state.ctx(), &w.actor, a.patient)
-            .await?
-            .traits
-            .display_name();
+    for (a, name) in list {
         let (status, since, devices) = match presence.get(&a.id) {
             Some(p) => (
                 if p.connected {

@@ -17,6 +17,7 @@ pub mod monitoring;
 pub mod orientation;
 pub mod oru;
 pub mod patients;
+pub mod room;
 pub mod schedule;
 pub mod sign_in;
 pub mod siu;

@@ -1,0 +1,187 @@
+//! The video consultation's room and its waiting room: who may be in a room
+//! (the appointment's doctor, and its patient once let in), the doctor
+//! letting the patient in, a file shared during the call (filed in the
+//! patient's record, audited), and a patient's own video appointment for the
+//! waiting room. The media never pass through Parcours; the signalling is
+//! relayed by the routes over the room's channel.
+
+use domain::UserId;
+use domain::audit::AuditActor;
+use domain::policy::{Actor, Decision, PatientAction, Principal, authorize_patient};
+use domain::schedule::{Appointment, Mode};
+
+use crate::error::AppError;
+use crate::services::ctx::Ctx;
+use crate::services::uploads::sniff_type;
+use crate::services::{directory, patients};
+
+/// The doctor's side of a room.
+pub const DOCTOR: &str = "doctor";
+/// The patient's side of a room.
+pub const PATIENT: &str = "patient";
+
+/// Whether the consultation of appointment `id` is closed.
+pub async fn closed(ctx: Ctx<'_>, id: &str) -> bool {
+    ctx.store.consultation(id).await.is_ok()
+}
+
+/// Who `actor` (account `user`) is in the room of appointment `id`:
+/// [`DOCTOR`] (its practitioner) or [`PATIENT`] (its patient, once let in or
+/// once closed); anyone else gets 404.
+pub async fn participant(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    user: UserId,
+    id: &str,
+) -> Result<(Appointment, &'static str), AppError> {
+    let not_found = || AppError::NotFound("consultation introuvable".into());
+    let a = ctx.store.appointment(id).await.map_err(|_| not_found())?;
+    if a.status != "booked" || a.mode != Mode::Tele {
+        return Err(not_found());
+    }
+    match actor.principal {
+        Principal::Patient { patient, .. } if patient == a.patient => {
+            // Closed already: its page sends to what follows (payment, prescription).
+            if !ctx.rooms.is_open(&a.id) && !closed(ctx, &a.id).await {
+                return Err(AppError::Forbidden(
+                    "le médecin ne vous a pas encore fait entrer : restez dans la salle d'attente"
+                        .into(),
+                ));
+            }
+            Ok((a, PATIENT))
+        }
+        _ if user == a.practitioner => Ok((a, DOCTOR)),
+        _ => Err(not_found()),
+    }
+}
+
+/// The doctor lets the patient of appointment `id` in: the patient's
+/// waiting-room page moves to the room.
+pub async fn let_in(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    user: UserId,
+    id: &str,
+) -> Result<Appointment, AppError> {
+    let (a, role) = participant(ctx, actor, user, id).await?;
+    if role != DOCTOR {
+        return Err(AppError::Forbidden(
+            "c'est le médecin qui fait entrer".into(),
+        ));
+    }
+    ctx.rooms.open(&a.id);
+    Ok(a)
+}
+
+/// The name of the one on the other side: the patient for the doctor (an
+/// audited read), the doctor for the patient.
+pub async fn other_side(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    a: &Appointment,
+    role: &str,
+) -> Result<String, AppError> {
+    if role == DOCTOR {
+        Ok(patients::read(ctx, actor, a.patient)
+            .await?
+            .traits
+            .display_name())
+    } else {
+        directory::user_name(ctx, a.practitioner).await
+    }
+}
+
+/// The largest file shared in a consultation.
+pub const MAX_FILE: usize = 5 * 1024 * 1024;
+
+/// A participant shares `bytes` (named `name`) in the room of appointment
+/// `id`: a photo or a PDF, filed in the patient's record (audited; the
+/// doctor must write the patient's clinical data) and announced to the other
+/// side. The file's id and its cleaned name.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn share(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    user: UserId,
+    id: &str,
+    name: &str,
+    bytes: &[u8],
+) -> Result<(String, String), AppError> {
+    let (a, role) = participant(ctx, actor, user, id).await?;
+    if bytes.is_empty() {
+        return Err(AppError::Unprocessable(
+            "business-rule",
+            "choisissez un fichier".into(),
+        ));
+    }
+    if bytes.len() > MAX_FILE {
+        return Err(AppError::TooLarge(MAX_FILE));
+    }
+    let Some(content_type) = sniff_type(bytes) else {
+        return Err(AppError::Unprocessable(
+            "business-rule",
+            "seuls les photos (JPEG, PNG) et les PDF sont acceptés".into(),
+        ));
+    };
+    let grant = if role == DOCTOR {
+        let p = ctx.store.patient(a.patient).await?;
+        let scope = patients::scope_of(ctx, &p).await?;
+        match authorize_patient(actor, PatientAction::WriteClinical, &scope) {
+            Decision::Allow(g) => g,
+            Decision::Deny(why) => return Err(AppError::Forbidden(why.into())),
+        }
+    } else {
+        None
+    };
+    let who = AuditActor::new(actor, grant);
+    let saved = ctx
+        .store
+        .save_attachment(a.patient, content_type, bytes, &who, ctx.now_ms())
+        .await?;
+    let name: String = name.chars().filter(|c| !c.is_control()).take(120).collect();
+    let message = serde_json::json!({"type": "file", "id": saved, "name": name}).to_string();
+    ctx.rooms.send(&a.id, role, message);
+    Ok((saved, name))
+}
+
+/// The patient `actor`'s own booked video appointment `id` (their waiting room).
+pub async fn own_video_appointment(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: &str,
+) -> Result<Appointment, AppError> {
+    let not_found = || AppError::NotFound("rendez-vous introuvable".into());
+    let Principal::Patient { patient, .. } = actor.principal else {
+        return Err(AppError::Forbidden(
+            "salle d'attente réservée au patient du rendez-vous".into(),
+        ));
+    };
+    let a = ctx.store.appointment(id).await.map_err(|_| not_found())?;
+    if a.patient != patient || a.status != "booked" || a.mode != Mode::Tele {
+        return Err(not_found());
+    }
+    Ok(a)
+}
+
+/// Practitioner `me`'s video appointments from 3 hours ago to 12 hours
+/// ahead, each with its patient's name (an audited identity read).
+pub async fn todays_video(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    me: UserId,
+) -> Result<Vec<(Appointment, String)>, AppError> {
+    let now = ctx.now_ms();
+    let list = ctx
+        .store
+        .agenda(me, now - 3 * 3600 * 1000, now + 12 * 3600 * 1000)
+        .await?;
+    let mut out = Vec::new();
+    for a in list.into_iter().filter(|a| a.mode == Mode::Tele) {
+        let name = patients::read(ctx, actor, a.patient)
+            .await?
+            .traits
+            .display_name();
+        out.push((a, name));
+    }
+    Ok(out)
+}
