@@ -9,7 +9,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use domain::beds::{BedCategory, BedChange, OccupancySource, is_stale};
-use domain::policy::{EstablishmentAction, authorize_establishment};
 use domain::{EstablishmentId, TerritoryId, UnitId};
 use serde::Deserialize;
 use store::beds::UnitBeds;
@@ -18,7 +17,7 @@ use super::kit::{Nav, check_csrf, nav, render, same_origin, see_other};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
 use crate::fmt::paris_time;
-use crate::services::beds::Changed;
+use crate::services::beds::{self, Changed};
 use crate::state::AppState;
 
 /// A manual figure older than this is flagged.
@@ -107,9 +106,7 @@ async fn beds_screen(
     for (e, t) in &ests {
         names.push(crate::services::directory::establishment_name(state.ctx(), *e).await);
         units.extend(
-            state
-                .store
-                .beds(*t, Some(*e))
+            beds::of_establishment(state.ctx(), *t, *e)
                 .await?
                 .iter()
                 .map(|b| unit_view(b, state.now_ms())),
@@ -316,20 +313,8 @@ async fn region_data(
     w: &WebUser,
     q: &RegionQuery,
 ) -> Result<(TerritoryId, Vec<UnitBeds>), PageError> {
-    let Some(g) = w.actor.grants.iter().find(|g| {
-        authorize_establishment(
-            &w.actor,
-            EstablishmentAction::ReadDirectory,
-            g.establishment,
-            g.territory,
-        )
-        .allowed()
-    }) else {
-        return Err(AppError::Forbidden(
-            "vue régionale réservée aux professionnels du territoire".into(),
-        )
-        .into());
-    };
+    // Who may view the region is told before what is wrong with the filters.
+    beds::region_of(&w.actor)?;
     let category = BedCategory::from_code(q.categorie.trim());
     if !q.categorie.trim().is_empty() && category.is_none() {
         return Err(AppError::BadRequest(
@@ -347,11 +332,7 @@ async fn region_data(
             ))
         })?),
     };
-    let mut beds = state.store.beds(g.territory, establishment).await?;
-    if let Some(c) = category {
-        beds.retain(|b| b.category == c);
-    }
-    Ok((g.territory, beds))
+    Ok(beds::region(state.ctx(), &w.actor, establishment, category).await?)
 }
 
 fn rows_and_totals(beds: &[UnitBeds], now_ms: i64) -> (Vec<RegionRow>, Vec<(String, i64, i64)>) {
@@ -407,10 +388,7 @@ async fn region_page(
         if !beds.iter().any(|b| b.category == c) {
             continue;
         }
-        let history = state
-            .store
-            .bed_history(territory, c, now - 24 * 3600 * 1000)
-            .await?;
+        let history = beds::history(state.ctx(), territory, c).await?;
         charts.extend(chart(c, &history, now));
     }
     let page = RegionPage {

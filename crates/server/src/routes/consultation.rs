@@ -81,22 +81,10 @@ async fn closing_render(
     status: StatusCode,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    let a = state
-        .store
-        .appointment(id)
-        .await
-        .map_err(|_| AppError::NotFound("consultation introuvable".into()))?;
-    if a.practitioner != w.user.id || a.status != "booked" || a.mode != domain::schedule::Mode::Tele
-    {
-        return Err(AppError::NotFound("consultation introuvable".into()).into());
-    }
-    if svc::view(state.ctx(), &w.actor, id).await?.is_some() {
-        return Ok(see_other(&format!("/rdv/{id}")));
-    }
-    let patient = crate::services::patients::read(state.ctx(), &w.actor, a.patient)
-        .await?
-        .traits
-        .display_name();
+    let patient = match svc::closing_form(state.ctx(), &w.actor, w.user.id, id).await? {
+        svc::ClosingForm::Closed => return Ok(see_other(&format!("/rdv/{id}"))),
+        svc::ClosingForm::Open(patient) => patient,
+    };
     let mut lines = closing.lines;
     lines.resize(
         ROWS.max(lines.len()),
@@ -214,8 +202,7 @@ async fn pay(
     body: String,
 ) -> Result<Response, PageError> {
     posted_form(&state, &headers, &w, &body)?;
-    let url = svc::checkout(state.ctx(), &w.actor, None, &id).await?;
-    let fee = state.store.consultation(&id).await?.fee_cents;
+    let (url, fee) = svc::checkout(state.ctx(), &w.actor, None, &id).await?;
     let page = CheckoutPage {
         title: "Paiement".into(),
         nav: nav(&w),

@@ -80,16 +80,7 @@ struct ListPage {
 
 /// The units of the establishment where this user works (code, name).
 async fn units_of(state: &AppState, w: &WebUser) -> Result<Vec<(String, String)>, PageError> {
-    let Some(g) = w.actor.grants.first() else {
-        return Ok(Vec::new());
-    };
-    Ok(state
-        .store
-        .units(g.establishment)
-        .await?
-        .into_iter()
-        .map(|u| (u.code, u.name))
-        .collect())
+    Ok(svc::writer_units(state.ctx(), &w.actor).await?)
 }
 
 /// `GET /patients/{id}/documents`.
@@ -101,7 +92,7 @@ async fn list(
     let pid = patient_id(&id)?;
     let p = crate::services::patients::read(state.ctx(), &w.actor, pid).await?;
     let docs = svc::of_patient(state.ctx(), &w.actor, pid).await?;
-    let (dmp, opposition) = state.store.dmp_of(pid).await?;
+    let (dmp, opposition) = svc::dmp_status(state.ctx(), pid).await?;
     let page = ListPage {
         title: "Documents".into(),
         nav: nav(&w),
@@ -164,22 +155,8 @@ async fn set_dmp(
     let pid = patient_id(&id)?;
     let dmp = DmpState::from_code(field(&f, "etat"))
         .ok_or_else(|| AppError::BadRequest("invalid", "statut DMP inconnu".into()))?;
-    crate::services::patients::clinical_read(state.ctx(), &w.actor, pid, "DMP").await?;
-    let p = state.store.patient(pid).await?;
-    let scope = crate::services::patients::scope_of(state.ctx(), &p).await?;
-    if !domain::policy::authorize_patient(
-        &w.actor,
-        domain::policy::PatientAction::DraftDocument,
-        &scope,
-    )
-    .allowed()
-    {
-        return Err(AppError::Forbidden("réservé à l'équipe du patient".into()).into());
-    }
-    state
-        .store
-        .set_dmp(pid, dmp, field(&f, "opposition") == "1", state.now_ms())
-        .await?;
+    let opposition = field(&f, "opposition") == "1";
+    svc::set_dmp(state.ctx(), &w.actor, pid, dmp, opposition).await?;
     Ok(see_other(&format!("/patients/{id}/documents")))
 }
 
@@ -232,17 +209,8 @@ async fn show_render(
     error: Option<String>,
     form: Option<&[(String, String)]>,
 ) -> Result<Response, PageError> {
-    let d = svc::read(state.ctx(), &w.actor, id).await?;
-    if matches!(w.actor.principal, Principal::Patient { .. }) {
-        return Err(AppError::NotFound("document introuvable".into()).into());
-    }
-    let p = state.store.patient(d.patient).await?;
-    let sent = state.store.recipients_of(id).await?;
-    let is_doctor = w
-        .actor
-        .grants
-        .iter()
-        .any(|g| g.role == Role::Doctor && g.establishment == d.establishment);
+    let shown = svc::show(state.ctx(), &w.actor, id).await?;
+    let (d, sent, is_doctor) = (shown.document, shown.sent, shown.doctor);
     let ticked = |r: Recipient| match form {
         Some(f) => field(f, &format!("dest_{}", r.code())) == "1",
         None => d.kind.default_recipients().contains(&r),
@@ -253,7 +221,7 @@ async fn show_render(
         csrf: w.session.csrf_token.clone(),
         id: d.id.clone(),
         patient: d.patient.to_string(),
-        patient_name: p.traits.display_name(),
+        patient_name: shown.patient_name,
         doc_title: form.map_or(d.title.clone(), |f| field(f, "titre").to_owned()),
         kind: d.kind.label_fr().to_owned(),
         body: form.map_or(d.body.clone(), |f| field(f, "texte").to_owned()),
@@ -471,23 +439,9 @@ async fn dashboard(
     let mine =
         w.actor
             .establishments_as(&[Role::Doctor, Role::Nurse, Role::Secretary, Role::Admin]);
-    let est = domain::policy::choose_establishment(&mine, establishment_param(&q.etablissement)?)
-        .map_err(|e| match e {
-        domain::policy::NoEstablishment::None => {
-            AppError::Forbidden("tableau réservé aux équipes des établissements".into())
-        }
-        domain::policy::NoEstablishment::NotTheirs => {
-            AppError::Forbidden("vous n'exercez pas dans cet établissement".into())
-        }
-    })?;
+    let est = svc::dashboard_establishment(&w.actor, establishment_param(&q.etablissement)?)?;
     let since = state.now_ms() - 30 * 24 * 3600 * 1000;
-    let units: Vec<(String, String)> = state
-        .store
-        .units(est)
-        .await?
-        .into_iter()
-        .map(|u| (u.code, u.name))
-        .collect();
+    let units = svc::units_of(state.ctx(), est).await?;
     let unit = q.unite.trim().to_owned();
     if !unit.is_empty() && !units.iter().any(|(c, _)| *c == unit) {
         return Err(AppError::NotFound(format!("unité inconnue : {unit}")).into());
@@ -577,21 +531,14 @@ struct AccountPage {
     error: Option<String>,
 }
 
-fn own(w: &WebUser) -> Result<PatientId, PageError> {
-    match w.actor.principal {
-        Principal::Patient { patient, .. } => Ok(patient),
-        _ => Err(AppError::NotFound("page réservée aux patients".into()).into()),
-    }
-}
-
 /// `GET /mon-compte`: the patient's e-mail address for notices.
 async fn account(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
-    let p = own(&w)?;
+    let email = crate::services::patients::own_email(state.ctx(), &w.actor).await?;
     let page = AccountPage {
         title: "Mes coordonnées".into(),
         nav: nav(&w),
         csrf: w.session.csrf_token.clone(),
-        email: state.store.patient_email(p).await?.unwrap_or_default(),
+        email: email.unwrap_or_default(),
         saved: false,
         error: None,
     };
@@ -606,10 +553,8 @@ async fn save_account(
     body: String,
 ) -> Result<Response, PageError> {
     let f = posted_form(&state, &headers, &w, &body)?;
-    let p = own(&w)?;
     let email = field(&f, "email").trim();
-    let valid =
-        email.is_empty() || (email.len() <= 254 && email.parse::<lettre::Address>().is_ok());
+    let valid = crate::services::patients::set_own_email(state.ctx(), &w.actor, email).await?;
     let mut page = AccountPage {
         title: "Mes coordonnées".into(),
         nav: nav(&w),
@@ -623,10 +568,6 @@ async fn save_account(
             Some("cette adresse e-mail n'est pas valide (exemple : prenom.nom@exemple.fr)".into());
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
     }
-    state
-        .store
-        .set_patient_email(p, (!email.is_empty()).then_some(email), state.now_ms())
-        .await?;
     page.saved = true;
     Ok(render(&page)?.into_response())
 }
@@ -772,9 +713,9 @@ async fn queued_render(
     id: &str,
     error: Option<String>,
 ) -> Result<QueuedPage, PageError> {
-    let i = crate::services::intake::queued(state.ctx(), &w.actor, id).await?;
+    let (i, content) =
+        crate::services::intake::queued_with_content(state.ctx(), &w.actor, id).await?;
     let est = crate::services::directory::establishment(state.ctx(), i.establishment).await?;
-    let (_, content) = state.store.incoming(id).await?;
     let h = content
         .as_deref()
         .and_then(|c| interop::cda::read_header(c).ok());

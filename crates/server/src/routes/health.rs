@@ -16,7 +16,7 @@ pub fn routes() -> Router<AppState> {
 
 /// 200 when the store answers, 503 otherwise.
 async fn healthz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    match state.store.ping().await {
+    match crate::services::health::ready(state.ctx()).await {
         Ok(()) => (StatusCode::OK, "ok\n"),
         Err(e) => {
             tracing::warn!(error = %e, "health check failed");

@@ -43,15 +43,7 @@ pub(crate) fn nav(w: &WebUser) -> Option<Nav> {
 /// Whether this user manages the agendas of at least one establishment (books
 /// for patients).
 pub(crate) fn can_book(w: &WebUser) -> bool {
-    w.actor.grants.iter().any(|g| {
-        domain::policy::authorize_establishment(
-            &w.actor,
-            domain::policy::EstablishmentAction::ManageAppointments,
-            g.establishment,
-            g.territory,
-        )
-        .allowed()
-    })
+    !crate::services::schedule::desk_establishments(&w.actor).is_empty()
 }
 
 /// A file to save: its type, the name offered, the bytes.

@@ -9,9 +9,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::json;
 
-use crate::auth::{dummy_hash, random_token, token_hash, verify_secret};
 use crate::extract::ClientAddr;
 use crate::limiter::Endpoint;
+use crate::services::tokens;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -41,13 +41,51 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((id.to_owned(), secret.to_owned()))
 }
 
+/// The client's credentials from a token request (Basic, or the form's
+/// `client_id` and `client_secret`), or the OAuth2 error (code, text) to
+/// answer with a 400.
+fn credentials(
+    headers: &HeaderMap,
+    body: &str,
+) -> Result<(String, String), (&'static str, &'static str)> {
+    let bad = |code, text| (code, text);
+    let form: Vec<(String, String)> = serde_urlencoded::from_str(body).map_err(|_| {
+        bad(
+            "invalid_request",
+            "corps application/x-www-form-urlencoded attendu",
+        )
+    })?;
+    let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    match field("grant_type").as_deref() {
+        Some("client_credentials") => {}
+        Some(_) => {
+            return Err(bad(
+                "unsupported_grant_type",
+                "seul client_credentials est pris en charge",
+            ));
+        }
+        None => return Err(bad("invalid_request", "grant_type manquant")),
+    }
+    basic_credentials(headers)
+        .or_else(|| Some((field("client_id")?, field("client_secret")?)))
+        .ok_or_else(|| bad("invalid_request", "client_id et client_secret requis"))
+}
+
 async fn token(
     State(state): State<AppState>,
     ClientAddr(ip): ClientAddr,
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    let slow_down = |retry: i64| {
+    let (client_id, secret) = match credentials(&headers, &body) {
+        Ok(c) => c,
+        Err((code, text)) => return oauth_error(StatusCode::BAD_REQUEST, code, text),
+    };
+    // Counted before the secret is checked (argon2), per address and client.
+    if let Err(retry) = state
+        .limiter
+        .check(Endpoint::Token, ip, Some(&client_id), state.now_ms())
+    {
         let mut r = oauth_error(
             StatusCode::TOO_MANY_REQUESTS,
             "slow_down",
@@ -56,100 +94,28 @@ async fn token(
         if let Ok(v) = retry.to_string().parse() {
             r.headers_mut().insert(header::RETRY_AFTER, v);
         }
-        r
-    };
-    let form: Vec<(String, String)> = match serde_urlencoded::from_str(&body) {
-        Ok(f) => f,
-        Err(_) => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "corps application/x-www-form-urlencoded attendu",
-            );
-        }
-    };
-    let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    match field("grant_type").as_deref() {
-        Some("client_credentials") => {}
-        Some(_) => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
-                "seul client_credentials est pris en charge",
-            );
-        }
-        None => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "grant_type manquant",
-            );
-        }
+        return r;
     }
-    let Some((client_id, secret)) = basic_credentials(&headers)
-        .or_else(|| Some((field("client_id")?, field("client_secret")?)))
-    else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "client_id et client_secret requis",
-        );
-    };
-    // Counted before the secret is checked (argon2), per address and client.
-    if let Err(retry) = state
-        .limiter
-        .check(Endpoint::Token, ip, Some(&client_id), state.now_ms())
-    {
-        return slow_down(retry);
-    }
-    let client = match state.store.client_by_client_id(&client_id).await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "token: store error");
-            return oauth_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                "erreur interne",
-            );
-        }
-    };
-    let hash = client
-        .as_ref()
-        .map(|c| c.secret_hash.clone())
-        .unwrap_or_else(dummy_hash);
-    let ok = verify_secret(hash, secret).await;
-    let client = match client {
-        Some(c) if ok && c.active => c,
-        _ => {
-            return oauth_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                "identifiants client invalides",
-            );
-        }
-    };
-    let token = random_token();
-    let now = state.now_ms();
-    let ttl = state.config.token_ttl_seconds;
-    if let Err(e) = state
-        .store
-        .create_access_token(&token_hash(&token), client.id, now, now + ttl * 1000)
-        .await
-    {
-        tracing::error!(error = %e, "token: store error");
-        return oauth_error(
+    match tokens::issue(state.ctx(), &client_id, secret).await {
+        Ok(t) => (
+            StatusCode::OK,
+            [
+                (header::CACHE_CONTROL, "no-store"),
+                (header::CONTENT_TYPE, "application/json"),
+            ],
+            json!({"access_token": t.token, "token_type": "Bearer", "expires_in": t.expires_in})
+                .to_string(),
+        )
+            .into_response(),
+        Err(tokens::Refused::InvalidClient) => oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "identifiants client invalides",
+        ),
+        Err(tokens::Refused::Unavailable) => oauth_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "server_error",
             "erreur interne",
-        );
+        ),
     }
-    (
-        StatusCode::OK,
-        [
-            (header::CACHE_CONTROL, "no-store"),
-            (header::CONTENT_TYPE, "application/json"),
-        ],
-        json!({"access_token": token, "token_type": "Bearer", "expires_in": ttl}).to_string(),
-    )
-        .into_response()
 }

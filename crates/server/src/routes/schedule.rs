@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use domain::policy::{EstablishmentAction, Principal};
+
 use domain::{EstablishmentId, PatientId, UserId};
 use serde::Deserialize;
 
@@ -28,33 +28,12 @@ pub fn routes() -> Router<AppState> {
         .route("/rdv/{id}/annuler", post(cancel))
 }
 
-/// Establishments whose agendas this user manages (the desk and carers).
 fn desk_establishments(w: &WebUser) -> Vec<EstablishmentId> {
-    let mut v: Vec<EstablishmentId> = w
-        .actor
-        .grants
-        .iter()
-        .filter(|g| {
-            domain::policy::authorize_establishment(
-                &w.actor,
-                EstablishmentAction::ManageAppointments,
-                g.establishment,
-                g.territory,
-            )
-            .allowed()
-        })
-        .map(|g| g.establishment)
-        .collect();
-    v.sort_by_key(ToString::to_string);
-    v.dedup();
-    v
+    schedule::desk_establishments(&w.actor)
 }
 
 fn own_patient(w: &WebUser) -> Option<PatientId> {
-    match w.actor.principal {
-        Principal::Patient { patient, .. } => Some(patient),
-        _ => None,
-    }
+    schedule::own_patient(&w.actor)
 }
 
 /// "mardi 24 novembre" (French time).
@@ -138,34 +117,10 @@ async fn row(
 /// `GET /rdv`: the patient's appointments, or the desk's agendas for the next
 /// seven days.
 async fn list(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
+    let (patient_side, list) = schedule::listing(state.ctx(), &w.actor).await?;
     let mut rows = Vec::new();
-    let patient_side = own_patient(&w).is_some();
-    if let Some(p) = own_patient(&w) {
-        for a in state.store.appointments_of_patient(p).await? {
-            rows.push(row(&state, &w, &a, false).await?);
-        }
-    } else {
-        let ests = desk_establishments(&w);
-        if ests.is_empty() {
-            return Err(AppError::Forbidden(
-                "agendas réservés au secrétariat et aux soignants".into(),
-            )
-            .into());
-        }
-        let now = state.now_ms();
-        for e in ests {
-            for u in crate::services::directory::scheduled_practitioners(state.ctx(), e).await? {
-                for a in state
-                    .store
-                    .agenda(u, now - 3600 * 1000, now + 7 * 24 * 3600 * 1000)
-                    .await?
-                {
-                    if a.establishment == e {
-                        rows.push(row(&state, &w, &a, true).await?);
-                    }
-                }
-            }
-        }
+    for a in &list {
+        rows.push(row(&state, &w, a, !patient_side).await?);
     }
     Ok(render(&ListPage {
         title: "Rendez-vous".into(),
@@ -202,22 +157,6 @@ struct BookPage {
     moving: String,
 }
 
-/// Whose appointment: the patient themselves, or `patient=` for the desk.
-async fn target_patient(
-    state: &AppState,
-    w: &WebUser,
-    q: Option<&str>,
-) -> Result<(PatientId, String), AppError> {
-    if let Some(p) = own_patient(w) {
-        return Ok((p, String::new()));
-    }
-    let id: PatientId = q.and_then(|p| p.parse().ok()).ok_or_else(|| {
-        AppError::BadRequest("required", "patient à préciser (depuis sa fiche)".into())
-    })?;
-    let p = patients::read(state.ctx(), &w.actor, id).await?;
-    Ok((id, p.traits.display_name()))
-}
-
 async fn book_render(
     state: &AppState,
     w: &WebUser,
@@ -225,36 +164,13 @@ async fn book_render(
     status: StatusCode,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    let (patient, patient_name) = target_patient(state, w, q.patient.as_deref()).await?;
-    let record = state.store.patient(patient).await?;
-    let ests: Vec<EstablishmentId> = if own_patient(w).is_some() {
-        crate::services::directory::establishments(state.ctx(), record.territory)
-            .await?
-            .into_iter()
-            .map(|e| e.id)
-            .collect()
-    } else {
-        desk_establishments(w)
-    };
-    let mut practitioners = Vec::new();
-    for e in &ests {
-        let name = crate::services::directory::establishment(state.ctx(), *e)
-            .await?
-            .name;
-        for u in crate::services::directory::scheduled_practitioners(state.ctx(), *e).await? {
-            let user = crate::services::directory::user(state.ctx(), u).await?;
-            let what = user
-                .profession
-                .clone()
-                .map(|p| format!(", {p}"))
-                .unwrap_or_default();
-            practitioners.push((
-                u.to_string(),
-                e.to_string(),
-                format!("{}{what} — {name}", user.display_name),
-            ));
-        }
-    }
+    let form = schedule::booking_form(state.ctx(), &w.actor, q.patient.as_deref()).await?;
+    let (patient, patient_name) = (form.patient, form.patient_name);
+    let practitioners: Vec<(String, String, String)> = form
+        .practitioners
+        .into_iter()
+        .map(|(u, e, label)| (u.to_string(), e.to_string(), label))
+        .collect();
     let chosen = practitioners
         .iter()
         .find(|(u, e, _)| Some(u) == q.praticien.as_ref() && Some(e) == q.etablissement.as_ref())
@@ -324,43 +240,16 @@ async fn book(
         etablissement: Some(get("etablissement")),
         deplacer: Some(get("deplacer")).filter(|d| !d.is_empty()),
     };
-    let (patient, _) = target_patient(&state, &w, q.patient.as_deref()).await?;
     let bad = || AppError::BadRequest("invalid", "créneau illisible".into());
-    let practitioner: UserId = get("praticien").parse().map_err(|_| bad())?;
-    let establishment: EstablishmentId = get("etablissement").parse().map_err(|_| bad())?;
-    let start: i64 = get("debut").parse().map_err(|_| bad())?;
-    let booked = match &q.deplacer {
-        Some(old) => {
-            // Only an appointment this user may see, of this patient, with this
-            // practitioner, still booked and not yet held.
-            let (a, _) = visible(&state, &w, old).await?;
-            if a.patient != patient
-                || a.practitioner != practitioner
-                || a.establishment != establishment
-                || a.status != "booked"
-                || state.store.consultation(old).await.is_ok()
-            {
-                return Err(AppError::Unprocessable(
-                    "business-rule",
-                    "ce rendez-vous ne peut plus être déplacé".into(),
-                )
-                .into());
-            }
-            schedule::reschedule(state.ctx(), &w.actor, &w.user.id.to_string(), &a, start).await
-        }
-        None => {
-            schedule::book(
-                state.ctx(),
-                &w.actor,
-                &w.user.id.to_string(),
-                patient,
-                practitioner,
-                establishment,
-                start,
-            )
-            .await
-        }
+    let chosen = schedule::Chosen {
+        patient: q.patient.as_deref(),
+        practitioner: get("praticien").parse().map_err(|_| bad())?,
+        establishment: get("etablissement").parse().map_err(|_| bad())?,
+        start_ms: get("debut").parse().map_err(|_| bad())?,
+        moving: q.deplacer.as_deref(),
     };
+    let booked =
+        schedule::book_chosen(state.ctx(), &w.actor, &w.user.id.to_string(), &chosen).await;
     match booked {
         Ok(id) => Ok(see_other(&format!("/rdv/{id}"))),
         Err(AppError::Conflict(m)) => {
@@ -398,12 +287,7 @@ async fn visible(
     w: &WebUser,
     id: &str,
 ) -> Result<(store::schedule::Appointment, Row), PageError> {
-    let not_found = || PageError(AppError::NotFound("rendez-vous introuvable".into()));
-    let a = state.store.appointment(id).await.map_err(|_| not_found())?;
-    let mine = own_patient(w) == Some(a.patient);
-    if !mine && !desk_establishments(w).contains(&a.establishment) {
-        return Err(not_found());
-    }
+    let (a, mine) = schedule::visible(state.ctx(), &w.actor, id).await?;
     let r = row(state, w, &a, !mine).await?;
     Ok((a, r))
 }

@@ -101,3 +101,60 @@ pub async fn unit_in_territory(
     let est = ctx.store.establishment(b.establishment).await?;
     Ok((est.territory == t).then_some(b))
 }
+
+/// The beds of `establishment` (in territory `t`), for its bed manager.
+pub async fn of_establishment(
+    ctx: Ctx<'_>,
+    t: TerritoryId,
+    establishment: EstablishmentId,
+) -> Result<Vec<UnitBeds>, AppError> {
+    Ok(ctx.store.beds(t, Some(establishment)).await?)
+}
+
+/// The territory `actor` views the beds of (any grant there where the
+/// directory is readable: bed counts are not patient data).
+pub fn region_of(actor: &Actor) -> Result<TerritoryId, AppError> {
+    actor
+        .grants
+        .iter()
+        .find(|g| {
+            authorize_establishment(
+                actor,
+                EstablishmentAction::ReadDirectory,
+                g.establishment,
+                g.territory,
+            )
+            .allowed()
+        })
+        .map(|g| g.territory)
+        .ok_or_else(|| {
+            AppError::Forbidden("vue régionale réservée aux professionnels du territoire".into())
+        })
+}
+
+/// The region's beds for `actor`, of one establishment and one category
+/// when given.
+pub async fn region(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    establishment: Option<EstablishmentId>,
+    category: Option<domain::beds::BedCategory>,
+) -> Result<(TerritoryId, Vec<UnitBeds>), AppError> {
+    let t = region_of(actor)?;
+    let mut beds = ctx.store.beds(t, establishment).await?;
+    if let Some(c) = category {
+        beds.retain(|b| b.category == c);
+    }
+    Ok((t, beds))
+}
+
+/// The available beds of `category` in territory `t` over the last day:
+/// (Unix ms, available, capacity).
+pub async fn history(
+    ctx: Ctx<'_>,
+    t: TerritoryId,
+    category: domain::beds::BedCategory,
+) -> Result<Vec<(i64, i64, i64)>, AppError> {
+    let since = ctx.now_ms() - 24 * 3600 * 1000;
+    Ok(ctx.store.bed_history(t, category, since).await?)
+}

@@ -269,7 +269,7 @@ pub async fn checkout(
     actor: &Actor,
     email: Option<&str>,
     id: &str,
-) -> Result<String, AppError> {
+) -> Result<(String, i64), AppError> {
     let c = view(ctx, actor, id).await?.ok_or_else(not_found)?;
     if !matches!(actor.principal, Principal::Patient { patient, .. } if patient == c.patient) {
         return Err(AppError::Forbidden(
@@ -321,7 +321,7 @@ pub async fn checkout(
             "cette consultation vient d'être réglée".into(),
         ));
     }
-    Ok(session.url)
+    Ok((session.url, c.fee_cents))
 }
 
 /// What a webhook did.
@@ -526,4 +526,33 @@ async fn closed(ctx: Ctx<'_>, c: Consultation) -> Result<Closed, AppError> {
         start_ms: ctx.store.appointment(&c.appointment_id).await?.start_ms,
         consultation: c,
     })
+}
+
+/// What the doctor's closing form is for appointment `id`.
+#[derive(Debug)]
+pub enum ClosingForm {
+    /// Closed already: its page shows what follows.
+    Closed,
+    /// To close: the patient's name (an audited read).
+    Open(String),
+}
+
+/// The closing form of appointment `id` for its doctor (`user`): a booked
+/// video appointment of theirs, else 404.
+pub async fn closing_form(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    user: UserId,
+    id: &str,
+) -> Result<ClosingForm, AppError> {
+    let not_found = || AppError::NotFound("consultation introuvable".into());
+    let a = ctx.store.appointment(id).await.map_err(|_| not_found())?;
+    if a.practitioner != user || a.status != "booked" || a.mode != Mode::Tele {
+        return Err(not_found());
+    }
+    if view(ctx, actor, id).await?.is_some() {
+        return Ok(ClosingForm::Closed);
+    }
+    let p = patients::read(ctx, actor, a.patient).await?;
+    Ok(ClosingForm::Open(p.traits.display_name()))
 }

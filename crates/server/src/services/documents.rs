@@ -767,3 +767,107 @@ pub async fn visible(ctx: Ctx<'_>, actor: &Actor, id: &str) -> Result<(), AppErr
         Err(not_found())
     }
 }
+
+/// The units of the establishment where `actor` works (code, name).
+pub async fn writer_units(ctx: Ctx<'_>, actor: &Actor) -> Result<Vec<(String, String)>, AppError> {
+    let Some(g) = actor.grants.first() else {
+        return Ok(Vec::new());
+    };
+    units_of(ctx, g.establishment).await
+}
+
+/// The units of `establishment` (code, name).
+pub async fn units_of(
+    ctx: Ctx<'_>,
+    establishment: domain::EstablishmentId,
+) -> Result<Vec<(String, String)>, AppError> {
+    Ok(ctx
+        .store
+        .units(establishment)
+        .await?
+        .into_iter()
+        .map(|u| (u.code, u.name))
+        .collect())
+}
+
+/// What the hospital knows of the patient's DMP (whose record was read,
+/// audited, by the caller), and whether they opposed feeding it.
+pub async fn dmp_status(
+    ctx: Ctx<'_>,
+    patient: PatientId,
+) -> Result<(domain::documents::DmpState, bool), AppError> {
+    Ok(ctx.store.dmp_of(patient).await?)
+}
+
+/// Records what the hospital knows of the patient's DMP, for those who write
+/// in the record (a read of the DMP status, audited, comes first).
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn set_dmp(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    patient: PatientId,
+    dmp: domain::documents::DmpState,
+    opposition: bool,
+) -> Result<(), AppError> {
+    patients::clinical_read(ctx, actor, patient, "DMP").await?;
+    let p = ctx.store.patient(patient).await?;
+    let scope = patients::scope_of(ctx, &p).await?;
+    if !authorize_patient(actor, PatientAction::DraftDocument, &scope).allowed() {
+        return Err(AppError::Forbidden("réservé à l'équipe du patient".into()));
+    }
+    ctx.store
+        .set_dmp(patient, dmp, opposition, ctx.now_ms())
+        .await?;
+    Ok(())
+}
+
+/// A document as its page shows it to a professional.
+#[derive(Debug)]
+pub struct Shown {
+    /// The document (an audited read).
+    pub document: Document,
+    /// The patient's name.
+    pub patient_name: String,
+    /// Where it was sent and how that went.
+    pub sent: Vec<store::documents::RecipientState>,
+    /// Whether `actor` is a doctor of the document's establishment
+    /// (validates, starts a corrected version).
+    pub doctor: bool,
+}
+
+/// Document `id` for a professional (a patient reads theirs elsewhere: 404).
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn show(ctx: Ctx<'_>, actor: &Actor, id: &str) -> Result<Shown, AppError> {
+    let d = read(ctx, actor, id).await?;
+    if matches!(actor.principal, domain::policy::Principal::Patient { .. }) {
+        return Err(AppError::NotFound("document introuvable".into()));
+    }
+    let p = ctx.store.patient(d.patient).await?;
+    Ok(Shown {
+        sent: ctx.store.recipients_of(id).await?,
+        patient_name: p.traits.display_name(),
+        doctor: actor
+            .grants
+            .iter()
+            .any(|g| g.role == domain::org::Role::Doctor && g.establishment == d.establishment),
+        document: d,
+    })
+}
+
+/// Which of `actor`'s establishments the documents dashboard shows: the
+/// one asked for (it must be theirs), else their only or first one.
+pub fn dashboard_establishment(
+    actor: &Actor,
+    asked: Option<domain::EstablishmentId>,
+) -> Result<domain::EstablishmentId, AppError> {
+    use domain::org::Role;
+    let mine = actor.establishments_as(&[Role::Doctor, Role::Nurse, Role::Secretary, Role::Admin]);
+    domain::policy::choose_establishment(&mine, asked).map_err(|e| match e {
+        domain::policy::NoEstablishment::None => {
+            AppError::Forbidden("tableau réservé aux équipes des établissements".into())
+        }
+        domain::policy::NoEstablishment::NotTheirs => {
+            AppError::Forbidden("vous n'exercez pas dans cet établissement".into())
+        }
+    })
+}

@@ -355,13 +355,22 @@ pub async fn list(
 /// establishments').
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn queued(ctx: Ctx<'_>, actor: &Actor, id: &str) -> Result<Incoming, AppError> {
+    Ok(queued_with_content(ctx, actor, id).await?.0)
+}
+
+/// A queued document of one of `actor`'s desks, with its content when kept.
+pub async fn queued_with_content(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: &str,
+) -> Result<(Incoming, Option<Vec<u8>>), AppError> {
     let mine = desks(actor);
     if mine.is_empty() {
         return Err(AppError::Forbidden(
             "documents reçus réservés aux équipes des établissements".into(),
         ));
     }
-    let (i, _) = ctx
+    let (i, content) = ctx
         .store
         .incoming(id)
         .await
@@ -369,7 +378,7 @@ pub async fn queued(ctx: Ctx<'_>, actor: &Actor, id: &str) -> Result<Incoming, A
     if !mine.contains(&i.establishment) {
         return Err(AppError::NotFound("document reçu introuvable".into()));
     }
-    Ok(i)
+    Ok((i, content))
 }
 
 /// Files a queued document on the patient a human chose (who may write in

@@ -434,3 +434,33 @@ pub async fn overview(ctx: Ctx<'_>, actor: &Actor, id: PatientId) -> Result<Over
         enrolments,
     })
 }
+
+/// The patient `actor` is, for their own account page.
+pub fn own(actor: &Actor) -> Result<PatientId, AppError> {
+    match actor.principal {
+        Principal::Patient { patient, .. } => Ok(patient),
+        _ => Err(AppError::NotFound("page réservée aux patients".into())),
+    }
+}
+
+/// The e-mail address the patient `actor` gave for notices.
+pub async fn own_email(ctx: Ctx<'_>, actor: &Actor) -> Result<Option<String>, AppError> {
+    Ok(ctx.store.patient_email(own(actor)?).await?)
+}
+
+/// The patient `actor` sets (or, empty, forgets) their e-mail address;
+/// `false` when it is not a valid address (nothing written).
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn set_own_email(ctx: Ctx<'_>, actor: &Actor, email: &str) -> Result<bool, AppError> {
+    let p = own(actor)?;
+    let email = email.trim();
+    let valid =
+        email.is_empty() || (email.len() <= 254 && email.parse::<lettre::Address>().is_ok());
+    if !valid {
+        return Ok(false);
+    }
+    ctx.store
+        .set_patient_email(p, (!email.is_empty()).then_some(email), ctx.now_ms())
+        .await?;
+    Ok(true)
+}

@@ -419,3 +419,194 @@ pub async fn agendas(
     }
     Ok(out)
 }
+
+/// Establishments whose agendas `actor` manages (the desk and carers).
+pub fn desk_establishments(actor: &Actor) -> Vec<EstablishmentId> {
+    let mut v: Vec<EstablishmentId> = actor
+        .grants
+        .iter()
+        .filter(|g| {
+            authorize_establishment(
+                actor,
+                EstablishmentAction::ManageAppointments,
+                g.establishment,
+                g.territory,
+            )
+            .allowed()
+        })
+        .map(|g| g.establishment)
+        .collect();
+    v.sort_by_key(ToString::to_string);
+    v.dedup();
+    v
+}
+
+/// The patient `actor` is, if a patient.
+pub fn own_patient(actor: &Actor) -> Option<PatientId> {
+    match actor.principal {
+        Principal::Patient { patient, .. } => Some(patient),
+        _ => None,
+    }
+}
+
+/// Appointment `id` if `actor` may see it: the patient's own, or one of the
+/// desk's establishments; whether it is the patient's own.
+pub async fn visible(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: &str,
+) -> Result<(Appointment, bool), AppError> {
+    let not_found = || AppError::NotFound("rendez-vous introuvable".into());
+    let a = ctx.store.appointment(id).await.map_err(|_| not_found())?;
+    let mine = own_patient(actor) == Some(a.patient);
+    if !mine && !desk_establishments(actor).contains(&a.establishment) {
+        return Err(not_found());
+    }
+    Ok((a, mine))
+}
+
+/// The appointments `actor` lists: a patient's own (`true`), or the desk's
+/// agendas for the next seven days (`false`: with the patients' names).
+pub async fn listing(ctx: Ctx<'_>, actor: &Actor) -> Result<(bool, Vec<Appointment>), AppError> {
+    if let Some(p) = own_patient(actor) {
+        return Ok((true, ctx.store.appointments_of_patient(p).await?));
+    }
+    let ests = desk_establishments(actor);
+    if ests.is_empty() {
+        return Err(AppError::Forbidden(
+            "agendas réservés au secrétariat et aux soignants".into(),
+        ));
+    }
+    let now = ctx.now_ms();
+    let mut out = Vec::new();
+    for e in ests {
+        for u in ctx.store.scheduled_practitioners(e).await? {
+            let agenda = ctx
+                .store
+                .agenda(u, now - 3600 * 1000, now + 7 * 24 * 3600 * 1000)
+                .await?;
+            out.extend(agenda.into_iter().filter(|a| a.establishment == e));
+        }
+    }
+    Ok((false, out))
+}
+
+/// What the booking form offers.
+#[derive(Debug)]
+pub struct BookingForm {
+    /// Whose appointment.
+    pub patient: PatientId,
+    /// Their name (empty for the patient themselves).
+    pub patient_name: String,
+    /// (practitioner, establishment, "Dr X, profession — Clinique").
+    pub practitioners: Vec<(UserId, EstablishmentId, String)>,
+}
+
+/// Whose appointment: the patient themselves, or `patient` (its id as text)
+/// for the desk (an audited read).
+pub async fn target_patient(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    patient: Option<&str>,
+) -> Result<(PatientId, String), AppError> {
+    if let Some(p) = own_patient(actor) {
+        return Ok((p, String::new()));
+    }
+    let id: PatientId = patient.and_then(|p| p.parse().ok()).ok_or_else(|| {
+        AppError::BadRequest("required", "patient à préciser (depuis sa fiche)".into())
+    })?;
+    let p = patients::read(ctx, actor, id).await?;
+    Ok((id, p.traits.display_name()))
+}
+
+/// The booking form for `patient`: the practitioners of the patient's
+/// territory (for the patient) or of the desk's establishments.
+pub async fn booking_form(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    patient: Option<&str>,
+) -> Result<BookingForm, AppError> {
+    let (patient, patient_name) = target_patient(ctx, actor, patient).await?;
+    let ests: Vec<EstablishmentId> = if own_patient(actor).is_some() {
+        let record = ctx.store.patient(patient).await?;
+        ctx.store
+            .establishments(record.territory)
+            .await?
+            .into_iter()
+            .map(|e| e.id)
+            .collect()
+    } else {
+        desk_establishments(actor)
+    };
+    let mut practitioners = Vec::new();
+    for e in ests {
+        let name = ctx.store.establishment(e).await?.name;
+        for u in ctx.store.scheduled_practitioners(e).await? {
+            let user = ctx.store.user(u).await?;
+            let what = user
+                .profession
+                .clone()
+                .map(|p| format!(", {p}"))
+                .unwrap_or_default();
+            practitioners.push((u, e, format!("{}{what} — {name}", user.display_name)));
+        }
+    }
+    Ok(BookingForm {
+        patient,
+        patient_name,
+        practitioners,
+    })
+}
+
+/// A slot chosen on the booking form.
+#[derive(Debug)]
+pub struct Chosen<'a> {
+    /// For whom (the desk names the patient; a patient books for themselves).
+    pub patient: Option<&'a str>,
+    /// With whom.
+    pub practitioner: UserId,
+    /// Where.
+    pub establishment: EstablishmentId,
+    /// When (Unix ms).
+    pub start_ms: i64,
+    /// The appointment this one replaces, when moving it.
+    pub moving: Option<&'a str>,
+}
+
+/// Books the chosen slot, or moves appointment `moving` to it: only an
+/// appointment `actor` may see, of this patient, with this practitioner,
+/// still booked and not yet held. The appointment's id.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn book_chosen(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    by: &str,
+    c: &Chosen<'_>,
+) -> Result<String, AppError> {
+    let (patient, _) = target_patient(ctx, actor, c.patient).await?;
+    let Some(old) = c.moving else {
+        return book(
+            ctx,
+            actor,
+            by,
+            patient,
+            c.practitioner,
+            c.establishment,
+            c.start_ms,
+        )
+        .await;
+    };
+    let (a, _) = visible(ctx, actor, old).await?;
+    if a.patient != patient
+        || a.practitioner != c.practitioner
+        || a.establishment != c.establishment
+        || a.status != "booked"
+        || ctx.store.consultation(old).await.is_ok()
+    {
+        return Err(AppError::Unprocessable(
+            "business-rule",
+            "ce rendez-vous ne peut plus être déplacé".into(),
+        ));
+    }
+    reschedule(ctx, actor, by, &a, c.start_ms).await
+}
