@@ -1,8 +1,10 @@
 //! The audit trail in storage: appended in the same transaction as the change it
-//! records (see the `append_audit!` macro), or on its own for reads and denials;
+//! records (see [`append_audit`]), or on its own for reads and denials;
 //! listed for admins and FHIR AuditEvent; verified end to end.
 
 use domain::audit::{AuditActor, AuditEntry, ChainError, ChainVerifier};
+
+use crate::tx::{AsTx, Tx, q};
 
 use crate::macros::rows_to;
 use crate::{Result, Store};
@@ -103,12 +105,81 @@ pub struct VerifyReport {
 
 const COLUMNS: &str = "seq, at_ms, actor_kind, actor_id, role, establishment_id, patient_id, action, resource, outcome, prev_hash, hash";
 
+const INSERT_ENTRY: &str = "INSERT INTO audit_log (seq, at_ms, actor_kind, actor_id, role, establishment_id, patient_id, action, resource, outcome, prev_hash, hash) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+
+async fn insert_entry(tx: &mut Tx<'_>, e: &AuditEntry) -> Result<()> {
+    q(INSERT_ENTRY)
+        .bind(e.seq)
+        .bind(e.at_ms)
+        .bind(&e.actor_kind)
+        .bind(&e.actor_id)
+        .bind(&e.role)
+        .bind(&e.establishment)
+        .bind(&e.patient)
+        .bind(&e.action)
+        .bind(&e.resource)
+        .bind(&e.outcome)
+        .bind(&e.prev_hash)
+        .bind(&e.hash)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// Appends one audit entry inside the open transaction. Serialised through
+/// the single `audit_head` row (locked by the UPDATE until commit), so the
+/// chain has no gaps or forks whatever the concurrency. Put it last in a
+/// transaction to hold that lock as briefly as possible.
+pub(crate) async fn append_audit(tx: &mut Tx<'_>, new: &NewAudit) -> Result<AuditEntry> {
+    let head = q("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+        .fetch_one(tx)
+        .await?;
+    let seq: i64 = head.get("seq")?;
+    let prev: String = head.get("hash")?;
+    let mut e = new.to_entry(seq);
+    e.seal(&prev);
+    insert_entry(tx, &e).await?;
+    q("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(&e.hash)
+        .execute(tx)
+        .await?;
+    Ok(e)
+}
+
+/// Appends several audit entries inside the open transaction with one read
+/// and one write of the head: the sequence numbers are reserved at once, the
+/// hashes chained in memory.
+pub(crate) async fn append_audits(tx: &mut Tx<'_>, entries: &[NewAudit]) -> Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let n = entries.len() as i64;
+    let head = q("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
+        .bind(n)
+        .fetch_one(tx)
+        .await?;
+    let last: i64 = head.get("seq")?;
+    let mut prev: String = head.get("hash")?;
+    for (i, new) in entries.iter().enumerate() {
+        let mut e = new.to_entry(last - n + 1 + i as i64);
+        e.seal(&prev);
+        insert_entry(tx, &e).await?;
+        prev = e.hash;
+    }
+    q("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(&prev)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
 impl Store {
     /// Appends one entry in its own transaction (reads, searches, denials, logins).
     pub async fn audit(&self, new: &NewAudit) -> Result<AuditEntry> {
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
-            let e = append_audit!(tx, new);
+            let e = crate::audit::append_audit(&mut tx.as_tx(), new).await?;
             tx.commit().await?;
             Ok(e)
         })
@@ -120,7 +191,7 @@ impl Store {
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             for new in entries {
-                append_audit!(tx, new);
+                crate::audit::append_audit(&mut tx.as_tx(), new).await?;
             }
             tx.commit().await?;
             Ok(entries.len())

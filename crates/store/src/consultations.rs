@@ -8,6 +8,7 @@ use domain::consultation::{Closing, Line, Method};
 use domain::schedule::Appointment;
 use domain::{EstablishmentId, PatientId, UserId};
 
+use crate::tx::AsTx;
 use crate::audit::NewAudit;
 use crate::macros::rows_to;
 use crate::orgs::parse_id;
@@ -162,7 +163,7 @@ impl Store {
             for m in messages {
                 let _new = enqueue_in_tx!(tx, m, now_ms);
             }
-            append_audit!(tx, &audit(who, a.patient, &a.id, now_ms));
+            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, a.patient, &a.id, now_ms)).await?;
             tx.commit().await?;
             Ok(())
         })
@@ -242,7 +243,7 @@ impl Store {
             if r.rows_affected() == 0 {
                 return Ok(false);
             }
-            append_audit!(tx, &audit(who, c.patient, &c.appointment_id, now_ms));
+            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, c.patient, &c.appointment_id, now_ms)).await?;
             tx.commit().await?;
             Ok(true)
         })
@@ -290,7 +291,7 @@ impl Store {
             if r.rows_affected() == 0 {
                 return Ok(false);
             }
-            append_audit!(tx, &audit(who, c.patient, &c.appointment_id, now_ms));
+            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, c.patient, &c.appointment_id, now_ms)).await?;
             tx.commit().await?;
             Ok(true)
         })

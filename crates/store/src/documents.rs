@@ -6,6 +6,7 @@ use domain::audit::AuditActor;
 use domain::documents::{DmpState, Kind, Recipient, Status};
 use domain::{EstablishmentId, PatientId};
 
+use crate::tx::AsTx;
 use crate::audit::NewAudit;
 use crate::macros::rows_to;
 use crate::orgs::parse_id;
@@ -350,7 +351,7 @@ impl Store {
             .bind(&n.unit)
             .execute(&mut *tx)
             .await?;
-            append_audit!(tx, &audit(who, n.patient, &id, now_ms));
+            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, n.patient, &id, now_ms)).await?;
             tx.commit().await?;
             Ok(id)
         })
@@ -380,7 +381,7 @@ impl Store {
             if r.rows_affected() == 0 {
                 return Ok(false);
             }
-            append_audit!(tx, &audit(who, d.patient, &d.id, now_ms));
+            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, d.patient, &d.id, now_ms)).await?;
             tx.commit().await?;
             Ok(true)
         })
@@ -425,7 +426,7 @@ impl Store {
                     .await?;
             }
             insert_recipients!(tx, &d.id, recipients, now_ms);
-            append_audit!(tx, &audit(who, d.patient, &d.id, now_ms));
+            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, d.patient, &d.id, now_ms)).await?;
             tx.commit().await?;
             Ok(true)
         })
@@ -446,7 +447,7 @@ impl Store {
             let mut tx = pool.begin().await?;
             insert_received!(tx, &id, r, now_ms);
             insert_recipients!(tx, &id, recipients, now_ms);
-            append_audit!(tx, &audit(who, r.patient, &id, now_ms));
+            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, r.patient, &id, now_ms)).await?;
             tx.commit().await?;
             Ok(id)
         })
@@ -496,7 +497,7 @@ impl Store {
             .bind(&old.id)
             .execute(&mut *tx)
             .await?;
-            append_audit!(tx, &audit(who, old.patient, &id, now_ms));
+            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, old.patient, &id, now_ms)).await?;
             tx.commit().await?;
             Ok(Some(id))
         })

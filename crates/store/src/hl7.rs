@@ -9,6 +9,7 @@ use domain::identity::{IdentityStatus, PatientRecord, Traits};
 use domain::ins::Ins;
 use domain::{EstablishmentId, PatientId, TerritoryId};
 
+use crate::tx::AsTx;
 use crate::audit::NewAudit;
 use crate::macros::rows_to;
 use crate::orgs::parse_id;
@@ -565,7 +566,7 @@ impl Store {
                     }
                 }
             }
-            append_audits!(tx, &audits);
+            crate::audit::append_audits(&mut tx.as_tx(), &audits).await?;
             tx.commit().await?;
             Ok(results)
         })

@@ -6,6 +6,7 @@
 use domain::audit::AuditActor;
 use domain::{EstablishmentId, PatientId};
 
+use crate::tx::AsTx;
 use crate::documents::{ReceivedDocument, RecipientPlan};
 use crate::macros::rows_to;
 use crate::orgs::parse_id;
@@ -259,10 +260,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             insert_recipients!(tx, &doc_id, recipients, now_ms);
-            append_audit!(
-                tx,
-                &crate::documents::audit(who, doc.patient, &doc_id, now_ms)
-            );
+            crate::audit::append_audit(&mut tx.as_tx(), &crate::documents::audit(who, doc.patient, &doc_id, now_ms)).await?;
             tx.commit().await?;
             Ok(Some(doc_id))
         })
@@ -304,10 +302,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             insert_recipients!(tx, &doc_id, recipients, now_ms);
-            append_audit!(
-                tx,
-                &crate::documents::audit(who, doc.patient, &doc_id, now_ms)
-            );
+            crate::audit::append_audit(&mut tx.as_tx(), &crate::documents::audit(who, doc.patient, &doc_id, now_ms)).await?;
             tx.commit().await?;
             Ok(Some(doc_id))
         })

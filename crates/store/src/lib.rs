@@ -37,6 +37,7 @@ pub mod orientation;
 pub mod schedule;
 pub mod secrets;
 pub mod testing;
+mod tx;
 pub mod users;
 
 /// Errors of the store, mapped by the server to HTTP statuses and by the HL7

@@ -7,6 +7,7 @@ use domain::monitoring::{self as rules, AlertLevel, AlertStatus, TriageAction, T
 pub use domain::monitoring::{Alert, Enrolment, Message};
 use domain::{EstablishmentId, PatientId};
 
+use crate::tx::AsTx;
 use crate::audit::NewAudit;
 use crate::macros::rows_to;
 use crate::orgs::parse_id;
@@ -148,7 +149,7 @@ macro_rules! insert_enrolment_tx {
         .bind(&n.created_by)
         .execute(&mut *$tx)
         .await?;
-        append_audit!($tx, &audit($who, n.patient, format!("CarePlan/{id}"), $now_ms));
+        crate::audit::append_audit(&mut $tx.as_tx(), &audit($who, n.patient, format!("CarePlan/{id}"), $now_ms)).await?;
         id
     }};
 }
@@ -265,15 +266,12 @@ impl Store {
                     .await?;
                 ids.push(id);
             }
-            append_audit!(
-                tx,
-                &audit(
+            crate::audit::append_audit(&mut tx.as_tx(), &audit(
                     who,
                     enrolment.patient,
                     format!("QuestionnaireResponse/{response}"),
                     now_ms
-                )
-            );
+                )).await?;
             if let Some(m) = report {
                 let _new = enqueue_in_tx!(tx, m, now_ms);
             }
@@ -408,10 +406,7 @@ impl Store {
                 .bind(&note)
                 .execute(&mut *tx)
                 .await?;
-            append_audit!(
-                tx,
-                &audit(who, current.patient, format!("Task/{id}"), now_ms)
-            );
+            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, current.patient, format!("Task/{id}"), now_ms)).await?;
             if let Some(m) = report {
                 let _new = enqueue_in_tx!(tx, m, now_ms);
             }
@@ -552,7 +547,7 @@ impl Store {
                 .await?;
             let Some(row) = row else { return Ok(false) };
             let patient: PatientId = parse_id(&row.try_get::<String, _>("patient_id")?)?;
-            append_audit!(tx, &audit(who, patient, format!("CarePlan/{id}"), now_ms));
+            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, patient, format!("CarePlan/{id}"), now_ms)).await?;
             if let Some(m) = report {
                 let _new = enqueue_in_tx!(tx, m, now_ms);
             }
@@ -801,10 +796,7 @@ impl Store {
                 .bind(&alert.reason)
                 .execute(&mut *tx)
                 .await?;
-            append_audit!(
-                tx,
-                &audit(who, enrolment.patient, format!("Flag/{id}"), now_ms)
-            );
+            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, enrolment.patient, format!("Flag/{id}"), now_ms)).await?;
             tx.commit().await?;
             Ok(id)
         })
@@ -832,7 +824,7 @@ impl Store {
                 .bind(now_ms)
                 .execute(&mut *tx)
                 .await?;
-            append_audit!(tx, &audit(who, patient, format!("Binary/{id}"), now_ms));
+            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, patient, format!("Binary/{id}"), now_ms)).await?;
             tx.commit().await?;
             Ok(id)
         })
@@ -897,15 +889,12 @@ impl Store {
             .bind(now_ms)
             .execute(&mut *tx)
             .await?;
-            append_audit!(
-                tx,
-                &audit(
+            crate::audit::append_audit(&mut tx.as_tx(), &audit(
                     who,
                     enrolment.patient,
                     format!("Communication/{id}"),
                     now_ms
-                )
-            );
+                )).await?;
             tx.commit().await?;
             Ok(id)
         })

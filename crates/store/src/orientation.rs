@@ -8,6 +8,7 @@ use domain::orientation::{
 };
 use domain::{EstablishmentId, PatientId, TerritoryId};
 
+use crate::tx::AsTx;
 use crate::audit::NewAudit;
 use crate::macros::rows_to;
 use crate::orgs::parse_id;
@@ -180,7 +181,7 @@ impl Store {
                 resource: format!("ServiceRequest/{id}"),
                 outcome: "success".into(),
             };
-            append_audit!(tx, &audit);
+            crate::audit::append_audit(&mut tx.as_tx(), &audit).await?;
             tx.commit().await?;
             Ok(id)
         })
@@ -417,7 +418,7 @@ impl Store {
                 resource: format!("ServiceRequest/{id}"),
                 outcome: "success".into(),
             };
-            append_audit!(tx, &audit);
+            crate::audit::append_audit(&mut tx.as_tx(), &audit).await?;
             tx.commit().await?;
             Ok(())
         })

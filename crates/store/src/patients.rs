@@ -8,6 +8,7 @@ use domain::ins::{Ins, InsKind};
 use domain::{EstablishmentId, PatientId, TerritoryId};
 use jiff::civil::Date;
 
+use crate::tx::AsTx;
 use crate::audit::NewAudit;
 use crate::macros::rows_to;
 use crate::orgs::parse_id;
@@ -333,7 +334,7 @@ impl Store {
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             insert_patient_tx!(tx, id, p, now_ms);
-            append_audit!(tx, &audit_for(who, id, "create", now_ms));
+            crate::audit::append_audit(&mut tx.as_tx(), &audit_for(who, id, "create", now_ms)).await?;
             tx.commit().await?;
             Ok::<_, StoreError>(())
         })?;
@@ -469,7 +470,7 @@ impl Store {
                     current: current.version,
                 });
             }
-            append_audit!(tx, &audit_for(who, record.id, "update", now_ms));
+            crate::audit::append_audit(&mut tx.as_tx(), &audit_for(who, record.id, "update", now_ms)).await?;
             tx.commit().await?;
             Ok::<_, StoreError>(())
         })?;
@@ -499,8 +500,8 @@ impl Store {
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             merge_tx!(tx, survivor, merged, now_ms);
-            append_audit!(tx, &audit_for(who, merged, "merge", now_ms));
-            append_audit!(tx, &audit_for(who, survivor, "merge", now_ms));
+            crate::audit::append_audit(&mut tx.as_tx(), &audit_for(who, merged, "merge", now_ms)).await?;
+            crate::audit::append_audit(&mut tx.as_tx(), &audit_for(who, survivor, "merge", now_ms)).await?;
             tx.commit().await?;
             Ok(())
         })

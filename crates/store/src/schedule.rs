@@ -8,6 +8,7 @@ pub use domain::schedule::Appointment;
 use domain::schedule::{Mode, Opening};
 use domain::{EstablishmentId, PatientId, UserId};
 
+use crate::tx::AsTx;
 use crate::audit::NewAudit;
 use crate::macros::rows_to;
 use crate::orgs::parse_id;
@@ -204,7 +205,7 @@ impl Store {
             .bind(now_ms)
             .execute(&mut *tx)
             .await?;
-            append_audit!(tx, &audit(who, n.patient, id, now_ms));
+            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, n.patient, id, now_ms)).await?;
             for m in messages {
                 let _new = enqueue_in_tx!(tx, m, now_ms);
             }
@@ -312,7 +313,7 @@ impl Store {
             if r.rows_affected() == 0 {
                 return Ok(false);
             }
-            append_audit!(tx, &audit(who, a.patient, &a.id, now_ms));
+            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, a.patient, &a.id, now_ms)).await?;
             for m in messages {
                 let _new = enqueue_in_tx!(tx, m, now_ms);
             }

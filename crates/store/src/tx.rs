@@ -1,0 +1,255 @@
+//! A transaction on either backend as one small type, so that a piece of a
+//! transaction (insert a patient, merge two records, append to the audit
+//! trail…) is an ordinary `async fn` the compiler and the editor follow,
+//! rather than a macro expanded once per backend.
+//!
+//! A query is written once with `$n` placeholders (SQLite accepts them too),
+//! its values bound as [`Arg`]s, and run on [`Tx`]: the borrowed connection of
+//! an open SQLite or PostgreSQL transaction. Rows come back as [`Row`], read
+//! by column name into any type both backends decode ([`Value`]).
+
+use std::borrow::Cow;
+
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{AssertSqlSafe, PgConnection, Postgres, Row as _, Sqlite, SqliteConnection};
+
+use crate::macros::FromDbRow;
+
+/// The open transaction's connection, on either backend.
+pub(crate) enum Tx<'t> {
+    /// SQLite.
+    Lite(&'t mut SqliteConnection),
+    /// PostgreSQL.
+    Pg(&'t mut PgConnection),
+}
+
+/// Borrows an open transaction as a [`Tx`].
+pub(crate) trait AsTx {
+    /// The transaction as a [`Tx`].
+    fn as_tx(&mut self) -> Tx<'_>;
+}
+
+impl AsTx for sqlx::Transaction<'_, Sqlite> {
+    fn as_tx(&mut self) -> Tx<'_> {
+        Tx::Lite(&mut **self)
+    }
+}
+
+impl AsTx for sqlx::Transaction<'_, Postgres> {
+    fn as_tx(&mut self) -> Tx<'_> {
+        Tx::Pg(&mut **self)
+    }
+}
+
+/// A value bound to a placeholder.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Arg {
+    /// An integer (or NULL).
+    Int(Option<i64>),
+    /// A text (or NULL).
+    Text(Option<String>),
+    /// A boolean (or NULL).
+    Bool(Option<bool>),
+    /// Bytes (or NULL).
+    Blob(Option<Vec<u8>>),
+}
+
+macro_rules! arg_from {
+    ($($t:ty => |$v:ident| $e:expr),* $(,)?) => {
+        $(impl From<$t> for Arg {
+            fn from($v: $t) -> Arg {
+                $e
+            }
+        })*
+    };
+}
+
+arg_from! {
+    i64 => |v| Arg::Int(Some(v)),
+    Option<i64> => |v| Arg::Int(v),
+    &Option<i64> => |v| Arg::Int(*v),
+    bool => |v| Arg::Bool(Some(v)),
+    Option<bool> => |v| Arg::Bool(v),
+    &str => |v| Arg::Text(Some(v.to_owned())),
+    String => |v| Arg::Text(Some(v)),
+    &String => |v| Arg::Text(Some(v.clone())),
+    Option<&str> => |v| Arg::Text(v.map(str::to_owned)),
+    Option<String> => |v| Arg::Text(v),
+    &Option<String> => |v| Arg::Text(v.clone()),
+    Option<&String> => |v| Arg::Text(v.cloned()),
+    &[u8] => |v| Arg::Blob(Some(v.to_vec())),
+    Vec<u8> => |v| Arg::Blob(Some(v)),
+    &Vec<u8> => |v| Arg::Blob(Some(v.clone())),
+    Option<Vec<u8>> => |v| Arg::Blob(v),
+}
+
+/// A query and its bound values.
+#[derive(Debug, Clone)]
+#[must_use = "a query does nothing until it is run on a transaction"]
+pub(crate) struct Q {
+    sql: Cow<'static, str>,
+    args: Vec<Arg>,
+}
+
+/// A query of literal SQL.
+pub(crate) fn q(sql: &'static str) -> Q {
+    Q {
+        sql: Cow::Borrowed(sql),
+        args: Vec::new(),
+    }
+}
+
+/// A query of SQL built at run time from fixed pieces (column lists), never
+/// from input: the caller asserts it, as with `sqlx::AssertSqlSafe`.
+pub(crate) fn q_built(sql: AssertSqlSafe<String>) -> Q {
+    Q {
+        sql: Cow::Owned(sql.0),
+        args: Vec::new(),
+    }
+}
+
+macro_rules! bind_all {
+    ($sql:expr, $args:expr) => {{
+        let mut query = sqlx::query(AssertSqlSafe($sql));
+        for a in $args {
+            query = match a {
+                Arg::Int(v) => query.bind(v),
+                Arg::Text(v) => query.bind(v),
+                Arg::Bool(v) => query.bind(v),
+                Arg::Blob(v) => query.bind(v),
+            };
+        }
+        query
+    }};
+}
+
+impl Q {
+    /// Binds the next placeholder.
+    pub(crate) fn bind(mut self, v: impl Into<Arg>) -> Q {
+        self.args.push(v.into());
+        self
+    }
+
+    /// Runs it; the number of rows it changed.
+    pub(crate) async fn execute(self, tx: &mut Tx<'_>) -> Result<u64, sqlx::Error> {
+        Ok(match tx {
+            Tx::Lite(c) => bind_all!(self.sql, self.args).execute(&mut **c).await?.rows_affected(),
+            Tx::Pg(c) => bind_all!(self.sql, self.args).execute(&mut **c).await?.rows_affected(),
+        })
+    }
+
+    /// The one row it returns (`RowNotFound` when none).
+    pub(crate) async fn fetch_one(self, tx: &mut Tx<'_>) -> Result<Row, sqlx::Error> {
+        Ok(match tx {
+            Tx::Lite(c) => Row::Lite(bind_all!(self.sql, self.args).fetch_one(&mut **c).await?),
+            Tx::Pg(c) => Row::Pg(bind_all!(self.sql, self.args).fetch_one(&mut **c).await?),
+        })
+    }
+
+    /// The row it returns, if any.
+    pub(crate) async fn fetch_optional(self, tx: &mut Tx<'_>) -> Result<Option<Row>, sqlx::Error> {
+        Ok(match tx {
+            Tx::Lite(c) => bind_all!(self.sql, self.args)
+                .fetch_optional(&mut **c)
+                .await?
+                .map(Row::Lite),
+            Tx::Pg(c) => bind_all!(self.sql, self.args)
+                .fetch_optional(&mut **c)
+                .await?
+                .map(Row::Pg),
+        })
+    }
+
+    /// Every row it returns.
+    pub(crate) async fn fetch_all(self, tx: &mut Tx<'_>) -> Result<Vec<Row>, sqlx::Error> {
+        Ok(match tx {
+            Tx::Lite(c) => bind_all!(self.sql, self.args)
+                .fetch_all(&mut **c)
+                .await?
+                .into_iter()
+                .map(Row::Lite)
+                .collect(),
+            Tx::Pg(c) => bind_all!(self.sql, self.args)
+                .fetch_all(&mut **c)
+                .await?
+                .into_iter()
+                .map(Row::Pg)
+                .collect(),
+        })
+    }
+
+    /// The first column of every row it returns.
+    pub(crate) async fn fetch_column<T: Value>(self, tx: &mut Tx<'_>) -> Result<Vec<T>, sqlx::Error> {
+        self.fetch_all(tx).await?.iter().map(|r| r.first()).collect()
+    }
+}
+
+/// A type both backends decode.
+pub(crate) trait Value:
+    for<'r> sqlx::Decode<'r, Sqlite>
+    + sqlx::Type<Sqlite>
+    + for<'r> sqlx::Decode<'r, Postgres>
+    + sqlx::Type<Postgres>
+{
+}
+
+impl<T> Value for T where
+    T: for<'r> sqlx::Decode<'r, Sqlite>
+        + sqlx::Type<Sqlite>
+        + for<'r> sqlx::Decode<'r, Postgres>
+        + sqlx::Type<Postgres>
+{
+}
+
+/// A row from either backend.
+pub(crate) enum Row {
+    /// SQLite.
+    Lite(SqliteRow),
+    /// PostgreSQL.
+    Pg(PgRow),
+}
+
+impl Row {
+    /// Column `name`.
+    pub(crate) fn get<T: Value>(&self, name: &str) -> Result<T, sqlx::Error> {
+        match self {
+            Row::Lite(r) => r.try_get(name),
+            Row::Pg(r) => r.try_get(name),
+        }
+    }
+
+    /// The first column.
+    pub(crate) fn first<T: Value>(&self) -> Result<T, sqlx::Error> {
+        match self {
+            Row::Lite(r) => r.try_get(0),
+            Row::Pg(r) => r.try_get(0),
+        }
+    }
+
+    /// The row as a [`db_row!`] struct.
+    pub(crate) fn to<T: FromDbRow<SqliteRow> + FromDbRow<PgRow>>(&self) -> Result<T, sqlx::Error> {
+        match self {
+            Row::Lite(r) => T::from_db_row(r),
+            Row::Pg(r) => T::from_db_row(r),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_bind_as_their_kind() {
+        assert_eq!(Arg::from(3_i64), Arg::Int(Some(3)));
+        assert_eq!(Arg::from(None::<i64>), Arg::Int(None));
+        assert_eq!(Arg::from("x"), Arg::Text(Some("x".into())));
+        assert_eq!(Arg::from(None::<&str>), Arg::Text(None));
+        assert_eq!(Arg::from(&Some("y".to_owned())), Arg::Text(Some("y".into())));
+        assert_eq!(Arg::from(true), Arg::Bool(Some(true)));
+        assert_eq!(Arg::from(&b"ab"[..]), Arg::Blob(Some(b"ab".to_vec())));
+        let query = q("SELECT $1, $2").bind(1_i64).bind("a");
+        assert_eq!(query.args, vec![Arg::Int(Some(1)), Arg::Text(Some("a".into()))]);
+    }
+}
