@@ -8,11 +8,11 @@ use domain::consultation::{Closing, Line, Method};
 use domain::schedule::Appointment;
 use domain::{EstablishmentId, PatientId, UserId};
 
-use crate::tx::AsTx;
 use crate::audit::NewAudit;
 use crate::macros::rows_to;
 use crate::orgs::parse_id;
 use crate::outbox::NewMessage;
+use crate::tx::AsTx;
 use crate::{Result, Store, StoreError};
 
 /// A closed consultation.
@@ -161,9 +161,10 @@ impl Store {
                 .await?;
             }
             for m in messages {
-                let _new = enqueue_in_tx!(tx, m, now_ms);
+                let _new = crate::outbox::enqueue_in(&mut tx.as_tx(), m, now_ms).await?;
             }
-            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, a.patient, &a.id, now_ms)).await?;
+            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, a.patient, &a.id, now_ms))
+                .await?;
             tx.commit().await?;
             Ok(())
         })
@@ -243,7 +244,11 @@ impl Store {
             if r.rows_affected() == 0 {
                 return Ok(false);
             }
-            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, c.patient, &c.appointment_id, now_ms)).await?;
+            crate::audit::append_audit(
+                &mut tx.as_tx(),
+                &audit(who, c.patient, &c.appointment_id, now_ms),
+            )
+            .await?;
             tx.commit().await?;
             Ok(true)
         })
@@ -291,7 +296,11 @@ impl Store {
             if r.rows_affected() == 0 {
                 return Ok(false);
             }
-            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, c.patient, &c.appointment_id, now_ms)).await?;
+            crate::audit::append_audit(
+                &mut tx.as_tx(),
+                &audit(who, c.patient, &c.appointment_id, now_ms),
+            )
+            .await?;
             tx.commit().await?;
             Ok(true)
         })

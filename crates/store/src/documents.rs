@@ -6,11 +6,11 @@ use domain::audit::AuditActor;
 use domain::documents::{DmpState, Kind, Recipient, Status};
 use domain::{EstablishmentId, PatientId};
 
-use crate::tx::AsTx;
 use crate::audit::NewAudit;
 use crate::macros::rows_to;
 use crate::orgs::parse_id;
 use crate::outbox::NewMessage;
+use crate::tx::{AsTx, Tx, q};
 use crate::{Result, Store, StoreError};
 
 /// A document.
@@ -214,102 +214,108 @@ const RECIPIENTS: &str = "SELECT r.document_id, r.recipient, r.address, r.state,
      o.attempts, o.delivered_at_ms, o.dead_at_ms, o.last_error \
      FROM document_recipients r LEFT JOIN outbox o ON o.idempotency_key = r.outbox_key";
 
-/// Writes the recipients of document `$id` and their outbox messages in `$tx`.
-macro_rules! insert_recipients {
-    ($tx:expr, $id:expr, $recipients:expr, $now_ms:expr) => {{
-        let recipients: &[$crate::documents::RecipientPlan] = $recipients;
-        for p in recipients {
-            sqlx::query(
-                "INSERT INTO document_recipients (document_id, recipient, address, outbox_key, state, detail, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind($id)
-            .bind(p.recipient.code())
-            .bind(&p.address)
-            .bind(p.message.as_ref().map(|m| m.idempotency_key.clone()))
-            .bind(p.state)
-            .bind(&p.detail)
-            .bind($now_ms)
-            .execute(&mut *$tx)
-            .await?;
-            if let Some(m) = &p.message {
-                let _new = enqueue_in_tx!($tx, m, $now_ms);
-            }
+/// Writes the recipients of document `id` and their outbox messages in `tx`.
+pub(crate) async fn insert_recipients(
+    tx: &mut Tx<'_>,
+    id: &str,
+    recipients: &[RecipientPlan],
+    now_ms: i64,
+) -> Result<()> {
+    for p in recipients {
+        q(
+            "INSERT INTO document_recipients (document_id, recipient, address, outbox_key, state, detail, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id)
+        .bind(p.recipient.code())
+        .bind(&p.address)
+        .bind(p.message.as_ref().map(|m| m.idempotency_key.clone()))
+        .bind(p.state)
+        .bind(&p.detail)
+        .bind(now_ms)
+        .execute(tx)
+        .await?;
+        if let Some(m) = &p.message {
+            let _new = crate::outbox::enqueue_in(&mut tx.as_tx(), m, now_ms).await?;
         }
-    }};
+    }
+    Ok(())
 }
 
-/// Inserts received document `$r` under id `$id` in `$tx`. A correction
+/// Inserts received document `r` under id `id` in `tx`. A correction
 /// (`r.replaces`) of a document held here joins its set as the next version
 /// and marks it superseded, in the same transaction, but only under
 /// `domain::documents::may_replace` (same patient, same establishment, not
 /// replaced yet): otherwise [`crate::StoreError::Refused`] and nothing is
 /// written. A correction of a document not held here starts its own set.
-macro_rules! insert_received {
-    ($tx:expr, $id:expr, $r:expr, $now_ms:expr) => {{
-        use sqlx::Row as _;
-        let r: &$crate::documents::ReceivedDocument = $r;
-        let mut set_id = r.unique_id.clone();
-        let mut version: i64 = 1;
-        let mut replaced: Option<String> = None;
-        if let Some(old) = &r.replaces {
-            let row = sqlx::query(
-                "SELECT id, set_id, version, patient_id, establishment_id, superseded_by FROM documents WHERE unique_id = $1",
-            )
-            .bind(old)
-            .fetch_optional(&mut *$tx)
-            .await?;
-            if let Some(row) = row {
-                let held = domain::documents::Replaced {
-                    patient: $crate::orgs::parse_id(&row.try_get::<String, _>("patient_id")?)?,
-                    establishment: $crate::orgs::parse_id(&row.try_get::<String, _>("establishment_id")?)?,
-                    superseded: row.try_get::<Option<String>, _>("superseded_by")?.is_some(),
-                };
-                if let Err(why) = domain::documents::may_replace(&held, r.patient, r.establishment) {
-                    return Err($crate::StoreError::Refused(format!(
-                        "remplacement refusé: {why}"
-                    )));
-                }
-                set_id = row.try_get("set_id")?;
-                version = row.try_get::<i64, _>("version")? + 1;
-                replaced = Some(row.try_get("id")?);
-            }
-        }
-        sqlx::query(
-            "INSERT INTO documents (id, set_id, version, unique_id, patient_id, establishment_id, kind, title, body, status, source, created_by, created_at_ms, updated_at_ms, validated_at_ms, content_type, content, replaces) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '', 'validated', $9, $10, $11, $11, $11, $12, $13, $14)",
+pub(crate) async fn insert_received(
+    tx: &mut Tx<'_>,
+    id: &str,
+    r: &ReceivedDocument,
+    now_ms: i64,
+) -> Result<()> {
+    let mut set_id = r.unique_id.clone();
+    let mut version: i64 = 1;
+    let mut replaced: Option<String> = None;
+    if let Some(old) = &r.replaces {
+        let row = q(
+            "SELECT id, set_id, version, patient_id, establishment_id, superseded_by FROM documents WHERE unique_id = $1",
         )
-        .bind($id)
-        .bind(&set_id)
-        .bind(version)
-        .bind(&r.unique_id)
-        .bind(r.patient.to_string())
-        .bind(r.establishment.to_string())
-        .bind(r.kind.code())
-        .bind(&r.title)
-        .bind(&r.source)
-        .bind(&r.sender)
-        .bind($now_ms)
-        .bind(&r.content_type)
-        .bind(&r.content)
-        .bind(&replaced)
-        .execute(&mut *$tx)
+        .bind(old)
+        .fetch_optional(tx)
         .await?;
-        if let Some(old_id) = &replaced {
-            let done = sqlx::query(
-                "UPDATE documents SET superseded_by = $1, updated_at_ms = $2 WHERE id = $3 AND superseded_by IS NULL",
-            )
-            .bind($id)
-            .bind($now_ms)
-            .bind(old_id)
-            .execute(&mut *$tx)
-            .await?;
-            if done.rows_affected() != 1 {
-                return Err($crate::StoreError::Refused(
-                    "remplacement refusé: le document remplacé l'est déjà par une autre version".to_owned(),
-                ));
+        if let Some(row) = row {
+            let held = domain::documents::Replaced {
+                patient: crate::orgs::parse_id(&row.get::<String>("patient_id")?)?,
+                establishment: crate::orgs::parse_id(&row.get::<String>("establishment_id")?)?,
+                superseded: row.get::<Option<String>>("superseded_by")?.is_some(),
+            };
+            if let Err(why) = domain::documents::may_replace(&held, r.patient, r.establishment) {
+                return Err(crate::StoreError::Refused(format!(
+                    "remplacement refusé: {why}"
+                )));
             }
+            set_id = row.get("set_id")?;
+            version = row.get::<i64>("version")? + 1;
+            replaced = Some(row.get("id")?);
         }
-    }};
+    }
+    q(
+        "INSERT INTO documents (id, set_id, version, unique_id, patient_id, establishment_id, kind, title, body, status, source, created_by, created_at_ms, updated_at_ms, validated_at_ms, content_type, content, replaces) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '', 'validated', $9, $10, $11, $11, $11, $12, $13, $14)",
+    )
+    .bind(id)
+    .bind(&set_id)
+    .bind(version)
+    .bind(&r.unique_id)
+    .bind(r.patient.to_string())
+    .bind(r.establishment.to_string())
+    .bind(r.kind.code())
+    .bind(&r.title)
+    .bind(&r.source)
+    .bind(&r.sender)
+    .bind(now_ms)
+    .bind(&r.content_type)
+    .bind(&r.content)
+    .bind(&replaced)
+    .execute(tx)
+    .await?;
+    if let Some(old_id) = &replaced {
+        let done = q(
+            "UPDATE documents SET superseded_by = $1, updated_at_ms = $2 WHERE id = $3 AND superseded_by IS NULL",
+        )
+        .bind(id)
+        .bind(now_ms)
+        .bind(old_id)
+        .execute(tx)
+        .await?;
+        if done != 1 {
+            return Err(crate::StoreError::Refused(
+                "remplacement refusé: le document remplacé l'est déjà par une autre version"
+                    .to_owned(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn audit(who: &AuditActor, patient: PatientId, id: &str, now_ms: i64) -> NewAudit {
@@ -351,7 +357,8 @@ impl Store {
             .bind(&n.unit)
             .execute(&mut *tx)
             .await?;
-            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, n.patient, &id, now_ms)).await?;
+            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, n.patient, &id, now_ms))
+                .await?;
             tx.commit().await?;
             Ok(id)
         })
@@ -381,7 +388,8 @@ impl Store {
             if r.rows_affected() == 0 {
                 return Ok(false);
             }
-            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, d.patient, &d.id, now_ms)).await?;
+            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, d.patient, &d.id, now_ms))
+                .await?;
             tx.commit().await?;
             Ok(true)
         })
@@ -425,8 +433,9 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            insert_recipients!(tx, &d.id, recipients, now_ms);
-            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, d.patient, &d.id, now_ms)).await?;
+            crate::documents::insert_recipients(&mut tx.as_tx(), &d.id, recipients, now_ms).await?;
+            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, d.patient, &d.id, now_ms))
+                .await?;
             tx.commit().await?;
             Ok(true)
         })
@@ -445,9 +454,10 @@ impl Store {
         let id = uuid::Uuid::now_v7().to_string();
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
-            insert_received!(tx, &id, r, now_ms);
-            insert_recipients!(tx, &id, recipients, now_ms);
-            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, r.patient, &id, now_ms)).await?;
+            crate::documents::insert_received(&mut tx.as_tx(), &id, r, now_ms).await?;
+            crate::documents::insert_recipients(&mut tx.as_tx(), &id, recipients, now_ms).await?;
+            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, r.patient, &id, now_ms))
+                .await?;
             tx.commit().await?;
             Ok(id)
         })
@@ -497,7 +507,8 @@ impl Store {
             .bind(&old.id)
             .execute(&mut *tx)
             .await?;
-            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, old.patient, &id, now_ms)).await?;
+            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, old.patient, &id, now_ms))
+                .await?;
             tx.commit().await?;
             Ok(Some(id))
         })

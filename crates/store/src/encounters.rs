@@ -8,6 +8,7 @@ use domain::{EncounterId, EstablishmentId, PatientId};
 
 use crate::macros::rows_to;
 use crate::orgs::parse_id;
+use crate::tx::{Tx, q};
 use crate::{Result, Store, StoreError};
 
 /// A movement carried by an ADT message.
@@ -130,109 +131,121 @@ impl TryFrom<EncounterRow> for EncounterRecord {
 
 const ENCOUNTER_COLUMNS: &str = "id, patient_id, establishment_id, visit_number, status, class, unit, room, bed, started_at_ms, ended_at_ms, version";
 
-/// Applies a movement for `$patient` inside `$tx`: finds or opens the stay, inserts
+/// Applies a movement for `patient` inside `tx`: finds or opens the stay, inserts
 /// or cancels the movement, recomputes the stay. Evaluates to the encounter id;
 /// returns early with a conflict when the stay belongs to another patient, or the
 /// movement to cancel does not exist, or a movement id is reused.
-macro_rules! apply_movement_tx {
-    ($tx:expr, $patient:expr, $mv:expr, $now_ms:expr) => {{
-        use sqlx::Row as _;
-        let (patient, mv, now_ms): (domain::PatientId, &$crate::encounters::MovementFeed, i64) = ($patient, $mv, $now_ms);
-        let found = sqlx::query("SELECT id, patient_id FROM encounters WHERE establishment_id = $1 AND visit_number = $2")
+pub(crate) async fn apply_movement(
+    tx: &mut Tx<'_>,
+    patient: domain::PatientId,
+    mv: &MovementFeed,
+    now_ms: i64,
+) -> Result<EncounterId> {
+    let found = q(
+        "SELECT id, patient_id FROM encounters WHERE establishment_id = $1 AND visit_number = $2",
+    )
+    .bind(mv.establishment.to_string())
+    .bind(&mv.visit_number)
+    .fetch_optional(tx)
+    .await?;
+    let encounter: String = match found {
+        Some(row) => {
+            if row.get::<String>("patient_id")? != patient.to_string() {
+                return Err(crate::StoreError::Conflict(
+                    crate::Conflict::VisitOfAnotherPatient(mv.visit_number.clone()),
+                ));
+            }
+            row.get("id")?
+        }
+        None if mv.cancel => {
+            return Err(crate::StoreError::Conflict(crate::Conflict::UnknownVisit(
+                mv.visit_number.clone(),
+            )));
+        }
+        None => {
+            let id = domain::EncounterId::new().to_string();
+            q(
+                "INSERT INTO encounters (id, patient_id, establishment_id, visit_number, status, version, updated_at_ms) \
+                 VALUES ($1, $2, $3, $4, 'planned', 0, $5)",
+            )
+            .bind(&id)
+            .bind(patient.to_string())
             .bind(mv.establishment.to_string())
             .bind(&mv.visit_number)
-            .fetch_optional(&mut *$tx)
-            .await?;
-        let encounter: String = match found {
-            Some(row) => {
-                if row.try_get::<String, _>("patient_id")? != patient.to_string() {
-                    return Err($crate::StoreError::Conflict($crate::Conflict::VisitOfAnotherPatient(mv.visit_number.clone())));
-                }
-                row.try_get("id")?
-            }
-            None if mv.cancel => {
-                return Err($crate::StoreError::Conflict($crate::Conflict::UnknownVisit(mv.visit_number.clone())));
-            }
-            None => {
-                let id = domain::EncounterId::new().to_string();
-                sqlx::query(
-                    "INSERT INTO encounters (id, patient_id, establishment_id, visit_number, status, version, updated_at_ms) \
-                     VALUES ($1, $2, $3, $4, 'planned', 0, $5)",
-                )
-                .bind(&id)
-                .bind(patient.to_string())
-                .bind(mv.establishment.to_string())
-                .bind(&mv.visit_number)
-                .bind(now_ms)
-                .execute(&mut *$tx)
-                .await?;
-                id
-            }
-        };
-        if mv.cancel {
-            let r = sqlx::query(
-                "UPDATE movements SET cancelled = $1 WHERE id = (SELECT id FROM movements WHERE encounter_id = $2 AND kind = $3 \
-                 AND cancelled = $4 AND ($5 IS NULL OR movement_id = $5) ORDER BY start_ms DESC, created_at_ms DESC LIMIT 1)",
-            )
-            .bind(true)
-            .bind(&encounter)
-            .bind(mv.kind.code())
-            .bind(false)
-            .bind(&mv.movement_id)
-            .execute(&mut *$tx)
-            .await?;
-            if r.rows_affected() == 0 {
-                return Err($crate::StoreError::Conflict($crate::Conflict::UnknownMovement(mv.visit_number.clone())));
-            }
-        } else {
-            let movement_id = mv.movement_id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-            sqlx::query(
-                "INSERT INTO movements (id, encounter_id, movement_id, kind, trigger_event, start_ms, unit, room, bed, class, cancelled, created_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            )
-            .bind(uuid::Uuid::now_v7().to_string())
-            .bind(&encounter)
-            .bind(&movement_id)
-            .bind(mv.kind.code())
-            .bind(&mv.trigger)
-            .bind(mv.start_ms)
-            .bind(&mv.location.unit)
-            .bind(&mv.location.room)
-            .bind(&mv.location.bed)
-            .bind(&mv.class)
-            .bind(false)
             .bind(now_ms)
-            .execute(&mut *$tx)
+            .execute(tx)
             .await?;
+            id
         }
-        let rows = sqlx::query(
-            "SELECT kind, start_ms, unit, room, bed, class, cancelled FROM movements WHERE encounter_id = $1 ORDER BY start_ms, created_at_ms, id",
+    };
+    if mv.cancel {
+        let r = q(
+            "UPDATE movements SET cancelled = $1 WHERE id = (SELECT id FROM movements WHERE encounter_id = $2 AND kind = $3 \
+             AND cancelled = $4 AND ($5 IS NULL OR movement_id = $5) ORDER BY start_ms DESC, created_at_ms DESC LIMIT 1)",
         )
+        .bind(true)
         .bind(&encounter)
-        .fetch_all(&mut *$tx)
+        .bind(mv.kind.code())
+        .bind(false)
+        .bind(&mv.movement_id)
+        .execute(tx)
         .await?;
-        let movements = $crate::macros::rows_to::<_, $crate::encounters::MovementRow>(&rows)?
-            .into_iter()
-            .map(domain::encounter::Movement::try_from)
-            .collect::<Result<Vec<_>, $crate::StoreError>>()?;
-        let state = domain::encounter::fold(&movements);
-        sqlx::query(
-            "UPDATE encounters SET status = $1, class = $2, unit = $3, room = $4, bed = $5, started_at_ms = $6, ended_at_ms = $7, \
-             version = version + 1, updated_at_ms = $8 WHERE id = $9",
+        if r == 0 {
+            return Err(crate::StoreError::Conflict(
+                crate::Conflict::UnknownMovement(mv.visit_number.clone()),
+            ));
+        }
+    } else {
+        let movement_id = mv
+            .movement_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        q(
+            "INSERT INTO movements (id, encounter_id, movement_id, kind, trigger_event, start_ms, unit, room, bed, class, cancelled, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
-        .bind(state.status.code())
-        .bind(&state.class)
-        .bind(&state.location.unit)
-        .bind(&state.location.room)
-        .bind(&state.location.bed)
-        .bind(state.started_ms)
-        .bind(state.ended_ms)
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(&encounter)
+        .bind(&movement_id)
+        .bind(mv.kind.code())
+        .bind(&mv.trigger)
+        .bind(mv.start_ms)
+        .bind(&mv.location.unit)
+        .bind(&mv.location.room)
+        .bind(&mv.location.bed)
+        .bind(&mv.class)
+        .bind(false)
         .bind(now_ms)
-        .bind(&encounter)
-        .execute(&mut *$tx)
+        .execute(tx)
         .await?;
-        $crate::orgs::parse_id::<domain::EncounterId>(&encounter)?
-    }};
+    }
+    let rows = q(
+        "SELECT kind, start_ms, unit, room, bed, class, cancelled FROM movements WHERE encounter_id = $1 ORDER BY start_ms, created_at_ms, id",
+    )
+    .bind(&encounter)
+    .fetch_all(tx)
+    .await?;
+    let movements = crate::tx::rows_to::<crate::encounters::MovementRow>(&rows)?
+        .into_iter()
+        .map(domain::encounter::Movement::try_from)
+        .collect::<Result<Vec<_>, crate::StoreError>>()?;
+    let state = domain::encounter::fold(&movements);
+    q(
+        "UPDATE encounters SET status = $1, class = $2, unit = $3, room = $4, bed = $5, started_at_ms = $6, ended_at_ms = $7, \
+         version = version + 1, updated_at_ms = $8 WHERE id = $9",
+    )
+    .bind(state.status.code())
+    .bind(&state.class)
+    .bind(&state.location.unit)
+    .bind(&state.location.room)
+    .bind(&state.location.bed)
+    .bind(state.started_ms)
+    .bind(state.ended_ms)
+    .bind(now_ms)
+    .bind(&encounter)
+    .execute(tx)
+    .await?;
+    Ok(crate::orgs::parse_id::<domain::EncounterId>(&encounter)?)
 }
 
 /// A bed held by a patient.

@@ -9,11 +9,11 @@ use domain::identity::{IdentityStatus, PatientRecord, Traits};
 use domain::ins::Ins;
 use domain::{EstablishmentId, PatientId, TerritoryId};
 
-use crate::tx::AsTx;
 use crate::audit::NewAudit;
 use crate::macros::rows_to;
 use crate::orgs::parse_id;
 use crate::patients::NewPatient;
+use crate::tx::{AsTx, Tx, q};
 use crate::{Conflict, Result, Store, StoreError};
 
 /// A message to log.
@@ -123,31 +123,33 @@ pub struct DmpFeed {
 
 const LOG_COLUMNS: &str = "id, received_at_ms, sender, control_id, message_type, status, errors, ack, raw, patient_id, establishment_id, replay_of";
 
-/// Inserts a log row inside `$tx`; a repeated (sender, control id) is a conflict on
+/// Inserts a log row inside `tx`; a repeated (sender, control id) is a conflict on
 /// `hl7_messages_dedup`.
-macro_rules! insert_log_tx {
-    ($tx:expr, $id:expr, $m:expr, $patient:expr) => {{
-        let m: &NewHl7Message = $m;
-        let patient: Option<PatientId> = $patient;
-        sqlx::query(
-            "INSERT INTO hl7_messages (id, received_at_ms, sender, control_id, message_type, status, errors, ack, raw, patient_id, replay_of, establishment_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind($id)
-        .bind(m.received_at_ms)
-        .bind(&m.sender)
-        .bind(&m.control_id)
-        .bind(&m.message_type)
-        .bind(&m.status)
-        .bind(&m.errors)
-        .bind(&m.ack)
-        .bind(&m.raw)
-        .bind(patient.map(|p| p.to_string()))
-        .bind(&m.replay_of)
-        .bind(m.establishment.map(|e| e.to_string()))
-        .execute(&mut *$tx)
-        .await?;
-    }};
+pub(crate) async fn insert_log(
+    tx: &mut Tx<'_>,
+    id: &str,
+    m: &NewHl7Message,
+    patient: Option<PatientId>,
+) -> Result<()> {
+    q(
+        "INSERT INTO hl7_messages (id, received_at_ms, sender, control_id, message_type, status, errors, ack, raw, patient_id, replay_of, establishment_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(id)
+    .bind(m.received_at_ms)
+    .bind(&m.sender)
+    .bind(&m.control_id)
+    .bind(&m.message_type)
+    .bind(&m.status)
+    .bind(&m.errors)
+    .bind(&m.ack)
+    .bind(&m.raw)
+    .bind(patient.map(|p| p.to_string()))
+    .bind(&m.replay_of)
+    .bind(m.establishment.map(|e| e.to_string()))
+    .execute(tx)
+    .await?;
+    Ok(())
 }
 
 fn audit(who: &AuditActor, patient: PatientId, action: &str, now_ms: i64) -> NewAudit {
@@ -306,7 +308,7 @@ impl Store {
         let id = uuid::Uuid::now_v7().to_string();
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
-            insert_log_tx!(tx, &id, m, None);
+            crate::hl7::insert_log(&mut tx.as_tx(), &id, m, None).await?;
             tx.commit().await?;
             Ok(id)
         })
@@ -379,7 +381,7 @@ impl Store {
                                 status: *status,
                                 establishment: Some(*establishment),
                             };
-                            insert_patient_tx!(sp, id, &p, now_ms);
+                            crate::patients::insert_patient(&mut sp.as_tx(), id, &p, now_ms).await?;
                             audits.push(audit(&job.who, id, "create", now_ms));
                             id
                         }
@@ -401,7 +403,7 @@ impl Store {
                                 version: row.try_get("version")?,
                                 updated_at_ms: now_ms,
                             };
-                            if update_patient_tx!(sp, &record, now_ms) == 0 {
+                            if crate::patients::update_patient(&mut sp.as_tx(), &record, now_ms).await? == 0 {
                                 return Err(StoreError::Stale {
                                     current: record.version,
                                 });
@@ -497,14 +499,14 @@ impl Store {
                             return Err(StoreError::Refused(why.to_owned()));
                         }
                     }
-                    merge_tx!(sp, survivor, merged, now_ms);
+                    crate::patients::merge(&mut sp.as_tx(), survivor, merged, now_ms).await?;
                     audits.push(audit(&job.who, merged, "merge", now_ms));
                     audits.push(audit(&job.who, survivor, "merge", now_ms));
                     survivor
                 }
             };
             if let Some(mv) = &job.movement {
-                let encounter = apply_movement_tx!(sp, patient, mv, now_ms);
+                let encounter = crate::encounters::apply_movement(&mut sp.as_tx(), patient, mv, now_ms).await?;
                 // The rule is domain::monitoring::enrolment_proposal; one open
                 // proposal at most, none while an enrolment is active.
                 if let Some(unit) = &mv.location.unit {
@@ -550,7 +552,7 @@ impl Store {
                     outcome: "success".to_owned(),
                 });
             }
-                    insert_log_tx!(sp, &log_id, &job.log, Some(patient));
+                    crate::hl7::insert_log(&mut sp.as_tx(), &log_id, &job.log, Some(patient)).await?;
                     Ok((patient, audits))
                 }
                 .await;

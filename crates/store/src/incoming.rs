@@ -6,10 +6,10 @@
 use domain::audit::AuditActor;
 use domain::{EstablishmentId, PatientId};
 
-use crate::tx::AsTx;
 use crate::documents::{ReceivedDocument, RecipientPlan};
 use crate::macros::rows_to;
 use crate::orgs::parse_id;
+use crate::tx::{AsTx, Tx, q};
 use crate::{Result, Store, StoreError};
 
 /// What became of a received document.
@@ -165,37 +165,38 @@ impl TryFrom<IncomingRow> for Incoming {
     }
 }
 
-/// Inserts `$n` under `$id` unless its (establishment, message, part) is
+/// Inserts `n` under `id` unless its (establishment, message, part) is
 /// recorded already; whether it was new.
-macro_rules! insert_incoming {
-    ($tx:expr, $id:expr, $n:expr, $now_ms:expr) => {{
-        let n: &NewIncoming = $n;
-        sqlx::query(
-            "INSERT INTO incoming_documents (id, establishment_id, message_id, part, sender, subject, received_at_ms, state, detail, unique_id, title, type_code, traits, content, patient_id, document_id, updated_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $7) \
-             ON CONFLICT (establishment_id, message_id, part) DO NOTHING",
-        )
-        .bind($id)
-        .bind(n.establishment.to_string())
-        .bind(&n.message_id)
-        .bind(n.part)
-        .bind(&n.sender)
-        .bind(&n.subject)
-        .bind($now_ms)
-        .bind(n.state.code())
-        .bind(&n.detail)
-        .bind(&n.unique_id)
-        .bind(&n.title)
-        .bind(&n.type_code)
-        .bind(&n.traits)
-        .bind(&n.content)
-        .bind(n.patient.map(|p| p.to_string()))
-        .bind(&n.document_id)
-        .execute(&mut *$tx)
-        .await?
-        .rows_affected()
-            == 1
-    }};
+pub(crate) async fn insert_incoming(
+    tx: &mut Tx<'_>,
+    id: &str,
+    n: &NewIncoming,
+    now_ms: i64,
+) -> Result<bool> {
+    let new = q(
+        "INSERT INTO incoming_documents (id, establishment_id, message_id, part, sender, subject, received_at_ms, state, detail, unique_id, title, type_code, traits, content, patient_id, document_id, updated_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $7) \
+         ON CONFLICT (establishment_id, message_id, part) DO NOTHING",
+    )
+    .bind(id)
+    .bind(n.establishment.to_string())
+    .bind(&n.message_id)
+    .bind(n.part)
+    .bind(&n.sender)
+    .bind(&n.subject)
+    .bind(now_ms)
+    .bind(n.state.code())
+    .bind(&n.detail)
+    .bind(&n.unique_id)
+    .bind(&n.title)
+    .bind(&n.type_code)
+    .bind(&n.traits)
+    .bind(&n.content)
+    .bind(n.patient.map(|p| p.to_string()))
+    .bind(&n.document_id)
+    .execute(tx)
+    .await?;
+    Ok(new == 1)
 }
 
 impl Store {
@@ -225,7 +226,7 @@ impl Store {
         let id = uuid::Uuid::now_v7().to_string();
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
-            let new = insert_incoming!(tx, &id, n, now_ms);
+            let new = crate::incoming::insert_incoming(&mut tx.as_tx(), &id, n, now_ms).await?;
             tx.commit().await?;
             Ok(new)
         })
@@ -250,17 +251,22 @@ impl Store {
         n.patient = Some(doc.patient);
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
-            if !insert_incoming!(tx, &id, &n, now_ms) {
+            if !crate::incoming::insert_incoming(&mut tx.as_tx(), &id, &n, now_ms).await? {
                 return Ok(None);
             }
-            insert_received!(tx, &doc_id, doc, now_ms);
+            crate::documents::insert_received(&mut tx.as_tx(), &doc_id, doc, now_ms).await?;
             sqlx::query("UPDATE incoming_documents SET document_id = $1 WHERE id = $2")
                 .bind(&doc_id)
                 .bind(&id)
                 .execute(&mut *tx)
                 .await?;
-            insert_recipients!(tx, &doc_id, recipients, now_ms);
-            crate::audit::append_audit(&mut tx.as_tx(), &crate::documents::audit(who, doc.patient, &doc_id, now_ms)).await?;
+            crate::documents::insert_recipients(&mut tx.as_tx(), &doc_id, recipients, now_ms)
+                .await?;
+            crate::audit::append_audit(
+                &mut tx.as_tx(),
+                &crate::documents::audit(who, doc.patient, &doc_id, now_ms),
+            )
+            .await?;
             tx.commit().await?;
             Ok(Some(doc_id))
         })
@@ -295,14 +301,19 @@ impl Store {
             if r.rows_affected() == 0 {
                 return Ok(None);
             }
-            insert_received!(tx, &doc_id, doc, now_ms);
+            crate::documents::insert_received(&mut tx.as_tx(), &doc_id, doc, now_ms).await?;
             sqlx::query("UPDATE incoming_documents SET document_id = $1 WHERE id = $2")
                 .bind(&doc_id)
                 .bind(incoming_id)
                 .execute(&mut *tx)
                 .await?;
-            insert_recipients!(tx, &doc_id, recipients, now_ms);
-            crate::audit::append_audit(&mut tx.as_tx(), &crate::documents::audit(who, doc.patient, &doc_id, now_ms)).await?;
+            crate::documents::insert_recipients(&mut tx.as_tx(), &doc_id, recipients, now_ms)
+                .await?;
+            crate::audit::append_audit(
+                &mut tx.as_tx(),
+                &crate::documents::audit(who, doc.patient, &doc_id, now_ms),
+            )
+            .await?;
             tx.commit().await?;
             Ok(Some(doc_id))
         })

@@ -19,21 +19,17 @@ use sqlx::sqlite::{
 mod macros;
 pub mod audit;
 pub mod beds;
-#[macro_use]
-pub mod patients;
-#[macro_use]
+pub mod consultations;
+pub mod documents;
 pub mod encounters;
 pub mod hl7;
-pub mod migrate;
-#[macro_use]
-pub mod outbox;
-pub mod consultations;
-#[macro_use]
-pub mod documents;
 pub mod incoming;
+pub mod migrate;
 pub mod monitoring;
 pub mod orgs;
 pub mod orientation;
+pub mod outbox;
+pub mod patients;
 pub mod schedule;
 pub mod secrets;
 pub mod testing;

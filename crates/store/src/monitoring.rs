@@ -7,10 +7,10 @@ use domain::monitoring::{self as rules, AlertLevel, AlertStatus, TriageAction, T
 pub use domain::monitoring::{Alert, Enrolment, Message};
 use domain::{EstablishmentId, PatientId};
 
-use crate::tx::AsTx;
 use crate::audit::NewAudit;
 use crate::macros::rows_to;
 use crate::orgs::parse_id;
+use crate::tx::{AsTx, Tx, q};
 use crate::{Result, Store, StoreError};
 
 db_row! {
@@ -132,26 +132,32 @@ fn audit(who: &AuditActor, patient: PatientId, resource: String, now_ms: i64) ->
 }
 
 /// Inserts an enrolment and its audit entry inside an open transaction; its id.
-macro_rules! insert_enrolment_tx {
-    ($tx:expr, $n:expr, $who:expr, $now_ms:expr) => {{
-        let n: &NewEnrolment = $n;
-        let id = uuid::Uuid::now_v7().to_string();
-        sqlx::query(
-            "INSERT INTO enrolments (id, patient_id, establishment_id, programme_id, status, consent_at_ms, started_at_ms, created_by) \
-             VALUES ($1, $2, $3, $4, 'active', $5, $6, $7)",
-        )
-        .bind(&id)
-        .bind(n.patient.to_string())
-        .bind(n.establishment.to_string())
-        .bind(&n.programme)
-        .bind(n.consent_at_ms)
-        .bind($now_ms)
-        .bind(&n.created_by)
-        .execute(&mut *$tx)
-        .await?;
-        crate::audit::append_audit(&mut $tx.as_tx(), &audit($who, n.patient, format!("CarePlan/{id}"), $now_ms)).await?;
-        id
-    }};
+pub(crate) async fn insert_enrolment(
+    tx: &mut Tx<'_>,
+    n: &NewEnrolment,
+    who: &AuditActor,
+    now_ms: i64,
+) -> Result<String> {
+    let id = uuid::Uuid::now_v7().to_string();
+    q(
+        "INSERT INTO enrolments (id, patient_id, establishment_id, programme_id, status, consent_at_ms, started_at_ms, created_by) \
+         VALUES ($1, $2, $3, $4, 'active', $5, $6, $7)",
+    )
+    .bind(&id)
+    .bind(n.patient.to_string())
+    .bind(n.establishment.to_string())
+    .bind(&n.programme)
+    .bind(n.consent_at_ms)
+    .bind(now_ms)
+    .bind(&n.created_by)
+    .execute(tx)
+    .await?;
+    crate::audit::append_audit(
+        &mut tx.as_tx(),
+        &audit(who, n.patient, format!("CarePlan/{id}"), now_ms),
+    )
+    .await?;
+    Ok(id)
 }
 
 impl Store {
@@ -159,7 +165,7 @@ impl Store {
     pub async fn enrol(&self, n: &NewEnrolment, who: &AuditActor, now_ms: i64) -> Result<String> {
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
-            let id = insert_enrolment_tx!(tx, n, who, now_ms);
+            let id = crate::monitoring::insert_enrolment(&mut tx.as_tx(), n, who, now_ms).await?;
             tx.commit().await?;
             Ok(id)
         })
@@ -266,14 +272,18 @@ impl Store {
                     .await?;
                 ids.push(id);
             }
-            crate::audit::append_audit(&mut tx.as_tx(), &audit(
+            crate::audit::append_audit(
+                &mut tx.as_tx(),
+                &audit(
                     who,
                     enrolment.patient,
                     format!("QuestionnaireResponse/{response}"),
-                    now_ms
-                )).await?;
+                    now_ms,
+                ),
+            )
+            .await?;
             if let Some(m) = report {
-                let _new = enqueue_in_tx!(tx, m, now_ms);
+                let _new = crate::outbox::enqueue_in(&mut tx.as_tx(), m, now_ms).await?;
             }
             tx.commit().await?;
             Ok((response, ids))
@@ -406,9 +416,13 @@ impl Store {
                 .bind(&note)
                 .execute(&mut *tx)
                 .await?;
-            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, current.patient, format!("Task/{id}"), now_ms)).await?;
+            crate::audit::append_audit(
+                &mut tx.as_tx(),
+                &audit(who, current.patient, format!("Task/{id}"), now_ms),
+            )
+            .await?;
             if let Some(m) = report {
-                let _new = enqueue_in_tx!(tx, m, now_ms);
+                let _new = crate::outbox::enqueue_in(&mut tx.as_tx(), m, now_ms).await?;
             }
             tx.commit().await?;
             Ok(next)
@@ -547,9 +561,13 @@ impl Store {
                 .await?;
             let Some(row) = row else { return Ok(false) };
             let patient: PatientId = parse_id(&row.try_get::<String, _>("patient_id")?)?;
-            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, patient, format!("CarePlan/{id}"), now_ms)).await?;
+            crate::audit::append_audit(
+                &mut tx.as_tx(),
+                &audit(who, patient, format!("CarePlan/{id}"), now_ms),
+            )
+            .await?;
             if let Some(m) = report {
-                let _new = enqueue_in_tx!(tx, m, now_ms);
+                let _new = crate::outbox::enqueue_in(&mut tx.as_tx(), m, now_ms).await?;
             }
             tx.commit().await?;
             Ok(true)
@@ -713,7 +731,7 @@ impl Store {
                     consent_at_ms: now_ms,
                     created_by: by.to_owned(),
                 };
-                Some(insert_enrolment_tx!(tx, &n, who, now_ms))
+                Some(crate::monitoring::insert_enrolment(&mut tx.as_tx(), &n, who, now_ms).await?)
             } else {
                 None
             };
@@ -796,7 +814,11 @@ impl Store {
                 .bind(&alert.reason)
                 .execute(&mut *tx)
                 .await?;
-            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, enrolment.patient, format!("Flag/{id}"), now_ms)).await?;
+            crate::audit::append_audit(
+                &mut tx.as_tx(),
+                &audit(who, enrolment.patient, format!("Flag/{id}"), now_ms),
+            )
+            .await?;
             tx.commit().await?;
             Ok(id)
         })
@@ -824,7 +846,11 @@ impl Store {
                 .bind(now_ms)
                 .execute(&mut *tx)
                 .await?;
-            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, patient, format!("Binary/{id}"), now_ms)).await?;
+            crate::audit::append_audit(
+                &mut tx.as_tx(),
+                &audit(who, patient, format!("Binary/{id}"), now_ms),
+            )
+            .await?;
             tx.commit().await?;
             Ok(id)
         })
@@ -889,12 +915,16 @@ impl Store {
             .bind(now_ms)
             .execute(&mut *tx)
             .await?;
-            crate::audit::append_audit(&mut tx.as_tx(), &audit(
+            crate::audit::append_audit(
+                &mut tx.as_tx(),
+                &audit(
                     who,
                     enrolment.patient,
                     format!("Communication/{id}"),
-                    now_ms
-                )).await?;
+                    now_ms,
+                ),
+            )
+            .await?;
             tx.commit().await?;
             Ok(id)
         })

@@ -8,10 +8,10 @@ use domain::orientation::{
 };
 use domain::{EstablishmentId, PatientId, TerritoryId};
 
-use crate::tx::AsTx;
 use crate::audit::NewAudit;
 use crate::macros::rows_to;
 use crate::orgs::parse_id;
+use crate::tx::AsTx;
 use crate::{Result, Store, StoreError};
 
 /// A request to create.

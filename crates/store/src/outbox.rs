@@ -5,6 +5,7 @@
 //! message a no-op.
 
 use crate::macros::rows_to;
+use crate::tx::{AsTx, Tx, q};
 use crate::{Engine, Result, Store, StoreError};
 
 /// A message to enqueue.
@@ -72,23 +73,20 @@ const COLUMNS: &str = "id, idempotency_key, topic, destination, payload, attempt
 
 /// Enqueues inside an open transaction: use it in the transaction of the change
 /// that causes the message. Returns whether the message is new.
-macro_rules! enqueue_in_tx {
-    ($tx:expr, $m:expr, $now_ms:expr) => {{
-        let m: &$crate::outbox::NewMessage = $m;
-        let r = sqlx::query(
-            "INSERT INTO outbox (id, idempotency_key, topic, destination, payload, next_attempt_at_ms, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (idempotency_key) DO NOTHING",
-        )
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(&m.idempotency_key)
-        .bind(&m.topic)
-        .bind(&m.destination)
-        .bind(&m.payload)
-        .bind($now_ms)
-        .execute(&mut *$tx)
-        .await?;
-        r.rows_affected() == 1
-    }};
+pub(crate) async fn enqueue_in(tx: &mut Tx<'_>, m: &NewMessage, now_ms: i64) -> Result<bool> {
+    let r = q(
+        "INSERT INTO outbox (id, idempotency_key, topic, destination, payload, next_attempt_at_ms, created_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (idempotency_key) DO NOTHING",
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(&m.idempotency_key)
+    .bind(&m.topic)
+    .bind(&m.destination)
+    .bind(&m.payload)
+    .bind(now_ms)
+    .execute(tx)
+    .await?;
+    Ok(r == 1)
 }
 
 impl Store {
@@ -96,7 +94,7 @@ impl Store {
     pub async fn enqueue(&self, m: &NewMessage, now_ms: i64) -> Result<bool> {
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
-            let new = enqueue_in_tx!(tx, m, now_ms);
+            let new = crate::outbox::enqueue_in(&mut tx.as_tx(), m, now_ms).await?;
             tx.commit().await?;
             Ok(new)
         })

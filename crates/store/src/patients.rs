@@ -8,10 +8,10 @@ use domain::ins::{Ins, InsKind};
 use domain::{EstablishmentId, PatientId, TerritoryId};
 use jiff::civil::Date;
 
-use crate::tx::AsTx;
 use crate::audit::NewAudit;
 use crate::macros::rows_to;
 use crate::orgs::parse_id;
+use crate::tx::{AsTx, Tx, q};
 use crate::{Conflict, Result, Store, StoreError};
 
 /// A patient identity to create.
@@ -155,170 +155,150 @@ fn audit_for(who: &AuditActor, patient: PatientId, action: &str, now_ms: i64) ->
     }
 }
 
-/// Inserts a patient inside the open transaction `$tx` (IPP assigned from the
-/// domain's counter when `$p.ipp` is `None`), linked to `$p.establishment`. No audit:
-/// the caller appends it. Shared by the API path and the HL7 feed.
-macro_rules! insert_patient_tx {
-    ($tx:expr, $id:expr, $p:expr, $now_ms:expr) => {{
-        use sqlx::Row as _;
-        let (id, p, now_ms): (domain::PatientId, &$crate::patients::NewPatient, i64) = ($id, $p, $now_ms);
-        let tx = &mut $tx;
-            let ipp = match &p.ipp {
-                Some(ipp) => ipp.clone(),
-                None => loop {
-                    let r = sqlx::query("UPDATE territories SET ipp_counter = ipp_counter + 1 WHERE id = $1 RETURNING ipp_counter")
-                        .bind(p.territory.to_string())
-                        .fetch_one(&mut **tx)
-                        .await?;
-                    let candidate = format!("{:09}", r.try_get::<i64, _>("ipp_counter")?);
-                    let taken =
-                        sqlx::query("SELECT 1 FROM patients WHERE territory_id = $1 AND ipp = $2")
-                            .bind(p.territory.to_string())
-                            .bind(&candidate)
-                            .fetch_optional(&mut **tx)
-                            .await?;
-                    if taken.is_none() {
-                        break candidate;
-                    }
-                },
-            };
-            sqlx::query(
-                "INSERT INTO patients (id, territory_id, ipp, birth_name, given_names, birth_date, sex, birthplace_code, used_name, \
-                 used_given_name, search_name, search_given, ins_kind, ins_value, identity_status, version, created_at_ms, updated_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 1, $16, $16)",
-            )
-            .bind(id.to_string())
-            .bind(p.territory.to_string())
-            .bind(&ipp)
-            .bind(&p.traits.birth_name)
-            .bind(p.traits.birth_given_names.join(&$crate::patients::GIVEN_SEPARATOR.to_string()))
-            .bind(p.traits.birth_date.to_string())
-            .bind(p.traits.sex.code())
-            .bind(&p.traits.birthplace_code)
-            .bind(&p.traits.used_name)
-            .bind(&p.traits.used_given_name)
-            .bind($crate::patients::search_name(&p.traits))
-            .bind($crate::patients::search_given(&p.traits))
-            .bind(p.ins.as_ref().map(|i| i.kind().code()))
-            .bind(p.ins.as_ref().map(domain::ins::Ins::value))
-            .bind(p.status.code())
-            .bind(now_ms)
-            .execute(&mut **tx)
-            .await?;
-            if let Some(e) = p.establishment {
-                sqlx::query("INSERT INTO patient_establishments (patient_id, establishment_id, since_ms) VALUES ($1, $2, $3)")
-                    .bind(id.to_string())
-                    .bind(e.to_string())
-                    .bind(now_ms)
-                    .execute(&mut **tx)
-                    .await?;
-            }
-    }};
-}
-
-/// Updates a patient's traits, INS and status inside `$tx` if its version is still
-/// `$record.version` and it is not merged; evaluates to the rows affected (0 or 1).
-macro_rules! update_patient_tx {
-    ($tx:expr, $record:expr, $now_ms:expr) => {{
-        let (record, now_ms): (&domain::identity::PatientRecord, i64) = ($record, $now_ms);
-        let t = &record.traits;
-        let r = sqlx::query(
-                "UPDATE patients SET birth_name = $1, given_names = $2, birth_date = $3, sex = $4, birthplace_code = $5, used_name = $6, \
-                 used_given_name = $7, search_name = $8, search_given = $9, ins_kind = $10, ins_value = $11, identity_status = $12, \
-                 version = version + 1, updated_at_ms = $13 WHERE id = $14 AND version = $15 AND merged_into IS NULL",
-            )
-            .bind(&t.birth_name)
-            .bind(t.birth_given_names.join(&$crate::patients::GIVEN_SEPARATOR.to_string()))
-            .bind(t.birth_date.to_string())
-            .bind(t.sex.code())
-            .bind(&t.birthplace_code)
-            .bind(&t.used_name)
-            .bind(&t.used_given_name)
-            .bind($crate::patients::search_name(t))
-            .bind($crate::patients::search_given(t))
-            .bind(record.ins.as_ref().map(|i| i.kind().code()))
-            .bind(record.ins.as_ref().map(domain::ins::Ins::value))
-            .bind(record.status.code())
-            .bind(now_ms)
-            .bind(record.id.to_string())
-            .bind(record.version)
-            .execute(&mut *$tx)
-            .await?;
-        r.rows_affected()
-    }};
-}
-
-/// Marks `$merged` as merged into `$survivor` inside `$tx`, moves its establishment
-/// links and bumps the survivor's version; returns early with a conflict when the
-/// merged record is already merged. No audit: the caller appends it.
-macro_rules! merge_tx {
-    ($tx:expr, $survivor:expr, $merged:expr, $now_ms:expr) => {{
-        let (survivor, merged, now_ms): (domain::PatientId, domain::PatientId, i64) = ($survivor, $merged, $now_ms);
-            let r = sqlx::query(
-                "UPDATE patients SET merged_into = $1, version = version + 1, updated_at_ms = $2 WHERE id = $3 AND merged_into IS NULL",
-            )
-            .bind(survivor.to_string())
-            .bind(now_ms)
-            .bind(merged.to_string())
-            .execute(&mut *$tx)
-            .await?;
-            if r.rows_affected() == 0 {
-                return Err($crate::StoreError::Conflict($crate::Conflict::AlreadyMerged));
-            }
-            // The survivor gains only the establishments where the merged
-            // record had real care (domain::policy::links_after_merge).
-            let links = |id: domain::PatientId| {
-                sqlx::query_scalar::<_, String>(
-                    "SELECT establishment_id FROM patient_establishments WHERE patient_id = $1",
-                )
-                .bind(id.to_string())
-            };
-            let survivor_links: Vec<domain::EstablishmentId> = links(survivor)
-                .fetch_all(&mut *$tx)
-                .await?
-                .iter()
-                .map(|s| $crate::orgs::parse_id(s))
-                .collect::<$crate::Result<_>>()?;
-            let merged_links: Vec<domain::EstablishmentId> = links(merged)
-                .fetch_all(&mut *$tx)
-                .await?
-                .iter()
-                .map(|s| $crate::orgs::parse_id(s))
-                .collect::<$crate::Result<_>>()?;
-            let merged_care: Vec<domain::EstablishmentId> = sqlx::query_scalar::<_, String>(
-                "SELECT establishment_id FROM encounters WHERE patient_id = $1 \
-                 UNION SELECT establishment_id FROM appointments WHERE patient_id = $1 \
-                 UNION SELECT establishment_id FROM enrolments WHERE patient_id = $1 \
-                 UNION SELECT establishment_id FROM consultations WHERE patient_id = $1 \
-                 UNION SELECT establishment_id FROM documents WHERE patient_id = $1",
-            )
-            .bind(merged.to_string())
-            .fetch_all(&mut *$tx)
-            .await?
-            .iter()
-            .map(|s| $crate::orgs::parse_id(s))
-            .collect::<$crate::Result<_>>()?;
-            for e in domain::policy::links_after_merge(&survivor_links, &merged_links, &merged_care) {
-                if survivor_links.contains(&e) {
-                    continue;
-                }
-                sqlx::query(
-                    "INSERT INTO patient_establishments (patient_id, establishment_id, since_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                )
-                .bind(survivor.to_string())
-                .bind(e.to_string())
-                .bind(now_ms)
-                .execute(&mut *$tx)
+/// Inserts a patient inside the open transaction (IPP assigned from the
+/// domain's counter when `p.ipp` is `None`), linked to `p.establishment`. No
+/// audit: the caller appends it. Shared by the API path and the HL7 feed.
+pub(crate) async fn insert_patient(
+    tx: &mut Tx<'_>,
+    id: PatientId,
+    p: &NewPatient,
+    now_ms: i64,
+) -> Result<()> {
+    let ipp = match &p.ipp {
+        Some(ipp) => ipp.clone(),
+        None => loop {
+            let r = q("UPDATE territories SET ipp_counter = ipp_counter + 1 WHERE id = $1 RETURNING ipp_counter")
+                .bind(p.territory.to_string())
+                .fetch_one(tx)
                 .await?;
+            let candidate = format!("{:09}", r.get::<i64>("ipp_counter")?);
+            let taken = q("SELECT 1 FROM patients WHERE territory_id = $1 AND ipp = $2")
+                .bind(p.territory.to_string())
+                .bind(&candidate)
+                .fetch_optional(tx)
+                .await?;
+            if taken.is_none() {
+                break candidate;
             }
-            sqlx::query(
-                "UPDATE patients SET version = version + 1, updated_at_ms = $1 WHERE id = $2",
-            )
+        },
+    };
+    q("INSERT INTO patients (id, territory_id, ipp, birth_name, given_names, birth_date, sex, birthplace_code, used_name, \
+       used_given_name, search_name, search_given, ins_kind, ins_value, identity_status, version, created_at_ms, updated_at_ms) \
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 1, $16, $16)")
+    .bind(id.to_string())
+    .bind(p.territory.to_string())
+    .bind(&ipp)
+    .bind(&p.traits.birth_name)
+    .bind(p.traits.birth_given_names.join(&GIVEN_SEPARATOR.to_string()))
+    .bind(p.traits.birth_date.to_string())
+    .bind(p.traits.sex.code())
+    .bind(&p.traits.birthplace_code)
+    .bind(&p.traits.used_name)
+    .bind(&p.traits.used_given_name)
+    .bind(search_name(&p.traits))
+    .bind(search_given(&p.traits))
+    .bind(p.ins.as_ref().map(|i| i.kind().code()))
+    .bind(p.ins.as_ref().map(domain::ins::Ins::value))
+    .bind(p.status.code())
+    .bind(now_ms)
+    .execute(tx)
+    .await?;
+    if let Some(e) = p.establishment {
+        q("INSERT INTO patient_establishments (patient_id, establishment_id, since_ms) VALUES ($1, $2, $3)")
+            .bind(id.to_string())
+            .bind(e.to_string())
             .bind(now_ms)
-            .bind(survivor.to_string())
-            .execute(&mut *$tx)
+            .execute(tx)
             .await?;
-    }};
+    }
+    Ok(())
+}
+
+/// Updates a patient's traits, INS and status inside the open transaction if
+/// its version is still `record.version` and it is not merged; the rows
+/// changed (0 or 1).
+pub(crate) async fn update_patient(
+    tx: &mut Tx<'_>,
+    record: &domain::identity::PatientRecord,
+    now_ms: i64,
+) -> Result<u64> {
+    let t = &record.traits;
+    Ok(q("UPDATE patients SET birth_name = $1, given_names = $2, birth_date = $3, sex = $4, birthplace_code = $5, used_name = $6, \
+          used_given_name = $7, search_name = $8, search_given = $9, ins_kind = $10, ins_value = $11, identity_status = $12, \
+          version = version + 1, updated_at_ms = $13 WHERE id = $14 AND version = $15 AND merged_into IS NULL")
+    .bind(&t.birth_name)
+    .bind(t.birth_given_names.join(&GIVEN_SEPARATOR.to_string()))
+    .bind(t.birth_date.to_string())
+    .bind(t.sex.code())
+    .bind(&t.birthplace_code)
+    .bind(&t.used_name)
+    .bind(&t.used_given_name)
+    .bind(search_name(t))
+    .bind(search_given(t))
+    .bind(record.ins.as_ref().map(|i| i.kind().code()))
+    .bind(record.ins.as_ref().map(domain::ins::Ins::value))
+    .bind(record.status.code())
+    .bind(now_ms)
+    .bind(record.id.to_string())
+    .bind(record.version)
+    .execute(tx)
+    .await?)
+}
+
+/// Marks `merged` as merged into `survivor` inside the open transaction,
+/// gives the survivor the merged record's links of real care and bumps its
+/// version; a conflict when the merged record is merged already. No audit:
+/// the caller appends it.
+pub(crate) async fn merge(
+    tx: &mut Tx<'_>,
+    survivor: PatientId,
+    merged: PatientId,
+    now_ms: i64,
+) -> Result<()> {
+    let changed = q("UPDATE patients SET merged_into = $1, version = version + 1, updated_at_ms = $2 WHERE id = $3 AND merged_into IS NULL")
+        .bind(survivor.to_string())
+        .bind(now_ms)
+        .bind(merged.to_string())
+        .execute(tx)
+        .await?;
+    if changed == 0 {
+        return Err(StoreError::Conflict(crate::Conflict::AlreadyMerged));
+    }
+    // The survivor gains only the establishments where the merged record had
+    // real care (domain::policy::links_after_merge).
+    let ids = |v: Vec<String>| -> Result<Vec<EstablishmentId>> {
+        v.iter().map(|s| crate::orgs::parse_id(s)).collect()
+    };
+    let links = "SELECT establishment_id FROM patient_establishments WHERE patient_id = $1";
+    let survivor_links = ids(q(links).bind(survivor.to_string()).fetch_column(tx).await?)?;
+    let merged_links = ids(q(links).bind(merged.to_string()).fetch_column(tx).await?)?;
+    let merged_care = ids(q(
+        "SELECT establishment_id FROM encounters WHERE patient_id = $1 \
+           UNION SELECT establishment_id FROM appointments WHERE patient_id = $1 \
+           UNION SELECT establishment_id FROM enrolments WHERE patient_id = $1 \
+           UNION SELECT establishment_id FROM consultations WHERE patient_id = $1 \
+           UNION SELECT establishment_id FROM documents WHERE patient_id = $1",
+    )
+    .bind(merged.to_string())
+    .fetch_column(tx)
+    .await?)?;
+    for e in domain::policy::links_after_merge(&survivor_links, &merged_links, &merged_care) {
+        if survivor_links.contains(&e) {
+            continue;
+        }
+        q("INSERT INTO patient_establishments (patient_id, establishment_id, since_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(survivor.to_string())
+            .bind(e.to_string())
+            .bind(now_ms)
+            .execute(tx)
+            .await?;
+    }
+    q("UPDATE patients SET version = version + 1, updated_at_ms = $1 WHERE id = $2")
+        .bind(now_ms)
+        .bind(survivor.to_string())
+        .execute(tx)
+        .await?;
+    Ok(())
 }
 
 impl Store {
@@ -333,8 +313,9 @@ impl Store {
         let id = PatientId::new();
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
-            insert_patient_tx!(tx, id, p, now_ms);
-            crate::audit::append_audit(&mut tx.as_tx(), &audit_for(who, id, "create", now_ms)).await?;
+            crate::patients::insert_patient(&mut tx.as_tx(), id, p, now_ms).await?;
+            crate::audit::append_audit(&mut tx.as_tx(), &audit_for(who, id, "create", now_ms))
+                .await?;
             tx.commit().await?;
             Ok::<_, StoreError>(())
         })?;
@@ -459,7 +440,7 @@ impl Store {
     ) -> Result<PatientRecord> {
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
-            let r = update_patient_tx!(tx, record, now_ms);
+            let r = crate::patients::update_patient(&mut tx.as_tx(), record, now_ms).await?;
             if r == 0 {
                 drop(tx);
                 let current = self.patient(record.id).await?;
@@ -470,7 +451,11 @@ impl Store {
                     current: current.version,
                 });
             }
-            crate::audit::append_audit(&mut tx.as_tx(), &audit_for(who, record.id, "update", now_ms)).await?;
+            crate::audit::append_audit(
+                &mut tx.as_tx(),
+                &audit_for(who, record.id, "update", now_ms),
+            )
+            .await?;
             tx.commit().await?;
             Ok::<_, StoreError>(())
         })?;
@@ -499,9 +484,11 @@ impl Store {
         }
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
-            merge_tx!(tx, survivor, merged, now_ms);
-            crate::audit::append_audit(&mut tx.as_tx(), &audit_for(who, merged, "merge", now_ms)).await?;
-            crate::audit::append_audit(&mut tx.as_tx(), &audit_for(who, survivor, "merge", now_ms)).await?;
+            crate::patients::merge(&mut tx.as_tx(), survivor, merged, now_ms).await?;
+            crate::audit::append_audit(&mut tx.as_tx(), &audit_for(who, merged, "merge", now_ms))
+                .await?;
+            crate::audit::append_audit(&mut tx.as_tx(), &audit_for(who, survivor, "merge", now_ms))
+                .await?;
             tx.commit().await?;
             Ok(())
         })

@@ -8,11 +8,11 @@ pub use domain::schedule::Appointment;
 use domain::schedule::{Mode, Opening};
 use domain::{EstablishmentId, PatientId, UserId};
 
-use crate::tx::AsTx;
 use crate::audit::NewAudit;
 use crate::macros::rows_to;
 use crate::orgs::parse_id;
 use crate::outbox::NewMessage;
+use crate::tx::AsTx;
 use crate::{Result, Store, StoreError};
 
 db_row! {
@@ -207,7 +207,7 @@ impl Store {
             .await?;
             crate::audit::append_audit(&mut tx.as_tx(), &audit(who, n.patient, id, now_ms)).await?;
             for m in messages {
-                let _new = enqueue_in_tx!(tx, m, now_ms);
+                let _new = crate::outbox::enqueue_in(&mut tx.as_tx(), m, now_ms).await?;
             }
             tx.commit().await?;
             Ok(())
@@ -313,9 +313,10 @@ impl Store {
             if r.rows_affected() == 0 {
                 return Ok(false);
             }
-            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, a.patient, &a.id, now_ms)).await?;
+            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, a.patient, &a.id, now_ms))
+                .await?;
             for m in messages {
-                let _new = enqueue_in_tx!(tx, m, now_ms);
+                let _new = crate::outbox::enqueue_in(&mut tx.as_tx(), m, now_ms).await?;
             }
             tx.commit().await?;
             Ok(true)

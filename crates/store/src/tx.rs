@@ -36,6 +36,16 @@ impl AsTx for sqlx::Transaction<'_, Sqlite> {
     }
 }
 
+/// A reborrow, for a piece of a transaction that calls another.
+impl AsTx for Tx<'_> {
+    fn as_tx(&mut self) -> Tx<'_> {
+        match self {
+            Tx::Lite(c) => Tx::Lite(&mut **c),
+            Tx::Pg(c) => Tx::Pg(&mut **c),
+        }
+    }
+}
+
 impl AsTx for sqlx::Transaction<'_, Postgres> {
     fn as_tx(&mut self) -> Tx<'_> {
         Tx::Pg(&mut **self)
@@ -82,6 +92,7 @@ arg_from! {
     Vec<u8> => |v| Arg::Blob(Some(v)),
     &Vec<u8> => |v| Arg::Blob(Some(v.clone())),
     Option<Vec<u8>> => |v| Arg::Blob(v),
+    &Option<Vec<u8>> => |v| Arg::Blob(v.clone()),
 }
 
 /// A query and its bound values.
@@ -96,15 +107,6 @@ pub(crate) struct Q {
 pub(crate) fn q(sql: &'static str) -> Q {
     Q {
         sql: Cow::Borrowed(sql),
-        args: Vec::new(),
-    }
-}
-
-/// A query of SQL built at run time from fixed pieces (column lists), never
-/// from input: the caller asserts it, as with `sqlx::AssertSqlSafe`.
-pub(crate) fn q_built(sql: AssertSqlSafe<String>) -> Q {
-    Q {
-        sql: Cow::Owned(sql.0),
         args: Vec::new(),
     }
 }
@@ -134,8 +136,14 @@ impl Q {
     /// Runs it; the number of rows it changed.
     pub(crate) async fn execute(self, tx: &mut Tx<'_>) -> Result<u64, sqlx::Error> {
         Ok(match tx {
-            Tx::Lite(c) => bind_all!(self.sql, self.args).execute(&mut **c).await?.rows_affected(),
-            Tx::Pg(c) => bind_all!(self.sql, self.args).execute(&mut **c).await?.rows_affected(),
+            Tx::Lite(c) => bind_all!(self.sql, self.args)
+                .execute(&mut **c)
+                .await?
+                .rows_affected(),
+            Tx::Pg(c) => bind_all!(self.sql, self.args)
+                .execute(&mut **c)
+                .await?
+                .rows_affected(),
         })
     }
 
@@ -180,9 +188,23 @@ impl Q {
     }
 
     /// The first column of every row it returns.
-    pub(crate) async fn fetch_column<T: Value>(self, tx: &mut Tx<'_>) -> Result<Vec<T>, sqlx::Error> {
-        self.fetch_all(tx).await?.iter().map(|r| r.first()).collect()
+    pub(crate) async fn fetch_column<T: Value>(
+        self,
+        tx: &mut Tx<'_>,
+    ) -> Result<Vec<T>, sqlx::Error> {
+        self.fetch_all(tx)
+            .await?
+            .iter()
+            .map(|r| r.first())
+            .collect()
     }
+}
+
+/// Every row as a [`db_row!`] struct.
+pub(crate) fn rows_to<T: FromDbRow<SqliteRow> + FromDbRow<PgRow>>(
+    rows: &[Row],
+) -> Result<Vec<T>, sqlx::Error> {
+    rows.iter().map(Row::to).collect()
 }
 
 /// A type both backends decode.
@@ -246,10 +268,16 @@ mod tests {
         assert_eq!(Arg::from(None::<i64>), Arg::Int(None));
         assert_eq!(Arg::from("x"), Arg::Text(Some("x".into())));
         assert_eq!(Arg::from(None::<&str>), Arg::Text(None));
-        assert_eq!(Arg::from(&Some("y".to_owned())), Arg::Text(Some("y".into())));
+        assert_eq!(
+            Arg::from(&Some("y".to_owned())),
+            Arg::Text(Some("y".into()))
+        );
         assert_eq!(Arg::from(true), Arg::Bool(Some(true)));
         assert_eq!(Arg::from(&b"ab"[..]), Arg::Blob(Some(b"ab".to_vec())));
         let query = q("SELECT $1, $2").bind(1_i64).bind("a");
-        assert_eq!(query.args, vec![Arg::Int(Some(1)), Arg::Text(Some("a".into()))]);
+        assert_eq!(
+            query.args,
+            vec![Arg::Int(Some(1)), Arg::Text(Some("a".into()))]
+        );
     }
 }
