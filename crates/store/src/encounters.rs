@@ -245,7 +245,7 @@ pub(crate) async fn apply_movement(
     .bind(&encounter)
     .execute(tx)
     .await?;
-    Ok(crate::orgs::parse_id::<domain::EncounterId>(&encounter)?)
+    crate::orgs::parse_id::<domain::EncounterId>(&encounter)
 }
 
 /// A bed held by a patient.

@@ -32,7 +32,7 @@ pub(crate) trait AsTx {
 
 impl AsTx for sqlx::Transaction<'_, Sqlite> {
     fn as_tx(&mut self) -> Tx<'_> {
-        Tx::Lite(&mut **self)
+        Tx::Lite(self)
     }
 }
 
@@ -40,15 +40,15 @@ impl AsTx for sqlx::Transaction<'_, Sqlite> {
 impl AsTx for Tx<'_> {
     fn as_tx(&mut self) -> Tx<'_> {
         match self {
-            Tx::Lite(c) => Tx::Lite(&mut **c),
-            Tx::Pg(c) => Tx::Pg(&mut **c),
+            Tx::Lite(c) => Tx::Lite(c),
+            Tx::Pg(c) => Tx::Pg(c),
         }
     }
 }
 
 impl AsTx for sqlx::Transaction<'_, Postgres> {
     fn as_tx(&mut self) -> Tx<'_> {
-        Tx::Pg(&mut **self)
+        Tx::Pg(self)
     }
 }
 
