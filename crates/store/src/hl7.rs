@@ -203,6 +203,233 @@ pub fn is_duplicate_message(e: &StoreError) -> bool {
     matches!(e, StoreError::Conflict(Conflict::DuplicateMessage))
 }
 
+/// One message's effects inside its savepoint: the identity, the movement
+/// (and the enrolment it may propose), the log entry; the audit entries to
+/// append once the batch is done.
+async fn apply_feed(
+    tx: &mut Tx<'_>,
+    job: &FeedJob,
+    now_ms: i64,
+) -> Result<(PatientId, Vec<NewAudit>)> {
+    let mut audits: Vec<NewAudit> = Vec::with_capacity(2);
+    let patient = match &job.feed {
+        IdentityFeed::Upsert {
+            territory,
+            establishment,
+            ipp,
+            traits,
+            ins,
+            status,
+            dmp,
+        } => {
+            let p = NewPatient {
+                territory: *territory,
+                ipp: Some(ipp.clone()),
+                traits: traits.clone(),
+                ins: ins.clone(),
+                status: *status,
+                establishment: Some(*establishment),
+            };
+            let (id, action) = upsert(tx, &p, now_ms).await?;
+            audits.push(audit(&job.who, id, action, now_ms));
+            if let Some(d) = dmp {
+                set_dmp(tx, id, d, now_ms).await?;
+            }
+            id
+        }
+        IdentityFeed::ChangeIpp {
+            territory,
+            old_ipp,
+            new_ipp,
+        } => {
+            let id = by_ipp(tx, *territory, old_ipp).await?;
+            q("UPDATE patients SET ipp = $1, version = version + 1, updated_at_ms = $2 WHERE id = $3")
+                .bind(new_ipp)
+                .bind(now_ms)
+                .bind(id.to_string())
+                .execute(tx)
+                .await?;
+            audits.push(audit(&job.who, id, "update", now_ms));
+            id
+        }
+        IdentityFeed::Merge {
+            territory,
+            survivor_ipp,
+            merged_ipp,
+        } => {
+            let survivor = by_ipp(tx, *territory, survivor_ipp).await?;
+            let merged = by_ipp(tx, *territory, merged_ipp).await?;
+            merge_feed(tx, job.log.establishment, survivor, merged, now_ms).await?;
+            audits.push(audit(&job.who, merged, "merge", now_ms));
+            audits.push(audit(&job.who, survivor, "merge", now_ms));
+            survivor
+        }
+    };
+    if let Some(mv) = &job.movement {
+        let encounter = crate::encounters::apply_movement(tx, patient, mv, now_ms).await?;
+        propose_enrolment(tx, patient, mv, now_ms).await?;
+        audits.push(NewAudit {
+            at_ms: now_ms,
+            actor: job.who.clone(),
+            patient: Some(patient.to_string()),
+            action: "write-clinical".to_owned(),
+            resource: format!("Encounter/{encounter}"),
+            outcome: "success".to_owned(),
+        });
+    }
+    let log_id = uuid::Uuid::now_v7().to_string();
+    insert_log(tx, &log_id, &job.log, Some(patient)).await?;
+    Ok((patient, audits))
+}
+
+const BY_IPP: &str =
+    "SELECT id, version, merged_into FROM patients WHERE territory_id = $1 AND ipp = $2";
+
+/// The record with this IPP in the domain (merged or not).
+async fn by_ipp(tx: &mut Tx<'_>, territory: TerritoryId, ipp: &str) -> Result<PatientId> {
+    let row = q(BY_IPP)
+        .bind(territory.to_string())
+        .bind(ipp)
+        .fetch_optional(tx)
+        .await?
+        .ok_or_else(|| StoreError::Conflict(Conflict::UnknownIpp(ipp.to_owned())))?;
+    parse_id(&row.get::<String>("id")?)
+}
+
+/// Creates the record of `p.ipp`, or updates it (not when merged); links it
+/// to the sender's establishment. Its id and the audit action.
+async fn upsert(tx: &mut Tx<'_>, p: &NewPatient, now_ms: i64) -> Result<(PatientId, &'static str)> {
+    let ipp = p.ipp.clone().unwrap_or_default();
+    let found = q(BY_IPP)
+        .bind(p.territory.to_string())
+        .bind(&ipp)
+        .fetch_optional(tx)
+        .await?;
+    let Some(row) = found else {
+        let id = PatientId::new();
+        crate::patients::insert_patient(tx, id, p, now_ms).await?;
+        return Ok((id, "create"));
+    };
+    let id: PatientId = parse_id(&row.get::<String>("id")?)?;
+    if row.get::<Option<String>>("merged_into")?.is_some() {
+        return Err(StoreError::Conflict(Conflict::MergedIpp(ipp)));
+    }
+    let record = PatientRecord {
+        id,
+        territory: p.territory,
+        ipp,
+        traits: p.traits.clone(),
+        ins: p.ins.clone(),
+        status: p.status,
+        merged_into: None,
+        version: row.get("version")?,
+        updated_at_ms: now_ms,
+    };
+    if crate::patients::update_patient(tx, &record, now_ms).await? == 0 {
+        return Err(StoreError::Stale {
+            current: record.version,
+        });
+    }
+    if let Some(e) = p.establishment {
+        q("INSERT INTO patient_establishments (patient_id, establishment_id, since_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(id.to_string())
+            .bind(e.to_string())
+            .bind(now_ms)
+            .execute(tx)
+            .await?;
+    }
+    Ok((id, "update"))
+}
+
+/// What the feed says of the patient's DMP (an opposition not told is kept).
+async fn set_dmp(tx: &mut Tx<'_>, patient: PatientId, d: &DmpFeed, now_ms: i64) -> Result<()> {
+    q("INSERT INTO patient_dmp (patient_id, state, opposition, updated_at_ms) VALUES ($1, $2, COALESCE($3, 0), $4) \
+       ON CONFLICT (patient_id) DO UPDATE SET state = excluded.state, opposition = COALESCE($3, patient_dmp.opposition), updated_at_ms = excluded.updated_at_ms")
+    .bind(patient.to_string())
+    .bind(d.state.code())
+    .bind(d.opposition.map(i64::from))
+    .bind(now_ms)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Merges two records of the feed: not a record with itself, and only when
+/// the sender's establishment cares for both (`domain::policy::feed_may_merge`).
+async fn merge_feed(
+    tx: &mut Tx<'_>,
+    sender: Option<EstablishmentId>,
+    survivor: PatientId,
+    merged: PatientId,
+    now_ms: i64,
+) -> Result<()> {
+    if survivor == merged {
+        return Err(StoreError::Conflict(Conflict::SelfMerge));
+    }
+    if let Some(sender) = sender {
+        let links = "SELECT establishment_id FROM patient_establishments WHERE patient_id = $1";
+        let mut of = Vec::with_capacity(2);
+        for id in [survivor, merged] {
+            let ids: Vec<String> = q(links).bind(id.to_string()).fetch_column(tx).await?;
+            of.push(
+                ids.iter()
+                    .map(|s| parse_id(s))
+                    .collect::<Result<Vec<EstablishmentId>>>()?,
+            );
+        }
+        let (s_links, m_links) = (
+            of.first().cloned().unwrap_or_default(),
+            of.get(1).cloned().unwrap_or_default(),
+        );
+        if let Err(why) = domain::policy::feed_may_merge(sender, &s_links, &m_links) {
+            return Err(StoreError::Refused(why.to_owned()));
+        }
+    }
+    crate::patients::merge(tx, survivor, merged, now_ms).await
+}
+
+/// The enrolment a movement into a unit may propose (the rule is
+/// `domain::monitoring::enrolment_proposal`): one open proposal at most, none
+/// while an enrolment is active.
+async fn propose_enrolment(
+    tx: &mut Tx<'_>,
+    patient: PatientId,
+    mv: &crate::encounters::MovementFeed,
+    now_ms: i64,
+) -> Result<()> {
+    let Some(unit) = &mv.location.unit else {
+        return Ok(());
+    };
+    let configured = q("SELECT monitoring_programme, monitoring_trigger FROM units WHERE establishment_id = $1 AND code = $2 AND monitoring_programme IS NOT NULL")
+        .bind(mv.establishment.to_string())
+        .bind(unit)
+        .fetch_optional(tx)
+        .await?;
+    let Some(row) = configured else {
+        return Ok(());
+    };
+    let programme: String = row.get("monitoring_programme")?;
+    let trigger: Option<String> = row.get("monitoring_trigger")?;
+    let Some(reason) =
+        domain::monitoring::enrolment_proposal(&mv.trigger, trigger.as_deref(), mv.cancel, unit)
+    else {
+        return Ok(());
+    };
+    q("INSERT INTO enrolment_proposals (id, patient_id, establishment_id, programme_id, reason, status, created_at_ms) \
+       SELECT $1, $2, $3, $4, $5, 'proposed', $6 WHERE NOT EXISTS \
+       (SELECT 1 FROM enrolments WHERE patient_id = $2 AND establishment_id = $3 AND programme_id = $4 AND status = 'active') \
+       ON CONFLICT (patient_id, establishment_id, programme_id) WHERE status = 'proposed' DO NOTHING")
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(patient.to_string())
+    .bind(mv.establishment.to_string())
+    .bind(&programme)
+    .bind(reason)
+    .bind(now_ms)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
 impl Store {
     /// Registers a sender: messages whose MSH-3 and MSH-4 match feed `establishment`.
     pub async fn create_hl7_sender(
@@ -345,218 +572,12 @@ impl Store {
         now_ms: i64,
     ) -> Result<Vec<Result<PatientId>>> {
         on_pool!(self, write, |pool| {
-            use sqlx::Row;
             let mut tx = pool.begin().await?;
             let mut results = Vec::with_capacity(jobs.len());
             let mut audits: Vec<NewAudit> = Vec::with_capacity(jobs.len() * 2);
             for job in jobs {
                 let mut sp = sqlx::Acquire::begin(&mut *tx).await?;
-                let outcome: Result<(PatientId, Vec<NewAudit>)> = async {
-                    let mut audits: Vec<NewAudit> = Vec::with_capacity(2);
-                    let log_id = uuid::Uuid::now_v7().to_string();
-            let select = "SELECT id, version, merged_into FROM patients WHERE territory_id = $1 AND ipp = $2";
-            let patient = match &job.feed {
-                IdentityFeed::Upsert {
-                    territory,
-                    establishment,
-                    ipp,
-                    traits,
-                    ins,
-                    status,
-                    dmp,
-                } => {
-                    let found = sqlx::query(select)
-                        .bind(territory.to_string())
-                        .bind(ipp)
-                        .fetch_optional(&mut *sp)
-                        .await?;
-                    let patient = match found {
-                        None => {
-                            let id = PatientId::new();
-                            let p = NewPatient {
-                                territory: *territory,
-                                ipp: Some(ipp.clone()),
-                                traits: traits.clone(),
-                                ins: ins.clone(),
-                                status: *status,
-                                establishment: Some(*establishment),
-                            };
-                            crate::patients::insert_patient(&mut sp.as_tx(), id, &p, now_ms).await?;
-                            audits.push(audit(&job.who, id, "create", now_ms));
-                            id
-                        }
-                        Some(row) => {
-                            let id: PatientId = parse_id(&row.try_get::<String, _>("id")?)?;
-                            if row.try_get::<Option<String>, _>("merged_into")?.is_some() {
-                                return Err(StoreError::Conflict(Conflict::MergedIpp(
-                                    ipp.clone(),
-                                )));
-                            }
-                            let record = PatientRecord {
-                                id,
-                                territory: *territory,
-                                ipp: ipp.clone(),
-                                traits: traits.clone(),
-                                ins: ins.clone(),
-                                status: *status,
-                                merged_into: None,
-                                version: row.try_get("version")?,
-                                updated_at_ms: now_ms,
-                            };
-                            if crate::patients::update_patient(&mut sp.as_tx(), &record, now_ms).await? == 0 {
-                                return Err(StoreError::Stale {
-                                    current: record.version,
-                                });
-                            }
-                            sqlx::query(
-                                "INSERT INTO patient_establishments (patient_id, establishment_id, since_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                            )
-                            .bind(id.to_string())
-                            .bind(establishment.to_string())
-                            .bind(now_ms)
-                            .execute(&mut *sp)
-                            .await?;
-                            audits.push(audit(&job.who, id, "update", now_ms));
-                            id
-                        }
-                    };
-                    if let Some(d) = dmp {
-                        sqlx::query(
-                            "INSERT INTO patient_dmp (patient_id, state, opposition, updated_at_ms) VALUES ($1, $2, COALESCE($3, 0), $4) \
-                             ON CONFLICT (patient_id) DO UPDATE SET state = excluded.state, opposition = COALESCE($3, patient_dmp.opposition), updated_at_ms = excluded.updated_at_ms",
-                        )
-                        .bind(patient.to_string())
-                        .bind(d.state.code())
-                        .bind(d.opposition.map(i64::from))
-                        .bind(now_ms)
-                        .execute(&mut *sp)
-                        .await?;
-                    }
-                    patient
-                }
-                IdentityFeed::ChangeIpp {
-                    territory,
-                    old_ipp,
-                    new_ipp,
-                } => {
-                    let row = sqlx::query(select)
-                        .bind(territory.to_string())
-                        .bind(old_ipp)
-                        .fetch_optional(&mut *sp)
-                        .await?
-                        .ok_or_else(|| StoreError::Conflict(Conflict::UnknownIpp(old_ipp.clone())))?;
-                    let id: PatientId = parse_id(&row.try_get::<String, _>("id")?)?;
-                    sqlx::query("UPDATE patients SET ipp = $1, version = version + 1, updated_at_ms = $2 WHERE id = $3")
-                        .bind(new_ipp)
-                        .bind(now_ms)
-                        .bind(id.to_string())
-                        .execute(&mut *sp)
-                        .await?;
-                    audits.push(audit(&job.who, id, "update", now_ms));
-                    id
-                }
-                IdentityFeed::Merge {
-                    territory,
-                    survivor_ipp,
-                    merged_ipp,
-                } => {
-                    let mut ids = Vec::with_capacity(2);
-                    for ipp in [survivor_ipp, merged_ipp] {
-                        let row = sqlx::query(select)
-                            .bind(territory.to_string())
-                            .bind(ipp)
-                            .fetch_optional(&mut *sp)
-                            .await?
-                            .ok_or_else(|| StoreError::Conflict(Conflict::UnknownIpp(ipp.clone())))?;
-                        ids.push(parse_id::<PatientId>(&row.try_get::<String, _>("id")?)?);
-                    }
-                    let (survivor, merged) = match ids.as_slice() {
-                        [s, m] if s != m => (*s, *m),
-                        _ => {
-                            return Err(StoreError::Conflict(Conflict::SelfMerge));
-                        }
-                    };
-                    // The sender's establishment must care for both records.
-                    if let Some(sender) = job.log.establishment {
-                        let mut links = Vec::with_capacity(2);
-                        for id in [survivor, merged] {
-                            let l: Vec<EstablishmentId> = sqlx::query_scalar::<_, String>(
-                                "SELECT establishment_id FROM patient_establishments WHERE patient_id = $1",
-                            )
-                            .bind(id.to_string())
-                            .fetch_all(&mut *sp)
-                            .await?
-                            .iter()
-                            .map(|s| parse_id(s))
-                            .collect::<Result<_>>()?;
-                            links.push(l);
-                        }
-                        let (s_links, m_links) = (
-                            links.first().cloned().unwrap_or_default(),
-                            links.get(1).cloned().unwrap_or_default(),
-                        );
-                        if let Err(why) = domain::policy::feed_may_merge(sender, &s_links, &m_links) {
-                            return Err(StoreError::Refused(why.to_owned()));
-                        }
-                    }
-                    crate::patients::merge(&mut sp.as_tx(), survivor, merged, now_ms).await?;
-                    audits.push(audit(&job.who, merged, "merge", now_ms));
-                    audits.push(audit(&job.who, survivor, "merge", now_ms));
-                    survivor
-                }
-            };
-            if let Some(mv) = &job.movement {
-                let encounter = crate::encounters::apply_movement(&mut sp.as_tx(), patient, mv, now_ms).await?;
-                // The rule is domain::monitoring::enrolment_proposal; one open
-                // proposal at most, none while an enrolment is active.
-                if let Some(unit) = &mv.location.unit {
-                    let configured: Option<(String, Option<String>)> = sqlx::query_as(
-                        "SELECT monitoring_programme, monitoring_trigger FROM units WHERE establishment_id = $1 AND code = $2 AND monitoring_programme IS NOT NULL",
-                    )
-                    .bind(mv.establishment.to_string())
-                    .bind(unit)
-                    .fetch_optional(&mut *sp)
-                    .await?;
-                    let proposal = configured.and_then(|(programme, trigger)| {
-                        domain::monitoring::enrolment_proposal(
-                            &mv.trigger,
-                            trigger.as_deref(),
-                            mv.cancel,
-                            unit,
-                        )
-                        .map(|reason| (programme, reason))
-                    });
-                    if let Some((programme, reason)) = proposal {
-                        sqlx::query(
-                            "INSERT INTO enrolment_proposals (id, patient_id, establishment_id, programme_id, reason, status, created_at_ms) \
-                             SELECT $1, $2, $3, $4, $5, 'proposed', $6 WHERE NOT EXISTS \
-                             (SELECT 1 FROM enrolments WHERE patient_id = $2 AND establishment_id = $3 AND programme_id = $4 AND status = 'active') \
-                             ON CONFLICT (patient_id, establishment_id, programme_id) WHERE status = 'proposed' DO NOTHING",
-                        )
-                        .bind(uuid::Uuid::now_v7().to_string())
-                        .bind(patient.to_string())
-                        .bind(mv.establishment.to_string())
-                        .bind(&programme)
-                        .bind(reason)
-                        .bind(now_ms)
-                        .execute(&mut *sp)
-                        .await?;
-                    }
-                }
-                audits.push(NewAudit {
-                    at_ms: now_ms,
-                    actor: job.who.clone(),
-                    patient: Some(patient.to_string()),
-                    action: "write-clinical".to_owned(),
-                    resource: format!("Encounter/{encounter}"),
-                    outcome: "success".to_owned(),
-                });
-            }
-                    crate::hl7::insert_log(&mut sp.as_tx(), &log_id, &job.log, Some(patient)).await?;
-                    Ok((patient, audits))
-                }
-                .await;
-                match outcome {
+                match apply_feed(&mut sp.as_tx(), job, now_ms).await {
                     Ok((patient, a)) => {
                         sp.commit().await?;
                         audits.extend(a);

@@ -124,6 +124,74 @@ pub enum Step {
     Cancel,
 }
 
+/// What a step changes, decided by the rules (`domain::orientation`) before
+/// anything is written.
+struct Planned {
+    /// Each recipient's status after the step.
+    statuses: Vec<ResponseStatus>,
+    /// The request's status after the step.
+    request: RequestStatus,
+    /// The timeline's action.
+    action: &'static str,
+    /// Whose step it is.
+    establishment: EstablishmentId,
+    /// The timeline's detail.
+    detail: String,
+    /// A refusal's reason.
+    reason: Option<String>,
+}
+
+fn plan(current: &Orientation, step: &Step) -> Result<Planned> {
+    let rule = |e: OrientationError| StoreError::Rule(domain::DomainError::from(e));
+    let statuses: Vec<ResponseStatus> = current.recipients.iter().map(|r| r.status).collect();
+    let position = |e: &EstablishmentId| {
+        current
+            .recipients
+            .iter()
+            .position(|r| r.establishment == *e)
+            .ok_or_else(|| rule(OrientationError::Recipients))
+    };
+    Ok(match step {
+        Step::Answer(e, a) => {
+            let i = position(e)?;
+            let was = statuses.get(i).copied().unwrap_or(ResponseStatus::Closed);
+            let next = rules::answer(current.status, was, a).map_err(rule)?;
+            let mut v = statuses.clone();
+            if let Some(s) = v.get_mut(i) {
+                *s = next;
+            }
+            let (action, reason) = match a {
+                Answer::Accept => ("accepted", None),
+                Answer::Refuse(r) => ("refused", Some(r.clone())),
+            };
+            Planned {
+                statuses: v,
+                request: RequestStatus::Open,
+                action,
+                establishment: *e,
+                detail: reason.clone().unwrap_or_default(),
+                reason,
+            }
+        }
+        Step::Confirm(e) => Planned {
+            statuses: rules::confirm(current.status, &statuses, position(e)?).map_err(rule)?,
+            request: RequestStatus::Confirmed,
+            action: "confirmed",
+            establishment: *e,
+            detail: String::new(),
+            reason: None,
+        },
+        Step::Cancel => Planned {
+            statuses: rules::cancel(current.status, &statuses).map_err(rule)?,
+            request: RequestStatus::Cancelled,
+            action: "cancelled",
+            establishment: current.from,
+            detail: String::new(),
+            reason: None,
+        },
+    })
+}
+
 impl Store {
     /// Creates a request, its recipients and the first timeline step; audited as a
     /// clinical write on the patient.
@@ -303,76 +371,14 @@ impl Store {
                     OrientationError::NotOpen,
                 )));
             }
-            let statuses: Vec<ResponseStatus> =
-                current.recipients.iter().map(|r| r.status).collect();
-            let position = |e: &EstablishmentId| {
-                current
-                    .recipients
-                    .iter()
-                    .position(|r| r.establishment == *e)
-            };
-            let (new_statuses, request_status, action, establishment, detail, reason) = match step {
-                Step::Answer(e, a) => {
-                    let Some(i) = position(e) else {
-                        return Err(StoreError::Rule(domain::DomainError::from(
-                            OrientationError::Recipients,
-                        )));
-                    };
-                    let next = match rules::answer(
-                        current.status,
-                        statuses.get(i).copied().unwrap_or(ResponseStatus::Closed),
-                        a,
-                    ) {
-                        Ok(n) => n,
-                        Err(err) => return Err(StoreError::Rule(domain::DomainError::from(err))),
-                    };
-                    let mut v = statuses.clone();
-                    if let Some(s) = v.get_mut(i) {
-                        *s = next;
-                    }
-                    let (action, reason) = match a {
-                        Answer::Accept => ("accepted", None),
-                        Answer::Refuse(r) => ("refused", Some(r.clone())),
-                    };
-                    (
-                        v,
-                        RequestStatus::Open,
-                        action,
-                        *e,
-                        reason.clone().unwrap_or_default(),
-                        reason,
-                    )
-                }
-                Step::Confirm(e) => {
-                    let Some(i) = position(e) else {
-                        return Err(StoreError::Rule(domain::DomainError::from(
-                            OrientationError::Recipients,
-                        )));
-                    };
-                    match rules::confirm(current.status, &statuses, i) {
-                        Ok(v) => (
-                            v,
-                            RequestStatus::Confirmed,
-                            "confirmed",
-                            *e,
-                            String::new(),
-                            None,
-                        ),
-                        Err(err) => return Err(StoreError::Rule(domain::DomainError::from(err))),
-                    }
-                }
-                Step::Cancel => match rules::cancel(current.status, &statuses) {
-                    Ok(v) => (
-                        v,
-                        RequestStatus::Cancelled,
-                        "cancelled",
-                        current.from,
-                        String::new(),
-                        None,
-                    ),
-                    Err(err) => return Err(StoreError::Rule(domain::DomainError::from(err))),
-                },
-            };
+            let Planned {
+                statuses: new_statuses,
+                request: request_status,
+                action,
+                establishment,
+                detail,
+                reason,
+            } = plan(&current, step)?;
             for (r, s) in current.recipients.iter().zip(&new_statuses) {
                 if *s != r.status {
                     let answered = matches!(step, Step::Answer(e, _) if *e == r.establishment);

@@ -360,16 +360,102 @@ pub async fn validate(
         _ => AppError::Unprocessable("business-rule", e.to_string()),
     })?;
     let p = ctx.store.patient(d.patient).await?;
-    let territory = ctx.store.territory(p.territory).await?;
     let est = ctx.store.establishment(d.establishment).await?;
     let now = ctx.now_ms();
+    let built = build_cda(ctx, &d, user, &p, &est).await?;
+    let mut plans = Vec::new();
+    for r in chosen {
+        let plan = match r {
+            Recipient::Patient => RecipientPlan {
+                recipient: *r,
+                address: "portail Parcours".into(),
+                message: Some(NewMessage {
+                    idempotency_key: format!("doc:{}:patient", d.id),
+                    topic: crate::outbound::NOTIFY_TOPIC.into(),
+                    destination: format!("portail:{}", d.patient),
+                    payload: format!(
+                        "Un nouveau document est disponible dans votre espace Parcours : {}.",
+                        d.title
+                    ),
+                }),
+                state: "pending",
+                detail: None,
+            },
+            Recipient::Dmp => {
+                let for_dmp = ForDmp {
+                    key: format!("doc:{}:dmp", d.id),
+                    unique_id: &d.unique_id,
+                    author: (user.rpps.as_deref(), &user.display_name),
+                    custodian: (&est.finess, &est.name),
+                    type_code: d.kind.loinc(),
+                    class_code: d.kind.class(),
+                    title: &d.title,
+                    date_ms: now,
+                    period_start_ms: built.stay_start_ms.unwrap_or(now),
+                    cda: built.cda.as_bytes(),
+                    replaces: built.replaced.as_ref().map(|o| o.unique_id.as_str()),
+                };
+                dmp_plan(ctx, &p, &for_dmp).await?
+            }
+            Recipient::Gp | Recipient::Referrer => {
+                let address = if *r == Recipient::Gp {
+                    addresses.gp.trim()
+                } else {
+                    addresses.referrer.trim()
+                };
+                mail_plan(ctx, *r, address, &d, &p, &est, user, &built)?
+            }
+        };
+        plans.push(plan);
+    }
+    if !ctx
+        .store
+        .validate_document(
+            &d,
+            &user.id.to_string(),
+            "text/xml",
+            built.cda.as_bytes(),
+            &plans,
+            &AuditActor::new(actor, grant),
+            now,
+        )
+        .await?
+    {
+        return Err(AppError::Conflict(
+            rules::DocumentError::AlreadyValidated.to_string(),
+        ));
+    }
+    Ok(plans)
+}
+
+/// A validated document as it leaves: its CDA (level 1, the PDF inside),
+/// the PDF, when it took effect, and what it corrects.
+struct Built {
+    cda: String,
+    pdf: Vec<u8>,
+    /// HL7 DTM of the validation.
+    effective: String,
+    /// The start of the patient's latest stay at the establishment (Unix ms).
+    stay_start_ms: Option<i64>,
+    /// The version it replaces, for a correction.
+    replaced: Option<Document>,
+}
+
+async fn build_cda(
+    ctx: Ctx<'_>,
+    d: &Document,
+    user: &store::users::User,
+    p: &domain::identity::PatientRecord,
+    est: &store::orgs::Establishment,
+) -> Result<Built, AppError> {
+    let territory = ctx.store.territory(p.territory).await?;
     let (given, family) = user
         .display_name
         .trim_start_matches("Dr ")
         .split_once(' ')
         .map_or(("", user.display_name.as_str()), |(g, f)| (g, f));
-    let pdf = pdf_of(&d, &user.display_name, &est.name);
-    let effective = crate::fmt::hl7_dtm(now);
+    let pdf = pdf_of(d, &user.display_name, &est.name);
+    let effective = crate::fmt::hl7_dtm(ctx.now_ms());
     let stays = ctx.store.encounters_of(d.patient).await?;
     let stay = stays
         .iter()
@@ -391,7 +477,7 @@ pub async fn validate(
         kind: d.kind,
         title: &d.title,
         effective: &effective,
-        patient: &p,
+        patient: p,
         ipp_oid: &territory.oid,
         author: interop::cda::Professional {
             rpps: user.rpps.as_deref(),
@@ -410,129 +496,88 @@ pub async fn validate(
             )
         }),
     });
-    let mut plans = Vec::new();
-    for r in chosen {
-        let plan = match r {
-            Recipient::Patient => RecipientPlan {
-                recipient: *r,
-                address: "portail Parcours".into(),
-                message: Some(NewMessage {
-                    idempotency_key: format!("doc:{}:patient", d.id),
-                    topic: crate::outbound::NOTIFY_TOPIC.into(),
-                    destination: format!("portail:{}", d.patient),
-                    payload: format!(
-                        "Un nouveau document est disponible dans votre espace Parcours : {}.",
-                        d.title
-                    ),
-                }),
-                state: "pending",
-                detail: None,
-            },
-            Recipient::Dmp => {
-                dmp_plan(
-                    ctx,
-                    &p,
-                    &ForDmp {
-                        key: format!("doc:{}:dmp", d.id),
-                        unique_id: &d.unique_id,
-                        author: (user.rpps.as_deref(), &user.display_name),
-                        custodian: (&est.finess, &est.name),
-                        type_code: d.kind.loinc(),
-                        class_code: d.kind.class(),
-                        title: &d.title,
-                        date_ms: now,
-                        period_start_ms: stay.and_then(|e| e.started_at_ms).unwrap_or(now),
-                        cda: cda.as_bytes(),
-                        replaces: replaced.as_ref().map(|o| o.unique_id.as_str()),
-                    },
-                )
-                .await?
-            }
-            Recipient::Gp | Recipient::Referrer => {
-                let address = if *r == Recipient::Gp {
-                    addresses.gp.trim()
-                } else {
-                    addresses.referrer.trim()
-                };
-                if address.is_empty() {
-                    RecipientPlan {
-                        recipient: *r,
-                        address: String::new(),
-                        message: None,
-                        state: "skipped",
-                        detail: Some("adresse de messagerie sécurisée non renseignée".into()),
-                    }
-                } else if !address.contains('@') || address.contains(char::is_whitespace) {
-                    return Err(AppError::Unprocessable(
-                        "business-rule",
-                        format!("adresse de messagerie invalide : {address}"),
-                    ));
-                } else if ctx.mailer.is_none() {
-                    RecipientPlan {
-                        recipient: *r,
-                        address: address.to_owned(),
-                        message: None,
-                        state: "waiting",
-                        detail: Some("messagerie non configurée (PARCOURS_SMTP_URL)".into()),
-                    }
-                } else {
-                    use base64::Engine as _;
-                    let b64 = base64::engine::general_purpose::STANDARD;
-                    let ins = p.ins.as_ref().filter(|_| p.status.ins_exchangeable());
-                    let ins_value = ins.map(|i| (i.value(), i.kind().oid()));
-                    let zip = interop::xdm::zip(&interop::xdm::XdmDocument {
-                        unique_id: &d.unique_id,
-                        submission_id: &format!("urn:uuid:{}", uuid::Uuid::new_v4()),
-                        ins: ins_value.as_ref().map(|(v, oid)| (v.as_str(), *oid)),
-                        type_code: d.kind.loinc(),
-                        class_code: d.kind.class(),
-                        title: &d.title,
-                        created: effective.get(..14).unwrap_or(&effective),
-                        author: &user.display_name,
-                        finess: &est.finess,
-                        recipient: address,
-                        cda: cda.as_bytes(),
-                    });
-                    RecipientPlan {
-                        recipient: *r,
-                        address: address.to_owned(),
-                        message: Some(NewMessage {
-                            idempotency_key: format!("doc:{}:{}", d.id, r.code()),
-                            topic: MSS_TOPIC.into(),
-                            destination: address.to_owned(),
-                            payload: serde_json::json!({
-                                "title": d.title,
-                                "zip": b64.encode(&zip),
-                                "pdf": b64.encode(&pdf),
-                            })
-                            .to_string(),
-                        }),
-                        state: "pending",
-                        detail: None,
-                    }
-                }
-            }
-        };
-        plans.push(plan);
-    }
-    if !ctx
-        .store
-        .validate_document(
-            &d,
-            &user.id.to_string(),
-            "text/xml",
-            cda.as_bytes(),
-            &plans,
-            &AuditActor::new(actor, grant),
-            now,
-        )
-        .await?
-    {
-        return Err(AppError::Conflict(
-            rules::DocumentError::AlreadyValidated.to_string(),
+    Ok(Built {
+        cda,
+        pdf,
+        effective,
+        stay_start_ms: stay.and_then(|e| e.started_at_ms),
+        replaced,
+    })
+}
+
+/// The secure-messaging plan for the GP or the referrer at `address`:
+/// skipped without an address, refused when it is not one, waiting when no
+/// relay is configured, else an XDM archive (with the PDF) to send.
+#[allow(clippy::too_many_arguments)]
+fn mail_plan(
+    ctx: Ctx<'_>,
+    r: Recipient,
+    address: &str,
+    d: &Document,
+    p: &domain::identity::PatientRecord,
+    est: &store::orgs::Establishment,
+    user: &store::users::User,
+    built: &Built,
+) -> Result<RecipientPlan, AppError> {
+    let plan = |address: &str, message, state, detail: Option<&str>| RecipientPlan {
+        recipient: r,
+        address: address.to_owned(),
+        message,
+        state,
+        detail: detail.map(str::to_owned),
+    };
+    if address.is_empty() {
+        return Ok(plan(
+            "",
+            None,
+            "skipped",
+            Some("adresse de messagerie sécurisée non renseignée"),
         ));
     }
-    Ok(plans)
+    if !address.contains('@') || address.contains(char::is_whitespace) {
+        return Err(AppError::Unprocessable(
+            "business-rule",
+            format!("adresse de messagerie invalide : {address}"),
+        ));
+    }
+    if ctx.mailer.is_none() {
+        return Ok(plan(
+            address,
+            None,
+            "waiting",
+            Some("messagerie non configurée (PARCOURS_SMTP_URL)"),
+        ));
+    }
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let ins = p.ins.as_ref().filter(|_| p.status.ins_exchangeable());
+    let ins_value = ins.map(|i| (i.value(), i.kind().oid()));
+    let effective = &built.effective;
+    let zip = interop::xdm::zip(&interop::xdm::XdmDocument {
+        unique_id: &d.unique_id,
+        submission_id: &format!("urn:uuid:{}", uuid::Uuid::new_v4()),
+        ins: ins_value.as_ref().map(|(v, oid)| (v.as_str(), *oid)),
+        type_code: d.kind.loinc(),
+        class_code: d.kind.class(),
+        title: &d.title,
+        created: effective.get(..14).unwrap_or(effective),
+        author: &user.display_name,
+        finess: &est.finess,
+        recipient: address,
+        cda: built.cda.as_bytes(),
+    });
+    let message = NewMessage {
+        idempotency_key: format!("doc:{}:{}", d.id, r.code()),
+        topic: MSS_TOPIC.into(),
+        destination: address.to_owned(),
+        payload: serde_json::json!({
+            "title": d.title,
+            "zip": b64.encode(&zip),
+            "pdf": b64.encode(&built.pdf),
+        })
+        .to_string(),
+    };
+    Ok(plan(address, Some(message), "pending", None))
 }
 
 /// The PDF carried in a level-1 CDA (or the content itself when it is a PDF).

@@ -225,7 +225,6 @@ pub async fn take_mail(ctx: Ctx<'_>, est: &Establishment, raw: &[u8]) -> Result<
         }
         return Ok(report);
     }
-    let system = AuditActor::system("messagerie");
     for (i, cda) in mail.documents.iter().enumerate() {
         let part = i64::try_from(i + 1).unwrap_or(i64::MAX);
         if ctx
@@ -239,69 +238,86 @@ pub async fn take_mail(ctx: Ctx<'_>, est: &Establishment, raw: &[u8]) -> Result<
         let mut n = base.clone();
         n.part = part;
         n.content = Some(cda.clone());
-        let h = match interop::cda::read_header(cda) {
-            Ok(h) => h,
-            Err(why) => {
-                n.detail = why;
-                ctx.store.record_incoming(&n, now).await?;
-                report.rejected += 1;
-                continue;
-            }
-        };
-        n.unique_id = Some(h.unique_id.clone());
-        n.title = h.title.clone();
-        n.type_code = h.type_code.0.clone();
-        n.traits = traits_line(&h);
-        if let Some(existing) = ctx.store.document_by_unique_id(&h.unique_id).await? {
-            n.state = IncomingState::Duplicate;
-            n.detail = "document déjà classé (même identifiant)".into();
-            // Linked only when filed here: another establishment's filing is not ours to show.
-            if existing.establishment == est.id {
-                n.patient = Some(existing.patient);
-                n.document_id = Some(existing.id);
-            }
-            ctx.store.record_incoming(&n, now).await?;
-            report.duplicates += 1;
-            continue;
-        }
-        match match_patient(ctx, est, &h).await? {
-            Ok((patient, how)) => {
-                let (doc, plans) = filing(ctx, est, patient, &h, &mail.from, cda).await?;
-                n.state = IncomingState::Filed;
-                n.detail = format!("rattaché automatiquement ({how})");
-                match ctx
-                    .store
-                    .file_incoming(&n, &doc, &plans, &system, now)
-                    .await
-                {
-                    // A corrected version replaced the one it names (when held
-                    // here, of the same patient and establishment) in the filing.
-                    Ok(Some(_)) => report.filed += 1,
-                    // It names someone else's document: refused, nothing filed.
-                    Err(store::StoreError::Refused(why)) => {
-                        n.state = IncomingState::Rejected;
-                        n.patient = None;
-                        n.detail = why;
-                        ctx.store.record_incoming(&n, now).await?;
-                        report.rejected += 1;
-                    }
-                    Ok(None) => report.seen += 1,
-                    // Filed from another mail meanwhile: read again, it is a duplicate.
-                    Err(store::StoreError::Conflict(e)) => {
-                        return Err(AppError::Conflict(e.to_string()));
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            Err(why) => {
-                n.state = IncomingState::Queued;
-                n.detail = why;
-                ctx.store.record_incoming(&n, now).await?;
-                report.queued += 1;
-            }
-        }
+        take_part(ctx, est, n, cda, &mail.from, &mut report).await?;
     }
     Ok(report)
+}
+
+/// One CDA of a mail, recorded as `n`: rejected when unreadable, a
+/// duplicate when filed already, filed on the patient it names when the
+/// match is certain, else queued for a human.
+async fn take_part(
+    ctx: Ctx<'_>,
+    est: &Establishment,
+    mut n: NewIncoming,
+    cda: &[u8],
+    from: &str,
+    report: &mut Report,
+) -> Result<(), AppError> {
+    let now = ctx.now_ms();
+    let h = match interop::cda::read_header(cda) {
+        Ok(h) => h,
+        Err(why) => {
+            n.detail = why;
+            ctx.store.record_incoming(&n, now).await?;
+            report.rejected += 1;
+            return Ok(());
+        }
+    };
+    n.unique_id = Some(h.unique_id.clone());
+    n.title = h.title.clone();
+    n.type_code = h.type_code.0.clone();
+    n.traits = traits_line(&h);
+    if let Some(existing) = ctx.store.document_by_unique_id(&h.unique_id).await? {
+        n.state = IncomingState::Duplicate;
+        n.detail = "document déjà classé (même identifiant)".into();
+        // Linked only when filed here: another establishment's filing is not ours to show.
+        if existing.establishment == est.id {
+            n.patient = Some(existing.patient);
+            n.document_id = Some(existing.id);
+        }
+        ctx.store.record_incoming(&n, now).await?;
+        report.duplicates += 1;
+        return Ok(());
+    }
+    let (patient, how) = match match_patient(ctx, est, &h).await? {
+        Ok(found) => found,
+        Err(why) => {
+            n.state = IncomingState::Queued;
+            n.detail = why;
+            ctx.store.record_incoming(&n, now).await?;
+            report.queued += 1;
+            return Ok(());
+        }
+    };
+    let (doc, plans) = filing(ctx, est, patient, &h, from, cda).await?;
+    n.state = IncomingState::Filed;
+    n.detail = format!("rattaché automatiquement ({how})");
+    let system = AuditActor::system("messagerie");
+    match ctx
+        .store
+        .file_incoming(&n, &doc, &plans, &system, now)
+        .await
+    {
+        // A corrected version replaced the one it names (when held
+        // here, of the same patient and establishment) in the filing.
+        Ok(Some(_)) => report.filed += 1,
+        // It names someone else's document: refused, nothing filed.
+        Err(store::StoreError::Refused(why)) => {
+            n.state = IncomingState::Rejected;
+            n.patient = None;
+            n.detail = why;
+            ctx.store.record_incoming(&n, now).await?;
+            report.rejected += 1;
+        }
+        Ok(None) => report.seen += 1,
+        // Filed from another mail meanwhile: read again, it is a duplicate.
+        Err(store::StoreError::Conflict(e)) => {
+            return Err(AppError::Conflict(e.to_string()));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
 }
 
 /// The roles that handle received documents.

@@ -51,21 +51,9 @@ struct Request {
     mode: Mode,
 }
 
-async fn read(ctx: Ctx<'_>, m: &Message, from: &Context) -> Result<Request, Vec<AckError>> {
-    let external = Some(text(m, "SCH-2.1"))
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| text(m, "SCH-1.1"));
-    if external.is_empty() {
-        return Err(vec![err(
-            "SCH",
-            Some(2),
-            None,
-            None,
-            101,
-            "identifiant du rendez-vous absent (SCH-2 ou SCH-1)".into(),
-        )]);
-    }
-    // The IPP: the PID-3 repetition typed PI, else the first.
+/// The IPP: the PID-3 repetition typed PI, else the first; refused when it
+/// is of another domain (it would name someone else here).
+fn ipp_of(m: &Message, from: &Context) -> Result<String, Vec<AckError>> {
     let mut ipp = String::new();
     let mut chosen = 1;
     for rep in 1..=5 {
@@ -78,7 +66,6 @@ async fn read(ctx: Ctx<'_>, m: &Message, from: &Context) -> Result<Request, Vec<
             chosen = rep;
         }
     }
-    // An IPP of another domain would name someone else here.
     let namespace = text(m, &format!("PID-3({chosen}).4.1"));
     let universal = text(m, &format!("PID-3({chosen}).4.2"));
     if !ipp.is_empty() && !ipp_authority_ok(&from.declared, &namespace, &universal) {
@@ -94,6 +81,24 @@ async fn read(ctx: Ctx<'_>, m: &Message, from: &Context) -> Result<Request, Vec<
             ),
         )]);
     }
+    Ok(ipp)
+}
+
+async fn read(ctx: Ctx<'_>, m: &Message, from: &Context) -> Result<Request, Vec<AckError>> {
+    let external = Some(text(m, "SCH-2.1"))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| text(m, "SCH-1.1"));
+    if external.is_empty() {
+        return Err(vec![err(
+            "SCH",
+            Some(2),
+            None,
+            None,
+            101,
+            "identifiant du rendez-vous absent (SCH-2 ou SCH-1)".into(),
+        )]);
+    }
+    let ipp = ipp_of(m, from)?;
     let q = PatientQuery {
         ipp: Some(ipp.clone()),
         limit: 1,
@@ -199,7 +204,6 @@ pub async fn intake(
         role: Some(domain::org::Role::Integration.code()),
         establishment: Some(from.establishment.to_string()),
     };
-    let now = ctx.now_ms();
     let existing = ctx
         .store
         .appointment_by_external(from.establishment, &r.external)
@@ -211,6 +215,25 @@ pub async fn intake(
             return Outcome::NoAck;
         }
     };
+    let outcome = apply(ctx, event, existing.as_ref(), &r, from, &who).await;
+    match outcome {
+        Ok(()) => finish_without_effect(ctx, Some(m), AckCode::Accept, &[], log, ts).await,
+        Err(e) => finish_without_effect(ctx, Some(m), AckCode::Error, &e, log, ts).await,
+    }
+}
+
+/// What SIU `event` does to the appointment `existing` (found by its
+/// external id): S15 cancels it; S12 books a new one; S13 and S14 move it
+/// (cancel, then book at the new time). The ERR segments when refused.
+async fn apply(
+    ctx: Ctx<'_>,
+    event: &str,
+    existing: Option<&Appointment>,
+    r: &Request,
+    from: &Context,
+    who: &AuditActor,
+) -> Result<(), Vec<AckError>> {
+    let now = ctx.now_ms();
     let cancel = async |a: &Appointment, reason: &str| -> Result<(), store::StoreError> {
         let n = as_new(a, String::new());
         let notice = crate::services::schedule::notice(
@@ -222,30 +245,23 @@ pub async fn intake(
         .await
         .ok();
         ctx.store
-            .cancel_appointment(a, reason, notice.as_slice(), &who, now)
+            .cancel_appointment(a, reason, notice.as_slice(), who, now)
             .await
             .map(|_| ())
     };
-    let outcome: Result<(), Vec<AckError>> = match (event, &existing) {
+    let unknown = |code: u16, what: String| vec![err("SCH", Some(2), None, None, code, what)];
+    match (event, existing) {
         ("S15", Some(a)) => cancel(a, "annulé par l'agenda de l'établissement")
             .await
             .map_err(|e| store_error(&e)),
-        ("S15", None) | ("S13" | "S14", None) => Err(vec![err(
-            "SCH",
-            Some(2),
-            None,
-            None,
+        ("S15", None) | ("S13" | "S14", None) => Err(unknown(
             204,
             format!("rendez-vous inconnu {:?}", r.external),
-        )]),
-        ("S12", Some(_)) => Err(vec![err(
-            "SCH",
-            Some(2),
-            None,
-            None,
+        )),
+        ("S12", Some(_)) => Err(unknown(
             205,
             format!("rendez-vous {:?} déjà connu", r.external),
-        )]),
+        )),
         (_, old) => {
             // A move to a time already taken is refused before the old one is
             // cancelled: the patient never ends up with no appointment.
@@ -253,36 +269,20 @@ pub async fn intake(
                 .store
                 .agenda(r.practitioner, r.start_ms, r.start_ms + 1)
                 .await
-                .map(|list| {
-                    list.iter()
-                        .any(|x| old.as_ref().is_none_or(|o| o.id != x.id))
-                })
+                .map(|list| list.iter().any(|x| old.is_none_or(|o| o.id != x.id)))
                 .unwrap_or(false);
             if taken {
-                let e = store_error(&store::StoreError::Conflict(store::Conflict::Duplicate(
-                    "appointments_one_per_slot".into(),
+                return Err(store_error(&store::StoreError::Conflict(
+                    store::Conflict::Duplicate("appointments_one_per_slot".into()),
                 )));
-                return finish_without_effect(ctx, Some(m), AckCode::Error, &e, log, ts).await;
             }
-            if let Some(a) = old
-                && let Err(e) = cancel(a, "déplacé par l'agenda de l'établissement").await
-            {
-                return finish_without_effect(
-                    ctx,
-                    Some(m),
-                    AckCode::Error,
-                    &store_error(&e),
-                    log,
-                    ts,
-                )
-                .await;
+            if let Some(a) = old {
+                cancel(a, "déplacé par l'agenda de l'établissement")
+                    .await
+                    .map_err(|e| store_error(&e))?;
             }
-            book(ctx, from, &r, &who, now).await
+            book(ctx, from, r, who, now).await
         }
-    };
-    match outcome {
-        Ok(()) => finish_without_effect(ctx, Some(m), AckCode::Accept, &[], log, ts).await,
-        Err(e) => finish_without_effect(ctx, Some(m), AckCode::Error, &e, log, ts).await,
     }
 }
 
