@@ -257,8 +257,133 @@ pub fn searchset(
 
 /// The CapabilityStatement: exactly what the server implements.
 pub fn capability_statement(base: &str, software_version: &str, date: &str) -> Value {
-    let param =
-        |name: &str, ty: &str, doc: &str| json!({"name": name, "type": ty, "documentation": doc});
+    json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": date,
+        "publisher": "Parcours",
+        "kind": "instance",
+        "software": {"name": "Parcours", "version": software_version},
+        "implementation": {"description": "Parcours FHIR R4 API", "url": base},
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "json"],
+        "rest": [{
+            "mode": "server",
+            "security": {
+                "cors": false,
+                "description": "Jeton porteur obtenu par OAuth2 client credentials sur POST /oauth/token (grant_type=client_credentials, client_id, client_secret).",
+            },
+            "resource": resources(),
+        }],
+    })
+}
+
+fn param(name: &str, ty: &str, doc: &str) -> Value {
+    json!({"name": name, "type": ty, "documentation": doc})
+}
+
+/// Every resource type the API exposes, with its interactions and search
+/// parameters.
+fn resources() -> Vec<Value> {
+    let mut v = read_and_write_resources();
+    v.extend(searched_resources());
+    v
+}
+
+/// Patient, stays, beds, orientation and monitoring's questionnaires.
+fn read_and_write_resources() -> Vec<Value> {
+    let list = json!([
+    {
+        "type": "Patient",
+        "profile": PROFILE_FR_CORE_PATIENT,
+        "interaction": [{"code": "read"}, {"code": "create"}, {"code": "update"}, {"code": "search-type"}],
+        "versioning": "versioned-update",
+        "readHistory": false,
+        "updateCreate": false,
+        "conditionalCreate": false,
+        "conditionalUpdate": false,
+        "conditionalDelete": "not-supported",
+        "searchParam": [
+            param("identifier", "token", "system|value: INS (urn:oid:1.2.250.1.213.1.4.8 ou .9) ou IPP (urn:oid: + autorité d'affectation)"),
+            param("family", "string", "Début d'un mot du nom de naissance ou d'usage, sans accents ni casse"),
+            param("given", "string", "Début d'un prénom"),
+            param("birthdate", "date", "Date de naissance exacte (AAAA-MM-JJ)"),
+            param("_count", "number", "Taille de page (200 au plus)"),
+            param("_offset", "number", "Décalage de page"),
+        ],
+    },
+    {
+        "type": "Encounter",
+        "interaction": [{"code": "read"}, {"code": "search-type"}],
+        "versioning": "no-version",
+        "readHistory": false,
+        "updateCreate": false,
+        "searchParam": [param("patient", "reference", "Séjours d'un patient (obligatoire)")],
+        "documentation": "Séjours et mouvements alimentés par les messages ADT IHE PAM France (MLLP), et téléconsultations closes (class VR).",
+    },
+    {
+        "type": "Location",
+        "interaction": [{"code": "read"}, {"code": "search-type"}],
+        "versioning": "no-version",
+        "readHistory": false,
+        "updateCreate": false,
+        "documentation": "Unités et lits disponibles et fermés au format ROR (extension ror-location-supported-capacity).",
+    },
+    {
+        "type": "HealthcareService",
+        "interaction": [{"code": "search-type"}],
+        "versioning": "no-version",
+        "readHistory": false,
+        "updateCreate": false,
+        "searchInclude": ["HealthcareService:location"],
+        "documentation": "Une offre par unité dotée de lits, avec sa Location.",
+    },
+    {
+        "type": "ServiceRequest",
+        "interaction": [{"code": "read"}],
+        "versioning": "no-version",
+        "readHistory": false,
+        "updateCreate": false,
+        "documentation": "Demandes d'orientation (SSR, HAD), lisibles par l'établissement demandeur et les destinataires.",
+    },
+    {
+        "type": "Task",
+        "interaction": [{"code": "search-type"}],
+        "versioning": "no-version",
+        "readHistory": false,
+        "updateCreate": false,
+        "searchParam": [
+            {"name": "focus", "type": "reference", "documentation": "ServiceRequest/id : une tâche par établissement sollicité"},
+            {"name": "patient", "type": "reference", "documentation": "Patient/id : le triage des alertes de télésurveillance"}
+        ],
+        "documentation": "Réponses aux demandes d'orientation, et triage des alertes de télésurveillance (l'un des deux paramètres est obligatoire).",
+    },
+    {
+        "type": "Questionnaire",
+        "interaction": [{"code": "read"}, {"code": "search-type"}],
+        "versioning": "no-version",
+        "readHistory": false,
+        "updateCreate": false,
+        "documentation": "Questionnaires des programmes de télésurveillance livrés.",
+    },
+    {
+        "type": "QuestionnaireResponse",
+        "interaction": [{"code": "search-type"}, {"code": "create"}],
+        "documentation": "create : réponses envoyées par une application ou une passerelle d'objets connectés pour un patient inclus; notées par les règles du programme, alertes levées.",
+        "versioning": "no-version",
+        "readHistory": false,
+        "updateCreate": false,
+        "searchParam": [{"name": "patient", "type": "reference", "documentation": "Réponses d'un patient (obligatoire)"}],
+    },
+    ]);
+    match list {
+        Value::Array(v) => v,
+        _ => Vec::new(),
+    }
+}
+
+/// The resources searched by patient (or by agenda), and the directory.
+fn searched_resources() -> Vec<Value> {
     let read_only = |ty: &str| {
         json!({
             "type": ty,
@@ -324,121 +449,39 @@ pub fn capability_statement(base: &str, software_version: &str, date: &str) -> V
             json!("Journal d'audit chaîné; réservé aux administrateurs de l'établissement."),
         );
     }
-    json!({
-        "resourceType": "CapabilityStatement",
-        "status": "active",
-        "date": date,
-        "publisher": "Parcours",
-        "kind": "instance",
-        "software": {"name": "Parcours", "version": software_version},
-        "implementation": {"description": "Parcours FHIR R4 API", "url": base},
-        "fhirVersion": "4.0.1",
-        "format": ["application/fhir+json", "json"],
-        "rest": [{
-            "mode": "server",
-            "security": {
-                "cors": false,
-                "description": "Jeton porteur obtenu par OAuth2 client credentials sur POST /oauth/token (grant_type=client_credentials, client_id, client_secret).",
-            },
-            "resource": [
-                {
-                    "type": "Patient",
-                    "profile": PROFILE_FR_CORE_PATIENT,
-                    "interaction": [{"code": "read"}, {"code": "create"}, {"code": "update"}, {"code": "search-type"}],
-                    "versioning": "versioned-update",
-                    "readHistory": false,
-                    "updateCreate": false,
-                    "conditionalCreate": false,
-                    "conditionalUpdate": false,
-                    "conditionalDelete": "not-supported",
-                    "searchParam": [
-                        param("identifier", "token", "system|value: INS (urn:oid:1.2.250.1.213.1.4.8 ou .9) ou IPP (urn:oid: + autorité d'affectation)"),
-                        param("family", "string", "Début d'un mot du nom de naissance ou d'usage, sans accents ni casse"),
-                        param("given", "string", "Début d'un prénom"),
-                        param("birthdate", "date", "Date de naissance exacte (AAAA-MM-JJ)"),
-                        param("_count", "number", "Taille de page (200 au plus)"),
-                        param("_offset", "number", "Décalage de page"),
-                    ],
-                },
-                {
-                    "type": "Encounter",
-                    "interaction": [{"code": "read"}, {"code": "search-type"}],
-                    "versioning": "no-version",
-                    "readHistory": false,
-                    "updateCreate": false,
-                    "searchParam": [param("patient", "reference", "Séjours d'un patient (obligatoire)")],
-                    "documentation": "Séjours et mouvements alimentés par les messages ADT IHE PAM France (MLLP), et téléconsultations closes (class VR).",
-                },
-                {
-                    "type": "Location",
-                    "interaction": [{"code": "read"}, {"code": "search-type"}],
-                    "versioning": "no-version",
-                    "readHistory": false,
-                    "updateCreate": false,
-                    "documentation": "Unités et lits disponibles et fermés au format ROR (extension ror-location-supported-capacity).",
-                },
-                {
-                    "type": "HealthcareService",
-                    "interaction": [{"code": "search-type"}],
-                    "versioning": "no-version",
-                    "readHistory": false,
-                    "updateCreate": false,
-                    "searchInclude": ["HealthcareService:location"],
-                    "documentation": "Une offre par unité dotée de lits, avec sa Location.",
-                },
-                {
-                    "type": "ServiceRequest",
-                    "interaction": [{"code": "read"}],
-                    "versioning": "no-version",
-                    "readHistory": false,
-                    "updateCreate": false,
-                    "documentation": "Demandes d'orientation (SSR, HAD), lisibles par l'établissement demandeur et les destinataires.",
-                },
-                {
-                    "type": "Task",
-                    "interaction": [{"code": "search-type"}],
-                    "versioning": "no-version",
-                    "readHistory": false,
-                    "updateCreate": false,
-                    "searchParam": [
-                        {"name": "focus", "type": "reference", "documentation": "ServiceRequest/id : une tâche par établissement sollicité"},
-                        {"name": "patient", "type": "reference", "documentation": "Patient/id : le triage des alertes de télésurveillance"}
-                    ],
-                    "documentation": "Réponses aux demandes d'orientation, et triage des alertes de télésurveillance (l'un des deux paramètres est obligatoire).",
-                },
-                {
-                    "type": "Questionnaire",
-                    "interaction": [{"code": "read"}, {"code": "search-type"}],
-                    "versioning": "no-version",
-                    "readHistory": false,
-                    "updateCreate": false,
-                    "documentation": "Questionnaires des programmes de télésurveillance livrés.",
-                },
-                {
-                    "type": "QuestionnaireResponse",
-                    "interaction": [{"code": "search-type"}, {"code": "create"}],
-                    "documentation": "create : réponses envoyées par une application ou une passerelle d'objets connectés pour un patient inclus; notées par les règles du programme, alertes levées.",
-                    "versioning": "no-version",
-                    "readHistory": false,
-                    "updateCreate": false,
-                    "searchParam": [{"name": "patient", "type": "reference", "documentation": "Réponses d'un patient (obligatoire)"}],
-                },
-                by_patient("Observation", "Réponses aux questionnaires : mesures (LOINC, UCUM) et symptômes gradés."),
-                by_patient("Flag", "Alertes de télésurveillance : actives tant qu'elles ne sont pas closes."),
-                by_patient("CarePlan", "Inclusions en télésurveillance, avec le motif de fin."),
-                by_patient("Communication", "Messages entre le patient suivi et l'équipe de soins."),
-                appointment_cap,
-                by_patient("MedicationRequest", "Prescriptions des téléconsultations (une par médicament, groupIdentifier = numéro d'ordonnance) ; draft tant que le médecin ne l'a pas validée."),
-                by_patient("DocumentReference", "Documents validés (CDA R2, ITI-67 ; patient.identifier=INS accepté) et ordonnances des téléconsultations."),
-                by_patient("List", "Lots de soumission (ITI-66) des documents validés."),
-                schedule_cap,
-                slot_cap,
-                read_only("Practitioner"),
-                read_only("Organization"),
-                audit,
-            ],
-        }],
-    })
+    vec![
+        by_patient(
+            "Observation",
+            "Réponses aux questionnaires : mesures (LOINC, UCUM) et symptômes gradés.",
+        ),
+        by_patient(
+            "Flag",
+            "Alertes de télésurveillance : actives tant qu'elles ne sont pas closes.",
+        ),
+        by_patient(
+            "CarePlan",
+            "Inclusions en télésurveillance, avec le motif de fin.",
+        ),
+        by_patient(
+            "Communication",
+            "Messages entre le patient suivi et l'équipe de soins.",
+        ),
+        appointment_cap,
+        by_patient(
+            "MedicationRequest",
+            "Prescriptions des téléconsultations (une par médicament, groupIdentifier = numéro d'ordonnance) ; draft tant que le médecin ne l'a pas validée.",
+        ),
+        by_patient(
+            "DocumentReference",
+            "Documents validés (CDA R2, ITI-67 ; patient.identifier=INS accepté) et ordonnances des téléconsultations.",
+        ),
+        by_patient("List", "Lots de soumission (ITI-66) des documents validés."),
+        schedule_cap,
+        slot_cap,
+        read_only("Practitioner"),
+        read_only("Organization"),
+        audit,
+    ]
 }
 
 /// What an Encounter shows (a stay fed by ADT).

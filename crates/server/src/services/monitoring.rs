@@ -502,21 +502,7 @@ pub async fn summary_report(
     let p = programme(&enrolment.programme);
     let title = p.map_or(enrolment.programme.clone(), |p| p.title.clone());
     let patient = ctx.store.patient(enrolment.patient).await?;
-    let responses: Vec<_> = ctx
-        .store
-        .responses_of(enrolment.patient)
-        .await?
-        .into_iter()
-        .filter(|r| r.enrolment == enrolment.id)
-        .collect();
-    let mut alerts: Vec<_> = ctx
-        .store
-        .alerts_of(enrolment.patient)
-        .await?
-        .into_iter()
-        .filter(|a| a.enrolment == enrolment.id)
-        .collect();
-    alerts.reverse();
+    let (responses, alerts) = enrolment_history(ctx, enrolment).await?;
     let now = ctx.now_ms();
     let period = format!(
         "du {} au {}",
@@ -544,18 +530,7 @@ pub async fn summary_report(
         format!("Alertes : {} ({levels})", alerts.len()),
         String::new(),
     ];
-    for a in &alerts {
-        lines.push(format!(
-            "{} — {} — {} : {} — {}",
-            crate::fmt::paris_time(a.raised_at_ms),
-            a.level.label_fr(),
-            item_label(&a.item),
-            a.reason,
-            a.outcome
-                .as_deref()
-                .map_or("non close".to_owned(), |o| format!("issue : {o}"))
-        ));
-    }
+    lines.extend(alerts.iter().map(alert_line));
     let pdf = interop::pdf::text_document(
         &format!("Synthèse de fin de télésurveillance — {title}"),
         &lines,
@@ -597,6 +572,49 @@ pub async fn summary_report(
         observations,
     )
     .await
+}
+
+/// An alert as the summary report lists it.
+fn alert_line(a: &store::monitoring::Alert) -> String {
+    format!(
+        "{} — {} — {} : {} — {}",
+        crate::fmt::paris_time(a.raised_at_ms),
+        a.level.label_fr(),
+        item_label(&a.item),
+        a.reason,
+        a.outcome
+            .as_deref()
+            .map_or("non close".to_owned(), |o| format!("issue : {o}"))
+    )
+}
+
+/// The patient's responses and alerts (oldest first) of one enrolment.
+async fn enrolment_history(
+    ctx: Ctx<'_>,
+    enrolment: &Enrolment,
+) -> Result<
+    (
+        Vec<store::monitoring::StoredResponse>,
+        Vec<store::monitoring::Alert>,
+    ),
+    AppError,
+> {
+    let responses = ctx
+        .store
+        .responses_of(enrolment.patient)
+        .await?
+        .into_iter()
+        .filter(|r| r.enrolment == enrolment.id)
+        .collect();
+    let mut alerts: Vec<_> = ctx
+        .store
+        .alerts_of(enrolment.patient)
+        .await?
+        .into_iter()
+        .filter(|a| a.enrolment == enrolment.id)
+        .collect();
+    alerts.reverse();
+    Ok((responses, alerts))
 }
 
 /// An alert's timeline for people: (French time, who, what in French, note), oldest first.
