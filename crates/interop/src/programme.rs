@@ -181,6 +181,106 @@ fn items(q: &Value) -> Result<Vec<Item>, String> {
         .collect()
 }
 
+/// One rule of a programme file, checked against its questionnaire's items.
+fn rule_of(r: RuleIn, items: &[Item]) -> Result<Rule, String> {
+    let kind_of = |item: &str| items.iter().find(|i| i.link_id == item).map(|i| i.kind);
+    let level =
+        |l: &str| AlertLevel::from_code(l).ok_or_else(|| format!("niveau d'alerte inconnu {l:?}"));
+    Ok(match r {
+        RuleIn::Grade {
+            item,
+            min_grade,
+            level: l,
+            advice,
+        } => match kind_of(&item) {
+            Some(ItemKind::Grade(max)) if min_grade <= max => Rule::Grade {
+                item,
+                min_grade,
+                level: level(&l)?,
+                advice,
+            },
+            _ => {
+                return Err(format!(
+                    "règle de grade sur {item:?}: item gradé absent ou grade hors échelle"
+                ));
+            }
+        },
+        RuleIn::Above {
+            item,
+            threshold,
+            level: l,
+            advice,
+        }
+        | RuleIn::Below {
+            item,
+            threshold,
+            level: l,
+            advice,
+        } if kind_of(&item) != Some(ItemKind::Number) => {
+            let _ = (threshold, l, advice);
+            return Err(format!(
+                "règle de seuil sur {item:?}: item numérique absent"
+            ));
+        }
+        RuleIn::Above {
+            item,
+            threshold,
+            level: l,
+            advice,
+        } => Rule::Above {
+            item,
+            threshold,
+            level: level(&l)?,
+            advice,
+        },
+        RuleIn::Below {
+            item,
+            threshold,
+            level: l,
+            advice,
+        } => Rule::Below {
+            item,
+            threshold,
+            level: level(&l)?,
+            advice,
+        },
+        RuleIn::Yes {
+            item,
+            level: l,
+            advice,
+        } => match kind_of(&item) {
+            Some(ItemKind::Bool) => Rule::Yes {
+                item,
+                level: level(&l)?,
+                advice,
+            },
+            _ => {
+                return Err(format!("règle oui/non sur {item:?}: item booléen absent"));
+            }
+        },
+        RuleIn::Drop {
+            item,
+            percent,
+            days,
+            level: l,
+            advice,
+        } => match kind_of(&item) {
+            Some(ItemKind::Number) if percent > 0.0 && days > 0 => Rule::Drop {
+                item,
+                percent,
+                days,
+                level: level(&l)?,
+                advice,
+            },
+            _ => {
+                return Err(format!(
+                    "règle de tendance sur {item:?}: item numérique absent ou paramètres invalides"
+                ));
+            }
+        },
+    })
+}
+
 /// Reads and checks a programme file.
 pub fn parse(text: &str) -> Result<Programme, ProgrammeError> {
     let fail = |file: &str, message: String| ProgrammeError {
@@ -202,118 +302,12 @@ pub fn parse(text: &str) -> Result<Programme, ProgrammeError> {
         ));
     }
     let items = items(&f.questionnaire).map_err(|m| fail(&f.id, m))?;
-    let kind_of = |item: &str| items.iter().find(|i| i.link_id == item).map(|i| i.kind);
-    let level = |l: &str| {
-        AlertLevel::from_code(l)
-            .ok_or_else(|| fail(&f.id, format!("niveau d'alerte inconnu {l:?}")))
-    };
-    let mut rules = Vec::new();
-    for r in f.rules {
-        let rule = match r {
-            RuleIn::Grade {
-                item,
-                min_grade,
-                level: l,
-                advice,
-            } => match kind_of(&item) {
-                Some(ItemKind::Grade(max)) if min_grade <= max => Rule::Grade {
-                    item,
-                    min_grade,
-                    level: level(&l)?,
-                    advice,
-                },
-                _ => {
-                    return Err(fail(
-                        &f.id,
-                        format!(
-                            "règle de grade sur {item:?}: item gradé absent ou grade hors échelle"
-                        ),
-                    ));
-                }
-            },
-            RuleIn::Above {
-                item,
-                threshold,
-                level: l,
-                advice,
-            }
-            | RuleIn::Below {
-                item,
-                threshold,
-                level: l,
-                advice,
-            } if kind_of(&item) != Some(ItemKind::Number) => {
-                let _ = (threshold, l, advice);
-                return Err(fail(
-                    &f.id,
-                    format!("règle de seuil sur {item:?}: item numérique absent"),
-                ));
-            }
-            RuleIn::Above {
-                item,
-                threshold,
-                level: l,
-                advice,
-            } => Rule::Above {
-                item,
-                threshold,
-                level: level(&l)?,
-                advice,
-            },
-            RuleIn::Below {
-                item,
-                threshold,
-                level: l,
-                advice,
-            } => Rule::Below {
-                item,
-                threshold,
-                level: level(&l)?,
-                advice,
-            },
-            RuleIn::Yes {
-                item,
-                level: l,
-                advice,
-            } => match kind_of(&item) {
-                Some(ItemKind::Bool) => Rule::Yes {
-                    item,
-                    level: level(&l)?,
-                    advice,
-                },
-                _ => {
-                    return Err(fail(
-                        &f.id,
-                        format!("règle oui/non sur {item:?}: item booléen absent"),
-                    ));
-                }
-            },
-            RuleIn::Drop {
-                item,
-                percent,
-                days,
-                level: l,
-                advice,
-            } => match kind_of(&item) {
-                Some(ItemKind::Number) if percent > 0.0 && days > 0 => Rule::Drop {
-                    item,
-                    percent,
-                    days,
-                    level: level(&l)?,
-                    advice,
-                },
-                _ => {
-                    return Err(fail(
-                        &f.id,
-                        format!(
-                            "règle de tendance sur {item:?}: item numérique absent ou paramètres invalides"
-                        ),
-                    ));
-                }
-            },
-        };
-        rules.push(rule);
-    }
+    let rules = f
+        .rules
+        .into_iter()
+        .map(|r| rule_of(r, &items))
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|m| fail(&f.id, m))?;
     Ok(Programme {
         id: f.id,
         title: f.title,

@@ -121,26 +121,12 @@ fn rule(msg: impl Into<String>) -> FhirInputError {
     FhirInputError::Rule(msg.into())
 }
 
-/// Reads a Patient. `domain_oid` is the client's identity domain: an identifier in
-/// that system is the IPP. `today` bounds the birth date.
-pub fn parse_patient(
-    body: &[u8],
+/// The INS (one at most) and the IPP (an identifier in the client's domain);
+/// any other system is refused.
+fn identifiers(
+    p: &PatientIn,
     domain_oid: &str,
-    today: Date,
-) -> Result<ParsedPatient, FhirInputError> {
-    let p: PatientIn = serde_json::from_slice(body).map_err(structure)?;
-    if p.resource_type != "Patient" {
-        return Err(FhirInputError::Structure(format!(
-            "resourceType {:?} reçu là où Patient est attendu",
-            p.resource_type
-        )));
-    }
-    if p.active == Some(false) {
-        return Err(FhirInputError::NotSupported(
-            "active=false n'est pas pris en charge: un dossier ne se désactive que par fusion"
-                .into(),
-        ));
-    }
+) -> Result<(Option<Ins>, Option<String>), FhirInputError> {
     let (mut ins, mut ipp) = (None, None);
     for id in &p.identifier {
         let system = id.system.as_deref().unwrap_or("");
@@ -162,6 +148,12 @@ pub fn parse_patient(
             )));
         }
     }
+    Ok((ins, ipp))
+}
+
+/// The identity status (fr-core-identity-reliability) and the birthplace's
+/// INSEE code; any other extension is refused.
+fn extensions(p: &PatientIn) -> Result<(Option<IdentityStatus>, Option<String>), FhirInputError> {
     let mut status = None;
     let mut birthplace = None;
     for ext in &p.extension {
@@ -202,6 +194,31 @@ pub fn parse_patient(
             }
         }
     }
+    Ok((status, birthplace))
+}
+
+/// Reads a Patient. `domain_oid` is the client's identity domain: an identifier in
+/// that system is the IPP. `today` bounds the birth date.
+pub fn parse_patient(
+    body: &[u8],
+    domain_oid: &str,
+    today: Date,
+) -> Result<ParsedPatient, FhirInputError> {
+    let p: PatientIn = serde_json::from_slice(body).map_err(structure)?;
+    if p.resource_type != "Patient" {
+        return Err(FhirInputError::Structure(format!(
+            "resourceType {:?} reçu là où Patient est attendu",
+            p.resource_type
+        )));
+    }
+    if p.active == Some(false) {
+        return Err(FhirInputError::NotSupported(
+            "active=false n'est pas pris en charge: un dossier ne se désactive que par fusion"
+                .into(),
+        ));
+    }
+    let (ins, ipp) = identifiers(&p, domain_oid)?;
+    let (status, birthplace) = extensions(&p)?;
     let official = p
         .name
         .iter()
