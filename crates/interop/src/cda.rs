@@ -114,9 +114,9 @@ fn organization_id(finess: &str) -> String {
     )
 }
 
-/// The CDA document (UTF-8 XML).
-pub fn build(d: &CdaInput<'_>) -> String {
-    let (type_code, type_display) = d.kind.loinc();
+/// The patient's `recordTarget`: the INS when exchangeable, the IPP, the
+/// traits.
+fn record_target(d: &CdaInput<'_>) -> String {
     let p = d.patient;
     let mut ids = String::new();
     if let Some(ins) = p.ins.as_ref().filter(|_| p.status.ins_exchangeable()) {
@@ -147,14 +147,19 @@ pub fn build(d: &CdaInput<'_>) -> String {
             )
         })
         .unwrap_or_default();
-    let author_name = format!(
-        "<name><given>{}</given><family>{}</family></name>",
-        esc(d.author.given),
-        esc(d.author.family)
-    );
-    let (finess, org_name) = d.establishment;
-    let org = format!("{}<name>{}</name>", organization_id(finess), esc(org_name));
-    let encounter = match d.encounter {
+    format!(
+        "<recordTarget><patientRole>{ids}<patient classCode=\"PSN\">{name}\
+<administrativeGenderCode code=\"{gender}\" displayName=\"{gender_name}\" codeSystem=\"2.16.840.1.113883.5.1\"/>\
+<birthTime value=\"{birth}\"/>{birthplace}</patient></patientRole></recordTarget>",
+        name = name_xml(p),
+        birth = p.traits.birth_date.strftime("%Y%m%d"),
+    )
+}
+
+/// The `componentOf`: the stay (its period) or the act's time, at the
+/// establishment `org`.
+fn encompassing(d: &CdaInput<'_>, org: &str) -> String {
+    match d.encounter {
         Some((start, end)) => format!(
             "<componentOf><encompassingEncounter><effectiveTime><low value=\"{}\"/>{}</effectiveTime>\
              <location><healthCareFacility><code code=\"SA01\" displayName=\"Etablissement de santé\" codeSystem=\"1.2.250.1.71.4.2.4\"/>\
@@ -169,7 +174,21 @@ pub fn build(d: &CdaInput<'_>) -> String {
              <serviceProviderOrganization>{org}</serviceProviderOrganization></healthCareFacility></location></encompassingEncounter></componentOf>",
             esc(d.effective)
         ),
-    };
+    }
+}
+
+/// The CDA document (UTF-8 XML).
+pub fn build(d: &CdaInput<'_>) -> String {
+    let (type_code, type_display) = d.kind.loinc();
+    let record_target = record_target(d);
+    let author_name = format!(
+        "<name><given>{}</given><family>{}</family></name>",
+        esc(d.author.given),
+        esc(d.author.family)
+    );
+    let (finess, org_name) = d.establishment;
+    let org = format!("{}<name>{}</name>", organization_id(finess), esc(org_name));
+    let encounter = encompassing(d, &org);
     let pdf = base64::engine::general_purpose::STANDARD.encode(d.pdf);
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
@@ -187,9 +206,7 @@ pub fn build(d: &CdaInput<'_>) -> String {
 <languageCode code=\"fr-FR\"/>\
 <setId root=\"{set_id}\"/>\
 <versionNumber value=\"{version}\"/>\
-<recordTarget><patientRole>{ids}<patient classCode=\"PSN\">{name}\
-<administrativeGenderCode code=\"{gender}\" displayName=\"{gender_name}\" codeSystem=\"2.16.840.1.113883.5.1\"/>\
-<birthTime value=\"{birth}\"/>{birthplace}</patient></patientRole></recordTarget>\
+{record_target}\
 <author><time value=\"{effective}\"/><assignedAuthor>{author_id}\
 <assignedPerson>{author_name}</assignedPerson>\
 <representedOrganization>{org}</representedOrganization></assignedAuthor></author>\
@@ -207,8 +224,6 @@ pub fn build(d: &CdaInput<'_>) -> String {
         conf = esc(d.confidentiality),
         set_id = esc(d.set_id),
         version = d.version,
-        name = name_xml(p),
-        birth = p.traits.birth_date.strftime("%Y%m%d"),
         author_id = author_id(d.author.rpps),
         related = d
             .replaces
@@ -264,9 +279,85 @@ fn uid(root: &str, extension: Option<&str>) -> String {
     }
 }
 
+const V3: &str = "urn:hl7-org:v3";
+
+fn child<'a, 'i>(n: roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltree::Node<'a, 'i>> {
+    n.children().find(|c| c.has_tag_name((V3, name)))
+}
+
+fn text_of(n: roxmltree::Node<'_, '_>) -> Option<String> {
+    n.text()
+        .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|t| !t.is_empty())
+}
+
+/// The patient's birth name, first given name, birth date (`YYYYMMDD`) and
+/// sex code, as the header's patientRole carries them.
+#[allow(clippy::type_complexity)]
+fn patient_traits(
+    role: roxmltree::Node<'_, '_>,
+) -> (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+) {
+    let patient = child(role, "patient");
+    let name = patient.and_then(|p| child(p, "name"));
+    let named = |tag: &str| {
+        let all: Vec<_> = name
+            .map(|n| n.children().filter(|c| c.has_tag_name((V3, tag))).collect())
+            .unwrap_or_default();
+        all.iter()
+            .find(|c| c.attribute("qualifier") == Some("BR"))
+            .or_else(|| all.iter().find(|c| c.attribute("qualifier").is_none()))
+            .or(all.first())
+            .and_then(|n| text_of(*n))
+    };
+    let birth_name = named("family");
+    let given = named("given").and_then(|g| g.split_whitespace().next().map(str::to_owned));
+    let birth_date = patient
+        .and_then(|p| child(p, "birthTime"))
+        .and_then(|b| b.attribute("value"))
+        .and_then(|v| v.get(..8))
+        .map(str::to_owned);
+    let sex = patient
+        .and_then(|p| child(p, "administrativeGenderCode"))
+        .and_then(|g| g.attribute("code"))
+        .map(str::to_owned);
+    (birth_name, given, birth_date, sex)
+}
+
+/// The author's name, RPPS (from the ADELI/RPPS id) and organisation.
+fn author_of(root: roxmltree::Node<'_, '_>) -> (String, Option<String>, Option<String>) {
+    let assigned = child(root, "author").and_then(|a| child(a, "assignedAuthor"));
+    let author_rpps = assigned
+        .and_then(|a| child(a, "id"))
+        .filter(|i| i.attribute("root") == Some("1.2.250.1.71.4.2.1"))
+        .and_then(|i| i.attribute("extension"))
+        .and_then(|e| e.strip_prefix('8'))
+        .map(str::to_owned);
+    let author = assigned
+        .and_then(|a| child(a, "assignedPerson"))
+        .and_then(|p| child(p, "name"))
+        .map(|n| {
+            n.children()
+                .filter(|c| c.has_tag_name((V3, "given")) || c.has_tag_name((V3, "family")))
+                .filter_map(text_of)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "auteur inconnu".into());
+    let organisation = assigned
+        .and_then(|a| child(a, "representedOrganization"))
+        .and_then(|o| child(o, "name"))
+        .and_then(text_of);
+    (author, author_rpps, organisation)
+}
+
 /// Reads the header of a CDA R2 document; an error in French when it is not one.
 pub fn read_header(xml: &[u8]) -> Result<CdaHeader, String> {
-    const V3: &str = "urn:hl7-org:v3";
     let text = std::str::from_utf8(xml).map_err(|_| "le document n'est pas en UTF-8".to_owned())?;
     let doc = roxmltree::Document::parse_with_options(
         text,
@@ -279,14 +370,6 @@ pub fn read_header(xml: &[u8]) -> Result<CdaHeader, String> {
     let root = doc.root_element();
     if !root.has_tag_name((V3, "ClinicalDocument")) {
         return Err("ce n'est pas un document CDA (ClinicalDocument attendu)".into());
-    }
-    fn child<'a, 'i>(n: roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltree::Node<'a, 'i>> {
-        n.children().find(|c| c.has_tag_name((V3, name)))
-    }
-    fn text_of(n: roxmltree::Node<'_, '_>) -> Option<String> {
-        n.text()
-            .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
-            .filter(|t| !t.is_empty())
     }
     let id = child(root, "id").ok_or("identifiant du document absent (id)")?;
     let id_root = id
@@ -316,52 +399,8 @@ pub fn read_header(xml: &[u8]) -> Result<CdaHeader, String> {
             domain::ins::InsKind::from_oid(oid)?;
             Some((i.attribute("extension")?.to_owned(), oid.to_owned()))
         });
-    let patient = child(role, "patient");
-    let name = patient.and_then(|p| child(p, "name"));
-    let named = |tag: &str| {
-        let all: Vec<_> = name
-            .map(|n| n.children().filter(|c| c.has_tag_name((V3, tag))).collect())
-            .unwrap_or_default();
-        all.iter()
-            .find(|c| c.attribute("qualifier") == Some("BR"))
-            .or_else(|| all.iter().find(|c| c.attribute("qualifier").is_none()))
-            .or(all.first())
-            .and_then(|n| text_of(*n))
-    };
-    let birth_name = named("family");
-    let given = named("given").and_then(|g| g.split_whitespace().next().map(str::to_owned));
-    let birth_date = patient
-        .and_then(|p| child(p, "birthTime"))
-        .and_then(|b| b.attribute("value"))
-        .and_then(|v| v.get(..8))
-        .map(str::to_owned);
-    let sex = patient
-        .and_then(|p| child(p, "administrativeGenderCode"))
-        .and_then(|g| g.attribute("code"))
-        .map(str::to_owned);
-    let assigned = child(root, "author").and_then(|a| child(a, "assignedAuthor"));
-    let author_rpps = assigned
-        .and_then(|a| child(a, "id"))
-        .filter(|i| i.attribute("root") == Some("1.2.250.1.71.4.2.1"))
-        .and_then(|i| i.attribute("extension"))
-        .and_then(|e| e.strip_prefix('8'))
-        .map(str::to_owned);
-    let author = assigned
-        .and_then(|a| child(a, "assignedPerson"))
-        .and_then(|p| child(p, "name"))
-        .map(|n| {
-            n.children()
-                .filter(|c| c.has_tag_name((V3, "given")) || c.has_tag_name((V3, "family")))
-                .filter_map(text_of)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| "auteur inconnu".into());
-    let organisation = assigned
-        .and_then(|a| child(a, "representedOrganization"))
-        .and_then(|o| child(o, "name"))
-        .and_then(text_of);
+    let (birth_name, given, birth_date, sex) = patient_traits(role);
+    let (author, author_rpps, organisation) = author_of(root);
     let replaces = root
         .children()
         .filter(|c| c.has_tag_name((V3, "relatedDocument")))

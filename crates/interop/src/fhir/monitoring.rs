@@ -285,6 +285,52 @@ struct CodingIn {
     display: Option<String>,
 }
 
+/// The one value of an answer as text (a coding's code, a number, oui/non,
+/// a string); `None` when it has none or several.
+fn answer_value(a: &AnswerIn) -> Option<String> {
+    match a {
+        AnswerIn {
+            value_coding: Some(c),
+            value_decimal: None,
+            value_integer: None,
+            value_boolean: None,
+            value_string: None,
+        } => {
+            let _ = (&c.system, &c.display);
+            Some(c.code.clone())
+        }
+        AnswerIn {
+            value_coding: None,
+            value_decimal: Some(x),
+            value_integer: None,
+            value_boolean: None,
+            value_string: None,
+        } => Some(x.to_string()),
+        AnswerIn {
+            value_coding: None,
+            value_decimal: None,
+            value_integer: Some(n),
+            value_boolean: None,
+            value_string: None,
+        } => Some(n.to_string()),
+        AnswerIn {
+            value_coding: None,
+            value_decimal: None,
+            value_integer: None,
+            value_boolean: Some(b),
+            value_string: None,
+        } => Some(if *b { "oui" } else { "non" }.to_owned()),
+        AnswerIn {
+            value_coding: None,
+            value_decimal: None,
+            value_integer: None,
+            value_boolean: None,
+            value_string: Some(t),
+        } => Some(t.clone()),
+        _ => None,
+    }
+}
+
 /// Reads a posted QuestionnaireResponse: a completed response to a Parcours
 /// questionnaire (`urn:parcours:questionnaire:ID` or `Questionnaire/ID`) about
 /// `Patient/ID`, one answer per item. Unknown elements are refused by name, so
@@ -336,52 +382,12 @@ pub fn parse_response(bytes: &[u8]) -> Result<PostedResponse, String> {
                 it.link_id
             ));
         };
-        let value = match a {
-            AnswerIn {
-                value_coding: Some(c),
-                value_decimal: None,
-                value_integer: None,
-                value_boolean: None,
-                value_string: None,
-            } => {
-                let _ = (&c.system, &c.display);
-                c.code.clone()
-            }
-            AnswerIn {
-                value_coding: None,
-                value_decimal: Some(x),
-                value_integer: None,
-                value_boolean: None,
-                value_string: None,
-            } => x.to_string(),
-            AnswerIn {
-                value_coding: None,
-                value_decimal: None,
-                value_integer: Some(n),
-                value_boolean: None,
-                value_string: None,
-            } => n.to_string(),
-            AnswerIn {
-                value_coding: None,
-                value_decimal: None,
-                value_integer: None,
-                value_boolean: Some(b),
-                value_string: None,
-            } => if *b { "oui" } else { "non" }.to_owned(),
-            AnswerIn {
-                value_coding: None,
-                value_decimal: None,
-                value_integer: None,
-                value_boolean: None,
-                value_string: Some(t),
-            } => t.clone(),
-            _ => {
-                return Err(format!(
-                    "item {} : une seule valeur value[x] est attendue",
-                    it.link_id
-                ));
-            }
-        };
+        let value = answer_value(a).ok_or_else(|| {
+            format!(
+                "item {} : une seule valeur value[x] est attendue",
+                it.link_id
+            )
+        })?;
         if answers
             .iter()
             .any(|(k, _): &(String, String)| *k == it.link_id)
