@@ -378,6 +378,88 @@ async fn audit_verify(config: &Config) -> anyhow::Result<bool> {
     }
 }
 
+/// `parcours programme FILE`: checks a programme file; whether it is valid.
+fn programme_check(file: &std::path::Path) -> anyhow::Result<bool> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("lecture de {}", file.display()))?;
+    match interop::programme::parse(&text) {
+        Ok(p) => {
+            println!(
+                "Programme {} « {} » valide : {} questions, {} règles, un questionnaire tous les {} jour(s), alertes à traiter en {} h.",
+                p.id,
+                p.title,
+                p.items.len(),
+                p.rules.len(),
+                p.frequency_days,
+                p.sla_hours
+            );
+            Ok(true)
+        }
+        Err(e) => {
+            println!("{}: {e}", file.display());
+            Ok(false)
+        }
+    }
+}
+
+/// `parcours hl7 …`: declare a sender, replay, list the log, statistics of a
+/// file, send a file.
+async fn hl7(config: &Config, command: Hl7Command) -> anyhow::Result<bool> {
+    match command {
+        Hl7Command::SenderAdd {
+            application,
+            facility,
+            establishment,
+            ipp_authority,
+            allowed_addresses,
+            tls_subject,
+        } => {
+            let store = open_store(config).await?;
+            let e = store
+                .establishment_by_finess(&establishment)
+                .await?
+                .with_context(|| format!("établissement FINESS {establishment} inconnu"))?;
+            for a in &allowed_addresses {
+                let base = a.split('/').next().unwrap_or("");
+                base.parse::<std::net::IpAddr>().with_context(|| {
+                    format!("--allow-address {a:?}: adresse IP ou bloc CIDR attendu")
+                })?;
+            }
+            let sender = store::hl7::NewHl7Sender {
+                application: application.clone(),
+                facility: facility.clone(),
+                establishment: e.id,
+                ipp_authority,
+                allowed_addresses,
+                tls_subject,
+            };
+            store.declare_hl7_sender(&sender, now_ms()).await?;
+            println!("Émetteur {application}/{facility} déclaré pour {}.", e.name);
+            Ok(true)
+        }
+        Hl7Command::Replay { id } => hl7cmd::replay(config, &id).await,
+        Hl7Command::Log { limit } => {
+            let store = open_store(config).await?;
+            for m in store.hl7_messages(None, limit).await? {
+                println!(
+                    "{} {} {} {} {} {}",
+                    m.id,
+                    m.sender,
+                    m.control_id.unwrap_or_default(),
+                    m.message_type,
+                    m.status,
+                    m.errors.replace('\n', " / ")
+                );
+            }
+            Ok(true)
+        }
+        Hl7Command::Stats { file } => hl7cmd::run_stats(&file),
+        Hl7Command::Send { file, to } => {
+            tokio::task::spawn_blocking(move || hl7cmd::run_send(&file, &to)).await?
+        }
+    }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<bool> {
     let env = |k: &str| std::env::var(k).ok();
     let config = Config::load(cli.config.as_deref(), &env)?;
@@ -387,27 +469,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             .map_err(|e| anyhow::anyhow!("programmes de télésurveillance : {e}"))?;
     }
     match cli.command {
-        Command::Programme { file } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("lecture de {}", file.display()))?;
-            match interop::programme::parse(&text) {
-                Ok(p) => {
-                    println!(
-                        "Programme {} « {} » valide : {} questions, {} règles, un questionnaire tous les {} jour(s), alertes à traiter en {} h.",
-                        p.id,
-                        p.title,
-                        p.items.len(),
-                        p.rules.len(),
-                        p.frequency_days,
-                        p.sla_hours
-                    );
-                }
-                Err(e) => {
-                    println!("{}: {e}", file.display());
-                    return Ok(false);
-                }
-            }
-        }
+        Command::Programme { file } => return Ok(programme_check(&file)?),
         Command::Serve => serve(config).await?,
         Command::Demo { seed_only } => {
             let store = open_store(&config).await?;
@@ -452,70 +514,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Audit {
             command: AuditCommand::Verify,
         } => return audit_verify(&config).await,
-        Command::Hl7 {
-            command:
-                Hl7Command::SenderAdd {
-                    application,
-                    facility,
-                    establishment,
-                    ipp_authority,
-                    allowed_addresses,
-                    tls_subject,
-                },
-        } => {
-            let store = open_store(&config).await?;
-            let e = store
-                .establishment_by_finess(&establishment)
-                .await?
-                .with_context(|| format!("établissement FINESS {establishment} inconnu"))?;
-            for a in &allowed_addresses {
-                let base = a.split('/').next().unwrap_or("");
-                base.parse::<std::net::IpAddr>().with_context(|| {
-                    format!("--allow-address {a:?}: adresse IP ou bloc CIDR attendu")
-                })?;
-            }
-            store
-                .declare_hl7_sender(
-                    &store::hl7::NewHl7Sender {
-                        application: application.clone(),
-                        facility: facility.clone(),
-                        establishment: e.id,
-                        ipp_authority,
-                        allowed_addresses,
-                        tls_subject,
-                    },
-                    now_ms(),
-                )
-                .await?;
-            println!("Émetteur {application}/{facility} déclaré pour {}.", e.name);
-        }
-        Command::Hl7 {
-            command: Hl7Command::Replay { id },
-        } => return hl7cmd::replay(&config, &id).await,
-        Command::Hl7 {
-            command: Hl7Command::Log { limit },
-        } => {
-            let store = open_store(&config).await?;
-            for m in store.hl7_messages(None, limit).await? {
-                println!(
-                    "{} {} {} {} {} {}",
-                    m.id,
-                    m.sender,
-                    m.control_id.unwrap_or_default(),
-                    m.message_type,
-                    m.status,
-                    m.errors.replace('\n', " / ")
-                );
-            }
-        }
-        Command::Hl7 {
-            command: Hl7Command::Stats { file },
-        } => return hl7cmd::run_stats(&file),
-        Command::Hl7 {
-            command: Hl7Command::Send { file, to },
-        } => {
-            return tokio::task::spawn_blocking(move || hl7cmd::run_send(&file, &to)).await?;
-        }
+        Command::Hl7 { command } => return hl7(&config, command).await,
         Command::SecretKey {
             command: SecretKeyCommand::Rotate,
         } => {

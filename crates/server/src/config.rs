@@ -263,152 +263,124 @@ impl Config {
             Config::default()
         };
         let text = |name: &str| env(name).filter(|v| !v.is_empty());
-        if let Some(v) = text("PARCOURS_LISTEN") {
-            cfg.listen = v;
+        cfg.overlay_texts(&text);
+        cfg.overlay_paths(&text);
+        cfg.overlay_numbers(&text)?;
+        Ok(cfg)
+    }
+
+    /// The text settings the environment overrides.
+    fn overlay_texts(&mut self, text: &dyn Fn(&str) -> Option<String>) {
+        for (name, slot) in [
+            ("PARCOURS_LISTEN", &mut self.listen),
+            ("PARCOURS_MLLP_LISTEN", &mut self.mllp_listen),
+            ("PARCOURS_SMTP_FROM", &mut self.smtp_from),
+        ] {
+            if let Some(v) = text(name) {
+                *slot = v;
+            }
         }
-        if let Some(v) = text("PARCOURS_MLLP_LISTEN") {
-            cfg.mllp_listen = v;
-        }
-        if let Some(v) = text("PARCOURS_DATA_DIR") {
-            cfg.data_dir = PathBuf::from(v);
-        }
-        if let Some(v) = text("PARCOURS_DATABASE_URL") {
-            cfg.database_url = Some(v);
-        }
-        if let Some(v) = text("PARCOURS_PUBLIC_URL") {
-            cfg.public_url = Some(v);
-        }
-        if let Some(v) = text("PARCOURS_ORU_DESTINATION") {
-            cfg.oru_destination = Some(v);
-        }
-        if let Some(v) = text("PARCOURS_ICE_SERVERS") {
-            cfg.ice_servers = Some(v);
-        }
-        if let Some(v) = text("PARCOURS_SIU_DESTINATION") {
-            cfg.siu_destination = Some(v);
-        }
-        if let Some(v) = text("PARCOURS_PROGRAMMES_DIR") {
-            cfg.programmes_dir = Some(PathBuf::from(v));
-        }
-        if let Some(v) = text("PARCOURS_SMTP_URL") {
-            cfg.smtp_url = Some(v);
-        }
-        if let Some(v) = text("PARCOURS_SMTP_FROM") {
-            cfg.smtp_from = v;
-        }
-        if let Some(v) = text("PARCOURS_SMTP_CA") {
-            cfg.smtp_ca = Some(PathBuf::from(v));
-        }
-        if let Some(v) = text("PARCOURS_SMTP_CERT") {
-            cfg.smtp_cert = Some(PathBuf::from(v));
-        }
-        if let Some(v) = text("PARCOURS_SMTP_KEY") {
-            cfg.smtp_key = Some(PathBuf::from(v));
+        for (name, slot) in [
+            ("PARCOURS_DATABASE_URL", &mut self.database_url),
+            ("PARCOURS_PUBLIC_URL", &mut self.public_url),
+            ("PARCOURS_ORU_DESTINATION", &mut self.oru_destination),
+            ("PARCOURS_ICE_SERVERS", &mut self.ice_servers),
+            ("PARCOURS_SIU_DESTINATION", &mut self.siu_destination),
+            ("PARCOURS_SMTP_URL", &mut self.smtp_url),
+            ("PARCOURS_IMAP_URL", &mut self.imap_url),
+            ("PARCOURS_IMAP_PASSWORD", &mut self.imap_password),
+            ("PARCOURS_IMAP_FINESS", &mut self.imap_finess),
+            ("PARCOURS_MHD_TOKEN_URL", &mut self.mhd_token_url),
+            ("PARCOURS_MHD_CLIENT_ID", &mut self.mhd_client_id),
+            ("PARCOURS_MHD_CLIENT_SECRET", &mut self.mhd_client_secret),
+            ("PARCOURS_PAYMENT_API_URL", &mut self.payment_api_url),
+            ("PARCOURS_PAYMENT_SECRET_KEY", &mut self.payment_secret_key),
+            (
+                "PARCOURS_PAYMENT_WEBHOOK_SECRET",
+                &mut self.payment_webhook_secret,
+            ),
+            ("PARCOURS_MLLP_TLS_LISTEN", &mut self.mllp_tls_listen),
+        ] {
+            if let Some(v) = text(name) {
+                *slot = Some(v);
+            }
         }
         if let Some(v) = text("PARCOURS_MHD_DESTINATION") {
-            cfg.mhd_destination = Some(v.trim_end_matches('/').to_owned());
-        }
-        if let Some(v) = text("PARCOURS_IMAP_URL") {
-            cfg.imap_url = Some(v);
-        }
-        if let Some(v) = text("PARCOURS_IMAP_PASSWORD") {
-            cfg.imap_password = Some(v);
-        }
-        if let Some(v) = text("PARCOURS_IMAP_CA") {
-            cfg.imap_ca = Some(PathBuf::from(v));
-        }
-        if let Some(v) = text("PARCOURS_IMAP_CERT") {
-            cfg.imap_cert = Some(PathBuf::from(v));
-        }
-        if let Some(v) = text("PARCOURS_IMAP_KEY") {
-            cfg.imap_key = Some(PathBuf::from(v));
-        }
-        if let Some(v) = text("PARCOURS_IMAP_FINESS") {
-            cfg.imap_finess = Some(v);
-        }
-        if let Some(v) = text("PARCOURS_IMAP_POLL_SECONDS") {
-            cfg.imap_poll_seconds = v.parse().ok().filter(|s| *s >= 1).ok_or(ConfigError::Env {
-                name: "PARCOURS_IMAP_POLL_SECONDS",
-                value: v,
-            })?;
-        }
-        if let Some(v) = text("PARCOURS_MHD_TOKEN_URL") {
-            cfg.mhd_token_url = Some(v);
-        }
-        if let Some(v) = text("PARCOURS_MHD_CLIENT_ID") {
-            cfg.mhd_client_id = Some(v);
-        }
-        if let Some(v) = text("PARCOURS_MHD_CLIENT_SECRET") {
-            cfg.mhd_client_secret = Some(v);
-        }
-        if let Some(v) = text("PARCOURS_PAYMENT_API_URL") {
-            cfg.payment_api_url = Some(v);
-        }
-        if let Some(v) = text("PARCOURS_PAYMENT_SECRET_KEY") {
-            cfg.payment_secret_key = Some(v);
-        }
-        if let Some(v) = text("PARCOURS_PAYMENT_WEBHOOK_SECRET") {
-            cfg.payment_webhook_secret = Some(v);
-        }
-        if let Some(v) = text("PARCOURS_TELECONSULTATION_FEE_CENTS") {
-            cfg.teleconsultation_fee_cents =
-                v.parse().ok().filter(|c| *c >= 0).ok_or(ConfigError::Env {
-                    name: "PARCOURS_TELECONSULTATION_FEE_CENTS",
-                    value: v,
-                })?;
-        }
-        if let Some(v) = text("PARCOURS_SECRET_KEY_FILE") {
-            cfg.secret_key_file = Some(PathBuf::from(v));
+            self.mhd_destination = Some(v.trim_end_matches('/').to_owned());
         }
         if let Some(v) = text("PARCOURS_TRUSTED_PROXIES") {
-            cfg.trusted_proxies = v
+            self.trusted_proxies = v
                 .split(',')
                 .map(|p| p.trim().to_owned())
                 .filter(|p| !p.is_empty())
                 .collect();
         }
-        let number = |name: &'static str, min: u64| -> Result<Option<u64>, ConfigError> {
+    }
+
+    /// The file paths the environment overrides.
+    fn overlay_paths(&mut self, text: &dyn Fn(&str) -> Option<String>) {
+        if let Some(v) = text("PARCOURS_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        for (name, slot) in [
+            ("PARCOURS_PROGRAMMES_DIR", &mut self.programmes_dir),
+            ("PARCOURS_SMTP_CA", &mut self.smtp_ca),
+            ("PARCOURS_SMTP_CERT", &mut self.smtp_cert),
+            ("PARCOURS_SMTP_KEY", &mut self.smtp_key),
+            ("PARCOURS_IMAP_CA", &mut self.imap_ca),
+            ("PARCOURS_IMAP_CERT", &mut self.imap_cert),
+            ("PARCOURS_IMAP_KEY", &mut self.imap_key),
+            ("PARCOURS_SECRET_KEY_FILE", &mut self.secret_key_file),
+            ("PARCOURS_MLLP_TLS_CERT", &mut self.mllp_tls_cert),
+            ("PARCOURS_MLLP_TLS_KEY", &mut self.mllp_tls_key),
+            ("PARCOURS_MLLP_TLS_CLIENT_CA", &mut self.mllp_tls_client_ca),
+            ("PARCOURS_MLLP_OUT_CA", &mut self.mllp_out_ca),
+            ("PARCOURS_MLLP_OUT_CERT", &mut self.mllp_out_cert),
+            ("PARCOURS_MLLP_OUT_KEY", &mut self.mllp_out_key),
+        ] {
+            if let Some(v) = text(name) {
+                *slot = Some(PathBuf::from(v));
+            }
+        }
+    }
+
+    /// The numbers the environment overrides; a value out of range is an error
+    /// naming the setting.
+    fn overlay_numbers(
+        &mut self,
+        text: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        let number = |name: &'static str, min: i64| -> Result<Option<i64>, ConfigError> {
             match text(name) {
                 None => Ok(None),
                 Some(v) => v
-                    .parse::<u64>()
+                    .parse::<i64>()
                     .ok()
                     .filter(|n| *n >= min)
                     .map(Some)
                     .ok_or(ConfigError::Env { name, value: v }),
             }
         };
+        let size = |n: i64| usize::try_from(n).unwrap_or(usize::MAX);
+        if let Some(n) = number("PARCOURS_IMAP_POLL_SECONDS", 1)? {
+            self.imap_poll_seconds = n.try_into().unwrap_or(u64::MAX);
+        }
+        if let Some(n) = number("PARCOURS_TELECONSULTATION_FEE_CENTS", 0)? {
+            self.teleconsultation_fee_cents = n;
+        }
         if let Some(n) = number("PARCOURS_MLLP_MAX_FRAME_BYTES", 1024)? {
-            cfg.mllp_max_frame_bytes = usize::try_from(n).unwrap_or(usize::MAX);
+            self.mllp_max_frame_bytes = size(n);
         }
         if let Some(n) = number("PARCOURS_MLLP_MAX_CONNECTIONS", 1)? {
-            cfg.mllp_max_connections = usize::try_from(n).unwrap_or(usize::MAX);
+            self.mllp_max_connections = size(n);
         }
         if let Some(n) = number("PARCOURS_MLLP_IDLE_SECONDS", 1)? {
-            cfg.mllp_idle_seconds = n;
+            self.mllp_idle_seconds = n.try_into().unwrap_or(u64::MAX);
         }
-        for (name, slot) in [
-            ("PARCOURS_MLLP_TLS_CERT", &mut cfg.mllp_tls_cert),
-            ("PARCOURS_MLLP_TLS_KEY", &mut cfg.mllp_tls_key),
-            ("PARCOURS_MLLP_TLS_CLIENT_CA", &mut cfg.mllp_tls_client_ca),
-            ("PARCOURS_MLLP_OUT_CA", &mut cfg.mllp_out_ca),
-            ("PARCOURS_MLLP_OUT_CERT", &mut cfg.mllp_out_cert),
-            ("PARCOURS_MLLP_OUT_KEY", &mut cfg.mllp_out_key),
-        ] {
-            if let Some(v) = text(name) {
-                *slot = Some(PathBuf::from(v));
-            }
+        if let Some(n) = number("PARCOURS_SESSION_TTL_MINUTES", i64::MIN)? {
+            self.session_ttl_minutes = n;
         }
-        if let Some(v) = text("PARCOURS_MLLP_TLS_LISTEN") {
-            cfg.mllp_tls_listen = Some(v);
-        }
-        if let Some(v) = text("PARCOURS_SESSION_TTL_MINUTES") {
-            cfg.session_ttl_minutes = v.parse().map_err(|_| ConfigError::Env {
-                name: "PARCOURS_SESSION_TTL_MINUTES",
-                value: v,
-            })?;
-        }
-        Ok(cfg)
+        Ok(())
     }
 
     /// The database URL in force.

@@ -131,16 +131,14 @@ impl TryFrom<EncounterRow> for EncounterRecord {
 
 const ENCOUNTER_COLUMNS: &str = "id, patient_id, establishment_id, visit_number, status, class, unit, room, bed, started_at_ms, ended_at_ms, version";
 
-/// Applies a movement for `patient` inside `tx`: finds or opens the stay, inserts
-/// or cancels the movement, recomputes the stay. Evaluates to the encounter id;
-/// returns early with a conflict when the stay belongs to another patient, or the
-/// movement to cancel does not exist, or a movement id is reused.
-pub(crate) async fn apply_movement(
+/// The stay of `mv`'s visit number: found (it must be `patient`'s), or
+/// opened (not for a cancellation). Its id.
+async fn stay_of(
     tx: &mut Tx<'_>,
     patient: domain::PatientId,
     mv: &MovementFeed,
     now_ms: i64,
-) -> Result<EncounterId> {
+) -> Result<String> {
     let found = q(
         "SELECT id, patient_id FROM encounters WHERE establishment_id = $1 AND visit_number = $2",
     )
@@ -148,7 +146,7 @@ pub(crate) async fn apply_movement(
     .bind(&mv.visit_number)
     .fetch_optional(tx)
     .await?;
-    let encounter: String = match found {
+    Ok(match found {
         Some(row) => {
             if row.get::<String>("patient_id")? != patient.to_string() {
                 return Err(crate::StoreError::Conflict(
@@ -177,7 +175,51 @@ pub(crate) async fn apply_movement(
             .await?;
             id
         }
-    };
+    })
+}
+
+/// Recomputes a stay from its movements (`domain::encounter::fold`).
+async fn recompute(tx: &mut Tx<'_>, encounter: &str, now_ms: i64) -> Result<()> {
+    let rows = q(
+        "SELECT kind, start_ms, unit, room, bed, class, cancelled FROM movements WHERE encounter_id = $1 ORDER BY start_ms, created_at_ms, id",
+    )
+    .bind(encounter)
+    .fetch_all(tx)
+    .await?;
+    let movements = crate::tx::rows_to::<crate::encounters::MovementRow>(&rows)?
+        .into_iter()
+        .map(domain::encounter::Movement::try_from)
+        .collect::<Result<Vec<_>, crate::StoreError>>()?;
+    let state = domain::encounter::fold(&movements);
+    q(
+        "UPDATE encounters SET status = $1, class = $2, unit = $3, room = $4, bed = $5, started_at_ms = $6, ended_at_ms = $7, \
+         version = version + 1, updated_at_ms = $8 WHERE id = $9",
+    )
+    .bind(state.status.code())
+    .bind(&state.class)
+    .bind(&state.location.unit)
+    .bind(&state.location.room)
+    .bind(&state.location.bed)
+    .bind(state.started_ms)
+    .bind(state.ended_ms)
+    .bind(now_ms)
+    .bind(encounter)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Applies a movement for `patient` inside `tx`: finds or opens the stay, inserts
+/// or cancels the movement, recomputes the stay. Evaluates to the encounter id;
+/// returns early with a conflict when the stay belongs to another patient, or the
+/// movement to cancel does not exist, or a movement id is reused.
+pub(crate) async fn apply_movement(
+    tx: &mut Tx<'_>,
+    patient: domain::PatientId,
+    mv: &MovementFeed,
+    now_ms: i64,
+) -> Result<EncounterId> {
+    let encounter = stay_of(tx, patient, mv, now_ms).await?;
     if mv.cancel {
         let r = q(
             "UPDATE movements SET cancelled = $1 WHERE id = (SELECT id FROM movements WHERE encounter_id = $2 AND kind = $3 \
@@ -219,32 +261,7 @@ pub(crate) async fn apply_movement(
         .execute(tx)
         .await?;
     }
-    let rows = q(
-        "SELECT kind, start_ms, unit, room, bed, class, cancelled FROM movements WHERE encounter_id = $1 ORDER BY start_ms, created_at_ms, id",
-    )
-    .bind(&encounter)
-    .fetch_all(tx)
-    .await?;
-    let movements = crate::tx::rows_to::<crate::encounters::MovementRow>(&rows)?
-        .into_iter()
-        .map(domain::encounter::Movement::try_from)
-        .collect::<Result<Vec<_>, crate::StoreError>>()?;
-    let state = domain::encounter::fold(&movements);
-    q(
-        "UPDATE encounters SET status = $1, class = $2, unit = $3, room = $4, bed = $5, started_at_ms = $6, ended_at_ms = $7, \
-         version = version + 1, updated_at_ms = $8 WHERE id = $9",
-    )
-    .bind(state.status.code())
-    .bind(&state.class)
-    .bind(&state.location.unit)
-    .bind(&state.location.room)
-    .bind(&state.location.bed)
-    .bind(state.started_ms)
-    .bind(state.ended_ms)
-    .bind(now_ms)
-    .bind(&encounter)
-    .execute(tx)
-    .await?;
+    recompute(tx, &encounter, now_ms).await?;
     crate::orgs::parse_id::<domain::EncounterId>(&encounter)
 }
 
