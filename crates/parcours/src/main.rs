@@ -469,7 +469,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             .map_err(|e| anyhow::anyhow!("programmes de télésurveillance : {e}"))?;
     }
     match cli.command {
-        Command::Programme { file } => return Ok(programme_check(&file)?),
+        Command::Programme { file } => return programme_check(&file),
         Command::Serve => serve(config).await?,
         Command::Demo { seed_only } => {
             let store = open_store(&config).await?;
