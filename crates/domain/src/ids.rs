@@ -81,6 +81,26 @@ id_type!(
     /// A machine client of the API (OAuth2 client credentials).
     ApiClientId
 );
+id_type!(
+    /// An orientation request (SSR, HAD) sent to other establishments.
+    OrientationId
+);
+id_type!(
+    /// A remote-monitoring alert.
+    AlertId
+);
+id_type!(
+    /// An enrolment of a patient in a remote-monitoring programme.
+    EnrolmentId
+);
+id_type!(
+    /// An appointment (and, once held by video, its consultation).
+    AppointmentId
+);
+id_type!(
+    /// A clinical document (one version of it).
+    DocumentId
+);
 
 #[cfg(test)]
 mod tests {

@@ -21,7 +21,10 @@ pub mod policy;
 pub mod schedule;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use ids::{ApiClientId, EncounterId, EstablishmentId, PatientId, TerritoryId, UnitId, UserId};
+pub use ids::{
+    AlertId, ApiClientId, AppointmentId, DocumentId, EncounterId, EnrolmentId, EstablishmentId,
+    OrientationId, PatientId, TerritoryId, UnitId, UserId,
+};
 pub use ins::{Ins, InsError, InsKind};
 
 /// A change the rules refuse, whichever area's rules: what the store returns

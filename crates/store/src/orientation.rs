@@ -6,7 +6,7 @@ use domain::audit::AuditActor;
 use domain::orientation::{
     self as rules, Answer, OrientationError, RequestStatus, ResponseStatus, TargetType,
 };
-use domain::{EstablishmentId, PatientId, TerritoryId};
+use domain::{EstablishmentId, OrientationId, PatientId, TerritoryId};
 
 use crate::audit::NewAudit;
 use crate::macros::rows_to;
@@ -67,7 +67,7 @@ pub struct OrientationEvent {
 #[derive(Debug, Clone)]
 pub struct Orientation {
     /// Id.
-    pub id: String,
+    pub id: OrientationId,
     /// Patient.
     pub patient: PatientId,
     /// Requesting establishment.
@@ -201,11 +201,12 @@ impl Store {
         who: &AuditActor,
         actor: &str,
         now_ms: i64,
-    ) -> Result<String> {
+    ) -> Result<OrientationId> {
         if let Err(e) = rules::check_recipients(&n.recipients) {
             return Err(StoreError::Rule(domain::DomainError::from(e)));
         }
-        let id = uuid::Uuid::now_v7().to_string();
+        let oid = OrientationId::new();
+        let id = oid.to_string();
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(
@@ -251,12 +252,14 @@ impl Store {
             };
             crate::audit::append_audit(&mut tx.as_tx(), &audit).await?;
             tx.commit().await?;
-            Ok(id)
+            Ok(oid)
         })
     }
 
     /// One request with its recipients and timeline.
-    pub async fn orientation(&self, id: &str) -> Result<Orientation> {
+    pub async fn orientation(&self, id: OrientationId) -> Result<Orientation> {
+        let id = id.to_string();
+        let id = id.as_str();
         on_pool!(self, read, |pool| {
             let rows = sqlx::query(
                 "SELECT id, patient_id, from_establishment_id, target, needs, wished_date, urgent, status, created_at_ms, closed_at_ms FROM orientation_requests WHERE id = $1",
@@ -301,7 +304,7 @@ impl Store {
                 })
                 .collect::<Result<Vec<_>>>()?;
             Ok(Orientation {
-                id: r.id,
+                id: parse_id(&r.id)?,
                 patient: parse_id(&r.patient_id)?,
                 from: parse_id(&r.from_establishment_id)?,
                 target: TargetType::from_code(&r.target).ok_or_else(|| corrupt("cible"))?,
@@ -318,7 +321,10 @@ impl Store {
     }
 
     /// Ids of the requests sent by or addressed to these establishments, newest first.
-    pub async fn orientations_of(&self, establishments: &[EstablishmentId]) -> Result<Vec<String>> {
+    pub async fn orientations_of(
+        &self,
+        establishments: &[EstablishmentId],
+    ) -> Result<Vec<OrientationId>> {
         let mut ids: Vec<(i64, String)> = Vec::new();
         for e in establishments {
             let found: Vec<(i64, String)> = on_pool!(self, read, |pool| {
@@ -343,20 +349,22 @@ impl Store {
         }
         ids.sort_by(|a, b| b.cmp(a));
         ids.dedup();
-        Ok(ids.into_iter().map(|(_, id)| id).collect())
+        ids.into_iter().map(|(_, id)| parse_id(&id)).collect()
     }
 
     /// Applies a step under the rules, in one transaction that locks the request
     /// first; `Ok(Err(_))` is a refusal by the rules (nothing written).
     pub async fn orientation_step(
         &self,
-        id: &str,
+        id: OrientationId,
         step: &Step,
         who: &AuditActor,
         actor: &str,
         now_ms: i64,
     ) -> Result<()> {
         let current = self.orientation(id).await?;
+        let id = id.to_string();
+        let id = id.as_str();
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             let lock = sqlx::query(

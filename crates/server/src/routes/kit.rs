@@ -140,3 +140,10 @@ pub(crate) fn field<'a>(f: &'a [(String, String)], k: &str) -> &'a str {
 pub(crate) fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
+
+/// The id in a path, of the kind `T`; a malformed one is a thing not found
+/// (`what`, in French).
+pub(crate) fn path_id<T: std::str::FromStr>(id: &str, what: &str) -> Result<T, AppError> {
+    id.parse()
+        .map_err(|_| AppError::NotFound(format!("{what} introuvable")))
+}

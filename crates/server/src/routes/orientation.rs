@@ -13,7 +13,9 @@ use domain::PatientId;
 use domain::orientation::{RequestStatus, ResponseStatus};
 use serde::Deserialize;
 
-use super::kit::{Nav, check_csrf, field, form_fields, nav, render, same_origin, see_other};
+use super::kit::{
+    Nav, check_csrf, field, form_fields, nav, path_id, render, same_origin, see_other,
+};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
 use crate::fmt::paris_time;
@@ -88,7 +90,7 @@ async fn list(State(state): State<AppState>, w: WebUser) -> Result<Response, Pag
             target: l.request.target.label_fr().into(),
             status: request_fr(l.request.status).into(),
             urgent: l.request.urgent,
-            id: l.request.id,
+            id: l.request.id.to_string(),
         })
         .collect();
     Ok(render(&ListPage {
@@ -240,7 +242,7 @@ async fn show_page(
     status: StatusCode,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    let shown = svc::show(state.ctx(), &w.actor, id).await?;
+    let shown = svc::show(state.ctx(), &w.actor, path_id(id, "demande")?).await?;
     let o = shown.request;
     let recipients = shown
         .recipients
@@ -286,7 +288,7 @@ async fn show_page(
         can_cancel: shown.can_cancel,
         timeline,
         error,
-        id: o.id,
+        id: o.id.to_string(),
     };
     Ok((status, render(&page)?).into_response())
 }
@@ -331,7 +333,8 @@ async fn step(
         "confirm" => StepInput::Confirm(field(&f, "etablissement")),
         _ => StepInput::Cancel,
     };
-    match svc::step(state.ctx(), &w.actor, w.user.id, &id, input).await? {
+    let oid = path_id(&id, "demande")?;
+    match svc::step(state.ctx(), &w.actor, w.user.id, oid, input).await? {
         Outcome::Done(()) => Ok(see_other(&format!("/orientation/{id}"))),
         Outcome::Refused(why) => {
             show_page(&state, &w, &id, StatusCode::UNPROCESSABLE_ENTITY, Some(why)).await

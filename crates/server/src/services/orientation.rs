@@ -12,7 +12,7 @@ use domain::policy::{
     Actor, Decision, Grant, OrientationAction, PatientAction, authorize_orientation,
     authorize_patient,
 };
-use domain::{EstablishmentId, PatientId, UserId};
+use domain::{EstablishmentId, OrientationId, PatientId, UserId};
 use store::audit::NewAudit;
 use store::orientation::{NewOrientation, Orientation, OrientationEvent, Recipient, Step};
 
@@ -36,7 +36,7 @@ fn not_found() -> AppError {
 /// The request `id` if `actor` may see it (its sender or one of its
 /// recipients); the read is audited.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn view(ctx: Ctx<'_>, actor: &Actor, id: &str) -> Result<Orientation, AppError> {
+pub async fn view(ctx: Ctx<'_>, actor: &Actor, id: OrientationId) -> Result<Orientation, AppError> {
     let o = ctx.store.orientation(id).await.map_err(|_| not_found())?;
     let to: Vec<EstablishmentId> = o.recipients.iter().map(|r| r.establishment).collect();
     let Decision::Allow(grant) = authorize_orientation(actor, OrientationAction::View, o.from, &to)
@@ -72,7 +72,7 @@ pub async fn list(ctx: Ctx<'_>, actor: &Actor) -> Result<Vec<Listed>, AppError> 
     let mine: Vec<EstablishmentId> = actor.grants.iter().map(|g| g.establishment).collect();
     let mut rows = Vec::new();
     for id in ctx.store.orientations_of(&mine).await? {
-        let request = view(ctx, actor, &id).await?;
+        let request = view(ctx, actor, id).await?;
         rows.push(Listed {
             patient: patients::display_name(ctx, request.patient).await,
             from: directory::establishment_name(ctx, request.from).await,
@@ -167,7 +167,7 @@ pub async fn create(
     actor: &Actor,
     user: UserId,
     draft: &Draft<'_>,
-) -> Result<Outcome<String>, AppError> {
+) -> Result<Outcome<OrientationId>, AppError> {
     let (p, grant) = requester(ctx, actor, draft.patient).await?;
     let refused = |why: &str| Ok(Outcome::Refused(why.to_owned()));
     let Some(target) = TargetType::from_code(draft.target) else {
@@ -241,7 +241,7 @@ pub async fn step(
     ctx: Ctx<'_>,
     actor: &Actor,
     user: UserId,
-    id: &str,
+    id: OrientationId,
     input: StepInput<'_>,
 ) -> Result<Outcome<()>, AppError> {
     let o = view(ctx, actor, id).await?;
@@ -316,7 +316,7 @@ pub struct Shown {
 
 /// Request `id` with the names and the steps open to `actor` (an audited read).
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn show(ctx: Ctx<'_>, actor: &Actor, id: &str) -> Result<Shown, AppError> {
+pub async fn show(ctx: Ctx<'_>, actor: &Actor, id: OrientationId) -> Result<Shown, AppError> {
     let o = view(ctx, actor, id).await?;
     let to: Vec<EstablishmentId> = o.recipients.iter().map(|r| r.establishment).collect();
     let open = o.status == RequestStatus::Open;

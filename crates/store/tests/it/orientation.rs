@@ -40,7 +40,7 @@ async fn a_request_from_creation_to_confirmation() {
             let s = s.clone();
             let id = id.clone();
             async move {
-                s.orientation_step(&id, &st, &who(), "u2", NOW + at)
+                s.orientation_step(id, &st, &who(), "u2", NOW + at)
                     .await
                     .refusal::<OrientationError>()
             }
@@ -75,7 +75,7 @@ async fn a_request_from_creation_to_confirmation() {
             Err(OrientationError::NotOpen),
             "{name}"
         );
-        let o = s.orientation(&id).await.unwrap();
+        let o = s.orientation(id).await.unwrap();
         assert_eq!(
             (o.status, o.closed_at_ms),
             (RequestStatus::Confirmed, Some(NOW + 6))
@@ -122,7 +122,7 @@ async fn a_request_from_creation_to_confirmation() {
             "{name}"
         );
         assert!(matches!(
-            s.orientation("nope").await,
+            s.orientation(domain::OrientationId::new()).await,
             Err(store::StoreError::NotFound)
         ));
     }

@@ -167,6 +167,8 @@ pub(super) async fn orientation_view(
     api: &ApiActor,
     id: &str,
 ) -> Result<f::OrientationView, AppError> {
+    let not_found = || AppError::NotFound("demande d'orientation introuvable".into());
+    let id: domain::OrientationId = id.parse().map_err(|_| not_found())?;
     let o = crate::services::orientation::view(state.ctx(), &api.actor, id)
         .await
         .map_err(|e| match e {
@@ -174,7 +176,7 @@ pub(super) async fn orientation_view(
             other => other,
         })?;
     Ok(f::OrientationView {
-        id: o.id.clone(),
+        id: o.id.to_string(),
         patient: o.patient.to_string(),
         from: o.from.to_string(),
         target: (o.target.code().into(), o.target.label_fr().into()),
