@@ -414,7 +414,7 @@ pub struct Enrolment {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alert {
     /// Id.
-    pub id: String,
+    pub id: crate::AlertId,
     /// Enrolment.
     pub enrolment: String,
     /// Patient.

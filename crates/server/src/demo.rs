@@ -1113,7 +1113,7 @@ async fn seed_monitoring(
             };
             let at = alert.raised_at_ms + hours * HOUR;
             match store
-                .triage_alert(&alert.id, &action, &who, actor, None, at)
+                .triage_alert(alert.id, &action, &who, actor, None, at)
                 .await
             {
                 Ok(_) => {}

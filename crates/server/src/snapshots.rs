@@ -26,7 +26,7 @@ pub async fn escalate(state: &AppState) -> Result<usize, store::StoreError> {
         tracing::info!(count = ids.len(), "overdue monitoring alerts escalated");
     }
     for id in &ids {
-        let a = state.store.alert(id).await?;
+        let a = state.store.alert(*id).await?;
         let _ = state
             .events
             .send(crate::state::LiveEvent::Alerts(a.establishment));

@@ -5,7 +5,7 @@
 use domain::audit::AuditActor;
 use domain::monitoring::{self as rules, AlertLevel, AlertStatus, TriageAction, TriageError};
 pub use domain::monitoring::{Alert, Enrolment, Message};
-use domain::{EstablishmentId, PatientId};
+use domain::{AlertId, EstablishmentId, PatientId};
 
 use crate::audit::NewAudit;
 use crate::macros::rows_to;
@@ -101,7 +101,7 @@ impl TryFrom<AlertRow> for Alert {
     type Error = StoreError;
     fn try_from(r: AlertRow) -> Result<Self> {
         Ok(Alert {
-            id: r.id,
+            id: parse_id(&r.id)?,
             enrolment: r.enrolment_id,
             patient: parse_id(&r.patient_id)?,
             establishment: parse_id(&r.establishment_id)?,
@@ -221,7 +221,7 @@ impl Store {
         report: Option<&crate::outbox::NewMessage>,
         who: &AuditActor,
         now_ms: i64,
-    ) -> Result<(String, Vec<String>)> {
+    ) -> Result<(String, Vec<AlertId>)> {
         let response = uuid::Uuid::now_v7().to_string();
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
@@ -245,7 +245,8 @@ impl Store {
             }
             let mut ids = Vec::with_capacity(alerts.len());
             for a in alerts {
-                let id = uuid::Uuid::now_v7().to_string();
+                let alert = AlertId::new();
+                let id = alert.to_string();
                 sqlx::query(
                     "INSERT INTO alerts (id, enrolment_id, patient_id, establishment_id, response_id, level, item, reason, advice, status, raised_at_ms, due_at_ms) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $11)",
@@ -270,7 +271,7 @@ impl Store {
                     .bind(&a.reason)
                     .execute(&mut *tx)
                     .await?;
-                ids.push(id);
+                ids.push(alert);
             }
             crate::audit::append_audit(
                 &mut tx.as_tx(),
@@ -327,7 +328,9 @@ impl Store {
     }
 
     /// One alert.
-    pub async fn alert(&self, id: &str) -> Result<Alert> {
+    pub async fn alert(&self, id: AlertId) -> Result<Alert> {
+        let id = id.to_string();
+        let id = id.as_str();
         let sql = format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = $1");
         on_pool!(self, read, |pool| {
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
@@ -344,7 +347,9 @@ impl Store {
     }
 
     /// An alert's timeline: (time, actor, action, note), oldest first.
-    pub async fn alert_events(&self, id: &str) -> Result<Vec<(i64, String, String, String)>> {
+    pub async fn alert_events(&self, id: AlertId) -> Result<Vec<(i64, String, String, String)>> {
+        let id = id.to_string();
+        let id = id.as_str();
         on_pool!(self, read, |pool| {
             use sqlx::Row;
             let rows = sqlx::query("SELECT at_ms, actor, action, note FROM alert_events WHERE alert_id = $1 ORDER BY at_ms, id")
@@ -370,7 +375,7 @@ impl Store {
     /// leaves if and only if the alert is closed).
     pub async fn triage_alert(
         &self,
-        id: &str,
+        id: AlertId,
         action: &TriageAction,
         who: &AuditActor,
         actor: &str,
@@ -378,6 +383,8 @@ impl Store {
         now_ms: i64,
     ) -> Result<AlertStatus> {
         let current = self.alert(id).await?;
+        let id = id.to_string();
+        let id = id.as_str();
         let next = match rules::triage(current.status, action) {
             Ok(n) => n,
             Err(e) => return Err(StoreError::Rule(domain::DomainError::from(e))),
@@ -430,7 +437,7 @@ impl Store {
     }
 
     /// Escalates every open alert past its due time (the SLA); returns their ids.
-    pub async fn escalate_overdue(&self, now_ms: i64) -> Result<Vec<String>> {
+    pub async fn escalate_overdue(&self, now_ms: i64) -> Result<Vec<AlertId>> {
         on_pool!(self, write, |pool| {
             use sqlx::Row;
             let mut tx = pool.begin().await?;
@@ -453,7 +460,7 @@ impl Store {
                 .await?;
             }
             tx.commit().await?;
-            Ok(ids)
+            ids.iter().map(|s| parse_id(s)).collect()
         })
     }
 }
@@ -769,8 +776,9 @@ impl Store {
         sla_ms: i64,
         who: &AuditActor,
         now_ms: i64,
-    ) -> Result<String> {
-        let id = uuid::Uuid::now_v7().to_string();
+    ) -> Result<AlertId> {
+        let alert_id = AlertId::new();
+        let id = alert_id.to_string();
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             let attachment = match photo {
@@ -820,7 +828,7 @@ impl Store {
             )
             .await?;
             tx.commit().await?;
-            Ok(id)
+            Ok(alert_id)
         })
     }
 
@@ -857,11 +865,12 @@ impl Store {
     }
 
     /// The photo sent with an alert, if any (its id).
-    pub async fn alert_attachment(&self, alert: &str) -> Result<Option<String>> {
+    pub async fn alert_attachment(&self, alert: AlertId) -> Result<Option<String>> {
+        let alert = alert.to_string();
         on_pool!(self, read, |pool| {
             let id: Option<Option<String>> =
                 sqlx::query_scalar("SELECT attachment_id FROM alerts WHERE id = $1")
-                    .bind(alert)
+                    .bind(&alert)
                     .fetch_optional(pool)
                     .await?;
             Ok(id.flatten())

@@ -58,7 +58,7 @@ fn status_fr(s: AlertStatus) -> &'static str {
 pub fn triage_task(a: &Alert, label: &str) -> Value {
     let mut r = json!({
         "resourceType": "Task",
-        "id": a.id,
+        "id": a.id.to_string(),
         "status": match a.status {
             AlertStatus::Open => "requested",
             AlertStatus::Taken | AlertStatus::Escalated => "in-progress",
@@ -93,7 +93,7 @@ pub fn triage_task(a: &Alert, label: &str) -> Value {
 pub fn flag(a: &Alert, label: &str) -> Value {
     json!({
         "resourceType": "Flag",
-        "id": a.id,
+        "id": a.id.to_string(),
         "status": if a.status == AlertStatus::Closed { "inactive" } else { "active" },
         "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/flag-category", "code": "clinical", "display": "Clinical"}]}],
         "code": {"text": format!("Alerte {} — {label} : {}", a.level.label_fr(), a.reason)},

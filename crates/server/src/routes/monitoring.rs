@@ -10,7 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use interop::programme::ItemKind;
 
-use super::kit::{Nav, check_csrf, field, form_fields, nav, posted_form, render, same_origin};
+use super::kit::{
+    Nav, check_csrf, field, form_fields, nav, path_id, posted_form, render, same_origin,
+};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
 use crate::fmt::paris_time;
@@ -276,7 +278,7 @@ async fn queue_rows(state: &AppState, w: &WebUser) -> Result<Vec<AlertRow>, Page
                 due: paris_time(a.due_at_ms),
                 overdue: q.overdue,
                 status: status_fr(a.status).into(),
-                id: a.id,
+                id: a.id.to_string(),
             }
         })
         .collect())
@@ -362,7 +364,7 @@ async fn alert_page(
     status: StatusCode,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    let shown = alerts::show(state.ctx(), &w.actor, id).await?;
+    let shown = alerts::show(state.ctx(), &w.actor, path_id(id, "alerte")?).await?;
     let a = shown.alert;
     let actions = shown
         .steps
@@ -393,7 +395,7 @@ async fn alert_page(
         error,
         photo: shown.photo,
         thread: a.enrolment,
-        id: a.id,
+        id: a.id.to_string(),
     };
     Ok((status, render(&page)?).into_response())
 }
@@ -428,7 +430,8 @@ async fn alert_act(
     let f = posted_form(&state, &headers, &w, &body)?;
     let step = field(&f, "action").trim();
     let note = field(&f, "note");
-    match alerts::act(state.ctx(), &w.actor, &w.user.display_name, &id, step, note).await? {
+    let aid = path_id(&id, "alerte")?;
+    match alerts::act(state.ctx(), &w.actor, &w.user.display_name, aid, step, note).await? {
         Acted::Done => Ok(super::kit::see_other(&format!("/alertes/{id}"))),
         Acted::Refused(why) => {
             let status = match why {

@@ -5,11 +5,11 @@
 //! escalated alert) are `domain::monitoring`'s; the store applies a step with
 //! its audit entry in one transaction.
 
-use domain::EstablishmentId;
 use domain::identity::PatientRecord;
 use domain::monitoring::{AlertStatus, TriageStep, Triager, may_triage, triage_steps};
 use domain::org::Role;
 use domain::policy::{Actor, Decision, Grant, PatientAction, authorize_patient};
+use domain::{AlertId, EstablishmentId};
 use store::monitoring::{Alert, Proposal};
 
 use crate::error::AppError;
@@ -48,7 +48,7 @@ pub fn triager(actor: &Actor, establishment: EstablishmentId) -> Triager {
 pub async fn for_triage(
     ctx: Ctx<'_>,
     actor: &Actor,
-    id: &str,
+    id: AlertId,
 ) -> Result<(Alert, Option<Grant>), AppError> {
     let not_found = || AppError::NotFound("alerte introuvable".into());
     let a = ctx.store.alert(id).await.map_err(|_| not_found())?;
@@ -160,13 +160,13 @@ pub struct Shown {
 
 /// Alert `id` for `actor`, who triages it.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn show(ctx: Ctx<'_>, actor: &Actor, id: &str) -> Result<Shown, AppError> {
+pub async fn show(ctx: Ctx<'_>, actor: &Actor, id: AlertId) -> Result<Shown, AppError> {
     let (a, _) = for_triage(ctx, actor, id).await?;
     let patient = patients::read(ctx, actor, a.patient).await?;
     Ok(Shown {
         steps: triage_steps(a.status, triager(actor, a.establishment)),
-        timeline: monitoring::timeline(ctx, &a.id).await?,
-        photo: ctx.store.alert_attachment(&a.id).await?,
+        timeline: monitoring::timeline(ctx, a.id).await?,
+        photo: ctx.store.alert_attachment(a.id).await?,
         patient,
         alert: a,
     })
@@ -189,7 +189,7 @@ pub async fn act(
     ctx: Ctx<'_>,
     actor: &Actor,
     name: &str,
-    id: &str,
+    id: AlertId,
     step: &str,
     note: &str,
 ) -> Result<Acted, AppError> {

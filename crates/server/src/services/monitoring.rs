@@ -332,7 +332,7 @@ pub async fn closing_report(
         text("MOTIF", "Motif", alert.reason.clone()),
         text("ISSUE", "Issue", format!("{outcome} ({closed_by})")),
     ];
-    for (at, actor, action, note) in timeline(ctx, &alert.id).await? {
+    for (at, actor, action, note) in timeline(ctx, alert.id).await? {
         let mut step = format!("{at} {actor} : {action}");
         if !note.is_empty() {
             step.push_str(" — ");
@@ -621,7 +621,7 @@ async fn enrolment_history(
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn timeline(
     ctx: Ctx<'_>,
-    alert: &str,
+    alert: domain::AlertId,
 ) -> Result<Vec<(String, String, String, String)>, AppError> {
     Ok(ctx
         .store

@@ -1145,7 +1145,7 @@ async fn a_patient_raises_an_alert_with_a_photo_and_writes_to_the_team() {
             .get_page(&format!("/alertes/{}", a.id), &nurse)
             .await
             .page();
-        let photo = app.store.alert_attachment(&a.id).await.unwrap().unwrap();
+        let photo = app.store.alert_attachment(a.id).await.unwrap().unwrap();
         assert!(
             page.contains(&format!("src=\"/pieces/{photo}\"")),
             "{backend}: {page}"

@@ -85,7 +85,7 @@ async fn responses_alerts_triage_and_escalation() {
         );
         assert!(s.alert_queue(w.e2).await.unwrap().is_empty());
         // Triage of the urgent alert.
-        let a = &ids[0];
+        let a = ids[0];
         assert_eq!(
             s.triage_alert(
                 a,
@@ -168,7 +168,7 @@ async fn responses_alerts_triage_and_escalation() {
         let late = s.escalate_overdue(NOW + sla + 1).await.unwrap();
         assert_eq!(late.len(), 1, "{name}");
         assert_eq!(
-            s.alert(&late[0]).await.unwrap().status,
+            s.alert(late[0]).await.unwrap().status,
             AlertStatus::Escalated
         );
         assert!(
@@ -245,25 +245,25 @@ async fn patient_alerts_with_a_photo_and_messages() {
             )
             .await
             .unwrap();
-        let a = s.alert(&id).await.unwrap();
+        let a = s.alert(id).await.unwrap();
         assert_eq!(
             (a.status, a.due_at_ms, a.item.as_str()),
             (AlertStatus::Open, NOW + 1000, "rash"),
             "{name}"
         );
-        let att = s.alert_attachment(&id).await.unwrap().expect("photo kept");
+        let att = s.alert_attachment(id).await.unwrap().expect("photo kept");
         let got = s.attachment(&att).await.unwrap();
         assert_eq!(
             (got.patient, got.content_type.as_str(), got.bytes.as_slice()),
             (p.id, "image/png", photo),
             "{name}"
         );
-        assert_eq!(s.alert_events(&id).await.unwrap()[0].1, "Paul Photo");
+        assert_eq!(s.alert_events(id).await.unwrap()[0].1, "Paul Photo");
         let none = s
             .raise_patient_alert(&e, &alert, None, "Paul Photo", 1000, &who(), NOW)
             .await
             .unwrap();
-        assert_eq!(s.alert_attachment(&none).await.unwrap(), None);
+        assert_eq!(s.alert_attachment(none).await.unwrap(), None);
         assert!(matches!(
             s.attachment("nope").await,
             Err(store::StoreError::NotFound)
