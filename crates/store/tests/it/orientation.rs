@@ -38,7 +38,7 @@ async fn a_request_from_creation_to_confirmation() {
         let id = s.create_orientation(&n, &who(), "u", NOW).await.unwrap();
         let step = |st: Step, at: i64| {
             let s = s.clone();
-            let id = id.clone();
+            let id = id;
             async move {
                 s.orientation_step(id, &st, &who(), "u2", NOW + at)
                     .await
@@ -99,10 +99,10 @@ async fn a_request_from_creation_to_confirmation() {
             vec!["created", "refused", "accepted", "confirmed"],
             "{name}"
         );
-        assert_eq!(s.orientations_of(&[w.e3]).await.unwrap(), vec![id.clone()]);
+        assert_eq!(s.orientations_of(&[w.e3]).await.unwrap(), vec![id]);
         assert_eq!(
             s.orientations_of(&[w.e1, w.e2]).await.unwrap(),
-            vec![id.clone()],
+            vec![id],
             "{name}: sent and received, once"
         );
         let trail = s
