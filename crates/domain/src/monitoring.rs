@@ -395,7 +395,7 @@ pub fn overdue(status: AlertStatus, raised_ms: i64, now_ms: i64, sla_ms: i64) ->
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Enrolment {
     /// Id.
-    pub id: String,
+    pub id: crate::EnrolmentId,
     /// Patient.
     pub patient: PatientId,
     /// Establishment following the patient.
@@ -416,7 +416,7 @@ pub struct Alert {
     /// Id.
     pub id: crate::AlertId,
     /// Enrolment.
-    pub enrolment: String,
+    pub enrolment: crate::EnrolmentId,
     /// Patient.
     pub patient: PatientId,
     /// Establishment whose nurses handle it.
@@ -443,7 +443,7 @@ pub struct Message {
     /// Id.
     pub id: String,
     /// Enrolment (the thread).
-    pub enrolment: String,
+    pub enrolment: crate::EnrolmentId,
     /// Patient.
     pub patient: PatientId,
     /// Whether the patient wrote it (else the team).

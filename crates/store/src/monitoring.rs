@@ -5,7 +5,7 @@
 use domain::audit::AuditActor;
 use domain::monitoring::{self as rules, AlertLevel, AlertStatus, TriageAction, TriageError};
 pub use domain::monitoring::{Alert, Enrolment, Message};
-use domain::{AlertId, EstablishmentId, PatientId};
+use domain::{AlertId, EnrolmentId, EstablishmentId, PatientId};
 
 use crate::audit::NewAudit;
 use crate::macros::rows_to;
@@ -21,7 +21,7 @@ impl TryFrom<EnrolmentRow> for Enrolment {
     type Error = StoreError;
     fn try_from(r: EnrolmentRow) -> Result<Self> {
         Ok(Enrolment {
-            id: r.id,
+            id: parse_id(&r.id)?,
             patient: parse_id(&r.patient_id)?,
             establishment: parse_id(&r.establishment_id)?,
             programme: r.programme_id,
@@ -102,7 +102,7 @@ impl TryFrom<AlertRow> for Alert {
     fn try_from(r: AlertRow) -> Result<Self> {
         Ok(Alert {
             id: parse_id(&r.id)?,
-            enrolment: r.enrolment_id,
+            enrolment: parse_id(&r.enrolment_id)?,
             patient: parse_id(&r.patient_id)?,
             establishment: parse_id(&r.establishment_id)?,
             level: AlertLevel::from_code(&r.level)
@@ -137,8 +137,9 @@ pub(crate) async fn insert_enrolment(
     n: &NewEnrolment,
     who: &AuditActor,
     now_ms: i64,
-) -> Result<String> {
-    let id = uuid::Uuid::now_v7().to_string();
+) -> Result<EnrolmentId> {
+    let enrolment = EnrolmentId::new();
+    let id = enrolment.to_string();
     q(
         "INSERT INTO enrolments (id, patient_id, establishment_id, programme_id, status, consent_at_ms, started_at_ms, created_by) \
          VALUES ($1, $2, $3, $4, 'active', $5, $6, $7)",
@@ -157,12 +158,17 @@ pub(crate) async fn insert_enrolment(
         &audit(who, n.patient, format!("CarePlan/{id}"), now_ms),
     )
     .await?;
-    Ok(id)
+    Ok(enrolment)
 }
 
 impl Store {
     /// Enrols a patient in a programme, consent recorded.
-    pub async fn enrol(&self, n: &NewEnrolment, who: &AuditActor, now_ms: i64) -> Result<String> {
+    pub async fn enrol(
+        &self,
+        n: &NewEnrolment,
+        who: &AuditActor,
+        now_ms: i64,
+    ) -> Result<EnrolmentId> {
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             let id = crate::monitoring::insert_enrolment(&mut tx.as_tx(), n, who, now_ms).await?;
@@ -227,7 +233,7 @@ impl Store {
             let mut tx = pool.begin().await?;
             sqlx::query("INSERT INTO questionnaire_responses (id, enrolment_id, patient_id, submitted_at_ms, answers) VALUES ($1, $2, $3, $4, $5)")
                 .bind(&response)
-                .bind(&enrolment.id)
+                .bind(enrolment.id.to_string())
                 .bind(enrolment.patient.to_string())
                 .bind(now_ms)
                 .bind(answers_json)
@@ -252,7 +258,7 @@ impl Store {
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $11)",
                 )
                 .bind(&id)
-                .bind(&enrolment.id)
+                .bind(enrolment.id.to_string())
                 .bind(enrolment.patient.to_string())
                 .bind(enrolment.establishment.to_string())
                 .bind(&response)
@@ -471,7 +477,7 @@ pub struct StoredResponse {
     /// Id.
     pub id: String,
     /// Enrolment.
-    pub enrolment: String,
+    pub enrolment: EnrolmentId,
     /// Programme id.
     pub programme: String,
     /// Submitted (Unix ms).
@@ -482,14 +488,14 @@ pub struct StoredResponse {
 
 db_row! { struct ResponseRow { id: String, enrolment_id: String, programme_id: String, submitted_at_ms: i64, answers: String } }
 
-fn stored_response(r: ResponseRow) -> StoredResponse {
-    StoredResponse {
+fn stored_response(r: ResponseRow) -> Result<StoredResponse> {
+    Ok(StoredResponse {
         id: r.id,
-        enrolment: r.enrolment_id,
+        enrolment: parse_id(&r.enrolment_id)?,
         programme: r.programme_id,
         submitted_at_ms: r.submitted_at_ms,
         answers: r.answers,
-    }
+    })
 }
 
 impl Store {
@@ -507,12 +513,13 @@ impl Store {
                 .into_iter()
                 .next()
                 .map(stored_response)
-                .ok_or(StoreError::NotFound)
+                .ok_or(StoreError::NotFound)?
         })
     }
 
     /// One enrolment.
-    pub async fn enrolment(&self, id: &str) -> Result<Enrolment> {
+    pub async fn enrolment(&self, id: EnrolmentId) -> Result<Enrolment> {
+        let id = id.to_string();
         on_pool!(self, read, |pool| {
             let rows = sqlx::query(
                 "SELECT id, patient_id, establishment_id, programme_id, status, started_at_ms, end_reason FROM enrolments WHERE id = $1",
@@ -542,7 +549,7 @@ impl Store {
             Ok(rows_to::<_, ResponseRow>(&rows)?
                 .into_iter()
                 .map(stored_response)
-                .collect())
+                .collect::<Result<Vec<_>>>()?)
         })
     }
 }
@@ -551,7 +558,7 @@ impl Store {
     /// Ends an active enrolment with a reason (audited); `Ok(false)` if it was not active.
     pub async fn end_enrolment(
         &self,
-        id: &str,
+        id: EnrolmentId,
         reason: &str,
         report: Option<&crate::outbox::NewMessage>,
         who: &AuditActor,
@@ -563,7 +570,7 @@ impl Store {
             let row = sqlx::query("UPDATE enrolments SET status = 'ended', ended_at_ms = $1, end_reason = $2 WHERE id = $3 AND status = 'active' RETURNING patient_id")
                 .bind(now_ms)
                 .bind(reason)
-                .bind(id)
+                .bind(id.to_string())
                 .fetch_optional(&mut *tx)
                 .await?;
             let Some(row) = row else { return Ok(false) };
@@ -717,7 +724,7 @@ impl Store {
         by: &str,
         who: &AuditActor,
         now_ms: i64,
-    ) -> Result<Option<Option<String>>> {
+    ) -> Result<Option<Option<EnrolmentId>>> {
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             let r = sqlx::query("UPDATE enrolment_proposals SET status = $1, decided_at_ms = $2, decided_by = $3 WHERE id = $4 AND status = 'proposed'")
@@ -802,7 +809,7 @@ impl Store {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11)",
             )
             .bind(&id)
-            .bind(&enrolment.id)
+            .bind(enrolment.id.to_string())
             .bind(enrolment.patient.to_string())
             .bind(enrolment.establishment.to_string())
             .bind(alert.level.code())
@@ -915,7 +922,7 @@ impl Store {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(&id)
-            .bind(&enrolment.id)
+            .bind(enrolment.id.to_string())
             .bind(enrolment.patient.to_string())
             .bind(enrolment.establishment.to_string())
             .bind(from_patient)
@@ -954,7 +961,7 @@ impl Store {
                 .map(|r| {
                     Ok(Message {
                         id: r.id,
-                        enrolment: r.enrolment_id,
+                        enrolment: parse_id(&r.enrolment_id)?,
                         patient: parse_id(&r.patient_id)?,
                         from_patient: r.from_patient,
                         author: r.author,
@@ -970,14 +977,15 @@ impl Store {
     /// Marks read the messages of a thread written by the other side.
     pub async fn mark_read(
         &self,
-        enrolment: &str,
+        enrolment: EnrolmentId,
         written_by_patient: bool,
         now_ms: i64,
     ) -> Result<()> {
+        let enrolment = enrolment.to_string();
         on_pool!(self, write, |pool| {
             sqlx::query("UPDATE messages SET read_at_ms = $1 WHERE enrolment_id = $2 AND from_patient = $3 AND read_at_ms IS NULL")
                 .bind(now_ms)
-                .bind(enrolment)
+                .bind(&enrolment)
                 .bind(written_by_patient)
                 .execute(pool)
                 .await?;
@@ -990,7 +998,7 @@ impl Store {
     pub async fn unread_threads(
         &self,
         establishment: EstablishmentId,
-    ) -> Result<Vec<(String, PatientId, i64, i64)>> {
+    ) -> Result<Vec<(EnrolmentId, PatientId, i64, i64)>> {
         on_pool!(self, read, |pool| {
             use sqlx::Row;
             let rows = sqlx::query(
@@ -1005,7 +1013,7 @@ impl Store {
             rows.iter()
                 .map(|r| {
                     Ok((
-                        r.try_get("enrolment_id")?,
+                        parse_id(&r.try_get::<String, _>("enrolment_id")?)?,
                         parse_id(&r.try_get::<String, _>("patient_id")?)?,
                         r.try_get("n")?,
                         r.try_get("last_at")?,

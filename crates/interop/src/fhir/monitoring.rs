@@ -24,7 +24,7 @@ fn organization_ref(id: impl std::fmt::Display) -> Value {
 pub fn care_plan(e: &Enrolment, p: Option<&Programme>) -> Value {
     let mut r = json!({
         "resourceType": "CarePlan",
-        "id": e.id,
+        "id": e.id.to_string(),
         "status": if e.status == "active" { "active" } else { "completed" },
         "intent": "plan",
         "category": [{"text": "Télésurveillance"}],

@@ -73,7 +73,7 @@ async fn list(State(state): State<AppState>, w: WebUser) -> Result<Response, Pag
             frequency: f.programme.frequency_days,
             unread: f.unread,
             due: f.due_ms.map(paris_time),
-            id: f.enrolment.id,
+            id: f.enrolment.id.to_string(),
         })
         .collect();
     Ok(render(&ListPage {
@@ -110,7 +110,8 @@ async fn form_page(
     status: StatusCode,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    let (e, p) = follow_up::own_with_programme(state.ctx(), &w.actor, id).await?;
+    let (e, p) =
+        follow_up::own_with_programme(state.ctx(), &w.actor, path_id(id, "suivi")?).await?;
     let questions = p
         .items
         .iter()
@@ -134,7 +135,7 @@ async fn form_page(
         title: p.title.clone(),
         nav: nav(w),
         csrf: w.session.csrf_token.clone(),
-        id: e.id,
+        id: e.id.to_string(),
         questions,
         error,
     };
@@ -169,7 +170,7 @@ async fn send(
     let fields = form_fields(&body)?;
     let csrf = field(&fields, "csrf");
     check_csrf(&w.session.csrf_token, csrf)?;
-    let e = follow_up::own(state.ctx(), &w.actor, &id).await?;
+    let e = follow_up::own(state.ctx(), &w.actor, path_id(&id, "suivi")?).await?;
     match submit(state.ctx(), &w.actor, &e, &fields).await {
         Ok(s) => {
             let page = SubmittedPage {
@@ -240,7 +241,7 @@ async fn unread_rows(state: &AppState, w: &WebUser) -> Result<Vec<ThreadRow>, Pa
         .await?
         .into_iter()
         .map(|t| ThreadRow {
-            enrolment: t.enrolment,
+            enrolment: t.enrolment.to_string(),
             patient: t.patient,
             unread: t.unread,
             last: paris_time(t.last_ms),
@@ -394,7 +395,7 @@ async fn alert_page(
         timeline: shown.timeline,
         error,
         photo: shown.photo,
-        thread: a.enrolment,
+        thread: a.enrolment.to_string(),
         id: a.id.to_string(),
     };
     Ok((status, render(&page)?).into_response())
@@ -539,7 +540,14 @@ async fn end(
 ) -> Result<Response, PageError> {
     let f = posted_form(&state, &headers, &w, &body)?;
     let reason = field(&f, "motif");
-    enrolments::end(state.ctx(), &w.actor, &id, &enrolment, reason).await?;
+    enrolments::end(
+        state.ctx(),
+        &w.actor,
+        &id,
+        path_id(&enrolment, "suivi")?,
+        reason,
+    )
+    .await?;
     Ok(super::kit::see_other(&format!("/patients/{id}")))
 }
 
@@ -693,7 +701,8 @@ async fn raise_page(
     error: Option<String>,
     sent: bool,
 ) -> Result<Response, PageError> {
-    let (e, p) = follow_up::own_with_programme(state.ctx(), &w.actor, id).await?;
+    let (e, p) =
+        follow_up::own_with_programme(state.ctx(), &w.actor, path_id(id, "suivi")?).await?;
     let mut symptoms: Vec<(String, String)> = p
         .items
         .iter()
@@ -705,7 +714,7 @@ async fn raise_page(
         title: "Signaler un problème".into(),
         nav: nav(w),
         csrf: w.session.csrf_token.clone(),
-        id: e.id,
+        id: e.id.to_string(),
         symptoms,
         error,
         sent,
@@ -762,8 +771,14 @@ async fn raise(
         text: &text,
         photo: photo.as_deref(),
     };
-    let why = match follow_up::raise(state.ctx(), &w.actor, &w.user.display_name, &id, &raised)
-        .await?
+    let why = match follow_up::raise(
+        state.ctx(),
+        &w.actor,
+        &w.user.display_name,
+        path_id(&id, "suivi")?,
+        &raised,
+    )
+    .await?
     {
         Posted::Done => return raise_page(&state, &w, &id, StatusCode::OK, None, true).await,
         Posted::Ended => {
@@ -827,7 +842,7 @@ async fn thread_render(
     status: StatusCode,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    let t = follow_up::thread(state.ctx(), &w.actor, id).await?;
+    let t = follow_up::thread(state.ctx(), &w.actor, path_id(id, "suivi")?).await?;
     let heading = match t.patient {
         None => "Messages avec l'équipe de soins".to_owned(),
         Some(name) => format!("Messages — {name}"),
@@ -841,7 +856,7 @@ async fn thread_render(
         title: "Messages".into(),
         nav: nav(w),
         csrf: w.session.csrf_token.clone(),
-        id: t.enrolment.id,
+        id: t.enrolment.id.to_string(),
         patient_side: t.patient_side,
         heading,
         messages,
@@ -867,11 +882,18 @@ async fn thread_post(
 ) -> Result<Response, PageError> {
     let f = posted_form(&state, &headers, &w, &body)?;
     let text = field(&f, "message");
-    let (status, why) =
-        match follow_up::post(state.ctx(), &w.actor, &w.user.display_name, &id, text).await? {
-            Posted::Done => return Ok(super::kit::see_other(&format!("/suivi/{id}/messages"))),
-            Posted::Refused(why) => (StatusCode::UNPROCESSABLE_ENTITY, why),
-            Posted::Ended => (StatusCode::CONFLICT, "ce suivi est terminé"),
-        };
+    let (status, why) = match follow_up::post(
+        state.ctx(),
+        &w.actor,
+        &w.user.display_name,
+        path_id(&id, "suivi")?,
+        text,
+    )
+    .await?
+    {
+        Posted::Done => return Ok(super::kit::see_other(&format!("/suivi/{id}/messages"))),
+        Posted::Refused(why) => (StatusCode::UNPROCESSABLE_ENTITY, why),
+        Posted::Ended => (StatusCode::CONFLICT, "ce suivi est terminé"),
+    };
     thread_render(&state, &w, &id, status, Some(why.to_owned())).await
 }

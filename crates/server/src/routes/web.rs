@@ -562,7 +562,7 @@ async fn patient_page(
                 Some(r) => format!("terminé : {r}"),
                 None => format!("en cours depuis le {}", paris_time(e.started_at_ms)),
             };
-            (e.id, title, state_fr, e.status == "active")
+            (e.id.to_string(), title, state_fr, e.status == "active")
         })
         .collect();
     let programmes = crate::services::monitoring::programmes()

@@ -104,7 +104,7 @@ pub async fn queue(ctx: Ctx<'_>, actor: &Actor) -> Result<Vec<Queued>, AppError>
 #[derive(Debug)]
 pub struct Unread {
     /// The enrolment the thread belongs to.
-    pub enrolment: String,
+    pub enrolment: domain::EnrolmentId,
     /// The patient's display name.
     pub patient: String,
     /// How many messages are unread.

@@ -80,7 +80,7 @@ pub async fn end(
     ctx: Ctx<'_>,
     actor: &Actor,
     patient: &str,
-    enrolment: &str,
+    enrolment: domain::EnrolmentId,
     reason: &str,
 ) -> Result<(), AppError> {
     let (pid, grant) = carer(ctx, actor, patient).await?;

@@ -3,6 +3,7 @@
 //! the message thread with the care team (for the patient, or a nurse or
 //! doctor of the enrolment's establishment), and the files patients sent.
 
+use domain::EnrolmentId;
 use domain::audit::AuditActor;
 use domain::monitoring::{AlertLevel, questionnaire_due};
 use domain::policy::{Actor, Grant, Principal};
@@ -44,7 +45,7 @@ pub async fn own_enrolments(ctx: Ctx<'_>, actor: &Actor) -> Result<Vec<Enrolment
 }
 
 /// The patient's own active enrolment `id`.
-pub async fn own(ctx: Ctx<'_>, actor: &Actor, id: &str) -> Result<Enrolment, AppError> {
+pub async fn own(ctx: Ctx<'_>, actor: &Actor, id: EnrolmentId) -> Result<Enrolment, AppError> {
     own_enrolments(ctx, actor)
         .await?
         .into_iter()
@@ -56,7 +57,7 @@ pub async fn own(ctx: Ctx<'_>, actor: &Actor, id: &str) -> Result<Enrolment, App
 pub async fn own_with_programme(
     ctx: Ctx<'_>,
     actor: &Actor,
-    id: &str,
+    id: EnrolmentId,
 ) -> Result<(Enrolment, &'static Programme), AppError> {
     let e = own(ctx, actor, id).await?;
     let p = monitoring::programme(&e.programme)
@@ -128,7 +129,7 @@ pub async fn raise(
     ctx: Ctx<'_>,
     actor: &Actor,
     name: &str,
-    id: &str,
+    id: EnrolmentId,
     r: &Raised<'_>,
 ) -> Result<Posted, AppError> {
     let (e, p) = own_with_programme(ctx, actor, id).await?;
@@ -197,7 +198,7 @@ pub async fn attachment(ctx: Ctx<'_>, actor: &Actor, id: &str) -> Result<Attachm
 async fn thread_access(
     ctx: Ctx<'_>,
     actor: &Actor,
-    id: &str,
+    id: EnrolmentId,
 ) -> Result<(Enrolment, bool, Option<Grant>), AppError> {
     if matches!(actor.principal, Principal::Patient { .. }) {
         return Ok((own(ctx, actor, id).await?, true, None));
@@ -226,7 +227,7 @@ pub struct Thread {
 
 /// Thread `id` for `actor`; reading it marks the other side's messages read.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn thread(ctx: Ctx<'_>, actor: &Actor, id: &str) -> Result<Thread, AppError> {
+pub async fn thread(ctx: Ctx<'_>, actor: &Actor, id: EnrolmentId) -> Result<Thread, AppError> {
     let (e, patient_side, grant) = thread_access(ctx, actor, id).await?;
     let patient = if patient_side {
         None
@@ -239,7 +240,7 @@ pub async fn thread(ctx: Ctx<'_>, actor: &Actor, id: &str) -> Result<Thread, App
         )
     };
     ctx.store
-        .mark_read(&e.id, !patient_side, ctx.now_ms())
+        .mark_read(e.id, !patient_side, ctx.now_ms())
         .await?;
     if grant.is_some() {
         let resource = format!("Communication?based-on=CarePlan/{}", e.id);
@@ -271,7 +272,7 @@ pub async fn post(
     ctx: Ctx<'_>,
     actor: &Actor,
     name: &str,
-    id: &str,
+    id: EnrolmentId,
     text: &str,
 ) -> Result<Posted, AppError> {
     let (e, patient_side, grant) = thread_access(ctx, actor, id).await?;

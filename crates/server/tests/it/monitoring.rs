@@ -958,7 +958,7 @@ async fn a_discharge_from_a_configured_unit_proposes_an_enrolment() {
         let who = domain::audit::AuditActor::system("test");
         assert!(
             app.store
-                .end_enrolment(&enrolled[0].id, "fin du traitement", None, &who, 0)
+                .end_enrolment(enrolled[0].id, "fin du traitement", None, &who, 0)
                 .await
                 .unwrap()
         );

@@ -30,8 +30,8 @@ async fn responses_alerts_triage_and_escalation() {
             .unwrap();
         let e = s.enrolments_of(p.id).await.unwrap().remove(0);
         assert_eq!(
-            (e.id.as_str(), e.status.as_str(), e.programme.as_str()),
-            (id.as_str(), "active", "oral-oncology"),
+            (e.id, e.status.as_str(), e.programme.as_str()),
+            (id, "active", "oral-oncology"),
             "{name}"
         );
         let sla = 12 * 3600 * 1000;
@@ -201,7 +201,7 @@ async fn responses_alerts_triage_and_escalation() {
             "{name}"
         );
         assert!(
-            s.end_enrolment(&e.id, "fin", None, &who(), NOW)
+            s.end_enrolment(e.id, "fin", None, &who(), NOW)
                 .await
                 .unwrap()
         );
@@ -292,7 +292,7 @@ async fn patient_alerts_with_a_photo_and_messages() {
         s.post_message(&e, false, "Julie Petit", "Oui, tiède.", &who(), NOW + 9)
             .await
             .unwrap();
-        s.mark_read(&e.id, true, NOW + 10).await.unwrap();
+        s.mark_read(e.id, true, NOW + 10).await.unwrap();
         assert!(s.unread_threads(w.e1).await.unwrap().is_empty(), "{name}");
         let thread = s.messages_of(p.id).await.unwrap();
         assert_eq!(

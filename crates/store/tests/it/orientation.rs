@@ -38,7 +38,6 @@ async fn a_request_from_creation_to_confirmation() {
         let id = s.create_orientation(&n, &who(), "u", NOW).await.unwrap();
         let step = |st: Step, at: i64| {
             let s = s.clone();
-            let id = id;
             async move {
                 s.orientation_step(id, &st, &who(), "u2", NOW + at)
                     .await
