@@ -285,7 +285,7 @@ async fn patient_alerts_with_a_photo_and_messages() {
             .unwrap();
         assert_eq!(
             s.unread_threads(w.e1).await.unwrap(),
-            vec![(e.id.clone(), p.id, 2, NOW + 5)],
+            vec![(e.id, p.id, 2, NOW + 5)],
             "{name}"
         );
         assert!(s.unread_threads(w.e2).await.unwrap().is_empty());
