@@ -169,7 +169,7 @@ pub fn slot_at(openings: &[Opening], start_ms: i64, now_ms: i64) -> Option<Slot>
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Appointment {
     /// Id.
-    pub id: String,
+    pub id: crate::AppointmentId,
     /// The practitioner (user).
     pub practitioner: UserId,
     /// Where.

@@ -48,7 +48,7 @@ pub fn build(e: &SiuEvent<'_>) -> Result<String, hl7v2::PathError> {
         .set("MSH-12", "2.5")?
         .set("MSH-18", "UNICODE UTF-8")?;
     // SCH-1: our id (placer). SCH-6: the event's reason, SCH-7: the appointment's.
-    b.set("SCH-1.1", &a.id)?
+    b.set("SCH-1.1", &a.id.to_string())?
         .set("SCH-1.2", "PARCOURS")?
         .set("SCH-6.1", if cancelled { "CANCEL" } else { "BOOK" })?
         .set(
@@ -99,7 +99,7 @@ mod tests {
         let patient =
             crate::oru::tests::report(domain::identity::IdentityStatus::Qualified).patient;
         let mut a = Appointment {
-            id: "0195f3c2-0000-7000-8000-000000000001".into(),
+            id: "0195f3c2-0000-7000-8000-000000000001".parse().unwrap(),
             practitioner: domain::UserId::new(),
             establishment: domain::EstablishmentId::new(),
             patient: patient.id,

@@ -6,7 +6,7 @@
 use domain::audit::AuditActor;
 use domain::consultation::{Closing, Line, Method};
 use domain::schedule::Appointment;
-use domain::{EstablishmentId, PatientId, UserId};
+use domain::{AppointmentId, EstablishmentId, PatientId, UserId};
 
 use crate::audit::NewAudit;
 use crate::macros::rows_to;
@@ -19,7 +19,7 @@ use crate::{Result, Store, StoreError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Consultation {
     /// The appointment it closes (also its id).
-    pub appointment_id: String,
+    pub appointment_id: domain::AppointmentId,
     /// Where.
     pub establishment: EstablishmentId,
     /// Who was seen.
@@ -93,7 +93,7 @@ fn to_consultation(r: ConsultationRow, lines: &[LineRow]) -> Result<Consultation
                 })
                 .collect(),
         },
-        appointment_id: r.appointment_id,
+        appointment_id: parse_id(&r.appointment_id)?,
         number: r.number,
         closed_at_ms: r.closed_at_ms,
         approved_at_ms: r.approved_at_ms,
@@ -136,7 +136,7 @@ impl Store {
                 "INSERT INTO consultations (appointment_id, establishment_id, patient_id, practitioner_id, note, free_text, number, closed_at_ms, fee_cents) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
-            .bind(&a.id)
+            .bind(a.id.to_string())
             .bind(a.establishment.to_string())
             .bind(a.patient.to_string())
             .bind(a.practitioner.to_string())
@@ -151,7 +151,7 @@ impl Store {
                 sqlx::query(
                     "INSERT INTO prescription_lines (appointment_id, position, medication, dose, frequency, duration) VALUES ($1, $2, $3, $4, $5, $6)",
                 )
-                .bind(&a.id)
+                .bind(a.id.to_string())
                 .bind(i64::try_from(i).unwrap_or(i64::MAX))
                 .bind(&l.medication)
                 .bind(&l.dose)
@@ -163,8 +163,11 @@ impl Store {
             for m in messages {
                 let _new = crate::outbox::enqueue_in(&mut tx.as_tx(), m, now_ms).await?;
             }
-            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, a.patient, &a.id, now_ms))
-                .await?;
+            crate::audit::append_audit(
+                &mut tx.as_tx(),
+                &audit(who, a.patient, &a.id.to_string(), now_ms),
+            )
+            .await?;
             tx.commit().await?;
             Ok(())
         })
@@ -204,8 +207,8 @@ impl Store {
     }
 
     /// The consultation closing appointment `id`.
-    pub async fn consultation(&self, appointment_id: &str) -> Result<Consultation> {
-        self.one_consultation("appointment_id", appointment_id)
+    pub async fn consultation(&self, appointment_id: AppointmentId) -> Result<Consultation> {
+        self.one_consultation("appointment_id", &appointment_id.to_string())
             .await
     }
 
@@ -238,7 +241,7 @@ impl Store {
                 "UPDATE consultations SET approved_at_ms = $1 WHERE appointment_id = $2 AND approved_at_ms IS NULL",
             )
             .bind(now_ms)
-            .bind(&c.appointment_id)
+            .bind(c.appointment_id.to_string())
             .execute(&mut *tx)
             .await?;
             if r.rows_affected() == 0 {
@@ -246,7 +249,7 @@ impl Store {
             }
             crate::audit::append_audit(
                 &mut tx.as_tx(),
-                &audit(who, c.patient, &c.appointment_id, now_ms),
+                &audit(who, c.patient, &c.appointment_id.to_string(), now_ms),
             )
             .await?;
             tx.commit().await?;
@@ -256,13 +259,18 @@ impl Store {
 
     /// Records the checkout session opened for an unsettled consultation (a new
     /// one replaces an abandoned one); `Ok(false)` if it is settled already.
-    pub async fn set_checkout(&self, appointment_id: &str, checkout_id: &str) -> Result<bool> {
+    pub async fn set_checkout(
+        &self,
+        appointment_id: AppointmentId,
+        checkout_id: &str,
+    ) -> Result<bool> {
+        let appointment_id = appointment_id.to_string();
         on_pool!(self, write, |pool| {
             let r = sqlx::query(
                 "UPDATE consultations SET checkout_id = $1 WHERE appointment_id = $2 AND settled_method IS NULL",
             )
             .bind(checkout_id)
-            .bind(appointment_id)
+            .bind(&appointment_id)
             .execute(pool)
             .await?;
             Ok(r.rows_affected() == 1)
@@ -290,7 +298,7 @@ impl Store {
             .bind(now_ms)
             .bind(format!("{}:{}", who.kind, who.id))
             .bind(checkout_id)
-            .bind(&c.appointment_id)
+            .bind(c.appointment_id.to_string())
             .execute(&mut *tx)
             .await?;
             if r.rows_affected() == 0 {
@@ -298,7 +306,7 @@ impl Store {
             }
             crate::audit::append_audit(
                 &mut tx.as_tx(),
-                &audit(who, c.patient, &c.appointment_id, now_ms),
+                &audit(who, c.patient, &c.appointment_id.to_string(), now_ms),
             )
             .await?;
             tx.commit().await?;

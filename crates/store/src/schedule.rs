@@ -6,7 +6,7 @@
 use domain::audit::AuditActor;
 pub use domain::schedule::Appointment;
 use domain::schedule::{Mode, Opening};
-use domain::{EstablishmentId, PatientId, UserId};
+use domain::{AppointmentId, EstablishmentId, PatientId, UserId};
 
 use crate::audit::NewAudit;
 use crate::macros::rows_to;
@@ -33,7 +33,7 @@ impl TryFrom<AppointmentRow> for Appointment {
     type Error = StoreError;
     fn try_from(r: AppointmentRow) -> Result<Self> {
         Ok(Appointment {
-            id: r.id,
+            id: parse_id(&r.id)?,
             practitioner: parse_id(&r.practitioner_id)?,
             establishment: parse_id(&r.establishment_id)?,
             patient: parse_id(&r.patient_id)?,
@@ -172,9 +172,9 @@ impl Store {
         messages: &[NewMessage],
         who: &AuditActor,
         now_ms: i64,
-    ) -> Result<String> {
-        let id = uuid::Uuid::now_v7().to_string();
-        self.book_as(&id, n, messages, who, now_ms).await?;
+    ) -> Result<AppointmentId> {
+        let id = AppointmentId::new();
+        self.book_as(id, n, messages, who, now_ms).await?;
         Ok(id)
     }
 
@@ -182,12 +182,14 @@ impl Store {
     /// the appointment is written with it).
     pub async fn book_as(
         &self,
-        id: &str,
+        id: AppointmentId,
         n: &NewAppointment,
         messages: &[NewMessage],
         who: &AuditActor,
         now_ms: i64,
     ) -> Result<()> {
+        let id = id.to_string();
+        let id = id.as_str();
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(
@@ -215,7 +217,8 @@ impl Store {
     }
 
     /// One appointment.
-    pub async fn appointment(&self, id: &str) -> Result<Appointment> {
+    pub async fn appointment(&self, id: AppointmentId) -> Result<Appointment> {
+        let id = id.to_string();
         let sql = format!("SELECT {COLUMNS} FROM appointments WHERE id = $1");
         on_pool!(self, read, |pool| {
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
@@ -307,14 +310,17 @@ impl Store {
             )
             .bind(now_ms)
             .bind(reason)
-            .bind(&a.id)
+            .bind(a.id.to_string())
             .execute(&mut *tx)
             .await?;
             if r.rows_affected() == 0 {
                 return Ok(false);
             }
-            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, a.patient, &a.id, now_ms))
-                .await?;
+            crate::audit::append_audit(
+                &mut tx.as_tx(),
+                &audit(who, a.patient, &a.id.to_string(), now_ms),
+            )
+            .await?;
             for m in messages {
                 let _new = crate::outbox::enqueue_in(&mut tx.as_tx(), m, now_ms).await?;
             }
@@ -326,7 +332,8 @@ impl Store {
 
 impl Store {
     /// Records the id an external agenda gave an appointment.
-    pub async fn set_external_id(&self, id: &str, external: &str) -> Result<()> {
+    pub async fn set_external_id(&self, id: AppointmentId, external: &str) -> Result<()> {
+        let id = id.to_string();
         on_pool!(self, write, |pool| {
             sqlx::query("UPDATE appointments SET external_id = $1 WHERE id = $2")
                 .bind(external)

@@ -14,7 +14,7 @@ pub const SYSTEM_ORDONNANCE: &str = "urn:parcours:ordonnance";
 #[derive(Debug, Clone)]
 pub struct ConsultationView<'a> {
     /// Appointment id (the Encounter's id and the Appointment it fulfils).
-    pub id: &'a str,
+    pub id: String,
     /// Patient id.
     pub patient: String,
     /// Practitioner id.

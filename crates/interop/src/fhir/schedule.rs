@@ -16,7 +16,7 @@ pub fn appointment(a: &Appointment, practitioner_name: &str) -> Value {
     let cancelled = a.status != "booked";
     let mut r = json!({
         "resourceType": "Appointment",
-        "id": a.id,
+        "id": a.id.to_string(),
         "status": if cancelled { "cancelled" } else { "booked" },
         "serviceType": service_type(a.mode),
         "start": instant(a.start_ms),

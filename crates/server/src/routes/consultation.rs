@@ -18,6 +18,7 @@ use serde::Deserialize;
 use super::kit::{Nav, field, nav, posted_form, render, see_other};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
+use crate::routes::kit::path_id;
 use crate::services::consultations as svc;
 use crate::state::AppState;
 
@@ -81,7 +82,14 @@ async fn closing_render(
     status: StatusCode,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    let patient = match svc::closing_form(state.ctx(), &w.actor, w.user.id, id).await? {
+    let patient = match svc::closing_form(
+        state.ctx(),
+        &w.actor,
+        w.user.id,
+        path_id(id, "rendez-vous")?,
+    )
+    .await?
+    {
         svc::ClosingForm::Closed => return Ok(see_other(&format!("/rdv/{id}"))),
         svc::ClosingForm::Open(patient) => patient,
     };
@@ -138,7 +146,15 @@ async fn close(
 ) -> Result<Response, PageError> {
     let f = posted_form(&state, &headers, &w, &body)?;
     let closing = closing_from(&f);
-    match svc::close(state.ctx(), &w.actor, w.user.id, &id, closing.clone()).await {
+    match svc::close(
+        state.ctx(),
+        &w.actor,
+        w.user.id,
+        path_id(&id, "rendez-vous")?,
+        closing.clone(),
+    )
+    .await
+    {
         Ok(_) => Ok(see_other(&format!("/rdv/{id}"))),
         Err(AppError::Unprocessable(_, m)) => {
             closing_render(
@@ -164,7 +180,13 @@ async fn approve(
     body: String,
 ) -> Result<Response, PageError> {
     posted_form(&state, &headers, &w, &body)?;
-    svc::approve(state.ctx(), &w.actor, w.user.id, &id).await?;
+    svc::approve(
+        state.ctx(),
+        &w.actor,
+        w.user.id,
+        path_id(&id, "rendez-vous")?,
+    )
+    .await?;
     Ok(see_other(&format!("/rdv/{id}")))
 }
 
@@ -174,7 +196,8 @@ async fn download(
     w: WebUser,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let (c, pdf) = svc::prescription_pdf(state.ctx(), &w.actor, &id).await?;
+    let (c, pdf) =
+        svc::prescription_pdf(state.ctx(), &w.actor, path_id(&id, "rendez-vous")?).await?;
     Ok(super::kit::download(
         "application/pdf",
         &format!("ordonnance-{}.pdf", c.number),
@@ -202,7 +225,8 @@ async fn pay(
     body: String,
 ) -> Result<Response, PageError> {
     posted_form(&state, &headers, &w, &body)?;
-    let (url, fee) = svc::checkout(state.ctx(), &w.actor, None, &id).await?;
+    let (url, fee) =
+        svc::checkout(state.ctx(), &w.actor, None, path_id(&id, "rendez-vous")?).await?;
     let page = CheckoutPage {
         title: "Paiement".into(),
         nav: nav(&w),
@@ -229,7 +253,7 @@ async fn settle(
         )
         .into());
     };
-    svc::settle_at_desk(state.ctx(), &w.actor, &id, method).await?;
+    svc::settle_at_desk(state.ctx(), &w.actor, path_id(&id, "rendez-vous")?, method).await?;
     Ok(see_other(&format!("/rdv/{id}")))
 }
 
@@ -335,7 +359,7 @@ pub(crate) async fn block(
     id: &str,
     desk: bool,
 ) -> Result<Option<Block>, AppError> {
-    let Some(c) = svc::view(state.ctx(), &w.actor, id).await? else {
+    let Some(c) = svc::view(state.ctx(), &w.actor, path_id(id, "rendez-vous")?).await? else {
         return Ok(None);
     };
     let patient_side = matches!(w.actor.principal, Principal::Patient { .. });

@@ -21,6 +21,7 @@ use axum::routing::{get, post};
 use super::kit::{Nav, check_csrf, nav, posted_form, render, same_origin, see_other};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
+use crate::routes::kit::path_id;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -52,7 +53,13 @@ async fn participant(
     w: &WebUser,
     id: &str,
 ) -> Result<(store::schedule::Appointment, &'static str), PageError> {
-    Ok(room::participant(state.ctx(), &w.actor, w.user.id, id).await?)
+    Ok(room::participant(
+        state.ctx(),
+        &w.actor,
+        w.user.id,
+        path_id(id, "rendez-vous")?,
+    )
+    .await?)
 }
 
 /// `POST /rdv/{id}/entrer`: the doctor lets the patient in; the patient's
@@ -65,7 +72,13 @@ async fn let_in(
     body: String,
 ) -> Result<Response, PageError> {
     posted_form(&state, &headers, &w, &body)?;
-    let a = room::let_in(state.ctx(), &w.actor, w.user.id, &id).await?;
+    let a = room::let_in(
+        state.ctx(),
+        &w.actor,
+        w.user.id,
+        path_id(&id, "rendez-vous")?,
+    )
+    .await?;
     Ok(see_other(&format!("/consultation/{}", a.id)))
 }
 
@@ -87,7 +100,7 @@ async fn page(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let (a, role) = participant(&state, &w, &id).await?;
-    if room::closed(state.ctx(), &a.id).await {
+    if room::closed(state.ctx(), a.id).await {
         // Closed: its page has what follows (payment, prescription).
         return Ok(see_other(&format!("/rdv/{}", a.id)));
     }
@@ -96,7 +109,7 @@ async fn page(
         title: "Téléconsultation".into(),
         nav: nav(&w),
         csrf: w.session.csrf_token.clone(),
-        id: a.id,
+        id: a.id.to_string(),
         role: role.into(),
         other,
         ice: state
@@ -125,7 +138,7 @@ async fn relay_ws(
         .read_buffer_size(64 * 1024)
         .write_buffer_size(64 * 1024)
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| relay(socket, state, a.id, role, session)))
+        .on_upgrade(move |socket| relay(socket, state, a.id.to_string(), role, session)))
 }
 
 /// A token bucket per socket: `MESSAGES_PER_SECOND` messages and
@@ -264,6 +277,14 @@ async fn share(
     }
     check_csrf(&w.session.csrf_token, &csrf)?;
     let (name, bytes) = file.unwrap_or_default();
-    let (saved, name) = room::share(state.ctx(), &w.actor, w.user.id, &id, &name, &bytes).await?;
+    let (saved, name) = room::share(
+        state.ctx(),
+        &w.actor,
+        w.user.id,
+        path_id(&id, "rendez-vous")?,
+        &name,
+        &bytes,
+    )
+    .await?;
     Ok(axum::Json(serde_json::json!({"id": saved, "name": name})).into_response())
 }

@@ -17,6 +17,7 @@ use super::kit::{Nav, field, nav, posted_form, render, see_other};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
 use crate::fmt::paris_time;
+use crate::routes::kit::path_id;
 use crate::services::{patients, schedule};
 use crate::state::AppState;
 
@@ -98,7 +99,7 @@ async fn row(
         String::new()
     };
     Ok((
-        a.id.clone(),
+        a.id.clone().to_string(),
         paris_time(a.start_ms),
         crate::services::directory::user_name(state.ctx(), a.practitioner).await?,
         a.mode.label_fr().to_owned(),
@@ -246,7 +247,10 @@ async fn book(
         practitioner: get("praticien").parse().map_err(|_| bad())?,
         establishment: get("etablissement").parse().map_err(|_| bad())?,
         start_ms: get("debut").parse().map_err(|_| bad())?,
-        moving: q.deplacer.as_deref(),
+        moving: match q.deplacer.as_deref() {
+            Some(m) => Some(path_id(m, "rendez-vous")?),
+            None => None,
+        },
     };
     let booked =
         schedule::book_chosen(state.ctx(), &w.actor, &w.user.id.to_string(), &chosen).await;
@@ -287,7 +291,7 @@ async fn visible(
     w: &WebUser,
     id: &str,
 ) -> Result<(store::schedule::Appointment, Row), PageError> {
-    let (a, mine) = schedule::visible(state.ctx(), &w.actor, id).await?;
+    let (a, mine) = schedule::visible(state.ctx(), &w.actor, path_id(id, "rendez-vous")?).await?;
     let r = row(state, w, &a, !mine).await?;
     Ok((a, r))
 }
@@ -377,7 +381,7 @@ async fn cancel(
         )
         .await;
     }
-    match schedule::cancel(state.ctx(), &w.actor, &id, reason).await {
+    match schedule::cancel(state.ctx(), &w.actor, path_id(&id, "rendez-vous")?, reason).await {
         Ok(_) => Ok(see_other(&format!("/rdv/{id}"))),
         Err(AppError::Conflict(m)) => {
             show_render(&state, &w, &id, StatusCode::CONFLICT, Some(m), None).await

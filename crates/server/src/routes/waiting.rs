@@ -16,6 +16,7 @@ use super::kit::{Nav, nav, render};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
 use crate::fmt::paris_time;
+use crate::routes::kit::path_id;
 use crate::state::{AppState, LiveEvent, Presence};
 
 pub fn routes() -> Router<AppState> {
@@ -45,7 +46,12 @@ async fn own_video_appointment(
     w: &WebUser,
     id: &str,
 ) -> Result<store::schedule::Appointment, PageError> {
-    Ok(crate::services::room::own_video_appointment(state.ctx(), &w.actor, id).await?)
+    Ok(crate::services::room::own_video_appointment(
+        state.ctx(),
+        &w.actor,
+        path_id(id, "rendez-vous")?,
+    )
+    .await?)
 }
 
 #[derive(Template)]
@@ -68,7 +74,7 @@ async fn room(
     let page = RoomPage {
         title: "Salle d'attente".into(),
         nav: nav(&w),
-        id: a.id.clone(),
+        id: a.id.clone().to_string(),
         when: paris_time(a.start_ms),
         practitioner: crate::services::directory::user_name(state.ctx(), a.practitioner).await?,
     };
@@ -105,7 +111,7 @@ async fn presence_ws(
         .read_buffer_size(1024)
         .write_buffer_size(1024)
         .max_message_size(1024)
-        .on_upgrade(move |socket| wait(socket, state, a.id, a.practitioner, session)))
+        .on_upgrade(move |socket| wait(socket, state, a.id.to_string(), a.practitioner, session)))
 }
 
 async fn wait(
@@ -193,7 +199,7 @@ async fn rows(state: &AppState, w: &WebUser) -> Result<Vec<Waiting>, PageError> 
     let presence = state.presence.lock().map(|m| m.clone()).unwrap_or_default();
     let mut out = Vec::new();
     for (a, name) in list {
-        let (status, since, devices) = match presence.get(&a.id) {
+        let (status, since, devices) = match presence.get(&a.id.to_string()) {
             Some(p) => (
                 if p.connected {
                     "en attente"

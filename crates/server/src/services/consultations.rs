@@ -32,7 +32,7 @@ fn not_found() -> AppError {
 async fn own_video_appointment(
     ctx: Ctx<'_>,
     user: UserId,
-    id: &str,
+    id: domain::AppointmentId,
 ) -> Result<Appointment, AppError> {
     let a = ctx.store.appointment(id).await.map_err(|_| not_found())?;
     if a.practitioner != user || a.mode != Mode::Tele || a.status != "booked" {
@@ -49,7 +49,7 @@ pub async fn close(
     ctx: Ctx<'_>,
     actor: &Actor,
     user: UserId,
-    id: &str,
+    id: domain::AppointmentId,
     closing: Closing,
 ) -> Result<Consultation, AppError> {
     let a = own_video_appointment(ctx, user, id).await?;
@@ -87,9 +87,9 @@ pub async fn close(
         Err(e) => return Err(e.into()),
     }
     ctx.rooms
-        .send(&a.id, "doctor", r#"{"type":"closed"}"#.into());
-    ctx.rooms.close(&a.id);
-    Ok(ctx.store.consultation(&a.id).await?)
+        .send(&a.id.to_string(), "doctor", r#"{"type":"closed"}"#.into());
+    ctx.rooms.close(&a.id.to_string());
+    Ok(ctx.store.consultation(a.id).await?)
 }
 
 /// The doctor's final approval of the prescription; `false` if already given.
@@ -98,7 +98,7 @@ pub async fn approve(
     ctx: Ctx<'_>,
     actor: &Actor,
     user: UserId,
-    id: &str,
+    id: domain::AppointmentId,
 ) -> Result<bool, AppError> {
     let c = ctx.store.consultation(id).await.map_err(|_| not_found())?;
     if c.practitioner != user {
@@ -120,7 +120,11 @@ pub async fn approve(
 /// patient's record (the patient themselves included); audited. `None` if the
 /// appointment exists but is not closed yet.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn view(ctx: Ctx<'_>, actor: &Actor, id: &str) -> Result<Option<Consultation>, AppError> {
+pub async fn view(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: domain::AppointmentId,
+) -> Result<Option<Consultation>, AppError> {
     let c = match ctx.store.consultation(id).await {
         Ok(c) => c,
         Err(store::StoreError::NotFound) => return Ok(None),
@@ -145,7 +149,7 @@ pub fn withheld(actor: &Actor, c: &Consultation) -> Option<Withheld> {
 pub async fn prescription_pdf(
     ctx: Ctx<'_>,
     actor: &Actor,
-    id: &str,
+    id: domain::AppointmentId,
 ) -> Result<(Consultation, Vec<u8>), AppError> {
     let c = view(ctx, actor, id).await?.ok_or_else(not_found)?;
     if let Some(why) = withheld(actor, &c) {
@@ -225,7 +229,7 @@ pub async fn render_pdf(ctx: Ctx<'_>, c: &Consultation) -> Result<Vec<u8>, AppEr
 pub async fn settle_at_desk(
     ctx: Ctx<'_>,
     actor: &Actor,
-    id: &str,
+    id: domain::AppointmentId,
     method: Method,
 ) -> Result<(), AppError> {
     let c = ctx.store.consultation(id).await.map_err(|_| not_found())?;
@@ -268,7 +272,7 @@ pub async fn checkout(
     ctx: Ctx<'_>,
     actor: &Actor,
     email: Option<&str>,
-    id: &str,
+    id: domain::AppointmentId,
 ) -> Result<(String, i64), AppError> {
     let c = view(ctx, actor, id).await?.ok_or_else(not_found)?;
     if !matches!(actor.principal, Principal::Patient { patient, .. } if patient == c.patient) {
@@ -299,9 +303,10 @@ pub async fn checkout(
     let cancel = format!("{base}/rdv/{id}?paiement=abandon");
     // A double click within ten minutes opens the same session.
     let key = format!("parcours-{id}-{}", ctx.now_ms() / 600_000);
+    let reference = id.to_string();
     let session = provider
         .create_checkout(&CheckoutRequest {
-            reference: id,
+            reference: &reference,
             amount_cents: c.fee_cents,
             label: &label,
             success_url: &success,
@@ -366,6 +371,10 @@ pub async fn webhook(
     };
     let Some(reference) = session.client_reference_id.as_deref() else {
         tracing::warn!(event = %event.id, "paid session without reference");
+        return Ok(WebhookOutcome::Ignored);
+    };
+    let Ok(reference) = reference.parse::<domain::AppointmentId>() else {
+        tracing::warn!(event = %event.id, "paid session for no consultation of ours");
         return Ok(WebhookOutcome::Ignored);
     };
     let c = match ctx.store.consultation(reference).await {
@@ -493,7 +502,7 @@ pub async fn closed_of_patient(
         if !mine.contains(&c.establishment) {
             continue;
         }
-        if let Some(c) = view(ctx, actor, &c.appointment_id).await?
+        if let Some(c) = view(ctx, actor, c.appointment_id).await?
             && withheld(actor, &c).is_none()
         {
             out.push(closed(ctx, c).await?);
@@ -507,7 +516,7 @@ pub async fn closed_of_patient(
 pub async fn closed_by_id(
     ctx: Ctx<'_>,
     actor: &Actor,
-    id: &str,
+    id: domain::AppointmentId,
 ) -> Result<Option<Closed>, AppError> {
     let Ok(c) = ctx.store.consultation(id).await else {
         return Ok(None);
@@ -523,7 +532,7 @@ pub async fn closed_by_id(
 async fn closed(ctx: Ctx<'_>, c: Consultation) -> Result<Closed, AppError> {
     Ok(Closed {
         practitioner_name: ctx.store.user(c.practitioner).await?.display_name,
-        start_ms: ctx.store.appointment(&c.appointment_id).await?.start_ms,
+        start_ms: ctx.store.appointment(c.appointment_id).await?.start_ms,
         consultation: c,
     })
 }
@@ -543,7 +552,7 @@ pub async fn closing_form(
     ctx: Ctx<'_>,
     actor: &Actor,
     user: UserId,
-    id: &str,
+    id: domain::AppointmentId,
 ) -> Result<ClosingForm, AppError> {
     let not_found = || AppError::NotFound("consultation introuvable".into());
     let a = ctx.store.appointment(id).await.map_err(|_| not_found())?;

@@ -21,7 +21,7 @@ pub const DOCTOR: &str = "doctor";
 pub const PATIENT: &str = "patient";
 
 /// Whether the consultation of appointment `id` is closed.
-pub async fn closed(ctx: Ctx<'_>, id: &str) -> bool {
+pub async fn closed(ctx: Ctx<'_>, id: domain::AppointmentId) -> bool {
     ctx.store.consultation(id).await.is_ok()
 }
 
@@ -32,7 +32,7 @@ pub async fn participant(
     ctx: Ctx<'_>,
     actor: &Actor,
     user: UserId,
-    id: &str,
+    id: domain::AppointmentId,
 ) -> Result<(Appointment, &'static str), AppError> {
     let not_found = || AppError::NotFound("consultation introuvable".into());
     let a = ctx.store.appointment(id).await.map_err(|_| not_found())?;
@@ -42,7 +42,7 @@ pub async fn participant(
     match actor.principal {
         Principal::Patient { patient, .. } if patient == a.patient => {
             // Closed already: its page sends to what follows (payment, prescription).
-            if !ctx.rooms.is_open(&a.id) && !closed(ctx, &a.id).await {
+            if !ctx.rooms.is_open(&a.id.to_string()) && !closed(ctx, a.id).await {
                 return Err(AppError::Forbidden(
                     "le médecin ne vous a pas encore fait entrer : restez dans la salle d'attente"
                         .into(),
@@ -61,7 +61,7 @@ pub async fn let_in(
     ctx: Ctx<'_>,
     actor: &Actor,
     user: UserId,
-    id: &str,
+    id: domain::AppointmentId,
 ) -> Result<Appointment, AppError> {
     let (a, role) = participant(ctx, actor, user, id).await?;
     if role != DOCTOR {
@@ -69,7 +69,7 @@ pub async fn let_in(
             "c'est le médecin qui fait entrer".into(),
         ));
     }
-    ctx.rooms.open(&a.id);
+    ctx.rooms.open(&a.id.to_string());
     Ok(a)
 }
 
@@ -103,7 +103,7 @@ pub async fn share(
     ctx: Ctx<'_>,
     actor: &Actor,
     user: UserId,
-    id: &str,
+    id: domain::AppointmentId,
     name: &str,
     bytes: &[u8],
 ) -> Result<(String, String), AppError> {
@@ -140,7 +140,7 @@ pub async fn share(
         .await?;
     let name: String = name.chars().filter(|c| !c.is_control()).take(120).collect();
     let message = serde_json::json!({"type": "file", "id": saved, "name": name}).to_string();
-    ctx.rooms.send(&a.id, role, message);
+    ctx.rooms.send(&a.id.to_string(), role, message);
     Ok((saved, name))
 }
 
@@ -148,7 +148,7 @@ pub async fn share(
 pub async fn own_video_appointment(
     ctx: Ctx<'_>,
     actor: &Actor,
-    id: &str,
+    id: domain::AppointmentId,
 ) -> Result<Appointment, AppError> {
     let not_found = || AppError::NotFound("rendez-vous introuvable".into());
     let Principal::Patient { patient, .. } = actor.principal else {

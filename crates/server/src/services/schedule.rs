@@ -95,7 +95,7 @@ pub enum Notice {
 #[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn notice(
     ctx: Ctx<'_>,
-    id: &str,
+    id: domain::AppointmentId,
     n: &NewAppointment,
     kind: Notice,
 ) -> Result<NewMessage, store::StoreError> {
@@ -160,7 +160,7 @@ pub async fn remind_appointments(ctx: Ctx<'_>) -> Result<usize, store::StoreErro
             mode: a.mode,
             booked_by: String::new(),
         };
-        let m = notice(ctx, &a.id, &n, Notice::Reminder).await?;
+        let m = notice(ctx, a.id, &n, Notice::Reminder).await?;
         if ctx.store.enqueue(&m, now).await? {
             new += 1;
         }
@@ -239,10 +239,10 @@ pub async fn book(
         booked_by: booked_by.to_owned(),
     };
     // The id is needed by the confirmation: book under a known id.
-    let id = uuid::Uuid::now_v7().to_string();
-    let mut messages = vec![notice(ctx, &id, &n, Notice::Confirmation).await?];
+    let id = domain::AppointmentId::new();
+    let mut messages = vec![notice(ctx, id, &n, Notice::Confirmation).await?];
     let booked = Appointment {
-        id: id.clone(),
+        id,
         practitioner,
         establishment,
         patient,
@@ -255,10 +255,10 @@ pub async fn book(
     messages.extend(siu(ctx, &booked).await?);
     match ctx
         .store
-        .book_as(&id, &n, &messages, &who, ctx.now_ms())
+        .book_as(id, &n, &messages, &who, ctx.now_ms())
         .await
     {
-        Ok(()) => Ok(id),
+        Ok(()) => Ok(id.to_string()),
         Err(store::StoreError::Conflict(_)) => Err(AppError::Conflict(
             "ce créneau vient d'être pris : choisissez-en un autre".into(),
         )),
@@ -296,7 +296,7 @@ pub async fn reschedule(
     )
     .await?;
     let when = crate::fmt::paris_time(start_ms);
-    if let Err(e) = cancel(ctx, actor, &old.id, &format!("déplacé au {when}")).await {
+    if let Err(e) = cancel(ctx, actor, old.id, &format!("déplacé au {when}")).await {
         // Two appointments rather than none: the desk sees both and cancels one.
         tracing::error!(error = %e, old = %old.id, new = %id, "rescheduled but the old appointment stays");
     }
@@ -308,7 +308,7 @@ pub async fn reschedule(
 pub async fn cancel(
     ctx: Ctx<'_>,
     actor: &Actor,
-    id: &str,
+    id: domain::AppointmentId,
     reason: &str,
 ) -> Result<Appointment, AppError> {
     let a = ctx
@@ -454,7 +454,7 @@ pub fn own_patient(actor: &Actor) -> Option<PatientId> {
 pub async fn visible(
     ctx: Ctx<'_>,
     actor: &Actor,
-    id: &str,
+    id: domain::AppointmentId,
 ) -> Result<(Appointment, bool), AppError> {
     let not_found = || AppError::NotFound("rendez-vous introuvable".into());
     let a = ctx.store.appointment(id).await.map_err(|_| not_found())?;
@@ -570,7 +570,7 @@ pub struct Chosen<'a> {
     /// When (Unix ms).
     pub start_ms: i64,
     /// The appointment this one replaces, when moving it.
-    pub moving: Option<&'a str>,
+    pub moving: Option<domain::AppointmentId>,
 }
 
 /// Books the chosen slot, or moves appointment `moving` to it: only an

@@ -238,7 +238,7 @@ async fn apply(
         let n = as_new(a, String::new());
         let notice = crate::services::schedule::notice(
             ctx,
-            &a.id,
+            a.id,
             &n,
             crate::services::schedule::Notice::Cancellation,
         )
@@ -325,21 +325,21 @@ async fn book(
         mode: r.mode,
         booked_by: format!("siu:{}", from.sender),
     };
-    let id = uuid::Uuid::now_v7().to_string();
+    let id = domain::AppointmentId::new();
     let notice = crate::services::schedule::notice(
         ctx,
-        &id,
+        id,
         &n,
         crate::services::schedule::Notice::Confirmation,
     )
     .await
     .map_err(|e| vec![err("SCH", None, None, None, 207, e.to_string())])?;
     ctx.store
-        .book_as(&id, &n, std::slice::from_ref(&notice), who, now)
+        .book_as(id, &n, std::slice::from_ref(&notice), who, now)
         .await
         .map_err(|e| store_error(&e))?;
     ctx.store
-        .set_external_id(&id, &r.external)
+        .set_external_id(id, &r.external)
         .await
         .map_err(|e| store_error(&e))
 }

@@ -810,9 +810,13 @@ async fn video_appointments(app: &TestApp, n: usize) -> Vec<String> {
         .unwrap()
         .into_iter()
         .filter(|a| a.mode == domain::schedule::Mode::Tele && a.status == "booked")
-        .map(|a| a.id)
+        .map(|a| a.id.to_string())
         .collect();
-    let a = app.store.appointment(&ids[0]).await.unwrap();
+    let a = app
+        .store
+        .appointment(ids[0].parse::<domain::AppointmentId>().unwrap())
+        .await
+        .unwrap();
     while ids.len() < n {
         // Another booked video slot with the same doctor, a day later each.
         let shift = 86_400_000 * i64::try_from(ids.len()).unwrap();
@@ -840,7 +844,7 @@ async fn video_appointments(app: &TestApp, n: usize) -> Vec<String> {
             )
             .await
             .unwrap();
-        ids.push(id);
+        ids.push(id.to_string());
     }
     ids
 }

@@ -129,6 +129,7 @@ async fn video_appointment(app: &TestApp) -> String {
         .find(|a| a.mode == domain::schedule::Mode::Tele)
         .unwrap()
         .id
+        .to_string()
 }
 
 /// Closes it as Dr Martin with one medication; the closing page's text first.
@@ -199,7 +200,10 @@ async fn the_prescription_is_released_after_online_payment_and_approval() {
             r.text
         );
         assert!(
-            app.store.consultation(&id).await.is_err(),
+            app.store
+                .consultation(id.parse::<domain::AppointmentId>().unwrap())
+                .await
+                .is_err(),
             "{backend}: nothing recorded"
         );
 
@@ -259,7 +263,11 @@ async fn the_prescription_is_released_after_online_payment_and_approval() {
             .await;
         assert_eq!(r.status, 200, "{backend}: {}", r.text);
         assert_eq!(r.header("content-type").as_deref(), Some("application/pdf"));
-        let c = app.store.consultation(&id).await.unwrap();
+        let c = app
+            .store
+            .consultation(id.parse::<domain::AppointmentId>().unwrap())
+            .await
+            .unwrap();
         let text = pdf_text(&r.bytes);
         for expected in [
             "Dr Claire Martin",
@@ -352,7 +360,7 @@ async fn the_prescription_is_released_after_online_payment_and_approval() {
         }
         assert_eq!(
             app.store
-                .consultation(&id)
+                .consultation(id.parse::<domain::AppointmentId>().unwrap())
                 .await
                 .unwrap()
                 .checkout_id
@@ -394,7 +402,14 @@ async fn the_prescription_is_released_after_online_payment_and_approval() {
         );
         let r = app.webhook(&cheaper, &app.sign_now(&cheaper)).await;
         assert_eq!(r.status, 422, "{backend}: a payment of 1 € for a 30 € fee");
-        assert_eq!(app.store.consultation(&id).await.unwrap().settled, None);
+        assert_eq!(
+            app.store
+                .consultation(id.parse::<domain::AppointmentId>().unwrap())
+                .await
+                .unwrap()
+                .settled,
+            None
+        );
 
         // The provider's genuine confirmation settles it; its retry changes nothing.
         let r = app.webhook(&body, &signature).await;
@@ -412,7 +427,11 @@ async fn the_prescription_is_released_after_online_payment_and_approval() {
             "duplicate",
             "{backend}: a second payment, to refund"
         );
-        let c = app.store.consultation(&id).await.unwrap();
+        let c = app
+            .store
+            .consultation(id.parse::<domain::AppointmentId>().unwrap())
+            .await
+            .unwrap();
         assert_eq!(c.settled, Some(domain::consultation::Method::Card));
 
         // Paid and approved: the lines and the PDF are hers now.
@@ -623,7 +642,14 @@ async fn a_provider_that_does_not_answer_or_refuses_is_said_plainly() {
         .await;
     assert_eq!(r.status, 503, "{}", r.text);
     assert!(r.page().contains("momentanément indisponible"));
-    assert_eq!(app.store.consultation(&id).await.unwrap().checkout_id, None);
+    assert_eq!(
+        app.store
+            .consultation(id.parse::<domain::AppointmentId>().unwrap())
+            .await
+            .unwrap()
+            .checkout_id,
+        None
+    );
 
     // A provider that refuses the key: its message is shown, nothing recorded.
     let provider = stand_in().await;
@@ -659,7 +685,11 @@ async fn pharmacists_verify_a_number_without_seeing_the_patient() {
     let id = video_appointment(&app).await;
     let doctor = app.login("dr.martin").await;
     close_it(&app, &doctor, &id).await;
-    let c = app.store.consultation(&id).await.unwrap();
+    let c = app
+        .store
+        .consultation(id.parse::<domain::AppointmentId>().unwrap())
+        .await
+        .unwrap();
     let anonymous = app
         .get(&format!("/ordonnance/verifier/{}", c.number), None)
         .await;
@@ -760,7 +790,11 @@ async fn fhir_encounter_medication_request_and_document_reference() {
         )
         .await;
         let m = &meds["entry"][0]["resource"];
-        let c = app.store.consultation(&id).await.unwrap();
+        let c = app
+            .store
+            .consultation(id.parse::<domain::AppointmentId>().unwrap())
+            .await
+            .unwrap();
         assert_eq!(
             (
                 m["status"].as_str(),

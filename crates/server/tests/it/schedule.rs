@@ -472,7 +472,7 @@ async fn bookings_made_in_the_hospital_agenda_arrive_over_siu() {
         );
         let list = app.store.appointments_of_patient(muller.id).await.unwrap();
         assert_eq!(
-            app.store.appointment(&a.id).await.unwrap().status,
+            app.store.appointment(a.id).await.unwrap().status,
             "cancelled"
         );
         assert!(list.iter().any(|x| x.status == "booked"
@@ -909,7 +909,7 @@ async fn files_shared_in_the_room_reach_the_other_side_and_the_record() {
             .remove(0);
         let patient = app.login(server::demo::PATIENT_LOGIN).await;
         let doctor = app.login("dr.martin").await;
-        app.let_in(&doctor, &a.id).await;
+        app.let_in(&doctor, &a.id.to_string()).await;
         let mut d = app
             .ws(&format!("/consultation/{}/ws", a.id), &doctor)
             .await
@@ -1055,28 +1055,37 @@ async fn an_appointment_is_moved_new_slot_first_then_the_old_one_cancelled() {
             )
             .await
             .unwrap();
-        let r = post(&taken, &old.id).await;
+        let r = post(&taken, &old.id.to_string()).await;
         assert_eq!(r.status, 409, "{backend}: {}", r.text);
         assert_eq!(
-            app.store.appointment(&old.id).await.unwrap().status,
+            app.store.appointment(old.id).await.unwrap().status,
             "booked"
         );
         // Its own time: nothing to move.
-        assert_eq!(post(&old.start_ms.to_string(), &old.id).await.status, 422);
+        assert_eq!(
+            post(&old.start_ms.to_string(), &old.id.to_string())
+                .await
+                .status,
+            422
+        );
         // A free slot: booked, the old one cancelled with the new time as reason.
-        let r = post(&slots[1].2, &old.id).await;
+        let r = post(&slots[1].2, &old.id.to_string()).await;
         assert_eq!(r.status, 303, "{backend}: {}", r.text);
         let new_id = r
             .header("location")
             .unwrap()
             .trim_start_matches("/rdv/")
             .to_owned();
-        let new = app.store.appointment(&new_id).await.unwrap();
+        let new = app
+            .store
+            .appointment(new_id.parse::<domain::AppointmentId>().unwrap())
+            .await
+            .unwrap();
         assert_eq!(
             (new.status.as_str(), new.start_ms.to_string()),
             ("booked", slots[1].2.clone())
         );
-        let moved = app.store.appointment(&old.id).await.unwrap();
+        let moved = app.store.appointment(old.id).await.unwrap();
         assert_eq!(moved.status, "cancelled", "{backend}");
         assert!(
             moved.cancel_reason.unwrap().starts_with("déplacé au "),
@@ -1092,9 +1101,13 @@ async fn an_appointment_is_moved_new_slot_first_then_the_old_one_cancelled() {
             );
         }
         // A cancelled appointment is not moved again; nor is another's.
-        assert_eq!(post(&slots[2].2, &old.id).await.status, 422, "{backend}");
+        assert_eq!(
+            post(&slots[2].2, &old.id.to_string()).await.status,
+            422,
+            "{backend}"
+        );
         let other = app.store.appointments_of_patient(muller.id).await.unwrap();
-        let r = post(&slots[2].2, &other[0].id).await;
+        let r = post(&slots[2].2, &other[0].id.to_string()).await;
         assert_eq!(r.status, 404, "{backend}: {}", r.text);
     }
 }

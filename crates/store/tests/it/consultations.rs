@@ -46,9 +46,9 @@ async fn close_approve_and_settle_once() {
             booked_by: "test".into(),
         };
         let id = s.book(&n, &[], &who(), NOW).await.unwrap();
-        let a = s.appointment(&id).await.unwrap();
+        let a = s.appointment(id).await.unwrap();
         assert!(
-            matches!(s.consultation(&id).await, Err(StoreError::NotFound)),
+            matches!(s.consultation(id).await, Err(StoreError::NotFound)),
             "{name}"
         );
         let line = |m: &str| Line {
@@ -73,7 +73,7 @@ async fn close_approve_and_settle_once() {
             matches!(again, Err(StoreError::Conflict(_))),
             "{name}: {again:?}"
         );
-        let c = s.consultation(&id).await.unwrap();
+        let c = s.consultation(id).await.unwrap();
         assert_eq!(c.closing, closing, "{name}: lines in the order written");
         assert_eq!(
             (
@@ -102,14 +102,14 @@ async fn close_approve_and_settle_once() {
             "{name}: approved once"
         );
         assert_eq!(
-            s.consultation(&id).await.unwrap().approved_at_ms,
+            s.consultation(id).await.unwrap().approved_at_ms,
             Some(NOW + 5)
         );
 
         // The patient opened two sessions (two tabs) and paid the first: the
         // payment is recorded with the session actually paid.
-        assert!(s.set_checkout(&id, &format!("cs_{name}_1")).await.unwrap());
-        assert!(s.set_checkout(&id, &format!("cs_{name}_2")).await.unwrap());
+        assert!(s.set_checkout(id, &format!("cs_{name}_1")).await.unwrap());
+        assert!(s.set_checkout(id, &format!("cs_{name}_2")).await.unwrap());
         assert_eq!(
             s.consultation_by_checkout(&format!("cs_{name}_2"))
                 .await
@@ -136,8 +136,8 @@ async fn close_approve_and_settle_once() {
                 .unwrap(),
             "{name}"
         );
-        assert!(!s.set_checkout(&id, "cs_late").await.unwrap(), "{name}");
-        let c = s.consultation(&id).await.unwrap();
+        assert!(!s.set_checkout(id, "cs_late").await.unwrap(), "{name}");
+        let c = s.consultation(id).await.unwrap();
         assert_eq!(
             (c.settled, c.settled_at_ms, c.checkout_id.as_deref()),
             (

@@ -64,7 +64,11 @@ pub(super) async fn read_encounter(
     Path(id): Path<String>,
 ) -> ApiResult {
     // A closed teleconsultation is an Encounter under its appointment's id.
-    if let Some(c) = consultations::closed_by_id(state.ctx(), &api.actor, &id).await? {
+    let closed = match id.parse::<domain::AppointmentId>() {
+        Ok(aid) => consultations::closed_by_id(state.ctx(), &api.actor, aid).await?,
+        Err(_) => None,
+    };
+    if let Some(c) = closed {
         let view = consultation_view(&c.consultation, &c.practitioner_name, c.start_ms);
         return Ok(fhir(
             StatusCode::OK,

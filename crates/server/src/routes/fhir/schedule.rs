@@ -91,7 +91,7 @@ pub(super) fn consultation_view<'a>(
     start_ms: i64,
 ) -> interop::fhir::consultation::ConsultationView<'a> {
     interop::fhir::consultation::ConsultationView {
-        id: &c.appointment_id,
+        id: c.appointment_id.to_string(),
         patient: c.patient.to_string(),
         practitioner: c.practitioner.to_string(),
         practitioner_name,
