@@ -741,7 +741,7 @@ async fn seed_documents(
             now_ms - 7 * 24 * 3600 * 1000,
         )
         .await?;
-    let d = store.document(&id).await?;
+    let d = store.document(id).await?;
     let p = store.patient(lambert).await?;
     let oid = store.territory(p.territory).await?.oid;
     let est = store.establishment(clinic).await?;

@@ -4,7 +4,7 @@
 
 use domain::audit::AuditActor;
 use domain::documents::{DmpState, Kind, Recipient, Status};
-use domain::{EstablishmentId, PatientId};
+use domain::{DocumentId, EstablishmentId, PatientId};
 
 use crate::audit::NewAudit;
 use crate::macros::rows_to;
@@ -17,7 +17,7 @@ use crate::{Result, Store, StoreError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Document {
     /// Id (a UUID; the FHIR DocumentReference id).
-    pub id: String,
+    pub id: DocumentId,
     /// Shared by its versions.
     pub set_id: String,
     /// Version (1 first).
@@ -53,9 +53,9 @@ pub struct Document {
     /// The unit it was written for (code), if any.
     pub unit: Option<String>,
     /// The id of the version it replaces, if any.
-    pub replaces: Option<String>,
+    pub replaces: Option<DocumentId>,
     /// The id of the version that replaced it, once validated (or received).
-    pub superseded_by: Option<String>,
+    pub superseded_by: Option<DocumentId>,
 }
 
 db_row! {
@@ -79,7 +79,7 @@ impl TryFrom<DocRow> for Document {
             kind: Kind::from_code(&r.kind).ok_or_else(|| StoreError::Corrupt("kind".into()))?,
             status: Status::from_code(&r.status)
                 .ok_or_else(|| StoreError::Corrupt("status".into()))?,
-            id: r.id,
+            id: parse_id(&r.id)?,
             set_id: r.set_id,
             version: r.version,
             unique_id: r.unique_id,
@@ -93,8 +93,8 @@ impl TryFrom<DocRow> for Document {
             validated_at_ms: r.validated_at_ms,
             content_type: r.content_type,
             unit: r.unit,
-            replaces: r.replaces,
-            superseded_by: r.superseded_by,
+            replaces: r.replaces.as_deref().map(parse_id).transpose()?,
+            superseded_by: r.superseded_by.as_deref().map(parse_id).transpose()?,
         })
     }
 }
@@ -336,7 +336,7 @@ impl Store {
         n: &NewDocument,
         who: &AuditActor,
         now_ms: i64,
-    ) -> Result<String> {
+    ) -> Result<DocumentId> {
         let id = uuid::Uuid::now_v7().to_string();
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
@@ -360,7 +360,7 @@ impl Store {
             crate::audit::append_audit(&mut tx.as_tx(), &audit(who, n.patient, &id, now_ms))
                 .await?;
             tx.commit().await?;
-            Ok(id)
+            parse_id(&id)
         })
     }
 
@@ -382,14 +382,17 @@ impl Store {
             .bind(title)
             .bind(body)
             .bind(now_ms)
-            .bind(&d.id)
+            .bind(d.id.to_string())
             .execute(&mut *tx)
             .await?;
             if r.rows_affected() == 0 {
                 return Ok(false);
             }
-            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, d.patient, &d.id, now_ms))
-                .await?;
+            crate::audit::append_audit(
+                &mut tx.as_tx(),
+                &audit(who, d.patient, &d.id.to_string(), now_ms),
+            )
+            .await?;
             tx.commit().await?;
             Ok(true)
         })
@@ -419,7 +422,7 @@ impl Store {
             .bind(now_ms)
             .bind(content_type)
             .bind(content)
-            .bind(&d.id)
+            .bind(d.id.to_string())
             .execute(&mut *tx)
             .await?;
             if r.rows_affected() == 0 {
@@ -427,15 +430,24 @@ impl Store {
             }
             if let Some(old) = &d.replaces {
                 sqlx::query("UPDATE documents SET superseded_by = $1, updated_at_ms = $2 WHERE id = $3 AND superseded_by IS NULL")
-                    .bind(&d.id)
+                    .bind(d.id.to_string())
                     .bind(now_ms)
-                    .bind(old)
+                    .bind(old.to_string())
                     .execute(&mut *tx)
                     .await?;
             }
-            crate::documents::insert_recipients(&mut tx.as_tx(), &d.id, recipients, now_ms).await?;
-            crate::audit::append_audit(&mut tx.as_tx(), &audit(who, d.patient, &d.id, now_ms))
-                .await?;
+            crate::documents::insert_recipients(
+                &mut tx.as_tx(),
+                &d.id.to_string(),
+                recipients,
+                now_ms,
+            )
+            .await?;
+            crate::audit::append_audit(
+                &mut tx.as_tx(),
+                &audit(who, d.patient, &d.id.to_string(), now_ms),
+            )
+            .await?;
             tx.commit().await?;
             Ok(true)
         })
@@ -450,7 +462,7 @@ impl Store {
         recipients: &[RecipientPlan],
         who: &AuditActor,
         now_ms: i64,
-    ) -> Result<String> {
+    ) -> Result<DocumentId> {
         let id = uuid::Uuid::now_v7().to_string();
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
@@ -459,7 +471,7 @@ impl Store {
             crate::audit::append_audit(&mut tx.as_tx(), &audit(who, r.patient, &id, now_ms))
                 .await?;
             tx.commit().await?;
-            Ok(id)
+            parse_id(&id)
         })
     }
 
@@ -472,7 +484,7 @@ impl Store {
         created_by: &str,
         who: &AuditActor,
         now_ms: i64,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<DocumentId>> {
         if old.superseded_by.is_some() {
             return Ok(None);
         }
@@ -482,11 +494,11 @@ impl Store {
             let existing: Option<String> = sqlx::query_scalar(
                 "SELECT id FROM documents WHERE replaces = $1 AND status = 'draft' ORDER BY created_at_ms LIMIT 1",
             )
-            .bind(&old.id)
+            .bind(old.id.to_string())
             .fetch_optional(&mut *tx)
             .await?;
             if let Some(existing) = existing {
-                return Ok(Some(existing));
+                return Ok(Some(parse_id(&existing)?));
             }
             sqlx::query(
                 "INSERT INTO documents (id, set_id, version, unique_id, patient_id, establishment_id, kind, title, body, status, source, created_by, created_at_ms, updated_at_ms, unit, replaces) \
@@ -504,13 +516,13 @@ impl Store {
             .bind(created_by)
             .bind(now_ms)
             .bind(&old.unit)
-            .bind(&old.id)
+            .bind(old.id.to_string())
             .execute(&mut *tx)
             .await?;
             crate::audit::append_audit(&mut tx.as_tx(), &audit(who, old.patient, &id, now_ms))
                 .await?;
             tx.commit().await?;
-            Ok(Some(id))
+            Ok(Some(parse_id(&id)?))
         })
     }
 
@@ -531,7 +543,9 @@ impl Store {
     }
 
     /// One document.
-    pub async fn document(&self, id: &str) -> Result<Document> {
+    pub async fn document(&self, id: DocumentId) -> Result<Document> {
+        let id = id.to_string();
+        let id = id.as_str();
         self.documents_where("id", id)
             .await?
             .into_iter()
@@ -577,7 +591,9 @@ impl Store {
     }
 
     /// The stored content of a document: media type and bytes.
-    pub async fn document_content(&self, id: &str) -> Result<Option<(String, Vec<u8>)>> {
+    pub async fn document_content(&self, id: DocumentId) -> Result<Option<(String, Vec<u8>)>> {
+        let id = id.to_string();
+        let id = id.as_str();
         on_pool!(self, read, |pool| {
             let row: Option<(Option<String>, Option<Vec<u8>>)> =
                 sqlx::query_as("SELECT content_type, content FROM documents WHERE id = $1")
@@ -617,7 +633,9 @@ impl Store {
     }
 
     /// The recipients of one document.
-    pub async fn recipients_of(&self, document_id: &str) -> Result<Vec<RecipientState>> {
+    pub async fn recipients_of(&self, document_id: DocumentId) -> Result<Vec<RecipientState>> {
+        let document_id = document_id.to_string();
+        let document_id = document_id.as_str();
         on_pool!(self, read, |pool| {
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "{RECIPIENTS} WHERE r.document_id = $1 ORDER BY r.recipient"

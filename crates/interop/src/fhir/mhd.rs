@@ -395,7 +395,7 @@ mod tests {
 #[derive(Debug, Clone)]
 pub struct StoredView<'a> {
     /// Id.
-    pub id: &'a str,
+    pub id: String,
     /// Unique id.
     pub unique_id: &'a str,
     /// Patient id.

@@ -21,6 +21,7 @@ use super::kit::{Nav, field, nav, posted_form, render, see_other};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
 use crate::fmt::paris_time;
+use crate::routes::kit::path_id;
 use crate::services::documents as svc;
 use crate::state::AppState;
 
@@ -50,7 +51,7 @@ type Row = (String, String, String, String, String);
 
 fn row(d: &store::documents::Document) -> Row {
     (
-        d.id.clone(),
+        d.id.clone().to_string(),
         d.title.clone(),
         d.kind.label_fr().to_owned(),
         match (d.status, d.source.as_str(), d.superseded_by.is_some()) {
@@ -209,7 +210,7 @@ async fn show_render(
     error: Option<String>,
     form: Option<&[(String, String)]>,
 ) -> Result<Response, PageError> {
-    let shown = svc::show(state.ctx(), &w.actor, id).await?;
+    let shown = svc::show(state.ctx(), &w.actor, path_id(id, "document")?).await?;
     let (d, sent, is_doctor) = (shown.document, shown.sent, shown.doctor);
     let ticked = |r: Recipient| match form {
         Some(f) => field(f, &format!("dest_{}", r.code())) == "1",
@@ -219,7 +220,7 @@ async fn show_render(
         title: d.title.clone(),
         nav: nav(w),
         csrf: w.session.csrf_token.clone(),
-        id: d.id.clone(),
+        id: d.id.clone().to_string(),
         patient: d.patient.to_string(),
         patient_name: shown.patient_name,
         doc_title: form.map_or(d.title.clone(), |f| field(f, "titre").to_owned()),
@@ -251,8 +252,8 @@ async fn show_render(
             && d.status == Status::Validated
             && d.source == "local"
             && d.superseded_by.is_none(),
-        replaces: d.replaces.clone(),
-        superseded_by: d.superseded_by.clone(),
+        replaces: d.replaces.map(|r| r.to_string()),
+        superseded_by: d.superseded_by.map(|r| r.to_string()),
     };
     Ok((status, render(&page)?).into_response())
 }
@@ -278,7 +279,7 @@ async fn save(
     match svc::edit(
         state.ctx(),
         &w.actor,
-        &id,
+        path_id(&id, "document")?,
         field(&f, "titre"),
         field(&f, "texte"),
     )
@@ -320,15 +321,22 @@ async fn validate(
     let saved = svc::edit(
         state.ctx(),
         &w.actor,
-        &id,
+        path_id(&id, "document")?,
         field(&f, "titre"),
         field(&f, "texte"),
     )
     .await;
     let outcome = match saved {
-        Ok(()) => svc::validate(state.ctx(), &w.actor, &w.user, &id, &chosen, &addresses)
-            .await
-            .map(|_| ()),
+        Ok(()) => svc::validate(
+            state.ctx(),
+            &w.actor,
+            &w.user,
+            path_id(&id, "document")?,
+            &chosen,
+            &addresses,
+        )
+        .await
+        .map(|_| ()),
         Err(e) => Err(e),
     };
     match outcome {
@@ -354,7 +362,7 @@ async fn pdf(
     w: WebUser,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let (d, t, c) = svc::content(state.ctx(), &w.actor, &id).await?;
+    let (d, t, c) = svc::content(state.ctx(), &w.actor, path_id(&id, "document")?).await?;
     let pdf = svc::pdf_in(&t, &c).ok_or_else(|| {
         AppError::Unprocessable("business-rule", "ce document n'a pas de version PDF".into())
     })?;
@@ -375,7 +383,7 @@ async fn revise(
     body: String,
 ) -> Result<Response, PageError> {
     posted_form(&state, &headers, &w, &body)?;
-    let new = svc::revise(state.ctx(), &w.actor, &w.user, &id).await?;
+    let new = svc::revise(state.ctx(), &w.actor, &w.user, path_id(&id, "document")?).await?;
     Ok(see_other(&format!("/documents/{new}")))
 }
 
@@ -388,7 +396,7 @@ async fn cda(
     if matches!(w.actor.principal, Principal::Patient { .. }) {
         return Err(AppError::NotFound("document introuvable".into()).into());
     }
-    let (d, t, c) = svc::content(state.ctx(), &w.actor, &id).await?;
+    let (d, t, c) = svc::content(state.ctx(), &w.actor, path_id(&id, "document")?).await?;
     Ok(super::kit::download(
         &t,
         &format!("document-{}.xml", d.id),
@@ -458,7 +466,7 @@ async fn dashboard(
     let mut stragglers = Vec::new();
     for (doc, recipients) in &d.documents {
         docs.push((
-            doc.id.clone(),
+            doc.id.to_string(),
             doc.title.clone(),
             doc.validated_at_ms.map(paris_time).unwrap_or_default(),
             recipients
@@ -473,7 +481,7 @@ async fn dashboard(
         ));
         for r in recipients.iter().filter(|r| r.state != "delivered") {
             stragglers.push((
-                doc.id.clone(),
+                doc.id.to_string(),
                 doc.title.clone(),
                 r.recipient.label_fr().to_owned(),
                 state_fr(&r.state).to_owned(),

@@ -6,6 +6,7 @@
 //! transaction. Received documents (ITI-65) are filed on the patient found by
 //! INS. Every read is audited.
 
+use domain::DocumentId;
 use domain::audit::AuditActor;
 use domain::documents::{self as rules, Kind, Recipient, Status};
 use domain::org::Role;
@@ -53,7 +54,7 @@ pub async fn draft(
     patient: PatientId,
     kind: Kind,
     unit: Option<&str>,
-) -> Result<String, AppError> {
+) -> Result<DocumentId, AppError> {
     let grant = authorized(ctx, actor, patient, PatientAction::DraftDocument)
         .await?
         .ok_or_else(|| {
@@ -122,7 +123,7 @@ pub async fn draft(
 
 /// A document this actor may read (audited).
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn read(ctx: Ctx<'_>, actor: &Actor, id: &str) -> Result<Document, AppError> {
+pub async fn read(ctx: Ctx<'_>, actor: &Actor, id: DocumentId) -> Result<Document, AppError> {
     let d = ctx.store.document(id).await.map_err(|_| not_found())?;
     patients::clinical_read(ctx, actor, d.patient, &format!("DocumentReference/{id}")).await?;
     Ok(d)
@@ -148,7 +149,7 @@ pub async fn of_patient(
             && d.superseded_by.is_none()
             && ctx
                 .store
-                .recipients_of(&d.id)
+                .recipients_of(d.id)
                 .await?
                 .iter()
                 .any(|r| r.recipient == Recipient::Patient)
@@ -164,7 +165,7 @@ pub async fn of_patient(
 pub async fn edit(
     ctx: Ctx<'_>,
     actor: &Actor,
-    id: &str,
+    id: DocumentId,
     title: &str,
     body: &str,
 ) -> Result<(), AppError> {
@@ -204,8 +205,8 @@ pub async fn revise(
     ctx: Ctx<'_>,
     actor: &Actor,
     user: &store::users::User,
-    id: &str,
-) -> Result<String, AppError> {
+    id: DocumentId,
+) -> Result<DocumentId, AppError> {
     let d = ctx.store.document(id).await.map_err(|_| not_found())?;
     let grant = authorized(ctx, actor, d.patient, PatientAction::WriteClinical).await?;
     let is_doctor = actor
@@ -344,7 +345,7 @@ pub async fn validate(
     ctx: Ctx<'_>,
     actor: &Actor,
     user: &store::users::User,
-    id: &str,
+    id: DocumentId,
     chosen: &[Recipient],
     addresses: &Addresses,
 ) -> Result<Vec<RecipientPlan>, AppError> {
@@ -467,7 +468,7 @@ async fn build_cda(
     );
     // A correction names the version it replaces.
     let replaced = match &d.replaces {
-        Some(old) => Some(ctx.store.document(old).await?),
+        Some(old) => Some(ctx.store.document(*old).await?),
         None => None,
     };
     let cda = interop::cda::build(&interop::cda::CdaInput {
@@ -608,7 +609,7 @@ pub fn pdf_in(content_type: &str, content: &[u8]) -> Option<Vec<u8>> {
 pub async fn content(
     ctx: Ctx<'_>,
     actor: &Actor,
-    id: &str,
+    id: DocumentId,
 ) -> Result<(Document, String, Vec<u8>), AppError> {
     let d = read(ctx, actor, id).await?;
     if d.status != Status::Validated {
@@ -643,7 +644,7 @@ pub async fn receive(
     actor: &Actor,
     sender: &str,
     bundle: &serde_json::Value,
-) -> Result<Vec<String>, AppError> {
+) -> Result<Vec<DocumentId>, AppError> {
     let docs = interop::fhir::mhd::read_provide_bundle(bundle)
         .map_err(|e| AppError::Unprocessable("invalid", e))?;
     let Some(grant) = actor.grants.first().copied() else {
@@ -747,7 +748,7 @@ pub async fn dashboard(
     for d in docs {
         let mine: Vec<_> = recipients
             .iter()
-            .filter(|r| r.document_id == d.id)
+            .filter(|r| r.document_id == d.id.to_string())
             .cloned()
             .collect();
         if let Some(dmp) = mine.iter().find(|r| r.recipient == Recipient::Dmp) {
@@ -797,13 +798,16 @@ pub async fn validated_of_patient(
 
 /// The stored file of document `id` (type, bytes), once its read was
 /// allowed and audited (by [`validated_of_patient`]).
-pub async fn stored_file(ctx: Ctx<'_>, id: &str) -> Result<Option<(String, Vec<u8>)>, AppError> {
+pub async fn stored_file(
+    ctx: Ctx<'_>,
+    id: DocumentId,
+) -> Result<Option<(String, Vec<u8>)>, AppError> {
     Ok(ctx.store.document_content(id).await?)
 }
 
 /// Whether document `id` belongs to one of `actor`'s establishments (else
 /// 404: another establishment's documents are not even said to exist).
-pub async fn visible(ctx: Ctx<'_>, actor: &Actor, id: &str) -> Result<(), AppError> {
+pub async fn visible(ctx: Ctx<'_>, actor: &Actor, id: DocumentId) -> Result<(), AppError> {
     let not_found = || AppError::NotFound("document introuvable".into());
     let d = ctx.store.document(id).await.map_err(|_| not_found())?;
     if crate::services::consultations::grant_establishments(actor).contains(&d.establishment) {
@@ -882,7 +886,7 @@ pub struct Shown {
 
 /// Document `id` for a professional (a patient reads theirs elsewhere: 404).
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn show(ctx: Ctx<'_>, actor: &Actor, id: &str) -> Result<Shown, AppError> {
+pub async fn show(ctx: Ctx<'_>, actor: &Actor, id: DocumentId) -> Result<Shown, AppError> {
     let d = read(ctx, actor, id).await?;
     if matches!(actor.principal, domain::policy::Principal::Patient { .. }) {
         return Err(AppError::NotFound("document introuvable".into()));

@@ -274,7 +274,7 @@ async fn take_part(
         // Linked only when filed here: another establishment's filing is not ours to show.
         if existing.establishment == est.id {
             n.patient = Some(existing.patient);
-            n.document_id = Some(existing.id);
+            n.document_id = Some(existing.id.to_string());
         }
         ctx.store.record_incoming(&n, now).await?;
         report.duplicates += 1;
@@ -353,7 +353,8 @@ pub async fn list(
     let est = desk(actor, Some(est))?;
     let mut out = Vec::new();
     for i in ctx.store.incoming_documents(est, 200).await? {
-        let dmp = match (&i.document_id, i.state) {
+        let filed = i.document_id.as_deref().and_then(|d| d.parse().ok());
+        let dmp = match (filed, i.state) {
             (Some(d), IncomingState::Filed) => ctx
                 .store
                 .recipients_of(d)

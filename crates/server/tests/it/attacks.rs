@@ -308,7 +308,7 @@ async fn a_submission_cannot_replace_someone_elses_document() {
         .await;
         assert_eq!(r.status, 422, "{backend}: {}", r.text);
         assert!(r.outcome().contains("autre patient"), "{}", r.text);
-        let after = app.store.document(&victim.id).await.unwrap();
+        let after = app.store.document(victim.id).await.unwrap();
         assert_eq!(
             after.superseded_by, None,
             "{backend}: the victim's report stands"

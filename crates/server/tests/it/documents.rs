@@ -80,7 +80,11 @@ async fn recipient_state(
     id: &str,
     r: domain::documents::Recipient,
 ) -> (String, Option<String>, i64) {
-    let all = app.store.recipients_of(id).await.unwrap();
+    let all = app
+        .store
+        .recipients_of(id.parse::<domain::DocumentId>().unwrap())
+        .await
+        .unwrap();
     let x = all.into_iter().find(|x| x.recipient == r).unwrap();
     (x.state, x.detail, x.attempts)
 }
@@ -163,7 +167,12 @@ async fn drafted_validated_and_delivered_to_another_instance_as_dmp() {
             409,
             "{backend}: once"
         );
-        let cda = app.store.document_content(&id).await.unwrap().unwrap();
+        let cda = app
+            .store
+            .document_content(id.parse::<domain::DocumentId>().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(cda.0, "text/xml");
         validate_cda(&cda.1);
         let bundle: serde_json::Value = serde_json::from_str(
@@ -632,7 +641,12 @@ async fn the_dashboard_shows_each_units_documents_and_feed_rate() {
             .trim_start_matches("/documents/")
             .to_owned();
         assert_eq!(
-            app.store.document(&id).await.unwrap().unit.as_deref(),
+            app.store
+                .document(id.parse::<domain::DocumentId>().unwrap())
+                .await
+                .unwrap()
+                .unit
+                .as_deref(),
             Some("CHIR")
         );
         let doctor = app.login("dr.martin").await;
@@ -672,7 +686,11 @@ async fn a_correction_replaces_the_validated_version_everywhere_it_went() {
         let doctor = app.login("dr.martin").await;
         let desk = app.login("sec.durand").await;
         assert_eq!(validate(&app, &doctor, &v1).await.status, 303);
-        let first = app.store.document(&v1).await.unwrap();
+        let first = app
+            .store
+            .document(v1.parse::<domain::DocumentId>().unwrap())
+            .await
+            .unwrap();
         eventually("the DMP has version 1", async || {
             dmp.store
                 .document_by_unique_id(&first.unique_id)
@@ -721,14 +739,18 @@ async fn a_correction_replaces_the_validated_version_everywhere_it_went() {
             format!("/documents/{v2}"),
             "the draft already started"
         );
-        let second = app.store.document(&v2).await.unwrap();
+        let second = app
+            .store
+            .document(v2.parse::<domain::DocumentId>().unwrap())
+            .await
+            .unwrap();
         assert_eq!(
             (
                 second.set_id.as_str(),
                 second.version,
-                second.replaces.as_deref()
+                second.replaces.map(|d| d.to_string())
             ),
-            (first.set_id.as_str(), 2, Some(v1.as_str()))
+            (first.set_id.as_str(), 2, Some(v1.clone()))
         );
         assert_ne!(second.unique_id, first.unique_id);
         assert!(
@@ -740,7 +762,12 @@ async fn a_correction_replaces_the_validated_version_everywhere_it_went() {
 
         // Validated: the CDA names what it replaces, the bundle says so, the DMP marks it.
         assert_eq!(validate(&app, &doctor, &v2).await.status, 303, "{backend}");
-        let (_, cda) = app.store.document_content(&v2).await.unwrap().unwrap();
+        let (_, cda) = app
+            .store
+            .document_content(v2.parse::<domain::DocumentId>().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
         validate_cda(&cda);
         let text = String::from_utf8(cda).unwrap();
         assert!(
@@ -770,12 +797,12 @@ async fn a_correction_replaces_the_validated_version_everywhere_it_went() {
         );
         assert_eq!(
             app.store
-                .document(&v1)
+                .document(v1.parse::<domain::DocumentId>().unwrap())
                 .await
                 .unwrap()
                 .superseded_by
-                .as_deref(),
-            Some(v2.as_str())
+                .map(|d| d.to_string()),
+            Some(v2.clone())
         );
         eventually("the DMP replaces version 1", async || {
             dmp.store

@@ -265,14 +265,20 @@ async fn surgeons_mails_are_filed_forwarded_queued_or_refused() {
         // Filed as received, the surgeon's CDA unchanged; Mme Lambert's pushed to the DMP.
         let doc = app
             .store
-            .document(a.document_id.as_deref().unwrap())
+            .document(
+                a.document_id
+                    .as_deref()
+                    .unwrap()
+                    .parse::<domain::DocumentId>()
+                    .unwrap(),
+            )
             .await
             .unwrap();
         assert_eq!(
             (doc.source.as_str(), doc.patient, doc.kind),
             ("mail", lambert.id, domain::documents::Kind::CrOperatoire)
         );
-        let (_, content) = app.store.document_content(&doc.id).await.unwrap().unwrap();
+        let (_, content) = app.store.document_content(doc.id).await.unwrap().unwrap();
         assert_eq!(content, surgeon_cda(&lambert, &by_ins).into_bytes());
         validate_cda(&content);
         eventually("the DMP has Mme Lambert's document", async || {
@@ -298,12 +304,18 @@ async fn surgeons_mails_are_filed_forwarded_queued_or_refused() {
             bundle.to_string().contains("Paul Bernard"),
             "the CDA's author"
         );
-        let dmp_recipient = app.store.recipients_of(&doc.id).await.unwrap();
+        let dmp_recipient = app.store.recipients_of(doc.id).await.unwrap();
         assert_eq!(dmp_recipient[0].recipient, Recipient::Dmp);
         // M. Mercier's identity is not qualified: no DMP copy, and why.
         let r = app
             .store
-            .recipients_of(b.document_id.as_deref().unwrap())
+            .recipients_of(
+                b.document_id
+                    .as_deref()
+                    .unwrap()
+                    .parse::<domain::DocumentId>()
+                    .unwrap(),
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -532,7 +544,8 @@ async fn surgeons_mails_are_filed_forwarded_queued_or_refused() {
                 .await
                 .unwrap()
                 .unwrap()
-                .superseded_by,
+                .superseded_by
+                .map(|d| d.to_string()),
             filed8.document_id,
             "{backend}"
         );

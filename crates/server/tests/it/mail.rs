@@ -337,7 +337,7 @@ async fn a_validated_letter_reaches_the_gp_as_an_xdm_mail() {
     // The relay accepted it: recorded delivered just after.
     eventually("the GP's copy delivered", async || {
         app.store
-            .recipients_of(&id)
+            .recipients_of(id.parse::<domain::DocumentId>().unwrap())
             .await
             .unwrap()
             .iter()

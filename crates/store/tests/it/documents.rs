@@ -33,7 +33,7 @@ async fn drafts_validation_recipients_and_received_documents() {
             )
             .await
             .unwrap();
-        let d = s.document(&id).await.unwrap();
+        let d = s.document(id).await.unwrap();
         assert_eq!(
             (d.status, d.version, d.source.as_str()),
             (Status::Draft, 1, "local"),
@@ -74,7 +74,7 @@ async fn drafts_validation_recipients_and_received_documents() {
                 detail: Some("pas d'adresse".into()),
             },
         ];
-        let d = s.document(&id).await.unwrap();
+        let d = s.document(id).await.unwrap();
         assert!(
             s.validate_document(&d, "dr", "text/xml", b"<cda/>", &plans, &who(), NOW + 2)
                 .await
@@ -90,13 +90,13 @@ async fn drafts_validation_recipients_and_received_documents() {
             !s.update_draft(&d, "x", "y", &who(), NOW + 4).await.unwrap(),
             "{name}: validated is final"
         );
-        let d = s.document(&id).await.unwrap();
+        let d = s.document(id).await.unwrap();
         assert_eq!(
             (d.status, d.validated_at_ms, d.title.as_str()),
             (Status::Validated, Some(NOW + 2), "Lettre de liaison")
         );
         assert_eq!(
-            s.document_content(&id).await.unwrap(),
+            s.document_content(id).await.unwrap(),
             Some(("text/xml".into(), b"<cda/>".to_vec()))
         );
         let states =
@@ -106,7 +106,7 @@ async fn drafts_validation_recipients_and_received_documents() {
                     .collect()
             };
         assert_eq!(
-            states(s.recipients_of(&id).await.unwrap()),
+            states(s.recipients_of(id).await.unwrap()),
             vec![
                 (Recipient::Dmp, "pending".into(), None),
                 (
@@ -123,7 +123,7 @@ async fn drafts_validation_recipients_and_received_documents() {
         s.outbox_failed(&m.id, "HTTP 503", NOW + 5, &RetryPolicy::default())
             .await
             .unwrap();
-        let dmp = s.recipients_of(&id).await.unwrap().remove(0);
+        let dmp = s.recipients_of(id).await.unwrap().remove(0);
         assert_eq!(
             (dmp.state.as_str(), dmp.detail.as_deref(), dmp.attempts),
             ("pending", Some("HTTP 503"), 1)
@@ -233,7 +233,7 @@ async fn drafts_validation_recipients_and_received_documents() {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(old.superseded_by.as_deref(), Some(v2_id.as_str()), "{name}");
+        assert_eq!(old.superseded_by, Some(v2_id), "{name}");
         let new = s
             .document_by_unique_id(&v2.unique_id)
             .await

@@ -85,9 +85,15 @@ async fn a_mail_is_filed_once_and_a_queued_one_attached_once() {
             None,
             "{name}"
         );
-        let d = s.document(&filed).await.unwrap();
+        let d = s
+            .document(filed.parse::<domain::DocumentId>().unwrap())
+            .await
+            .unwrap();
         assert_eq!((d.patient, d.source.as_str()), (p.id, "mail"));
-        let r = s.recipients_of(&filed).await.unwrap();
+        let r = s
+            .recipients_of(filed.parse::<domain::DocumentId>().unwrap())
+            .await
+            .unwrap();
         assert_eq!(r.len(), 1);
         assert_eq!(
             (r[0].recipient, r[0].state.as_str()),
@@ -159,7 +165,14 @@ async fn a_mail_is_filed_once_and_a_queued_one_attached_once() {
         assert_eq!(after.patient, Some(p.id));
         assert_eq!(after.document_id.as_deref(), Some(attached.as_str()));
         let d2 = s
-            .document(after.document_id.as_deref().unwrap())
+            .document(
+                after
+                    .document_id
+                    .as_deref()
+                    .unwrap()
+                    .parse::<domain::DocumentId>()
+                    .unwrap(),
+            )
             .await
             .unwrap();
         assert_eq!(d2.unique_id, q.unique_id.unwrap());

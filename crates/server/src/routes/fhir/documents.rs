@@ -2,6 +2,7 @@
 //! 67, 68) and the ITI-65 transaction.
 
 use super::*;
+use crate::routes::kit::path_id;
 use crate::services::{consultations, documents};
 
 /// `GET /fhir/DocumentReference?patient=…`: the prescription PDFs, each
@@ -27,7 +28,7 @@ pub(super) async fn search_document_references(
     // through the API: validated ones).
     let fhir_base = base(&state);
     for d in client_documents(&state, &api, pid, "DocumentReference").await? {
-        let content = documents::stored_file(state.ctx(), &d.id).await?;
+        let content = documents::stored_file(state.ctx(), d.id).await?;
         out.push(document_reference_json(&d, content.as_ref(), &fhir_base));
     }
     let base = state.config.public_url();
@@ -57,7 +58,7 @@ pub(super) fn stored_view<'a>(
     fhir_base: &'a str,
 ) -> interop::fhir::mhd::StoredView<'a> {
     interop::fhir::mhd::StoredView {
-        id: &d.id,
+        id: d.id.to_string(),
         unique_id: &d.unique_id,
         patient: d.patient.to_string(),
         establishment: d.establishment.to_string(),
@@ -152,7 +153,9 @@ pub(super) async fn read_document_reference(
     Path(id): Path<String>,
 ) -> ApiResult {
     visible_document(&state, &api, &id).await?;
-    let (d, t, c) = crate::services::documents::content(state.ctx(), &api.actor, &id).await?;
+    let (d, t, c) =
+        crate::services::documents::content(state.ctx(), &api.actor, path_id(&id, "document")?)
+            .await?;
     Ok(fhir(
         StatusCode::OK,
         &document_reference_json(&d, Some(&(t, c)), &base(&state)),
@@ -166,7 +169,9 @@ pub(super) async fn read_binary(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     visible_document(&state, &api, &id).await?;
-    let (_, t, c) = crate::services::documents::content(state.ctx(), &api.actor, &id).await?;
+    let (_, t, c) =
+        crate::services::documents::content(state.ctx(), &api.actor, path_id(&id, "document")?)
+            .await?;
     Ok(([(header::CONTENT_TYPE, t)], c).into_response())
 }
 
@@ -177,7 +182,7 @@ pub(super) async fn visible_document(
     api: &ApiActor,
     id: &str,
 ) -> Result<(), AppError> {
-    documents::visible(state.ctx(), &api.actor, id).await
+    documents::visible(state.ctx(), &api.actor, path_id(id, "document")?).await
 }
 
 /// `GET /fhir/List?patient=…` (ITI-66): the submission sets of the patient's
