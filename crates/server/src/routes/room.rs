@@ -255,7 +255,7 @@ async fn share(
     mut form: axum::extract::Multipart,
 ) -> Result<Response, PageError> {
     same_origin(&state, &headers)?;
-    participant(&state, &w, &id).await?;
+    let (a, role) = participant(&state, &w, &id).await?;
     let bad = |m: &str| AppError::BadRequest("invalid", m.to_owned());
     let (mut csrf, mut file) = (String::new(), None);
     while let Some(field) = form
@@ -277,14 +277,6 @@ async fn share(
     }
     check_csrf(&w.session.csrf_token, &csrf)?;
     let (name, bytes) = file.unwrap_or_default();
-    let (saved, name) = room::share(
-        state.ctx(),
-        &w.actor,
-        w.user.id,
-        path_id(&id, "rendez-vous")?,
-        &name,
-        &bytes,
-    )
-    .await?;
+    let (saved, name) = room::share(state.ctx(), &w.actor, (&a, role), &name, &bytes).await?;
     Ok(axum::Json(serde_json::json!({"id": saved, "name": name})).into_response())
 }

@@ -2,29 +2,16 @@
 //! establishments they administer (the policy decides), newest first, and the
 //! hash chain's check on demand.
 
-use domain::EstablishmentId;
 use domain::audit::AuditEntry;
-use domain::policy::{Actor, EstablishmentAction, authorize_establishment};
+use domain::policy::{Actor, EstablishmentAction};
 use store::audit::{AuditFilter, VerifyReport};
 
 use crate::error::AppError;
 use crate::services::ctx::Ctx;
-use crate::services::directory;
+use crate::services::directory::{self, establishments_for};
 
 /// The most entries a page shows.
 pub const PAGE: usize = 200;
-
-/// Establishments where the policy lets `actor` do `action`, each once.
-pub fn establishments_for(actor: &Actor, action: EstablishmentAction) -> Vec<EstablishmentId> {
-    let mut v: Vec<EstablishmentId> = actor
-        .grants
-        .iter()
-        .filter(|g| authorize_establishment(actor, action, g.establishment, g.territory).allowed())
-        .map(|g| g.establishment)
-        .collect();
-    v.dedup();
-    v
-}
 
 /// What the audit page shows.
 #[derive(Debug)]

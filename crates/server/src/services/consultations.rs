@@ -479,15 +479,6 @@ pub struct Closed {
     pub start_ms: i64,
 }
 
-/// The establishments `actor` holds a grant at, each once.
-pub fn grant_establishments(actor: &Actor) -> Vec<domain::EstablishmentId> {
-    let mut v: Vec<domain::EstablishmentId> =
-        actor.grants.iter().map(|g| g.establishment).collect();
-    v.sort_by_key(ToString::to_string);
-    v.dedup();
-    v
-}
-
 /// The patient's closed teleconsultations at `actor`'s establishments (each
 /// read audited by [`view`]), without those the release rule withholds.
 #[tracing::instrument(level = "debug", skip_all)]
@@ -496,7 +487,7 @@ pub async fn closed_of_patient(
     actor: &Actor,
     patient: domain::PatientId,
 ) -> Result<Vec<Closed>, AppError> {
-    let mine = grant_establishments(actor);
+    let mine = crate::services::directory::grant_establishments(actor);
     let mut out = Vec::new();
     for c in ctx.store.consultations_of_patient(patient).await? {
         if !mine.contains(&c.establishment) {

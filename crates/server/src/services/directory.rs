@@ -44,22 +44,9 @@ pub async fn territory_by_oid(
     Ok(ctx.store.territory_by_oid(oid).await?)
 }
 
-/// An account (a professional's directory entry).
-pub async fn user(ctx: Ctx<'_>, id: UserId) -> Result<store::users::User, AppError> {
-    Ok(ctx.store.user(id).await?)
-}
-
 /// The name an account shows.
 pub async fn user_name(ctx: Ctx<'_>, id: UserId) -> Result<String, AppError> {
     Ok(ctx.store.user(id).await?.display_name)
-}
-
-/// The practitioners with an agenda at `establishment`.
-pub async fn scheduled_practitioners(
-    ctx: Ctx<'_>,
-    establishment: EstablishmentId,
-) -> Result<Vec<UserId>, AppError> {
-    Ok(ctx.store.scheduled_practitioners(establishment).await?)
 }
 
 /// Where an API client belongs: its establishment and territory.
@@ -143,4 +130,31 @@ pub async fn organizations(
         ctx.store.territory(t).await?,
         ctx.store.establishments(t).await?,
     ))
+}
+
+/// The establishments `actor` holds a grant at, each once.
+pub fn grant_establishments(actor: &domain::policy::Actor) -> Vec<EstablishmentId> {
+    let mut v: Vec<EstablishmentId> = actor.grants.iter().map(|g| g.establishment).collect();
+    v.sort_by_key(ToString::to_string);
+    v.dedup();
+    v
+}
+
+/// The establishments where the policy lets `actor` do `action`, in the
+/// order of their grants (a repeated grant once).
+pub fn establishments_for(
+    actor: &domain::policy::Actor,
+    action: domain::policy::EstablishmentAction,
+) -> Vec<EstablishmentId> {
+    let mut v: Vec<EstablishmentId> = actor
+        .grants
+        .iter()
+        .filter(|g| {
+            domain::policy::authorize_establishment(actor, action, g.establishment, g.territory)
+                .allowed()
+        })
+        .map(|g| g.establishment)
+        .collect();
+    v.dedup();
+    v
 }

@@ -780,7 +780,7 @@ pub async fn validated_of_patient(
     patient: PatientId,
     resource: &str,
 ) -> Result<Vec<Document>, AppError> {
-    let mine = crate::services::consultations::grant_establishments(actor);
+    let mine = crate::services::directory::grant_establishments(actor);
     let docs: Vec<_> = ctx
         .store
         .documents_of_patient(patient)
@@ -810,7 +810,7 @@ pub async fn stored_file(
 pub async fn visible(ctx: Ctx<'_>, actor: &Actor, id: DocumentId) -> Result<(), AppError> {
     let not_found = || AppError::NotFound("document introuvable".into());
     let d = ctx.store.document(id).await.map_err(|_| not_found())?;
-    if crate::services::consultations::grant_establishments(actor).contains(&d.establishment) {
+    if crate::services::directory::grant_establishments(actor).contains(&d.establishment) {
         Ok(())
     } else {
         Err(not_found())

@@ -94,20 +94,18 @@ pub async fn other_side(
 /// The largest file shared in a consultation.
 pub const MAX_FILE: usize = 5 * 1024 * 1024;
 
-/// A participant shares `bytes` (named `name`) in the room of appointment
-/// `id`: a photo or a PDF, filed in the patient's record (audited; the
-/// doctor must write the patient's clinical data) and announced to the other
-/// side. The file's id and its cleaned name.
+/// A participant of appointment `a`'s room (as [`participant`] found them,
+/// on `role`'s side) shares `bytes` (named `name`): a photo or a PDF, filed
+/// in the patient's record (audited; the doctor must write the patient's
+/// clinical data) and announced to the other side. The file's id and its cleaned name.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn share(
     ctx: Ctx<'_>,
     actor: &Actor,
-    user: UserId,
-    id: domain::AppointmentId,
+    (a, role): (&Appointment, &'static str),
     name: &str,
     bytes: &[u8],
 ) -> Result<(String, String), AppError> {
-    let (a, role) = participant(ctx, actor, user, id).await?;
     if bytes.is_empty() {
         return Err(AppError::Unprocessable(
             "business-rule",

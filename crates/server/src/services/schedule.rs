@@ -351,7 +351,7 @@ async fn with_names(
     actor: &Actor,
     list: Vec<Appointment>,
 ) -> Result<Listed, AppError> {
-    let mine = crate::services::consultations::grant_establishments(actor);
+    let mine = crate::services::directory::grant_establishments(actor);
     let mut out = Vec::new();
     for a in list.into_iter().filter(|a| mine.contains(&a.establishment)) {
         let name = ctx.store.user(a.practitioner).await?.display_name;
@@ -381,7 +381,7 @@ pub async fn of_practitioner(
     actor: &Actor,
     practitioner: domain::UserId,
 ) -> Result<Listed, AppError> {
-    let mine = crate::services::consultations::grant_establishments(actor);
+    let mine = crate::services::directory::grant_establishments(actor);
     let now = ctx.now_ms();
     let day = 24 * 3600 * 1000;
     let list = ctx
@@ -405,7 +405,7 @@ pub async fn agendas(
     actor: &Actor,
 ) -> Result<Vec<(domain::UserId, String, Vec<EstablishmentId>)>, AppError> {
     let mut by_practitioner: Vec<(domain::UserId, Vec<EstablishmentId>)> = Vec::new();
-    for e in crate::services::consultations::grant_establishments(actor) {
+    for e in crate::services::directory::grant_establishments(actor) {
         for u in ctx.store.scheduled_practitioners(e).await? {
             match by_practitioner.iter_mut().find(|(p, _)| *p == u) {
                 Some((_, ests)) => ests.push(e),
@@ -422,20 +422,10 @@ pub async fn agendas(
 
 /// Establishments whose agendas `actor` manages (the desk and carers).
 pub fn desk_establishments(actor: &Actor) -> Vec<EstablishmentId> {
-    let mut v: Vec<EstablishmentId> = actor
-        .grants
-        .iter()
-        .filter(|g| {
-            authorize_establishment(
-                actor,
-                EstablishmentAction::ManageAppointments,
-                g.establishment,
-                g.territory,
-            )
-            .allowed()
-        })
-        .map(|g| g.establishment)
-        .collect();
+    let mut v = crate::services::directory::establishments_for(
+        actor,
+        EstablishmentAction::ManageAppointments,
+    );
     v.sort_by_key(ToString::to_string);
     v.dedup();
     v

@@ -265,15 +265,6 @@ fn bundle(state: &AppState, resources: Vec<Value>, self_path: &str) -> Response 
     )
 }
 
-/// Establishments where the client holds a grant (agendas it may see).
-fn grant_establishments(api: &ApiActor) -> Vec<domain::EstablishmentId> {
-    let mut v: Vec<domain::EstablishmentId> =
-        api.actor.grants.iter().map(|g| g.establishment).collect();
-    v.sort_by_key(ToString::to_string);
-    v.dedup();
-    v
-}
-
 fn reference_id<'a>(
     list: &'a [(String, String)],
     name: &str,

@@ -73,7 +73,7 @@ pub(super) async fn search_slots(
         .parse()
         .map_err(|_| AppError::NotFound("Schedule introuvable".into()))?;
     let mut out = Vec::new();
-    for e in grant_establishments(&api) {
+    for e in crate::services::directory::grant_establishments(&api.actor) {
         for s in crate::services::schedule::free_slots(state.ctx(), uid, e, 14).await? {
             out.push(interop::fhir::schedule::slot(id, &s));
         }

@@ -9,9 +9,9 @@ use store::audit::NewAudit;
 use store::hl7::Hl7LogEntry;
 
 use crate::error::AppError;
-use crate::services::audit_trail::establishments_for;
 use crate::services::ctx::Ctx;
 use crate::services::directory;
+use crate::services::directory::establishments_for;
 
 /// The most messages a page shows.
 pub const PAGE: usize = 200;
