@@ -545,11 +545,7 @@ pub async fn closing_form(
     user: UserId,
     id: domain::AppointmentId,
 ) -> Result<ClosingForm, AppError> {
-    let not_found = || AppError::NotFound("consultation introuvable".into());
-    let a = ctx.store.appointment(id).await.map_err(|_| not_found())?;
-    if a.practitioner != user || a.status != "booked" || a.mode != Mode::Tele {
-        return Err(not_found());
-    }
+    let a = own_video_appointment(ctx, user, id).await?;
     if view(ctx, actor, id).await?.is_some() {
         return Ok(ClosingForm::Closed);
     }
