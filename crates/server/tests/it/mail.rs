@@ -152,13 +152,14 @@ async fn a_confirmation_reaches_the_patients_mailbox_with_its_calendar_event() {
         .unwrap()
         .trim_start_matches("/rdv/")
         .to_owned();
-    let m = app
-        .store
-        .outbox_message(&format!("rdv:{id}:confirmation"))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(m.delivered_at_ms.is_some());
+    // The relay has the mail before the worker records the delivery: wait
+    // for the record (the same fact, checked once it can be true).
+    let key = format!("rdv:{id}:confirmation");
+    eventually("the confirmation is recorded as delivered", async || {
+        let m = app.store.outbox_message(&key).await.unwrap().unwrap();
+        m.delivered_at_ms.is_some()
+    })
+    .await;
 
     // The relay gone: the next notice waits and retries, nothing lost.
     drop(r);
