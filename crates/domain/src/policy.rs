@@ -308,6 +308,35 @@ pub fn authorize_orientation(
     }
 }
 
+/// May `actor` administer `establishment` (of `territory`): its people, API
+/// clients, units, senders and settings? An admin there may; so may an
+/// administrator of its territory (`administered`: the territories the actor
+/// administers), who needs no grant in the establishment (`Allow(None)`).
+/// Patients and machine clients never administer.
+pub fn authorize_administration(
+    actor: &Actor,
+    administered: &[TerritoryId],
+    establishment: EstablishmentId,
+    territory: TerritoryId,
+) -> Decision {
+    if !matches!(actor.principal, Principal::Professional(_)) {
+        return Decision::Deny("administration réservée aux administrateurs");
+    }
+    if let Some(g) = actor
+        .grants
+        .iter()
+        .find(|g| g.role == Role::Admin && g.establishment == establishment)
+    {
+        return Decision::Allow(Some(*g));
+    }
+    if administered.contains(&territory) {
+        return Decision::Allow(None);
+    }
+    Decision::Deny(
+        "administration réservée aux administrateurs de cet établissement ou du territoire",
+    )
+}
+
 /// May `actor` do `action` in `establishment` (of `territory`)?
 pub fn authorize_establishment(
     actor: &Actor,
@@ -727,5 +756,56 @@ mod tests {
             choose_establishment(&[], Some(a)),
             Err(NoEstablishment::None)
         );
+    }
+
+    #[test]
+    fn administration_needs_an_admin_grant_there_or_the_territory() {
+        let (t, other_t) = (TerritoryId::new(), TerritoryId::new());
+        let (e, f) = (EstablishmentId::new(), EstablishmentId::new());
+        let admin = pro(Role::Admin, e, t);
+        assert_eq!(
+            authorize_administration(&admin, &[], e, t),
+            Decision::Allow(Some(admin.grants[0]))
+        );
+        // An admin of one establishment does not administer its neighbour.
+        assert!(!authorize_administration(&admin, &[], f, t).allowed());
+        // Other roles never administer, even where they work.
+        for r in [
+            Role::Doctor,
+            Role::Nurse,
+            Role::Secretary,
+            Role::BedManager,
+            Role::Coordinator,
+        ] {
+            assert!(
+                !authorize_administration(&pro(r, e, t), &[], e, t).allowed(),
+                "{r:?}"
+            );
+        }
+        // A territory administrator administers every establishment of it, no other.
+        let lone = Actor {
+            principal: Principal::Professional(UserId::new()),
+            grants: vec![],
+        };
+        assert_eq!(
+            authorize_administration(&lone, &[t], f, t),
+            Decision::Allow(None)
+        );
+        assert!(!authorize_administration(&lone, &[t], f, other_t).allowed());
+        assert!(!authorize_administration(&lone, &[], f, t).allowed());
+        // Machine clients and patients never, whatever they hold.
+        let client = Actor {
+            principal: Principal::Client(ApiClientId::new()),
+            grants: admin.grants.clone(),
+        };
+        assert!(!authorize_administration(&client, &[t], e, t).allowed());
+        let patient = Actor {
+            principal: Principal::Patient {
+                user: UserId::new(),
+                patient: PatientId::new(),
+            },
+            grants: vec![],
+        };
+        assert!(!authorize_administration(&patient, &[t], e, t).allowed());
     }
 }

@@ -38,6 +38,30 @@ enum Command {
         #[arg(long)]
         seed_only: bool,
     },
+    /// First start of an organisation: create the territory (identity domain)
+    /// and its first administrator, and print a one-time set-up link. Nothing
+    /// else is created.
+    Init {
+        /// Name of the territory (e.g. "GHT Loire Sud").
+        #[arg(long)]
+        territory: String,
+        /// OID of the territory's IPP assigning authority.
+        #[arg(long)]
+        ipp_oid: String,
+        /// Login name of the first administrator.
+        #[arg(long)]
+        admin: String,
+        /// The administrator's e-mail address (the link is also mailed when
+        /// an SMTP relay is configured).
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// The organisation as a file (establishments, units, beds, HL7 senders,
+    /// integration endpoints, monitoring programmes).
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
     /// Apply the database migrations and exit.
     Migrate,
     /// Print an example configuration file.
@@ -78,6 +102,25 @@ enum Command {
         /// Base32 secret; default: the demo professionals' secret.
         #[arg(long, default_value = demo::DEMO_TOTP_SECRET)]
         secret: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Create or update what the file describes; prints every change. A file
+    /// with one error is refused whole (each error with its line).
+    Apply {
+        /// The organisation file (TOML; see the README).
+        file: PathBuf,
+        /// Show the changes without writing them.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print the current organisation in the same format.
+    Export {
+        /// The territory's OID (needed when there are several).
+        #[arg(long)]
+        territory: Option<String>,
     },
 }
 
@@ -378,6 +421,116 @@ async fn audit_verify(config: &Config) -> anyhow::Result<bool> {
     }
 }
 
+/// `parcours init`: the territory, its administrator and the set-up link.
+async fn init(
+    config: &Config,
+    territory: &str,
+    oid: &str,
+    admin: &str,
+    email: Option<&str>,
+) -> anyhow::Result<bool> {
+    let store = open_store(config).await?;
+    let mut state =
+        server::state::AppState::new(store.clone(), Arc::new(SystemClock), config.clone());
+    state.mailer = server::mail::Mailer::from_config(config).map_err(|e| anyhow::anyhow!(e))?;
+    match server::services::accounts::init(state.ctx(), territory, oid, admin, email).await {
+        Ok(link) => {
+            println!("Territoire « {territory} » créé (OID {oid}), administrateur {admin}.");
+            println!(
+                "Lien de mise en service, à ouvrir une seule fois avant le {} (heure de Paris) :",
+                server::fmt::paris_time(link.expires_at_ms)
+            );
+            println!("{}", link.url);
+            if link.mailed {
+                println!("(envoyé aussi par courriel)");
+            }
+            store.close().await;
+            Ok(true)
+        }
+        Err(e) => {
+            println!("refusé : {e}");
+            store.close().await;
+            Ok(false)
+        }
+    }
+}
+
+/// `parcours org apply|export`.
+async fn org(config: &Config, command: OrgCommand) -> anyhow::Result<bool> {
+    use server::orgfile;
+    let programmes: Vec<&str> = server::services::monitoring::programmes()
+        .iter()
+        .map(|p| p.id.as_str())
+        .collect();
+    match command {
+        OrgCommand::Apply { file, dry_run } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("lecture de {}", file.display()))?;
+            let parsed = match orgfile::parse(&text, &programmes) {
+                Ok(f) => f,
+                Err(errors) => {
+                    println!("{} refusé, rien n'a été écrit :", file.display());
+                    for e in errors.0 {
+                        println!("  ligne {} : {}", e.line, e.reason);
+                    }
+                    return Ok(false);
+                }
+            };
+            let store = open_store(config).await?;
+            let plan = match orgfile::plan(&store, &parsed).await {
+                Ok(p) => p,
+                Err(e) => {
+                    println!("refusé, rien n'a été écrit : {e}");
+                    store.close().await;
+                    return Ok(false);
+                }
+            };
+            for line in &plan.lines {
+                println!("{line}");
+            }
+            if plan.changes.is_empty() {
+                println!("Aucun changement.");
+            } else if dry_run {
+                println!(
+                    "{} changement(s) à appliquer (--dry-run : rien n'a été écrit).",
+                    plan.changes.len()
+                );
+            } else {
+                store
+                    .apply_org_changes(&plan.changes, now_ms(), "org-apply")
+                    .await?;
+                println!("{} changement(s) appliqué(s).", plan.changes.len());
+            }
+            store.close().await;
+            Ok(true)
+        }
+        OrgCommand::Export { territory } => {
+            let store = open_store(config).await?;
+            let all = store.territories().await?;
+            let t = match territory {
+                Some(oid) => all
+                    .into_iter()
+                    .find(|t| t.oid == oid)
+                    .with_context(|| format!("territoire d'OID {oid} inconnu"))?,
+                None if all.len() == 1 => all.into_iter().next().context("aucun territoire")?,
+                None if all.is_empty() => {
+                    bail!("aucun territoire : lancez d'abord `parcours init`")
+                }
+                None => bail!(
+                    "plusieurs territoires : précisez --territory ({})",
+                    all.iter()
+                        .map(|t| t.oid.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            print!("{}", orgfile::export(&store, t.id).await?);
+            store.close().await;
+            Ok(true)
+        }
+    }
+}
+
 /// `parcours programme FILE`: checks a programme file; whether it is valid.
 fn programme_check(file: &std::path::Path) -> anyhow::Result<bool> {
     let text =
@@ -463,13 +616,23 @@ async fn hl7(config: &Config, command: Hl7Command) -> anyhow::Result<bool> {
 async fn run(cli: Cli) -> anyhow::Result<bool> {
     let env = |k: &str| std::env::var(k).ok();
     let config = Config::load(cli.config.as_deref(), &env)?;
-    if matches!(cli.command, Command::Serve | Command::Demo { .. }) {
+    if matches!(
+        cli.command,
+        Command::Serve | Command::Demo { .. } | Command::Org { .. }
+    ) {
         // Before the demo's seed reads them.
         server::services::monitoring::load_programmes(config.programmes_dir.as_deref())
             .map_err(|e| anyhow::anyhow!("programmes de télésurveillance : {e}"))?;
     }
     match cli.command {
         Command::Programme { file } => return programme_check(&file),
+        Command::Init {
+            territory,
+            ipp_oid,
+            admin,
+            email,
+        } => return init(&config, &territory, &ipp_oid, &admin, email.as_deref()).await,
+        Command::Org { command } => return org(&config, command).await,
         Command::Serve => serve(config).await?,
         Command::Demo { seed_only } => {
             let store = open_store(&config).await?;

@@ -219,7 +219,7 @@ fn small_commands() {
     let db = store::testing::fresh_sqlite_url();
     let o = parcours(&db, &["migrate"], &[]);
     assert!(
-        stdout(&o).contains("[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]"),
+        stdout(&o).contains("[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]"),
         "{}",
         stdout(&o)
     );
@@ -681,4 +681,117 @@ fn the_secret_key_is_made_once_and_rotated_by_command() {
     let o = parcours(&db, &["secret-key", "rotate"], &env);
     assert!(!o.status.success());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `parcours init` then `parcours org apply` on an empty database, on both
+/// backends: the set-up link, a dry run that writes nothing, the apply, a
+/// second apply that changes nothing, the export, and a bad file refused whole
+/// with its lines (exit code 1).
+#[tokio::test]
+async fn init_and_org_apply_from_an_empty_database() {
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/org-clinique.toml"
+    );
+    for (backend, db) in databases().await {
+        let o = parcours(
+            &db,
+            &[
+                "init",
+                "--territory",
+                "GHT Exemple",
+                "--ipp-oid",
+                "1.2.250.1.999.7",
+                "--admin",
+                "admin.ght",
+            ],
+            &[],
+        );
+        assert!(o.status.success(), "{backend}: {}", stdout(&o));
+        assert!(stdout(&o).contains("/lien/"), "{backend}: {}", stdout(&o));
+        let o = parcours(
+            &db,
+            &[
+                "init",
+                "--territory",
+                "GHT Exemple",
+                "--ipp-oid",
+                "1.2.250.1.999.7",
+                "--admin",
+                "x.y",
+            ],
+            &[],
+        );
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{backend}: a second init is refused"
+        );
+        assert!(
+            stdout(&o).contains("existe déjà"),
+            "{backend}: {}",
+            stdout(&o)
+        );
+
+        let o = parcours(&db, &["org", "apply", example, "--dry-run"], &[]);
+        assert!(o.status.success(), "{backend}: {}", stdout(&o));
+        assert!(
+            stdout(&o).contains("rien n'a été écrit"),
+            "{backend}: {}",
+            stdout(&o)
+        );
+        let o = parcours(&db, &["org", "export"], &[]);
+        assert!(
+            !stdout(&o).contains("450000062"),
+            "{backend}: the dry run wrote nothing"
+        );
+
+        let o = parcours(&db, &["org", "apply", example], &[]);
+        assert!(o.status.success(), "{backend}: {}", stdout(&o));
+        assert!(
+            stdout(&o).contains("+ établissement 450000062"),
+            "{backend}: {}",
+            stdout(&o)
+        );
+        assert!(
+            stdout(&o).contains("16 changement(s) appliqué(s)"),
+            "{backend}: {}",
+            stdout(&o)
+        );
+        let o = parcours(&db, &["org", "apply", example], &[]);
+        assert!(
+            stdout(&o).contains("Aucun changement"),
+            "{backend}: {}",
+            stdout(&o)
+        );
+        let o = parcours(&db, &["org", "export"], &[]);
+        assert!(
+            stdout(&o).contains("finess = \"450000062\""),
+            "{backend}: {}",
+            stdout(&o)
+        );
+
+        let bad =
+            std::env::temp_dir().join(format!("org-bad-{}-{backend}.toml", std::process::id()));
+        let text = std::fs::read_to_string(example)
+            .unwrap()
+            .replace(
+                "450000062\"                  #",
+                "450000063\"                  #",
+            )
+            .replace("code = \"HDJ-ONCO\"", "code = \"CHIR\"");
+        std::fs::write(&bad, text).unwrap();
+        let o = parcours(&db, &["org", "apply", bad.to_str().unwrap()], &[]);
+        assert_eq!(o.status.code(), Some(1), "{backend}: {}", stdout(&o));
+        let out = stdout(&o);
+        assert!(
+            out.contains("ligne 8 : numéro FINESS invalide"),
+            "{backend}: {out}"
+        );
+        assert!(
+            out.contains("code d'unité CHIR en double"),
+            "{backend}: {out}"
+        );
+        let _ = std::fs::remove_file(bad);
+    }
 }

@@ -51,6 +51,60 @@ pub fn random_token() -> String {
     hex::encode(b)
 }
 
+/// A second-factor recovery code: ten characters without look-alikes
+/// (`k7m2p-x9c4r`, about 50 bits), shown once, kept as its SHA-256.
+pub fn recovery_code() -> String {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let mut chars = String::with_capacity(11);
+    let mut b = [0u8; 1];
+    while chars.len() < 11 {
+        OsRng.fill_bytes(&mut b);
+        // Rejection sampling: 248 = 31 × 8, so every character is equally likely.
+        if b[0] < 248
+            && let Some(c) = ALPHABET.get(usize::from(b[0]) % ALPHABET.len())
+        {
+            chars.push(char::from(*c));
+            if chars.len() == 5 {
+                chars.push('-');
+            }
+        }
+    }
+    chars
+}
+
+/// A recovery code as typed (spaces, case and a missing dash forgiven), in
+/// the form it was made, if it has that shape.
+pub fn normalize_recovery_code(typed: &str) -> Option<String> {
+    let c: String = typed
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    (c.len() == 10).then(|| {
+        let (a, b) = c.split_at(5);
+        format!("{a}-{b}")
+    })
+}
+
+/// An inline SVG of a QR code for `text` (the TOTP enrolment), black on
+/// white with its quiet zone; `None` when the text does not fit a QR code.
+pub fn qr_svg(text: &str) -> Option<String> {
+    use std::fmt::Write as _;
+    let modules = interop::ordonnance::qr_modules(text)?;
+    let n = modules.len() + 8;
+    let mut path = String::new();
+    for (y, row) in modules.iter().enumerate() {
+        for (x, on) in row.iter().enumerate() {
+            if *on {
+                let _ = write!(path, "M{},{}h1v1h-1z", x + 4, y + 4);
+            }
+        }
+    }
+    Some(format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {n} {n}" width="240" height="240" role="img" aria-label="QR code à scanner avec l'application d'authentification" shape-rendering="crispEdges"><rect width="{n}" height="{n}" fill="#fff"/><path d="{path}" fill="#000"/></svg>"##
+    ))
+}
+
 /// SHA-256, hex: what the store keeps of a token.
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -179,5 +233,55 @@ mod tests {
         assert_eq!(fresh.len(), 32);
         assert!(totp_code(&fresh, 0).is_some());
         assert!(otpauth_uri(&fresh, "dr.martin@x").contains("Parcours:dr.martin%40x?secret="));
+    }
+
+    #[test]
+    fn recovery_codes_have_one_shape_and_are_forgiving_to_type() {
+        let codes: Vec<String> = (0..50).map(|_| recovery_code()).collect();
+        for c in &codes {
+            assert_eq!(c.len(), 11, "{c}");
+            assert_eq!(c.chars().nth(5), Some('-'), "{c}");
+            assert!(
+                !c.contains(['0', '1', 'i', 'l', 'o']),
+                "no look-alikes: {c}"
+            );
+            assert_eq!(normalize_recovery_code(c).as_deref(), Some(c.as_str()));
+            let typed = c.replace('-', " ").to_uppercase();
+            assert_eq!(normalize_recovery_code(&typed).as_deref(), Some(c.as_str()));
+        }
+        let mut unique = codes.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), codes.len());
+        assert_eq!(normalize_recovery_code("123456"), None);
+        assert_eq!(normalize_recovery_code("abcde-fghij-k"), None);
+    }
+
+    #[test]
+    fn the_enrolment_qr_code_decodes_to_the_otpauth_uri() {
+        let uri = otpauth_uri(&new_totp_secret(), "dr.nouvelle");
+        let svg = qr_svg(&uri).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("aria-label"));
+        // Read it back as a scanner would: redraw the modules, decode with rqrr.
+        let modules = interop::ordonnance::qr_modules(&uri).unwrap();
+        let n = modules.len();
+        let scale = 4;
+        let side = (n + 8) * scale;
+        let mut img = rqrr::PreparedImage::prepare_from_greyscale(side, side, |x, y| {
+            let (mx, my) = ((x / scale).wrapping_sub(4), (y / scale).wrapping_sub(4));
+            let dark = modules
+                .get(my)
+                .and_then(|row| row.get(mx))
+                .copied()
+                .unwrap_or(false);
+            if dark { 0 } else { 255 }
+        });
+        let grids = img.detect_grids();
+        assert_eq!(grids.len(), 1);
+        let (_, text) = grids[0].decode().unwrap();
+        assert_eq!(text, uri);
+        // The SVG draws exactly the dark modules.
+        let dark = modules.iter().flatten().filter(|d| **d).count();
+        assert_eq!(svg.matches("h1v1h-1z").count(), dark);
     }
 }

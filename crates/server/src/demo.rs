@@ -470,6 +470,7 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<SeedReport> {
                     name: name.into(),
                     finess: finess.into(),
                     kind: kind.into(),
+                    activity: domain::org::Activity::Mco,
                 };
                 store.create_establishment(&e, now_ms).await?;
                 for (code, uname, ukind) in units {

@@ -3,7 +3,7 @@
 //! neither.
 
 /// "23/11/2026 14:30" (French time).
-pub(crate) fn paris_time(ms: i64) -> String {
+pub fn paris_time(ms: i64) -> String {
     paris_format(ms, "%d/%m/%Y %H:%M")
 }
 

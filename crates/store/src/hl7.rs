@@ -164,7 +164,7 @@ fn audit(who: &AuditActor, patient: PatientId, action: &str, now_ms: i64) -> New
 }
 
 /// A sender to declare.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewHl7Sender {
     /// MSH-3.
     pub application: String,
@@ -472,6 +472,61 @@ impl Store {
             .execute(pool)
             .await?;
             Ok(())
+        })
+    }
+
+    /// Declares a sender or, when its MSH-3/MSH-4 is known, rebinds it (the
+    /// organisation file's way: applying it twice changes nothing).
+    pub async fn upsert_hl7_sender(&self, s: &NewHl7Sender, now_ms: i64) -> Result<()> {
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            q("INSERT INTO hl7_senders (id, sending_application, sending_facility, establishment_id, created_at_ms, ipp_authority, allowed_addresses, tls_subject) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+               ON CONFLICT (sending_application, sending_facility) DO UPDATE SET establishment_id = $4, ipp_authority = $6, allowed_addresses = $7, tls_subject = $8")
+                .bind(uuid::Uuid::now_v7().to_string())
+                .bind(&s.application)
+                .bind(&s.facility)
+                .bind(s.establishment.to_string())
+                .bind(now_ms)
+                .bind(&s.ipp_authority)
+                .bind(s.allowed_addresses.join(","))
+                .bind(&s.tls_subject)
+                .execute(&mut tx.as_tx())
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// The senders feeding one establishment, by MSH-3 then MSH-4.
+    pub async fn hl7_senders_of(
+        &self,
+        establishment: EstablishmentId,
+    ) -> Result<Vec<NewHl7Sender>> {
+        on_pool!(self, read, |pool| {
+            let mut tx = pool.begin().await?;
+            let rows = q("SELECT sending_application, sending_facility, ipp_authority, allowed_addresses, tls_subject FROM hl7_senders \
+                          WHERE establishment_id = $1 ORDER BY sending_application, sending_facility")
+                .bind(establishment.to_string())
+                .fetch_all(&mut tx.as_tx())
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    let allowed: String = r.get("allowed_addresses")?;
+                    Ok(NewHl7Sender {
+                        application: r.get("sending_application")?,
+                        facility: r.get("sending_facility")?,
+                        establishment,
+                        ipp_authority: r.get("ipp_authority")?,
+                        allowed_addresses: allowed
+                            .split(',')
+                            .filter(|a| !a.is_empty())
+                            .map(str::to_owned)
+                            .collect(),
+                        tls_subject: r.get("tls_subject")?,
+                    })
+                })
+                .collect()
         })
     }
 

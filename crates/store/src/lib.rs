@@ -17,6 +17,7 @@ use sqlx::sqlite::{
 
 #[macro_use]
 mod macros;
+pub mod accounts;
 pub mod audit;
 pub mod beds;
 pub mod consultations;

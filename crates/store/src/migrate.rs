@@ -92,6 +92,11 @@ pub const SQLITE: &[Migration] = &[
         name: "security",
         sql: include_str!("../migrations/sqlite/0015_security.sql"),
     },
+    Migration {
+        version: 16,
+        name: "administration",
+        sql: include_str!("../migrations/sqlite/0016_administration.sql"),
+    },
 ];
 
 /// PostgreSQL migrations.
@@ -170,6 +175,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 15,
         name: "security",
         sql: include_str!("../migrations/postgres/0015_security.sql"),
+    },
+    Migration {
+        version: 16,
+        name: "administration",
+        sql: include_str!("../migrations/postgres/0016_administration.sql"),
     },
 ];
 

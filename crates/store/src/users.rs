@@ -270,7 +270,7 @@ fn first<T>(v: Vec<T>) -> Option<T> {
 
 impl Store {
     /// Seals a secret for storage with the key ring, when one is loaded.
-    fn seal(&self, plain: &str) -> Result<String> {
+    pub(crate) fn seal(&self, plain: &str) -> Result<String> {
         match self.key_ring() {
             Some(ring) => ring
                 .seal(plain)

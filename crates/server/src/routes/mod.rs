@@ -10,6 +10,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::state::AppState;
 
+pub mod admin;
 pub mod beds;
 pub mod consultation;
 pub mod documents;
@@ -29,6 +30,7 @@ pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
     Router::new()
         .merge(health::routes())
+        .merge(admin::routes())
         .merge(oauth::routes())
         .nest("/fhir", fhir::routes())
         .merge(beds::routes())

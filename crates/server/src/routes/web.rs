@@ -321,6 +321,16 @@ async fn home(State(state): State<AppState>, w: WebUser) -> Result<Response, Pag
             "Documents reçus par messagerie".to_owned(),
         ));
     }
+    let administers = has(&[Role::Admin])
+        || !crate::services::accounts::administered(state.ctx(), &w.actor)
+            .await?
+            .is_empty();
+    if administers {
+        actions.push((
+            "/admin".to_owned(),
+            "Administration : personnes, clients API, établissements".to_owned(),
+        ));
+    }
     if has(&[Role::Admin]) {
         actions.push((
             "/admin/audit".to_owned(),

@@ -2,6 +2,7 @@
 //! policy, calls the store, and writes the audit trail (reads and denials here;
 //! writes inside the store's transaction).
 
+pub mod accounts;
 pub mod alerts;
 pub mod audit_trail;
 pub mod beds;
@@ -15,6 +16,7 @@ pub mod health;
 pub mod hl7;
 pub mod intake;
 pub mod monitoring;
+pub mod organisation;
 pub mod orientation;
 pub mod oru;
 pub mod patients;

@@ -120,7 +120,15 @@ pub async fn with_code(ctx: Ctx<'_>, half: &Session, code: &str) -> Result<SignI
         .and_then(|s| auth::totp_matching_step(s, code, secs));
     let fresh = match step {
         Some(step) => ctx.store.consume_totp_step(user.id, step).await?,
-        None => false,
+        // A recovery code stands in for the code once (a lost phone).
+        None => match auth::normalize_recovery_code(code) {
+            Some(c) if user.totp_secret.is_some() => {
+                ctx.store
+                    .use_recovery_code(user.id, &token_hash(&c), ctx.now_ms())
+                    .await?
+            }
+            _ => false,
+        },
     };
     if !fresh {
         return failed_factor(ctx, &user).await;

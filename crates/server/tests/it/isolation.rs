@@ -25,6 +25,7 @@ async fn other_region(app: &TestApp) -> (String, EstablishmentId) {
         name: "CHU Ailleurs".into(),
         finess: "130000099".into(),
         kind: "public".into(),
+        activity: domain::org::Activity::Mco,
     };
     app.store.create_establishment(&e, now).await.unwrap();
     let hash = server::auth::hash_secret("other-secret".into())

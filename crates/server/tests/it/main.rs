@@ -9,6 +9,7 @@
     clippy::indexing_slicing
 )]
 
+mod accounts;
 mod attacks;
 mod bad_input;
 mod beds;

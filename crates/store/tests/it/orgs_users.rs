@@ -13,7 +13,7 @@ async fn migrations_apply_once_and_are_recorded() {
     for (name, s) in backends().await {
         assert_eq!(
             s.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
             "{name}"
         );
         assert!(

@@ -42,6 +42,7 @@ pub async fn world(s: &Store) -> World {
         name: format!("Etab {finess}"),
         finess: finess.to_owned(),
         kind: "public".into(),
+        activity: domain::org::Activity::Mco,
     };
     let (a, b, c) = (
         mk(t1.id, "750000001"),

@@ -1,0 +1,704 @@
+//! Set-up and the life of accounts, over HTTP on both backends: the first
+//! administrator's set-up link, invitations, second factor from the QR code's
+//! secret, recovery codes, disabling (sessions and sockets end at once), roles,
+//! API clients rotated and revoked, and the organisation file applied.
+
+use futures_util::StreamExt;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::helpers::*;
+
+/// The path of a link URL.
+fn path_of(url: &str) -> String {
+    let i = url.find("/lien/").expect("a link path");
+    url[i..].to_owned()
+}
+
+/// The TOTP secret a link page shows (and carries in its form).
+fn shown_secret(html: &str) -> String {
+    let marker = "name=\"secret\" value=\"";
+    let i = html
+        .find(marker)
+        .map(|i| i + marker.len())
+        .expect("secret field");
+    html[i..].split('"').next().unwrap().to_owned()
+}
+
+/// How many of the latest audit entries have one of `actions`.
+async fn audited(store: &store::Store, actions: &[&str]) -> usize {
+    let f = store::audit::AuditFilter {
+        limit: 500,
+        ..Default::default()
+    };
+    store
+        .list_audit(&f)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| actions.contains(&e.action.as_str()))
+        .count()
+}
+
+fn recovery_codes(html: &str) -> Vec<String> {
+    html.split("<li><code>")
+        .skip(1)
+        .map(|s| s.split('<').next().unwrap().to_owned())
+        .collect()
+}
+
+fn link_in(html: &str) -> String {
+    let marker = "<code data-link>";
+    let i = html
+        .find(marker)
+        .map(|i| i + marker.len())
+        .expect("link shown");
+    path_of(html[i..].split('<').next().unwrap())
+}
+
+impl TestApp {
+    async fn follow(&self, path: &str, form: &[(&str, &str)]) -> Resp {
+        self.post_form(path, "", form).await
+    }
+
+    /// Follows a professional's link with a good password and the code of the
+    /// secret its page shows; the recovery codes and the secret.
+    async fn enrol(&self, path: &str, password: &str) -> (Vec<String>, String) {
+        let page = self.get(path, None).await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        assert!(page.text.contains("<svg"), "a QR code is drawn");
+        let secret = shown_secret(&page.text);
+        let code = server::auth::totp_code(&secret, self.clock.secs()).unwrap();
+        let r = self
+            .follow(
+                path,
+                &[
+                    ("password", password),
+                    ("confirm", password),
+                    ("secret", &secret),
+                    ("code", &code),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        (recovery_codes(&r.text), secret)
+    }
+
+    /// Password + TOTP login with a given secret; the session.
+    async fn login_with(&self, username: &str, password: &str, secret: &str) -> String {
+        let r = self.password_step(username, password).await;
+        assert_eq!(r.status, 303, "{username}: {}", r.text);
+        let half = r.set_cookie("parcours_session").unwrap();
+        self.clock.advance_secs(30);
+        let code = server::auth::totp_code(secret, self.clock.secs()).unwrap();
+        let r = self.totp_step(&half, &code).await;
+        assert_eq!(r.header("location").as_deref(), Some("/"), "{}", r.text);
+        r.set_cookie("parcours_session").unwrap()
+    }
+}
+
+#[tokio::test]
+async fn init_makes_a_territory_and_a_set_up_link_that_works_once() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let link = server::services::accounts::init(
+            app.state.ctx(),
+            "GHT Nouveau",
+            "1.2.250.1.999.77",
+            "admin.ght",
+            None,
+        )
+        .await
+        .unwrap();
+        let path = path_of(&link.url);
+        // Twice: refused, nothing changed.
+        let again = server::services::accounts::init(
+            app.state.ctx(),
+            "GHT Nouveau",
+            "1.2.250.1.999.77",
+            "admin.autre",
+            None,
+        )
+        .await;
+        assert!(again.is_err(), "{backend}");
+        assert!(
+            app.store
+                .user_by_username("admin.autre")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // Before following the link nobody can log in as the admin.
+        let r = app.password_step("admin.ght", "").await;
+        assert_eq!(r.status, 401, "{backend}: {}", r.text);
+
+        let page = app.get(&path, None).await;
+        let secret = shown_secret(&page.text);
+        let good = "un mot de passe solide";
+        let code = server::auth::totp_code(&secret, app.clock.secs()).unwrap();
+        // A short password, two different ones, a wrong code: refused, link kept.
+        for (pw, confirm, c, why) in [
+            ("court", "court", code.as_str(), "12 caractères"),
+            (good, "autre chose encore", code.as_str(), "pas identiques"),
+            (good, good, "000000", "ne correspond pas"),
+        ] {
+            let r = app
+                .follow(
+                    &path,
+                    &[
+                        ("password", pw),
+                        ("confirm", confirm),
+                        ("secret", &secret),
+                        ("code", c),
+                    ],
+                )
+                .await;
+            assert_eq!(r.status, 422, "{backend}: {}", r.text);
+            assert!(r.text.contains(why), "{backend}: {why}: {}", r.text);
+        }
+        let (codes, secret) = app.enrol(&path, good).await;
+        assert_eq!(codes.len(), 10, "{backend}");
+        // The link works once.
+        let r = app.get(&path, None).await;
+        assert_eq!(r.status, 404, "{backend}");
+        assert!(r.text.contains("plus valable"), "{backend}");
+        let r = app
+            .follow(
+                &path,
+                &[
+                    ("password", good),
+                    ("confirm", good),
+                    ("secret", &secret),
+                    ("code", "1"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 404, "{backend}");
+        // The admin logs in and sees the administration.
+        let session = app.login_with("admin.ght", good, &secret).await;
+        let home = app.get_page("/", &session).await;
+        assert!(home.text.contains("href=\"/admin\""), "{backend}");
+        let admin = app.get_page("/admin", &session).await;
+        assert_eq!(admin.status, 200, "{backend}: {}", admin.text);
+        assert!(
+            admin.text.contains("parcours org apply"),
+            "{backend}: no establishment yet"
+        );
+        // A recovery code replaces the TOTP code once.
+        let use_code = async |code: &str| {
+            let r = app.password_step("admin.ght", good).await;
+            let half = r.set_cookie("parcours_session").unwrap();
+            app.totp_step(&half, code).await
+        };
+        let r = use_code(&codes[0].to_uppercase()).await;
+        assert_eq!(
+            r.header("location").as_deref(),
+            Some("/"),
+            "{backend}: {}",
+            r.text
+        );
+        let r = use_code(&codes[0]).await;
+        assert_eq!(r.status, 401, "{backend}: a recovery code works once");
+        // The set-up is in the audit trail.
+        let trail = audited(&app.store, &["territory.init", "link.setup"]).await;
+        assert_eq!(trail, 2, "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn an_expired_link_is_refused() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let link = server::services::accounts::init(
+            app.state.ctx(),
+            "GHT Lent",
+            "1.2.250.1.999.78",
+            "admin.lent",
+            None,
+        )
+        .await
+        .unwrap();
+        app.clock.advance_secs(72 * 3600 + 1);
+        let r = app.get(&path_of(&link.url), None).await;
+        assert_eq!(r.status, 404, "{backend}");
+        assert!(r.text.contains("plus valable"), "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn an_admin_invites_a_doctor_then_disables_them_and_their_socket_closes() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let admin = app.login("admin.clinique").await;
+        let page = app.get_page("/admin/personnes", &admin).await;
+        assert_eq!(page.status, 200, "{backend}: {}", page.text);
+        let csrf = csrf_field(&page.text);
+        let clinic = app.establishment_id(server::demo::CLINIC_FINESS).await;
+        let cookie = format!("parcours_session={admin}");
+        let invite = async |username: &str, role: &str| {
+            app.post_form(
+                "/admin/personnes",
+                &cookie,
+                &[
+                    ("csrf", &csrf),
+                    ("username", username),
+                    ("display_name", "Dr Alice Nouvelle"),
+                    ("email", "alice@clinique.example"),
+                    ("role", role),
+                    ("establishment", &clinic.to_string()),
+                ],
+            )
+            .await
+        };
+        let r = invite("dr.nouvelle", "doctor").await;
+        assert_eq!(r.status, 200, "{backend}: {}", r.text);
+        let path = link_in(&r.text);
+        // Refusals the admin can fix: a taken username, a machine role.
+        let r = invite("dr.martin", "doctor").await;
+        assert_eq!(r.status, 409, "{backend}: {}", r.text);
+        assert!(r.text.contains("déjà pris"), "{backend}");
+        let r = invite("robot", "integration").await;
+        assert_eq!(r.status, 400, "{backend}: {}", r.text);
+
+        let password = "le mot de passe d'Alice";
+        let (_, secret) = app.enrol(&path, password).await;
+        let doctor = app.login_with("dr.nouvelle", password, &secret).await;
+        assert_eq!(
+            app.get_page("/patients", &doctor).await.status,
+            200,
+            "{backend}"
+        );
+        let mut ws = app.ws("/salle-attente/ws", &doctor).await.unwrap();
+
+        let id = app.user_id("dr.nouvelle").await;
+        let r = app
+            .post_form(
+                &format!("/admin/personnes/{id}/desactiver"),
+                &cookie,
+                &[("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{backend}: {}", r.text);
+        // The socket closes at once (not at the next periodic check).
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(3), async {
+            loop {
+                match ws.next().await {
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                    Some(Ok(_)) => {}
+                }
+            }
+        })
+        .await
+        .is_ok();
+        assert!(closed, "{backend}: the disabled doctor's socket closed");
+        // Their open page is logged out, and they cannot log in again.
+        let r = app.get_page("/patients", &doctor).await;
+        assert_eq!(r.status, 303, "{backend}: {}", r.text);
+        let r = app.password_step("dr.nouvelle", password).await;
+        assert_eq!(r.status, 401, "{backend}");
+        // Enabled again: the password works again (a new login is needed).
+        let r = app
+            .post_form(
+                &format!("/admin/personnes/{id}/reactiver"),
+                &cookie,
+                &[("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{backend}");
+        app.login_with("dr.nouvelle", password, &secret).await;
+        // The audit trail has the invitation, the disabling and the enabling.
+        let n = audited(
+            &app.store,
+            &["account.invite", "account.disable", "account.enable"],
+        )
+        .await;
+        assert_eq!(n, 3, "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn admins_act_only_on_their_own_establishments() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let admin = app.login("admin.clinique").await;
+        let page = app.get_page("/admin/personnes", &admin).await;
+        let csrf = csrf_field(&page.text);
+        let cookie = format!("parcours_session={admin}");
+        // The hospital's doctor is not the clinic admin's to disable or reset.
+        let bernard = app.user_id("dr.bernard").await;
+        for action in ["desactiver", "second-facteur", "mot-de-passe"] {
+            let r = app
+                .post_form(
+                    &format!("/admin/personnes/{bernard}/{action}"),
+                    &cookie,
+                    &[("csrf", &csrf)],
+                )
+                .await;
+            assert_eq!(r.status, 403, "{backend}: {action}: {}", r.text);
+        }
+        assert!(app.store.user(bernard).await.unwrap().active, "{backend}");
+        // Nor may it grant a role at the hospital.
+        let hospital = app.establishment_id(server::demo::HOSPITAL_FINESS).await;
+        let martin = app.user_id("dr.martin").await;
+        let r = app
+            .post_form(
+                &format!("/admin/personnes/{martin}/roles"),
+                &cookie,
+                &[
+                    ("csrf", &csrf),
+                    ("establishment", &hospital.to_string()),
+                    ("role", "admin"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 403, "{backend}: {}", r.text);
+        // Its own account is not its to disable.
+        let own = app.user_id("admin.clinique").await;
+        let r = app
+            .post_form(
+                &format!("/admin/personnes/{own}/desactiver"),
+                &cookie,
+                &[("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(r.status, 403, "{backend}");
+        // Without the page's CSRF token nothing happens.
+        let r = app
+            .post_form(
+                &format!("/admin/personnes/{martin}/desactiver"),
+                &cookie,
+                &[("csrf", "x")],
+            )
+            .await;
+        assert_eq!(r.status, 403, "{backend}");
+        assert!(app.store.user(martin).await.unwrap().active, "{backend}");
+        // A nurse has no administration.
+        let nurse = app.login("ide.petit").await;
+        for path in [
+            "/admin",
+            "/admin/personnes",
+            "/admin/clients",
+            "/admin/etablissements",
+        ] {
+            assert_eq!(
+                app.get_page(path, &nurse).await.status,
+                403,
+                "{backend}: {path}"
+            );
+        }
+        // Resetting the clinic doctor's second factor ends their session and
+        // gives a link to enrol a new one; the old code no longer works.
+        let doctor = app.login("dr.martin").await;
+        let r = app
+            .post_form(
+                &format!("/admin/personnes/{martin}/second-facteur"),
+                &cookie,
+                &[("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(r.status, 200, "{backend}: {}", r.text);
+        let path = link_in(&r.text);
+        assert_eq!(
+            app.get_page("/patients", &doctor).await.status,
+            303,
+            "{backend}"
+        );
+        let r = app
+            .password_step("dr.martin", server::demo::DEMO_PASSWORD)
+            .await;
+        assert_eq!(r.status, 403, "{backend}: {}", r.text);
+        assert!(
+            r.text.contains("Second facteur non configuré"),
+            "{backend}: no second factor until enrolled: {}",
+            r.text
+        );
+        let page = app.get(&path, None).await;
+        assert!(
+            !page.text.contains("name=\"password\""),
+            "{backend}: only the second factor"
+        );
+        let secret = shown_secret(&page.text);
+        let code = server::auth::totp_code(&secret, app.clock.secs()).unwrap();
+        let r = app
+            .follow(&path, &[("secret", &secret), ("code", &code)])
+            .await;
+        assert_eq!(r.status, 200, "{backend}: {}", r.text);
+        app.login_with("dr.martin", server::demo::DEMO_PASSWORD, &secret)
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn a_rotated_or_revoked_client_loses_its_tokens() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let admin = app.login("admin.hopital").await;
+        let page = app.get_page("/admin/clients", &admin).await;
+        assert_eq!(page.status, 200, "{backend}: {}", page.text);
+        let csrf = csrf_field(&page.text);
+        let cookie = format!("parcours_session={admin}");
+        let hospital = app.establishment_id(server::demo::HOSPITAL_FINESS).await;
+        let secret_in = |html: &str| {
+            let marker = "<code data-secret>";
+            let i = html
+                .find(marker)
+                .map(|i| i + marker.len())
+                .expect("secret shown");
+            html[i..].split('<').next().unwrap().to_owned()
+        };
+        let r = app
+            .post_form(
+                "/admin/clients",
+                &cookie,
+                &[
+                    ("csrf", &csrf),
+                    ("client_id", "labo-feed"),
+                    ("name", "Laboratoire"),
+                    ("establishment", &hospital.to_string()),
+                    ("role", "integration"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 200, "{backend}: {}", r.text);
+        let first = secret_in(&r.text);
+        let token = app.token_for("labo-feed", &first).await.json()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            app.get("/fhir/Organization", Some(&token)).await.status,
+            200,
+            "{backend}"
+        );
+        let id = app
+            .store
+            .client_by_client_id("labo-feed")
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        let r = app
+            .post_form(
+                &format!("/admin/clients/{id}/renouveler"),
+                &cookie,
+                &[("csrf", &csrf)],
+            )
+            .await;
+        let second = secret_in(&r.text);
+        assert_ne!(first, second);
+        assert_eq!(
+            app.get("/fhir/Organization", Some(&token)).await.status,
+            401,
+            "{backend}: old token"
+        );
+        assert_eq!(
+            app.token_for("labo-feed", &first).await.status,
+            401,
+            "{backend}: old secret"
+        );
+        let token = app.token_for("labo-feed", &second).await.json()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let r = app
+            .post_form(
+                &format!("/admin/clients/{id}/revoquer"),
+                &cookie,
+                &[("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{backend}");
+        assert_eq!(
+            app.get("/fhir/Organization", Some(&token)).await.status,
+            401,
+            "{backend}: revoked"
+        );
+        assert_eq!(
+            app.token_for("labo-feed", &second).await.status,
+            401,
+            "{backend}"
+        );
+        // The clinic's admin does not see nor touch the hospital's clients.
+        let other = app.login("admin.clinique").await;
+        let page = app.get_page("/admin/clients", &other).await;
+        assert!(!page.text.contains("labo-feed"), "{backend}");
+        let csrf = csrf_field(&page.text);
+        let r = app
+            .post_form(
+                &format!("/admin/clients/{id}/renouveler"),
+                &format!("parcours_session={other}"),
+                &[("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(r.status, 404, "{backend}");
+    }
+}
+
+const ORG: &str = include_str!("../../../../examples/org-clinique.toml");
+
+#[tokio::test]
+async fn the_organisation_file_applies_once_exports_and_refuses_another_territory() {
+    use server::orgfile;
+    let programmes = ["oral-oncology", "home-infection"];
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        server::services::accounts::init(
+            app.state.ctx(),
+            "GHT Exemple",
+            "1.2.250.1.999.7",
+            "admin.ex",
+            None,
+        )
+        .await
+        .unwrap();
+        let file = orgfile::parse(ORG, &programmes).unwrap();
+        let plan = orgfile::plan(&app.store, &file).await.unwrap();
+        assert_eq!(plan.changes.len(), 16, "{backend}: {:#?}", plan.lines);
+        app.store
+            .apply_org_changes(&plan.changes, app.clock.now_ms(), "test")
+            .await
+            .unwrap();
+        let again = orgfile::plan(&app.store, &file).await.unwrap();
+        assert!(again.changes.is_empty(), "{backend}: {:?}", again.lines);
+        let est = app
+            .store
+            .establishment_by_finess("450000062")
+            .await
+            .unwrap()
+            .unwrap();
+        let units = app.store.units(est.id).await.unwrap();
+        assert_eq!(units.len(), 2, "{backend}");
+        let hdj = units.iter().find(|u| u.code == "HDJ-ONCO").unwrap();
+        let beds = app.store.unit_beds(hdj.id).await.unwrap();
+        assert_eq!(beds.counts.capacity, 8, "{backend}");
+        assert_eq!(
+            app.store.unit_monitoring(hdj.id).await.unwrap(),
+            Some(("oral-oncology".into(), "A03".into()))
+        );
+        assert_eq!(
+            app.store
+                .establishment_setting(est.id, "teleconsultation_fee_cents")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("2500")
+        );
+        let sender = app
+            .store
+            .hl7_sender("GAM", "ACACIAS")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(sender.establishment, est.id, "{backend}");
+        // Export, then apply the export: nothing to do.
+        let exported = orgfile::export(&app.store, est.territory).await.unwrap();
+        let back = orgfile::parse(&exported, &programmes).unwrap();
+        assert!(
+            orgfile::plan(&app.store, &back)
+                .await
+                .unwrap()
+                .changes
+                .is_empty(),
+            "{backend}"
+        );
+        // A change shows as one line and one change; a removed setting is removed.
+        let changed = ORG
+            .replace("count = 12", "count = 14")
+            .replace("payment_account = \"acct_acacias\"\n", "");
+        let plan = orgfile::plan(&app.store, &orgfile::parse(&changed, &programmes).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(plan.changes.len(), 2, "{backend}: {:?}", plan.lines);
+        assert!(
+            plan.lines
+                .iter()
+                .any(|l| l.starts_with("~ lits de CHIR") && l.contains("14")),
+            "{:?}",
+            plan.lines
+        );
+        assert!(
+            plan.lines
+                .iter()
+                .any(|l| l.starts_with("- réglage payment_account")),
+            "{:?}",
+            plan.lines
+        );
+        // The demo's clinic belongs to the demo territory: this file may not take it.
+        let stolen = ORG.replace("450000062", server::demo::CLINIC_FINESS);
+        let r = orgfile::plan(&app.store, &orgfile::parse(&stolen, &programmes).unwrap()).await;
+        assert!(
+            matches!(r, Err(orgfile::PlanError::OtherTerritory(_))),
+            "{backend}: {r:?}"
+        );
+        // An unknown territory is refused with what to do.
+        let r = orgfile::plan(
+            &app.store,
+            &orgfile::parse(&ORG.replace("1.2.250.1.999.7", "1.2.3"), &programmes).unwrap(),
+        )
+        .await;
+        assert!(
+            r.unwrap_err().to_string().contains("parcours init"),
+            "{backend}"
+        );
+        // The admin pages show it to the territory's administrator's peers: the
+        // clinic admin of the demo sees none of it.
+        let admin = app.login("admin.clinique").await;
+        let page = app.get_page("/admin/etablissements", &admin).await;
+        assert!(!page.text.contains("Acacias"), "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn a_failing_change_leaves_nothing_written() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        server::services::accounts::init(
+            app.state.ctx(),
+            "GHT Atomique",
+            "1.2.250.1.999.9",
+            "admin.at",
+            None,
+        )
+        .await
+        .unwrap();
+        let t = app
+            .store
+            .territory_by_oid("1.2.250.1.999.9")
+            .await
+            .unwrap()
+            .unwrap();
+        let new = store::orgs::Establishment {
+            id: domain::EstablishmentId::new(),
+            territory: t.id,
+            name: "Nouvelle".into(),
+            finess: "450000070".into(),
+            kind: "private".into(),
+            activity: domain::org::Activity::Ssr,
+        };
+        // The second change reuses the demo clinic's FINESS: unique violation.
+        let clash = store::orgs::Establishment {
+            id: domain::EstablishmentId::new(),
+            finess: server::demo::CLINIC_FINESS.into(),
+            ..new.clone()
+        };
+        let r = app
+            .store
+            .apply_org_changes(
+                &[
+                    store::orgs::OrgChange::CreateEstablishment(new.clone()),
+                    store::orgs::OrgChange::CreateEstablishment(clash),
+                ],
+                app.clock.now_ms(),
+                "test",
+            )
+            .await;
+        assert!(r.is_err(), "{backend}");
+        assert!(
+            app.store
+                .establishment_by_finess("450000070")
+                .await
+                .unwrap()
+                .is_none(),
+            "{backend}"
+        );
+    }
+}
