@@ -20,6 +20,8 @@ pub enum Endpoint {
     Totp,
     /// The OAuth2 token endpoint.
     Token,
+    /// "Mot de passe oublié" (each request may send a mail).
+    PasswordReset,
 }
 
 /// What an attempt is counted against.

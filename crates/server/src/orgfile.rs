@@ -83,6 +83,16 @@ pub const SETTINGS: &[(&str, SettingKind, &str)] = &[
         SettingKind::Cents,
         "Tarif d'une téléconsultation (centimes)",
     ),
+    (
+        "support_phone",
+        SettingKind::Text,
+        "Téléphone de la cellule d'assistance",
+    ),
+    (
+        "support_hours",
+        SettingKind::Text,
+        "Horaires de la cellule d'assistance",
+    ),
 ];
 
 /// The ADT events that may propose an enrolment when a unit sees them.

@@ -1,7 +1,7 @@
 //! The life of an account: territory administrators, e-mail addresses,
 //! one-time links (first set-up, invitation, password or second-factor reset),
 //! recovery codes, granting and revoking roles, disabling (which ends every
-//! session in the same transaction), and API clients'
+//! session in the same transaction), a user's own sessions, and API clients'
 //! rotation and revocation. Tokens and codes are kept only as SHA-256 hashes.
 
 use domain::org::Role;
@@ -95,6 +95,17 @@ pub struct LinkCompletion<'a> {
     pub totp_secret: Option<&'a str>,
     /// Hashes of fresh recovery codes (replacing the old ones), if any.
     pub recovery_code_hashes: &'a [String],
+}
+
+/// One of a user's open sessions, as shown on "my sessions".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// SHA-256 of its token (an opaque handle; never the token).
+    pub token_hash: String,
+    /// Opened at (Unix ms).
+    pub created_at_ms: i64,
+    /// Expires at (Unix ms).
+    pub expires_at_ms: i64,
 }
 
 async fn end_sessions(tx: &mut Tx<'_>, user: UserId) -> std::result::Result<u64, sqlx::Error> {
@@ -364,6 +375,54 @@ impl Store {
                 .bind(now_ms)
                 .bind(user.to_string())
                 .bind(code_hash)
+                .execute(&mut tx.as_tx())
+                .await?;
+            tx.commit().await?;
+            Ok(n == 1)
+        })
+    }
+
+    /// How many unused recovery codes a user has left.
+    pub async fn recovery_codes_left(&self, user: UserId) -> Result<i64> {
+        on_pool!(self, read, |pool| {
+            let mut tx = pool.begin().await?;
+            let row = q("SELECT COUNT(*) AS n FROM recovery_codes WHERE user_id = $1 AND used_at_ms IS NULL")
+                .bind(user.to_string())
+                .fetch_one(&mut tx.as_tx())
+                .await?;
+            Ok(row.get::<i64>("n")?)
+        })
+    }
+
+    /// A user's unexpired sessions, newest first.
+    pub async fn sessions_of(&self, user: UserId, now_ms: i64) -> Result<Vec<SessionInfo>> {
+        on_pool!(self, read, |pool| {
+            let mut tx = pool.begin().await?;
+            let rows = q("SELECT token_hash, created_at_ms, expires_at_ms FROM sessions WHERE user_id = $1 AND expires_at_ms > $2 AND mfa_done = $3 ORDER BY created_at_ms DESC")
+                .bind(user.to_string())
+                .bind(now_ms)
+                .bind(true)
+                .fetch_all(&mut tx.as_tx())
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(SessionInfo {
+                        token_hash: r.get("token_hash")?,
+                        created_at_ms: r.get("created_at_ms")?,
+                        expires_at_ms: r.get("expires_at_ms")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Ends one of `user`'s sessions; whether it was theirs and open.
+    pub async fn end_session_of(&self, user: UserId, token_hash: &str) -> Result<bool> {
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            let n = q("DELETE FROM sessions WHERE user_id = $1 AND token_hash = $2")
+                .bind(user.to_string())
+                .bind(token_hash)
                 .execute(&mut tx.as_tx())
                 .await?;
             tx.commit().await?;

@@ -10,6 +10,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::state::AppState;
 
+pub mod account;
 pub mod admin;
 pub mod beds;
 pub mod consultation;
@@ -31,6 +32,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
         .merge(admin::routes())
+        .merge(account::routes())
         .merge(oauth::routes())
         .nest("/fhir", fhir::routes())
         .merge(beds::routes())

@@ -1,16 +1,17 @@
 //! The life of an account: the first administrator's set-up, invitations of
-//! professionals by a one-time link (password, second factor enrolled from a
+//! professionals and patients by a one-time link (password, second factor enrolled from a
 //! QR code, recovery codes), roles granted and revoked per establishment,
 //! accounts disabled and enabled again (their sessions and sockets end at
-//! once), second factors reset, password-reset links, and API clients
+//! once), second factors reset, password-reset links ("mot de passe oublié"
+//! too), a user's own sessions, and API clients
 //! created, rotated and revoked. Every change is
 //! decided by `policy::authorize_administration` and written to the audit trail.
 
 use domain::audit::AuditActor;
 use domain::org::{Role, Rpps};
 use domain::policy::{Actor, Decision, Principal, authorize_administration};
-use domain::{ApiClientId, EstablishmentId, TerritoryId, UserId};
-use store::accounts::{Link, LinkCompletion, LinkPurpose};
+use domain::{ApiClientId, EstablishmentId, PatientId, TerritoryId, UserId};
+use store::accounts::{Link, LinkCompletion, LinkPurpose, SessionInfo};
 use store::audit::NewAudit;
 use store::users::{ApiClient, NewUser, User, UserKind};
 
@@ -643,6 +644,141 @@ pub async fn send_password_reset(
         email.as_deref(),
     )
     .await
+}
+
+/// "Mot de passe oublié": when `login` names an active account with an
+/// e-mail address and a relay is configured, a one-hour link leaves by mail.
+/// The answer never says whether the account exists.
+pub async fn forgotten_password(ctx: Ctx<'_>, login: &str) -> Result<(), AppError> {
+    let Some(user) = ctx.store.user_by_username(login.trim()).await? else {
+        return Ok(());
+    };
+    if !user.active || ctx.mailer.is_none() {
+        return Ok(());
+    }
+    let email = match user.kind {
+        UserKind::Professional => ctx.store.user_email(user.id).await?,
+        UserKind::Patient => match user.patient {
+            Some(p) => ctx.store.patient_email(p).await?,
+            None => None,
+        },
+    };
+    if let Some(to) = email {
+        issue_link(ctx, user.id, LinkPurpose::PasswordReset, "self", Some(&to)).await?;
+        trace(
+            ctx,
+            AuditActor::system("mot-de-passe-oublie"),
+            "account.forgotten-password",
+            format!("User/{}", user.id),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// A patient's portal invitation, made by the desk (secretary, admin, doctor,
+/// nurse) for a record it may read: the account `patient.<ipp>` with no
+/// password yet, and a week-long link (mailed when an address is given and a
+/// relay is configured; printed otherwise). A patient who already chose a
+/// password is sent to "mot de passe oublié" instead.
+pub async fn invite_patient(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    patient: PatientId,
+    email: Option<&str>,
+) -> Result<PatientInvited, AppError> {
+    if !matches!(actor.principal, Principal::Professional(_))
+        || actor
+            .establishments_as(&[Role::Secretary, Role::Admin, Role::Doctor, Role::Nurse])
+            .is_empty()
+    {
+        return Err(AppError::Forbidden(
+            "l'invitation d'un patient est faite par l'accueil de l'établissement".into(),
+        ));
+    }
+    // Clinical reach, not identity alone: the account opens the record's
+    // clinical data to whoever holds the link, so only an establishment that
+    // cares for the patient may hand one out.
+    crate::services::patients::clinical_read(ctx, actor, patient, "portal-invitation").await?;
+    let record = crate::services::patients::read(ctx, actor, patient).await?;
+    if let Some(e) = email {
+        check_email(e)?;
+    }
+    let username = format!("patient.{}", record.ipp.to_lowercase());
+    let id = match ctx.store.user_by_username(&username).await? {
+        Some(u) if u.password_hash != NO_PASSWORD => {
+            return Err(AppError::Conflict(
+                "ce patient a déjà un compte sur le portail : proposez-lui « mot de passe oublié »"
+                    .into(),
+            ));
+        }
+        Some(u) => u.id,
+        None => {
+            let new = NewUser {
+                username: username.clone(),
+                display_name: record.traits.display_name(),
+                kind: UserKind::Patient,
+                password_hash: NO_PASSWORD.into(),
+                totp_secret: None,
+                rpps: None,
+                profession: None,
+                patient: Some(patient),
+                roles: vec![],
+            };
+            ctx.store.create_user(&new, ctx.now_ms()).await?
+        }
+    };
+    if let Some(e) = email {
+        ctx.store
+            .set_patient_email(patient, Some(e), ctx.now_ms())
+            .await?;
+    }
+    let who = AuditActor::new(actor, None);
+    ctx.store
+        .audit(&NewAudit {
+            at_ms: ctx.now_ms(),
+            actor: who.clone(),
+            patient: Some(patient.to_string()),
+            action: "account.invite-patient".into(),
+            resource: format!("User/{id}"),
+            outcome: "success".into(),
+        })
+        .await?;
+    let link = issue_link(ctx, id, LinkPurpose::PatientInvitation, &who.id, email).await?;
+    Ok(PatientInvited {
+        name: record.traits.display_name(),
+        login: username,
+        link,
+    })
+}
+
+/// A patient's invitation, to print or as sent.
+#[derive(Debug, Clone)]
+pub struct PatientInvited {
+    /// The patient's name.
+    pub name: String,
+    /// Their login name on the portal.
+    pub login: String,
+    /// The link.
+    pub link: IssuedLink,
+}
+
+/// A user's own open sessions.
+pub async fn my_sessions(ctx: Ctx<'_>, user: UserId) -> Result<Vec<SessionInfo>, AppError> {
+    Ok(ctx.store.sessions_of(user, ctx.now_ms()).await?)
+}
+
+/// Ends one of the user's own sessions (its sockets close now).
+pub async fn end_my_session(ctx: Ctx<'_>, user: UserId, token_hash: &str) -> Result<(), AppError> {
+    if !ctx.store.end_session_of(user, token_hash).await? {
+        return Err(AppError::NotFound(
+            "session introuvable ou déjà fermée".into(),
+        ));
+    }
+    let _ = ctx
+        .session_ends
+        .send(SessionEnd::Session(token_hash.to_owned()));
+    Ok(())
 }
 
 /// The API clients of the establishments `actor` administers.

@@ -13,6 +13,7 @@ pub mod documents;
 pub mod enrolments;
 pub mod follow_up;
 pub mod health;
+pub mod help;
 pub mod hl7;
 pub mod intake;
 pub mod monitoring;

@@ -702,3 +702,291 @@ async fn a_failing_change_leaves_nothing_written() {
         );
     }
 }
+
+/// The one-time link path in a mail (quoted-printable soft breaks undone).
+fn link_in_mail(mail: &str) -> String {
+    let flat = mail.replace("=\r\n", "").replace("=\n", "");
+    let i = flat.find("/lien/").expect("a link in the mail");
+    flat[i..].chars().take(6 + 64).collect()
+}
+
+#[tokio::test]
+async fn the_desk_invites_a_patient_who_chooses_a_password_and_logs_in() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let desk = app.login("sec.durand").await;
+        let rousseau = app.demo_patient("Rousseau").await;
+        let page = app
+            .get_page(&format!("/patients/{}", rousseau.id), &desk)
+            .await;
+        assert!(page.text.contains("Inviter sur le portail"), "{backend}");
+        let csrf = csrf_field(&page.text);
+        let cookie = format!("parcours_session={desk}");
+        let path = format!("/patients/{}/portail", rousseau.id);
+        let r = app
+            .post_form(&path, &cookie, &[("csrf", &csrf), ("email", "")])
+            .await;
+        assert_eq!(r.status, 200, "{backend}: {}", r.text);
+        assert!(
+            r.text.contains("<svg"),
+            "{backend}: a QR code of the link to print"
+        );
+        let marker = "<strong data-login>";
+        let i = r.text.find(marker).unwrap() + marker.len();
+        let login = r.text[i..].split('<').next().unwrap().to_owned();
+        assert_eq!(login, format!("patient.{}", rousseau.ipp.to_lowercase()));
+        let link = link_in(&r.text);
+        // The patient's page asks for a password only, no second factor.
+        let page = app.get(&link, None).await;
+        assert_eq!(page.status, 200, "{backend}");
+        assert!(!page.text.contains("name=\"secret\""), "{backend}");
+        let pw = "mon mot de passe à moi";
+        let r = app
+            .follow(&link, &[("password", pw), ("confirm", pw)])
+            .await;
+        assert_eq!(r.status, 200, "{backend}: {}", r.text);
+        assert!(!r.text.contains("data-recovery-codes"), "{backend}");
+        let r = app.password_step(&login, pw).await;
+        assert_eq!(
+            r.header("location").as_deref(),
+            Some("/"),
+            "{backend}: {}",
+            r.text
+        );
+        // Invited again once the account works: refused, with what to do.
+        let r = app
+            .post_form(&path, &cookie, &[("csrf", &csrf), ("email", "")])
+            .await;
+        assert_eq!(r.status, 409, "{backend}");
+        assert!(r.text.contains("mot de passe oublié"), "{backend}");
+        // The hospital's desk has the identity but not the care: no invitation
+        // (it would open the clinic's record to whoever gets the link).
+        let other = app.login("sec.leroy").await;
+        let page = app.get_page("/", &other).await;
+        let csrf = csrf_field(&page.text);
+        let lambert = app.demo_patient("Lambert").await;
+        let r = app
+            .post_form(
+                &format!("/patients/{}/portail", lambert.id),
+                &format!("parcours_session={other}"),
+                &[("csrf", &csrf), ("email", "pirate@example.com")],
+            )
+            .await;
+        assert_eq!(r.status, 403, "{backend}: {}", r.text);
+        // A nurse's invitation of a patient is audited on the record.
+        let f = store::audit::AuditFilter {
+            patient: Some(rousseau.id.to_string()),
+            limit: 50,
+            ..Default::default()
+        };
+        let trail = app.store.list_audit(&f).await.unwrap();
+        assert!(
+            trail.iter().any(|e| e.action == "account.invite-patient"),
+            "{backend}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_forgotten_password_is_mailed_to_the_known_address_only() {
+    let relay = crate::mail::relay().await;
+    let port = relay.port;
+    let app = spawn_app_with("sqlite", move |c| {
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"))
+    })
+    .await;
+    let lambert = app.demo_patient("Lambert").await;
+    app.store
+        .set_patient_email(lambert.id, Some("monique@example.fr"), app.clock.now_ms())
+        .await
+        .unwrap();
+    let ask = async |login: &str| {
+        let page = app.get("/mot-de-passe-oublie", None).await;
+        assert_eq!(page.status, 200);
+        app.follow("/mot-de-passe-oublie", &[("login", login)])
+            .await
+    };
+    // An unknown login and a known one get the same answer.
+    let unknown = ask("personne").await;
+    let known = ask(server::demo::PATIENT_LOGIN).await;
+    assert_eq!((unknown.status, known.status), (200, 200));
+    assert_eq!(unknown.text, known.text);
+    assert_eq!(
+        audited(&app.store, &["account.forgotten-password"]).await,
+        1
+    );
+    // Only the known one gets a link (her appointment notices may arrive too,
+    // now that she has an address).
+    let links = || {
+        crate::mail::mails(&relay.dir)
+            .into_iter()
+            .filter(|m| m.replace("=\r\n", "").replace("=\n", "").contains("/lien/"))
+            .collect::<Vec<_>>()
+    };
+    eventually("the reset mail", async || !links().is_empty()).await;
+    let mut found = links();
+    assert_eq!(found.len(), 1);
+    let mail = found.remove(0);
+    assert!(mail.contains("monique@example.fr"));
+    let link = link_in_mail(&mail);
+    let pw = "un tout nouveau mot de passe";
+    let r = app
+        .follow(&link, &[("password", pw), ("confirm", pw)])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app.password_step(server::demo::PATIENT_LOGIN, pw).await;
+    assert_eq!(r.header("location").as_deref(), Some("/"), "{}", r.text);
+    let r = app
+        .password_step(server::demo::PATIENT_LOGIN, server::demo::DEMO_PASSWORD)
+        .await;
+    assert_eq!(r.status, 401, "the old password is gone");
+    // The link lasts an hour and works once.
+    assert_eq!(app.get(&link, None).await.status, 404);
+    // Asking too often from one address is slowed down.
+    let limit = app.state.config.login_attempts_per_minute;
+    let mut statuses = Vec::new();
+    for _ in 0..=limit {
+        statuses.push(ask("personne").await.status);
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn one_sees_and_closes_ones_own_sessions() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let phone = app.login("dr.martin").await;
+        let desk = app.login("dr.martin").await;
+        let other = app.login("ide.petit").await;
+        let page = app.get_page("/mes-connexions", &desk).await;
+        assert_eq!(page.status, 200, "{backend}");
+        assert_eq!(
+            page.text.matches("Fermer cette connexion").count(),
+            2,
+            "{backend}"
+        );
+        assert_eq!(page.text.matches("cet appareil").count(), 1, "{backend}");
+        let csrf = csrf_field(&page.text);
+        let hash = server::auth::token_hash(&phone);
+        let cookie = format!("parcours_session={desk}");
+        let r = app
+            .post_form(
+                "/mes-connexions/fermer",
+                &cookie,
+                &[("csrf", &csrf), ("session", &hash)],
+            )
+            .await;
+        assert_eq!(
+            r.header("location").as_deref(),
+            Some("/mes-connexions"),
+            "{backend}"
+        );
+        assert_eq!(
+            app.get_page("/patients", &phone).await.status,
+            303,
+            "{backend}: closed"
+        );
+        assert_eq!(
+            app.get_page("/patients", &desk).await.status,
+            200,
+            "{backend}: kept"
+        );
+        // Someone else's session is not one's own to close.
+        let r = app
+            .post_form(
+                "/mes-connexions/fermer",
+                &cookie,
+                &[
+                    ("csrf", &csrf),
+                    ("session", &server::auth::token_hash(&other)),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 404, "{backend}");
+        assert_eq!(
+            app.get_page("/patients", &other).await.status,
+            200,
+            "{backend}"
+        );
+        // Closing this one logs out.
+        let r = app
+            .post_form(
+                "/mes-connexions/fermer",
+                &cookie,
+                &[
+                    ("csrf", &csrf),
+                    ("session", &server::auth::token_hash(&desk)),
+                ],
+            )
+            .await;
+        assert_eq!(r.header("location").as_deref(), Some("/login"), "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn the_help_page_gives_each_establishments_support_cell() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let clinic = app.establishment_id(server::demo::CLINIC_FINESS).await;
+        app.store
+            .apply_org_changes(
+                &[
+                    store::orgs::OrgChange::Setting {
+                        establishment: clinic,
+                        name: "support_phone".into(),
+                        value: Some("02 38 00 00 00".into()),
+                    },
+                    store::orgs::OrgChange::Setting {
+                        establishment: clinic,
+                        name: "support_hours".into(),
+                        value: Some("du lundi au vendredi, 8 h – 18 h".into()),
+                    },
+                ],
+                app.clock.now_ms(),
+                "test",
+            )
+            .await
+            .unwrap();
+        // Anonymous: the general help, the questions and the device check.
+        let page = app.get("/aide", None).await;
+        assert_eq!(page.status, 200, "{backend}");
+        assert!(page.text.contains("Questions fréquentes") && page.text.contains("check.js"));
+        assert!(!page.text.contains("02 38 00 00 00"), "{backend}");
+        let page = app
+            .get(
+                &format!("/aide?finess={}", server::demo::CLINIC_FINESS),
+                None,
+            )
+            .await;
+        assert!(page.text.contains("02 38 00 00 00"), "{backend}");
+        assert!(page.text.contains("8 h – 18 h"), "{backend}");
+        // Signed in: one's own establishments (the clinic's nurse, the
+        // hospital's, who has no support phone set).
+        let nurse = app.login("ide.petit").await;
+        assert!(
+            app.get_page("/aide", &nurse)
+                .await
+                .text
+                .contains("02 38 00 00 00"),
+            "{backend}"
+        );
+        let other = app.login("ipa.robert").await;
+        let page = app.get_page("/aide", &other).await;
+        assert!(!page.text.contains("02 38 00 00 00"), "{backend}");
+        assert!(page.text.contains("Appelez l'accueil"), "{backend}");
+        // Linked from every page and from error pages.
+        assert!(
+            app.get_page("/patients", &nurse)
+                .await
+                .text
+                .contains("href=\"/aide\"")
+        );
+        assert!(
+            app.get("/nulle-part", None)
+                .await
+                .text
+                .contains("href=\"/aide\"")
+        );
+        assert_eq!(app.get("/static/check.js", None).await.status, 200);
+    }
+}

@@ -5,10 +5,10 @@
 use crate::helpers::*;
 
 /// aiosmtpd on a free port writing to a Maildir; stopped on drop.
-struct Relay {
+pub(crate) struct Relay {
     _server: Service,
-    port: u16,
-    dir: std::path::PathBuf,
+    pub(crate) port: u16,
+    pub(crate) dir: std::path::PathBuf,
 }
 
 impl Drop for Relay {
@@ -17,7 +17,7 @@ impl Drop for Relay {
     }
 }
 
-async fn relay() -> Relay {
+pub(crate) async fn relay() -> Relay {
     let port = free_port();
     let dir = std::env::temp_dir().join(format!("parcours-mail-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -44,7 +44,7 @@ async fn relay() -> Relay {
     }
 }
 
-fn mails(dir: &std::path::Path) -> Vec<String> {
+pub(crate) fn mails(dir: &std::path::Path) -> Vec<String> {
     std::fs::read_dir(dir.join("Maildir").join("new"))
         .map(|d| {
             d.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
