@@ -165,6 +165,85 @@ pub fn slot_at(openings: &[Opening], start_ms: i64, now_ms: i64) -> Option<Slot>
         .find(|s| s.start_ms == start_ms)
 }
 
+/// Days a practitioner does not consult at an establishment (holidays, a
+/// closed day), first and last day included, in French dates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Absence {
+    /// First day off.
+    pub first_day: Date,
+    /// Last day off (the same as the first for one day).
+    pub last_day: Date,
+    /// Why (shown to the desk, never to patients).
+    pub reason: String,
+}
+
+/// Why an absence is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AbsenceError {
+    /// The last day is before the first.
+    #[error("le dernier jour d'absence précède le premier")]
+    Reversed,
+    /// Longer than a year: surely a typing error.
+    #[error("une absence dure au plus un an : vérifiez les dates")]
+    TooLong,
+    /// No reason given.
+    #[error("indiquez le motif de l'absence (congés, formation…)")]
+    NoReason,
+    /// Entirely in the past.
+    #[error("cette absence est entièrement passée")]
+    Past,
+}
+
+/// Checks an absence entered on `today` (French date).
+pub fn check_absence(a: &Absence, today: Date) -> Result<(), AbsenceError> {
+    if a.last_day < a.first_day {
+        return Err(AbsenceError::Reversed);
+    }
+    if a.first_day
+        .checked_add(366.days())
+        .is_ok_and(|limit| a.last_day > limit)
+    {
+        return Err(AbsenceError::TooLong);
+    }
+    if a.reason.trim().is_empty() {
+        return Err(AbsenceError::NoReason);
+    }
+    if a.last_day < today {
+        return Err(AbsenceError::Past);
+    }
+    Ok(())
+}
+
+/// The French date of an instant.
+pub fn french_date(ms: i64) -> Option<Date> {
+    Some(
+        Timestamp::from_millisecond(ms)
+            .ok()?
+            .to_zoned(paris())
+            .date(),
+    )
+}
+
+/// Whether `start_ms` falls on a day of one of `absences`.
+pub fn is_absent(absences: &[Absence], start_ms: i64) -> bool {
+    french_date(start_ms)
+        .is_some_and(|d| absences.iter().any(|a| a.first_day <= d && d <= a.last_day))
+}
+
+/// The slots of `days` days from `from_ms` (see [`slots`]) without those
+/// falling on an absence.
+pub fn available_slots(
+    openings: &[Opening],
+    absences: &[Absence],
+    from_ms: i64,
+    days: i64,
+) -> Vec<Slot> {
+    slots(openings, from_ms, days)
+        .into_iter()
+        .filter(|s| !is_absent(absences, s.start_ms))
+        .collect()
+}
+
 /// An appointment (a FHIR Appointment).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Appointment {
@@ -309,5 +388,56 @@ mod tests {
         );
         assert_eq!(Mode::from_code("teleconsultation"), Some(Mode::Tele));
         assert_eq!(Mode::from_code("x"), None);
+    }
+
+    #[test]
+    fn absences_remove_their_days_and_are_checked() {
+        let monday = Opening {
+            weekday: 1,
+            start_min: 9 * 60,
+            end_min: 10 * 60,
+            slot_minutes: 30,
+            mode: Mode::Tele,
+        };
+        // Monday 2026-12-07 and 2026-12-14, from Sunday 2026-12-06 noon (UTC).
+        let from = Timestamp::from_second(1_796_558_400)
+            .unwrap()
+            .as_millisecond();
+        let all = slots(&[monday], from, 14);
+        assert_eq!(all.len(), 4);
+        let off = Absence {
+            first_day: jiff::civil::date(2026, 12, 7),
+            last_day: jiff::civil::date(2026, 12, 7),
+            reason: "Formation".into(),
+        };
+        let left = available_slots(&[monday], std::slice::from_ref(&off), from, 14);
+        assert_eq!(left.len(), 2);
+        assert!(
+            left.iter()
+                .all(|s| french_date(s.start_ms) == Some(jiff::civil::date(2026, 12, 14)))
+        );
+        assert!(is_absent(std::slice::from_ref(&off), all[0].start_ms));
+        assert!(!is_absent(std::slice::from_ref(&off), all[3].start_ms));
+        let today = jiff::civil::date(2026, 12, 3);
+        assert_eq!(check_absence(&off, today), Ok(()));
+        let reversed = Absence {
+            last_day: jiff::civil::date(2026, 12, 6),
+            ..off.clone()
+        };
+        assert_eq!(check_absence(&reversed, today), Err(AbsenceError::Reversed));
+        let long = Absence {
+            last_day: jiff::civil::date(2028, 1, 1),
+            ..off.clone()
+        };
+        assert_eq!(check_absence(&long, today), Err(AbsenceError::TooLong));
+        let silent = Absence {
+            reason: " ".into(),
+            ..off.clone()
+        };
+        assert_eq!(check_absence(&silent, today), Err(AbsenceError::NoReason));
+        assert_eq!(
+            check_absence(&off, jiff::civil::date(2026, 12, 8)),
+            Err(AbsenceError::Past)
+        );
     }
 }

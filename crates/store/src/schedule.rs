@@ -118,6 +118,86 @@ impl Store {
         })
     }
 
+    /// Records an absence of `practitioner` at `establishment`; its id.
+    pub async fn add_absence(
+        &self,
+        practitioner: UserId,
+        establishment: EstablishmentId,
+        a: &domain::schedule::Absence,
+        created_by: &str,
+        now_ms: i64,
+    ) -> Result<String> {
+        let id = uuid::Uuid::now_v7().to_string();
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            crate::tx::q("INSERT INTO absences (id, practitioner_id, establishment_id, first_day, last_day, reason, created_by, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+                .bind(&id)
+                .bind(practitioner.to_string())
+                .bind(establishment.to_string())
+                .bind(a.first_day.to_string())
+                .bind(a.last_day.to_string())
+                .bind(a.reason.trim())
+                .bind(created_by)
+                .bind(now_ms)
+                .execute(&mut crate::tx::AsTx::as_tx(&mut tx))
+                .await?;
+            tx.commit().await?;
+            Ok(id.clone())
+        })
+    }
+
+    /// A practitioner's absences at an establishment, by first day: (id, absence).
+    pub async fn absences(
+        &self,
+        practitioner: UserId,
+        establishment: EstablishmentId,
+    ) -> Result<Vec<(String, domain::schedule::Absence)>> {
+        on_pool!(self, read, |pool| {
+            let mut tx = pool.begin().await?;
+            let rows = crate::tx::q("SELECT id, first_day, last_day, reason FROM absences WHERE practitioner_id = $1 AND establishment_id = $2 ORDER BY first_day, id")
+                .bind(practitioner.to_string())
+                .bind(establishment.to_string())
+                .fetch_all(&mut crate::tx::AsTx::as_tx(&mut tx))
+                .await?;
+            let day = |s: String| {
+                s.parse::<jiff::civil::Date>()
+                    .map_err(|_| StoreError::Corrupt(format!("date d'absence {s:?}")))
+            };
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        r.get::<String>("id")?,
+                        domain::schedule::Absence {
+                            first_day: day(r.get("first_day")?)?,
+                            last_day: day(r.get("last_day")?)?,
+                            reason: r.get("reason")?,
+                        },
+                    ))
+                })
+                .collect()
+        })
+    }
+
+    /// Removes one of a practitioner's absences at an establishment; whether it was there.
+    pub async fn remove_absence(
+        &self,
+        id: &str,
+        practitioner: UserId,
+        establishment: EstablishmentId,
+    ) -> Result<bool> {
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            let n = crate::tx::q("DELETE FROM absences WHERE id = $1 AND practitioner_id = $2 AND establishment_id = $3")
+                .bind(id)
+                .bind(practitioner.to_string())
+                .bind(establishment.to_string())
+                .execute(&mut crate::tx::AsTx::as_tx(&mut tx))
+                .await?;
+            tx.commit().await?;
+            Ok(n == 1)
+        })
+    }
+
     /// A practitioner's openings, per establishment.
     pub async fn openings(&self, practitioner: UserId) -> Result<Vec<(EstablishmentId, Opening)>> {
         on_pool!(self, read, |pool| {

@@ -17,6 +17,7 @@ pub mod consultation;
 pub mod documents;
 pub mod fhir;
 pub mod health;
+pub mod hours;
 pub mod kit;
 pub mod monitoring;
 pub mod oauth;
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
         .merge(admin::routes())
+        .merge(hours::routes())
         .merge(account::routes())
         .merge(oauth::routes())
         .nest("/fhir", fhir::routes())

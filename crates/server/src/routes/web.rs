@@ -315,6 +315,12 @@ async fn home(State(state): State<AppState>, w: WebUser) -> Result<Response, Pag
             "Diffusion des documents".to_owned(),
         ));
     }
+    if has(&[Role::Doctor, Role::Secretary, Role::Admin]) {
+        actions.push((
+            "/agenda/horaires".to_owned(),
+            "Horaires de consultation et absences".to_owned(),
+        ));
+    }
     if has(&[Role::Doctor, Role::Nurse, Role::Secretary]) {
         actions.push((
             "/documents/recus".to_owned(),

@@ -17,6 +17,7 @@ pub mod help;
 pub mod hl7;
 pub mod intake;
 pub mod monitoring;
+pub mod openings;
 pub mod organisation;
 pub mod orientation;
 pub mod oru;

@@ -6,7 +6,7 @@
 use domain::UserId;
 use domain::audit::AuditActor;
 use domain::policy::{Actor, Decision, EstablishmentAction, Principal, authorize_establishment};
-use domain::schedule::{Slot, slot_at, slots};
+use domain::schedule::{Slot, available_slots, slot_at};
 use domain::{EstablishmentId, PatientId};
 use store::outbox::NewMessage;
 use store::schedule::{Appointment, NewAppointment};
@@ -24,14 +24,9 @@ pub async fn free_slots(
     days: i64,
 ) -> Result<Vec<Slot>, AppError> {
     let now = ctx.now_ms();
-    let openings: Vec<_> = ctx
-        .store
-        .openings(practitioner)
-        .await?
-        .into_iter()
-        .filter(|(e, _)| *e == establishment)
-        .map(|(_, o)| o)
-        .collect();
+    let openings =
+        crate::services::openings::establishment_openings(ctx, practitioner, establishment).await?;
+    let absences = crate::services::openings::absences(ctx, practitioner, establishment).await?;
     let taken: Vec<i64> = ctx
         .store
         .agenda(practitioner, now, now + (days + 1) * 24 * 3600 * 1000)
@@ -39,7 +34,7 @@ pub async fn free_slots(
         .iter()
         .map(|a| a.start_ms)
         .collect();
-    Ok(slots(&openings, now, days)
+    Ok(available_slots(&openings, &absences, now, days)
         .into_iter()
         .filter(|s| !taken.contains(&s.start_ms))
         .collect())
@@ -215,15 +210,12 @@ pub async fn book(
     start_ms: i64,
 ) -> Result<String, AppError> {
     let who = may_book(ctx, actor, patient, establishment).await?;
-    let openings: Vec<_> = ctx
-        .store
-        .openings(practitioner)
-        .await?
-        .into_iter()
-        .filter(|(e, _)| *e == establishment)
-        .map(|(_, o)| o)
-        .collect();
-    let Some(slot) = slot_at(&openings, start_ms, ctx.now_ms()) else {
+    let openings =
+        crate::services::openings::establishment_openings(ctx, practitioner, establishment).await?;
+    let absences = crate::services::openings::absences(ctx, practitioner, establishment).await?;
+    let slot = slot_at(&openings, start_ms, ctx.now_ms())
+        .filter(|s| !domain::schedule::is_absent(&absences, s.start_ms));
+    let Some(slot) = slot else {
         return Err(AppError::Unprocessable(
             "business-rule",
             "ce créneau n'existe pas ou est passé : choisissez-en un dans la liste".into(),

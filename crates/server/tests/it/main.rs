@@ -17,6 +17,7 @@ mod consultation;
 mod documents;
 mod fhir_api;
 mod helpers;
+mod hours;
 mod intake;
 mod isolation;
 mod mail;

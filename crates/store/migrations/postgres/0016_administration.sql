@@ -43,3 +43,16 @@ CREATE TABLE establishment_programmes (
     programme_id TEXT NOT NULL,
     PRIMARY KEY (establishment_id, programme_id)
 );
+-- A practitioner's absences at an establishment (holidays, a closed day): no
+-- slot is offered nor bookable from the first to the last day (French dates).
+CREATE TABLE absences (
+    id TEXT PRIMARY KEY,
+    practitioner_id TEXT NOT NULL REFERENCES users(id),
+    establishment_id TEXT NOT NULL REFERENCES establishments(id),
+    first_day TEXT NOT NULL,
+    last_day TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL
+);
+CREATE INDEX absences_practitioner ON absences(practitioner_id, establishment_id);
