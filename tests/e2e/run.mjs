@@ -15,14 +15,17 @@ import { chromium } from 'playwright-core';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 // A scenario module exports its steps as default and, if it needs peers started
-// before the server (a hospital's MLLP listener...), `prepare()` giving extra
-// server environment and a `close()`.
+// before the server (a hospital's MLLP listener...) or commands run on its
+// database first, `prepare({ bin, env })` giving extra server environment, a
+// `close()` and what the steps need; `command` says how the server starts
+// (`demo` unless it says `serve`: an organisation without the demo).
 const modules = {
   login: await import('./scenarios/login.mjs'),
   beds: await import('./scenarios/beds.mjs'),
   monitoring: await import('./scenarios/monitoring.mjs'),
   teleconsultation: await import('./scenarios/teleconsultation.mjs'),
   documents: await import('./scenarios/documents.mjs'),
+  setup: await import('./scenarios/setup.mjs'),
 };
 const scenarios = Object.fromEntries(Object.entries(modules).map(([k, m]) => [k, m.default]));
 
@@ -86,9 +89,10 @@ const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
 const dataDir = mkdtempSync(join(tmpdir(), 'parcours-e2e-'));
 const bin = process.env.PARCOURS_BIN ?? join(root, 'target', 'debug', 'parcours');
-const prepared = modules[name].prepare ? await modules[name].prepare() : { env: {}, close: async () => {} };
-const server = spawn(bin, ['demo'], {
-  env: { ...process.env, ...prepared.env, PARCOURS_LISTEN: `127.0.0.1:${port}`, PARCOURS_MLLP_LISTEN: '127.0.0.1:0', PARCOURS_DATA_DIR: dataDir, PARCOURS_DATABASE_URL: process.env.PARCOURS_E2E_DATABASE_URL ?? '', PARCOURS_LOG: 'warn' },
+const serverEnv = { ...process.env, PARCOURS_LISTEN: `127.0.0.1:${port}`, PARCOURS_PUBLIC_URL: base, PARCOURS_MLLP_LISTEN: '127.0.0.1:0', PARCOURS_DATA_DIR: dataDir, PARCOURS_DATABASE_URL: process.env.PARCOURS_E2E_DATABASE_URL ?? '', PARCOURS_LOG: 'warn' };
+const prepared = modules[name].prepare ? await modules[name].prepare({ bin, env: serverEnv }) : { env: {}, close: async () => {} };
+const server = spawn(bin, [modules[name].command ?? 'demo'], {
+  env: { ...serverEnv, ...prepared.env },
   stdio: ['ignore', 'pipe', 'inherit'],
 });
 let serverOut = '';

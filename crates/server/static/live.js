@@ -21,6 +21,8 @@
       if (!current) return;
       try {
         const r = await fetch(current.dataset.liveSrc + window.location.search, { credentials: 'same-origin' });
+        // The session ended (logout elsewhere, account disabled): show the login page.
+        if (r.redirected && new URL(r.url).pathname === '/login') { window.location.assign('/login'); return; }
         if (!r.ok) throw new Error(String(r.status));
         current.outerHTML = await r.text();
         if (status) status.textContent = 'Mis à jour à ' + new Date().toLocaleTimeString('fr-FR');
@@ -38,6 +40,8 @@
         ws.onmessage = refresh;
         ws.onclose = () => {
           document.documentElement.dataset.liveWs = 'closed';
+          // A closed socket may mean the session ended: refresh now to find out.
+          refresh();
           setTimeout(connect, 3000);
         };
       };
