@@ -4,13 +4,12 @@
 //! Every name and number here is fictitious; the OIDs and FINESS are made up.
 
 use domain::audit::AuditActor;
-use domain::beds::{BedCategory, OccupancySource};
 use domain::identity::{IdentityStatus, Sex, Traits};
 use domain::ins::{Ins, InsKind, key_for};
 use domain::org::{Role, luhn_digit};
-use domain::{EstablishmentId, PatientId, TerritoryId, UnitId};
+use domain::{EstablishmentId, PatientId, TerritoryId};
 use store::Store;
-use store::orgs::{Establishment, Territory, Unit};
+use store::orgs::Territory;
 use store::patients::{NewPatient, PatientQuery};
 use store::users::{NewUser, UserKind};
 
@@ -409,6 +408,26 @@ pub struct SeedReport {
     pub created: usize,
 }
 
+/// The demo organisation as a file, the same format as `parcours org apply`.
+pub const ORGANISATION: &str = include_str!("../demo/org.toml");
+
+/// Applies [`ORGANISATION`] (establishments, units, beds, the GAM, support
+/// cells, programmes, the unit that proposes monitoring) the way `parcours org
+/// apply` does; how many changes it made (none the second time).
+async fn apply_organisation(store: &Store, now_ms: i64) -> anyhow::Result<usize> {
+    let programmes: Vec<&str> = crate::services::monitoring::programmes()
+        .iter()
+        .map(|p| p.id.as_str())
+        .collect();
+    let file = crate::orgfile::parse(ORGANISATION, &programmes)
+        .map_err(|e| anyhow::anyhow!("organisation de démo invalide :\n{e}"))?;
+    let plan = crate::orgfile::plan(store, &file).await?;
+    store
+        .apply_org_changes(&plan.changes, now_ms, "demo-seed")
+        .await?;
+    Ok(plan.changes.len())
+}
+
 /// Seeds the demo territory; running it again creates nothing.
 pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<SeedReport> {
     let mut report = SeedReport::default();
@@ -425,77 +444,18 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<SeedReport> {
             t
         }
     };
+    report.created += apply_organisation(store, now_ms).await?;
     let mut ids = Vec::new();
-    const ACUTE: &[(&str, &str, &str)] = &[
-        ("HDJ-ONCO", "Hôpital de jour d'oncologie", "oncology_day"),
-        ("CHIR", "Chirurgie", "surgery"),
-        ("URG", "Urgences", "emergency"),
-        ("REA", "Réanimation", "icu"),
-    ];
-    const SSR_UNITS: &[(&str, &str, &str)] = &[("SSR", "Soins de suite et de réadaptation", "ssr")];
-    const HAD_UNITS: &[(&str, &str, &str)] = &[("HAD", "Hospitalisation à domicile", "had")];
-    for (finess, name, kind, units) in [
-        (
-            CLINIC_FINESS,
-            "Clinique Saint-Roch (démo)",
-            "private",
-            ACUTE,
-        ),
-        (
-            HOSPITAL_FINESS,
-            "Centre hospitalier du Val de Loire (démo)",
-            "public",
-            ACUTE,
-        ),
-        (
-            SSR_TILLEULS_FINESS,
-            "Centre de rééducation Les Tilleuls (démo)",
-            "private",
-            SSR_UNITS,
-        ),
-        (
-            SSR_LOIRE_FINESS,
-            "SSR des Bords de Loire (démo)",
-            "public",
-            SSR_UNITS,
-        ),
-        (HAD_FINESS, "HAD du Loiret (démo)", "private", HAD_UNITS),
+    for finess in [
+        CLINIC_FINESS,
+        HOSPITAL_FINESS,
+        SSR_TILLEULS_FINESS,
+        SSR_LOIRE_FINESS,
+        HAD_FINESS,
     ] {
-        let id = match store.establishment_by_finess(finess).await? {
-            Some(e) => e.id,
-            None => {
-                let e = Establishment {
-                    id: EstablishmentId::new(),
-                    territory: territory.id,
-                    name: name.into(),
-                    finess: finess.into(),
-                    kind: kind.into(),
-                    activity: domain::org::Activity::Mco,
-                };
-                store.create_establishment(&e, now_ms).await?;
-                for (code, uname, ukind) in units {
-                    let unit = Unit {
-                        id: UnitId::new(),
-                        establishment: e.id,
-                        code: (*code).into(),
-                        name: (*uname).into(),
-                        kind: (*ukind).into(),
-                    };
-                    store.create_unit(&unit).await?;
-                    // The hospital's oncology day unit proposes home monitoring of
-                    // oral therapies when it discharges a patient (ADT A03).
-                    if finess == HOSPITAL_FINESS && *code == "HDJ-ONCO" {
-                        store
-                            .set_unit_monitoring(unit.id, Some(("oral-oncology", "A03")))
-                            .await?;
-                    }
-                    report.created += 1;
-                }
-                report.created += 1;
-                e.id
-            }
-        };
-        ids.push((finess, id));
+        if let Some(e) = store.establishment_by_finess(finess).await? {
+            ids.push((finess, e.id));
+        }
     }
     let est_id = |finess: &str| ids.iter().find(|(f, _)| *f == finess).map(|(_, id)| *id);
     let (clinic, hospital) = (est_id(CLINIC_FINESS), est_id(HOSPITAL_FINESS));
@@ -639,62 +599,6 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<SeedReport> {
                 &hash_secret(secret.into()).await?,
                 h,
                 role,
-                now_ms,
-            )
-            .await?;
-        report.created += 1;
-    }
-    // Beds: the hospital's ICU and surgery follow its ADT feed; the rest is counted
-    // by the bed managers.
-    let others = [
-        est_id(SSR_TILLEULS_FINESS),
-        est_id(SSR_LOIRE_FINESS),
-        est_id(HAD_FINESS),
-    ];
-    for (est, adt) in [(hospital, true), (clinic, false)]
-        .into_iter()
-        .chain(others.into_iter().map(|e| (e, false)))
-    {
-        let Some(est) = est else { continue };
-        for unit in store.units(est).await? {
-            let (category, capacity, fed) = match unit.code.as_str() {
-                "REA" => (BedCategory::Reanimation, if adt { 12 } else { 6 }, adt),
-                "CHIR" => (BedCategory::Chirurgie, if adt { 30 } else { 24 }, adt),
-                "URG" => (BedCategory::Medecine, 10, false),
-                "SSR" => (BedCategory::Ssr, 40, false),
-                "HAD" => (BedCategory::Had, 25, false),
-                _ => (BedCategory::Medecine, 15, false),
-            };
-            let source = if fed {
-                OccupancySource::Adt
-            } else {
-                OccupancySource::Manual
-            };
-            if store.unit_beds(unit.id).await.is_err() {
-                store
-                    .configure_beds(unit.id, category, capacity, source, now_ms, "demo-seed")
-                    .await?;
-                report.created += 1;
-            }
-        }
-    }
-    if let Some(h) = hospital
-        && store
-            .hl7_sender(HL7_APPLICATION, HL7_FACILITY)
-            .await?
-            .is_none()
-    {
-        // The GAM assigns IPPs under the hospital's FINESS (PID-3.4 CHVL&450000021&M).
-        store
-            .declare_hl7_sender(
-                &store::hl7::NewHl7Sender {
-                    application: HL7_APPLICATION.into(),
-                    facility: HL7_FACILITY.into(),
-                    establishment: h,
-                    ipp_authority: Some(HOSPITAL_FINESS.into()),
-                    allowed_addresses: Vec::new(),
-                    tls_subject: None,
-                },
                 now_ms,
             )
             .await?;
@@ -1148,5 +1052,36 @@ mod tests {
                 assert!(domain::org::Rpps::parse(&rpps).is_ok(), "{}", l.username);
             }
         }
+    }
+
+    #[test]
+    fn the_demo_organisation_file_is_valid_and_names_the_demo_establishments() {
+        let file = crate::orgfile::parse(ORGANISATION, &["oral-oncology", "infectious-home"])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(file.territory_oid, DEMO_DOMAIN_OID);
+        let finess: Vec<&str> = file
+            .establishments
+            .iter()
+            .map(|e| e.finess.as_str())
+            .collect();
+        assert_eq!(
+            finess,
+            [
+                CLINIC_FINESS,
+                HOSPITAL_FINESS,
+                SSR_TILLEULS_FINESS,
+                SSR_LOIRE_FINESS,
+                HAD_FINESS
+            ]
+        );
+        let hospital = &file.establishments[1];
+        assert!(
+            hospital
+                .senders
+                .iter()
+                .any(|s| s.application == HL7_APPLICATION && s.facility == HL7_FACILITY)
+        );
+        assert_eq!(file.establishments[2].activity, domain::org::Activity::Ssr);
+        assert_eq!(file.establishments[4].activity, domain::org::Activity::Had);
     }
 }

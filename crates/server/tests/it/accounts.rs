@@ -960,8 +960,8 @@ async fn the_help_page_gives_each_establishments_support_cell() {
             .await;
         assert!(page.text.contains("02 38 00 00 00"), "{backend}");
         assert!(page.text.contains("8 h – 18 h"), "{backend}");
-        // Signed in: one's own establishments (the clinic's nurse, the
-        // hospital's, who has no support phone set).
+        // Signed in: one's own establishments (the clinic's nurse; the
+        // hospital's, whose cell the demo's organisation file sets).
         let nurse = app.login("ide.petit").await;
         assert!(
             app.get_page("/aide", &nurse)
@@ -973,6 +973,14 @@ async fn the_help_page_gives_each_establishments_support_cell() {
         let other = app.login("ipa.robert").await;
         let page = app.get_page("/aide", &other).await;
         assert!(!page.text.contains("02 38 00 00 00"), "{backend}");
+        assert!(page.text.contains("02 38 00 00 21"), "{backend}");
+        // An establishment with no cell set: call the desk.
+        let page = app
+            .get(
+                &format!("/aide?finess={}", server::demo::SSR_TILLEULS_FINESS),
+                None,
+            )
+            .await;
         assert!(page.text.contains("Appelez l'accueil"), "{backend}");
         // Linked from every page and from error pages.
         assert!(
@@ -988,5 +996,40 @@ async fn the_help_page_gives_each_establishments_support_cell() {
                 .contains("href=\"/aide\"")
         );
         assert_eq!(app.get("/static/check.js", None).await.status, 200);
+    }
+}
+
+#[tokio::test]
+async fn the_demo_is_one_more_organisation_file_applied_once() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        // The seed ran once (spawn_app); again, it changes nothing.
+        let again = server::demo::seed(&app.store, app.clock.now_ms())
+            .await
+            .unwrap();
+        assert_eq!(again.created, 0, "{backend}");
+        // What it made is what the file says, and exports back to a file that
+        // applies with no change.
+        let t = app
+            .store
+            .territory_by_oid(server::demo::DEMO_DOMAIN_OID)
+            .await
+            .unwrap()
+            .unwrap();
+        let exported = server::orgfile::export(&app.store, t.id).await.unwrap();
+        let programmes = ["oral-oncology", "infectious-home"];
+        let back = server::orgfile::parse(&exported, &programmes).unwrap();
+        let plan = server::orgfile::plan(&app.store, &back).await.unwrap();
+        assert!(plan.changes.is_empty(), "{backend}: {:?}", plan.lines);
+        let demo = server::orgfile::parse(server::demo::ORGANISATION, &programmes).unwrap();
+        // Same content; the export lists establishments by name and programmes sorted.
+        let normal = |mut f: server::orgfile::OrgFile| {
+            f.establishments.sort_by(|a, b| a.finess.cmp(&b.finess));
+            for e in &mut f.establishments {
+                e.programmes.sort();
+            }
+            f
+        };
+        assert_eq!(normal(back), normal(demo), "{backend}");
     }
 }
