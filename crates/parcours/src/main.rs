@@ -637,8 +637,9 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Demo { seed_only } => {
             let store = open_store(&config).await?;
             let report = demo::seed(&store, now_ms()).await?;
+            let fed = demo::animate(&store, &config, now_ms()).await?;
             println!(
-                "Territoire de démonstration prêt ({} éléments créés).",
+                "Territoire de démonstration prêt ({} éléments créés, {fed} messages ADT des dernières 24 h appliqués).",
                 report.created
             );
             store.close().await;

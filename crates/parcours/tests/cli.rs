@@ -54,7 +54,7 @@ async fn demo_seed_is_idempotent_and_audit_verify_catches_tampering() {
         );
         let again = parcours(&db, &["demo", "--seed-only"], &[]);
         assert!(
-            stdout(&again).contains("(0 éléments créés)"),
+            stdout(&again).contains("(0 éléments créés, 0 messages ADT"),
             "{backend}: {}",
             stdout(&again)
         );
@@ -64,8 +64,11 @@ async fn demo_seed_is_idempotent_and_audit_verify_catches_tampering() {
         assert!(
             // 21 for the patients and the portal enrolment, 20 for the monitoring
             // history (3 enrolments, 8 responses, 9 triage steps), 2 appointments,
-            // 3 for the documents (a report created and validated, a draft).
-            stdout(&o).contains("intact: 46 entrées"),
+            // 3 for the documents (a report created and validated, a draft);
+            // then the day of ADT the demo's GAM fed (`demo::animate`): 23
+            // admissions and 8 discharges, two entries each (the identity and
+            // the stay), and the 2 alerts patients raised.
+            stdout(&o).contains("intact: 110 entrées"),
             "{backend}: {}",
             stdout(&o)
         );
@@ -445,8 +448,13 @@ async fn hl7_senders_log_and_replay() {
     );
     assert!(stdout(&o).contains("MSA|AA|rp-1"), "{}", stdout(&o));
     let s = store::Store::connect(&db).await.unwrap();
-    let log = s.hl7_messages(None, 10).await.unwrap();
-    assert_eq!(log.len(), 2, "the replay is logged too");
+    let log = s.hl7_messages(None, 100).await.unwrap();
+    // (The demo's own GAM fed a day of ADT before: those are older.)
+    let ours = log
+        .iter()
+        .filter(|m| m.control_id.as_deref() == Some("rp-1"))
+        .count();
+    assert_eq!(ours, 2, "the replay is logged too");
     assert_eq!(log[0].replay_of.as_deref(), Some(id.as_str()));
     let o = parcours(&db, &["hl7", "replay", "nope"], &[]);
     assert_eq!(o.status.code(), Some(2));

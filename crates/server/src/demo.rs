@@ -607,6 +607,165 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<SeedReport> {
     Ok(report)
 }
 
+/// Names for the stays the demo's GAM feeds (fictitious).
+const STAY_NAMES: [(&str, &str, char); 12] = [
+    ("Bertin", "Louis", 'M'),
+    ("Carpentier", "Odette", 'F'),
+    ("Delorme", "André", 'M'),
+    ("Esnault", "Josiane", 'F'),
+    ("Fabre", "Gérard", 'M'),
+    ("Guérin", "Colette", 'F'),
+    ("Hervé", "Marcel", 'M'),
+    ("Imbert", "Yvette", 'F'),
+    ("Jacquet", "Roger", 'M'),
+    ("Lacroix", "Simone", 'F'),
+    ("Marchand", "René", 'M'),
+    ("Noël", "Ginette", 'F'),
+];
+
+/// The ADT message the demo's GAM sends for stay `n` (A01 admission, A03
+/// discharge) at `when` (HL7 time).
+fn demo_adt(event: &str, n: usize, unit: &str, when: &str) -> String {
+    let (family, given, sex) = STAY_NAMES
+        .get(n % STAY_NAMES.len())
+        .copied()
+        .unwrap_or(("Martin", "Jean", 'M'));
+    let (structure, movement) = if event == "A03" {
+        ("ADT_A03", 2)
+    } else {
+        ("ADT_A01", 1)
+    };
+    let year = 1940 + (n * 7) % 40;
+    format!(
+        "MSH|^~\\&|{HL7_APPLICATION}|{HL7_FACILITY}|PARCOURS|GHT|{when}||ADT^{event}^{structure}|DEMO-{event}-{n}|P|2.5^FRA^2.11|||||FRA|UNICODE UTF-8\r\
+         EVN||{when}\r\
+         PID|1||DEMO{n}^^^{HL7_FACILITY}&{HOSPITAL_FINESS}&M^PI||{family}^{given}^^^^^L||{year}0615|{sex}\r\
+         PV1|1|I|{unit}^{room}^1||||||||||||||||VDEMO{n}\r\
+         ZBE|VDEMO{n}-{movement}^{HL7_FACILITY}|{when}||INSERT|N\r",
+        room = n + 1
+    )
+}
+
+/// Makes the demo look alive, once: the hospital's GAM has fed its ICU and
+/// surgery over the last day (admissions, some discharges, through the same
+/// HL7 intake as a real feed), with the hourly bed snapshots the regional
+/// chart draws. `parcours demo` calls it after [`seed`]; the tests' seed does
+/// not, so that their bed counts start empty. How many messages it applied
+/// (none the second time).
+pub async fn animate(store: &Store, config: &crate::Config, now_ms: i64) -> anyhow::Result<usize> {
+    if !store.hl7_messages(None, 1).await?.is_empty() {
+        return Ok(0);
+    }
+    const HOUR: i64 = 3600 * 1000;
+    let start = now_ms - 24 * HOUR;
+    let clock = std::sync::Arc::new(domain::ManualClock::new(jiff::Timestamp::from_millisecond(
+        start,
+    )?));
+    let state = crate::AppState::new(store.clone(), clock.clone(), config.clone());
+    let mut applied = 0;
+    // (hour after start, event, stay, unit): 9 admitted to the ICU and 14 to
+    // surgery, 3 and 5 of them discharged, across the day.
+    let mut events: Vec<(i64, &str, usize, &str)> = Vec::new();
+    for n in 0..23 {
+        let unit = if n < 9 { "REA" } else { "CHIR" };
+        let at = i64::try_from(n).unwrap_or(0);
+        events.push((at, "A01", n, unit));
+        if n % 3 == 0 {
+            events.push((at + 2, "A03", n, unit));
+        }
+    }
+    events.sort_by_key(|e| e.0);
+    for hour in 0..24 {
+        let at = start + hour * HOUR;
+        if hour > 0 {
+            clock.advance_secs(3600);
+        }
+        for (_, event, n, unit) in events.iter().filter(|e| e.0 == hour) {
+            let when = crate::fmt::hl7_dtm(at);
+            let raw = demo_adt(event, *n, unit, &when);
+            match crate::services::hl7::ingest(
+                state.ctx(),
+                raw.as_bytes(),
+                None,
+                &crate::services::hl7::Peer::Internal,
+            )
+            .await
+            {
+                crate::services::hl7::Outcome::Ack(ack) if ack.contains("MSA|AA") => applied += 1,
+                crate::services::hl7::Outcome::Ack(ack) => {
+                    anyhow::bail!("flux ADT de démo refusé : {}", ack.replace('\r', " / "))
+                }
+                crate::services::hl7::Outcome::NoAck => {
+                    anyhow::bail!("flux ADT de démo : base indisponible")
+                }
+            }
+        }
+        crate::snapshots::take(&state).await?;
+    }
+    // Two patients followed at home raised an alert this morning: the nurses'
+    // queue has work waiting.
+    for (index, item, text) in [
+        (0, "other", "Je me sens très fatiguée depuis deux jours."),
+        (4, "fever", "J'ai 38,4 ce matin et des frissons."),
+    ] {
+        let Some(patient) = demo_patient(store, index).await? else {
+            continue;
+        };
+        let Some(e) = store
+            .enrolments_of(patient)
+            .await?
+            .into_iter()
+            .find(|e| e.status == "active")
+        else {
+            continue;
+        };
+        let alert = store::monitoring::NewAlert {
+            level: domain::monitoring::AlertLevel::Warning,
+            item: item.into(),
+            reason: format!("signalé par le patient : {text}"),
+            advice: "Une infirmière vous rappellera dans la demi-journée.".into(),
+        };
+        let sla =
+            crate::services::monitoring::programme(&e.programme).map_or(12, |p| p.sla_hours) * HOUR;
+        store
+            .raise_patient_alert(
+                &e,
+                &alert,
+                None,
+                "patient",
+                sla,
+                &AuditActor::system("demo-seed"),
+                now_ms - HOUR,
+            )
+            .await?;
+    }
+    Ok(applied)
+}
+
+/// The id of the demo patient at `index` in the seed's list, if seeded.
+async fn demo_patient(store: &Store, index: usize) -> anyhow::Result<Option<PatientId>> {
+    let Some((_, _, sex, date, place, order, ..)) = PATIENTS.get(index).copied() else {
+        return Ok(None);
+    };
+    let Some(ins) = demo_ins(sex, date, place, order) else {
+        return Ok(None);
+    };
+    let Some(t) = store.territory_by_oid(DEMO_DOMAIN_OID).await? else {
+        return Ok(None);
+    };
+    let found = store
+        .search_patients(
+            t.id,
+            &PatientQuery {
+                ins: Some(ins.value()),
+                limit: 1,
+                ..Default::default()
+            },
+        )
+        .await?;
+    Ok(found.first().map(|p| p.id))
+}
+
 /// Two documents in Mme Lambert's record at the clinic: a consultation report
 /// validated by her oncologist (given to her portal; the DMP copy waits for an
 /// MHD recipient to be configured) and a discharge letter still in draft; and a

@@ -1033,3 +1033,43 @@ async fn the_demo_is_one_more_organisation_file_applied_once() {
         assert_eq!(normal(back), normal(demo), "{backend}");
     }
 }
+
+#[tokio::test]
+async fn the_demo_looks_alive_with_a_day_of_adt_and_open_alerts() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let fed = server::demo::animate(&app.store, &app.state.config, app.clock.now_ms())
+            .await
+            .unwrap();
+        // 23 admissions and 8 discharges, every one acknowledged AA.
+        assert_eq!(fed, 31, "{backend}");
+        let again = server::demo::animate(&app.store, &app.state.config, app.clock.now_ms())
+            .await
+            .unwrap();
+        assert_eq!(again, 0, "{backend}: once");
+        let hospital = app.establishment_id(server::demo::HOSPITAL_FINESS).await;
+        let units = app.store.units(hospital).await.unwrap();
+        let occupied = async |code: &str| {
+            let u = units.iter().find(|u| u.code == code).unwrap();
+            app.store.unit_beds(u.id).await.unwrap().counts.occupied
+        };
+        assert_eq!(
+            occupied("REA").await,
+            6,
+            "{backend}: 9 admitted, 3 discharged"
+        );
+        assert_eq!(
+            occupied("CHIR").await,
+            9,
+            "{backend}: 14 admitted, 5 discharged"
+        );
+        // The regional chart has the day's hourly points.
+        let coord = app.login("coord.garnier").await;
+        let page = app.get_page("/region", &coord).await;
+        assert_eq!(page.status, 200, "{backend}");
+        // Open alerts wait in the clinic's nurses' queue.
+        let clinic = app.establishment_id(server::demo::CLINIC_FINESS).await;
+        let queue = app.store.alert_queue(clinic).await.unwrap();
+        assert_eq!(queue.len(), 2, "{backend}: open alerts in the queue");
+    }
+}
