@@ -71,7 +71,7 @@ pub async fn close(
             &a,
             &closing,
             &number,
-            ctx.config.teleconsultation_fee_cents,
+            crate::services::directory::teleconsultation_fee_cents(ctx, a.establishment).await?,
             &[],
             &AuditActor::new(actor, grant),
             ctx.now_ms(),

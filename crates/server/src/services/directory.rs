@@ -158,3 +158,46 @@ pub fn establishments_for(
     v.dedup();
     v
 }
+
+/// An establishment's integration setting (`oru_destination`,
+/// `siu_destination`, `teleconsultation_fee_cents`…, as its organisation file
+/// set it), or `None` to fall back on the instance's configuration.
+pub async fn setting(
+    ctx: Ctx<'_>,
+    establishment: EstablishmentId,
+    name: &str,
+) -> Result<Option<String>, AppError> {
+    Ok(ctx.store.establishment_setting(establishment, name).await?)
+}
+
+/// Where an establishment's results (ORU^R01) go: its own destination, else
+/// the instance's.
+pub async fn oru_destination(
+    ctx: Ctx<'_>,
+    establishment: EstablishmentId,
+) -> Result<Option<String>, AppError> {
+    Ok(setting(ctx, establishment, "oru_destination")
+        .await?
+        .or_else(|| ctx.config.oru_destination.clone()))
+}
+
+/// Where an establishment's agenda hears of bookings (SIU): its own, else the instance's.
+pub async fn siu_destination(
+    ctx: Ctx<'_>,
+    establishment: EstablishmentId,
+) -> Result<Option<String>, AppError> {
+    Ok(setting(ctx, establishment, "siu_destination")
+        .await?
+        .or_else(|| ctx.config.siu_destination.clone()))
+}
+
+/// An establishment's teleconsultation fee in cents: its own, else the instance's.
+pub async fn teleconsultation_fee_cents(
+    ctx: Ctx<'_>,
+    establishment: EstablishmentId,
+) -> Result<i64, AppError> {
+    Ok(setting(ctx, establishment, "teleconsultation_fee_cents")
+        .await?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(ctx.config.teleconsultation_fee_cents))
+}

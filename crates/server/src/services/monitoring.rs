@@ -354,7 +354,8 @@ pub async fn closing_report(
 /// Where and about whom reports go: read once, before the transaction.
 #[derive(Debug, Clone)]
 pub struct ReportTarget {
-    destination: String,
+    /// Where the ORU goes (the establishment's own destination, else the instance's).
+    pub destination: String,
     patient: domain::identity::PatientRecord,
     domain_oid: String,
     finess: String,
@@ -369,7 +370,8 @@ pub async fn report_target(
     patient: domain::PatientId,
     establishment: domain::EstablishmentId,
 ) -> Result<Option<ReportTarget>, AppError> {
-    let Some(destination) = ctx.config.oru_destination.clone() else {
+    let Some(destination) = crate::services::directory::oru_destination(ctx, establishment).await?
+    else {
         return Ok(None);
     };
     let patient = ctx.store.patient(patient).await?;
@@ -496,7 +498,10 @@ pub async fn summary_report(
     reason: &str,
 ) -> Result<Option<store::outbox::NewMessage>, AppError> {
     use interop::oru::{ObsValue, Observation};
-    if ctx.config.oru_destination.is_none() {
+    if crate::services::directory::oru_destination(ctx, enrolment.establishment)
+        .await?
+        .is_none()
+    {
         return Ok(None);
     }
     let p = programme(&enrolment.programme);

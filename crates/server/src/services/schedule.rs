@@ -166,7 +166,9 @@ pub async fn remind_appointments(ctx: Ctx<'_>) -> Result<usize, store::StoreErro
 /// The SIU for the clinic's agenda (S12 booked, S15 cancelled), when a
 /// destination is configured.
 async fn siu(ctx: Ctx<'_>, a: &Appointment) -> Result<Option<NewMessage>, AppError> {
-    let Some(destination) = ctx.config.siu_destination.clone() else {
+    let Some(destination) =
+        crate::services::directory::siu_destination(ctx, a.establishment).await?
+    else {
         return Ok(None);
     };
     let patient = ctx.store.patient(a.patient).await?;

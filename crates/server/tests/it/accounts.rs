@@ -1073,3 +1073,82 @@ async fn the_demo_looks_alive_with_a_day_of_adt_and_open_alerts() {
         assert_eq!(queue.len(), 2, "{backend}: open alerts in the queue");
     }
 }
+
+#[tokio::test]
+async fn an_establishments_own_endpoints_and_fee_win_over_the_instances() {
+    for backend in BACKENDS {
+        let app = spawn_app_with(backend, |c| {
+            c.oru_destination = Some("mllp://127.0.0.1:2999".into());
+            c.teleconsultation_fee_cents = 3000;
+        })
+        .await;
+        let ctx = app.state.ctx();
+        let clinic = app.establishment_id(server::demo::CLINIC_FINESS).await;
+        let hospital = app.establishment_id(server::demo::HOSPITAL_FINESS).await;
+        let lambert = app.demo_patient("Lambert").await;
+        use server::services::directory;
+        // Nothing set: the instance's.
+        assert_eq!(
+            directory::oru_destination(ctx, clinic)
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("mllp://127.0.0.1:2999")
+        );
+        assert_eq!(directory::siu_destination(ctx, clinic).await.unwrap(), None);
+        assert_eq!(
+            directory::teleconsultation_fee_cents(ctx, clinic)
+                .await
+                .unwrap(),
+            3000
+        );
+        // The clinic's organisation file sets its own.
+        let set = |name: &str, value: &str| store::orgs::OrgChange::Setting {
+            establishment: clinic,
+            name: name.into(),
+            value: Some(value.into()),
+        };
+        app.store
+            .apply_org_changes(
+                &[
+                    set("oru_destination", "mllp://127.0.0.1:2576"),
+                    set("siu_destination", "mllp://127.0.0.1:2577"),
+                    set("teleconsultation_fee_cents", "2500"),
+                ],
+                app.clock.now_ms(),
+                "test",
+            )
+            .await
+            .unwrap();
+        let target = server::services::monitoring::report_target(ctx, lambert.id, clinic)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(target.destination, "mllp://127.0.0.1:2576", "{backend}");
+        assert_eq!(
+            directory::siu_destination(ctx, clinic)
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("mllp://127.0.0.1:2577")
+        );
+        assert_eq!(
+            directory::teleconsultation_fee_cents(ctx, clinic)
+                .await
+                .unwrap(),
+            2500
+        );
+        // The hospital keeps the instance's.
+        let target = server::services::monitoring::report_target(ctx, lambert.id, hospital)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(target.destination, "mllp://127.0.0.1:2999", "{backend}");
+        assert_eq!(
+            directory::teleconsultation_fee_cents(ctx, hospital)
+                .await
+                .unwrap(),
+            3000
+        );
+    }
+}
