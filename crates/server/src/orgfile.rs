@@ -902,6 +902,17 @@ fn quoted(s: &str) -> String {
 /// The territory's organisation in the file format (what `parcours org
 /// export` prints); applying it to the same database changes nothing.
 pub async fn export(store: &Store, territory: TerritoryId) -> Result<String, store::StoreError> {
+    let establishments = store.establishments(territory).await?;
+    export_of(store, territory, &establishments).await
+}
+
+/// The file of some establishments of a territory (an admin's page edits the
+/// establishments it administers this way).
+pub async fn export_of(
+    store: &Store,
+    territory: TerritoryId,
+    establishments: &[Establishment],
+) -> Result<String, store::StoreError> {
     let t = store.territory(territory).await?;
     let mut out = String::new();
     let _ = writeln!(
@@ -910,7 +921,7 @@ pub async fn export(store: &Store, territory: TerritoryId) -> Result<String, sto
         t.name,
         quoted(&t.oid)
     );
-    for e in store.establishments(territory).await? {
+    for e in establishments {
         let _ = writeln!(
             out,
             "\n[[establishment]]\nfiness = {}\nname = {}\nkind = {}\nactivity = {}",

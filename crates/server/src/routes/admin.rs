@@ -36,6 +36,10 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/clients/{id}/renouveler", post(rotate_client))
         .route("/admin/clients/{id}/revoquer", post(revoke_client))
         .route("/admin/etablissements", get(establishments_page))
+        .route(
+            "/admin/etablissements/{id}/modifier",
+            get(edit_page).post(edit_post),
+        )
 }
 
 #[derive(Template)]
@@ -630,4 +634,81 @@ async fn establishments_page(
         establishments,
     };
     Ok(render(&page)?.into_response())
+}
+
+#[derive(Template)]
+#[template(path = "admin_establishment_edit.html")]
+struct EditPage {
+    title: String,
+    nav: Option<Nav>,
+    csrf: String,
+    id: String,
+    name: String,
+    text: String,
+    errors: Vec<(usize, String)>,
+    lines: Option<Vec<String>>,
+    applied: bool,
+}
+
+async fn edit_page(
+    State(state): State<AppState>,
+    w: WebUser,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let est: EstablishmentId = path_id(&id, "établissement")?;
+    let text = organisation::edit_text(state.ctx(), &w.actor, est).await?;
+    let name = crate::services::directory::establishment_name(state.ctx(), est).await;
+    let page = EditPage {
+        title: format!("Modifier {name}"),
+        nav: nav(&w),
+        csrf: w.session.csrf_token.clone(),
+        id,
+        name,
+        text,
+        errors: Vec::new(),
+        lines: None,
+        applied: false,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+async fn edit_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    w: WebUser,
+    Path(id): Path<String>,
+    body: String,
+) -> Result<Response, PageError> {
+    let f = posted_form(&state, &headers, &w, &body)?;
+    let est: EstablishmentId = path_id(&id, "établissement")?;
+    let text = field(&f, "fichier").replace("\r\n", "\n");
+    let apply = field(&f, "action") == "apply";
+    let name = crate::services::directory::establishment_name(state.ctx(), est).await;
+    let mut page = EditPage {
+        title: format!("Modifier {name}"),
+        nav: nav(&w),
+        csrf: w.session.csrf_token.clone(),
+        id,
+        name,
+        text: text.clone(),
+        errors: Vec::new(),
+        lines: None,
+        applied: false,
+    };
+    let status = match organisation::edit(state.ctx(), &w.actor, est, &text, apply).await? {
+        organisation::Edited::Refused(errors) => {
+            page.errors = errors.into_iter().map(|e| (e.line, e.reason)).collect();
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        organisation::Edited::Planned { lines, applied } => {
+            page.lines = Some(lines);
+            page.applied = applied;
+            if applied {
+                // Show what is in place now.
+                page.text = organisation::edit_text(state.ctx(), &w.actor, est).await?;
+            }
+            StatusCode::OK
+        }
+    };
+    Ok((status, render(&page)?).into_response())
 }

@@ -1152,3 +1152,118 @@ async fn an_establishments_own_endpoints_and_fee_win_over_the_instances() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_admin_edits_their_establishment_as_a_file_on_the_page() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let hospital = app
+            .store
+            .establishment_by_finess(server::demo::HOSPITAL_FINESS)
+            .await
+            .unwrap()
+            .unwrap();
+        let admin = app.login("admin.hopital").await;
+        let path = format!("/admin/etablissements/{}/modifier", hospital.id);
+        let page = app.get_page(&path, &admin).await;
+        assert_eq!(page.status, 200, "{backend}: {}", page.text);
+        assert!(page.text.contains("450000021"), "{backend}");
+        let csrf = csrf_field(&page.text);
+        let cookie = format!("parcours_session={admin}");
+        let text = server::orgfile::export_of(
+            &app.store,
+            hospital.territory,
+            std::slice::from_ref(&hospital),
+        )
+        .await
+        .unwrap();
+        let post = async |text: &str, action: &str| {
+            app.post_form(
+                &path,
+                &cookie,
+                &[("csrf", &csrf), ("fichier", text), ("action", action)],
+            )
+            .await
+        };
+        let rea = app
+            .store
+            .units(hospital.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|u| u.code == "REA")
+            .unwrap();
+        let capacity = async || app.store.unit_beds(rea.id).await.unwrap().counts.capacity;
+        let bigger = text.replace(
+            "category = \"rea\", count = 12",
+            "category = \"rea\", count = 14",
+        );
+        assert_ne!(bigger, text);
+        // Preview: the change is listed, nothing is written.
+        let r = post(&bigger, "preview").await;
+        assert_eq!(r.status, 200, "{backend}: {}", r.text);
+        assert!(r.text.contains("~ lits de REA"), "{backend}: {}", r.text);
+        assert_eq!(capacity().await, 12, "{backend}");
+        // Apply: written, audited; the page shows what is in place.
+        let r = post(&bigger, "apply").await;
+        assert_eq!(r.status, 200, "{backend}");
+        assert_eq!(capacity().await, 14, "{backend}");
+        assert_eq!(
+            audited(&app.store, &["organisation.edit"]).await,
+            1,
+            "{backend}"
+        );
+        // A bad file is refused whole with its line.
+        let bad = bigger
+            .replace("count = 14", "count = -1")
+            .replace("\"chir\"", "\"cuisine\"");
+        let r = post(&bad, "apply").await;
+        assert_eq!(r.status, 422, "{backend}: {}", r.text);
+        assert!(
+            r.text.contains("ligne ") && r.text.contains("cuisine"),
+            "{backend}"
+        );
+        assert_eq!(capacity().await, 14, "{backend}");
+        // Only this establishment: not another one, not another's sender.
+        let clinic = app
+            .store
+            .establishment_by_finess(server::demo::CLINIC_FINESS)
+            .await
+            .unwrap()
+            .unwrap();
+        let both = server::orgfile::export_of(
+            &app.store,
+            hospital.territory,
+            &[hospital.clone(), clinic.clone()],
+        )
+        .await
+        .unwrap();
+        let r = post(&both, "apply").await;
+        assert_eq!(r.status, 422, "{backend}");
+        assert!(r.text.contains("un seul établissement"), "{backend}");
+        let other = app.login("admin.clinique").await;
+        let cpath = format!("/admin/etablissements/{}/modifier", clinic.id);
+        let cpage = app.get_page(&cpath, &other).await;
+        let ccsrf = csrf_field(&cpage.text);
+        let ctext =
+            server::orgfile::export_of(&app.store, clinic.territory, std::slice::from_ref(&clinic))
+                .await
+                .unwrap();
+        let steal = format!(
+            "{ctext}\n[[establishment.hl7_sender]]\napplication = \"GAM\"\nfacility = \"CHVL\"\n"
+        );
+        let r = app
+            .post_form(
+                &cpath,
+                &format!("parcours_session={other}"),
+                &[("csrf", &ccsrf), ("fichier", &steal), ("action", "apply")],
+            )
+            .await;
+        assert_eq!(r.status, 422, "{backend}: {}", r.text);
+        assert!(r.text.contains("autre établissement"), "{backend}");
+        let sender = app.store.hl7_sender("GAM", "CHVL").await.unwrap().unwrap();
+        assert_eq!(sender.establishment, hospital.id, "{backend}");
+        // The clinic's admin may not open the hospital's.
+        assert_eq!(app.get_page(&path, &other).await.status, 403, "{backend}");
+    }
+}
