@@ -449,11 +449,25 @@ fn check_establishment(
         }
     }
     let mut codes = BTreeSet::new();
-    let units = e
+    let units: Vec<UnitSpec> = e
         .units
         .into_iter()
         .map(|u| check_unit(c, u, programmes, &mut codes))
         .collect();
+    for u in &units {
+        if let Some((p, _)) = &u.monitoring
+            && programmes.contains(&p.as_str())
+            && !offered.contains(p)
+        {
+            c.at(
+                &e.finess,
+                format!(
+                    "l'unité {} propose le programme {p:?}, que l'établissement ne liste pas dans programmes",
+                    u.code
+                ),
+            );
+        }
+    }
     let senders = e
         .senders
         .into_iter()
@@ -1124,6 +1138,17 @@ allowed_addresses = ["10.0.0.0/8", "::1"]
         );
         let bad_oid = GOOD.replace("1.2.250.1.999.1", "1..2");
         assert_eq!(errors(&bad_oid)[0].0, 3);
+    }
+
+    #[test]
+    fn a_unit_proposes_only_a_programme_its_establishment_offers() {
+        let errs = errors(&GOOD.replace("programmes = [\"oral-oncology\"]", "programmes = []"));
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].0, 6, "{errs:?}");
+        assert!(
+            errs[0].1.contains("HDJ") && errs[0].1.contains("ne liste pas"),
+            "{errs:?}"
+        );
     }
 
     #[test]

@@ -57,6 +57,20 @@ pub async fn enrol(
             "programme inconnu".into(),
         ));
     };
+    if !ctx
+        .store
+        .establishment_programmes(grant.establishment)
+        .await?
+        .contains(&p.id)
+    {
+        return Err(AppError::Unprocessable(
+            "business-rule",
+            format!(
+                "votre établissement ne propose pas le programme « {} » : son administrateur l'ajoute à la liste des programmes de l'établissement",
+                p.title
+            ),
+        ));
+    }
     if !consent {
         return Err(consent_missing());
     }

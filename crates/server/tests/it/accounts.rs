@@ -1267,3 +1267,53 @@ async fn an_admin_edits_their_establishment_as_a_file_on_the_page() {
         assert_eq!(app.get_page(&path, &other).await.status, 403, "{backend}");
     }
 }
+
+#[tokio::test]
+async fn an_establishment_enrols_only_in_the_programmes_it_offers() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let clinic = app.establishment_id(server::demo::CLINIC_FINESS).await;
+        app.store
+            .apply_org_changes(
+                &[store::orgs::OrgChange::Programmes {
+                    establishment: clinic,
+                    programmes: vec!["infectious-home".into()],
+                }],
+                app.clock.now_ms(),
+                "test",
+            )
+            .await
+            .unwrap();
+        let nurse = app.login("ide.petit").await;
+        let rousseau = app.demo_patient("Rousseau").await;
+        let page = app
+            .get_page(&format!("/patients/{}", rousseau.id), &nurse)
+            .await;
+        let csrf = csrf_field(&page.text);
+        let enrol = async |programme: &str| {
+            app.post_form(
+                &format!("/patients/{}/suivi", rousseau.id),
+                &format!("parcours_session={nurse}"),
+                &[
+                    ("csrf", &csrf),
+                    ("programme", programme),
+                    ("consentement", "1"),
+                ],
+            )
+            .await
+        };
+        let r = enrol("oral-oncology").await;
+        assert_eq!(r.status, 422, "{backend}: {}", r.text);
+        assert!(r.text.contains("ne propose pas"), "{backend}: {}", r.text);
+        let before = app.store.enrolments_of(rousseau.id).await.unwrap().len();
+        let r = enrol("infectious-home").await;
+        assert!(
+            r.status == 303 || r.status == 200,
+            "{backend}: {} {}",
+            r.status,
+            r.text
+        );
+        let after = app.store.enrolments_of(rousseau.id).await.unwrap().len();
+        assert_eq!(after, before + 1, "{backend}");
+    }
+}

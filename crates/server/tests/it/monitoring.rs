@@ -1436,8 +1436,8 @@ async fn an_admin_adds_a_programme_by_file() {
         "{}",
         page.text
     );
-    let r = app
-        .post_form(
+    let enrol = async || {
+        app.post_form(
             &format!("{page_url}/suivi"),
             &format!("parcours_session={doctor}"),
             &[
@@ -1446,7 +1446,29 @@ async fn an_admin_adds_a_programme_by_file() {
                 ("consentement", "1"),
             ],
         )
-        .await;
+        .await
+    };
+    // Known to the platform, but the hospital does not offer it yet.
+    let r = enrol().await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    // Its administrator adds it to the establishment's programmes.
+    let hospital = app.establishment_id(server::demo::HOSPITAL_FINESS).await;
+    app.store
+        .apply_org_changes(
+            &[store::orgs::OrgChange::Programmes {
+                establishment: hospital,
+                programmes: vec![
+                    "infectious-home".into(),
+                    "oral-oncology".into(),
+                    "post-op-home".into(),
+                ],
+            }],
+            app.clock.now_ms(),
+            "test",
+        )
+        .await
+        .unwrap();
+    let r = enrol().await;
     assert_eq!(r.status, 303, "{}", r.text);
     assert_eq!(
         server::services::monitoring::programme("post-op-home")
