@@ -230,18 +230,80 @@ pub fn is_absent(absences: &[Absence], start_ms: i64) -> bool {
         .is_some_and(|d| absences.iter().any(|a| a.first_day <= d && d <= a.last_day))
 }
 
-/// The slots of `days` days from `from_ms` (see [`slots`]) without those
-/// falling on an absence.
+/// A one-off opening on a date outside the weekly pattern (its `weekday` is
+/// the date's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraOpening {
+    /// The date (French).
+    pub day: Date,
+    /// Hours, slot length and mode, as a weekly opening.
+    pub opening: Opening,
+}
+
+impl ExtraOpening {
+    /// An extra opening on `day` (the opening's weekday is set from it).
+    pub fn on(day: Date, mut opening: Opening) -> Self {
+        opening.weekday = day.weekday().to_monday_one_offset();
+        ExtraOpening { day, opening }
+    }
+}
+
+/// The slots of the extra openings falling in `days` days from `from_ms`,
+/// after `from_ms`.
+fn extra_slots(extras: &[ExtraOpening], from_ms: i64, days: i64) -> Vec<Slot> {
+    let Some(first) = french_date(from_ms) else {
+        return vec![];
+    };
+    let Ok(last) = first.checked_add((days - 1).max(0).days()) else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for x in extras.iter().filter(|x| first <= x.day && x.day <= last) {
+        let Some(day_start) = at(x.day, 0, &paris()) else {
+            continue;
+        };
+        out.extend(
+            slots(std::slice::from_ref(&x.opening), day_start - 1, 2)
+                .into_iter()
+                .filter(|s| s.start_ms > from_ms && french_date(s.start_ms) == Some(x.day)),
+        );
+    }
+    out
+}
+
+/// The slots of `days` days from `from_ms` (see [`slots`]) with the extra
+/// openings, without those falling on an absence, in time order and each once.
 pub fn available_slots(
     openings: &[Opening],
+    extras: &[ExtraOpening],
     absences: &[Absence],
     from_ms: i64,
     days: i64,
 ) -> Vec<Slot> {
-    slots(openings, from_ms, days)
-        .into_iter()
+    let mut all = slots(openings, from_ms, days);
+    all.extend(extra_slots(extras, from_ms, days));
+    all.sort_by_key(|s| s.start_ms);
+    all.dedup_by_key(|s| s.start_ms);
+    all.into_iter()
         .filter(|s| !is_absent(absences, s.start_ms))
         .collect()
+}
+
+/// The bookable slot starting at `start_ms`: in the weekly pattern or an extra
+/// opening, still to come, not on an absence.
+pub fn bookable_slot(
+    openings: &[Opening],
+    extras: &[ExtraOpening],
+    absences: &[Absence],
+    start_ms: i64,
+    now_ms: i64,
+) -> Option<Slot> {
+    if start_ms <= now_ms {
+        return None;
+    }
+    available_slots(openings, extras, absences, start_ms - 24 * 3600 * 1000, 2)
+        .into_iter()
+        .find(|s| s.start_ms == start_ms)
 }
 
 /// An appointment (a FHIR Appointment).
@@ -410,7 +472,7 @@ mod tests {
             last_day: jiff::civil::date(2026, 12, 7),
             reason: "Formation".into(),
         };
-        let left = available_slots(&[monday], std::slice::from_ref(&off), from, 14);
+        let left = available_slots(&[monday], &[], std::slice::from_ref(&off), from, 14);
         assert_eq!(left.len(), 2);
         assert!(
             left.iter()
@@ -439,5 +501,58 @@ mod tests {
             check_absence(&off, jiff::civil::date(2026, 12, 8)),
             Err(AbsenceError::Past)
         );
+    }
+
+    #[test]
+    fn an_extra_opening_adds_its_slots_and_is_bookable() {
+        let weekly = Opening {
+            weekday: 1,
+            start_min: 9 * 60,
+            end_min: 10 * 60,
+            slot_minutes: 30,
+            mode: Mode::Tele,
+        };
+        // From Sunday 2026-12-06 noon (UTC): Monday's two slots, then an extra
+        // Saturday 2026-12-12 morning, 10:00–11:00 in 20-minute slots.
+        let from = Timestamp::from_second(1_796_558_400)
+            .unwrap()
+            .as_millisecond();
+        let saturday = jiff::civil::date(2026, 12, 12);
+        let extra = ExtraOpening::on(
+            saturday,
+            Opening {
+                weekday: 0,
+                start_min: 10 * 60,
+                end_min: 11 * 60,
+                slot_minutes: 20,
+                mode: Mode::InPerson,
+            },
+        );
+        assert_eq!(extra.opening.weekday, 6);
+        let all = available_slots(&[weekly], std::slice::from_ref(&extra), &[], from, 7);
+        assert_eq!(all.len(), 5);
+        let on_saturday: Vec<_> = all
+            .iter()
+            .filter(|s| french_date(s.start_ms) == Some(saturday))
+            .collect();
+        assert_eq!(on_saturday.len(), 3);
+        assert!(on_saturday.iter().all(|s| s.mode == Mode::InPerson));
+        // Out of the window: not offered.
+        assert_eq!(
+            available_slots(&[weekly], std::slice::from_ref(&extra), &[], from, 3).len(),
+            2
+        );
+        // Bookable, unless an absence covers the day.
+        let first = on_saturday[0].start_ms;
+        assert!(bookable_slot(&[weekly], std::slice::from_ref(&extra), &[], first, from).is_some());
+        let off = Absence {
+            first_day: saturday,
+            last_day: saturday,
+            reason: "Fermeture".into(),
+        };
+        assert!(
+            bookable_slot(&[weekly], std::slice::from_ref(&extra), &[off], first, from).is_none()
+        );
+        assert!(bookable_slot(&[weekly], &[], &[], first, from).is_none());
     }
 }

@@ -198,6 +198,98 @@ impl Store {
         })
     }
 
+    /// Records a one-off opening of `practitioner` at `establishment`; its id.
+    pub async fn add_extra_opening(
+        &self,
+        practitioner: UserId,
+        establishment: EstablishmentId,
+        x: &domain::schedule::ExtraOpening,
+        created_by: &str,
+        now_ms: i64,
+    ) -> Result<String> {
+        let id = uuid::Uuid::now_v7().to_string();
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            crate::tx::q("INSERT INTO extra_openings (id, practitioner_id, establishment_id, day, start_min, end_min, slot_minutes, mode, created_by, created_at_ms) \
+                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+                .bind(&id)
+                .bind(practitioner.to_string())
+                .bind(establishment.to_string())
+                .bind(x.day.to_string())
+                .bind(i64::from(x.opening.start_min))
+                .bind(i64::from(x.opening.end_min))
+                .bind(i64::from(x.opening.slot_minutes))
+                .bind(x.opening.mode.code())
+                .bind(created_by)
+                .bind(now_ms)
+                .execute(&mut crate::tx::AsTx::as_tx(&mut tx))
+                .await?;
+            tx.commit().await?;
+            Ok(id.clone())
+        })
+    }
+
+    /// A practitioner's one-off openings at an establishment, by date: (id, opening).
+    pub async fn extra_openings(
+        &self,
+        practitioner: UserId,
+        establishment: EstablishmentId,
+    ) -> Result<Vec<(String, domain::schedule::ExtraOpening)>> {
+        on_pool!(self, read, |pool| {
+            let mut tx = pool.begin().await?;
+            let rows = crate::tx::q("SELECT id, day, start_min, end_min, slot_minutes, mode FROM extra_openings \
+                                     WHERE practitioner_id = $1 AND establishment_id = $2 ORDER BY day, start_min, id")
+                .bind(practitioner.to_string())
+                .bind(establishment.to_string())
+                .fetch_all(&mut crate::tx::AsTx::as_tx(&mut tx))
+                .await?;
+            let bad =
+                |what: &str| StoreError::Corrupt(format!("ouverture exceptionnelle : {what}"));
+            rows.iter()
+                .map(|r| {
+                    let day: String = r.get("day")?;
+                    let mode: String = r.get("mode")?;
+                    let minutes = |k: &str| -> Result<i16> {
+                        i16::try_from(r.get::<i64>(k)?).map_err(|_| bad(k))
+                    };
+                    Ok((
+                        r.get::<String>("id")?,
+                        domain::schedule::ExtraOpening::on(
+                            day.parse().map_err(|_| bad("date"))?,
+                            Opening {
+                                weekday: 1,
+                                start_min: minutes("start_min")?,
+                                end_min: minutes("end_min")?,
+                                slot_minutes: minutes("slot_minutes")?,
+                                mode: Mode::from_code(&mode).ok_or_else(|| bad("mode"))?,
+                            },
+                        ),
+                    ))
+                })
+                .collect()
+        })
+    }
+
+    /// Removes one of a practitioner's one-off openings; whether it was there.
+    pub async fn remove_extra_opening(
+        &self,
+        id: &str,
+        practitioner: UserId,
+        establishment: EstablishmentId,
+    ) -> Result<bool> {
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            let n = crate::tx::q("DELETE FROM extra_openings WHERE id = $1 AND practitioner_id = $2 AND establishment_id = $3")
+                .bind(id)
+                .bind(practitioner.to_string())
+                .bind(establishment.to_string())
+                .execute(&mut crate::tx::AsTx::as_tx(&mut tx))
+                .await?;
+            tx.commit().await?;
+            Ok(n == 1)
+        })
+    }
+
     /// A practitioner's openings, per establishment.
     pub async fn openings(&self, practitioner: UserId) -> Result<Vec<(EstablishmentId, Opening)>> {
         on_pool!(self, read, |pool| {

@@ -22,6 +22,8 @@ pub fn routes() -> Router<AppState> {
         .route("/agenda/horaires", get(hours_page).post(save_week))
         .route("/agenda/absences", post(add_absence))
         .route("/agenda/absences/{id}/supprimer", post(remove_absence))
+        .route("/agenda/ouvertures", post(add_extra))
+        .route("/agenda/ouvertures/{id}/supprimer", post(remove_extra))
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -56,6 +58,8 @@ struct HoursPage {
     rows: Vec<(String, String, String, String, String)>,
     /// (id, first, last, reason)
     absences: Vec<(String, String, String, String)>,
+    /// (id, date, start, end, mode)
+    extras: Vec<(String, String, String, String, String)>,
     error: Option<String>,
     notice: Option<String>,
 }
@@ -140,6 +144,19 @@ async fn screen(
             .absences
             .into_iter()
             .map(|(id, a)| (id, fr_date(a.first_day), fr_date(a.last_day), a.reason))
+            .collect(),
+        extras: hours
+            .extras
+            .into_iter()
+            .map(|(id, x)| {
+                (
+                    id,
+                    fr_date(x.day),
+                    hhmm(x.opening.start_min),
+                    hhmm(x.opening.end_min),
+                    x.opening.mode.label_fr().to_owned(),
+                )
+            })
             .collect(),
         error,
         notice,
@@ -296,6 +313,66 @@ async fn remove_absence(
     posted_form(&state, &headers, &w, &body)?;
     let (p, e) = ids(&which)?;
     openings::remove_absence(state.ctx(), &w.actor, p, e, &id).await?;
+    Ok(see_other(&format!(
+        "/agenda/horaires?praticien={p}&etablissement={e}"
+    )))
+}
+
+async fn add_extra(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    w: WebUser,
+    Query(which): Query<Which>,
+    body: String,
+) -> Result<Response, PageError> {
+    let f = posted_form(&state, &headers, &w, &body)?;
+    let (p, e) = ids(&which)?;
+    let result = async {
+        let bad = |what: &str| AppError::BadRequest("invalid", what.to_owned());
+        let day = field(&f, "jour")
+            .trim()
+            .parse::<jiff::civil::Date>()
+            .map_err(|_| bad("date attendue (AAAA-MM-JJ)"))?;
+        let opening = Opening {
+            weekday: 1,
+            start_min: minutes(field(&f, "debut"))
+                .ok_or_else(|| bad("heure de début attendue (HH:MM)"))?,
+            end_min: minutes(field(&f, "fin"))
+                .ok_or_else(|| bad("heure de fin attendue (HH:MM)"))?,
+            slot_minutes: field(&f, "duree")
+                .trim()
+                .parse()
+                .map_err(|_| bad("durée en minutes attendue"))?,
+            mode: Mode::from_code(field(&f, "mode")).ok_or_else(|| bad("mode inconnu"))?,
+        };
+        openings::add_extra(
+            state.ctx(),
+            &w.actor,
+            p,
+            e,
+            &domain::schedule::ExtraOpening::on(day, opening),
+        )
+        .await?;
+        Ok(format!(
+            "Ouverture exceptionnelle ajoutée le {}.",
+            fr_date(day)
+        ))
+    }
+    .await;
+    refused_or(&state, &w, &which, result).await
+}
+
+async fn remove_extra(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    w: WebUser,
+    Query(which): Query<Which>,
+    Path(id): Path<String>,
+    body: String,
+) -> Result<Response, PageError> {
+    posted_form(&state, &headers, &w, &body)?;
+    let (p, e) = ids(&which)?;
+    openings::remove_extra(state.ctx(), &w.actor, p, e, &id).await?;
     Ok(see_other(&format!(
         "/agenda/horaires?praticien={p}&etablissement={e}"
     )))

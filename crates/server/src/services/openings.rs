@@ -6,7 +6,7 @@
 use domain::audit::AuditActor;
 use domain::org::Role;
 use domain::policy::{Actor, Principal};
-use domain::schedule::{Absence, Opening, check, check_absence, french_date};
+use domain::schedule::{Absence, ExtraOpening, Opening, check, check_absence, french_date};
 use domain::{EstablishmentId, UserId};
 use store::audit::NewAudit;
 
@@ -91,6 +91,8 @@ pub struct Hours {
     pub openings: Vec<Opening>,
     /// Absences: (id, absence).
     pub absences: Vec<(String, Absence)>,
+    /// One-off openings: (id, opening).
+    pub extras: Vec<(String, ExtraOpening)>,
 }
 
 /// Reads the hours (for who may set them).
@@ -104,6 +106,10 @@ pub async fn hours(
     Ok(Hours {
         openings: establishment_openings(ctx, practitioner, establishment).await?,
         absences: ctx.store.absences(practitioner, establishment).await?,
+        extras: ctx
+            .store
+            .extra_openings(practitioner, establishment)
+            .await?,
     })
 }
 
@@ -234,4 +240,62 @@ pub async fn remove_absence(
         return Err(AppError::NotFound("absence introuvable".into()));
     }
     trace(ctx, who, "agenda.absence-removed", practitioner).await
+}
+
+/// The one-off openings of `practitioner` at `establishment`.
+pub async fn extras(
+    ctx: Ctx<'_>,
+    practitioner: UserId,
+    establishment: EstablishmentId,
+) -> Result<Vec<ExtraOpening>, AppError> {
+    Ok(ctx
+        .store
+        .extra_openings(practitioner, establishment)
+        .await?
+        .into_iter()
+        .map(|(_, x)| x)
+        .collect())
+}
+
+/// Records a one-off opening on a date to come (checked like a weekly one).
+pub async fn add_extra(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    practitioner: UserId,
+    establishment: EstablishmentId,
+    extra: &ExtraOpening,
+) -> Result<(), AppError> {
+    let who = may_edit(ctx, actor, practitioner, establishment).await?;
+    check(&extra.opening).map_err(|e| AppError::BadRequest("invalid", e.to_string()))?;
+    let today = french_date(ctx.now_ms())
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("date du jour")))?;
+    if extra.day < today {
+        return Err(AppError::BadRequest(
+            "invalid",
+            "cette date est passée : choisissez un jour à venir".into(),
+        ));
+    }
+    ctx.store
+        .add_extra_opening(practitioner, establishment, extra, &who.id, ctx.now_ms())
+        .await?;
+    trace(ctx, who, "agenda.extra-opening", practitioner).await
+}
+
+/// Removes a one-off opening (appointments already booked in it stay).
+pub async fn remove_extra(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    practitioner: UserId,
+    establishment: EstablishmentId,
+    id: &str,
+) -> Result<(), AppError> {
+    let who = may_edit(ctx, actor, practitioner, establishment).await?;
+    if !ctx
+        .store
+        .remove_extra_opening(id, practitioner, establishment)
+        .await?
+    {
+        return Err(AppError::NotFound("ouverture introuvable".into()));
+    }
+    trace(ctx, who, "agenda.extra-opening-removed", practitioner).await
 }

@@ -6,7 +6,7 @@
 use domain::UserId;
 use domain::audit::AuditActor;
 use domain::policy::{Actor, Decision, EstablishmentAction, Principal, authorize_establishment};
-use domain::schedule::{Slot, available_slots, slot_at};
+use domain::schedule::{Slot, available_slots, bookable_slot};
 use domain::{EstablishmentId, PatientId};
 use store::outbox::NewMessage;
 use store::schedule::{Appointment, NewAppointment};
@@ -27,6 +27,7 @@ pub async fn free_slots(
     let openings =
         crate::services::openings::establishment_openings(ctx, practitioner, establishment).await?;
     let absences = crate::services::openings::absences(ctx, practitioner, establishment).await?;
+    let extras = crate::services::openings::extras(ctx, practitioner, establishment).await?;
     let taken: Vec<i64> = ctx
         .store
         .agenda(practitioner, now, now + (days + 1) * 24 * 3600 * 1000)
@@ -34,7 +35,7 @@ pub async fn free_slots(
         .iter()
         .map(|a| a.start_ms)
         .collect();
-    Ok(available_slots(&openings, &absences, now, days)
+    Ok(available_slots(&openings, &extras, &absences, now, days)
         .into_iter()
         .filter(|s| !taken.contains(&s.start_ms))
         .collect())
@@ -215,8 +216,8 @@ pub async fn book(
     let openings =
         crate::services::openings::establishment_openings(ctx, practitioner, establishment).await?;
     let absences = crate::services::openings::absences(ctx, practitioner, establishment).await?;
-    let slot = slot_at(&openings, start_ms, ctx.now_ms())
-        .filter(|s| !domain::schedule::is_absent(&absences, s.start_ms));
+    let extras = crate::services::openings::extras(ctx, practitioner, establishment).await?;
+    let slot = bookable_slot(&openings, &extras, &absences, start_ms, ctx.now_ms());
     let Some(slot) = slot else {
         return Err(AppError::Unprocessable(
             "business-rule",

@@ -183,3 +183,121 @@ async fn hours_and_absences_shape_the_free_slots() {
         assert_eq!(n.len(), slots.len(), "{backend}: nothing changed");
     }
 }
+
+#[tokio::test]
+async fn a_one_off_opening_adds_bookable_slots_on_its_date() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let bernard = app.user_id("dr.bernard").await;
+        let hospital = app.establishment_id(server::demo::HOSPITAL_FINESS).await;
+        let desk = app.login("sec.leroy").await;
+        let q = format!("?praticien={bernard}&etablissement={hospital}");
+        let page = app.get_page(&format!("/agenda/horaires{q}"), &desk).await;
+        assert_eq!(page.status, 200, "{backend}: {}", page.text);
+        let csrf = csrf_field(&page.text);
+        let cookie = format!("parcours_session={desk}");
+        let ctx = app.state.ctx();
+        let before = server::services::schedule::free_slots(ctx, bernard, hospital, 14)
+            .await
+            .unwrap();
+        // A date ten days on, 07:00–08:00 (outside any weekly afternoon), in person.
+        let day =
+            domain::schedule::french_date(app.clock.now_ms() + 10 * 24 * 3600 * 1000).unwrap();
+        let add = async |day: &str, start: &str| {
+            app.post_form(
+                &format!("/agenda/ouvertures{q}"),
+                &cookie,
+                &[
+                    ("csrf", &csrf),
+                    ("jour", day),
+                    ("debut", start),
+                    ("fin", "08:00"),
+                    ("duree", "30"),
+                    ("mode", "presentiel"),
+                ],
+            )
+            .await
+        };
+        let r = add(&day.to_string(), "07:00").await;
+        assert_eq!(r.status, 200, "{backend}: {}", r.text);
+        assert!(
+            r.text.contains("Ouverture exceptionnelle ajoutée"),
+            "{backend}"
+        );
+        let after = server::services::schedule::free_slots(ctx, bernard, hospital, 14)
+            .await
+            .unwrap();
+        assert_eq!(after.len(), before.len() + 2, "{backend}");
+        let extra: Vec<_> = after
+            .iter()
+            .filter(|s| !before.iter().any(|b| b.start_ms == s.start_ms))
+            .collect();
+        assert!(
+            extra
+                .iter()
+                .all(|s| s.mode == domain::schedule::Mode::InPerson)
+        );
+        assert!(
+            extra
+                .iter()
+                .all(|s| domain::schedule::french_date(s.start_ms) == Some(day))
+        );
+        // Bookable by the desk for a patient of the hospital.
+        let leroy = app
+            .store
+            .user_by_username("sec.leroy")
+            .await
+            .unwrap()
+            .unwrap();
+        let actor = server::extract::actor_for_user(&app.state, &leroy)
+            .await
+            .unwrap();
+        let faure = app.demo_patient("Faure").await;
+        server::services::schedule::book(
+            ctx,
+            &actor,
+            "sec.leroy",
+            faure.id,
+            bernard,
+            hospital,
+            extra[0].start_ms,
+        )
+        .await
+        .unwrap();
+        // A past date and reversed hours are refused.
+        let r = add("2020-01-06", "07:00").await;
+        assert_eq!(r.status, 400, "{backend}");
+        assert!(r.text.contains("passée"), "{backend}");
+        let r = add(&day.to_string(), "09:00").await;
+        assert_eq!(r.status, 400, "{backend}");
+        // Removed: its free slot goes; the booked appointment stays.
+        let page = app.get_page(&format!("/agenda/horaires{q}"), &desk).await;
+        let id = page
+            .text
+            .split("/agenda/ouvertures/")
+            .nth(1)
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .to_owned();
+        let r = app
+            .post_form(
+                &format!("/agenda/ouvertures/{id}/supprimer{q}"),
+                &cookie,
+                &[("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{backend}");
+        let last = server::services::schedule::free_slots(ctx, bernard, hospital, 14)
+            .await
+            .unwrap();
+        assert_eq!(last.len(), before.len(), "{backend}");
+        let booked = app
+            .store
+            .agenda(bernard, extra[0].start_ms - 1, extra[0].start_ms + 1)
+            .await
+            .unwrap();
+        assert_eq!(booked.len(), 1, "{backend}");
+    }
+}

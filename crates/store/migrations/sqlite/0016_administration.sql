@@ -56,3 +56,18 @@ CREATE TABLE absences (
     created_at_ms BIGINT NOT NULL
 );
 CREATE INDEX absences_practitioner ON absences(practitioner_id, establishment_id);
+-- A practitioner's one-off openings at an establishment, on a date outside the
+-- weekly pattern (an extra Saturday morning).
+CREATE TABLE extra_openings (
+    id TEXT PRIMARY KEY,
+    practitioner_id TEXT NOT NULL REFERENCES users(id),
+    establishment_id TEXT NOT NULL REFERENCES establishments(id),
+    day TEXT NOT NULL,
+    start_min BIGINT NOT NULL,
+    end_min BIGINT NOT NULL,
+    slot_minutes BIGINT NOT NULL,
+    mode TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL
+);
+CREATE INDEX extra_openings_practitioner ON extra_openings(practitioner_id, establishment_id);
