@@ -107,22 +107,13 @@ impl Store {
         now_ms: i64,
         actor: &str,
     ) -> Result<()> {
-        on_pool!(self, write, |pool| {
-            sqlx::query(
-                "INSERT INTO unit_beds (unit_id, category, capacity, source, manual_occupied, closed, updated_at_ms, updated_by) \
-                 VALUES ($1, $2, $3, $4, 0, 0, $5, $6) \
-                 ON CONFLICT (unit_id) DO UPDATE SET category = $2, capacity = $3, source = $4, updated_at_ms = $5, updated_by = $6",
-            )
-            .bind(unit.to_string())
-            .bind(category.code())
-            .bind(capacity)
-            .bind(source.code())
-            .bind(now_ms)
-            .bind(actor)
-            .execute(pool)
-            .await?;
-            Ok(())
-        })
+        let change = crate::orgs::OrgChange::Beds {
+            unit,
+            category,
+            capacity,
+            source,
+        };
+        self.apply_org_changes(&[change], now_ms, actor).await
     }
 
     /// The beds of every unit of a territory (or of one establishment).

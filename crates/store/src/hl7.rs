@@ -475,29 +475,6 @@ impl Store {
         })
     }
 
-    /// Declares a sender or, when its MSH-3/MSH-4 is known, rebinds it (the
-    /// organisation file's way: applying it twice changes nothing).
-    pub async fn upsert_hl7_sender(&self, s: &NewHl7Sender, now_ms: i64) -> Result<()> {
-        on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
-            q("INSERT INTO hl7_senders (id, sending_application, sending_facility, establishment_id, created_at_ms, ipp_authority, allowed_addresses, tls_subject) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-               ON CONFLICT (sending_application, sending_facility) DO UPDATE SET establishment_id = $4, ipp_authority = $6, allowed_addresses = $7, tls_subject = $8")
-                .bind(uuid::Uuid::now_v7().to_string())
-                .bind(&s.application)
-                .bind(&s.facility)
-                .bind(s.establishment.to_string())
-                .bind(now_ms)
-                .bind(&s.ipp_authority)
-                .bind(s.allowed_addresses.join(","))
-                .bind(&s.tls_subject)
-                .execute(&mut tx.as_tx())
-                .await?;
-            tx.commit().await?;
-            Ok(())
-        })
-    }
-
     /// The senders feeding one establishment, by MSH-3 then MSH-4.
     pub async fn hl7_senders_of(
         &self,

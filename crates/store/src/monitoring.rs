@@ -668,26 +668,6 @@ pub struct Proposal {
 db_row! { struct ProposalRow { id: String, patient_id: String, establishment_id: String, programme_id: String, reason: String, created_at_ms: i64 } }
 
 impl Store {
-    /// Makes a unit propose an enrolment in `programme` when `trigger` (`A01`
-    /// admission, `A03` discharge) happens there; `None` stops it.
-    pub async fn set_unit_monitoring(
-        &self,
-        unit: domain::UnitId,
-        setting: Option<(&str, &str)>,
-    ) -> Result<()> {
-        on_pool!(self, write, |pool| {
-            sqlx::query(
-                "UPDATE units SET monitoring_programme = $1, monitoring_trigger = $2 WHERE id = $3",
-            )
-            .bind(setting.map(|s| s.0))
-            .bind(setting.map(|s| s.1))
-            .bind(unit.to_string())
-            .execute(pool)
-            .await?;
-            Ok(())
-        })
-    }
-
     /// An establishment's open proposals, oldest first.
     pub async fn proposals(&self, establishment: EstablishmentId) -> Result<Vec<Proposal>> {
         on_pool!(self, read, |pool| {

@@ -336,21 +336,8 @@ impl Store {
 
     /// Creates an establishment.
     pub async fn create_establishment(&self, e: &Establishment, now_ms: i64) -> Result<()> {
-        on_pool!(self, write, |pool| {
-            sqlx::query(
-                "INSERT INTO establishments (id, territory_id, name, finess, kind, activity, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(e.id.to_string())
-            .bind(e.territory.to_string())
-            .bind(&e.name)
-            .bind(&e.finess)
-            .bind(&e.kind)
-            .bind(e.activity.code())
-            .bind(now_ms)
-            .execute(pool)
-            .await?;
-            Ok(())
-        })
+        self.apply_org_changes(&[OrgChange::CreateEstablishment(e.clone())], now_ms, "")
+            .await
     }
 
     /// Reads an establishment.
@@ -398,17 +385,8 @@ impl Store {
 
     /// Creates a unit.
     pub async fn create_unit(&self, u: &Unit) -> Result<()> {
-        on_pool!(self, write, |pool| {
-            sqlx::query("INSERT INTO units (id, establishment_id, code, name, kind) VALUES ($1, $2, $3, $4, $5)")
-                .bind(u.id.to_string())
-                .bind(u.establishment.to_string())
-                .bind(&u.code)
-                .bind(&u.name)
-                .bind(&u.kind)
-                .execute(pool)
-                .await?;
-            Ok(())
-        })
+        self.apply_org_changes(&[OrgChange::CreateUnit(u.clone())], 0, "")
+            .await
     }
 
     /// Lists the units of an establishment.

@@ -298,15 +298,20 @@ async fn on_people_page(
 ) -> Result<Response, PageError> {
     match result {
         Ok(notice) => people_screen(state, w, StatusCode::OK, None, Some(notice)).await,
-        Err(e @ (AppError::BadRequest(..) | AppError::Conflict(_))) => {
-            let status = if matches!(e, AppError::Conflict(_)) {
-                StatusCode::CONFLICT
-            } else {
-                StatusCode::BAD_REQUEST
-            };
-            people_screen(state, w, status, Some(e.to_string()), None).await
+        Err(e) => {
+            let (status, why) = fixable(e)?;
+            people_screen(state, w, status, Some(why), None).await
         }
-        Err(e) => Err(e.into()),
+    }
+}
+
+/// A refusal the admin can fix on the page (bad input 400, conflict 409):
+/// its status and message; any other error stays an error page.
+fn fixable(e: AppError) -> Result<(StatusCode, String), PageError> {
+    match e {
+        AppError::BadRequest(..) => Ok((StatusCode::BAD_REQUEST, e.to_string())),
+        AppError::Conflict(_) => Ok((StatusCode::CONFLICT, e.to_string())),
+        other => Err(other.into()),
     }
 }
 
@@ -539,15 +544,10 @@ async fn on_clients_page(
 ) -> Result<Response, PageError> {
     match result {
         Ok(notice) => clients_screen(state, w, StatusCode::OK, None, Some(notice)).await,
-        Err(e @ (AppError::BadRequest(..) | AppError::Conflict(_))) => {
-            let status = if matches!(e, AppError::Conflict(_)) {
-                StatusCode::CONFLICT
-            } else {
-                StatusCode::BAD_REQUEST
-            };
-            clients_screen(state, w, status, Some(e.to_string()), None).await
+        Err(e) => {
+            let (status, why) = fixable(e)?;
+            clients_screen(state, w, status, Some(why), None).await
         }
-        Err(e) => Err(e.into()),
     }
 }
 
