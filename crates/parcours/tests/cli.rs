@@ -67,8 +67,10 @@ async fn demo_seed_is_idempotent_and_audit_verify_catches_tampering() {
             // 3 for the documents (a report created and validated, a draft);
             // then the day of ADT the demo's GAM fed (`demo::animate`): 23
             // admissions and 8 discharges, two entries each (the identity and
-            // the stay), and the 2 alerts patients raised.
-            stdout(&o).contains("intact: 110 entrées"),
+            // the stay), the 2 alerts patients raised, and the week's documents
+            // at the clinic: 4 created and validated, and a report validated,
+            // revised, corrected and validated again (13).
+            stdout(&o).contains("intact: 123 entrées"),
             "{backend}: {}",
             stdout(&o)
         );
@@ -222,7 +224,7 @@ fn small_commands() {
     let db = store::testing::fresh_sqlite_url();
     let o = parcours(&db, &["migrate"], &[]);
     assert!(
-        stdout(&o).contains("[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]"),
+        stdout(&o).contains("[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]"),
         "{}",
         stdout(&o)
     );

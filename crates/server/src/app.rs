@@ -21,7 +21,6 @@ pub struct Application {
     mllp_tls: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
     state: AppState,
     ingest_rx: tokio::sync::mpsc::Receiver<crate::ingest::Job>,
-    mailbox: Option<crate::mailbox::MailboxConfig>,
 }
 
 impl Application {
@@ -56,7 +55,9 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("configuration du paiement : {e}"))?;
         let mailer = crate::mail::Mailer::from_config(&config)
             .map_err(|e| anyhow::anyhow!("configuration de la messagerie : {e}"))?;
-        let mailbox = crate::mailbox::MailboxConfig::from_config(&config)
+        // The instance's mailbox is checked at start (a bad setting stops it);
+        // establishments' are read at each round by the intake task.
+        crate::mailbox::MailboxConfig::from_config(&config)
             .map_err(|e| anyhow::anyhow!("configuration de la boîte de réception : {e}"))?;
         let applied = store
             .migrate(clock.now().as_millisecond())
@@ -100,7 +101,6 @@ impl Application {
             mllp_tls,
             state,
             ingest_rx,
-            mailbox,
         })
     }
 
@@ -142,13 +142,7 @@ impl Application {
         ));
         let outbox = tokio::spawn(crate::delivery::run(self.state.clone(), stop_rx.clone()));
         let snapshots = tokio::spawn(crate::snapshots::run(self.state.clone(), stop_rx.clone()));
-        let mailbox = self.mailbox.map(|cfg| {
-            tokio::spawn(crate::mailbox::run(
-                self.state.clone(),
-                cfg,
-                stop_rx.clone(),
-            ))
-        });
+        let mailbox = tokio::spawn(crate::mailbox::run(self.state.clone(), stop_rx.clone()));
         // The intake writer stops only after the MLLP connections are done.
         let (writer_stop_tx, writer_stop_rx) = tokio::sync::watch::channel(false);
         let writer = tokio::spawn(crate::ingest::run(
@@ -179,10 +173,7 @@ impl Application {
         if let Err(e) = snapshots.await {
             tracing::error!(error = %e, "bed snapshot task failed");
         }
-        if let Some(Err(e)) = match mailbox {
-            Some(m) => Some(m.await),
-            None => None,
-        } {
+        if let Err(e) = mailbox.await {
             tracing::error!(error = %e, "mailbox task failed");
         }
         if let Err(e) = outbox.await {

@@ -120,39 +120,98 @@ fn http() -> &'static reqwest::Client {
     })
 }
 
-/// A bearer token from the MHD recipient's OAuth2 endpoint (client credentials).
-async fn mhd_token(state: &AppState) -> Result<Option<String>, DeliveryError> {
-    // Kept in the state until a minute before it expires: getting one costs the
-    // recipient a password hash, not something to pay once per document.
+/// Whom an MHD submission authenticates as (OAuth2 client credentials).
+#[derive(Clone, PartialEq, Eq)]
+struct MhdClient {
+    token_url: String,
+    client_id: String,
+    secret: String,
+}
+
+/// The client of a document's establishment when its organisation file
+/// names a token endpoint (the secret read from its file), else the
+/// instance's; `None` when the recipient takes no token. A half-configured
+/// establishment is said (and retried: the file may be fixed meanwhile).
+async fn mhd_client(
+    state: &AppState,
+    m: &OutboxMessage,
+) -> Result<Option<MhdClient>, DeliveryError> {
+    let t = |e: String| DeliveryError::Transient(e);
+    if let Some(e) = m.establishment() {
+        let settings = state
+            .store
+            .establishment_settings(e)
+            .await
+            .map_err(|e| t(format!("réglages de l'établissement : {e}")))?;
+        let get = |name: &str| {
+            settings
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        if let Some(token_url) = get("mhd_token_url") {
+            let (Some(client_id), Some(file)) =
+                (get("mhd_client_id"), get("mhd_client_secret_file"))
+            else {
+                return Err(t(
+                    "jeton MHD : mhd_client_id et mhd_client_secret_file manquent dans le fichier d'organisation".into(),
+                ));
+            };
+            let secret = tokio::fs::read_to_string(&file)
+                .await
+                .map_err(|e| t(format!("jeton MHD : secret illisible ({file}) : {e}")))?
+                .trim()
+                .to_owned();
+            return Ok(Some(MhdClient {
+                token_url,
+                client_id,
+                secret,
+            }));
+        }
+    }
+    let c = &state.config;
+    Ok(
+        match (
+            c.mhd_token_url.as_deref(),
+            c.mhd_client_id.as_deref(),
+            c.mhd_client_secret.as_deref(),
+        ) {
+            (Some(url), Some(id), Some(secret)) => Some(MhdClient {
+                token_url: url.to_owned(),
+                client_id: id.to_owned(),
+                secret: secret.to_owned(),
+            }),
+            _ => None,
+        },
+    )
+}
+
+/// A bearer token for `client` (client credentials), kept per token
+/// endpoint and client until a minute before it expires: getting one costs
+/// the recipient a password hash, not something to pay once per document.
+async fn mhd_token(state: &AppState, client: &MhdClient) -> Result<String, DeliveryError> {
+    let key = (client.token_url.clone(), client.client_id.clone());
     let mut cached = state.mhd_token.lock().await;
-    if let Some((t, until)) = cached.as_ref()
+    if let Some((t, until)) = cached.get(&key)
         && std::time::Instant::now() < *until
     {
-        return Ok(Some(t.clone()));
+        return Ok(t.clone());
     }
-    let fresh = fetch_mhd_token(state).await?;
-    *cached = fresh.clone();
-    Ok(fresh.map(|(t, _)| t))
+    let (token, until) = fetch_mhd_token(client).await?;
+    cached.insert(key, (token.clone(), until));
+    Ok(token)
 }
 
 async fn fetch_mhd_token(
-    state: &AppState,
-) -> Result<Option<(String, std::time::Instant)>, DeliveryError> {
-    let c = &state.config;
-    let (Some(url), Some(id), Some(secret)) = (
-        c.mhd_token_url.as_deref(),
-        c.mhd_client_id.as_deref(),
-        c.mhd_client_secret.as_deref(),
-    ) else {
-        return Ok(None);
-    };
+    client: &MhdClient,
+) -> Result<(String, std::time::Instant), DeliveryError> {
     let t = |e: String| DeliveryError::Transient(e);
     let r = http()
-        .post(url)
+        .post(&client.token_url)
         .form(&[
             ("grant_type", "client_credentials"),
-            ("client_id", id),
-            ("client_secret", secret),
+            ("client_id", client.client_id.as_str()),
+            ("client_secret", client.secret.as_str()),
         ])
         .send()
         .await
@@ -174,10 +233,10 @@ async fn fetch_mhd_token(
     interop::json_at(&v, &["access_token"])
         .as_str()
         .map(|s| {
-            Some((
+            (
                 s.to_owned(),
                 std::time::Instant::now() + Duration::from_secs(lifetime),
-            ))
+            )
         })
         .ok_or_else(|| t("jeton MHD absent de la réponse".into()))
 }
@@ -192,8 +251,9 @@ pub async fn send_mhd(state: &AppState, m: &OutboxMessage) -> Result<(), Deliver
         .header("content-type", "application/fhir+json")
         .header("accept", "application/fhir+json")
         .body(m.payload.clone());
-    if let Some(token) = mhd_token(state).await? {
-        req = req.bearer_auth(token);
+    let client = mhd_client(state, m).await?;
+    if let Some(client) = &client {
+        req = req.bearer_auth(mhd_token(state, client).await?);
     }
     let r = req
         .send()
@@ -205,7 +265,13 @@ pub async fn send_mhd(state: &AppState, m: &OutboxMessage) -> Result<(), Deliver
     }
     if status == 401 {
         // The token expired or was revoked: a new one next time.
-        *state.mhd_token.lock().await = None;
+        if let Some(c) = client {
+            state
+                .mhd_token
+                .lock()
+                .await
+                .remove(&(c.token_url, c.client_id));
+        }
         return Err(DeliveryError::Transient("HTTP 401 : jeton refusé".into()));
     }
     let body: serde_json::Value = r.json().await.unwrap_or_default();
@@ -275,6 +341,18 @@ async fn deliver(
     record(state, m, sent, now, policy).await
 }
 
+/// The sender address of an establishment's mail (its `smtp_from`), if it
+/// has one.
+async fn sender_of(
+    state: &AppState,
+    m: &OutboxMessage,
+) -> Result<Option<String>, store::StoreError> {
+    match m.establishment() {
+        Some(e) => state.store.establishment_setting(e, "smtp_from").await,
+        None => Ok(None),
+    }
+}
+
 /// Delivers a notice to a patient: by e-mail when SMTP is configured and the
 /// patient gave an address; otherwise it stays on the portal (the log sender
 /// records only the message id, never its text or recipient).
@@ -292,7 +370,10 @@ async fn notify(
         _ => None,
     };
     let sent = match (&state.mailer, email) {
-        (Some(mailer), Some(to)) => mailer.send_notice(&to, &m.payload).await,
+        (Some(mailer), Some(to)) => {
+            let from = sender_of(state, m).await?;
+            mailer.send_notice(from.as_deref(), &to, &m.payload).await
+        }
         _ => {
             tracing::info!(id = %m.id, "notification left on the portal (log sender)");
             Ok(())
@@ -323,7 +404,10 @@ async fn send_document_mail(
             let title = interop::json_at(&v, &["title"])
                 .as_str()
                 .unwrap_or("Document");
-            mailer.send_document(&m.destination, title, zip, pdf).await
+            let from = sender_of(state, m).await?;
+            mailer
+                .send_document(from.as_deref(), &m.destination, title, zip, pdf)
+                .await
         }
         _ => Err(DeliveryError::Refused("message illisible".into())),
     };

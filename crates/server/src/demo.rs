@@ -739,7 +739,362 @@ pub async fn animate(store: &Store, config: &crate::Config, now_ms: i64) -> anyh
             )
             .await?;
     }
+    documents_of_the_week(store, now_ms).await?;
     Ok(applied)
+}
+
+/// A validated document of the demo's week at the clinic, by Dr Martin.
+struct WeekDocument {
+    /// Index in the seed's patient list.
+    patient: usize,
+    kind: domain::documents::Kind,
+    unit: &'static str,
+    body: &'static str,
+    hours_ago: i64,
+}
+
+/// What became of one recipient, as the dispatch dashboard says it.
+#[derive(Clone, Copy)]
+enum Fate {
+    /// Remis.
+    Delivered,
+    /// Waiting for a setting of ours, with why.
+    Waiting(&'static str),
+    /// Not sent for a reason of the patient's.
+    Skipped(domain::documents::NotEligible),
+    /// In the outbox, retried by the worker (the GP's mail: without a relay
+    /// it waits with why; with one it leaves).
+    Queued,
+    /// Refused by the receiver: a dead letter, with its reason.
+    Refused(&'static str),
+}
+
+const GP_ADDRESS: &str = "dr.generaliste@medecin.mssante.fr";
+
+/// The clinic's dispatch dashboard over the last days: documents whose
+/// recipients are in every state (delivered, waiting for a setting, not sent
+/// because of the patient, being retried, refused), and a corrected report
+/// whose first version is replaced. Once (nothing if the clinic already has
+/// documents other than the seed's).
+async fn documents_of_the_week(store: &Store, now_ms: i64) -> anyhow::Result<usize> {
+    use domain::documents::{Kind, NotEligible, Recipient};
+    const HOUR: i64 = 3600 * 1000;
+    let (Some(clinic), Some(martin)) = (
+        store.establishment_by_finess(CLINIC_FINESS).await?,
+        store.user_by_username("dr.martin").await?,
+    ) else {
+        return Ok(0);
+    };
+    if store.validated_documents(clinic.id, 0).await?.len() > 1 {
+        return Ok(0);
+    }
+    let week = [
+        (
+            WeekDocument {
+                patient: 1,
+                kind: Kind::LettreLiaison,
+                unit: "CHIR",
+                body: "Motif : cholécystectomie programmée.\n\nSuites : simples, sortie à J2.\n\nÀ revoir en consultation dans un mois.",
+                hours_ago: 30,
+            },
+            [
+                (Recipient::Patient, Fate::Delivered),
+                (Recipient::Dmp, Fate::Delivered),
+                (Recipient::Gp, Fate::Queued),
+            ],
+        ),
+        (
+            WeekDocument {
+                patient: 2,
+                kind: Kind::CrOperatoire,
+                unit: "CHIR",
+                body: "Intervention : hernioplastie inguinale droite sous cœlioscopie.\n\nSuites opératoires simples.",
+                hours_ago: 20,
+            },
+            [
+                (Recipient::Patient, Fate::Delivered),
+                (
+                    Recipient::Dmp,
+                    Fate::Refused(
+                        "HTTP 422 : INS inconnue du téléservice DMP, vérifiez l'identité",
+                    ),
+                ),
+                (Recipient::Gp, Fate::Delivered),
+            ],
+        ),
+        (
+            WeekDocument {
+                patient: 4,
+                kind: Kind::CrConsultation,
+                unit: "HDJ-ONCO",
+                body: "Motif : bilan avant chimiothérapie.\n\nConclusion : traitement possible, à débuter lundi.",
+                hours_ago: 8,
+            },
+            [
+                (Recipient::Patient, Fate::Delivered),
+                (
+                    Recipient::Dmp,
+                    Fate::Skipped(NotEligible::IdentityNotQualified),
+                ),
+                (Recipient::Gp, Fate::Delivered),
+            ],
+        ),
+        (
+            WeekDocument {
+                patient: 6,
+                kind: Kind::CrBiologie,
+                unit: "HDJ-ONCO",
+                body: "Numération formule sanguine : polynucléaires neutrophiles 2,1 G/L.\n\nConclusion : cure possible.",
+                hours_ago: 3,
+            },
+            [
+                (Recipient::Patient, Fate::Delivered),
+                (Recipient::Dmp, Fate::Skipped(NotEligible::Opposition)),
+                (
+                    Recipient::Gp,
+                    Fate::Waiting("adresse de messagerie sécurisée non renseignée"),
+                ),
+            ],
+        ),
+    ];
+    let who = AuditActor::system("demo-seed");
+    let mut made = 0;
+    for (doc, fates) in week {
+        let Some(patient) = demo_patient(store, doc.patient).await? else {
+            continue;
+        };
+        if fates
+            .iter()
+            .any(|(_, f)| matches!(f, Fate::Skipped(NotEligible::Opposition)))
+        {
+            store
+                .set_dmp(
+                    patient,
+                    domain::documents::DmpState::Active,
+                    true,
+                    now_ms - doc.hours_ago * HOUR,
+                )
+                .await?;
+        }
+        let at = now_ms - doc.hours_ago * HOUR;
+        let id = store
+            .create_document(
+                &store::documents::NewDocument {
+                    patient,
+                    establishment: clinic.id,
+                    kind: doc.kind,
+                    title: doc.kind.label_fr().into(),
+                    body: doc.body.into(),
+                    created_by: martin.id.to_string(),
+                    unit: Some(doc.unit.into()),
+                },
+                &who,
+                at - HOUR,
+            )
+            .await?;
+        let d = store.document(id).await?;
+        validate_demo_document(store, &d, &martin, &clinic, &fates, at).await?;
+        made += 1;
+    }
+    // A report corrected after it went out: the first version is replaced
+    // on the portal and wherever it went.
+    if let Some(blanc) = demo_patient(store, 8).await? {
+        let fates = [
+            (Recipient::Patient, Fate::Delivered),
+            (
+                Recipient::Dmp,
+                Fate::Waiting("aucun destinataire MHD configuré (PARCOURS_MHD_DESTINATION)"),
+            ),
+        ];
+        let kind = Kind::CrConsultation;
+        let id = store
+            .create_document(
+                &store::documents::NewDocument {
+                    patient: blanc,
+                    establishment: clinic.id,
+                    kind,
+                    title: kind.label_fr().into(),
+                    body: "Conclusion : poursuite du traitement à 1000 mg/m².".into(),
+                    created_by: martin.id.to_string(),
+                    unit: Some("HDJ-ONCO".into()),
+                },
+                &who,
+                now_ms - 50 * HOUR,
+            )
+            .await?;
+        let first = store.document(id).await?;
+        validate_demo_document(store, &first, &martin, &clinic, &fates, now_ms - 48 * HOUR).await?;
+        if let Some(next) = store
+            .revise_document(&first, &martin.id.to_string(), &who, now_ms - 26 * HOUR)
+            .await?
+        {
+            let draft = store.document(next).await?;
+            store
+                .update_draft(
+                    &draft,
+                    &draft.title,
+                    "Conclusion : poursuite du traitement à 800 mg/m² (dose corrigée).",
+                    &who,
+                    now_ms - 25 * HOUR,
+                )
+                .await?;
+            let second = store.document(next).await?;
+            validate_demo_document(store, &second, &martin, &clinic, &fates, now_ms - 24 * HOUR)
+                .await?;
+            made += 2;
+        }
+    }
+    Ok(made)
+}
+
+/// Validates a demo document at `at_ms` as a validation does (its PDF and
+/// CDA, naming the version it replaces), each recipient in its `fates`.
+async fn validate_demo_document(
+    store: &Store,
+    d: &store::documents::Document,
+    martin: &store::users::User,
+    clinic: &store::orgs::Establishment,
+    fates: &[(domain::documents::Recipient, Fate)],
+    at_ms: i64,
+) -> anyhow::Result<()> {
+    use domain::documents::Recipient;
+    let p = store.patient(d.patient).await?;
+    let oid = store.territory(p.territory).await?.oid;
+    let lines: Vec<String> = d.body.lines().map(str::to_owned).collect();
+    let pdf = interop::pdf::text_document(&d.title, &lines);
+    let when = crate::fmt::hl7_dtm(at_ms);
+    let replaced = match d.replaces {
+        Some(old) => Some(store.document(old).await?),
+        None => None,
+    };
+    let cda = interop::cda::build(&interop::cda::CdaInput {
+        id: d.unique_id.trim_start_matches("urn:uuid:"),
+        set_id: &d.set_id,
+        version: u32::try_from(d.version).unwrap_or(1),
+        kind: d.kind,
+        title: &d.title,
+        effective: &when,
+        patient: &p,
+        ipp_oid: &oid,
+        author: interop::cda::Professional {
+            rpps: martin.rpps.as_deref(),
+            given: "Claire",
+            family: "Martin",
+        },
+        establishment: (&clinic.finess, &clinic.name),
+        encounter: None,
+        confidentiality: "N",
+        pdf: &pdf,
+        replaces: replaced.as_ref().map(|o| {
+            (
+                o.unique_id.trim_start_matches("urn:uuid:"),
+                o.set_id.as_str(),
+                u32::try_from(o.version).unwrap_or(1),
+            )
+        }),
+    });
+    let address = |r: Recipient| match r {
+        Recipient::Patient => "portail Parcours".to_owned(),
+        Recipient::Gp => GP_ADDRESS.to_owned(),
+        _ => String::new(),
+    };
+    let mut dead = Vec::new();
+    let mut plans = Vec::new();
+    for &(r, fate) in fates {
+        let key = format!("doc:{}:{}", d.id, r.code());
+        let (state, detail, message) = match fate {
+            Fate::Delivered => ("delivered", None, None),
+            Fate::Waiting(why) => ("waiting", Some(why.to_owned()), None),
+            Fate::Skipped(why) => ("skipped", Some(why.to_string()), None),
+            Fate::Queued | Fate::Refused(_) => {
+                if let Fate::Refused(why) = fate {
+                    dead.push((key.clone(), why));
+                }
+                let message = if r == Recipient::Gp {
+                    demo_mail(d, &p, &clinic.finess, cda.as_bytes(), &pdf, &key)
+                } else {
+                    store::outbox::NewMessage {
+                        idempotency_key: key,
+                        topic: crate::outbound::MHD_TOPIC.into(),
+                        destination: "https://dmp.invalid/fhir".into(),
+                        payload: "{}".into(),
+                        establishment: Some(clinic.id),
+                    }
+                };
+                ("pending", None, Some(message))
+            }
+        };
+        plans.push(store::documents::RecipientPlan {
+            recipient: r,
+            address: address(r),
+            message,
+            state,
+            detail,
+        });
+    }
+    store
+        .validate_document(
+            d,
+            &martin.id.to_string(),
+            "text/xml",
+            cda.as_bytes(),
+            &plans,
+            &AuditActor::system("demo-seed"),
+            at_ms,
+        )
+        .await?;
+    // The receiver's refusal, as the worker records it: a dead letter.
+    for (key, why) in dead {
+        if let Some(m) = store.outbox_message(&key).await? {
+            let once = store::outbox::RetryPolicy {
+                max_attempts: 1,
+                ..Default::default()
+            };
+            store.outbox_failed(&m.id, why, at_ms, &once).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The GP's copy by secure messaging, as a validation queues it (the XDM
+/// archive and the PDF).
+fn demo_mail(
+    d: &store::documents::Document,
+    p: &domain::identity::PatientRecord,
+    finess: &str,
+    cda: &[u8],
+    pdf: &[u8],
+    key: &str,
+) -> store::outbox::NewMessage {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let ins = p.ins.as_ref().filter(|_| p.status.ins_exchangeable());
+    let ins_value = ins.map(|i| (i.value(), i.kind().oid()));
+    let zip = interop::xdm::zip(&interop::xdm::XdmDocument {
+        unique_id: &d.unique_id,
+        submission_id: &format!("urn:uuid:{}", uuid::Uuid::new_v4()),
+        ins: ins_value.as_ref().map(|(v, oid)| (v.as_str(), *oid)),
+        type_code: d.kind.loinc(),
+        class_code: d.kind.class(),
+        title: &d.title,
+        created: "20261201120000",
+        author: "Dr Claire Martin",
+        finess,
+        recipient: GP_ADDRESS,
+        cda,
+    });
+    store::outbox::NewMessage {
+        idempotency_key: key.to_owned(),
+        topic: crate::outbound::MSS_TOPIC.into(),
+        destination: GP_ADDRESS.into(),
+        payload: serde_json::json!({
+            "title": d.title,
+            "zip": b64.encode(&zip),
+            "pdf": b64.encode(pdf),
+        })
+        .to_string(),
+        establishment: Some(d.establishment),
+    }
 }
 
 /// The id of the demo patient at `index` in the seed's list, if seeded.

@@ -144,9 +144,26 @@ impl Mailer {
         }
     }
 
-    /// Sends a notice: its text, and the iCalendar event it carries (after the
-    /// text, from `BEGIN:VCALENDAR`) as a `text/calendar` attachment.
-    pub async fn send_notice(&self, to: &str, payload: &str) -> Result<(), DeliveryError> {
+    /// The sender: an establishment's own address (its organisation file's
+    /// `smtp_from`), else the instance's.
+    fn sender(&self, from: Option<&str>) -> Result<Mailbox, DeliveryError> {
+        match from {
+            None => Ok(self.from.clone()),
+            Some(f) => f.parse().map_err(|e| {
+                DeliveryError::Refused(format!("adresse d'expédition illisible ({f}) : {e}"))
+            }),
+        }
+    }
+
+    /// Sends a notice from `from` (else the instance's sender): its text, and
+    /// the iCalendar event it carries (after the text, from `BEGIN:VCALENDAR`)
+    /// as a `text/calendar` attachment.
+    pub async fn send_notice(
+        &self,
+        from: Option<&str>,
+        to: &str,
+        payload: &str,
+    ) -> Result<(), DeliveryError> {
         let refused = |e: String| DeliveryError::Refused(e);
         let to: Mailbox = to
             .parse()
@@ -162,7 +179,7 @@ impl Mailer {
             "{text}\n\n— Parcours. Ne répondez pas à ce message : votre espace Parcours garde vos rendez-vous et vos documents."
         ));
         let builder = Message::builder()
-            .from(self.from.clone())
+            .from(self.sender(from)?)
             .to(to)
             .subject("Parcours : un message de votre établissement de santé");
         let message = match ics {
@@ -179,10 +196,11 @@ impl Mailer {
         self.send(message).await
     }
 
-    /// Sends a document the MSSanté way: subject `XDM/1.0/DDM`, the IHE XDM
+    /// Sends a document from `from` (else the instance's sender) the MSSanté way: subject `XDM/1.0/DDM`, the IHE XDM
     /// archive (`IHE_XDM.zip`) and a PDF rendition attached.
     pub async fn send_document(
         &self,
+        from: Option<&str>,
         to: &str,
         title: &str,
         zip: Vec<u8>,
@@ -195,7 +213,7 @@ impl Mailer {
         let zip_type = ContentType::parse("application/zip").map_err(|e| refused(e.to_string()))?;
         let pdf_type = ContentType::parse("application/pdf").map_err(|e| refused(e.to_string()))?;
         let message = Message::builder()
-            .from(self.from.clone())
+            .from(self.sender(from)?)
             .to(to)
             .subject("XDM/1.0/DDM")
             .multipart(

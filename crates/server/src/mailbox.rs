@@ -1,4 +1,5 @@
-//! The establishment's secure-messaging mailbox, read by IMAP polling: every
+//! The establishments' secure-messaging mailboxes (the instance's, and each
+//! establishment's own from its organisation file), read by IMAP polling: every
 //! unread mail is fetched without marking it (`BODY.PEEK[]`), taken in
 //! (`services::intake`), and only then marked `\Seen`; a mail whose intake
 //! failed stays unread and is tried at the next look. Logs say counts, never
@@ -25,7 +26,6 @@ pub struct MailboxConfig {
     password: String,
     mailbox: String,
     finess: String,
-    every: Duration,
 }
 
 impl std::fmt::Debug for MailboxConfig {
@@ -47,67 +47,93 @@ impl MailboxConfig {
         let Some(url) = c.imap_url.as_deref() else {
             return Ok(None);
         };
+        let password = c
+            .imap_password
+            .clone()
+            .ok_or_else(|| "PARCOURS_IMAP_PASSWORD manque".to_owned());
+        let finess = c.imap_finess.clone().ok_or_else(|| {
+            "PARCOURS_IMAP_FINESS manque : à quel établissement est cette boîte ?".to_owned()
+        });
+        Self::parse(c, url, || password, || finess, "PARCOURS_IMAP_URL").map(Some)
+    }
+
+    /// An establishment's own mailbox, as its organisation file names it
+    /// (`imap_url`, and `imap_password_file` read now); the instance's TLS
+    /// files (CA, certificate) serve for it.
+    pub fn for_establishment(
+        c: &crate::config::Config,
+        finess: &str,
+        url: &str,
+        password_file: Option<&str>,
+    ) -> Result<MailboxConfig, String> {
+        let password = || {
+            let file = password_file.ok_or_else(|| "imap_password_file manque".to_owned())?;
+            std::fs::read_to_string(file)
+                .map(|p| p.trim().to_owned())
+                .map_err(|e| format!("imap_password_file ({file}) illisible : {e}"))
+        };
+        Self::parse(c, url, password, || Ok(finess.to_owned()), "imap_url")
+    }
+
+    /// Reads `url` (named `what` in errors); the password and the FINESS are
+    /// asked for only once the URL is known good.
+    fn parse(
+        c: &crate::config::Config,
+        url: &str,
+        password: impl FnOnce() -> Result<String, String>,
+        finess: impl FnOnce() -> Result<String, String>,
+        what: &str,
+    ) -> Result<MailboxConfig, String> {
         let (secure, rest) = match (url.strip_prefix("imaps://"), url.strip_prefix("imap://")) {
             (Some(r), _) => (true, r),
             (None, Some(r)) => (false, r),
             (None, None) => {
                 return Err(format!(
-                    "PARCOURS_IMAP_URL doit commencer par imap:// ou imaps:// : {url}"
+                    "{what} doit commencer par imap:// ou imaps:// : {url}"
                 ));
             }
         };
         let (authority, mailbox) = rest.split_once('/').unwrap_or((rest, "INBOX"));
         let (user, hostport) = authority.rsplit_once('@').ok_or_else(|| {
-            "PARCOURS_IMAP_URL : l'utilisateur manque (imap://utilisateur@hôte:port/INBOX)"
-                .to_owned()
+            format!("{what} : l'utilisateur manque (imap://utilisateur@hôte:port/INBOX)")
         })?;
         if user.contains(':') {
-            return Err(
-                "PARCOURS_IMAP_URL : le mot de passe se donne à part (PARCOURS_IMAP_PASSWORD)"
-                    .into(),
-            );
+            return Err(format!(
+                "{what} : le mot de passe se donne à part (PARCOURS_IMAP_PASSWORD, imap_password_file)"
+            ));
         }
         let (host, port) = match hostport.rsplit_once(':') {
             Some((h, p)) => (
                 h.to_owned(),
                 p.parse::<u16>()
-                    .map_err(|_| "PARCOURS_IMAP_URL : port illisible".to_owned())?,
+                    .map_err(|_| format!("{what} : port illisible"))?,
             ),
             None => (hostport.to_owned(), if secure { 993 } else { 143 }),
         };
         let loopback = matches!(host.as_str(), "127.0.0.1" | "localhost" | "::1" | "[::1]");
         if !secure && !loopback {
             return Err(format!(
-                "PARCOURS_IMAP_URL : le mot de passe ne part pas en clair vers {host} ; utilisez imaps://"
+                "{what} : le mot de passe ne part pas en clair vers {host} ; utilisez imaps://"
             ));
         }
         let tls = if secure {
             Some(std::sync::Arc::new(tls_config(c)?))
         } else if c.imap_ca.is_some() || c.imap_cert.is_some() {
-            return Err(
-                "PARCOURS_IMAP_CA / PARCOURS_IMAP_CERT sans TLS : utilisez imaps:// dans PARCOURS_IMAP_URL"
-                    .into(),
-            );
+            return Err(format!(
+                "PARCOURS_IMAP_CA / PARCOURS_IMAP_CERT sans TLS : utilisez imaps:// dans {what}"
+            ));
         } else {
             None
         };
-        let password = c
-            .imap_password
-            .clone()
-            .ok_or_else(|| "PARCOURS_IMAP_PASSWORD manque".to_owned())?;
-        let finess = c.imap_finess.clone().ok_or_else(|| {
-            "PARCOURS_IMAP_FINESS manque : à quel établissement est cette boîte ?".to_owned()
-        })?;
-        Ok(Some(MailboxConfig {
+        Ok(MailboxConfig {
             host,
             port,
             tls,
             user: user.to_owned(),
-            password,
+            password: password()?,
             mailbox: if mailbox.is_empty() { "INBOX" } else { mailbox }.to_owned(),
-            finess,
-            every: Duration::from_secs(c.imap_poll_seconds.max(1)),
-        }))
+            finess: finess()?,
+        })
     }
 }
 
@@ -220,24 +246,91 @@ where
     Ok(report)
 }
 
-/// Looks at the mailbox every `imap_poll_seconds` until shutdown.
+/// The mailboxes to read now: the instance's (`PARCOURS_IMAP_URL`) and every
+/// establishment's own (`imap_url` in its organisation file), read again at
+/// each round so that an applied file takes effect without a restart. One
+/// that cannot be used is said (its establishment, never a patient) and the
+/// others are still read.
+pub async fn mailboxes(state: &AppState) -> Vec<MailboxConfig> {
+    let mut all = Vec::new();
+    match MailboxConfig::from_config(&state.config) {
+        Ok(Some(m)) => all.push(m),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "mail intake: instance mailbox unusable"),
+    }
+    let urls = match state.store.settings_named("imap_url").await {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::warn!(error = %e, "mail intake: establishments' mailboxes unread");
+            return all;
+        }
+    };
+    for (establishment, url) in urls {
+        let (est, password_file) = match (
+            state.store.establishment(establishment).await,
+            state
+                .store
+                .establishment_setting(establishment, "imap_password_file")
+                .await,
+        ) {
+            (Ok(e), Ok(p)) => (e, p),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(error = %e, "mail intake: establishment unread");
+                continue;
+            }
+        };
+        match MailboxConfig::for_establishment(
+            &state.config,
+            &est.finess,
+            &url,
+            password_file.as_deref(),
+        ) {
+            // The instance's mailbox already reads this one.
+            Ok(m) if all.iter().any(|o| o.same_box(&m)) => {}
+            Ok(m) => all.push(m),
+            Err(e) => {
+                tracing::warn!(finess = %est.finess, error = %e, "mail intake: establishment's mailbox unusable");
+            }
+        }
+    }
+    all
+}
+
+impl MailboxConfig {
+    fn same_box(&self, o: &MailboxConfig) -> bool {
+        (&self.host, self.port, &self.user, &self.mailbox) == (&o.host, o.port, &o.user, &o.mailbox)
+    }
+}
+
+/// Looks at every mailbox every `imap_poll_seconds` until shutdown.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn run(state: AppState, cfg: MailboxConfig, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    let every = Duration::from_secs(state.config.imap_poll_seconds.max(1));
     loop {
-        match tokio::time::timeout(Duration::from_secs(300), poll_once(&state, &cfg)).await {
-            Ok(Ok(r)) if r != Report::default() => tracing::info!(
-                filed = r.filed,
-                queued = r.queued,
-                rejected = r.rejected,
-                duplicates = r.duplicates,
-                "mail intake"
-            ),
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "mail intake: mailbox unavailable"),
-            Err(_) => tracing::warn!("mail intake: the mailbox took over 5 minutes"),
+        for cfg in mailboxes(&state).await {
+            match tokio::time::timeout(Duration::from_secs(300), poll_once(&state, &cfg)).await {
+                Ok(Ok(r)) if r != Report::default() => tracing::info!(
+                    finess = %cfg.finess,
+                    filed = r.filed,
+                    queued = r.queued,
+                    rejected = r.rejected,
+                    duplicates = r.duplicates,
+                    "mail intake"
+                ),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(finess = %cfg.finess, error = %e, "mail intake: mailbox unavailable");
+                }
+                Err(_) => {
+                    tracing::warn!(finess = %cfg.finess, "mail intake: the mailbox took over 5 minutes");
+                }
+            }
+            if *shutdown.borrow() {
+                return;
+            }
         }
         tokio::select! {
-            () = tokio::time::sleep(cfg.every) => {}
+            () = tokio::time::sleep(every) => {}
             _ = shutdown.wait_for(|s| *s) => return,
         }
     }
@@ -288,7 +381,6 @@ mod tests {
                 .unwrap_err()
                 .contains("le mot de passe ne part pas en clair vers mail.local")
         );
-        assert_eq!(m.every, Duration::from_secs(30));
         let m = MailboxConfig::from_config(&cfg(
             Some("imap://a.b@c@127.0.0.1:1143/Recus"),
             Some("s"),

@@ -40,6 +40,9 @@ pub enum SettingKind {
     Text,
     /// An amount in euro cents.
     Cents,
+    /// The establishment's connected account at the payment provider
+    /// (`acct_…`): checkouts are opened on its behalf.
+    PaymentAccount,
 }
 
 /// Every integration setting, with its kind and French label.
@@ -77,7 +80,11 @@ pub const SETTINGS: &[(&str, SettingKind, &str)] = &[
         SettingKind::SecretFile,
         "Fichier du mot de passe IMAP",
     ),
-    ("payment_account", SettingKind::Text, "Compte de paiement"),
+    (
+        "payment_account",
+        SettingKind::PaymentAccount,
+        "Compte de paiement (acct_…)",
+    ),
     (
         "teleconsultation_fee_cents",
         SettingKind::Cents,
@@ -308,6 +315,9 @@ pub fn check_setting(kind: SettingKind, value: &toml::Value) -> Result<String, S
         }
         SettingKind::SecretFile => v.starts_with('/'),
         SettingKind::Text => !v.is_empty(),
+        SettingKind::PaymentAccount => v
+            .strip_prefix("acct_")
+            .is_some_and(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_alphanumeric())),
         SettingKind::Cents => unreachable!("handled above"),
     };
     if ok {
@@ -321,6 +331,7 @@ pub fn check_setting(kind: SettingKind, value: &toml::Value) -> Result<String, S
             SettingKind::SecretFile => {
                 "chemin absolu d'un fichier attendu (jamais le secret lui-même)"
             }
+            SettingKind::PaymentAccount => "identifiant de compte acct_… attendu",
             SettingKind::Text | SettingKind::Cents => "valeur attendue",
         }
         .into())
@@ -1165,6 +1176,13 @@ allowed_addresses = ["10.0.0.0/8", "::1"]
         assert!(s(SettingKind::ImapUrl, "imaps://mss.example:993").is_ok());
         assert!(s(SettingKind::Email, "a b@c.fr").is_err());
         assert!(s(SettingKind::Text, " ").is_err());
+        assert!(s(SettingKind::PaymentAccount, "acct_1Nv0FGQ9RKHgCVdK").is_ok());
+        assert_eq!(
+            s(SettingKind::PaymentAccount, "acct_").unwrap_err(),
+            "identifiant de compte acct_… attendu"
+        );
+        assert!(s(SettingKind::PaymentAccount, "FR76 3000 1007").is_err());
+        assert!(s(SettingKind::PaymentAccount, "acct_a;b").is_err());
         assert!(check_setting(SettingKind::Cents, &toml::Value::Integer(-1)).is_err());
         assert!(check_setting(SettingKind::Cents, &toml::Value::String("25".into())).is_err());
         assert_eq!(

@@ -79,6 +79,10 @@ pub struct CheckoutRequest<'a> {
     pub email: Option<&'a str>,
     /// Makes a repeated request open the same session.
     pub idempotency_key: &'a str,
+    /// The establishment's connected account (`acct_…`), sent as
+    /// `Stripe-Account`: the session is opened on its behalf and the money
+    /// goes to it; `None`: the platform's own account.
+    pub account: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
@@ -150,11 +154,15 @@ impl Provider {
         if let Some(e) = r.email {
             form.push(("customer_email", e));
         }
-        let resp = self
+        let mut req = self
             .http
             .post(format!("{}/v1/checkout/sessions", self.api))
             .bearer_auth(&self.secret_key)
-            .header("Idempotency-Key", r.idempotency_key)
+            .header("Idempotency-Key", r.idempotency_key);
+        if let Some(account) = r.account {
+            req = req.header("Stripe-Account", account);
+        }
+        let resp = req
             .form(&form)
             .send()
             .await
@@ -257,6 +265,9 @@ pub struct Event {
     pub id: String,
     /// e.g. `checkout.session.completed`.
     pub kind: String,
+    /// The connected account it happened on (`acct_…`), absent for the
+    /// platform's own.
+    pub account: Option<String>,
     /// The checkout session (for checkout events).
     pub session: Option<SessionObject>,
 }
@@ -281,6 +292,8 @@ struct RawEvent {
     id: String,
     #[serde(rename = "type")]
     kind: String,
+    #[serde(default)]
+    account: Option<String>,
     data: RawData,
 }
 #[derive(Deserialize)]
@@ -303,6 +316,7 @@ pub fn parse_event(payload: &[u8]) -> Result<Event, String> {
     Ok(Event {
         id: raw.id,
         kind: raw.kind,
+        account: raw.account,
         session,
     })
 }
@@ -430,6 +444,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(is_payment(&unpaid), None);
+        assert_eq!(e.account, None, "the platform's own account");
+        let connected = parse_event(
+            br#"{"id":"evt_13","type":"checkout.session.completed","account":"acct_1","data":{"object":{"id":"cs_test_3","payment_status":"paid"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(connected.account.as_deref(), Some("acct_1"));
         let other = parse_event(
             br#"{"id":"evt_11","type":"charge.refunded","data":{"object":{"id":"ch_1"}}}"#,
         )

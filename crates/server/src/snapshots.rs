@@ -58,6 +58,7 @@ pub async fn remind(state: &AppState) -> Result<usize, store::StoreError> {
                 state.config.public_url(),
                 e.id
             ),
+            establishment: Some(e.establishment),
         };
         if state.store.enqueue(&m, now).await? {
             new += 1;

@@ -45,11 +45,15 @@ pub struct AppState {
     pub payment: Option<crate::payment::Provider>,
     /// The SMTP relay for patients' notices, when configured.
     pub mailer: Option<crate::mail::Mailer>,
-    /// The MHD recipient's bearer token and until when to use it.
-    pub mhd_token: Arc<tokio::sync::Mutex<Option<(String, std::time::Instant)>>>,
+    /// The MHD recipients' bearer tokens and until when to use them, per
+    /// (token endpoint, client id): each establishment may have its own.
+    pub mhd_token: Arc<tokio::sync::Mutex<MhdTokens>>,
     /// The TLS client for `mllps://` destinations (ORU, SIU).
     pub mllp_client_tls: Option<Arc<rustls::ClientConfig>>,
 }
+
+/// Bearer tokens by (token endpoint, client id), with their end of use.
+pub type MhdTokens = std::collections::HashMap<(String, String), (String, std::time::Instant)>;
 
 impl AppState {
     /// State for tools that run the services without serving (replay, tests).

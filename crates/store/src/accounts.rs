@@ -25,15 +25,18 @@ pub enum LinkPurpose {
     PasswordReset,
     /// Enrol a new second factor (after an admin reset it).
     SecondFactorReset,
+    /// Confirm the e-mail address a patient gave on the portal.
+    EmailConfirmation,
 }
 
 impl LinkPurpose {
-    const ALL: [LinkPurpose; 5] = [
+    const ALL: [LinkPurpose; 6] = [
         LinkPurpose::Setup,
         LinkPurpose::Invitation,
         LinkPurpose::PatientInvitation,
         LinkPurpose::PasswordReset,
         LinkPurpose::SecondFactorReset,
+        LinkPurpose::EmailConfirmation,
     ];
 
     /// Storage code.
@@ -44,6 +47,7 @@ impl LinkPurpose {
             LinkPurpose::PatientInvitation => "patient_invitation",
             LinkPurpose::PasswordReset => "password_reset",
             LinkPurpose::SecondFactorReset => "totp_reset",
+            LinkPurpose::EmailConfirmation => "email_confirmation",
         }
     }
 
@@ -53,7 +57,10 @@ impl LinkPurpose {
 
     /// Whether following the link sets a password.
     pub fn sets_password(self) -> bool {
-        !matches!(self, LinkPurpose::SecondFactorReset)
+        !matches!(
+            self,
+            LinkPurpose::SecondFactorReset | LinkPurpose::EmailConfirmation
+        )
     }
 
     /// Whether following the link enrols a second factor (professionals).
@@ -78,6 +85,8 @@ pub struct Link {
     pub expires_at_ms: i64,
     /// When it was used, if it was.
     pub used_at_ms: Option<i64>,
+    /// The e-mail address following it confirms (a patient's), if any.
+    pub email: Option<String>,
 }
 
 impl Link {
@@ -273,13 +282,14 @@ impl Store {
                 .bind(link.purpose.code())
                 .execute(&mut tx.as_tx())
                 .await?;
-            q("INSERT INTO invitations (token_hash, user_id, purpose, created_by, created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4, $5, $6)")
+            q("INSERT INTO invitations (token_hash, user_id, purpose, created_by, created_at_ms, expires_at_ms, email) VALUES ($1, $2, $3, $4, $5, $6, $7)")
                 .bind(token_hash)
                 .bind(link.user.to_string())
                 .bind(link.purpose.code())
                 .bind(&link.created_by)
                 .bind(now_ms)
                 .bind(link.expires_at_ms)
+                .bind(link.email.as_deref())
                 .execute(&mut tx.as_tx())
                 .await?;
             tx.commit().await?;
@@ -291,7 +301,7 @@ impl Store {
     pub async fn link(&self, token_hash: &str) -> Result<Option<Link>> {
         on_pool!(self, read, |pool| {
             let mut tx = pool.begin().await?;
-            let row = q("SELECT user_id, purpose, created_by, expires_at_ms, used_at_ms FROM invitations WHERE token_hash = $1")
+            let row = q("SELECT user_id, purpose, created_by, expires_at_ms, used_at_ms, email FROM invitations WHERE token_hash = $1")
                 .bind(token_hash)
                 .fetch_optional(&mut tx.as_tx())
                 .await?;
@@ -304,14 +314,17 @@ impl Store {
                 created_by: r.get("created_by")?,
                 expires_at_ms: r.get("expires_at_ms")?,
                 used_at_ms: r.get("used_at_ms")?,
+                email: r.get("email")?,
             }))
         })
     }
 
     /// Follows a link: marks it used (only if unused and unexpired at `now_ms`,
     /// else `StoreError::NotFound` and nothing written), writes the password,
-    /// the second factor and recovery codes it brings, and ends the account's
-    /// other sessions, in one transaction. The account's user.
+    /// the second factor and recovery codes it brings and the e-mail address
+    /// it confirms (a patient's, for notices), and — when a credential changed
+    /// — ends the account's other sessions, in one transaction. The account's
+    /// user.
     pub async fn complete_link(
         &self,
         token_hash: &str,
@@ -321,13 +334,26 @@ impl Store {
         let sealed = done.totp_secret.map(|t| self.seal(t)).transpose()?;
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
-            let row = q("UPDATE invitations SET used_at_ms = $1 WHERE token_hash = $2 AND used_at_ms IS NULL AND expires_at_ms > $1 RETURNING user_id")
+            let row = q("UPDATE invitations SET used_at_ms = $1 WHERE token_hash = $2 AND used_at_ms IS NULL AND expires_at_ms > $1 RETURNING user_id, email")
                 .bind(now_ms)
                 .bind(token_hash)
                 .fetch_optional(&mut tx.as_tx())
                 .await?
                 .ok_or(StoreError::NotFound)?;
             let user: String = row.get("user_id")?;
+            let email: Option<String> = row.get("email")?;
+            if let Some(email) = email {
+                q(
+                    "INSERT INTO patient_contacts (patient_id, email, updated_at_ms) \
+                   SELECT patient_id, $2, $3 FROM users WHERE id = $1 AND patient_id IS NOT NULL \
+                   ON CONFLICT (patient_id) DO UPDATE SET email = $2, updated_at_ms = $3",
+                )
+                .bind(&user)
+                .bind(&email)
+                .bind(now_ms)
+                .execute(&mut tx.as_tx())
+                .await?;
+            }
             if let Some(h) = done.password_hash {
                 q("UPDATE users SET password_hash = $1, failed_logins = 0, locked_until_ms = NULL WHERE id = $2")
                     .bind(h)
@@ -356,7 +382,9 @@ impl Store {
                 }
             }
             let id: UserId = parse_id(&user)?;
-            end_sessions(&mut tx.as_tx(), id).await?;
+            if done.password_hash.is_some() || sealed.is_some() {
+                end_sessions(&mut tx.as_tx(), id).await?;
+            }
             tx.commit().await?;
             Ok(id)
         })

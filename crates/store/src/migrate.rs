@@ -97,6 +97,11 @@ pub const SQLITE: &[Migration] = &[
         name: "administration",
         sql: include_str!("../migrations/sqlite/0016_administration.sql"),
     },
+    Migration {
+        version: 17,
+        name: "delivery_and_confirmation",
+        sql: include_str!("../migrations/sqlite/0017_delivery_and_confirmation.sql"),
+    },
 ];
 
 /// PostgreSQL migrations.
@@ -180,6 +185,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 16,
         name: "administration",
         sql: include_str!("../migrations/postgres/0016_administration.sql"),
+    },
+    Migration {
+        version: 17,
+        name: "delivery_and_confirmation",
+        sql: include_str!("../migrations/postgres/0017_delivery_and_confirmation.sql"),
     },
 ];
 

@@ -450,6 +450,25 @@ impl Store {
         })
     }
 
+    /// Every establishment that sets integration setting `name`, with its value.
+    pub async fn settings_named(&self, name: &str) -> Result<Vec<(EstablishmentId, String)>> {
+        on_pool!(self, read, |pool| {
+            let mut tx = pool.begin().await?;
+            let rows = q("SELECT establishment_id, value FROM establishment_settings WHERE name = $1 ORDER BY establishment_id")
+                .bind(name)
+                .fetch_all(&mut tx.as_tx())
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        parse_id(&r.get::<String>("establishment_id")?)?,
+                        r.get("value")?,
+                    ))
+                })
+                .collect()
+        })
+    }
+
     /// One integration setting of an establishment.
     pub async fn establishment_setting(
         &self,

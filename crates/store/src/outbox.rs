@@ -19,6 +19,9 @@ pub struct NewMessage {
     pub destination: String,
     /// The message.
     pub payload: String,
+    /// Whose message it is: its establishment's settings deliver it (`None`:
+    /// the instance's configuration).
+    pub establishment: Option<domain::EstablishmentId>,
 }
 
 db_row! {
@@ -29,6 +32,7 @@ db_row! {
         topic: String,
         destination: String,
         payload: String,
+        establishment_id: Option<String>,
         attempts: i64,
         next_attempt_at_ms: i64,
         last_error: Option<String>,
@@ -69,14 +73,23 @@ impl RetryPolicy {
     }
 }
 
-const COLUMNS: &str = "id, idempotency_key, topic, destination, payload, attempts, next_attempt_at_ms, last_error, delivered_at_ms, dead_at_ms";
+impl OutboxMessage {
+    /// Whose message it is, when an establishment's.
+    pub fn establishment(&self) -> Option<domain::EstablishmentId> {
+        self.establishment_id
+            .as_deref()
+            .and_then(|e| e.parse().ok())
+    }
+}
+
+const COLUMNS: &str = "id, idempotency_key, topic, destination, payload, establishment_id, attempts, next_attempt_at_ms, last_error, delivered_at_ms, dead_at_ms";
 
 /// Enqueues inside an open transaction: use it in the transaction of the change
 /// that causes the message. Returns whether the message is new.
 pub(crate) async fn enqueue_in(tx: &mut Tx<'_>, m: &NewMessage, now_ms: i64) -> Result<bool> {
     let r = q(
-        "INSERT INTO outbox (id, idempotency_key, topic, destination, payload, next_attempt_at_ms, created_at_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (idempotency_key) DO NOTHING",
+        "INSERT INTO outbox (id, idempotency_key, topic, destination, payload, next_attempt_at_ms, created_at_ms, establishment_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7) ON CONFLICT (idempotency_key) DO NOTHING",
     )
     .bind(uuid::Uuid::now_v7().to_string())
     .bind(&m.idempotency_key)
@@ -84,6 +97,7 @@ pub(crate) async fn enqueue_in(tx: &mut Tx<'_>, m: &NewMessage, now_ms: i64) -> 
     .bind(&m.destination)
     .bind(&m.payload)
     .bind(now_ms)
+    .bind(m.establishment.map(|e| e.to_string()))
     .execute(tx)
     .await?;
     Ok(r == 1)
@@ -152,7 +166,9 @@ impl Store {
     }
 
     /// Records a failed attempt: schedules a retry, or marks the message dead after
-    /// the policy's last attempt. Returns whether it is now dead.
+    /// the policy's last attempt. Returns whether it is now dead. A message
+    /// already dead or delivered is left as it is (a late attempt's failure
+    /// does not overwrite why it died).
     pub async fn outbox_failed(
         &self,
         id: &str,
@@ -163,12 +179,21 @@ impl Store {
         on_pool!(self, write, |pool| {
             use sqlx::Row;
             let mut tx = pool.begin().await?;
-            let r = sqlx::query("UPDATE outbox SET attempts = attempts + 1, claimed_until_ms = NULL, last_error = $1 WHERE id = $2 RETURNING attempts")
+            let Some(r) = sqlx::query("UPDATE outbox SET attempts = attempts + 1, claimed_until_ms = NULL, last_error = $1 \
+                 WHERE id = $2 AND dead_at_ms IS NULL AND delivered_at_ms IS NULL RETURNING attempts")
                 .bind(error)
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?
-                .ok_or(StoreError::NotFound)?;
+            else {
+                let settled = sqlx::query("SELECT dead_at_ms FROM outbox WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                let dead: Option<i64> = settled.try_get("dead_at_ms")?;
+                return Ok(dead.is_some());
+            };
             let attempts: i64 = r.try_get("attempts")?;
             let dead = attempts >= policy.max_attempts;
             if dead {

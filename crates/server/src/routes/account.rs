@@ -137,6 +137,8 @@ struct PortalInvitePage {
     expires: String,
     qr: Option<String>,
     mailed: bool,
+    /// An address was typed but the link could not be mailed to it.
+    email_not_kept: bool,
 }
 
 async fn invite_patient(
@@ -160,6 +162,7 @@ async fn invite_patient(
         url: invited.link.url,
         expires: paris_time(invited.link.expires_at_ms),
         mailed: invited.link.mailed,
+        email_not_kept: email.is_some() && !invited.link.mailed,
     };
     Ok(render(&page)?.into_response())
 }

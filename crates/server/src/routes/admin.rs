@@ -52,6 +52,7 @@ struct LinkPage {
     display_name: String,
     action: String,
     sets_password: bool,
+    email: Option<String>,
     qr: Option<String>,
     secret: String,
     error: Option<String>,
@@ -73,6 +74,7 @@ fn heading(p: LinkPurpose) -> &'static str {
         LinkPurpose::PatientInvitation => "Bienvenue sur votre espace patient",
         LinkPurpose::PasswordReset => "Choisir un nouveau mot de passe",
         LinkPurpose::SecondFactorReset => "Enrôler un nouveau second facteur",
+        LinkPurpose::EmailConfirmation => "Confirmer votre adresse e-mail",
     }
 }
 
@@ -101,6 +103,7 @@ async fn show_link(
         display_name: view.display_name,
         action: accounts::link_path(token),
         sets_password: view.purpose.sets_password(),
+        email: view.email,
         qr,
         secret,
         error,
@@ -131,12 +134,27 @@ async fn link_post(
         totp_secret: field(&f, "secret"),
         code: field(&f, "code"),
     };
+    let purpose = accounts::open_link(state.ctx(), &token)
+        .await
+        .map(|v| v.purpose)
+        .ok();
     match accounts::follow_link(state.ctx(), &token, &answer).await? {
         Ok(codes) => {
+            let (title, message) = if purpose == Some(LinkPurpose::EmailConfirmation) {
+                (
+                    "Adresse confirmée",
+                    "Votre adresse e-mail est confirmée : vos avis y seront envoyés.",
+                )
+            } else {
+                (
+                    "Accès prêt",
+                    "Votre accès est prêt : vous pouvez vous connecter.",
+                )
+            };
             let page = LinkDone {
-                title: "Accès prêt".into(),
+                title: title.into(),
                 nav: None,
-                message: "Votre accès est prêt : vous pouvez vous connecter.".into(),
+                message: message.into(),
                 codes,
             };
             Ok(render(&page)?.into_response())

@@ -496,7 +496,9 @@ async fn dashboard(
         choices: choices(&state, &mine, est).await,
         units,
         unit,
-        rate: rate.map_or("—".into(), |(r, _)| format!("{:.1} %", r * 100.0)),
+        rate: rate.map_or("—".into(), |(r, _)| {
+            format!("{:.1} %", r * 100.0).replace('.', ",")
+        }),
         met: rate.is_some_and(|(_, m)| m),
         pushed: d.dmp_pushed,
         eligible: d.dmp_eligible,
@@ -535,7 +537,8 @@ struct AccountPage {
     nav: Option<Nav>,
     csrf: String,
     email: String,
-    saved: bool,
+    /// What was done, said in a status line.
+    done: Option<String>,
     error: Option<String>,
 }
 
@@ -547,7 +550,7 @@ async fn account(State(state): State<AppState>, w: WebUser) -> Result<Response, 
         nav: nav(&w),
         csrf: w.session.csrf_token.clone(),
         email: email.unwrap_or_default(),
-        saved: false,
+        done: None,
         error: None,
     };
     Ok(render(&page)?.into_response())
@@ -562,22 +565,45 @@ async fn save_account(
 ) -> Result<Response, PageError> {
     let f = posted_form(&state, &headers, &w, &body)?;
     let email = field(&f, "email").trim();
-    let valid = crate::services::patients::set_own_email(state.ctx(), &w.actor, email).await?;
+    use crate::services::patients::EmailChange;
+    let change = crate::services::patients::set_own_email(state.ctx(), &w.actor, email).await?;
     let mut page = AccountPage {
         title: "Mes coordonnées".into(),
         nav: nav(&w),
         csrf: w.session.csrf_token.clone(),
         email: email.to_owned(),
-        saved: false,
+        done: None,
         error: None,
     };
-    if !valid {
-        page.error =
-            Some("cette adresse e-mail n'est pas valide (exemple : prenom.nom@exemple.fr)".into());
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+    let (status, said) = match change {
+        EmailChange::Forgotten => (
+            StatusCode::OK,
+            Ok("C'est enregistré : plus rien ne vous sera envoyé par e-mail.".to_owned()),
+        ),
+        EmailChange::Unchanged => (
+            StatusCode::OK,
+            Ok("Cette adresse est déjà celle de vos avis.".to_owned()),
+        ),
+        EmailChange::ConfirmationSent => (
+            StatusCode::OK,
+            Ok(format!(
+                "Un message vient d'être envoyé à {email}. Ouvrez le lien qu'il contient pour confirmer l'adresse : vos avis y seront envoyés ensuite."
+            )),
+        ),
+        EmailChange::Invalid => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Err("cette adresse e-mail n'est pas valide (exemple : prenom.nom@exemple.fr)".to_owned()),
+        ),
+        EmailChange::CannotMail => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Err("l'envoi du message de confirmation n'est pas possible pour le moment : l'adresse n'est pas enregistrée. Réessayez plus tard ou demandez à l'accueil.".to_owned()),
+        ),
+    };
+    match said {
+        Ok(m) => page.done = Some(m),
+        Err(e) => page.error = Some(e),
     }
-    page.saved = true;
-    Ok(render(&page)?.into_response())
+    Ok((status, render(&page)?).into_response())
 }
 
 /// `?etablissement=ID`: which of the reader's establishments a page shows.

@@ -74,7 +74,10 @@ async fn trace(
 }
 
 /// Makes a one-time link for `user`; mails it to `email` when a relay is
-/// configured. Earlier unused links of the same purpose stop working.
+/// configured. Earlier unused links of the same purpose stop working. A
+/// patient's invitation or an address confirmation that left by mail carries
+/// the address: following it proves the patient reads it, and only then do
+/// notices go there.
 pub async fn issue_link(
     ctx: Ctx<'_>,
     user: UserId,
@@ -89,36 +92,46 @@ pub async fn issue_link(
     };
     let token = auth::random_token();
     let now = ctx.now_ms();
-    let link = Link {
-        user,
-        purpose,
-        created_by: created_by.to_owned(),
-        expires_at_ms: now + ttl,
-        used_at_ms: None,
-    };
-    ctx.store
-        .create_link(&auth::token_hash(&token), &link, now)
-        .await?;
     let url = format!(
         "{}{}",
         ctx.config.public_url().trim_end_matches('/'),
         link_path(&token)
     );
+    // Mailed first: the address is confirmed by the link only if the link
+    // went to it.
     let mut mailed = false;
     if let (Some(mailer), Some(to)) = (ctx.mailer, email) {
         let text = match purpose {
             LinkPurpose::PasswordReset => format!(
                 "Pour choisir un nouveau mot de passe Parcours, ouvrez ce lien (valable une heure, une seule fois) :\n{url}\n\nSi vous n'avez rien demandé, ignorez ce message."
             ),
+            LinkPurpose::EmailConfirmation => format!(
+                "Pour recevoir vos avis Parcours (rendez-vous, rappels, nouveaux documents) à cette adresse, ouvrez ce lien et confirmez (valable 3 jours, une seule fois) :\n{url}\n\nSi vous n'avez rien demandé, ignorez ce message : rien ne vous sera envoyé."
+            ),
             _ => format!(
                 "Vous êtes invité(e) à utiliser Parcours. Ouvrez ce lien pour choisir votre mot de passe (valable une seule fois) :\n{url}"
             ),
         };
-        match mailer.send_notice(to, &text).await {
+        match mailer.send_notice(None, to, &text).await {
             Ok(()) => mailed = true,
             Err(e) => tracing::warn!(error = ?e, "a one-time link could not be mailed"),
         }
     }
+    let confirms = matches!(
+        purpose,
+        LinkPurpose::PatientInvitation | LinkPurpose::EmailConfirmation
+    );
+    let link = Link {
+        user,
+        purpose,
+        created_by: created_by.to_owned(),
+        expires_at_ms: now + ttl,
+        used_at_ms: None,
+        email: email.filter(|_| confirms && mailed).map(str::to_owned),
+    };
+    ctx.store
+        .create_link(&auth::token_hash(&token), &link, now)
+        .await?;
     Ok(IssuedLink {
         url,
         expires_at_ms: link.expires_at_ms,
@@ -156,6 +169,8 @@ pub struct LinkView {
     pub display_name: String,
     /// What the link does.
     pub purpose: LinkPurpose,
+    /// The e-mail address following it confirms, if any.
+    pub email: Option<String>,
 }
 
 /// The link a token opens, if it can still be followed.
@@ -180,6 +195,7 @@ pub async fn open_link(ctx: Ctx<'_>, token: &str) -> Result<LinkView, LinkError>
         username: user.username,
         display_name: user.display_name,
         purpose: link.purpose,
+        email: link.email,
     })
 }
 
@@ -248,8 +264,13 @@ pub async fn follow_link(
         Err(store::StoreError::NotFound) => return Ok(Err(LinkError::Invalid)),
         Err(e) => return Err(e.into()),
     };
-    let _ = ctx.session_ends.send(SessionEnd::User(user));
-    let kind = if view.purpose == LinkPurpose::PatientInvitation {
+    if view.purpose.sets_password() || enrol {
+        let _ = ctx.session_ends.send(SessionEnd::User(user));
+    }
+    let kind = if matches!(
+        view.purpose,
+        LinkPurpose::PatientInvitation | LinkPurpose::EmailConfirmation
+    ) {
         "patient"
     } else {
         "user"
@@ -728,11 +749,6 @@ pub async fn invite_patient(
             ctx.store.create_user(&new, ctx.now_ms()).await?
         }
     };
-    if let Some(e) = email {
-        ctx.store
-            .set_patient_email(patient, Some(e), ctx.now_ms())
-            .await?;
-    }
     let who = AuditActor::new(actor, None);
     ctx.store
         .audit(&NewAudit {

@@ -304,6 +304,8 @@ pub async fn checkout(
     // A double click within ten minutes opens the same session.
     let key = format!("parcours-{id}-{}", ctx.now_ms() / 600_000);
     let reference = id.to_string();
+    let account =
+        crate::services::directory::setting(ctx, c.establishment, "payment_account").await?;
     let session = provider
         .create_checkout(&CheckoutRequest {
             reference: &reference,
@@ -313,6 +315,7 @@ pub async fn checkout(
             cancel_url: &cancel,
             email,
             idempotency_key: &key,
+            account: account.as_deref(),
         })
         .await
         .map_err(|e| {
@@ -385,6 +388,17 @@ pub async fn webhook(
         }
         Err(e) => return Err(e.into()),
     };
+    // Paid to the establishment's own account (or, without one, the
+    // platform's): a payment made elsewhere settles nothing here.
+    let account =
+        crate::services::directory::setting(ctx, c.establishment, "payment_account").await?;
+    if event.account != account {
+        tracing::error!(event = %event.id, "paid on another account than the establishment's: not settled");
+        return Err(AppError::Unprocessable(
+            "business-rule",
+            "le paiement n'a pas été reçu sur le compte de l'établissement".into(),
+        ));
+    }
     if session.amount_total != Some(c.fee_cents) || session.currency.as_deref() != Some("eur") {
         tracing::error!(event = %event.id, "paid amount differs from the fee: not settled");
         return Err(AppError::Unprocessable(

@@ -255,6 +255,8 @@ fn pdf_of(d: &Document, author: &str, establishment: &str) -> Vec<u8> {
 pub(crate) struct ForDmp<'a> {
     /// The outbox idempotency key.
     pub key: String,
+    /// Whose document: its MHD recipient and credentials send it.
+    pub establishment: domain::EstablishmentId,
     pub unique_id: &'a str,
     /// RPPS and display name.
     pub author: (Option<&'a str>, &'a str),
@@ -280,6 +282,9 @@ pub(crate) async fn dmp_plan(
     f: &ForDmp<'_>,
 ) -> Result<RecipientPlan, AppError> {
     let (dmp, opposition) = ctx.store.dmp_of(p.id).await?;
+    let mhd = crate::services::directory::setting(ctx, f.establishment, "mhd_recipient")
+        .await?
+        .or_else(|| ctx.config.mhd_destination.clone());
     let eligible = rules::dmp_eligibility(
         p.status.ins_exchangeable() && p.ins.is_some(),
         dmp,
@@ -292,50 +297,45 @@ pub(crate) async fn dmp_plan(
         state,
         detail: Some(detail),
     };
-    Ok(
-        match (
-            eligible,
-            ctx.config.mhd_destination.as_deref(),
-            p.ins.as_ref(),
-        ) {
-            (Err(why), _, _) => plan("skipped", why.to_string()),
-            (Ok(()), None, _) | (Ok(()), _, None) => plan(
-                "waiting",
-                "aucun destinataire MHD configuré (PARCOURS_MHD_DESTINATION)".into(),
-            ),
-            (Ok(()), Some(dest), Some(ins)) => {
-                let oid = ins.kind().oid();
-                let value = ins.value();
-                let submission = uuid::Uuid::new_v4().to_string();
-                let bundle = interop::fhir::mhd::provide_bundle(&interop::fhir::mhd::Submission {
-                    unique_id: f.unique_id,
-                    submission_id: &submission,
-                    ins: (&value, oid),
-                    author: f.author,
-                    custodian: f.custodian,
-                    type_code: f.type_code,
-                    class_code: f.class_code,
-                    title: f.title,
-                    date_ms: f.date_ms,
-                    period_start_ms: f.period_start_ms,
-                    cda: f.cda,
-                    replaces: f.replaces,
-                });
-                RecipientPlan {
-                    recipient: Recipient::Dmp,
-                    address: dest.to_owned(),
-                    message: Some(NewMessage {
-                        idempotency_key: f.key.clone(),
-                        topic: MHD_TOPIC.into(),
-                        destination: dest.to_owned(),
-                        payload: bundle.to_string(),
-                    }),
-                    state: "pending",
-                    detail: None,
-                }
+    Ok(match (eligible, mhd.as_deref(), p.ins.as_ref()) {
+        (Err(why), _, _) => plan("skipped", why.to_string()),
+        (Ok(()), None, _) | (Ok(()), _, None) => plan(
+            "waiting",
+            "aucun destinataire MHD configuré (PARCOURS_MHD_DESTINATION)".into(),
+        ),
+        (Ok(()), Some(dest), Some(ins)) => {
+            let oid = ins.kind().oid();
+            let value = ins.value();
+            let submission = uuid::Uuid::new_v4().to_string();
+            let bundle = interop::fhir::mhd::provide_bundle(&interop::fhir::mhd::Submission {
+                unique_id: f.unique_id,
+                submission_id: &submission,
+                ins: (&value, oid),
+                author: f.author,
+                custodian: f.custodian,
+                type_code: f.type_code,
+                class_code: f.class_code,
+                title: f.title,
+                date_ms: f.date_ms,
+                period_start_ms: f.period_start_ms,
+                cda: f.cda,
+                replaces: f.replaces,
+            });
+            RecipientPlan {
+                recipient: Recipient::Dmp,
+                address: dest.to_owned(),
+                message: Some(NewMessage {
+                    idempotency_key: f.key.clone(),
+                    topic: MHD_TOPIC.into(),
+                    destination: dest.to_owned(),
+                    payload: bundle.to_string(),
+                    establishment: Some(f.establishment),
+                }),
+                state: "pending",
+                detail: None,
             }
-        },
-    )
+        }
+    })
 }
 
 /// Validates a draft (a doctor of its establishment) and sends it to each
@@ -378,6 +378,7 @@ pub async fn validate(
                         "Un nouveau document est disponible dans votre espace Parcours : {}.",
                         d.title
                     ),
+                    establishment: Some(d.establishment),
                 }),
                 state: "pending",
                 detail: None,
@@ -385,6 +386,7 @@ pub async fn validate(
             Recipient::Dmp => {
                 let for_dmp = ForDmp {
                     key: format!("doc:{}:dmp", d.id),
+                    establishment: est.id,
                     unique_id: &d.unique_id,
                     author: (user.rpps.as_deref(), &user.display_name),
                     custodian: (&est.finess, &est.name),
@@ -577,6 +579,7 @@ fn mail_plan(
             "pdf": b64.encode(&built.pdf),
         })
         .to_string(),
+        establishment: Some(est.id),
     };
     Ok(plan(address, Some(message), "pending", None))
 }

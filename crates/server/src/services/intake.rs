@@ -145,6 +145,7 @@ async fn filing(
         &p,
         &ForDmp {
             key: format!("mail:{}:dmp", h.unique_id),
+            establishment: est.id,
             unique_id: &h.unique_id,
             author: (h.author_rpps.as_deref(), &h.author),
             custodian: (&est.finess, &est.name),

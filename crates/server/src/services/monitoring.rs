@@ -356,6 +356,7 @@ pub async fn closing_report(
 pub struct ReportTarget {
     /// Where the ORU goes (the establishment's own destination, else the instance's).
     pub destination: String,
+    establishment: domain::EstablishmentId,
     patient: domain::identity::PatientRecord,
     domain_oid: String,
     finess: String,
@@ -379,6 +380,7 @@ pub async fn report_target(
     let finess = ctx.store.establishment(establishment).await?.finess;
     Ok(Some(ReportTarget {
         destination,
+        establishment,
         patient,
         domain_oid,
         finess,
@@ -413,6 +415,7 @@ fn report_for(
         topic: crate::outbound::ORU_TOPIC.into(),
         destination: t.destination.clone(),
         payload,
+        establishment: Some(t.establishment),
     })
 }
 

@@ -24,6 +24,7 @@ pub async fn enqueue(ctx: Ctx<'_>, report: &OruReport) -> Result<bool, AppError>
         topic: ORU_TOPIC.into(),
         destination,
         payload,
+        establishment: None,
     };
     Ok(ctx.store.enqueue(&m, ctx.now_ms()).await?)
 }

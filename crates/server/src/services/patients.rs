@@ -448,19 +448,59 @@ pub async fn own_email(ctx: Ctx<'_>, actor: &Actor) -> Result<Option<String>, Ap
     Ok(ctx.store.patient_email(own(actor)?).await?)
 }
 
-/// The patient `actor` sets (or, empty, forgets) their e-mail address;
-/// `false` when it is not a valid address (nothing written).
+/// What became of an address a patient gave on the portal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmailChange {
+    /// Empty: forgotten at once, nothing goes by e-mail any more.
+    Forgotten,
+    /// The address notices already go to.
+    Unchanged,
+    /// A confirmation link left for it: notices go there once it is followed.
+    ConfirmationSent,
+    /// Not an e-mail address (nothing written).
+    Invalid,
+    /// No relay, or the relay refused: it cannot be confirmed now (nothing written).
+    CannotMail,
+}
+
+/// The patient `actor` gives (or, empty, forgets) their e-mail address. A
+/// new address is not used before the patient follows the link mailed to it:
+/// a typo must not send someone else their appointments.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn set_own_email(ctx: Ctx<'_>, actor: &Actor, email: &str) -> Result<bool, AppError> {
+pub async fn set_own_email(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    email: &str,
+) -> Result<EmailChange, AppError> {
     let p = own(actor)?;
+    let Principal::Patient { user, .. } = actor.principal else {
+        return Err(AppError::NotFound("page réservée aux patients".into()));
+    };
     let email = email.trim();
-    let valid =
-        email.is_empty() || (email.len() <= 254 && email.parse::<lettre::Address>().is_ok());
-    if !valid {
-        return Ok(false);
+    if email.is_empty() {
+        ctx.store.set_patient_email(p, None, ctx.now_ms()).await?;
+        return Ok(EmailChange::Forgotten);
     }
-    ctx.store
-        .set_patient_email(p, (!email.is_empty()).then_some(email), ctx.now_ms())
-        .await?;
-    Ok(true)
+    if email.len() > 254 || email.parse::<lettre::Address>().is_err() {
+        return Ok(EmailChange::Invalid);
+    }
+    if ctx.store.patient_email(p).await?.as_deref() == Some(email) {
+        return Ok(EmailChange::Unchanged);
+    }
+    if ctx.mailer.is_none() {
+        return Ok(EmailChange::CannotMail);
+    }
+    let link = crate::services::accounts::issue_link(
+        ctx,
+        user,
+        store::accounts::LinkPurpose::EmailConfirmation,
+        "self",
+        Some(email),
+    )
+    .await?;
+    Ok(if link.mailed {
+        EmailChange::ConfirmationSent
+    } else {
+        EmailChange::CannotMail
+    })
 }

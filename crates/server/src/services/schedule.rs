@@ -133,6 +133,7 @@ pub(crate) async fn notice(
         topic: crate::outbound::NOTIFY_TOPIC.into(),
         destination: format!("portail:{}", n.patient),
         payload: format!("{text}\n\n{ics}"),
+        establishment: Some(n.establishment),
     })
 }
 
@@ -196,6 +197,7 @@ async fn siu(ctx: Ctx<'_>, a: &Appointment) -> Result<Option<NewMessage>, AppErr
         topic: crate::outbound::SIU_TOPIC.into(),
         destination,
         payload,
+        establishment: Some(a.establishment),
     }))
 }
 

@@ -1071,6 +1071,42 @@ async fn the_demo_looks_alive_with_a_day_of_adt_and_open_alerts() {
         let clinic = app.establishment_id(server::demo::CLINIC_FINESS).await;
         let queue = app.store.alert_queue(clinic).await.unwrap();
         assert_eq!(queue.len(), 2, "{backend}: open alerts in the queue");
+        // The clinic's dispatch dashboard has documents in every state.
+        let desk = app.login("sec.durand").await;
+        let board = app.get_page("/documents", &desk).await.page();
+        for state in [
+            "DMP (Mon Espace Santé) : remis",
+            "Médecin traitant : en cours d'envoi",
+            "DMP (Mon Espace Santé) : échec",
+            "DMP (Mon Espace Santé) : non envoyé",
+            "Médecin traitant : en attente",
+            "INS inconnue du téléservice DMP",
+            "le patient s'est opposé à l'alimentation de son DMP",
+        ] {
+            assert!(board.contains(state), "{backend}: {state:?} in {board}");
+        }
+        // Eligible: the seed's report, the letter (pushed), the refused
+        // report and both versions of the corrected one.
+        assert!(
+            board.contains("20,0 %") && board.contains("1 envoyés sur 5 éligibles"),
+            "{backend}: {board}"
+        );
+        // The corrected report replaced its first version.
+        let blanc = app.demo_patient("Blanc").await;
+        let docs = app.store.documents_of_patient(blanc.id).await.unwrap();
+        let first = docs.iter().find(|d| d.version == 1).unwrap();
+        let second = docs.iter().find(|d| d.version == 2).unwrap();
+        assert_eq!(
+            (first.superseded_by, second.replaces),
+            (Some(second.id), Some(first.id)),
+            "{backend}"
+        );
+        // The refused copy is a dead letter the DSI can see and replay.
+        assert_eq!(
+            app.store.outbox_dead(10).await.unwrap().len(),
+            1,
+            "{backend}"
+        );
     }
 }
 
@@ -1316,4 +1352,220 @@ async fn an_establishment_enrols_only_in_the_programmes_it_offers() {
         let after = app.store.enrolments_of(rousseau.id).await.unwrap().len();
         assert_eq!(after, before + 1, "{backend}");
     }
+}
+
+/// The mails in the relay's box that carry a one-time link, to `to`.
+fn link_mails(relay: &crate::mail::Relay, to: &str) -> Vec<String> {
+    crate::mail::mails(&relay.dir)
+        .into_iter()
+        .filter(|m| m.contains(&format!("To: {to}")))
+        .filter(|m| m.replace("=\r\n", "").replace("=\n", "").contains("/lien/"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_patients_address_is_used_only_once_the_patient_confirms_it() {
+    let relay = crate::mail::relay().await;
+    let port = relay.port;
+    let app = spawn_app_with("sqlite", move |c| {
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"))
+    })
+    .await;
+    let lambert = app.demo_patient("Lambert").await;
+    let patient = app.login(server::demo::PATIENT_LOGIN).await;
+    let pcookie = format!("parcours_session={patient}");
+    let page = app.get_page("/mon-compte", &patient).await;
+    let csrf = csrf_field(&page.text);
+    let give = async |email: &str| {
+        app.post_form(
+            "/mon-compte",
+            &pcookie,
+            &[("csrf", csrf.as_str()), ("email", email)],
+        )
+        .await
+    };
+    // Given: a confirmation leaves, and nothing is used yet.
+    let r = give("monique.l@exemple.fr").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.page()
+            .contains("Un message vient d'être envoyé à monique.l@exemple.fr"),
+        "{}",
+        r.text
+    );
+    assert_eq!(app.store.patient_email(lambert.id).await.unwrap(), None);
+    eventually("the confirmation mail", async || {
+        !link_mails(&relay, "monique.l@exemple.fr").is_empty()
+    })
+    .await;
+    let mail = link_mails(&relay, "monique.l@exemple.fr").remove(0);
+    assert!(
+        mail.contains("From: Parcours <ne-pas-repondre@parcours.invalid>"),
+        "the platform's own sender: {mail}"
+    );
+    let link = link_in_mail(&mail);
+    // Its page names the address; following it confirms, and the patient's
+    // session goes on (no credential changed).
+    let page = app.get(&link, None).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.text
+            .contains("<strong data-email>monique.l@exemple.fr</strong>"),
+        "{}",
+        page.text
+    );
+    assert!(!page.text.contains("name=\"password\""));
+    let r = app.follow(&link, &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.page().contains("Votre adresse e-mail est confirmée"));
+    assert_eq!(
+        app.store
+            .patient_email(lambert.id)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("monique.l@exemple.fr")
+    );
+    assert_eq!(app.get_page("/mon-compte", &patient).await.status, 200);
+    assert_eq!(app.get(&link, None).await.status, 404, "once only");
+    assert_eq!(audited(&app.store, &["link.email_confirmation"]).await, 1);
+    // The same address again: nothing to confirm.
+    let r = give("monique.l@exemple.fr").await;
+    assert!(r.page().contains("déjà celle de vos avis"), "{}", r.text);
+    // A new address: the confirmed one stays in use until the new one is
+    // confirmed; an unconfirmed link changes nothing when it expires.
+    let r = give("autre@exemple.fr").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        app.store
+            .patient_email(lambert.id)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("monique.l@exemple.fr")
+    );
+    eventually("the second confirmation mail", async || {
+        !link_mails(&relay, "autre@exemple.fr").is_empty()
+    })
+    .await;
+    let late = link_in_mail(&link_mails(&relay, "autre@exemple.fr").remove(0));
+    app.clock.advance_secs(4 * 24 * 3600);
+    assert_eq!(app.follow(&late, &[]).await.status, 404, "expired");
+    assert_eq!(
+        app.store
+            .patient_email(lambert.id)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("monique.l@exemple.fr")
+    );
+    // Empty: forgotten at once.
+    let patient = app.login(server::demo::PATIENT_LOGIN).await;
+    let page = app.get_page("/mon-compte", &patient).await;
+    let r = app
+        .post_form(
+            "/mon-compte",
+            &format!("parcours_session={patient}"),
+            &[("csrf", &csrf_field(&page.text)), ("email", "")],
+        )
+        .await;
+    assert!(r.page().contains("plus rien ne vous sera envoyé"));
+    assert_eq!(app.store.patient_email(lambert.id).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn without_a_relay_no_address_is_kept_unconfirmed() {
+    let app = spawn_app("sqlite").await;
+    let lambert = app.demo_patient("Lambert").await;
+    let patient = app.login(server::demo::PATIENT_LOGIN).await;
+    let page = app.get_page("/mon-compte", &patient).await;
+    let r = app
+        .post_form(
+            "/mon-compte",
+            &format!("parcours_session={patient}"),
+            &[
+                ("csrf", &csrf_field(&page.text)),
+                ("email", "monique.l@exemple.fr"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert!(r.page().contains("l'adresse n'est pas enregistrée"));
+    assert_eq!(app.store.patient_email(lambert.id).await.unwrap(), None);
+    // The desk's invitation with an address it cannot mail: printed, and the
+    // address is said not kept, even once the patient follows the link.
+    let desk = app.login("sec.durand").await;
+    let rousseau = app.demo_patient("Rousseau").await;
+    let page = app
+        .get_page(&format!("/patients/{}", rousseau.id), &desk)
+        .await;
+    let r = app
+        .post_form(
+            &format!("/patients/{}/portail", rousseau.id),
+            &format!("parcours_session={desk}"),
+            &[
+                ("csrf", &csrf_field(&page.text)),
+                ("email", "rousseau@exemple.fr"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.page().contains("l'adresse saisie n'est pas enregistrée"));
+    let link = link_in(&r.text);
+    let pw = "mon mot de passe à moi";
+    let r = app
+        .follow(&link, &[("password", pw), ("confirm", pw)])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(app.store.patient_email(rousseau.id).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_mailed_invitation_confirms_the_address_when_followed() {
+    let relay = crate::mail::relay().await;
+    let port = relay.port;
+    let app = spawn_app_with("sqlite", move |c| {
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"))
+    })
+    .await;
+    let desk = app.login("sec.durand").await;
+    let rousseau = app.demo_patient("Rousseau").await;
+    let page = app
+        .get_page(&format!("/patients/{}", rousseau.id), &desk)
+        .await;
+    let r = app
+        .post_form(
+            &format!("/patients/{}/portail", rousseau.id),
+            &format!("parcours_session={desk}"),
+            &[
+                ("csrf", &csrf_field(&page.text)),
+                ("email", "rousseau@exemple.fr"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.page()
+            .contains("en l'ouvrant, le patient confirme son adresse")
+    );
+    assert!(!r.page().contains("n'est pas enregistrée"));
+    assert_eq!(app.store.patient_email(rousseau.id).await.unwrap(), None);
+    eventually("the invitation mail", async || {
+        !link_mails(&relay, "rousseau@exemple.fr").is_empty()
+    })
+    .await;
+    let link = link_in_mail(&link_mails(&relay, "rousseau@exemple.fr").remove(0));
+    let pw = "mon mot de passe à moi";
+    let r = app
+        .follow(&link, &[("password", pw), ("confirm", pw)])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        app.store
+            .patient_email(rousseau.id)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("rousseau@exemple.fr")
+    );
 }

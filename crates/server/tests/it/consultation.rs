@@ -344,6 +344,10 @@ async fn the_prescription_is_released_after_online_payment_and_approval() {
                 &format!("Bearer {SECRET_KEY}")
             );
             assert!(headers.get("idempotency-key").is_some());
+            assert!(
+                headers.get("stripe-account").is_none(),
+                "no account of its own: the platform's"
+            );
             assert_eq!(form_value(form, "mode"), "payment");
             assert_eq!(form_value(form, "client_reference_id"), id);
             assert_eq!(
@@ -677,6 +681,72 @@ async fn a_provider_that_does_not_answer_or_refuses_is_said_plainly() {
         "{}",
         r.text
     );
+}
+
+#[tokio::test]
+async fn a_payment_goes_to_the_establishments_own_account_and_only_it_settles() {
+    let provider = stand_in().await;
+    let app = app_with_provider("sqlite", &provider.base).await;
+    app.set_setting(
+        server::demo::CLINIC_FINESS,
+        "payment_account",
+        Some("acct_saintroch"),
+    )
+    .await;
+    let id = video_appointment(&app).await;
+    let patient = app.login(server::demo::PATIENT_LOGIN).await;
+    let doctor = app.login("dr.martin").await;
+    close_it(&app, &doctor, &id).await;
+    let pshow = app.get_page(&format!("/rdv/{id}"), &patient).await;
+    let r = app
+        .post_form(
+            &format!("/rdv/{id}/paiement"),
+            &format!("parcours_session={patient}"),
+            &[("csrf", &csrf_field(&pshow.text))],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    {
+        let seen = provider.requests.lock().unwrap();
+        let (headers, _) = seen.last().unwrap();
+        assert_eq!(
+            headers.get("stripe-account").unwrap(),
+            "acct_saintroch",
+            "opened on the clinic's connected account"
+        );
+    }
+    let settled = async || {
+        app.store
+            .consultation(id.parse::<domain::AppointmentId>().unwrap())
+            .await
+            .unwrap()
+            .settled
+    };
+    // Paid on the platform's own account, or another establishment's: not ours.
+    let on = |account: Option<&str>| {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&paid_event("cs_test_1", &id, 3000)).unwrap();
+        if let Some(a) = account {
+            v["account"] = a.into();
+        }
+        v.to_string()
+    };
+    for wrong in [None, Some("acct_autre")] {
+        let body = on(wrong);
+        let r = app.webhook(&body, &app.sign_now(&body)).await;
+        assert_eq!(r.status, 422, "{wrong:?}: {}", r.text);
+        assert!(r.text.contains("compte de l'établissement"), "{}", r.text);
+        assert_eq!(settled().await, None);
+    }
+    let body = on(Some("acct_saintroch"));
+    let r = app.webhook(&body, &app.sign_now(&body)).await;
+    assert_eq!(
+        (r.status, r.json()["outcome"].as_str()),
+        (200, Some("settled")),
+        "{}",
+        r.text
+    );
+    assert!(settled().await.is_some());
 }
 
 #[tokio::test]

@@ -287,7 +287,7 @@ async fn drafted_validated_and_delivered_to_another_instance_as_dmp() {
         // eligible, under the target; the GP's copy waiting, with why.
         let board = app.get_page("/documents", &desk).await.page();
         assert!(
-            board.contains("50.0 %")
+            board.contains("50,0 %")
                 && board.contains("1 envoyés sur 2 éligibles")
                 && board.contains("non atteint")
                 && board.contains("messagerie non configurée")
@@ -867,4 +867,127 @@ async fn a_correction_replaces_the_validated_version_everywhere_it_went() {
         );
         assert!(!mine.contains(&format!("/documents/{v1}/pdf")), "{backend}");
     }
+}
+
+#[tokio::test]
+async fn each_establishment_sends_to_its_own_mhd_recipient_with_its_own_client() {
+    use axum::routing::post;
+    use domain::documents::Recipient;
+    // The clinic's DMP gateway: a token endpoint that knows one client, and
+    // a recipient that files what bears its token.
+    type Seen = Arc<Mutex<Vec<String>>>;
+    let (tokens, bearers): (Seen, Seen) = Default::default();
+    let (t, b) = (tokens.clone(), bearers.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let gateway = axum::Router::new()
+        .route(
+            "/token",
+            post(async move |body: String| {
+                let form: Vec<(String, String)> = serde_urlencoded::from_str(&body).unwrap();
+                let get = |k: &str| {
+                    form.iter()
+                        .find(|(n, _)| n == k)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default()
+                };
+                t.lock()
+                    .unwrap()
+                    .push(format!("{}:{}", get("client_id"), get("client_secret")));
+                if (get("client_id"), get("client_secret"))
+                    == ("clinique-dmp".into(), "le-secret-de-la-clinique".into())
+                {
+                    (
+                        axum::http::StatusCode::OK,
+                        r#"{"access_token":"tok-clinique","token_type":"Bearer","expires_in":3600}"#,
+                    )
+                } else {
+                    (axum::http::StatusCode::UNAUTHORIZED, r#"{"error":"invalid_client"}"#)
+                }
+            }),
+        )
+        .route(
+            "/fhir",
+            post(async move |headers: axum::http::HeaderMap| {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                let ok = auth == "Bearer tok-clinique";
+                b.lock().unwrap().push(auth);
+                if ok {
+                    (axum::http::StatusCode::OK, r#"{"resourceType":"Bundle","type":"transaction-response"}"#)
+                } else {
+                    (axum::http::StatusCode::UNAUTHORIZED, r#"{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"security","diagnostics":"jeton"}]}"#)
+                }
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, gateway).await.unwrap() });
+    // The instance has no MHD recipient of its own.
+    let app = spawn_app("sqlite").await;
+    let doctor = app.login("dr.martin").await;
+    let first = draft(&app).await;
+    assert_eq!(validate(&app, &doctor, &first).await.status, 303);
+    let (state, why, _) = recipient_state(&app, &first, Recipient::Dmp).await;
+    assert_eq!(state, "waiting");
+    assert!(why.unwrap().contains("aucun destinataire MHD configuré"));
+
+    // The clinic's file names its recipient and token endpoint but not yet
+    // its client: the submission waits, with what is missing.
+    let clinic = server::demo::CLINIC_FINESS;
+    app.set_setting(clinic, "mhd_recipient", Some(&format!("{base}/fhir")))
+        .await;
+    app.set_setting(clinic, "mhd_token_url", Some(&format!("{base}/token")))
+        .await;
+    let second = draft(&app).await;
+    assert_eq!(validate(&app, &doctor, &second).await.status, 303);
+    eventually("the attempt recorded", async || {
+        recipient_state(&app, &second, Recipient::Dmp).await.2 >= 1
+    })
+    .await;
+    let (state, why, _) = recipient_state(&app, &second, Recipient::Dmp).await;
+    assert_eq!(state, "pending");
+    assert!(
+        why.as_deref()
+            .unwrap()
+            .contains("mhd_client_id et mhd_client_secret_file manquent"),
+        "{why:?}"
+    );
+    assert!(
+        bearers.lock().unwrap().is_empty(),
+        "nothing sent unauthenticated"
+    );
+
+    // Completed (the secret read from its file): the retry goes with the
+    // clinic's token, fetched once for both documents.
+    let secret = std::env::temp_dir().join(format!("parcours-mhd-{}", uuid::Uuid::new_v4()));
+    std::fs::write(&secret, "le-secret-de-la-clinique\n").unwrap();
+    app.set_setting(clinic, "mhd_client_id", Some("clinique-dmp"))
+        .await;
+    app.set_setting(
+        clinic,
+        "mhd_client_secret_file",
+        Some(secret.to_str().unwrap()),
+    )
+    .await;
+    let third = draft(&app).await;
+    assert_eq!(validate(&app, &doctor, &third).await.status, 303);
+    app.clock.advance_secs(600);
+    for id in [&second, &third] {
+        eventually("delivered to the clinic's recipient", async || {
+            recipient_state(&app, id, Recipient::Dmp).await.0 == "delivered"
+        })
+        .await;
+    }
+    assert_eq!(
+        *tokens.lock().unwrap(),
+        ["clinique-dmp:le-secret-de-la-clinique"],
+        "one token for both"
+    );
+    assert_eq!(
+        *bearers.lock().unwrap(),
+        ["Bearer tok-clinique", "Bearer tok-clinique"]
+    );
+    let _ = std::fs::remove_file(secret);
 }

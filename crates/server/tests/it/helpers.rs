@@ -606,6 +606,24 @@ impl TestApp {
             .id
     }
 
+    /// Sets (or, `None`, removes) an integration setting of establishment
+    /// `finess`, as its organisation file would.
+    pub async fn set_setting(&self, finess: &str, name: &str, value: Option<&str>) {
+        let establishment = self.establishment_id(finess).await;
+        self.store
+            .apply_org_changes(
+                &[store::orgs::OrgChange::Setting {
+                    establishment,
+                    name: name.into(),
+                    value: value.map(str::to_owned),
+                }],
+                self.clock.now_ms(),
+                "test",
+            )
+            .await
+            .unwrap();
+    }
+
     /// A demo establishment's id.
     pub async fn establishment_id(&self, finess: &str) -> domain::EstablishmentId {
         self.store

@@ -795,3 +795,64 @@ async fn staff_of_two_establishments_choose_whose_documents_they_see() {
         );
     }
 }
+
+#[tokio::test]
+async fn each_establishments_own_mailbox_is_read_as_its_file_names_it() {
+    let imap = Imap::start().await;
+    let port = imap.port();
+    // No mailbox in the instance's configuration; the task runs anyway.
+    let app = spawn_app_with("sqlite", |c| c.imap_poll_seconds = 1).await;
+    assert!(server::mailbox::mailboxes(&app.state).await.is_empty());
+    // The clinic's file names its mailbox and the file of its password.
+    let secret = std::env::temp_dir().join(format!("parcours-imap-{}", rand()));
+    std::fs::write(&secret, format!("{PASSWORD}\n")).unwrap();
+    let clinic = server::demo::CLINIC_FINESS;
+    app.set_setting(
+        clinic,
+        "imap_url",
+        Some(&format!("imap://{USER}@127.0.0.1:{port}/INBOX")),
+    )
+    .await;
+    app.set_setting(clinic, "imap_password_file", Some(secret.to_str().unwrap()))
+        .await;
+    // The hospital's names a mailbox without its password file: said and
+    // skipped, the clinic's still read.
+    app.set_setting(
+        server::demo::HOSPITAL_FINESS,
+        "imap_url",
+        Some("imap://bal@127.0.0.1:9/INBOX"),
+    )
+    .await;
+    let boxes = server::mailbox::mailboxes(&app.state).await;
+    assert_eq!(boxes.len(), 1, "{boxes:?}");
+    assert!(format!("{boxes:?}").contains(clinic));
+    assert!(
+        !format!("{boxes:?}").contains(PASSWORD),
+        "no password in Debug"
+    );
+    // The running task takes a surgeon's letter in for the clinic.
+    let lambert = app.demo_patient("Lambert").await;
+    let oid = format!("1.2.250.1.999.77.9.{}", rand());
+    imap.deliver(
+        "9.mail",
+        &surgeon_mail(
+            &format!("m9-{oid}@cabinet"),
+            Some(&surgeon_cda(&lambert, &oid)),
+        ),
+    );
+    eventually("the letter is read and marked seen", async || {
+        imap.seen() == 1
+    })
+    .await;
+    let est = app.establishment_id(clinic).await;
+    let filed = app
+        .store
+        .document_by_unique_id(&format!("urn:oid:{oid}"))
+        .await
+        .unwrap()
+        .expect("filed");
+    assert_eq!((filed.patient, filed.establishment), (lambert.id, est));
+    // Its password file gone: the mailbox is said unusable, nothing read.
+    std::fs::remove_file(&secret).unwrap();
+    assert!(server::mailbox::mailboxes(&app.state).await.is_empty());
+}

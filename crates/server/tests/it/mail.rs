@@ -63,7 +63,8 @@ async fn a_confirmation_reaches_the_patients_mailbox_with_its_calendar_event() {
     .await;
     let patient = app.login(server::demo::PATIENT_LOGIN).await;
     let pcookie = format!("parcours_session={patient}");
-    // A bad address is said; a good one is kept.
+    // A bad address is said; a good one is kept once she follows the link
+    // mailed to it.
     let page = app.get_page("/mon-compte", &patient).await;
     assert_eq!(page.status, 200);
     let csrf = csrf_field(&page.text);
@@ -85,6 +86,30 @@ async fn a_confirmation_reaches_the_patients_mailbox_with_its_calendar_event() {
         .await;
     assert_eq!(r1.status, 200);
     let lambert = app.demo_patient("Lambert").await.id;
+    assert_eq!(app.store.patient_email(lambert).await.unwrap(), None);
+    let flat = |m: &String| m.replace("=\r\n", "").replace("=\n", "");
+    let dir = r.dir.clone();
+    let confirmation_link = || {
+        mails(&dir).iter().map(flat).find_map(|m| {
+            let i = m.find("/lien/")?;
+            Some(m[i..].chars().take(6 + 64).collect::<String>())
+        })
+    };
+    eventually("the address confirmation", async || {
+        confirmation_link().is_some()
+    })
+    .await;
+    let link = confirmation_link().unwrap();
+    let r1 = read(
+        app.http
+            .post(app.url(&link))
+            .form::<[(&str, &str)]>(&[])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r1.status, 200, "{}", r1.text);
     assert_eq!(
         app.store.patient_email(lambert).await.unwrap().as_deref(),
         Some("monique.lambert@exemple.fr")
@@ -206,6 +231,7 @@ async fn without_an_address_the_notice_stays_on_the_portal() {
                 topic: server::delivery::NOTIFY_TOPIC.into(),
                 destination: format!("portail:{lambert}"),
                 payload: "Un message".into(),
+                establishment: None,
             },
             app.clock.now_ms(),
         )
@@ -405,6 +431,7 @@ async fn documents_go_to_an_mssante_operator_over_starttls_with_the_establishmen
     let ours = Some((pki.path("client.pem"), pki.path("client.key")));
     let send = async |m: &server::mail::Mailer| {
         m.send_document(
+            None,
             "dr.generaliste@medecin.mssante.fr",
             "Lettre de liaison",
             b"PK\x05\x06".to_vec(),
@@ -497,4 +524,71 @@ fn smtp_settings_that_cannot_work_stop_the_start_with_why() {
         mailer("smtps://x".into(), None, None).unwrap().is_some(),
         "implicit TLS, system roots"
     );
+}
+
+#[tokio::test]
+async fn an_establishments_mail_leaves_from_its_own_address() {
+    let r = relay().await;
+    let port = r.port;
+    let app = spawn_app_with("sqlite", move |c| {
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"))
+    })
+    .await;
+    let lambert = app.demo_patient("Lambert").await.id;
+    app.store
+        .set_patient_email(lambert, Some("monique@exemple.fr"), app.clock.now_ms())
+        .await
+        .unwrap();
+    app.set_setting(
+        server::demo::CLINIC_FINESS,
+        "smtp_from",
+        Some("secretariat@saint-roch.example"),
+    )
+    .await;
+    let clinic = app.establishment_id(server::demo::CLINIC_FINESS).await;
+    let hospital = app.establishment_id(server::demo::HOSPITAL_FINESS).await;
+    for (key, establishment) in [
+        ("test:clinique", Some(clinic)),
+        ("test:hopital", Some(hospital)),
+        ("test:plateforme", None),
+    ] {
+        app.store
+            .enqueue(
+                &store::outbox::NewMessage {
+                    idempotency_key: key.into(),
+                    topic: server::delivery::NOTIFY_TOPIC.into(),
+                    destination: format!("portail:{lambert}"),
+                    payload: format!("Message {key}"),
+                    establishment,
+                },
+                app.clock.now_ms(),
+            )
+            .await
+            .unwrap();
+    }
+    let dir = r.dir.clone();
+    let from_of = |key: &str| {
+        mails(&dir)
+            .into_iter()
+            .find(|m| m.contains(&format!("Message {key}")))
+            .and_then(|m| {
+                m.lines()
+                    .find(|l| l.starts_with("From: "))
+                    .map(str::to_owned)
+            })
+    };
+    eventually("the three mails", async || {
+        ["test:clinique", "test:hopital", "test:plateforme"]
+            .iter()
+            .all(|k| from_of(k).is_some())
+    })
+    .await;
+    assert_eq!(
+        from_of("test:clinique").as_deref(),
+        Some("From: secretariat@saint-roch.example")
+    );
+    // The hospital sets none: the instance's sender, as for the platform's own.
+    let instance = "From: Parcours <ne-pas-repondre@parcours.invalid>";
+    assert_eq!(from_of("test:hopital").as_deref(), Some(instance));
+    assert_eq!(from_of("test:plateforme").as_deref(), Some(instance));
 }

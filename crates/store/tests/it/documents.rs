@@ -62,6 +62,7 @@ async fn drafts_validation_recipients_and_received_documents() {
                     topic: "mhd".into(),
                     destination: "http://dmp.test/fhir".into(),
                     payload: "{}".into(),
+                    establishment: None,
                 }),
                 state: "pending",
                 detail: None,

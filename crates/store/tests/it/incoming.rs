@@ -63,6 +63,7 @@ async fn a_mail_is_filed_once_and_a_queued_one_attached_once() {
                     topic: "mhd".into(),
                     destination: "http://dmp.test/fhir".into(),
                     payload: "{}".into(),
+                    establishment: None,
                 }),
                 state: "pending",
                 detail: None,

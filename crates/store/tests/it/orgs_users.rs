@@ -13,7 +13,7 @@ async fn migrations_apply_once_and_are_recorded() {
     for (name, s) in backends().await {
         assert_eq!(
             s.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17],
             "{name}"
         );
         assert!(
@@ -277,5 +277,151 @@ async fn api_clients_and_tokens() {
                 .await,
             Err(StoreError::Conflict(_))
         ));
+    }
+}
+
+#[tokio::test]
+async fn a_link_confirms_a_patients_address_without_ending_sessions() {
+    use store::accounts::{Link, LinkCompletion, LinkPurpose};
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let p = s
+            .create_patient(&new_patient(w.t1.id, "Martin", "Marie"), &who(), NOW)
+            .await
+            .unwrap()
+            .id;
+        let uid = s
+            .create_user(
+                &NewUser {
+                    username: format!("patient.{}", rand_suffix()),
+                    kind: UserKind::Patient,
+                    totp_secret: None,
+                    rpps: None,
+                    profession: None,
+                    patient: Some(p),
+                    ..user("x", vec![])
+                },
+                NOW,
+            )
+            .await
+            .unwrap();
+        let session = Session {
+            token_hash: format!("s-{name}"),
+            user: uid,
+            csrf_token: "c".into(),
+            mfa_done: true,
+            expires_at_ms: NOW + 60_000,
+        };
+        s.create_session(&session, NOW).await.unwrap();
+        let link = |purpose, email: Option<&str>| Link {
+            user: uid,
+            purpose,
+            created_by: "self".into(),
+            expires_at_ms: NOW + 1_000,
+            used_at_ms: None,
+            email: email.map(str::to_owned),
+        };
+        let confirm = link(LinkPurpose::EmailConfirmation, Some("marie@exemple.fr"));
+        s.create_link("l1", &confirm, NOW).await.unwrap();
+        assert_eq!(s.link("l1").await.unwrap(), Some(confirm), "{name}");
+        assert_eq!(s.patient_email(p).await.unwrap(), None, "{name}: not yet");
+        let nothing = LinkCompletion {
+            password_hash: None,
+            totp_secret: None,
+            recovery_code_hashes: &[],
+        };
+        assert!(
+            matches!(
+                s.complete_link("l1", &nothing, NOW + 1_000).await,
+                Err(StoreError::NotFound)
+            ),
+            "{name}: expired, nothing written"
+        );
+        assert_eq!(s.patient_email(p).await.unwrap(), None, "{name}");
+        s.create_link(
+            "l2",
+            &link(LinkPurpose::EmailConfirmation, Some("marie@exemple.fr")),
+            NOW,
+        )
+        .await
+        .unwrap();
+        assert_eq!(s.complete_link("l2", &nothing, NOW).await.unwrap(), uid);
+        assert_eq!(
+            s.patient_email(p).await.unwrap().as_deref(),
+            Some("marie@exemple.fr"),
+            "{name}"
+        );
+        assert!(
+            s.session(&session.token_hash, NOW).await.unwrap().is_some(),
+            "{name}: no credential changed, the session goes on"
+        );
+        // A password set by an invitation carrying an address: both written,
+        // and the other sessions end.
+        s.create_link(
+            "l3",
+            &link(LinkPurpose::PatientInvitation, Some("m.martin@exemple.fr")),
+            NOW,
+        )
+        .await
+        .unwrap();
+        let password = LinkCompletion {
+            password_hash: Some("$argon2id$new"),
+            ..nothing
+        };
+        s.complete_link("l3", &password, NOW).await.unwrap();
+        assert_eq!(
+            s.patient_email(p).await.unwrap().as_deref(),
+            Some("m.martin@exemple.fr"),
+            "{name}"
+        );
+        assert!(
+            s.session(&session.token_hash, NOW).await.unwrap().is_none(),
+            "{name}"
+        );
+        // A link without an address leaves the one confirmed.
+        s.create_link("l4", &link(LinkPurpose::PasswordReset, None), NOW)
+            .await
+            .unwrap();
+        s.complete_link("l4", &password, NOW).await.unwrap();
+        assert_eq!(
+            s.patient_email(p).await.unwrap().as_deref(),
+            Some("m.martin@exemple.fr"),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn settings_are_found_by_name_across_establishments() {
+    use store::orgs::OrgChange;
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let set = |e, v: &str| OrgChange::Setting {
+            establishment: e,
+            name: "imap_url".into(),
+            value: Some(v.into()),
+        };
+        s.apply_org_changes(
+            &[
+                set(w.e1, "imaps://a@mss.example"),
+                set(w.e3, "imaps://c@mss.example"),
+            ],
+            NOW,
+            "test",
+        )
+        .await
+        .unwrap();
+        let mut found = s.settings_named("imap_url").await.unwrap();
+        found.retain(|(e, _)| [w.e1, w.e2, w.e3].contains(e));
+        found.sort_by_key(|(_, v)| v.clone());
+        assert_eq!(
+            found,
+            vec![
+                (w.e1, "imaps://a@mss.example".to_owned()),
+                (w.e3, "imaps://c@mss.example".to_owned())
+            ],
+            "{name}"
+        );
+        assert!(s.settings_named("nothing").await.unwrap().is_empty());
     }
 }

@@ -10,6 +10,7 @@ fn msg(key: &str) -> NewMessage {
         topic: "hl7.oru".into(),
         destination: "mllp://127.0.0.1:2576".into(),
         payload: format!("MSH|{key}"),
+        establishment: None,
     }
 }
 
@@ -195,5 +196,91 @@ async fn concurrent_workers_never_share_a_message() {
             (40, 40),
             "{name}: each message claimed exactly once"
         );
+    }
+}
+
+#[tokio::test]
+async fn a_message_keeps_whose_it_is() {
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let key = format!("whose-{}", rand_suffix());
+        let m = NewMessage {
+            idempotency_key: key.clone(),
+            topic: "notify".into(),
+            establishment: Some(w.e2),
+            ..msg("x")
+        };
+        s.enqueue(&m, NOW).await.unwrap();
+        let got = s.outbox_message(&key).await.unwrap().unwrap();
+        assert_eq!(got.establishment(), Some(w.e2), "{name}");
+        s.enqueue(&msg(&format!("plain-{key}")), NOW).await.unwrap();
+        let plain = s
+            .outbox_message(&format!("plain-{key}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(plain.establishment(), None, "{name}: the instance's");
+    }
+}
+
+#[tokio::test]
+async fn a_late_failure_leaves_a_dead_or_delivered_message_as_it_is() {
+    let once = RetryPolicy {
+        max_attempts: 1,
+        ..RetryPolicy::default()
+    };
+    for (name, s) in backends().await {
+        s.enqueue(&msg("refused"), NOW).await.unwrap();
+        s.enqueue(&msg("done"), NOW).await.unwrap();
+        let claimed = s.claim_outbox("hl7.oru", NOW, 10_000, 2).await.unwrap();
+        let id = |k: &str| {
+            claimed
+                .iter()
+                .find(|m| m.idempotency_key == k)
+                .unwrap()
+                .id
+                .clone()
+        };
+        // The receiver's refusal kills it; a worker's late timeout says nothing more.
+        assert!(
+            s.outbox_failed(&id("refused"), "AR: patient inconnu", NOW, &once)
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.outbox_failed(
+                &id("refused"),
+                "délai dépassé",
+                NOW + 5,
+                &RetryPolicy::default()
+            )
+            .await
+            .unwrap(),
+            "{name}: still dead"
+        );
+        let m = s.outbox_message("refused").await.unwrap().unwrap();
+        assert_eq!(
+            (m.attempts, m.last_error.as_deref(), m.dead_at_ms),
+            (1, Some("AR: patient inconnu"), Some(NOW)),
+            "{name}"
+        );
+        // Delivered: a late failure neither counts nor schedules anything.
+        s.outbox_delivered(&id("done"), NOW).await.unwrap();
+        let before = s.outbox_message("done").await.unwrap().unwrap();
+        assert!(
+            !s.outbox_failed(&id("done"), "délai dépassé", NOW + 5, &once)
+                .await
+                .unwrap()
+        );
+        let m = s.outbox_message("done").await.unwrap().unwrap();
+        assert_eq!(
+            (m.attempts, m.last_error, m.dead_at_ms, m.delivered_at_ms),
+            (before.attempts, None, None, Some(NOW)),
+            "{name}"
+        );
+        assert!(matches!(
+            s.outbox_failed("nope", "x", NOW, &once).await,
+            Err(store::StoreError::NotFound)
+        ));
     }
 }
