@@ -53,6 +53,8 @@ impl Application {
         tracing::info!(?programmes, "monitoring programmes");
         let payment = crate::payment::Provider::from_config(&config)
             .map_err(|e| anyhow::anyhow!("configuration du paiement : {e}"))?;
+        let oidc = crate::oidc::Providers::from_config(&config.oidc)
+            .map_err(|e| anyhow::anyhow!("connexion fédérée : {e}"))?;
         let mailer = crate::mail::Mailer::from_config(&config)
             .map_err(|e| anyhow::anyhow!("configuration de la messagerie : {e}"))?;
         // The instance's mailbox is checked at start (a bad setting stops it);
@@ -94,6 +96,7 @@ impl Application {
         let (ingest_tx, ingest_rx) = crate::ingest::queue();
         state.ingest = Some(ingest_tx);
         state.payment = payment;
+        state.oidc = Arc::new(oidc);
         state.mailer = mailer;
         Ok(Application {
             listener,

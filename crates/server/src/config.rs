@@ -37,6 +37,9 @@ pub struct Config {
     pub login_attempts_per_minute: u32,
     /// Largest request body, in bytes.
     pub max_body_bytes: usize,
+    /// OpenID Connect providers professionals (or patients) may sign in with
+    /// (`[[oidc]]` tables: Pro Santé Connect, the GHT's own).
+    pub oidc: Vec<crate::oidc::ProviderConfig>,
     /// Where ORU^R01 results go (`HOST:PORT`, MLLP), if anywhere.
     pub oru_destination: Option<String>,
     /// Where SIU messages go (`HOST:PORT`, MLLP): the clinic's own agenda, told of
@@ -153,6 +156,7 @@ impl Default for Config {
             login_lock_minutes: 15,
             login_attempts_per_minute: 30,
             max_body_bytes: 1024 * 1024,
+            oidc: Vec::new(),
             oru_destination: None,
             programmes_dir: None,
             siu_destination: None,

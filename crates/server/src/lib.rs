@@ -22,6 +22,7 @@ pub mod mail;
 pub mod mailbox;
 pub mod metrics;
 pub mod mllp;
+pub mod oidc;
 pub mod orgfile;
 pub mod outbound;
 pub mod payment;

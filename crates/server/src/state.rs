@@ -41,6 +41,8 @@ pub struct AppState {
     /// Sessions that ended (logout, account disabled): open WebSockets of
     /// that session close at once.
     pub session_ends: tokio::sync::broadcast::Sender<SessionEnd>,
+    /// The OpenID Connect providers one may sign in with.
+    pub oidc: Arc<crate::oidc::Providers>,
     /// The online payment provider, when configured.
     pub payment: Option<crate::payment::Provider>,
     /// The SMTP relay for patients' notices, when configured.
@@ -72,6 +74,7 @@ impl AppState {
             rooms: Arc::default(),
             session_ends: tokio::sync::broadcast::channel(256).0,
             payment: None,
+            oidc: Arc::default(),
             mhd_token: Arc::default(),
             mailer: None,
             mllp_client_tls: None,

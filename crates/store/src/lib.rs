@@ -33,6 +33,7 @@ pub mod outbox;
 pub mod patients;
 pub mod schedule;
 pub mod secrets;
+pub mod sso;
 pub mod testing;
 mod tx;
 pub mod users;

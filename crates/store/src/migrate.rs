@@ -102,6 +102,11 @@ pub const SQLITE: &[Migration] = &[
         name: "delivery_and_confirmation",
         sql: include_str!("../migrations/sqlite/0017_delivery_and_confirmation.sql"),
     },
+    Migration {
+        version: 18,
+        name: "federated_sign_in",
+        sql: include_str!("../migrations/sqlite/0018_federated_sign_in.sql"),
+    },
 ];
 
 /// PostgreSQL migrations.
@@ -190,6 +195,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 17,
         name: "delivery_and_confirmation",
         sql: include_str!("../migrations/postgres/0017_delivery_and_confirmation.sql"),
+    },
+    Migration {
+        version: 18,
+        name: "federated_sign_in",
+        sql: include_str!("../migrations/postgres/0018_federated_sign_in.sql"),
     },
 ];
 

@@ -85,6 +85,8 @@ struct SessionsPage {
     csrf: String,
     /// (handle, opened, expires, this one)
     sessions: Vec<(String, String, String, bool)>,
+    /// Providers this account may link its identity at: (id, label).
+    providers: Vec<(String, String)>,
 }
 
 async fn sessions_page(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
@@ -106,6 +108,15 @@ async fn sessions_page(State(state): State<AppState>, w: WebUser) -> Result<Resp
         nav: nav(&w),
         csrf: w.session.csrf_token.clone(),
         sessions,
+        providers: state
+            .oidc
+            .buttons()
+            .into_iter()
+            .filter(|(_, _, for_patients)| {
+                *for_patients == (w.user.kind == store::users::UserKind::Patient)
+            })
+            .map(|(id, label, _)| (id, label))
+            .collect(),
     };
     Ok(render(&page)?.into_response())
 }

@@ -24,6 +24,7 @@ pub mod oauth;
 pub mod orientation;
 pub mod room;
 pub mod schedule;
+pub mod sso;
 pub mod waiting;
 pub mod web;
 
@@ -36,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .merge(hours::routes())
         .merge(account::routes())
         .merge(oauth::routes())
+        .merge(sso::routes())
         .nest("/fhir", fhir::routes())
         .merge(beds::routes())
         .merge(orientation::routes())

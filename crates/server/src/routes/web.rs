@@ -86,6 +86,8 @@ struct LoginPage {
     csrf: String,
     username: String,
     error: Option<String>,
+    /// Sign-in providers: (id, label, for patients).
+    providers: Vec<(String, String, bool)>,
 }
 
 fn login_page(
@@ -101,6 +103,7 @@ fn login_page(
         csrf: csrf.clone(),
         username: username.into(),
         error,
+        providers: state.oidc.buttons(),
     };
     let mut resp = (status, render(&page)?).into_response();
     resp.headers_mut().append(
@@ -274,7 +277,21 @@ async fn logout(
     same_origin(&state, &headers)?;
     check_csrf(&w.session.csrf_token, &form.csrf)?;
     sign_in::sign_out(state.ctx(), &w.user, &w.session).await?;
-    let mut resp = see_other("/login");
+    // Opened through a provider: signed out there too (its end-session
+    // endpoint, back to our login page).
+    let back = format!("{}/login", state.config.public_url().trim_end_matches('/'));
+    let mut to = "/login".to_owned();
+    if let Some((id, id_token)) = state
+        .store
+        .take_oidc_session(&w.session.token_hash)
+        .await
+        .map_err(AppError::from)?
+        && let Some(p) = state.oidc.get(&id)
+        && let Some(url) = p.logout_url(&id_token, &back).await
+    {
+        to = url;
+    }
+    let mut resp = see_other(&to);
     resp.headers_mut().append(
         header::SET_COOKIE,
         cookie_header(&state, SESSION_COOKIE, "", "/", Some(0)),

@@ -152,6 +152,123 @@ pub async fn with_code(ctx: Ctx<'_>, half: &Session, code: &str) -> Result<SignI
     })
 }
 
+/// Signs in the person an OpenID Connect provider vouched for (its checks
+/// passed: signature, audience, nonce, level): a professional by the RPPS in
+/// their national id, or anyone by the provider's subject once linked to their
+/// account. The provider's authentication counts as the strong one: the
+/// session is full at once. An unknown person is refused, never created.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn with_identity(
+    ctx: Ctx<'_>,
+    provider: &crate::oidc::ProviderConfig,
+    who: &crate::oidc::Identity,
+) -> Result<SignIn, AppError> {
+    let linked = ctx.store.oidc_identity(&provider.id, &who.subject).await?;
+    let by_rpps = match (provider.for_patients, who.national_id.as_deref()) {
+        (false, Some(n)) => match crate::oidc::rpps_of(n) {
+            Some(rpps) => ctx.store.professional_by_rpps(rpps).await?,
+            None => None,
+        },
+        _ => None,
+    };
+    let user = match linked.or(by_rpps) {
+        Some(id) => Some(ctx.store.user(id).await?),
+        None => None,
+    };
+    let Some(user) = user.filter(|u| u.active) else {
+        ctx.metrics.logins_failed.fetch_add(1, Ordering::Relaxed);
+        audit(ctx, None, "login.oidc", "denied:unknown").await;
+        let whom = match (provider.for_patients, who.national_id.as_deref()) {
+            (false, Some(n)) => format!(" (identifiant national {n})"),
+            _ => String::new(),
+        };
+        return Ok(SignIn::Refused(
+            Refusal::BadCredentials,
+            format!(
+                "Aucun compte Parcours actif n'est associé à cette identité{whom}. Demandez à l'administrateur de votre établissement de créer ou de lier votre accès."
+            ),
+        ));
+    };
+    if (user.kind == UserKind::Patient) != provider.for_patients {
+        audit(ctx, Some(&user), "login.oidc", "denied:kind").await;
+        return Ok(SignIn::Refused(
+            Refusal::BadCredentials,
+            "Ce fournisseur d'identité ne sert pas à ce type de compte.".into(),
+        ));
+    }
+    if let Some(msg) = locked_message(ctx, &user) {
+        return Ok(SignIn::Refused(Refusal::Locked, msg));
+    }
+    let token = random_token();
+    let now = ctx.now_ms();
+    let session = Session {
+        token_hash: token_hash(&token),
+        user: user.id,
+        csrf_token: random_token(),
+        mfa_done: true,
+        expires_at_ms: now + ctx.config.session_ttl_minutes * 60_000,
+    };
+    ctx.store.create_session(&session, now).await?;
+    ctx.store
+        .set_oidc_session(
+            &session.token_hash,
+            &provider.id,
+            &who.id_token,
+            session.expires_at_ms,
+        )
+        .await?;
+    ctx.store.reset_login_failures(user.id).await?;
+    ctx.metrics.logins_ok.fetch_add(1, Ordering::Relaxed);
+    audit(ctx, Some(&user), "login.oidc", "success").await;
+    Ok(SignIn::Session {
+        token,
+        second_factor: false,
+    })
+}
+
+/// Links the provider's subject to `user` (who started the link while signed
+/// in); audited. A subject already linked to someone else is refused.
+pub async fn link_identity(
+    ctx: Ctx<'_>,
+    provider: &crate::oidc::ProviderConfig,
+    user: domain::UserId,
+    who: &crate::oidc::Identity,
+) -> Result<Result<(), String>, AppError> {
+    let account = ctx.store.user(user).await?;
+    if (account.kind == UserKind::Patient) != provider.for_patients {
+        return Ok(Err(
+            "Ce fournisseur d'identité ne sert pas à ce type de compte.".into(),
+        ));
+    }
+    match ctx
+        .store
+        .link_oidc_identity(
+            &provider.id,
+            &who.subject,
+            user,
+            &user.to_string(),
+            ctx.now_ms(),
+        )
+        .await
+    {
+        Ok(()) => {
+            audit(ctx, Some(&account), "login.oidc-link", "success").await;
+            Ok(Ok(()))
+        }
+        Err(store::StoreError::Refused(why)) => {
+            audit(ctx, Some(&account), "login.oidc-link", "denied").await;
+            Ok(Err(format!("Liaison refusée : {why}.")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Audits a refused federated sign-in (`code`: why, never a token).
+pub async fn oidc_refused(ctx: Ctx<'_>, code: &str) {
+    ctx.metrics.logins_failed.fetch_add(1, Ordering::Relaxed);
+    audit(ctx, None, "login.oidc", &format!("denied:{code}")).await;
+}
+
 /// Ends `user`'s `session`; its open WebSockets (room, queues) close now.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn sign_out(ctx: Ctx<'_>, user: &User, session: &Session) -> Result<(), AppError> {

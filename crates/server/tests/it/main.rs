@@ -27,4 +27,5 @@ mod oauth;
 mod orientation;
 mod outbox;
 mod schedule;
+mod sso;
 mod web;
