@@ -19,6 +19,7 @@ pub mod org;
 pub mod orientation;
 pub mod policy;
 pub mod schedule;
+pub mod smart;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use ids::{

@@ -164,6 +164,22 @@ enum ClientCommand {
         #[arg(long, default_value = "integration")]
         role: String,
     },
+    /// Register a client's public keys (SMART Backend Services, private_key_jwt)
+    /// and the system scopes it may be granted.
+    Keys {
+        /// Public client_id.
+        #[arg(long)]
+        client_id: String,
+        /// A JWKS file with its public keys (RS384 or ES384).
+        #[arg(long)]
+        jwks: Option<std::path::PathBuf>,
+        /// Or where it publishes them (https://).
+        #[arg(long)]
+        jwks_url: Option<String>,
+        /// Scopes it may be granted, e.g. "system/Patient.rs system/DocumentReference.cruds".
+        #[arg(long)]
+        scopes: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -366,6 +382,41 @@ async fn user_add(
     println!("Utilisateur {username} créé.");
     println!("Secret TOTP à enregistrer dans l'application d'authentification: {secret}");
     println!("{}", auth::otpauth_uri(&secret, &username));
+    Ok(())
+}
+
+async fn client_keys(
+    config: &Config,
+    client_id: &str,
+    jwks: Option<std::path::PathBuf>,
+    jwks_url: Option<String>,
+    scopes: Option<String>,
+) -> anyhow::Result<()> {
+    let jwks = match jwks {
+        Some(p) => Some(
+            std::fs::read_to_string(&p).with_context(|| format!("lecture de {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let keys = server::services::tokens::checked_keys(jwks, jwks_url, scopes)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let store = open_store(config).await?;
+    let client = store
+        .client_by_client_id(client_id)
+        .await?
+        .with_context(|| format!("client {client_id} inconnu"))?;
+    store.set_client_keys(client.id, &keys).await?;
+    println!(
+        "Client {client_id} : clés {} ; portées {}.",
+        match (&keys.jwks, &keys.jwks_url) {
+            (Some(_), _) => "enregistrées".to_owned(),
+            (None, Some(u)) => format!("lues à {u}"),
+            (None, None) => "aucune (secret partagé seulement)".to_owned(),
+        },
+        keys.scopes
+            .as_deref()
+            .unwrap_or("toutes celles de la politique")
+    );
     Ok(())
 }
 
@@ -675,6 +726,15 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                     role,
                 },
         } => client_add(&config, client_id, name, establishment, role).await?,
+        Command::Client {
+            command:
+                ClientCommand::Keys {
+                    client_id,
+                    jwks,
+                    jwks_url,
+                    scopes,
+                },
+        } => client_keys(&config, &client_id, jwks, jwks_url, scopes).await?,
         Command::Audit {
             command: AuditCommand::Verify,
         } => return audit_verify(&config).await,

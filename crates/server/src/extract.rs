@@ -163,6 +163,62 @@ impl FromRequestParts<AppState> for WebUser {
     }
 }
 
+/// The resource type and SMART interaction of a FHIR request: `GET
+/// /Patient/1` reads, `GET /Patient` searches, `POST /Patient` creates,
+/// `PUT` updates, `DELETE` deletes, an operation (`/Patient/$merge`) updates;
+/// a transaction at the base (an MHD submission) creates DocumentReferences.
+pub fn fhir_interaction(
+    method: &axum::http::Method,
+    path: &str,
+) -> (&'static str, domain::smart::Interaction) {
+    use domain::smart::Interaction;
+    let path = path.strip_prefix("/fhir").unwrap_or(path);
+    let mut parts = path.trim_matches('/').split('/');
+    let resource = parts.next().unwrap_or_default();
+    let rest = parts.next();
+    let resource: &'static str = RESOURCE_TYPES
+        .iter()
+        .find(|r| **r == resource)
+        .copied()
+        .unwrap_or("DocumentReference");
+    let interaction = match (method.as_str(), rest) {
+        ("GET", Some(_)) => Interaction::Read,
+        ("GET", None) => Interaction::Search,
+        ("POST", Some(op)) if op.starts_with('$') => Interaction::Update,
+        ("POST", _) => Interaction::Create,
+        ("PUT" | "PATCH", _) => Interaction::Update,
+        ("DELETE", _) => Interaction::Delete,
+        _ => Interaction::Read,
+    };
+    (resource, interaction)
+}
+
+/// The resource types the API serves (others fall back to the base's).
+const RESOURCE_TYPES: &[&str] = &[
+    "Patient",
+    "Encounter",
+    "Location",
+    "HealthcareService",
+    "ServiceRequest",
+    "Task",
+    "Flag",
+    "Observation",
+    "QuestionnaireResponse",
+    "Questionnaire",
+    "CarePlan",
+    "Appointment",
+    "MedicationRequest",
+    "DocumentReference",
+    "Binary",
+    "List",
+    "Schedule",
+    "Slot",
+    "Practitioner",
+    "Organization",
+    "AuditEvent",
+    "Communication",
+];
+
 /// An API client authenticated by a bearer token.
 #[derive(Debug, Clone)]
 pub struct ApiActor {
@@ -192,11 +248,29 @@ impl FromRequestParts<AppState> for ApiActor {
             .ok_or_else(|| {
                 AppError::Unauthenticated("en-tête Authorization: schéma Bearer attendu".into())
             })?;
-        let client = state
+        let (client, scopes) = state
             .store
-            .client_for_token(&token_hash(token), state.now_ms())
+            .client_and_scopes_for_token(&token_hash(token), state.now_ms())
             .await?
             .ok_or_else(|| AppError::Unauthenticated("jeton d'accès invalide ou expiré".into()))?;
+        // A token granted scopes is held to them, on top of the policy.
+        if let Some(scopes) = scopes {
+            let granted = domain::smart::Scopes::parse(&scopes).unwrap_or_default();
+            let (resource, interaction) = fhir_interaction(&parts.method, parts.uri.path());
+            if !granted.allows(resource, interaction) {
+                return Err(AppError::Forbidden(format!(
+                    "portée insuffisante : system/{resource}.{} requise",
+                    match interaction {
+                        domain::smart::Interaction::Create => 'c',
+                        domain::smart::Interaction::Read => 'r',
+                        domain::smart::Interaction::Update => 'u',
+                        domain::smart::Interaction::Delete => 'd',
+                        domain::smart::Interaction::Search => 's',
+                    }
+                ))
+                .into());
+            }
+        }
         let actor = Actor {
             principal: Principal::Client(client.id),
             grants: vec![Grant {

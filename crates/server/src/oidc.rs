@@ -229,6 +229,30 @@ async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, OidcEr
     r.json().await.map_err(|e| p(format!("{url} : {e}")))
 }
 
+/// A document fetched over HTTP (https://, or http:// on this machine), at
+/// most 64 KiB: an API client's JWKS.
+pub async fn get_text(url: &str) -> Result<String, String> {
+    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|p| url.starts_with(p));
+    if !(url.starts_with("https://") || loopback) {
+        return Err("adresse https:// attendue".into());
+    }
+    let r = http()
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| e.without_url().to_string())?;
+    if !r.status().is_success() {
+        return Err(format!("HTTP {}", r.status().as_u16()));
+    }
+    let bytes = r.bytes().await.map_err(|e| e.without_url().to_string())?;
+    if bytes.len() > 64 * 1024 {
+        return Err("document trop volumineux".into());
+    }
+    String::from_utf8(bytes.to_vec()).map_err(|_| "document illisible".into())
+}
+
 /// An S256 PKCE challenge of `verifier`.
 pub fn pkce_challenge(verifier: &str) -> String {
     use base64::Engine as _;

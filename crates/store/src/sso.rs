@@ -191,3 +191,80 @@ impl Store {
         }
     }
 }
+
+/// How an API client proves itself with a signed assertion, and what it may
+/// be granted.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClientKeys {
+    /// Its public keys (a JWKS document), if registered.
+    pub jwks: Option<String>,
+    /// Where to fetch them, if not registered.
+    pub jwks_url: Option<String>,
+    /// The system scopes it may be granted (space-separated); `None`: not
+    /// narrowed beyond the establishment policy.
+    pub scopes: Option<String>,
+}
+
+impl Store {
+    /// Sets an API client's keys and allowed scopes.
+    pub async fn set_client_keys(&self, client: domain::ApiClientId, k: &ClientKeys) -> Result<()> {
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            let n = q("UPDATE api_clients SET jwks = $1, jwks_url = $2, scopes = $3 WHERE id = $4")
+                .bind(k.jwks.as_deref())
+                .bind(k.jwks_url.as_deref())
+                .bind(k.scopes.as_deref())
+                .bind(client.to_string())
+                .execute(&mut tx.as_tx())
+                .await?;
+            tx.commit().await?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
+    }
+
+    /// An API client's keys and allowed scopes.
+    pub async fn client_keys(&self, client: domain::ApiClientId) -> Result<ClientKeys> {
+        on_pool!(self, read, |pool| {
+            let mut tx = pool.begin().await?;
+            let r = q("SELECT jwks, jwks_url, scopes FROM api_clients WHERE id = $1")
+                .bind(client.to_string())
+                .fetch_optional(&mut tx.as_tx())
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            Ok(ClientKeys {
+                jwks: r.get("jwks")?,
+                jwks_url: r.get("jwks_url")?,
+                scopes: r.get("scopes")?,
+            })
+        })
+    }
+
+    /// Records a client assertion's `jti` until it expires: `false` when the
+    /// client used it already (a replay). Expired ones are forgotten.
+    pub async fn use_client_assertion(
+        &self,
+        client: domain::ApiClientId,
+        jti: &str,
+        expires_at_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool> {
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            q("DELETE FROM client_assertions WHERE expires_at_ms <= $1")
+                .bind(now_ms)
+                .execute(&mut tx.as_tx())
+                .await?;
+            let n = q("INSERT INTO client_assertions (client_pk, jti, expires_at_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                .bind(client.to_string())
+                .bind(jti)
+                .bind(expires_at_ms)
+                .execute(&mut tx.as_tx())
+                .await?;
+            tx.commit().await?;
+            Ok(n == 1)
+        })
+    }
+}

@@ -261,8 +261,16 @@ impl TryFrom<ClientRow> for ApiClient {
 }
 
 const USER_COLUMNS: &str = "id, username, display_name, kind, password_hash, totp_secret, rpps, profession, patient_id, failed_logins, locked_until_ms, active";
-const CLIENT_SELECT: &str = "SELECT c.id, c.client_id, c.name, c.secret_hash, c.establishment_id, e.territory_id, c.role, c.active \
-     FROM api_clients c JOIN establishments e ON e.id = c.establishment_id";
+macro_rules! client_columns {
+    () => {
+        "SELECT c.id, c.client_id, c.name, c.secret_hash, c.establishment_id, e.territory_id, c.role, c.active"
+    };
+}
+const CLIENT_COLUMNS: &str = client_columns!();
+const CLIENT_SELECT: &str = concat!(
+    client_columns!(),
+    " FROM api_clients c JOIN establishments e ON e.id = c.establishment_id"
+);
 
 fn first<T>(v: Vec<T>) -> Option<T> {
     v.into_iter().next()
@@ -700,13 +708,15 @@ impl Store {
         client: ApiClientId,
         now_ms: i64,
         expires_at_ms: i64,
+        scopes: Option<&str>,
     ) -> Result<()> {
         on_pool!(self, write, |pool| {
-            sqlx::query("INSERT INTO access_tokens (token_hash, client_pk, expires_at_ms, created_at_ms) VALUES ($1, $2, $3, $4)")
+            sqlx::query("INSERT INTO access_tokens (token_hash, client_pk, expires_at_ms, created_at_ms, scopes) VALUES ($1, $2, $3, $4, $5)")
                 .bind(token_hash)
                 .bind(client.to_string())
                 .bind(expires_at_ms)
                 .bind(now_ms)
+                .bind(scopes)
                 .execute(pool)
                 .await?;
             Ok(())
@@ -719,8 +729,22 @@ impl Store {
         token_hash: &str,
         now_ms: i64,
     ) -> Result<Option<ApiClient>> {
+        Ok(self
+            .client_and_scopes_for_token(token_hash, now_ms)
+            .await?
+            .map(|(c, _)| c))
+    }
+
+    /// The same, with the scopes the token was granted (`None`: asked
+    /// without scopes).
+    pub async fn client_and_scopes_for_token(
+        &self,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> Result<Option<(ApiClient, Option<String>)>> {
         let sql = format!(
-            "{CLIENT_SELECT} JOIN access_tokens t ON t.client_pk = c.id WHERE t.token_hash = $1 AND t.expires_at_ms > $2 AND c.active = $3"
+            "{CLIENT_COLUMNS}, t.scopes FROM api_clients c JOIN establishments e ON e.id = c.establishment_id \
+             JOIN access_tokens t ON t.client_pk = c.id WHERE t.token_hash = $1 AND t.expires_at_ms > $2 AND c.active = $3"
         );
         on_pool!(self, read, |pool| {
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
@@ -729,9 +753,14 @@ impl Store {
                 .bind(true)
                 .fetch_all(pool)
                 .await?;
-            first(rows_to::<_, ClientRow>(&rows)?)
+            let scopes: Option<Option<String>> = rows
+                .first()
+                .map(|r| sqlx::Row::try_get(r, "scopes"))
+                .transpose()?;
+            let client = first(rows_to::<_, ClientRow>(&rows)?)
                 .map(ApiClient::try_from)
-                .transpose()
+                .transpose()?;
+            Ok(client.zip(scopes))
         })
     }
 }

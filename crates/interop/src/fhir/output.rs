@@ -271,7 +271,18 @@ pub fn capability_statement(base: &str, software_version: &str, date: &str) -> V
             "mode": "server",
             "security": {
                 "cors": false,
-                "description": "Jeton porteur obtenu par OAuth2 client credentials sur POST /oauth/token (grant_type=client_credentials, client_id, client_secret).",
+                "extension": [{
+                    "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                    "extension": [{"url": "token", "valueUri": format!("{}/oauth/token", base.trim_end_matches("/fhir"))}],
+                }],
+                "service": [{
+                    "coding": [{
+                        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                        "code": "SMART-on-FHIR",
+                    }],
+                    "text": "OAuth2 client credentials (SMART Backend Services)",
+                }],
+                "description": "Jeton porteur obtenu sur POST /oauth/token (grant_type=client_credentials) avec une assertion signée (private_key_jwt, RS384 ou ES384 ; SMART Backend Services) ou un secret partagé ; portées system/… (SMART v2) appliquées en plus de la politique de l'établissement. Voir /.well-known/smart-configuration.",
             },
             "resource": resources(),
         }],

@@ -1,12 +1,15 @@
 //! OAuth2 client credentials (RFC 6749 §4.4): `POST /oauth/token` with form fields
-//! `grant_type=client_credentials`, `client_id`, `client_secret` (or HTTP Basic).
-//! Answers a bearer token stored only as its hash. Errors follow RFC 6749 §5.2.
+//! `grant_type=client_credentials`, `client_id`, `client_secret` (or HTTP Basic),
+//! or a signed `client_assertion` (RFC 7523, SMART Backend Services), and an
+//! optional `scope` in SMART form. Answers a bearer token stored only as its
+//! hash. Errors follow RFC 6749 §5.2. `/.well-known/smart-configuration` (also
+//! under `/fhir`) says how.
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde_json::json;
 
 use crate::extract::ClientAddr;
@@ -15,7 +18,31 @@ use crate::services::tokens;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/oauth/token", post(token))
+    Router::new()
+        .route("/oauth/token", post(token))
+        .route("/.well-known/smart-configuration", get(smart_configuration))
+        .route(
+            "/fhir/.well-known/smart-configuration",
+            get(smart_configuration),
+        )
+}
+
+/// `GET /.well-known/smart-configuration` (SMART App Launch 2.x): how a
+/// backend service gets a token here.
+async fn smart_configuration(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        json!({
+            "token_endpoint": token_url(&state),
+            "grant_types_supported": ["client_credentials"],
+            "token_endpoint_auth_methods_supported": ["private_key_jwt", "client_secret_basic", "client_secret_post"],
+            "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],
+            "scopes_supported": ["system/*.cruds", "system/*.rs", "system/Patient.rs", "system/DocumentReference.cruds"],
+            "capabilities": ["client-confidential-asymmetric", "client-confidential-symmetric", "permission-v2", "permission-v1"],
+        })
+        .to_string(),
+    )
+        .into_response()
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
@@ -41,13 +68,20 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((id.to_owned(), secret.to_owned()))
 }
 
-/// The client's credentials from a token request (Basic, or the form's
-/// `client_id` and `client_secret`), or the OAuth2 error (code, text) to
-/// answer with a 400.
+/// What a token request carries.
+struct TokenRequest {
+    client_id: Option<String>,
+    proof: tokens::Proof,
+    scope: Option<String>,
+}
+
+/// The client's credentials from a token request (Basic, the form's
+/// `client_id` and `client_secret`, or a signed `client_assertion`), or the
+/// OAuth2 error (code, text) to answer with a 400.
 fn credentials(
     headers: &HeaderMap,
     body: &str,
-) -> Result<(String, String), (&'static str, &'static str)> {
+) -> Result<TokenRequest, (&'static str, &'static str)> {
     let bad = |code, text| (code, text);
     let form: Vec<(String, String)> = serde_urlencoded::from_str(body).map_err(|_| {
         bad(
@@ -66,9 +100,36 @@ fn credentials(
         }
         None => return Err(bad("invalid_request", "grant_type manquant")),
     }
-    basic_credentials(headers)
+    let scope = field("scope");
+    if let Some(assertion) = field("client_assertion") {
+        if field("client_assertion_type").as_deref() != Some(tokens::JWT_BEARER) {
+            return Err(bad(
+                "invalid_request",
+                "client_assertion_type urn:ietf:params:oauth:client-assertion-type:jwt-bearer attendu",
+            ));
+        }
+        return Ok(TokenRequest {
+            client_id: field("client_id"),
+            proof: tokens::Proof::Assertion(assertion),
+            scope,
+        });
+    }
+    let (id, secret) = basic_credentials(headers)
         .or_else(|| Some((field("client_id")?, field("client_secret")?)))
-        .ok_or_else(|| bad("invalid_request", "client_id et client_secret requis"))
+        .ok_or_else(|| bad("invalid_request", "client_id et client_secret requis"))?;
+    Ok(TokenRequest {
+        client_id: Some(id),
+        proof: tokens::Proof::Secret(secret),
+        scope,
+    })
+}
+
+/// Our token endpoint, as assertions must name it (`aud`).
+pub fn token_url(state: &AppState) -> String {
+    format!(
+        "{}/oauth/token",
+        state.config.public_url().trim_end_matches('/')
+    )
 }
 
 async fn token(
@@ -77,15 +138,17 @@ async fn token(
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    let (client_id, secret) = match credentials(&headers, &body) {
+    let req = match credentials(&headers, &body) {
         Ok(c) => c,
         Err((code, text)) => return oauth_error(StatusCode::BAD_REQUEST, code, text),
     };
     // Counted before the secret is checked (argon2), per address and client.
-    if let Err(retry) = state
-        .limiter
-        .check(Endpoint::Token, ip, Some(&client_id), state.now_ms())
-    {
+    if let Err(retry) = state.limiter.check(
+        Endpoint::Token,
+        ip,
+        req.client_id.as_deref(),
+        state.now_ms(),
+    ) {
         let mut r = oauth_error(
             StatusCode::TOO_MANY_REQUESTS,
             "slow_down",
@@ -96,22 +159,47 @@ async fn token(
         }
         return r;
     }
-    match tokens::issue(state.ctx(), &client_id, secret).await {
-        Ok(t) => (
-            StatusCode::OK,
-            [
-                (header::CACHE_CONTROL, "no-store"),
-                (header::CONTENT_TYPE, "application/json"),
-            ],
-            json!({"access_token": t.token, "token_type": "Bearer", "expires_in": t.expires_in})
-                .to_string(),
-        )
-            .into_response(),
+    let url = token_url(&state);
+    match tokens::issue(
+        state.ctx(),
+        req.client_id.as_deref(),
+        req.proof,
+        req.scope.as_deref(),
+        &url,
+    )
+    .await
+    {
+        Ok(t) => {
+            let mut body = serde_json::Map::new();
+            body.insert("access_token".into(), t.token.into());
+            body.insert("token_type".into(), "Bearer".into());
+            body.insert("expires_in".into(), t.expires_in.into());
+            if let Some(s) = t.scope {
+                body.insert("scope".into(), s.into());
+            }
+            let body = serde_json::Value::Object(body);
+            (
+                StatusCode::OK,
+                [
+                    (header::CACHE_CONTROL, "no-store"),
+                    (header::CONTENT_TYPE, "application/json"),
+                ],
+                body.to_string(),
+            )
+                .into_response()
+        }
         Err(tokens::Refused::InvalidClient) => oauth_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             "identifiants client invalides",
         ),
+        Err(tokens::Refused::BadAssertion(why)) => {
+            tracing::info!(why = %why, "client assertion refused");
+            oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", &why)
+        }
+        Err(tokens::Refused::InvalidScope(why)) => {
+            oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", &why)
+        }
         Err(tokens::Refused::Unavailable) => oauth_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "server_error",

@@ -27,5 +27,6 @@ mod oauth;
 mod orientation;
 mod outbox;
 mod schedule;
+mod smart;
 mod sso;
 mod web;

@@ -59,7 +59,7 @@ struct Op {
 type Shared = Arc<Mutex<Op>>;
 
 /// An RSA key made by openssl: the private PEM and the public modulus (base64url).
-fn rsa_key(dir: &std::path::Path, name: &str) -> (Vec<u8>, String) {
+pub(crate) fn rsa_key(dir: &std::path::Path, name: &str) -> (Vec<u8>, String) {
     let key = dir.join(format!("{name}.pem"));
     let ok = std::process::Command::new("openssl")
         .args([

@@ -13,7 +13,9 @@ async fn migrations_apply_once_and_are_recorded() {
     for (name, s) in backends().await {
         assert_eq!(
             s.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17],
+            vec![
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18
+            ],
             "{name}"
         );
         assert!(
@@ -256,7 +258,7 @@ async fn api_clients_and_tokens() {
             "{name}"
         );
         assert!(s.client_by_client_id("other").await.unwrap().is_none());
-        s.create_access_token("tok", cid, NOW, NOW + 3_600_000)
+        s.create_access_token("tok", cid, NOW, NOW + 3_600_000, None)
             .await
             .unwrap();
         assert_eq!(
@@ -423,5 +425,137 @@ async fn settings_are_found_by_name_across_establishments() {
             "{name}"
         );
         assert!(s.settings_named("nothing").await.unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn federated_logins_are_taken_once_and_assertions_used_once() {
+    use store::sso::{ClientKeys, PendingLogin};
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let uid = s
+            .create_user(
+                &user(
+                    &format!("dr.f{}", rand_suffix()),
+                    vec![(w.e1, Role::Doctor)],
+                ),
+                NOW,
+            )
+            .await
+            .unwrap();
+        let login = PendingLogin {
+            browser_hash: "b".into(),
+            provider: "psc".into(),
+            nonce: "n".into(),
+            verifier: "v".into(),
+            link_user: Some(uid),
+            expires_at_ms: NOW + 600_000,
+        };
+        s.begin_oidc_login("st", &login).await.unwrap();
+        assert_eq!(
+            s.take_oidc_login("st", NOW).await.unwrap(),
+            Some(login.clone()),
+            "{name}"
+        );
+        assert_eq!(
+            s.take_oidc_login("st", NOW).await.unwrap(),
+            None,
+            "{name}: once"
+        );
+        s.begin_oidc_login("late", &login).await.unwrap();
+        assert_eq!(
+            s.take_oidc_login("late", NOW + 600_000).await.unwrap(),
+            None,
+            "{name}: expired"
+        );
+        // A subject links to one account only.
+        s.link_oidc_identity("psc", "sub-1", uid, "t", NOW)
+            .await
+            .unwrap();
+        s.link_oidc_identity("psc", "sub-1", uid, "t", NOW)
+            .await
+            .unwrap();
+        assert_eq!(s.oidc_identity("psc", "sub-1").await.unwrap(), Some(uid));
+        assert_eq!(s.oidc_identity("autre", "sub-1").await.unwrap(), None);
+        let other = s
+            .create_user(&user(&format!("dr.g{}", rand_suffix()), vec![]), NOW)
+            .await
+            .unwrap();
+        assert!(matches!(
+            s.link_oidc_identity("psc", "sub-1", other, "t", NOW).await,
+            Err(StoreError::Refused(_))
+        ));
+        // The session's ID token, taken once at sign-out.
+        s.set_oidc_session("sh", "psc", "idt", NOW + 1000)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.take_oidc_session("sh").await.unwrap(),
+            Some(("psc".to_owned(), "idt".to_owned()))
+        );
+        assert_eq!(s.take_oidc_session("sh").await.unwrap(), None);
+        // An API client's keys, scopes, tokens and assertions.
+        let cid = s
+            .create_client(
+                &format!("c{}", rand_suffix()),
+                "C",
+                "h",
+                w.e1,
+                Role::Integration,
+                NOW,
+            )
+            .await
+            .unwrap();
+        assert_eq!(s.client_keys(cid).await.unwrap(), ClientKeys::default());
+        let k = ClientKeys {
+            jwks: Some("{\"keys\":[]}".into()),
+            jwks_url: None,
+            scopes: Some("system/Patient.rs".into()),
+        };
+        s.set_client_keys(cid, &k).await.unwrap();
+        assert_eq!(s.client_keys(cid).await.unwrap(), k, "{name}");
+        s.create_access_token("scoped", cid, NOW, NOW + 1000, Some("system/Patient.r"))
+            .await
+            .unwrap();
+        let (c, scopes) = s
+            .client_and_scopes_for_token("scoped", NOW)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (c.id, scopes.as_deref()),
+            (cid, Some("system/Patient.r")),
+            "{name}"
+        );
+        assert!(
+            s.use_client_assertion(cid, "j1", NOW + 300_000, NOW)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.use_client_assertion(cid, "j1", NOW + 300_000, NOW + 1)
+                .await
+                .unwrap(),
+            "{name}: a replay"
+        );
+        // Once expired it is forgotten (and would be refused as expired anyway).
+        assert!(
+            s.use_client_assertion(cid, "j1", NOW + 900_000, NOW + 300_001)
+                .await
+                .unwrap()
+        );
+        // Two accounts with the same RPPS (the helper gives it to both): no
+        // guess, nobody is signed in by it.
+        assert_eq!(
+            s.professional_by_rpps("10000012345").await.unwrap(),
+            None,
+            "{name}"
+        );
+        s.set_account_enabled(other, false).await.unwrap();
+        assert_eq!(
+            s.professional_by_rpps("10000012345").await.unwrap(),
+            Some(uid),
+            "{name}: the one active account"
+        );
     }
 }
