@@ -26,6 +26,7 @@ const modules = {
   teleconsultation: await import('./scenarios/teleconsultation.mjs'),
   documents: await import('./scenarios/documents.mjs'),
   setup: await import('./scenarios/setup.mjs'),
+  sso: await import('./scenarios/sso.mjs'),
 };
 const scenarios = Object.fromEntries(Object.entries(modules).map(([k, m]) => [k, m.default]));
 

@@ -29,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/personnes/{id}/desactiver", post(disable))
         .route("/admin/personnes/{id}/reactiver", post(enable))
         .route("/admin/personnes/{id}/second-facteur", post(reset_totp))
+        .route("/admin/personnes/{id}/identite", post(link_identity))
         .route("/admin/personnes/{id}/mot-de-passe", post(reset_password))
         .route("/admin/personnes/{id}/roles", post(grant))
         .route("/admin/personnes/{id}/roles/retirer", post(revoke))
@@ -220,6 +221,8 @@ struct PeoplePage {
     error: Option<String>,
     notice: Option<String>,
     link: Option<String>,
+    /// Professionals' sign-in providers: (id, label).
+    providers: Vec<(String, String)>,
 }
 
 fn person_roles() -> Vec<(String, String)> {
@@ -299,6 +302,13 @@ async fn people_screen(
         error,
         notice,
         link,
+        providers: state
+            .oidc
+            .buttons()
+            .into_iter()
+            .filter(|(_, _, for_patients)| !for_patients)
+            .map(|(id, label, _)| (id, label))
+            .collect(),
     };
     Ok((status, render(&page)?).into_response())
 }
@@ -415,6 +425,38 @@ async fn reset_totp(
                 Some(l),
             )
         });
+    on_people_page(&state, &w, result).await
+}
+
+async fn link_identity(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    w: WebUser,
+    Path(id): Path<String>,
+    body: String,
+) -> Result<Response, PageError> {
+    let f = posted_form(&state, &headers, &w, &body)?;
+    let user: UserId = path_id(&id, "compte")?;
+    let provider = field(&f, "provider");
+    let known = state
+        .oidc
+        .get(provider)
+        .is_some_and(|p| !p.config.for_patients);
+    let result = accounts::link_provider_identity(
+        state.ctx(),
+        &w.actor,
+        user,
+        provider,
+        field(&f, "subject"),
+        known,
+    )
+    .await
+    .map(|()| {
+        (
+            "Identité liée : la personne peut se connecter par ce fournisseur.".to_owned(),
+            None,
+        )
+    });
     on_people_page(&state, &w, result).await
 }
 

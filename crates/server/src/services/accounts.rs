@@ -641,6 +641,44 @@ pub async fn reset_second_factor(
     .await
 }
 
+/// Links a professional's identity at an OpenID Connect provider (its
+/// subject, as the provider's administrators give it) to their account, for
+/// a provider that does not send the RPPS; audited. A subject already linked
+/// to someone else is refused.
+pub async fn link_provider_identity(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    user: UserId,
+    provider: &str,
+    subject: &str,
+    known_provider: bool,
+) -> Result<(), AppError> {
+    let (_, who) = administer_account(ctx, actor, user).await?;
+    let subject = subject.trim();
+    if !known_provider {
+        return Err(AppError::BadRequest(
+            "invalid",
+            "fournisseur d'identité inconnu".into(),
+        ));
+    }
+    if subject.is_empty() || subject.len() > 255 {
+        return Err(AppError::BadRequest(
+            "invalid",
+            "identifiant chez le fournisseur attendu (sub)".into(),
+        ));
+    }
+    match ctx
+        .store
+        .link_oidc_identity(provider, subject, user, &who.id, ctx.now_ms())
+        .await
+    {
+        Ok(()) => {}
+        Err(store::StoreError::Refused(why)) => return Err(AppError::Conflict(why)),
+        Err(e) => return Err(e.into()),
+    }
+    trace(ctx, who, "account.link-identity", format!("User/{user}")).await
+}
+
 /// Makes a password-reset link for a professional (sent by mail when
 /// possible, shown to the admin otherwise).
 pub async fn send_password_reset(

@@ -599,3 +599,94 @@ async fn a_patient_links_a_provider_once_then_signs_in_with_it() {
         .await;
     assert!(matches!(r, Err(store::StoreError::Refused(_))), "{r:?}");
 }
+
+#[tokio::test]
+async fn an_admin_links_an_identity_for_a_provider_that_sends_no_rpps() {
+    let op = Provider::start(0).await;
+    let mut ght = op.config("ght", false);
+    ght.label = "Annuaire du GHT".into();
+    ght.acr = None;
+    let app = spawn_app_with("sqlite", move |c| c.oidc = vec![ght]).await;
+    op.set(|o| {
+        o.now = app.clock.now_ms() / 1000;
+        o.subject = "ght-0042".into();
+        o.national_id = None;
+    });
+    // Not linked, no RPPS: refused.
+    assert_eq!(app.sso("ght").await.status, 403);
+    let admin = app.login("admin.clinique").await;
+    let cookie = format!("parcours_session={admin}");
+    let page = app.get_page("/admin/personnes", &admin).await;
+    assert!(
+        page.text
+            .contains("<option value=\"ght\">Annuaire du GHT</option>")
+    );
+    let martin = app.user_id("dr.martin").await;
+    let link = async |subject: &str, provider: &str| {
+        app.post_form(
+            &format!("/admin/personnes/{martin}/identite"),
+            &cookie,
+            &[
+                ("csrf", &csrf_field(&page.text)),
+                ("provider", provider),
+                ("subject", subject),
+            ],
+        )
+        .await
+    };
+    assert_eq!(link("", "ght").await.status, 400);
+    assert_eq!(link("ght-0042", "inconnu").await.status, 400);
+    let r = link("ght-0042", "ght").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.page().contains("Identité liée"));
+    // Now the GHT's provider signs her in (no level required there).
+    let r = app.sso("ght").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let home = app
+        .get_page("/", &r.set_cookie("parcours_session").unwrap())
+        .await;
+    assert!(home.page().contains("Claire Martin"));
+    // The same subject for someone else: refused, said.
+    let bernard = app.user_id("dr.bernard").await;
+    let hospital_admin = app.login("admin.hopital").await;
+    let page = app.get_page("/admin/personnes", &hospital_admin).await;
+    let r = app
+        .post_form(
+            &format!("/admin/personnes/{bernard}/identite"),
+            &format!("parcours_session={hospital_admin}"),
+            &[
+                ("csrf", &csrf_field(&page.text)),
+                ("provider", "ght"),
+                ("subject", "ght-0042"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    // An admin of another establishment may not link the clinic's doctor.
+    let r = app
+        .post_form(
+            &format!("/admin/personnes/{martin}/identite"),
+            &format!("parcours_session={hospital_admin}"),
+            &[
+                ("csrf", &csrf_field(&page.text)),
+                ("provider", "ght"),
+                ("subject", "ght-0043"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let f = store::audit::AuditFilter {
+        limit: 500,
+        ..Default::default()
+    };
+    assert_eq!(
+        app.store
+            .list_audit(&f)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.action == "account.link-identity")
+            .count(),
+        1
+    );
+}
