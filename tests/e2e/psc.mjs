@@ -4,9 +4,11 @@
 // `SubjectNameID` (the national id, `8` + RPPS) behind the scope `scope_all`,
 // the authentication levels `eidas1` (CPS card, e-CPS) and `eidas0`, and
 // RP-initiated logout. Its sign-in page stands for the e-CPS app: one button,
-// at the level the scenario chooses. Listens on 127.0.0.1 only.
+// at the level the scenario chooses. The scenario may also have the next ID
+// token spoiled on its way out (another nonce, another key, expired, another
+// audience), as an attacker between the two would. Listens on 127.0.0.1 only.
 import http from 'node:http';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, sign } from 'node:crypto';
 import Provider from 'oidc-provider';
 
 /**
@@ -16,8 +18,13 @@ import Provider from 'oidc-provider';
 export async function startPsc({ port, base, clientId, clientSecret, nationalId }) {
   const issuer = `http://127.0.0.1:${port}`;
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  // Another key, for a token "signed by someone else" under the same kid.
+  const { privateKey: otherKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'psc-test-1', use: 'sig', alg: 'RS256' };
   let level = 'eidas1';
+  // How the next ID token is spoiled on its way out of the token endpoint
+  // (null: as the provider made it).
+  let tamper = null;
   const subject = `psc-${nationalId}`;
   const oidc = new Provider(issuer, {
     clients: [{
@@ -56,6 +63,26 @@ export async function startPsc({ port, base, clientId, clientSecret, nationalId 
   });
   oidc.proxy = false;
 
+  const b64 = (buf) => Buffer.from(buf).toString('base64url');
+  /** The provider's ID token changed as `tamper` says, signed again (RS256). */
+  function spoil(idToken) {
+    const [h, p] = idToken.split('.');
+    const claims = JSON.parse(Buffer.from(p, 'base64url').toString('utf8'));
+    const now = Math.floor(Date.now() / 1000);
+    if (tamper === 'nonce') claims.nonce = 'un-autre-nonce';
+    if (tamper === 'expired') { claims.iat = now - 900; claims.exp = now - 600; }
+    if (tamper === 'audience') claims.aud = 'une-autre-application';
+    const payload = b64(JSON.stringify(claims));
+    const key = tamper === 'key' ? otherKey : privateKey;
+    return `${h}.${payload}.${b64(sign('RSA-SHA256', Buffer.from(`${h}.${payload}`), key))}`;
+  }
+  oidc.use(async (ctx, next) => {
+    await next();
+    if (tamper && ctx.path === '/token' && ctx.body && typeof ctx.body.id_token === 'string') {
+      ctx.body = { ...ctx.body, id_token: spoil(ctx.body.id_token) };
+    }
+  });
+
   const page = (uid) => `<!doctype html><html lang="fr"><head><meta charset="utf-8"><title>Pro Santé Connect (test)</title></head>
 <body><main><h1>Pro Santé Connect</h1><p>Carte CPS ou application e-CPS.</p>
 <form method="post" action="/interaction/${uid}"><button type="submit">Valider avec l'e-CPS</button></form></main></body></html>`;
@@ -91,6 +118,8 @@ export async function startPsc({ port, base, clientId, clientSecret, nationalId 
   return {
     issuer,
     setLevel: (acr) => { level = acr; },
+    /** 'nonce' | 'key' | 'expired' | 'audience' | null */
+    setTamper: (how) => { tamper = how; },
     close: () => new Promise((resolve) => { server.closeAllConnections?.(); server.close(() => resolve()); }),
   };
 }

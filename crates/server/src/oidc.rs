@@ -120,16 +120,19 @@ impl std::fmt::Debug for Provider {
     }
 }
 
-/// The discovery document and keys, and when they were read.
+/// The discovery document and keys, when they were read, and when the keys
+/// were last read again for an unknown `kid`.
 struct Known {
     discovery: Discovery,
     keys: JwkSet,
     fetched: Instant,
+    refetched: Option<Instant>,
 }
 
 /// How long the discovery document and keys are kept.
 const KEEP: Duration = Duration::from_secs(3600);
-/// Keys are fetched again for an unknown `kid` at most this often.
+/// Keys are fetched again for an unknown `kid` at once the first time, then
+/// at most this often (a token naming keys that do not exist costs us little).
 const REFETCH: Duration = Duration::from_secs(60);
 /// Clock skew tolerated on `exp`, `iat` and `nbf`.
 const LEEWAY_SECS: i64 = 60;
@@ -275,10 +278,16 @@ impl Provider {
     /// `refresh_keys` and not read in the last minute).
     async fn known(&self, refresh_keys: bool) -> Result<(Discovery, JwkSet), OidcError> {
         let mut known = self.known.lock().await;
-        if let Some(k) = known.as_ref() {
+        if let Some(k) = known.as_mut() {
             let fresh = k.fetched.elapsed() < KEEP;
-            let may_refetch = k.fetched.elapsed() >= REFETCH;
-            if fresh && !(refresh_keys && may_refetch) {
+            let may_refetch = k.refetched.is_none_or(|t| t.elapsed() >= REFETCH);
+            if fresh && refresh_keys && may_refetch {
+                // The provider rotated its keys: only the keys are read again.
+                k.keys = get_json(&k.discovery.jwks_uri).await?;
+                k.refetched = Some(Instant::now());
+                return Ok((k.discovery.clone(), k.keys.clone()));
+            }
+            if fresh {
                 return Ok((k.discovery.clone(), k.keys.clone()));
             }
         }
@@ -298,6 +307,7 @@ impl Provider {
             discovery: discovery.clone(),
             keys: keys.clone(),
             fetched: Instant::now(),
+            refetched: None,
         });
         Ok((discovery, keys))
     }

@@ -1,9 +1,10 @@
 // Scenario "sso": Dr Martin signs in with Pro Santé Connect — a local
 // `oidc-provider` configured like PSC (`tests/e2e/psc.mjs`) — and lands on her
-// home page without a TOTP code; the provider's answer replayed is refused with
-// a clear page; a sign-in at a lower level (eidas0) is refused with the level
-// required; sign-out goes through the provider's logout and back to our login
-// page. Every page passes axe-core and fits a phone.
+// home page without a TOTP code; the provider's answer replayed, a used code
+// sent again, a wrong nonce, a token signed by another key, an expired token, a
+// token for another audience and a lower level (eidas0) are each refused with
+// a clear page; sign-out goes through the provider's logout and back to our
+// login page. Every page passes axe-core and fits a phone.
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -88,6 +89,52 @@ export default async function sso({ page, browser, base, prepared, checkA11y, ch
   await page.getByRole('button', { name: 'Oui, me déconnecter' }).click();
   await page.waitForURL(`${base}/login`);
   console.log('  déconnexion : passée par le fournisseur, retour à la page de connexion');
+
+  // A fresh login whose answer is spoiled: each refused, said plainly.
+  // `swap(state)`, when given, replaces the provider's answer: the browser is
+  // sent back to Parcours with the URL it returns (the login's own state).
+  const attempt = async (label, swap) => {
+    const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'fr-FR' });
+    const p = await ctx.newPage();
+    let state = null;
+    p.on('request', (r) => {
+      const u = new URL(r.url());
+      if (u.origin === prepared.psc.issuer && u.searchParams.get('state')) state = u.searchParams.get('state');
+    });
+    await p.goto(`${base}/login`);
+    await p.getByRole('link', { name: 'Se connecter avec Pro Santé Connect' }).click();
+    if (swap) {
+      await p.getByRole('button', { name: "Valider avec l'e-CPS" }).waitFor();
+      expect(state !== null, `${label} : demande au fournisseur non observée`);
+      await p.goto(swap(state));
+    } else {
+      await p.getByRole('button', { name: "Valider avec l'e-CPS" }).click();
+      await p.waitForURL(/\/connexion\/oidc\/psc\/retour/);
+    }
+    const text = await p.textContent('body');
+    const home = await p.goto(`${base}/`);
+    expect(home.url().includes('/login'), `${label} : aucune session ne doit être ouverte (${text.slice(0, 300)})`);
+    await ctx.close();
+    return text;
+  };
+  // The code of the first sign-in, sent again with a new login's state.
+  const usedCode = new URL(callback).searchParams.get('code');
+  const replayed = await attempt('code rejoué', (state) =>
+    `${base}/connexion/oidc/psc/retour?code=${encodeURIComponent(usedCode)}&state=${encodeURIComponent(state)}`);
+  expect(replayed.includes('le fournisseur d\'identité a refusé la demande'), `code rejoué : ${replayed.slice(0, 400)}`);
+  console.log('  code déjà utilisé, renvoyé : refusé par le fournisseur, page claire');
+  for (const [how, said] of [
+    ['nonce', 'sans le nonce de la demande'],
+    ['key', 'signature invalide'],
+    ['expired', "jeton d'identité expiré"],
+    ['audience', 'destiné à une autre application'],
+  ]) {
+    prepared.psc.setTamper(how);
+    const text = await attempt(how);
+    prepared.psc.setTamper(null);
+    expect(text.includes(said), `jeton altéré (${how}) : ${text.slice(0, 400)}`);
+    console.log(`  jeton altéré (${how}) : refusé — « ${said} »`);
+  }
 
   // A lower level (eidas0): refused with the level required.
   prepared.psc.setLevel('eidas0');

@@ -82,6 +82,22 @@ fn keys() -> Keys {
 }
 
 impl TestApp {
+    /// The clinic's backend service `CLIENT` (its secret unused); its id.
+    async fn backend_service(&self) -> domain::ApiClientId {
+        let clinic = self.establishment_id(server::demo::CLINIC_FINESS).await;
+        self.store
+            .create_client(
+                CLIENT,
+                "Entrepôt de données",
+                &server::auth::hash_secret("inutile".into()).await.unwrap(),
+                clinic,
+                domain::org::Role::Integration,
+                self.clock.now_ms(),
+            )
+            .await
+            .unwrap()
+    }
+
     fn token_url(&self) -> String {
         format!(
             "{}/oauth/token",
@@ -136,19 +152,7 @@ async fn a_backend_service_gets_scoped_tokens_with_signed_assertions() {
     for backend in BACKENDS {
         let k = keys();
         let app = spawn_app(backend).await;
-        let clinic = app.establishment_id(server::demo::CLINIC_FINESS).await;
-        let id = app
-            .store
-            .create_client(
-                CLIENT,
-                "Entrepôt de données",
-                &server::auth::hash_secret("inutile".into()).await.unwrap(),
-                clinic,
-                domain::org::Role::Integration,
-                app.clock.now_ms(),
-            )
-            .await
-            .unwrap();
+        let id = app.backend_service().await;
         let registered = server::services::tokens::checked_keys(
             Some(k.jwks.clone()),
             None,
@@ -212,19 +216,7 @@ async fn a_backend_service_gets_scoped_tokens_with_signed_assertions() {
 async fn bad_assertions_and_scopes_are_refused_and_secrets_keep_working() {
     let k = keys();
     let app = spawn_app("sqlite").await;
-    let clinic = app.establishment_id(server::demo::CLINIC_FINESS).await;
-    let id = app
-        .store
-        .create_client(
-            CLIENT,
-            "Entrepôt",
-            &server::auth::hash_secret("inutile".into()).await.unwrap(),
-            clinic,
-            domain::org::Role::Integration,
-            app.clock.now_ms(),
-        )
-        .await
-        .unwrap();
+    let id = app.backend_service().await;
     app.store
         .set_client_keys(
             id,
@@ -398,4 +390,48 @@ async fn the_server_says_how_to_get_a_token() {
         app.token_url()
     );
     validate_fhir(&[cs]);
+}
+
+#[tokio::test]
+async fn a_client_publishing_its_keys_at_a_url_is_read_there() {
+    let k = keys();
+    let jwks = k.jwks.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    let served =
+        axum::Router::new().route("/jwks.json", axum::routing::get(async move || jwks.clone()));
+    let server = tokio::spawn(async move { axum::serve(listener, served).await.unwrap() });
+    let app = spawn_app("sqlite").await;
+    let id = app.backend_service().await;
+    // Registered by URL (on this machine, plain http is allowed for the test;
+    // the command line asks for https://).
+    app.store
+        .set_client_keys(
+            id,
+            &store::sso::ClientKeys {
+                jwks: None,
+                jwks_url: Some(url.clone()),
+                scopes: None,
+            },
+        )
+        .await
+        .unwrap();
+    let a = app.assertion(Algorithm::ES384, "es1", &k.ec, |_| {});
+    let r = app.token_with(&a, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.json().get("scope").is_none(), "none asked, none said");
+    // The keys' address down: refused, with where they were looked for.
+    server.abort();
+    let _ = server.await;
+    let a = app.assertion(Algorithm::ES384, "es1", &k.ec, |_| {});
+    let r = app.token_with(&a, None).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    assert!(
+        r.json()["error_description"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("clés du client ({url})")),
+        "{}",
+        r.text
+    );
 }

@@ -54,6 +54,13 @@ struct Op {
     authorize: Vec<HashMap<String, String>>,
     key: EncodingKey,
     other: EncodingKey,
+    /// The published keys and the kid tokens are signed under.
+    jwks: serde_json::Value,
+    kid: String,
+    /// The key set after a rotation: (jwks, kid, key).
+    rotated: Option<(serde_json::Value, String, EncodingKey)>,
+    /// How many times the keys were read.
+    jwks_reads: usize,
 }
 
 type Shared = Arc<Mutex<Op>>;
@@ -108,6 +115,9 @@ impl Provider {
         std::fs::create_dir_all(&dir).unwrap();
         let (pem, n) = rsa_key(&dir, "op");
         let (other_pem, _) = rsa_key(&dir, "other");
+        let (next_pem, next_n) = rsa_key(&dir, "next");
+        let jwks = json!({"keys": [{"kty": "RSA", "kid": "k1", "use": "sig", "alg": "RS256", "n": n, "e": "AQAB"}]});
+        let next = json!({"keys": [{"kty": "RSA", "kid": "k2", "use": "sig", "alg": "RS256", "n": next_n, "e": "AQAB"}]});
         let op: Shared = Arc::new(Mutex::new(Op {
             now,
             mode: Mode::Good,
@@ -118,11 +128,18 @@ impl Provider {
             authorize: Vec::new(),
             key: EncodingKey::from_rsa_pem(&pem).unwrap(),
             other: EncodingKey::from_rsa_pem(&other_pem).unwrap(),
+            jwks,
+            kid: "k1".into(),
+            rotated: Some((
+                next,
+                "k2".into(),
+                EncodingKey::from_rsa_pem(&next_pem).unwrap(),
+            )),
+            jwks_reads: 0,
         }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let issuer = base.clone();
-        let jwks = json!({"keys": [{"kty": "RSA", "kid": "k1", "use": "sig", "alg": "RS256", "n": n, "e": "AQAB"}]});
         let discovery = json!({
             "issuer": issuer,
             "authorization_endpoint": format!("{base}/authorize"),
@@ -138,7 +155,14 @@ impl Provider {
                 "/.well-known/openid-configuration",
                 get(async move || axum::Json(discovery.clone())),
             )
-            .route("/jwks", get(async move || axum::Json(jwks.clone())))
+            .route(
+                "/jwks",
+                get(async |State(op): State<Shared>| {
+                    let mut op = op.lock().unwrap();
+                    op.jwks_reads += 1;
+                    axum::Json(op.jwks.clone())
+                }),
+            )
             .route(
                 "/authorize",
                 get(
@@ -220,7 +244,7 @@ impl Provider {
                             claims["SubjectNameID"] = n.clone().into();
                         }
                         let mut header = Header::new(jsonwebtoken::Algorithm::RS256);
-                        header.kid = Some("k1".into());
+                        header.kid = Some(op.kid.clone());
                         let key = if mode == Mode::OtherKey { &op.other } else { &op.key };
                         let id_token = jsonwebtoken::encode(&header, &claims, key).unwrap();
                         (
@@ -273,6 +297,15 @@ impl Provider {
 
     fn set(&self, f: impl FnOnce(&mut Op)) {
         f(&mut self.op.lock().unwrap());
+    }
+
+    /// The provider rotates its keys: a new key under a new kid, the old one gone.
+    fn rotate(&self) {
+        let mut op = self.op.lock().unwrap();
+        let (jwks, kid, key) = op.rotated.take().unwrap();
+        op.jwks = jwks;
+        op.kid = kid;
+        op.key = key;
     }
 }
 
@@ -409,6 +442,12 @@ async fn a_doctor_signs_in_with_pro_sante_connect_without_a_second_factor() {
         op.set(|o| o.in_userinfo = true);
         let r = app.sso("psc").await;
         assert_eq!(r.status, 200, "{backend}: {}", r.text);
+        // The provider rotates its keys: the unknown kid has them read again, once.
+        let reads = op.op.lock().unwrap().jwks_reads;
+        op.rotate();
+        let r = app.sso("psc").await;
+        assert_eq!(r.status, 200, "{backend}: {}", r.text);
+        assert_eq!(op.op.lock().unwrap().jwks_reads, reads + 1, "{backend}");
         // Sign-out goes through the provider's end-session endpoint.
         let session = r.set_cookie("parcours_session").unwrap();
         let page = app.get_page("/", &session).await;
