@@ -22,6 +22,9 @@ pub enum Endpoint {
     Token,
     /// "Mot de passe oublié" (each request may send a mail).
     PasswordReset,
+    /// A sign-in through an identity provider started (each one is stored
+    /// until it ends or expires).
+    FederatedLogin,
 }
 
 /// What an attempt is counted against.

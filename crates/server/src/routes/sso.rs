@@ -16,8 +16,9 @@ use serde::Deserialize;
 
 use crate::auth::{random_token, token_hash};
 use crate::error::{AppError, PageError};
-use crate::extract::WebUser;
+use crate::extract::{ClientAddr, WebUser};
 use crate::layout::Nav;
+use crate::limiter::Endpoint;
 use crate::oidc::Provider;
 use crate::services::sign_in::{self, SignIn};
 use crate::state::AppState;
@@ -131,12 +132,20 @@ async fn begin(
     Ok(resp)
 }
 
-/// `GET /connexion/oidc/{id}`: sign in with this provider.
+/// `GET /connexion/oidc/{id}`: sign in with this provider. Counted per
+/// address like the password step: each start is stored until it ends.
 async fn start(
     State(state): State<AppState>,
+    ClientAddr(ip): ClientAddr,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let p = provider(&state, &id)?;
+    if let Err(retry) = state
+        .limiter
+        .check(Endpoint::FederatedLogin, ip, None, state.now_ms())
+    {
+        return Err(AppError::TooMany(retry).into());
+    }
     begin(&state, p, None).await
 }
 

@@ -573,6 +573,13 @@ async fn every_bad_answer_of_the_provider_is_refused_with_a_page_and_an_audit_en
     assert!(r.page().contains("carte retirée"), "{}", r.text);
     // An unknown provider: 404.
     assert_eq!(app.get("/connexion/oidc/autre", None).await.status, 404);
+    // Starts are counted per address like password attempts: each is stored.
+    let limit = app.state.config.login_attempts_per_minute as usize;
+    let mut statuses = Vec::new();
+    for _ in 0..=limit {
+        statuses.push(app.get("/connexion/oidc/psc", None).await.status);
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
 }
 
 #[tokio::test]
