@@ -165,6 +165,12 @@ async fn surgeons_mails_are_filed_forwarded_queued_or_refused() {
             c.imap_poll_seconds = 1;
         })
         .await;
+        let est = app.establishment_id(server::demo::CLINIC_FINESS).await;
+        // The demo's waiting report is there already (checked before any mail
+        // arrives: the mailbox is read every second).
+        let demo = app.store.incoming_documents(est, 10).await.unwrap();
+        assert_eq!(demo.len(), 1, "{backend}");
+        assert_eq!(demo[0].state, IncomingState::Queued);
         let lambert = app.demo_patient("Lambert").await;
         // Mme Lambert's qualified INS: filed by INS, and on to the DMP.
         // The surgeon's mail number `n` about `who`: the document's id.
@@ -199,11 +205,6 @@ async fn surgeons_mails_are_filed_forwarded_queued_or_refused() {
             &surgeon_mail(&format!("m4-{unknown}@cabinet"), None),
         );
 
-        let est = app.establishment_id(server::demo::CLINIC_FINESS).await;
-        // The demo's waiting report is there already.
-        let demo = app.store.incoming_documents(est, 10).await.unwrap();
-        assert_eq!(demo.len(), 1, "{backend}");
-        assert_eq!(demo[0].state, IncomingState::Queued);
         eventually("the five mails are taken in", async || {
             app.store.incoming_documents(est, 10).await.unwrap().len() == 6
         })
