@@ -29,26 +29,31 @@ pub enum Frame {
     },
 }
 
-/// Finds the first complete frame in `buf`.
+/// Finds the first complete frame in `buf`. A second start block before the
+/// end of block means the first frame was cut (the sender started again): it
+/// is dropped, whether its end has arrived yet or not, so that the answer does
+/// not depend on how the bytes were cut into reads.
 pub fn next_frame(buf: &[u8]) -> Frame {
     let Some(start) = buf.iter().position(|&b| b == START) else {
         return Frame::Incomplete { discard: buf.len() };
     };
     let body = buf.get(start + 1..).unwrap_or(&[]);
-    for (i, w) in body.windows(2).enumerate() {
-        if w == [END, CR] {
-            return Frame::Message {
-                start: start + 1,
-                end: start + 1 + i,
-                consumed: start + 1 + i + 2,
-            };
+    for (i, &b) in body.iter().enumerate() {
+        match b {
+            END if body.get(i + 1) == Some(&CR) => {
+                return Frame::Message {
+                    start: start + 1,
+                    end: start + 1 + i,
+                    consumed: start + 1 + i + 2,
+                };
+            }
+            START => {
+                return Frame::Incomplete {
+                    discard: start + 1 + i,
+                };
+            }
+            _ => {}
         }
-    }
-    // A second start block before any end: the first frame was cut; drop it.
-    if let Some(again) = body.iter().position(|&b| b == START) {
-        return Frame::Incomplete {
-            discard: start + 1 + again,
-        };
     }
     Frame::Incomplete { discard: start }
 }
@@ -257,6 +262,20 @@ mod tests {
         assert_eq!(
             next_frame(b"\x0bMSH|cut\x0bMSH|ok"),
             Frame::Incomplete { discard: 8 }
+        );
+        // The same when the new frame's end has arrived too: what is found does
+        // not depend on how the bytes were cut into reads (found by the fuzzer).
+        assert_eq!(
+            next_frame(b"\x0bMSH|cut\x0bMSH|ok\x1c\r"),
+            Frame::Incomplete { discard: 8 }
+        );
+        assert_eq!(
+            next_frame(b"\x0bMSH|ok\x1c\r"),
+            Frame::Message {
+                start: 1,
+                end: 7,
+                consumed: 9
+            }
         );
         // An end block without CR is not an end.
         assert_eq!(

@@ -9,4 +9,5 @@
 )]
 
 mod fixtures;
+mod mllp_inputs;
 mod roundtrip;
