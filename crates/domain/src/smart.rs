@@ -23,6 +23,14 @@ pub enum Interaction {
 }
 
 impl Interaction {
+    /// Its letter in a SMART v2 scope.
+    pub fn letter(self) -> char {
+        ORDER
+            .iter()
+            .find(|(_, i)| *i == self)
+            .map_or('?', |(c, _)| *c)
+    }
+
     fn bit(self) -> u8 {
         match self {
             Interaction::Create => 1,
@@ -179,6 +187,10 @@ mod tests {
         assert!(p.allows("Patient", Read) && p.allows("Patient", Search));
         assert!(!p.allows("Patient", Create) && !p.allows("Observation", Read));
         assert_eq!(p.to_string(), "system/Patient.rs");
+        assert_eq!(
+            [Create, Read, Update, Delete, Search].map(Interaction::letter),
+            ['c', 'r', 'u', 'd', 's']
+        );
         let all = Scope::parse("system/*.cruds").unwrap();
         assert!(all.allows("DocumentReference", Delete));
         assert_eq!(Scope::parse("system/*.*").unwrap(), all);

@@ -260,13 +260,7 @@ impl FromRequestParts<AppState> for ApiActor {
             if !granted.allows(resource, interaction) {
                 return Err(AppError::Forbidden(format!(
                     "portée insuffisante : system/{resource}.{} requise",
-                    match interaction {
-                        domain::smart::Interaction::Create => 'c',
-                        domain::smart::Interaction::Read => 'r',
-                        domain::smart::Interaction::Update => 'u',
-                        domain::smart::Interaction::Delete => 'd',
-                        domain::smart::Interaction::Search => 's',
-                    }
+                    interaction.letter()
                 ))
                 .into());
             }

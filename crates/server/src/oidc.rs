@@ -499,30 +499,22 @@ impl Provider {
                 find_key(&keys, header.kid.as_deref()).ok_or(OidcError::Signature)?
             }
         };
-        let key = DecodingKey::from_jwk(&jwk).map_err(|_| OidcError::Signature)?;
-        let mut v = Validation::new(header.alg);
-        v.validate_exp = false;
-        v.validate_aud = false;
-        v.required_spec_claims.clear();
-        let data = jsonwebtoken::decode::<Value>(jwt, &key, &v).map_err(|e| {
+        let c = signed_claims(jwt, &jwk, header.alg).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind;
-            match e.kind() {
-                ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => OidcError::Signature,
-                _ => OidcError::Malformed(e.to_string()),
+            match e {
+                Unsigned::Key => OidcError::Signature,
+                Unsigned::Token(e) => match e.kind() {
+                    ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => {
+                        OidcError::Signature
+                    }
+                    _ => OidcError::Malformed(e.to_string()),
+                },
             }
         })?;
-        let c = data.claims;
         if c.get("iss").and_then(Value::as_str) != Some(self.config.issuer.as_str()) {
             return Err(OidcError::Issuer);
         }
-        let for_us = match c.get("aud") {
-            Some(Value::String(a)) => a == &self.config.client_id,
-            Some(Value::Array(all)) => all
-                .iter()
-                .any(|a| a.as_str() == Some(self.config.client_id.as_str())),
-            _ => false,
-        };
-        if !for_us {
+        if !names_audience(&c, &self.config.client_id) {
             return Err(OidcError::Audience);
         }
         let exp = c
@@ -560,14 +552,50 @@ impl Provider {
     }
 }
 
-fn find_key(keys: &JwkSet, kid: Option<&str>) -> Option<jsonwebtoken::jwk::Jwk> {
+/// The key of `keys` a JWT names by `kid`; without a kid, the only key of a
+/// set of one (with several, none can be chosen without doubt).
+pub(crate) fn find_key(keys: &JwkSet, kid: Option<&str>) -> Option<jsonwebtoken::jwk::Jwk> {
     match kid {
         Some(kid) => keys.find(kid).cloned(),
-        // No kid: only a provider with one key can be read without doubt.
         None => match keys.keys.as_slice() {
             [one] => Some(one.clone()),
             _ => None,
         },
+    }
+}
+
+/// Why [`signed_claims`] read nothing.
+#[derive(Debug)]
+pub(crate) enum Unsigned {
+    /// The key itself cannot be used.
+    Key,
+    /// The token does not check with it (or cannot be read).
+    Token(jsonwebtoken::errors::Error),
+}
+
+/// The claims of `jwt` once its signature checks with `jwk` under `alg`;
+/// times, issuer and audience are the caller's to check (on its clock).
+pub(crate) fn signed_claims(
+    jwt: &str,
+    jwk: &jsonwebtoken::jwk::Jwk,
+    alg: Algorithm,
+) -> Result<Value, Unsigned> {
+    let key = DecodingKey::from_jwk(jwk).map_err(|_| Unsigned::Key)?;
+    let mut v = Validation::new(alg);
+    v.validate_exp = false;
+    v.validate_aud = false;
+    v.required_spec_claims.clear();
+    jsonwebtoken::decode::<Value>(jwt, &key, &v)
+        .map(|d| d.claims)
+        .map_err(Unsigned::Token)
+}
+
+/// Whether a JWT's `aud` (one value or a list) names `audience`.
+pub(crate) fn names_audience(claims: &Value, audience: &str) -> bool {
+    match claims.get("aud") {
+        Some(Value::String(a)) => a == audience,
+        Some(Value::Array(all)) => all.iter().any(|a| a.as_str() == Some(audience)),
+        _ => false,
     }
 }
 
@@ -593,7 +621,17 @@ impl Providers {
         self.0.get(id)
     }
 
-    /// The login buttons: (id, label) for professionals or for patients, by label.
+    /// (id, label) of the providers for patients' accounts or for
+    /// professionals', by label.
+    pub fn for_accounts(&self, patients: bool) -> Vec<(String, String)> {
+        self.buttons()
+            .into_iter()
+            .filter(|(_, _, for_patients)| *for_patients == patients)
+            .map(|(id, label, _)| (id, label))
+            .collect()
+    }
+
+    /// The login buttons: (id, label, for patients), by label.
     pub fn buttons(&self) -> Vec<(String, String, bool)> {
         let mut v: Vec<(String, String, bool)> = self
             .0

@@ -98,8 +98,9 @@ impl Store {
         id.as_deref().map(parse_id).transpose()
     }
 
-    /// Links a provider's subject to `user`; a subject already linked to
-    /// another account is refused (`StoreError::Refused`, nothing changed).
+    /// Links a provider's subject to `user` (again: nothing to do); a subject
+    /// already linked to another account is refused (`StoreError::Refused`,
+    /// nothing changed). One insert decides, so two links at once cannot both win.
     pub async fn link_oidc_identity(
         &self,
         provider: &str,
@@ -108,18 +109,9 @@ impl Store {
         created_by: &str,
         now_ms: i64,
     ) -> Result<()> {
-        if let Some(other) = self.oidc_identity(provider, subject).await? {
-            return if other == user {
-                Ok(())
-            } else {
-                Err(StoreError::Refused(
-                    "cette identité est déjà liée à un autre compte".into(),
-                ))
-            };
-        }
-        on_pool!(self, write, |pool| {
+        let inserted = on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
-            q("INSERT INTO oidc_identities (provider, subject, user_id, created_by, created_at_ms) VALUES ($1, $2, $3, $4, $5)")
+            let n = q("INSERT INTO oidc_identities (provider, subject, user_id, created_by, created_at_ms) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING")
                 .bind(provider)
                 .bind(subject)
                 .bind(user.to_string())
@@ -128,8 +120,15 @@ impl Store {
                 .execute(&mut tx.as_tx())
                 .await?;
             tx.commit().await?;
+            n == 1
+        });
+        if inserted || self.oidc_identity(provider, subject).await? == Some(user) {
             Ok(())
-        })
+        } else {
+            Err(StoreError::Refused(
+                "cette identité est déjà liée à un autre compte".into(),
+            ))
+        }
     }
 
     /// Remembers the ID token a session was opened with.

@@ -110,13 +110,7 @@ async fn sessions_page(State(state): State<AppState>, w: WebUser) -> Result<Resp
         sessions,
         providers: state
             .oidc
-            .buttons()
-            .into_iter()
-            .filter(|(_, _, for_patients)| {
-                *for_patients == (w.user.kind == store::users::UserKind::Patient)
-            })
-            .map(|(id, label, _)| (id, label))
-            .collect(),
+            .for_accounts(w.user.kind == store::users::UserKind::Patient),
     };
     Ok(render(&page)?.into_response())
 }

@@ -302,13 +302,7 @@ async fn people_screen(
         error,
         notice,
         link,
-        providers: state
-            .oidc
-            .buttons()
-            .into_iter()
-            .filter(|(_, _, for_patients)| !for_patients)
-            .map(|(id, label, _)| (id, label))
-            .collect(),
+        providers: state.oidc.for_accounts(false),
     };
     Ok((status, render(&page)?).into_response())
 }

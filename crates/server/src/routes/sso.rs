@@ -24,9 +24,12 @@ use crate::services::sign_in::{self, SignIn};
 use crate::state::AppState;
 
 use super::kit::*;
+use super::web::{cookie_with, session_cookie};
 
 /// The cookie binding a login under way to the browser that started it.
 const BROWSER_COOKIE: &str = "parcours_oidc";
+/// Where that cookie goes back to.
+const COOKIE_PATH: &str = "/connexion/oidc";
 /// How long a login under way may take.
 const LOGIN_TTL_MS: i64 = 10 * 60_000;
 
@@ -116,19 +119,19 @@ async fn begin(
         )
         .await
         .map_err(AppError::from)?;
-    let secure = if state.config.secure_cookies() {
-        "; Secure"
-    } else {
-        ""
-    };
-    // Lax: the provider's redirect back is a top-level navigation from its site.
-    let cookie = format!(
-        "{BROWSER_COOKIE}={browser}; Path=/connexion/oidc; HttpOnly; SameSite=Lax; Max-Age=600{secure}"
-    );
     let mut resp = see_other(&url);
-    if let Ok(v) = cookie.parse() {
-        resp.headers_mut().append(header::SET_COOKIE, v);
-    }
+    // Lax: the provider's redirect back is a top-level navigation from its site.
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        cookie_with(
+            state,
+            BROWSER_COOKIE,
+            &browser,
+            COOKIE_PATH,
+            Some(600),
+            "Lax",
+        ),
+    );
     Ok(resp)
 }
 
@@ -262,24 +265,12 @@ async fn finish(
                 next: Some("/".into()),
             };
             let mut resp = render(&page)?.into_response();
-            let secure = if state.config.secure_cookies() {
-                "; Secure"
-            } else {
-                ""
-            };
-            for c in [
-                format!(
-                    "{}={token}; Path=/; HttpOnly; SameSite=Strict{secure}",
-                    crate::extract::SESSION_COOKIE
-                ),
-                format!(
-                    "{BROWSER_COOKIE}=; Path=/connexion/oidc; HttpOnly; SameSite=Lax; Max-Age=0{secure}"
-                ),
-            ] {
-                if let Ok(v) = c.parse() {
-                    resp.headers_mut().append(header::SET_COOKIE, v);
-                }
-            }
+            resp.headers_mut()
+                .append(header::SET_COOKIE, session_cookie(&state, &token));
+            resp.headers_mut().append(
+                header::SET_COOKIE,
+                cookie_with(&state, BROWSER_COOKIE, "", COOKIE_PATH, Some(0), "Lax"),
+            );
             Ok(resp)
         }
         SignIn::Refused(_, why) => refused(StatusCode::FORBIDDEN, why),

@@ -62,6 +62,20 @@ fn cookie_header(
     path: &str,
     max_age: Option<i64>,
 ) -> HeaderValue {
+    cookie_with(state, name, value, path, max_age, "Strict")
+}
+
+/// A cookie for this site: HttpOnly, `Secure` behind https, the `same_site`
+/// policy given (`Strict`, or `Lax` for one that must come back from another
+/// site's redirect).
+pub(crate) fn cookie_with(
+    state: &AppState,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: Option<i64>,
+    same_site: &str,
+) -> HeaderValue {
     let secure = if state.config.secure_cookies() {
         "; Secure"
     } else {
@@ -71,7 +85,7 @@ fn cookie_header(
         .map(|a| format!("; Max-Age={a}"))
         .unwrap_or_default();
     HeaderValue::from_str(&format!(
-        "{name}={value}; Path={path}; HttpOnly; SameSite=Strict{secure}{age}"
+        "{name}={value}; Path={path}; HttpOnly; SameSite={same_site}{secure}{age}"
     ))
     .unwrap_or(HeaderValue::from_static(""))
 }
@@ -135,7 +149,7 @@ struct LoginForm {
     csrf: String,
 }
 
-fn session_cookie(state: &AppState, token: &str) -> HeaderValue {
+pub(crate) fn session_cookie(state: &AppState, token: &str) -> HeaderValue {
     cookie_header(state, SESSION_COOKIE, token, "/", None)
 }
 

@@ -217,9 +217,7 @@ pub async fn with_identity(
             session.expires_at_ms,
         )
         .await?;
-    ctx.store.reset_login_failures(user.id).await?;
-    ctx.metrics.logins_ok.fetch_add(1, Ordering::Relaxed);
-    audit(ctx, Some(&user), "login.oidc", "success").await;
+    succeeded_as(ctx, &user, "login.oidc").await?;
     Ok(SignIn::Session {
         token,
         second_factor: false,
@@ -281,9 +279,14 @@ pub async fn sign_out(ctx: Ctx<'_>, user: &User, session: &Session) -> Result<()
 }
 
 async fn succeeded(ctx: Ctx<'_>, user: &User) -> Result<(), AppError> {
+    succeeded_as(ctx, user, "login").await
+}
+
+/// A sign-in that worked (`action`: how, for the audit trail).
+async fn succeeded_as(ctx: Ctx<'_>, user: &User, action: &str) -> Result<(), AppError> {
     ctx.store.reset_login_failures(user.id).await?;
     ctx.metrics.logins_ok.fetch_add(1, Ordering::Relaxed);
-    audit(ctx, Some(user), "login", "success").await;
+    audit(ctx, Some(user), action, "success").await;
     Ok(())
 }
 

@@ -9,7 +9,7 @@
 
 use domain::smart::Scopes;
 use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
 
 use crate::auth::{dummy_hash, random_token, token_hash, verify_secret};
@@ -185,34 +185,19 @@ async fn check_assertion(
         return Err(bad("assertion : RS384 ou ES384 attendu"));
     }
     let set = client_jwks(ctx, client).await?;
-    let jwk = match header.kid.as_deref() {
-        Some(kid) => set.find(kid).cloned(),
-        None => match set.keys.as_slice() {
-            [one] => Some(one.clone()),
-            _ => None,
-        },
-    }
-    .ok_or_else(|| bad("assertion : clé inconnue (kid)"))?;
-    let key = DecodingKey::from_jwk(&jwk).map_err(|_| bad("clé du client inutilisable"))?;
-    let mut v = Validation::new(header.alg);
-    v.validate_exp = false;
-    v.validate_aud = false;
-    v.required_spec_claims.clear();
-    let claims = jsonwebtoken::decode::<Value>(jwt, &key, &v)
-        .map_err(|_| bad("assertion : signature invalide"))?
-        .claims;
+    let jwk = crate::oidc::find_key(&set, header.kid.as_deref())
+        .ok_or_else(|| bad("assertion : clé inconnue (kid)"))?;
+    let claims = crate::oidc::signed_claims(jwt, &jwk, header.alg).map_err(|e| match e {
+        crate::oidc::Unsigned::Key => bad("clé du client inutilisable"),
+        crate::oidc::Unsigned::Token(_) => bad("assertion : signature invalide"),
+    })?;
     let text = |k: &str| claims.get(k).and_then(Value::as_str);
     if text("iss") != Some(client.client_id.as_str())
         || text("sub") != Some(client.client_id.as_str())
     {
         return Err(bad("assertion : iss et sub doivent être le client_id"));
     }
-    let for_us = match claims.get("aud") {
-        Some(Value::String(a)) => a == token_url,
-        Some(Value::Array(all)) => all.iter().any(|a| a.as_str() == Some(token_url)),
-        _ => false,
-    };
-    if !for_us {
+    if !crate::oidc::names_audience(&claims, token_url) {
         return Err(Refused::BadAssertion(format!(
             "assertion : aud doit être {token_url}"
         )));
