@@ -21,6 +21,8 @@ pub struct Application {
     mllp_tls: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
     state: AppState,
     ingest_rx: tokio::sync::mpsc::Receiver<crate::ingest::Job>,
+    /// The NATS link of a cluster node.
+    nats: Option<(async_nats::Client, crate::live::Outgoing)>,
 }
 
 impl Application {
@@ -91,7 +93,20 @@ impl Application {
         };
         let mllp_client = crate::tls::client_config(&config)
             .map_err(|e| anyhow::anyhow!("MLLP/TLS sortant : {e}"))?;
+        let nats_url = config.nats_url.clone();
         let mut state = AppState::new(store, clock, config);
+        let nats = match nats_url {
+            Some(url) => {
+                let node = state.live.node().to_owned();
+                let client = crate::live::connect(&url, &node)
+                    .await
+                    .with_context(|| format!("connexion à NATS ({})", store::redact_url(&url)))?;
+                let (live, out) = crate::live::Live::clustered(node);
+                state.live = Arc::new(live);
+                Some((client, out))
+            }
+            None => None,
+        };
         state.mllp_client_tls = Some(mllp_client);
         let (ingest_tx, ingest_rx) = crate::ingest::queue();
         state.ingest = Some(ingest_tx);
@@ -104,6 +119,7 @@ impl Application {
             mllp_tls,
             state,
             ingest_rx,
+            nats,
         })
     }
 
@@ -146,6 +162,14 @@ impl Application {
         let outbox = tokio::spawn(crate::delivery::run(self.state.clone(), stop_rx.clone()));
         let snapshots = tokio::spawn(crate::snapshots::run(self.state.clone(), stop_rx.clone()));
         let mailbox = tokio::spawn(crate::mailbox::run(self.state.clone(), stop_rx.clone()));
+        let live = self.nats.map(|(client, out)| {
+            let (state, stop) = (self.state.clone(), stop_rx.clone());
+            tokio::spawn(async move {
+                if let Err(e) = crate::live::run(state, client, out, stop).await {
+                    tracing::error!(error = %e, "live events over NATS stopped: other nodes' events no longer arrive");
+                }
+            })
+        });
         // The intake writer stops only after the MLLP connections are done.
         let (writer_stop_tx, writer_stop_rx) = tokio::sync::watch::channel(false);
         let writer = tokio::spawn(crate::ingest::run(
@@ -181,6 +205,11 @@ impl Application {
         }
         if let Err(e) = outbox.await {
             tracing::error!(error = %e, "outbox worker task failed");
+        }
+        if let Some(live) = live
+            && let Err(e) = live.await
+        {
+            tracing::error!(error = %e, "live events task failed");
         }
         store.close().await;
         Ok(())

@@ -19,6 +19,11 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; default: `parcours.db` in the data dir.
     pub database_url: Option<String>,
+    /// NATS server (`nats://127.0.0.1:4222`) carrying live events between the
+    /// nodes of a cluster; unset: one node, live events stay in the process.
+    pub nats_url: Option<String>,
+    /// This node's name in logs, job runs and NATS (default: a random one).
+    pub node_id: Option<String>,
     /// The URL users reach (for links and FHIR fullUrl); default `http://` + listen.
     /// Cookies are marked `Secure` when it starts with `https://`.
     pub public_url: Option<String>,
@@ -148,6 +153,8 @@ impl Default for Config {
             mllp_listen: "127.0.0.1:2575".into(),
             data_dir: PathBuf::from("./parcours-data"),
             database_url: None,
+            nats_url: None,
+            node_id: None,
             public_url: None,
             session_ttl_minutes: 8 * 60,
             session_check_seconds: 60,
@@ -207,6 +214,8 @@ impl fmt::Debug for Config {
                 "database_url",
                 &self.database_url.as_deref().map(store::redact_url),
             )
+            .field("nats_url", &self.nats_url.as_deref().map(store::redact_url))
+            .field("node_id", &self.node_id)
             .field("public_url", &self.public_url)
             .finish_non_exhaustive()
     }
@@ -287,6 +296,8 @@ impl Config {
         for (name, slot) in [
             ("PARCOURS_DATABASE_URL", &mut self.database_url),
             ("PARCOURS_PUBLIC_URL", &mut self.public_url),
+            ("PARCOURS_NATS_URL", &mut self.nats_url),
+            ("PARCOURS_NODE_ID", &mut self.node_id),
             ("PARCOURS_ORU_DESTINATION", &mut self.oru_destination),
             ("PARCOURS_ICE_SERVERS", &mut self.ice_servers),
             ("PARCOURS_SIU_DESTINATION", &mut self.siu_destination),
@@ -421,6 +432,7 @@ impl Config {
         format!(
             "# parcours.toml — every key is optional; PARCOURS_* environment variables override it.\n\
              # database_url = \"postgres://parcours@127.0.0.1:5432/parcours\"  # default: SQLite in data_dir\n\
+             # nats_url = \"nats://127.0.0.1:4222\"  # several nodes: live events between them\n\
              # public_url = \"https://parcours.example.fr\"\n{body}"
         )
     }

@@ -60,16 +60,14 @@ impl FromRequestParts<AppState> for ClientAddr {
 /// expired (by the application's clock, looked at every few seconds), or gone
 /// from the store (looked at every `session_check_seconds`).
 pub async fn session_ended(state: AppState, session: Session) {
-    use crate::state::SessionEnd;
-    let mut ends = state.session_ends.subscribe();
+    let mut ends = state.live.session_ends();
     let check = std::time::Duration::from_secs(state.config.session_check_seconds.max(1));
     let tick = std::time::Duration::from_secs(5).min(check);
     let mut last_check = std::time::Instant::now();
     loop {
         tokio::select! {
             e = ends.recv() => match e {
-                Ok(SessionEnd::Session(h)) if h == session.token_hash => return,
-                Ok(SessionEnd::User(u)) if u == session.user => return,
+                Ok(end) if end.ends(&session.token_hash, session.user) => return,
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             },

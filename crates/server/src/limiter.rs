@@ -3,13 +3,14 @@
 //! reverse proxy, the address it forwards, see `addr::client`) and the account
 //! aimed at. So one client flooding the token endpoint does not block logins,
 //! a crowd behind one proxy does not share one bucket, and guessing one
-//! account's password from many addresses is slowed too. In memory: each app
-//! node limits on its own (the per-account lockout in the store is what holds
-//! across nodes).
+//! account's password from many addresses is slowed too. The attempts are
+//! counted in the database (`store::cluster`), so every node of a cluster
+//! counts against the same buckets; the account is kept as its SHA-256.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
+use store::Store;
 
 /// The endpoint an attempt is made at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -27,65 +28,79 @@ pub enum Endpoint {
     FederatedLogin,
 }
 
-/// What an attempt is counted against.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Key {
-    Address(IpAddr),
-    Account(String),
+impl Endpoint {
+    fn name(self) -> &'static str {
+        match self {
+            Endpoint::Login => "login",
+            Endpoint::Totp => "totp",
+            Endpoint::Token => "token",
+            Endpoint::PasswordReset => "reset",
+            Endpoint::FederatedLogin => "oidc",
+        }
+    }
 }
 
 /// Allows `per_window` attempts per endpoint and key per `window_ms`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RateLimiter {
     per_window: u32,
     window_ms: i64,
-    slots: Mutex<HashMap<(Endpoint, Key), (i64, u32)>>,
+    store: Store,
 }
 
 impl RateLimiter {
-    /// A limiter of `per_window` attempts per `window_ms`.
-    pub fn new(per_window: u32, window_ms: i64) -> Self {
+    /// A limiter of `per_window` attempts per `window_ms`, counted in `store`.
+    pub fn new(store: Store, per_window: u32, window_ms: i64) -> Self {
         Self {
             per_window,
             window_ms,
-            slots: Mutex::new(HashMap::new()),
+            store,
         }
     }
 
-    fn count(&self, endpoint: Endpoint, key: Key, now_ms: i64) -> Result<(), i64> {
-        let Ok(mut slots) = self.slots.lock() else {
-            return Ok(());
-        };
-        if slots.len() > 100_000 {
-            slots.retain(|_, (start, _)| now_ms - *start < self.window_ms);
+    /// The length of a window (what pruning keeps).
+    pub fn window_ms(&self) -> i64 {
+        self.window_ms
+    }
+
+    async fn count(&self, bucket: &str, now_ms: i64) -> Result<(), i64> {
+        match self
+            .store
+            .count_attempt(bucket, now_ms, self.window_ms, self.per_window)
+            .await
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(ms)) => Err((ms / 1000).max(1)),
+            // The attempt itself needs the store and will fail the same way:
+            // no lockout of everyone while the database is away.
+            Err(e) => {
+                tracing::warn!(error = %e, "rate limiter: store unavailable");
+                Ok(())
+            }
         }
-        let slot = slots.entry((endpoint, key)).or_insert((now_ms, 0));
-        if now_ms - slot.0 >= self.window_ms {
-            *slot = (now_ms, 0);
-        }
-        if slot.1 >= self.per_window {
-            return Err(((slot.0 + self.window_ms - now_ms) / 1000).max(1));
-        }
-        slot.1 += 1;
-        Ok(())
     }
 
     /// Counts an attempt at `endpoint` from `ip` at `now_ms`, and against
     /// `account` when one is named (case-insensitive); `Err(retry_after_secs)`
     /// when either is over.
-    pub fn check(
+    pub async fn check(
         &self,
         endpoint: Endpoint,
         ip: IpAddr,
         account: Option<&str>,
         now_ms: i64,
     ) -> Result<(), i64> {
-        self.count(endpoint, Key::Address(ip), now_ms)?;
+        self.count(&format!("{}:ip:{ip}", endpoint.name()), now_ms)
+            .await?;
         match account
             .map(|a| a.trim().to_lowercase())
             .filter(|a| !a.is_empty())
         {
-            Some(a) => self.count(endpoint, Key::Account(a), now_ms),
+            Some(a) => {
+                let h = hex::encode(Sha256::digest(a.as_bytes()));
+                self.count(&format!("{}:account:{h}", endpoint.name()), now_ms)
+                    .await
+            }
             None => Ok(()),
         }
     }
@@ -96,51 +111,60 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    #[test]
-    fn window_limits_then_resets() {
-        let l = RateLimiter::new(2, 60_000);
+    async fn limiter(per_window: u32) -> RateLimiter {
+        let store = Store::connect(&store::testing::fresh_sqlite_url())
+            .await
+            .unwrap();
+        store.migrate(0).await.unwrap();
+        RateLimiter::new(store, per_window, 60_000)
+    }
+
+    #[tokio::test]
+    async fn window_limits_then_resets() {
+        let l = limiter(2).await;
         let a: IpAddr = "127.0.0.1".parse().unwrap();
         let b: IpAddr = "::1".parse().unwrap();
-        assert_eq!(l.check(Endpoint::Login, a, None, 0), Ok(()));
-        assert_eq!(l.check(Endpoint::Login, a, None, 1_000), Ok(()));
-        assert_eq!(l.check(Endpoint::Login, a, None, 2_000), Err(58));
+        assert_eq!(l.check(Endpoint::Login, a, None, 0).await, Ok(()));
+        assert_eq!(l.check(Endpoint::Login, a, None, 1_000).await, Ok(()));
+        assert_eq!(l.check(Endpoint::Login, a, None, 2_000).await, Err(58));
         assert_eq!(
-            l.check(Endpoint::Login, b, None, 2_000),
+            l.check(Endpoint::Login, b, None, 2_000).await,
             Ok(()),
             "other address"
         );
         assert_eq!(
-            l.check(Endpoint::Token, a, None, 2_000),
+            l.check(Endpoint::Token, a, None, 2_000).await,
             Ok(()),
             "other endpoint"
         );
         assert_eq!(
-            l.check(Endpoint::Login, a, None, 60_000),
+            l.check(Endpoint::Login, a, None, 60_000).await,
             Ok(()),
             "new window"
         );
     }
 
-    #[test]
-    fn accounts_are_limited_across_addresses() {
-        let l = RateLimiter::new(2, 60_000);
+    #[tokio::test]
+    async fn accounts_are_limited_across_addresses() {
+        let l = limiter(2).await;
         let ips: Vec<IpAddr> = (1..=4)
             .map(|i| format!("10.0.0.{i}").parse().unwrap())
             .collect();
         assert_eq!(
-            l.check(Endpoint::Login, ips[0], Some("dr.martin"), 0),
+            l.check(Endpoint::Login, ips[0], Some("dr.martin"), 0).await,
             Ok(())
         );
         assert_eq!(
-            l.check(Endpoint::Login, ips[1], Some("DR.MARTIN"), 0),
+            l.check(Endpoint::Login, ips[1], Some("DR.MARTIN"), 0).await,
             Ok(())
         );
         assert!(
             l.check(Endpoint::Login, ips[2], Some("dr.martin"), 0)
+                .await
                 .is_err()
         );
         assert_eq!(
-            l.check(Endpoint::Login, ips[3], Some("ide.petit"), 0),
+            l.check(Endpoint::Login, ips[3], Some("ide.petit"), 0).await,
             Ok(()),
             "other account"
         );

@@ -308,7 +308,28 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let every = Duration::from_secs(state.config.imap_poll_seconds.max(1));
     loop {
         for cfg in mailboxes(&state).await {
-            match tokio::time::timeout(Duration::from_secs(300), poll_once(&state, &cfg)).await {
+            // One node reads a mailbox at a time (the others skip it this
+            // round); the lease outlives the five-minute cap of a round.
+            let lease = format!("mailbox:{}", cfg.finess);
+            let node = state.live.node().to_owned();
+            match state
+                .store
+                .take_lease(&lease, &node, state.now_ms(), 360_000)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "mail intake: lease unavailable");
+                    continue;
+                }
+            }
+            let polled =
+                tokio::time::timeout(Duration::from_secs(300), poll_once(&state, &cfg)).await;
+            if let Err(e) = state.store.release_lease(&lease, &node).await {
+                tracing::warn!(error = %e, "mail intake: lease not given back");
+            }
+            match polled {
                 Ok(Ok(r)) if r != Report::default() => tracing::info!(
                     finess = %cfg.finess,
                     filed = r.filed,

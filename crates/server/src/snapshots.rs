@@ -1,8 +1,11 @@
 //! Jobs on a timer, owned by the application: bed availability snapshots every five
-//! minutes (the regional charts) and, every minute, the escalation of monitoring
-//! alerts left open past their SLA.
+//! minutes (the regional charts), every minute the escalation of monitoring
+//! alerts left open past their SLA, every quarter of an hour the reminders, and
+//! every hour the clean-up of the cluster's counters. Each period of each job
+//! runs once across all the nodes on one database: the first node to claim
+//! it in `job_runs` runs it (`store::cluster`); every node looks twice a
+//! period, so a period is never skipped while one node is up.
 
-use std::future::Future;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -27,9 +30,9 @@ pub async fn escalate(state: &AppState) -> Result<usize, store::StoreError> {
     }
     for id in &ids {
         let a = state.store.alert(*id).await?;
-        let _ = state
-            .events
-            .send(crate::state::LiveEvent::Alerts(a.establishment));
+        state
+            .live
+            .publish(crate::state::LiveEvent::Alerts(a.establishment));
     }
     Ok(ids.len())
 }
@@ -67,53 +70,98 @@ pub async fn remind(state: &AppState) -> Result<usize, store::StoreError> {
     Ok(new)
 }
 
-/// Runs `job` at start and then every `every` until `shutdown` turns true.
-async fn periodic<F, Fut>(
-    state: AppState,
-    every: Duration,
-    mut shutdown: watch::Receiver<bool>,
-    what: &str,
-    job: F,
-) where
-    F: Fn(AppState) -> Fut,
-    Fut: Future<Output = Result<usize, store::StoreError>>,
-{
-    let mut tick = tokio::time::interval(every);
+/// A job on a timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// Bed availability snapshots.
+    BedSnapshots,
+    /// Escalation of overdue monitoring alerts.
+    Escalation,
+    /// Questionnaire and appointment reminders.
+    Reminders,
+    /// Forgetting finished rate-limit windows, old job runs, expired leases.
+    Housekeeping,
+}
+
+impl Timer {
+    /// Every job.
+    pub const ALL: [Timer; 4] = [
+        Timer::BedSnapshots,
+        Timer::Escalation,
+        Timer::Reminders,
+        Timer::Housekeeping,
+    ];
+
+    /// Its name in `job_runs` and in logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Timer::BedSnapshots => "bed-snapshots",
+            Timer::Escalation => "alert-escalation",
+            Timer::Reminders => "reminders",
+            Timer::Housekeeping => "housekeeping",
+        }
+    }
+
+    /// Its period, in milliseconds.
+    pub fn every_ms(self) -> i64 {
+        match self {
+            Timer::BedSnapshots => 300_000,
+            Timer::Escalation => 60_000,
+            Timer::Reminders => 900_000,
+            Timer::Housekeeping => 3_600_000,
+        }
+    }
+
+    async fn work(self, state: &AppState) -> Result<usize, store::StoreError> {
+        match self {
+            Timer::BedSnapshots => take(state).await,
+            Timer::Escalation => escalate(state).await,
+            Timer::Reminders => Ok(remind(state).await?
+                + crate::services::schedule::remind_appointments(state.ctx()).await?),
+            Timer::Housekeeping => {
+                let n = state
+                    .store
+                    .prune_cluster_state(state.now_ms(), state.limiter.window_ms())
+                    .await?;
+                Ok(usize::try_from(n).unwrap_or(usize::MAX))
+            }
+        }
+    }
+}
+
+/// Runs `job` for the clock's current period unless a node (this one or
+/// another) already has: `Some(what it did)`, or `None` when it was not
+/// this node's to run.
+pub async fn run_due(state: &AppState, job: Timer) -> Result<Option<usize>, store::StoreError> {
+    let now = state.now_ms();
+    let period = now.div_euclid(job.every_ms());
+    if !state
+        .store
+        .claim_job_run(job.name(), period, state.live.node(), now)
+        .await?
+    {
+        return Ok(None);
+    }
+    job.work(state).await.map(Some)
+}
+
+/// Looks twice a period whether `job` is due, until `shutdown` turns true.
+async fn periodic(state: AppState, job: Timer, mut shutdown: watch::Receiver<bool>) {
+    let half = u64::try_from(job.every_ms() / 2).unwrap_or(30_000);
+    let mut tick = tokio::time::interval(Duration::from_millis(half));
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
         }
-        if let Err(e) = job(state.clone()).await {
-            tracing::error!(error = %e, job = what, "timer job failed");
+        if let Err(e) = run_due(&state, job).await {
+            tracing::error!(error = %e, job = job.name(), "timer job failed");
         }
     }
 }
 
 /// Runs the timer jobs until `shutdown` turns true.
 pub async fn run(state: AppState, shutdown: watch::Receiver<bool>) {
-    let snapshots = periodic(
-        state.clone(),
-        Duration::from_secs(300),
-        shutdown.clone(),
-        "bed snapshots",
-        |s| async move { take(&s).await },
-    );
-    let escalation = periodic(
-        state.clone(),
-        Duration::from_secs(60),
-        shutdown.clone(),
-        "alert escalation",
-        |s| async move { escalate(&s).await },
-    );
-    let reminders = periodic(
-        state,
-        Duration::from_secs(900),
-        shutdown,
-        "questionnaire reminders",
-        |s| async move {
-            Ok(remind(&s).await? + crate::services::schedule::remind_appointments(s.ctx()).await?)
-        },
-    );
-    tokio::join!(snapshots, escalation, reminders);
+    let jobs = Timer::ALL.map(|job| periodic(state.clone(), job, shutdown.clone()));
+    futures_util::future::join_all(jobs).await;
 }

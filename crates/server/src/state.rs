@@ -8,7 +8,7 @@ use store::Store;
 
 use crate::config::Config;
 use crate::limiter::RateLimiter;
-pub use crate::live::{LiveEvent, Presence, RoomMessage, Rooms, SessionEnd};
+pub use crate::live::{Live, LiveEvent, RoomMessage, Rooms, SessionEnd};
 pub use crate::metrics::Metrics;
 pub use crate::services::hl7::SenderCache;
 
@@ -27,20 +27,11 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Known HL7 senders: (MSH-3, MSH-4) → the declared sender.
     pub senders: Arc<std::sync::RwLock<SenderCache>>,
-    /// Live events (an establishment's alert queue changed): WebSocket clients
-    /// listen and refresh. One node today; NATS would fan this out between nodes.
-    pub events: tokio::sync::broadcast::Sender<LiveEvent>,
+    /// Live events, rooms and session ends: this node's connections listen,
+    /// and with NATS every node's do.
+    pub live: Arc<Live>,
     /// The HL7 intake writer (group commit), when the application runs one.
     pub ingest: Option<tokio::sync::mpsc::Sender<crate::ingest::Job>>,
-    /// Who waits in the virtual waiting rooms, by appointment id (one node; a
-    /// shared store or NATS would carry it between nodes).
-    pub presence: Arc<std::sync::Mutex<std::collections::HashMap<String, Presence>>>,
-    /// The consultation rooms: whether each is open, and the messages
-    /// relayed between its two participants.
-    pub rooms: Arc<Rooms>,
-    /// Sessions that ended (logout, account disabled): open WebSockets of
-    /// that session close at once.
-    pub session_ends: tokio::sync::broadcast::Sender<SessionEnd>,
     /// The OpenID Connect providers one may sign in with.
     pub oidc: Arc<crate::oidc::Providers>,
     /// The online payment provider, when configured.
@@ -54,13 +45,27 @@ pub struct AppState {
     pub mllp_client_tls: Option<Arc<rustls::ClientConfig>>,
 }
 
+/// This node's name: the configured one, else a random one (job runs and
+/// NATS consumers name it).
+pub fn node_name(config: &Config) -> String {
+    config.node_id.clone().unwrap_or_else(|| {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        format!("node-{}", id.get(..8).unwrap_or(&id))
+    })
+}
+
 /// Bearer tokens by (token endpoint, client id), with their end of use.
 pub type MhdTokens = std::collections::HashMap<(String, String), (String, std::time::Instant)>;
 
 impl AppState {
     /// State for tools that run the services without serving (replay, tests).
     pub fn new(store: Store, clock: Arc<dyn Clock>, config: Config) -> AppState {
-        let limiter = Arc::new(RateLimiter::new(config.login_attempts_per_minute, 60_000));
+        let limiter = Arc::new(RateLimiter::new(
+            store.clone(),
+            config.login_attempts_per_minute,
+            60_000,
+        ));
+        let node = node_name(&config);
         AppState {
             store,
             clock,
@@ -68,11 +73,8 @@ impl AppState {
             limiter,
             metrics: Arc::new(Metrics::default()),
             senders: Arc::default(),
-            events: tokio::sync::broadcast::channel(256).0,
+            live: Arc::new(Live::local(node)),
             ingest: None,
-            presence: Arc::default(),
-            rooms: Arc::default(),
-            session_ends: tokio::sync::broadcast::channel(256).0,
             payment: None,
             oidc: Arc::default(),
             mhd_token: Arc::default(),
@@ -87,14 +89,12 @@ impl AppState {
             store: &self.store,
             clock: self.clock.as_ref(),
             config: &self.config,
-            events: &self.events,
-            rooms: &self.rooms,
+            live: &self.live,
             senders: &self.senders,
             ingest: self.ingest.as_ref(),
             payment: self.payment.as_ref(),
             mailer: self.mailer.as_ref(),
             metrics: &self.metrics,
-            session_ends: &self.session_ends,
         }
     }
 

@@ -107,6 +107,11 @@ pub const SQLITE: &[Migration] = &[
         name: "federated_sign_in",
         sql: include_str!("../migrations/sqlite/0018_federated_sign_in.sql"),
     },
+    Migration {
+        version: 19,
+        name: "several_nodes",
+        sql: include_str!("../migrations/sqlite/0019_several_nodes.sql"),
+    },
 ];
 
 /// PostgreSQL migrations.
@@ -200,6 +205,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 18,
         name: "federated_sign_in",
         sql: include_str!("../migrations/postgres/0018_federated_sign_in.sql"),
+    },
+    Migration {
+        version: 19,
+        name: "several_nodes",
+        sql: include_str!("../migrations/postgres/0019_several_nodes.sql"),
     },
 ];
 

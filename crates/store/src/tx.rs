@@ -111,6 +111,15 @@ pub(crate) fn q(sql: &'static str) -> Q {
     }
 }
 
+/// A query of SQL built from literal pieces (a list of placeholders), never
+/// from values: those are bound.
+pub(crate) fn q_built(sql: String) -> Q {
+    Q {
+        sql: Cow::Owned(sql),
+        args: Vec::new(),
+    }
+}
+
 macro_rules! bind_all {
     ($sql:expr, $args:expr) => {{
         let mut query = sqlx::query(AssertSqlSafe($sql));

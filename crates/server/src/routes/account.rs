@@ -60,10 +60,10 @@ async fn forgot(
     same_origin(&state, &headers)?;
     let f = form_fields(&body)?;
     let login = field(&f, "login").trim();
-    if let Err(retry) =
-        state
-            .limiter
-            .check(Endpoint::PasswordReset, ip, Some(login), state.now_ms())
+    if let Err(retry) = state
+        .limiter
+        .check(Endpoint::PasswordReset, ip, Some(login), state.now_ms())
+        .await
     {
         return Err(AppError::TooMany(retry).into());
     }

@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/lits/{unit}/occupation", post(occupy))
         .route("/region", get(region_page))
         .route("/region/table", get(region_table))
+        .route("/region/ws", get(region_ws))
         .route("/region.csv", get(region_csv))
         .route("/static/live.js", get(live_js))
 }
@@ -467,4 +468,44 @@ async fn region_csv(
         "lits.csv",
         out,
     ))
+}
+
+/// `GET /region/ws`: says `lits` when the beds of the user's territory change
+/// (an admission fed by ADT, a bed manager's change), whichever node took it.
+async fn region_ws(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    w: WebUser,
+    ws: axum::extract::WebSocketUpgrade,
+) -> Result<Response, PageError> {
+    use axum::extract::ws::Message;
+    super::kit::same_origin(&state, &headers)?;
+    let territory = beds::region_of(&w.actor)?;
+    let mut events = state.live.events();
+    let ended = crate::extract::session_ended(state.clone(), w.session.clone());
+    Ok(ws
+        .read_buffer_size(1024)
+        .write_buffer_size(1024)
+        .max_message_size(1024)
+        .on_upgrade(move |mut socket| async move {
+            tokio::pin!(ended);
+            loop {
+                let tell = tokio::select! {
+                    () = &mut ended => return,
+                    e = events.recv() => match e {
+                        Ok(crate::live::LiveEvent::Beds(t)) => t == territory,
+                        Ok(_) => false,
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    },
+                    m = socket.recv() => match m {
+                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                        Some(Ok(_)) => false,
+                    },
+                };
+                if tell && socket.send(Message::Text("lits".into())).await.is_err() {
+                    return;
+                }
+            }
+        }))
 }

@@ -467,7 +467,7 @@ async fn alerts_ws(
         )
         .into());
     }
-    let events = state.events.subscribe();
+    let events = state.live.events();
     let ended = crate::extract::session_ended(state.clone(), w.session.clone());
     Ok(ws
         .read_buffer_size(1024)

@@ -143,12 +143,16 @@ async fn token(
         Err((code, text)) => return oauth_error(StatusCode::BAD_REQUEST, code, text),
     };
     // Counted before the secret is checked (argon2), per address and client.
-    if let Err(retry) = state.limiter.check(
-        Endpoint::Token,
-        ip,
-        req.client_id.as_deref(),
-        state.now_ms(),
-    ) {
+    if let Err(retry) = state
+        .limiter
+        .check(
+            Endpoint::Token,
+            ip,
+            req.client_id.as_deref(),
+            state.now_ms(),
+        )
+        .await
+    {
         let mut r = oauth_error(
             StatusCode::TOO_MANY_REQUESTS,
             "slow_down",

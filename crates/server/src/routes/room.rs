@@ -188,13 +188,13 @@ async fn relay(
     role: &'static str,
     session: store::users::Session,
 ) {
-    let mut rx = state.rooms.channel(&room).subscribe();
+    let mut rx = state.live.rooms().channel(&room).subscribe();
     let mut budget = Budget::new();
     let ended = crate::extract::session_ended(state.clone(), session);
     tokio::pin!(ended);
     state
-        .rooms
-        .send(&room, role, r#"{"type":"peer","event":"joined"}"#.into());
+        .live
+        .room_send(&room, role, r#"{"type":"peer","event":"joined"}"#.into());
     loop {
         tokio::select! {
             m = rx.recv() => match m {
@@ -219,7 +219,7 @@ async fn relay(
                             .await;
                         break;
                     }
-                    state.rooms.send(&room, role, t.as_str().to_owned());
+                    state.live.room_send(&room, role, t.as_str().to_owned());
                 }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => {}
@@ -237,9 +237,9 @@ async fn relay(
     }
     drop(rx);
     state
-        .rooms
-        .send(&room, role, r#"{"type":"peer","event":"left"}"#.into());
-    state.rooms.left(&room);
+        .live
+        .room_send(&room, role, r#"{"type":"peer","event":"left"}"#.into());
+    state.live.rooms().left(&room);
 }
 
 use crate::services::room::{self, MAX_FILE};

@@ -146,6 +146,7 @@ async fn start(
     if let Err(retry) = state
         .limiter
         .check(Endpoint::FederatedLogin, ip, None, state.now_ms())
+        .await
     {
         return Err(AppError::TooMany(retry).into());
     }

@@ -10,14 +10,14 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use domain::UserId;
+use domain::{AppointmentId, UserId};
 
 use super::kit::{Nav, nav, render};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
 use crate::fmt::paris_time;
 use crate::routes::kit::path_id;
-use crate::state::{AppState, LiveEvent, Presence};
+use crate::state::{AppState, LiveEvent};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -81,19 +81,6 @@ async fn room(
     Ok(render(&page)?.into_response())
 }
 
-fn set_presence(state: &AppState, id: &str, update: impl FnOnce(&mut Presence)) {
-    let now = state.now_ms();
-    if let Ok(mut map) = state.presence.lock() {
-        let p = map.entry(id.to_owned()).or_insert(Presence {
-            since_ms: now,
-            connected: false,
-            camera: false,
-            microphone: false,
-        });
-        update(p);
-    }
-}
-
 /// `GET /rdv/{id}/salle/ws`: open while the patient waits. The page sends what
 /// the device check found (`{"camera":true,"microphone":true}`); closing the
 /// page (or losing the network) shows them disconnected, still in the list.
@@ -111,21 +98,34 @@ async fn presence_ws(
         .read_buffer_size(1024)
         .write_buffer_size(1024)
         .max_message_size(1024)
-        .on_upgrade(move |socket| wait(socket, state, a.id.to_string(), a.practitioner, session)))
+        .on_upgrade(move |socket| wait(socket, state, a.id, a.practitioner, session)))
 }
 
 async fn wait(
     mut socket: WebSocket,
     state: AppState,
-    id: String,
+    id: AppointmentId,
     practitioner: UserId,
     session: store::users::Session,
 ) {
     let ended = crate::extract::session_ended(state.clone(), session);
     tokio::pin!(ended);
-    let mut open = state.rooms.signal(&id);
-    set_presence(&state, &id, |p| p.connected = true);
-    let _ = state.events.send(LiveEvent::WaitingRoom(practitioner));
+    let room = id.to_string();
+    // The presence is this connection's until another one (a reconnection,
+    // maybe on another node) takes it; this node says it is alive meanwhile.
+    let connection = uuid::Uuid::new_v4().to_string();
+    let store = &state.store;
+    let changed = || state.live.publish(LiveEvent::WaitingRoom(practitioner));
+    if let Err(e) = store.presence_enter(id, &connection, state.now_ms()).await {
+        tracing::warn!(error = %e, "waiting room: presence not recorded");
+    }
+    changed();
+    let open_now = store.room_is_open(id).await.unwrap_or(false);
+    let mut open = state.live.rooms().signal(&room, open_now);
+    let mut beat = tokio::time::interval(std::time::Duration::from_millis(
+        u64::try_from(store::cluster::PRESENCE_BEAT_MS).unwrap_or(20_000),
+    ));
+    beat.tick().await;
     // Already let in (a reconnection after the doctor opened the room).
     let mut told = false;
     loop {
@@ -137,19 +137,27 @@ async fn wait(
         }
         tokio::select! {
             () = &mut ended => break,
+            _ = beat.tick() => {
+                if let Err(e) = store.presence_seen(id, &connection, state.now_ms()).await {
+                    tracing::warn!(error = %e, "waiting room: presence not renewed");
+                }
+            }
             changed = open.changed() => if changed.is_err() {
                 // The room was forgotten (consultation closed): listen afresh.
-                open = state.rooms.signal(&id);
+                let open_now = store.room_is_open(id).await.unwrap_or(false);
+                open = state.live.rooms().signal(&room, open_now);
             },
             m = socket.recv() => match m {
                 Some(Ok(Message::Text(t))) => {
                     let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap_or_default();
                     let flag = |k: &str| v.get(k).and_then(serde_json::Value::as_bool).unwrap_or(false);
-                    set_presence(&state, &id, |p| {
-                        p.camera = flag("camera");
-                        p.microphone = flag("microphone");
-                    });
-                    let _ = state.events.send(LiveEvent::WaitingRoom(practitioner));
+                    if let Err(e) = store
+                        .presence_devices(id, &connection, flag("camera"), flag("microphone"), state.now_ms())
+                        .await
+                    {
+                        tracing::warn!(error = %e, "waiting room: devices not recorded");
+                    }
+                    changed();
                 }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => {}
@@ -157,9 +165,11 @@ async fn wait(
         }
     }
     drop(open);
-    state.rooms.forget_idle(&id);
-    set_presence(&state, &id, |p| p.connected = false);
-    let _ = state.events.send(LiveEvent::WaitingRoom(practitioner));
+    state.live.rooms().forget_idle(&room);
+    if let Err(e) = store.presence_left(id, &connection).await {
+        tracing::warn!(error = %e, "waiting room: departure not recorded");
+    }
+    changed();
 }
 
 /// (patient, appointment time, state, since, devices).
@@ -196,10 +206,11 @@ fn practitioner_of(w: &WebUser) -> Result<UserId, PageError> {
 async fn rows(state: &AppState, w: &WebUser) -> Result<Vec<Waiting>, PageError> {
     let me = practitioner_of(w)?;
     let list = crate::services::room::todays_video(state.ctx(), &w.actor, me).await?;
-    let presence = state.presence.lock().map(|m| m.clone()).unwrap_or_default();
+    let ids: Vec<AppointmentId> = list.iter().map(|(a, _)| a.id).collect();
+    let presence = state.store.presence_of(&ids, state.now_ms()).await?;
     let mut out = Vec::new();
     for (a, name) in list {
-        let (status, since, devices) = match presence.get(&a.id.to_string()) {
+        let (status, since, devices) = match presence.get(&a.id) {
             Some(p) => (
                 if p.connected {
                     "en attente"
@@ -249,7 +260,7 @@ async fn list_ws(
 ) -> Result<Response, PageError> {
     super::kit::same_origin(&state, &headers)?;
     let me = practitioner_of(&w)?;
-    let mut events = state.events.subscribe();
+    let mut events = state.live.events();
     let ended = crate::extract::session_ended(state.clone(), w.session.clone());
     Ok(ws
         .read_buffer_size(1024)

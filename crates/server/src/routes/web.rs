@@ -174,6 +174,7 @@ async fn login(
     if let Err(retry) = state
         .limiter
         .check(Endpoint::Login, ip, Some(username), state.now_ms())
+        .await
     {
         return Err(AppError::TooMany(retry).into());
     }
@@ -254,6 +255,7 @@ async fn totp(
     if let Err(retry) = state
         .limiter
         .check(Endpoint::Totp, ip, Some(&account), state.now_ms())
+        .await
     {
         return Err(AppError::TooMany(retry).into());
     }

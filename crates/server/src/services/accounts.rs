@@ -265,7 +265,7 @@ pub async fn follow_link(
         Err(e) => return Err(e.into()),
     };
     if view.purpose.sets_password() || enrol {
-        let _ = ctx.session_ends.send(SessionEnd::User(user));
+        ctx.live.end_session(SessionEnd::User(user));
     }
     let kind = if matches!(
         view.purpose,
@@ -554,7 +554,7 @@ pub async fn grant(
         return Err(AppError::NotFound("compte introuvable".into()));
     }
     ctx.store.grant_role(user, establishment, role).await?;
-    let _ = ctx.session_ends.send(SessionEnd::User(user));
+    ctx.live.end_session(SessionEnd::User(user));
     trace(
         ctx,
         who,
@@ -582,7 +582,7 @@ pub async fn revoke(
     if !ctx.store.revoke_role(user, establishment, role).await? {
         return Err(AppError::NotFound("ce rôle n'était pas attribué".into()));
     }
-    let _ = ctx.session_ends.send(SessionEnd::User(user));
+    ctx.live.end_session(SessionEnd::User(user));
     trace(
         ctx,
         who,
@@ -603,7 +603,7 @@ pub async fn set_enabled(
     let (_, who) = administer_account(ctx, actor, user).await?;
     ctx.store.set_account_enabled(user, enabled).await?;
     if !enabled {
-        let _ = ctx.session_ends.send(SessionEnd::User(user));
+        ctx.live.end_session(SessionEnd::User(user));
     }
     let action = if enabled {
         "account.enable"
@@ -622,7 +622,7 @@ pub async fn reset_second_factor(
 ) -> Result<IssuedLink, AppError> {
     let (_, who) = administer_account(ctx, actor, user).await?;
     ctx.store.clear_second_factor(user).await?;
-    let _ = ctx.session_ends.send(SessionEnd::User(user));
+    ctx.live.end_session(SessionEnd::User(user));
     trace(
         ctx,
         who.clone(),
@@ -829,9 +829,8 @@ pub async fn end_my_session(ctx: Ctx<'_>, user: UserId, token_hash: &str) -> Res
             "session introuvable ou déjà fermée".into(),
         ));
     }
-    let _ = ctx
-        .session_ends
-        .send(SessionEnd::Session(token_hash.to_owned()));
+    ctx.live
+        .end_session(SessionEnd::Session(token_hash.to_owned(), user));
     Ok(())
 }
 

@@ -75,7 +75,12 @@ pub async fn change(
         .change_beds(unit, change, reason, by, ctx.now_ms())
         .await
     {
-        Ok(counts) => Ok(Changed::Done(counts)),
+        Ok(counts) => {
+            if let Ok(e) = ctx.store.establishment(current.establishment).await {
+                ctx.publish(crate::live::LiveEvent::Beds(e.territory));
+            }
+            Ok(Changed::Done(counts))
+        }
         Err(store::StoreError::Rule(why)) => Ok(Changed::Refused {
             unit_name: current.unit_name,
             why,

@@ -86,9 +86,10 @@ pub async fn close(
         }
         Err(e) => return Err(e.into()),
     }
-    ctx.rooms
-        .send(&a.id.to_string(), "doctor", r#"{"type":"closed"}"#.into());
-    ctx.rooms.close(&a.id.to_string());
+    ctx.live
+        .room_send(&a.id.to_string(), "doctor", r#"{"type":"closed"}"#.into());
+    ctx.store.close_room(a.id).await?;
+    ctx.live.room_closed(&a.id.to_string());
     Ok(ctx.store.consultation(a.id).await?)
 }
 

@@ -7,10 +7,10 @@ use std::sync::RwLock;
 
 use domain::Clock;
 use store::Store;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::live::{LiveEvent, Rooms};
+use crate::live::{Live, LiveEvent};
 
 /// Known HL7 senders: (MSH-3, MSH-4) → the declared sender.
 pub type SenderCache = std::collections::HashMap<(String, String), store::hl7::Hl7Sender>;
@@ -24,10 +24,9 @@ pub struct Ctx<'a> {
     pub clock: &'a dyn Clock,
     /// Configuration.
     pub config: &'a Config,
-    /// Live events that open pages refresh on.
-    pub events: &'a broadcast::Sender<LiveEvent>,
-    /// The consultation rooms.
-    pub rooms: &'a Rooms,
+    /// Live events that open pages refresh on, the consultation rooms and
+    /// session ends (on every node).
+    pub live: &'a Live,
     /// Known HL7 senders.
     pub senders: &'a RwLock<SenderCache>,
     /// The HL7 intake writer (group commit), when the application runs one.
@@ -38,8 +37,6 @@ pub struct Ctx<'a> {
     pub mailer: Option<&'a crate::mail::Mailer>,
     /// The counters exposed on `/metrics`.
     pub metrics: &'a crate::metrics::Metrics,
-    /// Sessions that ended: their open WebSockets close.
-    pub session_ends: &'a broadcast::Sender<crate::live::SessionEnd>,
 }
 
 impl Ctx<'_> {
@@ -50,6 +47,6 @@ impl Ctx<'_> {
 
     /// Tells open pages that something changed (nobody listening is fine).
     pub fn publish(&self, event: LiveEvent) {
-        let _ = self.events.send(event);
+        self.live.publish(event);
     }
 }

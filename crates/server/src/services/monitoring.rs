@@ -186,7 +186,7 @@ pub async fn submit(
     .await?;
     if !kept.is_empty() {
         // Open queues refresh now (no receiver is not an error).
-        let _ = ctx.events.send(crate::state::LiveEvent::NewAlerts(
+        ctx.publish(crate::state::LiveEvent::NewAlerts(
             enrolment.establishment,
             response.clone(),
         ));

@@ -188,6 +188,11 @@ pub async fn edit(
         ctx.store
             .apply_org_changes(&plan.changes, ctx.now_ms(), &who.id)
             .await?;
+        // Its HL7 senders may have changed: every node reads them again.
+        if let Ok(mut cache) = ctx.senders.write() {
+            cache.clear();
+        }
+        ctx.publish(crate::live::LiveEvent::Senders);
         ctx.store
             .audit(&NewAudit {
                 at_ms: ctx.now_ms(),

@@ -42,7 +42,7 @@ pub async fn participant(
     match actor.principal {
         Principal::Patient { patient, .. } if patient == a.patient => {
             // Closed already: its page sends to what follows (payment, prescription).
-            if !ctx.rooms.is_open(&a.id.to_string()) && !closed(ctx, a.id).await {
+            if !ctx.store.room_is_open(a.id).await? && !closed(ctx, a.id).await {
                 return Err(AppError::Forbidden(
                     "le médecin ne vous a pas encore fait entrer : restez dans la salle d'attente"
                         .into(),
@@ -69,7 +69,9 @@ pub async fn let_in(
             "c'est le médecin qui fait entrer".into(),
         ));
     }
-    ctx.rooms.open(&a.id.to_string());
+    // In the database first: a patient reconnecting on any node finds it open.
+    ctx.store.open_room(a.id, ctx.now_ms()).await?;
+    ctx.live.room_opened(&a.id.to_string());
     Ok(a)
 }
 
@@ -138,7 +140,7 @@ pub async fn share(
         .await?;
     let name: String = name.chars().filter(|c| !c.is_control()).take(120).collect();
     let message = serde_json::json!({"type": "file", "id": saved, "name": name}).to_string();
-    ctx.rooms.send(&a.id.to_string(), role, message);
+    ctx.live.room_send(&a.id.to_string(), role, message);
     Ok((saved, name))
 }
 

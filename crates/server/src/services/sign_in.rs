@@ -271,9 +271,8 @@ pub async fn oidc_refused(ctx: Ctx<'_>, code: &str) {
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn sign_out(ctx: Ctx<'_>, user: &User, session: &Session) -> Result<(), AppError> {
     ctx.store.delete_session(&session.token_hash).await?;
-    let _ = ctx
-        .session_ends
-        .send(SessionEnd::Session(session.token_hash.clone()));
+    ctx.live
+        .end_session(SessionEnd::Session(session.token_hash.clone(), user.id));
     audit(ctx, Some(user), "logout", "success").await;
     Ok(())
 }

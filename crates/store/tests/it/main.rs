@@ -10,6 +10,7 @@
 
 mod audit;
 mod beds;
+mod cluster;
 mod consultations;
 mod documents;
 mod incoming;

@@ -261,9 +261,14 @@ async fn adt(
         who,
         log: log.clone(),
     };
+    let moved = job.movement.is_some();
     let Some(result) = crate::ingest::submit(ctx.ingest, ctx.store, ctx.now_ms(), job).await else {
         return Outcome::NoAck;
     };
+    if moved && result.is_ok() {
+        // A stay moved: the territory's bed views refresh, on every node.
+        ctx.publish(crate::live::LiveEvent::Beds(sender.territory));
+    }
     answer(ctx, m, result, ack_text, log, control, ts).await
 }
 
