@@ -35,8 +35,19 @@ pub async fn spawn_app_with(backend: &'static str, tune: impl FnOnce(&mut Config
             .await
             .expect("PostgreSQL on 127.0.0.1:5432"),
     };
-    let store = Store::connect(&url).await.unwrap();
     let clock = ManualClock::new(Timestamp::from_second(1_795_000_000).unwrap());
+    spawn_node(&url, clock, true, tune).await
+}
+
+/// A Parcours on the database at `url`, on `clock`; `seed` puts the demo in
+/// (the first node of a cluster does, the others find it).
+pub async fn spawn_node(
+    url: &str,
+    clock: ManualClock,
+    seed: bool,
+    tune: impl FnOnce(&mut Config),
+) -> TestApp {
+    let store = Store::connect(url).await.unwrap();
     let mut config = Config {
         listen: "127.0.0.1:0".into(),
         mllp_listen: "127.0.0.1:0".into(),
@@ -46,7 +57,9 @@ pub async fn spawn_app_with(backend: &'static str, tune: impl FnOnce(&mut Config
     let app = Application::build_with_store(config, store.clone(), Arc::new(clock.clone()))
         .await
         .unwrap();
-    demo::seed(&store, clock.now_ms()).await.unwrap();
+    if seed {
+        demo::seed(&store, clock.now_ms()).await.unwrap();
+    }
     let addr = app.local_addr().unwrap();
     let mllp = app.mllp_addr().unwrap();
     let mllp_tls = app.mllp_tls_addr();

@@ -13,6 +13,7 @@ mod accounts;
 mod attacks;
 mod bad_input;
 mod beds;
+mod cluster;
 mod consultation;
 mod documents;
 mod fhir_api;
