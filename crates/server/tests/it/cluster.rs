@@ -129,11 +129,7 @@ async fn timer_jobs_run_once_across_three_nodes() {
                 run_due(&nodes[1].state, job),
                 run_due(&nodes[2].state, job)
             );
-            let ran: Vec<usize> = [a, b, c]
-                .into_iter()
-                .map(Result::unwrap)
-                .flatten()
-                .collect();
+            let ran: Vec<usize> = [a, b, c].into_iter().filter_map(Result::unwrap).collect();
             assert_eq!(ran.len(), 1, "{} in round {round}: {ran:?}", job.name());
             if job == Timer::Escalation {
                 escalated += ran[0];
