@@ -18,7 +18,9 @@ const root = join(here, '..', '..');
 // before the server (a hospital's MLLP listener...) or commands run on its
 // database first, `prepare({ bin, env })` giving extra server environment, a
 // `close()` and what the steps need; `command` says how the server starts
-// (`demo` unless it says `serve`: an organisation without the demo).
+// (`demo` unless it says `serve`: an organisation without the demo). A scenario
+// that starts its own servers (`ownServers`: the cluster) gives `base` and
+// `mllpPort` from `prepare()` instead.
 const modules = {
   login: await import('./scenarios/login.mjs'),
   beds: await import('./scenarios/beds.mjs'),
@@ -27,6 +29,7 @@ const modules = {
   documents: await import('./scenarios/documents.mjs'),
   setup: await import('./scenarios/setup.mjs'),
   sso: await import('./scenarios/sso.mjs'),
+  cluster: await import('./scenarios/cluster.mjs'),
 };
 const scenarios = Object.fromEntries(Object.entries(modules).map(([k, m]) => [k, m.default]));
 
@@ -86,26 +89,32 @@ async function checkNoHorizontalScroll(page, label) {
   if (overflow > 1) throw new Error(`${label}: la page déborde de ${overflow}px en largeur`);
 }
 
+const own = modules[name].ownServers === true;
 const port = await freePort();
-const base = `http://127.0.0.1:${port}`;
 const dataDir = mkdtempSync(join(tmpdir(), 'parcours-e2e-'));
 const bin = process.env.PARCOURS_BIN ?? join(root, 'target', 'debug', 'parcours');
-const serverEnv = { ...process.env, PARCOURS_LISTEN: `127.0.0.1:${port}`, PARCOURS_PUBLIC_URL: base, PARCOURS_MLLP_LISTEN: '127.0.0.1:0', PARCOURS_DATA_DIR: dataDir, PARCOURS_DATABASE_URL: process.env.PARCOURS_E2E_DATABASE_URL ?? '', PARCOURS_LOG: 'warn' };
+const serverEnv = { ...process.env, PARCOURS_LISTEN: `127.0.0.1:${port}`, PARCOURS_PUBLIC_URL: `http://127.0.0.1:${port}`, PARCOURS_MLLP_LISTEN: '127.0.0.1:0', PARCOURS_DATA_DIR: dataDir, PARCOURS_DATABASE_URL: process.env.PARCOURS_E2E_DATABASE_URL ?? '', PARCOURS_LOG: 'warn' };
 const prepared = modules[name].prepare ? await modules[name].prepare({ bin, env: serverEnv }) : { env: {}, close: async () => {} };
-const server = spawn(bin, [modules[name].command ?? 'demo'], {
+const base = own ? prepared.base : `http://127.0.0.1:${port}`;
+const server = own ? null : spawn(bin, [modules[name].command ?? 'demo'], {
   env: { ...serverEnv, ...prepared.env },
   stdio: ['ignore', 'pipe', 'inherit'],
 });
 let serverOut = '';
-server.stdout.on('data', (d) => { serverOut += d; });
+if (server) server.stdout.on('data', (d) => { serverOut += d; });
 
 const artifacts = join(here, 'artifacts');
 let browser;
 let page;
 let failed = false;
-const timer = setTimeout(() => { console.error('délai global dépassé (180 s)'); process.exit(3); }, 180_000);
+const timer = setTimeout(async () => {
+  console.error('délai global dépassé (180 s)');
+  await prepared.close().catch(() => {});
+  if (server) server.kill('SIGKILL');
+  process.exit(3);
+}, 180_000);
 try {
-  await waitHealthy(base, server, 60_000);
+  if (server) await waitHealthy(base, server, 60_000);
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', '--disable-features=WebRtcHideLocalIpsWithMdns', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -114,8 +123,8 @@ try {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'fr-FR', bypassCSP: true });
   page = await context.newPage();
   page.setDefaultTimeout(10_000);
-  console.log(`scénario ${name} sur ${base} (base: ${process.env.PARCOURS_E2E_DATABASE_URL ? 'PostgreSQL' : 'SQLite embarqué'})`);
-  const mllpPort = Number((serverOut.match(/HL7 v2 \(MLLP\) sur [^:\s]+:(\d+)/) ?? [])[1]);
+  console.log(`scénario ${name} sur ${base} (base: ${own ? 'PostgreSQL, plusieurs nœuds' : process.env.PARCOURS_E2E_DATABASE_URL ? 'PostgreSQL' : 'SQLite embarqué'})`);
+  const mllpPort = own ? prepared.mllpPort : Number((serverOut.match(/HL7 v2 \(MLLP\) sur [^:\s]+:(\d+)/) ?? [])[1]);
   // Scenarios with several users say which page is in front, for the failure screenshot.
   const track = (p) => { page = p; return p; };
   await scenarios[name]({ page, browser, base, root, mllpPort, prepared, track, checkA11y, checkNoHorizontalScroll, serverOut: () => serverOut });
@@ -133,8 +142,10 @@ try {
   clearTimeout(timer);
   if (browser) await browser.close().catch(() => {});
   await prepared.close().catch(() => {});
-  server.kill('SIGTERM');
-  await new Promise((r) => (server.exitCode !== null ? r() : server.on('exit', r)));
+  if (server) {
+    server.kill('SIGTERM');
+    await new Promise((r) => (server.exitCode !== null ? r() : server.on('exit', r)));
+  }
   rmSync(dataDir, { recursive: true, force: true });
 }
 console.log(failed ? '0 passed, 1 failed' : '1 passed, 0 failed');

@@ -12,8 +12,10 @@ export function expect(cond, message) {
  * Logs a demo user in, in a new phone-sized browser context; professionals give
  * their TOTP code, patients only their password. Resolves with the home page.
  */
-export async function login(browser, base, username, { totpStep = true, viewport = { width: 390, height: 844 } } = {}) {
+export async function login(browser, base, username, { totpStep = true, viewport = { width: 390, height: 844 }, cookies = [] } = {}) {
   const context = await browser.newContext({ viewport, locale: 'fr-FR', bypassCSP: true });
+  // A load balancer's cookie pins the browser to one node (the cluster scenario).
+  if (cookies.length) await context.addCookies(cookies.map((c) => ({ url: base, ...c })));
   const page = await context.newPage();
   page.setDefaultTimeout(10_000);
   await page.goto(`${base}/login`);
