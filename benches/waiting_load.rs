@@ -7,6 +7,10 @@
 //!
 //! `waiting-load BASE_URL SERVER_PID CONNECTIONS PROBES`
 //!
+//! With `WAITING_DOCTOR_BASE=http://127.0.0.1:PORT` the doctor's list is
+//! opened on that node instead (`scripts/bench-cluster`: the presence event
+//! crosses from one node to another over NATS).
+//!
 //! With `WAITING_PEER=1` it speaks to the Python peer (`benches/waiting/peer.py`):
 //! no login, the session cookie `peer`, appointment `a1`.
 
@@ -99,10 +103,16 @@ async fn main() -> Result<(), Error> {
         (p, d, a)
     };
     let room = format!("/rdv/{appointment}/salle/ws");
+    let doctor_base = std::env::var("WAITING_DOCTOR_BASE")
+        .map(|b| b.trim_end_matches('/').to_owned())
+        .unwrap_or_else(|_| base.clone());
+    if !doctor_base.starts_with("http://127.0.0.1:") && !doctor_base.starts_with("http://[::1]:") {
+        return Err("loopback only (WAITING_DOCTOR_BASE)".into());
+    }
 
     // The doctor's open list: each push timestamped.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
-    let mut list = connect(&base, "/salle-attente/ws", &doctor).await?;
+    let mut list = connect(&doctor_base, "/salle-attente/ws", &doctor).await?;
     let listener = tokio::spawn(async move {
         while let Some(Ok(m)) = list.next().await {
             if matches!(&m, Message::Text(t) if t.as_str() == "salle")
