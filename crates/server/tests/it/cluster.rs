@@ -318,3 +318,54 @@ async fn a_message_sent_to_two_nodes_at_once_is_filed_once() {
         "one record per message, none filed twice"
     );
 }
+
+#[tokio::test]
+async fn sign_in_attempts_are_counted_across_nodes() {
+    let url = store::testing::fresh_postgres_url()
+        .await
+        .expect("PostgreSQL on 127.0.0.1:5432");
+    let clock = domain::ManualClock::new(jiff::Timestamp::from_second(1_795_000_000).unwrap());
+    let a = spawn_node(&url, clock.clone(), true, |c| {
+        c.login_attempts_per_minute = 4
+    })
+    .await;
+    let b = spawn_node(&url, clock.clone(), false, |c| {
+        c.login_attempts_per_minute = 4
+    })
+    .await;
+    // Wrong passwords for one account, alternately on each node: the fifth
+    // is refused wherever it lands. The token endpoint has its own bucket,
+    // shared by the nodes as well.
+    let token = async |node: &TestApp| {
+        read(
+            node.http
+                .post(node.url("/oauth/token"))
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", "inconnu"),
+                    ("client_secret", "mauvais"),
+                ])
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+        .status
+    };
+    for (i, node) in [&a, &b, &a, &b].into_iter().enumerate() {
+        assert_eq!(
+            node.password_step("sec.durand", "mauvais").await.status,
+            401,
+            "attempt {i}"
+        );
+    }
+    assert_eq!(a.password_step("sec.durand", "mauvais").await.status, 429);
+    assert_eq!(b.password_step("sec.durand", "mauvais").await.status, 429);
+    for node in [&a, &b, &a, &b] {
+        assert_eq!(token(node).await, 401);
+    }
+    assert_eq!(token(&b).await, 429, "the token bucket is shared too");
+    // A new minute: allowed again, on both.
+    clock.advance_secs(61);
+    assert_eq!(b.password_step("ide.petit", "mauvais").await.status, 401);
+}
