@@ -22,7 +22,7 @@ pub struct Application {
     state: AppState,
     ingest_rx: tokio::sync::mpsc::Receiver<crate::ingest::Job>,
     /// The NATS link of a cluster node.
-    nats: Option<(async_nats::Client, crate::live::Outgoing)>,
+    nats: Option<(crate::live::Link, crate::live::Outgoing)>,
 }
 
 impl Application {
@@ -101,9 +101,10 @@ impl Application {
                 let client = crate::live::connect(&url, &node)
                     .await
                     .with_context(|| format!("connexion à NATS ({})", store::redact_url(&url)))?;
+                let link = crate::live::join(client, &node).await?;
                 let (live, out) = crate::live::Live::clustered(node);
                 state.live = Arc::new(live);
-                Some((client, out))
+                Some((link, out))
             }
             None => None,
         };
@@ -162,10 +163,10 @@ impl Application {
         let outbox = tokio::spawn(crate::delivery::run(self.state.clone(), stop_rx.clone()));
         let snapshots = tokio::spawn(crate::snapshots::run(self.state.clone(), stop_rx.clone()));
         let mailbox = tokio::spawn(crate::mailbox::run(self.state.clone(), stop_rx.clone()));
-        let live = self.nats.map(|(client, out)| {
+        let live = self.nats.map(|(link, out)| {
             let (state, stop) = (self.state.clone(), stop_rx.clone());
             tokio::spawn(async move {
-                if let Err(e) = crate::live::run(state, client, out, stop).await {
+                if let Err(e) = crate::live::run(state, link, out, stop).await {
                     tracing::error!(error = %e, "live events over NATS stopped: other nodes' events no longer arrive");
                 }
             })

@@ -315,12 +315,17 @@ impl Live {
     }
 
     fn forward(&self, wire: Wire) {
-        if let Some(out) = &self.out
-            && out.try_send(wire).is_err()
-        {
-            tracing::warn!(
-                "live events: NATS link saturated or gone, one event not sent to other nodes"
-            );
+        if let Some(out) = &self.out {
+            match out.try_send(wire) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tracing::warn!(
+                        "live events: NATS link saturated, one event not sent to other nodes"
+                    );
+                }
+                // The link stopped (said once, when it did).
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
         }
     }
 
@@ -454,18 +459,25 @@ pub async fn connect(url: &str, node: &str) -> anyhow::Result<async_nats::Client
     Ok(client)
 }
 
-/// Carries this node's live events to the other nodes and theirs to this
-/// node's connections, until `shutdown`: the forwarder publishes in order
-/// (a room's signalling must arrive as sent), the subscriber delivers, and
-/// the session ends come from this node's durable JetStream consumer. An
-/// event about HL7 senders also empties this node's sender cache.
-pub async fn run(
-    state: AppState,
+/// This node's subscriptions on the NATS server: made at start, so that a
+/// server without JetStream (or refusing us) stops the node with a clear
+/// error instead of leaving it deaf to the others.
+pub struct Link {
     client: async_nats::Client,
-    outgoing: Outgoing,
-    mut shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    let node = state.live.node().to_owned();
+    js: async_nats::jetstream::Context,
+    ends: async_nats::jetstream::consumer::pull::Stream,
+    live: async_nats::Subscriber,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link").finish_non_exhaustive()
+    }
+}
+
+/// Subscribes node `node` to the live subjects and to the session ends
+/// (the stream made if missing, this node's durable consumer made or found).
+pub async fn join(client: async_nats::Client, node: &str) -> anyhow::Result<Link> {
     let js = async_nats::jetstream::new(client.clone());
     let stream = js
         .get_or_create_stream(async_nats::jetstream::stream::Config {
@@ -475,7 +487,10 @@ pub async fn run(
             storage: async_nats::jetstream::stream::StorageType::File,
             ..Default::default()
         })
-        .await?;
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!("flux JetStream {SESSIONS_STREAM} (JetStream activé ?) : {e}")
+        })?;
     let consumer = stream
         .get_or_create_consumer(
             &format!("node-{node}"),
@@ -488,9 +503,42 @@ pub async fn run(
                 ..Default::default()
             },
         )
-        .await?;
-    let mut ends = consumer.messages().await?;
-    let mut live_sub = client.subscribe("parcours.live.>").await?;
+        .await
+        .map_err(|e| anyhow::anyhow!("consommateur JetStream node-{node} : {e}"))?;
+    let ends = consumer
+        .messages()
+        .await
+        .map_err(|e| anyhow::anyhow!("lecture des fins de session : {e}"))?;
+    let live = client
+        .subscribe("parcours.live.>")
+        .await
+        .map_err(|e| anyhow::anyhow!("abonnement parcours.live.> : {e}"))?;
+    Ok(Link {
+        client,
+        js,
+        ends,
+        live,
+    })
+}
+
+/// Carries this node's live events to the other nodes and theirs to this
+/// node's connections, until `shutdown`: the forwarder publishes in order
+/// (a room's signalling must arrive as sent), the subscriber delivers, and
+/// the session ends come from this node's durable JetStream consumer. An
+/// event about HL7 senders also empties this node's sender cache.
+pub async fn run(
+    state: AppState,
+    link: Link,
+    outgoing: Outgoing,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let node = state.live.node().to_owned();
+    let Link {
+        client,
+        js,
+        mut ends,
+        live: mut live_sub,
+    } = link;
     let forward = forwarder(client.clone(), js, node.clone(), outgoing);
     tokio::pin!(forward);
     tracing::info!(%node, "live events joined the cluster over NATS");

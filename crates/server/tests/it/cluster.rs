@@ -369,3 +369,23 @@ async fn sign_in_attempts_are_counted_across_nodes() {
     clock.advance_secs(61);
     assert_eq!(b.password_step("ide.petit", "mauvais").await.status, 401);
 }
+
+#[tokio::test]
+async fn a_node_that_cannot_reach_nats_does_not_start() {
+    let url = store::testing::fresh_sqlite_url();
+    let store = store::Store::connect(&url).await.unwrap();
+    let port = free_port();
+    let config = server::Config {
+        listen: "127.0.0.1:0".into(),
+        mllp_listen: "127.0.0.1:0".into(),
+        nats_url: Some(format!("nats://127.0.0.1:{port}")),
+        ..server::Config::default()
+    };
+    let clock = domain::ManualClock::new(jiff::Timestamp::from_second(1_795_000_000).unwrap());
+    let err = server::Application::build_with_store(config, store, std::sync::Arc::new(clock))
+        .await
+        .err()
+        .expect("no NATS, no node");
+    let text = format!("{err:#}");
+    assert!(text.contains("connexion à NATS"), "{text}");
+}
