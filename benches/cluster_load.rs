@@ -118,14 +118,6 @@ async fn fhir(base: &str, clients: usize, seconds: u64) -> Result<serde_json::Va
     }))
 }
 
-fn message(run: &str, sender: usize, i: usize) -> String {
-    format!(
-        "MSH|^~\\&|GAM|CHVL|PARCOURS|GHT|20261123101500||ADT^A28^ADT_A05|{run}-{sender}-{i}|P|2.5^FRA^2.11|||||FRA|UNICODE UTF-8\r\
-         EVN||20261123101500\r\
-         PID|1||{run}S{sender}N{i}^^^CHVL&450000021&M^PI||GRAPPE^Hélène^Hélène Marie^^^^L||19790315|F|||^^^^^^BDL^^45234\r"
-    )
-}
-
 /// Sends `frame` on `stream` and reads its ACK (5 s at most).
 async fn exchange(
     stream: &mut TcpStream,
@@ -173,7 +165,7 @@ async fn sender(addr: String, run: String, id: usize, count: usize, deadline: In
     let mut buf = Vec::new();
     for i in 0..count {
         let control = format!("{run}-{id}-{i}");
-        let frame = hl7v2::mllp::frame(message(&run, id, i).as_bytes());
+        let frame = hl7v2::mllp::frame(parcours_benches::identity_feed(&run, id, i).as_bytes());
         let t0 = Instant::now();
         let mut tries = 0;
         loop {

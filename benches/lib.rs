@@ -9,6 +9,17 @@ PV1|1|I|REA^12^1^CHU-X&000897406&M^O||||||||||||||||000897406^^^CHU-X&000897406&
 ZBE|001^CHU-X^000897406|20240306110000||INSERT|N||Réa^^^^^CHU-X&000897406&N^UF^^^6268|Réa^^^^^CHU-X&000897406&N^UF^^^6268|HMS\r\
 ZFA|ACTIF|20240306111154|||||||INO|20240306111154|IC|20240306111154\r";
 
+/// The identity feed the MLLP load clients send (ADT^A28): control id
+/// `{run}-{sender}-{i}`, IPP `{run}S{sender}N{i}` at the demo hospital.
+pub fn identity_feed(run: &str, sender: usize, i: usize) -> String {
+    format!(
+        "MSH|^~\\&|GAM|CHVL|PARCOURS|GHT|20261123101500||ADT^A28^ADT_A05|{run}-{sender}-{i}|P|2.5^FRA^2.11|||||FRA|UNICODE UTF-8\r\
+         EVN||20261123101500\r\
+         PID|1||{run}S{sender}N{i}^^^CHVL&450000021&M^PI||CHARGE^Hélène^Hélène Marie^^^^L||19790315|F|||^^^^^^BDL^^45234\r\
+         PV1|1|I|REA^12^1\r"
+    )
+}
+
 /// The load clients' error.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 

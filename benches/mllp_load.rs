@@ -10,15 +10,6 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-fn message(run: &str, sender: usize, i: usize) -> String {
-    format!(
-        "MSH|^~\\&|GAM|CHVL|PARCOURS|GHT|20261123101500||ADT^A28^ADT_A05|{run}-{sender}-{i}|P|2.5^FRA^2.11|||||FRA|UNICODE UTF-8\r\
-         EVN||20261123101500\r\
-         PID|1||{run}S{sender}N{i}^^^CHVL&450000021&M^PI||CHARGE^Hélène^Hélène Marie^^^^L||19790315|F|||^^^^^^BDL^^45234\r\
-         PV1|1|I|REA^12^1\r"
-    )
-}
-
 async fn sender(
     addr: String,
     run: String,
@@ -36,7 +27,7 @@ async fn sender(
         if Instant::now() > deadline {
             break;
         }
-        let frame = hl7v2::mllp::frame(message(&run, id, i).as_bytes());
+        let frame = hl7v2::mllp::frame(parcours_benches::identity_feed(&run, id, i).as_bytes());
         let t0 = Instant::now();
         stream.write_all(&frame).await.map_err(|e| e.to_string())?;
         let ack = loop {

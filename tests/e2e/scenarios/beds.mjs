@@ -2,31 +2,7 @@
 // regional view without a reload; a bed manager closes two beds; an orientation
 // request goes to two SSR centres, one refuses, one accepts, the requester
 // confirms, and the timeline shows it all. Every page passes axe-core.
-import { connect } from 'node:net';
-import { expect, login } from './common.mjs';
-
-/** Sends one HL7 message over MLLP and resolves with the ACK text. */
-function sendMllp(port, message) {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    let buf = Buffer.alloc(0);
-    const timer = setTimeout(() => { socket.destroy(); reject(new Error('ACK MLLP non reçu en 10 s')); }, 10_000);
-    socket.on('connect', () => socket.write(Buffer.concat([Buffer.from([0x0b]), Buffer.from(message, 'utf8'), Buffer.from([0x1c, 0x0d])])));
-    socket.on('data', (d) => {
-      buf = Buffer.concat([buf, d]);
-      const end = buf.indexOf(0x1c);
-      if (buf[0] === 0x0b && end > 0) {
-        clearTimeout(timer);
-        socket.end();
-        resolve(buf.subarray(1, end).toString('utf8'));
-      }
-    });
-    socket.on('error', (e) => { clearTimeout(timer); reject(e); });
-  });
-}
-
-const freeIcuAtHospital = async (page) =>
-  (await page.locator('tr[data-unit="REA"][data-establishment="450000021"] td.free').innerText()).trim();
+import { expect, freeIcuAtHospital, login, sendMllp } from './common.mjs';
 
 export default async function beds({ browser, base, mllpPort, track, checkA11y, checkNoHorizontalScroll }) {
   // Every page that comes to the front is the one a failure screenshot shows.

@@ -8,35 +8,14 @@
 // through the load balancer to another node, the call is negotiated again and
 // the chat goes on. An ADT admission sent to node 3's MLLP port updates the
 // regional view open on node 1 without a reload.
-import { connect } from 'node:net';
 import { startCluster } from '../cluster.mjs';
-import { expect, login } from './common.mjs';
+import { expect, freeIcuAtHospital, login, receivesVideo, sendMllp } from './common.mjs';
 
 export const ownServers = true;
 
 export async function prepare({ bin }) {
   const cluster = await startCluster({ bin });
   return { base: cluster.base, mllpPort: cluster.mllpPort, cluster, env: {}, close: cluster.stop };
-}
-
-/** Sends one HL7 message over MLLP to `port` and resolves with the ACK text. */
-function sendMllp(port, message) {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    let buf = Buffer.alloc(0);
-    const timer = setTimeout(() => { socket.destroy(); reject(new Error('ACK MLLP non reçu en 10 s')); }, 10_000);
-    socket.on('connect', () => socket.write(Buffer.concat([Buffer.from([0x0b]), Buffer.from(message, 'utf8'), Buffer.from([0x1c, 0x0d])])));
-    socket.on('data', (d) => {
-      buf = Buffer.concat([buf, d]);
-      const end = buf.indexOf(0x1c);
-      if (buf[0] === 0x0b && end > 0) {
-        clearTimeout(timer);
-        socket.end();
-        resolve(buf.subarray(1, end).toString('utf8'));
-      }
-    });
-    socket.on('error', (e) => { clearTimeout(timer); reject(e); });
-  });
 }
 
 /** Paris date (YYYY-MM-DD) and time (HH:MM) of `d`. */
@@ -65,18 +44,6 @@ async function nodeOf(page) {
   const c = (await page.context().cookies()).find((k) => k.name === 'PARCOURS_NODE');
   return c?.value;
 }
-
-async function receivesVideo(page, label) {
-  await page.locator('html[data-rtc="connected"]').waitFor({ state: 'attached', timeout: 20_000 });
-  await page.waitForFunction(() => {
-    const v = document.getElementById('remote');
-    return v && v.videoWidth > 0 && v.readyState >= 2;
-  }, null, { timeout: 20_000 });
-  console.log(`  ${label} : WebRTC connecté, vidéo reçue`);
-}
-
-const freeIcuAtHospital = async (page) =>
-  (await page.locator('tr[data-unit="REA"][data-establishment="450000021"] td.free').innerText()).trim();
 
 export default async function cluster({ browser, base, prepared, track, checkA11y }) {
   const { nodes } = prepared.cluster;

@@ -1,4 +1,5 @@
 // What several scenarios share: assertions and logging in as a demo user.
+import { connect } from 'node:net';
 import { totp } from './totp.mjs';
 
 /** The demo's TOTP secret (every demo professional has it). */
@@ -29,4 +30,39 @@ export async function login(browser, base, username, { totpStep = true, viewport
   }
   await page.waitForURL(`${base}/`);
   return page;
+}
+
+/** Sends one HL7 message over MLLP and resolves with the ACK text. */
+export function sendMllp(port, message) {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let buf = Buffer.alloc(0);
+    const timer = setTimeout(() => { socket.destroy(); reject(new Error('ACK MLLP non reçu en 10 s')); }, 10_000);
+    socket.on('connect', () => socket.write(Buffer.concat([Buffer.from([0x0b]), Buffer.from(message, 'utf8'), Buffer.from([0x1c, 0x0d])])));
+    socket.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      const end = buf.indexOf(0x1c);
+      if (buf[0] === 0x0b && end > 0) {
+        clearTimeout(timer);
+        socket.end();
+        resolve(buf.subarray(1, end).toString('utf8'));
+      }
+    });
+    socket.on('error', (e) => { clearTimeout(timer); reject(e); });
+  });
+}
+
+/** The hospital ICU's free beds in the regional view, as "free/capacity". */
+export const freeIcuAtHospital = async (page) =>
+  (await page.locator('tr[data-unit="REA"][data-establishment="450000021"] td.free').innerText()).trim();
+
+/** Waits until WebRTC is connected and video frames arrive from the other side. */
+export async function receivesVideo(page, label) {
+  await page.locator('html[data-rtc="connected"]').waitFor({ state: 'attached', timeout: 20_000 });
+  await page.waitForFunction(() => {
+    const v = document.getElementById('remote');
+    return v && v.videoWidth > 0 && v.readyState >= 2;
+  }, null, { timeout: 20_000 });
+  const size = await page.evaluate(() => { const v = document.getElementById('remote'); return `${v.videoWidth}x${v.videoHeight}`; });
+  console.log(`  ${label} : WebRTC connecté, vidéo reçue ${size}`);
 }

@@ -8,10 +8,9 @@
 // video consultation; the admin disables the doctor, whose open page goes back
 // to the login page. Every page passes axe-core and fits a phone.
 import { spawnSync } from 'node:child_process';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import jsQR from 'jsqr';
-import { expect } from './common.mjs';
+import { expect, sendMllp } from './common.mjs';
 import { totp } from './totp.mjs';
 
 export const command = 'serve';
@@ -35,26 +34,6 @@ export async function prepare({ bin, env }) {
   expect(applied.includes(`+ établissement ${FINESS}`), `org apply : ${applied}`);
   console.log(`  init et org apply : ${applied.trim().split('\n').pop()}`);
   return { env: {}, close: async () => {}, link };
-}
-
-/** Sends one HL7 message over MLLP; the ACK text. */
-function sendMllp(port, message) {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    let buf = Buffer.alloc(0);
-    const timer = setTimeout(() => { socket.destroy(); reject(new Error('ACK MLLP non reçu en 10 s')); }, 10_000);
-    socket.on('connect', () => socket.write(Buffer.concat([Buffer.from([0x0b]), Buffer.from(message, 'utf8'), Buffer.from([0x1c, 0x0d])])));
-    socket.on('data', (d) => {
-      buf = Buffer.concat([buf, d]);
-      const end = buf.indexOf(0x1c);
-      if (buf[0] === 0x0b && end > 0) {
-        clearTimeout(timer);
-        socket.end();
-        resolve(buf.subarray(1, end).toString('utf8'));
-      }
-    });
-    socket.on('error', (e) => { clearTimeout(timer); reject(e); });
-  });
 }
 
 /** Reads the QR code drawn on the page (an inline SVG) as a phone's camera would. */

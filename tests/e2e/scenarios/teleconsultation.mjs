@@ -10,7 +10,7 @@
 import { createServer } from 'node:http';
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { login, expect } from './common.mjs';
+import { login, expect, receivesVideo } from './common.mjs';
 
 const SECRET_KEY = 'sk_test_e2e';
 const WEBHOOK_SECRET = 'whsec_e2e';
@@ -81,16 +81,6 @@ export async function prepare() {
 
 /** A real 1×1 PNG (the photo the patient shares). */
 const PNG_1X1 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
-
-async function receivesVideo(page, label) {
-  await page.locator('html[data-rtc="connected"]').waitFor({ state: 'attached', timeout: 20_000 });
-  await page.waitForFunction(() => {
-    const v = document.getElementById('remote');
-    return v && v.videoWidth > 0 && v.readyState >= 2;
-  }, null, { timeout: 20_000 });
-  const size = await page.evaluate(() => { const v = document.getElementById('remote'); return `${v.videoWidth}x${v.videoHeight}`; });
-  console.log(`  ${label} : WebRTC connecté, vidéo reçue ${size}`);
-}
 
 export default async function teleconsultation({ browser, base, prepared, track, checkA11y, checkNoHorizontalScroll }) {
   prepared.payment.webhook = `${base}/paiement/webhook`;
