@@ -10,13 +10,14 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use domain::{AppointmentId, UserId};
+use domain::UserId;
 
 use super::kit::{Nav, nav, render};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
 use crate::fmt::paris_time;
 use crate::routes::kit::path_id;
+use crate::services::room as waiting;
 use crate::state::{AppState, LiveEvent};
 
 pub fn routes() -> Router<AppState> {
@@ -98,29 +99,28 @@ async fn presence_ws(
         .read_buffer_size(1024)
         .write_buffer_size(1024)
         .max_message_size(1024)
-        .on_upgrade(move |socket| wait(socket, state, a.id, a.practitioner, session)))
+        .on_upgrade(move |socket| wait(socket, state, a, session)))
 }
 
 async fn wait(
     mut socket: WebSocket,
     state: AppState,
-    id: AppointmentId,
-    practitioner: UserId,
+    a: store::schedule::Appointment,
     session: store::users::Session,
 ) {
     let ended = crate::extract::session_ended(state.clone(), session);
     tokio::pin!(ended);
-    let room = id.to_string();
+    let room = a.id.to_string();
     // The presence is this connection's until another one (a reconnection,
     // maybe on another node) takes it; this node says it is alive meanwhile.
     let connection = uuid::Uuid::new_v4().to_string();
-    let store = &state.store;
-    let changed = || state.live.publish(LiveEvent::WaitingRoom(practitioner));
-    if let Err(e) = store.presence_enter(id, &connection, state.now_ms()).await {
-        tracing::warn!(error = %e, "waiting room: presence not recorded");
-    }
-    changed();
-    let open_now = store.room_is_open(id).await.unwrap_or(false);
+    let open_now = match waiting::arrived(state.ctx(), &a, &connection).await {
+        Ok(open) => open,
+        Err(e) => {
+            tracing::warn!(error = %e, "waiting room: presence not recorded");
+            false
+        }
+    };
     let mut open = state.live.rooms().signal(&room, open_now);
     let mut beat = tokio::time::interval(std::time::Duration::from_millis(
         u64::try_from(store::cluster::PRESENCE_BEAT_MS).unwrap_or(20_000),
@@ -138,26 +138,22 @@ async fn wait(
         tokio::select! {
             () = &mut ended => break,
             _ = beat.tick() => {
-                if let Err(e) = store.presence_seen(id, &connection, state.now_ms()).await {
+                if let Err(e) = waiting::still_waiting(state.ctx(), &a, &connection).await {
                     tracing::warn!(error = %e, "waiting room: presence not renewed");
                 }
             }
             changed = open.changed() => if changed.is_err() {
                 // The room was forgotten (consultation closed): listen afresh.
-                let open_now = store.room_is_open(id).await.unwrap_or(false);
+                let open_now = waiting::is_open(state.ctx(), a.id).await.unwrap_or(false);
                 open = state.live.rooms().signal(&room, open_now);
             },
             m = socket.recv() => match m {
                 Some(Ok(Message::Text(t))) => {
                     let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap_or_default();
                     let flag = |k: &str| v.get(k).and_then(serde_json::Value::as_bool).unwrap_or(false);
-                    if let Err(e) = store
-                        .presence_devices(id, &connection, flag("camera"), flag("microphone"), state.now_ms())
-                        .await
-                    {
+                    if let Err(e) = waiting::devices(state.ctx(), &a, &connection, flag("camera"), flag("microphone")).await {
                         tracing::warn!(error = %e, "waiting room: devices not recorded");
                     }
-                    changed();
                 }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => {}
@@ -166,10 +162,9 @@ async fn wait(
     }
     drop(open);
     state.live.rooms().forget_idle(&room);
-    if let Err(e) = store.presence_left(id, &connection).await {
+    if let Err(e) = waiting::left(state.ctx(), &a, &connection).await {
         tracing::warn!(error = %e, "waiting room: departure not recorded");
     }
-    changed();
 }
 
 /// (patient, appointment time, state, since, devices).
@@ -205,12 +200,10 @@ fn practitioner_of(w: &WebUser) -> Result<UserId, PageError> {
 /// showing a name is an audited identity read.
 async fn rows(state: &AppState, w: &WebUser) -> Result<Vec<Waiting>, PageError> {
     let me = practitioner_of(w)?;
-    let list = crate::services::room::todays_video(state.ctx(), &w.actor, me).await?;
-    let ids: Vec<AppointmentId> = list.iter().map(|(a, _)| a.id).collect();
-    let presence = state.store.presence_of(&ids, state.now_ms()).await?;
+    let list = waiting::todays_video(state.ctx(), &w.actor, me).await?;
     let mut out = Vec::new();
-    for (a, name) in list {
-        let (status, since, devices) = match presence.get(&a.id) {
+    for (a, name, presence) in list {
+        let (status, since, devices) = match presence {
             Some(p) => (
                 if p.connected {
                     "en attente"

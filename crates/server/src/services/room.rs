@@ -9,8 +9,10 @@ use domain::UserId;
 use domain::audit::AuditActor;
 use domain::policy::{Actor, Decision, PatientAction, Principal, authorize_patient};
 use domain::schedule::{Appointment, Mode};
+use store::cluster::Presence;
 
 use crate::error::AppError;
+use crate::live::LiveEvent;
 use crate::services::ctx::Ctx;
 use crate::services::uploads::sniff_type;
 use crate::services::{directory, patients};
@@ -164,24 +166,82 @@ pub async fn own_video_appointment(
 }
 
 /// Practitioner `me`'s video appointments from 3 hours ago to 12 hours
-/// ahead, each with its patient's name (an audited identity read).
+/// ahead, each with its patient's name (an audited identity read) and their
+/// presence in the waiting room, if they came (whichever node holds it).
 pub async fn todays_video(
     ctx: Ctx<'_>,
     actor: &Actor,
     me: UserId,
-) -> Result<Vec<(Appointment, String)>, AppError> {
+) -> Result<Vec<(Appointment, String, Option<Presence>)>, AppError> {
     let now = ctx.now_ms();
-    let list = ctx
+    let list: Vec<Appointment> = ctx
         .store
         .agenda(me, now - 3 * 3600 * 1000, now + 12 * 3600 * 1000)
-        .await?;
+        .await?
+        .into_iter()
+        .filter(|a| a.mode == Mode::Tele)
+        .collect();
+    let ids: Vec<domain::AppointmentId> = list.iter().map(|a| a.id).collect();
+    let presence = ctx.store.presence_of(&ids, now).await?;
     let mut out = Vec::new();
-    for a in list.into_iter().filter(|a| a.mode == Mode::Tele) {
+    for a in list {
         let name = patients::read(ctx, actor, a.patient)
             .await?
             .traits
             .display_name();
-        out.push((a, name));
+        let p = presence.get(&a.id).copied();
+        out.push((a, name, p));
     }
     Ok(out)
+}
+
+/// The waiting patient's page for appointment `a` connected (as
+/// `connection`, on this node): they wait, their doctor's list is told.
+/// Whether the doctor has let them in already (a reconnection).
+pub async fn arrived(ctx: Ctx<'_>, a: &Appointment, connection: &str) -> Result<bool, AppError> {
+    ctx.store
+        .presence_enter(a.id, connection, ctx.now_ms())
+        .await?;
+    ctx.publish(LiveEvent::WaitingRoom(a.practitioner));
+    Ok(ctx.store.room_is_open(a.id).await?)
+}
+
+/// The node holding `connection` says it is still open.
+pub async fn still_waiting(
+    ctx: Ctx<'_>,
+    a: &Appointment,
+    connection: &str,
+) -> Result<(), AppError> {
+    Ok(ctx
+        .store
+        .presence_seen(a.id, connection, ctx.now_ms())
+        .await?)
+}
+
+/// What the waiting patient's device check found.
+pub async fn devices(
+    ctx: Ctx<'_>,
+    a: &Appointment,
+    connection: &str,
+    camera: bool,
+    microphone: bool,
+) -> Result<(), AppError> {
+    ctx.store
+        .presence_devices(a.id, connection, camera, microphone, ctx.now_ms())
+        .await?;
+    ctx.publish(LiveEvent::WaitingRoom(a.practitioner));
+    Ok(())
+}
+
+/// The waiting patient's `connection` closed: shown disconnected (unless a
+/// newer connection holds them), their doctor's list is told.
+pub async fn left(ctx: Ctx<'_>, a: &Appointment, connection: &str) -> Result<(), AppError> {
+    let r = ctx.store.presence_left(a.id, connection).await;
+    ctx.publish(LiveEvent::WaitingRoom(a.practitioner));
+    Ok(r?)
+}
+
+/// Whether the doctor has let the patient of appointment `id` in.
+pub async fn is_open(ctx: Ctx<'_>, id: domain::AppointmentId) -> Result<bool, AppError> {
+    Ok(ctx.store.room_is_open(id).await?)
 }
