@@ -12,8 +12,9 @@ use tokio::sync::mpsc;
 use crate::config::Config;
 use crate::live::{Live, LiveEvent};
 
-/// Known HL7 senders: (MSH-3, MSH-4) → the declared sender.
-pub type SenderCache = std::collections::HashMap<(String, String), store::hl7::Hl7Sender>;
+/// Known HL7 senders: (MSH-3, MSH-4) → the declared sender and when it was
+/// read (Unix ms, the application's clock).
+pub type SenderCache = std::collections::HashMap<(String, String), (store::hl7::Hl7Sender, i64)>;
 
 /// The context every service takes (cheap to copy: references only).
 #[derive(Clone, Copy)]

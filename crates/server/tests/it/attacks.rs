@@ -1297,3 +1297,55 @@ async fn an_ipp_of_another_assigning_authority_is_refused() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_sender_rebound_by_another_process_is_bound_within_a_minute() {
+    use server::services::hl7::senders::SENDER_CACHE_MS;
+    use server::services::hl7::{Peer, ingest};
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let ack_of = |o: server::services::hl7::Outcome| match o {
+            server::services::hl7::Outcome::Ack(a) => a,
+            server::services::hl7::Outcome::NoAck => panic!("no ACK"),
+        };
+        let from = |ip: &str| Peer::Tcp(ip.parse().unwrap());
+        app.declare_sender(
+            ("DPI", "CLIN"),
+            server::demo::CLINIC_FINESS,
+            Some("CLIN"),
+            &["192.0.2.0/24"],
+            None,
+        )
+        .await;
+        let dpi = |control: &str| {
+            adt_from(
+                ("DPI", "CLIN"),
+                "A28",
+                control,
+                &format!("D{control}"),
+                "CLIN",
+                "",
+            )
+        };
+        let send = async |control: &str, ip: &str| {
+            ack_code(&ack_of(
+                ingest(app.state.ctx(), dpi(control).as_bytes(), None, &from(ip)).await,
+            ))
+            .0
+        };
+        assert_eq!(send("r1", "192.0.2.77").await, "AA", "{backend}");
+        // `parcours org apply`, run elsewhere, moves the sender to another network:
+        // no live event reaches this node.
+        store::testing::raw_sql(
+        &app.store,
+        "UPDATE hl7_senders SET allowed_addresses = '203.0.113.0/24' WHERE sending_application = 'DPI'",
+    )
+    .await
+    .unwrap();
+        // Its copy is trusted a minute at most: then the old network is refused
+        // and the new one accepted.
+        app.clock.advance_secs(SENDER_CACHE_MS / 1000 + 1);
+        assert_eq!(send("r2", "192.0.2.77").await, "AR", "{backend}");
+        assert_eq!(send("r3", "203.0.113.5").await, "AA", "{backend}");
+    }
+}

@@ -72,7 +72,12 @@ pub(crate) fn ipp_authority_ok(
         && (named == sender.territory_oid || sender.ipp_authority.as_deref() == Some(named))
 }
 
-/// A declared sender; known senders are cached (they are only ever added),
+/// How long a node trusts its copy of a declared sender: a change made where
+/// no live event reaches (`parcours org apply`, another process) binds every
+/// node within this time; the admin page's changes empty the caches at once.
+pub const SENDER_CACHE_MS: i64 = 60_000;
+
+/// A declared sender; known senders are cached for [`SENDER_CACHE_MS`],
 /// unknown ones looked up every time.
 pub(crate) async fn sender_of(
     ctx: Ctx<'_>,
@@ -80,12 +85,22 @@ pub(crate) async fn sender_of(
     facility: &str,
 ) -> Result<Option<store::hl7::Hl7Sender>, store::StoreError> {
     let key = (app.to_owned(), facility.to_owned());
-    if let Some(hit) = ctx.senders.read().ok().and_then(|c| c.get(&key).cloned()) {
+    let now = ctx.now_ms();
+    if let Some((hit, at)) = ctx.senders.read().ok().and_then(|c| c.get(&key).cloned())
+        && now - at < SENDER_CACHE_MS
+    {
         return Ok(Some(hit));
     }
     let found = ctx.store.hl7_sender(app, facility).await?;
-    if let (Some(f), Ok(mut cache)) = (&found, ctx.senders.write()) {
-        cache.insert(key, f.clone());
+    if let Ok(mut cache) = ctx.senders.write() {
+        match &found {
+            Some(f) => {
+                cache.insert(key, (f.clone(), now));
+            }
+            None => {
+                cache.remove(&key);
+            }
+        }
     }
     Ok(found)
 }
