@@ -172,7 +172,7 @@ export async function startCluster({ bin = process.env.PARCOURS_BIN ?? join(root
           PARCOURS_DATABASE_URL: databaseUrl,
           PARCOURS_NATS_URL: natsUrl,
           PARCOURS_NODE_ID: n.id,
-          // One data directory: the nodes share the secret key and files.
+          // One data directory: the nodes share the secret key (secret.key).
           PARCOURS_DATA_DIR: join(work, 'data'),
           PARCOURS_LOG: log,
           ...extra,
