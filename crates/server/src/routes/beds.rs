@@ -478,34 +478,18 @@ async fn region_ws(
     w: WebUser,
     ws: axum::extract::WebSocketUpgrade,
 ) -> Result<Response, PageError> {
-    use axum::extract::ws::Message;
     super::kit::same_origin(&state, &headers)?;
     let territory = beds::region_of(&w.actor)?;
-    let mut events = state.live.events();
+    let events = state.live.events();
     let ended = crate::extract::session_ended(state.clone(), w.session.clone());
     Ok(ws
         .read_buffer_size(1024)
         .write_buffer_size(1024)
         .max_message_size(1024)
-        .on_upgrade(move |mut socket| async move {
-            tokio::pin!(ended);
-            loop {
-                let tell = tokio::select! {
-                    () = &mut ended => return,
-                    e = events.recv() => match e {
-                        Ok(crate::live::LiveEvent::Beds(t)) => t == territory,
-                        Ok(_) => false,
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                    },
-                    m = socket.recv() => match m {
-                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
-                        Some(Ok(_)) => false,
-                    },
-                };
-                if tell && socket.send(Message::Text("lits".into())).await.is_err() {
-                    return;
-                }
-            }
+        .on_upgrade(move |socket| {
+            super::kit::push_live(socket, events, ended, "lits", move |e| {
+                matches!(e, crate::live::LiveEvent::Beds(t) if t == territory)
+                    .then(|| "lits".to_owned())
+            })
         }))
 }

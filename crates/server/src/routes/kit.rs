@@ -1,6 +1,7 @@
 //! The HTML kit every page uses: the layout's navigation, rendering askama
 //! templates, the error page, redirects and downloads, form fields, the CSRF
-//! and same-origin checks, and what a sent file is. No page lives here.
+//! and same-origin checks, what a sent file is, and the push socket of live
+//! views. No page lives here.
 
 use askama::Template;
 use axum::http::{HeaderMap, header};
@@ -146,4 +147,39 @@ pub(crate) fn see_other(to: &str) -> Response {
 pub(crate) fn path_id<T: std::str::FromStr>(id: &str, what: &str) -> Result<T, AppError> {
     id.parse()
         .map_err(|_| AppError::NotFound(format!("{what} introuvable")))
+}
+
+/// Keeps a live view's push socket until its session ends, the page goes or
+/// the hub closes: each live event `word` names for this view is sent as that
+/// word (the page then fetches its fragment); `lagged` is sent when events
+/// were missed, so the page refreshes anyway.
+pub(crate) async fn push_live(
+    mut socket: axum::extract::ws::WebSocket,
+    mut events: tokio::sync::broadcast::Receiver<crate::live::LiveEvent>,
+    ended: impl std::future::Future<Output = ()>,
+    lagged: &'static str,
+    word: impl Fn(crate::live::LiveEvent) -> Option<String>,
+) {
+    use axum::extract::ws::Message;
+    use tokio::sync::broadcast::error::RecvError;
+    tokio::pin!(ended);
+    loop {
+        let say = tokio::select! {
+            () = &mut ended => return,
+            e = events.recv() => match e {
+                Ok(e) => word(e),
+                Err(RecvError::Lagged(_)) => Some(lagged.to_owned()),
+                Err(RecvError::Closed) => return,
+            },
+            m = socket.recv() => match m {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => None,
+            },
+        };
+        if let Some(w) = say
+            && socket.send(Message::Text(w.into())).await.is_err()
+        {
+            return;
+        }
+    }
 }

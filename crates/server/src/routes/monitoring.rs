@@ -190,7 +190,6 @@ async fn send(
 
 // ---------------------------------------------------------------- nurse triage
 
-use domain::EstablishmentId;
 use domain::monitoring::{AlertStatus, TriageError, TriageStep};
 
 use crate::services::alerts::{self, Acted, triage_establishments};
@@ -446,7 +445,7 @@ async fn alert_act(
 
 // ---------------------------------------------------------------- live push
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::WebSocketUpgrade;
 
 use crate::state::LiveEvent;
 
@@ -473,46 +472,16 @@ async fn alerts_ws(
         .read_buffer_size(1024)
         .write_buffer_size(1024)
         .max_message_size(4096)
-        .on_upgrade(move |socket| push(socket, events, mine, ended)))
-}
-
-async fn push(
-    mut socket: WebSocket,
-    mut events: tokio::sync::broadcast::Receiver<LiveEvent>,
-    mine: Vec<EstablishmentId>,
-    ended: impl std::future::Future<Output = ()>,
-) {
-    tokio::pin!(ended);
-    loop {
-        tokio::select! {
-            () = &mut ended => return,
-            e = events.recv() => match e {
-                Ok(LiveEvent::Alerts(est)) if mine.contains(&est) => {
-                    if socket.send(Message::Text("alertes".into())).await.is_err() {
-                        return;
-                    }
-                }
+        .on_upgrade(move |socket| {
+            super::kit::push_live(socket, events, ended, "alertes", move |e| match e {
+                LiveEvent::Alerts(est) if mine.contains(&est) => Some("alertes".into()),
                 // Says which response raised them (the load benchmark times each one).
-                Ok(LiveEvent::NewAlerts(est, response)) if mine.contains(&est) => {
-                    if socket.send(Message::Text(format!("alertes:{response}").into())).await.is_err() {
-                        return;
-                    }
+                LiveEvent::NewAlerts(est, response) if mine.contains(&est) => {
+                    Some(format!("alertes:{response}"))
                 }
-                Ok(_) => {}
-                // Missed events: ask for a refresh anyway.
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    if socket.send(Message::Text("alertes".into())).await.is_err() {
-                        return;
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            },
-            m = socket.recv() => match m {
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
-                Some(Ok(_)) => {}
-            },
-        }
-    }
+                _ => None,
+            })
+        }))
 }
 
 // ---------------------------------------------------------------- enrolment by hand

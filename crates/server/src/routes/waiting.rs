@@ -253,36 +253,15 @@ async fn list_ws(
 ) -> Result<Response, PageError> {
     super::kit::same_origin(&state, &headers)?;
     let me = practitioner_of(&w)?;
-    let mut events = state.live.events();
+    let events = state.live.events();
     let ended = crate::extract::session_ended(state.clone(), w.session.clone());
     Ok(ws
         .read_buffer_size(1024)
         .write_buffer_size(1024)
         .max_message_size(1024)
-        .on_upgrade(move |mut socket| async move {
-            tokio::pin!(ended);
-            loop {
-                tokio::select! {
-                    () = &mut ended => return,
-                    e = events.recv() => match e {
-                        Ok(LiveEvent::WaitingRoom(u)) if u == me => {
-                            if socket.send(Message::Text("salle".into())).await.is_err() {
-                                return;
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                            if socket.send(Message::Text("salle".into())).await.is_err() {
-                                return;
-                            }
-                        }
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                    },
-                    m = socket.recv() => match m {
-                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
-                        Some(Ok(_)) => {}
-                    },
-                }
-            }
+        .on_upgrade(move |socket| {
+            super::kit::push_live(socket, events, ended, "salle", move |e| {
+                matches!(e, LiveEvent::WaitingRoom(u) if u == me).then(|| "salle".to_owned())
+            })
         }))
 }
