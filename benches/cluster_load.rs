@@ -16,11 +16,8 @@
 
 use std::time::{Duration, Instant};
 
-use parcours_benches::{Error, percentile};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use parcours_benches::{DEMO_CLIENT, Error, client_token, exchange, percentile};
 use tokio::net::TcpStream;
-
-const CLIENT: (&str, &str) = ("demo-integration", "demo-secret");
 
 fn loopback(base: &str) -> Result<(), Error> {
     let host = base
@@ -38,21 +35,7 @@ fn loopback(base: &str) -> Result<(), Error> {
 async fn fhir(base: &str, clients: usize, seconds: u64) -> Result<serde_json::Value, Error> {
     loopback(base)?;
     let http = reqwest::Client::new();
-    let token: serde_json::Value = http
-        .post(format!("{base}/oauth/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", CLIENT.0),
-            ("client_secret", CLIENT.1),
-        ])
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = token["access_token"]
-        .as_str()
-        .ok_or("no access token")?
-        .to_owned();
+    let token = client_token(&http, base, DEMO_CLIENT.0, DEMO_CLIENT.1).await?;
     let bundle: serde_json::Value = http
         .get(format!("{base}/fhir/Patient?_count=50"))
         .bearer_auth(&token)
@@ -118,35 +101,6 @@ async fn fhir(base: &str, clients: usize, seconds: u64) -> Result<serde_json::Va
     }))
 }
 
-/// Sends `frame` on `stream` and reads its ACK (5 s at most).
-async fn exchange(
-    stream: &mut TcpStream,
-    buf: &mut Vec<u8>,
-    frame: &[u8],
-) -> Result<Vec<u8>, Error> {
-    stream.write_all(frame).await?;
-    let mut chunk = [0u8; 4096];
-    loop {
-        if let hl7v2::mllp::Frame::Message {
-            start,
-            end,
-            consumed,
-        } = hl7v2::mllp::next_frame(buf)
-        {
-            let ack = buf.get(start..end).unwrap_or(&[]).to_vec();
-            buf.drain(..consumed);
-            return Ok(ack);
-        }
-        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut chunk))
-            .await
-            .map_err(|_| "ACK timeout")??;
-        if n == 0 {
-            return Err("connection closed".into());
-        }
-        buf.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
-    }
-}
-
 struct Sent {
     latencies: Vec<Duration>,
     acked: Vec<String>,
@@ -188,7 +142,7 @@ async fn sender(addr: String, run: String, id: usize, count: usize, deadline: In
             let Some(stream) = conn.as_mut() else {
                 continue;
             };
-            match exchange(stream, &mut buf, &frame).await {
+            match exchange(stream, &mut buf, &frame, Duration::from_secs(5)).await {
                 Ok(ack) => {
                     out.latencies.push(t0.elapsed());
                     if ack.windows(7).any(|w| w == b"MSA|AA|") {

@@ -16,7 +16,7 @@
 use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, stream};
-use parcours_benches::{Error, csrf, session};
+use parcours_benches::{Error, client_token, csrf, session};
 
 const DOCTOR: &str = "dr.martin";
 /// Mme Lambert's INS (the demo's, qualified).
@@ -124,21 +124,6 @@ async fn validate(base: &str, count: usize, concurrency: usize) -> Result<(), Er
     Ok(())
 }
 
-async fn token(http: &reqwest::Client, base: &str, secret: &str) -> Result<String, Error> {
-    let r: serde_json::Value = http
-        .post(format!("{base}/oauth/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", CLIENT),
-            ("client_secret", secret),
-        ])
-        .send()
-        .await?
-        .json()
-        .await?;
-    Ok(r["access_token"].as_str().ok_or("no token")?.to_owned())
-}
-
 async fn count(http: &reqwest::Client, base: &str, token: &str) -> Result<usize, Error> {
     let r = http
         .get(format!(
@@ -167,7 +152,7 @@ async fn wait(base: &str, secret: &str, expected: usize, timeout_s: u64) -> Resu
     while Instant::now() < deadline {
         // The recipient may be down (an outage): try again.
         if tok.is_none() {
-            tok = token(&http, base, secret).await.ok();
+            tok = client_token(&http, base, CLIENT, secret).await.ok();
         }
         if let Some(t) = &tok {
             match count(&http, base, t).await {
@@ -191,7 +176,7 @@ async fn wait(base: &str, secret: &str, expected: usize, timeout_s: u64) -> Resu
 
 async fn post(base: &str, secret: &str, n: usize, concurrency: usize) -> Result<(), Error> {
     let http = reqwest::Client::new();
-    let t = token(&http, base, secret).await?;
+    let t = client_token(&http, base, CLIENT, secret).await?;
     let cda = format!(
         "<ClinicalDocument xmlns=\"urn:hl7-org:v3\">{}</ClinicalDocument>",
         "x".repeat(4000)

@@ -20,6 +20,38 @@ pub fn identity_feed(run: &str, sender: usize, i: usize) -> String {
     )
 }
 
+/// Sends one MLLP `frame` on `stream` and reads its ACK, waiting `patience`
+/// at most for each read; what follows the ACK stays in `buf`.
+pub async fn exchange(
+    stream: &mut tokio::net::TcpStream,
+    buf: &mut Vec<u8>,
+    frame: &[u8],
+    patience: std::time::Duration,
+) -> Result<Vec<u8>, Error> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(frame).await?;
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let hl7v2::mllp::Frame::Message {
+            start,
+            end,
+            consumed,
+        } = hl7v2::mllp::next_frame(buf)
+        {
+            let ack = buf.get(start..end).unwrap_or(&[]).to_vec();
+            buf.drain(..consumed);
+            return Ok(ack);
+        }
+        let n = tokio::time::timeout(patience, stream.read(&mut chunk))
+            .await
+            .map_err(|_| "ACK timeout")??;
+        if n == 0 {
+            return Err("connection closed".into());
+        }
+        buf.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
+    }
+}
+
 /// The load clients' error.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -27,6 +59,33 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 pub const PASSWORD: &str = "parcours-demo";
 /// The demo professionals' TOTP secret.
 pub const TOTP_SECRET: &str = "KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU";
+
+/// The demo's integration client (OAuth2 client credentials).
+pub const DEMO_CLIENT: (&str, &str) = ("demo-integration", "demo-secret");
+
+/// An access token for API client `client_id` (client credentials).
+pub async fn client_token(
+    http: &reqwest::Client,
+    base: &str,
+    client_id: &str,
+    secret: &str,
+) -> Result<String, Error> {
+    let r: serde_json::Value = http
+        .post(format!("{base}/oauth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_secret", secret),
+        ])
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(r["access_token"]
+        .as_str()
+        .ok_or("no access token")?
+        .to_owned())
+}
 
 /// A cookie's value from a response.
 pub fn cookie(r: &reqwest::Response, name: &str) -> Option<String> {

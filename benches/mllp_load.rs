@@ -7,7 +7,6 @@
 
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 async fn sender(
@@ -20,7 +19,6 @@ async fn sender(
     let mut stream = TcpStream::connect(&addr).await.map_err(|e| e.to_string())?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
     let mut buf = Vec::with_capacity(4096);
-    let mut chunk = [0u8; 4096];
     let mut latencies = Vec::with_capacity(count);
     let mut not_aa = 0;
     for i in 0..count {
@@ -29,27 +27,10 @@ async fn sender(
         }
         let frame = hl7v2::mllp::frame(parcours_benches::identity_feed(&run, id, i).as_bytes());
         let t0 = Instant::now();
-        stream.write_all(&frame).await.map_err(|e| e.to_string())?;
-        let ack = loop {
-            if let hl7v2::mllp::Frame::Message {
-                start,
-                end,
-                consumed,
-            } = hl7v2::mllp::next_frame(&buf)
-            {
-                let ack = buf.get(start..end).unwrap_or(&[]).to_vec();
-                buf.drain(..consumed);
-                break ack;
-            }
-            let n = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut chunk))
+        let ack =
+            parcours_benches::exchange(&mut stream, &mut buf, &frame, Duration::from_secs(30))
                 .await
-                .map_err(|_| "ACK timeout".to_owned())?
                 .map_err(|e| e.to_string())?;
-            if n == 0 {
-                return Err("connection closed".into());
-            }
-            buf.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
-        };
         latencies.push(t0.elapsed());
         if !ack.windows(7).any(|w| w == b"MSA|AA|") {
             not_aa += 1;

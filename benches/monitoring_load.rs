@@ -12,10 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use parcours_benches::{Error, csrf, percentile, session};
+use parcours_benches::{DEMO_CLIENT, Error, client_token, csrf, percentile, session};
 use serde_json::{Value, json};
 
-const CLIENT: (&str, &str) = ("demo-integration", "demo-secret");
 const NURSE: &str = "ipa.robert";
 /// The hospital's demo patients (the integration client's establishment); the
 /// search ignores accents.
@@ -40,21 +39,7 @@ async fn main() -> Result<(), Error> {
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
 
-    let token: Value = http
-        .post(format!("{base}/oauth/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", CLIENT.0),
-            ("client_secret", CLIENT.1),
-        ])
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = token["access_token"]
-        .as_str()
-        .ok_or("no access token")?
-        .to_owned();
+    let token = client_token(&http, &base, DEMO_CLIENT.0, DEMO_CLIENT.1).await?;
     let session = session(&http, &base, NURSE, true).await?;
 
     // Enrol the hospital's patients in home follow-up (once; the demo enrolled one).
