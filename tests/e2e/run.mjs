@@ -5,12 +5,12 @@
 // every page with axe-core, saves screenshots in artifacts/ on failure, and stops
 // the server whatever happens. Traffic goes to 127.0.0.1 only.
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { freePort } from './ports.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -37,18 +37,6 @@ const name = process.argv[2];
 if (!scenarios[name]) {
   console.error(`scénario inconnu: ${name ?? '(aucun)'}; disponibles: ${Object.keys(scenarios).join(', ')}`);
   process.exit(2);
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitHealthy(base, server, deadlineMs) {

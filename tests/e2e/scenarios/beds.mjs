@@ -2,7 +2,7 @@
 // regional view without a reload; a bed manager closes two beds; an orientation
 // request goes to two SSR centres, one refuses, one accepts, the requester
 // confirms, and the timeline shows it all. Every page passes axe-core.
-import { expect, freeIcuAtHospital, login, sendMllp } from './common.mjs';
+import { expect, freeIcuAtHospital, icuAdmission, login, sendMllp } from './common.mjs';
 
 export default async function beds({ browser, base, mllpPort, track, checkA11y, checkNoHorizontalScroll }) {
   // Every page that comes to the front is the one a failure screenshot shows.
@@ -19,15 +19,7 @@ export default async function beds({ browser, base, mllpPort, track, checkA11y, 
   await coord.evaluate(() => { window.__sansRechargement = true; });
 
   // An ADT admission to the ICU, over MLLP, from the hospital's GAM.
-  const now = new Date();
-  const ts = now.toISOString().replace(/[-:T]/g, '').slice(0, 12);
-  const ack = await sendMllp(mllpPort, [
-    `MSH|^~\\&|GAM|CHVL|PARCOURS|GHT|${ts}||ADT^A01^ADT_A01|E2E-1|P|2.5^FRA^2.11|||||FRA|UNICODE UTF-8`,
-    `EVN||${ts}`,
-    'PID|1||E2E1^^^CHVL&450000021&M^PI||Navigateur^Anne^^^^^L||19600101|F',
-    'PV1|1|I|REA^4^1||||||||||||||||VE2E1',
-    `ZBE|E2E1-1^CHVL|${ts}||INSERT|N`,
-  ].join('\r') + '\r');
+  const ack = await sendMllp(mllpPort, icuAdmission('E2E-1', 'E2E1', 'Navigateur', 1));
   expect(ack.includes('MSA|AA|E2E-1'), `ACK attendu AA, reçu ${ack}`);
   await coord.waitForFunction(
     (want) => document.querySelector('tr[data-unit="REA"][data-establishment="450000021"] td.free')?.textContent.trim() === want,

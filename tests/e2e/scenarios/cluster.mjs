@@ -9,7 +9,7 @@
 // the chat goes on. An ADT admission sent to node 3's MLLP port updates the
 // regional view open on node 1 without a reload.
 import { startCluster } from '../cluster.mjs';
-import { expect, freeIcuAtHospital, login, receivesVideo, sendMllp } from './common.mjs';
+import { bookLambertWithMartin, expect, freeIcuAtHospital, icuAdmission, login, receivesVideo, sendMllp } from './common.mjs';
 
 export const ownServers = true;
 
@@ -63,14 +63,7 @@ export default async function cluster({ browser, base, prepared, track, checkA11
 
   // The secretary, on node 3, books the first video slot for Mme Lambert.
   const desk = track(await login(browser, base, 'sec.durand', { viewport: desktop, cookies: pin('node3') }));
-  await desk.goto(`${base}/patients?nom=Lambert`);
-  await desk.getByRole('link', { name: /LAMBERT/i }).first().click();
-  await desk.getByRole('link', { name: 'Prendre rendez-vous' }).click();
-  await desk.getByRole('link', { name: /Dr Claire Martin/ }).click();
-  await desk.locator('.slots button').first().click();
-  await desk.waitForURL(/\/rdv\/[0-9a-f-]+$/);
-  const appointment = desk.url().split('/rdv/')[1];
-  await desk.locator('#status').getByText('confirmé').waitFor();
+  const appointment = await bookLambertWithMartin(desk, base);
   console.log(`  secrétaire (node3) : rendez-vous ${appointment}`);
 
   // The doctor's waiting list, live, on node 1.
@@ -130,14 +123,7 @@ export default async function cluster({ browser, base, prepared, track, checkA11
   await coord.locator('html[data-live-ws="open"]').waitFor({ state: 'attached' });
   const [free] = (await freeIcuAtHospital(coord)).split('/').map(Number);
   await coord.evaluate(() => { window.__sansRechargement = true; });
-  const ts = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 12);
-  const ack = await sendMllp(nodes[2].mllpPort, [
-    `MSH|^~\\&|GAM|CHVL|PARCOURS|GHT|${ts}||ADT^A01^ADT_A01|CLUSTER-1|P|2.5^FRA^2.11|||||FRA|UNICODE UTF-8`,
-    `EVN||${ts}`,
-    'PID|1||CL1^^^CHVL&450000021&M^PI||Grappe^Anne^^^^^L||19600101|F',
-    'PV1|1|I|REA^4^2||||||||||||||||VCL1',
-    `ZBE|CL1-1^CHVL|${ts}||INSERT|N`,
-  ].join('\r') + '\r');
+  const ack = await sendMllp(nodes[2].mllpPort, icuAdmission('CLUSTER-1', 'CL1', 'Grappe', 2));
   expect(ack.includes('MSA|AA|CLUSTER-1'), `ACK attendu AA, reçu ${ack}`);
   // Pushed at once (the fallback poll runs every 5 s; the push comes first).
   await coord.waitForFunction(

@@ -52,6 +52,34 @@ export function sendMllp(port, message) {
   });
 }
 
+/**
+ * An IHE PAM France admission (ADT^A01) from the hospital's GAM of a new
+ * patient `name` (IPP `id`, visit `V{id}`) to ICU bed `bed`, control id `control`.
+ */
+export function icuAdmission(control, id, name, bed) {
+  const ts = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 12);
+  return [
+    `MSH|^~\\&|GAM|CHVL|PARCOURS|GHT|${ts}||ADT^A01^ADT_A01|${control}|P|2.5^FRA^2.11|||||FRA|UNICODE UTF-8`,
+    `EVN||${ts}`,
+    `PID|1||${id}^^^CHVL&450000021&M^PI||${name}^Anne^^^^^L||19600101|F`,
+    `PV1|1|I|REA^4^${bed}||||||||||||||||V${id}`,
+    `ZBE|${id}-1^CHVL|${ts}||INSERT|N`,
+  ].join('\r') + '\r';
+}
+
+/** The secretary (page `desk`) books Mme Lambert's first video slot with Dr Martin; the appointment's id. */
+export async function bookLambertWithMartin(desk, base) {
+  await desk.goto(`${base}/patients?nom=Lambert`);
+  await desk.getByRole('link', { name: /LAMBERT/i }).first().click();
+  await desk.getByRole('link', { name: 'Prendre rendez-vous' }).click();
+  await desk.getByRole('link', { name: /Dr Claire Martin/ }).click();
+  await desk.locator('.slots button').first().click();
+  await desk.waitForURL(/\/rdv\/[0-9a-f-]+$/);
+  const appointment = desk.url().split('/rdv/')[1];
+  await desk.locator('#status').getByText('confirmé').waitFor();
+  return appointment;
+}
+
 /** The hospital ICU's free beds in the regional view, as "free/capacity". */
 export const freeIcuAtHospital = async (page) =>
   (await page.locator('tr[data-unit="REA"][data-establishment="450000021"] td.free').innerText()).trim();

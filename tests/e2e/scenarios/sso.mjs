@@ -6,28 +6,16 @@
 // a clear page; sign-out goes through the provider's logout and back to our
 // login page. Every page passes axe-core and fits a phone.
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from './common.mjs';
 import { startPsc } from '../psc.mjs';
+import { freePort } from '../ports.mjs';
 
 // Dr Martin's RPPS (the demo's body 1000001001 and its Luhn key), as PSC sends it.
 const NATIONAL_ID = '810000010016';
 const CLIENT_ID = 'parcours-e2e';
 const CLIENT_SECRET = 'secret-du-client-e2e';
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export async function prepare({ env }) {
   const base = env.PARCOURS_PUBLIC_URL;

@@ -10,7 +10,7 @@
 import { createServer } from 'node:http';
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { login, expect, receivesVideo } from './common.mjs';
+import { bookLambertWithMartin, login, expect, receivesVideo } from './common.mjs';
 
 const SECRET_KEY = 'sk_test_e2e';
 const WEBHOOK_SECRET = 'whsec_e2e';
@@ -86,14 +86,7 @@ export default async function teleconsultation({ browser, base, prepared, track,
   prepared.payment.webhook = `${base}/paiement/webhook`;
   // The secretary finds the patient and books her first video slot with her oncologist.
   const desk = track(await login(browser, base, 'sec.durand', { viewport: { width: 1280, height: 800 } }));
-  await desk.goto(`${base}/patients?nom=Lambert`);
-  await desk.getByRole('link', { name: /LAMBERT/i }).first().click();
-  await desk.getByRole('link', { name: 'Prendre rendez-vous' }).click();
-  await desk.getByRole('link', { name: /Dr Claire Martin/ }).click();
-  await desk.locator('.slots button').first().click();
-  await desk.waitForURL(/\/rdv\/[0-9a-f-]+$/);
-  const appointment = desk.url().split('/rdv/')[1];
-  await desk.locator('#status').getByText('confirmé').waitFor();
+  const appointment = await bookLambertWithMartin(desk, base);
   console.log(`  secrétaire : rendez-vous vidéo ${appointment} pris pour la patiente`);
 
   const patient = track(await login(browser, base, 'patient.lambert', { totpStep: false }));
