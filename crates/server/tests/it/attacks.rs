@@ -486,88 +486,34 @@ async fn silent_dripping_and_oversized_connections_are_closed() {
 
 #[tokio::test]
 async fn a_sender_speaks_only_from_its_declared_address_and_unknown_bytes_are_not_kept() {
-    use server::services::hl7::{Outcome, Peer, ingest};
+    use server::services::hl7::Peer;
     for backend in BACKENDS {
         let app = spawn_app(backend).await;
-        let ack_of = |o: Outcome| match o {
-            Outcome::Ack(a) => a,
-            Outcome::NoAck => panic!("no ACK"),
-        };
-        let from = |ip: &str| Peer::Tcp(ip.parse().unwrap());
         // The demo's GAM declared no address: from the network, refused (AR).
-        let ack = ack_of(
-            ingest(
-                app.state.ctx(),
-                a28("net-1").as_bytes(),
-                None,
-                &from("192.0.2.10"),
-            )
-            .await,
-        );
+        let ack = ack_from_peer(&app, &a28("net-1"), &tcp("192.0.2.10")).await;
         assert_eq!(ack_code(&ack).0, "AR", "{backend}: {ack}");
         assert!(ack.contains("192.0.2.10"), "{ack}");
         // Loopback is always allowed.
-        let ack = ack_of(
-            ingest(
-                app.state.ctx(),
-                a28("lo-1").as_bytes(),
-                None,
-                &from("127.0.0.1"),
-            )
-            .await,
-        );
+        let ack = ack_from_peer(&app, &a28("lo-1"), &tcp("127.0.0.1")).await;
         assert_eq!(ack_code(&ack).0, "AA", "{backend}: {ack}");
         // A sender declared with its network: allowed from there only.
-        app.declare_sender(
-            ("DPI", "CLIN"),
-            server::demo::CLINIC_FINESS,
-            Some("CLIN"),
-            &["192.0.2.0/24"],
-            None,
-        )
-        .await;
-        let dpi = |control: &str| {
-            adt_from(
-                ("DPI", "CLIN"),
-                "A28",
-                control,
-                &format!("D{control}"),
-                "CLIN",
-                "",
-            )
-        };
-        let ack = ack_of(
-            ingest(
-                app.state.ctx(),
-                dpi("n1").as_bytes(),
-                None,
-                &from("192.0.2.77"),
-            )
-            .await,
-        );
+        declare_clinic_dpi(&app).await;
+        let ack = ack_from_peer(&app, &dpi_a28("n1"), &tcp("192.0.2.77")).await;
         assert_eq!(ack_code(&ack).0, "AA", "{backend}: {ack}");
-        let ack = ack_of(
-            ingest(
-                app.state.ctx(),
-                dpi("n2").as_bytes(),
-                None,
-                &from("198.51.100.1"),
-            )
-            .await,
-        );
+        let ack = ack_from_peer(&app, &dpi_a28("n2"), &tcp("198.51.100.1")).await;
         assert_eq!(ack_code(&ack).0, "AR", "{backend}: {ack}");
         // Over TLS, the certificate's subject must be the declared one.
         let tls = |cn: &str| Peer::Tls {
             addr: "198.51.100.1".parse().unwrap(),
             subject: cn.into(),
         };
-        let ack = ack_of(ingest(app.state.ctx(), dpi("t1").as_bytes(), None, &tls("Intrus")).await);
+        let ack = ack_from_peer(&app, &dpi_a28("t1"), &tls("Intrus")).await;
         assert_eq!(ack_code(&ack).0, "AR", "{backend}: {ack}");
         // An unknown sender's 4 KiB message: only a short prefix is logged;
         // so is a refused peer's.
         let mut big = adt_from(("INCONNU", "X"), "A28", "u1", "U1", CHVL, "");
         big.push_str(&"NTE|1||".repeat(600));
-        let ack = ack_of(ingest(app.state.ctx(), big.as_bytes(), None, &from("127.0.0.1")).await);
+        let ack = ack_from_peer(&app, &big, &tcp("127.0.0.1")).await;
         assert_eq!(ack_code(&ack).0, "AR");
         let logged = app
             .store
@@ -590,6 +536,44 @@ async fn a_sender_speaks_only_from_its_declared_address_and_unknown_bytes_are_no
             "{backend}"
         );
     }
+}
+
+/// The ACK the HL7 intake answers to `message` from `peer` (one is expected).
+async fn ack_from_peer(app: &TestApp, message: &str, peer: &server::services::hl7::Peer) -> String {
+    match server::services::hl7::ingest(app.state.ctx(), message.as_bytes(), None, peer).await {
+        server::services::hl7::Outcome::Ack(a) => a,
+        server::services::hl7::Outcome::NoAck => panic!("no ACK"),
+    }
+}
+
+/// A plain MLLP peer at `ip`.
+fn tcp(ip: &str) -> server::services::hl7::Peer {
+    server::services::hl7::Peer::Tcp(ip.parse().unwrap())
+}
+
+/// The clinic's DPI, declared as a sender from 192.0.2.0/24 with its own IPP
+/// authority.
+async fn declare_clinic_dpi(app: &TestApp) {
+    app.declare_sender(
+        ("DPI", "CLIN"),
+        server::demo::CLINIC_FINESS,
+        Some("CLIN"),
+        &["192.0.2.0/24"],
+        None,
+    )
+    .await;
+}
+
+/// An A28 from the clinic's DPI.
+fn dpi_a28(control: &str) -> String {
+    adt_from(
+        ("DPI", "CLIN"),
+        "A28",
+        control,
+        &format!("D{control}"),
+        "CLIN",
+        "",
+    )
 }
 
 #[tokio::test]
@@ -1301,47 +1285,22 @@ async fn an_ipp_of_another_assigning_authority_is_refused() {
 #[tokio::test]
 async fn a_sender_rebound_by_another_process_is_bound_within_a_minute() {
     use server::services::hl7::senders::SENDER_CACHE_MS;
-    use server::services::hl7::{Peer, ingest};
     for backend in BACKENDS {
         let app = spawn_app(backend).await;
-        let ack_of = |o: server::services::hl7::Outcome| match o {
-            server::services::hl7::Outcome::Ack(a) => a,
-            server::services::hl7::Outcome::NoAck => panic!("no ACK"),
-        };
-        let from = |ip: &str| Peer::Tcp(ip.parse().unwrap());
-        app.declare_sender(
-            ("DPI", "CLIN"),
-            server::demo::CLINIC_FINESS,
-            Some("CLIN"),
-            &["192.0.2.0/24"],
-            None,
-        )
-        .await;
-        let dpi = |control: &str| {
-            adt_from(
-                ("DPI", "CLIN"),
-                "A28",
-                control,
-                &format!("D{control}"),
-                "CLIN",
-                "",
-            )
-        };
+        declare_clinic_dpi(&app).await;
         let send = async |control: &str, ip: &str| {
-            ack_code(&ack_of(
-                ingest(app.state.ctx(), dpi(control).as_bytes(), None, &from(ip)).await,
-            ))
-            .0
+            ack_code(&ack_from_peer(&app, &dpi_a28(control), &tcp(ip)).await).0
         };
         assert_eq!(send("r1", "192.0.2.77").await, "AA", "{backend}");
         // `parcours org apply`, run elsewhere, moves the sender to another network:
         // no live event reaches this node.
         store::testing::raw_sql(
-        &app.store,
-        "UPDATE hl7_senders SET allowed_addresses = '203.0.113.0/24' WHERE sending_application = 'DPI'",
-    )
-    .await
-    .unwrap();
+            &app.store,
+            "UPDATE hl7_senders SET allowed_addresses = '203.0.113.0/24' \
+             WHERE sending_application = 'DPI'",
+        )
+        .await
+        .unwrap();
         // Its copy is trusted a minute at most: then the old network is refused
         // and the new one accepted.
         app.clock.advance_secs(SENDER_CACHE_MS / 1000 + 1);
