@@ -135,6 +135,77 @@ pub fn frame(message: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The frames of a byte stream found both ways — `next_frame` on the whole
+/// buffer, the [`Scanner`] fed in chunks as a connection is — with the
+/// bounds every answer must respect checked on the way (a broken bound
+/// panics). For this crate's tests, its integration tests and the fuzz target.
+#[doc(hidden)]
+pub mod check {
+    use super::{Frame, Scanner, next_frame};
+
+    fn part(buf: &[u8], start: usize, end: usize, consumed: usize) -> Vec<u8> {
+        assert!(start <= end && end < consumed && consumed <= buf.len());
+        buf.get(start..end).unwrap_or_default().to_vec()
+    }
+
+    /// The frames `next_frame` finds in `data`, whole.
+    pub fn frames_whole(data: &[u8]) -> Vec<Vec<u8>> {
+        let mut buf = data;
+        let mut out = Vec::new();
+        loop {
+            match next_frame(buf) {
+                Frame::Message {
+                    start,
+                    end,
+                    consumed,
+                } => {
+                    out.push(part(buf, start, end, consumed));
+                    buf = buf.get(consumed..).unwrap_or_default();
+                }
+                Frame::Incomplete { discard } => {
+                    assert!(discard <= buf.len());
+                    if discard == 0 {
+                        break;
+                    }
+                    buf = buf.get(discard..).unwrap_or_default();
+                }
+            }
+        }
+        out
+    }
+
+    /// The frames a [`Scanner`] finds in `data` fed in chunks of `size`.
+    pub fn frames_in_chunks(data: &[u8], size: usize) -> Vec<Vec<u8>> {
+        let mut sc = Scanner::default();
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        for piece in data.chunks(size.max(1)) {
+            buf.extend_from_slice(piece);
+            loop {
+                match sc.next(&buf) {
+                    Frame::Message {
+                        start,
+                        end,
+                        consumed,
+                    } => {
+                        out.push(part(&buf, start, end, consumed));
+                        buf.drain(..consumed);
+                    }
+                    // After a cut frame, the next one may be whole already.
+                    Frame::Incomplete { discard } => {
+                        assert!(discard <= buf.len());
+                        buf.drain(..discard);
+                        if discard == 0 {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,37 +236,6 @@ mod tests {
         );
     }
 
-    /// Feeds `stream` in chunks of `size` through a [`Scanner`] as a
-    /// connection would, returning the messages found.
-    fn scan_in_chunks(stream: &[u8], size: usize) -> Vec<Vec<u8>> {
-        let mut sc = Scanner::default();
-        let mut buf = Vec::new();
-        let mut out = Vec::new();
-        for chunk in stream.chunks(size.max(1)) {
-            buf.extend_from_slice(chunk);
-            loop {
-                match sc.next(&buf) {
-                    Frame::Message {
-                        start,
-                        end,
-                        consumed,
-                    } => {
-                        out.push(buf[start..end].to_vec());
-                        buf.drain(..consumed);
-                    }
-                    // After a cut frame, the next one may be whole already.
-                    Frame::Incomplete { discard } => {
-                        buf.drain(..discard);
-                        if discard == 0 {
-                            break;
-                        }
-                    }
-                }
-            }
-        }
-        out
-    }
-
     #[test]
     fn the_scanner_finds_what_next_frame_finds_however_bytes_arrive() {
         let mut stream = b"noise".to_vec();
@@ -212,7 +252,11 @@ mod tests {
             b"MSH|three".to_vec(),
         ];
         for size in [1, 2, 3, 5, 7, 64, stream.len()] {
-            assert_eq!(scan_in_chunks(&stream, size), want, "chunks of {size}");
+            assert_eq!(
+                check::frames_in_chunks(&stream, size),
+                want,
+                "chunks of {size}"
+            );
         }
         // The same answers as next_frame on a whole buffer.
         let mut sc = Scanner::default();

@@ -2,63 +2,7 @@
 //! fuzz target checks them: the incremental `Scanner`, fed the bytes in
 //! chunks, finds exactly the frames `next_frame` finds on the whole buffer.
 
-use hl7v2::mllp::{Frame, Scanner, next_frame};
-
-fn whole(data: &[u8]) -> Vec<Vec<u8>> {
-    let mut buf = data;
-    let mut out = Vec::new();
-    loop {
-        match next_frame(buf) {
-            Frame::Message {
-                start,
-                end,
-                consumed,
-            } => {
-                assert!(start <= end && end < consumed && consumed <= buf.len());
-                out.push(buf[start..end].to_vec());
-                buf = &buf[consumed..];
-            }
-            Frame::Incomplete { discard } => {
-                assert!(discard <= buf.len());
-                if discard == 0 {
-                    break;
-                }
-                buf = &buf[discard..];
-            }
-        }
-    }
-    out
-}
-
-fn scanned(data: &[u8], chunk: usize) -> Vec<Vec<u8>> {
-    let mut sc = Scanner::default();
-    let mut buf = Vec::new();
-    let mut found = Vec::new();
-    for piece in data.chunks(chunk.max(1)) {
-        buf.extend_from_slice(piece);
-        loop {
-            match sc.next(&buf) {
-                Frame::Message {
-                    start,
-                    end,
-                    consumed,
-                } => {
-                    assert!(start <= end && end < consumed && consumed <= buf.len());
-                    found.push(buf[start..end].to_vec());
-                    buf.drain(..consumed);
-                }
-                Frame::Incomplete { discard } => {
-                    assert!(discard <= buf.len());
-                    buf.drain(..discard);
-                    if discard == 0 {
-                        break;
-                    }
-                }
-            }
-        }
-    }
-    found
-}
+use hl7v2::mllp::check::{frames_in_chunks, frames_whole};
 
 #[test]
 fn the_fuzzers_inputs_frame_the_same_whole_or_in_chunks() {
@@ -77,10 +21,10 @@ fn the_fuzzers_inputs_frame_the_same_whole_or_in_chunks() {
         let input = std::fs::read(&path).unwrap();
         // The fuzz target's (u8, &[u8]): the first byte is the chunk size.
         let (chunk, data) = input.split_first().unwrap();
-        let expected = whole(data);
+        let expected = frames_whole(data);
         for size in [usize::from(*chunk), 1, 2, 3, 7, 64, data.len()] {
             assert_eq!(
-                scanned(data, size),
+                frames_in_chunks(data, size),
                 expected,
                 "{path:?} in chunks of {size}"
             );
