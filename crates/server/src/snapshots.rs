@@ -4,7 +4,9 @@
 //! every hour the clean-up of the cluster's counters. Each period of each job
 //! runs once across all the nodes on one database: the first node to claim
 //! it in `job_runs` runs it (`store::cluster`); every node looks twice a
-//! period, so a period is never skipped while one node is up.
+//! period, so a period is never skipped while one node is up. And every node,
+//! every 20 s, says it is alive for the waiting-room presences its
+//! connections hold (one statement for all of them).
 
 use std::time::Duration;
 
@@ -160,8 +162,31 @@ async fn periodic(state: AppState, job: Timer, mut shutdown: watch::Receiver<boo
     }
 }
 
+/// Says, every [`store::cluster::PRESENCE_BEAT_MS`], that this node's
+/// waiting-room connections are alive, until `shutdown` turns true.
+async fn presence_beat(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    let every = u64::try_from(store::cluster::PRESENCE_BEAT_MS).unwrap_or(20_000);
+    let mut tick = tokio::time::interval(Duration::from_millis(every));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        if let Err(e) = state
+            .store
+            .presence_beat(state.live.node(), state.now_ms())
+            .await
+        {
+            tracing::warn!(error = %e, "waiting room: presences not renewed");
+        }
+    }
+}
+
 /// Runs the timer jobs until `shutdown` turns true.
 pub async fn run(state: AppState, shutdown: watch::Receiver<bool>) {
     let jobs = Timer::ALL.map(|job| periodic(state.clone(), job, shutdown.clone()));
-    futures_util::future::join_all(jobs).await;
+    tokio::join!(
+        futures_util::future::join_all(jobs),
+        presence_beat(state, shutdown)
+    );
 }

@@ -27,7 +27,7 @@ pub struct Presence {
 }
 
 /// How long a presence stays "connected" without its node saying it is
-/// alive (nodes say it every [`PRESENCE_BEAT_MS`]).
+/// alive (nodes say it every [`PRESENCE_BEAT_MS`], [`Store::presence_beat`]).
 pub const PRESENCE_STALE_MS: i64 = 60_000;
 /// How often the node holding a presence says it is alive.
 pub const PRESENCE_BEAT_MS: i64 = 20_000;
@@ -169,21 +169,23 @@ impl Store {
     }
 
     /// The patient of appointment `id` waits, their page held by
-    /// `connection`: since now on their first arrival, since their first
-    /// arrival on a reconnection (on any node).
+    /// `connection` on `node`: since now on their first arrival, since their
+    /// first arrival on a reconnection (on any node).
     pub async fn presence_enter(
         &self,
         id: AppointmentId,
         connection: &str,
+        node: &str,
         now_ms: i64,
     ) -> Result<()> {
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
-            q("INSERT INTO waiting_presence (appointment_id, since_ms, connection, seen_at_ms) VALUES ($1, $2, $3, $2) \
-               ON CONFLICT (appointment_id) DO UPDATE SET connection = excluded.connection, seen_at_ms = excluded.seen_at_ms")
+            q("INSERT INTO waiting_presence (appointment_id, since_ms, connection, node, seen_at_ms) VALUES ($1, $2, $3, $4, $2) \
+               ON CONFLICT (appointment_id) DO UPDATE SET connection = excluded.connection, node = excluded.node, seen_at_ms = excluded.seen_at_ms")
                 .bind(id.to_string())
                 .bind(now_ms)
                 .bind(connection)
+                .bind(node)
                 .execute(&mut tx.as_tx())
                 .await?;
             tx.commit().await?;
@@ -215,23 +217,18 @@ impl Store {
         })
     }
 
-    /// The node holding `connection` says it is still open.
-    pub async fn presence_seen(
-        &self,
-        id: AppointmentId,
-        connection: &str,
-        now_ms: i64,
-    ) -> Result<()> {
+    /// `node` is alive: every presence its connections hold is seen now (one
+    /// statement for all of them). Returns how many.
+    pub async fn presence_beat(&self, node: &str, now_ms: i64) -> Result<u64> {
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
-            q("UPDATE waiting_presence SET seen_at_ms = $3 WHERE appointment_id = $1 AND connection = $2")
-                .bind(id.to_string())
-                .bind(connection)
+            let n = q("UPDATE waiting_presence SET seen_at_ms = $2 WHERE node = $1 AND connection IS NOT NULL")
+                .bind(node)
                 .bind(now_ms)
                 .execute(&mut tx.as_tx())
                 .await?;
             tx.commit().await?;
-            Ok(())
+            Ok(n)
         })
     }
 

@@ -112,7 +112,7 @@ async fn wait(
     tokio::pin!(ended);
     let room = a.id.to_string();
     // The presence is this connection's until another one (a reconnection,
-    // maybe on another node) takes it; this node says it is alive meanwhile.
+    // maybe on another node) takes it; this node's timer says it is alive.
     let connection = uuid::Uuid::new_v4().to_string();
     let open_now = match waiting::arrived(state.ctx(), &a, &connection).await {
         Ok(open) => open,
@@ -122,10 +122,6 @@ async fn wait(
         }
     };
     let mut open = state.live.rooms().signal(&room, open_now);
-    let mut beat = tokio::time::interval(std::time::Duration::from_millis(
-        u64::try_from(store::cluster::PRESENCE_BEAT_MS).unwrap_or(20_000),
-    ));
-    beat.tick().await;
     // Already let in (a reconnection after the doctor opened the room).
     let mut told = false;
     loop {
@@ -137,11 +133,6 @@ async fn wait(
         }
         tokio::select! {
             () = &mut ended => break,
-            _ = beat.tick() => {
-                if let Err(e) = waiting::still_waiting(state.ctx(), &a, &connection).await {
-                    tracing::warn!(error = %e, "waiting room: presence not renewed");
-                }
-            }
             changed = open.changed() => if changed.is_err() {
                 // The room was forgotten (consultation closed): listen afresh.
                 let open_now = waiting::is_open(state.ctx(), a.id).await.unwrap_or(false);

@@ -200,22 +200,10 @@ pub async fn todays_video(
 /// Whether the doctor has let them in already (a reconnection).
 pub async fn arrived(ctx: Ctx<'_>, a: &Appointment, connection: &str) -> Result<bool, AppError> {
     ctx.store
-        .presence_enter(a.id, connection, ctx.now_ms())
+        .presence_enter(a.id, connection, ctx.live.node(), ctx.now_ms())
         .await?;
     ctx.publish(LiveEvent::WaitingRoom(a.practitioner));
     Ok(ctx.store.room_is_open(a.id).await?)
-}
-
-/// The node holding `connection` says it is still open.
-pub async fn still_waiting(
-    ctx: Ctx<'_>,
-    a: &Appointment,
-    connection: &str,
-) -> Result<(), AppError> {
-    Ok(ctx
-        .store
-        .presence_seen(a.id, connection, ctx.now_ms())
-        .await?)
 }
 
 /// What the waiting patient's device check found.

@@ -25,16 +25,20 @@ CREATE TABLE rate_limits (
 );
 CREATE INDEX rate_limits_window ON rate_limits(window_start_ms);
 -- Who waits in a virtual waiting room: since when, the connection that holds
--- the presence now (NULL once it closed) and when a node last saw it alive,
--- so that a node lost with its connections shows them gone within a minute.
+-- the presence now (NULL once it closed), the node that holds that connection
+-- and when that node last said it was alive (one statement per node for all
+-- its connections), so that a node lost with its connections shows them gone
+-- within a minute.
 CREATE TABLE waiting_presence (
     appointment_id TEXT PRIMARY KEY REFERENCES appointments(id),
     since_ms BIGINT NOT NULL,
     connection TEXT,
+    node TEXT NOT NULL,
     seen_at_ms BIGINT NOT NULL,
     camera BOOLEAN NOT NULL DEFAULT FALSE,
     microphone BOOLEAN NOT NULL DEFAULT FALSE
 );
+CREATE INDEX waiting_presence_node ON waiting_presence(node);
 -- Consultation rooms the doctor has opened (the waiting patient goes in),
 -- until the consultation is closed.
 CREATE TABLE open_rooms (

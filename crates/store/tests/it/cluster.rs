@@ -196,7 +196,7 @@ async fn presence_follows_its_latest_connection_and_goes_stale() {
             "{name}"
         );
 
-        s.presence_enter(id, "conn-1", NOW).await.unwrap();
+        s.presence_enter(id, "conn-1", "node-a", NOW).await.unwrap();
         s.presence_devices(id, "conn-1", true, false, NOW + 10)
             .await
             .unwrap();
@@ -210,7 +210,9 @@ async fn presence_follows_its_latest_connection_and_goes_stale() {
         assert_eq!(got.since_ms, NOW, "{name}");
 
         // A reconnection on another node before the first one noticed the cut.
-        s.presence_enter(id, "conn-2", NOW + 5_000).await.unwrap();
+        s.presence_enter(id, "conn-2", "node-b", NOW + 5_000)
+            .await
+            .unwrap();
         s.presence_left(id, "conn-1").await.unwrap();
         let got = s.presence_of(&[id], NOW + 5_000).await.unwrap()[&id];
         assert!(got.connected, "{name}: the newer connection holds it");
@@ -225,7 +227,17 @@ async fn presence_follows_its_latest_connection_and_goes_stale() {
         );
 
         // Its node is lost: nobody says it is alive, it shows gone.
-        s.presence_seen(id, "conn-2", NOW + 10_000).await.unwrap();
+        assert_eq!(
+            s.presence_beat("node-b", NOW + 10_000).await.unwrap(),
+            1,
+            "{name}"
+        );
+        // Another node's beat does not keep it alive.
+        assert_eq!(
+            s.presence_beat("node-a", NOW + 30_000).await.unwrap(),
+            0,
+            "{name}"
+        );
         assert!(
             s.presence_of(&[id], NOW + 10_000 + PRESENCE_STALE_MS - 1)
                 .await
