@@ -314,9 +314,11 @@ impl Live {
         self.out.is_some()
     }
 
-    fn forward(&self, wire: Wire) {
+    /// Hands the event `wire` makes to the NATS forwarder; on one node,
+    /// nothing is made.
+    fn forward(&self, wire: impl FnOnce() -> Wire) {
         if let Some(out) = &self.out {
-            match out.try_send(wire) {
+            match out.try_send(wire()) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     tracing::warn!(
@@ -331,14 +333,14 @@ impl Live {
 
     /// Tells open pages, here and on every node, that something changed.
     pub fn publish(&self, event: LiveEvent) {
-        self.forward(Wire::of_event(&event));
+        self.forward(|| Wire::of_event(&event));
         let _ = self.events.send(event);
     }
 
     /// Ends a session (or every session of an account) for the open
     /// WebSockets here and on every node.
     pub fn end_session(&self, end: SessionEnd) {
-        self.forward(Wire::of_end(&end));
+        self.forward(|| Wire::of_end(&end));
         let _ = self.session_ends.send(end);
     }
 
@@ -360,7 +362,7 @@ impl Live {
     /// Sends `text` from `from` to the other participant of room `id`,
     /// wherever their connection is.
     pub fn room_send(&self, id: &str, from: &'static str, text: String) {
-        self.forward(Wire::Room {
+        self.forward(|| Wire::Room {
             room: id.to_owned(),
             from: from.to_owned(),
             text: text.clone(),
@@ -371,7 +373,7 @@ impl Live {
     /// The room of appointment `id` is open (written in the database first):
     /// its waiting patient goes in, on whichever node they wait.
     pub fn room_opened(&self, id: &str) {
-        self.forward(Wire::RoomOpen {
+        self.forward(|| Wire::RoomOpen {
             room: id.to_owned(),
         });
         self.rooms.open(id);
@@ -379,7 +381,7 @@ impl Live {
 
     /// The consultation of appointment `id` is closed.
     pub fn room_closed(&self, id: &str) {
-        self.forward(Wire::RoomClosed {
+        self.forward(|| Wire::RoomClosed {
             room: id.to_owned(),
         });
         self.rooms.close(id);
