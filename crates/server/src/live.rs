@@ -215,7 +215,7 @@ impl Wire {
             }
             Wire::Waiting { practitioner } => format!("parcours.live.user.{practitioner}.waiting"),
             Wire::Beds { territory } => format!("parcours.live.terr.{territory}.beds"),
-            Wire::Senders => "parcours.live.hl7.senders".into(),
+            Wire::Senders => SENDERS_SUBJECT.into(),
             Wire::Room { room, .. } | Wire::RoomOpen { room } | Wire::RoomClosed { room } => {
                 format!("parcours.live.room.{room}")
             }
@@ -446,6 +446,10 @@ impl Live {
     }
 }
 
+/// The subject of "the declared HL7 senders changed" (each node empties its
+/// sender cache on it).
+const SENDERS_SUBJECT: &str = "parcours.live.hl7.senders";
+
 /// The JetStream stream of session ends.
 const SESSIONS_STREAM: &str = "PARCOURS_SESSIONS";
 
@@ -551,7 +555,7 @@ pub async fn run(
             m = live_sub.next() => match m {
                 Some(m) => {
                     state.live.receive(&m.payload);
-                    if m.subject.as_str() == "parcours.live.hl7.senders"
+                    if m.subject.as_str() == SENDERS_SUBJECT
                         && let Ok(mut cache) = state.senders.write()
                     {
                         cache.clear();
