@@ -2,11 +2,8 @@
 //! once, leases, attempts counted in windows, waiting-room presence and open
 //! rooms.
 
-use domain::org::Role;
-use domain::schedule::Mode;
 use store::cluster::PRESENCE_STALE_MS;
 use store::schedule::NewAppointment;
-use store::users::{NewUser, UserKind};
 
 use crate::support::*;
 
@@ -147,36 +144,7 @@ async fn attempts_from_many_connections_at_once_all_count() {
 async fn presence_follows_its_latest_connection_and_goes_stale() {
     for (name, s) in backends().await {
         let w = world(&s).await;
-        let p = s
-            .create_patient(&new_patient(w.t1.id, "Salle", "Rose"), &who(), NOW)
-            .await
-            .unwrap();
-        let doctor = s
-            .create_user(
-                &NewUser {
-                    username: format!("dr-{}", rand_suffix()),
-                    display_name: "Dr Test".into(),
-                    kind: UserKind::Professional,
-                    password_hash: "$argon2id$fake".into(),
-                    totp_secret: None,
-                    rpps: Some("10000012345".into()),
-                    profession: Some("Médecin".into()),
-                    patient: None,
-                    roles: vec![(w.e1, Role::Doctor)],
-                },
-                NOW,
-            )
-            .await
-            .unwrap();
-        let n = NewAppointment {
-            practitioner: doctor,
-            establishment: w.e1,
-            patient: p.id,
-            start_ms: NOW,
-            end_ms: NOW + 900_000,
-            mode: Mode::Tele,
-            booked_by: "test".into(),
-        };
+        let n = video_appointment(&s, &w, "Salle", "Rose").await;
         let id = s.book(&n, &[], &who(), NOW).await.unwrap();
         let other = s
             .book(

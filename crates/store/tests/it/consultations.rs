@@ -3,11 +3,7 @@
 //! name the checkout session recorded for it.
 
 use domain::consultation::{Closing, Line, Method};
-use domain::org::Role;
-use domain::schedule::Mode;
 use store::StoreError;
-use store::schedule::NewAppointment;
-use store::users::{NewUser, UserKind};
 
 use crate::support::*;
 
@@ -15,36 +11,7 @@ use crate::support::*;
 async fn close_approve_and_settle_once() {
     for (name, s) in backends().await {
         let w = world(&s).await;
-        let p = s
-            .create_patient(&new_patient(w.t1.id, "Visio", "Paul"), &who(), NOW)
-            .await
-            .unwrap();
-        let doctor = s
-            .create_user(
-                &NewUser {
-                    username: format!("dr-{}", rand_suffix()),
-                    display_name: "Dr Test".into(),
-                    kind: UserKind::Professional,
-                    password_hash: "$argon2id$fake".into(),
-                    totp_secret: None,
-                    rpps: Some("10000012345".into()),
-                    profession: Some("Médecin".into()),
-                    patient: None,
-                    roles: vec![(w.e1, Role::Doctor)],
-                },
-                NOW,
-            )
-            .await
-            .unwrap();
-        let n = NewAppointment {
-            practitioner: doctor,
-            establishment: w.e1,
-            patient: p.id,
-            start_ms: NOW,
-            end_ms: NOW + 900_000,
-            mode: Mode::Tele,
-            booked_by: "test".into(),
-        };
+        let n = video_appointment(&s, &w, "Visio", "Paul").await;
         let id = s.book(&n, &[], &who(), NOW).await.unwrap();
         let a = s.appointment(id).await.unwrap();
         assert!(
@@ -92,7 +59,7 @@ async fn close_approve_and_settle_once() {
             "{name}"
         );
         assert_eq!(
-            s.consultations_of_patient(p.id).await.unwrap(),
+            s.consultations_of_patient(n.patient).await.unwrap(),
             vec![c.clone()]
         );
 

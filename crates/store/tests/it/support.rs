@@ -147,3 +147,43 @@ impl<T> Refusal<T> for store::Result<T> {
         }
     }
 }
+
+/// A doctor of establishment `e1` and the video appointment (NOW, 15 min)
+/// they have with a new patient `birth_name` `given`: the booking as made.
+pub async fn video_appointment(
+    s: &Store,
+    w: &World,
+    birth_name: &str,
+    given: &str,
+) -> store::schedule::NewAppointment {
+    let p = s
+        .create_patient(&new_patient(w.t1.id, birth_name, given), &who(), NOW)
+        .await
+        .unwrap();
+    let doctor = s
+        .create_user(
+            &store::users::NewUser {
+                username: format!("dr-{}", rand_suffix()),
+                display_name: "Dr Test".into(),
+                kind: store::users::UserKind::Professional,
+                password_hash: "$argon2id$fake".into(),
+                totp_secret: None,
+                rpps: Some("10000012345".into()),
+                profession: Some("Médecin".into()),
+                patient: None,
+                roles: vec![(w.e1, domain::org::Role::Doctor)],
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    store::schedule::NewAppointment {
+        practitioner: doctor,
+        establishment: w.e1,
+        patient: p.id,
+        start_ms: NOW,
+        end_ms: NOW + 900_000,
+        mode: domain::schedule::Mode::Tele,
+        booked_by: "test".into(),
+    }
+}
