@@ -311,6 +311,42 @@ pub fn exchangeable_ins(ins: Option<&Ins>, status: IdentityStatus) -> Option<&In
     ins.filter(|_| status.ins_exchangeable())
 }
 
+/// A desk or API edit that would change the INS traits of an identity whose
+/// traits came from INSi (RECUP, QUAL) while keeping it at such a status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "les traits d'une identité {0} viennent du téléservice INSi: ils ne changent que par une nouvelle qualification (ou après avoir rétrogradé l'identité)"
+)]
+pub struct TraitsLocked(pub &'static str);
+
+/// The five INS traits of `a` and `b` agree (the used names may differ).
+pub fn same_ins_traits(a: &Traits, b: &Traits) -> bool {
+    a.birth_name == b.birth_name
+        && a.birth_given_names == b.birth_given_names
+        && a.birth_date == b.birth_date
+        && a.sex == b.sex
+        && a.birthplace_code == b.birthplace_code
+}
+
+/// The INS rule for an edit: the traits of an identity held at RECUP or QUAL are
+/// those INSi returned; changing them by hand is refused unless the same edit
+/// moves the identity to a status without the INSi criterion (VALI, PROV). Used
+/// names are not INS traits and stay editable. (The GAM's HL7 feed is the source
+/// of truth and is mirrored as sent: this rule is for the desk and the API.)
+pub fn check_trait_edit(
+    current_status: IdentityStatus,
+    current: &Traits,
+    next_status: IdentityStatus,
+    next: &Traits,
+) -> Result<(), TraitsLocked> {
+    if current_status.insi_checked() && next_status.insi_checked() && !same_ins_traits(current, next)
+    {
+        Err(TraitsLocked(current_status.label_fr()))
+    } else {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,5 +460,34 @@ mod tests {
         let mut t = traits();
         t.birth_date = Date::new(2027, 1, 1).unwrap();
         assert_eq!(t.check(today), Err(TraitsError::FutureBirthDate));
+    }
+
+    #[test]
+    fn insi_traits_change_only_with_a_downgrade() {
+        let t = traits();
+        let mut used = traits();
+        used.used_name = Some("Durand".into());
+        let mut other = traits();
+        other.birth_date = Date::new(1960, 3, 6).unwrap();
+        for s in [Recovered, Qualified] {
+            assert_eq!(check_trait_edit(s, &t, s, &used), Ok(()), "used names stay editable");
+            assert_eq!(
+                check_trait_edit(s, &t, s, &other),
+                Err(TraitsLocked(s.label_fr()))
+            );
+        }
+        assert_eq!(check_trait_edit(Qualified, &t, Validated, &other), Ok(()), "with a downgrade");
+        assert_eq!(check_trait_edit(Provisional, &t, Provisional, &other), Ok(()));
+        assert_eq!(check_trait_edit(Validated, &t, Validated, &other), Ok(()));
+        for change in [
+            |t: &mut Traits| t.birth_name = "Autre".into(),
+            |t: &mut Traits| t.birth_given_names = vec!["Anne".into()],
+            |t: &mut Traits| t.sex = Sex::Male,
+            |t: &mut Traits| t.birthplace_code = None,
+        ] {
+            let mut x = traits();
+            change(&mut x);
+            assert!(!same_ins_traits(&t, &x));
+        }
     }
 }

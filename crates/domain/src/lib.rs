@@ -9,6 +9,7 @@ pub mod audit;
 pub mod beds;
 pub mod clock;
 pub mod consultation;
+pub mod demographics;
 pub mod documents;
 pub mod encounter;
 pub mod identity;

@@ -4,6 +4,7 @@
 //! a clear OperationOutcome instead.
 
 pub mod consultation;
+mod details;
 mod input;
 pub mod mhd;
 pub mod monitoring;
@@ -11,6 +12,7 @@ mod output;
 pub mod schedule;
 
 pub use input::{FhirInputError, ParsedPatient, parse_patient};
+pub use details::{CS_BCP47, CS_CONTACT_ROLE, CS_V2_0063, CS_V2_0131};
 pub use output::*;
 
 /// FR Core identity reliability extension.

@@ -8,12 +8,15 @@
 //! source of truth for identity, so its status is mirrored as sent (PID-32
 //! `VALI` = qualified in PAM France; the INS is kept only then).
 
+use domain::demographics::DemographicsPatch;
 use domain::documents::DmpState;
 use domain::encounter::{Location as BedLocation, MovementKind};
 use domain::identity::{IdentityStatus, Sex, Traits};
 use domain::ins::{Ins, InsKind};
 use hl7v2::Message;
 use hl7v2::ack::{AckError, Location, Severity};
+
+pub mod details;
 
 /// Events applied to identities (those with a movement also update the stay).
 pub const UPSERT_EVENTS: [&str; 18] = [
@@ -61,6 +64,9 @@ pub enum IdentityChange {
         status: IdentityStatus,
         /// What ZFA says of the patient's DMP, if present.
         dmp: Option<Dmp>,
+        /// What PID-11/13/14/15/29/30, NK1 and ROL say of the addresses, phones,
+        /// language, death, close ones and GP (a part not sent is kept).
+        demographics: DemographicsPatch,
     },
     /// A47 with the old IPP in MRG-1.
     ChangeIpp {
@@ -266,6 +272,8 @@ pub fn read(
         });
     }
     let traits = traits(&pid, today)?;
+    let mut warnings = warnings;
+    let demographics = details::read(m, &pid, traits.birth_date, today, &mut warnings);
     // PAM France: PID-32 VALI means qualified; the INS is kept only then.
     let reliability: Vec<&str> = pid
         .field(32)
@@ -299,6 +307,7 @@ pub fn read(
             ins,
             status,
             dmp,
+            demographics,
         },
         movement,
         warnings,
@@ -607,10 +616,12 @@ mod tests {
             ins,
             status,
             dmp,
+            demographics,
         } = e.identity
         else {
             panic!("{e:?}")
         };
+        assert!(demographics.is_empty(), "a PID with no demographics says nothing of them");
         assert_eq!(ipp, "IPP1");
         assert_eq!(traits.birth_name, "Dupont");
         assert_eq!(traits.birth_given_names, vec!["Anne", "Marie"]);

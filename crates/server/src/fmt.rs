@@ -34,3 +34,10 @@ pub fn hl7_now(now: jiff::Timestamp) -> String {
         .map(|z| z.strftime("%Y%m%d%H%M%S%z").to_string())
         .unwrap_or_else(|_| now.strftime("%Y%m%d%H%M%S+0000").to_string())
 }
+
+/// Today's date in French time (UTC when the zone is unknown).
+pub(crate) fn paris_today(now: jiff::Timestamp) -> jiff::civil::Date {
+    now.in_tz("Europe/Paris")
+        .map(|z| z.date())
+        .unwrap_or_else(|_| now.to_zoned(jiff::tz::TimeZone::UTC).date())
+}

@@ -91,6 +91,8 @@ pub enum IdentityFeed {
         status: IdentityStatus,
         /// What the message says of the patient's DMP (PAM France ZFA), if anything.
         dmp: Option<DmpFeed>,
+        /// What it says of the addresses, phones, close ones, GP, language, death.
+        demographics: domain::demographics::DemographicsPatch,
     },
     /// A47 with the old IPP in MRG-1: the record's IPP changes.
     ChangeIpp {
@@ -221,6 +223,7 @@ async fn apply_feed(
             ins,
             status,
             dmp,
+            demographics,
         } => {
             let p = NewPatient {
                 territory: *territory,
@@ -229,9 +232,15 @@ async fn apply_feed(
                 ins: ins.clone(),
                 status: *status,
                 establishment: Some(*establishment),
+                demographics: Default::default(),
             };
             let (id, action) = upsert(tx, &p, now_ms).await?;
             audits.push(audit(&job.who, id, action, now_ms));
+            if let Some(a) =
+                crate::demographics::apply(tx, id, demographics, &job.who, now_ms).await?
+            {
+                audits.push(a);
+            }
             if let Some(d) = dmp {
                 set_dmp(tx, id, d, now_ms).await?;
             }

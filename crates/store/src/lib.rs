@@ -22,6 +22,7 @@ pub mod audit;
 pub mod beds;
 pub mod cluster;
 pub mod consultations;
+pub mod demographics;
 pub mod documents;
 pub mod encounters;
 pub mod hl7;

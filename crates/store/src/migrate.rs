@@ -112,6 +112,11 @@ pub const SQLITE: &[Migration] = &[
         name: "several_nodes",
         sql: include_str!("../migrations/sqlite/0019_several_nodes.sql"),
     },
+    Migration {
+        version: 20,
+        name: "patient_demographics",
+        sql: include_str!("../migrations/sqlite/0020_patient_demographics.sql"),
+    },
 ];
 
 /// PostgreSQL migrations.
@@ -210,6 +215,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 19,
         name: "several_nodes",
         sql: include_str!("../migrations/postgres/0019_several_nodes.sql"),
+    },
+    Migration {
+        version: 20,
+        name: "patient_demographics",
+        sql: include_str!("../migrations/postgres/0020_patient_demographics.sql"),
     },
 ];
 

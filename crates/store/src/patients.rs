@@ -3,6 +3,7 @@
 //! appends its audit entry in the same transaction.
 
 use domain::audit::AuditActor;
+use domain::demographics::DemographicsPatch;
 use domain::identity::{IdentityStatus, PatientRecord, Sex, Traits, normalize_name};
 use domain::ins::{Ins, InsKind};
 use domain::{EstablishmentId, PatientId, TerritoryId};
@@ -29,6 +30,9 @@ pub struct NewPatient {
     pub status: IdentityStatus,
     /// Establishment to link the patient to (where they are being seen).
     pub establishment: Option<EstablishmentId>,
+    /// Addresses, phones, close ones, GP… (written by `create_patient`; the
+    /// identity feed applies its own patch).
+    pub demographics: domain::demographics::Demographics,
 }
 
 /// What to search for; empty criteria are ignored, all given ones must match.
@@ -316,6 +320,9 @@ impl Store {
             crate::patients::insert_patient(&mut tx.as_tx(), id, p, now_ms).await?;
             crate::audit::append_audit(&mut tx.as_tx(), &audit_for(who, id, "create", now_ms))
                 .await?;
+            // The creation's entry covers the demographics it starts with.
+            let patch = DemographicsPatch::all(p.demographics.clone());
+            crate::demographics::apply(&mut tx.as_tx(), id, &patch, who, now_ms).await?;
             tx.commit().await?;
             Ok::<_, StoreError>(())
         })?;
@@ -430,11 +437,13 @@ impl Store {
         })
     }
 
-    /// Replaces traits, INS and status if the stored version is `record.version`
-    /// (optimistic locking); returns the stored record with its new version.
+    /// Replaces traits, INS and status, and applies `demographics`, if the stored
+    /// version is `record.version` (optimistic locking); returns the stored record
+    /// with its new version. The audit names the demographic parts that changed.
     pub async fn update_patient(
         &self,
         record: &PatientRecord,
+        demographics: &DemographicsPatch,
         who: &AuditActor,
         now_ms: i64,
     ) -> Result<PatientRecord> {
@@ -456,6 +465,12 @@ impl Store {
                 &audit_for(who, record.id, "update", now_ms),
             )
             .await?;
+            if let Some(a) =
+                crate::demographics::apply(&mut tx.as_tx(), record.id, demographics, who, now_ms)
+                    .await?
+            {
+                crate::audit::append_audit(&mut tx.as_tx(), &a).await?;
+            }
             tx.commit().await?;
             Ok::<_, StoreError>(())
         })?;

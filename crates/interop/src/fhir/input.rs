@@ -1,6 +1,7 @@
 //! FHIR JSON to domain values, for the elements Parcours stores. Anything else is
 //! refused by name: a client never believes Parcours kept what it dropped.
 
+use domain::demographics::Demographics;
 use domain::identity::{IdentityStatus, Sex, Traits};
 use domain::ins::{Ins, InsKind};
 use jiff::civil::Date;
@@ -8,6 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::*;
+use super::details;
 
 /// Why a resource cannot be accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,6 +38,9 @@ pub struct ParsedPatient {
     pub status: Option<IdentityStatus>,
     /// IPP in the client's identity domain, if sent.
     pub ipp: Option<String>,
+    /// Addresses, telecoms, contacts, GP, language, death (all of them: a PUT
+    /// replaces the record's).
+    pub demographics: Demographics,
 }
 
 #[derive(Deserialize)]
@@ -56,16 +61,28 @@ struct PatientIn {
     name: Vec<NameIn>,
     gender: Option<String>,
     birth_date: Option<String>,
+    #[serde(default)]
+    address: Vec<details::AddressIn>,
+    #[serde(default)]
+    telecom: Vec<details::ContactPointIn>,
+    #[serde(default)]
+    contact: Vec<details::ContactIn>,
+    #[serde(default)]
+    general_practitioner: Vec<details::ReferenceIn>,
+    #[serde(default)]
+    communication: Vec<details::CommunicationIn>,
+    deceased_date_time: Option<String>,
+    deceased_boolean: Option<bool>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ExtensionIn {
+pub(crate) struct ExtensionIn {
     url: String,
     #[serde(default)]
     extension: Vec<ExtensionIn>,
     value_coding: Option<CodingIn>,
-    value_address: Option<AddressIn>,
+    value_address: Option<details::AddressIn>,
 }
 
 #[derive(Deserialize)]
@@ -73,12 +90,6 @@ struct CodingIn {
     #[allow(dead_code)]
     system: Option<String>,
     code: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct AddressIn {
-    #[serde(default)]
-    extension: Vec<ExtensionIn>,
 }
 
 #[derive(Deserialize)]
@@ -178,12 +189,12 @@ fn extensions(p: &PatientIn) -> Result<(Option<IdentityStatus>, Option<String>),
                 birthplace = ext
                     .value_address
                     .as_ref()
-                    .and_then(|a| a.extension.iter().find(|e| e.url == EXT_INSEE_CODE))
+                    .and_then(|a| a.extensions().iter().find(|e| e.url == EXT_INSEE_CODE))
                     .and_then(|e| e.value_coding.as_ref())
                     .and_then(|c| c.code.clone());
-                if birthplace.is_none() {
+                if birthplace.is_none() && !ext.value_address.as_ref().is_some_and(|a| a.has_place()) {
                     return Err(rule(
-                        "lieu de naissance: code INSEE attendu dans l'extension fr-core-address-insee-code",
+                        "lieu de naissance: code INSEE (extension fr-core-address-insee-code), commune ou pays attendu",
                     ));
                 }
             }
@@ -275,12 +286,31 @@ pub fn parse_patient(
         used_given_name: usual.and_then(|n| n.given.first().cloned()),
     };
     traits.check(today).map_err(|e| rule(e.to_string()))?;
+    let birth_address = p
+        .extension
+        .iter()
+        .find(|e| e.url == EXT_BIRTHPLACE)
+        .and_then(|e| e.value_address.as_ref());
+    let demographics = details::read(details::DetailsIn {
+        address: &p.address,
+        birth_address,
+        telecom: &p.telecom,
+        contact: &p.contact,
+        general_practitioner: &p.general_practitioner,
+        communication: &p.communication,
+        deceased_date_time: p.deceased_date_time.as_deref(),
+        deceased_boolean: p.deceased_boolean,
+    })?;
+    demographics
+        .check(birth_date, today)
+        .map_err(|e| rule(e.to_string()))?;
     Ok(ParsedPatient {
         id: p.id,
         traits,
         ins,
         status,
         ipp,
+        demographics,
     })
 }
 
@@ -350,13 +380,117 @@ mod tests {
     }
 
     #[test]
+    fn demographics_are_read_and_written_back_the_same() {
+        let mut v = base();
+        v["extension"][1]["valueAddress"]["city"] = json!("Ajaccio");
+        v["extension"][1]["valueAddress"]["country"] = json!("FR");
+        v["address"] = json!([
+            {"use": "home", "line": ["12 rue de l'Église", "Bâtiment B"], "postalCode": "69002", "city": "Lyon", "country": "FRA"},
+            {"use": "temp", "city": "Bruxelles", "postalCode": "1000", "country": "BEL"}
+        ]);
+        v["telecom"] = json!([
+            {"system": "phone", "use": "mobile", "value": "06 12 34 56 78"},
+            {"system": "phone", "value": "+33 4 78 00 00 00"},
+            {"system": "email", "value": "marie@example.fr"}
+        ]);
+        v["contact"] = json!([{
+            "relationship": [
+                {"coding": [{"system": CS_CONTACT_ROLE, "code": "NOK"}]},
+                {"coding": [{"system": CS_V2_0063, "code": "CHD"}]}
+            ],
+            "name": {"family": "Durand", "given": ["Paul"]},
+            "telecom": [{"system": "phone", "value": "07 12 34 56 78"}]
+        }, {
+            "relationship": [{"coding": [{"system": CS_V2_0131, "code": "C"}]}],
+            "name": {"family": "Voisin"}
+        }]);
+        v["generalPractitioner"] = json!([{"identifier": {"system": "urn:oid:1.2.250.1.71.4.2.1", "value": "810000023084"}, "display": "Dr Isabelle AGNES"}]);
+        v["communication"] = json!([{"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "fr"}]}, "preferred": true}]);
+        v["deceasedDateTime"] = json!("2026-11-20T10:00:00+01:00");
+        let p = parse(&v).unwrap();
+        let d = &p.demographics;
+        assert_eq!(d.addresses.len(), 2);
+        assert_eq!(d.addresses[0].lines, ["12 rue de l'Église", "Bâtiment B"]);
+        assert_eq!(d.addresses[1].use_, domain::demographics::AddressUse::Temporary);
+        assert_eq!(
+            d.birth_place,
+            Some(domain::demographics::BirthPlace {
+                city: Some("Ajaccio".into()),
+                country: Some("FRA".into())
+            })
+        );
+        let values: Vec<&str> = d.telecoms.iter().map(|t| t.value.as_str()).collect();
+        assert_eq!(values, ["0612345678", "+33478000000", "marie@example.fr"]);
+        assert_eq!(d.contacts[0].role, domain::demographics::ContactRole::Trusted);
+        assert_eq!(d.contacts[0].phone.as_deref(), Some("0712345678"));
+        assert_eq!(d.contacts[1].role, domain::demographics::ContactRole::Emergency);
+        let gp = d.gp.as_ref().unwrap();
+        assert_eq!(
+            (gp.rpps.as_str(), gp.family.as_deref(), gp.given.as_deref()),
+            ("10000023084", Some("AGNES"), Some("Isabelle"))
+        );
+        assert_eq!(d.language.as_deref(), Some("fr"));
+        assert_eq!(d.deceased, Some(Date::new(2026, 11, 20).unwrap()));
+
+        // Written out and read again: the same record.
+        let record = domain::identity::PatientRecord {
+            id: domain::PatientId::new(),
+            territory: domain::TerritoryId::new(),
+            ipp: "IPP42".into(),
+            traits: p.traits.clone(),
+            ins: p.ins.clone(),
+            status: IdentityStatus::Qualified,
+            merged_into: None,
+            version: 3,
+            updated_at_ms: 0,
+        };
+        let out = fhir::patient(&record, d, DOMAIN);
+        assert_eq!(out["generalPractitioner"][0]["identifier"]["value"], "810000023084");
+        assert_eq!(out["contact"][0]["relationship"][0]["coding"][0]["code"], "NOK");
+        let again = parse(&out).unwrap();
+        assert_eq!(&again.demographics, d);
+        assert_eq!(again.traits, p.traits);
+    }
+
+    #[test]
     fn every_refusal_says_why() {
         let mut v = base();
         v["identifier"][0]["value"] = json!("276037510669380");
         expect_err(v, is_rule, "clé de contrôle");
         let mut v = base();
-        v["telecom"] = json!([{"system": "phone", "value": "0600000000"}]);
-        expect_err(v, is_unsupported, "Patient.telecom");
+        v["photo"] = json!([{"contentType": "image/png"}]);
+        expect_err(v, is_unsupported, "Patient.photo");
+        // Demographics: each refusal names what is wrong.
+        let cases: Vec<(Value, fn(&FhirInputError) -> bool, &str)> = vec![
+            (json!({"telecom": [{"system": "phone", "value": "06 12"}]}), is_rule, "téléphone"),
+            (json!({"telecom": [{"system": "fax", "value": "0612345678"}]}), is_unsupported, "fax"),
+            (json!({"telecom": [{"system": "phone", "use": "temp", "value": "0612345678"}]}), is_unsupported, "temp"),
+            (json!({"telecom": [{"system": "email", "value": "a@b"}]}), is_rule, "e-mail"),
+            (json!({"address": [{"postalCode": "7500", "city": "Paris"}]}), is_rule, "code postal"),
+            (json!({"address": [{"use": "billing", "city": "Paris"}]}), is_unsupported, "billing"),
+            (json!({"address": [{"city": "Paris", "country": "Francia"}]}), is_rule, "ISO 3166"),
+            (json!({"address": [{"city": "Paris", "district": "75"}]}), is_unsupported, "district"),
+            (json!({"address": [{"text": "1 rue X, Paris"}]}), is_unsupported, "address.text"),
+            (json!({"contact": [{"name": {"given": ["Paul"]}}]}), is_rule, "contact.name.family"),
+            (json!({"contact": [{"relationship": [{"coding": [{"system": "http://x", "code": "Z"}]}], "name": {"family": "X"}}]}), is_unsupported, "http://x|Z"),
+            (json!({"contact": [
+                {"relationship": [{"coding": [{"system": CS_CONTACT_ROLE, "code": "NOK"}]}], "name": {"family": "A"}},
+                {"relationship": [{"coding": [{"system": CS_CONTACT_ROLE, "code": "NOK"}]}], "name": {"family": "B"}}
+            ]}), is_rule, "une seule personne de confiance"),
+            (json!({"generalPractitioner": [{"reference": "Practitioner/1"}]}), is_unsupported, "RPPS"),
+            (json!({"generalPractitioner": [{"identifier": {"system": "urn:oid:1.2.250.1.71.4.2.1", "value": "810000023085"}}]}), is_rule, "RPPS"),
+            (json!({"communication": [{"language": {"coding": [{"code": "klingon"}]}}]}), is_rule, "BCP 47"),
+            (json!({"deceasedBoolean": true}), is_unsupported, "deceasedDateTime"),
+            (json!({"deceasedDateTime": "1950-01-01"}), is_rule, "décès"),
+            (json!({"deceasedDateTime": "hier"}), is_rule, "AAAA-MM-JJ"),
+        ];
+        for (extra, kind, needle) in cases {
+            let mut v = base();
+            for (k, x) in extra.as_object().unwrap() {
+                v[k] = x.clone();
+            }
+            expect_err(v, kind, needle);
+        }
         let mut v = base();
         v["resourceType"] = json!("Observation");
         expect_err(v, is_structure, "Observation");
@@ -369,6 +503,9 @@ mod tests {
         let mut v = base();
         v["extension"][1]["valueAddress"] = json!({"extension": []});
         expect_err(v, is_rule, "INSEE");
+        let mut v = base();
+        v["extension"][1]["valueAddress"] = json!({"extension": [], "state": "X"});
+        expect_err(v, is_unsupported, "state");
         let mut v = base();
         v["extension"]
             .as_array_mut()
@@ -431,7 +568,7 @@ mod tests {
             version: 3,
             updated_at_ms: 1_790_000_000_000,
         };
-        let out = fhir::patient(&record, DOMAIN);
+        let out = fhir::patient(&record, &Default::default(), DOMAIN);
         assert_eq!(out["meta"]["versionId"], "3");
         let back = parse(&out).unwrap();
         assert_eq!(back.traits, p.traits);
@@ -454,7 +591,7 @@ mod tests {
             version: 1,
             updated_at_ms: 0,
         };
-        let out = fhir::patient(&record, DOMAIN);
+        let out = fhir::patient(&record, &Default::default(), DOMAIN);
         let systems: Vec<&str> = out["identifier"]
             .as_array()
             .unwrap()
@@ -465,7 +602,7 @@ mod tests {
         assert_eq!(out["active"], false);
         assert_eq!(out["link"][0]["type"], "replaced-by");
         record.status = IdentityStatus::Qualified;
-        let out = fhir::patient(&record, DOMAIN);
+        let out = fhir::patient(&record, &Default::default(), DOMAIN);
         assert_eq!(
             out["identifier"][0]["system"],
             "urn:oid:1.2.250.1.213.1.4.8"

@@ -1,6 +1,7 @@
 //! Domain records to FHIR JSON.
 
 use domain::audit::AuditEntry;
+use domain::demographics::Demographics;
 use domain::identity::{PatientRecord, Sex, exchangeable_ins};
 use domain::ins::InsKind;
 use jiff::Timestamp;
@@ -22,9 +23,10 @@ fn gender(sex: Sex) -> &'static str {
     }
 }
 
-/// A Patient resource. The INS is included only when the identity is qualified
-/// (the INS may be exchanged only then); the IPP uses the domain's OID.
-pub fn patient(p: &PatientRecord, domain_oid: &str) -> Value {
+/// A Patient resource with its demographics `d`. The INS is included only when
+/// the identity is qualified (the INS may be exchanged only then); the IPP uses
+/// the domain's OID.
+pub fn patient(p: &PatientRecord, d: &Demographics, domain_oid: &str) -> Value {
     let mut identifiers = Vec::new();
     if let Some(ins) = exchangeable_ins(p.ins.as_ref(), p.status) {
         let (code, usage) = match ins.kind() {
@@ -64,11 +66,17 @@ pub fn patient(p: &PatientRecord, domain_oid: &str) -> Value {
         "url": EXT_IDENTITY_RELIABILITY,
         "extension": [{"url": "identityStatus", "valueCoding": {"system": CS_IDENTITY_STATUS, "code": p.status.code(), "display": p.status.label_fr()}}],
     })];
+    let mut birth_address = serde_json::Map::new();
     if let Some(code) = &t.birthplace_code {
-        extensions.push(json!({
-            "url": EXT_BIRTHPLACE,
-            "valueAddress": {"extension": [{"url": EXT_INSEE_CODE, "valueCoding": {"system": CS_INSEE_COMMUNE, "code": code}}]},
-        }));
+        birth_address.insert(
+            "extension".into(),
+            json!([{"url": EXT_INSEE_CODE, "valueCoding": {"system": CS_INSEE_COMMUNE, "code": code}}]),
+        );
+    }
+    let mut details = serde_json::Map::new();
+    super::details::write(&mut details, &mut birth_address, d);
+    if !birth_address.is_empty() {
+        extensions.push(json!({"url": EXT_BIRTHPLACE, "valueAddress": birth_address}));
     }
     let mut r = json!({
         "resourceType": "Patient",
@@ -81,6 +89,9 @@ pub fn patient(p: &PatientRecord, domain_oid: &str) -> Value {
         "gender": gender(t.sex),
         "birthDate": t.birth_date.to_string(),
     });
+    if let Some(obj) = r.as_object_mut() {
+        obj.extend(details);
+    }
     if let (Some(survivor), Some(obj)) = (p.merged_into, r.as_object_mut()) {
         obj.insert(
             "link".into(),

@@ -1,7 +1,8 @@
 //! Patient identity use cases: search, read, create, update, merge.
 
 use domain::audit::AuditActor;
-use domain::identity::{PatientRecord, check_status_with_ins};
+use domain::demographics::{Demographics, DemographicsPatch};
+use domain::identity::{PatientRecord, check_status_with_ins, check_trait_edit};
 use domain::policy::{Actor, Decision, PatientAction, PatientScope, Principal, authorize_patient};
 use domain::{EstablishmentId, PatientId, TerritoryId};
 use interop::fhir::ParsedPatient;
@@ -230,6 +231,7 @@ pub async fn create(
         ins: input.ins,
         status,
         establishment: Some(grant.establishment),
+        demographics: input.demographics,
     };
     Ok(ctx
         .store
@@ -237,9 +239,10 @@ pub async fn create(
         .await?)
 }
 
-/// Replaces an identity's traits, INS and status. The IPP never changes; a status
-/// change must be an RNIV transition; `expected_version` (If-Match) guards against
-/// lost updates.
+/// Replaces an identity's traits, INS, status and demographics (a FHIR PUT). The
+/// IPP never changes; a status change must be an RNIV transition; the INS traits
+/// of an identity from INSi change only with it (`check_trait_edit`);
+/// `expected_version` (If-Match) guards against lost updates.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn update(
     ctx: Ctx<'_>,
@@ -272,6 +275,7 @@ pub async fn update(
         _ => current.status,
     };
     check_status_with_ins(status, input.ins.as_ref()).map_err(rule)?;
+    check_trait_edit(current.status, &current.traits, status, &input.traits).map_err(rule)?;
     let next = PatientRecord {
         traits: input.traits,
         ins: input.ins,
@@ -280,7 +284,49 @@ pub async fn update(
     };
     Ok(ctx
         .store
-        .update_patient(&next, &AuditActor::new(actor, grant), ctx.now_ms())
+        .update_patient(
+            &next,
+            &DemographicsPatch::all(input.demographics),
+            &AuditActor::new(actor, grant),
+            ctx.now_ms(),
+        )
+        .await?)
+}
+
+/// A record's demographics, after an audited read of it (`read`, `overview`).
+pub async fn demographics(ctx: Ctx<'_>, id: PatientId) -> Result<Demographics, AppError> {
+    Ok(ctx.store.demographics(id).await?)
+}
+
+/// The desk changes part of a record's demographics (`patch`): checked against
+/// the rules, written with the record's version bumped, the parts that changed
+/// named in the audit trail. `expected_version` guards against a form filled
+/// while someone else changed the record.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn update_demographics(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: PatientId,
+    expected_version: i64,
+    patch: DemographicsPatch,
+) -> Result<PatientRecord, AppError> {
+    let (current, grant) = load_authorized(ctx, actor, id, PatientAction::UpdateIdentity).await?;
+    if !current.active() {
+        return Err(AppError::Conflict(
+            "ce dossier a été fusionné: modifiez le dossier survivant".into(),
+        ));
+    }
+    if expected_version != current.version {
+        return Err(AppError::Conflict(
+            "le dossier a été modifié entre-temps: rechargez la page et recommencez".into(),
+        ));
+    }
+    let next = ctx.store.demographics(id).await?.patched(patch.clone());
+    let today = crate::fmt::paris_today(ctx.clock.now());
+    next.check(current.traits.birth_date, today).map_err(rule)?;
+    Ok(ctx
+        .store
+        .update_patient(&current, &patch, &AuditActor::new(actor, grant), ctx.now_ms())
         .await?)
 }
 

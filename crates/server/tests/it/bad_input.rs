@@ -48,7 +48,7 @@ async fn bad_fhir_requests_get_an_operation_outcome_and_change_nothing() {
         let mut recup_without_ins = patient_body(4, "RECUP");
         recup_without_ins["identifier"] = json!([]);
         let mut telecom = patient_body(5, "QUAL");
-        telecom["telecom"] = json!([{"system": "phone", "value": "0600000000"}]);
+        telecom["photo"] = json!([{"contentType": "image/png"}]);
         let cases: Vec<(Method, &str, &str, String, u16, &str)> = vec![
             (
                 Method::POST,
@@ -88,7 +88,7 @@ async fn bad_fhir_requests_get_an_operation_outcome_and_change_nothing() {
                 fhir,
                 telecom.to_string(),
                 422,
-                "Patient.telecom",
+                "Patient.photo",
             ),
             (
                 Method::POST,

@@ -77,6 +77,7 @@ async fn occupancy_from_adt_and_manual_changes() {
                 ins: None,
                 status: IdentityStatus::Provisional,
                 dmp: None,
+                demographics: Default::default(),
             };
             let mv = MovementFeed {
                 establishment: w.e1,

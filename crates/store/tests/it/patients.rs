@@ -204,7 +204,7 @@ async fn updates_use_versions_and_are_audited() {
         let mut changed = a.clone();
         changed.traits.used_name = Some("Bernard".into());
         changed.status = IdentityStatus::Validated;
-        let b = s.update_patient(&changed, &who(), NOW + 1).await.unwrap();
+        let b = s.update_patient(&changed, &Default::default(), &who(), NOW + 1).await.unwrap();
         assert_eq!(
             (b.version, b.status, b.updated_at_ms),
             (2, IdentityStatus::Validated, NOW + 1),
@@ -214,7 +214,7 @@ async fn updates_use_versions_and_are_audited() {
         // Writing from the old version is refused.
         assert!(
             matches!(
-                s.update_patient(&changed, &who(), NOW).await,
+                s.update_patient(&changed, &Default::default(), &who(), NOW).await,
                 Err(StoreError::Stale { current: 2 })
             ),
             "{name}"
@@ -328,7 +328,7 @@ async fn merge_links_the_merged_away_record_to_the_survivor() {
         stale.traits.birth_name = "X".into();
         assert!(
             matches!(
-                s.update_patient(&stale, &who(), NOW).await,
+                s.update_patient(&stale, &Default::default(), &who(), NOW).await,
                 Err(StoreError::Conflict(_))
             ),
             "{name}: merged is frozen"

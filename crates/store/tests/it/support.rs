@@ -85,6 +85,7 @@ pub fn new_patient(territory: TerritoryId, birth_name: &str, given: &str) -> New
         ins: None,
         status: IdentityStatus::Provisional,
         establishment: None,
+        demographics: Default::default(),
     }
 }
 

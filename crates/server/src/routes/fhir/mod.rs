@@ -208,13 +208,25 @@ fn patient_id(id: &str) -> Result<PatientId, AppError> {
     })
 }
 
+/// A Patient (with its demographics, read after the audited read of `p`).
+async fn patient_resource(
+    state: &AppState,
+    p: &domain::identity::PatientRecord,
+    oid: &str,
+) -> Result<Value, AppError> {
+    let d = crate::services::patients::demographics(state.ctx(), p.id).await?;
+    Ok(f::patient(p, &d, oid))
+}
+
 /// A Patient answer with its version as ETag.
-fn patient_response(
+async fn patient_response(
+    state: &AppState,
     status: StatusCode,
     p: &domain::identity::PatientRecord,
     oid: &str,
-) -> Response {
-    with_version(fhir(status, &f::patient(p, oid)), p.version)
+) -> Result<Response, AppError> {
+    let body = patient_resource(state, p, oid).await?;
+    Ok(with_version(fhir(status, &body), p.version))
 }
 
 /// The required `patient` search parameter (`Patient/id` or `id`).

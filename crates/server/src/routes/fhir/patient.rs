@@ -9,7 +9,7 @@ pub(super) async fn read_patient(
 ) -> ApiResult {
     let p = patients::read(state.ctx(), &api.actor, patient_id(&id)?).await?;
     let oid = domain_oid(&state, p.territory).await?;
-    Ok(patient_response(StatusCode::OK, &p, &oid))
+    Ok(patient_response(&state, StatusCode::OK, &p, &oid).await?)
 }
 
 pub(super) async fn search_patients(
@@ -84,7 +84,10 @@ pub(super) async fn search_patients(
     } else {
         patients::search(state.ctx(), &api.actor, &q, only_territory).await?
     };
-    let resources: Vec<Value> = found.iter().map(|(p, oid)| f::patient(p, oid)).collect();
+    let mut resources: Vec<Value> = Vec::with_capacity(found.len());
+    for (p, oid) in &found {
+        resources.push(patient_resource(&state, p, oid).await?);
+    }
     let b = base(&state);
     let self_url = format!("{b}/Patient?{}", raw.clone().unwrap_or_default());
     let next = (found.len() as i64 >= q.limit).then(|| {
@@ -119,7 +122,7 @@ pub(super) async fn create_patient(
     let oid = domain_oid(&state, creation_domain(&api)).await?;
     let input = parse_input(&state, &bytes, &oid)?;
     let p = patients::create(state.ctx(), &api.actor, input).await?;
-    let mut resp = patient_response(StatusCode::CREATED, &p, &oid);
+    let mut resp = patient_response(&state, StatusCode::CREATED, &p, &oid).await?;
     if let Ok(v) = format!("{}/Patient/{}/_history/{}", base(&state), p.id, p.version).parse() {
         resp.headers_mut().insert(header::LOCATION, v);
     }
@@ -161,7 +164,7 @@ pub(super) async fn update_patient(
         .into());
     }
     let p = patients::update(state.ctx(), &api.actor, pid, expected, input).await?;
-    Ok(patient_response(StatusCode::OK, &p, &oid))
+    Ok(patient_response(&state, StatusCode::OK, &p, &oid).await?)
 }
 
 /// `POST /fhir/Patient/$merge` with a Parameters resource naming `source-patient`
@@ -204,5 +207,8 @@ pub(super) async fn merge_patients(
     let (source, target) = (reference("source-patient")?, reference("target-patient")?);
     let merged = patients::merge(state.ctx(), &api.actor, target, source).await?;
     let oid = domain_oid(&state, merged.territory).await?;
-    Ok(fhir(StatusCode::OK, &f::patient(&merged, &oid)))
+    Ok(fhir(
+        StatusCode::OK,
+        &patient_resource(&state, &merged, &oid).await?,
+    ))
 }

@@ -40,6 +40,7 @@ fn feeds(
             ins,
             status,
             dmp,
+            demographics,
         } => IdentityFeed::Upsert {
             territory,
             establishment: sender.establishment,
@@ -51,6 +52,7 @@ fn feeds(
                 state: d.state,
                 opposition: d.opposition,
             }),
+            demographics,
         },
         IdentityChange::ChangeIpp { old_ipp, new_ipp } => IdentityFeed::ChangeIpp {
             territory,

@@ -1,0 +1,222 @@
+//! A patient's demographics beyond the INS traits (`domain::demographics`):
+//! written whole inside the transaction that changes the record (the identity
+//! feed, a desk edit, a FHIR update), the record's version bumped and the parts
+//! that changed named in the audit trail, so that the trail is their history.
+
+use domain::PatientId;
+use domain::audit::AuditActor;
+use domain::demographics::{
+    Address, AddressUse, BirthPlace, Contact, ContactRole, Demographics, DemographicsPatch, Gp,
+    Part, Relationship, Telecom, TelecomKind,
+};
+use domain::org::Rpps;
+
+use crate::audit::NewAudit;
+use crate::tx::{AsTx, Tx, q};
+use crate::{Result, Store, StoreError};
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("coordonnées du patient: {what}"))
+}
+
+/// Separates the lines of an address in its one column.
+const LINE_SEPARATOR: char = '\n';
+
+/// The demographics of `patient` as stored (empty when none were ever written).
+pub(crate) async fn read(tx: &mut Tx<'_>, patient: PatientId) -> Result<Demographics> {
+    let id = patient.to_string();
+    let mut d = Demographics::default();
+    if let Some(r) = q("SELECT birth_city, birth_country, gp_rpps, gp_family, gp_given, language, deceased_on \
+                        FROM patient_details WHERE patient_id = $1")
+        .bind(&id)
+        .fetch_optional(tx)
+        .await?
+    {
+        let (city, country) = (
+            r.get::<Option<String>>("birth_city")?,
+            r.get::<Option<String>>("birth_country")?,
+        );
+        if city.is_some() || country.is_some() {
+            d.birth_place = Some(BirthPlace { city, country });
+        }
+        if let Some(rpps) = r.get::<Option<String>>("gp_rpps")? {
+            d.gp = Some(Gp {
+                rpps: Rpps::parse(&rpps).map_err(|_| corrupt("RPPS"))?,
+                family: r.get("gp_family")?,
+                given: r.get("gp_given")?,
+            });
+        }
+        d.language = r.get("language")?;
+        d.deceased = r
+            .get::<Option<String>>("deceased_on")?
+            .map(|s| s.parse().map_err(|_| corrupt("date de décès")))
+            .transpose()?;
+    }
+    for r in q("SELECT use_code, lines, postal_code, city, country FROM patient_addresses \
+                WHERE patient_id = $1 ORDER BY rank")
+    .bind(&id)
+    .fetch_all(tx)
+    .await?
+    {
+        let lines: String = r.get("lines")?;
+        d.addresses.push(Address {
+            use_: AddressUse::from_code(&r.get::<String>("use_code")?)
+                .ok_or_else(|| corrupt("usage d'adresse"))?,
+            lines: lines
+                .split(LINE_SEPARATOR)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            postal_code: r.get("postal_code")?,
+            city: r.get("city")?,
+            country: r.get("country")?,
+        });
+    }
+    for r in q("SELECT kind, value FROM patient_telecoms WHERE patient_id = $1 ORDER BY rank")
+        .bind(&id)
+        .fetch_all(tx)
+        .await?
+    {
+        d.telecoms.push(Telecom {
+            kind: TelecomKind::from_code(&r.get::<String>("kind")?)
+                .ok_or_else(|| corrupt("type de coordonnée"))?,
+            value: r.get("value")?,
+        });
+    }
+    for r in q("SELECT role, relationship, family, given, phone FROM patient_relations \
+                WHERE patient_id = $1 ORDER BY rank")
+    .bind(&id)
+    .fetch_all(tx)
+    .await?
+    {
+        d.contacts.push(Contact {
+            role: ContactRole::from_code(&r.get::<String>("role")?)
+                .ok_or_else(|| corrupt("rôle du proche"))?,
+            relationship: r
+                .get::<Option<String>>("relationship")?
+                .map(|c| Relationship::from_code(&c).ok_or_else(|| corrupt("lien de parenté")))
+                .transpose()?,
+            family: r.get("family")?,
+            given: r.get("given")?,
+            phone: r.get("phone")?,
+        });
+    }
+    Ok(d)
+}
+
+/// Replaces the stored demographics of `patient` with `d` (no version, no audit:
+/// see [`apply`]).
+async fn write(tx: &mut Tx<'_>, patient: PatientId, d: &Demographics, now_ms: i64) -> Result<()> {
+    let id = patient.to_string();
+    q("DELETE FROM patient_addresses WHERE patient_id = $1")
+        .bind(&id)
+        .execute(tx)
+        .await?;
+    q("DELETE FROM patient_telecoms WHERE patient_id = $1")
+        .bind(&id)
+        .execute(tx)
+        .await?;
+    q("DELETE FROM patient_relations WHERE patient_id = $1")
+        .bind(&id)
+        .execute(tx)
+        .await?;
+    q("INSERT INTO patient_details (patient_id, birth_city, birth_country, gp_rpps, gp_family, gp_given, language, deceased_on, updated_at_ms) \
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+       ON CONFLICT (patient_id) DO UPDATE SET birth_city = excluded.birth_city, birth_country = excluded.birth_country, \
+       gp_rpps = excluded.gp_rpps, gp_family = excluded.gp_family, gp_given = excluded.gp_given, language = excluded.language, \
+       deceased_on = excluded.deceased_on, updated_at_ms = excluded.updated_at_ms")
+    .bind(&id)
+    .bind(d.birth_place.as_ref().and_then(|b| b.city.clone()))
+    .bind(d.birth_place.as_ref().and_then(|b| b.country.clone()))
+    .bind(d.gp.as_ref().map(|g| g.rpps.as_str().to_owned()))
+    .bind(d.gp.as_ref().and_then(|g| g.family.clone()))
+    .bind(d.gp.as_ref().and_then(|g| g.given.clone()))
+    .bind(d.language.clone())
+    .bind(d.deceased.map(|x| x.to_string()))
+    .bind(now_ms)
+    .execute(tx)
+    .await?;
+    for (rank, a) in (0_i64..).zip(&d.addresses) {
+        q("INSERT INTO patient_addresses (patient_id, rank, use_code, lines, postal_code, city, country) \
+           VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(&id)
+        .bind(rank)
+        .bind(a.use_.code())
+        .bind(a.lines.join(&LINE_SEPARATOR.to_string()))
+        .bind(a.postal_code.clone())
+        .bind(a.city.clone())
+        .bind(a.country.clone())
+        .execute(tx)
+        .await?;
+    }
+    for (rank, t) in (0_i64..).zip(&d.telecoms) {
+        q("INSERT INTO patient_telecoms (patient_id, rank, kind, value) VALUES ($1, $2, $3, $4)")
+            .bind(&id)
+            .bind(rank)
+            .bind(t.kind.code())
+            .bind(&t.value)
+            .execute(tx)
+            .await?;
+    }
+    for (rank, c) in (0_i64..).zip(&d.contacts) {
+        q("INSERT INTO patient_relations (patient_id, rank, role, relationship, family, given, phone) \
+           VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(&id)
+        .bind(rank)
+        .bind(c.role.code())
+        .bind(c.relationship.map(|r| r.code()))
+        .bind(&c.family)
+        .bind(c.given.clone())
+        .bind(c.phone.clone())
+        .execute(tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Applies `patch` to `patient`'s demographics inside the open transaction: the
+/// parts that change are written, and named in the audit entry returned
+/// (`update-demographics`, resource `Patient/{id}#address,telecom`); nothing is
+/// written and `None` returned when nothing changes. The caller bumps the
+/// record's version (it usually writes the record in the same transaction).
+pub(crate) async fn apply(
+    tx: &mut Tx<'_>,
+    patient: PatientId,
+    patch: &DemographicsPatch,
+    who: &AuditActor,
+    now_ms: i64,
+) -> Result<Option<NewAudit>> {
+    if patch.is_empty() {
+        return Ok(None);
+    }
+    let before = read(tx, patient).await?;
+    let after = before.patched(patch.clone());
+    let changed = before.changed(&after);
+    if changed.is_empty() {
+        return Ok(None);
+    }
+    write(tx, patient, &after, now_ms).await?;
+    Ok(Some(audit(who, patient, &changed, now_ms)))
+}
+
+fn audit(who: &AuditActor, patient: PatientId, changed: &[Part], now_ms: i64) -> NewAudit {
+    let parts: Vec<&str> = changed.iter().map(|p| p.code()).collect();
+    NewAudit {
+        at_ms: now_ms,
+        actor: who.clone(),
+        patient: Some(patient.to_string()),
+        action: "update-demographics".to_owned(),
+        resource: format!("Patient/{patient}#{}", parts.join(",")),
+        outcome: "success".to_owned(),
+    }
+}
+
+impl Store {
+    /// A patient's demographics (no audit: the caller audits the read it serves).
+    pub async fn demographics(&self, patient: PatientId) -> Result<Demographics> {
+        on_pool!(self, read, |pool| {
+            let mut tx = pool.begin().await?;
+            crate::demographics::read(&mut tx.as_tx(), patient).await
+        })
+    }
+}
