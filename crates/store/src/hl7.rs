@@ -236,8 +236,10 @@ async fn apply_feed(
             };
             let (id, action) = upsert(tx, &p, now_ms).await?;
             audits.push(audit(&job.who, id, action, now_ms));
+            // A creation's entry covers the demographics it starts with.
             if let Some(a) =
                 crate::demographics::apply(tx, id, demographics, &job.who, now_ms).await?
+                && action != "create"
             {
                 audits.push(a);
             }

@@ -955,3 +955,124 @@ async fn a47_changes_the_ipp_or_the_ins() {
         );
     }
 }
+
+/// PAM France demographics, sent in Latin-1 with escapes, read back over FHIR:
+/// addresses, phones, e-mail, the personne de confiance, the GP, the language
+/// and the death; an A31 changes the address and the audit names what changed;
+/// a value that breaks a rule is answered AE (with effect) and left out.
+#[tokio::test]
+async fn demographics_travel_from_adt_to_fhir() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let token = app.token().await;
+        let to_latin1 = |text: String| -> Vec<u8> {
+            text.replace("UNICODE UTF-8", "8859/1")
+                .chars()
+                .map(|ch| u8::try_from(u32::from(ch)).unwrap())
+                .collect()
+        };
+        // PID-11: a home address with an escaped & (\T\) and Latin-1 letters, the
+        // birth place (BDL); PID-13 mobile and e-mail; PID-14 work phone; PID-15
+        // language; NK1 the personne de confiance (K); ROL the GP (ODRP).
+        // PID-9 to PID-31 of `adt`'s message, replaced by these fields.
+        let original = format!("|||^^^^^^BDL^^45234{}", "|".repeat(21));
+        let fields = |set: &[(usize, &str)]| -> String {
+            let mut out = String::new();
+            for n in 9..=31 {
+                out.push('|');
+                out.push_str(set.iter().find(|(k, _)| *k == n).map_or("", |(_, v)| v));
+            }
+            out.push('|');
+            out
+        };
+        let a28 = adt("A28", "d1", "IPP700", None, "PROV", "Lefèvre").replace(
+            &original,
+            &fields(&[
+                (11, "Chemin des Prés \\T\\ Bois^Bât. B^Saint-Étienne^^42000^FRA^H~^^Orléans^^^FRA^BDL^^45234"),
+                (13, "^PRN^CP^^^^^^^^^06 12 34 56 78~^NET^Internet^helene.lefevre@example.fr"),
+                (14, "^WPN^PH^^^^^^^^^0477000000"),
+                (15, "fre"),
+            ]),
+        );
+        assert!(a28.contains("Orléans") && a28.ends_with("|PROV\rPV1|1|I|REA^12^1\r"), "{a28}");
+        let pid_end = a28.find("\rPV1").unwrap();
+        let a28 = format!(
+            "{}\rNK1|1|Lefèvre^Paul|CHD||^PRN^PH^^^^^^^^^0712345678||K\r\
+             ROL||UC|ODRP|10000023084^AGNES^Isabelle^^^^^^ASIP-SANTE-PS&1.2.250.1.71.4.2.1&ISO^L^^^RPPS{}",
+            &a28[..pid_end],
+            &a28[pid_end..]
+        );
+        let mut c = Mllp::connect(&app).await;
+        let ack = c.send(&to_latin1(a28)).await;
+        assert_eq!(ack_code(&ack).0, "AA", "{backend}: {ack}");
+        let p = fhir_patient_by_ipp(&app, &token, "IPP700").await.unwrap();
+        assert_eq!(
+            p["address"],
+            serde_json::json!([{"use": "home", "line": ["Chemin des Prés & Bois", "Bât. B"], "postalCode": "42000", "city": "Saint-Étienne", "country": "FRA"}]),
+            "{backend}"
+        );
+        let birth = p["extension"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["url"] == interop::fhir::EXT_BIRTHPLACE)
+            .unwrap();
+        assert_eq!(birth["valueAddress"]["city"], "Orléans");
+        assert_eq!(
+            p["telecom"],
+            serde_json::json!([
+                {"system": "phone", "use": "mobile", "value": "0612345678"},
+                {"system": "email", "use": "home", "value": "helene.lefevre@example.fr"},
+                {"system": "phone", "use": "work", "value": "0477000000"}
+            ]),
+            "{backend}"
+        );
+        assert_eq!(p["contact"][0]["name"]["family"], "Lefèvre");
+        assert_eq!(p["contact"][0]["relationship"][0]["coding"][0]["code"], "NOK");
+        assert_eq!(p["contact"][0]["telecom"][0]["value"], "0712345678");
+        assert_eq!(
+            p["generalPractitioner"][0]["identifier"]["value"],
+            "810000023084"
+        );
+        assert_eq!(p["communication"][0]["language"]["coding"][0]["code"], "fr");
+        validate_fhir(std::slice::from_ref(&p));
+
+        // A31: a new address, a phone with a letter (refused: AE, the rest
+        // applies), the death; no NK1, no ROL: the close one and the GP stay.
+        let a31 = adt("A31", "d2", "IPP700", None, "PROV", "Lefèvre").replace(
+            &original,
+            &fields(&[
+                (11, "3 place Bellecour^^Lyon^^69002^FRA^H~^^Orléans^^^FRA^BDL^^45234"),
+                (13, "^PRN^PH^^^^^^^^^04 78 0X"),
+                (29, "20261110"),
+                (30, "Y"),
+            ]),
+        );
+        let ack = c.send(&to_latin1(a31)).await;
+        assert_eq!(ack_code(&ack).0, "AE", "{backend}: {ack}");
+        assert!(ack.contains("ERR|") && ack.contains("PID^1^13"), "{backend}: {ack}");
+        let p = fhir_patient_by_ipp(&app, &token, "IPP700").await.unwrap();
+        assert_eq!(p["address"][0]["city"], "Lyon", "{backend}");
+        assert_eq!(p["telecom"], Value::Null, "{backend}: PID-13 sent: replaced");
+        assert_eq!(p["deceasedDateTime"], "2026-11-10", "{backend}");
+        assert_eq!(p["contact"][0]["name"]["family"], "Lefèvre", "{backend}: kept");
+        assert_eq!(p["generalPractitioner"][0]["display"], "Dr Isabelle AGNES (RPPS 10000023084)");
+        assert_eq!(p["meta"]["versionId"], "2");
+        validate_fhir(std::slice::from_ref(&p));
+        let trail = app
+            .store
+            .list_audit(&store::audit::AuditFilter {
+                patient: Some(p["id"].as_str().unwrap().into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let changed: Vec<&str> = trail
+            .iter()
+            .filter(|e| e.action == "update-demographics")
+            .map(|e| e.resource.rsplit('#').next().unwrap())
+            .collect();
+        assert_eq!(changed, ["address,telecom,deceased"], "{backend}");
+    }
+}

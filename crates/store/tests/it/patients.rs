@@ -335,3 +335,114 @@ async fn merge_links_the_merged_away_record_to_the_survivor() {
         );
     }
 }
+
+#[tokio::test]
+async fn demographics_are_kept_patched_and_their_changes_audited() {
+    use domain::demographics::*;
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let mut p = new_patient(w.t1.id, "Martin", "Marie");
+        p.demographics = Demographics {
+            addresses: vec![
+                Address {
+                    use_: AddressUse::Home,
+                    lines: vec!["12 rue de l'Église".into(), "Bât. B".into()],
+                    postal_code: Some("69002".into()),
+                    city: Some("Lyon".into()),
+                    country: Some("FRA".into()),
+                },
+                Address {
+                    use_: AddressUse::Temporary,
+                    lines: vec![],
+                    postal_code: None,
+                    city: Some("Vienne".into()),
+                    country: None,
+                },
+            ],
+            birth_place: Some(BirthPlace {
+                city: Some("Orléans".into()),
+                country: None,
+            }),
+            telecoms: vec![
+                Telecom::parse(TelecomKind::Mobile, "0612345678").unwrap(),
+                Telecom::parse(TelecomKind::Email, "marie@example.fr").unwrap(),
+            ],
+            contacts: vec![Contact {
+                role: ContactRole::Trusted,
+                relationship: Some(Relationship::Child),
+                family: "Martin".into(),
+                given: None,
+                phone: Some("0712345678".into()),
+            }],
+            gp: Some(Gp {
+                rpps: domain::org::Rpps::parse("10000023084").unwrap(),
+                family: Some("AGNES".into()),
+                given: None,
+            }),
+            language: Some("fr".into()),
+            deceased: None,
+        };
+        let a = s.create_patient(&p, &who(), NOW).await.unwrap();
+        assert_eq!(s.demographics(a.id).await.unwrap(), p.demographics, "{name}");
+        let other = s
+            .create_patient(&new_patient(w.t1.id, "Autre", "Anne"), &who(), NOW)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.demographics(other.id).await.unwrap(),
+            Demographics::default(),
+            "{name}: none written, none read"
+        );
+
+        // A patch replaces what it says, keeps the rest, bumps the version.
+        let patch = DemographicsPatch {
+            telecoms: Some(vec![]),
+            deceased: Some(Some(jiff::civil::date(2026, 11, 30))),
+            gp: Some(None),
+            ..Default::default()
+        };
+        let b = s.update_patient(&a, &patch, &who(), NOW + 1).await.unwrap();
+        assert_eq!(b.version, 2, "{name}");
+        let d = s.demographics(a.id).await.unwrap();
+        assert!(d.telecoms.is_empty() && d.gp.is_none(), "{name}");
+        assert_eq!(d.deceased, Some(jiff::civil::date(2026, 11, 30)));
+        assert_eq!(d.addresses, p.demographics.addresses, "{name}: kept");
+        assert_eq!(d.contacts, p.demographics.contacts, "{name}: kept");
+        // The same patch again changes nothing the audit would name.
+        s.update_patient(&b, &patch, &who(), NOW + 2).await.unwrap();
+        let trail = s
+            .list_audit(&AuditFilter {
+                patient: Some(a.id.to_string()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let entries: Vec<(&str, &str)> = trail
+            .iter()
+            .map(|e| (e.action.as_str(), e.resource.as_str()))
+            .collect();
+        let res = format!("Patient/{}", a.id);
+        let parts = format!("{res}#telecom,general-practitioner,deceased");
+        assert_eq!(
+            entries,
+            vec![
+                ("update", res.as_str()),
+                ("update-demographics", parts.as_str()),
+                ("update", res.as_str()),
+                ("create", res.as_str()),
+            ],
+            "{name}"
+        );
+        // A stale write leaves the demographics as they were.
+        let stale = DemographicsPatch {
+            language: Some(None),
+            ..Default::default()
+        };
+        assert!(matches!(
+            s.update_patient(&b, &stale, &who(), NOW + 3).await,
+            Err(StoreError::Stale { current: 3 })
+        ));
+        assert_eq!(s.demographics(a.id).await.unwrap().language.as_deref(), Some("fr"));
+    }
+}
