@@ -133,8 +133,9 @@ impl Telecom {
     pub fn parse(kind: TelecomKind, value: &str) -> Result<Telecom, DemographicsError> {
         let value = match kind {
             TelecomKind::Email => check_email(value)?,
-            _ => normalize_phone(value)
-                .ok_or_else(|| DemographicsError::BadPhone(shorten(value)))?,
+            _ => {
+                normalize_phone(value).ok_or_else(|| DemographicsError::BadPhone(shorten(value)))?
+            }
         };
         Ok(Telecom { kind, value })
     }
@@ -777,7 +778,9 @@ mod tests {
         for ok in ["a@b.fr", "prenom.nom+tag@chu-x.fr"] {
             assert!(Telecom::parse(TelecomKind::Email, ok).is_ok(), "{ok}");
         }
-        for bad in ["a@b", "@b.fr", "a b@c.fr", "a@.fr", "a@b.fr.", "a@b@c.fr", "ab.fr"] {
+        for bad in [
+            "a@b", "@b.fr", "a b@c.fr", "a@.fr", "a@b.fr.", "a@b@c.fr", "ab.fr",
+        ] {
             assert!(
                 matches!(
                     Telecom::parse(TelecomKind::Email, bad),
@@ -801,10 +804,16 @@ mod tests {
         );
         let mut x = full();
         x.contacts[0].family = " ".into();
-        assert_eq!(x.check(birth, today), Err(DemographicsError::ContactWithoutName));
+        assert_eq!(
+            x.check(birth, today),
+            Err(DemographicsError::ContactWithoutName)
+        );
         let mut x = full();
         x.contacts[0].phone = Some("06 12".into());
-        assert!(matches!(x.check(birth, today), Err(DemographicsError::BadPhone(_))));
+        assert!(matches!(
+            x.check(birth, today),
+            Err(DemographicsError::BadPhone(_))
+        ));
         let mut x = full();
         x.addresses[0].postal_code = Some("7500".into());
         assert_eq!(
@@ -817,7 +826,10 @@ mod tests {
         assert_eq!(x.check(birth, today), Ok(()), "a Belgian postal code");
         let mut x = full();
         x.addresses[0].country = Some("fr".into());
-        assert!(matches!(x.check(birth, today), Err(DemographicsError::BadCountry(_))));
+        assert!(matches!(
+            x.check(birth, today),
+            Err(DemographicsError::BadCountry(_))
+        ));
         let mut x = full();
         x.addresses[0] = Address {
             use_: AddressUse::Home,
@@ -829,10 +841,16 @@ mod tests {
         assert_eq!(x.check(birth, today), Err(DemographicsError::EmptyAddress));
         let mut x = full();
         x.addresses[0].lines = vec!["a".into(), "b".into(), "c".into(), "d".into()];
-        assert!(matches!(x.check(birth, today), Err(DemographicsError::BadText(_))));
+        assert!(matches!(
+            x.check(birth, today),
+            Err(DemographicsError::BadText(_))
+        ));
         let mut x = full();
         x.addresses[0].city = Some("x".repeat(101));
-        assert_eq!(x.check(birth, today), Err(DemographicsError::BadText("commune")));
+        assert_eq!(
+            x.check(birth, today),
+            Err(DemographicsError::BadText("commune"))
+        );
         let mut x = full();
         x.telecoms[0].value = "06 12 34 56 78".into();
         assert!(
@@ -842,7 +860,14 @@ mod tests {
         let mut x = full();
         x.telecoms = vec![x.telecoms[0].clone(); 11];
         assert_eq!(x.check(birth, today), Err(DemographicsError::TooMany));
-        for (lang, ok) in [("fr", true), ("pt-BR", true), ("fra", true), ("FR", false), ("fr-", false), ("français", false)] {
+        for (lang, ok) in [
+            ("fr", true),
+            ("pt-BR", true),
+            ("fra", true),
+            ("FR", false),
+            ("fr-", false),
+            ("français", false),
+        ] {
             let mut x = full();
             x.language = Some(lang.into());
             assert_eq!(x.check(birth, today).is_ok(), ok, "{lang}");
@@ -851,7 +876,10 @@ mod tests {
         x.deceased = Some(d(2026, 12, 5));
         assert_eq!(x.check(birth, today), Err(DemographicsError::DeathInFuture));
         x.deceased = Some(d(1960, 3, 4));
-        assert_eq!(x.check(birth, today), Err(DemographicsError::DeathBeforeBirth));
+        assert_eq!(
+            x.check(birth, today),
+            Err(DemographicsError::DeathBeforeBirth)
+        );
         x.deceased = Some(d(2026, 12, 4));
         assert_eq!(x.check(birth, today), Ok(()));
     }
@@ -871,11 +899,18 @@ mod tests {
         assert_eq!(after.contacts, before.contacts);
         assert_eq!(before.changed(&after), vec![Part::Telecoms, Part::Gp]);
         assert_eq!(
-            before.changed(&after).iter().map(|p| p.code()).collect::<Vec<_>>(),
+            before
+                .changed(&after)
+                .iter()
+                .map(|p| p.code())
+                .collect::<Vec<_>>(),
             ["telecom", "general-practitioner"]
         );
         assert!(before.changed(&before).is_empty());
-        assert_eq!(before.patched(DemographicsPatch::all(Demographics::default())), Demographics::default());
+        assert_eq!(
+            before.patched(DemographicsPatch::all(Demographics::default())),
+            Demographics::default()
+        );
         assert!(DemographicsPatch::default().is_empty());
     }
 
@@ -895,12 +930,21 @@ mod tests {
         }
         assert_eq!(AddressUse::from_code("old"), None);
         assert_eq!(ContactRole::from_code("E"), None);
-        assert_eq!(full().trusted_person().map(|c| c.family.as_str()), Some("Martin"));
+        assert_eq!(
+            full().trusted_person().map(|c| c.family.as_str()),
+            Some("Martin")
+        );
         assert_eq!(
             full().gp.unwrap().display(),
             "Dr Isabelle AGNES (RPPS 10000023084)"
         );
-        assert_eq!(full().telecom(TelecomKind::Email).unwrap().value, "marie@example.fr");
-        assert_eq!(full().address(AddressUse::Home).unwrap().city.as_deref(), Some("Paris"));
+        assert_eq!(
+            full().telecom(TelecomKind::Email).unwrap().value,
+            "marie@example.fr"
+        );
+        assert_eq!(
+            full().address(AddressUse::Home).unwrap().city.as_deref(),
+            Some("Paris")
+        );
     }
 }

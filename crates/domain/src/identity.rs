@@ -339,7 +339,9 @@ pub fn check_trait_edit(
     next_status: IdentityStatus,
     next: &Traits,
 ) -> Result<(), TraitsLocked> {
-    if current_status.insi_checked() && next_status.insi_checked() && !same_ins_traits(current, next)
+    if current_status.insi_checked()
+        && next_status.insi_checked()
+        && !same_ins_traits(current, next)
     {
         Err(TraitsLocked(current_status.label_fr()))
     } else {
@@ -470,14 +472,25 @@ mod tests {
         let mut other = traits();
         other.birth_date = Date::new(1960, 3, 6).unwrap();
         for s in [Recovered, Qualified] {
-            assert_eq!(check_trait_edit(s, &t, s, &used), Ok(()), "used names stay editable");
+            assert_eq!(
+                check_trait_edit(s, &t, s, &used),
+                Ok(()),
+                "used names stay editable"
+            );
             assert_eq!(
                 check_trait_edit(s, &t, s, &other),
                 Err(TraitsLocked(s.label_fr()))
             );
         }
-        assert_eq!(check_trait_edit(Qualified, &t, Validated, &other), Ok(()), "with a downgrade");
-        assert_eq!(check_trait_edit(Provisional, &t, Provisional, &other), Ok(()));
+        assert_eq!(
+            check_trait_edit(Qualified, &t, Validated, &other),
+            Ok(()),
+            "with a downgrade"
+        );
+        assert_eq!(
+            check_trait_edit(Provisional, &t, Provisional, &other),
+            Ok(())
+        );
         assert_eq!(check_trait_edit(Validated, &t, Validated, &other), Ok(()));
         for change in [
             |t: &mut Traits| t.birth_name = "Autre".into(),

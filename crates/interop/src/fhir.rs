@@ -11,8 +11,8 @@ pub mod monitoring;
 mod output;
 pub mod schedule;
 
-pub use input::{FhirInputError, ParsedPatient, parse_patient};
 pub use details::{CS_BCP47, CS_CONTACT_ROLE, CS_V2_0063, CS_V2_0131};
+pub use input::{FhirInputError, ParsedPatient, parse_patient};
 pub use output::*;
 
 /// FR Core identity reliability extension.

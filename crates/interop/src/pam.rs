@@ -621,7 +621,10 @@ mod tests {
         else {
             panic!("{e:?}")
         };
-        assert!(demographics.is_empty(), "a PID with no demographics says nothing of them");
+        assert!(
+            demographics.is_empty(),
+            "a PID with no demographics says nothing of them"
+        );
         assert_eq!(ipp, "IPP1");
         assert_eq!(traits.birth_name, "Dupont");
         assert_eq!(traits.birth_given_names, vec!["Anne", "Marie"]);

@@ -26,11 +26,13 @@ const LINE_SEPARATOR: char = '\n';
 pub(crate) async fn read(tx: &mut Tx<'_>, patient: PatientId) -> Result<Demographics> {
     let id = patient.to_string();
     let mut d = Demographics::default();
-    if let Some(r) = q("SELECT birth_city, birth_country, gp_rpps, gp_family, gp_given, language, deceased_on \
-                        FROM patient_details WHERE patient_id = $1")
-        .bind(&id)
-        .fetch_optional(tx)
-        .await?
+    if let Some(r) = q(
+        "SELECT birth_city, birth_country, gp_rpps, gp_family, gp_given, language, deceased_on \
+                        FROM patient_details WHERE patient_id = $1",
+    )
+    .bind(&id)
+    .fetch_optional(tx)
+    .await?
     {
         let (city, country) = (
             r.get::<Option<String>>("birth_city")?,
@@ -52,8 +54,10 @@ pub(crate) async fn read(tx: &mut Tx<'_>, patient: PatientId) -> Result<Demograp
             .map(|s| s.parse().map_err(|_| corrupt("date de décès")))
             .transpose()?;
     }
-    for r in q("SELECT use_code, lines, postal_code, city, country FROM patient_addresses \
-                WHERE patient_id = $1 ORDER BY rank")
+    for r in q(
+        "SELECT use_code, lines, postal_code, city, country FROM patient_addresses \
+                WHERE patient_id = $1 ORDER BY rank",
+    )
     .bind(&id)
     .fetch_all(tx)
     .await?
@@ -83,8 +87,10 @@ pub(crate) async fn read(tx: &mut Tx<'_>, patient: PatientId) -> Result<Demograp
             value: r.get("value")?,
         });
     }
-    for r in q("SELECT role, relationship, family, given, phone FROM patient_relations \
-                WHERE patient_id = $1 ORDER BY rank")
+    for r in q(
+        "SELECT role, relationship, family, given, phone FROM patient_relations \
+                WHERE patient_id = $1 ORDER BY rank",
+    )
     .bind(&id)
     .fetch_all(tx)
     .await?

@@ -9,8 +9,8 @@
 //! element the record no longer holds.
 
 use domain::demographics::{
-    Address, AddressUse, BirthPlace, Contact, ContactRole, Demographics, Gp, Relationship,
-    Telecom, TelecomKind, normalize_language, normalize_phone,
+    Address, AddressUse, BirthPlace, Contact, ContactRole, Demographics, Gp, Relationship, Telecom,
+    TelecomKind, normalize_language, normalize_phone,
 };
 use domain::org::Rpps;
 use jiff::civil::Date;
@@ -38,7 +38,9 @@ fn role_coding(r: ContactRole) -> Value {
         ContactRole::Emergency => {
             json!({"system": CS_CONTACT_ROLE, "code": "ECON", "display": "Personne à prévenir en cas d'urgence"})
         }
-        ContactRole::NextOfKin => json!({"system": CS_V2_0131, "code": "N", "display": "Next-of-Kin"}),
+        ContactRole::NextOfKin => {
+            json!({"system": CS_V2_0131, "code": "N", "display": "Next-of-Kin"})
+        }
     }
 }
 
@@ -301,7 +303,10 @@ fn read_address(a: &AddressIn) -> Result<Address, FhirInputError> {
             "address.text seul n'est pas pris en charge: envoyez line, postalCode et city",
         ));
     }
-    if a.kind.as_deref().is_some_and(|k| k != "physical" && k != "both") {
+    if a.kind
+        .as_deref()
+        .is_some_and(|k| k != "physical" && k != "both")
+    {
         return Err(unsupported("address.type postal n'est pas pris en charge"));
     }
     let use_ = match a.usage.as_deref() {
@@ -365,7 +370,9 @@ fn read_contact(c: &ContactIn) -> Result<Contact, FhirInputError> {
             );
             if system == CS_V2_0063 {
                 relationship = Some(Relationship::from_code(code).ok_or_else(|| {
-                    rule(format!("contact.relationship: code {code:?} inconnu de la table 0063"))
+                    rule(format!(
+                        "contact.relationship: code {code:?} inconnu de la table 0063"
+                    ))
                 })?);
             } else if let Some(r) = role_of(system, code) {
                 role = Some(r);
@@ -380,7 +387,8 @@ fn read_contact(c: &ContactIn) -> Result<Contact, FhirInputError> {
         .name
         .as_ref()
         .ok_or_else(|| rule("contact.name est obligatoire"))?;
-    let family = trimmed(&name.family).ok_or_else(|| rule("contact.name.family est obligatoire"))?;
+    let family =
+        trimmed(&name.family).ok_or_else(|| rule("contact.name.family est obligatoire"))?;
     let mut phone = None;
     for t in &c.telecom {
         if t.system.as_deref() != Some("phone") || phone.is_some() {
@@ -484,13 +492,13 @@ pub(crate) fn read(d: DetailsIn<'_>) -> Result<Demographics, FhirInputError> {
                 .find_map(|c| c.code.as_deref())
                 .unwrap_or("");
             out.language = Some(normalize_language(code).ok_or_else(|| {
-                rule(format!("communication.language {code:?}: code BCP 47 attendu (fr, en…)"))
+                rule(format!(
+                    "communication.language {code:?}: code BCP 47 attendu (fr, en…)"
+                ))
             })?);
         }
         _ => {
-            return Err(unsupported(
-                "une seule langue (communication) par patient",
-            ));
+            return Err(unsupported("une seule langue (communication) par patient"));
         }
     }
     out.deceased = match (d.deceased_date_time, d.deceased_boolean) {

@@ -8,8 +8,8 @@ use jiff::civil::Date;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::*;
 use super::details;
+use super::*;
 
 /// Why a resource cannot be accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -192,7 +192,9 @@ fn extensions(p: &PatientIn) -> Result<(Option<IdentityStatus>, Option<String>),
                     .and_then(|a| a.extensions().iter().find(|e| e.url == EXT_INSEE_CODE))
                     .and_then(|e| e.value_coding.as_ref())
                     .and_then(|c| c.code.clone());
-                if birthplace.is_none() && !ext.value_address.as_ref().is_some_and(|a| a.has_place()) {
+                if birthplace.is_none()
+                    && !ext.value_address.as_ref().is_some_and(|a| a.has_place())
+                {
                     return Err(rule(
                         "lieu de naissance: code INSEE (extension fr-core-address-insee-code), commune ou pays attendu",
                     ));
@@ -411,7 +413,10 @@ mod tests {
         let d = &p.demographics;
         assert_eq!(d.addresses.len(), 2);
         assert_eq!(d.addresses[0].lines, ["12 rue de l'Église", "Bâtiment B"]);
-        assert_eq!(d.addresses[1].use_, domain::demographics::AddressUse::Temporary);
+        assert_eq!(
+            d.addresses[1].use_,
+            domain::demographics::AddressUse::Temporary
+        );
         assert_eq!(
             d.birth_place,
             Some(domain::demographics::BirthPlace {
@@ -421,9 +426,15 @@ mod tests {
         );
         let values: Vec<&str> = d.telecoms.iter().map(|t| t.value.as_str()).collect();
         assert_eq!(values, ["0612345678", "+33478000000", "marie@example.fr"]);
-        assert_eq!(d.contacts[0].role, domain::demographics::ContactRole::Trusted);
+        assert_eq!(
+            d.contacts[0].role,
+            domain::demographics::ContactRole::Trusted
+        );
         assert_eq!(d.contacts[0].phone.as_deref(), Some("0712345678"));
-        assert_eq!(d.contacts[1].role, domain::demographics::ContactRole::Emergency);
+        assert_eq!(
+            d.contacts[1].role,
+            domain::demographics::ContactRole::Emergency
+        );
         let gp = d.gp.as_ref().unwrap();
         assert_eq!(
             (gp.rpps.as_str(), gp.family.as_deref(), gp.given.as_deref()),
@@ -445,8 +456,14 @@ mod tests {
             updated_at_ms: 0,
         };
         let out = fhir::patient(&record, d, DOMAIN);
-        assert_eq!(out["generalPractitioner"][0]["identifier"]["value"], "810000023084");
-        assert_eq!(out["contact"][0]["relationship"][0]["coding"][0]["code"], "NOK");
+        assert_eq!(
+            out["generalPractitioner"][0]["identifier"]["value"],
+            "810000023084"
+        );
+        assert_eq!(
+            out["contact"][0]["relationship"][0]["coding"][0]["code"],
+            "NOK"
+        );
         let again = parse(&out).unwrap();
         assert_eq!(&again.demographics, d);
         assert_eq!(again.traits, p.traits);
@@ -462,25 +479,89 @@ mod tests {
         expect_err(v, is_unsupported, "Patient.photo");
         // Demographics: each refusal names what is wrong.
         let cases: Vec<(Value, fn(&FhirInputError) -> bool, &str)> = vec![
-            (json!({"telecom": [{"system": "phone", "value": "06 12"}]}), is_rule, "téléphone"),
-            (json!({"telecom": [{"system": "fax", "value": "0612345678"}]}), is_unsupported, "fax"),
-            (json!({"telecom": [{"system": "phone", "use": "temp", "value": "0612345678"}]}), is_unsupported, "temp"),
-            (json!({"telecom": [{"system": "email", "value": "a@b"}]}), is_rule, "e-mail"),
-            (json!({"address": [{"postalCode": "7500", "city": "Paris"}]}), is_rule, "code postal"),
-            (json!({"address": [{"use": "billing", "city": "Paris"}]}), is_unsupported, "billing"),
-            (json!({"address": [{"city": "Paris", "country": "Francia"}]}), is_rule, "ISO 3166"),
-            (json!({"address": [{"city": "Paris", "district": "75"}]}), is_unsupported, "district"),
-            (json!({"address": [{"text": "1 rue X, Paris"}]}), is_unsupported, "address.text"),
-            (json!({"contact": [{"name": {"given": ["Paul"]}}]}), is_rule, "contact.name.family"),
-            (json!({"contact": [{"relationship": [{"coding": [{"system": "http://x", "code": "Z"}]}], "name": {"family": "X"}}]}), is_unsupported, "http://x|Z"),
-            (json!({"contact": [
-                {"relationship": [{"coding": [{"system": CS_CONTACT_ROLE, "code": "NOK"}]}], "name": {"family": "A"}},
-                {"relationship": [{"coding": [{"system": CS_CONTACT_ROLE, "code": "NOK"}]}], "name": {"family": "B"}}
-            ]}), is_rule, "une seule personne de confiance"),
-            (json!({"generalPractitioner": [{"reference": "Practitioner/1"}]}), is_unsupported, "RPPS"),
-            (json!({"generalPractitioner": [{"identifier": {"system": "urn:oid:1.2.250.1.71.4.2.1", "value": "810000023085"}}]}), is_rule, "RPPS"),
-            (json!({"communication": [{"language": {"coding": [{"code": "klingon"}]}}]}), is_rule, "BCP 47"),
-            (json!({"deceasedBoolean": true}), is_unsupported, "deceasedDateTime"),
+            (
+                json!({"telecom": [{"system": "phone", "value": "06 12"}]}),
+                is_rule,
+                "téléphone",
+            ),
+            (
+                json!({"telecom": [{"system": "fax", "value": "0612345678"}]}),
+                is_unsupported,
+                "fax",
+            ),
+            (
+                json!({"telecom": [{"system": "phone", "use": "temp", "value": "0612345678"}]}),
+                is_unsupported,
+                "temp",
+            ),
+            (
+                json!({"telecom": [{"system": "email", "value": "a@b"}]}),
+                is_rule,
+                "e-mail",
+            ),
+            (
+                json!({"address": [{"postalCode": "7500", "city": "Paris"}]}),
+                is_rule,
+                "code postal",
+            ),
+            (
+                json!({"address": [{"use": "billing", "city": "Paris"}]}),
+                is_unsupported,
+                "billing",
+            ),
+            (
+                json!({"address": [{"city": "Paris", "country": "Francia"}]}),
+                is_rule,
+                "ISO 3166",
+            ),
+            (
+                json!({"address": [{"city": "Paris", "district": "75"}]}),
+                is_unsupported,
+                "district",
+            ),
+            (
+                json!({"address": [{"text": "1 rue X, Paris"}]}),
+                is_unsupported,
+                "address.text",
+            ),
+            (
+                json!({"contact": [{"name": {"given": ["Paul"]}}]}),
+                is_rule,
+                "contact.name.family",
+            ),
+            (
+                json!({"contact": [{"relationship": [{"coding": [{"system": "http://x", "code": "Z"}]}], "name": {"family": "X"}}]}),
+                is_unsupported,
+                "http://x|Z",
+            ),
+            (
+                json!({"contact": [
+                    {"relationship": [{"coding": [{"system": CS_CONTACT_ROLE, "code": "NOK"}]}], "name": {"family": "A"}},
+                    {"relationship": [{"coding": [{"system": CS_CONTACT_ROLE, "code": "NOK"}]}], "name": {"family": "B"}}
+                ]}),
+                is_rule,
+                "une seule personne de confiance",
+            ),
+            (
+                json!({"generalPractitioner": [{"reference": "Practitioner/1"}]}),
+                is_unsupported,
+                "RPPS",
+            ),
+            (
+                json!({"generalPractitioner": [{"identifier": {"system": "urn:oid:1.2.250.1.71.4.2.1", "value": "810000023085"}}]}),
+                is_rule,
+                "RPPS",
+            ),
+            (
+                json!({"communication": [{"language": {"coding": [{"code": "klingon"}]}}]}),
+                is_rule,
+                "BCP 47",
+            ),
+            (
+                json!({"deceasedBoolean": true}),
+                is_unsupported,
+                "deceasedDateTime",
+            ),
             (json!({"deceasedDateTime": "1950-01-01"}), is_rule, "décès"),
             (json!({"deceasedDateTime": "hier"}), is_rule, "AAAA-MM-JJ"),
         ];

@@ -507,7 +507,11 @@ mod tests {
         assert_eq!(a.use_, AddressUse::Home);
         assert_eq!(a.lines, ["28 Av de Breteuil"]);
         assert_eq!(
-            (a.postal_code.as_deref(), a.city.as_deref(), a.country.as_deref()),
+            (
+                a.postal_code.as_deref(),
+                a.city.as_deref(),
+                a.country.as_deref()
+            ),
             (Some("75007"), Some("PARIS"), Some("FRA"))
         );
         assert_eq!(p.birth_place, Some(None), "BDL with its INSEE code only");
@@ -548,8 +552,14 @@ mod tests {
              NK1|3|^Sans nom|||||C\r\
              ROL||UC|ODRP|810000023084^AGNES^Isabelle^^^^^^ASIP-SANTE-PS&1.2.250.1.71.4.2.1&ISO^L^^^RPPS\r",
             pid(&[
-                (11, "Chemin des Pr\\XE9\\s \\T\\ Bois^B\\XE2\\t. B^Saint-\\XC9\\tienne^^42000^fra^H~^^Orl\\XE9\\ans^^^FRA^BDL^^45234~Poste restante^^Lyon^^69000^FRA^M"),
-                (13, "^PRN^CP^^^^^^^^^06 12 34 56 78~^NET^Internet^anne.dupont@example.fr~^PRN^FX^^^^^^^^^0478000001~^PRN^PH^^^^^^^^^12"),
+                (
+                    11,
+                    "Chemin des Pr\\XE9\\s \\T\\ Bois^B\\XE2\\t. B^Saint-\\XC9\\tienne^^42000^fra^H~^^Orl\\XE9\\ans^^^FRA^BDL^^45234~Poste restante^^Lyon^^69000^FRA^M"
+                ),
+                (
+                    13,
+                    "^PRN^CP^^^^^^^^^06 12 34 56 78~^NET^Internet^anne.dupont@example.fr~^PRN^FX^^^^^^^^^0478000001~^PRN^PH^^^^^^^^^12"
+                ),
                 (14, "^WPN^PH^^^^^^^^^0477000000"),
                 (15, "FRE"),
                 (29, "20261130"),
@@ -571,8 +581,10 @@ mod tests {
             }))
         );
         let telecoms = p.telecoms.unwrap();
-        let kinds: Vec<(TelecomKind, &str)> =
-            telecoms.iter().map(|t| (t.kind, t.value.as_str())).collect();
+        let kinds: Vec<(TelecomKind, &str)> = telecoms
+            .iter()
+            .map(|t| (t.kind, t.value.as_str()))
+            .collect();
         assert_eq!(
             kinds,
             [
@@ -599,12 +611,25 @@ mod tests {
             .iter()
             .map(|w| {
                 let l = w.location.as_ref().unwrap();
-                format!("{}-{}({})", l.segment, l.field.unwrap(), l.repetition.unwrap_or(0))
+                format!(
+                    "{}-{}({})",
+                    l.segment,
+                    l.field.unwrap(),
+                    l.repetition.unwrap_or(0)
+                )
             })
             .collect();
-        assert_eq!(said, ["PID-11(3)", "PID-13(3)", "PID-13(4)", "NK1-7(0)"], "{warnings:?}");
+        assert_eq!(
+            said,
+            ["PID-11(3)", "PID-13(3)", "PID-13(4)", "NK1-7(0)"],
+            "{warnings:?}"
+        );
         assert!(warnings.iter().all(|w| w.code == 102));
-        assert!(warnings[1].message.contains("fax"), "{}", warnings[1].message);
+        assert!(
+            warnings[1].message.contains("fax"),
+            "{}",
+            warnings[1].message
+        );
     }
 
     #[test]
@@ -625,12 +650,23 @@ mod tests {
 
         let text = format!(
             "{MSH}{}ROL||AD|ODRP|12345678901^X\r",
-            pid(&[(11, "^^Lyon^^6900^FRA^H"), (15, "klingon"), (29, "19700101")])
+            pid(&[
+                (11, "^^Lyon^^6900^FRA^H"),
+                (15, "klingon"),
+                (29, "19700101")
+            ])
         );
         let (p, warnings) = read_text(&text);
-        assert_eq!(p.addresses, Some(vec![]), "the address with a bad postal code is refused");
+        assert_eq!(
+            p.addresses,
+            Some(vec![]),
+            "the address with a bad postal code is refused"
+        );
         assert_eq!(p.language, None, "an unknown language keeps the record's");
-        assert_eq!(p.deceased, None, "a death before the birth keeps the record's");
+        assert_eq!(
+            p.deceased, None,
+            "a death before the birth keeps the record's"
+        );
         assert_eq!(p.gp, None, "a GP without a valid RPPS keeps the record's");
         let fields: Vec<usize> = warnings
             .iter()
@@ -691,11 +727,17 @@ mod tests {
             used_given_name: None,
         };
         let mut b = Builder::new();
-        b.set("MSH-9.1", "ADT").unwrap().set("PID-3.1", "IPP1").unwrap();
+        b.set("MSH-9.1", "ADT")
+            .unwrap()
+            .set("PID-3.1", "IPP1")
+            .unwrap();
         write(&mut b, &t, &d).unwrap();
         let text = b.encode();
         assert!(text.contains("\rNK1|1|Dupont^Paul|SPO|"), "{text}");
-        assert!(text.contains("\rROL||UC|ODRP|10000023084^AGNES^Isabelle"), "{text}");
+        assert!(
+            text.contains("\rROL||UC|ODRP|10000023084^AGNES^Isabelle"),
+            "{text}"
+        );
         let (p, warnings) = read_text(&text);
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(Demographics::default().patched(p), d);

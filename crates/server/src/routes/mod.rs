@@ -22,6 +22,7 @@ pub mod kit;
 pub mod monitoring;
 pub mod oauth;
 pub mod orientation;
+pub mod record;
 pub mod room;
 pub mod schedule;
 pub mod sso;
@@ -47,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .merge(consultation::routes())
         .merge(documents::routes())
         .merge(monitoring::routes())
+        .merge(record::routes())
         .merge(web::routes())
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(

@@ -588,6 +588,92 @@ struct PatientPage {
     p: PatientView,
     establishments: Vec<String>,
     merged_into: Option<String>,
+    details: DetailsView,
+    editable: bool,
+}
+
+/// The record's demographics as the page shows them.
+struct DetailsView {
+    addresses: Vec<(String, String)>,
+    telecoms: Vec<(String, String, String)>,
+    contacts: Vec<(String, String, String, String)>,
+    gp: Option<String>,
+    language: Option<String>,
+    birth_city: Option<String>,
+    deceased: Option<String>,
+}
+
+impl From<&domain::demographics::Demographics> for DetailsView {
+    fn from(d: &domain::demographics::Demographics) -> Self {
+        use domain::demographics::TelecomKind;
+        DetailsView {
+            addresses: d
+                .addresses
+                .iter()
+                .map(|a| {
+                    let place = [a.postal_code.as_deref(), a.city.as_deref()]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    let mut parts: Vec<String> = a.lines.clone();
+                    parts.push(place);
+                    if let Some(c) = a.country.as_deref().filter(|c| *c != "FRA") {
+                        parts.push(c.to_owned());
+                    }
+                    (a.use_.label_fr().to_owned(), parts.join(", "))
+                })
+                .collect(),
+            telecoms: d
+                .telecoms
+                .iter()
+                .map(|t| {
+                    let href = match t.kind {
+                        TelecomKind::Email => format!("mailto:{}", t.value),
+                        _ => format!("tel:{}", t.value),
+                    };
+                    (t.kind.label_fr().to_owned(), t.display(), href)
+                })
+                .collect(),
+            contacts: d
+                .contacts
+                .iter()
+                .map(|c| {
+                    let mut who = format!(
+                        "{} {}",
+                        c.given.as_deref().unwrap_or(""),
+                        c.family.to_uppercase()
+                    )
+                    .trim()
+                    .to_owned();
+                    if let Some(r) = c.relationship {
+                        who.push_str(&format!(" ({})", r.label_fr().to_lowercase()));
+                    }
+                    let phone = c
+                        .phone
+                        .as_ref()
+                        .map(|p| {
+                            domain::demographics::Telecom {
+                                kind: TelecomKind::HomePhone,
+                                value: p.clone(),
+                            }
+                            .display()
+                        })
+                        .unwrap_or_default();
+                    let href = c
+                        .phone
+                        .as_ref()
+                        .map(|p| format!("tel:{p}"))
+                        .unwrap_or_default();
+                    (c.role.label_fr().to_owned(), who, phone, href)
+                })
+                .collect(),
+            gp: d.gp.as_ref().map(|g| g.display()),
+            language: d.language.clone(),
+            birth_city: d.birth_place.as_ref().and_then(|b| b.city.clone()),
+            deceased: d.deceased.map(|x| x.strftime("%d/%m/%Y").to_string()),
+        }
+    }
 }
 
 async fn patient_page(
@@ -641,6 +727,8 @@ async fn patient_page(
         p: PatientView::from(&p),
         establishments: o.establishments,
         merged_into: p.merged_into.map(|m| m.to_string()),
+        details: DetailsView::from(&o.demographics),
+        editable: o.editable,
     };
     Ok(render(&page)?.into_response())
 }

@@ -298,16 +298,32 @@ pub async fn demographics(ctx: Ctx<'_>, id: PatientId) -> Result<Demographics, A
     Ok(ctx.store.demographics(id).await?)
 }
 
-/// The desk changes part of a record's demographics (`patch`): checked against
-/// the rules, written with the record's version bumped, the parts that changed
-/// named in the audit trail. `expected_version` guards against a form filled
-/// while someone else changed the record.
+/// Whether `actor` may edit `record` from the desk (the page shows the link).
+pub async fn may_edit(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    record: &PatientRecord,
+) -> Result<bool, AppError> {
+    let scope = scope_of(ctx, record).await?;
+    Ok(
+        authorize_patient(actor, PatientAction::UpdateIdentity, &scope).allowed()
+            && record.active(),
+    )
+}
+
+/// The desk edits a record: its traits (`traits`: the INS traits of an identity
+/// from INSi only change with a new qualification, `check_trait_edit`; used
+/// names always) and part of its demographics (`patch`), checked against the
+/// rules and written with the record's version bumped, the demographic parts
+/// that changed named in the audit trail. `expected_version` guards against a
+/// form filled while someone else (or the GAM's feed) changed the record.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn update_demographics(
+pub async fn edit(
     ctx: Ctx<'_>,
     actor: &Actor,
     id: PatientId,
     expected_version: i64,
+    traits: domain::identity::Traits,
     patch: DemographicsPatch,
 ) -> Result<PatientRecord, AppError> {
     let (current, grant) = load_authorized(ctx, actor, id, PatientAction::UpdateIdentity).await?;
@@ -321,12 +337,15 @@ pub async fn update_demographics(
             "le dossier a été modifié entre-temps: rechargez la page et recommencez".into(),
         ));
     }
-    let next = ctx.store.demographics(id).await?.patched(patch.clone());
     let today = crate::fmt::paris_today(ctx.clock.now());
-    next.check(current.traits.birth_date, today).map_err(rule)?;
+    check_trait_edit(current.status, &current.traits, current.status, &traits).map_err(rule)?;
+    traits.check(today).map_err(rule)?;
+    let next_details = ctx.store.demographics(id).await?.patched(patch.clone());
+    next_details.check(traits.birth_date, today).map_err(rule)?;
+    let next = PatientRecord { traits, ..current };
     Ok(ctx
         .store
-        .update_patient(&current, &patch, &AuditActor::new(actor, grant), ctx.now_ms())
+        .update_patient(&next, &patch, &AuditActor::new(actor, grant), ctx.now_ms())
         .await?)
 }
 
@@ -454,6 +473,10 @@ pub struct Overview {
     pub enrolments: Vec<store::monitoring::Enrolment>,
     /// The patient's DMP and whether they opposed feeding it.
     pub dmp: (domain::documents::DmpState, bool),
+    /// Addresses, phones, close ones, GP, language, death.
+    pub demographics: Demographics,
+    /// Whether `actor` may edit the record from the desk.
+    pub editable: bool,
 }
 
 /// Patient `id`'s page for `actor`.
@@ -474,6 +497,9 @@ pub async fn overview(ctx: Ctx<'_>, actor: &Actor, id: PatientId) -> Result<Over
     Ok(Overview {
         documents: authorize_patient(actor, PatientAction::DraftDocument, &scope).allowed(),
         dmp: ctx.store.dmp_of(id).await?,
+        demographics: ctx.store.demographics(id).await?,
+        editable: authorize_patient(actor, PatientAction::UpdateIdentity, &scope).allowed()
+            && record.active(),
         record,
         establishments,
         carer,

@@ -385,3 +385,91 @@ async fn every_read_and_write_is_audited() {
         "create, read, the search itself and its one result"
     );
 }
+
+/// A Patient's demographics over the API: kept on create, replaced by a PUT
+/// (what the body leaves out is gone), read back the same; the INS traits of a
+/// qualified identity change only with a downgrade.
+#[tokio::test]
+async fn patient_demographics_over_the_api() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let token = app.token().await;
+        let mut body = patient_body(7, "QUAL");
+        body["address"] = json!([{"use": "home", "line": ["3 rue des Écoles"], "postalCode": "45000", "city": "Orléans", "country": "FRA"}]);
+        body["telecom"] = json!([
+            {"system": "phone", "use": "mobile", "value": "06 12 34 56 78"},
+            {"system": "email", "value": "jean.testeur@example.fr"}
+        ]);
+        body["contact"] = json!([{
+            "relationship": [{"coding": [{"system": "https://mos.esante.gouv.fr/NOS/TRE_R260-HL7RoleClass/FHIR/TRE-R260-HL7RoleClass", "code": "NOK"}]}],
+            "name": {"family": "Testeur", "given": ["Anne"]},
+            "telecom": [{"system": "phone", "value": "0712345678"}]
+        }]);
+        body["generalPractitioner"] = json!([{"identifier": {"system": "urn:oid:1.2.250.1.71.4.2.1", "value": "810000023084"}}]);
+        body["communication"] =
+            json!([{"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "fr"}]}}]);
+        let r = app
+            .send_json(Method::POST, "/fhir/Patient", &token, &body)
+            .await;
+        assert_eq!(r.status, 201, "{backend}: {}", r.text);
+        let created = r.json();
+        let id = created["id"].as_str().unwrap().to_owned();
+        let read_back = app
+            .get(&format!("/fhir/Patient/{id}"), Some(&token))
+            .await
+            .json();
+        assert_eq!(read_back["address"], created["address"]);
+        assert_eq!(read_back["telecom"][0]["value"], "0612345678", "{backend}");
+        assert_eq!(read_back["contact"][0]["name"]["given"], json!(["Anne"]));
+        assert_eq!(
+            read_back["communication"][0]["language"]["coding"][0]["code"],
+            "fr"
+        );
+        let put = |b: Value, etag: &'static str| {
+            app.http
+                .put(app.url(&format!("/fhir/Patient/{id}")))
+                .bearer_auth(&token)
+                .header("content-type", "application/fhir+json")
+                .header("if-match", etag)
+                .body(b.to_string())
+                .send()
+        };
+        // A PUT without telecom and with another address: replaced.
+        let mut next = read_back.clone();
+        next.as_object_mut().unwrap().remove("telecom");
+        next["address"][0]["city"] = json!("Tours");
+        next["address"][0]["postalCode"] = json!("37000");
+        let r = read(put(next.clone(), "W/\"1\"").await.unwrap()).await;
+        assert_eq!(r.status, 200, "{backend}: {}", r.text);
+        let updated = r.json();
+        assert_eq!(updated["meta"]["versionId"], "2");
+        assert_eq!(
+            updated["telecom"],
+            Value::Null,
+            "{backend}: left out, so gone"
+        );
+        assert_eq!(updated["address"][0]["city"], "Tours");
+        assert_eq!(
+            updated["generalPractitioner"],
+            read_back["generalPractitioner"]
+        );
+        // The birth date of a qualified identity: only with a downgrade.
+        let mut redated = updated.clone();
+        redated["birthDate"] = json!("1979-03-15");
+        let r = read(put(redated.clone(), "W/\"2\"").await.unwrap()).await;
+        assert_eq!(r.status, 422, "{backend}");
+        assert!(r.outcome().contains("INSi"), "{backend}");
+        redated["extension"][0]["extension"][0]["valueCoding"]["code"] = json!("VALI");
+        redated["identifier"] = json!([updated["identifier"][1].clone()]);
+        let r = read(put(redated, "W/\"2\"").await.unwrap()).await;
+        assert_eq!(r.status, 200, "{backend}: with the downgrade: {}", r.text);
+        assert_eq!(r.json()["birthDate"], "1979-03-15");
+        // A bad value in the demographics: 422, nothing written.
+        let mut bad = r.json();
+        bad["telecom"] = json!([{"system": "phone", "value": "06"}]);
+        let r = read(put(bad, "W/\"3\"").await.unwrap()).await;
+        assert_eq!(r.status, 422, "{backend}");
+        assert!(r.outcome().contains("téléphone"));
+        validate_fhir(&[created, read_back, updated]);
+    }
+}

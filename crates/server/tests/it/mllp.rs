@@ -994,7 +994,10 @@ async fn demographics_travel_from_adt_to_fhir() {
                 (15, "fre"),
             ]),
         );
-        assert!(a28.contains("Orléans") && a28.ends_with("|PROV\rPV1|1|I|REA^12^1\r"), "{a28}");
+        assert!(
+            a28.contains("Orléans") && a28.ends_with("|PROV\rPV1|1|I|REA^12^1\r"),
+            "{a28}"
+        );
         let pid_end = a28.find("\rPV1").unwrap();
         let a28 = format!(
             "{}\rNK1|1|Lefèvre^Paul|CHD||^PRN^PH^^^^^^^^^0712345678||K\r\
@@ -1028,7 +1031,10 @@ async fn demographics_travel_from_adt_to_fhir() {
             "{backend}"
         );
         assert_eq!(p["contact"][0]["name"]["family"], "Lefèvre");
-        assert_eq!(p["contact"][0]["relationship"][0]["coding"][0]["code"], "NOK");
+        assert_eq!(
+            p["contact"][0]["relationship"][0]["coding"][0]["code"],
+            "NOK"
+        );
         assert_eq!(p["contact"][0]["telecom"][0]["value"], "0712345678");
         assert_eq!(
             p["generalPractitioner"][0]["identifier"]["value"],
@@ -1042,7 +1048,10 @@ async fn demographics_travel_from_adt_to_fhir() {
         let a31 = adt("A31", "d2", "IPP700", None, "PROV", "Lefèvre").replace(
             &original,
             &fields(&[
-                (11, "3 place Bellecour^^Lyon^^69002^FRA^H~^^Orléans^^^FRA^BDL^^45234"),
+                (
+                    11,
+                    "3 place Bellecour^^Lyon^^69002^FRA^H~^^Orléans^^^FRA^BDL^^45234",
+                ),
                 (13, "^PRN^PH^^^^^^^^^04 78 0X"),
                 (29, "20261110"),
                 (30, "Y"),
@@ -1050,13 +1059,26 @@ async fn demographics_travel_from_adt_to_fhir() {
         );
         let ack = c.send(&to_latin1(a31)).await;
         assert_eq!(ack_code(&ack).0, "AE", "{backend}: {ack}");
-        assert!(ack.contains("ERR|") && ack.contains("PID^1^13"), "{backend}: {ack}");
+        assert!(
+            ack.contains("ERR|") && ack.contains("PID^1^13"),
+            "{backend}: {ack}"
+        );
         let p = fhir_patient_by_ipp(&app, &token, "IPP700").await.unwrap();
         assert_eq!(p["address"][0]["city"], "Lyon", "{backend}");
-        assert_eq!(p["telecom"], Value::Null, "{backend}: PID-13 sent: replaced");
+        assert_eq!(
+            p["telecom"],
+            Value::Null,
+            "{backend}: PID-13 sent: replaced"
+        );
         assert_eq!(p["deceasedDateTime"], "2026-11-10", "{backend}");
-        assert_eq!(p["contact"][0]["name"]["family"], "Lefèvre", "{backend}: kept");
-        assert_eq!(p["generalPractitioner"][0]["display"], "Dr Isabelle AGNES (RPPS 10000023084)");
+        assert_eq!(
+            p["contact"][0]["name"]["family"], "Lefèvre",
+            "{backend}: kept"
+        );
+        assert_eq!(
+            p["generalPractitioner"][0]["display"],
+            "Dr Isabelle AGNES (RPPS 10000023084)"
+        );
         assert_eq!(p["meta"]["versionId"], "2");
         validate_fhir(std::slice::from_ref(&p));
         let trail = app

@@ -263,3 +263,203 @@ async fn pages_per_role_and_the_audit_page() {
         (303, Some("/login"))
     );
 }
+
+/// The desk edits a record: the page shows the demographics, the form saves
+/// them (audited by part), a bad value shows the form again with what was typed
+/// and why, a stale form is refused, and the INS traits of a qualified
+/// identity cannot be changed from the page.
+#[tokio::test]
+async fn the_desk_edits_a_record_s_demographics() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let token = app.login("sec.leroy").await;
+        let cookie = format!("parcours_session={token}");
+        // Mercier: a validated identity (traits editable) at the hospital.
+        let mercier = app.demo_patient("Mercier").await;
+        let page = app
+            .get_page(&format!("/patients/{}", mercier.id), &token)
+            .await;
+        assert!(
+            page.text.contains("Coordonnées"),
+            "{backend}: {} {}",
+            page.status,
+            page.text
+        );
+        assert!(
+            page.text.contains("rue de la République"),
+            "{backend}: demo address shown"
+        );
+        let form_path = format!("/patients/{}/coordonnees", mercier.id);
+        assert!(
+            page.text.contains(&form_path),
+            "{backend}: the desk may edit"
+        );
+        let form = app.get_page(&form_path, &token).await;
+        assert_eq!(form.status, 200, "{backend}");
+        assert!(
+            !form.text.contains("traits-locked"),
+            "{backend}: VALI: not locked"
+        );
+        let csrf = csrf_field(&form.text);
+        let version = mercier.version.to_string();
+        let mut fields: Vec<(&str, &str)> = vec![
+            ("csrf", &csrf),
+            ("version", &version),
+            ("birth_name", "Mercier"),
+            ("given", "Alain"),
+            ("birth_date", "1953-07-22"),
+            ("sex", "M"),
+            ("birthplace", "45208"),
+            ("used_name", ""),
+            ("used_given", ""),
+            ("birth_city", "Gien"),
+            ("birth_country", "fra"),
+            ("line1", "4 impasse des Lilas"),
+            ("line2", ""),
+            ("postal_code", "45000"),
+            ("city", "Orléans"),
+            ("country", "FRA"),
+            ("mobile", "06 11 22 33 44"),
+            ("home_phone", ""),
+            ("work_phone", ""),
+            ("email", ""),
+            ("language", "fr"),
+            ("trusted_family", "Mercier"),
+            ("trusted_given", "Jeanne"),
+            ("trusted_relationship", "SPO"),
+            ("trusted_phone", "07 11 22 33 44"),
+            ("emergency_family", ""),
+            ("emergency_given", ""),
+            ("emergency_relationship", ""),
+            ("emergency_phone", ""),
+            ("gp_rpps", "12345678901"),
+            ("gp_family", "Martin"),
+            ("gp_given", ""),
+            ("deceased", ""),
+        ];
+        // A bad RPPS: the form again (422), with what was typed and why.
+        let r = app.post_form(&form_path, &cookie, &fields).await;
+        assert_eq!(r.status, 422, "{backend}: {}", r.text);
+        assert!(r.text.contains("RPPS invalide"), "{backend}: {}", r.text);
+        assert!(
+            r.text.contains("4 impasse des Lilas"),
+            "{backend}: typed values kept"
+        );
+        assert_eq!(
+            app.store.demographics(mercier.id).await.unwrap().addresses[0].lines,
+            ["17 rue de la République"],
+            "{backend}: nothing written"
+        );
+        let set = |fields: &mut Vec<(&str, &str)>, k: &'static str, v: &'static str| {
+            fields.iter_mut().find(|(n, _)| *n == k).unwrap().1 = v;
+        };
+        set(&mut fields, "gp_rpps", "10000023084");
+        set(&mut fields, "mobile", "06 11 22");
+        let r = app.post_form(&form_path, &cookie, &fields).await;
+        assert_eq!(r.status, 422, "{backend}");
+        assert!(
+            r.text.contains("numéro de téléphone"),
+            "{backend}: {}",
+            r.text
+        );
+        set(&mut fields, "mobile", "06 11 22 33 44");
+        let r = app.post_form(&form_path, &cookie, &fields).await;
+        assert_eq!(
+            (r.status, r.header("location")),
+            (303, Some(format!("/patients/{}", mercier.id))),
+            "{backend}: {}",
+            r.text
+        );
+        let d = app.store.demographics(mercier.id).await.unwrap();
+        assert_eq!(d.addresses[0].city.as_deref(), Some("Orléans"), "{backend}");
+        assert_eq!(d.telecoms[0].value, "0611223344");
+        assert_eq!(d.trusted_person().unwrap().given.as_deref(), Some("Jeanne"));
+        assert_eq!(d.gp.as_ref().unwrap().rpps.as_str(), "10000023084");
+        assert_eq!(
+            d.birth_place.as_ref().unwrap().country.as_deref(),
+            Some("FRA")
+        );
+        let page = app
+            .get_page(&format!("/patients/{}", mercier.id), &token)
+            .await;
+        for shown in [
+            "4 impasse des Lilas, 45000 Orléans",
+            "06 11 22 33 44",
+            "Jeanne MERCIER (conjoint(e))",
+            "Personne de confiance",
+            "Dr Martin (RPPS 10000023084)",
+        ] {
+            assert!(
+                page.text.contains(shown),
+                "{backend}: {shown} in {}",
+                page.text
+            );
+        }
+        let trail = app
+            .store
+            .list_audit(&store::audit::AuditFilter {
+                patient: Some(mercier.id.to_string()),
+                limit: 5,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let edit = trail
+            .iter()
+            .find(|e| e.action == "update-demographics")
+            .unwrap();
+        assert!(
+            edit.resource
+                .ends_with("#address,birth-place,telecom,contact,general-practitioner")
+                && edit.role.as_deref() == Some("secretary"),
+            "{backend}: {edit:?}"
+        );
+        // The same form again: its version is stale.
+        let r = app.post_form(&form_path, &cookie, &fields).await;
+        assert_eq!(r.status, 422, "{backend}");
+        assert!(r.text.contains("modifié entre-temps"), "{backend}");
+
+        // Lambert's identity is qualified: the traits are locked on the form,
+        // and a birth name sent anyway is not taken.
+        let token = app.login("sec.durand").await;
+        let cookie = format!("parcours_session={token}");
+        let lambert = app.demo_patient("Lambert").await;
+        let path = format!("/patients/{}/coordonnees", lambert.id);
+        let form = app.get_page(&path, &token).await;
+        assert!(
+            form.text.contains("traits-locked") && form.text.contains("INSi"),
+            "{backend}"
+        );
+        let csrf = csrf_field(&form.text);
+        let version = lambert.version.to_string();
+        let r = app
+            .post_form(
+                &path,
+                &cookie,
+                &[
+                    ("csrf", &csrf),
+                    ("version", &version),
+                    ("birth_name", "Autre"),
+                    ("used_name", "Lambert-Roy"),
+                    ("city", "Orléans"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{backend}: {}", r.text);
+        let after = app.store.patient(lambert.id).await.unwrap();
+        assert_eq!(
+            after.traits.birth_name, "Lambert",
+            "{backend}: INS traits kept"
+        );
+        assert_eq!(after.traits.used_name.as_deref(), Some("Lambert-Roy"));
+        // The bed manager reads the identity but does not edit it.
+        let token = app.login("lits.moreau").await;
+        let page = app
+            .get_page(&format!("/patients/{}", mercier.id), &token)
+            .await;
+        assert_eq!(page.status, 200, "{backend}");
+        assert!(!page.text.contains(&form_path), "{backend}: no edit link");
+        let r = app.get_page(&form_path, &token).await;
+        assert_eq!(r.status, 403, "{backend}");
+    }
+}

@@ -204,7 +204,10 @@ async fn updates_use_versions_and_are_audited() {
         let mut changed = a.clone();
         changed.traits.used_name = Some("Bernard".into());
         changed.status = IdentityStatus::Validated;
-        let b = s.update_patient(&changed, &Default::default(), &who(), NOW + 1).await.unwrap();
+        let b = s
+            .update_patient(&changed, &Default::default(), &who(), NOW + 1)
+            .await
+            .unwrap();
         assert_eq!(
             (b.version, b.status, b.updated_at_ms),
             (2, IdentityStatus::Validated, NOW + 1),
@@ -214,7 +217,8 @@ async fn updates_use_versions_and_are_audited() {
         // Writing from the old version is refused.
         assert!(
             matches!(
-                s.update_patient(&changed, &Default::default(), &who(), NOW).await,
+                s.update_patient(&changed, &Default::default(), &who(), NOW)
+                    .await,
                 Err(StoreError::Stale { current: 2 })
             ),
             "{name}"
@@ -328,7 +332,8 @@ async fn merge_links_the_merged_away_record_to_the_survivor() {
         stale.traits.birth_name = "X".into();
         assert!(
             matches!(
-                s.update_patient(&stale, &Default::default(), &who(), NOW).await,
+                s.update_patient(&stale, &Default::default(), &who(), NOW)
+                    .await,
                 Err(StoreError::Conflict(_))
             ),
             "{name}: merged is frozen"
@@ -383,7 +388,11 @@ async fn demographics_are_kept_patched_and_their_changes_audited() {
             deceased: None,
         };
         let a = s.create_patient(&p, &who(), NOW).await.unwrap();
-        assert_eq!(s.demographics(a.id).await.unwrap(), p.demographics, "{name}");
+        assert_eq!(
+            s.demographics(a.id).await.unwrap(),
+            p.demographics,
+            "{name}"
+        );
         let other = s
             .create_patient(&new_patient(w.t1.id, "Autre", "Anne"), &who(), NOW)
             .await
@@ -443,6 +452,9 @@ async fn demographics_are_kept_patched_and_their_changes_audited() {
             s.update_patient(&b, &stale, &who(), NOW + 3).await,
             Err(StoreError::Stale { current: 3 })
         ));
-        assert_eq!(s.demographics(a.id).await.unwrap().language.as_deref(), Some("fr"));
+        assert_eq!(
+            s.demographics(a.id).await.unwrap().language.as_deref(),
+            Some("fr")
+        );
     }
 }
