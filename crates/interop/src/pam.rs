@@ -66,7 +66,7 @@ pub enum IdentityChange {
         dmp: Option<Dmp>,
         /// What PID-11/13/14/15/29/30, NK1 and ROL say of the addresses, phones,
         /// language, death, close ones and GP (a part not sent is kept).
-        demographics: DemographicsPatch,
+        demographics: Box<DemographicsPatch>,
     },
     /// A47 with the old IPP in MRG-1.
     ChangeIpp {
@@ -273,7 +273,13 @@ pub fn read(
     }
     let traits = traits(&pid, today)?;
     let mut warnings = warnings;
-    let demographics = details::read(m, &pid, traits.birth_date, today, &mut warnings);
+    let demographics = Box::new(details::read(
+        m,
+        &pid,
+        traits.birth_date,
+        today,
+        &mut warnings,
+    ));
     // PAM France: PID-32 VALI means qualified; the INS is kept only then.
     let reliability: Vec<&str> = pid
         .field(32)

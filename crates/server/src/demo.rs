@@ -1545,6 +1545,46 @@ async fn seed_monitoring(
     Ok(created)
 }
 
+/// Made-up contact details for the `n`th demo patient (the first one also has a
+/// *personne de confiance* and a GP), so that the record page shows them.
+fn demo_demographics(n: usize, first: bool) -> domain::demographics::Demographics {
+    use domain::demographics::{
+        Address, AddressUse, Contact, ContactRole, Demographics, Gp, Relationship, Telecom,
+        TelecomKind,
+    };
+    let mut d = Demographics {
+        addresses: vec![Address {
+            use_: AddressUse::Home,
+            lines: vec![format!("{} rue de la République", 10 + n)],
+            postal_code: Some("69002".into()),
+            city: Some("Lyon".into()),
+            country: Some("FRA".into()),
+        }],
+        telecoms: Telecom::parse(TelecomKind::Mobile, &format!("06000000{:02}", n % 100))
+            .into_iter()
+            .collect(),
+        language: Some("fr".into()),
+        ..Default::default()
+    };
+    if first {
+        d.contacts.push(Contact {
+            role: ContactRole::Trusted,
+            relationship: Some(Relationship::Child),
+            family: "Dupont".into(),
+            given: Some("Claire".into()),
+            phone: Some("0700000001".into()),
+        });
+        d.gp = luhn_digit("1000000100")
+            .and_then(|k| domain::org::Rpps::parse(&format!("1000000100{k}")).ok())
+            .map(|rpps| Gp {
+                rpps,
+                family: Some("BERNARD".into()),
+                given: Some("Luc".into()),
+            });
+    }
+    d
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1599,44 +1639,4 @@ mod tests {
         assert_eq!(file.establishments[2].activity, domain::org::Activity::Ssr);
         assert_eq!(file.establishments[4].activity, domain::org::Activity::Had);
     }
-}
-
-/// Made-up contact details for the `n`th demo patient (the first one also has a
-/// *personne de confiance* and a GP), so that the record page shows them.
-fn demo_demographics(n: usize, first: bool) -> domain::demographics::Demographics {
-    use domain::demographics::{
-        Address, AddressUse, Contact, ContactRole, Demographics, Gp, Relationship, Telecom,
-        TelecomKind,
-    };
-    let mut d = Demographics {
-        addresses: vec![Address {
-            use_: AddressUse::Home,
-            lines: vec![format!("{} rue de la République", 10 + n)],
-            postal_code: Some("69002".into()),
-            city: Some("Lyon".into()),
-            country: Some("FRA".into()),
-        }],
-        telecoms: Telecom::parse(TelecomKind::Mobile, &format!("06000000{:02}", n % 100))
-            .into_iter()
-            .collect(),
-        language: Some("fr".into()),
-        ..Default::default()
-    };
-    if first {
-        d.contacts.push(Contact {
-            role: ContactRole::Trusted,
-            relationship: Some(Relationship::Child),
-            family: "Dupont".into(),
-            given: Some("Claire".into()),
-            phone: Some("0700000001".into()),
-        });
-        d.gp = luhn_digit("1000000100")
-            .and_then(|k| domain::org::Rpps::parse(&format!("1000000100{k}")).ok())
-            .map(|rpps| Gp {
-                rpps,
-                family: Some("BERNARD".into()),
-                given: Some("Luc".into()),
-            });
-    }
-    d
 }

@@ -92,7 +92,7 @@ pub enum IdentityFeed {
         /// What the message says of the patient's DMP (PAM France ZFA), if anything.
         dmp: Option<DmpFeed>,
         /// What it says of the addresses, phones, close ones, GP, language, death.
-        demographics: domain::demographics::DemographicsPatch,
+        demographics: Box<domain::demographics::DemographicsPatch>,
     },
     /// A47 with the old IPP in MRG-1: the record's IPP changes.
     ChangeIpp {

@@ -478,7 +478,8 @@ mod tests {
         v["photo"] = json!([{"contentType": "image/png"}]);
         expect_err(v, is_unsupported, "Patient.photo");
         // Demographics: each refusal names what is wrong.
-        let cases: Vec<(Value, fn(&FhirInputError) -> bool, &str)> = vec![
+        type Case = (Value, fn(&FhirInputError) -> bool, &'static str);
+        let cases: Vec<Case> = vec![
             (
                 json!({"telecom": [{"system": "phone", "value": "06 12"}]}),
                 is_rule,
