@@ -48,10 +48,58 @@ pub struct PatientQuery {
     pub given: Option<String>,
     /// Exact birth date.
     pub birth_date: Option<Date>,
+    /// Last changed at or after (Unix ms).
+    pub updated_min_ms: Option<i64>,
+    /// Last changed at or before (Unix ms).
+    pub updated_max_ms: Option<i64>,
+    /// The order of the results.
+    pub sort: PatientSort,
     /// Page size (capped at 200).
     pub limit: i64,
     /// Rows to skip.
     pub offset: i64,
+}
+
+/// How search results are ordered (each ends with the id, so pages are stable).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PatientSort {
+    /// Birth name, given names (the default).
+    #[default]
+    Name,
+    /// Last change, oldest first.
+    LastUpdated,
+    /// Last change, latest first.
+    LastUpdatedDesc,
+    /// Record id.
+    Id,
+    /// Record id, descending.
+    IdDesc,
+}
+
+impl PatientSort {
+    fn order_by(self) -> &'static str {
+        match self {
+            PatientSort::Name => "birth_name, given_names, id",
+            PatientSort::LastUpdated => "updated_at_ms, id",
+            PatientSort::LastUpdatedDesc => "updated_at_ms DESC, id DESC",
+            PatientSort::Id => "id",
+            PatientSort::IdDesc => "id DESC",
+        }
+    }
+}
+
+/// The WHERE clause of a search ($1 territory … $8 updated max).
+const SEARCH_WHERE: &str = "territory_id = $1 \
+     AND ($2 IS NULL OR ins_value = $2) AND ($3 IS NULL OR ipp = $3) \
+     AND ($4 IS NULL OR search_name LIKE $4) AND ($5 IS NULL OR search_given LIKE $5) \
+     AND ($6 IS NULL OR birth_date = $6) \
+     AND ($7 IS NULL OR updated_at_ms >= $7) AND ($8 IS NULL OR updated_at_ms <= $8)";
+
+fn like(s: &Option<String>) -> Option<String> {
+    s.as_deref()
+        .map(normalize_name)
+        .filter(|n| !n.is_empty())
+        .map(|n| format!("% {}%", n.replace(['%', '_'], "")))
 }
 
 db_row! {
@@ -406,18 +454,9 @@ impl Store {
         q: &PatientQuery,
     ) -> Result<Vec<PatientRecord>> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM patients WHERE territory_id = $1 \
-             AND ($2 IS NULL OR ins_value = $2) AND ($3 IS NULL OR ipp = $3) \
-             AND ($4 IS NULL OR search_name LIKE $4) AND ($5 IS NULL OR search_given LIKE $5) \
-             AND ($6 IS NULL OR birth_date = $6) \
-             ORDER BY birth_name, given_names, id LIMIT $7 OFFSET $8"
+            "SELECT {COLUMNS} FROM patients WHERE {SEARCH_WHERE} ORDER BY {} LIMIT $9 OFFSET $10",
+            q.sort.order_by()
         );
-        let like = |s: &Option<String>| {
-            s.as_deref()
-                .map(normalize_name)
-                .filter(|n| !n.is_empty())
-                .map(|n| format!("% {}%", n.replace(['%', '_'], "")))
-        };
         on_pool!(self, read, |pool| {
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(territory.to_string())
@@ -426,6 +465,8 @@ impl Store {
                 .bind(like(&q.family))
                 .bind(like(&q.given))
                 .bind(q.birth_date.map(|d| d.to_string()))
+                .bind(q.updated_min_ms)
+                .bind(q.updated_max_ms)
                 .bind(q.limit.clamp(1, 200))
                 .bind(q.offset.max(0))
                 .fetch_all(pool)
@@ -506,6 +547,30 @@ impl Store {
                 .await?;
             tx.commit().await?;
             Ok(())
+        })
+    }
+
+    /// How many identities of one domain a search matches (paging aside).
+    pub async fn count_search_patients(
+        &self,
+        territory: TerritoryId,
+        q: &PatientQuery,
+    ) -> Result<i64> {
+        let sql = format!("SELECT COUNT(*) AS n FROM patients WHERE {SEARCH_WHERE}");
+        on_pool!(self, read, |pool| {
+            use sqlx::Row;
+            let r = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(territory.to_string())
+                .bind(&q.ins)
+                .bind(&q.ipp)
+                .bind(like(&q.family))
+                .bind(like(&q.given))
+                .bind(q.birth_date.map(|d| d.to_string()))
+                .bind(q.updated_min_ms)
+                .bind(q.updated_max_ms)
+                .fetch_one(pool)
+                .await?;
+            Ok(r.try_get::<i64, _>("n")?)
         })
     }
 

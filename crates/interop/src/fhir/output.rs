@@ -240,32 +240,6 @@ pub fn operation_outcome(severity: &str, code: &str, diagnostics: &str) -> Value
     })
 }
 
-/// A searchset Bundle. `self_url` is the absolute URL of the search; `next_url`
-/// the next page, if any.
-pub fn searchset(
-    base: &str,
-    resources: Vec<Value>,
-    self_url: &str,
-    next_url: Option<&str>,
-) -> Value {
-    let entries: Vec<Value> = resources
-        .into_iter()
-        .map(|r| {
-            let full = format!(
-                "{base}/{}/{}",
-                r.get("resourceType").and_then(Value::as_str).unwrap_or(""),
-                r.get("id").and_then(Value::as_str).unwrap_or("")
-            );
-            json!({"fullUrl": full, "resource": r, "search": {"mode": "match"}})
-        })
-        .collect();
-    let mut links = vec![json!({"relation": "self", "url": self_url})];
-    if let Some(n) = next_url {
-        links.push(json!({"relation": "next", "url": n}));
-    }
-    json!({"resourceType": "Bundle", "type": "searchset", "link": links, "entry": entries})
-}
-
 /// The CapabilityStatement: exactly what the server implements.
 pub fn capability_statement(base: &str, software_version: &str, date: &str) -> Value {
     json!({

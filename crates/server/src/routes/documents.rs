@@ -773,6 +773,7 @@ async fn queued_render(
                 birth_date,
                 limit: 20,
                 offset: 0,
+                ..Default::default()
             };
             found.extend(
                 crate::services::patients::search(state.ctx(), &w.actor, &q, Some(est.territory))

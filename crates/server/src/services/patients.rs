@@ -195,6 +195,46 @@ pub async fn search(
     Ok(out)
 }
 
+/// How many identities a search matches in every domain where the actor may
+/// search (`_summary=count`): no record is read, the search is audited.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn count(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    q: &PatientQuery,
+    only: Option<TerritoryId>,
+) -> Result<usize, AppError> {
+    let mut domains = territories_for(actor, PatientAction::Search);
+    if let Some(t) = only {
+        domains.retain(|(d, _)| *d == t);
+    }
+    if domains.is_empty() {
+        return Err(deny(
+            ctx,
+            actor,
+            None,
+            PatientAction::Search,
+            "recherche de patients non autorisée pour vos rôles",
+            true,
+        )
+        .await);
+    }
+    let mut total = 0;
+    let mut rows = Vec::new();
+    for (territory, grant) in domains {
+        total += ctx.store.count_search_patients(territory, q).await?;
+        rows.push(audit_row(
+            ctx,
+            AuditActor::new(actor, Some(grant)),
+            None,
+            "search",
+            "success",
+        ));
+    }
+    ctx.store.audit_many(&rows).await?;
+    Ok(usize::try_from(total).unwrap_or(0))
+}
+
 fn rule(e: impl ToString) -> AppError {
     AppError::Unprocessable("business-rule", e.to_string())
 }

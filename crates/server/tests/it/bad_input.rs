@@ -156,11 +156,19 @@ async fn bad_fhir_requests_get_an_operation_outcome_and_change_nothing() {
             ),
             (
                 Method::GET,
-                "/fhir/Patient?name=x",
+                "/fhir/Patient?_sort=family",
                 fhir,
                 String::new(),
                 400,
-                "name",
+                "_sort",
+            ),
+            (
+                Method::GET,
+                "/fhir/Encounter?patient=Patient/x&_include=Encounter:location",
+                fhir,
+                String::new(),
+                400,
+                "_include",
             ),
             (
                 Method::GET,

@@ -1098,3 +1098,172 @@ async fn demographics_travel_from_adt_to_fhir() {
         assert_eq!(changed, ["address,telecom,deceased"], "{backend}");
     }
 }
+
+/// What every FHIR search shares: unknown parameters under `Prefer`, paging
+/// links, `_summary=count`, `_lastUpdated`, `_sort`, `_include` and
+/// `_revinclude` for the common pairs; the Bundles pass fhir.resources.
+#[tokio::test]
+async fn fhir_searches_share_paging_sorting_and_includes() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let token = app.token().await;
+        let mut c = Mllp::connect(&app).await;
+        // Two stays for one patient (an admission, then another).
+        for (control, visit) in [("s1", "V1"), ("s2", "V2")] {
+            let msg = adt("A01", control, "IPP800", None, "PROV", "Searchy").replace(
+                "PV1|1|I|REA^12^1",
+                &format!("PV1|1|I|REA^12^1{}{visit}", "|".repeat(16)),
+            );
+            assert_eq!(ack_code(&c.send(msg.as_bytes()).await).0, "AA", "{backend}");
+        }
+        let p = fhir_patient_by_ipp(&app, &token, "IPP800").await.unwrap();
+        let pid = p["id"].as_str().unwrap().to_owned();
+        let get = |path: String| {
+            let (app, token) = (&app, &token);
+            async move {
+                let r = app.get(&path, Some(token)).await;
+                assert_eq!(r.status, 200, "{path}: {}", r.text);
+                r.json()
+            }
+        };
+        let modes = |b: &Value| -> Vec<(String, String)> {
+            b["entry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    (
+                        e["search"]["mode"].as_str().unwrap().to_owned(),
+                        e["resource"]["resourceType"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect()
+        };
+        let link = |b: &Value, rel: &str| -> Option<String> {
+            b["link"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["relation"] == rel)
+                .map(|l| l["url"].as_str().unwrap().to_owned())
+        };
+
+        // Lenient by default: the unknown parameter is listed in an OperationOutcome.
+        let b = get(format!("/fhir/Encounter?patient=Patient/{pid}&color=blue")).await;
+        assert_eq!(
+            modes(&b),
+            [
+                ("match".into(), "Encounter".into()),
+                ("match".into(), "Encounter".into()),
+                ("outcome".into(), "OperationOutcome".into())
+            ],
+            "{backend}"
+        );
+        assert!(b.to_string().contains("color"));
+        let strict = app
+            .http
+            .get(app.url(&format!("/fhir/Encounter?patient=Patient/{pid}&color=blue")))
+            .bearer_auth(&token)
+            .header("prefer", "handling=strict")
+            .send()
+            .await
+            .unwrap();
+        let strict = read(strict).await;
+        assert_eq!(strict.status, 400, "{backend}");
+        assert!(strict.outcome().contains("color"));
+
+        // _summary=count, paging, _sort.
+        let b = get(format!(
+            "/fhir/Encounter?patient=Patient/{pid}&_summary=count"
+        ))
+        .await;
+        assert_eq!(
+            (b["total"].as_u64(), b.get("entry")),
+            (Some(2), None),
+            "{backend}"
+        );
+        let b = get(format!(
+            "/fhir/Encounter?patient=Patient/{pid}&_count=1&_sort=-_id"
+        ))
+        .await;
+        assert_eq!(b["total"], 2);
+        assert_eq!(b["entry"].as_array().unwrap().len(), 1);
+        let first = b["entry"][0]["resource"]["id"].as_str().unwrap().to_owned();
+        let next = link(&b, "next").expect("a next page");
+        assert!(next.contains("_offset=1"), "{next}");
+        let path = next.split("/fhir/").nth(1).unwrap();
+        let b2 = get(format!("/fhir/{path}")).await;
+        let second = b2["entry"][0]["resource"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(second < first, "{backend}: sorted by id, descending");
+        assert!(link(&b2, "previous").is_some() && link(&b2, "next").is_none());
+        let b = get("/fhir/Patient?_summary=count".into()).await;
+        assert_eq!(b["total"], 21, "{backend}: the 20 demo patients and ours");
+        let b = get("/fhir/Patient?_lastUpdated=gt2100-01-01".into()).await;
+        assert_eq!(b["entry"].as_array().unwrap().len(), 0, "{backend}");
+        let b = get("/fhir/Patient?_lastUpdated=le2100-01-01&_sort=-_lastUpdated&_count=1".into())
+            .await;
+        assert_eq!(
+            b["entry"][0]["resource"]["id"],
+            pid.as_str(),
+            "{backend}: the latest change first"
+        );
+        let b = get(format!(
+            "/fhir/Encounter?patient=Patient/{pid}&_lastUpdated=gt2100-01-01"
+        ))
+        .await;
+        assert_eq!(b["total"], 0, "{backend}");
+
+        // _include and _revinclude.
+        let b = get(format!(
+            "/fhir/Encounter?patient=Patient/{pid}&_include=Encounter:patient"
+        ))
+        .await;
+        assert_eq!(
+            modes(&b),
+            [
+                ("match".into(), "Encounter".into()),
+                ("match".into(), "Encounter".into()),
+                ("include".into(), "Patient".into())
+            ],
+            "{backend}: the patient once"
+        );
+        validate_fhir(std::slice::from_ref(&b));
+        let b = get(format!(
+            "/fhir/Patient?identifier=urn:oid:{}%7CIPP800&_revinclude=Encounter:patient&_revinclude=Appointment:patient",
+            server::demo::DEMO_DOMAIN_OID
+        ))
+        .await;
+        assert_eq!(
+            modes(&b),
+            [
+                ("match".into(), "Patient".into()),
+                ("include".into(), "Encounter".into()),
+                ("include".into(), "Encounter".into())
+            ],
+            "{backend}"
+        );
+        validate_fhir(std::slice::from_ref(&b));
+        // _count on an Appointment search (refused with 400 before).
+        let b = get(format!("/fhir/Appointment?patient=Patient/{pid}&_count=10")).await;
+        assert_eq!(b["total"], 0);
+        // Every search took the common parameters: the audit has the reads.
+        let trail = app
+            .store
+            .list_audit(&store::audit::AuditFilter {
+                patient: Some(pid.clone()),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(
+            trail
+                .iter()
+                .any(|e| e.action == "read" && e.resource.starts_with("Patient/")),
+            "{backend}: the include is an audited read"
+        );
+    }
+}

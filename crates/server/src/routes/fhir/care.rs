@@ -38,10 +38,21 @@ pub(super) async fn encounter_view(
 pub(super) async fn search_encounters(
     State(state): State<AppState>,
     api: ApiActor,
-    RawQuery(raw): RawQuery,
+    q: SearchQuery,
 ) -> ApiResult {
-    let list = params(raw.clone(), &["patient"])?;
-    let pid = patient_param(&list)?;
+    let s = q.accept("Encounter", &["patient"])?;
+    let pid = patient_param(&s.list)?;
+    let out = encounters_json(&state, &api, pid).await?;
+    s.respond(&state, &api, out).await
+}
+
+/// The stays and closed teleconsultations of `pid` the client may read.
+pub(super) async fn encounters_json(
+    state: &AppState,
+    api: &ApiActor,
+    pid: PatientId,
+) -> Result<Vec<Value>, AppError> {
+    let state = state.clone();
     let mut out = Vec::new();
     for e in patients::encounters(state.ctx(), &api.actor, pid).await? {
         out.push(f::encounter(&encounter_view(&state, &e).await?));
@@ -51,11 +62,7 @@ pub(super) async fn search_encounters(
         let view = consultation_view(&c.consultation, &c.practitioner_name, c.start_ms);
         out.push(interop::fhir::consultation::encounter(&view));
     }
-    Ok(bundle(
-        &state,
-        out,
-        &format!("Encounter?{}", raw.unwrap_or_default()),
-    ))
+    Ok(out)
 }
 
 pub(super) async fn read_encounter(
@@ -103,16 +110,16 @@ pub(super) fn bed_view(b: &store::beds::UnitBeds) -> f::BedLocationView {
 pub(super) async fn search_locations(
     State(state): State<AppState>,
     api: ApiActor,
-    RawQuery(raw): RawQuery,
+    q: SearchQuery,
 ) -> ApiResult {
-    params(raw.clone(), &[])?;
+    let s = q.accept("Location", &[])?;
     let t = directory_territories(&api)?;
     let list = beds::of_territory(state.ctx(), t)
         .await?
         .iter()
         .map(|b| f::bed_location(&bed_view(b)))
         .collect();
-    Ok(bundle(&state, list, "Location"))
+    s.respond(&state, &api, list).await
 }
 
 pub(super) async fn read_location(
@@ -132,36 +139,19 @@ pub(super) async fn read_location(
 pub(super) async fn search_services(
     State(state): State<AppState>,
     api: ApiActor,
-    RawQuery(raw): RawQuery,
+    q: SearchQuery,
 ) -> ApiResult {
-    let list = params(raw.clone(), &["_include"])?;
-    let include = match param(&list, "_include") {
-        None => false,
-        Some("HealthcareService:location") => true,
-        Some(other) => {
-            return Err(AppError::BadRequest(
-                "not-supported",
-                format!("_include {other:?}: seul HealthcareService:location est pris en charge"),
-            )
-            .into());
-        }
-    };
+    let s = q.accept("HealthcareService", &[])?;
     let t = directory_territories(&api)?;
     let beds = beds::of_territory(state.ctx(), t).await?;
-    let b = base(&state);
-    let mut out = f::searchset(
-        &b,
-        beds.iter().map(|x| f::bed_service(&bed_view(x))).collect(),
-        &format!("{b}/HealthcareService?{}", raw.unwrap_or_default()),
-        None,
-    );
-    if include && let Some(entries) = out.get_mut("entry").and_then(Value::as_array_mut) {
-        for x in &beds {
-            let loc = f::bed_location(&bed_view(x));
-            entries.push(serde_json::json!({"fullUrl": format!("{b}/Location/{}", x.unit), "resource": loc, "search": {"mode": "include"}}));
-        }
-    }
-    Ok(fhir(StatusCode::OK, &out))
+    let services = beds.iter().map(|x| f::bed_service(&bed_view(x))).collect();
+    let s = if s.wants_include("HealthcareService:location") {
+        let locations = beds.iter().map(|x| f::bed_location(&bed_view(x))).collect();
+        s.with_included(locations)
+    } else {
+        s
+    };
+    s.respond(&state, &api, services).await
 }
 
 /// Loads an orientation the client may see (requesting or asked establishment),
@@ -216,16 +206,15 @@ pub(super) async fn read_service_request(
 pub(super) async fn search_tasks(
     State(state): State<AppState>,
     api: ApiActor,
-    RawQuery(raw): RawQuery,
+    q: SearchQuery,
 ) -> ApiResult {
-    let list = params(raw.clone(), &["focus", "patient"])?;
-    let self_link = format!("Task?{}", raw.unwrap_or_default());
-    if param(&list, "patient").is_some() {
+    let s = q.accept("Task", &["focus", "patient"])?;
+    if param(&s.list, "patient").is_some() {
         // The triage tasks of the patient's monitoring alerts.
-        let (_, resources) = monitoring_search(&state, &api, &list, "Task").await?;
-        return Ok(bundle(&state, resources, &self_link));
+        let (_, resources) = monitoring_search(&state, &api, &s.list, "Task").await?;
+        return s.respond(&state, &api, resources).await;
     }
-    let focus = param(&list, "focus")
+    let focus = param(&s.list, "focus")
         .and_then(|f| f.strip_prefix("ServiceRequest/"))
         .ok_or_else(|| {
             AppError::BadRequest(
@@ -234,5 +223,6 @@ pub(super) async fn search_tasks(
             )
         })?;
     let o = orientation_view(&state, &api, focus).await?;
-    Ok(bundle(&state, f::orientation_tasks(&o), &self_link))
+    let tasks = f::orientation_tasks(&o);
+    s.respond(&state, &api, tasks).await
 }

@@ -15,15 +15,28 @@ pub(super) fn practitioner_view(u: &store::users::User) -> f::PractitionerView {
 pub(super) async fn search_practitioners(
     State(state): State<AppState>,
     api: ApiActor,
-    RawQuery(raw): RawQuery,
+    q: SearchQuery,
 ) -> ApiResult {
-    params(raw.clone(), &[])?;
+    let s = q.accept("Practitioner", &[])?;
     let list: Vec<Value> = directory::practitioners(state.ctx(), &api.actor, home(&api))
         .await?
         .iter()
         .map(|u| f::practitioner(&practitioner_view(u)))
         .collect();
-    Ok(bundle(&state, list, "Practitioner"))
+    s.respond(&state, &api, list).await
+}
+
+/// The Practitioner `uid` as the client may read it (`None`: not one it sees).
+pub(super) async fn practitioner_json(
+    state: &AppState,
+    api: &ApiActor,
+    uid: UserId,
+) -> Result<Option<Value>, AppError> {
+    Ok(
+        directory::practitioner(state.ctx(), &api.actor, home(api), uid)
+            .await?
+            .map(|u| f::practitioner(&practitioner_view(&u))),
+    )
 }
 
 pub(super) async fn read_practitioner(
@@ -71,14 +84,11 @@ pub(super) async fn organizations(
 pub(super) async fn search_organizations(
     State(state): State<AppState>,
     api: ApiActor,
-    RawQuery(raw): RawQuery,
+    q: SearchQuery,
 ) -> ApiResult {
-    params(raw, &[])?;
-    Ok(bundle(
-        &state,
-        organizations(&state, &api).await?,
-        "Organization",
-    ))
+    let s = q.accept("Organization", &[])?;
+    let list = organizations(&state, &api).await?;
+    s.respond(&state, &api, list).await
 }
 
 pub(super) async fn read_organization(
@@ -97,20 +107,23 @@ pub(super) async fn read_organization(
 pub(super) async fn search_audit(
     State(state): State<AppState>,
     api: ApiActor,
-    RawQuery(raw): RawQuery,
+    q: SearchQuery,
 ) -> ApiResult {
-    let list = params(raw.clone(), &["patient", "_count"])?;
+    let s = q.accept("AuditEvent", &["patient"])?;
     let patient =
-        param(&list, "patient").map(|p| p.strip_prefix("Patient/").unwrap_or(p).to_owned());
-    let limit = number(&list, "_count", 100, 500)?;
+        param(&s.list, "patient").map(|p| p.strip_prefix("Patient/").unwrap_or(p).to_owned());
+    // The latest entries first, as many as the page needs (plus one, to know
+    // there is a next page); sorted or filtered searches read the last 5,000.
+    let wanted = if s.sorted() || s.last_updated_range() != (None, None) {
+        5_000
+    } else {
+        s.offset() + s.count() + 1
+    };
+    let limit = i64::try_from(wanted).unwrap_or(5_000).min(5_000);
     let entries =
         audit_trail::of_establishment(state.ctx(), &api.actor, home(&api), patient, limit).await?;
     let list: Vec<Value> = entries.iter().map(f::audit_event).collect();
-    Ok(bundle(
-        &state,
-        list,
-        &format!("AuditEvent?{}", raw.unwrap_or_default()),
-    ))
+    s.respond(&state, &api, list).await
 }
 
 pub(super) async fn read_audit(

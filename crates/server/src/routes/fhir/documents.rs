@@ -10,19 +10,32 @@ use crate::services::{consultations, documents};
 pub(super) async fn search_document_references(
     State(state): State<AppState>,
     api: ApiActor,
-    RawQuery(raw): RawQuery,
+    q: SearchQuery,
 ) -> ApiResult {
-    let list = params(raw.clone(), &["patient", "patient.identifier", "status"])?;
-    let pid = match param(&list, "patient.identifier") {
+    let s = q.accept(
+        "DocumentReference",
+        &["patient", "patient.identifier", "status"],
+    )?;
+    let pid = match param(&s.list, "patient.identifier") {
         Some(ident) => patient_by_identifier(&state, &api, ident).await?,
-        None => Some(patient_param(&list)?),
+        None => Some(patient_param(&s.list)?),
     };
-    let query = format!("DocumentReference?{}", raw.clone().unwrap_or_default());
     // Nobody carries that identifier here: the same empty Bundle as for a
     // patient with nothing for this client (existence is not told).
     let Some(pid) = pid else {
-        return Ok(bundle(&state, Vec::new(), &query));
+        return s.respond(&state, &api, Vec::new()).await;
     };
+    let out = document_references_json(&state, &api, pid).await?;
+    s.respond(&state, &api, out).await
+}
+
+/// The validated documents and prescriptions of `pid` the client may read.
+pub(super) async fn document_references_json(
+    state: &AppState,
+    api: &ApiActor,
+    pid: PatientId,
+) -> Result<Vec<Value>, AppError> {
+    let (state, api) = (state.clone(), api);
     let mut out = Vec::new();
     // Clinical documents (drafts only to their establishment's staff, never
     // through the API: validated ones).
@@ -41,7 +54,7 @@ pub(super) async fn search_document_references(
             &view, &url, &pdf,
         ));
     }
-    Ok(bundle(&state, out, &query))
+    Ok(out)
 }
 
 pub(super) fn document_reference_json(
@@ -114,6 +127,7 @@ pub(super) async fn patient_by_identifier(
         birth_date: None,
         limit: 2,
         offset: 0,
+        ..Default::default()
     };
     let found = patients::search(state.ctx(), &api.actor, &q, Some(g.territory)).await?;
     Ok(found
@@ -190,19 +204,15 @@ pub(super) async fn visible_document(
 pub(super) async fn search_submission_sets(
     State(state): State<AppState>,
     api: ApiActor,
-    RawQuery(raw): RawQuery,
+    q: SearchQuery,
 ) -> ApiResult {
-    let list = params(raw.clone(), &["patient", "code"])?;
-    let pid = patient_param(&list)?;
+    let s = q.accept("List", &["patient", "code"])?;
+    let pid = patient_param(&s.list)?;
     let fhir_base = base(&state);
     let out = client_documents(&state, &api, pid, "List")
         .await?
         .iter()
         .map(|d| interop::fhir::mhd::submission_set(&stored_view(d, None, &fhir_base)))
         .collect();
-    Ok(bundle(
-        &state,
-        out,
-        &format!("List?{}", raw.unwrap_or_default()),
-    ))
+    s.respond(&state, &api, out).await
 }

@@ -6,14 +6,14 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use domain::{PatientId, TerritoryId, UserId};
 use interop::fhir as f;
 use serde_json::Value;
-use store::patients::PatientQuery;
+use store::patients::{PatientQuery, PatientSort};
 
 use crate::error::{ApiError, AppError, FHIR_JSON};
 use crate::extract::ApiActor;
@@ -26,6 +26,7 @@ mod documents;
 mod monitoring;
 mod patient;
 mod schedule;
+mod search;
 
 use care::*;
 use directory::*;
@@ -33,6 +34,7 @@ use documents::*;
 use monitoring::*;
 use patient::*;
 use schedule::*;
+use search::SearchQuery;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -123,42 +125,10 @@ async fn metadata(State(state): State<AppState>) -> Response {
     )
 }
 
-/// Query parameters, refusing any this server does not implement.
-fn params(raw: Option<String>, allowed: &[&str]) -> Result<Vec<(String, String)>, AppError> {
-    let list: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
-        .map_err(|_| AppError::BadRequest("invalid", "chaîne de requête illisible".into()))?;
-    for (k, _) in &list {
-        if k != "_format" && !allowed.contains(&k.as_str()) {
-            return Err(AppError::BadRequest(
-                "not-supported",
-                format!(
-                    "paramètre de recherche non pris en charge: {k} (acceptés: {})",
-                    allowed.join(", ")
-                ),
-            ));
-        }
-    }
-    Ok(list)
-}
-
 fn param<'a>(list: &'a [(String, String)], name: &str) -> Option<&'a str> {
     list.iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
-}
-
-fn number(list: &[(String, String)], name: &str, default: i64, max: i64) -> Result<i64, AppError> {
-    match param(list, name) {
-        None => Ok(default),
-        Some(v) => v
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .map(|n| n.min(max))
-            .ok_or_else(|| {
-                AppError::BadRequest("invalid", format!("{name}: entier positif attendu"))
-            }),
-    }
 }
 
 fn body_bytes(
@@ -266,15 +236,6 @@ fn home(api: &ApiActor) -> crate::services::directory::Home {
 
 fn directory_territories(api: &ApiActor) -> Result<TerritoryId, AppError> {
     crate::services::directory::readable_territory(&api.actor, home(api))
-}
-
-/// A searchset Bundle response; `self_path` is relative to the FHIR base.
-fn bundle(state: &AppState, resources: Vec<Value>, self_path: &str) -> Response {
-    let b = base(state);
-    fhir(
-        StatusCode::OK,
-        &f::searchset(&b, resources, &format!("{b}/{self_path}"), None),
-    )
 }
 
 fn reference_id<'a>(

@@ -81,30 +81,26 @@ pub(super) async fn monitoring_search(
 pub(super) async fn search_monitoring(
     state: State<AppState>,
     api: ApiActor,
-    raw: RawQuery,
-    kind: &str,
+    q: SearchQuery,
+    kind: &'static str,
 ) -> ApiResult {
-    let (State(state), RawQuery(raw)) = (state, raw);
-    let list = params(raw.clone(), &["patient"])?;
-    let (_, out) = monitoring_search(&state, &api, &list, kind).await?;
-    Ok(bundle(
-        &state,
-        out,
-        &format!("{kind}?{}", raw.unwrap_or_default()),
-    ))
+    let State(state) = state;
+    let s = q.accept(kind, &["patient"])?;
+    let (_, out) = monitoring_search(&state, &api, &s.list, kind).await?;
+    s.respond(&state, &api, out).await
 }
 
 pub(super) async fn search_questionnaires(
     State(state): State<AppState>,
-    _api: ApiActor,
-    RawQuery(raw): RawQuery,
+    api: ApiActor,
+    q: SearchQuery,
 ) -> ApiResult {
-    params(raw, &[])?;
+    let s = q.accept("Questionnaire", &[])?;
     let list = crate::services::monitoring::programmes()
         .iter()
         .map(|p| p.questionnaire.clone())
         .collect();
-    Ok(bundle(&state, list, "Questionnaire"))
+    s.respond(&state, &api, list).await
 }
 
 pub(super) async fn read_questionnaire(

@@ -15,24 +15,31 @@ pub(super) async fn read_patient(
 pub(super) async fn search_patients(
     State(state): State<AppState>,
     api: ApiActor,
-    RawQuery(raw): RawQuery,
+    sq: SearchQuery,
 ) -> ApiResult {
-    let list = params(
-        raw.clone(),
-        &[
-            "identifier",
-            "family",
-            "given",
-            "birthdate",
-            "_count",
-            "_offset",
-        ],
-    )?;
-    let count = number(&list, "_count", 50, 200)?;
-    let offset = number(&list, "_offset", 0, i64::MAX)?;
+    let s = sq.accept("Patient", &["identifier", "family", "given", "birthdate"])?;
+    let list = s.list.clone();
+    let (updated_min_ms, updated_max_ms) = s.last_updated_range();
+    let sort = match s.sort_names().as_slice() {
+        [] => PatientSort::Name,
+        [("_lastUpdated", false)] => PatientSort::LastUpdated,
+        [("_lastUpdated", true)] => PatientSort::LastUpdatedDesc,
+        [("_id", false)] => PatientSort::Id,
+        [("_id", true)] => PatientSort::IdDesc,
+        _ => {
+            return Err(AppError::BadRequest(
+                "not-supported",
+                "Patient: une seule clé de tri (_lastUpdated ou _id, - pour décroissant)".into(),
+            )
+            .into());
+        }
+    };
     let mut q = PatientQuery {
-        limit: count.max(1),
-        offset,
+        limit: i64::try_from(s.count().max(1)).unwrap_or(200),
+        offset: i64::try_from(s.offset()).unwrap_or(i64::MAX),
+        updated_min_ms,
+        updated_max_ms,
+        sort,
         ..Default::default()
     };
     q.family = param(&list, "family").map(str::to_owned);
@@ -73,13 +80,21 @@ pub(super) async fn search_patients(
             }
         }
     }
-    let found = if only_territory.is_some()
+    let forbidden_domain = only_territory.is_some()
         && !api
             .actor
             .grants
             .iter()
-            .any(|g| Some(g.territory) == only_territory)
-    {
+            .any(|g| Some(g.territory) == only_territory);
+    if s.summary_count() {
+        let total = if forbidden_domain {
+            0
+        } else {
+            patients::count(state.ctx(), &api.actor, &q, only_territory).await?
+        };
+        return s.respond_count(&state, total);
+    }
+    let found = if forbidden_domain {
         Vec::new()
     } else {
         patients::search(state.ctx(), &api.actor, &q, only_territory).await?
@@ -88,24 +103,9 @@ pub(super) async fn search_patients(
     for (p, oid) in &found {
         resources.push(patient_resource(&state, p, oid).await?);
     }
-    let b = base(&state);
-    let self_url = format!("{b}/Patient?{}", raw.clone().unwrap_or_default());
-    let next = (found.len() as i64 >= q.limit).then(|| {
-        let kept: Vec<(String, String)> = list
-            .iter()
-            .filter(|(k, _)| k != "_offset")
-            .cloned()
-            .collect();
-        let mut qs = serde_urlencoded::to_string(&kept).unwrap_or_default();
-        if !qs.is_empty() {
-            qs.push('&');
-        }
-        format!("{b}/Patient?{qs}_offset={}", offset + q.limit)
-    });
-    Ok(fhir(
-        StatusCode::OK,
-        &f::searchset(&b, resources, &self_url, next.as_deref()),
-    ))
+    let has_more = found.len() as i64 >= q.limit;
+    s.respond_page(&state, &api, resources, None, has_more)
+        .await
 }
 
 pub(super) fn creation_domain(api: &ApiActor) -> TerritoryId {

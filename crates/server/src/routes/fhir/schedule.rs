@@ -8,13 +8,13 @@ use crate::services::{consultations, schedule};
 pub(super) async fn search_appointments(
     State(state): State<AppState>,
     api: ApiActor,
-    RawQuery(raw): RawQuery,
+    q: SearchQuery,
 ) -> ApiResult {
-    let list = params(raw.clone(), &["patient", "practitioner"])?;
+    let s = q.accept("Appointment", &["patient", "practitioner"])?;
     let ctx = state.ctx();
-    let appointments = if let Some(p) = reference_id(&list, "patient", "Patient")? {
+    let appointments = if let Some(p) = reference_id(&s.list, "patient", "Patient")? {
         schedule::of_patient(ctx, &api.actor, patient_id(p)?).await?
-    } else if let Some(u) = reference_id(&list, "practitioner", "Practitioner")? {
+    } else if let Some(u) = reference_id(&s.list, "practitioner", "Practitioner")? {
         let uid: domain::UserId = u
             .parse()
             .map_err(|_| AppError::NotFound("Practitioner introuvable".into()))?;
@@ -30,20 +30,29 @@ pub(super) async fn search_appointments(
         .iter()
         .map(|(a, name)| interop::fhir::schedule::appointment(a, name))
         .collect();
-    Ok(bundle(
-        &state,
-        out,
-        &format!("Appointment?{}", raw.unwrap_or_default()),
-    ))
+    s.respond(&state, &api, out).await
+}
+
+/// The appointments of `pid` at the client's establishments.
+pub(super) async fn appointments_json(
+    state: &AppState,
+    api: &ApiActor,
+    pid: PatientId,
+) -> Result<Vec<Value>, AppError> {
+    Ok(schedule::of_patient(state.ctx(), &api.actor, pid)
+        .await?
+        .iter()
+        .map(|(a, name)| interop::fhir::schedule::appointment(a, name))
+        .collect())
 }
 
 /// `GET /fhir/Schedule`: the agendas open at the client's establishments.
 pub(super) async fn search_schedules(
     State(state): State<AppState>,
     api: ApiActor,
-    RawQuery(raw): RawQuery,
+    q: SearchQuery,
 ) -> ApiResult {
-    params(raw, &[])?;
+    let s = q.accept("Schedule", &[])?;
     let out = schedule::agendas(state.ctx(), &api.actor)
         .await?
         .into_iter()
@@ -52,7 +61,7 @@ pub(super) async fn search_schedules(
             interop::fhir::schedule::schedule(&u.to_string(), &name, &ests)
         })
         .collect();
-    Ok(bundle(&state, out, "Schedule"))
+    s.respond(&state, &api, out).await
 }
 
 /// `GET /fhir/Slot?schedule=Schedule/…`: its free slots over 14 days, at the
@@ -60,10 +69,10 @@ pub(super) async fn search_schedules(
 pub(super) async fn search_slots(
     State(state): State<AppState>,
     api: ApiActor,
-    RawQuery(raw): RawQuery,
+    q: SearchQuery,
 ) -> ApiResult {
-    let list = params(raw.clone(), &["schedule"])?;
-    let id = reference_id(&list, "schedule", "Schedule")?.ok_or_else(|| {
+    let s = q.accept("Slot", &["schedule"])?;
+    let id = reference_id(&s.list, "schedule", "Schedule")?.ok_or_else(|| {
         AppError::BadRequest(
             "required",
             "paramètre schedule=Schedule/id obligatoire".into(),
@@ -74,15 +83,11 @@ pub(super) async fn search_slots(
         .map_err(|_| AppError::NotFound("Schedule introuvable".into()))?;
     let mut out = Vec::new();
     for e in crate::services::directory::grant_establishments(&api.actor) {
-        for s in crate::services::schedule::free_slots(state.ctx(), uid, e, 14).await? {
-            out.push(interop::fhir::schedule::slot(id, &s));
+        for slot in crate::services::schedule::free_slots(state.ctx(), uid, e, 14).await? {
+            out.push(interop::fhir::schedule::slot(id, &slot));
         }
     }
-    Ok(bundle(
-        &state,
-        out,
-        &format!("Slot?{}", raw.unwrap_or_default()),
-    ))
+    s.respond(&state, &api, out).await
 }
 
 pub(super) fn consultation_view<'a>(
@@ -109,10 +114,10 @@ pub(super) fn consultation_view<'a>(
 pub(super) async fn search_medication_requests(
     State(state): State<AppState>,
     api: ApiActor,
-    RawQuery(raw): RawQuery,
+    q: SearchQuery,
 ) -> ApiResult {
-    let list = params(raw.clone(), &["patient"])?;
-    let pid = patient_param(&list)?;
+    let s = q.accept("MedicationRequest", &["patient"])?;
+    let pid = patient_param(&s.list)?;
     let mut out = Vec::new();
     for c in consultations::closed_of_patient(state.ctx(), &api.actor, pid).await? {
         let view = consultation_view(
@@ -122,9 +127,5 @@ pub(super) async fn search_medication_requests(
         );
         out.extend(interop::fhir::consultation::medication_requests(&view));
     }
-    Ok(bundle(
-        &state,
-        out,
-        &format!("MedicationRequest?{}", raw.unwrap_or_default()),
-    ))
+    s.respond(&state, &api, out).await
 }
