@@ -269,9 +269,91 @@ pub fn capability_statement(base: &str, software_version: &str, date: &str) -> V
                 }],
                 "description": "Jeton porteur obtenu sur POST /oauth/token (grant_type=client_credentials) avec une assertion signée (private_key_jwt, RS384 ou ES384 ; SMART Backend Services) ou un secret partagé ; portées system/… (SMART v2) appliquées en plus de la politique de l'établissement. Voir /.well-known/smart-configuration.",
             },
+            "searchParam": common_search_params(),
             "resource": resources(),
         }],
     })
+}
+
+/// The parameters every search takes (`CapabilityStatement.rest.searchParam`).
+fn common_search_params() -> Vec<Value> {
+    vec![
+        param(
+            "_count",
+            "number",
+            "Taille de page (50 par défaut, 200 au plus)",
+        ),
+        param(
+            "_offset",
+            "number",
+            "Décalage de page (liens first, previous et next du Bundle)",
+        ),
+        param(
+            "_sort",
+            "special",
+            "_lastUpdated, _id, et date pour les types datés ; - pour décroissant",
+        ),
+        param(
+            "_lastUpdated",
+            "date",
+            "Dernière modification : eq, gt, ge, lt, le + date ou instant (UTC)",
+        ),
+        param("_summary", "special", "count : le total seul"),
+        param(
+            "_include",
+            "special",
+            "Encounter:patient, DocumentReference:patient, Appointment:patient, Appointment:practitioner, HealthcareService:location",
+        ),
+        param(
+            "_revinclude",
+            "special",
+            "Sur Patient : Encounter:patient, DocumentReference:patient, Appointment:patient",
+        ),
+    ]
+}
+
+/// The `_include` and `_revinclude` pairs each type offers.
+fn with_includes(mut resources: Vec<Value>) -> Vec<Value> {
+    for r in &mut resources {
+        let ty = r
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let (include, revinclude): (&[&str], &[&str]) = match ty.as_str() {
+            "Encounter" => (&["Encounter:patient", "Encounter:subject"], &[]),
+            "DocumentReference" => (
+                &["DocumentReference:patient", "DocumentReference:subject"],
+                &[],
+            ),
+            "Appointment" => (
+                &[
+                    "Appointment:patient",
+                    "Appointment:actor",
+                    "Appointment:practitioner",
+                ],
+                &[],
+            ),
+            "Patient" => (
+                &[],
+                &[
+                    "Encounter:patient",
+                    "DocumentReference:patient",
+                    "Appointment:patient",
+                ],
+            ),
+            _ => (&[], &[]),
+        };
+        if let Some(o) = r.as_object_mut() {
+            if !include.is_empty() {
+                o.insert("searchInclude".into(), json!(include));
+            }
+            if !revinclude.is_empty() {
+                o.insert("searchRevInclude".into(), json!(revinclude));
+            }
+        }
+    }
+    resources
 }
 
 fn param(name: &str, ty: &str, doc: &str) -> Value {
@@ -283,7 +365,7 @@ fn param(name: &str, ty: &str, doc: &str) -> Value {
 fn resources() -> Vec<Value> {
     let mut v = read_and_write_resources();
     v.extend(searched_resources());
-    v
+    with_includes(v)
 }
 
 /// Patient, stays, beds, orientation and monitoring's questionnaires.
@@ -304,8 +386,6 @@ fn read_and_write_resources() -> Vec<Value> {
             param("family", "string", "Début d'un mot du nom de naissance ou d'usage, sans accents ni casse"),
             param("given", "string", "Début d'un prénom"),
             param("birthdate", "date", "Date de naissance exacte (AAAA-MM-JJ)"),
-            param("_count", "number", "Taille de page (200 au plus)"),
-            param("_offset", "number", "Décalage de page"),
         ],
     },
     {

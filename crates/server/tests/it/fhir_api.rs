@@ -50,6 +50,36 @@ async fn metadata_is_public_and_valid() {
             "AuditEvent"
         ]
     );
+    let common: Vec<&str> = cs["rest"][0]["searchParam"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        common,
+        [
+            "_count",
+            "_offset",
+            "_sort",
+            "_lastUpdated",
+            "_summary",
+            "_include",
+            "_revinclude"
+        ]
+    );
+    assert_eq!(
+        cs["rest"][0]["resource"][0]["searchRevInclude"],
+        json!([
+            "Encounter:patient",
+            "DocumentReference:patient",
+            "Appointment:patient"
+        ])
+    );
+    assert_eq!(
+        cs["rest"][0]["resource"][1]["searchInclude"][0],
+        "Encounter:patient"
+    );
     // What it claims is true: every declared resource answers (not 404).
     let token = app.token().await;
     let muller = app.demo_patient("Muller").await.id;
