@@ -1,5 +1,7 @@
-// Scenario "login": a doctor logs in with password and TOTP, searches a patient and
-// opens the patient's page. Every page passes axe-core and fits a phone screen.
+// Scenario "login": a doctor logs in with password and TOTP, searches a patient,
+// opens the patient's page and corrects her phone number on the record's form (the
+// INS traits of her qualified identity are locked there). Every page passes
+// axe-core and fits a phone screen.
 import { totp } from './totp.mjs';
 
 const DEMO_TOTP_SECRET = 'KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU';
@@ -42,11 +44,31 @@ export default async function login({ page, base, checkA11y, checkNoHorizontalSc
 
   await page.getByRole('link', { name: 'LAMBERT Monique' }).click();
   await page.getByRole('heading', { name: 'LAMBERT Monique' }).waitFor();
-  const facts = await page.locator('dl').innerText();
+  const facts = await page.locator('dl').first().innerText();
   expect(facts.includes('IPP') && facts.includes('INS'), `page patient incomplète: ${facts}`);
   expect(!facts.includes('non qualifiée'), 'identité qualifiée attendue pour la patiente de démonstration');
   await checkA11y(page, 'page patient');
   await checkNoHorizontalScroll(page, 'page patient');
+  const contacts = await page.getByRole('region', { name: 'Coordonnées' }).innerText();
+  expect(contacts.includes('Personne de confiance') && contacts.includes('Claire DUPONT'), `coordonnées incomplètes: ${contacts}`);
+
+  // The record's form: the traits of a qualified identity are locked; a wrong
+  // number is refused with what was typed kept; a right one is saved.
+  await page.getByRole('link', { name: "Modifier l'identité et les coordonnées" }).click();
+  await page.getByRole('heading', { name: /Modifier le dossier/ }).waitFor();
+  expect(await page.getByLabel('Nom de naissance').isDisabled(), 'traits INS verrouillés attendus (identité qualifiée)');
+  await checkA11y(page, 'dossier: identité et coordonnées');
+  await checkNoHorizontalScroll(page, 'dossier: identité et coordonnées');
+  await page.getByLabel('Téléphone portable').fill('06 12 34');
+  await page.getByRole('button', { name: 'Enregistrer' }).click();
+  await page.getByRole('alert').filter({ hasText: 'numéro de téléphone' }).waitFor();
+  expect((await page.getByLabel('Téléphone portable').inputValue()) === '06 12 34', 'la saisie est conservée après un refus');
+  await checkA11y(page, 'dossier: refus');
+  await page.getByLabel('Téléphone portable').fill('06 12 34 56 78');
+  await page.getByRole('button', { name: 'Enregistrer' }).click();
+  await page.getByRole('heading', { name: 'LAMBERT Monique' }).waitFor();
+  const saved = await page.getByRole('region', { name: 'Coordonnées' }).innerText();
+  expect(saved.includes('06 12 34 56 78'), `numéro enregistré attendu: ${saved}`);
 
   await page.getByRole('button', { name: 'Se déconnecter' }).click();
   await page.waitForURL(`${base}/login`);
