@@ -378,7 +378,7 @@ fn read_and_write_resources() -> Vec<Value> {
         "versioning": "versioned-update",
         "readHistory": false,
         "updateCreate": false,
-        "conditionalCreate": false,
+        "conditionalCreate": true,
         "conditionalUpdate": false,
         "conditionalDelete": "not-supported",
         "searchParam": [

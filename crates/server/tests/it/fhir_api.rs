@@ -447,6 +447,43 @@ async fn patient_demographics_over_the_api() {
         assert_eq!(r.status, 201, "{backend}: {}", r.text);
         let created = r.json();
         let id = created["id"].as_str().unwrap().to_owned();
+        // Conditional create: the same INS again is the same record (200), not a second one.
+        let ins = created["identifier"][0]["value"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let conditional = |b: Value, cond: String| {
+            app.http
+                .post(app.url("/fhir/Patient"))
+                .bearer_auth(&token)
+                .header("content-type", "application/fhir+json")
+                .header("if-none-exist", cond)
+                .body(b.to_string())
+                .send()
+        };
+        let r = read(
+            conditional(
+                body.clone(),
+                format!("identifier=urn:oid:1.2.250.1.213.1.4.8|{ins}"),
+            )
+            .await
+            .unwrap(),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{backend}: {}", r.text);
+        assert_eq!(r.json()["id"], id.as_str());
+        let r = read(
+            conditional(body.clone(), "family=Testeur".into())
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{backend}: only identifier");
+        let mut other = patient_body(8, "PROV");
+        other["identifier"] = json!([]);
+        let cond = format!("identifier=urn:oid:{}|NOPE", server::demo::DEMO_DOMAIN_OID);
+        let r = read(conditional(other, cond).await.unwrap()).await;
+        assert_eq!(r.status, 201, "{backend}: nobody carries it: created");
         let read_back = app
             .get(&format!("/fhir/Patient/{id}"), Some(&token))
             .await

@@ -55,30 +55,7 @@ pub(super) async fn search_patients(
     }
     let mut only_territory = None;
     if let Some(ident) = param(&list, "identifier") {
-        let (system, value) = ident
-            .split_once('|')
-            .filter(|(s, v)| !s.is_empty() && !v.is_empty())
-            .ok_or_else(|| {
-                AppError::BadRequest("invalid", "identifier: system|value attendu".into())
-            })?;
-        let oid = system.strip_prefix("urn:oid:").unwrap_or("");
-        if domain::InsKind::from_oid(oid).is_some() {
-            q.ins = Some(value.to_owned());
-        } else {
-            match crate::services::directory::territory_by_oid(state.ctx(), oid).await? {
-                Some(t) => {
-                    only_territory = Some(t.id);
-                    q.ipp = Some(value.to_owned());
-                }
-                None => {
-                    return Err(AppError::BadRequest(
-                        "not-supported",
-                        format!("système d'identifiant inconnu: {system}"),
-                    )
-                    .into());
-                }
-            }
-        }
+        only_territory = by_identifier(&state, ident, &mut q).await?;
     }
     let forbidden_domain = only_territory.is_some()
         && !api
@@ -121,6 +98,21 @@ pub(super) async fn create_patient(
     let bytes = body_bytes(body, &state, &headers)?;
     let oid = domain_oid(&state, creation_domain(&api)).await?;
     let input = parse_input(&state, &bytes, &oid)?;
+    if let Some(h) = headers.get("if-none-exist") {
+        let h = h
+            .to_str()
+            .map_err(|_| AppError::BadRequest("invalid", "If-None-Exist illisible".into()))?;
+        match existing(&state, &api, h).await?.as_slice() {
+            [] => {}
+            [(p, oid)] => return Ok(patient_response(&state, StatusCode::OK, p, oid).await?),
+            _ => {
+                return Err(AppError::PreconditionFailed(
+                    "If-None-Exist: plusieurs patients portent cet identifiant".into(),
+                )
+                .into());
+            }
+        }
+    }
     let p = patients::create(state.ctx(), &api.actor, input).await?;
     let mut resp = patient_response(&state, StatusCode::CREATED, &p, &oid).await?;
     if let Ok(v) = format!("{}/Patient/{}/_history/{}", base(&state), p.id, p.version).parse() {
@@ -211,4 +203,65 @@ pub(super) async fn merge_patients(
         StatusCode::OK,
         &patient_resource(&state, &merged, &oid).await?,
     ))
+}
+
+/// Reads `identifier=system|value` into `q`: an INS (any domain) or an IPP (the
+/// domain whose OID is the system, returned).
+async fn by_identifier(
+    state: &AppState,
+    ident: &str,
+    q: &mut PatientQuery,
+) -> Result<Option<TerritoryId>, AppError> {
+    let (system, value) = ident
+        .split_once('|')
+        .filter(|(s, v)| !s.is_empty() && !v.is_empty())
+        .ok_or_else(|| {
+            AppError::BadRequest("invalid", "identifier: system|value attendu".into())
+        })?;
+    let oid = system.strip_prefix("urn:oid:").unwrap_or("");
+    if domain::InsKind::from_oid(oid).is_some() {
+        q.ins = Some(value.to_owned());
+        return Ok(None);
+    }
+    match crate::services::directory::territory_by_oid(state.ctx(), oid).await? {
+        Some(t) => {
+            q.ipp = Some(value.to_owned());
+            Ok(Some(t.id))
+        }
+        None => Err(AppError::BadRequest(
+            "not-supported",
+            format!("système d'identifiant inconnu: {system}"),
+        )),
+    }
+}
+
+/// `If-None-Exist: identifier=system|value` (conditional create): the records
+/// already carrying that identifier, as the client may see them.
+async fn existing(
+    state: &AppState,
+    api: &ApiActor,
+    header: &str,
+) -> Result<Vec<(domain::identity::PatientRecord, String)>, AppError> {
+    let list: Vec<(String, String)> = serde_urlencoded::from_str(header.trim_start_matches('?'))
+        .map_err(|_| AppError::BadRequest("invalid", "If-None-Exist illisible".into()))?;
+    let ident = match list.as_slice() {
+        [(k, v)] if k == "identifier" => v,
+        _ => {
+            return Err(AppError::BadRequest(
+                "not-supported",
+                "If-None-Exist: seul identifier=system|value est pris en charge".into(),
+            ));
+        }
+    };
+    let mut q = PatientQuery {
+        limit: 2,
+        ..Default::default()
+    };
+    let only = by_identifier(state, ident, &mut q).await?;
+    if only.is_some_and(|t| !api.actor.grants.iter().any(|g| g.territory == t)) {
+        return Ok(Vec::new());
+    }
+    let mut found = patients::search(state.ctx(), &api.actor, &q, only).await?;
+    found.retain(|(p, _)| p.active());
+    Ok(found)
 }
