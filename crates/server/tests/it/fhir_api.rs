@@ -543,3 +543,85 @@ async fn patient_demographics_over_the_api() {
         validate_fhir(&[created, read_back, updated]);
     }
 }
+
+/// A client library nobody here wrote (fhirpy, from PyPI) drives the API:
+/// create, read, update, search, count, paging through the `next` links and
+/// conditional create, on both backends.
+#[tokio::test]
+async fn a_real_fhir_client_library_drives_the_api() {
+    for backend in BACKENDS {
+        // The links the Bundles carry use the public address: give the node its port.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let app = spawn_app_with(backend, |c| {
+            c.listen = format!("127.0.0.1:{port}");
+        })
+        .await;
+        let token = app.token().await;
+        let script = format!(
+            "{}/../../scripts/fhir_client.py",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let base = app.url("/fhir");
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("python3")
+                .arg(&script)
+                .arg(&base)
+                .arg(&token)
+                .output()
+                .expect("python3")
+        })
+        .await
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "{backend}: fhirpy failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let id = seen["created_id"].as_str().unwrap();
+        assert_eq!(seen["created_version"], "1", "{backend}");
+        assert_eq!(seen["read_family"], "Clientpy");
+        assert_eq!(seen["read_phone"], "0611111111", "{backend}: normalised");
+        assert_eq!(
+            (&seen["updated_version"], &seen["updated_city"]),
+            (&json!("2"), &json!("Lyon")),
+            "{backend}"
+        );
+        assert_eq!(seen["search_ids"], json!([id]));
+        assert_eq!(seen["count"], 21, "{backend}: 20 demo patients and ours");
+        let paged: Vec<&str> = seen["paged_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let mut unique = paged.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(
+            (paged.len(), unique.len()),
+            (21, 21),
+            "{backend}: six pages of four, each record once"
+        );
+        assert!(paged.contains(&id));
+        assert_eq!(
+            seen["get_or_create"],
+            json!([id, false]),
+            "{backend}: found, not created"
+        );
+        assert_eq!(seen["raw_links"], json!(["self", "first"]));
+        assert_eq!(
+            app.store
+                .count_patients(app.demo_patient("Lambert").await.territory)
+                .await
+                .unwrap(),
+            21,
+            "{backend}: no duplicate"
+        );
+    }
+}

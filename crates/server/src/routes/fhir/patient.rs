@@ -93,15 +93,23 @@ pub(super) async fn create_patient(
     State(state): State<AppState>,
     api: ApiActor,
     headers: HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let bytes = body_bytes(body, &state, &headers)?;
     let oid = domain_oid(&state, creation_domain(&api)).await?;
     let input = parse_input(&state, &bytes, &oid)?;
-    if let Some(h) = headers.get("if-none-exist") {
-        let h = h
-            .to_str()
-            .map_err(|_| AppError::BadRequest("invalid", "If-None-Exist illisible".into()))?;
+    // The condition in If-None-Exist (FHIR) or, as some clients send it
+    // (fhirpy, Aidbox), in the query string of the POST.
+    let condition = match headers.get("if-none-exist") {
+        Some(h) => Some(
+            h.to_str()
+                .map_err(|_| AppError::BadRequest("invalid", "If-None-Exist illisible".into()))?
+                .to_owned(),
+        ),
+        None => query.filter(|q| !q.is_empty()),
+    };
+    if let Some(h) = condition.as_deref() {
         match existing(&state, &api, h).await?.as_slice() {
             [] => {}
             [(p, oid)] => return Ok(patient_response(&state, StatusCode::OK, p, oid).await?),

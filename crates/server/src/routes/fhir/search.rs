@@ -253,8 +253,9 @@ impl SearchQuery {
             .filter(|(k, _)| k == "_lastUpdated")
             .map(|(_, v)| Bound::parse(v))
             .collect::<Result<Vec<_>, _>>()?;
+        // `_count=0` asks for the total alone, as `_summary=count` does.
         let summary_count = match param(&list, "_summary") {
-            None | Some("false") => false,
+            None | Some("false") => count == 0,
             Some("count") => true,
             Some(other) => {
                 return Err(AppError::BadRequest(
