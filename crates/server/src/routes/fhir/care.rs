@@ -52,10 +52,9 @@ pub(super) async fn encounters_json(
     api: &ApiActor,
     pid: PatientId,
 ) -> Result<Vec<Value>, AppError> {
-    let state = state.clone();
     let mut out = Vec::new();
     for e in patients::encounters(state.ctx(), &api.actor, pid).await? {
-        out.push(f::encounter(&encounter_view(&state, &e).await?));
+        out.push(f::encounter(&encounter_view(state, &e).await?));
     }
     // Closed teleconsultations at the client's establishments (class VR).
     for c in consultations::closed_of_patient(state.ctx(), &api.actor, pid).await? {

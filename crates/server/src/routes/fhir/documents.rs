@@ -35,12 +35,11 @@ pub(super) async fn document_references_json(
     api: &ApiActor,
     pid: PatientId,
 ) -> Result<Vec<Value>, AppError> {
-    let (state, api) = (state.clone(), api);
     let mut out = Vec::new();
     // Clinical documents (drafts only to their establishment's staff, never
     // through the API: validated ones).
-    let fhir_base = base(&state);
-    for d in client_documents(&state, &api, pid, "DocumentReference").await? {
+    let fhir_base = base(state);
+    for d in client_documents(state, api, pid, "DocumentReference").await? {
         let content = documents::stored_file(state.ctx(), d.id).await?;
         out.push(document_reference_json(&d, content.as_ref(), &fhir_base));
     }
