@@ -20,6 +20,7 @@ pub mod health;
 pub mod hours;
 pub mod kit;
 pub mod monitoring;
+pub mod my_data;
 pub mod oauth;
 pub mod orientation;
 pub mod record;
@@ -49,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .merge(documents::routes())
         .merge(monitoring::routes())
         .merge(record::routes())
+        .merge(my_data::routes())
         .merge(web::routes())
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(

@@ -415,6 +415,10 @@ async fn home(State(state): State<AppState>, w: WebUser) -> Result<Response, Pag
                 "/mon-compte".to_owned(),
                 "Mes coordonnées (e-mail)".to_owned(),
             ));
+            actions.push((
+                "/mes-donnees".to_owned(),
+                "Télécharger mes données".to_owned(),
+            ));
             Some(format!("/patients/{patient}"))
         }
         _ => None,

@@ -625,3 +625,116 @@ async fn a_real_fhir_client_library_drives_the_api() {
         );
     }
 }
+
+/// `Patient/$everything` as a client may read it, and the patient's own export
+/// from the portal (FHIR JSON and a readable PDF); both audited.
+#[tokio::test]
+async fn everything_for_a_client_and_the_patients_own_export() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let token = app.token().await;
+        let lambert = app.demo_patient("Lambert").await;
+        let r = app
+            .get(
+                &format!("/fhir/Patient/{}/$everything", lambert.id),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{backend}: {}", r.text);
+        let b = r.json();
+        let kinds: Vec<&str> = b["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["resource"]["resourceType"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds.first(), Some(&"Patient"), "{backend}: {kinds:?}");
+        assert_eq!(
+            kinds,
+            ["Patient", "OperationOutcome"],
+            "{backend}: her care is at the clinic, the client at the hospital: only her identity"
+        );
+        assert!(b.to_string().contains("hors de vos droits"), "{backend}");
+        validate_fhir(std::slice::from_ref(&b));
+        let r = app
+            .get(
+                "/fhir/Patient/01900000-0000-7000-8000-000000000000/$everything",
+                Some(&token),
+            )
+            .await;
+        assert_eq!(r.status, 404, "{backend}");
+
+        // The patient's own export.
+        let session = app.login(server::demo::PATIENT_LOGIN).await;
+        let home = app.get_page("/", &session).await;
+        assert!(
+            home.text.contains("/mes-donnees"),
+            "{backend}: linked from home"
+        );
+        let page = app.get_page("/mes-donnees", &session).await;
+        assert_eq!(page.status, 200, "{backend}");
+        let json_export = app.get_page("/mes-donnees.json", &session).await;
+        assert_eq!(json_export.status, 200);
+        assert!(
+            json_export
+                .header("content-disposition")
+                .unwrap()
+                .contains("mes-donnees.json")
+        );
+        let export: Value = serde_json::from_str(&json_export.text).unwrap();
+        assert_eq!(export["type"], "collection");
+        let kinds: Vec<&str> = export["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["resource"]["resourceType"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds[0], "Patient");
+        assert_eq!(export["entry"][0]["resource"]["id"], lambert.id.to_string());
+        assert!(
+            kinds.contains(&"CarePlan"),
+            "{backend}: her monitoring in {kinds:?}"
+        );
+        assert!(
+            !kinds.contains(&"OperationOutcome"),
+            "{backend}: nothing of her own left out: {}",
+            json_export.text
+        );
+        validate_fhir(std::slice::from_ref(&export));
+        let pdf = app
+            .http
+            .get(app.url("/mes-donnees.pdf"))
+            .header("cookie", format!("parcours_session={session}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(pdf.status(), 200);
+        let text = pdf_text(&pdf.bytes().await.unwrap());
+        for want in [
+            "IDENTITÉ",
+            "LAMBERT Monique",
+            "COORDONNÉES",
+            "Personne de confiance",
+        ] {
+            assert!(text.contains(want), "{backend}: {want} in {text}");
+        }
+        // A professional has no "Mes données".
+        let doctor = app.login("dr.martin").await;
+        assert_ne!(app.get_page("/mes-donnees.json", &doctor).await.status, 200);
+        let trail = app
+            .store
+            .list_audit(&store::audit::AuditFilter {
+                patient: Some(lambert.id.to_string()),
+                limit: 50,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(
+            trail
+                .iter()
+                .any(|e| e.actor_kind == "patient" && e.action == "read"),
+            "{backend}: the patient's own reads are audited"
+        );
+    }
+}

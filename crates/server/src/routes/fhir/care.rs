@@ -42,22 +42,22 @@ pub(super) async fn search_encounters(
 ) -> ApiResult {
     let s = q.accept("Encounter", &["patient"])?;
     let pid = patient_param(&s.list)?;
-    let out = encounters_json(&state, &api, pid).await?;
+    let out = encounters_json(&state, &api.actor, pid).await?;
     s.respond(&state, &api, out).await
 }
 
 /// The stays and closed teleconsultations of `pid` the client may read.
-pub(super) async fn encounters_json(
+pub(crate) async fn encounters_json(
     state: &AppState,
-    api: &ApiActor,
+    actor: &Actor,
     pid: PatientId,
 ) -> Result<Vec<Value>, AppError> {
     let mut out = Vec::new();
-    for e in patients::encounters(state.ctx(), &api.actor, pid).await? {
+    for e in patients::encounters(state.ctx(), actor, pid).await? {
         out.push(f::encounter(&encounter_view(state, &e).await?));
     }
     // Closed teleconsultations at the client's establishments (class VR).
-    for c in consultations::closed_of_patient(state.ctx(), &api.actor, pid).await? {
+    for c in consultations::closed_of_patient(state.ctx(), actor, pid).await? {
         let view = consultation_view(&c.consultation, &c.practitioner_name, c.start_ms);
         out.push(interop::fhir::consultation::encounter(&view));
     }
@@ -210,7 +210,7 @@ pub(super) async fn search_tasks(
     let s = q.accept("Task", &["focus", "patient"])?;
     if param(&s.list, "patient").is_some() {
         // The triage tasks of the patient's monitoring alerts.
-        let (_, resources) = monitoring_search(&state, &api, &s.list, "Task").await?;
+        let (_, resources) = monitoring_search(&state, &api.actor, &s.list, "Task").await?;
         return s.respond(&state, &api, resources).await;
     }
     let focus = param(&s.list, "focus")

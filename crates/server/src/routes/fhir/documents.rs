@@ -25,26 +25,26 @@ pub(super) async fn search_document_references(
     let Some(pid) = pid else {
         return s.respond(&state, &api, Vec::new()).await;
     };
-    let out = document_references_json(&state, &api, pid).await?;
+    let out = document_references_json(&state, &api.actor, pid).await?;
     s.respond(&state, &api, out).await
 }
 
 /// The validated documents and prescriptions of `pid` the client may read.
-pub(super) async fn document_references_json(
+pub(crate) async fn document_references_json(
     state: &AppState,
-    api: &ApiActor,
+    actor: &Actor,
     pid: PatientId,
 ) -> Result<Vec<Value>, AppError> {
     let mut out = Vec::new();
     // Clinical documents (drafts only to their establishment's staff, never
     // through the API: validated ones).
     let fhir_base = base(state);
-    for d in client_documents(state, api, pid, "DocumentReference").await? {
+    for d in documents::validated_of_patient(state.ctx(), actor, pid, "DocumentReference").await? {
         let content = documents::stored_file(state.ctx(), d.id).await?;
         out.push(document_reference_json(&d, content.as_ref(), &fhir_base));
     }
     let base = state.config.public_url();
-    for closed in consultations::closed_of_patient(state.ctx(), &api.actor, pid).await? {
+    for closed in consultations::closed_of_patient(state.ctx(), actor, pid).await? {
         let c = &closed.consultation;
         let url = format!("{base}/rdv/{}/ordonnance.pdf", c.appointment_id);
         let pdf = consultations::render_pdf(state.ctx(), c).await?;

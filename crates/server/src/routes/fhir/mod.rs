@@ -19,10 +19,12 @@ use crate::error::{ApiError, AppError, FHIR_JSON};
 use crate::extract::ApiActor;
 use crate::services::patients;
 use crate::state::AppState;
+use domain::policy::Actor;
 
 mod care;
 mod directory;
 mod documents;
+pub(crate) mod everything;
 mod monitoring;
 mod patient;
 mod schedule;
@@ -44,6 +46,10 @@ pub fn routes() -> Router<AppState> {
         .route("/DocumentReference/{id}", get(read_document_reference))
         .route("/Patient", get(search_patients).post(create_patient))
         .route("/Patient/$merge", post(merge_patients))
+        .route(
+            "/Patient/{id}/$everything",
+            get(everything::patient_everything),
+        )
         .route("/Patient/{id}", get(read_patient).put(update_patient))
         .route("/Encounter", get(search_encounters))
         .route("/Encounter/{id}", get(read_encounter))

@@ -7,9 +7,9 @@ use crate::services::monitoring::{self, Part};
 /// Monitoring resources of one patient (`patient` parameter), read under the
 /// clinical-read policy and audited: Task (triage), Flag (alerts), CarePlan
 /// (enrolments), Observation (answers), QuestionnaireResponse.
-pub(super) async fn monitoring_search(
+pub(crate) async fn monitoring_search(
     state: &AppState,
-    api: &ApiActor,
+    actor: &Actor,
     list: &[(String, String)],
     kind: &str,
 ) -> Result<(PatientId, Vec<Value>), AppError> {
@@ -24,7 +24,7 @@ pub(super) async fn monitoring_search(
         _ => Part::Responses,
     };
     let resource = format!("{kind}?patient={pid}");
-    let r = monitoring::record_of(state.ctx(), &api.actor, pid, part, &resource).await?;
+    let r = monitoring::record_of(state.ctx(), actor, pid, part, &resource).await?;
     let out = match kind {
         "Task" => r
             .alerts
@@ -86,7 +86,7 @@ pub(super) async fn search_monitoring(
 ) -> ApiResult {
     let State(state) = state;
     let s = q.accept(kind, &["patient"])?;
-    let (_, out) = monitoring_search(&state, &api, &s.list, kind).await?;
+    let (_, out) = monitoring_search(&state, &api.actor, &s.list, kind).await?;
     s.respond(&state, &api, out).await
 }
 

@@ -34,12 +34,12 @@ pub(super) async fn search_appointments(
 }
 
 /// The appointments of `pid` at the client's establishments.
-pub(super) async fn appointments_json(
+pub(crate) async fn appointments_json(
     state: &AppState,
-    api: &ApiActor,
+    actor: &Actor,
     pid: PatientId,
 ) -> Result<Vec<Value>, AppError> {
-    Ok(schedule::of_patient(state.ctx(), &api.actor, pid)
+    Ok(schedule::of_patient(state.ctx(), actor, pid)
         .await?
         .iter()
         .map(|(a, name)| interop::fhir::schedule::appointment(a, name))
@@ -118,8 +118,18 @@ pub(super) async fn search_medication_requests(
 ) -> ApiResult {
     let s = q.accept("MedicationRequest", &["patient"])?;
     let pid = patient_param(&s.list)?;
+    let out = medication_requests_json(&state, &api.actor, pid).await?;
+    s.respond(&state, &api, out).await
+}
+
+/// The prescriptions of `pid`'s closed teleconsultations `actor` may read.
+pub(crate) async fn medication_requests_json(
+    state: &AppState,
+    actor: &Actor,
+    pid: PatientId,
+) -> Result<Vec<Value>, AppError> {
     let mut out = Vec::new();
-    for c in consultations::closed_of_patient(state.ctx(), &api.actor, pid).await? {
+    for c in consultations::closed_of_patient(state.ctx(), actor, pid).await? {
         let view = consultation_view(
             &c.consultation,
             &c.practitioner_name,
@@ -127,5 +137,5 @@ pub(super) async fn search_medication_requests(
         );
         out.extend(interop::fhir::consultation::medication_requests(&view));
     }
-    s.respond(&state, &api, out).await
+    Ok(out)
 }

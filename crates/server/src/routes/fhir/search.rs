@@ -624,11 +624,11 @@ impl Search {
                     continue;
                 };
                 let found = match kind {
-                    "Encounter" => care::encounters_json(state, api, pid).await,
+                    "Encounter" => care::encounters_json(state, &api.actor, pid).await,
                     "DocumentReference" => {
-                        documents::document_references_json(state, api, pid).await
+                        documents::document_references_json(state, &api.actor, pid).await
                     }
-                    "Appointment" => schedule::appointments_json(state, api, pid).await,
+                    "Appointment" => schedule::appointments_json(state, &api.actor, pid).await,
                     _ => Ok(Vec::new()),
                 };
                 match found {
