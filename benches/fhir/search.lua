@@ -1,0 +1,20 @@
+-- wrk: Patient searches by family name and by birth date, paged (first argument: the token).
+local token, i = nil, 0
+local queries = {
+  "/fhir/Patient?family=ma&_count=20",
+  "/fhir/Patient?given=mar&_count=20&_sort=-_lastUpdated",
+  "/fhir/Patient?birthdate=1961-04-12",
+  "/fhir/Patient?_count=20&_offset=20",
+  "/fhir/Patient?_summary=count",
+}
+function init(args) token = args[1] end
+function request()
+  i = i + 1
+  return wrk.format("GET", queries[(i % #queries) + 1],
+    { ["Authorization"] = "Bearer " .. token, ["Accept"] = "application/fhir+json" })
+end
+function done(summary, latency, requests)
+  io.write(string.format("RESULT %d %d %d %.2f %.2f\n", summary.requests,
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.duration, latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
