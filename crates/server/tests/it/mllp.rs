@@ -630,6 +630,14 @@ async fn movements_follow_the_stay_and_cancels_undo_them() {
             )
             .await;
         assert_eq!(read.status, 200);
+        assert_eq!(
+            read.header("etag"),
+            Some(format!(
+                "W/\"{}\"",
+                e["meta"]["versionId"].as_str().unwrap()
+            )),
+            "{backend}: a versioned read carries its ETag"
+        );
         validate_fhir(&[e, read.json()]);
         // The clinic's integration client may not read the hospital's stays.
         let clinic = app

@@ -95,13 +95,23 @@ pub fn routes() -> Router<AppState> {
 
 type ApiResult = Result<Response, ApiError>;
 
+/// A FHIR answer; a single resource with a `meta.versionId` carries it as its
+/// `ETag` (every versioned read, not only the Patient's).
 fn fhir(status: StatusCode, body: &Value) -> Response {
-    (
+    let resp = (
         status,
         [(header::CONTENT_TYPE, FHIR_JSON)],
         body.to_string(),
     )
-        .into_response()
+        .into_response();
+    let version = (body.get("resourceType").and_then(Value::as_str) != Some("Bundle"))
+        .then(|| interop::json_at(body, &["meta", "versionId"]).as_str())
+        .flatten()
+        .and_then(|v| v.parse::<i64>().ok());
+    match version {
+        Some(v) => with_version(resp, v),
+        None => resp,
+    }
 }
 
 fn base(state: &AppState) -> String {
