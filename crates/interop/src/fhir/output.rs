@@ -495,11 +495,17 @@ fn searched_resources() -> Vec<Value> {
         }
         c
     };
-    let appointment_cap = with_params(
+    let mut appointment_cap = with_params(
         "Appointment",
-        "Rendez-vous aux établissements du client (patient=Patient/id ou practitioner=Practitioner/id).",
+        "Rendez-vous aux établissements du client (patient=Patient/id ou practitioner=Practitioner/id). create : réserve un créneau libre (voir Slot) pour un patient, avec les règles du secrétariat (confirmation au patient, SIU).",
         &["patient", "practitioner"],
     );
+    if let Some(o) = appointment_cap.as_object_mut() {
+        o.insert(
+            "interaction".into(),
+            json!([{"code": "search-type"}, {"code": "create"}]),
+        );
+    }
     let schedule_cap = with_params(
         "Schedule",
         "Agendas ouverts aux établissements du client.",

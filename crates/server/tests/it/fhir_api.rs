@@ -738,3 +738,81 @@ async fn everything_for_a_client_and_the_patients_own_export() {
         );
     }
 }
+
+/// An integrator books a free slot through `POST /fhir/Appointment`: the same
+/// rules as the desk (a taken slot is a conflict, a slot that does not exist is
+/// refused), the Appointment answered and found again.
+#[tokio::test]
+async fn an_appointment_is_booked_over_the_api() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let token = app.token().await;
+        let schedules = app.get("/fhir/Schedule", Some(&token)).await.json();
+        let mut booked = None;
+        for e in schedules["entry"].as_array().unwrap() {
+            let sid = e["resource"]["id"].as_str().unwrap();
+            let slots = app
+                .get(&format!("/fhir/Slot?schedule=Schedule/{sid}"), Some(&token))
+                .await
+                .json();
+            if let Some(s) = slots["entry"].as_array().unwrap().first() {
+                booked = Some((sid.to_owned(), s["resource"].clone()));
+                break;
+            }
+        }
+        let (practitioner, slot) = booked.expect("a free slot in the demo");
+        let patient = app.demo_patient("Mercier").await.id;
+        let body = json!({
+            "resourceType": "Appointment",
+            "status": "booked",
+            "start": slot["start"],
+            "serviceType": slot["serviceType"],
+            "participant": [
+                {"actor": {"reference": format!("Patient/{patient}")}},
+                {"actor": {"reference": format!("Practitioner/{practitioner}")}}
+            ]
+        });
+        let r = app
+            .send_json(Method::POST, "/fhir/Appointment", &token, &body)
+            .await;
+        assert_eq!(r.status, 201, "{backend}: {}", r.text);
+        let made = r.json();
+        assert_eq!(made["status"], "booked");
+        assert_eq!(made["start"], slot["start"]);
+        assert!(
+            r.header("location")
+                .unwrap()
+                .ends_with(made["id"].as_str().unwrap())
+        );
+        let again = app
+            .send_json(Method::POST, "/fhir/Appointment", &token, &body)
+            .await;
+        assert_eq!(
+            again.status, 409,
+            "{backend}: the slot is taken: {}",
+            again.text
+        );
+        let mut nowhere = body.clone();
+        nowhere["start"] = json!("2026-11-18T03:07:00Z");
+        let r = app
+            .send_json(Method::POST, "/fhir/Appointment", &token, &nowhere)
+            .await;
+        assert_eq!(r.status, 422, "{backend}: not a slot");
+        let found = app
+            .get(
+                &format!("/fhir/Appointment?patient=Patient/{patient}"),
+                Some(&token),
+            )
+            .await
+            .json();
+        assert!(
+            found["entry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["resource"]["id"] == made["id"]),
+            "{backend}"
+        );
+        validate_fhir(&[made, found]);
+    }
+}

@@ -71,7 +71,10 @@ pub fn routes() -> Router<AppState> {
             "/CarePlan",
             get(|s, a, q| search_monitoring(s, a, q, "CarePlan")),
         )
-        .route("/Appointment", get(search_appointments))
+        .route(
+            "/Appointment",
+            get(search_appointments).post(create_appointment),
+        )
         .route("/MedicationRequest", get(search_medication_requests))
         .route("/DocumentReference", get(search_document_references))
         .route("/List", get(search_submission_sets))
@@ -178,11 +181,16 @@ fn parse_input(
     domain_oid: &str,
 ) -> Result<f::ParsedPatient, AppError> {
     let today = state.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date();
-    f::parse_patient(bytes, domain_oid, today).map_err(|e| match e {
+    f::parse_patient(bytes, domain_oid, today).map_err(input_error)
+}
+
+/// A body that cannot be accepted, as the answer says it.
+fn input_error(e: f::FhirInputError) -> AppError {
+    match e {
         f::FhirInputError::Structure(m) => AppError::BadRequest("structure", m),
         f::FhirInputError::NotSupported(m) => AppError::Unprocessable("not-supported", m),
         f::FhirInputError::Rule(m) => AppError::Unprocessable("business-rule", m),
-    })
+    }
 }
 
 fn patient_id(id: &str) -> Result<PatientId, AppError> {

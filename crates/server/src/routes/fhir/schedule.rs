@@ -33,6 +33,69 @@ pub(super) async fn search_appointments(
     s.respond(&state, &api, out).await
 }
 
+/// `POST /fhir/Appointment`: books a free slot of a practitioner's agenda for a
+/// patient, at the named Organization or the client's establishment, as the
+/// desk would (same rules, same confirmation and SIU); 201 with the Appointment.
+pub(super) async fn create_appointment(
+    State(state): State<AppState>,
+    api: ApiActor,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let bytes = body_bytes(body, &state, &headers)?;
+    let a = interop::fhir::schedule::parse_appointment(&bytes).map_err(input_error)?;
+    let pid = patient_id(&a.patient)?;
+    let uid: UserId = a
+        .practitioner
+        .parse()
+        .map_err(|_| AppError::NotFound("Practitioner introuvable".into()))?;
+    let establishment: domain::EstablishmentId = match &a.establishment {
+        Some(e) => e
+            .parse()
+            .map_err(|_| AppError::NotFound("Organization introuvable".into()))?,
+        None => api.client.establishment,
+    };
+    let ctx = state.ctx();
+    if let Some(mode) = a.mode {
+        let slot = schedule::free_slots(ctx, uid, establishment, 60)
+            .await?
+            .into_iter()
+            .find(|s| s.start_ms == a.start_ms);
+        if let Some(s) = slot
+            && s.mode != mode
+        {
+            return Err(AppError::Unprocessable(
+                "business-rule",
+                format!("ce créneau est {} (serviceType)", s.mode.label_fr()),
+            )
+            .into());
+        }
+    }
+    let id = schedule::book(
+        ctx,
+        &api.actor,
+        &api.client.name,
+        pid,
+        uid,
+        establishment,
+        a.start_ms,
+    )
+    .await?;
+    let made = schedule::of_patient(ctx, &api.actor, pid)
+        .await?
+        .into_iter()
+        .find(|(x, _)| x.id.to_string() == id)
+        .ok_or_else(|| AppError::NotFound("rendez-vous introuvable".into()))?;
+    let mut resp = fhir(
+        StatusCode::CREATED,
+        &interop::fhir::schedule::appointment(&made.0, &made.1),
+    );
+    if let Ok(v) = format!("{}/Appointment/{id}", base(&state)).parse() {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
 /// The appointments of `pid` at the client's establishments.
 pub(crate) async fn appointments_json(
     state: &AppState,
