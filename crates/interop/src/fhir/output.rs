@@ -269,6 +269,10 @@ pub fn capability_statement(base: &str, software_version: &str, date: &str) -> V
                 }],
                 "description": "Jeton porteur obtenu sur POST /oauth/token (grant_type=client_credentials) avec une assertion signée (private_key_jwt, RS384 ou ES384 ; SMART Backend Services) ou un secret partagé ; portées system/… (SMART v2) appliquées en plus de la politique de l'établissement. Voir /.well-known/smart-configuration.",
             },
+            "interaction": [
+                {"code": "batch", "documentation": "Chaque entrée (GET, POST, PUT ; ifMatch, ifNoneExist) traitée comme une requête seule, 100 entrées au plus."},
+                {"code": "transaction", "documentation": "Soumission de documents MHD (ITI-65) seulement."}
+            ],
             "searchParam": common_search_params(),
             "resource": resources(),
         }],

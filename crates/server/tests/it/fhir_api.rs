@@ -816,3 +816,99 @@ async fn an_appointment_is_booked_over_the_api() {
         validate_fhir(&[made, found]);
     }
 }
+
+/// A `batch` Bundle: each entry answered on its own, through the same routes
+/// and rules as a single request (conditional create, If-Match, refusals).
+#[tokio::test]
+async fn a_batch_answers_each_entry_on_its_own() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let token = app.token().await;
+        let mercier = app.demo_patient("Mercier").await;
+        let mut good = patient_body(31, "PROV");
+        good["identifier"] = json!([]);
+        good["telecom"] = json!([{"system": "phone", "use": "mobile", "value": "0612345678"}]);
+        let mut bad = good.clone();
+        bad["telecom"] = json!([{"system": "phone", "value": "06"}]);
+        let current = app
+            .get(&format!("/fhir/Patient/{}", mercier.id), Some(&token))
+            .await
+            .json();
+        let batch = json!({
+            "resourceType": "Bundle",
+            "type": "batch",
+            "entry": [
+                {"resource": good, "request": {"method": "POST", "url": "Patient"}},
+                {"resource": bad, "request": {"method": "POST", "url": "Patient"}},
+                {"request": {"method": "GET", "url": format!("Patient/{}", mercier.id)}},
+                {"resource": current,
+                 "request": {"method": "PUT", "url": format!("Patient/{}", mercier.id), "ifMatch": "W/\"99\""}},
+                {"request": {"method": "DELETE", "url": "Patient/x"}},
+                {"request": {"method": "GET", "url": "http://elsewhere.example/fhir/Patient"}}
+            ]
+        });
+        let r = app.send_json(Method::POST, "/fhir", &token, &batch).await;
+        assert_eq!(r.status, 200, "{backend}: {}", r.text);
+        let b = r.json();
+        assert_eq!(b["type"], "batch-response");
+        let statuses: Vec<&str> = b["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["response"]["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                "201 Created",
+                "422 Unprocessable Entity",
+                "200 OK",
+                "412 Precondition Failed",
+                "400 Bad Request",
+                "400 Bad Request"
+            ],
+            "{backend}: {b}"
+        );
+        assert_eq!(
+            b["entry"][0]["resource"]["telecom"][0]["value"],
+            "0612345678"
+        );
+        assert!(
+            b["entry"][0]["response"]["location"]
+                .as_str()
+                .unwrap()
+                .contains("/Patient/")
+        );
+        assert!(
+            b["entry"][1]["response"]["outcome"]
+                .to_string()
+                .contains("téléphone")
+        );
+        assert_eq!(b["entry"][2]["resource"]["id"], mercier.id.to_string());
+        assert!(
+            b["entry"][4]["response"]["outcome"]
+                .to_string()
+                .contains("DELETE")
+        );
+        validate_fhir(std::slice::from_ref(&b));
+        // A transaction that is not a document submission is refused clearly.
+        let t = json!({"resourceType": "Bundle", "type": "history", "entry": []});
+        let r = app.send_json(Method::POST, "/fhir", &token, &t).await;
+        assert_eq!(r.status, 400, "{backend}");
+        assert!(r.outcome().contains("batch"));
+        // Without a token, every entry is refused as its own request would be.
+        let r = app
+            .http
+            .post(app.url("/fhir"))
+            .header("content-type", "application/fhir+json")
+            .body(batch.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            401,
+            "{backend}: the batch itself needs the token"
+        );
+    }
+}

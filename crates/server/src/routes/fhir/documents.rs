@@ -140,10 +140,25 @@ pub(super) async fn patient_by_identifier(
 pub(super) async fn transaction(
     State(state): State<AppState>,
     api: ApiActor,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult {
     let v: Value = serde_json::from_slice(&body)
         .map_err(|e| AppError::BadRequest("structure", format!("JSON illisible : {e}")))?;
+    match v.get("type").and_then(Value::as_str) {
+        Some("batch") => return super::batch::run(&state, &headers, &v).await,
+        Some("transaction") => {}
+        other => {
+            return Err(AppError::BadRequest(
+                "not-supported",
+                format!(
+                    "Bundle de type {:?} : batch, ou transaction pour une soumission de documents (ITI-65)",
+                    other.unwrap_or("")
+                ),
+            )
+            .into());
+        }
+    }
     let ids =
         crate::services::documents::receive(state.ctx(), &api.actor, &api.client.client_id, &v)
             .await?;

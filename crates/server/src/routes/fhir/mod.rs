@@ -21,6 +21,7 @@ use crate::services::patients;
 use crate::state::AppState;
 use domain::policy::Actor;
 
+mod batch;
 mod care;
 mod directory;
 mod documents;
