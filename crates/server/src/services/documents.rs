@@ -639,8 +639,9 @@ pub async fn content(
 
 /// Files the documents of an ITI-65 bundle received from an API client, each
 /// on the patient found by INS in the client's identity domain, at the client's
-/// establishment. A document already filed under its unique id is not filed
-/// twice (the same bundle resent answers the same). Their ids.
+/// establishment, and forwards each CDA to the DMP when the patient's is fed
+/// (as a mailed one is: `dmp_plan`). A document already filed under its unique
+/// id is not filed twice (the same bundle resent answers the same). Their ids.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn receive(
     ctx: Ctx<'_>,
@@ -679,6 +680,7 @@ pub async fn receive(
             .into_iter()
             .find(|k| k.loinc().0 == r.type_code)
             .unwrap_or(Kind::CrConsultation);
+        let forward = forward_to_dmp(ctx, &p, grant.establishment, kind, &r).await?;
         let id = ctx
             .store
             .file_document(
@@ -694,7 +696,7 @@ pub async fn receive(
                     content: r.content.clone(),
                     replaces: r.replaces.clone(),
                 },
-                &[],
+                forward.as_slice(),
                 &AuditActor::new(actor, Some(grant)),
                 ctx.now_ms(),
             )
@@ -713,6 +715,51 @@ pub async fn receive(
         }
     }
     Ok(ids)
+}
+
+/// The DMP copy of a document received by MHD: a CDA (its header names the
+/// author) goes to the DMP when the patient's is fed, as a mailed one does;
+/// another content (a PDF alone) is not a DMP document: no copy.
+async fn forward_to_dmp(
+    ctx: Ctx<'_>,
+    p: &domain::identity::PatientRecord,
+    establishment: EstablishmentId,
+    kind: Kind,
+    r: &interop::fhir::mhd::Received,
+) -> Result<Option<RecipientPlan>, AppError> {
+    if !r.content_type.contains("xml") {
+        return Ok(None);
+    }
+    let Ok(h) = interop::cda::read_header(&r.content) else {
+        return Ok(None);
+    };
+    let est = ctx.store.establishment(establishment).await?;
+    let now = ctx.now_ms();
+    let type_code = if h.type_code.0.is_empty() {
+        kind.loinc()
+    } else {
+        (h.type_code.0.as_str(), h.type_code.1.as_str())
+    };
+    let plan = dmp_plan(
+        ctx,
+        p,
+        &ForDmp {
+            key: format!("mhd:{}:dmp", r.unique_id),
+            establishment,
+            unique_id: &r.unique_id,
+            author: (h.author_rpps.as_deref(), &h.author),
+            custodian: (&est.finess, &est.name),
+            type_code,
+            class_code: kind.class(),
+            title: &r.title,
+            date_ms: now,
+            period_start_ms: now,
+            cda: &r.content,
+            replaces: r.replaces.as_deref(),
+        },
+    )
+    .await?;
+    Ok(Some(plan))
 }
 
 /// One establishment's dispatch dashboard.

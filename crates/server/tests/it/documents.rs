@@ -991,3 +991,73 @@ async fn each_establishment_sends_to_its_own_mhd_recipient_with_its_own_client()
     );
     let _ = std::fs::remove_file(secret);
 }
+
+/// A CDA received by MHD on Parcours's own recipient goes on to the patient's
+/// DMP when it is fed (as a mailed one does); a PDF alone is filed, not sent.
+#[tokio::test]
+async fn a_document_received_by_mhd_is_forwarded_to_the_dmp() {
+    use domain::documents::Recipient;
+    for backend in BACKENDS {
+        let (dmp, app) = spawn_with_dmp(backend, |_| {}).await;
+        let token = app.client_token("feed", server::demo::CLINIC_FINESS).await;
+        let ins = ins_of(&app).await;
+        let cda = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../shared/fixtures/cda/examples/DOC_NON_STRUCTURE_CDA-R2-N1.xml"),
+        )
+        .unwrap();
+        let header = interop::cda::read_header(&cda).unwrap();
+        let bundle = interop::fhir::mhd::provide_bundle(&interop::fhir::mhd::Submission {
+            unique_id: &header.unique_id,
+            submission_id: "31111111-2222-4333-8444-555555555555",
+            ins: (&ins, "1.2.250.1.213.1.4.8"),
+            author: (Some("10000012345"), "Dr Externe"),
+            custodian: ("450000013", "Clinique"),
+            type_code: ("11490-0", "Lettre de liaison"),
+            class_code: ("11", "Synthèse"),
+            title: "Lettre de liaison reçue",
+            date_ms: app.clock.now_ms(),
+            period_start_ms: app.clock.now_ms(),
+            cda: &cda,
+            replaces: None,
+        });
+        let r = app
+            .http
+            .post(app.url("/fhir"))
+            .bearer_auth(&token)
+            .header("content-type", "application/fhir+json")
+            .body(bundle.to_string())
+            .send()
+            .await
+            .unwrap();
+        let r = read(r).await;
+        assert_eq!(r.status, 200, "{backend}: {}", r.text);
+        let location = r.json()["entry"][0]["response"]["location"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let id = location.trim_start_matches("DocumentReference/").to_owned();
+        eventually("the received CDA reaches the DMP", async || {
+            recipient_state(&app, &id, Recipient::Dmp).await.0 == "delivered"
+        })
+        .await;
+        let there = dmp
+            .store
+            .document_by_unique_id(&header.unique_id)
+            .await
+            .unwrap()
+            .expect("filed in the DMP stand-in");
+        assert_eq!(there.title, "Lettre de liaison reçue", "{backend}");
+        let payload = app
+            .store
+            .outbox_message(&format!("mhd:{}:dmp", header.unique_id))
+            .await
+            .unwrap()
+            .unwrap()
+            .payload;
+        assert!(
+            payload.contains(&header.author),
+            "{backend}: the author read from the CDA header"
+        );
+    }
+}
