@@ -58,6 +58,8 @@ pub struct OruReport {
     pub receiver: (String, String),
     /// The patient.
     pub patient: PatientRecord,
+    /// The patient's addresses, phones, close ones (PID-11/13/14…, NK1).
+    pub demographics: domain::demographics::Demographics,
     /// OID of the identity domain (assigning authority of the IPP).
     pub domain_oid: String,
     /// OBR-2 placer order number (our id).
@@ -83,7 +85,8 @@ pub fn build(r: &OruReport) -> Result<String, hl7v2::PathError> {
         .set("MSH-11", "P")?
         .set("MSH-12", "2.5")?
         .set("MSH-18", "UNICODE UTF-8")?;
-    set_pid(&mut b, &r.patient, &r.domain_oid)?;
+    set_pid(&mut b, &r.patient, &r.demographics, &r.domain_oid)?;
+    crate::pam::details::write_nk1(&mut b, &r.demographics)?;
     b.set("OBR-1", "1")?
         .set("OBR-2", &r.order_id)?
         .set("OBR-4.1", &r.service.0)?
@@ -145,6 +148,7 @@ pub fn build(r: &OruReport) -> Result<String, hl7v2::PathError> {
 pub(crate) fn set_pid(
     b: &mut Builder,
     p: &PatientRecord,
+    d: &domain::demographics::Demographics,
     domain_oid: &str,
 ) -> Result<(), hl7v2::PathError> {
     b.set("PID-1", "1")?;
@@ -188,13 +192,36 @@ pub(crate) fn set_pid(
             "PROV"
         },
     )?;
-    Ok(())
+    crate::pam::details::write_pid(b, t, d)
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use domain::identity::{IdentityStatus, Traits};
+
+    /// An address, a mobile and a personne de confiance.
+    pub(crate) fn demographics() -> domain::demographics::Demographics {
+        use domain::demographics::*;
+        Demographics {
+            addresses: vec![Address {
+                use_: AddressUse::Home,
+                lines: vec!["3 rue des Lilas".into()],
+                postal_code: Some("45000".into()),
+                city: Some("Orléans".into()),
+                country: Some("FRA".into()),
+            }],
+            telecoms: vec![Telecom::parse(TelecomKind::Mobile, "0612345678").unwrap()],
+            contacts: vec![Contact {
+                role: ContactRole::Trusted,
+                relationship: Some(Relationship::Spouse),
+                family: "Lefèvre".into(),
+                given: Some("Paul".into()),
+                phone: None,
+            }],
+            ..Default::default()
+        }
+    }
 
     pub(crate) fn report(status: IdentityStatus) -> OruReport {
         let ins = domain::Ins::parse(domain::InsKind::Nir, "279035121518989").ok();
@@ -221,6 +248,7 @@ pub(crate) mod tests {
                 version: 1,
                 updated_at_ms: 0,
             },
+            demographics: demographics(),
             domain_oid: "1.2.250.1.999.42.1".into(),
             order_id: "Q1".into(),
             service: ("TLSV".into(), "Télésurveillance".into(), "L".into()),
@@ -277,6 +305,20 @@ pub(crate) mod tests {
             Some("279035121518989")
         );
         assert_eq!(m.get("PID-32").unwrap().as_deref(), Some("VALI"));
+        // The record's demographics: the address and phone in the PID, the
+        // personne de confiance in an NK1 right after it.
+        assert_eq!(m.get("PID-11(1).3").unwrap().as_deref(), Some("Orléans"));
+        assert_eq!(
+            m.get("PID-13(1).12").unwrap().as_deref(),
+            Some("0612345678")
+        );
+        assert_eq!(m.get("NK1-7.1").unwrap().as_deref(), Some("K"));
+        let names: Vec<&str> = m.segments().map(|s| s.name()).collect();
+        assert_eq!(
+            names.get(..4),
+            Some(&["MSH", "PID", "NK1", "OBR"][..]),
+            "{names:?}"
+        );
         assert_eq!(
             m.get("PID-5(2).1").unwrap().as_deref(),
             Some("Dupont^Durand"),

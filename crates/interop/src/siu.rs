@@ -22,6 +22,8 @@ pub struct SiuEvent<'a> {
     pub start: &'a str,
     /// The patient.
     pub patient: &'a PatientRecord,
+    /// The patient's addresses and phones (PID-11, 13, 14…; SIU has no NK1).
+    pub demographics: &'a domain::demographics::Demographics,
     /// OID of the identity domain.
     pub domain_oid: &'a str,
     /// The practitioner: RPPS (11 digits) if known, and name.
@@ -75,7 +77,7 @@ pub fn build(e: &SiuEvent<'_>) -> Result<String, hl7v2::PathError> {
         .set("SCH-16.2.1", e.practitioner.1)?
         .set("SCH-20.2.1", "Parcours")?
         .set("SCH-25.1", if cancelled { "Cancelled" } else { "Booked" })?;
-    crate::oru::set_pid(&mut b, e.patient, e.domain_oid)?;
+    crate::oru::set_pid(&mut b, e.patient, e.demographics, e.domain_oid)?;
     b.set("RGS-1", "1")?;
     b.set("AIP-1", "1")?;
     if let Some(rpps) = e.practitioner.0 {
@@ -98,6 +100,7 @@ mod tests {
     fn s12_and_s15_carry_the_appointment() {
         let patient =
             crate::oru::tests::report(domain::identity::IdentityStatus::Qualified).patient;
+        let demographics = crate::oru::tests::demographics();
         let mut a = Appointment {
             id: "0195f3c2-0000-7000-8000-000000000001".parse().unwrap(),
             practitioner: domain::UserId::new(),
@@ -117,6 +120,7 @@ mod tests {
                 appointment: a,
                 start: "20261130090000+0100",
                 patient: &patient,
+                demographics: &demographics,
                 domain_oid: "1.2.250.1.999.42.1",
                 practitioner: (Some("10000010011"), "Martin"),
             })
@@ -131,6 +135,16 @@ mod tests {
                 .unwrap_or_default()
         };
         assert_eq!(get("MSH-9.2"), "S12");
+        assert_eq!(
+            get("PID-11(1).1"),
+            "3 rue des Lilas",
+            "the address in the PID"
+        );
+        assert_eq!(get("PID-13(1).3"), "CP");
+        assert!(
+            m.segment("NK1", 1).is_none(),
+            "SIU^S12 has no NK1: the close ones stay out"
+        );
         assert_eq!(get("SCH-1.1"), "0195f3c2-0000-7000-8000-000000000001");
         assert_eq!(get("SCH-11.4"), "20261130090000+0100");
         assert_eq!(get("SCH-9"), "20");

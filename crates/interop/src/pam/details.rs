@@ -364,10 +364,9 @@ fn read_gp(m: &Message, patch: &mut DemographicsPatch, warnings: &mut Vec<AckErr
     }
 }
 
-/// Writes `d` (and the birthplace code of `t`) into the PID of `b` and appends
-/// its NK1 and ROL segments (call it right after the PID is set, before the
-/// PV1).
-pub fn write(b: &mut Builder, t: &Traits, d: &Demographics) -> Result<(), PathError> {
+/// Writes `d` (and the birthplace code of `t`) into the PID of `b`: PID-11,
+/// 13, 14, 15, 29, 30 (every message with a PID may carry them).
+pub fn write_pid(b: &mut Builder, t: &Traits, d: &Demographics) -> Result<(), PathError> {
     let mut rep = 0;
     for a in &d.addresses {
         rep += 1;
@@ -442,6 +441,12 @@ pub fn write(b: &mut Builder, t: &Traits, d: &Demographics) -> Result<(), PathEr
         b.set("PID-29", &day.strftime("%Y%m%d").to_string())?
             .set("PID-30", "Y")?;
     }
+    Ok(())
+}
+
+/// Appends the close ones of `d` as NK1 segments (call it right after the PID,
+/// in the messages whose structure has them: ADT, ORU^R01).
+pub fn write_nk1(b: &mut Builder, d: &Demographics) -> Result<(), PathError> {
     for (i, c) in d.contacts.iter().enumerate() {
         let seg = |f: &str| format!("NK1({})-{f}", i + 1);
         b.set(&seg("1"), &(i + 1).to_string())?
@@ -455,6 +460,11 @@ pub fn write(b: &mut Builder, t: &Traits, d: &Demographics) -> Result<(), PathEr
                 .set(&seg("5.12"), p)?;
         }
     }
+    Ok(())
+}
+
+/// Appends the GP of `d` as a ROL segment (`ODRP`, in ADT messages).
+pub fn write_rol(b: &mut Builder, d: &Demographics) -> Result<(), PathError> {
     if let Some(g) = &d.gp {
         b.set("ROL-2", "UC")?
             .set("ROL-3.1", "ODRP")?
@@ -731,7 +741,9 @@ mod tests {
             .unwrap()
             .set("PID-3.1", "IPP1")
             .unwrap();
-        write(&mut b, &t, &d).unwrap();
+        write_pid(&mut b, &t, &d).unwrap();
+        write_nk1(&mut b, &d).unwrap();
+        write_rol(&mut b, &d).unwrap();
         let text = b.encode();
         assert!(text.contains("\rNK1|1|Dupont^Paul|SPO|"), "{text}");
         assert!(

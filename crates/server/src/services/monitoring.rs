@@ -358,6 +358,7 @@ pub struct ReportTarget {
     pub destination: String,
     establishment: domain::EstablishmentId,
     patient: domain::identity::PatientRecord,
+    demographics: domain::demographics::Demographics,
     domain_oid: String,
     finess: String,
     timestamp: String,
@@ -375,6 +376,7 @@ pub async fn report_target(
     else {
         return Ok(None);
     };
+    let demographics = ctx.store.demographics(patient).await?;
     let patient = ctx.store.patient(patient).await?;
     let domain_oid = ctx.store.territory(patient.territory).await?.oid;
     let finess = ctx.store.establishment(establishment).await?.finess;
@@ -382,6 +384,7 @@ pub async fn report_target(
         destination,
         establishment,
         patient,
+        demographics,
         domain_oid,
         finess,
         timestamp: crate::fmt::hl7_now(ctx.clock.now()),
@@ -403,6 +406,7 @@ fn report_for(
         timestamp: t.timestamp.clone(),
         receiver: ("DPI".into(), t.finess.clone()),
         patient: t.patient.clone(),
+        demographics: t.demographics.clone(),
         domain_oid: t.domain_oid.clone(),
         order_id: short_id,
         service: (service.0.into(), service.1.into(), "L".into()),

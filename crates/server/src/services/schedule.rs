@@ -174,6 +174,7 @@ async fn siu(ctx: Ctx<'_>, a: &Appointment) -> Result<Option<NewMessage>, AppErr
         return Ok(None);
     };
     let patient = ctx.store.patient(a.patient).await?;
+    let demographics = ctx.store.demographics(a.patient).await?;
     let domain_oid = ctx.store.territory(patient.territory).await?.oid;
     let finess = ctx.store.establishment(a.establishment).await?.finess;
     let practitioner = ctx.store.user(a.practitioner).await?;
@@ -188,6 +189,7 @@ async fn siu(ctx: Ctx<'_>, a: &Appointment) -> Result<Option<NewMessage>, AppErr
         appointment: a,
         start: &crate::fmt::hl7_dtm(a.start_ms),
         patient: &patient,
+        demographics: &demographics,
         domain_oid: &domain_oid,
         practitioner: (practitioner.rpps.as_deref(), &practitioner.display_name),
     })

@@ -10,6 +10,7 @@ async fn report(app: &TestApp, control: &str) -> interop::oru::OruReport {
         timestamp: "20261123101500+0100".into(),
         receiver: ("DPI".into(), "CHVL".into()),
         patient,
+        demographics: Default::default(),
         domain_oid: server::demo::DEMO_DOMAIN_OID.into(),
         order_id: "Q1".into(),
         service: ("TLSV".into(), "Télésurveillance".into(), "L".into()),
