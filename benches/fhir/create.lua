@@ -22,8 +22,4 @@ function request()
   return wrk.format("POST", "/fhir/Patient",
     { ["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/fhir+json" }, body)
 end
-function done(summary, latency, requests)
-  io.write(string.format("RESULT %d %d %d %.2f %.2f\n", summary.requests,
-    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    summary.duration, latency:percentile(50) / 1000, latency:percentile(99) / 1000))
-end
+dofile("benches/fhir/report.lua")

@@ -81,6 +81,16 @@ fn s<'a>(v: &'a Value, path: &[&str]) -> &'a str {
     interop::json_at(v, path).as_str().unwrap_or("")
 }
 
+/// The strings of the array at `path`.
+fn strings<'a>(v: &'a Value, path: &[&str]) -> Vec<&'a str> {
+    interop::json_at(v, path)
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
 /// "2026-11-30T10:00:00Z" → "30/11/2026".
 fn day(text: &str) -> String {
     match (text.get(0..4), text.get(5..7), text.get(8..10)) {
@@ -98,12 +108,7 @@ fn readable(all: &[Value]) -> Vec<String> {
     };
     for p in all.iter().filter(|r| s(r, &["resourceType"]) == "Patient") {
         section(&mut lines, "Identité");
-        let given: Vec<&str> = interop::json_at(p, &["name", "0", "given"])
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
+        let given = strings(p, &["name", "0", "given"]);
         lines.push(format!(
             "{} {} — né(e) le {}",
             s(p, &["name", "0", "family"]).to_uppercase(),
@@ -128,12 +133,7 @@ fn readable(all: &[Value]) -> Vec<String> {
             .into_iter()
             .flatten()
         {
-            let street: Vec<&str> = interop::json_at(a, &["line"])
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
+            let street = strings(a, &["line"]);
             lines.push(format!(
                 "Adresse : {} {} {}",
                 street.join(", "),

@@ -152,21 +152,7 @@ pub async fn search(
     q: &PatientQuery,
     only: Option<TerritoryId>,
 ) -> Result<Vec<(PatientRecord, String)>, AppError> {
-    let mut domains = territories_for(actor, PatientAction::Search);
-    if let Some(t) = only {
-        domains.retain(|(d, _)| *d == t);
-    }
-    if domains.is_empty() {
-        return Err(deny(
-            ctx,
-            actor,
-            None,
-            PatientAction::Search,
-            "recherche de patients non autorisée pour vos rôles",
-            true,
-        )
-        .await);
-    }
+    let domains = search_domains(ctx, actor, only).await?;
     let mut out = Vec::new();
     let mut rows = Vec::new();
     for (territory, grant) in domains {
@@ -195,15 +181,13 @@ pub async fn search(
     Ok(out)
 }
 
-/// How many identities a search matches in every domain where the actor may
-/// search (`_summary=count`): no record is read, the search is audited.
-#[tracing::instrument(level = "debug", skip_all)]
-pub async fn count(
+/// The domains where `actor` may search (only `only`, when given); none is a
+/// refusal, audited.
+async fn search_domains(
     ctx: Ctx<'_>,
     actor: &Actor,
-    q: &PatientQuery,
     only: Option<TerritoryId>,
-) -> Result<usize, AppError> {
+) -> Result<Vec<(TerritoryId, domain::policy::Grant)>, AppError> {
     let mut domains = territories_for(actor, PatientAction::Search);
     if let Some(t) = only {
         domains.retain(|(d, _)| *d == t);
@@ -219,6 +203,19 @@ pub async fn count(
         )
         .await);
     }
+    Ok(domains)
+}
+
+/// How many identities a search matches in every domain where the actor may
+/// search (`_summary=count`): no record is read, the search is audited.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn count(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    q: &PatientQuery,
+    only: Option<TerritoryId>,
+) -> Result<usize, AppError> {
+    let domains = search_domains(ctx, actor, only).await?;
     let mut total = 0;
     let mut rows = Vec::new();
     for (territory, grant) in domains {

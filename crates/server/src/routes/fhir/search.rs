@@ -411,19 +411,8 @@ impl Search {
             .take(self.count)
             .collect();
         let has_more = self.offset + page.len() < total;
-        self.finish(state, api, page, Some(total), has_more).await
-    }
-
-    /// A page the store already filtered, sorted and cut (`has_more`: a next page).
-    pub(super) async fn respond_page(
-        self,
-        state: &AppState,
-        api: &ApiActor,
-        page: Vec<Value>,
-        total: Option<usize>,
-        has_more: bool,
-    ) -> ApiResult {
-        self.finish(state, api, page, total, has_more).await
+        self.respond_page(state, api, page, Some(total), has_more)
+            .await
     }
 
     /// Only the total (`_summary=count`).
@@ -476,7 +465,9 @@ impl Search {
         })
     }
 
-    async fn finish(
+    /// A page the store already filtered, sorted and cut (`has_more`: a next
+    /// page), with its links and includes.
+    pub(super) async fn respond_page(
         mut self,
         state: &AppState,
         api: &ApiActor,
