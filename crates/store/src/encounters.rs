@@ -57,6 +57,8 @@ pub struct EncounterRecord {
     pub ended_at_ms: Option<i64>,
     /// Version.
     pub version: i64,
+    /// Last change (Unix ms): FHIR `meta.lastUpdated`.
+    pub updated_at_ms: i64,
 }
 
 db_row! {
@@ -103,6 +105,7 @@ db_row! {
         started_at_ms: Option<i64>,
         ended_at_ms: Option<i64>,
         version: i64,
+        updated_at_ms: i64,
     }
 }
 
@@ -125,11 +128,12 @@ impl TryFrom<EncounterRow> for EncounterRecord {
             started_at_ms: r.started_at_ms,
             ended_at_ms: r.ended_at_ms,
             version: r.version,
+            updated_at_ms: r.updated_at_ms,
         })
     }
 }
 
-const ENCOUNTER_COLUMNS: &str = "id, patient_id, establishment_id, visit_number, status, class, unit, room, bed, started_at_ms, ended_at_ms, version";
+const ENCOUNTER_COLUMNS: &str = "id, patient_id, establishment_id, visit_number, status, class, unit, room, bed, started_at_ms, ended_at_ms, version, updated_at_ms";
 
 /// The stay of `mv`'s visit number: found (it must be `patient`'s), or
 /// opened (not for a cancellation). Its id.

@@ -40,6 +40,7 @@ pub fn encounter(c: &ConsultationView<'_>) -> Value {
     json!({
         "resourceType": "Encounter",
         "id": c.id,
+        "meta": {"lastUpdated": instant(c.closed_at_ms)},
         "status": "finished",
         "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "VR", "display": "virtual"},
         "serviceType": {"coding": [{"system": "urn:parcours:mode-consultation", "code": "teleconsultation", "display": "en téléconsultation"}]},

@@ -295,12 +295,12 @@ fn common_search_params() -> Vec<Value> {
         param(
             "_sort",
             "special",
-            "_lastUpdated, _id, et date pour les types datés ; - pour décroissant",
+            "_id, _lastUpdated (Patient, Encounter), et date pour les types datés ; - pour décroissant",
         ),
         param(
             "_lastUpdated",
             "date",
-            "Dernière modification : eq, gt, ge, lt, le + date ou instant (UTC)",
+            "Dernière modification (Patient, Encounter) : eq, gt, ge, lt, le + date ou instant (UTC)",
         ),
         param("_summary", "special", "count : le total seul"),
         param(
@@ -595,6 +595,8 @@ pub struct EncounterView {
     pub end_ms: Option<i64>,
     /// Version.
     pub version: i64,
+    /// Last change (Unix ms).
+    pub updated_ms: i64,
 }
 
 /// An Encounter resource.
@@ -607,7 +609,7 @@ pub fn encounter(e: &EncounterView) -> Value {
     let mut r = json!({
         "resourceType": "Encounter",
         "id": e.id,
-        "meta": {"versionId": e.version.to_string()},
+        "meta": {"versionId": e.version.to_string(), "lastUpdated": instant(e.updated_ms)},
         "identifier": [{
             "type": {"coding": [{"system": CS_V2_0203, "code": "VN"}]},
             "system": format!("urn:oid:{OID_IDNATSTRUCT}.{}", e.finess),

@@ -1223,6 +1223,24 @@ async fn fhir_searches_share_paging_sorting_and_includes() {
         ))
         .await;
         assert_eq!(b["total"], 0, "{backend}");
+        let b = get(format!(
+            "/fhir/Encounter?patient=Patient/{pid}&_lastUpdated=le2100-01-01&_sort=-_lastUpdated"
+        ))
+        .await;
+        assert_eq!(
+            b["total"], 2,
+            "{backend}: both stays carry meta.lastUpdated"
+        );
+        let r = app
+            .get(
+                &format!("/fhir/Appointment?patient=Patient/{pid}&_lastUpdated=ge2026-01-01"),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(
+            r.status, 400,
+            "{backend}: refused where resources do not carry it"
+        );
 
         // _include and _revinclude.
         let b = get(format!(

@@ -32,6 +32,7 @@ pub(super) async fn encounter_view(
         start_ms: e.started_at_ms,
         end_ms: e.ended_at_ms,
         version: e.version,
+        updated_ms: e.updated_at_ms,
     })
 }
 

@@ -163,6 +163,10 @@ pub(super) struct Search {
     extra: Vec<Value>,
 }
 
+/// The types whose resources carry `meta.lastUpdated` (`_lastUpdated` and
+/// `_sort=_lastUpdated` are refused elsewhere rather than answering nothing).
+const LAST_UPDATED: [&str; 2] = ["Patient", "Encounter"];
+
 /// Where a type's `date` is, for `_sort=date`.
 fn date_path(resource: &str) -> Option<&'static [&'static str]> {
     match resource {
@@ -228,14 +232,19 @@ impl SearchQuery {
                     None => (false, key),
                 };
                 let k = match name {
-                    "_lastUpdated" => SortKey::LastUpdated,
+                    "_lastUpdated" if LAST_UPDATED.contains(&resource) => SortKey::LastUpdated,
                     "_id" => SortKey::Id,
                     "date" if date_path(resource).is_some() => SortKey::Date,
                     other => {
                         return Err(AppError::BadRequest(
                             "not-supported",
                             format!(
-                                "_sort={other} non pris en charge pour {resource} (_lastUpdated, _id{})",
+                                "_sort={other} non pris en charge pour {resource} (_id{}{})",
+                                if LAST_UPDATED.contains(&resource) {
+                                    ", _lastUpdated"
+                                } else {
+                                    ""
+                                },
                                 if date_path(resource).is_some() {
                                     ", date"
                                 } else {
@@ -253,6 +262,15 @@ impl SearchQuery {
             .filter(|(k, _)| k == "_lastUpdated")
             .map(|(_, v)| Bound::parse(v))
             .collect::<Result<Vec<_>, _>>()?;
+        if !last_updated.is_empty() && !LAST_UPDATED.contains(&resource) {
+            return Err(AppError::BadRequest(
+                "not-supported",
+                format!(
+                    "_lastUpdated non pris en charge pour {resource} (ses ressources ne portent pas meta.lastUpdated ; {})",
+                    LAST_UPDATED.join(", ")
+                ),
+            ));
+        }
         // `_count=0` asks for the total alone, as `_summary=count` does.
         let summary_count = match param(&list, "_summary") {
             None | Some("false") => count == 0,
@@ -748,6 +766,12 @@ mod tests {
             ),
             ("_revinclude=Encounter:patient", "Encounter", "_revinclude"),
             ("_lastUpdated=hier", "Encounter", "_lastUpdated"),
+            (
+                "_lastUpdated=ge2026-01-01",
+                "Observation",
+                "meta.lastUpdated",
+            ),
+            ("_sort=-_lastUpdated", "Appointment", "_sort=_lastUpdated"),
         ] {
             match q(raw, false).accept(resource, &[]) {
                 Err(AppError::BadRequest(_, m)) => assert!(m.contains(needle), "{raw}: {m}"),
