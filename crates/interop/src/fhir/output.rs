@@ -507,7 +507,7 @@ fn searched_resources() -> Vec<Value> {
     if let Some(o) = appointment_cap.as_object_mut() {
         o.insert(
             "interaction".into(),
-            json!([{"code": "search-type"}, {"code": "create"}]),
+            json!([{"code": "read"}, {"code": "search-type"}, {"code": "create"}]),
         );
     }
     let schedule_cap = with_params(

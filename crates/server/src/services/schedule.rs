@@ -359,6 +359,26 @@ async fn with_names(
     Ok(out)
 }
 
+/// One appointment at `actor`'s establishments, with its practitioner's name
+/// (the patient's identity read audited); another establishment's is not found.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn one(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: domain::AppointmentId,
+) -> Result<(Appointment, String), AppError> {
+    let not_found = || AppError::NotFound("Appointment introuvable".into());
+    let a = ctx.store.appointment(id).await.map_err(|_| not_found())?;
+    // Another establishment's appointment is not found before anything is read.
+    let listed = with_names(ctx, actor, vec![a])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(not_found)?;
+    patients::read(ctx, actor, listed.0.patient).await?;
+    Ok(listed)
+}
+
 /// The patient's appointments at `actor`'s establishments (the patient's
 /// identity read audited).
 #[tracing::instrument(level = "debug", skip_all)]

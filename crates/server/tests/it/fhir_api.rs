@@ -798,6 +798,25 @@ async fn an_appointment_is_booked_over_the_api() {
             .send_json(Method::POST, "/fhir/Appointment", &token, &nowhere)
             .await;
         assert_eq!(r.status, 422, "{backend}: not a slot");
+        let read_back = app
+            .get(
+                &format!("/fhir/Appointment/{}", made["id"].as_str().unwrap()),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(read_back.status, 200, "{backend}: {}", read_back.text);
+        assert_eq!(read_back.json()["start"], made["start"]);
+        let clinic = app.client_token("other", server::demo::CLINIC_FINESS).await;
+        let elsewhere = app
+            .get(
+                &format!("/fhir/Appointment/{}", made["id"].as_str().unwrap()),
+                Some(&clinic),
+            )
+            .await;
+        assert_eq!(
+            elsewhere.status, 404,
+            "{backend}: another establishment's client"
+        );
         let found = app
             .get(
                 &format!("/fhir/Appointment?patient=Patient/{patient}"),

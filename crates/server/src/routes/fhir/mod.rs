@@ -76,6 +76,7 @@ pub fn routes() -> Router<AppState> {
             "/Appointment",
             get(search_appointments).post(create_appointment),
         )
+        .route("/Appointment/{id}", get(read_appointment))
         .route("/MedicationRequest", get(search_medication_requests))
         .route("/DocumentReference", get(search_document_references))
         .route("/List", get(search_submission_sets))

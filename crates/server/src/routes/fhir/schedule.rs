@@ -96,6 +96,22 @@ pub(super) async fn create_appointment(
     Ok(resp)
 }
 
+/// `GET /fhir/Appointment/{id}`: one appointment at the client's establishments.
+pub(super) async fn read_appointment(
+    State(state): State<AppState>,
+    api: ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let aid: domain::AppointmentId = id
+        .parse()
+        .map_err(|_| AppError::NotFound("Appointment introuvable".into()))?;
+    let (a, name) = schedule::one(state.ctx(), &api.actor, aid).await?;
+    Ok(fhir(
+        StatusCode::OK,
+        &interop::fhir::schedule::appointment(&a, &name),
+    ))
+}
+
 /// The appointments of `pid` at the client's establishments.
 pub(crate) async fn appointments_json(
     state: &AppState,
