@@ -346,13 +346,22 @@ fn locked_reason(p: &PatientRecord) -> Option<String> {
     })
 }
 
-fn page(w: &WebUser, p: &PatientRecord, v: Values, error: Option<String>) -> EditPage {
+/// The form for `p` with values `v`; `version` is the one the form was filled
+/// against (a refused form keeps it: sending it again cannot overwrite a change
+/// made meanwhile).
+fn page(
+    w: &WebUser,
+    p: &PatientRecord,
+    v: Values,
+    error: Option<String>,
+    version: i64,
+) -> EditPage {
     EditPage {
         title: format!("Modifier le dossier de {}", p.traits.display_name()),
         nav: nav(w),
         id: p.id.to_string(),
         csrf: w.session.csrf_token.clone(),
-        version: p.version,
+        version,
         locked: locked_reason(p),
         v,
         error,
@@ -386,7 +395,7 @@ async fn edit_page(
 ) -> Result<Response, PageError> {
     let (p, d) = editable(&state, &w, &id).await?;
     let v = values_of(&p, &d);
-    Ok(render(&page(&w, &p, v, None))?.into_response())
+    Ok(render(&page(&w, &p, v, None, p.version))?.into_response())
 }
 
 async fn save(
@@ -401,7 +410,7 @@ async fn save(
     let v = values_from(&f);
     let version: i64 = field(&f, "version").parse().unwrap_or(-1);
     let again = |error: String| -> Result<Response, PageError> {
-        let mut out = page(&w, &p, v.clone(), Some(error)).into_response_page()?;
+        let mut out = render(&page(&w, &p, v.clone(), Some(error), version))?.into_response();
         *out.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
         Ok(out)
     };
@@ -413,11 +422,5 @@ async fn save(
         Ok(_) => Ok(see_other(&format!("/patients/{}", p.id))),
         Err(AppError::Unprocessable(_, m) | AppError::Conflict(m)) => again(m),
         Err(e) => Err(e.into()),
-    }
-}
-
-impl EditPage {
-    fn into_response_page(self) -> Result<Response, AppError> {
-        Ok(render(&self)?.into_response())
     }
 }

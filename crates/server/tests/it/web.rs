@@ -414,10 +414,21 @@ async fn the_desk_edits_a_record_s_demographics() {
                 && edit.role.as_deref() == Some("secretary"),
             "{backend}: {edit:?}"
         );
-        // The same form again: its version is stale.
+        // The same form again: its version is stale; shown again, it keeps that
+        // version, so sending it once more cannot overwrite the change either.
         let r = app.post_form(&form_path, &cookie, &fields).await;
         assert_eq!(r.status, 422, "{backend}");
         assert!(r.text.contains("modifié entre-temps"), "{backend}");
+        assert!(
+            r.text
+                .contains(&format!("name=\"version\" value=\"{version}\"")),
+            "{backend}: the stale version kept"
+        );
+        assert_eq!(
+            app.post_form(&form_path, &cookie, &fields).await.status,
+            422,
+            "{backend}"
+        );
 
         // Lambert's identity is qualified: the traits are locked on the form,
         // and a birth name sent anyway is not taken.
