@@ -316,7 +316,17 @@ fn common_search_params() -> Vec<Value> {
     ]
 }
 
-/// The `_include` and `_revinclude` pairs each type offers.
+/// The monitoring types read by id (whose they are found from the id).
+const READ_BY_ID: [&str; 5] = [
+    "Observation",
+    "Flag",
+    "CarePlan",
+    "Task",
+    "QuestionnaireResponse",
+];
+
+/// The `_include` and `_revinclude` pairs each type offers, and the read of the
+/// monitoring types.
 fn with_includes(mut resources: Vec<Value>) -> Vec<Value> {
     for r in &mut resources {
         let ty = r
@@ -324,6 +334,12 @@ fn with_includes(mut resources: Vec<Value>) -> Vec<Value> {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_owned();
+        if READ_BY_ID.contains(&ty.as_str())
+            && let Some(list) = r.get_mut("interaction").and_then(Value::as_array_mut)
+            && !list.iter().any(|i| i["code"] == "read")
+        {
+            list.insert(0, json!({"code": "read"}));
+        }
         let (include, revinclude): (&[&str], &[&str]) = match ty.as_str() {
             "Encounter" => (&["Encounter:patient", "Encounter:subject"], &[]),
             "DocumentReference" => (

@@ -214,6 +214,33 @@ async fn the_weekly_questionnaire_from_the_portal() {
             4,
             "{backend}"
         );
+        // Each one read by its id, as its search gives it; not by the hospital's
+        // client, which does not follow her.
+        for (kind, bundle) in [
+            ("Observation", &obs),
+            ("Task", &tasks),
+            ("Flag", &flags),
+            ("CarePlan", &plans),
+            ("QuestionnaireResponse", &qr),
+        ] {
+            let one = &bundle["entry"][0]["resource"];
+            let path = format!("/fhir/{kind}/{}", one["id"].as_str().unwrap());
+            let r = app.get(&path, Some(&clinic_token)).await;
+            assert_eq!(r.status, 200, "{backend} {path}: {}", r.text);
+            assert_eq!(&r.json(), one, "{backend}: {kind} read as searched");
+            assert_eq!(
+                app.get(&path, Some(&token)).await.status,
+                403,
+                "{backend}: {path} for the hospital"
+            );
+        }
+        let r = app
+            .get(
+                "/fhir/Flag/01900000-0000-7000-8000-000000000000",
+                Some(&clinic_token),
+            )
+            .await;
+        assert_eq!(r.status, 404, "{backend}");
         validate_fhir(&[
             qs,
             q.json(),

@@ -65,6 +65,26 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/Flag", get(|s, a, q| search_monitoring(s, a, q, "Flag")))
         .route(
+            "/Flag/{id}",
+            get(|s, a, p| read_monitoring(s, a, p, "Flag")),
+        )
+        .route(
+            "/Task/{id}",
+            get(|s, a, p| read_monitoring(s, a, p, "Task")),
+        )
+        .route(
+            "/CarePlan/{id}",
+            get(|s, a, p| read_monitoring(s, a, p, "CarePlan")),
+        )
+        .route(
+            "/Observation/{id}",
+            get(|s, a, p| read_monitoring(s, a, p, "Observation")),
+        )
+        .route(
+            "/QuestionnaireResponse/{id}",
+            get(|s, a, p| read_monitoring(s, a, p, "QuestionnaireResponse")),
+        )
+        .route(
             "/Communication",
             get(|s, a, q| search_monitoring(s, a, q, "Communication")),
         )

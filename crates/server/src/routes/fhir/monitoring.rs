@@ -151,3 +151,49 @@ pub(super) async fn post_response(
     }
     Ok(resp)
 }
+
+/// `GET /fhir/{kind}/{id}` for the monitoring resources: whose it is is found
+/// from the id (the alert of a Flag or Task, the enrolment of a CarePlan, the
+/// response of a QuestionnaireResponse or of an Observation `{response}-{n}`),
+/// then the resource is read as that patient's search reads it (the policy,
+/// the audit); another's, or none, is not found.
+pub(super) async fn read_monitoring(
+    state: State<AppState>,
+    api: ApiActor,
+    Path(id): Path<String>,
+    kind: &'static str,
+) -> ApiResult {
+    let State(state) = state;
+    let not_found = || AppError::NotFound(format!("{kind} introuvable"));
+    let store = &state.store;
+    let pid = match kind {
+        "Flag" | "Task" => {
+            let aid: domain::AlertId = id.parse().map_err(|_| not_found())?;
+            store.alert(aid).await.map_err(|_| not_found())?.patient
+        }
+        "CarePlan" => {
+            let eid: domain::EnrolmentId = id.parse().map_err(|_| not_found())?;
+            store.enrolment(eid).await.map_err(|_| not_found())?.patient
+        }
+        _ => {
+            // A QuestionnaireResponse's id, or an Observation's `{response}-{n}`.
+            let response = match kind {
+                "Observation" => id.rsplit_once('-').map(|(r, _)| r).unwrap_or(""),
+                _ => id.as_str(),
+            };
+            let r = store.response(response).await.map_err(|_| not_found())?;
+            store
+                .enrolment(r.enrolment)
+                .await
+                .map_err(|_| not_found())?
+                .patient
+        }
+    };
+    let list = vec![("patient".to_owned(), pid.to_string())];
+    let (_, found) = monitoring_search(&state, &api.actor, &list, kind).await?;
+    let one = found
+        .into_iter()
+        .find(|r| r.get("id").and_then(Value::as_str) == Some(id.as_str()))
+        .ok_or_else(not_found)?;
+    Ok(fhir(StatusCode::OK, &one))
+}
