@@ -319,6 +319,20 @@ pub fn dmp_eligibility(
     }
 }
 
+/// Whether a professional may look this patient's DMP up: by INS, so only for
+/// a qualified identity, and only when a DMP may exist (not "none", not closed;
+/// unknown asks the DMP, which answers). The opposition to *feeding* does not
+/// forbid reading.
+pub fn dmp_consultable(identity_qualified: bool, state: DmpState) -> Result<(), NotEligible> {
+    if !identity_qualified {
+        return Err(NotEligible::IdentityNotQualified);
+    }
+    match state {
+        DmpState::Active | DmpState::Unknown => Ok(()),
+        DmpState::None | DmpState::Closed => Err(NotEligible::NoDmp),
+    }
+}
+
 /// The feed rate: documents pushed to the DMP among those eligible (`None` when
 /// nothing was eligible), and whether it meets the target.
 pub fn feed_rate(pushed: u64, eligible: u64) -> Option<(f64, bool)> {
@@ -671,6 +685,19 @@ mod tests {
                 "aucune identité qualifiée ne porte cette INS et aucun patient ne porte ces traits"
                     .into()
             )
+        );
+    }
+
+    #[test]
+    fn the_dmp_is_consulted_only_for_a_qualified_identity_with_a_dmp() {
+        use DmpState::*;
+        assert_eq!(dmp_consultable(true, Active), Ok(()));
+        assert_eq!(dmp_consultable(true, Unknown), Ok(()), "the DMP answers");
+        assert_eq!(dmp_consultable(true, None), Err(NotEligible::NoDmp));
+        assert_eq!(dmp_consultable(true, Closed), Err(NotEligible::NoDmp));
+        assert_eq!(
+            dmp_consultable(false, Active),
+            Err(NotEligible::IdentityNotQualified)
         );
     }
 }

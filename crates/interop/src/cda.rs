@@ -356,6 +356,55 @@ fn author_of(root: roxmltree::Node<'_, '_>) -> (String, Option<String>, Option<S
     (author, author_rpps, organisation)
 }
 
+/// A structured CDA's body as readable text: each section's title, then its
+/// narrative, one paragraph per block (tables and lists flattened); DTDs
+/// refused. For showing a document fetched from the DMP that has no PDF.
+pub fn readable_text(xml: &[u8]) -> Result<Vec<String>, String> {
+    let text = std::str::from_utf8(xml).map_err(|_| "le document n'est pas en UTF-8".to_owned())?;
+    let doc = roxmltree::Document::parse_with_options(
+        text,
+        roxmltree::ParsingOptions {
+            allow_dtd: false,
+            ..Default::default()
+        },
+    )
+    .map_err(|e| format!("XML illisible : {e}"))?;
+    let mut out = Vec::new();
+    for section in doc
+        .descendants()
+        .filter(|n| n.has_tag_name((V3, "section")))
+    {
+        if let Some(t) = child(section, "title").and_then(|t| t.text()) {
+            out.push(t.trim().to_uppercase());
+        }
+        if let Some(body) = child(section, "text") {
+            for block in body.children().filter(|n| n.is_element()) {
+                let words: Vec<&str> = block
+                    .descendants()
+                    .filter_map(|n| n.text())
+                    .flat_map(str::split_whitespace)
+                    .collect();
+                if !words.is_empty() {
+                    out.push(words.join(" "));
+                }
+            }
+            let direct: Vec<&str> = body
+                .children()
+                .filter(|n| n.is_text())
+                .filter_map(|n| n.text())
+                .flat_map(str::split_whitespace)
+                .collect();
+            if !direct.is_empty() {
+                out.push(direct.join(" "));
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err("aucun texte lisible dans ce document".into());
+    }
+    Ok(out)
+}
+
 /// Reads the header of a CDA R2 document; an error in French when it is not one.
 pub fn read_header(xml: &[u8]) -> Result<CdaHeader, String> {
     let text = std::str::from_utf8(xml).map_err(|_| "le document n'est pas en UTF-8".to_owned())?;
@@ -657,5 +706,26 @@ mod tests {
                 .replaces,
             None
         );
+    }
+
+    #[test]
+    fn a_structured_letter_reads_as_text_and_a_pdf_one_has_none() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/fixtures/cda/examples");
+        let ldl = std::fs::read(dir.join("LDL-SES_2022.01.xml")).unwrap();
+        let lines = readable_text(&ldl).unwrap();
+        assert!(lines.len() > 5, "{lines:?}");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l == &l.to_uppercase() && !l.is_empty()),
+            "section titles"
+        );
+        let pdf_only = std::fs::read(dir.join("DOC_NON_STRUCTURE_CDA-R2-N1.xml")).unwrap();
+        assert!(
+            readable_text(&pdf_only).is_err(),
+            "a level-1 PDF document has no sections"
+        );
+        assert!(readable_text(b"<!DOCTYPE x [<!ENTITY a 'b'>]><x/>").is_err());
     }
 }

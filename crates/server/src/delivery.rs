@@ -133,13 +133,13 @@ struct MhdClient {
 /// instance's; `None` when the recipient takes no token. A half-configured
 /// establishment is said (and retried: the file may be fixed meanwhile).
 async fn mhd_client(
-    state: &AppState,
-    m: &OutboxMessage,
+    store: &store::Store,
+    config: &crate::config::Config,
+    establishment: Option<domain::EstablishmentId>,
 ) -> Result<Option<MhdClient>, DeliveryError> {
     let t = |e: String| DeliveryError::Transient(e);
-    if let Some(e) = m.establishment() {
-        let settings = state
-            .store
+    if let Some(e) = establishment {
+        let settings = store
             .establishment_settings(e)
             .await
             .map_err(|e| t(format!("réglages de l'établissement : {e}")))?;
@@ -169,7 +169,7 @@ async fn mhd_client(
             }));
         }
     }
-    let c = &state.config;
+    let c = config;
     Ok(
         match (
             c.mhd_token_url.as_deref(),
@@ -189,9 +189,12 @@ async fn mhd_client(
 /// A bearer token for `client` (client credentials), kept per token
 /// endpoint and client until a minute before it expires: getting one costs
 /// the recipient a password hash, not something to pay once per document.
-async fn mhd_token(state: &AppState, client: &MhdClient) -> Result<String, DeliveryError> {
+async fn mhd_token(
+    tokens: &tokio::sync::Mutex<crate::state::MhdTokens>,
+    client: &MhdClient,
+) -> Result<String, DeliveryError> {
     let key = (client.token_url.clone(), client.client_id.clone());
-    let mut cached = state.mhd_token.lock().await;
+    let mut cached = tokens.lock().await;
     if let Some((t, until)) = cached.get(&key)
         && std::time::Instant::now() < *until
     {
@@ -251,9 +254,9 @@ pub async fn send_mhd(state: &AppState, m: &OutboxMessage) -> Result<(), Deliver
         .header("content-type", "application/fhir+json")
         .header("accept", "application/fhir+json")
         .body(m.payload.clone());
-    let client = mhd_client(state, m).await?;
+    let client = mhd_client(&state.store, &state.config, m.establishment()).await?;
     if let Some(client) = &client {
-        req = req.bearer_auth(mhd_token(state, client).await?);
+        req = req.bearer_auth(mhd_token(&state.mhd_token, client).await?);
     }
     let r = req
         .send()
@@ -284,6 +287,48 @@ pub async fn send_mhd(state: &AppState, m: &OutboxMessage) -> Result<(), Deliver
     } else {
         Err(DeliveryError::Refused(why))
     }
+}
+
+/// `GET url` at an MHD Document Responder (ITI-67 search, ITI-68 retrieve) as
+/// `establishment`'s client (its token, else the instance's): the media type
+/// and the body of a 2xx answer; the status said otherwise (a 401 drops the
+/// cached token).
+pub async fn mhd_get(
+    store: &store::Store,
+    config: &crate::config::Config,
+    tokens: &tokio::sync::Mutex<crate::state::MhdTokens>,
+    establishment: domain::EstablishmentId,
+    url: &str,
+) -> Result<(String, Vec<u8>), DeliveryError> {
+    let mut req = http().get(url).header("accept", "application/fhir+json");
+    let client = mhd_client(store, config, Some(establishment)).await?;
+    if let Some(client) = &client {
+        req = req.bearer_auth(mhd_token(tokens, client).await?);
+    }
+    let r = req
+        .send()
+        .await
+        .map_err(|e| DeliveryError::Transient(format!("MHD : {}", e.without_url())))?;
+    let status = r.status().as_u16();
+    if status == 401
+        && let Some(c) = client
+    {
+        tokens.lock().await.remove(&(c.token_url, c.client_id));
+    }
+    if !r.status().is_success() {
+        return Err(DeliveryError::Refused(format!("HTTP {status}")));
+    }
+    let media = r
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let body = r
+        .bytes()
+        .await
+        .map_err(|e| DeliveryError::Transient(format!("MHD : {}", e.without_url())))?;
+    Ok((media, body.to_vec()))
 }
 
 /// Records how a delivery went: delivered; refused by the receiver (retrying

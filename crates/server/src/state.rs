@@ -95,6 +95,7 @@ impl AppState {
             payment: self.payment.as_ref(),
             mailer: self.mailer.as_ref(),
             metrics: &self.metrics,
+            mhd_tokens: &self.mhd_token,
         }
     }
 

@@ -176,6 +176,63 @@ pub struct Received {
     pub replaces: Option<String>,
 }
 
+/// A document an MHD Document Responder lists (ITI-67), as shown to a
+/// professional before it is opened (ITI-68).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The DocumentReference's id at the responder.
+    pub id: String,
+    /// masterIdentifier.
+    pub unique_id: String,
+    /// Title (description, else the attachment's).
+    pub title: String,
+    /// LOINC type: code and display.
+    pub type_code: (String, String),
+    /// Date, as sent.
+    pub date: String,
+    /// current or superseded.
+    pub status: String,
+    /// The content's media type.
+    pub content_type: String,
+    /// Where the content is (ITI-68).
+    pub url: String,
+}
+
+/// Reads an ITI-67 answer (a searchset of DocumentReferences); entries of other
+/// kinds (an OperationOutcome) are passed over.
+pub fn read_search(v: &Value) -> Result<Vec<Found>, String> {
+    if at(v, &["resourceType"]) != "Bundle" {
+        return Err("une réponse Bundle (searchset) est attendue".into());
+    }
+    let s = |x: &Value, p: &[&str]| at(x, p).as_str().unwrap_or("").to_owned();
+    Ok(at(v, &["entry"])
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| at(e, &["resource"]))
+        .filter(|d| at(d, &["resourceType"]) == "DocumentReference")
+        .map(|d| {
+            let title = match s(d, &["description"]) {
+                t if t.is_empty() => s(d, &["content", "0", "attachment", "title"]),
+                t => t,
+            };
+            Found {
+                id: s(d, &["id"]),
+                unique_id: s(d, &["masterIdentifier", "value"]),
+                title,
+                type_code: (
+                    s(d, &["type", "coding", "0", "code"]),
+                    s(d, &["type", "coding", "0", "display"]),
+                ),
+                date: s(d, &["date"]),
+                status: s(d, &["status"]),
+                content_type: s(d, &["content", "0", "attachment", "contentType"]),
+                url: s(d, &["content", "0", "attachment", "url"]),
+            }
+        })
+        .collect())
+}
+
 /// Reads an ITI-65 bundle: every DocumentReference with its Binary (by the
 /// attachment URL), the size and SHA-1 hash checked when given. A clear
 /// message for whatever is missing or inconsistent.

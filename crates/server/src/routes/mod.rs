@@ -14,6 +14,7 @@ pub mod account;
 pub mod admin;
 pub mod beds;
 pub mod consultation;
+pub mod dmp;
 pub mod documents;
 pub mod fhir;
 pub mod health;
@@ -51,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .merge(monitoring::routes())
         .merge(record::routes())
         .merge(my_data::routes())
+        .merge(dmp::routes())
         .merge(web::routes())
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(

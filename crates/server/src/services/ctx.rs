@@ -38,6 +38,8 @@ pub struct Ctx<'a> {
     pub mailer: Option<&'a crate::mail::Mailer>,
     /// The counters exposed on `/metrics`.
     pub metrics: &'a crate::metrics::Metrics,
+    /// The MHD client's bearer tokens (per token endpoint and client).
+    pub mhd_tokens: &'a tokio::sync::Mutex<crate::state::MhdTokens>,
 }
 
 impl Ctx<'_> {

@@ -9,6 +9,7 @@ pub mod beds;
 pub mod consultations;
 pub mod ctx;
 pub mod directory;
+pub mod dmp;
 pub mod documents;
 pub mod enrolments;
 pub mod follow_up;

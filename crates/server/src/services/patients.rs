@@ -330,6 +330,17 @@ pub async fn update(
         .await?)
 }
 
+/// Loads a record and checks `action` on it for another area's use case (the
+/// DMP read): the refusal audited, the grant it was allowed under.
+pub async fn authorized_record(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: PatientId,
+    action: PatientAction,
+) -> Result<(PatientRecord, Option<domain::policy::Grant>), AppError> {
+    load_authorized(ctx, actor, id, action).await
+}
+
 /// A record's demographics, after an audited read of it (`read`, `overview`).
 pub async fn demographics(ctx: Ctx<'_>, id: PatientId) -> Result<Demographics, AppError> {
     Ok(ctx.store.demographics(id).await?)

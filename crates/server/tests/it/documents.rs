@@ -1061,3 +1061,160 @@ async fn a_document_received_by_mhd_is_forwarded_to_the_dmp() {
         );
     }
 }
+
+/// D9: from the patient's page a doctor lists what the DMP (here another
+/// Parcours as MHD responder) holds for the patient, opens a structured CDA as
+/// text, files a copy in the record; every consultation audited. A patient
+/// whose identity is not qualified cannot be looked up by INS.
+#[tokio::test]
+async fn a_doctor_reads_the_dmp_from_the_record_and_files_a_copy() {
+    for backend in BACKENDS {
+        // The DMP stand-in: its links must name its real address (ITI-68).
+        let port = free_port();
+        let dmp = spawn_app_with(backend, move |c| c.listen = format!("127.0.0.1:{port}")).await;
+        let feed = dmp
+            .client_token("hospital-feed", server::demo::CLINIC_FINESS)
+            .await;
+        let base = dmp.base.clone();
+        let app = spawn_app_with(backend, move |c| {
+            c.mhd_destination = Some(format!("{base}/fhir"));
+            c.mhd_token_url = Some(format!("{base}/oauth/token"));
+            c.mhd_client_id = Some("hospital-feed".into());
+            c.mhd_client_secret = Some("hospital-feed-secret".into());
+        })
+        .await;
+        // Someone else's letter in her DMP.
+        let ins = ins_of(&dmp).await;
+        let cda = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../shared/fixtures/cda/examples/LDL-SES_2022.01.xml"),
+        )
+        .unwrap();
+        let header = interop::cda::read_header(&cda).unwrap();
+        let bundle = interop::fhir::mhd::provide_bundle(&interop::fhir::mhd::Submission {
+            unique_id: &header.unique_id,
+            submission_id: "41111111-2222-4333-8444-555555555555",
+            ins: (&ins, "1.2.250.1.213.1.4.8"),
+            author: (Some("10000012345"), "Dr Ailleurs"),
+            custodian: ("450000013", "Clinique"),
+            type_code: ("11490-0", "Lettre de liaison"),
+            class_code: ("11", "Synthèse"),
+            title: "Lettre de liaison d'un autre hôpital",
+            date_ms: dmp.clock.now_ms(),
+            period_start_ms: dmp.clock.now_ms(),
+            cda: &cda,
+            replaces: None,
+        });
+        let r = dmp
+            .http
+            .post(dmp.url("/fhir"))
+            .bearer_auth(&feed)
+            .header("content-type", "application/fhir+json")
+            .body(bundle.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{backend}");
+
+        let lambert = app.demo_patient("Lambert").await.id;
+        let doctor = app.login("dr.martin").await;
+        let record = app.get_page(&format!("/patients/{lambert}"), &doctor).await;
+        assert!(
+            record.text.contains(&format!("/patients/{lambert}/dmp")),
+            "{backend}: linked"
+        );
+        let page = app
+            .get_page(&format!("/patients/{lambert}/dmp"), &doctor)
+            .await;
+        assert_eq!(page.status, 200, "{backend}: {}", page.text);
+        let title = "Lettre de liaison d&#39;un autre hôpital";
+        let at = page.text.find(title).expect("the letter listed");
+        let marker = format!("/patients/{lambert}/dmp/");
+        let from = at + page.text[at..].find(&marker).unwrap() + marker.len();
+        let doc: String = page.text[from..]
+            .chars()
+            .take_while(|c| *c != '"' && *c != '/')
+            .collect();
+        let opened = app
+            .get_page(&format!("/patients/{lambert}/dmp/{doc}"), &doctor)
+            .await;
+        assert_eq!(opened.status, 200, "{backend}: {}", opened.text);
+        let lines = interop::cda::readable_text(&cda).unwrap();
+        assert!(
+            opened.text.contains(lines[0].as_str()),
+            "{backend}: the CDA shown as text"
+        );
+        let csrf = csrf_field(&opened.text);
+        let r = app
+            .post_form(
+                &format!("/patients/{lambert}/dmp/{doc}/copier"),
+                &format!("parcours_session={doctor}"),
+                &[("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{backend}: {}", r.text);
+        let copy = app
+            .store
+            .document_by_unique_id(&header.unique_id)
+            .await
+            .unwrap()
+            .expect("the copy in the record");
+        assert_eq!(copy.patient, lambert);
+        assert_eq!(
+            r.header("location"),
+            Some(format!("/documents/{}", copy.id))
+        );
+        // Again: the same copy, not a second one.
+        let again = app
+            .post_form(
+                &format!("/patients/{lambert}/dmp/{doc}/copier"),
+                &format!("parcours_session={doctor}"),
+                &[("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(again.header("location"), r.header("location"), "{backend}");
+        let trail = app
+            .store
+            .list_audit(&store::audit::AuditFilter {
+                patient: Some(lambert.to_string()),
+                limit: 50,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let dmp_reads = trail.iter().filter(|e| e.action == "read-dmp").count();
+        assert!(
+            dmp_reads >= 3,
+            "{backend}: list, open and copy are audited ({dmp_reads})"
+        );
+
+        // A provisional identity cannot be looked up by INS: said on the page.
+        let clinic = app
+            .client_token("desk-api", server::demo::CLINIC_FINESS)
+            .await;
+        let mut body = patient_body(41, "PROV");
+        body["identifier"] = serde_json::json!([]);
+        let r = app
+            .send_json(reqwest::Method::POST, "/fhir/Patient", &clinic, &body)
+            .await;
+        let prov = r.json()["id"].as_str().unwrap().to_owned();
+        let page = app
+            .get_page(&format!("/patients/{prov}/dmp"), &doctor)
+            .await;
+        assert_eq!(page.status, 200, "{backend}");
+        assert!(
+            page.text.contains("identité non qualifiée"),
+            "{backend}: {}",
+            page.text
+        );
+        // The bed manager has no clinical access to her record.
+        let beds = app.login("lits.moreau").await;
+        assert_ne!(
+            app.get_page(&format!("/patients/{lambert}/dmp"), &beds)
+                .await
+                .status,
+            200,
+            "{backend}"
+        );
+    }
+}
