@@ -8,7 +8,8 @@
 // the GP, whose mail server holds the XDM mail; the patient downloads it from
 // her portal. Then a private surgeon's mail (written by Python's email,
 // zipfile and smtplib) arrives: it is filed on the right patient and forwarded
-// to the DMP. axe-core on every page.
+// to the DMP. From her record, the doctor reads her DMP (the second Parcours:
+// ITI-67 by INS, ITI-68) and opens the letter. axe-core on every page.
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
@@ -86,7 +87,7 @@ export default async function documents({ browser, base, prepared, track, checkA
   await desk.goto(`${base}/patients?nom=Lambert`);
   await desk.getByRole('link', { name: /LAMBERT/i }).first().click();
   await desk.locator('#dmp-badge').waitFor();
-  await desk.getByRole('link', { name: 'Documents' }).click();
+  await desk.getByRole('link', { name: 'Documents', exact: true }).click();
   await checkA11y(desk, 'documents du patient');
   await desk.getByLabel('Modèle').selectOption('lettre-liaison');
   await desk.getByRole('button', { name: 'Rédiger' }).click();
@@ -161,6 +162,23 @@ for p in m.iter_attachments():
   const cda = await binary.text();
   expect(binary.ok && cda.includes('<ClinicalDocument') && cda.includes('11490-0'), 'ITI-68 : le CDA');
   console.log(`  DMP : trouvé par INS (ITI-67), CDA rendu (ITI-68, ${cda.length} octets)`);
+
+  // From her record, the doctor reads her DMP (the second Parcours) and opens the letter.
+  await doctor.goto(`${base}/patients?nom=Lambert`);
+  await doctor.getByRole('link', { name: /LAMBERT/i }).first().click();
+  await doctor.getByRole('link', { name: 'Documents du DMP' }).click();
+  const dmpTable = doctor.getByRole('table', { name: 'Documents du DMP' });
+  await dmpTable.waitFor();
+  await checkA11y(doctor, 'documents du DMP');
+  await checkNoHorizontalScroll(doctor, 'documents du DMP');
+  const letterRow = dmpTable.locator('tr', { hasText: 'Lettre de liaison' }).first();
+  const [dmpPdf] = await Promise.all([
+    doctor.waitForEvent('download'),
+    letterRow.getByRole('link', { name: 'Ouvrir' }).click(),
+  ]);
+  const dmpBytes = readFileSync(await dmpPdf.path());
+  expect(dmpBytes.subarray(0, 5).toString('latin1') === '%PDF-', 'la lettre du DMP ouverte en PDF');
+  console.log(`  médecin : DMP de Mme Lambert lu depuis son dossier (ITI-67 puis ITI-68), lettre ouverte (${dmpBytes.length} octets)`);
 
   // The patient downloads it from her portal.
   const patient = track(await login(browser, base, 'patient.lambert', { totpStep: false }));
