@@ -297,6 +297,9 @@ pub enum NotEligible {
     /// No open DMP.
     #[error("pas de DMP ouvert pour ce patient")]
     NoDmp,
+    /// The patient refused that professionals consult their DMP (ZFA-11 `INC`).
+    #[error("le patient n'a pas consenti à la consultation de son DMP")]
+    NoConsultationConsent,
 }
 
 /// Whether this patient's DMP may be fed: a qualified identity, no opposition,
@@ -320,12 +323,20 @@ pub fn dmp_eligibility(
 }
 
 /// Whether a professional may look this patient's DMP up: by INS, so only for
-/// a qualified identity, and only when a DMP may exist (not "none", not closed;
-/// unknown asks the DMP, which answers). The opposition to *feeding* does not
-/// forbid reading.
-pub fn dmp_consultable(identity_qualified: bool, state: DmpState) -> Result<(), NotEligible> {
+/// a qualified identity; not when the patient refused consultation (`consent`
+/// `Some(false)`; not collected leaves it to the DMP, which enforces its own
+/// rules); and only when a DMP may exist (not "none", not closed; unknown asks
+/// the DMP, which answers). The opposition to *feeding* does not forbid reading.
+pub fn dmp_consultable(
+    identity_qualified: bool,
+    state: DmpState,
+    consent: Option<bool>,
+) -> Result<(), NotEligible> {
     if !identity_qualified {
         return Err(NotEligible::IdentityNotQualified);
+    }
+    if consent == Some(false) {
+        return Err(NotEligible::NoConsultationConsent);
     }
     match state {
         DmpState::Active | DmpState::Unknown => Ok(()),
@@ -691,12 +702,31 @@ mod tests {
     #[test]
     fn the_dmp_is_consulted_only_for_a_qualified_identity_with_a_dmp() {
         use DmpState::*;
-        assert_eq!(dmp_consultable(true, Active), Ok(()));
-        assert_eq!(dmp_consultable(true, Unknown), Ok(()), "the DMP answers");
-        assert_eq!(dmp_consultable(true, None), Err(NotEligible::NoDmp));
-        assert_eq!(dmp_consultable(true, Closed), Err(NotEligible::NoDmp));
+        assert_eq!(dmp_consultable(true, Active, Some(true)), Ok(()));
         assert_eq!(
-            dmp_consultable(false, Active),
+            dmp_consultable(true, Active, Option::None),
+            Ok(()),
+            "not collected"
+        );
+        assert_eq!(
+            dmp_consultable(true, Unknown, Option::None),
+            Ok(()),
+            "the DMP answers"
+        );
+        assert_eq!(
+            dmp_consultable(true, None, Option::None),
+            Err(NotEligible::NoDmp)
+        );
+        assert_eq!(
+            dmp_consultable(true, Closed, Some(true)),
+            Err(NotEligible::NoDmp)
+        );
+        assert_eq!(
+            dmp_consultable(true, Active, Some(false)),
+            Err(NotEligible::NoConsultationConsent)
+        );
+        assert_eq!(
+            dmp_consultable(false, Active, Some(true)),
             Err(NotEligible::IdentityNotQualified)
         );
     }

@@ -84,13 +84,16 @@ pub enum IdentityChange {
     },
 }
 
-/// PAM France ZFA: the DMP's state (ZFA-1) and the opposition to feeding it (ZFA-9).
+/// PAM France ZFA: the DMP's state (ZFA-1), the opposition to feeding it (ZFA-9)
+/// and the consent to professionals consulting it (ZFA-11).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dmp {
     /// The record's status.
     pub state: DmpState,
     /// Opposed (`IO`), not opposed (`INO`), or not collected (`None`).
     pub opposition: Option<bool>,
+    /// Consent given (`IC`), refused (`INC`), or not collected (`NA`: `None`).
+    pub consultation: Option<bool>,
 }
 
 /// A movement of a stay (PV1, ZBE, EVN).
@@ -302,6 +305,11 @@ pub fn read(
             opposition: match get(9).as_str() {
                 "IO" => Some(true),
                 "INO" => Some(false),
+                _ => None,
+            },
+            consultation: match get(11).as_str() {
+                "IC" => Some(true),
+                "INC" => Some(false),
                 _ => None,
             },
         }
@@ -723,6 +731,54 @@ mod tests {
         assert_eq!(parse_dtm("202611231015").map(|m| m % 60_000), Some(0));
         for bad in ["2026", "2026112X", "20261323", ""] {
             assert_eq!(parse_dtm(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_ans_zfa_samples_give_the_dmp_state_opposition_and_consent() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/fixtures/hl7v2/ansforge");
+        let cases = [
+            (
+                "ZFA_ConsentementConsultation_NonOppositionAlimentation.er7",
+                Some(false),
+                Some(true),
+            ),
+            (
+                "ZFA_NonConsentementConsultation_NonOppositionAlimentation.er7",
+                Some(false),
+                Some(false),
+            ),
+            (
+                "ZFA_NonConsentementConsultation_OppositionAlimentation.er7",
+                Some(true),
+                Some(false),
+            ),
+            (
+                "ZFA_NonRecueillieConsentementConsultation_NonOppositionAlimentation.er7",
+                Some(false),
+                None,
+            ),
+            (
+                "ZFA_NonRecueillieConsentementConsultation_NonRecueillieOppositionAlimentation.er7",
+                None,
+                None,
+            ),
+        ];
+        for (file, opposition, consultation) in cases {
+            let bytes = std::fs::read(dir.join(file)).unwrap();
+            let m = Message::parse(&bytes).unwrap();
+            let (_, event, _) = m.message_type();
+            let event = event.unwrap();
+            let e = read(&m, event, &|_, _| true, today()).unwrap();
+            let IdentityChange::Upsert { dmp: Some(d), .. } = e.identity else {
+                panic!("{file}: {e:?}")
+            };
+            assert_eq!(
+                (d.opposition, d.consultation),
+                (opposition, consultation),
+                "{file}"
+            );
         }
     }
 }

@@ -665,6 +665,20 @@ impl Store {
         })
     }
 
+    /// The patient's consent to professionals consulting their DMP (PAM France
+    /// ZFA-11): `None` when never collected.
+    pub async fn dmp_consultation_consent(&self, patient: PatientId) -> Result<Option<bool>> {
+        on_pool!(self, read, |pool| {
+            let row: Option<(Option<i64>,)> = sqlx::query_as(
+                "SELECT consultation_consent FROM patient_dmp WHERE patient_id = $1",
+            )
+            .bind(patient.to_string())
+            .fetch_optional(pool)
+            .await?;
+            Ok(row.and_then(|r| r.0).map(|v| v != 0))
+        })
+    }
+
     /// Records a patient's DMP status and opposition.
     pub async fn set_dmp(
         &self,

@@ -121,6 +121,9 @@ pub struct DmpFeed {
     pub state: domain::documents::DmpState,
     /// Opposition to feeding it; `None` when not collected (kept as it was).
     pub opposition: Option<bool>,
+    /// Consent to professionals consulting it (ZFA-11); `None` when not
+    /// collected (kept as it was).
+    pub consultation: Option<bool>,
 }
 
 const LOG_COLUMNS: &str = "id, received_at_ms, sender, control_id, message_type, status, errors, ack, raw, patient_id, establishment_id, replay_of";
@@ -352,14 +355,17 @@ async fn upsert(tx: &mut Tx<'_>, p: &NewPatient, now_ms: i64) -> Result<(Patient
     Ok((id, "update"))
 }
 
-/// What the feed says of the patient's DMP (an opposition not told is kept).
+/// What the feed says of the patient's DMP (an opposition or a consent not told
+/// is kept).
 async fn set_dmp(tx: &mut Tx<'_>, patient: PatientId, d: &DmpFeed, now_ms: i64) -> Result<()> {
-    q("INSERT INTO patient_dmp (patient_id, state, opposition, updated_at_ms) VALUES ($1, $2, COALESCE($3, 0), $4) \
-       ON CONFLICT (patient_id) DO UPDATE SET state = excluded.state, opposition = COALESCE($3, patient_dmp.opposition), updated_at_ms = excluded.updated_at_ms")
+    q("INSERT INTO patient_dmp (patient_id, state, opposition, updated_at_ms, consultation_consent) VALUES ($1, $2, COALESCE($3, 0), $4, $5) \
+       ON CONFLICT (patient_id) DO UPDATE SET state = excluded.state, opposition = COALESCE($3, patient_dmp.opposition), updated_at_ms = excluded.updated_at_ms, \
+       consultation_consent = COALESCE($5, patient_dmp.consultation_consent)")
     .bind(patient.to_string())
     .bind(d.state.code())
     .bind(d.opposition.map(i64::from))
     .bind(now_ms)
+    .bind(d.consultation.map(i64::from))
     .execute(tx)
     .await?;
     Ok(())

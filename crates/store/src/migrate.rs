@@ -117,6 +117,11 @@ pub const SQLITE: &[Migration] = &[
         name: "patient_demographics",
         sql: include_str!("../migrations/sqlite/0020_patient_demographics.sql"),
     },
+    Migration {
+        version: 21,
+        name: "dmp_consultation_consent",
+        sql: include_str!("../migrations/sqlite/0021_dmp_consultation_consent.sql"),
+    },
 ];
 
 /// PostgreSQL migrations.
@@ -220,6 +225,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 20,
         name: "patient_demographics",
         sql: include_str!("../migrations/postgres/0020_patient_demographics.sql"),
+    },
+    Migration {
+        version: 21,
+        name: "dmp_consultation_consent",
+        sql: include_str!("../migrations/postgres/0021_dmp_consultation_consent.sql"),
     },
 ];
 

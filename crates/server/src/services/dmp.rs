@@ -5,8 +5,8 @@
 //! record. Every consultation is audited (`read-dmp`); a copy is filed like a
 //! received document (`source = dmp`).
 //!
-//! Not here: the patient's consent to consultation (PAM France ZFA-11) is not
-//! kept by Parcours yet, so it is not checked (the issue 18 note says so).
+//! The patient's consent to consultation (PAM France ZFA-11, from the GAM) is
+//! checked first: refused, nothing is asked of the DMP.
 
 use domain::PatientId;
 use domain::audit::AuditActor;
@@ -42,8 +42,9 @@ async fn consult(ctx: Ctx<'_>, actor: &Actor, pid: PatientId) -> Result<Consult,
         ));
     };
     let (state, _) = ctx.store.dmp_of(pid).await?;
+    let consent = ctx.store.dmp_consultation_consent(pid).await?;
     let ins = p.ins.as_ref().filter(|_| p.status.ins_exchangeable());
-    dmp_consultable(ins.is_some(), state)
+    dmp_consultable(ins.is_some(), state, consent)
         .map_err(|e| AppError::Unprocessable("business-rule", e.to_string()))?;
     let Some(ins) = ins else {
         return Err(AppError::Unprocessable(

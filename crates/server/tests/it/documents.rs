@@ -1188,6 +1188,63 @@ async fn a_doctor_reads_the_dmp_from_the_record_and_files_a_copy() {
             "{backend}: list, open and copy are audited ({dmp_reads})"
         );
 
+        // Her GAM says she refuses consultation (PAM France ZFA-11 INC): the DMP
+        // is not asked any more, and the page says why.
+        let record = app.store.patient(lambert).await.unwrap();
+        let clinic_id = app.establishment_id(server::demo::CLINIC_FINESS).await;
+        let feed = store::hl7::IdentityFeed::Upsert {
+            territory: record.territory,
+            establishment: clinic_id,
+            ipp: record.ipp.clone(),
+            traits: record.traits.clone(),
+            ins: record.ins.clone(),
+            status: record.status,
+            dmp: Some(store::hl7::DmpFeed {
+                state: domain::documents::DmpState::Active,
+                opposition: None,
+                consultation: Some(false),
+            }),
+            demographics: Default::default(),
+        };
+        let log = store::hl7::NewHl7Message {
+            received_at_ms: app.clock.now_ms(),
+            sender: "GAM|CLINIQUE".into(),
+            control_id: Some("zfa-inc".into()),
+            message_type: "ADT^A31".into(),
+            status: "accepted".into(),
+            errors: String::new(),
+            ack: "MSA|AA".into(),
+            raw: b"MSH".to_vec(),
+            replay_of: None,
+            establishment: Some(clinic_id),
+        };
+        app.store
+            .apply_identity_feed(
+                &feed,
+                None,
+                &domain::audit::AuditActor::system("test"),
+                &log,
+                app.clock.now_ms(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            app.store.dmp_consultation_consent(lambert).await.unwrap(),
+            Some(false)
+        );
+        let refused = app
+            .get_page(&format!("/patients/{lambert}/dmp"), &doctor)
+            .await;
+        assert!(
+            refused.text.contains("pas consenti à la consultation"),
+            "{backend}: {}",
+            refused.text
+        );
+        assert!(
+            !refused.text.contains("Ouvrir"),
+            "{backend}: nothing listed"
+        );
+
         // A provisional identity cannot be looked up by INS: said on the page.
         let clinic = app
             .client_token("desk-api", server::demo::CLINIC_FINESS)

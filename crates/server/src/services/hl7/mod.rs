@@ -51,6 +51,7 @@ fn feeds(
             dmp: dmp.map(|d| store::hl7::DmpFeed {
                 state: d.state,
                 opposition: d.opposition,
+                consultation: d.consultation,
             }),
             demographics,
         },
