@@ -65,17 +65,7 @@ pub(super) async fn patient_everything(
     let b = base(&state);
     let mut entries: Vec<Value> = resources
         .iter()
-        .map(|r| {
-            serde_json::json!({
-                "fullUrl": format!(
-                    "{b}/{}/{}",
-                    r.get("resourceType").and_then(Value::as_str).unwrap_or(""),
-                    r.get("id").and_then(Value::as_str).unwrap_or("")
-                ),
-                "resource": r,
-                "search": {"mode": "match"},
-            })
-        })
+        .map(|r| search::entry(&b, r, "match"))
         .collect();
     if !left_out.is_empty() {
         entries.push(serde_json::json!({

@@ -316,6 +316,20 @@ impl SearchQuery {
     }
 }
 
+/// `{base}/{resourceType}/{id}`: a searchset entry's fullUrl.
+pub(super) fn full_url(base: &str, r: &Value) -> String {
+    format!(
+        "{base}/{}/{}",
+        r.get("resourceType").and_then(Value::as_str).unwrap_or(""),
+        r.get("id").and_then(Value::as_str).unwrap_or("")
+    )
+}
+
+/// A searchset entry of `r` in `mode` (match, include).
+pub(super) fn entry(base: &str, r: &Value, mode: &str) -> Value {
+    json!({"fullUrl": full_url(base, r), "resource": r, "search": {"mode": mode}})
+}
+
 /// `meta.lastUpdated` (or the type's date) in Unix ms.
 fn instant_at(r: &Value, path: &[&str]) -> Option<i64> {
     let v = interop::json_at(r, path).as_str()?;
@@ -469,18 +483,20 @@ impl Search {
         }
     }
 
-    /// The OperationOutcome listing what was ignored, if anything.
-    fn outcome(&self) -> Option<Value> {
+    /// What was ignored, said once for the OperationOutcomes, if anything.
+    fn ignored_note(&self) -> Option<String> {
         (!self.ignored.is_empty()).then(|| {
-            f::operation_outcome(
-                "warning",
-                "not-supported",
-                &format!(
-                    "paramètres ignorés (Prefer: handling=lenient): {}",
-                    self.ignored.join(", ")
-                ),
+            format!(
+                "paramètres ignorés (Prefer: handling=lenient): {}",
+                self.ignored.join(", ")
             )
         })
+    }
+
+    /// The OperationOutcome listing what was ignored, if anything.
+    fn outcome(&self) -> Option<Value> {
+        self.ignored_note()
+            .map(|n| f::operation_outcome("warning", "not-supported", &n))
     }
 
     /// A page the store already filtered, sorted and cut (`has_more`: a next
@@ -508,17 +524,7 @@ impl Search {
                 json!({"relation": "next", "url": self.url(&b, Some(self.offset + self.count))}),
             );
         }
-        let full_url = |r: &Value| {
-            format!(
-                "{b}/{}/{}",
-                r.get("resourceType").and_then(Value::as_str).unwrap_or(""),
-                r.get("id").and_then(Value::as_str).unwrap_or("")
-            )
-        };
-        let mut entries: Vec<Value> = page
-            .iter()
-            .map(|r| json!({"fullUrl": full_url(r), "resource": r, "search": {"mode": "match"}}))
-            .collect();
+        let mut entries: Vec<Value> = page.iter().map(|r| entry(&b, r, "match")).collect();
         let mut seen: Vec<String> = entries
             .iter()
             .filter_map(|e| e["fullUrl"].as_str().map(str::to_owned))
@@ -527,21 +533,13 @@ impl Search {
         let mut more = self.included(state, api, &page, &mut omitted).await?;
         more.extend(std::mem::take(&mut self.extra));
         for extra in more {
-            let url = full_url(&extra);
+            let url = full_url(&b, &extra);
             if !seen.contains(&url) {
-                entries.push(
-                    json!({"fullUrl": url, "resource": extra, "search": {"mode": "include"}}),
-                );
+                entries.push(entry(&b, &extra, "include"));
                 seen.push(url);
             }
         }
-        let mut notes = Vec::new();
-        if !self.ignored.is_empty() {
-            notes.push(format!(
-                "paramètres ignorés (Prefer: handling=lenient): {}",
-                self.ignored.join(", ")
-            ));
-        }
+        let mut notes: Vec<String> = self.ignored_note().into_iter().collect();
         if !omitted.is_empty() {
             notes.push(format!(
                 "ressources incluses omises (hors de vos droits ou introuvables): {}",
