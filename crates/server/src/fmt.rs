@@ -41,3 +41,12 @@ pub(crate) fn paris_today(now: jiff::Timestamp) -> jiff::civil::Date {
         .map(|z| z.date())
         .unwrap_or_else(|_| now.to_zoned(jiff::tz::TimeZone::UTC).date())
 }
+
+/// A FHIR date or dateTime as French shows it: "2026-11-30T10:00:00+01:00" →
+/// "30/11/2026" (the text as it is when it is not one).
+pub(crate) fn fhir_day(text: &str) -> String {
+    match (text.get(0..4), text.get(5..7), text.get(8..10)) {
+        (Some(y), Some(m), Some(d)) => format!("{d}/{m}/{y}"),
+        _ => text.to_owned(),
+    }
+}

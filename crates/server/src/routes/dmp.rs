@@ -12,6 +12,7 @@ use domain::PatientId;
 use super::kit::{Nav, download, nav, path_id, posted_form, render, see_other};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
+use crate::fmt::fhir_day as day;
 use crate::services::{dmp, documents, patients};
 use crate::state::AppState;
 
@@ -51,14 +52,6 @@ struct DmpDocumentPage {
     kind: String,
     date: String,
     lines: Vec<String>,
-}
-
-/// "2026-11-30T10:00:00+01:00" → "30/11/2026".
-fn day(text: &str) -> String {
-    match (text.get(0..4), text.get(5..7), text.get(8..10)) {
-        (Some(y), Some(m), Some(d)) => format!("{d}/{m}/{y}"),
-        _ => text.to_owned(),
-    }
 }
 
 async fn list(

@@ -14,6 +14,7 @@ use super::fhir::everything::everything;
 use super::kit::{Nav, download, nav, render};
 use crate::error::PageError;
 use crate::extract::WebUser;
+use crate::fmt::fhir_day as day;
 use crate::services::patients;
 use crate::state::AppState;
 
@@ -89,14 +90,6 @@ fn strings<'a>(v: &'a Value, path: &[&str]) -> Vec<&'a str> {
         .flatten()
         .filter_map(Value::as_str)
         .collect()
-}
-
-/// "2026-11-30T10:00:00Z" → "30/11/2026".
-fn day(text: &str) -> String {
-    match (text.get(0..4), text.get(5..7), text.get(8..10)) {
-        (Some(y), Some(m), Some(d)) => format!("{d}/{m}/{y}"),
-        _ => text.to_owned(),
-    }
 }
 
 /// The export as lines of French text, one section per kind of resource.
