@@ -105,13 +105,18 @@ pub async fn documents(
     pid: PatientId,
 ) -> Result<Vec<Found>, AppError> {
     let c = consult(ctx, actor, pid).await?;
+    listed(ctx, &c, pid).await
+}
+
+/// ITI-67 for the consultation `c` has cleared; audited.
+async fn listed(ctx: Ctx<'_>, c: &Consult, pid: PatientId) -> Result<Vec<Found>, AppError> {
     let query = serde_urlencoded::to_string([
         ("patient.identifier", c.identifier.as_str()),
         ("status", "current"),
     ])
     .unwrap_or_default();
     let url = format!("{}/DocumentReference?{query}", c.base);
-    let (_, body) = get(ctx, &c, &url).await?;
+    let (_, body) = get(ctx, c, &url).await?;
     let bundle: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|_| AppError::Unavailable("réponse du DMP illisible".into()))?;
     let mut found = interop::fhir::mhd::read_search(&bundle)
@@ -119,7 +124,7 @@ pub async fn documents(
     found.sort_by(|a, b| b.date.cmp(&a.date));
     audit(
         ctx,
-        &c,
+        c,
         pid,
         format!("DMP DocumentReference?patient.identifier={}", c.identifier),
     )
@@ -136,12 +141,12 @@ pub async fn open(
     pid: PatientId,
     id: &str,
 ) -> Result<(Found, String, Vec<u8>), AppError> {
-    let listed = documents(ctx, actor, pid).await?;
-    let doc = listed
+    let c = consult(ctx, actor, pid).await?;
+    let doc = listed(ctx, &c, pid)
+        .await?
         .into_iter()
         .find(|d| d.id == id)
         .ok_or_else(|| AppError::NotFound("document introuvable dans le DMP".into()))?;
-    let c = consult(ctx, actor, pid).await?;
     // The content only from the DMP's own address: a listed URL elsewhere is
     // not followed (the server's network is not the DMP's to point at).
     if !doc.url.starts_with(&format!("{}/", c.base)) {
