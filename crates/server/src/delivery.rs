@@ -249,32 +249,24 @@ async fn fetch_mhd_token(
 /// content (dead letter, with its OperationOutcome's diagnostics).
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn send_mhd(state: &AppState, m: &OutboxMessage) -> Result<(), DeliveryError> {
-    let mut req = http()
+    let req = http()
         .post(&m.destination)
         .header("content-type", "application/fhir+json")
         .header("accept", "application/fhir+json")
         .body(m.payload.clone());
-    let client = mhd_client(&state.store, &state.config, m.establishment()).await?;
-    if let Some(client) = &client {
-        req = req.bearer_auth(mhd_token(&state.mhd_token, client).await?);
-    }
-    let r = req
-        .send()
-        .await
-        .map_err(|e| DeliveryError::Transient(format!("MHD : {}", e.without_url())))?;
+    let r = send_as_client(
+        req,
+        &state.store,
+        &state.config,
+        &state.mhd_token,
+        m.establishment(),
+    )
+    .await?;
     let status = r.status().as_u16();
     if r.status().is_success() {
         return Ok(());
     }
     if status == 401 {
-        // The token expired or was revoked: a new one next time.
-        if let Some(c) = client {
-            state
-                .mhd_token
-                .lock()
-                .await
-                .remove(&(c.token_url, c.client_id));
-        }
         return Err(DeliveryError::Transient("HTTP 401 : jeton refusé".into()));
     }
     let body: serde_json::Value = r.json().await.unwrap_or_default();
@@ -289,6 +281,33 @@ pub async fn send_mhd(state: &AppState, m: &OutboxMessage) -> Result<(), Deliver
     }
 }
 
+/// Sends `req` to an MHD actor as `establishment`'s client (its bearer token,
+/// else the instance's, else none); a 401 drops the cached token, so that the
+/// next call asks for a new one (it expired or was revoked).
+async fn send_as_client(
+    req: reqwest::RequestBuilder,
+    store: &store::Store,
+    config: &crate::config::Config,
+    tokens: &tokio::sync::Mutex<crate::state::MhdTokens>,
+    establishment: Option<domain::EstablishmentId>,
+) -> Result<reqwest::Response, DeliveryError> {
+    let client = mhd_client(store, config, establishment).await?;
+    let req = match &client {
+        Some(c) => req.bearer_auth(mhd_token(tokens, c).await?),
+        None => req,
+    };
+    let r = req
+        .send()
+        .await
+        .map_err(|e| DeliveryError::Transient(format!("MHD : {}", e.without_url())))?;
+    if r.status().as_u16() == 401
+        && let Some(c) = client
+    {
+        tokens.lock().await.remove(&(c.token_url, c.client_id));
+    }
+    Ok(r)
+}
+
 /// `GET url` at an MHD Document Responder (ITI-67 search, ITI-68 retrieve) as
 /// `establishment`'s client (its token, else the instance's): the media type
 /// and the body of a 2xx answer; the status said otherwise (a 401 drops the
@@ -300,21 +319,9 @@ pub async fn mhd_get(
     establishment: domain::EstablishmentId,
     url: &str,
 ) -> Result<(String, Vec<u8>), DeliveryError> {
-    let mut req = http().get(url).header("accept", "application/fhir+json");
-    let client = mhd_client(store, config, Some(establishment)).await?;
-    if let Some(client) = &client {
-        req = req.bearer_auth(mhd_token(tokens, client).await?);
-    }
-    let r = req
-        .send()
-        .await
-        .map_err(|e| DeliveryError::Transient(format!("MHD : {}", e.without_url())))?;
+    let req = http().get(url).header("accept", "application/fhir+json");
+    let r = send_as_client(req, store, config, tokens, Some(establishment)).await?;
     let status = r.status().as_u16();
-    if status == 401
-        && let Some(c) = client
-    {
-        tokens.lock().await.remove(&(c.token_url, c.client_id));
-    }
     if !r.status().is_success() {
         return Err(DeliveryError::Refused(format!("HTTP {status}")));
     }
