@@ -221,8 +221,8 @@ impl Store {
     /// A patient's demographics (no audit: the caller audits the read it serves).
     pub async fn demographics(&self, patient: PatientId) -> Result<Demographics> {
         on_pool!(self, read, |pool| {
-            let mut tx = pool.begin().await?;
-            crate::demographics::read(&mut tx.as_tx(), patient).await
+            let mut conn = pool.acquire().await?;
+            crate::demographics::read(&mut conn.as_tx(), patient).await
         })
     }
 }

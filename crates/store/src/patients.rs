@@ -95,6 +95,19 @@ const SEARCH_WHERE: &str = "territory_id = $1 \
      AND ($6 IS NULL OR birth_date = $6) \
      AND ($7 IS NULL OR updated_at_ms >= $7) AND ($8 IS NULL OR updated_at_ms <= $8)";
 
+/// A search's query with the WHERE clause's eight values bound ($1 to $8).
+fn search_query(sql: String, territory: TerritoryId, q: &PatientQuery) -> crate::tx::Q {
+    crate::tx::q_built(sql)
+        .bind(territory.to_string())
+        .bind(&q.ins)
+        .bind(&q.ipp)
+        .bind(like(&q.family))
+        .bind(like(&q.given))
+        .bind(q.birth_date.map(|d| d.to_string()))
+        .bind(q.updated_min_ms)
+        .bind(q.updated_max_ms)
+}
+
 fn like(s: &Option<String>) -> Option<String> {
     s.as_deref()
         .map(normalize_name)
@@ -457,25 +470,16 @@ impl Store {
             "SELECT {COLUMNS} FROM patients WHERE {SEARCH_WHERE} ORDER BY {} LIMIT $9 OFFSET $10",
             q.sort.order_by()
         );
-        on_pool!(self, read, |pool| {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
-                .bind(territory.to_string())
-                .bind(&q.ins)
-                .bind(&q.ipp)
-                .bind(like(&q.family))
-                .bind(like(&q.given))
-                .bind(q.birth_date.map(|d| d.to_string()))
-                .bind(q.updated_min_ms)
-                .bind(q.updated_max_ms)
-                .bind(q.limit.clamp(1, 200))
-                .bind(q.offset.max(0))
-                .fetch_all(pool)
-                .await?;
-            rows_to::<_, PatientRow>(&rows)?
-                .into_iter()
-                .map(PatientRecord::try_from)
-                .collect()
-        })
+        let query = search_query(sql, territory, q)
+            .bind(q.limit.clamp(1, 200))
+            .bind(q.offset.max(0));
+        let rows = on_pool!(self, read, |pool| {
+            let mut conn = pool.acquire().await?;
+            query.fetch_all(&mut conn.as_tx()).await?
+        });
+        rows.iter()
+            .map(|r| PatientRecord::try_from(r.to::<PatientRow>()?))
+            .collect()
     }
 
     /// Replaces traits, INS and status, and applies `demographics`, if the stored
@@ -557,21 +561,12 @@ impl Store {
         q: &PatientQuery,
     ) -> Result<i64> {
         let sql = format!("SELECT COUNT(*) AS n FROM patients WHERE {SEARCH_WHERE}");
-        on_pool!(self, read, |pool| {
-            use sqlx::Row;
-            let r = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
-                .bind(territory.to_string())
-                .bind(&q.ins)
-                .bind(&q.ipp)
-                .bind(like(&q.family))
-                .bind(like(&q.given))
-                .bind(q.birth_date.map(|d| d.to_string()))
-                .bind(q.updated_min_ms)
-                .bind(q.updated_max_ms)
-                .fetch_one(pool)
-                .await?;
-            Ok(r.try_get::<i64, _>("n")?)
-        })
+        let query = search_query(sql, territory, q);
+        let row = on_pool!(self, read, |pool| {
+            let mut conn = pool.acquire().await?;
+            query.fetch_one(&mut conn.as_tx()).await?
+        });
+        Ok(row.get::<i64>("n")?)
     }
 
     /// How many identities a domain holds (for dashboards and seeding).

@@ -52,6 +52,20 @@ impl AsTx for sqlx::Transaction<'_, Postgres> {
     }
 }
 
+/// A pooled connection outside any transaction, for reads that need none
+/// (no BEGIN and ROLLBACK around a few SELECTs).
+impl AsTx for sqlx::pool::PoolConnection<Sqlite> {
+    fn as_tx(&mut self) -> Tx<'_> {
+        Tx::Lite(self)
+    }
+}
+
+impl AsTx for sqlx::pool::PoolConnection<Postgres> {
+    fn as_tx(&mut self) -> Tx<'_> {
+        Tx::Pg(self)
+    }
+}
+
 /// A value bound to a placeholder.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Arg {
