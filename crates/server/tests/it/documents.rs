@@ -14,6 +14,50 @@ async fn ins_of(app: &TestApp) -> String {
     app.demo_patient("Lambert").await.ins.unwrap().value()
 }
 
+/// A letter (`fixture`, one of `shared/fixtures/cda/examples`) for Mme Lambert
+/// submitted by ITI-65 to `to` with `token`, titled `title`: the CDA, its header
+/// and the answer.
+async fn submit_letter(
+    to: &TestApp,
+    token: &str,
+    fixture: &str,
+    title: &str,
+) -> (Vec<u8>, interop::cda::CdaHeader, Resp) {
+    let ins = ins_of(to).await;
+    let cda = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/fixtures/cda/examples")
+            .join(fixture),
+    )
+    .unwrap();
+    let header = interop::cda::read_header(&cda).unwrap();
+    let submission = uuid::Uuid::new_v4().to_string();
+    let bundle = interop::fhir::mhd::provide_bundle(&interop::fhir::mhd::Submission {
+        unique_id: &header.unique_id,
+        submission_id: &submission,
+        ins: (&ins, "1.2.250.1.213.1.4.8"),
+        author: (Some("10000012345"), "Dr Externe"),
+        custodian: ("450000013", "Clinique"),
+        type_code: ("11490-0", "Lettre de liaison"),
+        class_code: ("11", "Synthèse"),
+        title,
+        date_ms: to.clock.now_ms(),
+        period_start_ms: to.clock.now_ms(),
+        cda: &cda,
+        replaces: None,
+    });
+    let r = to
+        .http
+        .post(to.url("/fhir"))
+        .bearer_auth(token)
+        .header("content-type", "application/fhir+json")
+        .body(bundle.to_string())
+        .send()
+        .await
+        .unwrap();
+    (cda, header, read(r).await)
+}
+
 /// Drafts a lettre de liaison for Lambert as the clinic's secretary; its id.
 async fn draft(app: &TestApp) -> String {
     let lambert = app.demo_patient("Lambert").await.id;
@@ -1000,37 +1044,13 @@ async fn a_document_received_by_mhd_is_forwarded_to_the_dmp() {
     for backend in BACKENDS {
         let (dmp, app) = spawn_with_dmp(backend, |_| {}).await;
         let token = app.client_token("feed", server::demo::CLINIC_FINESS).await;
-        let ins = ins_of(&app).await;
-        let cda = std::fs::read(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../shared/fixtures/cda/examples/DOC_NON_STRUCTURE_CDA-R2-N1.xml"),
+        let (_, header, r) = submit_letter(
+            &app,
+            &token,
+            "DOC_NON_STRUCTURE_CDA-R2-N1.xml",
+            "Lettre de liaison reçue",
         )
-        .unwrap();
-        let header = interop::cda::read_header(&cda).unwrap();
-        let bundle = interop::fhir::mhd::provide_bundle(&interop::fhir::mhd::Submission {
-            unique_id: &header.unique_id,
-            submission_id: "31111111-2222-4333-8444-555555555555",
-            ins: (&ins, "1.2.250.1.213.1.4.8"),
-            author: (Some("10000012345"), "Dr Externe"),
-            custodian: ("450000013", "Clinique"),
-            type_code: ("11490-0", "Lettre de liaison"),
-            class_code: ("11", "Synthèse"),
-            title: "Lettre de liaison reçue",
-            date_ms: app.clock.now_ms(),
-            period_start_ms: app.clock.now_ms(),
-            cda: &cda,
-            replaces: None,
-        });
-        let r = app
-            .http
-            .post(app.url("/fhir"))
-            .bearer_auth(&token)
-            .header("content-type", "application/fhir+json")
-            .body(bundle.to_string())
-            .send()
-            .await
-            .unwrap();
-        let r = read(r).await;
+        .await;
         assert_eq!(r.status, 200, "{backend}: {}", r.text);
         let location = r.json()["entry"][0]["response"]["location"]
             .as_str()
@@ -1084,37 +1104,14 @@ async fn a_doctor_reads_the_dmp_from_the_record_and_files_a_copy() {
         })
         .await;
         // Someone else's letter in her DMP.
-        let ins = ins_of(&dmp).await;
-        let cda = std::fs::read(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../shared/fixtures/cda/examples/LDL-SES_2022.01.xml"),
+        let (cda, header, r) = submit_letter(
+            &dmp,
+            &feed,
+            "LDL-SES_2022.01.xml",
+            "Lettre de liaison d'un autre hôpital",
         )
-        .unwrap();
-        let header = interop::cda::read_header(&cda).unwrap();
-        let bundle = interop::fhir::mhd::provide_bundle(&interop::fhir::mhd::Submission {
-            unique_id: &header.unique_id,
-            submission_id: "41111111-2222-4333-8444-555555555555",
-            ins: (&ins, "1.2.250.1.213.1.4.8"),
-            author: (Some("10000012345"), "Dr Ailleurs"),
-            custodian: ("450000013", "Clinique"),
-            type_code: ("11490-0", "Lettre de liaison"),
-            class_code: ("11", "Synthèse"),
-            title: "Lettre de liaison d'un autre hôpital",
-            date_ms: dmp.clock.now_ms(),
-            period_start_ms: dmp.clock.now_ms(),
-            cda: &cda,
-            replaces: None,
-        });
-        let r = dmp
-            .http
-            .post(dmp.url("/fhir"))
-            .bearer_auth(&feed)
-            .header("content-type", "application/fhir+json")
-            .body(bundle.to_string())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{backend}");
+        .await;
+        assert_eq!(r.status, 200, "{backend}: {}", r.text);
 
         let lambert = app.demo_patient("Lambert").await.id;
         let doctor = app.login("dr.martin").await;
