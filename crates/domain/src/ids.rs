@@ -102,6 +102,11 @@ id_type!(
     DocumentId
 );
 
+id_type!(
+    /// A FHIR Subscription of an API client.
+    SubscriptionId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,11 +21,12 @@ pub mod orientation;
 pub mod policy;
 pub mod schedule;
 pub mod smart;
+pub mod subscription;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use ids::{
     AlertId, ApiClientId, AppointmentId, DocumentId, EncounterId, EnrolmentId, EstablishmentId,
-    OrientationId, PatientId, TerritoryId, UnitId, UserId,
+    OrientationId, PatientId, SubscriptionId, TerritoryId, UnitId, UserId,
 };
 pub use ins::{Ins, InsError, InsKind};
 

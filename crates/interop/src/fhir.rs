@@ -10,6 +10,7 @@ pub mod mhd;
 pub mod monitoring;
 mod output;
 pub mod schedule;
+pub mod subscription;
 
 pub use details::{CS_BCP47, CS_CONTACT_ROLE, CS_V2_0063, CS_V2_0131};
 pub use input::{FhirInputError, ParsedPatient, parse_patient};
@@ -40,6 +41,88 @@ pub const OID_IDNATSTRUCT: &str = "1.2.250.1.71.4.2.2";
 /// FR Core patient profile.
 pub const PROFILE_FR_CORE_PATIENT: &str =
     "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-patient";
+
+/// Where FR Core's profiles live.
+const FR_CORE_SD: &str = "https://hl7.fr/ig/fhir/core/StructureDefinition/";
+
+/// The FR Core 2.1.0 profile each type Parcours emits follows (the Patient's
+/// is [`PROFILE_FR_CORE_PATIENT`]); the CapabilityStatement lists the same.
+pub const FR_CORE_PROFILES: [(&str, &str); 9] = [
+    ("Patient", "fr-core-patient"),
+    ("Practitioner", "fr-core-practitioner"),
+    ("Organization", "fr-core-organization"),
+    ("Encounter", "fr-core-encounter"),
+    ("Location", "fr-core-location"),
+    ("HealthcareService", "fr-core-healthcare-service"),
+    ("Appointment", "fr-core-appointment"),
+    ("Schedule", "fr-core-schedule"),
+    ("Slot", "fr-core-slot"),
+];
+
+/// FR Core's vital-sign Observation profiles, by LOINC code; other measures
+/// follow the base vital-signs profile.
+const FR_CORE_VITAL_SIGNS: [(&str, &str); 6] = [
+    ("29463-7", "fr-core-observation-body-weight"),
+    ("8310-5", "fr-core-observation-body-temperature"),
+    ("8867-4", "fr-core-observation-heart-rate"),
+    ("85354-9", "fr-core-observation-bp"),
+    ("8302-2", "fr-core-observation-body-height"),
+    ("39156-5", "fr-core-observation-bmi"),
+];
+
+/// The LOINC codes that have an FR Core vital-sign profile.
+pub const FR_CORE_VITAL_SIGNS_CODES: [&str; 6] = [
+    FR_CORE_VITAL_SIGNS[0].0,
+    FR_CORE_VITAL_SIGNS[1].0,
+    FR_CORE_VITAL_SIGNS[2].0,
+    FR_CORE_VITAL_SIGNS[3].0,
+    FR_CORE_VITAL_SIGNS[4].0,
+    FR_CORE_VITAL_SIGNS[5].0,
+];
+
+/// The base FHIR vital-signs profile.
+pub const PROFILE_VITAL_SIGNS: &str = "http://hl7.org/fhir/StructureDefinition/vitalsigns";
+
+/// The FR Core profile of a resource type, when Parcours follows one.
+pub fn fr_core_profile(resource_type: &str) -> Option<String> {
+    FR_CORE_PROFILES
+        .iter()
+        .find(|(t, _)| *t == resource_type)
+        .map(|(_, p)| format!("{FR_CORE_SD}{p}"))
+}
+
+/// The profile a vital-sign Observation with this LOINC code follows.
+pub fn vital_sign_profile(loinc: Option<&str>) -> String {
+    FR_CORE_VITAL_SIGNS
+        .iter()
+        .find(|(c, _)| Some(*c) == loinc)
+        .map(|(_, p)| format!("{FR_CORE_SD}{p}"))
+        .unwrap_or_else(|| PROFILE_VITAL_SIGNS.to_owned())
+}
+
+/// Declares `profile` in the resource's `meta.profile` (its other `meta`
+/// elements kept).
+pub fn with_profile(mut r: serde_json::Value, profile: String) -> serde_json::Value {
+    if let Some(obj) = r.as_object_mut() {
+        let meta = obj.entry("meta").or_insert_with(|| serde_json::json!({}));
+        if let Some(m) = meta.as_object_mut() {
+            m.insert("profile".into(), serde_json::json!([profile]));
+        }
+    }
+    r
+}
+
+/// Declares the type's FR Core profile, when it has one.
+pub fn fr_core(r: serde_json::Value) -> serde_json::Value {
+    let ty = r
+        .get("resourceType")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("");
+    match fr_core_profile(ty) {
+        Some(p) => with_profile(r, p),
+        None => r,
+    }
+}
 
 /// `urn:oid:` + an OID.
 pub fn oid_system(oid: &str) -> String {

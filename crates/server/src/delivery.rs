@@ -382,6 +382,8 @@ async fn deliver(
     let now = state.now_ms();
     let sent = if m.topic == MHD_TOPIC {
         send_mhd(state, m).await
+    } else if m.topic == crate::services::subscriptions::TOPIC {
+        send_subscription(state, m).await
     } else {
         send_mllp(
             &m.destination,
@@ -466,6 +468,103 @@ async fn send_document_mail(
     record(state, m, sent, state.now_ms(), policy).await
 }
 
+/// Calls a rest-hook subscriber: the changed resource PUT to
+/// `{endpoint}/{type}/{id}` when the subscription asked for the payload (read
+/// as the owner would read it: the policy, the audit), else an empty POST to
+/// the endpoint (FHIR R4). Every call is signed (`X-Parcours-Signature:
+/// t=…,v1=` HMAC-SHA256 of `t.body` with the subscription's secret) and
+/// names its subscription; the subscription keeps the last error.
+async fn send_subscription(state: &AppState, m: &OutboxMessage) -> Result<(), DeliveryError> {
+    use crate::services::subscriptions as subs;
+    let refused = |why: &str| DeliveryError::Refused(why.to_owned());
+    let n: subs::Notice =
+        serde_json::from_str(&m.payload).map_err(|_| refused("notification illisible"))?;
+    let id: domain::SubscriptionId = n
+        .subscription
+        .parse()
+        .map_err(|_| refused("notification illisible"))?;
+    let s = match state.store.subscription(id).await {
+        Ok(s) => s,
+        Err(store::StoreError::NotFound) => return Err(refused("abonnement supprimé")),
+        Err(e) => return Err(DeliveryError::Transient(e.to_string())),
+    };
+    if !s.live(state.now_ms()) {
+        return Err(refused("abonnement arrêté ou client désactivé"));
+    }
+    let endpoint = s.endpoint.clone().unwrap_or_default();
+    let (req, body) = if s.payload.is_some() {
+        let actor = subs::owner_actor(&s);
+        let topic = domain::subscription::Topic::parse(&n.kind)
+            .ok_or_else(|| refused("type de ressource inconnu"))?;
+        let resource =
+            match crate::routes::fhir::notified_resource(state, &actor, topic, &n.id).await {
+                Ok(r) => r,
+                Err(crate::error::AppError::NotFound(_) | crate::error::AppError::Forbidden(_)) => {
+                    return Err(refused(
+                        "ressource introuvable ou plus lisible par le client",
+                    ));
+                }
+                Err(e) => return Err(DeliveryError::Transient(e.to_string())),
+            };
+        subs::audit_delivery(state.ctx(), &s, &n)
+            .await
+            .map_err(|e| DeliveryError::Transient(e.to_string()))?;
+        let url = format!("{}/{}/{}", endpoint.trim_end_matches('/'), n.kind, n.id);
+        let body = resource.to_string().into_bytes();
+        (
+            http()
+                .put(url)
+                .header("content-type", "application/fhir+json"),
+            body,
+        )
+    } else {
+        (http().post(&endpoint), Vec::new())
+    };
+    let t = state.now_ms() / 1000;
+    let mut req = req
+        .header("x-parcours-subscription", s.id.to_string())
+        .header(
+            "x-parcours-signature",
+            format!("t={t},v1={}", crate::payment::sign(&s.secret, t, &body)),
+        );
+    for h in &s.headers {
+        if let Some((k, v)) = h.split_once(':') {
+            req = req.header(k.trim(), v.trim());
+        }
+    }
+    let sent = match req.body(body).send().await {
+        Err(e) => Err(DeliveryError::Transient(format!(
+            "abonné injoignable : {}",
+            e.without_url()
+        ))),
+        Ok(r) if r.status().is_success() => Ok(()),
+        Ok(r) => {
+            let code = r.status().as_u16();
+            let why = format!("l'abonné a répondu HTTP {code}");
+            if r.status().is_client_error() && code != 408 && code != 429 {
+                Err(DeliveryError::Refused(why))
+            } else {
+                Err(DeliveryError::Transient(why))
+            }
+        }
+    };
+    let (status, error) = match &sent {
+        Ok(()) => (domain::subscription::Status::Active, None),
+        Err(DeliveryError::Refused(w) | DeliveryError::Transient(w)) => {
+            (domain::subscription::Status::Error, Some(w.as_str()))
+        }
+    };
+    if s.status != domain::subscription::Status::Off
+        && let Err(e) = state
+            .store
+            .set_subscription_status(s.id, status, error, state.now_ms())
+            .await
+    {
+        tracing::error!(error = %e, "subscription status");
+    }
+    sent
+}
+
 /// One step: claims up to 10 due messages and delivers them; returns how many.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn try_execute_task(
@@ -486,11 +585,23 @@ pub async fn try_execute_task(
     for m in &claimed {
         deliver(state, m, policy).await?;
     }
-    // Documents are independent of each other: up to 16 at once.
-    let documents = state
+    // Documents are independent of each other: up to 16 at once; so are
+    // the subscribers' notifications.
+    let mut documents = state
         .store
         .claim_outbox(MHD_TOPIC, state.now_ms(), LEASE_MS, 16)
         .await?;
+    documents.extend(
+        state
+            .store
+            .claim_outbox(
+                crate::services::subscriptions::TOPIC,
+                state.now_ms(),
+                LEASE_MS,
+                16,
+            )
+            .await?,
+    );
     let claimed_len = claimed.len() + documents.len();
     let mut running = tokio::task::JoinSet::new();
     for m in documents {

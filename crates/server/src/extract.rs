@@ -215,6 +215,7 @@ const RESOURCE_TYPES: &[&str] = &[
     "Organization",
     "AuditEvent",
     "Communication",
+    "Subscription",
 ];
 
 /// An API client authenticated by a bearer token.

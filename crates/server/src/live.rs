@@ -11,7 +11,9 @@
 //! - `parcours.live.user.{practitioner}.waiting`: a waiting room changed;
 //! - `parcours.live.room.{appointment}`: signalling and chat of one room, its
 //!   opening and closing;
-//! - `parcours.live.hl7.senders`: the declared HL7 senders changed.
+//! - `parcours.live.hl7.senders`: the declared HL7 senders changed;
+//! - `parcours.live.sub.{subscription}`: a change fell under a FHIR
+//!   subscription (the WebSockets bound to it ping).
 //!
 //! Session ends go through JetStream (`parcours.sessions.{user}`, stream
 //! `PARCOURS_SESSIONS`), read by each node through its own durable consumer:
@@ -41,6 +43,8 @@ pub enum LiveEvent {
     Beds(domain::TerritoryId),
     /// The declared HL7 senders changed (their cache is read again).
     Senders,
+    /// A change fell under this FHIR subscription (its bound WebSockets ping).
+    SubscriptionPing(domain::SubscriptionId),
 }
 
 /// A message of a consultation room, relayed to the other participant.
@@ -179,6 +183,9 @@ enum Wire {
         territory: String,
     },
     Senders,
+    SubscriptionPing {
+        subscription: String,
+    },
     Room {
         room: String,
         from: String,
@@ -216,6 +223,9 @@ impl Wire {
             Wire::Waiting { practitioner } => format!("parcours.live.user.{practitioner}.waiting"),
             Wire::Beds { territory } => format!("parcours.live.terr.{territory}.beds"),
             Wire::Senders => SENDERS_SUBJECT.into(),
+            Wire::SubscriptionPing { subscription } => {
+                format!("parcours.live.sub.{subscription}")
+            }
             Wire::Room { room, .. } | Wire::RoomOpen { room } | Wire::RoomClosed { room } => {
                 format!("parcours.live.room.{room}")
             }
@@ -239,6 +249,9 @@ impl Wire {
                 territory: t.to_string(),
             },
             LiveEvent::Senders => Wire::Senders,
+            LiveEvent::SubscriptionPing(s) => Wire::SubscriptionPing {
+                subscription: s.to_string(),
+            },
         }
     }
 
@@ -412,6 +425,11 @@ impl Live {
             }
             Wire::Senders => {
                 let _ = self.events.send(LiveEvent::Senders);
+            }
+            Wire::SubscriptionPing { subscription } => {
+                let _ = self
+                    .events
+                    .send(LiveEvent::SubscriptionPing(id(&subscription)?));
             }
             Wire::Room { room, from, text } => {
                 let from = side(&from).ok_or_else(|| format!("côté {from:?}"))?;

@@ -139,9 +139,9 @@ pub async fn install(store: &Store, path: &Path) -> Result<(), KeyError> {
     let ring = load_or_create(path)?;
     let id = ring.current_id().to_owned();
     store.set_key_ring(ring);
-    let n = store.reseal_totp_secrets().await?;
+    let n = store.reseal_totp_secrets().await? + store.reseal_subscription_secrets().await?;
     if n > 0 {
-        tracing::info!(sealed = n, key = %id, "secrets TOTP chiffrés avec la clé en vigueur");
+        tracing::info!(sealed = n, key = %id, "secrets (TOTP, abonnements) chiffrés avec la clé en vigueur");
     }
     Ok(())
 }
@@ -161,6 +161,7 @@ pub async fn rotate(store: &Store, path: &Path) -> Result<String, KeyError> {
     let id = ring.current_id().to_owned();
     store.set_key_ring(ring);
     store.reseal_totp_secrets().await?;
+    store.reseal_subscription_secrets().await?;
     let io = |source| KeyError::Io {
         path: path.to_owned(),
         source,

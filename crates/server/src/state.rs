@@ -43,6 +43,9 @@ pub struct AppState {
     pub mhd_token: Arc<tokio::sync::Mutex<MhdTokens>>,
     /// The TLS client for `mllps://` destinations (ORU, SIU).
     pub mllp_client_tls: Option<Arc<rustls::ClientConfig>>,
+    /// The FHIR subscriptions that are on, as last read (notifications match
+    /// changes against them).
+    pub subscriptions: Arc<crate::services::subscriptions::Cache>,
 }
 
 /// This node's name: the configured one, else a random one (job runs and
@@ -80,6 +83,7 @@ impl AppState {
             mhd_token: Arc::default(),
             mailer: None,
             mllp_client_tls: None,
+            subscriptions: Arc::default(),
         }
     }
 
@@ -96,6 +100,7 @@ impl AppState {
             mailer: self.mailer.as_ref(),
             metrics: &self.metrics,
             mhd_tokens: &self.mhd_token,
+            subscriptions: &self.subscriptions,
         }
     }
 

@@ -36,6 +36,7 @@ pub mod patients;
 pub mod schedule;
 pub mod secrets;
 pub mod sso;
+pub mod subscriptions;
 pub mod testing;
 mod tx;
 pub mod users;

@@ -122,6 +122,11 @@ pub const SQLITE: &[Migration] = &[
         name: "dmp_consultation_consent",
         sql: include_str!("../migrations/sqlite/0021_dmp_consultation_consent.sql"),
     },
+    Migration {
+        version: 22,
+        name: "fhir_subscriptions",
+        sql: include_str!("../migrations/sqlite/0022_fhir_subscriptions.sql"),
+    },
 ];
 
 /// PostgreSQL migrations.
@@ -230,6 +235,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 21,
         name: "dmp_consultation_consent",
         sql: include_str!("../migrations/postgres/0021_dmp_consultation_consent.sql"),
+    },
+    Migration {
+        version: 22,
+        name: "fhir_subscriptions",
+        sql: include_str!("../migrations/postgres/0022_fhir_subscriptions.sql"),
     },
 ];
 

@@ -288,7 +288,7 @@ impl Store {
     }
 
     /// Opens a stored secret (a sealed one needs the key ring).
-    fn open(&self, stored: &str) -> Result<String> {
+    pub(crate) fn open(&self, stored: &str) -> Result<String> {
         match self.key_ring() {
             Some(ring) => ring
                 .open(stored)

@@ -37,7 +37,7 @@ pub struct ConsultationView<'a> {
 
 /// The Encounter (finished, virtual).
 pub fn encounter(c: &ConsultationView<'_>) -> Value {
-    json!({
+    super::fr_core(json!({
         "resourceType": "Encounter",
         "id": c.id,
         "meta": {"lastUpdated": instant(c.closed_at_ms)},
@@ -49,7 +49,7 @@ pub fn encounter(c: &ConsultationView<'_>) -> Value {
         "appointment": [{"reference": format!("Appointment/{}", c.id)}],
         "period": {"start": instant(c.start_ms), "end": instant(c.closed_at_ms)},
         "serviceProvider": {"reference": format!("Organization/{}", c.establishment)},
-    })
+    }))
 }
 
 /// One MedicationRequest per line (`{id}-{n}`), active once approved, a draft before.

@@ -205,6 +205,14 @@ pub fn observations(r: &ResponseView<'_>, p: &Programme) -> Vec<Value> {
             if let Some(obj) = o.as_object_mut() {
                 obj.insert(key.into(), value);
             }
+            if category == "vital-signs" {
+                let loinc = item
+                    .code
+                    .as_ref()
+                    .filter(|(system, _, _)| system == "http://loinc.org")
+                    .map(|(_, c, _)| c.as_str());
+                o = super::with_profile(o, super::vital_sign_profile(loinc));
+            }
             Some(o)
         })
         .collect()

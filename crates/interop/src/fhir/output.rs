@@ -133,7 +133,7 @@ pub fn practitioner(p: &PractitionerView) -> Value {
             }]),
         );
     }
-    r
+    fr_core(r)
 }
 
 /// What an Organization shows: a territory or an establishment.
@@ -179,7 +179,7 @@ pub fn organization(o: &OrganizationView) -> Value {
             );
         }
     }
-    r
+    fr_core(r)
 }
 
 /// An AuditEvent for one entry of the trail.
@@ -273,6 +273,10 @@ pub fn capability_statement(base: &str, software_version: &str, date: &str) -> V
                 {"code": "batch", "documentation": "Chaque entrée (GET, POST, PUT ; ifMatch, ifNoneExist) traitée comme une requête seule, 100 entrées au plus."},
                 {"code": "transaction", "documentation": "Soumission de documents MHD (ITI-65) seulement."}
             ],
+            "extension": [{
+                "url": "http://hl7.org/fhir/StructureDefinition/capabilitystatement-websocket",
+                "valueUri": format!("{}/Subscription/$websocket", base.replacen("http", "ws", 1)),
+            }],
             "searchParam": common_search_params(),
             "resource": resources(),
         }],
@@ -385,7 +389,28 @@ fn param(name: &str, ty: &str, doc: &str) -> Value {
 fn resources() -> Vec<Value> {
     let mut v = read_and_write_resources();
     v.extend(searched_resources());
-    with_includes(v)
+    with_profiles(with_includes(v))
+}
+
+/// The profile each type follows (FR Core), and the vital-sign profiles an
+/// Observation may declare.
+fn with_profiles(mut resources: Vec<Value>) -> Vec<Value> {
+    for r in &mut resources {
+        let ty = r["type"].as_str().unwrap_or("").to_owned();
+        let Some(o) = r.as_object_mut() else { continue };
+        if let Some(p) = fr_core_profile(&ty) {
+            o.insert("profile".into(), json!(p));
+        }
+        if ty == "Observation" {
+            let mut supported: Vec<String> = FR_CORE_VITAL_SIGNS_CODES
+                .iter()
+                .map(|c| vital_sign_profile(Some(c)))
+                .collect();
+            supported.push(PROFILE_VITAL_SIGNS.to_owned());
+            o.insert("supportedProfile".into(), json!(supported));
+        }
+    }
+    resources
 }
 
 /// Patient, stays, beds, orientation and monitoring's questionnaires.
@@ -393,7 +418,6 @@ fn read_and_write_resources() -> Vec<Value> {
     let list = json!([
     {
         "type": "Patient",
-        "profile": PROFILE_FR_CORE_PATIENT,
         "interaction": [{"code": "read"}, {"code": "create"}, {"code": "update"}, {"code": "search-type"}],
         "versioning": "versioned-update",
         "readHistory": false,
@@ -583,6 +607,18 @@ fn searched_resources() -> Vec<Value> {
         read_only("Practitioner"),
         read_only("Organization"),
         audit,
+        json!({
+            "type": "Subscription",
+            "interaction": [{"code": "read"}, {"code": "search-type"}, {"code": "create"}, {"code": "delete"}],
+            "versioning": "versioned",
+            "readHistory": false,
+            "updateCreate": false,
+            "searchParam": [param("status", "token", "active, off, error"), param("type", "token", "rest-hook, websocket")],
+            "documentation": format!(
+                "Abonnements du client aux changements de son établissement : criteria Encounter, DocumentReference, Flag ou Task (?patient=Patient/id en option). rest-hook : POST vide à endpoint, ou avec payload application/fhir+json la ressource en PUT à endpoint/Type/id ; chaque appel signé (X-Parcours-Signature: t=…,v1=HMAC-SHA256 de « t.corps » avec le secret de l'extension {EXT}, donné à la création), réessayé puis mis en lettre morte. websocket : Subscription/$websocket, « bind id » puis « ping id » à chaque changement.",
+                EXT = super::subscription::EXT_SECRET
+            ),
+        }),
     ]
 }
 
@@ -659,7 +695,7 @@ pub fn encounter(e: &EncounterView) -> Value {
             );
         }
     }
-    r
+    fr_core(r)
 }
 
 /// ROR capacity extension on a Location (ANS, ROR guide 0.6.0).
@@ -712,7 +748,7 @@ fn capacity(status_code: &str, status_display: &str, n: i64, updated: &str) -> V
 /// A Location carrying the unit's available and closed beds (ROR capacity).
 pub fn bed_location(b: &BedLocationView) -> Value {
     let updated = instant(b.updated_ms);
-    json!({
+    fr_core(json!({
         "resourceType": "Location",
         "id": b.id,
         "identifier": [{"system": oid_system(OID_IDNATSTRUCT), "value": format!("1{}/{}", b.finess, b.code)}],
@@ -721,12 +757,12 @@ pub fn bed_location(b: &BedLocationView) -> Value {
         "type": [{"text": b.category}],
         "managingOrganization": {"reference": format!("Organization/{}", b.establishment)},
         "extension": [capacity("02", "Disponible", b.available, &updated), capacity("05", "Fermée", b.closed, &updated)],
-    })
+    }))
 }
 
 /// The HealthcareService a unit provides, pointing at its Location.
 pub fn bed_service(b: &BedLocationView) -> Value {
-    json!({
+    fr_core(json!({
         "resourceType": "HealthcareService",
         "id": b.id,
         "active": true,
@@ -734,7 +770,7 @@ pub fn bed_service(b: &BedLocationView) -> Value {
         "category": [{"coding": [{"system": "urn:parcours:bed-category", "code": b.category_code, "display": b.category}]}],
         "name": b.name,
         "location": [{"reference": format!("Location/{}", b.id)}],
-    })
+    }))
 }
 
 /// An orientation request as FHIR ServiceRequest and Tasks (one per recipient).

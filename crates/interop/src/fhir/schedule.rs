@@ -31,7 +31,7 @@ pub fn appointment(a: &Appointment, practitioner_name: &str) -> Value {
     if let (Some(reason), Some(obj)) = (&a.cancel_reason, r.as_object_mut()) {
         obj.insert("cancelationReason".into(), json!({"text": reason}));
     }
-    r
+    super::fr_core(r)
 }
 
 /// A practitioner's agenda (its id is the practitioner's).
@@ -43,18 +43,18 @@ pub fn schedule(practitioner: &str, name: &str, establishments: &[String]) -> Va
             .iter()
             .map(|e| json!({"reference": format!("Organization/{e}")})),
     );
-    json!({
+    super::fr_core(json!({
         "resourceType": "Schedule",
         "id": practitioner,
         "active": true,
         "actor": actors,
         "comment": format!("Agenda de {name}"),
-    })
+    }))
 }
 
 /// A free slot of an agenda (its id: the agenda and the start).
 pub fn slot(schedule: &str, s: &Slot) -> Value {
-    json!({
+    super::fr_core(json!({
         "resourceType": "Slot",
         "id": format!("{}-{}", schedule.get(..8).unwrap_or(schedule), s.start_ms),
         "schedule": {"reference": format!("Schedule/{schedule}")},
@@ -62,7 +62,7 @@ pub fn slot(schedule: &str, s: &Slot) -> Value {
         "serviceType": service_type(s.mode),
         "start": instant(s.start_ms),
         "end": instant(s.end_ms),
-    })
+    }))
 }
 
 /// An Appointment a client asks to book.

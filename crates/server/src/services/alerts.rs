@@ -215,6 +215,7 @@ pub async fn act(
     {
         Ok(_) => {
             ctx.publish(LiveEvent::Alerts(a.establishment));
+            crate::services::subscriptions::alert_changed(ctx, &a).await;
             Ok(Acted::Done)
         }
         Err(store::StoreError::Rule(e)) => Ok(Acted::Refused(e)),

@@ -90,6 +90,7 @@ pub async fn close(
         .room_send(&a.id.to_string(), "doctor", r#"{"type":"closed"}"#.into());
     ctx.store.close_room(a.id).await?;
     ctx.live.room_closed(&a.id.to_string());
+    crate::services::subscriptions::consultation_closed(ctx, &a).await;
     Ok(ctx.store.consultation(a.id).await?)
 }
 

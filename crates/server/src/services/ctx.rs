@@ -40,6 +40,8 @@ pub struct Ctx<'a> {
     pub metrics: &'a crate::metrics::Metrics,
     /// The MHD client's bearer tokens (per token endpoint and client).
     pub mhd_tokens: &'a tokio::sync::Mutex<crate::state::MhdTokens>,
+    /// The FHIR subscriptions that are on, as last read.
+    pub subscriptions: &'a crate::services::subscriptions::Cache,
 }
 
 impl Ctx<'_> {

@@ -211,7 +211,10 @@ pub async fn file_copy(
         )
         .await;
     match filed {
-        Ok(id) => Ok(id),
+        Ok(id) => {
+            crate::services::subscriptions::document_filed(ctx, id, pid, grant.establishment).await;
+            Ok(id)
+        }
         Err(store::StoreError::Conflict(_)) => ctx
             .store
             .document_by_unique_id(&doc.unique_id)

@@ -428,6 +428,7 @@ pub async fn validate(
             rules::DocumentError::AlreadyValidated.to_string(),
         ));
     }
+    crate::services::subscriptions::document_filed(ctx, d.id, d.patient, d.establishment).await;
     Ok(plans)
 }
 
@@ -704,7 +705,11 @@ pub async fn receive(
         match id {
             // A correction replaced the version it names in the same
             // transaction (or was refused: someone else's document).
-            Ok(id) => ids.push(id),
+            Ok(id) => {
+                crate::services::subscriptions::document_filed(ctx, id, p.id, grant.establishment)
+                    .await;
+                ids.push(id)
+            }
             // Filed by a concurrent resend meanwhile.
             Err(store::StoreError::Conflict(_)) => {
                 if let Some(existing) = ctx.store.document_by_unique_id(&r.unique_id).await? {

@@ -168,10 +168,12 @@ pub async fn raise(
     };
     let who = AuditActor::new(actor, None);
     let sla_ms = p.sla_hours * 3600 * 1000;
+    let now = ctx.now_ms();
     ctx.store
-        .raise_patient_alert(&e, &alert, photo, name, sla_ms, &who, ctx.now_ms())
+        .raise_patient_alert(&e, &alert, photo, name, sla_ms, &who, now)
         .await?;
     ctx.publish(LiveEvent::Alerts(e.establishment));
+    crate::services::subscriptions::alerts_raised(ctx, e.patient, e.establishment, now).await;
     Ok(Posted::Done)
 }
 

@@ -302,7 +302,12 @@ async fn take_part(
     {
         // A corrected version replaced the one it names (when held
         // here, of the same patient and establishment) in the filing.
-        Ok(Some(_)) => report.filed += 1,
+        Ok(Some(id)) => {
+            if let Ok(id) = id.parse() {
+                crate::services::subscriptions::document_filed(ctx, id, doc.patient, est.id).await;
+            }
+            report.filed += 1
+        }
         // It names someone else's document: refused, nothing filed.
         Err(store::StoreError::Refused(why)) => {
             n.state = IncomingState::Rejected;

@@ -27,5 +27,6 @@ pub mod room;
 pub mod schedule;
 pub mod sign_in;
 pub mod siu;
+pub mod subscriptions;
 pub mod tokens;
 pub mod uploads;

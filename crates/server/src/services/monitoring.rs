@@ -174,6 +174,7 @@ pub async fn submit(
     let answers = read_answers(p, form)?;
     let who = AuditActor::new(actor, grant);
     let target = report_target(ctx, enrolment.patient, enrolment.establishment).await?;
+    let now = ctx.now_ms();
     let (response, kept) = record(
         ctx.store,
         p,
@@ -181,7 +182,7 @@ pub async fn submit(
         &answers,
         target.as_ref(),
         &who,
-        ctx.now_ms(),
+        now,
     )
     .await?;
     if !kept.is_empty() {
@@ -190,6 +191,13 @@ pub async fn submit(
             enrolment.establishment,
             response.clone(),
         ));
+        crate::services::subscriptions::alerts_raised(
+            ctx,
+            enrolment.patient,
+            enrolment.establishment,
+            now,
+        )
+        .await;
     }
     let advice = immediate_advice(&kept).map(str::to_owned);
     Ok(Submitted {

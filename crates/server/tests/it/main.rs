@@ -30,4 +30,5 @@ mod outbox;
 mod schedule;
 mod smart;
 mod sso;
+mod subscriptions;
 mod web;

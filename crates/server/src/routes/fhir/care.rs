@@ -70,26 +70,30 @@ pub(super) async fn read_encounter(
     api: ApiActor,
     Path(id): Path<String>,
 ) -> ApiResult {
-    // A closed teleconsultation is an Encounter under its appointment's id.
+    let e = encounter_by_id(&state, &api.actor, &id).await?;
+    Ok(fhir(StatusCode::OK, &e))
+}
+
+/// One Encounter `actor` may read: a stay, or a closed teleconsultation
+/// (under its appointment's id).
+pub(super) async fn encounter_by_id(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+) -> Result<Value, AppError> {
     let closed = match id.parse::<domain::AppointmentId>() {
-        Ok(aid) => consultations::closed_by_id(state.ctx(), &api.actor, aid).await?,
+        Ok(aid) => consultations::closed_by_id(state.ctx(), actor, aid).await?,
         Err(_) => None,
     };
     if let Some(c) = closed {
         let view = consultation_view(&c.consultation, &c.practitioner_name, c.start_ms);
-        return Ok(fhir(
-            StatusCode::OK,
-            &interop::fhir::consultation::encounter(&view),
-        ));
+        return Ok(interop::fhir::consultation::encounter(&view));
     }
     let eid: domain::EncounterId = id
         .parse()
         .map_err(|_| AppError::NotFound("séjour introuvable".into()))?;
-    let e = patients::encounter(state.ctx(), &api.actor, eid).await?;
-    Ok(fhir(
-        StatusCode::OK,
-        &f::encounter(&encounter_view(&state, &e).await?),
-    ))
+    let e = patients::encounter(state.ctx(), actor, eid).await?;
+    Ok(f::encounter(&encounter_view(state, &e).await?))
 }
 
 pub(super) fn bed_view(b: &store::beds::UnitBeds) -> f::BedLocationView {

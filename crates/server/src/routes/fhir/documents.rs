@@ -180,14 +180,21 @@ pub(super) async fn read_document_reference(
     api: ApiActor,
     Path(id): Path<String>,
 ) -> ApiResult {
-    visible_document(&state, &api, &id).await?;
-    let (d, t, c) =
-        crate::services::documents::content(state.ctx(), &api.actor, path_id(&id, "document")?)
-            .await?;
-    Ok(fhir(
-        StatusCode::OK,
-        &document_reference_json(&d, Some(&(t, c)), &base(&state)),
-    ))
+    let r = document_reference_by_id(&state, &api.actor, &id).await?;
+    Ok(fhir(StatusCode::OK, &r))
+}
+
+/// One DocumentReference `actor` may read (another establishment's is not
+/// even said to exist).
+pub(super) async fn document_reference_by_id(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+) -> Result<Value, AppError> {
+    let did = path_id(id, "document")?;
+    documents::visible(state.ctx(), actor, did).await?;
+    let (d, t, c) = crate::services::documents::content(state.ctx(), actor, did).await?;
+    Ok(document_reference_json(&d, Some(&(t, c)), &base(state)))
 }
 
 /// `GET /fhir/Binary/{id}` (ITI-68): the document as stored (the CDA).

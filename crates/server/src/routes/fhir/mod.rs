@@ -30,6 +30,7 @@ mod monitoring;
 mod patient;
 mod schedule;
 mod search;
+mod subscription;
 
 use care::*;
 use directory::*;
@@ -38,6 +39,8 @@ use monitoring::*;
 use patient::*;
 use schedule::*;
 use search::SearchQuery;
+pub(crate) use subscription::notified_resource;
+use subscription::*;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -114,6 +117,15 @@ pub fn routes() -> Router<AppState> {
         .route("/Organization/{id}", get(read_organization))
         .route("/AuditEvent", get(search_audit))
         .route("/AuditEvent/{id}", get(read_audit))
+        .route(
+            "/Subscription",
+            get(search_subscriptions).post(create_subscription),
+        )
+        .route("/Subscription/$websocket", get(subscription_ws))
+        .route(
+            "/Subscription/{id}",
+            get(read_subscription).delete(delete_subscription),
+        )
         .fallback(unknown)
         .method_not_allowed_fallback(method_not_allowed)
 }

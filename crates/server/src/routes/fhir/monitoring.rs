@@ -164,6 +164,17 @@ pub(super) async fn read_monitoring(
     kind: &'static str,
 ) -> ApiResult {
     let State(state) = state;
+    let one = monitoring_by_id(&state, &api.actor, &id, kind).await?;
+    Ok(fhir(StatusCode::OK, &one))
+}
+
+/// One monitoring resource `actor` may read, by id.
+pub(super) async fn monitoring_by_id(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    kind: &str,
+) -> Result<Value, AppError> {
     let not_found = || AppError::NotFound(format!("{kind} introuvable"));
     let store = &state.store;
     let pid = match kind {
@@ -179,7 +190,7 @@ pub(super) async fn read_monitoring(
             // A QuestionnaireResponse's id, or an Observation's `{response}-{n}`.
             let response = match kind {
                 "Observation" => id.rsplit_once('-').map(|(r, _)| r).unwrap_or(""),
-                _ => id.as_str(),
+                _ => id,
             };
             let r = store.response(response).await.map_err(|_| not_found())?;
             store
@@ -190,10 +201,9 @@ pub(super) async fn read_monitoring(
         }
     };
     let list = vec![("patient".to_owned(), pid.to_string())];
-    let (_, found) = monitoring_search(&state, &api.actor, &list, kind).await?;
-    let one = found
+    let (_, found) = monitoring_search(state, actor, &list, kind).await?;
+    found
         .into_iter()
-        .find(|r| r.get("id").and_then(Value::as_str) == Some(id.as_str()))
-        .ok_or_else(not_found)?;
-    Ok(fhir(StatusCode::OK, &one))
+        .find(|r| r.get("id").and_then(Value::as_str) == Some(id))
+        .ok_or_else(not_found)
 }

@@ -264,13 +264,18 @@ async fn adt(
         who,
         log: log.clone(),
     };
-    let moved = job.movement.is_some();
+    let stay = job
+        .movement
+        .as_ref()
+        .map(|m| (m.establishment, m.visit_number.clone()));
     let Some(result) = crate::ingest::submit(ctx.ingest, ctx.store, ctx.now_ms(), job).await else {
         return Outcome::NoAck;
     };
-    if moved && result.is_ok() {
-        // A stay moved: the territory's bed views refresh, on every node.
+    if let (Some((establishment, visit)), Ok(patient)) = (&stay, &result) {
+        // A stay moved: the territory's bed views refresh, on every node,
+        // and the subscribers watching stays are told.
         ctx.publish(crate::live::LiveEvent::Beds(sender.territory));
+        crate::services::subscriptions::stay_changed(ctx, *patient, *establishment, visit).await;
     }
     answer(ctx, m, result, ack_text, log, control, ts).await
 }
