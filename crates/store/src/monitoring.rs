@@ -926,6 +926,17 @@ impl Store {
         })
     }
 
+    /// Whose record a message belongs to.
+    pub async fn message_patient(&self, id: &str) -> Result<PatientId> {
+        let found: Option<String> = on_pool!(self, read, |pool| {
+            sqlx::query_scalar("SELECT patient_id FROM messages WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        parse_id(&found.ok_or(StoreError::NotFound)?)
+    }
+
     /// The messages of a patient (every thread), oldest first.
     pub async fn messages_of(&self, patient: PatientId) -> Result<Vec<Message>> {
         on_pool!(self, read, |pool| {

@@ -320,13 +320,20 @@ fn common_search_params() -> Vec<Value> {
     ]
 }
 
-/// The monitoring types read by id (whose they are found from the id).
-const READ_BY_ID: [&str; 5] = [
+/// The types searched by patient (or agenda) that are also read by id
+/// (whose they are found from the id).
+const READ_BY_ID: [&str; 11] = [
     "Observation",
     "Flag",
     "CarePlan",
     "Task",
     "QuestionnaireResponse",
+    "Communication",
+    "MedicationRequest",
+    "List",
+    "Schedule",
+    "Slot",
+    "HealthcareService",
 ];
 
 /// The `_include` and `_revinclude` pairs each type offers, and the read of the

@@ -52,11 +52,11 @@ pub fn schedule(practitioner: &str, name: &str, establishments: &[String]) -> Va
     }))
 }
 
-/// A free slot of an agenda (its id: the agenda and the start).
+/// A free slot of an agenda (its id: the agenda's and the start, in Unix ms).
 pub fn slot(schedule: &str, s: &Slot) -> Value {
     super::fr_core(json!({
         "resourceType": "Slot",
-        "id": format!("{}-{}", schedule.get(..8).unwrap_or(schedule), s.start_ms),
+        "id": format!("{schedule}-{}", s.start_ms),
         "schedule": {"reference": format!("Schedule/{schedule}")},
         "status": "free",
         "serviceType": service_type(s.mode),

@@ -860,6 +860,17 @@ async fn fhir_encounter_medication_request_and_document_reference() {
         )
         .await;
         let m = &meds["entry"][0]["resource"];
+        // Read by its id, the same line; the Encounter follows FR Core.
+        let one = get(
+            format!("/fhir/MedicationRequest/{}", m["id"].as_str().unwrap()),
+            &token,
+        )
+        .await;
+        assert_eq!(&one, m, "{backend}");
+        assert_eq!(
+            read["meta"]["profile"][0],
+            "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-encounter"
+        );
         let c = app
             .store
             .consultation(id.parse::<domain::AppointmentId>().unwrap())

@@ -609,7 +609,19 @@ async fn fhir_document_reference_search_returns_the_demo_documents() {
             "submissionset"
         );
         validate_fhir(std::slice::from_ref(&sets));
+        // Read by its id (ss-{document}): the same set; the hospital's client
+        // is not told it exists.
+        let set = &sets["entry"][0]["resource"];
+        let path = format!("/fhir/List/{}", set["id"].as_str().unwrap());
+        let one = app.get(&path, Some(&token)).await;
+        assert_eq!(one.status, 200, "{backend}: {}", one.text);
+        assert_eq!(&one.json(), set);
         let hospital = app.token().await;
+        assert_eq!(app.get(&path, Some(&hospital)).await.status, 404, "{backend}");
+        assert_eq!(
+            app.get("/fhir/List/nope", Some(&token)).await.status,
+            404
+        );
         let none = app
             .get(
                 &format!("/fhir/List?patient=Patient/{lambert}"),

@@ -47,9 +47,72 @@ async fn metadata_is_public_and_valid() {
             "Slot",
             "Practitioner",
             "Organization",
-            "AuditEvent"
+            "AuditEvent",
+            "Subscription"
         ]
     );
+    // The FR Core profiles each type follows, and the vital signs'.
+    let profile = |ty: &str| {
+        cs["rest"][0]["resource"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["type"] == ty)
+            .unwrap()["profile"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    for (ty, p) in [
+        ("Patient", "fr-core-patient"),
+        ("Practitioner", "fr-core-practitioner"),
+        ("Organization", "fr-core-organization"),
+        ("Encounter", "fr-core-encounter"),
+        ("Location", "fr-core-location"),
+        ("HealthcareService", "fr-core-healthcare-service"),
+        ("Appointment", "fr-core-appointment"),
+        ("Schedule", "fr-core-schedule"),
+        ("Slot", "fr-core-slot"),
+    ] {
+        assert_eq!(
+            profile(ty).as_deref(),
+            Some(format!("https://hl7.fr/ig/fhir/core/StructureDefinition/{p}").as_str()),
+            "{ty}"
+        );
+    }
+    assert_eq!(profile("Flag"), None, "no FR Core profile claimed for Flag");
+    let observation = cs["rest"][0]["resource"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"] == "Observation")
+        .unwrap();
+    let supported: Vec<&str> = observation["supportedProfile"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(supported.contains(
+        &"https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-observation-body-weight"
+    ));
+    assert!(supported.contains(&"http://hl7.org/fhir/StructureDefinition/vitalsigns"));
+    // Every type searched by patient or agenda is also read by id.
+    for ty in [
+        "Communication",
+        "MedicationRequest",
+        "List",
+        "Schedule",
+        "Slot",
+        "HealthcareService",
+    ] {
+        let r = cs["rest"][0]["resource"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["type"] == ty)
+            .unwrap();
+        assert_eq!(r["interaction"][0]["code"], "read", "{ty}");
+    }
     let common: Vec<&str> = cs["rest"][0]["searchParam"]
         .as_array()
         .unwrap()
@@ -929,5 +992,122 @@ async fn a_batch_answers_each_entry_on_its_own() {
             401,
             "{backend}: the batch itself needs the token"
         );
+    }
+}
+
+/// Each type read by id answers what its search shows, and declares the FR
+/// Core profile it follows (vital signs: FR Core's by LOINC code, else the
+/// base vital-signs profile); fhir.resources validates them all.
+#[tokio::test]
+async fn every_type_reads_by_id_and_declares_its_profile() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let token = app.token().await; // the hospital's
+        let get = async |path: &str| {
+            let r = app.get(path, Some(&token)).await;
+            assert_eq!(r.status, 200, "{backend} {path}: {}", r.text);
+            r.json()
+        };
+        let profile_of = |r: &Value| r["meta"]["profile"][0].as_str().unwrap_or("").to_owned();
+        let fr = |p: &str| format!("https://hl7.fr/ig/fhir/core/StructureDefinition/{p}");
+        let mut emitted = Vec::new();
+        // Search, then read the first by id: the same resource.
+        for (search, profile) in [
+            ("/fhir/HealthcareService", "fr-core-healthcare-service"),
+            ("/fhir/Location", "fr-core-location"),
+            ("/fhir/Schedule", "fr-core-schedule"),
+            ("/fhir/Practitioner", "fr-core-practitioner"),
+            ("/fhir/Organization", "fr-core-organization"),
+        ] {
+            let found = get(search).await;
+            let first = found["entry"][0]["resource"].clone();
+            assert_eq!(profile_of(&first), fr(profile), "{backend} {search}");
+            let ty = first["resourceType"].as_str().unwrap();
+            let read = get(&format!("/fhir/{ty}/{}", first["id"].as_str().unwrap())).await;
+            assert_eq!(read, first, "{backend} {ty}");
+            emitted.push(read);
+        }
+        // A free slot, read by its id (agenda and start); a made-up one is not found.
+        let schedules = get("/fhir/Schedule").await;
+        let mut slot = None;
+        for e in schedules["entry"].as_array().unwrap() {
+            let sid = e["resource"]["id"].as_str().unwrap();
+            let slots = get(&format!("/fhir/Slot?schedule=Schedule/{sid}")).await;
+            if let Some(s) = slots["entry"].as_array().unwrap().first() {
+                slot = Some(s["resource"].clone());
+                break;
+            }
+        }
+        let slot = slot.expect("a free slot in the demo");
+        assert_eq!(profile_of(&slot), fr("fr-core-slot"));
+        let read = get(&format!("/fhir/Slot/{}", slot["id"].as_str().unwrap())).await;
+        assert_eq!(read, slot, "{backend}");
+        let sid = slot["schedule"]["reference"].as_str().unwrap().trim_start_matches("Schedule/");
+        for missing in [format!("{sid}-1"), "nope".into(), format!("{}-0", domain::UserId::new())] {
+            assert_eq!(app.get(&format!("/fhir/Slot/{missing}"), Some(&token)).await.status, 404, "{missing}");
+        }
+        emitted.push(read);
+
+        // Measures from a posted questionnaire: FR Core's temperature profile,
+        // the base vital-signs one for SpO2 (FR Core has none for 59408-5).
+        let muller = app.demo_patient("Muller").await.id;
+        let r = app
+            .send_json(
+                Method::POST,
+                "/fhir/QuestionnaireResponse",
+                &token,
+                &json!({
+                    "resourceType": "QuestionnaireResponse",
+                    "questionnaire": "urn:parcours:questionnaire:infectious-home",
+                    "status": "completed",
+                    "subject": {"reference": format!("Patient/{muller}")},
+                    "item": [
+                        {"linkId": "temperature", "answer": [{"valueDecimal": 38.4}]},
+                        {"linkId": "spo2", "answer": [{"valueInteger": 96}]},
+                        {"linkId": "dyspnoea", "answer": [{"valueCoding": {"system": "urn:parcours:ctcae-grade", "code": "0"}}]},
+                        {"linkId": "worse", "answer": [{"valueBoolean": false}]}
+                    ]
+                }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let obs = get(&format!("/fhir/Observation?patient=Patient/{muller}")).await;
+        let by_code = |code: &str| {
+            obs["entry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["resource"].clone())
+                .find(|o| o["code"]["coding"][0]["code"] == code)
+                .unwrap_or_else(|| panic!("{code} in {obs}"))
+        };
+        assert_eq!(profile_of(&by_code("8310-5")), fr("fr-core-observation-body-temperature"));
+        assert_eq!(profile_of(&by_code("59408-5")), "http://hl7.org/fhir/StructureDefinition/vitalsigns");
+        let survey = obs["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["resource"])
+            .find(|o| o["category"][0]["coding"][0]["code"] == "survey")
+            .unwrap();
+        assert!(survey["meta"].get("profile").is_none(), "a survey answer claims no vital-sign profile");
+        emitted.push(obs);
+
+        // An ADT stay: fr-core-encounter, with its version and last change kept.
+        let mut c = Mllp::connect(&app).await;
+        let adt = "MSH|^~\\&|GAM|CHVL|PARCOURS|GHT|202611231000||ADT^A01^ADT_A01|pr1|P|2.5\r\
+                   EVN||202611231000\r\
+                   PID|1||PROF1^^^CHVL&450000021&M^PI||Profil^Anne^^^^^L||19600101|F\r\
+                   PV1|1|I|REA^1^3||||||||||||||||PV1\r\
+                   ZBE|PV1-1^CHVL|202611231000||INSERT|N\r";
+        assert_eq!(ack_code(&c.send(adt.as_bytes()).await).0, "AA");
+        let found = get("/fhir/Patient?family=Profil").await;
+        let pid = found["entry"][0]["resource"]["id"].as_str().unwrap().to_owned();
+        let enc = get(&format!("/fhir/Encounter?patient=Patient/{pid}")).await;
+        let e = &enc["entry"][0]["resource"];
+        assert_eq!(profile_of(e), fr("fr-core-encounter"));
+        assert_eq!(e["meta"]["versionId"], "1", "{backend}: {e}");
+        emitted.push(enc);
+        validate_fhir(&emitted);
     }
 }

@@ -1307,6 +1307,18 @@ async fn a_patient_raises_an_alert_with_a_photo_and_writes_to_the_team() {
             comms["entry"][0]["resource"]["sender"]["reference"],
             format!("Patient/{lambert}")
         );
+        // One message read by its id; the hospital's client finds none.
+        let first = &comms["entry"][0]["resource"];
+        let path = format!("/fhir/Communication/{}", first["id"].as_str().unwrap());
+        let one = app.get(&path, Some(&token)).await;
+        assert_eq!(one.status, 200, "{backend}: {}", one.text);
+        assert_eq!(&one.json(), first);
+        let hospital = app.token().await;
+        assert_eq!(app.get(&path, Some(&hospital)).await.status, 403, "{backend}");
+        assert_eq!(
+            app.get("/fhir/Communication/nope", Some(&token)).await.status,
+            404
+        );
         validate_fhir(&[comms]);
     }
 }

@@ -140,6 +140,21 @@ pub(super) async fn read_location(
     Ok(fhir(StatusCode::OK, &f::bed_location(&bed_view(&b))))
 }
 
+/// `GET /fhir/HealthcareService/{id}`: a unit of the client's territory.
+pub(super) async fn read_service(
+    State(state): State<AppState>,
+    api: ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let t = directory_territories(&api)?;
+    let not_found = || AppError::NotFound("HealthcareService introuvable".into());
+    let uid: domain::UnitId = id.parse().map_err(|_| not_found())?;
+    let b = beds::unit_in_territory(state.ctx(), t, uid)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(fhir(StatusCode::OK, &f::bed_service(&bed_view(&b))))
+}
+
 pub(super) async fn search_services(
     State(state): State<AppState>,
     api: ApiActor,

@@ -220,6 +220,25 @@ pub(super) async fn visible_document(
     documents::visible(state.ctx(), &api.actor, path_id(id, "document")?).await
 }
 
+/// `GET /fhir/List/ss-{document}`: the submission set of a validated document
+/// the client may read.
+pub(super) async fn read_submission_set(
+    State(state): State<AppState>,
+    api: ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let not_found = || AppError::NotFound("List introuvable".into());
+    let doc = id.strip_prefix("ss-").ok_or_else(not_found)?;
+    let did = path_id(doc, "document")?;
+    documents::visible(state.ctx(), &api.actor, did).await?;
+    // Validated documents only (a draft is not found).
+    let (d, _, _) = documents::content(state.ctx(), &api.actor, did).await?;
+    Ok(fhir(
+        StatusCode::OK,
+        &interop::fhir::mhd::submission_set(&stored_view(&d, None, &base(&state))),
+    ))
+}
+
 /// `GET /fhir/List?patient=…` (ITI-66): the submission sets of the patient's
 /// validated documents at the client's establishments.
 pub(super) async fn search_submission_sets(

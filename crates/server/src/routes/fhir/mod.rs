@@ -60,6 +60,7 @@ pub fn routes() -> Router<AppState> {
         .route("/Location", get(search_locations))
         .route("/Location/{id}", get(read_location))
         .route("/HealthcareService", get(search_services))
+        .route("/HealthcareService/{id}", get(read_service))
         .route("/ServiceRequest/{id}", get(read_service_request))
         .route("/Task", get(search_tasks))
         .route(
@@ -92,6 +93,10 @@ pub fn routes() -> Router<AppState> {
             get(|s, a, q| search_monitoring(s, a, q, "Communication")),
         )
         .route(
+            "/Communication/{id}",
+            get(|s, a, p| read_monitoring(s, a, p, "Communication")),
+        )
+        .route(
             "/CarePlan",
             get(|s, a, q| search_monitoring(s, a, q, "CarePlan")),
         )
@@ -101,10 +106,14 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/Appointment/{id}", get(read_appointment))
         .route("/MedicationRequest", get(search_medication_requests))
+        .route("/MedicationRequest/{id}", get(read_medication_request))
         .route("/DocumentReference", get(search_document_references))
         .route("/List", get(search_submission_sets))
+        .route("/List/{id}", get(read_submission_set))
         .route("/Schedule", get(search_schedules))
+        .route("/Schedule/{id}", get(read_schedule))
         .route("/Slot", get(search_slots))
+        .route("/Slot/{id}", get(read_slot))
         .route("/Questionnaire", get(search_questionnaires))
         .route("/Questionnaire/{id}", get(read_questionnaire))
         .route(

@@ -186,6 +186,7 @@ pub(super) async fn monitoring_by_id(
             let eid: domain::EnrolmentId = id.parse().map_err(|_| not_found())?;
             store.enrolment(eid).await.map_err(|_| not_found())?.patient
         }
+        "Communication" => store.message_patient(id).await.map_err(|_| not_found())?,
         _ => {
             // A QuestionnaireResponse's id, or an Observation's `{response}-{n}`.
             let response = match kind {

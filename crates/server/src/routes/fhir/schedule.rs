@@ -143,6 +143,69 @@ pub(super) async fn search_schedules(
     s.respond(&state, &api, out).await
 }
 
+/// `GET /fhir/Schedule/{id}`: an agenda open at the client's establishments.
+pub(super) async fn read_schedule(
+    State(state): State<AppState>,
+    api: ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let one = schedule::agendas(state.ctx(), &api.actor)
+        .await?
+        .into_iter()
+        .find(|(u, _, _)| u.to_string() == id)
+        .ok_or_else(|| AppError::NotFound("Schedule introuvable".into()))?;
+    let (u, name, ests) = one;
+    let ests: Vec<String> = ests.iter().map(ToString::to_string).collect();
+    Ok(fhir(
+        StatusCode::OK,
+        &interop::fhir::schedule::schedule(&u.to_string(), &name, &ests),
+    ))
+}
+
+/// `GET /fhir/Slot/{schedule}-{start}`: a slot while it is free (a booked
+/// one is gone: 404).
+pub(super) async fn read_slot(
+    State(state): State<AppState>,
+    api: ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let not_found = || AppError::NotFound("Slot introuvable (pris ou inexistant)".into());
+    let (schedule_id, start) = id.rsplit_once('-').ok_or_else(not_found)?;
+    let uid: domain::UserId = schedule_id.parse().map_err(|_| not_found())?;
+    let start_ms: i64 = start.parse().map_err(|_| not_found())?;
+    for e in crate::services::directory::grant_establishments(&api.actor) {
+        let free = crate::services::schedule::free_slots(state.ctx(), uid, e, 60).await?;
+        if let Some(slot) = free.iter().find(|s| s.start_ms == start_ms) {
+            return Ok(fhir(
+                StatusCode::OK,
+                &interop::fhir::schedule::slot(schedule_id, slot),
+            ));
+        }
+    }
+    Err(not_found().into())
+}
+
+/// `GET /fhir/MedicationRequest/{consultation}-{n}`: one line of a closed
+/// teleconsultation's prescription the client may read.
+pub(super) async fn read_medication_request(
+    State(state): State<AppState>,
+    api: ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let not_found = || AppError::NotFound("MedicationRequest introuvable".into());
+    let (consultation, _) = id.rsplit_once('-').ok_or_else(not_found)?;
+    let aid: domain::AppointmentId = consultation.parse().map_err(|_| not_found())?;
+    let c = consultations::closed_by_id(state.ctx(), &api.actor, aid)
+        .await?
+        .ok_or_else(not_found)?;
+    let view = consultation_view(&c.consultation, &c.practitioner_name, c.consultation.closed_at_ms);
+    let one = interop::fhir::consultation::medication_requests(&view)
+        .into_iter()
+        .find(|r| r.get("id").and_then(Value::as_str) == Some(id.as_str()))
+        .ok_or_else(not_found)?;
+    Ok(fhir(StatusCode::OK, &one))
+}
+
 /// `GET /fhir/Slot?schedule=Schedule/…`: its free slots over 14 days, at the
 /// client's establishments.
 pub(super) async fn search_slots(
