@@ -8,6 +8,7 @@ mod details;
 mod input;
 pub mod mhd;
 pub mod monitoring;
+pub mod observation;
 mod output;
 pub mod schedule;
 pub mod subscription;

@@ -127,6 +127,11 @@ pub const SQLITE: &[Migration] = &[
         name: "fhir_subscriptions",
         sql: include_str!("../migrations/sqlite/0022_fhir_subscriptions.sql"),
     },
+    Migration {
+        version: 23,
+        name: "measures_from_devices",
+        sql: include_str!("../migrations/sqlite/0023_measures_from_devices.sql"),
+    },
 ];
 
 /// PostgreSQL migrations.
@@ -240,6 +245,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 22,
         name: "fhir_subscriptions",
         sql: include_str!("../migrations/postgres/0022_fhir_subscriptions.sql"),
+    },
+    Migration {
+        version: 23,
+        name: "measures_from_devices",
+        sql: include_str!("../migrations/postgres/0023_measures_from_devices.sql"),
     },
 ];
 

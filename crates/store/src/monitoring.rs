@@ -215,7 +215,8 @@ impl Store {
     }
 
     /// Records a response, its measures and the alerts it raised, in one transaction
-    /// (audited). Alerts are due `sla_ms` after now. Returns (response id, alert ids).
+    /// (audited). Alerts are due `sla_ms` after now. A measure sent by a device
+    /// (`measured`) is dated when it was measured. Returns (response id, alert ids).
     #[allow(clippy::too_many_arguments)]
     pub async fn submit_response(
         &self,
@@ -225,25 +226,28 @@ impl Store {
         alerts: &[NewAlert],
         sla_ms: i64,
         report: Option<&crate::outbox::NewMessage>,
+        measured: Option<Measured<'_>>,
         who: &AuditActor,
         now_ms: i64,
     ) -> Result<(String, Vec<AlertId>)> {
         let response = uuid::Uuid::now_v7().to_string();
+        let at_ms = measured.map_or(now_ms, |m| m.at_ms);
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
-            sqlx::query("INSERT INTO questionnaire_responses (id, enrolment_id, patient_id, submitted_at_ms, answers) VALUES ($1, $2, $3, $4, $5)")
+            sqlx::query("INSERT INTO questionnaire_responses (id, enrolment_id, patient_id, submitted_at_ms, answers, source) VALUES ($1, $2, $3, $4, $5, $6)")
                 .bind(&response)
                 .bind(enrolment.id.to_string())
                 .bind(enrolment.patient.to_string())
-                .bind(now_ms)
+                .bind(at_ms)
                 .bind(answers_json)
+                .bind(measured.map(|m| m.source))
                 .execute(&mut *tx)
                 .await?;
             for (item, value) in measures {
                 sqlx::query("INSERT INTO measures (patient_id, item, at_ms, value, response_id) VALUES ($1, $2, $3, $4, $5)")
                     .bind(enrolment.patient.to_string())
                     .bind(item)
-                    .bind(now_ms)
+                    .bind(at_ms)
                     .bind(value)
                     .bind(&response)
                     .execute(&mut *tx)
@@ -284,7 +288,10 @@ impl Store {
                 &audit(
                     who,
                     enrolment.patient,
-                    format!("QuestionnaireResponse/{response}"),
+                    match measured {
+                        None => format!("QuestionnaireResponse/{response}"),
+                        Some(_) => format!("Observation/{response}-0"),
+                    },
                     now_ms,
                 ),
             )
@@ -484,9 +491,21 @@ pub struct StoredResponse {
     pub submitted_at_ms: i64,
     /// The answers (FHIR QuestionnaireResponse items, JSON).
     pub answers: String,
+    /// The device or laboratory that sent it as an Observation (`None`: a
+    /// questionnaire answered).
+    pub source: Option<String>,
 }
 
-db_row! { struct ResponseRow { id: String, enrolment_id: String, programme_id: String, submitted_at_ms: i64, answers: String } }
+/// A measure sent by a device or a laboratory (not a questionnaire answered).
+#[derive(Debug, Clone, Copy)]
+pub struct Measured<'a> {
+    /// Who sent it (the device's or laboratory's name, or the client's).
+    pub source: &'a str,
+    /// When it was measured (Unix ms).
+    pub at_ms: i64,
+}
+
+db_row! { struct ResponseRow { id: String, enrolment_id: String, programme_id: String, submitted_at_ms: i64, answers: String, source: Option<String> } }
 
 fn stored_response(r: ResponseRow) -> Result<StoredResponse> {
     Ok(StoredResponse {
@@ -495,6 +514,7 @@ fn stored_response(r: ResponseRow) -> Result<StoredResponse> {
         programme: r.programme_id,
         submitted_at_ms: r.submitted_at_ms,
         answers: r.answers,
+        source: r.source,
     })
 }
 
@@ -503,7 +523,7 @@ impl Store {
     pub async fn response(&self, id: &str) -> Result<StoredResponse> {
         on_pool!(self, read, |pool| {
             let rows = sqlx::query(
-                "SELECT r.id, r.enrolment_id, e.programme_id, r.submitted_at_ms, r.answers FROM questionnaire_responses r \
+                "SELECT r.id, r.enrolment_id, e.programme_id, r.submitted_at_ms, r.answers, r.source FROM questionnaire_responses r \
                  JOIN enrolments e ON e.id = r.enrolment_id WHERE r.id = $1",
             )
             .bind(id)
@@ -540,7 +560,7 @@ impl Store {
     pub async fn responses_of(&self, patient: PatientId) -> Result<Vec<StoredResponse>> {
         on_pool!(self, read, |pool| {
             let rows = sqlx::query(
-                "SELECT r.id, r.enrolment_id, e.programme_id, r.submitted_at_ms, r.answers FROM questionnaire_responses r \
+                "SELECT r.id, r.enrolment_id, e.programme_id, r.submitted_at_ms, r.answers, r.source FROM questionnaire_responses r \
                  JOIN enrolments e ON e.id = r.enrolment_id WHERE r.patient_id = $1 ORDER BY r.submitted_at_ms DESC, r.id DESC",
             )
             .bind(patient.to_string())
@@ -1024,7 +1044,7 @@ impl Store {
             use sqlx::Row;
             let rows = sqlx::query(
                 "SELECT e.id, e.patient_id, e.establishment_id, e.programme_id, e.status, e.started_at_ms, e.end_reason, \
-                 (SELECT MAX(r.submitted_at_ms) FROM questionnaire_responses r WHERE r.enrolment_id = e.id) AS last_ms \
+                 (SELECT MAX(r.submitted_at_ms) FROM questionnaire_responses r WHERE r.enrolment_id = e.id AND r.source IS NULL) AS last_ms \
                  FROM enrolments e WHERE e.status = 'active' ORDER BY e.id",
             )
             .fetch_all(pool)

@@ -143,6 +143,9 @@ pub struct ResponseView<'a> {
     pub authored_ms: i64,
     /// The answers as QuestionnaireResponse items.
     pub items: &'a Value,
+    /// The device or laboratory that sent it as an Observation (`None`: a
+    /// questionnaire answered).
+    pub source: Option<&'a str>,
 }
 
 /// The QuestionnaireResponse.
@@ -200,10 +203,16 @@ pub fn observations(r: &ResponseView<'_>, p: &Programme) -> Vec<Value> {
                 "code": code,
                 "subject": patient_ref(&r.patient),
                 "effectiveDateTime": instant(r.authored_ms),
-                "derivedFrom": [{"reference": format!("QuestionnaireResponse/{}", r.id)}],
             });
             if let Some(obj) = o.as_object_mut() {
                 obj.insert(key.into(), value);
+                match r.source {
+                    None => obj.insert(
+                        "derivedFrom".into(),
+                        json!([{"reference": format!("QuestionnaireResponse/{}", r.id)}]),
+                    ),
+                    Some(device) => obj.insert("device".into(), json!({"display": device})),
+                };
             }
             if category == "vital-signs" {
                 let loinc = item

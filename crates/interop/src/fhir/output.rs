@@ -582,11 +582,18 @@ fn searched_resources() -> Vec<Value> {
             json!("Journal d'audit chaîné; réservé aux administrateurs de l'établissement."),
         );
     }
+    let mut observation_cap = by_patient(
+        "Observation",
+        "Réponses aux questionnaires : mesures (LOINC, UCUM) et symptômes gradés. create : une mesure d'appareil ou de laboratoire (code LOINC, valueQuantity UCUM) classée dans le suivi du patient qui observe ce code et évaluée par les règles de son programme (alertes).",
+    );
+    if let Some(o) = observation_cap.as_object_mut() {
+        o.insert(
+            "interaction".into(),
+            json!([{"code": "search-type"}, {"code": "create"}]),
+        );
+    }
     vec![
-        by_patient(
-            "Observation",
-            "Réponses aux questionnaires : mesures (LOINC, UCUM) et symptômes gradés.",
-        ),
+        observation_cap,
         by_patient(
             "Flag",
             "Alertes de télésurveillance : actives tant qu'elles ne sont pas closes.",

@@ -93,9 +93,10 @@ pub async fn overview(ctx: Ctx<'_>, actor: &Actor) -> Result<Vec<Followed>, AppE
         .into_iter()
         .filter_map(|e| {
             let p = monitoring::programme(&e.programme)?;
+            // A device's measure is not the questionnaire answered.
             let last = responses
                 .iter()
-                .filter(|r| r.enrolment == e.id)
+                .filter(|r| r.enrolment == e.id && r.source.is_none())
                 .map(|r| r.submitted_at_ms)
                 .max();
             Some(Followed {

@@ -181,6 +181,7 @@ pub async fn submit(
         enrolment,
         &answers,
         target.as_ref(),
+        None,
         &who,
         now,
     )
@@ -213,12 +214,14 @@ pub async fn submit(
 /// per item, the most serious rule that fired. No authorisation here: callers
 /// decide who may submit.
 #[tracing::instrument(level = "debug", skip_all)]
+#[allow(clippy::too_many_arguments)]
 pub async fn record(
     store: &store::Store,
     p: &Programme,
     enrolment: &Enrolment,
     answers: &[(String, AnswerValue)],
     report: Option<&ReportTarget>,
+    measured: Option<store::monitoring::Measured<'_>>,
     who: &AuditActor,
     now: i64,
 ) -> Result<(String, Vec<Triggered>), AppError> {
@@ -290,6 +293,7 @@ pub async fn record(
             &new_alerts,
             p.sla_hours * 3600 * 1000,
             message.as_ref(),
+            measured,
             who,
             now,
         )
@@ -813,4 +817,119 @@ pub async fn submit_for(
         })?;
     let done = submit(ctx, actor, &enrolment, answers).await?;
     Ok(ctx.store.response(&done.response).await?)
+}
+
+/// A measure a device or a laboratory sends (a FHIR Observation).
+#[derive(Debug, Clone)]
+pub struct Measure<'a> {
+    /// Whose.
+    pub patient: domain::PatientId,
+    /// Its LOINC code.
+    pub loinc: &'a str,
+    /// The value.
+    pub value: f64,
+    /// Its UCUM code, when given.
+    pub unit: Option<&'a str>,
+    /// When measured (Unix ms); now when not given.
+    pub at_ms: Option<i64>,
+    /// The device or laboratory (else the client's name).
+    pub source: &'a str,
+}
+
+/// How far ahead of the clock a measure may be dated (devices' clocks drift).
+const FUTURE_SLACK_MS: i64 = 5 * 60 * 1000;
+
+/// Files a measure on the monitoring timeline of the patient's active
+/// follow-up (at one of the actor's establishments) whose programme observes
+/// its LOINC code, graded by the programme's rules like the same answer in
+/// the questionnaire (alerts raised, results sent to the hospital). A code no
+/// follow-up observes, a unit other than the item's, a measure dated in the
+/// future: refused, saying why. Returns the stored response and the alerts.
+pub async fn file_measure(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    m: &Measure<'_>,
+) -> Result<(store::monitoring::StoredResponse, Vec<Triggered>), AppError> {
+    let record_ = patients::read(ctx, actor, m.patient).await?;
+    let scope = patients::scope_of(ctx, &record_).await?;
+    let grant = match authorize_patient(actor, PatientAction::WriteClinical, &scope) {
+        Decision::Allow(g) => g,
+        Decision::Deny(why) => return Err(AppError::Forbidden(why.into())),
+    };
+    let now = ctx.now_ms();
+    let at = m.at_ms.unwrap_or(now);
+    if at > now + FUTURE_SLACK_MS {
+        return Err(AppError::Unprocessable(
+            "business-rule",
+            "effective : une mesure ne peut pas être datée dans le futur".into(),
+        ));
+    }
+    let mine = crate::services::directory::grant_establishments(actor);
+    let enrolments = ctx.store.enrolments_of(m.patient).await?;
+    let found = enrolments
+        .iter()
+        .filter(|e| e.status == "active" && mine.contains(&e.establishment))
+        .find_map(|e| {
+            let p = programme(&e.programme)?;
+            let item = p.items.iter().find(|i| {
+                i.kind == ItemKind::Number
+                    && i.code
+                        .as_ref()
+                        .is_some_and(|(s, c, _)| s == "http://loinc.org" && c == m.loinc)
+            })?;
+            Some((e, p, item))
+        });
+    let Some((enrolment, p, item)) = found else {
+        return Err(AppError::Unprocessable(
+            "business-rule",
+            format!(
+                "aucun suivi actif de ce patient dans votre établissement n'observe le code LOINC {} : mesure non classée",
+                m.loinc.chars().take(20).collect::<String>()
+            ),
+        ));
+    };
+    if let (Some(expected), Some(given)) = (&item.unit, m.unit)
+        && expected != given
+    {
+        return Err(AppError::Unprocessable(
+            "business-rule",
+            format!(
+                "unité {:?} : {expected} attendue pour {}",
+                given.chars().take(20).collect::<String>(),
+                item.label
+            ),
+        ));
+    }
+    let answers = vec![(item.link_id.clone(), AnswerValue::Number(m.value))];
+    let who = AuditActor::new(actor, grant);
+    let target = report_target(ctx, enrolment.patient, enrolment.establishment).await?;
+    let measured = store::monitoring::Measured {
+        source: m.source,
+        at_ms: at,
+    };
+    let (response, kept) = record(
+        ctx.store,
+        p,
+        enrolment,
+        &answers,
+        target.as_ref(),
+        Some(measured),
+        &who,
+        now,
+    )
+    .await?;
+    if !kept.is_empty() {
+        ctx.publish(crate::state::LiveEvent::NewAlerts(
+            enrolment.establishment,
+            response.clone(),
+        ));
+        crate::services::subscriptions::alerts_raised(
+            ctx,
+            enrolment.patient,
+            enrolment.establishment,
+            now,
+        )
+        .await;
+    }
+    Ok((ctx.store.response(&response).await?, kept))
 }

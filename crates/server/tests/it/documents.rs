@@ -617,11 +617,12 @@ async fn fhir_document_reference_search_returns_the_demo_documents() {
         assert_eq!(one.status, 200, "{backend}: {}", one.text);
         assert_eq!(&one.json(), set);
         let hospital = app.token().await;
-        assert_eq!(app.get(&path, Some(&hospital)).await.status, 404, "{backend}");
         assert_eq!(
-            app.get("/fhir/List/nope", Some(&token)).await.status,
-            404
+            app.get(&path, Some(&hospital)).await.status,
+            404,
+            "{backend}"
         );
+        assert_eq!(app.get("/fhir/List/nope", Some(&token)).await.status, 404);
         let none = app
             .get(
                 &format!("/fhir/List?patient=Patient/{lambert}"),

@@ -1042,9 +1042,22 @@ async fn every_type_reads_by_id_and_declares_its_profile() {
         assert_eq!(profile_of(&slot), fr("fr-core-slot"));
         let read = get(&format!("/fhir/Slot/{}", slot["id"].as_str().unwrap())).await;
         assert_eq!(read, slot, "{backend}");
-        let sid = slot["schedule"]["reference"].as_str().unwrap().trim_start_matches("Schedule/");
-        for missing in [format!("{sid}-1"), "nope".into(), format!("{}-0", domain::UserId::new())] {
-            assert_eq!(app.get(&format!("/fhir/Slot/{missing}"), Some(&token)).await.status, 404, "{missing}");
+        let sid = slot["schedule"]["reference"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("Schedule/");
+        for missing in [
+            format!("{sid}-1"),
+            "nope".into(),
+            format!("{}-0", domain::UserId::new()),
+        ] {
+            assert_eq!(
+                app.get(&format!("/fhir/Slot/{missing}"), Some(&token))
+                    .await
+                    .status,
+                404,
+                "{missing}"
+            );
         }
         emitted.push(read);
 
@@ -1081,8 +1094,14 @@ async fn every_type_reads_by_id_and_declares_its_profile() {
                 .find(|o| o["code"]["coding"][0]["code"] == code)
                 .unwrap_or_else(|| panic!("{code} in {obs}"))
         };
-        assert_eq!(profile_of(&by_code("8310-5")), fr("fr-core-observation-body-temperature"));
-        assert_eq!(profile_of(&by_code("59408-5")), "http://hl7.org/fhir/StructureDefinition/vitalsigns");
+        assert_eq!(
+            profile_of(&by_code("8310-5")),
+            fr("fr-core-observation-body-temperature")
+        );
+        assert_eq!(
+            profile_of(&by_code("59408-5")),
+            "http://hl7.org/fhir/StructureDefinition/vitalsigns"
+        );
         let survey = obs["entry"]
             .as_array()
             .unwrap()
@@ -1090,7 +1109,10 @@ async fn every_type_reads_by_id_and_declares_its_profile() {
             .map(|e| &e["resource"])
             .find(|o| o["category"][0]["coding"][0]["code"] == "survey")
             .unwrap();
-        assert!(survey["meta"].get("profile").is_none(), "a survey answer claims no vital-sign profile");
+        assert!(
+            survey["meta"].get("profile").is_none(),
+            "a survey answer claims no vital-sign profile"
+        );
         emitted.push(obs);
 
         // An ADT stay: fr-core-encounter, with its version and last change kept.
@@ -1102,7 +1124,10 @@ async fn every_type_reads_by_id_and_declares_its_profile() {
                    ZBE|PV1-1^CHVL|202611231000||INSERT|N\r";
         assert_eq!(ack_code(&c.send(adt.as_bytes()).await).0, "AA");
         let found = get("/fhir/Patient?family=Profil").await;
-        let pid = found["entry"][0]["resource"]["id"].as_str().unwrap().to_owned();
+        let pid = found["entry"][0]["resource"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         let enc = get(&format!("/fhir/Encounter?patient=Patient/{pid}")).await;
         let e = &enc["entry"][0]["resource"];
         assert_eq!(profile_of(e), fr("fr-core-encounter"));

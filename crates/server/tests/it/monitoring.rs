@@ -1314,9 +1314,15 @@ async fn a_patient_raises_an_alert_with_a_photo_and_writes_to_the_team() {
         assert_eq!(one.status, 200, "{backend}: {}", one.text);
         assert_eq!(&one.json(), first);
         let hospital = app.token().await;
-        assert_eq!(app.get(&path, Some(&hospital)).await.status, 403, "{backend}");
         assert_eq!(
-            app.get("/fhir/Communication/nope", Some(&token)).await.status,
+            app.get(&path, Some(&hospital)).await.status,
+            403,
+            "{backend}"
+        );
+        assert_eq!(
+            app.get("/fhir/Communication/nope", Some(&token))
+                .await
+                .status,
             404
         );
         validate_fhir(&[comms]);
@@ -1516,4 +1522,150 @@ async fn an_admin_adds_a_programme_by_file() {
         6
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A device gateway posts measures as FHIR Observations: filed on the
+/// timeline of the follow-up that observes the LOINC code, graded by its
+/// rules (an oximeter's low SpO2 raises an urgent alert), shown as
+/// Observations (not as questionnaires answered); what cannot be filed is
+/// refused, saying why.
+#[tokio::test]
+async fn a_device_posts_measures_graded_like_the_questionnaire() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let token = app.token().await; // the hospital's integration client
+        let muller = app.demo_patient("Muller").await.id;
+        let lambert = app.demo_patient("Lambert").await.id;
+        let measure = |patient: domain::PatientId, code: &str, value: f64, unit: &str| {
+            serde_json::json!({
+                "resourceType": "Observation",
+                "status": "final",
+                "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}],
+                "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+                "subject": {"reference": format!("Patient/{patient}")},
+                "effectiveDateTime": "2026-11-18T07:30:00Z",
+                "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit},
+                "device": {"display": "Oxymètre Nonin 3230"}
+            })
+        };
+        let post = async |body: &serde_json::Value| {
+            app.send_json(reqwest::Method::POST, "/fhir/Observation", &token, body)
+                .await
+        };
+        let open_tasks = async || {
+            let tasks = app
+                .get(
+                    &format!("/fhir/Task?patient=Patient/{muller}"),
+                    Some(&token),
+                )
+                .await
+                .json();
+            tasks["entry"]
+                .as_array()
+                .map(|l| {
+                    l.iter()
+                        .filter(|e| e["resource"]["status"] == "requested")
+                        .count()
+                })
+                .unwrap_or(0)
+        };
+        let before = open_tasks().await;
+
+        // SpO2 89 % from the oximeter: 201, the Observation as stored, an urgent alert.
+        let r = post(&measure(muller, "59408-5", 89.0, "%")).await;
+        assert_eq!(r.status, 201, "{backend}: {}", r.text);
+        let created = r.json();
+        let id = created["id"].as_str().unwrap().to_owned();
+        assert!(
+            r.header("location")
+                .unwrap()
+                .ends_with(&format!("/Observation/{id}"))
+        );
+        assert_eq!(created["valueQuantity"]["value"], 89.0);
+        assert_eq!(created["effectiveDateTime"], "2026-11-18T07:30:00Z");
+        assert_eq!(created["device"]["display"], "Oxymètre Nonin 3230");
+        assert!(
+            created.get("derivedFrom").is_none(),
+            "not from a questionnaire"
+        );
+        assert_eq!(
+            open_tasks().await,
+            before + 1,
+            "{backend}: graded, alert raised"
+        );
+        let read = app
+            .get(&format!("/fhir/Observation/{id}"), Some(&token))
+            .await;
+        assert_eq!(read.status, 200, "{backend}: {}", read.text);
+        assert_eq!(read.json(), created);
+        // A normal temperature: filed, no alert.
+        let r = post(&measure(muller, "8310-5", 37.2, "Cel")).await;
+        assert_eq!(r.status, 201, "{backend}: {}", r.text);
+        assert_eq!(open_tasks().await, before + 1, "{backend}");
+        // Observations list both; no QuestionnaireResponse was answered.
+        let obs = app
+            .get(
+                &format!("/fhir/Observation?patient=Patient/{muller}"),
+                Some(&token),
+            )
+            .await
+            .json();
+        let from_device = obs["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["resource"]["device"]["display"] == "Oxymètre Nonin 3230")
+            .count();
+        assert_eq!(from_device, 2, "{backend}: {obs}");
+        let qr = app
+            .get(
+                &format!("/fhir/QuestionnaireResponse?patient=Patient/{muller}"),
+                Some(&token),
+            )
+            .await
+            .json();
+        assert!(
+            !qr.to_string().contains(&id[..id.len() - 2]),
+            "{backend}: a measure is not a questionnaire answered"
+        );
+        let total = obs["total"].clone();
+        validate_fhir(&[created, obs]);
+
+        // Refusals, each saying why; nothing filed.
+        for (body, status, says) in [
+            (measure(muller, "8867-4", 80.0, "/min"), 422, "8867-4"),
+            (
+                measure(muller, "8310-5", 101.0, "[degF]"),
+                422,
+                "Cel attendue",
+            ),
+            (
+                {
+                    let mut b = measure(muller, "8310-5", 37.0, "Cel");
+                    b["effectiveDateTime"] = serde_json::json!("2027-06-01T00:00:00Z");
+                    b
+                },
+                422,
+                "futur",
+            ),
+            (measure(lambert, "29463-7", 60.0, "kg"), 403, ""),
+            (
+                measure(domain::PatientId::new(), "8310-5", 37.0, "Cel"),
+                404,
+                "",
+            ),
+        ] {
+            let r = post(&body).await;
+            assert_eq!(r.status, status, "{backend}: {}", r.text);
+            assert!(r.outcome().contains(says), "{says}: {}", r.text);
+        }
+        let after = app
+            .get(
+                &format!("/fhir/Observation?patient=Patient/{muller}"),
+                Some(&token),
+            )
+            .await
+            .json();
+        assert_eq!(after["total"], total, "{backend}: nothing more filed");
+    }
 }

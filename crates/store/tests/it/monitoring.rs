@@ -54,6 +54,7 @@ async fn responses_alerts_triage_and_escalation() {
             std::slice::from_ref(&warn),
             sla,
             None,
+            None,
             &who(),
             NOW,
         )
@@ -67,6 +68,7 @@ async fn responses_alerts_triage_and_escalation() {
                 &[urgent],
                 sla,
                 None,
+                None,
                 &who(),
                 NOW + 1000,
             )
@@ -75,6 +77,48 @@ async fn responses_alerts_triage_and_escalation() {
         assert_eq!(
             s.measures(p.id, "weight", NOW).await.unwrap(),
             vec![(NOW, 70.5), (NOW + 1000, 66.0)],
+            "{name}"
+        );
+        // A scale's measure, sent later: dated when measured, with its source,
+        // and not a questionnaire answered (the reminders ignore it).
+        let last_answered = |list: Vec<(store::monitoring::Enrolment, Option<i64>)>| {
+            list.into_iter()
+                .find(|(x, _)| x.id == e.id)
+                .map(|(_, l)| l)
+                .unwrap()
+        };
+        let before = last_answered(s.active_enrolments_with_last_response().await.unwrap());
+        let (scale, _) = s
+            .submit_response(
+                &e,
+                "[]",
+                &[("weight".into(), 65.0)],
+                &[],
+                sla,
+                None,
+                Some(store::monitoring::Measured {
+                    source: "Balance Withings",
+                    at_ms: NOW + 500,
+                }),
+                &who(),
+                NOW + 5000,
+            )
+            .await
+            .unwrap();
+        let stored = s.response(&scale).await.unwrap();
+        assert_eq!(
+            (stored.submitted_at_ms, stored.source.as_deref()),
+            (NOW + 500, Some("Balance Withings")),
+            "{name}"
+        );
+        assert_eq!(
+            s.measures(p.id, "weight", NOW).await.unwrap(),
+            vec![(NOW, 70.5), (NOW + 500, 65.0), (NOW + 1000, 66.0)],
+            "{name}"
+        );
+        assert_eq!(
+            last_answered(s.active_enrolments_with_last_response().await.unwrap()),
+            before,
             "{name}"
         );
         let q = s.alert_queue(w.e1).await.unwrap();

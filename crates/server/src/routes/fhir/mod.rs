@@ -65,7 +65,7 @@ pub fn routes() -> Router<AppState> {
         .route("/Task", get(search_tasks))
         .route(
             "/Observation",
-            get(|s, a, q| search_monitoring(s, a, q, "Observation")),
+            get(|s, a, q| search_monitoring(s, a, q, "Observation")).post(post_observation),
         )
         .route("/Flag", get(|s, a, q| search_monitoring(s, a, q, "Flag")))
         .route(

@@ -64,9 +64,13 @@ pub(crate) async fn monitoring_search(
                     patient: pid.to_string(),
                     authored_ms: r.submitted_at_ms,
                     items: &items,
+                    source: r.source.as_deref(),
                 };
                 if !observations {
-                    out.push(m::questionnaire_response(&view, &r.programme));
+                    // A device's measure is an Observation, not a questionnaire answered.
+                    if r.source.is_none() {
+                        out.push(m::questionnaire_response(&view, &r.programme));
+                    }
                 } else if let Some(p) = monitoring::programme(&r.programme) {
                     out.extend(m::observations(&view, p));
                 }
@@ -141,12 +145,66 @@ pub(super) async fn post_response(
         patient: pid.to_string(),
         authored_ms: stored.submitted_at_ms,
         items: &items,
+        source: None,
     };
     let mut resp = fhir(
         StatusCode::CREATED,
         &interop::fhir::monitoring::questionnaire_response(&view, &stored.programme),
     );
     if let Ok(v) = format!("{}/QuestionnaireResponse/{}", base(&state), stored.id).parse() {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+/// `POST /fhir/Observation`: a device gateway or a laboratory sends a measure
+/// (LOINC, UCUM) for a followed patient; filed on the timeline of the
+/// follow-up that observes it and graded by its programme's rules. 201 with
+/// the stored Observation (alerts raised show on the Flag and Task searches).
+pub(super) async fn post_observation(
+    State(state): State<AppState>,
+    api: ApiActor,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let bytes = body_bytes(body, &state, &headers)?;
+    let posted = interop::fhir::observation::parse_observation(&bytes).map_err(input_error)?;
+    let pid = patient_id(&posted.patient)?;
+    let source = posted
+        .source
+        .clone()
+        .unwrap_or_else(|| api.client.name.clone());
+    let (stored, _) = monitoring::file_measure(
+        state.ctx(),
+        &api.actor,
+        &monitoring::Measure {
+            patient: pid,
+            loinc: &posted.loinc,
+            value: posted.value,
+            unit: posted.unit.as_deref(),
+            at_ms: posted.effective_ms,
+            source: &source,
+        },
+    )
+    .await?;
+    let items: Value = serde_json::from_str(&stored.answers).unwrap_or(Value::Array(vec![]));
+    let view = interop::fhir::monitoring::ResponseView {
+        id: &stored.id,
+        patient: pid.to_string(),
+        authored_ms: stored.submitted_at_ms,
+        items: &items,
+        source: stored.source.as_deref(),
+    };
+    let p = monitoring::programme(&stored.programme)
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("programme disparu")))?;
+    let created = interop::fhir::monitoring::observations(&view, p)
+        .into_iter()
+        .next()
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("mesure sans observation")))?;
+    let mut resp = fhir(StatusCode::CREATED, &created);
+    if let Some(id) = created.get("id").and_then(Value::as_str)
+        && let Ok(v) = format!("{}/Observation/{id}", base(&state)).parse()
+    {
         resp.headers_mut().insert(header::LOCATION, v);
     }
     Ok(resp)

@@ -198,7 +198,11 @@ pub(super) async fn read_medication_request(
     let c = consultations::closed_by_id(state.ctx(), &api.actor, aid)
         .await?
         .ok_or_else(not_found)?;
-    let view = consultation_view(&c.consultation, &c.practitioner_name, c.consultation.closed_at_ms);
+    let view = consultation_view(
+        &c.consultation,
+        &c.practitioner_name,
+        c.consultation.closed_at_ms,
+    );
     let one = interop::fhir::consultation::medication_requests(&view)
         .into_iter()
         .find(|r| r.get("id").and_then(Value::as_str) == Some(id.as_str()))

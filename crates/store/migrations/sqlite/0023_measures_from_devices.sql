@@ -1,0 +1,5 @@
+-- A response posted as a FHIR Observation by a device or a laboratory: who
+-- sent it (NULL for an answered questionnaire). Such a measure is on the
+-- monitoring timeline and graded, but is not a questionnaire answered (it
+-- neither counts for reminders nor shows as a QuestionnaireResponse).
+ALTER TABLE questionnaire_responses ADD COLUMN source TEXT;
