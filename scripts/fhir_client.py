@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Drives Parcours's FHIR API with fhirpy, a client library nobody here wrote, as
 an integrator would: create, read, update, search, count, page through the
-`next` links, conditional create, `_include`. Prints what it saw as JSON;
+`next` links, conditional create, a transaction Bundle (all or nothing), `_include`.
+Prints what it saw as JSON;
 an HTTP error from the server fails the run.
 
 Usage: fhir_client.py BASE TOKEN   (BASE = http://host:port/fhir)
@@ -54,6 +55,24 @@ def main() -> None:
     ).get_or_create(client.resource("Patient", **{k: again[k] for k in
                                                   ("name", "gender", "birthDate")}))
     out["get_or_create"] = [same.id, status]
+
+    # A transaction: a new identity and the first one's phone changed, together.
+    current = client.reference("Patient", patient.id).to_resource()
+    current["telecom"] = [{"system": "phone", "use": "mobile", "value": "06 22 22 22 22"}]
+    answer = client.execute("", method="post", data={
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": {"resourceType": "Patient", "gender": "male", "birthDate": "1975-05-06",
+                          "name": [{"use": "official", "family": "Clientpy", "given": ["Paul"]}]},
+             "request": {"method": "POST", "url": "Patient"}},
+            {"resource": current.serialize(),
+             "request": {"method": "PUT", "url": f"Patient/{patient.id}",
+                         "ifMatch": f'W/"{current["meta"]["versionId"]}"'}},
+        ],
+    })
+    out["transaction"] = [e["response"]["status"] for e in answer["entry"]]
+    out["transaction_phone"] = client.reference("Patient", patient.id).to_resource()["telecom"][0]["value"]
 
     bundle = client.resources("Patient").search(family="clientpy").fetch_raw()
     out["raw_total_or_none"] = bundle.get("total")

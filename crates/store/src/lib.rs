@@ -20,6 +20,7 @@ mod macros;
 pub mod accounts;
 pub mod audit;
 pub mod beds;
+pub mod bundle;
 pub mod cluster;
 pub mod consultations;
 pub mod demographics;

@@ -131,6 +131,96 @@ fn audit(who: &AuditActor, patient: PatientId, resource: String, now_ms: i64) ->
     }
 }
 
+/// A response to record: its answers, measures, alerts, the report to the
+/// hospital and, for a device's measure, its source and time.
+#[derive(Debug, Clone, Copy)]
+pub struct ResponseWrite<'a> {
+    /// Whose follow-up.
+    pub enrolment: &'a Enrolment,
+    /// The answers as QuestionnaireResponse items (JSON).
+    pub answers_json: &'a str,
+    /// The measures (item, value).
+    pub measures: &'a [(String, f64)],
+    /// The alerts raised.
+    pub alerts: &'a [NewAlert],
+    /// How long the alerts may wait.
+    pub sla_ms: i64,
+    /// The results for the hospital, sent with it.
+    pub report: Option<&'a crate::outbox::NewMessage>,
+    /// A device's measure: its source and time.
+    pub measured: Option<Measured<'a>>,
+    /// Who.
+    pub who: &'a AuditActor,
+}
+
+/// Inserts a response, its measures, alerts, report and audit entry inside an
+/// open transaction; (response id, alert ids).
+pub(crate) async fn insert_response(
+    tx: &mut Tx<'_>,
+    r: &ResponseWrite<'_>,
+    now_ms: i64,
+) -> Result<(String, Vec<AlertId>)> {
+    let response = uuid::Uuid::now_v7().to_string();
+    let at_ms = r.measured.map_or(now_ms, |m| m.at_ms);
+    let e = r.enrolment;
+    q("INSERT INTO questionnaire_responses (id, enrolment_id, patient_id, submitted_at_ms, answers, source) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(&response)
+        .bind(e.id.to_string())
+        .bind(e.patient.to_string())
+        .bind(at_ms)
+        .bind(r.answers_json)
+        .bind(r.measured.map(|m| m.source))
+        .execute(tx)
+        .await?;
+    for (item, value) in r.measures {
+        q("INSERT INTO measures (patient_id, item, at_ms, value, response_id) VALUES ($1, $2, $3, $4, $5)")
+            .bind(e.patient.to_string())
+            .bind(item)
+            .bind(at_ms)
+            .bind(*value)
+            .bind(&response)
+            .execute(tx)
+            .await?;
+    }
+    let mut ids = Vec::with_capacity(r.alerts.len());
+    for a in r.alerts {
+        let alert = AlertId::new();
+        let id = alert.to_string();
+        q("INSERT INTO alerts (id, enrolment_id, patient_id, establishment_id, response_id, level, item, reason, advice, status, raised_at_ms, due_at_ms) \
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $11)")
+            .bind(&id)
+            .bind(e.id.to_string())
+            .bind(e.patient.to_string())
+            .bind(e.establishment.to_string())
+            .bind(&response)
+            .bind(a.level.code())
+            .bind(&a.item)
+            .bind(&a.reason)
+            .bind(&a.advice)
+            .bind(now_ms)
+            .bind(now_ms + r.sla_ms)
+            .execute(tx)
+            .await?;
+        q("INSERT INTO alert_events (id, alert_id, at_ms, actor, action, note) VALUES ($1, $2, $3, 'system', 'raised', $4)")
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(&id)
+            .bind(now_ms)
+            .bind(&a.reason)
+            .execute(tx)
+            .await?;
+        ids.push(alert);
+    }
+    let resource = match r.measured {
+        None => format!("QuestionnaireResponse/{response}"),
+        Some(_) => format!("Observation/{response}-0"),
+    };
+    crate::audit::append_audit(tx, &audit(r.who, e.patient, resource, now_ms)).await?;
+    if let Some(m) = r.report {
+        let _new = crate::outbox::enqueue_in(tx, m, now_ms).await?;
+    }
+    Ok((response, ids))
+}
+
 /// Inserts an enrolment and its audit entry inside an open transaction; its id.
 pub(crate) async fn insert_enrolment(
     tx: &mut Tx<'_>,
@@ -230,78 +320,25 @@ impl Store {
         who: &AuditActor,
         now_ms: i64,
     ) -> Result<(String, Vec<AlertId>)> {
-        let response = uuid::Uuid::now_v7().to_string();
-        let at_ms = measured.map_or(now_ms, |m| m.at_ms);
-        on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
-            sqlx::query("INSERT INTO questionnaire_responses (id, enrolment_id, patient_id, submitted_at_ms, answers, source) VALUES ($1, $2, $3, $4, $5, $6)")
-                .bind(&response)
-                .bind(enrolment.id.to_string())
-                .bind(enrolment.patient.to_string())
-                .bind(at_ms)
-                .bind(answers_json)
-                .bind(measured.map(|m| m.source))
-                .execute(&mut *tx)
-                .await?;
-            for (item, value) in measures {
-                sqlx::query("INSERT INTO measures (patient_id, item, at_ms, value, response_id) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(enrolment.patient.to_string())
-                    .bind(item)
-                    .bind(at_ms)
-                    .bind(value)
-                    .bind(&response)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            let mut ids = Vec::with_capacity(alerts.len());
-            for a in alerts {
-                let alert = AlertId::new();
-                let id = alert.to_string();
-                sqlx::query(
-                    "INSERT INTO alerts (id, enrolment_id, patient_id, establishment_id, response_id, level, item, reason, advice, status, raised_at_ms, due_at_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $11)",
-                )
-                .bind(&id)
-                .bind(enrolment.id.to_string())
-                .bind(enrolment.patient.to_string())
-                .bind(enrolment.establishment.to_string())
-                .bind(&response)
-                .bind(a.level.code())
-                .bind(&a.item)
-                .bind(&a.reason)
-                .bind(&a.advice)
-                .bind(now_ms)
-                .bind(now_ms + sla_ms)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query("INSERT INTO alert_events (id, alert_id, at_ms, actor, action, note) VALUES ($1, $2, $3, 'system', 'raised', $4)")
-                    .bind(uuid::Uuid::now_v7().to_string())
-                    .bind(&id)
-                    .bind(now_ms)
-                    .bind(&a.reason)
-                    .execute(&mut *tx)
-                    .await?;
-                ids.push(alert);
-            }
-            crate::audit::append_audit(
-                &mut tx.as_tx(),
-                &audit(
-                    who,
-                    enrolment.patient,
-                    match measured {
-                        None => format!("QuestionnaireResponse/{response}"),
-                        Some(_) => format!("Observation/{response}-0"),
-                    },
-                    now_ms,
-                ),
-            )
-            .await?;
-            if let Some(m) = report {
-                let _new = crate::outbox::enqueue_in(&mut tx.as_tx(), m, now_ms).await?;
-            }
-            tx.commit().await?;
-            Ok((response, ids))
-        })
+        let r = ResponseWrite {
+            enrolment,
+            answers_json,
+            measures,
+            alerts,
+            sla_ms,
+            report,
+            measured,
+            who,
+        };
+        match self
+            .apply_writes(&[crate::bundle::Write::Response(r)], now_ms)
+            .await
+            .map_err(|e| e.error)?
+            .pop()
+        {
+            Some(crate::bundle::Written::Response(id, alerts)) => Ok((id, alerts)),
+            _ => Err(StoreError::Corrupt("réponse non enregistrée".into())),
+        }
     }
 
     /// The alerts of establishments not yet closed: most serious first, then oldest.

@@ -376,17 +376,9 @@ impl Store {
         now_ms: i64,
     ) -> Result<PatientRecord> {
         let id = PatientId::new();
-        on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
-            crate::patients::insert_patient(&mut tx.as_tx(), id, p, now_ms).await?;
-            crate::audit::append_audit(&mut tx.as_tx(), &audit_for(who, id, "create", now_ms))
-                .await?;
-            // The creation's entry covers the demographics it starts with.
-            let patch = DemographicsPatch::all(p.demographics.clone());
-            crate::demographics::apply(&mut tx.as_tx(), id, &patch, who, now_ms).await?;
-            tx.commit().await?;
-            Ok::<_, StoreError>(())
-        })?;
+        // The creation's entry covers the demographics it starts with.
+        let w = crate::bundle::Write::CreatePatient { id, new: p, who };
+        self.apply_writes(&[w], now_ms).await.map_err(|e| e.error)?;
         self.patient(id).await
     }
 
@@ -492,33 +484,12 @@ impl Store {
         who: &AuditActor,
         now_ms: i64,
     ) -> Result<PatientRecord> {
-        on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
-            let r = crate::patients::update_patient(&mut tx.as_tx(), record, now_ms).await?;
-            if r == 0 {
-                drop(tx);
-                let current = self.patient(record.id).await?;
-                if current.merged_into.is_some() {
-                    return Err(StoreError::Conflict(Conflict::Merged));
-                }
-                return Err(StoreError::Stale {
-                    current: current.version,
-                });
-            }
-            crate::audit::append_audit(
-                &mut tx.as_tx(),
-                &audit_for(who, record.id, "update", now_ms),
-            )
-            .await?;
-            if let Some(a) =
-                crate::demographics::apply(&mut tx.as_tx(), record.id, demographics, who, now_ms)
-                    .await?
-            {
-                crate::audit::append_audit(&mut tx.as_tx(), &a).await?;
-            }
-            tx.commit().await?;
-            Ok::<_, StoreError>(())
-        })?;
+        let w = crate::bundle::Write::UpdatePatient {
+            record,
+            demographics,
+            who,
+        };
+        self.apply_writes(&[w], now_ms).await.map_err(|e| e.error)?;
         self.patient(record.id).await
     }
 

@@ -77,6 +77,8 @@ pub(crate) enum Arg {
     Bool(Option<bool>),
     /// Bytes (or NULL).
     Blob(Option<Vec<u8>>),
+    /// A real number (or NULL).
+    Real(Option<f64>),
 }
 
 macro_rules! arg_from {
@@ -91,6 +93,7 @@ macro_rules! arg_from {
 
 arg_from! {
     i64 => |v| Arg::Int(Some(v)),
+    f64 => |v| Arg::Real(Some(v)),
     Option<i64> => |v| Arg::Int(v),
     &Option<i64> => |v| Arg::Int(*v),
     bool => |v| Arg::Bool(Some(v)),
@@ -143,6 +146,7 @@ macro_rules! bind_all {
                 Arg::Text(v) => query.bind(v),
                 Arg::Bool(v) => query.bind(v),
                 Arg::Blob(v) => query.bind(v),
+                Arg::Real(v) => query.bind(v),
             };
         }
         query

@@ -271,7 +271,7 @@ pub fn capability_statement(base: &str, software_version: &str, date: &str) -> V
             },
             "interaction": [
                 {"code": "batch", "documentation": "Chaque entrée (GET, POST, PUT ; ifMatch, ifNoneExist) traitée comme une requête seule, 100 entrées au plus."},
-                {"code": "transaction", "documentation": "Soumission de documents MHD (ITI-65) seulement."}
+                {"code": "transaction", "documentation": "Tout ou rien : Patient (POST, ifNoneExist ; PUT, ifMatch) et Observation (POST), 100 entrées au plus ; ou soumission de documents MHD (ITI-65). L'entrée refusée est nommée, rien n'est écrit."}
             ],
             "extension": [{
                 "url": "http://hl7.org/fhir/StructureDefinition/capabilitystatement-websocket",

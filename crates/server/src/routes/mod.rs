@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .merge(oauth::routes())
         .merge(sso::routes())
         .nest("/fhir", fhir::routes())
+        .merge(fhir::base_with_slash())
         .merge(beds::routes())
         .merge(orientation::routes())
         .merge(schedule::routes())

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod alerts;
 pub mod audit_trail;
 pub mod beds;
+pub mod bundle;
 pub mod consultations;
 pub mod ctx;
 pub mod directory;

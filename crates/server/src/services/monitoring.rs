@@ -225,6 +225,50 @@ pub async fn record(
     who: &AuditActor,
     now: i64,
 ) -> Result<(String, Vec<Triggered>), AppError> {
+    let g = grade(store, p, enrolment, answers, report, now).await?;
+    let (response, _) = store
+        .submit_response(
+            enrolment,
+            &g.json,
+            &g.measures,
+            &g.new_alerts,
+            g.sla_ms,
+            g.message.as_ref(),
+            measured,
+            who,
+            now,
+        )
+        .await?;
+    Ok((response, g.kept))
+}
+
+/// Answers graded, ready to store: what [`record`] writes.
+#[derive(Debug, Clone)]
+pub struct Graded {
+    /// The answers as QuestionnaireResponse items (JSON).
+    pub json: String,
+    /// The measures.
+    pub measures: Vec<(String, f64)>,
+    /// The alerts to raise.
+    pub new_alerts: Vec<NewAlert>,
+    /// How long they may wait.
+    pub sla_ms: i64,
+    /// The results for the hospital.
+    pub message: Option<store::outbox::NewMessage>,
+    /// The rules that fired (one per item, most serious).
+    pub kept: Vec<Triggered>,
+}
+
+/// Grades answers with the programme's rules (the patient's earlier measures
+/// give the trends) and builds what is stored with them.
+async fn grade(
+    store: &store::Store,
+    p: &Programme,
+    enrolment: &Enrolment,
+    answers: &[(String, AnswerValue)],
+    report: Option<&ReportTarget>,
+    now: i64,
+) -> Result<Graded, AppError> {
     // Earlier measures, for trend rules (a fortnight is the longest window shipped).
     let mut history: Vec<(String, Vec<(i64, f64)>)> = Vec::new();
     for item in p.items.iter().filter(|i| i.kind == ItemKind::Number) {
@@ -279,26 +323,29 @@ pub async fn record(
         .map(|t| {
             report_for(
                 t,
-                &format!("oru:reponse:{}:{now}", enrolment.id),
+                // Two measures of one transaction share `now`: the items tell them apart.
+                &format!(
+                    "oru:reponse:{}:{now}:{}",
+                    enrolment.id,
+                    answers
+                        .iter()
+                        .map(|(k, _)| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join("+")
+                ),
                 ("TLSV-QUESTIONNAIRE", "Télésurveillance : questionnaire"),
                 result_observations(p, answers, &kept),
             )
         })
         .transpose()?;
-    let (response, _) = store
-        .submit_response(
-            enrolment,
-            &json,
-            &measures,
-            &new_alerts,
-            p.sla_hours * 3600 * 1000,
-            message.as_ref(),
-            measured,
-            who,
-            now,
-        )
-        .await?;
-    Ok((response, kept))
+    Ok(Graded {
+        json,
+        measures,
+        new_alerts,
+        sla_ms: p.sla_hours * 3600 * 1000,
+        message,
+        kept,
+    })
 }
 
 /// The ORU^R01 that tells the hospital how an alert ended, as an outbox message
@@ -850,6 +897,83 @@ pub async fn file_measure(
     actor: &Actor,
     m: &Measure<'_>,
 ) -> Result<(store::monitoring::StoredResponse, Vec<Triggered>), AppError> {
+    let prepared = prepare_measure(ctx, actor, m).await?;
+    let w = prepared.write();
+    let (response, _) = ctx
+        .store
+        .submit_response(
+            w.enrolment,
+            w.answers_json,
+            w.measures,
+            w.alerts,
+            w.sla_ms,
+            w.report,
+            w.measured,
+            w.who,
+            ctx.now_ms(),
+        )
+        .await?;
+    measure_filed(ctx, &prepared).await;
+    Ok((ctx.store.response(&response).await?, prepared.graded.kept))
+}
+
+/// A measure checked, allowed and graded, ready to store (alone, or with the
+/// other writes of a transaction).
+#[derive(Debug, Clone)]
+pub struct PreparedMeasure {
+    /// The follow-up it is filed on.
+    pub enrolment: Enrolment,
+    /// What grading made of it.
+    pub graded: Graded,
+    /// Who.
+    pub who: AuditActor,
+    /// Its source.
+    pub source: String,
+    /// When measured.
+    pub at_ms: i64,
+}
+
+impl PreparedMeasure {
+    /// The store's write.
+    pub fn write(&self) -> store::monitoring::ResponseWrite<'_> {
+        store::monitoring::ResponseWrite {
+            enrolment: &self.enrolment,
+            answers_json: &self.graded.json,
+            measures: &self.graded.measures,
+            alerts: &self.graded.new_alerts,
+            sla_ms: self.graded.sla_ms,
+            report: self.graded.message.as_ref(),
+            measured: Some(store::monitoring::Measured {
+                source: &self.source,
+                at_ms: self.at_ms,
+            }),
+            who: &self.who,
+        }
+    }
+}
+
+/// Once a measure is stored: open queues refresh and subscribers are told of
+/// the alerts it raised.
+pub async fn measure_filed(ctx: Ctx<'_>, m: &PreparedMeasure) {
+    if m.graded.kept.is_empty() {
+        return;
+    }
+    ctx.publish(crate::state::LiveEvent::Alerts(m.enrolment.establishment));
+    crate::services::subscriptions::alerts_raised(
+        ctx,
+        m.enrolment.patient,
+        m.enrolment.establishment,
+        ctx.now_ms(),
+    )
+    .await;
+}
+
+/// Checks, allows and grades a measure (see [`file_measure`]).
+pub async fn prepare_measure(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    m: &Measure<'_>,
+) -> Result<PreparedMeasure, AppError> {
     let record_ = patients::read(ctx, actor, m.patient).await?;
     let scope = patients::scope_of(ctx, &record_).await?;
     let grant = match authorize_patient(actor, PatientAction::WriteClinical, &scope) {
@@ -901,35 +1025,13 @@ pub async fn file_measure(
         ));
     }
     let answers = vec![(item.link_id.clone(), AnswerValue::Number(m.value))];
-    let who = AuditActor::new(actor, grant);
     let target = report_target(ctx, enrolment.patient, enrolment.establishment).await?;
-    let measured = store::monitoring::Measured {
-        source: m.source,
+    let graded = grade(ctx.store, p, enrolment, &answers, target.as_ref(), now).await?;
+    Ok(PreparedMeasure {
+        enrolment: enrolment.clone(),
+        graded,
+        who: AuditActor::new(actor, grant),
+        source: m.source.to_owned(),
         at_ms: at,
-    };
-    let (response, kept) = record(
-        ctx.store,
-        p,
-        enrolment,
-        &answers,
-        target.as_ref(),
-        Some(measured),
-        &who,
-        now,
-    )
-    .await?;
-    if !kept.is_empty() {
-        ctx.publish(crate::state::LiveEvent::NewAlerts(
-            enrolment.establishment,
-            response.clone(),
-        ));
-        crate::services::subscriptions::alerts_raised(
-            ctx,
-            enrolment.patient,
-            enrolment.establishment,
-            now,
-        )
-        .await;
-    }
-    Ok((ctx.store.response(&response).await?, kept))
+    })
 }

@@ -243,6 +243,17 @@ pub async fn create(
     actor: &Actor,
     input: ParsedPatient,
 ) -> Result<PatientRecord, AppError> {
+    let (new, who) = prepare_create(ctx, actor, input).await?;
+    Ok(ctx.store.create_patient(&new, &who, ctx.now_ms()).await?)
+}
+
+/// The identity [`create`] would store, checked and allowed (a refusal
+/// audited), and who creates it: for a transaction that stores it with others.
+pub async fn prepare_create(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    input: ParsedPatient,
+) -> Result<(NewPatient, AuditActor), AppError> {
     let Some((territory, grant)) = territories_for(actor, PatientAction::CreateIdentity)
         .into_iter()
         .next()
@@ -270,10 +281,7 @@ pub async fn create(
         establishment: Some(grant.establishment),
         demographics: input.demographics,
     };
-    Ok(ctx
-        .store
-        .create_patient(&new, &AuditActor::new(actor, Some(grant)), ctx.now_ms())
-        .await?)
+    Ok((new, AuditActor::new(actor, Some(grant))))
 }
 
 /// Replaces an identity's traits, INS, status and demographics (a FHIR PUT). The
@@ -288,6 +296,22 @@ pub async fn update(
     expected_version: Option<i64>,
     input: ParsedPatient,
 ) -> Result<PatientRecord, AppError> {
+    let (next, patch, who) = prepare_update(ctx, actor, id, expected_version, input).await?;
+    Ok(ctx
+        .store
+        .update_patient(&next, &patch, &who, ctx.now_ms())
+        .await?)
+}
+
+/// The record [`update`] would store (with the version it replaces), checked
+/// and allowed, its demographics and who: for a transaction.
+pub async fn prepare_update(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: PatientId,
+    expected_version: Option<i64>,
+    input: ParsedPatient,
+) -> Result<(PatientRecord, DemographicsPatch, AuditActor), AppError> {
     let (current, grant) = load_authorized(ctx, actor, id, PatientAction::UpdateIdentity).await?;
     if !current.active() {
         return Err(AppError::Conflict(
@@ -319,15 +343,11 @@ pub async fn update(
         status,
         ..current
     };
-    Ok(ctx
-        .store
-        .update_patient(
-            &next,
-            &DemographicsPatch::all(input.demographics),
-            &AuditActor::new(actor, grant),
-            ctx.now_ms(),
-        )
-        .await?)
+    Ok((
+        next,
+        DemographicsPatch::all(input.demographics),
+        AuditActor::new(actor, grant),
+    ))
 }
 
 /// Loads a record and checks `action` on it for another area's use case (the

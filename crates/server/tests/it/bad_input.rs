@@ -116,11 +116,19 @@ async fn bad_fhir_requests_get_an_operation_outcome_and_change_nothing() {
             ),
             (
                 Method::POST,
-                "/fhir/Observation",
+                "/fhir/Flag",
                 fhir,
                 "{}".into(),
                 405,
                 "interaction non prise en charge",
+            ),
+            (
+                Method::POST,
+                "/fhir/Observation",
+                fhir,
+                "{}".into(),
+                400,
+                "Observation illisible",
             ),
             (
                 Method::GET,

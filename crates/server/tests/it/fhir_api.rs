@@ -679,12 +679,18 @@ async fn a_real_fhir_client_library_drives_the_api() {
         );
         assert_eq!(seen["raw_links"], json!(["self", "first"]));
         assert_eq!(
+            seen["transaction"],
+            json!(["201 Created", "200 OK"]),
+            "{backend}: {seen}"
+        );
+        assert_eq!(seen["transaction_phone"], "0622222222");
+        assert_eq!(
             app.store
                 .count_patients(app.demo_patient("Lambert").await.territory)
                 .await
                 .unwrap(),
-            21,
-            "{backend}: no duplicate"
+            22,
+            "{backend}: ours and the transaction's, no duplicate"
         );
     }
 }
@@ -1134,5 +1140,172 @@ async fn every_type_reads_by_id_and_declares_its_profile() {
         assert_eq!(e["meta"]["versionId"], "1", "{backend}: {e}");
         emitted.push(enc);
         validate_fhir(&emitted);
+    }
+}
+
+/// A transaction Bundle is all or nothing: identities created (conditionally)
+/// and replaced, a device's measure filed, together; when one entry is
+/// refused, before or while writing, nothing of the others is kept and the
+/// answer names the entry.
+#[tokio::test]
+async fn a_transaction_is_all_or_nothing() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let token = app.token().await; // the hospital's
+        let muller = app.demo_patient("Muller").await;
+        let territory = muller.territory;
+        let count = async || app.store.count_patients(territory).await.unwrap();
+        let before = count().await;
+        let read = app
+            .get(&format!("/fhir/Patient/{}", muller.id), Some(&token))
+            .await
+            .json();
+        // Her identity is qualified: the desk's part (the phone) changes.
+        let mut renamed = read.clone();
+        renamed["telecom"] =
+            json!([{"system": "phone", "use": "mobile", "value": "06 33 33 33 33"}]);
+        let spo2 = json!({
+            "resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "59408-5"}]},
+            "subject": {"reference": format!("Patient/{}", muller.id)},
+            "valueQuantity": {"value": 97, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"}
+        });
+        let version = read["meta"]["versionId"].as_str().unwrap().to_owned();
+        let entry = |method: &str, url: String, resource: &Value| json!({"request": {"method": method, "url": url}, "resource": resource});
+        let bundle = |entries: Vec<Value>| json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
+        let observations = async || {
+            app.get(
+                &format!("/fhir/Observation?patient=Patient/{}", muller.id),
+                Some(&token),
+            )
+            .await
+            .json()["total"]
+                .as_i64()
+                .unwrap()
+        };
+        let obs_before = observations().await;
+
+        // A stale ifMatch on the second entry: 412 naming it; the new identity
+        // of the first entry is not kept, nor the measure.
+        let mut stale = entry("PUT", format!("Patient/{}", muller.id), &renamed);
+        stale["request"]["ifMatch"] = json!("W/\"99\"");
+        let r = app
+            .send_json(
+                Method::POST,
+                "/fhir",
+                &token,
+                &bundle(vec![
+                    entry("POST", "Patient".into(), &patient_body(41, "VALI")),
+                    stale,
+                    entry("POST", "Observation".into(), &spo2),
+                ]),
+            )
+            .await;
+        assert_eq!(r.status, 412, "{backend}: {}", r.text);
+        assert!(r.outcome().starts_with("entrée 2 :"), "{}", r.text);
+        assert_eq!(count().await, before, "{backend}");
+        assert_eq!(observations().await, obs_before, "{backend}");
+
+        // Refused while writing: the same INS twice (the second insert breaks
+        // the database's uniqueness): 409 on entry 2, the first rolled back.
+        let r = app
+            .send_json(
+                Method::POST,
+                "/fhir",
+                &token,
+                &bundle(vec![
+                    entry("POST", "Patient".into(), &patient_body(42, "VALI")),
+                    entry("POST", "Patient".into(), &patient_body(42, "VALI")),
+                ]),
+            )
+            .await;
+        assert_eq!(r.status, 409, "{backend}: {}", r.text);
+        assert!(r.outcome().starts_with("entrée 2 :"), "{}", r.text);
+        assert_eq!(count().await, before, "{backend}: nothing kept");
+
+        // An entry a transaction does not take: 422 before anything.
+        let r = app
+            .send_json(
+                Method::POST,
+                "/fhir",
+                &token,
+                &bundle(vec![
+                    entry("POST", "Patient".into(), &patient_body(43, "VALI")),
+                    json!({"request": {"method": "GET", "url": "Patient"}}),
+                ]),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{backend}: {}", r.text);
+        let r = app
+            .send_json(
+                Method::POST,
+                "/fhir",
+                &token,
+                &bundle(vec![entry(
+                    "POST",
+                    "Flag".into(),
+                    &json!({"resourceType": "Flag"}),
+                )]),
+            )
+            .await;
+        assert_eq!(r.status, 422, "{backend}: {}", r.text);
+        assert!(r.outcome().contains("batch"), "{}", r.text);
+        assert_eq!(count().await, before);
+
+        // All good: created, found by its condition, replaced, filed.
+        let mut conditional = entry("POST", "Patient".into(), &patient_body(44, "VALI"));
+        conditional["request"]["ifNoneExist"] = json!(format!(
+            "identifier=urn:oid:1.2.250.1.213.1.4.8|{}",
+            patient_body(44, "VALI")["identifier"][0]["value"]
+                .as_str()
+                .unwrap()
+        ));
+        let mut fresh = entry("PUT", format!("Patient/{}", muller.id), &renamed);
+        fresh["request"]["ifMatch"] = json!(format!("W/\"{version}\""));
+        let r = app
+            .send_json(
+                Method::POST,
+                "/fhir",
+                &token,
+                &bundle(vec![
+                    conditional.clone(),
+                    fresh,
+                    entry("POST", "Observation".into(), &spo2),
+                ]),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{backend}: {}", r.text);
+        let b = r.json();
+        assert_eq!(b["type"], "transaction-response");
+        let statuses: Vec<&str> = b["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["response"]["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            statuses,
+            ["201 Created", "200 OK", "201 Created"],
+            "{backend}"
+        );
+        assert_eq!(
+            b["entry"][1]["resource"]["telecom"][0]["value"],
+            "0633333333"
+        );
+        assert_eq!(b["entry"][2]["resource"]["valueQuantity"]["value"], 97.0);
+        assert_eq!(count().await, before + 1);
+        assert_eq!(observations().await, obs_before + 1, "{backend}");
+        validate_fhir(std::slice::from_ref(&b));
+        // The same conditional create again: found, not created.
+        let r = app
+            .send_json(Method::POST, "/fhir", &token, &bundle(vec![conditional]))
+            .await;
+        assert_eq!(r.status, 200, "{backend}: {}", r.text);
+        assert_eq!(r.json()["entry"][0]["response"]["status"], "200 OK");
+        assert_eq!(
+            r.json()["entry"][0]["resource"]["id"],
+            b["entry"][0]["resource"]["id"]
+        );
+        assert_eq!(count().await, before + 1, "{backend}: no duplicate");
     }
 }

@@ -2,9 +2,9 @@
 //! (its own success or failure, in order) sent through the FHIR routes
 //! themselves with the caller's token, so every rule, audit and check of the
 //! single request applies unchanged; `request.ifMatch` and
-//! `request.ifNoneExist` become their headers. A `transaction` Bundle is the MHD
-//! document submission (ITI-65) only: an all-or-nothing transaction across
-//! resources is not offered (the note of issue 18 says why).
+//! `request.ifNoneExist` become their headers. A `transaction` Bundle is an MHD
+//! document submission (ITI-65) or, all or nothing, the writes of
+//! `transaction.rs`.
 
 use axum::body::Body;
 use axum::http::Request;

@@ -147,12 +147,15 @@ pub(super) async fn transaction(
         .map_err(|e| AppError::BadRequest("structure", format!("JSON illisible : {e}")))?;
     match v.get("type").and_then(Value::as_str) {
         Some("batch") => return super::batch::run(&state, &headers, &v).await,
+        Some("transaction") if !is_mhd(&v) => {
+            return super::transaction::run(&state, &api, &v).await;
+        }
         Some("transaction") => {}
         other => {
             return Err(AppError::BadRequest(
                 "not-supported",
                 format!(
-                    "Bundle de type {:?} : batch, ou transaction pour une soumission de documents (ITI-65)",
+                    "Bundle de type {:?} : batch ou transaction",
                     other.unwrap_or("")
                 ),
             )
@@ -172,6 +175,22 @@ pub(super) async fn transaction(
         StatusCode::OK,
         &serde_json::json!({"resourceType": "Bundle", "type": "transaction-response", "entry": entries}),
     ))
+}
+
+/// Whether a transaction Bundle is an MHD submission (ITI-65): it carries a
+/// SubmissionSet List, a DocumentReference or a Binary.
+fn is_mhd(bundle: &Value) -> bool {
+    bundle
+        .get("entry")
+        .and_then(Value::as_array)
+        .is_some_and(|entries| {
+            entries.iter().any(|e| {
+                matches!(
+                    interop::json_at(e, &["resource", "resourceType"]).as_str(),
+                    Some("List" | "DocumentReference" | "Binary")
+                )
+            })
+        })
 }
 
 /// `GET /fhir/DocumentReference/{id}`.

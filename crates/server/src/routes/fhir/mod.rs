@@ -31,6 +31,7 @@ mod patient;
 mod schedule;
 mod search;
 mod subscription;
+mod transaction;
 
 use care::*;
 use directory::*;
@@ -137,6 +138,12 @@ pub fn routes() -> Router<AppState> {
         )
         .fallback(unknown)
         .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// `POST /fhir/` (the base with a slash, as some clients write it: fhirpy):
+/// the same batch and transaction Bundles as `POST /fhir`.
+pub fn base_with_slash() -> Router<AppState> {
+    Router::new().route("/fhir/", post(transaction))
 }
 
 type ApiResult = Result<Response, ApiError>;

@@ -245,7 +245,7 @@ async fn by_identifier(
 
 /// `If-None-Exist: identifier=system|value` (conditional create): the records
 /// already carrying that identifier, as the client may see them.
-async fn existing(
+pub(super) async fn existing(
     state: &AppState,
     api: &ApiActor,
     header: &str,

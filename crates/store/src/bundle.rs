@@ -1,0 +1,147 @@
+//! Writes of several records in one transaction, all or nothing: what a FHIR
+//! `transaction` Bundle asks (identities created or replaced, measures filed).
+//! The first write that fails rolls every one back and is named.
+
+use domain::audit::AuditActor;
+use domain::demographics::DemographicsPatch;
+use domain::identity::PatientRecord;
+use domain::{AlertId, PatientId};
+
+use crate::audit::NewAudit;
+use crate::monitoring::ResponseWrite;
+use crate::patients::NewPatient;
+use crate::tx::{AsTx, Tx, q};
+use crate::{Conflict, Result, Store, StoreError};
+
+/// One write of the transaction.
+#[derive(Debug, Clone, Copy)]
+pub enum Write<'a> {
+    /// A new identity (its id chosen by the caller).
+    CreatePatient {
+        /// Its id.
+        id: PatientId,
+        /// What it is.
+        new: &'a NewPatient,
+        /// Who.
+        who: &'a AuditActor,
+    },
+    /// An identity replaced, if still at `record.version`.
+    UpdatePatient {
+        /// The record as it should become (with the version it replaces).
+        record: &'a PatientRecord,
+        /// Its demographics.
+        demographics: &'a DemographicsPatch,
+        /// Who.
+        who: &'a AuditActor,
+    },
+    /// A response or a device's measure filed on a follow-up.
+    Response(ResponseWrite<'a>),
+}
+
+/// What a write made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    /// The identity created or replaced.
+    Patient(PatientId),
+    /// The response (its id) and the alerts it raised.
+    Response(String, Vec<AlertId>),
+}
+
+/// Why the transaction was rolled back: the write that failed (`None`: the
+/// commit itself) and its error.
+#[derive(Debug, thiserror::Error)]
+#[error("écriture {}: {error}", entry.map_or("finale".to_owned(), |i| (i + 1).to_string()))]
+pub struct BundleError {
+    /// Index of the failed write.
+    pub entry: Option<usize>,
+    /// Why.
+    pub error: StoreError,
+}
+
+fn audit(who: &AuditActor, patient: PatientId, action: &str, now_ms: i64) -> NewAudit {
+    NewAudit {
+        at_ms: now_ms,
+        actor: who.clone(),
+        patient: Some(patient.to_string()),
+        action: action.to_owned(),
+        resource: format!("Patient/{patient}"),
+        outcome: "success".to_owned(),
+    }
+}
+
+async fn one(tx: &mut Tx<'_>, w: &Write<'_>, now_ms: i64) -> Result<Written> {
+    match *w {
+        Write::CreatePatient { id, new, who } => {
+            crate::patients::insert_patient(tx, id, new, now_ms).await?;
+            crate::audit::append_audit(tx, &audit(who, id, "create", now_ms)).await?;
+            let patch = DemographicsPatch::all(new.demographics.clone());
+            crate::demographics::apply(tx, id, &patch, who, now_ms).await?;
+            Ok(Written::Patient(id))
+        }
+        Write::UpdatePatient {
+            record,
+            demographics,
+            who,
+        } => {
+            if crate::patients::update_patient(tx, record, now_ms).await? == 0 {
+                let row = q("SELECT version, merged_into FROM patients WHERE id = $1")
+                    .bind(record.id.to_string())
+                    .fetch_optional(tx)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                if row.get::<Option<String>>("merged_into")?.is_some() {
+                    return Err(StoreError::Conflict(Conflict::Merged));
+                }
+                return Err(StoreError::Stale {
+                    current: row.get("version")?,
+                });
+            }
+            crate::audit::append_audit(tx, &audit(who, record.id, "update", now_ms)).await?;
+            if let Some(a) =
+                crate::demographics::apply(tx, record.id, demographics, who, now_ms).await?
+            {
+                crate::audit::append_audit(tx, &a).await?;
+            }
+            Ok(Written::Patient(record.id))
+        }
+        Write::Response(r) => {
+            let (id, alerts) = crate::monitoring::insert_response(tx, &r, now_ms).await?;
+            Ok(Written::Response(id, alerts))
+        }
+    }
+}
+
+impl Store {
+    /// Applies every write in one transaction, in order: all of them, or none
+    /// (the first failure rolls back what came before it and is named).
+    pub async fn apply_writes(
+        &self,
+        writes: &[Write<'_>],
+        now_ms: i64,
+    ) -> std::result::Result<Vec<Written>, BundleError> {
+        let at_commit = |error: StoreError| BundleError { entry: None, error };
+        on_pool!(self, write, |pool| {
+            let mut tx = pool
+                .begin()
+                .await
+                .map_err(|e| at_commit(StoreError::from(e)))?;
+            let mut done = Vec::with_capacity(writes.len());
+            for (i, w) in writes.iter().enumerate() {
+                match one(&mut tx.as_tx(), w, now_ms).await {
+                    Ok(x) => done.push(x),
+                    Err(error) => {
+                        // Dropped: rolled back.
+                        return Err(BundleError {
+                            entry: Some(i),
+                            error,
+                        });
+                    }
+                }
+            }
+            tx.commit()
+                .await
+                .map_err(|e| at_commit(StoreError::from(e)))?;
+            Ok(done)
+        })
+    }
+}
