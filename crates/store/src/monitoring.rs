@@ -163,13 +163,14 @@ pub(crate) async fn insert_response(
     let response = uuid::Uuid::now_v7().to_string();
     let at_ms = r.measured.map_or(now_ms, |m| m.at_ms);
     let e = r.enrolment;
-    q("INSERT INTO questionnaire_responses (id, enrolment_id, patient_id, submitted_at_ms, answers, source) VALUES ($1, $2, $3, $4, $5, $6)")
+    q("INSERT INTO questionnaire_responses (id, enrolment_id, patient_id, submitted_at_ms, answers, source, filed_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)")
         .bind(&response)
         .bind(e.id.to_string())
         .bind(e.patient.to_string())
         .bind(at_ms)
         .bind(r.answers_json)
         .bind(r.measured.map(|m| m.source))
+        .bind(now_ms)
         .execute(tx)
         .await?;
     for (item, value) in r.measures {
@@ -531,6 +532,8 @@ pub struct StoredResponse {
     /// The device or laboratory that sent it as an Observation (`None`: a
     /// questionnaire answered).
     pub source: Option<String>,
+    /// When Parcours stored it (Unix ms).
+    pub filed_at_ms: i64,
 }
 
 /// A measure sent by a device or a laboratory (not a questionnaire answered).
@@ -542,7 +545,7 @@ pub struct Measured<'a> {
     pub at_ms: i64,
 }
 
-db_row! { struct ResponseRow { id: String, enrolment_id: String, programme_id: String, submitted_at_ms: i64, answers: String, source: Option<String> } }
+db_row! { struct ResponseRow { id: String, enrolment_id: String, programme_id: String, submitted_at_ms: i64, answers: String, source: Option<String>, filed_at_ms: i64 } }
 
 fn stored_response(r: ResponseRow) -> Result<StoredResponse> {
     Ok(StoredResponse {
@@ -552,6 +555,7 @@ fn stored_response(r: ResponseRow) -> Result<StoredResponse> {
         submitted_at_ms: r.submitted_at_ms,
         answers: r.answers,
         source: r.source,
+        filed_at_ms: r.filed_at_ms,
     })
 }
 
@@ -560,7 +564,7 @@ impl Store {
     pub async fn response(&self, id: &str) -> Result<StoredResponse> {
         on_pool!(self, read, |pool| {
             let rows = sqlx::query(
-                "SELECT r.id, r.enrolment_id, e.programme_id, r.submitted_at_ms, r.answers, r.source FROM questionnaire_responses r \
+                "SELECT r.id, r.enrolment_id, e.programme_id, r.submitted_at_ms, r.answers, r.source, COALESCE(r.filed_at_ms, r.submitted_at_ms) AS filed_at_ms FROM questionnaire_responses r \
                  JOIN enrolments e ON e.id = r.enrolment_id WHERE r.id = $1",
             )
             .bind(id)
@@ -597,7 +601,7 @@ impl Store {
     pub async fn responses_of(&self, patient: PatientId) -> Result<Vec<StoredResponse>> {
         on_pool!(self, read, |pool| {
             let rows = sqlx::query(
-                "SELECT r.id, r.enrolment_id, e.programme_id, r.submitted_at_ms, r.answers, r.source FROM questionnaire_responses r \
+                "SELECT r.id, r.enrolment_id, e.programme_id, r.submitted_at_ms, r.answers, r.source, COALESCE(r.filed_at_ms, r.submitted_at_ms) AS filed_at_ms FROM questionnaire_responses r \
                  JOIN enrolments e ON e.id = r.enrolment_id WHERE r.patient_id = $1 ORDER BY r.submitted_at_ms DESC, r.id DESC",
             )
             .bind(patient.to_string())

@@ -115,9 +115,15 @@ pub fn communication(m: &Message, establishment: impl std::fmt::Display) -> Valu
     } else {
         (team, patient)
     };
+    // Two states: sent, then read by the other side.
+    let (version, changed) = match m.read_at_ms {
+        Some(at) => ("2", at),
+        None => ("1", m.at_ms),
+    };
     let mut r = json!({
         "resourceType": "Communication",
         "id": m.id,
+        "meta": {"versionId": version, "lastUpdated": instant(changed)},
         "status": "completed",
         "basedOn": [{"reference": format!("CarePlan/{}", m.enrolment)}],
         "subject": patient_ref(m.patient),
@@ -146,6 +152,13 @@ pub struct ResponseView<'a> {
     /// The device or laboratory that sent it as an Observation (`None`: a
     /// questionnaire answered).
     pub source: Option<&'a str>,
+    /// When Parcours stored it (`meta.lastUpdated`; it never changes after).
+    pub filed_ms: i64,
+}
+
+/// `meta` of a resource that never changes once stored: version 1.
+fn filed_meta(filed_ms: i64) -> Value {
+    json!({"versionId": "1", "lastUpdated": instant(filed_ms)})
 }
 
 /// The QuestionnaireResponse.
@@ -153,6 +166,7 @@ pub fn questionnaire_response(r: &ResponseView<'_>, programme: &str) -> Value {
     json!({
         "resourceType": "QuestionnaireResponse",
         "id": r.id,
+        "meta": filed_meta(r.filed_ms),
         "questionnaire": format!("urn:parcours:questionnaire:{programme}"),
         "status": "completed",
         "subject": patient_ref(&r.patient),
@@ -198,6 +212,7 @@ pub fn observations(r: &ResponseView<'_>, p: &Programme) -> Vec<Value> {
             let mut o = json!({
                 "resourceType": "Observation",
                 "id": format!("{}-{n}", r.id),
+                "meta": filed_meta(r.filed_ms),
                 "status": "final",
                 "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": category}]}],
                 "code": code,

@@ -299,12 +299,12 @@ fn common_search_params() -> Vec<Value> {
         param(
             "_sort",
             "special",
-            "_id, _lastUpdated (Patient, Encounter), et date pour les types datés ; - pour décroissant",
+            "_id, _lastUpdated (les types qui portent meta.lastUpdated), et date pour les types datés ; - pour décroissant",
         ),
         param(
             "_lastUpdated",
             "date",
-            "Dernière modification (Patient, Encounter) : eq, gt, ge, lt, le + date ou instant (UTC)",
+            "Dernière modification (Patient, Encounter, Observation, QuestionnaireResponse, Communication, Location, Subscription) : eq, gt, ge, lt, le + date ou instant (UTC)",
         ),
         param("_summary", "special", "count : le total seul"),
         param(
@@ -765,6 +765,7 @@ pub fn bed_location(b: &BedLocationView) -> Value {
     fr_core(json!({
         "resourceType": "Location",
         "id": b.id,
+        "meta": {"lastUpdated": updated},
         "identifier": [{"system": oid_system(OID_IDNATSTRUCT), "value": format!("1{}/{}", b.finess, b.code)}],
         "status": "active",
         "name": b.name,

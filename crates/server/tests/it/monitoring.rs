@@ -1597,7 +1597,38 @@ async fn a_device_posts_measures_graded_like_the_questionnaire() {
             .get(&format!("/fhir/Observation/{id}"), Some(&token))
             .await;
         assert_eq!(read.status, 200, "{backend}: {}", read.text);
+        assert_eq!(read.header("etag").as_deref(), Some("W/\"1\""));
         assert_eq!(read.json(), created);
+        // Measured at 07:30, received at 11:06: an integrator polling what
+        // changed since 10:00 gets it (meta.lastUpdated is when it was filed).
+        assert_eq!(created["meta"]["lastUpdated"], "2026-11-18T11:06:40Z");
+        let since = app
+            .get(
+                &format!(
+                    "/fhir/Observation?patient=Patient/{muller}&_lastUpdated=gt2026-11-18T10:00:00Z"
+                ),
+                Some(&token),
+            )
+            .await
+            .json();
+        assert!(
+            since["entry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["resource"]["id"] == id.as_str()),
+            "{backend}: {since}"
+        );
+        let later = app
+            .get(
+                &format!(
+                    "/fhir/Observation?patient=Patient/{muller}&_lastUpdated=gt2026-11-18T12:00:00Z"
+                ),
+                Some(&token),
+            )
+            .await
+            .json();
+        assert_eq!(later["total"], 0, "{backend}: {later}");
         // A normal temperature: filed, no alert.
         let r = post(&measure(muller, "8310-5", 37.2, "Cel")).await;
         assert_eq!(r.status, 201, "{backend}: {}", r.text);

@@ -107,9 +107,13 @@ async fn responses_alerts_triage_and_escalation() {
             .unwrap();
         let stored = s.response(&scale).await.unwrap();
         assert_eq!(
-            (stored.submitted_at_ms, stored.source.as_deref()),
-            (NOW + 500, Some("Balance Withings")),
-            "{name}"
+            (
+                stored.submitted_at_ms,
+                stored.source.as_deref(),
+                stored.filed_at_ms
+            ),
+            (NOW + 500, Some("Balance Withings"), NOW + 5000),
+            "{name}: dated when measured, filed when received"
         );
         assert_eq!(
             s.measures(p.id, "weight", NOW).await.unwrap(),

@@ -65,6 +65,7 @@ pub(crate) async fn monitoring_search(
                     authored_ms: r.submitted_at_ms,
                     items: &items,
                     source: r.source.as_deref(),
+                    filed_ms: r.filed_at_ms,
                 };
                 if !observations {
                     // A device's measure is an Observation, not a questionnaire answered.
@@ -146,6 +147,7 @@ pub(super) async fn post_response(
         authored_ms: stored.submitted_at_ms,
         items: &items,
         source: None,
+        filed_ms: stored.filed_at_ms,
     };
     let mut resp = fhir(
         StatusCode::CREATED,
@@ -194,6 +196,7 @@ pub(super) async fn post_observation(
         authored_ms: stored.submitted_at_ms,
         items: &items,
         source: stored.source.as_deref(),
+        filed_ms: stored.filed_at_ms,
     };
     let p = monitoring::programme(&stored.programme)
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("programme disparu")))?;

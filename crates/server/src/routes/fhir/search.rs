@@ -165,7 +165,15 @@ pub(super) struct Search {
 
 /// The types whose resources carry `meta.lastUpdated` (`_lastUpdated` and
 /// `_sort=_lastUpdated` are refused elsewhere rather than answering nothing).
-const LAST_UPDATED: [&str; 2] = ["Patient", "Encounter"];
+const LAST_UPDATED: [&str; 7] = [
+    "Patient",
+    "Encounter",
+    "Observation",
+    "QuestionnaireResponse",
+    "Communication",
+    "Location",
+    "Subscription",
+];
 
 /// Where a type's `date` is, for `_sort=date`.
 fn date_path(resource: &str) -> Option<&'static [&'static str]> {

@@ -158,6 +158,7 @@ pub(super) async fn run(state: &AppState, api: &ApiActor, bundle: &Value) -> Api
                     authored_ms: r.submitted_at_ms,
                     items: &items,
                     source: r.source.as_deref(),
+                    filed_ms: r.filed_at_ms,
                 };
                 let patient = state
                     .store
