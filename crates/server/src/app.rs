@@ -114,6 +114,9 @@ impl Application {
         state.payment = payment;
         state.oidc = Arc::new(oidc);
         state.mailer = mailer;
+        // The outbox worker reads what a rest-hook carries through the FHIR
+        // routes' own reads (wired here: nothing below `routes` imports it).
+        state.notified_resource = Some(crate::routes::fhir::notified_resource_boxed);
         Ok(Application {
             listener,
             mllp,

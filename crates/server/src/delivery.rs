@@ -496,16 +496,20 @@ async fn send_subscription(state: &AppState, m: &OutboxMessage) -> Result<(), De
         let actor = subs::owner_actor(&s);
         let topic = domain::subscription::Topic::parse(&n.kind)
             .ok_or_else(|| refused("type de ressource inconnu"))?;
-        let resource =
-            match crate::routes::fhir::notified_resource(state, &actor, topic, &n.id).await {
-                Ok(r) => r,
-                Err(crate::error::AppError::NotFound(_) | crate::error::AppError::Forbidden(_)) => {
-                    return Err(refused(
-                        "ressource introuvable ou plus lisible par le client",
-                    ));
-                }
-                Err(e) => return Err(DeliveryError::Transient(e.to_string())),
-            };
+        let Some(read) = state.notified_resource else {
+            return Err(DeliveryError::Transient(
+                "lecture des ressources non branchée".into(),
+            ));
+        };
+        let resource = match read(state, &actor, topic, &n.id).await {
+            Ok(r) => r,
+            Err(crate::error::AppError::NotFound(_) | crate::error::AppError::Forbidden(_)) => {
+                return Err(refused(
+                    "ressource introuvable ou plus lisible par le client",
+                ));
+            }
+            Err(e) => return Err(DeliveryError::Transient(e.to_string())),
+        };
         subs::audit_delivery(state.ctx(), &s, &n)
             .await
             .map_err(|e| DeliveryError::Transient(e.to_string()))?;

@@ -13,7 +13,7 @@ pub use crate::metrics::Metrics;
 pub use crate::services::hl7::SenderCache;
 
 /// Shared application state (cheap to clone).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AppState {
     /// Persistence.
     pub store: Store,
@@ -46,7 +46,25 @@ pub struct AppState {
     /// The FHIR subscriptions that are on, as last read (notifications match
     /// changes against them).
     pub subscriptions: Arc<crate::services::subscriptions::Cache>,
+    /// How the outbox worker reads the resource a rest-hook notification
+    /// carries (the FHIR API's reads, set by the application).
+    pub notified_resource: Option<NotifiedResource>,
 }
+
+/// Reads a resource as an API client would (policy, audit): the owner's actor,
+/// its type and id.
+pub type NotifiedResource = for<'a> fn(
+    &'a AppState,
+    &'a domain::policy::Actor,
+    domain::subscription::Topic,
+    &'a str,
+) -> std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = Result<serde_json::Value, crate::error::AppError>>
+            + Send
+            + 'a,
+    >,
+>;
 
 /// This node's name: the configured one, else a random one (job runs and
 /// NATS consumers name it).
@@ -84,6 +102,7 @@ impl AppState {
             mailer: None,
             mllp_client_tls: None,
             subscriptions: Arc::default(),
+            notified_resource: None,
         }
     }
 

@@ -40,7 +40,7 @@ use monitoring::*;
 use patient::*;
 use schedule::*;
 use search::SearchQuery;
-pub(crate) use subscription::notified_resource;
+pub(crate) use subscription::notified_resource_boxed;
 use subscription::*;
 
 pub fn routes() -> Router<AppState> {

@@ -772,11 +772,7 @@ mod tests {
             ),
             ("_revinclude=Encounter:patient", "Encounter", "_revinclude"),
             ("_lastUpdated=hier", "Encounter", "_lastUpdated"),
-            (
-                "_lastUpdated=ge2026-01-01",
-                "Observation",
-                "meta.lastUpdated",
-            ),
+            ("_lastUpdated=ge2026-01-01", "Flag", "meta.lastUpdated"),
             ("_sort=-_lastUpdated", "Appointment", "_sort=_lastUpdated"),
         ] {
             match q(raw, false).accept(resource, &[]) {

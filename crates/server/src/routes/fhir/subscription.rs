@@ -164,6 +164,16 @@ async fn bind(
     format!("bound {}", s.id)
 }
 
+/// [`notified_resource`] as the application hands it to the outbox worker.
+pub(crate) fn notified_resource_boxed<'a>(
+    state: &'a AppState,
+    actor: &'a Actor,
+    topic: domain::subscription::Topic,
+    id: &'a str,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, AppError>> + Send + 'a>> {
+    Box::pin(notified_resource(state, actor, topic, id))
+}
+
 /// The resource a rest-hook notification carries, read as the subscription's
 /// owner reads it through the API (the same policy, the same audit).
 pub(crate) async fn notified_resource(
