@@ -125,6 +125,66 @@ pub fn fr_core(r: serde_json::Value) -> serde_json::Value {
     }
 }
 
+/// How a usual search parameter is matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamKind {
+    /// `system|code`, `code` or `|code` on a code or Codings.
+    Token,
+    /// `eq`, `gt`, `ge`, `lt`, `le` and a date or an instant.
+    Date,
+}
+
+/// A usual search parameter: its name, kind and where it is in the resource.
+pub type UsualParam = (&'static str, ParamKind, &'static [&'static str]);
+
+/// The usual search parameters of each type, matched on the resources a
+/// search finds (beyond `patient` and the parameters its handler reads).
+pub fn usual_params(resource: &str) -> &'static [UsualParam] {
+    use ParamKind::{Date, Token};
+    match resource {
+        "Encounter" => &[
+            ("status", Token, &["status"]),
+            ("class", Token, &["class"]),
+            ("date", Date, &["period", "start"]),
+        ],
+        "Observation" => &[
+            ("code", Token, &["code", "coding"]),
+            ("category", Token, &["category", "coding"]),
+            ("status", Token, &["status"]),
+            ("date", Date, &["effectiveDateTime"]),
+        ],
+        "Appointment" => &[("status", Token, &["status"]), ("date", Date, &["start"])],
+        "DocumentReference" => &[
+            ("status", Token, &["status"]),
+            ("type", Token, &["type", "coding"]),
+            ("date", Date, &["date"]),
+        ],
+        "Flag" => &[
+            ("status", Token, &["status"]),
+            ("date", Date, &["period", "start"]),
+        ],
+        "Task" => &[
+            ("status", Token, &["status"]),
+            ("priority", Token, &["priority"]),
+            ("authored-on", Date, &["authoredOn"]),
+        ],
+        "QuestionnaireResponse" => &[
+            ("status", Token, &["status"]),
+            ("authored", Date, &["authored"]),
+        ],
+        "Communication" => &[("status", Token, &["status"]), ("sent", Date, &["sent"])],
+        "CarePlan" => &[
+            ("status", Token, &["status"]),
+            ("date", Date, &["period", "start"]),
+        ],
+        "MedicationRequest" => &[
+            ("status", Token, &["status"]),
+            ("authoredon", Date, &["authoredOn"]),
+        ],
+        _ => &[],
+    }
+}
+
 /// `urn:oid:` + an OID.
 pub fn oid_system(oid: &str) -> String {
     format!("urn:oid:{oid}")

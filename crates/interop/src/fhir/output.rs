@@ -408,6 +408,27 @@ fn with_profiles(mut resources: Vec<Value>) -> Vec<Value> {
         if let Some(p) = fr_core_profile(&ty) {
             o.insert("profile".into(), json!(p));
         }
+        // The usual parameters every search of the type takes.
+        let usual = usual_params(&ty);
+        if !usual.is_empty() {
+            let list = o.entry("searchParam").or_insert_with(|| json!([]));
+            if let Some(list) = list.as_array_mut() {
+                for (name, kind, _) in usual {
+                    if !list.iter().any(|p| p["name"] == *name) {
+                        let (ty, doc) = match kind {
+                            ParamKind::Token => (
+                                "token",
+                                "système|code, code ou |code ; des virgules pour « ou »",
+                            ),
+                            ParamKind::Date => {
+                                ("date", "eq, gt, ge, lt, le + date ou instant (UTC)")
+                            }
+                        };
+                        list.push(param(name, ty, doc));
+                    }
+                }
+            }
+        }
         if ty == "Observation" {
             let mut supported: Vec<String> = FR_CORE_VITAL_SIGNS_CODES
                 .iter()

@@ -1629,6 +1629,35 @@ async fn a_device_posts_measures_graded_like_the_questionnaire() {
             .await
             .json();
         assert_eq!(later["total"], 0, "{backend}: {later}");
+        // The usual parameters: by LOINC code, by the time measured.
+        let spo2 = app
+            .get(
+                &format!(
+                    "/fhir/Observation?patient=Patient/{muller}&code=http://loinc.org|59408-5"
+                ),
+                Some(&token),
+            )
+            .await
+            .json();
+        let entries = spo2["entry"].as_array().unwrap();
+        assert!(!entries.is_empty(), "{backend}: {spo2}");
+        assert!(
+            entries
+                .iter()
+                .all(|e| e["resource"]["code"]["coding"][0]["code"] == "59408-5"),
+            "{backend}: {spo2}"
+        );
+        let at_7 = app
+            .get(
+                &format!("/fhir/Observation?patient=Patient/{muller}&date=ge2026-11-18T07:00:00Z&date=lt2026-11-18T08:00:00Z"),
+                Some(&token),
+            )
+            .await
+            .json();
+        assert_eq!(
+            at_7["total"], 1,
+            "{backend}: the oximeter's, so far: {at_7}"
+        );
         // A normal temperature: filed, no alert.
         let r = post(&measure(muller, "8310-5", 37.2, "Cel")).await;
         assert_eq!(r.status, 201, "{backend}: {}", r.text);

@@ -161,6 +161,24 @@ pub(super) struct Search {
     revinclude: Vec<String>,
     /// Resources the handler includes itself.
     extra: Vec<Value>,
+    /// The type's usual parameters, matched on what the handler found.
+    matchers: Vec<Matcher>,
+}
+
+/// A usual parameter as given.
+#[derive(Debug, Clone)]
+enum Matcher {
+    Token(&'static [&'static str], String),
+    Date(&'static [&'static str], Bound),
+}
+
+impl Matcher {
+    fn matches(&self, r: &Value) -> bool {
+        match self {
+            Matcher::Token(path, wanted) => token_matches(r, path, wanted),
+            Matcher::Date(path, b) => instant_at(r, path).is_some_and(|ms| b.matches(ms)),
+        }
+    }
 }
 
 /// The types whose resources carry `meta.lastUpdated` (`_lastUpdated` and
@@ -174,6 +192,75 @@ const LAST_UPDATED: [&str; 7] = [
     "Location",
     "Subscription",
 ];
+
+/// How one of a type's usual parameters is matched (the table is
+/// `interop::fhir::usual_params`, which the CapabilityStatement lists too).
+#[derive(Debug, Clone, Copy)]
+enum Filter {
+    Token(&'static [&'static str]),
+    Date(&'static [&'static str]),
+}
+
+/// The usual parameters each type takes beyond the ones its handler reads.
+fn filters(resource: &str) -> Vec<(&'static str, Filter)> {
+    interop::fhir::usual_params(resource)
+        .iter()
+        .map(|(name, kind, path)| {
+            let f = match kind {
+                interop::fhir::ParamKind::Token => Filter::Token(path),
+                interop::fhir::ParamKind::Date => Filter::Date(path),
+            };
+            (*name, f)
+        })
+        .collect()
+}
+
+/// Every value at `path`, arrays flattened at each step.
+fn values_at<'a>(r: &'a Value, path: &[&str]) -> Vec<&'a Value> {
+    let mut here = vec![r];
+    for key in path {
+        let mut next = Vec::new();
+        for v in here {
+            match v.get(key) {
+                Some(Value::Array(items)) => next.extend(items.iter()),
+                Some(x) => next.push(x),
+                None => {}
+            }
+        }
+        here = next;
+    }
+    here
+}
+
+/// Whether a token parameter's value (`a,b`: either) matches one of the
+/// codes at `path` (a plain code, or Codings with their system).
+fn token_matches(r: &Value, path: &[&str], wanted: &str) -> bool {
+    let found: Vec<(Option<&str>, &str)> = values_at(r, path)
+        .into_iter()
+        .filter_map(|v| match v {
+            Value::String(code) => Some((None, code.as_str())),
+            Value::Object(_) => Some((
+                v.get("system").and_then(Value::as_str),
+                v.get("code").and_then(Value::as_str)?,
+            )),
+            _ => None,
+        })
+        .collect();
+    wanted.split(',').any(|w| {
+        let (system, code) = match w.split_once('|') {
+            Some((s, c)) => (Some(s), c),
+            None => (None, w),
+        };
+        found.iter().any(|(s, c)| {
+            *c == code
+                && match system {
+                    None => true,
+                    Some("") => s.is_none(),
+                    Some(sys) => *s == Some(sys),
+                }
+        })
+    })
+}
 
 /// Where a type's `date` is, for `_sort=date`.
 fn date_path(resource: &str) -> Option<&'static [&'static str]> {
@@ -207,14 +294,20 @@ impl SearchQuery {
         let mut ignored = Vec::new();
         for (k, v) in all {
             // A modifier (`family:exact`) is a parameter this server does not know.
-            if own.contains(&k.as_str()) || COMMON.contains(&k.as_str()) {
+            let usual = filters(resource).iter().any(|(n, _)| *n == k);
+            if own.contains(&k.as_str()) || COMMON.contains(&k.as_str()) || usual {
                 list.push((k, v));
             } else if self.strict {
+                let usual: Vec<&str> = filters(resource).iter().map(|(n, _)| *n).collect();
                 return Err(AppError::BadRequest(
                     "not-supported",
                     format!(
                         "paramètre de recherche non pris en charge pour {resource}: {k} (acceptés: {}, et {})",
-                        own.join(", "),
+                        own.iter()
+                            .chain(usual.iter())
+                            .copied()
+                            .collect::<Vec<_>>()
+                            .join(", "),
                         COMMON.join(", ")
                     ),
                 ));
@@ -270,6 +363,23 @@ impl SearchQuery {
             .filter(|(k, _)| k == "_lastUpdated")
             .map(|(_, v)| Bound::parse(v))
             .collect::<Result<Vec<_>, _>>()?;
+        // The usual parameters, read now (a bad date is a 400 before any read).
+        let mut matchers = Vec::new();
+        for (name, filter) in filters(resource) {
+            for v in list.iter().filter(|(k, _)| k == name).map(|(_, v)| v) {
+                matchers.push(match filter {
+                    Filter::Token(path) => Matcher::Token(path, v.clone()),
+                    Filter::Date(path) => Matcher::Date(
+                        path,
+                        Bound::parse(v).map_err(|_| {
+                            invalid(format!(
+                                "{name} {v:?}: [eq|gt|ge|lt|le]AAAA-MM-JJ ou un instant attendu"
+                            ))
+                        })?,
+                    ),
+                });
+            }
+        }
         if !last_updated.is_empty() && !LAST_UPDATED.contains(&resource) {
             return Err(AppError::BadRequest(
                 "not-supported",
@@ -320,6 +430,7 @@ impl SearchQuery {
             include,
             revinclude,
             extra: Vec::new(),
+            matchers,
         })
     }
 }
@@ -420,6 +531,7 @@ impl Search {
         api: &ApiActor,
         mut matches: Vec<Value>,
     ) -> ApiResult {
+        matches.retain(|r| self.matchers.iter().all(|m| m.matches(r)));
         if !self.last_updated.is_empty() {
             matches.retain(|r| {
                 instant_at(r, &["meta", "lastUpdated"])
@@ -721,6 +833,55 @@ mod tests {
             raw: raw.into(),
             strict,
         }
+    }
+
+    #[test]
+    fn usual_parameters_match_codes_codings_and_dates() {
+        let obs = json!({
+            "resourceType": "Observation",
+            "status": "final",
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}],
+            "code": {"coding": [{"system": "http://loinc.org", "code": "59408-5"}, {"code": "spo2"}]},
+            "effectiveDateTime": "2026-11-18T07:30:00Z"
+        });
+        let ok = |raw: &str| {
+            let s = q(raw, true).accept("Observation", &["patient"]).unwrap();
+            s.matchers.iter().all(|m| m.matches(&obs))
+        };
+        assert!(ok("code=http://loinc.org|59408-5"));
+        assert!(ok("code=59408-5"));
+        assert!(ok("code=|spo2"), "a Coding without system");
+        assert!(!ok("code=|59408-5"), "it has a system");
+        assert!(!ok("code=http://snomed.info/sct|59408-5"));
+        assert!(ok("code=8310-5,59408-5"), "a comma is an or");
+        assert!(ok("category=vital-signs&status=final"));
+        assert!(!ok("status=amended"));
+        assert!(ok("date=2026-11-18"));
+        assert!(ok(
+            "date=ge2026-11-18T07:00:00Z&date=lt2026-11-18T08:00:00Z"
+        ));
+        assert!(!ok("date=gt2026-11-18"));
+        assert!(!ok("date=lt2026-11-18T07:30:00Z"));
+        // A bad date is refused before any read; a parameter of another type is unknown.
+        match q("date=hier", false).accept("Observation", &[]) {
+            Err(AppError::BadRequest(_, m)) => assert!(m.contains("date"), "{m}"),
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        match q("priority=stat", true).accept("Observation", &["patient"]) {
+            Err(AppError::BadRequest(_, m)) => assert!(m.contains("code, category"), "{m}"),
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        // A plain code (a Task's priority), a Coding (an Encounter's class).
+        let task = json!({"status": "requested", "priority": "stat"});
+        let s = q("priority=stat&status=requested", true)
+            .accept("Task", &[])
+            .unwrap();
+        assert!(s.matchers.iter().all(|m| m.matches(&task)));
+        let enc = json!({"class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "VR"}});
+        let s = q("class=VR", true).accept("Encounter", &[]).unwrap();
+        assert!(s.matchers.iter().all(|m| m.matches(&enc)));
+        let s = q("class=IMP", true).accept("Encounter", &[]).unwrap();
+        assert!(!s.matchers.iter().all(|m| m.matches(&enc)));
     }
 
     #[test]
