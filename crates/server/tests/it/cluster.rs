@@ -3,7 +3,8 @@
 //! live by her doctor on another, let in, and the room relays between them; a
 //! session ended on one node closes its sockets on the other; an admission on
 //! one node refreshes the regional view on another; the same HL7 message sent
-//! to two nodes is filed once and both answers are the first ACK.
+//! to two nodes is filed once and both answers are the first ACK; a FHIR
+//! subscription's WebSocket on one node hears the change made on another.
 
 use std::time::Duration;
 
@@ -388,4 +389,60 @@ async fn a_node_that_cannot_reach_nats_does_not_start() {
         .expect("no NATS, no node");
     let text = format!("{err:#}");
     assert!(text.contains("connexion à NATS"), "{text}");
+}
+
+/// A WebSocket bound on one node hears the ping of a change made on another
+/// (the subscription made on a third's HTTP: the database holds it).
+#[tokio::test]
+async fn a_subscription_ping_crosses_nodes_over_nats() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let nodes = cluster(2, true).await;
+    let token = nodes[0].token().await;
+    let r = nodes[0]
+        .send_json(
+            reqwest::Method::POST,
+            "/fhir/Subscription",
+            &token,
+            &serde_json::json!({"resourceType": "Subscription", "status": "requested", "reason": "r",
+                                "criteria": "Flag", "channel": {"type": "websocket"}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let sid = r.json()["id"].as_str().unwrap().to_owned();
+    let mut req = format!(
+        "{}/fhir/Subscription/$websocket",
+        nodes[1].base.replacen("http://", "ws://", 1)
+    )
+    .into_client_request()
+    .unwrap();
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    ws.send(Message::Text(format!("bind {sid}").into()))
+        .await
+        .unwrap();
+    assert_eq!(next_text(&mut ws).await, format!("bound {sid}"));
+    // An alert raised through node 1.
+    let muller = nodes[0].demo_patient("Muller").await.id;
+    let r = nodes[0]
+        .send_json(
+            reqwest::Method::POST,
+            "/fhir/QuestionnaireResponse",
+            &token,
+            &serde_json::json!({
+                "resourceType": "QuestionnaireResponse",
+                "questionnaire": "urn:parcours:questionnaire:infectious-home",
+                "status": "completed",
+                "subject": {"reference": format!("Patient/{muller}")},
+                "item": [
+                    {"linkId": "temperature", "answer": [{"valueDecimal": 37.0}]},
+                    {"linkId": "spo2", "answer": [{"valueInteger": 90}]},
+                    {"linkId": "dyspnoea", "answer": [{"valueCoding": {"system": "urn:parcours:ctcae-grade", "code": "0"}}]},
+                    {"linkId": "worse", "answer": [{"valueBoolean": false}]}
+                ]
+            }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(next_text(&mut ws).await, format!("ping {sid}"));
 }
