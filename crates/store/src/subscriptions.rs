@@ -263,51 +263,24 @@ impl Store {
         })
     }
 
+    /// The subscription secrets as stored (sealed), for checks and tests.
+    pub async fn stored_subscription_secrets(&self) -> Result<Vec<String>> {
+        on_pool!(self, read, |pool| {
+            Ok(sqlx::query_scalar("SELECT secret FROM fhir_subscriptions")
+                .fetch_all(pool)
+                .await?)
+        })
+    }
+
     /// Seals every subscription secret under the current key (after a
     /// rotation, or those stored before encryption); how many were rewritten.
     pub async fn reseal_subscription_secrets(&self) -> Result<usize> {
-        let Some(ring) = self.key_ring() else {
-            return Err(StoreError::Corrupt(
-                crate::secrets::SecretError::NoKey.to_string(),
-            ));
-        };
-        on_pool!(self, write, |pool| {
-            use sqlx::Row;
-            let mut tx = pool.begin().await?;
-            let rows = sqlx::query("SELECT id, secret FROM fhir_subscriptions")
-                .fetch_all(&mut *tx)
-                .await?;
-            let mut done = 0;
-            for r in rows {
-                let id: String = r.try_get("id")?;
-                let stored: String = r.try_get("secret")?;
-                if ring.is_current(&stored) {
-                    continue;
-                }
-                let plain = ring
-                    .open(&stored)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                let sealed = ring
-                    .seal(&plain)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                sqlx::query("UPDATE fhir_subscriptions SET secret = $1 WHERE id = $2")
-                    .bind(sealed)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                done += 1;
-            }
-            tx.commit().await?;
-            Ok(done)
-        })
+        self.reseal(
+            "SELECT id, secret FROM fhir_subscriptions",
+            "UPDATE fhir_subscriptions SET secret = $1 WHERE id = $2",
+        )
+        .await
     }
-}
-
-/// The topics a subscription list watches (for a quick "anyone listening?").
-pub fn topics(list: &[Subscription]) -> Vec<Topic> {
-    let mut t: Vec<Topic> = list.iter().map(|s| s.criteria.topic).collect();
-    t.dedup();
-    t
 }
 
 /// Whose change a subscription would see: its establishment's, its patient's.

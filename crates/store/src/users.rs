@@ -310,6 +310,17 @@ impl Store {
     /// (before encryption) and those sealed under an older key (after a
     /// rotation), in one transaction; how many were rewritten. Needs the ring.
     pub async fn reseal_totp_secrets(&self) -> Result<usize> {
+        self.reseal(
+            "SELECT id, totp_secret AS secret FROM users WHERE totp_secret IS NOT NULL",
+            "UPDATE users SET totp_secret = $1 WHERE id = $2",
+        )
+        .await
+    }
+
+    /// Seals the secrets `select` lists (`id`, `secret`) under the current key
+    /// with `update` (`$1` the sealed value, `$2` the id), in one transaction;
+    /// how many were rewritten.
+    pub(crate) async fn reseal(&self, select: &'static str, update: &'static str) -> Result<usize> {
         let Some(ring) = self.key_ring() else {
             return Err(StoreError::Corrupt(
                 crate::secrets::SecretError::NoKey.to_string(),
@@ -318,14 +329,11 @@ impl Store {
         on_pool!(self, write, |pool| {
             use sqlx::Row;
             let mut tx = pool.begin().await?;
-            let rows =
-                sqlx::query("SELECT id, totp_secret FROM users WHERE totp_secret IS NOT NULL")
-                    .fetch_all(&mut *tx)
-                    .await?;
+            let rows = sqlx::query(select).fetch_all(&mut *tx).await?;
             let mut done = 0;
             for r in rows {
                 let id: String = r.try_get("id")?;
-                let stored: String = r.try_get("totp_secret")?;
+                let stored: String = r.try_get("secret")?;
                 if ring.is_current(&stored) {
                     continue;
                 }
@@ -335,7 +343,7 @@ impl Store {
                 let sealed = ring
                     .seal(&plain)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                sqlx::query("UPDATE users SET totp_secret = $1 WHERE id = $2")
+                sqlx::query(update)
                     .bind(sealed)
                     .bind(id)
                     .execute(&mut *tx)

@@ -10,6 +10,7 @@
 
 mod audit;
 mod beds;
+mod bundle;
 mod cluster;
 mod consultations;
 mod documents;
@@ -19,4 +20,5 @@ mod orgs_users;
 mod orientation;
 mod outbox;
 mod patients;
+mod subscriptions;
 mod support;
