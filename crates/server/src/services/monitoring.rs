@@ -574,6 +574,9 @@ pub async fn summary_report(
     let title = p.map_or(enrolment.programme.clone(), |p| p.title.clone());
     let patient = ctx.store.patient(enrolment.patient).await?;
     let (responses, alerts) = enrolment_history(ctx, enrolment).await?;
+    // Questionnaires answered, and measures sent by devices or laboratories.
+    let answered = responses.iter().filter(|r| r.source.is_none()).count();
+    let measured = responses.len() - answered;
     let now = ctx.now_ms();
     let period = format!(
         "du {} au {}",
@@ -597,7 +600,8 @@ pub async fn summary_report(
         format!("Programme : {title}"),
         format!("Période : {period}"),
         format!("Motif de fin : {reason}"),
-        format!("Questionnaires reçus : {}", responses.len()),
+        format!("Questionnaires reçus : {answered}"),
+        format!("Mesures reçues d'appareils ou de laboratoires : {measured}"),
         format!("Alertes : {} ({levels})", alerts.len()),
         String::new(),
     ];
@@ -620,7 +624,12 @@ pub async fn summary_report(
         text(
             "QUESTIONNAIRES",
             "Questionnaires reçus",
-            responses.len().to_string(),
+            answered.to_string(),
+        ),
+        text(
+            "MESURES",
+            "Mesures reçues d'appareils ou de laboratoires",
+            measured.to_string(),
         ),
         text("ALERTES", "Alertes", format!("{} ({levels})", alerts.len())),
         Observation {

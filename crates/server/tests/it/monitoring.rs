@@ -1398,6 +1398,22 @@ async fn the_end_of_monitoring_summary_leaves_with_a_pdf() {
     .await;
     let muller = app.demo_patient("Muller").await; // followed at home by the hospital (demo)
     let e = app.store.enrolments_of(muller.id).await.unwrap().remove(0);
+    // An oximeter's measure on her timeline: counted apart from the questionnaires.
+    let token = app.token().await;
+    let r = app
+        .send_json(
+            reqwest::Method::POST,
+            "/fhir/Observation",
+            &token,
+            &serde_json::json!({
+                "resourceType": "Observation", "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "59408-5"}]},
+                "subject": {"reference": format!("Patient/{}", muller.id)},
+                "valueQuantity": {"value": 96, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"}
+            }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
     let doctor = app.login("dr.bernard").await;
     let page_url = format!("/patients/{}", muller.id);
     let csrf = csrf_field(&app.get_page(&page_url, &doctor).await.text);
@@ -1412,15 +1428,20 @@ async fn the_end_of_monitoring_summary_leaves_with_a_pdf() {
         )
         .await;
     assert_eq!(r.status, 303, "{}", r.text);
-    eventually("summary delivered", async || {
-        !received.lock().unwrap().is_empty()
-    })
-    .await;
-    let oru = received.lock().unwrap()[0].clone();
+    let summary = || {
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|m| m.contains("TLSV-SYNTHESE"))
+            .cloned()
+    };
+    eventually("summary delivered", async || summary().is_some()).await;
+    let oru = summary().unwrap();
     validate_hl7(std::slice::from_ref(&oru));
     assert!(oru.contains("TLSV-SYNTHESE") && oru.contains("Guérison, fin de l'antibiothérapie"));
     let m = hl7v2::Message::parse(oru.as_bytes()).unwrap();
-    let pdf_at = (1..=6)
+    let pdf_at = (1..=8)
         .find(|i| m.get(&format!("OBX({i})-2")).unwrap().as_deref() == Some("ED"))
         .expect("the PDF");
     let b64 = m
@@ -1439,6 +1460,7 @@ async fn the_end_of_monitoring_summary_leaves_with_a_pdf() {
         "MULLER",
         "Motif de fin : Guérison",
         "Questionnaires reçus : 2",
+        "Mesures reçues d'appareils ou de laboratoires : 1",
         "Saturation en oxygène (oxymètre) : 93 <= 94",
     ] {
         assert!(text.contains(needle), "PDF lacks {needle}: {text}");
