@@ -513,6 +513,8 @@ pub fn submission_set(v: &StoredView<'_>) -> Value {
     json!({
         "resourceType": "List",
         "id": format!("ss-{}", v.id),
+        // A submission set is what was sent, once: it never changes.
+        "meta": {"versionId": "1", "lastUpdated": super::output::instant(v.date_ms)},
         "identifier": [{"use": "official", "system": "urn:ietf:rfc:3986", "value": format!("{}-ss", v.unique_id)}],
         "status": "current",
         "mode": "working",

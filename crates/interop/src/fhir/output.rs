@@ -207,6 +207,8 @@ pub fn audit_event(e: &AuditEntry) -> Value {
     let mut r = json!({
         "resourceType": "AuditEvent",
         "id": e.seq.to_string(),
+        // The trail is append-only: an entry never changes.
+        "meta": {"versionId": "1", "lastUpdated": instant(e.at_ms)},
         "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "RESTful Operation"},
         "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": subtype}],
         "action": action,
@@ -304,7 +306,7 @@ fn common_search_params() -> Vec<Value> {
         param(
             "_lastUpdated",
             "date",
-            "Dernière modification (Patient, Encounter, Observation, QuestionnaireResponse, Communication, Location, Subscription) : eq, gt, ge, lt, le + date ou instant (UTC)",
+            "Dernière modification (Patient, Encounter, Observation, QuestionnaireResponse, Communication, Location, Subscription, AuditEvent, List) : eq, gt, ge, lt, le + date ou instant (UTC)",
         ),
         param("_summary", "special", "count : le total seul"),
         param(

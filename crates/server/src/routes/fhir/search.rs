@@ -183,7 +183,9 @@ impl Matcher {
 
 /// The types whose resources carry `meta.lastUpdated` (`_lastUpdated` and
 /// `_sort=_lastUpdated` are refused elsewhere rather than answering nothing).
-const LAST_UPDATED: [&str; 7] = [
+const LAST_UPDATED: [&str; 9] = [
+    "AuditEvent",
+    "List",
     "Patient",
     "Encounter",
     "Observation",
