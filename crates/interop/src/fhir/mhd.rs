@@ -494,6 +494,9 @@ pub fn stored_reference(v: &StoredView<'_>) -> Value {
     json!({
         "resourceType": "DocumentReference",
         "id": v.id,
+        // A validated document changes once at most: when a correction
+        // supersedes it.
+        "meta": {"versionId": if v.superseded { "2" } else { "1" }},
         "masterIdentifier": {"system": "urn:ietf:rfc:3986", "value": v.unique_id},
         "status": if v.superseded { "superseded" } else { "current" },
         "docStatus": if v.final_ { "final" } else { "preliminary" },

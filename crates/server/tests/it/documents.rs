@@ -905,6 +905,25 @@ async fn a_correction_replaces_the_validated_version_everywhere_it_went() {
             Some("current"),
             "{backend}"
         );
+        // Its one change is its version: 2 once superseded.
+        let version_of = |uid: &str| {
+            found["entry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["resource"]["masterIdentifier"]["value"] == uid)
+                .map(|e| e["resource"]["meta"]["versionId"].clone())
+        };
+        assert_eq!(
+            version_of(&first.unique_id),
+            Some(serde_json::json!("2")),
+            "{backend}"
+        );
+        assert_eq!(
+            version_of(&second.unique_id),
+            Some(serde_json::json!("1")),
+            "{backend}"
+        );
 
         // Replaced once: no second correction of version 1; its page says where the new one is.
         assert_eq!(correct().await.status, 409, "{backend}");
