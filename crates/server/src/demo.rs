@@ -1515,7 +1515,7 @@ async fn seed_monitoring(
                 })
                 .collect();
             crate::services::monitoring::record(
-                store, programme, &enrolment, &answers, None, None, &who, at,
+                store, programme, &enrolment, &answers, None, &who, at,
             )
             .await
             .map_err(|e| anyhow::anyhow!("réponse de démo: {e}"))?;

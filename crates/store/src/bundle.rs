@@ -7,9 +7,8 @@ use domain::demographics::DemographicsPatch;
 use domain::identity::PatientRecord;
 use domain::{AlertId, PatientId};
 
-use crate::audit::NewAudit;
 use crate::monitoring::ResponseWrite;
-use crate::patients::NewPatient;
+use crate::patients::{NewPatient, audit_for};
 use crate::tx::{AsTx, Tx, q};
 use crate::{Conflict, Result, Store, StoreError};
 
@@ -58,22 +57,11 @@ pub struct BundleError {
     pub error: StoreError,
 }
 
-fn audit(who: &AuditActor, patient: PatientId, action: &str, now_ms: i64) -> NewAudit {
-    NewAudit {
-        at_ms: now_ms,
-        actor: who.clone(),
-        patient: Some(patient.to_string()),
-        action: action.to_owned(),
-        resource: format!("Patient/{patient}"),
-        outcome: "success".to_owned(),
-    }
-}
-
 async fn one(tx: &mut Tx<'_>, w: &Write<'_>, now_ms: i64) -> Result<Written> {
     match *w {
         Write::CreatePatient { id, new, who } => {
             crate::patients::insert_patient(tx, id, new, now_ms).await?;
-            crate::audit::append_audit(tx, &audit(who, id, "create", now_ms)).await?;
+            crate::audit::append_audit(tx, &audit_for(who, id, "create", now_ms)).await?;
             let patch = DemographicsPatch::all(new.demographics.clone());
             crate::demographics::apply(tx, id, &patch, who, now_ms).await?;
             Ok(Written::Patient(id))
@@ -96,7 +84,7 @@ async fn one(tx: &mut Tx<'_>, w: &Write<'_>, now_ms: i64) -> Result<Written> {
                     current: row.get("version")?,
                 });
             }
-            crate::audit::append_audit(tx, &audit(who, record.id, "update", now_ms)).await?;
+            crate::audit::append_audit(tx, &audit_for(who, record.id, "update", now_ms)).await?;
             if let Some(a) =
                 crate::demographics::apply(tx, record.id, demographics, who, now_ms).await?
             {

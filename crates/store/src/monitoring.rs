@@ -308,31 +308,13 @@ impl Store {
     /// Records a response, its measures and the alerts it raised, in one transaction
     /// (audited). Alerts are due `sla_ms` after now. A measure sent by a device
     /// (`measured`) is dated when it was measured. Returns (response id, alert ids).
-    #[allow(clippy::too_many_arguments)]
     pub async fn submit_response(
         &self,
-        enrolment: &Enrolment,
-        answers_json: &str,
-        measures: &[(String, f64)],
-        alerts: &[NewAlert],
-        sla_ms: i64,
-        report: Option<&crate::outbox::NewMessage>,
-        measured: Option<Measured<'_>>,
-        who: &AuditActor,
+        r: &ResponseWrite<'_>,
         now_ms: i64,
     ) -> Result<(String, Vec<AlertId>)> {
-        let r = ResponseWrite {
-            enrolment,
-            answers_json,
-            measures,
-            alerts,
-            sla_ms,
-            report,
-            measured,
-            who,
-        };
         match self
-            .apply_writes(&[crate::bundle::Write::Response(r)], now_ms)
+            .apply_writes(&[crate::bundle::Write::Response(*r)], now_ms)
             .await
             .map_err(|e| e.error)?
             .pop()

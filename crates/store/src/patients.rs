@@ -209,7 +209,12 @@ pub(crate) fn search_given(t: &Traits) -> String {
     )
 }
 
-fn audit_for(who: &AuditActor, patient: PatientId, action: &str, now_ms: i64) -> NewAudit {
+pub(crate) fn audit_for(
+    who: &AuditActor,
+    patient: PatientId,
+    action: &str,
+    now_ms: i64,
+) -> NewAudit {
     NewAudit {
         at_ms: now_ms,
         actor: who.clone(),

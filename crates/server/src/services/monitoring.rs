@@ -181,7 +181,6 @@ pub async fn submit(
         enrolment,
         &answers,
         target.as_ref(),
-        None,
         &who,
         now,
     )
@@ -214,30 +213,18 @@ pub async fn submit(
 /// per item, the most serious rule that fired. No authorisation here: callers
 /// decide who may submit.
 #[tracing::instrument(level = "debug", skip_all)]
-#[allow(clippy::too_many_arguments)]
 pub async fn record(
     store: &store::Store,
     p: &Programme,
     enrolment: &Enrolment,
     answers: &[(String, AnswerValue)],
     report: Option<&ReportTarget>,
-    measured: Option<store::monitoring::Measured<'_>>,
     who: &AuditActor,
     now: i64,
 ) -> Result<(String, Vec<Triggered>), AppError> {
     let g = grade(store, p, enrolment, answers, report, now).await?;
     let (response, _) = store
-        .submit_response(
-            enrolment,
-            &g.json,
-            &g.measures,
-            &g.new_alerts,
-            g.sla_ms,
-            g.message.as_ref(),
-            measured,
-            who,
-            now,
-        )
+        .submit_response(&g.write(enrolment, None, who), now)
         .await?;
     Ok((response, g.kept))
 }
@@ -257,6 +244,28 @@ pub struct Graded {
     pub message: Option<store::outbox::NewMessage>,
     /// The rules that fired (one per item, most serious).
     pub kept: Vec<Triggered>,
+}
+
+impl Graded {
+    /// The store's write of these answers on `enrolment` (`measured`: a
+    /// device's measure, its source and time).
+    pub fn write<'a>(
+        &'a self,
+        enrolment: &'a Enrolment,
+        measured: Option<store::monitoring::Measured<'a>>,
+        who: &'a AuditActor,
+    ) -> store::monitoring::ResponseWrite<'a> {
+        store::monitoring::ResponseWrite {
+            enrolment,
+            answers_json: &self.json,
+            measures: &self.measures,
+            alerts: &self.new_alerts,
+            sla_ms: self.sla_ms,
+            report: self.message.as_ref(),
+            measured,
+            who,
+        }
+    }
 }
 
 /// Grades answers with the programme's rules (the patient's earlier measures
@@ -907,20 +916,9 @@ pub async fn file_measure(
     m: &Measure<'_>,
 ) -> Result<(store::monitoring::StoredResponse, Vec<Triggered>), AppError> {
     let prepared = prepare_measure(ctx, actor, m).await?;
-    let w = prepared.write();
     let (response, _) = ctx
         .store
-        .submit_response(
-            w.enrolment,
-            w.answers_json,
-            w.measures,
-            w.alerts,
-            w.sla_ms,
-            w.report,
-            w.measured,
-            w.who,
-            ctx.now_ms(),
-        )
+        .submit_response(&prepared.write(), ctx.now_ms())
         .await?;
     measure_filed(ctx, &prepared).await;
     Ok((ctx.store.response(&response).await?, prepared.graded.kept))
@@ -945,19 +943,12 @@ pub struct PreparedMeasure {
 impl PreparedMeasure {
     /// The store's write.
     pub fn write(&self) -> store::monitoring::ResponseWrite<'_> {
-        store::monitoring::ResponseWrite {
-            enrolment: &self.enrolment,
-            answers_json: &self.graded.json,
-            measures: &self.graded.measures,
-            alerts: &self.graded.new_alerts,
-            sla_ms: self.graded.sla_ms,
-            report: self.graded.message.as_ref(),
-            measured: Some(store::monitoring::Measured {
-                source: &self.source,
-                at_ms: self.at_ms,
-            }),
-            who: &self.who,
-        }
+        let measured = store::monitoring::Measured {
+            source: &self.source,
+            at_ms: self.at_ms,
+        };
+        self.graded
+            .write(&self.enrolment, Some(measured), &self.who)
     }
 }
 

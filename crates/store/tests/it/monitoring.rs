@@ -2,7 +2,7 @@
 //! ordered by level then age; triage follows the rules; overdue alerts escalate.
 
 use domain::monitoring::{AlertLevel, AlertStatus, TriageAction, TriageError};
-use store::monitoring::NewAlert;
+use store::monitoring::{NewAlert, ResponseWrite};
 
 use crate::support::*;
 
@@ -47,31 +47,31 @@ async fn responses_alerts_triage_and_escalation() {
             reason: "grade 3".into(),
             advice: "Appelez".into(),
         };
+        let author = who();
+        let (first, second, scale_weight) = (
+            [("weight".to_owned(), 70.5)],
+            [("weight".to_owned(), 66.0)],
+            [("weight".to_owned(), 65.0)],
+        );
+        let urgent = [urgent];
+        let response = |answers_json, measures, alerts, measured| ResponseWrite {
+            enrolment: &e,
+            answers_json,
+            measures,
+            alerts,
+            sla_ms: sla,
+            report: None,
+            measured,
+            who: &author,
+        };
         s.submit_response(
-            &e,
-            "{}",
-            &[("weight".into(), 70.5)],
-            std::slice::from_ref(&warn),
-            sla,
-            None,
-            None,
-            &who(),
+            &response("{}", &first, std::slice::from_ref(&warn), None),
             NOW,
         )
         .await
         .unwrap();
         let (_, ids) = s
-            .submit_response(
-                &e,
-                "{}",
-                &[("weight".into(), 66.0)],
-                &[urgent],
-                sla,
-                None,
-                None,
-                &who(),
-                NOW + 1000,
-            )
+            .submit_response(&response("{}", &second, &urgent, None), NOW + 1000)
             .await
             .unwrap();
         assert_eq!(
@@ -90,17 +90,15 @@ async fn responses_alerts_triage_and_escalation() {
         let before = last_answered(s.active_enrolments_with_last_response().await.unwrap());
         let (scale, _) = s
             .submit_response(
-                &e,
-                "[]",
-                &[("weight".into(), 65.0)],
-                &[],
-                sla,
-                None,
-                Some(store::monitoring::Measured {
-                    source: "Balance Withings",
-                    at_ms: NOW + 500,
-                }),
-                &who(),
+                &response(
+                    "[]",
+                    &scale_weight,
+                    &[],
+                    Some(store::monitoring::Measured {
+                        source: "Balance Withings",
+                        at_ms: NOW + 500,
+                    }),
+                ),
                 NOW + 5000,
             )
             .await
