@@ -35,6 +35,8 @@ pub enum Step {
     },
     /// File a device's or a laboratory's measure.
     Measure {
+        /// Whose.
+        patient: PatientId,
         /// The measure.
         posted: PostedObservation,
         /// Its source (the device, else the client).
@@ -51,8 +53,8 @@ pub enum Done {
     Existing(PatientRecord),
     /// Replaced.
     Updated(PatientRecord),
-    /// Filed.
-    Measured(store::monitoring::StoredResponse),
+    /// Filed, for this patient.
+    Measured(store::monitoring::StoredResponse, PatientId),
 }
 
 /// The entry (its index) that stopped the transaction, and why.
@@ -108,15 +110,13 @@ pub async fn transaction(
                     .map_err(at(i))?;
                 Prepared::Update(next, patch, who)
             }
-            Step::Measure { posted, source } => {
-                let pid: PatientId = posted.patient.parse().map_err(|_| {
-                    at(i)(AppError::NotFound(format!(
-                        "Patient/{} introuvable",
-                        posted.patient.chars().take(64).collect::<String>()
-                    )))
-                })?;
+            Step::Measure {
+                patient,
+                posted,
+                source,
+            } => {
                 let m = monitoring::Measure {
-                    patient: pid,
+                    patient,
                     loinc: &posted.loinc,
                     value: posted.value,
                     unit: posted.unit.as_deref(),
@@ -193,6 +193,7 @@ pub async fn transaction(
                         .response(&id)
                         .await
                         .map_err(|e| committed(e.into()))?,
+                    m.enrolment.patient,
                 )
             }
         });

@@ -167,6 +167,15 @@ fn fhir(status: StatusCode, body: &Value) -> Response {
     }
 }
 
+/// A 201 with the resource and its `Location` (`{base}/{path}`).
+fn created(state: &AppState, body: &Value, path: &str) -> Response {
+    let mut resp = fhir(StatusCode::CREATED, body);
+    if let Ok(v) = format!("{}/{path}", base(state)).parse() {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
+}
+
 fn base(state: &AppState) -> String {
     format!("{}/fhir", state.config.public_url())
 }

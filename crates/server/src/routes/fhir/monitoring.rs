@@ -58,15 +58,8 @@ pub(crate) async fn monitoring_search(
             let observations = kind == "Observation";
             let mut out = Vec::new();
             for r in &r.responses {
-                let items: Value = serde_json::from_str(&r.answers).unwrap_or(Value::Array(vec![]));
-                let view = m::ResponseView {
-                    id: &r.id,
-                    patient: pid.to_string(),
-                    authored_ms: r.submitted_at_ms,
-                    items: &items,
-                    source: r.source.as_deref(),
-                    filed_ms: r.filed_at_ms,
-                };
+                let items = answers_of(r);
+                let view = response_view(r, &items, pid);
                 if !observations {
                     // A device's measure is an Observation, not a questionnaire answered.
                     if r.source.is_none() {
@@ -140,23 +133,64 @@ pub(super) async fn post_response(
         &posted.answers,
     )
     .await?;
-    let items: Value = serde_json::from_str(&stored.answers).unwrap_or(Value::Array(vec![]));
-    let view = interop::fhir::monitoring::ResponseView {
-        id: &stored.id,
-        patient: pid.to_string(),
-        authored_ms: stored.submitted_at_ms,
-        items: &items,
-        source: None,
-        filed_ms: stored.filed_at_ms,
-    };
-    let mut resp = fhir(
-        StatusCode::CREATED,
+    let items = answers_of(&stored);
+    let view = response_view(&stored, &items, pid);
+    Ok(created(
+        &state,
         &interop::fhir::monitoring::questionnaire_response(&view, &stored.programme),
-    );
-    if let Ok(v) = format!("{}/QuestionnaireResponse/{}", base(&state), stored.id).parse() {
-        resp.headers_mut().insert(header::LOCATION, v);
+        &format!("QuestionnaireResponse/{}", stored.id),
+    ))
+}
+
+/// A stored response's answers (QuestionnaireResponse items).
+fn answers_of(r: &store::monitoring::StoredResponse) -> Value {
+    serde_json::from_str(&r.answers).unwrap_or(Value::Array(vec![]))
+}
+
+/// What the FHIR mapping shows of a stored response of `patient`, its
+/// answers read into `items`.
+fn response_view<'a>(
+    r: &'a store::monitoring::StoredResponse,
+    items: &'a Value,
+    patient: PatientId,
+) -> interop::fhir::monitoring::ResponseView<'a> {
+    interop::fhir::monitoring::ResponseView {
+        id: &r.id,
+        patient: patient.to_string(),
+        authored_ms: r.submitted_at_ms,
+        items,
+        source: r.source.as_deref(),
+        filed_ms: r.filed_at_ms,
     }
-    Ok(resp)
+}
+
+/// A posted measure's patient, and its source: the device or laboratory it
+/// names, else the client.
+pub(super) fn measure_of(
+    posted: &interop::fhir::observation::PostedObservation,
+    api: &ApiActor,
+) -> Result<(PatientId, String), AppError> {
+    let pid = patient_id(&posted.patient)?;
+    let source = posted
+        .source
+        .clone()
+        .unwrap_or_else(|| api.client.name.clone());
+    Ok((pid, source))
+}
+
+/// The Observation of a stored measure of `patient` (its one answer).
+pub(super) fn measure_observation(
+    stored: &store::monitoring::StoredResponse,
+    patient: PatientId,
+) -> Result<Value, AppError> {
+    let items = answers_of(stored);
+    let view = response_view(stored, &items, patient);
+    let p = monitoring::programme(&stored.programme)
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("programme disparu")))?;
+    interop::fhir::monitoring::observations(&view, p)
+        .into_iter()
+        .next()
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("mesure sans observation")))
 }
 
 /// `POST /fhir/Observation`: a device gateway or a laboratory sends a measure
@@ -171,11 +205,7 @@ pub(super) async fn post_observation(
 ) -> ApiResult {
     let bytes = body_bytes(body, &state, &headers)?;
     let posted = interop::fhir::observation::parse_observation(&bytes).map_err(input_error)?;
-    let pid = patient_id(&posted.patient)?;
-    let source = posted
-        .source
-        .clone()
-        .unwrap_or_else(|| api.client.name.clone());
+    let (pid, source) = measure_of(&posted, &api)?;
     let (stored, _) = monitoring::file_measure(
         state.ctx(),
         &api.actor,
@@ -189,28 +219,12 @@ pub(super) async fn post_observation(
         },
     )
     .await?;
-    let items: Value = serde_json::from_str(&stored.answers).unwrap_or(Value::Array(vec![]));
-    let view = interop::fhir::monitoring::ResponseView {
-        id: &stored.id,
-        patient: pid.to_string(),
-        authored_ms: stored.submitted_at_ms,
-        items: &items,
-        source: stored.source.as_deref(),
-        filed_ms: stored.filed_at_ms,
-    };
-    let p = monitoring::programme(&stored.programme)
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("programme disparu")))?;
-    let created = interop::fhir::monitoring::observations(&view, p)
-        .into_iter()
-        .next()
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("mesure sans observation")))?;
-    let mut resp = fhir(StatusCode::CREATED, &created);
-    if let Some(id) = created.get("id").and_then(Value::as_str)
-        && let Ok(v) = format!("{}/Observation/{id}", base(&state)).parse()
-    {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(resp)
+    let observation = measure_observation(&stored, pid)?;
+    Ok(created(
+        &state,
+        &observation,
+        &format!("Observation/{}-0", stored.id),
+    ))
 }
 
 /// `GET /fhir/{kind}/{id}` for the monitoring resources: whose it is is found

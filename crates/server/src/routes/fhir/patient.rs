@@ -97,8 +97,6 @@ pub(super) async fn create_patient(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let bytes = body_bytes(body, &state, &headers)?;
-    let oid = domain_oid(&state, creation_domain(&api)).await?;
-    let input = parse_input(&state, &bytes, &oid)?;
     // The condition in If-None-Exist (FHIR) or, as some clients send it
     // (fhirpy, Aidbox), in the query string of the POST.
     let condition = match headers.get("if-none-exist") {
@@ -109,18 +107,12 @@ pub(super) async fn create_patient(
         ),
         None => query.filter(|q| !q.is_empty()),
     };
-    if let Some(h) = condition.as_deref() {
-        match existing(&state, &api, h).await?.as_slice() {
-            [] => {}
-            [(p, oid)] => return Ok(patient_response(&state, StatusCode::OK, p, oid).await?),
-            _ => {
-                return Err(AppError::PreconditionFailed(
-                    "If-None-Exist: plusieurs patients portent cet identifiant".into(),
-                )
-                .into());
-            }
+    let (input, oid) = match create_input(&state, &api, &bytes, condition.as_deref()).await? {
+        CreateInput::Found(p, oid) => {
+            return Ok(patient_response(&state, StatusCode::OK, &p, &oid).await?);
         }
-    }
+        CreateInput::New(input, oid) => (input, oid),
+    };
     let p = patients::create(state.ctx(), &api.actor, input).await?;
     let mut resp = patient_response(&state, StatusCode::CREATED, &p, &oid).await?;
     if let Ok(v) = format!("{}/Patient/{}/_history/{}", base(&state), p.id, p.version).parse() {
@@ -129,17 +121,72 @@ pub(super) async fn create_patient(
     Ok(resp)
 }
 
+/// What a Patient create asks, read (the single request's and a
+/// transaction entry's): the identity to create, or the record its condition
+/// finds; with its domain's OID.
+pub(super) enum CreateInput {
+    /// To create.
+    New(f::ParsedPatient, String),
+    /// Found by the condition: nothing to create.
+    Found(domain::identity::PatientRecord, String),
+}
+
+/// Reads a Patient to create and looks up its condition (`identifier=…`).
+pub(super) async fn create_input(
+    state: &AppState,
+    api: &ApiActor,
+    bytes: &[u8],
+    condition: Option<&str>,
+) -> Result<CreateInput, AppError> {
+    let oid = domain_oid(state, creation_domain(api)).await?;
+    let input = parse_input(state, bytes, &oid)?;
+    if let Some(h) = condition {
+        match existing(state, api, h).await?.as_slice() {
+            [] => {}
+            [(p, oid)] => return Ok(CreateInput::Found(p.clone(), oid.clone())),
+            _ => {
+                return Err(AppError::PreconditionFailed(
+                    "If-None-Exist: plusieurs patients portent cet identifiant".into(),
+                ));
+            }
+        }
+    }
+    Ok(CreateInput::New(input, oid))
+}
+
+/// Reads a Patient that replaces `Patient/{id}` (the body's id must be the
+/// URL's): the record's id, the new content, its domain's OID.
+pub(super) async fn update_input(
+    state: &AppState,
+    api: &ApiActor,
+    id: &str,
+    bytes: &[u8],
+) -> Result<(PatientId, f::ParsedPatient, String), AppError> {
+    let pid = patient_id(id)?;
+    let current = patients::read(state.ctx(), &api.actor, pid).await?;
+    let oid = domain_oid(state, current.territory).await?;
+    let input = parse_input(state, bytes, &oid)?;
+    if input.id.as_deref() != Some(id) {
+        return Err(AppError::BadRequest(
+            "invalid",
+            "l'id du corps doit être celui de l'URL".into(),
+        ));
+    }
+    Ok((pid, input, oid))
+}
+
 pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<i64>, AppError> {
     let Some(v) = headers.get(header::IF_MATCH) else {
         return Ok(None);
     };
-    let text = v.to_str().unwrap_or("");
+    version_of(v.to_str().unwrap_or(""), "If-Match").map(Some)
+}
+
+/// The version in an If-Match value (`W/"3"`); `what` names where it was.
+pub(super) fn version_of(text: &str, what: &str) -> Result<i64, AppError> {
     let inner = text.trim().trim_start_matches("W/").trim_matches('"');
-    inner.parse().map(Some).map_err(|_| {
-        AppError::BadRequest(
-            "invalid",
-            format!("If-Match {text:?}: W/\"version\" attendu"),
-        )
+    inner.parse().map_err(|_| {
+        AppError::BadRequest("invalid", format!("{what} {text:?}: W/\"version\" attendu"))
     })
 }
 
@@ -151,18 +198,10 @@ pub(super) async fn update_patient(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let bytes = body_bytes(body, &state, &headers)?;
-    let pid = patient_id(&id)?;
+    // An unknown id is not found before a bad If-Match is said.
+    patient_id(&id)?;
     let expected = if_match(&headers)?;
-    let current = patients::read(state.ctx(), &api.actor, pid).await?;
-    let oid = domain_oid(&state, current.territory).await?;
-    let input = parse_input(&state, &bytes, &oid)?;
-    if input.id.as_deref() != Some(id.as_str()) {
-        return Err(AppError::BadRequest(
-            "invalid",
-            "l'id du corps doit être celui de l'URL".into(),
-        )
-        .into());
-    }
+    let (pid, input, oid) = update_input(&state, &api, &id, &bytes).await?;
     let p = patients::update(state.ctx(), &api.actor, pid, expected, input).await?;
     Ok(patient_response(&state, StatusCode::OK, &p, &oid).await?)
 }
@@ -245,7 +284,7 @@ async fn by_identifier(
 
 /// `If-None-Exist: identifier=system|value` (conditional create): the records
 /// already carrying that identifier, as the client may see them.
-pub(super) async fn existing(
+async fn existing(
     state: &AppState,
     api: &ApiActor,
     header: &str,

@@ -86,14 +86,11 @@ pub(super) async fn create_appointment(
         .into_iter()
         .find(|(x, _)| x.id.to_string() == id)
         .ok_or_else(|| AppError::NotFound("rendez-vous introuvable".into()))?;
-    let mut resp = fhir(
-        StatusCode::CREATED,
+    Ok(created(
+        &state,
         &interop::fhir::schedule::appointment(&made.0, &made.1),
-    );
-    if let Ok(v) = format!("{}/Appointment/{id}", base(&state)).parse() {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(resp)
+        &format!("Appointment/{id}"),
+    ))
 }
 
 /// `GET /fhir/Appointment/{id}`: one appointment at the client's establishments.

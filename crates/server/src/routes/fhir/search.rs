@@ -195,28 +195,6 @@ const LAST_UPDATED: [&str; 9] = [
     "Subscription",
 ];
 
-/// How one of a type's usual parameters is matched (the table is
-/// `interop::fhir::usual_params`, which the CapabilityStatement lists too).
-#[derive(Debug, Clone, Copy)]
-enum Filter {
-    Token(&'static [&'static str]),
-    Date(&'static [&'static str]),
-}
-
-/// The usual parameters each type takes beyond the ones its handler reads.
-fn filters(resource: &str) -> Vec<(&'static str, Filter)> {
-    interop::fhir::usual_params(resource)
-        .iter()
-        .map(|(name, kind, path)| {
-            let f = match kind {
-                interop::fhir::ParamKind::Token => Filter::Token(path),
-                interop::fhir::ParamKind::Date => Filter::Date(path),
-            };
-            (*name, f)
-        })
-        .collect()
-}
-
 /// Every value at `path`, arrays flattened at each step.
 fn values_at<'a>(r: &'a Value, path: &[&str]) -> Vec<&'a Value> {
     let mut here = vec![r];
@@ -294,20 +272,21 @@ impl SearchQuery {
             .map_err(|_| invalid("chaîne de requête illisible".into()))?;
         let mut list = Vec::with_capacity(all.len());
         let mut ignored = Vec::new();
+        // The type's usual parameters (the table the CapabilityStatement lists).
+        let usual = interop::fhir::usual_params(resource);
         for (k, v) in all {
             // A modifier (`family:exact`) is a parameter this server does not know.
-            let usual = filters(resource).iter().any(|(n, _)| *n == k);
-            if own.contains(&k.as_str()) || COMMON.contains(&k.as_str()) || usual {
+            let is_usual = usual.iter().any(|(n, _, _)| *n == k);
+            if own.contains(&k.as_str()) || COMMON.contains(&k.as_str()) || is_usual {
                 list.push((k, v));
             } else if self.strict {
-                let usual: Vec<&str> = filters(resource).iter().map(|(n, _)| *n).collect();
                 return Err(AppError::BadRequest(
                     "not-supported",
                     format!(
                         "paramètre de recherche non pris en charge pour {resource}: {k} (acceptés: {}, et {})",
                         own.iter()
-                            .chain(usual.iter())
                             .copied()
+                            .chain(usual.iter().map(|(n, _, _)| *n))
                             .collect::<Vec<_>>()
                             .join(", "),
                         COMMON.join(", ")
@@ -367,11 +346,11 @@ impl SearchQuery {
             .collect::<Result<Vec<_>, _>>()?;
         // The usual parameters, read now (a bad date is a 400 before any read).
         let mut matchers = Vec::new();
-        for (name, filter) in filters(resource) {
+        for (name, kind, path) in usual {
             for v in list.iter().filter(|(k, _)| k == name).map(|(_, v)| v) {
-                matchers.push(match filter {
-                    Filter::Token(path) => Matcher::Token(path, v.clone()),
-                    Filter::Date(path) => Matcher::Date(
+                matchers.push(match kind {
+                    interop::fhir::ParamKind::Token => Matcher::Token(path, v.clone()),
+                    interop::fhir::ParamKind::Date => Matcher::Date(
                         path,
                         Bound::parse(v).map_err(|_| {
                             invalid(format!(

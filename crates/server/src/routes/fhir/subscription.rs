@@ -43,13 +43,13 @@ pub(super) async fn create_subscription(
 ) -> ApiResult {
     let bytes = body_bytes(body, &state, &headers)?;
     let posted = fs::parse_subscription(&bytes).map_err(input_error)?;
-    let created = subs::create(state.ctx(), owner(&api), posted).await?;
-    let s = &created.subscription;
-    let mut resp = fhir(StatusCode::CREATED, &resource(s, Some(&created.secret)));
-    if let Ok(v) = format!("{}/Subscription/{}", base(&state), s.id).parse() {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(resp)
+    let made = subs::create(state.ctx(), owner(&api), posted).await?;
+    let s = &made.subscription;
+    Ok(created(
+        &state,
+        &resource(s, Some(&made.secret)),
+        &format!("Subscription/{}", s.id),
+    ))
 }
 
 /// `GET /fhir/Subscription/{id}`: one of the client's own.

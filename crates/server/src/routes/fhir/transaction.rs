@@ -42,47 +42,21 @@ async fn step(state: &AppState, api: &ApiActor, e: &Value) -> Result<Step, AppEr
             .map_or((path, None), |(t, id)| (t, Some(id))),
     ) {
         ("POST", ("Patient", None)) => {
-            let oid = domain_oid(state, creation_domain(api)).await?;
-            let input = parse_input(state, bytes.as_bytes(), &oid)?;
-            if let Some(cond) = request.get("ifNoneExist").and_then(Value::as_str) {
-                match existing(state, api, cond).await?.as_slice() {
-                    [] => {}
-                    [(p, _)] => return Ok(Step::Existing(Box::new(p.clone()))),
-                    _ => {
-                        return Err(AppError::PreconditionFailed(
-                            "ifNoneExist : plusieurs patients portent cet identifiant".into(),
-                        ));
-                    }
-                }
-            }
-            Ok(Step::CreatePatient(Box::new(input)))
+            let condition = request.get("ifNoneExist").and_then(Value::as_str);
+            Ok(
+                match create_input(state, api, bytes.as_bytes(), condition).await? {
+                    CreateInput::Found(p, _) => Step::Existing(Box::new(p)),
+                    CreateInput::New(input, _) => Step::CreatePatient(Box::new(input)),
+                },
+            )
         }
         ("PUT", ("Patient", Some(id))) => {
-            let pid = patient_id(id)?;
-            let current = patients::read(state.ctx(), &api.actor, pid).await?;
-            let oid = domain_oid(state, current.territory).await?;
-            let input = parse_input(state, bytes.as_bytes(), &oid)?;
-            if input.id.as_deref() != Some(id) {
-                return Err(AppError::BadRequest(
-                    "invalid",
-                    "l'id de la ressource doit être celui de l'url".into(),
-                ));
-            }
-            let if_match = match request.get("ifMatch").and_then(Value::as_str) {
-                None => None,
-                Some(v) => Some(
-                    v.trim()
-                        .trim_start_matches("W/")
-                        .trim_matches('"')
-                        .parse()
-                        .map_err(|_| {
-                            AppError::BadRequest(
-                                "invalid",
-                                format!("ifMatch {v:?} : W/\"version\" attendu"),
-                            )
-                        })?,
-                ),
-            };
+            let (pid, input, _) = update_input(state, api, id, bytes.as_bytes()).await?;
+            let if_match = request
+                .get("ifMatch")
+                .and_then(Value::as_str)
+                .map(|v| version_of(v, "ifMatch"))
+                .transpose()?;
             Ok(Step::UpdatePatient {
                 id: pid,
                 if_match,
@@ -92,11 +66,12 @@ async fn step(state: &AppState, api: &ApiActor, e: &Value) -> Result<Step, AppEr
         ("POST", ("Observation", None)) => {
             let posted = interop::fhir::observation::parse_observation(bytes.as_bytes())
                 .map_err(input_error)?;
-            let source = posted
-                .source
-                .clone()
-                .unwrap_or_else(|| api.client.name.clone());
-            Ok(Step::Measure { posted, source })
+            let (patient, source) = measure_of(&posted, api)?;
+            Ok(Step::Measure {
+                patient,
+                posted,
+                source,
+            })
         }
         _ => Err(AppError::Unprocessable(
             "not-supported",
@@ -150,41 +125,13 @@ pub(super) async fn run(state: &AppState, api: &ApiActor, bundle: &Value) -> Api
                     "resource": patient_resource(state, p, &oid).await?,
                 })
             }
-            Done::Measured(r) => {
-                let items: Value = serde_json::from_str(&r.answers).unwrap_or(Value::Array(vec![]));
-                let view = interop::fhir::monitoring::ResponseView {
-                    id: &r.id,
-                    patient: String::new(),
-                    authored_ms: r.submitted_at_ms,
-                    items: &items,
-                    source: r.source.as_deref(),
-                    filed_ms: r.filed_at_ms,
-                };
-                let patient = state
-                    .store
-                    .enrolment(r.enrolment)
-                    .await
-                    .map_err(AppError::from)?
-                    .patient;
-                let view = interop::fhir::monitoring::ResponseView {
-                    patient: patient.to_string(),
-                    ..view
-                };
-                let obs = crate::services::monitoring::programme(&r.programme)
-                    .and_then(|p| {
-                        interop::fhir::monitoring::observations(&view, p)
-                            .into_iter()
-                            .next()
-                    })
-                    .unwrap_or(Value::Null);
-                serde_json::json!({
-                    "response": {
-                        "status": "201 Created",
-                        "location": format!("Observation/{}-0", r.id),
-                    },
-                    "resource": obs,
-                })
-            }
+            Done::Measured(r, patient) => serde_json::json!({
+                "response": {
+                    "status": "201 Created",
+                    "location": format!("Observation/{}-0", r.id),
+                },
+                "resource": measure_observation(r, *patient)?,
+            }),
         });
     }
     Ok(fhir(
