@@ -558,7 +558,10 @@ async fn send_subscription(state: &AppState, m: &OutboxMessage) -> Result<(), De
             (domain::subscription::Status::Error, Some(w.as_str()))
         }
     };
-    if s.status != domain::subscription::Status::Off
+    // Written only when it changes (not once per delivery).
+    let changed = s.status != status || s.error.as_deref() != error;
+    if changed
+        && s.status != domain::subscription::Status::Off
         && let Err(e) = state
             .store
             .set_subscription_status(s.id, status, error, state.now_ms())
