@@ -199,6 +199,142 @@ impl ChainVerifier {
     }
 }
 
+impl ChainVerifier {
+    /// A verifier of the chain kept after a cut: the next entry is
+    /// `through_seq + 1` and chains to the last removed entry's hash.
+    pub fn after(through_seq: i64, through_hash: &str) -> Self {
+        Self {
+            next_seq: through_seq + 1,
+            prev_hash: through_hash.to_owned(),
+        }
+    }
+}
+
+/// The proof left when the oldest audit entries leave: which entries
+/// (`from_seq..=through_seq`) were removed, the hash of the last one (the
+/// kept chain's first `prev_hash`), when they were made, and the archive they
+/// were exported to with its SHA-256. Checkpoints are chained like entries,
+/// so removing or editing one breaks the next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Position among checkpoints, from 1.
+    pub seq: i64,
+    /// First entry removed.
+    pub from_seq: i64,
+    /// Last entry removed.
+    pub through_seq: i64,
+    /// Its hash.
+    pub through_hash: String,
+    /// When the first removed entry was made (Unix ms).
+    pub first_at_ms: i64,
+    /// When the last removed entry was made (Unix ms).
+    pub last_at_ms: i64,
+    /// The archive's file name.
+    pub archive: String,
+    /// The archive's SHA-256 (hex).
+    pub archive_sha256: String,
+    /// When the cut was made (Unix ms).
+    pub at_ms: i64,
+    /// The previous checkpoint's hash ([`GENESIS`] for the first).
+    pub prev_hash: String,
+    /// This checkpoint's hash.
+    pub hash: String,
+}
+
+impl Checkpoint {
+    /// SHA-256 over the fields and the previous checkpoint's hash.
+    pub fn compute_hash(&self) -> String {
+        let mut h = Sha256::new();
+        put(&mut h, "checkpoint");
+        h.update(self.seq.to_be_bytes());
+        h.update(self.from_seq.to_be_bytes());
+        h.update(self.through_seq.to_be_bytes());
+        put(&mut h, &self.through_hash);
+        h.update(self.first_at_ms.to_be_bytes());
+        h.update(self.last_at_ms.to_be_bytes());
+        put(&mut h, &self.archive);
+        put(&mut h, &self.archive_sha256);
+        h.update(self.at_ms.to_be_bytes());
+        put(&mut h, &self.prev_hash);
+        hex::encode(h.finalize())
+    }
+
+    /// Sets `prev_hash` and computes `hash`.
+    pub fn seal(&mut self, prev_hash: &str) {
+        self.prev_hash = prev_hash.to_owned();
+        self.hash = self.compute_hash();
+    }
+}
+
+/// A break in the checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckpointError {
+    /// A checkpoint's fields do not match its hash.
+    #[error("point de contrôle {seq} : contenu modifié (empreinte incohérente)")]
+    Edited {
+        /// Which.
+        seq: i64,
+    },
+    /// A checkpoint is missing or out of order.
+    #[error("point de contrôle {seq} : chaînage rompu avec le précédent")]
+    Broken {
+        /// Which.
+        seq: i64,
+    },
+    /// The removed ranges do not follow each other from entry 1.
+    #[error("point de contrôle {seq} : entrées {from}..{through} ne suivent pas la coupe précédente")]
+    Gap {
+        /// Which.
+        seq: i64,
+        /// Its first entry.
+        from: i64,
+        /// Its last entry.
+        through: i64,
+    },
+}
+
+/// Checks checkpoints in order: each sealed, chained to the previous, its
+/// range following the previous one's from entry 1. Returns where the kept
+/// chain starts (`through_seq`, `through_hash` of the last; `0`, [`GENESIS`]
+/// without any).
+pub fn verify_checkpoints(cps: &[Checkpoint]) -> Result<(i64, String), CheckpointError> {
+    let mut prev = GENESIS.to_owned();
+    let mut through = (0i64, GENESIS.to_owned());
+    for (i, c) in cps.iter().enumerate() {
+        if c.seq != i as i64 + 1 || c.prev_hash != prev {
+            return Err(CheckpointError::Broken { seq: c.seq });
+        }
+        if c.compute_hash() != c.hash {
+            return Err(CheckpointError::Edited { seq: c.seq });
+        }
+        if c.from_seq != through.0 + 1 || c.through_seq < c.from_seq {
+            return Err(CheckpointError::Gap {
+                seq: c.seq,
+                from: c.from_seq,
+                through: c.through_seq,
+            });
+        }
+        prev = c.hash.clone();
+        through = (c.through_seq, c.through_hash.clone());
+    }
+    Ok(through)
+}
+
+/// Checks an archive's entries against the checkpoint that removed them:
+/// entries `from_seq..=through_seq` in order, chained from `prev_through_hash`
+/// (the previous checkpoint's, or [`GENESIS`]) to `through_hash`.
+pub fn verify_archive(
+    cp: &Checkpoint,
+    prev_through_hash: &str,
+    entries: &[AuditEntry],
+) -> Result<i64, ChainError> {
+    let mut v = ChainVerifier::after(cp.from_seq - 1, prev_through_hash);
+    for e in entries {
+        v.push(e)?;
+    }
+    v.finish(cp.through_seq, &cp.through_hash)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -152,6 +152,9 @@ pub enum EstablishmentAction {
     ReadDirectory,
     /// Browse the HL7 message log of the senders feeding the establishment.
     ReadMessages,
+    /// Replay or purge (after review) an HL7 message of the establishment;
+    /// revive or discard its outbound messages that failed for good.
+    ManageMessages,
     /// Close, reopen and count beds of the establishment's units.
     ManageBeds,
     /// Book and cancel appointments on the establishment's agendas.
@@ -347,7 +350,8 @@ pub fn authorize_establishment(
     let found = actor.grants.iter().find(|g| match action {
         EstablishmentAction::ReadAudit
         | EstablishmentAction::ManageUsers
-        | EstablishmentAction::ReadMessages => {
+        | EstablishmentAction::ReadMessages
+        | EstablishmentAction::ManageMessages => {
             g.role == Role::Admin && g.establishment == establishment
         }
         EstablishmentAction::ReadDirectory => g.territory == territory,
@@ -369,6 +373,10 @@ pub fn authorize_establishment(
 
 #[cfg(test)]
 mod tests {
+    fn beds_manager_of(e: EstablishmentId, t: TerritoryId) -> Actor {
+        pro(Role::BedManager, e, t)
+    }
+
     use super::*;
 
     struct World {
@@ -612,6 +620,20 @@ mod tests {
             !authorize_establishment(&doctor, EstablishmentAction::ReadMessages, w.e1, w.t1)
                 .allowed()
         );
+        assert!(
+            authorize_establishment(&admin, EstablishmentAction::ManageMessages, w.e1, w.t1)
+                .allowed()
+        );
+        assert!(
+            !authorize_establishment(&admin, EstablishmentAction::ManageMessages, w.e2, w.t1)
+                .allowed()
+        );
+        for who in [&doctor, &beds_manager_of(w.e1, w.t1)] {
+            assert!(
+                !authorize_establishment(who, EstablishmentAction::ManageMessages, w.e1, w.t1)
+                    .allowed()
+            );
+        }
         let beds = pro(Role::BedManager, w.e1, w.t1);
         assert!(
             authorize_establishment(&beds, EstablishmentAction::ManageBeds, w.e1, w.t1).allowed()

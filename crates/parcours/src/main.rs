@@ -664,9 +664,7 @@ async fn hl7(config: &Config, command: Hl7Command) -> anyhow::Result<bool> {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<bool> {
-    let env = |k: &str| std::env::var(k).ok();
-    let config = Config::load(cli.config.as_deref(), &env)?;
+async fn run(cli: Cli, config: Config) -> anyhow::Result<bool> {
     if matches!(
         cli.command,
         Command::Serve | Command::Demo { .. } | Command::Org { .. }
@@ -762,16 +760,39 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
     Ok(true)
 }
 
+/// Logs to stderr: text, or one JSON object per line (`log_format = "json"`)
+/// with the fields of the spans around (an HTTP request's id, route and
+/// method). Level from `PARCOURS_LOG` (default `info`).
+fn init_logs(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PARCOURS_LOG")
+        .unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        logs.json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        logs.init();
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PARCOURS_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match run(Cli::parse()).await {
+    let cli = Cli::parse();
+    let env = |k: &str| std::env::var(k).ok();
+    let config = match Config::load(cli.config.as_deref(), &env) {
+        Ok(c) => c,
+        Err(e) => {
+            init_logs("text");
+            eprintln!("erreur: {e:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    init_logs(&config.log_format);
+    match run(cli, config).await {
         Ok(true) => std::process::ExitCode::SUCCESS,
         Ok(false) => std::process::ExitCode::from(1),
         Err(e) => {

@@ -23,6 +23,8 @@ pub struct Application {
     ingest_rx: tokio::sync::mpsc::Receiver<crate::ingest::Job>,
     /// The NATS link of a cluster node.
     nats: Option<(crate::live::Link, crate::live::Outgoing)>,
+    /// The address serving `/metrics` alone, when configured.
+    metrics_listener: Option<TcpListener>,
 }
 
 impl Application {
@@ -91,6 +93,14 @@ impl Application {
             }
             None => None,
         };
+        let metrics_listener = match &config.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("écoute des métriques sur {addr}"))?,
+            ),
+            None => None,
+        };
         let mllp_client = crate::tls::client_config(&config)
             .map_err(|e| anyhow::anyhow!("MLLP/TLS sortant : {e}"))?;
         let nats_url = config.nats_url.clone();
@@ -124,6 +134,7 @@ impl Application {
             state,
             ingest_rx,
             nats,
+            metrics_listener,
         })
     }
 
@@ -142,6 +153,11 @@ impl Application {
         self.mllp_tls
             .as_ref()
             .and_then(|(l, _)| l.local_addr().ok())
+    }
+
+    /// The bound metrics address, when configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The shared state (tests use its store and clock).
@@ -182,6 +198,20 @@ impl Application {
             self.ingest_rx,
             writer_stop_rx,
         ));
+        let stopping = self.state.stopping.clone();
+        let metrics = self.state.metrics.clone();
+        let metrics_server = self.metrics_listener.map(|l| {
+            let app = crate::routes::health::metrics_only(self.state.clone());
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                let served = axum::serve(l, app).with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                });
+                if let Err(e) = served.await {
+                    tracing::error!(error = %e, "metrics listener failed");
+                }
+            })
+        });
         let app =
             crate::routes::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let mut http_stop = stop_rx;
@@ -190,10 +220,24 @@ impl Application {
         });
         let signal = async move {
             shutdown.await;
+            tracing::info!("shutting down: WebSockets told to reconnect, HTTP and MLLP drained");
+            // WebSockets first: each tells its page to reconnect (1012), given
+            // two seconds at most; then no new connection, in-flight requests
+            // and MLLP messages finish (ACKed, or the connection closed).
+            let _ = stopping.send(true);
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+            while metrics.open_websockets() > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
             let _ = stop_tx.send(true);
         };
         let (served, ()) = tokio::join!(http, signal);
         served.context("serveur HTTP")?;
+        if let Some(m) = metrics_server
+            && let Err(e) = m.await
+        {
+            tracing::error!(error = %e, "metrics listener task failed");
+        }
         if let Err(e) = mllp.await {
             tracing::error!(error = %e, "mllp listener task failed");
         }

@@ -144,6 +144,110 @@ pub struct Config {
     /// The secret the provider signs webhooks with (`whsec_…`; environment only).
     #[serde(skip_serializing)]
     pub payment_webhook_secret: Option<String>,
+    /// How long each kind of record is kept (`[retention]`).
+    pub retention: Retention,
+    /// The bearer token `/metrics` asks for (environment only, never written
+    /// out); without it, `/metrics` answers only on `metrics_listen`.
+    #[serde(skip_serializing)]
+    pub metrics_token: Option<String>,
+    /// A separate address serving only `/metrics` (e.g. `127.0.0.1:9464`,
+    /// reachable by the monitoring network alone), without a token.
+    pub metrics_listen: Option<String>,
+    /// `text` (default) or `json`: one JSON object per line, with the request
+    /// id of each HTTP request in its span.
+    pub log_format: String,
+}
+
+/// How long each kind of record stays, as a duration (`90d`, `12h`, `30m`,
+/// `45s`) or `off` (kept for good). Pruning runs every `every`, once across
+/// the nodes, in batches of `batch` rows.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retention {
+    /// HL7 messages accepted (AA) and their ACKs.
+    pub hl7_messages: String,
+    /// HL7 messages in error or refused (AE, AR): kept longer, for review;
+    /// an administrator may purge one sooner from the message's page.
+    pub hl7_errors: String,
+    /// Outbox messages delivered (dead letters stay until revived or discarded).
+    pub outbox_delivered: String,
+    /// Sessions, API tokens, one-time links and sign-ins under way, this long
+    /// after they expired.
+    pub expired: String,
+    /// The audit trail: entries older than this are exported to
+    /// `audit_archive_dir`, a checkpoint proves the cut, then they leave.
+    /// Access logs of health data are kept for years: `off` by default.
+    pub audit: String,
+    /// Where audit archives are written (default: `audit-archive` in the data
+    /// folder). Keep them with the backups.
+    pub audit_archive_dir: Option<PathBuf>,
+    /// How often pruning runs.
+    pub every: String,
+    /// Rows removed per transaction.
+    pub batch: i64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            hl7_messages: "90d".into(),
+            hl7_errors: "365d".into(),
+            outbox_delivered: "30d".into(),
+            expired: "1d".into(),
+            audit: "off".into(),
+            audit_archive_dir: None,
+            every: "5m".into(),
+            batch: 500,
+        }
+    }
+}
+
+/// A duration as the configuration writes it: `90d`, `12h`, `30m`, `45s`, in
+/// milliseconds; `off` is `None`. A bad value is `Err`.
+pub fn parse_span(text: &str) -> Result<Option<i64>, ()> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let split = t.len().checked_sub(1).ok_or(())?;
+    let (n, unit) = (t.get(..split).ok_or(())?, t.get(split..).ok_or(())?);
+    let n: i64 = n.parse().map_err(|_| ())?;
+    let ms = match unit {
+        "d" => 86_400_000,
+        "h" => 3_600_000,
+        "m" => 60_000,
+        "s" => 1_000,
+        _ => return Err(()),
+    };
+    if n <= 0 {
+        return Err(());
+    }
+    n.checked_mul(ms).map(Some).ok_or(())
+}
+
+impl Retention {
+    /// Each setting's name and value, for checks and for the pruning job.
+    fn spans(&self) -> [(&'static str, &str); 6] {
+        [
+            ("retention.hl7_messages", &self.hl7_messages),
+            ("retention.hl7_errors", &self.hl7_errors),
+            ("retention.outbox_delivered", &self.outbox_delivered),
+            ("retention.expired", &self.expired),
+            ("retention.audit", &self.audit),
+            ("retention.every", &self.every),
+        ]
+    }
+
+    /// How long `setting` (one of the fields) keeps records, `None` for `off`
+    /// (values are checked when the configuration loads).
+    pub fn span_ms(&self, value: &str) -> Option<i64> {
+        parse_span(value).ok().flatten()
+    }
+
+    /// The pruning period (default five minutes).
+    pub fn every_ms(&self) -> i64 {
+        self.span_ms(&self.every).unwrap_or(300_000)
+    }
 }
 
 impl Default for Config {
@@ -200,6 +304,10 @@ impl Default for Config {
             payment_api_url: None,
             payment_secret_key: None,
             payment_webhook_secret: None,
+            retention: Retention::default(),
+            metrics_token: None,
+            metrics_listen: None,
+            log_format: "text".into(),
         }
     }
 }
@@ -240,6 +348,16 @@ pub enum ConfigError {
         /// Why.
         message: String,
     },
+    /// A setting (file or environment) has a bad value.
+    #[error("{name} : valeur invalide {value:?} (attendu : {expected})")]
+    Setting {
+        /// The setting.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// What it takes.
+        expected: &'static str,
+    },
     /// An environment variable has a bad value.
     #[error("variable {name}: valeur invalide {value:?}")]
     Env {
@@ -279,6 +397,7 @@ impl Config {
         cfg.overlay_texts(&text);
         cfg.overlay_paths(&text);
         cfg.overlay_numbers(&text)?;
+        cfg.overlay_operations(&text)?;
         Ok(cfg)
     }
 
@@ -396,6 +515,72 @@ impl Config {
             self.session_ttl_minutes = n;
         }
         Ok(())
+    }
+
+    /// Retention, metrics and logs from the environment; every duration is
+    /// checked (file or environment), a bad one names its setting.
+    fn overlay_operations(
+        &mut self,
+        text: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        let r = &mut self.retention;
+        for (name, slot) in [
+            ("PARCOURS_RETENTION_HL7_MESSAGES", &mut r.hl7_messages),
+            ("PARCOURS_RETENTION_HL7_ERRORS", &mut r.hl7_errors),
+            ("PARCOURS_RETENTION_OUTBOX_DELIVERED", &mut r.outbox_delivered),
+            ("PARCOURS_RETENTION_EXPIRED", &mut r.expired),
+            ("PARCOURS_RETENTION_AUDIT", &mut r.audit),
+            ("PARCOURS_RETENTION_EVERY", &mut r.every),
+            ("PARCOURS_LOG_FORMAT", &mut self.log_format),
+        ] {
+            if let Some(v) = text(name) {
+                *slot = v;
+            }
+        }
+        if let Some(v) = text("PARCOURS_AUDIT_ARCHIVE_DIR") {
+            r.audit_archive_dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = text("PARCOURS_RETENTION_BATCH") {
+            r.batch = v
+                .parse()
+                .ok()
+                .filter(|n| (1..=100_000).contains(n))
+                .ok_or(ConfigError::Env {
+                    name: "PARCOURS_RETENTION_BATCH",
+                    value: v,
+                })?;
+        }
+        if let Some(v) = text("PARCOURS_METRICS_TOKEN") {
+            self.metrics_token = Some(v);
+        }
+        if let Some(v) = text("PARCOURS_METRICS_LISTEN") {
+            self.metrics_listen = Some(v);
+        }
+        for (name, value) in self.retention.spans() {
+            if parse_span(value).is_err() || (name == "retention.every" && value.trim() == "off") {
+                return Err(ConfigError::Setting {
+                    name,
+                    value: value.to_owned(),
+                    expected: "une durée : 90d, 12h, 30m, 45s, ou off",
+                });
+            }
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return Err(ConfigError::Setting {
+                name: "log_format",
+                value: self.log_format.clone(),
+                expected: "text ou json",
+            });
+        }
+        Ok(())
+    }
+
+    /// Where audit archives go.
+    pub fn audit_archive_dir(&self) -> PathBuf {
+        self.retention
+            .audit_archive_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("audit-archive"))
     }
 
     /// The database URL in force.

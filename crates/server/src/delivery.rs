@@ -650,6 +650,11 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
             _ = shutdown.changed() => return,
         }
         loop {
+            // Shutting down: the batch in hand is done, the rest waits for
+            // the next start (or another node).
+            if *shutdown.borrow() {
+                return;
+            }
             match try_execute_task(&state, &policy).await {
                 Ok(0) => break,
                 Ok(_) => {}

@@ -29,6 +29,9 @@ pub async fn escalate(state: &AppState) -> Result<usize, store::StoreError> {
     let ids = state.store.escalate_overdue(state.now_ms()).await?;
     if !ids.is_empty() {
         tracing::info!(count = ids.len(), "overdue monitoring alerts escalated");
+        state
+            .metrics
+            .count_sla_breaches(u64::try_from(ids.len()).unwrap_or(0));
     }
     for id in &ids {
         let a = state.store.alert(*id).await?;
@@ -83,15 +86,19 @@ pub enum Timer {
     Reminders,
     /// Forgetting finished rate-limit windows, old job runs, expired leases.
     Housekeeping,
+    /// Retention: old HL7 messages, delivered outbox messages, expired
+    /// sessions and tokens, the audit trail's cut when configured.
+    Retention,
 }
 
 impl Timer {
     /// Every job.
-    pub const ALL: [Timer; 4] = [
+    pub const ALL: [Timer; 5] = [
         Timer::BedSnapshots,
         Timer::Escalation,
         Timer::Reminders,
         Timer::Housekeeping,
+        Timer::Retention,
     ];
 
     /// Its name in `job_runs` and in logs.
@@ -101,12 +108,14 @@ impl Timer {
             Timer::Escalation => "alert-escalation",
             Timer::Reminders => "reminders",
             Timer::Housekeeping => "housekeeping",
+            Timer::Retention => "retention",
         }
     }
 
-    /// Its period, in milliseconds.
-    pub fn every_ms(self) -> i64 {
+    /// Its period, in milliseconds (retention's is configured).
+    pub fn every_ms(self, config: &crate::Config) -> i64 {
         match self {
+            Timer::Retention => config.retention.every_ms(),
             Timer::BedSnapshots => 300_000,
             Timer::Escalation => 60_000,
             Timer::Reminders => 900_000,
@@ -127,6 +136,13 @@ impl Timer {
                     .await?;
                 Ok(usize::try_from(n).unwrap_or(usize::MAX))
             }
+            Timer::Retention => match crate::services::retention::prune(state.ctx()).await {
+                Ok(r) => Ok(usize::try_from(r.total()).unwrap_or(usize::MAX)),
+                Err(e) => {
+                    tracing::error!(error = %e, "retention: run failed");
+                    Ok(0)
+                }
+            },
         }
     }
 }
@@ -136,7 +152,7 @@ impl Timer {
 /// this node's to run.
 pub async fn run_due(state: &AppState, job: Timer) -> Result<Option<usize>, store::StoreError> {
     let now = state.now_ms();
-    let period = now.div_euclid(job.every_ms());
+    let period = now.div_euclid(job.every_ms(&state.config));
     if !state
         .store
         .claim_job_run(job.name(), period, state.live.node(), now)
@@ -149,7 +165,7 @@ pub async fn run_due(state: &AppState, job: Timer) -> Result<Option<usize>, stor
 
 /// Looks twice a period whether `job` is due, until `shutdown` turns true.
 async fn periodic(state: AppState, job: Timer, mut shutdown: watch::Receiver<bool>) {
-    let half = u64::try_from(job.every_ms() / 2).unwrap_or(30_000);
+    let half = u64::try_from(job.every_ms(&state.config) / 2).unwrap_or(30_000);
     let mut tick = tokio::time::interval(Duration::from_millis(half));
     loop {
         tokio::select! {

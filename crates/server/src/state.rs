@@ -49,6 +49,9 @@ pub struct AppState {
     /// How the outbox worker reads the resource a rest-hook notification
     /// carries (the FHIR API's reads, set by the application).
     pub notified_resource: Option<NotifiedResource>,
+    /// Turns true when the node starts shutting down: every WebSocket tells
+    /// its client to reconnect (close code 1012) and ends.
+    pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 /// Reads a resource as an API client would (policy, audit): the owner's actor,
@@ -103,6 +106,15 @@ impl AppState {
             mllp_client_tls: None,
             subscriptions: Arc::default(),
             notified_resource: None,
+            stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
+        }
+    }
+
+    /// Resolves when the node starts shutting down.
+    pub fn stopping(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.stopping.subscribe();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
         }
     }
 

@@ -2,7 +2,9 @@
 //! records (see [`append_audit`]), or on its own for reads and denials;
 //! listed for admins and FHIR AuditEvent; verified end to end.
 
-use domain::audit::{AuditActor, AuditEntry, ChainError, ChainVerifier};
+use domain::audit::{
+    AuditActor, AuditEntry, ChainError, ChainVerifier, Checkpoint, CheckpointError, GENESIS,
+};
 
 use crate::tx::{AsTx, Tx, q};
 
@@ -99,9 +101,75 @@ pub struct AuditFilter {
 pub struct VerifyReport {
     /// Entries checked.
     pub checked: i64,
+    /// Checkpoints checked (each a cut of the oldest entries).
+    pub checkpoints: i64,
+    /// The last entry removed by a cut (0 when none was).
+    pub cut_through: i64,
     /// The first break, if any.
-    pub error: Option<ChainError>,
+    pub error: Option<VerifyError>,
 }
+
+/// A break found by `verify`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// In the kept entries.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// In the checkpoints.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+}
+
+db_row! {
+    struct CheckpointRow {
+        seq: i64,
+        from_seq: i64,
+        through_seq: i64,
+        through_hash: String,
+        first_at_ms: i64,
+        last_at_ms: i64,
+        archive: String,
+        archive_sha256: String,
+        at_ms: i64,
+        prev_hash: String,
+        hash: String,
+    }
+}
+
+impl From<CheckpointRow> for Checkpoint {
+    fn from(r: CheckpointRow) -> Self {
+        Checkpoint {
+            seq: r.seq,
+            from_seq: r.from_seq,
+            through_seq: r.through_seq,
+            through_hash: r.through_hash,
+            first_at_ms: r.first_at_ms,
+            last_at_ms: r.last_at_ms,
+            archive: r.archive,
+            archive_sha256: r.archive_sha256,
+            at_ms: r.at_ms,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+        }
+    }
+}
+
+/// A cut to record: entries `from_seq..=through_seq` exported to `archive`.
+#[derive(Debug, Clone)]
+pub struct NewCheckpoint {
+    /// First entry removed.
+    pub from_seq: i64,
+    /// Last entry removed.
+    pub through_seq: i64,
+    /// The archive's file name.
+    pub archive: String,
+    /// Its SHA-256 (hex).
+    pub archive_sha256: String,
+    /// Now (Unix ms).
+    pub at_ms: i64,
+}
+
+const CHECKPOINT_COLUMNS: &str = "seq, from_seq, through_seq, through_hash, first_at_ms, last_at_ms, archive, archive_sha256, at_ms, prev_hash, hash";
 
 const COLUMNS: &str = "seq, at_ms, actor_kind, actor_id, role, establishment_id, patient_id, action, resource, outcome, prev_hash, hash";
 
@@ -198,6 +266,33 @@ impl Store {
         })
     }
 
+    /// Appends `new` (a read of one patient's record shown on a live page)
+    /// unless the same session has already been audited viewing that
+    /// patient: a page refreshed every few seconds leaves one entry per
+    /// session and patient, not one per refresh. Returns whether it was
+    /// appended.
+    pub async fn audit_view_once(&self, session_hash: &str, new: &NewAudit) -> Result<bool> {
+        let Some(patient) = new.patient.as_deref() else {
+            self.audit(new).await?;
+            return Ok(true);
+        };
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            let first = q("INSERT INTO audit_views (session_hash, patient_id, at_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                .bind(session_hash)
+                .bind(patient)
+                .bind(new.at_ms)
+                .execute(&mut tx.as_tx())
+                .await?
+                == 1;
+            if first {
+                crate::audit::append_audit(&mut tx.as_tx(), new).await?;
+            }
+            tx.commit().await?;
+            Ok(first)
+        })
+    }
+
     /// Lists entries, newest first.
     pub async fn list_audit(&self, f: &AuditFilter) -> Result<Vec<AuditEntry>> {
         let sql = format!(
@@ -236,33 +331,177 @@ impl Store {
         })
     }
 
-    /// Recomputes the whole chain, in pages, and checks it against the head.
+    /// Entries after `after_seq`, in order, at most `limit` (an export).
+    pub async fn audit_entries(&self, after_seq: i64, limit: i64) -> Result<Vec<AuditEntry>> {
+        let sql = format!("SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2");
+        let rows: Vec<AuditRow> = on_pool!(self, read, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(after_seq)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            rows_to(&rows)?
+        });
+        Ok(rows.into_iter().map(AuditEntry::from).collect())
+    }
+
+    /// The checkpoints, in order.
+    pub async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>> {
+        let sql = format!("SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY seq");
+        let rows: Vec<CheckpointRow> = on_pool!(self, read, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .fetch_all(pool)
+                .await?;
+            rows_to(&rows)?
+        });
+        Ok(rows.into_iter().map(Checkpoint::from).collect())
+    }
+
+    /// The entries the next cut may remove: from the first entry after the
+    /// last cut through the last one made before `before_ms` (and before any
+    /// newer one), at most `max` of them; `None` when there is none.
+    pub async fn audit_cut_range(&self, before_ms: i64, max: i64) -> Result<Option<(i64, i64)>> {
+        let from = self
+            .audit_checkpoints()
+            .await?
+            .last()
+            .map_or(1, |c| c.through_seq + 1);
+        let (first_new, head): (Option<i64>, i64) = on_pool!(self, read, |pool| {
+            use sqlx::Row;
+            let r = sqlx::query(
+                "SELECT (SELECT MIN(seq) FROM audit_log WHERE seq >= $1 AND at_ms >= $2) AS first_new, \
+                 (SELECT seq FROM audit_head WHERE id = 1) AS head",
+            )
+            .bind(from)
+            .bind(before_ms)
+            .fetch_one(pool)
+            .await?;
+            (r.try_get("first_new")?, r.try_get("head")?)
+        });
+        let through = first_new.map_or(head, |n| n - 1).min(from + max.max(1) - 1);
+        Ok((through >= from).then_some((from, through)))
+    }
+
+    /// Records a cut: checks that it follows the last one and that the
+    /// entries it names are there (their first and last times and the last
+    /// hash are read from them), then writes the checkpoint, chained. The
+    /// entries leave afterwards, in batches ([`Store::remove_cut_audit`]).
+    pub async fn add_audit_checkpoint(&self, new: &NewCheckpoint) -> Result<Checkpoint> {
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            let last = q("SELECT through_seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut tx.as_tx())
+                .await?;
+            let (last_through, prev_hash, seq) = match last {
+                Some(r) => {
+                    let through: i64 = r.get("through_seq")?;
+                    let hash: String = r.get("hash")?;
+                    let n = q("SELECT COUNT(*) AS n FROM audit_checkpoints")
+                        .fetch_one(&mut tx.as_tx())
+                        .await?
+                        .get::<i64>("n")?;
+                    (through, hash, n + 1)
+                }
+                None => (0, GENESIS.to_owned(), 1),
+            };
+            if new.from_seq != last_through + 1 || new.through_seq < new.from_seq {
+                return Err(crate::StoreError::Refused(format!(
+                    "coupe {}..{} : la précédente s'arrête à {last_through}",
+                    new.from_seq, new.through_seq
+                )));
+            }
+            let first = q("SELECT at_ms FROM audit_log WHERE seq = $1")
+                .bind(new.from_seq)
+                .fetch_optional(&mut tx.as_tx())
+                .await?;
+            let last = q("SELECT at_ms, hash FROM audit_log WHERE seq = $1")
+                .bind(new.through_seq)
+                .fetch_optional(&mut tx.as_tx())
+                .await?;
+            let (Some(first), Some(last)) = (first, last) else {
+                return Err(crate::StoreError::NotFound);
+            };
+            let mut cp = Checkpoint {
+                seq,
+                from_seq: new.from_seq,
+                through_seq: new.through_seq,
+                through_hash: last.get("hash")?,
+                first_at_ms: first.get("at_ms")?,
+                last_at_ms: last.get("at_ms")?,
+                archive: new.archive.clone(),
+                archive_sha256: new.archive_sha256.clone(),
+                at_ms: new.at_ms,
+                prev_hash: String::new(),
+                hash: String::new(),
+            };
+            cp.seal(&prev_hash);
+            q("INSERT INTO audit_checkpoints (seq, from_seq, through_seq, through_hash, first_at_ms, last_at_ms, archive, archive_sha256, at_ms, prev_hash, hash) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+                .bind(cp.seq)
+                .bind(cp.from_seq)
+                .bind(cp.through_seq)
+                .bind(&cp.through_hash)
+                .bind(cp.first_at_ms)
+                .bind(cp.last_at_ms)
+                .bind(&cp.archive)
+                .bind(&cp.archive_sha256)
+                .bind(cp.at_ms)
+                .bind(&cp.prev_hash)
+                .bind(&cp.hash)
+                .execute(&mut tx.as_tx())
+                .await?;
+            tx.commit().await?;
+            Ok(cp)
+        })
+    }
+
+    /// Removes at most `limit` entries a checkpoint covers (the database
+    /// refuses to remove any other); returns how many left.
+    pub async fn remove_cut_audit(&self, limit: i64) -> Result<u64> {
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            let n = q("DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log \
+                       WHERE seq <= (SELECT COALESCE(MAX(through_seq), 0) FROM audit_checkpoints) ORDER BY seq LIMIT $1)")
+                .bind(limit)
+                .execute(&mut tx.as_tx())
+                .await?;
+            tx.commit().await?;
+            Ok(n)
+        })
+    }
+
+    /// Checks the checkpoints, then recomputes the kept chain from the last
+    /// cut, in pages, and checks it against the head. Entries a cut covers
+    /// but not yet removed are skipped.
     pub async fn verify_audit(&self) -> Result<VerifyReport> {
         const PAGE: i64 = 5_000;
-        let sql = format!("SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2");
-        let mut verifier = ChainVerifier::default();
-        let mut after = 0i64;
-        let mut checked = 0i64;
+        let cps = self.audit_checkpoints().await?;
+        let mut report = VerifyReport {
+            checked: 0,
+            checkpoints: cps.len() as i64,
+            cut_through: 0,
+            error: None,
+        };
+        let (through, through_hash) = match domain::audit::verify_checkpoints(&cps) {
+            Ok(t) => t,
+            Err(e) => {
+                report.error = Some(e.into());
+                return Ok(report);
+            }
+        };
+        report.cut_through = through;
+        let mut verifier = ChainVerifier::after(through, &through_hash);
+        let mut after = through;
         loop {
-            let page: Vec<AuditRow> = on_pool!(self, read, |pool| {
-                let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
-                    .bind(after)
-                    .bind(PAGE)
-                    .fetch_all(pool)
-                    .await?;
-                rows_to(&rows)?
-            });
+            let page = self.audit_entries(after, PAGE).await?;
             let n = page.len();
-            for row in page {
-                after = row.seq;
-                let entry = AuditEntry::from(row);
+            for entry in page {
+                after = entry.seq;
                 if let Err(e) = verifier.push(&entry) {
-                    return Ok(VerifyReport {
-                        checked,
-                        error: Some(e),
-                    });
+                    report.error = Some(e.into());
+                    return Ok(report);
                 }
-                checked += 1;
+                report.checked += 1;
             }
             if (n as i64) < PAGE {
                 break;
@@ -275,7 +514,14 @@ impl Store {
                 .await?;
             (r.try_get("seq")?, r.try_get("hash")?)
         });
-        let error = verifier.finish(head_seq, &head_hash).err();
-        Ok(VerifyReport { checked, error })
+        if head_seq == through {
+            // Everything was cut: the head is the last removed entry.
+            if head_hash != through_hash && through > 0 {
+                report.error = Some(ChainError::Truncated { head_seq, found: through }.into());
+            }
+            return Ok(report);
+        }
+        report.error = verifier.finish(head_seq, &head_hash).err().map(Into::into);
+        Ok(report)
     }
 }

@@ -675,6 +675,37 @@ impl Store {
         })
     }
 
+    /// Removes a message in error or refused (after review), unless a
+    /// replay names it; an accepted message leaves only with its retention.
+    pub async fn purge_hl7_message(&self, id: &str) -> Result<()> {
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            let row = q("SELECT status, (SELECT COUNT(*) FROM hl7_messages r WHERE r.replay_of = $1) AS replays FROM hl7_messages WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut tx.as_tx())
+                .await?
+                .ok_or(crate::StoreError::NotFound)?;
+            let status: String = row.get("status")?;
+            let replays: i64 = row.get("replays")?;
+            if status == "accepted" {
+                return Err(crate::StoreError::Refused(
+                    "un message accepté n'est retiré qu'à la fin de sa durée de conservation".into(),
+                ));
+            }
+            if replays > 0 {
+                return Err(crate::StoreError::Refused(
+                    "ce message a été rejoué : il reste au journal avec son rejeu".into(),
+                ));
+            }
+            q("DELETE FROM hl7_messages WHERE id = $1")
+                .bind(id)
+                .execute(&mut tx.as_tx())
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
     /// One log entry.
     pub async fn hl7_message(&self, id: &str) -> Result<Hl7LogEntry> {
         let sql = format!("SELECT {LOG_COLUMNS} FROM hl7_messages WHERE id = $1");

@@ -34,6 +34,7 @@ pub mod orgs;
 pub mod orientation;
 pub mod outbox;
 pub mod patients;
+pub mod retention;
 pub mod schedule;
 pub mod secrets;
 pub mod sso;

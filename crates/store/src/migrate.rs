@@ -132,6 +132,11 @@ pub const SQLITE: &[Migration] = &[
         name: "measures_from_devices",
         sql: include_str!("../migrations/sqlite/0023_measures_from_devices.sql"),
     },
+    Migration {
+        version: 24,
+        name: "operations",
+        sql: include_str!("../migrations/sqlite/0024_operations.sql"),
+    },
 ];
 
 /// PostgreSQL migrations.
@@ -251,6 +256,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "measures_from_devices",
         sql: include_str!("../migrations/postgres/0023_measures_from_devices.sql"),
     },
+    Migration {
+        version: 24,
+        name: "operations",
+        sql: include_str!("../migrations/postgres/0024_operations.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)";
@@ -263,6 +273,11 @@ impl Store {
             crate::Engine::Sqlite => SQLITE,
             crate::Engine::Postgres => POSTGRES,
         };
+        // Before the first table, so that a new SQLite file can give space
+        // back after pruning (an existing one is converted once).
+        if self.enable_incremental_vacuum().await? {
+            tracing::info!("SQLite: auto_vacuum incrémental activé (fichier réécrit une fois)");
+        }
         on_pool!(self, write, |pool| {
             sqlx::query(CREATE_TABLE).execute(pool).await?;
             let mut applied_now = Vec::new();

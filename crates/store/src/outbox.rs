@@ -82,6 +82,16 @@ impl OutboxMessage {
     }
 }
 
+db_row! {
+    /// The queue of one topic.
+    pub struct Backlog {
+        topic: String,
+        waiting: i64,
+        oldest_ms: Option<i64>,
+        dead: i64,
+    }
+}
+
 const COLUMNS: &str = "id, idempotency_key, topic, destination, payload, establishment_id, attempts, next_attempt_at_ms, last_error, delivered_at_ms, dead_at_ms";
 
 /// Enqueues inside an open transaction: use it in the transaction of the change
@@ -252,6 +262,84 @@ impl Store {
                 .bind(limit)
                 .fetch_all(pool)
                 .await?;
+            Ok(rows_to(&rows)?)
+        })
+    }
+
+    /// The dead letters of `establishment` (`None`: the instance's own,
+    /// with no establishment), newest first.
+    pub async fn outbox_dead_of(
+        &self,
+        establishment: Option<domain::EstablishmentId>,
+        limit: i64,
+    ) -> Result<Vec<OutboxMessage>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM outbox WHERE dead_at_ms IS NOT NULL \
+             AND (establishment_id = $1 OR ($1 IS NULL AND establishment_id IS NULL)) ORDER BY dead_at_ms DESC LIMIT $2"
+        );
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(establishment.map(|e| e.to_string()))
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            Ok(rows_to(&rows)?)
+        })
+    }
+
+    /// One message by id.
+    pub async fn outbox_by_id(&self, id: &str) -> Result<OutboxMessage> {
+        let sql = format!("SELECT {COLUMNS} FROM outbox WHERE id = $1");
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(id)
+                .fetch_all(pool)
+                .await?;
+            rows_to::<_, OutboxMessage>(&rows)?
+                .into_iter()
+                .next()
+                .ok_or(StoreError::NotFound)
+        })
+    }
+
+    /// Discards a dead letter for good: a document recipient it carried keeps
+    /// `failed` and the reason, then the message leaves. Only a dead letter.
+    pub async fn outbox_discard(&self, id: &str) -> Result<()> {
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            q("UPDATE document_recipients SET state = 'failed', \
+               detail = (SELECT o.last_error FROM outbox o WHERE o.idempotency_key = document_recipients.outbox_key), \
+               updated_at_ms = (SELECT o.dead_at_ms FROM outbox o WHERE o.idempotency_key = document_recipients.outbox_key), \
+               outbox_key = NULL \
+               WHERE outbox_key = (SELECT idempotency_key FROM outbox WHERE id = $1 AND dead_at_ms IS NOT NULL)")
+                .bind(id)
+                .execute(&mut tx.as_tx())
+                .await?;
+            let n = q("DELETE FROM outbox WHERE id = $1 AND dead_at_ms IS NOT NULL")
+                .bind(id)
+                .execute(&mut tx.as_tx())
+                .await?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// The queue by topic: messages waiting (not delivered, not dead), the
+    /// oldest one's creation time, and dead letters.
+    pub async fn outbox_backlog(&self) -> Result<Vec<Backlog>> {
+        on_pool!(self, read, |pool| {
+            let rows = sqlx::query(
+                "SELECT topic, \
+                 SUM(CASE WHEN delivered_at_ms IS NULL AND dead_at_ms IS NULL THEN 1 ELSE 0 END) AS waiting, \
+                 MIN(CASE WHEN delivered_at_ms IS NULL AND dead_at_ms IS NULL THEN created_at_ms END) AS oldest_ms, \
+                 SUM(CASE WHEN dead_at_ms IS NOT NULL THEN 1 ELSE 0 END) AS dead \
+                 FROM outbox WHERE delivered_at_ms IS NULL GROUP BY topic ORDER BY topic",
+            )
+            .fetch_all(pool)
+            .await?;
             Ok(rows_to(&rows)?)
         })
     }

@@ -487,7 +487,7 @@ async fn region_ws(
         .write_buffer_size(1024)
         .max_message_size(1024)
         .on_upgrade(move |socket| {
-            super::kit::push_live(socket, events, ended, "lits", move |e| {
+            super::kit::push_live(socket, state, "beds", events, ended, "lits", move |e| {
                 matches!(e, crate::live::LiveEvent::Beds(t) if t == territory)
                     .then(|| "lits".to_owned())
             })

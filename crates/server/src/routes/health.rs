@@ -2,7 +2,8 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::state::AppState;
@@ -28,6 +29,48 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, &'static str) {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> String {
-    state.metrics.render()
+/// `/metrics` on the main address: only with the configured bearer token
+/// (`metrics_token`); without one configured it is not served here (404), only
+/// on `metrics_listen`.
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(token) = state.config.metrics_token.as_deref() else {
+        return (StatusCode::NOT_FOUND, "introuvable\n").into_response();
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !crate::auth::constant_time_eq(given, token) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "jeton requis\n",
+        )
+            .into_response();
+    }
+    exposition(&state).await
+}
+
+/// The exposition itself (also served, without a token, on `metrics_listen`).
+pub async fn exposition(state: &AppState) -> Response {
+    let body = state.metrics.render(&state.store, state.now_ms()).await;
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// The router of `metrics_listen`: `/metrics` and nothing else.
+pub fn metrics_only(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(|State(state): State<AppState>| async move { exposition(&state).await }),
+        )
+        .with_state(state)
 }

@@ -154,7 +154,9 @@ pub(crate) fn path_id<T: std::str::FromStr>(id: &str, what: &str) -> Result<T, A
 /// word (the page then fetches its fragment); `lagged` is sent when events
 /// were missed, so the page refreshes anyway.
 pub(crate) async fn push_live(
-    mut socket: axum::extract::ws::WebSocket,
+    socket: axum::extract::ws::WebSocket,
+    state: AppState,
+    kind: &'static str,
     mut events: tokio::sync::broadcast::Receiver<crate::live::LiveEvent>,
     ended: impl std::future::Future<Output = ()>,
     lagged: &'static str,
@@ -162,10 +164,18 @@ pub(crate) async fn push_live(
 ) {
     use axum::extract::ws::Message;
     use tokio::sync::broadcast::error::RecvError;
+    let _open = state.metrics.websocket(kind);
+    let mut socket = socket;
+    let stopping = state.stopping();
     tokio::pin!(ended);
+    tokio::pin!(stopping);
     loop {
         let say = tokio::select! {
             () = &mut ended => return,
+            () = &mut stopping => {
+                restart_close(&mut socket).await;
+                return;
+            }
             e = events.recv() => match e {
                 Ok(e) => word(e),
                 Err(RecvError::Lagged(_)) => Some(lagged.to_owned()),
@@ -182,4 +192,16 @@ pub(crate) async fn push_live(
             return;
         }
     }
+}
+
+/// Tells the client the server restarts (close code 1012, "Service
+/// Restart"): the page reconnects, to this node when it is back or another.
+pub(crate) async fn restart_close(socket: &mut axum::extract::ws::WebSocket) {
+    use axum::extract::ws::{CloseFrame, Message};
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code: 1012,
+            reason: "redemarrage du serveur : reconnexion".into(),
+        })))
+        .await;
 }

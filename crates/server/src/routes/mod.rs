@@ -18,6 +18,7 @@ pub mod dmp;
 pub mod documents;
 pub mod fhir;
 pub mod health;
+mod operations;
 pub mod hours;
 pub mod kit;
 pub mod monitoring;
@@ -55,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .merge(my_data::routes())
         .merge(dmp::routes())
         .merge(web::routes())
+        .merge(operations::routes())
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -75,12 +77,47 @@ impl crate::error::PageError {
     }
 }
 
-/// Security headers on every response; no caching of anything (pages and API
-/// answers carry patient data); counts statuses for `/metrics`.
+/// A request id: the one a trusted front sent (`X-Request-Id`, short and
+/// plain), else a new one.
+fn request_id(req: &Request) -> String {
+    req.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map_or_else(|| uuid::Uuid::now_v7().simple().to_string(), str::to_owned)
+}
+
+/// Every request in a span carrying its id, route pattern and method (the
+/// logs of everything it calls carry them; the path itself is not logged: it
+/// may hold an identifier); the id answered in `X-Request-Id`. Security
+/// headers on every response; no caching of anything (pages and API answers
+/// carry patient data); counted with its latency for `/metrics`.
 async fn headers_and_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let mut resp = next.run(req).await;
-    state.metrics.count_status(resp.status().as_u16());
+    use tracing::Instrument;
+    let started = std::time::Instant::now();
+    let id = request_id(&req);
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let method = req.method().as_str().to_owned();
+    let span = tracing::info_span!("request", request_id = %id, route = %route, method = %method);
+    let mut resp = next.run(req).instrument(span).await;
+    state.metrics.count_request(
+        &route,
+        &method,
+        resp.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        h.insert("x-request-id", v);
+    }
     let set = |h: &mut axum::http::HeaderMap, k: header::HeaderName, v: &'static str| {
         h.entry(k).or_insert(HeaderValue::from_static(v));
     };

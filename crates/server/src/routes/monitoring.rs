@@ -236,7 +236,7 @@ struct ThreadRow {
 
 /// Unread patient messages in the user's establishments (names read audited).
 async fn unread_rows(state: &AppState, w: &WebUser) -> Result<Vec<ThreadRow>, PageError> {
-    Ok(alerts::unread(state.ctx(), &w.actor)
+    Ok(alerts::unread(state.ctx(), &w.actor, &w.session.token_hash)
         .await?
         .into_iter()
         .map(|t| ThreadRow {
@@ -262,7 +262,7 @@ struct AlertsPage {
 
 /// The queue rows; showing a patient's name is an audited read of their identity.
 async fn queue_rows(state: &AppState, w: &WebUser) -> Result<Vec<AlertRow>, PageError> {
-    Ok(alerts::queue(state.ctx(), &w.actor)
+    Ok(alerts::queue(state.ctx(), &w.actor, &w.session.token_hash)
         .await?
         .into_iter()
         .map(|q| {
@@ -286,7 +286,7 @@ async fn queue_rows(state: &AppState, w: &WebUser) -> Result<Vec<AlertRow>, Page
 
 async fn alerts_page(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
     let rows = queue_rows(&state, &w).await?;
-    let proposals = alerts::proposals(state.ctx(), &w.actor)
+    let proposals = alerts::proposals(state.ctx(), &w.actor, &w.session.token_hash)
         .await?
         .into_iter()
         .map(|(p, patient)| {
@@ -473,7 +473,7 @@ async fn alerts_ws(
         .write_buffer_size(1024)
         .max_message_size(4096)
         .on_upgrade(move |socket| {
-            super::kit::push_live(socket, events, ended, "alertes", move |e| match e {
+            super::kit::push_live(socket, state, "alerts", events, ended, "alertes", move |e| match e {
                 LiveEvent::Alerts(est) if mine.contains(&est) => Some("alertes".into()),
                 // Says which response raised them (the load benchmark times each one).
                 LiveEvent::NewAlerts(est, response) if mine.contains(&est) => {

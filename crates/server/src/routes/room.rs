@@ -192,6 +192,9 @@ async fn relay(
     let mut budget = Budget::new();
     let ended = crate::extract::session_ended(state.clone(), session);
     tokio::pin!(ended);
+    let stopping = state.stopping();
+    tokio::pin!(stopping);
+    let _open = state.metrics.websocket("consultation_room");
     state
         .live
         .room_send(&room, role, r#"{"type":"peer","event":"joined"}"#.into());
@@ -224,6 +227,10 @@ async fn relay(
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => {}
             },
+            () = &mut stopping => {
+                super::kit::restart_close(&mut socket).await;
+                break;
+            }
             () = &mut ended => {
                 let _ = socket
                     .send(Message::Close(Some(axum::extract::ws::CloseFrame {

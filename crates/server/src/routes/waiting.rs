@@ -110,6 +110,9 @@ async fn wait(
 ) {
     let ended = crate::extract::session_ended(state.clone(), session);
     tokio::pin!(ended);
+    let stopping = state.stopping();
+    tokio::pin!(stopping);
+    let _open = state.metrics.websocket("waiting_patient");
     let room = a.id.to_string();
     // The presence is this connection's until another one (a reconnection,
     // maybe on another node) takes it; this node's timer says it is alive.
@@ -133,6 +136,12 @@ async fn wait(
         }
         tokio::select! {
             () = &mut ended => break,
+            // The node stops: the page reconnects (here when back, or to
+            // another node), the presence kept meanwhile, not ended.
+            () = &mut stopping => {
+                super::kit::restart_close(&mut socket).await;
+                return;
+            }
             changed = open.changed() => if changed.is_err() {
                 // The room was forgotten (consultation closed): listen afresh.
                 let open_now = waiting::is_open(state.ctx(), a.id).await.unwrap_or(false);
@@ -191,7 +200,7 @@ fn practitioner_of(w: &WebUser) -> Result<UserId, PageError> {
 /// showing a name is an audited identity read.
 async fn rows(state: &AppState, w: &WebUser) -> Result<Vec<Waiting>, PageError> {
     let me = practitioner_of(w)?;
-    let list = waiting::todays_video(state.ctx(), &w.actor, me).await?;
+    let list = waiting::todays_video(state.ctx(), &w.actor, &w.session.token_hash, me).await?;
     let mut out = Vec::new();
     for (a, name, presence) in list {
         let (status, since, devices) = match presence {
@@ -251,7 +260,7 @@ async fn list_ws(
         .write_buffer_size(1024)
         .max_message_size(1024)
         .on_upgrade(move |socket| {
-            super::kit::push_live(socket, events, ended, "salle", move |e| {
+            super::kit::push_live(socket, state, "waiting_room", events, ended, "salle", move |e| {
                 matches!(e, LiveEvent::WaitingRoom(u) if u == me).then(|| "salle".to_owned())
             })
         }))

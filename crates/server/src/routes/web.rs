@@ -882,6 +882,9 @@ struct Hl7MessagePage {
     patient: Option<String>,
     raw: String,
     ack: String,
+    /// In error or refused: the administrator may replay or purge it.
+    reviewable: bool,
+    csrf: String,
 }
 
 async fn hl7_message_page(
@@ -902,6 +905,8 @@ async fn hl7_message_page(
         patient: m.patient_id,
         raw: String::from_utf8_lossy(&m.raw).replace('\r', "\n"),
         ack: m.ack.replace('\r', "\n"),
+        reviewable: m.status != "accepted",
+        csrf: w.session.csrf_token.clone(),
         id: m.id,
     };
     Ok(render(&page)?.into_response())

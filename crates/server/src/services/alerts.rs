@@ -75,9 +75,10 @@ pub struct Queued {
 }
 
 /// The queue of `actor`'s establishments; showing a patient's name is an
-/// audited read of their identity. Refused to anyone but nurses and doctors.
+/// audited read of their identity, once per session and patient (the queue
+/// refreshes every few seconds). Refused to anyone but nurses and doctors.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn queue(ctx: Ctx<'_>, actor: &Actor) -> Result<Vec<Queued>, AppError> {
+pub async fn queue(ctx: Ctx<'_>, actor: &Actor, session: &str) -> Result<Vec<Queued>, AppError> {
     let ests = triage_establishments(actor);
     if ests.is_empty() {
         return Err(AppError::Forbidden(
@@ -88,7 +89,7 @@ pub async fn queue(ctx: Ctx<'_>, actor: &Actor) -> Result<Vec<Queued>, AppError>
     let mut rows = Vec::new();
     for e in ests {
         for a in ctx.store.alert_queue(e).await? {
-            let p = patients::read(ctx, actor, a.patient).await?;
+            let p = patients::read_on_live_page(ctx, actor, session, a.patient).await?;
             rows.push(Queued {
                 overdue: matches!(a.status, AlertStatus::Open | AlertStatus::Escalated)
                     && now > a.due_at_ms,
@@ -114,11 +115,11 @@ pub struct Unread {
 }
 
 /// Unread patient messages in `actor`'s establishments (names read audited).
-pub async fn unread(ctx: Ctx<'_>, actor: &Actor) -> Result<Vec<Unread>, AppError> {
+pub async fn unread(ctx: Ctx<'_>, actor: &Actor, session: &str) -> Result<Vec<Unread>, AppError> {
     let mut out = Vec::new();
     for e in triage_establishments(actor) {
         for (enrolment, patient, unread, last_ms) in ctx.store.unread_threads(e).await? {
-            let p = patients::read(ctx, actor, patient).await?;
+            let p = patients::read_on_live_page(ctx, actor, session, patient).await?;
             out.push(Unread {
                 enrolment,
                 patient: p.traits.display_name(),
@@ -132,11 +133,11 @@ pub async fn unread(ctx: Ctx<'_>, actor: &Actor) -> Result<Vec<Unread>, AppError
 
 /// Enrolments proposed by ADT events in `actor`'s establishments, with the
 /// patients' names (audited reads).
-pub async fn proposals(ctx: Ctx<'_>, actor: &Actor) -> Result<Vec<(Proposal, String)>, AppError> {
+pub async fn proposals(ctx: Ctx<'_>, actor: &Actor, session: &str) -> Result<Vec<(Proposal, String)>, AppError> {
     let mut out = Vec::new();
     for e in triage_establishments(actor) {
         for p in ctx.store.proposals(e).await? {
-            let patient = patients::read(ctx, actor, p.patient).await?;
+            let patient = patients::read_on_live_page(ctx, actor, session, p.patient).await?;
             out.push((p, patient.traits.display_name()));
         }
     }

@@ -142,6 +142,31 @@ pub async fn read(ctx: Ctx<'_>, actor: &Actor, id: PatientId) -> Result<PatientR
     Ok(p)
 }
 
+/// Record `id`'s identity as a live page shows it (a queue refreshed every
+/// few seconds): authorised like [`read`] at every refresh, audited once per
+/// session (`session`: the session's token hash) and patient.
+pub async fn read_on_live_page(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    session: &str,
+    id: PatientId,
+) -> Result<PatientRecord, AppError> {
+    let (p, grant) = load_authorized(ctx, actor, id, PatientAction::ReadIdentity).await?;
+    ctx.store
+        .audit_view_once(
+            session,
+            &audit_row(
+                ctx,
+                AuditActor::new(actor, grant),
+                Some(id),
+                "read",
+                "success",
+            ),
+        )
+        .await?;
+    Ok(p)
+}
+
 /// Searches identities in every domain where the actor may search; every record
 /// returned is audited as read by a search.
 /// `only` restricts the search to one domain (an IPP is only meaningful in its own).

@@ -166,11 +166,13 @@ pub async fn own_video_appointment(
 }
 
 /// Practitioner `me`'s video appointments from 3 hours ago to 12 hours
-/// ahead, each with its patient's name (an audited identity read) and their
+/// ahead, each with its patient's name (an audited identity read, once per
+/// session and patient: the list refreshes every few seconds) and their
 /// presence in the waiting room, if they came (whichever node holds it).
 pub async fn todays_video(
     ctx: Ctx<'_>,
     actor: &Actor,
+    session: &str,
     me: UserId,
 ) -> Result<Vec<(Appointment, String, Option<Presence>)>, AppError> {
     let now = ctx.now_ms();
@@ -185,7 +187,7 @@ pub async fn todays_video(
     let presence = ctx.store.presence_of(&ids, now).await?;
     let mut out = Vec::new();
     for a in list {
-        let name = patients::read(ctx, actor, a.patient)
+        let name = patients::read_on_live_page(ctx, actor, session, a.patient)
             .await?
             .traits
             .display_name();

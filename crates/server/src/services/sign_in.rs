@@ -4,7 +4,6 @@
 //! attempt audited. Throttling per address is the routes' (before the
 //! password is even checked).
 
-use std::sync::atomic::Ordering;
 
 use domain::audit::AuditActor;
 use store::audit::NewAudit;
@@ -60,7 +59,7 @@ pub async fn with_password(
         .unwrap_or_else(auth::dummy_hash);
     let password_ok = auth::verify_secret(hash, password).await;
     let Some(user) = user.filter(|u| u.active) else {
-        ctx.metrics.logins_failed.fetch_add(1, Ordering::Relaxed);
+        ctx.metrics.count_login(false);
         audit(ctx, None, "login", "denied").await;
         return Ok(SignIn::Refused(
             Refusal::BadCredentials,
@@ -176,7 +175,7 @@ pub async fn with_identity(
         None => None,
     };
     let Some(user) = user.filter(|u| u.active) else {
-        ctx.metrics.logins_failed.fetch_add(1, Ordering::Relaxed);
+        ctx.metrics.count_login(false);
         audit(ctx, None, "login.oidc", "denied:unknown").await;
         let whom = match (provider.for_patients, who.national_id.as_deref()) {
             (false, Some(n)) => format!(" (identifiant national {n})"),
@@ -263,7 +262,7 @@ pub async fn link_identity(
 
 /// Audits a refused federated sign-in (`code`: why, never a token).
 pub async fn oidc_refused(ctx: Ctx<'_>, code: &str) {
-    ctx.metrics.logins_failed.fetch_add(1, Ordering::Relaxed);
+    ctx.metrics.count_login(false);
     audit(ctx, None, "login.oidc", &format!("denied:{code}")).await;
 }
 
@@ -284,14 +283,14 @@ async fn succeeded(ctx: Ctx<'_>, user: &User) -> Result<(), AppError> {
 /// A sign-in that worked (`action`: how, for the audit trail).
 async fn succeeded_as(ctx: Ctx<'_>, user: &User, action: &str) -> Result<(), AppError> {
     ctx.store.reset_login_failures(user.id).await?;
-    ctx.metrics.logins_ok.fetch_add(1, Ordering::Relaxed);
+    ctx.metrics.count_login(true);
     audit(ctx, Some(user), action, "success").await;
     Ok(())
 }
 
 /// Counts a failed factor; tells the user whether the account is now locked.
 async fn failed_factor(ctx: Ctx<'_>, user: &User) -> Result<SignIn, AppError> {
-    ctx.metrics.logins_failed.fetch_add(1, Ordering::Relaxed);
+    ctx.metrics.count_login(false);
     let c = ctx.config;
     let locked = ctx
         .store

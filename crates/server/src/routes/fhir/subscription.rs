@@ -110,8 +110,15 @@ async fn bound_socket(mut socket: WebSocket, state: AppState, api: ApiActor) {
     use tokio::sync::broadcast::error::RecvError;
     let mut events = state.live.events();
     let mut bound: Vec<domain::SubscriptionId> = Vec::new();
+    let _open = state.metrics.websocket("fhir_subscription");
+    let stopping = state.stopping();
+    tokio::pin!(stopping);
     loop {
         let say = tokio::select! {
+            () = &mut stopping => {
+                crate::routes::kit::restart_close(&mut socket).await;
+                return;
+            }
             e = events.recv() => match e {
                 Ok(crate::live::LiveEvent::SubscriptionPing(id)) if bound.contains(&id) => {
                     Some(format!("ping {id}"))

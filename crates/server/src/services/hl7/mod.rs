@@ -84,9 +84,62 @@ fn feeds(
 }
 
 /// Handles one message; `replay_of` names the log entry being replayed (no
-/// deduplication then).
+/// deduplication then). Counted for `/metrics` by type and ACK code, with
+/// the time to the ACK.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn ingest(ctx: Ctx<'_>, raw: &[u8], replay_of: Option<String>, peer: &Peer) -> Outcome {
+    let started = std::time::Instant::now();
+    let outcome = handle(ctx, raw, replay_of, peer).await;
+    let code = match &outcome {
+        Outcome::Ack(a) => ack_code(a),
+        Outcome::NoAck => "none",
+    };
+    ctx.metrics
+        .count_hl7(&message_kind(raw), code, started.elapsed().as_secs_f64());
+    outcome
+}
+
+/// `ADT^A01` from MSH-9 read without parsing the message (a metrics label:
+/// anything else than three letters or digits, a caret and three more is
+/// `other`, so that a sender cannot grow the label set).
+pub fn message_kind(raw: &[u8]) -> String {
+    let Some(rest) = raw.strip_prefix(b"MSH") else {
+        return String::new();
+    };
+    let Some(&sep) = rest.first() else {
+        return String::new();
+    };
+    let segment = rest.split(|b| *b == b'\r' || *b == b'\n').next().unwrap_or(&[]);
+    // MSH-1 is the separator itself: MSH-9 is the eighth field after it.
+    let Some(field) = segment.split(|b| *b == sep).nth(8) else {
+        return String::new();
+    };
+    let mut parts = field.split(|b| *b == b'^');
+    let code = |p: Option<&[u8]>| {
+        p.filter(|c| c.len() == 3 && c.iter().all(u8::is_ascii_alphanumeric))
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+    };
+    match (code(parts.next()), code(parts.next())) {
+        (Some(a), Some(b)) => format!("{a}^{b}"),
+        _ => "other".into(),
+    }
+}
+
+/// The ACK code (MSA-1) of an acknowledgement.
+fn ack_code(ack: &str) -> &'static str {
+    let msa = ack.split('\r').find_map(|s| s.strip_prefix("MSA|"));
+    match msa.and_then(|m| m.get(..2)) {
+        Some("AA") => "AA",
+        Some("AE") => "AE",
+        Some("AR") => "AR",
+        Some("CA") => "CA",
+        Some("CE") => "CE",
+        Some("CR") => "CR",
+        _ => "other",
+    }
+}
+
+async fn handle(ctx: Ctx<'_>, raw: &[u8], replay_of: Option<String>, peer: &Peer) -> Outcome {
     let ts = crate::fmt::hl7_now(ctx.clock.now());
     let log = NewHl7Message {
         received_at_ms: ctx.now_ms(),
@@ -372,5 +425,37 @@ async fn answer(
             tracing::error!(error = %e, "hl7: applying a message failed");
             Outcome::NoAck
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ack_code, message_kind};
+
+    #[test]
+    fn message_kinds_for_metrics() {
+        assert_eq!(
+            message_kind(b"MSH|^~\\&|A|B|C|D|2026||ADT^A01^ADT_A01|1|P|2.5\rPID|"),
+            "ADT^A01"
+        );
+        assert_eq!(
+            message_kind(b"MSH#^~\\&#A#B#C#D#2026##SIU^S12#1#P#2.5"),
+            "SIU^S12"
+        );
+        assert_eq!(
+            message_kind(b"MSH|^~\\&|A|B|C|D|2026||<script>^x|1"),
+            "other"
+        );
+        assert_eq!(message_kind(b"MSH|^~\\&|A"), "");
+        assert_eq!(message_kind(b"garbage"), "");
+        assert_eq!(message_kind(b""), "");
+    }
+
+    #[test]
+    fn ack_codes_for_metrics() {
+        assert_eq!(ack_code("MSH|^~\\&|P\rMSA|AE|1\rERR|"), "AE");
+        assert_eq!(ack_code("MSH|^~\\&|P\rMSA|AA|1"), "AA");
+        assert_eq!(ack_code("MSH|^~\\&|P\rMSA|AR|1"), "AR");
+        assert_eq!(ack_code("nonsense"), "other");
     }
 }
