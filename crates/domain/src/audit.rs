@@ -282,7 +282,9 @@ pub enum CheckpointError {
         seq: i64,
     },
     /// The removed ranges do not follow each other from entry 1.
-    #[error("point de contrôle {seq} : entrées {from}..{through} ne suivent pas la coupe précédente")]
+    #[error(
+        "point de contrôle {seq} : entrées {from}..{through} ne suivent pas la coupe précédente"
+    )]
     Gap {
         /// Which.
         seq: i64,

@@ -13,6 +13,7 @@ use store::Store;
 use store::users::{NewUser, UserKind};
 
 mod hl7cmd;
+mod ops;
 
 #[derive(Parser)]
 #[command(
@@ -85,6 +86,26 @@ enum Command {
     Hl7 {
         #[command(subcommand)]
         command: Hl7Command,
+    },
+    /// Back up the database: SQLite, a consistent snapshot while serving;
+    /// PostgreSQL, `pg_dump` in custom format. The secret key file is not in
+    /// it: keep it apart.
+    Backup {
+        /// The backup file to write (must not exist).
+        file: PathBuf,
+    },
+    /// Restore a backup into an empty database (the configured one), then
+    /// check the audit trail.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+    },
+    /// Run retention now (as the timer does every `retention.every`).
+    Prune,
+    /// Outbound messages that failed for good.
+    Outbox {
+        #[command(subcommand)]
+        command: ops::OutboxCommand,
     },
     /// Check a monitoring programme file before putting it in the programmes
     /// folder (`PARCOURS_PROGRAMMES_DIR`); exit 1 with the reason if it is refused.
@@ -243,8 +264,25 @@ enum SecretKeyCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Recompute the hash chain; exit code 1 if an entry was edited or removed.
-    Verify,
+    /// Recompute the hash chain from the last cut and check the checkpoints
+    /// and the archives found; exit code 1 if an entry, a checkpoint or an
+    /// archive was edited or removed.
+    Verify {
+        /// The folder of the archives (default: the configured one).
+        #[arg(long)]
+        archives: Option<PathBuf>,
+    },
+    /// Export entries FROM..=THROUGH as JSON lines.
+    Export {
+        /// First entry.
+        #[arg(long)]
+        from: i64,
+        /// Last entry.
+        #[arg(long)]
+        through: i64,
+        /// The file to write (must not exist).
+        file: PathBuf,
+    },
 }
 
 fn now_ms() -> i64 {
@@ -449,27 +487,6 @@ async fn client_add(
         .await?;
     println!("Client {client_id} créé. Secret (affiché une seule fois): {secret}");
     Ok(())
-}
-
-async fn audit_verify(config: &Config) -> anyhow::Result<bool> {
-    let store = open_store(config).await?;
-    let report = store.verify_audit().await?;
-    match report.error {
-        None => {
-            println!(
-                "Journal d'audit intact: {} entrées vérifiées.",
-                report.checked
-            );
-            Ok(true)
-        }
-        Some(e) => {
-            println!(
-                "Journal d'audit ALTÉRÉ après {} entrées valides: {e}",
-                report.checked
-            );
-            Ok(false)
-        }
-    }
 }
 
 /// `parcours init`: the territory, its administrator and the set-up link.
@@ -734,8 +751,20 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<bool> {
                 },
         } => client_keys(&config, &client_id, jwks, jwks_url, scopes).await?,
         Command::Audit {
-            command: AuditCommand::Verify,
-        } => return audit_verify(&config).await,
+            command: AuditCommand::Verify { archives },
+        } => return ops::audit_verify(&config, archives).await,
+        Command::Audit {
+            command:
+                AuditCommand::Export {
+                    from,
+                    through,
+                    file,
+                },
+        } => ops::audit_export(&config, from, through, &file).await?,
+        Command::Backup { file } => ops::backup(&config, &file).await?,
+        Command::Restore { file } => return ops::restore(&config, &file).await,
+        Command::Prune => ops::prune(&config).await?,
+        Command::Outbox { command } => ops::outbox(&config, command).await?,
         Command::Hl7 { command } => return hl7(&config, command).await,
         Command::SecretKey {
             command: SecretKeyCommand::Rotate,

@@ -527,7 +527,10 @@ impl Config {
         for (name, slot) in [
             ("PARCOURS_RETENTION_HL7_MESSAGES", &mut r.hl7_messages),
             ("PARCOURS_RETENTION_HL7_ERRORS", &mut r.hl7_errors),
-            ("PARCOURS_RETENTION_OUTBOX_DELIVERED", &mut r.outbox_delivered),
+            (
+                "PARCOURS_RETENTION_OUTBOX_DELIVERED",
+                &mut r.outbox_delivered,
+            ),
             ("PARCOURS_RETENTION_EXPIRED", &mut r.expired),
             ("PARCOURS_RETENTION_AUDIT", &mut r.audit),
             ("PARCOURS_RETENTION_EVERY", &mut r.every),
@@ -541,14 +544,14 @@ impl Config {
             r.audit_archive_dir = Some(PathBuf::from(v));
         }
         if let Some(v) = text("PARCOURS_RETENTION_BATCH") {
-            r.batch = v
-                .parse()
-                .ok()
-                .filter(|n| (1..=100_000).contains(n))
-                .ok_or(ConfigError::Env {
-                    name: "PARCOURS_RETENTION_BATCH",
-                    value: v,
-                })?;
+            r.batch =
+                v.parse()
+                    .ok()
+                    .filter(|n| (1..=100_000).contains(n))
+                    .ok_or(ConfigError::Env {
+                        name: "PARCOURS_RETENTION_BATCH",
+                        value: v,
+                    })?;
         }
         if let Some(v) = text("PARCOURS_METRICS_TOKEN") {
             self.metrics_token = Some(v);

@@ -137,11 +137,7 @@ impl Default for Metrics {
             "Database connections idle in the pool",
             m.db_pool_idle.clone(),
         );
-        r.register(
-            "db_size_bytes",
-            "Database size on disk",
-            m.db_size.clone(),
-        );
+        r.register("db_size_bytes", "Database size on disk", m.db_size.clone());
         r.register(
             "db_free_bytes",
             "Space free for reuse inside the database (SQLite)",
@@ -184,7 +180,9 @@ impl Metrics {
             ("failure", &self.logins_failed)
         };
         n.fetch_add(1, Ordering::Relaxed);
-        self.logins.get_or_create(&[("outcome", outcome.to_owned())]).inc();
+        self.logins
+            .get_or_create(&[("outcome", outcome.to_owned())])
+            .inc();
     }
 
     /// Counts an HL7 message of `kind` (`ADT^A01`; empty when unreadable)
@@ -204,7 +202,9 @@ impl Metrics {
 
     /// Counts rows removed by retention.
     pub fn count_pruned(&self, kind: &str, n: u64) {
-        self.pruned.get_or_create(&[("kind", kind.to_owned())]).inc_by(n);
+        self.pruned
+            .get_or_create(&[("kind", kind.to_owned())])
+            .inc_by(n);
     }
 
     /// A WebSocket of `kind` opened: the guard counts it until dropped.
@@ -246,7 +246,8 @@ impl Metrics {
         }
         let (size, idle) = store.pool_stats();
         self.db_pool_size.set(i64::from(size));
-        self.db_pool_idle.set(i64::try_from(idle).unwrap_or(i64::MAX));
+        self.db_pool_idle
+            .set(i64::try_from(idle).unwrap_or(i64::MAX));
         if let Ok(s) = store.database_size().await {
             self.db_size.set(s.bytes);
             self.db_free.set(s.free_bytes);

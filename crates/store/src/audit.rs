@@ -389,9 +389,10 @@ impl Store {
     pub async fn add_audit_checkpoint(&self, new: &NewCheckpoint) -> Result<Checkpoint> {
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
-            let last = q("SELECT through_seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&mut tx.as_tx())
-                .await?;
+            let last =
+                q("SELECT through_seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
+                    .fetch_optional(&mut tx.as_tx())
+                    .await?;
             let (last_through, prev_hash, seq) = match last {
                 Some(r) => {
                     let through: i64 = r.get("through_seq")?;
@@ -517,7 +518,13 @@ impl Store {
         if head_seq == through {
             // Everything was cut: the head is the last removed entry.
             if head_hash != through_hash && through > 0 {
-                report.error = Some(ChainError::Truncated { head_seq, found: through }.into());
+                report.error = Some(
+                    ChainError::Truncated {
+                        head_seq,
+                        found: through,
+                    }
+                    .into(),
+                );
             }
             return Ok(report);
         }

@@ -689,7 +689,8 @@ impl Store {
             let replays: i64 = row.get("replays")?;
             if status == "accepted" {
                 return Err(crate::StoreError::Refused(
-                    "un message accepté n'est retiré qu'à la fin de sa durée de conservation".into(),
+                    "un message accepté n'est retiré qu'à la fin de sa durée de conservation"
+                        .into(),
                 ));
             }
             if replays > 0 {

@@ -147,9 +147,7 @@ impl Store {
     pub async fn reclaim_space(&self, pages: i64) -> Result<DatabaseSize> {
         if let Backend::Sqlite { write, .. } = &self.backend {
             let sql = format!("PRAGMA incremental_vacuum({})", pages.max(1));
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .execute(write)
-                .await?;
+            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(write).await?;
         }
         self.database_size().await
     }
@@ -249,9 +247,9 @@ impl Store {
                 file.display()
             )));
         }
-        let path = file.to_str().ok_or_else(|| {
-            StoreError::Refused("chemin de sauvegarde non UTF-8".into())
-        })?;
+        let path = file
+            .to_str()
+            .ok_or_else(|| StoreError::Refused("chemin de sauvegarde non UTF-8".into()))?;
         sqlx::query("VACUUM INTO $1")
             .bind(path)
             .execute(read)

@@ -18,12 +18,12 @@ pub mod dmp;
 pub mod documents;
 pub mod fhir;
 pub mod health;
-mod operations;
 pub mod hours;
 pub mod kit;
 pub mod monitoring;
 pub mod my_data;
 pub mod oauth;
+mod operations;
 pub mod orientation;
 pub mod record;
 pub mod room;
@@ -86,7 +86,8 @@ fn request_id(req: &Request) -> String {
         .filter(|v| {
             !v.is_empty()
                 && v.len() <= 64
-                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
         .map_or_else(|| uuid::Uuid::now_v7().simple().to_string(), str::to_owned)
 }

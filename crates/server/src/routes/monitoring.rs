@@ -473,14 +473,22 @@ async fn alerts_ws(
         .write_buffer_size(1024)
         .max_message_size(4096)
         .on_upgrade(move |socket| {
-            super::kit::push_live(socket, state, "alerts", events, ended, "alertes", move |e| match e {
-                LiveEvent::Alerts(est) if mine.contains(&est) => Some("alertes".into()),
-                // Says which response raised them (the load benchmark times each one).
-                LiveEvent::NewAlerts(est, response) if mine.contains(&est) => {
-                    Some(format!("alertes:{response}"))
-                }
-                _ => None,
-            })
+            super::kit::push_live(
+                socket,
+                state,
+                "alerts",
+                events,
+                ended,
+                "alertes",
+                move |e| match e {
+                    LiveEvent::Alerts(est) if mine.contains(&est) => Some("alertes".into()),
+                    // Says which response raised them (the load benchmark times each one).
+                    LiveEvent::NewAlerts(est, response) if mine.contains(&est) => {
+                        Some(format!("alertes:{response}"))
+                    }
+                    _ => None,
+                },
+            )
         }))
 }
 

@@ -66,7 +66,11 @@ async fn dead_letters_page(
     screen(&state, &w, None).await
 }
 
-async fn screen(state: &AppState, w: &WebUser, notice: Option<String>) -> Result<Response, PageError> {
+async fn screen(
+    state: &AppState,
+    w: &WebUser,
+    notice: Option<String>,
+) -> Result<Response, PageError> {
     let rows = dead_letters::list(state.ctx(), &w.actor)
         .await?
         .into_iter()
@@ -99,7 +103,12 @@ async fn revive(
 ) -> Result<Response, PageError> {
     posted_form(&state, &headers, &w, &body)?;
     dead_letters::revive(state.ctx(), &w.actor, &id).await?;
-    screen(&state, &w, Some("Envoi relancé : il repart maintenant.".into())).await
+    screen(
+        &state,
+        &w,
+        Some("Envoi relancé : il repart maintenant.".into()),
+    )
+    .await
 }
 
 async fn discard(

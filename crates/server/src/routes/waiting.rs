@@ -260,8 +260,16 @@ async fn list_ws(
         .write_buffer_size(1024)
         .max_message_size(1024)
         .on_upgrade(move |socket| {
-            super::kit::push_live(socket, state, "waiting_room", events, ended, "salle", move |e| {
-                matches!(e, LiveEvent::WaitingRoom(u) if u == me).then(|| "salle".to_owned())
-            })
+            super::kit::push_live(
+                socket,
+                state,
+                "waiting_room",
+                events,
+                ended,
+                "salle",
+                move |e| {
+                    matches!(e, LiveEvent::WaitingRoom(u) if u == me).then(|| "salle".to_owned())
+                },
+            )
         }))
 }

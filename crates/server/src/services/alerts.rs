@@ -133,7 +133,11 @@ pub async fn unread(ctx: Ctx<'_>, actor: &Actor, session: &str) -> Result<Vec<Un
 
 /// Enrolments proposed by ADT events in `actor`'s establishments, with the
 /// patients' names (audited reads).
-pub async fn proposals(ctx: Ctx<'_>, actor: &Actor, session: &str) -> Result<Vec<(Proposal, String)>, AppError> {
+pub async fn proposals(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    session: &str,
+) -> Result<Vec<(Proposal, String)>, AppError> {
     let mut out = Vec::new();
     for e in triage_establishments(actor) {
         for p in ctx.store.proposals(e).await? {

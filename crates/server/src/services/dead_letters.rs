@@ -39,7 +39,13 @@ fn managed(actor: &Actor) -> Result<Vec<EstablishmentId>, AppError> {
     Ok(ests)
 }
 
-fn audit(ctx: Ctx<'_>, actor: &Actor, est: EstablishmentId, action: &str, resource: String) -> NewAudit {
+fn audit(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    est: EstablishmentId,
+    action: &str,
+    resource: String,
+) -> NewAudit {
     let grant = actor
         .grants
         .iter()
@@ -72,7 +78,11 @@ pub async fn list(ctx: Ctx<'_>, actor: &Actor) -> Result<Vec<DeadLetter>, AppErr
 }
 
 /// Dead letter `id` if it is one of `actor`'s establishments' (else not found).
-async fn own(ctx: Ctx<'_>, actor: &Actor, id: &str) -> Result<(OutboxMessage, EstablishmentId), AppError> {
+async fn own(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: &str,
+) -> Result<(OutboxMessage, EstablishmentId), AppError> {
     let not_found = || AppError::NotFound("envoi introuvable".into());
     let allowed = managed(actor)?;
     let m = ctx.store.outbox_by_id(id).await.map_err(|_| not_found())?;
@@ -126,7 +136,13 @@ async fn own_hl7(
 pub async fn replay_hl7(ctx: Ctx<'_>, actor: &Actor, id: &str) -> Result<String, AppError> {
     let (m, e) = own_hl7(ctx, actor, id).await?;
     ctx.store
-        .audit(&audit(ctx, actor, e, "replay", format!("Hl7Message/{}", m.id)))
+        .audit(&audit(
+            ctx,
+            actor,
+            e,
+            "replay",
+            format!("Hl7Message/{}", m.id),
+        ))
         .await?;
     match crate::services::hl7::ingest(
         ctx,
@@ -148,7 +164,13 @@ pub async fn purge_hl7(ctx: Ctx<'_>, actor: &Actor, id: &str) -> Result<(), AppE
     let (m, e) = own_hl7(ctx, actor, id).await?;
     ctx.store.purge_hl7_message(&m.id).await?;
     ctx.store
-        .audit(&audit(ctx, actor, e, "purge", format!("Hl7Message/{}", m.id)))
+        .audit(&audit(
+            ctx,
+            actor,
+            e,
+            "purge",
+            format!("Hl7Message/{}", m.id),
+        ))
         .await?;
     Ok(())
 }

@@ -210,7 +210,8 @@ pub async fn export(
         std::fs::create_dir_all(dir).map_err(|e| io_error(dir, &e))?;
     }
     let tmp = PathBuf::from(format!("{}.partiel", file.display()));
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(|e| io_error(&tmp, &e))?);
+    let mut out =
+        std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(|e| io_error(&tmp, &e))?);
     let mut hasher = Sha256::new();
     let mut next = from;
     while next <= through {
@@ -227,8 +228,8 @@ pub async fn export(
                     e.seq
                 )));
             }
-            let mut line = serde_json::to_vec(&Archived::from(e))
-                .map_err(|e| AppError::Internal(e.into()))?;
+            let mut line =
+                serde_json::to_vec(&Archived::from(e)).map_err(|e| AppError::Internal(e.into()))?;
             line.push(b'\n');
             hasher.update(&line);
             out.write_all(&line).map_err(|e| io_error(&tmp, &e))?;
@@ -240,9 +241,7 @@ pub async fn export(
             "export du journal d'audit : entrées {next}..{through} absentes"
         )));
     }
-    let f = out
-        .into_inner()
-        .map_err(|e| io_error(&tmp, e.error()))?;
+    let f = out.into_inner().map_err(|e| io_error(&tmp, e.error()))?;
     f.sync_all().map_err(|e| io_error(&tmp, &e))?;
     std::fs::rename(&tmp, file).map_err(|e| io_error(file, &e))?;
     Ok(hex::encode(hasher.finalize()))
@@ -286,16 +285,16 @@ pub fn verify_archive(file: &Path, checkpoints: &[Checkpoint]) -> Result<Archive
         if line.is_empty() {
             continue;
         }
-        let a: Archived = serde_json::from_slice(line)
-            .map_err(|e| format!("{name}, ligne {} : {e}", n + 1))?;
+        let a: Archived =
+            serde_json::from_slice(line).map_err(|e| format!("{name}, ligne {} : {e}", n + 1))?;
         entries.push(AuditEntry::from(a));
     }
     let prev = match i.checked_sub(1).and_then(|p| checkpoints.get(p)) {
         Some(p) => p.through_hash.clone(),
         None => domain::audit::GENESIS.to_owned(),
     };
-    let n = domain::audit::verify_archive(cp, &prev, &entries)
-        .map_err(|e| format!("{name} : {e}"))?;
+    let n =
+        domain::audit::verify_archive(cp, &prev, &entries).map_err(|e| format!("{name} : {e}"))?;
     Ok(ArchiveCheck {
         checkpoint: cp.seq,
         entries: n - cp.from_seq + 1,

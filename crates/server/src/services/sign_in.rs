@@ -4,7 +4,6 @@
 //! attempt audited. Throttling per address is the routes' (before the
 //! password is even checked).
 
-
 use domain::audit::AuditActor;
 use store::audit::NewAudit;
 use store::users::{Session, User, UserKind};

@@ -284,14 +284,16 @@ async fn bad_fhir_requests_get_an_operation_outcome_and_change_nothing() {
 
 #[tokio::test]
 async fn health_and_metrics() {
-    let app = spawn_app("sqlite").await;
+    let app = spawn_app_with("sqlite", |c| c.metrics_token = Some("t".into())).await;
     let r = app.get("/healthz", None).await;
     assert_eq!((r.status, r.text.as_str()), (200, "ok\n"));
     assert_eq!(app.get("/readyz", None).await.status, 200);
     app.get("/fhir/Patient", None).await;
-    let m = app.get("/metrics", None).await.text;
+    let m = app.get("/metrics", Some("t")).await.text;
     assert!(
-        m.contains("parcours_http_responses_total{class=\"4xx\"} 1"),
+        m.contains(
+            "parcours_http_requests_total{route=\"/fhir/Patient\",method=\"GET\",status=\"4xx\"} 1"
+        ),
         "{m}"
     );
     app.store.close().await;

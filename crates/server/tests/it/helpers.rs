@@ -20,8 +20,27 @@ pub struct TestApp {
     pub store: Store,
     pub clock: ManualClock,
     pub http: reqwest::Client,
+    /// The metrics address, when configured.
+    pub metrics: Option<std::net::SocketAddr>,
+    /// The database's URL.
+    pub url: String,
 
-    _shutdown: tokio::sync::oneshot::Sender<()>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    running: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    /// Asks the server to stop (as SIGTERM does) and waits until it has
+    /// drained and returned.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.running.take() {
+            Some(r) => r.await.unwrap(),
+            None => Ok(()),
+        }
+    }
 }
 
 pub async fn spawn_app(backend: &'static str) -> TestApp {
@@ -63,9 +82,10 @@ pub async fn spawn_node(
     let addr = app.local_addr().unwrap();
     let mllp = app.mllp_addr().unwrap();
     let mllp_tls = app.mllp_tls_addr();
+    let metrics = app.metrics_addr();
     let state = app.state().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async {
+    let running = tokio::spawn(app.run_until(async {
         let _ = rx.await;
     }));
     let http = reqwest::Client::builder()
@@ -80,7 +100,10 @@ pub async fn spawn_node(
         store,
         clock,
         http,
-        _shutdown: tx,
+        metrics,
+        url: url.to_owned(),
+        shutdown: Some(tx),
+        running: Some(running),
     }
 }
 

@@ -25,6 +25,7 @@ mod mail;
 mod mllp;
 mod monitoring;
 mod oauth;
+mod operations;
 mod orientation;
 mod outbox;
 mod schedule;

@@ -3,7 +3,7 @@
 
 use crate::helpers::*;
 
-fn answers(diarrhoea: &str, weight: &str) -> Vec<(&'static str, String)> {
+pub fn answers(diarrhoea: &str, weight: &str) -> Vec<(&'static str, String)> {
     let mut v: Vec<(&'static str, String)> = [
         "fever",
         "nausea",

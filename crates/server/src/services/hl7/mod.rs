@@ -109,7 +109,10 @@ pub fn message_kind(raw: &[u8]) -> String {
     let Some(&sep) = rest.first() else {
         return String::new();
     };
-    let segment = rest.split(|b| *b == b'\r' || *b == b'\n').next().unwrap_or(&[]);
+    let segment = rest
+        .split(|b| *b == b'\r' || *b == b'\n')
+        .next()
+        .unwrap_or(&[]);
     // MSH-1 is the separator itself: MSH-9 is the eighth field after it.
     let Some(field) = segment.split(|b| *b == sep).nth(8) else {
         return String::new();
