@@ -70,7 +70,7 @@ async fn demo_seed_is_idempotent_and_audit_verify_catches_tampering() {
             // the stay), the 2 alerts patients raised, and the week's documents
             // at the clinic: 4 created and validated, and a report validated,
             // revised, corrected and validated again (13).
-            stdout(&o).contains("intact: 123 entrées"),
+            stdout(&o).contains("intact : 123 entrées"),
             "{backend}: {}",
             stdout(&o)
         );
@@ -806,4 +806,252 @@ async fn init_and_org_apply_from_an_empty_database() {
         );
         let _ = std::fs::remove_file(bad);
     }
+}
+
+/// Starts `parcours serve` with `env` (logs on stderr, piped); returns the
+/// child, its HTTP and MLLP addresses and the lines it logs.
+fn start_logging_server(
+    db: &str,
+    env: &[(&str, &str)],
+) -> (
+    std::process::Child,
+    String,
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use std::io::BufRead;
+    let mut c = Command::new(env!("CARGO_BIN_EXE_parcours"));
+    c.arg("serve")
+        .env("PARCOURS_DATABASE_URL", db)
+        .env(
+            "PARCOURS_DATA_DIR",
+            std::env::temp_dir().join(format!("parcours-cli-{}", std::process::id())),
+        )
+        .env("PARCOURS_LISTEN", "127.0.0.1:0")
+        .env("PARCOURS_MLLP_LISTEN", "127.0.0.1:0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let mut child = c.spawn().unwrap();
+    let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let err = child.stderr.take().unwrap();
+    let l = logs.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            l.lock().unwrap().push(line);
+        }
+    });
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut http = String::new();
+    let mllp = loop {
+        let line = lines
+            .next()
+            .expect("the server prints its addresses")
+            .unwrap();
+        if let Some(a) = line.strip_prefix("Parcours écoute sur ") {
+            http = a.trim().to_owned();
+        }
+        if let Some(a) = line.strip_prefix("HL7 v2 (MLLP) sur ") {
+            break a.trim().parse().unwrap();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, http, mllp, logs)
+}
+
+/// Sends SIGTERM and waits (30 s at most) for the exit status.
+fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running 30 s after SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[tokio::test]
+async fn a_backup_taken_under_mllp_load_restores_every_acknowledged_message() {
+    for (backend, db) in databases().await {
+        assert!(
+            parcours(&db, &["demo", "--seed-only"], &[])
+                .status
+                .success()
+        );
+        let (mut child, _, addr, logs) = start_logging_server(&db, &[("PARCOURS_LOG", "warn")]);
+        let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let senders: Vec<_> = (0..2)
+            .map(|s| {
+                let (acked, stop) = (acked.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+                    stream
+                        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                        .unwrap();
+                    let mut buf = Vec::new();
+                    for i in 0..3_000 {
+                        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            return Ok(());
+                        }
+                        let (control, msg) = crash_message(10 + s, i);
+                        let ack = send_one(&mut stream, &mut buf, &msg)
+                            .map_err(|e| format!("{control}: {e}"))?;
+                        if !ack.contains("MSA|AA|") {
+                            return Err(format!("{control}: {ack}"));
+                        }
+                        acked.lock().unwrap().push((control, ack));
+                    }
+                    Ok::<(), String>(())
+                })
+            })
+            .collect();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while acked.lock().unwrap().len() < 200 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // Everything ACKed before the backup starts must be in it.
+        let before = acked.lock().unwrap().clone();
+        let file =
+            std::env::temp_dir().join(format!("parcours-backup-{}.bak", uuid::Uuid::now_v7()));
+        let file = file.to_str().unwrap();
+        let o = parcours(&db, &["backup", file], &[]);
+        assert!(
+            o.status.success(),
+            "{backend}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(stdout(&o).contains("Sauvegarde écrite"), "{}", stdout(&o));
+        let during = acked.lock().unwrap().len();
+        assert!(
+            during > before.len(),
+            "{backend}: the intake went on during the backup"
+        );
+        // A backup never overwrites a file.
+        let o = parcours(&db, &["backup", file], &[]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("existe déjà"));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in senders {
+            if let Err(e) = t.join().unwrap() {
+                panic!("{backend}: {e}\nserver: {:#?}", logs.lock().unwrap());
+            }
+        }
+        // SIGTERM: the server drains and exits cleanly.
+        assert!(terminate(&mut child).success(), "{backend}");
+
+        // Restored into an empty database of the same engine.
+        let target = match backend {
+            "sqlite" => store::testing::fresh_sqlite_url(),
+            _ => store::testing::fresh_postgres_url().await.unwrap(),
+        };
+        let o = parcours(&target, &["restore", file], &[]);
+        assert!(
+            o.status.success(),
+            "{backend}: {} {}",
+            stdout(&o),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            stdout(&o).contains("Journal d'audit intact"),
+            "{}",
+            stdout(&o)
+        );
+        let s = store::Store::connect(&target).await.unwrap();
+        for (control, ack) in &before {
+            let logged = s.hl7_message_for("GAM|CHVL", control).await.unwrap();
+            let logged =
+                logged.unwrap_or_else(|| panic!("{backend}: ACKed {control} not in the backup"));
+            assert_eq!(&logged.ack, ack);
+            assert!(logged.patient_id.is_some());
+        }
+        s.close().await;
+        let o = parcours(&target, &["audit", "verify"], &[]);
+        assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+        // Not into a database that holds data.
+        let o = parcours(&target, &["restore", file], &[]);
+        assert_eq!(o.status.code(), Some(2), "{backend}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("base vide"),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        // Not into the other engine.
+        let other = match backend {
+            "sqlite" => store::testing::fresh_postgres_url().await.unwrap(),
+            _ => store::testing::fresh_sqlite_url(),
+        };
+        let o = parcours(&other, &["restore", file], &[]);
+        assert_eq!(o.status.code(), Some(2), "{backend}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("n'est pas une sauvegarde"));
+        let _ = std::fs::remove_file(file);
+    }
+}
+
+#[tokio::test]
+async fn json_logs_carry_request_ids_and_no_patient_data() {
+    let db = store::testing::fresh_sqlite_url();
+    assert!(
+        parcours(&db, &["demo", "--seed-only"], &[])
+            .status
+            .success()
+    );
+    let (mut child, http, addr, logs) = start_logging_server(
+        &db,
+        &[
+            ("PARCOURS_LOG_FORMAT", "json"),
+            ("PARCOURS_LOG", "info,server=debug"),
+        ],
+    );
+    let client = reqwest::Client::new();
+    let r = client
+        .get(format!("{http}/fhir/Patient?family=Lambert"))
+        .header("x-request-id", "essai-journal-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let mut buf = Vec::new();
+    let (_, msg) = crash_message(99, 1);
+    assert!(
+        send_one(&mut stream, &mut buf, &msg)
+            .unwrap()
+            .contains("MSA|AA")
+    );
+    assert!(terminate(&mut child).success());
+    let logs = logs.lock().unwrap().clone();
+    assert!(!logs.is_empty());
+    for line in &logs {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            v["level"].is_string() && v["timestamp"].is_string(),
+            "{line}"
+        );
+        // Names sent (Lambert searched, Crash admitted) never reach the logs.
+        for secret in ["Lambert", "Crash", "K109X1"] {
+            assert!(!line.contains(secret), "patient data in logs: {line}");
+        }
+    }
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("\"request_id\":\"essai-journal-1\"")
+                && l.contains("\"route\":\"/fhir/Patient\"")),
+        "{logs:#?}"
+    );
 }

@@ -212,7 +212,15 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                 let message = buf.get(start..end).unwrap_or(&[]).to_vec();
                 buf.drain(..consumed);
                 frame_since = None;
-                match ingest(state.ctx(), &message, None, &peer).await {
+                // Logs of the message carry its connection (as an HTTP
+                // request's carry its id), never its content.
+                let span = tracing::info_span!("mllp", connection = id);
+                match tracing::Instrument::instrument(
+                    ingest(state.ctx(), &message, None, &peer),
+                    span,
+                )
+                .await
+                {
                     Outcome::Ack(ack) => {
                         if accepted(&ack) {
                             slots.prove(id);

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 
 #[macro_use]
@@ -241,9 +242,21 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        // The writer opens (and creates) the file first. A new file gives the
+        // space of pruned rows back on demand (`reclaim_space`), a setting
+        // that must precede WAL, which writes the header. An existing file is
+        // not touched here: setting it there would be a write, which another
+        // process's open transaction (a server, while `parcours backup` runs)
+        // would find in its way; `migrate` converts an older file once.
+        let new_file = !opts.get_filename().exists();
+        let write_opts = if new_file {
+            opts.clone().auto_vacuum(SqliteAutoVacuum::Incremental)
+        } else {
+            opts.clone()
+        };
         let write = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(opts.clone())
+            .connect_with(write_opts)
             .await?;
         let read = SqlitePoolOptions::new()
             .max_connections(4)

@@ -1,7 +1,9 @@
 // Scenario "beds": an ADT admission to the ICU lowers the free ICU beds in the
 // regional view without a reload; a bed manager closes two beds; an orientation
 // request goes to two SSR centres, one refuses, one accepts, the requester
-// confirms, and the timeline shows it all. Every page passes axe-core.
+// confirms, and the timeline shows it all. The hospital's administrator then
+// reviews a message the GAM sent in error (replay, purge) and the outbound
+// messages that failed for good. Every page passes axe-core.
 import { expect, freeIcuAtHospital, icuAdmission, login, sendMllp } from './common.mjs';
 
 export default async function beds({ browser, base, mllpPort, track, checkA11y, checkNoHorizontalScroll }) {
@@ -81,4 +83,29 @@ export default async function beds({ browser, base, mllpPort, track, checkA11y, 
   }
   await checkA11y(doctor, 'orientation confirmée');
   await checkNoHorizontalScroll(doctor, 'orientation confirmée');
+
+  // The GAM merges a record Parcours does not know: AE, in the log for review.
+  const ts = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 12);
+  const ack = await sendMllp(mllpPort, [
+    `MSH|^~\\&|GAM|CHVL|PARCOURS|GHT|${ts}||ADT^A40^ADT_A39|E2E-ERR-1|P|2.5^FRA^2.11|||||FRA|UNICODE UTF-8`,
+    `EVN||${ts}`,
+    'PID|1||E2EKEEP^^^CHVL&450000021&M^PI||Garde^Anne^^^^^L||19500101|F',
+    'PV1|1|N',
+    'MRG|E2EGONE^^^CHVL&450000021&M^PI',
+  ].join('\r') + '\r');
+  expect(ack.includes('MSA|AE|E2E-ERR-1'), `ACK attendu AE, reçu ${ack}`);
+  const admin = await as('admin.hopital');
+  await admin.goto(`${base}/admin`);
+  await admin.getByRole('link', { name: /Messages HL7 reçus/ }).click();
+  await admin.getByRole('link', { name: 'E2E-ERR-1' }).click();
+  await admin.getByRole('button', { name: 'Rejouer le message' }).waitFor();
+  await checkA11y(admin, 'message HL7 en erreur');
+  await checkNoHorizontalScroll(admin, 'message HL7 en erreur');
+  await admin.getByRole('button', { name: 'Supprimer du journal' }).click();
+  await admin.waitForURL(`${base}/admin/hl7`);
+  expect(!(await admin.getByRole('link', { name: 'E2E-ERR-1' }).count()), 'message supprimé du journal attendu');
+  await admin.goto(`${base}/admin/envois`);
+  await admin.getByRole('heading', { name: 'Envois en échec' }).waitFor();
+  await checkA11y(admin, 'envois en échec');
+  await checkNoHorizontalScroll(admin, 'envois en échec');
 }

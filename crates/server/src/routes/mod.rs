@@ -77,8 +77,8 @@ impl crate::error::PageError {
     }
 }
 
-/// A request id: the one a trusted front sent (`X-Request-Id`, short and
-/// plain), else a new one.
+/// A request id: the one the caller or a front sent (`X-Request-Id`: letters,
+/// digits, `-` and `_`, 64 at most), else a new one.
 fn request_id(req: &Request) -> String {
     req.headers()
         .get("x-request-id")
@@ -106,15 +106,20 @@ async fn headers_and_metrics(State(state): State<AppState>, req: Request, next: 
         .get::<axum::extract::MatchedPath>()
         .map_or("unmatched", |p| p.as_str())
         .to_owned();
-    let method = req.method().as_str().to_owned();
+    // A label from a fixed set: an unknown method does not grow the metrics.
+    let method = match req.method().as_str() {
+        m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS") => m,
+        _ => "other",
+    }
+    .to_owned();
     let span = tracing::info_span!("request", request_id = %id, route = %route, method = %method);
-    let mut resp = next.run(req).instrument(span).await;
-    state.metrics.count_request(
-        &route,
-        &method,
-        resp.status().as_u16(),
-        started.elapsed().as_secs_f64(),
-    );
+    let mut resp = next.run(req).instrument(span.clone()).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let status = resp.status().as_u16();
+    span.in_scope(|| tracing::debug!(status, ms = (seconds * 1000.0).round(), "answered"));
+    state
+        .metrics
+        .count_request(&route, &method, status, seconds);
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&id) {
         h.insert("x-request-id", v);

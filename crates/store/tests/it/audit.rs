@@ -1,8 +1,8 @@
 //! The audit trail: appended, filtered, verified, and tampering found.
 
-use domain::audit::{AuditActor, ChainError};
+use domain::audit::{AuditActor, ChainError, CheckpointError};
 use store::Engine;
-use store::audit::{AuditFilter, NewAudit};
+use store::audit::{AuditFilter, NewAudit, NewCheckpoint};
 
 use crate::support::*;
 
@@ -129,7 +129,7 @@ async fn verify_finds_an_edited_entry() {
         let r = s.verify_audit().await.unwrap();
         assert_eq!(
             (r.checked, r.error),
-            (3, Some(ChainError::Edited { seq: 4 })),
+            (3, Some(ChainError::Edited { seq: 4 }.into())),
             "{name}"
         );
     }
@@ -145,10 +145,13 @@ async fn verify_finds_a_removed_entry_and_a_cut_tail() {
             .unwrap();
         assert_eq!(
             s.verify_audit().await.unwrap().error,
-            Some(ChainError::Missing {
-                expected: 2,
-                found: 3
-            }),
+            Some(
+                ChainError::Missing {
+                    expected: 2,
+                    found: 3
+                }
+                .into()
+            ),
             "{name}"
         );
     }
@@ -160,10 +163,13 @@ async fn verify_finds_a_removed_entry_and_a_cut_tail() {
             .unwrap();
         assert_eq!(
             s.verify_audit().await.unwrap().error,
-            Some(ChainError::Truncated {
-                head_seq: 6,
-                found: 4
-            }),
+            Some(
+                ChainError::Truncated {
+                    head_seq: 6,
+                    found: 4
+                }
+                .into()
+            ),
             "{name}"
         );
     }
@@ -192,5 +198,99 @@ async fn concurrent_appends_keep_one_chain() {
         assert_eq!(s.audit_many(&batch).await.unwrap(), 5);
         let r = s.verify_audit().await.unwrap();
         assert_eq!((r.checked, r.error), (85, None), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn entries_leave_only_under_a_checkpoint_that_proves_the_cut() {
+    for (name, s) in backends().await {
+        seed(&s).await;
+        let head = s.verify_audit().await.unwrap();
+        assert_eq!((head.checked, head.error), (6, None), "{name}");
+        // Before any checkpoint, no entry may leave.
+        assert_eq!(s.remove_cut_audit(100).await.unwrap(), 0);
+        assert!(
+            store::testing::raw_sql(&s, "DELETE FROM audit_log WHERE seq = 1")
+                .await
+                .is_err(),
+            "{name}"
+        );
+        // A cut of entries 1..=3: the checkpoint reads their times and last hash.
+        let third = s.get_audit(3).await.unwrap();
+        let cp = s
+            .add_audit_checkpoint(&NewCheckpoint {
+                from_seq: 1,
+                through_seq: 3,
+                archive: "audit-1-3.jsonl".into(),
+                archive_sha256: "ab".repeat(32),
+                at_ms: NOW + 10,
+            })
+            .await
+            .unwrap();
+        assert_eq!((cp.seq, cp.through_hash.as_str()), (1, third.hash.as_str()));
+        // Entries after the cut still may not leave, and the next cut must follow.
+        assert!(
+            store::testing::raw_sql(&s, "DELETE FROM audit_log WHERE seq = 4")
+                .await
+                .is_err(),
+            "{name}"
+        );
+        for (from, through) in [(1, 4), (5, 6), (4, 9)] {
+            let r = s
+                .add_audit_checkpoint(&NewCheckpoint {
+                    from_seq: from,
+                    through_seq: through,
+                    archive: "x".into(),
+                    archive_sha256: "0".into(),
+                    at_ms: NOW,
+                })
+                .await;
+            assert!(r.is_err(), "{name}: {from}..{through}");
+        }
+        // Removed in batches; the kept chain verifies from the cut.
+        assert_eq!(s.remove_cut_audit(2).await.unwrap(), 2);
+        assert_eq!(s.remove_cut_audit(2).await.unwrap(), 1);
+        assert_eq!(s.remove_cut_audit(2).await.unwrap(), 0);
+        let v = s.verify_audit().await.unwrap();
+        assert_eq!(
+            (v.checked, v.cut_through, v.checkpoints, v.error),
+            (3, 3, 1, None),
+            "{name}"
+        );
+        // Checkpoints are append-only.
+        for sql in [
+            "UPDATE audit_checkpoints SET through_seq = 4",
+            "DELETE FROM audit_checkpoints",
+        ] {
+            assert!(
+                store::testing::raw_sql(&s, sql).await.is_err(),
+                "{name}: {sql}"
+            );
+        }
+        // Forged by someone who drops the guards: the verification says so.
+        let drop = match s.engine() {
+            Engine::Sqlite => "DROP TRIGGER audit_checkpoints_no_update;",
+            Engine::Postgres => "ALTER TABLE audit_checkpoints DISABLE TRIGGER USER;",
+        };
+        store::testing::raw_sql(&s, drop).await.unwrap();
+        store::testing::raw_sql(&s, "UPDATE audit_checkpoints SET archive_sha256 = 'cd'")
+            .await
+            .unwrap();
+        let v = s.verify_audit().await.unwrap();
+        assert_eq!(
+            v.error,
+            Some(CheckpointError::Edited { seq: 1 }.into()),
+            "{name}"
+        );
+        // A cut range is found from the entries' times.
+        assert_eq!(
+            s.audit_cut_range(NOW + 1_000_000, 100).await.unwrap(),
+            Some((4, 6))
+        );
+        assert_eq!(
+            s.audit_cut_range(NOW + 1_000_000, 2).await.unwrap(),
+            Some((4, 5))
+        );
+        assert_eq!(s.audit_cut_range(0, 100).await.unwrap(), None);
     }
 }

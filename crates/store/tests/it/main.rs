@@ -20,5 +20,6 @@ mod orgs_users;
 mod orientation;
 mod outbox;
 mod patients;
+mod retention;
 mod subscriptions;
 mod support;

@@ -284,3 +284,57 @@ async fn a_late_failure_leaves_a_dead_or_delivered_message_as_it_is() {
         ));
     }
 }
+
+#[tokio::test]
+async fn dead_letters_by_establishment_backlog_and_discard() {
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let once = RetryPolicy {
+            max_attempts: 1,
+            ..Default::default()
+        };
+        let mut theirs = msg("dead-e1");
+        theirs.establishment = Some(w.e1);
+        for m in [&theirs, &msg("dead-instance"), &msg("waiting")] {
+            s.enqueue(m, NOW).await.unwrap();
+        }
+        for key in ["dead-e1", "dead-instance"] {
+            let id = s.outbox_message(key).await.unwrap().unwrap().id;
+            assert!(
+                s.outbox_failed(&id, "refusé", NOW + 5, &once)
+                    .await
+                    .unwrap()
+            );
+        }
+        let of_e1 = s.outbox_dead_of(Some(w.e1), 10).await.unwrap();
+        assert_eq!(of_e1.len(), 1, "{name}");
+        assert_eq!(of_e1[0].idempotency_key, "dead-e1");
+        assert!(s.outbox_dead_of(Some(w.e2), 10).await.unwrap().is_empty());
+        let instance = s.outbox_dead_of(None, 10).await.unwrap();
+        assert_eq!(instance.len(), 1);
+        assert_eq!(instance[0].idempotency_key, "dead-instance");
+        // The backlog per topic: one waiting since NOW, two dead.
+        let b = s.outbox_backlog().await.unwrap();
+        assert_eq!(b.len(), 1, "{name}: {b:?}");
+        assert_eq!(
+            (b[0].topic.as_str(), b[0].waiting, b[0].oldest_ms, b[0].dead),
+            ("hl7.oru", 1, Some(NOW), 2)
+        );
+        // Discard: only a dead letter, and it leaves.
+        let waiting = s.outbox_message("waiting").await.unwrap().unwrap().id;
+        assert!(matches!(
+            s.outbox_discard(&waiting).await,
+            Err(store::StoreError::NotFound)
+        ));
+        s.outbox_discard(&of_e1[0].id).await.unwrap();
+        assert!(s.outbox_message("dead-e1").await.unwrap().is_none());
+        assert!(matches!(
+            s.outbox_discard(&of_e1[0].id).await,
+            Err(store::StoreError::NotFound)
+        ));
+        assert_eq!(
+            s.outbox_by_id(&waiting).await.unwrap().idempotency_key,
+            "waiting"
+        );
+    }
+}
