@@ -92,12 +92,15 @@ def main() -> None:
     sock = socket.create_connection((host.strip("[]"), int(port)), timeout=30)
     buf = bytearray()
     sent = not_aa = 0
+    latencies = []
     run = f"{int(time.time())}"
     next_at = time.monotonic()
     while time.monotonic() < stop:
         i = sent % pool
         event = "A28" if sent < pool else "A31"
+        t0 = time.monotonic()
         ack = exchange(sock, buf, adt(event, f"soak-{run}-{sent}", f"SOAK{i:04d}", f"P{sent % 7}"))
+        latencies.append(time.monotonic() - t0)
         if b"MSA|AA|" not in ack:
             not_aa += 1
         sent += 1
@@ -111,7 +114,10 @@ def main() -> None:
     done.set()
     th.join()
     samples.append({**metrics(base, token), "t": round(seconds) + 1})
-    print(json.dumps({"sent": sent, "not_aa": not_aa, "samples": samples}))
+    latencies.sort()
+    pct = lambda p: round(1000 * latencies[min(len(latencies) - 1, int(p * len(latencies)))], 1) if latencies else 0
+    print(json.dumps({"sent": sent, "not_aa": not_aa, "ack_p50_ms": pct(0.5), "ack_p99_ms": pct(0.99),
+                      "ack_max_ms": round(1000 * latencies[-1], 1) if latencies else 0, "samples": samples}))
 
 
 if __name__ == "__main__":

@@ -435,4 +435,111 @@ mod tests {
         b.role = Some(String::new());
         assert_ne!(a.compute_hash(), b.compute_hash());
     }
+
+    /// Checkpoints cutting `c` after each of `cuts` (entry seqs).
+    fn checkpoints(c: &[AuditEntry], cuts: &[i64]) -> Vec<Checkpoint> {
+        let mut prev = GENESIS.to_owned();
+        let mut from = 1;
+        cuts.iter()
+            .enumerate()
+            .map(|(i, &through)| {
+                let e = &c[usize::try_from(through - 1).unwrap()];
+                let mut cp = Checkpoint {
+                    seq: i as i64 + 1,
+                    from_seq: from,
+                    through_seq: through,
+                    through_hash: e.hash.clone(),
+                    first_at_ms: c[usize::try_from(from - 1).unwrap()].at_ms,
+                    last_at_ms: e.at_ms,
+                    archive: format!("a{through}"),
+                    archive_sha256: "00".into(),
+                    at_ms: 1,
+                    prev_hash: String::new(),
+                    hash: String::new(),
+                };
+                cp.seal(&prev);
+                prev = cp.hash.clone();
+                from = through + 1;
+                cp
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_kept_chain_verifies_from_the_last_cut() {
+        let c = chain(8);
+        let cps = checkpoints(&c, &[3, 5]);
+        let (through, hash) = verify_checkpoints(&cps).unwrap();
+        assert_eq!((through, hash.as_str()), (5, c[4].hash.as_str()));
+        let mut v = ChainVerifier::after(through, &hash);
+        for e in &c[5..] {
+            v.push(e).unwrap();
+        }
+        assert_eq!(v.finish(8, &c[7].hash), Ok(8));
+        // Kept entries that do not follow the cut are caught.
+        let mut v = ChainVerifier::after(through, &hash);
+        assert_eq!(
+            v.push(&c[6]),
+            Err(ChainError::Missing {
+                expected: 6,
+                found: 7
+            })
+        );
+        assert_eq!(verify_checkpoints(&[]), Ok((0, GENESIS.to_owned())));
+    }
+
+    #[test]
+    fn a_forged_missing_or_gapped_checkpoint_is_found() {
+        let c = chain(8);
+        let cps = checkpoints(&c, &[3, 5, 7]);
+        let mut edited = cps.clone();
+        edited[1].archive_sha256 = "ff".into();
+        assert_eq!(
+            verify_checkpoints(&edited),
+            Err(CheckpointError::Edited { seq: 2 })
+        );
+        // Removing the middle one breaks the chain of the next.
+        let removed = vec![cps[0].clone(), cps[2].clone()];
+        assert_eq!(
+            verify_checkpoints(&removed),
+            Err(CheckpointError::Broken { seq: 3 })
+        );
+        // A range that skips entries, sealed as if honest.
+        let mut gap = checkpoints(&c, &[3])[0].clone();
+        gap.from_seq = 2;
+        gap.seal(GENESIS);
+        assert_eq!(
+            verify_checkpoints(&[gap]),
+            Err(CheckpointError::Gap {
+                seq: 1,
+                from: 2,
+                through: 3
+            })
+        );
+    }
+
+    #[test]
+    fn an_archive_is_checked_against_its_checkpoint() {
+        let c = chain(8);
+        let cps = checkpoints(&c, &[3, 6]);
+        assert_eq!(verify_archive(&cps[0], GENESIS, &c[..3]), Ok(3));
+        assert_eq!(
+            verify_archive(&cps[1], &cps[0].through_hash, &c[3..6]),
+            Ok(6)
+        );
+        // An entry left out, one edited, one too many: each refused.
+        let short = [c[3].clone(), c[5].clone()];
+        assert!(verify_archive(&cps[1], &cps[0].through_hash, &short).is_err());
+        let mut edited = c[3..6].to_vec();
+        edited[1].action = "write".into();
+        assert_eq!(
+            verify_archive(&cps[1], &cps[0].through_hash, &edited),
+            Err(ChainError::Edited { seq: 5 })
+        );
+        assert!(verify_archive(&cps[1], &cps[0].through_hash, &c[3..7]).is_err());
+        assert!(
+            verify_archive(&cps[1], GENESIS, &c[3..6]).is_err(),
+            "wrong predecessor"
+        );
+    }
 }

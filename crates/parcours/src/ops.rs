@@ -45,6 +45,20 @@ fn starts_with(file: &Path, magic: &[u8]) -> anyhow::Result<bool> {
     Ok(f.read_exact(&mut head).is_ok() && head == magic)
 }
 
+/// Runs a PostgreSQL client tool; its error output when it fails.
+async fn pg_tool(name: &str, mut c: tokio::process::Command) -> anyhow::Result<()> {
+    let out = c.output().await.with_context(|| {
+        format!("{name} introuvable : installez le client PostgreSQL de la version du serveur")
+    })?;
+    if !out.status.success() {
+        bail!(
+            "{name} a échoué : {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
 /// `parcours backup FILE`: SQLite — a consistent snapshot taken while the
 /// server runs (`VACUUM INTO`); PostgreSQL — `pg_dump` in custom format.
 pub async fn backup(config: &Config, file: &Path) -> anyhow::Result<()> {
@@ -63,24 +77,12 @@ pub async fn backup(config: &Config, file: &Path) -> anyhow::Result<()> {
         store.backup_to(file).await.context("sauvegarde")?;
         store.close().await;
     } else {
-        let out = tokio::process::Command::new("pg_dump")
-            .arg("--format=custom")
-            .arg("--no-owner")
-            .arg("--file")
+        let mut c = tokio::process::Command::new("pg_dump");
+        c.args(["--format=custom", "--no-owner", "--file"])
             .arg(file)
             .arg("--dbname")
-            .arg(&url)
-            .output()
-            .await
-            .context(
-                "pg_dump introuvable : installez le client PostgreSQL de la version du serveur",
-            )?;
-        if !out.status.success() {
-            bail!(
-                "pg_dump a échoué : {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
+            .arg(&url);
+        pg_tool("pg_dump", c).await?;
     }
     let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
     println!(
@@ -155,24 +157,16 @@ pub async fn restore(config: &Config, file: &Path) -> anyhow::Result<bool> {
                 "la base PostgreSQL contient déjà des tables : la restauration ne va que dans une base vide"
             );
         }
-        let out = tokio::process::Command::new("pg_restore")
-            .arg("--no-owner")
-            .arg("--no-privileges")
-            .arg("--exit-on-error")
-            .arg("--dbname")
-            .arg(&url)
-            .arg(file)
-            .output()
-            .await
-            .context(
-                "pg_restore introuvable : installez le client PostgreSQL de la version du serveur",
-            )?;
-        if !out.status.success() {
-            bail!(
-                "pg_restore a échoué : {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
+        let mut c = tokio::process::Command::new("pg_restore");
+        c.args([
+            "--no-owner",
+            "--no-privileges",
+            "--exit-on-error",
+            "--dbname",
+        ])
+        .arg(&url)
+        .arg(file);
+        pg_tool("pg_restore", c).await?;
     }
     let s = open_store(config).await?;
     let report = s.verify_audit().await?;

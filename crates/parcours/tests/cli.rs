@@ -467,34 +467,7 @@ async fn hl7_senders_log_and_replay() {
 
 /// Starts `parcours serve` on free ports; returns the child and its MLLP address.
 fn start_server(db: &str) -> (std::process::Child, std::net::SocketAddr) {
-    use std::io::BufRead;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_parcours"))
-        .arg("serve")
-        .env("PARCOURS_DATABASE_URL", db)
-        // The key file of the data folder `parcours()` uses (seeds sealed there).
-        .env(
-            "PARCOURS_DATA_DIR",
-            std::env::temp_dir().join(format!("parcours-cli-{}", std::process::id())),
-        )
-        .env("PARCOURS_LISTEN", "127.0.0.1:0")
-        .env("PARCOURS_MLLP_LISTEN", "127.0.0.1:0")
-        .env("PARCOURS_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let mut lines = std::io::BufReader::new(out).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the server prints its MLLP address")
-            .unwrap();
-        if let Some(a) = line.strip_prefix("HL7 v2 (MLLP) sur ") {
-            break a.trim().parse().unwrap();
-        }
-    };
-    // Keep reading what it prints until it exits.
-    std::thread::spawn(move || lines.for_each(drop));
+    let (child, _, addr, _) = start_logging_server(db, &[("PARCOURS_LOG", "warn")]);
     (child, addr)
 }
 
@@ -861,8 +834,18 @@ fn start_logging_server(
     (child, http, mllp, logs)
 }
 
+/// A server killed if the test fails before stopping it.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Sends SIGTERM and waits (30 s at most) for the exit status.
-fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
+fn terminate(KillOnDrop(child): &mut KillOnDrop) -> std::process::ExitStatus {
     let pid = child.id().to_string();
     assert!(
         Command::new("kill")
@@ -892,7 +875,8 @@ async fn a_backup_taken_under_mllp_load_restores_every_acknowledged_message() {
                 .status
                 .success()
         );
-        let (mut child, _, addr, logs) = start_logging_server(&db, &[("PARCOURS_LOG", "warn")]);
+        let (child, _, addr, logs) = start_logging_server(&db, &[("PARCOURS_LOG", "warn")]);
+        let mut child = KillOnDrop(child);
         let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let senders: Vec<_> = (0..2)
@@ -1010,13 +994,14 @@ async fn json_logs_carry_request_ids_and_no_patient_data() {
             .status
             .success()
     );
-    let (mut child, http, addr, logs) = start_logging_server(
+    let (child, http, addr, logs) = start_logging_server(
         &db,
         &[
             ("PARCOURS_LOG_FORMAT", "json"),
             ("PARCOURS_LOG", "info,server=debug"),
         ],
     );
+    let mut child = KillOnDrop(child);
     let client = reqwest::Client::new();
     let r = client
         .get(format!("{http}/fhir/Patient?family=Lambert"))
@@ -1053,5 +1038,173 @@ async fn json_logs_carry_request_ids_and_no_patient_data() {
             .any(|l| l.contains("\"request_id\":\"essai-journal-1\"")
                 && l.contains("\"route\":\"/fhir/Patient\"")),
         "{logs:#?}"
+    );
+}
+
+#[tokio::test]
+async fn prune_cuts_the_audit_trail_and_verify_proves_the_cut_and_its_archive() {
+    for (backend, db) in databases().await {
+        assert!(
+            parcours(&db, &["demo", "--seed-only"], &[])
+                .status
+                .success()
+        );
+        let archives =
+            std::env::temp_dir().join(format!("parcours-archives-{}", uuid::Uuid::now_v7()));
+        let dir = archives.to_str().unwrap();
+        let env = [
+            ("PARCOURS_RETENTION_AUDIT", "1s"),
+            ("PARCOURS_AUDIT_ARCHIVE_DIR", dir),
+        ];
+        // The seed's entries become older than a second.
+        std::thread::sleep(std::time::Duration::from_millis(1_200));
+        let o = parcours(&db, &["prune"], &env);
+        assert!(
+            o.status.success(),
+            "{backend}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            stdout(&o).contains("journal d'audit : entrées 1.."),
+            "{}",
+            stdout(&o)
+        );
+        let o = parcours(&db, &["audit", "verify"], &env);
+        assert_eq!(o.status.code(), Some(0), "{backend}: {}", stdout(&o));
+        assert!(
+            stdout(&o).contains("après la coupe de l'entrée"),
+            "{}",
+            stdout(&o)
+        );
+        assert!(stdout(&o).contains("intacte"), "{}", stdout(&o));
+        // The archive altered: verify says so (exit 1); gone: the cut stays proved.
+        let file = std::fs::read_dir(&archives)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let text = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(
+            &file,
+            text.replacen("\"outcome\":\"success\"", "\"outcome\":\"denied\"", 1),
+        )
+        .unwrap();
+        let o = parcours(&db, &["audit", "verify"], &env);
+        assert_eq!(o.status.code(), Some(1), "{backend}: {}", stdout(&o));
+        assert!(stdout(&o).contains("ALTÉRÉE"), "{}", stdout(&o));
+        std::fs::remove_file(&file).unwrap();
+        let o = parcours(&db, &["audit", "verify", "--archives", dir], &env);
+        assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+        assert!(stdout(&o).contains("absente"), "{}", stdout(&o));
+        // Export: the removed entries are gone; a bad range is refused.
+        let out = archives.join("export.jsonl");
+        let o = parcours(
+            &db,
+            &[
+                "audit",
+                "export",
+                "--from",
+                "1",
+                "--through",
+                "2",
+                out.to_str().unwrap(),
+            ],
+            &env,
+        );
+        assert_eq!(o.status.code(), Some(2), "{backend}");
+        let o = parcours(
+            &db,
+            &[
+                "audit",
+                "export",
+                "--from",
+                "5",
+                "--through",
+                "2",
+                out.to_str().unwrap(),
+            ],
+            &env,
+        );
+        assert_eq!(o.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("intervalle invalide"));
+        let _ = std::fs::remove_dir_all(&archives);
+    }
+}
+
+#[tokio::test]
+async fn outbox_dead_letters_from_the_command_line() {
+    let db = store::testing::fresh_sqlite_url();
+    assert!(
+        parcours(&db, &["demo", "--seed-only"], &[])
+            .status
+            .success()
+    );
+    // Two messages of the instance whose only attempt failed.
+    let s = store::Store::connect(&db).await.unwrap();
+    let once = store::outbox::RetryPolicy {
+        max_attempts: 1,
+        ..Default::default()
+    };
+    let mut ids = Vec::new();
+    for key in ["cli-dead-1", "cli-dead-2"] {
+        s.enqueue(
+            &store::outbox::NewMessage {
+                idempotency_key: key.into(),
+                topic: "hl7.oru".into(),
+                destination: "mllp://127.0.0.1:9".into(),
+                payload: "MSH|".into(),
+                establishment: None,
+            },
+            0,
+        )
+        .await
+        .unwrap();
+        let id = s.outbox_message(key).await.unwrap().unwrap().id;
+        assert!(
+            s.outbox_failed(&id, "connexion refusée", 1, &once)
+                .await
+                .unwrap()
+        );
+        ids.push(id);
+    }
+    s.close().await;
+    let o = parcours(&db, &["outbox", "dead"], &[]);
+    assert!(o.status.success());
+    let listed = stdout(&o);
+    for id in &ids {
+        assert!(
+            listed.contains(id.as_str()) && listed.contains("connexion refusée"),
+            "{listed}"
+        );
+    }
+    let id = ids[0].clone();
+    let o = parcours(&db, &["outbox", "revive", &id], &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout(&o).contains("relancé"));
+    // No longer dead: neither revived again nor discarded.
+    for verb in ["revive", "discard"] {
+        let o = parcours(&db, &["outbox", verb, &id], &[]);
+        assert_eq!(o.status.code(), Some(2), "{verb}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("aucun envoi en échec"));
+    }
+    let o = parcours(&db, &["outbox", "discard", &ids[1]], &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!stdout(&parcours(&db, &["outbox", "dead"], &[])).contains(ids[1].as_str()));
+    let s = store::Store::connect(&db).await.unwrap();
+    let trail = s
+        .list_audit(&store::audit::AuditFilter {
+            limit: 5,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(trail.iter().any(|e| e.action == "revive"
+        && e.actor_id == "cli"
+        && e.resource == format!("Outbox/{id}")));
+    assert!(
+        trail
+            .iter()
+            .any(|e| e.action == "discard" && e.resource == format!("Outbox/{}", ids[1]))
     );
 }

@@ -129,16 +129,8 @@ async fn load_authorized(
 /// Reads one identity (audited).
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn read(ctx: Ctx<'_>, actor: &Actor, id: PatientId) -> Result<PatientRecord, AppError> {
-    let (p, grant) = load_authorized(ctx, actor, id, PatientAction::ReadIdentity).await?;
-    ctx.store
-        .audit(&audit_row(
-            ctx,
-            AuditActor::new(actor, grant),
-            Some(id),
-            "read",
-            "success",
-        ))
-        .await?;
+    let (p, entry) = identity_read(ctx, actor, id).await?;
+    ctx.store.audit(&entry).await?;
     Ok(p)
 }
 
@@ -151,20 +143,26 @@ pub async fn read_on_live_page(
     session: &str,
     id: PatientId,
 ) -> Result<PatientRecord, AppError> {
-    let (p, grant) = load_authorized(ctx, actor, id, PatientAction::ReadIdentity).await?;
-    ctx.store
-        .audit_view_once(
-            session,
-            &audit_row(
-                ctx,
-                AuditActor::new(actor, grant),
-                Some(id),
-                "read",
-                "success",
-            ),
-        )
-        .await?;
+    let (p, entry) = identity_read(ctx, actor, id).await?;
+    ctx.store.audit_view_once(session, &entry).await?;
     Ok(p)
+}
+
+/// Identity `id` if `actor` may read it, with the audit entry of the read.
+async fn identity_read(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: PatientId,
+) -> Result<(PatientRecord, NewAudit), AppError> {
+    let (p, grant) = load_authorized(ctx, actor, id, PatientAction::ReadIdentity).await?;
+    let entry = audit_row(
+        ctx,
+        AuditActor::new(actor, grant),
+        Some(id),
+        "read",
+        "success",
+    );
+    Ok((p, entry))
 }
 
 /// Searches identities in every domain where the actor may search; every record

@@ -35,6 +35,33 @@ fn merge(control: &str, survivor: &str, merged: &str) -> String {
     )
 }
 
+/// An ORU of the hospital's whose only attempt failed (`why`): a dead letter; its id.
+async fn dead_oru(app: &TestApp, key: &str, destination: &str, why: &str) -> String {
+    let now = app.clock.now_ms();
+    app.store
+        .enqueue(
+            &store::outbox::NewMessage {
+                idempotency_key: key.into(),
+                topic: server::outbound::ORU_TOPIC.into(),
+                destination: destination.into(),
+                payload: format!(
+                    "MSH|^~\\&|PARCOURS|GHT|GAM|CHVL|20261123||ORU^R01^ORU_R01|{key}|P|2.5\rPID|1\r"
+                ),
+                establishment: Some(app.establishment_id(server::demo::HOSPITAL_FINESS).await),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let id = app.store.outbox_message(key).await.unwrap().unwrap().id;
+    let once = store::outbox::RetryPolicy {
+        max_attempts: 1,
+        ..Default::default()
+    };
+    assert!(app.store.outbox_failed(&id, why, now, &once).await.unwrap());
+    id
+}
+
 fn metrics_value(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
@@ -67,7 +94,7 @@ async fn metrics_need_their_token_and_say_what_an_operator_watches() {
             app.get("/fhir/Patient?family=x", Some(&token)).await.status,
             200
         );
-        // HL7: one accepted, one refused (not ADT), one unreadable.
+        // HL7: one accepted, one refused (not ADT).
         let mut c = Mllp::connect(&app).await;
         assert_eq!(
             ack_code(
@@ -83,37 +110,13 @@ async fn metrics_need_their_token_and_say_what_an_operator_watches() {
         let nurse = app.login("ide.petit").await;
         let ws = app.ws("/alertes/ws", &nurse).await.unwrap();
         // An ORU that failed for good.
-        let now = app.clock.now_ms();
-        app.store
-            .enqueue(
-                &store::outbox::NewMessage {
-                    idempotency_key: "metrics-dead".into(),
-                    topic: server::outbound::ORU_TOPIC.into(),
-                    destination: "mllp://127.0.0.1:9".into(),
-                    payload: "MSH|".into(),
-                    establishment: Some(app.establishment_id(server::demo::HOSPITAL_FINESS).await),
-                },
-                now,
-            )
-            .await
-            .unwrap();
-        let id = app
-            .store
-            .outbox_message("metrics-dead")
-            .await
-            .unwrap()
-            .unwrap()
-            .id;
-        let once = store::outbox::RetryPolicy {
-            max_attempts: 1,
-            ..Default::default()
-        };
-        assert!(
-            app.store
-                .outbox_failed(&id, "connexion refusée", now, &once)
-                .await
-                .unwrap()
-        );
+        dead_oru(
+            &app,
+            "metrics-dead",
+            "mllp://127.0.0.1:9",
+            "connexion refusée",
+        )
+        .await;
 
         let r = scrape(&app, Some("jeton-des-metriques")).await;
         assert_eq!(r.status, 200, "{backend}: {}", r.text);
@@ -604,7 +607,6 @@ async fn a_live_queue_audits_a_patient_once_per_session_not_per_refresh() {
         app.get_page("/alertes/table", &again).await;
         app.get_page("/alertes/table", &again).await;
         assert_eq!(reads().await, 2, "{backend}");
-        // The alert's own page is a read each time it is opened.
         assert_eq!(app.store.verify_audit().await.unwrap().error, None);
     }
 }
@@ -614,35 +616,9 @@ async fn administrators_revive_or_discard_dead_letters_and_replay_hl7_errors() {
     for backend in BACKENDS {
         let (hospital, received) = receiver("AA").await;
         let app = spawn_app(backend).await;
-        let now = app.clock.now_ms();
-        let hospital_est = app.establishment_id(server::demo::HOSPITAL_FINESS).await;
-        let once = store::outbox::RetryPolicy {
-            max_attempts: 1,
-            ..Default::default()
-        };
         let mut ids = Vec::new();
         for key in ["mort-1", "mort-2"] {
-            app.store
-                .enqueue(
-                    &store::outbox::NewMessage {
-                        idempotency_key: key.into(),
-                        topic: server::outbound::ORU_TOPIC.into(),
-                        destination: format!("mllp://{hospital}"),
-                        payload: "MSH|^~\\&|PARCOURS|GHT|GAM|CHVL|20261123||ORU^R01^ORU_R01|dl-1|P|2.5\rPID|1\r".into(),
-                        establishment: Some(hospital_est),
-                    },
-                    now,
-                )
-                .await
-                .unwrap();
-            let id = app.store.outbox_message(key).await.unwrap().unwrap().id;
-            assert!(
-                app.store
-                    .outbox_failed(&id, "hôte injoignable", now, &once)
-                    .await
-                    .unwrap()
-            );
-            ids.push(id);
+            ids.push(dead_oru(&app, key, &format!("mllp://{hospital}"), "hôte injoignable").await);
         }
         // The hospital's admin sees them with the reason; the clinic's does not.
         let admin = app.login("admin.hopital").await;
@@ -700,7 +676,13 @@ async fn administrators_revive_or_discard_dead_letters_and_replay_hl7_errors() {
                 .is_some()
         })
         .await;
-        assert!(received.lock().unwrap().iter().any(|m| m.contains("dl-1")));
+        assert!(
+            received
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|m| m.contains("mort-1"))
+        );
         // Discarded: gone from the page and the queue; without CSRF: refused.
         let r = app
             .post_form(
