@@ -202,27 +202,35 @@ impl Default for Retention {
     }
 }
 
+/// A duration the configuration cannot read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("durée invalide (attendu : 90d, 12h, 30m, 45s ou off)")]
+pub struct BadSpan;
+
 /// A duration as the configuration writes it: `90d`, `12h`, `30m`, `45s`, in
-/// milliseconds; `off` is `None`. A bad value is `Err`.
-pub fn parse_span(text: &str) -> Result<Option<i64>, ()> {
+/// milliseconds; `off` is `None`.
+pub fn parse_span(text: &str) -> Result<Option<i64>, BadSpan> {
     let t = text.trim();
     if t.eq_ignore_ascii_case("off") {
         return Ok(None);
     }
-    let split = t.len().checked_sub(1).ok_or(())?;
-    let (n, unit) = (t.get(..split).ok_or(())?, t.get(split..).ok_or(())?);
-    let n: i64 = n.parse().map_err(|_| ())?;
+    let split = t.len().checked_sub(1).ok_or(BadSpan)?;
+    let (n, unit) = (
+        t.get(..split).ok_or(BadSpan)?,
+        t.get(split..).ok_or(BadSpan)?,
+    );
+    let n: i64 = n.parse().map_err(|_| BadSpan)?;
     let ms = match unit {
         "d" => 86_400_000,
         "h" => 3_600_000,
         "m" => 60_000,
         "s" => 1_000,
-        _ => return Err(()),
+        _ => return Err(BadSpan),
     };
     if n <= 0 {
-        return Err(());
+        return Err(BadSpan);
     }
-    n.checked_mul(ms).map(Some).ok_or(())
+    n.checked_mul(ms).map(Some).ok_or(BadSpan)
 }
 
 impl Retention {
@@ -544,14 +552,17 @@ impl Config {
             r.audit_archive_dir = Some(PathBuf::from(v));
         }
         if let Some(v) = text("PARCOURS_RETENTION_BATCH") {
-            r.batch =
-                v.parse()
-                    .ok()
-                    .filter(|n| (1..=100_000).contains(n))
-                    .ok_or(ConfigError::Env {
-                        name: "PARCOURS_RETENTION_BATCH",
-                        value: v,
-                    })?;
+            r.batch = v.parse().map_err(|_| ConfigError::Env {
+                name: "PARCOURS_RETENTION_BATCH",
+                value: v,
+            })?;
+        }
+        if !(1..=100_000).contains(&self.retention.batch) {
+            return Err(ConfigError::Setting {
+                name: "retention.batch",
+                value: self.retention.batch.to_string(),
+                expected: "de 1 à 100000 lignes",
+            });
         }
         if let Some(v) = text("PARCOURS_METRICS_TOKEN") {
             self.metrics_token = Some(v);

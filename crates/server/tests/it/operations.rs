@@ -871,19 +871,9 @@ async fn durations_in_the_configuration_are_checked() {
     assert_eq!(parse_span("45s"), Ok(Some(45_000)));
     assert_eq!(parse_span("off"), Ok(None));
     for bad in ["", "d", "0d", "-1d", "3w", "1.5d", "99999999999999999d"] {
-        assert_eq!(parse_span(bad), Err(()), "{bad:?}");
+        assert_eq!(parse_span(bad), Err(server::config::BadSpan), "{bad:?}");
     }
-    let env = |k: &str| match k {
-        "PARCOURS_RETENTION_HL7_MESSAGES" => Some("trois mois".to_owned()),
-        _ => None,
-    };
-    let e = server::Config::load(Some(std::path::Path::new("/nonexistent/none.toml")), &env);
-    assert!(e.is_err());
-    let env = |k: &str| match k {
-        "PARCOURS_RETENTION_HL7_MESSAGES" => Some("trois mois".to_owned()),
-        "PARCOURS_CONFIG" => None,
-        _ => None,
-    };
+    let env = |k: &str| (k == "PARCOURS_RETENTION_HL7_MESSAGES").then(|| "trois mois".to_owned());
     let dir = tempdir();
     let file = dir.join("p.toml");
     std::fs::write(&file, "").unwrap();
@@ -921,9 +911,20 @@ async fn durations_in_the_configuration_are_checked() {
     assert_eq!(c.log_format, "json");
     let env = |k: &str| (k == "PARCOURS_RETENTION_BATCH").then(|| "0".to_owned());
     assert!(server::Config::load(Some(&file), &env).is_err());
-    // Six hours of default pruning period is five minutes.
+    // The file's `[retention]` table is checked the same way.
+    std::fs::write(&file, "[retention]\naudit = \"10y\"\n").unwrap();
+    let e = server::Config::load(Some(&file), &|_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("retention.audit") && e.contains("10y"), "{e}");
+    std::fs::write(&file, "[retention]\naudit = \"3650d\"\nbatch = 50\n").unwrap();
+    let c = server::Config::load(Some(&file), &|_| None).unwrap();
+    assert_eq!(
+        (c.retention.audit.as_str(), c.retention.batch),
+        ("3650d", 50)
+    );
+    // Pruning runs every five minutes by default.
     assert_eq!(server::Config::default().retention.every_ms(), 300_000);
-    let _ = HOUR;
 }
 
 /// A fresh folder under the system's temporary one.
