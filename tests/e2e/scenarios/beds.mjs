@@ -85,15 +85,15 @@ export default async function beds({ browser, base, mllpPort, track, checkA11y, 
   await checkNoHorizontalScroll(doctor, 'orientation confirmée');
 
   // The GAM merges a record Parcours does not know: AE, in the log for review.
-  const ts = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 12);
-  const ack = await sendMllp(mllpPort, [
-    `MSH|^~\\&|GAM|CHVL|PARCOURS|GHT|${ts}||ADT^A40^ADT_A39|E2E-ERR-1|P|2.5^FRA^2.11|||||FRA|UNICODE UTF-8`,
-    `EVN||${ts}`,
+  const errTs = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 12);
+  const errAck = await sendMllp(mllpPort, [
+    `MSH|^~\\&|GAM|CHVL|PARCOURS|GHT|${errTs}||ADT^A40^ADT_A39|E2E-ERR-1|P|2.5^FRA^2.11|||||FRA|UNICODE UTF-8`,
+    `EVN||${errTs}`,
     'PID|1||E2EKEEP^^^CHVL&450000021&M^PI||Garde^Anne^^^^^L||19500101|F',
     'PV1|1|N',
     'MRG|E2EGONE^^^CHVL&450000021&M^PI',
   ].join('\r') + '\r');
-  expect(ack.includes('MSA|AE|E2E-ERR-1'), `ACK attendu AE, reçu ${ack}`);
+  expect(errAck.includes('MSA|AE|E2E-ERR-1'), `ACK attendu AE, reçu ${errAck}`);
   const admin = await as('admin.hopital');
   await admin.goto(`${base}/admin`);
   await admin.getByRole('link', { name: /Messages HL7 reçus/ }).click();
