@@ -14,6 +14,8 @@ import time
 import urllib.request
 
 START, END = b"\x0b", b"\x1c\x0d"
+# First names change from one update to the next (letters only: INS rules).
+GIVEN = ["Anne", "Marie", "Jeanne", "Louise", "Rose", "Claire", "Paule"]
 
 
 def adt(event: str, control: str, ipp: str, given: str) -> bytes:
@@ -99,7 +101,8 @@ def main() -> None:
         i = sent % pool
         event = "A28" if sent < pool else "A31"
         t0 = time.monotonic()
-        ack = exchange(sock, buf, adt(event, f"soak-{run}-{sent}", f"SOAK{i:04d}", f"P{sent % 7}"))
+        given = GIVEN[sent % len(GIVEN)]
+        ack = exchange(sock, buf, adt(event, f"soak-{run}-{sent}", f"SOAK{i:04d}", given))
         latencies.append(time.monotonic() - t0)
         if b"MSA|AA|" not in ack:
             not_aa += 1

@@ -63,6 +63,19 @@ impl Prunable {
         }
     }
 
+    /// The tables a batch removes rows from (PostgreSQL vacuums them after).
+    fn tables(self) -> &'static [&'static str] {
+        match self {
+            Prunable::Hl7Accepted | Prunable::Hl7Errors => &["hl7_messages"],
+            Prunable::OutboxDelivered => &["outbox", "document_recipients"],
+            Prunable::Sessions => &["sessions"],
+            Prunable::AccessTokens => &["access_tokens"],
+            Prunable::Invitations => &["invitations"],
+            Prunable::SignIns => &["oidc_logins", "oidc_sessions", "client_assertions"],
+            Prunable::AuditViews => &["audit_views"],
+        }
+    }
+
     /// The statements that remove one batch (`$1` the cut-off, `$2` the
     /// batch size), run in order in one transaction.
     fn statements(self) -> &'static [&'static str] {
@@ -141,13 +154,39 @@ impl Store {
         })
     }
 
-    /// Gives free pages back to the file system: SQLite's incremental vacuum
-    /// of at most `pages` pages (a no-op on PostgreSQL, whose autovacuum
-    /// makes the space reusable). Returns the size after.
-    pub async fn reclaim_space(&self, pages: i64) -> Result<DatabaseSize> {
-        if let Backend::Sqlite { write, .. } = &self.backend {
-            let sql = format!("PRAGMA incremental_vacuum({})", pages.max(1));
-            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(write).await?;
+    /// Makes the space of removed rows usable again: SQLite gives at most
+    /// `pages` free pages back to the file system (incremental vacuum);
+    /// PostgreSQL runs an ordinary `VACUUM` of the tables `pruned` (and the
+    /// audit trail's when `audit` entries left) — it takes no lock that
+    /// stops reads or writes, and the next rows reuse the space rather than
+    /// grow the files (autovacuum would, later). Returns the size after.
+    pub async fn reclaim_space(
+        &self,
+        pages: i64,
+        pruned: &[Prunable],
+        audit: bool,
+    ) -> Result<DatabaseSize> {
+        match &self.backend {
+            Backend::Sqlite { write, .. } => {
+                let sql = format!("PRAGMA incremental_vacuum({})", pages.max(1));
+                sqlx::query(sqlx::AssertSqlSafe(sql)).execute(write).await?;
+            }
+            Backend::Postgres(pool) => {
+                let mut tables: Vec<&str> =
+                    pruned.iter().flat_map(|k| k.tables()).copied().collect();
+                if audit {
+                    tables.push("audit_log");
+                }
+                tables.sort_unstable();
+                tables.dedup();
+                if !tables.is_empty() {
+                    // Table names from the list above, never from input.
+                    let sql = format!("VACUUM (ANALYZE) {}", tables.join(", "));
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                        .execute(pool)
+                        .await?;
+                }
+            }
         }
         self.database_size().await
     }

@@ -101,7 +101,12 @@ pub async fn prune(ctx: Ctx<'_>) -> Result<PruneReport, AppError> {
         }
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
-    report.size = Some(ctx.store.reclaim_space(RECLAIM_PAGES).await?);
+    let pruned: Vec<Prunable> = report.removed.iter().map(|(k, _)| *k).collect();
+    report.size = Some(
+        ctx.store
+            .reclaim_space(RECLAIM_PAGES, &pruned, report.audit_removed > 0)
+            .await?,
+    );
     if report.total() > 0 {
         tracing::info!(
             removed = report.total(),

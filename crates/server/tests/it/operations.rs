@@ -38,6 +38,8 @@ fn merge(control: &str, survivor: &str, merged: &str) -> String {
 /// An ORU of the hospital's whose only attempt failed (`why`): a dead letter; its id.
 async fn dead_oru(app: &TestApp, key: &str, destination: &str, why: &str) -> String {
     let now = app.clock.now_ms();
+    // Due tomorrow: the worker leaves it alone until it is dead.
+    let due = now + DAY * 1000;
     app.store
         .enqueue(
             &store::outbox::NewMessage {
@@ -49,7 +51,7 @@ async fn dead_oru(app: &TestApp, key: &str, destination: &str, why: &str) -> Str
                 ),
                 establishment: Some(app.establishment_id(server::demo::HOSPITAL_FINESS).await),
             },
-            now,
+            due,
         )
         .await
         .unwrap();
@@ -270,7 +272,12 @@ async fn retention_prunes_each_kind_in_batches_and_keeps_what_is_still_needed() 
                         payload: "Bonjour".into(),
                         establishment: None,
                     },
-                    now,
+                    // The waiting one is due in a month: the worker leaves it.
+                    if key == "livre" {
+                        now
+                    } else {
+                        now + 30 * DAY * 1000
+                    },
                 )
                 .await
                 .unwrap();
