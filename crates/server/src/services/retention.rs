@@ -101,6 +101,9 @@ pub async fn prune(ctx: Ctx<'_>) -> Result<PruneReport, AppError> {
         }
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
+    if report.audit_removed > 0 {
+        ctx.metrics.count_pruned("audit_log", report.audit_removed);
+    }
     let pruned: Vec<Prunable> = report.removed.iter().map(|(k, _)| *k).collect();
     report.size = Some(
         ctx.store

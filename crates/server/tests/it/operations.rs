@@ -502,6 +502,19 @@ async fn the_audit_trail_keeps_its_proof_when_old_entries_leave() {
             "{backend}"
         );
         assert_eq!(r.audit_removed, u64::try_from(old).unwrap());
+        let m = app
+            .state
+            .metrics
+            .render(&app.store, app.clock.now_ms())
+            .await;
+        assert_eq!(
+            metrics_value(
+                &m,
+                r#"parcours_retention_rows_removed_total{kind="audit_log"}"#
+            ),
+            Some(old as f64),
+            "{m}"
+        );
         let v = app.store.verify_audit().await.unwrap();
         assert_eq!(v.error, None, "{backend}: {v:?}");
         assert_eq!((v.cut_through, v.checkpoints), (old, 1));
