@@ -988,57 +988,84 @@ async fn a_backup_taken_under_mllp_load_restores_every_acknowledged_message() {
 
 #[tokio::test]
 async fn json_logs_carry_request_ids_and_no_patient_data() {
-    let db = store::testing::fresh_sqlite_url();
-    assert!(
-        parcours(&db, &["demo", "--seed-only"], &[])
-            .status
-            .success()
-    );
-    let (child, http, addr, logs) = start_logging_server(
-        &db,
-        &[
-            ("PARCOURS_LOG_FORMAT", "json"),
-            ("PARCOURS_LOG", "info,server=debug"),
-        ],
-    );
-    let mut child = KillOnDrop(child);
-    let client = reqwest::Client::new();
-    let r = client
-        .get(format!("{http}/fhir/Patient?family=Lambert"))
-        .header("x-request-id", "essai-journal-1")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401);
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    let mut buf = Vec::new();
-    let (_, msg) = crash_message(99, 1);
-    assert!(
-        send_one(&mut stream, &mut buf, &msg)
-            .unwrap()
-            .contains("MSA|AA")
-    );
-    assert!(terminate(&mut child).success());
-    let logs = logs.lock().unwrap().clone();
-    assert!(!logs.is_empty());
-    for line in &logs {
-        let v: serde_json::Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+    for (backend, db) in databases().await {
         assert!(
-            v["level"].is_string() && v["timestamp"].is_string(),
-            "{line}"
+            parcours(&db, &["demo", "--seed-only"], &[])
+                .status
+                .success()
         );
-        // Names sent (Lambert searched, Crash admitted) never reach the logs.
-        for secret in ["Lambert", "Crash", "K109X1"] {
-            assert!(!line.contains(secret), "patient data in logs: {line}");
+        let (child, http, addr, logs) = start_logging_server(
+            &db,
+            &[
+                ("PARCOURS_LOG_FORMAT", "json"),
+                ("PARCOURS_LOG", "info,server=debug"),
+            ],
+        );
+        let mut child = KillOnDrop(child);
+        let client = reqwest::Client::new();
+        // The demo's integration client reads a patient (a search that finds her).
+        let token: serde_json::Value = client
+            .post(format!("{http}/oauth/token"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", "demo-integration"),
+                ("client_secret", "demo-secret"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let r = client
+            .get(format!("{http}/fhir/Patient?family=Muller"))
+            .bearer_auth(token["access_token"].as_str().unwrap())
+            .header("x-request-id", "essai-journal-1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let found: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(
+            found["entry"].as_array().map(Vec::len),
+            Some(1),
+            "{backend}: {found}"
+        );
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        let mut buf = Vec::new();
+        let (_, msg) = crash_message(99, 1);
+        assert!(
+            send_one(&mut stream, &mut buf, &msg)
+                .unwrap()
+                .contains("MSA|AA")
+        );
+        assert!(terminate(&mut child).success());
+        let logs = logs.lock().unwrap().clone();
+        assert!(!logs.is_empty());
+        for line in &logs {
+            let v: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            assert!(
+                v["level"].is_string() && v["timestamp"].is_string(),
+                "{line}"
+            );
+            // Names read (Muller found) or sent (Crash admitted) and the IPP
+            // never reach the logs.
+            for secret in ["Muller", "MULLER", "Crash", "K109X1"] {
+                assert!(
+                    !line.contains(secret),
+                    "{backend}: patient data in logs: {line}"
+                );
+            }
         }
+        assert!(
+            logs.iter()
+                .any(|l| l.contains("\"request_id\":\"essai-journal-1\"")
+                    && l.contains("\"route\":\"/fhir/Patient\"")
+                    && l.contains("\"status\":200")),
+            "{backend}: {logs:#?}"
+        );
     }
-    assert!(
-        logs.iter()
-            .any(|l| l.contains("\"request_id\":\"essai-journal-1\"")
-                && l.contains("\"route\":\"/fhir/Patient\"")),
-        "{logs:#?}"
-    );
 }
 
 #[tokio::test]
