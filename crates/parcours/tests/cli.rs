@@ -1235,3 +1235,102 @@ async fn outbox_dead_letters_from_the_command_line() {
             .any(|e| e.action == "discard" && e.resource == format!("Outbox/{}", ids[1]))
     );
 }
+
+#[tokio::test]
+async fn commands_that_write_while_the_server_ingests_lose_no_message() {
+    for (backend, db) in databases().await {
+        assert!(
+            parcours(&db, &["demo", "--seed-only"], &[])
+                .status
+                .success()
+        );
+        // Dead letters for an operator to revive while the intake runs.
+        let s = store::Store::connect(&db).await.unwrap();
+        let once = store::outbox::RetryPolicy {
+            max_attempts: 1,
+            ..Default::default()
+        };
+        let mut ids = Vec::new();
+        for i in 0..12 {
+            let key = format!("revive-{i}");
+            s.enqueue(
+                &store::outbox::NewMessage {
+                    idempotency_key: key.clone(),
+                    topic: "notify".into(),
+                    destination: "portail:x".into(),
+                    payload: "Bonjour".into(),
+                    establishment: None,
+                },
+                // Due in a year: the worker leaves them until revived.
+                4_000_000_000_000,
+            )
+            .await
+            .unwrap();
+            let id = s.outbox_message(&key).await.unwrap().unwrap().id;
+            assert!(s.outbox_failed(&id, "refusé", 1, &once).await.unwrap());
+            ids.push(id);
+        }
+        s.close().await;
+        let (child, _, addr, logs) = start_logging_server(&db, &[("PARCOURS_LOG", "warn")]);
+        let mut child = KillOnDrop(child);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let senders: Vec<_> = (0..2)
+            .map(|s| {
+                let (stop, acked) = (stop.clone(), acked.clone());
+                std::thread::spawn(move || {
+                    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+                    stream
+                        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                        .unwrap();
+                    let mut buf = Vec::new();
+                    let mut sent = 0;
+                    for i in 0..20_000 {
+                        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            break;
+                        }
+                        let (control, msg) = crash_message(30 + s, i);
+                        let ack = send_one(&mut stream, &mut buf, &msg)
+                            .map_err(|e| format!("{control}: {e}"))?;
+                        if !ack.contains("MSA|AA|") {
+                            return Err(format!("{control}: {ack}"));
+                        }
+                        sent += 1;
+                        acked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Ok::<usize, String>(sent)
+                })
+            })
+            .collect();
+        // Once the intake runs, the operator revives each dead letter, one
+        // command at a time.
+        let count = || acked.load(std::sync::atomic::Ordering::Relaxed);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while count() < 20 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let before = count();
+        for id in &ids {
+            let o = parcours(&db, &["outbox", "revive", id], &[]);
+            assert!(
+                o.status.success(),
+                "{backend}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        let during = count() - before;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut sent = 0;
+        for t in senders {
+            match t.join().unwrap() {
+                Ok(n) => sent += n,
+                Err(e) => panic!("{backend}: {e}\nserver: {:#?}", logs.lock().unwrap()),
+            }
+        }
+        assert!(
+            before >= 20 && during > 0 && sent >= before + during,
+            "{backend}: the intake ran meanwhile ({before} before, {during} during)"
+        );
+        assert!(terminate(&mut child).success());
+    }
+}

@@ -8,6 +8,7 @@ use domain::org::Role;
 use domain::{ApiClientId, EstablishmentId, TerritoryId, UserId};
 
 use crate::orgs::parse_id;
+use crate::tx::WritePool as _;
 use crate::tx::{AsTx, Tx, q};
 use crate::users::ApiClient;
 use crate::{Result, Store, StoreError};
@@ -128,7 +129,7 @@ impl Store {
     /// Makes `user` an administrator of `territory` (idempotent).
     pub async fn add_territory_admin(&self, user: UserId, territory: TerritoryId) -> Result<()> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             q("INSERT INTO territory_admins (user_id, territory_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                 .bind(user.to_string())
                 .bind(territory.to_string())
@@ -142,7 +143,7 @@ impl Store {
     /// The territories `user` administers.
     pub async fn administered_territories(&self, user: UserId) -> Result<Vec<TerritoryId>> {
         let ids: Vec<String> = on_pool!(self, read, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             q("SELECT territory_id FROM territory_admins WHERE user_id = $1 ORDER BY territory_id")
                 .bind(user.to_string())
                 .fetch_column(&mut tx.as_tx())
@@ -154,7 +155,7 @@ impl Store {
     /// A user's e-mail address, if known.
     pub async fn user_email(&self, user: UserId) -> Result<Option<String>> {
         on_pool!(self, read, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let row = q("SELECT email FROM users WHERE id = $1")
                 .bind(user.to_string())
                 .fetch_optional(&mut tx.as_tx())
@@ -167,7 +168,7 @@ impl Store {
     /// Sets (or clears) a user's e-mail address.
     pub async fn set_user_email(&self, user: UserId, email: Option<&str>) -> Result<()> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let n = q("UPDATE users SET email = $1 WHERE id = $2")
                 .bind(email)
                 .bind(user.to_string())
@@ -189,7 +190,7 @@ impl Store {
         role: Role,
     ) -> Result<()> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             q("INSERT INTO user_roles (user_id, establishment_id, role) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
                 .bind(user.to_string())
                 .bind(establishment.to_string())
@@ -209,7 +210,7 @@ impl Store {
         role: Role,
     ) -> Result<bool> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let n = q(
                 "DELETE FROM user_roles WHERE user_id = $1 AND establishment_id = $2 AND role = $3",
             )
@@ -227,7 +228,7 @@ impl Store {
     /// and every unused link in the same transaction. How many sessions ended.
     pub async fn set_account_enabled(&self, user: UserId, enabled: bool) -> Result<u64> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let n = q("UPDATE users SET active = $1 WHERE id = $2")
                 .bind(enabled)
                 .bind(user.to_string())
@@ -254,7 +255,7 @@ impl Store {
     /// (an admin's reset: the user enrols again through a link).
     pub async fn clear_second_factor(&self, user: UserId) -> Result<()> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let n = q("UPDATE users SET totp_secret = NULL, totp_last_step = NULL WHERE id = $1")
                 .bind(user.to_string())
                 .execute(&mut tx.as_tx())
@@ -276,7 +277,7 @@ impl Store {
     /// same user and purpose stop working.
     pub async fn create_link(&self, token_hash: &str, link: &Link, now_ms: i64) -> Result<()> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             q("DELETE FROM invitations WHERE user_id = $1 AND purpose = $2 AND used_at_ms IS NULL")
                 .bind(link.user.to_string())
                 .bind(link.purpose.code())
@@ -300,7 +301,7 @@ impl Store {
     /// Reads a link by its token's hash (used or not).
     pub async fn link(&self, token_hash: &str) -> Result<Option<Link>> {
         on_pool!(self, read, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let row = q("SELECT user_id, purpose, created_by, expires_at_ms, used_at_ms, email FROM invitations WHERE token_hash = $1")
                 .bind(token_hash)
                 .fetch_optional(&mut tx.as_tx())
@@ -333,7 +334,7 @@ impl Store {
     ) -> Result<UserId> {
         let sealed = done.totp_secret.map(|t| self.seal(t)).transpose()?;
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let row = q("UPDATE invitations SET used_at_ms = $1 WHERE token_hash = $2 AND used_at_ms IS NULL AND expires_at_ms > $1 RETURNING user_id, email")
                 .bind(now_ms)
                 .bind(token_hash)
@@ -398,7 +399,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<bool> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let n = q("UPDATE recovery_codes SET used_at_ms = $1 WHERE user_id = $2 AND code_hash = $3 AND used_at_ms IS NULL")
                 .bind(now_ms)
                 .bind(user.to_string())
@@ -413,7 +414,7 @@ impl Store {
     /// How many unused recovery codes a user has left.
     pub async fn recovery_codes_left(&self, user: UserId) -> Result<i64> {
         on_pool!(self, read, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let row = q("SELECT COUNT(*) AS n FROM recovery_codes WHERE user_id = $1 AND used_at_ms IS NULL")
                 .bind(user.to_string())
                 .fetch_one(&mut tx.as_tx())
@@ -425,7 +426,7 @@ impl Store {
     /// A user's unexpired sessions, newest first.
     pub async fn sessions_of(&self, user: UserId, now_ms: i64) -> Result<Vec<SessionInfo>> {
         on_pool!(self, read, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let rows = q("SELECT token_hash, created_at_ms, expires_at_ms FROM sessions WHERE user_id = $1 AND expires_at_ms > $2 AND mfa_done = $3 ORDER BY created_at_ms DESC")
                 .bind(user.to_string())
                 .bind(now_ms)
@@ -447,7 +448,7 @@ impl Store {
     /// Ends one of `user`'s sessions; whether it was theirs and open.
     pub async fn end_session_of(&self, user: UserId, token_hash: &str) -> Result<bool> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let n = q("DELETE FROM sessions WHERE user_id = $1 AND token_hash = $2")
                 .bind(user.to_string())
                 .bind(token_hash)
@@ -463,7 +464,7 @@ impl Store {
         let mut out = Vec::new();
         for e in establishments {
             let ids: Vec<String> = on_pool!(self, read, |pool| {
-                let mut tx = pool.begin().await?;
+                let mut tx = pool.begin_write().await?;
                 q("SELECT client_id FROM api_clients WHERE establishment_id = $1 ORDER BY name")
                     .bind(e.to_string())
                     .fetch_column(&mut tx.as_tx())
@@ -481,7 +482,7 @@ impl Store {
     /// Replaces a client's secret (its hash) and revokes its tokens.
     pub async fn rotate_client_secret(&self, client: ApiClientId, secret_hash: &str) -> Result<()> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let n = q("UPDATE api_clients SET secret_hash = $1 WHERE id = $2")
                 .bind(secret_hash)
                 .bind(client.to_string())
@@ -502,7 +503,7 @@ impl Store {
     /// Revokes (or restores) a client; revoking deletes its tokens at once.
     pub async fn set_client_active(&self, client: ApiClientId, active: bool) -> Result<()> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let n = q("UPDATE api_clients SET active = $1 WHERE id = $2")
                 .bind(active)
                 .bind(client.to_string())

@@ -9,6 +9,7 @@ use domain::audit::{
 use crate::tx::{AsTx, Tx, q};
 
 use crate::macros::rows_to;
+use crate::tx::WritePool as _;
 use crate::{Result, Store};
 
 /// An entry to append; sequence and hashes are assigned at append time.
@@ -246,7 +247,7 @@ impl Store {
     /// Appends one entry in its own transaction (reads, searches, denials, logins).
     pub async fn audit(&self, new: &NewAudit) -> Result<AuditEntry> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let e = crate::audit::append_audit(&mut tx.as_tx(), new).await?;
             tx.commit().await?;
             Ok(e)
@@ -257,7 +258,7 @@ impl Store {
     /// records); returns how many.
     pub async fn audit_many(&self, entries: &[NewAudit]) -> Result<usize> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for new in entries {
                 crate::audit::append_audit(&mut tx.as_tx(), new).await?;
             }
@@ -277,7 +278,7 @@ impl Store {
             return Ok(true);
         };
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let first = q("INSERT INTO audit_views (session_hash, patient_id, at_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
                 .bind(session_hash)
                 .bind(patient)
@@ -388,7 +389,7 @@ impl Store {
     /// entries leave afterwards, in batches ([`Store::remove_cut_audit`]).
     pub async fn add_audit_checkpoint(&self, new: &NewCheckpoint) -> Result<Checkpoint> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let last =
                 q("SELECT through_seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
                     .fetch_optional(&mut tx.as_tx())
@@ -460,7 +461,7 @@ impl Store {
     /// refuses to remove any other); returns how many left.
     pub async fn remove_cut_audit(&self, limit: i64) -> Result<u64> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let n = q("DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log \
                        WHERE seq <= (SELECT COALESCE(MAX(through_seq), 0) FROM audit_checkpoints) ORDER BY seq LIMIT $1)")
                 .bind(limit)

@@ -6,6 +6,7 @@ use domain::{EstablishmentId, TerritoryId, UnitId};
 
 use crate::macros::rows_to;
 use crate::orgs::parse_id;
+use crate::tx::WritePool as _;
 use crate::{Result, Store, StoreError};
 
 /// One unit's beds, as the regional view and the export show them.
@@ -174,7 +175,7 @@ impl Store {
         };
         let sql = format!("{SELECT} WHERE u.id = $1");
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let locked = sqlx::query(
                 "UPDATE unit_beds SET updated_at_ms = updated_at_ms WHERE unit_id = $1",
             )
@@ -249,7 +250,7 @@ impl Store {
             }
         }
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for (c, available, capacity) in &totals {
                 sqlx::query(
                     "INSERT INTO bed_snapshots (territory_id, category, at_ms, available, capacity) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",

@@ -9,6 +9,7 @@ use domain::{AlertId, PatientId};
 
 use crate::monitoring::ResponseWrite;
 use crate::patients::{NewPatient, audit_for};
+use crate::tx::WritePool as _;
 use crate::tx::{AsTx, Tx, q};
 use crate::{Conflict, Result, Store, StoreError};
 
@@ -110,7 +111,7 @@ impl Store {
         let at_commit = |error: StoreError| BundleError { entry: None, error };
         on_pool!(self, write, |pool| {
             let mut tx = pool
-                .begin()
+                .begin_write()
                 .await
                 .map_err(|e| at_commit(StoreError::from(e)))?;
             let mut done = Vec::with_capacity(writes.len());

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use domain::AppointmentId;
 
 use crate::orgs::parse_id;
+use crate::tx::WritePool as _;
 use crate::tx::{AsTx, q, q_built};
 use crate::{Result, Store};
 
@@ -43,7 +44,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<bool> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let n = q("INSERT INTO job_runs (job, slot, node, started_at_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (job, slot) DO NOTHING")
                 .bind(job)
                 .bind(slot)
@@ -59,7 +60,7 @@ impl Store {
     /// The runs of `job` since `since_ms`, oldest first: (period, node).
     pub async fn job_runs(&self, job: &str, since_ms: i64) -> Result<Vec<(i64, String)>> {
         on_pool!(self, read, |pool| {
-            let mut c = pool.begin().await?;
+            let mut c = pool.begin_write().await?;
             let rows = q("SELECT slot, node FROM job_runs WHERE job = $1 AND started_at_ms >= $2 ORDER BY slot")
                 .bind(job)
                 .bind(since_ms)
@@ -82,7 +83,7 @@ impl Store {
         ttl_ms: i64,
     ) -> Result<bool> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let n = q("INSERT INTO leases (name, holder, until_ms) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms WHERE leases.until_ms <= $4 OR leases.holder = excluded.holder")
                 .bind(name)
                 .bind(holder)
@@ -98,7 +99,7 @@ impl Store {
     /// Gives lease `name` back, if `holder` has it.
     pub async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             q("DELETE FROM leases WHERE name = $1 AND holder = $2")
                 .bind(name)
                 .bind(holder)
@@ -121,7 +122,7 @@ impl Store {
         limit: u32,
     ) -> Result<std::result::Result<(), i64>> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             // Every SET expression reads the row as it was: a window over
             // starts again at this attempt.
             let r = q("INSERT INTO rate_limits (bucket, window_start_ms, attempts) VALUES ($1, $2, 1) \
@@ -150,7 +151,7 @@ impl Store {
     /// Returns how many rows went.
     pub async fn prune_cluster_state(&self, now_ms: i64, window_ms: i64) -> Result<u64> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let mut n = q("DELETE FROM rate_limits WHERE window_start_ms <= $1")
                 .bind(now_ms - window_ms)
                 .execute(&mut tx.as_tx())
@@ -179,7 +180,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<()> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             q("INSERT INTO waiting_presence (appointment_id, since_ms, connection, node, seen_at_ms) VALUES ($1, $2, $3, $4, $2) \
                ON CONFLICT (appointment_id) DO UPDATE SET connection = excluded.connection, node = excluded.node, seen_at_ms = excluded.seen_at_ms")
                 .bind(id.to_string())
@@ -203,7 +204,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<()> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             q("UPDATE waiting_presence SET camera = $3, microphone = $4, seen_at_ms = $5 WHERE appointment_id = $1 AND connection = $2")
                 .bind(id.to_string())
                 .bind(connection)
@@ -221,7 +222,7 @@ impl Store {
     /// statement for all of them). Returns how many.
     pub async fn presence_beat(&self, node: &str, now_ms: i64) -> Result<u64> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let n = q("UPDATE waiting_presence SET seen_at_ms = $2 WHERE node = $1 AND connection IS NOT NULL")
                 .bind(node)
                 .bind(now_ms)
@@ -236,7 +237,7 @@ impl Store {
     /// connection (a reconnection, maybe on another node) holds them already.
     pub async fn presence_left(&self, id: AppointmentId, connection: &str) -> Result<()> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             q("UPDATE waiting_presence SET connection = NULL WHERE appointment_id = $1 AND connection = $2")
                 .bind(id.to_string())
                 .bind(connection)
@@ -267,7 +268,7 @@ impl Store {
             "SELECT appointment_id, since_ms, connection, seen_at_ms, camera, microphone FROM waiting_presence WHERE appointment_id IN ({list})"
         );
         on_pool!(self, read, |pool| {
-            let mut c = pool.begin().await?;
+            let mut c = pool.begin_write().await?;
             let mut query = q_built(sql);
             for id in ids {
                 query = query.bind(id.to_string());
@@ -293,7 +294,7 @@ impl Store {
     /// The doctor opened the room of appointment `id`.
     pub async fn open_room(&self, id: AppointmentId, now_ms: i64) -> Result<()> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             q("INSERT INTO open_rooms (appointment_id, opened_at_ms) VALUES ($1, $2) ON CONFLICT (appointment_id) DO NOTHING")
                 .bind(id.to_string())
                 .bind(now_ms)
@@ -307,7 +308,7 @@ impl Store {
     /// Whether the doctor has opened the room of appointment `id`.
     pub async fn room_is_open(&self, id: AppointmentId) -> Result<bool> {
         on_pool!(self, read, |pool| {
-            let mut c = pool.begin().await?;
+            let mut c = pool.begin_write().await?;
             Ok(q("SELECT 1 FROM open_rooms WHERE appointment_id = $1")
                 .bind(id.to_string())
                 .fetch_optional(&mut c.as_tx())
@@ -320,7 +321,7 @@ impl Store {
     /// waiting-room presence go.
     pub async fn close_room(&self, id: AppointmentId) -> Result<()> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for sql in [
                 "DELETE FROM open_rooms WHERE appointment_id = $1",
                 "DELETE FROM waiting_presence WHERE appointment_id = $1",

@@ -13,6 +13,7 @@ use crate::macros::rows_to;
 use crate::orgs::parse_id;
 use crate::outbox::NewMessage;
 use crate::tx::AsTx;
+use crate::tx::WritePool as _;
 use crate::{Result, Store, StoreError};
 
 /// A closed consultation.
@@ -131,7 +132,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<()> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query(
                 "INSERT INTO consultations (appointment_id, establishment_id, patient_id, practitioner_id, note, free_text, number, closed_at_ms, fee_cents) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -236,7 +237,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<bool> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let r = sqlx::query(
                 "UPDATE consultations SET approved_at_ms = $1 WHERE appointment_id = $2 AND approved_at_ms IS NULL",
             )
@@ -289,7 +290,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<bool> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let r = sqlx::query(
                 "UPDATE consultations SET settled_method = $1, settled_at_ms = $2, settled_by = $3, checkout_id = COALESCE($4, checkout_id) \
                  WHERE appointment_id = $5 AND settled_method IS NULL",

@@ -10,6 +10,7 @@ use crate::audit::NewAudit;
 use crate::macros::rows_to;
 use crate::orgs::parse_id;
 use crate::outbox::NewMessage;
+use crate::tx::WritePool as _;
 use crate::tx::{AsTx, Tx, q};
 use crate::{Result, Store, StoreError};
 
@@ -339,7 +340,7 @@ impl Store {
     ) -> Result<DocumentId> {
         let id = uuid::Uuid::now_v7().to_string();
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query(
                 "INSERT INTO documents (id, set_id, version, unique_id, patient_id, establishment_id, kind, title, body, status, source, created_by, created_at_ms, updated_at_ms, unit) \
                  VALUES ($1, $2, 1, $3, $4, $5, $6, $7, $8, 'draft', 'local', $9, $10, $10, $11)",
@@ -375,7 +376,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<bool> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let r = sqlx::query(
                 "UPDATE documents SET title = $1, body = $2, updated_at_ms = $3 WHERE id = $4 AND status = 'draft'",
             )
@@ -413,7 +414,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<bool> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let r = sqlx::query(
                 "UPDATE documents SET status = 'validated', validated_by = $1, validated_at_ms = $2, updated_at_ms = $2, content_type = $3, content = $4 \
                  WHERE id = $5 AND status = 'draft'",
@@ -465,7 +466,7 @@ impl Store {
     ) -> Result<DocumentId> {
         let id = uuid::Uuid::now_v7().to_string();
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             crate::documents::insert_received(&mut tx.as_tx(), &id, r, now_ms).await?;
             crate::documents::insert_recipients(&mut tx.as_tx(), &id, recipients, now_ms).await?;
             crate::audit::append_audit(&mut tx.as_tx(), &audit(who, r.patient, &id, now_ms))
@@ -490,7 +491,7 @@ impl Store {
         }
         let id = uuid::Uuid::now_v7().to_string();
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let existing: Option<String> = sqlx::query_scalar(
                 "SELECT id FROM documents WHERE replaces = $1 AND status = 'draft' ORDER BY created_at_ms LIMIT 1",
             )

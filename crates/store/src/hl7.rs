@@ -13,6 +13,7 @@ use crate::audit::NewAudit;
 use crate::macros::rows_to;
 use crate::orgs::parse_id;
 use crate::patients::NewPatient;
+use crate::tx::WritePool as _;
 use crate::tx::{AsTx, Tx, q};
 use crate::{Conflict, Result, Store, StoreError};
 
@@ -498,7 +499,7 @@ impl Store {
         establishment: EstablishmentId,
     ) -> Result<Vec<NewHl7Sender>> {
         on_pool!(self, read, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let rows = q("SELECT sending_application, sending_facility, ipp_authority, allowed_addresses, tls_subject FROM hl7_senders \
                           WHERE establishment_id = $1 ORDER BY sending_application, sending_facility")
                 .bind(establishment.to_string())
@@ -583,7 +584,7 @@ impl Store {
     pub async fn log_hl7_message(&self, m: &NewHl7Message) -> Result<String> {
         let id = uuid::Uuid::now_v7().to_string();
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             crate::hl7::insert_log(&mut tx.as_tx(), &id, m, None).await?;
             tx.commit().await?;
             Ok(id)
@@ -621,7 +622,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<Vec<Result<PatientId>>> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let mut results = Vec::with_capacity(jobs.len());
             let mut audits: Vec<NewAudit> = Vec::with_capacity(jobs.len() * 2);
             for job in jobs {
@@ -679,7 +680,7 @@ impl Store {
     /// replay names it; an accepted message leaves only with its retention.
     pub async fn purge_hl7_message(&self, id: &str) -> Result<()> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let row = q("SELECT status, (SELECT COUNT(*) FROM hl7_messages r WHERE r.replay_of = $1) AS replays FROM hl7_messages WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&mut tx.as_tx())

@@ -9,6 +9,7 @@ use domain::{EstablishmentId, PatientId};
 use crate::documents::{ReceivedDocument, RecipientPlan};
 use crate::macros::rows_to;
 use crate::orgs::parse_id;
+use crate::tx::WritePool as _;
 use crate::tx::{AsTx, Tx, q};
 use crate::{Result, Store, StoreError};
 
@@ -225,7 +226,7 @@ impl Store {
     pub async fn record_incoming(&self, n: &NewIncoming, now_ms: i64) -> Result<bool> {
         let id = uuid::Uuid::now_v7().to_string();
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let new = crate::incoming::insert_incoming(&mut tx.as_tx(), &id, n, now_ms).await?;
             tx.commit().await?;
             Ok(new)
@@ -250,7 +251,7 @@ impl Store {
         n.document_id = None;
         n.patient = Some(doc.patient);
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             if !crate::incoming::insert_incoming(&mut tx.as_tx(), &id, &n, now_ms).await? {
                 return Ok(None);
             }
@@ -287,7 +288,7 @@ impl Store {
     ) -> Result<Option<String>> {
         let doc_id = uuid::Uuid::now_v7().to_string();
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let r = sqlx::query(
                 "UPDATE incoming_documents SET state = 'filed', detail = $1, patient_id = $2, updated_at_ms = $3 \
                  WHERE id = $4 AND state = 'queued'",

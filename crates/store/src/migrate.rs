@@ -3,6 +3,7 @@
 
 use sqlx::Row;
 
+use crate::tx::WritePool as _;
 use crate::{Result, Store, StoreError};
 
 /// One migration: version, name, SQL text.
@@ -282,7 +283,7 @@ impl Store {
             sqlx::query(CREATE_TABLE).execute(pool).await?;
             let mut applied_now = Vec::new();
             for m in list {
-                let mut tx = pool.begin().await?;
+                let mut tx = pool.begin_write().await?;
                 // Serialise concurrent starters on PostgreSQL; a no-op cost on SQLite,
                 // whose single writer already serialises.
                 if self.engine() == crate::Engine::Postgres {

@@ -10,6 +10,7 @@ use domain::{AlertId, EnrolmentId, EstablishmentId, PatientId};
 use crate::audit::NewAudit;
 use crate::macros::rows_to;
 use crate::orgs::parse_id;
+use crate::tx::WritePool as _;
 use crate::tx::{AsTx, Tx, q};
 use crate::{Result, Store, StoreError};
 
@@ -261,7 +262,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<EnrolmentId> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let id = crate::monitoring::insert_enrolment(&mut tx.as_tx(), n, who, now_ms).await?;
             tx.commit().await?;
             Ok(id)
@@ -430,7 +431,7 @@ impl Store {
             TriageAction::Close(n) => ("closed", n.clone()),
         };
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let r = sqlx::query(
                 "UPDATE alerts SET status = $1, closed_at_ms = CASE WHEN $1 = 'closed' THEN $2 ELSE closed_at_ms END, \
                  outcome = CASE WHEN $1 = 'closed' THEN $3 ELSE outcome END WHERE id = $4 AND status = $5",
@@ -473,7 +474,7 @@ impl Store {
     pub async fn escalate_overdue(&self, now_ms: i64) -> Result<Vec<AlertId>> {
         on_pool!(self, write, |pool| {
             use sqlx::Row;
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let rows = sqlx::query("UPDATE alerts SET status = 'escalated' WHERE status = 'open' AND due_at_ms < $1 RETURNING id")
                 .bind(now_ms)
                 .fetch_all(&mut *tx)
@@ -609,7 +610,7 @@ impl Store {
     ) -> Result<bool> {
         on_pool!(self, write, |pool| {
             use sqlx::Row;
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let row = sqlx::query("UPDATE enrolments SET status = 'ended', ended_at_ms = $1, end_reason = $2 WHERE id = $3 AND status = 'active' RETURNING patient_id")
                 .bind(now_ms)
                 .bind(reason)
@@ -749,7 +750,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<Option<Option<EnrolmentId>>> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let r = sqlx::query("UPDATE enrolment_proposals SET status = $1, decided_at_ms = $2, decided_by = $3 WHERE id = $4 AND status = 'proposed'")
                 .bind(if accept { "accepted" } else { "declined" })
                 .bind(now_ms)
@@ -810,7 +811,7 @@ impl Store {
         let alert_id = AlertId::new();
         let id = alert_id.to_string();
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let attachment = match photo {
                 Some((content_type, bytes)) => {
                     let a = uuid::Uuid::now_v7().to_string();
@@ -874,7 +875,7 @@ impl Store {
     ) -> Result<String> {
         let id = uuid::Uuid::now_v7().to_string();
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query("INSERT INTO attachments (id, patient_id, content_type, size, bytes, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)")
                 .bind(&id)
                 .bind(patient.to_string())
@@ -939,7 +940,7 @@ impl Store {
     ) -> Result<String> {
         let id = uuid::Uuid::now_v7().to_string();
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query(
                 "INSERT INTO messages (id, enrolment_id, patient_id, establishment_id, from_patient, author, body, at_ms) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

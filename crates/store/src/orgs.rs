@@ -3,6 +3,7 @@
 use domain::{EstablishmentId, TerritoryId, UnitId};
 
 use crate::macros::rows_to;
+use crate::tx::WritePool as _;
 use crate::tx::{AsTx, q};
 use crate::{Result, Store, StoreError};
 
@@ -409,7 +410,7 @@ impl Store {
         actor: &str,
     ) -> Result<()> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for c in changes {
                 apply_change(&mut tx.as_tx(), c, now_ms, actor).await?;
             }
@@ -421,7 +422,7 @@ impl Store {
     /// A unit's monitoring trigger: (programme, ADT event), if configured.
     pub async fn unit_monitoring(&self, unit: UnitId) -> Result<Option<(String, String)>> {
         on_pool!(self, read, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let row = q("SELECT monitoring_programme, monitoring_trigger FROM units WHERE id = $1")
                 .bind(unit.to_string())
                 .fetch_optional(&mut tx.as_tx())
@@ -439,7 +440,7 @@ impl Store {
         establishment: EstablishmentId,
     ) -> Result<Vec<(String, String)>> {
         on_pool!(self, read, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let rows = q("SELECT name, value FROM establishment_settings WHERE establishment_id = $1 ORDER BY name")
                 .bind(establishment.to_string())
                 .fetch_all(&mut tx.as_tx())
@@ -453,7 +454,7 @@ impl Store {
     /// Every establishment that sets integration setting `name`, with its value.
     pub async fn settings_named(&self, name: &str) -> Result<Vec<(EstablishmentId, String)>> {
         on_pool!(self, read, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let rows = q("SELECT establishment_id, value FROM establishment_settings WHERE name = $1 ORDER BY establishment_id")
                 .bind(name)
                 .fetch_all(&mut tx.as_tx())
@@ -489,7 +490,7 @@ impl Store {
         establishment: EstablishmentId,
     ) -> Result<Vec<String>> {
         on_pool!(self, read, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             Ok(q("SELECT programme_id FROM establishment_programmes WHERE establishment_id = $1 ORDER BY programme_id")
                 .bind(establishment.to_string())
                 .fetch_column(&mut tx.as_tx())

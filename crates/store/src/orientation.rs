@@ -12,6 +12,7 @@ use crate::audit::NewAudit;
 use crate::macros::rows_to;
 use crate::orgs::parse_id;
 use crate::tx::AsTx;
+use crate::tx::WritePool as _;
 use crate::{Result, Store, StoreError};
 
 /// A request to create.
@@ -208,7 +209,7 @@ impl Store {
         let oid = OrientationId::new();
         let id = oid.to_string();
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query(
                 "INSERT INTO orientation_requests (id, patient_id, territory_id, from_establishment_id, created_by, target, needs, wished_date, urgent, status, created_at_ms) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10)",
@@ -366,7 +367,7 @@ impl Store {
         let id = id.to_string();
         let id = id.as_str();
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let lock = sqlx::query(
                 "UPDATE orientation_requests SET status = status WHERE id = $1 AND status = $2",
             )

@@ -5,6 +5,7 @@
 //! message a no-op.
 
 use crate::macros::rows_to;
+use crate::tx::WritePool as _;
 use crate::tx::{AsTx, Tx, q};
 use crate::{Engine, Result, Store, StoreError};
 
@@ -117,7 +118,7 @@ impl Store {
     /// Enqueues a message on its own (for changes that have no other write).
     pub async fn enqueue(&self, m: &NewMessage, now_ms: i64) -> Result<bool> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let new = crate::outbox::enqueue_in(&mut tx.as_tx(), m, now_ms).await?;
             tx.commit().await?;
             Ok(new)
@@ -188,7 +189,7 @@ impl Store {
     ) -> Result<bool> {
         on_pool!(self, write, |pool| {
             use sqlx::Row;
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let Some(r) = sqlx::query("UPDATE outbox SET attempts = attempts + 1, claimed_until_ms = NULL, last_error = $1 \
                  WHERE id = $2 AND dead_at_ms IS NULL AND delivered_at_ms IS NULL RETURNING attempts")
                 .bind(error)
@@ -306,7 +307,7 @@ impl Store {
     /// `failed` and the reason, then the message leaves. Only a dead letter.
     pub async fn outbox_discard(&self, id: &str) -> Result<()> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             q("UPDATE document_recipients SET state = 'failed', \
                detail = (SELECT o.last_error FROM outbox o WHERE o.idempotency_key = document_recipients.outbox_key), \
                updated_at_ms = (SELECT o.dead_at_ms FROM outbox o WHERE o.idempotency_key = document_recipients.outbox_key), \

@@ -12,6 +12,7 @@ use jiff::civil::Date;
 use crate::audit::NewAudit;
 use crate::macros::rows_to;
 use crate::orgs::parse_id;
+use crate::tx::WritePool as _;
 use crate::tx::{AsTx, Tx, q};
 use crate::{Conflict, Result, Store, StoreError};
 
@@ -519,7 +520,7 @@ impl Store {
             return Err(StoreError::Conflict(Conflict::AlreadyMerged));
         }
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             crate::patients::merge(&mut tx.as_tx(), survivor, merged, now_ms).await?;
             crate::audit::append_audit(&mut tx.as_tx(), &audit_for(who, merged, "merge", now_ms))
                 .await?;

@@ -9,6 +9,7 @@
 
 use std::path::Path;
 
+use crate::tx::WritePool as _;
 use crate::tx::{AsTx, q};
 use crate::{Backend, Engine, Result, Store, StoreError};
 
@@ -136,7 +137,7 @@ impl Store {
     /// rows (each statement); returns how many rows left.
     pub async fn prune_batch(&self, kind: Prunable, before_ms: i64, limit: i64) -> Result<u64> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let mut n = 0u64;
             for sql in kind.statements() {
                 let removed = q(sql)

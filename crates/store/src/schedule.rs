@@ -13,6 +13,7 @@ use crate::macros::rows_to;
 use crate::orgs::parse_id;
 use crate::outbox::NewMessage;
 use crate::tx::AsTx;
+use crate::tx::WritePool as _;
 use crate::{Result, Store, StoreError};
 
 db_row! {
@@ -89,7 +90,7 @@ impl Store {
         openings: &[Opening],
     ) -> Result<()> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query(
                 "DELETE FROM openings WHERE practitioner_id = $1 AND establishment_id = $2",
             )
@@ -129,7 +130,7 @@ impl Store {
     ) -> Result<String> {
         let id = uuid::Uuid::now_v7().to_string();
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             crate::tx::q("INSERT INTO absences (id, practitioner_id, establishment_id, first_day, last_day, reason, created_by, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
                 .bind(&id)
                 .bind(practitioner.to_string())
@@ -153,7 +154,7 @@ impl Store {
         establishment: EstablishmentId,
     ) -> Result<Vec<(String, domain::schedule::Absence)>> {
         on_pool!(self, read, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let rows = crate::tx::q("SELECT id, first_day, last_day, reason FROM absences WHERE practitioner_id = $1 AND establishment_id = $2 ORDER BY first_day, id")
                 .bind(practitioner.to_string())
                 .bind(establishment.to_string())
@@ -186,7 +187,7 @@ impl Store {
         establishment: EstablishmentId,
     ) -> Result<bool> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let n = crate::tx::q("DELETE FROM absences WHERE id = $1 AND practitioner_id = $2 AND establishment_id = $3")
                 .bind(id)
                 .bind(practitioner.to_string())
@@ -209,7 +210,7 @@ impl Store {
     ) -> Result<String> {
         let id = uuid::Uuid::now_v7().to_string();
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             crate::tx::q("INSERT INTO extra_openings (id, practitioner_id, establishment_id, day, start_min, end_min, slot_minutes, mode, created_by, created_at_ms) \
                           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
                 .bind(&id)
@@ -236,7 +237,7 @@ impl Store {
         establishment: EstablishmentId,
     ) -> Result<Vec<(String, domain::schedule::ExtraOpening)>> {
         on_pool!(self, read, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let rows = crate::tx::q("SELECT id, day, start_min, end_min, slot_minutes, mode FROM extra_openings \
                                      WHERE practitioner_id = $1 AND establishment_id = $2 ORDER BY day, start_min, id")
                 .bind(practitioner.to_string())
@@ -278,7 +279,7 @@ impl Store {
         establishment: EstablishmentId,
     ) -> Result<bool> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let n = crate::tx::q("DELETE FROM extra_openings WHERE id = $1 AND practitioner_id = $2 AND establishment_id = $3")
                 .bind(id)
                 .bind(practitioner.to_string())
@@ -363,7 +364,7 @@ impl Store {
         let id = id.to_string();
         let id = id.as_str();
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query(
                 "INSERT INTO appointments (id, practitioner_id, establishment_id, patient_id, start_ms, end_ms, mode, status, booked_by, created_at_ms) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, 'booked', $8, $9)",
@@ -476,7 +477,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<bool> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let r = sqlx::query(
                 "UPDATE appointments SET status = 'cancelled', cancelled_at_ms = $1, cancel_reason = $2 WHERE id = $3 AND status = 'booked'",
             )

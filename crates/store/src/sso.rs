@@ -6,6 +6,7 @@
 use domain::UserId;
 
 use crate::orgs::parse_id;
+use crate::tx::WritePool as _;
 use crate::tx::{AsTx, q};
 use crate::{Result, Store, StoreError};
 
@@ -31,7 +32,7 @@ impl Store {
     /// Records a login under way, keyed by its state's hash.
     pub async fn begin_oidc_login(&self, state_hash: &str, l: &PendingLogin) -> Result<()> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             q("INSERT INTO oidc_logins (state_hash, browser_hash, provider, nonce, verifier, expires_at_ms, link_user) VALUES ($1, $2, $3, $4, $5, $6, $7)")
                 .bind(state_hash)
                 .bind(&l.browser_hash)
@@ -60,7 +61,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<Option<PendingLogin>> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let row = q("DELETE FROM oidc_logins WHERE state_hash = $1 RETURNING browser_hash, provider, nonce, verifier, expires_at_ms, link_user")
                 .bind(state_hash)
                 .fetch_optional(&mut tx.as_tx())
@@ -86,7 +87,7 @@ impl Store {
     /// The account a provider's subject is linked to, if any.
     pub async fn oidc_identity(&self, provider: &str, subject: &str) -> Result<Option<UserId>> {
         let id: Option<String> = on_pool!(self, read, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             q("SELECT user_id FROM oidc_identities WHERE provider = $1 AND subject = $2")
                 .bind(provider)
                 .bind(subject)
@@ -110,7 +111,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<()> {
         let inserted = on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let n = q("INSERT INTO oidc_identities (provider, subject, user_id, created_by, created_at_ms) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING")
                 .bind(provider)
                 .bind(subject)
@@ -140,7 +141,7 @@ impl Store {
         expires_at_ms: i64,
     ) -> Result<()> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             q("INSERT INTO oidc_sessions (session_hash, provider, id_token, expires_at_ms) VALUES ($1, $2, $3, $4)")
                 .bind(session_hash)
                 .bind(provider)
@@ -160,7 +161,7 @@ impl Store {
     /// Takes (once) the provider and ID token of a session opened by OIDC.
     pub async fn take_oidc_session(&self, session_hash: &str) -> Result<Option<(String, String)>> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let row =
                 q("DELETE FROM oidc_sessions WHERE session_hash = $1 RETURNING provider, id_token")
                     .bind(session_hash)
@@ -177,7 +178,7 @@ impl Store {
     /// The active professional whose RPPS is `rpps`, if exactly one.
     pub async fn professional_by_rpps(&self, rpps: &str) -> Result<Option<UserId>> {
         let ids: Vec<String> = on_pool!(self, read, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             q("SELECT id FROM users WHERE rpps = $1 AND kind = 'professional' AND active = $2")
                 .bind(rpps)
                 .bind(true)
@@ -208,7 +209,7 @@ impl Store {
     /// Sets an API client's keys and allowed scopes.
     pub async fn set_client_keys(&self, client: domain::ApiClientId, k: &ClientKeys) -> Result<()> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let n = q("UPDATE api_clients SET jwks = $1, jwks_url = $2, scopes = $3 WHERE id = $4")
                 .bind(k.jwks.as_deref())
                 .bind(k.jwks_url.as_deref())
@@ -227,7 +228,7 @@ impl Store {
     /// An API client's keys and allowed scopes.
     pub async fn client_keys(&self, client: domain::ApiClientId) -> Result<ClientKeys> {
         on_pool!(self, read, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let r = q("SELECT jwks, jwks_url, scopes FROM api_clients WHERE id = $1")
                 .bind(client.to_string())
                 .fetch_optional(&mut tx.as_tx())
@@ -251,7 +252,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<bool> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             q("DELETE FROM client_assertions WHERE expires_at_ms <= $1")
                 .bind(now_ms)
                 .execute(&mut tx.as_tx())

@@ -52,6 +52,44 @@ impl AsTx for sqlx::Transaction<'_, Postgres> {
     }
 }
 
+/// A write pool of either backend, beginning transactions. On SQLite a write
+/// transaction takes the write lock at once (`BEGIN IMMEDIATE`): a deferred
+/// one that read first would fail without waiting (its snapshot stale) when
+/// another process — an operator's `parcours` command while the server runs
+/// — wrote in between; immediate, it waits its turn (the busy timeout).
+pub(crate) trait WritePool {
+    /// The backend.
+    type Db: sqlx::Database;
+    /// Begins a write transaction.
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>>
+    + Send
+    + '_;
+}
+
+impl WritePool for sqlx::SqlitePool {
+    type Db = Sqlite;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, Sqlite>, sqlx::Error>>
+    + Send
+    + '_ {
+        self.begin_with("BEGIN IMMEDIATE")
+    }
+}
+
+impl WritePool for sqlx::PgPool {
+    type Db = Postgres;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, Postgres>, sqlx::Error>>
+    + Send
+    + '_ {
+        self.begin()
+    }
+}
+
 /// A pooled connection outside any transaction, for reads that need none
 /// (no BEGIN and ROLLBACK around a few SELECTs).
 impl AsTx for sqlx::pool::PoolConnection<Sqlite> {

@@ -9,6 +9,7 @@ use domain::{ApiClientId, EstablishmentId, PatientId, TerritoryId, UserId};
 
 use crate::macros::rows_to;
 use crate::orgs::parse_id;
+use crate::tx::WritePool as _;
 use crate::{Result, Store, StoreError};
 
 /// Professional or patient.
@@ -328,7 +329,7 @@ impl Store {
         };
         on_pool!(self, write, |pool| {
             use sqlx::Row;
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let rows = sqlx::query(select).fetch_all(&mut *tx).await?;
             let mut done = 0;
             for r in rows {
@@ -370,7 +371,7 @@ impl Store {
     pub async fn create_user(&self, u: &NewUser, now_ms: i64) -> Result<UserId> {
         let id = UserId::new();
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query(
                 "INSERT INTO users (id, username, display_name, kind, password_hash, totp_secret, rpps, profession, patient_id, created_at_ms) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -536,7 +537,7 @@ impl Store {
     ) -> Result<Option<i64>> {
         on_pool!(self, write, |pool| {
             use sqlx::Row;
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let row = sqlx::query("UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins")
                 .bind(user.to_string())
                 .fetch_one(&mut *tx)
@@ -617,7 +618,7 @@ impl Store {
     /// after the second factor, so a token seen before it is worthless (fixation).
     pub async fn upgrade_session(&self, old_hash: &str, new: &Session, now_ms: i64) -> Result<()> {
         on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let r = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
                 .bind(old_hash)
                 .execute(&mut *tx)
