@@ -234,7 +234,7 @@ pub fn parse_span(text: &str) -> Result<Option<i64>, BadSpan> {
 }
 
 impl Retention {
-    /// Each setting's name and value, for checks and for the pruning job.
+    /// Each duration setting's name and value, for the checks at load.
     fn spans(&self) -> [(&'static str, &str); 6] {
         [
             ("retention.hl7_messages", &self.hl7_messages),
@@ -415,6 +415,22 @@ impl Config {
             ("PARCOURS_LISTEN", &mut self.listen),
             ("PARCOURS_MLLP_LISTEN", &mut self.mllp_listen),
             ("PARCOURS_SMTP_FROM", &mut self.smtp_from),
+            ("PARCOURS_LOG_FORMAT", &mut self.log_format),
+            (
+                "PARCOURS_RETENTION_HL7_MESSAGES",
+                &mut self.retention.hl7_messages,
+            ),
+            (
+                "PARCOURS_RETENTION_HL7_ERRORS",
+                &mut self.retention.hl7_errors,
+            ),
+            (
+                "PARCOURS_RETENTION_OUTBOX_DELIVERED",
+                &mut self.retention.outbox_delivered,
+            ),
+            ("PARCOURS_RETENTION_EXPIRED", &mut self.retention.expired),
+            ("PARCOURS_RETENTION_AUDIT", &mut self.retention.audit),
+            ("PARCOURS_RETENTION_EVERY", &mut self.retention.every),
         ] {
             if let Some(v) = text(name) {
                 *slot = v;
@@ -442,6 +458,8 @@ impl Config {
                 &mut self.payment_webhook_secret,
             ),
             ("PARCOURS_MLLP_TLS_LISTEN", &mut self.mllp_tls_listen),
+            ("PARCOURS_METRICS_TOKEN", &mut self.metrics_token),
+            ("PARCOURS_METRICS_LISTEN", &mut self.metrics_listen),
         ] {
             if let Some(v) = text(name) {
                 *slot = Some(v);
@@ -466,6 +484,10 @@ impl Config {
         }
         for (name, slot) in [
             ("PARCOURS_PROGRAMMES_DIR", &mut self.programmes_dir),
+            (
+                "PARCOURS_AUDIT_ARCHIVE_DIR",
+                &mut self.retention.audit_archive_dir,
+            ),
             ("PARCOURS_SMTP_CA", &mut self.smtp_ca),
             ("PARCOURS_SMTP_CERT", &mut self.smtp_cert),
             ("PARCOURS_SMTP_KEY", &mut self.smtp_key),
@@ -525,34 +547,15 @@ impl Config {
         Ok(())
     }
 
-    /// Retention, metrics and logs from the environment; every duration is
-    /// checked (file or environment), a bad one names its setting.
+    /// The retention batch from the environment, then the operations
+    /// settings checked whatever their source (file or environment): every
+    /// duration, the batch, the log format; a bad one names its setting.
     fn overlay_operations(
         &mut self,
         text: &dyn Fn(&str) -> Option<String>,
     ) -> Result<(), ConfigError> {
-        let r = &mut self.retention;
-        for (name, slot) in [
-            ("PARCOURS_RETENTION_HL7_MESSAGES", &mut r.hl7_messages),
-            ("PARCOURS_RETENTION_HL7_ERRORS", &mut r.hl7_errors),
-            (
-                "PARCOURS_RETENTION_OUTBOX_DELIVERED",
-                &mut r.outbox_delivered,
-            ),
-            ("PARCOURS_RETENTION_EXPIRED", &mut r.expired),
-            ("PARCOURS_RETENTION_AUDIT", &mut r.audit),
-            ("PARCOURS_RETENTION_EVERY", &mut r.every),
-            ("PARCOURS_LOG_FORMAT", &mut self.log_format),
-        ] {
-            if let Some(v) = text(name) {
-                *slot = v;
-            }
-        }
-        if let Some(v) = text("PARCOURS_AUDIT_ARCHIVE_DIR") {
-            r.audit_archive_dir = Some(PathBuf::from(v));
-        }
         if let Some(v) = text("PARCOURS_RETENTION_BATCH") {
-            r.batch = v.parse().map_err(|_| ConfigError::Env {
+            self.retention.batch = v.parse().map_err(|_| ConfigError::Env {
                 name: "PARCOURS_RETENTION_BATCH",
                 value: v,
             })?;
@@ -563,12 +566,6 @@ impl Config {
                 value: self.retention.batch.to_string(),
                 expected: "de 1 à 100000 lignes",
             });
-        }
-        if let Some(v) = text("PARCOURS_METRICS_TOKEN") {
-            self.metrics_token = Some(v);
-        }
-        if let Some(v) = text("PARCOURS_METRICS_LISTEN") {
-            self.metrics_listen = Some(v);
         }
         for (name, value) in self.retention.spans() {
             if parse_span(value).is_err() || (name == "retention.every" && value.trim() == "off") {
