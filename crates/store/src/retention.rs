@@ -239,12 +239,12 @@ impl Store {
         }
     }
 
-    /// SQLite only: makes the file give its free pages back on demand
-    /// (`auto_vacuum = INCREMENTAL`). A new database takes the setting at
-    /// once; an existing one needs a full `VACUUM`, done here once (it
-    /// rewrites the file: seconds for a small database, longer for a large
-    /// one, which is why it is logged by the caller). Returns whether the file
-    /// was rewritten.
+    /// SQLite only: makes a file made before incremental vacuum give its free
+    /// pages back on demand (`auto_vacuum = INCREMENTAL`; a new file has it
+    /// from `connect`). The setting takes effect through a full `VACUUM`,
+    /// done here once (it rewrites the file: seconds for a small database,
+    /// longer for a large one, which is why it is logged by the caller).
+    /// Returns whether the file was rewritten.
     pub async fn enable_incremental_vacuum(&self) -> Result<bool> {
         use sqlx::Row;
         let Backend::Sqlite { write, .. } = &self.backend else {
@@ -257,16 +257,9 @@ impl Store {
         if mode == 2 {
             return Ok(false);
         }
-        let tables: i64 = sqlx::query("SELECT count(*) FROM sqlite_master")
-            .fetch_one(write)
-            .await?
-            .try_get(0)?;
         sqlx::query("PRAGMA auto_vacuum = INCREMENTAL")
             .execute(write)
             .await?;
-        if tables == 0 {
-            return Ok(false);
-        }
         sqlx::query("VACUUM").execute(write).await?;
         Ok(true)
     }
