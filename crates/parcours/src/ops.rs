@@ -198,7 +198,7 @@ pub async fn prune(config: &Config) -> anyhow::Result<()> {
     );
     let report = server::services::retention::prune(state.ctx())
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(anyhow::Error::new)?;
     for (kind, n) in &report.removed {
         println!("{} : {n} supprimé(s)", kind.name());
     }
@@ -287,9 +287,7 @@ pub async fn audit_export(
         bail!("{} existe déjà", file.display());
     }
     let store = open_store(config).await?;
-    let sha = server::services::retention::export(&store, from, through, file)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let sha = server::services::retention::export(&store, from, through, file).await?;
     store.close().await;
     println!(
         "Entrées {from}..{through} écrites dans {} (SHA-256 {sha}).",

@@ -1140,6 +1140,13 @@ async fn prune_cuts_the_audit_trail_and_verify_proves_the_cut_and_its_archive() 
             &env,
         );
         assert_eq!(o.status.code(), Some(2), "{backend}");
+        // The reason is given, and no partial file is left behind.
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("absente"),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(!out.exists() && !archives.join("export.jsonl.partiel").exists());
         let o = parcours(
             &db,
             &[

@@ -205,21 +205,40 @@ impl From<Archived> for AuditEntry {
 }
 
 /// Writes entries `from..=through` to `file` (JSON lines; written to a
-/// temporary name, synced, then renamed), returns its SHA-256. Every entry of
-/// the range must be there.
+/// temporary name, synced, then renamed; the temporary file removed when the
+/// export fails), returns its SHA-256. Every entry of the range must be there.
 pub async fn export(
     store: &store::Store,
     from: i64,
     through: i64,
     file: &Path,
-) -> Result<String, AppError> {
-    const PAGE: i64 = 5_000;
+) -> anyhow::Result<String> {
     if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| io_error(dir, &e))?;
     }
     let tmp = PathBuf::from(format!("{}.partiel", file.display()));
+    match write_range(store, from, through, &tmp).await {
+        Ok(sha) => {
+            std::fs::rename(&tmp, file).map_err(|e| io_error(file, &e))?;
+            Ok(sha)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Writes entries `from..=through` to `tmp` and syncs it; its SHA-256.
+async fn write_range(
+    store: &store::Store,
+    from: i64,
+    through: i64,
+    tmp: &Path,
+) -> anyhow::Result<String> {
+    const PAGE: i64 = 5_000;
     let mut out =
-        std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(|e| io_error(&tmp, &e))?);
+        std::io::BufWriter::new(std::fs::File::create(tmp).map_err(|e| io_error(tmp, &e))?);
     let mut hasher = Sha256::new();
     let mut next = from;
     while next <= through {
@@ -231,32 +250,28 @@ pub async fn export(
         }
         for e in page {
             if e.seq != next {
-                return Err(AppError::Internal(anyhow::anyhow!(
+                anyhow::bail!(
                     "export du journal d'audit : entrée {next} absente (trouvé {})",
                     e.seq
-                )));
+                );
             }
-            let mut line =
-                serde_json::to_vec(&Archived::from(e)).map_err(|e| AppError::Internal(e.into()))?;
+            let mut line = serde_json::to_vec(&Archived::from(e))?;
             line.push(b'\n');
             hasher.update(&line);
-            out.write_all(&line).map_err(|e| io_error(&tmp, &e))?;
+            out.write_all(&line).map_err(|e| io_error(tmp, &e))?;
             next += 1;
         }
     }
     if next != through + 1 {
-        return Err(AppError::Internal(anyhow::anyhow!(
-            "export du journal d'audit : entrées {next}..{through} absentes"
-        )));
+        anyhow::bail!("export du journal d'audit : entrées {next}..{through} absentes");
     }
-    let f = out.into_inner().map_err(|e| io_error(&tmp, e.error()))?;
-    f.sync_all().map_err(|e| io_error(&tmp, &e))?;
-    std::fs::rename(&tmp, file).map_err(|e| io_error(file, &e))?;
+    let f = out.into_inner().map_err(|e| io_error(tmp, e.error()))?;
+    f.sync_all().map_err(|e| io_error(tmp, &e))?;
     Ok(hex::encode(hasher.finalize()))
 }
 
-fn io_error(path: &Path, e: &std::io::Error) -> AppError {
-    AppError::Internal(anyhow::anyhow!("{} : {e}", path.display()))
+fn io_error(path: &Path, e: &std::io::Error) -> anyhow::Error {
+    anyhow::anyhow!("{} : {e}", path.display())
 }
 
 /// What checking an archive found.
