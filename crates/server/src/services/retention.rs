@@ -148,9 +148,10 @@ pub fn archive_name(from: i64, through: i64) -> String {
     format!("audit-{from:012}-{through:012}.jsonl")
 }
 
-/// One archived entry, as a line of the archive.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One archived entry, as a line of the archive: the entry's own fields
+/// (serde's remote derive: the domain does not depend on serde).
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "AuditEntry", deny_unknown_fields)]
 struct Archived {
     seq: i64,
     at_ms: i64,
@@ -164,44 +165,6 @@ struct Archived {
     outcome: String,
     prev_hash: String,
     hash: String,
-}
-
-impl From<AuditEntry> for Archived {
-    fn from(e: AuditEntry) -> Self {
-        Archived {
-            seq: e.seq,
-            at_ms: e.at_ms,
-            actor_kind: e.actor_kind,
-            actor_id: e.actor_id,
-            role: e.role,
-            establishment: e.establishment,
-            patient: e.patient,
-            action: e.action,
-            resource: e.resource,
-            outcome: e.outcome,
-            prev_hash: e.prev_hash,
-            hash: e.hash,
-        }
-    }
-}
-
-impl From<Archived> for AuditEntry {
-    fn from(a: Archived) -> Self {
-        AuditEntry {
-            seq: a.seq,
-            at_ms: a.at_ms,
-            actor_kind: a.actor_kind,
-            actor_id: a.actor_id,
-            role: a.role,
-            establishment: a.establishment,
-            patient: a.patient,
-            action: a.action,
-            resource: a.resource,
-            outcome: a.outcome,
-            prev_hash: a.prev_hash,
-            hash: a.hash,
-        }
-    }
 }
 
 /// Writes entries `from..=through` to `file` (JSON lines; written to a
@@ -255,7 +218,8 @@ async fn write_range(
                     e.seq
                 );
             }
-            let mut line = serde_json::to_vec(&Archived::from(e))?;
+            let mut line = Vec::new();
+            Archived::serialize(&e, &mut serde_json::Serializer::new(&mut line))?;
             line.push(b'\n');
             hasher.update(&line);
             out.write_all(&line).map_err(|e| io_error(tmp, &e))?;
@@ -308,9 +272,11 @@ pub fn verify_archive(file: &Path, checkpoints: &[Checkpoint]) -> Result<Archive
         if line.is_empty() {
             continue;
         }
-        let a: Archived =
-            serde_json::from_slice(line).map_err(|e| format!("{name}, ligne {} : {e}", n + 1))?;
-        entries.push(AuditEntry::from(a));
+        let mut de = serde_json::Deserializer::from_slice(line);
+        let entry = Archived::deserialize(&mut de)
+            .and_then(|e| de.end().map(|()| e))
+            .map_err(|e| format!("{name}, ligne {} : {e}", n + 1))?;
+        entries.push(entry);
     }
     let prev = match i.checked_sub(1).and_then(|p| checkpoints.get(p)) {
         Some(p) => p.through_hash.clone(),
