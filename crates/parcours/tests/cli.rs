@@ -1166,6 +1166,37 @@ async fn prune_cuts_the_audit_trail_and_verify_proves_the_cut_and_its_archive() 
     }
 }
 
+/// `count` notices of the instance whose only attempt failed (`why`): dead
+/// letters, due in a year so that a running worker leaves them; their ids.
+async fn dead_letters(db: &str, prefix: &str, count: usize, why: &str) -> Vec<String> {
+    let s = store::Store::connect(db).await.unwrap();
+    let once = store::outbox::RetryPolicy {
+        max_attempts: 1,
+        ..Default::default()
+    };
+    let mut ids = Vec::new();
+    for i in 0..count {
+        let key = format!("{prefix}-{i}");
+        s.enqueue(
+            &store::outbox::NewMessage {
+                idempotency_key: key.clone(),
+                topic: "notify".into(),
+                destination: "portail:x".into(),
+                payload: "Bonjour".into(),
+                establishment: None,
+            },
+            4_000_000_000_000,
+        )
+        .await
+        .unwrap();
+        let id = s.outbox_message(&key).await.unwrap().unwrap().id;
+        assert!(s.outbox_failed(&id, why, 1, &once).await.unwrap());
+        ids.push(id);
+    }
+    s.close().await;
+    ids
+}
+
 #[tokio::test]
 async fn outbox_dead_letters_from_the_command_line() {
     let db = store::testing::fresh_sqlite_url();
@@ -1175,34 +1206,7 @@ async fn outbox_dead_letters_from_the_command_line() {
             .success()
     );
     // Two messages of the instance whose only attempt failed.
-    let s = store::Store::connect(&db).await.unwrap();
-    let once = store::outbox::RetryPolicy {
-        max_attempts: 1,
-        ..Default::default()
-    };
-    let mut ids = Vec::new();
-    for key in ["cli-dead-1", "cli-dead-2"] {
-        s.enqueue(
-            &store::outbox::NewMessage {
-                idempotency_key: key.into(),
-                topic: "hl7.oru".into(),
-                destination: "mllp://127.0.0.1:9".into(),
-                payload: "MSH|".into(),
-                establishment: None,
-            },
-            0,
-        )
-        .await
-        .unwrap();
-        let id = s.outbox_message(key).await.unwrap().unwrap().id;
-        assert!(
-            s.outbox_failed(&id, "connexion refusée", 1, &once)
-                .await
-                .unwrap()
-        );
-        ids.push(id);
-    }
-    s.close().await;
+    let ids = dead_letters(&db, "cli-dead", 2, "connexion refusée").await;
     let o = parcours(&db, &["outbox", "dead"], &[]);
     assert!(o.status.success());
     let listed = stdout(&o);
@@ -1252,32 +1256,7 @@ async fn commands_that_write_while_the_server_ingests_lose_no_message() {
                 .success()
         );
         // Dead letters for an operator to revive while the intake runs.
-        let s = store::Store::connect(&db).await.unwrap();
-        let once = store::outbox::RetryPolicy {
-            max_attempts: 1,
-            ..Default::default()
-        };
-        let mut ids = Vec::new();
-        for i in 0..12 {
-            let key = format!("revive-{i}");
-            s.enqueue(
-                &store::outbox::NewMessage {
-                    idempotency_key: key.clone(),
-                    topic: "notify".into(),
-                    destination: "portail:x".into(),
-                    payload: "Bonjour".into(),
-                    establishment: None,
-                },
-                // Due in a year: the worker leaves them until revived.
-                4_000_000_000_000,
-            )
-            .await
-            .unwrap();
-            let id = s.outbox_message(&key).await.unwrap().unwrap().id;
-            assert!(s.outbox_failed(&id, "refusé", 1, &once).await.unwrap());
-            ids.push(id);
-        }
-        s.close().await;
+        let ids = dead_letters(&db, "revive", 12, "refusé").await;
         let (child, _, addr, logs) = start_logging_server(&db, &[("PARCOURS_LOG", "warn")]);
         let mut child = KillOnDrop(child);
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -70,6 +70,14 @@ fn metrics_value(text: &str, series: &str) -> Option<f64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// The metrics as `/metrics` would render them now.
+async fn rendered(app: &TestApp) -> String {
+    app.state
+        .metrics
+        .render(&app.store, app.clock.now_ms())
+        .await
+}
+
 async fn scrape(app: &TestApp, token: Option<&str>) -> Resp {
     let mut r = app.http.get(app.url("/metrics"));
     if let Some(t) = token {
@@ -347,11 +355,7 @@ async fn retention_prunes_each_kind_in_batches_and_keeps_what_is_still_needed() 
         assert!(after.checked >= audit_before.checked);
         assert_eq!(after.cut_through, 0);
         // Counted for the operator.
-        let m = app
-            .state
-            .metrics
-            .render(&app.store, app.clock.now_ms())
-            .await;
+        let m = rendered(&app).await;
         assert_eq!(
             metrics_value(
                 &m,
@@ -502,11 +506,7 @@ async fn the_audit_trail_keeps_its_proof_when_old_entries_leave() {
             "{backend}"
         );
         assert_eq!(r.audit_removed, u64::try_from(old).unwrap());
-        let m = app
-            .state
-            .metrics
-            .render(&app.store, app.clock.now_ms())
-            .await;
+        let m = rendered(&app).await;
         assert_eq!(
             metrics_value(
                 &m,
