@@ -227,6 +227,20 @@ pub struct ApiActor {
     pub actor: Actor,
 }
 
+/// The token of an `Authorization: Bearer …` header (the scheme in either
+/// case, the token trimmed), if that is what it holds.
+pub(crate) fn bearer(header: &axum::http::HeaderValue) -> Option<&str> {
+    header
+        .to_str()
+        .ok()
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
 impl FromRequestParts<AppState> for ApiActor {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
@@ -235,18 +249,9 @@ impl FromRequestParts<AppState> for ApiActor {
                 "jeton d'accès requis (Authorization: Bearer …, voir POST /oauth/token)".into(),
             )
         })?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                AppError::Unauthenticated("en-tête Authorization: schéma Bearer attendu".into())
-            })?;
+        let token = bearer(header).ok_or_else(|| {
+            AppError::Unauthenticated("en-tête Authorization: schéma Bearer attendu".into())
+        })?;
         let (client, scopes) = state
             .store
             .client_and_scopes_for_token(&token_hash(token), state.now_ms())

@@ -38,8 +38,7 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
     };
     let given = headers
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(crate::extract::bearer)
         .unwrap_or("");
     if !crate::auth::constant_time_eq(given, token) {
         return (

@@ -154,7 +154,7 @@ pub(crate) fn path_id<T: std::str::FromStr>(id: &str, what: &str) -> Result<T, A
 /// word (the page then fetches its fragment); `lagged` is sent when events
 /// were missed, so the page refreshes anyway.
 pub(crate) async fn push_live(
-    socket: axum::extract::ws::WebSocket,
+    mut socket: axum::extract::ws::WebSocket,
     state: AppState,
     kind: &'static str,
     mut events: tokio::sync::broadcast::Receiver<crate::live::LiveEvent>,
@@ -165,7 +165,6 @@ pub(crate) async fn push_live(
     use axum::extract::ws::Message;
     use tokio::sync::broadcast::error::RecvError;
     let _open = state.metrics.websocket(kind);
-    let mut socket = socket;
     let stopping = state.stopping();
     tokio::pin!(ended);
     tokio::pin!(stopping);
