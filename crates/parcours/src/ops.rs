@@ -100,7 +100,8 @@ pub async fn backup(config: &Config, file: &Path) -> anyhow::Result<()> {
 
 /// `parcours restore FILE`: into an empty database only (SQLite: a file that
 /// does not exist yet or has no table; PostgreSQL: a database without
-/// tables), then the migrations of this version and the audit trail checked.
+/// tables), then the migrations of this version and the audit trail checked
+/// (with the archives of the configured folder).
 pub async fn restore(config: &Config, file: &Path) -> anyhow::Result<bool> {
     if !file.is_file() {
         bail!("{} : fichier de sauvegarde introuvable", file.display());
@@ -168,23 +169,9 @@ pub async fn restore(config: &Config, file: &Path) -> anyhow::Result<bool> {
         .arg(file);
         pg_tool("pg_restore", c).await?;
     }
-    let s = open_store(config).await?;
-    let report = s.verify_audit().await?;
-    s.close().await;
     println!("Base restaurée depuis {}.", file.display());
-    match report.error {
-        None => {
-            println!(
-                "Journal d'audit intact : {} entrées vérifiées.",
-                report.checked
-            );
-            Ok(true)
-        }
-        Some(e) => {
-            println!("Journal d'audit ALTÉRÉ : {e}");
-            Ok(false)
-        }
-    }
+    // Migrated to this version and checked as `parcours audit verify` does.
+    audit_verify(config, None).await
 }
 
 /// `parcours prune`: one retention run now, as the timer would.
