@@ -48,7 +48,7 @@ impl PruneReport {
 }
 
 /// The cut-off of `kind` at `now_ms` under `config`, `None` when it is kept.
-pub fn cutoff(config: &Config, kind: Prunable, now_ms: i64) -> Option<i64> {
+fn cutoff(config: &Config, kind: Prunable, now_ms: i64) -> Option<i64> {
     let r = &config.retention;
     let keep = match kind {
         Prunable::Hl7Accepted => r.span_ms(&r.hl7_messages),
@@ -144,7 +144,7 @@ async fn cut_audit(ctx: Ctx<'_>, before_ms: i64) -> Result<Option<Checkpoint>, A
 }
 
 /// The archive file name of entries `from..=through`.
-pub fn archive_name(from: i64, through: i64) -> String {
+fn archive_name(from: i64, through: i64) -> String {
     format!("audit-{from:012}-{through:012}.jsonl")
 }
 
