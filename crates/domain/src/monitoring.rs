@@ -251,6 +251,118 @@ pub enum AlertStatus {
     Escalated,
     /// Closed with an outcome.
     Closed,
+    /// Raised while its item was muted for the patient: recorded and graded,
+    /// shown on the timeline, never queued.
+    Muted,
+}
+
+/// A muting of one questionnaire item's alerts for one enrolled patient: a
+/// chronic, known symptom (a grade-2 neuropathy) stops alerting for a while,
+/// but a worsening above what was muted alerts anyway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mute {
+    /// Id.
+    pub id: String,
+    /// The item (linkId).
+    pub item: String,
+    /// For a graded item, the highest grade muted: a higher grade alerts.
+    pub max_grade: Option<u8>,
+    /// The highest alert level muted (never urgent).
+    pub max_level: AlertLevel,
+    /// Why (shown to the team).
+    pub reason: String,
+    /// Start (Unix ms).
+    pub starts_at_ms: i64,
+    /// End (Unix ms, excluded): the muting ends by itself.
+    pub until_ms: i64,
+    /// When it was lifted by hand or recorded as ended.
+    pub ended_at_ms: Option<i64>,
+}
+
+/// Shortest muting, in days.
+pub const MUTE_MIN_DAYS: i64 = 7;
+/// Longest muting, in days (three months).
+pub const MUTE_MAX_DAYS: i64 = 92;
+
+/// Why a muting is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum MuteError {
+    /// Outside one week to three months.
+    #[error("une mise en sourdine dure d'une semaine à trois mois")]
+    Duration,
+    /// No reason given.
+    #[error("indiquez pourquoi ce symptôme est mis en sourdine")]
+    Reason,
+    /// Urgent alerts always reach the team.
+    #[error("une alerte urgente ne peut pas être mise en sourdine")]
+    Urgent,
+    /// A grade outside 1–4 (grade 5 is death).
+    #[error("le grade mis en sourdine va de 1 à 4")]
+    Grade,
+    /// This item raises no alert, or is already muted.
+    #[error("cet item ne peut pas être mis en sourdine (sans règle d'alerte, ou déjà en sourdine)")]
+    Item,
+}
+
+/// Checks a muting asked for `days` days.
+pub fn check_mute(
+    days: i64,
+    reason: &str,
+    max_level: AlertLevel,
+    max_grade: Option<u8>,
+) -> Result<(), MuteError> {
+    if !(MUTE_MIN_DAYS..=MUTE_MAX_DAYS).contains(&days) {
+        return Err(MuteError::Duration);
+    }
+    if reason.trim().is_empty() {
+        return Err(MuteError::Reason);
+    }
+    if max_level == AlertLevel::Urgent {
+        return Err(MuteError::Urgent);
+    }
+    if max_grade.is_some_and(|g| !(1..=4).contains(&g)) {
+        return Err(MuteError::Grade);
+    }
+    Ok(())
+}
+
+impl Mute {
+    /// Whether it mutes at `now_ms`: started, not past its end, not lifted.
+    pub fn active(&self, now_ms: i64) -> bool {
+        self.ended_at_ms.is_none() && self.starts_at_ms <= now_ms && now_ms < self.until_ms
+    }
+
+    /// Whether it mutes alert `t` raised by `answer` at `now_ms`: same item,
+    /// level at most the muted one, and for a graded answer a grade at most
+    /// the muted one. Anything worse alerts.
+    pub fn covers(&self, t: &Triggered, answer: Option<&AnswerValue>, now_ms: i64) -> bool {
+        if !self.active(now_ms) || t.item != self.item || t.level > self.max_level {
+            return false;
+        }
+        match (self.max_grade, answer) {
+            (Some(max), Some(AnswerValue::Grade(g))) => *g <= max,
+            (Some(_), _) => false,
+            (None, _) => true,
+        }
+    }
+}
+
+/// The muting that silences `t`, if any.
+pub fn muted_by<'a>(
+    mutes: &'a [Mute],
+    t: &Triggered,
+    answers: &[(String, AnswerValue)],
+    now_ms: i64,
+) -> Option<&'a Mute> {
+    let answer = answers.iter().find(|(i, _)| *i == t.item).map(|(_, v)| v);
+    mutes.iter().find(|m| m.covers(t, answer, now_ms))
+}
+
+/// The mutings past their end and not yet recorded as ended.
+pub fn expired(mutes: &[Mute], now_ms: i64) -> impl Iterator<Item = &Mute> {
+    mutes
+        .iter()
+        .filter(move |m| m.ended_at_ms.is_none() && now_ms >= m.until_ms)
 }
 
 /// A triage action.
@@ -596,6 +708,115 @@ pub fn enrolment_proposal(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const DAY: i64 = 24 * 3600 * 1000;
+
+    fn neuropathy(max_grade: Option<u8>) -> Mute {
+        Mute {
+            id: "m".into(),
+            item: "neuropathy".into(),
+            max_grade,
+            max_level: AlertLevel::Warning,
+            reason: "neuropathie connue".into(),
+            starts_at_ms: 0,
+            until_ms: 14 * DAY,
+            ended_at_ms: None,
+        }
+    }
+
+    fn hit(level: AlertLevel) -> Triggered {
+        Triggered {
+            level,
+            item: "neuropathy".into(),
+            reason: "grade".into(),
+            advice: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_mute_silences_its_grade_and_no_worse() {
+        let m = neuropathy(Some(2));
+        let g = |n| vec![("neuropathy".to_owned(), AnswerValue::Grade(n))];
+        let warn = hit(AlertLevel::Warning);
+        assert!(muted_by(std::slice::from_ref(&m), &warn, &g(2), DAY).is_some());
+        assert!(muted_by(std::slice::from_ref(&m), &warn, &g(1), DAY).is_some());
+        assert!(
+            muted_by(std::slice::from_ref(&m), &warn, &g(3), DAY).is_none(),
+            "a worse grade alerts"
+        );
+        assert!(
+            muted_by(
+                std::slice::from_ref(&m),
+                &hit(AlertLevel::Urgent),
+                &g(2),
+                DAY
+            )
+            .is_none(),
+            "a more serious level alerts"
+        );
+        let mut other = warn.clone();
+        other.item = "diarrhoea".into();
+        assert!(
+            !m.covers(&other, Some(&AnswerValue::Grade(2)), DAY),
+            "other item"
+        );
+        assert!(
+            !m.covers(&warn, Some(&AnswerValue::Grade(2)), 14 * DAY),
+            "ended by itself"
+        );
+        assert!(
+            !m.covers(&warn, Some(&AnswerValue::Grade(2)), -1),
+            "not started"
+        );
+        assert!(!m.covers(&warn, None, DAY), "a graded mute needs a grade");
+        let mut lifted = m.clone();
+        lifted.ended_at_ms = Some(DAY);
+        assert!(
+            !lifted.covers(&warn, Some(&AnswerValue::Grade(2)), DAY),
+            "lifted"
+        );
+        // Without a grade (a measure), the level decides.
+        let any = neuropathy(None);
+        assert!(any.covers(&warn, Some(&AnswerValue::Number(38.0)), DAY));
+        assert!(!any.covers(&hit(AlertLevel::Urgent), None, DAY));
+        assert_eq!(expired(&[m.clone(), lifted], 14 * DAY).count(), 1);
+        assert_eq!(expired(std::slice::from_ref(&m), 14 * DAY - 1).count(), 0);
+    }
+
+    #[test]
+    fn a_mute_lasts_one_week_to_three_months_with_a_reason() {
+        use AlertLevel::*;
+        assert_eq!(check_mute(7, "connu", Warning, Some(2)), Ok(()));
+        assert_eq!(check_mute(92, "connu", Info, None), Ok(()));
+        assert_eq!(
+            check_mute(6, "connu", Warning, None),
+            Err(MuteError::Duration)
+        );
+        assert_eq!(
+            check_mute(93, "connu", Warning, None),
+            Err(MuteError::Duration)
+        );
+        assert_eq!(check_mute(7, "  ", Warning, None), Err(MuteError::Reason));
+        assert_eq!(check_mute(7, "connu", Urgent, None), Err(MuteError::Urgent));
+        assert_eq!(
+            check_mute(7, "connu", Warning, Some(0)),
+            Err(MuteError::Grade)
+        );
+        assert_eq!(
+            check_mute(7, "connu", Warning, Some(5)),
+            Err(MuteError::Grade)
+        );
+    }
+
+    #[test]
+    fn a_muted_alert_takes_no_triage_step() {
+        assert_eq!(
+            triage(AlertStatus::Muted, &TriageAction::Take),
+            Err(TriageError::NotNow)
+        );
+        assert!(triage_steps(AlertStatus::Muted, Triager::Doctor).is_empty());
+        assert!(!overdue(AlertStatus::Muted, 0, i64::MAX / 2, 1));
+    }
 
     #[test]
     fn movements_propose_enrolments_where_configured() {

@@ -94,11 +94,11 @@ pub struct Slot {
     pub mode: Mode,
 }
 
-fn paris() -> TimeZone {
+pub(crate) fn paris() -> TimeZone {
     TimeZone::get("Europe/Paris").unwrap_or(TimeZone::UTC)
 }
 
-fn at(date: Date, minutes: i16, tz: &TimeZone) -> Option<i64> {
+pub(crate) fn at(date: Date, minutes: i16, tz: &TimeZone) -> Option<i64> {
     let t = Time::new(
         i8::try_from(minutes / 60).ok()?,
         i8::try_from(minutes % 60).ok()?,
