@@ -22,6 +22,7 @@ pub mod accounts;
 pub mod audit;
 pub mod beds;
 pub mod bundle;
+pub mod care_team;
 pub mod cluster;
 pub mod consultations;
 pub mod demographics;

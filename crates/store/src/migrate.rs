@@ -138,6 +138,11 @@ pub const SQLITE: &[Migration] = &[
         name: "operations",
         sql: include_str!("../migrations/sqlite/0024_operations.sql"),
     },
+    Migration {
+        version: 25,
+        name: "care_team",
+        sql: include_str!("../migrations/sqlite/0025_care_team.sql"),
+    },
 ];
 
 /// PostgreSQL migrations.
@@ -261,6 +266,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 24,
         name: "operations",
         sql: include_str!("../migrations/postgres/0024_operations.sql"),
+    },
+    Migration {
+        version: 25,
+        name: "care_team",
+        sql: include_str!("../migrations/postgres/0025_care_team.sql"),
     },
 ];
 

@@ -59,6 +59,8 @@ pub struct NewAlert {
     pub reason: String,
     /// What the patient was told.
     pub advice: String,
+    /// The muting that silences it (then recorded as muted, never queued).
+    pub mute: Option<String>,
 }
 
 db_row! {
@@ -83,6 +85,7 @@ fn status_code(s: AlertStatus) -> &'static str {
         AlertStatus::Taken => "taken",
         AlertStatus::Escalated => "escalated",
         AlertStatus::Closed => "closed",
+        AlertStatus::Muted => "muted",
     }
 }
 
@@ -93,6 +96,7 @@ pub fn status_from_code(c: &str) -> Option<AlertStatus> {
         AlertStatus::Taken,
         AlertStatus::Escalated,
         AlertStatus::Closed,
+        AlertStatus::Muted,
     ]
     .into_iter()
     .find(|s| status_code(*s) == c)
@@ -144,8 +148,8 @@ pub struct ResponseWrite<'a> {
     pub measures: &'a [(String, f64)],
     /// The alerts raised.
     pub alerts: &'a [NewAlert],
-    /// How long the alerts may wait.
-    pub sla_ms: i64,
+    /// When the alerts are due (their SLA counted in the team's hours).
+    pub due_at_ms: i64,
     /// The results for the hospital, sent with it.
     pub report: Option<&'a crate::outbox::NewMessage>,
     /// A device's measure: its source and time.
@@ -188,8 +192,9 @@ pub(crate) async fn insert_response(
     for a in r.alerts {
         let alert = AlertId::new();
         let id = alert.to_string();
-        q("INSERT INTO alerts (id, enrolment_id, patient_id, establishment_id, response_id, level, item, reason, advice, status, raised_at_ms, due_at_ms) \
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $11)")
+        let status = if a.mute.is_some() { "muted" } else { "open" };
+        q("INSERT INTO alerts (id, enrolment_id, patient_id, establishment_id, response_id, level, item, reason, advice, status, raised_at_ms, due_at_ms, mute_id) \
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)")
             .bind(&id)
             .bind(e.id.to_string())
             .bind(e.patient.to_string())
@@ -199,8 +204,10 @@ pub(crate) async fn insert_response(
             .bind(&a.item)
             .bind(&a.reason)
             .bind(&a.advice)
+            .bind(status)
             .bind(now_ms)
-            .bind(now_ms + r.sla_ms)
+            .bind(r.due_at_ms)
+            .bind(&a.mute)
             .execute(tx)
             .await?;
         q("INSERT INTO alert_events (id, alert_id, at_ms, actor, action, note) VALUES ($1, $2, $3, 'system', 'raised', $4)")
@@ -210,6 +217,18 @@ pub(crate) async fn insert_response(
             .bind(&a.reason)
             .execute(tx)
             .await?;
+        if let Some(mute) = &a.mute {
+            q(
+                "INSERT INTO alert_events (id, alert_id, at_ms, actor, action, note) \
+               SELECT $1, $2, $3, 'system', 'muted', reason FROM alert_mutes WHERE id = $4",
+            )
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(&id)
+            .bind(now_ms)
+            .bind(mute)
+            .execute(tx)
+            .await?;
+        }
         ids.push(alert);
     }
     let resource = match r.measured {
@@ -307,7 +326,7 @@ impl Store {
     }
 
     /// Records a response, its measures and the alerts it raised, in one transaction
-    /// (audited). Alerts are due `sla_ms` after now. A measure sent by a device
+    /// (audited). Alerts are due at `due_at_ms`. A measure sent by a device
     /// (`measured`) is dated when it was measured. Returns (response id, alert ids).
     pub async fn submit_response(
         &self,
@@ -325,10 +344,10 @@ impl Store {
         }
     }
 
-    /// The alerts of establishments not yet closed: most serious first, then oldest.
+    /// The alerts of establishments not yet closed (nor muted): most serious first, then oldest.
     pub async fn alert_queue(&self, establishment: EstablishmentId) -> Result<Vec<Alert>> {
         let sql = format!(
-            "SELECT {ALERT_COLUMNS} FROM alerts WHERE establishment_id = $1 AND status <> 'closed' ORDER BY raised_at_ms"
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE establishment_id = $1 AND status NOT IN ('closed', 'muted') ORDER BY raised_at_ms"
         );
         let mut list: Vec<Alert> = on_pool!(self, read, |pool| {
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
@@ -647,7 +666,7 @@ impl Store {
                 "SELECT e.programme_id, a.level, a.raised_at_ms, a.due_at_ms, \
                  (SELECT MIN(v.at_ms) FROM alert_events v WHERE v.alert_id = a.id AND v.action <> 'raised' AND v.actor <> 'system') AS handled_at_ms \
                  FROM alerts a JOIN enrolments e ON e.id = a.enrolment_id \
-                 WHERE a.establishment_id = $1 AND a.raised_at_ms >= $2",
+                 WHERE a.establishment_id = $1 AND a.raised_at_ms >= $2 AND a.status <> 'muted'",
             )
             .bind(establishment.to_string())
             .bind(since_ms)
@@ -804,7 +823,7 @@ impl Store {
         alert: &NewAlert,
         photo: Option<(&str, &[u8])>,
         author: &str,
-        sla_ms: i64,
+        due_at_ms: i64,
         who: &AuditActor,
         now_ms: i64,
     ) -> Result<AlertId> {
@@ -841,7 +860,7 @@ impl Store {
             .bind(&alert.reason)
             .bind(&alert.advice)
             .bind(now_ms)
-            .bind(now_ms + sla_ms)
+            .bind(due_at_ms)
             .bind(&attachment)
             .execute(&mut *tx)
             .await?;

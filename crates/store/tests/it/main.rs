@@ -11,6 +11,7 @@
 mod audit;
 mod beds;
 mod bundle;
+mod care_team;
 mod cluster;
 mod consultations;
 mod documents;

@@ -40,12 +40,14 @@ async fn responses_alerts_triage_and_escalation() {
             item: "fatigue".into(),
             reason: "grade 2".into(),
             advice: "".into(),
+            mute: None,
         };
         let urgent = NewAlert {
             level: AlertLevel::Urgent,
             item: "diarrhoea".into(),
             reason: "grade 3".into(),
             advice: "Appelez".into(),
+            mute: None,
         };
         let author = who();
         let (first, second, scale_weight) = (
@@ -59,7 +61,7 @@ async fn responses_alerts_triage_and_escalation() {
             answers_json,
             measures,
             alerts,
-            sla_ms: sla,
+            due_at_ms: NOW + sla,
             report: None,
             measured,
             who: &author,
@@ -278,6 +280,7 @@ async fn patient_alerts_with_a_photo_and_messages() {
             item: "rash".into(),
             reason: "Plaques rouges sur les bras".into(),
             advice: "".into(),
+            mute: None,
         };
         let id = s
             .raise_patient_alert(
@@ -285,7 +288,7 @@ async fn patient_alerts_with_a_photo_and_messages() {
                 &alert,
                 Some(("image/png", photo)),
                 "Paul Photo",
-                1000,
+                NOW + 1000,
                 &who(),
                 NOW,
             )

@@ -1,0 +1,46 @@
+-- The care team's side of remote monitoring: an item's alerts muted for one
+-- patient, the team's opening hours that SLAs count in, and the doctors'
+-- on-call rota that escalated alerts reach.
+
+CREATE TABLE alert_mutes (
+    id TEXT PRIMARY KEY,
+    enrolment_id TEXT NOT NULL REFERENCES enrolments(id),
+    patient_id TEXT NOT NULL REFERENCES patients(id),
+    item TEXT NOT NULL,
+    max_grade BIGINT,
+    max_level TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    starts_at_ms BIGINT NOT NULL,
+    until_ms BIGINT NOT NULL,
+    created_by TEXT NOT NULL,
+    ended_at_ms BIGINT,
+    ended_by TEXT,
+    end_note TEXT
+);
+CREATE INDEX alert_mutes_enrolment ON alert_mutes(enrolment_id, starts_at_ms);
+CREATE INDEX alert_mutes_running ON alert_mutes(until_ms) WHERE ended_at_ms IS NULL;
+-- The muting a muted alert was silenced by.
+ALTER TABLE alerts ADD COLUMN mute_id TEXT REFERENCES alert_mutes(id);
+
+CREATE TABLE team_hours (
+    establishment_id TEXT NOT NULL REFERENCES establishments(id),
+    weekday BIGINT NOT NULL,
+    start_min BIGINT NOT NULL,
+    end_min BIGINT NOT NULL,
+    PRIMARY KEY (establishment_id, weekday, start_min)
+);
+CREATE TABLE team_calendars (
+    establishment_id TEXT PRIMARY KEY REFERENCES establishments(id),
+    alsace_moselle BOOLEAN NOT NULL DEFAULT FALSE
+);
+
+CREATE TABLE on_call (
+    id TEXT PRIMARY KEY,
+    establishment_id TEXT NOT NULL REFERENCES establishments(id),
+    user_id TEXT NOT NULL REFERENCES users(id),
+    starts_at_ms BIGINT NOT NULL,
+    ends_at_ms BIGINT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL
+);
+CREATE INDEX on_call_when ON on_call(establishment_id, ends_at_ms);
