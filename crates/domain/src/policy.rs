@@ -159,6 +159,9 @@ pub enum EstablishmentAction {
     ManageBeds,
     /// Book and cancel appointments on the establishment's agendas.
     ManageAppointments,
+    /// Set the remote-monitoring team's opening hours and the doctors'
+    /// on-call rota.
+    ManageCareTeam,
 }
 
 /// The answer of the policy.
@@ -357,6 +360,10 @@ pub fn authorize_establishment(
         EstablishmentAction::ReadDirectory => g.territory == territory,
         EstablishmentAction::ManageBeds => {
             matches!(g.role, Role::BedManager | Role::Admin) && g.establishment == establishment
+        }
+        EstablishmentAction::ManageCareTeam => {
+            matches!(g.role, Role::Admin | Role::Doctor | Role::Nurse)
+                && g.establishment == establishment
         }
         EstablishmentAction::ManageAppointments => {
             matches!(
@@ -733,6 +740,37 @@ mod tests {
             let a = pro(role, w.e1, w.t1);
             assert!(
                 !authorize_establishment(&a, EstablishmentAction::ManageAppointments, w.e1, w.t1)
+                    .allowed(),
+                "{role:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_care_team_s_hours_and_rota_are_set_by_its_doctors_nurses_and_admin() {
+        let w = world();
+        for role in [Role::Doctor, Role::Nurse, Role::Admin] {
+            let a = pro(role, w.e1, w.t1);
+            assert!(
+                authorize_establishment(&a, EstablishmentAction::ManageCareTeam, w.e1, w.t1)
+                    .allowed(),
+                "{role:?}"
+            );
+            assert!(
+                !authorize_establishment(&a, EstablishmentAction::ManageCareTeam, w.e2, w.t1)
+                    .allowed(),
+                "{role:?} elsewhere"
+            );
+        }
+        for role in [
+            Role::Secretary,
+            Role::BedManager,
+            Role::Coordinator,
+            Role::Integration,
+        ] {
+            let a = pro(role, w.e1, w.t1);
+            assert!(
+                !authorize_establishment(&a, EstablishmentAction::ManageCareTeam, w.e1, w.t1)
                     .allowed(),
                 "{role:?}"
             );

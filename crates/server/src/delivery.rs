@@ -419,8 +419,15 @@ async fn notify(
         .destination
         .strip_prefix("portail:")
         .and_then(|p| p.parse::<domain::PatientId>().ok());
-    let email = match (&state.mailer, patient) {
-        (Some(_), Some(p)) => state.store.patient_email(p).await?,
+    // A professional's notice (the doctor on call) goes to their address
+    // only: it has no portal to wait on.
+    let professional = m
+        .destination
+        .strip_prefix("pro:")
+        .and_then(|p| p.parse::<domain::UserId>().ok());
+    let email = match (&state.mailer, patient, professional) {
+        (Some(_), Some(p), _) => state.store.patient_email(p).await?,
+        (Some(_), None, Some(u)) => state.store.user_email(u).await?,
         _ => None,
     };
     let sent = match (&state.mailer, email) {
@@ -428,6 +435,9 @@ async fn notify(
             let from = sender_of(state, m).await?;
             mailer.send_notice(from.as_deref(), &to, &m.payload).await
         }
+        _ if m.destination.starts_with("pro:") => Err(DeliveryError::Transient(
+            "aucune adresse e-mail pour ce professionnel, ou messagerie non configurée".into(),
+        )),
         _ => {
             tracing::info!(id = %m.id, "notification left on the portal (log sender)");
             Ok(())

@@ -725,6 +725,7 @@ pub async fn animate(store: &Store, config: &crate::Config, now_ms: i64) -> anyh
             item: item.into(),
             reason: format!("signalé par le patient : {text}"),
             advice: "Une infirmière vous rappellera dans la demi-journée.".into(),
+            mute: None,
         };
         let sla =
             crate::services::monitoring::programme(&e.programme).map_or(12, |p| p.sla_hours) * HOUR;
@@ -734,7 +735,7 @@ pub async fn animate(store: &Store, config: &crate::Config, now_ms: i64) -> anyh
                 &alert,
                 None,
                 "patient",
-                sla,
+                now_ms - HOUR + sla,
                 &AuditActor::system("demo-seed"),
                 now_ms - HOUR,
             )

@@ -50,3 +50,33 @@ pub(crate) fn fhir_day(text: &str) -> String {
         _ => text.to_owned(),
     }
 }
+
+/// A French local date and time as a form sends it (`2026-12-04T18:30`, an
+/// `<input type="datetime-local">`), in Unix ms; `None` when unreadable.
+pub(crate) fn parse_paris_local(s: &str) -> Option<i64> {
+    let dt: jiff::civil::DateTime = s.trim().parse().ok()?;
+    Some(dt.in_tz("Europe/Paris").ok()?.timestamp().as_millisecond())
+}
+
+/// `ms` as an `<input type="datetime-local">` value in French time.
+pub(crate) fn paris_local(ms: i64) -> String {
+    paris_format(ms, "%Y-%m-%dT%H:%M")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_french_local_time_reads_back_in_both_seasons() {
+        // 4 December 2026 18:30 in Paris is 17:30 UTC; 1 July 18:30 is 16:30 UTC.
+        let winter = parse_paris_local("2026-12-04T18:30").unwrap();
+        assert_eq!(winter, 1_796_405_400_000);
+        assert_eq!(paris_local(winter), "2026-12-04T18:30");
+        let summer = parse_paris_local("2026-07-01T18:30").unwrap();
+        assert_eq!(paris_local(summer), "2026-07-01T18:30");
+        assert_eq!(winter - summer, 156 * 24 * 3600 * 1000 + 3600 * 1000);
+        assert_eq!(parse_paris_local("demain"), None);
+        assert_eq!(parse_paris_local(""), None);
+    }
+}

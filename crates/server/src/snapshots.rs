@@ -24,8 +24,14 @@ pub async fn take(state: &AppState) -> Result<usize, store::StoreError> {
     Ok(n)
 }
 
-/// Escalates the alerts left open past their SLA; returns how many.
+/// Escalates the alerts left open past their SLA, telling the doctor on call
+/// of each, and records the end of the alert mutings past their end; returns
+/// how many alerts escalated.
 pub async fn escalate(state: &AppState) -> Result<usize, store::StoreError> {
+    let ended = state.store.end_expired_mutes(state.now_ms()).await?;
+    if !ended.is_empty() {
+        tracing::info!(count = ended.len(), "alert mutings ended");
+    }
     let ids = state.store.escalate_overdue(state.now_ms()).await?;
     if !ids.is_empty() {
         tracing::info!(count = ids.len(), "overdue monitoring alerts escalated");
@@ -35,6 +41,9 @@ pub async fn escalate(state: &AppState) -> Result<usize, store::StoreError> {
     }
     for id in &ids {
         let a = state.store.alert(*id).await?;
+        if let Err(e) = crate::services::care_team::notify_on_call(state.ctx(), &a).await {
+            tracing::warn!(alert = %a.id, error = %e, "the doctor on call could not be told");
+        }
         state
             .live
             .publish(crate::state::LiveEvent::Alerts(a.establishment));

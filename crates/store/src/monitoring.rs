@@ -489,6 +489,35 @@ impl Store {
         })
     }
 
+    /// Adds a step by the system to an alert's timeline (`notified`: who was
+    /// told of an escalation, and how), with the notice to send, if any, in
+    /// the same transaction.
+    pub async fn note_alert(
+        &self,
+        id: AlertId,
+        action: &str,
+        note: &str,
+        notice: Option<&crate::outbox::NewMessage>,
+        now_ms: i64,
+    ) -> Result<()> {
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            q("INSERT INTO alert_events (id, alert_id, at_ms, actor, action, note) VALUES ($1, $2, $3, 'system', $4, $5)")
+                .bind(uuid::Uuid::now_v7().to_string())
+                .bind(id.to_string())
+                .bind(now_ms)
+                .bind(action)
+                .bind(note)
+                .execute(&mut tx.as_tx())
+                .await?;
+            if let Some(m) = notice {
+                let _new = crate::outbox::enqueue_in(&mut tx.as_tx(), m, now_ms).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
     /// Escalates every open alert past its due time (the SLA); returns their ids.
     pub async fn escalate_overdue(&self, now_ms: i64) -> Result<Vec<AlertId>> {
         on_pool!(self, write, |pool| {

@@ -49,6 +49,7 @@ fn status_fr(s: AlertStatus) -> &'static str {
         AlertStatus::Taken => "prise en charge",
         AlertStatus::Escalated => "transmise au médecin",
         AlertStatus::Closed => "close",
+        AlertStatus::Muted => "en sourdine",
     }
 }
 
@@ -63,6 +64,8 @@ pub fn triage_task(a: &Alert, label: &str) -> Value {
             AlertStatus::Open => "requested",
             AlertStatus::Taken | AlertStatus::Escalated => "in-progress",
             AlertStatus::Closed => "completed",
+            // Recorded while its item was muted: no triage will take place.
+            AlertStatus::Muted => "cancelled",
         },
         "businessStatus": {"text": status_fr(a.status)},
         "intent": "order",
@@ -94,7 +97,7 @@ pub fn flag(a: &Alert, label: &str) -> Value {
     json!({
         "resourceType": "Flag",
         "id": a.id.to_string(),
-        "status": if a.status == AlertStatus::Closed { "inactive" } else { "active" },
+        "status": if matches!(a.status, AlertStatus::Closed | AlertStatus::Muted) { "inactive" } else { "active" },
         "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/flag-category", "code": "clinical", "display": "Clinical"}]}],
         "code": {"text": format!("Alerte {} — {label} : {}", a.level.label_fr(), a.reason)},
         "subject": patient_ref(a.patient),
@@ -449,6 +452,30 @@ mod tests {
         })
         .to_string()
         .into_bytes()
+    }
+
+    #[test]
+    fn a_muted_alert_is_a_cancelled_task_and_an_inactive_flag() {
+        let mut a = Alert {
+            id: domain::AlertId::new(),
+            enrolment: domain::EnrolmentId::new(),
+            patient: domain::PatientId::new(),
+            establishment: domain::EstablishmentId::new(),
+            level: AlertLevel::Warning,
+            item: "neuropathy".into(),
+            reason: "grade 2 (seuil 2)".into(),
+            status: AlertStatus::Muted,
+            raised_at_ms: 0,
+            due_at_ms: 1,
+            outcome: None,
+        };
+        let t = triage_task(&a, "Neuropathie");
+        assert_eq!(t["status"], "cancelled");
+        assert_eq!(t["businessStatus"]["text"], "en sourdine");
+        assert_eq!(flag(&a, "Neuropathie")["status"], "inactive");
+        a.status = AlertStatus::Open;
+        assert_eq!(triage_task(&a, "Neuropathie")["status"], "requested");
+        assert_eq!(flag(&a, "Neuropathie")["status"], "active");
     }
 
     #[test]

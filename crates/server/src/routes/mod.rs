@@ -13,6 +13,7 @@ use crate::state::AppState;
 pub mod account;
 pub mod admin;
 pub mod beds;
+pub mod care_team;
 pub mod consultation;
 pub mod dmp;
 pub mod documents;
@@ -39,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(admin::routes())
         .merge(hours::routes())
+        .merge(care_team::routes())
         .merge(account::routes())
         .merge(oauth::routes())
         .merge(sso::routes())

@@ -202,6 +202,7 @@ fn status_fr(s: AlertStatus) -> &'static str {
         AlertStatus::Taken => "prise en charge",
         AlertStatus::Escalated => "transmise au médecin",
         AlertStatus::Closed => "close",
+        AlertStatus::Muted => "en sourdine",
     }
 }
 

@@ -218,7 +218,10 @@ pub async fn act(
         .triage_alert(id, &action, &who, name, report.as_ref(), ctx.now_ms())
         .await
     {
-        Ok(_) => {
+        Ok(next) => {
+            if next == AlertStatus::Escalated {
+                crate::services::care_team::notify_on_call(ctx, &a).await?;
+            }
             ctx.publish(LiveEvent::Alerts(a.establishment));
             crate::services::subscriptions::alert_changed(ctx, &a).await;
             Ok(Acted::Done)

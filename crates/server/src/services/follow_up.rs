@@ -166,12 +166,14 @@ pub async fn raise(
         item: r.symptom.to_owned(),
         reason: format!("signalé par le patient ({label}) : {}", r.text),
         advice: "Une infirmière vous rappellera dans la demi-journée.".into(),
+        // The patient raised it: never muted.
+        mute: None,
     };
     let who = AuditActor::new(actor, None);
-    let sla_ms = p.sla_hours * 3600 * 1000;
     let now = ctx.now_ms();
+    let due = crate::services::monitoring::due_at(ctx.store, e.establishment, p, now).await?;
     ctx.store
-        .raise_patient_alert(&e, &alert, photo, name, sla_ms, &who, now)
+        .raise_patient_alert(&e, &alert, photo, name, due, &who, now)
         .await?;
     ctx.publish(LiveEvent::Alerts(e.establishment));
     crate::services::subscriptions::alerts_raised(ctx, e.patient, e.establishment, now).await;

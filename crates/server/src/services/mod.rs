@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod audit_trail;
 pub mod beds;
 pub mod bundle;
+pub mod care_team;
 pub mod consultations;
 pub mod ctx;
 pub mod dead_letters;

@@ -238,11 +238,12 @@ pub struct Graded {
     pub measures: Vec<(String, f64)>,
     /// The alerts to raise.
     pub new_alerts: Vec<NewAlert>,
-    /// How long they may wait.
-    pub sla_ms: i64,
+    /// When they are due: the programme's SLA counted in the team's hours.
+    pub due_at_ms: i64,
     /// The results for the hospital.
     pub message: Option<store::outbox::NewMessage>,
-    /// The rules that fired (one per item, most serious).
+    /// The alerts that reach the team (one per item, the most serious rule
+    /// that fired), without those a muting silences.
     pub kept: Vec<Triggered>,
 }
 
@@ -260,7 +261,7 @@ impl Graded {
             answers_json: &self.json,
             measures: &self.measures,
             alerts: &self.new_alerts,
-            sla_ms: self.sla_ms,
+            due_at_ms: self.due_at_ms,
             report: self.message.as_ref(),
             measured,
             who,
@@ -318,6 +319,15 @@ async fn grade(
         })
         .collect();
     let json = response_items(p, answers).to_string();
+    // An item muted for this patient records its alert as muted, unless the
+    // answer is worse than what was muted.
+    let mutes: Vec<domain::monitoring::Mute> = store
+        .mutes_of(enrolment.id)
+        .await?
+        .into_iter()
+        .map(|m| m.mute)
+        .filter(|m| m.active(now))
+        .collect();
     let new_alerts: Vec<NewAlert> = kept
         .iter()
         .map(|t| NewAlert {
@@ -325,6 +335,7 @@ async fn grade(
             item: t.item.clone(),
             reason: t.reason.clone(),
             advice: t.advice.clone(),
+            mute: domain::monitoring::muted_by(&mutes, t, answers, now).map(|m| m.id.clone()),
         })
         .collect();
     // The results leave for the hospital with the response (same transaction).
@@ -347,14 +358,34 @@ async fn grade(
             )
         })
         .transpose()?;
+    let heard = kept
+        .into_iter()
+        .zip(&new_alerts)
+        .filter(|(_, a)| a.mute.is_none())
+        .map(|(t, _)| t)
+        .collect();
     Ok(Graded {
         json,
         measures,
         new_alerts,
-        sla_ms: p.sla_hours * 3600 * 1000,
+        due_at_ms: due_at(store, enrolment.establishment, p, now).await?,
         message,
-        kept,
+        kept: heard,
     })
+}
+
+/// When an alert raised at `now` is due: the programme's SLA counted in the
+/// establishment's team hours (round the clock when it has set none).
+pub async fn due_at(
+    store: &store::Store,
+    establishment: domain::EstablishmentId,
+    p: &Programme,
+    now: i64,
+) -> Result<i64, AppError> {
+    Ok(store
+        .team_hours(establishment)
+        .await?
+        .add_working_time(now, p.sla_hours * 3600 * 1000))
 }
 
 /// The ORU^R01 that tells the hospital how an alert ended, as an outbox message
@@ -678,7 +709,7 @@ fn alert_line(a: &store::monitoring::Alert) -> String {
 }
 
 /// The patient's responses and alerts (oldest first) of one enrolment.
-async fn enrolment_history(
+pub(crate) async fn enrolment_history(
     ctx: Ctx<'_>,
     enrolment: &Enrolment,
 ) -> Result<
@@ -725,6 +756,8 @@ pub async fn timeline(
                 "advised" => "conseil donné",
                 "escalated" => "transmise au médecin",
                 "closed" => "close",
+                "muted" => "en sourdine",
+                "notified" => "médecin d'astreinte",
                 other => other,
             };
             let who = if who == "system" {
