@@ -276,9 +276,14 @@ async fn lift_mute(
     body: String,
 ) -> Result<Response, PageError> {
     let f = posted_form(&state, &headers, &w, &body)?;
-    let enrolment =
-        care_team::lift(state.ctx(), &w.actor, &w.user.display_name, &id, field(&f, "note"))
-            .await?;
+    let enrolment = care_team::lift(
+        state.ctx(),
+        &w.actor,
+        &w.user.display_name,
+        &id,
+        field(&f, "note"),
+    )
+    .await?;
     Ok(see_other(&format!("/suivi/{enrolment}/historique")))
 }
 
@@ -594,6 +599,8 @@ mod tests {
         );
         let mut bad = f.clone();
         bad[1].1 = "8h30".into();
-        assert!(matches!(windows(&bad), Err(AppError::BadRequest(_, m)) if m.starts_with("ligne 1")));
+        assert!(
+            matches!(windows(&bad), Err(AppError::BadRequest(_, m)) if m.starts_with("ligne 1"))
+        );
     }
 }

@@ -222,7 +222,9 @@ pub async fn lift(
         )
         .await?;
     if !lifted {
-        return Err(AppError::Conflict("cette mise en sourdine est déjà terminée".into()));
+        return Err(AppError::Conflict(
+            "cette mise en sourdine est déjà terminée".into(),
+        ));
     }
     Ok(e.id)
 }
@@ -344,7 +346,15 @@ pub async fn add_on_call(
     }
     Ok(ctx
         .store
-        .add_on_call(establishment, doctor, starts_at_ms, ends_at_ms, &who, name, now)
+        .add_on_call(
+            establishment,
+            doctor,
+            starts_at_ms,
+            ends_at_ms,
+            &who,
+            name,
+            now,
+        )
         .await?)
 }
 

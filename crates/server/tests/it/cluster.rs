@@ -85,6 +85,7 @@ async fn timer_jobs_run_once_across_three_nodes() {
             item: item.into(),
             reason: "signalé par la patiente".into(),
             advice: "Une infirmière vous rappellera.".into(),
+            mute: None,
         };
         store
             .raise_patient_alert(
@@ -92,7 +93,7 @@ async fn timer_jobs_run_once_across_three_nodes() {
                 &alert,
                 None,
                 "patient",
-                12 * 3_600_000,
+                nodes[0].clock.now_ms() + 12 * 3_600_000,
                 &domain::audit::AuditActor::system("test"),
                 nodes[0].clock.now_ms(),
             )

@@ -13,6 +13,7 @@ mod accounts;
 mod attacks;
 mod bad_input;
 mod beds;
+mod care_team;
 mod cluster;
 mod consultation;
 mod documents;
