@@ -5,6 +5,10 @@
 // hospital's MLLP listener (started here, before the server) receives the ORU^R01
 // and hl7apy accepts it; the dashboard counts the alert; the patient raises an
 // alert with a photo and writes to the team, the nurse sees both and answers.
+// The nurse mutes the patient's known hand-foot syndrome (grade 2, one month)
+// from the patient's monitoring history: the next grade-2 answer is recorded
+// as muted and never reaches the queue. She sets the team's opening hours and
+// puts the oncologist on call.
 // The pages pass axe-core and the patient's fit a phone.
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -131,6 +135,39 @@ export default async function monitoring({ browser, base, root, prepared, track,
   }
   await checkA11y(doctor, 'alerte close');
 
+  // From the alert, the nurse opens the patient's monitoring history and mutes
+  // her known hand-foot syndrome, up to grade 2, for a month.
+  track(nurse);
+  await nurse.goto(alertUrl);
+  await nurse.getByRole('link', { name: /Historique du suivi/ }).click();
+  await nurse.getByRole('heading', { name: /Suivi de télésurveillance/ }).waitFor();
+  await checkA11y(nurse, 'historique du suivi');
+  await nurse.getByLabel('Symptôme').selectOption('hand_foot');
+  await nurse.getByLabel(/grade mis en sourdine/).selectOption('2');
+  await nurse.getByLabel('Durée').selectOption('30');
+  await nurse.getByLabel(/^Motif/).fill('Syndrome mains-pieds de grade 2 connu, stable sous crème');
+  await nurse.getByRole('button', { name: 'Mettre en sourdine' }).click();
+  const muted = await nurse.locator('li[data-mute="Syndrome mains-pieds"]').innerText();
+  expect(muted.includes("jusqu'au grade 2") && muted.includes('stable sous crème'), `sourdine attendue: ${muted}`);
+  await checkA11y(nurse, 'sourdine enregistrée');
+  const historyUrl = nurse.url();
+
+  // The team's opening hours (Monday to Friday) and the oncologist on call.
+  await nurse.goto(`${base}/telesurveillance/equipe`);
+  await nurse.getByRole('heading', { name: 'Équipe de télésurveillance' }).waitFor();
+  for (let day = 1; day <= 3; day += 1) {
+    await nurse.getByLabel(`Jour, ligne ${day}`).selectOption(String(day));
+    await nurse.getByLabel(`Ouverture, ligne ${day}`).fill('08:30');
+    await nurse.getByLabel(`Fermeture, ligne ${day}`).fill('18:00');
+  }
+  await nurse.getByRole('button', { name: 'Enregistrer les horaires' }).click();
+  await nurse.getByText("Horaires de l'équipe enregistrés.").waitFor();
+  await nurse.getByLabel('Médecin').selectOption({ label: 'Dr Claire Martin' });
+  await nurse.getByRole('button', { name: "Ajouter l'astreinte" }).click();
+  await nurse.locator('li[data-on-call="Dr Claire Martin"]').waitFor();
+  await checkA11y(nurse, "horaires et astreinte de l'équipe");
+  await checkNoHorizontalScroll(nurse, "horaires et astreinte de l'équipe");
+
   // The programme's dashboard counts the new urgent alert, handled by a person.
   await doctor.getByRole('link', { name: 'Télésurveillance' }).click();
   await doctor.getByRole('heading', { name: 'Tableau de bord de télésurveillance' }).waitFor();
@@ -160,6 +197,23 @@ export default async function monitoring({ browser, base, root, prepared, track,
   await checkA11y(patient, 'messages du patient');
   await checkNoHorizontalScroll(patient, 'messages du patient');
 
+  // Next week's questionnaire: the hand-foot syndrome at grade 2, nothing else.
+  await patient.goto(`${base}/suivi`);
+  await patient.getByRole('link', { name: 'Répondre au questionnaire' }).first().click();
+  await patient.getByRole('button', { name: 'Envoyer mes réponses' }).waitFor();
+  for (let i = 0; i < n; i += 1) {
+    const g = groups.nth(i);
+    const legend = (await g.locator('legend').innerText()).trim();
+    const radios = g.getByRole('radio');
+    if (await radios.count() > 0) {
+      await radios.nth(legend.startsWith('Avez-vous des rougeurs ou des douleurs aux mains') ? 2 : 0).check();
+    } else {
+      await g.getByRole('textbox').fill(legend.includes('poids') ? '68,5' : '37,2');
+    }
+  }
+  await patient.getByRole('button', { name: 'Envoyer mes réponses' }).click();
+  await patient.getByRole('heading', { name: 'Merci, vos réponses sont enregistrées' }).waitFor();
+
   // She books a video consultation with her oncologist, from her phone.
   await patient.goto(`${base}/`);
   await patient.getByRole('link', { name: 'Mes rendez-vous' }).click();
@@ -185,8 +239,18 @@ export default async function monitoring({ browser, base, root, prepared, track,
   await checkA11y(patient, "salle d'attente");
   await checkNoHorizontalScroll(patient, "salle d'attente");
 
-  // The nurse sees the new alert with its photo, and the unread message, live.
+  // The muted answer is on her history, not in the queue.
   track(nurse);
+  await nurse.goto(historyUrl);
+  const mutedRow = nurse.locator('tr[data-muted="1"]');
+  await mutedRow.first().waitFor();
+  const mutedText = await mutedRow.first().innerText();
+  expect(mutedText.includes('Syndrome mains-pieds') && mutedText.includes('en sourdine'), `alerte en sourdine attendue: ${mutedText}`);
+  await nurse.goto(`${base}/alertes`);
+  await nurse.locator('tr[data-item="rash"]').waitFor();
+  expect(await nurse.locator('tr[data-item="hand_foot"]').count() === 0, "l'alerte en sourdine ne doit pas entrer dans la file");
+
+  // The nurse sees the new alert with its photo, and the unread message, live.
   await nurse.goto(`${base}/alertes`);
   await nurse.locator('tr[data-item="rash"]').getByRole('link', { name: 'LAMBERT Monique' }).click();
   const photo = nurse.getByRole('img', { name: 'Photo envoyée par le patient avec son alerte' });
