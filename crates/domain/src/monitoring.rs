@@ -380,6 +380,79 @@ pub enum TriageAction {
     Close(String),
 }
 
+/// How an alert ended: the level of care it led to (counted on the
+/// programme's dashboard, sent to the hospital in the closing ORU).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Advice given to the patient, nothing more.
+    Advice,
+    /// A teleconsultation was booked.
+    Consultation,
+    /// Sent to the emergency department.
+    Emergency,
+    /// An orientation request (SSR, HAD) was sent.
+    Orientation,
+    /// Nothing to do (a false alarm, already handled elsewhere).
+    NoAction,
+}
+
+impl Outcome {
+    /// Every outcome, in the order forms and dashboards list them.
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Advice,
+        Outcome::Consultation,
+        Outcome::Emergency,
+        Outcome::Orientation,
+        Outcome::NoAction,
+    ];
+
+    /// Stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Outcome::Advice => "advice",
+            Outcome::Consultation => "teleconsultation",
+            Outcome::Emergency => "emergency",
+            Outcome::Orientation => "orientation",
+            Outcome::NoAction => "none",
+        }
+    }
+
+    /// Reads a code.
+    pub fn from_code(c: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.code() == c)
+    }
+
+    /// French label.
+    pub fn label_fr(self) -> &'static str {
+        match self {
+            Outcome::Advice => "conseil donné",
+            Outcome::Consultation => "téléconsultation programmée",
+            Outcome::Emergency => "adressé(e) aux urgences",
+            Outcome::Orientation => "orientation demandée (SSR, HAD)",
+            Outcome::NoAction => "sans suite",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Outcome::Advice => 0,
+            Outcome::Consultation => 1,
+            Outcome::Emergency => 2,
+            Outcome::Orientation => 3,
+            Outcome::NoAction => 4,
+        }
+    }
+}
+
+/// Closing needs an outcome; no other step takes one.
+pub fn check_outcome(action: &TriageAction, outcome: Option<Outcome>) -> Result<(), TriageError> {
+    match (action, outcome) {
+        (TriageAction::Close(_), None) => Err(TriageError::OutcomeRequired),
+        (TriageAction::Close(_), Some(_)) | (_, None) => Ok(()),
+        (_, Some(_)) => Err(TriageError::NotNow),
+    }
+}
+
 /// A triage step the rules refuse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TriageError {
@@ -392,6 +465,11 @@ pub enum TriageError {
     /// An escalated alert is the doctor's.
     #[error("une alerte transmise est close par le médecin")]
     DoctorOnly,
+    /// Closing says how the alert ended.
+    #[error(
+        "choisissez l'issue de l'alerte (conseil, téléconsultation, urgences, orientation, sans suite)"
+    )]
+    OutcomeRequired,
 }
 
 /// Who triages: a nurse, or a doctor of the alert's establishment.
@@ -545,8 +623,10 @@ pub struct Alert {
     pub raised_at_ms: i64,
     /// To handle before (Unix ms).
     pub due_at_ms: i64,
-    /// Outcome, once closed.
+    /// Outcome, once closed: the note.
     pub outcome: Option<String>,
+    /// The level of care it led to, once closed.
+    pub outcome_kind: Option<Outcome>,
 }
 
 /// A message between a patient and the care team (a FHIR Communication).
@@ -595,6 +675,8 @@ pub struct AlertFact {
     pub due_ms: i64,
     /// First action by a person (taken, called back, advised, escalated, closed).
     pub handled_ms: Option<i64>,
+    /// How it ended, once closed.
+    pub outcome: Option<Outcome>,
 }
 
 /// A programme's figures over a period.
@@ -612,6 +694,8 @@ pub struct Dashboard {
     pub sla_decided: usize,
     /// Alerts per week (oldest first), per level.
     pub weeks: Vec<[usize; 3]>,
+    /// Closed alerts per outcome, in the order of [`Outcome::ALL`].
+    pub outcomes: [usize; 5],
 }
 
 impl Dashboard {
@@ -642,6 +726,7 @@ pub fn dashboard(facts: &[AlertFact], now_ms: i64, weeks: usize) -> Dashboard {
         within_sla: 0,
         sla_decided: 0,
         weeks: vec![[0; 3]; weeks],
+        outcomes: [0; 5],
     };
     let mut delays = Vec::new();
     for f in facts
@@ -650,6 +735,9 @@ pub fn dashboard(facts: &[AlertFact], now_ms: i64, weeks: usize) -> Dashboard {
     {
         let l = level_index(f.level);
         if let Some(n) = d.by_level.get_mut(l) {
+            *n += 1;
+        }
+        if let Some(n) = f.outcome.and_then(|o| d.outcomes.get_mut(o.index())) {
             *n += 1;
         }
         let week = usize::try_from((f.raised_ms - since) / WEEK).unwrap_or(0);
@@ -806,6 +894,25 @@ mod tests {
             check_mute(7, "connu", Warning, Some(5)),
             Err(MuteError::Grade)
         );
+    }
+
+    #[test]
+    fn closing_says_how_the_alert_ended_and_only_closing() {
+        let close = TriageAction::Close("rappel demain".into());
+        assert_eq!(
+            check_outcome(&close, None),
+            Err(TriageError::OutcomeRequired)
+        );
+        assert_eq!(check_outcome(&close, Some(Outcome::Advice)), Ok(()));
+        assert_eq!(check_outcome(&TriageAction::Take, None), Ok(()));
+        assert_eq!(
+            check_outcome(&TriageAction::Take, Some(Outcome::Emergency)),
+            Err(TriageError::NotNow)
+        );
+        for o in Outcome::ALL {
+            assert_eq!(Outcome::from_code(o.code()), Some(o));
+        }
+        assert_eq!(Outcome::from_code("maybe"), None);
     }
 
     #[test]
@@ -997,6 +1104,7 @@ mod tests {
             raised_ms,
             due_ms: raised_ms + 12 * H,
             handled_ms: handled_after_h.map(|h| raised_ms + h * H),
+            outcome: None,
         };
         let facts = [
             fact(AlertLevel::Urgent, now - W / 2, Some(1)), // this week, in time
@@ -1014,6 +1122,13 @@ mod tests {
         assert_eq!((d.within_sla, d.sla_decided), (2, 4));
         assert_eq!(d.sla_percent(), Some(50.0));
         assert_eq!(d.weeks, vec![[0, 0, 0], [0, 1, 0], [0, 1, 0], [1, 0, 2]]);
+        assert_eq!(d.outcomes, [0; 5], "nothing closed");
+        let mut closed = facts.to_vec();
+        closed[0].outcome = Some(Outcome::Consultation);
+        closed[1].outcome = Some(Outcome::Consultation);
+        closed[2].outcome = Some(Outcome::Orientation);
+        closed[5].outcome = Some(Outcome::Emergency); // outside the period
+        assert_eq!(dashboard(&closed, now, 4).outcomes, [0, 2, 0, 1, 0]);
         // An even count takes the mean of the middle two; nothing gives nothing.
         let two = dashboard(&facts[..2], now, 4);
         assert_eq!(two.median_handle_ms, Some((H + 14 * H) / 2));

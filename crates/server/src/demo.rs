@@ -1407,7 +1407,7 @@ async fn seed_monitoring(
                 (
                     3,
                     "Julie Petit",
-                    "close",
+                    "close:teleconsultation",
                     "Consultation diététique programmée jeudi",
                 ),
             ],
@@ -1428,7 +1428,7 @@ async fn seed_monitoring(
                 (
                     2,
                     "Julie Petit",
-                    "close",
+                    "close:advice",
                     "Fièvre résolue au rappel du soir",
                 ),
             ],
@@ -1449,7 +1449,7 @@ async fn seed_monitoring(
                 (
                     15,
                     "Dr Hugo Bernard",
-                    "close",
+                    "close:advice",
                     "Radio de thorax demain, pas de signe de gravité",
                 ),
             ],
@@ -1525,6 +1525,9 @@ async fn seed_monitoring(
             anyhow::bail!("la démo attendait une alerte pour le patient n° {index}");
         };
         for (hours, actor, action, note) in *steps {
+            let outcome = action
+                .strip_prefix("close:")
+                .and_then(domain::monitoring::Outcome::from_code);
             let action = match *action {
                 "take" => TriageAction::Take,
                 "callback" => TriageAction::CallBack((*note).into()),
@@ -1534,7 +1537,7 @@ async fn seed_monitoring(
             };
             let at = alert.raised_at_ms + hours * HOUR;
             match store
-                .triage_alert(alert.id, &action, &who, actor, None, at)
+                .triage_alert(alert.id, &action, outcome, &who, actor, None, at)
                 .await
             {
                 Ok(_) => {}

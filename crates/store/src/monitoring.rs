@@ -76,6 +76,7 @@ db_row! {
         raised_at_ms: i64,
         due_at_ms: i64,
         outcome: Option<String>,
+        outcome_kind: Option<String>,
     }
 }
 
@@ -119,11 +120,17 @@ impl TryFrom<AlertRow> for Alert {
             raised_at_ms: r.raised_at_ms,
             due_at_ms: r.due_at_ms,
             outcome: r.outcome,
+            outcome_kind: r
+                .outcome_kind
+                .map(|c| {
+                    rules::Outcome::from_code(&c).ok_or_else(|| StoreError::Corrupt("issue".into()))
+                })
+                .transpose()?,
         })
     }
 }
 
-const ALERT_COLUMNS: &str = "id, enrolment_id, patient_id, establishment_id, level, item, reason, status, raised_at_ms, due_at_ms, outcome";
+const ALERT_COLUMNS: &str = "id, enrolment_id, patient_id, establishment_id, level, item, reason, status, raised_at_ms, due_at_ms, outcome, outcome_kind";
 
 fn audit(who: &AuditActor, patient: PatientId, resource: String, now_ms: i64) -> NewAudit {
     NewAudit {
@@ -423,13 +430,16 @@ impl Store {
     }
 
     /// Applies a triage action under the rules (the alert must still be in the state
-    /// read, else the step is refused), traced and audited. `report`, if any, is
-    /// enqueued in the outbox in the same transaction (the ORU sent on closing: it
-    /// leaves if and only if the alert is closed).
+    /// read, else the step is refused; closing needs its `outcome`), traced and
+    /// audited. `report`, if any, is enqueued in the outbox in the same
+    /// transaction (the ORU sent on closing: it leaves if and only if the alert
+    /// is closed).
+    #[allow(clippy::too_many_arguments)]
     pub async fn triage_alert(
         &self,
         id: AlertId,
         action: &TriageAction,
+        outcome: Option<rules::Outcome>,
         who: &AuditActor,
         actor: &str,
         report: Option<&crate::outbox::NewMessage>,
@@ -438,7 +448,9 @@ impl Store {
         let current = self.alert(id).await?;
         let id = id.to_string();
         let id = id.as_str();
-        let next = match rules::triage(current.status, action) {
+        let next = match rules::check_outcome(action, outcome)
+            .and_then(|()| rules::triage(current.status, action))
+        {
             Ok(n) => n,
             Err(e) => return Err(StoreError::Rule(domain::DomainError::from(e))),
         };
@@ -453,13 +465,15 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             let r = sqlx::query(
                 "UPDATE alerts SET status = $1, closed_at_ms = CASE WHEN $1 = 'closed' THEN $2 ELSE closed_at_ms END, \
-                 outcome = CASE WHEN $1 = 'closed' THEN $3 ELSE outcome END WHERE id = $4 AND status = $5",
+                 outcome = CASE WHEN $1 = 'closed' THEN $3 ELSE outcome END, \
+                 outcome_kind = CASE WHEN $1 = 'closed' THEN $6 ELSE outcome_kind END WHERE id = $4 AND status = $5",
             )
             .bind(status_code(next))
             .bind(now_ms)
             .bind(&note)
             .bind(id)
             .bind(status_code(current.status))
+            .bind(outcome.map(rules::Outcome::code))
             .execute(&mut *tx)
             .await?;
             if r.rows_affected() == 0 {
@@ -692,7 +706,7 @@ impl Store {
         on_pool!(self, read, |pool| {
             use sqlx::Row;
             let rows = sqlx::query(
-                "SELECT e.programme_id, a.level, a.raised_at_ms, a.due_at_ms, \
+                "SELECT e.programme_id, a.level, a.raised_at_ms, a.due_at_ms, a.outcome_kind, \
                  (SELECT MIN(v.at_ms) FROM alert_events v WHERE v.alert_id = a.id AND v.action <> 'raised' AND v.actor <> 'system') AS handled_at_ms \
                  FROM alerts a JOIN enrolments e ON e.id = a.enrolment_id \
                  WHERE a.establishment_id = $1 AND a.raised_at_ms >= $2 AND a.status <> 'muted'",
@@ -712,6 +726,9 @@ impl Store {
                             raised_ms: r.try_get("raised_at_ms")?,
                             due_ms: r.try_get("due_at_ms")?,
                             handled_ms: r.try_get("handled_at_ms")?,
+                            outcome: r
+                                .try_get::<Option<String>, _>("outcome_kind")?
+                                .and_then(|c| rules::Outcome::from_code(&c)),
                         },
                     ))
                 })

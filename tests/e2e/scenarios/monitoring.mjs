@@ -126,6 +126,7 @@ export default async function monitoring({ browser, base, root, prepared, track,
   // The doctor closes it.
   const doctor = track(await login(browser, base, 'dr.martin', { viewport: { width: 1280, height: 800 } }));
   await doctor.goto(alertUrl);
+  await doctor.getByLabel('Issue', { exact: true }).selectOption('teleconsultation');
   await doctor.getByLabel('Décision du médecin').fill('Arrêt de la capécitabine 48 h, consultation demain');
   await doctor.getByRole('button', { name: 'Clore' }).click();
   await doctor.locator('#status').filter({ hasText: 'close' }).waitFor();
@@ -142,10 +143,10 @@ export default async function monitoring({ browser, base, root, prepared, track,
   await nurse.getByRole('link', { name: /Historique du suivi/ }).click();
   await nurse.getByRole('heading', { name: /Suivi de télésurveillance/ }).waitFor();
   await checkA11y(nurse, 'historique du suivi');
-  await nurse.getByLabel('Symptôme').selectOption('hand_foot');
+  await nurse.getByLabel('Symptôme', { exact: true }).selectOption('hand_foot');
   await nurse.getByLabel(/grade mis en sourdine/).selectOption('2');
-  await nurse.getByLabel('Durée').selectOption('30');
-  await nurse.getByLabel(/^Motif/).fill('Syndrome mains-pieds de grade 2 connu, stable sous crème');
+  await nurse.getByLabel('Durée', { exact: true }).selectOption('30');
+  await nurse.getByLabel(/^Motif \(connu/).fill('Syndrome mains-pieds de grade 2 connu, stable sous crème');
   await nurse.getByRole('button', { name: 'Mettre en sourdine' }).click();
   const muted = await nurse.locator('li[data-mute="Syndrome mains-pieds"]').innerText();
   expect(muted.includes("jusqu'au grade 2") && muted.includes('stable sous crème'), `sourdine attendue: ${muted}`);
@@ -162,7 +163,7 @@ export default async function monitoring({ browser, base, root, prepared, track,
   }
   await nurse.getByRole('button', { name: 'Enregistrer les horaires' }).click();
   await nurse.getByText("Horaires de l'équipe enregistrés.").waitFor();
-  await nurse.getByLabel('Médecin').selectOption({ label: 'Dr Claire Martin' });
+  await nurse.getByLabel('Médecin', { exact: true }).selectOption({ label: 'Dr Claire Martin' });
   await nurse.getByRole('button', { name: "Ajouter l'astreinte" }).click();
   await nurse.locator('li[data-on-call="Dr Claire Martin"]').waitFor();
   await checkA11y(nurse, "horaires et astreinte de l'équipe");
@@ -173,6 +174,8 @@ export default async function monitoring({ browser, base, root, prepared, track,
   await doctor.getByRole('heading', { name: 'Tableau de bord de télésurveillance' }).waitFor();
   const urgent = (await doctor.locator('section[data-programme^="Suivi des thérapies orales"] [data-figure="urgent"]').innerText()).trim();
   expect(urgent === '1', `1 alerte urgente attendue au tableau de bord, ${urgent} affichée(s)`);
+  const byConsultation = (await doctor.locator('section[data-programme^="Suivi des thérapies orales"] [data-outcome="teleconsultation"]').innerText()).trim();
+  expect(Number(byConsultation) >= 1, `issue « téléconsultation » attendue au tableau de bord, ${byConsultation}`);
   await checkA11y(doctor, 'tableau de bord');
   await checkNoHorizontalScroll(doctor, 'tableau de bord');
 
@@ -257,6 +260,16 @@ export default async function monitoring({ browser, base, root, prepared, track,
   await photo.waitFor();
   expect(await photo.evaluate((img) => img.complete && img.naturalWidth === 1), 'la photo du patient doit s\'afficher');
   await checkA11y(nurse, 'alerte avec photo');
+  // From the alert, one step to a teleconsultation with the oncologist.
+  await nurse.getByRole('button', { name: 'Prendre en charge' }).click();
+  await nurse.locator('#status').filter({ hasText: 'prise en charge' }).waitFor();
+  await nurse.getByLabel('Médecin', { exact: true }).selectOption({ label: 'Dr Claire Martin' });
+  await nurse.getByRole('button', { name: /Programmer une téléconsultation/ }).click();
+  await nurse.locator('#status').filter({ hasText: 'close' }).waitFor();
+  const ended = await nurse.locator('#outcome').innerText();
+  expect(ended === 'téléconsultation programmée', `issue attendue: ${ended}`);
+  const steps = await nurse.locator('ol.timeline').innerText();
+  expect(steps.includes('Téléconsultation le') && steps.includes('avec Dr Claire Martin'), `chronologie:\n${steps}`);
   await nurse.goto(`${base}/alertes`);
   await nurse.locator('ul.threads').getByRole('link', { name: 'LAMBERT Monique' }).click();
   await nurse.getByLabel('Votre message').fill('Oui, la crème prescrite, deux fois par jour. Je vous appelle cet après-midi.');

@@ -32,6 +32,10 @@ pub fn routes() -> Router<AppState> {
             axum::routing::post(end),
         )
         .route("/alertes/{id}", get(alert_show).post(alert_act))
+        .route(
+            "/alertes/{id}/teleconsultation",
+            axum::routing::post(alert_teleconsultation),
+        )
         .route("/telesurveillance", get(dashboard))
         .route("/propositions/{id}", axum::routing::post(decide_proposal))
         .route(
@@ -356,6 +360,16 @@ struct AlertPage {
     error: Option<String>,
     photo: Option<String>,
     thread: String,
+    patient_id: String,
+    /// Where the actor may close it: the ways out (a teleconsultation, an
+    /// orientation) are offered.
+    can_close: bool,
+    /// (code, label) of the outcomes.
+    outcomes: Vec<(&'static str, &'static str)>,
+    /// The establishment's doctors (id, name), for a teleconsultation.
+    doctors: Vec<(String, String)>,
+    /// How it ended, once closed.
+    ended: Option<String>,
 }
 
 async fn alert_page(
@@ -380,6 +394,16 @@ async fn alert_page(
             )
         })
         .collect();
+    let can_close = shown.steps.contains(&TriageStep::Close);
+    let doctors = if can_close {
+        alerts::doctors(state.ctx(), a.establishment)
+            .await?
+            .into_iter()
+            .map(|(id, n)| (id.to_string(), n))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let page = AlertPage {
         title: "Alerte".into(),
         nav: nav(w),
@@ -397,6 +421,14 @@ async fn alert_page(
         photo: shown.photo,
         thread: a.enrolment.to_string(),
         id: a.id.to_string(),
+        patient_id: a.patient.to_string(),
+        can_close,
+        outcomes: domain::monitoring::Outcome::ALL
+            .iter()
+            .map(|o| (o.code(), o.label_fr()))
+            .collect(),
+        doctors,
+        ended: a.outcome_kind.map(|o| o.label_fr().to_owned()),
     };
     Ok((status, render(&page)?).into_response())
 }
@@ -432,14 +464,56 @@ async fn alert_act(
     let step = field(&f, "action").trim();
     let note = field(&f, "note");
     let aid = path_id(&id, "alerte")?;
-    match alerts::act(state.ctx(), &w.actor, &w.user.display_name, aid, step, note).await? {
+    let outcome = field(&f, "issue");
+    let acted = alerts::act(
+        state.ctx(),
+        &w.actor,
+        &w.user.display_name,
+        aid,
+        step,
+        note,
+        outcome,
+    )
+    .await?;
+    after_step(&state, &w, &id, acted).await
+}
+
+/// `POST /alertes/{id}/teleconsultation`: the first free video slot of the
+/// chosen doctor, booked for the patient; the alert closes with it.
+async fn alert_teleconsultation(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    w: WebUser,
+    Path(id): Path<String>,
+    body: String,
+) -> Result<Response, PageError> {
+    let f = posted_form(&state, &headers, &w, &body)?;
+    let aid = path_id(&id, "alerte")?;
+    let doctor = path_id(field(&f, "medecin"), "médecin")?;
+    let name = &w.user.display_name;
+    match alerts::book_teleconsultation(state.ctx(), &w.actor, name, aid, doctor).await {
+        Ok(acted) => after_step(&state, &w, &id, acted).await,
+        Err(AppError::Unprocessable(_, why)) => {
+            alert_page(&state, &w, &id, StatusCode::UNPROCESSABLE_ENTITY, Some(why)).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn after_step(
+    state: &AppState,
+    w: &WebUser,
+    id: &str,
+    acted: Acted,
+) -> Result<Response, PageError> {
+    match acted {
         Acted::Done => Ok(super::kit::see_other(&format!("/alertes/{id}"))),
         Acted::Refused(why) => {
             let status = match why {
                 domain::DomainError::Triage(TriageError::DoctorOnly) => StatusCode::FORBIDDEN,
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };
-            alert_page(&state, &w, &id, status, Some(why.to_string())).await
+            alert_page(state, w, id, status, Some(why.to_string())).await
         }
     }
 }
@@ -555,6 +629,8 @@ struct DashboardSection {
     sla: String,
     bars: Vec<WeekBar>,
     chart_label: String,
+    /// Closed alerts per outcome: (code, label, count).
+    outcomes: Vec<(&'static str, &'static str, usize)>,
 }
 
 #[derive(Template)]
@@ -602,6 +678,11 @@ async fn dashboard(State(state): State<AppState>, w: WebUser) -> Result<Response
                     |pct| format!("{pct:.0} % ({} sur {})", d.within_sla, d.sla_decided),
                 ),
                 bars: week_bars(d, WEEKS),
+                outcomes: domain::monitoring::Outcome::ALL
+                    .iter()
+                    .zip(d.outcomes)
+                    .map(|(o, n)| (o.code(), o.label_fr(), n))
+                    .collect(),
                 chart_label: format!(
                     "Alertes par semaine sur {WEEKS} semaines, {} au total : {} urgente(s), {} à surveiller, {} pour information",
                     total, d.by_level[2], d.by_level[1], d.by_level[0]

@@ -19,6 +19,7 @@ use super::kit::{
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
 use crate::fmt::paris_time;
+use crate::services::alerts;
 use crate::services::orientation::{self as svc, Draft, Outcome, StepInput};
 use crate::state::AppState;
 
@@ -105,6 +106,9 @@ async fn list(State(state): State<AppState>, w: WebUser) -> Result<Response, Pag
 struct NewQuery {
     #[serde(default)]
     patient: String,
+    /// The monitoring alert the request comes from, if any.
+    #[serde(default)]
+    alerte: String,
 }
 
 #[derive(Template)]
@@ -118,16 +122,37 @@ struct NewPage {
     today: String,
     establishments: Vec<(String, String)>,
     error: Option<String>,
+    /// The alert it comes from (its id), and the needs as typed or prefilled.
+    alert: String,
+    needs: String,
+}
+
+/// The alert a request comes from (a form's or a link's `alerte`), if any.
+fn alert_of(text: &str) -> Result<Option<domain::AlertId>, AppError> {
+    match text.trim() {
+        "" => Ok(None),
+        t => t
+            .parse()
+            .map(Some)
+            .map_err(|_| AppError::NotFound("alerte introuvable".into())),
+    }
 }
 
 async fn new_page(
     state: &AppState,
     w: &WebUser,
     pid: PatientId,
+    (alert, needs): (Option<domain::AlertId>, Option<&str>),
     status: StatusCode,
     error: Option<String>,
 ) -> Result<Response, PageError> {
     let form = svc::form(state.ctx(), &w.actor, pid).await?;
+    // From an alert, the needs start with what the record says of it.
+    let needs = match (needs, alert) {
+        (Some(n), _) => n.to_owned(),
+        (None, Some(a)) => alerts::orientation_needs(state.ctx(), &w.actor, a).await?,
+        (None, None) => String::new(),
+    };
     let page = NewPage {
         title: "Demande d'orientation".into(),
         nav: nav(w),
@@ -141,6 +166,8 @@ async fn new_page(
             .map(|(id, name)| (id.to_string(), name))
             .collect(),
         error,
+        alert: alert.map(|a| a.to_string()).unwrap_or_default(),
+        needs,
     };
     Ok((status, render(&page)?).into_response())
 }
@@ -154,7 +181,8 @@ async fn new_form(
         .patient
         .parse()
         .map_err(|_| PageError(AppError::NotFound("patient introuvable".into())))?;
-    new_page(&state, &w, pid, StatusCode::OK, None).await
+    let alert = alert_of(&q.alerte)?;
+    new_page(&state, &w, pid, (alert, None), StatusCode::OK, None).await
 }
 
 async fn create(
@@ -181,13 +209,28 @@ async fn create(
             .map(|(_, v)| v.as_str())
             .collect(),
     };
+    let alert = alert_of(field(&f, "alerte"))?;
     match svc::create(state.ctx(), &w.actor, w.user.id, &draft).await? {
-        Outcome::Done(id) => Ok(see_other(&format!("/orientation/{id}"))),
+        Outcome::Done(id) => {
+            // The alert it came from closes with this outcome (if another
+            // step closed it meanwhile, the request stands on its own).
+            if let Some(a) = alert {
+                let name = &w.user.display_name;
+                let ctx = state.ctx();
+                if let alerts::Acted::Refused(why) =
+                    alerts::oriented(ctx, &w.actor, name, a, draft.target).await?
+                {
+                    tracing::info!(alert = %a, %why, "orientation requested, alert left as it was");
+                }
+            }
+            Ok(see_other(&format!("/orientation/{id}")))
+        }
         Outcome::Refused(why) => {
             new_page(
                 &state,
                 &w,
                 patient,
+                (alert, Some(draft.needs)),
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Some(why),
             )

@@ -6,7 +6,9 @@
 //! its audit entry in one transaction.
 
 use domain::identity::PatientRecord;
-use domain::monitoring::{AlertStatus, TriageStep, Triager, may_triage, triage_steps};
+use domain::monitoring::{
+    AlertStatus, Outcome, TriageError, TriageStep, Triager, may_triage, triage_steps,
+};
 use domain::org::Role;
 use domain::policy::{Actor, Decision, Grant, PatientAction, authorize_patient};
 use domain::{AlertId, EstablishmentId};
@@ -187,8 +189,9 @@ pub enum Acted {
 }
 
 /// Takes step `step` (a form code) with `note` on alert `id` for `actor`
-/// (`name` is shown in the timeline); closing with an outcome also sends the
-/// closing report when an ORU destination is configured.
+/// (`name` is shown in the timeline); closing says how the alert ended
+/// (`outcome`, a code of [`Outcome`]) and also sends the closing report when
+/// an ORU destination is configured.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn act(
     ctx: Ctx<'_>,
@@ -197,25 +200,41 @@ pub async fn act(
     id: AlertId,
     step: &str,
     note: &str,
+    outcome: &str,
 ) -> Result<Acted, AppError> {
     let (a, grant) = for_triage(ctx, actor, id).await?;
     let Some(step) = TriageStep::from_code(step) else {
         return Err(AppError::BadRequest("invalid", "action inconnue".into()));
+    };
+    let outcome = match outcome.trim() {
+        "" => None,
+        code => Some(
+            Outcome::from_code(code)
+                .ok_or_else(|| AppError::BadRequest("invalid", "issue inconnue".into()))?,
+        ),
     };
     if let Err(e) = may_triage(a.status, triager(actor, a.establishment)) {
         return Ok(Acted::Refused(e.into()));
     }
     let action = step.with_note(note.trim().to_owned());
     let who = domain::audit::AuditActor::new(actor, grant);
-    let report = match &action {
-        domain::monitoring::TriageAction::Close(outcome) if !outcome.is_empty() => {
-            monitoring::closing_report(ctx, &a, outcome, name).await?
+    let report = match (&action, outcome) {
+        (domain::monitoring::TriageAction::Close(note), Some(kind)) if !note.is_empty() => {
+            monitoring::closing_report(ctx, &a, kind, note, name).await?
         }
         _ => None,
     };
     match ctx
         .store
-        .triage_alert(id, &action, &who, name, report.as_ref(), ctx.now_ms())
+        .triage_alert(
+            id,
+            &action,
+            outcome,
+            &who,
+            name,
+            report.as_ref(),
+            ctx.now_ms(),
+        )
         .await
     {
         Ok(next) => {
@@ -229,4 +248,151 @@ pub async fn act(
         Err(store::StoreError::Rule(e)) => Ok(Acted::Refused(e)),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Whether `actor` may close alert `a` now (where the page offers the
+/// ways out: a teleconsultation, an orientation).
+fn may_close(actor: &Actor, a: &Alert) -> bool {
+    triage_steps(a.status, triager(actor, a.establishment)).contains(&TriageStep::Close)
+}
+
+/// The doctors of `establishment` (id, name), for a teleconsultation.
+pub async fn doctors(
+    ctx: Ctx<'_>,
+    establishment: EstablishmentId,
+) -> Result<Vec<(domain::UserId, String)>, AppError> {
+    let est = ctx.store.establishment(establishment).await?;
+    Ok(ctx
+        .store
+        .professionals(est.territory)
+        .await?
+        .into_iter()
+        .filter(|(_, grants)| {
+            grants
+                .iter()
+                .any(|g| g.role == Role::Doctor && g.establishment == establishment)
+        })
+        .map(|(u, _)| (u.id, u.display_name))
+        .collect())
+}
+
+/// How far ahead a teleconsultation from an alert is looked for.
+const TELE_DAYS: i64 = 14;
+
+/// From alert `id`, books the first free teleconsultation slot of `doctor`
+/// (a doctor of the alert's establishment) for the patient — who gets the
+/// confirmation and may move it from the portal — and closes the alert with
+/// that outcome. Only where the actor may close the alert.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn book_teleconsultation(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    name: &str,
+    id: AlertId,
+    doctor: domain::UserId,
+) -> Result<Acted, AppError> {
+    let (a, _) = for_triage(ctx, actor, id).await?;
+    if !may_close(actor, &a) {
+        return Ok(Acted::Refused(TriageError::NotNow.into()));
+    }
+    let Some((_, doctor_name)) = doctors(ctx, a.establishment)
+        .await?
+        .into_iter()
+        .find(|(d, _)| *d == doctor)
+    else {
+        return Err(AppError::Unprocessable(
+            "business-rule",
+            "choisissez un médecin de l'établissement".into(),
+        ));
+    };
+    let slot = crate::services::schedule::free_slots(ctx, doctor, a.establishment, TELE_DAYS)
+        .await?
+        .into_iter()
+        .find(|s| s.mode == domain::schedule::Mode::Tele);
+    let Some(slot) = slot else {
+        return Err(AppError::Unprocessable(
+            "business-rule",
+            format!(
+                "{doctor_name} n'a aucun créneau de téléconsultation libre dans les {TELE_DAYS} jours : choisissez un autre médecin ou prenez rendez-vous depuis l'agenda"
+            ),
+        ));
+    };
+    crate::services::schedule::book(
+        ctx,
+        actor,
+        name,
+        a.patient,
+        doctor,
+        a.establishment,
+        slot.start_ms,
+    )
+    .await?;
+    let note = format!(
+        "Téléconsultation le {} avec {doctor_name}",
+        crate::fmt::paris_time(slot.start_ms)
+    );
+    act(
+        ctx,
+        actor,
+        name,
+        id,
+        TriageStep::Close.code(),
+        &note,
+        Outcome::Consultation.code(),
+    )
+    .await
+}
+
+/// What an orientation request asked from alert `id` starts with: the
+/// programme, the alert and the steps of its timeline, for `actor` who may
+/// close it.
+pub async fn orientation_needs(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: AlertId,
+) -> Result<String, AppError> {
+    let (a, _) = for_triage(ctx, actor, id).await?;
+    if !may_close(actor, &a) {
+        return Err(AppError::Conflict(
+            "prenez d'abord l'alerte en charge (ou, transmise, laissez-la au médecin)".into(),
+        ));
+    }
+    let e = ctx.store.enrolment(a.enrolment).await?;
+    let title =
+        monitoring::programme(&e.programme).map_or(e.programme.clone(), |p| p.title.clone());
+    let mut text = format!(
+        "Télésurveillance « {title} » depuis le {}.\nAlerte {} du {} : {} — {}.",
+        crate::fmt::paris_date(e.started_at_ms),
+        a.level.label_fr(),
+        crate::fmt::paris_time(a.raised_at_ms),
+        monitoring::item_label(&a.item),
+        a.reason
+    );
+    for (_, who, action, note) in monitoring::timeline(ctx, a.id).await? {
+        if !note.is_empty() && action != "alerte reçue" {
+            text.push_str(&format!("\n{action} ({who}) : {note}"));
+        }
+    }
+    Ok(text)
+}
+
+/// Closes alert `id` as sent to an orientation (request `orientation`,
+/// `target` SSR or HAD) once the request is made.
+pub async fn oriented(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    name: &str,
+    id: AlertId,
+    target: &str,
+) -> Result<Acted, AppError> {
+    act(
+        ctx,
+        actor,
+        name,
+        id,
+        TriageStep::Close.code(),
+        &format!("Demande d'orientation ({}) envoyée", target.to_uppercase()),
+        Outcome::Orientation.code(),
+    )
+    .await
 }

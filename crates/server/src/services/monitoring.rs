@@ -396,6 +396,7 @@ pub async fn due_at(
 pub async fn closing_report(
     ctx: Ctx<'_>,
     alert: &store::monitoring::Alert,
+    kind: domain::monitoring::Outcome,
     outcome: &str,
     closed_by: &str,
 ) -> Result<Option<store::outbox::NewMessage>, AppError> {
@@ -429,7 +430,18 @@ pub async fn closing_report(
         },
         text("NIVEAU", "Niveau", alert.level.label_fr().into()),
         text("MOTIF", "Motif", alert.reason.clone()),
-        text("ISSUE", "Issue", format!("{outcome} ({closed_by})")),
+        Observation {
+            code: "ISSUE".into(),
+            display: "Issue".into(),
+            system: "L".into(),
+            value: ObsValue::Coded {
+                code: kind.code().into(),
+                display: kind.label_fr().into(),
+                system: "L".into(),
+            },
+            abnormal: None,
+        },
+        text("DECISION", "Décision", format!("{outcome} ({closed_by})")),
     ];
     for (at, actor, action, note) in timeline(ctx, alert.id).await? {
         let mut step = format!("{at} {actor} : {action}");

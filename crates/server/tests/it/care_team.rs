@@ -417,3 +417,197 @@ async fn the_sla_counts_in_opening_hours_and_escalation_reaches_the_doctor_on_ca
         );
     }
 }
+
+/// The oral-oncology programme's closed alerts per outcome on the dashboard.
+async fn outcomes(app: &TestApp, who: &str) -> [usize; 5] {
+    let board = app.get_page("/telesurveillance", who).await.page();
+    let section = board
+        .split("<section")
+        .find(|s| s.contains("data-programme=\"Suivi des thérapies orales"))
+        .expect("the programme's section")
+        .to_owned();
+    domain::monitoring::Outcome::ALL.map(|o| {
+        let marker = format!("data-outcome=\"{}\">", o.code());
+        let at = section.find(&marker).expect("an outcome figure") + marker.len();
+        section[at..]
+            .split('<')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("a count")
+    })
+}
+
+#[tokio::test]
+async fn from_an_alert_the_team_books_a_teleconsultation_or_asks_for_an_orientation() {
+    use domain::monitoring::{AlertStatus, Outcome};
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let lambert = app.demo_patient("Lambert").await.id;
+        let e = app.store.enrolments_of(lambert).await.unwrap().remove(0);
+        let patient = app.login(server::demo::PATIENT_LOGIN).await;
+        answer(&app, &patient, &e.id.to_string(), "nausea", "2").await;
+        answer(&app, &patient, &e.id.to_string(), "mucositis", "2").await;
+        let alert_of = async |item: &str| {
+            app.store
+                .alert_queue(e.establishment)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|a| a.item == item)
+                .unwrap()
+        };
+        let (nausea, mucositis) = (alert_of("nausea").await, alert_of("mucositis").await);
+        let nurse = app.login("ide.petit").await;
+        let baseline = outcomes(&app, &nurse).await;
+        let page = format!("/alertes/{}", nausea.id);
+        let tele = format!("/alertes/{}/teleconsultation", nausea.id);
+        let martin = app
+            .store
+            .user_by_username("dr.martin")
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        let bernard = app
+            .store
+            .user_by_username("dr.bernard")
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        let (martin, bernard) = (martin.to_string(), bernard.to_string());
+
+        // Not before the alert is taken.
+        let open = app.get_page(&page, &nurse).await.page();
+        assert!(
+            !open.contains("Programmer une téléconsultation"),
+            "{backend}"
+        );
+        let r = post(&app, &nurse, &page, &tele, &[("medecin", &martin)]).await;
+        assert_eq!(r.status, 422, "{backend}");
+        let r = post(&app, &nurse, &page, &page, &[("action", "take")]).await;
+        assert_eq!(r.status, 303, "{backend}");
+        let taken = app.get_page(&page, &nurse).await.page();
+        assert!(
+            taken.contains("Programmer une téléconsultation") && taken.contains("Dr Claire Martin"),
+            "{backend}"
+        );
+        let r = post(&app, &nurse, &page, &tele, &[("medecin", &bernard)]).await;
+        assert_eq!(
+            r.status, 422,
+            "{backend}: a doctor of another establishment"
+        );
+        assert!(
+            r.page()
+                .contains("choisissez un médecin de l'établissement")
+        );
+        let before = app.store.appointments_of_patient(lambert).await.unwrap();
+
+        // One step: the first free video slot of her oncologist, and the alert closes.
+        let r = post(&app, &nurse, &page, &tele, &[("medecin", &martin)]).await;
+        assert_eq!(r.status, 303, "{backend}: {}", r.text);
+        let mut booked = app.store.appointments_of_patient(lambert).await.unwrap();
+        booked.retain(|a| !before.iter().any(|b| b.id == a.id));
+        assert_eq!(booked.len(), 1, "{backend}: one more appointment");
+        assert_eq!(booked[0].mode, domain::schedule::Mode::Tele);
+        assert_eq!(booked[0].practitioner.to_string(), martin);
+        let closed = app.store.alert(nausea.id).await.unwrap();
+        assert_eq!(
+            (closed.status, closed.outcome_kind),
+            (AlertStatus::Closed, Some(Outcome::Consultation)),
+            "{backend}"
+        );
+        let note = closed.outcome.unwrap();
+        assert!(
+            note.starts_with("Téléconsultation le ") && note.ends_with("avec Dr Claire Martin"),
+            "{backend}: {note}"
+        );
+        assert!(
+            app.get_page(&page, &nurse)
+                .await
+                .page()
+                .contains("téléconsultation programmée")
+        );
+
+        // An orientation request, prefilled from the alert, closes the other one.
+        let form = format!(
+            "/orientation/nouvelle?patient={lambert}&alerte={}",
+            mucositis.id
+        );
+        assert_eq!(
+            app.get_page(&form, &nurse).await.status,
+            409,
+            "{backend}: not taken yet"
+        );
+        let mpage = format!("/alertes/{}", mucositis.id);
+        assert_eq!(
+            post(&app, &nurse, &mpage, &mpage, &[("action", "take")])
+                .await
+                .status,
+            303
+        );
+        let prefilled = app.get_page(&form, &nurse).await.page();
+        assert!(
+            prefilled.contains("Alerte à traiter du") && prefilled.contains("Mucite"),
+            "{backend}: {prefilled}"
+        );
+        let hospital = app
+            .store
+            .establishment_by_finess(server::demo::HOSPITAL_FINESS)
+            .await
+            .unwrap()
+            .unwrap()
+            .id
+            .to_string();
+        let alert_id = mucositis.id.to_string();
+        let lambert_id = lambert.to_string();
+        let r = post(
+            &app,
+            &nurse,
+            &form,
+            "/orientation",
+            &[
+                ("patient", &lambert_id),
+                ("alerte", &alert_id),
+                ("cible", "had"),
+                (
+                    "besoins",
+                    "Mucite de grade 2, alimentation difficile : soins de bouche à domicile",
+                ),
+                ("date", "2026-11-20"),
+                ("destinataire", &hospital),
+            ],
+        )
+        .await;
+        assert_eq!(r.status, 303, "{backend}: {}", r.text);
+        let oriented = app.store.alert(mucositis.id).await.unwrap();
+        assert_eq!(
+            (
+                oriented.status,
+                oriented.outcome_kind,
+                oriented.outcome.as_deref()
+            ),
+            (
+                AlertStatus::Closed,
+                Some(Outcome::Orientation),
+                Some("Demande d'orientation (HAD) envoyée")
+            ),
+            "{backend}"
+        );
+
+        // The programme's dashboard counts the outcomes (the demo's closed
+        // alerts were there before).
+        let after = outcomes(&app, &nurse).await;
+        assert_eq!(
+            after,
+            [
+                baseline[0],
+                baseline[1] + 1,
+                baseline[2],
+                baseline[3] + 1,
+                baseline[4]
+            ],
+            "{backend}"
+        );
+    }
+}

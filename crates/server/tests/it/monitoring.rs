@@ -347,11 +347,36 @@ async fn nurses_triage_doctors_close_and_overdue_alerts_escalate() {
         "the doctor closes an escalated alert"
     );
     let doctor = app.login("dr.martin").await;
+    let refused = act(
+        doctor.clone(),
+        vec![
+            ("action", "close"),
+            ("note", "Arrêt du traitement 48 h, consultation demain"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status, 422, "closing says how it ended");
+    assert!(refused.page().contains("choisissez l'issue de l'alerte"));
     assert_eq!(
         act(
             doctor.clone(),
             vec![
                 ("action", "close"),
+                ("issue", "bientôt"),
+                ("note", "Arrêt du traitement 48 h, consultation demain")
+            ]
+        )
+        .await
+        .status,
+        400,
+        "an unknown outcome"
+    );
+    assert_eq!(
+        act(
+            doctor.clone(),
+            vec![
+                ("action", "close"),
+                ("issue", "teleconsultation"),
                 ("note", "Arrêt du traitement 48 h, consultation demain")
             ]
         )
@@ -404,6 +429,16 @@ async fn nurses_triage_doctors_close_and_overdue_alerts_escalate() {
     assert_eq!(get("MSH-9.2").as_deref(), Some("R01"));
     assert_eq!(get("OBX(1)-5.1").as_deref(), Some("diarrhoea"));
     assert_eq!(get("OBX(1)-8").as_deref(), Some("AA"));
+    assert_eq!(
+        get("OBX(4)-3.1").as_deref(),
+        Some("ISSUE"),
+        "the outcome, coded"
+    );
+    assert_eq!(get("OBX(4)-5.1").as_deref(), Some("teleconsultation"));
+    assert_eq!(
+        get("OBX(4)-5.2").as_deref(),
+        Some("téléconsultation programmée")
+    );
     for text in [
         "Arrêt du traitement 48 h, consultation demain (Dr Claire Martin)",
         "transmise au médecin",

@@ -1,6 +1,6 @@
 -- The care team's side of remote monitoring: an item's alerts muted for one
--- patient, the team's opening hours that SLAs count in, and the doctors'
--- on-call rota that escalated alerts reach.
+-- patient, how an alert ended, the team's opening hours that SLAs count in,
+-- and the doctors' on-call rota that escalated alerts reach.
 
 CREATE TABLE alert_mutes (
     id TEXT PRIMARY KEY,
@@ -21,6 +21,9 @@ CREATE INDEX alert_mutes_enrolment ON alert_mutes(enrolment_id, starts_at_ms);
 CREATE INDEX alert_mutes_running ON alert_mutes(until_ms) WHERE ended_at_ms IS NULL;
 -- The muting a muted alert was silenced by.
 ALTER TABLE alerts ADD COLUMN mute_id TEXT REFERENCES alert_mutes(id);
+-- How a closed alert ended (advice, teleconsultation, emergency, orientation,
+-- none): counted per programme, sent in the closing ORU.
+ALTER TABLE alerts ADD COLUMN outcome_kind TEXT;
 
 CREATE TABLE team_hours (
     establishment_id TEXT NOT NULL REFERENCES establishments(id),

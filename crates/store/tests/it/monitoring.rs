@@ -1,7 +1,7 @@
 //! Monitoring: a response records its measures and alerts at once; the queue is
 //! ordered by level then age; triage follows the rules; overdue alerts escalate.
 
-use domain::monitoring::{AlertLevel, AlertStatus, TriageAction, TriageError};
+use domain::monitoring::{AlertLevel, AlertStatus, Outcome, TriageAction, TriageError};
 use store::monitoring::{NewAlert, ResponseWrite};
 
 use crate::support::*;
@@ -138,6 +138,7 @@ async fn responses_alerts_triage_and_escalation() {
             s.triage_alert(
                 a,
                 &TriageAction::Close("x".into()),
+                Some(Outcome::Advice),
                 &who(),
                 "ide",
                 None,
@@ -148,15 +149,24 @@ async fn responses_alerts_triage_and_escalation() {
             Err(TriageError::NotNow)
         );
         assert_eq!(
-            s.triage_alert(a, &TriageAction::Take, &who(), "ide", None, NOW + 2000)
-                .await
-                .refusal::<TriageError>(),
+            s.triage_alert(
+                a,
+                &TriageAction::Take,
+                None,
+                &who(),
+                "ide",
+                None,
+                NOW + 2000
+            )
+            .await
+            .refusal::<TriageError>(),
             Ok(AlertStatus::Taken)
         );
         assert_eq!(
             s.triage_alert(
                 a,
                 &TriageAction::Escalate("".into()),
+                None,
                 &who(),
                 "ide",
                 None,
@@ -170,6 +180,7 @@ async fn responses_alerts_triage_and_escalation() {
             s.triage_alert(
                 a,
                 &TriageAction::Escalate("avis".into()),
+                None,
                 &who(),
                 "ide",
                 None,
@@ -183,6 +194,22 @@ async fn responses_alerts_triage_and_escalation() {
             s.triage_alert(
                 a,
                 &TriageAction::Close("consultation demain".into()),
+                None,
+                &who(),
+                "dr",
+                None,
+                NOW + 4000
+            )
+            .await
+            .refusal::<TriageError>(),
+            Err(TriageError::OutcomeRequired),
+            "{name}: closing says how it ended"
+        );
+        assert_eq!(
+            s.triage_alert(
+                a,
+                &TriageAction::Close("consultation demain".into()),
+                Some(Outcome::Consultation),
                 &who(),
                 "dr",
                 None,
@@ -191,6 +218,11 @@ async fn responses_alerts_triage_and_escalation() {
             .await
             .refusal::<TriageError>(),
             Ok(AlertStatus::Closed)
+        );
+        assert_eq!(
+            s.alert(a).await.unwrap().outcome_kind,
+            Some(Outcome::Consultation),
+            "{name}"
         );
         let steps: Vec<String> = s
             .alert_events(a)
@@ -233,11 +265,16 @@ async fn responses_alerts_triage_and_escalation() {
         assert_eq!(
             facts
                 .iter()
-                .map(|(p, f)| (p.as_str(), f.level, f.handled_ms))
+                .map(|(p, f)| (p.as_str(), f.level, f.handled_ms, f.outcome))
                 .collect::<Vec<_>>(),
             vec![
-                ("oral-oncology", AlertLevel::Warning, None),
-                ("oral-oncology", AlertLevel::Urgent, Some(NOW + 2000)),
+                ("oral-oncology", AlertLevel::Warning, None, None),
+                (
+                    "oral-oncology",
+                    AlertLevel::Urgent,
+                    Some(NOW + 2000),
+                    Some(Outcome::Consultation)
+                ),
             ],
             "{name}"
         );
