@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod beds;
+pub mod billing;
 pub mod calendar;
 pub mod clock;
 pub mod consultation;

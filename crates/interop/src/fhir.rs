@@ -3,6 +3,7 @@
 //! client sends is silently dropped: what Parcours does not store is refused with
 //! a clear OperationOutcome instead.
 
+pub mod billing;
 pub mod consultation;
 mod details;
 mod input;

@@ -64,6 +64,10 @@ pub struct Programme {
     pub rules: Vec<Rule>,
     /// The FHIR Questionnaire as in the file.
     pub questionnaire: Value,
+    /// The monthly fees and their conditions (none: not billed).
+    pub billing: Vec<domain::billing::Fee>,
+    /// Where the fees come from (the text in force), shown with the statement.
+    pub billing_reference: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -77,6 +81,83 @@ struct File {
     care_team: Vec<String>,
     questionnaire: Value,
     rules: Vec<RuleIn>,
+    #[serde(default)]
+    billing: Option<BillingIn>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct BillingIn {
+    reference: String,
+    fees: Vec<FeeIn>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FeeIn {
+    code: String,
+    label: String,
+    amount_cents: i64,
+    conditions: Vec<ConditionIn>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
+enum ConditionIn {
+    #[serde(rename_all = "camelCase")]
+    Enrolled {
+        min_days: u32,
+    },
+    #[serde(rename_all = "camelCase")]
+    Transmitted {
+        min_days: u32,
+    },
+    AlertsHandled,
+}
+
+/// The fees of a billing block, checked: codes unique and given, amounts
+/// positive, day counts within a month.
+fn fees_of(b: BillingIn) -> Result<(Vec<domain::billing::Fee>, String), String> {
+    use domain::billing::{Condition, Fee};
+    let mut out: Vec<Fee> = Vec::new();
+    for f in b.fees {
+        if f.code.trim().is_empty() || out.iter().any(|o| o.code == f.code) {
+            return Err(format!(
+                "facturation : code de forfait vide ou répété ({})",
+                f.code
+            ));
+        }
+        if f.amount_cents <= 0 {
+            return Err(format!(
+                "facturation : montant du forfait {} non positif",
+                f.code
+            ));
+        }
+        let conditions = f
+            .conditions
+            .into_iter()
+            .map(|c| match c {
+                ConditionIn::Enrolled { min_days } if (1..=31).contains(&min_days) => {
+                    Ok(Condition::Enrolled { min_days })
+                }
+                ConditionIn::Transmitted { min_days } if (1..=31).contains(&min_days) => {
+                    Ok(Condition::Transmitted { min_days })
+                }
+                ConditionIn::AlertsHandled => Ok(Condition::AlertsHandled),
+                _ => Err(format!(
+                    "facturation : forfait {} : un nombre de jours va de 1 à 31",
+                    f.code
+                )),
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        out.push(Fee {
+            code: f.code,
+            label: f.label,
+            amount_cents: f.amount_cents,
+            conditions,
+        });
+    }
+    Ok((out, b.reference))
 }
 
 #[derive(Deserialize)]
@@ -308,6 +389,13 @@ pub fn parse(text: &str) -> Result<Programme, ProgrammeError> {
         .map(|r| rule_of(r, &items))
         .collect::<Result<Vec<_>, String>>()
         .map_err(|m| fail(&f.id, m))?;
+    let (billing, billing_reference) = match f.billing {
+        Some(b) => {
+            let (fees, reference) = fees_of(b).map_err(|m| fail(&f.id, m))?;
+            (fees, Some(reference))
+        }
+        None => (Vec::new(), None),
+    };
     Ok(Programme {
         id: f.id,
         title: f.title,
@@ -318,6 +406,8 @@ pub fn parse(text: &str) -> Result<Programme, ProgrammeError> {
         items,
         rules,
         questionnaire: f.questionnaire,
+        billing,
+        billing_reference,
     })
 }
 
@@ -336,6 +426,50 @@ mod tests {
 
     fn onco() -> Programme {
         builtin().remove(0).unwrap()
+    }
+
+    #[test]
+    fn the_billing_block_is_read_and_checked() {
+        use domain::billing::Condition;
+        let p = onco();
+        assert_eq!(
+            p.billing
+                .iter()
+                .map(|f| (f.code.as_str(), f.amount_cents))
+                .collect::<Vec<_>>(),
+            vec![("TLS-OPE", 2800), ("TLS-TEC", 7333)]
+        );
+        assert_eq!(
+            p.billing[0].conditions,
+            vec![
+                Condition::Enrolled { min_days: 1 },
+                Condition::Transmitted { min_days: 2 },
+                Condition::AlertsHandled
+            ]
+        );
+        assert!(p.billing_reference.unwrap().contains("16 mai 2023"));
+        let text = include_str!("../../../programmes/oral-oncology.json");
+        let mut v: Value = serde_json::from_str(text).unwrap();
+        let bad = |v: &Value, needle: &str| {
+            let e = parse(&v.to_string()).unwrap_err().to_string();
+            assert!(e.contains(needle), "{e} lacks {needle}");
+        };
+        v["billing"]["fees"][1]["code"] = "TLS-OPE".into();
+        bad(&v, "répété");
+        v["billing"]["fees"][1]["code"] = "TLS-TEC".into();
+        v["billing"]["fees"][1]["amountCents"] = 0.into();
+        bad(&v, "non positif");
+        v["billing"]["fees"][1]["amountCents"] = 100.into();
+        v["billing"]["fees"][1]["conditions"][1]["minDays"] = 40.into();
+        bad(&v, "de 1 à 31");
+        v["billing"]["fees"][1]["conditions"][1] = serde_json::json!({"kind": "paid"});
+        bad(&v, "JSON invalide");
+        v.as_object_mut().unwrap().remove("billing");
+        let p = parse(&v.to_string()).unwrap();
+        assert!(
+            p.billing.is_empty() && p.billing_reference.is_none(),
+            "billing is optional"
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod macros;
 pub mod accounts;
 pub mod audit;
 pub mod beds;
+pub mod billing;
 pub mod bundle;
 pub mod care_team;
 pub mod cluster;

@@ -11,6 +11,8 @@ use crate::programme::Programme;
 
 /// The code system of the triage task and of Parcours' own task kinds.
 pub const CS_TASK: &str = "urn:parcours:task";
+/// How an alert ended (`domain::monitoring::Outcome` codes).
+pub const CS_OUTCOME: &str = "urn:parcours:issue-alerte";
 
 fn patient_ref(id: impl std::fmt::Display) -> Value {
     json!({"reference": format!("Patient/{id}")})
@@ -84,10 +86,14 @@ pub fn triage_task(a: &Alert, label: &str) -> Value {
         "owner": organization_ref(a.establishment),
     });
     if let (Some(outcome), Some(obj)) = (&a.outcome, r.as_object_mut()) {
-        obj.insert(
-            "output".into(),
-            json!([{"type": {"text": "Issue"}, "valueString": outcome}]),
-        );
+        let mut output = vec![json!({"type": {"text": "Issue"}, "valueString": outcome})];
+        if let Some(kind) = a.outcome_kind {
+            output.push(json!({
+                "type": {"text": "Niveau de soins"},
+                "valueCodeableConcept": {"coding": [{"system": CS_OUTCOME, "code": kind.code(), "display": kind.label_fr()}]}
+            }));
+        }
+        obj.insert("output".into(), Value::Array(output));
     }
     r
 }
@@ -468,11 +474,20 @@ mod tests {
             raised_at_ms: 0,
             due_at_ms: 1,
             outcome: None,
+            outcome_kind: None,
         };
         let t = triage_task(&a, "Neuropathie");
         assert_eq!(t["status"], "cancelled");
         assert_eq!(t["businessStatus"]["text"], "en sourdine");
         assert_eq!(flag(&a, "Neuropathie")["status"], "inactive");
+        a.status = AlertStatus::Closed;
+        a.outcome = Some("rappel".into());
+        a.outcome_kind = Some(domain::monitoring::Outcome::Emergency);
+        let closed = triage_task(&a, "Neuropathie");
+        assert_eq!(
+            closed["output"][1]["valueCodeableConcept"]["coding"][0]["code"],
+            "emergency"
+        );
         a.status = AlertStatus::Open;
         assert_eq!(triage_task(&a, "Neuropathie")["status"], "requested");
         assert_eq!(flag(&a, "Neuropathie")["status"], "active");

@@ -289,3 +289,135 @@ async fn team_hours_and_the_on_call_rota_belong_to_their_establishment() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_month_s_billing_facts_per_follow_up() {
+    use domain::monitoring::TriageAction;
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let p = s
+            .create_patient(&new_patient(w.t1.id, "Facture", "Anne"), &who(), NOW)
+            .await
+            .unwrap();
+        let n = store::monitoring::NewEnrolment {
+            patient: p.id,
+            establishment: w.e1,
+            programme: "oral-oncology".into(),
+            consent_at_ms: NOW,
+            created_by: "ide".into(),
+        };
+        let id = s.enrol(&n, &who(), NOW).await.unwrap();
+        let e = s.enrolment(id).await.unwrap();
+        let author = who();
+        let alert = |item: &str, mute: Option<String>| NewAlert {
+            level: AlertLevel::Warning,
+            item: item.into(),
+            reason: "grade 2".into(),
+            advice: String::new(),
+            mute,
+        };
+        let mute = s
+            .add_mute(
+                &NewMute {
+                    enrolment: e.id,
+                    patient: p.id,
+                    item: "rash",
+                    max_grade: Some(2),
+                    max_level: AlertLevel::Warning,
+                    reason: "connu",
+                    until_ms: NOW + 30 * DAY,
+                    created_by: "IDE",
+                },
+                &who(),
+                NOW,
+            )
+            .await
+            .unwrap();
+        let submit = |at: i64, alerts: Vec<NewAlert>| {
+            let (s, e, author) = (&s, &e, &author);
+            async move {
+                let w = ResponseWrite {
+                    enrolment: e,
+                    answers_json: "[]",
+                    measures: &[],
+                    alerts: &alerts,
+                    due_at_ms: at + DAY,
+                    report: None,
+                    measured: None,
+                    who: author,
+                };
+                s.submit_response(&w, at).await.unwrap().1
+            }
+        };
+        submit(NOW + DAY, vec![alert("fatigue", None)]).await;
+        let handled = submit(NOW + 2 * DAY, vec![alert("nausea", None)]).await;
+        submit(NOW + 3 * DAY, vec![alert("rash", Some(mute))]).await;
+        submit(NOW + 40 * DAY, vec![]).await; // after the period
+        s.triage_alert(
+            handled[0],
+            &TriageAction::Take,
+            None,
+            &who(),
+            "ide",
+            None,
+            NOW + 2 * DAY + 1,
+        )
+        .await
+        .unwrap();
+        let facts = s
+            .billing_facts(w.e1, "oral-oncology", NOW, NOW + 30 * DAY)
+            .await
+            .unwrap();
+        assert_eq!(facts.len(), 1, "{name}");
+        let f = &facts[0];
+        assert_eq!(
+            (f.enrolment, f.patient, f.started_at_ms, f.ended_at_ms),
+            (e.id, p.id, NOW, None),
+            "{name}"
+        );
+        assert_eq!(
+            f.transmissions,
+            vec![NOW + DAY, NOW + 2 * DAY, NOW + 3 * DAY],
+            "{name}"
+        );
+        assert_eq!(
+            (f.alerts, f.unhandled),
+            (2, 1),
+            "{name}: the muted one aside"
+        );
+        // Another programme, another establishment, a period before: nothing.
+        assert!(
+            s.billing_facts(w.e1, "infectious-home", NOW, NOW + DAY)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            s.billing_facts(w.e2, "oral-oncology", NOW, NOW + DAY)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            s.billing_facts(w.e1, "oral-oncology", 0, NOW)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // Ended before the period: not billed then.
+        s.end_enrolment(e.id, "fin", None, &who(), NOW + 35 * DAY)
+            .await
+            .unwrap();
+        let later = s
+            .billing_facts(w.e1, "oral-oncology", NOW + 36 * DAY, NOW + 60 * DAY)
+            .await
+            .unwrap();
+        assert!(later.is_empty(), "{name}");
+        let ended = s
+            .billing_facts(w.e1, "oral-oncology", NOW + 30 * DAY, NOW + 60 * DAY)
+            .await
+            .unwrap();
+        assert_eq!(ended[0].ended_at_ms, Some(NOW + 35 * DAY), "{name}");
+        assert_eq!(ended[0].transmissions, vec![NOW + 40 * DAY], "{name}");
+    }
+}
