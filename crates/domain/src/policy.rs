@@ -162,6 +162,9 @@ pub enum EstablishmentAction {
     /// Set the remote-monitoring team's opening hours and the doctors'
     /// on-call rota.
     ManageCareTeam,
+    /// Read and export the monthly remote-monitoring statement (the billing
+    /// office).
+    ReadBilling,
 }
 
 /// The answer of the policy.
@@ -360,6 +363,9 @@ pub fn authorize_establishment(
         EstablishmentAction::ReadDirectory => g.territory == territory,
         EstablishmentAction::ManageBeds => {
             matches!(g.role, Role::BedManager | Role::Admin) && g.establishment == establishment
+        }
+        EstablishmentAction::ReadBilling => {
+            matches!(g.role, Role::Admin | Role::Secretary) && g.establishment == establishment
         }
         EstablishmentAction::ManageCareTeam => {
             matches!(g.role, Role::Admin | Role::Doctor | Role::Nurse)
@@ -740,6 +746,37 @@ mod tests {
             let a = pro(role, w.e1, w.t1);
             assert!(
                 !authorize_establishment(&a, EstablishmentAction::ManageAppointments, w.e1, w.t1)
+                    .allowed(),
+                "{role:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_billing_statement_is_read_by_the_establishment_s_admin_and_desk() {
+        let w = world();
+        for role in [Role::Admin, Role::Secretary] {
+            let a = pro(role, w.e1, w.t1);
+            assert!(
+                authorize_establishment(&a, EstablishmentAction::ReadBilling, w.e1, w.t1).allowed(),
+                "{role:?}"
+            );
+            assert!(
+                !authorize_establishment(&a, EstablishmentAction::ReadBilling, w.e2, w.t1)
+                    .allowed(),
+                "{role:?} elsewhere"
+            );
+        }
+        for role in [
+            Role::Doctor,
+            Role::Nurse,
+            Role::BedManager,
+            Role::Coordinator,
+            Role::Integration,
+        ] {
+            let a = pro(role, w.e1, w.t1);
+            assert!(
+                !authorize_establishment(&a, EstablishmentAction::ReadBilling, w.e1, w.t1)
                     .allowed(),
                 "{role:?}"
             );

@@ -15,6 +15,7 @@ pub struct Nav {
     pub(crate) region: bool,
     pub(crate) agenda: bool,
     pub(crate) waiting_room: bool,
+    pub(crate) billing: bool,
 }
 
 #[derive(Template)]

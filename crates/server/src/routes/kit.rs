@@ -38,6 +38,11 @@ pub(crate) fn nav(w: &WebUser) -> Option<Nav> {
             .any(|g| matches!(g.role, Role::Nurse | Role::Doctor)),
         agenda: can_book(w),
         waiting_room: w.actor.grants.iter().any(|g| g.role == Role::Doctor),
+        billing: w
+            .actor
+            .grants
+            .iter()
+            .any(|g| matches!(g.role, Role::Admin | Role::Secretary)),
     })
 }
 

@@ -13,6 +13,7 @@ use crate::state::AppState;
 pub mod account;
 pub mod admin;
 pub mod beds;
+pub mod billing;
 pub mod care_team;
 pub mod consultation;
 pub mod dmp;
@@ -41,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::routes())
         .merge(hours::routes())
         .merge(care_team::routes())
+        .merge(billing::routes())
         .merge(account::routes())
         .merge(oauth::routes())
         .merge(sso::routes())

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod alerts;
 pub mod audit_trail;
 pub mod beds;
+pub mod billing;
 pub mod bundle;
 pub mod care_team;
 pub mod consultations;

@@ -611,3 +611,136 @@ async fn from_an_alert_the_team_books_a_teleconsultation_or_asks_for_an_orientat
         );
     }
 }
+
+/// Mme Lambert's lines of the clinic's November CSV: (code, due, reason).
+async fn lambert_lines(app: &TestApp, who: &str, ipp: &str) -> Vec<(String, String, String)> {
+    let r = app
+        .get_page("/telesurveillance/facturation.csv?mois=2026-11", who)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv"),
+        "a CSV"
+    );
+    let text = r.text.trim_start_matches('\u{feff}');
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("mois;programme;ipp;patient;code;forfait;montant;du;motif")
+    );
+    lines
+        .map(|l| l.split(';').map(str::to_owned).collect::<Vec<_>>())
+        .filter(|f| f.get(2).map(String::as_str) == Some(ipp))
+        .map(|f| (f[4].clone(), f[7].clone(), f[8..].join(";")))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_billing_office_reads_the_month_s_statement_and_exports_it() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let lambert = app.demo_patient("Lambert").await;
+        let e = app.store.enrolments_of(lambert.id).await.unwrap().remove(0);
+        let page = "/telesurveillance/facturation?mois=2026-11";
+        // The establishment's desk and admin only.
+        let desk = app.login("sec.durand").await;
+        assert_eq!(app.get_page(page, &desk).await.status, 200, "{backend}");
+        let nurse = app.login("ide.petit").await;
+        assert_eq!(app.get_page(page, &nurse).await.status, 403, "{backend}");
+        let other = app.login("admin.hopital").await;
+        let theirs = format!("{page}&etablissement={}", e.establishment);
+        assert_eq!(app.get_page(&theirs, &other).await.status, 403, "{backend}");
+        assert_eq!(
+            app.get_page("/telesurveillance/facturation?mois=2026-13", &desk)
+                .await
+                .status,
+            400
+        );
+        let empty = app
+            .get_page("/telesurveillance/facturation?mois=2020-01", &desk)
+            .await
+            .page();
+        assert!(
+            empty.contains("Aucun patient suivi ce mois-là"),
+            "{backend}"
+        );
+
+        // Two days of answers this month, the first with an alert nobody
+        // has handled yet: the provider's fee is due, not the team's.
+        let patient = app.login(server::demo::PATIENT_LOGIN).await;
+        answer(&app, &patient, &e.id.to_string(), "nausea", "2").await;
+        app.clock.advance_secs(24 * 3600);
+        let patient = app.login(server::demo::PATIENT_LOGIN).await;
+        answer(&app, &patient, &e.id.to_string(), "nausea", "0").await;
+        let desk = app.login("sec.durand").await;
+        let lines = lambert_lines(&app, &desk, &lambert.ipp).await;
+        assert_eq!(lines.len(), 2, "{backend}: {lines:?}");
+        assert_eq!(
+            (lines[1].0.as_str(), lines[1].1.as_str()),
+            ("TLS-TEC", "oui"),
+            "{backend}"
+        );
+        assert_eq!(
+            (lines[0].0.as_str(), lines[0].1.as_str()),
+            ("TLS-OPE", "non")
+        );
+        assert!(
+            lines[0].2.contains("non traitée(s) par l'équipe"),
+            "{backend}: {lines:?}"
+        );
+        let shown = app.get_page(page, &desk).await.page();
+        assert!(
+            shown.contains("non dû : ") && shown.contains("Relevé de novembre 2026"),
+            "{backend}"
+        );
+
+        // Once the nurse has acted on every alert, the team's fee is due.
+        let nurse = app.login("ide.petit").await;
+        for a in app.store.alert_queue(e.establishment).await.unwrap() {
+            if a.patient == lambert.id {
+                let url = format!("/alertes/{}", a.id);
+                let r = post(&app, &nurse, &url, &url, &[("action", "take")]).await;
+                assert_eq!(r.status, 303, "{backend}");
+            }
+        }
+        let lines = lambert_lines(&app, &desk, &lambert.ipp).await;
+        assert!(lines.iter().all(|l| l.1 == "oui"), "{backend}: {lines:?}");
+
+        // The FHIR export: ChargeItems that fhir.resources accepts.
+        let r = app
+            .get_page("/telesurveillance/facturation.json?mois=2026-11", &desk)
+            .await;
+        assert_eq!(r.status, 200, "{backend}");
+        let bundle = r.json();
+        assert_eq!(bundle["type"], "collection");
+        let items: Vec<serde_json::Value> = bundle["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["resource"].clone())
+            .collect();
+        let hers: Vec<&serde_json::Value> = items
+            .iter()
+            .filter(|i| i["subject"]["reference"] == format!("Patient/{}", lambert.id))
+            .collect();
+        assert_eq!(hers.len(), 2, "{backend}");
+        assert!(hers.iter().all(|i| i["status"] == "billable"), "{backend}");
+        validate_fhir(&items);
+        // Reading the statement is an audited read of each patient shown.
+        let trail = app.store.audit_entries(0, 1_000_000).await.unwrap();
+        let desk_user = app
+            .store
+            .user_by_username("sec.durand")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            trail.iter().any(|a| a.actor_id == desk_user.id.to_string()
+                && a.patient.as_deref() == Some(lambert.id.to_string().as_str())),
+            "{backend}"
+        );
+    }
+}
