@@ -334,13 +334,13 @@ impl Store {
         })
     }
 
-    /// Adds an on-call period (checked by the caller), audited; its id.
+    /// Adds an on-call period (start, end; checked by the caller), audited;
+    /// its id.
     pub async fn add_on_call(
         &self,
         establishment: EstablishmentId,
         doctor: UserId,
-        starts_at_ms: i64,
-        ends_at_ms: i64,
+        (starts_at_ms, ends_at_ms): (i64, i64),
         who: &AuditActor,
         created_by: &str,
         now_ms: i64,

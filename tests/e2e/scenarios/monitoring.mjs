@@ -286,4 +286,23 @@ export default async function monitoring({ browser, base, root, prepared, track,
   const results = prepared.received.find((m) => m.includes('TLSV-QUESTIONNAIRE'));
   expect(results && results.includes('|diarrhoea^Diarrhée^L||3^'), 'ORU des résultats du questionnaire attendu, avec la diarrhée de grade 3');
   hl7apy(root, prepared.received);
+
+  // The clinic's desk reads this month's remote-monitoring statement and
+  // exports it for the billing office.
+  const desk = track(await login(browser, base, 'sec.durand', { viewport: { width: 1280, height: 800 } }));
+  await desk.getByRole('link', { name: 'Facturation' }).click();
+  await desk.getByRole('heading', { name: 'Facturation de la télésurveillance' }).waitFor();
+  const month = new Date().toISOString().slice(0, 7);
+  await desk.getByLabel('Mois').fill(month);
+  await desk.getByRole('button', { name: 'Afficher' }).click();
+  await desk.locator('table.billing').waitFor();
+  const due = await desk.locator('table.billing td[data-fee="TLS-TEC"]').first().innerText();
+  expect(due.startsWith('dû') || due.startsWith('non dû'), `forfait technique attendu: ${due}`);
+  await checkA11y(desk, 'relevé de facturation');
+  await checkNoHorizontalScroll(desk, 'relevé de facturation');
+  const [download] = await Promise.all([
+    desk.waitForEvent('download'),
+    desk.getByRole('link', { name: 'Exporter en CSV' }).click(),
+  ]);
+  expect(download.suggestedFilename() === `telesurveillance-oral-oncology-${month}.csv`, `fichier CSV inattendu: ${download.suggestedFilename()}`);
 }

@@ -349,8 +349,7 @@ pub async fn add_on_call(
         .add_on_call(
             establishment,
             doctor,
-            starts_at_ms,
-            ends_at_ms,
+            (starts_at_ms, ends_at_ms),
             &who,
             name,
             now,

@@ -255,11 +255,18 @@ async fn team_hours_and_the_on_call_rota_belong_to_their_establishment() {
             .await
             .unwrap();
         let past = s
-            .add_on_call(w.e1, doctor, NOW - 2 * DAY, NOW - DAY, &who(), "admin", NOW)
+            .add_on_call(
+                w.e1,
+                doctor,
+                (NOW - 2 * DAY, NOW - DAY),
+                &who(),
+                "admin",
+                NOW,
+            )
             .await
             .unwrap();
         let week = s
-            .add_on_call(w.e1, doctor, NOW, NOW + 7 * DAY, &who(), "admin", NOW)
+            .add_on_call(w.e1, doctor, (NOW, NOW + 7 * DAY), &who(), "admin", NOW)
             .await
             .unwrap();
         let rota = s.on_call_rota(w.e1, NOW).await.unwrap();
