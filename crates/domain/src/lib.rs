@@ -18,6 +18,7 @@ pub mod identity;
 pub mod ids;
 pub mod ins;
 pub mod monitoring;
+pub mod notice;
 pub mod org;
 pub mod orientation;
 pub mod policy;

@@ -61,6 +61,8 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("connexion fédérée : {e}"))?;
         let mailer = crate::mail::Mailer::from_config(&config)
             .map_err(|e| anyhow::anyhow!("configuration de la messagerie : {e}"))?;
+        let smpp = crate::smpp::SmppConfig::from_config(&config)
+            .map_err(|e| anyhow::anyhow!("configuration des SMS : {e}"))?;
         // The instance's mailbox is checked at start (a bad setting stops it);
         // establishments' are read at each round by the intake task.
         crate::mailbox::MailboxConfig::from_config(&config)
@@ -124,6 +126,27 @@ impl Application {
         state.payment = payment;
         state.oidc = Arc::new(oidc);
         state.mailer = mailer;
+        if let Some(smpp) = smpp {
+            // One session to the SMS centre; its delivery receipts are
+            // recorded against the notices they are about.
+            let (receipts_tx, mut receipts) = tokio::sync::mpsc::unbounded_channel();
+            state.sms = Some(crate::smpp::spawn(
+                smpp,
+                receipts_tx,
+                state.stopping.subscribe(),
+            ));
+            let (store, clock) = (state.store.clone(), state.clock.clone());
+            tokio::spawn(async move {
+                while let Some(r) = receipts.recv().await {
+                    let now = clock.now().as_millisecond();
+                    match store.record_sms_receipt(&r.message_id, &r.state, now).await {
+                        Ok(true) => tracing::info!(state = %r.state, "SMS delivery receipt"),
+                        Ok(false) => tracing::info!("SMS receipt for an unknown message"),
+                        Err(e) => tracing::warn!(error = %e, "SMS receipt not recorded"),
+                    }
+                }
+            });
+        }
         // The outbox worker reads what a rest-hook carries through the FHIR
         // routes' own reads (wired here: nothing below `routes` imports it).
         state.notified_resource = Some(crate::routes::fhir::notified_resource_boxed);

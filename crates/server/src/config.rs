@@ -64,6 +64,14 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// The sender of those mails.
     pub smtp_from: String,
+    /// The SMS centre (SMPP 3.4): `smpp://host:port`; none: no SMS.
+    pub smpp_url: Option<String>,
+    /// The SMS account's system id (from the environment).
+    pub smpp_system_id: Option<String>,
+    /// Its password (from the environment, never the file).
+    pub smpp_password: Option<String>,
+    /// The sender shown on phones (11 characters at most).
+    pub smpp_source: String,
     /// The CA certificates (PEM) the SMTP server's certificate must chain to,
     /// e.g. the IGC-Santé chain of an MSSanté operator; none: the system's.
     pub smtp_ca: Option<PathBuf>,
@@ -295,6 +303,10 @@ impl Default for Config {
             mllp_out_key: None,
             smtp_url: None,
             smtp_from: "Parcours <ne-pas-repondre@parcours.invalid>".into(),
+            smpp_url: None,
+            smpp_system_id: None,
+            smpp_password: None,
+            smpp_source: "Parcours".into(),
             smtp_ca: None,
             smtp_cert: None,
             smtp_key: None,
@@ -415,6 +427,7 @@ impl Config {
             ("PARCOURS_LISTEN", &mut self.listen),
             ("PARCOURS_MLLP_LISTEN", &mut self.mllp_listen),
             ("PARCOURS_SMTP_FROM", &mut self.smtp_from),
+            ("PARCOURS_SMPP_SOURCE", &mut self.smpp_source),
             ("PARCOURS_LOG_FORMAT", &mut self.log_format),
             (
                 "PARCOURS_RETENTION_HL7_MESSAGES",
@@ -445,6 +458,9 @@ impl Config {
             ("PARCOURS_ICE_SERVERS", &mut self.ice_servers),
             ("PARCOURS_SIU_DESTINATION", &mut self.siu_destination),
             ("PARCOURS_SMTP_URL", &mut self.smtp_url),
+            ("PARCOURS_SMPP_URL", &mut self.smpp_url),
+            ("PARCOURS_SMPP_SYSTEM_ID", &mut self.smpp_system_id),
+            ("PARCOURS_SMPP_PASSWORD", &mut self.smpp_password),
             ("PARCOURS_IMAP_URL", &mut self.imap_url),
             ("PARCOURS_IMAP_PASSWORD", &mut self.imap_password),
             ("PARCOURS_IMAP_FINESS", &mut self.imap_finess),

@@ -407,9 +407,10 @@ async fn sender_of(
     }
 }
 
-/// Delivers a notice to a patient: by e-mail when SMTP is configured and the
-/// patient gave an address; otherwise it stays on the portal (the log sender
-/// records only the message id, never its text or recipient).
+/// Delivers a notice: a patient's on the channel they chose
+/// ([`notify_patient`]), a professional's (the doctor on call) to their
+/// address only — it has no portal to wait on: without one it is retried,
+/// then a dead letter the admin sees.
 async fn notify(
     state: &AppState,
     m: &OutboxMessage,
@@ -419,15 +420,15 @@ async fn notify(
         .destination
         .strip_prefix("portail:")
         .and_then(|p| p.parse::<domain::PatientId>().ok());
-    // A professional's notice (the doctor on call) goes to their address
-    // only: it has no portal to wait on.
     let professional = m
         .destination
         .strip_prefix("pro:")
         .and_then(|p| p.parse::<domain::UserId>().ok());
-    let email = match (&state.mailer, patient, professional) {
-        (Some(_), Some(p), _) => state.store.patient_email(p).await?,
-        (Some(_), None, Some(u)) => state.store.user_email(u).await?,
+    if let Some(p) = patient {
+        return notify_patient(state, m, p, policy).await;
+    }
+    let email = match (&state.mailer, professional) {
+        (Some(_), Some(u)) => state.store.user_email(u).await?,
         _ => None,
     };
     let sent = match (&state.mailer, email) {
@@ -435,15 +436,91 @@ async fn notify(
             let from = sender_of(state, m).await?;
             mailer.send_notice(from.as_deref(), &to, &m.payload).await
         }
-        _ if m.destination.starts_with("pro:") => Err(DeliveryError::Transient(
+        _ => Err(DeliveryError::Transient(
             "aucune adresse e-mail pour ce professionnel, ou messagerie non configurée".into(),
         )),
+    };
+    record(state, m, sent, state.now_ms(), policy).await
+}
+
+/// Delivers a notice to patient `p` on the channel they chose when it is
+/// open (`domain::notice::channel`): an SMS through the SMS centre (its
+/// message id kept for the delivery receipt), an e-mail, or the portal
+/// alone; how it left is recorded for their "Mes avis" page. The logs name
+/// the message id only, never the text, number or address.
+async fn notify_patient(
+    state: &AppState,
+    m: &OutboxMessage,
+    p: domain::PatientId,
+    policy: &RetryPolicy,
+) -> Result<(), store::StoreError> {
+    use domain::notice::{Channel, Reach, channel};
+    let chosen = state
+        .store
+        .notice_channel(p)
+        .await?
+        .and_then(|c| Channel::from_code(&c));
+    let email = match &state.mailer {
+        Some(_) => state.store.patient_email(p).await?,
+        None => None,
+    };
+    let mobile = match &state.sms {
+        Some(_) => state
+            .store
+            .demographics(p)
+            .await?
+            .telecoms
+            .iter()
+            .filter(|t| t.kind == domain::demographics::TelecomKind::Mobile)
+            .find_map(|t| domain::notice::sms_number(&t.value)),
+        None => None,
+    };
+    let reach = Reach {
+        sms: mobile.is_some(),
+        email: email.is_some(),
+    };
+    let now = state.now_ms();
+    let sent = match (
+        channel(chosen, reach),
+        &state.sms,
+        mobile,
+        &state.mailer,
+        email,
+    ) {
+        (Channel::Sms, Some(sms), Some(to), _, _) => match sms.submit(&to, &m.payload).await {
+            Ok(id) => {
+                state
+                    .store
+                    .record_notice_sent(&m.id, "sms", Some(&id), now)
+                    .await?;
+                Ok(())
+            }
+            Err(crate::smpp::SmsError::Refused(status)) => Err(DeliveryError::Refused(format!(
+                "SMS refusé par le centre (statut SMPP 0x{status:08X})"
+            ))),
+            Err(e) => Err(DeliveryError::Transient(e.to_string())),
+        },
+        (Channel::Email, _, _, Some(mailer), Some(to)) => {
+            let from = sender_of(state, m).await?;
+            let sent = mailer.send_notice(from.as_deref(), &to, &m.payload).await;
+            if sent.is_ok() {
+                state
+                    .store
+                    .record_notice_sent(&m.id, "email", None, now)
+                    .await?;
+            }
+            sent
+        }
         _ => {
-            tracing::info!(id = %m.id, "notification left on the portal (log sender)");
+            tracing::info!(id = %m.id, "notification left on the portal");
+            state
+                .store
+                .record_notice_sent(&m.id, "portail", None, now)
+                .await?;
             Ok(())
         }
     };
-    record(state, m, sent, state.now_ms(), policy).await
+    record(state, m, sent, now, policy).await
 }
 
 /// Sends a document by secure messaging (the XDM archive and its PDF).

@@ -30,6 +30,7 @@ pub mod pem;
 pub mod routes;
 pub mod secrets;
 pub mod services;
+pub mod smpp;
 pub mod snapshots;
 pub mod state;
 pub mod tls;

@@ -38,6 +38,8 @@ pub struct AppState {
     pub payment: Option<crate::payment::Provider>,
     /// The SMTP relay for patients' notices, when configured.
     pub mailer: Option<crate::mail::Mailer>,
+    /// The SMS centre's session, when configured.
+    pub sms: Option<crate::smpp::SmsClient>,
     /// The MHD recipients' bearer tokens and until when to use them, per
     /// (token endpoint, client id): each establishment may have its own.
     pub mhd_token: Arc<tokio::sync::Mutex<MhdTokens>>,
@@ -103,6 +105,7 @@ impl AppState {
             oidc: Arc::default(),
             mhd_token: Arc::default(),
             mailer: None,
+            sms: None,
             mllp_client_tls: None,
             subscriptions: Arc::default(),
             notified_resource: None,

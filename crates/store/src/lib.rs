@@ -33,6 +33,7 @@ pub mod hl7;
 pub mod incoming;
 pub mod migrate;
 pub mod monitoring;
+pub mod notices;
 pub mod orgs;
 pub mod orientation;
 pub mod outbox;

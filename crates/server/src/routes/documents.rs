@@ -39,6 +39,8 @@ pub fn routes() -> Router<AppState> {
         .route("/documents/{id}/cda", get(cda))
         .route("/mes-documents", get(mine))
         .route("/mon-compte", get(account).post(save_account))
+        .route("/mon-compte/avis", axum::routing::post(save_channel))
+        .route("/mes-avis", get(my_notices))
 }
 
 fn patient_id(id: &str) -> Result<PatientId, PageError> {
@@ -540,11 +542,24 @@ struct AccountPage {
     /// What was done, said in a status line.
     done: Option<String>,
     error: Option<String>,
+    /// (code, label, chosen) of the notice channels.
+    channels: Vec<(&'static str, &'static str, bool)>,
+    /// The mobile number SMS go to, if one is known.
+    mobile: Option<String>,
+}
+
+/// The channel choices of the account page.
+fn channels(s: &crate::services::notices::Settings) -> Vec<(&'static str, &'static str, bool)> {
+    domain::notice::Channel::ALL
+        .iter()
+        .map(|c| (c.code(), c.label_fr(), s.chosen == Some(*c)))
+        .collect()
 }
 
 /// `GET /mon-compte`: the patient's e-mail address for notices.
 async fn account(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
     let email = crate::services::patients::own_email(state.ctx(), &w.actor).await?;
+    let notices = crate::services::notices::settings(state.ctx(), &w.actor).await?;
     let page = AccountPage {
         title: "Mes coordonnées".into(),
         nav: nav(&w),
@@ -552,6 +567,8 @@ async fn account(State(state): State<AppState>, w: WebUser) -> Result<Response, 
         email: email.unwrap_or_default(),
         done: None,
         error: None,
+        channels: channels(&notices),
+        mobile: notices.mobile,
     };
     Ok(render(&page)?.into_response())
 }
@@ -567,6 +584,7 @@ async fn save_account(
     let email = field(&f, "email").trim();
     use crate::services::patients::EmailChange;
     let change = crate::services::patients::set_own_email(state.ctx(), &w.actor, email).await?;
+    let notices = crate::services::notices::settings(state.ctx(), &w.actor).await?;
     let mut page = AccountPage {
         title: "Mes coordonnées".into(),
         nav: nav(&w),
@@ -574,6 +592,8 @@ async fn save_account(
         email: email.to_owned(),
         done: None,
         error: None,
+        channels: channels(&notices),
+        mobile: notices.mobile,
     };
     let (status, said) = match change {
         EmailChange::Forgotten => (
@@ -604,6 +624,69 @@ async fn save_account(
         Err(e) => page.error = Some(e),
     }
     Ok((status, render(&page)?).into_response())
+}
+
+/// `POST /mon-compte/avis` (`canal`: sms, email, portail).
+async fn save_channel(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    w: WebUser,
+    body: String,
+) -> Result<Response, PageError> {
+    let f = posted_form(&state, &headers, &w, &body)?;
+    let chosen =
+        crate::services::notices::choose(state.ctx(), &w.actor, field(&f, "canal")).await?;
+    let email = crate::services::patients::own_email(state.ctx(), &w.actor).await?;
+    let notices = crate::services::notices::settings(state.ctx(), &w.actor).await?;
+    let page = AccountPage {
+        title: "Mes coordonnées".into(),
+        nav: nav(&w),
+        csrf: w.session.csrf_token.clone(),
+        email: email.unwrap_or_default(),
+        done: Some(format!(
+            "C'est enregistré : vos avis vous parviendront {}.",
+            chosen.label_fr()
+        )),
+        error: None,
+        channels: channels(&notices),
+        mobile: notices.mobile,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+#[derive(Template)]
+#[template(path = "my_notices.html")]
+struct NoticesPage {
+    title: String,
+    nav: Option<Nav>,
+    /// (date, text, how it left)
+    rows: Vec<(String, String, String)>,
+}
+
+/// `GET /mes-avis`: the patient's notices and how each reached them.
+async fn my_notices(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
+    let rows = crate::services::notices::mine(state.ctx(), &w.actor)
+        .await?
+        .into_iter()
+        .map(|n| {
+            let how = match (n.channel.as_deref(), n.state.as_deref()) {
+                (Some("sms"), Some("DELIVRD")) => "envoyé par SMS, reçu".to_owned(),
+                (Some("sms"), Some("submitted") | None) => "envoyé par SMS".to_owned(),
+                (Some("sms"), Some(_)) => "SMS non remis : lisez-le ici".to_owned(),
+                (Some("email"), _) => "envoyé par e-mail".to_owned(),
+                (Some(_), _) => "ici seulement".to_owned(),
+                (None, _) if n.delivered_at_ms.is_some() => "ici seulement".to_owned(),
+                (None, _) => "en cours d'envoi".to_owned(),
+            };
+            (crate::fmt::paris_time(n.created_at_ms), n.text, how)
+        })
+        .collect();
+    let page = NoticesPage {
+        title: "Mes avis".into(),
+        nav: nav(&w),
+        rows,
+    };
+    Ok(render(&page)?.into_response())
 }
 
 /// `?etablissement=ID`: which of the reader's establishments a page shows.

@@ -411,9 +411,10 @@ async fn home(State(state): State<AppState>, w: WebUser) -> Result<Response, Pag
             ));
             actions.push(("/rdv".to_owned(), "Mes rendez-vous".to_owned()));
             actions.push(("/mes-documents".to_owned(), "Mes documents".to_owned()));
+            actions.push(("/mes-avis".to_owned(), "Mes avis".to_owned()));
             actions.push((
                 "/mon-compte".to_owned(),
-                "Mes coordonnées (e-mail)".to_owned(),
+                "Mes coordonnées (e-mail, SMS)".to_owned(),
             ));
             actions.push((
                 "/mes-donnees".to_owned(),

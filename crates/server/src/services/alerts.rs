@@ -241,6 +241,9 @@ pub async fn act(
             if next == AlertStatus::Escalated {
                 crate::services::care_team::notify_on_call(ctx, &a).await?;
             }
+            if next == AlertStatus::Taken {
+                acknowledge(ctx, &a).await?;
+            }
             ctx.publish(LiveEvent::Alerts(a.establishment));
             crate::services::subscriptions::alert_changed(ctx, &a).await;
             Ok(Acted::Done)
@@ -248,6 +251,23 @@ pub async fn act(
         Err(store::StoreError::Rule(e)) => Ok(Acted::Refused(e)),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Tells the patient their alert is in hand (on the channel they chose; no
+/// health fact in the text: it may go by SMS). Once per alert.
+async fn acknowledge(ctx: Ctx<'_>, a: &Alert) -> Result<(), AppError> {
+    let m = store::outbox::NewMessage {
+        idempotency_key: format!("prise-en-charge:{}", a.id),
+        topic: crate::outbound::NOTIFY_TOPIC.into(),
+        destination: format!("portail:{}", a.patient),
+        payload: format!(
+            "Parcours : l'équipe de suivi a pris en charge votre alerte du {}. Elle vous rappelle si besoin. En cas d'urgence, appelez le 15.",
+            crate::fmt::paris_time(a.raised_at_ms)
+        ),
+        establishment: Some(a.establishment),
+    };
+    ctx.store.enqueue(&m, ctx.now_ms()).await?;
+    Ok(())
 }
 
 /// Whether `actor` may close alert `a` now (where the page offers the

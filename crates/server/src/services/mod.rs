@@ -22,6 +22,7 @@ pub mod help;
 pub mod hl7;
 pub mod intake;
 pub mod monitoring;
+pub mod notices;
 pub mod openings;
 pub mod organisation;
 pub mod orientation;

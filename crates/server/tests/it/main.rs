@@ -31,6 +31,7 @@ mod orientation;
 mod outbox;
 mod schedule;
 mod smart;
+mod sms;
 mod sso;
 mod subscriptions;
 mod web;

@@ -47,3 +47,23 @@ CREATE TABLE on_call (
     created_at_ms BIGINT NOT NULL
 );
 CREATE INDEX on_call_when ON on_call(establishment_id, ends_at_ms);
+
+-- How each notice to a patient left (sms, email, portail) and, for an SMS,
+-- the SMS centre's message id and the state its delivery receipt gave.
+CREATE TABLE notices_sent (
+    outbox_id TEXT PRIMARY KEY,
+    channel TEXT NOT NULL,
+    message_id TEXT,
+    state TEXT,
+    sent_at_ms BIGINT NOT NULL,
+    state_at_ms BIGINT
+);
+CREATE UNIQUE INDEX notices_sent_message ON notices_sent(message_id) WHERE message_id IS NOT NULL;
+-- The channel a patient chose on their account.
+CREATE TABLE notice_preferences (
+    patient_id TEXT PRIMARY KEY REFERENCES patients(id),
+    channel TEXT NOT NULL,
+    at_ms BIGINT NOT NULL
+);
+-- A patient's notices, for their portal page.
+CREATE INDEX outbox_notices ON outbox(destination, created_at_ms) WHERE topic = 'notify';
