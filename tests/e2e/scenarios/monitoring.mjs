@@ -8,7 +8,8 @@
 // The nurse mutes the patient's known hand-foot syndrome (grade 2, one month)
 // from the patient's monitoring history: the next grade-2 answer is recorded
 // as muted and never reaches the queue. She sets the team's opening hours and
-// puts the oncologist on call.
+// puts the oncologist on call. The clinic's desk reads the month's billing
+// statement and exports it; the patient chooses SMS and reads her notices.
 // The pages pass axe-core and the patient's fit a phone.
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -305,4 +306,20 @@ export default async function monitoring({ browser, base, root, prepared, track,
     desk.getByRole('link', { name: 'Exporter en CSV' }).click(),
   ]);
   expect(download.suggestedFilename() === `telesurveillance-oral-oncology-${month}.csv`, `fichier CSV inattendu: ${download.suggestedFilename()}`);
+
+  // The patient chooses SMS for her notices, and reads them on the portal:
+  // her alert was taken in hand (without an SMS centre here, they stay there).
+  track(patient);
+  await patient.goto(`${base}/mon-compte`);
+  await patient.getByRole('radio', { name: /par SMS/ }).check();
+  await patient.getByRole('button', { name: 'Enregistrer mon choix' }).click();
+  await patient.getByText('vos avis vous parviendront par SMS').waitFor();
+  await checkA11y(patient, 'mes coordonnées');
+  await checkNoHorizontalScroll(patient, 'mes coordonnées');
+  await patient.goto(`${base}/mes-avis`);
+  await patient.getByRole('heading', { name: 'Mes avis' }).waitFor();
+  const notices = await patient.locator('ul.notices').innerText();
+  expect(notices.includes('a pris en charge votre alerte'), `avis de prise en charge attendu:\n${notices}`);
+  await checkA11y(patient, 'mes avis');
+  await checkNoHorizontalScroll(patient, 'mes avis');
 }
