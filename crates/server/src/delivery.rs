@@ -427,6 +427,9 @@ async fn notify(
     if let Some(p) = patient {
         return notify_patient(state, m, p, policy).await;
     }
+    if let Some(guest) = m.destination.strip_prefix("invite:") {
+        return notify_guest(state, m, guest, policy).await;
+    }
     let email = match (&state.mailer, professional) {
         (Some(_), Some(u)) => state.store.user_email(u).await?,
         _ => None,
@@ -441,6 +444,40 @@ async fn notify(
         )),
     };
     record(state, m, sent, state.now_ms(), policy).await
+}
+
+/// Sends a consultation guest their link: to the address or mobile number
+/// the doctor gave (by mail or SMS); neither configured: retried, then a
+/// dead letter.
+async fn notify_guest(
+    state: &AppState,
+    m: &OutboxMessage,
+    guest: &str,
+    policy: &RetryPolicy,
+) -> Result<(), store::StoreError> {
+    let contact = state.store.guest(guest).await?.contact.unwrap_or_default();
+    let now = state.now_ms();
+    let sent = match (&state.mailer, &state.sms) {
+        (Some(mailer), _) if contact.contains('@') => {
+            let from = sender_of(state, m).await?;
+            mailer
+                .send_notice(from.as_deref(), &contact, &m.payload)
+                .await
+        }
+        (_, Some(sms)) if !contact.is_empty() && !contact.contains('@') => {
+            match sms.submit(&contact, &m.payload).await {
+                Ok(_) => Ok(()),
+                Err(crate::smpp::SmsError::Refused(status)) => Err(DeliveryError::Refused(
+                    format!("SMS refusé par le centre (statut SMPP 0x{status:08X})"),
+                )),
+                Err(e) => Err(DeliveryError::Transient(e.to_string())),
+            }
+        }
+        _ => Err(DeliveryError::Transient(
+            "ni messagerie ni centre SMS pour envoyer l'invitation".into(),
+        )),
+    };
+    record(state, m, sent, now, policy).await
 }
 
 /// Delivers a notice to patient `p` on the channel they chose when it is

@@ -52,8 +52,8 @@ pub enum LiveEvent {
 pub struct RoomMessage {
     /// Appointment id.
     pub room: String,
-    /// `doctor` or `patient`.
-    pub from: &'static str,
+    /// `doctor`, `patient`, `guest-ID` or `server`.
+    pub from: String,
     /// The message (JSON text).
     pub text: String,
 }
@@ -114,7 +114,7 @@ impl Rooms {
     }
 
     /// Hands `text` from `from` to this node's listeners of room `id`.
-    fn deliver(&self, id: &str, from: &'static str, text: String) {
+    fn deliver(&self, id: &str, from: &str, text: String) {
         let sender = self
             .channels
             .lock()
@@ -124,7 +124,7 @@ impl Rooms {
         if let Some(s) = sender {
             let _ = s.send(RoomMessage {
                 room: id.to_owned(),
-                from,
+                from: from.to_owned(),
                 text,
             });
         }
@@ -268,14 +268,19 @@ impl Wire {
     }
 }
 
-/// The side of a room a message came from, as one of the two constants.
-fn side(from: &str) -> Option<&'static str> {
-    [
+/// The side of a room a message came from, if it is one: the doctor, the
+/// patient, a guest (`guest-` and its id) or the server itself.
+fn side(from: &str) -> Option<&str> {
+    let known = [
         crate::services::room::DOCTOR,
         crate::services::room::PATIENT,
+        "server",
     ]
-    .into_iter()
-    .find(|s| *s == from)
+    .contains(&from);
+    let guest = from
+        .strip_prefix("guest-")
+        .is_some_and(|g| g.parse::<uuid::Uuid>().is_ok());
+    (known || guest).then_some(from)
 }
 
 /// How many events may wait for the NATS connection before new ones are
@@ -374,7 +379,7 @@ impl Live {
 
     /// Sends `text` from `from` to the other participant of room `id`,
     /// wherever their connection is.
-    pub fn room_send(&self, id: &str, from: &'static str, text: String) {
+    pub fn room_send(&self, id: &str, from: &str, text: String) {
         self.forward(|| Wire::Room {
             room: id.to_owned(),
             from: from.to_owned(),
@@ -719,7 +724,7 @@ mod tests {
             },
         ));
         let m = room.recv().await.unwrap();
-        assert_eq!((m.from, m.text.as_str()), ("patient", "{}"));
+        assert_eq!((m.from.as_str(), m.text.as_str()), ("patient", "{}"));
         live.receive(&envelope("b", Wire::RoomOpen { room: "r1".into() }));
         open.changed().await.unwrap();
         assert!(*open.borrow());

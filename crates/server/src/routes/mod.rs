@@ -19,6 +19,7 @@ pub mod consultation;
 pub mod dmp;
 pub mod documents;
 pub mod fhir;
+pub mod guests;
 pub mod health;
 pub mod hours;
 pub mod kit;
@@ -43,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .merge(hours::routes())
         .merge(care_team::routes())
         .merge(billing::routes())
+        .merge(guests::routes())
         .merge(account::routes())
         .merge(oauth::routes())
         .merge(sso::routes())

@@ -84,14 +84,35 @@ async fn let_in(
 
 #[derive(Template)]
 #[template(path = "room.html")]
-struct RoomPage {
-    title: String,
-    nav: Option<Nav>,
-    csrf: String,
-    id: String,
-    role: String,
-    other: String,
-    ice: String,
+pub(crate) struct RoomPage {
+    pub(crate) title: String,
+    pub(crate) nav: Option<Nav>,
+    pub(crate) csrf: String,
+    pub(crate) id: String,
+    /// `doctor`, `patient` or `guest`.
+    pub(crate) role: String,
+    /// The relay's name of this side (`guest-ID` for a guest).
+    pub(crate) side: String,
+    /// The name the others see.
+    pub(crate) me: String,
+    /// Who is met ("Dr Claire Martin"; a guest sees no patient's name).
+    pub(crate) other: String,
+    pub(crate) ice: String,
+    /// The relay's WebSocket path.
+    pub(crate) ws: String,
+    /// Where to go once the consultation ends.
+    pub(crate) after: String,
+    /// Guests waiting to be let in, as JSON (the doctor's page).
+    pub(crate) waiting: String,
+}
+
+/// The ICE servers pages are given.
+pub(crate) fn ice(state: &AppState) -> String {
+    state
+        .config
+        .ice_servers
+        .clone()
+        .unwrap_or_else(|| "[]".into())
 }
 
 async fn page(
@@ -105,18 +126,33 @@ async fn page(
         return Ok(see_other(&format!("/rdv/{}", a.id)));
     }
     let other = room::other_side(state.ctx(), &w.actor, &a, role).await?;
+    let waiting: Vec<serde_json::Value> =
+        crate::services::guests::list(state.ctx(), &w.actor, w.user.id, a.id)
+            .await?
+            .into_iter()
+            .filter(|g| {
+                g.ready_at_ms.is_some() && g.admitted_at_ms.is_none() && g.revoked_at_ms.is_none()
+            })
+            .map(|g| serde_json::json!({"guest": g.id, "name": g.name}))
+            .collect();
     let page = RoomPage {
         title: "Téléconsultation".into(),
         nav: nav(&w),
         csrf: w.session.csrf_token.clone(),
         id: a.id.to_string(),
         role: role.into(),
+        side: role.into(),
+        me: if role == room::DOCTOR {
+            "Médecin"
+        } else {
+            "Patient"
+        }
+        .into(),
         other,
-        ice: state
-            .config
-            .ice_servers
-            .clone()
-            .unwrap_or_else(|| "[]".into()),
+        ice: ice(&state),
+        ws: format!("/consultation/{}/ws", a.id),
+        after: format!("/rdv/{}", a.id),
+        waiting: serde_json::Value::Array(waiting).to_string(),
     };
     Ok(render(&page)?.into_response())
 }
@@ -133,12 +169,30 @@ async fn relay_ws(
 ) -> Result<Response, PageError> {
     same_origin(&state, &headers)?;
     let (a, role) = participant(&state, &w, &id).await?;
-    let session = w.session.clone();
+    let ended = Box::pin(crate::extract::session_ended(
+        state.clone(),
+        w.session.clone(),
+    ));
     Ok(ws
         .read_buffer_size(64 * 1024)
         .write_buffer_size(64 * 1024)
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| relay(socket, state, a.id.to_string(), role, session)))
+        .on_upgrade(move |socket| relay(socket, state, a.id.to_string(), role.to_owned(), ended)))
+}
+
+/// Whether a relayed message is for `side`: one naming another (`"to"`) is
+/// not; one putting `side` out (a revoked guest) says so.
+fn addressed(text: &str, side: &str) -> (bool, bool) {
+    if !text.contains("\"to\"") && !text.contains("\"revoked\"") {
+        return (true, false);
+    }
+    let v: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+    let to = v.get("to").and_then(serde_json::Value::as_str);
+    let revoked = v.get("type").and_then(serde_json::Value::as_str) == Some("revoked")
+        && v.get("guest")
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|g| side == crate::services::guests::side(g));
+    (to.is_none_or(|t| t == side), revoked)
 }
 
 /// A token bucket per socket: `MESSAGES_PER_SECOND` messages and
@@ -181,28 +235,44 @@ impl Budget {
     }
 }
 
-async fn relay(
+/// Relays a room's messages between `role`'s socket and the others' until
+/// it closes, the application stops, or `ended` (the session's end) comes.
+pub(crate) async fn relay(
     mut socket: WebSocket,
     state: AppState,
     room: String,
-    role: &'static str,
-    session: store::users::Session,
+    role: String,
+    mut ended: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
 ) {
+    let role = role.as_str();
     let mut rx = state.live.rooms().channel(&room).subscribe();
     let mut budget = Budget::new();
-    let ended = crate::extract::session_ended(state.clone(), session);
-    tokio::pin!(ended);
     let stopping = state.stopping();
     tokio::pin!(stopping);
     let _open = state.metrics.websocket("consultation_room");
-    state
-        .live
-        .room_send(&room, role, r#"{"type":"peer","event":"joined"}"#.into());
+    state.live.room_send(
+        &room,
+        role,
+        serde_json::json!({"type": "peer", "event": "joined", "from": role}).to_string(),
+    );
     loop {
         tokio::select! {
             m = rx.recv() => match m {
                 Ok(m) if m.from != role => {
-                    if socket.send(Message::Text(m.text.into())).await.is_err() {
+                    let (for_me, put_out) = addressed(&m.text, role);
+                    if put_out {
+                        let _ = socket
+                            .send(Message::Text(m.text.into()))
+                            .await;
+                        let _ = socket
+                            .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                                code: 1008,
+                                reason: "invitation retirée".into(),
+                            })))
+                            .await;
+                        break;
+                    }
+                    if for_me && socket.send(Message::Text(m.text.into())).await.is_err() {
                         break;
                     }
                 }
@@ -243,9 +313,11 @@ async fn relay(
         }
     }
     drop(rx);
-    state
-        .live
-        .room_send(&room, role, r#"{"type":"peer","event":"left"}"#.into());
+    state.live.room_send(
+        &room,
+        role,
+        serde_json::json!({"type": "peer", "event": "left", "from": role}).to_string(),
+    );
     state.live.rooms().left(&room);
 }
 

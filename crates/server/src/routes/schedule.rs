@@ -282,6 +282,10 @@ struct ShowPage {
     consult: Option<super::consultation::Block>,
     payment_notice: Option<&'static str>,
     move_link: String,
+    /// The consultation's guests, for its doctor: (id, name, kind, state, may revoke).
+    guests: Vec<(String, String, &'static str, &'static str, bool)>,
+    /// (code, label) of the guests' kinds.
+    kinds: [(&'static str, &'static str); 3],
 }
 
 /// An appointment the user may see: the patient's own, or one of the desk's
@@ -328,7 +332,38 @@ async fn show_render(
             format!("&patient={}", a.patient)
         }
     );
+    let guests = if w.user.id == a.practitioner && a.mode == domain::schedule::Mode::Tele {
+        crate::services::guests::list(state.ctx(), &w.actor, w.user.id, a.id)
+            .await?
+            .into_iter()
+            .map(|g| {
+                let stage = match (
+                    g.revoked_at_ms,
+                    g.admitted_at_ms,
+                    g.ready_at_ms,
+                    &g.browser_hash,
+                ) {
+                    (Some(_), _, _, _) => "invitation retirée",
+                    (None, Some(_), _, _) => "entré(e) dans la salle",
+                    (None, None, Some(_), _) => "en attente d'entrer",
+                    (None, None, None, Some(_)) => "lien ouvert",
+                    (None, None, None, None) => "invité(e)",
+                };
+                (
+                    g.id.clone(),
+                    g.name.clone(),
+                    crate::services::guests::kind_label(&g.kind),
+                    stage,
+                    g.revoked_at_ms.is_none(),
+                )
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let page = ShowPage {
+        guests,
+        kinds: crate::services::guests::KINDS,
         move_link,
         consult,
         payment_notice,

@@ -17,6 +17,7 @@ pub mod dmp;
 pub mod documents;
 pub mod enrolments;
 pub mod follow_up;
+pub mod guests;
 pub mod health;
 pub mod help;
 pub mod hl7;

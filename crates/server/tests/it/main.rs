@@ -18,6 +18,7 @@ mod cluster;
 mod consultation;
 mod documents;
 mod fhir_api;
+mod guests;
 mod helpers;
 mod hours;
 mod intake;

@@ -67,3 +67,24 @@ CREATE TABLE notice_preferences (
 );
 -- A patient's notices, for their portal page.
 CREATE INDEX outbox_notices ON outbox(destination, created_at_ms) WHERE topic = 'notify';
+
+-- Guests of a video consultation (an interpreter, a relative, a second
+-- professional): a single-use link (kept as its SHA-256) bound to the first
+-- browser that opens it, valid for that appointment only, revocable; the
+-- doctor lets the guest in.
+CREATE TABLE room_guests (
+    id TEXT PRIMARY KEY,
+    appointment_id TEXT NOT NULL REFERENCES appointments(id),
+    token_hash TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    contact TEXT,
+    created_by TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL,
+    expires_at_ms BIGINT NOT NULL,
+    browser_hash TEXT,
+    ready_at_ms BIGINT,
+    admitted_at_ms BIGINT,
+    revoked_at_ms BIGINT
+);
+CREATE INDEX room_guests_appointment ON room_guests(appointment_id);
