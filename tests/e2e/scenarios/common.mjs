@@ -94,3 +94,12 @@ export async function receivesVideo(page, label) {
   const size = await page.evaluate(() => { const v = document.getElementById('remote'); return `${v.videoWidth}x${v.videoHeight}`; });
   console.log(`  ${label} : WebRTC connecté, vidéo reçue ${size}`);
 }
+
+/** Waits until this page receives video frames from `n` other participants (a mesh). */
+export async function receivesVideos(page, label, n) {
+  await page.waitForFunction((count) => {
+    const vs = [...document.querySelectorAll('video.remote')].filter((v) => v.videoWidth > 0 && v.readyState >= 2);
+    return vs.length >= count;
+  }, n, { timeout: 30_000 });
+  console.log(`  ${label} : vidéo reçue de ${n} participants`);
+}

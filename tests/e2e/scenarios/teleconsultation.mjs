@@ -6,11 +6,15 @@
 // ways; the patient shares a photo. The doctor closes with a prescription; the
 // patient's download is refused; she pays through a local stand-in of the
 // payment provider (Stripe's checkout API and its signed webhook); the doctor
-// approves; the download now gives a PDF. axe-core on the patient's pages.
+// approves; the download now gives a PDF. An interpreter joins the call by a
+// single-use link (a third browser with fake media): she checks her devices,
+// waits, the doctor lets her in from the room, and the three browsers each
+// receive the two others' video; she sees no record, and leaves when the
+// consultation closes. axe-core on the patient's and the guest's pages.
 import { createServer } from 'node:http';
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { bookLambertWithMartin, login, expect, receivesVideo } from './common.mjs';
+import { bookLambertWithMartin, login, expect, receivesVideo, receivesVideos } from './common.mjs';
 
 const SECRET_KEY = 'sk_test_e2e';
 const WEBHOOK_SECRET = 'whsec_e2e';
@@ -101,6 +105,27 @@ export default async function teleconsultation({ browser, base, prepared, track,
 
   const doctor = track(await login(browser, base, 'dr.martin', { viewport: { width: 1280, height: 800 } }));
   await doctor.goto(`${base}/rdv/${appointment}`);
+  // The doctor invites an interpreter; the link is shown to hand over.
+  await doctor.getByLabel('Nom de la personne invitée').fill('Mme Haddad');
+  await doctor.getByLabel('Qualité').selectOption('interprete');
+  await doctor.getByRole('button', { name: 'Inviter' }).click();
+  const link = await doctor.getByLabel("Lien d'invitation").inputValue();
+  await checkA11y(doctor, 'invitation créée');
+  const guestContext = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'fr-FR', bypassCSP: true });
+  const guest = track(await guestContext.newPage());
+  guest.setDefaultTimeout(10_000);
+  await guest.goto(`${base}${new URL(link).pathname}`);
+  const invitation = await guest.locator('main').innerText();
+  expect(!invitation.includes('LAMBERT') && !invitation.includes('Monique'), "l'invitée ne voit aucun dossier");
+  await guest.getByRole('button', { name: 'Vérifier mes appareils' }).click();
+  await guest.locator('#camera').filter({ hasText: 'fonctionne' }).waitFor();
+  await checkA11y(guest, "invitation de l'interprète");
+  await checkNoHorizontalScroll(guest, "invitation de l'interprète");
+  await guest.getByRole('button', { name: 'Je suis prêt(e)' }).click();
+  await guest.getByText('va vous faire entrer').waitFor();
+  track(doctor);
+  await doctor.goto(`${base}/rdv/${appointment}`);
+  await doctor.locator('li[data-guest="Mme Haddad"]').filter({ hasText: "en attente d'entrer" }).waitFor();
   await doctor.getByRole('button', { name: 'Faire entrer le patient' }).click();
   await doctor.waitForURL(`${base}/consultation/${appointment}`);
   await patient.waitForURL(`${base}/consultation/${appointment}`, { timeout: 5_000 });
@@ -109,6 +134,19 @@ export default async function teleconsultation({ browser, base, prepared, track,
   await receivesVideo(track(patient), 'patiente');
   await checkA11y(patient, 'salle de consultation');
   await checkNoHorizontalScroll(patient, 'salle de consultation');
+
+  // The doctor lets the interpreter in from the room: a call of three.
+  track(doctor);
+  await doctor.getByRole('button', { name: 'Faire entrer Mme Haddad' }).click();
+  track(guest);
+  await guest.waitForURL(/\/invite\/[^/]+\/salle$/, { timeout: 10_000 });
+  await receivesVideos(guest, 'interprète', 2);
+  await receivesVideos(track(doctor), 'médecin', 2);
+  await receivesVideos(track(patient), 'patiente', 2);
+  const room = await guest.locator('main').innerText();
+  expect(!room.includes('LAMBERT') && !room.includes('Monique'), "l'invitée ne voit que l'appel");
+  await checkA11y(guest, 'salle de consultation (invitée)');
+  await checkNoHorizontalScroll(guest, 'salle de consultation (invitée)');
 
   await patient.getByLabel('Votre message').fill('Bonjour docteur, je vous entends bien.');
   await patient.getByRole('button', { name: 'Envoyer' }).click();
@@ -135,6 +173,8 @@ export default async function teleconsultation({ browser, base, prepared, track,
   await doctor.getByRole('button', { name: "Clôturer et établir l'ordonnance" }).click();
   await doctor.waitForURL(`${base}/rdv/${appointment}`);
   await patient.waitForURL(`${base}/rdv/${appointment}`, { timeout: 5_000 });
+  await guest.waitForURL(`${base}/invite/fin`, { timeout: 5_000 });
+  await checkA11y(guest, 'consultation terminée (invitée)');
   await patient.locator('#withheld').getByText('après le règlement de la consultation et la validation du médecin').waitFor();
   expect(await patient.getByText('Ondansétron').count() === 0, "la patiente ne doit pas voir l'ordonnance avant règlement et validation");
   const refused = await patient.request.get(`${base}/rdv/${appointment}/ordonnance.pdf`);
