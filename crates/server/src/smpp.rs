@@ -102,12 +102,11 @@ impl Pdu {
 
     /// A PDU from its 16-octet header and body.
     pub fn decode(header: [u8; 16], body: Vec<u8>) -> Pdu {
-        let word =
-            |i: usize| u32::from_be_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
+        let [_, _, _, _, c0, c1, c2, c3, s0, s1, s2, s3, q0, q1, q2, q3] = header;
         Pdu {
-            command: word(4),
-            status: word(8),
-            sequence: word(12),
+            command: u32::from_be_bytes([c0, c1, c2, c3]),
+            status: u32::from_be_bytes([s0, s1, s2, s3]),
+            sequence: u32::from_be_bytes([q0, q1, q2, q3]),
             body,
         }
     }
@@ -341,10 +340,8 @@ async fn read_loop(mut r: tokio::net::tcp::OwnedReadHalf, out: mpsc::Sender<std:
         let mut header = [0u8; 16];
         let res = async {
             r.read_exact(&mut header).await?;
-            let len = usize::try_from(u32::from_be_bytes([
-                header[0], header[1], header[2], header[3],
-            ]))
-            .unwrap_or(usize::MAX);
+            let [l0, l1, l2, l3, ..] = header;
+            let len = usize::try_from(u32::from_be_bytes([l0, l1, l2, l3])).unwrap_or(usize::MAX);
             if !(16..=MAX_PDU).contains(&len) {
                 return Err(std::io::Error::other("longueur de PDU invalide"));
             }
