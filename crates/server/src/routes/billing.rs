@@ -11,7 +11,7 @@ use domain::billing::Month;
 use domain::org::Role;
 use domain::policy::choose_establishment;
 
-use super::kit::{Nav, download, nav, render};
+use super::kit::{Nav, download, establishment_choices, establishment_param, nav, render};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
 use crate::services::billing::{self, Statement, euros};
@@ -73,13 +73,7 @@ async fn chosen(
     w: &WebUser,
     which: &Which,
 ) -> Result<(domain::EstablishmentId, String, Month), AppError> {
-    let wanted = match which.etablissement.trim() {
-        "" => None,
-        s => Some(
-            s.parse()
-                .map_err(|_| AppError::NotFound("établissement introuvable".into()))?,
-        ),
-    };
+    let wanted = establishment_param(&which.etablissement)?;
     let e = choose_establishment(&w.actor.establishments_as(&ROLES), wanted).map_err(|_| {
         AppError::Forbidden("page réservée aux administrateurs et secrétariats".into())
     })?;
@@ -128,16 +122,8 @@ async fn page(
     Query(which): Query<Which>,
 ) -> Result<Response, PageError> {
     let s = statement(&state, &w, &which).await?;
-    let mut establishments = Vec::new();
-    for id in w.actor.establishments_as(&ROLES) {
-        let name = state
-            .store
-            .establishment(id)
-            .await
-            .map(|x| x.name)
-            .unwrap_or_default();
-        establishments.push((id.to_string(), name, id == s.establishment));
-    }
+    let establishments =
+        establishment_choices(&state, &w.actor.establishments_as(&ROLES), s.establishment).await;
     let offered = state
         .store
         .establishment_programmes(s.establishment)

@@ -15,7 +15,10 @@ use domain::org::Role;
 use domain::policy::choose_establishment;
 use domain::{EnrolmentId, EstablishmentId};
 
-use super::kit::{Nav, field, nav, path_id, posted_form, render, see_other};
+use super::kit::{
+    DAYS, Nav, establishment_choices, establishment_param, field, hhmm, minutes, nav, path_id,
+    posted_form, render, see_other,
+};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
 use crate::fmt::{paris_date, paris_local, paris_time};
@@ -295,16 +298,6 @@ struct Which {
     etablissement: String,
 }
 
-const DAYS: [(&str, &str); 7] = [
-    ("1", "Lundi"),
-    ("2", "Mardi"),
-    ("3", "Mercredi"),
-    ("4", "Jeudi"),
-    ("5", "Vendredi"),
-    ("6", "Samedi"),
-    ("7", "Dimanche"),
-];
-
 #[derive(Template)]
 #[template(path = "care_team.html")]
 struct TeamPage {
@@ -331,27 +324,12 @@ struct TeamPage {
 const TEAM_ROLES: [Role; 3] = [Role::Admin, Role::Doctor, Role::Nurse];
 
 fn chosen(w: &WebUser, which: &Which) -> Result<EstablishmentId, AppError> {
-    let wanted = match which.etablissement.trim() {
-        "" => None,
-        s => Some(
-            s.parse()
-                .map_err(|_| AppError::NotFound("établissement introuvable".into()))?,
-        ),
-    };
+    let wanted = establishment_param(&which.etablissement)?;
     choose_establishment(&w.actor.establishments_as(&TEAM_ROLES), wanted).map_err(|_| {
         AppError::Forbidden(
             "page réservée aux médecins, infirmiers et administrateurs de l'établissement".into(),
         )
     })
-}
-
-fn hhmm(m: i16) -> String {
-    format!("{:02}:{:02}", m / 60, m % 60)
-}
-
-fn minutes(t: &str) -> Option<i16> {
-    let (h, m) = t.trim().split_once(':')?;
-    Some(h.parse::<i16>().ok()? * 60 + m.parse::<i16>().ok()?)
 }
 
 async fn team_screen(
@@ -364,16 +342,7 @@ async fn team_screen(
 ) -> Result<Response, PageError> {
     let e = chosen(w, which)?;
     let t = care_team::team(state.ctx(), &w.actor, e).await?;
-    let mut choices = Vec::new();
-    for id in w.actor.establishments_as(&TEAM_ROLES) {
-        let name = state
-            .store
-            .establishment(id)
-            .await
-            .map(|x| x.name)
-            .unwrap_or_default();
-        choices.push((id.to_string(), name, id == e));
-    }
+    let choices = establishment_choices(state, &w.actor.establishments_as(&TEAM_ROLES), e).await;
     let mut rows: Vec<(String, String, String)> = t
         .hours
         .windows

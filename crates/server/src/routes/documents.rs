@@ -449,7 +449,8 @@ async fn dashboard(
     let mine =
         w.actor
             .establishments_as(&[Role::Doctor, Role::Nurse, Role::Secretary, Role::Admin]);
-    let est = svc::dashboard_establishment(&w.actor, establishment_param(&q.etablissement)?)?;
+    let est =
+        svc::dashboard_establishment(&w.actor, super::kit::establishment_param(&q.etablissement)?)?;
     let since = state.now_ms() - 30 * 24 * 3600 * 1000;
     let units = svc::units_of(state.ctx(), est).await?;
     let unit = q.unite.trim().to_owned();
@@ -495,7 +496,7 @@ async fn dashboard(
         title: "Diffusion des documents".into(),
         nav: nav(&w),
         establishment: crate::services::directory::establishment_name(state.ctx(), est).await,
-        choices: choices(&state, &mine, est).await,
+        choices: super::kit::establishment_choices(&state, &mine, est).await,
         units,
         unit,
         rate: rate.map_or("—".into(), |(r, _)| {
@@ -698,38 +699,8 @@ struct EstablishmentQuery {
 
 impl EstablishmentQuery {
     fn establishment(&self) -> Result<Option<domain::EstablishmentId>, PageError> {
-        establishment_param(&self.etablissement)
+        Ok(super::kit::establishment_param(&self.etablissement)?)
     }
-}
-
-/// An `etablissement` parameter: none when empty, 404 when not an id.
-fn establishment_param(v: &str) -> Result<Option<domain::EstablishmentId>, PageError> {
-    match v.trim() {
-        "" => Ok(None),
-        id => id
-            .parse()
-            .map(Some)
-            .map_err(|_| AppError::NotFound("établissement introuvable".into()).into()),
-    }
-}
-
-/// The establishments to choose from (id, name, the one shown), when more than one.
-async fn choices(
-    state: &AppState,
-    mine: &[domain::EstablishmentId],
-    shown: domain::EstablishmentId,
-) -> Vec<(String, String, bool)> {
-    let mut out = Vec::new();
-    if mine.len() > 1 {
-        for e in mine {
-            out.push((
-                e.to_string(),
-                crate::services::directory::establishment_name(state.ctx(), *e).await,
-                *e == shown,
-            ));
-        }
-    }
-    out
 }
 
 /// (date, sender, title, state, why, patient link, DMP state, queue link).
@@ -766,7 +737,9 @@ async fn received(
     use store::incoming::IncomingState;
     let est = crate::services::intake::desk(&w.actor, q.establishment()?)?;
     let list = crate::services::intake::list(state.ctx(), &w.actor, est).await?;
-    let choices = choices(&state, &crate::services::intake::desks(&w.actor), est).await;
+    let choices =
+        super::kit::establishment_choices(&state, &crate::services::intake::desks(&w.actor), est)
+            .await;
     let waiting = list
         .iter()
         .filter(|(i, _)| i.state == IncomingState::Queued)

@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use domain::schedule::{Absence, Mode, Opening};
 use domain::{EstablishmentId, UserId};
 
-use super::kit::{Nav, field, nav, posted_form, render, see_other};
+use super::kit::{DAYS, Nav, field, hhmm, minutes, nav, posted_form, render, see_other};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
 use crate::services::openings;
@@ -34,16 +34,6 @@ struct Which {
     etablissement: String,
 }
 
-const DAYS: [(&str, &str); 7] = [
-    ("1", "Lundi"),
-    ("2", "Mardi"),
-    ("3", "Mercredi"),
-    ("4", "Jeudi"),
-    ("5", "Vendredi"),
-    ("6", "Samedi"),
-    ("7", "Dimanche"),
-];
-
 #[derive(Template)]
 #[template(path = "hours.html")]
 struct HoursPage {
@@ -62,10 +52,6 @@ struct HoursPage {
     extras: Vec<(String, String, String, String, String)>,
     error: Option<String>,
     notice: Option<String>,
-}
-
-fn hhmm(m: i16) -> String {
-    format!("{:02}:{:02}", m / 60, m % 60)
 }
 
 fn fr_date(d: jiff::civil::Date) -> String {
@@ -178,11 +164,6 @@ fn ids(which: &Which) -> Result<(UserId, EstablishmentId), AppError> {
         which.praticien.parse().map_err(|_| bad())?,
         which.etablissement.parse().map_err(|_| bad())?,
     ))
-}
-
-fn minutes(t: &str) -> Option<i16> {
-    let (h, m) = t.trim().split_once(':')?;
-    Some(h.parse::<i16>().ok()? * 60 + m.parse::<i16>().ok()?)
 }
 
 /// The weekly rows of the form (a row with no day is ignored).

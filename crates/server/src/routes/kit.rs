@@ -209,3 +209,55 @@ pub(crate) async fn restart_close(socket: &mut axum::extract::ws::WebSocket) {
         })))
         .await;
 }
+
+/// The days of the week as forms list them: (number, name), Monday first.
+pub(crate) const DAYS: [(&str, &str); 7] = [
+    ("1", "Lundi"),
+    ("2", "Mardi"),
+    ("3", "Mercredi"),
+    ("4", "Jeudi"),
+    ("5", "Vendredi"),
+    ("6", "Samedi"),
+    ("7", "Dimanche"),
+];
+
+/// Minutes after midnight as `HH:MM`.
+pub(crate) fn hhmm(m: i16) -> String {
+    format!("{:02}:{:02}", m / 60, m % 60)
+}
+
+/// `HH:MM` as minutes after midnight.
+pub(crate) fn minutes(t: &str) -> Option<i16> {
+    let (h, m) = t.trim().split_once(':')?;
+    Some(h.parse::<i16>().ok()? * 60 + m.parse::<i16>().ok()?)
+}
+
+/// An `etablissement` parameter: none when empty, 404 when not an id.
+pub(crate) fn establishment_param(v: &str) -> Result<Option<domain::EstablishmentId>, AppError> {
+    match v.trim() {
+        "" => Ok(None),
+        id => id
+            .parse()
+            .map(Some)
+            .map_err(|_| AppError::NotFound("établissement introuvable".into())),
+    }
+}
+
+/// The establishments to choose from (id, name, the one shown), when more than one.
+pub(crate) async fn establishment_choices(
+    state: &AppState,
+    mine: &[domain::EstablishmentId],
+    shown: domain::EstablishmentId,
+) -> Vec<(String, String, bool)> {
+    let mut out = Vec::new();
+    if mine.len() > 1 {
+        for e in mine {
+            out.push((
+                e.to_string(),
+                crate::services::directory::establishment_name(state.ctx(), *e).await,
+                *e == shown,
+            ));
+        }
+    }
+    out
+}

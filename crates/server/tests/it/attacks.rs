@@ -901,9 +901,10 @@ async fn one_rooms_flood_does_not_reach_another_and_sockets_close_with_their_ses
         .ws(&format!("/consultation/{b}/ws"), &patient)
         .await
         .unwrap();
+    // The room now names who joined (a mesh of up to four needs it).
     assert_eq!(
         next_text(&mut doc_b).await.unwrap(),
-        r#"{"type":"peer","event":"joined"}"#
+        r#"{"event":"joined","from":"patient","type":"peer"}"#
     );
     let mut pat_a = app
         .ws(&format!("/consultation/{a}/ws"), &patient)

@@ -790,7 +790,8 @@ async fn the_doctor_lets_the_patient_in_and_the_room_relays_between_them() {
         .unwrap();
     assert_eq!(
         next_text(&mut d).await,
-        r#"{"type":"peer","event":"joined"}"#
+        r#"{"event":"joined","from":"patient","type":"peer"}"#,
+        "the room names who joined"
     );
     p.send(Message::Text(r#"{"type":"offer","sdp":"x"}"#.into()))
         .await
@@ -810,7 +811,10 @@ async fn the_doctor_lets_the_patient_in_and_the_room_relays_between_them() {
         "nothing echoed"
     );
     drop(p);
-    assert_eq!(next_text(&mut d).await, r#"{"type":"peer","event":"left"}"#);
+    assert_eq!(
+        next_text(&mut d).await,
+        r#"{"event":"left","from":"patient","type":"peer"}"#
+    );
     // Nobody else enters: another doctor, a nurse, another patient's account.
     for who in ["dr.bernard", "ide.petit"] {
         let s = app.login(who).await;
