@@ -38,17 +38,34 @@ impl Smsc {
     }
 }
 
+/// Installs the stand-in's npm package on a fresh checkout, once even when
+/// several tests start together (a lock file; the others wait for it).
+async fn install(dir: &std::path::Path) {
+    let ready = || dir.join("node_modules/smpp/package.json").exists();
+    let lock = dir.join(".installing");
+    for _ in 0..1200 {
+        if ready() {
+            return;
+        }
+        if std::fs::File::create_new(&lock).is_ok() {
+            let ok = std::process::Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                .current_dir(dir)
+                .status()
+                .expect("npm (Node.js) to install the SMS centre stand-in");
+            let _ = std::fs::remove_file(&lock);
+            assert!(ok.success(), "npm ci in tests/smsc");
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the SMS centre stand-in was not installed within two minutes");
+}
+
 /// Starts the stand-in (installing its npm package on a fresh checkout).
 async fn smsc(env: &[(&str, &str)]) -> Smsc {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/smsc");
-    if !dir.join("node_modules/smpp").exists() {
-        let ok = std::process::Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(&dir)
-            .status()
-            .expect("npm (Node.js) to install the SMS centre stand-in");
-        assert!(ok.success(), "npm ci in tests/smsc");
-    }
+    install(&dir).await;
     let mut cmd = tokio::process::Command::new("node");
     cmd.arg(dir.join("smsc.cjs"))
         .stdin(std::process::Stdio::piped())
