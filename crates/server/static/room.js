@@ -2,8 +2,10 @@
 // the doctor, the patient and up to two guests (a mesh: each browser sends to
 // each other one), signalled through the server's WebSocket (which only
 // relays, each message to the one it names), a text chat, what the others
-// do, and reconnection after a network cut. The one already in the room
-// calls whoever says hello.
+// do, and reconnection after a network cut. Of two participants, the one
+// whose side sorts first calls the other (so that two hellos crossing never
+// make both call); each negotiation is numbered, and an answer or candidate
+// of an older one is ignored.
 (function () {
   const el = document.getElementById('room');
   const id = el.dataset.room;
@@ -16,7 +18,8 @@
   const remotes = document.getElementById('remotes');
   const log = document.getElementById('chat-log');
   const status = document.getElementById('room-status');
-  const peers = new Map(); // side -> { pc, video, name }
+  const peers = new Map(); // side -> { pc, video, name, gen, caller }
+  let generation = 0;
   let ws = null;
   let stream = null;
   const say = (t) => { status.textContent = t; };
@@ -85,7 +88,7 @@
     const entry = { pc, video: videoFor(side, name), name };
     peers.set(side, entry);
     if (stream) stream.getTracks().forEach((t) => pc.addTrack(t, stream));
-    pc.onicecandidate = (e) => { if (e.candidate) send({ type: 'ice', to: side, candidate: e.candidate }); };
+    pc.onicecandidate = (e) => { if (e.candidate) send({ type: 'ice', to: side, gen: entry.gen, candidate: e.candidate }); };
     pc.ontrack = (e) => { entry.video.srcObject = e.streams[0]; };
     pc.onconnectionstatechange = () => {
       mark();
@@ -96,9 +99,12 @@
   async function call(side, name) {
     const entry = peer(side, name);
     entry.caller = true;
+    generation += 1;
+    entry.gen = `${me}:${generation}`;
     await entry.pc.setLocalDescription(await entry.pc.createOffer());
-    send({ type: 'offer', to: side, sdp: entry.pc.localDescription, name: myName });
+    send({ type: 'offer', to: side, gen: entry.gen, sdp: entry.pc.localDescription, name: myName });
   }
+  const calls = (other) => me < other;
   function waitingGuest(m) {
     const box = document.getElementById('guests-waiting');
     if (!box || box.querySelector(`[data-guest="${m.guest}"]`)) return;
@@ -116,19 +122,26 @@
   async function onMessage(m) {
     if (m.to && m.to !== me) return;
     if (m.type === 'hello') {
+      // Someone (re)joins: what we had with them is over.
+      drop(m.from);
       send({ type: 'here', to: m.from, name: myName });
-      await call(m.from, m.name);
+      if (calls(m.from)) await call(m.from, m.name);
     } else if (m.type === 'here') {
-      // The one already there calls us.
+      if (calls(m.from)) await call(m.from, m.name);
     } else if (m.type === 'offer') {
       const entry = peer(m.from, m.name);
+      entry.gen = m.gen;
       await entry.pc.setRemoteDescription(m.sdp);
       await entry.pc.setLocalDescription(await entry.pc.createAnswer());
-      send({ type: 'answer', to: m.from, sdp: entry.pc.localDescription });
-    } else if (m.type === 'answer' && peers.has(m.from)) {
-      await peers.get(m.from).pc.setRemoteDescription(m.sdp);
-    } else if (m.type === 'ice' && peers.has(m.from)) {
-      try { await peers.get(m.from).pc.addIceCandidate(m.candidate); } catch (e) { /* a late candidate */ }
+      send({ type: 'answer', to: m.from, gen: m.gen, sdp: entry.pc.localDescription });
+    } else if (m.type === 'answer') {
+      const entry = peers.get(m.from);
+      if (entry && entry.caller && entry.gen === m.gen) await entry.pc.setRemoteDescription(m.sdp);
+    } else if (m.type === 'ice') {
+      const entry = peers.get(m.from);
+      if (entry && entry.gen === m.gen) {
+        try { await entry.pc.addIceCandidate(m.candidate); } catch (e) { /* a late candidate */ }
+      }
     } else if (m.type === 'file') {
       fileLine('Un participant a partagé', m.id, m.name);
     } else if (m.type === 'chat') {
