@@ -256,6 +256,19 @@ pub enum AlertStatus {
     Muted,
 }
 
+impl AlertStatus {
+    /// French label, as pages and FHIR's business status show it.
+    pub fn label_fr(self) -> &'static str {
+        match self {
+            AlertStatus::Open => "à prendre",
+            AlertStatus::Taken => "prise en charge",
+            AlertStatus::Escalated => "transmise au médecin",
+            AlertStatus::Closed => "close",
+            AlertStatus::Muted => "en sourdine",
+        }
+    }
+}
+
 /// A muting of one questionnaire item's alerts for one enrolled patient: a
 /// chronic, known symptom (a grade-2 neuropathy) stops alerting for a while,
 /// but a worsening above what was muted alerts anyway.

@@ -464,15 +464,11 @@ async fn notify_guest(
                 .send_notice(from.as_deref(), &contact, &m.payload)
                 .await
         }
-        (_, Some(sms)) if !contact.is_empty() && !contact.contains('@') => {
-            match sms.submit(&contact, &m.payload).await {
-                Ok(_) => Ok(()),
-                Err(crate::smpp::SmsError::Refused(status)) => Err(DeliveryError::Refused(
-                    format!("SMS refusé par le centre (statut SMPP 0x{status:08X})"),
-                )),
-                Err(e) => Err(DeliveryError::Transient(e.to_string())),
-            }
-        }
+        (_, Some(sms)) if !contact.is_empty() && !contact.contains('@') => sms
+            .submit(&contact, &m.payload)
+            .await
+            .map(drop)
+            .map_err(DeliveryError::from),
         _ => Err(DeliveryError::Transient(
             "ni messagerie ni centre SMS pour envoyer l'invitation".into(),
         )),
@@ -532,10 +528,7 @@ async fn notify_patient(
                     .await?;
                 Ok(())
             }
-            Err(crate::smpp::SmsError::Refused(status)) => Err(DeliveryError::Refused(format!(
-                "SMS refusé par le centre (statut SMPP 0x{status:08X})"
-            ))),
-            Err(e) => Err(DeliveryError::Transient(e.to_string())),
+            Err(e) => Err(e.into()),
         },
         (Channel::Email, _, _, Some(mailer), Some(to)) => {
             let from = sender_of(state, m).await?;

@@ -262,6 +262,18 @@ pub enum SmsError {
     Transient(String),
 }
 
+impl From<SmsError> for crate::outbound::DeliveryError {
+    /// A refusal is final (a dead letter), anything else is retried.
+    fn from(e: SmsError) -> Self {
+        match &e {
+            SmsError::Refused(status) => crate::outbound::DeliveryError::Refused(format!(
+                "SMS refusé par le centre (statut SMPP 0x{status:08X})"
+            )),
+            SmsError::Transient(_) => crate::outbound::DeliveryError::Transient(e.to_string()),
+        }
+    }
+}
+
 struct Request {
     destination: String,
     text: String,

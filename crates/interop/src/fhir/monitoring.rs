@@ -45,16 +45,6 @@ pub fn care_plan(e: &Enrolment, p: Option<&Programme>) -> Value {
     r
 }
 
-fn status_fr(s: AlertStatus) -> &'static str {
-    match s {
-        AlertStatus::Open => "à prendre",
-        AlertStatus::Taken => "prise en charge",
-        AlertStatus::Escalated => "transmise au médecin",
-        AlertStatus::Closed => "close",
-        AlertStatus::Muted => "en sourdine",
-    }
-}
-
 /// An alert's triage as a Task: its state, priority by level, due time (the SLA),
 /// the establishment whose nurses own it, and the outcome once closed. `label` is
 /// the item's short name.
@@ -69,7 +59,7 @@ pub fn triage_task(a: &Alert, label: &str) -> Value {
             // Recorded while its item was muted: no triage will take place.
             AlertStatus::Muted => "cancelled",
         },
-        "businessStatus": {"text": status_fr(a.status)},
+        "businessStatus": {"text": a.status.label_fr()},
         "intent": "order",
         "priority": match a.level {
             AlertLevel::Info => "routine",

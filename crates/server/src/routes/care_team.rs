@@ -91,16 +91,6 @@ struct HistoryPage {
     responses: Vec<(String, String, String)>,
 }
 
-fn status_fr(s: AlertStatus) -> &'static str {
-    match s {
-        AlertStatus::Open => "à prendre",
-        AlertStatus::Taken => "prise en charge",
-        AlertStatus::Escalated => "transmise au médecin",
-        AlertStatus::Closed => "close",
-        AlertStatus::Muted => "en sourdine",
-    }
-}
-
 /// "Diarrhée : grade 2 ; Température : 38.2" from stored QuestionnaireResponse items.
 fn answers_line(json: &str) -> String {
     let items: Vec<serde_json::Value> = serde_json::from_str(json).unwrap_or_default();
@@ -173,7 +163,7 @@ async fn history(
             item: item_label(&a.item),
             level: a.level.label_fr().into(),
             reason: a.reason.clone(),
-            status: status_fr(a.status).into(),
+            status: a.status.label_fr().into(),
             muted: a.status == AlertStatus::Muted,
         })
         .collect();
@@ -419,35 +409,17 @@ async fn refused_or(
 
 /// The weekly rows of the form (a row with no day is ignored).
 fn windows(f: &[(String, String)]) -> Result<Vec<Window>, AppError> {
-    let col = |k: &str| -> Vec<&str> {
-        f.iter()
-            .filter(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    };
-    let (days, starts, ends) = (col("jour"), col("debut"), col("fin"));
-    let mut out = Vec::new();
-    for (i, day) in days.iter().enumerate() {
-        if day.trim().is_empty() {
-            continue;
-        }
-        let line = i + 1;
-        let bad = |what: &str| AppError::BadRequest("invalid", format!("ligne {line} : {what}"));
-        fn get<'a>(v: &[&'a str], i: usize) -> &'a str {
-            v.get(i).copied().unwrap_or("")
-        }
-        out.push(Window {
+    super::kit::table_rows(f, ["jour", "debut", "fin"], |[day, start, end], bad| {
+        Ok(Window {
             weekday: day.trim().parse().map_err(|_| bad("jour invalide"))?,
-            start_min: minutes(get(&starts, i))
-                .ok_or_else(|| bad("heure d'ouverture attendue (HH:MM)"))?,
-            end_min: match get(&ends, i).trim() {
+            start_min: minutes(start).ok_or_else(|| bad("heure d'ouverture attendue (HH:MM)"))?,
+            end_min: match end.trim() {
                 // 24:00 is midnight at the end of the day.
                 "00:00" | "24:00" => 24 * 60,
                 t => minutes(t).ok_or_else(|| bad("heure de fermeture attendue (HH:MM)"))?,
             },
-        });
-    }
-    Ok(out)
+        })
+    })
 }
 
 async fn save_hours(

@@ -168,42 +168,22 @@ fn ids(which: &Which) -> Result<(UserId, EstablishmentId), AppError> {
 
 /// The weekly rows of the form (a row with no day is ignored).
 fn week(f: &[(String, String)]) -> Result<Vec<Opening>, AppError> {
-    let col = |k: &str| -> Vec<&str> {
-        f.iter()
-            .filter(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    };
-    let (days, starts, ends, lens, modes) = (
-        col("jour"),
-        col("debut"),
-        col("fin"),
-        col("duree"),
-        col("mode"),
-    );
-    let mut out = Vec::new();
-    for (i, day) in days.iter().enumerate() {
-        if day.trim().is_empty() {
-            continue;
-        }
-        let line = i + 1;
-        let bad = |what: &str| AppError::BadRequest("invalid", format!("ligne {line} : {what}"));
-        fn get<'a>(v: &[&'a str], i: usize) -> &'a str {
-            v.get(i).copied().unwrap_or("")
-        }
-        out.push(Opening {
-            weekday: day.parse().map_err(|_| bad("jour invalide"))?,
-            start_min: minutes(get(&starts, i))
-                .ok_or_else(|| bad("heure de début attendue (HH:MM)"))?,
-            end_min: minutes(get(&ends, i)).ok_or_else(|| bad("heure de fin attendue (HH:MM)"))?,
-            slot_minutes: get(&lens, i)
-                .trim()
-                .parse()
-                .map_err(|_| bad("durée en minutes attendue"))?,
-            mode: Mode::from_code(get(&modes, i)).ok_or_else(|| bad("mode inconnu"))?,
-        });
-    }
-    Ok(out)
+    super::kit::table_rows(
+        f,
+        ["jour", "debut", "fin", "duree", "mode"],
+        |[day, start, end, len, mode], bad| {
+            Ok(Opening {
+                weekday: day.parse().map_err(|_| bad("jour invalide"))?,
+                start_min: minutes(start).ok_or_else(|| bad("heure de début attendue (HH:MM)"))?,
+                end_min: minutes(end).ok_or_else(|| bad("heure de fin attendue (HH:MM)"))?,
+                slot_minutes: len
+                    .trim()
+                    .parse()
+                    .map_err(|_| bad("durée en minutes attendue"))?,
+                mode: Mode::from_code(mode).ok_or_else(|| bad("mode inconnu"))?,
+            })
+        },
+    )
 }
 
 async fn refused_or(

@@ -261,3 +261,32 @@ pub(crate) async fn establishment_choices(
     }
     out
 }
+
+/// The rows of a form's table whose columns each repeat one field name
+/// (`jour`, `debut`, `fin`…), in order; a row whose first column is empty is
+/// left out. `read` turns a row's values into `T`, with an error that names
+/// the row's line.
+pub(crate) fn table_rows<T, const N: usize>(
+    f: &[(String, String)],
+    columns: [&str; N],
+    read: impl Fn([&str; N], &dyn Fn(&str) -> AppError) -> Result<T, AppError>,
+) -> Result<Vec<T>, AppError> {
+    let cols = columns.map(|k| {
+        f.iter()
+            .filter(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .collect::<Vec<&str>>()
+    });
+    let rows = cols.first().map_or(0, Vec::len);
+    let mut out = Vec::new();
+    for i in 0..rows {
+        let values = cols.each_ref().map(|c| c.get(i).copied().unwrap_or(""));
+        if values.first().is_none_or(|v| v.trim().is_empty()) {
+            continue;
+        }
+        let line = i + 1;
+        let bad = |what: &str| AppError::BadRequest("invalid", format!("ligne {line} : {what}"));
+        out.push(read(values, &bad)?);
+    }
+    Ok(out)
+}

@@ -200,16 +200,6 @@ use crate::services::alerts::{self, Acted, triage_establishments};
 use crate::services::enrolments;
 use crate::services::follow_up::{self, Posted};
 
-fn status_fr(s: AlertStatus) -> &'static str {
-    match s {
-        AlertStatus::Open => "à prendre",
-        AlertStatus::Taken => "prise en charge",
-        AlertStatus::Escalated => "transmise au médecin",
-        AlertStatus::Closed => "close",
-        AlertStatus::Muted => "en sourdine",
-    }
-}
-
 struct AlertRow {
     id: String,
     level: String,
@@ -282,7 +272,7 @@ async fn queue_rows(state: &AppState, w: &WebUser) -> Result<Vec<AlertRow>, Page
                 raised: paris_time(a.raised_at_ms),
                 due: paris_time(a.due_at_ms),
                 overdue: q.overdue,
-                status: status_fr(a.status).into(),
+                status: a.status.label_fr().into(),
                 id: a.id.to_string(),
             }
         })
@@ -414,7 +404,7 @@ async fn alert_page(
         reason: a.reason,
         raised: paris_time(a.raised_at_ms),
         due: paris_time(a.due_at_ms),
-        status: status_fr(a.status).into(),
+        status: a.status.label_fr().into(),
         actions,
         timeline: shown.timeline,
         error,

@@ -54,13 +54,27 @@ pub async fn for_triage(
 ) -> Result<(Alert, Option<Grant>), AppError> {
     let not_found = || AppError::NotFound("alerte introuvable".into());
     let a = ctx.store.alert(id).await.map_err(|_| not_found())?;
-    if !triage_establishments(actor).contains(&a.establishment) {
+    let (_, grant) = triaged_patient(ctx, actor, a.establishment, a.patient, not_found).await?;
+    Ok((a, grant))
+}
+
+/// `patient`, followed by `establishment`, if `actor` triages there (a nurse
+/// or doctor of it; else `not_found`) and may write the patient's clinical
+/// data; with the grant that allows it.
+pub(crate) async fn triaged_patient(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    establishment: EstablishmentId,
+    patient: domain::PatientId,
+    not_found: impl Fn() -> AppError,
+) -> Result<(PatientRecord, Option<Grant>), AppError> {
+    if !triage_establishments(actor).contains(&establishment) {
         return Err(not_found());
     }
-    let p = ctx.store.patient(a.patient).await?;
+    let p = ctx.store.patient(patient).await?;
     let scope = patients::scope_of(ctx, &p).await?;
     match authorize_patient(actor, PatientAction::WriteClinical, &scope) {
-        Decision::Allow(g) => Ok((a, g)),
+        Decision::Allow(g) => Ok((p, g)),
         Decision::Deny(why) => Err(AppError::Forbidden(why.into())),
     }
 }

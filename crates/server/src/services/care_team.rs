@@ -11,10 +11,7 @@ use domain::calendar::{OnCall, TeamHours, check_hours, check_on_call, on_call_at
 use domain::identity::PatientRecord;
 use domain::monitoring::{AlertLevel, MuteError, check_mute};
 use domain::org::Role;
-use domain::policy::{
-    Actor, Decision, EstablishmentAction, Grant, PatientAction, authorize_establishment,
-    authorize_patient,
-};
+use domain::policy::{Actor, Decision, EstablishmentAction, Grant, authorize_establishment};
 use domain::{EnrolmentId, EstablishmentId, UserId};
 use interop::programme::{ItemKind, Programme};
 use store::care_team::{NewMute, StoredMute};
@@ -33,15 +30,9 @@ async fn followed(
 ) -> Result<(Enrolment, PatientRecord, Option<Grant>), AppError> {
     let not_found = || AppError::NotFound("suivi introuvable".into());
     let e = ctx.store.enrolment(id).await.map_err(|_| not_found())?;
-    if !alerts::triage_establishments(actor).contains(&e.establishment) {
-        return Err(not_found());
-    }
-    let p = ctx.store.patient(e.patient).await?;
-    let scope = patients::scope_of(ctx, &p).await?;
-    match authorize_patient(actor, PatientAction::WriteClinical, &scope) {
-        Decision::Allow(g) => Ok((e, p, g)),
-        Decision::Deny(why) => Err(AppError::Forbidden(why.into())),
-    }
+    let (p, grant) =
+        alerts::triaged_patient(ctx, actor, e.establishment, e.patient, not_found).await?;
+    Ok((e, p, grant))
 }
 
 /// An item the team may mute: it has alert rules.
@@ -269,19 +260,7 @@ pub async fn team(
     establishment: EstablishmentId,
 ) -> Result<Team, AppError> {
     manager(ctx, actor, establishment).await?;
-    let est = ctx.store.establishment(establishment).await?;
-    let doctors: Vec<(UserId, String)> = ctx
-        .store
-        .professionals(est.territory)
-        .await?
-        .into_iter()
-        .filter(|(_, grants)| {
-            grants
-                .iter()
-                .any(|g| g.role == Role::Doctor && g.establishment == establishment)
-        })
-        .map(|(u, _)| (u.id, u.display_name))
-        .collect();
+    let doctors = alerts::doctors(ctx, establishment).await?;
     let name_of = |id: UserId| {
         doctors
             .iter()

@@ -116,10 +116,14 @@ pub async fn invite(
     let (contact, sent) = if contact.is_empty() {
         (None, None)
     } else if contact.contains('@') {
-        if contact.len() > 254 || contact.starts_with('@') || contact.ends_with('@') {
-            return refuse("adresse e-mail invalide");
+        // The record's own rule for an address.
+        match domain::demographics::Telecom::parse(
+            domain::demographics::TelecomKind::Email,
+            contact,
+        ) {
+            Ok(t) => (Some(t.value), Some("e-mail")),
+            Err(_) => return refuse("adresse e-mail invalide"),
         }
-        (Some(contact.to_owned()), Some("e-mail"))
     } else {
         match domain::demographics::normalize_phone(contact)
             .as_deref()

@@ -321,13 +321,16 @@ async fn grade(
     let json = response_items(p, answers).to_string();
     // An item muted for this patient records its alert as muted, unless the
     // answer is worse than what was muted.
-    let mutes: Vec<domain::monitoring::Mute> = store
-        .mutes_of(enrolment.id)
-        .await?
-        .into_iter()
-        .map(|m| m.mute)
-        .filter(|m| m.active(now))
-        .collect();
+    // (Read only when something fired: most answers raise nothing.)
+    let mutes: Vec<domain::monitoring::Mute> = if kept.is_empty() {
+        Vec::new()
+    } else {
+        store.mutes_of(enrolment.id).await?
+    }
+    .into_iter()
+    .map(|m| m.mute)
+    .filter(|m| m.active(now))
+    .collect();
     let new_alerts: Vec<NewAlert> = kept
         .iter()
         .map(|t| NewAlert {
@@ -358,6 +361,12 @@ async fn grade(
             )
         })
         .transpose()?;
+    // Only alerts have a due time.
+    let due_at_ms = if new_alerts.is_empty() {
+        now
+    } else {
+        due_at(store, enrolment.establishment, p, now).await?
+    };
     let heard = kept
         .into_iter()
         .zip(&new_alerts)
@@ -368,7 +377,7 @@ async fn grade(
         json,
         measures,
         new_alerts,
-        due_at_ms: due_at(store, enrolment.establishment, p, now).await?,
+        due_at_ms,
         message,
         kept: heard,
     })
