@@ -1,9 +1,13 @@
 //! MLLP load generator for `scripts/bench-mllp`: N concurrent senders, each on its
 //! own connection, each waiting for the ACK before sending the next message (as an
 //! HL7 sender does). Prints messages/s and ACK latency percentiles. Loopback only,
-//! bounded in messages and in time.
+//! bounded in messages and in time. An ACK counts as `not_aa` unless it
+//! accepts (AA) the very message sent (MSA-2, its control id).
 //!
-//! `mllp-load ADDR SENDERS MESSAGES_PER_SENDER [RUN_ID]`
+//! `mllp-load ADDR SENDERS MESSAGES_PER_SENDER [RUN_ID]`; with
+//! `MLLP_LOAD_RECONNECT` set, each message goes on a new connection (the
+//! connect counted in its time), for receivers that serve one message per
+//! connection.
 
 use std::time::{Duration, Instant};
 
@@ -15,9 +19,14 @@ async fn sender(
     id: usize,
     count: usize,
     deadline: Instant,
+    reconnect: bool,
 ) -> Result<(Vec<Duration>, usize), String> {
-    let mut stream = TcpStream::connect(&addr).await.map_err(|e| e.to_string())?;
-    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let connect = || async {
+        let stream = TcpStream::connect(&addr).await.map_err(|e| e.to_string())?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        Ok::<_, String>(stream)
+    };
+    let mut stream = connect().await?;
     let mut buf = Vec::with_capacity(4096);
     let mut latencies = Vec::with_capacity(count);
     let mut not_aa = 0;
@@ -26,13 +35,26 @@ async fn sender(
             break;
         }
         let frame = hl7v2::mllp::frame(parcours_benches::identity_feed(&run, id, i).as_bytes());
+        let control = format!("{run}-{id}-{i}");
         let t0 = Instant::now();
+        if reconnect && i > 0 {
+            stream = connect().await?;
+            buf.clear();
+        }
         let ack =
             parcours_benches::exchange(&mut stream, &mut buf, &frame, Duration::from_secs(30))
                 .await
                 .map_err(|e| e.to_string())?;
         latencies.push(t0.elapsed());
-        if !ack.windows(7).any(|w| w == b"MSA|AA|") {
+        // Accepted, and the ACK of this message (MSA-2 is its control id),
+        // not of another.
+        let ack = String::from_utf8_lossy(&ack);
+        let msa = ack
+            .split(['\r', '\n'])
+            .find_map(|s| s.strip_prefix("MSA|"))
+            .unwrap_or("");
+        let mut fields = msa.split('|');
+        if fields.next() != Some("AA") || fields.next() != Some(control.as_str()) {
             not_aa += 1;
         }
     }
@@ -54,10 +76,20 @@ async fn main() {
         .get(4)
         .cloned()
         .unwrap_or_else(|| format!("{}", std::process::id()));
+    let reconnect = std::env::var_os("MLLP_LOAD_RECONNECT").is_some();
     let deadline = Instant::now() + Duration::from_secs(120);
     let started = Instant::now();
     let tasks: Vec<_> = (0..senders)
-        .map(|s| tokio::spawn(sender(addr.clone(), run.clone(), s, per, deadline)))
+        .map(|s| {
+            tokio::spawn(sender(
+                addr.clone(),
+                run.clone(),
+                s,
+                per,
+                deadline,
+                reconnect,
+            ))
+        })
         .collect();
     let mut all = Vec::with_capacity(senders * per);
     let mut not_aa = 0;

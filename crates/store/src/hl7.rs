@@ -129,6 +129,9 @@ pub struct DmpFeed {
 
 const LOG_COLUMNS: &str = "id, received_at_ms, sender, control_id, message_type, status, errors, ack, raw, patient_id, establishment_id, replay_of";
 
+/// The message log's insert, without its values (twelve per row).
+const INSERT_LOGS: &str = "INSERT INTO hl7_messages (id, received_at_ms, sender, control_id, message_type, status, errors, ack, raw, patient_id, replay_of, establishment_id) VALUES ";
+
 /// Inserts a log row inside `tx`; a repeated (sender, control id) is a conflict on
 /// `hl7_messages_dedup`.
 pub(crate) async fn insert_log(
@@ -137,25 +140,52 @@ pub(crate) async fn insert_log(
     m: &NewHl7Message,
     patient: Option<PatientId>,
 ) -> Result<()> {
-    q(
-        "INSERT INTO hl7_messages (id, received_at_ms, sender, control_id, message_type, status, errors, ack, raw, patient_id, replay_of, establishment_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    bind_log(
+        crate::tx::q_built(format!("{INSERT_LOGS}{}", crate::tx::values_rows(12, 1))),
+        id,
+        m,
+        patient,
     )
-    .bind(id)
-    .bind(m.received_at_ms)
-    .bind(&m.sender)
-    .bind(&m.control_id)
-    .bind(&m.message_type)
-    .bind(&m.status)
-    .bind(&m.errors)
-    .bind(&m.ack)
-    .bind(&m.raw)
-    .bind(patient.map(|p| p.to_string()))
-    .bind(&m.replay_of)
-    .bind(m.establishment.map(|e| e.to_string()))
     .execute(tx)
     .await?;
     Ok(())
+}
+
+/// Logs several messages with one statement per `MAX_ROWS_PER_INSERT` (a
+/// group commit's messages).
+async fn insert_logs(tx: &mut Tx<'_>, entries: &[(&NewHl7Message, PatientId)]) -> Result<()> {
+    for chunk in entries.chunks(crate::tx::MAX_ROWS_PER_INSERT) {
+        let sql = format!("{INSERT_LOGS}{}", crate::tx::values_rows(12, chunk.len()));
+        let query = chunk
+            .iter()
+            .fold(crate::tx::q_built(sql), |query, (m, patient)| {
+                bind_log(query, &uuid::Uuid::now_v7().to_string(), m, Some(*patient))
+            });
+        query.execute(tx).await?;
+    }
+    Ok(())
+}
+
+/// Binds a log entry's twelve values.
+fn bind_log(
+    query: crate::tx::Q,
+    id: &str,
+    m: &NewHl7Message,
+    patient: Option<PatientId>,
+) -> crate::tx::Q {
+    query
+        .bind(id)
+        .bind(m.received_at_ms)
+        .bind(&m.sender)
+        .bind(&m.control_id)
+        .bind(&m.message_type)
+        .bind(&m.status)
+        .bind(&m.errors)
+        .bind(&m.ack)
+        .bind(&m.raw)
+        .bind(patient.map(|p| p.to_string()))
+        .bind(&m.replay_of)
+        .bind(m.establishment.map(|e| e.to_string()))
 }
 
 fn audit(who: &AuditActor, patient: PatientId, action: &str, now_ms: i64) -> NewAudit {
@@ -212,7 +242,219 @@ pub fn is_duplicate_message(e: &StoreError) -> bool {
 /// One message's effects inside its savepoint: the identity, the movement
 /// (and the enrolment it may propose), the log entry; the audit entries to
 /// append once the batch is done.
+/// Applies one message's effects and logs it (in its own savepoint).
 async fn apply_feed(
+    tx: &mut Tx<'_>,
+    job: &FeedJob,
+    now_ms: i64,
+) -> Result<(PatientId, Vec<NewAudit>)> {
+    let (patient, audits) = apply_effects(tx, job, now_ms).await?;
+    let log_id = uuid::Uuid::now_v7().to_string();
+    insert_log(tx, &log_id, &job.log, Some(patient)).await?;
+    Ok((patient, audits))
+}
+
+/// Applies a whole group with no savepoint, in as few statements as it can:
+/// the records it creates inserted together (an upsert whose IPP no record
+/// carries and no other message of the group names), the others one message
+/// after the other, then its log and audit rows with one statement each. The
+/// patients, or `Err` at the first message that fails (the caller rolls back
+/// and takes them one savepoint each). A control id repeated within the group
+/// is such a failure.
+async fn apply_together(tx: &mut Tx<'_>, jobs: &[FeedJob], now_ms: i64) -> Result<Vec<PatientId>> {
+    let mut seen = std::collections::HashSet::with_capacity(jobs.len());
+    for job in jobs {
+        if let Some(control) = &job.log.control_id
+            && !seen.insert((job.log.sender.as_str(), control.as_str()))
+        {
+            return Err(StoreError::Conflict(Conflict::DuplicateMessage));
+        }
+    }
+    let created = create_together(tx, jobs, now_ms).await?;
+    let mut patients = Vec::with_capacity(jobs.len());
+    let mut audits: Vec<NewAudit> = Vec::with_capacity(jobs.len() * 2);
+    for (job, new) in jobs.iter().zip(created) {
+        let patient = match new {
+            Some(id) => {
+                audits.push(audit(&job.who, id, "create", now_ms));
+                if let IdentityFeed::Upsert { dmp: Some(d), .. } = &job.feed {
+                    set_dmp(tx, id, d, now_ms).await?;
+                }
+                audits.extend(apply_stay(tx, id, job, now_ms).await?);
+                id
+            }
+            None => {
+                let (patient, a) = apply_effects(tx, job, now_ms).await?;
+                audits.extend(a);
+                patient
+            }
+        };
+        patients.push(patient);
+    }
+    let logs: Vec<(&NewHl7Message, PatientId)> = jobs
+        .iter()
+        .map(|j| &j.log)
+        .zip(patients.iter().copied())
+        .collect();
+    insert_logs(tx, &logs).await?;
+    crate::audit::append_audits(tx, &audits).await?;
+    Ok(patients)
+}
+
+/// The IPPs a feed names, with their domain.
+fn ipps_named(feed: &IdentityFeed) -> Vec<(TerritoryId, &str)> {
+    match feed {
+        IdentityFeed::Upsert { territory, ipp, .. } => vec![(*territory, ipp.as_str())],
+        IdentityFeed::ChangeIpp {
+            territory,
+            old_ipp,
+            new_ipp,
+        } => vec![
+            (*territory, old_ipp.as_str()),
+            (*territory, new_ipp.as_str()),
+        ],
+        IdentityFeed::Merge {
+            territory,
+            survivor_ipp,
+            merged_ipp,
+        } => vec![
+            (*territory, survivor_ipp.as_str()),
+            (*territory, merged_ipp.as_str()),
+        ],
+    }
+}
+
+/// Inserts, with one statement per table, the records of the group's
+/// upserts whose IPP no record carries yet and no other message of the
+/// group names (so that no other message depends on the order); for each
+/// job, the record it created.
+async fn create_together(
+    tx: &mut Tx<'_>,
+    jobs: &[FeedJob],
+    now_ms: i64,
+) -> Result<Vec<Option<PatientId>>> {
+    let mut named: std::collections::HashMap<(TerritoryId, &str), usize> =
+        std::collections::HashMap::with_capacity(jobs.len());
+    for job in jobs {
+        for key in ipps_named(&job.feed) {
+            *named.entry(key).or_default() += 1;
+        }
+    }
+    let alone: Vec<(TerritoryId, &str)> = jobs
+        .iter()
+        .filter_map(|j| match &j.feed {
+            IdentityFeed::Upsert { territory, ipp, .. }
+                if named.get(&(*territory, ipp.as_str())) == Some(&1) =>
+            {
+                Some((*territory, ipp.as_str()))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut created = vec![None; jobs.len()];
+    if alone.is_empty() {
+        return Ok(created);
+    }
+    let taken = ipps_taken(tx, &alone).await?;
+    let mut news: Vec<(usize, PatientId, NewPatient)> = Vec::with_capacity(alone.len());
+    for (i, job) in jobs.iter().enumerate() {
+        if let IdentityFeed::Upsert {
+            territory,
+            establishment,
+            ipp,
+            traits,
+            ins,
+            status,
+            ..
+        } = &job.feed
+            && named.get(&(*territory, ipp.as_str())) == Some(&1)
+            && !taken.contains(&(territory.to_string(), ipp.clone()))
+        {
+            news.push((
+                i,
+                PatientId::new(),
+                NewPatient {
+                    territory: *territory,
+                    ipp: Some(ipp.clone()),
+                    traits: traits.clone(),
+                    ins: ins.clone(),
+                    status: *status,
+                    establishment: Some(*establishment),
+                    demographics: Default::default(),
+                },
+            ));
+        }
+    }
+    if news.is_empty() {
+        return Ok(created);
+    }
+    let rows: Vec<(PatientId, &NewPatient)> = news.iter().map(|(_, id, p)| (*id, p)).collect();
+    crate::patients::insert_patients(tx, &rows, now_ms).await?;
+    let demographics: Vec<(PatientId, &domain::demographics::DemographicsPatch)> = news
+        .iter()
+        .filter_map(|(i, id, _)| match &jobs.get(*i)?.feed {
+            IdentityFeed::Upsert { demographics, .. } => Some((*id, demographics.as_ref())),
+            _ => None,
+        })
+        .collect();
+    crate::demographics::apply_new_many(tx, &demographics, now_ms).await?;
+    for (i, id, _) in &news {
+        if let Some(slot) = created.get_mut(*i) {
+            *slot = Some(*id);
+        }
+    }
+    Ok(created)
+}
+
+/// Which of these (domain, IPP) a record carries already (merged or not).
+async fn ipps_taken(
+    tx: &mut Tx<'_>,
+    keys: &[(TerritoryId, &str)],
+) -> Result<std::collections::HashSet<(String, String)>> {
+    let mut taken = std::collections::HashSet::new();
+    for chunk in keys.chunks(crate::tx::MAX_ROWS_PER_INSERT) {
+        let sql = format!(
+            "SELECT territory_id, ipp FROM patients WHERE (territory_id, ipp) IN (VALUES {})",
+            crate::tx::values_rows(2, chunk.len())
+        );
+        let query = chunk.iter().fold(crate::tx::q_built(sql), |q, (t, ipp)| {
+            q.bind(t.to_string()).bind(*ipp)
+        });
+        for row in query.fetch_all(tx).await? {
+            taken.insert((
+                row.get::<String>("territory_id")?,
+                row.get::<String>("ipp")?,
+            ));
+        }
+    }
+    Ok(taken)
+}
+
+/// The stay a message moves (its movement applied, an enrolment proposed),
+/// and the audit entry of that write.
+async fn apply_stay(
+    tx: &mut Tx<'_>,
+    patient: PatientId,
+    job: &FeedJob,
+    now_ms: i64,
+) -> Result<Option<NewAudit>> {
+    let Some(mv) = &job.movement else {
+        return Ok(None);
+    };
+    let encounter = crate::encounters::apply_movement(tx, patient, mv, now_ms).await?;
+    propose_enrolment(tx, patient, mv, now_ms).await?;
+    Ok(Some(NewAudit {
+        at_ms: now_ms,
+        actor: job.who.clone(),
+        patient: Some(patient.to_string()),
+        action: "write-clinical".to_owned(),
+        resource: format!("Encounter/{encounter}"),
+        outcome: "success".to_owned(),
+    }))
+}
+
+/// One message's effects: the record's identity, its stay, the audit entries.
+async fn apply_effects(
     tx: &mut Tx<'_>,
     job: &FeedJob,
     now_ms: i64,
@@ -241,9 +483,10 @@ async fn apply_feed(
             let (id, action) = upsert(tx, &p, now_ms).await?;
             audits.push(audit(&job.who, id, action, now_ms));
             // A creation's entry covers the demographics it starts with.
-            if let Some(a) =
+            if action == "create" {
+                crate::demographics::apply_new(tx, id, demographics, now_ms).await?;
+            } else if let Some(a) =
                 crate::demographics::apply(tx, id, demographics, &job.who, now_ms).await?
-                && action != "create"
             {
                 audits.push(a);
             }
@@ -280,20 +523,7 @@ async fn apply_feed(
             survivor
         }
     };
-    if let Some(mv) = &job.movement {
-        let encounter = crate::encounters::apply_movement(tx, patient, mv, now_ms).await?;
-        propose_enrolment(tx, patient, mv, now_ms).await?;
-        audits.push(NewAudit {
-            at_ms: now_ms,
-            actor: job.who.clone(),
-            patient: Some(patient.to_string()),
-            action: "write-clinical".to_owned(),
-            resource: format!("Encounter/{encounter}"),
-            outcome: "success".to_owned(),
-        });
-    }
-    let log_id = uuid::Uuid::now_v7().to_string();
-    insert_log(tx, &log_id, &job.log, Some(patient)).await?;
+    audits.extend(apply_stay(tx, patient, job, now_ms).await?);
     Ok((patient, audits))
 }
 
@@ -622,6 +852,19 @@ impl Store {
         now_ms: i64,
     ) -> Result<Vec<Result<PatientId>>> {
         on_pool!(self, write, |pool| {
+            // Most groups apply whole: no savepoint, one insert for their log
+            // and one for their audit entries. A group where one message
+            // fails is rolled back and taken again, one savepoint each.
+            if !jobs.is_empty() {
+                let mut tx = pool.begin_write().await?;
+                match apply_together(&mut tx.as_tx(), jobs, now_ms).await {
+                    Ok(patients) => {
+                        tx.commit().await?;
+                        return Ok(patients.into_iter().map(Ok).collect());
+                    }
+                    Err(_) => tx.rollback().await?,
+                }
+            }
             let mut tx = pool.begin_write().await?;
             let mut results = Vec::with_capacity(jobs.len());
             let mut audits: Vec<NewAudit> = Vec::with_capacity(jobs.len() * 2);

@@ -10,7 +10,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
@@ -224,10 +224,26 @@ impl Store {
     /// file if missing. Does not migrate: call [`Store::migrate`].
     pub async fn connect(url: &str) -> Result<Store> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            // Every statement planned for its values and the table as it is
+            // now. A generic plan, which PostgreSQL settles on after five
+            // runs of a prepared statement, is made for the table as it was:
+            // made while `patients` held a few rows, the lookup by IPP scanned
+            // every patient of the territory once the feed had brought
+            // thousands (18,000 messages in: 450/s instead of 1,200, see
+            // benches/README.md). Planning these short statements costs
+            // little next to that.
+            let opts = PgConnectOptions::from_str(url)
+                .map_err(|_| StoreError::BadUrl(redact_url(url)))?
+                .options([("plan_cache_mode", "force_custom_plan")]);
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect(url)
+                // No ping before each use (a round trip per transaction, a
+                // quarter of a small group commit's): a connection the server
+                // dropped fails its statement, which fails the request, and
+                // the pool replaces it.
+                .test_before_acquire(false)
+                .connect_with(opts)
                 .await?;
             return Ok(Store {
                 backend: Backend::Postgres(pool),

@@ -285,6 +285,67 @@ pub(crate) async fn insert_patient(
     Ok(())
 }
 
+/// Inserts records whose IPP is given (a group of the identity feed's
+/// creations), each linked to its establishment, with one statement per
+/// table: what [`insert_patient`] does for one.
+pub(crate) async fn insert_patients(
+    tx: &mut Tx<'_>,
+    patients: &[(PatientId, &NewPatient)],
+    now_ms: i64,
+) -> Result<()> {
+    for chunk in patients.chunks(crate::tx::MAX_ROWS_PER_INSERT / 2) {
+        let sql = format!(
+            "INSERT INTO patients (id, territory_id, ipp, birth_name, given_names, birth_date, sex, birthplace_code, used_name, \
+             used_given_name, search_name, search_given, ins_kind, ins_value, identity_status, version, created_at_ms, updated_at_ms) \
+             VALUES {}",
+            crate::tx::values_rows(18, chunk.len())
+        );
+        let mut query = crate::tx::q_built(sql);
+        for (id, p) in chunk {
+            query = query
+                .bind(id.to_string())
+                .bind(p.territory.to_string())
+                .bind(p.ipp.clone().unwrap_or_default())
+                .bind(&p.traits.birth_name)
+                .bind(
+                    p.traits
+                        .birth_given_names
+                        .join(&GIVEN_SEPARATOR.to_string()),
+                )
+                .bind(p.traits.birth_date.to_string())
+                .bind(p.traits.sex.code())
+                .bind(&p.traits.birthplace_code)
+                .bind(&p.traits.used_name)
+                .bind(&p.traits.used_given_name)
+                .bind(search_name(&p.traits))
+                .bind(search_given(&p.traits))
+                .bind(p.ins.as_ref().map(|i| i.kind().code()))
+                .bind(p.ins.as_ref().map(domain::ins::Ins::value))
+                .bind(p.status.code())
+                .bind(1_i64)
+                .bind(now_ms)
+                .bind(now_ms);
+        }
+        query.execute(tx).await?;
+        let links: Vec<(PatientId, EstablishmentId)> = chunk
+            .iter()
+            .filter_map(|(id, p)| p.establishment.map(|e| (*id, e)))
+            .collect();
+        if links.is_empty() {
+            continue;
+        }
+        let sql = format!(
+            "INSERT INTO patient_establishments (patient_id, establishment_id, since_ms) VALUES {}",
+            crate::tx::values_rows(3, links.len())
+        );
+        let query = links.iter().fold(crate::tx::q_built(sql), |q, (id, e)| {
+            q.bind(id.to_string()).bind(e.to_string()).bind(now_ms)
+        });
+        query.execute(tx).await?;
+    }
+    Ok(())
+}
+
 /// Updates a patient's traits, INS and status inside the open transaction if
 /// its version is still `record.version` and it is not merged; the rows
 /// changed (0 or 1).

@@ -175,6 +175,26 @@ pub(crate) fn q_built(sql: String) -> Q {
     }
 }
 
+/// The `VALUES` list of a multi-row insert of `rows` rows of `columns`
+/// placeholders each: `($1, $2), ($3, $4)` (literal pieces only).
+pub(crate) fn values_rows(columns: usize, rows: usize) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(rows * columns * 5);
+    for r in 0..rows {
+        out.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..columns {
+            let sep = if c == 0 { "" } else { ", " };
+            let _ = write!(out, "{sep}${}", r * columns + c + 1);
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// Most rows per multi-row insert: far under either engine's limit on
+/// bound values (SQLite 32,766, PostgreSQL 65,535) for a dozen columns.
+pub(crate) const MAX_ROWS_PER_INSERT: usize = 256;
+
 macro_rules! bind_all {
     ($sql:expr, $args:expr) => {{
         let mut query = sqlx::query(AssertSqlSafe($sql));

@@ -16,6 +16,7 @@ mod cluster;
 mod consultations;
 mod documents;
 mod incoming;
+mod intake;
 mod monitoring;
 mod orgs_users;
 mod orientation;

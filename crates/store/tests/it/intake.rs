@@ -1,0 +1,286 @@
+//! The HL7 intake's group commit (`Store::apply_feeds`): a group applies
+//! whole with its records created together, or, when one message fails, one
+//! savepoint each, so that only that message is refused. On both engines.
+
+use domain::PatientId;
+use domain::audit::AuditActor;
+use domain::demographics::{Address, AddressUse, DemographicsPatch, Telecom, TelecomKind};
+use domain::identity::IdentityStatus;
+use store::hl7::{FeedJob, IdentityFeed, NewHl7Message, is_duplicate_message};
+use store::{Conflict, StoreError};
+
+use crate::support::*;
+
+fn job(w: &World, control: &str, feed: IdentityFeed) -> FeedJob {
+    FeedJob {
+        feed,
+        movement: None,
+        who: AuditActor::system("mllp:GAM|X"),
+        log: NewHl7Message {
+            received_at_ms: NOW,
+            sender: "GAM|X".into(),
+            control_id: Some(control.into()),
+            message_type: "ADT^A28".into(),
+            status: "accepted".into(),
+            errors: String::new(),
+            ack: format!("MSA|AA|{control}"),
+            raw: b"MSH".to_vec(),
+            replay_of: None,
+            establishment: Some(w.e1),
+        },
+    }
+}
+
+fn upsert(w: &World, ipp: &str, name: &str, demographics: DemographicsPatch) -> IdentityFeed {
+    IdentityFeed::Upsert {
+        territory: w.t1.id,
+        establishment: w.e1,
+        ipp: ipp.into(),
+        traits: traits(name, "Anne"),
+        ins: None,
+        status: IdentityStatus::Provisional,
+        dmp: None,
+        demographics: Box::new(demographics),
+    }
+}
+
+fn home(city: &str) -> DemographicsPatch {
+    DemographicsPatch {
+        addresses: Some(vec![Address {
+            use_: AddressUse::Home,
+            lines: vec!["1 rue de la Paix".into()],
+            postal_code: Some("75002".into()),
+            city: Some(city.into()),
+            country: Some("FRA".into()),
+        }]),
+        telecoms: Some(vec![Telecom {
+            kind: TelecomKind::Mobile,
+            value: "0600000001".into(),
+        }]),
+        ..Default::default()
+    }
+}
+
+/// The audit actions written for `patient`, in chain order.
+async fn actions(s: &store::Store, patient: PatientId) -> Vec<String> {
+    s.audit_entries(0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.patient.as_deref() == Some(patient.to_string().as_str()))
+        .map(|e| e.action)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_group_creates_its_new_records_together_and_updates_the_others() {
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let first = s
+            .apply_feeds(
+                &[job(&w, "c0", upsert(&w, "OLD", "Avant", home("Lyon")))],
+                NOW,
+            )
+            .await
+            .unwrap();
+        let old = *first[0].as_ref().unwrap();
+        let group = [
+            job(&w, "c1", upsert(&w, "N1", "Premier", home("Paris"))),
+            job(&w, "c2", upsert(&w, "OLD", "Apres", home("Nice"))),
+            job(
+                &w,
+                "c3",
+                upsert(&w, "N2", "Second", DemographicsPatch::default()),
+            ),
+        ];
+        let results = s.apply_feeds(&group, NOW + 1).await.unwrap();
+        let ids: Vec<PatientId> = results.into_iter().map(|r| r.unwrap()).collect();
+        assert_eq!(ids[1], old, "{name}: the known IPP updates its record");
+        assert_ne!(ids[0], ids[2], "{name}");
+        for (id, ipp, family) in [
+            (ids[0], "N1", "PREMIER"),
+            (ids[1], "OLD", "APRES"),
+            (ids[2], "N2", "SECOND"),
+        ] {
+            let p = s.patient(id).await.unwrap();
+            assert_eq!(
+                (p.ipp.as_str(), p.traits.birth_name.to_uppercase()),
+                (ipp, family.to_owned()),
+                "{name}"
+            );
+        }
+        let d = s.demographics(ids[0]).await.unwrap();
+        assert_eq!(d.addresses.len(), 1, "{name}");
+        assert_eq!(d.addresses[0].city.as_deref(), Some("Paris"), "{name}");
+        assert_eq!(d.telecoms[0].value, "0600000001", "{name}");
+        assert!(
+            s.demographics(ids[2]).await.unwrap().addresses.is_empty(),
+            "{name}"
+        );
+        assert_eq!(
+            s.demographics(old).await.unwrap().addresses[0]
+                .city
+                .as_deref(),
+            Some("Nice"),
+            "{name}"
+        );
+        // Each message logged with its record.
+        for (control, id) in [("c1", ids[0]), ("c2", ids[1]), ("c3", ids[2])] {
+            let logged = s.hl7_message_for("GAM|X", control).await.unwrap().unwrap();
+            assert_eq!(
+                logged.patient_id.as_deref(),
+                Some(id.to_string().as_str()),
+                "{name}"
+            );
+            assert_eq!(logged.ack, format!("MSA|AA|{control}"), "{name}");
+        }
+        // A creation audited as such (its demographics with it), an update
+        // with the parts that changed; the chain holds.
+        assert_eq!(actions(&s, ids[0]).await, ["create"], "{name}");
+        assert_eq!(
+            actions(&s, old).await,
+            ["create", "update", "update-demographics"],
+            "{name}"
+        );
+        let report = s.verify_audit().await.unwrap();
+        assert_eq!(report.error, None, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_failing_message_is_refused_alone() {
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let group = [
+            job(&w, "f1", upsert(&w, "A1", "Un", home("Paris"))),
+            job(
+                &w,
+                "f2",
+                IdentityFeed::ChangeIpp {
+                    territory: w.t1.id,
+                    old_ipp: "NOBODY".into(),
+                    new_ipp: "NEW".into(),
+                },
+            ),
+            job(
+                &w,
+                "f3",
+                upsert(&w, "A3", "Trois", DemographicsPatch::default()),
+            ),
+        ];
+        let results = s.apply_feeds(&group, NOW).await.unwrap();
+        assert!(
+            matches!(&results[1], Err(StoreError::Conflict(Conflict::UnknownIpp(ipp))) if ipp == "NOBODY"),
+            "{name}: {:?}",
+            results[1]
+        );
+        let a1 = *results[0].as_ref().unwrap();
+        let a3 = *results[2].as_ref().unwrap();
+        assert_eq!(s.patient(a1).await.unwrap().ipp, "A1", "{name}");
+        assert_eq!(s.patient(a3).await.unwrap().ipp, "A3", "{name}");
+        assert_eq!(
+            s.demographics(a1).await.unwrap().addresses.len(),
+            1,
+            "{name}"
+        );
+        // The refused message is not logged here (its caller logs it with
+        // its AE); the others are, once.
+        assert!(
+            s.hl7_message_for("GAM|X", "f2").await.unwrap().is_none(),
+            "{name}"
+        );
+        assert!(
+            s.hl7_message_for("GAM|X", "f1").await.unwrap().is_some(),
+            "{name}"
+        );
+        assert_eq!(actions(&s, a1).await, ["create"], "{name}");
+        assert_eq!(s.verify_audit().await.unwrap().error, None, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_control_id_repeated_in_a_group_or_after_it_is_a_duplicate() {
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let group = [
+            job(
+                &w,
+                "d1",
+                upsert(&w, "D1", "Un", DemographicsPatch::default()),
+            ),
+            job(
+                &w,
+                "d1",
+                upsert(&w, "D2", "Deux", DemographicsPatch::default()),
+            ),
+        ];
+        let results = s.apply_feeds(&group, NOW).await.unwrap();
+        assert!(results[0].is_ok(), "{name}");
+        assert!(
+            results[1].as_ref().is_err_and(is_duplicate_message),
+            "{name}: {:?}",
+            results[1]
+        );
+        // The repeated message changed nothing.
+        let by_ipp = store::patients::PatientQuery {
+            ipp: Some("D2".into()),
+            limit: 10,
+            ..Default::default()
+        };
+        assert!(
+            s.search_patients(w.t1.id, &by_ipp)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}"
+        );
+        // Sent again in a later group, beside a new message.
+        let later = [
+            job(
+                &w,
+                "d3",
+                upsert(&w, "D3", "Trois", DemographicsPatch::default()),
+            ),
+            job(
+                &w,
+                "d1",
+                upsert(&w, "D1", "Un", DemographicsPatch::default()),
+            ),
+        ];
+        let results = s.apply_feeds(&later, NOW + 1).await.unwrap();
+        assert!(results[0].is_ok(), "{name}");
+        assert!(
+            results[1].as_ref().is_err_and(is_duplicate_message),
+            "{name}"
+        );
+        assert_eq!(s.verify_audit().await.unwrap().error, None, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn an_ipp_named_twice_in_a_group_is_created_then_updated_in_order() {
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let group = [
+            job(&w, "t1", upsert(&w, "TWICE", "Premier", home("Paris"))),
+            job(&w, "t2", upsert(&w, "TWICE", "Dernier", home("Brest"))),
+        ];
+        let results = s.apply_feeds(&group, NOW).await.unwrap();
+        let (a, b) = (*results[0].as_ref().unwrap(), *results[1].as_ref().unwrap());
+        assert_eq!(a, b, "{name}: one record");
+        let p = s.patient(a).await.unwrap();
+        assert_eq!(p.traits.birth_name.to_uppercase(), "DERNIER", "{name}");
+        assert_eq!(
+            s.demographics(a).await.unwrap().addresses[0]
+                .city
+                .as_deref(),
+            Some("Brest"),
+            "{name}"
+        );
+        assert_eq!(
+            actions(&s, a).await,
+            ["create", "update", "update-demographics"],
+            "{name}"
+        );
+    }
+}
