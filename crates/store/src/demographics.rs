@@ -132,59 +132,7 @@ async fn write(tx: &mut Tx<'_>, patient: PatientId, d: &Demographics, now_ms: i6
 /// Writes `d` for `patient`, whose address, telecom and relation rows are
 /// known to be absent (cleared, or a record created in this transaction).
 async fn insert(tx: &mut Tx<'_>, patient: PatientId, d: &Demographics, now_ms: i64) -> Result<()> {
-    let id = patient.to_string();
-    q("INSERT INTO patient_details (patient_id, birth_city, birth_country, gp_rpps, gp_family, gp_given, language, deceased_on, updated_at_ms) \
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-       ON CONFLICT (patient_id) DO UPDATE SET birth_city = excluded.birth_city, birth_country = excluded.birth_country, \
-       gp_rpps = excluded.gp_rpps, gp_family = excluded.gp_family, gp_given = excluded.gp_given, language = excluded.language, \
-       deceased_on = excluded.deceased_on, updated_at_ms = excluded.updated_at_ms")
-    .bind(&id)
-    .bind(d.birth_place.as_ref().and_then(|b| b.city.clone()))
-    .bind(d.birth_place.as_ref().and_then(|b| b.country.clone()))
-    .bind(d.gp.as_ref().map(|g| g.rpps.as_str().to_owned()))
-    .bind(d.gp.as_ref().and_then(|g| g.family.clone()))
-    .bind(d.gp.as_ref().and_then(|g| g.given.clone()))
-    .bind(d.language.clone())
-    .bind(d.deceased.map(|x| x.to_string()))
-    .bind(now_ms)
-    .execute(tx)
-    .await?;
-    for (rank, a) in (0_i64..).zip(&d.addresses) {
-        q("INSERT INTO patient_addresses (patient_id, rank, use_code, lines, postal_code, city, country) \
-           VALUES ($1, $2, $3, $4, $5, $6, $7)")
-        .bind(&id)
-        .bind(rank)
-        .bind(a.use_.code())
-        .bind(a.lines.join(&LINE_SEPARATOR.to_string()))
-        .bind(a.postal_code.clone())
-        .bind(a.city.clone())
-        .bind(a.country.clone())
-        .execute(tx)
-        .await?;
-    }
-    for (rank, t) in (0_i64..).zip(&d.telecoms) {
-        q("INSERT INTO patient_telecoms (patient_id, rank, kind, value) VALUES ($1, $2, $3, $4)")
-            .bind(&id)
-            .bind(rank)
-            .bind(t.kind.code())
-            .bind(&t.value)
-            .execute(tx)
-            .await?;
-    }
-    for (rank, c) in (0_i64..).zip(&d.contacts) {
-        q("INSERT INTO patient_relations (patient_id, rank, role, relationship, family, given, phone) \
-           VALUES ($1, $2, $3, $4, $5, $6, $7)")
-        .bind(&id)
-        .bind(rank)
-        .bind(c.role.code())
-        .bind(c.relationship.map(|r| r.code()))
-        .bind(&c.family)
-        .bind(c.given.clone())
-        .bind(c.phone.clone())
-        .execute(tx)
-        .await?;
-    }
-    Ok(())
+    insert_rows(tx, &[(patient.to_string(), d)], now_ms).await
 }
 
 /// Writes `patch` as the demographics of `patient`, a record created in the
@@ -197,12 +145,7 @@ pub(crate) async fn apply_new(
     patch: &DemographicsPatch,
     now_ms: i64,
 ) -> Result<()> {
-    let none = Demographics::default();
-    let after = none.patched(patch.clone());
-    if patch.is_empty() || none.changed(&after).is_empty() {
-        return Ok(());
-    }
-    insert(tx, patient, &after, now_ms).await
+    apply_new_many(tx, &[(patient, patch)], now_ms).await
 }
 
 /// [`apply_new`] for a group of records created together: one statement per
@@ -219,10 +162,20 @@ pub(crate) async fn apply_new_many(
         .map(|(id, patch)| (id.to_string(), none.patched((*patch).clone())))
         .filter(|(_, after)| !none.changed(after).is_empty())
         .collect();
+    let rows: Vec<(String, &Demographics)> = all.iter().map(|(id, d)| (id.clone(), d)).collect();
+    insert_rows(tx, &rows, now_ms).await
+}
+
+/// Writes each `(patient, demographics)` of records whose address, telecom
+/// and relation rows are absent, with one statement per table.
+async fn insert_rows(tx: &mut Tx<'_>, all: &[(String, &Demographics)], now_ms: i64) -> Result<()> {
     let max = crate::tx::MAX_ROWS_PER_INSERT;
     for chunk in all.chunks(max) {
         let sql = format!(
-            "INSERT INTO patient_details (patient_id, birth_city, birth_country, gp_rpps, gp_family, gp_given, language, deceased_on, updated_at_ms) VALUES {}",
+            "INSERT INTO patient_details (patient_id, birth_city, birth_country, gp_rpps, gp_family, gp_given, language, deceased_on, updated_at_ms) VALUES {} \
+             ON CONFLICT (patient_id) DO UPDATE SET birth_city = excluded.birth_city, birth_country = excluded.birth_country, \
+             gp_rpps = excluded.gp_rpps, gp_family = excluded.gp_family, gp_given = excluded.gp_given, language = excluded.language, \
+             deceased_on = excluded.deceased_on, updated_at_ms = excluded.updated_at_ms",
             crate::tx::values_rows(9, chunk.len())
         );
         let query = chunk.iter().fold(crate::tx::q_built(sql), |q, (id, d)| {

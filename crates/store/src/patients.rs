@@ -253,36 +253,11 @@ pub(crate) async fn insert_patient(
             }
         },
     };
-    q("INSERT INTO patients (id, territory_id, ipp, birth_name, given_names, birth_date, sex, birthplace_code, used_name, \
-       used_given_name, search_name, search_given, ins_kind, ins_value, identity_status, version, created_at_ms, updated_at_ms) \
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 1, $16, $16)")
-    .bind(id.to_string())
-    .bind(p.territory.to_string())
-    .bind(&ipp)
-    .bind(&p.traits.birth_name)
-    .bind(p.traits.birth_given_names.join(&GIVEN_SEPARATOR.to_string()))
-    .bind(p.traits.birth_date.to_string())
-    .bind(p.traits.sex.code())
-    .bind(&p.traits.birthplace_code)
-    .bind(&p.traits.used_name)
-    .bind(&p.traits.used_given_name)
-    .bind(search_name(&p.traits))
-    .bind(search_given(&p.traits))
-    .bind(p.ins.as_ref().map(|i| i.kind().code()))
-    .bind(p.ins.as_ref().map(domain::ins::Ins::value))
-    .bind(p.status.code())
-    .bind(now_ms)
-    .execute(tx)
-    .await?;
-    if let Some(e) = p.establishment {
-        q("INSERT INTO patient_establishments (patient_id, establishment_id, since_ms) VALUES ($1, $2, $3)")
-            .bind(id.to_string())
-            .bind(e.to_string())
-            .bind(now_ms)
-            .execute(tx)
-            .await?;
-    }
-    Ok(())
+    let p = NewPatient {
+        ipp: Some(ipp),
+        ..p.clone()
+    };
+    insert_patients(tx, &[(id, &p)], now_ms).await
 }
 
 /// Inserts records whose IPP is given (a group of the identity feed's
