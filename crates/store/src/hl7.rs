@@ -301,6 +301,34 @@ async fn apply_together(tx: &mut Tx<'_>, jobs: &[FeedJob], now_ms: i64) -> Resul
     Ok(patients)
 }
 
+impl IdentityFeed {
+    /// The record an upsert creates when its IPP is new (`None` for the
+    /// other changes).
+    fn new_patient(&self) -> Option<NewPatient> {
+        let IdentityFeed::Upsert {
+            territory,
+            establishment,
+            ipp,
+            traits,
+            ins,
+            status,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        Some(NewPatient {
+            territory: *territory,
+            ipp: Some(ipp.clone()),
+            traits: traits.clone(),
+            ins: ins.clone(),
+            status: *status,
+            establishment: Some(*establishment),
+            demographics: Default::default(),
+        })
+    }
+}
+
 /// The IPPs a feed names, with their domain.
 fn ipps_named(feed: &IdentityFeed) -> Vec<(TerritoryId, &str)> {
     match feed {
@@ -358,31 +386,12 @@ async fn create_together(
     let taken = ipps_taken(tx, &alone).await?;
     let mut news: Vec<(usize, PatientId, NewPatient)> = Vec::with_capacity(alone.len());
     for (i, job) in jobs.iter().enumerate() {
-        if let IdentityFeed::Upsert {
-            territory,
-            establishment,
-            ipp,
-            traits,
-            ins,
-            status,
-            ..
-        } = &job.feed
+        if let IdentityFeed::Upsert { territory, ipp, .. } = &job.feed
             && named.get(&(*territory, ipp.as_str())) == Some(&1)
             && !taken.contains(&(territory.to_string(), ipp.clone()))
+            && let Some(p) = job.feed.new_patient()
         {
-            news.push((
-                i,
-                PatientId::new(),
-                NewPatient {
-                    territory: *territory,
-                    ipp: Some(ipp.clone()),
-                    traits: traits.clone(),
-                    ins: ins.clone(),
-                    status: *status,
-                    establishment: Some(*establishment),
-                    demographics: Default::default(),
-                },
-            ));
+            news.push((i, PatientId::new(), p));
         }
     }
     if news.is_empty() {
@@ -462,24 +471,9 @@ async fn apply_effects(
     let mut audits: Vec<NewAudit> = Vec::with_capacity(2);
     let patient = match &job.feed {
         IdentityFeed::Upsert {
-            territory,
-            establishment,
-            ipp,
-            traits,
-            ins,
-            status,
-            dmp,
-            demographics,
+            dmp, demographics, ..
         } => {
-            let p = NewPatient {
-                territory: *territory,
-                ipp: Some(ipp.clone()),
-                traits: traits.clone(),
-                ins: ins.clone(),
-                status: *status,
-                establishment: Some(*establishment),
-                demographics: Default::default(),
-            };
+            let p = job.feed.new_patient().ok_or(StoreError::NotFound)?;
             let (id, action) = upsert(tx, &p, now_ms).await?;
             audits.push(audit(&job.who, id, action, now_ms));
             // A creation's entry covers the demographics it starts with.
