@@ -174,11 +174,20 @@ const CHECKPOINT_COLUMNS: &str = "seq, from_seq, through_seq, through_hash, firs
 
 const COLUMNS: &str = "seq, at_ms, actor_kind, actor_id, role, establishment_id, patient_id, action, resource, outcome, prev_hash, hash";
 
-const INSERT_ENTRY: &str = "INSERT INTO audit_log (seq, at_ms, actor_kind, actor_id, role, establishment_id, patient_id, action, resource, outcome, prev_hash, hash) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+/// The audit log's insert up to `VALUES `, its column list written once.
+macro_rules! insert_entries {
+    () => {
+        "INSERT INTO audit_log (seq, at_ms, actor_kind, actor_id, role, establishment_id, patient_id, action, resource, outcome, prev_hash, hash) VALUES "
+    };
+}
+
+const INSERT_ENTRY: &str = concat!(
+    insert_entries!(),
+    "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+);
 
 /// [`INSERT_ENTRY`] without its values, for several rows.
-const INSERT_ENTRIES: &str = "INSERT INTO audit_log (seq, at_ms, actor_kind, actor_id, role, establishment_id, patient_id, action, resource, outcome, prev_hash, hash) VALUES ";
+const INSERT_ENTRIES: &str = insert_entries!();
 
 /// The columns of [`INSERT_ENTRY`].
 const ENTRY_COLUMNS: usize = 12;
@@ -209,14 +218,7 @@ async fn insert_entry(tx: &mut Tx<'_>, e: &AuditEntry) -> Result<()> {
 ///
 /// [`MAX_ROWS_PER_INSERT`]: crate::tx::MAX_ROWS_PER_INSERT
 async fn insert_entries(tx: &mut Tx<'_>, entries: &[AuditEntry]) -> Result<()> {
-    for chunk in entries.chunks(crate::tx::MAX_ROWS_PER_INSERT) {
-        let sql = format!(
-            "{INSERT_ENTRIES}{}",
-            crate::tx::values_rows(ENTRY_COLUMNS, chunk.len())
-        );
-        let query = chunk.iter().fold(crate::tx::q_built(sql), bind_entry);
-        query.execute(tx).await?;
-    }
+    crate::tx::insert_many(tx, INSERT_ENTRIES, "", ENTRY_COLUMNS, entries, bind_entry).await?;
     Ok(())
 }
 

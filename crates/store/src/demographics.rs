@@ -162,23 +162,27 @@ pub(crate) async fn apply_new_many(
         .map(|(id, patch)| (id.to_string(), none.patched((*patch).clone())))
         .filter(|(_, after)| !none.changed(after).is_empty())
         .collect();
-    let rows: Vec<(String, &Demographics)> = all.iter().map(|(id, d)| (id.clone(), d)).collect();
-    insert_rows(tx, &rows, now_ms).await
+    insert_rows(tx, &all, now_ms).await
 }
 
 /// Writes each `(patient, demographics)` of records whose address, telecom
 /// and relation rows are absent, with one statement per table.
-async fn insert_rows(tx: &mut Tx<'_>, all: &[(String, &Demographics)], now_ms: i64) -> Result<()> {
-    let max = crate::tx::MAX_ROWS_PER_INSERT;
-    for chunk in all.chunks(max) {
-        let sql = format!(
-            "INSERT INTO patient_details (patient_id, birth_city, birth_country, gp_rpps, gp_family, gp_given, language, deceased_on, updated_at_ms) VALUES {} \
-             ON CONFLICT (patient_id) DO UPDATE SET birth_city = excluded.birth_city, birth_country = excluded.birth_country, \
-             gp_rpps = excluded.gp_rpps, gp_family = excluded.gp_family, gp_given = excluded.gp_given, language = excluded.language, \
-             deceased_on = excluded.deceased_on, updated_at_ms = excluded.updated_at_ms",
-            crate::tx::values_rows(9, chunk.len())
-        );
-        let query = chunk.iter().fold(crate::tx::q_built(sql), |q, (id, d)| {
+async fn insert_rows<D: std::borrow::Borrow<Demographics>>(
+    tx: &mut Tx<'_>,
+    all: &[(String, D)],
+    now_ms: i64,
+) -> Result<()> {
+    use crate::tx::insert_many;
+    insert_many(
+        tx,
+        "INSERT INTO patient_details (patient_id, birth_city, birth_country, gp_rpps, gp_family, gp_given, language, deceased_on, updated_at_ms) VALUES ",
+        " ON CONFLICT (patient_id) DO UPDATE SET birth_city = excluded.birth_city, birth_country = excluded.birth_country, \
+         gp_rpps = excluded.gp_rpps, gp_family = excluded.gp_family, gp_given = excluded.gp_given, language = excluded.language, \
+         deceased_on = excluded.deceased_on, updated_at_ms = excluded.updated_at_ms",
+        9,
+        all,
+        |q, (id, d)| {
+            let d = d.borrow();
             q.bind(id)
                 .bind(d.birth_place.as_ref().and_then(|b| b.city.clone()))
                 .bind(d.birth_place.as_ref().and_then(|b| b.country.clone()))
@@ -188,81 +192,67 @@ async fn insert_rows(tx: &mut Tx<'_>, all: &[(String, &Demographics)], now_ms: i
                 .bind(d.language.clone())
                 .bind(d.deceased.map(|x| x.to_string()))
                 .bind(now_ms)
-        });
-        query.execute(tx).await?;
+        },
+    )
+    .await?;
+    // Each patient's addresses, phones and close ones, ranked in their order.
+    fn ranked<'a, T: 'a, D: std::borrow::Borrow<Demographics>>(
+        all: &'a [(String, D)],
+        items: impl Fn(&'a Demographics) -> &'a [T],
+    ) -> Vec<(&'a String, i64, &'a T)> {
+        all.iter()
+            .flat_map(|(id, d)| {
+                (0_i64..)
+                    .zip(items(d.borrow()))
+                    .map(move |(rank, x)| (id, rank, x))
+            })
+            .collect()
     }
-    let addresses: Vec<(&String, i64, &Address)> = all
-        .iter()
-        .flat_map(|(id, d)| {
-            (0_i64..)
-                .zip(&d.addresses)
-                .map(move |(rank, a)| (id, rank, a))
-        })
-        .collect();
-    for chunk in addresses.chunks(max) {
-        let sql = format!(
-            "INSERT INTO patient_addresses (patient_id, rank, use_code, lines, postal_code, city, country) VALUES {}",
-            crate::tx::values_rows(7, chunk.len())
-        );
-        let query = chunk
-            .iter()
-            .fold(crate::tx::q_built(sql), |q, (id, rank, a)| {
-                q.bind(*id)
-                    .bind(*rank)
-                    .bind(a.use_.code())
-                    .bind(a.lines.join(&LINE_SEPARATOR.to_string()))
-                    .bind(a.postal_code.clone())
-                    .bind(a.city.clone())
-                    .bind(a.country.clone())
-            });
-        query.execute(tx).await?;
-    }
-    let telecoms: Vec<(&String, i64, &Telecom)> = all
-        .iter()
-        .flat_map(|(id, d)| {
-            (0_i64..)
-                .zip(&d.telecoms)
-                .map(move |(rank, t)| (id, rank, t))
-        })
-        .collect();
-    for chunk in telecoms.chunks(max) {
-        let sql = format!(
-            "INSERT INTO patient_telecoms (patient_id, rank, kind, value) VALUES {}",
-            crate::tx::values_rows(4, chunk.len())
-        );
-        let query = chunk
-            .iter()
-            .fold(crate::tx::q_built(sql), |q, (id, rank, t)| {
-                q.bind(*id).bind(*rank).bind(t.kind.code()).bind(&t.value)
-            });
-        query.execute(tx).await?;
-    }
-    let contacts: Vec<(&String, i64, &Contact)> = all
-        .iter()
-        .flat_map(|(id, d)| {
-            (0_i64..)
-                .zip(&d.contacts)
-                .map(move |(rank, c)| (id, rank, c))
-        })
-        .collect();
-    for chunk in contacts.chunks(max) {
-        let sql = format!(
-            "INSERT INTO patient_relations (patient_id, rank, role, relationship, family, given, phone) VALUES {}",
-            crate::tx::values_rows(7, chunk.len())
-        );
-        let query = chunk
-            .iter()
-            .fold(crate::tx::q_built(sql), |q, (id, rank, c)| {
-                q.bind(*id)
-                    .bind(*rank)
-                    .bind(c.role.code())
-                    .bind(c.relationship.map(|r| r.code()))
-                    .bind(&c.family)
-                    .bind(c.given.clone())
-                    .bind(c.phone.clone())
-            });
-        query.execute(tx).await?;
-    }
+    insert_many(
+        tx,
+        "INSERT INTO patient_addresses (patient_id, rank, use_code, lines, postal_code, city, country) VALUES ",
+        "",
+        7,
+        &ranked(all, |d| &d.addresses),
+        |q, (id, rank, a): &(&String, i64, &Address)| {
+            q.bind(*id)
+                .bind(*rank)
+                .bind(a.use_.code())
+                .bind(a.lines.join(&LINE_SEPARATOR.to_string()))
+                .bind(a.postal_code.clone())
+                .bind(a.city.clone())
+                .bind(a.country.clone())
+        },
+    )
+    .await?;
+    insert_many(
+        tx,
+        "INSERT INTO patient_telecoms (patient_id, rank, kind, value) VALUES ",
+        "",
+        4,
+        &ranked(all, |d| &d.telecoms),
+        |q, (id, rank, t): &(&String, i64, &Telecom)| {
+            q.bind(*id).bind(*rank).bind(t.kind.code()).bind(&t.value)
+        },
+    )
+    .await?;
+    insert_many(
+        tx,
+        "INSERT INTO patient_relations (patient_id, rank, role, relationship, family, given, phone) VALUES ",
+        "",
+        7,
+        &ranked(all, |d| &d.contacts),
+        |q, (id, rank, c): &(&String, i64, &Contact)| {
+            q.bind(*id)
+                .bind(*rank)
+                .bind(c.role.code())
+                .bind(c.relationship.map(|r| r.code()))
+                .bind(&c.family)
+                .bind(c.given.clone())
+                .bind(c.phone.clone())
+        },
+    )
+    .await?;
     Ok(())
 }
 

@@ -129,8 +129,13 @@ pub struct DmpFeed {
 
 const LOG_COLUMNS: &str = "id, received_at_ms, sender, control_id, message_type, status, errors, ack, raw, patient_id, establishment_id, replay_of";
 
-/// The message log's insert, without its values (twelve per row).
-const INSERT_LOGS: &str = "INSERT INTO hl7_messages (id, received_at_ms, sender, control_id, message_type, status, errors, ack, raw, patient_id, replay_of, establishment_id) VALUES ";
+/// The message log's insert up to `VALUES ` (twelve values per row), its
+/// column list written once.
+macro_rules! insert_logs {
+    () => {
+        "INSERT INTO hl7_messages (id, received_at_ms, sender, control_id, message_type, status, errors, ack, raw, patient_id, replay_of, establishment_id) VALUES "
+    };
+}
 
 /// Inserts a log row inside `tx`; a repeated (sender, control id) is a conflict on
 /// `hl7_messages_dedup`.
@@ -141,7 +146,10 @@ pub(crate) async fn insert_log(
     patient: Option<PatientId>,
 ) -> Result<()> {
     bind_log(
-        crate::tx::q_built(format!("{INSERT_LOGS}{}", crate::tx::values_rows(12, 1))),
+        q(concat!(
+            insert_logs!(),
+            "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        )),
         id,
         m,
         patient,
@@ -154,15 +162,15 @@ pub(crate) async fn insert_log(
 /// Logs several messages with one statement per `MAX_ROWS_PER_INSERT` (a
 /// group commit's messages).
 async fn insert_logs(tx: &mut Tx<'_>, entries: &[(&NewHl7Message, PatientId)]) -> Result<()> {
-    for chunk in entries.chunks(crate::tx::MAX_ROWS_PER_INSERT) {
-        let sql = format!("{INSERT_LOGS}{}", crate::tx::values_rows(12, chunk.len()));
-        let query = chunk
-            .iter()
-            .fold(crate::tx::q_built(sql), |query, (m, patient)| {
-                bind_log(query, &uuid::Uuid::now_v7().to_string(), m, Some(*patient))
-            });
-        query.execute(tx).await?;
-    }
+    crate::tx::insert_many(
+        tx,
+        insert_logs!(),
+        "",
+        12,
+        entries,
+        |query, (m, patient)| bind_log(query, &uuid::Uuid::now_v7().to_string(), m, Some(*patient)),
+    )
+    .await?;
     Ok(())
 }
 
@@ -239,10 +247,9 @@ pub fn is_duplicate_message(e: &StoreError) -> bool {
     matches!(e, StoreError::Conflict(Conflict::DuplicateMessage))
 }
 
-/// One message's effects inside its savepoint: the identity, the movement
-/// (and the enrolment it may propose), the log entry; the audit entries to
-/// append once the batch is done.
-/// Applies one message's effects and logs it (in its own savepoint).
+/// One message's effects inside its savepoint (the identity, the movement
+/// and the enrolment it may propose) and its log entry; the audit entries to
+/// append once the group is done.
 async fn apply_feed(
     tx: &mut Tx<'_>,
     job: &FeedJob,
@@ -386,10 +393,10 @@ async fn create_together(
     let taken = ipps_taken(tx, &alone).await?;
     let mut news: Vec<(usize, PatientId, NewPatient)> = Vec::with_capacity(alone.len());
     for (i, job) in jobs.iter().enumerate() {
-        if let IdentityFeed::Upsert { territory, ipp, .. } = &job.feed
-            && named.get(&(*territory, ipp.as_str())) == Some(&1)
-            && !taken.contains(&(territory.to_string(), ipp.clone()))
-            && let Some(p) = job.feed.new_patient()
+        if let Some(p) = job.feed.new_patient()
+            && let Some(ipp) = p.ipp.as_deref()
+            && named.get(&(p.territory, ipp)) == Some(&1)
+            && !taken.contains(&(p.territory.to_string(), ipp.to_owned()))
         {
             news.push((i, PatientId::new(), p));
         }

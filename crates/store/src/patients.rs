@@ -268,16 +268,15 @@ pub(crate) async fn insert_patients(
     patients: &[(PatientId, &NewPatient)],
     now_ms: i64,
 ) -> Result<()> {
-    for chunk in patients.chunks(crate::tx::MAX_ROWS_PER_INSERT / 2) {
-        let sql = format!(
-            "INSERT INTO patients (id, territory_id, ipp, birth_name, given_names, birth_date, sex, birthplace_code, used_name, \
-             used_given_name, search_name, search_given, ins_kind, ins_value, identity_status, version, created_at_ms, updated_at_ms) \
-             VALUES {}",
-            crate::tx::values_rows(18, chunk.len())
-        );
-        let mut query = crate::tx::q_built(sql);
-        for (id, p) in chunk {
-            query = query
+    crate::tx::insert_many(
+        tx,
+        "INSERT INTO patients (id, territory_id, ipp, birth_name, given_names, birth_date, sex, birthplace_code, used_name, \
+         used_given_name, search_name, search_given, ins_kind, ins_value, identity_status, version, created_at_ms, updated_at_ms) VALUES ",
+        "",
+        18,
+        patients,
+        |query, (id, p)| {
+            query
                 .bind(id.to_string())
                 .bind(p.territory.to_string())
                 .bind(p.ipp.clone().unwrap_or_default())
@@ -299,25 +298,23 @@ pub(crate) async fn insert_patients(
                 .bind(p.status.code())
                 .bind(1_i64)
                 .bind(now_ms)
-                .bind(now_ms);
-        }
-        query.execute(tx).await?;
-        let links: Vec<(PatientId, EstablishmentId)> = chunk
-            .iter()
-            .filter_map(|(id, p)| p.establishment.map(|e| (*id, e)))
-            .collect();
-        if links.is_empty() {
-            continue;
-        }
-        let sql = format!(
-            "INSERT INTO patient_establishments (patient_id, establishment_id, since_ms) VALUES {}",
-            crate::tx::values_rows(3, links.len())
-        );
-        let query = links.iter().fold(crate::tx::q_built(sql), |q, (id, e)| {
-            q.bind(id.to_string()).bind(e.to_string()).bind(now_ms)
-        });
-        query.execute(tx).await?;
-    }
+                .bind(now_ms)
+        },
+    )
+    .await?;
+    let links: Vec<(PatientId, EstablishmentId)> = patients
+        .iter()
+        .filter_map(|(id, p)| p.establishment.map(|e| (*id, e)))
+        .collect();
+    crate::tx::insert_many(
+        tx,
+        "INSERT INTO patient_establishments (patient_id, establishment_id, since_ms) VALUES ",
+        "",
+        3,
+        &links,
+        |query, (id, e)| query.bind(id.to_string()).bind(e.to_string()).bind(now_ms),
+    )
+    .await?;
     Ok(())
 }
 

@@ -192,8 +192,26 @@ pub(crate) fn values_rows(columns: usize, rows: usize) -> String {
 }
 
 /// Most rows per multi-row insert: far under either engine's limit on
-/// bound values (SQLite 32,766, PostgreSQL 65,535) for a dozen columns.
+/// bound values (SQLite 32,766, PostgreSQL 65,535) for twenty columns.
 pub(crate) const MAX_ROWS_PER_INSERT: usize = 256;
+
+/// Inserts `rows` with one statement per [`MAX_ROWS_PER_INSERT`]: `head` is
+/// the statement up to `VALUES `, `tail` what follows the values (an
+/// `ON CONFLICT` clause, or nothing), `bind` binds one row's `columns` values.
+pub(crate) async fn insert_many<T>(
+    tx: &mut Tx<'_>,
+    head: &str,
+    tail: &str,
+    columns: usize,
+    rows: &[T],
+    bind: impl Fn(Q, &T) -> Q,
+) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(MAX_ROWS_PER_INSERT) {
+        let sql = format!("{head}{}{tail}", values_rows(columns, chunk.len()));
+        chunk.iter().fold(q_built(sql), &bind).execute(tx).await?;
+    }
+    Ok(())
+}
 
 macro_rules! bind_all {
     ($sql:expr, $args:expr) => {{
