@@ -9,13 +9,123 @@ PV1|1|I|REA^12^1^CHU-X&000897406&M^O||||||||||||||||000897406^^^CHU-X&000897406&
 ZBE|001^CHU-X^000897406|20240306110000||INSERT|N||Réa^^^^^CHU-X&000897406&N^UF^^^6268|Réa^^^^^CHU-X&000897406&N^UF^^^6268|HMS\r\
 ZFA|ACTIF|20240306111154|||||||INO|20240306111154|IC|20240306111154\r";
 
+/// Common French birth names (INSEE's most frequent), a third of the
+/// identities the load clients send; the rest are made of syllables.
+const FAMILIES: [&str; 40] = [
+    "MARTIN",
+    "BERNARD",
+    "THOMAS",
+    "PETIT",
+    "ROBERT",
+    "RICHARD",
+    "DURAND",
+    "DUBOIS",
+    "MOREAU",
+    "LAURENT",
+    "SIMON",
+    "MICHEL",
+    "LEFÈVRE",
+    "LEROY",
+    "ROUX",
+    "DAVID",
+    "BERTRAND",
+    "MOREL",
+    "FOURNIER",
+    "GIRARD",
+    "BONNET",
+    "DUPONT",
+    "LAMBERT",
+    "FONTAINE",
+    "ROUSSEAU",
+    "VINCENT",
+    "MULLER",
+    "FAURE",
+    "ANDRÉ",
+    "MERCIER",
+    "BLANC",
+    "GUÉRIN",
+    "BOYER",
+    "GARNIER",
+    "CHEVALIER",
+    "FRANÇOIS",
+    "LEGRAND",
+    "GAUTHIER",
+    "GARCIA",
+    "PERRIN",
+];
+const SYLLABLES: [&str; 24] = [
+    "MA", "LO", "RI", "BER", "DU", "VAL", "CHA", "TEL", "MON", "GUI", "LE", "NOR", "PI", "SAR",
+    "DE", "FON", "GRA", "BOU", "CO", "LIN", "TA", "VER", "QUE", "RAN",
+];
+const GIVEN: [(&str, char); 24] = [
+    ("Marie", 'F'),
+    ("Jean", 'M'),
+    ("Monique", 'F'),
+    ("Pierre", 'M'),
+    ("Françoise", 'F'),
+    ("Michel", 'M'),
+    ("Catherine", 'F'),
+    ("André", 'M'),
+    ("Nathalie", 'F'),
+    ("Philippe", 'M'),
+    ("Isabelle", 'F'),
+    ("Alain", 'M'),
+    ("Sylvie", 'F'),
+    ("Bernard", 'M'),
+    ("Martine", 'F'),
+    ("Jacques", 'M'),
+    ("Hélène", 'F'),
+    ("Marc", 'M'),
+    ("Christine", 'F'),
+    ("Daniel", 'M'),
+    ("Nicole", 'F'),
+    ("Patrick", 'M'),
+    ("Josiane", 'F'),
+    ("Gérard", 'M'),
+];
+
+/// A pseudo-random number fixed by `(sender, i)` (splitmix64), so that every
+/// run of a load client sends the same identities.
+fn mix(sender: usize, i: usize) -> u64 {
+    let mut z = ((sender as u64) << 40 ^ i as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The identity of message `i` of `sender`: birth name, given name, sex and
+/// birth date (YYYYMMDD, 1930 to 2009), spread as a clinic's patients are
+/// (many share a common name, most names are rare).
+pub fn identity(sender: usize, i: usize) -> (String, &'static str, char, String) {
+    let h = mix(sender, i);
+    let pick = |shift: u32, n: usize| ((h >> shift) as usize) % n;
+    let family = if pick(0, 3) == 0 {
+        FAMILIES[pick(2, FAMILIES.len())].to_owned()
+    } else {
+        [pick(8, 24), pick(13, 24), pick(18, 24)]
+            .iter()
+            .map(|&k| SYLLABLES[k])
+            .collect()
+    };
+    let (given, sex) = GIVEN[pick(24, GIVEN.len())];
+    let birth = format!(
+        "{}{:02}{:02}",
+        1930 + pick(30, 80),
+        1 + pick(38, 12),
+        1 + pick(44, 28)
+    );
+    (family, given, sex, birth)
+}
+
 /// The identity feed the MLLP load clients send (ADT^A28): control id
-/// `{run}-{sender}-{i}`, IPP `{run}S{sender}N{i}` at the demo hospital.
+/// `{run}-{sender}-{i}`, IPP `{run}S{sender}N{i}` at the demo hospital, the
+/// identity of [`identity`].
 pub fn identity_feed(run: &str, sender: usize, i: usize) -> String {
+    let (family, given, sex, birth) = identity(sender, i);
     format!(
         "MSH|^~\\&|GAM|CHVL|PARCOURS|GHT|20261123101500||ADT^A28^ADT_A05|{run}-{sender}-{i}|P|2.5^FRA^2.11|||||FRA|UNICODE UTF-8\r\
          EVN||20261123101500\r\
-         PID|1||{run}S{sender}N{i}^^^CHVL&450000021&M^PI||CHARGE^Hélène^Hélène Marie^^^^L||19790315|F|||^^^^^^BDL^^45234\r\
+         PID|1||{run}S{sender}N{i}^^^CHVL&450000021&M^PI||{family}^{given}^{given}^^^^L||{birth}|{sex}|||^^^^^^BDL^^45234\r\
          PV1|1|I|REA^12^1\r"
     )
 }

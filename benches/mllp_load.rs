@@ -77,7 +77,11 @@ async fn main() {
         .cloned()
         .unwrap_or_else(|| format!("{}", std::process::id()));
     let reconnect = std::env::var_os("MLLP_LOAD_RECONNECT").is_some();
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let limit = std::env::var("MLLP_LOAD_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(120);
+    let deadline = Instant::now() + Duration::from_secs(limit);
     let started = Instant::now();
     let tasks: Vec<_> = (0..senders)
         .map(|s| {

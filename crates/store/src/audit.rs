@@ -245,9 +245,12 @@ pub(crate) async fn append_audit(tx: &mut Tx<'_>, new: &NewAudit) -> Result<Audi
 /// Appends several audit entries inside the open transaction with one read
 /// and one write of the head: the sequence numbers are reserved at once, the
 /// hashes chained in memory.
-pub(crate) async fn append_audits(tx: &mut Tx<'_>, entries: &[NewAudit]) -> Result<()> {
+pub(crate) async fn append_audits(
+    tx: &mut Tx<'_>,
+    entries: &[NewAudit],
+) -> Result<Vec<AuditEntry>> {
     if entries.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let n = entries.len() as i64;
     let head = q("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
@@ -273,36 +276,146 @@ pub(crate) async fn append_audits(tx: &mut Tx<'_>, entries: &[NewAudit]) -> Resu
         );
         let query = sealed.iter().fold(crate::tx::q_built(sql), bind_entry);
         query.bind(&prev).execute(tx).await?;
-        return Ok(());
+        return Ok(sealed);
     }
     insert_entries(tx, &sealed).await?;
     q("UPDATE audit_head SET hash = $1 WHERE id = 1")
         .bind(&prev)
         .execute(tx)
         .await?;
-    Ok(())
+    Ok(sealed)
+}
+
+/// Audit entries of concurrent requests on their way to one transaction (a
+/// group commit, shared by every clone of the store): a read of a record
+/// writes its entry before the record is shown, and at thousands of reads a
+/// second one transaction (one fsync, one turn of the chain's head) per read
+/// would be the limit. Whoever holds `writer` takes every waiting request's
+/// entries and appends them together, each request's entries in a row; the
+/// others find their answer when they get the lock.
+#[derive(Debug, Default)]
+pub(crate) struct AuditQueue {
+    waiting: std::sync::Mutex<Vec<Waiting>>,
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+#[derive(Debug)]
+struct Waiting {
+    entries: Vec<NewAudit>,
+    reply: tokio::sync::oneshot::Sender<Result<Vec<AuditEntry>>>,
+}
+
+/// Most entries one group writes (the rest wait for the next).
+const MAX_GROUP_ENTRIES: usize = 1024;
+
+impl Store {
+    /// Appends `entries` through the group commit; returns them sealed once
+    /// committed.
+    async fn append_grouped(&self, entries: Vec<NewAudit>) -> Result<Vec<AuditEntry>> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, mut answer) = tokio::sync::oneshot::channel();
+        lock(&self.audit_queue.waiting).push(Waiting { entries, reply });
+        loop {
+            let writer = std::sync::Arc::clone(&self.audit_queue.writer)
+                .lock_owned()
+                .await;
+            if let Ok(done) = answer.try_recv() {
+                return done;
+            }
+            let group = take_group(&mut lock(&self.audit_queue.waiting));
+            // The group is written by a task of its own: a request dropped
+            // while it writes (its client gone) must not drop the others'
+            // entries with it.
+            let store = self.clone();
+            let written = tokio::spawn(async move {
+                store.write_group(group).await;
+                drop(writer);
+            });
+            if written.await.is_err() {
+                return Err(crate::StoreError::Db(sqlx::Error::WorkerCrashed));
+            }
+            // This request's entries may not have fitted in that group.
+            if let Ok(done) = answer.try_recv() {
+                return done;
+            }
+        }
+    }
+
+    /// Appends a group's entries in one transaction and answers each request;
+    /// if it fails, each request's entries are tried again in a transaction of
+    /// their own, so that one request's failure is not the others'.
+    async fn write_group(&self, group: Vec<Waiting>) {
+        let all: Vec<NewAudit> = group
+            .iter()
+            .flat_map(|w| w.entries.iter().cloned())
+            .collect();
+        match self.append_now(&all).await {
+            Ok(mut sealed) => {
+                for w in group.into_iter().rev() {
+                    let mine = sealed.split_off(sealed.len() - w.entries.len());
+                    let _ = w.reply.send(Ok(mine));
+                }
+            }
+            Err(e) if group.len() == 1 => {
+                if let Some(w) = group.into_iter().next() {
+                    let _ = w.reply.send(Err(e));
+                }
+            }
+            Err(_) => {
+                for w in group {
+                    let _ = w.reply.send(self.append_now(&w.entries).await);
+                }
+            }
+        }
+    }
+
+    /// Appends `entries` in a transaction of their own.
+    async fn append_now(&self, entries: &[NewAudit]) -> Result<Vec<AuditEntry>> {
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let sealed = crate::audit::append_audits(&mut tx.as_tx(), entries).await?;
+            tx.commit().await?;
+            Ok(sealed)
+        })
+    }
+}
+
+fn lock(m: &std::sync::Mutex<Vec<Waiting>>) -> std::sync::MutexGuard<'_, Vec<Waiting>> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The first waiting requests, up to [`MAX_GROUP_ENTRIES`] entries (at least one request).
+fn take_group(waiting: &mut Vec<Waiting>) -> Vec<Waiting> {
+    let mut total = 0;
+    let n = waiting
+        .iter()
+        .take_while(|w| {
+            total += w.entries.len();
+            total <= MAX_GROUP_ENTRIES
+        })
+        .count()
+        .max(1)
+        .min(waiting.len());
+    waiting.drain(..n).collect()
 }
 
 impl Store {
-    /// Appends one entry in its own transaction (reads, searches, denials, logins).
+    /// Appends one entry (reads, searches, denials, logins), committed before
+    /// this returns; concurrent calls' entries share a transaction (see
+    /// [`AuditQueue`]).
     pub async fn audit(&self, new: &NewAudit) -> Result<AuditEntry> {
-        on_pool!(self, write, |pool| {
-            let mut tx = pool.begin_write().await?;
-            let e = crate::audit::append_audit(&mut tx.as_tx(), new).await?;
-            tx.commit().await?;
-            Ok(e)
-        })
+        self.append_grouped(vec![new.clone()])
+            .await?
+            .pop()
+            .ok_or(crate::StoreError::NotFound)
     }
 
-    /// Appends several entries in one transaction (a search that returns many
-    /// records); returns how many.
+    /// Appends several entries in a row of the chain (a search that returns
+    /// many records), committed before this returns; returns how many.
     pub async fn audit_many(&self, entries: &[NewAudit]) -> Result<usize> {
-        on_pool!(self, write, |pool| {
-            let mut tx = pool.begin_write().await?;
-            crate::audit::append_audits(&mut tx.as_tx(), entries).await?;
-            tx.commit().await?;
-            Ok(entries.len())
-        })
+        Ok(self.append_grouped(entries.to_vec()).await?.len())
     }
 
     /// Appends `new` (a read of one patient's record shown on a live page)

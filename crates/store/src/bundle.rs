@@ -62,9 +62,10 @@ async fn one(tx: &mut Tx<'_>, w: &Write<'_>, now_ms: i64) -> Result<Written> {
     match *w {
         Write::CreatePatient { id, new, who } => {
             crate::patients::insert_patient(tx, id, new, now_ms).await?;
-            crate::audit::append_audit(tx, &audit_for(who, id, "create", now_ms)).await?;
             let patch = DemographicsPatch::all(new.demographics.clone());
             crate::demographics::apply(tx, id, &patch, who, now_ms).await?;
+            // Last: the chain's head stays locked from here to the commit.
+            crate::audit::append_audit(tx, &audit_for(who, id, "create", now_ms)).await?;
             Ok(Written::Patient(id))
         }
         Write::UpdatePatient {

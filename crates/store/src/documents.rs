@@ -651,6 +651,36 @@ impl Store {
         })
     }
 
+    /// The recipients of several documents with one query per 256 documents
+    /// (a list page shows each row's delivery state), by document then
+    /// recipient.
+    pub async fn recipients_of_documents(
+        &self,
+        documents: &[DocumentId],
+    ) -> Result<Vec<RecipientState>> {
+        let mut out = Vec::new();
+        for chunk in documents.chunks(crate::tx::MAX_ROWS_PER_INSERT) {
+            let list = (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let query = chunk.iter().fold(
+                crate::tx::q_built(format!(
+                    "{RECIPIENTS} WHERE r.document_id IN ({list}) ORDER BY r.document_id, r.recipient"
+                )),
+                |q, d| q.bind(d.to_string()),
+            );
+            let rows = on_pool!(self, read, |pool| {
+                let mut conn = pool.acquire().await?;
+                query.fetch_all(&mut conn.as_tx()).await?
+            });
+            for r in &rows {
+                out.push(RecipientState::try_from(r.to::<RecipientRow>()?)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// What is known of a patient's DMP (unknown, no opposition, when nothing is).
     pub async fn dmp_of(&self, patient: PatientId) -> Result<(DmpState, bool)> {
         on_pool!(self, read, |pool| {

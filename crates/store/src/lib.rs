@@ -208,6 +208,8 @@ pub struct Store {
     /// The key ring that seals secrets at rest (shared by every clone; set
     /// once the server has read its key file).
     pub(crate) keys: std::sync::Arc<std::sync::RwLock<Option<std::sync::Arc<secrets::KeyRing>>>>,
+    /// The audit entries on their way to the next group commit.
+    pub(crate) audit_queue: std::sync::Arc<audit::AuditQueue>,
 }
 
 /// Which engine a store runs on.
@@ -248,6 +250,7 @@ impl Store {
             return Ok(Store {
                 backend: Backend::Postgres(pool),
                 keys: Default::default(),
+                audit_queue: Default::default(),
             });
         }
         if !url.starts_with("sqlite:") {
@@ -285,6 +288,7 @@ impl Store {
         Ok(Store {
             backend: Backend::Sqlite { write, read },
             keys: Default::default(),
+            audit_queue: Default::default(),
         })
     }
 

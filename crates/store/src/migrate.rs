@@ -143,6 +143,11 @@ pub const SQLITE: &[Migration] = &[
         name: "care_team",
         sql: include_str!("../migrations/sqlite/0025_care_team.sql"),
     },
+    Migration {
+        version: 26,
+        name: "patient_words",
+        sql: include_str!("../migrations/sqlite/0026_patient_words.sql"),
+    },
 ];
 
 /// PostgreSQL migrations.
@@ -271,6 +276,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 25,
         name: "care_team",
         sql: include_str!("../migrations/postgres/0025_care_team.sql"),
+    },
+    Migration {
+        version: 26,
+        name: "patient_words",
+        sql: include_str!("../migrations/postgres/0026_patient_words.sql"),
     },
 ];
 

@@ -89,31 +89,100 @@ impl PatientSort {
     }
 }
 
-/// The WHERE clause of a search ($1 territory … $8 updated max).
-const SEARCH_WHERE: &str = "territory_id = $1 \
-     AND ($2 IS NULL OR ins_value = $2) AND ($3 IS NULL OR ipp = $3) \
-     AND ($4 IS NULL OR search_name LIKE $4) AND ($5 IS NULL OR search_given LIKE $5) \
-     AND ($6 IS NULL OR birth_date = $6) \
-     AND ($7 IS NULL OR updated_at_ms >= $7) AND ($8 IS NULL OR updated_at_ms <= $8)";
-
-/// A search's query with the WHERE clause's eight values bound ($1 to $8).
-fn search_query(sql: String, territory: TerritoryId, q: &PatientQuery) -> crate::tx::Q {
-    crate::tx::q_built(sql)
-        .bind(territory.to_string())
-        .bind(&q.ins)
-        .bind(&q.ipp)
-        .bind(like(&q.family))
-        .bind(like(&q.given))
-        .bind(q.birth_date.map(|d| d.to_string()))
-        .bind(q.updated_min_ms)
-        .bind(q.updated_max_ms)
+/// A search's SQL: `select`, then the WHERE clause of the criteria given, then
+/// `tail` (given the next placeholder's number), with the values bound in order.
+/// A name criterion reads the range of `patient_words` its first word starts
+/// (an index), then LIKE on the record's words keeps the exact matches.
+fn search_query(
+    select: &str,
+    territory: TerritoryId,
+    q: &PatientQuery,
+    tail: impl FnOnce(usize) -> String,
+) -> crate::tx::Q {
+    // With a name criterion, the domain is the words index's: the planner
+    // then reads that range and looks each record up, instead of reading
+    // every record of the domain (SQLite without statistics takes the domain's
+    // index otherwise). A record's words are in its own domain.
+    let by_words = [&q.family, &q.given]
+        .iter()
+        .any(|v| v.as_deref().and_then(word_range).is_some());
+    let mut sql = if by_words {
+        format!("{select} WHERE TRUE")
+    } else {
+        format!("{select} WHERE territory_id = $1")
+    };
+    let mut args: Vec<crate::tx::Arg> = vec![territory.to_string().into()];
+    let mut clause = |text: &str, values: Vec<crate::tx::Arg>| {
+        let mut text = text.to_owned();
+        for v in values {
+            args.push(v);
+            text = text.replacen('?', &format!("${}", args.len()), 1);
+        }
+        sql.push_str(" AND ");
+        sql.push_str(&text);
+    };
+    if let Some(ins) = &q.ins {
+        clause("ins_value = ?", vec![ins.into()]);
+    }
+    if let Some(ipp) = &q.ipp {
+        clause("ipp = ?", vec![ipp.into()]);
+    }
+    // One range of the index drives the search (the family name's when
+    // both are given): a second IN list, estimated at one row by a planner
+    // without statistics, would be read again for every row of the first.
+    let mut driven = false;
+    for (kind, column, value) in [
+        ("F", "search_name", &q.family),
+        ("G", "search_given", &q.given),
+    ] {
+        let Some(pattern) = like(value) else { continue };
+        if let Some((low, high)) = value.as_deref().and_then(word_range).filter(|_| !driven) {
+            driven = true;
+            let words = format!(
+                "id IN (SELECT patient_id FROM patient_words WHERE territory_id = $1 AND kind = '{kind}' AND word >= ?{})",
+                if high.is_some() { " AND word < ?" } else { "" }
+            );
+            let mut bounds = vec![low.into()];
+            bounds.extend(high.map(Into::into));
+            clause(&words, bounds);
+        }
+        clause(&format!("{column} LIKE ?"), vec![pattern.into()]);
+    }
+    if let Some(d) = q.birth_date {
+        clause("birth_date = ?", vec![d.to_string().into()]);
+    }
+    if let Some(ms) = q.updated_min_ms {
+        clause("updated_at_ms >= ?", vec![ms.into()]);
+    }
+    if let Some(ms) = q.updated_max_ms {
+        clause("updated_at_ms <= ?", vec![ms.into()]);
+    }
+    sql.push_str(&tail(args.len() + 1));
+    args.into_iter()
+        .fold(crate::tx::q_built(sql), crate::tx::Q::bind)
 }
 
+/// The LIKE pattern of a name criterion: a word of the record starts with it.
 fn like(s: &Option<String>) -> Option<String> {
     s.as_deref()
         .map(normalize_name)
         .filter(|n| !n.is_empty())
         .map(|n| format!("% {}%", n.replace(['%', '_'], "")))
+}
+
+/// The range of `patient_words` holding every word that starts with the first
+/// word of a name criterion: from that word (included) to the word made by
+/// raising its last character (excluded; `None`, no upper bound, when it
+/// cannot be raised). `None` when the criterion has no word.
+fn word_range(criterion: &str) -> Option<(String, Option<String>)> {
+    let normalized = normalize_name(criterion).replace(['%', '_'], "");
+    let first = normalized.split_whitespace().next()?.to_owned();
+    let mut chars: Vec<char> = first.chars().collect();
+    let high = chars
+        .pop()
+        .and_then(|last| char::from_u32(u32::from(last) + 1))
+        .map(|next| chars.iter().chain(std::iter::once(&next)).collect());
+    Some((first, high))
 }
 
 db_row! {
@@ -302,6 +371,11 @@ pub(crate) async fn insert_patients(
         },
     )
     .await?;
+    let words: Vec<(String, &str, String, String)> = patients
+        .iter()
+        .flat_map(|(id, p)| name_words(id, p.territory, &p.traits))
+        .collect();
+    insert_words(tx, &words).await?;
     let links: Vec<(PatientId, EstablishmentId)> = patients
         .iter()
         .filter_map(|(id, p)| p.establishment.map(|e| (*id, e)))
@@ -327,7 +401,7 @@ pub(crate) async fn update_patient(
     now_ms: i64,
 ) -> Result<u64> {
     let t = &record.traits;
-    Ok(q("UPDATE patients SET birth_name = $1, given_names = $2, birth_date = $3, sex = $4, birthplace_code = $5, used_name = $6, \
+    let changed = q("UPDATE patients SET birth_name = $1, given_names = $2, birth_date = $3, sex = $4, birthplace_code = $5, used_name = $6, \
           used_given_name = $7, search_name = $8, search_given = $9, ins_kind = $10, ins_value = $11, identity_status = $12, \
           version = version + 1, updated_at_ms = $13 WHERE id = $14 AND version = $15 AND merged_into IS NULL")
     .bind(&t.birth_name)
@@ -346,7 +420,53 @@ pub(crate) async fn update_patient(
     .bind(record.id.to_string())
     .bind(record.version)
     .execute(tx)
-    .await?)
+    .await?;
+    if changed == 1 {
+        q("DELETE FROM patient_words WHERE patient_id = $1")
+            .bind(record.id.to_string())
+            .execute(tx)
+            .await?;
+        insert_words(tx, &name_words(&record.id, record.territory, t)).await?;
+    }
+    Ok(changed)
+}
+
+/// The words of a record's names for `patient_words`: (patient, kind, word,
+/// territory), kind 'F' for the birth and used names, 'G' for the given
+/// names, each word once.
+fn name_words(
+    id: &PatientId,
+    territory: TerritoryId,
+    t: &Traits,
+) -> Vec<(String, &'static str, String, String)> {
+    let words = |kind: &'static str, text: String| {
+        let set: std::collections::BTreeSet<String> =
+            text.split_whitespace().map(str::to_owned).collect();
+        set.into_iter()
+            .map(move |w| (id.to_string(), kind, w, territory.to_string()))
+    };
+    words("F", search_name(t))
+        .chain(words("G", search_given(t)))
+        .collect()
+}
+
+async fn insert_words(tx: &mut Tx<'_>, words: &[(String, &str, String, String)]) -> Result<()> {
+    crate::tx::insert_many(
+        tx,
+        "INSERT INTO patient_words (patient_id, kind, word, territory_id) VALUES ",
+        " ON CONFLICT DO NOTHING",
+        4,
+        words,
+        |query, (id, kind, word, territory)| {
+            query
+                .bind(id.as_str())
+                .bind(*kind)
+                .bind(word.as_str())
+                .bind(territory.as_str())
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// Marks `merged` as merged into `survivor` inside the open transaction,
@@ -497,13 +617,15 @@ impl Store {
         territory: TerritoryId,
         q: &PatientQuery,
     ) -> Result<Vec<PatientRecord>> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM patients WHERE {SEARCH_WHERE} ORDER BY {} LIMIT $9 OFFSET $10",
-            q.sort.order_by()
-        );
-        let query = search_query(sql, territory, q)
-            .bind(q.limit.clamp(1, 200))
-            .bind(q.offset.max(0));
+        let order = q.sort.order_by();
+        let query = search_query(
+            &format!("SELECT {COLUMNS} FROM patients"),
+            territory,
+            q,
+            |n| format!(" ORDER BY {order} LIMIT ${n} OFFSET ${}", n + 1),
+        )
+        .bind(q.limit.clamp(1, 200))
+        .bind(q.offset.max(0));
         let rows = on_pool!(self, read, |pool| {
             let mut conn = pool.acquire().await?;
             query.fetch_all(&mut conn.as_tx()).await?
@@ -570,8 +692,9 @@ impl Store {
         territory: TerritoryId,
         q: &PatientQuery,
     ) -> Result<i64> {
-        let sql = format!("SELECT COUNT(*) AS n FROM patients WHERE {SEARCH_WHERE}");
-        let query = search_query(sql, territory, q);
+        let query = search_query("SELECT COUNT(*) AS n FROM patients", territory, q, |_| {
+            String::new()
+        });
         let row = on_pool!(self, read, |pool| {
             let mut conn = pool.acquire().await?;
             query.fetch_one(&mut conn.as_tx()).await?
@@ -634,5 +757,40 @@ impl Store {
             }
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::word_range;
+
+    #[test]
+    fn a_name_criterion_reads_the_range_its_first_word_starts() {
+        assert_eq!(
+            word_range("Mar"),
+            Some(("MAR".to_owned(), Some("MAS".to_owned())))
+        );
+        // Accents, case and hyphens as the stored words have them; the
+        // first word only (LIKE keeps the exact matches).
+        assert_eq!(
+            word_range("hélène-dup"),
+            Some(("HELENE".to_owned(), Some("HELENF".to_owned())))
+        );
+        assert_eq!(
+            word_range("lenz"),
+            Some(("LENZ".to_owned(), Some("LEN[".to_owned())))
+        );
+        // Wildcards are not letters of a word.
+        assert_eq!(
+            word_range("ma%_"),
+            Some(("MA".to_owned(), Some("MB".to_owned())))
+        );
+        assert_eq!(word_range("%"), None);
+        assert_eq!(word_range("  "), None);
+        // A last character that cannot be raised leaves the range open above.
+        assert_eq!(
+            word_range("A\u{10FFFF}"),
+            Some(("A\u{10FFFF}".to_owned(), None))
+        );
     }
 }

@@ -143,21 +143,23 @@ pub async fn of_patient(
     if !matches!(actor.principal, domain::policy::Principal::Patient { .. }) {
         return Ok(all);
     }
-    let mut out = Vec::new();
-    for d in all {
-        if d.status == Status::Validated
-            && d.superseded_by.is_none()
-            && ctx
-                .store
-                .recipients_of(d.id)
-                .await?
-                .iter()
-                .any(|r| r.recipient == Recipient::Patient)
-        {
-            out.push(d);
-        }
-    }
-    Ok(out)
+    let shown: Vec<DocumentId> = all
+        .iter()
+        .filter(|d| d.status == Status::Validated && d.superseded_by.is_none())
+        .map(|d| d.id)
+        .collect();
+    let to_patient: std::collections::HashSet<String> = ctx
+        .store
+        .recipients_of_documents(&shown)
+        .await?
+        .into_iter()
+        .filter(|r| r.recipient == Recipient::Patient)
+        .map(|r| r.document_id)
+        .collect();
+    Ok(all
+        .into_iter()
+        .filter(|d| shown.contains(&d.id) && to_patient.contains(&d.id.to_string()))
+        .collect())
 }
 
 /// Saves a draft's title and text.

@@ -357,21 +357,30 @@ pub async fn list(
     est: EstablishmentId,
 ) -> Result<Vec<(Incoming, Option<RecipientState>)>, AppError> {
     let est = desk(actor, Some(est))?;
-    let mut out = Vec::new();
-    for i in ctx.store.incoming_documents(est, 200).await? {
-        let filed = i.document_id.as_deref().and_then(|d| d.parse().ok());
-        let dmp = match (filed, i.state) {
-            (Some(d), IncomingState::Filed) => ctx
-                .store
-                .recipients_of(d)
-                .await?
-                .into_iter()
-                .find(|r| r.recipient == domain::documents::Recipient::Dmp),
-            _ => None,
-        };
-        out.push((i, dmp));
-    }
-    Ok(out)
+    let list = ctx.store.incoming_documents(est, 200).await?;
+    let filed: Vec<domain::DocumentId> = list
+        .iter()
+        .filter(|i| i.state == IncomingState::Filed)
+        .filter_map(|i| i.document_id.as_deref()?.parse().ok())
+        .collect();
+    let mut dmp: std::collections::HashMap<String, RecipientState> = ctx
+        .store
+        .recipients_of_documents(&filed)
+        .await?
+        .into_iter()
+        .filter(|r| r.recipient == domain::documents::Recipient::Dmp)
+        .map(|r| (r.document_id.clone(), r))
+        .collect();
+    Ok(list
+        .into_iter()
+        .map(|i| {
+            let state = match (&i.document_id, i.state) {
+                (Some(d), IncomingState::Filed) => dmp.remove(d),
+                _ => None,
+            };
+            (i, state)
+        })
+        .collect())
 }
 
 /// A queued document, for the human who matches it (any of their

@@ -201,6 +201,109 @@ async fn concurrent_appends_keep_one_chain() {
     }
 }
 
+/// Concurrent calls share transactions (the group commit), and each call's
+/// entries still come back sealed, in its order, one run of the chain; a
+/// call dropped while its group is written does not take the others' entries
+/// with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grouped_appends_keep_each_call_in_one_run() {
+    for (name, s) in backends().await {
+        let mut tasks = Vec::new();
+        for i in 0..24 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                let batch: Vec<NewAudit> = (0..1 + i % 4)
+                    .map(|j| entry(&format!("p{i}"), "e1", &format!("search{j}")))
+                    .collect();
+                (i, s.audit_many(&batch).await.unwrap())
+            }));
+        }
+        // A call given up at once (its client gone).
+        let dropped = {
+            let s = s.clone();
+            tokio::spawn(async move { s.audit(&entry("gone", "e1", "read")).await })
+        };
+        dropped.abort();
+        let mut expected = 0;
+        for t in tasks {
+            let (i, n) = t.await.unwrap();
+            assert_eq!(n, 1 + i % 4, "{name}");
+            expected += n;
+        }
+        let all = s
+            .list_audit(&AuditFilter {
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        // The dropped call's entry is written whole or not at all.
+        let gone = all
+            .iter()
+            .filter(|e| e.patient.as_deref() == Some("gone"))
+            .count();
+        assert!(gone <= 1, "{name}");
+        assert_eq!(all.len(), expected + gone, "{name}");
+        for i in 0..24 {
+            let mut mine: Vec<_> = all
+                .iter()
+                .filter(|e| e.patient.as_deref() == Some(format!("p{i}").as_str()))
+                .collect();
+            mine.sort_by_key(|e| e.seq);
+            let seqs: Vec<i64> = mine.iter().map(|e| e.seq).collect();
+            let first = seqs[0];
+            assert_eq!(
+                seqs,
+                (first..first + seqs.len() as i64).collect::<Vec<_>>(),
+                "{name}: call {i} in one run"
+            );
+            let actions: Vec<&str> = mine.iter().map(|e| e.action.as_str()).collect();
+            let wanted: Vec<String> = (0..seqs.len()).map(|j| format!("search{j}")).collect();
+            assert_eq!(actions, wanted, "{name}: call {i} in its order");
+        }
+        let r = s.verify_audit().await.unwrap();
+        assert_eq!((r.checked as usize, r.error), (all.len(), None), "{name}");
+        // A single call returns its entry sealed with its place in the chain.
+        let last = s.audit(&entry("p0", "e2", "read")).await.unwrap();
+        assert_eq!(last.seq as usize, all.len() + 1, "{name}");
+        assert_eq!(last.prev_hash, all[0].hash, "{name}");
+    }
+}
+
+/// PostgreSQL refuses a NUL character in text: the call that carries one gets
+/// the error, and the calls whose entries were in its group are written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_entry_fails_only_its_own_call() {
+    for (name, s) in backends().await {
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                let action = if i == 7 {
+                    "read\0".to_owned()
+                } else {
+                    "read".to_owned()
+                };
+                s.audit(&entry(&format!("p{i}"), "e1", &action))
+                    .await
+                    .is_ok()
+            }));
+        }
+        let mut ok = 0;
+        for (i, t) in tasks.into_iter().enumerate() {
+            let written = t.await.unwrap();
+            if i != 7 {
+                assert!(written, "{name}: call {i}");
+            } else if s.engine() == Engine::Postgres {
+                assert!(!written, "{name}: the NUL entry is refused");
+            }
+            ok += usize::from(written);
+        }
+        let r = s.verify_audit().await.unwrap();
+        assert_eq!((r.checked as usize, r.error), (ok, None), "{name}");
+    }
+}
+
 #[tokio::test]
 async fn entries_leave_only_under_a_checkpoint_that_proves_the_cut() {
     for (name, s) in backends().await {

@@ -193,6 +193,116 @@ async fn search_by_names_date_and_identifiers() {
     }
 }
 
+/// Name searches read the words index (`patient_words`): it follows a change
+/// of name, a criterion of several words, a prefix ending in the last letter,
+/// and the migration fills it for the records already there.
+#[tokio::test]
+async fn name_search_follows_the_words_index() {
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let ids = |v: Vec<domain::identity::PatientRecord>| {
+            let mut v: Vec<_> = v.into_iter().map(|r| r.id).collect();
+            v.sort();
+            v
+        };
+        let family = |f: &str| PatientQuery {
+            family: Some(f.into()),
+            ..q()
+        };
+        let a = s
+            .create_patient(&new_patient(w.t1.id, "Hélène-Dupré", "Marie"), &who(), NOW)
+            .await
+            .unwrap();
+        let b = s
+            .create_patient(&new_patient(w.t1.id, "Lenz", "Zoé"), &who(), NOW)
+            .await
+            .unwrap();
+        s.create_patient(&new_patient(w.t1.id, "Lenoir", "Paul"), &who(), NOW)
+            .await
+            .unwrap();
+        let found = |f: &'static str| {
+            let s = s.clone();
+            async move { ids(s.search_patients(w.t1.id, &family(f)).await.unwrap()) }
+        };
+        assert_eq!(
+            found("helene dup").await,
+            vec![a.id],
+            "{name}: two words in a row"
+        );
+        assert_eq!(
+            found("dupre helene").await,
+            vec![],
+            "{name}: words in another order"
+        );
+        assert_eq!(
+            found("lenz").await,
+            vec![b.id],
+            "{name}: a whole word ending in Z"
+        );
+        assert_eq!(found("lenzz").await, vec![], "{name}");
+        assert_eq!(found("len").await.len(), 2, "{name}");
+        let zoe = PatientQuery {
+            given: Some("zo".into()),
+            family: Some("le".into()),
+            ..q()
+        };
+        assert_eq!(
+            ids(s.search_patients(w.t1.id, &zoe).await.unwrap()),
+            vec![b.id],
+            "{name}"
+        );
+
+        // A new name is found by its first letters, the old one no longer.
+        let mut renamed = a.clone();
+        renamed.traits.used_name = Some("Morel".into());
+        renamed.traits.birth_name = "Hélène".into();
+        s.update_patient(&renamed, &Default::default(), &who(), NOW + 1)
+            .await
+            .unwrap();
+        assert_eq!(
+            found("mor").await,
+            vec![a.id],
+            "{name}: used name after the change"
+        );
+        assert_eq!(found("dupre").await, vec![], "{name}: the old word is gone");
+        assert_eq!(found("helene").await, vec![a.id], "{name}");
+        // A refused change (stale version) leaves the words as they were.
+        let mut stale = a.clone();
+        stale.traits.birth_name = "Garnier".into();
+        assert!(
+            s.update_patient(&stale, &Default::default(), &who(), NOW + 2)
+                .await
+                .is_err()
+        );
+        assert_eq!(found("garn").await, vec![], "{name}");
+        assert_eq!(found("mor").await, vec![a.id], "{name}");
+
+        // The migration's backfill writes the same rows the store writes.
+        let migration = match s.engine() {
+            store::Engine::Sqlite => store::migrate::SQLITE,
+            store::Engine::Postgres => store::migrate::POSTGRES,
+        }
+        .iter()
+        .find(|m| m.name == "patient_words")
+        .unwrap()
+        .sql;
+        let backfill = &migration[migration.find("-- The records already there").unwrap()..];
+        let removed = store::testing::raw_sql(&s, "DELETE FROM patient_words")
+            .await
+            .unwrap();
+        assert_eq!(found("len").await, vec![], "{name}: no words, no match");
+        let written = store::testing::raw_sql(&s, backfill).await.unwrap();
+        assert_eq!(written, removed, "{name}: one row per word and record");
+        assert_eq!(found("mor").await, vec![a.id], "{name}");
+        assert_eq!(found("len").await.len(), 2, "{name}");
+        assert_eq!(
+            ids(s.search_patients(w.t1.id, &zoe).await.unwrap()),
+            vec![b.id],
+            "{name}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn updates_use_versions_and_are_audited() {
     for (name, s) in backends().await {

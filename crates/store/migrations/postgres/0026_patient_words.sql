@@ -1,0 +1,19 @@
+-- The words of each patient's names, so that a search by the first letters of
+-- any word of a name reads an index range instead of every record of the
+-- domain (LIKE '% MA%' on search_name cannot use an index). kind: 'F' birth or
+-- used name, 'G' given names. Written with the record (store/src/patients.rs).
+
+CREATE TABLE patient_words (
+    territory_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    word TEXT NOT NULL,
+    patient_id TEXT NOT NULL REFERENCES patients(id),
+    PRIMARY KEY (territory_id, kind, word, patient_id)
+);
+CREATE INDEX patient_words_patient ON patient_words(patient_id);
+
+-- The records already there: search_name and search_given are " WORD WORD ".
+INSERT INTO patient_words (territory_id, kind, word, patient_id)
+SELECT territory_id, 'F', w, id FROM patients, unnest(string_to_array(btrim(search_name), ' ')) AS w WHERE w <> ''
+UNION
+SELECT territory_id, 'G', w, id FROM patients, unnest(string_to_array(btrim(search_given), ' ')) AS w WHERE w <> '';
