@@ -11,13 +11,15 @@ use std::time::{Duration, Instant};
 use parcours_benches::{Error, percentile, session};
 
 /// (label, account, path): the nurse's alert queue (page and the table it
-/// refreshes), the bed manager's beds, a secretary's patient
-/// search (first letters of a name, then with a birth date), the documents
-/// received at the hospital's desk.
+/// refreshes), the coordinator's regional beds view (page and table), the bed
+/// manager's beds, a secretary's patient search (first letters of a name, then
+/// with a birth date), the documents received at the hospital's desk.
 const PAGES: &[(&str, &str, &str)] = &[
     ("alert queue", "ipa.robert", "/alertes"),
     ("alert table", "ipa.robert", "/alertes/table"),
-    ("beds", "lits.moreau", "/lits"),
+    ("regional beds", "coord.garnier", "/region"),
+    ("regional beds table", "coord.garnier", "/region/table"),
+    ("beds (hospital)", "lits.moreau", "/lits"),
     ("patient search", "sec.durand", "/patients?nom=mar"),
     (
         "patient search + date",

@@ -418,31 +418,67 @@ impl Store {
         Ok(self.append_grouped(entries.to_vec()).await?.len())
     }
 
-    /// Appends `new` (a read of one patient's record shown on a live page)
-    /// unless the same session has already been audited viewing that
-    /// patient: a page refreshed every few seconds leaves one entry per
-    /// session and patient, not one per refresh. Returns whether it was
-    /// appended.
-    pub async fn audit_view_once(&self, session_hash: &str, new: &NewAudit) -> Result<bool> {
-        let Some(patient) = new.patient.as_deref() else {
-            self.audit(new).await?;
-            return Ok(true);
-        };
+    /// Appends the entries (reads of patients' records shown on a live page)
+    /// whose patient this session has not been audited viewing yet, in one
+    /// transaction, the others not: a queue of a thousand alerts refreshed
+    /// every few seconds costs one transaction, and its entries once per
+    /// session and patient. Entries without a patient are all appended.
+    /// Returns how many were appended.
+    pub async fn audit_views_once(
+        &self,
+        session_hash: &str,
+        entries: &[NewAudit],
+    ) -> Result<usize> {
+        let (mut of_patient, others): (Vec<&NewAudit>, Vec<&NewAudit>) =
+            entries.iter().partition(|e| e.patient.is_some());
+        // One entry per patient, the first.
+        let mut seen = std::collections::HashSet::new();
+        of_patient.retain(|e| seen.insert(e.patient.clone()));
+        let others_count = others.len();
+        if !others.is_empty() {
+            self.audit_many(&others.into_iter().cloned().collect::<Vec<_>>())
+                .await?;
+        }
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin_write().await?;
-            let first = q("INSERT INTO audit_views (session_hash, patient_id, at_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-                .bind(session_hash)
-                .bind(patient)
-                .bind(new.at_ms)
-                .execute(&mut tx.as_tx())
-                .await?
-                == 1;
-            if first {
-                crate::audit::append_audit(&mut tx.as_tx(), new).await?;
+            let mut first = Vec::new();
+            for chunk in of_patient.chunks(crate::tx::MAX_ROWS_PER_INSERT) {
+                // The rows inserted now are the patients this session had not
+                // seen (RETURNING leaves out the ones DO NOTHING skipped).
+                let sql = format!(
+                    "INSERT INTO audit_views (session_hash, patient_id, at_ms) VALUES {} ON CONFLICT DO NOTHING RETURNING patient_id",
+                    crate::tx::values_rows(3, chunk.len())
+                );
+                let query = chunk.iter().fold(crate::tx::q_built(sql), |q, e| {
+                    q.bind(session_hash)
+                        .bind(e.patient.as_deref())
+                        .bind(e.at_ms)
+                });
+                let inserted: std::collections::HashSet<String> = query
+                    .fetch_all(&mut tx.as_tx())
+                    .await?
+                    .iter()
+                    .map(|r| r.get::<String>("patient_id"))
+                    .collect::<std::result::Result<_, sqlx::Error>>()?;
+                first.extend(
+                    chunk
+                        .iter()
+                        .filter(|e| e.patient.as_ref().is_some_and(|p| inserted.contains(p)))
+                        .map(|e| (*e).clone()),
+                );
             }
+            crate::audit::append_audits(&mut tx.as_tx(), &first).await?;
             tx.commit().await?;
-            Ok(first)
+            Ok(first.len() + others_count)
         })
+    }
+
+    /// [`Store::audit_views_once`] for one entry; whether it was appended.
+    pub async fn audit_view_once(&self, session_hash: &str, new: &NewAudit) -> Result<bool> {
+        Ok(self
+            .audit_views_once(session_hash, std::slice::from_ref(new))
+            .await?
+            == 1)
     }
 
     /// Lists entries, newest first.

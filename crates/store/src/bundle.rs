@@ -110,6 +110,42 @@ impl Store {
         now_ms: i64,
     ) -> std::result::Result<Vec<Written>, BundleError> {
         let at_commit = |error: StoreError| BundleError { entry: None, error };
+        // On PostgreSQL the IPPs of the new records are taken first, each in
+        // a statement of its own (`take_ipp`): inside the transaction, the
+        // territory's counter would stay locked to the commit and every
+        // creation of the domain would wait for the one before. SQLite has one
+        // writer: there the counter is taken inside, with no extra commit.
+        let mut numbered: Vec<Option<NewPatient>> = vec![None; writes.len()];
+        if self.engine() == crate::Engine::Postgres {
+            for (i, w) in writes.iter().enumerate() {
+                if let Write::CreatePatient { new, .. } = w
+                    && new.ipp.is_none()
+                {
+                    let ipp = crate::patients::take_ipp(self, new.territory)
+                        .await
+                        .map_err(|error| BundleError {
+                            entry: Some(i),
+                            error,
+                        })?;
+                    if let Some(slot) = numbered.get_mut(i) {
+                        *slot = Some(NewPatient {
+                            ipp: Some(ipp),
+                            ..(*new).clone()
+                        });
+                    }
+                }
+            }
+        }
+        let writes: Vec<Write<'_>> = writes
+            .iter()
+            .zip(&numbered)
+            .map(|(w, n)| match (*w, n) {
+                (Write::CreatePatient { id, who, .. }, Some(new)) => {
+                    Write::CreatePatient { id, new, who }
+                }
+                (w, _) => w,
+            })
+            .collect();
         on_pool!(self, write, |pool| {
             let mut tx = pool
                 .begin_write()

@@ -660,10 +660,7 @@ impl Store {
     ) -> Result<Vec<RecipientState>> {
         let mut out = Vec::new();
         for chunk in documents.chunks(crate::tx::MAX_ROWS_PER_INSERT) {
-            let list = (1..=chunk.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = crate::tx::in_list(chunk.len());
             let query = chunk.iter().fold(
                 crate::tx::q_built(format!(
                     "{RECIPIENTS} WHERE r.document_id IN ({list}) ORDER BY r.document_id, r.recipient"

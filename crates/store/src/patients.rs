@@ -99,13 +99,17 @@ fn search_query(
     q: &PatientQuery,
     tail: impl FnOnce(usize) -> String,
 ) -> crate::tx::Q {
-    // With a name criterion, the domain is the words index's: the planner
+    // With a name criterion alone, the domain is the words index's: the planner
     // then reads that range and looks each record up, instead of reading
     // every record of the domain (SQLite without statistics takes the domain's
     // index otherwise). A record's words are in its own domain.
-    let by_words = [&q.family, &q.given]
-        .iter()
-        .any(|v| v.as_deref().and_then(word_range).is_some());
+    // An INS, an IPP or a birth date has its own index, narrower than any
+    // name's words: then the words are not read.
+    let selective = q.ins.is_some() || q.ipp.is_some() || q.birth_date.is_some();
+    let by_words = !selective
+        && [&q.family, &q.given]
+            .iter()
+            .any(|v| v.as_deref().and_then(word_range).is_some());
     let mut sql = if by_words {
         format!("{select} WHERE TRUE")
     } else {
@@ -130,7 +134,7 @@ fn search_query(
     // One range of the index drives the search (the family name's when
     // both are given): a second IN list, estimated at one row by a planner
     // without statistics, would be read again for every row of the first.
-    let mut driven = false;
+    let mut driven = !by_words;
     for (kind, column, value) in [
         ("F", "search_name", &q.family),
         ("G", "search_given", &q.given),
@@ -327,6 +331,33 @@ pub(crate) async fn insert_patient(
         ..p.clone()
     };
     insert_patients(tx, &[(id, &p)], now_ms).await
+}
+
+/// The next free IPP of `territory`, taken from its counter in a statement of
+/// its own (committed at once): the counter's row is locked for that
+/// statement, not until the creation's commit, so that the domain's creations
+/// do not wait on one another. A creation that fails leaves a gap in the
+/// sequence.
+pub(crate) async fn take_ipp(store: &Store, territory: TerritoryId) -> Result<String> {
+    loop {
+        let next = q("UPDATE territories SET ipp_counter = ipp_counter + 1 WHERE id = $1 RETURNING ipp_counter")
+            .bind(territory.to_string());
+        let taken = q("SELECT 1 FROM patients WHERE territory_id = $1 AND ipp = $2");
+        let row = on_pool!(store, write, |pool| {
+            let mut conn = pool.acquire().await?;
+            let r = next.fetch_one(&mut conn.as_tx()).await?;
+            let candidate = format!("{:09}", r.get::<i64>("ipp_counter")?);
+            let used = taken
+                .bind(territory.to_string())
+                .bind(&candidate)
+                .fetch_optional(&mut conn.as_tx())
+                .await?;
+            (candidate, used.is_some())
+        });
+        if !row.1 {
+            return Ok(row.0);
+        }
+    }
 }
 
 /// Inserts records whose IPP is given (a group of the identity feed's
@@ -570,6 +601,50 @@ impl Store {
                 .map(|r| parse_id(&r.try_get::<String, _>("establishment_id")?))
                 .collect()
         })
+    }
+
+    /// Several identities with the establishments each is linked to, one
+    /// query per table and 256 records (a page that names many patients);
+    /// the ones not found are left out.
+    pub async fn patients_with_links(
+        &self,
+        ids: &[PatientId],
+    ) -> Result<Vec<(PatientRecord, Vec<EstablishmentId>)>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(crate::tx::MAX_ROWS_PER_INSERT) {
+            let list = crate::tx::in_list(chunk.len());
+            let bind = |sql: String| {
+                chunk
+                    .iter()
+                    .fold(crate::tx::q_built(sql), |q, id| q.bind(id.to_string()))
+            };
+            let records = bind(format!(
+                "SELECT {COLUMNS} FROM patients WHERE id IN ({list})"
+            ));
+            let links = bind(format!(
+                "SELECT patient_id, establishment_id FROM patient_establishments WHERE patient_id IN ({list}) ORDER BY since_ms"
+            ));
+            let (records, links) = on_pool!(self, read, |pool| {
+                let mut conn = pool.acquire().await?;
+                let r = records.fetch_all(&mut conn.as_tx()).await?;
+                let l = links.fetch_all(&mut conn.as_tx()).await?;
+                (r, l)
+            });
+            let mut by_patient: std::collections::HashMap<String, Vec<EstablishmentId>> =
+                std::collections::HashMap::new();
+            for l in &links {
+                by_patient
+                    .entry(l.get::<String>("patient_id")?)
+                    .or_default()
+                    .push(parse_id(&l.get::<String>("establishment_id")?)?);
+            }
+            for r in &records {
+                let row = r.to::<PatientRow>()?;
+                let links = by_patient.remove(&row.id).unwrap_or_default();
+                out.push((PatientRecord::try_from(row)?, links));
+            }
+        }
+        Ok(out)
     }
 
     /// Links a patient to an establishment (idempotent).

@@ -177,6 +177,14 @@ pub(crate) fn q_built(sql: String) -> Q {
 
 /// The `VALUES` list of a multi-row insert of `rows` rows of `columns`
 /// placeholders each: `($1, $2), ($3, $4)` (literal pieces only).
+/// `$1, $2, … $n`: the placeholders of an `IN (…)` list of `n` values.
+pub(crate) fn in_list(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub(crate) fn values_rows(columns: usize, rows: usize) -> String {
     use std::fmt::Write;
     let mut out = String::with_capacity(rows * columns * 5);

@@ -11,7 +11,7 @@ use domain::monitoring::{
 };
 use domain::org::Role;
 use domain::policy::{Actor, Decision, Grant, PatientAction, authorize_patient};
-use domain::{AlertId, EstablishmentId};
+use domain::{AlertId, EstablishmentId, PatientId};
 use store::monitoring::{Alert, Proposal};
 
 use crate::error::AppError;
@@ -102,19 +102,23 @@ pub async fn queue(ctx: Ctx<'_>, actor: &Actor, session: &str) -> Result<Vec<Que
         ));
     }
     let now = ctx.now_ms();
-    let mut rows = Vec::new();
+    let mut alerts = Vec::new();
     for e in ests {
-        for a in ctx.store.alert_queue(e).await? {
-            let p = patients::read_on_live_page(ctx, actor, session, a.patient).await?;
-            rows.push(Queued {
-                overdue: matches!(a.status, AlertStatus::Open | AlertStatus::Escalated)
-                    && now > a.due_at_ms,
-                patient: p.traits.display_name(),
-                alert: a,
-            });
-        }
+        alerts.extend(ctx.store.alert_queue(e).await?);
     }
-    Ok(rows)
+    let ids: Vec<PatientId> = alerts.iter().map(|a| a.patient).collect();
+    let records = patients::read_many_on_live_page(ctx, actor, session, &ids).await?;
+    Ok(alerts
+        .into_iter()
+        .map(|a| Queued {
+            overdue: matches!(a.status, AlertStatus::Open | AlertStatus::Escalated)
+                && now > a.due_at_ms,
+            patient: records
+                .get(&a.patient)
+                .map_or_else(|| "?".to_owned(), |p| p.traits.display_name()),
+            alert: a,
+        })
+        .collect())
 }
 
 /// A thread with patient messages the team has not read.
@@ -132,19 +136,23 @@ pub struct Unread {
 
 /// Unread patient messages in `actor`'s establishments (names read audited).
 pub async fn unread(ctx: Ctx<'_>, actor: &Actor, session: &str) -> Result<Vec<Unread>, AppError> {
-    let mut out = Vec::new();
+    let mut threads = Vec::new();
     for e in triage_establishments(actor) {
-        for (enrolment, patient, unread, last_ms) in ctx.store.unread_threads(e).await? {
-            let p = patients::read_on_live_page(ctx, actor, session, patient).await?;
-            out.push(Unread {
-                enrolment,
-                patient: p.traits.display_name(),
-                unread,
-                last_ms,
-            });
-        }
+        threads.extend(ctx.store.unread_threads(e).await?);
     }
-    Ok(out)
+    let ids: Vec<PatientId> = threads.iter().map(|t| t.1).collect();
+    let records = patients::read_many_on_live_page(ctx, actor, session, &ids).await?;
+    Ok(threads
+        .into_iter()
+        .map(|(enrolment, patient, unread, last_ms)| Unread {
+            enrolment,
+            patient: records
+                .get(&patient)
+                .map_or_else(|| "?".to_owned(), |p| p.traits.display_name()),
+            unread,
+            last_ms,
+        })
+        .collect())
 }
 
 /// Enrolments proposed by ADT events in `actor`'s establishments, with the

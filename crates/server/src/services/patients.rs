@@ -148,6 +148,53 @@ pub async fn read_on_live_page(
     Ok(p)
 }
 
+/// [`read_on_live_page`] for every record a live page names (a queue of a
+/// thousand alerts): the records and their links read in one query each, each
+/// authorised, the new views audited in one transaction. Any refusal refuses
+/// the page, as one read would. Keyed by record.
+pub async fn read_many_on_live_page(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    session: &str,
+    ids: &[PatientId],
+) -> Result<std::collections::HashMap<PatientId, PatientRecord>, AppError> {
+    let mut wanted = ids.to_vec();
+    wanted.sort();
+    wanted.dedup();
+    let found = ctx.store.patients_with_links(&wanted).await?;
+    if found.len() < wanted.len() {
+        return Err(AppError::NotFound("patient introuvable".into()));
+    }
+    let mut entries = Vec::with_capacity(found.len());
+    let mut out = std::collections::HashMap::with_capacity(found.len());
+    for (p, establishments) in found {
+        let scope = PatientScope {
+            territory: p.territory,
+            establishments,
+            patient: Some(p.id),
+        };
+        let action = PatientAction::ReadIdentity;
+        let grant = match authorize_patient(actor, action, &scope) {
+            Decision::Allow(g) => g,
+            Decision::Deny(why) => {
+                let visible = matches!(actor.principal, Principal::Patient { .. })
+                    || actor.grants.iter().any(|g| g.territory == p.territory);
+                return Err(deny(ctx, actor, Some(p.id), action, why, visible).await);
+            }
+        };
+        entries.push(audit_row(
+            ctx,
+            AuditActor::new(actor, grant),
+            Some(p.id),
+            "read",
+            "success",
+        ));
+        out.insert(p.id, p);
+    }
+    ctx.store.audit_views_once(session, &entries).await?;
+    Ok(out)
+}
+
 /// Identity `id` if `actor` may read it, with the audit entry of the read.
 async fn identity_read(
     ctx: Ctx<'_>,

@@ -270,6 +270,74 @@ async fn grouped_appends_keep_each_call_in_one_run() {
     }
 }
 
+/// A live page's views: one entry per session and patient, however often the
+/// page is refreshed and however many rows name the patient; entries without
+/// a patient are all appended; another session is audited again.
+#[tokio::test]
+async fn views_are_audited_once_per_session_and_patient() {
+    for (name, s) in backends().await {
+        let page = vec![
+            entry("p1", "e1", "read"),
+            entry("p2", "e1", "read"),
+            entry("p1", "e1", "read"),
+        ];
+        assert_eq!(
+            s.audit_views_once("sess-a", &page).await.unwrap(),
+            2,
+            "{name}"
+        );
+        // Refreshed: nothing new; a third patient appears.
+        let mut again = page.clone();
+        again.push(entry("p3", "e1", "read"));
+        assert_eq!(
+            s.audit_views_once("sess-a", &again).await.unwrap(),
+            1,
+            "{name}"
+        );
+        assert!(
+            !s.audit_view_once("sess-a", &entry("p2", "e1", "read"))
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        // Another session sees them for the first time.
+        assert_eq!(
+            s.audit_views_once("sess-b", &again).await.unwrap(),
+            3,
+            "{name}"
+        );
+        // No patient: always appended.
+        let mut login = entry("x", "e1", "login");
+        login.patient = None;
+        assert_eq!(
+            s.audit_views_once("sess-a", &[login.clone(), login])
+                .await
+                .unwrap(),
+            2,
+            "{name}"
+        );
+        let all = s
+            .list_audit(&AuditFilter {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let per = |p: &str| {
+            all.iter()
+                .filter(|e| e.patient.as_deref() == Some(p))
+                .count()
+        };
+        assert_eq!(
+            (per("p1"), per("p2"), per("p3"), all.len()),
+            (2, 2, 2, 8),
+            "{name}"
+        );
+        let r = s.verify_audit().await.unwrap();
+        assert_eq!((r.checked, r.error), (8, None), "{name}");
+    }
+}
+
 /// PostgreSQL refuses a NUL character in text: the call that carries one gets
 /// the error, and the calls whose entries were in its group are written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

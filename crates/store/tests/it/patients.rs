@@ -303,6 +303,63 @@ async fn name_search_follows_the_words_index() {
     }
 }
 
+/// Creations at the same time each get their own IPP (on PostgreSQL taken
+/// from the counter before the transaction).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creations_get_distinct_ipps() {
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let tasks: Vec<_> = (0..12)
+            .map(|i| {
+                let s = s.clone();
+                let p = new_patient(w.t1.id, "Martin", &format!("Marie{}", "e".repeat(i)));
+                tokio::spawn(async move { s.create_patient(&p, &who(), NOW).await.unwrap().ipp })
+            })
+            .collect();
+        let mut ipps = Vec::new();
+        for t in tasks {
+            ipps.push(t.await.unwrap());
+        }
+        ipps.sort();
+        ipps.dedup();
+        assert_eq!(ipps.len(), 12, "{name}: {ipps:?}");
+        assert!(
+            ipps.iter()
+                .all(|i| i.len() == 9 && i.bytes().all(|b| b.is_ascii_digit())),
+            "{name}"
+        );
+    }
+}
+
+/// A page that names many patients reads them and their links at once.
+#[tokio::test]
+async fn many_records_are_read_with_their_links() {
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let mut linked = new_patient(w.t1.id, "Martin", "Marie");
+        linked.establishment = Some(w.e2);
+        let a = s.create_patient(&linked, &who(), NOW).await.unwrap();
+        s.link_patient(a.id, w.e1, NOW + 1).await.unwrap();
+        let mut alone = new_patient(w.t1.id, "Durand", "Paul");
+        alone.establishment = None;
+        let b = s.create_patient(&alone, &who(), NOW).await.unwrap();
+        let unknown = domain::PatientId::new();
+        let mut got = s.patients_with_links(&[b.id, unknown, a.id]).await.unwrap();
+        got.sort_by_key(|(p, _)| p.traits.birth_name.clone());
+        assert_eq!(
+            got.iter()
+                .map(|(p, l)| (p.id, p.traits.birth_name.as_str(), l.clone()))
+                .collect::<Vec<_>>(),
+            vec![(b.id, "Durand", vec![]), (a.id, "Martin", vec![w.e2, w.e1])],
+            "{name}: the unknown id is left out, links in order"
+        );
+        assert!(
+            s.patients_with_links(&[]).await.unwrap().is_empty(),
+            "{name}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn updates_use_versions_and_are_audited() {
     for (name, s) in backends().await {
