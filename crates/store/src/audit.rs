@@ -473,14 +473,6 @@ impl Store {
         })
     }
 
-    /// [`Store::audit_views_once`] for one entry; whether it was appended.
-    pub async fn audit_view_once(&self, session_hash: &str, new: &NewAudit) -> Result<bool> {
-        Ok(self
-            .audit_views_once(session_hash, std::slice::from_ref(new))
-            .await?
-            == 1)
-    }
-
     /// Lists entries, newest first.
     pub async fn list_audit(&self, f: &AuditFilter) -> Result<Vec<AuditEntry>> {
         let sql = format!(

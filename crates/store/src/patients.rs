@@ -310,21 +310,7 @@ pub(crate) async fn insert_patient(
 ) -> Result<()> {
     let ipp = match &p.ipp {
         Some(ipp) => ipp.clone(),
-        None => loop {
-            let r = q("UPDATE territories SET ipp_counter = ipp_counter + 1 WHERE id = $1 RETURNING ipp_counter")
-                .bind(p.territory.to_string())
-                .fetch_one(tx)
-                .await?;
-            let candidate = format!("{:09}", r.get::<i64>("ipp_counter")?);
-            let taken = q("SELECT 1 FROM patients WHERE territory_id = $1 AND ipp = $2")
-                .bind(p.territory.to_string())
-                .bind(&candidate)
-                .fetch_optional(tx)
-                .await?;
-            if taken.is_none() {
-                break candidate;
-            }
-        },
+        None => next_ipp(tx, p.territory).await?,
     };
     let p = NewPatient {
         ipp: Some(ipp),
@@ -333,31 +319,37 @@ pub(crate) async fn insert_patient(
     insert_patients(tx, &[(id, &p)], now_ms).await
 }
 
-/// The next free IPP of `territory`, taken from its counter in a statement of
-/// its own (committed at once): the counter's row is locked for that
-/// statement, not until the creation's commit, so that the domain's creations
-/// do not wait on one another. A creation that fails leaves a gap in the
-/// sequence.
-pub(crate) async fn take_ipp(store: &Store, territory: TerritoryId) -> Result<String> {
+/// The next free IPP of `territory` from its counter (skipping the ones a
+/// feed gave already), on `tx`: an open transaction, or a connection outside
+/// any (see [`take_ipp`]).
+async fn next_ipp(tx: &mut Tx<'_>, territory: TerritoryId) -> Result<String> {
     loop {
-        let next = q("UPDATE territories SET ipp_counter = ipp_counter + 1 WHERE id = $1 RETURNING ipp_counter")
-            .bind(territory.to_string());
-        let taken = q("SELECT 1 FROM patients WHERE territory_id = $1 AND ipp = $2");
-        let row = on_pool!(store, write, |pool| {
-            let mut conn = pool.acquire().await?;
-            let r = next.fetch_one(&mut conn.as_tx()).await?;
-            let candidate = format!("{:09}", r.get::<i64>("ipp_counter")?);
-            let used = taken
-                .bind(territory.to_string())
-                .bind(&candidate)
-                .fetch_optional(&mut conn.as_tx())
-                .await?;
-            (candidate, used.is_some())
-        });
-        if !row.1 {
-            return Ok(row.0);
+        let r = q("UPDATE territories SET ipp_counter = ipp_counter + 1 WHERE id = $1 RETURNING ipp_counter")
+            .bind(territory.to_string())
+            .fetch_one(tx)
+            .await?;
+        let candidate = format!("{:09}", r.get::<i64>("ipp_counter")?);
+        let taken = q("SELECT 1 FROM patients WHERE territory_id = $1 AND ipp = $2")
+            .bind(territory.to_string())
+            .bind(&candidate)
+            .fetch_optional(tx)
+            .await?;
+        if taken.is_none() {
+            return Ok(candidate);
         }
     }
+}
+
+/// The next free IPP of `territory`, taken on a connection outside any
+/// transaction (each statement committed at once): the counter's row is
+/// locked for that statement, not until the creation's commit, so that the
+/// domain's creations do not wait on one another. A creation that fails
+/// leaves a gap in the sequence.
+pub(crate) async fn take_ipp(store: &Store, territory: TerritoryId) -> Result<String> {
+    on_pool!(store, write, |pool| {
+        let mut conn = pool.acquire().await?;
+        next_ipp(&mut conn.as_tx(), territory).await
+    })
 }
 
 /// Inserts records whose IPP is given (a group of the identity feed's

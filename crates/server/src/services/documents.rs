@@ -148,6 +148,7 @@ pub async fn of_patient(
         .filter(|d| d.status == Status::Validated && d.superseded_by.is_none())
         .map(|d| d.id)
         .collect();
+    // Only the shown documents are asked for: a recipient found is a shown one.
     let to_patient: std::collections::HashSet<String> = ctx
         .store
         .recipients_of_documents(&shown)
@@ -158,7 +159,7 @@ pub async fn of_patient(
         .collect();
     Ok(all
         .into_iter()
-        .filter(|d| shown.contains(&d.id) && to_patient.contains(&d.id.to_string()))
+        .filter(|d| to_patient.contains(&d.id.to_string()))
         .collect())
 }
 

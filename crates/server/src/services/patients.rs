@@ -116,12 +116,25 @@ async fn load_authorized(
         Err(e) => return Err(e.into()),
     };
     let scope = scope_of(ctx, &p).await?;
-    match authorize_patient(actor, action, &scope) {
-        Decision::Allow(g) => Ok((p, g)),
+    let grant = authorize_loaded(ctx, actor, &p, &scope, action).await?;
+    Ok((p, grant))
+}
+
+/// Checks `action` on a loaded record in `scope`; the audit trail gets the
+/// refusal, answered 404 outside every territory of the actor.
+async fn authorize_loaded(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    p: &PatientRecord,
+    scope: &PatientScope,
+    action: PatientAction,
+) -> Result<Option<domain::policy::Grant>, AppError> {
+    match authorize_patient(actor, action, scope) {
+        Decision::Allow(g) => Ok(g),
         Decision::Deny(why) => {
             let visible = matches!(actor.principal, Principal::Patient { .. })
                 || actor.grants.iter().any(|g| g.territory == p.territory);
-            Err(deny(ctx, actor, Some(id), action, why, visible).await)
+            Err(deny(ctx, actor, Some(p.id), action, why, visible).await)
         }
     }
 }
@@ -143,9 +156,10 @@ pub async fn read_on_live_page(
     session: &str,
     id: PatientId,
 ) -> Result<PatientRecord, AppError> {
-    let (p, entry) = identity_read(ctx, actor, id).await?;
-    ctx.store.audit_view_once(session, &entry).await?;
-    Ok(p)
+    read_many_on_live_page(ctx, actor, session, &[id])
+        .await?
+        .remove(&id)
+        .ok_or_else(|| AppError::NotFound("patient introuvable".into()))
 }
 
 /// [`read_on_live_page`] for every record a live page names (a queue of a
@@ -173,15 +187,7 @@ pub async fn read_many_on_live_page(
             establishments,
             patient: Some(p.id),
         };
-        let action = PatientAction::ReadIdentity;
-        let grant = match authorize_patient(actor, action, &scope) {
-            Decision::Allow(g) => g,
-            Decision::Deny(why) => {
-                let visible = matches!(actor.principal, Principal::Patient { .. })
-                    || actor.grants.iter().any(|g| g.territory == p.territory);
-                return Err(deny(ctx, actor, Some(p.id), action, why, visible).await);
-            }
-        };
+        let grant = authorize_loaded(ctx, actor, &p, &scope, PatientAction::ReadIdentity).await?;
         entries.push(audit_row(
             ctx,
             AuditActor::new(actor, grant),

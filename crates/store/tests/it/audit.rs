@@ -294,10 +294,11 @@ async fn views_are_audited_once_per_session_and_patient() {
             1,
             "{name}"
         );
-        assert!(
-            !s.audit_view_once("sess-a", &entry("p2", "e1", "read"))
+        assert_eq!(
+            s.audit_views_once("sess-a", &[entry("p2", "e1", "read")])
                 .await
                 .unwrap(),
+            0,
             "{name}"
         );
         // Another session sees them for the first time.
