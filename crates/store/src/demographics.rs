@@ -22,90 +22,79 @@ fn corrupt(what: &str) -> StoreError {
 /// Separates the lines of an address in its one column.
 const LINE_SEPARATOR: char = '\n';
 
+/// The four parts of a record's demographics in one statement (one round
+/// trip, not four): a row per part, tagged, its values as text in `c1`…`c7`,
+/// each part's rows in their rank.
+const READ: &str = "\
+SELECT 'D' AS part, 0 AS rank, birth_city AS c1, birth_country AS c2, gp_rpps AS c3, \
+       gp_family AS c4, gp_given AS c5, language AS c6, deceased_on AS c7 \
+  FROM patient_details WHERE patient_id = $1 \
+UNION ALL SELECT 'A', rank, use_code, lines, postal_code, city, country, \
+       CAST(NULL AS TEXT), CAST(NULL AS TEXT) FROM patient_addresses WHERE patient_id = $1 \
+UNION ALL SELECT 'T', rank, kind, value, CAST(NULL AS TEXT), CAST(NULL AS TEXT), \
+       CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT) \
+  FROM patient_telecoms WHERE patient_id = $1 \
+UNION ALL SELECT 'R', rank, role, relationship, family, given, phone, \
+       CAST(NULL AS TEXT), CAST(NULL AS TEXT) FROM patient_relations WHERE patient_id = $1 \
+ORDER BY part, rank";
+
 /// The demographics of `patient` as stored (empty when none were ever written).
 pub(crate) async fn read(tx: &mut Tx<'_>, patient: PatientId) -> Result<Demographics> {
-    let id = patient.to_string();
     let mut d = Demographics::default();
-    if let Some(r) = q(
-        "SELECT birth_city, birth_country, gp_rpps, gp_family, gp_given, language, deceased_on \
-                        FROM patient_details WHERE patient_id = $1",
-    )
-    .bind(&id)
-    .fetch_optional(tx)
-    .await?
-    {
-        let (city, country) = (
-            r.get::<Option<String>>("birth_city")?,
-            r.get::<Option<String>>("birth_country")?,
-        );
-        if city.is_some() || country.is_some() {
-            d.birth_place = Some(BirthPlace { city, country });
+    let rows = q(READ).bind(patient.to_string()).fetch_all(tx).await?;
+    for r in &rows {
+        let text = |c: &str| r.get::<Option<String>>(c);
+        let required = |c: &str, what: &str| text(c)?.ok_or_else(|| corrupt(what));
+        match r.get::<String>("part")?.as_str() {
+            "D" => {
+                let (city, country) = (text("c1")?, text("c2")?);
+                if city.is_some() || country.is_some() {
+                    d.birth_place = Some(BirthPlace { city, country });
+                }
+                if let Some(rpps) = text("c3")? {
+                    d.gp = Some(Gp {
+                        rpps: Rpps::parse(&rpps).map_err(|_| corrupt("RPPS"))?,
+                        family: text("c4")?,
+                        given: text("c5")?,
+                    });
+                }
+                d.language = text("c6")?;
+                d.deceased = text("c7")?
+                    .map(|s| s.parse().map_err(|_| corrupt("date de décès")))
+                    .transpose()?;
+            }
+            "A" => {
+                let lines = required("c2", "lignes d'adresse")?;
+                d.addresses.push(Address {
+                    use_: AddressUse::from_code(&required("c1", "usage d'adresse")?)
+                        .ok_or_else(|| corrupt("usage d'adresse"))?,
+                    lines: lines
+                        .split(LINE_SEPARATOR)
+                        .filter(|l| !l.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    postal_code: text("c3")?,
+                    city: text("c4")?,
+                    country: text("c5")?,
+                });
+            }
+            "T" => d.telecoms.push(Telecom {
+                kind: TelecomKind::from_code(&required("c1", "type de coordonnée")?)
+                    .ok_or_else(|| corrupt("type de coordonnée"))?,
+                value: required("c2", "coordonnée")?,
+            }),
+            "R" => d.contacts.push(Contact {
+                role: ContactRole::from_code(&required("c1", "rôle du proche")?)
+                    .ok_or_else(|| corrupt("rôle du proche"))?,
+                relationship: text("c2")?
+                    .map(|c| Relationship::from_code(&c).ok_or_else(|| corrupt("lien de parenté")))
+                    .transpose()?,
+                family: required("c3", "nom du proche")?,
+                given: text("c4")?,
+                phone: text("c5")?,
+            }),
+            other => return Err(corrupt(&format!("partie {other:?}"))),
         }
-        if let Some(rpps) = r.get::<Option<String>>("gp_rpps")? {
-            d.gp = Some(Gp {
-                rpps: Rpps::parse(&rpps).map_err(|_| corrupt("RPPS"))?,
-                family: r.get("gp_family")?,
-                given: r.get("gp_given")?,
-            });
-        }
-        d.language = r.get("language")?;
-        d.deceased = r
-            .get::<Option<String>>("deceased_on")?
-            .map(|s| s.parse().map_err(|_| corrupt("date de décès")))
-            .transpose()?;
-    }
-    for r in q(
-        "SELECT use_code, lines, postal_code, city, country FROM patient_addresses \
-                WHERE patient_id = $1 ORDER BY rank",
-    )
-    .bind(&id)
-    .fetch_all(tx)
-    .await?
-    {
-        let lines: String = r.get("lines")?;
-        d.addresses.push(Address {
-            use_: AddressUse::from_code(&r.get::<String>("use_code")?)
-                .ok_or_else(|| corrupt("usage d'adresse"))?,
-            lines: lines
-                .split(LINE_SEPARATOR)
-                .filter(|l| !l.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            postal_code: r.get("postal_code")?,
-            city: r.get("city")?,
-            country: r.get("country")?,
-        });
-    }
-    for r in q("SELECT kind, value FROM patient_telecoms WHERE patient_id = $1 ORDER BY rank")
-        .bind(&id)
-        .fetch_all(tx)
-        .await?
-    {
-        d.telecoms.push(Telecom {
-            kind: TelecomKind::from_code(&r.get::<String>("kind")?)
-                .ok_or_else(|| corrupt("type de coordonnée"))?,
-            value: r.get("value")?,
-        });
-    }
-    for r in q(
-        "SELECT role, relationship, family, given, phone FROM patient_relations \
-                WHERE patient_id = $1 ORDER BY rank",
-    )
-    .bind(&id)
-    .fetch_all(tx)
-    .await?
-    {
-        d.contacts.push(Contact {
-            role: ContactRole::from_code(&r.get::<String>("role")?)
-                .ok_or_else(|| corrupt("rôle du proche"))?,
-            relationship: r
-                .get::<Option<String>>("relationship")?
-                .map(|c| Relationship::from_code(&c).ok_or_else(|| corrupt("lien de parenté")))
-                .transpose()?,
-            family: r.get("family")?,
-            given: r.get("given")?,
-            phone: r.get("phone")?,
-        });
     }
     Ok(d)
 }

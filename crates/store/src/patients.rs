@@ -581,6 +581,35 @@ impl Store {
         })
     }
 
+    /// An identity with the establishments it is linked to (in the order it
+    /// was linked), in one statement: what authorising a read needs.
+    pub async fn patient_with_links(
+        &self,
+        id: PatientId,
+    ) -> Result<(PatientRecord, Vec<EstablishmentId>)> {
+        let sql = format!(
+            "SELECT {COLUMNS}, establishment_id FROM patients \
+             LEFT JOIN patient_establishments ON patient_id = id WHERE id = $1 ORDER BY since_ms"
+        );
+        let rows = on_pool!(self, read, |pool| {
+            let mut conn = pool.acquire().await?;
+            crate::tx::q_built(sql)
+                .bind(id.to_string())
+                .fetch_all(&mut conn.as_tx())
+                .await?
+        });
+        let Some(first) = rows.first() else {
+            return Err(StoreError::NotFound);
+        };
+        let record = PatientRecord::try_from(first.to::<PatientRow>()?)?;
+        let links = rows
+            .iter()
+            .filter_map(|r| r.get::<Option<String>>("establishment_id").transpose())
+            .map(|e| parse_id(&e?))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((record, links))
+    }
+
     /// The establishments a patient is linked to.
     pub async fn patient_establishments(&self, id: PatientId) -> Result<Vec<EstablishmentId>> {
         on_pool!(self, read, |pool| {

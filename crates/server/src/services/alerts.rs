@@ -162,14 +162,21 @@ pub async fn proposals(
     actor: &Actor,
     session: &str,
 ) -> Result<Vec<(Proposal, String)>, AppError> {
-    let mut out = Vec::new();
+    let mut found = Vec::new();
     for e in triage_establishments(actor) {
-        for p in ctx.store.proposals(e).await? {
-            let patient = patients::read_on_live_page(ctx, actor, session, p.patient).await?;
-            out.push((p, patient.traits.display_name()));
-        }
+        found.extend(ctx.store.proposals(e).await?);
     }
-    Ok(out)
+    let wanted: Vec<PatientId> = found.iter().map(|p| p.patient).collect();
+    let patients = patients::read_many_on_live_page(ctx, actor, session, &wanted).await?;
+    Ok(found
+        .into_iter()
+        .map(|p| {
+            let name = patients
+                .get(&p.patient)
+                .map_or_else(|| "?".to_owned(), |r| r.traits.display_name());
+            (p, name)
+        })
+        .collect())
 }
 
 /// One alert as its page shows it.

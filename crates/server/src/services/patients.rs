@@ -108,14 +108,18 @@ async fn load_authorized(
     id: PatientId,
     action: PatientAction,
 ) -> Result<(PatientRecord, Option<domain::policy::Grant>), AppError> {
-    let p = match ctx.store.patient(id).await {
-        Ok(p) => p,
+    let (p, establishments) = match ctx.store.patient_with_links(id).await {
+        Ok(found) => found,
         Err(store::StoreError::NotFound) => {
             return Err(AppError::NotFound("patient introuvable".into()));
         }
         Err(e) => return Err(e.into()),
     };
-    let scope = scope_of(ctx, &p).await?;
+    let scope = PatientScope {
+        territory: p.territory,
+        establishments,
+        patient: Some(p.id),
+    };
     let grant = authorize_loaded(ctx, actor, &p, &scope, action).await?;
     Ok((p, grant))
 }
@@ -147,25 +151,12 @@ pub async fn read(ctx: Ctx<'_>, actor: &Actor, id: PatientId) -> Result<PatientR
     Ok(p)
 }
 
-/// Record `id`'s identity as a live page shows it (a queue refreshed every
-/// few seconds): authorised like [`read`] at every refresh, audited once per
-/// session (`session`: the session's token hash) and patient.
-pub async fn read_on_live_page(
-    ctx: Ctx<'_>,
-    actor: &Actor,
-    session: &str,
-    id: PatientId,
-) -> Result<PatientRecord, AppError> {
-    read_many_on_live_page(ctx, actor, session, &[id])
-        .await?
-        .remove(&id)
-        .ok_or_else(|| AppError::NotFound("patient introuvable".into()))
-}
-
-/// [`read_on_live_page`] for every record a live page names (a queue of a
-/// thousand alerts): the records and their links read in one query each, each
-/// authorised, the new views audited in one transaction. Any refusal refuses
-/// the page, as one read would. Keyed by record.
+/// The identities a live page names (a queue of a thousand alerts, refreshed
+/// every few seconds), authorised like [`read`] at every refresh and audited
+/// once per session (`session`: the session's token hash) and patient: the
+/// records and their links read in one query each, the new views audited in
+/// one transaction. Any refusal refuses the page, as one read would. Keyed by
+/// record.
 pub async fn read_many_on_live_page(
     ctx: Ctx<'_>,
     actor: &Actor,

@@ -185,16 +185,18 @@ pub async fn todays_video(
         .collect();
     let ids: Vec<domain::AppointmentId> = list.iter().map(|a| a.id).collect();
     let presence = ctx.store.presence_of(&ids, now).await?;
-    let mut out = Vec::new();
-    for a in list {
-        let name = patients::read_on_live_page(ctx, actor, session, a.patient)
-            .await?
-            .traits
-            .display_name();
-        let p = presence.get(&a.id).copied();
-        out.push((a, name, p));
-    }
-    Ok(out)
+    let wanted: Vec<domain::PatientId> = list.iter().map(|a| a.patient).collect();
+    let patients = patients::read_many_on_live_page(ctx, actor, session, &wanted).await?;
+    Ok(list
+        .into_iter()
+        .map(|a| {
+            let name = patients
+                .get(&a.patient)
+                .map_or_else(|| "?".to_owned(), |p| p.traits.display_name());
+            let p = presence.get(&a.id).copied();
+            (a, name, p)
+        })
+        .collect())
 }
 
 /// The waiting patient's page for appointment `a` connected (as

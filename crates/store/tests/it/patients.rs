@@ -357,6 +357,18 @@ async fn many_records_are_read_with_their_links() {
             s.patients_with_links(&[]).await.unwrap().is_empty(),
             "{name}"
         );
+        // One record with its links, in one statement: the same answers.
+        let (p, links) = s.patient_with_links(a.id).await.unwrap();
+        assert_eq!((p.id, links), (a.id, vec![w.e2, w.e1]), "{name}");
+        let (p, links) = s.patient_with_links(b.id).await.unwrap();
+        assert_eq!((p.id, links), (b.id, vec![]), "{name}: no link");
+        assert!(
+            matches!(
+                s.patient_with_links(unknown).await,
+                Err(StoreError::NotFound)
+            ),
+            "{name}"
+        );
     }
 }
 
@@ -539,13 +551,22 @@ async fn demographics_are_kept_patched_and_their_changes_audited() {
                 Telecom::parse(TelecomKind::Mobile, "0612345678").unwrap(),
                 Telecom::parse(TelecomKind::Email, "marie@example.fr").unwrap(),
             ],
-            contacts: vec![Contact {
-                role: ContactRole::Trusted,
-                relationship: Some(Relationship::Child),
-                family: "Martin".into(),
-                given: None,
-                phone: Some("0712345678".into()),
-            }],
+            contacts: vec![
+                Contact {
+                    role: ContactRole::Trusted,
+                    relationship: Some(Relationship::Child),
+                    family: "Martin".into(),
+                    given: None,
+                    phone: Some("0712345678".into()),
+                },
+                Contact {
+                    role: ContactRole::Emergency,
+                    relationship: None,
+                    family: "Bernard".into(),
+                    given: Some("Luc".into()),
+                    phone: None,
+                },
+            ],
             gp: Some(Gp {
                 rpps: domain::org::Rpps::parse("10000023084").unwrap(),
                 family: Some("AGNES".into()),
