@@ -22,81 +22,119 @@ fn corrupt(what: &str) -> StoreError {
 /// Separates the lines of an address in its one column.
 const LINE_SEPARATOR: char = '\n';
 
-/// The four parts of a record's demographics in one statement (one round
-/// trip, not four): a row per part, tagged, its values as text in `c1`…`c7`,
-/// each part's rows in their rank.
-const READ: &str = "\
-SELECT 'D' AS part, 0 AS rank, birth_city AS c1, birth_country AS c2, gp_rpps AS c3, \
-       gp_family AS c4, gp_given AS c5, language AS c6, deceased_on AS c7 \
-  FROM patient_details WHERE patient_id = $1 \
-UNION ALL SELECT 'A', rank, use_code, lines, postal_code, city, country, \
-       CAST(NULL AS TEXT), CAST(NULL AS TEXT) FROM patient_addresses WHERE patient_id = $1 \
-UNION ALL SELECT 'T', rank, kind, value, CAST(NULL AS TEXT), CAST(NULL AS TEXT), \
-       CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT) \
-  FROM patient_telecoms WHERE patient_id = $1 \
-UNION ALL SELECT 'R', rank, role, relationship, family, given, phone, \
-       CAST(NULL AS TEXT), CAST(NULL AS TEXT) FROM patient_relations WHERE patient_id = $1 \
-ORDER BY part, rank";
+/// The four parts of the demographics of the records in `$1`…`$n` (`list`)
+/// in one statement (one round trip, not four per record): a row per part,
+/// tagged and keyed by record, its values as text in `c1`…`c7`, each part's
+/// rows in their rank.
+fn read_sql(list: &str) -> String {
+    format!(
+        "SELECT patient_id, 'D' AS part, 0 AS rank, birth_city AS c1, birth_country AS c2, \
+                gp_rpps AS c3, gp_family AS c4, gp_given AS c5, language AS c6, deceased_on AS c7 \
+           FROM patient_details WHERE patient_id IN ({list}) \
+         UNION ALL SELECT patient_id, 'A', rank, use_code, lines, postal_code, city, country, \
+                CAST(NULL AS TEXT), CAST(NULL AS TEXT) \
+           FROM patient_addresses WHERE patient_id IN ({list}) \
+         UNION ALL SELECT patient_id, 'T', rank, kind, value, CAST(NULL AS TEXT), CAST(NULL AS TEXT), \
+                CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT) \
+           FROM patient_telecoms WHERE patient_id IN ({list}) \
+         UNION ALL SELECT patient_id, 'R', rank, role, relationship, family, given, phone, \
+                CAST(NULL AS TEXT), CAST(NULL AS TEXT) \
+           FROM patient_relations WHERE patient_id IN ({list}) \
+         ORDER BY patient_id, part, rank"
+    )
+}
 
 /// The demographics of `patient` as stored (empty when none were ever written).
 pub(crate) async fn read(tx: &mut Tx<'_>, patient: PatientId) -> Result<Demographics> {
-    let mut d = Demographics::default();
-    let rows = q(READ).bind(patient.to_string()).fetch_all(tx).await?;
-    for r in &rows {
-        let text = |c: &str| r.get::<Option<String>>(c);
-        let required = |c: &str, what: &str| text(c)?.ok_or_else(|| corrupt(what));
-        match r.get::<String>("part")?.as_str() {
-            "D" => {
-                let (city, country) = (text("c1")?, text("c2")?);
-                if city.is_some() || country.is_some() {
-                    d.birth_place = Some(BirthPlace { city, country });
-                }
-                if let Some(rpps) = text("c3")? {
-                    d.gp = Some(Gp {
-                        rpps: Rpps::parse(&rpps).map_err(|_| corrupt("RPPS"))?,
-                        family: text("c4")?,
-                        given: text("c5")?,
-                    });
-                }
-                d.language = text("c6")?;
-                d.deceased = text("c7")?
-                    .map(|s| s.parse().map_err(|_| corrupt("date de décès")))
-                    .transpose()?;
-            }
-            "A" => {
-                let lines = required("c2", "lignes d'adresse")?;
-                d.addresses.push(Address {
-                    use_: AddressUse::from_code(&required("c1", "usage d'adresse")?)
-                        .ok_or_else(|| corrupt("usage d'adresse"))?,
-                    lines: lines
-                        .split(LINE_SEPARATOR)
-                        .filter(|l| !l.is_empty())
-                        .map(str::to_owned)
-                        .collect(),
-                    postal_code: text("c3")?,
-                    city: text("c4")?,
-                    country: text("c5")?,
-                });
-            }
-            "T" => d.telecoms.push(Telecom {
-                kind: TelecomKind::from_code(&required("c1", "type de coordonnée")?)
-                    .ok_or_else(|| corrupt("type de coordonnée"))?,
-                value: required("c2", "coordonnée")?,
-            }),
-            "R" => d.contacts.push(Contact {
-                role: ContactRole::from_code(&required("c1", "rôle du proche")?)
-                    .ok_or_else(|| corrupt("rôle du proche"))?,
-                relationship: text("c2")?
-                    .map(|c| Relationship::from_code(&c).ok_or_else(|| corrupt("lien de parenté")))
-                    .transpose()?,
-                family: required("c3", "nom du proche")?,
-                given: text("c4")?,
-                phone: text("c5")?,
-            }),
-            other => return Err(corrupt(&format!("partie {other:?}"))),
+    Ok(read_many(tx, &[patient])
+        .await?
+        .remove(&patient)
+        .unwrap_or_default())
+}
+
+/// The demographics of each of `patients` as stored, keyed by record (an
+/// empty one for a record that has none), one statement per 256 records.
+pub(crate) async fn read_many(
+    tx: &mut Tx<'_>,
+    patients: &[PatientId],
+) -> Result<std::collections::HashMap<PatientId, Demographics>> {
+    let mut out: std::collections::HashMap<PatientId, Demographics> = patients
+        .iter()
+        .map(|p| (*p, Demographics::default()))
+        .collect();
+    for chunk in patients.chunks(crate::tx::MAX_ROWS_PER_INSERT) {
+        let rows = chunk
+            .iter()
+            .fold(
+                crate::tx::q_built(read_sql(&crate::tx::in_list(chunk.len()))),
+                |q, id| q.bind(id.to_string()),
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+        for r in &rows {
+            let id: PatientId = crate::orgs::parse_id(&r.get::<String>("patient_id")?)?;
+            let d = out.entry(id).or_default();
+            add_part(d, r)?;
         }
     }
-    Ok(d)
+    Ok(out)
+}
+
+/// Adds one row of [`read_sql`] to `d`.
+fn add_part(d: &mut Demographics, r: &crate::tx::Row) -> Result<()> {
+    let text = |c: &str| r.get::<Option<String>>(c);
+    let required = |c: &str, what: &str| text(c)?.ok_or_else(|| corrupt(what));
+    match r.get::<String>("part")?.as_str() {
+        "D" => {
+            let (city, country) = (text("c1")?, text("c2")?);
+            if city.is_some() || country.is_some() {
+                d.birth_place = Some(BirthPlace { city, country });
+            }
+            if let Some(rpps) = text("c3")? {
+                d.gp = Some(Gp {
+                    rpps: Rpps::parse(&rpps).map_err(|_| corrupt("RPPS"))?,
+                    family: text("c4")?,
+                    given: text("c5")?,
+                });
+            }
+            d.language = text("c6")?;
+            d.deceased = text("c7")?
+                .map(|s| s.parse().map_err(|_| corrupt("date de décès")))
+                .transpose()?;
+        }
+        "A" => {
+            let lines = required("c2", "lignes d'adresse")?;
+            d.addresses.push(Address {
+                use_: AddressUse::from_code(&required("c1", "usage d'adresse")?)
+                    .ok_or_else(|| corrupt("usage d'adresse"))?,
+                lines: lines
+                    .split(LINE_SEPARATOR)
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                postal_code: text("c3")?,
+                city: text("c4")?,
+                country: text("c5")?,
+            });
+        }
+        "T" => d.telecoms.push(Telecom {
+            kind: TelecomKind::from_code(&required("c1", "type de coordonnée")?)
+                .ok_or_else(|| corrupt("type de coordonnée"))?,
+            value: required("c2", "coordonnée")?,
+        }),
+        "R" => d.contacts.push(Contact {
+            role: ContactRole::from_code(&required("c1", "rôle du proche")?)
+                .ok_or_else(|| corrupt("rôle du proche"))?,
+            relationship: text("c2")?
+                .map(|c| Relationship::from_code(&c).ok_or_else(|| corrupt("lien de parenté")))
+                .transpose()?,
+            family: required("c3", "nom du proche")?,
+            given: text("c4")?,
+            phone: text("c5")?,
+        }),
+        other => return Err(corrupt(&format!("partie {other:?}"))),
+    }
+    Ok(())
 }
 
 /// Replaces the stored demographics of `patient` with `d` (no version, no audit:
@@ -288,6 +326,19 @@ impl Store {
         on_pool!(self, read, |pool| {
             let mut conn = pool.acquire().await?;
             crate::demographics::read(&mut conn.as_tx(), patient).await
+        })
+    }
+
+    /// The demographics of several patients, keyed by record, in one
+    /// statement per 256 (a page of search results; no audit: the caller
+    /// audits the reads it serves).
+    pub async fn demographics_of(
+        &self,
+        patients: &[PatientId],
+    ) -> Result<std::collections::HashMap<PatientId, Demographics>> {
+        on_pool!(self, read, |pool| {
+            let mut conn = pool.acquire().await?;
+            crate::demographics::read_many(&mut conn.as_tx(), patients).await
         })
     }
 }

@@ -433,6 +433,15 @@ pub async fn demographics(ctx: Ctx<'_>, id: PatientId) -> Result<Demographics, A
     Ok(ctx.store.demographics(id).await?)
 }
 
+/// The demographics of several records whose reads are audited already (a
+/// page of search results), keyed by record, read at once.
+pub async fn demographics_of(
+    ctx: Ctx<'_>,
+    ids: &[PatientId],
+) -> Result<std::collections::HashMap<PatientId, Demographics>, AppError> {
+    Ok(ctx.store.demographics_of(ids).await?)
+}
+
 /// Whether `actor` may edit `record` from the desk (the page shows the link).
 pub async fn may_edit(
     ctx: Ctx<'_>,

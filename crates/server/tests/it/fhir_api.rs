@@ -558,6 +558,24 @@ async fn patient_demographics_over_the_api() {
             read_back["communication"][0]["language"]["coding"][0]["code"],
             "fr"
         );
+        // A search answers the same resource, demographics read for the page at once.
+        let family = read_back["name"][0]["family"].as_str().unwrap().to_owned();
+        let page = app
+            .get(&format!("/fhir/Patient?family={family}"), Some(&token))
+            .await
+            .json();
+        let found = page["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["resource"]["id"] == json!(id))
+            .unwrap_or_else(|| panic!("{backend}: {page}"));
+        for part in ["address", "telecom", "contact", "communication", "name"] {
+            assert_eq!(
+                found["resource"][part], read_back[part],
+                "{backend}: {part}"
+            );
+        }
         let put = |b: Value, etag: &'static str| {
             app.http
                 .put(app.url(&format!("/fhir/Patient/{id}")))

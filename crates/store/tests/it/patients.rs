@@ -590,6 +590,19 @@ async fn demographics_are_kept_patched_and_their_changes_audited() {
             Demographics::default(),
             "{name}: none written, none read"
         );
+        // A page of records: each its own, keyed by record, in one statement.
+        let mut many = s
+            .demographics_of(&[other.id, a.id, other.id])
+            .await
+            .unwrap();
+        assert_eq!(many.len(), 2, "{name}");
+        assert_eq!(many.remove(&a.id), Some(p.demographics.clone()), "{name}");
+        assert_eq!(
+            many.remove(&other.id),
+            Some(Demographics::default()),
+            "{name}"
+        );
+        assert!(s.demographics_of(&[]).await.unwrap().is_empty(), "{name}");
 
         // A patch replaces what it says, keeps the rest, bumps the version.
         let patch = DemographicsPatch {

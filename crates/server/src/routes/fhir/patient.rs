@@ -76,10 +76,12 @@ pub(super) async fn search_patients(
     } else {
         patients::search(state.ctx(), &api.actor, &q, only_territory).await?
     };
-    let mut resources: Vec<Value> = Vec::with_capacity(found.len());
-    for (p, oid) in &found {
-        resources.push(patient_resource(&state, p, oid).await?);
-    }
+    let ids: Vec<PatientId> = found.iter().map(|(p, _)| p.id).collect();
+    let mut demographics = patients::demographics_of(state.ctx(), &ids).await?;
+    let resources: Vec<Value> = found
+        .iter()
+        .map(|(p, oid)| f::patient(p, &demographics.remove(&p.id).unwrap_or_default(), oid))
+        .collect();
     let has_more = found.len() as i64 >= q.limit;
     s.respond_page(&state, &api, resources, None, has_more)
         .await
