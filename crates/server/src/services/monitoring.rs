@@ -269,6 +269,20 @@ impl Graded {
     }
 }
 
+/// The items `p`'s trend rules watch, each with its longest window in days.
+fn trend_windows(p: &Programme) -> Vec<(&str, i64)> {
+    let mut out: Vec<(&str, i64)> = Vec::new();
+    for rule in &p.rules {
+        if let domain::monitoring::Rule::Drop { item, days, .. } = rule {
+            match out.iter_mut().find(|(i, _)| *i == item.as_str()) {
+                Some(w) => w.1 = w.1.max(*days),
+                None => out.push((item.as_str(), *days)),
+            }
+        }
+    }
+    out
+}
+
 /// Grades answers with the programme's rules (the patient's earlier measures
 /// give the trends) and builds what is stored with them.
 async fn grade(
@@ -279,17 +293,15 @@ async fn grade(
     report: Option<&ReportTarget>,
     now: i64,
 ) -> Result<Graded, AppError> {
-    // Earlier measures, for trend rules (a fortnight is the longest window shipped).
+    // Earlier measures, for trend rules only: each item a trend rule watches,
+    // over its longest window (a programme without one reads none: a patient
+    // who answers often does not make each answer slower).
     let mut history: Vec<(String, Vec<(i64, f64)>)> = Vec::new();
-    for item in p.items.iter().filter(|i| i.kind == ItemKind::Number) {
+    for (item, days) in trend_windows(p) {
         history.push((
-            item.link_id.clone(),
+            item.to_owned(),
             store
-                .measures(
-                    enrolment.patient,
-                    &item.link_id,
-                    now - 31 * 24 * 3600 * 1000,
-                )
+                .measures(enrolment.patient, item, now - days * 24 * 3600 * 1000)
                 .await?,
         ));
     }
@@ -1088,4 +1100,27 @@ pub async fn prepare_measure(
         source: m.source.to_owned(),
         at_ms: at,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_items_of_trend_rules_read_history_over_their_longest_window() {
+        let oncology = programme("oral-oncology").unwrap();
+        assert_eq!(trend_windows(oncology), vec![("weight", 14)]);
+        // No trend rule: no history read for any answer.
+        assert!(trend_windows(programme("infectious-home").unwrap()).is_empty());
+        // Two windows on one item: the longer one.
+        let mut p = oncology.clone();
+        p.rules.push(domain::monitoring::Rule::Drop {
+            item: "weight".into(),
+            percent: 10.0,
+            days: 30,
+            level: domain::monitoring::AlertLevel::Urgent,
+            advice: String::new(),
+        });
+        assert_eq!(trend_windows(&p), vec![("weight", 30)]);
+    }
 }
