@@ -4,9 +4,11 @@
 //!   demo oncologist, drafts COUNT discharge letters for Mme Lambert and
 //!   validates each in one click (CDA built, outbox written); prints JSON with
 //!   the time taken.
-//! - `documents-load wait RECEIVER_URL CLIENT_SECRET EXPECTED TIMEOUT_S`: polls
-//!   the MHD recipient (ITI-67 by INS) until it holds EXPECTED documents for
-//!   her; prints JSON with the time it took and the count.
+//! - `documents-load wait RECEIVER_URL CLIENT_SECRET EXPECTED TIMEOUT_S [OTHERS]`:
+//!   polls the MHD recipient (ITI-67 by INS) until it holds EXPECTED letters
+//!   for her (the search's total less OTHERS, her documents that are not
+//!   letters: counted when the wait starts unless given); prints JSON with the
+//!   time it took, the count and OTHERS.
 //! - `documents-load post RECEIVER_URL CLIENT_SECRET COUNT CONCURRENCY`: the
 //!   peer: posts COUNT ready-made ITI-65 bundles straight to the recipient (no
 //!   CDA to build, no outbox), the ceiling the dispatch is compared with.
@@ -124,52 +126,99 @@ async fn validate(base: &str, count: usize, concurrency: usize) -> Result<(), Er
     Ok(())
 }
 
-async fn count(http: &reqwest::Client, base: &str, token: &str) -> Result<usize, Error> {
-    let r = http
-        .get(format!(
-            "{base}/fhir/DocumentReference?patient.identifier=urn:oid:1.2.250.1.213.1.4.8|{INS}"
-        ))
-        .bearer_auth(token)
-        .send()
-        .await?;
+/// The patient's DocumentReference search on the recipient, `query` added.
+async fn search(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+) -> Result<serde_json::Value, Error> {
+    let r = http.get(url).bearer_auth(token).send().await?;
     if !r.status().is_success() {
         return Err(format!("ITI-67: {}", r.status()).into());
     }
-    let v: serde_json::Value = r.json().await?;
-    Ok(v["entry"].as_array().map_or(0, |e| {
-        e.iter()
-            .filter(|x| x["resource"]["type"]["coding"][0]["code"] == "11490-0")
-            .count()
-    }))
+    Ok(r.json().await?)
 }
 
-async fn wait(base: &str, secret: &str, expected: usize, timeout_s: u64) -> Result<(), Error> {
+fn search_url(base: &str, query: &str) -> String {
+    format!(
+        "{base}/fhir/DocumentReference?patient.identifier=urn:oid:1.2.250.1.213.1.4.8|{INS}&{query}"
+    )
+}
+
+/// How many documents of the patient are not letters (LOINC 11490-0), read
+/// page by page: a search answers 200 entries at most.
+async fn others(http: &reqwest::Client, base: &str, token: &str) -> Result<usize, Error> {
+    let mut n = 0;
+    for page in 0..1000 {
+        let url = search_url(base, &format!("_count=200&_offset={}", page * 200));
+        let v = search(http, &url, token).await?;
+        let entries = v["entry"].as_array().cloned().unwrap_or_default();
+        n += entries
+            .iter()
+            .filter(|x| x["resource"]["type"]["coding"][0]["code"] != "11490-0")
+            .count();
+        if entries.len() < 200 {
+            return Ok(n);
+        }
+    }
+    Err("ITI-67: more than 1,000 pages".into())
+}
+
+/// The letters the recipient holds for the patient: the search's total less
+/// the other documents (counted once: only letters arrive during a run).
+async fn count(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    others: usize,
+) -> Result<usize, Error> {
+    let v = search(http, &search_url(base, "_count=1"), token).await?;
+    let total = v["total"]
+        .as_u64()
+        .ok_or("ITI-67: the Bundle has no total")?;
+    Ok(usize::try_from(total)?.saturating_sub(others))
+}
+
+async fn wait(
+    base: &str,
+    secret: &str,
+    expected: usize,
+    timeout_s: u64,
+    others_known: Option<usize>,
+) -> Result<(), Error> {
     let http = reqwest::Client::new();
     let started = Instant::now();
     let deadline = started + Duration::from_secs(timeout_s.min(3600));
     let mut last = 0;
     let mut tok: Option<String> = None;
+    let mut other: Option<usize> = others_known;
     while Instant::now() < deadline {
         // The recipient may be down (an outage): try again.
         if tok.is_none() {
             tok = client_token(&http, base, CLIENT, secret).await.ok();
         }
         if let Some(t) = &tok {
-            match count(&http, base, t).await {
-                Ok(n) => {
-                    last = n;
-                    if n >= expected {
-                        break;
+            if other.is_none() {
+                other = others(&http, base, t).await.ok();
+            }
+            match other {
+                Some(o) => match count(&http, base, t, o).await {
+                    Ok(n) => {
+                        last = n;
+                        if n >= expected {
+                            break;
+                        }
                     }
-                }
-                Err(_) => tok = None,
+                    Err(_) => tok = None,
+                },
+                None => tok = None,
             }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     println!(
         "{}",
-        serde_json::json!({"expected": expected, "received": last, "seconds": started.elapsed().as_secs_f64()})
+        serde_json::json!({"expected": expected, "received": last, "seconds": started.elapsed().as_secs_f64(), "others": other})
     );
     Ok(())
 }
@@ -238,7 +287,16 @@ async fn main() -> Result<(), Error> {
             )
             .await
         }
-        "wait" => wait(&loopback(arg(2))?, arg(3), arg(4).parse()?, arg(5).parse()?).await,
+        "wait" => {
+            wait(
+                &loopback(arg(2))?,
+                arg(3),
+                arg(4).parse()?,
+                arg(5).parse()?,
+                a.get(6).map(|o| o.parse()).transpose()?,
+            )
+            .await
+        }
         "post" => {
             post(
                 &loopback(arg(2))?,
