@@ -107,15 +107,13 @@ pub async fn queue(ctx: Ctx<'_>, actor: &Actor, session: &str) -> Result<Vec<Que
         alerts.extend(ctx.store.alert_queue(e).await?);
     }
     let ids: Vec<PatientId> = alerts.iter().map(|a| a.patient).collect();
-    let records = patients::read_many_on_live_page(ctx, actor, session, &ids).await?;
+    let names = patients::names_on_live_page(ctx, actor, session, &ids).await?;
     Ok(alerts
         .into_iter()
         .map(|a| Queued {
             overdue: matches!(a.status, AlertStatus::Open | AlertStatus::Escalated)
                 && now > a.due_at_ms,
-            patient: records
-                .get(&a.patient)
-                .map_or_else(|| "?".to_owned(), |p| p.traits.display_name()),
+            patient: names.of(a.patient),
             alert: a,
         })
         .collect())
@@ -141,14 +139,12 @@ pub async fn unread(ctx: Ctx<'_>, actor: &Actor, session: &str) -> Result<Vec<Un
         threads.extend(ctx.store.unread_threads(e).await?);
     }
     let ids: Vec<PatientId> = threads.iter().map(|t| t.1).collect();
-    let records = patients::read_many_on_live_page(ctx, actor, session, &ids).await?;
+    let names = patients::names_on_live_page(ctx, actor, session, &ids).await?;
     Ok(threads
         .into_iter()
         .map(|(enrolment, patient, unread, last_ms)| Unread {
             enrolment,
-            patient: records
-                .get(&patient)
-                .map_or_else(|| "?".to_owned(), |p| p.traits.display_name()),
+            patient: names.of(patient),
             unread,
             last_ms,
         })
@@ -167,13 +163,11 @@ pub async fn proposals(
         found.extend(ctx.store.proposals(e).await?);
     }
     let wanted: Vec<PatientId> = found.iter().map(|p| p.patient).collect();
-    let patients = patients::read_many_on_live_page(ctx, actor, session, &wanted).await?;
+    let names = patients::names_on_live_page(ctx, actor, session, &wanted).await?;
     Ok(found
         .into_iter()
         .map(|p| {
-            let name = patients
-                .get(&p.patient)
-                .map_or_else(|| "?".to_owned(), |r| r.traits.display_name());
+            let name = names.of(p.patient);
             (p, name)
         })
         .collect())

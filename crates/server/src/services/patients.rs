@@ -157,7 +157,7 @@ pub async fn read(ctx: Ctx<'_>, actor: &Actor, id: PatientId) -> Result<PatientR
 /// records and their links read in one query each, the new views audited in
 /// one transaction. Any refusal refuses the page, as one read would. Keyed by
 /// record.
-pub async fn read_many_on_live_page(
+async fn read_many_on_live_page(
     ctx: Ctx<'_>,
     actor: &Actor,
     session: &str,
@@ -190,6 +190,35 @@ pub async fn read_many_on_live_page(
     }
     ctx.store.audit_views_once(session, &entries).await?;
     Ok(out)
+}
+
+/// The names a live page shows for its patients, read by
+/// [`read_many_on_live_page`].
+#[derive(Debug)]
+pub struct LiveNames(std::collections::HashMap<PatientId, String>);
+
+impl LiveNames {
+    /// The display name of `id` ("?" if the page did not ask for it).
+    pub fn of(&self, id: PatientId) -> String {
+        self.0.get(&id).cloned().unwrap_or_else(|| "?".to_owned())
+    }
+}
+
+/// The display names of the patients a live page names, read, authorised and
+/// audited as [`read_many_on_live_page`] does.
+pub async fn names_on_live_page(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    session: &str,
+    ids: &[PatientId],
+) -> Result<LiveNames, AppError> {
+    Ok(LiveNames(
+        read_many_on_live_page(ctx, actor, session, ids)
+            .await?
+            .into_iter()
+            .map(|(id, p)| (id, p.traits.display_name()))
+            .collect(),
+    ))
 }
 
 /// Identity `id` if `actor` may read it, with the audit entry of the read.

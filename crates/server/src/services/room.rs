@@ -186,13 +186,11 @@ pub async fn todays_video(
     let ids: Vec<domain::AppointmentId> = list.iter().map(|a| a.id).collect();
     let presence = ctx.store.presence_of(&ids, now).await?;
     let wanted: Vec<domain::PatientId> = list.iter().map(|a| a.patient).collect();
-    let patients = patients::read_many_on_live_page(ctx, actor, session, &wanted).await?;
+    let names = patients::names_on_live_page(ctx, actor, session, &wanted).await?;
     Ok(list
         .into_iter()
         .map(|a| {
-            let name = patients
-                .get(&a.patient)
-                .map_or_else(|| "?".to_owned(), |p| p.traits.display_name());
+            let name = names.of(a.patient);
             let p = presence.get(&a.id).copied();
             (a, name, p)
         })
