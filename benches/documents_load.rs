@@ -13,6 +13,10 @@
 //!   peer: posts COUNT ready-made ITI-65 bundles straight to the recipient (no
 //!   CDA to build, no outbox), the ceiling the dispatch is compared with.
 //!
+//! - `documents-load search RECEIVER_URL CLIENT_SECRET COUNT`: COUNT searches
+//!   of her DocumentReferences (`_count=1`, as the wait polls), one after the
+//!   other; prints JSON with their latency percentiles and the total found.
+//!
 //! Loopback only, bounded in count and time.
 
 use std::time::{Duration, Instant};
@@ -223,6 +227,32 @@ async fn wait(
     Ok(())
 }
 
+/// `n` searches one after the other: their latencies.
+async fn searches(base: &str, secret: &str, n: usize) -> Result<(), Error> {
+    let http = reqwest::Client::new();
+    let t = client_token(&http, base, CLIENT, secret).await?;
+    let url = search_url(base, "_count=1");
+    let mut ms = Vec::with_capacity(n);
+    let mut total = serde_json::Value::Null;
+    for _ in 0..n {
+        let started = Instant::now();
+        let v = search(&http, &url, &t).await?;
+        ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        total = v["total"].clone();
+    }
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        ms.get(((ms.len() as f64 * q).ceil() as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    println!(
+        "{}",
+        serde_json::json!({"searches": n, "total": total, "p50_ms": at(0.5), "p99_ms": at(0.99)})
+    );
+    Ok(())
+}
+
 async fn post(base: &str, secret: &str, n: usize, concurrency: usize) -> Result<(), Error> {
     let http = reqwest::Client::new();
     let t = client_token(&http, base, CLIENT, secret).await?;
@@ -306,6 +336,14 @@ async fn main() -> Result<(), Error> {
             )
             .await
         }
-        _ => Err("usage: documents-load validate|wait|post …".into()),
+        "search" => {
+            searches(
+                &loopback(arg(2))?,
+                arg(3),
+                arg(4).parse::<usize>()?.min(1000),
+            )
+            .await
+        }
+        _ => Err("usage: documents-load validate|wait|post|search …".into()),
     }
 }

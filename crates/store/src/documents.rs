@@ -57,6 +57,10 @@ pub struct Document {
     pub replaces: Option<DocumentId>,
     /// The id of the version that replaced it, once validated (or received).
     pub superseded_by: Option<DocumentId>,
+    /// The stored content's size and hash, when there is content (`None`
+    /// also for a row stored before they were, until the next start fills
+    /// them in).
+    pub digest: Option<Digest>,
 }
 
 db_row! {
@@ -66,10 +70,11 @@ db_row! {
         source: String, created_by: String, created_at_ms: i64, updated_at_ms: i64,
         validated_by: Option<String>, validated_at_ms: Option<i64>, content_type: Option<String>,
         unit: Option<String>, replaces: Option<String>, superseded_by: Option<String>,
+        content_size: Option<i64>, content_sha1: Option<String>,
     }
 }
 
-const COLUMNS: &str = "id, set_id, version, unique_id, patient_id, establishment_id, kind, title, body, status, source, created_by, created_at_ms, updated_at_ms, validated_by, validated_at_ms, content_type, unit, replaces, superseded_by";
+const COLUMNS: &str = "id, set_id, version, unique_id, patient_id, establishment_id, kind, title, body, status, source, created_by, created_at_ms, updated_at_ms, validated_by, validated_at_ms, content_type, unit, replaces, superseded_by, content_size, content_sha1";
 
 impl TryFrom<DocRow> for Document {
     type Error = StoreError;
@@ -96,7 +101,41 @@ impl TryFrom<DocRow> for Document {
             unit: r.unit,
             replaces: r.replaces.as_deref().map(parse_id).transpose()?,
             superseded_by: r.superseded_by.as_deref().map(parse_id).transpose()?,
+            digest: match (r.content_size, r.content_sha1) {
+                (Some(size), Some(sha1)) => Some(Digest {
+                    size: u64::try_from(size)
+                        .map_err(|_| StoreError::Corrupt("content_size".into()))?,
+                    sha1,
+                }),
+                _ => None,
+            },
         })
+    }
+}
+
+/// The size and SHA-1 of a document's stored content, written with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digest {
+    /// Bytes.
+    pub size: u64,
+    /// SHA-1, in standard base64 (FHIR `Attachment.hash`).
+    pub sha1: String,
+}
+
+impl Digest {
+    /// The digest of `content`.
+    pub fn of(content: &[u8]) -> Self {
+        use base64::Engine as _;
+        use sha1::Digest as _;
+        Digest {
+            size: content.len() as u64,
+            sha1: base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(content)),
+        }
+    }
+
+    /// The size as stored (a column of 64-bit integers).
+    fn size_column(&self) -> i64 {
+        i64::try_from(self.size).unwrap_or(i64::MAX)
     }
 }
 
@@ -254,6 +293,7 @@ pub(crate) async fn insert_received(
     r: &ReceivedDocument,
     now_ms: i64,
 ) -> Result<()> {
+    let digest = Digest::of(&r.content);
     let mut set_id = r.unique_id.clone();
     let mut version: i64 = 1;
     let mut replaced: Option<String> = None;
@@ -281,8 +321,8 @@ pub(crate) async fn insert_received(
         }
     }
     q(
-        "INSERT INTO documents (id, set_id, version, unique_id, patient_id, establishment_id, kind, title, body, status, source, created_by, created_at_ms, updated_at_ms, validated_at_ms, content_type, content, replaces) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '', 'validated', $9, $10, $11, $11, $11, $12, $13, $14)",
+        "INSERT INTO documents (id, set_id, version, unique_id, patient_id, establishment_id, kind, title, body, status, source, created_by, created_at_ms, updated_at_ms, validated_at_ms, content_type, content, replaces, content_size, content_sha1) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '', 'validated', $9, $10, $11, $11, $11, $12, $13, $14, $15, $16)",
     )
     .bind(id)
     .bind(&set_id)
@@ -298,6 +338,8 @@ pub(crate) async fn insert_received(
     .bind(&r.content_type)
     .bind(&r.content)
     .bind(&replaced)
+    .bind(digest.size_column())
+    .bind(&digest.sha1)
     .execute(tx)
     .await?;
     if let Some(old_id) = &replaced {
@@ -413,17 +455,20 @@ impl Store {
         who: &AuditActor,
         now_ms: i64,
     ) -> Result<bool> {
+        let digest = Digest::of(content);
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin_write().await?;
             let r = sqlx::query(
-                "UPDATE documents SET status = 'validated', validated_by = $1, validated_at_ms = $2, updated_at_ms = $2, content_type = $3, content = $4 \
-                 WHERE id = $5 AND status = 'draft'",
+                "UPDATE documents SET status = 'validated', validated_by = $1, validated_at_ms = $2, updated_at_ms = $2, content_type = $3, content = $4, \
+                 content_size = $6, content_sha1 = $7 WHERE id = $5 AND status = 'draft'",
             )
             .bind(validated_by)
             .bind(now_ms)
             .bind(content_type)
             .bind(content)
             .bind(d.id.to_string())
+            .bind(digest.size_column())
+            .bind(&digest.sha1)
             .execute(&mut *tx)
             .await?;
             if r.rows_affected() == 0 {
@@ -606,6 +651,40 @@ impl Store {
                 _ => None,
             })
         })
+    }
+
+    /// Fills in the size and SHA-1 of the documents stored before they were
+    /// written with the content, a hundred per transaction; how many. Found
+    /// through a partial index, so that nothing to do costs nothing.
+    pub async fn fill_document_digests(&self) -> Result<u64> {
+        let mut filled = 0u64;
+        loop {
+            let done = on_pool!(self, write, |pool| {
+                let mut tx = pool.begin_write().await?;
+                let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
+                    "SELECT id, content FROM documents WHERE content IS NOT NULL AND content_sha1 IS NULL LIMIT 100",
+                )
+                .fetch_all(&mut *tx)
+                .await?;
+                for (id, content) in &rows {
+                    let d = Digest::of(content);
+                    sqlx::query(
+                        "UPDATE documents SET content_size = $1, content_sha1 = $2 WHERE id = $3",
+                    )
+                    .bind(d.size_column())
+                    .bind(&d.sha1)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                rows.len() as u64
+            });
+            if done == 0 {
+                return Ok(filled);
+            }
+            filled += done;
+        }
     }
 
     /// The recipients of documents of an establishment validated since

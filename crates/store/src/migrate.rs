@@ -148,6 +148,11 @@ pub const SQLITE: &[Migration] = &[
         name: "patient_words",
         sql: include_str!("../migrations/sqlite/0026_patient_words.sql"),
     },
+    Migration {
+        version: 27,
+        name: "document_digest",
+        sql: include_str!("../migrations/sqlite/0027_document_digest.sql"),
+    },
 ];
 
 /// PostgreSQL migrations.
@@ -282,6 +287,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "patient_words",
         sql: include_str!("../migrations/postgres/0026_patient_words.sql"),
     },
+    Migration {
+        version: 27,
+        name: "document_digest",
+        sql: include_str!("../migrations/postgres/0027_document_digest.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)";
@@ -299,7 +309,7 @@ impl Store {
         if self.enable_incremental_vacuum().await? {
             tracing::info!("SQLite: auto_vacuum incrémental activé (fichier réécrit une fois)");
         }
-        on_pool!(self, write, |pool| {
+        let applied = on_pool!(self, write, |pool| {
             sqlx::query(CREATE_TABLE).execute(pool).await?;
             let mut applied_now = Vec::new();
             for m in list {
@@ -334,8 +344,18 @@ impl Store {
                 tx.commit().await?;
                 applied_now.push(m.version);
             }
-            Ok(applied_now)
-        })
+            applied_now
+        });
+        // Documents stored before their digest was: filled in now (nothing
+        // to do, through a partial index, once they are).
+        let filled = self.fill_document_digests().await?;
+        if filled > 0 {
+            tracing::info!(
+                documents = filled,
+                "taille et empreinte des documents renseignées"
+            );
+        }
+        Ok(applied)
     }
 
     /// The versions recorded as applied.

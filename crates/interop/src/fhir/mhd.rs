@@ -471,10 +471,22 @@ pub struct StoredView<'a> {
     pub final_: bool,
     /// Replaced by a newer version.
     pub superseded: bool,
-    /// Content media type, size and bytes (for the hash), when stored.
-    pub content: Option<(&'a str, &'a [u8])>,
+    /// The stored content, when there is one.
+    pub content: Option<Attached<'a>>,
     /// The FHIR base, for the Binary's URL.
     pub base: &'a str,
+}
+
+/// What a DocumentReference says of its stored content (not the bytes: a
+/// list of references does not read them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attached<'a> {
+    /// Media type.
+    pub content_type: &'a str,
+    /// Bytes.
+    pub size: u64,
+    /// SHA-1 in standard base64 (`Attachment.hash`).
+    pub sha1: &'a str,
 }
 
 /// A stored document as a DocumentReference (ITI-67 answers), its content at
@@ -482,14 +494,11 @@ pub struct StoredView<'a> {
 pub fn stored_reference(v: &StoredView<'_>) -> Value {
     let mut attachment =
         json!({"language": "fr-FR", "title": v.title, "creation": instant(v.date_ms)});
-    if let (Some((t, bytes)), Some(o)) = (v.content, attachment.as_object_mut()) {
-        o.insert("contentType".into(), json!(t));
+    if let (Some(c), Some(o)) = (v.content, attachment.as_object_mut()) {
+        o.insert("contentType".into(), json!(c.content_type));
         o.insert("url".into(), json!(format!("{}/Binary/{}", v.base, v.id)));
-        o.insert("size".into(), json!(bytes.len()));
-        o.insert(
-            "hash".into(),
-            json!(base64::engine::general_purpose::STANDARD.encode(Sha1::digest(bytes))),
-        );
+        o.insert("size".into(), json!(c.size));
+        o.insert("hash".into(), json!(c.sha1));
     }
     json!({
         "resourceType": "DocumentReference",

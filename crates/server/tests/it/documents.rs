@@ -284,6 +284,20 @@ async fn drafted_validated_and_delivered_to_another_instance_as_dmp() {
         let binary = dmp.get(path, Some(&token)).await;
         assert_eq!(binary.status, 200, "{backend}: {url}");
         assert_eq!(binary.bytes, cda.1, "{backend}: the CDA as sent");
+        // The search gives the size and hash stored with the content (the
+        // digest's own test checks it against known SHA-1 values).
+        let digest = store::documents::Digest::of(&binary.bytes);
+        assert_eq!(
+            (
+                &entry["content"][0]["attachment"]["size"],
+                &entry["content"][0]["attachment"]["hash"]
+            ),
+            (
+                &serde_json::json!(digest.size),
+                &serde_json::json!(digest.sha1)
+            ),
+            "{backend}"
+        );
         // Resending the same bundle files nothing twice.
         let again = dmp
             .http

@@ -271,3 +271,92 @@ async fn drafts_validation_recipients_and_received_documents() {
         );
     }
 }
+
+/// A document's size and SHA-1 (FHIR `Attachment.hash`, base64) are written
+/// with its content, validated or received; a row stored before they were is
+/// filled in by `fill_document_digests` (run at every start), once.
+#[tokio::test]
+async fn content_digest_written_with_the_content_and_filled_in_for_older_rows() {
+    use store::documents::Digest;
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let p = s
+            .create_patient(&new_patient(w.t1.id, "Digest", "Anne"), &who(), NOW)
+            .await
+            .unwrap();
+        let draft = s
+            .create_document(
+                &NewDocument {
+                    patient: p.id,
+                    establishment: w.e1,
+                    kind: Kind::LettreLiaison,
+                    title: "Lettre".into(),
+                    body: "Brouillon".into(),
+                    created_by: "sec".into(),
+                    unit: None,
+                },
+                &who(),
+                NOW,
+            )
+            .await
+            .unwrap();
+        let d = s.document(draft).await.unwrap();
+        assert_eq!(d.digest, None, "{name}: a draft has no content yet");
+        assert!(
+            s.validate_document(&d, "dr", "text/xml", b"<cda/>", &[], &who(), NOW + 1)
+                .await
+                .unwrap()
+        );
+        // sha1 of the bytes, base64 (`python3 -c 'import hashlib,base64; …'`).
+        let validated = Some(Digest {
+            size: 6,
+            sha1: "a3q0Bxc1AuuIBzza4YXUPAH/4EE=".into(),
+        });
+        assert_eq!(s.document(draft).await.unwrap().digest, validated, "{name}");
+        let received = s
+            .file_document(
+                &ReceivedDocument {
+                    unique_id: format!("urn:uuid:digest-{name}-{}", rand_suffix()),
+                    patient: p.id,
+                    establishment: w.e1,
+                    kind: Kind::CrOperatoire,
+                    title: "CR opératoire".into(),
+                    source: "mhd".into(),
+                    sender: "client".into(),
+                    content_type: "text/xml".into(),
+                    content: b"<ClinicalDocument/>".to_vec(),
+                    replaces: None,
+                },
+                &[],
+                &who(),
+                NOW + 2,
+            )
+            .await
+            .unwrap();
+        let filed = Some(Digest {
+            size: 19,
+            sha1: "yFJl5qw7LWRXPdv1k9Xow4QRta4=".into(),
+        });
+        assert_eq!(s.document(received).await.unwrap().digest, filed, "{name}");
+        assert_eq!(Digest::of(b"<ClinicalDocument/>"), filed.clone().unwrap());
+
+        // Rows as a version before the digest left them.
+        store::testing::raw_sql(
+            &s,
+            "UPDATE documents SET content_size = NULL, content_sha1 = NULL",
+        )
+        .await
+        .unwrap();
+        assert_eq!(s.document(received).await.unwrap().digest, None);
+        assert_eq!(s.fill_document_digests().await.unwrap(), 2, "{name}");
+        assert_eq!(s.document(draft).await.unwrap().digest, validated, "{name}");
+        assert_eq!(s.document(received).await.unwrap().digest, filed, "{name}");
+        assert_eq!(s.fill_document_digests().await.unwrap(), 0, "{name}: once");
+        // A start fills them in too.
+        store::testing::raw_sql(&s, "UPDATE documents SET content_sha1 = NULL")
+            .await
+            .unwrap();
+        s.migrate(NOW + 3).await.unwrap();
+        assert_eq!(s.document(received).await.unwrap().digest, filed, "{name}");
+    }
+}

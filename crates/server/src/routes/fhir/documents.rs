@@ -40,8 +40,15 @@ pub(crate) async fn document_references_json(
     // through the API: validated ones).
     let fhir_base = base(state);
     for d in documents::validated_of_patient(state.ctx(), actor, pid, "DocumentReference").await? {
-        let content = documents::stored_file(state.ctx(), d.id).await?;
-        out.push(document_reference_json(&d, content.as_ref(), &fhir_base));
+        // The size and hash were stored with the content; only a row from
+        // before them (filled in at the next start) has its bytes read.
+        let digest = match &d.digest {
+            Some(digest) => Some(digest.clone()),
+            None => documents::stored_file(state.ctx(), d.id)
+                .await?
+                .map(|(_, content)| store::documents::Digest::of(&content)),
+        };
+        out.push(document_reference_json(&d, digest.as_ref(), &fhir_base));
     }
     let base = state.config.public_url();
     for closed in consultations::closed_of_patient(state.ctx(), actor, pid).await? {
@@ -58,15 +65,17 @@ pub(crate) async fn document_references_json(
 
 pub(super) fn document_reference_json(
     d: &store::documents::Document,
-    content: Option<&(String, Vec<u8>)>,
+    digest: Option<&store::documents::Digest>,
     fhir_base: &str,
 ) -> Value {
-    interop::fhir::mhd::stored_reference(&stored_view(d, content, fhir_base))
+    interop::fhir::mhd::stored_reference(&stored_view(d, digest, fhir_base))
 }
 
+/// What the MHD resources show of stored document `d`; its content described
+/// by `digest` (its size and hash), none when `None` or without a media type.
 pub(super) fn stored_view<'a>(
     d: &'a store::documents::Document,
-    content: Option<&'a (String, Vec<u8>)>,
+    digest: Option<&'a store::documents::Digest>,
     fhir_base: &'a str,
 ) -> interop::fhir::mhd::StoredView<'a> {
     interop::fhir::mhd::StoredView {
@@ -80,7 +89,15 @@ pub(super) fn stored_view<'a>(
         date_ms: d.validated_at_ms.unwrap_or(d.created_at_ms),
         final_: d.status == domain::documents::Status::Validated,
         superseded: d.superseded_by.is_some(),
-        content: content.map(|(t, c)| (t.as_str(), c.as_slice())),
+        content: d
+            .content_type
+            .as_deref()
+            .zip(digest)
+            .map(|(content_type, digest)| interop::fhir::mhd::Attached {
+                content_type,
+                size: digest.size,
+                sha1: &digest.sha1,
+            }),
         base: fhir_base,
     }
 }
@@ -212,8 +229,12 @@ pub(super) async fn document_reference_by_id(
 ) -> Result<Value, AppError> {
     let did = path_id(id, "document")?;
     documents::visible(state.ctx(), actor, did).await?;
-    let (d, t, c) = crate::services::documents::content(state.ctx(), actor, did).await?;
-    Ok(document_reference_json(&d, Some(&(t, c)), &base(state)))
+    let (d, _, c) = crate::services::documents::content(state.ctx(), actor, did).await?;
+    let digest = d
+        .digest
+        .clone()
+        .unwrap_or_else(|| store::documents::Digest::of(&c));
+    Ok(document_reference_json(&d, Some(&digest), &base(state)))
 }
 
 /// `GET /fhir/Binary/{id}` (ITI-68): the document as stored (the CDA).
