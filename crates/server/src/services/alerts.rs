@@ -71,8 +71,7 @@ pub(crate) async fn triaged_patient(
     if !triage_establishments(actor).contains(&establishment) {
         return Err(not_found());
     }
-    let p = ctx.store.patient(patient).await?;
-    let scope = patients::scope_of(ctx, &p).await?;
+    let (p, scope) = patients::with_scope(ctx, patient).await?;
     match authorize_patient(actor, PatientAction::WriteClinical, &scope) {
         Decision::Allow(g) => Ok((p, g)),
         Decision::Deny(why) => Err(AppError::Forbidden(why.into())),

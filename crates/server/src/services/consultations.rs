@@ -55,8 +55,7 @@ pub async fn close(
     let a = own_video_appointment(ctx, user, id).await?;
     let closing = rules::check(closing)
         .map_err(|e| AppError::Unprocessable("business-rule", e.to_string()))?;
-    let p = ctx.store.patient(a.patient).await?;
-    let scope = patients::scope_of(ctx, &p).await?;
+    let (_, scope) = patients::with_scope(ctx, a.patient).await?;
     let grant = match authorize_patient(actor, PatientAction::WriteClinical, &scope) {
         Decision::Allow(g) => g,
         Decision::Deny(why) => return Err(AppError::Forbidden(why.into())),
@@ -106,8 +105,7 @@ pub async fn approve(
     if c.practitioner != user {
         return Err(not_found());
     }
-    let p = ctx.store.patient(c.patient).await?;
-    let scope = patients::scope_of(ctx, &p).await?;
+    let (_, scope) = patients::with_scope(ctx, c.patient).await?;
     let grant = match authorize_patient(actor, PatientAction::WriteClinical, &scope) {
         Decision::Allow(g) => g,
         Decision::Deny(why) => return Err(AppError::Forbidden(why.into())),

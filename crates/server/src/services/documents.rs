@@ -34,8 +34,9 @@ async fn authorized(
     patient: PatientId,
     action: PatientAction,
 ) -> Result<Option<domain::policy::Grant>, AppError> {
-    let p = ctx.store.patient(patient).await.map_err(|_| not_found())?;
-    let scope = patients::scope_of(ctx, &p).await?;
+    let (_, scope) = patients::with_scope(ctx, patient)
+        .await
+        .map_err(|_| not_found())?;
     match authorize_patient(actor, action, &scope) {
         Decision::Allow(g) => Ok(g),
         Decision::Deny(why) => Err(AppError::Forbidden(why.into())),
@@ -917,8 +918,7 @@ pub async fn set_dmp(
     opposition: bool,
 ) -> Result<(), AppError> {
     patients::clinical_read(ctx, actor, patient, "DMP").await?;
-    let p = ctx.store.patient(patient).await?;
-    let scope = patients::scope_of(ctx, &p).await?;
+    let (_, scope) = patients::with_scope(ctx, patient).await?;
     if !authorize_patient(actor, PatientAction::DraftDocument, &scope).allowed() {
         return Err(AppError::Forbidden("réservé à l'équipe du patient".into()));
     }

@@ -29,8 +29,9 @@ pub async fn carer(
 ) -> Result<(PatientId, Grant), AppError> {
     let not_found = || AppError::NotFound("patient introuvable".into());
     let pid: PatientId = patient.parse().map_err(|_| not_found())?;
-    let p = ctx.store.patient(pid).await.map_err(|_| not_found())?;
-    let scope = patients::scope_of(ctx, &p).await?;
+    let (_, scope) = patients::with_scope(ctx, pid)
+        .await
+        .map_err(|_| not_found())?;
     match authorize_patient(actor, PatientAction::WriteClinical, &scope) {
         Decision::Allow(Some(g)) => Ok((pid, g)),
         _ => Err(AppError::Forbidden(

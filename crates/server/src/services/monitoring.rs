@@ -160,8 +160,7 @@ pub async fn submit(
 ) -> Result<Submitted, AppError> {
     let p = programme(&enrolment.programme)
         .ok_or_else(|| AppError::NotFound("programme inconnu".into()))?;
-    let patient = ctx.store.patient(enrolment.patient).await?;
-    let scope = patients::scope_of(ctx, &patient).await?;
+    let (_, scope) = patients::with_scope(ctx, enrolment.patient).await?;
     let own = matches!(actor.principal, domain::policy::Principal::Patient { patient, .. } if patient == enrolment.patient);
     let grant = match authorize_patient(actor, PatientAction::WriteClinical, &scope) {
         Decision::Allow(g) => g,

@@ -67,7 +67,23 @@ pub async fn display_name(ctx: Ctx<'_>, id: domain::PatientId) -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
-/// The scope of a stored record.
+/// A record and its scope, read in one statement (the record with its
+/// establishments' links), for the policy to decide on.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn with_scope(
+    ctx: Ctx<'_>,
+    id: PatientId,
+) -> Result<(PatientRecord, PatientScope), store::StoreError> {
+    let (p, establishments) = ctx.store.patient_with_links(id).await?;
+    let scope = PatientScope {
+        territory: p.territory,
+        establishments,
+        patient: Some(p.id),
+    };
+    Ok((p, scope))
+}
+
+/// The scope of a record already read.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn scope_of(ctx: Ctx<'_>, p: &PatientRecord) -> Result<PatientScope, AppError> {
     Ok(PatientScope {
@@ -108,17 +124,12 @@ async fn load_authorized(
     id: PatientId,
     action: PatientAction,
 ) -> Result<(PatientRecord, Option<domain::policy::Grant>), AppError> {
-    let (p, establishments) = match ctx.store.patient_with_links(id).await {
+    let (p, scope) = match with_scope(ctx, id).await {
         Ok(found) => found,
         Err(store::StoreError::NotFound) => {
             return Err(AppError::NotFound("patient introuvable".into()));
         }
         Err(e) => return Err(e.into()),
-    };
-    let scope = PatientScope {
-        territory: p.territory,
-        establishments,
-        patient: Some(p.id),
     };
     let grant = authorize_loaded(ctx, actor, &p, &scope, action).await?;
     Ok((p, grant))

@@ -126,8 +126,7 @@ pub async fn share(
         ));
     };
     let grant = if role == DOCTOR {
-        let p = ctx.store.patient(a.patient).await?;
-        let scope = patients::scope_of(ctx, &p).await?;
+        let (_, scope) = patients::with_scope(ctx, a.patient).await?;
         match authorize_patient(actor, PatientAction::WriteClinical, &scope) {
             Decision::Allow(g) => g,
             Decision::Deny(why) => return Err(AppError::Forbidden(why.into())),

@@ -642,6 +642,23 @@ impl TestApp {
             .id
     }
 
+    /// How many audit entries of `action` on patient `patient` the demo
+    /// account `username` has (its last 500 on that record).
+    pub async fn audited(&self, patient: domain::PatientId, username: &str, action: &str) -> usize {
+        let actor = self.user_id(username).await.to_string();
+        self.store
+            .list_audit(&store::audit::AuditFilter {
+                patient: Some(patient.to_string()),
+                limit: 500,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.actor_id == actor && e.action == action)
+            .count()
+    }
+
     /// Sets (or, `None`, removes) an integration setting of establishment
     /// `finess`, as its organisation file would.
     pub async fn set_setting(&self, finess: &str, name: &str, value: Option<&str>) {

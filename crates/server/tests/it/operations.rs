@@ -592,20 +592,7 @@ async fn a_live_queue_audits_a_patient_once_per_session_not_per_refresh() {
             200
         );
 
-        let nurse_id = app.user_id("ide.petit").await.to_string();
-        let reads = async || {
-            app.store
-                .list_audit(&store::audit::AuditFilter {
-                    patient: Some(lambert.id.to_string()),
-                    limit: 500,
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
-                .into_iter()
-                .filter(|e| e.actor_id == nurse_id && e.action == "read")
-                .count()
-        };
+        let reads = async || app.audited(lambert.id, "ide.petit", "read").await;
         let nurse = app.login("ide.petit").await;
         assert!(
             app.get_page("/alertes", &nurse)

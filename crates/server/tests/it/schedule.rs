@@ -685,19 +685,7 @@ async fn the_doctor_sees_the_patient_arrive_in_the_waiting_room_live() {
         }
         assert!(seen.contains("déconnecté(e)"), "{backend}: {seen}");
         // Refreshed again and again, the list read the record once for the session.
-        let doctor_id = app.user_id("dr.martin").await.to_string();
-        let reads = app
-            .store
-            .list_audit(&store::audit::AuditFilter {
-                patient: Some(lambert.id.to_string()),
-                limit: 500,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|e| e.actor_id == doctor_id && e.action == "read")
-            .count();
+        let reads = app.audited(lambert.id, "dr.martin", "read").await;
         assert_eq!(reads, 1, "{backend}: once for the session, not per refresh");
         // Others: another doctor sees nothing of it; a non-doctor has no list; a
         // patient cannot enter someone else's room.
