@@ -1,13 +1,25 @@
 //! Writes of several records in one transaction, all or nothing: what a FHIR
-//! `transaction` Bundle asks (identities created or replaced, measures filed).
-//! The first write that fails rolls every one back and is named.
+//! `transaction` Bundle asks (identities created or replaced, measures filed,
+//! a questionnaire's answers). The first write that fails rolls every one back
+//! and is named.
+//!
+//! On SQLite, concurrent callers' transactions share a database transaction
+//! (a group commit, each caller's writes in a savepoint of their own): SQLite
+//! has one writer connection, so the callers queued for it anyway, each for a
+//! commit of its own (FHIR creates: 863/s alone, 1,227/s grouped, in
+//! `scripts/bench-fhir`). On PostgreSQL each caller keeps its transaction on
+//! a connection of its own: their statements run side by side and only the
+//! audit chain's head, from the entry to the commit, is taken in turn; one
+//! writer for all of them ran every statement one after the other (creates:
+//! 460/s alone, 410/s grouped).
 
 use domain::audit::AuditActor;
 use domain::demographics::DemographicsPatch;
 use domain::identity::PatientRecord;
 use domain::{AlertId, PatientId};
 
-use crate::monitoring::ResponseWrite;
+use crate::monitoring::{Measured, NewAlert, ResponseWrite};
+use crate::outbox::NewMessage;
 use crate::patients::{NewPatient, audit_for};
 use crate::tx::WritePool as _;
 use crate::tx::{AsTx, Tx, q};
@@ -101,15 +113,149 @@ async fn one(tx: &mut Tx<'_>, w: &Write<'_>, now_ms: i64) -> Result<Written> {
     }
 }
 
+/// A write with what it names owned, so that it can wait for a group.
+#[derive(Debug, Clone)]
+enum OwnedWrite {
+    CreatePatient {
+        id: PatientId,
+        new: NewPatient,
+        who: AuditActor,
+    },
+    UpdatePatient {
+        record: PatientRecord,
+        demographics: DemographicsPatch,
+        who: AuditActor,
+    },
+    Response(OwnedResponse),
+}
+
+/// A [`ResponseWrite`] owned.
+#[derive(Debug, Clone)]
+struct OwnedResponse {
+    enrolment: domain::monitoring::Enrolment,
+    answers_json: String,
+    measures: Vec<(String, f64)>,
+    alerts: Vec<NewAlert>,
+    due_at_ms: i64,
+    report: Option<NewMessage>,
+    measured: Option<(String, i64)>,
+    who: AuditActor,
+}
+
+impl OwnedWrite {
+    fn of(w: &Write<'_>) -> Self {
+        match *w {
+            Write::CreatePatient { id, new, who } => OwnedWrite::CreatePatient {
+                id,
+                new: new.clone(),
+                who: who.clone(),
+            },
+            Write::UpdatePatient {
+                record,
+                demographics,
+                who,
+            } => OwnedWrite::UpdatePatient {
+                record: record.clone(),
+                demographics: demographics.clone(),
+                who: who.clone(),
+            },
+            Write::Response(r) => OwnedWrite::Response(OwnedResponse {
+                enrolment: r.enrolment.clone(),
+                answers_json: r.answers_json.to_owned(),
+                measures: r.measures.to_vec(),
+                alerts: r.alerts.to_vec(),
+                due_at_ms: r.due_at_ms,
+                report: r.report.cloned(),
+                measured: r.measured.map(|m| (m.source.to_owned(), m.at_ms)),
+                who: r.who.clone(),
+            }),
+        }
+    }
+
+    fn write(&self) -> Write<'_> {
+        match self {
+            OwnedWrite::CreatePatient { id, new, who } => {
+                Write::CreatePatient { id: *id, new, who }
+            }
+            OwnedWrite::UpdatePatient {
+                record,
+                demographics,
+                who,
+            } => Write::UpdatePatient {
+                record,
+                demographics,
+                who,
+            },
+            OwnedWrite::Response(r) => Write::Response(ResponseWrite {
+                enrolment: &r.enrolment,
+                answers_json: &r.answers_json,
+                measures: &r.measures,
+                alerts: &r.alerts,
+                due_at_ms: r.due_at_ms,
+                report: r.report.as_ref(),
+                measured: r.measured.as_ref().map(|(source, at_ms)| Measured {
+                    source,
+                    at_ms: *at_ms,
+                }),
+                who: &r.who,
+            }),
+        }
+    }
+}
+
+type Outcome = std::result::Result<Vec<Written>, BundleError>;
+
+/// One caller's transaction waiting for a group, and where to answer.
+#[derive(Debug)]
+struct Pending {
+    writes: Vec<OwnedWrite>,
+    now_ms: i64,
+    reply: tokio::sync::oneshot::Sender<Outcome>,
+}
+
+/// Callers' transactions on their way to one SQLite transaction (shared by
+/// every clone of the store): whoever holds `writer` takes the waiting ones
+/// and applies them together; the others find their answer when they get
+/// the lock (as the audit's [`crate::audit::AuditQueue`]).
+#[derive(Debug, Default)]
+pub(crate) struct WriteQueue {
+    waiting: std::sync::Mutex<Vec<Pending>>,
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+impl WriteQueue {
+    /// How many callers wait.
+    pub(crate) fn waiting_len(&self) -> usize {
+        lock(&self.waiting).len()
+    }
+
+    /// The lock of whoever writes a group.
+    pub(crate) fn writer(&self) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        std::sync::Arc::clone(&self.writer)
+    }
+}
+
+/// Most callers' transactions in one group.
+const MAX_GROUP: usize = 64;
+
+fn lock(m: &std::sync::Mutex<Vec<Pending>>) -> std::sync::MutexGuard<'_, Vec<Pending>> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn at_commit(error: StoreError) -> BundleError {
+    BundleError { entry: None, error }
+}
+
 impl Store {
     /// Applies every write in one transaction, in order: all of them, or none
     /// (the first failure rolls back what came before it and is named).
+    /// Committed before this returns; concurrent calls share a commit (see
+    /// [`WriteQueue`]), each all or nothing on its own.
     pub async fn apply_writes(
         &self,
         writes: &[Write<'_>],
         now_ms: i64,
     ) -> std::result::Result<Vec<Written>, BundleError> {
-        let at_commit = |error: StoreError| BundleError { entry: None, error };
         // On PostgreSQL the IPPs of the new records are taken first, each in
         // a statement of its own (`take_ipp`): inside the transaction, the
         // territory's counter would stay locked to the commit and every
@@ -136,38 +282,131 @@ impl Store {
                 }
             }
         }
-        let writes: Vec<Write<'_>> = writes
+        let writes: Vec<OwnedWrite> = writes
             .iter()
             .zip(&numbered)
             .map(|(w, n)| match (*w, n) {
                 (Write::CreatePatient { id, who, .. }, Some(new)) => {
-                    Write::CreatePatient { id, new, who }
+                    OwnedWrite::of(&Write::CreatePatient { id, new, who })
                 }
-                (w, _) => w,
+                (w, _) => OwnedWrite::of(&w),
             })
             .collect();
+        if self.engine() == crate::Engine::Postgres {
+            return self.apply_alone(&writes, now_ms).await;
+        }
+        let (reply, mut answer) = tokio::sync::oneshot::channel();
+        lock(&self.write_queue.waiting).push(Pending {
+            writes,
+            now_ms,
+            reply,
+        });
+        let crashed = || at_commit(StoreError::Db(sqlx::Error::WorkerCrashed));
+        loop {
+            let writer = std::sync::Arc::clone(&self.write_queue.writer)
+                .lock_owned()
+                .await;
+            match answer.try_recv() {
+                Ok(done) => return done,
+                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => return Err(crashed()),
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
+            }
+            let group: Vec<Pending> = {
+                let mut waiting = lock(&self.write_queue.waiting);
+                let n = waiting.len().min(MAX_GROUP);
+                waiting.drain(..n).collect()
+            };
+            // Written by a task of its own: a caller dropped while it writes
+            // (its client gone) must not drop the others' writes with it.
+            let store = self.clone();
+            let written = tokio::spawn(async move {
+                store.write_bundles(group).await;
+                drop(writer);
+            });
+            if written.await.is_err() {
+                return Err(crashed());
+            }
+            match answer.try_recv() {
+                Ok(done) => return done,
+                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => return Err(crashed()),
+                // Not in that group (more were waiting): the next one.
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
+            }
+        }
+    }
+
+    /// Applies a group and answers each caller: one transaction, each
+    /// caller's writes in a savepoint (a failure rolls back that caller's
+    /// only). If the commit fails, each is tried again in a transaction of
+    /// its own, so that one caller's failure is not the others'.
+    async fn write_bundles(&self, group: Vec<Pending>) {
+        if group.len() > 1
+            && let Ok(outcomes) = self.apply_together(&group).await
+        {
+            for (p, outcome) in group.into_iter().zip(outcomes) {
+                let _ = p.reply.send(outcome);
+            }
+            return;
+        }
+        for p in group {
+            let outcome = self.apply_alone(&p.writes, p.now_ms).await;
+            let _ = p.reply.send(outcome);
+        }
+    }
+
+    /// A group's transaction: each caller's outcome, once committed.
+    async fn apply_together(&self, group: &[Pending]) -> Result<Vec<Outcome>> {
+        on_pool!(self, write, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let mut outcomes = Vec::with_capacity(group.len());
+            for p in group {
+                let mut sp = sqlx::Acquire::begin(&mut *tx).await?;
+                match apply_each(&mut sp.as_tx(), &p.writes, p.now_ms).await {
+                    Ok(done) => {
+                        sp.commit().await?;
+                        outcomes.push(Ok(done));
+                    }
+                    Err(e) => {
+                        sp.rollback().await?;
+                        outcomes.push(Err(e));
+                    }
+                }
+            }
+            tx.commit().await?;
+            Ok(outcomes)
+        })
+    }
+
+    /// One caller's writes in a transaction of their own.
+    async fn apply_alone(&self, writes: &[OwnedWrite], now_ms: i64) -> Outcome {
         on_pool!(self, write, |pool| {
             let mut tx = pool
                 .begin_write()
                 .await
                 .map_err(|e| at_commit(StoreError::from(e)))?;
-            let mut done = Vec::with_capacity(writes.len());
-            for (i, w) in writes.iter().enumerate() {
-                match one(&mut tx.as_tx(), w, now_ms).await {
-                    Ok(x) => done.push(x),
-                    Err(error) => {
-                        // Dropped: rolled back.
-                        return Err(BundleError {
-                            entry: Some(i),
-                            error,
-                        });
-                    }
-                }
-            }
+            // Dropped on a failure: rolled back.
+            let done = apply_each(&mut tx.as_tx(), writes, now_ms).await?;
             tx.commit()
                 .await
                 .map_err(|e| at_commit(StoreError::from(e)))?;
             Ok(done)
         })
     }
+}
+
+/// A caller's writes in order inside `tx`; the first failure named.
+async fn apply_each(tx: &mut Tx<'_>, writes: &[OwnedWrite], now_ms: i64) -> Outcome {
+    let mut done = Vec::with_capacity(writes.len());
+    for (i, w) in writes.iter().enumerate() {
+        match one(tx, &w.write(), now_ms).await {
+            Ok(x) => done.push(x),
+            Err(error) => {
+                return Err(BundleError {
+                    entry: Some(i),
+                    error,
+                });
+            }
+        }
+    }
+    Ok(done)
 }

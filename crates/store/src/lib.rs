@@ -210,6 +210,9 @@ pub struct Store {
     pub(crate) keys: std::sync::Arc<std::sync::RwLock<Option<std::sync::Arc<secrets::KeyRing>>>>,
     /// The audit entries on their way to the next group commit.
     pub(crate) audit_queue: std::sync::Arc<audit::AuditQueue>,
+    /// The transactions of writes (`apply_writes`) on their way to the next
+    /// group commit.
+    pub(crate) write_queue: std::sync::Arc<bundle::WriteQueue>,
 }
 
 /// Which engine a store runs on.
@@ -251,6 +254,7 @@ impl Store {
                 backend: Backend::Postgres(pool),
                 keys: Default::default(),
                 audit_queue: Default::default(),
+                write_queue: Default::default(),
             });
         }
         if !url.starts_with("sqlite:") {
@@ -289,6 +293,7 @@ impl Store {
             backend: Backend::Sqlite { write, read },
             keys: Default::default(),
             audit_queue: Default::default(),
+            write_queue: Default::default(),
         })
     }
 

@@ -92,3 +92,97 @@ async fn writes_are_all_or_nothing_and_the_failed_one_is_named() {
         );
     }
 }
+
+/// Concurrent callers share one commit on SQLite, each all or nothing on its
+/// own: in a group where one caller's write is stale, that caller alone is
+/// rolled back (its earlier write too) and told which write failed; the
+/// others are kept and the audit chain holds. On PostgreSQL each caller has
+/// its transaction (none waits for a group), with the same outcomes.
+#[tokio::test]
+async fn callers_grouped_in_one_commit_fail_or_succeed_each_on_their_own() {
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let existing = s
+            .create_patient(&new_patient(w.t1.id, "Durand", "Anne"), &who(), NOW)
+            .await
+            .unwrap();
+        let before = s.count_patients(w.t1.id).await.unwrap();
+        let audited = s.verify_audit().await.unwrap().checked;
+        // A group is being written: the callers below wait together.
+        let held = store::testing::hold_writes(&s).await;
+        let mut tasks = Vec::new();
+        for i in 0..6 {
+            let (s, t) = (s.clone(), w.t1.id);
+            let stale = (i == 3).then(|| domain::identity::PatientRecord {
+                version: existing.version + 5,
+                ..existing.clone()
+            });
+            tasks.push(tokio::spawn(async move {
+                let id = PatientId::new();
+                let new = new_patient(t, "Groupe", &format!("Membre {i}"));
+                let who = who();
+                let none = DemographicsPatch::default();
+                let mut writes = vec![Write::CreatePatient {
+                    id,
+                    new: &new,
+                    who: &who,
+                }];
+                if let Some(record) = &stale {
+                    writes.push(Write::UpdatePatient {
+                        record,
+                        demographics: &none,
+                        who: &who,
+                    });
+                }
+                (id, s.apply_writes(&writes, NOW + 1).await)
+            }));
+        }
+        let grouped = s.engine() == store::Engine::Sqlite;
+        let expected = if grouped { 6 } else { 0 };
+        for _ in 0..500 {
+            if store::testing::waiting_writes(&s) == expected
+                && (grouped || tasks.iter().all(|t| t.is_finished()))
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            store::testing::waiting_writes(&s),
+            expected,
+            "{name}: on SQLite all six wait for the group"
+        );
+        drop(held);
+        let mut kept = 0;
+        for (i, task) in tasks.into_iter().enumerate() {
+            let (id, outcome) = task.await.unwrap();
+            if i == 3 {
+                let e = outcome.unwrap_err();
+                assert_eq!(e.entry, Some(1), "{name}");
+                assert!(
+                    matches!(e.error, StoreError::Stale { current } if current == existing.version),
+                    "{name}: {e}"
+                );
+                assert!(
+                    matches!(s.patient(id).await, Err(StoreError::NotFound)),
+                    "{name}: its creation is undone with it"
+                );
+            } else {
+                assert_eq!(outcome.unwrap(), vec![Written::Patient(id)], "{name}");
+                assert_eq!(s.patient(id).await.unwrap().id, id);
+                kept += 1;
+            }
+        }
+        assert_eq!(kept, 5);
+        assert_eq!(
+            s.count_patients(w.t1.id).await.unwrap(),
+            before + 5,
+            "{name}"
+        );
+        assert_eq!(store::testing::waiting_writes(&s), 0);
+        // One entry per creation kept, none for the caller rolled back.
+        let report = s.verify_audit().await.unwrap();
+        assert_eq!(report.checked, audited + 5, "{name}");
+        assert_eq!(report.error, None, "{name}");
+    }
+}
