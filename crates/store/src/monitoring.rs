@@ -185,16 +185,24 @@ pub(crate) async fn insert_response(
         .bind(now_ms)
         .execute(tx)
         .await?;
-    for (item, value) in r.measures {
-        q("INSERT INTO measures (patient_id, item, at_ms, value, response_id) VALUES ($1, $2, $3, $4, $5)")
-            .bind(e.patient.to_string())
-            .bind(item)
-            .bind(at_ms)
-            .bind(*value)
-            .bind(&response)
-            .execute(tx)
-            .await?;
-    }
+    // The measures in one statement (a questionnaire gives several).
+    let patient = e.patient.to_string();
+    crate::tx::insert_many(
+        tx,
+        "INSERT INTO measures (patient_id, item, at_ms, value, response_id) VALUES ",
+        "",
+        5,
+        r.measures,
+        |query, (item, value)| {
+            query
+                .bind(patient.as_str())
+                .bind(item.as_str())
+                .bind(at_ms)
+                .bind(*value)
+                .bind(response.as_str())
+        },
+    )
+    .await?;
     let mut ids = Vec::with_capacity(r.alerts.len());
     for a in r.alerts {
         let alert = AlertId::new();
