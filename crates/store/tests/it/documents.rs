@@ -9,6 +9,39 @@ use store::outbox::{NewMessage, RetryPolicy};
 
 use crate::support::*;
 
+/// A discharge letter drafted by the secretary.
+fn letter(patient: domain::PatientId, establishment: domain::EstablishmentId) -> NewDocument {
+    NewDocument {
+        patient,
+        establishment,
+        kind: Kind::LettreLiaison,
+        title: "Lettre".into(),
+        body: "Brouillon".into(),
+        created_by: "sec".into(),
+        unit: None,
+    }
+}
+
+/// An operative report received over MHD.
+fn report(
+    unique_id: String,
+    patient: domain::PatientId,
+    establishment: domain::EstablishmentId,
+) -> ReceivedDocument {
+    ReceivedDocument {
+        unique_id,
+        patient,
+        establishment,
+        kind: Kind::CrOperatoire,
+        title: "CR opératoire".into(),
+        source: "mhd".into(),
+        sender: "client".into(),
+        content_type: "text/xml".into(),
+        content: b"<ClinicalDocument/>".to_vec(),
+        replaces: None,
+    }
+}
+
 #[tokio::test]
 async fn drafts_validation_recipients_and_received_documents() {
     for (name, s) in backends().await {
@@ -18,19 +51,7 @@ async fn drafts_validation_recipients_and_received_documents() {
             .await
             .unwrap();
         let id = s
-            .create_document(
-                &NewDocument {
-                    patient: p.id,
-                    establishment: w.e1,
-                    kind: Kind::LettreLiaison,
-                    title: "Lettre".into(),
-                    body: "Brouillon".into(),
-                    created_by: "sec".into(),
-                    unit: None,
-                },
-                &who(),
-                NOW,
-            )
+            .create_document(&letter(p.id, w.e1), &who(), NOW)
             .await
             .unwrap();
         let d = s.document(id).await.unwrap();
@@ -141,18 +162,11 @@ async fn drafts_validation_recipients_and_received_documents() {
         assert_eq!(s.validated_documents(w.e1, NOW).await.unwrap().len(), 1);
 
         // Received documents are filed once per unique id.
-        let r = ReceivedDocument {
-            unique_id: format!("urn:uuid:received-{name}-{}", rand_suffix()),
-            patient: p.id,
-            establishment: w.e1,
-            kind: Kind::CrOperatoire,
-            title: "CR opératoire".into(),
-            source: "mhd".into(),
-            sender: "client".into(),
-            content_type: "text/xml".into(),
-            content: b"<ClinicalDocument/>".to_vec(),
-            replaces: None,
-        };
+        let r = report(
+            format!("urn:uuid:received-{name}-{}", rand_suffix()),
+            p.id,
+            w.e1,
+        );
         let filed = s.file_document(&r, &[], &who(), NOW + 7).await.unwrap();
         assert!(
             matches!(
@@ -285,19 +299,7 @@ async fn content_digest_written_with_the_content_and_filled_in_for_older_rows() 
             .await
             .unwrap();
         let draft = s
-            .create_document(
-                &NewDocument {
-                    patient: p.id,
-                    establishment: w.e1,
-                    kind: Kind::LettreLiaison,
-                    title: "Lettre".into(),
-                    body: "Brouillon".into(),
-                    created_by: "sec".into(),
-                    unit: None,
-                },
-                &who(),
-                NOW,
-            )
+            .create_document(&letter(p.id, w.e1), &who(), NOW)
             .await
             .unwrap();
         let d = s.document(draft).await.unwrap();
@@ -315,18 +317,11 @@ async fn content_digest_written_with_the_content_and_filled_in_for_older_rows() 
         assert_eq!(s.document(draft).await.unwrap().digest, validated, "{name}");
         let received = s
             .file_document(
-                &ReceivedDocument {
-                    unique_id: format!("urn:uuid:digest-{name}-{}", rand_suffix()),
-                    patient: p.id,
-                    establishment: w.e1,
-                    kind: Kind::CrOperatoire,
-                    title: "CR opératoire".into(),
-                    source: "mhd".into(),
-                    sender: "client".into(),
-                    content_type: "text/xml".into(),
-                    content: b"<ClinicalDocument/>".to_vec(),
-                    replaces: None,
-                },
+                &report(
+                    format!("urn:uuid:digest-{name}-{}", rand_suffix()),
+                    p.id,
+                    w.e1,
+                ),
                 &[],
                 &who(),
                 NOW + 2,
