@@ -213,6 +213,8 @@ pub struct Store {
     /// The transactions of writes (`apply_writes`) on their way to the next
     /// group commit.
     pub(crate) write_queue: std::sync::Arc<bundle::WriteQueue>,
+    /// The territories read so far (see `Store::territory`).
+    pub(crate) territories: std::sync::Arc<orgs::TerritoryCache>,
 }
 
 /// Which engine a store runs on.
@@ -255,6 +257,7 @@ impl Store {
                 keys: Default::default(),
                 audit_queue: Default::default(),
                 write_queue: Default::default(),
+                territories: Default::default(),
             });
         }
         if !url.starts_with("sqlite:") {
@@ -294,6 +297,7 @@ impl Store {
             keys: Default::default(),
             audit_queue: Default::default(),
             write_queue: Default::default(),
+            territories: Default::default(),
         })
     }
 

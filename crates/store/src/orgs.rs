@@ -18,6 +18,29 @@ pub struct Territory {
     pub oid: String,
 }
 
+/// The territories a store has read, by id (they do not change once created).
+#[derive(Debug, Default)]
+pub(crate) struct TerritoryCache(
+    std::sync::RwLock<std::collections::HashMap<TerritoryId, Territory>>,
+);
+
+impl TerritoryCache {
+    fn get(&self, id: TerritoryId) -> Option<Territory> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&id)
+            .cloned()
+    }
+
+    fn keep(&self, t: &Territory) {
+        self.0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(t.id, t.clone());
+    }
+}
+
 /// An establishment (FINESS géographique).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Establishment {
@@ -312,8 +335,17 @@ impl Store {
     }
 
     /// Reads a territory.
+    ///
+    /// A territory's name and OID never change once created (no statement
+    /// updates them; its IPP counter is not part of it), so each store keeps
+    /// the ones it has read: a FHIR read, search or create names the IPP's
+    /// domain by its OID, and that was a round trip of its own. One not found
+    /// is not kept (another node may create it).
     pub async fn territory(&self, id: TerritoryId) -> Result<Territory> {
-        on_pool!(self, read, |pool| {
+        if let Some(t) = self.territories.get(id) {
+            return Ok(t);
+        }
+        let found = on_pool!(self, read, |pool| {
             let rows = sqlx::query("SELECT id, name, oid FROM territories WHERE id = $1")
                 .bind(id.to_string())
                 .fetch_all(pool)
@@ -321,8 +353,10 @@ impl Store {
             convert(rows_to::<_, TerritoryRow>(&rows)?)?
                 .into_iter()
                 .next()
-                .ok_or(StoreError::NotFound)
-        })
+                .ok_or(StoreError::NotFound)?
+        });
+        self.territories.keep(&found);
+        Ok(found)
     }
 
     /// Lists all territories.

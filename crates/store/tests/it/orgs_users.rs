@@ -560,3 +560,24 @@ async fn federated_logins_are_taken_once_and_assertions_used_once() {
         );
     }
 }
+
+/// A territory read is kept by the store (its name and OID never change),
+/// but one not found is not: created afterwards, by this node or another, it
+/// is found.
+#[tokio::test]
+async fn a_territory_not_found_yet_is_found_once_created() {
+    for (name, s) in backends().await {
+        let t = store::orgs::Territory {
+            id: domain::TerritoryId::new(),
+            name: "GHT Plus tard".into(),
+            oid: format!("1.2.250.1.997.{}", rand_suffix()),
+        };
+        assert!(
+            matches!(s.territory(t.id).await, Err(StoreError::NotFound)),
+            "{name}"
+        );
+        s.create_territory(&t, NOW).await.unwrap();
+        assert_eq!(s.territory(t.id).await.unwrap(), t, "{name}");
+        assert_eq!(s.territory(t.id).await.unwrap(), t, "{name}: kept");
+    }
+}
