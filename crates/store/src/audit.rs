@@ -287,20 +287,14 @@ pub(crate) async fn append_audits(
 }
 
 /// Audit entries of concurrent requests on their way to one transaction (a
-/// group commit, shared by every clone of the store): a read of a record
-/// writes its entry before the record is shown, and at thousands of reads a
-/// second one transaction (one fsync, one turn of the chain's head) per read
-/// would be the limit. Whoever holds `writer` takes every waiting request's
-/// entries and appends them together, each request's entries in a row; the
-/// others find their answer when they get the lock.
-#[derive(Debug, Default)]
-pub(crate) struct AuditQueue {
-    waiting: std::sync::Mutex<Vec<Waiting>>,
-    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
-}
+/// group commit, shared by every clone of the store, `crate::group`): a read
+/// of a record writes its entry before the record is shown, and at thousands
+/// of reads a second one transaction (one fsync, one turn of the chain's head)
+/// per read would be the limit. Each request's entries go in a row.
+pub(crate) type AuditQueue = crate::group::GroupQueue<Waiting>;
 
 #[derive(Debug)]
-struct Waiting {
+pub(crate) struct Waiting {
     entries: Vec<NewAudit>,
     reply: tokio::sync::oneshot::Sender<Result<Vec<AuditEntry>>>,
 }
@@ -315,32 +309,14 @@ impl Store {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        let (reply, mut answer) = tokio::sync::oneshot::channel();
-        lock(&self.audit_queue.waiting).push(Waiting { entries, reply });
-        loop {
-            let writer = std::sync::Arc::clone(&self.audit_queue.writer)
-                .lock_owned()
-                .await;
-            if let Ok(done) = answer.try_recv() {
-                return done;
-            }
-            let group = take_group(&mut lock(&self.audit_queue.waiting));
-            // The group is written by a task of its own: a request dropped
-            // while it writes (its client gone) must not drop the others'
-            // entries with it.
-            let store = self.clone();
-            let written = tokio::spawn(async move {
-                store.write_group(group).await;
-                drop(writer);
-            });
-            if written.await.is_err() {
-                return Err(crate::StoreError::Db(sqlx::Error::WorkerCrashed));
-            }
-            // This request's entries may not have fitted in that group.
-            if let Ok(done) = answer.try_recv() {
-                return done;
-            }
-        }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.audit_queue
+            .submit(Waiting { entries, reply }, answer, take_group, |group| {
+                let store = self.clone();
+                async move { store.write_group(group).await }
+            })
+            .await
+            .unwrap_or_else(|| Err(crate::StoreError::Db(sqlx::Error::WorkerCrashed)))
     }
 
     /// Appends a group's entries in one transaction and answers each request;
@@ -380,10 +356,6 @@ impl Store {
             Ok(sealed)
         })
     }
-}
-
-fn lock(m: &std::sync::Mutex<Vec<Waiting>>) -> std::sync::MutexGuard<'_, Vec<Waiting>> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The first waiting requests, up to [`MAX_GROUP_ENTRIES`] entries (at least one request).

@@ -207,40 +207,25 @@ type Outcome = std::result::Result<Vec<Written>, BundleError>;
 
 /// One caller's transaction waiting for a group, and where to answer.
 #[derive(Debug)]
-struct Pending {
+pub(crate) struct Pending {
     writes: Vec<OwnedWrite>,
     now_ms: i64,
     reply: tokio::sync::oneshot::Sender<Outcome>,
 }
 
-/// Callers' transactions on their way to one SQLite transaction (shared by
-/// every clone of the store): whoever holds `writer` takes the waiting ones
-/// and applies them together; the others find their answer when they get
-/// the lock (as the audit's [`crate::audit::AuditQueue`]).
-#[derive(Debug, Default)]
-pub(crate) struct WriteQueue {
-    waiting: std::sync::Mutex<Vec<Pending>>,
-    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
-}
-
-impl WriteQueue {
-    /// How many callers wait.
-    pub(crate) fn waiting_len(&self) -> usize {
-        lock(&self.waiting).len()
-    }
-
-    /// The lock of whoever writes a group.
-    pub(crate) fn writer(&self) -> std::sync::Arc<tokio::sync::Mutex<()>> {
-        std::sync::Arc::clone(&self.writer)
+impl Pending {
+    /// Its writes, as `apply_each` takes them.
+    fn views(&self) -> Vec<Write<'_>> {
+        self.writes.iter().map(OwnedWrite::write).collect()
     }
 }
+
+/// Callers' transactions on their way to one SQLite transaction (a group
+/// commit shared by every clone of the store, `crate::group`).
+pub(crate) type WriteQueue = crate::group::GroupQueue<Pending>;
 
 /// Most callers' transactions in one group.
 const MAX_GROUP: usize = 64;
-
-fn lock(m: &std::sync::Mutex<Vec<Pending>>) -> std::sync::MutexGuard<'_, Vec<Pending>> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 fn at_commit(error: StoreError) -> BundleError {
     BundleError { entry: None, error }
@@ -282,57 +267,37 @@ impl Store {
                 }
             }
         }
-        let writes: Vec<OwnedWrite> = writes
+        let writes: Vec<Write<'_>> = writes
             .iter()
             .zip(&numbered)
             .map(|(w, n)| match (*w, n) {
                 (Write::CreatePatient { id, who, .. }, Some(new)) => {
-                    OwnedWrite::of(&Write::CreatePatient { id, new, who })
+                    Write::CreatePatient { id, new, who }
                 }
-                (w, _) => OwnedWrite::of(&w),
+                (w, _) => w,
             })
             .collect();
         if self.engine() == crate::Engine::Postgres {
             return self.apply_alone(&writes, now_ms).await;
         }
-        let (reply, mut answer) = tokio::sync::oneshot::channel();
-        lock(&self.write_queue.waiting).push(Pending {
-            writes,
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = Pending {
+            writes: writes.iter().map(OwnedWrite::of).collect(),
             now_ms,
             reply,
-        });
-        let crashed = || at_commit(StoreError::Db(sqlx::Error::WorkerCrashed));
-        loop {
-            let writer = std::sync::Arc::clone(&self.write_queue.writer)
-                .lock_owned()
-                .await;
-            match answer.try_recv() {
-                Ok(done) => return done,
-                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => return Err(crashed()),
-                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
-            }
-            let group: Vec<Pending> = {
-                let mut waiting = lock(&self.write_queue.waiting);
-                let n = waiting.len().min(MAX_GROUP);
-                waiting.drain(..n).collect()
-            };
-            // Written by a task of its own: a caller dropped while it writes
-            // (its client gone) must not drop the others' writes with it.
-            let store = self.clone();
-            let written = tokio::spawn(async move {
-                store.write_bundles(group).await;
-                drop(writer);
-            });
-            if written.await.is_err() {
-                return Err(crashed());
-            }
-            match answer.try_recv() {
-                Ok(done) => return done,
-                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => return Err(crashed()),
-                // Not in that group (more were waiting): the next one.
-                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
-            }
-        }
+        };
+        self.write_queue
+            .submit(
+                job,
+                answer,
+                |waiting| crate::group::first(waiting, MAX_GROUP),
+                |group| {
+                    let store = self.clone();
+                    async move { store.write_bundles(group).await }
+                },
+            )
+            .await
+            .unwrap_or_else(|| Err(at_commit(StoreError::Db(sqlx::Error::WorkerCrashed))))
     }
 
     /// Applies a group and answers each caller: one transaction, each
@@ -349,7 +314,7 @@ impl Store {
             return;
         }
         for p in group {
-            let outcome = self.apply_alone(&p.writes, p.now_ms).await;
+            let outcome = self.apply_alone(&p.views(), p.now_ms).await;
             let _ = p.reply.send(outcome);
         }
     }
@@ -361,7 +326,7 @@ impl Store {
             let mut outcomes = Vec::with_capacity(group.len());
             for p in group {
                 let mut sp = sqlx::Acquire::begin(&mut *tx).await?;
-                match apply_each(&mut sp.as_tx(), &p.writes, p.now_ms).await {
+                match apply_each(&mut sp.as_tx(), &p.views(), p.now_ms).await {
                     Ok(done) => {
                         sp.commit().await?;
                         outcomes.push(Ok(done));
@@ -378,7 +343,7 @@ impl Store {
     }
 
     /// One caller's writes in a transaction of their own.
-    async fn apply_alone(&self, writes: &[OwnedWrite], now_ms: i64) -> Outcome {
+    async fn apply_alone(&self, writes: &[Write<'_>], now_ms: i64) -> Outcome {
         on_pool!(self, write, |pool| {
             let mut tx = pool
                 .begin_write()
@@ -395,10 +360,10 @@ impl Store {
 }
 
 /// A caller's writes in order inside `tx`; the first failure named.
-async fn apply_each(tx: &mut Tx<'_>, writes: &[OwnedWrite], now_ms: i64) -> Outcome {
+async fn apply_each(tx: &mut Tx<'_>, writes: &[Write<'_>], now_ms: i64) -> Outcome {
     let mut done = Vec::with_capacity(writes.len());
     for (i, w) in writes.iter().enumerate() {
-        match one(tx, &w.write(), now_ms).await {
+        match one(tx, w, now_ms).await {
             Ok(x) => done.push(x),
             Err(error) => {
                 return Err(BundleError {

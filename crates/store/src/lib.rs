@@ -29,6 +29,7 @@ pub mod consultations;
 pub mod demographics;
 pub mod documents;
 pub mod encounters;
+mod group;
 pub mod guests;
 pub mod hl7;
 pub mod incoming;

@@ -59,7 +59,7 @@ pub async fn raw_sql(store: &Store, sql: &str) -> Result<u64> {
 /// Holds the group commit of `apply_writes` (as a group being written
 /// would): the callers meanwhile wait together and go in the next group.
 pub async fn hold_writes(store: &Store) -> tokio::sync::OwnedMutexGuard<()> {
-    store.write_queue.writer().lock_owned().await
+    store.write_queue.hold().await
 }
 
 /// How many callers of `apply_writes` wait for the next group.
