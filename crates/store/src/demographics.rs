@@ -182,6 +182,17 @@ pub(crate) async fn apply_new_many(
     patients: &[(PatientId, &DemographicsPatch)],
     now_ms: i64,
 ) -> Result<()> {
+    let mut writes = crate::tx::Writes::default();
+    new_many_in(&mut writes, patients, now_ms);
+    Ok(writes.execute(tx).await?)
+}
+
+/// The inserts of [`apply_new_many`], added to `writes`.
+pub(crate) fn new_many_in(
+    writes: &mut crate::tx::Writes,
+    patients: &[(PatientId, &DemographicsPatch)],
+    now_ms: i64,
+) {
     let none = Demographics::default();
     let all: Vec<(String, Demographics)> = patients
         .iter()
@@ -189,7 +200,7 @@ pub(crate) async fn apply_new_many(
         .map(|(id, patch)| (id.to_string(), none.patched((*patch).clone())))
         .filter(|(_, after)| !none.changed(after).is_empty())
         .collect();
-    insert_rows(tx, &all, now_ms).await
+    rows_in(writes, &all, now_ms);
 }
 
 /// Writes each `(patient, demographics)` of records whose address, telecom
@@ -199,9 +210,18 @@ async fn insert_rows<D: std::borrow::Borrow<Demographics>>(
     all: &[(String, D)],
     now_ms: i64,
 ) -> Result<()> {
-    use crate::tx::insert_many;
-    insert_many(
-        tx,
+    let mut writes = crate::tx::Writes::default();
+    rows_in(&mut writes, all, now_ms);
+    Ok(writes.execute(tx).await?)
+}
+
+/// The inserts of [`insert_rows`], added to `writes`.
+pub(crate) fn rows_in<D: std::borrow::Borrow<Demographics>>(
+    writes: &mut crate::tx::Writes,
+    all: &[(String, D)],
+    now_ms: i64,
+) {
+    writes.insert_many(
         "INSERT INTO patient_details (patient_id, birth_city, birth_country, gp_rpps, gp_family, gp_given, language, deceased_on, updated_at_ms) VALUES ",
         " ON CONFLICT (patient_id) DO UPDATE SET birth_city = excluded.birth_city, birth_country = excluded.birth_country, \
          gp_rpps = excluded.gp_rpps, gp_family = excluded.gp_family, gp_given = excluded.gp_given, language = excluded.language, \
@@ -220,8 +240,7 @@ async fn insert_rows<D: std::borrow::Borrow<Demographics>>(
                 .bind(d.deceased.map(|x| x.to_string()))
                 .bind(now_ms)
         },
-    )
-    .await?;
+    );
     // Each patient's addresses, phones and close ones, ranked in their order.
     fn ranked<'a, T: 'a, D: std::borrow::Borrow<Demographics>>(
         all: &'a [(String, D)],
@@ -235,8 +254,7 @@ async fn insert_rows<D: std::borrow::Borrow<Demographics>>(
             })
             .collect()
     }
-    insert_many(
-        tx,
+    writes.insert_many(
         "INSERT INTO patient_addresses (patient_id, rank, use_code, lines, postal_code, city, country) VALUES ",
         "",
         7,
@@ -250,10 +268,8 @@ async fn insert_rows<D: std::borrow::Borrow<Demographics>>(
                 .bind(a.city.clone())
                 .bind(a.country.clone())
         },
-    )
-    .await?;
-    insert_many(
-        tx,
+    );
+    writes.insert_many(
         "INSERT INTO patient_telecoms (patient_id, rank, kind, value) VALUES ",
         "",
         4,
@@ -261,10 +277,8 @@ async fn insert_rows<D: std::borrow::Borrow<Demographics>>(
         |q, (id, rank, t): &(&String, i64, &Telecom)| {
             q.bind(*id).bind(*rank).bind(t.kind.code()).bind(&t.value)
         },
-    )
-    .await?;
-    insert_many(
-        tx,
+    );
+    writes.insert_many(
         "INSERT INTO patient_relations (patient_id, rank, role, relationship, family, given, phone) VALUES ",
         "",
         7,
@@ -278,9 +292,7 @@ async fn insert_rows<D: std::borrow::Borrow<Demographics>>(
                 .bind(c.given.clone())
                 .bind(c.phone.clone())
         },
-    )
-    .await?;
-    Ok(())
+    );
 }
 
 /// Applies `patch` to `patient`'s demographics inside the open transaction: the

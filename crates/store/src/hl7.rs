@@ -159,19 +159,12 @@ pub(crate) async fn insert_log(
     Ok(())
 }
 
-/// Logs several messages with one statement per `MAX_ROWS_PER_INSERT` (a
-/// group commit's messages).
-async fn insert_logs(tx: &mut Tx<'_>, entries: &[(&NewHl7Message, PatientId)]) -> Result<()> {
-    crate::tx::insert_many(
-        tx,
-        insert_logs!(),
-        "",
-        12,
-        entries,
-        |query, (m, patient)| bind_log(query, &uuid::Uuid::now_v7().to_string(), m, Some(*patient)),
-    )
-    .await?;
-    Ok(())
+/// The log rows of several messages (a group commit's), added to `writes`:
+/// one insert per `MAX_ROWS_PER_INSERT`.
+fn logs_in(writes: &mut crate::tx::Writes, entries: &[(&NewHl7Message, PatientId)]) {
+    writes.insert_many(insert_logs!(), "", 12, entries, |query, (m, patient)| {
+        bind_log(query, &uuid::Uuid::now_v7().to_string(), m, Some(*patient))
+    });
 }
 
 /// Binds a log entry's twelve values.
@@ -277,7 +270,18 @@ async fn apply_together(tx: &mut Tx<'_>, jobs: &[FeedJob], now_ms: i64) -> Resul
             return Err(StoreError::Conflict(Conflict::DuplicateMessage));
         }
     }
-    let created = create_together(tx, jobs, now_ms).await?;
+    let mut writes = crate::tx::Writes::default();
+    let created = create_together(tx, &mut writes, jobs, now_ms).await?;
+    // The new records' rows go with the log's, unless a statement of the
+    // group reads or refers to them before.
+    let read_after = jobs.iter().zip(&created).any(|(job, new)| {
+        new.is_none()
+            || job.movement.is_some()
+            || matches!(&job.feed, IdentityFeed::Upsert { dmp: Some(_), .. })
+    });
+    if read_after {
+        std::mem::take(&mut writes).execute(tx).await?;
+    }
     let mut patients = Vec::with_capacity(jobs.len());
     let mut audits: Vec<NewAudit> = Vec::with_capacity(jobs.len() * 2);
     for (job, new) in jobs.iter().zip(created) {
@@ -303,7 +307,8 @@ async fn apply_together(tx: &mut Tx<'_>, jobs: &[FeedJob], now_ms: i64) -> Resul
         .map(|j| &j.log)
         .zip(patients.iter().copied())
         .collect();
-    insert_logs(tx, &logs).await?;
+    logs_in(&mut writes, &logs);
+    writes.execute(tx).await?;
     crate::audit::append_audits(tx, &audits).await?;
     Ok(patients)
 }
@@ -359,12 +364,14 @@ fn ipps_named(feed: &IdentityFeed) -> Vec<(TerritoryId, &str)> {
     }
 }
 
-/// Inserts, with one statement per table, the records of the group's
-/// upserts whose IPP no record carries yet and no other message of the
-/// group names (so that no other message depends on the order); for each
-/// job, the record it created.
+/// Adds to `writes` the inserts (one statement per table) of the records of
+/// the group's upserts whose IPP no record carries yet and no other message
+/// of the group names (so that no other message depends on the order); for
+/// each job, the record it created. The caller runs `writes` before any
+/// statement that reads those records.
 async fn create_together(
     tx: &mut Tx<'_>,
+    writes: &mut crate::tx::Writes,
     jobs: &[FeedJob],
     now_ms: i64,
 ) -> Result<Vec<Option<PatientId>>> {
@@ -405,7 +412,7 @@ async fn create_together(
         return Ok(created);
     }
     let rows: Vec<(PatientId, &NewPatient)> = news.iter().map(|(_, id, p)| (*id, p)).collect();
-    crate::patients::insert_patients(tx, &rows, now_ms).await?;
+    crate::patients::patients_in(writes, &rows, now_ms);
     let demographics: Vec<(PatientId, &domain::demographics::DemographicsPatch)> = news
         .iter()
         .filter_map(|(i, id, _)| match &jobs.get(*i)?.feed {
@@ -413,7 +420,7 @@ async fn create_together(
             _ => None,
         })
         .collect();
-    crate::demographics::apply_new_many(tx, &demographics, now_ms).await?;
+    crate::demographics::new_many_in(writes, &demographics, now_ms);
     for (i, id, _) in &news {
         if let Some(slot) = created.get_mut(*i) {
             *slot = Some(*id);

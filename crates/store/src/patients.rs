@@ -360,8 +360,18 @@ pub(crate) async fn insert_patients(
     patients: &[(PatientId, &NewPatient)],
     now_ms: i64,
 ) -> Result<()> {
-    crate::tx::insert_many(
-        tx,
+    let mut writes = crate::tx::Writes::default();
+    patients_in(&mut writes, patients, now_ms);
+    Ok(writes.execute(tx).await?)
+}
+
+/// The inserts of [`insert_patients`], added to `writes`.
+pub(crate) fn patients_in(
+    writes: &mut crate::tx::Writes,
+    patients: &[(PatientId, &NewPatient)],
+    now_ms: i64,
+) {
+    writes.insert_many(
         "INSERT INTO patients (id, territory_id, ipp, birth_name, given_names, birth_date, sex, birthplace_code, used_name, \
          used_given_name, search_name, search_given, ins_kind, ins_value, identity_status, version, created_at_ms, updated_at_ms) VALUES ",
         "",
@@ -392,27 +402,23 @@ pub(crate) async fn insert_patients(
                 .bind(now_ms)
                 .bind(now_ms)
         },
-    )
-    .await?;
+    );
     let words: Vec<(String, &str, String, String)> = patients
         .iter()
         .flat_map(|(id, p)| name_words(id, p.territory, &p.traits))
         .collect();
-    insert_words(tx, &words).await?;
+    words_in(writes, &words);
     let links: Vec<(PatientId, EstablishmentId)> = patients
         .iter()
         .filter_map(|(id, p)| p.establishment.map(|e| (*id, e)))
         .collect();
-    crate::tx::insert_many(
-        tx,
+    writes.insert_many(
         "INSERT INTO patient_establishments (patient_id, establishment_id, since_ms) VALUES ",
         "",
         3,
         &links,
         |query, (id, e)| query.bind(id.to_string()).bind(e.to_string()).bind(now_ms),
-    )
-    .await?;
-    Ok(())
+    );
 }
 
 /// Updates a patient's traits, INS and status inside the open transaction if
@@ -474,8 +480,14 @@ fn name_words(
 }
 
 async fn insert_words(tx: &mut Tx<'_>, words: &[(String, &str, String, String)]) -> Result<()> {
-    crate::tx::insert_many(
-        tx,
+    let mut writes = crate::tx::Writes::default();
+    words_in(&mut writes, words);
+    Ok(writes.execute(tx).await?)
+}
+
+/// The inserts of [`insert_words`], added to `writes`.
+fn words_in(writes: &mut crate::tx::Writes, words: &[(String, &str, String, String)]) {
+    writes.insert_many(
         "INSERT INTO patient_words (patient_id, kind, word, territory_id) VALUES ",
         " ON CONFLICT DO NOTHING",
         4,
@@ -487,9 +499,7 @@ async fn insert_words(tx: &mut Tx<'_>, words: &[(String, &str, String, String)])
                 .bind(word.as_str())
                 .bind(territory.as_str())
         },
-    )
-    .await?;
-    Ok(())
+    );
 }
 
 /// Marks `merged` as merged into `survivor` inside the open transaction,

@@ -214,11 +214,133 @@ pub(crate) async fn insert_many<T>(
     rows: &[T],
     bind: impl Fn(Q, &T) -> Q,
 ) -> Result<(), sqlx::Error> {
-    for chunk in rows.chunks(MAX_ROWS_PER_INSERT) {
-        let sql = format!("{head}{}{tail}", values_rows(columns, chunk.len()));
-        chunk.iter().fold(q_built(sql), &bind).execute(tx).await?;
+    let mut writes = Writes::default();
+    writes.insert_many(head, tail, columns, rows, bind);
+    writes.execute(tx).await
+}
+
+/// Statements that change rows and return nothing, none reading what another
+/// writes (inserts of new rows), run in their order. On PostgreSQL they go
+/// as one statement (each but the last in a `WITH` clause: one round trip
+/// instead of one each; a foreign key is checked at the statement's end,
+/// against the rows its parts inserted); on SQLite, in-process, one by one.
+#[derive(Debug, Default)]
+#[must_use = "writes do nothing until they are executed"]
+pub(crate) struct Writes {
+    parts: Vec<Q>,
+}
+
+/// Most values bound in one PostgreSQL statement.
+const PG_MAX_BINDS: usize = 65_535;
+
+impl Writes {
+    /// Adds one statement.
+    pub(crate) fn push(&mut self, q: Q) {
+        self.parts.push(q);
     }
-    Ok(())
+
+    /// Adds the multi-row inserts of `rows`, as [`insert_many`] runs them.
+    pub(crate) fn insert_many<T>(
+        &mut self,
+        head: &str,
+        tail: &str,
+        columns: usize,
+        rows: &[T],
+        bind: impl Fn(Q, &T) -> Q,
+    ) {
+        for chunk in rows.chunks(MAX_ROWS_PER_INSERT) {
+            let sql = format!("{head}{}{tail}", values_rows(columns, chunk.len()));
+            self.push(chunk.iter().fold(q_built(sql), &bind));
+        }
+    }
+
+    /// Runs them inside `tx`.
+    pub(crate) async fn execute(self, tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
+        let one_by_one = match tx {
+            Tx::Lite(_) => self.parts,
+            Tx::Pg(_) => combined(self.parts),
+        };
+        for q in one_by_one {
+            q.execute(tx).await?;
+        }
+        Ok(())
+    }
+}
+
+/// `parts` as few statements as PostgreSQL takes: `WITH w0 AS (first), w1 AS
+/// (second) last`, the placeholders of each renumbered after the previous
+/// ones', a new statement when the next would pass the limit of bound values.
+fn combined(parts: Vec<Q>) -> Vec<Q> {
+    let mut out: Vec<Vec<Q>> = Vec::new();
+    let mut binds = 0;
+    for q in parts {
+        match out.last_mut() {
+            Some(group) if binds + q.args.len() <= PG_MAX_BINDS => {
+                binds += q.args.len();
+                group.push(q);
+            }
+            _ => {
+                binds = q.args.len();
+                out.push(vec![q]);
+            }
+        }
+    }
+    out.into_iter().map(one_statement).collect()
+}
+
+/// One statement of `group` (see [`combined`]).
+fn one_statement(mut group: Vec<Q>) -> Q {
+    let Some(last) = group.pop() else {
+        return q("SELECT 1");
+    };
+    if group.is_empty() {
+        return last;
+    }
+    let mut sql = String::from("WITH ");
+    let mut args = Vec::new();
+    for (i, part) in group.into_iter().enumerate() {
+        use std::fmt::Write;
+        let sep = if i == 0 { "" } else { ", " };
+        let _ = write!(sql, "{sep}w{i} AS ({})", renumbered(&part.sql, args.len()));
+        args.extend(part.args);
+    }
+    sql.push(' ');
+    sql.push_str(&renumbered(&last.sql, args.len()));
+    args.extend(last.args);
+    Q {
+        sql: Cow::Owned(sql),
+        args,
+    }
+}
+
+/// `sql` with each placeholder `$n` made `$(n + offset)` (the statements
+/// given hold no `$` in a literal: theirs are built from literal pieces).
+fn renumbered(sql: &str, offset: usize) -> String {
+    if offset == 0 {
+        return sql.to_owned();
+    }
+    let mut out = String::with_capacity(sql.len() + sql.len() / 8);
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        let (before, after) = rest.split_at(at);
+        out.push_str(before);
+        let digits = after
+            .get(1..)
+            .unwrap_or("")
+            .bytes()
+            .take_while(u8::is_ascii_digit)
+            .count();
+        match after.get(1..=digits).and_then(|d| d.parse::<usize>().ok()) {
+            Some(n) => {
+                use std::fmt::Write;
+                let _ = write!(out, "${}", n + offset);
+            }
+            None => out.push('$'),
+        }
+        rest = after.get(1 + digits..).unwrap_or("");
+    }
+    out.push_str(rest);
+    out
 }
 
 macro_rules! bind_all {
@@ -389,6 +511,77 @@ mod tests {
         assert_eq!(
             query.args,
             vec![Arg::Int(Some(1)), Arg::Text(Some("a".into()))]
+        );
+    }
+
+    #[test]
+    fn placeholders_are_renumbered_after_an_offset() {
+        assert_eq!(
+            renumbered("VALUES ($1, $2), ($10, $11)", 0),
+            "VALUES ($1, $2), ($10, $11)"
+        );
+        assert_eq!(
+            renumbered("VALUES ($1, $2), ($10, $11)", 9),
+            "VALUES ($10, $11), ($19, $20)"
+        );
+        // A `$` not followed by digits is kept as it is, as is the text after.
+        assert_eq!(renumbered("a $ b $x $3 end", 2), "a $ b $x $5 end");
+        assert_eq!(renumbered("ends with $", 1), "ends with $");
+    }
+
+    #[test]
+    fn writes_go_as_one_statement_their_values_in_order() {
+        let parts = vec![
+            q("INSERT INTO a (x, y) VALUES ($1, $2)")
+                .bind(1_i64)
+                .bind("one"),
+            q("INSERT INTO b (x) VALUES ($1), ($2)")
+                .bind(2_i64)
+                .bind(3_i64),
+            q("INSERT INTO c (x) VALUES ($1) ON CONFLICT DO NOTHING").bind("four"),
+        ];
+        let out = combined(parts);
+        assert_eq!(out.len(), 1);
+        let one = out.first().unwrap();
+        assert_eq!(
+            one.sql,
+            "WITH w0 AS (INSERT INTO a (x, y) VALUES ($1, $2)), w1 AS (INSERT INTO b (x) VALUES ($3), ($4)) \
+             INSERT INTO c (x) VALUES ($5) ON CONFLICT DO NOTHING"
+        );
+        assert_eq!(
+            one.args,
+            vec![
+                Arg::Int(Some(1)),
+                Arg::Text(Some("one".into())),
+                Arg::Int(Some(2)),
+                Arg::Int(Some(3)),
+                Arg::Text(Some("four".into())),
+            ]
+        );
+        // One statement alone is sent as it is; none, as nothing.
+        let alone = combined(vec![q("DELETE FROM a WHERE x = $1").bind(1_i64)]);
+        assert_eq!(
+            alone.first().map(|q| q.sql.as_ref()),
+            Some("DELETE FROM a WHERE x = $1")
+        );
+        assert!(combined(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn writes_past_the_limit_of_bound_values_start_a_statement() {
+        let big = |n: usize| {
+            let sql = format!("INSERT INTO a (x) VALUES {}", values_rows(1, n));
+            (0..n).fold(q_built(sql), |q, i| q.bind(i as i64))
+        };
+        let out = combined(vec![big(40_000), big(20_000), big(10_000)]);
+        let sizes: Vec<usize> = out.iter().map(|q| q.args.len()).collect();
+        assert_eq!(sizes, vec![60_000, 10_000]);
+        assert!(out.first().unwrap().sql.starts_with("WITH w0 AS ("));
+        assert!(
+            out.get(1)
+                .unwrap()
+                .sql
+                .starts_with("INSERT INTO a (x) VALUES ($1)")
         );
     }
 }

@@ -284,3 +284,106 @@ async fn an_ipp_named_twice_in_a_group_is_created_then_updated_in_order() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_group_of_new_records_is_written_whole_or_taken_again_one_by_one() {
+    // Only new records, no stay: their rows and the log's go together (one
+    // statement on PostgreSQL).
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let group = [
+            job(&w, "n1", upsert(&w, "N1", "Neuf Un", home("Lyon"))),
+            job(
+                &w,
+                "n2",
+                upsert(&w, "N2", "Neuf Deux", DemographicsPatch::default()),
+            ),
+            job(&w, "n3", upsert(&w, "N3", "Neuf Trois", home("Brest"))),
+        ];
+        let ids: Vec<PatientId> = s
+            .apply_feeds(&group, NOW)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.expect("created"))
+            .collect();
+        let d = s.demographics(ids[0]).await.unwrap();
+        assert_eq!(d.addresses[0].city.as_deref(), Some("Lyon"), "{name}");
+        assert_eq!(d.telecoms.len(), 1, "{name}");
+        assert!(
+            s.demographics(ids[1]).await.unwrap().addresses.is_empty(),
+            "{name}"
+        );
+        assert_eq!(
+            s.demographics(ids[2]).await.unwrap().addresses[0]
+                .city
+                .as_deref(),
+            Some("Brest"),
+            "{name}"
+        );
+        // Found by a word of the name (its words written with it), linked to
+        // the establishment, its message logged with it.
+        let by_name = store::patients::PatientQuery {
+            family: Some("neu".into()),
+            limit: 10,
+            ..Default::default()
+        };
+        assert_eq!(
+            s.search_patients(w.t1.id, &by_name).await.unwrap().len(),
+            3,
+            "{name}"
+        );
+        for id in &ids {
+            let (_, links) = s.patient_with_links(*id).await.unwrap();
+            assert_eq!(links, vec![w.e1], "{name}");
+            assert_eq!(actions(&s, *id).await, ["create"], "{name}");
+        }
+        let logged = s.hl7_messages(None, 100).await.unwrap();
+        for (control, id) in ["n1", "n2", "n3"].iter().zip(&ids) {
+            let entry = logged
+                .iter()
+                .find(|m| m.control_id.as_deref() == Some(*control))
+                .unwrap_or_else(|| panic!("{name}: {control} logged"));
+            assert_eq!(entry.patient_id, Some(id.to_string()), "{name}");
+        }
+
+        // A new record beside a message already logged: the group's one
+        // write fails on the log's unique index, the group is taken again
+        // one message at a time, and only the repeated one is refused.
+        let again = [
+            job(&w, "n4", upsert(&w, "N4", "Neuf Quatre", home("Nice"))),
+            job(
+                &w,
+                "n1",
+                upsert(&w, "N5", "Neuf Cinq", DemographicsPatch::default()),
+            ),
+        ];
+        let results = s.apply_feeds(&again, NOW + 1).await.unwrap();
+        let n4 = *results[0].as_ref().expect("the new one is kept");
+        assert!(
+            results[1].as_ref().is_err_and(is_duplicate_message),
+            "{name}: {:?}",
+            results[1]
+        );
+        assert_eq!(
+            s.demographics(n4).await.unwrap().addresses[0]
+                .city
+                .as_deref(),
+            Some("Nice"),
+            "{name}"
+        );
+        let by_ipp = store::patients::PatientQuery {
+            ipp: Some("N5".into()),
+            limit: 10,
+            ..Default::default()
+        };
+        assert!(
+            s.search_patients(w.t1.id, &by_ipp)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}"
+        );
+        assert_eq!(s.verify_audit().await.unwrap().error, None, "{name}");
+    }
+}
