@@ -234,11 +234,6 @@ pub(crate) struct Writes {
 const PG_MAX_BINDS: usize = 65_535;
 
 impl Writes {
-    /// Adds one statement.
-    pub(crate) fn push(&mut self, q: Q) {
-        self.parts.push(q);
-    }
-
     /// Adds the multi-row inserts of `rows`, as [`insert_many`] runs them.
     pub(crate) fn insert_many<T>(
         &mut self,
@@ -250,7 +245,7 @@ impl Writes {
     ) {
         for chunk in rows.chunks(MAX_ROWS_PER_INSERT) {
             let sql = format!("{head}{}{tail}", values_rows(columns, chunk.len()));
-            self.push(chunk.iter().fold(q_built(sql), &bind));
+            self.parts.push(chunk.iter().fold(q_built(sql), &bind));
         }
     }
 
@@ -285,16 +280,14 @@ fn combined(parts: Vec<Q>) -> Vec<Q> {
             }
         }
     }
-    out.into_iter().map(one_statement).collect()
+    out.into_iter().filter_map(one_statement).collect()
 }
 
-/// One statement of `group` (see [`combined`]).
-fn one_statement(mut group: Vec<Q>) -> Q {
-    let Some(last) = group.pop() else {
-        return q("SELECT 1");
-    };
+/// One statement of `group` (see [`combined`]); none for no part.
+fn one_statement(mut group: Vec<Q>) -> Option<Q> {
+    let last = group.pop()?;
     if group.is_empty() {
-        return last;
+        return Some(last);
     }
     let mut sql = String::from("WITH ");
     let mut args = Vec::new();
@@ -307,10 +300,10 @@ fn one_statement(mut group: Vec<Q>) -> Q {
     sql.push(' ');
     sql.push_str(&renumbered(&last.sql, args.len()));
     args.extend(last.args);
-    Q {
+    Some(Q {
         sql: Cow::Owned(sql),
         args,
-    }
+    })
 }
 
 /// `sql` with each placeholder `$n` made `$(n + offset)` (the statements
