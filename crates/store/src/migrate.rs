@@ -153,6 +153,11 @@ pub const SQLITE: &[Migration] = &[
         name: "document_digest",
         sql: include_str!("../migrations/sqlite/0027_document_digest.sql"),
     },
+    Migration {
+        version: 28,
+        name: "patient_words_order",
+        sql: include_str!("../migrations/sqlite/0028_patient_words_order.sql"),
+    },
 ];
 
 /// PostgreSQL migrations.
@@ -291,6 +296,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 27,
         name: "document_digest",
         sql: include_str!("../migrations/postgres/0027_document_digest.sql"),
+    },
+    Migration {
+        version: 28,
+        name: "patient_words_order",
+        sql: include_str!("../migrations/postgres/0028_patient_words_order.sql"),
     },
 ];
 

@@ -189,6 +189,57 @@ fn word_range(criterion: &str) -> Option<(String, Option<String>)> {
     Some((first, high))
 }
 
+/// The words range that alone answers a search: the query's one criterion is
+/// a name of one word (kind 'F' or 'G', the range of the words it starts),
+/// so that the range's rows are exactly the matches (`LIKE '% WORD%'` on the
+/// record's words holds for them and them only). `None` otherwise.
+fn lone_word(q: &PatientQuery) -> Option<(&'static str, String, String)> {
+    if q.ins.is_some()
+        || q.ipp.is_some()
+        || q.birth_date.is_some()
+        || q.updated_min_ms.is_some()
+        || q.updated_max_ms.is_some()
+    {
+        return None;
+    }
+    let (kind, value) = match (like(&q.family), like(&q.given)) {
+        (Some(_), None) => ("F", q.family.as_deref()?),
+        (None, Some(_)) => ("G", q.given.as_deref()?),
+        _ => return None,
+    };
+    let normalized = normalize_name(value).replace(['%', '_'], "");
+    if normalized.split_whitespace().count() != 1 {
+        return None;
+    }
+    let (low, high) = word_range(value)?;
+    Some((kind, low, high?))
+}
+
+/// A page of a lone word's matches in name order (see [`lone_word`]): the
+/// page's ids are taken from the words range, sorted on the sort key each
+/// word row carries, and only their records are read. A record with two
+/// words in the range (a birth and a used name alike) is counted once.
+fn word_page(
+    territory: TerritoryId,
+    (kind, low, high): (&'static str, String, String),
+    limit: i64,
+    offset: i64,
+) -> crate::tx::Q {
+    crate::tx::q_built(format!(
+        "SELECT {COLUMNS} FROM patients WHERE id IN (SELECT patient_id FROM ( \
+           SELECT DISTINCT birth_name, given_names, patient_id FROM patient_words \
+           WHERE territory_id = $1 AND kind = '{kind}' AND word >= $2 AND word < $3 \
+           ORDER BY birth_name, given_names, patient_id LIMIT $4 OFFSET $5) AS page) \
+         ORDER BY {}",
+        PatientSort::Name.order_by()
+    ))
+    .bind(territory.to_string())
+    .bind(low)
+    .bind(high)
+    .bind(limit)
+    .bind(offset)
+}
+
 db_row! {
     struct PatientRow {
         id: String,
@@ -403,7 +454,7 @@ pub(crate) fn patients_in(
                 .bind(now_ms)
         },
     );
-    let words: Vec<(String, &str, String, String)> = patients
+    let words: Vec<NameWord> = patients
         .iter()
         .flat_map(|(id, p)| name_words(id, p.territory, &p.traits))
         .collect();
@@ -460,44 +511,60 @@ pub(crate) async fn update_patient(
     Ok(changed)
 }
 
-/// The words of a record's names for `patient_words`: (patient, kind, word,
-/// territory), kind 'F' for the birth and used names, 'G' for the given
-/// names, each word once.
-fn name_words(
-    id: &PatientId,
-    territory: TerritoryId,
-    t: &Traits,
-) -> Vec<(String, &'static str, String, String)> {
+/// A row of `patient_words`: one word of a record's names, with the record's
+/// sort key (its birth name and given names as `patients` holds them).
+struct NameWord {
+    patient: String,
+    kind: &'static str,
+    word: String,
+    territory: String,
+    birth_name: String,
+    given_names: String,
+}
+
+/// The words of a record's names for `patient_words`: kind 'F' for the birth
+/// and used names, 'G' for the given names, each word once.
+fn name_words(id: &PatientId, territory: TerritoryId, t: &Traits) -> Vec<NameWord> {
+    let given_names = t.birth_given_names.join(&GIVEN_SEPARATOR.to_string());
     let words = |kind: &'static str, text: String| {
         let set: std::collections::BTreeSet<String> =
             text.split_whitespace().map(str::to_owned).collect();
-        set.into_iter()
-            .map(move |w| (id.to_string(), kind, w, territory.to_string()))
+        let given_names = given_names.clone();
+        set.into_iter().map(move |word| NameWord {
+            patient: id.to_string(),
+            kind,
+            word,
+            territory: territory.to_string(),
+            birth_name: t.birth_name.clone(),
+            given_names: given_names.clone(),
+        })
     };
     words("F", search_name(t))
         .chain(words("G", search_given(t)))
         .collect()
 }
 
-async fn insert_words(tx: &mut Tx<'_>, words: &[(String, &str, String, String)]) -> Result<()> {
+async fn insert_words(tx: &mut Tx<'_>, words: &[NameWord]) -> Result<()> {
     let mut writes = crate::tx::Writes::default();
     words_in(&mut writes, words);
     Ok(writes.execute(tx).await?)
 }
 
 /// The inserts of [`insert_words`], added to `writes`.
-fn words_in(writes: &mut crate::tx::Writes, words: &[(String, &str, String, String)]) {
+fn words_in(writes: &mut crate::tx::Writes, words: &[NameWord]) {
     writes.insert_many(
-        "INSERT INTO patient_words (patient_id, kind, word, territory_id) VALUES ",
+        "INSERT INTO patient_words (patient_id, kind, word, territory_id, birth_name, given_names) VALUES ",
         " ON CONFLICT DO NOTHING",
-        4,
+        6,
         words,
-        |query, (id, kind, word, territory)| {
+        |query, w| {
             query
-                .bind(id.as_str())
-                .bind(*kind)
-                .bind(word.as_str())
-                .bind(territory.as_str())
+                .bind(w.patient.as_str())
+                .bind(w.kind)
+                .bind(w.word.as_str())
+                .bind(w.territory.as_str())
+                .bind(w.birth_name.as_str())
+                .bind(w.given_names.as_str())
         },
     );
 }
@@ -723,15 +790,21 @@ impl Store {
         territory: TerritoryId,
         q: &PatientQuery,
     ) -> Result<Vec<PatientRecord>> {
-        let order = q.sort.order_by();
-        let query = search_query(
-            &format!("SELECT {COLUMNS} FROM patients"),
-            territory,
-            q,
-            |n| format!(" ORDER BY {order} LIMIT ${n} OFFSET ${}", n + 1),
-        )
-        .bind(q.limit.clamp(1, 200))
-        .bind(q.offset.max(0));
+        let (limit, offset) = (q.limit.clamp(1, 200), q.offset.max(0));
+        let query = match lone_word(q).filter(|_| q.sort == PatientSort::Name) {
+            Some(word) => word_page(territory, word, limit, offset),
+            None => {
+                let order = q.sort.order_by();
+                search_query(
+                    &format!("SELECT {COLUMNS} FROM patients"),
+                    territory,
+                    q,
+                    |n| format!(" ORDER BY {order} LIMIT ${n} OFFSET ${}", n + 1),
+                )
+                .bind(limit)
+                .bind(offset)
+            }
+        };
         let rows = on_pool!(self, read, |pool| {
             let mut conn = pool.acquire().await?;
             query.fetch_all(&mut conn.as_tx()).await?
@@ -798,9 +871,19 @@ impl Store {
         territory: TerritoryId,
         q: &PatientQuery,
     ) -> Result<i64> {
-        let query = search_query("SELECT COUNT(*) AS n FROM patients", territory, q, |_| {
-            String::new()
-        });
+        // A lone word's matches are counted in the words range alone.
+        let query = match lone_word(q) {
+            Some((kind, low, high)) => crate::tx::q_built(format!(
+                "SELECT COUNT(DISTINCT patient_id) AS n FROM patient_words \
+                 WHERE territory_id = $1 AND kind = '{kind}' AND word >= $2 AND word < $3"
+            ))
+            .bind(territory.to_string())
+            .bind(low)
+            .bind(high),
+            None => search_query("SELECT COUNT(*) AS n FROM patients", territory, q, |_| {
+                String::new()
+            }),
+        };
         let row = on_pool!(self, read, |pool| {
             let mut conn = pool.acquire().await?;
             query.fetch_one(&mut conn.as_tx()).await?

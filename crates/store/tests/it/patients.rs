@@ -293,11 +293,213 @@ async fn name_search_follows_the_words_index() {
         assert_eq!(found("len").await, vec![], "{name}: no words, no match");
         let written = store::testing::raw_sql(&s, backfill).await.unwrap();
         assert_eq!(written, removed, "{name}: one row per word and record");
+        let order = match s.engine() {
+            store::Engine::Sqlite => store::migrate::SQLITE,
+            store::Engine::Postgres => store::migrate::POSTGRES,
+        }
+        .iter()
+        .find(|m| m.name == "patient_words_order")
+        .unwrap()
+        .sql;
+        store::testing::raw_sql(
+            &s,
+            &order[order.find("-- The rows already there").unwrap()..],
+        )
+        .await
+        .unwrap();
         assert_eq!(found("mor").await, vec![a.id], "{name}");
         assert_eq!(found("len").await.len(), 2, "{name}");
         assert_eq!(
             ids(s.search_patients(w.t1.id, &zoe).await.unwrap()),
             vec![b.id],
+            "{name}"
+        );
+    }
+}
+
+/// A search whose one criterion is a name of one word is paged from the words
+/// range (each word row carries its record's sort key): its pages and count
+/// are those of the general search, in name order, each record once.
+#[tokio::test]
+async fn a_lone_word_is_paged_from_the_words_in_name_order() {
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let mut made = Vec::new();
+        for (family, given, used) in [
+            ("Martin", "Paul", None),
+            ("Martin", "Anne", None),
+            ("Marchand", "Zoé", None),
+            ("Lenoir", "Marie", None),
+            ("Dupont", "Jean", Some("Marais")),
+            ("Martin", "Anne", Some("Martel")),
+            ("Mas", "Luc", None),
+            ("Bernard", "Marc", None),
+            ("Mar", "Eve", None),
+        ] {
+            let mut p = new_patient(w.t1.id, family, given);
+            p.traits.used_name = used.map(str::to_owned);
+            made.push(s.create_patient(&p, &who(), NOW).await.unwrap());
+        }
+        // The same name in the other domain is not found.
+        s.create_patient(&new_patient(w.t2.id, "Martin", "Paul"), &who(), NOW)
+            .await
+            .unwrap();
+        let names = |v: Vec<domain::identity::PatientRecord>| -> Vec<String> {
+            v.into_iter()
+                .map(|r| {
+                    format!(
+                        "{} {}",
+                        r.traits.birth_name,
+                        r.traits.birth_given_names.join(" ")
+                    )
+                })
+                .collect()
+        };
+        let lone =
+            |family: Option<&str>, given: Option<&str>, offset: i64, limit: i64| PatientQuery {
+                family: family.map(str::to_owned),
+                given: given.map(str::to_owned),
+                offset,
+                limit,
+                ..q()
+            };
+        // In name order (birth name, given names, then id), "Martin Anne" and
+        // "Martin Anne" (with a used name in the range too) once each.
+        let all = s
+            .search_patients(w.t1.id, &lone(Some("mar"), None, 0, 50))
+            .await
+            .unwrap();
+        assert_eq!(
+            names(all.clone()),
+            [
+                "Dupont Jean",
+                "Mar Eve",
+                "Marchand Zoé",
+                "Martin Anne",
+                "Martin Anne",
+                "Martin Paul"
+            ],
+            "{name}"
+        );
+        let twins = [made[1].id, made[5].id];
+        assert_eq!(
+            [all[3].id, all[4].id],
+            [twins[0].min(twins[1]), twins[0].max(twins[1])],
+            "{name}: ties by id"
+        );
+        assert_eq!(
+            s.count_search_patients(w.t1.id, &lone(Some("mar"), None, 0, 50))
+                .await
+                .unwrap(),
+            6,
+            "{name}"
+        );
+        assert_eq!(
+            names(
+                s.search_patients(w.t1.id, &lone(None, Some("MAR"), 0, 50))
+                    .await
+                    .unwrap()
+            ),
+            ["Bernard Marc", "Lenoir Marie"],
+            "{name}: given names"
+        );
+        assert_eq!(
+            s.count_search_patients(w.t1.id, &lone(None, Some("marc"), 0, 50))
+                .await
+                .unwrap(),
+            1,
+            "{name}"
+        );
+        assert_eq!(
+            s.count_search_patients(w.t1.id, &lone(Some("xyz"), None, 0, 50))
+                .await
+                .unwrap(),
+            0,
+            "{name}"
+        );
+
+        // Every page and count is the general search's (a criterion that
+        // keeps every record sends the same search through it).
+        let general = |mut q: PatientQuery| {
+            q.updated_min_ms = Some(0);
+            q
+        };
+        for (family, given) in [
+            (Some("mar"), None),
+            (Some("m"), None),
+            (Some("MARTI"), None),
+            (None, Some("ma")),
+            (Some("lenoir"), None),
+        ] {
+            let whole = lone(family, given, 0, 50);
+            assert_eq!(
+                s.count_search_patients(w.t1.id, &whole).await.unwrap(),
+                s.count_search_patients(w.t1.id, &general(whole.clone()))
+                    .await
+                    .unwrap(),
+                "{name}: {family:?} {given:?}"
+            );
+            for (offset, limit) in [(0, 2), (2, 2), (4, 2), (1, 3), (5, 50), (40, 5)] {
+                let page = lone(family, given, offset, limit);
+                assert_eq!(
+                    s.search_patients(w.t1.id, &page).await.unwrap(),
+                    s.search_patients(w.t1.id, &general(page.clone()))
+                        .await
+                        .unwrap(),
+                    "{name}: {family:?} {given:?} at {offset}, {limit}"
+                );
+            }
+        }
+
+        // A renamed record moves to its new place: the words carry the new key.
+        let mut renamed = made[0].clone();
+        renamed.traits.birth_name = "Marbot".into();
+        s.update_patient(&renamed, &Default::default(), &who(), NOW + 1)
+            .await
+            .unwrap();
+        assert_eq!(
+            names(
+                s.search_patients(w.t1.id, &lone(Some("mar"), None, 0, 3))
+                    .await
+                    .unwrap()
+            ),
+            ["Dupont Jean", "Mar Eve", "Marbot Paul"],
+            "{name}"
+        );
+
+        // The migration fills the key of the rows written before it.
+        let migration = match s.engine() {
+            store::Engine::Sqlite => store::migrate::SQLITE,
+            store::Engine::Postgres => store::migrate::POSTGRES,
+        }
+        .iter()
+        .find(|m| m.name == "patient_words_order")
+        .unwrap()
+        .sql;
+        let fill = &migration[migration.find("-- The rows already there").unwrap()..];
+        let before = s
+            .search_patients(w.t1.id, &lone(Some("mar"), None, 0, 3))
+            .await
+            .unwrap();
+        store::testing::raw_sql(
+            &s,
+            "UPDATE patient_words SET birth_name = '', given_names = ''",
+        )
+        .await
+        .unwrap();
+        assert_ne!(
+            s.search_patients(w.t1.id, &lone(Some("mar"), None, 0, 3))
+                .await
+                .unwrap(),
+            before,
+            "{name}: the page is cut in the words' order"
+        );
+        store::testing::raw_sql(&s, fill).await.unwrap();
+        assert_eq!(
+            s.search_patients(w.t1.id, &lone(Some("mar"), None, 0, 3))
+                .await
+                .unwrap(),
+            before,
             "{name}"
         );
     }
