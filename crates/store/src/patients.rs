@@ -174,13 +174,21 @@ fn like(s: &Option<String>) -> Option<String> {
         .map(|n| format!("% {}%", n.replace(['%', '_'], "")))
 }
 
+/// A name criterion as its words are searched: normalised, without the LIKE
+/// wildcards.
+fn searched_words(criterion: &str) -> String {
+    normalize_name(criterion).replace(['%', '_'], "")
+}
+
 /// The range of `patient_words` holding every word that starts with the first
 /// word of a name criterion: from that word (included) to the word made by
 /// raising its last character (excluded; `None`, no upper bound, when it
 /// cannot be raised). `None` when the criterion has no word.
 fn word_range(criterion: &str) -> Option<(String, Option<String>)> {
-    let normalized = normalize_name(criterion).replace(['%', '_'], "");
-    let first = normalized.split_whitespace().next()?.to_owned();
+    let first = searched_words(criterion)
+        .split_whitespace()
+        .next()?
+        .to_owned();
     let mut chars: Vec<char> = first.chars().collect();
     let high = chars
         .pop()
@@ -207,12 +215,17 @@ fn lone_word(q: &PatientQuery) -> Option<(&'static str, String, String)> {
         (None, Some(_)) => ("G", q.given.as_deref()?),
         _ => return None,
     };
-    let normalized = normalize_name(value).replace(['%', '_'], "");
-    if normalized.split_whitespace().count() != 1 {
+    if searched_words(value).split_whitespace().count() != 1 {
         return None;
     }
     let (low, high) = word_range(value)?;
     Some((kind, low, high?))
+}
+
+/// The rows of `patient_words` in a [`lone_word`] range: the domain `$1`,
+/// the words from `$2` (included) to `$3` (excluded).
+fn in_range(kind: &str) -> String {
+    format!("territory_id = $1 AND kind = '{kind}' AND word >= $2 AND word < $3")
 }
 
 /// A page of a lone word's matches in name order (see [`lone_word`]): the
@@ -227,10 +240,10 @@ fn word_page(
 ) -> crate::tx::Q {
     crate::tx::q_built(format!(
         "SELECT {COLUMNS} FROM patients WHERE id IN (SELECT patient_id FROM ( \
-           SELECT DISTINCT birth_name, given_names, patient_id FROM patient_words \
-           WHERE territory_id = $1 AND kind = '{kind}' AND word >= $2 AND word < $3 \
+           SELECT DISTINCT birth_name, given_names, patient_id FROM patient_words WHERE {} \
            ORDER BY birth_name, given_names, patient_id LIMIT $4 OFFSET $5) AS page) \
          ORDER BY {}",
+        in_range(kind),
         PatientSort::Name.order_by()
     ))
     .bind(territory.to_string())
@@ -529,7 +542,7 @@ fn name_words(id: &PatientId, territory: TerritoryId, t: &Traits) -> Vec<NameWor
     let words = |kind: &'static str, text: String| {
         let set: std::collections::BTreeSet<String> =
             text.split_whitespace().map(str::to_owned).collect();
-        let given_names = given_names.clone();
+        let given_names = &given_names;
         set.into_iter().map(move |word| NameWord {
             patient: id.to_string(),
             kind,
@@ -874,8 +887,8 @@ impl Store {
         // A lone word's matches are counted in the words range alone.
         let query = match lone_word(q) {
             Some((kind, low, high)) => crate::tx::q_built(format!(
-                "SELECT COUNT(DISTINCT patient_id) AS n FROM patient_words \
-                 WHERE territory_id = $1 AND kind = '{kind}' AND word >= $2 AND word < $3"
+                "SELECT COUNT(DISTINCT patient_id) AS n FROM patient_words WHERE {}",
+                in_range(kind)
             ))
             .bind(territory.to_string())
             .bind(low)

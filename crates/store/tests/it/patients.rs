@@ -196,6 +196,22 @@ async fn search_by_names_date_and_identifiers() {
 /// Name searches read the words index (`patient_words`): it follows a change
 /// of name, a criterion of several words, a prefix ending in the last letter,
 /// and the migration fills it for the records already there.
+/// The SQL of this engine's migration `name` from the line `marker` on (the
+/// part that fills rows already there, to run again in a test).
+fn migration_from(s: &store::Store, name: &str, marker: &str) -> &'static str {
+    let sql = match s.engine() {
+        store::Engine::Sqlite => store::migrate::SQLITE,
+        store::Engine::Postgres => store::migrate::POSTGRES,
+    }
+    .iter()
+    .find(|m| m.name == name)
+    .unwrap_or_else(|| panic!("no migration {name}"))
+    .sql;
+    &sql[sql
+        .find(marker)
+        .unwrap_or_else(|| panic!("{name}: no line {marker}"))..]
+}
+
 #[tokio::test]
 async fn name_search_follows_the_words_index() {
     for (name, s) in backends().await {
@@ -278,32 +294,16 @@ async fn name_search_follows_the_words_index() {
         assert_eq!(found("mor").await, vec![a.id], "{name}");
 
         // The migration's backfill writes the same rows the store writes.
-        let migration = match s.engine() {
-            store::Engine::Sqlite => store::migrate::SQLITE,
-            store::Engine::Postgres => store::migrate::POSTGRES,
-        }
-        .iter()
-        .find(|m| m.name == "patient_words")
-        .unwrap()
-        .sql;
-        let backfill = &migration[migration.find("-- The records already there").unwrap()..];
+        let backfill = migration_from(&s, "patient_words", "-- The records already there");
         let removed = store::testing::raw_sql(&s, "DELETE FROM patient_words")
             .await
             .unwrap();
         assert_eq!(found("len").await, vec![], "{name}: no words, no match");
         let written = store::testing::raw_sql(&s, backfill).await.unwrap();
         assert_eq!(written, removed, "{name}: one row per word and record");
-        let order = match s.engine() {
-            store::Engine::Sqlite => store::migrate::SQLITE,
-            store::Engine::Postgres => store::migrate::POSTGRES,
-        }
-        .iter()
-        .find(|m| m.name == "patient_words_order")
-        .unwrap()
-        .sql;
         store::testing::raw_sql(
             &s,
-            &order[order.find("-- The rows already there").unwrap()..],
+            migration_from(&s, "patient_words_order", "-- The rows already there"),
         )
         .await
         .unwrap();
@@ -468,15 +468,7 @@ async fn a_lone_word_is_paged_from_the_words_in_name_order() {
         );
 
         // The migration fills the key of the rows written before it.
-        let migration = match s.engine() {
-            store::Engine::Sqlite => store::migrate::SQLITE,
-            store::Engine::Postgres => store::migrate::POSTGRES,
-        }
-        .iter()
-        .find(|m| m.name == "patient_words_order")
-        .unwrap()
-        .sql;
-        let fill = &migration[migration.find("-- The rows already there").unwrap()..];
+        let fill = migration_from(&s, "patient_words_order", "-- The rows already there");
         let before = s
             .search_patients(w.t1.id, &lone(Some("mar"), None, 0, 3))
             .await
