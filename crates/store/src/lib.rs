@@ -191,6 +191,13 @@ impl Conflict {
 /// Shorthand.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// PostgreSQL connections per node for writes and for reads: 22 in all, so
+/// that three nodes stay within the server's default 100.
+const PG_WRITERS: u32 = 10;
+const PG_READERS: u32 = 12;
+/// How long a PostgreSQL reader connection (and the plans it keeps) lives.
+const PG_READER_LIFETIME: Duration = Duration::from_secs(60);
+
 /// Which engine, with its pools.
 #[derive(Debug, Clone)]
 pub(crate) enum Backend {
@@ -198,8 +205,10 @@ pub(crate) enum Backend {
     /// single writer avoids SQLITE_BUSY on read-then-write transactions) and a few
     /// readers (WAL lets them read while the writer writes).
     Sqlite { write: SqlitePool, read: SqlitePool },
-    /// PostgreSQL: one pool.
-    Postgres(PgPool),
+    /// PostgreSQL: a pool for writes, whose statements are planned at each
+    /// execution, and one for reads, whose statements may keep a plan
+    /// ([`Store::connect`] says why).
+    Postgres { write: PgPool, read: PgPool },
 }
 
 /// The store: cheap to clone (pools inside).
@@ -232,29 +241,45 @@ impl Store {
     /// file if missing. Does not migrate: call [`Store::migrate`].
     pub async fn connect(url: &str) -> Result<Store> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            // Every statement planned for its values and the table as it is
-            // now. A generic plan, which PostgreSQL settles on after five
-            // runs of a prepared statement, is made for the table as it was:
-            // made while `patients` held a few rows, the lookup by IPP scanned
-            // every patient of the territory once the feed had brought
+            let opts =
+                PgConnectOptions::from_str(url).map_err(|_| StoreError::BadUrl(redact_url(url)))?;
+            let pool = |max: u32| {
+                PgPoolOptions::new()
+                    .max_connections(max)
+                    .acquire_timeout(Duration::from_secs(10))
+                    // No ping before each use (a round trip per transaction, a
+                    // quarter of a small group commit's): a connection the server
+                    // dropped fails its statement, which fails the request, and
+                    // the pool replaces it.
+                    .test_before_acquire(false)
+            };
+            // Writes: every statement planned for its values and the table as
+            // it is now. A generic plan, which PostgreSQL may settle on after
+            // five runs of a prepared statement, is made for the table as it
+            // was: made while `patients` held a few rows, the lookup by IPP
+            // scanned every patient of the territory once the feed had brought
             // thousands (18,000 messages in: 450/s instead of 1,200, see
-            // benches/README.md). Planning these short statements costs
-            // little next to that.
-            let opts = PgConnectOptions::from_str(url)
-                .map_err(|_| StoreError::BadUrl(redact_url(url)))?
-                .options([("plan_cache_mode", "force_custom_plan")]);
-            let pool = PgPoolOptions::new()
-                .max_connections(16)
-                .acquire_timeout(Duration::from_secs(10))
-                // No ping before each use (a round trip per transaction, a
-                // quarter of a small group commit's): a connection the server
-                // dropped fails its statement, which fails the request, and
-                // the pool replaces it.
-                .test_before_acquire(false)
-                .connect_with(opts)
+            // benches/README.md).
+            let write = pool(PG_WRITERS)
+                .connect_with(
+                    opts.clone()
+                        .options([("plan_cache_mode", "force_custom_plan")]),
+                )
+                .await?;
+            // Reads: PostgreSQL's own choice (`auto`), a generic plan once it
+            // costs no more than the custom ones, which spares planning a
+            // record's reads at every request (planning was half of
+            // PostgreSQL's time on FHIR reads: 1,650 → 2,650 reads/s). A
+            // connection lives a minute at most, so a plan made on a small
+            // table is made again soon as the table grows (an analyze, with
+            // autovacuum on, also drops it). Read-only, as SQLite's readers
+            // are: a write sent there by mistake fails.
+            let read = pool(PG_READERS)
+                .max_lifetime(PG_READER_LIFETIME)
+                .connect_with(opts.options([("default_transaction_read_only", "on")]))
                 .await?;
             return Ok(Store {
-                backend: Backend::Postgres(pool),
+                backend: Backend::Postgres { write, read },
                 keys: Default::default(),
                 audit_queue: Default::default(),
                 write_queue: Default::default(),
@@ -317,7 +342,7 @@ impl Store {
     pub fn engine(&self) -> Engine {
         match self.backend {
             Backend::Sqlite { .. } => Engine::Sqlite,
-            Backend::Postgres(_) => Engine::Postgres,
+            Backend::Postgres { .. } => Engine::Postgres,
         }
     }
 
@@ -336,7 +361,10 @@ impl Store {
                 read.close().await;
                 write.close().await;
             }
-            Backend::Postgres(p) => p.close().await,
+            Backend::Postgres { write, read } => {
+                read.close().await;
+                write.close().await;
+            }
         }
     }
 }
@@ -360,7 +388,8 @@ pub fn redact_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::{Backend, Store, redact_url};
+    use sqlx::Row;
 
     #[test]
     fn passwords_are_redacted() {
@@ -369,5 +398,65 @@ mod tests {
             "postgres://u:***@h/db"
         );
         assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+
+    /// A setting as a PostgreSQL pool's connections have it.
+    async fn setting(pool: &sqlx::PgPool, name: &str) -> String {
+        sqlx::query(sqlx::AssertSqlSafe(format!("SHOW {name}")))
+            .fetch_one(pool)
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    #[tokio::test]
+    async fn reads_go_to_read_only_connections_and_writes_to_the_writers() {
+        for (engine, store) in crate::testing::both_backends(0).await.unwrap() {
+            let through_readers = on_pool!(store, read, |pool| {
+                sqlx::raw_sql("CREATE TABLE probe_pools (a INTEGER)")
+                    .execute(pool)
+                    .await
+                    .map(|_| ())
+            });
+            let refused = through_readers.expect_err(engine).to_string();
+            assert!(
+                refused.contains("read-only") || refused.contains("readonly"),
+                "{engine}: {refused}"
+            );
+            on_pool!(store, write, |pool| {
+                sqlx::raw_sql("CREATE TABLE probe_pools (a INTEGER)")
+                    .execute(pool)
+                    .await
+                    .expect(engine);
+            });
+            let n: i64 = on_pool!(store, read, |pool| {
+                sqlx::query("SELECT COUNT(*) FROM probe_pools")
+                    .fetch_one(pool)
+                    .await
+                    .expect(engine)
+                    .get(0)
+            });
+            assert_eq!(n, 0, "{engine}: the readers see what the writers made");
+        }
+    }
+
+    #[tokio::test]
+    async fn postgres_writers_plan_each_statement_and_readers_may_keep_a_plan() {
+        let url = crate::testing::fresh_postgres_url().await.unwrap();
+        let store = Store::connect(&url).await.unwrap();
+        let Backend::Postgres { write, read } = &store.backend else {
+            panic!("a PostgreSQL URL gives the PostgreSQL backend");
+        };
+        assert_eq!(setting(write, "plan_cache_mode").await, "force_custom_plan");
+        assert_eq!(setting(write, "default_transaction_read_only").await, "off");
+        assert_eq!(setting(read, "plan_cache_mode").await, "auto");
+        assert_eq!(setting(read, "default_transaction_read_only").await, "on");
+        assert_eq!(write.options().get_max_connections(), super::PG_WRITERS);
+        assert_eq!(read.options().get_max_connections(), super::PG_READERS);
+        assert_eq!(
+            read.options().get_max_lifetime(),
+            Some(super::PG_READER_LIFETIME)
+        );
+        store.close().await;
     }
 }

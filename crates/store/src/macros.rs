@@ -8,13 +8,13 @@ macro_rules! on_pool {
     ($store:expr, read, |$pool:ident| $body:expr) => {
         match &$store.backend {
             $crate::Backend::Sqlite { read: $pool, .. } => $body,
-            $crate::Backend::Postgres($pool) => $body,
+            $crate::Backend::Postgres { read: $pool, .. } => $body,
         }
     };
     ($store:expr, write, |$pool:ident| $body:expr) => {
         match &$store.backend {
             $crate::Backend::Sqlite { write: $pool, .. } => $body,
-            $crate::Backend::Postgres($pool) => $body,
+            $crate::Backend::Postgres { write: $pool, .. } => $body,
         }
     };
 }

@@ -172,7 +172,7 @@ impl Store {
                 let sql = format!("PRAGMA incremental_vacuum({})", pages.max(1));
                 sqlx::query(sqlx::AssertSqlSafe(sql)).execute(write).await?;
             }
-            Backend::Postgres(pool) => {
+            Backend::Postgres { write: pool, .. } => {
                 let mut tables: Vec<&str> =
                     pruned.iter().flat_map(|k| k.tables()).copied().collect();
                 if audit {
@@ -192,15 +192,18 @@ impl Store {
         self.database_size().await
     }
 
-    /// Connections open in the pool and idle ones (SQLite: the writer's and
-    /// the readers' together).
+    /// Connections open in the pools and idle ones (the writers' and the
+    /// readers' together).
     pub fn pool_stats(&self) -> (u32, usize) {
         match &self.backend {
             Backend::Sqlite { write, read } => (
                 write.size() + read.size(),
                 write.num_idle() + read.num_idle(),
             ),
-            Backend::Postgres(pool) => (pool.size(), pool.num_idle()),
+            Backend::Postgres { write, read } => (
+                write.size() + read.size(),
+                write.num_idle() + read.num_idle(),
+            ),
         }
     }
 
@@ -226,7 +229,7 @@ impl Store {
                     free_bytes: page * free,
                 })
             }
-            Backend::Postgres(pool) => {
+            Backend::Postgres { read: pool, .. } => {
                 let bytes: i64 = sqlx::query("SELECT pg_database_size(current_database())")
                     .fetch_one(pool)
                     .await?
