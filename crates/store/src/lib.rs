@@ -196,7 +196,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 const PG_WRITERS: u32 = 10;
 const PG_READERS: u32 = 12;
 /// How long a PostgreSQL reader connection (and the plans it keeps) lives.
-const PG_READER_LIFETIME: Duration = Duration::from_secs(60);
+const PG_READER_LIFETIME: Duration = Duration::from_secs(10);
 
 /// Which engine, with its pools.
 #[derive(Debug, Clone)]
@@ -270,10 +270,14 @@ impl Store {
             // costs no more than the custom ones, which spares planning a
             // record's reads at every request (planning was half of
             // PostgreSQL's time on FHIR reads: 1,650 → 2,650 reads/s). A
-            // connection lives a minute at most, so a plan made on a small
-            // table is made again soon as the table grows (an analyze, with
-            // autovacuum on, also drops it). Read-only, as SQLite's readers
-            // are: a write sent there by mistake fails.
+            // plan made while a table was small is kept as the table grows:
+            // made on an empty `patient_addresses`, the demographics read
+            // scanned the whole table while FHIR creates filled it (7,600
+            // scans, 40 million rows in a minute). So a reader connection,
+            // and the plans it holds, lives ten seconds: the next one plans
+            // for the table as it is then (an analyze, with autovacuum on,
+            // also drops them). Read-only, as SQLite's readers are: a write
+            // sent there by mistake fails.
             let read = pool(PG_READERS)
                 .max_lifetime(PG_READER_LIFETIME)
                 .connect_with(opts.options([("default_transaction_read_only", "on")]))
