@@ -273,11 +273,11 @@ impl Store {
             // plan made while a table was small is kept as the table grows:
             // made on an empty `patient_addresses`, the demographics read
             // scanned the whole table while FHIR creates filled it (7,600
-            // scans, 40 million rows in a minute). So a reader connection,
-            // and the plans it holds, lives ten seconds: the next one plans
-            // for the table as it is then (an analyze, with autovacuum on,
-            // also drops them). Read-only, as SQLite's readers are: a write
-            // sent there by mistake fails.
+            // scans, 40 million rows read in a few minutes of benchmark). So
+            // a reader connection, and the plans it holds, lives ten seconds:
+            // the next one plans for the table as it is then (an analyze,
+            // with autovacuum on, also drops them). Read-only, as SQLite's
+            // readers are: a write sent there by mistake fails.
             let read = pool(PG_READERS)
                 .max_lifetime(PG_READER_LIFETIME)
                 .connect_with(opts.options([("default_transaction_read_only", "on")]))
