@@ -193,9 +193,6 @@ async fn search_by_names_date_and_identifiers() {
     }
 }
 
-/// Name searches read the words index (`patient_words`): it follows a change
-/// of name, a criterion of several words, a prefix ending in the last letter,
-/// and the migration fills it for the records already there.
 /// The SQL of this engine's migration `name` from the line `marker` on (the
 /// part that fills rows already there, to run again in a test).
 fn migration_from(s: &store::Store, name: &str, marker: &str) -> &'static str {
@@ -212,6 +209,9 @@ fn migration_from(s: &store::Store, name: &str, marker: &str) -> &'static str {
         .unwrap_or_else(|| panic!("{name}: no line {marker}"))..]
 }
 
+/// Name searches read the words index (`patient_words`): it follows a change
+/// of name, a criterion of several words, a prefix ending in the last letter,
+/// and the migration fills it for the records already there.
 #[tokio::test]
 async fn name_search_follows_the_words_index() {
     for (name, s) in backends().await {
