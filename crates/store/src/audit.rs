@@ -174,22 +174,11 @@ const CHECKPOINT_COLUMNS: &str = "seq, from_seq, through_seq, through_hash, firs
 
 const COLUMNS: &str = "seq, at_ms, actor_kind, actor_id, role, establishment_id, patient_id, action, resource, outcome, prev_hash, hash";
 
-/// The audit log's insert up to `VALUES `, its column list written once.
-macro_rules! insert_entries {
-    () => {
-        "INSERT INTO audit_log (seq, at_ms, actor_kind, actor_id, role, establishment_id, patient_id, action, resource, outcome, prev_hash, hash) VALUES "
-    };
-}
+/// The insert of audit entries up to `VALUES ` (rows of [`ENTRY_COLUMNS`]
+/// values, bound by [`bind_entry`]).
+const INSERT_ENTRIES: &str = "INSERT INTO audit_log (seq, at_ms, actor_kind, actor_id, role, establishment_id, patient_id, action, resource, outcome, prev_hash, hash) VALUES ";
 
-const INSERT_ENTRY: &str = concat!(
-    insert_entries!(),
-    "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-);
-
-/// [`INSERT_ENTRY`] without its values, for several rows.
-const INSERT_ENTRIES: &str = insert_entries!();
-
-/// The columns of [`INSERT_ENTRY`].
+/// The columns of [`INSERT_ENTRIES`].
 const ENTRY_COLUMNS: usize = 12;
 
 fn bind_entry(query: crate::tx::Q, e: &AuditEntry) -> crate::tx::Q {
@@ -208,38 +197,15 @@ fn bind_entry(query: crate::tx::Q, e: &AuditEntry) -> crate::tx::Q {
         .bind(&e.hash)
 }
 
-async fn insert_entry(tx: &mut Tx<'_>, e: &AuditEntry) -> Result<()> {
-    bind_entry(q(INSERT_ENTRY), e).execute(tx).await?;
-    Ok(())
-}
-
-/// Inserts sealed entries with one statement per [`MAX_ROWS_PER_INSERT`]
-/// (a group commit's entries: one round trip instead of one each).
-///
-/// [`MAX_ROWS_PER_INSERT`]: crate::tx::MAX_ROWS_PER_INSERT
-async fn insert_entries(tx: &mut Tx<'_>, entries: &[AuditEntry]) -> Result<()> {
-    crate::tx::insert_many(tx, INSERT_ENTRIES, "", ENTRY_COLUMNS, entries, bind_entry).await?;
-    Ok(())
-}
-
 /// Appends one audit entry inside the open transaction. Serialised through
 /// the single `audit_head` row (locked by the UPDATE until commit), so the
 /// chain has no gaps or forks whatever the concurrency. Put it last in a
 /// transaction to hold that lock as briefly as possible.
 pub(crate) async fn append_audit(tx: &mut Tx<'_>, new: &NewAudit) -> Result<AuditEntry> {
-    let head = q("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-        .fetch_one(tx)
-        .await?;
-    let seq: i64 = head.get("seq")?;
-    let prev: String = head.get("hash")?;
-    let mut e = new.to_entry(seq);
-    e.seal(&prev);
-    insert_entry(tx, &e).await?;
-    q("UPDATE audit_head SET hash = $1 WHERE id = 1")
-        .bind(&e.hash)
-        .execute(tx)
-        .await?;
-    Ok(e)
+    append_audits(tx, std::slice::from_ref(new))
+        .await?
+        .pop()
+        .ok_or(crate::StoreError::NotFound)
 }
 
 /// Appends several audit entries inside the open transaction with one read
@@ -247,6 +213,23 @@ pub(crate) async fn append_audit(tx: &mut Tx<'_>, new: &NewAudit) -> Result<Audi
 /// hashes chained in memory.
 pub(crate) async fn append_audits(
     tx: &mut Tx<'_>,
+    entries: &[NewAudit],
+) -> Result<Vec<AuditEntry>> {
+    let mut writes = crate::tx::Writes::default();
+    let sealed = audits_into(tx, &mut writes, entries).await?;
+    writes.execute(tx).await?;
+    Ok(sealed)
+}
+
+/// Reserves the entries' sequence numbers on the chain's head (which stays
+/// locked until commit), seals them in memory, and adds their inserts and
+/// the head's new hash to `writes`: they go with the transaction's other
+/// writes (one statement on PostgreSQL, one script on SQLite), so that the
+/// head is held for one round trip less. The caller executes `writes`
+/// before it commits.
+pub(crate) async fn audits_into(
+    tx: &mut Tx<'_>,
+    writes: &mut crate::tx::Writes,
     entries: &[NewAudit],
 ) -> Result<Vec<AuditEntry>> {
     if entries.is_empty() {
@@ -266,23 +249,8 @@ pub(crate) async fn append_audits(
         prev.clone_from(&e.hash);
         sealed.push(e);
     }
-    // The head stays locked until commit: on PostgreSQL the entries and the
-    // new head go in one statement, one round trip less under the lock.
-    if matches!(tx, Tx::Pg(_)) && sealed.len() <= crate::tx::MAX_ROWS_PER_INSERT {
-        let sql = format!(
-            "WITH entries AS ({INSERT_ENTRIES}{}) UPDATE audit_head SET hash = ${} WHERE id = 1",
-            crate::tx::values_rows(ENTRY_COLUMNS, sealed.len()),
-            ENTRY_COLUMNS * sealed.len() + 1
-        );
-        let query = sealed.iter().fold(crate::tx::q_built(sql), bind_entry);
-        query.bind(&prev).execute(tx).await?;
-        return Ok(sealed);
-    }
-    insert_entries(tx, &sealed).await?;
-    q("UPDATE audit_head SET hash = $1 WHERE id = 1")
-        .bind(&prev)
-        .execute(tx)
-        .await?;
+    writes.insert_many(INSERT_ENTRIES, "", ENTRY_COLUMNS, &sealed, bind_entry);
+    writes.push(q("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(prev));
     Ok(sealed)
 }
 

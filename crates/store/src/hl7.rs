@@ -308,8 +308,8 @@ async fn apply_together(tx: &mut Tx<'_>, jobs: &[FeedJob], now_ms: i64) -> Resul
         .zip(patients.iter().copied())
         .collect();
     logs_in(&mut writes, &logs);
+    crate::audit::audits_into(tx, &mut writes, &audits).await?;
     writes.execute(tx).await?;
-    crate::audit::append_audits(tx, &audits).await?;
     Ok(patients)
 }
 

@@ -223,7 +223,9 @@ pub(crate) async fn insert_many<T>(
 /// writes (inserts of new rows), run in their order. On PostgreSQL they go
 /// as one statement (each but the last in a `WITH` clause: one round trip
 /// instead of one each; a foreign key is checked at the statement's end,
-/// against the rows its parts inserted); on SQLite, in-process, one by one.
+/// against the rows its parts inserted); on SQLite as one script (the
+/// statements one after the other, sent to the connection's thread at once:
+/// one hand-over between threads instead of one each).
 #[derive(Debug, Default)]
 #[must_use = "writes do nothing until they are executed"]
 pub(crate) struct Writes {
@@ -232,6 +234,10 @@ pub(crate) struct Writes {
 
 /// Most values bound in one PostgreSQL statement.
 const PG_MAX_BINDS: usize = 65_535;
+
+/// Most values bound in one SQLite script: a placeholder's number may not
+/// pass it, and a script's numbers run on across its statements.
+const LITE_MAX_BINDS: usize = 32_766;
 
 impl Writes {
     /// Adds the multi-row inserts of `rows`, as [`insert_many`] runs them.
@@ -249,28 +255,33 @@ impl Writes {
         }
     }
 
+    /// Adds one statement.
+    pub(crate) fn push(&mut self, q: Q) {
+        self.parts.push(q);
+    }
+
     /// Runs them inside `tx`.
     pub(crate) async fn execute(self, tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
-        let one_by_one = match tx {
-            Tx::Lite(_) => self.parts,
-            Tx::Pg(_) => combined(self.parts),
+        let sent = match tx {
+            Tx::Lite(_) => combined(self.parts, LITE_MAX_BINDS, one_script),
+            Tx::Pg(_) => combined(self.parts, PG_MAX_BINDS, one_statement),
         };
-        for q in one_by_one {
+        for q in sent {
             q.execute(tx).await?;
         }
         Ok(())
     }
 }
 
-/// `parts` as few statements as PostgreSQL takes: `WITH w0 AS (first), w1 AS
-/// (second) last`, the placeholders of each renumbered after the previous
-/// ones', a new statement when the next would pass the limit of bound values.
-fn combined(parts: Vec<Q>) -> Vec<Q> {
+/// `parts` in as few queries as the engine takes, each made by `join` of
+/// parts in a row, the placeholders of each renumbered after the previous
+/// ones'; a new query when the next part would pass `max_binds` values.
+fn combined(parts: Vec<Q>, max_binds: usize, join: fn(Vec<Q>) -> Option<Q>) -> Vec<Q> {
     let mut out: Vec<Vec<Q>> = Vec::new();
     let mut binds = 0;
     for q in parts {
         match out.last_mut() {
-            Some(group) if binds + q.args.len() <= PG_MAX_BINDS => {
+            Some(group) if binds + q.args.len() <= max_binds => {
                 binds += q.args.len();
                 group.push(q);
             }
@@ -280,10 +291,32 @@ fn combined(parts: Vec<Q>) -> Vec<Q> {
             }
         }
     }
-    out.into_iter().filter_map(one_statement).collect()
+    out.into_iter().filter_map(join).collect()
 }
 
-/// One statement of `group` (see [`combined`]); none for no part.
+/// One SQLite script of `group` (see [`combined`]): its statements one after
+/// the other, run in order by one call; none for no part.
+fn one_script(group: Vec<Q>) -> Option<Q> {
+    if group.len() < 2 {
+        return group.into_iter().next();
+    }
+    let mut sql = String::new();
+    let mut args = Vec::new();
+    for part in group {
+        if !sql.is_empty() {
+            sql.push_str(";\n");
+        }
+        sql.push_str(&renumbered(&part.sql, args.len()));
+        args.extend(part.args);
+    }
+    Some(Q {
+        sql: Cow::Owned(sql),
+        args,
+    })
+}
+
+/// One PostgreSQL statement of `group` (see [`combined`]): `WITH w0 AS
+/// (first), w1 AS (second) last`; none for no part.
 fn one_statement(mut group: Vec<Q>) -> Option<Q> {
     let last = group.pop()?;
     if group.is_empty() {
@@ -533,7 +566,7 @@ mod tests {
                 .bind(3_i64),
             q("INSERT INTO c (x) VALUES ($1) ON CONFLICT DO NOTHING").bind("four"),
         ];
-        let out = combined(parts);
+        let out = combined(parts.clone(), PG_MAX_BINDS, one_statement);
         assert_eq!(out.len(), 1);
         let one = out.first().unwrap();
         assert_eq!(
@@ -552,12 +585,26 @@ mod tests {
             ]
         );
         // One statement alone is sent as it is; none, as nothing.
-        let alone = combined(vec![q("DELETE FROM a WHERE x = $1").bind(1_i64)]);
+        // On SQLite, one script: the same statements one after the other,
+        // numbered on.
+        let script = combined(parts, LITE_MAX_BINDS, one_script);
+        assert_eq!(script.len(), 1);
+        let script = script.first().unwrap();
         assert_eq!(
-            alone.first().map(|q| q.sql.as_ref()),
-            Some("DELETE FROM a WHERE x = $1")
+            script.sql,
+            "INSERT INTO a (x, y) VALUES ($1, $2);\nINSERT INTO b (x) VALUES ($3), ($4);\n\
+             INSERT INTO c (x) VALUES ($5) ON CONFLICT DO NOTHING"
         );
-        assert!(combined(Vec::new()).is_empty());
+        assert_eq!(script.args, one.args);
+        // One statement alone is sent as it is; none, as nothing.
+        for join in [one_statement as fn(Vec<Q>) -> Option<Q>, one_script] {
+            let alone = combined(vec![q("DELETE FROM a WHERE x = $1").bind(1_i64)], 10, join);
+            assert_eq!(
+                alone.first().map(|q| q.sql.as_ref()),
+                Some("DELETE FROM a WHERE x = $1")
+            );
+            assert!(combined(Vec::new(), 10, join).is_empty());
+        }
     }
 
     #[test]
@@ -566,7 +613,11 @@ mod tests {
             let sql = format!("INSERT INTO a (x) VALUES {}", values_rows(1, n));
             (0..n).fold(q_built(sql), |q, i| q.bind(i as i64))
         };
-        let out = combined(vec![big(40_000), big(20_000), big(10_000)]);
+        let out = combined(
+            vec![big(40_000), big(20_000), big(10_000)],
+            PG_MAX_BINDS,
+            one_statement,
+        );
         let sizes: Vec<usize> = out.iter().map(|q| q.args.len()).collect();
         assert_eq!(sizes, vec![60_000, 10_000]);
         assert!(out.first().unwrap().sql.starts_with("WITH w0 AS ("));
@@ -575,6 +626,20 @@ mod tests {
                 .unwrap()
                 .sql
                 .starts_with("INSERT INTO a (x) VALUES ($1)")
+        );
+        // SQLite's scripts stop at its own limit (its numbers run on).
+        let out = combined(
+            vec![big(20_000), big(10_000), big(5_000)],
+            LITE_MAX_BINDS,
+            one_script,
+        );
+        let sizes: Vec<usize> = out.iter().map(|q| q.args.len()).collect();
+        assert_eq!(sizes, vec![30_000, 5_000]);
+        assert!(
+            out.first()
+                .unwrap()
+                .sql
+                .contains(";\nINSERT INTO a (x) VALUES ($20001)")
         );
     }
 }
