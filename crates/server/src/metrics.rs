@@ -2,7 +2,7 @@
 //! with the Prometheus project's own client (`prometheus-client`): HTTP
 //! requests and their latency per route, logins, HL7 messages per type and
 //! ACK code and the intake's latency, alert SLA breaches, WebSocket
-//! connections, rows pruned; and, read from the store at each scrape, the
+//! connections, rows pruned, SQLite's write-ahead log checkpoints; and, read from the store at each scrape, the
 //! outbox's backlog and dead letters per topic, the age of its oldest waiting
 //! message, the database pool and size. Labels carry routes, types and codes,
 //! never a patient or an id (a route is its pattern, `/patients/{id}`).
@@ -43,6 +43,9 @@ pub struct Metrics {
     db_size: Gauge,
     db_free: Gauge,
     websockets_open: Gauge,
+    wal_checkpoints: Counter,
+    wal_pages: Gauge,
+    wal_copied: Gauge,
     registry: Registry,
 }
 
@@ -65,6 +68,9 @@ impl Default for Metrics {
             db_size: Gauge::default(),
             db_free: Gauge::default(),
             websockets_open: Gauge::default(),
+            wal_checkpoints: Counter::default(),
+            wal_pages: Gauge::default(),
+            wal_copied: Gauge::default(),
             registry: Registry::with_prefix("parcours"),
         };
         let r = &mut m.registry;
@@ -131,6 +137,21 @@ impl Default for Metrics {
         );
         r.register("db_size_bytes", "Database size on disk", m.db_size.clone());
         r.register(
+            "sqlite_wal_checkpoints",
+            "Checkpoints of SQLite's write-ahead log run by this node beside the writer",
+            m.wal_checkpoints.clone(),
+        );
+        r.register(
+            "sqlite_wal_pages",
+            "Pages in SQLite's write-ahead log at this node's last checkpoint",
+            m.wal_pages.clone(),
+        );
+        r.register(
+            "sqlite_wal_copied_pages",
+            "Pages of SQLite's write-ahead log in the database file after this node's last checkpoint",
+            m.wal_copied.clone(),
+        );
+        r.register(
             "db_free_bytes",
             "Space free for reuse inside the database (SQLite)",
             m.db_free.clone(),
@@ -179,6 +200,13 @@ impl Metrics {
             .get_or_create(&[("type", kind.to_owned()), ("ack", ack.to_owned())])
             .inc();
         self.hl7_latency.observe(seconds);
+    }
+
+    /// Records a checkpoint of SQLite's write-ahead log.
+    pub fn wal_checkpointed(&self, c: store::retention::WalCheckpoint) {
+        self.wal_checkpoints.inc();
+        self.wal_pages.set(c.log_pages);
+        self.wal_copied.set(c.copied_pages);
     }
 
     /// Counts alerts escalated past their SLA.

@@ -132,6 +132,15 @@ pub struct DatabaseSize {
     pub free_bytes: i64,
 }
 
+/// What a checkpoint of SQLite's write-ahead log did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalCheckpoint {
+    /// Pages the log holds (since it last started over).
+    pub log_pages: i64,
+    /// Of those, the pages now in the database file.
+    pub copied_pages: i64,
+}
+
 impl Store {
     /// Removes one batch of `kind` older than `before_ms`, at most `limit`
     /// rows (each statement); returns how many rows left.
@@ -193,18 +202,39 @@ impl Store {
     }
 
     /// Connections open in the pools and idle ones (the writers' and the
-    /// readers' together).
+    /// readers' together, and SQLite's checkpointer).
     pub fn pool_stats(&self) -> (u32, usize) {
         match &self.backend {
-            Backend::Sqlite { write, read } => (
-                write.size() + read.size(),
-                write.num_idle() + read.num_idle(),
+            Backend::Sqlite { write, read, wal } => (
+                write.size() + read.size() + wal.size(),
+                write.num_idle() + read.num_idle() + wal.num_idle(),
             ),
             Backend::Postgres { write, read } => (
                 write.size() + read.size(),
                 write.num_idle() + read.num_idle(),
             ),
         }
+    }
+
+    /// SQLite: copies the write-ahead log's committed pages into the
+    /// database file without waiting for anyone (`PRAGMA
+    /// wal_checkpoint(PASSIVE)`: pages a reader still needs stay for the next
+    /// time), on a connection of its own, so that the writer's commits do
+    /// not (each node's server calls it several times a second). Once the
+    /// file holds the whole log, the writer starts the log over at its next
+    /// commit. PostgreSQL: `None` (its own checkpointer does this).
+    pub async fn checkpoint_wal(&self) -> Result<Option<WalCheckpoint>> {
+        use sqlx::Row;
+        let Backend::Sqlite { wal, .. } = &self.backend else {
+            return Ok(None);
+        };
+        let r = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(wal)
+            .await?;
+        Ok(Some(WalCheckpoint {
+            log_pages: r.try_get(1)?,
+            copied_pages: r.try_get(2)?,
+        }))
     }
 
     /// The database's size.

@@ -87,6 +87,45 @@ async fn scrape(app: &TestApp, token: Option<&str>) -> Resp {
 }
 
 #[tokio::test]
+async fn sqlite_log_is_copied_into_the_file_by_the_server_beside_the_writer() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let mut c = Mllp::connect(&app).await;
+        for i in 0..20 {
+            let msg = adt("A28", &format!("wal{i}"), &format!("IPPWAL{i}"), "Journal");
+            assert_eq!(ack_code(&c.send(msg.as_bytes()).await).0, "AA");
+        }
+        if backend == "postgres" {
+            // PostgreSQL checkpoints by itself: the node runs none.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let m = rendered(&app).await;
+            assert_eq!(
+                metrics_value(&m, "parcours_sqlite_wal_checkpoints_total"),
+                Some(0.0),
+                "{m}"
+            );
+            continue;
+        }
+        // Nothing here checkpoints, and the writer's own threshold is far
+        // off (checked when this builds): pages copied into the file are
+        // the server's doing.
+        const { assert!(store::WAL_AUTOCHECKPOINT_PAGES >= 10_000) };
+        eventually("the log copied into the file", async || {
+            let m = rendered(&app).await;
+            let pages = metrics_value(&m, "parcours_sqlite_wal_pages").unwrap_or(0.0);
+            let copied = metrics_value(&m, "parcours_sqlite_wal_copied_pages").unwrap_or(0.0);
+            pages > 0.0 && copied == pages
+        })
+        .await;
+        let m = rendered(&app).await;
+        assert!(
+            metrics_value(&m, "parcours_sqlite_wal_checkpoints_total").unwrap() >= 1.0,
+            "{m}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn metrics_need_their_token_and_say_what_an_operator_watches() {
     for backend in BACKENDS {
         let app = spawn_app_with(backend, |c| {
