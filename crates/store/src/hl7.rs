@@ -440,9 +440,10 @@ async fn ipps_taken(
             "SELECT territory_id, ipp FROM patients WHERE (territory_id, ipp) IN (VALUES {})",
             crate::tx::values_rows(2, chunk.len())
         );
-        let query = chunk.iter().fold(crate::tx::q_built(sql), |q, (t, ipp)| {
-            q.bind(t.to_string()).bind(*ipp)
-        });
+        let query = chunk.iter().fold(
+            crate::tx::q_built(sql).planned_each_time(),
+            |q, (t, ipp)| q.bind(t.to_string()).bind(*ipp),
+        );
         for row in query.fetch_all(tx).await? {
             taken.insert((
                 row.get::<String>("territory_id")?,
@@ -541,6 +542,7 @@ const BY_IPP: &str =
 /// The record with this IPP in the domain (merged or not).
 async fn by_ipp(tx: &mut Tx<'_>, territory: TerritoryId, ipp: &str) -> Result<PatientId> {
     let row = q(BY_IPP)
+        .planned_each_time()
         .bind(territory.to_string())
         .bind(ipp)
         .fetch_optional(tx)
@@ -554,6 +556,7 @@ async fn by_ipp(tx: &mut Tx<'_>, territory: TerritoryId, ipp: &str) -> Result<Pa
 async fn upsert(tx: &mut Tx<'_>, p: &NewPatient, now_ms: i64) -> Result<(PatientId, &'static str)> {
     let ipp = p.ipp.clone().unwrap_or_default();
     let found = q(BY_IPP)
+        .planned_each_time()
         .bind(p.territory.to_string())
         .bind(&ipp)
         .fetch_optional(tx)

@@ -195,8 +195,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// that three nodes stay within the server's default 100.
 const PG_WRITERS: u32 = 10;
 const PG_READERS: u32 = 12;
-/// How long a PostgreSQL reader connection (and the plans it keeps) lives.
-const PG_READER_LIFETIME: Duration = Duration::from_secs(10);
+/// How long a PostgreSQL connection (and the plans it keeps) lives.
+const PG_CONNECTION_LIFETIME: Duration = Duration::from_secs(10);
 /// How many pages SQLite's write-ahead log may hold before the writer
 /// checkpoints it itself, in its commit: the fallback when no server runs
 /// [`Store::checkpoint_wal`] (a command of the binary, a test). SQLite's
@@ -219,8 +219,8 @@ pub(crate) enum Backend {
         read: SqlitePool,
         wal: SqlitePool,
     },
-    /// PostgreSQL: a pool for writes, whose statements are planned at each
-    /// execution, and one for reads, whose statements may keep a plan
+    /// PostgreSQL: a pool for writes and a read-only one for reads, whose
+    /// connections live ten seconds with the plans they keep
     /// ([`Store::connect`] says why).
     Postgres { write: PgPool, read: PgPool },
 }
@@ -267,33 +267,31 @@ impl Store {
                     // the pool replaces it.
                     .test_before_acquire(false)
             };
-            // Writes: every statement planned for its values and the table as
-            // it is now. A generic plan, which PostgreSQL may settle on after
-            // five runs of a prepared statement, is made for the table as it
-            // was: made while `patients` held a few rows, the lookup by IPP
-            // scanned every patient of the territory once the feed had brought
-            // thousands (18,000 messages in: 450/s instead of 1,200, see
-            // benches/README.md).
+            // PostgreSQL's own choice of plan (`auto`) on both pools: a
+            // generic plan once it costs no more than the custom ones, which
+            // spares planning a statement at every run (planning was half of
+            // PostgreSQL's time on FHIR reads, 1,650 → 2,650 reads/s, and a
+            // fifth of an HL7 group's: its inserts as one statement with
+            // seven parts, and each foreign key's check, were planned at
+            // each run when the writers forced custom plans). A generic plan
+            // is made for the table as it was: made on an empty
+            // `patient_addresses`, the demographics read scanned the whole
+            // table while FHIR creates filled it (7,600 scans, 40 million
+            // rows read in a few minutes of benchmark). So a connection, and
+            // the plans it holds, lives ten seconds: the next one plans for
+            // the tables as they are then (an analyze, with autovacuum on,
+            // also drops them). And a lookup whose best index depends on its
+            // values is planned at each run whatever the mode
+            // (`Q::planned_each_time`: the lookups by IPP, whose generic plan
+            // once read every patient of the territory).
             let write = pool(PG_WRITERS)
-                .connect_with(
-                    opts.clone()
-                        .options([("plan_cache_mode", "force_custom_plan")]),
-                )
+                .max_lifetime(PG_CONNECTION_LIFETIME)
+                .connect_with(opts.clone())
                 .await?;
-            // Reads: PostgreSQL's own choice (`auto`), a generic plan once it
-            // costs no more than the custom ones, which spares planning a
-            // record's reads at every request (planning was half of
-            // PostgreSQL's time on FHIR reads: 1,650 → 2,650 reads/s). A
-            // plan made while a table was small is kept as the table grows:
-            // made on an empty `patient_addresses`, the demographics read
-            // scanned the whole table while FHIR creates filled it (7,600
-            // scans, 40 million rows read in a few minutes of benchmark). So
-            // a reader connection, and the plans it holds, lives ten seconds:
-            // the next one plans for the table as it is then (an analyze,
-            // with autovacuum on, also drops them). Read-only, as SQLite's
-            // readers are: a write sent there by mistake fails.
+            // The readers are read-only, as SQLite's are: a write sent there
+            // by mistake fails.
             let read = pool(PG_READERS)
-                .max_lifetime(PG_READER_LIFETIME)
+                .max_lifetime(PG_CONNECTION_LIFETIME)
                 .connect_with(opts.options([("default_transaction_read_only", "on")]))
                 .await?;
             return Ok(Store {
@@ -422,6 +420,7 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::{Backend, Store, redact_url};
+    use crate::tx::AsTx;
     use sqlx::Row;
 
     #[test]
@@ -527,22 +526,51 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn postgres_writers_plan_each_statement_and_readers_may_keep_a_plan() {
+    async fn postgres_connections_keep_plans_ten_seconds_and_readers_are_read_only() {
         let url = crate::testing::fresh_postgres_url().await.unwrap();
         let store = Store::connect(&url).await.unwrap();
         let Backend::Postgres { write, read } = &store.backend else {
             panic!("a PostgreSQL URL gives the PostgreSQL backend");
         };
-        assert_eq!(setting(write, "plan_cache_mode").await, "force_custom_plan");
+        assert_eq!(setting(write, "plan_cache_mode").await, "auto");
         assert_eq!(setting(write, "default_transaction_read_only").await, "off");
         assert_eq!(setting(read, "plan_cache_mode").await, "auto");
         assert_eq!(setting(read, "default_transaction_read_only").await, "on");
         assert_eq!(write.options().get_max_connections(), super::PG_WRITERS);
         assert_eq!(read.options().get_max_connections(), super::PG_READERS);
-        assert_eq!(
-            read.options().get_max_lifetime(),
-            Some(super::PG_READER_LIFETIME)
-        );
+        for pool in [write, read] {
+            assert_eq!(
+                pool.options().get_max_lifetime(),
+                Some(super::PG_CONNECTION_LIFETIME)
+            );
+        }
+        // A query planned at each run is not kept prepared on the
+        // connection (PostgreSQL plans an unnamed statement for its values);
+        // an ordinary one is, and may settle on a generic plan.
+        let mut conn = write.acquire().await.unwrap();
+        let kept = |sql: &'static str| {
+            sqlx::query("SELECT COUNT(*) FROM pg_prepared_statements WHERE statement = $1")
+                .bind(sql)
+        };
+        const EACH: &str = "SELECT 1 AS one WHERE $1::text = 'each'";
+        const KEPT: &str = "SELECT 1 AS one WHERE $1::text = 'kept'";
+        for _ in 0..6 {
+            crate::tx::q(EACH)
+                .planned_each_time()
+                .bind("each")
+                .fetch_one(&mut conn.as_tx())
+                .await
+                .unwrap();
+            crate::tx::q(KEPT)
+                .bind("kept")
+                .fetch_one(&mut conn.as_tx())
+                .await
+                .unwrap();
+        }
+        let each: i64 = kept(EACH).fetch_one(&mut *conn).await.unwrap().get(0);
+        let prepared: i64 = kept(KEPT).fetch_one(&mut *conn).await.unwrap().get(0);
+        assert_eq!((each, prepared), (0, 1));
+        drop(conn);
         store.close().await;
     }
 }

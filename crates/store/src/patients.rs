@@ -394,6 +394,7 @@ async fn next_ipp(tx: &mut Tx<'_>, territory: TerritoryId) -> Result<String> {
             .await?;
         let candidate = format!("{:09}", r.get::<i64>("ipp_counter")?);
         let taken = q("SELECT 1 FROM patients WHERE territory_id = $1 AND ipp = $2")
+            .planned_each_time()
             .bind(territory.to_string())
             .bind(&candidate)
             .fetch_optional(tx)
@@ -563,11 +564,15 @@ async fn insert_words(tx: &mut Tx<'_>, words: &[NameWord]) -> Result<()> {
     Ok(writes.execute(tx).await?)
 }
 
-/// The inserts of [`insert_words`], added to `writes`.
+/// The inserts of [`insert_words`], added to `writes`. A record's words are
+/// new rows: [`name_words`] gives each once, and a record's words are
+/// removed before they are written again; a duplicate is a fault, not a
+/// row to skip (and on PostgreSQL `ON CONFLICT` probed the index before each
+/// row).
 fn words_in(writes: &mut crate::tx::Writes, words: &[NameWord]) {
     writes.insert_many(
         "INSERT INTO patient_words (patient_id, kind, word, territory_id, birth_name, given_names) VALUES ",
-        " ON CONFLICT DO NOTHING",
+        "",
         6,
         words,
         |query, w| {

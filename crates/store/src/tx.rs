@@ -156,6 +156,8 @@ arg_from! {
 pub(crate) struct Q {
     sql: Cow<'static, str>,
     args: Vec<Arg>,
+    /// Kept prepared on the connection (see [`Q::planned_each_time`]).
+    persistent: bool,
 }
 
 /// A query of literal SQL.
@@ -163,6 +165,7 @@ pub(crate) fn q(sql: &'static str) -> Q {
     Q {
         sql: Cow::Borrowed(sql),
         args: Vec::new(),
+        persistent: true,
     }
 }
 
@@ -172,6 +175,7 @@ pub(crate) fn q_built(sql: String) -> Q {
     Q {
         sql: Cow::Owned(sql),
         args: Vec::new(),
+        persistent: true,
     }
 }
 
@@ -312,6 +316,7 @@ fn one_script(group: Vec<Q>) -> Option<Q> {
     Some(Q {
         sql: Cow::Owned(sql),
         args,
+        persistent: true,
     })
 }
 
@@ -336,6 +341,7 @@ fn one_statement(mut group: Vec<Q>) -> Option<Q> {
     Some(Q {
         sql: Cow::Owned(sql),
         args,
+        persistent: true,
     })
 }
 
@@ -370,9 +376,14 @@ fn renumbered(sql: &str, offset: usize) -> String {
 }
 
 macro_rules! bind_all {
-    ($sql:expr, $args:expr) => {{
-        let mut query = sqlx::query(AssertSqlSafe($sql));
-        for a in $args {
+    ($q:expr) => {{
+        let Q {
+            sql,
+            args,
+            persistent,
+        } = $q;
+        let mut query = sqlx::query(AssertSqlSafe(sql)).persistent(persistent);
+        for a in args {
             query = match a {
                 Arg::Int(v) => query.bind(v),
                 Arg::Text(v) => query.bind(v),
@@ -386,6 +397,16 @@ macro_rules! bind_all {
 }
 
 impl Q {
+    /// Not kept prepared: PostgreSQL plans it at each run for the values
+    /// bound and the table as it is then, never with a generic plan kept
+    /// from earlier runs. For a lookup whose best index depends on the
+    /// values (a generic plan of the lookup by IPP, made while `patients`
+    /// was small, read every patient of the territory once it was not).
+    pub(crate) fn planned_each_time(mut self) -> Q {
+        self.persistent = false;
+        self
+    }
+
     /// Binds the next placeholder.
     pub(crate) fn bind(mut self, v: impl Into<Arg>) -> Q {
         self.args.push(v.into());
@@ -395,49 +416,40 @@ impl Q {
     /// Runs it; the number of rows it changed.
     pub(crate) async fn execute(self, tx: &mut Tx<'_>) -> Result<u64, sqlx::Error> {
         Ok(match tx {
-            Tx::Lite(c) => bind_all!(self.sql, self.args)
-                .execute(&mut **c)
-                .await?
-                .rows_affected(),
-            Tx::Pg(c) => bind_all!(self.sql, self.args)
-                .execute(&mut **c)
-                .await?
-                .rows_affected(),
+            Tx::Lite(c) => bind_all!(self).execute(&mut **c).await?.rows_affected(),
+            Tx::Pg(c) => bind_all!(self).execute(&mut **c).await?.rows_affected(),
         })
     }
 
     /// The one row it returns (`RowNotFound` when none).
     pub(crate) async fn fetch_one(self, tx: &mut Tx<'_>) -> Result<Row, sqlx::Error> {
         Ok(match tx {
-            Tx::Lite(c) => Row::Lite(bind_all!(self.sql, self.args).fetch_one(&mut **c).await?),
-            Tx::Pg(c) => Row::Pg(bind_all!(self.sql, self.args).fetch_one(&mut **c).await?),
+            Tx::Lite(c) => Row::Lite(bind_all!(self).fetch_one(&mut **c).await?),
+            Tx::Pg(c) => Row::Pg(bind_all!(self).fetch_one(&mut **c).await?),
         })
     }
 
     /// The row it returns, if any.
     pub(crate) async fn fetch_optional(self, tx: &mut Tx<'_>) -> Result<Option<Row>, sqlx::Error> {
         Ok(match tx {
-            Tx::Lite(c) => bind_all!(self.sql, self.args)
+            Tx::Lite(c) => bind_all!(self)
                 .fetch_optional(&mut **c)
                 .await?
                 .map(Row::Lite),
-            Tx::Pg(c) => bind_all!(self.sql, self.args)
-                .fetch_optional(&mut **c)
-                .await?
-                .map(Row::Pg),
+            Tx::Pg(c) => bind_all!(self).fetch_optional(&mut **c).await?.map(Row::Pg),
         })
     }
 
     /// Every row it returns.
     pub(crate) async fn fetch_all(self, tx: &mut Tx<'_>) -> Result<Vec<Row>, sqlx::Error> {
         Ok(match tx {
-            Tx::Lite(c) => bind_all!(self.sql, self.args)
+            Tx::Lite(c) => bind_all!(self)
                 .fetch_all(&mut **c)
                 .await?
                 .into_iter()
                 .map(Row::Lite)
                 .collect(),
-            Tx::Pg(c) => bind_all!(self.sql, self.args)
+            Tx::Pg(c) => bind_all!(self)
                 .fetch_all(&mut **c)
                 .await?
                 .into_iter()
