@@ -14,11 +14,14 @@ local forms = {
   function(k) return "/fhir/Patient?family=" .. families[k % #families + 1] .. "&_count=20&_offset=20&_sort=-_lastUpdated" end,
   function(k) return "/fhir/Patient?family=" .. families[k % #families + 1] .. "&_summary=count" end,
 }
+-- SEARCH_FORM=N (1 to 6) sends only that form (to see what each costs).
+local only = tonumber(os.getenv("SEARCH_FORM") or "")
 function init(args) token = args[1] end
 function request()
   i = i + 1
   local k = math.floor(i / #forms)
-  return wrk.format("GET", forms[i % #forms + 1](k),
+  local form = only and forms[only] or forms[i % #forms + 1]
+  return wrk.format("GET", form(k),
     { ["Authorization"] = "Bearer " .. token, ["Accept"] = "application/fhir+json" })
 end
 dofile("benches/fhir/report.lua")

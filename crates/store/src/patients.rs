@@ -109,7 +109,7 @@ fn search_query(
     let by_words = !selective
         && [&q.family, &q.given]
             .iter()
-            .any(|v| v.as_deref().and_then(word_range).is_some());
+            .any(|v| like(v).and(v.as_deref()).and_then(word_range).is_some());
     let mut sql = if by_words {
         format!("{select} WHERE TRUE")
     } else {
@@ -131,26 +131,36 @@ fn search_query(
     if let Some(ipp) = &q.ipp {
         clause("ipp = ?", vec![ipp.into()]);
     }
-    // One range of the index drives the search (the family name's when
-    // both are given): a second IN list, estimated at one row by a planner
-    // without statistics, would be read again for every row of the first.
-    let mut driven = !by_words;
-    for (kind, column, value) in [
+    // Each name's range of the words index is read once, and the records in
+    // all of them are the candidates: the ranges' ids intersected (from the
+    // index alone), not the family name's records read one by one to test
+    // the given name (a tenth of a territory for three letters). One IN list
+    // per range would be worse: estimated at one row by a planner without
+    // statistics, the second would be read again for every row of the first.
+    let names = [
         ("F", "search_name", &q.family),
         ("G", "search_given", &q.given),
-    ] {
-        let Some(pattern) = like(value) else { continue };
-        if let Some((low, high)) = value.as_deref().and_then(word_range).filter(|_| !driven) {
-            driven = true;
-            let words = format!(
-                "id IN (SELECT patient_id FROM patient_words WHERE territory_id = $1 AND kind = '{kind}' AND word >= ?{})",
+    ];
+    if by_words {
+        let mut ranges = Vec::new();
+        let mut bounds = Vec::new();
+        for (kind, _, value) in names {
+            let Some((low, high)) = like(value).and(value.as_deref()).and_then(word_range) else {
+                continue;
+            };
+            ranges.push(format!(
+                "SELECT patient_id FROM patient_words WHERE territory_id = $1 AND kind = '{kind}' AND word >= ?{}",
                 if high.is_some() { " AND word < ?" } else { "" }
-            );
-            let mut bounds = vec![low.into()];
+            ));
+            bounds.push(low.into());
             bounds.extend(high.map(Into::into));
-            clause(&words, bounds);
         }
-        clause(&format!("{column} LIKE ?"), vec![pattern.into()]);
+        clause(&format!("id IN ({})", ranges.join(" INTERSECT ")), bounds);
+    }
+    for (_, column, value) in names {
+        if let Some(pattern) = like(value) {
+            clause(&format!("{column} LIKE ?"), vec![pattern.into()]);
+        }
     }
     if let Some(d) = q.birth_date {
         clause("birth_date = ?", vec![d.to_string().into()]);
