@@ -218,23 +218,32 @@ const WAL_CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
 /// Checkpoints SQLite's write-ahead log every [`WAL_CHECKPOINT_EVERY`]
 /// (`Store::checkpoint_wal`) until `shutdown` turns true; returns at once
-/// on PostgreSQL.
+/// on PostgreSQL. A failure is logged when it starts and when it ends, not
+/// ten times a second.
 async fn wal_checkpoints(state: AppState, mut shutdown: watch::Receiver<bool>) {
     if state.store.engine() != store::Engine::Sqlite {
         return;
     }
     let mut tick = tokio::time::interval(WAL_CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
         }
         match state.store.checkpoint_wal().await {
-            Ok(Some(c)) => state.metrics.wal_checkpointed(c),
+            Ok(Some(c)) => {
+                if std::mem::take(&mut failing) {
+                    tracing::info!("SQLite: write-ahead log checkpointed again");
+                }
+                state.metrics.wal_checkpointed(c);
+            }
             Ok(None) => return,
             Err(e) => {
-                tracing::warn!(error = %e, "SQLite: write-ahead log not checkpointed (the writer will)");
+                if !std::mem::replace(&mut failing, true) {
+                    tracing::warn!(error = %e, "SQLite: write-ahead log not checkpointed (the writer will, past its threshold)");
+                }
             }
         }
     }

@@ -226,7 +226,10 @@ pub(crate) async fn append_audits(
 /// the head's new hash to `writes`: they go with the transaction's other
 /// writes (one statement on PostgreSQL, one script on SQLite), so that the
 /// head is held for one round trip less. The caller executes `writes`
-/// before it commits.
+/// before it commits, and appends nothing else to the chain in between:
+/// the head's new hash is written only then (a second append before would
+/// chain its entries to the old hash, and on PostgreSQL one statement
+/// updates the head's row once).
 pub(crate) async fn audits_into(
     tx: &mut Tx<'_>,
     writes: &mut crate::tx::Writes,
