@@ -106,10 +106,19 @@ fn search_query(
     // An INS, an IPP or a birth date has its own index, narrower than any
     // name's words: then the words are not read.
     let selective = q.ins.is_some() || q.ipp.is_some() || q.birth_date.is_some();
-    let by_words = !selective
-        && [&q.family, &q.given]
-            .iter()
-            .any(|v| like(v).and(v.as_deref()).and_then(word_range).is_some());
+    // Each name criterion given: its kind of word, its column, its LIKE
+    // pattern and its range of the words index (if its first word has one).
+    let names: Vec<_> = [
+        ("F", "search_name", &q.family),
+        ("G", "search_given", &q.given),
+    ]
+    .into_iter()
+    .filter_map(|(kind, column, value)| {
+        let pattern = like(value)?;
+        Some((kind, column, pattern, value.as_deref().and_then(word_range)))
+    })
+    .collect();
+    let by_words = !selective && names.iter().any(|(.., range)| range.is_some());
     let mut sql = if by_words {
         format!("{select} WHERE TRUE")
     } else {
@@ -137,30 +146,22 @@ fn search_query(
     // the given name (a tenth of a territory for three letters). One IN list
     // per range would be worse: estimated at one row by a planner without
     // statistics, the second would be read again for every row of the first.
-    let names = [
-        ("F", "search_name", &q.family),
-        ("G", "search_given", &q.given),
-    ];
     if by_words {
         let mut ranges = Vec::new();
         let mut bounds = Vec::new();
-        for (kind, _, value) in names {
-            let Some((low, high)) = like(value).and(value.as_deref()).and_then(word_range) else {
-                continue;
-            };
+        for (kind, _, _, range) in &names {
+            let Some((low, high)) = range else { continue };
             ranges.push(format!(
                 "SELECT patient_id FROM patient_words WHERE territory_id = $1 AND kind = '{kind}' AND word >= ?{}",
                 if high.is_some() { " AND word < ?" } else { "" }
             ));
             bounds.push(low.into());
-            bounds.extend(high.map(Into::into));
+            bounds.extend(high.as_ref().map(Into::into));
         }
         clause(&format!("id IN ({})", ranges.join(" INTERSECT ")), bounds);
     }
-    for (_, column, value) in names {
-        if let Some(pattern) = like(value) {
-            clause(&format!("{column} LIKE ?"), vec![pattern.into()]);
-        }
+    for (_, column, pattern, _) in names {
+        clause(&format!("{column} LIKE ?"), vec![pattern.into()]);
     }
     if let Some(d) = q.birth_date {
         clause("birth_date = ?", vec![d.to_string().into()]);

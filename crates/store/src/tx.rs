@@ -301,47 +301,47 @@ fn combined(parts: Vec<Q>, max_binds: usize, join: fn(Vec<Q>) -> Option<Q>) -> V
 /// One SQLite script of `group` (see [`combined`]): its statements one after
 /// the other, run in order by one call; none for no part.
 fn one_script(group: Vec<Q>) -> Option<Q> {
-    if group.len() < 2 {
-        return group.into_iter().next();
-    }
-    let mut sql = String::new();
-    let mut args = Vec::new();
-    for part in group {
-        if !sql.is_empty() {
+    joined(group, |sql, i, _, part| {
+        if i > 0 {
             sql.push_str(";\n");
         }
-        sql.push_str(&renumbered(&part.sql, args.len()));
-        args.extend(part.args);
-    }
-    Some(Q {
-        sql: Cow::Owned(sql),
-        args,
-        persistent: true,
+        sql.push_str(part);
     })
 }
 
 /// One PostgreSQL statement of `group` (see [`combined`]): `WITH w0 AS
 /// (first), w1 AS (second) last`; none for no part.
-fn one_statement(mut group: Vec<Q>) -> Option<Q> {
-    let last = group.pop()?;
-    if group.is_empty() {
-        return Some(last);
+fn one_statement(group: Vec<Q>) -> Option<Q> {
+    joined(group, |sql, i, last, part| {
+        use std::fmt::Write;
+        if last {
+            let _ = write!(sql, " {part}");
+        } else {
+            let lead = if i == 0 { "WITH " } else { ", " };
+            let _ = write!(sql, "{lead}w{i} AS ({part})");
+        }
+    })
+}
+
+/// `group` as one query: `write(sql, i, last, part)` adds each part's text
+/// in turn, its placeholders renumbered after the previous parts'; a part
+/// alone is sent as it is, none for none. Planned at each run if any part is.
+fn joined(group: Vec<Q>, write: impl Fn(&mut String, usize, bool, &str)) -> Option<Q> {
+    if group.len() < 2 {
+        return group.into_iter().next();
     }
-    let mut sql = String::from("WITH ");
+    let n = group.len();
+    let persistent = group.iter().all(|q| q.persistent);
+    let mut sql = String::new();
     let mut args = Vec::new();
     for (i, part) in group.into_iter().enumerate() {
-        use std::fmt::Write;
-        let sep = if i == 0 { "" } else { ", " };
-        let _ = write!(sql, "{sep}w{i} AS ({})", renumbered(&part.sql, args.len()));
+        write(&mut sql, i, i + 1 == n, &renumbered(&part.sql, args.len()));
         args.extend(part.args);
     }
-    sql.push(' ');
-    sql.push_str(&renumbered(&last.sql, args.len()));
-    args.extend(last.args);
     Some(Q {
         sql: Cow::Owned(sql),
         args,
-        persistent: true,
+        persistent,
     })
 }
 
@@ -608,6 +608,21 @@ mod tests {
              INSERT INTO c (x) VALUES ($5) ON CONFLICT DO NOTHING"
         );
         assert_eq!(script.args, one.args);
+        assert!(one.persistent && script.persistent);
+        // A part planned at each run makes the whole query so.
+        for join in [one_statement as fn(Vec<Q>) -> Option<Q>, one_script] {
+            let mixed = combined(
+                vec![
+                    q("INSERT INTO a (x) VALUES ($1)").bind(1_i64),
+                    q("SELECT x FROM a WHERE x = $1")
+                        .planned_each_time()
+                        .bind(1_i64),
+                ],
+                10,
+                join,
+            );
+            assert!(!mixed.first().unwrap().persistent);
+        }
         // One statement alone is sent as it is; none, as nothing.
         for join in [one_statement as fn(Vec<Q>) -> Option<Q>, one_script] {
             let alone = combined(vec![q("DELETE FROM a WHERE x = $1").bind(1_i64)], 10, join);
