@@ -374,6 +374,93 @@ pub(crate) fn audit_for(
     }
 }
 
+/// A record to create: its id, its identity, who creates it and when.
+pub(crate) type Creation<'a> = (PatientId, &'a NewPatient, &'a AuditActor, i64);
+
+/// Creates records inside the open transaction: their IPPs (from each
+/// domain's counter, for those without one), the records and their links to
+/// their establishments, their demographics and each creation's audit entry,
+/// which covers the demographics it starts with. Besides the IPPs, one round
+/// trip for the chain's head and one for everything else (a script on
+/// SQLite, a statement on PostgreSQL), however many records: a new record
+/// has no demographics to read or clear first. The records as stored, in
+/// order, without reading them back.
+pub(crate) async fn create_in(
+    tx: &mut Tx<'_>,
+    creations: &[Creation<'_>],
+) -> Result<Vec<PatientRecord>> {
+    // Each domain's numbers, taken once for all its records without an IPP.
+    let mut numbers: Vec<(TerritoryId, std::vec::IntoIter<String>)> = Vec::new();
+    for (_, p, _, _) in creations.iter().filter(|(_, p, _, _)| p.ipp.is_none()) {
+        if !numbers.iter().any(|(t, _)| *t == p.territory) {
+            let wanted = creations
+                .iter()
+                .filter(|(_, o, _, _)| o.ipp.is_none() && o.territory == p.territory)
+                .count();
+            let taken = next_ipps(tx, p.territory, wanted).await?;
+            numbers.push((p.territory, taken.into_iter()));
+        }
+    }
+    let mut news = Vec::with_capacity(creations.len());
+    for (_, p, _, _) in creations {
+        let ipp = match &p.ipp {
+            Some(ipp) => ipp.clone(),
+            None => numbers
+                .iter_mut()
+                .find(|(t, _)| *t == p.territory)
+                .and_then(|(_, n)| n.next())
+                .ok_or_else(|| corrupt("compteur d'IPP"))?,
+        };
+        news.push(NewPatient {
+            ipp: Some(ipp),
+            ..(*p).clone()
+        });
+    }
+    let mut writes = crate::tx::Writes::default();
+    // One insert per table for the records created at the same instant.
+    let rows: Vec<(PatientId, &NewPatient, i64)> = creations
+        .iter()
+        .zip(&news)
+        .map(|((id, _, _, now_ms), p)| (*id, p, *now_ms))
+        .collect();
+    for run in rows.chunk_by(|a, b| a.2 == b.2) {
+        let Some((_, _, now_ms)) = run.first() else {
+            continue;
+        };
+        let these: Vec<(PatientId, &NewPatient)> = run.iter().map(|(id, p, _)| (*id, *p)).collect();
+        patients_in(&mut writes, &these, *now_ms);
+        let patches: Vec<(PatientId, DemographicsPatch)> = run
+            .iter()
+            .map(|(id, p, _)| (*id, DemographicsPatch::all(p.demographics.clone())))
+            .collect();
+        let patches: Vec<(PatientId, &DemographicsPatch)> =
+            patches.iter().map(|(id, d)| (*id, d)).collect();
+        crate::demographics::new_many_in(&mut writes, &patches, *now_ms);
+    }
+    let entries: Vec<NewAudit> = creations
+        .iter()
+        .map(|(id, _, who, now_ms)| audit_for(who, *id, "create", *now_ms))
+        .collect();
+    // Last: the chain's head stays locked from here to the commit.
+    crate::audit::audits_into(tx, &mut writes, &entries).await?;
+    writes.execute(tx).await?;
+    Ok(creations
+        .iter()
+        .zip(news)
+        .map(|((id, _, _, now_ms), p)| PatientRecord {
+            id: *id,
+            territory: p.territory,
+            ipp: p.ipp.unwrap_or_default(),
+            traits: p.traits,
+            ins: p.ins,
+            status: p.status,
+            merged_into: None,
+            version: 1,
+            updated_at_ms: *now_ms,
+        })
+        .collect())
+}
+
 /// Inserts a patient inside the open transaction (IPP assigned from the
 /// domain's counter when `p.ipp` is `None`), linked to `p.establishment`. No
 /// audit: the caller appends it. Shared by the API path and the HL7 feed.
@@ -395,37 +482,55 @@ pub(crate) async fn insert_patient(
 }
 
 /// The next free IPP of `territory` from its counter (skipping the ones a
-/// feed gave already), on `tx`: an open transaction, or a connection outside
-/// any (see [`take_ipp`]).
+/// feed gave already), in the open transaction: [`next_ipps`] of one.
 async fn next_ipp(tx: &mut Tx<'_>, territory: TerritoryId) -> Result<String> {
-    loop {
-        let r = q("UPDATE territories SET ipp_counter = ipp_counter + 1 WHERE id = $1 RETURNING ipp_counter")
-            .bind(territory.to_string())
-            .fetch_one(tx)
-            .await?;
-        let candidate = format!("{:09}", r.get::<i64>("ipp_counter")?);
-        let taken = q("SELECT 1 FROM patients WHERE territory_id = $1 AND ipp = $2")
-            .planned_each_time()
-            .bind(territory.to_string())
-            .bind(&candidate)
-            .fetch_optional(tx)
-            .await?;
-        if taken.is_none() {
-            return Ok(candidate);
-        }
-    }
+    next_ipps(tx, territory, 1)
+        .await?
+        .pop()
+        .ok_or_else(|| corrupt("compteur d'IPP"))
 }
 
-/// The next free IPP of `territory`, taken on a connection outside any
-/// transaction (each statement committed at once): the counter's row is
-/// locked for that statement, not until the creation's commit, so that the
-/// domain's creations do not wait on one another. A creation that fails
-/// leaves a gap in the sequence.
-pub(crate) async fn take_ipp(store: &Store, territory: TerritoryId) -> Result<String> {
-    on_pool!(store, write, |pool| {
-        let mut conn = pool.acquire().await?;
-        next_ipp(&mut conn.as_tx(), territory).await
-    })
+/// The next `n` free IPPs of `territory` from its counter, in order: the
+/// counter raised by `n` at once, the numbers a feed gave already skipped
+/// (and as many more taken), in the open transaction. The counter's row stays
+/// locked to its commit (creations go through the one writer of
+/// [`Store::apply_writes`], which waits for it anyway); a creation rolled
+/// back gives its numbers back.
+async fn next_ipps(tx: &mut Tx<'_>, territory: TerritoryId, n: usize) -> Result<Vec<String>> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let wanted = (n - out.len()).min(crate::tx::MAX_ROWS_PER_INSERT);
+        let r = q("UPDATE territories SET ipp_counter = ipp_counter + $2 WHERE id = $1 RETURNING ipp_counter")
+            .bind(territory.to_string())
+            .bind(wanted as i64)
+            .fetch_one(tx)
+            .await?;
+        let last = r.get::<i64>("ipp_counter")?;
+        let candidates: Vec<String> = (last - wanted as i64 + 1..=last)
+            .map(|k| format!("{k:09}"))
+            .collect();
+        let sql = format!(
+            "SELECT ipp FROM patients WHERE territory_id = $1 AND ipp IN ({})",
+            (2..wanted + 2)
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let query = candidates.iter().fold(
+            crate::tx::q_built(sql)
+                .planned_each_time()
+                .bind(territory.to_string()),
+            |q, c| q.bind(c.as_str()),
+        );
+        let taken = query
+            .fetch_all(tx)
+            .await?
+            .iter()
+            .map(|row| row.get::<String>("ipp"))
+            .collect::<std::result::Result<std::collections::HashSet<String>, _>>()?;
+        out.extend(candidates.into_iter().filter(|c| !taken.contains(c)));
+    }
+    Ok(out)
 }
 
 /// Inserts records whose IPP is given (a group of the identity feed's
@@ -666,8 +771,17 @@ impl Store {
         let id = PatientId::new();
         // The creation's entry covers the demographics it starts with.
         let w = crate::bundle::Write::CreatePatient { id, new: p, who };
-        self.apply_writes(&[w], now_ms).await.map_err(|e| e.error)?;
-        self.patient(id).await
+        match self
+            .apply_writes(&[w], now_ms)
+            .await
+            .map_err(|e| e.error)?
+            .pop()
+        {
+            Some(crate::bundle::Written::Created(record)) => Ok(*record),
+            _ => Err(StoreError::Corrupt(
+                "création : l'identité écrite n'est pas rendue".into(),
+            )),
+        }
     }
 
     /// Reads an identity (no audit: the caller audits the access it serves).

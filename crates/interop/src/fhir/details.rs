@@ -326,9 +326,11 @@ fn read_address(a: &AddressIn) -> Result<Address, FhirInputError> {
     }
     Ok(Address {
         use_,
+        // A line broken by a newline is two lines: as stored and read back.
         lines: a
             .line
             .iter()
+            .flat_map(|l| l.split(['\n', '\r']))
             .map(|l| l.trim().to_owned())
             .filter(|l| !l.is_empty())
             .collect(),

@@ -387,7 +387,7 @@ mod tests {
         v["extension"][1]["valueAddress"]["city"] = json!("Ajaccio");
         v["extension"][1]["valueAddress"]["country"] = json!("FR");
         v["address"] = json!([
-            {"use": "home", "line": ["12 rue de l'Église", "Bâtiment B"], "postalCode": "69002", "city": "Lyon", "country": "FRA"},
+            {"use": "home", "line": ["12 rue de l'Église\r\n", "  ", "Bâtiment B\nEscalier 2"], "postalCode": "69002", "city": "Lyon", "country": "FRA"},
             {"use": "temp", "city": "Bruxelles", "postalCode": "1000", "country": "BEL"}
         ]);
         v["telecom"] = json!([
@@ -412,7 +412,12 @@ mod tests {
         let p = parse(&v).unwrap();
         let d = &p.demographics;
         assert_eq!(d.addresses.len(), 2);
-        assert_eq!(d.addresses[0].lines, ["12 rue de l'Église", "Bâtiment B"]);
+        // Blank lines dropped, a line broken by a newline split: the lines
+        // as they are stored (one column, a newline between two).
+        assert_eq!(
+            d.addresses[0].lines,
+            ["12 rue de l'Église", "Bâtiment B", "Escalier 2"]
+        );
         assert_eq!(
             d.addresses[1].use_,
             domain::demographics::AddressUse::Temporary

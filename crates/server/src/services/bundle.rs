@@ -163,14 +163,13 @@ pub async fn transaction(
     for p in prepared {
         done.push(match p {
             Prepared::Existing(r) => Done::Existing(r),
-            Prepared::Create(id, ..) => {
-                written.next();
-                Done::Created(
-                    ctx.store
-                        .patient(id)
-                        .await
-                        .map_err(|e| committed(e.into()))?,
-                )
+            Prepared::Create(..) => {
+                let Some(Written::Created(record)) = written.next() else {
+                    return Err(committed(AppError::Internal(anyhow::anyhow!(
+                        "transaction : identité créée non rendue"
+                    ))));
+                };
+                Done::Created(*record)
             }
             Prepared::Update(record, ..) => {
                 written.next();

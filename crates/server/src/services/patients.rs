@@ -343,15 +343,17 @@ fn rule(e: impl ToString) -> AppError {
     AppError::Unprocessable("business-rule", e.to_string())
 }
 
-/// Creates an identity in the actor's domain, linked to the actor's establishment.
+/// Creates an identity in the actor's domain, linked to the actor's
+/// establishment: the record and its demographics, as stored (not read back).
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(
     ctx: Ctx<'_>,
     actor: &Actor,
     input: ParsedPatient,
-) -> Result<PatientRecord, AppError> {
+) -> Result<(PatientRecord, Demographics), AppError> {
     let (new, who) = prepare_create(ctx, actor, input).await?;
-    Ok(ctx.store.create_patient(&new, &who, ctx.now_ms()).await?)
+    let record = ctx.store.create_patient(&new, &who, ctx.now_ms()).await?;
+    Ok((record, new.demographics))
 }
 
 /// The identity [`create`] would store, checked and allowed (a refusal

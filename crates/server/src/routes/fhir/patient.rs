@@ -115,8 +115,11 @@ pub(super) async fn create_patient(
         }
         CreateInput::New(input, oid) => (input, oid),
     };
-    let p = patients::create(state.ctx(), &api.actor, input).await?;
-    let mut resp = patient_response(&state, StatusCode::CREATED, &p, &oid).await?;
+    let (p, demographics) = patients::create(state.ctx(), &api.actor, input).await?;
+    let mut resp = with_version(
+        fhir(StatusCode::CREATED, &f::patient(&p, &demographics, &oid)),
+        p.version,
+    );
     if let Ok(v) = format!("{}/Patient/{}/_history/{}", base(&state), p.id, p.version).parse() {
         resp.headers_mut().insert(header::LOCATION, v);
     }
