@@ -117,6 +117,70 @@ pub(crate) enum Arg {
     Blob(Option<Vec<u8>>),
     /// A real number (or NULL).
     Real(Option<f64>),
+    /// A column of values, bound as one PostgreSQL array (see
+    /// [`Writes::insert_many`]); never on SQLite.
+    Column(Column),
+}
+
+/// A column of a multi-row insert's values, all of one kind.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Column {
+    /// Integers.
+    Int(Vec<Option<i64>>),
+    /// Texts.
+    Text(Vec<Option<String>>),
+    /// Booleans.
+    Bool(Vec<Option<bool>>),
+    /// Bytes.
+    Blob(Vec<Option<Vec<u8>>>),
+    /// Real numbers.
+    Real(Vec<Option<f64>>),
+}
+
+impl Column {
+    /// The values of one column, if all are of one kind.
+    fn of(values: Vec<Arg>) -> Option<Column> {
+        fn all<T>(
+            values: Vec<Arg>,
+            pick: impl Fn(Arg) -> Option<Option<T>>,
+        ) -> Option<Vec<Option<T>>> {
+            values.into_iter().map(pick).collect()
+        }
+        Some(match values.first()? {
+            Arg::Int(_) => Column::Int(all(values, |a| match a {
+                Arg::Int(v) => Some(v),
+                _ => None,
+            })?),
+            Arg::Text(_) => Column::Text(all(values, |a| match a {
+                Arg::Text(v) => Some(v),
+                _ => None,
+            })?),
+            Arg::Bool(_) => Column::Bool(all(values, |a| match a {
+                Arg::Bool(v) => Some(v),
+                _ => None,
+            })?),
+            Arg::Blob(_) => Column::Blob(all(values, |a| match a {
+                Arg::Blob(v) => Some(v),
+                _ => None,
+            })?),
+            Arg::Real(_) => Column::Real(all(values, |a| match a {
+                Arg::Real(v) => Some(v),
+                _ => None,
+            })?),
+            Arg::Column(_) => return None,
+        })
+    }
+
+    /// Its PostgreSQL array type.
+    fn array_type(&self) -> &'static str {
+        match self {
+            Column::Int(_) => "int8[]",
+            Column::Text(_) => "text[]",
+            Column::Bool(_) => "bool[]",
+            Column::Blob(_) => "bytea[]",
+            Column::Real(_) => "float8[]",
+        }
+    }
 }
 
 macro_rules! arg_from {
@@ -233,7 +297,105 @@ pub(crate) async fn insert_many<T>(
 #[derive(Debug, Default)]
 #[must_use = "writes do nothing until they are executed"]
 pub(crate) struct Writes {
-    parts: Vec<Q>,
+    parts: Vec<Part>,
+}
+
+/// A statement of [`Writes`].
+#[derive(Debug)]
+enum Part {
+    /// As it is.
+    One(Q),
+    /// A multi-row insert: `head` up to `VALUES `, then `tail`; `args` the
+    /// rows' values, `columns` a row.
+    Rows {
+        head: String,
+        tail: String,
+        columns: usize,
+        args: Vec<Arg>,
+    },
+}
+
+impl Part {
+    /// As SQLite runs it: a `VALUES` list of [`MAX_ROWS_PER_INSERT`] rows
+    /// at most per statement.
+    fn values(self) -> Vec<Q> {
+        match self {
+            Part::One(q) => vec![q],
+            Part::Rows {
+                head,
+                tail,
+                columns,
+                args,
+            } => args
+                .chunks(MAX_ROWS_PER_INSERT * columns.max(1))
+                .map(|chunk| Q {
+                    sql: Cow::Owned(format!(
+                        "{head}{}{tail}",
+                        values_rows(columns, chunk.len() / columns.max(1))
+                    )),
+                    args: chunk.to_vec(),
+                    persistent: true,
+                })
+                .collect(),
+        }
+    }
+
+    /// As PostgreSQL runs it: the rows as one array per column,
+    /// `INSERT … SELECT * FROM unnest($1::text[], …)`, whose text is the same
+    /// however many rows (prepared and planned once, where a `VALUES` list
+    /// made a statement of its own for each number of rows, parsed and
+    /// planned anew); a `VALUES` list when a column mixes kinds of values.
+    fn columns(self) -> Vec<Q> {
+        let Part::Rows {
+            head,
+            tail,
+            columns,
+            args,
+        } = self
+        else {
+            return self.values();
+        };
+        let Some(insert) = head.strip_suffix("VALUES ") else {
+            return Part::Rows {
+                head,
+                tail,
+                columns,
+                args,
+            }
+            .values();
+        };
+        let rows = args.len() / columns.max(1);
+        let mut cells: Vec<Vec<Arg>> = (0..columns).map(|_| Vec::with_capacity(rows)).collect();
+        for (i, a) in args.iter().enumerate() {
+            if let Some(c) = cells.get_mut(i % columns.max(1)) {
+                c.push(a.clone());
+            }
+        }
+        let Some(arrays) = cells
+            .into_iter()
+            .map(Column::of)
+            .collect::<Option<Vec<_>>>()
+        else {
+            return Part::Rows {
+                head,
+                tail,
+                columns,
+                args,
+            }
+            .values();
+        };
+        let list = arrays
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("${}::{}", i + 1, c.array_type()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        vec![Q {
+            sql: Cow::Owned(format!("{insert}SELECT * FROM unnest({list}){tail}")),
+            args: arrays.into_iter().map(Arg::Column).collect(),
+            persistent: true,
+        }]
+    }
 }
 
 /// Most values bound in one PostgreSQL statement.
@@ -253,23 +415,37 @@ impl Writes {
         rows: &[T],
         bind: impl Fn(Q, &T) -> Q,
     ) {
-        for chunk in rows.chunks(MAX_ROWS_PER_INSERT) {
-            let sql = format!("{head}{}{tail}", values_rows(columns, chunk.len()));
-            self.parts.push(chunk.iter().fold(q_built(sql), &bind));
+        if rows.is_empty() {
+            return;
         }
+        let args = rows.iter().fold(q(""), &bind).args;
+        self.parts.push(Part::Rows {
+            head: head.to_owned(),
+            tail: tail.to_owned(),
+            columns,
+            args,
+        });
     }
 
     /// Adds one statement.
     pub(crate) fn push(&mut self, q: Q) {
-        self.parts.push(q);
+        self.parts.push(Part::One(q));
+    }
+
+    /// The queries that run them on SQLite and on PostgreSQL.
+    fn queries(self, pg: bool) -> Vec<Q> {
+        if pg {
+            let parts = self.parts.into_iter().flat_map(Part::columns).collect();
+            combined(parts, PG_MAX_BINDS, one_statement)
+        } else {
+            let parts = self.parts.into_iter().flat_map(Part::values).collect();
+            combined(parts, LITE_MAX_BINDS, one_script)
+        }
     }
 
     /// Runs them inside `tx`.
     pub(crate) async fn execute(self, tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
-        let sent = match tx {
-            Tx::Lite(_) => combined(self.parts, LITE_MAX_BINDS, one_script),
-            Tx::Pg(_) => combined(self.parts, PG_MAX_BINDS, one_statement),
-        };
+        let sent = self.queries(matches!(tx, Tx::Pg(_)));
         for q in sent {
             q.execute(tx).await?;
         }
@@ -376,7 +552,7 @@ fn renumbered(sql: &str, offset: usize) -> String {
 }
 
 macro_rules! bind_all {
-    ($q:expr) => {{
+    ($q:expr, $column:ident) => {{
         let Q {
             sql,
             args,
@@ -390,9 +566,32 @@ macro_rules! bind_all {
                 Arg::Bool(v) => query.bind(v),
                 Arg::Blob(v) => query.bind(v),
                 Arg::Real(v) => query.bind(v),
+                Arg::Column(c) => $column!(query, c),
             };
         }
         query
+    }};
+}
+
+/// Binds a column as a PostgreSQL array.
+macro_rules! bind_pg_column {
+    ($query:expr, $c:expr) => {
+        match $c {
+            Column::Int(v) => $query.bind(v),
+            Column::Text(v) => $query.bind(v),
+            Column::Bool(v) => $query.bind(v),
+            Column::Blob(v) => $query.bind(v),
+            Column::Real(v) => $query.bind(v),
+        }
+    };
+}
+
+/// SQLite has no arrays: a column is never bound there ([`Writes`] sends it
+/// a `VALUES` list); [`Q::refused_on_sqlite`] refuses a query holding one.
+macro_rules! no_column {
+    ($query:expr, $c:expr) => {{
+        let _ = $c;
+        $query
     }};
 }
 
@@ -407,6 +606,16 @@ impl Q {
         self
     }
 
+    /// Itself, or an error if it binds a column (an array: PostgreSQL only).
+    fn refused_on_sqlite(self) -> Result<Q, sqlx::Error> {
+        if self.args.iter().any(|a| matches!(a, Arg::Column(_))) {
+            return Err(sqlx::Error::Protocol(
+                "une colonne de valeurs (tableau) ne se lie pas sur SQLite".into(),
+            ));
+        }
+        Ok(self)
+    }
+
     /// Binds the next placeholder.
     pub(crate) fn bind(mut self, v: impl Into<Arg>) -> Q {
         self.args.push(v.into());
@@ -416,40 +625,53 @@ impl Q {
     /// Runs it; the number of rows it changed.
     pub(crate) async fn execute(self, tx: &mut Tx<'_>) -> Result<u64, sqlx::Error> {
         Ok(match tx {
-            Tx::Lite(c) => bind_all!(self).execute(&mut **c).await?.rows_affected(),
-            Tx::Pg(c) => bind_all!(self).execute(&mut **c).await?.rows_affected(),
+            Tx::Lite(c) => bind_all!(self.refused_on_sqlite()?, no_column)
+                .execute(&mut **c)
+                .await?
+                .rows_affected(),
+            Tx::Pg(c) => bind_all!(self, bind_pg_column)
+                .execute(&mut **c)
+                .await?
+                .rows_affected(),
         })
     }
 
     /// The one row it returns (`RowNotFound` when none).
     pub(crate) async fn fetch_one(self, tx: &mut Tx<'_>) -> Result<Row, sqlx::Error> {
         Ok(match tx {
-            Tx::Lite(c) => Row::Lite(bind_all!(self).fetch_one(&mut **c).await?),
-            Tx::Pg(c) => Row::Pg(bind_all!(self).fetch_one(&mut **c).await?),
+            Tx::Lite(c) => Row::Lite(
+                bind_all!(self.refused_on_sqlite()?, no_column)
+                    .fetch_one(&mut **c)
+                    .await?,
+            ),
+            Tx::Pg(c) => Row::Pg(bind_all!(self, bind_pg_column).fetch_one(&mut **c).await?),
         })
     }
 
     /// The row it returns, if any.
     pub(crate) async fn fetch_optional(self, tx: &mut Tx<'_>) -> Result<Option<Row>, sqlx::Error> {
         Ok(match tx {
-            Tx::Lite(c) => bind_all!(self)
+            Tx::Lite(c) => bind_all!(self.refused_on_sqlite()?, no_column)
                 .fetch_optional(&mut **c)
                 .await?
                 .map(Row::Lite),
-            Tx::Pg(c) => bind_all!(self).fetch_optional(&mut **c).await?.map(Row::Pg),
+            Tx::Pg(c) => bind_all!(self, bind_pg_column)
+                .fetch_optional(&mut **c)
+                .await?
+                .map(Row::Pg),
         })
     }
 
     /// Every row it returns.
     pub(crate) async fn fetch_all(self, tx: &mut Tx<'_>) -> Result<Vec<Row>, sqlx::Error> {
         Ok(match tx {
-            Tx::Lite(c) => bind_all!(self)
+            Tx::Lite(c) => bind_all!(self.refused_on_sqlite()?, no_column)
                 .fetch_all(&mut **c)
                 .await?
                 .into_iter()
                 .map(Row::Lite)
                 .collect(),
-            Tx::Pg(c) => bind_all!(self)
+            Tx::Pg(c) => bind_all!(self, bind_pg_column)
                 .fetch_all(&mut **c)
                 .await?
                 .into_iter()
@@ -550,6 +772,73 @@ mod tests {
             query.args,
             vec![Arg::Int(Some(1)), Arg::Text(Some("a".into()))]
         );
+    }
+
+    #[test]
+    fn rows_go_as_values_to_sqlite_and_as_arrays_to_postgres() {
+        let rows = [(1_i64, Some("un")), (2, None)];
+        let writes = || {
+            let mut w = Writes::default();
+            w.insert_many(
+                "INSERT INTO a (x, y) VALUES ",
+                " ON CONFLICT DO NOTHING",
+                2,
+                &rows,
+                |q, (x, y)| q.bind(*x).bind(*y),
+            );
+            w.insert_many("INSERT INTO b (x) VALUES ", "", 1, &[] as &[i64], |q, x| {
+                q.bind(*x)
+            });
+            w.push(q("DELETE FROM c WHERE x = $1").bind(9_i64));
+            w
+        };
+        // SQLite: a VALUES list, the rows' values in order; no rows, no insert.
+        let lite = writes().queries(false);
+        assert_eq!(lite.len(), 1);
+        let lite = lite.first().unwrap();
+        assert_eq!(
+            lite.sql,
+            "INSERT INTO a (x, y) VALUES ($1, $2), ($3, $4) ON CONFLICT DO NOTHING;\nDELETE FROM c WHERE x = $5"
+        );
+        assert_eq!(
+            lite.args,
+            vec![
+                Arg::Int(Some(1)),
+                Arg::Text(Some("un".into())),
+                Arg::Int(Some(2)),
+                Arg::Text(None),
+                Arg::Int(Some(9)),
+            ]
+        );
+        // PostgreSQL: one array per column, the same text for any number of rows.
+        let pg = writes().queries(true);
+        let pg = pg.first().unwrap();
+        assert_eq!(
+            pg.sql,
+            "WITH w0 AS (INSERT INTO a (x, y) SELECT * FROM unnest($1::int8[], $2::text[]) ON CONFLICT DO NOTHING) \
+             DELETE FROM c WHERE x = $3"
+        );
+        assert_eq!(
+            pg.args,
+            vec![
+                Arg::Column(Column::Int(vec![Some(1), Some(2)])),
+                Arg::Column(Column::Text(vec![Some("un".into()), None])),
+                Arg::Int(Some(9)),
+            ]
+        );
+        // A column mixing kinds of values goes as a VALUES list.
+        let mut mixed = Writes::default();
+        mixed.insert_many("INSERT INTO a (x) VALUES ", "", 1, &[0_i64, 1], |q, x| {
+            if *x == 0 { q.bind(*x) } else { q.bind("un") }
+        });
+        let mixed = mixed.queries(true);
+        assert_eq!(
+            mixed.first().unwrap().sql,
+            "INSERT INTO a (x) VALUES ($1), ($2)"
+        );
+        // SQLite has no arrays: a query binding one is refused, not run.
+        assert!(pg.clone().refused_on_sqlite().is_err());
+        assert!(lite.clone().refused_on_sqlite().is_ok());
     }
 
     #[test]
