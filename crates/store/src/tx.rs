@@ -140,35 +140,23 @@ pub(crate) enum Column {
 impl Column {
     /// The values of one column, if all are of one kind.
     fn of(values: Vec<Arg>) -> Option<Column> {
-        fn all<T>(
-            values: Vec<Arg>,
-            pick: impl Fn(Arg) -> Option<Option<T>>,
-        ) -> Option<Vec<Option<T>>> {
-            values.into_iter().map(pick).collect()
+        macro_rules! of_kinds {
+            ($($kind:ident),*) => {
+                match values.first()? {
+                    $(Arg::$kind(_) => Column::$kind(
+                        values
+                            .into_iter()
+                            .map(|a| match a {
+                                Arg::$kind(v) => Some(v),
+                                _ => None,
+                            })
+                            .collect::<Option<Vec<_>>>()?,
+                    ),)*
+                    Arg::Column(_) => return None,
+                }
+            };
         }
-        Some(match values.first()? {
-            Arg::Int(_) => Column::Int(all(values, |a| match a {
-                Arg::Int(v) => Some(v),
-                _ => None,
-            })?),
-            Arg::Text(_) => Column::Text(all(values, |a| match a {
-                Arg::Text(v) => Some(v),
-                _ => None,
-            })?),
-            Arg::Bool(_) => Column::Bool(all(values, |a| match a {
-                Arg::Bool(v) => Some(v),
-                _ => None,
-            })?),
-            Arg::Blob(_) => Column::Blob(all(values, |a| match a {
-                Arg::Blob(v) => Some(v),
-                _ => None,
-            })?),
-            Arg::Real(_) => Column::Real(all(values, |a| match a {
-                Arg::Real(v) => Some(v),
-                _ => None,
-            })?),
-            Arg::Column(_) => return None,
-        })
+        Some(of_kinds!(Int, Text, Bool, Blob, Real))
     }
 
     /// Its PostgreSQL array type.
