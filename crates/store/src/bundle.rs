@@ -297,8 +297,9 @@ impl Store {
     }
 
     /// A group made of creations only, in one transaction without a
-    /// savepoint each: a statement or two per table and one entry in the
-    /// chain for the whole group, not six round trips per caller. `None`
+    /// savepoint each: a statement or two per table and one update of the
+    /// chain's head for the whole group (an entry per record), not six round
+    /// trips per caller. `None`
     /// when it holds another write or its transaction fails (a duplicate IPP,
     /// say): then each caller gets its own outcome from the savepoints'
     /// path.

@@ -353,6 +353,17 @@ impl Part {
             .values();
         };
         let rows = args.len() / columns.max(1);
+        if columns == 0 || rows * columns != args.len() {
+            // Not whole rows (a binder that missed a value): as a VALUES
+            // list, which the database refuses, rather than shifted columns.
+            return Part::Rows {
+                head,
+                tail,
+                columns,
+                args,
+            }
+            .values();
+        }
         let mut cells: Vec<Vec<Arg>> = (0..columns).map(|_| Vec::with_capacity(rows)).collect();
         for (i, a) in args.iter().enumerate() {
             if let Some(c) = cells.get_mut(i % columns.max(1)) {
@@ -814,6 +825,24 @@ mod tests {
                 Arg::Int(Some(9)),
             ]
         );
+        // Rows that are not whole go as a VALUES list (refused by the
+        // database for its count of values), never as shifted columns.
+        let mut short = Writes::default();
+        short.insert_many(
+            "INSERT INTO a (x, y) VALUES ",
+            "",
+            2,
+            &[1_i64, 2, 3],
+            |q, x| {
+                if *x == 2 {
+                    q.bind(*x)
+                } else {
+                    q.bind(*x).bind(*x)
+                }
+            },
+        );
+        let short = short.queries(true);
+        assert!(short.first().unwrap().sql.contains(" VALUES ("));
         // A column mixing kinds of values goes as a VALUES list.
         let mut mixed = Writes::default();
         mixed.insert_many("INSERT INTO a (x) VALUES ", "", 1, &[0_i64, 1], |q, x| {
