@@ -328,12 +328,23 @@ impl Part {
         }
     }
 
-    /// As PostgreSQL runs it: the rows as one array per column,
-    /// `INSERT … SELECT * FROM unnest($1::text[], …)`, whose text is the same
-    /// however many rows (prepared and planned once, where a `VALUES` list
-    /// made a statement of its own for each number of rows, parsed and
-    /// planned anew); a `VALUES` list when a column mixes kinds of values.
+    /// As PostgreSQL runs it: the rows as one array per column
+    /// ([`Part::arrays`]), or as a `VALUES` list when they cannot be.
     fn columns(self) -> Vec<Q> {
+        match self.arrays() {
+            Some(q) => vec![q],
+            None => self.values(),
+        }
+    }
+
+    /// The rows as `INSERT … SELECT * FROM unnest($1::text[], …)`, one array
+    /// per column, whose text is the same however many rows (prepared and
+    /// planned once, where a `VALUES` list made a statement of its own for
+    /// each number of rows, parsed and planned anew). `None` for a statement
+    /// as it is, for rows that are not whole (a binder that missed a value:
+    /// as a `VALUES` list the database refuses it, where arrays would shift
+    /// the columns) and for a column that mixes kinds of values.
+    fn arrays(&self) -> Option<Q> {
         let Part::Rows {
             head,
             tail,
@@ -341,59 +352,31 @@ impl Part {
             args,
         } = self
         else {
-            return self.values();
+            return None;
         };
-        let Some(insert) = head.strip_suffix("VALUES ") else {
-            return Part::Rows {
-                head,
-                tail,
-                columns,
-                args,
-            }
-            .values();
-        };
-        let rows = args.len() / columns.max(1);
-        if columns == 0 || rows * columns != args.len() {
-            // Not whole rows (a binder that missed a value): as a VALUES
-            // list, which the database refuses, rather than shifted columns.
-            return Part::Rows {
-                head,
-                tail,
-                columns,
-                args,
-            }
-            .values();
+        let insert = head.strip_suffix("VALUES ")?;
+        if *columns == 0 || args.len() % columns != 0 {
+            return None;
         }
-        let mut cells: Vec<Vec<Arg>> = (0..columns).map(|_| Vec::with_capacity(rows)).collect();
+        let mut cells = vec![Vec::with_capacity(args.len() / columns); *columns];
         for (i, a) in args.iter().enumerate() {
-            if let Some(c) = cells.get_mut(i % columns.max(1)) {
-                c.push(a.clone());
-            }
+            cells.get_mut(i % columns)?.push(a.clone());
         }
-        let Some(arrays) = cells
+        let arrays = cells
             .into_iter()
             .map(Column::of)
-            .collect::<Option<Vec<_>>>()
-        else {
-            return Part::Rows {
-                head,
-                tail,
-                columns,
-                args,
-            }
-            .values();
-        };
+            .collect::<Option<Vec<_>>>()?;
         let list = arrays
             .iter()
             .enumerate()
             .map(|(i, c)| format!("${}::{}", i + 1, c.array_type()))
             .collect::<Vec<_>>()
             .join(", ");
-        vec![Q {
+        Some(Q {
             sql: Cow::Owned(format!("{insert}SELECT * FROM unnest({list}){tail}")),
             args: arrays.into_iter().map(Arg::Column).collect(),
             persistent: true,
-        }]
+        })
     }
 }
 
