@@ -158,6 +158,11 @@ pub const SQLITE: &[Migration] = &[
         name: "patient_words_order",
         sql: include_str!("../migrations/sqlite/0028_patient_words_order.sql"),
     },
+    Migration {
+        version: 29,
+        name: "drop_patients_search",
+        sql: include_str!("../migrations/sqlite/0029_drop_patients_search.sql"),
+    },
 ];
 
 /// PostgreSQL migrations.
@@ -302,6 +307,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "patient_words_order",
         sql: include_str!("../migrations/postgres/0028_patient_words_order.sql"),
     },
+    Migration {
+        version: 29,
+        name: "drop_patients_search",
+        sql: include_str!("../migrations/postgres/0029_drop_patients_search.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)";
@@ -378,5 +388,37 @@ impl Store {
                 .map(|r| r.try_get::<i64, _>("version").map_err(StoreError::from))
                 .collect()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every file of each engine's migrations folder is in its list, under
+    /// its number and name, in order: a file left out would never run (0029
+    /// was, for a day).
+    #[test]
+    fn every_migration_file_is_listed() {
+        for (dir, list) in [("sqlite", SQLITE), ("postgres", POSTGRES)] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations")
+                .join(dir);
+            let mut files: Vec<String> = std::fs::read_dir(&path)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|f| f.ends_with(".sql"))
+                .collect();
+            files.sort();
+            let listed: Vec<String> = list
+                .iter()
+                .map(|m| format!("{:04}_{}.sql", m.version, m.name))
+                .collect();
+            assert_eq!(listed, files, "{dir}");
+            for (m, file) in list.iter().zip(&files) {
+                let text = std::fs::read_to_string(path.join(file)).unwrap();
+                assert_eq!(m.sql, text, "{dir}/{file}");
+            }
+        }
     }
 }
