@@ -163,6 +163,11 @@ pub const SQLITE: &[Migration] = &[
         name: "drop_patients_search",
         sql: include_str!("../migrations/sqlite/0029_drop_patients_search.sql"),
     },
+    Migration {
+        version: 30,
+        name: "patient_words_updated",
+        sql: include_str!("../migrations/sqlite/0030_patient_words_updated.sql"),
+    },
 ];
 
 /// PostgreSQL migrations.
@@ -311,6 +316,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 29,
         name: "drop_patients_search",
         sql: include_str!("../migrations/postgres/0029_drop_patients_search.sql"),
+    },
+    Migration {
+        version: 30,
+        name: "patient_words_updated",
+        sql: include_str!("../migrations/postgres/0030_patient_words_updated.sql"),
     },
 ];
 

@@ -239,23 +239,38 @@ fn in_range(kind: &str) -> String {
     format!("territory_id = $1 AND kind = '{kind}' AND word >= $2 AND word < $3")
 }
 
-/// A page of a lone word's matches in name order (see [`lone_word`]): the
-/// page's ids are taken from the words range, sorted on the sort key each
-/// word row carries, and only their records are read. A record with two
-/// words in the range (a birth and a used name alike) is counted once.
+/// A page of a lone word's matches in `sort`'s order (see [`lone_word`]):
+/// the page's ids are taken from the words range, sorted on the sort key each
+/// word row carries (the record's names, its last change, its id), and only
+/// their records are read. A record with two words in the range (a birth and
+/// a used name alike) is counted once: its rows have the same key.
 fn word_page(
     territory: TerritoryId,
     (kind, low, high): (&'static str, String, String),
+    sort: PatientSort,
     limit: i64,
     offset: i64,
 ) -> crate::tx::Q {
+    let (key, order) = match sort {
+        PatientSort::Name => (
+            "birth_name, given_names, patient_id",
+            "birth_name, given_names, patient_id",
+        ),
+        PatientSort::LastUpdated => ("updated_at_ms, patient_id", "updated_at_ms, patient_id"),
+        PatientSort::LastUpdatedDesc => (
+            "updated_at_ms, patient_id",
+            "updated_at_ms DESC, patient_id DESC",
+        ),
+        PatientSort::Id => ("patient_id", "patient_id"),
+        PatientSort::IdDesc => ("patient_id", "patient_id DESC"),
+    };
     crate::tx::q_built(format!(
         "SELECT {COLUMNS} FROM patients WHERE id IN (SELECT patient_id FROM ( \
-           SELECT DISTINCT birth_name, given_names, patient_id FROM patient_words WHERE {} \
-           ORDER BY birth_name, given_names, patient_id LIMIT $4 OFFSET $5) AS page) \
+           SELECT DISTINCT {key} FROM patient_words WHERE {} \
+           ORDER BY {order} LIMIT $4 OFFSET $5) AS page) \
          ORDER BY {}",
         in_range(kind),
-        PatientSort::Name.order_by()
+        sort.order_by()
     ))
     .bind(territory.to_string())
     .bind(low)
@@ -586,7 +601,7 @@ pub(crate) fn patients_in(
     );
     let words: Vec<NameWord> = patients
         .iter()
-        .flat_map(|(id, p)| name_words(id, p.territory, &p.traits))
+        .flat_map(|(id, p)| name_words(id, p.territory, &p.traits, now_ms))
         .collect();
     words_in(writes, &words);
     let links: Vec<(PatientId, EstablishmentId)> = patients
@@ -636,7 +651,7 @@ pub(crate) async fn update_patient(
             .bind(record.id.to_string())
             .execute(tx)
             .await?;
-        insert_words(tx, &name_words(&record.id, record.territory, t)).await?;
+        insert_words(tx, &name_words(&record.id, record.territory, t, now_ms)).await?;
     }
     Ok(changed)
 }
@@ -650,11 +665,19 @@ struct NameWord {
     territory: String,
     birth_name: String,
     given_names: String,
+    /// The record's last change (kept equal to it by a trigger, migration 30).
+    updated_at_ms: i64,
 }
 
 /// The words of a record's names for `patient_words`: kind 'F' for the birth
-/// and used names, 'G' for the given names, each word once.
-fn name_words(id: &PatientId, territory: TerritoryId, t: &Traits) -> Vec<NameWord> {
+/// and used names, 'G' for the given names, each word once; `updated_at_ms`
+/// the record's last change as written.
+fn name_words(
+    id: &PatientId,
+    territory: TerritoryId,
+    t: &Traits,
+    updated_at_ms: i64,
+) -> Vec<NameWord> {
     let given_names = t.birth_given_names.join(&GIVEN_SEPARATOR.to_string());
     let words = |kind: &'static str, text: String| {
         let set: std::collections::BTreeSet<String> =
@@ -667,6 +690,7 @@ fn name_words(id: &PatientId, territory: TerritoryId, t: &Traits) -> Vec<NameWor
             territory: territory.to_string(),
             birth_name: t.birth_name.clone(),
             given_names: given_names.clone(),
+            updated_at_ms,
         })
     };
     words("F", search_name(t))
@@ -687,9 +711,9 @@ async fn insert_words(tx: &mut Tx<'_>, words: &[NameWord]) -> Result<()> {
 /// row).
 fn words_in(writes: &mut crate::tx::Writes, words: &[NameWord]) {
     writes.insert_many(
-        "INSERT INTO patient_words (patient_id, kind, word, territory_id, birth_name, given_names) VALUES ",
+        "INSERT INTO patient_words (patient_id, kind, word, territory_id, birth_name, given_names, updated_at_ms) VALUES ",
         "",
-        6,
+        7,
         words,
         |query, w| {
             query
@@ -699,6 +723,7 @@ fn words_in(writes: &mut crate::tx::Writes, words: &[NameWord]) {
                 .bind(w.territory.as_str())
                 .bind(w.birth_name.as_str())
                 .bind(w.given_names.as_str())
+                .bind(w.updated_at_ms)
         },
     );
 }
@@ -934,8 +959,8 @@ impl Store {
         q: &PatientQuery,
     ) -> Result<Vec<PatientRecord>> {
         let (limit, offset) = (q.limit.clamp(1, 200), q.offset.max(0));
-        let query = match lone_word(q).filter(|_| q.sort == PatientSort::Name) {
-            Some(word) => word_page(territory, word, limit, offset),
+        let query = match lone_word(q) {
+            Some(word) => word_page(territory, word, q.sort, limit, offset),
             None => {
                 let order = q.sort.order_by();
                 search_query(

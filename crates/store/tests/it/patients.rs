@@ -4,7 +4,7 @@ use domain::identity::IdentityStatus;
 use domain::ins::{Ins, InsKind};
 use store::StoreError;
 use store::audit::AuditFilter;
-use store::patients::PatientQuery;
+use store::patients::{PatientQuery, PatientSort};
 
 use crate::support::*;
 
@@ -464,6 +464,96 @@ async fn a_lone_word_is_paged_from_the_words_in_name_order() {
                     .unwrap()
             ),
             ["Dupont Jean", "Mar Eve", "Marbot Paul"],
+            "{name}"
+        );
+
+        // Each order is read from the words too, and follows every change of
+        // a record: a rename (above, NOW + 1, words written again), a merge
+        // (NOW + 2: both records changed by a statement that does not touch
+        // the words; the trigger carries the change) and an edit (NOW + 3).
+        s.merge_patients(made[8].id, made[4].id, &who(), NOW + 2)
+            .await
+            .unwrap();
+        let mut edited = s.patient(made[2].id).await.unwrap();
+        edited.traits.used_name = Some("Martinez".into());
+        s.update_patient(&edited, &Default::default(), &who(), NOW + 3)
+            .await
+            .unwrap();
+        let latest = |sort| PatientQuery {
+            sort,
+            ..lone(Some("mar"), None, 0, 4)
+        };
+        let first = names(
+            s.search_patients(w.t1.id, &latest(PatientSort::LastUpdatedDesc))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(
+            first.first().map(String::as_str),
+            Some("Marchand Zoé"),
+            "{name}"
+        );
+        assert_eq!(
+            first.get(3).map(String::as_str),
+            Some("Marbot Paul"),
+            "{name}"
+        );
+        let mut merged_pair = first[1..3].to_vec();
+        merged_pair.sort();
+        assert_eq!(
+            merged_pair,
+            ["Dupont Jean", "Mar Eve"],
+            "{name}: merged at NOW + 2"
+        );
+        for sort in [
+            PatientSort::Name,
+            PatientSort::LastUpdated,
+            PatientSort::LastUpdatedDesc,
+            PatientSort::Id,
+            PatientSort::IdDesc,
+        ] {
+            for (family, given) in [(Some("mar"), None), (None, Some("ma")), (Some("m"), None)] {
+                for (offset, limit) in [(0, 2), (2, 3), (1, 50), (40, 5)] {
+                    let page = PatientQuery {
+                        sort,
+                        ..lone(family, given, offset, limit)
+                    };
+                    assert_eq!(
+                        s.search_patients(w.t1.id, &page).await.unwrap(),
+                        s.search_patients(w.t1.id, &general(page.clone()))
+                            .await
+                            .unwrap(),
+                        "{name}: {sort:?} {family:?} {given:?} at {offset}, {limit}"
+                    );
+                }
+            }
+        }
+        // The migration fills the last change of the rows written before it.
+        let before = s
+            .search_patients(w.t1.id, &latest(PatientSort::LastUpdatedDesc))
+            .await
+            .unwrap();
+        store::testing::raw_sql(&s, "UPDATE patient_words SET updated_at_ms = 0")
+            .await
+            .unwrap();
+        assert_ne!(
+            s.search_patients(w.t1.id, &latest(PatientSort::LastUpdatedDesc))
+                .await
+                .unwrap(),
+            before,
+            "{name}: the page is cut in the words' order"
+        );
+        store::testing::raw_sql(
+            &s,
+            migration_from(&s, "patient_words_updated", "-- The rows already there"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            s.search_patients(w.t1.id, &latest(PatientSort::LastUpdatedDesc))
+                .await
+                .unwrap(),
+            before,
             "{name}"
         );
 
