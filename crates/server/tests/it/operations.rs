@@ -465,7 +465,6 @@ async fn document_recipients_keep_their_state_when_delivered_messages_leave() {
             .unwrap();
         let m = app.store.outbox_message(&key).await.unwrap().unwrap();
         app.store.outbox_delivered(&m.id, now).await.unwrap();
-        let delivered = 1;
         let before = app.store.document_recipients(clinic, 0).await.unwrap();
         let gp = |v: &[store::documents::RecipientState]| {
             v.iter()
@@ -478,12 +477,14 @@ async fn document_recipients_keep_their_state_when_delivered_messages_leave() {
         assert_eq!(gp(&before), Some(("delivered".to_owned(), now)));
         app.clock.advance_secs(2 * DAY);
         let r = retention::prune(app.state.ctx()).await.unwrap();
-        let removed = r
-            .removed
-            .iter()
-            .find(|(k, _)| *k == Prunable::OutboxDelivered)
-            .map_or(0, |(_, n)| *n);
-        assert!(removed >= delivered as u64, "{backend}: {r:?}");
+        // The message left: removed by this call, or by the node's own
+        // retention timer when its first run, due at start, came after the
+        // clock moved on (seen once in CI on a loaded machine, this call's
+        // report then empty).
+        assert!(
+            app.store.outbox_message(&key).await.unwrap().is_none(),
+            "{backend}: {r:?}"
+        );
         // Their messages left; what the dashboard shows did not change
         // (the attempts count, the outbox's, is not kept).
         let after = app.store.document_recipients(clinic, 0).await.unwrap();
