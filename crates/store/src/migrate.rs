@@ -168,6 +168,11 @@ pub const SQLITE: &[Migration] = &[
         name: "patient_words_updated",
         sql: include_str!("../migrations/sqlite/0030_patient_words_updated.sql"),
     },
+    Migration {
+        version: 31,
+        name: "patient_words_names",
+        sql: include_str!("../migrations/sqlite/0031_patient_words_names.sql"),
+    },
 ];
 
 /// PostgreSQL migrations.
@@ -321,6 +326,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 30,
         name: "patient_words_updated",
         sql: include_str!("../migrations/postgres/0030_patient_words_updated.sql"),
+    },
+    Migration {
+        version: 31,
+        name: "patient_words_names",
+        sql: include_str!("../migrations/postgres/0031_patient_words_names.sql"),
     },
 ];
 

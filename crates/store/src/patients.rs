@@ -208,11 +208,22 @@ fn word_range(criterion: &str) -> Option<(String, Option<String>)> {
     Some((first, high))
 }
 
-/// The words range that alone answers a search: the query's one criterion is
-/// a name of one word (kind 'F' or 'G', the range of the words it starts),
-/// so that the range's rows are exactly the matches (`LIKE '% WORD%'` on the
-/// record's words holds for them and them only). `None` otherwise.
-fn lone_word(q: &PatientQuery) -> Option<(&'static str, String, String)> {
+/// A words range that answers a search: its name criteria are a name of one
+/// word (kind 'F' or 'G', the range of the words it starts), so that the
+/// range's rows are exactly that criterion's matches (`LIKE '% WORD%'` on the
+/// record's words holds for them and them only), and at most the other kind
+/// of name, which the rows' copy of the record's words (`search_name`,
+/// `search_given`, migration 31) must match by the general search's own LIKE.
+/// `None` for any other criterion.
+struct WordRange {
+    kind: &'static str,
+    low: String,
+    high: String,
+    /// The other name's column of the word rows and its LIKE pattern.
+    other: Option<(&'static str, String)>,
+}
+
+fn lone_word(q: &PatientQuery) -> Option<WordRange> {
     if q.ins.is_some()
         || q.ipp.is_some()
         || q.birth_date.is_some()
@@ -221,22 +232,56 @@ fn lone_word(q: &PatientQuery) -> Option<(&'static str, String, String)> {
     {
         return None;
     }
-    let (kind, value) = match (like(&q.family), like(&q.given)) {
-        (Some(_), None) => ("F", q.family.as_deref()?),
-        (None, Some(_)) => ("G", q.given.as_deref()?),
-        _ => return None,
+    let one_word = |value: &Option<String>| {
+        value
+            .as_deref()
+            .filter(|v| searched_words(v).split_whitespace().count() == 1)
+            .and_then(word_range)
+            .and_then(|(low, high)| Some((low, high?)))
     };
-    if searched_words(value).split_whitespace().count() != 1 {
-        return None;
-    }
-    let (low, high) = word_range(value)?;
-    Some((kind, low, high?))
+    let ((low, high), kind, other) = match (like(&q.family), like(&q.given)) {
+        (Some(_), None) => (one_word(&q.family)?, "F", None),
+        (None, Some(_)) => (one_word(&q.given)?, "G", None),
+        (Some(family), Some(given)) => match one_word(&q.family) {
+            Some(range) => (range, "F", Some(("search_given", given))),
+            None => (one_word(&q.given)?, "G", Some(("search_name", family))),
+        },
+        (None, None) => return None,
+    };
+    Some(WordRange {
+        kind,
+        low,
+        high,
+        other,
+    })
 }
 
-/// The rows of `patient_words` in a [`lone_word`] range: the domain `$1`,
-/// the words from `$2` (included) to `$3` (excluded).
-fn in_range(kind: &str) -> String {
-    format!("territory_id = $1 AND kind = '{kind}' AND word >= $2 AND word < $3")
+impl WordRange {
+    /// Its rows of `patient_words`: the domain `$1`, the words from `$2`
+    /// (included) to `$3` (excluded), the other name matching `$n`.
+    fn rows(&self, n: usize) -> String {
+        let mut sql = format!(
+            "territory_id = $1 AND kind = '{}' AND word >= $2 AND word < $3",
+            self.kind
+        );
+        if let Some((column, _)) = &self.other {
+            sql.push_str(&format!(" AND {column} LIKE ${n}"));
+        }
+        sql
+    }
+
+    /// `q` with the range's values bound: `$1` to `$3`, then `between`
+    /// (values numbered from `$4`), then the other name's pattern.
+    fn bind(self, territory: TerritoryId, q: crate::tx::Q, between: &[i64]) -> crate::tx::Q {
+        let q = between.iter().fold(
+            q.bind(territory.to_string()).bind(self.low).bind(self.high),
+            |q, v| q.bind(*v),
+        );
+        match self.other {
+            Some((_, pattern)) => q.bind(pattern),
+            None => q,
+        }
+    }
 }
 
 /// A page of a lone word's matches in `sort`'s order (see [`lone_word`]):
@@ -246,7 +291,7 @@ fn in_range(kind: &str) -> String {
 /// a used name alike) is counted once: its rows have the same key.
 fn word_page(
     territory: TerritoryId,
-    (kind, low, high): (&'static str, String, String),
+    range: WordRange,
     sort: PatientSort,
     limit: i64,
     offset: i64,
@@ -264,19 +309,15 @@ fn word_page(
         PatientSort::Id => ("patient_id", "patient_id"),
         PatientSort::IdDesc => ("patient_id", "patient_id DESC"),
     };
-    crate::tx::q_built(format!(
+    let sql = format!(
         "SELECT {COLUMNS} FROM patients WHERE id IN (SELECT patient_id FROM ( \
            SELECT DISTINCT {key} FROM patient_words WHERE {} \
            ORDER BY {order} LIMIT $4 OFFSET $5) AS page) \
          ORDER BY {}",
-        in_range(kind),
+        range.rows(6),
         sort.order_by()
-    ))
-    .bind(territory.to_string())
-    .bind(low)
-    .bind(high)
-    .bind(limit)
-    .bind(offset)
+    );
+    range.bind(territory, crate::tx::q_built(sql), &[limit, offset])
 }
 
 db_row! {
@@ -667,6 +708,9 @@ struct NameWord {
     given_names: String,
     /// The record's last change (kept equal to it by a trigger, migration 30).
     updated_at_ms: i64,
+    /// The record's words as `patients` holds them (migration 31).
+    search_name: String,
+    search_given: String,
 }
 
 /// The words of a record's names for `patient_words`: kind 'F' for the birth
@@ -679,10 +723,11 @@ fn name_words(
     updated_at_ms: i64,
 ) -> Vec<NameWord> {
     let given_names = t.birth_given_names.join(&GIVEN_SEPARATOR.to_string());
-    let words = |kind: &'static str, text: String| {
+    let (all_names, all_given) = (search_name(t), search_given(t));
+    let words = |kind: &'static str, text: &str| {
         let set: std::collections::BTreeSet<String> =
             text.split_whitespace().map(str::to_owned).collect();
-        let given_names = &given_names;
+        let (given_names, all_names, all_given) = (&given_names, &all_names, &all_given);
         set.into_iter().map(move |word| NameWord {
             patient: id.to_string(),
             kind,
@@ -691,10 +736,12 @@ fn name_words(
             birth_name: t.birth_name.clone(),
             given_names: given_names.clone(),
             updated_at_ms,
+            search_name: all_names.clone(),
+            search_given: all_given.clone(),
         })
     };
-    words("F", search_name(t))
-        .chain(words("G", search_given(t)))
+    words("F", &all_names)
+        .chain(words("G", &all_given))
         .collect()
 }
 
@@ -711,9 +758,10 @@ async fn insert_words(tx: &mut Tx<'_>, words: &[NameWord]) -> Result<()> {
 /// row).
 fn words_in(writes: &mut crate::tx::Writes, words: &[NameWord]) {
     writes.insert_many(
-        "INSERT INTO patient_words (patient_id, kind, word, territory_id, birth_name, given_names, updated_at_ms) VALUES ",
+        "INSERT INTO patient_words (patient_id, kind, word, territory_id, birth_name, given_names, updated_at_ms, \
+         search_name, search_given) VALUES ",
         "",
-        7,
+        9,
         words,
         |query, w| {
             query
@@ -724,6 +772,8 @@ fn words_in(writes: &mut crate::tx::Writes, words: &[NameWord]) {
                 .bind(w.birth_name.as_str())
                 .bind(w.given_names.as_str())
                 .bind(w.updated_at_ms)
+                .bind(w.search_name.as_str())
+                .bind(w.search_given.as_str())
         },
     );
 }
@@ -1041,13 +1091,13 @@ impl Store {
     ) -> Result<i64> {
         // A lone word's matches are counted in the words range alone.
         let query = match lone_word(q) {
-            Some((kind, low, high)) => crate::tx::q_built(format!(
-                "SELECT COUNT(DISTINCT patient_id) AS n FROM patient_words WHERE {}",
-                in_range(kind)
-            ))
-            .bind(territory.to_string())
-            .bind(low)
-            .bind(high),
+            Some(range) => {
+                let sql = format!(
+                    "SELECT COUNT(DISTINCT patient_id) AS n FROM patient_words WHERE {}",
+                    range.rows(4)
+                );
+                range.bind(territory, crate::tx::q_built(sql), &[])
+            }
             None => search_query("SELECT COUNT(*) AS n FROM patients", territory, q, |_| {
                 String::new()
             }),

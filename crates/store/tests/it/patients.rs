@@ -301,12 +301,16 @@ async fn name_search_follows_the_words_index() {
         assert_eq!(found("len").await, vec![], "{name}: no words, no match");
         let written = store::testing::raw_sql(&s, backfill).await.unwrap();
         assert_eq!(written, removed, "{name}: one row per word and record");
-        store::testing::raw_sql(
-            &s,
-            migration_from(&s, "patient_words_order", "-- The rows already there"),
-        )
-        .await
-        .unwrap();
+        // The later migrations fill their columns of those rows, in order.
+        for later in [
+            "patient_words_order",
+            "patient_words_updated",
+            "patient_words_names",
+        ] {
+            store::testing::raw_sql(&s, migration_from(&s, later, "-- The rows already there"))
+                .await
+                .unwrap();
+        }
         assert_eq!(found("mor").await, vec![a.id], "{name}");
         assert_eq!(found("len").await.len(), 2, "{name}");
         assert_eq!(
@@ -430,6 +434,12 @@ async fn a_lone_word_is_paged_from_the_words_in_name_order() {
             (Some("MARTI"), None),
             (None, Some("ma")),
             (Some("lenoir"), None),
+            // A one-word name and the other kind of name: the first's range,
+            // the second matched on the word rows.
+            (Some("mar"), Some("an")),
+            (Some("mar"), Some("zz")),
+            (Some("dupont marais"), Some("jean")),
+            (Some("dupont marais"), Some("jean paul")),
         ] {
             let whole = lone(family, given, 0, 50);
             assert_eq!(
@@ -512,7 +522,12 @@ async fn a_lone_word_is_paged_from_the_words_in_name_order() {
             PatientSort::Id,
             PatientSort::IdDesc,
         ] {
-            for (family, given) in [(Some("mar"), None), (None, Some("ma")), (Some("m"), None)] {
+            for (family, given) in [
+                (Some("mar"), None),
+                (None, Some("ma")),
+                (Some("m"), None),
+                (Some("mar"), Some("a")),
+            ] {
                 for (offset, limit) in [(0, 2), (2, 3), (1, 50), (40, 5)] {
                     let page = PatientQuery {
                         sort,
@@ -528,6 +543,48 @@ async fn a_lone_word_is_paged_from_the_words_in_name_order() {
                 }
             }
         }
+        // Two names: the records of both, in each order; the migration fills
+        // the words' copy of the names of the rows written before it.
+        let both = lone(Some("mar"), Some("an"), 0, 50);
+        assert_eq!(
+            names(s.search_patients(w.t1.id, &both).await.unwrap()),
+            ["Martin Anne", "Martin Anne"],
+            "{name}"
+        );
+        assert_eq!(
+            s.count_search_patients(w.t1.id, &both).await.unwrap(),
+            2,
+            "{name}"
+        );
+        store::testing::raw_sql(
+            &s,
+            "UPDATE patient_words SET search_name = '', search_given = ''",
+        )
+        .await
+        .unwrap();
+        assert!(
+            s.search_patients(w.t1.id, &both).await.unwrap().is_empty(),
+            "{name}: the other name is matched on the word rows"
+        );
+        store::testing::raw_sql(
+            &s,
+            migration_from(&s, "patient_words_names", "-- The rows already there"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            s.search_patients(w.t1.id, &both).await.unwrap(),
+            s.search_patients(w.t1.id, &general(both.clone()))
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            s.search_patients(w.t1.id, &both).await.unwrap().len(),
+            2,
+            "{name}"
+        );
+
         // The migration fills the last change of the rows written before it.
         let before = s
             .search_patients(w.t1.id, &latest(PatientSort::LastUpdatedDesc))
