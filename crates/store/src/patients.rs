@@ -78,14 +78,46 @@ pub enum PatientSort {
 }
 
 impl PatientSort {
-    fn order_by(self) -> &'static str {
+    /// The columns it sorts on before the record's id, and whether it runs
+    /// descending.
+    fn columns(self) -> (&'static [&'static str], bool) {
         match self {
-            PatientSort::Name => "birth_name, given_names, id",
-            PatientSort::LastUpdated => "updated_at_ms, id",
-            PatientSort::LastUpdatedDesc => "updated_at_ms DESC, id DESC",
-            PatientSort::Id => "id",
-            PatientSort::IdDesc => "id DESC",
+            PatientSort::Name => (&["birth_name", "given_names"], false),
+            PatientSort::LastUpdated => (&["updated_at_ms"], false),
+            PatientSort::LastUpdatedDesc => (&["updated_at_ms"], true),
+            PatientSort::Id => (&[], false),
+            PatientSort::IdDesc => (&[], true),
         }
+    }
+
+    /// Its sort key, the record's id (last) named `id`: the columns of
+    /// [`PatientSort::order_by`] without their direction.
+    fn key(self, id: &str) -> String {
+        let (columns, _) = self.columns();
+        columns
+            .iter()
+            .copied()
+            .chain([id])
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Its ORDER BY list, the record's id (last) named `id`.
+    fn order_by(self, id: &str) -> String {
+        let (columns, descending) = self.columns();
+        columns
+            .iter()
+            .copied()
+            .chain([id])
+            .map(|c| {
+                if descending {
+                    format!("{c} DESC")
+                } else {
+                    c.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -257,24 +289,29 @@ fn lone_word(q: &PatientQuery) -> Option<WordRange> {
 }
 
 impl WordRange {
-    /// Its rows of `patient_words`: the domain `$1`, the words from `$2`
-    /// (included) to `$3` (excluded), the other name matching `$n`.
-    fn rows(&self, n: usize) -> String {
-        let mut sql = format!(
+    /// The query `sql` makes of the condition on the range's rows of
+    /// `patient_words`, with the values bound in their placeholders' order:
+    /// the domain `$1`, the words from `$2` (included) to `$3` (excluded),
+    /// `between` from `$4` on (which `sql` places), the other name's pattern
+    /// last.
+    fn query(
+        self,
+        territory: TerritoryId,
+        between: &[i64],
+        sql: impl FnOnce(&str) -> String,
+    ) -> crate::tx::Q {
+        let mut rows = format!(
             "territory_id = $1 AND kind = '{}' AND word >= $2 AND word < $3",
             self.kind
         );
         if let Some((column, _)) = &self.other {
-            sql.push_str(&format!(" AND {column} LIKE ${n}"));
+            rows.push_str(&format!(" AND {column} LIKE ${}", 4 + between.len()));
         }
-        sql
-    }
-
-    /// `q` with the range's values bound: `$1` to `$3`, then `between`
-    /// (values numbered from `$4`), then the other name's pattern.
-    fn bind(self, territory: TerritoryId, q: crate::tx::Q, between: &[i64]) -> crate::tx::Q {
         let q = between.iter().fold(
-            q.bind(territory.to_string()).bind(self.low).bind(self.high),
+            crate::tx::q_built(sql(&rows))
+                .bind(territory.to_string())
+                .bind(self.low)
+                .bind(self.high),
             |q, v| q.bind(*v),
         );
         match self.other {
@@ -296,28 +333,17 @@ fn word_page(
     limit: i64,
     offset: i64,
 ) -> crate::tx::Q {
-    let (key, order) = match sort {
-        PatientSort::Name => (
-            "birth_name, given_names, patient_id",
-            "birth_name, given_names, patient_id",
-        ),
-        PatientSort::LastUpdated => ("updated_at_ms, patient_id", "updated_at_ms, patient_id"),
-        PatientSort::LastUpdatedDesc => (
-            "updated_at_ms, patient_id",
-            "updated_at_ms DESC, patient_id DESC",
-        ),
-        PatientSort::Id => ("patient_id", "patient_id"),
-        PatientSort::IdDesc => ("patient_id", "patient_id DESC"),
-    };
-    let sql = format!(
-        "SELECT {COLUMNS} FROM patients WHERE id IN (SELECT patient_id FROM ( \
-           SELECT DISTINCT {key} FROM patient_words WHERE {} \
-           ORDER BY {order} LIMIT $4 OFFSET $5) AS page) \
-         ORDER BY {}",
-        range.rows(6),
-        sort.order_by()
-    );
-    range.bind(territory, crate::tx::q_built(sql), &[limit, offset])
+    range.query(territory, &[limit, offset], |rows| {
+        format!(
+            "SELECT {COLUMNS} FROM patients WHERE id IN (SELECT patient_id FROM ( \
+               SELECT DISTINCT {} FROM patient_words WHERE {rows} \
+               ORDER BY {} LIMIT $4 OFFSET $5) AS page) \
+             ORDER BY {}",
+            sort.key("patient_id"),
+            sort.order_by("patient_id"),
+            sort.order_by("id")
+        )
+    })
 }
 
 db_row! {
@@ -1012,7 +1038,7 @@ impl Store {
         let query = match lone_word(q) {
             Some(word) => word_page(territory, word, q.sort, limit, offset),
             None => {
-                let order = q.sort.order_by();
+                let order = q.sort.order_by("id");
                 search_query(
                     &format!("SELECT {COLUMNS} FROM patients"),
                     territory,
@@ -1091,13 +1117,9 @@ impl Store {
     ) -> Result<i64> {
         // A lone word's matches are counted in the words range alone.
         let query = match lone_word(q) {
-            Some(range) => {
-                let sql = format!(
-                    "SELECT COUNT(DISTINCT patient_id) AS n FROM patient_words WHERE {}",
-                    range.rows(4)
-                );
-                range.bind(territory, crate::tx::q_built(sql), &[])
-            }
+            Some(range) => range.query(territory, &[], |rows| {
+                format!("SELECT COUNT(DISTINCT patient_id) AS n FROM patient_words WHERE {rows}")
+            }),
             None => search_query("SELECT COUNT(*) AS n FROM patients", territory, q, |_| {
                 String::new()
             }),
