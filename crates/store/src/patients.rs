@@ -93,24 +93,23 @@ impl PatientSort {
     /// Its sort key, the record's id (last) named `id`: the columns of
     /// [`PatientSort::order_by`] without their direction.
     fn key(self, id: &str) -> String {
-        let (columns, _) = self.columns();
-        columns
-            .iter()
-            .copied()
-            .chain([id])
-            .collect::<Vec<_>>()
-            .join(", ")
+        self.listed(id, false)
     }
 
     /// Its ORDER BY list, the record's id (last) named `id`.
     fn order_by(self, id: &str) -> String {
+        self.listed(id, true)
+    }
+
+    /// Its columns, then `id`, each with its direction if `directed`.
+    fn listed(self, id: &str, directed: bool) -> String {
         let (columns, descending) = self.columns();
         columns
             .iter()
             .copied()
             .chain([id])
             .map(|c| {
-                if descending {
+                if directed && descending {
                     format!("{c} DESC")
                 } else {
                     c.to_owned()
