@@ -3,11 +3,14 @@
 //! waiting (up to 128 messages) in one transaction, each in its own savepoint,
 //! and answers each connection once the transaction has committed. One commit
 //! (one fsync) then carries many messages, and SQLite's single writer is never
-//! contended.
+//! contended. A group waits a little for the senders the last one answered
+//! (`gather`): each sends its next message on its ACK, and one commit for all
+//! of them costs less than a commit each time half of them are back.
 
 use store::StoreError;
 use store::hl7::FeedJob;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
 
 use domain::PatientId;
 
@@ -25,6 +28,12 @@ pub type Job = (FeedJob, oneshot::Sender<Reply>);
 /// Most messages per transaction.
 pub const MAX_BATCH: usize = 128;
 
+/// How long after a commit the next group may wait for the senders the
+/// last one answered: a sender's next message after its ACK (a loopback or
+/// LAN round trip and a parse) comes well within it; past it, the group goes
+/// with what it has.
+pub const GATHER: std::time::Duration = std::time::Duration::from_millis(2);
+
 /// Creates the queue (sender side goes into `AppState`).
 pub fn queue() -> (mpsc::Sender<Job>, mpsc::Receiver<Job>) {
     mpsc::channel(4 * MAX_BATCH)
@@ -38,6 +47,10 @@ pub async fn run(
     mut rx: mpsc::Receiver<Job>,
     mut stop: watch::Receiver<bool>,
 ) {
+    // The next group waits for `expected` messages until `until`: the
+    // senders the last group answered and the messages queued meanwhile.
+    let mut expected = 0;
+    let mut until = Instant::now();
     loop {
         let first = tokio::select! {
             j = rx.recv() => match j { Some(j) => Some(j), None => return },
@@ -54,16 +67,36 @@ pub async fn run(
             }
             return;
         };
-        let mut batch = Vec::with_capacity(MAX_BATCH);
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(j) => batch.push(j),
-                Err(_) => break,
-            }
-        }
+        let batch = gather(&mut rx, first, expected, until).await;
+        let size = batch.len();
         apply(&store, clock.as_ref(), batch).await;
+        expected = size + rx.len();
+        until = Instant::now() + GATHER;
     }
+}
+
+/// A group: `first`, what is queued, and, until it holds `expected` jobs,
+/// what comes before `until`; `MAX_BATCH` jobs at most.
+async fn gather<J>(
+    rx: &mut mpsc::Receiver<J>,
+    first: J,
+    expected: usize,
+    until: Instant,
+) -> Vec<J> {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    batch.push(first);
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(j) => batch.push(j),
+            Err(_) if batch.len() >= expected => break,
+            Err(_) => match tokio::time::timeout_at(until, rx.recv()).await {
+                Ok(Some(j)) => batch.push(j),
+                // Past `until`, or no sender left.
+                Ok(None) | Err(_) => break,
+            },
+        }
+    }
+    batch
 }
 
 async fn apply(store: &Store, clock: &dyn Clock, batch: Vec<Job>) {
@@ -104,5 +137,81 @@ pub async fn submit(
             tracing::error!(error = %e, "hl7 intake transaction failed: no ACK sent");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn queued(jobs: std::ops::Range<u32>) -> (mpsc::Sender<u32>, mpsc::Receiver<u32>) {
+        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        for j in jobs {
+            assert!(tx.try_send(j).is_ok());
+        }
+        (tx, rx)
+    }
+
+    #[tokio::test]
+    async fn a_group_takes_what_is_queued_without_waiting_when_nothing_more_is_expected() {
+        let (_tx, mut rx) = queued(1..4);
+        let far = Instant::now() + Duration::from_secs(60);
+        let started = Instant::now();
+        assert_eq!(gather(&mut rx, 0, 0, far).await, vec![0, 1, 2, 3]);
+        // Expected already there: no wait either.
+        let (_tx, mut rx) = queued(1..4);
+        assert_eq!(gather(&mut rx, 0, 3, far).await, vec![0, 1, 2, 3]);
+        assert!(started.elapsed() < Duration::from_secs(30));
+    }
+
+    #[tokio::test]
+    async fn a_group_waits_for_the_senders_it_expects() {
+        let (tx, mut rx) = queued(1..2);
+        let late = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            for j in 2..4 {
+                assert!(tx.send(j).await.is_ok());
+            }
+            tx
+        });
+        let started = Instant::now();
+        let far = started + Duration::from_secs(60);
+        assert_eq!(gather(&mut rx, 0, 4, far).await, vec![0, 1, 2, 3]);
+        // It went once the fourth came, not at `until`.
+        assert!(started.elapsed() < Duration::from_secs(30));
+        assert!(late.await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_group_goes_with_what_it_has_at_its_deadline_or_when_no_sender_is_left() {
+        let (tx, mut rx) = queued(1..2);
+        let started = Instant::now();
+        let until = started + Duration::from_millis(40);
+        assert_eq!(gather(&mut rx, 0, 5, until).await, vec![0, 1]);
+        assert!(started.elapsed() >= Duration::from_millis(40));
+        // A deadline already past: no wait at all.
+        assert!(tx.try_send(7).is_ok());
+        assert_eq!(gather(&mut rx, 6, 5, started).await, vec![6, 7]);
+        // Every sender gone: what it has, at once.
+        drop(tx);
+        let far = Instant::now() + Duration::from_secs(60);
+        let started = Instant::now();
+        assert_eq!(gather(&mut rx, 8, 5, far).await, vec![8]);
+        assert!(started.elapsed() < Duration::from_secs(30));
+    }
+
+    #[tokio::test]
+    async fn a_group_holds_at_most_max_batch_jobs() {
+        let count = u32::try_from(2 * MAX_BATCH).unwrap_or(u32::MAX);
+        let (_tx, mut rx) = queued(1..count);
+        let far = Instant::now() + Duration::from_secs(60);
+        let group = gather(&mut rx, 0, 3 * MAX_BATCH, far).await;
+        assert_eq!(group.len(), MAX_BATCH);
+        assert_eq!(
+            group.last(),
+            Some(&(u32::try_from(MAX_BATCH).unwrap_or(0) - 1))
+        );
+        assert_eq!(rx.len(), 2 * MAX_BATCH - MAX_BATCH);
     }
 }
