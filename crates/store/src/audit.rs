@@ -282,10 +282,16 @@ impl Store {
         }
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.audit_queue
-            .submit(Waiting { entries, reply }, answer, take_group, |group| {
-                let store = self.clone();
-                async move { store.write_group(group).await }
-            })
+            .submit(
+                Waiting { entries, reply },
+                answer,
+                std::time::Duration::ZERO,
+                take_group,
+                |group| {
+                    let store = self.clone();
+                    async move { store.write_group(group).await }
+                },
+            )
             .await
             .unwrap_or_else(|| Err(crate::StoreError::Db(sqlx::Error::WorkerCrashed)))
     }

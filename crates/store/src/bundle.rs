@@ -259,6 +259,7 @@ impl Store {
             .submit(
                 job,
                 answer,
+                crate::group::GATHER,
                 |waiting| crate::group::first(waiting, MAX_GROUP),
                 |group| {
                     let store = self.clone();
