@@ -39,9 +39,11 @@ impl Smsc {
 }
 
 /// Installs the stand-in's npm package on a fresh checkout, once even when
-/// several tests start together (a lock file; the others wait for it).
+/// several tests start together (a lock file; the others wait for it). npm
+/// writes `node_modules/.package-lock.json` once every package is in place:
+/// the package's own files come earlier, before its dependencies'.
 async fn install(dir: &std::path::Path) {
-    let ready = || dir.join("node_modules/smpp/package.json").exists();
+    let ready = || dir.join("node_modules/.package-lock.json").exists();
     let lock = dir.join(".installing");
     for _ in 0..1200 {
         if ready() {
