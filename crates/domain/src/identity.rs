@@ -171,7 +171,19 @@ pub enum TraitsError {
     /// A birth date in the future.
     #[error("la date de naissance est dans le futur")]
     FutureBirthDate,
+    /// All the names together (birth, given, used) over `NAMES_MAX_BYTES`.
+    #[error(
+        "les noms et prénoms réunis sont trop longs ({0} octets en UTF-8, {NAMES_MAX_BYTES} au plus)"
+    )]
+    NamesTooLong(usize),
 }
+
+/// Most bytes (UTF-8) of a record's names together. Each name holds 100
+/// letters at most, but the given names are not counted; the store copies
+/// the names, raw and normalised, into each of the record's word rows, which
+/// PostgreSQL keeps in a B-tree whose entries hold 2,704 bytes at most: 600
+/// bytes of names (even of 4-byte letters) stay well within it.
+pub const NAMES_MAX_BYTES: usize = 600;
 
 fn check_name(name: &str) -> Result<(), TraitsError> {
     let ok = !name.trim().is_empty()
@@ -189,7 +201,8 @@ fn check_name(name: &str) -> Result<(), TraitsError> {
 impl Traits {
     /// Checks the traits against the rules of the RNIV: names made of letters,
     /// spaces, hyphens and apostrophes; at least one given name; a 5-character
-    /// birthplace code; a birth date not after `today`.
+    /// birthplace code; a birth date not after `today`. And the names together
+    /// within `NAMES_MAX_BYTES`.
     pub fn check(&self, today: Date) -> Result<(), TraitsError> {
         if self.birth_name.trim().is_empty() {
             return Err(TraitsError::MissingBirthName);
@@ -203,6 +216,15 @@ impl Traits {
         }
         for n in self.used_name.iter().chain(self.used_given_name.iter()) {
             check_name(n)?;
+        }
+        let bytes: usize = std::iter::once(&self.birth_name)
+            .chain(&self.birth_given_names)
+            .chain(&self.used_name)
+            .chain(&self.used_given_name)
+            .map(String::len)
+            .sum();
+        if bytes > NAMES_MAX_BYTES {
+            return Err(TraitsError::NamesTooLong(bytes));
         }
         if let Some(code) = &self.birthplace_code {
             let ok = code.len() == 5 && code.chars().all(|c| c.is_ascii_alphanumeric());
@@ -462,6 +484,36 @@ mod tests {
         let mut t = traits();
         t.birth_date = Date::new(2027, 1, 1).unwrap();
         assert_eq!(t.check(today), Err(TraitsError::FutureBirthDate));
+    }
+
+    #[test]
+    fn the_names_together_have_a_size_limit() {
+        let today = Date::new(2026, 1, 1).unwrap();
+        // Six given names of 100 letters each: each name passes, not all.
+        let mut t = traits();
+        t.used_name = None;
+        t.birth_given_names = vec!["A".repeat(100); 6];
+        let own = t.birth_name.len();
+        assert_eq!(t.check(today), Err(TraitsError::NamesTooLong(600 + own)));
+        // At the limit exactly: accepted.
+        t.birth_given_names = vec!["A".repeat(100); 5];
+        t.birth_given_names.push("B".repeat(100 - own));
+        assert_eq!(t.check(today), Ok(()));
+        // Counted in bytes: 100 four-byte letters are 400 bytes, and the
+        // used names count too.
+        let wide = "\u{20000}".repeat(100);
+        let mut t = traits();
+        t.birth_name = wide.clone();
+        t.used_name = Some(wide);
+        let given: usize = t.birth_given_names.iter().map(String::len).sum();
+        assert_eq!(t.check(today), Err(TraitsError::NamesTooLong(800 + given)));
+        t.used_name = None;
+        assert_eq!(t.check(today), Ok(()));
+        assert!(
+            TraitsError::NamesTooLong(800)
+                .to_string()
+                .contains("800 octets en UTF-8, 600 au plus")
+        );
     }
 
     #[test]

@@ -974,3 +974,49 @@ async fn demographics_are_kept_patched_and_their_changes_audited() {
         );
     }
 }
+
+/// `count` letters of four bytes each, all different (so that PostgreSQL's
+/// compression of wide index entries gains nothing on them).
+fn wide_letters(from: u32, count: u32) -> String {
+    (from..from + count).filter_map(char::from_u32).collect()
+}
+
+#[tokio::test]
+async fn names_at_their_size_limit_are_stored_and_found() {
+    // The most `Traits::check` accepts: 600 bytes of names, in four-byte
+    // letters, the birth name one word of 100 of them. Each of the record's
+    // word rows copies its names raw and normalised; on PostgreSQL they are in
+    // a B-tree entry, which holds 2,704 bytes at most.
+    let birth = wide_letters(0x20000, 100);
+    let given = [wide_letters(0x21000, 25), wide_letters(0x22000, 25)].join(" ");
+    let today = jiff::civil::date(2026, 12, 5);
+    let t = traits(&birth, &given);
+    assert_eq!(t.check(today), Ok(()));
+    let mut over = t.clone();
+    over.birth_given_names.push("A".into());
+    assert!(over.check(today).is_err(), "600 bytes is the limit");
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let p = s
+            .create_patient(&new_patient(w.t1.id, &birth, &given), &who(), NOW)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        for query in [
+            PatientQuery {
+                family: Some(wide_letters(0x20000, 3)),
+                ..q()
+            },
+            PatientQuery {
+                given: Some(wide_letters(0x22000, 2)),
+                ..q()
+            },
+        ] {
+            let found = s.search_patients(w.t1.id, &query).await.unwrap();
+            assert_eq!(
+                found.iter().map(|r| r.id).collect::<Vec<_>>(),
+                vec![p.id],
+                "{name}"
+            );
+        }
+    }
+}
