@@ -285,7 +285,7 @@ impl Store {
             .submit(
                 Waiting { entries, reply },
                 answer,
-                std::time::Duration::ZERO,
+                crate::group::Gather::NEVER,
                 take_group,
                 |group| {
                     let store = self.clone();

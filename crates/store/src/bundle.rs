@@ -259,7 +259,10 @@ impl Store {
             .submit(
                 job,
                 answer,
-                crate::group::GATHER,
+                crate::group::Gather {
+                    wait: crate::group::GATHER,
+                    most: MAX_GROUP,
+                },
                 |waiting| crate::group::first(waiting, MAX_GROUP),
                 |group| {
                     let store = self.clone();

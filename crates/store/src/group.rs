@@ -23,6 +23,24 @@ use tokio::time::Instant;
 /// within it; past it, the group goes with what it has).
 pub(crate) const GATHER: Duration = Duration::from_millis(2);
 
+/// How a group waits for the callers the last one answered.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Gather {
+    /// Until how long after the last commit (zero: it never waits).
+    pub(crate) wait: Duration,
+    /// The most jobs a group takes (what `take` allows): with as many
+    /// waiting, a group never waits for more.
+    pub(crate) most: usize,
+}
+
+impl Gather {
+    /// Never waits (the reads' audit entries).
+    pub(crate) const NEVER: Gather = Gather {
+        wait: Duration::ZERO,
+        most: 0,
+    };
+}
+
 /// Jobs waiting for the next group, shared by every clone of the store.
 #[derive(Debug)]
 pub(crate) struct GroupQueue<J> {
@@ -73,14 +91,14 @@ impl<J: Send + 'static> GroupQueue<J> {
     /// Queues `job` (which answers on `answer`'s sender once written) and
     /// takes turns writing groups — the jobs `take` picks from those waiting,
     /// handed to `write` — until its answer is there; a group waits up to
-    /// `gather` after the last one's commit for as many callers as it
-    /// answered and had waiting (zero: never). `None` when the answer never
-    /// will be there (the writing task failed).
+    /// `gather.wait` after the last one's commit for as many callers as it
+    /// answered and had waiting (`gather.most` at most). `None` when the
+    /// answer never will be there (the writing task failed).
     pub(crate) async fn submit<R, F>(
         &self,
         job: J,
         mut answer: oneshot::Receiver<R>,
-        gather: Duration,
+        gather: Gather,
         take: impl Fn(&mut Vec<J>) -> Vec<J>,
         write: impl Fn(Vec<J>) -> F,
     ) -> Option<R>
@@ -96,7 +114,7 @@ impl<J: Send + 'static> GroupQueue<J> {
                 Err(TryRecvError::Closed) => return None,
                 Err(TryRecvError::Empty) => {}
             }
-            if !gather.is_zero() {
+            if !gather.wait.is_zero() {
                 self.gather().await;
             }
             let group = take(&mut self.waiting());
@@ -106,8 +124,8 @@ impl<J: Send + 'static> GroupQueue<J> {
             let task = tokio::spawn(async move {
                 written.await;
                 // The callers answered come back, and those queued meanwhile.
-                let next = size + locked(&waiting).len();
-                *locked(&expected) = (next, Instant::now() + gather);
+                let next = (size + locked(&waiting).len()).min(gather.most);
+                *locked(&expected) = (next, Instant::now() + gather.wait);
                 drop(writer);
             });
             if task.await.is_err() {
@@ -151,7 +169,7 @@ mod tests {
         queue: &Arc<GroupQueue<Job>>,
         groups: &Groups,
         n: u32,
-        gather: Duration,
+        gather: Gather,
     ) -> tokio::task::JoinHandle<Option<()>> {
         let (queue, groups) = (Arc::clone(queue), Arc::clone(groups));
         tokio::spawn(async move {
@@ -161,7 +179,7 @@ mod tests {
                     (n, reply),
                     answer,
                     gather,
-                    |w| first(w, 64),
+                    move |w| first(w, if gather.most == 0 { 64 } else { gather.most }),
                     |group: Vec<Job>| {
                         let groups = Arc::clone(&groups);
                         async move {
@@ -177,7 +195,7 @@ mod tests {
     }
 
     /// Three jobs queued while the writer's lock is held, written as one group.
-    async fn first_group(queue: &Arc<GroupQueue<Job>>, groups: &Groups, gather: Duration) {
+    async fn first_group(queue: &Arc<GroupQueue<Job>>, groups: &Groups, gather: Gather) {
         let held = queue.hold().await;
         let jobs: Vec<_> = (1..4).map(|n| submit(queue, groups, n, gather)).collect();
         while queue.waiting_len() < 3 {
@@ -193,7 +211,10 @@ mod tests {
     #[tokio::test]
     async fn a_write_group_waits_for_as_many_callers_as_the_last_one_answered() {
         let (queue, groups): (Arc<GroupQueue<Job>>, Groups) = Default::default();
-        let long = Duration::from_secs(60);
+        let long = Gather {
+            wait: Duration::from_secs(60),
+            most: 64,
+        };
         first_group(&queue, &groups, long).await;
         // One caller back: its group waits for the two others.
         let started = Instant::now();
@@ -222,7 +243,10 @@ mod tests {
     #[tokio::test]
     async fn a_write_group_goes_alone_when_its_time_is_up_and_reads_never_wait() {
         let (queue, groups): (Arc<GroupQueue<Job>>, Groups) = Default::default();
-        let short = Duration::from_millis(40);
+        let short = Gather {
+            wait: Duration::from_millis(40),
+            most: 64,
+        };
         first_group(&queue, &groups, short).await;
         let (expected, until) = *locked(&queue.expected);
         assert_eq!(expected, 3);
@@ -237,11 +261,11 @@ mod tests {
         // Without a gathering time (the reads' audit entries) nothing waits,
         // whatever the last group was.
         let (queue, groups): (Arc<GroupQueue<Job>>, Groups) = Default::default();
-        first_group(&queue, &groups, Duration::ZERO).await;
+        first_group(&queue, &groups, Gather::NEVER).await;
         *locked(&queue.expected) = (3, Instant::now() + Duration::from_secs(60));
         let started = Instant::now();
         assert_eq!(
-            submit(&queue, &groups, 4, Duration::ZERO)
+            submit(&queue, &groups, 4, Gather::NEVER)
                 .await
                 .ok()
                 .flatten(),
@@ -249,5 +273,36 @@ mod tests {
         );
         assert_eq!(locked(&groups).last(), Some(&vec![4]));
         assert!(started.elapsed() < Duration::from_secs(30));
+    }
+
+    #[tokio::test]
+    async fn a_write_group_does_not_wait_for_more_than_it_may_take() {
+        let (queue, groups): (Arc<GroupQueue<Job>>, Groups) = Default::default();
+        let three = Gather {
+            wait: Duration::from_secs(60),
+            most: 3,
+        };
+        first_group(&queue, &groups, three).await;
+        // Seven queued behind the writer: a group of three, and the next
+        // three at once (three waiting are as many as it may take), though
+        // the last group answered three and four more were waiting.
+        let held = queue.hold().await;
+        let jobs: Vec<_> = (4..11).map(|n| submit(&queue, &groups, n, three)).collect();
+        while queue.waiting_len() < 7 {
+            tokio::task::yield_now().await;
+        }
+        let started = Instant::now();
+        drop(held);
+        for j in jobs.into_iter().take(6) {
+            assert_eq!(j.await.ok().flatten(), Some(()));
+        }
+        assert!(started.elapsed() < Duration::from_secs(30));
+        let written = locked(&groups).clone();
+        assert_eq!(written.get(1..3), Some(&[vec![4, 5, 6], vec![7, 8, 9]][..]));
+        assert_eq!(
+            locked(&queue.expected).0,
+            3,
+            "never more than a group takes"
+        );
     }
 }
