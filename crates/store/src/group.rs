@@ -194,28 +194,42 @@ mod tests {
         })
     }
 
-    /// Three jobs queued while the writer's lock is held, written as one group.
-    async fn first_group(queue: &Arc<GroupQueue<Job>>, groups: &Groups, gather: Gather) {
+    /// Jobs `ns` submitted while the writer's lock is held, which is let go
+    /// once they all wait.
+    async fn behind_the_writer(
+        queue: &Arc<GroupQueue<Job>>,
+        groups: &Groups,
+        ns: std::ops::Range<u32>,
+        gather: Gather,
+    ) -> Vec<tokio::task::JoinHandle<Option<()>>> {
         let held = queue.hold().await;
-        let jobs: Vec<_> = (1..4).map(|n| submit(queue, groups, n, gather)).collect();
-        while queue.waiting_len() < 3 {
+        let jobs: Vec<_> = ns.map(|n| submit(queue, groups, n, gather)).collect();
+        while queue.waiting_len() < jobs.len() {
             tokio::task::yield_now().await;
         }
         drop(held);
-        for j in jobs {
+        jobs
+    }
+
+    /// A queue whose first group, jobs 1, 2 and 3 queued behind the writer,
+    /// has been written as one.
+    async fn after_a_group_of_three(gather: Gather) -> (Arc<GroupQueue<Job>>, Groups) {
+        let (queue, groups): (Arc<GroupQueue<Job>>, Groups) = Default::default();
+        for j in behind_the_writer(&queue, &groups, 1..4, gather).await {
             assert_eq!(j.await.ok().flatten(), Some(()));
         }
-        assert_eq!(*locked(groups), vec![vec![1, 2, 3]]);
+        assert_eq!(*locked(&groups), vec![vec![1, 2, 3]]);
+        (queue, groups)
+    }
+
+    fn gathering(wait: Duration, most: usize) -> Gather {
+        Gather { wait, most }
     }
 
     #[tokio::test]
     async fn a_write_group_waits_for_as_many_callers_as_the_last_one_answered() {
-        let (queue, groups): (Arc<GroupQueue<Job>>, Groups) = Default::default();
-        let long = Gather {
-            wait: Duration::from_secs(60),
-            most: 64,
-        };
-        first_group(&queue, &groups, long).await;
+        let long = gathering(Duration::from_secs(60), 64);
+        let (queue, groups) = after_a_group_of_three(long).await;
         // One caller back: its group waits for the two others.
         let started = Instant::now();
         let back = submit(&queue, &groups, 4, long);
@@ -242,12 +256,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_write_group_goes_alone_when_its_time_is_up_and_reads_never_wait() {
-        let (queue, groups): (Arc<GroupQueue<Job>>, Groups) = Default::default();
-        let short = Gather {
-            wait: Duration::from_millis(40),
-            most: 64,
-        };
-        first_group(&queue, &groups, short).await;
+        let short = gathering(Duration::from_millis(40), 64);
+        let (queue, groups) = after_a_group_of_three(short).await;
         let (expected, until) = *locked(&queue.expected);
         assert_eq!(expected, 3);
         assert_eq!(
@@ -260,8 +270,7 @@ mod tests {
 
         // Without a gathering time (the reads' audit entries) nothing waits,
         // whatever the last group was.
-        let (queue, groups): (Arc<GroupQueue<Job>>, Groups) = Default::default();
-        first_group(&queue, &groups, Gather::NEVER).await;
+        let (queue, groups) = after_a_group_of_three(Gather::NEVER).await;
         *locked(&queue.expected) = (3, Instant::now() + Duration::from_secs(60));
         let started = Instant::now();
         assert_eq!(
@@ -277,22 +286,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_write_group_does_not_wait_for_more_than_it_may_take() {
-        let (queue, groups): (Arc<GroupQueue<Job>>, Groups) = Default::default();
-        let three = Gather {
-            wait: Duration::from_secs(60),
-            most: 3,
-        };
-        first_group(&queue, &groups, three).await;
+        let three = gathering(Duration::from_secs(60), 3);
+        let (queue, groups) = after_a_group_of_three(three).await;
         // Seven queued behind the writer: a group of three, and the next
         // three at once (three waiting are as many as it may take), though
         // the last group answered three and four more were waiting.
-        let held = queue.hold().await;
-        let jobs: Vec<_> = (4..11).map(|n| submit(&queue, &groups, n, three)).collect();
-        while queue.waiting_len() < 7 {
-            tokio::task::yield_now().await;
-        }
         let started = Instant::now();
-        drop(held);
+        let jobs = behind_the_writer(&queue, &groups, 4..11, three).await;
         for j in jobs.into_iter().take(6) {
             assert_eq!(j.await.ok().flatten(), Some(()));
         }
