@@ -130,6 +130,19 @@ pub fn identity_feed(run: &str, sender: usize, i: usize) -> String {
     )
 }
 
+/// An update (A08) of the record [`identity_feed`] created in run `of` for
+/// the same sender and number: the same traits, another address; control id
+/// `{run}-{sender}-{i}`.
+pub fn identity_update(run: &str, of: &str, sender: usize, i: usize) -> String {
+    let (family, given, sex, birth) = identity(sender, i);
+    format!(
+        "MSH|^~\\&|GAM|CHVL|PARCOURS|GHT|20261124101500||ADT^A08^ADT_A01|{run}-{sender}-{i}|P|2.5^FRA^2.11|||||FRA|UNICODE UTF-8\r\
+         EVN||20261124101500\r\
+         PID|1||{of}S{sender}N{i}^^^CHVL&450000021&M^PI||{family}^{given}^{given}^^^^L||{birth}|{sex}|||{i} rue des Lilas^^Orléans^^45000^FRA^H\r\
+         PV1|1|I|REA^12^1\r"
+    )
+}
+
 /// Sends one MLLP `frame` on `stream` and reads its ACK, waiting `patience`
 /// at most for each read; what follows the ACK stays in `buf`.
 pub async fn exchange(

@@ -7,7 +7,8 @@
 //! `mllp-load ADDR SENDERS MESSAGES_PER_SENDER [RUN_ID]`; with
 //! `MLLP_LOAD_RECONNECT` set, each message goes on a new connection (the
 //! connect counted in its time), for receivers that serve one message per
-//! connection.
+//! connection; with `MLLP_LOAD_UPDATES_OF=RUN`, each message updates (A08)
+//! the record the same sender's same message of run `RUN` created.
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,7 @@ async fn sender(
     count: usize,
     deadline: Instant,
     reconnect: bool,
+    updates_of: Option<String>,
 ) -> Result<(Vec<Duration>, usize), String> {
     let connect = || async {
         let stream = TcpStream::connect(&addr).await.map_err(|e| e.to_string())?;
@@ -34,7 +36,11 @@ async fn sender(
         if Instant::now() > deadline {
             break;
         }
-        let frame = hl7v2::mllp::frame(parcours_benches::identity_feed(&run, id, i).as_bytes());
+        let message = match &updates_of {
+            Some(of) => parcours_benches::identity_update(&run, of, id, i),
+            None => parcours_benches::identity_feed(&run, id, i),
+        };
+        let frame = hl7v2::mllp::frame(message.as_bytes());
         let control = format!("{run}-{id}-{i}");
         let t0 = Instant::now();
         if reconnect && i > 0 {
@@ -77,6 +83,7 @@ async fn main() {
         .cloned()
         .unwrap_or_else(|| format!("{}", std::process::id()));
     let reconnect = std::env::var_os("MLLP_LOAD_RECONNECT").is_some();
+    let updates_of = std::env::var("MLLP_LOAD_UPDATES_OF").ok();
     let limit = std::env::var("MLLP_LOAD_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -92,6 +99,7 @@ async fn main() {
                 per,
                 deadline,
                 reconnect,
+                updates_of.clone(),
             ))
         })
         .collect();
