@@ -1,7 +1,7 @@
 //! What `/metrics` exposes, in the OpenMetrics text format Prometheus scrapes,
 //! with the Prometheus project's own client (`prometheus-client`): HTTP
 //! requests and their latency per route, logins, HL7 messages per type and
-//! ACK code and the intake's latency, alert SLA breaches, WebSocket
+//! ACK code, the intake's latency and its groups taken again one by one, alert SLA breaches, WebSocket
 //! connections, rows pruned, SQLite's write-ahead log checkpoints; and, read from the store at each scrape, the
 //! outbox's backlog and dead letters per topic, the age of its oldest waiting
 //! message, the database pool and size. Labels carry routes, types and codes,
@@ -31,6 +31,7 @@ pub struct Metrics {
     logins: Family<Labels1, Counter>,
     hl7_messages: Family<Labels2, Counter>,
     hl7_latency: Histogram,
+    hl7_taken_again: Counter,
     sla_breaches: Counter,
     websockets: Family<Labels1, Gauge>,
     pruned: Family<Labels1, Counter>,
@@ -57,6 +58,7 @@ impl Default for Metrics {
             logins: Family::default(),
             hl7_messages: Family::default(),
             hl7_latency: latency(),
+            hl7_taken_again: Counter::default(),
             sla_breaches: Counter::default(),
             websockets: Family::default(),
             pruned: Family::default(),
@@ -134,6 +136,11 @@ impl Default for Metrics {
             "db_pool_idle_connections",
             "Database connections idle in the pool",
             m.db_pool_idle.clone(),
+        );
+        r.register(
+            "hl7_groups_taken_again",
+            "HL7 intake groups taken again one message at a time (a message of the group failed: a duplicate, a merged IPP, a conflict)",
+            m.hl7_taken_again.clone(),
         );
         r.register("db_size_bytes", "Database size on disk", m.db_size.clone());
         r.register(
@@ -257,6 +264,11 @@ impl Metrics {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "metrics: outbox not read"),
+        }
+        let taken_again = store.intake_groups_taken_again();
+        let seen = self.hl7_taken_again.get();
+        if taken_again > seen {
+            self.hl7_taken_again.inc_by(taken_again - seen);
         }
         let (size, idle) = store.pool_stats();
         self.db_pool_size.set(i64::from(size));

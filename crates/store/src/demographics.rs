@@ -156,6 +156,58 @@ async fn write(tx: &mut Tx<'_>, patient: PatientId, d: &Demographics, now_ms: i6
     insert(tx, patient, d, now_ms).await
 }
 
+/// [`apply`] for several records at once: their demographics read by one
+/// statement; for those the patch changes, the rows cleared into `cleared`
+/// (run first, one statement per table) and written into `writes`. The
+/// parts changed of each record changed (its audit entry, [`audit`], is the
+/// caller's).
+pub(crate) async fn patched_in(
+    tx: &mut Tx<'_>,
+    cleared: &mut crate::tx::Writes,
+    writes: &mut crate::tx::Writes,
+    patches: &[(PatientId, &DemographicsPatch)],
+    now_ms: i64,
+) -> Result<std::collections::HashMap<PatientId, Vec<Part>>> {
+    let wanted: Vec<PatientId> = patches
+        .iter()
+        .filter(|(_, patch)| !patch.is_empty())
+        .map(|(id, _)| *id)
+        .collect();
+    let mut changed = std::collections::HashMap::new();
+    if wanted.is_empty() {
+        return Ok(changed);
+    }
+    let before = read_many(tx, &wanted).await?;
+    let mut rows: Vec<(String, Demographics)> = Vec::with_capacity(wanted.len());
+    for (id, patch) in patches {
+        if patch.is_empty() {
+            continue;
+        }
+        let was = before.get(id).cloned().unwrap_or_default();
+        let after = was.patched((*patch).clone());
+        let parts = was.changed(&after);
+        if parts.is_empty() {
+            continue;
+        }
+        rows.push((id.to_string(), after));
+        changed.insert(*id, parts);
+    }
+    if rows.is_empty() {
+        return Ok(changed);
+    }
+    for table in ["patient_addresses", "patient_telecoms", "patient_relations"] {
+        cleared.push(rows.iter().fold(
+            crate::tx::q_built(format!(
+                "DELETE FROM {table} WHERE patient_id IN ({})",
+                crate::tx::in_list(rows.len())
+            )),
+            |q, (id, _)| q.bind(id),
+        ));
+    }
+    rows_in(writes, &rows, now_ms);
+    Ok(changed)
+}
+
 /// Writes `d` for `patient`, whose address, telecom and relation rows are
 /// known to be absent (cleared, or a record created in this transaction).
 async fn insert(tx: &mut Tx<'_>, patient: PatientId, d: &Demographics, now_ms: i64) -> Result<()> {
@@ -320,7 +372,13 @@ pub(crate) async fn apply(
     Ok(Some(audit(who, patient, &changed, now_ms)))
 }
 
-fn audit(who: &AuditActor, patient: PatientId, changed: &[Part], now_ms: i64) -> NewAudit {
+/// The audit entry of a change of `patient`'s demographics (the parts changed).
+pub(crate) fn audit(
+    who: &AuditActor,
+    patient: PatientId,
+    changed: &[Part],
+    now_ms: i64,
+) -> NewAudit {
     let parts: Vec<&str> = changed.iter().map(|p| p.code()).collect();
     NewAudit {
         at_ms: now_ms,

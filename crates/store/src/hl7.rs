@@ -271,10 +271,10 @@ async fn apply_together(tx: &mut Tx<'_>, jobs: &[FeedJob], now_ms: i64) -> Resul
         }
     }
     let mut writes = crate::tx::Writes::default();
-    let created = create_together(tx, &mut writes, jobs, now_ms).await?;
-    // The new records' rows go with the log's, unless a statement of the
-    // group reads or refers to them before.
-    let read_after = jobs.iter().zip(&created).any(|(job, new)| {
+    let together = upsert_together(tx, &mut writes, jobs, now_ms).await?;
+    // The records' rows written together go with the log's, unless a
+    // statement of the group reads or refers to them before.
+    let read_after = jobs.iter().zip(&together).any(|(job, new)| {
         new.is_none()
             || job.movement.is_some()
             || matches!(&job.feed, IdentityFeed::Upsert { dmp: Some(_), .. })
@@ -284,10 +284,20 @@ async fn apply_together(tx: &mut Tx<'_>, jobs: &[FeedJob], now_ms: i64) -> Resul
     }
     let mut patients = Vec::with_capacity(jobs.len());
     let mut audits: Vec<NewAudit> = Vec::with_capacity(jobs.len() * 2);
-    for (job, new) in jobs.iter().zip(created) {
+    for (job, new) in jobs.iter().zip(together) {
         let patient = match new {
-            Some(id) => {
-                audits.push(audit(&job.who, id, "create", now_ms));
+            Some(done) => {
+                let id = match done {
+                    Together::Created(id) => {
+                        audits.push(audit(&job.who, id, "create", now_ms));
+                        id
+                    }
+                    Together::Updated(id, demographics) => {
+                        audits.push(audit(&job.who, id, "update", now_ms));
+                        audits.extend(demographics);
+                        id
+                    }
+                };
                 if let IdentityFeed::Upsert { dmp: Some(d), .. } = &job.feed {
                     set_dmp(tx, id, d, now_ms).await?;
                 }
@@ -364,17 +374,35 @@ fn ipps_named(feed: &IdentityFeed) -> Vec<(TerritoryId, &str)> {
     }
 }
 
-/// Adds to `writes` the inserts (one statement per table) of the records of
-/// the group's upserts whose IPP no record carries yet and no other message
-/// of the group names (so that no other message depends on the order); for
-/// each job, the record it created. The caller runs `writes` before any
-/// statement that reads those records.
-async fn create_together(
+/// What [`upsert_together`] did of a message.
+#[derive(Debug, Clone)]
+enum Together {
+    /// Created this record.
+    Created(PatientId),
+    /// Updated this record, with the audit entry of its demographics' change
+    /// if they changed.
+    Updated(PatientId, Option<NewAudit>),
+}
+
+/// The group's upserts whose IPP no other message of the group names (so
+/// that no other message depends on the order), applied together: the
+/// records of the new IPPs created, those of the known ones updated as
+/// [`upsert`] updates them, their words and demographics replaced, their
+/// links to the sender's establishment added. One lookup finds the known
+/// records (and locks them on PostgreSQL; SQLite's writer is alone), so the
+/// version read is the one updated; one read their demographics; one
+/// statement (run here) clears the words and demographics replaced and, on
+/// PostgreSQL, updates the records (SQLite: one update each in the same
+/// script); the inserts go into `writes`, which the caller runs before any
+/// statement that reads those records. For each job, what it did (`None`:
+/// the caller applies it alone: a merged record's IPP, an IPP the group
+/// names twice, another change than an upsert).
+async fn upsert_together(
     tx: &mut Tx<'_>,
     writes: &mut crate::tx::Writes,
     jobs: &[FeedJob],
     now_ms: i64,
-) -> Result<Vec<Option<PatientId>>> {
+) -> Result<Vec<Option<Together>>> {
     let mut named: std::collections::HashMap<(TerritoryId, &str), usize> =
         std::collections::HashMap::with_capacity(jobs.len());
     for job in jobs {
@@ -393,65 +421,167 @@ async fn create_together(
             _ => None,
         })
         .collect();
-    let mut created = vec![None; jobs.len()];
+    let mut done = vec![None; jobs.len()];
     if alone.is_empty() {
-        return Ok(created);
+        return Ok(done);
     }
-    let taken = ipps_taken(tx, &alone).await?;
+    let found = records_of(tx, &alone).await?;
     let mut news: Vec<(usize, PatientId, NewPatient)> = Vec::with_capacity(alone.len());
+    let mut known: Vec<(
+        usize,
+        PatientRecord,
+        &domain::demographics::DemographicsPatch,
+    )> = Vec::new();
     for (i, job) in jobs.iter().enumerate() {
-        if let Some(p) = job.feed.new_patient()
-            && let Some(ipp) = p.ipp.as_deref()
-            && named.get(&(p.territory, ipp)) == Some(&1)
-            && !taken.contains(&(p.territory.to_string(), ipp.to_owned()))
-        {
-            news.push((i, PatientId::new(), p));
+        let (Some(p), IdentityFeed::Upsert { demographics, .. }) =
+            (job.feed.new_patient(), &job.feed)
+        else {
+            continue;
+        };
+        let Some(ipp) = p.ipp.clone() else { continue };
+        if named.get(&(p.territory, ipp.as_str())) != Some(&1) {
+            continue;
+        }
+        match found.get(&(p.territory.to_string(), ipp.clone())) {
+            None => news.push((i, PatientId::new(), p)),
+            // A merged record's message goes alone (and is refused there).
+            Some(f) if f.merged => {}
+            Some(f) => known.push((
+                i,
+                PatientRecord {
+                    id: f.id,
+                    territory: p.territory,
+                    ipp,
+                    traits: p.traits,
+                    ins: p.ins,
+                    status: p.status,
+                    merged_into: None,
+                    version: f.version,
+                    updated_at_ms: now_ms,
+                },
+                demographics.as_ref(),
+            )),
         }
     }
-    if news.is_empty() {
-        return Ok(created);
-    }
-    let rows: Vec<(PatientId, &NewPatient)> = news.iter().map(|(_, id, p)| (*id, p)).collect();
-    crate::patients::patients_in(writes, &rows, now_ms);
-    let demographics: Vec<(PatientId, &domain::demographics::DemographicsPatch)> = news
-        .iter()
-        .filter_map(|(i, id, _)| match &jobs.get(*i)?.feed {
-            IdentityFeed::Upsert { demographics, .. } => Some((*id, demographics.as_ref())),
-            _ => None,
-        })
-        .collect();
-    crate::demographics::new_many_in(writes, &demographics, now_ms);
-    for (i, id, _) in &news {
-        if let Some(slot) = created.get_mut(*i) {
-            *slot = Some(*id);
+    if !news.is_empty() {
+        let rows: Vec<(PatientId, &NewPatient)> = news.iter().map(|(_, id, p)| (*id, p)).collect();
+        crate::patients::patients_in(writes, &rows, now_ms);
+        let demographics: Vec<(PatientId, &domain::demographics::DemographicsPatch)> = news
+            .iter()
+            .filter_map(|(i, id, _)| match &jobs.get(*i)?.feed {
+                IdentityFeed::Upsert { demographics, .. } => Some((*id, demographics.as_ref())),
+                _ => None,
+            })
+            .collect();
+        crate::demographics::new_many_in(writes, &demographics, now_ms);
+        for (i, id, _) in &news {
+            if let Some(slot) = done.get_mut(*i) {
+                *slot = Some(Together::Created(*id));
+            }
         }
     }
-    Ok(created)
+    if !known.is_empty() {
+        let records: Vec<&PatientRecord> = known.iter().map(|(_, r, _)| r).collect();
+        let patches: Vec<(PatientId, &domain::demographics::DemographicsPatch)> =
+            known.iter().map(|(_, r, patch)| (r.id, *patch)).collect();
+        let mut cleared = crate::tx::Writes::default();
+        let pg = matches!(tx, Tx::Pg(_));
+        crate::patients::updates_in(&mut cleared, writes, &records, now_ms, pg);
+        let changed =
+            crate::demographics::patched_in(tx, &mut cleared, writes, &patches, now_ms).await?;
+        cleared.execute(tx).await?;
+        let establishments: Vec<(PatientId, EstablishmentId)> = known
+            .iter()
+            .filter_map(|(i, r, _)| match &jobs.get(*i)?.feed {
+                IdentityFeed::Upsert { establishment, .. } => Some((r.id, *establishment)),
+                _ => None,
+            })
+            .collect();
+        writes.insert_many(
+            "INSERT INTO patient_establishments (patient_id, establishment_id, since_ms) VALUES ",
+            " ON CONFLICT DO NOTHING",
+            3,
+            &establishments,
+            |q, (p, e)| q.bind(p.to_string()).bind(e.to_string()).bind(now_ms),
+        );
+        for (i, r, _) in &known {
+            let Some(job) = jobs.get(*i) else { continue };
+            let parts = changed.get(&r.id);
+            let demographics =
+                parts.map(|parts| crate::demographics::audit(&job.who, r.id, parts, now_ms));
+            if let Some(slot) = done.get_mut(*i) {
+                *slot = Some(Together::Updated(r.id, demographics));
+            }
+        }
+    }
+    Ok(done)
 }
 
-/// Which of these (domain, IPP) a record carries already (merged or not).
-async fn ipps_taken(
+/// A record found by its IPP (see [`records_of`]).
+struct Found {
+    id: PatientId,
+    version: i64,
+    merged: bool,
+}
+
+/// The records that carry these (domain, IPP) already (merged or not), by
+/// (domain, IPP), locked until the transaction ends on PostgreSQL. There one
+/// lookup per domain, its IPPs bound as one array (a `VALUES` list made a
+/// join to plan at each group); on SQLite a `VALUES` list.
+async fn records_of(
     tx: &mut Tx<'_>,
     keys: &[(TerritoryId, &str)],
-) -> Result<std::collections::HashSet<(String, String)>> {
-    let mut taken = std::collections::HashSet::new();
-    for chunk in keys.chunks(crate::tx::MAX_ROWS_PER_INSERT) {
-        let sql = format!(
-            "SELECT territory_id, ipp FROM patients WHERE (territory_id, ipp) IN (VALUES {})",
-            crate::tx::values_rows(2, chunk.len())
-        );
-        let query = chunk.iter().fold(
-            crate::tx::q_built(sql).planned_each_time(),
-            |q, (t, ipp)| q.bind(t.to_string()).bind(*ipp),
-        );
-        for row in query.fetch_all(tx).await? {
-            taken.insert((
-                row.get::<String>("territory_id")?,
-                row.get::<String>("ipp")?,
-            ));
+) -> Result<std::collections::HashMap<(String, String), Found>> {
+    let mut rows = Vec::new();
+    if matches!(tx, Tx::Pg(_)) {
+        let mut domains: Vec<(TerritoryId, Vec<Option<String>>)> = Vec::new();
+        for (t, ipp) in keys {
+            match domains.iter_mut().find(|(d, _)| d == t) {
+                Some((_, ipps)) => ipps.push(Some((*ipp).to_owned())),
+                None => domains.push((*t, vec![Some((*ipp).to_owned())])),
+            }
+        }
+        for (territory, ipps) in domains {
+            rows.extend(
+                q(
+                    "SELECT id, territory_id, ipp, version, merged_into FROM patients \
+                   WHERE territory_id = $1 AND ipp = ANY($2) FOR UPDATE",
+                )
+                .planned_each_time()
+                .bind(territory.to_string())
+                .bind(crate::tx::Arg::Column(crate::tx::Column::Text(ipps)))
+                .fetch_all(tx)
+                .await?,
+            );
+        }
+    } else {
+        for chunk in keys.chunks(crate::tx::MAX_ROWS_PER_INSERT) {
+            let sql = format!(
+                "SELECT id, territory_id, ipp, version, merged_into FROM patients WHERE (territory_id, ipp) IN (VALUES {})",
+                crate::tx::values_rows(2, chunk.len())
+            );
+            let query = chunk.iter().fold(
+                crate::tx::q_built(sql).planned_each_time(),
+                |q, (t, ipp)| q.bind(t.to_string()).bind(*ipp),
+            );
+            rows.extend(query.fetch_all(tx).await?);
         }
     }
-    Ok(taken)
+    let mut found = std::collections::HashMap::with_capacity(rows.len());
+    for row in rows {
+        found.insert(
+            (
+                row.get::<String>("territory_id")?,
+                row.get::<String>("ipp")?,
+            ),
+            Found {
+                id: parse_id(&row.get::<String>("id")?)?,
+                version: row.get("version")?,
+                merged: row.get::<Option<String>>("merged_into")?.is_some(),
+            },
+        );
+    }
+    Ok(found)
 }
 
 /// The stay a message moves (its movement applied, an enrolment proposed),
@@ -876,6 +1006,10 @@ impl Store {
                     Err(_) => tx.rollback().await?,
                 }
             }
+            if !jobs.is_empty() {
+                self.intake_taken_again
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             let mut tx = pool.begin_write().await?;
             let mut results = Vec::with_capacity(jobs.len());
             let mut audits: Vec<NewAudit> = Vec::with_capacity(jobs.len() * 2);
@@ -897,6 +1031,14 @@ impl Store {
             tx.commit().await?;
             Ok(results)
         })
+    }
+
+    /// How many intake groups this process has taken again one message at a
+    /// time (one of their messages failed, or their statements together
+    /// did): a count that rises with duplicates, merged IPPs or conflicts.
+    pub fn intake_groups_taken_again(&self) -> u64 {
+        self.intake_taken_again
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The message log, newest first (`before`: paging by received time).

@@ -239,6 +239,9 @@ pub struct Store {
     pub(crate) write_queue: std::sync::Arc<bundle::WriteQueue>,
     /// The territories read so far (see `Store::territory`).
     pub(crate) territories: std::sync::Arc<orgs::TerritoryCache>,
+    /// HL7 intake groups taken again one message at a time (see
+    /// `Store::apply_feeds`).
+    pub(crate) intake_taken_again: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Which engine a store runs on.
@@ -300,6 +303,7 @@ impl Store {
                 audit_queue: Default::default(),
                 write_queue: Default::default(),
                 territories: Default::default(),
+                intake_taken_again: Default::default(),
             });
         }
         if !url.starts_with("sqlite:") {
@@ -354,6 +358,7 @@ impl Store {
             audit_queue: Default::default(),
             write_queue: Default::default(),
             territories: Default::default(),
+            intake_taken_again: Default::default(),
         })
     }
 

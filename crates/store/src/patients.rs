@@ -683,6 +683,32 @@ pub(crate) fn patients_in(
     );
 }
 
+/// [`UPDATE_PATIENT`] of `record`.
+fn update_of(record: &domain::identity::PatientRecord, now_ms: i64) -> crate::tx::Q {
+    let t = &record.traits;
+    q(UPDATE_PATIENT)
+        .bind(&t.birth_name)
+        .bind(t.birth_given_names.join(&GIVEN_SEPARATOR.to_string()))
+        .bind(t.birth_date.to_string())
+        .bind(t.sex.code())
+        .bind(&t.birthplace_code)
+        .bind(&t.used_name)
+        .bind(&t.used_given_name)
+        .bind(search_name(t))
+        .bind(search_given(t))
+        .bind(record.ins.as_ref().map(|i| i.kind().code()))
+        .bind(record.ins.as_ref().map(domain::ins::Ins::value))
+        .bind(record.status.code())
+        .bind(now_ms)
+        .bind(record.id.to_string())
+        .bind(record.version)
+}
+
+/// The update of a record's traits, INS and status, at the version read.
+const UPDATE_PATIENT: &str = "UPDATE patients SET birth_name = $1, given_names = $2, birth_date = $3, sex = $4, birthplace_code = $5, used_name = $6, \
+    used_given_name = $7, search_name = $8, search_given = $9, ins_kind = $10, ins_value = $11, identity_status = $12, \
+    version = version + 1, updated_at_ms = $13 WHERE id = $14 AND version = $15 AND merged_into IS NULL";
+
 /// Updates a patient's traits, INS and status inside the open transaction if
 /// its version is still `record.version` and it is not merged; the rows
 /// changed (0 or 1).
@@ -692,26 +718,7 @@ pub(crate) async fn update_patient(
     now_ms: i64,
 ) -> Result<u64> {
     let t = &record.traits;
-    let changed = q("UPDATE patients SET birth_name = $1, given_names = $2, birth_date = $3, sex = $4, birthplace_code = $5, used_name = $6, \
-          used_given_name = $7, search_name = $8, search_given = $9, ins_kind = $10, ins_value = $11, identity_status = $12, \
-          version = version + 1, updated_at_ms = $13 WHERE id = $14 AND version = $15 AND merged_into IS NULL")
-    .bind(&t.birth_name)
-    .bind(t.birth_given_names.join(&GIVEN_SEPARATOR.to_string()))
-    .bind(t.birth_date.to_string())
-    .bind(t.sex.code())
-    .bind(&t.birthplace_code)
-    .bind(&t.used_name)
-    .bind(&t.used_given_name)
-    .bind(search_name(t))
-    .bind(search_given(t))
-    .bind(record.ins.as_ref().map(|i| i.kind().code()))
-    .bind(record.ins.as_ref().map(domain::ins::Ins::value))
-    .bind(record.status.code())
-    .bind(now_ms)
-    .bind(record.id.to_string())
-    .bind(record.version)
-    .execute(tx)
-    .await?;
+    let changed = update_of(record, now_ms).execute(tx).await?;
     if changed == 1 {
         q("DELETE FROM patient_words WHERE patient_id = $1")
             .bind(record.id.to_string())
@@ -721,6 +728,82 @@ pub(crate) async fn update_patient(
     }
     Ok(changed)
 }
+
+/// The writes of [`update_patient`] for several records that the caller has
+/// locked (the version each holds is the one read): into `cleared`, run
+/// first, the removal of their words and their updates; into `writes` their
+/// new words (one insert). On PostgreSQL the updates are one statement, the
+/// records' values bound as one array per column; on SQLite one per record.
+pub(crate) fn updates_in(
+    cleared: &mut crate::tx::Writes,
+    writes: &mut crate::tx::Writes,
+    records: &[&domain::identity::PatientRecord],
+    now_ms: i64,
+    pg: bool,
+) {
+    use crate::tx::{Arg, Column};
+    if records.is_empty() {
+        return;
+    }
+    cleared.push(records.iter().fold(
+        crate::tx::q_built(format!(
+            "DELETE FROM patient_words WHERE patient_id IN ({})",
+            crate::tx::in_list(records.len())
+        )),
+        |q, r| q.bind(r.id.to_string()),
+    ));
+    let given = |t: &Traits| t.birth_given_names.join(&GIVEN_SEPARATOR.to_string());
+    if pg {
+        let text = |f: &dyn Fn(&domain::identity::PatientRecord) -> Option<String>| {
+            Arg::Column(Column::Text(records.iter().map(|r| f(r)).collect()))
+        };
+        cleared.push(
+            q(UPDATE_PATIENTS)
+                // Planned at each run: a generic plan made while `patients`
+                // was small would read all of it (see `Q::planned_each_time`).
+                .planned_each_time()
+                .bind(text(&|r| Some(r.traits.birth_name.clone())))
+                .bind(text(&|r| Some(given(&r.traits))))
+                .bind(text(&|r| Some(r.traits.birth_date.to_string())))
+                .bind(text(&|r| Some(r.traits.sex.code().to_owned())))
+                .bind(text(&|r| r.traits.birthplace_code.clone()))
+                .bind(text(&|r| r.traits.used_name.clone()))
+                .bind(text(&|r| r.traits.used_given_name.clone()))
+                .bind(text(&|r| Some(search_name(&r.traits))))
+                .bind(text(&|r| Some(search_given(&r.traits))))
+                .bind(text(&|r| {
+                    r.ins.as_ref().map(|i| i.kind().code().to_owned())
+                }))
+                .bind(text(&|r| r.ins.as_ref().map(domain::ins::Ins::value)))
+                .bind(text(&|r| Some(r.status.code().to_owned())))
+                .bind(now_ms)
+                .bind(text(&|r| Some(r.id.to_string())))
+                .bind(Arg::Column(Column::Int(
+                    records.iter().map(|r| Some(r.version)).collect(),
+                ))),
+        );
+    }
+    let mut words = Vec::with_capacity(records.len() * 3);
+    for record in records {
+        let t = &record.traits;
+        if !pg {
+            cleared.push(update_of(record, now_ms));
+        }
+        words.extend(name_words(&record.id, record.territory, t, now_ms));
+    }
+    words_in(writes, &words);
+}
+
+/// [`UPDATE_PATIENT`] for several records, one array per column (PostgreSQL).
+const UPDATE_PATIENTS: &str = "UPDATE patients AS p SET birth_name = u.birth_name, given_names = u.given_names, birth_date = u.birth_date, \
+    sex = u.sex, birthplace_code = u.birthplace_code, used_name = u.used_name, used_given_name = u.used_given_name, \
+    search_name = u.search_name, search_given = u.search_given, ins_kind = u.ins_kind, ins_value = u.ins_value, \
+    identity_status = u.identity_status, version = p.version + 1, updated_at_ms = $13 \
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], \
+    $10::text[], $11::text[], $12::text[], $14::text[], $15::bigint[]) \
+    AS u(birth_name, given_names, birth_date, sex, birthplace_code, used_name, used_given_name, search_name, search_given, \
+    ins_kind, ins_value, identity_status, id, version) \
+    WHERE p.id = u.id AND p.version = u.version AND p.merged_into IS NULL";
 
 /// A row of `patient_words`: one word of a record's names, with the record's
 /// sort key (its birth name and given names as `patients` holds them).

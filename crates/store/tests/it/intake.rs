@@ -387,3 +387,189 @@ async fn a_group_of_new_records_is_written_whole_or_taken_again_one_by_one() {
         assert_eq!(s.verify_audit().await.unwrap().error, None, "{name}");
     }
 }
+
+#[tokio::test]
+async fn a_group_updates_its_known_records_together() {
+    // Known IPPs alone in their group are updated together (their lookup,
+    // their updates, their words and demographics one statement each): each
+    // as it would be alone.
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let first = [
+            job(&w, "k1", upsert(&w, "K1", "Avant", home("Lyon"))),
+            job(&w, "k2", upsert(&w, "K2", "Garde", home("Lyon"))),
+            job(&w, "k3", upsert(&w, "K3", "Meme", home("Lyon"))),
+            job(&w, "k4", upsert(&w, "K4", "Fusion", home("Lyon"))),
+            job(&w, "k5", upsert(&w, "K5", "Reste", home("Lyon"))),
+        ];
+        let ids: Vec<PatientId> = s
+            .apply_feeds(&first, NOW)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.expect("created"))
+            .collect();
+        let versions: Vec<i64> = {
+            let mut v = Vec::new();
+            for id in &ids {
+                v.push(s.patient(*id).await.unwrap().version);
+            }
+            v
+        };
+        let from_e2 = |mut j: FeedJob| {
+            if let IdentityFeed::Upsert { establishment, .. } = &mut j.feed {
+                *establishment = w.e2;
+            }
+            j
+        };
+        let group = [
+            // A new name and a new address.
+            from_e2(job(&w, "u1", upsert(&w, "K1", "Apres", home("Nice")))),
+            // The same name, nothing said of the demographics.
+            job(
+                &w,
+                "u2",
+                upsert(&w, "K2", "Garde", DemographicsPatch::default()),
+            ),
+            // The same name and the same demographics.
+            job(&w, "u3", upsert(&w, "K3", "Meme", home("Lyon"))),
+            // A new record beside them.
+            job(&w, "u4", upsert(&w, "K6", "Nouveau", home("Brest"))),
+        ];
+        let taken_again = s.intake_groups_taken_again();
+        let results: Vec<PatientId> = s
+            .apply_feeds(&group, NOW + 1)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.expect("applied"))
+            .collect();
+        assert_eq!(
+            s.intake_groups_taken_again(),
+            taken_again,
+            "{name}: the group applied whole, not taken again one by one"
+        );
+        assert_eq!(&results[..3], &ids[..3], "{name}: the known records");
+        assert!(!ids.contains(&results[3]), "{name}: a new record");
+        for (i, family) in [(0, "APRES"), (1, "GARDE"), (2, "MEME")] {
+            let p = s.patient(ids[i]).await.unwrap();
+            assert_eq!(p.traits.birth_name.to_uppercase(), family, "{name}");
+            assert_eq!(p.version, versions[i] + 1, "{name}: one version more");
+            assert_eq!(p.updated_at_ms, NOW + 1, "{name}");
+        }
+        // The words follow the names: the old one is gone, the new one found.
+        let by_family = |family: &str| store::patients::PatientQuery {
+            family: Some(family.into()),
+            limit: 10,
+            ..Default::default()
+        };
+        assert!(
+            s.search_patients(w.t1.id, &by_family("avant"))
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}: the old name's words removed"
+        );
+        let found = s
+            .search_patients(w.t1.id, &by_family("apres"))
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1, "{name}");
+        assert_eq!(found[0].id, ids[0], "{name}");
+        assert_eq!(
+            s.search_patients(w.t1.id, &by_family("garde"))
+                .await
+                .unwrap()
+                .len(),
+            1,
+            "{name}: a name kept is still found"
+        );
+        // Demographics: replaced where the patch changed them, else kept.
+        let city = |d: domain::demographics::Demographics| {
+            d.addresses.first().and_then(|a| a.city.clone())
+        };
+        assert_eq!(
+            city(s.demographics(ids[0]).await.unwrap()).as_deref(),
+            Some("Nice"),
+            "{name}"
+        );
+        assert_eq!(
+            s.demographics(ids[0]).await.unwrap().addresses.len(),
+            1,
+            "{name}: the old address replaced, not kept beside"
+        );
+        for i in [1, 2] {
+            assert_eq!(
+                city(s.demographics(ids[i]).await.unwrap()).as_deref(),
+                Some("Lyon"),
+                "{name}"
+            );
+        }
+        // The sender's establishment linked, the first one kept.
+        let (_, mut links) = s.patient_with_links(ids[0]).await.unwrap();
+        links.sort();
+        let mut both = vec![w.e1, w.e2];
+        both.sort();
+        assert_eq!(links, both, "{name}");
+        // Audited as each would be alone: the demographics' entry only where
+        // they changed.
+        assert_eq!(
+            actions(&s, ids[0]).await,
+            ["create", "update", "update-demographics"],
+            "{name}"
+        );
+        assert_eq!(actions(&s, ids[1]).await, ["create", "update"], "{name}");
+        assert_eq!(actions(&s, ids[2]).await, ["create", "update"], "{name}");
+        assert_eq!(actions(&s, results[3]).await, ["create"], "{name}");
+        for control in ["u1", "u2", "u3", "u4"] {
+            assert!(
+                s.hl7_message_for("GAM|X", control).await.unwrap().is_some(),
+                "{name}: {control} logged"
+            );
+        }
+
+        // A message for a merged-away record in a group of updates: refused
+        // alone, the others applied.
+        let merge = [job(
+            &w,
+            "m1",
+            IdentityFeed::Merge {
+                territory: w.t1.id,
+                survivor_ipp: "K5".into(),
+                merged_ipp: "K4".into(),
+            },
+        )];
+        assert!(s.apply_feeds(&merge, NOW + 2).await.unwrap()[0].is_ok());
+        let group = [
+            job(&w, "v1", upsert(&w, "K1", "Encore", home("Nice"))),
+            job(
+                &w,
+                "v2",
+                upsert(&w, "K4", "Fusion", DemographicsPatch::default()),
+            ),
+        ];
+        let results = s.apply_feeds(&group, NOW + 3).await.unwrap();
+        assert_eq!(
+            s.intake_groups_taken_again(),
+            taken_again + 1,
+            "{name}: taken again one by one"
+        );
+        assert!(
+            matches!(&results[1], Err(StoreError::Conflict(Conflict::MergedIpp(ipp))) if ipp == "K4"),
+            "{name}: {:?}",
+            results[1]
+        );
+        assert_eq!(results[0].as_ref().ok(), Some(&ids[0]), "{name}");
+        assert_eq!(
+            s.patient(ids[0])
+                .await
+                .unwrap()
+                .traits
+                .birth_name
+                .to_uppercase(),
+            "ENCORE",
+            "{name}"
+        );
+        assert_eq!(s.verify_audit().await.unwrap().error, None, "{name}");
+    }
+}
