@@ -199,6 +199,8 @@ async fn metrics_need_their_token_and_say_what_an_operator_watches() {
                 1.0,
             ),
             ("parcours_hl7_ingest_duration_seconds_count", 2.0),
+            // Every group applied whole (the counting: store's intake tests).
+            ("parcours_hl7_groups_taken_again_total", 0.0),
             (r#"parcours_websocket_connections{kind="alerts"}"#, 1.0),
             (r#"parcours_outbox_dead_letters{topic="hl7.oru"}"#, 1.0),
             (r#"parcours_logins_total{outcome="success"}"#, 1.0),
