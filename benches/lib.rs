@@ -143,6 +143,20 @@ pub fn identity_update(run: &str, of: &str, sender: usize, i: usize) -> String {
     )
 }
 
+/// An admission (A01, a stay with its movement and bed) of the record
+/// [`identity_feed`] created in run `of` for the same sender and number;
+/// control id `{run}-{sender}-{i}`, a visit and a movement of its own.
+pub fn admission(run: &str, of: &str, sender: usize, i: usize) -> String {
+    let (family, given, sex, birth) = identity(sender, i);
+    format!(
+        "MSH|^~\\&|GAM|CHVL|PARCOURS|GHT|20261124101500||ADT^A01^ADT_A01|{run}-{sender}-{i}|P|2.5^FRA^2.11|||||FRA|UNICODE UTF-8\r\
+         EVN||20261124101500\r\
+         PID|1||{of}S{sender}N{i}^^^CHVL&450000021&M^PI||{family}^{given}^{given}^^^^L||{birth}|{sex}|||^^^^^^BDL^^45234\r\
+         PV1|1|I|REA^12^{i}||||||||||||||||{run}V{sender}N{i}^^^CHVL&450000021&M^VN\r\
+         ZBE|{run}M{sender}N{i}^CHVL|20261124101500||INSERT|N\r"
+    )
+}
+
 /// Sends one MLLP `frame` on `stream` and reads its ACK, waiting `patience`
 /// at most for each read; what follows the ACK stays in `buf`.
 pub async fn exchange(

@@ -8,7 +8,8 @@
 //! `MLLP_LOAD_RECONNECT` set, each message goes on a new connection (the
 //! connect counted in its time), for receivers that serve one message per
 //! connection; with `MLLP_LOAD_UPDATES_OF=RUN`, each message updates (A08)
-//! the record the same sender's same message of run `RUN` created.
+//! the record the same sender's same message of run `RUN` created, and with
+//! `MLLP_LOAD_STAYS` also set, admits it (A01: a stay, its movement, a bed).
 
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,7 @@ async fn sender(
     deadline: Instant,
     reconnect: bool,
     updates_of: Option<String>,
+    stays: bool,
 ) -> Result<(Vec<Duration>, usize), String> {
     let connect = || async {
         let stream = TcpStream::connect(&addr).await.map_err(|e| e.to_string())?;
@@ -37,6 +39,7 @@ async fn sender(
             break;
         }
         let message = match &updates_of {
+            Some(of) if stays => parcours_benches::admission(&run, of, id, i),
             Some(of) => parcours_benches::identity_update(&run, of, id, i),
             None => parcours_benches::identity_feed(&run, id, i),
         };
@@ -84,6 +87,7 @@ async fn main() {
         .unwrap_or_else(|| format!("{}", std::process::id()));
     let reconnect = std::env::var_os("MLLP_LOAD_RECONNECT").is_some();
     let updates_of = std::env::var("MLLP_LOAD_UPDATES_OF").ok();
+    let stays = std::env::var_os("MLLP_LOAD_STAYS").is_some();
     let limit = std::env::var("MLLP_LOAD_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -100,6 +104,7 @@ async fn main() {
                 deadline,
                 reconnect,
                 updates_of.clone(),
+                stays,
             ))
         })
         .collect();
