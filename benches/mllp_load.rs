@@ -15,6 +15,17 @@ use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
 
+/// What each message does.
+#[derive(Debug, Clone)]
+enum Kind {
+    /// Creates a record (A28).
+    New,
+    /// Updates the record that run created (A08).
+    Update(String),
+    /// Admits the record that run created (A01, a stay).
+    Admit(String),
+}
+
 async fn sender(
     addr: String,
     run: String,
@@ -22,8 +33,7 @@ async fn sender(
     count: usize,
     deadline: Instant,
     reconnect: bool,
-    updates_of: Option<String>,
-    stays: bool,
+    kind: Kind,
 ) -> Result<(Vec<Duration>, usize), String> {
     let connect = || async {
         let stream = TcpStream::connect(&addr).await.map_err(|e| e.to_string())?;
@@ -38,10 +48,10 @@ async fn sender(
         if Instant::now() > deadline {
             break;
         }
-        let message = match &updates_of {
-            Some(of) if stays => parcours_benches::admission(&run, of, id, i),
-            Some(of) => parcours_benches::identity_update(&run, of, id, i),
-            None => parcours_benches::identity_feed(&run, id, i),
+        let message = match &kind {
+            Kind::Admit(of) => parcours_benches::admission(&run, of, id, i),
+            Kind::Update(of) => parcours_benches::identity_update(&run, of, id, i),
+            Kind::New => parcours_benches::identity_feed(&run, id, i),
         };
         let frame = hl7v2::mllp::frame(message.as_bytes());
         let control = format!("{run}-{id}-{i}");
@@ -86,8 +96,11 @@ async fn main() {
         .cloned()
         .unwrap_or_else(|| format!("{}", std::process::id()));
     let reconnect = std::env::var_os("MLLP_LOAD_RECONNECT").is_some();
-    let updates_of = std::env::var("MLLP_LOAD_UPDATES_OF").ok();
-    let stays = std::env::var_os("MLLP_LOAD_STAYS").is_some();
+    let kind = match std::env::var("MLLP_LOAD_UPDATES_OF") {
+        Ok(of) if std::env::var_os("MLLP_LOAD_STAYS").is_some() => Kind::Admit(of),
+        Ok(of) => Kind::Update(of),
+        Err(_) => Kind::New,
+    };
     let limit = std::env::var("MLLP_LOAD_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -103,8 +116,7 @@ async fn main() {
                 per,
                 deadline,
                 reconnect,
-                updates_of.clone(),
-                stays,
+                kind.clone(),
             ))
         })
         .collect();
