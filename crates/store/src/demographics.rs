@@ -12,7 +12,7 @@ use domain::demographics::{
 use domain::org::Rpps;
 
 use crate::audit::NewAudit;
-use crate::tx::{AsTx, Tx, q};
+use crate::tx::{AsTx, Tx};
 use crate::{Result, Store, StoreError};
 
 fn corrupt(what: &str) -> StoreError {
@@ -137,25 +137,6 @@ fn add_part(d: &mut Demographics, r: &crate::tx::Row) -> Result<()> {
     Ok(())
 }
 
-/// Replaces the stored demographics of `patient` with `d` (no version, no audit:
-/// see [`apply`]).
-async fn write(tx: &mut Tx<'_>, patient: PatientId, d: &Demographics, now_ms: i64) -> Result<()> {
-    let id = patient.to_string();
-    q("DELETE FROM patient_addresses WHERE patient_id = $1")
-        .bind(&id)
-        .execute(tx)
-        .await?;
-    q("DELETE FROM patient_telecoms WHERE patient_id = $1")
-        .bind(&id)
-        .execute(tx)
-        .await?;
-    q("DELETE FROM patient_relations WHERE patient_id = $1")
-        .bind(&id)
-        .execute(tx)
-        .await?;
-    insert(tx, patient, d, now_ms).await
-}
-
 /// [`apply`] for several records at once: their demographics read by one
 /// statement; for those the patch changes, the rows cleared into `cleared`
 /// (run first, one statement per table) and written into `writes`. The
@@ -208,15 +189,9 @@ pub(crate) async fn patched_in(
     Ok(changed)
 }
 
-/// Writes `d` for `patient`, whose address, telecom and relation rows are
-/// known to be absent (cleared, or a record created in this transaction).
-async fn insert(tx: &mut Tx<'_>, patient: PatientId, d: &Demographics, now_ms: i64) -> Result<()> {
-    insert_rows(tx, &[(patient.to_string(), d)], now_ms).await
-}
-
 /// Writes `patch` as the demographics of `patient`, a record created in the
 /// open transaction: nothing to read or clear first (the identity feed's
-/// creations, two statements fewer than [`apply`] and no reads). No audit entry:
+/// creations: a read and a clearing fewer than [`apply`]). No audit entry:
 /// the creation's covers the demographics it starts with.
 pub(crate) async fn apply_new(
     tx: &mut Tx<'_>,
@@ -255,19 +230,9 @@ pub(crate) fn new_many_in(
     rows_in(writes, &all, now_ms);
 }
 
-/// Writes each `(patient, demographics)` of records whose address, telecom
-/// and relation rows are absent, with one statement per table.
-async fn insert_rows<D: std::borrow::Borrow<Demographics>>(
-    tx: &mut Tx<'_>,
-    all: &[(String, D)],
-    now_ms: i64,
-) -> Result<()> {
-    let mut writes = crate::tx::Writes::default();
-    rows_in(&mut writes, all, now_ms);
-    Ok(writes.execute(tx).await?)
-}
-
-/// The inserts of [`insert_rows`], added to `writes`.
+/// Adds to `writes` the inserts of each `(patient, demographics)` of records
+/// whose address, telecom and relation rows are absent (cleared, or a record
+/// created in this transaction), one statement per table.
 pub(crate) fn rows_in<D: std::borrow::Borrow<Demographics>>(
     writes: &mut crate::tx::Writes,
     all: &[(String, D)],
@@ -359,17 +324,15 @@ pub(crate) async fn apply(
     who: &AuditActor,
     now_ms: i64,
 ) -> Result<Option<NewAudit>> {
-    if patch.is_empty() {
+    let mut cleared = crate::tx::Writes::default();
+    let mut writes = crate::tx::Writes::default();
+    let changed = patched_in(tx, &mut cleared, &mut writes, &[(patient, patch)], now_ms).await?;
+    let Some(parts) = changed.get(&patient) else {
         return Ok(None);
-    }
-    let before = read(tx, patient).await?;
-    let after = before.patched(patch.clone());
-    let changed = before.changed(&after);
-    if changed.is_empty() {
-        return Ok(None);
-    }
-    write(tx, patient, &after, now_ms).await?;
-    Ok(Some(audit(who, patient, &changed, now_ms)))
+    };
+    cleared.execute(tx).await?;
+    writes.execute(tx).await?;
+    Ok(Some(audit(who, patient, parts, now_ms)))
 }
 
 /// The audit entry of a change of `patient`'s demographics (the parts changed).
