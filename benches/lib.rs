@@ -117,16 +117,36 @@ pub fn identity(sender: usize, i: usize) -> (String, &'static str, char, String)
     (family, given, sex, birth)
 }
 
+/// An ADT message of the load clients: MSH (trigger `event` at `at`,
+/// control id `{run}-{sender}-{i}`), EVN, the PID of [`identity`] with IPP
+/// `{of}S{sender}N{i}` at the demo hospital and `address` (PID-11), then
+/// `rest` (the segments after PID, each ended by `\r`).
+fn adt(
+    (run, of): (&str, &str),
+    (sender, i): (usize, usize),
+    (event, at): (&str, &str),
+    address: &str,
+    rest: &str,
+) -> String {
+    let (family, given, sex, birth) = identity(sender, i);
+    format!(
+        "MSH|^~\\&|GAM|CHVL|PARCOURS|GHT|{at}||ADT^{event}|{run}-{sender}-{i}|P|2.5^FRA^2.11|||||FRA|UNICODE UTF-8\r\
+         EVN||{at}\r\
+         PID|1||{of}S{sender}N{i}^^^CHVL&450000021&M^PI||{family}^{given}^{given}^^^^L||{birth}|{sex}|||{address}\r\
+         {rest}"
+    )
+}
+
 /// The identity feed the MLLP load clients send (ADT^A28): control id
 /// `{run}-{sender}-{i}`, IPP `{run}S{sender}N{i}` at the demo hospital, the
 /// identity of [`identity`].
 pub fn identity_feed(run: &str, sender: usize, i: usize) -> String {
-    let (family, given, sex, birth) = identity(sender, i);
-    format!(
-        "MSH|^~\\&|GAM|CHVL|PARCOURS|GHT|20261123101500||ADT^A28^ADT_A05|{run}-{sender}-{i}|P|2.5^FRA^2.11|||||FRA|UNICODE UTF-8\r\
-         EVN||20261123101500\r\
-         PID|1||{run}S{sender}N{i}^^^CHVL&450000021&M^PI||{family}^{given}^{given}^^^^L||{birth}|{sex}|||^^^^^^BDL^^45234\r\
-         PV1|1|I|REA^12^1\r"
+    adt(
+        (run, run),
+        (sender, i),
+        ("A28^ADT_A05", "20261123101500"),
+        "^^^^^^BDL^^45234",
+        "PV1|1|I|REA^12^1\r",
     )
 }
 
@@ -134,12 +154,12 @@ pub fn identity_feed(run: &str, sender: usize, i: usize) -> String {
 /// the same sender and number: the same traits, another address; control id
 /// `{run}-{sender}-{i}`.
 pub fn identity_update(run: &str, of: &str, sender: usize, i: usize) -> String {
-    let (family, given, sex, birth) = identity(sender, i);
-    format!(
-        "MSH|^~\\&|GAM|CHVL|PARCOURS|GHT|20261124101500||ADT^A08^ADT_A01|{run}-{sender}-{i}|P|2.5^FRA^2.11|||||FRA|UNICODE UTF-8\r\
-         EVN||20261124101500\r\
-         PID|1||{of}S{sender}N{i}^^^CHVL&450000021&M^PI||{family}^{given}^{given}^^^^L||{birth}|{sex}|||{i} rue des Lilas^^Orléans^^45000^FRA^H\r\
-         PV1|1|I|REA^12^1\r"
+    adt(
+        (run, of),
+        (sender, i),
+        ("A08^ADT_A01", "20261124101500"),
+        &format!("{i} rue des Lilas^^Orléans^^45000^FRA^H"),
+        "PV1|1|I|REA^12^1\r",
     )
 }
 
@@ -147,13 +167,15 @@ pub fn identity_update(run: &str, of: &str, sender: usize, i: usize) -> String {
 /// [`identity_feed`] created in run `of` for the same sender and number;
 /// control id `{run}-{sender}-{i}`, a visit and a movement of its own.
 pub fn admission(run: &str, of: &str, sender: usize, i: usize) -> String {
-    let (family, given, sex, birth) = identity(sender, i);
-    format!(
-        "MSH|^~\\&|GAM|CHVL|PARCOURS|GHT|20261124101500||ADT^A01^ADT_A01|{run}-{sender}-{i}|P|2.5^FRA^2.11|||||FRA|UNICODE UTF-8\r\
-         EVN||20261124101500\r\
-         PID|1||{of}S{sender}N{i}^^^CHVL&450000021&M^PI||{family}^{given}^{given}^^^^L||{birth}|{sex}|||^^^^^^BDL^^45234\r\
-         PV1|1|I|REA^12^{i}||||||||||||||||{run}V{sender}N{i}^^^CHVL&450000021&M^VN\r\
-         ZBE|{run}M{sender}N{i}^CHVL|20261124101500||INSERT|N\r"
+    adt(
+        (run, of),
+        (sender, i),
+        ("A01^ADT_A01", "20261124101500"),
+        "^^^^^^BDL^^45234",
+        &format!(
+            "PV1|1|I|REA^12^{i}||||||||||||||||{run}V{sender}N{i}^^^CHVL&450000021&M^VN\r\
+             ZBE|{run}M{sender}N{i}^CHVL|20261124101500||INSERT|N\r"
+        ),
     )
 }
 
