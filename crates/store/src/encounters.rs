@@ -195,22 +195,30 @@ async fn recompute(tx: &mut Tx<'_>, encounter: &str, now_ms: i64) -> Result<()> 
         .map(domain::encounter::Movement::try_from)
         .collect::<Result<Vec<_>, crate::StoreError>>()?;
     let state = domain::encounter::fold(&movements);
-    q(
-        "UPDATE encounters SET status = $1, class = $2, unit = $3, room = $4, bed = $5, started_at_ms = $6, ended_at_ms = $7, \
-         version = version + 1, updated_at_ms = $8 WHERE id = $9",
-    )
-    .bind(state.status.code())
-    .bind(&state.class)
-    .bind(&state.location.unit)
-    .bind(&state.location.room)
-    .bind(&state.location.bed)
-    .bind(state.started_ms)
-    .bind(state.ended_ms)
-    .bind(now_ms)
-    .bind(encounter)
-    .execute(tx)
-    .await?;
+    recompute_of(encounter, &state, now_ms).execute(tx).await?;
     Ok(())
+}
+
+/// A stay's row set to `state`, its version one more.
+const UPDATE_STAY: &str = "UPDATE encounters SET status = $1, class = $2, unit = $3, room = $4, bed = $5, started_at_ms = $6, \
+    ended_at_ms = $7, version = version + 1, updated_at_ms = $8 WHERE id = $9";
+
+/// [`UPDATE_STAY`] for one stay.
+fn recompute_of(
+    encounter: &str,
+    state: &domain::encounter::EncounterState,
+    now_ms: i64,
+) -> crate::tx::Q {
+    q(UPDATE_STAY)
+        .bind(state.status.code())
+        .bind(&state.class)
+        .bind(&state.location.unit)
+        .bind(&state.location.room)
+        .bind(&state.location.bed)
+        .bind(state.started_ms)
+        .bind(state.ended_ms)
+        .bind(now_ms)
+        .bind(encounter)
 }
 
 /// Applies a movement for `patient` inside `tx`: finds or opens the stay, inserts
@@ -242,17 +250,218 @@ pub(crate) async fn apply_movement(
             ));
         }
     } else {
-        let movement_id = mv
-            .movement_id
-            .clone()
-            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-        q(
-            "INSERT INTO movements (id, encounter_id, movement_id, kind, trigger_event, start_ms, unit, room, bed, class, cancelled, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        let row_id = uuid::Uuid::now_v7().to_string();
+        crate::tx::insert_many(
+            tx,
+            INSERT_MOVEMENTS,
+            "",
+            MOVEMENT_COLUMNS,
+            &[()],
+            |q, ()| movement_values(q, &row_id, &encounter, mv, now_ms),
         )
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(&encounter)
-        .bind(&movement_id)
+        .await?;
+    }
+    recompute(tx, &encounter, now_ms).await?;
+    crate::orgs::parse_id::<domain::EncounterId>(&encounter)
+}
+
+/// A stay found by its visit number with its movements, each with the key
+/// [`recompute`] reads them in (start, arrival, id): see [`stays_of`].
+struct FoundStay {
+    id: String,
+    patient: String,
+    movements: Vec<((i64, i64, String), domain::encounter::Movement)>,
+}
+
+/// The stays of these (establishment, visit number) with their movements, by
+/// (establishment, visit number); locked until the transaction ends on
+/// PostgreSQL (see `crate::tx::fetch_pairs`).
+async fn stays_of(
+    tx: &mut Tx<'_>,
+    keys: &[(EstablishmentId, &str)],
+) -> Result<std::collections::HashMap<(String, String), FoundStay>> {
+    let keys: Vec<(String, &str)> = keys
+        .iter()
+        .map(|(e, visit)| (e.to_string(), *visit))
+        .collect();
+    let rows = crate::tx::fetch_pairs(
+        tx,
+        "SELECT e.id, e.patient_id, e.establishment_id, e.visit_number, m.id AS movement, m.kind, \
+         m.start_ms, m.unit, m.room, m.bed, m.class, m.cancelled, m.created_at_ms \
+         FROM encounters e LEFT JOIN movements m ON m.encounter_id = e.id",
+        ("e.establishment_id", "e.visit_number"),
+        "FOR UPDATE OF e",
+        &keys,
+    )
+    .await?;
+    let mut found: std::collections::HashMap<(String, String), FoundStay> =
+        std::collections::HashMap::with_capacity(rows.len());
+    for row in rows {
+        let key = (
+            row.get::<String>("establishment_id")?,
+            row.get::<String>("visit_number")?,
+        );
+        let stay = match found.entry(key) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => v.insert(FoundStay {
+                id: row.get("id")?,
+                patient: row.get("patient_id")?,
+                movements: Vec::new(),
+            }),
+        };
+        let Some(movement) = row.get::<Option<String>>("movement")? else {
+            continue;
+        };
+        let m: MovementRow = row.to()?;
+        let key = (m.start_ms, row.get::<i64>("created_at_ms")?, movement);
+        stay.movements
+            .push((key, domain::encounter::Movement::try_from(m)?));
+    }
+    Ok(found)
+}
+
+/// A group's movements applied together, as [`apply_movement`] applies each:
+/// for each `(patient, movement)`, the stay of its visit number found (it
+/// must be the patient's) or opened, the movement inserted, the stay
+/// recomputed from all its movements. One lookup reads the stays and their
+/// movements (and locks them on PostgreSQL); the stays are folded here; the
+/// stays moved are updated by one statement run here (PostgreSQL: one
+/// `UPDATE … FROM unnest`; SQLite: one update each in one script); the stays
+/// opened and the movements go into `writes` (after the records', which they
+/// refer to). A movement whose patient is `None` is applied by the caller
+/// alone but counts among the group's visits. For each, its stay (`None`:
+/// the caller applies it alone: no patient, a cancellation, a visit named
+/// twice in the group); `Err` on a stay of another patient (the caller takes
+/// the group again one message at a time, where that message is refused).
+pub(crate) async fn movements_together(
+    tx: &mut Tx<'_>,
+    writes: &mut crate::tx::Writes,
+    moves: &[(Option<PatientId>, &MovementFeed)],
+    now_ms: i64,
+) -> Result<Vec<Option<EncounterId>>> {
+    let mut named: std::collections::HashMap<(EstablishmentId, &str), usize> =
+        std::collections::HashMap::with_capacity(moves.len());
+    for (_, mv) in moves {
+        *named
+            .entry((mv.establishment, mv.visit_number.as_str()))
+            .or_default() += 1;
+    }
+    let taken = |(patient, mv): &(Option<PatientId>, &MovementFeed)| {
+        patient.is_some()
+            && !mv.cancel
+            && named.get(&(mv.establishment, mv.visit_number.as_str())) == Some(&1)
+    };
+    let keys: Vec<(EstablishmentId, &str)> = moves
+        .iter()
+        .filter(|m| taken(m))
+        .map(|(_, mv)| (mv.establishment, mv.visit_number.as_str()))
+        .collect();
+    let mut done = vec![None; moves.len()];
+    if keys.is_empty() {
+        return Ok(done);
+    }
+    let mut found = stays_of(tx, &keys).await?;
+    // (stay, patient, movement, its row's id, the stay's state, whether opened)
+    let mut stays = Vec::with_capacity(keys.len());
+    for (i, m) in moves.iter().enumerate() {
+        let (Some(patient), mv) = *m else { continue };
+        if !taken(m) {
+            continue;
+        }
+        let row_id = uuid::Uuid::now_v7().to_string();
+        let new = domain::encounter::Movement {
+            kind: mv.kind,
+            start_ms: mv.start_ms,
+            location: mv.location.clone(),
+            class: mv.class.clone(),
+            cancelled: false,
+        };
+        let key = (mv.establishment.to_string(), mv.visit_number.clone());
+        let (id, mut movements, opened) = match found.remove(&key) {
+            Some(stay) if stay.patient != patient.to_string() => {
+                return Err(StoreError::Conflict(
+                    crate::Conflict::VisitOfAnotherPatient(mv.visit_number.clone()),
+                ));
+            }
+            Some(stay) => (parse_id::<EncounterId>(&stay.id)?, stay.movements, false),
+            None => (EncounterId::new(), Vec::new(), true),
+        };
+        movements.push(((mv.start_ms, now_ms, row_id.clone()), new));
+        movements.sort_by(|a, b| a.0.cmp(&b.0));
+        let all: Vec<domain::encounter::Movement> = movements.into_iter().map(|(_, m)| m).collect();
+        let state = domain::encounter::fold(&all);
+        if let Some(slot) = done.get_mut(i) {
+            *slot = Some(id);
+        }
+        stays.push((id, patient, mv, row_id, state, opened));
+    }
+    let opened: Vec<_> = stays.iter().filter(|s| s.5).collect();
+    writes.insert_many(
+        "INSERT INTO encounters (id, patient_id, establishment_id, visit_number, status, class, unit, room, bed, \
+         started_at_ms, ended_at_ms, version, updated_at_ms) VALUES ",
+        "",
+        13,
+        &opened,
+        |q, (id, patient, mv, _, s, _)| {
+            q.bind(id.to_string())
+                .bind(patient.to_string())
+                .bind(mv.establishment.to_string())
+                .bind(&mv.visit_number)
+                .bind(s.status.code())
+                .bind(&s.class)
+                .bind(&s.location.unit)
+                .bind(&s.location.room)
+                .bind(&s.location.bed)
+                .bind(s.started_ms)
+                .bind(s.ended_ms)
+                // Opened at 0 and recomputed once, as one message alone does.
+                .bind(1_i64)
+                .bind(now_ms)
+        },
+    );
+    let moved: Vec<(EncounterId, &domain::encounter::EncounterState)> = stays
+        .iter()
+        .filter(|s| !s.5)
+        .map(|(id, _, _, _, s, _)| (*id, s))
+        .collect();
+    if !moved.is_empty() {
+        recomputed(&moved, now_ms, matches!(tx, Tx::Pg(_)))
+            .execute(tx)
+            .await?;
+    }
+    writes.insert_many(
+        INSERT_MOVEMENTS,
+        "",
+        MOVEMENT_COLUMNS,
+        &stays,
+        |q, (id, _, mv, row_id, _, _)| movement_values(q, row_id, &id.to_string(), mv, now_ms),
+    );
+    Ok(done)
+}
+
+/// The multi-row insert of movements, up to its values.
+const INSERT_MOVEMENTS: &str = "INSERT INTO movements (id, encounter_id, movement_id, kind, trigger_event, start_ms, unit, room, \
+    bed, class, cancelled, created_at_ms) VALUES ";
+
+/// The values of a row of [`INSERT_MOVEMENTS`].
+const MOVEMENT_COLUMNS: usize = 12;
+
+/// A new movement's row (`row_id`) of stay `encounter`: its ZBE id, or a
+/// new one when the message sent none.
+fn movement_values(
+    q: crate::tx::Q,
+    row_id: &str,
+    encounter: &str,
+    mv: &MovementFeed,
+    now_ms: i64,
+) -> crate::tx::Q {
+    q.bind(row_id)
+        .bind(encounter)
+        .bind(
+            mv.movement_id
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
+        )
         .bind(mv.kind.code())
         .bind(&mv.trigger)
         .bind(mv.start_ms)
@@ -262,12 +471,53 @@ pub(crate) async fn apply_movement(
         .bind(&mv.class)
         .bind(false)
         .bind(now_ms)
-        .execute(tx)
-        .await?;
-    }
-    recompute(tx, &encounter, now_ms).await?;
-    crate::orgs::parse_id::<domain::EncounterId>(&encounter)
 }
+
+/// The updates of stays recomputed (`states`): on PostgreSQL one statement,
+/// one array per column, planned at each run (a generic plan made while
+/// `encounters` was small would read all of it); on SQLite one update each.
+fn recomputed(
+    states: &[(EncounterId, &domain::encounter::EncounterState)],
+    now_ms: i64,
+    pg: bool,
+) -> crate::tx::Writes {
+    use crate::tx::{Arg, Column};
+    let mut writes = crate::tx::Writes::default();
+    if pg {
+        let text = |f: &dyn Fn(&domain::encounter::EncounterState) -> Option<String>| {
+            Arg::Column(Column::Text(states.iter().map(|(_, s)| f(s)).collect()))
+        };
+        let int = |f: &dyn Fn(&domain::encounter::EncounterState) -> Option<i64>| {
+            Arg::Column(Column::Int(states.iter().map(|(_, s)| f(s)).collect()))
+        };
+        writes.push(
+            q(UPDATE_STAYS)
+                .planned_each_time()
+                .bind(text(&|s| Some(s.status.code().to_owned())))
+                .bind(text(&|s| s.class.clone()))
+                .bind(text(&|s| s.location.unit.clone()))
+                .bind(text(&|s| s.location.room.clone()))
+                .bind(text(&|s| s.location.bed.clone()))
+                .bind(int(&|s| s.started_ms))
+                .bind(int(&|s| s.ended_ms))
+                .bind(now_ms)
+                .bind(Arg::Column(Column::Text(
+                    states.iter().map(|(id, _)| Some(id.to_string())).collect(),
+                ))),
+        );
+    } else {
+        for (id, s) in states {
+            writes.push(recompute_of(&id.to_string(), s, now_ms));
+        }
+    }
+    writes
+}
+
+/// [`UPDATE_STAY`] for several stays, one array per column (PostgreSQL).
+const UPDATE_STAYS: &str = "UPDATE encounters AS e SET status = u.status, class = u.class, unit = u.unit, room = u.room, \
+    bed = u.bed, started_at_ms = u.started_at_ms, ended_at_ms = u.ended_at_ms, version = e.version + 1, updated_at_ms = $8 \
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[], $9::text[]) \
+    AS u(status, class, unit, room, bed, started_at_ms, ended_at_ms, id) WHERE e.id = u.id";
 
 /// A bed held by a patient.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -272,19 +272,24 @@ async fn apply_together(tx: &mut Tx<'_>, jobs: &[FeedJob], now_ms: i64) -> Resul
     }
     let mut writes = crate::tx::Writes::default();
     let together = upsert_together(tx, &mut writes, jobs, now_ms).await?;
+    let stays = stays_together(tx, &mut writes, jobs, &together, now_ms).await?;
     // The records' rows written together go with the log's, unless a
     // statement of the group reads or refers to them before.
-    let read_after = jobs.iter().zip(&together).any(|(job, new)| {
-        new.is_none()
-            || job.movement.is_some()
-            || matches!(&job.feed, IdentityFeed::Upsert { dmp: Some(_), .. })
-    });
+    let read_after = jobs
+        .iter()
+        .zip(&together)
+        .zip(&stays)
+        .any(|((job, new), stay)| {
+            new.is_none()
+                || (job.movement.is_some() && stay.is_none())
+                || matches!(&job.feed, IdentityFeed::Upsert { dmp: Some(_), .. })
+        });
     if read_after {
         std::mem::take(&mut writes).execute(tx).await?;
     }
     let mut patients = Vec::with_capacity(jobs.len());
     let mut audits: Vec<NewAudit> = Vec::with_capacity(jobs.len() * 2);
-    for (job, new) in jobs.iter().zip(together) {
+    for ((job, new), stay) in jobs.iter().zip(together).zip(stays) {
         let patient = match new {
             Some(done) => {
                 let id = match done {
@@ -301,7 +306,10 @@ async fn apply_together(tx: &mut Tx<'_>, jobs: &[FeedJob], now_ms: i64) -> Resul
                 if let IdentityFeed::Upsert { dmp: Some(d), .. } = &job.feed {
                     set_dmp(tx, id, d, now_ms).await?;
                 }
-                audits.extend(apply_stay(tx, id, job, now_ms).await?);
+                match stay {
+                    Some(encounter) => audits.push(stay_audit(job, id, encounter, now_ms)),
+                    None => audits.extend(apply_stay(tx, id, job, now_ms).await?),
+                }
                 id
             }
             None => {
@@ -382,6 +390,15 @@ enum Together {
     /// Updated this record, with the audit entry of its demographics' change
     /// if they changed.
     Updated(PatientId, Option<NewAudit>),
+}
+
+impl Together {
+    /// The record written.
+    fn patient(&self) -> PatientId {
+        match self {
+            Together::Created(id) | Together::Updated(id, _) => *id,
+        }
+    }
 }
 
 /// The group's upserts whose IPP no other message of the group names (so
@@ -525,48 +542,21 @@ struct Found {
 }
 
 /// The records that carry these (domain, IPP) already (merged or not), by
-/// (domain, IPP), locked until the transaction ends on PostgreSQL. There one
-/// lookup per domain, its IPPs bound as one array (a `VALUES` list made a
-/// join to plan at each group); on SQLite a `VALUES` list.
+/// (domain, IPP), locked until the transaction ends on PostgreSQL (see
+/// `crate::tx::fetch_pairs`).
 async fn records_of(
     tx: &mut Tx<'_>,
     keys: &[(TerritoryId, &str)],
 ) -> Result<std::collections::HashMap<(String, String), Found>> {
-    let mut rows = Vec::new();
-    if matches!(tx, Tx::Pg(_)) {
-        let mut domains: Vec<(TerritoryId, Vec<Option<String>>)> = Vec::new();
-        for (t, ipp) in keys {
-            match domains.iter_mut().find(|(d, _)| d == t) {
-                Some((_, ipps)) => ipps.push(Some((*ipp).to_owned())),
-                None => domains.push((*t, vec![Some((*ipp).to_owned())])),
-            }
-        }
-        for (territory, ipps) in domains {
-            rows.extend(
-                q(
-                    "SELECT id, territory_id, ipp, version, merged_into FROM patients \
-                   WHERE territory_id = $1 AND ipp = ANY($2) FOR UPDATE",
-                )
-                .planned_each_time()
-                .bind(territory.to_string())
-                .bind(crate::tx::Arg::Column(crate::tx::Column::Text(ipps)))
-                .fetch_all(tx)
-                .await?,
-            );
-        }
-    } else {
-        for chunk in keys.chunks(crate::tx::MAX_ROWS_PER_INSERT) {
-            let sql = format!(
-                "SELECT id, territory_id, ipp, version, merged_into FROM patients WHERE (territory_id, ipp) IN (VALUES {})",
-                crate::tx::values_rows(2, chunk.len())
-            );
-            let query = chunk.iter().fold(
-                crate::tx::q_built(sql).planned_each_time(),
-                |q, (t, ipp)| q.bind(t.to_string()).bind(*ipp),
-            );
-            rows.extend(query.fetch_all(tx).await?);
-        }
-    }
+    let keys: Vec<(String, &str)> = keys.iter().map(|(t, ipp)| (t.to_string(), *ipp)).collect();
+    let rows = crate::tx::fetch_pairs(
+        tx,
+        "SELECT id, territory_id, ipp, version, merged_into FROM patients",
+        ("territory_id", "ipp"),
+        "FOR UPDATE",
+        &keys,
+    )
+    .await?;
     let mut found = std::collections::HashMap::with_capacity(rows.len());
     for row in rows {
         found.insert(
@@ -597,14 +587,61 @@ async fn apply_stay(
     };
     let encounter = crate::encounters::apply_movement(tx, patient, mv, now_ms).await?;
     propose_enrolment(tx, patient, mv, now_ms).await?;
-    Ok(Some(NewAudit {
+    Ok(Some(stay_audit(job, patient, encounter, now_ms)))
+}
+
+/// The audit entry of a message's movement of `encounter`.
+fn stay_audit(
+    job: &FeedJob,
+    patient: PatientId,
+    encounter: domain::EncounterId,
+    now_ms: i64,
+) -> NewAudit {
+    NewAudit {
         at_ms: now_ms,
         actor: job.who.clone(),
         patient: Some(patient.to_string()),
         action: "write-clinical".to_owned(),
         resource: format!("Encounter/{encounter}"),
         outcome: "success".to_owned(),
-    }))
+    }
+}
+
+/// The movements of the messages whose records [`upsert_together`] wrote,
+/// applied together with `crate::encounters::movements_together` (their
+/// rows into `writes`), and the enrolments they propose. For each job, its
+/// stay (`None`: no movement, or one the caller applies alone).
+async fn stays_together(
+    tx: &mut Tx<'_>,
+    writes: &mut crate::tx::Writes,
+    jobs: &[FeedJob],
+    together: &[Option<Together>],
+    now_ms: i64,
+) -> Result<Vec<Option<domain::EncounterId>>> {
+    let mut moving = Vec::new();
+    let mut moves = Vec::new();
+    for (i, (job, new)) in jobs.iter().zip(together).enumerate() {
+        if let Some(mv) = &job.movement {
+            moving.push(i);
+            moves.push((new.as_ref().map(Together::patient), mv));
+        }
+    }
+    let mut stays = vec![None; jobs.len()];
+    if moves.is_empty() {
+        return Ok(stays);
+    }
+    let done = crate::encounters::movements_together(tx, writes, &moves, now_ms).await?;
+    let mut moved = Vec::with_capacity(done.len());
+    for ((i, (patient, mv)), stay) in moving.into_iter().zip(moves).zip(done) {
+        if let (Some(stay), Some(patient)) = (stay, patient) {
+            moved.push((patient, mv));
+            if let Some(slot) = stays.get_mut(i) {
+                *slot = Some(stay);
+            }
+        }
+    }
+    proposals_in(tx, writes, &moved, now_ms).await?;
+    Ok(stays)
 }
 
 /// One message's effects: the record's identity, its stay, the audit entries.
@@ -786,36 +823,86 @@ async fn propose_enrolment(
     mv: &crate::encounters::MovementFeed,
     now_ms: i64,
 ) -> Result<()> {
-    let Some(unit) = &mv.location.unit else {
+    let mut writes = crate::tx::Writes::default();
+    proposals_in(tx, &mut writes, &[(patient, mv)], now_ms).await?;
+    writes.execute(tx).await?;
+    Ok(())
+}
+
+/// The enrolments these movements propose (see [`propose_enrolment`]), into
+/// `writes`: one read of the units of their establishments that propose one,
+/// then one insert per proposal.
+async fn proposals_in(
+    tx: &mut Tx<'_>,
+    writes: &mut crate::tx::Writes,
+    moves: &[(PatientId, &crate::encounters::MovementFeed)],
+    now_ms: i64,
+) -> Result<()> {
+    let mut establishments: Vec<String> = Vec::new();
+    for (_, mv) in moves {
+        let e = mv.establishment.to_string();
+        if mv.location.unit.is_some() && !establishments.contains(&e) {
+            establishments.push(e);
+        }
+    }
+    if establishments.is_empty() {
         return Ok(());
-    };
-    let configured = q("SELECT monitoring_programme, monitoring_trigger FROM units WHERE establishment_id = $1 AND code = $2 AND monitoring_programme IS NOT NULL")
-        .bind(mv.establishment.to_string())
-        .bind(unit)
-        .fetch_optional(tx)
+    }
+    let rows = establishments
+        .iter()
+        .fold(
+            crate::tx::q_built(format!(
+                "SELECT establishment_id, code, monitoring_programme, monitoring_trigger FROM units \
+                 WHERE establishment_id IN ({}) AND monitoring_programme IS NOT NULL",
+                crate::tx::in_list(establishments.len())
+            )),
+            |q, e| q.bind(e),
+        )
+        .fetch_all(tx)
         .await?;
-    let Some(row) = configured else {
-        return Ok(());
-    };
-    let programme: String = row.get("monitoring_programme")?;
-    let trigger: Option<String> = row.get("monitoring_trigger")?;
-    let Some(reason) =
-        domain::monitoring::enrolment_proposal(&mv.trigger, trigger.as_deref(), mv.cancel, unit)
-    else {
-        return Ok(());
-    };
-    q("INSERT INTO enrolment_proposals (id, patient_id, establishment_id, programme_id, reason, status, created_at_ms) \
-       SELECT $1, $2, $3, $4, $5, 'proposed', $6 WHERE NOT EXISTS \
-       (SELECT 1 FROM enrolments WHERE patient_id = $2 AND establishment_id = $3 AND programme_id = $4 AND status = 'active') \
-       ON CONFLICT (patient_id, establishment_id, programme_id) WHERE status = 'proposed' DO NOTHING")
-    .bind(uuid::Uuid::now_v7().to_string())
-    .bind(patient.to_string())
-    .bind(mv.establishment.to_string())
-    .bind(&programme)
-    .bind(reason)
-    .bind(now_ms)
-    .execute(tx)
-    .await?;
+    let mut configured = std::collections::HashMap::with_capacity(rows.len());
+    for row in rows {
+        configured.insert(
+            (
+                row.get::<String>("establishment_id")?,
+                row.get::<String>("code")?,
+            ),
+            (
+                row.get::<String>("monitoring_programme")?,
+                row.get::<Option<String>>("monitoring_trigger")?,
+            ),
+        );
+    }
+    for (patient, mv) in moves {
+        let Some(unit) = &mv.location.unit else {
+            continue;
+        };
+        let Some((programme, trigger)) =
+            configured.get(&(mv.establishment.to_string(), unit.clone()))
+        else {
+            continue;
+        };
+        let Some(reason) = domain::monitoring::enrolment_proposal(
+            &mv.trigger,
+            trigger.as_deref(),
+            mv.cancel,
+            unit,
+        ) else {
+            continue;
+        };
+        writes.push(
+            q("INSERT INTO enrolment_proposals (id, patient_id, establishment_id, programme_id, reason, status, created_at_ms) \
+               SELECT $1, $2, $3, $4, $5, 'proposed', $6 WHERE NOT EXISTS \
+               (SELECT 1 FROM enrolments WHERE patient_id = $2 AND establishment_id = $3 AND programme_id = $4 AND status = 'active') \
+               ON CONFLICT (patient_id, establishment_id, programme_id) WHERE status = 'proposed' DO NOTHING")
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(patient.to_string())
+            .bind(mv.establishment.to_string())
+            .bind(programme)
+            .bind(reason)
+            .bind(now_ms),
+        );
+    }
     Ok(())
 }
 

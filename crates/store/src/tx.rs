@@ -274,6 +274,56 @@ fn lite_rows_per_insert(columns: usize) -> usize {
     (LITE_BINDS_PER_INSERT / columns.max(1)).clamp(1, MAX_ROWS_PER_INSERT)
 }
 
+/// The rows `select` finds whose columns (`a`, `b`) hold one of `keys`:
+/// `select` ends where its `WHERE` clause begins, `lock` follows it on
+/// PostgreSQL (`FOR UPDATE`: SQLite's writer is alone). On PostgreSQL one
+/// query per first value, the second ones bound as one array (a `VALUES`
+/// list made a join to plan at each run); on SQLite, which binds no arrays,
+/// `VALUES` lists. Planned at each run: a generic plan made while the table
+/// was small would read all of it (see [`Q::planned_each_time`]).
+pub(crate) async fn fetch_pairs(
+    tx: &mut Tx<'_>,
+    select: &str,
+    (a, b): (&str, &str),
+    lock: &str,
+    keys: &[(String, &str)],
+) -> Result<Vec<Row>, sqlx::Error> {
+    let mut rows = Vec::new();
+    if matches!(tx, Tx::Pg(_)) {
+        let mut firsts: Vec<(&str, Vec<Option<String>>)> = Vec::new();
+        for (first, second) in keys {
+            match firsts.iter_mut().find(|(f, _)| f == first) {
+                Some((_, seconds)) => seconds.push(Some((*second).to_owned())),
+                None => firsts.push((first, vec![Some((*second).to_owned())])),
+            }
+        }
+        for (first, seconds) in firsts {
+            rows.extend(
+                q_built(format!("{select} WHERE {a} = $1 AND {b} = ANY($2) {lock}"))
+                    .planned_each_time()
+                    .bind(first)
+                    .bind(Arg::Column(Column::Text(seconds)))
+                    .fetch_all(tx)
+                    .await?,
+            );
+        }
+    } else {
+        for chunk in keys.chunks(MAX_ROWS_PER_INSERT) {
+            let sql = format!(
+                "{select} WHERE ({a}, {b}) IN (VALUES {})",
+                values_rows(2, chunk.len())
+            );
+            let query = chunk
+                .iter()
+                .fold(q_built(sql).planned_each_time(), |q, (f, s)| {
+                    q.bind(f.as_str()).bind(*s)
+                });
+            rows.extend(query.fetch_all(tx).await?);
+        }
+    }
+    Ok(rows)
+}
+
 /// Inserts `rows` with one statement per [`MAX_ROWS_PER_INSERT`]: `head` is
 /// the statement up to `VALUES `, `tail` what follows the values (an
 /// `ON CONFLICT` clause, or nothing), `bind` binds one row's `columns` values.

@@ -5,7 +5,9 @@
 use domain::PatientId;
 use domain::audit::AuditActor;
 use domain::demographics::{Address, AddressUse, DemographicsPatch, Telecom, TelecomKind};
+use domain::encounter::{Location, MovementKind};
 use domain::identity::IdentityStatus;
+use store::encounters::MovementFeed;
 use store::hl7::{FeedJob, IdentityFeed, NewHl7Message, is_duplicate_message};
 use store::{Conflict, StoreError};
 
@@ -569,6 +571,315 @@ async fn a_group_updates_its_known_records_together() {
                 .to_uppercase(),
             "ENCORE",
             "{name}"
+        );
+        assert_eq!(s.verify_audit().await.unwrap().error, None, "{name}");
+    }
+}
+
+/// A movement of stay `visit` in `unit` (bed `bed`) at `start`.
+fn movement(
+    w: &World,
+    visit: &str,
+    kind: MovementKind,
+    trigger: &str,
+    unit: &str,
+    bed: &str,
+    start: i64,
+) -> MovementFeed {
+    MovementFeed {
+        establishment: w.e1,
+        visit_number: visit.into(),
+        kind,
+        cancel: false,
+        movement_id: None,
+        trigger: trigger.into(),
+        start_ms: start,
+        location: Location {
+            unit: Some(unit.into()),
+            room: Some("1".into()),
+            bed: Some(bed.into()),
+        },
+        class: Some("I".into()),
+    }
+}
+
+/// A message of `ipp` carrying `mv`.
+fn moving(w: &World, control: &str, ipp: &str, mv: MovementFeed) -> FeedJob {
+    FeedJob {
+        movement: Some(mv),
+        ..job(
+            w,
+            control,
+            upsert(w, ipp, "Sejour", DemographicsPatch::default()),
+        )
+    }
+}
+
+/// A stay as the test reads it: (status, unit, bed, start, end, version).
+type Stay = (String, String, String, i64, Option<i64>, i64);
+
+/// The one stay of `patient`.
+async fn stay(s: &store::Store, patient: PatientId) -> Stay {
+    let list = s.encounters_of(patient).await.unwrap();
+    assert_eq!(list.len(), 1, "one stay");
+    let e = &list[0];
+    (
+        e.status.code().to_owned(),
+        e.location.unit.clone().unwrap_or_default(),
+        e.location.bed.clone().unwrap_or_default(),
+        e.started_at_ms.unwrap_or_default(),
+        e.ended_at_ms,
+        e.version,
+    )
+}
+
+/// A stay expected.
+fn expect(status: &str, unit: &str, bed: &str, start: i64, end: Option<i64>, version: i64) -> Stay {
+    (status.into(), unit.into(), bed.into(), start, end, version)
+}
+
+#[tokio::test]
+async fn a_group_moves_its_stays_together() {
+    // The movements of a group's records alone in it are applied together
+    // (one lookup of their stays and movements, the stays folded, one update
+    // of those moved, the new stays and movements with the group's inserts,
+    // the enrolments proposed): each stay as one message alone leaves it.
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let unit = |code: &str| store::orgs::Unit {
+            id: domain::UnitId::new(),
+            establishment: w.e1,
+            code: code.into(),
+            name: code.into(),
+            kind: "mco".into(),
+        };
+        let (onc, rea) = (unit("ONC"), unit("REA"));
+        s.create_unit(&onc).await.unwrap();
+        s.create_unit(&rea).await.unwrap();
+        s.apply_org_changes(
+            &[store::orgs::OrgChange::UnitMonitoring {
+                unit: onc.id,
+                trigger: Some(("oral-oncology".into(), "A01".into())),
+            }],
+            NOW,
+            "test",
+        )
+        .await
+        .unwrap();
+        let a01 = |visit: &str, unit: &str, bed: &str, at: i64| {
+            movement(&w, visit, MovementKind::Admission, "A01", unit, bed, at)
+        };
+        // New records admitted: their stays opened together.
+        let first = [
+            moving(&w, "a1", "S1", a01("V1", "ONC", "1", NOW)),
+            moving(&w, "a2", "S2", a01("V2", "REA", "2", NOW)),
+            moving(&w, "a3", "S3", a01("V3", "REA", "3", NOW)),
+        ];
+        let taken_again = s.intake_groups_taken_again();
+        let ids: Vec<PatientId> = s
+            .apply_feeds(&first, NOW)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.expect("admitted"))
+            .collect();
+        assert_eq!(s.intake_groups_taken_again(), taken_again, "{name}");
+        assert_eq!(
+            stay(&s, ids[0]).await,
+            expect("in-progress", "ONC", "1", NOW, None, 1),
+            "{name}: opened and computed once, as alone"
+        );
+        assert_eq!(stay(&s, ids[1]).await.1, "REA", "{name}");
+        // The unit configured for A01 proposes an enrolment; the other none.
+        let proposals = s.proposals(w.e1).await.unwrap();
+        assert_eq!(proposals.len(), 1, "{name}");
+        assert_eq!(
+            (proposals[0].patient, proposals[0].reason.as_str()),
+            (ids[0], "Admission en ONC (A01)"),
+            "{name}"
+        );
+
+        // Known stays moved, a new one opened, a transfer sent late (its
+        // time before the stay's latest movement) and a cancellation (applied
+        // alone) in one group.
+        let s3_transfer = movement(&w, "V3", MovementKind::Transfer, "A02", "ONC", "9", NOW + 5);
+        s.apply_feeds(&[moving(&w, "b0", "S3", s3_transfer)], NOW + 5)
+            .await
+            .unwrap()
+            .remove(0)
+            .unwrap();
+        let cancel = MovementFeed {
+            cancel: true,
+            trigger: "A12".into(),
+            ..movement(&w, "V3", MovementKind::Transfer, "A12", "REA", "3", NOW + 6)
+        };
+        let second = [
+            moving(
+                &w,
+                "b1",
+                "S1",
+                movement(
+                    &w,
+                    "V1",
+                    MovementKind::Transfer,
+                    "A02",
+                    "REA",
+                    "4",
+                    NOW + 10,
+                ),
+            ),
+            moving(
+                &w,
+                "b2",
+                "S2",
+                movement(
+                    &w,
+                    "V2",
+                    MovementKind::Discharge,
+                    "A03",
+                    "REA",
+                    "2",
+                    NOW + 10,
+                ),
+            ),
+            moving(&w, "b3", "S4", a01("V4", "ONC", "5", NOW + 10)),
+            moving(&w, "b4", "S3", cancel),
+        ];
+        let results: Vec<PatientId> = s
+            .apply_feeds(&second, NOW + 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.expect("moved"))
+            .collect();
+        assert_eq!(s.intake_groups_taken_again(), taken_again, "{name}");
+        assert_eq!(&results[..2], &ids[..2], "{name}");
+        assert_eq!(results[3], ids[2], "{name}");
+        assert_eq!(
+            stay(&s, ids[0]).await,
+            expect("in-progress", "REA", "4", NOW, None, 2),
+            "{name}: transferred"
+        );
+        assert_eq!(
+            stay(&s, ids[1]).await,
+            expect("finished", "REA", "2", NOW, Some(NOW + 10), 2),
+            "{name}: discharged"
+        );
+        assert_eq!(
+            stay(&s, ids[2]).await,
+            expect("in-progress", "REA", "3", NOW, None, 3),
+            "{name}: the transfer cancelled, back where admitted"
+        );
+        assert_eq!(
+            stay(&s, results[2]).await,
+            expect("in-progress", "ONC", "5", NOW + 10, None, 1),
+            "{name}"
+        );
+        assert_eq!(s.proposals(w.e1).await.unwrap().len(), 2, "{name}");
+        // A movement dated before the stay's latest one is folded in time
+        // order, not arrival order: the stay stays where the later one put it.
+        let late = [moving(
+            &w,
+            "c1",
+            "S1",
+            movement(&w, "V1", MovementKind::Transfer, "A02", "ONC", "7", NOW + 3),
+        )];
+        s.apply_feeds(&late, NOW + 20).await.unwrap()[0]
+            .as_ref()
+            .unwrap();
+        assert_eq!(
+            stay(&s, ids[0]).await,
+            expect("in-progress", "REA", "4", NOW, None, 3),
+            "{name}: folded in time order"
+        );
+        // Movements at one time keep their arrival order: two transfers at
+        // one time, then a leave (no place) folded after them.
+        let s4 = results[2];
+        for (control, bed, kind, trigger) in [
+            ("t1", "6", MovementKind::Transfer, "A02"),
+            ("t2", "7", MovementKind::Transfer, "A02"),
+            ("t3", "7", MovementKind::Leave, "A21"),
+        ] {
+            let mut mv = movement(&w, "V4", kind, trigger, "ONC", bed, NOW + 40);
+            if kind == MovementKind::Leave {
+                mv.location = Location::default();
+            }
+            s.apply_feeds(&[moving(&w, control, "S4", mv)], NOW + 40)
+                .await
+                .unwrap()[0]
+                .as_ref()
+                .unwrap();
+        }
+        assert_eq!(
+            stay(&s, s4).await,
+            expect("onleave", "ONC", "7", NOW + 10, None, 4),
+            "{name}: ties in arrival order"
+        );
+        // Each movement audited on its stay, after the record's entry.
+        let entries = s.audit_entries(0, 10_000).await.unwrap();
+        let of = |p: PatientId| {
+            entries
+                .iter()
+                .filter(|e| e.patient.as_deref() == Some(p.to_string().as_str()))
+                .map(|e| (e.action.as_str(), e.resource.starts_with("Encounter/")))
+                .collect::<Vec<_>>()
+        };
+        let encounter = s.encounters_of(ids[0]).await.unwrap()[0].id;
+        assert_eq!(
+            of(ids[0]),
+            [
+                ("create", false),
+                ("write-clinical", true),
+                ("update", false),
+                ("write-clinical", true),
+                ("update", false),
+                ("write-clinical", true)
+            ],
+            "{name}"
+        );
+        assert!(
+            entries
+                .iter()
+                .any(|e| e.resource == format!("Encounter/{encounter}")),
+            "{name}: the entry names the stay"
+        );
+
+        // A visit number of another patient's stay in a group: that message
+        // refused alone (the group taken again), the other applied.
+        let group = [
+            moving(
+                &w,
+                "d1",
+                "S2",
+                movement(
+                    &w,
+                    "V1",
+                    MovementKind::Transfer,
+                    "A02",
+                    "ONC",
+                    "8",
+                    NOW + 30,
+                ),
+            ),
+            moving(&w, "d2", "S5", a01("V5", "REA", "6", NOW + 30)),
+        ];
+        let results = s.apply_feeds(&group, NOW + 30).await.unwrap();
+        assert_eq!(
+            s.intake_groups_taken_again(),
+            taken_again + 1,
+            "{name}: taken again one by one"
+        );
+        assert!(
+            matches!(&results[0], Err(StoreError::Conflict(Conflict::VisitOfAnotherPatient(v))) if v == "V1"),
+            "{name}: {:?}",
+            results[0]
+        );
+        let s5 = *results[1].as_ref().unwrap();
+        assert_eq!(stay(&s, s5).await.1, "REA", "{name}");
+        assert_eq!(
+            stay(&s, ids[0]).await.2,
+            "4",
+            "{name}: the other patient's stay untouched"
         );
         assert_eq!(s.verify_audit().await.unwrap().error, None, "{name}");
     }
