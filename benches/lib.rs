@@ -179,6 +179,22 @@ pub fn admission(run: &str, of: &str, sender: usize, i: usize) -> String {
     )
 }
 
+/// A transfer (A02, another bed) of the record [`identity_feed`] created in
+/// run `of` within the stay [`admission`] opened in run `stay`, for the same
+/// sender and number; control id `{run}-{sender}-{i}`, a movement of its own.
+pub fn transfer(run: &str, (of, stay): (&str, &str), sender: usize, i: usize) -> String {
+    adt(
+        (run, of),
+        (sender, i),
+        ("A02^ADT_A02", "20261124111500"),
+        "^^^^^^BDL^^45234",
+        &format!(
+            "PV1|1|I|REA^13^{i}||||||||||||||||{stay}V{sender}N{i}^^^CHVL&450000021&M^VN\r\
+             ZBE|{run}M{sender}N{i}^CHVL|20261124111500||INSERT|N\r"
+        ),
+    )
+}
+
 /// Sends one MLLP `frame` on `stream` and reads its ACK, waiting `patience`
 /// at most for each read; what follows the ACK stays in `buf`.
 pub async fn exchange(

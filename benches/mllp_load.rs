@@ -9,7 +9,9 @@
 //! connect counted in its time), for receivers that serve one message per
 //! connection; with `MLLP_LOAD_UPDATES_OF=RUN`, each message updates (A08)
 //! the record the same sender's same message of run `RUN` created, and with
-//! `MLLP_LOAD_STAYS` also set, admits it (A01: a stay, its movement, a bed).
+//! `MLLP_LOAD_STAYS` also set, admits it (A01: a stay, its movement, a bed);
+//! with `MLLP_LOAD_MOVES_OF=RUN2` instead, transfers it (A02) from the stay
+//! run `RUN2` admitted it to (another bed).
 
 use std::time::{Duration, Instant};
 
@@ -24,6 +26,9 @@ enum Kind {
     Update(String),
     /// Admits the record that run created (A01, a stay).
     Admit(String),
+    /// Transfers the record that run created (A02) within the stay the
+    /// second run opened.
+    Transfer(String, String),
 }
 
 async fn sender(
@@ -50,6 +55,7 @@ async fn sender(
         }
         let message = match &kind {
             Kind::Admit(of) => parcours_benches::admission(&run, of, id, i),
+            Kind::Transfer(of, stay) => parcours_benches::transfer(&run, (of, stay), id, i),
             Kind::Update(of) => parcours_benches::identity_update(&run, of, id, i),
             Kind::New => parcours_benches::identity_feed(&run, id, i),
         };
@@ -98,7 +104,10 @@ async fn main() {
     let reconnect = std::env::var_os("MLLP_LOAD_RECONNECT").is_some();
     let kind = match std::env::var("MLLP_LOAD_UPDATES_OF") {
         Ok(of) if std::env::var_os("MLLP_LOAD_STAYS").is_some() => Kind::Admit(of),
-        Ok(of) => Kind::Update(of),
+        Ok(of) => match std::env::var("MLLP_LOAD_MOVES_OF") {
+            Ok(stay) => Kind::Transfer(of, stay),
+            Err(_) => Kind::Update(of),
+        },
         Err(_) => Kind::New,
     };
     let limit = std::env::var("MLLP_LOAD_SECONDS")
