@@ -404,7 +404,8 @@ impl Together {
 /// The group's upserts whose IPP no other message of the group names (so
 /// that no other message depends on the order), applied together: the
 /// records of the new IPPs created, those of the known ones updated as
-/// [`upsert`] updates them, their words and demographics replaced, their
+/// [`upsert`] updates them (not those whose identity the message repeats:
+/// they keep their version), their words and demographics replaced, their
 /// links to the sender's establishment added. One lookup finds the known
 /// records (and locks them on PostgreSQL; SQLite's writer is alone), so the
 /// version read is the one updated; one read their demographics; one
@@ -448,6 +449,7 @@ async fn upsert_together(
         usize,
         PatientRecord,
         &domain::demographics::DemographicsPatch,
+        &[Option<String>; 12],
     )> = Vec::new();
     for (i, job) in jobs.iter().enumerate() {
         let (Some(p), IdentityFeed::Upsert { demographics, .. }) =
@@ -477,6 +479,7 @@ async fn upsert_together(
                     updated_at_ms: now_ms,
                 },
                 demographics.as_ref(),
+                &f.identity,
             )),
         }
     }
@@ -498,18 +501,28 @@ async fn upsert_together(
         }
     }
     if !known.is_empty() {
-        let records: Vec<&PatientRecord> = known.iter().map(|(_, r, _)| r).collect();
-        let patches: Vec<(PatientId, &domain::demographics::DemographicsPatch)> =
-            known.iter().map(|(_, r, patch)| (r.id, *patch)).collect();
+        let patches: Vec<(PatientId, &domain::demographics::DemographicsPatch)> = known
+            .iter()
+            .map(|(_, r, patch, _)| (r.id, *patch))
+            .collect();
         let mut cleared = crate::tx::Writes::default();
-        let pg = matches!(tx, Tx::Pg(_));
-        crate::patients::updates_in(&mut cleared, writes, &records, now_ms, pg);
         let changed =
             crate::demographics::patched_in(tx, &mut cleared, writes, &patches, now_ms).await?;
+        // A record whose identity and demographics the message repeats
+        // keeps its version (its resource is the same).
+        let records: Vec<&PatientRecord> = known
+            .iter()
+            .filter(|(_, r, _, stored)| {
+                crate::patients::identity_of(r) != **stored || changed.contains_key(&r.id)
+            })
+            .map(|(_, r, _, _)| r)
+            .collect();
+        let pg = matches!(tx, Tx::Pg(_));
+        crate::patients::updates_in(&mut cleared, writes, &records, now_ms, pg);
         cleared.execute(tx).await?;
         let establishments: Vec<(PatientId, EstablishmentId)> = known
             .iter()
-            .filter_map(|(i, r, _)| match &jobs.get(*i)?.feed {
+            .filter_map(|(i, r, _, _)| match &jobs.get(*i)?.feed {
                 IdentityFeed::Upsert { establishment, .. } => Some((r.id, *establishment)),
                 _ => None,
             })
@@ -521,7 +534,7 @@ async fn upsert_together(
             &establishments,
             |q, (p, e)| q.bind(p.to_string()).bind(e.to_string()).bind(now_ms),
         );
-        for (i, r, _) in &known {
+        for (i, r, _, _) in &known {
             let Some(job) = jobs.get(*i) else { continue };
             let parts = changed.get(&r.id);
             let demographics =
@@ -539,6 +552,17 @@ struct Found {
     id: PatientId,
     version: i64,
     merged: bool,
+    /// Its identity as stored (`crate::patients::identity_of`).
+    identity: [Option<String>; 12],
+}
+
+/// A record's identity as `row` holds it (`crate::patients::IDENTITY_COLUMNS`).
+fn stored_identity(row: &crate::tx::Row) -> Result<[Option<String>; 12]> {
+    let mut identity: [Option<String>; 12] = Default::default();
+    for (value, column) in identity.iter_mut().zip(crate::patients::IDENTITY_COLUMNS) {
+        *value = row.get(column)?;
+    }
+    Ok(identity)
 }
 
 /// The records that carry these (domain, IPP) already (merged or not), by
@@ -551,7 +575,10 @@ async fn records_of(
     let keys: Vec<(String, &str)> = keys.iter().map(|(t, ipp)| (t.to_string(), *ipp)).collect();
     let rows = crate::tx::fetch_pairs(
         tx,
-        "SELECT id, territory_id, ipp, version, merged_into FROM patients",
+        &format!(
+            "SELECT id, territory_id, ipp, version, merged_into, {} FROM patients",
+            crate::patients::IDENTITY_COLUMNS.join(", ")
+        ),
         ("territory_id", "ipp"),
         "FOR UPDATE",
         &keys,
@@ -568,6 +595,7 @@ async fn records_of(
                 id: parse_id(&row.get::<String>("id")?)?,
                 version: row.get("version")?,
                 merged: row.get::<Option<String>>("merged_into")?.is_some(),
+                identity: stored_identity(&row)?,
             },
         );
     }
@@ -656,16 +684,27 @@ async fn apply_effects(
             dmp, demographics, ..
         } => {
             let p = job.feed.new_patient().ok_or(StoreError::NotFound)?;
-            let (id, action) = upsert(tx, &p, now_ms).await?;
-            audits.push(audit(&job.who, id, action, now_ms));
-            // A creation's entry covers the demographics it starts with.
-            if action == "create" {
-                crate::demographics::apply_new(tx, id, demographics, now_ms).await?;
-            } else if let Some(a) =
-                crate::demographics::apply(tx, id, demographics, &job.who, now_ms).await?
-            {
-                audits.push(a);
-            }
+            let id = match upsert(tx, &p, now_ms).await? {
+                Upserted::Created(id) => {
+                    // A creation's entry covers the demographics it starts with.
+                    audits.push(audit(&job.who, id, "create", now_ms));
+                    crate::demographics::apply_new(tx, id, demographics, now_ms).await?;
+                    id
+                }
+                Upserted::Updated { id, kept } => {
+                    audits.push(audit(&job.who, id, "update", now_ms));
+                    if let Some(a) =
+                        crate::demographics::apply(tx, id, demographics, &job.who, now_ms).await?
+                    {
+                        audits.push(a);
+                        // Its resource changed: a new version.
+                        if kept {
+                            crate::patients::touch(tx, id, now_ms).await?;
+                        }
+                    }
+                    id
+                }
+            };
             if let Some(d) = dmp {
                 set_dmp(tx, id, d, now_ms).await?;
             }
@@ -718,20 +757,33 @@ async fn by_ipp(tx: &mut Tx<'_>, territory: TerritoryId, ipp: &str) -> Result<Pa
     parse_id(&row.get::<String>("id")?)
 }
 
-/// Creates the record of `p.ipp`, or updates it (not when merged); links it
-/// to the sender's establishment. Its id and the audit action.
-async fn upsert(tx: &mut Tx<'_>, p: &NewPatient, now_ms: i64) -> Result<(PatientId, &'static str)> {
+/// What [`upsert`] did.
+enum Upserted {
+    /// Created this record.
+    Created(PatientId),
+    /// Updated this record; `kept`: the message repeated its identity, the
+    /// row was left as it was.
+    Updated { id: PatientId, kept: bool },
+}
+
+/// Creates the record of `p.ipp`, or updates it (not when merged; its row
+/// and version kept when the message repeats its identity); links it to the
+/// sender's establishment.
+async fn upsert(tx: &mut Tx<'_>, p: &NewPatient, now_ms: i64) -> Result<Upserted> {
     let ipp = p.ipp.clone().unwrap_or_default();
-    let found = q(BY_IPP)
-        .planned_each_time()
-        .bind(p.territory.to_string())
-        .bind(&ipp)
-        .fetch_optional(tx)
-        .await?;
+    let found = crate::tx::q_built(format!(
+        "SELECT id, version, merged_into, {} FROM patients WHERE territory_id = $1 AND ipp = $2",
+        crate::patients::IDENTITY_COLUMNS.join(", ")
+    ))
+    .planned_each_time()
+    .bind(p.territory.to_string())
+    .bind(&ipp)
+    .fetch_optional(tx)
+    .await?;
     let Some(row) = found else {
         let id = PatientId::new();
         crate::patients::insert_patient(tx, id, p, now_ms).await?;
-        return Ok((id, "create"));
+        return Ok(Upserted::Created(id));
     };
     let id: PatientId = parse_id(&row.get::<String>("id")?)?;
     if row.get::<Option<String>>("merged_into")?.is_some() {
@@ -748,7 +800,10 @@ async fn upsert(tx: &mut Tx<'_>, p: &NewPatient, now_ms: i64) -> Result<(Patient
         version: row.get("version")?,
         updated_at_ms: now_ms,
     };
-    if crate::patients::update_patient(tx, &record, now_ms).await? == 0 {
+    // A record whose identity the message repeats keeps its row (the caller
+    // makes a new version if its demographics change).
+    let kept = crate::patients::identity_of(&record) == stored_identity(&row)?;
+    if !kept && crate::patients::update_patient(tx, &record, now_ms).await? == 0 {
         return Err(StoreError::Stale {
             current: record.version,
         });
@@ -761,7 +816,7 @@ async fn upsert(tx: &mut Tx<'_>, p: &NewPatient, now_ms: i64) -> Result<(Patient
             .execute(tx)
             .await?;
     }
-    Ok((id, "update"))
+    Ok(Upserted::Updated { id, kept })
 }
 
 /// What the feed says of the patient's DMP (an opposition or a consent not told

@@ -683,25 +683,63 @@ pub(crate) fn patients_in(
     );
 }
 
+/// The columns of a record's identity in `patients` (its traits, the words
+/// searched, its INS and status), in the order of [`identity_of`] and of
+/// [`UPDATE_PATIENT`]'s first placeholders.
+pub(crate) const IDENTITY_COLUMNS: [&str; 12] = [
+    "birth_name",
+    "given_names",
+    "birth_date",
+    "sex",
+    "birthplace_code",
+    "used_name",
+    "used_given_name",
+    "search_name",
+    "search_given",
+    "ins_kind",
+    "ins_value",
+    "identity_status",
+];
+
+/// A record's identity as `patients` holds it (see [`IDENTITY_COLUMNS`]):
+/// equal to what a row holds when writing `record` would change none of it.
+pub(crate) fn identity_of(record: &domain::identity::PatientRecord) -> [Option<String>; 12] {
+    let t = &record.traits;
+    [
+        Some(t.birth_name.clone()),
+        Some(t.birth_given_names.join(&GIVEN_SEPARATOR.to_string())),
+        Some(t.birth_date.to_string()),
+        Some(t.sex.code().to_owned()),
+        t.birthplace_code.clone(),
+        t.used_name.clone(),
+        t.used_given_name.clone(),
+        Some(search_name(t)),
+        Some(search_given(t)),
+        record.ins.as_ref().map(|i| i.kind().code().to_owned()),
+        record.ins.as_ref().map(domain::ins::Ins::value),
+        Some(record.status.code().to_owned()),
+    ]
+}
+
 /// [`UPDATE_PATIENT`] of `record`.
 fn update_of(record: &domain::identity::PatientRecord, now_ms: i64) -> crate::tx::Q {
-    let t = &record.traits;
-    q(UPDATE_PATIENT)
-        .bind(&t.birth_name)
-        .bind(t.birth_given_names.join(&GIVEN_SEPARATOR.to_string()))
-        .bind(t.birth_date.to_string())
-        .bind(t.sex.code())
-        .bind(&t.birthplace_code)
-        .bind(&t.used_name)
-        .bind(&t.used_given_name)
-        .bind(search_name(t))
-        .bind(search_given(t))
-        .bind(record.ins.as_ref().map(|i| i.kind().code()))
-        .bind(record.ins.as_ref().map(domain::ins::Ins::value))
-        .bind(record.status.code())
+    identity_of(record)
+        .into_iter()
+        .fold(q(UPDATE_PATIENT), crate::tx::Q::bind)
         .bind(now_ms)
         .bind(record.id.to_string())
         .bind(record.version)
+}
+
+/// A new version of a record whose identity is unchanged (its demographics
+/// changed): its version one more, its time `now_ms`.
+pub(crate) async fn touch(tx: &mut Tx<'_>, id: PatientId, now_ms: i64) -> Result<()> {
+    q("UPDATE patients SET version = version + 1, updated_at_ms = $1 WHERE id = $2")
+        .bind(now_ms)
+        .bind(id.to_string())
+        .execute(tx)
+        .await?;
+    Ok(())
 }
 
 /// The update of a record's traits, INS and status, at the version read.
@@ -752,32 +790,26 @@ pub(crate) fn updates_in(
         )),
         |q, r| q.bind(r.id.to_string()),
     ));
-    let given = |t: &Traits| t.birth_given_names.join(&GIVEN_SEPARATOR.to_string());
     if pg {
-        let text = |f: &dyn Fn(&domain::identity::PatientRecord) -> Option<String>| {
-            Arg::Column(Column::Text(records.iter().map(|r| f(r)).collect()))
-        };
+        let identities: Vec<[Option<String>; 12]> =
+            records.iter().map(|r| identity_of(r)).collect();
+        let columns = (0..IDENTITY_COLUMNS.len()).map(|c| {
+            Arg::Column(Column::Text(
+                identities
+                    .iter()
+                    .map(|i| i.get(c).cloned().flatten())
+                    .collect(),
+            ))
+        });
         cleared.push(
-            q(UPDATE_PATIENTS)
+            columns
                 // Planned at each run: a generic plan made while `patients`
                 // was small would read all of it (see `Q::planned_each_time`).
-                .planned_each_time()
-                .bind(text(&|r| Some(r.traits.birth_name.clone())))
-                .bind(text(&|r| Some(given(&r.traits))))
-                .bind(text(&|r| Some(r.traits.birth_date.to_string())))
-                .bind(text(&|r| Some(r.traits.sex.code().to_owned())))
-                .bind(text(&|r| r.traits.birthplace_code.clone()))
-                .bind(text(&|r| r.traits.used_name.clone()))
-                .bind(text(&|r| r.traits.used_given_name.clone()))
-                .bind(text(&|r| Some(search_name(&r.traits))))
-                .bind(text(&|r| Some(search_given(&r.traits))))
-                .bind(text(&|r| {
-                    r.ins.as_ref().map(|i| i.kind().code().to_owned())
-                }))
-                .bind(text(&|r| r.ins.as_ref().map(domain::ins::Ins::value)))
-                .bind(text(&|r| Some(r.status.code().to_owned())))
+                .fold(q(UPDATE_PATIENTS).planned_each_time(), crate::tx::Q::bind)
                 .bind(now_ms)
-                .bind(text(&|r| Some(r.id.to_string())))
+                .bind(Arg::Column(Column::Text(
+                    records.iter().map(|r| Some(r.id.to_string())).collect(),
+                )))
                 .bind(Arg::Column(Column::Int(
                     records.iter().map(|r| Some(r.version)).collect(),
                 ))),

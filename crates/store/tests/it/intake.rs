@@ -437,6 +437,8 @@ async fn a_group_updates_its_known_records_together() {
             job(&w, "u3", upsert(&w, "K3", "Meme", home("Lyon"))),
             // A new record beside them.
             job(&w, "u4", upsert(&w, "K6", "Nouveau", home("Brest"))),
+            // The same name, a new address.
+            job(&w, "u5", upsert(&w, "K5", "Reste", home("Brest"))),
         ];
         let taken_again = s.intake_groups_taken_again();
         let results: Vec<PatientId> = s
@@ -453,11 +455,19 @@ async fn a_group_updates_its_known_records_together() {
         );
         assert_eq!(&results[..3], &ids[..3], "{name}: the known records");
         assert!(!ids.contains(&results[3]), "{name}: a new record");
-        for (i, family) in [(0, "APRES"), (1, "GARDE"), (2, "MEME")] {
+        // A new identity or new demographics make a new version; both
+        // repeated (the same name, birth, sex, status, address), the record
+        // keeps its version and time.
+        for (i, family, changed) in [
+            (0, "APRES", 1),
+            (1, "GARDE", 0),
+            (2, "MEME", 0),
+            (4, "RESTE", 1),
+        ] {
             let p = s.patient(ids[i]).await.unwrap();
             assert_eq!(p.traits.birth_name.to_uppercase(), family, "{name}");
-            assert_eq!(p.version, versions[i] + 1, "{name}: one version more");
-            assert_eq!(p.updated_at_ms, NOW + 1, "{name}");
+            assert_eq!(p.version, versions[i] + changed, "{name}: {family}");
+            assert_eq!(p.updated_at_ms, NOW + changed, "{name}: {family}");
         }
         // The words follow the names: the old one is gone, the new one found.
         let by_family = |family: &str| store::patients::PatientQuery {
@@ -549,6 +559,11 @@ async fn a_group_updates_its_known_records_together() {
                 "v2",
                 upsert(&w, "K4", "Fusion", DemographicsPatch::default()),
             ),
+            // Applied alone too: the identity and demographics repeated
+            // (the version kept), the identity repeated and the address new
+            // (a new version).
+            job(&w, "v3", upsert(&w, "K2", "Garde", home("Lyon"))),
+            job(&w, "v4", upsert(&w, "K3", "Meme", home("Nice"))),
         ];
         let results = s.apply_feeds(&group, NOW + 3).await.unwrap();
         assert_eq!(
@@ -562,6 +577,30 @@ async fn a_group_updates_its_known_records_together() {
             results[1]
         );
         assert_eq!(results[0].as_ref().ok(), Some(&ids[0]), "{name}");
+        assert_eq!(results[2].as_ref().ok(), Some(&ids[1]), "{name}");
+        assert_eq!(results[3].as_ref().ok(), Some(&ids[2]), "{name}");
+        let kept = s.patient(ids[1]).await.unwrap();
+        assert_eq!(
+            (kept.version, kept.updated_at_ms),
+            (versions[1], NOW),
+            "{name}: applied alone, all repeated: the version kept"
+        );
+        let moved = s.patient(ids[2]).await.unwrap();
+        assert_eq!(
+            (moved.version, moved.updated_at_ms),
+            (versions[2] + 1, NOW + 3),
+            "{name}: applied alone, a new address: a new version"
+        );
+        assert_eq!(
+            city(s.demographics(ids[2]).await.unwrap()).as_deref(),
+            Some("Nice"),
+            "{name}"
+        );
+        assert_eq!(
+            s.patient(ids[0]).await.unwrap().version,
+            versions[0] + 2,
+            "{name}: a new name applied alone, a new version"
+        );
         assert_eq!(
             s.patient(ids[0])
                 .await
