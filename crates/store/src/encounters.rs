@@ -209,16 +209,21 @@ fn recompute_of(
     state: &domain::encounter::EncounterState,
     now_ms: i64,
 ) -> crate::tx::Q {
-    q(UPDATE_STAY)
-        .bind(state.status.code())
+    state_values(q(UPDATE_STAY), state)
+        .bind(now_ms)
+        .bind(encounter)
+}
+
+/// A stay's state as its row holds it: status, class, unit, room, bed,
+/// start, end.
+fn state_values(q: crate::tx::Q, state: &domain::encounter::EncounterState) -> crate::tx::Q {
+    q.bind(state.status.code())
         .bind(&state.class)
         .bind(&state.location.unit)
         .bind(&state.location.room)
         .bind(&state.location.bed)
         .bind(state.started_ms)
         .bind(state.ended_ms)
-        .bind(now_ms)
-        .bind(encounter)
 }
 
 /// Applies a movement for `patient` inside `tx`: finds or opens the stay, inserts
@@ -361,8 +366,7 @@ pub(crate) async fn movements_together(
         return Ok(done);
     }
     let mut found = stays_of(tx, &keys).await?;
-    // (stay, patient, movement, its row's id, the stay's state, whether opened)
-    let mut stays = Vec::with_capacity(keys.len());
+    let mut stays: Vec<Moved<'_>> = Vec::with_capacity(keys.len());
     for (i, m) in moves.iter().enumerate() {
         let (Some(patient), mv) = *m else { continue };
         if !taken(m) {
@@ -393,27 +397,29 @@ pub(crate) async fn movements_together(
         if let Some(slot) = done.get_mut(i) {
             *slot = Some(id);
         }
-        stays.push((id, patient, mv, row_id, state, opened));
+        stays.push(Moved {
+            id,
+            patient,
+            mv,
+            row_id,
+            state,
+            opened,
+        });
     }
-    let opened: Vec<_> = stays.iter().filter(|s| s.5).collect();
+    let opened: Vec<&Moved<'_>> = stays.iter().filter(|s| s.opened).collect();
     writes.insert_many(
         "INSERT INTO encounters (id, patient_id, establishment_id, visit_number, status, class, unit, room, bed, \
          started_at_ms, ended_at_ms, version, updated_at_ms) VALUES ",
         "",
         13,
         &opened,
-        |q, (id, patient, mv, _, s, _)| {
-            q.bind(id.to_string())
-                .bind(patient.to_string())
-                .bind(mv.establishment.to_string())
-                .bind(&mv.visit_number)
-                .bind(s.status.code())
-                .bind(&s.class)
-                .bind(&s.location.unit)
-                .bind(&s.location.room)
-                .bind(&s.location.bed)
-                .bind(s.started_ms)
-                .bind(s.ended_ms)
+        |q, s| {
+            let q = q
+                .bind(s.id.to_string())
+                .bind(s.patient.to_string())
+                .bind(s.mv.establishment.to_string())
+                .bind(&s.mv.visit_number);
+            state_values(q, &s.state)
                 // Opened at 0 and recomputed once, as one message alone does.
                 .bind(1_i64)
                 .bind(now_ms)
@@ -421,22 +427,32 @@ pub(crate) async fn movements_together(
     );
     let moved: Vec<(EncounterId, &domain::encounter::EncounterState)> = stays
         .iter()
-        .filter(|s| !s.5)
-        .map(|(id, _, _, _, s, _)| (*id, s))
+        .filter(|s| !s.opened)
+        .map(|s| (s.id, &s.state))
         .collect();
     if !moved.is_empty() {
         recomputed(&moved, now_ms, matches!(tx, Tx::Pg(_)))
             .execute(tx)
             .await?;
     }
-    writes.insert_many(
-        INSERT_MOVEMENTS,
-        "",
-        MOVEMENT_COLUMNS,
-        &stays,
-        |q, (id, _, mv, row_id, _, _)| movement_values(q, row_id, &id.to_string(), mv, now_ms),
-    );
+    writes.insert_many(INSERT_MOVEMENTS, "", MOVEMENT_COLUMNS, &stays, |q, s| {
+        movement_values(q, &s.row_id, &s.id.to_string(), s.mv, now_ms)
+    });
     Ok(done)
+}
+
+/// A movement of [`movements_together`] and its stay.
+struct Moved<'a> {
+    /// The stay.
+    id: EncounterId,
+    patient: PatientId,
+    mv: &'a MovementFeed,
+    /// The movement's row.
+    row_id: String,
+    /// The stay's state with the movement.
+    state: domain::encounter::EncounterState,
+    /// Whether the movement opens the stay.
+    opened: bool,
 }
 
 /// The multi-row insert of movements, up to its values.

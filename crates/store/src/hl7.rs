@@ -766,29 +766,22 @@ enum Upserted {
     Updated { id: PatientId, kept: bool },
 }
 
-/// Creates the record of `p.ipp`, or updates it (not when merged; its row
+/// Creates the record of `p.ipp` (looked up by [`records_of`]), or updates
+/// it (not when merged; its row
 /// and version kept when the message repeats its identity); links it to the
 /// sender's establishment.
 async fn upsert(tx: &mut Tx<'_>, p: &NewPatient, now_ms: i64) -> Result<Upserted> {
     let ipp = p.ipp.clone().unwrap_or_default();
-    let found = crate::tx::q_built(format!(
-        "SELECT id, version, merged_into, {} FROM patients WHERE territory_id = $1 AND ipp = $2",
-        crate::patients::IDENTITY_COLUMNS.join(", ")
-    ))
-    .planned_each_time()
-    .bind(p.territory.to_string())
-    .bind(&ipp)
-    .fetch_optional(tx)
-    .await?;
-    let Some(row) = found else {
+    let mut found = records_of(tx, &[(p.territory, ipp.as_str())]).await?;
+    let Some(f) = found.remove(&(p.territory.to_string(), ipp.clone())) else {
         let id = PatientId::new();
         crate::patients::insert_patient(tx, id, p, now_ms).await?;
         return Ok(Upserted::Created(id));
     };
-    let id: PatientId = parse_id(&row.get::<String>("id")?)?;
-    if row.get::<Option<String>>("merged_into")?.is_some() {
+    if f.merged {
         return Err(StoreError::Conflict(Conflict::MergedIpp(ipp)));
     }
+    let id = f.id;
     let record = PatientRecord {
         id,
         territory: p.territory,
@@ -797,12 +790,12 @@ async fn upsert(tx: &mut Tx<'_>, p: &NewPatient, now_ms: i64) -> Result<Upserted
         ins: p.ins.clone(),
         status: p.status,
         merged_into: None,
-        version: row.get("version")?,
+        version: f.version,
         updated_at_ms: now_ms,
     };
     // A record whose identity the message repeats keeps its row (the caller
     // makes a new version if its demographics change).
-    let kept = crate::patients::identity_of(&record) == stored_identity(&row)?;
+    let kept = crate::patients::identity_of(&record) == f.identity;
     if !kept && crate::patients::update_patient(tx, &record, now_ms).await? == 0 {
         return Err(StoreError::Stale {
             current: record.version,

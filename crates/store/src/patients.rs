@@ -731,8 +731,9 @@ fn update_of(record: &domain::identity::PatientRecord, now_ms: i64) -> crate::tx
         .bind(record.version)
 }
 
-/// A new version of a record whose identity is unchanged (its demographics
-/// changed): its version one more, its time `now_ms`.
+/// A new version of a record whose own row is otherwise unchanged (its
+/// demographics changed, or another record merged into it): its version one
+/// more, its time `now_ms`.
 pub(crate) async fn touch(tx: &mut Tx<'_>, id: PatientId, now_ms: i64) -> Result<()> {
     q("UPDATE patients SET version = version + 1, updated_at_ms = $1 WHERE id = $2")
         .bind(now_ms)
@@ -966,12 +967,7 @@ pub(crate) async fn merge(
             .execute(tx)
             .await?;
     }
-    q("UPDATE patients SET version = version + 1, updated_at_ms = $1 WHERE id = $2")
-        .bind(now_ms)
-        .bind(survivor.to_string())
-        .execute(tx)
-        .await?;
-    Ok(())
+    touch(tx, survivor, now_ms).await
 }
 
 impl Store {
