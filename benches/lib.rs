@@ -167,15 +167,11 @@ pub fn identity_update(run: &str, of: &str, sender: usize, i: usize) -> String {
 /// [`identity_feed`] created in run `of` for the same sender and number;
 /// control id `{run}-{sender}-{i}`, a visit and a movement of its own.
 pub fn admission(run: &str, of: &str, sender: usize, i: usize) -> String {
-    adt(
-        (run, of),
+    movement(
+        (run, of, run),
         (sender, i),
         ("A01^ADT_A01", "20261124101500"),
-        "^^^^^^BDL^^45234",
-        &format!(
-            "PV1|1|I|REA^12^{i}||||||||||||||||{run}V{sender}N{i}^^^CHVL&450000021&M^VN\r\
-             ZBE|{run}M{sender}N{i}^CHVL|20261124101500||INSERT|N\r"
-        ),
+        12,
     )
 }
 
@@ -183,14 +179,31 @@ pub fn admission(run: &str, of: &str, sender: usize, i: usize) -> String {
 /// run `of` within the stay [`admission`] opened in run `stay`, for the same
 /// sender and number; control id `{run}-{sender}-{i}`, a movement of its own.
 pub fn transfer(run: &str, (of, stay): (&str, &str), sender: usize, i: usize) -> String {
+    movement(
+        (run, of, stay),
+        (sender, i),
+        ("A02^ADT_A02", "20261124111500"),
+        13,
+    )
+}
+
+/// A movement (`event` at `at`) of the record run `of` created, in the stay
+/// (visit `{stay}V{sender}N{i}`) to bed `{i}` of room `room` of REA, with a
+/// movement id of its own (`{run}M{sender}N{i}`).
+fn movement(
+    (run, of, stay): (&str, &str, &str),
+    (sender, i): (usize, usize),
+    (event, at): (&str, &str),
+    room: u32,
+) -> String {
     adt(
         (run, of),
         (sender, i),
-        ("A02^ADT_A02", "20261124111500"),
+        (event, at),
         "^^^^^^BDL^^45234",
         &format!(
-            "PV1|1|I|REA^13^{i}||||||||||||||||{stay}V{sender}N{i}^^^CHVL&450000021&M^VN\r\
-             ZBE|{run}M{sender}N{i}^CHVL|20261124111500||INSERT|N\r"
+            "PV1|1|I|REA^{room}^{i}||||||||||||||||{stay}V{sender}N{i}^^^CHVL&450000021&M^VN\r\
+             ZBE|{run}M{sender}N{i}^CHVL|{at}||INSERT|N\r"
         ),
     )
 }
