@@ -86,7 +86,7 @@ async fn one(tx: &mut Tx<'_>, w: &Write<'_>, now_ms: i64) -> Result<Written> {
             demographics,
             who,
         } => {
-            if crate::patients::update_patient(tx, record, now_ms).await? == 0 {
+            if crate::patients::update_patient(tx, record, true, now_ms).await? == 0 {
                 let row = q("SELECT version, merged_into FROM patients WHERE id = $1")
                     .bind(record.id.to_string())
                     .fetch_optional(tx)

@@ -508,17 +508,22 @@ async fn upsert_together(
         let mut cleared = crate::tx::Writes::default();
         let changed =
             crate::demographics::patched_in(tx, &mut cleared, writes, &patches, now_ms).await?;
-        // A record whose identity and demographics the message repeats
-        // keeps its version (its resource is the same).
-        let records: Vec<&PatientRecord> = known
-            .iter()
-            .filter(|(_, r, _, stored)| {
-                crate::patients::identity_of(r) != **stored || changed.contains_key(&r.id)
-            })
-            .map(|(_, r, _, _)| r)
-            .collect();
+        // A record whose identity the message repeats keeps its row: a new
+        // version only if its demographics change (its resource is the
+        // record and its demographics); one renamed gets its words again.
+        let mut updated: Vec<(&PatientRecord, bool)> = Vec::new();
+        let mut touched: Vec<PatientId> = Vec::new();
+        for (_, r, _, stored) in &known {
+            let identity = crate::patients::identity_of(r);
+            if identity != **stored {
+                updated.push((r, crate::patients::names_differ(&identity, stored)));
+            } else if changed.contains_key(&r.id) {
+                touched.push(r.id);
+            }
+        }
         let pg = matches!(tx, Tx::Pg(_));
-        crate::patients::updates_in(&mut cleared, writes, &records, now_ms, pg);
+        crate::patients::updates_in(&mut cleared, writes, &updated, now_ms, pg);
+        crate::patients::touches_in(&mut cleared, &touched, now_ms, pg);
         cleared.execute(tx).await?;
         let establishments: Vec<(PatientId, EstablishmentId)> = known
             .iter()
@@ -795,8 +800,10 @@ async fn upsert(tx: &mut Tx<'_>, p: &NewPatient, now_ms: i64) -> Result<Upserted
     };
     // A record whose identity the message repeats keeps its row (the caller
     // makes a new version if its demographics change).
-    let kept = crate::patients::identity_of(&record) == f.identity;
-    if !kept && crate::patients::update_patient(tx, &record, now_ms).await? == 0 {
+    let identity = crate::patients::identity_of(&record);
+    let kept = identity == f.identity;
+    let renamed = crate::patients::names_differ(&identity, &f.identity);
+    if !kept && crate::patients::update_patient(tx, &record, renamed, now_ms).await? == 0 {
         return Err(StoreError::Stale {
             current: record.version,
         });

@@ -735,12 +735,43 @@ fn update_of(record: &domain::identity::PatientRecord, now_ms: i64) -> crate::tx
 /// demographics changed, or another record merged into it): its version one
 /// more, its time `now_ms`.
 pub(crate) async fn touch(tx: &mut Tx<'_>, id: PatientId, now_ms: i64) -> Result<()> {
-    q("UPDATE patients SET version = version + 1, updated_at_ms = $1 WHERE id = $2")
-        .bind(now_ms)
-        .bind(id.to_string())
-        .execute(tx)
-        .await?;
-    Ok(())
+    let mut writes = crate::tx::Writes::default();
+    touches_in(&mut writes, &[id], now_ms, matches!(tx, Tx::Pg(_)));
+    Ok(writes.execute(tx).await?)
+}
+
+/// [`touch`] for several records, one statement, into `writes` (the words'
+/// trigger gives their rows the new time: the words stay).
+pub(crate) fn touches_in(writes: &mut crate::tx::Writes, ids: &[PatientId], now_ms: i64, pg: bool) {
+    use crate::tx::{Arg, Column};
+    if ids.is_empty() {
+        return;
+    }
+    writes.push(if pg {
+        q("UPDATE patients SET version = version + 1, updated_at_ms = $1 WHERE id = ANY($2::text[])")
+            .bind(now_ms)
+            .bind(Arg::Column(Column::Text(
+                ids.iter().map(|id| Some(id.to_string())).collect(),
+            )))
+    } else {
+        ids.iter()
+            .fold(
+                crate::tx::q_built(format!(
+                    "UPDATE patients SET version = version + 1, updated_at_ms = ${} WHERE id IN ({})",
+                    ids.len() + 1,
+                    crate::tx::in_list(ids.len())
+                )),
+                |q, id| q.bind(id.to_string()),
+            )
+            .bind(now_ms)
+    });
+}
+
+/// Whether two identities (as [`identity_of`] gives them) name the record
+/// differently: its words (`patient_words`) are made of its names alone.
+pub(crate) fn names_differ(a: &[Option<String>; 12], b: &[Option<String>; 12]) -> bool {
+    // birth_name, given_names, used_name, used_given_name, search_name, search_given
+    [0, 1, 5, 6, 7, 8].iter().any(|&c| a.get(c) != b.get(c))
 }
 
 /// The update of a record's traits, INS and status, at the version read.
@@ -749,16 +780,18 @@ const UPDATE_PATIENT: &str = "UPDATE patients SET birth_name = $1, given_names =
     version = version + 1, updated_at_ms = $13 WHERE id = $14 AND version = $15 AND merged_into IS NULL";
 
 /// Updates a patient's traits, INS and status inside the open transaction if
-/// its version is still `record.version` and it is not merged; the rows
+/// its version is still `record.version` and it is not merged; its words
+/// written again when `renamed` (its names may have changed); the rows
 /// changed (0 or 1).
 pub(crate) async fn update_patient(
     tx: &mut Tx<'_>,
     record: &domain::identity::PatientRecord,
+    renamed: bool,
     now_ms: i64,
 ) -> Result<u64> {
     let t = &record.traits;
     let changed = update_of(record, now_ms).execute(tx).await?;
-    if changed == 1 {
+    if changed == 1 && renamed {
         q("DELETE FROM patient_words WHERE patient_id = $1")
             .bind(record.id.to_string())
             .execute(tx)
@@ -769,14 +802,15 @@ pub(crate) async fn update_patient(
 }
 
 /// The writes of [`update_patient`] for several records that the caller has
-/// locked (the version each holds is the one read): into `cleared`, run
-/// first, the removal of their words and their updates; into `writes` their
-/// new words (one insert). On PostgreSQL the updates are one statement, the
-/// records' values bound as one array per column; on SQLite one per record.
+/// locked (the version each holds is the one read), each with whether it is
+/// renamed: into `cleared`, run first, the removal of the renamed ones' words
+/// and the updates; into `writes` their new words (one insert). On
+/// PostgreSQL the updates are one statement, the records' values bound as
+/// one array per column; on SQLite one per record.
 pub(crate) fn updates_in(
     cleared: &mut crate::tx::Writes,
     writes: &mut crate::tx::Writes,
-    records: &[&domain::identity::PatientRecord],
+    records: &[(&domain::identity::PatientRecord, bool)],
     now_ms: i64,
     pg: bool,
 ) {
@@ -784,16 +818,23 @@ pub(crate) fn updates_in(
     if records.is_empty() {
         return;
     }
-    cleared.push(records.iter().fold(
-        crate::tx::q_built(format!(
-            "DELETE FROM patient_words WHERE patient_id IN ({})",
-            crate::tx::in_list(records.len())
-        )),
-        |q, r| q.bind(r.id.to_string()),
-    ));
+    let renamed: Vec<&domain::identity::PatientRecord> = records
+        .iter()
+        .filter(|(_, renamed)| *renamed)
+        .map(|(r, _)| *r)
+        .collect();
+    if !renamed.is_empty() {
+        cleared.push(renamed.iter().fold(
+            crate::tx::q_built(format!(
+                "DELETE FROM patient_words WHERE patient_id IN ({})",
+                crate::tx::in_list(renamed.len())
+            )),
+            |q, r| q.bind(r.id.to_string()),
+        ));
+    }
     if pg {
         let identities: Vec<[Option<String>; 12]> =
-            records.iter().map(|r| identity_of(r)).collect();
+            records.iter().map(|(r, _)| identity_of(r)).collect();
         let columns = (0..IDENTITY_COLUMNS.len()).map(|c| {
             Arg::Column(Column::Text(
                 identities
@@ -809,21 +850,24 @@ pub(crate) fn updates_in(
                 .fold(q(UPDATE_PATIENTS).planned_each_time(), crate::tx::Q::bind)
                 .bind(now_ms)
                 .bind(Arg::Column(Column::Text(
-                    records.iter().map(|r| Some(r.id.to_string())).collect(),
+                    records
+                        .iter()
+                        .map(|(r, _)| Some(r.id.to_string()))
+                        .collect(),
                 )))
                 .bind(Arg::Column(Column::Int(
-                    records.iter().map(|r| Some(r.version)).collect(),
+                    records.iter().map(|(r, _)| Some(r.version)).collect(),
                 ))),
         );
-    }
-    let mut words = Vec::with_capacity(records.len() * 3);
-    for record in records {
-        let t = &record.traits;
-        if !pg {
+    } else {
+        for (record, _) in records {
             cleared.push(update_of(record, now_ms));
         }
-        words.extend(name_words(&record.id, record.territory, t, now_ms));
     }
+    let words: Vec<NameWord> = renamed
+        .iter()
+        .flat_map(|r| name_words(&r.id, r.territory, &r.traits, now_ms))
+        .collect();
     words_in(writes, &words);
 }
 

@@ -9,6 +9,7 @@ use domain::encounter::{Location, MovementKind};
 use domain::identity::IdentityStatus;
 use store::encounters::MovementFeed;
 use store::hl7::{FeedJob, IdentityFeed, NewHl7Message, is_duplicate_message};
+use store::patients::PatientSort;
 use store::{Conflict, StoreError};
 
 use crate::support::*;
@@ -403,6 +404,7 @@ async fn a_group_updates_its_known_records_together() {
             job(&w, "k3", upsert(&w, "K3", "Meme", home("Lyon"))),
             job(&w, "k4", upsert(&w, "K4", "Fusion", home("Lyon"))),
             job(&w, "k5", upsert(&w, "K5", "Reste", home("Lyon"))),
+            job(&w, "k7", upsert(&w, "K7", "Date", home("Lyon"))),
         ];
         let ids: Vec<PatientId> = s
             .apply_feeds(&first, NOW)
@@ -439,6 +441,14 @@ async fn a_group_updates_its_known_records_together() {
             job(&w, "u4", upsert(&w, "K6", "Nouveau", home("Brest"))),
             // The same name, a new address.
             job(&w, "u5", upsert(&w, "K5", "Reste", home("Brest"))),
+            // The same names, another birth date.
+            job(&w, "u6", {
+                let mut feed = upsert(&w, "K7", "Date", home("Lyon"));
+                if let IdentityFeed::Upsert { traits, .. } = &mut feed {
+                    traits.birth_date = jiff::civil::date(1958, 4, 13);
+                }
+                feed
+            }),
         ];
         let taken_again = s.intake_groups_taken_again();
         let results: Vec<PatientId> = s
@@ -463,6 +473,7 @@ async fn a_group_updates_its_known_records_together() {
             (1, "GARDE", 0),
             (2, "MEME", 0),
             (4, "RESTE", 1),
+            (5, "DATE", 1),
         ] {
             let p = s.patient(ids[i]).await.unwrap();
             assert_eq!(p.traits.birth_name.to_uppercase(), family, "{name}");
@@ -496,6 +507,38 @@ async fn a_group_updates_its_known_records_together() {
             1,
             "{name}: a name kept is still found"
         );
+        assert_eq!(
+            s.patient(ids[5]).await.unwrap().traits.birth_date,
+            jiff::civil::date(1958, 4, 13),
+            "{name}"
+        );
+        // The records whose names did not change keep their words, which
+        // carry the new time (a new version with a new address or a new
+        // birth date): each order read from the words is the general
+        // search's (which reads `patients`).
+        for family in ["date", "reste", "garde", "apres", "a", "r", "d"] {
+            for sort in [
+                PatientSort::Name,
+                PatientSort::LastUpdated,
+                PatientSort::LastUpdatedDesc,
+            ] {
+                let from_words = store::patients::PatientQuery {
+                    sort,
+                    ..by_family(family)
+                };
+                let general = store::patients::PatientQuery {
+                    updated_min_ms: Some(0),
+                    ..from_words.clone()
+                };
+                let page = s.search_patients(w.t1.id, &from_words).await.unwrap();
+                assert!(!page.is_empty(), "{name}: {family} found");
+                assert_eq!(
+                    page,
+                    s.search_patients(w.t1.id, &general).await.unwrap(),
+                    "{name}: {family} {sort:?}"
+                );
+            }
+        }
         // Demographics: replaced where the patch changed them, else kept.
         let city = |d: domain::demographics::Demographics| {
             d.addresses.first().and_then(|a| a.city.clone())
