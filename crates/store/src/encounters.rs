@@ -289,11 +289,24 @@ async fn stays_of(
         .iter()
         .map(|(e, visit)| (e.to_string(), *visit))
         .collect();
+    // On PostgreSQL the movements are read stay by stay (a lateral
+    // subquery kept apart by `OFFSET 0`, so through their index): as a join,
+    // a database without statistics (autovacuum off) estimated two hundred
+    // movements a stay and hashed all of them, 15 ms a group at 80,000
+    // movements and growing with them (0.3 ms this way). SQLite has no
+    // LATERAL, and its join already takes the index.
+    let movements = if matches!(tx, Tx::Pg(_)) {
+        "LEFT JOIN LATERAL (SELECT * FROM movements WHERE encounter_id = e.id OFFSET 0) m ON true"
+    } else {
+        "LEFT JOIN movements m ON m.encounter_id = e.id"
+    };
     let rows = crate::tx::fetch_pairs(
         tx,
-        "SELECT e.id, e.patient_id, e.establishment_id, e.visit_number, m.id AS movement, m.kind, \
-         m.start_ms, m.unit, m.room, m.bed, m.class, m.cancelled, m.created_at_ms \
-         FROM encounters e LEFT JOIN movements m ON m.encounter_id = e.id",
+        &format!(
+            "SELECT e.id, e.patient_id, e.establishment_id, e.visit_number, m.id AS movement, m.kind, \
+             m.start_ms, m.unit, m.room, m.bed, m.class, m.cancelled, m.created_at_ms \
+             FROM encounters e {movements}"
+        ),
         ("e.establishment_id", "e.visit_number"),
         "FOR UPDATE OF e",
         &keys,
