@@ -767,11 +767,24 @@ pub(crate) fn touches_in(writes: &mut crate::tx::Writes, ids: &[PatientId], now_
     });
 }
 
+/// The columns of [`IDENTITY_COLUMNS`] a record's words (`patient_words`,
+/// [`name_words`]) are made of.
+const NAME_COLUMNS: [&str; 6] = [
+    "birth_name",
+    "given_names",
+    "used_name",
+    "used_given_name",
+    "search_name",
+    "search_given",
+];
+
 /// Whether two identities (as [`identity_of`] gives them) name the record
-/// differently: its words (`patient_words`) are made of its names alone.
+/// differently: its words are made of its names alone.
 pub(crate) fn names_differ(a: &[Option<String>; 12], b: &[Option<String>; 12]) -> bool {
-    // birth_name, given_names, used_name, used_given_name, search_name, search_given
-    [0, 1, 5, 6, 7, 8].iter().any(|&c| a.get(c) != b.get(c))
+    IDENTITY_COLUMNS
+        .iter()
+        .zip(a.iter().zip(b))
+        .any(|(column, (x, y))| NAME_COLUMNS.contains(column) && x != y)
 }
 
 /// The update of a record's traits, INS and status, at the version read.
@@ -1345,7 +1358,31 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::word_range;
+    use super::{IDENTITY_COLUMNS, NAME_COLUMNS, names_differ, word_range};
+
+    #[test]
+    fn only_a_change_of_names_rewrites_the_words() {
+        let same: [Option<String>; 12] = std::array::from_fn(|c| Some(format!("v{c}")));
+        assert!(!names_differ(&same, &same.clone()));
+        for (c, column) in IDENTITY_COLUMNS.iter().enumerate() {
+            let mut other = same.clone();
+            other[c] = Some("autre".into());
+            assert_eq!(
+                names_differ(&same, &other),
+                NAME_COLUMNS.contains(column),
+                "{column}"
+            );
+            // A name removed is a change too.
+            other[c] = None;
+            assert_eq!(
+                names_differ(&same, &other),
+                NAME_COLUMNS.contains(column),
+                "{column}"
+            );
+        }
+        // Every name column is one of the identity's.
+        assert!(NAME_COLUMNS.iter().all(|c| IDENTITY_COLUMNS.contains(c)));
+    }
 
     #[test]
     fn a_name_criterion_reads_the_range_its_first_word_starts() {
