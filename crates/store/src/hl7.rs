@@ -12,7 +12,7 @@ use domain::{EstablishmentId, PatientId, TerritoryId};
 use crate::audit::NewAudit;
 use crate::macros::rows_to;
 use crate::orgs::parse_id;
-use crate::patients::NewPatient;
+use crate::patients::{IdentityChange, NewPatient};
 use crate::tx::WritePool as _;
 use crate::tx::{AsTx, Tx, q};
 use crate::{Conflict, Result, Store, StoreError};
@@ -514,11 +514,10 @@ async fn upsert_together(
         let mut updated: Vec<(&PatientRecord, bool)> = Vec::new();
         let mut touched: Vec<PatientId> = Vec::new();
         for (_, r, _, stored) in &known {
-            let identity = crate::patients::identity_of(r);
-            if identity != **stored {
-                updated.push((r, crate::patients::names_differ(&identity, stored)));
-            } else if changed.contains_key(&r.id) {
-                touched.push(r.id);
+            match crate::patients::identity_change(r, stored) {
+                IdentityChange::Changed { renamed } => updated.push((r, renamed)),
+                IdentityChange::Same if changed.contains_key(&r.id) => touched.push(r.id),
+                IdentityChange::Same => {}
             }
         }
         let pg = matches!(tx, Tx::Pg(_));
@@ -772,9 +771,8 @@ enum Upserted {
 }
 
 /// Creates the record of `p.ipp` (looked up by [`records_of`]), or updates
-/// it (not when merged; its row
-/// and version kept when the message repeats its identity); links it to the
-/// sender's establishment.
+/// it (not when merged; its row and version kept when the message repeats
+/// its identity); links it to the sender's establishment.
 async fn upsert(tx: &mut Tx<'_>, p: &NewPatient, now_ms: i64) -> Result<Upserted> {
     let ipp = p.ipp.clone().unwrap_or_default();
     let mut found = records_of(tx, &[(p.territory, ipp.as_str())]).await?;
@@ -800,14 +798,15 @@ async fn upsert(tx: &mut Tx<'_>, p: &NewPatient, now_ms: i64) -> Result<Upserted
     };
     // A record whose identity the message repeats keeps its row (the caller
     // makes a new version if its demographics change).
-    let identity = crate::patients::identity_of(&record);
-    let kept = identity == f.identity;
-    let renamed = crate::patients::names_differ(&identity, &f.identity);
-    if !kept && crate::patients::update_patient(tx, &record, renamed, now_ms).await? == 0 {
+    let change = crate::patients::identity_change(&record, &f.identity);
+    if let IdentityChange::Changed { renamed } = change
+        && crate::patients::update_patient(tx, &record, renamed, now_ms).await? == 0
+    {
         return Err(StoreError::Stale {
             current: record.version,
         });
     }
+    let kept = matches!(change, IdentityChange::Same);
     if let Some(e) = p.establishment {
         q("INSERT INTO patient_establishments (patient_id, establishment_id, since_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
             .bind(id.to_string())

@@ -778,9 +778,34 @@ const NAME_COLUMNS: [&str; 6] = [
     "search_given",
 ];
 
+/// What writing `record` over its stored identity changes.
+pub(crate) enum IdentityChange {
+    /// Nothing: the row (and its version) can stay as it is.
+    Same,
+    /// The row; `renamed`: its names too (its words are written again).
+    Changed { renamed: bool },
+}
+
+/// What writing `record` over `stored` (its row's identity, as
+/// [`identity_of`] gives it) changes: the rule of an update by the HL7
+/// intake, in a group and alone.
+pub(crate) fn identity_change(
+    record: &domain::identity::PatientRecord,
+    stored: &[Option<String>; 12],
+) -> IdentityChange {
+    let identity = identity_of(record);
+    if identity == *stored {
+        IdentityChange::Same
+    } else {
+        IdentityChange::Changed {
+            renamed: names_differ(&identity, stored),
+        }
+    }
+}
+
 /// Whether two identities (as [`identity_of`] gives them) name the record
 /// differently: its words are made of its names alone.
-pub(crate) fn names_differ(a: &[Option<String>; 12], b: &[Option<String>; 12]) -> bool {
+fn names_differ(a: &[Option<String>; 12], b: &[Option<String>; 12]) -> bool {
     IDENTITY_COLUMNS
         .iter()
         .zip(a.iter().zip(b))
