@@ -15,6 +15,12 @@ use store::users::{NewUser, UserKind};
 mod hl7cmd;
 mod ops;
 
+/// mimalloc rather than the system's allocator: a FHIR search builds and drops
+/// thousands of small strings and JSON values, and glibc's malloc and free took
+/// a fifth of its time (see benches/README.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "parcours",
