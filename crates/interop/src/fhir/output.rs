@@ -76,20 +76,25 @@ pub fn patient(p: &PatientRecord, d: &Demographics, domain_oid: &str) -> Value {
     let mut details = serde_json::Map::new();
     super::details::write(&mut details, &mut birth_address, d);
     if !birth_address.is_empty() {
-        extensions.push(json!({"url": EXT_BIRTHPLACE, "valueAddress": birth_address}));
+        let mut e = json!({"url": EXT_BIRTHPLACE});
+        if let Some(o) = e.as_object_mut() {
+            o.insert("valueAddress".into(), Value::Object(birth_address));
+        }
+        extensions.push(e);
     }
     let mut r = json!({
         "resourceType": "Patient",
         "id": p.id.to_string(),
         "meta": {"versionId": p.version.to_string(), "lastUpdated": instant(p.updated_at_ms), "profile": [PROFILE_FR_CORE_PATIENT]},
-        "extension": extensions,
-        "identifier": identifiers,
         "active": p.active(),
-        "name": names,
         "gender": gender(t.sex),
         "birthDate": t.birth_date.to_string(),
     });
     if let Some(obj) = r.as_object_mut() {
+        // Moved in, not given to `json!`, which would copy them member by member.
+        obj.insert("extension".into(), Value::Array(extensions));
+        obj.insert("identifier".into(), Value::Array(identifiers));
+        obj.insert("name".into(), Value::Array(names));
         obj.extend(details);
     }
     if let (Some(survivor), Some(obj)) = (p.merged_into, r.as_object_mut()) {

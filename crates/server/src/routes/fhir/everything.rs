@@ -63,8 +63,9 @@ pub(super) async fn patient_everything(
     let pid = patient_id(&id)?;
     let (resources, left_out) = everything(&state, &api.actor, pid).await?;
     let b = base(&state);
+    let total = resources.len();
     let mut entries: Vec<Value> = resources
-        .iter()
+        .into_iter()
         .map(|r| search::entry(&b, r, "match"))
         .collect();
     if !left_out.is_empty() {
@@ -77,14 +78,11 @@ pub(super) async fn patient_everything(
             "search": {"mode": "outcome"},
         }));
     }
+    let links = vec![
+        serde_json::json!({"relation": "self", "url": format!("{b}/Patient/{pid}/$everything")}),
+    ];
     Ok(fhir(
         StatusCode::OK,
-        &serde_json::json!({
-            "resourceType": "Bundle",
-            "type": "searchset",
-            "total": resources.len(),
-            "link": [{"relation": "self", "url": format!("{b}/Patient/{pid}/$everything")}],
-            "entry": entries,
-        }),
+        &search::searchset(links, entries, Some(total)),
     ))
 }

@@ -425,9 +425,28 @@ pub(super) fn full_url(base: &str, r: &Value) -> String {
     )
 }
 
-/// A searchset entry of `r` in `mode` (match, include).
-pub(super) fn entry(base: &str, r: &Value, mode: &str) -> Value {
-    json!({"fullUrl": full_url(base, r), "resource": r, "search": {"mode": mode}})
+/// A searchset entry of `r` in `mode` (match, include). `r` is moved in:
+/// `json!` would copy a `Value` given to it, member by member.
+pub(super) fn entry(base: &str, r: Value, mode: &str) -> Value {
+    let mut e = json!({"fullUrl": full_url(base, &r), "search": {"mode": mode}});
+    if let Some(o) = e.as_object_mut() {
+        o.insert("resource".into(), r);
+    }
+    e
+}
+
+/// A searchset Bundle of `entries` with its `links`, both moved in (see
+/// [`entry`]).
+pub(super) fn searchset(links: Vec<Value>, entries: Vec<Value>, total: Option<usize>) -> Value {
+    let mut o = serde_json::Map::new();
+    o.insert("resourceType".into(), "Bundle".into());
+    o.insert("type".into(), "searchset".into());
+    if let Some(t) = total {
+        o.insert("total".into(), t.into());
+    }
+    o.insert("link".into(), Value::Array(links));
+    o.insert("entry".into(), Value::Array(entries));
+    Value::Object(o)
 }
 
 /// `meta.lastUpdated` (or the type's date) in Unix ms.
@@ -625,18 +644,15 @@ impl Search {
                 json!({"relation": "next", "url": self.url(&b, Some(self.offset + self.count))}),
             );
         }
-        let mut entries: Vec<Value> = page.iter().map(|r| entry(&b, r, "match")).collect();
-        let mut seen: Vec<String> = entries
-            .iter()
-            .filter_map(|e| e["fullUrl"].as_str().map(str::to_owned))
-            .collect();
+        let mut seen: Vec<String> = page.iter().map(|r| full_url(&b, r)).collect();
         let mut omitted = Vec::new();
         let mut more = self.included(state, api, &page, &mut omitted).await?;
         more.extend(std::mem::take(&mut self.extra));
+        let mut entries: Vec<Value> = page.into_iter().map(|r| entry(&b, r, "match")).collect();
         for extra in more {
             let url = full_url(&b, &extra);
             if !seen.contains(&url) {
-                entries.push(entry(&b, &extra, "include"));
+                entries.push(entry(&b, extra, "include"));
                 seen.push(url);
             }
         }
@@ -653,16 +669,7 @@ impl Search {
                 "search": {"mode": "outcome"},
             }));
         }
-        let mut bundle = json!({
-            "resourceType": "Bundle",
-            "type": "searchset",
-            "link": links,
-            "entry": entries,
-        });
-        if let (Some(t), Some(o)) = (total, bundle.as_object_mut()) {
-            o.insert("total".into(), json!(t));
-        }
-        Ok(fhir(StatusCode::OK, &bundle))
+        Ok(fhir(StatusCode::OK, &searchset(links, entries, total)))
     }
 
     /// The resources `_include` and `_revinclude` add to `page`; the references
