@@ -644,11 +644,14 @@ impl Search {
                 json!({"relation": "next", "url": self.url(&b, Some(self.offset + self.count))}),
             );
         }
-        let mut seen: Vec<String> = page.iter().map(|r| full_url(&b, r)).collect();
         let mut omitted = Vec::new();
         let mut more = self.included(state, api, &page, &mut omitted).await?;
         more.extend(std::mem::take(&mut self.extra));
         let mut entries: Vec<Value> = page.into_iter().map(|r| entry(&b, r, "match")).collect();
+        let mut seen: Vec<String> = entries
+            .iter()
+            .filter_map(|e| e["fullUrl"].as_str().map(str::to_owned))
+            .collect();
         for extra in more {
             let url = full_url(&b, &extra);
             if !seen.contains(&url) {
