@@ -426,7 +426,7 @@ impl Store {
     pub async fn list_audit(&self, f: &AuditFilter) -> Result<Vec<AuditEntry>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM audit_log WHERE ($1 IS NULL OR establishment_id = $1) \
-             AND ($2 IS NULL OR patient_id = $2) AND ($3 IS NULL OR seq < $3) ORDER BY seq DESC LIMIT $4"
+             AND ($2 IS NULL OR patient_id = $2) AND ($3 IS NULL OR seq < $3) ORDER BY seq DESC LIMIT +$4"
         );
         let limit = f.limit.clamp(1, 500);
         on_pool!(self, read, |pool| {
@@ -462,7 +462,7 @@ impl Store {
 
     /// Entries after `after_seq`, in order, at most `limit` (an export).
     pub async fn audit_entries(&self, after_seq: i64, limit: i64) -> Result<Vec<AuditEntry>> {
-        let sql = format!("SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2");
+        let sql = format!("SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT +$2");
         let rows: Vec<AuditRow> = on_pool!(self, read, |pool| {
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(after_seq)
@@ -587,7 +587,7 @@ impl Store {
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin_write().await?;
             let n = q("DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log \
-                       WHERE seq <= (SELECT COALESCE(MAX(through_seq), 0) FROM audit_checkpoints) ORDER BY seq LIMIT $1)")
+                       WHERE seq <= (SELECT COALESCE(MAX(through_seq), 0) FROM audit_checkpoints) ORDER BY seq LIMIT +$1)")
                 .bind(limit)
                 .execute(&mut tx.as_tx())
                 .await?;

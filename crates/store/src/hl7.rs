@@ -1200,7 +1200,7 @@ impl Store {
     ) -> Result<Vec<Hl7LogEntry>> {
         let sql = format!(
             "SELECT {LOG_COLUMNS} FROM hl7_messages WHERE ($1 IS NULL OR establishment_id = $1) AND ($2 IS NULL OR received_at_ms < $2) \
-             ORDER BY received_at_ms DESC, id DESC LIMIT $3"
+             ORDER BY received_at_ms DESC, id DESC LIMIT +$3"
         );
         on_pool!(self, read, |pool| {
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))

@@ -327,7 +327,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Incoming>> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM incoming_documents WHERE establishment_id = $1 ORDER BY received_at_ms DESC, id DESC LIMIT $2"
+            "SELECT {COLUMNS} FROM incoming_documents WHERE establishment_id = $1 ORDER BY received_at_ms DESC, id DESC LIMIT +$2"
         );
         on_pool!(self, read, |pool| {
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))

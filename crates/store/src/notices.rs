@@ -115,7 +115,7 @@ impl Store {
                 "SELECT o.id, o.payload, o.created_at_ms, o.delivered_at_ms, n.channel, n.state \
                  FROM outbox o LEFT JOIN notices_sent n ON n.outbox_id = o.id \
                  WHERE o.topic = 'notify' AND o.destination = $1 \
-                 ORDER BY o.created_at_ms DESC, o.id DESC LIMIT $2",
+                 ORDER BY o.created_at_ms DESC, o.id DESC LIMIT +$2",
             )
             .bind(dest)
             .bind(limit)

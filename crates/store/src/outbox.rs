@@ -144,7 +144,7 @@ impl Store {
             "UPDATE outbox SET claimed_until_ms = $1 WHERE id IN (\
                SELECT id FROM outbox WHERE topic = $2 AND delivered_at_ms IS NULL AND dead_at_ms IS NULL \
                AND next_attempt_at_ms <= $3 AND (claimed_until_ms IS NULL OR claimed_until_ms <= $3) \
-               ORDER BY next_attempt_at_ms LIMIT $4 {lock}) RETURNING {COLUMNS}"
+               ORDER BY next_attempt_at_ms LIMIT +$4 {lock}) RETURNING {COLUMNS}"
         );
         on_pool!(self, write, |pool| {
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
@@ -241,7 +241,7 @@ impl Store {
     /// first, without claiming them.
     pub async fn outbox_pending(&self, topic: &str, limit: i64) -> Result<Vec<OutboxMessage>> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM outbox WHERE topic = $1 AND delivered_at_ms IS NULL AND dead_at_ms IS NULL ORDER BY created_at_ms LIMIT $2"
+            "SELECT {COLUMNS} FROM outbox WHERE topic = $1 AND delivered_at_ms IS NULL AND dead_at_ms IS NULL ORDER BY created_at_ms LIMIT +$2"
         );
         on_pool!(self, read, |pool| {
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
@@ -256,7 +256,7 @@ impl Store {
     /// The dead letters, newest first.
     pub async fn outbox_dead(&self, limit: i64) -> Result<Vec<OutboxMessage>> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM outbox WHERE dead_at_ms IS NOT NULL ORDER BY dead_at_ms DESC LIMIT $1"
+            "SELECT {COLUMNS} FROM outbox WHERE dead_at_ms IS NOT NULL ORDER BY dead_at_ms DESC LIMIT +$1"
         );
         on_pool!(self, read, |pool| {
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
@@ -276,7 +276,7 @@ impl Store {
     ) -> Result<Vec<OutboxMessage>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM outbox WHERE dead_at_ms IS NOT NULL \
-             AND (establishment_id = $1 OR ($1 IS NULL AND establishment_id IS NULL)) ORDER BY dead_at_ms DESC LIMIT $2"
+             AND (establishment_id = $1 OR ($1 IS NULL AND establishment_id IS NULL)) ORDER BY dead_at_ms DESC LIMIT +$2"
         );
         on_pool!(self, read, |pool| {
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))

@@ -336,13 +336,34 @@ fn word_page(
         format!(
             "SELECT {COLUMNS} FROM patients WHERE id IN (SELECT patient_id FROM ( \
                SELECT DISTINCT {} FROM patient_words WHERE {rows} \
-               ORDER BY {} LIMIT $4 OFFSET $5) AS page) \
+               ORDER BY {} LIMIT +$4 OFFSET +$5) AS page) \
              ORDER BY {}",
             sort.key("patient_id"),
             sort.order_by("patient_id"),
             sort.order_by("id")
         )
     })
+}
+
+/// The query of a search's page: a lone word's from the words range, any
+/// other from the general search. Its `LIMIT` and `OFFSET` are bound behind a
+/// unary plus (see [`crate::tx::q_built`]).
+fn page_query(territory: TerritoryId, q: &PatientQuery) -> crate::tx::Q {
+    let (limit, offset) = (q.limit.clamp(1, 200), q.offset.max(0));
+    match lone_word(q) {
+        Some(word) => word_page(territory, word, q.sort, limit, offset),
+        None => {
+            let order = q.sort.order_by("id");
+            search_query(
+                &format!("SELECT {COLUMNS} FROM patients"),
+                territory,
+                q,
+                |n| format!(" ORDER BY {order} LIMIT +${n} OFFSET +${}", n + 1),
+            )
+            .bind(limit)
+            .bind(offset)
+        }
+    }
 }
 
 db_row! {
@@ -1226,21 +1247,7 @@ impl Store {
         territory: TerritoryId,
         q: &PatientQuery,
     ) -> Result<Vec<PatientRecord>> {
-        let (limit, offset) = (q.limit.clamp(1, 200), q.offset.max(0));
-        let query = match lone_word(q) {
-            Some(word) => word_page(territory, word, q.sort, limit, offset),
-            None => {
-                let order = q.sort.order_by("id");
-                search_query(
-                    &format!("SELECT {COLUMNS} FROM patients"),
-                    territory,
-                    q,
-                    |n| format!(" ORDER BY {order} LIMIT ${n} OFFSET ${}", n + 1),
-                )
-                .bind(limit)
-                .bind(offset)
-            }
-        };
+        let query = page_query(territory, q);
         let rows = on_pool!(self, read, |pool| {
             let mut conn = pool.acquire().await?;
             query.fetch_all(&mut conn.as_tx()).await?
@@ -1383,7 +1390,81 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::{IDENTITY_COLUMNS, NAME_COLUMNS, names_differ, word_range};
+    use super::{
+        IDENTITY_COLUMNS, NAME_COLUMNS, PatientQuery, PatientSort, names_differ, page_query,
+        word_range,
+    };
+    use crate::tx::{AsTx as _, Q, q_built};
+    use crate::{Engine, Store};
+
+    /// Each instruction of a query's SQLite program (opcode, P1), compiled
+    /// with its values bound, as it runs.
+    async fn program(store: &Store, query: Q) -> Vec<(String, i64)> {
+        let rows = on_pool!(store, read, |pool| {
+            let mut conn = pool.acquire().await.unwrap();
+            query
+                .explained()
+                .fetch_all(&mut conn.as_tx())
+                .await
+                .unwrap()
+        });
+        rows.iter()
+            .map(|r| (r.get("opcode").unwrap(), r.get("p1").unwrap()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_page_reads_its_limit_and_offset_as_it_runs_so_sqlite_keeps_it_prepared() {
+        let store = Store::connect(&crate::testing::fresh_sqlite_url())
+            .await
+            .unwrap();
+        assert_eq!(store.engine(), Engine::Sqlite);
+        store.migrate(0).await.unwrap();
+        // A value bound SQLite compiled into the program: the statement is
+        // then prepared again for each value bound to it.
+        let compiled = |program: &[(String, i64)], v: i64| {
+            program.iter().any(|(op, p1)| op == "Integer" && *p1 == v)
+        };
+        // The check sees a bare LIMIT's value compiled in (the SQL in pieces:
+        // `tx::tests` refuses a bare one in the store's sources).
+        let bare = program(
+            &store,
+            q_built(concat!("SELECT 1 LIMIT ", "$1 OFFSET ", "$2").into())
+                .bind(137_i64)
+                .bind(59_i64),
+        )
+        .await;
+        assert!(compiled(&bare, 137), "{bare:?}");
+        let territory = domain::TerritoryId::new();
+        let page = |family: Option<&str>, given: Option<&str>, born: bool, sort| PatientQuery {
+            family: family.map(str::to_owned),
+            given: given.map(str::to_owned),
+            birth_date: born.then(|| jiff::civil::date(1950, 3, 12)),
+            sort,
+            limit: 137,
+            offset: 59,
+            ..PatientQuery::default()
+        };
+        // Each way a page is read: a lone word's (by name, by last change,
+        // with a given name), and the general search's.
+        for query in [
+            page(Some("mar"), None, false, PatientSort::Name),
+            page(Some("mar"), None, false, PatientSort::LastUpdatedDesc),
+            page(Some("mar"), Some("jea"), false, PatientSort::Name),
+            page(None, None, true, PatientSort::Name),
+            page(Some("mar"), None, true, PatientSort::Id),
+        ] {
+            let p = program(&store, page_query(territory, &query)).await;
+            assert!(
+                p.iter().any(|(op, _)| op == "ResultRow"),
+                "{query:?}: {p:?}"
+            );
+            assert!(
+                !compiled(&p, 137) && !compiled(&p, 59),
+                "{query:?}: limit or offset compiled in: {p:?}"
+            );
+        }
+    }
 
     #[test]
     fn only_a_change_of_names_rewrites_the_words() {

@@ -86,37 +86,37 @@ impl Prunable {
                 "DELETE FROM hl7_messages WHERE id IN (SELECT m.id FROM hl7_messages m \
                  WHERE m.received_at_ms < $1 AND m.status = 'accepted' \
                  AND NOT EXISTS (SELECT 1 FROM hl7_messages r WHERE r.replay_of = m.id) \
-                 ORDER BY m.received_at_ms LIMIT $2)",
+                 ORDER BY m.received_at_ms LIMIT +$2)",
             ],
             Prunable::Hl7Errors => &[
                 "DELETE FROM hl7_messages WHERE id IN (SELECT m.id FROM hl7_messages m \
                  WHERE m.received_at_ms < $1 AND m.status <> 'accepted' \
                  AND NOT EXISTS (SELECT 1 FROM hl7_messages r WHERE r.replay_of = m.id) \
-                 ORDER BY m.received_at_ms LIMIT $2)",
+                 ORDER BY m.received_at_ms LIMIT +$2)",
             ],
             Prunable::OutboxDelivered => &[
                 "UPDATE document_recipients SET state = 'delivered', detail = NULL, \
                  updated_at_ms = (SELECT o.delivered_at_ms FROM outbox o WHERE o.idempotency_key = document_recipients.outbox_key), \
                  outbox_key = NULL \
-                 WHERE outbox_key IN (SELECT idempotency_key FROM outbox WHERE delivered_at_ms < $1 ORDER BY delivered_at_ms, id LIMIT $2)",
-                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE delivered_at_ms < $1 ORDER BY delivered_at_ms, id LIMIT $2)",
+                 WHERE outbox_key IN (SELECT idempotency_key FROM outbox WHERE delivered_at_ms < $1 ORDER BY delivered_at_ms, id LIMIT +$2)",
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE delivered_at_ms < $1 ORDER BY delivered_at_ms, id LIMIT +$2)",
             ],
             Prunable::Sessions => &[
-                "DELETE FROM sessions WHERE token_hash IN (SELECT token_hash FROM sessions WHERE expires_at_ms < $1 ORDER BY expires_at_ms LIMIT $2)",
+                "DELETE FROM sessions WHERE token_hash IN (SELECT token_hash FROM sessions WHERE expires_at_ms < $1 ORDER BY expires_at_ms LIMIT +$2)",
             ],
             Prunable::AccessTokens => &[
-                "DELETE FROM access_tokens WHERE token_hash IN (SELECT token_hash FROM access_tokens WHERE expires_at_ms < $1 ORDER BY expires_at_ms LIMIT $2)",
+                "DELETE FROM access_tokens WHERE token_hash IN (SELECT token_hash FROM access_tokens WHERE expires_at_ms < $1 ORDER BY expires_at_ms LIMIT +$2)",
             ],
             Prunable::Invitations => &[
-                "DELETE FROM invitations WHERE token_hash IN (SELECT token_hash FROM invitations WHERE expires_at_ms < $1 ORDER BY expires_at_ms LIMIT $2)",
+                "DELETE FROM invitations WHERE token_hash IN (SELECT token_hash FROM invitations WHERE expires_at_ms < $1 ORDER BY expires_at_ms LIMIT +$2)",
             ],
             Prunable::SignIns => &[
-                "DELETE FROM oidc_logins WHERE state_hash IN (SELECT state_hash FROM oidc_logins WHERE expires_at_ms < $1 LIMIT $2)",
-                "DELETE FROM oidc_sessions WHERE session_hash IN (SELECT session_hash FROM oidc_sessions WHERE expires_at_ms < $1 LIMIT $2)",
-                "DELETE FROM client_assertions WHERE (client_pk, jti) IN (SELECT client_pk, jti FROM client_assertions WHERE expires_at_ms < $1 LIMIT $2)",
+                "DELETE FROM oidc_logins WHERE state_hash IN (SELECT state_hash FROM oidc_logins WHERE expires_at_ms < $1 LIMIT +$2)",
+                "DELETE FROM oidc_sessions WHERE session_hash IN (SELECT session_hash FROM oidc_sessions WHERE expires_at_ms < $1 LIMIT +$2)",
+                "DELETE FROM client_assertions WHERE (client_pk, jti) IN (SELECT client_pk, jti FROM client_assertions WHERE expires_at_ms < $1 LIMIT +$2)",
             ],
             Prunable::AuditViews => &[
-                "DELETE FROM audit_views WHERE (session_hash, patient_id) IN (SELECT session_hash, patient_id FROM audit_views WHERE at_ms < $1 ORDER BY at_ms LIMIT $2)",
+                "DELETE FROM audit_views WHERE (session_hash, patient_id) IN (SELECT session_hash, patient_id FROM audit_views WHERE at_ms < $1 ORDER BY at_ms LIMIT +$2)",
             ],
         }
     }
