@@ -332,15 +332,22 @@ impl Store {
         };
         // The writer leaves checkpoints to the `wal` connection (see
         // `WAL_AUTOCHECKPOINT_PAGES`), and cuts the log back when it starts
-        // it over. No connection is pinged before use: they are in-process,
-        // and a ping is one more hand-over to the connection's thread.
+        // it over. It keeps its statement journals in memory: inside a
+        // group's transaction, SQLite copies each page a multi-row insert
+        // changes first into that journal (to undo the one statement if a
+        // constraint fails), and past 64 KiB the journal went to a temporary
+        // file, two writes a page (a fifth of the writer's samples under
+        // MLLP intake). No connection is pinged before use: they are
+        // in-process, and a ping is one more hand-over to the connection's
+        // thread.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
             .connect_with(
                 write_opts
                     .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
-                    .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string()),
+                    .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string())
+                    .pragma("temp_store", "memory"),
             )
             .await?;
         let wal = SqlitePoolOptions::new()
@@ -475,6 +482,58 @@ mod tests {
             });
             assert_eq!(n, 0, "{engine}: the readers see what the writers made");
         }
+    }
+
+    #[tokio::test]
+    async fn sqlite_writer_keeps_its_statement_journal_in_memory_and_undoes_one_statement() {
+        let store = Store::connect(&crate::testing::fresh_sqlite_url())
+            .await
+            .unwrap();
+        let Backend::Sqlite { write, read, .. } = &store.backend else {
+            panic!("a SQLite URL opens SQLite");
+        };
+        let temp_store = |pool: &sqlx::SqlitePool| {
+            let pool = pool.clone();
+            async move {
+                sqlx::query("PRAGMA temp_store")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+                    .get::<i64, _>(0)
+            }
+        };
+        // 2: MEMORY. The readers write nothing and keep the default (0).
+        assert_eq!(temp_store(write).await, 2);
+        assert_eq!(temp_store(read).await, 0);
+        // A statement journal past its 64 KiB in memory still undoes its one
+        // statement: 300 rows of 1 KiB, the last one refused.
+        let mut tx = write.begin().await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE probe_journal (k INTEGER PRIMARY KEY, v BLOB); \
+             INSERT INTO probe_journal VALUES (0, zeroblob(1000))",
+        )
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        let refused = sqlx::raw_sql(
+            "WITH RECURSIVE n(i) AS (SELECT 300 UNION ALL SELECT i - 1 FROM n WHERE i > 0) \
+             INSERT INTO probe_journal SELECT i, zeroblob(1000) FROM n",
+        )
+        .execute(&mut *tx)
+        .await
+        .expect_err("the last row repeats key 0");
+        assert!(refused.to_string().contains("UNIQUE"), "{refused}");
+        tx.commit().await.unwrap();
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM probe_journal")
+            .fetch_one(write)
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            n, 1,
+            "the refused statement's 300 rows undone, the first kept"
+        );
+        store.close().await;
     }
 
     #[tokio::test]
