@@ -601,26 +601,16 @@ fn renumbered(sql: &str, offset: usize) -> String {
         return sql.to_owned();
     }
     let mut out = String::with_capacity(sql.len() + sql.len() / 8);
-    let mut rest = sql;
-    while let Some(at) = rest.find('$') {
-        let (before, after) = rest.split_at(at);
-        out.push_str(before);
-        let digits = after
-            .get(1..)
-            .unwrap_or("")
-            .bytes()
-            .take_while(u8::is_ascii_digit)
-            .count();
-        match after.get(1..=digits).and_then(|d| d.parse::<usize>().ok()) {
+    each_placeholder(sql, &mut out, |n, out| {
+        match n {
             Some(n) => {
                 use std::fmt::Write;
                 let _ = write!(out, "${}", n + offset);
             }
             None => out.push('$'),
         }
-        rest = after.get(1 + digits..).unwrap_or("");
-    }
-    out.push_str(rest);
+        true
+    });
     out
 }
 
@@ -640,8 +630,27 @@ fn anonymous(sql: &str, n: usize) -> Option<String> {
         return None;
     }
     let mut out = String::with_capacity(sql.len());
-    let mut rest = sql;
     let mut next = 1;
+    let whole = each_placeholder(sql, &mut out, |placeholder, out| {
+        if placeholder != Some(next) {
+            return false;
+        }
+        out.push('?');
+        next += 1;
+        true
+    });
+    (whole && next == n + 1).then_some(out)
+}
+
+/// Copies `sql` into `out`, each `$` and the digits after it written by
+/// `write` instead (given their number, or `None` for a `$` without
+/// digits); stops, returning false, where `write` does.
+fn each_placeholder(
+    sql: &str,
+    out: &mut String,
+    mut write: impl FnMut(Option<usize>, &mut String) -> bool,
+) -> bool {
+    let mut rest = sql;
     while let Some(at) = rest.find('$') {
         let (before, after) = rest.split_at(at);
         out.push_str(before);
@@ -651,15 +660,14 @@ fn anonymous(sql: &str, n: usize) -> Option<String> {
             .bytes()
             .take_while(u8::is_ascii_digit)
             .count();
-        if after.get(1..=digits)?.parse::<usize>().ok()? != next {
-            return None;
+        let n = after.get(1..=digits).and_then(|d| d.parse::<usize>().ok());
+        if !write(n, out) {
+            return false;
         }
-        out.push('?');
-        next += 1;
         rest = after.get(1 + digits..).unwrap_or("");
     }
     out.push_str(rest);
-    (next == n + 1).then_some(out)
+    true
 }
 
 macro_rules! bind_all {
