@@ -706,7 +706,7 @@ macro_rules! bind_pg_column {
 }
 
 /// SQLite has no arrays: a column is never bound there ([`Writes`] sends it
-/// a `VALUES` list); [`Q::refused_on_sqlite`] refuses a query holding one.
+/// a `VALUES` list); [`Q::for_sqlite`] refuses a query holding one.
 macro_rules! no_column {
     ($query:expr, $c:expr) => {{
         let _ = $c;
@@ -715,7 +715,8 @@ macro_rules! no_column {
 }
 
 impl Q {
-    /// Not kept prepared: PostgreSQL plans it at each run for the values
+    /// Not kept prepared on PostgreSQL (SQLite keeps it: [`Q::for_sqlite`]):
+    /// PostgreSQL plans it at each run for the values
     /// bound and the table as it is then, never with a generic plan kept
     /// from earlier runs. For a lookup whose best index depends on the
     /// values (a generic plan of the lookup by IPP, made while `patients`
@@ -725,8 +726,16 @@ impl Q {
         self
     }
 
-    /// Itself, or an error if it binds a column (an array: PostgreSQL only).
-    fn refused_on_sqlite(self) -> Result<Q, sqlx::Error> {
+    /// Itself as SQLite runs it, or an error if it binds a column (an
+    /// array: PostgreSQL only). SQLite keeps every statement prepared,
+    /// [`Q::planned_each_time`] or not: it plans a statement when it
+    /// prepares it and has no generic plan to fall back on, and where
+    /// statistics say a value bound may change the plan (`STAT4`, built in)
+    /// it prepares the statement again itself. Preparing anew at each run
+    /// only cost the writer the parse (the HL7 intake's lookup by IPP, each
+    /// update group's script).
+    fn for_sqlite(mut self) -> Result<Q, sqlx::Error> {
+        self.persistent = true;
         if self.args.iter().any(|a| matches!(a, Arg::Column(_))) {
             return Err(sqlx::Error::Protocol(
                 "une colonne de valeurs (tableau) ne se lie pas sur SQLite".into(),
@@ -751,7 +760,7 @@ impl Q {
     /// Runs it; the number of rows it changed.
     pub(crate) async fn execute(self, tx: &mut Tx<'_>) -> Result<u64, sqlx::Error> {
         Ok(match tx {
-            Tx::Lite(c) => bind_all!(self.refused_on_sqlite()?, no_column)
+            Tx::Lite(c) => bind_all!(self.for_sqlite()?, no_column)
                 .execute(&mut **c)
                 .await?
                 .rows_affected(),
@@ -766,7 +775,7 @@ impl Q {
     pub(crate) async fn fetch_one(self, tx: &mut Tx<'_>) -> Result<Row, sqlx::Error> {
         Ok(match tx {
             Tx::Lite(c) => Row::Lite(
-                bind_all!(self.refused_on_sqlite()?, no_column)
+                bind_all!(self.for_sqlite()?, no_column)
                     .fetch_one(&mut **c)
                     .await?,
             ),
@@ -777,7 +786,7 @@ impl Q {
     /// The row it returns, if any.
     pub(crate) async fn fetch_optional(self, tx: &mut Tx<'_>) -> Result<Option<Row>, sqlx::Error> {
         Ok(match tx {
-            Tx::Lite(c) => bind_all!(self.refused_on_sqlite()?, no_column)
+            Tx::Lite(c) => bind_all!(self.for_sqlite()?, no_column)
                 .fetch_optional(&mut **c)
                 .await?
                 .map(Row::Lite),
@@ -791,7 +800,7 @@ impl Q {
     /// Every row it returns.
     pub(crate) async fn fetch_all(self, tx: &mut Tx<'_>) -> Result<Vec<Row>, sqlx::Error> {
         Ok(match tx {
-            Tx::Lite(c) => bind_all!(self.refused_on_sqlite()?, no_column)
+            Tx::Lite(c) => bind_all!(self.for_sqlite()?, no_column)
                 .fetch_all(&mut **c)
                 .await?
                 .into_iter()
@@ -1039,8 +1048,60 @@ mod tests {
             "INSERT INTO a (x) VALUES ($1), ($2)"
         );
         // SQLite has no arrays: a query binding one is refused, not run.
-        assert!(pg.clone().refused_on_sqlite().is_err());
-        assert!(lite.clone().refused_on_sqlite().is_ok());
+        assert!(pg.clone().for_sqlite().is_err());
+        assert!(lite.clone().for_sqlite().is_ok());
+    }
+
+    #[tokio::test]
+    async fn sqlite_keeps_a_statement_planned_each_time_prepared_and_postgres_does_not() {
+        use sqlx::Connection;
+        // Each run's value must come back: the cached statement is bound anew.
+        async fn twice(tx: &mut Tx<'_>) {
+            for v in [20_i64, 41] {
+                let row = q("SELECT $1 + 1 AS n")
+                    .planned_each_time()
+                    .bind(v)
+                    .fetch_one(tx)
+                    .await
+                    .unwrap();
+                assert_eq!(row.get::<i64>("n").unwrap(), v + 1);
+            }
+        }
+        let lite = crate::Store::connect(&crate::testing::fresh_sqlite_url())
+            .await
+            .unwrap();
+        let crate::Backend::Sqlite { write, .. } = &lite.backend else {
+            panic!("a SQLite URL opens SQLite");
+        };
+        let mut tx = write.begin().await.unwrap();
+        let before = tx.cached_statements_size();
+        twice(&mut tx.as_tx()).await;
+        assert_eq!(
+            tx.cached_statements_size(),
+            before + 1,
+            "one statement kept, for both runs"
+        );
+        tx.rollback().await.unwrap();
+
+        let pg = crate::Store::connect(&crate::testing::fresh_postgres_url().await.unwrap())
+            .await
+            .unwrap();
+        let crate::Backend::Postgres { write, .. } = &pg.backend else {
+            panic!("a PostgreSQL URL opens PostgreSQL");
+        };
+        let mut tx = write.begin().await.unwrap();
+        let before = tx.cached_statements_size();
+        twice(&mut tx.as_tx()).await;
+        assert_eq!(tx.cached_statements_size(), before, "planned at each run");
+        // The control: the same query kept prepared is cached there too.
+        q("SELECT $1 + 1 AS n")
+            .bind(1_i64)
+            .fetch_one(&mut tx.as_tx())
+            .await
+            .unwrap();
+        assert_eq!(tx.cached_statements_size(), before + 1);
+        tx.rollback().await.unwrap();
+        pg.close().await;
     }
 
     #[test]
