@@ -11,7 +11,8 @@
 //! the record the same sender's same message of run `RUN` created, and with
 //! `MLLP_LOAD_STAYS` also set, admits it (A01: a stay, its movement, a bed);
 //! with `MLLP_LOAD_MOVES_OF=RUN2` instead, transfers it (A02) from the stay
-//! run `RUN2` admitted it to (another bed).
+//! run `RUN2` admitted it to (another bed). A flag set to the empty string
+//! counts as not set.
 
 use std::time::{Duration, Instant};
 
@@ -101,9 +102,11 @@ async fn main() {
         .get(4)
         .cloned()
         .unwrap_or_else(|| format!("{}", std::process::id()));
-    let reconnect = std::env::var_os("MLLP_LOAD_RECONNECT").is_some();
+    // A flag set to nothing is a flag not set (`X=$empty cmd` in a script).
+    let flag = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    let reconnect = flag("MLLP_LOAD_RECONNECT");
     let kind = match std::env::var("MLLP_LOAD_UPDATES_OF") {
-        Ok(of) if std::env::var_os("MLLP_LOAD_STAYS").is_some() => Kind::Admit(of),
+        Ok(of) if flag("MLLP_LOAD_STAYS") => Kind::Admit(of),
         Ok(of) => match std::env::var("MLLP_LOAD_MOVES_OF") {
             Ok(stay) => Kind::Transfer(of, stay),
             Err(_) => Kind::Update(of),
