@@ -444,6 +444,37 @@ mod tests {
         assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
     }
 
+    /// SQLite is built as `.cargo/config.toml` asks (`LIBSQLITE3_FLAGS`):
+    /// without the count of memory in use, which every allocation of every
+    /// connection updated under one global mutex, and with a page cache per
+    /// connection instead of one LRU list shared behind a mutex.
+    #[tokio::test]
+    async fn sqlite_is_built_without_its_global_memory_mutexes() {
+        let store = Store::connect(&crate::testing::fresh_sqlite_url())
+            .await
+            .unwrap();
+        let Backend::Sqlite { read, .. } = &store.backend else {
+            panic!("a SQLite URL opens SQLite");
+        };
+        let options: Vec<String> = sqlx::query("PRAGMA compile_options")
+            .fetch_all(read)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+        // The rest of libsqlite3-sys's options stay: STAT4 plans by values.
+        assert!(options.iter().any(|o| o == "ENABLE_STAT4"), "{options:?}");
+    }
+
     /// A setting as a PostgreSQL pool's connections have it.
     async fn setting(pool: &sqlx::PgPool, name: &str) -> String {
         sqlx::query(sqlx::AssertSqlSafe(format!("SHOW {name}")))
