@@ -173,6 +173,11 @@ pub const SQLITE: &[Migration] = &[
         name: "patient_words_names",
         sql: include_str!("../migrations/sqlite/0031_patient_words_names.sql"),
     },
+    Migration {
+        version: 32,
+        name: "patient_words_shared",
+        sql: include_str!("../migrations/sqlite/0032_patient_words_shared.sql"),
+    },
 ];
 
 /// PostgreSQL migrations.
@@ -331,6 +336,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 31,
         name: "patient_words_names",
         sql: include_str!("../migrations/postgres/0031_patient_words_names.sql"),
+    },
+    Migration {
+        version: 32,
+        name: "patient_words_shared",
+        sql: include_str!("../migrations/postgres/0032_patient_words_shared.sql"),
     },
 ];
 

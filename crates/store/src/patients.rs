@@ -955,6 +955,30 @@ struct NameWord {
     /// The record's words as `patients` holds them (migration 31).
     search_name: String,
     search_given: String,
+    /// How many leading characters the word has in common with another word
+    /// of the record and kind (migration 32, [`shared_prefix`]).
+    shared: i64,
+}
+
+/// For each of a record's words of one kind: how many leading characters
+/// (Unicode scalar values, as SQL's `length` and `substr` count them) it has
+/// in common with another of them, 0 when it is alone.
+fn shared_prefix(words: &[String]) -> Vec<i64> {
+    let common = |a: &str, b: &str| a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+    words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let most = words
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, o)| common(w, o))
+                .max()
+                .unwrap_or(0);
+            i64::try_from(most).unwrap_or(i64::MAX)
+        })
+        .collect()
 }
 
 /// The words of a record's names for `patient_words`: kind 'F' for the birth
@@ -971,18 +995,23 @@ fn name_words(
     let words = |kind: &'static str, text: &str| {
         let set: std::collections::BTreeSet<String> =
             text.split_whitespace().map(str::to_owned).collect();
+        let set: Vec<String> = set.into_iter().collect();
+        let shared = shared_prefix(&set);
         let (given_names, all_names, all_given) = (&given_names, &all_names, &all_given);
-        set.into_iter().map(move |word| NameWord {
-            patient: id.to_string(),
-            kind,
-            word,
-            territory: territory.to_string(),
-            birth_name: t.birth_name.clone(),
-            given_names: given_names.clone(),
-            updated_at_ms,
-            search_name: all_names.clone(),
-            search_given: all_given.clone(),
-        })
+        set.into_iter()
+            .zip(shared)
+            .map(move |(word, shared)| NameWord {
+                patient: id.to_string(),
+                kind,
+                word,
+                territory: territory.to_string(),
+                birth_name: t.birth_name.clone(),
+                given_names: given_names.clone(),
+                updated_at_ms,
+                search_name: all_names.clone(),
+                search_given: all_given.clone(),
+                shared,
+            })
     };
     words("F", &all_names)
         .chain(words("G", &all_given))
@@ -1003,9 +1032,9 @@ async fn insert_words(tx: &mut Tx<'_>, words: &[NameWord]) -> Result<()> {
 fn words_in(writes: &mut crate::tx::Writes, words: &[NameWord]) {
     writes.insert_many(
         "INSERT INTO patient_words (patient_id, kind, word, territory_id, birth_name, given_names, updated_at_ms, \
-         search_name, search_given) VALUES ",
+         search_name, search_given, shared) VALUES ",
         "",
-        9,
+        10,
         words,
         |query, w| {
             query
@@ -1018,6 +1047,7 @@ fn words_in(writes: &mut crate::tx::Writes, words: &[NameWord]) {
                 .bind(w.updated_at_ms)
                 .bind(w.search_name.as_str())
                 .bind(w.search_given.as_str())
+                .bind(w.shared)
         },
     );
 }
@@ -1314,11 +1344,23 @@ impl Store {
         territory: TerritoryId,
         q: &PatientQuery,
     ) -> Result<i64> {
-        // A lone word's matches are counted in the words range alone.
+        // A lone word's matches are counted in the words range alone. A
+        // record's row whose word shares fewer leading characters with its
+        // other words than the criterion has is the record's only row in the
+        // range (two words that start with the criterion share all of it):
+        // those rows are counted as they are, and only the others need their
+        // records told apart (migration 32).
         let query = match lone_word(q) {
-            Some(range) => range.query(territory, &[], |rows| {
-                format!("SELECT COUNT(DISTINCT patient_id) AS n FROM patient_words WHERE {rows}")
-            }),
+            Some(range) => {
+                let length = i64::try_from(range.low.chars().count()).unwrap_or(i64::MAX);
+                range.query(territory, &[length], |rows| {
+                    format!(
+                        "SELECT COUNT(*) FILTER (WHERE shared < $4) \
+                           + COUNT(DISTINCT patient_id) FILTER (WHERE shared >= $4) AS n \
+                         FROM patient_words WHERE {rows}"
+                    )
+                })
+            }
             None => search_query("SELECT COUNT(*) AS n FROM patients", territory, q, |_| {
                 String::new()
             }),
@@ -1392,8 +1434,30 @@ impl Store {
 mod tests {
     use super::{
         IDENTITY_COLUMNS, NAME_COLUMNS, PatientQuery, PatientSort, names_differ, page_query,
-        word_range,
+        shared_prefix, word_range,
     };
+
+    #[test]
+    fn each_word_counts_the_leading_characters_it_shares_with_another() {
+        let words = |w: &[&str]| w.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(shared_prefix(&words(&["MARTIN"])), [0], "alone");
+        assert_eq!(shared_prefix(&words(&[])), Vec::<i64>::new());
+        assert_eq!(
+            shared_prefix(&words(&["MARAIS", "MARTEL", "MARTIN", "DUPONT"])),
+            [3, 4, 4, 0],
+            "the longest of its prefixes shared, with any other word"
+        );
+        assert_eq!(
+            shared_prefix(&words(&["JEAN", "JEANNE"])),
+            [4, 4],
+            "a word that starts another shares all of it"
+        );
+        assert_eq!(
+            shared_prefix(&words(&["ÉLODIE", "ÉLISE"])),
+            [2, 2],
+            "characters, not bytes (SQL's length)"
+        );
+    }
     use crate::tx::{AsTx as _, Q, q_built};
     use crate::{Engine, Store};
 

@@ -314,6 +314,7 @@ async fn name_search_follows_the_words_index() {
             "patient_words_order",
             "patient_words_updated",
             "patient_words_names",
+            "patient_words_shared",
         ] {
             fill_again(&s, later).await;
         }
@@ -438,6 +439,10 @@ async fn a_lone_word_is_paged_from_the_words_in_name_order() {
             (Some("mar"), None),
             (Some("m"), None),
             (Some("MARTI"), None),
+            // Martel and Martin, one record's, share four letters: both are
+            // in the range of MART (the record once), one in that of MARTE.
+            (Some("mart"), None),
+            (Some("marte"), None),
             (None, Some("ma")),
             (Some("lenoir"), None),
             // A one-word name and the other kind of name: the first's range,
@@ -583,6 +588,34 @@ async fn a_lone_word_is_paged_from_the_words_in_name_order() {
         assert_eq!(
             s.search_patients(w.t1.id, &both).await.unwrap().len(),
             2,
+            "{name}"
+        );
+
+        // The count tells records apart only among the rows whose word shares
+        // at least the criterion's length with another of the record's: with
+        // that blanked, the records of Martin (Martel) and Marchand (Martinez)
+        // count twice, and once again when migration 32 fills it.
+        let mar = lone(Some("mar"), None, 0, 50);
+        let before = s.count_search_patients(w.t1.id, &mar).await.unwrap();
+        assert_eq!(
+            before,
+            s.count_search_patients(w.t1.id, &general(mar.clone()))
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        store::testing::raw_sql(&s, "UPDATE patient_words SET shared = 0")
+            .await
+            .unwrap();
+        assert_eq!(
+            s.count_search_patients(w.t1.id, &mar).await.unwrap(),
+            before + 2,
+            "{name}: two records counted by both their words"
+        );
+        fill_again(&s, "patient_words_shared").await;
+        assert_eq!(
+            s.count_search_patients(w.t1.id, &mar).await.unwrap(),
+            before,
             "{name}"
         );
 
