@@ -1436,6 +1436,8 @@ mod tests {
         IDENTITY_COLUMNS, NAME_COLUMNS, PatientQuery, PatientSort, names_differ, page_query,
         shared_prefix, word_range,
     };
+    use crate::tx::{AsTx as _, Q, q_built};
+    use crate::{Engine, Store};
 
     #[test]
     fn each_word_counts_the_leading_characters_it_shares_with_another() {
@@ -1458,8 +1460,6 @@ mod tests {
             "characters, not bytes (SQL's length)"
         );
     }
-    use crate::tx::{AsTx as _, Q, q_built};
-    use crate::{Engine, Store};
 
     /// Each instruction of a query's SQLite program (opcode, P1), compiled
     /// with its values bound, as it runs.
