@@ -178,6 +178,11 @@ pub const SQLITE: &[Migration] = &[
         name: "patient_words_shared",
         sql: include_str!("../migrations/sqlite/0032_patient_words_shared.sql"),
     },
+    Migration {
+        version: 33,
+        name: "patient_words_prefix",
+        sql: include_str!("../migrations/sqlite/0033_patient_words_prefix.sql"),
+    },
 ];
 
 /// PostgreSQL migrations.
@@ -341,6 +346,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 32,
         name: "patient_words_shared",
         sql: include_str!("../migrations/postgres/0032_patient_words_shared.sql"),
+    },
+    Migration {
+        version: 33,
+        name: "patient_words_prefix",
+        sql: include_str!("../migrations/postgres/0033_patient_words_prefix.sql"),
     },
 ];
 

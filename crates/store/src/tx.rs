@@ -744,10 +744,11 @@ impl Q {
         Ok(self)
     }
 
-    /// The same query under `EXPLAIN`: its program (SQLite) or its plan.
+    /// The same query under `explain` (`EXPLAIN`: its program on SQLite,
+    /// its plan on PostgreSQL; `EXPLAIN QUERY PLAN`: SQLite's plan).
     #[cfg(test)]
-    pub(crate) fn explained(mut self) -> Q {
-        self.sql = Cow::Owned(format!("EXPLAIN {}", self.sql));
+    pub(crate) fn explained(mut self, explain: &str) -> Q {
+        self.sql = Cow::Owned(format!("{explain} {}", self.sql));
         self
     }
 

@@ -15,7 +15,7 @@ async fn migrations_apply_once_and_are_recorded() {
             s.applied_migrations().await.unwrap(),
             vec![
                 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
-                24, 25, 26, 27, 28, 29, 30, 31, 32
+                24, 25, 26, 27, 28, 29, 30, 31, 32, 33
             ],
             "{name}"
         );
