@@ -9,7 +9,10 @@
 -- answered from the index alone; the primary key's columns (word among them)
 -- are in every index of this table. Given names' words are left out: each
 -- word is one more row to place at every identity written, and a search by a
--- given name alone is rarer. Read by patients.rs::word_page.
+-- given name alone is rarer. `kind` is the index's condition, not one of its
+-- columns, as on PostgreSQL (where a key column between the domain and the
+-- bucket, taken out of the scan's keys, would make it read the whole domain).
+-- Read by patients.rs::word_page.
 CREATE INDEX patient_words_prefix ON patient_words
-    (territory_id, kind, substr(word, 1, 3), birth_name, given_names, patient_id, search_given)
+    (territory_id, substr(word, 1, 3), birth_name, given_names, patient_id, search_given)
     WHERE kind = 'F';
