@@ -17,7 +17,8 @@ mod ops;
 
 /// mimalloc rather than the system's allocator: a FHIR search builds and drops
 /// thousands of small strings and JSON values, and glibc's malloc and free took
-/// a fifth of its time (see benches/README.md).
+/// a fifth of its time (see benches/README.md). With the crate's `override`
+/// feature (workspace `Cargo.toml`), SQLite allocates from it too.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
