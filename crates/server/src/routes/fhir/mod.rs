@@ -151,18 +151,12 @@ type ApiResult = Result<Response, ApiError>;
 /// A FHIR answer; a single resource with a `meta.versionId` carries it as its
 /// `ETag` (every versioned read, not only the Patient's).
 fn fhir(status: StatusCode, body: &Value) -> Response {
-    // Written into bytes directly: `to_string` goes through `Display`, a
-    // formatter call (and a UTF-8 check) for every piece of every value of a
-    // page of twenty resources.
-    let json = match serde_json::to_vec(body) {
-        Ok(json) => json,
-        Err(e) => {
-            // A `Value` has string keys only: serde_json does not fail on it.
-            tracing::error!(error = %e, "réponse FHIR impossible à écrire");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
-    };
-    let resp = (status, [(header::CONTENT_TYPE, FHIR_JSON)], json).into_response();
+    let resp = (
+        status,
+        [(header::CONTENT_TYPE, FHIR_JSON)],
+        body.to_string(),
+    )
+        .into_response();
     let version = (body.get("resourceType").and_then(Value::as_str) != Some("Bundle"))
         .then(|| interop::json_at(body, &["meta", "versionId"]).as_str())
         .flatten()
