@@ -320,7 +320,9 @@ impl WordRange {
         let mut next = 3 + between.len();
         let mut rows = format!("territory_id = $1 AND kind = '{}' AND ", self.kind);
         let high = if bucket && self.is_bucket() {
-            rows.push_str("substr(word, 1, 3) = $2");
+            // The index's expression, as migration 33 writes it (the
+            // planner matches it as text).
+            rows.push_str(&format!("substr(word, 1, {BUCKET_CHARS}) = $2"));
             None
         } else {
             rows.push_str(&format!("word >= $2 AND word < ${next}"));
