@@ -340,7 +340,8 @@ async fn a_lone_word_is_paged_from_the_words_in_name_order() {
             ("Martin", "Paul", None),
             ("Martin", "Anne", None),
             ("Marchand", "Zoé", None),
-            ("Lenoir", "Marie", None),
+            // Two given names in the range of MA and of MAR: the record once.
+            ("Lenoir", "Marie Marthe", None),
             ("Dupont", "Jean", Some("Marais")),
             ("Martin", "Anne", Some("Martel")),
             ("Mas", "Luc", None),
@@ -411,7 +412,7 @@ async fn a_lone_word_is_paged_from_the_words_in_name_order() {
                     .await
                     .unwrap()
             ),
-            ["Bernard Marc", "Lenoir Marie"],
+            ["Bernard Marc", "Lenoir Marie Marthe"],
             "{name}: given names"
         );
         assert_eq!(
