@@ -496,6 +496,7 @@ impl Store {
                 .execute(&mut tx.as_tx())
                 .await?;
             tx.commit().await?;
+            self.tokens.clear();
             Ok(())
         })
     }
@@ -519,6 +520,7 @@ impl Store {
                     .await?;
             }
             tx.commit().await?;
+            self.tokens.clear();
             Ok(())
         })
     }

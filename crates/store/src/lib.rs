@@ -239,6 +239,9 @@ pub struct Store {
     pub(crate) write_queue: std::sync::Arc<bundle::WriteQueue>,
     /// The territories read so far (see `Store::territory`).
     pub(crate) territories: std::sync::Arc<orgs::TerritoryCache>,
+    /// The bearer tokens found valid lately (see
+    /// `Store::client_and_scopes_for_token`).
+    pub(crate) tokens: std::sync::Arc<users::TokenCache>,
     /// HL7 intake groups taken again one message at a time (see
     /// `Store::apply_feeds`).
     pub(crate) intake_taken_again: std::sync::Arc<std::sync::atomic::AtomicU64>,
@@ -303,6 +306,7 @@ impl Store {
                 audit_queue: Default::default(),
                 write_queue: Default::default(),
                 territories: Default::default(),
+                tokens: Default::default(),
                 intake_taken_again: Default::default(),
             });
         }
@@ -365,6 +369,7 @@ impl Store {
             audit_queue: Default::default(),
             write_queue: Default::default(),
             territories: Default::default(),
+            tokens: Default::default(),
             intake_taken_again: Default::default(),
         })
     }

@@ -745,32 +745,127 @@ impl Store {
     }
 
     /// The same, with the scopes the token was granted (`None`: asked
-    /// without scopes).
+    /// without scopes). A token found is kept for [`TOKEN_KEPT_FOR`] (see
+    /// [`TokenCache`]); its expiry is checked at every call.
     pub async fn client_and_scopes_for_token(
         &self,
         token_hash: &str,
         now_ms: i64,
     ) -> Result<Option<(ApiClient, Option<String>)>> {
+        if let Some(found) = self.tokens.get(token_hash, now_ms) {
+            return Ok(Some(found));
+        }
+        // Taken before the read: a revocation committed after it clears the
+        // cache after this read's answer is kept, not before.
+        let generation = self.tokens.generation();
         let sql = format!(
-            "{CLIENT_COLUMNS}, t.scopes FROM api_clients c JOIN establishments e ON e.id = c.establishment_id \
+            "{CLIENT_COLUMNS}, t.scopes, t.expires_at_ms AS token_expires_at_ms \
+             FROM api_clients c JOIN establishments e ON e.id = c.establishment_id \
              JOIN access_tokens t ON t.client_pk = c.id WHERE t.token_hash = $1 AND t.expires_at_ms > $2 AND c.active = $3"
         );
-        on_pool!(self, read, |pool| {
+        let found = on_pool!(self, read, |pool| {
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(token_hash)
                 .bind(now_ms)
                 .bind(true)
                 .fetch_all(pool)
                 .await?;
-            let scopes: Option<Option<String>> = rows
+            let token: Option<(Option<String>, i64)> = rows
                 .first()
-                .map(|r| sqlx::Row::try_get(r, "scopes"))
+                .map(|r| {
+                    Ok::<_, sqlx::Error>((
+                        sqlx::Row::try_get(r, "scopes")?,
+                        sqlx::Row::try_get(r, "token_expires_at_ms")?,
+                    ))
+                })
                 .transpose()?;
             let client = first(rows_to::<_, ClientRow>(&rows)?)
                 .map(ApiClient::try_from)
                 .transpose()?;
-            Ok(client.zip(scopes))
-        })
+            client.zip(token)
+        });
+        Ok(found.map(|(client, (scopes, expires_at_ms))| {
+            self.tokens.keep(
+                token_hash,
+                generation,
+                TokenEntry {
+                    client: client.clone(),
+                    scopes: scopes.clone(),
+                    expires_at_ms,
+                    read_at: std::time::Instant::now(),
+                },
+            );
+            (client, scopes)
+        }))
+    }
+}
+
+/// How long a bearer token found in the database is taken as valid without
+/// reading it again (its expiry is checked each time). A revocation (a
+/// client revoked, its secret rotated: `crate::accounts`) clears this node's
+/// cache at once; another node of a cluster sees it within this time. Under
+/// an integrator's load (thousands of requests a second with one token) it
+/// spares every request but one a second its read of three tables.
+pub const TOKEN_KEPT_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Most tokens kept at once; past it the cache starts over (a flood of
+/// distinct tokens costs their reads, not memory).
+const TOKENS_KEPT: usize = 4_096;
+
+/// A token found valid, and when it was read.
+#[derive(Debug, Clone)]
+struct TokenEntry {
+    client: ApiClient,
+    scopes: Option<String>,
+    expires_at_ms: i64,
+    read_at: std::time::Instant,
+}
+
+/// Bearer tokens found valid lately, by hash, shared by every clone of the
+/// store (see [`Store::client_and_scopes_for_token`]). Only tokens found are
+/// kept (an unknown one is read each time). `generation` counts the
+/// clearings, so that a read begun before one is not kept after it.
+#[derive(Debug, Default)]
+pub(crate) struct TokenCache {
+    entries: std::sync::Mutex<(u64, std::collections::HashMap<String, TokenEntry>)>,
+}
+
+impl TokenCache {
+    fn locked(
+        &self,
+    ) -> std::sync::MutexGuard<'_, (u64, std::collections::HashMap<String, TokenEntry>)> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, hash: &str, now_ms: i64) -> Option<(ApiClient, Option<String>)> {
+        let entries = self.locked();
+        let e = entries.1.get(hash)?;
+        (e.read_at.elapsed() < TOKEN_KEPT_FOR && e.expires_at_ms > now_ms)
+            .then(|| (e.client.clone(), e.scopes.clone()))
+    }
+
+    fn generation(&self) -> u64 {
+        self.locked().0
+    }
+
+    fn keep(&self, hash: &str, generation: u64, entry: TokenEntry) {
+        let mut entries = self.locked();
+        if entries.0 != generation {
+            return;
+        }
+        if entries.1.len() >= TOKENS_KEPT {
+            entries.1.clear();
+        }
+        entries.1.insert(hash.to_owned(), entry);
+    }
+
+    /// Forgets every token (a client revoked or its secret rotated).
+    pub(crate) fn clear(&self) {
+        let mut entries = self.locked();
+        entries.0 += 1;
+        entries.1.clear();
     }
 }
 

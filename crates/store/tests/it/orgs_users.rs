@@ -283,6 +283,93 @@ async fn api_clients_and_tokens() {
     }
 }
 
+/// A token found is kept for `TOKEN_KEPT_FOR` (its expiry still checked at
+/// each call); a revocation or a rotation on this store forgets it at once,
+/// one made by another node (here, SQL behind the store's back) is seen once
+/// that time is up.
+#[tokio::test]
+async fn a_token_found_is_kept_briefly_and_forgotten_when_revoked() {
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let client = |id: &'static str| {
+            let s = s.clone();
+            async move {
+                s.create_client(id, id, "$argon2id$x", w.e2, Role::Integration, NOW)
+                    .await
+                    .unwrap()
+            }
+        };
+        let (elsewhere, revoked, rotated) =
+            (client("a").await, client("b").await, client("c").await);
+        for (token, cid) in [("t-a", elsewhere), ("t-b", revoked), ("t-c", rotated)] {
+            s.create_access_token(token, cid, NOW, NOW + 60_000, Some("system/Patient.r"))
+                .await
+                .unwrap();
+            assert_eq!(
+                s.client_and_scopes_for_token(token, NOW).await.unwrap(),
+                Some((
+                    s.client_by_client_id(&token[2..]).await.unwrap().unwrap(),
+                    Some("system/Patient.r".into())
+                )),
+                "{name}: {token}"
+            );
+        }
+        // Kept: found again without the database.
+        store::testing::raw_sql(&s, "DELETE FROM access_tokens WHERE token_hash = 't-a'")
+            .await
+            .unwrap();
+        assert!(
+            s.client_for_token("t-a", NOW).await.unwrap().is_some(),
+            "{name}: kept"
+        );
+        // Its expiry still holds.
+        assert!(
+            s.client_for_token("t-a", NOW + 60_000)
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}: expired while kept"
+        );
+        // This store's revocation and rotation are seen at once.
+        s.set_client_active(revoked, false).await.unwrap();
+        assert!(
+            s.client_for_token("t-b", NOW).await.unwrap().is_none(),
+            "{name}: revoked"
+        );
+        s.rotate_client_secret(rotated, "$argon2id$y")
+            .await
+            .unwrap();
+        assert!(
+            s.client_for_token("t-c", NOW).await.unwrap().is_none(),
+            "{name}: rotated"
+        );
+        // Another node's, once the time is up.
+        s.create_access_token("t-a2", elsewhere, NOW, NOW + 60_000, None)
+            .await
+            .unwrap();
+        assert!(s.client_for_token("t-a2", NOW).await.unwrap().is_some());
+        store::testing::raw_sql(
+            &s,
+            "UPDATE api_clients SET active = FALSE WHERE client_id = 'a'",
+        )
+        .await
+        .unwrap();
+        assert!(
+            s.client_for_token("t-a2", NOW).await.unwrap().is_some(),
+            "{name}: kept"
+        );
+        tokio::time::sleep(store::users::TOKEN_KEPT_FOR).await;
+        assert!(
+            s.client_for_token("t-a2", NOW).await.unwrap().is_none(),
+            "{name}: read again"
+        );
+        assert!(
+            s.client_for_token("t-a", NOW).await.unwrap().is_none(),
+            "{name}: read again"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_link_confirms_a_patients_address_without_ending_sessions() {
     use store::accounts::{Link, LinkCompletion, LinkPurpose};
