@@ -300,6 +300,12 @@ impl WordRange {
         self.kind == "F" && self.low.chars().count() == BUCKET_CHARS
     }
 
+    /// How many characters the criterion's word has (as SQL counts them),
+    /// which a word row's `shared` is compared with (migration 32).
+    fn length(&self) -> i64 {
+        i64::try_from(self.low.chars().count()).unwrap_or(i64::MAX)
+    }
+
     /// The query `sql` makes of the condition on the range's rows of
     /// `patient_words`, with the values bound in their placeholders' order:
     /// the domain `$1`, the range's first word `$2`, `between` from `$3` on
@@ -388,7 +394,7 @@ fn word_page(
         });
     }
     let kind = range.kind;
-    let length = i64::try_from(range.low.chars().count()).unwrap_or(i64::MAX);
+    let length = range.length();
     range.query(territory, &[limit, offset, length], false, |rows| {
         select(
             &format!(
@@ -1408,7 +1414,7 @@ impl Store {
         // records told apart (migration 32).
         let query = match lone_word(q) {
             Some(range) => {
-                let length = i64::try_from(range.low.chars().count()).unwrap_or(i64::MAX);
+                let length = range.length();
                 range.query(territory, &[length], false, |rows| {
                     format!(
                         "SELECT COUNT(*) FILTER (WHERE shared < $3) \

@@ -755,8 +755,8 @@ impl Store {
         if let Some(found) = self.tokens.get(token_hash, now_ms) {
             return Ok(Some(found));
         }
-        // Taken before the read: a revocation committed after it clears the
-        // cache after this read's answer is kept, not before.
+        // Taken before the read: a revocation that clears the cache while
+        // the read runs (whose answer may predate it) keeps that answer out.
         let generation = self.tokens.generation();
         let sql = format!(
             "{CLIENT_COLUMNS}, t.scopes, t.expires_at_ms AS token_expires_at_ms \
@@ -813,7 +813,7 @@ pub const TOKEN_KEPT_FOR: std::time::Duration = std::time::Duration::from_secs(1
 const TOKENS_KEPT: usize = 4_096;
 
 /// A token found valid, and when it was read.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct TokenEntry {
     client: ApiClient,
     scopes: Option<String>,
@@ -823,49 +823,52 @@ struct TokenEntry {
 
 /// Bearer tokens found valid lately, by hash, shared by every clone of the
 /// store (see [`Store::client_and_scopes_for_token`]). Only tokens found are
-/// kept (an unknown one is read each time). `generation` counts the
-/// clearings, so that a read begun before one is not kept after it.
+/// kept (an unknown one is read each time).
 #[derive(Debug, Default)]
-pub(crate) struct TokenCache {
-    entries: std::sync::Mutex<(u64, std::collections::HashMap<String, TokenEntry>)>,
+pub(crate) struct TokenCache(std::sync::Mutex<KeptTokens>);
+
+#[derive(Debug, Default)]
+struct KeptTokens {
+    /// How many times the cache was cleared: a read begun before a clearing
+    /// is not kept after it.
+    generation: u64,
+    by_hash: std::collections::HashMap<String, TokenEntry>,
 }
 
 impl TokenCache {
-    fn locked(
-        &self,
-    ) -> std::sync::MutexGuard<'_, (u64, std::collections::HashMap<String, TokenEntry>)> {
-        self.entries
+    fn locked(&self) -> std::sync::MutexGuard<'_, KeptTokens> {
+        self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn get(&self, hash: &str, now_ms: i64) -> Option<(ApiClient, Option<String>)> {
-        let entries = self.locked();
-        let e = entries.1.get(hash)?;
+        let kept = self.locked();
+        let e = kept.by_hash.get(hash)?;
         (e.read_at.elapsed() < TOKEN_KEPT_FOR && e.expires_at_ms > now_ms)
             .then(|| (e.client.clone(), e.scopes.clone()))
     }
 
     fn generation(&self) -> u64 {
-        self.locked().0
+        self.locked().generation
     }
 
     fn keep(&self, hash: &str, generation: u64, entry: TokenEntry) {
-        let mut entries = self.locked();
-        if entries.0 != generation {
+        let mut kept = self.locked();
+        if kept.generation != generation {
             return;
         }
-        if entries.1.len() >= TOKENS_KEPT {
-            entries.1.clear();
+        if kept.by_hash.len() >= TOKENS_KEPT {
+            kept.by_hash.clear();
         }
-        entries.1.insert(hash.to_owned(), entry);
+        kept.by_hash.insert(hash.to_owned(), entry);
     }
 
     /// Forgets every token (a client revoked or its secret rotated).
     pub(crate) fn clear(&self) {
-        let mut entries = self.locked();
-        entries.0 += 1;
-        entries.1.clear();
+        let mut kept = self.locked();
+        kept.generation += 1;
+        kept.by_hash.clear();
     }
 }
 
