@@ -306,6 +306,23 @@ impl WordRange {
         i64::try_from(self.low.chars().count()).unwrap_or(i64::MAX)
     }
 
+    /// The condition that keeps one row of each record among the range's
+    /// rows of `patient_words AS w`, without telling records apart in a
+    /// temporary index, given the placeholder `length` binds
+    /// ([`WordRange::length`]): a row whose word shares fewer leading
+    /// characters with its record's other words than the criterion has is
+    /// its record's only row in the range (two words that start with the
+    /// criterion share all of it, migration 32); of the others, the one with
+    /// the least word (its record's words looked up for those rows only).
+    fn one_row_per_record(&self, length: &str) -> String {
+        format!(
+            "(w.shared < {length} OR NOT EXISTS (SELECT 1 FROM patient_words AS o \
+               WHERE o.patient_id = w.patient_id AND o.territory_id = $1 \
+               AND o.kind = '{}' AND o.word >= $2 AND o.word < w.word))",
+            self.kind
+        )
+    }
+
     /// The query `sql` makes of the condition on the range's rows of
     /// `patient_words`, with the values bound in their placeholders' order:
     /// the domain `$1`, the range's first word `$2`, `between` from `$3` on
@@ -363,13 +380,9 @@ impl WordRange {
 /// bucket of `patient_words_prefix` (a family name of three letters, with or
 /// without a given name matched on the rows) is read from that index already
 /// sorted, up to the page's end, and `DISTINCT` keeps one of a record's rows,
-/// which lie side by side there. Any other range keeps the one row of each
-/// record without telling records apart in a temporary index (what
-/// `DISTINCT` does there, for every row of the range, most of the page's
-/// time): a row whose word shares fewer leading characters with the
-/// record's other words than the criterion has is its record's only row in
-/// the range (two words that start with the criterion share all of it,
-/// migration 32); of the others, the one with the least word.
+/// which lie side by side there. Any other range keeps one row of each
+/// record by [`WordRange::one_row_per_record`] (`DISTINCT` there would put
+/// every row of the range into a temporary index, most of the page's time).
 fn word_page(
     territory: TerritoryId,
     range: WordRange,
@@ -393,17 +406,10 @@ fn word_page(
             select(rows, "DISTINCT ")
         });
     }
-    let kind = range.kind;
+    let one_row = range.one_row_per_record("$5");
     let length = range.length();
     range.query(territory, &[limit, offset, length], false, |rows| {
-        select(
-            &format!(
-                "{rows} AND (w.shared < $5 OR NOT EXISTS (SELECT 1 FROM patient_words AS o \
-                   WHERE o.patient_id = w.patient_id AND o.territory_id = $1 \
-                   AND o.kind = '{kind}' AND o.word >= $2 AND o.word < w.word))"
-            ),
-            "",
-        )
+        select(&format!("{rows} AND {one_row}"), "")
     })
 }
 
@@ -1406,20 +1412,15 @@ impl Store {
         territory: TerritoryId,
         q: &PatientQuery,
     ) -> Result<i64> {
-        // A lone word's matches are counted in the words range alone. A
-        // record's row whose word shares fewer leading characters with its
-        // other words than the criterion has is the record's only row in the
-        // range (two words that start with the criterion share all of it):
-        // those rows are counted as they are, and only the others need their
-        // records told apart (migration 32).
+        // A lone word's matches are counted in the words range alone, one
+        // row of each record (the page's own condition).
         let query = match lone_word(q) {
             Some(range) => {
+                let one_row = range.one_row_per_record("$3");
                 let length = range.length();
                 range.query(territory, &[length], false, |rows| {
                     format!(
-                        "SELECT COUNT(*) FILTER (WHERE shared < $3) \
-                           + COUNT(DISTINCT patient_id) FILTER (WHERE shared >= $3) AS n \
-                         FROM patient_words WHERE {rows}"
+                        "SELECT COUNT(*) AS n FROM patient_words AS w WHERE {rows} AND {one_row}"
                     )
                 })
             }
