@@ -194,7 +194,13 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// PostgreSQL connections per node for writes and for reads: 22 in all, so
 /// that three nodes stay within the server's default 100.
 const PG_WRITERS: u32 = 10;
-const PG_READERS: u32 = 12;
+const PG_READERS: u32 = 8;
+/// The connections of PostgreSQL's pool for patient searches
+/// ([`Backend::Postgres`]), taken from the readers' twelve.
+const PG_SEARCHERS: u32 = 4;
+// No more connections than before the search pool: the three nodes of a
+// cluster on one PostgreSQL (scripts/cluster) stay well under its default 100.
+const _: () = assert!(PG_WRITERS + PG_READERS + PG_SEARCHERS <= 22);
 /// How long a PostgreSQL connection (and the plans it keeps) lives.
 const PG_CONNECTION_LIFETIME: Duration = Duration::from_secs(10);
 /// How many pages SQLite's write-ahead log may hold before the writer
@@ -219,10 +225,15 @@ pub(crate) enum Backend {
         read: SqlitePool,
         wal: SqlitePool,
     },
-    /// PostgreSQL: a pool for writes and a read-only one for reads, whose
-    /// connections live ten seconds with the plans they keep
-    /// ([`Store::connect`] says why).
-    Postgres { write: PgPool, read: PgPool },
+    /// PostgreSQL: a pool for writes, a read-only one for reads, and a
+    /// read-only one for patient searches whose statements always take
+    /// their generic plan; every connection lives ten seconds with the
+    /// plans it keeps ([`Store::connect`] says why).
+    Postgres {
+        write: PgPool,
+        read: PgPool,
+        search: PgPool,
+    },
 }
 
 /// The store: cheap to clone (pools inside).
@@ -296,12 +307,33 @@ impl Store {
                 .await?;
             // The readers are read-only, as SQLite's are: a write sent there
             // by mistake fails.
+            let read_only = opts.options([("default_transaction_read_only", "on")]);
             let read = pool(PG_READERS)
                 .max_lifetime(PG_CONNECTION_LIFETIME)
-                .connect_with(opts.options([("default_transaction_read_only", "on")]))
+                .connect_with(read_only.clone())
+                .await?;
+            // A patient search's page and count (`patients.rs`) are prepared
+            // like any statement, but `auto` never settled on their generic
+            // plan: PostgreSQL finds a range of unknown bounds dearer than
+            // the custom plans, and so planned the page again at every run
+            // (a sixth of its time on the FHIR search mix, 222 µs a page).
+            // Their statements are built for the criteria given (no `$n IS
+            // NULL OR …`), so the generic plan reads the same index ranges;
+            // the mix made 8 to 15 % more with it (benches/README.md, "What
+            // PostgreSQL spends on the search mix, and a pool for
+            // searches"). Only those statements go through this pool: the
+            // readers' other statements keep `auto` (some are planned at
+            // each run on purpose, some read skewed columns).
+            let search = pool(PG_SEARCHERS)
+                .max_lifetime(PG_CONNECTION_LIFETIME)
+                .connect_with(read_only.options([("plan_cache_mode", "force_generic_plan")]))
                 .await?;
             return Ok(Store {
-                backend: Backend::Postgres { write, read },
+                backend: Backend::Postgres {
+                    write,
+                    read,
+                    search,
+                },
                 keys: Default::default(),
                 audit_queue: Default::default(),
                 write_queue: Default::default(),
@@ -409,7 +441,12 @@ impl Store {
                 read.close().await;
                 write.close().await;
             }
-            Backend::Postgres { write, read } => {
+            Backend::Postgres {
+                write,
+                read,
+                search,
+            } => {
+                search.close().await;
                 read.close().await;
                 write.close().await;
             }
@@ -629,16 +666,27 @@ mod tests {
     async fn postgres_connections_keep_plans_ten_seconds_and_readers_are_read_only() {
         let url = crate::testing::fresh_postgres_url().await.unwrap();
         let store = Store::connect(&url).await.unwrap();
-        let Backend::Postgres { write, read } = &store.backend else {
+        let Backend::Postgres {
+            write,
+            read,
+            search,
+        } = &store.backend
+        else {
             panic!("a PostgreSQL URL gives the PostgreSQL backend");
         };
         assert_eq!(setting(write, "plan_cache_mode").await, "auto");
         assert_eq!(setting(write, "default_transaction_read_only").await, "off");
         assert_eq!(setting(read, "plan_cache_mode").await, "auto");
         assert_eq!(setting(read, "default_transaction_read_only").await, "on");
+        assert_eq!(
+            setting(search, "plan_cache_mode").await,
+            "force_generic_plan"
+        );
+        assert_eq!(setting(search, "default_transaction_read_only").await, "on");
         assert_eq!(write.options().get_max_connections(), super::PG_WRITERS);
         assert_eq!(read.options().get_max_connections(), super::PG_READERS);
-        for pool in [write, read] {
+        assert_eq!(search.options().get_max_connections(), super::PG_SEARCHERS);
+        for pool in [write, read, search] {
             assert_eq!(
                 pool.options().get_max_lifetime(),
                 Some(super::PG_CONNECTION_LIFETIME)

@@ -2,13 +2,21 @@
 //! expanded once per pool type, so sqlx's per-database types line up without
 //! `sqlx::Any` (which lacks several types) and without pages of trait bounds.
 
-/// Runs `$body` with `$pool` bound to the backend's pool: `read` uses SQLite's
-/// reader pool, `write` its single writer; PostgreSQL has one pool for both.
+/// Runs `$body` with `$pool` bound to the backend's pool: `read` uses the
+/// readers, `write` the writers (SQLite's single writer), `search` the
+/// readers on SQLite and PostgreSQL's pool for patient searches, whose
+/// statements take their generic plan (`Store::connect` says why).
 macro_rules! on_pool {
     ($store:expr, read, |$pool:ident| $body:expr) => {
         match &$store.backend {
             $crate::Backend::Sqlite { read: $pool, .. } => $body,
             $crate::Backend::Postgres { read: $pool, .. } => $body,
+        }
+    };
+    ($store:expr, search, |$pool:ident| $body:expr) => {
+        match &$store.backend {
+            $crate::Backend::Sqlite { read: $pool, .. } => $body,
+            $crate::Backend::Postgres { search: $pool, .. } => $body,
         }
     };
     ($store:expr, write, |$pool:ident| $body:expr) => {

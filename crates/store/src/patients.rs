@@ -1346,7 +1346,7 @@ impl Store {
         q: &PatientQuery,
     ) -> Result<Vec<PatientRecord>> {
         let query = page_query(territory, q);
-        let rows = on_pool!(self, read, |pool| {
+        let rows = on_pool!(self, search, |pool| {
             let mut conn = pool.acquire().await?;
             query.fetch_all(&mut conn.as_tx()).await?
         });
@@ -1428,7 +1428,7 @@ impl Store {
                 String::new()
             }),
         };
-        let row = on_pool!(self, read, |pool| {
+        let row = on_pool!(self, search, |pool| {
             let mut conn = pool.acquire().await?;
             query.fetch_one(&mut conn.as_tx()).await?
         });
@@ -1627,6 +1627,97 @@ mod tests {
             .map(|r| r.get::<String>(column).unwrap())
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    /// On PostgreSQL a search's page and count take their generic plan on
+    /// the search pool from their first run, where a reader (`auto`) plans
+    /// them for their values (at least five times, then as it finds
+    /// cheaper): the search functions go through that pool.
+    #[tokio::test]
+    async fn a_search_takes_its_generic_plan_on_the_postgres_search_pool() {
+        let store = Store::connect(&crate::testing::fresh_postgres_url().await.unwrap())
+            .await
+            .unwrap();
+        store.migrate(0).await.unwrap();
+        let territory = domain::TerritoryId::new();
+        let query = |family: &str| PatientQuery {
+            family: Some(family.into()),
+            limit: 20,
+            ..PatientQuery::default()
+        };
+        // (generic, custom) plans of `sql` on one connection of `pool`,
+        // after six pages of six names.
+        let plans = |pool: &sqlx::PgPool| {
+            let pool = pool.clone();
+            async move {
+                let mut conn = pool.acquire().await.unwrap();
+                let sql = page_query(territory, &query("mar")).sql().to_owned();
+                for family in ["mar", "ber", "dub", "lam", "gar", "pet"] {
+                    page_query(territory, &query(family))
+                        .fetch_all(&mut conn.as_tx())
+                        .await
+                        .unwrap();
+                }
+                let row = q_built(
+                    "SELECT generic_plans, custom_plans FROM pg_prepared_statements \
+                     WHERE statement = $1"
+                        .into(),
+                )
+                .bind(sql)
+                .fetch_one(&mut conn.as_tx())
+                .await
+                .unwrap();
+                (
+                    row.get::<i64>("generic_plans").unwrap(),
+                    row.get::<i64>("custom_plans").unwrap(),
+                )
+            }
+        };
+        let crate::Backend::Postgres { read, search, .. } = &store.backend else {
+            panic!("a PostgreSQL URL gives the PostgreSQL backend");
+        };
+        assert_eq!(plans(search).await, (6, 0), "the search pool");
+        let (_, custom) = plans(read).await;
+        assert!(custom >= 5, "a reader plans it for its values: {custom}");
+        // The store's own search runs there: its page once more on one of
+        // the pool's connections.
+        let before = prepared_runs(search, &page_query(territory, &query("mar"))).await;
+        store
+            .search_patients(territory, &query("mar"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .count_search_patients(territory, &query("mar"))
+                .await
+                .unwrap(),
+            0
+        );
+        let after = prepared_runs(search, &page_query(territory, &query("mar"))).await;
+        assert_eq!(after, before + 1, "the page ran on the search pool");
+        store.close().await;
+    }
+
+    /// How many times the search pool's connections have run `query`
+    /// (generic and custom plans, over all its connections).
+    async fn prepared_runs(pool: &sqlx::PgPool, query: &Q) -> i64 {
+        let mut total = 0;
+        let mut held = Vec::new();
+        for _ in 0..pool.options().get_max_connections() {
+            let mut conn = pool.acquire().await.unwrap();
+            let row = q_built(
+                "SELECT COALESCE(SUM(generic_plans + custom_plans), 0)::int8 AS n \
+                 FROM pg_prepared_statements WHERE statement = $1"
+                    .into(),
+            )
+            .bind(query.sql().to_owned())
+            .fetch_one(&mut conn.as_tx())
+            .await
+            .unwrap();
+            total += row.get::<i64>("n").unwrap();
+            held.push(conn);
+        }
+        total
     }
 
     #[tokio::test]

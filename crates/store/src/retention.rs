@@ -209,9 +209,13 @@ impl Store {
                 write.size() + read.size() + wal.size(),
                 write.num_idle() + read.num_idle() + wal.num_idle(),
             ),
-            Backend::Postgres { write, read } => (
-                write.size() + read.size(),
-                write.num_idle() + read.num_idle(),
+            Backend::Postgres {
+                write,
+                read,
+                search,
+            } => (
+                write.size() + read.size() + search.size(),
+                write.num_idle() + read.num_idle() + search.num_idle(),
             ),
         }
     }

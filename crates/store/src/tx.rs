@@ -752,6 +752,13 @@ impl Q {
         self
     }
 
+    /// Its SQL, as sent (and as PostgreSQL lists it among a connection's
+    /// prepared statements).
+    #[cfg(test)]
+    pub(crate) fn sql(&self) -> &str {
+        &self.sql
+    }
+
     /// Binds the next placeholder.
     pub(crate) fn bind(mut self, v: impl Into<Arg>) -> Q {
         self.args.push(v.into());
