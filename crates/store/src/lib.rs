@@ -191,12 +191,12 @@ impl Conflict {
 /// Shorthand.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// PostgreSQL connections per node for writes and for reads: 22 in all, so
-/// that three nodes stay within the server's default 100.
+/// PostgreSQL connections per node for writes, for reads and for patient
+/// searches ([`Backend::Postgres`]): 22 in all, so that three nodes stay
+/// within the server's default 100. The searches' four were the readers'
+/// until they had a pool of their own.
 const PG_WRITERS: u32 = 10;
 const PG_READERS: u32 = 8;
-/// The connections of PostgreSQL's pool for patient searches
-/// ([`Backend::Postgres`]), taken from the readers' twelve.
 const PG_SEARCHERS: u32 = 4;
 // No more connections than before the search pool: the three nodes of a
 // cluster on one PostgreSQL (scripts/cluster) stay well under its default 100.

@@ -1629,10 +1629,11 @@ mod tests {
             .join("\n")
     }
 
-    /// On PostgreSQL a search's page and count take their generic plan on
-    /// the search pool from their first run, where a reader (`auto`) plans
-    /// them for their values (at least five times, then as it finds
-    /// cheaper): the search functions go through that pool.
+    /// On PostgreSQL a search's page takes its generic plan on the search
+    /// pool from its first run, where a reader (`auto`) plans it for its
+    /// values (five times at least, then as it finds cheaper), and
+    /// `search_patients` runs it there (`count_search_patients` uses the
+    /// same pool; its answer is checked here, its pool by reading it).
     #[tokio::test]
     async fn a_search_takes_its_generic_plan_on_the_postgres_search_pool() {
         let store = Store::connect(&crate::testing::fresh_postgres_url().await.unwrap())
