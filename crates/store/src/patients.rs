@@ -1646,32 +1646,19 @@ mod tests {
             limit: 20,
             ..PatientQuery::default()
         };
-        // (generic, custom) plans of `sql` on one connection of `pool`,
+        // (generic, custom) plans of the page on one connection of `pool`,
         // after six pages of six names.
         let plans = |pool: &sqlx::PgPool| {
             let pool = pool.clone();
             async move {
                 let mut conn = pool.acquire().await.unwrap();
-                let sql = page_query(territory, &query("mar")).sql().to_owned();
                 for family in ["mar", "ber", "dub", "lam", "gar", "pet"] {
                     page_query(territory, &query(family))
                         .fetch_all(&mut conn.as_tx())
                         .await
                         .unwrap();
                 }
-                let row = q_built(
-                    "SELECT generic_plans, custom_plans FROM pg_prepared_statements \
-                     WHERE statement = $1"
-                        .into(),
-                )
-                .bind(sql)
-                .fetch_one(&mut conn.as_tx())
-                .await
-                .unwrap();
-                (
-                    row.get::<i64>("generic_plans").unwrap(),
-                    row.get::<i64>("custom_plans").unwrap(),
-                )
+                plan_counts(&mut conn, &page_query(territory, &query("mar"))).await
             }
         };
         let crate::Backend::Postgres { read, search, .. } = &store.backend else {
@@ -1706,19 +1693,33 @@ mod tests {
         let mut held = Vec::new();
         for _ in 0..pool.options().get_max_connections() {
             let mut conn = pool.acquire().await.unwrap();
-            let row = q_built(
-                "SELECT COALESCE(SUM(generic_plans + custom_plans), 0)::int8 AS n \
-                 FROM pg_prepared_statements WHERE statement = $1"
-                    .into(),
-            )
-            .bind(query.sql().to_owned())
-            .fetch_one(&mut conn.as_tx())
-            .await
-            .unwrap();
-            total += row.get::<i64>("n").unwrap();
+            let (generic, custom) = plan_counts(&mut conn, query).await;
+            total += generic + custom;
             held.push(conn);
         }
         total
+    }
+
+    /// The generic and custom plans `query` has had on `conn` (none if it
+    /// was never prepared there).
+    async fn plan_counts(
+        conn: &mut sqlx::pool::PoolConnection<sqlx::Postgres>,
+        query: &Q,
+    ) -> (i64, i64) {
+        let row = q_built(
+            "SELECT COALESCE(SUM(generic_plans), 0)::int8 AS generic, \
+               COALESCE(SUM(custom_plans), 0)::int8 AS custom \
+             FROM pg_prepared_statements WHERE statement = $1"
+                .into(),
+        )
+        .bind(query.sql().to_owned())
+        .fetch_one(&mut conn.as_tx())
+        .await
+        .unwrap();
+        (
+            row.get::<i64>("generic").unwrap(),
+            row.get::<i64>("custom").unwrap(),
+        )
     }
 
     #[tokio::test]
