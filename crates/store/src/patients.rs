@@ -1499,7 +1499,7 @@ mod tests {
         IDENTITY_COLUMNS, NAME_COLUMNS, PatientQuery, PatientSort, names_differ, page_query,
         shared_prefix, word_range,
     };
-    use crate::tx::{AsTx as _, Q, q_built};
+    use crate::tx::{AsTx as _, Q, q, q_built};
     use crate::{Engine, Store};
 
     #[test]
@@ -1706,12 +1706,9 @@ mod tests {
         conn: &mut sqlx::pool::PoolConnection<sqlx::Postgres>,
         query: &Q,
     ) -> (i64, i64) {
-        let row = q_built(
-            "SELECT COALESCE(SUM(generic_plans), 0)::int8 AS generic, \
+        let row = q("SELECT COALESCE(SUM(generic_plans), 0)::int8 AS generic, \
                COALESCE(SUM(custom_plans), 0)::int8 AS custom \
-             FROM pg_prepared_statements WHERE statement = $1"
-                .into(),
-        )
+             FROM pg_prepared_statements WHERE statement = $1")
         .bind(query.sql().to_owned())
         .fetch_one(&mut conn.as_tx())
         .await
