@@ -4,11 +4,12 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use interop::programme::ItemKind;
+use serde::Deserialize;
 
 use super::kit::{
     Nav, check_csrf, field, form_fields, nav, path_id, posted_form, render, same_origin,
@@ -218,7 +219,51 @@ struct AlertRow {
 #[template(path = "alerts_table.html")]
 struct AlertsTable {
     rows: Vec<AlertRow>,
+    pager: Pager,
     threads: Vec<ThreadRow>,
+}
+
+/// Where a page of the alert queue stands in it (`alerts::QUEUE_PAGE` alerts
+/// a page).
+struct Pager {
+    /// Alerts in the queue.
+    total: usize,
+    /// This page, from 1.
+    page: usize,
+    /// Pages in the queue.
+    pages: usize,
+    /// The rank of this page's first and last alerts in the queue, from 1.
+    first: usize,
+    last: usize,
+    /// The pages before and after this one, if any.
+    prev: Option<usize>,
+    next: Option<usize>,
+}
+
+/// `?page=N` of the alert queue and of its live table (`live.js` asks the
+/// table with the page's own query).
+#[derive(Deserialize)]
+struct QueueQuery {
+    #[serde(default)]
+    page: String,
+}
+
+impl QueueQuery {
+    /// The page asked, 1 when none; a bad number is refused (a number past
+    /// the last page gives the last).
+    fn page(&self) -> Result<usize, AppError> {
+        let page = self.page.trim();
+        if page.is_empty() {
+            return Ok(1);
+        }
+        match page.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => Err(AppError::BadRequest(
+                "invalid",
+                format!("numéro de page invalide : « {page} » (un entier à partir de 1)"),
+            )),
+        }
+    }
 }
 
 /// A thread with patient messages the team has not read.
@@ -250,15 +295,32 @@ struct AlertsPage {
     nav: Option<Nav>,
     csrf: String,
     rows: Vec<AlertRow>,
+    pager: Pager,
     threads: Vec<ThreadRow>,
     /// (id, patient, programme title, reason, when).
     proposals: Vec<(String, String, String, String, String)>,
 }
 
-/// The queue rows; showing a patient's name is an audited read of their identity.
-async fn queue_rows(state: &AppState, w: &WebUser) -> Result<Vec<AlertRow>, PageError> {
-    Ok(alerts::queue(state.ctx(), &w.actor, &w.session.token_hash)
-        .await?
+/// One page of the queue's rows; showing a patient's name is an audited read
+/// of their identity.
+async fn queue_rows(
+    state: &AppState,
+    w: &WebUser,
+    q: &QueueQuery,
+) -> Result<(Vec<AlertRow>, Pager), PageError> {
+    let queue = alerts::queue(state.ctx(), &w.actor, &w.session.token_hash, q.page()?).await?;
+    let first = (queue.page - 1) * alerts::QUEUE_PAGE + 1;
+    let pager = Pager {
+        total: queue.total,
+        page: queue.page,
+        pages: queue.pages,
+        first,
+        last: first + queue.rows.len().saturating_sub(1),
+        prev: (queue.page > 1).then(|| queue.page - 1),
+        next: (queue.page < queue.pages).then(|| queue.page + 1),
+    };
+    let rows = queue
+        .rows
         .into_iter()
         .map(|q| {
             let a = q.alert;
@@ -276,11 +338,16 @@ async fn queue_rows(state: &AppState, w: &WebUser) -> Result<Vec<AlertRow>, Page
                 id: a.id.to_string(),
             }
         })
-        .collect())
+        .collect();
+    Ok((rows, pager))
 }
 
-async fn alerts_page(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
-    let rows = queue_rows(&state, &w).await?;
+async fn alerts_page(
+    State(state): State<AppState>,
+    w: WebUser,
+    Query(q): Query<QueueQuery>,
+) -> Result<Response, PageError> {
+    let (rows, pager) = queue_rows(&state, &w, &q).await?;
     let proposals = alerts::proposals(state.ctx(), &w.actor, &w.session.token_hash)
         .await?
         .into_iter()
@@ -300,6 +367,7 @@ async fn alerts_page(State(state): State<AppState>, w: WebUser) -> Result<Respon
         csrf: w.session.csrf_token.clone(),
         threads: unread_rows(&state, &w).await?,
         rows,
+        pager,
         proposals,
     })?
     .into_response())
@@ -325,10 +393,19 @@ async fn decide_proposal(
     Ok(super::kit::see_other("/alertes"))
 }
 
-async fn alerts_table(State(state): State<AppState>, w: WebUser) -> Result<Response, PageError> {
-    let rows = queue_rows(&state, &w).await?;
+async fn alerts_table(
+    State(state): State<AppState>,
+    w: WebUser,
+    Query(q): Query<QueueQuery>,
+) -> Result<Response, PageError> {
+    let (rows, pager) = queue_rows(&state, &w, &q).await?;
     let threads = unread_rows(&state, &w).await?;
-    Ok(render(&AlertsTable { rows, threads })?.into_response())
+    Ok(render(&AlertsTable {
+        rows,
+        pager,
+        threads,
+    })?
+    .into_response())
 }
 
 #[derive(Template)]

@@ -89,11 +89,38 @@ pub struct Queued {
     pub overdue: bool,
 }
 
-/// The queue of `actor`'s establishments; showing a patient's name is an
-/// audited read of their identity, once per session and patient (the queue
-/// refreshes every few seconds). Refused to anyone but nurses and doctors.
+/// Alerts shown on one page of the queue: the most serious and oldest first,
+/// as a nurse works through them. A page of a thousand rows took longer to
+/// render than the goal of 50 ms (benches/README.md, "Pages") and weighed
+/// on a phone at every refresh; and each name shown is an audited read,
+/// so a page reads only the names it shows.
+pub const QUEUE_PAGE: usize = 50;
+
+/// One page of the alert queue.
+#[derive(Debug)]
+pub struct QueuePage {
+    /// Its alerts, in the queue's order.
+    pub rows: Vec<Queued>,
+    /// Alerts in the whole queue.
+    pub total: usize,
+    /// This page's number, from 1 (a number past the last gives the last).
+    pub page: usize,
+    /// Pages in the queue (1 when it is empty).
+    pub pages: usize,
+}
+
+/// Page `page` (from 1) of the queue of `actor`'s establishments, the most
+/// serious alerts then the oldest first across them; showing a patient's
+/// name is an audited read of their identity, once per session and patient
+/// (the queue refreshes every few seconds), and only for the page shown.
+/// Refused to anyone but nurses and doctors.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn queue(ctx: Ctx<'_>, actor: &Actor, session: &str) -> Result<Vec<Queued>, AppError> {
+pub async fn queue(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    session: &str,
+    page: usize,
+) -> Result<QueuePage, AppError> {
     let ests = triage_establishments(actor);
     if ests.is_empty() {
         return Err(AppError::Forbidden(
@@ -105,9 +132,18 @@ pub async fn queue(ctx: Ctx<'_>, actor: &Actor, session: &str) -> Result<Vec<Que
     for e in ests {
         alerts.extend(ctx.store.alert_queue(e).await?);
     }
-    let ids: Vec<PatientId> = alerts.iter().map(|a| a.patient).collect();
+    alerts.sort_by_key(|a| (std::cmp::Reverse(a.level), a.raised_at_ms));
+    let total = alerts.len();
+    let pages = total.div_ceil(QUEUE_PAGE).max(1);
+    let page = page.clamp(1, pages);
+    let shown: Vec<Alert> = alerts
+        .into_iter()
+        .skip((page - 1) * QUEUE_PAGE)
+        .take(QUEUE_PAGE)
+        .collect();
+    let ids: Vec<PatientId> = shown.iter().map(|a| a.patient).collect();
     let names = patients::names_on_live_page(ctx, actor, session, &ids).await?;
-    Ok(alerts
+    let rows = shown
         .into_iter()
         .map(|a| Queued {
             overdue: matches!(a.status, AlertStatus::Open | AlertStatus::Escalated)
@@ -115,7 +151,13 @@ pub async fn queue(ctx: Ctx<'_>, actor: &Actor, session: &str) -> Result<Vec<Que
             patient: names.of(a.patient),
             alert: a,
         })
-        .collect())
+        .collect();
+    Ok(QueuePage {
+        rows,
+        total,
+        page,
+        pages,
+    })
 }
 
 /// A thread with patient messages the team has not read.

@@ -1786,3 +1786,148 @@ async fn a_device_posts_measures_graded_like_the_questionnaire() {
         assert_eq!(after["total"], total, "{backend}: nothing more filed");
     }
 }
+
+/// The alert queue shows fifty alerts a page, the most serious then the
+/// oldest first, tells where the page stands, and reads (and audits) only
+/// the names of the patients it shows.
+#[tokio::test]
+async fn the_alert_queue_is_paged_and_names_only_the_patients_shown() {
+    use domain::monitoring::AlertLevel;
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let lambert = app.demo_patient("Lambert").await.id;
+        let rousseau = app.demo_patient("Rousseau").await.id;
+        let enrolment = async |p| app.store.enrolments_of(p).await.unwrap().remove(0);
+        let (el, er) = (enrolment(lambert).await, enrolment(rousseau).await);
+        assert_eq!(el.establishment, er.establishment, "{backend}: the clinic");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let raise = async |e: &store::monitoring::Enrolment, level, i: i64| {
+            let alert = store::monitoring::NewAlert {
+                level,
+                item: format!("item{i}"),
+                reason: format!("motif {i}"),
+                advice: String::new(),
+                mute: None,
+            };
+            app.store
+                .raise_patient_alert(
+                    e,
+                    &alert,
+                    None,
+                    "test",
+                    now + 12 * 3_600_000,
+                    &domain::audit::AuditActor::system("test"),
+                    now + i,
+                )
+                .await
+                .unwrap();
+        };
+        // Lambert: sixty urgent alerts; Rousseau: thirty for the record.
+        for i in 0..60 {
+            raise(&el, AlertLevel::Urgent, i).await;
+        }
+        for i in 60..90 {
+            raise(&er, AlertLevel::Info, i).await;
+        }
+        let mut queue = app.store.alert_queue(el.establishment).await.unwrap();
+        queue.sort_by_key(|a| (std::cmp::Reverse(a.level), a.raised_at_ms));
+        let total = queue.len();
+        let pages = total.div_ceil(50);
+        let first_rousseau = queue.iter().position(|a| a.patient == rousseau).unwrap();
+        assert!(
+            first_rousseau >= 50,
+            "{backend}: Rousseau past the first page"
+        );
+
+        let nurse = app.login("ide.petit").await;
+        let last_seq = async || {
+            app.store
+                .list_audit(&store::audit::AuditFilter {
+                    limit: 1,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .first()
+                .map_or(0, |e| e.seq)
+        };
+        let rousseau_reads = async |after: i64| {
+            app.store
+                .list_audit(&store::audit::AuditFilter {
+                    patient: Some(rousseau.to_string()),
+                    limit: 500,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .iter()
+                .filter(|e| e.seq > after && e.action == "read")
+                .count()
+        };
+        let rows = |html: &str| html.matches("<tr class=\"alert-row").count();
+
+        let before = last_seq().await;
+        let page = app.get_page("/alertes", &nurse).await;
+        assert_eq!(page.status, 200, "{backend}");
+        let html = page.page();
+        assert_eq!(rows(&html), 50, "{backend}");
+        assert!(
+            html.contains(&format!("Alertes 1 à 50 sur {total}, page 1 sur {pages}.")),
+            "{backend}: {html}"
+        );
+        assert!(html.contains("href=\"/alertes?page=2\" rel=\"next\""));
+        assert!(!html.contains("rel=\"prev\""));
+        assert!(!html.contains("level-info") && !html.contains("ROUSSEAU"));
+        assert_eq!(
+            rousseau_reads(before).await,
+            0,
+            "{backend}: not shown, not read"
+        );
+
+        // The page holding Rousseau's first alert names him, and audits it.
+        let his = first_rousseau / 50 + 1;
+        let before = last_seq().await;
+        let table = app
+            .get_page(&format!("/alertes/table?page={his}"), &nurse)
+            .await
+            .page();
+        assert!(table.contains("ROUSSEAU"), "{backend}: {table}");
+        assert!(table.contains(&format!("href=\"/alertes?page={}\" rel=\"prev\"", his - 1)));
+        assert_eq!(
+            rousseau_reads(before).await,
+            1,
+            "{backend}: shown, read once"
+        );
+
+        // The last page holds what is left; a number past it gives it too.
+        let left = total - (pages - 1) * 50;
+        for asked in [pages, pages + 7] {
+            let table = app
+                .get_page(&format!("/alertes/table?page={asked}"), &nurse)
+                .await
+                .page();
+            assert_eq!(rows(&table), left, "{backend}: page {asked}");
+            assert!(
+                table.contains(&format!(
+                    "Alertes {} à {total} sur {total}, page {pages} sur {pages}.",
+                    (pages - 1) * 50 + 1
+                )),
+                "{backend}: {table}"
+            );
+            assert!(!table.contains("rel=\"next\""));
+        }
+        // A page that is not a number from 1 is refused, in French.
+        for bad in ["0", "-1", "deux", "1.5"] {
+            let r = app.get_page(&format!("/alertes?page={bad}"), &nurse).await;
+            assert_eq!(r.status, 400, "{backend}: {bad}");
+            assert!(
+                r.text.contains("numéro de page invalide"),
+                "{backend}: {}",
+                r.text
+            );
+        }
+    }
+}
