@@ -372,7 +372,12 @@ impl Store {
     /// transaction, the others not: a queue of a thousand alerts refreshed
     /// every few seconds costs one transaction, and its entries once per
     /// session and patient. Entries without a patient are all appended.
-    /// Returns how many were appended.
+    /// Returns how many were appended. A reader first finds the patients
+    /// this session has seen: a refresh that shows no one new does not take
+    /// the writer at all (a transaction each, queued behind the one writer,
+    /// was most of an alert queue's time under load); those it did not find
+    /// go to the writer, whose `ON CONFLICT` stays the judge when two
+    /// refreshes race.
     pub async fn audit_views_once(
         &self,
         session_hash: &str,
@@ -387,6 +392,15 @@ impl Store {
         if !others.is_empty() {
             self.audit_many(&others.into_iter().cloned().collect::<Vec<_>>())
                 .await?;
+        }
+        let patients: Vec<&str> = of_patient
+            .iter()
+            .filter_map(|e| e.patient.as_deref())
+            .collect();
+        let known = self.viewed_by_session(session_hash, &patients).await?;
+        of_patient.retain(|e| e.patient.as_ref().is_some_and(|p| !known.contains(p)));
+        if of_patient.is_empty() {
+            return Ok(others_count);
         }
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin_write().await?;
@@ -420,6 +434,38 @@ impl Store {
             tx.commit().await?;
             Ok(first.len() + others_count)
         })
+    }
+
+    /// Which of `patients` this session has been audited viewing
+    /// ([`Store::audit_views_once`]), read on a reader.
+    async fn viewed_by_session(
+        &self,
+        session_hash: &str,
+        patients: &[&str],
+    ) -> Result<std::collections::HashSet<String>> {
+        let mut known = std::collections::HashSet::new();
+        for chunk in patients.chunks(crate::tx::MAX_ROWS_PER_INSERT) {
+            let sql = format!(
+                "SELECT patient_id FROM audit_views WHERE session_hash = $1 AND patient_id IN ({})",
+                (2..chunk.len() + 2)
+                    .map(|i| format!("${i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let query = chunk
+                .iter()
+                .fold(crate::tx::q_built(sql).bind(session_hash), |q, p| {
+                    q.bind(*p)
+                });
+            let rows = on_pool!(self, read, |pool| {
+                let mut conn = pool.acquire().await?;
+                query.fetch_all(&mut conn.as_tx()).await?
+            });
+            for r in rows {
+                known.insert(r.get::<String>("patient_id")?);
+            }
+        }
+        Ok(known)
     }
 
     /// Lists entries, newest first.

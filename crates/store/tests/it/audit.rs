@@ -466,3 +466,82 @@ async fn entries_leave_only_under_a_checkpoint_that_proves_the_cut() {
         assert_eq!(s.audit_cut_range(0, 100).await.unwrap(), None);
     }
 }
+
+/// A refresh that shows no one new is judged on a reader: it returns while
+/// another connection holds the write lock, where a view new to the session
+/// waits for it (the control), then is written once it is released.
+#[tokio::test]
+async fn known_views_do_not_wait_for_the_writer() {
+    use sqlx::Connection;
+    use std::time::Duration;
+    let urls = [
+        ("sqlite", store::testing::fresh_sqlite_url()),
+        (
+            "postgres",
+            store::testing::fresh_postgres_url().await.unwrap(),
+        ),
+    ];
+    for (name, url) in urls {
+        let s = store::Store::connect(&url).await.unwrap();
+        s.migrate(NOW).await.unwrap();
+        assert_eq!(
+            s.audit_views_once("sess-a", &[entry("p1", "e1", "read")])
+                .await
+                .unwrap(),
+            1,
+            "{name}"
+        );
+        // Another connection takes the write lock (SQLite) or keeps
+        // writers off the views' table (PostgreSQL).
+        let mut lite = None;
+        let mut pg = None;
+        if name == "sqlite" {
+            let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::raw_sql("BEGIN IMMEDIATE")
+                .execute(&mut c)
+                .await
+                .unwrap();
+            lite = Some(c);
+        } else {
+            let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::raw_sql("BEGIN; LOCK TABLE audit_views IN EXCLUSIVE MODE")
+                .execute(&mut c)
+                .await
+                .unwrap();
+            pg = Some(c);
+        }
+        let known = tokio::time::timeout(
+            Duration::from_secs(5),
+            s.audit_views_once("sess-a", &[entry("p1", "e1", "read")]),
+        )
+        .await;
+        assert_eq!(
+            known.expect(name).unwrap(),
+            0,
+            "{name}: seen, nothing written"
+        );
+        let new = tokio::time::timeout(
+            Duration::from_millis(500),
+            s.audit_views_once("sess-a", &[entry("p2", "e1", "read")]),
+        )
+        .await;
+        assert!(new.is_err(), "{name}: a new view waits for the writer");
+        if let Some(mut c) = lite {
+            sqlx::raw_sql("ROLLBACK").execute(&mut c).await.unwrap();
+        }
+        if let Some(mut c) = pg {
+            sqlx::raw_sql("ROLLBACK").execute(&mut c).await.unwrap();
+        }
+        assert_eq!(
+            s.audit_views_once(
+                "sess-a",
+                &[entry("p1", "e1", "read"), entry("p2", "e1", "read")]
+            )
+            .await
+            .unwrap(),
+            1,
+            "{name}: the new view written once the lock is gone"
+        );
+        s.close().await;
+    }
+}
