@@ -378,6 +378,55 @@ impl Store {
         Ok(list)
     }
 
+    /// A page of the queue of `establishments` (the alerts not yet closed
+    /// nor muted, most serious first, then oldest, as [`Store::alert_queue`]
+    /// orders each establishment's): at most `limit` alerts from rank
+    /// `offset`, and how many the whole queue holds. The database sorts and
+    /// pages: read whole, a queue of 1,000 alerts cost its 1,000 rows at
+    /// each refresh of a page that shows fifty.
+    pub async fn alert_queue_page(
+        &self,
+        establishments: &[EstablishmentId],
+        limit: usize,
+        offset: usize,
+    ) -> Result<(Vec<Alert>, usize)> {
+        if establishments.is_empty() {
+            return Ok((Vec::new(), 0));
+        }
+        let list = crate::tx::in_list(establishments.len());
+        let open = format!("establishment_id IN ({list}) AND status NOT IN ('closed', 'muted')");
+        let n = establishments.len();
+        let page = crate::tx::q_built(format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE {open} \
+             ORDER BY CASE level WHEN 'urgent' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, raised_at_ms, id \
+             LIMIT +${} OFFSET +${}",
+            n + 1,
+            n + 2
+        ));
+        let count = crate::tx::q_built(format!("SELECT COUNT(*) AS n FROM alerts WHERE {open}"));
+        let bind = |q: crate::tx::Q| establishments.iter().fold(q, |q, e| q.bind(e.to_string()));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        let (rows, total) = on_pool!(self, read, |pool| {
+            let mut conn = pool.acquire().await?;
+            let rows = bind(page)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(&mut conn.as_tx())
+                .await?;
+            let total = bind(count)
+                .fetch_one(&mut conn.as_tx())
+                .await?
+                .get::<i64>("n")?;
+            (rows, total)
+        });
+        let alerts = crate::tx::rows_to::<AlertRow>(&rows)?
+            .into_iter()
+            .map(Alert::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        Ok((alerts, usize::try_from(total).unwrap_or(0)))
+    }
+
     /// A patient's alerts, newest first (open and closed).
     pub async fn alerts_of(&self, patient: PatientId) -> Result<Vec<Alert>> {
         let sql = format!(

@@ -128,19 +128,23 @@ pub async fn queue(
         ));
     }
     let now = ctx.now_ms();
-    let mut alerts = Vec::new();
-    for e in ests {
-        alerts.extend(ctx.store.alert_queue(e).await?);
-    }
-    alerts.sort_by_key(|a| (std::cmp::Reverse(a.level), a.raised_at_ms));
-    let total = alerts.len();
+    let offset = |page: usize| (page - 1).saturating_mul(QUEUE_PAGE);
+    let (mut shown, total) = ctx
+        .store
+        .alert_queue_page(&ests, QUEUE_PAGE, offset(page.max(1)))
+        .await?;
     let pages = total.div_ceil(QUEUE_PAGE).max(1);
-    let page = page.clamp(1, pages);
-    let shown: Vec<Alert> = alerts
-        .into_iter()
-        .skip((page - 1) * QUEUE_PAGE)
-        .take(QUEUE_PAGE)
-        .collect();
+    let asked = page.max(1);
+    let page = asked.min(pages);
+    if page != asked {
+        // Past the last page: the last one (the queue may have shrunk since
+        // the link was made).
+        shown = ctx
+            .store
+            .alert_queue_page(&ests, QUEUE_PAGE, offset(page))
+            .await?
+            .0;
+    }
     let ids: Vec<PatientId> = shown.iter().map(|a| a.patient).collect();
     let names = patients::names_on_live_page(ctx, actor, session, &ids).await?;
     let rows = shown

@@ -395,3 +395,113 @@ async fn patient_alerts_with_a_photo_and_messages() {
         );
     }
 }
+
+/// A page of the queue of several establishments: the database orders it
+/// as `alert_queue` does (most serious, then oldest) across them, cuts it
+/// at the rank asked, and counts the whole queue; closed alerts and other
+/// establishments' stay out.
+#[tokio::test]
+async fn the_queue_is_paged_across_establishments() {
+    for (name, s) in backends().await {
+        let w = world(&s).await;
+        let mut enrolments = Vec::new();
+        for (i, est) in [w.e1, w.e2, w.e3].into_iter().enumerate() {
+            let p = s
+                .create_patient(
+                    &new_patient(w.t1.id, &format!("Page{i}"), "Anne"),
+                    &who(),
+                    NOW,
+                )
+                .await
+                .unwrap();
+            let n = store::monitoring::NewEnrolment {
+                patient: p.id,
+                establishment: est,
+                programme: "oral-oncology".into(),
+                consent_at_ms: NOW,
+                created_by: "ide".into(),
+            };
+            s.enrol(&n, &who(), NOW).await.unwrap();
+            enrolments.push(s.enrolments_of(p.id).await.unwrap().remove(0));
+        }
+        // (enrolment, level, raised at): raised out of order, levels mixed.
+        let raised = [
+            (0, AlertLevel::Info, 1),
+            (1, AlertLevel::Urgent, 9),
+            (0, AlertLevel::Warning, 3),
+            (0, AlertLevel::Urgent, 5),
+            (1, AlertLevel::Warning, 2),
+            (2, AlertLevel::Urgent, 0),
+            (0, AlertLevel::Urgent, 7),
+        ];
+        let mut ids = Vec::new();
+        for (i, (e, level, at)) in raised.iter().enumerate() {
+            let alert = NewAlert {
+                level: *level,
+                item: format!("item{i}"),
+                reason: "r".into(),
+                advice: "".into(),
+                mute: None,
+            };
+            ids.push(
+                s.raise_patient_alert(
+                    &enrolments[*e],
+                    &alert,
+                    None,
+                    "x",
+                    NOW + 1000,
+                    &who(),
+                    NOW + at,
+                )
+                .await
+                .unwrap(),
+            );
+        }
+        // One closed: out of the queue.
+        store::testing::raw_sql(
+            &s,
+            &format!(
+                "UPDATE alerts SET status = 'closed' WHERE id = '{}'",
+                ids[6]
+            ),
+        )
+        .await
+        .unwrap();
+        let items = |page: &[store::monitoring::Alert]| {
+            page.iter().map(|a| a.item.clone()).collect::<Vec<_>>()
+        };
+        let both = [w.e1, w.e2];
+        let (all, total) = s.alert_queue_page(&both, 10, 0).await.unwrap();
+        assert_eq!(
+            items(&all),
+            ["item3", "item1", "item4", "item2", "item0"],
+            "{name}: urgent by age, then warnings, then info"
+        );
+        assert_eq!(total, 5, "{name}");
+        let (second, total) = s.alert_queue_page(&both, 2, 2).await.unwrap();
+        assert_eq!(
+            (items(&second), total),
+            (vec!["item4".to_owned(), "item2".to_owned()], 5),
+            "{name}"
+        );
+        let (past, total) = s.alert_queue_page(&both, 2, 6).await.unwrap();
+        assert_eq!((past.len(), total), (0, 5), "{name}: past the end");
+        let (third, total) = s.alert_queue_page(&[w.e3], 10, 0).await.unwrap();
+        assert_eq!(
+            (items(&third), total),
+            (vec!["item5".to_owned()], 1),
+            "{name}"
+        );
+        assert_eq!(s.alert_queue_page(&[], 10, 0).await.unwrap().1, 0, "{name}");
+        // The same order as each establishment's whole queue.
+        let whole: Vec<String> = s
+            .alert_queue(w.e1)
+            .await
+            .unwrap()
+            .iter()
+            .map(|a| a.item.clone())
+            .collect();
+        let (e1, _) = s.alert_queue_page(&[w.e1], 10, 0).await.unwrap();
+        assert_eq!(items(&e1), whole, "{name}");
+    }
+}
