@@ -446,17 +446,14 @@ impl Store {
         let mut known = std::collections::HashSet::new();
         for chunk in patients.chunks(crate::tx::MAX_ROWS_PER_INSERT) {
             let sql = format!(
-                "SELECT patient_id FROM audit_views WHERE session_hash = $1 AND patient_id IN ({})",
-                (2..chunk.len() + 2)
-                    .map(|i| format!("${i}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "SELECT patient_id FROM audit_views WHERE patient_id IN ({}) AND session_hash = ${}",
+                crate::tx::in_list(chunk.len()),
+                chunk.len() + 1
             );
             let query = chunk
                 .iter()
-                .fold(crate::tx::q_built(sql).bind(session_hash), |q, p| {
-                    q.bind(*p)
-                });
+                .fold(crate::tx::q_built(sql), |q, p| q.bind(*p))
+                .bind(session_hash);
             let rows = on_pool!(self, read, |pool| {
                 let mut conn = pool.acquire().await?;
                 query.fetch_all(&mut conn.as_tx()).await?

@@ -680,18 +680,16 @@ async fn next_ipps(tx: &mut Tx<'_>, territory: TerritoryId, n: usize) -> Result<
             .map(|k| format!("{k:09}"))
             .collect();
         let sql = format!(
-            "SELECT ipp FROM patients WHERE territory_id = $1 AND ipp IN ({})",
-            (2..wanted + 2)
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            "SELECT ipp FROM patients WHERE ipp IN ({}) AND territory_id = ${}",
+            crate::tx::in_list(wanted),
+            wanted + 1
         );
-        let query = candidates.iter().fold(
-            crate::tx::q_built(sql)
-                .planned_each_time()
-                .bind(territory.to_string()),
-            |q, c| q.bind(c.as_str()),
-        );
+        let query = candidates
+            .iter()
+            .fold(crate::tx::q_built(sql).planned_each_time(), |q, c| {
+                q.bind(c.as_str())
+            })
+            .bind(territory.to_string());
         let taken = query
             .fetch_all(tx)
             .await?

@@ -90,10 +90,11 @@ pub struct Queued {
 }
 
 /// Alerts shown on one page of the queue: the most serious and oldest first,
-/// as a nurse works through them. A page of a thousand rows took longer to
-/// render than the goal of 50 ms (benches/README.md, "Pages") and weighed
-/// on a phone at every refresh; and each name shown is an audited read,
-/// so a page reads only the names it shows.
+/// as a nurse works through them. A page of a thousand rows (each read from
+/// the database, named and written out) took longer than the goal of 50 ms
+/// (benches/README.md, "Pages") and weighed on a phone at every refresh;
+/// and each name shown is an audited read, so a page reads only the names
+/// it shows.
 pub const QUEUE_PAGE: usize = 50;
 
 /// One page of the alert queue.
@@ -129,12 +130,12 @@ pub async fn queue(
     }
     let now = ctx.now_ms();
     let offset = |page: usize| (page - 1).saturating_mul(QUEUE_PAGE);
+    let asked = page.max(1);
     let (mut shown, total) = ctx
         .store
-        .alert_queue_page(&ests, QUEUE_PAGE, offset(page.max(1)))
+        .alert_queue_page(&ests, QUEUE_PAGE, offset(asked))
         .await?;
     let pages = total.div_ceil(QUEUE_PAGE).max(1);
-    let asked = page.max(1);
     let page = asked.min(pages);
     if page != asked {
         // Past the last page: the last one (the queue may have shrunk since
