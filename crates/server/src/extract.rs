@@ -281,6 +281,83 @@ impl FromRequestParts<AppState> for ApiActor {
     }
 }
 
+/// The query string read as `T`. A malformed one (a parameter given twice, a
+/// field of the wrong kind) is answered with a 400 page in French, where
+/// axum's own extractor answers in English ("Failed to deserialize query
+/// string: …").
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Query<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = PageError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        serde_urlencoded::from_str(parts.uri.query().unwrap_or_default())
+            .map(Query)
+            .map_err(|e| PageError(bad_fields(&e.to_string())))
+    }
+}
+
+/// A form body (`application/x-www-form-urlencoded`) read as `T`, its errors
+/// in French as for [`Query`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Form<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for Form<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = PageError;
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::rejection::FormRejection;
+        match axum::extract::Form::<T>::from_request(req, state).await {
+            Ok(axum::extract::Form(t)) => Ok(Form(t)),
+            Err(FormRejection::InvalidFormContentType(_)) => Err(PageError(AppError::BadRequest(
+                "structure",
+                "le formulaire doit être envoyé en application/x-www-form-urlencoded".into(),
+            ))),
+            Err(FormRejection::FailedToDeserializeForm(e)) => {
+                Err(PageError(bad_fields(&e.body_text())))
+            }
+            Err(FormRejection::FailedToDeserializeFormBody(e)) => {
+                Err(PageError(bad_fields(&e.body_text())))
+            }
+            Err(FormRejection::BytesRejection(e)) => Err(PageError(match e.status() {
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                    AppError::BadRequest("structure", "formulaire trop volumineux".into())
+                }
+                _ => AppError::BadRequest("structure", "formulaire illisible".into()),
+            })),
+            Err(_) => Err(PageError(AppError::BadRequest(
+                "structure",
+                "formulaire illisible".into(),
+            ))),
+        }
+    }
+}
+
+/// A 400 in French for serde's message about fields: a field given twice, a
+/// field missing, or any other flaw (serde's English text is not shown).
+fn bad_fields(serde_message: &str) -> AppError {
+    let named = |what: &str| {
+        let rest = serde_message.split_once(what)?.1;
+        let name = rest.strip_prefix('`')?.split_once('`')?.0;
+        Some(name.to_owned())
+    };
+    let why = if let Some(name) = named("duplicate field ") {
+        format!("le paramètre « {name} » est donné plus d'une fois")
+    } else if let Some(name) = named("missing field ") {
+        format!("le champ « {name} » manque")
+    } else {
+        "paramètres invalides dans la requête".to_owned()
+    };
+    AppError::BadRequest("invalid", why)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,5 +372,60 @@ mod tests {
         assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("abc"));
         assert_eq!(cookie(&h, "b").as_deref(), Some("2"));
         assert_eq!(cookie(&h, "c"), None);
+    }
+
+    fn why(e: AppError) -> String {
+        e.to_string()
+    }
+
+    #[test]
+    fn serde_messages_become_french() {
+        assert_eq!(
+            why(bad_fields("duplicate field `page`")),
+            "le paramètre « page » est donné plus d'une fois"
+        );
+        assert_eq!(
+            why(bad_fields(
+                "Failed to deserialize form body: missing field `csrf`"
+            )),
+            "le champ « csrf » manque"
+        );
+        assert_eq!(
+            why(bad_fields("invalid digit found in string")),
+            "paramètres invalides dans la requête"
+        );
+        // A name without its closing quote is not trusted.
+        assert_eq!(
+            why(bad_fields("duplicate field `pa")),
+            "paramètres invalides dans la requête"
+        );
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    struct Q {
+        #[serde(default)]
+        page: String,
+    }
+
+    async fn query(uri: &str) -> Result<Q, String> {
+        let (mut parts, ()) = axum::http::Request::builder()
+            .uri(uri)
+            .body(())
+            .unwrap()
+            .into_parts();
+        Query::<Q>::from_request_parts(&mut parts, &())
+            .await
+            .map(|Query(q)| q)
+            .map_err(|e| e.0.to_string())
+    }
+
+    #[tokio::test]
+    async fn a_query_twice_is_refused_in_french() {
+        assert_eq!(query("/a?page=2").await.unwrap().page, "2");
+        assert_eq!(query("/a").await.unwrap().page, "");
+        assert_eq!(
+            query("/a?page=1&page=2").await.unwrap_err(),
+            "le paramètre « page » est donné plus d'une fois"
+        );
     }
 }

@@ -4,7 +4,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -14,6 +14,7 @@ use super::kit::{
     Nav, field, form_fields, nav, path_id, posted_form, render, same_origin, see_other,
 };
 use crate::error::{AppError, PageError};
+use crate::extract::Query;
 use crate::extract::{ClientAddr, WebUser};
 use crate::fmt::paris_time;
 use crate::limiter::Endpoint;

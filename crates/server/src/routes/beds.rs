@@ -4,7 +4,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -16,6 +16,7 @@ use store::beds::UnitBeds;
 use super::kit::{Nav, check_csrf, nav, render, same_origin, see_other};
 use crate::error::{AppError, PageError};
 use crate::extract::WebUser;
+use crate::extract::{Form, Query};
 use crate::fmt::paris_time;
 use crate::services::beds::{self, Changed};
 use crate::state::AppState;

@@ -4,7 +4,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use domain::billing::Month;
@@ -13,6 +13,7 @@ use domain::policy::choose_establishment;
 
 use super::kit::{Nav, download, establishment_choices, establishment_param, nav, render};
 use crate::error::{AppError, PageError};
+use crate::extract::Query;
 use crate::extract::WebUser;
 use crate::services::billing::{self, Statement, euros};
 use crate::services::monitoring;

@@ -4,7 +4,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -13,6 +13,7 @@ use domain::{EstablishmentId, UserId};
 
 use super::kit::{DAYS, Nav, field, hhmm, minutes, nav, posted_form, render, see_other};
 use crate::error::{AppError, PageError};
+use crate::extract::Query;
 use crate::extract::WebUser;
 use crate::services::openings;
 use crate::state::AppState;

@@ -4,7 +4,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -15,6 +15,7 @@ use super::kit::{
     Nav, check_csrf, field, form_fields, nav, path_id, posted_form, render, same_origin,
 };
 use crate::error::{AppError, PageError};
+use crate::extract::Query;
 use crate::extract::WebUser;
 use crate::fmt::paris_time;
 use crate::services::monitoring::{programme, submit};

@@ -5,7 +5,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,6 +17,7 @@ use super::kit::{
     Nav, check_csrf, field, form_fields, nav, path_id, render, same_origin, see_other,
 };
 use crate::error::{AppError, PageError};
+use crate::extract::Query;
 use crate::extract::WebUser;
 use crate::fmt::paris_time;
 use crate::services::alerts;

@@ -8,7 +8,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use crate::auth::{random_token, token_hash};
 use crate::error::{AppError, PageError};
+use crate::extract::Query;
 use crate::extract::{ClientAddr, WebUser};
 use crate::layout::Nav;
 use crate::limiter::Endpoint;

@@ -5,7 +5,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -20,6 +20,7 @@ use store::users::Session;
 use crate::auth::random_token;
 use crate::error::{AppError, PageError};
 use crate::extract::{ClientAddr, LOGIN_CSRF_COOKIE, SESSION_COOKIE, WebUser, any_session};
+use crate::extract::{Form, Query};
 use crate::fmt::paris_time;
 use crate::limiter::Endpoint;
 use crate::services::hl7::log as hl7_log;

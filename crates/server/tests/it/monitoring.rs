@@ -1929,5 +1929,13 @@ async fn the_alert_queue_is_paged_and_names_only_the_patients_shown() {
                 r.text
             );
         }
+        // A page given twice too (axum's own extractor answered in English).
+        let r = app.get_page("/alertes?page=1&page=2", &nurse).await;
+        assert_eq!(r.status, 400, "{backend}");
+        assert!(
+            r.text.contains("« page » est donné plus d"),
+            "{backend}: {}",
+            r.text
+        );
     }
 }
