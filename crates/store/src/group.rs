@@ -105,10 +105,27 @@ impl<J: Send + 'static> GroupQueue<J> {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        self.waiting().push(job);
-        self.queued.notify_waiters();
+        let queued = {
+            let mut waiting = self.waiting();
+            waiting.push(job);
+            waiting.len()
+        };
+        // The group being gathered waits for a count of jobs: it is woken
+        // once that count is there, not at each job (on a VM each wake of a
+        // task parked on another core is a sleeping vCPU's wake-up).
+        if queued >= locked(&self.expected).0 {
+            self.queued.notify_waiters();
+        }
         loop {
-            let writer = Arc::clone(&self.writer).lock_owned().await;
+            // The answer, once written, is taken at once: a caller waiting
+            // for the writer's lock alone would only see it when the lock
+            // came to it, after every caller queued before it had taken and
+            // let go of the lock in turn.
+            let writer = tokio::select! {
+                biased;
+                done = &mut answer => return done.ok(),
+                writer = Arc::clone(&self.writer).lock_owned() => writer,
+            };
             match answer.try_recv() {
                 Ok(done) => return Some(done),
                 Err(TryRecvError::Closed) => return None,
@@ -304,5 +321,73 @@ mod tests {
             3,
             "never more than a group takes"
         );
+    }
+
+    #[tokio::test]
+    async fn callers_answered_return_while_the_group_still_holds_the_writer() {
+        let long = gathering(Duration::from_secs(60), 64);
+        let queue: Arc<GroupQueue<Job>> = Arc::default();
+        // The group answers its jobs, then holds on (its commit's aftermath)
+        // until told to finish.
+        let finish = Arc::new(tokio::sync::Semaphore::new(0));
+        let held = queue.hold().await;
+        let jobs: Vec<_> = (1..4)
+            .map(|n| {
+                let (queue, finish) = (Arc::clone(&queue), Arc::clone(&finish));
+                tokio::spawn(async move {
+                    let (reply, answer) = oneshot::channel();
+                    queue
+                        .submit(
+                            (n, reply),
+                            answer,
+                            long,
+                            |w| first(w, 64),
+                            move |group: Vec<Job>| {
+                                let finish = Arc::clone(&finish);
+                                async move {
+                                    for (_, reply) in group {
+                                        let _ = reply.send(());
+                                    }
+                                    let _ = finish.acquire().await;
+                                }
+                            },
+                        )
+                        .await
+                })
+            })
+            .collect();
+        while queue.waiting_len() < 3 {
+            tokio::task::yield_now().await;
+        }
+        drop(held);
+        // Two of the three are answered while the group is not finished: only
+        // the caller that writes it waits for its end.
+        let mut pending = jobs;
+        let mut returned = 0;
+        let started = Instant::now();
+        while returned < 2 && started.elapsed() < Duration::from_secs(10) {
+            let mut still = Vec::new();
+            for j in pending {
+                if j.is_finished() {
+                    assert_eq!(j.await.ok().flatten(), Some(()));
+                    returned += 1;
+                } else {
+                    still.push(j);
+                }
+            }
+            pending = still;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(returned, 2, "answered callers waited for the writer's lock");
+        assert_eq!(pending.len(), 1);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !pending[0].is_finished(),
+            "the writing caller waits for its group"
+        );
+        finish.add_permits(1);
+        for j in pending {
+            assert_eq!(j.await.ok().flatten(), Some(()));
+        }
     }
 }
