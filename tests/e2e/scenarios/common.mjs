@@ -67,13 +67,27 @@ export function icuAdmission(control, id, name, bed) {
   ].join('\r') + '\r';
 }
 
-/** The secretary (page `desk`) books Mme Lambert's first video slot with Dr Martin; the appointment's id. */
+/**
+ * The button of the first listed slot that starts at least two minutes from now.
+ * A slot that starts while the click travels is rightly refused as past (a run at
+ * 08:59:51, Paris time, was shown the 09:00 slot and told it had passed).
+ */
+export async function bookableSlot(page) {
+  const forms = page.locator('.slots form');
+  await forms.first().waitFor();
+  const starts = await forms.locator('input[name="debut"]').evaluateAll((xs) => xs.map((x) => Number(x.value)));
+  const i = starts.findIndex((ms) => ms > Date.now() + 120_000);
+  if (i < 0) throw new Error(`aucun créneau à plus de deux minutes parmi ${starts.length}`);
+  return forms.nth(i).locator('button');
+}
+
+/** The secretary (page `desk`) books Mme Lambert's first bookable video slot with Dr Martin; the appointment's id. */
 export async function bookLambertWithMartin(desk, base) {
   await desk.goto(`${base}/patients?nom=Lambert`);
   await desk.getByRole('link', { name: /LAMBERT/i }).first().click();
   await desk.getByRole('link', { name: 'Prendre rendez-vous' }).click();
   await desk.getByRole('link', { name: /Dr Claire Martin/ }).click();
-  await desk.locator('.slots button').first().click();
+  await (await bookableSlot(desk)).click();
   await desk.waitForURL(/\/rdv\/[0-9a-f-]+$/);
   const appointment = desk.url().split('/rdv/')[1];
   await desk.locator('#status').getByText('confirmé').waitFor();

@@ -16,7 +16,7 @@ import { createServer } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expect, login } from './common.mjs';
+import { bookableSlot, expect, login } from './common.mjs';
 
 /** A real 1×1 PNG (the photo the patient sends). */
 const PNG_1X1 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
@@ -228,7 +228,7 @@ export default async function monitoring({ browser, base, root, prepared, track,
   await patient.getByRole('link', { name: /Dr Claire Martin/ }).click();
   await checkA11y(patient, 'créneaux libres');
   await checkNoHorizontalScroll(patient, 'créneaux libres');
-  await patient.locator('.slots button').first().click();
+  await (await bookableSlot(patient)).click();
   await patient.getByRole('heading', { name: /Rendez-vous du/ }).waitFor();
   const booked = await patient.locator('#status').innerText();
   expect(booked.includes('confirmé'), `rendez-vous confirmé attendu: ${booked}`);

@@ -10,7 +10,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import jsQR from 'jsqr';
-import { expect, sendMllp } from './common.mjs';
+import { bookableSlot, expect, sendMllp } from './common.mjs';
 import { totp } from './totp.mjs';
 
 export const command = 'serve';
@@ -207,9 +207,7 @@ export default async function setup({ browser, base, mllpPort, prepared, track, 
   await patient.getByRole('link', { name: /Dr Jeanne Acacia/ }).click();
   await checkA11y(patient, 'créneaux');
   await checkNoHorizontalScroll(patient, 'créneaux');
-  // The second slot: the first may start while the click is sent (a run at
-  // 08:59:51, Paris time, was shown the 09:00 slot and told it had passed when it clicked).
-  await patient.locator('.slots button').nth(1).click();
+  await (await bookableSlot(patient)).click();
   await patient.waitForURL(/\/rdv\/[0-9a-f-]+$/);
   await patient.locator('#status').getByText('confirmé').waitFor();
   await checkA11y(patient, 'rendez-vous pris');
