@@ -302,18 +302,21 @@ where
 }
 
 /// A form body (`application/x-www-form-urlencoded`) read as `T`, its errors
-/// in French as for [`Query`].
+/// in French as for [`Query`]; a body over the limit is a 413 that names it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Form<T>(pub T);
 
-impl<T, S> axum::extract::FromRequest<S> for Form<T>
+impl<T> axum::extract::FromRequest<AppState> for Form<T>
 where
     T: serde::de::DeserializeOwned,
-    S: Send + Sync,
 {
     type Rejection = PageError;
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(
+        req: axum::extract::Request,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         use axum::extract::rejection::FormRejection;
+        let unreadable = || AppError::BadRequest("structure", "formulaire illisible".into());
         match axum::extract::Form::<T>::from_request(req, state).await {
             Ok(axum::extract::Form(t)) => Ok(Form(t)),
             Err(FormRejection::InvalidFormContentType(_)) => Err(PageError(AppError::BadRequest(
@@ -326,16 +329,12 @@ where
             Err(FormRejection::FailedToDeserializeFormBody(e)) => {
                 Err(PageError(bad_fields(&e.body_text())))
             }
-            Err(FormRejection::BytesRejection(e)) => Err(PageError(match e.status() {
-                axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
-                    AppError::BadRequest("structure", "formulaire trop volumineux".into())
-                }
-                _ => AppError::BadRequest("structure", "formulaire illisible".into()),
-            })),
-            Err(_) => Err(PageError(AppError::BadRequest(
-                "structure",
-                "formulaire illisible".into(),
-            ))),
+            Err(FormRejection::BytesRejection(e))
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Err(PageError(AppError::TooLarge(state.config.max_body_bytes)))
+            }
+            Err(_) => Err(PageError(unreadable())),
         }
     }
 }

@@ -307,7 +307,7 @@ async fn health_and_metrics() {
 #[tokio::test]
 async fn malformed_queries_and_forms_are_refused_in_french() {
     // The extractors are the same whatever the engine.
-    let app = spawn_app("sqlite").await;
+    let app = spawn_app_with("sqlite", |c| c.max_body_bytes = 4096).await;
     let nurse = app.login("ide.petit").await;
     let r = app.get_page("/patients?nom=a&nom=b", &nurse).await;
     assert_eq!(r.status, 400, "{}", r.text);
@@ -341,6 +341,21 @@ async fn malformed_queries_and_forms_are_refused_in_french() {
     assert_eq!(r.status, 400, "{}", r.text);
     assert!(
         r.text.contains("« username » est donné plus d"),
+        "{}",
+        r.text
+    );
+    // Over the body limit: a 413 that names it.
+    let big: &'static str = Box::leak(format!("username={}", "a".repeat(5000)).into_boxed_str());
+    let r = read(
+        post(big, "application/x-www-form-urlencoded")
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 413, "{}", r.text);
+    assert!(
+        r.text
+            .contains("requête trop volumineuse (limite 4096 octets)"),
         "{}",
         r.text
     );
