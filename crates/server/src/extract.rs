@@ -316,7 +316,6 @@ where
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         use axum::extract::rejection::FormRejection;
-        let unreadable = || AppError::BadRequest("structure", "formulaire illisible".into());
         match axum::extract::Form::<T>::from_request(req, state).await {
             Ok(axum::extract::Form(t)) => Ok(Form(t)),
             Err(FormRejection::InvalidFormContentType(_)) => Err(PageError(AppError::BadRequest(
@@ -334,7 +333,10 @@ where
             {
                 Err(PageError(AppError::TooLarge(state.config.max_body_bytes)))
             }
-            Err(_) => Err(PageError(unreadable())),
+            Err(_) => Err(PageError(AppError::BadRequest(
+                "structure",
+                "formulaire illisible".into(),
+            ))),
         }
     }
 }

@@ -188,6 +188,18 @@ mod tests {
         n: u32,
         gather: Gather,
     ) -> tokio::task::JoinHandle<Option<()>> {
+        submit_holding(queue, groups, n, gather, None)
+    }
+
+    /// As [`submit`]; with `finish`, a group it writes, once its jobs are
+    /// answered, holds on (its commit's aftermath) until given a permit.
+    fn submit_holding(
+        queue: &Arc<GroupQueue<Job>>,
+        groups: &Groups,
+        n: u32,
+        gather: Gather,
+        finish: Option<Arc<tokio::sync::Semaphore>>,
+    ) -> tokio::task::JoinHandle<Option<()>> {
         let (queue, groups) = (Arc::clone(queue), Arc::clone(groups));
         tokio::spawn(async move {
             let (reply, answer) = oneshot::channel();
@@ -198,11 +210,14 @@ mod tests {
                     gather,
                     move |w| first(w, if gather.most == 0 { 64 } else { gather.most }),
                     |group: Vec<Job>| {
-                        let groups = Arc::clone(&groups);
+                        let (groups, finish) = (Arc::clone(&groups), finish.clone());
                         async move {
                             locked(&groups).push(group.iter().map(|j| j.0).collect());
                             for (_, reply) in group {
                                 let _ = reply.send(());
+                            }
+                            if let Some(finish) = finish {
+                                let _ = finish.acquire().await;
                             }
                         }
                     },
@@ -326,35 +341,12 @@ mod tests {
     #[tokio::test]
     async fn callers_answered_return_while_the_group_still_holds_the_writer() {
         let long = gathering(Duration::from_secs(60), 64);
-        let queue: Arc<GroupQueue<Job>> = Arc::default();
-        // The group answers its jobs, then holds on (its commit's aftermath)
-        // until told to finish.
+        let (queue, groups): (Arc<GroupQueue<Job>>, Groups) = Default::default();
+        // The group answers its jobs, then holds on until told to finish.
         let finish = Arc::new(tokio::sync::Semaphore::new(0));
         let held = queue.hold().await;
         let jobs: Vec<_> = (1..4)
-            .map(|n| {
-                let (queue, finish) = (Arc::clone(&queue), Arc::clone(&finish));
-                tokio::spawn(async move {
-                    let (reply, answer) = oneshot::channel();
-                    queue
-                        .submit(
-                            (n, reply),
-                            answer,
-                            long,
-                            |w| first(w, 64),
-                            move |group: Vec<Job>| {
-                                let finish = Arc::clone(&finish);
-                                async move {
-                                    for (_, reply) in group {
-                                        let _ = reply.send(());
-                                    }
-                                    let _ = finish.acquire().await;
-                                }
-                            },
-                        )
-                        .await
-                })
-            })
+            .map(|n| submit_holding(&queue, &groups, n, long, Some(Arc::clone(&finish))))
             .collect();
         while queue.waiting_len() < 3 {
             tokio::task::yield_now().await;

@@ -53,11 +53,10 @@ pub fn remove_stale_sqlite_files(dir: &std::path::Path, now: u64) -> usize {
         .count()
 }
 
-/// Drops the stale PostgreSQL test databases on the server `admin` points
-/// to; how many.
-pub async fn drop_stale_postgres_databases(admin: &str, now: u64) -> Result<usize> {
-    let store = Store::connect(admin).await?;
-    let dropped = on_pool!(store, write, |pool| {
+/// Drops the stale PostgreSQL test databases of the server `admin` is
+/// connected to; how many.
+pub async fn drop_stale_postgres_databases(admin: &Store, now: u64) -> Result<usize> {
+    on_pool!(admin, write, |pool| {
         let names: Vec<String> = sqlx::query_scalar(
             "SELECT datname FROM pg_database WHERE datname LIKE 'parcours\\_t\\_%'",
         )
@@ -65,8 +64,9 @@ pub async fn drop_stale_postgres_databases(admin: &str, now: u64) -> Result<usiz
         .await?;
         let mut dropped = 0;
         for name in names.iter().filter(|n| is_stale(n, now)) {
-            // The name is one of ours (checked by `is_stale`): letters,
-            // digits and underscores only.
+            // `is_stale` reads only the name's start: a name with other
+            // characters than ours (letters, digits, underscores) is not
+            // written into the statement.
             if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                 continue;
             }
@@ -77,10 +77,8 @@ pub async fn drop_stale_postgres_databases(admin: &str, now: u64) -> Result<usiz
             .await?;
             dropped += 1;
         }
-        dropped
-    });
-    store.close().await;
-    Ok(dropped)
+        Ok(dropped)
+    })
 }
 
 /// The PostgreSQL server tests use.
@@ -104,14 +102,14 @@ pub fn fresh_sqlite_url() -> String {
 pub async fn fresh_postgres_url() -> Result<String> {
     static SWEPT: AtomicBool = AtomicBool::new(false);
     let admin = postgres_admin_url();
+    let store = Store::connect(&admin).await?;
     if !SWEPT.swap(true, Ordering::SeqCst) {
         // Clean-up only: a test does not fail for it, but says so.
-        if let Err(e) = drop_stale_postgres_databases(&admin, now_secs()).await {
+        if let Err(e) = drop_stale_postgres_databases(&store, now_secs()).await {
             eprintln!("anciennes bases de test non supprimées : {e}");
         }
     }
     let name = fresh_name();
-    let store = Store::connect(&admin).await?;
     on_pool!(store, write, |pool| {
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(pool)
@@ -244,7 +242,7 @@ mod tests {
             }
         };
         // Other stale databases of this server may go too: at least ours.
-        assert!(drop_stale_postgres_databases(&admin, now).await.unwrap() >= 1);
+        assert!(drop_stale_postgres_databases(&store, now).await.unwrap() >= 1);
         assert!(!exists(old.clone()).await, "{old}");
         assert!(exists(fresh.clone()).await, "{fresh}");
         assert!(exists(untimed.clone()).await, "{untimed}");
